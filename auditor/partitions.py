@@ -1,0 +1,117 @@
+"""Hours of history (partitions) and the instants that bound a window.
+
+All instants are UTC milliseconds. A partition is `[HH:00, HH+1:00)`; Easemob names the hour in the
+cluster's time zone (Beijing time on China clusters, UTC overseas), which only changes its label,
+since both zones have whole-hour offsets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+from auditor.errors import ConfigError
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+def parse_timezone(text: str) -> timezone:
+    """`UTC`, `+8`, `+08:00` or `-05:30` as a fixed offset; Easemob's SDK spells Beijing `+8`."""
+    value = text.strip().upper()
+    if value in ("UTC", "Z", "GMT", "0", "+0", "+00:00"):
+        return UTC
+    match = re.fullmatch(r"([+-])(\d{1,2})(?::?(\d{2}))?", value)
+    if not match:
+        raise ConfigError(f"time zone {text!r} is not UTC or an offset like +8 or +08:00")
+    sign = 1 if match.group(1) == "+" else -1
+    delta = timedelta(hours=int(match.group(2)), minutes=int(match.group(3) or 0))
+    if delta > timedelta(hours=14):
+        raise ConfigError(f"time zone {text!r} is beyond ±14:00")
+    return timezone(sign * delta)
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Partition:
+    """One hour of history, identified by its UTC start instant in milliseconds."""
+
+    start_ms: int
+
+    def __post_init__(self) -> None:
+        if self.start_ms % HOUR_MS:
+            raise ValueError(f"partition start {self.start_ms} is not on an hour boundary")
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + HOUR_MS
+
+    def contains(self, timestamp_ms: int) -> bool:
+        return self.start_ms <= timestamp_ms < self.end_ms
+
+    def label(self, tz: timezone = UTC) -> str:
+        """The hour as Easemob names it in the given zone: `YYYYMMDDHH`."""
+        return datetime.fromtimestamp(self.start_ms / 1000, tz).strftime("%Y%m%d%H")
+
+    @classmethod
+    def from_label(cls, label: str, tz: timezone = UTC) -> Partition:
+        try:
+            moment = datetime.strptime(label, "%Y%m%d%H").replace(tzinfo=tz)
+        except ValueError:
+            raise ConfigError(f"hour {label!r} is not of the form YYYYMMDDHH") from None
+        return cls(int(moment.timestamp()) * 1000)
+
+    @classmethod
+    def containing(cls, timestamp_ms: int) -> Partition:
+        return cls(timestamp_ms - timestamp_ms % HOUR_MS)
+
+    def iso(self) -> str:
+        return format_instant(self.start_ms)
+
+
+def partitions_between(since_ms: int, until_ms: int) -> Iterator[Partition]:
+    """Every hour that overlaps `[since, until)`, oldest first."""
+    start = since_ms - since_ms % HOUR_MS
+    while start < until_ms:
+        yield Partition(start)
+        start += HOUR_MS
+
+
+_INSTANT_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
+
+
+def parse_instant(text: str, default_tz: timezone = UTC) -> int:
+    """An ISO 8601 date or date-time (zone optional, UTC by default) or epoch ms, as UTC ms."""
+    value = text.strip()
+    if re.fullmatch(r"\d{12,14}", value):
+        return int(value)
+    candidate = value.replace(" ", "T")
+    if candidate.endswith(("Z", "z")):
+        candidate = candidate[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(candidate)
+    except ValueError:
+        moment = None
+        for fmt in _INSTANT_FORMATS:
+            try:
+                moment = datetime.strptime(candidate, fmt)
+                break
+            except ValueError:
+                continue
+        if moment is None:
+            raise ConfigError(
+                f"{text!r} is not a date or time; use ISO 8601 such as 2026-11-20 or "
+                "2026-11-20T08:00+08:00, or epoch milliseconds"
+            ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=default_tz)
+    return int(moment.timestamp() * 1000)
+
+
+def format_instant(timestamp_ms: int) -> str:
+    """UTC ms as ISO 8601 with a `Z`, to the second (to the millisecond when it has one)."""
+    moment = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    if timestamp_ms % 1000:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{timestamp_ms % 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
