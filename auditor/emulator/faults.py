@@ -1,0 +1,108 @@
+"""Fault injection for the emulator: per-request failures and per-record data faults.
+
+Request faults (5xx, 429, legacy 503, slow answers, non-JSON bodies, truncated files) are drawn
+from a seeded RNG, but no request key fails more than `max_consecutive` times in a row, so a
+client that retries enough always gets through. Record faults (duplicates, conflicting versions,
+late arrivals) are pure functions of `(seed, index)`, so the ground truth can be recomputed.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+REQUEST_FAULTS = ("slow", "fail", "rate_limit", "legacy_503", "garbage", "truncate")
+_MASK = (1 << 64) - 1
+
+
+def mix(*parts: int) -> int:
+    """A 64-bit hash of integers (splitmix64 steps): cheap, stable across runs and platforms."""
+    state = 0x9E37_79B9_7F4A_7C15
+    for part in parts:
+        state = (state ^ (part & _MASK)) * 0xBF58_476D_1CE4_E5B9 & _MASK
+        state = (state ^ (state >> 27)) * 0x94D0_49BB_1331_11EB & _MASK
+        state ^= state >> 31
+    return state
+
+
+def chance(rate: float, *parts: int) -> bool:
+    """True for a `rate` share of the possible `parts`, decided by `mix`."""
+    return rate > 0 and mix(*parts) < rate * (1 << 64)
+
+
+class RequestFaults:
+    """Decides which fault, if any, a request gets."""
+
+    def __init__(self, seed: int, rates: dict[str, float], max_consecutive: int) -> None:
+        unknown = set(rates) - set(REQUEST_FAULTS)
+        if unknown:
+            raise ValueError(f"unknown request faults: {sorted(unknown)}")
+        self._rates = rates
+        self._max = max_consecutive
+        self._random = random.Random(mix(seed, 0xFA17))
+        self._streaks: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def decide(self, key: str, applicable: Iterable[str]) -> str | None:
+        """The fault for this request of `key`, drawn among the `applicable` kinds, or None."""
+        with self._lock:
+            streak = self._streaks.get(key, 0)
+            fault = None
+            if streak < self._max:
+                for kind in applicable:
+                    rate = self._rates.get(kind, 0.0)
+                    if rate > 0 and self._random.random() < rate:
+                        fault = kind
+                        break
+            self._streaks[key] = streak + 1 if fault else 0
+            return fault
+
+    def draw(self, choices: tuple[Any, ...]) -> Any:
+        """One of `choices`, from the same seeded RNG (which 5xx, where to cut a file)."""
+        with self._lock:
+            return self._random.choice(choices)
+
+
+class RecordFaults:
+    """Which records the served history duplicates, contradicts, or delivers late."""
+
+    DUPLICATE, CONFLICT, LATE = 0xD0B, 0xC0F, 0x1A7E
+
+    def __init__(self, seed: int, duplicate: float, conflict: float, late: float) -> None:
+        self._seed = seed
+        self._duplicate = duplicate
+        self._conflict = conflict
+        self._late = late
+
+    def duplicated(self, index: int) -> bool:
+        return chance(self._duplicate, self._seed, self.DUPLICATE, index)
+
+    def conflicting(self, index: int) -> bool:
+        return chance(self._conflict, self._seed, self.CONFLICT, index)
+
+    def late(self, index: int) -> bool:
+        return chance(self._late, self._seed, self.LATE, index)
+
+    @property
+    def any_late(self) -> bool:
+        return self._late > 0
+
+
+def conflicting_version(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `record` with the same `msg_id` and a different first body (or `ext`)."""
+    version = orjson.loads(orjson.dumps(record))
+    payload = version.get("payload")
+    bodies = payload.get("bodies") if isinstance(payload, dict) else None
+    first = bodies[0] if isinstance(bodies, list) and bodies else None
+    if isinstance(first, dict) and isinstance(first.get("msg"), str):
+        first["msg"] += "（已编辑）"
+    elif isinstance(payload, dict):
+        ext = payload.get("ext")
+        payload["ext"] = {**(ext if isinstance(ext, dict) else {}), "em_edited": True}
+    else:
+        version["payload"] = {"bodies": [], "ext": {"em_edited": True}}
+    return version

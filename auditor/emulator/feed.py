@@ -1,0 +1,106 @@
+"""The synthetic history as the emulator serves it: planted copies, conflicts, late records.
+
+Every record of the history is served as its original, then (by `RecordFaults`) an exact copy
+and a conflicting version with the same `msg_id`. The ground truth a client must end up with is
+the originals plus the conflicting versions, never the copies. Hour files are built once and
+cached as gzip bytes, since generating a record is the expensive part.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from auditor.emulator.dataset import SyntheticHistory
+from auditor.emulator.faults import RecordFaults, conflicting_version
+from auditor.partitions import HOUR_MS
+
+ORIGINAL, COPY, CONFLICT = 0, 1, 2
+CACHE_BYTES = 512 * 1024 * 1024
+
+
+class Feed:
+    """Served items of a history, hour files (cached), and the matching ground truth."""
+
+    def __init__(self, history: SyntheticHistory, faults: RecordFaults) -> None:
+        self.history = history
+        self.faults = faults
+        self._files: OrderedDict[tuple[int, bool], bytes] = OrderedDict()
+        self._cached = 0
+        self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
+
+    def items(self, index: int) -> list[tuple[int, dict[str, Any]]]:
+        """What the server sends for record `index`, in order, each with its variant."""
+        record = self.history.record(index)
+        served = [(ORIGINAL, record)]
+        if "msg_id" in record:
+            if self.faults.duplicated(index):
+                served.append((COPY, record))
+            if self.faults.conflicting(index):
+                served.append((CONFLICT, conflicting_version(record)))
+        return served
+
+    def expected(self, since_ms: int, until_ms: int) -> Iterator[dict[str, Any]]:
+        """The distinct records of `[since_ms, until_ms)` a complete pull holds, in time order."""
+        for index in self.history.index_range(since_ms, until_ms):
+            for variant, record in self.items(index):
+                if variant != COPY:
+                    yield record
+
+    def hour_file(self, start_ms: int, with_late: bool) -> bytes:
+        """Gzip of the hour's served records a line each; `with_late=False` leaves out late ones."""
+        key = (start_ms, with_late or not self.faults.any_late)
+        with self._lock:
+            cached = self._files.get(key)
+            if cached is not None:
+                self._files.move_to_end(key)
+                return cached
+        with self._build_lock:
+            with self._lock:
+                cached = self._files.get(key)
+            if cached is None:
+                built = self.build(start_ms)
+                self.store(start_ms, built)
+                cached = built[key[1]]
+        return cached
+
+    def has(self, start_ms: int) -> bool:
+        with self._lock:
+            return (start_ms, True) in self._files
+
+    def store(self, start_ms: int, built: dict[bool, bytes]) -> None:
+        """Caches what `build` returned (possibly in another process)."""
+        for late, data in built.items():
+            self._remember((start_ms, late), data)
+
+    def build(self, start_ms: int) -> dict[bool, bytes]:
+        """Both versions of an hour's file from one pass: with late records and (if any) without."""
+        everything: list[bytes] = []
+        on_time: list[bytes] = []
+        for index in self.history.index_range(start_ms, start_ms + HOUR_MS):
+            lines = [orjson.dumps(record) for _variant, record in self.items(index)]
+            everything += lines
+            if not self.faults.late(index):
+                on_time += lines
+        built = {True: _gzip_lines(everything)}
+        if self.faults.any_late:
+            built[False] = _gzip_lines(on_time)
+        return built
+
+    def _remember(self, key: tuple[int, bool], data: bytes) -> None:
+        with self._lock:
+            self._files[key] = data
+            self._cached += len(data)
+            while self._cached > CACHE_BYTES and len(self._files) > 1:
+                _, dropped = self._files.popitem(last=False)
+                self._cached -= len(dropped)
+
+
+def _gzip_lines(lines: list[bytes]) -> bytes:
+    return gzip.compress(b"".join(line + b"\n" for line in lines), compresslevel=6, mtime=0)

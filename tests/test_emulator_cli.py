@@ -1,0 +1,104 @@
+"""`auditor emulator` as a command: its start line, its ready file, a clean exit on SIGTERM."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+from click.testing import CliRunner
+
+from auditor.cli import main
+
+LINE = re.compile(
+    r"emulator listening on (http://127\.0\.0\.1:\d+) \(acme/chat, 50 messages "
+    r"from 2026-11-01T00:00:00Z to 2026-11-03T00:00:00Z\)\n"
+)
+
+
+def start(*args, env=None):
+    command = [sys.executable, "-c", "from auditor.cli import main; main()", "emulator"]
+    return subprocess.Popen(
+        [*command, "--messages", "50", "--days", "2", "--org", "acme", "--app", "chat", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_the_command_prints_its_line_serves_and_exits_0_on_sigterm(tmp_path):
+    ready = tmp_path / "ready"
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("s3cr3t-from-file\n")
+    process = start("--ready-file", str(ready), "--client-secret-file", str(secret_file))
+    try:
+        line = process.stdout.readline()
+        base_url = LINE.fullmatch(line).group(1)
+        answer = requests.post(
+            f"{base_url}/acme/chat/token",
+            json={
+                "grant_type": "client_credentials",
+                "client_id": "demo-client",
+                "client_secret": "s3cr3t-from-file",
+            },
+            timeout=10,
+        )
+        assert ready.read_text() == base_url + "\n"
+        assert answer.status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert "s3cr3t" not in line + stdout + stderr
+
+
+def test_the_client_secret_comes_from_the_environment():
+    process = start(env={"EASEMOB_CLIENT_SECRET": "from-env"})
+    try:
+        base_url = LINE.fullmatch(process.stdout.readline()).group(1)
+        statuses = [
+            requests.post(
+                f"{base_url}/acme/chat/token",
+                json={
+                    "grant_type": "client_credentials",
+                    "client_id": "demo-client",
+                    "client_secret": secret,
+                },
+                timeout=10,
+            ).status_code
+            for secret in ("from-env", "demo-secret")
+        ]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=10)
+    assert statuses == [200, 400]
+    assert process.returncode == 0
+
+
+def test_a_host_that_is_not_loopback_is_refused_without_allow_remote():
+    result = CliRunner().invoke(main, ["emulator", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert result.output.startswith("auditor: error: --host 0.0.0.0 is not a loopback address")
+
+
+def test_a_start_off_the_hour_is_refused():
+    result = CliRunner().invoke(main, ["emulator", "--start", "2026-11-01T00:30"])
+    assert result.exit_code == 2
+    assert "is not on a whole hour" in result.output
+
+
+def test_a_port_in_use_is_one_clear_line():
+    process = start()
+    try:
+        port = LINE.fullmatch(process.stdout.readline()).group(1).rsplit(":", 1)[1]
+        began = time.monotonic()
+        result = CliRunner().invoke(main, ["emulator", "--port", port])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=10)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"auditor: error: cannot listen on 127.0.0.1:{port}")
+    assert time.monotonic() - began < 5
