@@ -1,3 +1,153 @@
-"""`auditor` commands of this area (filled in by the issue that builds it)."""
+"""`auditor pull` and `auditor unread`: the Easemob history client on the command line."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from auditor.errors import ConfigError, SourceError
+from auditor.partitions import parse_instant, parse_timezone
+from auditor.sources.interface import Source
+from auditor.sources.local import LocalFileSource
+from auditor.sources.pull import HourOutcome, pull
+from auditor.sources.settings import APIS, load_settings, make_source
+from auditor.sources.unread import unread_counts
+
+
+def _connection_options(command):
+    options = (
+        click.option("--base-url", help="Easemob REST base URL [env: EASEMOB_BASE_URL]."),
+        click.option("--org", help="Easemob org name [env: EASEMOB_ORG]."),
+        click.option("--app", help="Easemob app name [env: EASEMOB_APP]."),
+        click.option(
+            "--client-id",
+            help="App client id [env: EASEMOB_CLIENT_ID]. The secret "
+            "comes only from EASEMOB_CLIENT_SECRET or EASEMOB_CLIENT_SECRET_FILE.",
+        ),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="YAML file whose `source:` section holds the same settings.",
+        ),
+        click.option(
+            "--retries",
+            "max_retries",
+            type=click.IntRange(min=0),
+            help="Retries of a failed call before giving up [default: 6].",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Seconds to wait for an answer [default: 30].",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _instant(text: str, name: str) -> int:
+    try:
+        return parse_instant(text)
+    except ConfigError as error:
+        raise ConfigError(f"{name}: {error}") from None
+
+
+def _hour_line(hour: HourOutcome) -> str:
+    if hour.status == "not_ready":
+        return f"{hour.label}  not ready  ({hour.detail})"
+    notes = [
+        f"{count} {what}"
+        for count, what in (
+            (hour.duplicates, "duplicates dropped"),
+            (hour.conflicts, "conflicting msg_ids"),
+            (hour.outside, "outside the hour"),
+            (hour.unreadable, "unreadable"),
+        )
+        if count
+    ]
+    text = f"{hour.label}  {hour.status:<9}{hour.records:>8} records"
+    return text + (f"  ({', '.join(notes)})" if notes else "")
+
+
+@click.command("pull")
+@click.option(
+    "--since",
+    required=True,
+    help="Start of the window: ISO 8601 (UTC unless a zone is given) or epoch ms. "
+    "Whole hours are pulled.",
+)
+@click.option("--until", required=True, help="End of the window (exclusive), as --since.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of hour files and checkpoint; a pull into it resumes.",
+)
+@click.option(
+    "--api",
+    type=click.Choice(APIS),
+    help="hourfiles (current) or legacy (ql pages) [env: EASEMOB_API; default: hourfiles].",
+)
+@click.option(
+    "--hour-timezone",
+    help="Zone hours are named in: UTC or +8 [env: EASEMOB_HOUR_TIMEZONE; default: UTC].",
+)
+@click.option(
+    "--from",
+    "from_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Read local .jsonl/.gz files or folders instead of Easemob (repeatable).",
+)
+@click.option(
+    "--refetch",
+    is_flag=True,
+    help="Pull hours again that are already done, to pick up records that arrived late.",
+)
+@_connection_options
+def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flags) -> None:
+    """Pull a window of chat history into one JSON-lines file per hour, resumably."""
+    since_ms, until_ms = _instant(since, "--since"), _instant(until, "--until")
+    if from_paths:
+        zone = parse_timezone(flags["hour_timezone"] or "UTC")
+        source: Source = LocalFileSource(from_paths, hour_timezone=zone)
+    else:
+        source = make_source(load_settings(flags, config_file=config_file))
+    with source:
+        summary = pull(
+            source,
+            since_ms,
+            until_ms,
+            out_dir,
+            refetch=refetch,
+            on_hour=lambda hour: click.echo(_hour_line(hour)),
+        )
+    pulled, done = summary.with_status("pulled"), summary.with_status("done")
+    waiting = summary.with_status("not_ready")
+    click.echo(
+        f"total: {summary.records} records in {len(summary.hours) - len(waiting)} hours "
+        f"({len(pulled)} pulled, {len(done)} already done) in {summary.out_dir}"
+    )
+    if waiting:
+        labels = ", ".join(hour.label for hour in waiting)
+        raise SourceError(
+            f"{len(waiting)} hour(s) not ready yet at the source ({labels}); "
+            "run the same pull again later, completed hours are kept"
+        )
+
+
+@click.command("unread")
+@click.argument("users", nargs=-1, required=True)
+@_connection_options
+def unread_command(users, config_file, **flags) -> None:
+    """Print how many messages wait for each USER while offline."""
+    settings = load_settings(flags, config_file=config_file)
+    for user, count in unread_counts(settings, users).items():
+        click.echo(f"{user}\t{count}")
+
+
+COMMANDS: list[click.Command] = [pull_command, unread_command]

@@ -1,0 +1,66 @@
+"""The one interface every history source implements, and the errors particular to sources.
+
+Like pip-audit's dependency sources: a small ABC here, one file per implementation beside it
+(`hourfiles.py`, `legacy.py`, `local.py`). An implementation only says what an hour was served
+with; settling that into the partition (window, duplicates, order) is shared (`settle.py`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from datetime import UTC, timezone
+from typing import Any, ClassVar
+
+from auditor.errors import SourceError
+from auditor.partitions import Partition
+from auditor.records import Record
+from auditor.sources.settle import PartitionResult, Unreadable, settle
+
+__all__ = ["PartitionNotReady", "PartitionResult", "Source", "Unreadable"]
+
+
+class PartitionNotReady(SourceError):
+    """Easemob has no file for this hour yet, or no longer: 400 "expired or unstored".
+
+    Distinct from an empty hour (404, a partition with no records) so the caller can try the hour
+    again later instead of recording it as done.
+    """
+
+    def __init__(self, label: str, detail: str) -> None:
+        super().__init__(f"hour {label} is not available yet or has expired ({detail})")
+        self.label = label
+        self.detail = detail
+
+
+class Source(ABC):
+    """Where the raw records of an hour come from."""
+
+    name: ClassVar[str]
+    hour_timezone: timezone = UTC
+
+    @abstractmethod
+    def describe(self) -> dict[str, str]:
+        """What a reader of the archive needs to know about the source; never a secret."""
+
+    @abstractmethod
+    def served(self, partition: Partition) -> Iterable[Record | Unreadable]:
+        """What the hour was served with, in arrival order, duplicates and strays included."""
+
+    def fetch(self, partition: Partition) -> PartitionResult:
+        """The hour's records settled into the partition, with what was set aside."""
+        return settle(partition, self.served(partition))
+
+    def records(self, partition: Partition) -> Iterator[Record]:
+        """The hour's records exactly as received, deduplicated and sorted."""
+        yield from self.fetch(partition).records
+
+    def close(self) -> None:
+        """Releases connections; a source is also a context manager."""
+        return None
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()

@@ -1,0 +1,304 @@
+"""`auditor pull`: a window of history into one file per hour, resumable after any crash.
+
+Each hour is written as `<YYYYMMDDHH>.jsonl` (the label in the source's hour zone; the records as
+received, one JSON line each, settled as in `settle.py`) under a temporary name, fsynced and
+renamed; only then is the hour added to `checkpoint.json` (written the same way). A run killed at
+any moment leaves complete hour files, a checkpoint listing only complete hours, and at most a
+stray temporary file, so the next run skips what is done and ends with the same bytes an
+uninterrupted run would have written. An hour file renamed just before the kill is adopted from
+disk rather than fetched again. The checkpoint and `conflicts.jsonl` are pure functions of the
+hour files, with no clock in them, for the same reason.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from auditor import crashpoints
+from auditor.errors import ConfigError, InputError, LockHeldError
+from auditor.jsonl import read_file
+from auditor.partitions import Partition, format_instant, partitions_between
+from auditor.records import Record, msg_id
+from auditor.sources.interface import PartitionNotReady, Source
+from auditor.sources.settle import settle
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.json"
+CONFLICTS = "conflicts.jsonl"
+FORMAT = "auditor-pull/1"
+
+
+@dataclass(frozen=True, slots=True)
+class HourOutcome:
+    """What happened to one hour: `pulled`, `done` (by an earlier run) or `not_ready`."""
+
+    label: str
+    partition: Partition
+    status: str
+    records: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    outside: int = 0
+    unreadable: int = 0
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PullSummary:
+    out_dir: Path
+    hours: tuple[HourOutcome, ...]
+
+    @property
+    def records(self) -> int:
+        return sum(hour.records for hour in self.hours)
+
+    def with_status(self, status: str) -> list[HourOutcome]:
+        return [hour for hour in self.hours if hour.status == status]
+
+
+def record_line(record: Record) -> bytes:
+    """One record as a JSON line; integers beyond 64 bits fall back to the json module."""
+    try:
+        return orjson.dumps(record) + b"\n"
+    except orjson.JSONEncodeError:
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def _fsync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_atomically(path: Path, chunks: Iterable[bytes]) -> str:
+    """Writes `chunks` to `path` so a crash leaves the old file or the new one; returns sha256."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    digest = hashlib.sha256()
+    with temporary.open("wb") as handle:
+        for chunk in chunks:
+            digest.update(chunk)
+            handle.write(chunk)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    _fsync_dir(path.parent)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """One pull at a time per output folder (an flock on the folder, released on any exit)."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockHeldError(f"another auditor pull is writing to {folder}") from None
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _conflict_counts(records: Iterable[Record], conflicts: Iterable[str]) -> dict[str, int]:
+    wanted = set(conflicts)
+    counts: dict[str, int] = {}
+    for record in records:
+        identity = msg_id(record)
+        if identity in wanted:
+            counts[identity] = counts.get(identity, 0) + 1
+    return counts
+
+
+class Checkpoint:
+    """The hours of a folder that are complete: records, sha256 and conflicting msg_ids each."""
+
+    def __init__(self, folder: Path, zone: str) -> None:
+        self.folder = folder
+        self.zone = zone
+        self.hours: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def load(cls, folder: Path, zone: str) -> Checkpoint:
+        checkpoint = cls(folder, zone)
+        path = folder / CHECKPOINT
+        if not path.exists():
+            return checkpoint
+        try:
+            document = orjson.loads(path.read_bytes())
+            hours = document["hours"]
+            recorded_zone = document["hour_timezone"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            raise InputError(
+                f"{path}: not a checkpoint of auditor pull; use another --out"
+            ) from None
+        if recorded_zone != zone:
+            raise ConfigError(
+                f"{folder} holds hours labelled in {recorded_zone}, not {zone}; "
+                "pull with the same --hour-timezone or into another --out"
+            )
+        checkpoint.hours = dict(hours)
+        return checkpoint
+
+    def complete_file(self, label: str) -> dict[str, Any] | None:
+        """The entry of an hour whose file is on disk with the recorded sha256, else None."""
+        entry = self.hours.get(label)
+        path = self.folder / f"{label}.jsonl"
+        if entry is None or not path.exists():
+            return None
+        if file_sha256(path) != entry.get("sha256"):
+            log.warning("%s does not match its checkpoint; pulling the hour again", path)
+            return None
+        return entry
+
+    def add(
+        self,
+        partition: Partition,
+        label: str,
+        records: tuple[Record, ...],
+        digest: str,
+        conflicts: tuple[str, ...],
+    ) -> dict[str, Any]:
+        entry = {
+            "start": format_instant(partition.start_ms),
+            "records": len(records),
+            "sha256": digest,
+            "conflicts": _conflict_counts(records, conflicts),
+        }
+        self.hours[label] = entry
+        return entry
+
+    def save(self) -> None:
+        document = {"format": FORMAT, "hour_timezone": self.zone, "hours": self.hours}
+        write_atomically(
+            self.folder / CHECKPOINT,
+            [orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS), b"\n"],
+        )
+        crashpoints.reached("pull.checkpointed")
+        lines = (
+            orjson.dumps(
+                {"hour": label, "msg_id": identity, "variants": variants},
+                option=orjson.OPT_SORT_KEYS,
+            )
+            + b"\n"
+            for label in sorted(self.hours)
+            for identity, variants in sorted(self.hours[label]["conflicts"].items())
+        )
+        write_atomically(self.folder / CONFLICTS, lines)
+
+
+def _lines(records: Iterable[Record]) -> Iterator[bytes]:
+    for record in records:
+        crashpoints.reached("pull.writing")
+        yield record_line(record)
+
+
+def _adopt(path: Path, partition: Partition) -> tuple[tuple[Record, ...], tuple[str, ...]]:
+    """The records of an hour file written by a run that died before its checkpoint."""
+    served = []
+    for parsed in read_file(path):
+        if parsed.record is None:
+            raise InputError(f"{path}, line {parsed.line}: {parsed.error}")
+        served.append(parsed.record)
+    result = settle(partition, served)
+    return result.records, result.conflicts
+
+
+def pull(
+    source: Source,
+    since_ms: int,
+    until_ms: int,
+    out_dir: str | Path,
+    *,
+    refetch: bool = False,
+    on_hour: Callable[[HourOutcome], None] | None = None,
+) -> PullSummary:
+    """Pulls every hour overlapping `[since_ms, until_ms)` into `out_dir`, skipping done hours.
+
+    `refetch` pulls done hours again (to pick up records that arrived late). An hour the source
+    reports not ready is left out of the checkpoint and listed; other source errors stop the
+    pull with every completed hour kept.
+    """
+    if until_ms <= since_ms:
+        raise ConfigError(
+            f"the window is empty: --until {format_instant(until_ms)} is not after "
+            f"--since {format_instant(since_ms)}"
+        )
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot create the output folder {folder} ({error.strerror})") from None
+    zone = source.hour_timezone.tzname(None) or "UTC"
+    outcomes: list[HourOutcome] = []
+    with _exclusive(folder):
+        for stray in folder.glob(".*.tmp"):
+            stray.unlink()
+        checkpoint = Checkpoint.load(folder, zone)
+        for partition in partitions_between(since_ms, until_ms):
+            outcome = _pull_hour(source, partition, checkpoint, refetch)
+            outcomes.append(outcome)
+            log.info("hour %s: %s, %d records", outcome.label, outcome.status, outcome.records)
+            if on_hour is not None:
+                on_hour(outcome)
+        checkpoint.save()
+    return PullSummary(folder, tuple(outcomes))
+
+
+def _pull_hour(
+    source: Source, partition: Partition, checkpoint: Checkpoint, refetch: bool
+) -> HourOutcome:
+    label = partition.label(source.hour_timezone)
+    path = checkpoint.folder / f"{label}.jsonl"
+    if not refetch:
+        entry = checkpoint.complete_file(label)
+        if entry is not None:
+            return HourOutcome(
+                label, partition, "done", entry["records"], conflicts=len(entry["conflicts"])
+            )
+        if label not in checkpoint.hours and path.exists():
+            records, conflicts = _adopt(path, partition)
+            entry = checkpoint.add(partition, label, records, file_sha256(path), conflicts)
+            checkpoint.save()
+            return HourOutcome(label, partition, "done", entry["records"], conflicts=len(conflicts))
+    try:
+        result = source.fetch(partition)
+    except PartitionNotReady as error:
+        return HourOutcome(label, partition, "not_ready", detail=error.detail)
+    digest = write_atomically(path, _lines(result.records))
+    crashpoints.reached("pull.renamed")
+    checkpoint.add(partition, label, result.records, digest, result.conflicts)
+    checkpoint.save()
+    for where in result.unreadable:
+        log.warning("hour %s: unreadable data at %s", label, where)
+    return HourOutcome(
+        label,
+        partition,
+        "pulled",
+        len(result.records),
+        result.duplicates,
+        len(result.conflicts),
+        result.outside,
+        len(result.unreadable),
+    )

@@ -1,0 +1,197 @@
+"""Connection settings for Easemob, gathered from flags, the environment and a config file.
+
+Precedence: a flag, then the environment (`EASEMOB_BASE_URL`, `EASEMOB_ORG`, `EASEMOB_APP`,
+`EASEMOB_CLIENT_ID`, `EASEMOB_API`, `EASEMOB_HOUR_TIMEZONE`), then the `source:` section of a YAML
+config file, then the defaults. The client secret comes only from `EASEMOB_CLIENT_SECRET` or a
+file (`EASEMOB_CLIENT_SECRET_FILE`, or `client_secret_file:` in the config file): never from a
+flag, which would land in shell history and process lists, nor inline in a config file that is
+likely to be shared.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from auditor.errors import ConfigError
+from auditor.partitions import parse_timezone
+from auditor.sources.easemob import EasemobClient, RetryPolicy
+from auditor.sources.hourfiles import HourFileSource
+from auditor.sources.interface import Source
+from auditor.sources.legacy import LegacyQuerySource
+
+APIS = ("hourfiles", "legacy")
+
+_ENV = {
+    "base_url": "EASEMOB_BASE_URL",
+    "org": "EASEMOB_ORG",
+    "app": "EASEMOB_APP",
+    "client_id": "EASEMOB_CLIENT_ID",
+    "api": "EASEMOB_API",
+    "hour_timezone": "EASEMOB_HOUR_TIMEZONE",
+}
+_HOW = {
+    "base_url": "--base-url or EASEMOB_BASE_URL",
+    "org": "--org or EASEMOB_ORG",
+    "app": "--app or EASEMOB_APP",
+    "client_id": "--client-id or EASEMOB_CLIENT_ID",
+    "client_secret": "EASEMOB_CLIENT_SECRET or EASEMOB_CLIENT_SECRET_FILE",
+}
+_CONFIG_KEYS = frozenset(
+    {*_ENV, "client_secret_file", "timeout", "max_retries", "backoff_base", "backoff_cap"}
+)
+_NUMBERS = {"timeout": float, "max_retries": int, "backoff_base": float, "backoff_cap": float}
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """Everything needed to reach one Easemob app; `client_secret` is kept out of the repr."""
+
+    base_url: str
+    org: str
+    app: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    api: str = "hourfiles"
+    hour_timezone: str = "UTC"
+    timeout: float = 30.0
+    max_retries: int = 6
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+
+    @property
+    def tz(self) -> timezone:
+        return parse_timezone(self.hour_timezone)
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.max_retries, self.backoff_base, self.backoff_cap)
+
+
+def _config_section(path: str | Path) -> dict[str, Any]:
+    """The `source:` mapping of a YAML config file, its keys checked."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the config file ({error})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: the config file must be a mapping with a `source:` section")
+    section = document.get("source") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: `source` must be a mapping")
+    if "client_secret" in section:
+        raise ConfigError(
+            f"{path}: source.client_secret is not read from a config file; set "
+            "EASEMOB_CLIENT_SECRET, or put the secret alone in a file named by client_secret_file"
+        )
+    unknown = sorted(set(section) - _CONFIG_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key source.{unknown[0]}; "
+            f"known keys: {', '.join(sorted(_CONFIG_KEYS))}"
+        )
+    return section
+
+
+def _read_secret_file(path: str, named_by: str) -> str:
+    try:
+        secret = Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read the client secret file {path} named by {named_by} ({error.strerror})"
+        ) from None
+    if not secret:
+        raise ConfigError(f"the client secret file {path} named by {named_by} is empty")
+    return secret
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ConnectionSettings:
+    """Settings from flags (None values ignored), environment and config file, checked."""
+    flags = {key: value for key, value in (flags or {}).items() if value is not None}
+    if "client_secret" in flags:
+        raise ConfigError("the client secret is never taken from a flag; use EASEMOB_CLIENT_SECRET")
+    environ = os.environ if environ is None else environ
+    section = _config_section(config_file) if config_file else {}
+    values: dict[str, Any] = {}
+    for key in (*_ENV, *_NUMBERS):
+        if key in flags:
+            values[key] = flags[key]
+        elif key in _ENV and environ.get(_ENV[key]):
+            values[key] = environ[_ENV[key]]
+        elif section.get(key) is not None:
+            values[key] = section[key]
+    if environ.get("EASEMOB_CLIENT_SECRET"):
+        values["client_secret"] = environ["EASEMOB_CLIENT_SECRET"]
+    elif environ.get("EASEMOB_CLIENT_SECRET_FILE"):
+        values["client_secret"] = _read_secret_file(
+            environ["EASEMOB_CLIENT_SECRET_FILE"], "EASEMOB_CLIENT_SECRET_FILE"
+        )
+    elif section.get("client_secret_file"):
+        values["client_secret"] = _read_secret_file(
+            str(section["client_secret_file"]), f"source.client_secret_file in {config_file}"
+        )
+    missing = [how for key, how in _HOW.items() if not values.get(key)]
+    if missing:
+        raise ConfigError("missing connection settings: " + "; ".join(missing))
+    return _checked(values)
+
+
+def _checked(values: dict[str, Any]) -> ConnectionSettings:
+    for key in ("base_url", "org", "app", "client_id", "api", "hour_timezone"):
+        if key in values:
+            values[key] = str(values[key]).strip()
+    base_url = values["base_url"].rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"base URL {base_url!r} must start with http:// or https://")
+    values["base_url"] = base_url
+    api = values.get("api", "hourfiles")
+    if api not in APIS:
+        raise ConfigError(f"api {api!r} is not one of {', '.join(APIS)}")
+    parse_timezone(values.get("hour_timezone", "UTC"))
+    for key, kind in _NUMBERS.items():
+        if key in values:
+            try:
+                values[key] = kind(values[key])
+            except (TypeError, ValueError):
+                raise ConfigError(f"{key} must be a number, not {values[key]!r}") from None
+            if values[key] < 0 or (key == "timeout" and values[key] == 0):
+                raise ConfigError(f"{key} must be {'above' if key == 'timeout' else 'at least'} 0")
+    return ConnectionSettings(**values)
+
+
+def make_client(settings: ConnectionSettings) -> EasemobClient:
+    return EasemobClient(
+        settings.base_url,
+        settings.org,
+        settings.app,
+        settings.client_id,
+        settings.client_secret,
+        timeout=settings.timeout,
+        retry=settings.retry_policy(),
+    )
+
+
+def make_source(settings: ConnectionSettings) -> Source:
+    """The source the settings name: Easemob's hour files or its legacy `ql` API."""
+    client = make_client(settings)
+    if settings.api == "legacy":
+        return LegacyQuerySource(client, hour_timezone=settings.tz)
+    return HourFileSource(client, hour_timezone=settings.tz)

@@ -1,0 +1,88 @@
+"""Settling the raw records served for an hour into its partition: window, duplicates, order.
+
+Shared by every source, so the rules that keep a message from being lost or counted twice live in
+one place:
+
+- a record whose timestamp lies outside `[start, end)` belongs to another hour and is set aside
+  (counted); a record with no usable timestamp stays in the hour that served it;
+- records are keyed by `msg_id` (by a hash of their content when they have none): exact copies
+  are dropped and counted, while different contents under one msg_id are all kept and reported;
+- the result is sorted by `(timestamp, msg_id)`, content hash breaking ties, with records lacking
+  either last in arrival order, so the same served set always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from auditor.partitions import Partition
+from auditor.records import Record, content_hash, msg_id, timestamp_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A piece of served data that is not a JSON object, with where it was (`hour:line`)."""
+
+    where: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionResult:
+    """The records of one hour as they will be archived, and what was set aside on the way.
+
+    `records` are exactly as received, deduplicated and sorted. `conflicts` are msg_ids that
+    arrived with two or more different contents; every variant is kept in `records`, so the
+    pipeline can report them. `duplicates` counts exact copies dropped; `outside` counts served
+    records whose timestamp belongs to another hour; `unreadable` says where served data could
+    not be read as a record even after retries (`hour:line: reason`).
+    """
+
+    partition: Partition
+    records: tuple[Record, ...]
+    duplicates: int = 0
+    conflicts: tuple[str, ...] = ()
+    outside: int = 0
+    unreadable: tuple[str, ...] = ()
+
+
+def settle(partition: Partition, served: Iterable[Record | Unreadable]) -> PartitionResult:
+    """The partition's records from what a source served for it, in arrival order."""
+    variants: dict[str, set[str]] = {}
+    conflicts: set[str] = set()
+    ordered: list[tuple[int, str, str, Record]] = []
+    trailing: list[Record] = []
+    duplicates = outside = 0
+    unreadable: list[str] = []
+    for item in served:
+        if isinstance(item, Unreadable):
+            unreadable.append(f"{item.where}: {item.error}")
+            continue
+        instant = timestamp_ms(item)
+        if instant is not None and not partition.contains(instant):
+            outside += 1
+            continue
+        identity = msg_id(item)
+        digest = content_hash(item)
+        key = identity if identity is not None else "#" + digest
+        seen = variants.setdefault(key, set())
+        if digest in seen:
+            duplicates += 1
+            continue
+        if seen and identity is not None:
+            conflicts.add(identity)
+        seen.add(digest)
+        if instant is None or identity is None:
+            trailing.append(item)
+        else:
+            ordered.append((instant, identity, digest, item))
+    ordered.sort(key=lambda entry: entry[:3])
+    return PartitionResult(
+        partition=partition,
+        records=tuple(entry[3] for entry in ordered) + tuple(trailing),
+        duplicates=duplicates,
+        conflicts=tuple(sorted(conflicts)),
+        outside=outside,
+        unreadable=tuple(unreadable),
+    )

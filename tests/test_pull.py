@@ -1,0 +1,187 @@
+"""`pull`: one file per hour, a checkpoint of complete hours, resuming without a changed byte."""
+
+import fcntl
+import hashlib
+import os
+from collections import Counter
+
+import orjson
+import pytest
+
+from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.errors import ConfigError, LockHeldError
+from auditor.partitions import HOUR_MS, parse_timezone
+from auditor.records import content_hash, msg_id, timestamp_ms
+from auditor.sources.easemob import EasemobClient, RetryPolicy
+from auditor.sources.hourfiles import HourFileSource
+from auditor.sources.local import LocalFileSource
+from auditor.sources.pull import pull
+
+START = DEFAULT_START_MS
+FOUR_HOURS = (START, START + 4 * HOUR_MS)
+LABELS = ["2026110100", "2026110101", "2026110102", "2026110103"]
+
+
+@pytest.fixture
+def emu():
+    options = EmulatorOptions(messages=1200, duplicate_rate=0.05, conflict_rate=0.05)
+    with run_emulator(options) as emulator:
+        yield emulator
+
+
+def source_for(emu):
+    options = emu.options
+    client = EasemobClient(
+        emu.base_url,
+        options.org,
+        options.app,
+        options.client_id,
+        options.client_secret,
+        retry=RetryPolicy(max_retries=6, backoff_base=0.001, backoff_cap=0.01),
+    )
+    return HourFileSource(client)
+
+
+def folder_bytes(folder):
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def records_in(folder):
+    return [
+        orjson.loads(line)
+        for name in LABELS
+        for line in (folder / f"{name}.jsonl").read_bytes().splitlines()
+    ]
+
+
+def fingerprints(records):
+    return Counter(content_hash(record) for record in records)
+
+
+def test_each_hour_becomes_a_sorted_file_listed_in_the_checkpoint(emu, tmp_path):
+    summary = pull(source_for(emu), *FOUR_HOURS, tmp_path)
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        *(f"{label}.jsonl" for label in LABELS),
+        "checkpoint.json",
+        "conflicts.jsonl",
+    ]
+    assert fingerprints(records_in(tmp_path)) == fingerprints(emu.expected_records(*FOUR_HOURS))
+    checkpoint = orjson.loads((tmp_path / "checkpoint.json").read_bytes())
+    for label in LABELS:
+        data = (tmp_path / f"{label}.jsonl").read_bytes()
+        times = [timestamp_ms(orjson.loads(line)) for line in data.splitlines()]
+        dated = [t for t in times if t is not None]
+        assert dated == sorted(dated)
+        entry = checkpoint["hours"][label]
+        assert entry["records"] == len(times)
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+    assert [hour.status for hour in summary.hours] == ["pulled"] * 4
+    assert summary.records == sum(1 for _ in emu.expected_records(*FOUR_HOURS))
+
+
+def test_conflicting_versions_are_listed_with_their_hour(emu, tmp_path):
+    pull(source_for(emu), *FOUR_HOURS, tmp_path)
+
+    listed = [orjson.loads(line) for line in (tmp_path / "conflicts.jsonl").read_bytes().split()]
+    twice = Counter(msg_id(record) for record in emu.expected_records(*FOUR_HOURS))
+    assert sorted(entry["msg_id"] for entry in listed) == sorted(
+        identity for identity, n in twice.items() if identity and n > 1
+    )
+    assert {entry["variants"] for entry in listed} == {2}
+    assert {entry["hour"] for entry in listed} <= set(LABELS)
+
+
+def test_a_second_pull_skips_completed_hours_and_changes_no_byte(emu, tmp_path):
+    pull(source_for(emu), *FOUR_HOURS, tmp_path)
+    before, downloads = folder_bytes(tmp_path), sum(emu.stats.downloads.values())
+
+    summary = pull(source_for(emu), *FOUR_HOURS, tmp_path)
+
+    assert [hour.status for hour in summary.hours] == ["done"] * 4
+    assert sum(emu.stats.downloads.values()) == downloads
+    assert folder_bytes(tmp_path) == before
+
+
+def test_an_hour_file_left_by_a_crash_before_its_checkpoint_is_adopted_as_it_is(emu, tmp_path):
+    pull(source_for(emu), *FOUR_HOURS, tmp_path)
+    before, downloads = folder_bytes(tmp_path), sum(emu.stats.downloads.values())
+    checkpoint = orjson.loads(before["checkpoint.json"])
+    del checkpoint["hours"]["2026110102"]
+    (tmp_path / "checkpoint.json").write_bytes(orjson.dumps(checkpoint))
+    (tmp_path / ".2026110103.jsonl.tmp").write_bytes(b'{"half": ')
+
+    pull(source_for(emu), *FOUR_HOURS, tmp_path)
+
+    assert sum(emu.stats.downloads.values()) == downloads
+    assert folder_bytes(tmp_path) == before
+
+
+def test_an_hour_file_that_no_longer_matches_the_checkpoint_is_pulled_again(emu, tmp_path):
+    pull(source_for(emu), *FOUR_HOURS, tmp_path)
+    before = folder_bytes(tmp_path)
+    with (tmp_path / "2026110101.jsonl").open("ab") as handle:
+        handle.write(b'{"msg_id": "forged"}\n')
+
+    summary = pull(source_for(emu), *FOUR_HOURS, tmp_path)
+
+    assert [hour.status for hour in summary.hours] == ["done", "pulled", "done", "done"]
+    assert folder_bytes(tmp_path) == before
+
+
+def test_refetch_picks_up_records_that_arrived_late(tmp_path):
+    with run_emulator(EmulatorOptions(messages=1200, late_rate=0.1)) as emu:
+        pull(source_for(emu), *FOUR_HOURS, tmp_path)
+        first = fingerprints(records_in(tmp_path))
+
+        summary = pull(source_for(emu), *FOUR_HOURS, tmp_path, refetch=True)
+
+        expected = fingerprints(emu.expected_records(*FOUR_HOURS))
+        assert not first - expected and first != expected
+        assert fingerprints(records_in(tmp_path)) == expected
+        assert [hour.status for hour in summary.hours] == ["pulled"] * 4
+
+
+def test_an_hour_not_ready_at_the_source_is_reported_and_left_for_later(emu, tmp_path):
+    summary = pull(source_for(emu), START - HOUR_MS, START + HOUR_MS, tmp_path)
+
+    assert [(hour.label, hour.status) for hour in summary.hours] == [
+        ("2026103123", "not_ready"),
+        ("2026110100", "pulled"),
+    ]
+    assert not (tmp_path / "2026103123.jsonl").exists()
+    checkpoint = orjson.loads((tmp_path / "checkpoint.json").read_bytes())
+    assert list(checkpoint["hours"]) == ["2026110100"]
+
+
+def test_a_pulled_folder_read_back_as_local_files_pulls_to_the_same_bytes(emu, tmp_path):
+    pull(source_for(emu), *FOUR_HOURS, tmp_path / "first")
+
+    pull(LocalFileSource([tmp_path / "first"]), *FOUR_HOURS, tmp_path / "again")
+
+    assert folder_bytes(tmp_path / "again") == folder_bytes(tmp_path / "first")
+
+
+def test_a_second_pull_into_a_folder_in_use_is_refused(emu, tmp_path):
+    descriptor = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(LockHeldError, match="another auditor pull is writing to"):
+            pull(source_for(emu), *FOUR_HOURS, tmp_path)
+    finally:
+        os.close(descriptor)
+
+
+def test_an_empty_window_is_refused(emu, tmp_path):
+    with pytest.raises(ConfigError, match="the window is empty"):
+        pull(source_for(emu), START, START, tmp_path)
+
+
+def test_resuming_with_hours_named_in_another_zone_is_refused(emu, tmp_path):
+    pull(source_for(emu), START, START + HOUR_MS, tmp_path)
+    beijing = source_for(emu)
+    beijing.hour_timezone = parse_timezone("+8")
+
+    with pytest.raises(ConfigError, match=r"holds hours labelled in UTC, not UTC\+08:00"):
+        pull(beijing, START, START + HOUR_MS, tmp_path)

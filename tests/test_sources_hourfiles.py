@@ -1,0 +1,145 @@
+"""The hour-file source against the emulator over loopback HTTP, every fault switched on."""
+
+from collections import Counter
+
+import pytest
+
+from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.partitions import DAY_MS, HOUR_MS, Partition, parse_timezone
+from auditor.records import content_hash, msg_id, timestamp_ms
+from auditor.sources.easemob import EasemobClient, RetryPolicy
+from auditor.sources.hourfiles import HourFileSource
+from auditor.sources.interface import PartitionNotReady
+
+START = DEFAULT_START_MS
+FAST = RetryPolicy(max_retries=6, backoff_base=0.001, backoff_cap=0.01)
+EVERY_FAULT = {
+    "fail_rate": 0.2,
+    "rate_limit_rate": 0.1,
+    "slow_rate": 0.02,
+    "slow_seconds": 0.05,
+    "duplicate_rate": 0.05,
+    "conflict_rate": 0.02,
+    "late_rate": 0.03,
+    "truncate_rate": 0.15,
+    "garbage_rate": 0.05,
+}
+
+
+def client_for(emu, cls=EasemobClient):
+    options = emu.options
+    return cls(
+        emu.base_url,
+        options.org,
+        options.app,
+        options.client_id,
+        options.client_secret,
+        retry=FAST,
+    )
+
+
+def hours(count, start=START):
+    return [Partition(start + n * HOUR_MS) for n in range(count)]
+
+
+def fingerprints(records):
+    return Counter(content_hash(record) for record in records)
+
+
+def fetched(source, partitions):
+    return [record for partition in partitions for record in source.records(partition)]
+
+
+def test_every_fault_loses_nothing_doubles_nothing_and_late_records_come_on_a_second_look():
+    options = EmulatorOptions(messages=3000, **EVERY_FAULT)
+    with run_emulator(options) as emu:
+        source = HourFileSource(client_for(emu))
+        expected = fingerprints(emu.expected_records(START, START + DAY_MS))
+
+        first = fingerprints(fetched(source, hours(24)))
+        results = [source.fetch(partition) for partition in hours(24)]
+        second = fingerprints(r for result in results for r in result.records)
+
+        assert not first - expected
+        assert max(first.values()) == 1
+        assert second == expected
+        assert first != expected
+        conflicted = Counter(msg_id(r) for r in emu.expected_records(START, START + DAY_MS))
+        reported = {identity for result in results for identity in result.conflicts}
+        assert reported == {identity for identity, n in conflicted.items() if identity and n > 1}
+        assert sum(result.duplicates for result in results) > 0
+        assert {"fail", "rate_limit", "slow", "truncate", "garbage"} <= set(emu.stats.faults)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "+8"])
+def test_a_record_on_the_hour_lands_in_that_hour_only(zone):
+    with run_emulator(
+        EmulatorOptions(messages=1200, hour_timezone=zone, duplicate_rate=0.05)
+    ) as emu:
+        source = HourFileSource(client_for(emu), hour_timezone=parse_timezone(zone))
+        results = {partition: source.fetch(partition) for partition in hours(6)}
+
+        on_the_hour = [
+            record
+            for record in emu.expected_records(START, START + 6 * HOUR_MS)
+            if (timestamp_ms(record) or 1) % HOUR_MS == 0
+        ]
+        assert len(on_the_hour) >= 5
+        for record in on_the_hour:
+            holders = [p for p, result in results.items() if record in result.records]
+            assert holders == [Partition(timestamp_ms(record))]
+        everything = [record for result in results.values() for record in result.records]
+        assert fingerprints(everything) == fingerprints(
+            emu.expected_records(START, START + 6 * HOUR_MS)
+        )
+        assert set(emu.stats.downloads) == {emu.hour_label(p.start_ms) for p in hours(6)}
+
+
+def test_a_token_that_expires_mid_pull_is_renewed_once_and_the_pull_goes_on():
+    with run_emulator(EmulatorOptions(messages=600)) as emu:
+        source = HourFileSource(client_for(emu))
+        before = fetched(source, hours(2))
+        emu.clock.advance(61 * 24 * 3600)
+        after = fetched(source, hours(2, START + 2 * HOUR_MS))
+
+        assert fingerprints(before + after) == fingerprints(
+            emu.expected_records(START, START + 4 * HOUR_MS)
+        )
+        assert emu.stats.tokens_issued == 2
+        assert emu.stats.by_route("hour").get(401) == 1
+
+
+class SlowToDownload(EasemobClient):
+    """Lets the download URL expire between asking for it and using it, `nudges` times."""
+
+    emu = None
+    nudges = 2
+
+    def hour_file_url(self, label):
+        url = super().hour_file_url(label)
+        if self.nudges:
+            self.nudges -= 1
+            self.emu.clock.advance(1801)
+        return url
+
+
+def test_a_download_url_that_expires_before_use_is_replaced_by_a_fresh_one():
+    with run_emulator(EmulatorOptions(messages=600)) as emu:
+        client = client_for(emu, SlowToDownload)
+        client.emu = emu
+        records = fetched(HourFileSource(client), hours(3))
+
+        assert fingerprints(records) == fingerprints(
+            emu.expected_records(START, START + 3 * HOUR_MS)
+        )
+        assert emu.stats.by_route("file") == {403: 2, 200: 3}
+
+
+def test_an_hour_without_messages_is_empty_and_an_hour_not_yet_stored_is_not_ready():
+    with run_emulator(EmulatorOptions(messages=5)) as emu:
+        source = HourFileSource(client_for(emu))
+        empty = next(p for p in hours(24) if not emu.expected_records(p.start_ms, p.end_ms))
+        assert source.fetch(empty).records == ()
+        with pytest.raises(PartitionNotReady, match="hour 2026103123 is not available yet"):
+            source.fetch(Partition(START - HOUR_MS))

@@ -1,0 +1,88 @@
+"""The legacy `ql` source against the emulator over loopback HTTP, every fault switched on."""
+
+from collections import Counter
+
+from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.partitions import DAY_MS, HOUR_MS, Partition
+from auditor.records import content_hash, msg_id, timestamp_ms
+from auditor.sources.easemob import EasemobClient, RetryPolicy
+from auditor.sources.legacy import LegacyQuerySource, window_ql
+
+START = DEFAULT_START_MS
+ENTITY_FIELDS = ("uuid", "type", "created", "modified")
+EVERY_FAULT = {
+    "fail_rate": 0.2,
+    "rate_limit_rate": 0.1,
+    "legacy_503_rate": 0.05,
+    "slow_rate": 0.02,
+    "slow_seconds": 0.05,
+    "duplicate_rate": 0.1,
+    "conflict_rate": 0.02,
+    "late_rate": 0.03,
+    "garbage_rate": 0.05,
+    "short_page_rate": 0.2,
+}
+
+
+def source_for(emu, limit=1000):
+    options = emu.options
+    client = EasemobClient(
+        emu.base_url,
+        options.org,
+        options.app,
+        options.client_id,
+        options.client_secret,
+        retry=RetryPolicy(max_retries=6, backoff_base=0.001, backoff_cap=0.01),
+    )
+    return LegacyQuerySource(client, limit=limit)
+
+
+def as_record(entity):
+    return {key: value for key, value in entity.items() if key not in ENTITY_FIELDS}
+
+
+def fingerprints(records):
+    return Counter(content_hash(record) for record in records)
+
+
+def test_the_hour_is_asked_for_with_bounds_that_are_exact_on_integer_milliseconds():
+    assert window_ql(1000, 2000) == "select * where timestamp>999 and timestamp<2000"
+
+
+def test_every_fault_loses_nothing_doubles_nothing_and_keeps_entity_fields():
+    with run_emulator(EmulatorOptions(messages=2000, **EVERY_FAULT)) as emu:
+        source = source_for(emu, limit=100)
+        results = [source.fetch(Partition(START + n * HOUR_MS)) for n in range(24)]
+        entities = [entity for result in results for entity in result.records]
+
+        expected = list(emu.expected_records(START, START + DAY_MS))
+        assert fingerprints(as_record(entity) for entity in entities) == fingerprints(expected)
+        assert all(set(ENTITY_FIELDS) <= set(entity) for entity in entities)
+        conflicted = Counter(msg_id(record) for record in expected)
+        reported = {identity for result in results for identity in result.conflicts}
+        assert reported == {identity for identity, n in conflicted.items() if identity and n > 1}
+        assert sum(result.duplicates for result in results) > 0
+        assert {"fail", "rate_limit", "legacy_503", "garbage"} <= set(emu.stats.faults)
+
+
+def test_a_record_on_the_hour_lands_in_that_hour_only():
+    with run_emulator(EmulatorOptions(messages=1200)) as emu:
+        source = source_for(emu)
+        results = {
+            Partition(START + n * HOUR_MS): source.fetch(Partition(START + n * HOUR_MS))
+            for n in range(4)
+        }
+        on_the_hour = [
+            record
+            for record in emu.expected_records(START, START + 4 * HOUR_MS)
+            if (timestamp_ms(record) or 1) % HOUR_MS == 0
+        ]
+        assert len(on_the_hour) >= 3
+        for record in on_the_hour:
+            holders = [
+                partition
+                for partition, result in results.items()
+                if record in [as_record(entity) for entity in result.records]
+            ]
+            assert holders == [Partition(timestamp_ms(record))]

@@ -1,0 +1,84 @@
+"""Local files as a source: records go to the hour of their timestamp, syntax errors stop."""
+
+import gzip
+
+import orjson
+import pytest
+
+from auditor.errors import InputError
+from auditor.partitions import Partition, parse_timezone
+from auditor.sources.local import LocalFileSource
+
+H0 = Partition(1_793_491_200_000)  # 2026-11-01T00:00Z
+H1 = Partition(H0.end_ms)
+
+
+def lines(*records):
+    return b"".join(orjson.dumps(record) + b"\n" for record in records)
+
+
+def test_records_go_to_the_hour_of_their_timestamp_whatever_file_holds_them(tmp_path):
+    (tmp_path / "a.jsonl").write_bytes(
+        lines(
+            {"msg_id": "2", "timestamp": H1.start_ms}, {"msg_id": "1", "timestamp": 5 + H0.start_ms}
+        )
+    )
+    (tmp_path / "b.jsonl.gz").write_bytes(
+        gzip.compress(lines({"msg_id": "3", "timestamp": H1.end_ms - 1}))
+    )
+    source = LocalFileSource([tmp_path])
+    assert source.partitions() == [H0, H1]
+    assert [r["msg_id"] for r in source.records(H0)] == ["1"]
+    assert [r["msg_id"] for r in source.records(H1)] == ["2", "3"]
+
+
+def test_a_record_without_timestamp_stays_with_the_hour_its_file_is_named_for(tmp_path):
+    beijing = parse_timezone("+8")
+    (tmp_path / "2026110109.gz").write_bytes(gzip.compress(lines({"msg_id": "x"})))
+    source = LocalFileSource([tmp_path], hour_timezone=beijing)
+    assert list(source.records(H1)) == [{"msg_id": "x"}]
+
+
+def test_a_record_without_timestamp_in_an_unnamed_file_follows_the_record_before_it(tmp_path):
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(
+        lines({"msg_id": "a"}, {"msg_id": "b", "timestamp": H0.start_ms}, {"msg_id": "c"})
+        + lines({"msg_id": "d", "timestamp": H1.start_ms + 1}, {"msg_id": "e"})
+    )
+    source = LocalFileSource([path])
+    assert [r["msg_id"] for r in source.records(H0)] == ["b", "a", "c"]
+    assert [r["msg_id"] for r in source.records(H1)] == ["d", "e"]
+
+
+def test_a_line_that_is_not_json_names_file_and_line(tmp_path):
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(lines({"msg_id": "1", "timestamp": H0.start_ms}) + b'{"msg_id": "2",\n')
+    with pytest.raises(InputError, match=r"export\.jsonl, line 2: not JSON"):
+        LocalFileSource([path]).partitions()
+
+
+def test_a_corrupt_gzip_names_the_file(tmp_path):
+    path = tmp_path / "2026110100.gz"
+    path.write_bytes(gzip.compress(lines({"msg_id": "1", "timestamp": H0.start_ms}))[:-12])
+    with pytest.raises(InputError, match=r"2026110100\.gz: corrupt gzip data"):
+        LocalFileSource([path]).partitions()
+
+
+def test_pull_metadata_beside_the_hour_files_is_not_read_as_records(tmp_path):
+    (tmp_path / "2026110100.jsonl").write_bytes(lines({"msg_id": "1", "timestamp": H0.start_ms}))
+    (tmp_path / "checkpoint.json").write_text('{"hours": {}}')
+    (tmp_path / "conflicts.jsonl").write_text('{"hour": "2026110100", "msg_id": "1"}\n')
+    assert LocalFileSource([tmp_path]).partitions() == [H0]
+
+
+def test_concatenated_objects_on_one_line_are_each_a_record(tmp_path):
+    path = tmp_path / "2026110100.jsonl"
+    first = {"msg_id": "1", "timestamp": H0.start_ms}
+    second = {"msg_id": "2", "timestamp": H0.end_ms - 1}
+    path.write_bytes(orjson.dumps(first) + orjson.dumps(second) + b"\n")
+    assert list(LocalFileSource([path]).records(H0)) == [first, second]
+
+
+def test_an_empty_folder_is_refused(tmp_path):
+    with pytest.raises(InputError, match=r"no \.jsonl, \.json or \.gz files"):
+        LocalFileSource([tmp_path])

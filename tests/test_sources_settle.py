@@ -1,0 +1,76 @@
+"""Settling what a source served into its hour: window, duplicates, conflicts, order."""
+
+from auditor.partitions import HOUR_MS, Partition
+from auditor.sources.settle import Unreadable, settle
+
+HOUR = Partition(1_793_491_200_000)
+
+
+def record(msg_id, timestamp, text="hi"):
+    found = {"payload": {"bodies": [{"type": "txt", "msg": text}]}}
+    if msg_id is not None:
+        found["msg_id"] = msg_id
+    if timestamp is not None:
+        found["timestamp"] = timestamp
+    return found
+
+
+def test_exact_copies_are_dropped_and_counted():
+    original = record("1", HOUR.start_ms + 5)
+    result = settle(HOUR, [original, dict(original), dict(original)])
+    assert result.records == (original,)
+    assert result.duplicates == 2
+    assert result.conflicts == ()
+
+
+def test_two_contents_under_one_msg_id_are_both_kept_and_reported():
+    first, second = record("7", HOUR.start_ms + 9, "a"), record("7", HOUR.start_ms + 9, "b")
+    result = settle(HOUR, [second, first, dict(second)])
+    assert sorted(r["payload"]["bodies"][0]["msg"] for r in result.records) == ["a", "b"]
+    assert result.conflicts == ("7",)
+    assert result.duplicates == 1
+
+
+def test_records_without_msg_id_are_deduplicated_by_content():
+    bare = record(None, HOUR.start_ms + 1)
+    other = record(None, HOUR.start_ms + 1, "different")
+    result = settle(HOUR, [bare, dict(bare), other])
+    assert result.records == (bare, other)
+    assert result.duplicates == 1
+
+
+def test_the_window_is_closed_at_the_start_and_open_at_the_end():
+    on_start = record("1", HOUR.start_ms)
+    on_end = record("2", HOUR.end_ms)
+    before = record("3", HOUR.start_ms - 1)
+    last = record("4", HOUR.end_ms - 1)
+    result = settle(HOUR, [on_end, last, before, on_start])
+    assert result.records == (on_start, last)
+    assert result.outside == 2
+
+
+def test_a_record_without_a_usable_timestamp_stays_in_the_hour_that_served_it():
+    missing = record("9", None)
+    garbled = record("8", "soon")
+    assert settle(HOUR, [missing, garbled]).records == (missing, garbled)
+
+
+def test_records_are_sorted_by_timestamp_then_msg_id_with_incomplete_ones_last():
+    late = record("1", HOUR.start_ms + 50)
+    early_b = record("b", HOUR.start_ms + 10)
+    early_a = record("a", str(HOUR.start_ms + 10))
+    no_time = record("z", None)
+    no_id = record(None, HOUR.start_ms)
+    result = settle(HOUR, [no_time, late, no_id, early_b, early_a])
+    assert result.records == (early_a, early_b, late, no_time, no_id)
+
+
+def test_unreadable_data_is_reported_not_dropped_silently():
+    result = settle(HOUR, [Unreadable("2026110100:3", "not JSON"), record("1", HOUR.start_ms)])
+    assert result.unreadable == ("2026110100:3: not JSON",)
+    assert len(result.records) == 1
+
+
+def test_the_same_served_set_in_any_order_settles_to_the_same_records():
+    served = [record(str(i % 5), HOUR.start_ms + (i * 7919) % HOUR_MS, str(i)) for i in range(40)]
+    assert settle(HOUR, served).records == settle(HOUR, served[::-1]).records
