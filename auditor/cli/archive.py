@@ -1,3 +1,154 @@
-"""`auditor` commands of this area (filled in by the issue that builds it)."""
+"""`auditor keygen`, `verify`, `verify-chain`, `prove`, `verify-proof`: keys, bags and proofs.
 
-COMMANDS: list = []
+Verification exits 0 when everything holds and 1 with one line per problem (file and line) on
+stdout; bad usage, a missing bag or an unreadable key exit 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from auditor.archive.chain import verify_chain
+from auditor.archive.keys import PASSPHRASE_ENV, generate_key_files
+from auditor.archive.proof import load_proof, verify_proof, write_proof
+from auditor.archive.publickey import fingerprint, load_public_key
+from auditor.archive.verify import verify_bag
+from auditor.errors import EXIT_FINDINGS
+
+_PUBKEY = click.option(
+    "--pubkey",
+    "pubkey",
+    required=True,
+    envvar="AUDITOR_PUBLIC_KEY",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The auditor's public key, received out of band (PEM, ssh-ed25519 line or "
+    "allowed_signers). A key inside the bag is never used.",
+)
+_BAG = click.Path(file_okay=False, path_type=Path)
+
+
+def _fail_with(problems: list, summary: str) -> None:
+    for problem in problems:
+        click.echo(str(problem))
+    click.echo(summary, err=True)
+    raise click.exceptions.Exit(EXIT_FINDINGS)
+
+
+@click.command("keygen")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for auditor-signing-key.pem, auditor-signing-key.pub.pem, allowed_signers.",
+)
+@click.option(
+    "--identity",
+    default=None,
+    help="Principal of the allowed_signers line.  [default: auditor@<this host>]",
+)
+def keygen(out_dir: Path, identity: str | None) -> None:
+    """Create the Ed25519 key that signs every run's archive.
+
+    The private key is encrypted when AUDITOR_KEY_PASSPHRASE (or a file named by
+    AUDITOR_KEY_PASSPHRASE_FILE) holds a passphrase. Existing keys are never overwritten.
+    Give legal the public key and its fingerprint, by another channel than the archives.
+    """
+    files = generate_key_files(out_dir, identity)
+    state = "encrypted" if files.encrypted else "NOT encrypted: set " + PASSPHRASE_ENV
+    click.echo(f"private key:     {files.private_key} (mode 0600, {state})")
+    click.echo(f"public key:      {files.public_key}")
+    click.echo(f"allowed_signers: {files.allowed_signers} (identity {files.identity})")
+    click.echo(f"fingerprint:     {files.fingerprint}")
+
+
+@click.command("verify")
+@click.argument("bag", type=_BAG)
+@_PUBKEY
+@click.option(
+    "--previous",
+    type=_BAG,
+    default=None,
+    help="The run before this one: check the hash chain link and the sequence number.",
+)
+def verify(bag: Path, pubkey: Path, previous: Path | None) -> None:
+    """Check a run's bag: signatures, checksums, files, every line, Merkle root, chain link."""
+    key = load_public_key(pubkey)
+    report = verify_bag(bag, key, previous)
+    if not report.ok:
+        _fail_with(list(report.problems), f"{bag}: {len(report.problems)} problem(s) found")
+    click.echo(
+        f"{bag}: intact: run {report.sequence}, {report.record_count} records, "
+        f"Merkle root {report.merkle_root}, signed by {fingerprint(key)}"
+    )
+
+
+@click.command("verify-chain")
+@click.argument("folder", type=_BAG)
+@_PUBKEY
+def verify_chain_command(folder: Path, pubkey: Path) -> None:
+    """Check every run in FOLDER and the chain they form: no gap, no repeat, every link."""
+    key = load_public_key(pubkey)
+    report = verify_chain(folder, key)
+    for name in report.unfinished:
+        click.echo(f"{folder / name}: unfinished run (never signed), ignored", err=True)
+    if not report.ok:
+        problems = report.all_problems()
+        _fail_with(problems, f"{folder}: {len(problems)} problem(s) found")
+    newest = max(report.bags, key=lambda bag: bag.sequence or 0)
+    click.echo(
+        f"{folder}: intact chain of runs 1 to {newest.sequence}; the newest tagmanifest "
+        f"SHA-256 is {newest.tagmanifest_sha256} (keep it elsewhere too)"
+    )
+
+
+@click.command("prove")
+@click.argument("bag", type=_BAG)
+@click.argument("msg_id")
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the proof (JSON).",
+)
+def prove(bag: Path, msg_id: str, out: Path) -> None:
+    """Write one message's inclusion proof: its line, audit path, root and signed manifest."""
+    proof = write_proof(bag, msg_id, out)
+    click.echo(
+        f"{out}: msg_id {msg_id} is leaf {proof['leaf_index']} of {proof['tree_size']} "
+        f"in {proof['bag']} ({proof['file']}:{proof['line_number']})"
+    )
+    if proof["occurrences"] > 1:
+        click.echo(
+            f"note: msg_id {msg_id} occurs {proof['occurrences']} times; proved the first",
+            err=True,
+        )
+
+
+@click.command("verify-proof")
+@click.argument("proof_file", type=click.Path(dir_okay=False, path_type=Path))
+@_PUBKEY
+def verify_proof_command(proof_file: Path, pubkey: Path) -> None:
+    """Check an inclusion proof with the public key alone, without the rest of the archive."""
+    key = load_public_key(pubkey)
+    proof = load_proof(proof_file)
+    problems = verify_proof(proof, key, str(proof_file))
+    if problems:
+        _fail_with(problems, f"{proof_file}: the proof does not hold")
+    click.echo(
+        f"{proof_file}: proved: leaf {proof['leaf_index']} of {proof['tree_size']} in run "
+        f"{proof.get('bag')}, root {proof['root']}, signed by {fingerprint(key)}"
+    )
+
+
+COMMANDS: list[click.Command] = [
+    keygen,
+    verify,
+    verify_chain_command,
+    prove,
+    verify_proof_command,
+]

@@ -1,0 +1,64 @@
+"""Reading `bag-info.txt` (and the sha256sum-style manifests) strictly, reporting each bad line."""
+
+from __future__ import annotations
+
+import re
+
+from auditor.archive import layout
+from auditor.archive.problems import Problem
+
+_INFO_LINE = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.-]*): ?(.*)")
+_MANIFEST_LINE = re.compile(r"([0-9a-f]{64})  (\S(?:.*\S)?)")
+
+
+def parse_bag_info(data: bytes, file: str) -> tuple[dict[str, str], list[Problem]]:
+    """Labels and values, plus a problem for each line that is not `Label: value` or repeats."""
+    problems: list[Problem] = []
+    fields: dict[str, str] = {}
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return {}, [Problem(file, "is not UTF-8 text")]
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line and number == text.count("\n") + 1:
+            break
+        match = _INFO_LINE.fullmatch(line)
+        if not match:
+            problems.append(Problem(file, f"not a 'Label: value' line: {line[:60]!r}", number))
+            continue
+        label, value = match.groups()
+        if label in fields:
+            problems.append(Problem(file, f"{label} appears more than once", number))
+            continue
+        fields[label] = value
+    return fields, problems
+
+
+def parse_manifest(data: bytes, file: str) -> tuple[list[tuple[str, str, int]], list[Problem]]:
+    """`(sha256, path, line)` entries of a sha256sum-compatible manifest, and its bad lines."""
+    entries: list[tuple[str, str, int]] = []
+    problems: list[Problem] = []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return [], [Problem(file, "is not UTF-8 text")]
+    if text and not text.endswith("\n"):
+        problems.append(Problem(file, "the last line has no newline"))
+    seen: set[str] = set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = _MANIFEST_LINE.fullmatch(line)
+        if not match:
+            problems.append(Problem(file, f"not a '<sha256>  <path>' line: {line[:80]!r}", number))
+            continue
+        digest, path = match.groups()
+        if path in seen:
+            problems.append(Problem(file, f"{path} is listed more than once", number))
+            continue
+        seen.add(path)
+        entries.append((digest, path, number))
+    return entries, problems
+
+
+def sequence_of(fields: dict[str, str]) -> int | None:
+    value = fields.get(layout.SEQUENCE, "")
+    return int(value) if value.isdigit() else None

@@ -1,0 +1,114 @@
+"""Verifying a series of runs: every bag, sequence numbers without gaps or repeats, every link.
+
+Runs are ordered by the signed `Run-Sequence` in their bag-info, not by folder name, so renaming a
+folder cannot reorder history. Deleting a run leaves a gap and a broken link; replaying an older
+run leaves a repeated number (or, if its bag-info is edited, a failed signature). What no chain
+check can see is the newest runs removed from the end: keep the latest sequence number and
+tagmanifest SHA-256 somewhere else too (the run ledger, a ticket, an e-mail to legal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from auditor.archive import layout
+from auditor.archive.problems import Problem
+from auditor.archive.verify import BagReport, verify_bag
+from auditor.errors import InputError
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """Each bag's report in sequence order, the chain's own problems, and unfinished runs seen."""
+
+    bags: tuple[BagReport, ...]
+    problems: tuple[Problem, ...]
+    unfinished: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(report.ok for report in self.bags)
+
+    def all_problems(self) -> list[Problem]:
+        return [problem for report in self.bags for problem in report.problems] + list(
+            self.problems
+        )
+
+
+def _is_bag(path: Path) -> bool:
+    return path.is_dir() and any(
+        (path / name).exists() for name in (layout.BAGIT_TXT, layout.TAGMANIFEST)
+    )
+
+
+def verify_chain(folder: str | Path, public_key: Ed25519PublicKey) -> ChainReport:
+    """Verifies every bag in `folder` and the chain they form, starting at run 1."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder of runs")
+    entries = sorted(folder.iterdir())
+    unfinished = tuple(
+        entry.name
+        for entry in entries
+        if entry.name.startswith(layout.PARTIAL_PREFIX)
+        and entry.name.endswith(layout.PARTIAL_SUFFIX)
+    )
+    bags = [entry for entry in entries if not entry.name.startswith(".") and _is_bag(entry)]
+    if not bags:
+        raise InputError(f"{folder}: holds no bag")
+    reports = [verify_bag(bag, public_key) for bag in bags]
+    problems: list[Problem] = []
+    numbered = []
+    for report in reports:
+        if report.sequence is None:
+            problems.append(
+                Problem(report.path.name, f"has no {layout.SEQUENCE}; cannot place it in the chain")
+            )
+        else:
+            numbered.append(report)
+    numbered.sort(key=lambda report: (report.sequence, report.path.name))
+    if numbered and numbered[0].sequence != 1:
+        problems.append(
+            Problem(
+                numbered[0].path.name,
+                f"the chain starts at run {numbered[0].sequence}: runs 1 to "
+                f"{numbered[0].sequence - 1} are missing",
+            )
+        )
+    for earlier, later in pairwise(numbered):
+        problems.extend(_link_problems(earlier, later))
+    return ChainReport(tuple(reports), tuple(problems), unfinished)
+
+
+def _link_problems(earlier: BagReport, later: BagReport) -> list[Problem]:
+    assert earlier.sequence is not None and later.sequence is not None
+    name = later.path.name
+    if later.sequence == earlier.sequence:
+        return [
+            Problem(
+                name,
+                f"run {later.sequence} appears twice ({earlier.path.name} and {name}): "
+                "an older run replayed?",
+            )
+        ]
+    problems = []
+    if later.sequence != earlier.sequence + 1:
+        missing = (
+            f"run {earlier.sequence + 1} is"
+            if later.sequence == earlier.sequence + 2
+            else f"runs {earlier.sequence + 1} to {later.sequence - 1} are"
+        )
+        problems.append(Problem(name, f"{missing} missing between {earlier.path.name} and {name}"))
+    if later.previous_tagmanifest_sha256 != earlier.tagmanifest_sha256:
+        problems.append(
+            Problem(
+                f"{name}/{layout.BAG_INFO}",
+                f"{layout.PREVIOUS} {later.previous_tagmanifest_sha256} is not the SHA-256 of "
+                f"{earlier.path.name}/{layout.TAGMANIFEST} ({earlier.tagmanifest_sha256})",
+            )
+        )
+    return problems

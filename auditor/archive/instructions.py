@@ -1,0 +1,72 @@
+"""The text of `data/VERIFY.txt`: the stock commands that check one bag, its names filled in."""
+
+from __future__ import annotations
+
+from auditor.archive import layout
+
+
+def verify_text(
+    name: str,
+    sequence: int,
+    previous_sha256: str,
+    namespace: str,
+    fingerprint: str,
+    record_count: int,
+    merkle_root: str,
+) -> str:
+    first = previous_sha256 == layout.ZERO_HASH
+    link = (
+        f"This is the first run of its chain: {layout.PREVIOUS} is 64 zeros."
+        if first
+        else (
+            f"This run is number {sequence}; the previous run (number {sequence - 1}) must have a\n"
+            f"   {layout.TAGMANIFEST} whose SHA-256 is {previous_sha256}:\n\n"
+            f"     sha256sum ../<previous run>/{layout.TAGMANIFEST}\n"
+            f"     grep {layout.PREVIOUS} {layout.BAG_INFO}"
+        )
+    )
+    return f"""\
+How to verify this archive with stock tools
+===========================================
+
+Archive: {name} (run {sequence}, {record_count} records, Merkle root {merkle_root})
+Signed by the key with fingerprint {fingerprint}.
+
+You need the auditor's public key, received separately from this archive: never trust a key
+that travels inside it. `auditor keygen` wrote it as auditor-signing-key.pub.pem (for openssl)
+and as a line of allowed_signers (for ssh-keygen). Open a shell in this folder and set:
+
+  PUBKEY=/path/to/auditor-signing-key.pub.pem
+  SIGNERS=/path/to/allowed_signers
+
+1. The signature over the tag manifest. Either command proves it; each must succeed
+   ("Signature Verified Successfully" / "Good ... signature"):
+
+     openssl pkeyutl -verify -pubin -inkey "$PUBKEY" -rawin \\
+       -in {layout.TAGMANIFEST} -sigfile {layout.SIGNATURE}
+
+     ssh-keygen -Y verify -f "$SIGNERS" -n {namespace} -s {layout.SSH_SIGNATURE} \\
+       -I "$(ssh-keygen -Y find-principals -f "$SIGNERS" -s {layout.SSH_SIGNATURE})" \\
+       < {layout.TAGMANIFEST}
+
+2. The tag files (bagit.txt, bag-info.txt, the payload manifest), then every payload file.
+   Every line must end in OK (on macOS use `shasum -a 256 -c`):
+
+     sha256sum -c {layout.TAGMANIFEST}
+     sha256sum -c {layout.MANIFEST}
+
+3. The link to the earlier runs. {link}
+
+What the stock tools cannot see: a file added that no manifest lists, the canonical form and
+order of each record line, the Merkle root over all lines, and the sequence numbers across a
+series of runs. The auditor checks all of these with the same public key:
+
+  auditor verify . --pubkey "$PUBKEY" [--previous ../<previous run>]
+  auditor verify-chain .. --pubkey "$PUBKEY"
+
+Layout: data/records/<hour>.jsonl holds one line per record, the RFC 8785 JSON of
+{{"record": <as received>, "salt": <32 hex>, "seq": <leaf index>}}; the Merkle tree is RFC 6962
+over SHA-256(0x00 || line). data/attachments/sha256/<hex> holds attachment bytes by content hash,
+indexed by data/attachments.jsonl; data/findings.jsonl lists what the audit found.
+`auditor prove <bag> <msg_id>` extracts one message with the proof that it belongs here.
+"""

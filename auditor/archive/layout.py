@@ -1,0 +1,82 @@
+"""Names inside a run's bag: files, folders, `bag-info.txt` labels; shared by writer and verifier.
+
+Only names live here, no behaviour, so the verifier can depend on this module without depending on
+anything the writer computes.
+"""
+
+from __future__ import annotations
+
+import re
+
+BAGIT_TXT = "bagit.txt"
+BAG_INFO = "bag-info.txt"
+MANIFEST = "manifest-sha256.txt"
+TAGMANIFEST = "tagmanifest-sha256.txt"
+SIGNATURE = "tagmanifest-sha256.txt.sig"
+SSH_SIGNATURE = "tagmanifest-sha256.txt.sshsig"
+TAG_FILES = (BAGIT_TXT, BAG_INFO, MANIFEST)
+ROOT_FILES = (*TAG_FILES, TAGMANIFEST, SIGNATURE, SSH_SIGNATURE)
+
+DATA = "data"
+RECORDS = "data/records"
+RECORDS_SUFFIX = ".jsonl"
+ATTACHMENTS = "data/attachments/sha256"
+ATTACHMENT_INDEX = "data/attachments.jsonl"
+FINDINGS = "data/findings.jsonl"
+VERIFY_TXT = "data/VERIFY.txt"
+RESERVED_PAYLOAD = (RECORDS, "data/attachments", ATTACHMENT_INDEX, FINDINGS, VERIFY_TXT)
+
+BAGIT_TXT_CONTENT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+DEFAULT_NAMESPACE = "easemob-auditor"
+ZERO_HASH = "0" * 64
+PARTIAL_PREFIX = "."
+PARTIAL_SUFFIX = ".partial"
+
+# bag-info.txt labels the auditor writes and the verifier checks.
+SOFTWARE = "Bag-Software-Agent"
+BAGGING_DATE = "Bagging-Date"
+PAYLOAD_OXUM = "Payload-Oxum"
+SEQUENCE = "Run-Sequence"
+PREVIOUS = "Previous-Tagmanifest-SHA256"
+RECORD_COUNT = "Record-Count"
+PARTITION_COUNT = "Partition-Count"
+ATTACHMENTS_MODE = "Attachments"
+ATTACHMENTS_SKIPPED = "Attachments-Skipped"
+ATTACHMENT_COUNT = "Attachment-Count"
+ATTACHMENT_FILE_COUNT = "Attachment-File-Count"
+FINDINGS_COUNT = "Findings-Count"
+TREE_SIZE = "Merkle-Tree-Size"
+MERKLE_ROOT = "Merkle-Root"
+MERKLE_HASHING = "Merkle-Tree-Hashing"
+LINE_FORMAT = "Line-Format"
+NAMESPACE = "Signature-Namespace"
+FINGERPRINT = "Signing-Key-Fingerprint"
+# Labels the verifier requires; `Attachments-Skipped` (the reason) appears only when skipped.
+AUDITOR_LABELS = (
+    SOFTWARE,
+    BAGGING_DATE,
+    PAYLOAD_OXUM,
+    SEQUENCE,
+    PREVIOUS,
+    RECORD_COUNT,
+    PARTITION_COUNT,
+    ATTACHMENTS_MODE,
+    ATTACHMENT_COUNT,
+    ATTACHMENT_FILE_COUNT,
+    FINDINGS_COUNT,
+    TREE_SIZE,
+    MERKLE_ROOT,
+    MERKLE_HASHING,
+    LINE_FORMAT,
+    NAMESPACE,
+    FINGERPRINT,
+)
+RESERVED_LABELS = (*AUDITOR_LABELS, ATTACHMENTS_SKIPPED)
+MERKLE_HASHING_TEXT = "RFC 6962 SHA-256, leaf = SHA-256(0x00 || line without its newline)"
+LINE_FORMAT_TEXT = 'RFC 8785 JSON of {"record", "salt", "seq"}, one per line, LF'
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+SALT = re.compile(r"[0-9a-f]{32}")
+LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+INFO_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+PAYLOAD_PATH = re.compile(r"data/(?:[A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*")
