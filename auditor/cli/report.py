@@ -1,3 +1,44 @@
-"""`auditor` commands of this area (filled in by the issue that builds it)."""
+"""`auditor report`: render the audit report again from a bag alone."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from auditor.findings import SEVERITIES
+from auditor.report.bag import render_bag
+
+
+@click.command("report")
+@click.argument("bag", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, writable=True, path_type=Path),
+    help="Folder for report.html, findings.csv, findings.jsonl and summary.json.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(SEVERITIES),
+    default=None,
+    help="Severity the verdict counts from. [default: the bag's Fail-On]",
+)
+@click.option(
+    "--table-rows",
+    type=click.IntRange(1, 100_000),
+    default=1_000,
+    show_default=True,
+    help="Most severe findings shown per table of the page (all are in the CSV and JSONL).",
+)
+def report(bag: Path, out_dir: Path, fail_on: str | None, table_rows: int) -> None:
+    """Render the HTML report, CSV and JSON of BAG (an archive folder) into --out."""
+    rendered = render_bag(bag, out_dir, fail_on=fail_on, table_rows=table_rows)
+    for path in rendered.files.values():
+        click.echo(path)
+    click.echo(rendered.summary["verdict"]["line"])
+
+
+COMMANDS: list[click.Command] = [report]

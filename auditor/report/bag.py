@@ -1,0 +1,177 @@
+"""Rendering the report again from a bag alone: `bag-info.txt`, the archived records, the findings.
+
+The bag is read, not verified (that is `auditor verify`): a line that is not an archived record
+stops the rendering with its file and line, since a report over a damaged archive would mislead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bagit
+import orjson
+
+from auditor import __version__
+from auditor.errors import AuditorError, InputError
+from auditor.jsonl import read_file
+from auditor.partitions import parse_instant
+from auditor.report.model import ReportBuilder
+from auditor.report.runinfo import GENESIS, RunInfo
+
+log = logging.getLogger(__name__)
+
+SUMMARY_PATHS = ("data/summary.json", "data/report/summary.json")
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """The files written (by name) and the summary they state, verdict included."""
+
+    files: dict[str, Path]
+    summary: dict[str, Any]
+
+
+def read_bag_info(bag: Path) -> dict[str, str]:
+    """`bag-info.txt` as a dict (a repeated key keeps its last value), read by `bagit`."""
+    try:
+        info = bagit.Bag(str(bag)).info
+    except (bagit.BagError, OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{bag}: not a readable BagIt bag ({error})") from None
+    return {key: value[-1] if isinstance(value, list) else value for key, value in info.items()}
+
+
+def _int(info: Mapping[str, str], key: str, bag: Path, default: int | None = None) -> int:
+    value = info.get(key)
+    if value is None or not value.strip():
+        if default is None:
+            raise InputError(f"{bag}/bag-info.txt: {key} is missing")
+        return default
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise InputError(f"{bag}/bag-info.txt: {key} {value!r} is not a whole number") from None
+
+
+def _instant(info: Mapping[str, str], key: str, bag: Path) -> int:
+    value = info.get(key)
+    if not value:
+        raise InputError(f"{bag}/bag-info.txt: {key} is missing")
+    try:
+        return parse_instant(value)
+    except AuditorError:
+        raise InputError(f"{bag}/bag-info.txt: {key} {value!r} is not an ISO 8601 time") from None
+
+
+def run_info_from_bag(
+    bag: Path, fail_on: str | None = None, info: Mapping[str, str] | None = None
+) -> RunInfo:
+    """The run as the bag's `bag-info.txt` and `data/VERIFY.txt` describe it."""
+    bag = Path(bag)
+    info = read_bag_info(bag) if info is None else info
+    skipped = info.get("Attachments-Skipped", "").strip()
+    verify = bag / "data" / "VERIFY.txt"
+    bagged = info.get("Bagging-Date", "")
+    if info.get("Tool-Version"):
+        bagged = f"{bagged} by easemob-auditor {info['Tool-Version']}".strip()
+    try:
+        return RunInfo(
+            sequence=_int(info, "Run-Sequence", bag),
+            since_ms=_instant(info, "Window-Since", bag),
+            until_ms=_instant(info, "Window-Until", bag),
+            source={
+                "api": info.get("Source-API", ""),
+                "base_url": info.get("Source-Base-URL", ""),
+                "org": info.get("Source-Organization", ""),
+                "app": info.get("Source-Application", ""),
+            },
+            hour_timezone=info.get("Hour-Timezone", "UTC") or "UTC",
+            merkle_root=info.get("Merkle-Root", ""),
+            tree_size=_int(info, "Merkle-Tree-Size", bag, default=0),
+            key_fingerprint=info.get("Signing-Key-Fingerprint", ""),
+            previous_tagmanifest_sha256=info.get("Previous-Tagmanifest-SHA256", GENESIS),
+            policy_file=info.get("Policy-File", ""),
+            policy_sha256=info.get("Policy-SHA256", ""),
+            tool_version=__version__,
+            generated_at=int(time.time() * 1000),
+            fail_on=fail_on or info.get("Fail-On", "high") or "high",
+            attachments=_int(info, "Attachment-Count", bag, default=0),
+            attachments_skipped=int(skipped) if skipped.isdigit() else 0,
+            attachments_note="" if skipped.isdigit() else skipped,
+            bag_name=bag.resolve().name,
+            archived_on=bagged,
+            verify_text=verify.read_text(encoding="utf-8") if verify.is_file() else "",
+            signature_namespace=info.get("Signature-Namespace", "") or "easemob-auditor",
+        )
+    except AuditorError as error:
+        if isinstance(error, InputError):
+            raise
+        raise InputError(f"{bag}/bag-info.txt: {error}") from None
+
+
+def archived_records(bag: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(partition label, record) for every line of `data/records/*.jsonl`, in file order."""
+    for path in sorted((Path(bag) / "data" / "records").glob("*.jsonl")):
+        for parsed in read_file(path):
+            record = parsed.record.get("record") if parsed.record else None
+            if not isinstance(record, dict):
+                raise InputError(
+                    f"{parsed.path}:{parsed.line}: not an archived record line "
+                    f"({parsed.error or 'no record object'}); run `auditor verify` on the bag"
+                )
+            yield path.stem, record
+
+
+def archived_findings(bag: Path) -> Iterator[dict[str, Any]]:
+    path = Path(bag) / "data" / "findings.jsonl"
+    if not path.is_file():
+        return
+    for parsed in read_file(path):
+        if parsed.record is None:
+            raise InputError(f"{parsed.path}:{parsed.line}: not a finding ({parsed.error})")
+        yield parsed.record
+
+
+def _restore_verdicts(bag: Path, builder: ReportBuilder) -> None:
+    """Retention verdict counts live only in a stored summary; take them from there if present."""
+    for relative in SUMMARY_PATHS:
+        path = Path(bag) / relative
+        if not path.is_file():
+            continue
+        try:
+            rules = orjson.loads(path.read_bytes())["retention"]["by_rule"]
+            for item in rules:
+                builder.observe_verdict(item["disposition"], item["rule"], int(item["count"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("%s: no retention counts readable in it; left out", path)
+        return
+
+
+def render_bag(
+    bag: Path, out_dir: Path, fail_on: str | None = None, table_rows: int = 1_000
+) -> Rendered:
+    """Renders report.html, findings.csv, findings.jsonl and summary.json from `bag` alone."""
+    bag = Path(bag)
+    if not bag.is_dir():
+        raise InputError(f"{bag}: no such bag folder")
+    info = read_bag_info(bag)
+    with ReportBuilder(run_info_from_bag(bag, fail_on, info), table_rows=table_rows) as builder:
+        for finding in archived_findings(bag):
+            builder.observe_finding(finding)
+        for label, record in archived_records(bag):
+            builder.observe_record(record, label)
+        _restore_verdicts(bag, builder)
+        summary = builder.summary()
+        expected = info.get("Record-Count", "").strip()
+        if expected.isdigit() and int(expected) != summary["records"]["total"]:
+            log.warning(
+                "%s: bag-info says %s records, the record files hold %d; run `auditor verify`",
+                bag,
+                expected,
+                summary["records"]["total"],
+            )
+        return Rendered(builder.render(out_dir), summary)

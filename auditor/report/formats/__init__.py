@@ -1,0 +1,17 @@
+"""The report's output formats, one file each (like pip-audit's `_format/`)."""
+
+from __future__ import annotations
+
+from auditor.report.formats.csv import CsvFormat
+from auditor.report.formats.html import HtmlFormat
+from auditor.report.formats.interface import ReportFormat
+from auditor.report.formats.json import SummaryFormat
+from auditor.report.formats.jsonl import JsonlFormat
+
+__all__ = ["CsvFormat", "HtmlFormat", "JsonlFormat", "ReportFormat", "SummaryFormat"]
+
+
+def default_formats() -> list[ReportFormat]:
+    """Every file the report consists of: `report.html`, `findings.csv`, `findings.jsonl`,
+    `summary.json`."""
+    return [HtmlFormat(), CsvFormat(), JsonlFormat(), SummaryFormat()]

@@ -1,0 +1,135 @@
+"""`report.html`: one self-contained page, safe to open although it quotes what users typed.
+
+Jinja2 autoescapes every value. The page's only script and style are inline, and its
+Content-Security-Policy allows exactly those two by their SHA-256, nothing from the network, so
+even markup that slipped past escaping could not run or load anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from auditor.archive.instructions import verify_text
+from auditor.findings import SEVERITIES
+from auditor.report.content import Report, Table
+from auditor.report.display import local_time, zone_name
+from auditor.report.formats.interface import ReportFormat
+from auditor.report.runinfo import RunInfo
+from auditor.resources import templates_dir
+
+RULE_ROWS = 50
+TABLE_BYTES = 1_500_000
+
+
+@dataclass(frozen=True, slots=True)
+class ShownTable:
+    """A table with the rows the page shows, already drawn (escaped) by the template's macro."""
+
+    table: Table
+    rows: tuple[Markup, ...]
+
+
+def shown_tables(report: Report, budget: int = TABLE_BYTES) -> list[ShownTable]:
+    """Draws each table's rows, most severe first, until the table reaches `budget` bytes.
+
+    Cell values are clipped already; the budget is what guarantees the page stays small (five
+    tables of at most 1.5 MB) whatever the records hold, e.g. text of nothing but `"`, which
+    escaping makes five times longer.
+    """
+    macros = _environment().get_template("_macros.html.j2").module
+    shown = []
+    for table in report.tables:
+        draw = getattr(macros, table.kind.macro)
+        rows, used = [], 0
+        for row in table.rows:
+            html = draw(row)
+            used += len(html.encode("utf-8"))
+            if used > budget:
+                break
+            rows.append(html)
+        shown.append(ShownTable(table, tuple(rows)))
+    return shown
+
+
+def csp_source(text: str) -> str:
+    """A CSP hash source (`'sha256-…'`) for an inline script or style with exactly this text."""
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+def content_security_policy(script: str, style: str) -> str:
+    return "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src {csp_source(script)}",
+            f"style-src {csp_source(style)}",
+            "img-src data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+        )
+    )
+
+
+def verify_commands(run: RunInfo) -> str:
+    """The bag's own `data/VERIFY.txt`; during a run, before the bag exists, the same text as
+    the archive writer will put there."""
+    if run.verify_text.strip():
+        return run.verify_text.strip("\n")
+    return verify_text(
+        name=run.bag_name or "<bag>",
+        sequence=run.sequence,
+        previous_sha256=run.previous_tagmanifest_sha256,
+        namespace=run.signature_namespace,
+        fingerprint=run.key_fingerprint,
+        record_count=run.tree_size,
+        merkle_root=run.merkle_root,
+    ).strip("\n")
+
+
+@functools.cache
+def _environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(str(templates_dir())),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters["n"] = lambda value: f"{value:,}"
+    return environment
+
+
+@functools.cache
+def _asset(name: str) -> str:
+    return (templates_dir() / name).read_text(encoding="utf-8")
+
+
+class HtmlFormat(ReportFormat):
+    filename = "report.html"
+    template = "report.html.j2"
+
+    def dump(self, report: Report, handle: BinaryIO) -> None:
+        script, style = _asset("report.js"), _asset("report.css")
+        tz = report.tz
+        template = _environment().get_template(self.template)
+        for chunk in template.generate(
+            report=report,
+            tables=shown_tables(report),
+            css=Markup(style),
+            js=Markup(script),
+            csp=content_security_policy(script, style),
+            zone=zone_name(tz),
+            local=lambda ms: local_time(ms, tz),
+            verify=verify_commands(report.run),
+            severities=SEVERITIES,
+            rule_rows=RULE_ROWS,
+        ):
+            handle.write(chunk.encode("utf-8"))

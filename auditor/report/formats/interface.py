@@ -1,0 +1,33 @@
+"""The interface of an output format: one file of the report, written from a `Report` snapshot."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import BinaryIO, ClassVar
+
+from auditor.errors import InputError
+from auditor.report.content import Report
+
+
+class ReportFormat(ABC):
+    """One file of the report; `write` replaces it whole, so a reader never sees half a file."""
+
+    filename: ClassVar[str]
+
+    @abstractmethod
+    def dump(self, report: Report, handle: BinaryIO) -> None:
+        """Writes the format's bytes for `report` to `handle`."""
+
+    def write(self, report: Report, out_dir: Path) -> Path:
+        path = out_dir / self.filename
+        partial = out_dir / f".{self.filename}.partial"
+        try:
+            with partial.open("wb") as handle:
+                self.dump(report, handle)
+            os.replace(partial, path)
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            raise InputError(f"{path}: cannot write the report file ({error})") from None
+        return path

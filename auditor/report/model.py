@@ -1,0 +1,515 @@
+"""The streaming accumulator behind the report: counts, bounded table samples and a findings spool.
+
+A run may hold a million records and tens of thousands of findings, so the builder keeps only
+counters, the most severe `table_rows` findings of each table, and a temporary file of every
+finding that the CSV and JSONL formats replay. Findings are linked to their record's sender and
+day through the record in `details["record"]`, a window of recently seen records, or (when
+findings arrive first, as when re-rendering from a bag) a list of findings still waiting for their
+record.
+"""
+
+from __future__ import annotations
+
+import heapq
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from auditor.errors import AuditorError, InputError
+from auditor.findings import SEVERITIES, SEVERITY_RANK, Finding
+from auditor.partitions import DAY_MS, HOUR_MS, Partition
+from auditor.records import content_hash, message_type, msg_id, sender, timestamp_ms
+from auditor.report import charts
+from auditor.report.content import Report, Table
+from auditor.report.display import local_time, utc_time, zone_name
+from auditor.report.formats import default_formats
+from auditor.report.formats.interface import ReportFormat
+from auditor.report.runinfo import RunInfo
+from auditor.report.tables import TABLES, severity_rank, table_for
+
+DISPOSITIONS = ("keep", "dispose", "review", "hold")
+RECENT_RECORDS = 4_096
+DISTINCT = 100
+OTHER = "(other)"
+HOURLY_UP_TO = 7 * 24
+SEVERITY_SERIES = tuple((name, f"sev-{name}") for name in reversed(SEVERITIES))
+
+
+def _plain(value: Any) -> Any:
+    """orjson's fallback for what a finding's details may hold besides plain JSON values."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def verdict_line(count: int, fail_on: str) -> str:
+    """`FAIL: 12 findings at or above 'high'` or `PASS: no findings at or above 'medium'`."""
+    if count:
+        noun = "finding" if count == 1 else "findings"
+        return f"FAIL: {count:,} {noun} at or above '{fail_on}'"
+    return f"PASS: no findings at or above '{fail_on}'"
+
+
+class ReportBuilder:
+    """Observes one run's records, findings and retention verdicts; renders the report files.
+
+    Feed it in any order: `observe_record` per archived record (with its partition label),
+    `observe_finding` per finding (a `Finding` or its `to_dict()`), `observe_verdict` per record's
+    retention verdict. Then `summary()` and `render(out_dir)`, as often as wanted.
+    """
+
+    def __init__(self, run_info: RunInfo, table_rows: int = 1_000) -> None:
+        self._run_info = run_info
+        self.table_rows = table_rows
+        self._tz = run_info.timezone()
+        offset = self._tz.utcoffset(None)
+        self._offset_ms = int(offset.total_seconds() * 1000) if offset else 0
+        self._spool = tempfile.TemporaryFile(prefix="auditor-findings-")  # noqa: SIM115 (closed by close())
+        self._sequence = 0
+        # records
+        self._records = 0
+        self._types: Counter[str] = Counter()
+        self._chats: Counter[str] = Counter()
+        self._hours: Counter[int] = Counter()
+        self._untimed = 0
+        self._labels: dict[str, int | None] = {}
+        # the last 4,096 to 8,191 records by msg_id, for findings that follow their record
+        self._recent: dict[str, dict[str, Any]] = {}
+        self._older: dict[str, dict[str, Any]] = {}
+        # findings
+        self._findings = 0
+        self._by_severity: Counter[str] = Counter()
+        self._by_category: Counter[str] = Counter()
+        self._by_rule: Counter[tuple[str, str, str]] = Counter()
+        self._by_table: Counter[str] = Counter()
+        self._samples: dict[str, list[tuple[int, int, dict[str, Any]]]] = {
+            kind.key: [] for kind in TABLES
+        }
+        self._schema_records: set[str] = set()
+        self._schema_unkeyed = 0
+        self._parse_lines = 0
+        self._waiting: dict[str, list[str]] = {}
+        self._needs_record: dict[str, list[dict[str, Any]]] = {}
+        self._finding_days: Counter[tuple[int, str]] = Counter()
+        self._sender_findings: dict[str, Counter[str]] = {}
+        self._unplaced = 0
+        # verdicts
+        self._verdicts: Counter[tuple[str, str]] = Counter()
+
+    @property
+    def run_info(self) -> RunInfo:
+        return self._run_info
+
+    @run_info.setter
+    def run_info(self, run_info: RunInfo) -> None:
+        """Takes facts known only at the end (Merkle root, tree size, attachments, fail-on).
+
+        The time zone cannot change: records were already counted by hour in the old one.
+        """
+        if run_info.timezone() != self._tz:
+            raise ValueError("a report's time zone cannot change once records were counted")
+        self._run_info = run_info
+
+    def failing(self) -> int:
+        """How many findings are at or above the run's `fail_on` severity."""
+        threshold = SEVERITY_RANK[self._run_info.fail_on]
+        return sum(
+            count for name, count in self._by_severity.items() if severity_rank(name) >= threshold
+        )
+
+    # -- observing --------------------------------------------------------------------------
+
+    def observe_record(self, record: dict[str, Any], partition_label: str) -> None:
+        """Counts one archived record; called once per record, so it stays cheap."""
+        self._records += 1
+        _bump(self._types, message_type(record))
+        chat = record.get("chat_type")
+        _bump(self._chats, chat if isinstance(chat, str) else "unknown")
+        when = timestamp_ms(record)
+        if when is None:
+            when = self._label_start(partition_label)
+        if when is None:
+            self._untimed += 1
+        else:
+            self._hours[(when + self._offset_ms) // HOUR_MS] += 1
+        key = msg_id(record)
+        if key is None:
+            return
+        if self._waiting:
+            waiting = self._waiting.pop(key, None)
+            if waiting:
+                for severity in waiting:
+                    self._place(record, severity)
+        if self._needs_record:
+            for shown in self._needs_record.pop(key, ()):
+                shown["details"]["record"] = record
+        recent = self._recent
+        recent[key] = record
+        if len(recent) >= RECENT_RECORDS:
+            self._older, self._recent = recent, {}
+
+    def observe_finding(self, finding: Mapping[str, Any] | Finding) -> None:
+        """Counts, samples and spools one finding."""
+        if isinstance(finding, Finding):
+            finding = finding.to_dict()
+        self._spool.write(
+            orjson.dumps(finding, default=_plain, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+        )
+        self._sequence += 1
+        self._findings += 1
+        category = _name(finding.get("category"))
+        severity = _name(finding.get("severity"))
+        rank = severity_rank(severity)
+        self._by_severity[severity] += 1
+        self._by_category[category] += 1
+        self._by_rule[(category, _name(finding.get("rule")), severity)] += 1
+        kind = table_for(category)
+        self._by_table[kind.key] += 1
+        details = finding.get("details")
+        details = details if isinstance(details, Mapping) else {}
+        record = details.get("record")
+        record = record if isinstance(record, dict) else None
+        key = finding.get("msg_id")
+        key = str(key) if key is not None else None
+        if category == "schema":
+            if key is not None:
+                self._schema_records.add(key)
+            elif record is not None:
+                self._schema_records.add("#" + content_hash(record))
+            else:
+                self._schema_unkeyed += 1
+        elif category == "parse":
+            self._parse_lines += 1
+        attached = record is not None
+        if record is None and key is not None:
+            record = self._recent.get(key) or self._older.get(key)
+            if record is None:
+                self._waiting.setdefault(key, []).append(severity)
+        elif record is None:
+            self._unplaced += 1
+        if record is not None:
+            self._place(record, severity)
+        if kind.key == "schema" and not attached:
+            self._sample_schema(rank, finding, details, key, record)
+        else:
+            self._sample(kind.key, rank, finding)
+
+    def observe_verdict(self, disposition: str, rule: str, count: int = 1) -> None:
+        """Counts a record's retention verdict (keep, dispose, review or hold) and its rule."""
+        self._verdicts[(_name(disposition), _name(rule))] += count
+
+    def _label_start(self, label: str) -> int | None:
+        """The start of a partition named `YYYYMMDDHH` in the hour zone, for untimed records."""
+        if label not in self._labels:
+            try:
+                self._labels[label] = Partition.from_label(label, self._tz).start_ms
+            except (AuditorError, ValueError, OverflowError):
+                self._labels[label] = None
+        return self._labels[label]
+
+    def _sample(self, table: str, rank: int, finding: Mapping[str, Any]) -> bool:
+        """Keeps the `table_rows` most severe findings of a table, the earliest among equals."""
+        heap = self._samples[table]
+        entry = (rank, -self._sequence, finding)
+        if len(heap) < self.table_rows:
+            heapq.heappush(heap, entry)
+        elif entry[:2] > heap[0][:2]:
+            heapq.heapreplace(heap, entry)
+        else:
+            return False
+        return True
+
+    def _sample_schema(
+        self,
+        rank: int,
+        finding: Mapping[str, Any],
+        details: Mapping[str, Any],
+        key: str | None,
+        record: dict[str, Any] | None,
+    ) -> None:
+        """Samples a schema finding given without its record, which the table shows: attached
+        now when the record was seen, or when it arrives (as when rendering from a bag)."""
+        shown = {**finding, "details": {**details, "record": record}}
+        if self._sample("schema", rank, shown) and record is None and key is not None:
+            self._needs_record.setdefault(key, []).append(shown)
+
+    def _place(self, record: dict[str, Any], severity: str) -> None:
+        """Credits a finding to its record's day and sender for the charts."""
+        when = timestamp_ms(record)
+        if when is None:
+            self._unplaced += 1
+            return
+        self._finding_days[((when + self._offset_ms) // DAY_MS, severity)] += 1
+        who = sender(record) or "(no sender)"
+        self._sender_findings.setdefault(who, Counter())[severity] += 1
+
+    # -- results -----------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """What `summary.json` holds (see `schemas/summary.schema.json`), verdict included."""
+        run = self.run_info
+        failing = self.failing()
+        by_severity = {name: self._by_severity.get(name, 0) for name in SEVERITIES}
+        by_severity.update(self._by_severity)
+        verdicts = Counter()
+        for (disposition, _rule), count in self._verdicts.items():
+            verdicts[disposition] += count
+        dispositions = {name: verdicts.get(name, 0) for name in DISPOSITIONS}
+        dispositions.update(verdicts)
+        rules = sorted(
+            self._by_rule.items(), key=lambda item: (-severity_rank(item[0][2]), -item[1], item[0])
+        )
+        days = self._window_days()
+        per_day = Counter()
+        outside = 0
+        for hour, count in self._hours.items():
+            day = hour // 24
+            if days.start <= day < days.stop:
+                per_day[_day_label(day)] += count
+            else:
+                outside += count
+        return {
+            "report_version": 1,
+            "generated_at": utc_time(run.generated_at),
+            "tool_version": run.tool_version,
+            "time_zone": zone_name(self._tz),
+            "run": {
+                "sequence": run.sequence,
+                "since": utc_time(run.since_ms),
+                "until": utc_time(run.until_ms),
+                "since_ms": run.since_ms,
+                "until_ms": run.until_ms,
+                "hour_timezone": run.hour_timezone,
+                "source": {key: str(value) for key, value in run.source.items()},
+                "bag": run.bag_name,
+                "archived_on": run.archived_on,
+            },
+            "archive": {
+                "merkle_root": run.merkle_root,
+                "tree_size": run.tree_size,
+                "signing_key_fingerprint": run.key_fingerprint,
+                "previous_tagmanifest_sha256": run.previous_tagmanifest_sha256,
+                "first_run": run.first_run,
+            },
+            "policy": {"file": run.policy_file, "sha256": run.policy_sha256},
+            "records": {
+                "total": self._records,
+                "by_message_type": dict(self._types.most_common()),
+                "by_chat_type": dict(self._chats.most_common()),
+                "per_day": dict(sorted(per_day.items())),
+                "outside_window": outside,
+                "without_time": self._untimed,
+                "failing_schema": len(self._schema_records) + self._schema_unkeyed,
+                "unparseable_lines": self._parse_lines,
+            },
+            "attachments": {
+                "count": run.attachments,
+                "skipped": run.attachments_skipped,
+                "note": run.attachments_note,
+            },
+            "findings": {
+                "total": self._findings,
+                "by_severity": by_severity,
+                "by_category": dict(self._by_category.most_common()),
+                "by_table": {kind.key: self._by_table.get(kind.key, 0) for kind in TABLES},
+                "by_rule": [
+                    {"category": category, "rule": rule, "severity": severity, "count": count}
+                    for (category, rule, severity), count in rules
+                ],
+                "per_day": self._findings_per_day(),
+                "undated": self._unplaced + sum(len(each) for each in self._waiting.values()),
+                "top_senders": [
+                    {"sender": who, "count": sum(counts.values()), "by_severity": dict(counts)}
+                    for who, counts in self._top_senders()
+                ],
+            },
+            "retention": {
+                "by_disposition": dispositions,
+                "by_rule": [
+                    {"disposition": disposition, "rule": rule, "count": count}
+                    for (disposition, rule), count in sorted(
+                        self._verdicts.items(), key=lambda item: (-item[1], item[0])
+                    )
+                ],
+            },
+            "holds": {
+                "records": dispositions.get("hold", 0),
+                "findings": self._by_category.get("hold", 0),
+            },
+            "verdict": {
+                "fail_on": run.fail_on,
+                "failed": failing > 0,
+                "count": failing,
+                "line": verdict_line(failing, run.fail_on),
+            },
+        }
+
+    def snapshot(self) -> Report:
+        """The report as the formats see it; the builder may keep observing afterwards."""
+        self._spool.flush()
+        tables = tuple(
+            Table(
+                kind,
+                self._by_table.get(kind.key, 0),
+                tuple(
+                    kind.row(finding, self._tz)
+                    for _rank, _order, finding in sorted(self._samples[kind.key], reverse=True)
+                ),
+            )
+            for kind in TABLES
+        )
+        return Report(
+            run=self.run_info,
+            tz=self._tz,
+            summary=self.summary(),
+            tables=tables,
+            charts=self._charts(),
+            findings=self._replay,
+            raw_findings=self._replay_raw,
+        )
+
+    def render(
+        self, out_dir: Path, formats: Sequence[ReportFormat] | None = None
+    ) -> dict[str, Path]:
+        """Writes each format's file into `out_dir`; returns them by file name."""
+        out_dir = Path(out_dir)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(f"{out_dir}: cannot create the report folder ({error})") from None
+        report = self.snapshot()
+        return {each.filename: each.write(report, out_dir) for each in formats or default_formats()}
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def __enter__(self) -> ReportBuilder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _replay_raw(self) -> Iterator[bytes]:
+        self._spool.flush()
+        self._spool.seek(0)
+        try:
+            yield from self._spool
+        finally:
+            self._spool.seek(0, 2)
+
+    def _replay(self) -> Iterator[dict[str, Any]]:
+        for line in self._replay_raw():
+            yield orjson.loads(line)
+
+    # -- charts ------------------------------------------------------------------------------
+
+    def _top_senders(self, count: int = 10) -> list[tuple[str, Counter[str]]]:
+        return sorted(
+            self._sender_findings.items(), key=lambda item: (-sum(item[1].values()), item[0])
+        )[:count]
+
+    def _findings_per_day(self) -> dict[str, dict[str, int]]:
+        """Findings by their record's send day (in the report's zone) and severity."""
+        days: dict[str, dict[str, int]] = {}
+        for (day, severity), count in sorted(self._finding_days.items()):
+            days.setdefault(_day_label(day), {})[severity] = count
+        return days
+
+    def _window_days(self) -> range:
+        run = self.run_info
+        first = (run.since_ms + self._offset_ms) // DAY_MS
+        last = (max(run.until_ms - 1, run.since_ms) + self._offset_ms) // DAY_MS
+        return range(first, last + 1)
+
+    def _charts(self) -> tuple[charts.Chart, ...]:
+        run = self.run_info
+        zone = zone_name(self._tz)
+        first = (run.since_ms + self._offset_ms) // HOUR_MS
+        last = (max(run.until_ms - 1, run.since_ms) + self._offset_ms) // HOUR_MS
+        if last - first + 1 <= HOURLY_UP_TO:
+            activity = [
+                (_hour_label(hour), {"messages": self._hours.get(hour, 0)})
+                for hour in range(first, last + 1)
+            ]
+            per = "hour"
+        else:
+            daily = Counter()
+            for hour, count in self._hours.items():
+                daily[hour // 24] += count
+            activity = [
+                (_day_label(day), {"messages": daily.get(day, 0)}) for day in self._window_days()
+            ]
+            per = "day"
+        found = [
+            (
+                _day_label(day),
+                {name: self._finding_days.get((day, name), 0) for name in SEVERITIES},
+            )
+            for day in self._window_days()
+        ]
+        senders = self._top_senders()
+        return (
+            charts.column_chart(
+                "activity",
+                f"Messages per {per} ({zone})",
+                activity,
+                (("messages", "bar-messages"),),
+                f"Archived messages per {per} of the window, by send time in {zone}.",
+            ),
+            charts.column_chart(
+                "findings-per-day",
+                f"Findings per day by severity ({zone})",
+                found,
+                SEVERITY_SERIES,
+                "Findings by the send day of the record they concern; findings without a record "
+                "in this run (e.g. disappeared messages) are not drawn.",
+            ),
+            charts.bar_chart(
+                "message-types",
+                "Message types",
+                [(name, {"messages": count}) for name, count in self._types.most_common(15)],
+                (("messages", "bar-messages"),),
+                "Archived records by the type of their first body (merged messages as combine).",
+            ),
+            charts.bar_chart(
+                "chat-types",
+                "Chat types",
+                [(name, {"messages": count}) for name, count in self._chats.most_common(10)],
+                (("messages", "bar-messages"),),
+                "Archived records by chat type: one-to-one, group or chat room.",
+            ),
+            charts.bar_chart(
+                "top-senders",
+                "Top senders with findings",
+                [(name, dict(counts)) for name, counts in senders],
+                SEVERITY_SERIES,
+                "The ten senders whose messages drew the most findings, by severity.",
+            ),
+        )
+
+
+def _bump(counter: Counter[str], key: str) -> None:
+    """Counts `key`, or `(other)` once `DISTINCT` names are known: types come from the data."""
+    if key in counter or len(counter) < DISTINCT:
+        counter[key] += 1
+    else:
+        counter[OTHER] += 1
+
+
+def _name(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def _hour_label(hour: int) -> str:
+    return local_time(hour * HOUR_MS, UTC, seconds=False)[5:16]
+
+
+def _day_label(day: int) -> str:
+    return local_time(day * DAY_MS, UTC, seconds=False)[:10]

@@ -1,0 +1,200 @@
+"""The report's finding tables: which categories each holds and how a finding becomes a row.
+
+Rows carry plain strings only; the templates escape them. Every value is clipped so one huge
+record cannot push the page past its size budget: the full finding is always in the CSV/JSONL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timezone
+from typing import Any
+
+import orjson
+
+from auditor.findings import SEVERITY_RANK
+from auditor.report.display import clip, instant, text_lang
+
+CONTEXT_CHARS = 80
+MATCH_CHARS = 120
+RECORD_BYTES = 1_000
+CELL_CHARS = 200
+LOSING_RULES = 5
+
+Row = dict[str, Any]
+
+
+def severity_rank(severity: Any) -> int:
+    """Rank of a severity; an unknown one ranks below `info` and so never fails a run."""
+    return SEVERITY_RANK.get(severity, -1) if isinstance(severity, str) else -1
+
+
+def _details(finding: Mapping[str, Any]) -> Mapping[str, Any]:
+    details = finding.get("details")
+    return details if isinstance(details, Mapping) else {}
+
+
+def _common(finding: Mapping[str, Any]) -> Row:
+    return {
+        "msg_id": clip(finding.get("msg_id"), 64),
+        "category": clip(finding.get("category"), 32),
+        "rule": clip(finding.get("rule"), 120),
+        "severity": clip(finding.get("severity"), 16),
+        "rank": severity_rank(finding.get("severity")),
+        "message": clip(finding.get("message"), CELL_CHARS),
+        "pointer": clip(finding.get("pointer"), 120),
+    }
+
+
+def pretty_record(record: Any) -> str:
+    """The record as indented JSON, cut at `RECORD_BYTES` (on a character boundary)."""
+    try:
+        data = orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        data = repr(record).encode()
+    if len(data) <= RECORD_BYTES:
+        return data.decode()
+    return data[:RECORD_BYTES].decode(errors="ignore") + "\n… (cut here; the archive holds it all)"
+
+
+def schema_row(finding: Mapping[str, Any], tz: timezone) -> Row:
+    details = _details(finding)
+    row = _common(finding)
+    row["keyword"] = clip(details.get("keyword"), 40)
+    row["type"] = clip(details.get("type"), 40)
+    row["profile"] = clip(details.get("profile"), 16)
+    where = details.get("file")
+    row["where"] = f"{clip(where, 160)}:{clip(details.get('line'), 12)}" if where else ""
+    record = details.get("record")
+    row["record"] = pretty_record(record) if record is not None else ""
+    return row
+
+
+def _offset(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def keyword_row(finding: Mapping[str, Any], tz: timezone) -> Row:
+    """A keyword or PII finding with its text cut around the match, the match kept apart.
+
+    `start`/`end` are code-point offsets into `text`; when they do not fit the text the text is
+    shown without a highlight rather than highlighting the wrong characters.
+    """
+    details = _details(finding)
+    row = _common(finding)
+    row["list"] = clip(details.get("list") or details.get("detector"), 80)
+    row["term"] = clip(details.get("term"), 80)
+    row["matched"] = clip(details.get("matched"), 80)
+    normalizations = details.get("normalizations")
+    if isinstance(normalizations, list | tuple):
+        row["normalizations"] = clip(", ".join(str(each) for each in normalizations), 120)
+    else:
+        row["normalizations"] = clip(normalizations, 120)
+    row["confidence"] = clip(details.get("confidence"), 16)
+    text = details.get("text")
+    text = text if isinstance(text, str) else ("" if text is None else str(text))
+    start, end = _offset(details.get("start")), _offset(details.get("end"))
+    if start is None or end is None or not 0 <= start <= end <= len(text):
+        start = end = None
+    if start is None:
+        row["before"], row["match"], row["after"] = clip(text, 2 * CONTEXT_CHARS), "", ""
+    else:
+        left = max(0, start - CONTEXT_CHARS)
+        before = ("…" if left else "") + text[left:start]
+        match = clip(text[start:end], MATCH_CHARS)
+        after = text[end : end + CONTEXT_CHARS] + ("…" if end + CONTEXT_CHARS < len(text) else "")
+        row["before"], row["match"], row["after"] = before, match, after
+    row["lang"] = text_lang(text[:2000])
+    return row
+
+
+def verdict_row(finding: Mapping[str, Any], tz: timezone) -> Row:
+    """A retention or hold finding: the rule that won, why, and the rules that lost."""
+    details = _details(finding)
+    row = _common(finding)
+    row["winning_rule"] = clip(details.get("rule") or finding.get("rule"), 120)
+    row["disposition"] = clip(details.get("disposition"), 16)
+    row["retain_until"] = instant(details.get("retain_until"), tz)
+    row["reason"] = clip(details.get("reason"), CELL_CHARS)
+    losing = details.get("losing_rules")
+    row["losing"] = []
+    if isinstance(losing, list | tuple):
+        for item in losing[:LOSING_RULES]:
+            if isinstance(item, list | tuple) and len(item) == 2:
+                row["losing"].append(f"{clip(item[0], 60)}: {clip(item[1], 100)}")
+            else:
+                row["losing"].append(clip(item, 160))
+        if len(losing) > LOSING_RULES:
+            row["losing"].append(f"… and {len(losing) - LOSING_RULES} more")
+    return row
+
+
+def other_row(finding: Mapping[str, Any], tz: timezone) -> Row:
+    return _common(finding)
+
+
+@dataclass(frozen=True, slots=True)
+class TableKind:
+    """One table of the report: its anchor, title, the categories it lists, its row builder and
+    the template macro that draws a row."""
+
+    key: str
+    title: str
+    categories: frozenset[str]
+    row: Callable[[Mapping[str, Any], timezone], Row]
+    macro: str
+    about: str
+
+
+TABLES: tuple[TableKind, ...] = (
+    TableKind(
+        "schema",
+        "Schema and parse findings",
+        frozenset({"schema", "parse"}),
+        schema_row,
+        "schema_row",
+        "Records that do not match the JSON Schema of their message type, with the JSON Pointer "
+        "of the value concerned, and lines that could not be read as JSON.",
+    ),
+    TableKind(
+        "keyword",
+        "Keyword and PII findings",
+        frozenset({"keyword", "pii"}),
+        keyword_row,
+        "keyword_row",
+        "Watched terms and personal data found in what users wrote. The matched characters are "
+        "marked in the original text; the normalisations say which evasions had to be undone.",
+    ),
+    TableKind(
+        "retention",
+        "Retention verdicts",
+        frozenset({"retention"}),
+        verdict_row,
+        "verdict_row",
+        "Records whose retention needs attention, the rule that decided and the rules it beat.",
+    ),
+    TableKind(
+        "hold",
+        "Legal holds",
+        frozenset({"hold"}),
+        verdict_row,
+        "verdict_row",
+        "Records kept under a legal hold whatever their retention rule says.",
+    ),
+    TableKind(
+        "other",
+        "Cross-run and other findings",
+        frozenset(),
+        other_row,
+        "other_row",
+        "Messages archived before, changed since an earlier run, or gone from the source, and "
+        "anything else a stage reported.",
+    ),
+)
+_BY_CATEGORY = {category: kind for kind in TABLES for category in kind.categories}
+OTHER = TABLES[-1]
+
+
+def table_for(category: Any) -> TableKind:
+    return _BY_CATEGORY.get(category, OTHER) if isinstance(category, str) else OTHER

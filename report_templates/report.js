@@ -1,0 +1,107 @@
+"use strict";
+/* Sorting, filtering and paging of the report's tables. Without it every row simply shows. */
+(function () {
+  var PAGE = 50;
+
+  function button(text, label) {
+    var element = document.createElement("button");
+    element.type = "button";
+    element.textContent = text;
+    if (label) element.setAttribute("aria-label", label);
+    return element;
+  }
+
+  function sortValue(row, index) {
+    var cell = row.cells[index];
+    if (!cell) return "";
+    var given = cell.getAttribute("data-sort");
+    return given !== null ? given : cell.textContent.trim();
+  }
+
+  function compare(a, b) {
+    var x = Number(a), y = Number(b);
+    if (a !== "" && b !== "" && !isNaN(x) && !isNaN(y)) return x - y;
+    return a.localeCompare(b);
+  }
+
+  function setup(table) {
+    var body = table.tBodies[0];
+    var order = Array.prototype.slice.call(body.rows);
+    var text = new Map(order.map(function (row) {
+      return [row, row.textContent.toLowerCase()];
+    }));
+    var state = { page: 0, matches: order, needle: "" };
+
+    var controls = document.createElement("div");
+    controls.className = "controls";
+    var filter = document.createElement("input");
+    filter.type = "search";
+    filter.placeholder = "Filter rows";
+    filter.setAttribute("aria-label", "Filter the rows of this table");
+    var previous = button("\u2039 Previous", "Previous page");
+    var next = button("Next \u203a", "Next page");
+    var status = document.createElement("span");
+    status.className = "status";
+    status.setAttribute("aria-live", "polite");
+    controls.append(filter, previous, status, next);
+    table.parentNode.insertBefore(controls, table);
+
+    function show() {
+      var pages = Math.max(1, Math.ceil(state.matches.length / PAGE));
+      state.page = Math.max(0, Math.min(state.page, pages - 1));
+      var first = state.page * PAGE;
+      var last = Math.min(first + PAGE, state.matches.length);
+      order.forEach(function (row) { row.hidden = true; });
+      for (var i = first; i < last; i++) state.matches[i].hidden = false;
+      status.textContent = state.matches.length
+        ? "rows " + (first + 1) + "\u2013" + last + " of " + state.matches.length
+        : "no matching rows";
+      previous.disabled = state.page === 0;
+      next.disabled = state.page >= pages - 1;
+    }
+
+    function refilter() {
+      state.matches = order.filter(function (row) {
+        return !state.needle || text.get(row).indexOf(state.needle) >= 0;
+      });
+    }
+
+    filter.addEventListener("input", function () {
+      state.needle = filter.value.trim().toLowerCase();
+      state.page = 0;
+      refilter();
+      show();
+    });
+    previous.addEventListener("click", function () { state.page -= 1; show(); });
+    next.addEventListener("click", function () { state.page += 1; show(); });
+
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (header, index) {
+      var sorter = button(header.textContent, "Sort by " + header.textContent);
+      sorter.className = "sort";
+      header.textContent = "";
+      header.appendChild(sorter);
+      sorter.addEventListener("click", function () {
+        var descending = header.getAttribute("aria-sort") === "ascending";
+        Array.prototype.forEach.call(table.tHead.rows[0].cells, function (other) {
+          other.removeAttribute("aria-sort");
+        });
+        header.setAttribute("aria-sort", descending ? "descending" : "ascending");
+        order = order
+          .map(function (row, position) { return [sortValue(row, index), position, row]; })
+          .sort(function (a, b) {
+            var result = compare(a[0], b[0]);
+            return (descending ? -result : result) || a[1] - b[1];
+          })
+          .map(function (entry) { return entry[2]; });
+        order.forEach(function (row) { body.appendChild(row); });
+        state.page = 0;
+        refilter();
+        show();
+      });
+    });
+    show();
+  }
+
+  document.querySelectorAll("table.data").forEach(setup);
+  document.documentElement.classList.add("scripted");
+})();

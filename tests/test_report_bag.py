@@ -1,0 +1,214 @@
+"""`auditor report BAG -o DIR`: the report rendered again from a bag alone."""
+
+import json
+from dataclasses import replace
+
+import orjson
+from click.testing import CliRunner
+from markupsafe import escape
+
+from auditor.cli import main
+from auditor.emulator.dataset import SyntheticHistory
+from auditor.partitions import Partition
+from auditor.report.synthetic import planted_findings
+
+BAG_INFO = {
+    "Source-API": "hourfiles",
+    "Source-Base-URL": "http://127.0.0.1:5080",
+    "Source-Organization": "demo-org",
+    "Source-Application": "demo-app",
+    "Window-Since": "2026-11-01T00:00:00Z",
+    "Window-Until": "2026-11-01T06:00:00Z",
+    "Run-Sequence": "3",
+    "Merkle-Root": "9f" * 32,
+    "Merkle-Tree-Size": "600",
+    "Record-Count": "600",
+    "Attachment-Count": "17",
+    "Previous-Tagmanifest-SHA256": "e3" * 32,
+    "Signing-Key-Fingerprint": "SHA256:q2pEVS6d0l9vD5XbN2wVxN4b1s9Ew2ak9Vf8X1hQk3c",
+    "Policy-SHA256": "5d" * 32,
+    "Hour-Timezone": "+08:00",
+    "Tool-Version": "0.1.0",
+    "Fail-On": "medium",
+    "Bagging-Date": "2026-11-21",
+}
+VERIFY = "sha256sum -c tagmanifest-sha256.txt\nssh-keygen -Y verify -f allowed_signers ...\n"
+
+
+def write_bag(root, info=BAG_INFO, records=600):
+    """A bag-like folder with what the report reads: bag-info, record files, findings."""
+    bag = root / "run-000003-2026110100-2026110106"
+    (bag / "data" / "records").mkdir(parents=True)
+    (bag / "bagit.txt").write_text("BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")
+    (bag / "bag-info.txt").write_text("".join(f"{k}: {v}\n" for k, v in info.items()))
+    (bag / "data" / "VERIFY.txt").write_text(VERIFY)
+    history = SyntheticHistory(messages=records, days=1, start_ms=1_793_491_200_000)
+    findings = []
+    by_hour: dict[str, list[bytes]] = {}
+    for index in range(records):
+        truth = history.truth(index)
+        label = Partition.containing(history.timestamp(index)).label()
+        line = {"record": truth.record, "salt": f"{index:032x}", "seq": index}
+        by_hour.setdefault(label, []).append(orjson.dumps(line, option=orjson.OPT_SORT_KEYS))
+        for finding in planted_findings(truth):  # the archive keeps findings without records
+            finding["details"].pop("record", None)
+            findings.append(finding)
+    for label, lines in by_hour.items():
+        (bag / "data" / "records" / f"{label}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    (bag / "data" / "findings.jsonl").write_bytes(
+        b"".join(orjson.dumps(f) + b"\n" for f in findings)
+    )
+    return bag, findings
+
+
+def test_a_bag_alone_renders_the_report_with_its_runs_facts(tmp_path):
+    bag, findings = write_bag(tmp_path, records=600)
+    result = CliRunner().invoke(main, ["report", str(bag), "-o", str(tmp_path / "out")])
+    failing = sum(f["severity"] in ("medium", "high") for f in findings)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == f"FAIL: {failing} findings at or above 'medium'"
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["records"]["total"] == 600
+    assert summary["findings"]["total"] == len(findings)
+    assert summary["run"]["sequence"] == 3
+    assert (summary["run"]["since"], summary["run"]["until"]) == (
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T06:00:00Z",
+    )
+    assert summary["run"]["source"] == {
+        "api": "hourfiles",
+        "base_url": "http://127.0.0.1:5080",
+        "org": "demo-org",
+        "app": "demo-app",
+    }
+    assert summary["archive"] == {
+        "merkle_root": "9f" * 32,
+        "tree_size": 600,
+        "signing_key_fingerprint": BAG_INFO["Signing-Key-Fingerprint"],
+        "previous_tagmanifest_sha256": "e3" * 32,
+        "first_run": False,
+    }
+    assert summary["attachments"]["count"] == 17
+    assert summary["time_zone"] == "UTC+08:00"
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert '<pre id="verify-commands">sha256sum -c tagmanifest-sha256.txt\nssh-keygen' in html
+    assert len((tmp_path / "out" / "findings.jsonl").read_bytes().splitlines()) == len(findings)
+
+
+def test_fail_on_given_on_the_command_line_overrides_the_bags(tmp_path):
+    bag, findings = write_bag(tmp_path, records=200)
+    result = CliRunner().invoke(
+        main, ["report", str(bag), "-o", str(tmp_path / "out"), "--fail-on", "high"]
+    )
+    high = sum(f["severity"] == "high" for f in findings)
+    assert result.stdout.splitlines()[-1] == f"FAIL: {high} findings at or above 'high'"
+
+
+def test_a_bag_without_its_window_is_refused_in_one_line(tmp_path):
+    info = {k: v for k, v in BAG_INFO.items() if k != "Window-Since"}
+    bag, _ = write_bag(tmp_path, info=info, records=10)
+    result = CliRunner().invoke(main, ["report", str(bag), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.stderr == f"auditor: error: {bag}/bag-info.txt: Window-Since is missing\n"
+
+
+def test_a_damaged_record_line_is_named_by_file_and_line(tmp_path):
+    bag, _ = write_bag(tmp_path, records=10)
+    damaged = sorted((bag / "data" / "records").glob("*.jsonl"))[0]
+    damaged.write_bytes(damaged.read_bytes() + b'{"record": "cut sho\n')
+    lines = damaged.read_bytes().count(b"\n")
+    result = CliRunner().invoke(main, ["report", str(bag), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"auditor: error: {damaged}:{lines}: not an archived record")
+    assert "Traceback" not in result.output
+
+
+def test_a_folder_that_is_not_a_bag_is_refused(tmp_path):
+    result = CliRunner().invoke(main, ["report", str(tmp_path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"auditor: error: {tmp_path}: not a readable BagIt bag")
+
+
+def test_schema_findings_show_their_record_found_in_the_bag(tmp_path):
+    bag, findings = write_bag(tmp_path, records=400)
+    CliRunner().invoke(main, ["report", str(bag), "-o", str(tmp_path / "out")])
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    schema = [f for f in findings if f["category"] == "schema"]
+    findable = [f for f in schema if f["msg_id"] is not None]
+    assert 0 < len(findable) < len(schema)
+    assert html.count("<summary>record</summary>") == len(findable)
+
+
+def test_retention_counts_come_back_from_the_summary_stored_in_the_bag(tmp_path):
+    bag, _ = write_bag(tmp_path, records=10)
+    stored = {
+        "retention": {
+            "by_rule": [
+                {"disposition": "keep", "rule": "default-3y", "count": 9},
+                {"disposition": "hold", "rule": "case-42", "count": 1},
+            ]
+        }
+    }
+    (bag / "data" / "report").mkdir()
+    (bag / "data" / "report" / "summary.json").write_text(json.dumps(stored))
+    CliRunner().invoke(main, ["report", str(bag), "-o", str(tmp_path / "out")])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["retention"]["by_disposition"] == {
+        "keep": 9,
+        "dispose": 0,
+        "review": 0,
+        "hold": 1,
+    }
+    assert summary["holds"]["records"] == 1
+
+
+def test_a_bag_written_by_the_archive_writer_renders_with_its_own_figures(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from auditor.archive.bag import BagWriter
+    from auditor.report.bag import render_bag, run_info_from_bag
+    from auditor.report.formats.html import verify_commands
+
+    history = SyntheticHistory(messages=300, days=1, start_ms=1_793_491_200_000)
+    info = {k: BAG_INFO[k] for k in ("Source-API", "Source-Base-URL", "Source-Organization")}
+    info |= {
+        "Source-Application": "demo-app",
+        "Window-Since": "2026-11-01T00:00:00Z",
+        "Window-Until": "2026-11-02T00:00:00Z",
+        "Hour-Timezone": "UTC",
+        "Fail-On": "high",
+        "Policy-File": "policies.example.yaml",
+        "Policy-SHA256": "5d" * 32,
+        "Tool-Version": "0.1.0",
+    }
+    by_hour: dict[str, list[dict]] = {}
+    findings = []
+    for index in range(len(history)):
+        truth = history.truth(index)
+        label = Partition.containing(history.timestamp(index)).label()
+        by_hour.setdefault(label, []).append(truth.record)
+        findings.extend(planted_findings(truth))
+    with BagWriter(tmp_path, "run-1", Ed25519PrivateKey.generate(), "0" * 64, 1, info) as writer:
+        for label in sorted(by_hour):
+            writer.add_partition(label, by_hour[label])
+        writer.add_findings(findings)
+        written = writer.finish()
+
+    rendered = render_bag(written.path, tmp_path / "out")
+    summary = rendered.summary
+    assert summary["records"]["total"] == written.record_count == 300
+    assert summary["findings"]["total"] == written.findings_count == len(findings)
+    assert summary["archive"] == {
+        "merkle_root": written.merkle_root,
+        "tree_size": written.tree_size,
+        "signing_key_fingerprint": written.fingerprint,
+        "previous_tagmanifest_sha256": "0" * 64,
+        "first_run": True,
+    }
+    assert summary["policy"] == {"file": "policies.example.yaml", "sha256": "5d" * 32}
+    html = rendered.files["report.html"].read_text(encoding="utf-8")
+    verify = (written.path / "data" / "VERIFY.txt").read_text(encoding="utf-8").strip("\n")
+    assert f'<pre id="verify-commands">{escape(verify)}</pre>' in html
+    # during a run the bag has no VERIFY.txt yet: the report states the same text from its facts
+    during_run = replace(run_info_from_bag(written.path), verify_text="", bag_name="run-1")
+    assert verify_commands(during_run) == verify

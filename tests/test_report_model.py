@@ -1,0 +1,222 @@
+"""The report's accumulator: counts, verdict, bounded tables, findings dated by their record."""
+
+import json
+from collections import Counter
+
+import jsonschema
+import pytest
+
+from auditor.emulator.dataset import SyntheticHistory
+from auditor.errors import ConfigError
+from auditor.partitions import HOUR_MS, Partition, parse_timezone
+from auditor.records import timestamp_ms
+from auditor.report import ReportBuilder, RunInfo, verdict_line
+from auditor.report.display import local_time, zone_name
+from auditor.report.synthetic import planted_findings
+from auditor.resources import schemas_dir
+
+NOV_1 = 1_793_491_200_000  # 2026-11-01T00:00:00Z
+
+
+def run_info(**overrides) -> RunInfo:
+    values = {"sequence": 2, "since_ms": NOV_1, "until_ms": NOV_1 + 24 * HOUR_MS}
+    values.update(overrides)
+    return RunInfo(**values)
+
+
+def finding(severity="high", category="keyword", msg="1", **extra) -> dict:
+    return {
+        "msg_id": msg,
+        "category": category,
+        "rule": extra.pop("rule", "r"),
+        "severity": severity,
+        "message": extra.pop("message", "m"),
+        "pointer": None,
+        "details": extra,
+    }
+
+
+def record(msg="1", ts=NOV_1, sender="alice", kind="txt", chat="chat") -> dict:
+    return {
+        "msg_id": msg,
+        "timestamp": ts,
+        "chat_type": chat,
+        "payload": {"from": sender, "bodies": [{"type": kind, "msg": "hi"}]},
+    }
+
+
+def test_the_summary_counts_what_the_synthetic_history_planted():
+    history = SyntheticHistory(messages=3_000, days=1)
+    builder = ReportBuilder(run_info(since_ms=history.start_ms, until_ms=history.end_ms))
+    fed: list[dict] = []
+    undated = 0
+    for index in range(len(history)):
+        truth = history.truth(index)
+        builder.observe_record(truth.record, Partition.containing(history.timestamp(index)).label())
+        for each in planted_findings(truth):
+            builder.observe_finding(each)
+            fed.append(each)
+            # undated: its record has no time, or no msg_id to find it by (unless attached)
+            unfindable = each["msg_id"] is None and "record" not in each["details"]
+            undated += timestamp_ms(truth.record) is None or unfindable
+        builder.observe_verdict("review" if index % 100 == 0 else "keep", "default")
+    summary = builder.summary()
+
+    defects = sum(1 for index in range(len(history)) if history.truth(index).defect)
+    records = list(history)
+    assert summary["records"]["total"] == 3_000
+    assert summary["records"]["failing_schema"] == defects
+    assert summary["records"]["by_chat_type"] == dict(Counter(r["chat_type"] for r in records))
+    assert sum(summary["records"]["by_message_type"].values()) == 3_000
+    assert summary["records"]["per_day"] == {"2026-11-01": 3_000}
+    assert summary["findings"]["total"] == len(fed)
+    assert summary["findings"]["by_category"] == dict(Counter(f["category"] for f in fed))
+    assert summary["findings"]["by_severity"] == {
+        "info": 0,
+        "low": sum(f["severity"] == "low" for f in fed),
+        "medium": sum(f["severity"] == "medium" for f in fed),
+        "high": sum(f["severity"] == "high" for f in fed),
+    }
+    assert summary["verdict"]["count"] == summary["findings"]["by_severity"]["high"] > 0
+    assert summary["retention"]["by_disposition"] == {
+        "keep": 2_970,
+        "dispose": 0,
+        "review": 30,
+        "hold": 0,
+    }
+    assert summary["findings"]["undated"] == undated > 0
+
+
+def test_the_summary_follows_its_json_schema():
+    builder = ReportBuilder(run_info())
+    builder.observe_record(record(), "2026110100")
+    builder.observe_finding(finding("medium", "schema", details_record=None))
+    builder.observe_finding(finding("odd-severity", "disappeared", msg=None))
+    schema = json.loads((schemas_dir() / "summary.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(builder.summary(), schema, cls=jsonschema.Draft202012Validator)
+
+
+@pytest.mark.parametrize(
+    ("count", "fail_on", "line"),
+    [
+        (12, "high", "FAIL: 12 findings at or above 'high'"),
+        (1, "low", "FAIL: 1 finding at or above 'low'"),
+        (12_345, "info", "FAIL: 12,345 findings at or above 'info'"),
+        (0, "medium", "PASS: no findings at or above 'medium'"),
+    ],
+)
+def test_the_verdict_line_says_how_many_findings_reach_the_threshold(count, fail_on, line):
+    assert verdict_line(count, fail_on) == line
+
+
+def test_the_verdict_counts_findings_at_or_above_fail_on_only():
+    builder = ReportBuilder(run_info(fail_on="medium"))
+    for severity in ("info", "low", "medium", "high", "high"):
+        builder.observe_finding(finding(severity))
+    verdict = builder.summary()["verdict"]
+    assert verdict == {
+        "fail_on": "medium",
+        "failed": True,
+        "count": 3,
+        "line": "FAIL: 3 findings at or above 'medium'",
+    }
+
+
+def test_an_unknown_fail_on_level_is_refused():
+    with pytest.raises(ConfigError, match="fail-on level 'severe'"):
+        run_info(fail_on="severe")
+
+
+def test_a_table_keeps_its_most_severe_findings_the_earliest_among_equals():
+    builder = ReportBuilder(run_info(), table_rows=3)
+    for number, severity in enumerate(["low", "high", "info", "medium", "high", "low", "high"]):
+        builder.observe_finding(finding(severity, msg=str(number)))
+    keyword = builder.snapshot().tables[1]
+    assert keyword.kind.key == "keyword"
+    assert keyword.total == 7
+    assert [(row["severity"], row["msg_id"]) for row in keyword.rows] == [
+        ("high", "1"),
+        ("high", "4"),
+        ("high", "6"),
+    ]
+
+
+def test_findings_are_dated_and_credited_to_their_sender_whichever_comes_first():
+    builder = ReportBuilder(run_info(hour_timezone="+8"))
+    builder.observe_finding(finding("high", msg="early"))  # before its record
+    builder.observe_record(record("early", NOV_1 + 20 * HOUR_MS, "bob"), "2026110204")
+    builder.observe_record(record("late", NOV_1, "carol"), "2026110108")
+    builder.observe_finding(finding("low", msg="late"))  # after its record
+    builder.observe_finding(
+        finding("medium", "schema", msg=None, record=record(None, NOV_1, "dave"))
+    )
+    builder.observe_finding(finding("info", "disappeared", msg="gone"))  # no record this run
+    found = builder.summary()["findings"]
+    assert found["per_day"] == {
+        "2026-11-01": {"low": 1, "medium": 1},
+        "2026-11-02": {"high": 1},
+    }
+    assert found["undated"] == 1
+    assert [(each["sender"], each["count"]) for each in found["top_senders"]] == [
+        ("bob", 1),
+        ("carol", 1),
+        ("dave", 1),
+    ]
+
+
+def test_days_and_hours_are_counted_in_the_sources_hour_zone():
+    builder = ReportBuilder(run_info(hour_timezone="+08:00"))
+    builder.observe_record(record("a", NOV_1 + 15 * HOUR_MS), "2026110123")
+    builder.observe_record(record("b", NOV_1 + 16 * HOUR_MS), "2026110200")
+    summary = builder.summary()
+    assert summary["time_zone"] == "UTC+08:00"
+    assert summary["records"]["per_day"] == {"2026-11-01": 1, "2026-11-02": 1}
+
+
+def test_a_record_without_a_timestamp_counts_in_its_partitions_hour():
+    builder = ReportBuilder(run_info())
+    undated = record("x")
+    del undated["timestamp"]
+    builder.observe_record(undated, "2026110105")
+    builder.observe_record(undated, "not-an-hour")
+    records = builder.summary()["records"]
+    assert records["per_day"] == {"2026-11-01": 1}
+    assert records["without_time"] == 1
+
+
+def test_records_failing_schema_are_counted_once_however_many_findings_they_have():
+    builder = ReportBuilder(run_info())
+    builder.observe_finding(finding("medium", "schema", msg="1"))
+    builder.observe_finding(finding("medium", "schema", msg="1"))
+    builder.observe_finding(finding("medium", "schema", msg=None, record={"a": 1}))
+    builder.observe_finding(finding("medium", "schema", msg=None, record={"a": 1}))
+    builder.observe_finding(finding("medium", "parse", msg=None, file="x.jsonl", line=3))
+    records = builder.summary()["records"]
+    assert (records["failing_schema"], records["unparseable_lines"]) == (2, 1)
+
+
+def test_facts_known_at_the_end_of_a_run_replace_the_early_ones():
+    builder = ReportBuilder(run_info(hour_timezone="+8"))
+    builder.observe_finding(finding("medium"))
+    builder.run_info = run_info(hour_timezone="+08:00", merkle_root="ab" * 32, fail_on="medium")
+    summary = builder.summary()
+    assert summary["archive"]["merkle_root"] == "ab" * 32
+    assert summary["verdict"]["line"] == "FAIL: 1 finding at or above 'medium'"
+    with pytest.raises(ValueError, match="time zone cannot change"):
+        builder.run_info = run_info(hour_timezone="UTC")
+
+
+@pytest.mark.parametrize(
+    ("zone", "name", "shown"),
+    [
+        ("UTC", "UTC", "2026-11-01 00:00:00 +00:00"),
+        ("+8", "UTC+08:00", "2026-11-01 08:00:00 +08:00"),
+        ("-05:30", "UTC-05:30", "2026-10-31 18:30:00 -05:30"),
+    ],
+)
+def test_times_are_shown_with_their_offset(zone, name, shown):
+    assert (zone_name(parse_timezone(zone)), local_time(NOV_1, parse_timezone(zone))) == (
+        name,
+        shown,
+    )
