@@ -8,6 +8,12 @@ from typing import Any
 
 SEVERITIES = ("info", "low", "medium", "high")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+FAIL_ON_LEVELS = ("none", *SEVERITIES)
+
+
+def fail_threshold(fail_on: str) -> int:
+    """The lowest severity rank that fails a run; `none` is above every rank."""
+    return len(SEVERITIES) if fail_on == "none" else SEVERITY_RANK[fail_on]
 
 
 @dataclass(frozen=True, slots=True)

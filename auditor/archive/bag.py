@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from auditor import __version__
+from auditor import __version__, crashpoints
 from auditor.archive import layout
 from auditor.archive.canonical import CanonicalizationError, canonical
 from auditor.archive.instructions import verify_text
@@ -336,8 +336,10 @@ class BagWriter:
             for relative in layout.TAG_FILES
         ).encode()
         _write_synced(self.partial_path / layout.TAGMANIFEST, tagmanifest)
+        crashpoints.reached("bag.signing")
         signatures = sign(self._key, tagmanifest, self.namespace)
         _write_synced(self.partial_path / layout.SIGNATURE, signatures.raw)
+        crashpoints.reached("bag.signed-raw")
         _write_synced(self.partial_path / layout.SSH_SIGNATURE, signatures.ssh.encode())
         for folder in (layout.RECORDS, layout.ATTACHMENTS, layout.DATA, "."):
             _sync_directory(self.partial_path / folder)

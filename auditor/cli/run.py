@@ -1,3 +1,234 @@
-"""`auditor` commands of this area (filled in by the issue that builds it)."""
+"""`auditor run`, the scheduled audit, and `auditor demo`, the same run against the emulator.
 
-COMMANDS: list = []
+Exit codes of `auditor run`:
+
+\b
+  0  done, nothing at or above --fail-on
+  1  done, with findings at or above --fail-on
+  2  bad usage, configuration, policy file or key
+  3  the source failed after all retries (progress kept: run again to resume)
+  4  another run holds the lock on the state database
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from auditor.cli.pull import _connection_options, _instant
+from auditor.config import load_run_section
+from auditor.partitions import Partition
+from auditor.pipeline import FAIL_ON_LEVELS, Progress, RunOutcome, RunSettings, run_audit
+from auditor.sources.settings import APIS, load_settings
+from auditor.stages import PartitionOutcome
+
+DEFAULTS = {
+    "policies": "policies.yaml",
+    "key": "auditor-signing-key.pem",
+    "out": "archive",
+    "state": "state.db",
+    "attachments": "fetch",
+    "fail_on": "high",
+    "workers": 1,
+    "profile": "loose",
+    "ready_delay_hours": 24,
+    "namespace": "easemob-auditor",
+    "incremental": False,
+    "recheck": False,
+}
+
+
+def _merged(flags: dict, section: dict) -> dict:
+    """Flags given on the command line win over the config file, which wins over defaults."""
+    merged = dict(DEFAULTS)
+    merged.update(section)
+    merged.update({key: value for key, value in flags.items() if value is not None})
+    return merged
+
+
+class _Reporter:
+    """Progress for people on a terminal, plain lines for cron, nothing when quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.total = 0
+        self.done = 0
+        self.records = 0
+        self.started_at = time.monotonic()
+
+    def progress(self) -> Progress:
+        return Progress(started=self.started, partition_done=self.partition_done, phase=self.phase)
+
+    def started(self, total: int) -> None:
+        self.total = total
+        self.started_at = time.monotonic()
+
+    def partition_done(self, partition: Partition, outcome: PartitionOutcome) -> None:
+        self.done += 1
+        self.records += outcome.records
+        if self.quiet:
+            return
+        elapsed = max(time.monotonic() - self.started_at, 1e-6)
+        rate = self.records / elapsed
+        left = (self.total - self.done) * elapsed / self.done
+        if self.tty:
+            click.echo(
+                f"\r[{self.done}/{self.total} hours] {self.records:,} records "
+                f"{rate:,.0f}/s, about {left:,.0f}s left ",
+                err=True,
+                nl=False,
+            )
+        else:
+            click.echo(
+                f"hour {partition.iso()}: {outcome.records} records, {outcome.findings} findings, "
+                f"{outcome.duplicates} duplicates dropped",
+                err=True,
+            )
+
+    def phase(self, name: str) -> None:
+        if not self.quiet:
+            click.echo(("\n" if self.tty else "") + f"{name}: writing the signed bag", err=True)
+
+
+def _print_outcome(outcome: RunOutcome | None, as_json: bool, quiet: bool) -> None:
+    if outcome is None:
+        message = "nothing to do: no complete hour since the last run"
+        click.echo(json.dumps({"status": "up-to-date"}) if as_json else message)
+        return
+    if as_json:
+        click.echo(json.dumps(outcome.to_dict(), ensure_ascii=False, indent=2))
+        return
+    if quiet:
+        return
+    data = outcome.to_dict()
+    if outcome.already_done:
+        click.echo(f"already done: run {outcome.sequence} audited this window with these settings")
+    severities = (
+        ", ".join(f"{n} {name}" for name, n in sorted(outcome.by_severity.items())) or "none"
+    )
+    click.echo(f"run {outcome.sequence}: {data['window']['since']} .. {data['window']['until']}")
+    click.echo(
+        f"  records archived: {outcome.records:,} ({outcome.skipped_duplicates:,} "
+        "already archived, skipped)"
+    )
+    click.echo(f"  findings: {outcome.findings:,} ({severities})")
+    click.echo(f"  merkle root: {outcome.merkle_root}")
+    click.echo(f"  bag: {outcome.bag_path}")
+    click.echo(f"  report: {data['report']}")
+    verdict = (
+        f"FAIL: {outcome.failing} findings at or above '{outcome.fail_on}'"
+        if outcome.failing
+        else f"PASS: nothing at or above '{outcome.fail_on}'"
+    )
+    click.echo(f"  {verdict}")
+
+
+@click.command("run", help=__doc__)
+@click.option("--since", help="Window start: ISO 8601 (UTC unless a zone is given) or epoch ms.")
+@click.option("--until", help="Window end (exclusive), as --since.")
+@click.option(
+    "--incremental",
+    is_flag=True,
+    default=None,
+    help="From where the last run ended to the newest hour the source has ready.",
+)
+@click.option(
+    "--policies", type=click.Path(dir_okay=False), help="Policy file [default: policies.yaml]."
+)
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False),
+    help="Ed25519 signing key (PEM); its passphrase from AUDITOR_KEY_PASSPHRASE.",
+)
+@click.option("--out", type=click.Path(file_okay=False), help="Folder of bags [default: archive].")
+@click.option(
+    "--state", type=click.Path(dir_okay=False), help="State database [default: state.db]."
+)
+@click.option("--attachments", type=click.Choice(["fetch", "skip"]), help="[default: fetch]")
+@click.option(
+    "--fail-on",
+    type=click.Choice(FAIL_ON_LEVELS),
+    help="Exit 1 when findings at or above this severity exist [default: high].",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Partitions processed in parallel.")
+@click.option("--profile", type=click.Choice(["loose", "strict"]), help="Schema profile.")
+@click.option(
+    "--recheck",
+    is_flag=True,
+    default=None,
+    help="Re-pull an archived window: report messages changed or gone at the source.",
+)
+@click.option(
+    "--ready-delay-hours",
+    type=click.IntRange(min=0),
+    help="Hours after its end before an hour counts as ready [default: 24].",
+)
+@click.option("--api", type=click.Choice(APIS), help="hourfiles or legacy [default: hourfiles].")
+@click.option("--hour-timezone", help="Zone the source names hours in: UTC or +8.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+@_connection_options
+def run_command(config_file, as_json, quiet, **flags) -> None:
+    source_flags = {
+        name: flags.pop(name)
+        for name in (
+            "base_url",
+            "org",
+            "app",
+            "client_id",
+            "max_retries",
+            "timeout",
+            "api",
+            "hour_timezone",
+        )
+    }
+    values = _merged(flags, load_run_section(config_file))
+    settings = RunSettings(
+        source=load_settings(source_flags, config_file=config_file),
+        policy_path=Path(values["policies"]),
+        key_path=Path(values["key"]),
+        out_dir=Path(values["out"]),
+        state_path=Path(values["state"]),
+        since_ms=_instant(values["since"], "--since") if values.get("since") else None,
+        until_ms=_instant(values["until"], "--until") if values.get("until") else None,
+        incremental=values["incremental"],
+        attachments=values["attachments"],
+        fail_on=values["fail_on"],
+        workers=values["workers"],
+        profile=values["profile"],
+        recheck=values["recheck"],
+        ready_delay_hours=values["ready_delay_hours"],
+        namespace=values["namespace"],
+    )
+    reporter = _Reporter(quiet or as_json)
+    outcome = run_audit(settings, reporter.progress())
+    _print_outcome(outcome, as_json, quiet)
+    if outcome is not None and outcome.exit_code:
+        sys.exit(outcome.exit_code)
+
+
+@click.command("demo")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-output"),
+    show_default=True,
+    help="Folder for the demo's keys, state, bags and report (recreated each time).",
+)
+@click.option("--messages", type=click.IntRange(min=0), default=30_000, show_default=True)
+@click.option("--days", type=click.IntRange(min=2), default=7, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+def demo_command(out_dir: Path, messages: int, days: int, workers: int) -> None:
+    """Audit a seeded week of history from the built-in emulator, end to end."""
+    from auditor.demo import run_demo
+
+    run_demo(out_dir, messages=messages, days=days, workers=workers, echo=click.echo)
+
+
+COMMANDS: list[click.Command] = [run_command, demo_command]

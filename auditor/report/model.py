@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from auditor.errors import AuditorError, InputError
-from auditor.findings import SEVERITIES, SEVERITY_RANK, Finding
+from auditor.findings import SEVERITIES, Finding, fail_threshold
 from auditor.partitions import DAY_MS, HOUR_MS, Partition
 from auditor.records import content_hash, message_type, msg_id, sender, timestamp_ms
 from auditor.report import charts
@@ -51,6 +51,8 @@ def _plain(value: Any) -> Any:
 
 def verdict_line(count: int, fail_on: str) -> str:
     """`FAIL: 12 findings at or above 'high'` or `PASS: no findings at or above 'medium'`."""
+    if fail_on == "none":
+        return "PASS: --fail-on none, findings never fail this run"
     if count:
         noun = "finding" if count == 1 else "findings"
         return f"FAIL: {count:,} {noun} at or above '{fail_on}'"
@@ -119,7 +121,7 @@ class ReportBuilder:
 
     def failing(self) -> int:
         """How many findings are at or above the run's `fail_on` severity."""
-        threshold = SEVERITY_RANK[self._run_info.fail_on]
+        threshold = fail_threshold(self._run_info.fail_on)
         return sum(
             count for name, count in self._by_severity.items() if severity_rank(name) >= threshold
         )

@@ -9,7 +9,7 @@ from datetime import timezone
 
 from auditor import __version__
 from auditor.errors import ConfigError
-from auditor.findings import SEVERITIES
+from auditor.findings import FAIL_ON_LEVELS
 from auditor.partitions import parse_timezone
 
 GENESIS = "0" * 64
@@ -47,9 +47,9 @@ class RunInfo:
     signature_namespace: str = "easemob-auditor"
 
     def __post_init__(self) -> None:
-        if self.fail_on not in SEVERITIES:
+        if self.fail_on not in FAIL_ON_LEVELS:
             raise ConfigError(
-                f"fail-on level {self.fail_on!r} is not one of {', '.join(SEVERITIES)}"
+                f"fail-on level {self.fail_on!r} is not one of {', '.join(FAIL_ON_LEVELS)}"
             )
         if self.until_ms < self.since_ms:
             raise ConfigError("the run's window ends before it starts")

@@ -1,0 +1,71 @@
+"""The `run:` section of `auditor.yaml`: every setting of `auditor run`, which flags override.
+
+The same file's `source:` section is read by `auditor.sources.settings`. Unknown keys are refused
+by name, so a misspelt setting is not silently ignored in a scheduled job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from auditor.errors import ConfigError
+
+RUN_KEYS = {
+    "since": str,
+    "until": str,
+    "incremental": bool,
+    "policies": str,
+    "key": str,
+    "out": str,
+    "state": str,
+    "attachments": str,
+    "fail_on": str,
+    "workers": int,
+    "profile": str,
+    "recheck": bool,
+    "ready_delay_hours": int,
+    "namespace": str,
+}
+
+
+def load_run_section(path: Path | None) -> dict[str, Any]:
+    """The checked `run:` mapping of a config file, with relative paths made relative to it."""
+    if path is None:
+        return {}
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read ({error})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(error, 'problem', error)})") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping with source: and run:")
+    unknown_sections = set(document) - {"source", "run"}
+    if unknown_sections:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown_sections))}")
+    section = document.get("run") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: run: must be a mapping")
+    checked: dict[str, Any] = {}
+    for key, value in section.items():
+        name = str(key).replace("-", "_")
+        if name not in RUN_KEYS:
+            raise ConfigError(f"{path}: run.{key} is not a setting of auditor run")
+        kind = RUN_KEYS[name]
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{path}: run.{key} must be a whole number, not {value!r}")
+        if kind is bool and not isinstance(value, bool):
+            raise ConfigError(f"{path}: run.{key} must be true or false, not {value!r}")
+        if kind is str:
+            value = str(value)
+        if name in ("policies", "key", "out", "state") and not Path(value).is_absolute():
+            value = str(path.parent / value)
+        checked[name] = value
+    return checked

@@ -1,0 +1,574 @@
+"""One audit run: partitions through the stages into a signed bag, a report and the state.
+
+1. Lock the state, fix the window, start (or resume) the run in the state database.
+2. Process partitions (pull, validate, policies, prepare lines) in parallel into a spool
+   (`stages.py`); partitions spooled by a killed run are reused, so nothing is pulled twice.
+3. In partition order, stream the spool into the bag writer: a message archived by an earlier run
+   is not archived again (a finding says so); one whose content changed since is archived and
+   reported. Findings and the report go into the bag, which is then signed.
+4. Commit the run and its message index in one transaction, then rename the bag to its final
+   name. A run killed before the commit leaves only a `.partial` folder; one killed between the
+   commit and the rename is published by the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from auditor import __version__, crashpoints
+from auditor.archive.bag import BagWriter, partial_path_for, publish_bag
+from auditor.archive.keys import derive_salt_key, load_signing_key
+from auditor.archive.publickey import fingerprint
+from auditor.errors import ConfigError, SourceError
+from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
+from auditor.partitions import (
+    HOUR_MS,
+    Partition,
+    format_instant,
+    partitions_between,
+)
+from auditor.policies.loading import load_policy
+from auditor.records import msg_id as record_msg_id
+from auditor.records import timestamp_ms
+from auditor.report.formats import default_formats
+from auditor.report.formats.jsonl import JsonlFormat
+from auditor.report.model import ReportBuilder
+from auditor.report.runinfo import RunInfo
+from auditor.sources.settings import ConnectionSettings
+from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings, spool_paths
+from auditor.state import State, StateLock, config_digest
+from auditor.validation import RecordValidator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """Everything `auditor run` needs; built by the CLI from flags and the config file."""
+
+    source: ConnectionSettings
+    policy_path: Path
+    key_path: Path
+    out_dir: Path
+    state_path: Path
+    since_ms: int | None = None
+    until_ms: int | None = None
+    incremental: bool = False
+    attachments: str = "fetch"
+    fail_on: str = "high"
+    workers: int = 1
+    profile: str = "loose"
+    recheck: bool = False
+    ready_delay_hours: int = 24
+    as_of_ms: int | None = None
+    namespace: str = "easemob-auditor"
+    now_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000), repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a finished run reports: where its bag is and what it found."""
+
+    sequence: int
+    bag_path: Path | None
+    since_ms: int
+    until_ms: int
+    records: int
+    skipped_duplicates: int
+    findings: int
+    by_severity: dict[str, int]
+    fail_on: str
+    merkle_root: str
+    tagmanifest_sha256: str
+    attachments: int
+    already_done: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], already_done: bool = False) -> RunOutcome:
+        """The outcome `to_dict` wrote into the state when the run completed."""
+        return cls(
+            sequence=data["sequence"],
+            bag_path=Path(data["bag"]) if data["bag"] else None,
+            since_ms=data["since_ms"],
+            until_ms=data["until_ms"],
+            records=data["records"],
+            skipped_duplicates=data["skipped_duplicates"],
+            findings=data["findings"],
+            by_severity=data["by_severity"],
+            fail_on=data["fail_on"],
+            merkle_root=data["merkle_root"],
+            tagmanifest_sha256=data["tagmanifest_sha256"],
+            attachments=data["attachments"],
+            already_done=already_done,
+        )
+
+    @property
+    def failing(self) -> int:
+        floor = fail_threshold(self.fail_on)
+        return sum(n for name, n in self.by_severity.items() if SEVERITY_RANK[name] >= floor)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failing else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sequence": self.sequence,
+            "bag": str(self.bag_path) if self.bag_path else None,
+            "report": str(self.bag_path / "data" / "report" / "report.html")
+            if self.bag_path
+            else None,
+            "window": {
+                "since": format_instant(self.since_ms),
+                "until": format_instant(self.until_ms),
+            },
+            "since_ms": self.since_ms,
+            "until_ms": self.until_ms,
+            "already_done": self.already_done,
+            "records": self.records,
+            "skipped_duplicates": self.skipped_duplicates,
+            "findings": self.findings,
+            "by_severity": self.by_severity,
+            "fail_on": self.fail_on,
+            "failing": self.failing,
+            "merkle_root": self.merkle_root,
+            "tagmanifest_sha256": self.tagmanifest_sha256,
+            "attachments": self.attachments,
+            "exit_code": self.exit_code,
+        }
+
+
+@dataclass
+class Progress:
+    """Callbacks the CLI uses to show progress; the default does nothing."""
+
+    started: Callable[[int], None] = lambda total: None
+    partition_done: Callable[[Partition, PartitionOutcome], None] = lambda p, o: None
+    phase: Callable[[str], None] = lambda name: None
+
+
+def run_audit(settings: RunSettings, progress: Progress | None = None) -> RunOutcome | None:
+    """Runs one audit; None when `--incremental` finds no new complete hour to audit."""
+    progress = progress or Progress()
+    if settings.fail_on not in FAIL_ON_LEVELS:
+        raise ConfigError(
+            f"--fail-on {settings.fail_on!r} is not one of {', '.join(FAIL_ON_LEVELS)}"
+        )
+    if settings.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    key = load_signing_key(settings.key_path)
+    policy = load_policy(settings.policy_path)
+    validator = RecordValidator(settings.profile)
+    state = State(settings.state_path)
+    try:
+        with StateLock(settings.state_path):
+            _publish_committed(state, settings.out_dir)
+            window = _window(settings, state)
+            if window is None:
+                return None
+            since_ms, until_ms = window
+            reference_ms = settings.as_of_ms if settings.as_of_ms is not None else until_ms
+            digest = config_digest(
+                {
+                    "source": [
+                        settings.source.base_url,
+                        settings.source.org,
+                        settings.source.app,
+                        settings.source.api,
+                        settings.source.hour_timezone,
+                    ],
+                    "policy": policy.sha256,
+                    "schemas": validator.schema_digests(),
+                    "profile": settings.profile,
+                    "attachments": settings.attachments,
+                    "reference_ms": reference_ms,
+                    "key": fingerprint(key.public_key()),
+                    "recheck": settings.recheck,
+                    "fail_on": settings.fail_on,
+                    "namespace": settings.namespace,
+                }
+            )
+            done = state.completed_outcome(since_ms, until_ms, digest)
+            if done is not None and not settings.recheck:
+                return RunOutcome.from_dict(done, already_done=True)
+            run = state.begin_run(since_ms, until_ms, digest)
+            spool_dir = settings.out_dir / ".work" / f"run-{run.sequence:06d}-{digest[:12]}"
+            stage_settings = StageSettings(
+                source=settings.source,
+                policy_path=str(settings.policy_path),
+                profile=settings.profile,
+                reference_ms=reference_ms,
+                salt_key=derive_salt_key(key),
+                spool_dir=str(spool_dir),
+                fetch_attachments=settings.attachments == "fetch",
+            )
+            partitions = list(partitions_between(since_ms, until_ms))
+            progress.started(len(partitions))
+            outcomes = []
+            for partition, outcome in _process_all(partitions, stage_settings, settings.workers):
+                state.partition_done(
+                    run.sequence, partition.start_ms, outcome.records, outcome.spool_sha256
+                )
+                outcomes.append(outcome)
+                progress.partition_done(partition, outcome)
+            progress.phase("archive")
+            archiver = _Archiver(
+                settings, state, run, key, policy, validator, spool_dir, reference_ms
+            )
+            return archiver.archive(partitions)
+    finally:
+        state.close()
+
+
+def _publish_committed(state: State, out_dir: Path) -> None:
+    """Finishes what a run killed after its commit left: the rename of its bag, its spool."""
+    last = state.last_completed()
+    if last is None or not last.bag_path:
+        return
+    final = Path(last.bag_path)
+    partial = partial_path_for(final.parent, final.name)
+    if not final.exists() and partial.exists():
+        log.warning("publishing %s, committed by a run that was stopped before renaming it", final)
+        publish_bag(partial, final)
+    for spool in (out_dir / ".work").glob("run-*"):
+        if int(spool.name.split("-")[1]) <= last.sequence:
+            shutil.rmtree(spool, ignore_errors=True)
+
+
+def _window(settings: RunSettings, state: State) -> tuple[int, int] | None:
+    if settings.incremental:
+        last = state.last_completed()
+        since = last.until_ms if last else settings.since_ms
+        if since is None:
+            raise ConfigError("--incremental needs a previous run or --since for the first one")
+        newest = settings.now_ms() - settings.ready_delay_hours * HOUR_MS
+        until = newest - newest % HOUR_MS
+        if settings.until_ms is not None:
+            until = min(until, settings.until_ms)
+        if until <= since:
+            return None
+        return since, until
+    if settings.since_ms is None or settings.until_ms is None:
+        raise ConfigError("give --since and --until, or --incremental")
+    if settings.until_ms <= settings.since_ms:
+        raise ConfigError("--until must be after --since")
+    since = settings.since_ms - settings.since_ms % HOUR_MS
+    until = -(-settings.until_ms // HOUR_MS) * HOUR_MS
+    return since, until
+
+
+def _process_all(
+    partitions: list[Partition], settings: StageSettings, workers: int
+) -> Iterator[tuple[Partition, PartitionOutcome]]:
+    """Outcomes in partition order; a process pool when `workers` > 1."""
+    if workers == 1 or len(partitions) <= 1:
+        processor = PartitionProcessor(settings)
+        try:
+            for partition in partitions:
+                yield partition, processor.process(partition)
+        finally:
+            processor.close()
+        return
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_init_worker, initargs=(settings,)
+    ) as pool:
+        try:
+            yield from zip(partitions, pool.map(_work, partitions), strict=True)
+        except BrokenProcessPool:
+            raise SourceError(
+                "a worker process died (killed, or out of memory) while processing partitions; "
+                "the partitions finished so far are kept: run again to resume"
+            ) from None
+
+
+_worker: PartitionProcessor | None = None
+
+
+def _init_worker(settings: StageSettings) -> None:
+    global _worker
+    _worker = PartitionProcessor(settings)
+
+
+def _work(partition: Partition) -> PartitionOutcome:
+    assert _worker is not None
+    return _worker.process(partition)
+
+
+class _Archiver:
+    """The coordinator's side of a run: spool -> bag, findings, report, state. Single-threaded,
+    the only writer of the bag and of the state database."""
+
+    def __init__(self, settings, state, run, key, policy, validator, spool_dir, reference_ms):
+        self.settings = settings
+        self.state = state
+        self.run = run
+        self.key = key
+        self.policy = policy
+        self.validator = validator
+        self.spool_dir = spool_dir
+        self.reference_ms = reference_ms
+        self.source = settings.source
+        self.name = (
+            f"run-{run.sequence:06d}-{Partition(run.since_ms).label()}"
+            f"-{Partition(run.until_ms).label()}"
+        )
+        self.severities: Counter[str] = Counter()
+        self.findings = 0
+        self.skipped = 0
+        self.attachments = 0
+        self._findings_out = None
+        self.report: ReportBuilder | None = None
+        self.db = state.db
+        self.db.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS run_messages (msg_id TEXT NOT NULL,"
+            " content_hash TEXT NOT NULL, timestamp_ms INTEGER, retain_until_ms INTEGER,"
+            " PRIMARY KEY (msg_id, content_hash))"
+        )
+        self.db.execute("DELETE FROM run_messages")
+
+    def bag_info(self) -> dict[str, str]:
+        source = self.source
+        digests = self.validator.schema_digests()
+        return {
+            "Source-API": source.api,
+            "Source-Base-URL": source.base_url,
+            "Source-Organization": source.org,
+            "Source-Application": source.app,
+            "Hour-Timezone": source.hour_timezone,
+            "Window-Since": format_instant(self.run.since_ms),
+            "Window-Until": format_instant(self.run.until_ms),
+            "Policy-File": Path(self.settings.policy_path).name,
+            "Policy-SHA256": self.policy.sha256,
+            "Policy-Reference-Time": format_instant(self.reference_ms),
+            "Schema-Profile": self.settings.profile,
+            "Schemas-SHA256": hashlib.sha256(
+                orjson.dumps(digests, option=orjson.OPT_SORT_KEYS)
+            ).hexdigest(),
+            **{f"Schema-SHA256-{name}": digest for name, digest in sorted(digests.items())},
+            "Fail-On": self.settings.fail_on,
+            "Tool-Version": __version__,
+        }
+
+    def run_info(self, writer: BagWriter) -> RunInfo:
+        source = self.source
+        return RunInfo(
+            sequence=self.run.sequence,
+            since_ms=self.run.since_ms,
+            until_ms=self.run.until_ms,
+            source={
+                "api": source.api,
+                "base_url": source.base_url,
+                "org": source.org,
+                "app": source.app,
+            },
+            hour_timezone=source.hour_timezone,
+            merkle_root=writer.merkle_root(),
+            tree_size=writer.record_count,
+            key_fingerprint=fingerprint(self.key.public_key()),
+            previous_tagmanifest_sha256=self.run.previous_tagmanifest_sha256,
+            policy_file=Path(self.settings.policy_path).name,
+            policy_sha256=self.policy.sha256,
+            fail_on=self.settings.fail_on,
+            attachments=self.attachments,
+            attachments_note="skipped (--attachments skip)"
+            if self.settings.attachments == "skip"
+            else "",
+            bag_name=self.name,
+        )
+
+    def emit(self, finding: dict[str, Any], record: dict[str, Any] | None = None) -> None:
+        self._findings_out.write(orjson.dumps(finding) + b"\n")
+        self.severities[finding["severity"]] += 1
+        self.findings += 1
+        if record is not None and finding["category"] == "schema":
+            finding = finding | {"details": {**finding["details"], "record": record}}
+        self.report.observe_finding(finding)
+
+    def archive(self, partitions: list[Partition]) -> RunOutcome:
+        settings = self.settings
+        writer = BagWriter(
+            settings.out_dir,
+            self.name,
+            self.key,
+            self.run.previous_tagmanifest_sha256,
+            self.run.sequence,
+            self.bag_info(),
+            namespace=settings.namespace,
+        )
+        findings_path = self.spool_dir / "run-findings.jsonl"
+        self.report = ReportBuilder(self.run_info(writer))
+        with writer:
+            if settings.attachments == "skip":
+                writer.attachments_skipped("--attachments skip")
+            with findings_path.open("wb") as self._findings_out:
+                for partition in partitions:
+                    label = partition.label(self.source.tz)
+                    paths = spool_paths(self.spool_dir, partition)
+                    with paths["findings"].open("rb") as spooled:
+                        for line in spooled:
+                            self.emit(orjson.loads(line))
+                    with paths["records"].open("rb") as spooled:
+                        writer.add_partition_lines(label, self._kept(spooled, writer, label))
+                    crashpoints.reached("archive.partition")
+                if settings.recheck:
+                    for finding in self._disappeared():
+                        self.emit(finding)
+            self.report.run_info = self.run_info(writer)
+            with findings_path.open("rb") as spooled:
+                writer.add_findings(orjson.loads(line) for line in spooled)
+            # data/findings.jsonl already holds every finding: the report adds no second copy.
+            formats = [f for f in default_formats() if not isinstance(f, JsonlFormat)]
+            rendered = self.report.render(self.spool_dir / "report", formats)
+            for filename, path in sorted(rendered.items()):
+                writer.add_file(f"report/{filename}", path.read_bytes())
+            crashpoints.reached("archive.report")
+            summary = writer.finish(publish=False)
+        crashpoints.reached("archive.signed")
+        final = settings.out_dir / self.name
+        outcome = RunOutcome(
+            sequence=self.run.sequence,
+            bag_path=final,
+            since_ms=self.run.since_ms,
+            until_ms=self.run.until_ms,
+            records=summary.record_count,
+            skipped_duplicates=self.skipped,
+            findings=self.findings,
+            by_severity=dict(self.severities),
+            fail_on=settings.fail_on,
+            merkle_root=summary.merkle_root,
+            tagmanifest_sha256=summary.tagmanifest_sha256,
+            attachments=self.attachments,
+        )
+        self.state.complete_run(
+            self.run.sequence,
+            record_count=summary.record_count,
+            finding_count=self.findings,
+            tree_size=summary.tree_size,
+            merkle_root=summary.merkle_root,
+            tagmanifest_sha256=summary.tagmanifest_sha256,
+            bag_path=str(final),
+            messages_table="run_messages",
+            outcome=outcome.to_dict(),
+        )
+        crashpoints.reached("archive.committed")
+        publish_bag(summary.path, final)
+        crashpoints.reached("archive.published")
+        shutil.rmtree(self.spool_dir, ignore_errors=True)
+        return outcome
+
+    def _kept(self, spooled, writer: BagWriter, label: str) -> Iterator[tuple[bytes, str]]:
+        """The spooled records this run archives, as (canonical bytes, salt), emitting findings."""
+        lookup = self.db.execute
+        seq = writer.record_count
+        for line in spooled:
+            header, canonical = line.rstrip(b"\n").split(b"\t", 1)
+            salt, content, disposition, rule, retain_until, findings, references = orjson.loads(
+                header
+            )
+            record = orjson.loads(canonical)
+            identity = record_msg_id(record)
+            if identity is not None:
+                if lookup(
+                    "SELECT 1 FROM run_messages WHERE msg_id = ? AND content_hash = ?",
+                    (identity, content),
+                ).fetchone():
+                    self.skipped += 1
+                    continue
+                lookup(
+                    "INSERT INTO run_messages VALUES (?, ?, ?, ?)",
+                    (identity, content, timestamp_ms(record), retain_until),
+                )
+                earlier = lookup(
+                    "SELECT content_hash, first_run FROM messages WHERE msg_id = ?", (identity,)
+                ).fetchall()
+                same = [run for digest, run in earlier if digest == content]
+                if same:
+                    self.skipped += 1
+                    self.emit(_already_archived(identity, same[0]))
+                    continue
+                if earlier:
+                    findings.append(_changed(identity, earlier[0][1]))
+            self.report.observe_record(record, label)
+            self.report.observe_verdict(disposition, rule)
+            for finding in findings:
+                finding["seq"] = seq
+                self.emit(finding, record)
+            for reference in references:
+                self._attach(writer, reference, seq)
+            seq += 1
+            yield canonical, salt
+            crashpoints.reached("archive.record")
+
+    def _attach(self, writer: BagWriter, reference: dict[str, Any], seq: int) -> None:
+        if "error" in reference:
+            self.emit(
+                Finding(
+                    reference.get("msg_id"),
+                    "attachment",
+                    "download-failed",
+                    "medium",
+                    f"attachment {reference['url']} could not be fetched: {reference['error']}",
+                    pointer=reference.get("pointer"),
+                ).to_dict()
+                | {"seq": seq}
+            )
+            return
+        data = (self.spool_dir / "attachments" / reference["sha256"]).read_bytes()
+        ref = {key: value for key, value in reference.items() if key not in ("sha256", "size")}
+        writer.add_attachment(data, ref | {"seq": seq})
+        self.attachments += 1
+
+    def _disappeared(self) -> Iterator[dict[str, Any]]:
+        """Messages archived earlier in this window that the source no longer served."""
+        rows = self.db.execute(
+            "SELECT m.msg_id, m.first_run, m.retain_until_ms FROM messages m"
+            " WHERE m.timestamp_ms >= ? AND m.timestamp_ms < ? AND NOT EXISTS"
+            " (SELECT 1 FROM run_messages r WHERE r.msg_id = m.msg_id)"
+            " ORDER BY m.timestamp_ms, m.msg_id",
+            (self.run.since_ms, self.run.until_ms),
+        )
+        for identity, first_run, retain_until in rows:
+            early = retain_until is None or retain_until > self.reference_ms
+            yield Finding(
+                identity,
+                "disappeared",
+                "missing-at-source",
+                "high" if early else "info",
+                f"message archived in run {first_run} is no longer served by the source"
+                + (" before its retention ended" if early else " (its retention had ended)"),
+                details={"first_run": first_run, "retain_until": retain_until},
+            ).to_dict()
+
+
+def _already_archived(identity: str, first_run: int) -> dict[str, Any]:
+    return Finding(
+        identity,
+        "duplicate",
+        "archived-earlier",
+        "info",
+        f"message {identity} was already archived by run {first_run}; not archived again",
+        details={"first_run": first_run},
+    ).to_dict()
+
+
+def _changed(identity: str, first_run: int) -> dict[str, Any]:
+    return Finding(
+        identity,
+        "changed",
+        "content-changed-at-source",
+        "high",
+        f"message {identity} differs from the version archived by run {first_run}",
+        details={"first_run": first_run},
+    ).to_dict()

@@ -1,0 +1,239 @@
+"""The per-partition half of a run: pull one hour, validate, apply policies, prepare archive lines.
+
+This is what a worker process does for each partition, and it writes everything it produces to a
+spool folder, so a run killed half way resumes from the partitions already spooled and the
+coordinator (`pipeline.py`) reads back identical bytes whatever the number of workers.
+
+Spool of one partition, named by its UTC start:
+- `<start>.records`: one line a record: a JSON header `[salt, content sha256, disposition,
+  winning rule, retain_until ms, [findings], [attachment references]]`, a tab, and the record's
+  canonical JSON (which never holds a raw tab). Keeping a record's findings and attachments on its
+  line lets the coordinator drop all of it together when the record was archived by an earlier
+  run;
+- `<start>.findings.jsonl`: findings about the partition rather than one record (data that was
+  not a record, msg_ids served with conflicting contents);
+- `attachments/<sha256>`: attachment bytes, shared by all partitions;
+- `<start>.done.json`: counts and the digest of the files above, written last; its presence is
+  the partition's checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from auditor import crashpoints
+from auditor.archive.lines import prepare
+from auditor.errors import AuditorError
+from auditor.findings import Finding
+from auditor.partitions import Partition
+from auditor.policies.engine import PolicyEngine
+from auditor.policies.loading import load_policy
+from auditor.records import bodies, body_type, msg_id
+from auditor.sources.interface import Source
+from auditor.sources.settings import ConnectionSettings, make_client, make_source
+from auditor.validation import RecordValidator
+
+ATTACHMENT_TYPES = frozenset({"img", "audio", "video", "file", "combine"})
+
+
+@dataclass(frozen=True, slots=True)
+class StageSettings:
+    """What a worker needs to rebuild its stages; picklable, holds the salt key but no token."""
+
+    source: ConnectionSettings
+    policy_path: str
+    profile: str
+    reference_ms: int
+    salt_key: bytes = field(repr=False)
+    spool_dir: str
+    fetch_attachments: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionOutcome:
+    """Counts and digests of one spooled partition; the spool files hold the data."""
+
+    start_ms: int
+    records: int
+    findings: int
+    duplicates: int
+    conflicts: int
+    outside: int
+    attachments: int
+    by_severity: dict[str, int]
+    spool_sha256: str
+
+
+def _as_dict(outcome: PartitionOutcome) -> dict[str, Any]:
+    return {name: getattr(outcome, name) for name in outcome.__slots__}
+
+
+def spool_paths(spool_dir: Path, partition: Partition) -> dict[str, Path]:
+    stem = spool_dir / str(partition.start_ms)
+    return {
+        "records": stem.with_suffix(".records"),
+        "findings": stem.with_suffix(".findings.jsonl"),
+        "done": stem.with_suffix(".done.json"),
+    }
+
+
+def read_outcome(spool_dir: Path, partition: Partition) -> PartitionOutcome | None:
+    """The checkpoint of a spooled partition, or None when it is missing or does not match."""
+    paths = spool_paths(spool_dir, partition)
+    try:
+        outcome = PartitionOutcome(**json.loads(paths["done"].read_bytes()))
+    except (FileNotFoundError, ValueError, TypeError):
+        return None
+    if _digest(paths) != outcome.spool_sha256:
+        return None
+    return outcome
+
+
+def _digest(paths: dict[str, Path]) -> str:
+    digest = hashlib.sha256()
+    for name in ("records", "findings"):
+        with paths[name].open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+class PartitionProcessor:
+    """The stages of one worker, built once and applied to many partitions."""
+
+    def __init__(self, settings: StageSettings) -> None:
+        self.settings = settings
+        self.source: Source = make_source(settings.source)
+        self.client = make_client(settings.source) if settings.fetch_attachments else None
+        self.validator = RecordValidator(settings.profile)
+        self.engine = PolicyEngine(load_policy(settings.policy_path), settings.reference_ms)
+        self.spool_dir = Path(settings.spool_dir)
+        (self.spool_dir / "attachments").mkdir(parents=True, exist_ok=True)
+
+    def close(self) -> None:
+        self.source.close()
+        if self.client is not None:
+            self.client.close()
+
+    def process(self, partition: Partition) -> PartitionOutcome:
+        existing = read_outcome(self.spool_dir, partition)
+        if existing is not None:
+            return existing
+        result = self.source.fetch(partition)
+        paths = spool_paths(self.spool_dir, partition)
+        severities: Counter[str] = Counter()
+        findings = attachments = 0
+        with (
+            paths["records"].open("wb") as records_out,
+            paths["findings"].open("wb") as findings_out,
+        ):
+            partition_findings = [_unreadable(problem) for problem in result.unreadable]
+            partition_findings += [_conflict(identity) for identity in result.conflicts]
+            for finding in partition_findings:
+                findings_out.write(orjson.dumps(finding.to_dict()) + b"\n")
+                severities[finding.severity] += 1
+            findings = len(partition_findings)
+            for record in result.records:
+                prepared = prepare(record, self.settings.salt_key)
+                found = self.validator.check(record)
+                evaluation = self.engine.evaluate(record)
+                found.extend(evaluation.findings)
+                verdict = evaluation.verdict
+                references = self._attachments(record) if self.client is not None else []
+                header = [
+                    prepared.salt,
+                    hashlib.sha256(prepared.canonical).hexdigest(),
+                    verdict.disposition,
+                    verdict.winning_rule,
+                    verdict.retain_until_ms,
+                    [finding.to_dict() for finding in found],
+                    references,
+                ]
+                records_out.write(orjson.dumps(header) + b"\t" + prepared.canonical + b"\n")
+                for finding in found:
+                    severities[finding.severity] += 1
+                findings += len(found)
+                attachments += len(references)
+                crashpoints.reached("spool.record")
+        digest = _digest(paths)
+        outcome = PartitionOutcome(
+            start_ms=partition.start_ms,
+            records=len(result.records),
+            findings=findings,
+            duplicates=result.duplicates,
+            conflicts=len(result.conflicts),
+            outside=result.outside,
+            attachments=attachments,
+            by_severity=dict(severities),
+            spool_sha256=digest,
+        )
+        _write_atomically(paths["done"], json.dumps(_as_dict(outcome)).encode())
+        crashpoints.reached("spool.partition")
+        return outcome
+
+    def _attachments(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """Downloads each file a record points to into the shared content-addressed store."""
+        found = []
+        for position, body in enumerate(bodies(record)):
+            if body_type(body) not in ATTACHMENT_TYPES:
+                continue
+            for url_key, secret_key in (("url", "secret"), ("thumb", "thumb_secret")):
+                url = body.get(url_key)
+                if not isinstance(url, str) or "/chatfiles/" not in url:
+                    continue
+                reference = {
+                    "msg_id": msg_id(record),
+                    "pointer": f"/payload/bodies/{position}/{url_key}",
+                    "url": url,
+                }
+                try:
+                    data = self.client.download_attachment(url, body.get(secret_key))
+                except AuditorError as error:
+                    reference["error"] = str(error)
+                    found.append(reference)
+                    continue
+                digest = hashlib.sha256(data).hexdigest()
+                target = self.spool_dir / "attachments" / digest
+                if not target.exists():
+                    _write_atomically(target, data)
+                reference.update(sha256=digest, size=len(data))
+                found.append(reference)
+        return found
+
+
+def _unreadable(problem: str) -> Finding:
+    return Finding(
+        None,
+        "source",
+        "unreadable",
+        "high",
+        f"served data that is not a record, kept out of the archive: {problem}",
+        details={"where": problem},
+    )
+
+
+def _conflict(identity: str) -> Finding:
+    return Finding(
+        identity,
+        "duplicate",
+        "conflicting-content",
+        "medium",
+        f"msg_id {identity} arrived with different contents; every variant is archived",
+    )

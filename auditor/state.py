@@ -1,0 +1,300 @@
+"""The run's memory between invocations: SQLite tables of runs, partitions and archived messages,
+and the lock that keeps two runs off one state.
+
+Runs chain to each other through this database: the next run's previous-tagmanifest hash and
+sequence number come from the last completed run. The message index (`msg_id`, content hash, first
+and last run seen) lets a run archive a message once across overlapping windows and notice a
+message whose content changed, or that disappeared, at the source.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from auditor.errors import ConfigError, LockHeldError
+
+GENESIS = "0" * 64
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    sequence INTEGER PRIMARY KEY,
+    status TEXT NOT NULL,               -- running | completed | failed
+    since_ms INTEGER NOT NULL,
+    until_ms INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    record_count INTEGER,
+    finding_count INTEGER,
+    tree_size INTEGER,
+    merkle_root TEXT,
+    tagmanifest_sha256 TEXT,
+    previous_tagmanifest_sha256 TEXT NOT NULL,
+    bag_path TEXT,
+    config_digest TEXT NOT NULL,
+    outcome TEXT                        -- the finished run's summary, JSON
+);
+CREATE TABLE IF NOT EXISTS partitions (
+    sequence INTEGER NOT NULL REFERENCES runs(sequence),
+    start_ms INTEGER NOT NULL,
+    status TEXT NOT NULL,               -- done
+    record_count INTEGER NOT NULL,
+    spool_sha256 TEXT NOT NULL,
+    PRIMARY KEY (sequence, start_ms)
+);
+CREATE TABLE IF NOT EXISTS messages (
+    msg_id TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    timestamp_ms INTEGER,
+    retain_until_ms INTEGER,
+    first_run INTEGER NOT NULL,
+    last_run INTEGER NOT NULL,
+    PRIMARY KEY (msg_id, content_hash)
+);
+CREATE INDEX IF NOT EXISTS messages_by_time ON messages (timestamp_ms);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    sequence: int
+    status: str
+    since_ms: int
+    until_ms: int
+    previous_tagmanifest_sha256: str
+    config_digest: str
+    tagmanifest_sha256: str | None = None
+    bag_path: str | None = None
+    record_count: int | None = None
+
+
+class StateLock:
+    """An exclusive `flock` on `<state>.lock`; the kernel frees it when its holder dies, so a lock
+    left by a killed run is taken over at once, and the file says who holds a live one."""
+
+    def __init__(self, state_path: Path) -> None:
+        self.path = state_path.with_name(state_path.name + ".lock")
+        self._handle = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the run
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise LockHeldError(
+                f"another run holds the lock on {self.path.with_suffix('')} ({holder}); "
+                "wait for it to finish"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {started}\n")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.seek(0)
+            self._handle.truncate()
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> StateLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.release()
+
+
+class State:
+    """The SQLite state database of one source's chain of runs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None)
+            self.db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise ConfigError(f"{self.path}: not a usable state database ({error})") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def last_completed(self) -> RunRecord | None:
+        row = self.db.execute(
+            "SELECT * FROM runs WHERE status = 'completed' ORDER BY sequence DESC LIMIT 1"
+        ).fetchone()
+        return self._run(row)
+
+    def unfinished(self) -> RunRecord | None:
+        row = self.db.execute(
+            "SELECT * FROM runs WHERE status = 'running' ORDER BY sequence DESC LIMIT 1"
+        ).fetchone()
+        return self._run(row)
+
+    def run(self, sequence: int) -> RunRecord | None:
+        return self._run(
+            self.db.execute("SELECT * FROM runs WHERE sequence = ?", (sequence,)).fetchone()
+        )
+
+    def _run(self, row) -> RunRecord | None:
+        if row is None:
+            return None
+        names = [column[0] for column in self.db.execute("SELECT * FROM runs LIMIT 0").description]
+        values = dict(zip(names, row, strict=True))
+        return RunRecord(
+            sequence=values["sequence"],
+            status=values["status"],
+            since_ms=values["since_ms"],
+            until_ms=values["until_ms"],
+            previous_tagmanifest_sha256=values["previous_tagmanifest_sha256"],
+            config_digest=values["config_digest"],
+            tagmanifest_sha256=values["tagmanifest_sha256"],
+            bag_path=values["bag_path"],
+            record_count=values["record_count"],
+        )
+
+    def begin_run(self, since_ms: int, until_ms: int, config_digest: str) -> RunRecord:
+        """Starts the next run of the chain, or resumes an unfinished one with the same window
+        and settings; an unfinished run with other settings is abandoned (its work redone)."""
+        with self.transaction() as db:
+            pending = self.unfinished()
+            if pending and (pending.since_ms, pending.until_ms, pending.config_digest) == (
+                since_ms,
+                until_ms,
+                config_digest,
+            ):
+                return pending
+            if pending:
+                db.execute("DELETE FROM partitions WHERE sequence = ?", (pending.sequence,))
+                db.execute("DELETE FROM runs WHERE sequence = ?", (pending.sequence,))
+            last = self.last_completed()
+            sequence = last.sequence + 1 if last else 1
+            previous = last.tagmanifest_sha256 if last else GENESIS
+            db.execute(
+                "INSERT INTO runs (sequence, status, since_ms, until_ms, started_at,"
+                " previous_tagmanifest_sha256, config_digest) VALUES (?, 'running', ?, ?, ?, ?, ?)",
+                (sequence, since_ms, until_ms, int(time.time() * 1000), previous, config_digest),
+            )
+        return self.run(sequence)  # type: ignore[return-value]
+
+    def complete_run(
+        self,
+        sequence: int,
+        *,
+        record_count: int,
+        finding_count: int,
+        tree_size: int,
+        merkle_root: str,
+        tagmanifest_sha256: str,
+        bag_path: str,
+        messages_table: str,
+        outcome: dict,
+    ) -> None:
+        """Marks the run completed and indexes the messages it archived, in one transaction.
+
+        `messages_table` is the connection's temporary table of `(msg_id, content_hash,
+        timestamp_ms, retain_until_ms)` that the run filled while archiving.
+        """
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO messages (msg_id, content_hash, timestamp_ms, retain_until_ms,"
+                f" first_run, last_run) SELECT msg_id, content_hash, timestamp_ms, retain_until_ms,"
+                f" {int(sequence)}, {int(sequence)} FROM {messages_table} WHERE true"
+                " ON CONFLICT (msg_id, content_hash) DO UPDATE SET last_run = excluded.last_run"
+            )
+            db.execute(
+                "UPDATE runs SET status = 'completed', finished_at = ?, record_count = ?,"
+                " finding_count = ?, tree_size = ?, merkle_root = ?, tagmanifest_sha256 = ?,"
+                " bag_path = ?, outcome = ? WHERE sequence = ?",
+                (
+                    int(time.time() * 1000),
+                    record_count,
+                    finding_count,
+                    tree_size,
+                    merkle_root,
+                    tagmanifest_sha256,
+                    bag_path,
+                    json.dumps(outcome),
+                    sequence,
+                ),
+            )
+
+    def completed_outcome(self, since_ms: int, until_ms: int, digest: str) -> dict | None:
+        """The outcome of a completed run of exactly this window and these settings, if any."""
+        row = self.db.execute(
+            "SELECT outcome FROM runs WHERE status = 'completed' AND since_ms = ? AND until_ms = ?"
+            " AND config_digest = ? ORDER BY sequence DESC LIMIT 1",
+            (since_ms, until_ms, digest),
+        ).fetchone()
+        return json.loads(row[0]) if row and row[0] else None
+
+    # -- partitions ---------------------------------------------------------------------------
+
+    def done_partitions(self, sequence: int) -> dict[int, tuple[int, str]]:
+        rows = self.db.execute(
+            "SELECT start_ms, record_count, spool_sha256 FROM partitions WHERE sequence = ?",
+            (sequence,),
+        )
+        return {start: (count, digest) for start, count, digest in rows}
+
+    def partition_done(self, sequence: int, start_ms: int, record_count: int, digest: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO partitions VALUES (?, ?, 'done', ?, ?)",
+            (sequence, start_ms, record_count, digest),
+        )
+
+    # -- message index ------------------------------------------------------------------------
+
+    def archived_hashes(self, msg_id: str) -> list[tuple[str, int]]:
+        """Content hashes `msg_id` was archived under, with the run that first archived each."""
+        return self.db.execute(
+            "SELECT content_hash, first_run FROM messages WHERE msg_id = ?", (msg_id,)
+        ).fetchall()
+
+    def archived_between(self, since_ms: int, until_ms: int) -> Iterator[tuple[str, str, int]]:
+        """`(msg_id, content_hash, first_run)` of archived messages sent in the window."""
+        yield from self.db.execute(
+            "SELECT msg_id, content_hash, first_run FROM messages"
+            " WHERE timestamp_ms >= ? AND timestamp_ms < ? ORDER BY timestamp_ms, msg_id",
+            (since_ms, until_ms),
+        )
+
+    def runs(self) -> list[dict]:
+        cursor = self.db.execute("SELECT * FROM runs ORDER BY sequence")
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def config_digest(settings: dict) -> str:
+    """A stable digest of the settings that shape a run's bytes (not of secrets)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()

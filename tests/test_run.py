@@ -1,0 +1,343 @@
+"""`auditor run` end to end against the emulator over loopback HTTP, faults on."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from auditor.archive.chain import verify_chain
+from auditor.archive.keys import generate_key_files
+from auditor.archive.publickey import load_public_key
+from auditor.archive.verify import verify_bag
+from auditor.cli import main
+from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.partitions import HOUR_MS
+from auditor.pipeline import RunSettings, run_audit
+from auditor.resources import example_policy
+from auditor.sources.settings import ConnectionSettings
+from auditor.state import StateLock
+
+FAULTS = dict(
+    fail_rate=0.1,
+    rate_limit_rate=0.1,
+    duplicate_rate=0.02,
+    truncate_rate=0.05,
+    garbage_rate=0.02,
+)
+SECRET = "run-test-secret"
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    options = EmulatorOptions(messages=1200, days=1, client_secret=SECRET, **FAULTS)
+    with run_emulator(options) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return generate_key_files(tmp_path_factory.mktemp("keys"), identity="test-auditor")
+
+
+def source_of(emulator) -> ConnectionSettings:
+    return ConnectionSettings(
+        base_url=emulator.base_url,
+        org=emulator.options.org,
+        app=emulator.options.app,
+        client_id=emulator.options.client_id,
+        client_secret=SECRET,
+        backoff_base=0.001,
+        backoff_cap=0.01,
+    )
+
+
+def settings_for(emulator, keys, folder: Path, **overrides) -> RunSettings:
+    values = dict(
+        source=source_of(emulator),
+        policy_path=example_policy(),
+        key_path=keys.private_key,
+        out_dir=folder / "archive",
+        state_path=folder / "state.db",
+        since_ms=DEFAULT_START_MS,
+        until_ms=DEFAULT_START_MS + 6 * HOUR_MS,
+        ready_delay_hours=0,
+    )
+    values.update(overrides)
+    return RunSettings(**values)
+
+
+def payload(bag: Path) -> dict[str, bytes]:
+    """Every file a run must reproduce byte for byte: the payload and the undated bag-info."""
+    files = {
+        str(path.relative_to(bag)): path.read_bytes()
+        for path in sorted((bag / "data").rglob("*"))
+        if path.is_file() and path.parent.name != "report"
+    }
+    info = (bag / "bag-info.txt").read_text().splitlines()
+    files["bag-info.txt"] = "\n".join(
+        line for line in info if not line.startswith("Bagging-Date")
+    ).encode()
+    return files
+
+
+def distinct_ids(records) -> set[tuple[str, str]]:
+    from auditor.records import content_hash
+
+    return {(str(r.get("msg_id")), content_hash(r)) for r in records}
+
+
+def test_a_full_run_then_an_incremental_run_chain_and_verify(emulator, keys, tmp_path):
+    first = run_audit(settings_for(emulator, keys, tmp_path))
+    end = DEFAULT_START_MS + 12 * HOUR_MS
+    second = run_audit(
+        settings_for(
+            emulator,
+            keys,
+            tmp_path,
+            since_ms=None,
+            until_ms=end,
+            incremental=True,
+            now_ms=lambda: end + HOUR_MS,
+            ready_delay_hours=1,
+        )
+    )
+    public_key = load_public_key(keys.public_key)
+
+    assert (first.sequence, second.sequence) == (1, 2)
+    assert (second.since_ms, second.until_ms) == (first.until_ms, end)
+    assert verify_bag(first.bag_path, public_key).problems == ()
+    assert verify_bag(second.bag_path, public_key, previous=first.bag_path).problems == ()
+    chain = verify_chain(tmp_path / "archive", public_key)
+    assert chain.problems == () and len(chain.bags) == 2
+    expected = emulator.expected_records(DEFAULT_START_MS, DEFAULT_START_MS + 6 * HOUR_MS)
+    assert first.records == len(distinct_ids(expected))
+    archived = [
+        json.loads(line)["record"]
+        for path in sorted((first.bag_path / "data" / "records").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    assert distinct_ids(archived) == distinct_ids(expected)
+
+
+def test_the_number_of_workers_does_not_change_a_single_byte(emulator, keys, tmp_path):
+    one = run_audit(settings_for(emulator, keys, tmp_path / "one", workers=1))
+    two = run_audit(settings_for(emulator, keys, tmp_path / "two", workers=2))
+
+    assert one.records > 0
+    assert payload(one.bag_path) == payload(two.bag_path)
+
+
+def test_messages_archived_by_an_earlier_run_are_archived_once(emulator, keys, tmp_path):
+    first = run_audit(settings_for(emulator, keys, tmp_path))
+    overlapping = run_audit(
+        settings_for(emulator, keys, tmp_path, until_ms=DEFAULT_START_MS + 8 * HOUR_MS)
+    )
+
+    two_hours = emulator.expected_records(
+        DEFAULT_START_MS + 6 * HOUR_MS, DEFAULT_START_MS + 8 * HOUR_MS
+    )
+    assert overlapping.records == len(distinct_ids(two_hours))
+    assert overlapping.skipped_duplicates == first.records
+    findings = [
+        json.loads(line)
+        for line in (overlapping.bag_path / "data" / "findings.jsonl").read_text().splitlines()
+    ]
+    assert sum(f["rule"] == "archived-earlier" for f in findings) == first.records
+
+
+def test_recheck_reports_messages_changed_or_gone_at_the_source(keys, tmp_path):
+    base = dict(messages=600, days=1, client_secret=SECRET)
+    since, until = DEFAULT_START_MS, DEFAULT_START_MS + 4 * HOUR_MS
+    window = dict(since_ms=since, until_ms=until)
+    with run_emulator(EmulatorOptions(**base)) as original:
+        first = run_audit(settings_for(original, keys, tmp_path, **window))
+    with run_emulator(EmulatorOptions(**base, late_rate=0.05, conflict_rate=0.02)) as changed:
+        recheck = run_audit(settings_for(changed, keys, tmp_path, recheck=True, **window))
+        history, faults = changed.history, changed.feed.faults
+        indices = [i for i in history.index_range(since, until) if "msg_id" in history.record(i)]
+        withheld = {history.msg_id(i) for i in indices if faults.late(i)}
+        altered = {history.msg_id(i) for i in indices if faults.conflicting(i)}
+
+    findings = [
+        json.loads(line)
+        for line in (recheck.bag_path / "data" / "findings.jsonl").read_text().splitlines()
+    ]
+    gone = [f for f in findings if f["category"] == "disappeared"]
+    changed_ids = {f["msg_id"] for f in findings if f["category"] == "changed"}
+    assert first.records > 0 and withheld and altered
+    assert {f["msg_id"] for f in gone} == withheld - altered
+    assert all(f["severity"] == "high" for f in gone)
+    assert changed_ids == altered
+    assert recheck.records == len(altered)
+
+
+# -- the command line: exit codes, lock, SIGKILL ------------------------------------------------
+
+
+def cli_args(emulator, keys, folder: Path, *extra: str) -> list[str]:
+    config = folder / "auditor.yaml"
+    folder.mkdir(parents=True, exist_ok=True)
+    config.write_text("source:\n  backoff_base: 0.001\n  backoff_cap: 0.01\n")
+    return [
+        "run",
+        "--config", str(config),
+        "--base-url", emulator.base_url,
+        "--org", emulator.options.org,
+        "--app", emulator.options.app,
+        "--client-id", emulator.options.client_id,
+        "--policies", str(example_policy()),
+        "--key", str(keys.private_key),
+        "--out", str(folder / "archive"),
+        "--state", str(folder / "state.db"),
+        "--since", "2026-11-01T00:00Z",
+        "--until", "2026-11-01T06:00Z",
+        *extra,
+    ]  # fmt: skip
+
+
+def invoke(args: list[str]):
+    return CliRunner().invoke(main, args, env={"EASEMOB_CLIENT_SECRET": SECRET})
+
+
+def test_exit_0_when_nothing_reaches_fail_on(emulator, keys, tmp_path):
+    result = invoke(cli_args(emulator, keys, tmp_path, "--fail-on", "none", "--quiet"))
+    assert result.exit_code == 0, result.output
+
+
+def test_exit_1_when_findings_reach_fail_on_and_json_says_why(emulator, keys, tmp_path):
+    result = invoke(cli_args(emulator, keys, tmp_path, "--fail-on", "high", "--json"))
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 1
+    assert summary["failing"] > 0 and summary["exit_code"] == 1
+
+
+def test_exit_2_on_a_broken_policy_file(emulator, keys, tmp_path):
+    broken = tmp_path / "policies.yaml"
+    broken.write_text("version: 1\nretention:\n  default:\n    keep_for: 6 mnths\n")
+    args = cli_args(emulator, keys, tmp_path)
+    args[args.index("--policies") + 1] = str(broken)
+    result = invoke(args)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "policies.yaml:4" in result.stderr
+
+
+def test_exit_3_when_the_source_cannot_be_reached(keys, tmp_path):
+    class Closed:
+        base_url = "http://127.0.0.1:9"
+        options = EmulatorOptions()
+
+    result = invoke(cli_args(Closed, keys, tmp_path, "--retries", "0", "--timeout", "2"))
+    assert result.exit_code == 3, result.output
+    assert "127.0.0.1:9" in result.stderr and "Traceback" not in result.output
+
+
+def test_exit_4_when_another_run_holds_the_lock(emulator, keys, tmp_path):
+    with StateLock(tmp_path / "state.db"):
+        result = invoke(cli_args(emulator, keys, tmp_path))
+    assert result.exit_code == 4
+    assert f"pid {os.getpid()}" in result.stderr
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(emulator, keys, tmp_path):
+    (tmp_path / "state.db.lock").write_text("pid 999999 on elsewhere since 2026-01-01T00:00:00Z\n")
+    result = invoke(cli_args(emulator, keys, tmp_path, "--fail-on", "none"))
+    assert result.exit_code == 0, result.output
+
+
+CRASH_POINTS = [
+    "spool.record:1",
+    "spool.record:40",
+    "spool.record:170",
+    "spool.partition:1",
+    "spool.partition:4",
+    "spool.partition:6",
+    "archive.record:1",
+    "archive.record:90",
+    "archive.record:250",
+    "archive.partition:1",
+    "archive.partition:3",
+    "archive.partition:6",
+    "archive.report:1",
+    "bag.signing:1",
+    "bag.signed-raw:1",
+    "archive.signed:1",
+    "archive.committed:1",
+    "archive.published:1",
+    "pull.killed-by-timer:0.3",
+    "pull.killed-by-timer:0.8",
+    "pull.killed-by-timer:1.5",
+]
+
+
+@pytest.fixture(scope="module")
+def reference_bag(emulator, keys, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reference")
+    outcome = run_audit(settings_for(emulator, keys, folder, fail_on="none"))
+    return outcome.bag_path
+
+
+def run_subprocess(args: list[str], crash: str | None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET}
+    env.pop("AUDITOR_CRASH_AT", None)
+    command = [sys.executable, "-m", "auditor", *args]
+    if crash and crash.startswith("pull.killed-by-timer"):
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            process.wait(timeout=float(crash.rsplit(":", 1)[1]))
+        except subprocess.TimeoutExpired:
+            process.kill()
+        out, err = process.communicate()
+        return subprocess.CompletedProcess(command, process.returncode, out, err)
+    if crash:
+        env["AUDITOR_CRASH_AT"] = crash
+    return subprocess.run(command, env=env, capture_output=True, timeout=120)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("crash", CRASH_POINTS)
+def test_sigkill_anywhere_then_a_rerun_gives_the_uninterrupted_bag(
+    emulator, keys, reference_bag, tmp_path, crash
+):
+    args = cli_args(emulator, keys, tmp_path, "--fail-on", "none", "--quiet")
+    killed = run_subprocess(args, crash)
+    archive = tmp_path / "archive"
+    finished = (
+        [p for p in archive.iterdir() if not p.name.startswith(".")] if archive.exists() else []
+    )
+    public_key = load_public_key(keys.public_key)
+    for bag in finished:  # whatever looks finished must be finished
+        assert verify_bag(bag, public_key).problems == ()
+    assert killed.returncode in (-9, 0), killed.stderr.decode()
+
+    rerun = run_subprocess(args, None)
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    bags = [p for p in archive.iterdir() if not p.name.startswith(".")]
+    assert len(bags) == 1
+    assert payload(bags[0]) == payload(reference_bag)
+    assert not (archive / ".work").exists() or not any((archive / ".work").iterdir())
+
+
+def test_auditor_demo_runs_end_to_end(tmp_path):
+    result = CliRunner().invoke(
+        main, ["demo", "--out", str(tmp_path / "demo"), "--messages", "1500", "--days", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count("verify: intact") == 2
+    assert "chain of 2 runs: intact" in result.output
+
+
+def test_demo_refuses_to_delete_a_folder_it_did_not_make(tmp_path):
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "thesis.txt").write_text("keep me")
+    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "precious")])
+    assert result.exit_code == 2
+    assert (tmp_path / "precious" / "thesis.txt").exists()
+    shutil.rmtree(tmp_path / "precious")
