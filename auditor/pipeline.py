@@ -19,8 +19,6 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,8 @@ from auditor import __version__, crashpoints
 from auditor.archive.bag import BagWriter, partial_path_for, publish_bag
 from auditor.archive.keys import derive_salt_key, load_signing_key
 from auditor.archive.publickey import fingerprint
-from auditor.errors import ConfigError, SourceError
+from auditor.errors import ConfigError, InputError
+from auditor.executors import make_executor
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
 from auditor.partitions import (
     HOUR_MS,
@@ -47,7 +46,7 @@ from auditor.report.formats.jsonl import JsonlFormat
 from auditor.report.model import ReportBuilder
 from auditor.report.runinfo import RunInfo
 from auditor.sources.settings import ConnectionSettings
-from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings, spool_paths
+from auditor.stages import PartitionOutcome, StageSettings, spool_digest, spool_paths
 from auditor.state import State, StateLock, config_digest
 from auditor.validation import RecordValidator
 
@@ -69,6 +68,8 @@ class RunSettings:
     attachments: str = "fetch"
     fail_on: str = "high"
     workers: int = 1
+    executor: str = "local"
+    executor_options: dict[str, Any] = field(default_factory=dict)
     profile: str = "loose"
     recheck: bool = False
     ready_delay_hours: int = 24
@@ -216,18 +217,21 @@ def run_audit(settings: RunSettings, progress: Progress | None = None) -> RunOut
             )
             partitions = list(partitions_between(since_ms, until_ms))
             progress.started(len(partitions))
-            outcomes = []
-            for partition, outcome in _process_all(partitions, stage_settings, settings.workers):
+            outcomes: dict[Partition, PartitionOutcome] = {}
+            executor = make_executor(
+                settings.executor, settings.workers, **settings.executor_options
+            )
+            for partition, outcome in executor.run(partitions, stage_settings):
                 state.partition_done(
                     run.sequence, partition.start_ms, outcome.records, outcome.spool_sha256
                 )
-                outcomes.append(outcome)
+                outcomes[partition] = outcome
                 progress.partition_done(partition, outcome)
             progress.phase("archive")
             archiver = _Archiver(
                 settings, state, run, key, policy, validator, spool_dir, reference_ms
             )
-            return archiver.archive(partitions)
+            return archiver.archive(partitions, outcomes)
     finally:
         state.close()
 
@@ -267,43 +271,6 @@ def _window(settings: RunSettings, state: State) -> tuple[int, int] | None:
     since = settings.since_ms - settings.since_ms % HOUR_MS
     until = -(-settings.until_ms // HOUR_MS) * HOUR_MS
     return since, until
-
-
-def _process_all(
-    partitions: list[Partition], settings: StageSettings, workers: int
-) -> Iterator[tuple[Partition, PartitionOutcome]]:
-    """Outcomes in partition order; a process pool when `workers` > 1."""
-    if workers == 1 or len(partitions) <= 1:
-        processor = PartitionProcessor(settings)
-        try:
-            for partition in partitions:
-                yield partition, processor.process(partition)
-        finally:
-            processor.close()
-        return
-    with ProcessPoolExecutor(
-        max_workers=workers, initializer=_init_worker, initargs=(settings,)
-    ) as pool:
-        try:
-            yield from zip(partitions, pool.map(_work, partitions), strict=True)
-        except BrokenProcessPool:
-            raise SourceError(
-                "a worker process died (killed, or out of memory) while processing partitions; "
-                "the partitions finished so far are kept: run again to resume"
-            ) from None
-
-
-_worker: PartitionProcessor | None = None
-
-
-def _init_worker(settings: StageSettings) -> None:
-    global _worker
-    _worker = PartitionProcessor(settings)
-
-
-def _work(partition: Partition) -> PartitionOutcome:
-    assert _worker is not None
-    return _worker.process(partition)
 
 
 class _Archiver:
@@ -396,7 +363,9 @@ class _Archiver:
             finding = finding | {"details": {**finding["details"], "record": record}}
         self.report.observe_finding(finding)
 
-    def archive(self, partitions: list[Partition]) -> RunOutcome:
+    def archive(
+        self, partitions: list[Partition], outcomes: dict[Partition, PartitionOutcome]
+    ) -> RunOutcome:
         settings = self.settings
         writer = BagWriter(
             settings.out_dir,
@@ -416,6 +385,11 @@ class _Archiver:
                 for partition in partitions:
                     label = partition.label(self.source.tz)
                     paths = spool_paths(self.spool_dir, partition)
+                    if spool_digest(paths) != outcomes[partition].spool_sha256:
+                        raise InputError(
+                            f"{paths['records']}: the spool of hour {label} changed after its "
+                            "worker finished; not signing it (run again to redo the hour)"
+                        )
                     with paths["findings"].open("rb") as spooled:
                         for line in spooled:
                             self.emit(orjson.loads(line))

@@ -92,12 +92,13 @@ def read_outcome(spool_dir: Path, partition: Partition) -> PartitionOutcome | No
         outcome = PartitionOutcome(**json.loads(paths["done"].read_bytes()))
     except (FileNotFoundError, ValueError, TypeError):
         return None
-    if _digest(paths) != outcome.spool_sha256:
+    if spool_digest(paths) != outcome.spool_sha256:
         return None
     return outcome
 
 
-def _digest(paths: dict[str, Path]) -> str:
+def spool_digest(paths: dict[str, Path]) -> str:
+    """SHA-256 over a partition's spool files: what a worker returns and the coordinator checks."""
     digest = hashlib.sha256()
     for name in ("records", "findings"):
         with paths[name].open("rb") as handle:
@@ -172,7 +173,7 @@ class PartitionProcessor:
                 findings += len(found)
                 attachments += len(references)
                 crashpoints.reached("spool.record")
-        digest = _digest(paths)
+        digest = spool_digest(paths)
         outcome = PartitionOutcome(
             start_ms=partition.start_ms,
             records=len(result.records),
