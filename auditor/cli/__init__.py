@@ -1,14 +1,7 @@
 """The `auditor` command: a click group whose commands live one area a module beside this file.
 
 Commands parse, call one function of the package, and print. Errors a user can cause arrive as
-`AuditorError` and leave as one line on stderr with the documented exit code:
-
-\b
-  0  done, nothing at or above --fail-on (or: verified intact)
-  1  done with findings at or above --fail-on (or: verification found problems)
-  2  bad usage, configuration, input file, policy file or key
-  3  the source failed after all retries (progress kept)
-  4  another run holds the lock
+`AuditorError` and leave as one line on stderr with the documented exit code.
 """
 
 from __future__ import annotations
@@ -21,6 +14,19 @@ import click
 from auditor import __version__
 from auditor.cli import archive, emulator, policy, pull, report, run, validate
 from auditor.errors import AuditorError
+
+HELP = """Compliance auditor for Easemob (环信) chat history: pull, validate, apply retention,
+hold and keyword policies, write signed hash-chained archives, and report.
+
+Start with `auditor demo`. Exit codes of every command:
+
+\b
+  0  done, nothing at or above --fail-on (or: verified intact)
+  1  done with findings at or above --fail-on (or: verification found problems)
+  2  bad usage, configuration, input file, policy file or key
+  3  the source failed after all retries (progress kept)
+  4  another run holds the lock
+"""
 
 
 class AuditorGroup(click.Group):
@@ -37,7 +43,7 @@ class AuditorGroup(click.Group):
             ctx.exit(130)
 
 
-@click.group(cls=AuditorGroup, help=__doc__)
+@click.group(cls=AuditorGroup, help=HELP)
 @click.version_option(__version__, prog_name="auditor")
 @click.option("-v", "--verbose", count=True, help="More log lines (repeat for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")

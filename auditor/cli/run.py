@@ -1,14 +1,4 @@
-"""`auditor run`, the scheduled audit, and `auditor demo`, the same run against the emulator.
-
-Exit codes of `auditor run`:
-
-\b
-  0  done, nothing at or above --fail-on
-  1  done, with findings at or above --fail-on
-  2  bad usage, configuration, policy file or key
-  3  the source failed after all retries (progress kept: run again to resume)
-  4  another run holds the lock on the state database
-"""
+"""`auditor run`, the scheduled audit, and `auditor demo`, the same run against the emulator."""
 
 from __future__ import annotations
 
@@ -25,6 +15,21 @@ from auditor.partitions import Partition
 from auditor.pipeline import FAIL_ON_LEVELS, Progress, RunOutcome, RunSettings, run_audit
 from auditor.sources.settings import APIS, load_settings
 from auditor.stages import PartitionOutcome
+
+RUN_HELP = """Audit a window of history: pull every hour, validate, apply the policies, write
+one signed, hash-chained bag with its findings and report, and record the run.
+
+Every option may also be set in the `run:` section of --config; flags win.
+
+Exit codes:
+
+\b
+  0  done, nothing at or above --fail-on
+  1  done, with findings at or above --fail-on
+  2  bad usage, configuration, policy file or key
+  3  the source failed after all retries (progress kept: run again to resume)
+  4  another run holds the lock on the state database
+"""
 
 DEFAULTS = {
     "policies": "policies.yaml",
@@ -128,7 +133,7 @@ def _print_outcome(outcome: RunOutcome | None, as_json: bool, quiet: bool) -> No
     click.echo(f"  {verdict}")
 
 
-@click.command("run", help=__doc__)
+@click.command("run", help=RUN_HELP)
 @click.option("--since", help="Window start: ISO 8601 (UTC unless a zone is given) or epoch ms.")
 @click.option("--until", help="Window end (exclusive), as --since.")
 @click.option(
