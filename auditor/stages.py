@@ -147,6 +147,8 @@ class PartitionProcessor:
         ):
             partition_findings = [_unreadable(problem) for problem in result.unreadable]
             partition_findings += [_conflict(identity) for identity in result.conflicts]
+            if result.outside:
+                partition_findings.append(_strays(partition, result.outside))
             for finding in partition_findings:
                 findings_out.write(orjson.dumps(finding.to_dict()) + b"\n")
                 severities[finding.severity] += 1
@@ -227,6 +229,18 @@ def _unreadable(problem: str) -> Finding:
         "high",
         f"served data that is not a record, kept out of the archive: {problem}",
         details={"where": problem},
+    )
+
+
+def _strays(partition: Partition, count: int) -> Finding:
+    return Finding(
+        None,
+        "source",
+        "served-in-another-hour",
+        "info",
+        f"{count} record(s) served for hour {partition.iso()} carry timestamps of other hours; "
+        "kept with this hour, archived once",
+        details={"hour": partition.iso(), "count": count},
     )
 
 

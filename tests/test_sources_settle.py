@@ -39,13 +39,13 @@ def test_records_without_msg_id_are_deduplicated_by_content():
     assert result.duplicates == 1
 
 
-def test_the_window_is_closed_at_the_start_and_open_at_the_end():
+def test_records_of_other_hours_stay_where_they_were_served_and_are_counted():
     on_start = record("1", HOUR.start_ms)
     on_end = record("2", HOUR.end_ms)
     before = record("3", HOUR.start_ms - 1)
     last = record("4", HOUR.end_ms - 1)
     result = settle(HOUR, [on_end, last, before, on_start])
-    assert result.records == (on_start, last)
+    assert result.records == (before, on_start, last, on_end)
     assert result.outside == 2
 
 

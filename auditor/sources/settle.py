@@ -3,8 +3,10 @@
 Shared by every source, so the rules that keep a message from being lost or counted twice live in
 one place:
 
-- a record whose timestamp lies outside `[start, end)` belongs to another hour and is set aside
-  (counted); a record with no usable timestamp stays in the hour that served it;
+- a record whose timestamp lies outside `[start, end)` belongs to another hour, but stays in the
+  hour that served it (counted as `outside`): dropping it would lose it whenever its own hour's
+  file lacks it, and a run archives a message once however many hours served it; a record with
+  no usable timestamp also stays in the hour that served it;
 - records are keyed by `msg_id` (by a hash of their content when they have none): exact copies
   are dropped and counted, while different contents under one msg_id are all kept and reported;
 - the result is sorted by `(timestamp, msg_id)`, content hash breaking ties, with records lacking
@@ -34,7 +36,7 @@ class PartitionResult:
 
     `records` are exactly as received, deduplicated and sorted. `conflicts` are msg_ids that
     arrived with two or more different contents; every variant is kept in `records`, so the
-    pipeline can report them. `duplicates` counts exact copies dropped; `outside` counts served
+    pipeline can report them. `duplicates` counts exact copies dropped; `outside` counts kept
     records whose timestamp belongs to another hour; `unreadable` says where served data could
     not be read as a record even after retries (`hour:line: reason`).
     """
@@ -60,9 +62,7 @@ def settle(partition: Partition, served: Iterable[Record | Unreadable]) -> Parti
             unreadable.append(f"{item.where}: {item.error}")
             continue
         instant = timestamp_ms(item)
-        if instant is not None and not partition.contains(instant):
-            outside += 1
-            continue
+        stray = instant is not None and not partition.contains(instant)
         identity = msg_id(item)
         digest = content_hash(item)
         key = identity if identity is not None else "#" + digest
@@ -73,6 +73,7 @@ def settle(partition: Partition, served: Iterable[Record | Unreadable]) -> Parti
         if seen and identity is not None:
             conflicts.add(identity)
         seen.add(digest)
+        outside += stray
         if instant is None or identity is None:
             trailing.append(item)
         else:
