@@ -395,6 +395,9 @@ class _Archiver:
                             self.emit(orjson.loads(line))
                     with paths["records"].open("rb") as spooled:
                         writer.add_partition_lines(label, self._kept(spooled, writer, label))
+                    unreadable = paths["unreadable"].read_bytes()
+                    if unreadable:
+                        writer.add_file(f"unreadable/{label}.txt", unreadable)
                     crashpoints.reached("archive.partition")
                 if settings.recheck:
                     for finding in self._disappeared():

@@ -12,6 +12,8 @@ Spool of one partition, named by its UTC start:
   run;
 - `<start>.findings.jsonl`: findings about the partition rather than one record (data that was
   not a record, msg_ids served with conflicting contents);
+- `<start>.unreadable`: served data that was not a record, verbatim, one piece a line, which the
+  archive keeps as `data/unreadable/<hour>.txt`;
 - `attachments/<sha256>`: attachment bytes, shared by all partitions;
 - `<start>.done.json`: counts and the digest of the files above, written last; its presence is
   the partition's checkpoint.
@@ -37,7 +39,7 @@ from auditor.partitions import Partition
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
 from auditor.records import bodies, body_type, msg_id
-from auditor.sources.interface import Source
+from auditor.sources.interface import Source, Unreadable
 from auditor.sources.settings import ConnectionSettings, make_client, make_source
 from auditor.validation import RecordValidator
 
@@ -81,6 +83,7 @@ def spool_paths(spool_dir: Path, partition: Partition) -> dict[str, Path]:
     return {
         "records": stem.with_suffix(".records"),
         "findings": stem.with_suffix(".findings.jsonl"),
+        "unreadable": stem.with_suffix(".unreadable"),
         "done": stem.with_suffix(".done.json"),
     }
 
@@ -100,7 +103,7 @@ def read_outcome(spool_dir: Path, partition: Partition) -> PartitionOutcome | No
 def spool_digest(paths: dict[str, Path]) -> str:
     """SHA-256 over a partition's spool files: what a worker returns and the coordinator checks."""
     digest = hashlib.sha256()
-    for name in ("records", "findings"):
+    for name in ("records", "findings", "unreadable"):
         with paths[name].open("rb") as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
@@ -144,8 +147,13 @@ class PartitionProcessor:
         with (
             paths["records"].open("wb") as records_out,
             paths["findings"].open("wb") as findings_out,
+            paths["unreadable"].open("wb") as unreadable_out,
         ):
-            partition_findings = [_unreadable(problem) for problem in result.unreadable]
+            label = partition.label(self.source.hour_timezone)
+            partition_findings = []
+            for line, problem in enumerate(result.unreadable, start=1):
+                unreadable_out.write(problem.raw.replace(b"\n", b" ") + b"\n")
+                partition_findings.append(_unreadable(problem, label, line))
             partition_findings += [_conflict(identity) for identity in result.conflicts]
             if result.outside:
                 partition_findings.append(_strays(partition, result.outside))
@@ -221,14 +229,20 @@ class PartitionProcessor:
         return found
 
 
-def _unreadable(problem: str) -> Finding:
+def _unreadable(problem: Unreadable, label: str, line: int) -> Finding:
     return Finding(
         None,
         "source",
         "unreadable",
         "high",
-        f"served data that is not a record, kept out of the archive: {problem}",
-        details={"where": problem},
+        f"served data that is not a record ({problem}); kept verbatim as line {line} of "
+        f"data/unreadable/{label}.txt",
+        details={
+            "where": problem.where,
+            "error": problem.error,
+            "file": f"data/unreadable/{label}.txt",
+            "line": line,
+        },
     )
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 from click.testing import CliRunner
 
@@ -18,6 +19,7 @@ from auditor.archive.publickey import load_public_key
 from auditor.archive.verify import verify_bag
 from auditor.cli import main
 from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.feed import mangled_line
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import RunSettings, run_audit
@@ -177,6 +179,33 @@ def test_recheck_reports_messages_changed_or_gone_at_the_source(keys, tmp_path):
     assert all(f["severity"] == "high" for f in gone)
     assert changed_ids == altered
     assert recheck.records == len(altered)
+
+
+def test_served_data_that_is_not_a_record_is_archived_verbatim_and_reported(keys, tmp_path):
+    options = EmulatorOptions(messages=600, days=1, client_secret=SECRET, mangled_rate=0.03)
+    since, until = DEFAULT_START_MS, DEFAULT_START_MS + 4 * HOUR_MS
+    with run_emulator(options) as emulator:
+        outcome = run_audit(settings_for(emulator, keys, tmp_path, since_ms=since, until_ms=until))
+        history, faults = emulator.history, emulator.feed.faults
+        mangled = [
+            mangled_line(orjson.dumps(history.record(i)))
+            for i in history.index_range(since, until)
+            if faults.mangled(i)
+        ]
+        expected = emulator.expected_records(since, until)
+
+    kept = b"".join(
+        path.read_bytes()
+        for path in sorted((outcome.bag_path / "data" / "unreadable").glob("*.txt"))
+    )
+    findings = [
+        json.loads(line)
+        for line in (outcome.bag_path / "data" / "findings.jsonl").read_text().splitlines()
+    ]
+    assert mangled and kept.splitlines() == mangled
+    assert sum(f["rule"] == "unreadable" for f in findings) == len(mangled)
+    assert outcome.records == len(distinct_ids(expected))
+    assert verify_bag(outcome.bag_path, load_public_key(keys.public_key)).problems == ()
 
 
 # -- the command line: exit codes, lock, SIGKILL ------------------------------------------------

@@ -68,15 +68,22 @@ class RequestFaults:
 
 
 class RecordFaults:
-    """Which records the served history duplicates, contradicts, or delivers late."""
+    """Which records the served history duplicates, contradicts, delivers late, or follows with a
+    mangled line (persistently: a server that lies, not a transfer that broke)."""
 
-    DUPLICATE, CONFLICT, LATE = 0xD0B, 0xC0F, 0x1A7E
+    DUPLICATE, CONFLICT, LATE, MANGLED = 0xD0B, 0xC0F, 0x1A7E, 0x3A9
 
-    def __init__(self, seed: int, duplicate: float, conflict: float, late: float) -> None:
+    def __init__(
+        self, seed: int, duplicate: float, conflict: float, late: float, mangled: float = 0.0
+    ) -> None:
         self._seed = seed
         self._duplicate = duplicate
         self._conflict = conflict
         self._late = late
+        self._mangled = mangled
+
+    def mangled(self, index: int) -> bool:
+        return chance(self._mangled, self._seed, self.MANGLED, index)
 
     def duplicated(self, index: int) -> bool:
         return chance(self._duplicate, self._seed, self.DUPLICATE, index)

@@ -88,6 +88,7 @@ class EmulatorOptions:
     duplicate_rate: float = 0.0
     conflict_rate: float = 0.0
     late_rate: float = 0.0
+    mangled_rate: float = 0.0
     truncate_rate: float = 0.0
     garbage_rate: float = 0.0
     short_page_rate: float = 0.0
@@ -147,7 +148,11 @@ class Emulator:
         self.timezone = parse_timezone(options.hour_timezone)
         self.tokens = TokenStore(self.clock, options.token_ttl, options.token_expire_early)
         record_faults = RecordFaults(
-            options.seed, options.duplicate_rate, options.conflict_rate, options.late_rate
+            options.seed,
+            options.duplicate_rate,
+            options.conflict_rate,
+            options.late_rate,
+            options.mangled_rate,
         )
         self.feed = Feed(self.history, record_faults)
         self.pager = LegacyPager(

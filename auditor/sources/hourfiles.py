@@ -40,7 +40,9 @@ def read_hour_file(data: bytes, label: str) -> list[Record | Unreadable]:
         if parsed.record is not None:
             found.append(parsed.record)
         else:
-            found.append(Unreadable(f"{label}:{parsed.line}", parsed.error or "unreadable"))
+            found.append(
+                Unreadable(f"{label}:{parsed.line}", parsed.error or "unreadable", parsed.raw)
+            )
     return found
 
 

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, timezone
 
+import orjson
+
 from auditor.errors import SourceError
 from auditor.partitions import Partition
 from auditor.records import Record
@@ -67,7 +69,9 @@ class LegacyQuerySource(Source):
                     yield entity
                 else:
                     where = f"{partition.iso()} page {page_number}"
-                    yield Unreadable(where, "an entity that is not a JSON object")
+                    yield Unreadable(
+                        where, "an entity that is not a JSON object", orjson.dumps(entity)
+                    )
             cursor = page.get("cursor")
             if not cursor:
                 log.debug("%s: %d page(s)", partition.iso(), page_number)

@@ -24,10 +24,15 @@ from auditor.records import Record, content_hash, msg_id, timestamp_ms
 
 @dataclass(frozen=True, slots=True)
 class Unreadable:
-    """A piece of served data that is not a JSON object, with where it was (`hour:line`)."""
+    """A piece of served data that is not a JSON object: where it was (`hour:line`), why, and its
+    bytes as served, so the archive can keep them verbatim."""
 
     where: str
     error: str
+    raw: bytes = b""
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.error}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +51,7 @@ class PartitionResult:
     duplicates: int = 0
     conflicts: tuple[str, ...] = ()
     outside: int = 0
-    unreadable: tuple[str, ...] = ()
+    unreadable: tuple[Unreadable, ...] = ()
 
 
 def settle(partition: Partition, served: Iterable[Record | Unreadable]) -> PartitionResult:
@@ -56,10 +61,10 @@ def settle(partition: Partition, served: Iterable[Record | Unreadable]) -> Parti
     ordered: list[tuple[int, str, str, Record]] = []
     trailing: list[Record] = []
     duplicates = outside = 0
-    unreadable: list[str] = []
+    unreadable: list[Unreadable] = []
     for item in served:
         if isinstance(item, Unreadable):
-            unreadable.append(f"{item.where}: {item.error}")
+            unreadable.append(item)
             continue
         instant = timestamp_ms(item)
         stray = instant is not None and not partition.contains(instant)
