@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from auditor import crashpoints
 from auditor.archive.lines import prepare
 from auditor.errors import AuditorError
 from auditor.findings import Finding
+from auditor.fsutil import write_atomically
 from auditor.partitions import Partition
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
@@ -108,15 +108,6 @@ def spool_digest(paths: dict[str, Path]) -> str:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 class PartitionProcessor:
@@ -195,7 +186,7 @@ class PartitionProcessor:
             by_severity=dict(severities),
             spool_sha256=digest,
         )
-        _write_atomically(paths["done"], json.dumps(_as_dict(outcome)).encode())
+        write_atomically(paths["done"], json.dumps(_as_dict(outcome)).encode())
         crashpoints.reached("spool.partition")
         return outcome
 
@@ -223,7 +214,7 @@ class PartitionProcessor:
                 digest = hashlib.sha256(data).hexdigest()
                 target = self.spool_dir / "attachments" / digest
                 if not target.exists():
-                    _write_atomically(target, data)
+                    write_atomically(target, data)
                 reference.update(sha256=digest, size=len(data))
                 found.append(reference)
         return found

@@ -30,6 +30,7 @@ from auditor.archive.merkle import RootBuilder
 from auditor.archive.publickey import fingerprint
 from auditor.archive.signing import sign
 from auditor.errors import ConfigError, InputError
+from auditor.fsutil import fsync_dir, write_synced
 
 _CHUNK_LINES = 1024
 
@@ -330,19 +331,19 @@ class BagWriter:
             layout.BAG_INFO: bag_info,
         }
         for relative, data in tag_data.items():
-            _write_synced(self.partial_path / relative, data)
+            write_synced(self.partial_path / relative, data)
         tagmanifest = "".join(
             f"{_sha256_of(self.partial_path / relative)}  {relative}\n"
             for relative in layout.TAG_FILES
         ).encode()
-        _write_synced(self.partial_path / layout.TAGMANIFEST, tagmanifest)
+        write_synced(self.partial_path / layout.TAGMANIFEST, tagmanifest)
         crashpoints.reached("bag.signing")
         signatures = sign(self._key, tagmanifest, self.namespace)
-        _write_synced(self.partial_path / layout.SIGNATURE, signatures.raw)
+        write_synced(self.partial_path / layout.SIGNATURE, signatures.raw)
         crashpoints.reached("bag.signed-raw")
-        _write_synced(self.partial_path / layout.SSH_SIGNATURE, signatures.ssh.encode())
+        write_synced(self.partial_path / layout.SSH_SIGNATURE, signatures.ssh.encode())
         for folder in (layout.RECORDS, layout.ATTACHMENTS, layout.DATA, "."):
-            _sync_directory(self.partial_path / folder)
+            fsync_dir(self.partial_path / folder)
         self._closed = True
         path = publish_bag(self.partial_path, self.final_path) if publish else self.partial_path
         return BagSummary(
@@ -428,7 +429,7 @@ def publish_bag(partial: str | Path, final: str | Path) -> Path:
     if not (partial / layout.SIGNATURE).is_file():
         raise ConfigError(f"{partial}: not a finished, signed bag; not publishing it")
     os.rename(partial, final)
-    _sync_directory(final.parent)
+    fsync_dir(final.parent)
     return final
 
 
@@ -446,18 +447,3 @@ def _checked_info(info: Mapping[str, str]) -> dict[str, str]:
 
 def _sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with path.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _sync_directory(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -19,7 +19,7 @@ from auditor.jsonl import parse_lines
 from auditor.partitions import Partition
 from auditor.records import Record
 from auditor.sources.easemob import EasemobClient, UrlExpired
-from auditor.sources.interface import Source, Unreadable
+from auditor.sources.interface import EasemobSource, Unreadable
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def read_hour_file(data: bytes, label: str) -> list[Record | Unreadable]:
     return found
 
 
-class HourFileSource(Source):
+class HourFileSource(EasemobSource):
     """Hours from `GET /{org}/{app}/chatmessages/{YYYYMMDDHH}` and the file it points to."""
 
     name = "hourfiles"
@@ -54,18 +54,8 @@ class HourFileSource(Source):
     def __init__(
         self, client: EasemobClient, hour_timezone: timezone = UTC, attempts: int | None = None
     ) -> None:
-        self.client = client
-        self.hour_timezone = hour_timezone
+        super().__init__(client, hour_timezone)
         self.attempts = attempts if attempts is not None else client.retry.max_retries + 1
-
-    def describe(self) -> dict[str, str]:
-        return {
-            "api": self.name,
-            "base_url": self.client.base_url,
-            "org": self.client.org,
-            "app": self.client.app,
-            "hour_timezone": self.hour_timezone.tzname(None) or "UTC",
-        }
 
     def served(self, partition: Partition) -> Iterable[Record | Unreadable]:
         label = partition.label(self.hour_timezone)
@@ -94,6 +84,3 @@ class HourFileSource(Source):
             log.warning("hour %s: keeping the file with lines that are not JSON objects", label)
             return last
         raise SourceError(f"hour {label}: {problem} on each of {self.attempts} attempts")
-
-    def close(self) -> None:
-        self.client.close()

@@ -10,14 +10,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from datetime import UTC, timezone
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from auditor.errors import SourceError
 from auditor.partitions import Partition
 from auditor.records import Record
 from auditor.sources.settle import PartitionResult, Unreadable, settle
 
-__all__ = ["PartitionNotReady", "PartitionResult", "Source", "Unreadable"]
+if TYPE_CHECKING:
+    from auditor.sources.easemob import EasemobClient
+
+__all__ = ["EasemobSource", "PartitionNotReady", "PartitionResult", "Source", "Unreadable"]
 
 
 class PartitionNotReady(SourceError):
@@ -64,3 +67,23 @@ class Source(ABC):
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
+
+
+class EasemobSource(Source):
+    """A source behind an Easemob client: what the hour-file and legacy APIs share."""
+
+    def __init__(self, client: EasemobClient, hour_timezone: timezone = UTC) -> None:
+        self.client = client
+        self.hour_timezone = hour_timezone
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "api": self.name,
+            "base_url": self.client.base_url,
+            "org": self.client.org,
+            "app": self.client.app,
+            "hour_timezone": self.hour_timezone.tzname(None) or "UTC",
+        }
+
+    def close(self) -> None:
+        self.client.close()

@@ -19,7 +19,7 @@ from auditor.errors import SourceError
 from auditor.partitions import Partition
 from auditor.records import Record
 from auditor.sources.easemob import EasemobClient
-from auditor.sources.interface import Source, Unreadable
+from auditor.sources.interface import EasemobSource, Unreadable
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def window_ql(start_ms: int, end_ms: int) -> str:
     return f"select * where timestamp>{start_ms - 1} and timestamp<{end_ms}"
 
 
-class LegacyQuerySource(Source):
+class LegacyQuerySource(EasemobSource):
     """Hours from `GET /{org}/{app}/chatmessages?ql=...&limit=...&cursor=...`."""
 
     name = "legacy"
@@ -44,19 +44,9 @@ class LegacyQuerySource(Source):
         limit: int = PAGE_LIMIT,
         max_pages: int = MAX_PAGES,
     ) -> None:
-        self.client = client
-        self.hour_timezone = hour_timezone
+        super().__init__(client, hour_timezone)
         self.limit = limit
         self.max_pages = max_pages
-
-    def describe(self) -> dict[str, str]:
-        return {
-            "api": self.name,
-            "base_url": self.client.base_url,
-            "org": self.client.org,
-            "app": self.client.app,
-            "hour_timezone": self.hour_timezone.tzname(None) or "UTC",
-        }
 
     def served(self, partition: Partition) -> Iterator[Record | Unreadable]:
         ql = window_ql(partition.start_ms, partition.end_ms)
@@ -87,6 +77,3 @@ class LegacyQuerySource(Source):
             f"{self.client.app_url}/chatmessages gave more than {self.max_pages} pages for the "
             f"hour {partition.iso()}"
         )
-
-    def close(self) -> None:
-        self.client.close()

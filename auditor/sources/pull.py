@@ -27,6 +27,7 @@ import orjson
 
 from auditor import crashpoints
 from auditor.errors import ConfigError, InputError, LockHeldError
+from auditor.fsutil import write_atomically
 from auditor.jsonl import read_file
 from auditor.partitions import Partition, format_instant, partitions_between
 from auditor.records import Record, msg_id
@@ -74,29 +75,6 @@ def record_line(record: Record) -> bytes:
         return orjson.dumps(record) + b"\n"
     except orjson.JSONEncodeError:
         return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-
-
-def _fsync_dir(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def write_atomically(path: Path, chunks: Iterable[bytes]) -> str:
-    """Writes `chunks` to `path` so a crash leaves the old file or the new one; returns sha256."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    digest = hashlib.sha256()
-    with temporary.open("wb") as handle:
-        for chunk in chunks:
-            digest.update(chunk)
-            handle.write(chunk)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    _fsync_dir(path.parent)
-    return digest.hexdigest()
 
 
 def file_sha256(path: Path) -> str:

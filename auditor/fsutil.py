@@ -1,0 +1,44 @@
+"""Durable writes: a file is either absent, the old one, or the whole new one, after any crash.
+
+Shared by everything that must survive SIGKILL: the spool, `auditor pull`'s hour files and
+checkpoint, and the bag writer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def write_synced(path: Path, data: bytes) -> None:
+    """Writes `data` to `path` and flushes it to disk (for files inside an unpublished folder)."""
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def fsync_dir(folder: Path) -> None:
+    """Makes a rename or a new entry in `folder` durable."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_atomically(path: Path, chunks: bytes | Iterable[bytes]) -> str:
+    """Writes `chunks` to `path` via a synced temporary file and a rename; returns the sha256."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    digest = hashlib.sha256()
+    with temporary.open("wb") as handle:
+        for chunk in [chunks] if isinstance(chunks, bytes) else chunks:
+            digest.update(chunk)
+            handle.write(chunk)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    fsync_dir(path.parent)
+    return digest.hexdigest()
