@@ -1,3 +1,119 @@
-"""`auditor` commands of this area (filled in by the issue that builds it)."""
+"""`auditor policy check FILE` and `auditor scan --policies FILE INPUT...`."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import time
+
+import click
+
+from auditor.findings import SEVERITIES
+from auditor.partitions import format_instant, parse_instant
+from auditor.policies.check import check_policy
+from auditor.policies.scan import ScanSummary, scan_files
+
+NOW_HELP = "Reference time for holds and retention (ISO 8601 or epoch ms); default: now."
+
+
+def _now(value: str | None) -> int:
+    return parse_instant(value) if value else int(time.time() * 1000)
+
+
+@click.group("policy")
+def policy_group() -> None:
+    """Policy files: retention, legal holds, keyword lists and detectors."""
+
+
+@policy_group.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--now", "now", metavar="INSTANT", help=NOW_HELP)
+@click.pass_context
+def check(ctx: click.Context, file: str, now: str | None) -> None:
+    """Report conflicts in FILE before anything runs.
+
+    Exit 0 when clean, 1 when there are conflicts, 2 when the file is invalid.
+    """
+    policy, conflicts = check_policy(file, _now(now))
+    for conflict in conflicts:
+        click.echo(f"{file}:{conflict.line}: {conflict.subject}: {conflict.message}")
+    terms = sum(len(each.terms) for each in policy.keyword_lists)
+    counts = (
+        f"{len(policy.retention_rules())} retention rules, {len(policy.holds)} holds, "
+        f"{len(policy.keyword_lists)} keyword lists ({terms} terms), "
+        f"{len(policy.detectors)} detectors"
+    )
+    if conflicts:
+        click.echo(f"{file}: {len(conflicts)} conflict(s); {counts}")
+        ctx.exit(1)
+    click.echo(f"{file}: OK, no conflicts; {counts}; sha256 {policy.sha256}")
+
+
+@click.command("scan")
+@click.option(
+    "--policies",
+    "policy_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The policy file (YAML).",
+)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--findings",
+    "findings_out",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write findings as JSON lines to this file (- for stdout).",
+)
+@click.option("--now", "now", metavar="INSTANT", help=NOW_HELP)
+@click.option(
+    "--fail-on",
+    type=click.Choice(SEVERITIES),
+    default="low",
+    show_default=True,
+    help="Exit 1 when a finding is at least this severe.",
+)
+@click.pass_context
+def scan(
+    ctx: click.Context,
+    policy_file: str,
+    inputs: tuple[str, ...],
+    findings_out: str | None,
+    now: str | None,
+    fail_on: str,
+) -> None:
+    """Apply a policy to INPUT files (JSONL, .gz, or folders of them) and summarise the findings.
+
+    Exit 0 when no finding reaches --fail-on, 1 when some do, 2 on a bad policy or input.
+    """
+    reference = _now(now)
+    summary = scan_files(policy_file, inputs, reference, findings_out, fail_on)
+    _print_summary(summary, reference, to_stderr=findings_out == "-")
+    if summary.failing:
+        ctx.exit(1)
+
+
+def _print_summary(summary: ScanSummary, reference: int, to_stderr: bool) -> None:
+    def say(line: str = "") -> None:
+        click.echo(line, err=to_stderr)
+
+    say(
+        f"{summary.records} records in {summary.files} file(s), {summary.unreadable} unreadable "
+        f"line(s); reference time {format_instant(reference)}"
+    )
+    if summary.dispositions:
+        say(
+            "dispositions: "
+            + ", ".join(f"{name} {count}" for name, count in sorted(summary.dispositions.items()))
+        )
+    if summary.by_rule:
+        say()
+        say(f"{'category':<10} {'rule':<24} {'severity':<8} {'findings':>8}")
+        for (category, rule, severity), count in sorted(summary.by_rule.items()):
+            say(f"{category:<10} {rule:<24} {severity:<8} {count:>8}")
+    say()
+    verdict = "FAIL" if summary.failing else "PASS"
+    say(
+        f"{verdict}: {summary.failing} of {summary.findings} finding(s) at or above "
+        f"'{summary.fail_on}'"
+    )
+
+
+COMMANDS: list[click.Command] = [policy_group, scan]

@@ -1,0 +1,38 @@
+"""Bank card numbers: 13 to 19 digits, plain or in groups of four, passing the Luhn check."""
+
+from __future__ import annotations
+
+import re
+
+from auditor.policies.detectors.interface import ELEVEN_DIGITS, Detector, digits_only
+from auditor.policies.detectors.resident_id import has_resident_id_shape
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+class BankCardDetector(Detector):
+    name = "bank_card"
+    description = "Bank card number (13-19 digits, Luhn check; resident-ID-shaped numbers excluded)"
+    pattern = re.compile(
+        r"(?<![0-9])(?:[0-9]{4}[ -]){3}[0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9])"
+        r"|(?<![0-9])[0-9]{13,19}(?![0-9Xx])"
+    )
+    digits = ELEVEN_DIGITS
+    base_confidence = "low"
+    context_words = ("银行卡", "卡号", "信用卡", "储蓄卡", "card", "visa", "unionpay", "银联")
+
+    def canonical(self, raw: str) -> str:
+        return digits_only(raw)
+
+    def is_valid(self, value: str) -> bool:
+        return 13 <= len(value) <= 19 and luhn_ok(value) and not has_resident_id_shape(value)

@@ -1,0 +1,62 @@
+"""The interface every sensitive-data detector implements: find candidates, then check them.
+
+A detector is a regular expression for candidates plus a check that rejects look-alikes (a wrong
+GB 11643 check digit, a failed Luhn sum, an octet above 255). It also names what any text holding
+a candidate must contain: `literals` (substrings) or `digits` (a regex that follows a first
+Unicode digit). The engine tests their union once per text and runs the detectors only on texts
+that pass. Detectors see text whose fullwidth and other-style digits and letters were mapped
+one-to-one to ASCII, so their offsets are raw offsets.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A checked match: `start`/`end` are code-point offsets, `value` the canonical form."""
+
+    start: int
+    end: int
+    value: str
+
+
+class Detector(ABC):
+    """One kind of sensitive data; subclasses set the class variables and implement `is_valid`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    pattern: ClassVar[re.Pattern[str]]
+    literals: ClassVar[tuple[str, ...]] = ()
+    digits: ClassVar[str] = ""
+    base_confidence: ClassVar[str] = "high"
+    context_words: ClassVar[tuple[str, ...]] = ()
+
+    def find(self, text: str) -> Iterator[Candidate]:
+        for match in self.pattern.finditer(text):
+            value = self.canonical(match.group())
+            if self.is_valid(value):
+                yield Candidate(match.start(), match.end(), value)
+
+    def canonical(self, raw: str) -> str:
+        """The form a value is checked, compared with the allowlist and reported in."""
+        return raw
+
+    @abstractmethod
+    def is_valid(self, value: str) -> bool:
+        """Whether a candidate in canonical form passes the detector's check."""
+
+
+# After a first digit: eleven digits in all, maybe split 3-4-4. Mobile numbers, resident IDs and
+# card numbers (plain or 4-4-4-4) all hold such a run and order numbers rarely do, so the numeric
+# detectors share this one prefilter branch.
+ELEVEN_DIGITS = r"\d\d[ -]?\d{4}[ -]?\d{4}"
+
+
+def digits_only(raw: str) -> str:
+    return "".join(char for char in raw if char.isdigit())

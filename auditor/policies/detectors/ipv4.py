@@ -1,0 +1,22 @@
+"""IPv4 addresses in dotted-decimal form, every octet 0 to 255 without leading zeros."""
+
+from __future__ import annotations
+
+import re
+
+from auditor.policies.detectors.interface import Detector
+
+
+class Ipv4Detector(Detector):
+    name = "ipv4"
+    description = "IPv4 address"
+    pattern = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9]|\.[0-9])")
+    digits = r"[.．]\d{1,3}[.．]\d"
+    base_confidence = "low"
+    context_words = ("ip", "服务器", "地址", "server", "host")
+
+    def is_valid(self, value: str) -> bool:
+        octets = value.split(".")
+        return all(
+            int(octet) <= 255 and (octet == "0" or not octet.startswith("0")) for octet in octets
+        )

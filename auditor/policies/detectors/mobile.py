@@ -1,0 +1,23 @@
+"""Mainland China mobile numbers: 11 digits starting 13 to 19, optionally +86 and grouped."""
+
+from __future__ import annotations
+
+import re
+
+from auditor.policies.detectors.interface import ELEVEN_DIGITS, Detector, digits_only
+
+
+class MobileDetector(Detector):
+    name = "mobile"
+    description = "Chinese mobile number (1[3-9] and nine digits, optional +86, 3-4-4 groups)"
+    pattern = re.compile(r"(?<![0-9])(?:\+?86[ -]?)?1[3-9][0-9][ -]?[0-9]{4}[ -]?[0-9]{4}(?![0-9])")
+    digits = ELEVEN_DIGITS
+    base_confidence = "low"
+    context_words = ("手机", "电话", "联系", "号码", "phone", "mobile", "tel", "call")
+
+    def canonical(self, raw: str) -> str:
+        digits = digits_only(raw)
+        return digits[2:] if len(digits) == 13 and digits.startswith("86") else digits
+
+    def is_valid(self, value: str) -> bool:
+        return len(value) == 11 and value[0] == "1" and value[1] in "3456789"

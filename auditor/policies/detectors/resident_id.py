@@ -1,0 +1,49 @@
+"""PRC resident identity numbers: 18 characters with the GB 11643-1999 check digit."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from auditor.policies.detectors.interface import ELEVEN_DIGITS, Detector
+
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CHECK = "10X98765432"
+
+
+def check_digit(first17: str) -> str:
+    """The GB 11643 check character of the first 17 digits (ISO 7064 MOD 11-2)."""
+    return _CHECK[
+        sum(int(digit) * weight for digit, weight in zip(first17[:17], _WEIGHTS, strict=True)) % 11
+    ]
+
+
+def has_resident_id_shape(value: str) -> bool:
+    """18 characters with a plausible area code and birth date, whatever the check digit."""
+    if len(value) != 18 or not value[:17].isdigit() or value[0] not in "12345678":
+        return False
+    try:
+        born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return False
+    return born.year >= 1900
+
+
+def is_resident_id(value: str) -> bool:
+    """An id whose area, birth date and GB 11643 check digit are all valid."""
+    return has_resident_id_shape(value) and check_digit(value[:17]) == value[17].upper()
+
+
+class ResidentIdDetector(Detector):
+    name = "resident_id"
+    description = "PRC resident ID number (18 characters, GB 11643-1999 check digit)"
+    pattern = re.compile(r"(?<![0-9])[1-8][0-9]{16}[0-9Xx](?![0-9Xx])")
+    digits = ELEVEN_DIGITS
+    base_confidence = "high"
+    context_words = ("身份证", "证件", "身份号", "id card", "identity", "id no")
+
+    def canonical(self, raw: str) -> str:
+        return raw.upper()
+
+    def is_valid(self, value: str) -> bool:
+        return is_resident_id(value)

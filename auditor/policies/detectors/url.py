@@ -1,0 +1,32 @@
+"""Web addresses: `http://`, `https://` or `www.` followed by a host with a dot."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from auditor.policies.detectors.interface import Detector
+
+_BODY = "[^\\s<>\"'，。、；！？）】」]"
+_LAST = "[^\\s<>\"'，。、；！？）】」.,;:!?)\\]}]"  # a sentence's full stop is not part of the URL
+
+
+class UrlDetector(Detector):
+    name = "url"
+    description = "URL (http, https or www.)"
+    pattern = re.compile(
+        rf"(?<![A-Za-z0-9])(?:[Hh][Tt][Tt][Pp][Ss]?://|[Ww]{{3}}\.){_BODY}*{_LAST}"
+    )
+    literals = ("://", "www.", "WWW.")
+    base_confidence = "high"
+    context_words = ("链接", "网址", "link", "url")
+
+    def is_valid(self, value: str) -> bool:
+        if value[:4].lower() == "www.":
+            value = "http://" + value
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname or ""
+        except ValueError:
+            return False
+        return parts.scheme.lower() in ("http", "https") and "." in host.strip(".")

@@ -1,0 +1,164 @@
+"""The policy engine: one verdict and its findings per record, everything compiled once per run.
+
+`PolicyEngine(policy, now_ms).evaluate(record)` is called on the hot path. Retention and hold
+findings say why the record is over-retained, due for review or held; keyword and sensitive-data
+findings carry the raw span of the original field text, so a reviewer can see exactly what matched.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from auditor.findings import Finding
+from auditor.partitions import format_instant
+from auditor.policies.keywords import KeywordHit, KeywordMatcher
+from auditor.policies.model import Policy
+from auditor.policies.pii import PiiHit, PiiScanner
+from auditor.policies.reading import pointer_path, read
+from auditor.policies.retention import RetentionDecider, RetentionVerdict
+from auditor.records import Record, msg_id
+
+
+class Evaluation(NamedTuple):
+    """The verdict on one record and every finding about it (immutable, cheap to build)."""
+
+    verdict: RetentionVerdict
+    findings: list[Finding]
+
+
+MEMO_SIZE = 32_768  # about 5 MB at most
+MEMO_TEXT_LIMIT = 64
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
+_NOTHING: tuple[tuple[KeywordHit, ...], tuple[PiiHit, ...]] = ((), ())
+
+
+class PolicyEngine:
+    """Applies a policy at the run's reference time `now_ms` (UTC ms) to one record at a time.
+
+    What a text matches depends on the text alone, and short texts recur (push titles in `ext`,
+    "收到", "ok", addresses, merged-message titles), so the matches of short texts are memoised,
+    up to `memo_size` of them (0 turns it off); findings are still built per record.
+    """
+
+    def __init__(self, policy: Policy, now_ms: int, memo_size: int = MEMO_SIZE) -> None:
+        self.policy = policy
+        self.memo_size = memo_size
+        self.now_ms = now_ms
+        self._retention = RetentionDecider(policy, now_ms)
+        self._keywords = KeywordMatcher(policy.keyword_lists)
+        self._pii = PiiScanner(policy.detectors)
+        self._severity = {rule.id: rule.severity for rule in policy.retention_rules()}
+        if policy.floor is not None:
+            self._severity[policy.floor.id] = policy.floor.severity
+        self._holds = {hold.id: hold for hold in policy.holds}
+        self._memo: dict[str, tuple[tuple[KeywordHit, ...], tuple[PiiHit, ...]]] = {}
+
+    def evaluate(self, record: Record) -> Evaluation:
+        facts, fields = read(record)
+        verdict = self._retention.decide_facts(facts)
+        findings: list[Finding] = []
+        if verdict.disposition != "keep":
+            findings.append(self._retention_finding(record, verdict))
+        memo = self._memo
+        for pointer, text in fields:
+            found = memo.get(text)
+            if found is None:
+                found = self.matches(text)
+            if found is not _NOTHING:
+                keyword_hits, pii_hits = found
+                findings.extend(_keyword_finding(record, pointer, text, h) for h in keyword_hits)
+                findings.extend(_pii_finding(record, pointer, text, h) for h in pii_hits)
+        return _new(Evaluation, (verdict, findings))
+
+    def matches(self, text: str) -> tuple[tuple[KeywordHit, ...], tuple[PiiHit, ...]]:
+        """The keyword and sensitive-data hits in one text (memoised for short texts)."""
+        found = self._memo.get(text)
+        if found is not None:
+            return found
+        keyword_hits = self._keywords.scan(text)
+        pii_hits = self._pii.scan(text)
+        found = (tuple(keyword_hits), tuple(pii_hits)) if keyword_hits or pii_hits else _NOTHING
+        if self.memo_size and len(text) <= MEMO_TEXT_LIMIT:
+            if len(self._memo) >= self.memo_size:
+                self._memo.clear()
+            self._memo[text] = found
+        return found
+
+    def _retention_finding(self, record: Record, verdict: RetentionVerdict) -> Finding:
+        until = verdict.retain_until_ms
+        details = {
+            "rule": verdict.winning_rule,
+            "disposition": verdict.disposition,
+            "retain_until": format_instant(until) if until is not None else None,
+            "retain_until_ms": until,
+            "reason": verdict.reason,
+            "losing_rules": [list(pair) for pair in verdict.losing_rules],
+        }
+        if verdict.disposition == "hold":
+            hold = self._holds[verdict.winning_rule]
+            details["hold_reason"] = hold.reason
+            message = f"under legal hold {hold.id} since {format_instant(hold.starts_ms)}"
+            return Finding(msg_id(record), "hold", hold.id, hold.severity, message, None, details)
+        if until is None:
+            return Finding(
+                msg_id(record), "retention", "no-timestamp", "low", verdict.reason, "", details
+            )
+        severity = self._severity.get(verdict.winning_rule, "medium")
+        if verdict.disposition == "dispose":
+            message = (
+                f"over-retention: retention ended {format_instant(until)} "
+                f"({verdict.reason}) but the source still holds the record"
+            )
+        else:
+            message = f"disposition review due since {format_instant(until)} ({verdict.reason})"
+        return Finding(
+            msg_id(record), "retention", verdict.winning_rule, severity, message, None, details
+        )
+
+
+def _normalised_note(steps: tuple[str, ...]) -> str:
+    return f" (normalised: {', '.join(steps)})" if steps else ""
+
+
+def _keyword_finding(record: Record, pointer: str, text: str, hit: KeywordHit) -> Finding:
+    keyword_list = hit.keyword_list
+    if hit.pattern is not None:
+        message = f"matched pattern {hit.pattern!r} with {hit.matched!r} in {pointer_path(pointer)}"
+    else:
+        message = (
+            f"matched {hit.term!r}{_normalised_note(hit.normalizations)} in {pointer_path(pointer)}"
+        )
+    details = {
+        "list": keyword_list.id,
+        "term": hit.normalized_term,
+        "listed_term": hit.term,
+        "matched": hit.matched,
+        "start": hit.start,
+        "end": hit.end,
+        "normalizations": list(hit.normalizations),
+        "text": text,
+    }
+    if hit.pattern is not None:
+        details["pattern"] = hit.pattern
+    return Finding(
+        msg_id(record), "keyword", keyword_list.id, keyword_list.severity, message, pointer, details
+    )
+
+
+def _pii_finding(record: Record, pointer: str, text: str, hit: PiiHit) -> Finding:
+    rule = hit.rule
+    message = (
+        f"{rule.detector} {hit.matched!r} ({hit.confidence} confidence)"
+        f"{_normalised_note(hit.normalizations)} in {pointer_path(pointer)}"
+    )
+    details = {
+        "detector": rule.detector,
+        "term": hit.value,
+        "matched": hit.matched,
+        "start": hit.start,
+        "end": hit.end,
+        "normalizations": list(hit.normalizations),
+        "confidence": hit.confidence,
+        "text": text,
+    }
+    return Finding(msg_id(record), "pii", rule.id, rule.severity, message, pointer, details)

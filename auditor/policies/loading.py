@@ -1,0 +1,387 @@
+"""Reading a policy file: YAML with line numbers, its JSON Schema, then checks a schema can't do.
+
+Every error is one `ConfigError` naming the file, the line and the field, the way a compiler
+would: `policies.yaml:14: retention.rules[2].keep_for: '6 mnths' is not a duration (...)`.
+YAML 1.1's surprises are switched off: `2026-11-01` stays a string, `no` and `on` stay words,
+`007` stays `007` (not octal 7), `3.10` stays `3.10`, and a key given twice is an error rather
+than silently overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from auditor.errors import ConfigError
+from auditor.partitions import parse_instant
+from auditor.policies.detectors import DETECTORS
+from auditor.policies.durations import Duration
+from auditor.policies.model import (
+    DetectorRule,
+    Hold,
+    KeywordList,
+    PatternRule,
+    Policy,
+    RetentionRule,
+    Term,
+)
+from auditor.policies.normalize import STEPS, normalizer
+from auditor.policies.scope import IdPattern, Scope
+from auditor.resources import schemas_dir
+
+FieldPath = tuple[str | int, ...]
+_DROPPED_TAGS = {
+    "tag:yaml.org,2002:timestamp",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:value",
+    "tag:yaml.org,2002:yaml",
+}
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML with dates kept as text, only true/false as booleans, and no duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag not in _DROPPED_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(  # plain decimals only: `007` and `1_000` stay text, as ids do
+    "tag:yaml.org,2002:int", re.compile(r"^-?(?:0|[1-9][0-9]*)$"), list("-0123456789")
+)
+
+
+class _Source:
+    """The parsed file and where each value sits in it."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name = name
+        self.lines: dict[FieldPath, int] = {}
+        self.key_lines: dict[FieldPath, int] = {}
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            self.data = loader.construct_document(node) if node is not None else None
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark or error.context_mark
+            line = mark.line + 1 if mark else 1
+            problem = error.problem or error.context or "not valid YAML"
+            raise ConfigError(f"{name}:{line}: not valid YAML: {problem}") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{name}:1: not valid YAML: {error}") from None
+        finally:
+            loader.dispose()
+        if node is not None:
+            self._index(node, ())
+
+    def _index(self, node: yaml.Node, path: FieldPath) -> None:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                child = (*path, key_node.value)
+                self.key_lines.setdefault(child, key_node.start_mark.line + 1)
+                self._index(value_node, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._index(item, (*path, index))
+
+    def line(self, path: FieldPath, key: bool = False) -> int:
+        if key and path in self.key_lines:
+            return self.key_lines[path]
+        while path not in self.lines and path:
+            path = path[:-1]
+        return self.lines.get(path, 1)
+
+    def error(self, path: FieldPath, message: str, key: bool = False) -> ConfigError:
+        where = dotted(path)
+        prefix = f"{self.name}:{self.line(path, key)}: "
+        return ConfigError(prefix + (f"{where}: {message}" if where else message))
+
+
+def dotted(path: FieldPath) -> str:
+    """`("retention", "rules", 2, "keep_for")` as `retention.rules[2].keep_for`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+@cache
+def policy_schema() -> dict[str, Any]:
+    path = schemas_dir() / "policy.schema.json"
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except (OSError, ValueError, jsonschema.SchemaError) as error:
+        raise ConfigError(f"{path}: the policy schema is broken: {error}") from None
+    return schema
+
+
+def _schema_error(source: _Source, error: jsonschema.ValidationError) -> ConfigError:
+    path: FieldPath = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    custom = schema.get("x-error")
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed), key=str)[0]
+        return source.error(
+            (*path, extra),
+            f"unknown field {extra!r} (expected one of: {', '.join(allowed)})",
+            key=True,
+        )
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return source.error(path, f"missing required field {missing[0]!r}")
+    if error.validator == "anyOf" and custom is None:
+        options = [" or ".join(each.get("required", [])) for each in error.validator_value]
+        return source.error(path, f"needs at least one of: {', '.join(options)}")
+    if custom is not None:
+        return source.error(path, f"{_show(error.instance)} {custom}")
+    if error.validator == "enum":
+        choices = ", ".join(str(choice) for choice in error.validator_value)
+        return source.error(path, f"{_show(error.instance)} is not one of: {choices}")
+    if error.validator == "type":
+        wanted = error.validator_value
+        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        return source.error(path, f"{_show(error.instance)} is not of type {wanted}")
+    return source.error(path, error.message)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "an empty value"
+    return repr(value) if not isinstance(value, dict | list) else type(value).__name__
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _values(value: Any) -> list[str]:
+    return [_text(item) for item in (value if isinstance(value, list) else [value])]
+
+
+class _Builder:
+    """Turns the validated data into model values, raising located errors for what is wrong."""
+
+    def __init__(self, source: _Source) -> None:
+        self.source = source
+        self.ids: dict[str, FieldPath] = {}
+
+    def claim(self, identifier: str, path: FieldPath) -> str:
+        if identifier in self.ids:
+            first = self.source.line(self.ids[identifier])
+            raise self.source.error(
+                path, f"id {identifier!r} is already used on line {first}; ids must be unique"
+            )
+        self.ids[identifier] = path
+        return identifier
+
+    def instant(self, value: str, path: FieldPath) -> int:
+        try:
+            return parse_instant(value)
+        except ConfigError:
+            raise self.source.error(
+                path, f"{value!r} is not a date (use ISO 8601 such as 2026-11-01)"
+            ) from None
+
+    def scope(self, data: dict[str, Any], path: FieldPath) -> Scope:
+        def ids(key: str) -> IdPattern | None:
+            return IdPattern.of(_values(data[key])) if key in data else None
+
+        def names(key: str) -> frozenset[str] | None:
+            return frozenset(_values(data[key])) if key in data else None
+
+        sent = data.get("sent") or {}
+        since = self.instant(sent["since"], (*path, "sent", "since")) if "since" in sent else None
+        until = self.instant(sent["until"], (*path, "sent", "until")) if "until" in sent else None
+        return Scope(
+            chat_types=names("chat_type"),
+            senders=ids("sender"),
+            receivers=ids("receiver"),
+            groups=ids("group"),
+            message_types=names("message_type"),
+            sent_since_ms=since,
+            sent_until_ms=until,
+        )
+
+    def rule(self, data: dict[str, Any], path: FieldPath, kind: str, order: int) -> RetentionRule:
+        fallback = {"floor": "statutory-floor", "default": "default"}.get(kind, "")
+        identifier = self.claim(data.get("id", fallback), (*path, "id"))
+        return RetentionRule(
+            id=identifier,
+            kind=kind,
+            keep_for=Duration.parse(data["keep_for"]),
+            then=data.get("then", "keep"),
+            scope=self.scope(data.get("scope", {}), (*path, "scope")),
+            order=order,
+            line=self.source.line(path),
+            severity=data.get("severity", "medium"),
+            description=data.get("description", ""),
+        )
+
+    def hold(self, data: dict[str, Any], path: FieldPath) -> Hold:
+        starts = self.instant(data["starts"], (*path, "starts"))
+        ends = data.get("ends")
+        ends_ms = self.instant(ends, (*path, "ends")) if ends is not None else None
+        if ends_ms is not None and ends_ms <= starts:
+            raise self.source.error((*path, "ends"), f"{ends!r} is not after starts")
+        return Hold(
+            id=self.claim(data["id"], (*path, "id")),
+            reason=data["reason"],
+            scope=self.scope(data["scope"], (*path, "scope")),
+            starts_ms=starts,
+            ends_ms=ends_ms,
+            line=self.source.line(path),
+            severity=data.get("severity", "info"),
+        )
+
+    def keyword_list(self, data: dict[str, Any], path: FieldPath) -> KeywordList:
+        identifier = self.claim(data["id"], (*path, "id"))
+        steps = tuple(step for step in STEPS if step in data.get("normalize", STEPS))
+        normal = normalizer(steps)
+
+        def terms(key: str) -> tuple[Term, ...]:
+            found = []
+            for index, value in enumerate(data.get(key, [])):
+                where = (*path, key, index)
+                text = _text(value)
+                if not text:
+                    raise self.source.error(where, "empty term")
+                if not normal.normalize(text):
+                    raise self.source.error(
+                        where,
+                        f"term {text!r} is empty once normalised (spaces, separators and "
+                        "zero-width characters are removed)",
+                    )
+                found.append(Term(text, self.source.line(where)))
+            return tuple(found)
+
+        patterns = []
+        for index, source in enumerate(data.get("patterns", [])):
+            where = (*path, "patterns", index)
+            try:
+                regex = re.compile(source)
+            except re.error as error:
+                raise self.source.error(
+                    where, f"invalid regular expression {source!r}: {error}"
+                ) from None
+            if regex.search(""):
+                raise self.source.error(where, f"pattern {source!r} matches the empty string")
+            patterns.append(PatternRule(source, regex, self.source.line(where)))
+        return KeywordList(
+            id=identifier,
+            severity=data["severity"],
+            terms=terms("terms"),
+            allow=terms("allow"),
+            patterns=tuple(patterns),
+            normalize=steps,
+            whole_words=data.get("whole_words", True),
+            line=self.source.line(path),
+            description=data.get("description", ""),
+        )
+
+    def detector(self, data: dict[str, Any], path: FieldPath) -> DetectorRule:
+        name = data["detector"]
+        if name not in DETECTORS:
+            raise self.source.error(
+                (*path, "detector"),
+                f"unknown detector {name!r} (known: {', '.join(sorted(DETECTORS))})",
+            )
+        context = data.get("context", {})
+        words = context.get("words", DETECTORS[name].context_words)
+        return DetectorRule(
+            id=self.claim(data.get("id", name), (*path, "id")),
+            detector=name,
+            severity=data["severity"],
+            context_words=tuple(words),
+            context_within=context.get("within", 20),
+            allow=tuple(data.get("allow", [])),
+            line=self.source.line(path),
+        )
+
+    def policy(self, name: str, digest: str) -> Policy:
+        data = self.source.data
+        retention = data.get("retention", {})
+        floor = default = None
+        floor_basis = ""
+        if "statutory_floor" in retention:
+            where: FieldPath = ("retention", "statutory_floor")
+            floor = self.rule(retention["statutory_floor"], where, "floor", -1)
+            floor_basis = retention["statutory_floor"].get("basis", "")
+        if "default" in retention:
+            default = self.rule(retention["default"], ("retention", "default"), "default", 0)
+        rules = tuple(
+            self.rule(each, ("retention", "rules", index), "rule", index + 1)
+            for index, each in enumerate(retention.get("rules", []))
+        )
+        return Policy(
+            path=name,
+            sha256=digest,
+            name=data.get("name", ""),
+            floor=floor,
+            default=default,
+            rules=rules,
+            holds=self._each("holds", self.hold),
+            keyword_lists=self._each("keywords", self.keyword_list),
+            detectors=self._each("detectors", self.detector),
+            floor_basis=floor_basis,
+        )
+
+    def _each(self, key: str, build: Callable[[dict[str, Any], FieldPath], Any]) -> tuple:
+        return tuple(
+            build(each, (key, index)) for index, each in enumerate(self.source.data.get(key, []))
+        )
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Reads and validates a policy file; raises `ConfigError` "FILE:LINE: field: problem"."""
+    name = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: no such policy file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{name}: is a folder, not a policy file") from None
+    except PermissionError:
+        raise ConfigError(f"{name}: permission denied") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{name}: not UTF-8 text (byte {error.start})") from None
+    source = _Source(name, text)
+    if not isinstance(source.data, dict):
+        what = "empty" if source.data is None else f"a {type(source.data).__name__}"
+        raise ConfigError(f"{name}:1: the policy file is {what}, not a mapping with `version: 1`")
+    validator = jsonschema.Draft202012Validator(policy_schema())
+    errors = sorted(
+        validator.iter_errors(source.data),
+        key=lambda e: (source.line(tuple(e.absolute_path)), -len(e.absolute_path)),
+    )
+    if errors:
+        raise _schema_error(source, errors[0])
+    return _Builder(source).policy(name, hashlib.sha256(raw).hexdigest())

@@ -1,0 +1,115 @@
+"""The policy file as frozen values: retention rules, legal holds, keyword lists, detector rules.
+
+`auditor.policies.loading.load_policy` builds these from YAML; every stage after it reads
+only these values. Each keeps the line it was defined on, for `auditor policy check` to cite.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from auditor.policies.durations import Duration
+from auditor.policies.scope import Scope
+
+THEN_ACTIONS = ("keep", "review", "delete")
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRule:
+    """Keep matching records for `keep_for`, then `keep` them, `review` them or `delete` them.
+
+    `kind` is `rule` (explicitly scoped), `default` (everything, implicitly) or `floor` (the
+    statutory minimum: a retain-only rule that covers every record).
+    """
+
+    id: str
+    kind: str
+    keep_for: Duration
+    then: str
+    scope: Scope
+    order: int
+    line: int
+    severity: str = "medium"
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A legal hold: matching records are kept, whatever the rules say, while it is active."""
+
+    id: str
+    reason: str
+    scope: Scope
+    starts_ms: int
+    ends_ms: int | None
+    line: int
+    severity: str = "info"
+
+    def active_at(self, instant_ms: int) -> bool:
+        return self.starts_ms <= instant_ms and (self.ends_ms is None or instant_ms < self.ends_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A term or allowlisted phrase as written, with its line for messages."""
+
+    text: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class PatternRule:
+    """A regular expression of a keyword list, matched against the raw text."""
+
+    source: str
+    regex: re.Pattern[str]
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordList:
+    """Terms found with Aho-Corasick after normalisation, plus regexes, with their allowlist."""
+
+    id: str
+    severity: str
+    terms: tuple[Term, ...]
+    allow: tuple[Term, ...]
+    patterns: tuple[PatternRule, ...]
+    normalize: tuple[str, ...]
+    whole_words: bool
+    line: int
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorRule:
+    """One use of a sensitive-data detector: its severity, context words and allowlist."""
+
+    id: str
+    detector: str
+    severity: str
+    context_words: tuple[str, ...]
+    context_within: int
+    allow: tuple[str, ...]
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A loaded, validated policy file; `sha256` is of its bytes, for the archive's bag-info."""
+
+    path: str
+    sha256: str
+    name: str
+    floor: RetentionRule | None
+    default: RetentionRule | None
+    rules: tuple[RetentionRule, ...]
+    holds: tuple[Hold, ...]
+    keyword_lists: tuple[KeywordList, ...]
+    detectors: tuple[DetectorRule, ...]
+    floor_basis: str = ""
+
+    def retention_rules(self) -> tuple[RetentionRule, ...]:
+        """The default, then the scoped rules, in file order (the floor is separate)."""
+        return ((self.default,) if self.default else ()) + self.rules

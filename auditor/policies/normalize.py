@@ -1,0 +1,181 @@
+"""Normalisation against evasion, character by character so every match maps back to raw text.
+
+Each step is switchable per keyword list: `nfkc` (full/half width, compatibility forms, circled
+digits), `case` (case folding), `traditional` (traditional to simplified Chinese with OpenCC),
+`digits` (other digit styles such as ❶ or ١) and `separators` (spaces, zero-width characters and
+filler symbols typed between characters: `内*幕`, `内 幕`, `k-i-c-k`).
+
+Every step maps one character to zero or more characters regardless of its neighbours, so the
+pipeline is one `str.translate` table, filled lazily as characters are first seen, and a match in
+the normalised text maps back to raw offsets through the cumulative piece lengths (`offsets`).
+`str.translate` costs about 50 ns a character outside ASCII, so the hot path avoids it where it
+can (see `keywords`): ASCII text goes through `bytes.translate`, and text without a character
+whose change could matter to a term is not translated at all.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
+from functools import cache, lru_cache
+from itertools import accumulate, combinations
+
+STEPS = ("nfkc", "case", "traditional", "digits", "separators")
+
+SEPARATOR_CHARS = frozenset("*-_.·•‧∙⋅~|/\\+=#^`'\"‐‑‒–—―＊－＿．・･～｜／＼＋＝＃＾｀＇＂")
+_CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F))
+_BMP_CJK_RANGES = _CJK_RANGES[:3]
+
+
+def is_cjk(char: str) -> bool:
+    code = ord(char)
+    return any(low <= code <= high for low, high in _CJK_RANGES)
+
+
+def is_separator(char: str) -> bool:
+    return char.isspace() or char in SEPARATOR_CHARS or unicodedata.category(char) == "Cf"
+
+
+def is_wordish(char: str) -> bool:
+    """A letter or digit of a script written with spaces between words (not CJK)."""
+    first = unicodedata.normalize("NFKC", char)[:1]
+    return first.isalnum() and ord(first) < 0x2E80
+
+
+@cache
+def _converter() -> Callable[[str], str]:
+    """OpenCC's traditional-to-simplified converter, built once: building it is slow."""
+    import opencc
+
+    return opencc.OpenCC("t2s").convert
+
+
+@cache
+def _t2s_bmp() -> dict[str, str]:
+    """Traditional to simplified for every BMP ideograph that changes, in one OpenCC call."""
+    chars = [chr(code) for low, high in _BMP_CJK_RANGES for code in range(low, high + 1)]
+    converted = _converter()("\n".join(chars)).split("\n")
+    return {raw: new for raw, new in zip(chars, converted, strict=True) if raw != new}
+
+
+def _t2s(char: str) -> str:
+    if ord(char) < 0x10000:
+        return _t2s_bmp().get(char, char)
+    return _converter()(char)
+
+
+def _digit(char: str) -> str:
+    if char.isascii():
+        return char
+    value = unicodedata.digit(char, None)
+    return char if value is None else str(value)
+
+
+class _Table(dict):
+    """A `str.translate` table that computes a character's mapping the first time it is asked."""
+
+    def __init__(self, piece: Callable[[str], str]) -> None:
+        super().__init__()
+        self._piece = piece
+
+    def __missing__(self, code: int) -> int | str | None:
+        piece = self._piece(chr(code))
+        value: int | str | None
+        if not piece:
+            value = None
+        elif len(piece) == 1:
+            value = ord(piece)
+        else:
+            value = piece
+        self[code] = value
+        return value
+
+
+def raw_index(offsets: list[int], position: int) -> int:
+    """The raw character that produced normalised character `position` (see `offsets`)."""
+    return bisect_right(offsets, position)
+
+
+class Normalizer:
+    """One combination of steps, applied in the fixed order of `STEPS`."""
+
+    def __init__(self, steps: Iterable[str]) -> None:
+        wanted = set(steps)
+        unknown = wanted - set(STEPS)
+        if unknown:
+            raise ValueError(f"unknown normalisation {sorted(unknown)[0]!r}")
+        self.steps: tuple[str, ...] = tuple(step for step in STEPS if step in wanted)
+        self.table = _Table(self.piece)
+        self.widths = _Table(lambda char: chr(len(self.piece(char))))
+        ascii_map, deleted = bytearray(range(128)) + bytes(128), bytearray()
+        for code in range(128):
+            piece = self.piece(chr(code))
+            if not piece:
+                deleted.append(code)
+            else:
+                ascii_map[code] = ord(piece)  # ASCII maps to at most one ASCII char
+        self.ascii_tables = (bytes(ascii_map), bytes(deleted))
+
+    def piece(self, char: str) -> str:
+        """What one character becomes."""
+        steps = self.steps
+        piece = char
+        if "nfkc" in steps:
+            piece = unicodedata.normalize("NFKC", piece)
+        if "case" in steps:
+            piece = piece.casefold()
+        if "traditional" in steps:
+            piece = "".join(_t2s(c) if is_cjk(c) else c for c in piece)
+        if "digits" in steps:
+            piece = "".join(_digit(c) for c in piece)
+        if "separators" in steps:
+            piece = "".join(c for c in piece if not is_separator(c))
+        return piece
+
+    def normalize(self, text: str) -> str:
+        if text.isascii():
+            table, deleted = self.ascii_tables
+            return text.encode("ascii").translate(table, deleted).decode("ascii")
+        return text.translate(self.table)
+
+    def offsets(self, text: str) -> list[int]:
+        """Cumulative normalised lengths: raw char `i` yields `normalize(text)[c[i-1]:c[i]]`.
+
+        Built from a second translate table of piece lengths, so no Python loop runs per char;
+        `raw_index` turns a normalised position back into a raw one by binary search.
+        """
+        return list(accumulate(text.translate(self.widths).encode("latin-1")))
+
+    @cache  # noqa: B019 - normalizers live as long as the process (see `normalizer`)
+    def changes(self) -> dict[str, str]:
+        """Every character of the Basic Multilingual Plane that this normalisation changes."""
+        found = {}
+        for code in range(0x10000):
+            if 0xD800 <= code <= 0xDFFF:
+                continue
+            char = chr(code)
+            piece = self.piece(char)
+            if piece != char:
+                found[char] = piece
+        return found
+
+    def explain(self, raw: str, term: str) -> tuple[str, ...]:
+        """The fewest steps under which `raw` and `term` normalise alike: the ones that mattered."""
+        return _explain(self.steps, raw, term)
+
+
+@cache
+def normalizer(steps: tuple[str, ...]) -> Normalizer:
+    """The shared normalizer of a combination of steps (its tables fill up as texts pass)."""
+    return Normalizer(steps)
+
+
+@lru_cache(maxsize=16_384)
+def _explain(steps: tuple[str, ...], raw: str, term: str) -> tuple[str, ...]:
+    for size in range(len(steps) + 1):
+        for subset in combinations(steps, size):
+            each = normalizer(subset)
+            if each.normalize(raw) == each.normalize(term):
+                return subset
+    return tuple(step for step in steps if normalizer((step,)).normalize(raw) != raw)

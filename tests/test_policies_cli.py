@@ -1,0 +1,294 @@
+"""`auditor policy check` and `auditor scan`: exit codes, conflicts, one clear line per error."""
+
+import gzip
+import json
+import textwrap
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from auditor.cli import main
+from auditor.emulator.dataset import SyntheticHistory
+from auditor.policies.loading import load_policy
+from auditor.resources import example_policy, schemas_dir
+
+VALID = """\
+version: 1
+retention:
+  default: {keep_for: 1y, then: delete}
+keywords:
+  - id: zh
+    severity: high
+    terms: [内幕消息, 内幕交易, 洗钱, 回扣, 保本保息, 代开发票]
+detectors:
+  - {detector: email, severity: low}
+"""
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+def write(tmp_path, text, name="policies.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_the_example_policy_checks_clean():
+    result = run("policy", "check", example_policy(), "--now", "2026-12-01")
+    assert result.exit_code == 0
+    assert "OK, no conflicts" in result.output
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "message"),
+    [
+        (
+            "version: 1\nretention:\n  default: {keep_for: 1y, then: delete}\n  rules:\n"
+            "    - id: r\n      scope: {chat_type: chat}\n"
+            "      keep_for: 6 mnths\n      then: keep\n",
+            7,
+            "retention.rules[0].keep_for: '6 mnths' is not a duration (use e.g. 30d, 6mo or 7y)",
+        ),
+        (
+            "version: 1\nretention:\n  default: {keep_for: 1y, then: delete\n",
+            4,
+            "not valid YAML: expected ',' or '}', but got '<stream end>'",
+        ),
+        (
+            "version: 1\ndetectors:\n  - {detector: email, severity: low}\n"
+            "  - {detector: phone, severity: low}\n",
+            4,
+            "detectors[1].detector: unknown detector 'phone' "
+            "(known: bank_card, email, ipv4, mobile, resident_id, url)",
+        ),
+        (
+            "version: 1\nkeywords:\n  - id: en\n    severity: low\n    patterns:\n"
+            "      - 'guaranteed\\s+\\d+%'\n      - 'kick(back'\n",
+            7,
+            "keywords[0].patterns[1]: invalid regular expression 'kick(back': "
+            "missing ), unterminated subpattern at position 4",
+        ),
+        (
+            "version: 1\nkeywords:\n  - id: zh\n    severity: high\n    terms:\n"
+            "      - 洗钱\n      -\n",
+            7,
+            "keywords[0].terms[1]: empty term",
+        ),
+        (
+            "version: 1\nkeywords:\n  - id: zh\n    severity: high\n    terms: [洗钱, ' * ']\n",
+            5,
+            "keywords[0].terms[1]: term ' * ' is empty once normalised (spaces, separators and "
+            "zero-width characters are removed)",
+        ),
+        (
+            "version: 1\nretention:\n  default: {keep_for: 1y, then: delete, keepfor: 2y}\n",
+            3,
+            "retention.default.keepfor: unknown field 'keepfor' "
+            "(expected one of: description, id, keep_for, severity, then)",
+        ),
+        (
+            "version: 1\nholds:\n  - id: h\n    reason: r\n    scope: {}\n    starts: 2026-02-30\n",
+            6,
+            "holds[0].starts: '2026-02-30' is not a date (use ISO 8601 such as 2026-11-01)",
+        ),
+        (
+            "version: 1\nversion: 1\n",
+            2,
+            "not valid YAML: duplicate key 'version'",
+        ),
+        (
+            "version: 1\nretention:\n  rules:\n    - {id: a, scope: {}, keep_for: 1y, then: keep}\n"
+            "    - {id: a, scope: {}, keep_for: 2y, then: keep}\n",
+            5,
+            "retention.rules[1].id: id 'a' is already used on line 4; ids must be unique",
+        ),
+        (
+            "version: 1\nretention:\n  rules:\n    - {id: a, keep_for: 1y, then: keep}\n",
+            4,
+            "retention.rules[0]: missing required field 'scope'",
+        ),
+        ("- just a list\n", 1, "the policy file is a list, not a mapping with `version: 1`"),
+    ],
+)
+def test_an_invalid_policy_file_gives_one_line_naming_file_line_and_field(
+    tmp_path, body, line, message
+):
+    path = write(tmp_path, body)
+    result = run("policy", "check", path)
+    assert result.exit_code == 2
+    assert result.output == f"auditor: error: {path}:{line}: {message}\n"
+
+
+def test_conflicts_are_listed_by_line_and_exit_1(tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        retention:
+          statutory_floor: {id: csl, keep_for: 6mo, basis: CSL art. 21}
+          default: {keep_for: 180d, then: delete}
+          rules:
+            - {id: dm-groups, scope: {chat_type: chat, group: ["140*"]}, keep_for: 1y, then: keep}
+            - id: never
+              scope: {sent: {since: 2026-02-01, until: 2026-01-01}}
+              keep_for: 1y
+              then: keep
+        holds:
+          - {id: closed, reason: settled, scope: {}, starts: 2025-01-01, ends: 2025-06-01}
+        keywords:
+          - {id: zh, severity: high, terms: [反洗钱], allow: [反洗钱]}
+        """,
+    )
+    result = run("policy", "check", path, "--now", "2026-01-01")
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{path}:4: default: deletes after 180 days, sooner than the statutory floor of 6 months "
+        "(CSL art. 21); retention beats deletion, so records are kept until the floor ends: "
+        "make keep_for at least 6mo",
+        f"{path}:6: dm-groups: can never match: its scope names groups but only the chat type(s) "
+        "chat, and groups exist only in groupchat and chatroom",
+        f"{path}:7: never: can never match: its sent time range is empty (since is not before "
+        "until)",
+        f"{path}:12: closed: the hold ended 2025-06-01T00:00:00Z and protects nothing now: remove "
+        "it, or move `ends` if legal has not lifted it",
+        f"{path}:14: zh: term '反洗钱' is also on its own allowlist, so it can never match",
+        f"{path}: 5 conflict(s); 3 retention rules, 1 holds, 1 keyword lists (1 terms), "
+        "0 detectors",
+    ]
+
+
+def write_records(path, records, extra=b""):
+    with gzip.open(path, "wb") as handle:
+        for record in records:
+            handle.write(orjson.dumps(record) + b"\n")
+        handle.write(extra)
+
+
+def test_scan_writes_findings_as_json_lines_and_fails_on_them(tmp_path):
+    policy = write(tmp_path, VALID)
+    data = tmp_path / "in"
+    data.mkdir()
+    records = list(SyntheticHistory(messages=300))
+    del records[7]["timestamp"]
+    write_records(data / "a.jsonl.gz", records[:150], b"{broken\n")
+    write_records(data / "b.jsonl.gz", records[150:])
+    out = tmp_path / "findings.jsonl"
+    result = run("scan", "--policies", policy, data, "--findings", out, "--now", "2026-12-01")
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert {line["category"] for line in lines} == {"keyword", "pii", "parse", "retention"}
+    assert lines[0].keys() == {
+        "msg_id",
+        "category",
+        "rule",
+        "severity",
+        "message",
+        "pointer",
+        "details",
+    }
+    parse = [line for line in lines if line["category"] == "parse"]
+    assert parse == [
+        {
+            "msg_id": None,
+            "category": "parse",
+            "rule": "jsonl",
+            "severity": "medium",
+            "message": parse[0]["message"],
+            "pointer": None,
+            "details": {"file": str(data / "a.jsonl.gz"), "line": 151},
+        }
+    ]
+    assert result.output.startswith(
+        "300 records in 2 file(s), 1 unreadable line(s); reference time 2026-12-01T00:00:00Z\n"
+    )
+    assert f"FAIL: {len(lines)} of {len(lines)} finding(s) at or above 'low'" in result.output
+
+
+def test_scan_passes_when_nothing_reaches_fail_on(tmp_path):
+    policy = write(tmp_path, VALID)
+    data = tmp_path / "clean.jsonl"
+    data.write_text(
+        json.dumps(
+            {
+                "msg_id": "1",
+                "timestamp": 1_793_491_200_000,
+                "chat_type": "chat",
+                "payload": {"bodies": [{"type": "txt", "msg": "mail me: a@example.com"}]},
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    result = run("scan", "--policies", policy, data, "--now", "2026-12-01", "--fail-on", "medium")
+    assert result.exit_code == 0
+    assert "pii        email                    low             1" in result.output
+    assert "PASS: 0 of 1 finding(s) at or above 'medium'" in result.output
+
+
+def test_scan_refuses_a_missing_input_with_exit_2(tmp_path):
+    result = run("scan", "--policies", write(tmp_path, VALID), tmp_path / "nope.jsonl")
+    assert result.exit_code == 2
+    assert result.output == f"auditor: error: {tmp_path / 'nope.jsonl'}: no such file or folder\n"
+
+
+def test_yaml_words_and_dates_stay_text(tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        holds:
+          - {id: h, reason: r, scope: {sender: [no, on, 007]}, starts: 2026-01-01}
+        keywords:
+          - {id: en, severity: low, terms: [no deal, yes, off, 3.10]}
+        """,
+    )
+    policy = load_policy(path)
+    assert policy.holds[0].scope.senders.exact == {"no", "on", "007"}
+    assert [term.text for term in policy.keyword_lists[0].terms] == [
+        "no deal",
+        "yes",
+        "off",
+        "3.10",
+    ]
+
+
+def test_a_keyword_list_needs_terms_or_patterns(tmp_path):
+    path = write(tmp_path, "version: 1\nkeywords:\n  - {id: en, severity: low}\n")
+    result = run("policy", "check", path)
+    assert result.exit_code == 2
+    assert (
+        result.output
+        == f"auditor: error: {path}:3: keywords[0]: needs at least one of: terms, patterns\n"
+    )
+
+
+def test_scan_can_stream_findings_to_stdout_with_the_summary_on_stderr(tmp_path):
+    data = tmp_path / "one.jsonl"
+    data.write_text(
+        '{"msg_id": "1", "timestamp": 1793491200000, "payload": {"bodies": '
+        '[{"type": "txt", "msg": "洗钱"}]}}\n',
+        encoding="utf-8",
+    )
+    result = run("scan", "--policies", write(tmp_path, VALID), data, "--findings", "-")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["details"]["matched"] == "洗钱"
+    assert "FAIL: 1 of 1 finding(s) at or above 'low'" in result.stderr
+
+
+def test_every_property_of_the_policy_schema_has_a_title_and_description():
+    schema = json.loads((schemas_dir() / "policy.schema.json").read_text(encoding="utf-8"))
+    missing = []
+
+    def walk(node, where):
+        for name, child in node.get("properties", {}).items():
+            if not (child.get("title") and child.get("description")):
+                missing.append(f"{where}.{name}")
+            walk(child, f"{where}.{name}")
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{where}[]")
+
+    walk(schema, "$")
+    assert missing == []

@@ -1,0 +1,144 @@
+"""Sensitive-data detectors: valid and invalid checks, exact spans, context and allowlists."""
+
+import pytest
+
+from auditor.policies.detectors import DETECTORS
+from auditor.policies.model import DetectorRule
+from auditor.policies.pii import PiiScanner
+
+
+def scanner(name, words=None, within=20, allow=()):
+    detector = DETECTORS[name]
+    rule = DetectorRule(
+        id=name,
+        detector=name,
+        severity="high",
+        context_words=detector.context_words if words is None else tuple(words),
+        context_within=within,
+        allow=tuple(allow),
+        line=1,
+    )
+    return PiiScanner([rule])
+
+
+def found(name, text, **options):
+    return [
+        (hit.start, hit.end, hit.matched, hit.value, hit.confidence, hit.normalizations)
+        for hit in scanner(name, **options).scan(text)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("mobile", "我的手机号是13812345678", [(6, 17, "13812345678", "13812345678", "high", ())]),
+        ("mobile", "订单 13812345678 已发", [(3, 14, "13812345678", "13812345678", "low", ())]),
+        (
+            "mobile",
+            "call +86 138-1234-5678",
+            [(5, 22, "+86 138-1234-5678", "13812345678", "high", ())],
+        ),
+        (
+            "mobile",
+            "电话１３８１２３４５６７８",
+            [(2, 13, "１３８１２３４５６７８", "13812345678", "high", ("nfkc",))],
+        ),
+        ("mobile", "电话12812345678", []),
+        ("mobile", "单号2138123456789", []),
+        (
+            "resident_id",
+            "身份证号码 110108199003071238。",
+            [(6, 24, "110108199003071238", "110108199003071238", "high", ())],
+        ),
+        (
+            "resident_id",
+            "id 44030519851224003x",
+            [(3, 21, "44030519851224003x", "44030519851224003X", "high", ())],
+        ),
+        ("resident_id", "身份证号码 110108199003071239", []),
+        ("resident_id", "身份证号码 110108199013071238", []),
+        (
+            "bank_card",
+            "card no. 6228481742180966 please",
+            [(9, 25, "6228481742180966", "6228481742180966", "high", ())],
+        ),
+        (
+            "bank_card",
+            "转账到 6228 4817 4218 0966",
+            [(4, 23, "6228 4817 4218 0966", "6228481742180966", "low", ())],
+        ),
+        ("bank_card", "card no. 6228489290810033901 please", []),
+        ("bank_card", "card 110108199003071006", []),
+        (
+            "email",
+            "mail Zhang.San@Example.COM.",
+            [(5, 26, "Zhang.San@Example.COM", "zhang.san@example.com", "high", ())],
+        ),
+        ("email", "联系 wang@公司.cn 或 a..b@example.com", []),
+        (
+            "ipv4",
+            "server is 10.0.12.254.",
+            [(10, 21, "10.0.12.254", "10.0.12.254", "high", ())],
+        ),
+        ("ipv4", "version 1.2.3.4.5 and 10.0.0.256 and 01.2.3.4", []),
+        (
+            "url",
+            "see https://files.example.com/d/3015。谢谢",
+            [
+                (
+                    4,
+                    36,
+                    "https://files.example.com/d/3015",
+                    "https://files.example.com/d/3015",
+                    "high",
+                    (),
+                )
+            ],
+        ),
+        (
+            "url",
+            "(www.example.com/a).",
+            [(1, 18, "www.example.com/a", "www.example.com/a", "high", ())],
+        ),
+        ("url", "http://localhost:8080/x", []),
+    ],
+)
+def test_each_detector_checks_what_its_pattern_finds(name, text, expected):
+    assert found(name, text) == expected
+
+
+def test_the_resident_id_detector_rejects_every_wrong_check_digit():
+    valid = "110108199003071238"
+    wrong = [valid[:17] + digit for digit in "0123456789X" if digit != valid[17]]
+    assert found("resident_id", f"身份证 {valid}")
+    assert all(found("resident_id", f"身份证 {each}") == [] for each in wrong)
+
+
+def test_the_bank_card_detector_rejects_every_wrong_luhn_digit():
+    valid = "6228481742180966"
+    wrong = [valid[:15] + digit for digit in "0123456789" if digit != valid[15]]
+    assert found("bank_card", f"card {valid}")
+    assert all(found("bank_card", f"card {each}") == [] for each in wrong)
+
+
+def test_context_words_raise_confidence_only_within_reach():
+    text = "卡号" + "。" * 25 + "6228481742180966"
+    assert found("bank_card", text)[0][4] == "low"
+    assert found("bank_card", text, within=30)[0][4] == "high"
+    assert found("mobile", "phone: 13812345678", words=[])[0][4] == "low"
+
+
+def test_an_allowlisted_value_is_not_reported():
+    text = "热线 13800138000，手机 13912345678"
+    assert [hit[3] for hit in found("mobile", text, allow=["13800138000"])] == ["13912345678"]
+    assert found("email", "write to help@corp.example", allow=["*@corp.example"]) == []
+
+
+def test_text_without_a_needle_runs_no_detector():
+    every = PiiScanner(
+        [
+            DetectorRule(name, name, "low", (), 20, (), 1)
+            for name in ("mobile", "resident_id", "bank_card", "email", "ipv4", "url")
+        ]
+    )
+    assert every.scan("今天下午三点开会，订单 12345678 已确认") == []

@@ -1,0 +1,150 @@
+"""Keyword lists: every normalisation, raw spans in the original text, allowlists, word edges."""
+
+import re
+
+import pytest
+
+from auditor.policies.keywords import KeywordHit, KeywordMatcher
+from auditor.policies.model import KeywordList, PatternRule, Term
+from auditor.policies.normalize import STEPS, Normalizer, normalizer, raw_index
+
+
+def keywords(*terms, normalize=STEPS, allow=(), patterns=(), whole_words=True, id="watch"):
+    return KeywordList(
+        id=id,
+        severity="high",
+        terms=tuple(Term(term, 1) for term in terms),
+        allow=tuple(Term(phrase, 1) for phrase in allow),
+        patterns=tuple(PatternRule(p, re.compile(p), 1) for p in patterns),
+        normalize=tuple(normalize),
+        whole_words=whole_words,
+        line=1,
+    )
+
+
+def spans(matcher: KeywordMatcher, text: str):
+    return [(h.term, h.start, h.end, h.matched, h.normalizations) for h in matcher.scan(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("今天有内幕消息吗", ("内幕消息", 3, 7, "内幕消息", ())),
+        ("今天有內幕消息吗", ("内幕消息", 3, 7, "內幕消息", ("traditional",))),
+        ("有内*幕消息", ("内幕消息", 1, 6, "内*幕消息", ("separators",))),
+        ("有内 幕 消 息。", ("内幕消息", 1, 8, "内 幕 消 息", ("separators",))),
+        ("有内\u200b幕消息", ("内幕消息", 1, 6, "内\u200b幕消息", ("separators",))),
+        ("有內＊幕消息", ("内幕消息", 1, 6, "內＊幕消息", ("traditional", "separators"))),
+        ("㎏內幕消息", ("内幕消息", 1, 5, "內幕消息", ("traditional",))),
+        ("看ｋｉｃｋｂａｃｋ吧", ("kickback", 1, 9, "ｋｉｃｋｂａｃｋ", ("nfkc",))),
+        ("a KICKBACK!", ("kickback", 2, 10, "KICKBACK", ("case",))),
+        ("k-i-c-k-b-a-c-k", ("kickback", 0, 15, "k-i-c-k-b-a-c-k", ("separators",))),
+        ("Ｋ.I.C.K back", ("kickback", 0, 12, "Ｋ.I.C.K back", ("nfkc", "case", "separators"))),
+        ("代号⑦行动", ("代号7", 0, 3, "代号⑦", ("nfkc",))),
+        ("代号❼行动", ("代号7", 0, 3, "代号❼", ("digits",))),
+        ("代号٧行动", ("代号7", 0, 3, "代号٧", ("digits",))),
+    ],
+)
+def test_each_normalisation_finds_the_raw_span_and_says_it_was_needed(text, expected):
+    matcher = KeywordMatcher([keywords("内幕消息", "kickback", "代号7")])
+    assert spans(matcher, text) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("step", "evasive"),
+    [
+        ("traditional", "內幕消息"),
+        ("separators", "内*幕消息"),
+        ("case", "KICKBACK"),
+        ("nfkc", "ｋｉｃｋｂａｃｋ"),
+        ("digits", "代号❼"),
+    ],
+)
+def test_a_list_without_a_normalisation_misses_what_only_it_catches(step, evasive):
+    without = [name for name in STEPS if name != step]
+    if step == "digits":
+        without.remove("nfkc")
+    matcher = KeywordMatcher([keywords("内幕消息", "kickback", "代号7", normalize=without)])
+    assert matcher.scan(evasive) == []
+
+
+def test_a_term_written_in_traditional_matches_simplified_text():
+    matcher = KeywordMatcher([keywords("洗錢")])
+    assert spans(matcher, "他在洗钱") == [("洗錢", 2, 4, "洗钱", ("traditional",))]
+
+
+def test_latin_terms_match_whole_words_only_unless_the_list_says_otherwise():
+    strict = KeywordMatcher([keywords("kickback")])
+    loose = KeywordMatcher([keywords("kickback", whole_words=False)])
+    assert spans(strict, "no kickbacks, I kick backward") == []
+    assert spans(strict, "a kick back, ok") == [("kickback", 2, 11, "kick back", ("separators",))]
+    assert [h.matched for h in loose.scan("no kickbacks")] == ["kickback"]
+
+
+def test_a_match_inside_an_allowlisted_phrase_is_not_reported():
+    matcher = KeywordMatcher([keywords("洗钱", allow=["反洗钱"])])
+    assert spans(matcher, "参加反洗钱培训") == []
+    assert spans(matcher, "反洗钱培训后他还在洗钱") == [("洗钱", 9, 11, "洗钱", ())]
+    assert spans(matcher, "反 洗 钱") == []
+
+
+def test_a_shorter_term_inside_a_longer_match_of_the_same_list_is_not_repeated():
+    matcher = KeywordMatcher([keywords("内幕", "内幕消息"), keywords("内幕", id="other")])
+    found = sorted((h.keyword_list.id, h.term) for h in matcher.scan("内幕消息"))
+    assert found == [("other", "内幕"), ("watch", "内幕消息")]
+
+
+def test_lists_with_different_normalisations_match_independently():
+    matcher = KeywordMatcher(
+        [keywords("内幕消息", id="strict", normalize=()), keywords("内幕消息", id="lenient")]
+    )
+    assert [h.keyword_list.id for h in matcher.scan("內幕消息")] == ["lenient"]
+    assert sorted(h.keyword_list.id for h in matcher.scan("内幕消息")) == ["lenient", "strict"]
+
+
+def test_a_regex_rule_reports_its_match_on_the_raw_text_and_respects_the_allowlist():
+    matcher = KeywordMatcher(
+        [keywords(patterns=[r"(?i)guaranteed\s+\d{1,3}\s*%"], allow=["not guaranteed 5%"])]
+    )
+    assert matcher.scan("A GUARANTEED 15 % return") == [
+        KeywordHit(
+            matcher._groups[0].lists[0],
+            r"(?i)guaranteed\s+\d{1,3}\s*%",
+            "GUARANTEED 15 %",
+            2,
+            17,
+            "GUARANTEED 15 %",
+            (),
+            r"(?i)guaranteed\s+\d{1,3}\s*%",
+        )
+    ]
+    assert matcher.scan("it is not guaranteed 5% at all") == []
+
+
+def test_text_left_untranslated_gives_the_same_matches_as_full_normalisation():
+    """Texts without a character whose change matters skip `str.translate` (`，` is such a
+    character here); their matches must equal those found in the fully normalised text."""
+    matcher = KeywordMatcher([keywords("内幕消息", "回扣")])
+    text = "好的，内幕消息，收到！回扣？"
+    group = matcher._groups[0]
+    assert group.normalize(text) is text
+    assert spans(matcher, text) == [
+        ("内幕消息", 3, 7, "内幕消息", ()),
+        ("回扣", 11, 13, "回扣", ()),
+    ]
+    assert group.normalizer.normalize(text) == "好的,内幕消息,收到!回扣?"
+
+
+def test_ascii_text_normalises_exactly_as_the_unicode_table_says():
+    every = Normalizer(STEPS)
+    text = "".join(chr(code) for code in range(128))
+    assert every.normalize(text) == text.translate(every.table)
+
+
+def test_offsets_map_every_normalised_character_back_to_its_raw_character():
+    each = normalizer(STEPS)
+    text = "㎏ A-b\u200b內①"
+    normalized = each.normalize(text)
+    offsets = each.offsets(text)
+    assert normalized == "kgab内1"
+    assert [raw_index(offsets, i) for i in range(len(normalized))] == [0, 0, 2, 4, 6, 7]

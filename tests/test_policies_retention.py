@@ -1,0 +1,269 @@
+"""Retention verdicts: each precedence principle, calendar periods, holds and missing timestamps."""
+
+import textwrap
+
+import pytest
+
+from auditor.partitions import DAY_MS, parse_instant
+from auditor.policies.durations import Duration, can_end_sooner
+from auditor.policies.loading import load_policy
+from auditor.policies.retention import RetentionDecider, RetentionVerdict
+
+SENT = parse_instant("2026-01-01")
+
+
+def decider(tmp_path, body: str, now: str) -> RetentionDecider:
+    path = tmp_path / "policy.yaml"
+    path.write_text("version: 1\n" + textwrap.dedent(body), encoding="utf-8")
+    return RetentionDecider(load_policy(path), parse_instant(now))
+
+
+def record(sender="alice", to="bob", chat_type="chat", sent=SENT, kind="txt"):
+    return {
+        "msg_id": "1",
+        "timestamp": sent,
+        "chat_type": chat_type,
+        "from": sender,
+        "to": to,
+        "payload": {"bodies": [{"type": kind, "msg": "hi"}], "from": sender, "to": to},
+    }
+
+
+def test_a_legal_hold_beats_every_retention_rule(tmp_path):
+    rules = decider(
+        tmp_path,
+        """
+        retention:
+          rules:
+            - {id: purge-chats, scope: {chat_type: chat}, keep_for: 30d, then: delete}
+        holds:
+          - {id: case-17, reason: Supplier dispute, scope: {sender: alice}, starts: 2026-01-01}
+        """,
+        now="2026-06-01",
+    )
+    assert rules.decide(record()) == RetentionVerdict(
+        None,
+        "hold",
+        "case-17",
+        (("purge-chats", "a legal hold beats every retention rule"),),
+        "under legal hold case-17: Supplier dispute",
+    )
+
+
+def test_retention_beats_deletion_until_the_retention_ends(tmp_path):
+    body = """
+        retention:
+          rules:
+            - {id: keep-chats, scope: {chat_type: chat}, keep_for: 1y, then: keep}
+            - {id: purge-alice, scope: {sender: alice}, keep_for: 30d, then: delete}
+        """
+    losers = (
+        (
+            "purge-alice",
+            "retention beats deletion: rule keep-chats keeps it for 1 year, past this rule's "
+            "deletion after 30 days",
+        ),
+    )
+    reason = (
+        "rule keep-chats keeps it for 1 year (retention beats deletion), "
+        "then rule purge-alice deletes it"
+    )
+    until = parse_instant("2027-01-01")
+    early = decider(tmp_path, body, now="2026-03-01").decide(record())
+    late = decider(tmp_path, body, now="2027-01-02").decide(record())
+    assert early == RetentionVerdict(until, "keep", "keep-chats", losers, reason)
+    assert late == RetentionVerdict(until, "dispose", "keep-chats", losers, reason)
+
+
+def test_the_longest_retention_wins(tmp_path):
+    body = """
+        retention:
+          rules:
+            - {id: one-year, scope: {chat_type: chat}, keep_for: 1y, then: review}
+            - {id: three-years, scope: {sender: alice}, keep_for: 3y, then: review}
+        """
+    verdict = decider(tmp_path, body, now="2028-06-01").decide(record())
+    assert verdict == RetentionVerdict(
+        parse_instant("2029-01-01"),
+        "keep",
+        "three-years",
+        (
+            (
+                "one-year",
+                "the longest retention wins: rule three-years keeps it for 3 years, not 1 year",
+            ),
+        ),
+        "rule three-years keeps it for 3 years, then a reviewer decides",
+    )
+    assert decider(tmp_path, body, now="2029-01-01").decide(record()).disposition == "review"
+
+
+def test_an_explicitly_scoped_delete_rule_beats_the_default_even_when_longer(tmp_path):
+    body = """
+        retention:
+          default: {keep_for: 30d, then: delete}
+          rules:
+            - {id: chats, scope: {chat_type: chat}, keep_for: 1y, then: delete}
+        """
+    verdict = decider(tmp_path, body, now="2026-03-01").decide(record())
+    assert verdict == RetentionVerdict(
+        parse_instant("2027-01-01"),
+        "keep",
+        "chats",
+        (("default", "an explicitly scoped rule beats the default: rule chats decides deletion"),),
+        "rule chats keeps it for 1 year, then deletes it",
+    )
+
+
+def test_between_retentions_of_equal_length_the_scoped_rule_beats_the_default(tmp_path):
+    body = """
+        retention:
+          default: {keep_for: 12mo, then: review}
+          rules:
+            - {id: chats, scope: {chat_type: chat}, keep_for: 1y, then: keep}
+        """
+    verdict = decider(tmp_path, body, now="2027-06-01").decide(record())
+    assert (verdict.winning_rule, verdict.disposition) == ("chats", "keep")
+    assert verdict.losing_rules == (
+        (
+            "default",
+            "rule chats keeps it as long and takes precedence "
+            "(an explicitly scoped rule beats the default)",
+        ),
+    )
+
+
+def test_among_delete_rules_the_shortest_wins(tmp_path):
+    body = """
+        retention:
+          rules:
+            - {id: ninety-days, scope: {chat_type: chat}, keep_for: 90d, then: delete}
+            - {id: thirty-days, scope: {sender: alice}, keep_for: 30d, then: delete}
+        """
+    verdict = decider(tmp_path, body, now="2026-02-01").decide(record())
+    assert verdict == RetentionVerdict(
+        SENT + 30 * DAY_MS,
+        "dispose",
+        "thirty-days",
+        (
+            (
+                "ninety-days",
+                "among delete rules the shortest wins: rule thirty-days deletes it after 30 days, "
+                "not 90 days",
+            ),
+        ),
+        "rule thirty-days keeps it for 30 days, then deletes it",
+    )
+
+
+def test_the_statutory_floor_keeps_records_a_short_delete_rule_would_drop(tmp_path):
+    body = """
+        retention:
+          statutory_floor: {id: csl-art21, keep_for: 6mo}
+          default: {keep_for: 30d, then: delete}
+        """
+    verdict = decider(tmp_path, body, now="2026-03-01").decide(record())
+    assert verdict == RetentionVerdict(
+        parse_instant("2026-07-01"),
+        "keep",
+        "csl-art21",
+        (
+            (
+                "default",
+                "retention beats deletion: statutory floor csl-art21 keeps it for 6 months, past "
+                "this rule's deletion after 30 days",
+            ),
+        ),
+        "statutory floor csl-art21 keeps it for 6 months (retention beats deletion), "
+        "then default rule default deletes it",
+    )
+
+
+def test_a_delete_rule_longer_than_the_floor_decides_and_the_floor_is_listed(tmp_path):
+    body = """
+        retention:
+          statutory_floor: {id: csl-art21, keep_for: 6mo}
+          default: {keep_for: 1y, then: delete}
+        """
+    verdict = decider(tmp_path, body, now="2027-01-01").decide(record())
+    assert verdict.disposition == "dispose"
+    assert verdict.winning_rule == "default"
+    assert verdict.losing_rules == (
+        (
+            "csl-art21",
+            "its retention of 6 months ends no later than default rule default deletes it, "
+            "after 1 year",
+        ),
+    )
+
+
+def test_scopes_match_groups_by_glob_message_types_and_send_time(tmp_path):
+    body = """
+        retention:
+          rules:
+            - id: finance
+              scope: {chat_type: groupchat, group: ["14025412067*"], message_type: [file, txt]}
+              keep_for: 3y
+              then: review
+            - id: spring
+              scope: {sent: {since: 2026-01-01, until: 2026-04-01}}
+              keep_for: 2y
+              then: review
+        """
+    rules = decider(tmp_path, body, now="2026-02-01")
+    group_file = record(to="1402541206789", chat_type="groupchat", kind="file")
+    assert rules.decide(group_file).winning_rule == "finance"
+    assert rules.decide(record(to="1402541206789", kind="file")).winning_rule == "spring"
+    assert rules.decide(record(sent=parse_instant("2026-04-01"))) == RetentionVerdict(
+        None, "keep", "", (), "no retention rule applies to this record"
+    )
+
+
+def test_a_record_without_a_timestamp_is_due_for_review(tmp_path):
+    rules = decider(tmp_path, "retention: {default: {keep_for: 1y, then: delete}}\n", "2026-02-01")
+    broken = record()
+    del broken["timestamp"]
+    assert rules.decide(broken).disposition == "review"
+    assert rules.decide(broken).retain_until_ms is None
+
+
+def test_an_ended_hold_no_longer_applies_and_a_lifted_one_extends_retention(tmp_path):
+    body = """
+        retention:
+          default: {keep_for: 30d, then: delete}
+        holds:
+          - {id: old, reason: closed case, scope: {}, starts: 2025-01-01, ends: 2026-01-15}
+          - {id: open, reason: audit, scope: {receiver: bob}, starts: 2026-01-10, ends: 2026-09-01}
+        """
+    rules = decider(tmp_path, body, now="2026-03-01")
+    held = rules.decide(record())
+    assert (held.disposition, held.winning_rule) == ("hold", "open")
+    assert held.retain_until_ms == parse_instant("2026-09-01")
+    assert rules.decide(record(to="carol")).disposition == "dispose"
+
+
+@pytest.mark.parametrize(
+    ("period", "sent", "expected"),
+    [
+        ("6mo", "2026-08-31T10:00", "2027-02-28T10:00"),
+        ("1y", "2024-02-29", "2025-02-28"),
+        ("30d", "2026-01-01", "2026-01-31"),
+        ("2w", "2026-01-01", "2026-01-15"),
+        ("12h", "2026-01-01", "2026-01-01T12:00"),
+    ],
+)
+def test_periods_follow_the_calendar(period, sent, expected):
+    assert Duration.parse(period).add_to(parse_instant(sent)) == parse_instant(expected)
+
+
+def test_a_period_can_end_sooner_than_another_on_some_day_only():
+    assert can_end_sooner(Duration.parse("180d"), Duration.parse("6mo"))
+    assert can_end_sooner(Duration.parse("183d"), Duration.parse("6mo"))
+    assert not can_end_sooner(Duration.parse("184d"), Duration.parse("6mo"))
+    assert not can_end_sooner(Duration.parse("1y"), Duration.parse("6mo"))
+
+
+@pytest.mark.parametrize("text", ["6 mnths", "0d", "30", "1.5y", "-3d", ""])
+def test_a_malformed_period_is_refused(text):
+    with pytest.raises(ValueError, match="is not a duration"):
+        Duration.parse(text)
