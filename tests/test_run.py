@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -21,8 +23,10 @@ from auditor.cli import main
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.feed import mangled_line
 from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.findings import SEVERITIES
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import RunSettings, run_audit
+from auditor.records import message_type
 from auditor.resources import example_policy
 from auditor.sources.settings import ConnectionSettings
 from auditor.state import StateLock
@@ -127,6 +131,33 @@ def test_a_full_run_then_an_incremental_run_chain_and_verify(emulator, keys, tmp
         for line in path.read_text().splitlines()
     ]
     assert distinct_ids(archived) == distinct_ids(expected)
+
+
+def test_the_reports_numbers_match_the_archived_records_and_findings(emulator, keys, tmp_path):
+    outcome = run_audit(settings_for(emulator, keys, tmp_path))
+    data = outcome.bag_path / "data"
+    summary = json.loads((data / "report" / "summary.json").read_text())
+    findings = [json.loads(line) for line in (data / "findings.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line)["record"]
+        for path in sorted((data / "records").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    with (data / "report" / "findings.csv").open(encoding="utf-8-sig", newline="") as handle:
+        csv_rows = list(csv.reader(handle))
+
+    assert summary["records"]["total"] == len(records) == outcome.records
+    assert summary["records"]["by_message_type"] == dict(Counter(map(message_type, records)))
+    assert summary["findings"]["total"] == len(findings) == outcome.findings
+    assert summary["findings"]["by_severity"] == {
+        name: sum(f["severity"] == name for f in findings) for name in SEVERITIES
+    }
+    assert summary["findings"]["by_category"] == dict(Counter(f["category"] for f in findings))
+    assert summary["records"]["failing_schema"] == len(
+        {f["msg_id"] or f"seq {f['seq']}" for f in findings if f["category"] == "schema"}
+    )
+    assert summary["archive"]["merkle_root"] == outcome.merkle_root
+    assert len(csv_rows) == len(findings) + 1
 
 
 def test_the_number_of_workers_does_not_change_a_single_byte(emulator, keys, tmp_path):
