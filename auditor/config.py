@@ -1,6 +1,7 @@
 """The `run:` section of `auditor.yaml`: every setting of `auditor run`, which flags override.
 
-The same file's `source:` section is read by `auditor.sources.settings`. Unknown keys are refused
+The same file's `source:` section is read by `auditor.sources.settings`, and its `apps:` list
+(several Easemob apps audited by one command) by `auditor.apps`. Unknown keys are refused
 by name, so a misspelt setting is not silently ignored in a scheduled job.
 """
 
@@ -28,6 +29,9 @@ RUN_KEYS = {
     "recheck": bool,
     "ready_delay_hours": int,
     "namespace": str,
+    "executor": str,
+    "scheduler": str,
+    "parallel_apps": int,
 }
 
 
@@ -47,22 +51,28 @@ def load_run_section(path: Path | None) -> dict[str, Any]:
         raise ConfigError(f"{where}: not valid YAML ({getattr(error, 'problem', error)})") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with source: and run:")
-    unknown_sections = set(document) - {"source", "run"}
+    unknown_sections = set(document) - {"source", "run", "apps"}
     if unknown_sections:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown_sections))}")
     section = document.get("run") or {}
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: run: must be a mapping")
+    return check_run_keys(path, section, "run")
+
+
+def check_run_keys(path: Path, section: dict, where: str) -> dict[str, Any]:
+    """Settings of `auditor run` in a mapping of the config file (`where` names it in errors),
+    checked by name and kind, with relative paths made relative to the file."""
     checked: dict[str, Any] = {}
     for key, value in section.items():
         name = str(key).replace("-", "_")
         if name not in RUN_KEYS:
-            raise ConfigError(f"{path}: run.{key} is not a setting of auditor run")
+            raise ConfigError(f"{path}: {where}.{key} is not a setting of auditor run")
         kind = RUN_KEYS[name]
         if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ConfigError(f"{path}: run.{key} must be a whole number, not {value!r}")
+            raise ConfigError(f"{path}: {where}.{key} must be a whole number, not {value!r}")
         if kind is bool and not isinstance(value, bool):
-            raise ConfigError(f"{path}: run.{key} must be true or false, not {value!r}")
+            raise ConfigError(f"{path}: {where}.{key} must be true or false, not {value!r}")
         if kind is str:
             value = str(value)
         if name in ("policies", "key", "out", "state") and not Path(value).is_absolute():

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import click
 
+from auditor.apps import AppsOutcome, has_apps, load_apps, run_apps
 from auditor.cli.pull import _connection_options, _instant
 from auditor.config import load_run_section
+from auditor.executors import EXECUTORS, executor_options
 from auditor.partitions import Partition
 from auditor.pipeline import FAIL_ON_LEVELS, Progress, RunOutcome, RunSettings, run_audit
 from auditor.sources.settings import APIS, load_settings
@@ -19,7 +21,9 @@ from auditor.stages import PartitionOutcome
 RUN_HELP = """Audit a window of history: pull every hour, validate, apply the policies, write
 one signed, hash-chained bag with its findings and report, and record the run.
 
-Every option may also be set in the `run:` section of --config; flags win.
+Every option may also be set in the `run:` section of --config; flags win. With `apps:` in
+--config, every app listed is audited into its own chain of bags, and the exit code is the worst
+of theirs (see docs/scaling.md).
 
 Exit codes:
 
@@ -44,6 +48,7 @@ DEFAULTS = {
     "namespace": "easemob-auditor",
     "incremental": False,
     "recheck": False,
+    "executor": "local",
 }
 
 
@@ -133,6 +138,43 @@ def _print_outcome(outcome: RunOutcome | None, as_json: bool, quiet: bool) -> No
     click.echo(f"  {verdict}")
 
 
+def _app_progress(name: str, quiet: bool) -> Progress:
+    """Progress of one of several apps: a line a finished hour, named by its app."""
+
+    def partition_done(partition: Partition, outcome: PartitionOutcome) -> None:
+        if not quiet:
+            click.echo(
+                f"{name}: hour {partition.iso()}: {outcome.records} records, "
+                f"{outcome.findings} findings",
+                err=True,
+            )
+
+    return Progress(partition_done=partition_done)
+
+
+def _print_apps(outcome: AppsOutcome, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(outcome.to_dict(), ensure_ascii=False, indent=2))
+    for result in outcome.results:
+        if result.error is not None:
+            click.echo(f"auditor: error: app {result.name}: {result.error}", err=True)
+        elif not as_json:
+            if not quiet:
+                click.echo(f"app {result.name}:")
+            _print_outcome(result.outcome, False, quiet)
+
+
+def _run_apps(
+    config_file: Path, flags: dict, source_flags: dict, as_json: bool, quiet: bool
+) -> None:
+    """`auditor run --config` of a file with `apps:`: every app, each with its own chain."""
+    plan = load_apps(config_file, flags, source_flags, DEFAULTS)
+    outcome = run_apps(plan, lambda name: _app_progress(name, quiet or as_json))
+    _print_apps(outcome, as_json, quiet)
+    if outcome.exit_code:
+        sys.exit(outcome.exit_code)
+
+
 @click.command("run", help=RUN_HELP)
 @click.option("--since", help="Window start: ISO 8601 (UTC unless a zone is given) or epoch ms.")
 @click.option("--until", help="Window end (exclusive), as --since.")
@@ -173,6 +215,16 @@ def _print_outcome(outcome: RunOutcome | None, as_json: bool, quiet: bool) -> No
     type=click.IntRange(min=0),
     help="Hours after its end before an hour counts as ready [default: 24].",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(EXECUTORS),
+    help="Where partitions run: local processes or a Dask cluster [default: local].",
+)
+@click.option(
+    "--scheduler",
+    metavar="tcp://HOST:8786",
+    help="Dask scheduler of --executor dask; without it, a local cluster of --workers processes.",
+)
 @click.option("--api", type=click.Choice(APIS), help="hourfiles or legacy [default: hourfiles].")
 @click.option("--hour-timezone", help="Zone the source names hours in: UTC or +8.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
@@ -193,6 +245,9 @@ def run_command(config_file, as_json, quiet, **flags) -> None:
         )
     }
     values = _merged(flags, load_run_section(config_file))
+    if has_apps(config_file):
+        _run_apps(config_file, flags, source_flags, as_json, quiet)
+        return
     settings = RunSettings(
         source=load_settings(source_flags, config_file=config_file),
         policy_path=Path(values["policies"]),
@@ -205,6 +260,8 @@ def run_command(config_file, as_json, quiet, **flags) -> None:
         attachments=values["attachments"],
         fail_on=values["fail_on"],
         workers=values["workers"],
+        executor=values["executor"],
+        executor_options=executor_options(values["executor"], values.get("scheduler")),
         profile=values["profile"],
         recheck=values["recheck"],
         ready_delay_hours=values["ready_delay_hours"],

@@ -1,0 +1,239 @@
+"""A Dask `distributed` cluster: one task per partition, outcomes handed back in partition order.
+
+`distributed` is an optional extra (`pip install 'easemob-auditor[dask]'`) imported only when
+this executor runs, so the core never needs it. The coordinator stays where `run_audit` runs: it
+orders the outcomes, checks every spool digest, builds the Merkle tree, signs the bag, and is the
+only writer of the state database. Workers pull, validate and apply policies, and write each
+partition's spool under the run's spool folder, which must therefore be on storage both sides
+see at the same path (NFS, CephFS, a shared volume). A worker lost mid-task (killed, out of
+memory) is replaced and its task rerun by Dask; a partition rewrites its spool from the start, so
+the bag's bytes do not depend on where, or how many times, a partition ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator
+from concurrent.futures import CancelledError
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from auditor import __version__
+from auditor.errors import ConfigError, SourceError
+from auditor.executors.interface import Executor
+from auditor.partitions import Partition
+from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings, spool_paths
+
+INSTALL_HINT = "pip install 'easemob-auditor[dask]'"
+
+
+def _distributed() -> ModuleType:
+    """The `distributed` package, or a clear error naming the extra that provides it."""
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigError(
+            f"--executor dask needs the Dask extra, which is not installed: {INSTALL_HINT}"
+        ) from None
+    return distributed
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerCheck:
+    """What every worker must share with the coordinator before it may process a partition."""
+
+    version: str
+    policy_sha256: str
+
+
+class DaskExecutor(Executor):
+    """Partitions as tasks on a Dask cluster: the one at `scheduler`, or a local one of `workers`
+    processes started for the run when no scheduler is given."""
+
+    name = "dask"
+
+    def __init__(
+        self,
+        workers: int = 1,
+        scheduler: str | None = None,
+        retries: int = 1,
+        connect_timeout: float | None = None,
+    ) -> None:
+        self.workers = workers
+        self.scheduler = scheduler
+        self.retries = retries
+        self.connect_timeout = connect_timeout
+
+    def run(
+        self, partitions: list[Partition], settings: StageSettings
+    ) -> Iterator[tuple[Partition, PartitionOutcome]]:
+        if not partitions:
+            return
+        distributed = _distributed()
+        settings = _absolute(settings)
+        check = WorkerCheck(__version__, _file_sha256(settings.policy_path))
+        run_id = uuid.uuid4().hex[:12]
+        app = f"{settings.source.org}.{settings.source.app}"
+        keys = [f"audit-{app}-{partition.label()}-{run_id}" for partition in partitions]
+        with cluster_client(self.scheduler, self.workers, self.connect_timeout) as client:
+            futures = client.map(
+                process_partition,
+                partitions,
+                settings=settings,
+                check=check,
+                key=keys,
+                retries=self.retries,
+            )
+            try:
+                for partition, future in zip(partitions, futures, strict=True):
+                    outcome = self._result(future, partition, distributed)
+                    _check_visible(settings, partition)
+                    yield partition, outcome
+            finally:
+                client.cancel(futures)
+
+    def _result(
+        self, future: Any, partition: Partition, distributed: ModuleType
+    ) -> PartitionOutcome:
+        """A task's outcome; the cluster's own failures become one line and exit code 3."""
+        try:
+            return future.result()
+        except distributed.KilledWorker:
+            raise SourceError(
+                f"hour {partition.iso()}: every Dask worker that ran it died (killed or out of "
+                "memory; see distributed.scheduler.allowed-failures); the hours finished so "
+                "far are kept: run again to resume"
+            ) from None
+        except (CancelledError, OSError) as error:
+            where = self.scheduler or "the local Dask cluster"
+            reason = " ".join(str(error).split())
+            raise SourceError(
+                f"hour {partition.iso()}: lost {where} ({type(error).__name__}: {reason}); "
+                "the hours finished so far are kept: run again to resume"
+            ) from None
+
+
+@contextmanager
+def local_cluster(workers: int) -> Iterator[str]:
+    """A Dask cluster of `workers` single-threaded processes on this machine, for one command;
+    yields the scheduler's address."""
+    distributed = _distributed()
+    with distributed.LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+@contextmanager
+def cluster_client(
+    scheduler: str | None, workers: int = 1, connect_timeout: float | None = None
+) -> Iterator[Any]:
+    """A `distributed.Client` of the scheduler at `scheduler`, or of a local cluster without one.
+
+    Without `connect_timeout`, Dask's `distributed.comm.timeouts.connect` applies (30 s unless
+    configured, e.g. by `DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=10s`)."""
+    distributed = _distributed()
+    with local_cluster(workers) if scheduler is None else nullcontext() as started:
+        address = scheduler or started
+        try:
+            timeout = {} if connect_timeout is None else {"timeout": connect_timeout}
+            client = distributed.Client(address, set_as_default=False, **timeout)
+        except OSError as error:
+            raise SourceError(
+                f"cannot reach the Dask scheduler at {address} ({error}); check --scheduler "
+                "and that the scheduler is running"
+            ) from None
+        with client:
+            yield client
+
+
+def _absolute(settings: StageSettings) -> StageSettings:
+    """Workers run elsewhere, in another folder: every path they are given must be absolute."""
+    return replace(
+        settings,
+        spool_dir=str(Path(settings.spool_dir).resolve()),
+        policy_path=str(Path(settings.policy_path).resolve()),
+    )
+
+
+def _file_sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _check_visible(settings: StageSettings, partition: Partition) -> None:
+    done = spool_paths(Path(settings.spool_dir), partition)["done"]
+    if not done.exists():
+        raise ConfigError(
+            f"hour {partition.iso()}: a worker spooled it, but {done} is not visible here: the "
+            "spool folder (under --out) must be on storage shared by coordinator and workers"
+        )
+
+
+# -- the worker's side ---------------------------------------------------------------------------
+
+_KEPT_SETTINGS = 32
+_idle: OrderedDict[StageSettings, list[PartitionProcessor]] = OrderedDict()
+_lock = threading.Lock()
+
+
+def process_partition(
+    partition: Partition, settings: StageSettings, check: WorkerCheck
+) -> PartitionOutcome:
+    """One task: process a partition with a processor built once per worker thread and run."""
+    processor = _acquire(settings, check)
+    try:
+        return processor.process(partition)
+    finally:
+        _release(settings, processor)
+
+
+def _acquire(settings: StageSettings, check: WorkerCheck) -> PartitionProcessor:
+    with _lock:
+        idle = _idle.get(settings)
+        if idle:
+            _idle.move_to_end(settings)
+            return idle.pop()
+    _check_worker(settings, check)
+    return PartitionProcessor(settings)
+
+
+def _release(settings: StageSettings, processor: PartitionProcessor) -> None:
+    """Keeps the processor for the next task of the same run; closes those of old runs."""
+    evicted: list[PartitionProcessor] = []
+    with _lock:
+        _idle.setdefault(settings, []).append(processor)
+        _idle.move_to_end(settings)
+        while len(_idle) > _KEPT_SETTINGS:
+            evicted.extend(_idle.popitem(last=False)[1])
+    for old in evicted:
+        old.close()
+
+
+def _check_worker(settings: StageSettings, check: WorkerCheck) -> None:
+    """Refuses to work with another version of the auditor or another policy file, which would
+    give a bag that differs from a local run without anyone noticing."""
+    host = socket.gethostname()
+    if __version__ != check.version:
+        raise ConfigError(
+            f"Dask worker on {host} runs auditor {__version__}, the coordinator "
+            f"{check.version}: install the same version on every worker"
+        )
+    try:
+        found = _file_sha256(settings.policy_path)
+    except OSError as error:
+        raise ConfigError(
+            f"Dask worker on {host} cannot read the policy file {settings.policy_path} "
+            f"({error.strerror}): workers must see it at the same path as the coordinator"
+        ) from None
+    if found != check.policy_sha256:
+        raise ConfigError(
+            f"Dask worker on {host}: the policy file {settings.policy_path} differs from the "
+            "coordinator's (another SHA-256): workers must read the same file"
+        )

@@ -1,0 +1,284 @@
+"""`--executor dask` on a real `distributed.LocalCluster` gives the bytes of `--executor local`."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cloudpickle
+import dask
+import pytest
+from click.testing import CliRunner
+from distributed import Client, LocalCluster
+
+from auditor.archive.keys import generate_key_files
+from auditor.archive.publickey import load_public_key
+from auditor.archive.verify import verify_bag
+from auditor.cli import main
+from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.errors import ConfigError, SourceError
+from auditor.executors.dask import cluster_client
+from auditor.partitions import HOUR_MS
+from auditor.pipeline import Progress, RunSettings, run_audit
+from auditor.resources import example_policy
+from auditor.sources.settings import ConnectionSettings
+
+SECRET = "dask-test-secret"
+FAULTS = dict(fail_rate=0.1, rate_limit_rate=0.1, duplicate_rate=0.02, garbage_rate=0.02)
+HOURS = 6
+
+# `arm` below runs inside a worker process, which cannot import this test module by name.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with (
+        LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        yield cluster.scheduler_address, client
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    options = EmulatorOptions(messages=1200, days=1, client_secret=SECRET, **FAULTS)
+    with run_emulator(options) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return generate_key_files(tmp_path_factory.mktemp("keys"), identity="dask-test")
+
+
+def settings_for(emulator, keys, folder: Path, **overrides) -> RunSettings:
+    values = dict(
+        source=ConnectionSettings(
+            base_url=emulator.base_url,
+            org=emulator.options.org,
+            app=emulator.options.app,
+            client_id=emulator.options.client_id,
+            client_secret=SECRET,
+            backoff_base=0.001,
+            backoff_cap=0.01,
+        ),
+        policy_path=example_policy(),
+        key_path=keys.private_key,
+        out_dir=folder / "archive",
+        state_path=folder / "state.db",
+        since_ms=DEFAULT_START_MS,
+        until_ms=DEFAULT_START_MS + HOURS * HOUR_MS,
+        ready_delay_hours=0,
+        fail_on="none",
+    )
+    values.update(overrides)
+    return RunSettings(**values)
+
+
+def payload(bag: Path) -> dict[str, bytes]:
+    """Every file a run must reproduce byte for byte: the payload and the undated bag-info."""
+    files = {
+        str(path.relative_to(bag)): path.read_bytes()
+        for path in sorted((bag / "data").rglob("*"))
+        if path.is_file() and path.parent.name != "report"
+    }
+    info = (bag / "bag-info.txt").read_text().splitlines()
+    files["bag-info.txt"] = "\n".join(
+        line for line in info if not line.startswith("Bagging-Date")
+    ).encode()
+    return files
+
+
+@pytest.fixture(scope="module")
+def local_bag(emulator, keys, tmp_path_factory) -> Path:
+    outcome = run_audit(settings_for(emulator, keys, tmp_path_factory.mktemp("local")))
+    assert outcome.records > 0
+    return outcome.bag_path
+
+
+def on_cluster(address: str, **overrides) -> dict:
+    return dict(executor="dask", executor_options={"scheduler": address}, **overrides)
+
+
+def test_a_dask_run_gives_the_bag_of_a_local_run_byte_for_byte(
+    cluster, emulator, keys, local_bag, tmp_path
+):
+    address, _ = cluster
+    outcome = run_audit(settings_for(emulator, keys, tmp_path, **on_cluster(address)))
+
+    assert payload(outcome.bag_path) == payload(local_bag)
+    assert verify_bag(outcome.bag_path, load_public_key(keys.public_key)).problems == ()
+
+
+def arm(crash_at: str) -> int:
+    """Runs in one worker: its next `crashpoints.reached` count SIGKILLs that process."""
+    os.environ["AUDITOR_CRASH_AT"] = crash_at
+    importlib.reload(importlib.import_module("auditor.crashpoints"))
+    return os.getpid()
+
+
+def test_a_worker_killed_mid_partition_is_replaced_and_the_bag_is_the_same(
+    cluster, emulator, keys, local_bag, tmp_path
+):
+    address, client = cluster
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    victim_pid = client.run(arm, "spool.record:20", workers=[victim])[victim]
+
+    outcome = run_audit(settings_for(emulator, keys, tmp_path, **on_cluster(address)))
+
+    assert victim_pid not in client.run(os.getpid).values()
+    assert payload(outcome.bag_path) == payload(local_bag)
+
+
+def test_auditor_run_executor_dask_scheduler_from_the_command_line(
+    cluster, emulator, keys, local_bag, tmp_path
+):
+    address, _ = cluster
+    args = [
+        "run",
+        "--executor", "dask",
+        "--scheduler", address,
+        "--base-url", emulator.base_url,
+        "--org", emulator.options.org,
+        "--app", emulator.options.app,
+        "--client-id", emulator.options.client_id,
+        "--policies", str(example_policy()),
+        "--key", str(keys.private_key),
+        "--out", str(tmp_path / "archive"),
+        "--state", str(tmp_path / "state.db"),
+        "--since", "2026-11-01T00:00Z",
+        "--until", f"2026-11-01T{HOURS:02d}:00Z",
+        "--fail-on", "none",
+        "--json",
+    ]  # fmt: skip
+    result = CliRunner().invoke(main, args, env={"EASEMOB_CLIENT_SECRET": SECRET})
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert payload(Path(summary["bag"])) == payload(local_bag)
+
+
+def test_without_a_scheduler_a_local_cluster_of_workers_processes_runs_it(
+    emulator, keys, local_bag, tmp_path
+):
+    outcome = run_audit(settings_for(emulator, keys, tmp_path, executor="dask", workers=2))
+
+    assert payload(outcome.bag_path) == payload(local_bag)
+
+
+def test_two_apps_run_side_by_side_on_one_cluster_each_with_its_own_chain(
+    cluster, emulator, keys, local_bag, tmp_path
+):
+    other_options = EmulatorOptions(
+        seed=7, messages=600, days=1, org="org-b", app="app-b", client_secret="b-secret"
+    )
+    with run_emulator(other_options) as other:
+        (tmp_path / "b.secret").write_text("b-secret\n")
+        reference = run_audit(
+            settings_for(
+                other,
+                keys,
+                tmp_path / "reference",
+                source=ConnectionSettings(
+                    other.base_url, "org-b", "app-b", other.options.client_id, "b-secret"
+                ),
+            )
+        )
+        config = tmp_path / "auditor.yaml"
+        config.write_text(
+            "source:\n  backoff_base: 0.001\n  backoff_cap: 0.01\n"
+            "run:\n"
+            f"  executor: dask\n  scheduler: {cluster[0]}\n"
+            f"  policies: {example_policy()}\n  key: {keys.private_key}\n"
+            f"  since: '2026-11-01T00:00Z'\n  until: '2026-11-01T{HOURS:02d}:00Z'\n"
+            "  fail_on: none\n  out: archive\n  state: state.db\n"
+            "apps:\n"
+            f"  - name: a\n    source: {{base_url: '{emulator.base_url}', org: demo-org,"
+            f" app: demo-app, client_id: {emulator.options.client_id},"
+            " client_secret_env: A_SECRET}\n"
+            f"  - name: b\n    source: {{base_url: '{other.base_url}', org: org-b,"
+            f" app: app-b, client_id: {other.options.client_id},"
+            f" client_secret_file: '{tmp_path / 'b.secret'}'}}\n"
+        )
+        result = CliRunner().invoke(
+            main, ["run", "--config", str(config), "--json"], env={"A_SECRET": SECRET}
+        )
+
+    assert result.exit_code == 0, result.output
+    runs = {app["name"]: app["run"] for app in json.loads(result.stdout)["apps"]}
+    assert payload(Path(runs["a"]["bag"])) == payload(local_bag)
+    assert payload(Path(runs["b"]["bag"])) == payload(reference.bag_path)
+    assert Path(runs["a"]["bag"]).parent == tmp_path / "archive" / "a"
+    assert (tmp_path / "state-a.db").exists() and (tmp_path / "state-b.db").exists()
+
+
+def test_a_scheduler_lost_mid_run_is_exit_3_and_a_rerun_resumes_to_the_same_bag(
+    cluster, emulator, keys, local_bag, tmp_path
+):
+    doomed = LocalCluster(
+        n_workers=1, processes=False, threads_per_worker=1, dashboard_address=":0"
+    )
+    closes_after_one_hour = Progress(partition_done=lambda partition, outcome: doomed.close())
+
+    with pytest.raises(
+        SourceError, match=r"lost inproc://\S+ \(FutureCancelledError: .*\)"
+    ) as lost:
+        run_audit(
+            settings_for(emulator, keys, tmp_path, **on_cluster(doomed.scheduler_address)),
+            closes_after_one_hour,
+        )
+    rerun = run_audit(settings_for(emulator, keys, tmp_path, **on_cluster(cluster[0])))
+
+    assert "\n" not in str(lost.value)
+    assert payload(rerun.bag_path) == payload(local_bag)
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_3(emulator, keys, tmp_path):
+    settings = settings_for(emulator, keys, tmp_path, **on_cluster("tcp://127.0.0.1:9"))
+
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(SourceError, match=r"cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
+    ):
+        run_audit(settings)
+
+
+def test_scheduler_without_executor_dask_is_refused(tmp_path):
+    args = ["run", "--scheduler", "tcp://127.0.0.1:8786", "--base-url", "http://127.0.0.1:9"]
+    args += ["--org", "o", "--app", "a", "--client-id", "c", "--since", "2026-11-01"]
+    result = CliRunner().invoke(main, args, env={"EASEMOB_CLIENT_SECRET": SECRET})
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "auditor: error: --scheduler is the address of a Dask scheduler: add --executor dask\n"
+    )
+
+
+def test_without_the_dask_extra_the_executor_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+
+    with (
+        pytest.raises(ConfigError, match=r"pip install 'easemob-auditor\[dask\]'"),
+        cluster_client("tcp://127.0.0.1:8786"),
+    ):
+        pass
+
+
+def test_the_core_and_the_command_line_never_import_dask():
+    code = (
+        "import sys, auditor.cli, auditor.pipeline, auditor.apps, auditor.executors; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'dask', 'distributed'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout == "[]\n"
