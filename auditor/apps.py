@@ -27,14 +27,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from auditor.config import check_run_keys, load_run_section
+from auditor.config import check_run_keys, load_run_section, read_config
 from auditor.errors import EXIT_OK, EXIT_SOURCE, AuditorError, ConfigError
 from auditor.executors import executor_options
 from auditor.partitions import parse_instant
 from auditor.pipeline import Progress, RunOutcome, RunSettings, run_audit
-from auditor.sources.settings import _CONFIG_KEYS, _read_secret_file, load_settings
+from auditor.sources.settings import CONFIG_KEYS, load_settings, read_secret_file
 
 SHARED_ONLY = frozenset({"executor", "scheduler", "parallel_apps"})
 ONE_APP_FLAGS = ("org", "app", "client_id")
@@ -98,7 +96,7 @@ def has_apps(config_path: Path | None) -> bool:
     """Whether a config file lists `apps:` (then `auditor run` audits each of them)."""
     if config_path is None:
         return False
-    return "apps" in _document(config_path)
+    return "apps" in read_config(config_path)
 
 
 def load_apps(
@@ -121,7 +119,7 @@ def load_apps(
                 "set it in each app's source: instead"
             )
     base = {**defaults, **shared, **given}
-    entries = _document(config_path)["apps"]
+    entries = read_config(config_path)["apps"]
     if not isinstance(entries, list):
         raise ConfigError(f"{config_path}: apps: must be a list of apps, each with a source:")
     apps = tuple(
@@ -215,15 +213,6 @@ def run_settings(values: Mapping[str, Any], source: Any) -> RunSettings:
     )
 
 
-def _document(config_path: Path) -> dict[str, Any]:
-    try:
-        document = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        load_run_section(config_path)  # raises the config module's one-line error
-        raise
-    return document if isinstance(document, dict) else {}
-
-
 def _app(
     config_path: Path,
     index: int,
@@ -281,7 +270,7 @@ def _source_values(config_path: Path, where: str, section: dict[str, Any]) -> di
             f"{config_path}: {where}.source.client_secret is not read from a config file; name "
             "a file with client_secret_file or an environment variable with client_secret_env"
         )
-    unknown = sorted(set(section) - _CONFIG_KEYS - {"client_secret_env"})
+    unknown = sorted(set(section) - CONFIG_KEYS - {"client_secret_env"})
     if unknown:
         raise ConfigError(f"{config_path}: unknown key {where}.source.{unknown[0]}")
     return {
@@ -304,7 +293,7 @@ def _environ_for(
                 "which is not set"
             )
     elif section.get("client_secret_file"):
-        secret = _read_secret_file(
+        secret = read_secret_file(
             str(section["client_secret_file"]),
             f"{where}.source.client_secret_file in {config_path}",
         )

@@ -35,10 +35,13 @@ RUN_KEYS = {
 }
 
 
-def load_run_section(path: Path | None) -> dict[str, Any]:
-    """The checked `run:` mapping of a config file, with relative paths made relative to it."""
-    if path is None:
-        return {}
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The whole config file: a mapping of `source:`, `run:` and `apps:`, or a one-line error.
+
+    Every reader of the file (`sources.settings`, `apps`, `load_run_section`) goes through here,
+    so a broken file is reported the same way whichever section is read first.
+    """
+    path = Path(path)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
@@ -54,7 +57,14 @@ def load_run_section(path: Path | None) -> dict[str, Any]:
     unknown_sections = set(document) - {"source", "run", "apps"}
     if unknown_sections:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown_sections))}")
-    section = document.get("run") or {}
+    return document
+
+
+def load_run_section(path: Path | None) -> dict[str, Any]:
+    """The checked `run:` mapping of a config file, with relative paths made relative to it."""
+    if path is None:
+        return {}
+    section = read_config(path).get("run") or {}
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: run: must be a mapping")
     return check_run_keys(path, section, "run")

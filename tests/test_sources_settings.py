@@ -84,7 +84,7 @@ def test_a_config_file_with_an_unknown_key_names_file_and_key(tmp_path):
 
 def test_a_config_file_that_is_not_yaml_names_file_and_line(tmp_path):
     config = write_config(tmp_path, "source:\n  org: [unclosed\n")
-    with pytest.raises(ConfigError, match=r"auditor.yaml, line \d+: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"auditor.yaml:\d+: not valid YAML"):
         load_settings(config_file=config, environ=ENV)
 
 

@@ -17,8 +17,7 @@ from datetime import timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from auditor.config import read_config
 from auditor.errors import ConfigError
 from auditor.partitions import parse_timezone
 from auditor.sources.easemob import EasemobClient, RetryPolicy
@@ -43,7 +42,7 @@ _HOW = {
     "client_id": "--client-id or EASEMOB_CLIENT_ID",
     "client_secret": "EASEMOB_CLIENT_SECRET or EASEMOB_CLIENT_SECRET_FILE",
 }
-_CONFIG_KEYS = frozenset(
+CONFIG_KEYS = frozenset(
     {*_ENV, "client_secret_file", "timeout", "max_retries", "backoff_base", "backoff_cap"}
 )
 _NUMBERS = {"timeout": float, "max_retries": int, "backoff_base": float, "backoff_cap": float}
@@ -76,20 +75,7 @@ class ConnectionSettings:
 def _config_section(path: str | Path) -> dict[str, Any]:
     """The `source:` mapping of a YAML config file, its keys checked."""
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read the config file ({error})") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: not valid YAML") from None
-    if document is None:
-        return {}
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path}: the config file must be a mapping with a `source:` section")
+    document = read_config(path)
     section = document.get("source") or {}
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: `source` must be a mapping")
@@ -98,16 +84,15 @@ def _config_section(path: str | Path) -> dict[str, Any]:
             f"{path}: source.client_secret is not read from a config file; set "
             "EASEMOB_CLIENT_SECRET, or put the secret alone in a file named by client_secret_file"
         )
-    unknown = sorted(set(section) - _CONFIG_KEYS)
+    unknown = sorted(set(section) - CONFIG_KEYS)
     if unknown:
         raise ConfigError(
-            f"{path}: unknown key source.{unknown[0]}; "
-            f"known keys: {', '.join(sorted(_CONFIG_KEYS))}"
+            f"{path}: unknown key source.{unknown[0]}; known keys: {', '.join(sorted(CONFIG_KEYS))}"
         )
     return section
 
 
-def _read_secret_file(path: str, named_by: str) -> str:
+def read_secret_file(path: str, named_by: str) -> str:
     try:
         secret = Path(path).expanduser().read_text(encoding="utf-8").strip()
     except OSError as error:
@@ -141,11 +126,11 @@ def load_settings(
     if environ.get("EASEMOB_CLIENT_SECRET"):
         values["client_secret"] = environ["EASEMOB_CLIENT_SECRET"]
     elif environ.get("EASEMOB_CLIENT_SECRET_FILE"):
-        values["client_secret"] = _read_secret_file(
+        values["client_secret"] = read_secret_file(
             environ["EASEMOB_CLIENT_SECRET_FILE"], "EASEMOB_CLIENT_SECRET_FILE"
         )
     elif section.get("client_secret_file"):
-        values["client_secret"] = _read_secret_file(
+        values["client_secret"] = read_secret_file(
             str(section["client_secret_file"]), f"source.client_secret_file in {config_file}"
         )
     missing = [how for key, how in _HOW.items() if not values.get(key)]
