@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,26 @@ import orjson
 
 from auditor.errors import InputError
 
-_decoder_error = orjson.JSONDecodeError
+# orjson reads an integer beyond 64 bits as a float, silently changing it; a run of 20 digits
+# (maybe inside a string: then the slow path is merely unneeded) sends the text to `json`.
+_LONG_DIGITS = re.compile(rb"[0-9]{20}")
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+_exact_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def loads(data: bytes) -> Any:
+    """Parses JSON exactly: integers of any size stay integers, NaN and Infinity are refused.
+
+    Raises ValueError (orjson's and json's decode errors are both ValueErrors).
+    """
+    if _LONG_DIGITS.search(data):
+        return _exact_decoder.decode(data.decode("utf-8"))
+    return orjson.loads(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +55,7 @@ class ParsedLine:
 
 def split_objects(data: bytes) -> list[Any] | None:
     """Splits back-to-back JSON objects (`{..}{..}` or `{..} {..}`) on one line, or None."""
-    decoder = json.JSONDecoder()
+    decoder = _exact_decoder
     text = data.decode("utf-8")
     found, position = [], 0
     try:
@@ -58,8 +78,8 @@ def parse_lines(lines: Iterable[bytes], path: str) -> Iterator[ParsedLine]:
         if not data:
             continue
         try:
-            value = orjson.loads(data)
-        except _decoder_error as error:
+            value = loads(data)
+        except ValueError as error:
             values = split_objects(data)
             if not values:
                 yield ParsedLine(path, number, None, f"not JSON: {error}", data)

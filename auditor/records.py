@@ -22,17 +22,21 @@ def msg_id(record: Record) -> str | None:
     return None
 
 
+# Instants before 1970 or from year 10000 on are not send times, and datetime cannot hold them.
+LATEST_MS = 253_402_300_800_000
+
+
 def timestamp_ms(record: Record) -> int | None:
-    """The send time in UTC ms; accepts an int or a numeric string, else None."""
+    """The send time in UTC ms; accepts an int or a numeric string in range, else None."""
     value = record.get("timestamp")
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if (isinstance(value, str) and value.isdigit()) or (
+        isinstance(value, float) and value.is_integer()
+    ):
+        value = int(value)
+    if isinstance(value, int) and 0 <= value < LATEST_MS:
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
     return None
 
 

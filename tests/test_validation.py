@@ -254,6 +254,9 @@ LOOSE_RULES = {
     "timestamp negative": Broken(
         "txt", put("/timestamp", -1), "/timestamp", COMMON + "instant/minimum"
     ),
+    "timestamp beyond the year 9999": Broken(
+        "txt", put("/timestamp", 10**30), "/timestamp", COMMON + "instant/maximum"
+    ),
     "timestamp string not digits": Broken(
         "txt", put("/timestamp", "2014-06-18"), "/timestamp", COMMON + "instant/pattern"
     ),

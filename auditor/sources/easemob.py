@@ -24,6 +24,7 @@ import orjson
 import requests
 
 from auditor.errors import ConfigError, InputError, SourceError
+from auditor.jsonl import loads
 from auditor.sources.interface import PartitionNotReady
 from auditor.sources.tokens import TokenCache
 
@@ -129,8 +130,8 @@ def _error_of(response: requests.Response) -> tuple[str, str]:
 
 def _json_object(response: requests.Response) -> dict[str, Any]:
     try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
+        body = loads(response.content)
+    except ValueError:
         raise _Retry("the answer was not JSON") from None
     if not isinstance(body, dict):
         raise _Retry("the answer was not a JSON object")
