@@ -201,3 +201,23 @@ def test_the_example_policy_finds_every_planted_keyword_and_trusts_no_bad_checks
     assert planted > 100 and valid_ids > 20
     assert missed == []
     assert wrongly_trusted == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("chat_type", ["groupchat"]), ("chat_type", {"a": 1}), ("timestamp", 10**30)],
+)
+def test_malformed_envelope_values_get_a_verdict_not_a_crash(field, value):
+    engine = PolicyEngine(load_policy(example_policy()), 1_793_577_600_000)
+    record = {
+        "msg_id": "1",
+        "timestamp": 1_793_491_200_000,
+        "from": "user0001",
+        "to": "user0002",
+        "chat_type": "chat",
+        "payload": {"bodies": [{"type": "txt", "msg": "洗钱"}]},
+        field: value,
+    }
+    evaluation = engine.evaluate(record)
+    assert evaluation.verdict.disposition in ("keep", "review")
+    assert any(f.category == "keyword" for f in evaluation.findings)

@@ -11,10 +11,10 @@ from typing import NamedTuple
 
 from auditor.findings import Finding
 from auditor.partitions import format_instant
-from auditor.policies.keywords import KeywordHit, KeywordMatcher
+from auditor.policies.keywords import NEEDLE, KeywordHit, KeywordMatcher
 from auditor.policies.model import Policy
 from auditor.policies.pii import PiiHit, PiiScanner
-from auditor.policies.reading import pointer_path, read
+from auditor.policies.reading import glance, pointer_path, scanned_fields
 from auditor.policies.retention import RetentionDecider, RetentionVerdict
 from auditor.records import Record, msg_id
 
@@ -26,8 +26,10 @@ class Evaluation(NamedTuple):
     findings: list[Finding]
 
 
-MEMO_SIZE = 32_768  # about 5 MB at most
-MEMO_TEXT_LIMIT = 64
+MEMO_SIZE = 32_768  # entries in each of the two memos: about 5 MB each at most
+MEMO_TEXT_LIMIT = 64  # characters of a text remembered whole
+BLIND_KEY_LIMIT = 256  # UTF-8 bytes of a text remembered by its digit-blind key
+_ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 _NOTHING: tuple[tuple[KeywordHit, ...], tuple[PiiHit, ...]] = ((), ())
 
@@ -37,7 +39,9 @@ class PolicyEngine:
 
     What a text matches depends on the text alone, and short texts recur (push titles in `ext`,
     "收到", "ok", addresses, merged-message titles), so the matches of short texts are memoised,
-    up to `memo_size` of them (0 turns it off); findings are still built per record.
+    up to `memo_size` of them (0 turns it off, and the digit-blind memo of `_match` with it);
+    findings are still built per record. A record is read without JSON Pointers (`glance`); its
+    pointers are read again only when one of its texts matched something.
     """
 
     def __init__(self, policy: Policy, now_ms: int, memo_size: int = MEMO_SIZE) -> None:
@@ -45,8 +49,13 @@ class PolicyEngine:
         self.memo_size = memo_size
         self.now_ms = now_ms
         self._retention = RetentionDecider(policy, now_ms)
-        self._keywords = KeywordMatcher(policy.keyword_lists)
+        self._decide = self._retention.decide_facts
         self._pii = PiiScanner(policy.detectors)
+        self._keywords = KeywordMatcher(policy.keyword_lists, self._pii.needles)
+        self._terms = self._keywords.terms
+        self._candidates = self._pii.candidates
+        blind = memo_size and self._keywords.digit_blind and self._pii.digit_blind
+        self._blind: dict[bytes, tuple] | None = {} if blind else None
         self._severity = {rule.id: rule.severity for rule in policy.retention_rules()}
         if policy.floor is not None:
             self._severity[policy.floor.id] = policy.floor.severity
@@ -54,18 +63,25 @@ class PolicyEngine:
         self._memo: dict[str, tuple[tuple[KeywordHit, ...], tuple[PiiHit, ...]]] = {}
 
     def evaluate(self, record: Record) -> Evaluation:
-        facts, fields = read(record)
-        verdict = self._retention.decide_facts(facts)
+        facts, texts = glance(record)
+        verdict = self._decide(facts)
         findings: list[Finding] = []
-        if verdict.disposition != "keep":
+        if verdict[1] != "keep":
             findings.append(self._retention_finding(record, verdict))
         memo = self._memo
-        for pointer, text in fields:
+        matched = None
+        for text in texts:
             found = memo.get(text)
             if found is None:
-                found = self.matches(text)
+                found = self._match(text)
             if found is not _NOTHING:
-                keyword_hits, pii_hits = found
+                if matched is None:
+                    matched = []
+                matched.append((text, found))
+        if matched is not None:
+            pointers = {text: pointer for pointer, text in scanned_fields(record)}
+            for text, (keyword_hits, pii_hits) in matched:
+                pointer = pointers[text]
                 findings.extend(_keyword_finding(record, pointer, text, h) for h in keyword_hits)
                 findings.extend(_pii_finding(record, pointer, text, h) for h in pii_hits)
         return _new(Evaluation, (verdict, findings))
@@ -75,10 +91,41 @@ class PolicyEngine:
         found = self._memo.get(text)
         if found is not None:
             return found
-        keyword_hits = self._keywords.scan(text)
-        pii_hits = self._pii.scan(text)
-        found = (tuple(keyword_hits), tuple(pii_hits)) if keyword_hits or pii_hits else _NOTHING
-        if self.memo_size and len(text) <= MEMO_TEXT_LIMIT:
+        return self._match(text)
+
+    def _match(self, text: str) -> tuple[tuple[KeywordHit, ...], tuple[PiiHit, ...]]:
+        """`matches` for a text not in the memo.
+
+        A text that differs from one seen before only in its ASCII digits (a file name with a
+        counter, an amount, an order number) has the same term hits, needles and sensitive-data
+        candidates (see `digit_blind`), so those are remembered by the text with its digits
+        zeroed; only regexes and detectors that the text may trigger run on it. Such a text
+        needs no place in the memo of whole texts unless one of those has to run.
+        """
+        blind = self._blind
+        remember = self.memo_size and len(text) <= MEMO_TEXT_LIMIT
+        if blind is not None:
+            raw = text.encode("utf-8", "surrogatepass")
+            key = raw.translate(_ZERO_DIGITS)  # `raw` itself when it holds no ASCII digit
+            entry = blind.get(key)
+            if entry is None:
+                term_hits, roles = self._terms(text)
+                entry = (tuple(term_hits), roles, self._candidates(text, roles & NEEDLE))
+                if len(key) <= BLIND_KEY_LIMIT:
+                    if len(blind) >= self.memo_size:
+                        blind.clear()
+                    blind[key] = entry
+            term_hits, roles, chosen = entry
+            if key is not raw and roles <= NEEDLE and chosen is None:
+                remember = False
+        else:
+            term_hits, roles = self._terms(text)
+            chosen = self._candidates(text, roles & NEEDLE)
+        if roles > NEEDLE:
+            term_hits = tuple(term_hits) + tuple(self._keywords.patterns(text, roles))
+        pii_hits = self._pii.detect(text, chosen) if chosen is not None else ()
+        found = (tuple(term_hits), tuple(pii_hits)) if term_hits or pii_hits else _NOTHING
+        if remember:
             if len(self._memo) >= self.memo_size:
                 self._memo.clear()
             self._memo[text] = found

@@ -6,6 +6,12 @@ A text is normalised (or, when no character in it could change a match, left as 
 scanned once; only when something matched are raw positions rebuilt, allowlists applied,
 whole-word boundaries checked and the normalisations that made the match explained. Regular
 expressions of a list run on the raw text.
+
+The same pass also looks for needles: strings without which a regular expression (its longest
+run of literal characters that match only themselves) or the caller's sensitive-data prefilter
+cannot match. A normalisation maps each character on its own, so a text holding a needle `s`
+normalises to one holding `normalize(s)`; the automaton looks for both, and a text with neither
+skips the check the needle guards. Only the first automaton carries needles.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from ahocorasick_rs import AhoCorasick
+from ahocorasick_rs import AhoCorasick, Implementation
 
 from auditor.policies.model import KeywordList, PatternRule
 from auditor.policies.normalize import Normalizer, is_wordish, normalizer, raw_index
@@ -46,7 +52,12 @@ class _Entry:
 class _Group:
     """The lists sharing one combination of normalisations, and their automaton."""
 
-    def __init__(self, steps: tuple[str, ...], lists: Sequence[tuple[int, KeywordList]]) -> None:
+    def __init__(
+        self,
+        steps: tuple[str, ...],
+        lists: Sequence[tuple[int, KeywordList]],
+        needles: dict[str, int] | None = None,
+    ) -> None:
         self.normalizer: Normalizer = normalizer(steps)
         self.lists = dict(lists)
         by_key: dict[str, dict[tuple[int, bool], _Entry]] = defaultdict(dict)
@@ -57,7 +68,14 @@ class _Group:
                     by_key[key].setdefault((index, allow), _Entry(index, term.text, key, allow))
         self.relevant = _relevant_changes(self.normalizer, by_key)
         self.entries = [tuple(entries.values()) for entries in by_key.values()]
-        self.automaton = AhoCorasick(list(by_key)) if by_key else None
+        # Needles follow the terms; `roles[index]` gives a pattern's roles (bits).
+        needles = needles or {}
+        self.roles = [_TERM] * len(by_key) + list(needles.values())
+        self.entries += [()] * len(needles)
+        self.strings = list(by_key) + list(needles)
+        self.automaton = (
+            AhoCorasick(self.strings, implementation=Implementation.DFA) if self.strings else None
+        )
 
     def allowed_spans(self, text: str, list_index: int) -> list[tuple[int, int]]:
         """Raw spans of the list's allowlisted phrases in `text` (for its regex matches)."""
@@ -153,6 +171,47 @@ def _relevant_changes(normal: Normalizer, keys: Iterable[str]) -> Callable[[str]
     return re.compile(f"[{''.join(re.escape(char) for char in mattering)}{astral}]").search
 
 
+def required_literal(regex: re.Pattern[str]) -> str | None:
+    """The longest run of characters every match of `regex` holds as they are, or None.
+
+    Read from the parsed expression: consecutive literals at its top level (outside any group,
+    repeat or alternative), each matching only itself (under IGNORECASE only ASCII non-letters
+    do). None when there is no such run or the expression cannot be read this way.
+    """
+    try:
+        from re import _parser  # the stdlib's own parser; absent or changed, regexes just run
+
+        parsed = _parser.parse(regex.pattern, regex.flags)
+        literal_op = _parser.LITERAL
+    except Exception:
+        return None
+    caseless = regex.flags & re.IGNORECASE
+    best, run = "", ""
+    for op, value in parsed.data:
+        char = chr(value) if op is literal_op else None
+        if char is not None and (not caseless or (char.isascii() and not char.isalpha())):
+            run += char
+            best = max(best, run, key=len)
+        else:
+            run = ""
+    return best or None
+
+
+def _gate(normal: Normalizer, wanted: dict[str, int]) -> tuple[dict[str, int], int]:
+    """Each needle as written and as normalised, with its roles; and the roles that a needle
+    normalisation deletes cannot guard (a text could hide it)."""
+    gate: dict[str, int] = {}
+    deleted = 0
+    for needle, roles in wanted.items():
+        seen = normal.normalize(needle)
+        if not seen:
+            deleted |= roles
+            continue
+        for each in (needle, seen):
+            gate[each] = gate.get(each, 0) | roles
+    return gate, deleted
+
+
 def _breaks_a_word(text: str, start: int, end: int, key: str) -> bool:
     """Whether a term that begins or ends with a letter or digit is glued to a longer word."""
     if is_wordish(key[0]) and start > 0 and is_wordish(text[start - 1]):
@@ -160,18 +219,56 @@ def _breaks_a_word(text: str, start: int, end: int, key: str) -> bool:
     return is_wordish(key[-1]) and end < len(text) and is_wordish(text[end])
 
 
-class KeywordMatcher:
-    """Every keyword list of a policy, compiled once per run."""
+ASCII_DIGITS = "0123456789"
+NEEDLE = 1  # the role of the caller's needles
+_TERM = 2  # the role of a term or allowlisted phrase
+_FIRST_PATTERN = 4  # the role of the list regex `k` is `_FIRST_PATTERN << k`
 
-    def __init__(self, lists: Sequence[KeywordList]) -> None:
+
+class KeywordMatcher:
+    """Every keyword list of a policy, compiled once per run.
+
+    `needles` are the caller's: `scan_noting` also says whether a text may hold one of them.
+    `terms` and `patterns` split `scan_noting` in two for a caller that remembers the first:
+    when `digit_blind` (no string the automata look for holds an ASCII digit, and normalisation
+    keeps ASCII digits as they are), what `terms` returns is the same for texts that differ only
+    in their ASCII digits: no term can match across a digit, and a digit next to a match is a
+    letter or digit for the whole-word check whichever it is.
+    """
+
+    def __init__(self, lists: Sequence[KeywordList], needles: Iterable[str] = ()) -> None:
         grouped: dict[tuple[str, ...], list[tuple[int, KeywordList]]] = defaultdict(list)
         for index, keyword_list in enumerate(lists):
             grouped[keyword_list.normalize].append((index, keyword_list))
-        self._groups = [_Group(steps, members) for steps, members in grouped.items()]
+        rules = [(index, each, rule) for index, each in enumerate(lists) for rule in each.patterns]
+        self._searches = [
+            (rule.regex.search, rule, index, keyword_list, _FIRST_PATTERN << bit)
+            for bit, (index, keyword_list, rule) in enumerate(rules)
+        ]
+        needles = tuple(needles)
+        wanted: dict[str, int] = dict.fromkeys(needles, NEEDLE)
+        self._ungated = 0 if needles else NEEDLE
+        for _search, rule, _index, _list, bit in self._searches:
+            literal = required_literal(rule.regex)
+            if literal is None:
+                self._ungated |= bit
+            else:
+                wanted[literal] = wanted.get(literal, 0) | bit
+        carrier = next(iter(grouped), None)
+        gate: dict[str, int] = {}
+        if carrier is not None:
+            gate, deleted = _gate(normalizer(carrier), wanted)
+            self._ungated |= deleted
+        if not gate:
+            self._ungated |= NEEDLE | sum(each[4] for each in self._searches)
+        self._groups = [
+            _Group(steps, members, gate if steps == carrier else None)
+            for steps, members in grouped.items()
+        ]
         self._group_of = {index: group for group in self._groups for index in group.lists}
         self._automata = [  # what the hot loop needs, unpacked: `_Group.normalize` inlined
             (
-                group.automaton,
+                group.automaton.find_matches_as_indexes,
                 group.relevant,
                 group.normalizer.table,
                 *group.normalizer.ascii_tables,
@@ -180,26 +277,50 @@ class KeywordMatcher:
             for group in self._groups
             if group.automaton is not None
         ]
-        self._searches = [
-            (rule.regex.search, rule, index, keyword_list)
-            for index, keyword_list in enumerate(lists)
-            for rule in keyword_list.patterns
-        ]
+        self.digit_blind = all(
+            group.normalizer.normalize(ASCII_DIGITS) == ASCII_DIGITS
+            and not any(char in ASCII_DIGITS for key in group.strings for char in key)
+            for group in self._groups
+        )
 
     def scan(self, text: str) -> list[KeywordHit]:
+        return self.scan_noting(text)[0]
+
+    def scan_noting(self, text: str) -> tuple[list[KeywordHit], bool]:
+        """The hits in `text`, and whether it may hold one of the caller's needles."""
+        hits, roles = self.terms(text)
+        if roles > NEEDLE:
+            hits = hits + self.patterns(text, roles)
+        return hits, bool(roles & NEEDLE)
+
+    def terms(self, text: str) -> tuple[list[KeywordHit], int]:
+        """The hits of terms in `text`, and the roles of the needles it may hold (for
+        `patterns`, and `NEEDLE` for the caller's)."""
         hits: list[KeywordHit] = []
-        for automaton, relevant, table, ascii_table, deleted, group in self._automata:
+        roles = self._ungated
+        for find, relevant, table, ascii_table, deleted, group in self._automata:
             if text.isascii():
                 normalized = text.encode("ascii").translate(ascii_table, deleted).decode("ascii")
             elif relevant(text) is None:
                 normalized = text
             else:
                 normalized = text.translate(table)
-            found = automaton.find_matches_as_indexes(normalized, overlapping=True)
+            found = find(normalized, overlapping=True)
             if found:
-                hits.extend(group.resolve(text, normalized is text, found))
-        for search, rule, index, keyword_list in self._searches:
-            if search(text) is not None:
+                group_roles = group.roles
+                seen = 0
+                for key, _start, _end in found:
+                    seen |= group_roles[key]
+                roles |= seen & ~_TERM
+                if seen & _TERM:
+                    hits.extend(group.resolve(text, normalized is text, found))
+        return hits, roles
+
+    def patterns(self, text: str, roles: int) -> list[KeywordHit]:
+        """The hits of the lists' regular expressions whose needle `terms` saw in `text`."""
+        hits: list[KeywordHit] = []
+        for search, rule, index, keyword_list, bit in self._searches:
+            if roles & bit and search(text) is not None:
                 hits.extend(self._pattern_hits(text, rule, index, keyword_list))
         return hits
 

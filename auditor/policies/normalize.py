@@ -37,6 +37,7 @@ def is_separator(char: str) -> bool:
     return char.isspace() or char in SEPARATOR_CHARS or unicodedata.category(char) == "Cf"
 
 
+@lru_cache(maxsize=65_536)
 def is_wordish(char: str) -> bool:
     """A letter or digit of a script written with spaces between words (not CJK)."""
     first = unicodedata.normalize("NFKC", char)[:1]

@@ -3,7 +3,9 @@
 Detectors see a view of the text in which fullwidth and other-style digits and letters are mapped
 one-to-one to ASCII (`１３８…` is a mobile number too), so a detector's offsets are raw offsets.
 Most texts hold no long digit run, `@`, dotted quad or `://`; for them the prefilter (a few
-substring tests and one `search` starting with a digit) is the whole cost.
+substring tests and one `search` starting with a digit) is the whole cost. A caller that looks
+for the substrings (`needles`) in a pass it makes anyway (the keyword automaton) can say that a
+text holds none, and only the digit search is left.
 """
 
 from __future__ import annotations
@@ -86,18 +88,39 @@ class PiiScanner:
         )
         self._view = _ViewTable()
 
-    def scan(self, text: str) -> list[PiiHit]:
+        self.digit_blind = not any(
+            char in "0123456789" for literal, _rules in self._literals for char in literal
+        ) and (self._digits is None or _digit_blind(self._digits.__self__))
+
+    @property
+    def needles(self) -> tuple[str, ...]:
+        """The substrings the prefilter looks for (besides a run of digits)."""
+        return tuple(literal for literal, _rules in self._literals)
+
+    def scan(self, text: str, needles: bool = True) -> list[PiiHit]:
+        """The checked detections in `text`; `needles=False` says it holds none of `needles`."""
+        chosen = self.candidates(text, needles)
+        return self.detect(text, chosen) if chosen is not None else []
+
+    def candidates(self, text: str, needles: bool = True) -> list[_Rule] | None:
+        """The rules the prefilter lets through for `text` (None for none). When
+        `digit_blind`, they are the same for texts that differ only in their ASCII digits."""
         chosen: list[_Rule] | None = None
-        for literal, rules in self._literals:
-            if literal in text:
-                chosen = rules if chosen is None else chosen + rules
+        if needles:
+            for literal, rules in self._literals:
+                if literal in text:
+                    chosen = rules if chosen is None else chosen + rules
         if self._digits is not None and self._digits(text) is not None:
             chosen = self._numeric if chosen is None else chosen + self._numeric
-        if chosen is None:
-            return []
+        return chosen
+
+    def detect(self, text: str, chosen: list[_Rule]) -> list[PiiHit]:
+        """The checked detections of the `candidates` rules in `text`."""
         view = text if text.isascii() else text.translate(self._view)
         hits = []
-        for rule, detector, words in dict.fromkeys(chosen, None) if len(chosen) > 1 else chosen:
+        if len(chosen) > 1:  # in order, once each (a rule's tuple is equal only to itself)
+            chosen = list({id(each): each for each in chosen}.values())
+        for rule, detector, words in chosen:
             for candidate in detector.find(view):
                 if rule.allow and any(fnmatchcase(candidate.value, glob) for glob in rule.allow):
                     continue
@@ -118,6 +141,51 @@ class PiiScanner:
                     )
                 )
         return hits
+
+
+_BLIND_OPS = frozenset(("ANY", "AT", "CATEGORY", "NEGATE", "FAILURE", "SUCCESS"))
+
+
+def _digit_blind(pattern: re.Pattern[str]) -> bool:
+    """Whether `pattern` treats every ASCII digit alike (as `\\d` or `.` do, unlike `1` or
+    `[0-5]`), so it matches a text exactly when it matches the text with other ASCII digits."""
+    try:
+        from re import _parser  # the stdlib's own parser; absent or changed, assume not
+
+        return _blind_items(_parser.parse(pattern.pattern, pattern.flags).data)
+    except Exception:
+        return False
+
+
+def _blind_items(items: list) -> bool:
+    digits = range(0x30, 0x3A)
+    for op, value in items:
+        name = str(op)
+        if name in ("LITERAL", "NOT_LITERAL"):
+            if value in digits:
+                return False
+        elif name == "RANGE":
+            low, high = value
+            if not (high < 0x30 or low > 0x39 or (low <= 0x30 and high >= 0x39)):
+                return False
+        elif name == "IN":
+            if not _blind_items(value):
+                return False
+        elif name in ("SUBPATTERN", "ATOMIC_GROUP"):
+            if not _blind_items(value[-1].data if name == "SUBPATTERN" else value.data):
+                return False
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            if not _blind_items(value[2].data):
+                return False
+        elif name == "BRANCH":
+            if not all(_blind_items(branch.data) for branch in value[1]):
+                return False
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            if not _blind_items(value[1].data):
+                return False
+        elif name not in _BLIND_OPS:
+            return False
+    return True
 
 
 def _near(view: str, start: int, end: int, rule: DetectorRule, words: tuple[str, ...]) -> bool:

@@ -7,6 +7,8 @@ any body type), custom messages (`customExts` as a map or a list of one-key maps
 `v2:customExts`) and the message's `ext`, recursively, each with its RFC 6901 JSON Pointer. A
 string repeated in one record (Easemob mirrors `customExts` into `v2:customExts`) is scanned once,
 at its first pointer. Both are read in one walk because the engine needs both for every record.
+`glance` is the same walk without the pointers, for the hot path: a pointer is only wanted for
+the few strings that match something, and building it costs more than finding the string.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from auditor.records import Record, body_type, receiver, sender, timestamp_ms
+from auditor.records import LATEST_MS, Record, body_type, receiver, sender, timestamp_ms
 
 _FILENAME = ("filename",)
 _BY_TYPE = {
@@ -35,6 +37,12 @@ class Facts(NamedTuple):
     sent: int | None
 
 
+def _chat_type(record: Record) -> str | None:
+    """The chat type scopes compare with; a value that is not a string matches no chat type."""
+    chat = record.get("chat_type")
+    return chat if type(chat) is str else None
+
+
 def escape(token: str) -> str:
     """One RFC 6901 reference token."""
     return token.replace("~", "~0").replace("/", "~1")
@@ -52,6 +60,22 @@ def _child_pointer(parent: str, key: str) -> str:
 
 def read(record: Record) -> tuple[Facts, Fields]:
     """The record's facts and its `(pointer, text)` strings, in record order."""
+    types, found = _walk(record)
+    facts = _new_facts(
+        Facts,
+        (
+            _chat_type(record),
+            sender(record),
+            receiver(record),
+            types,
+            timestamp_ms(record),
+        ),
+    )
+    return facts, found
+
+
+def _walk(record: Record) -> tuple[list[str], Fields]:
+    """The body types and the `(pointer, text)` strings of a record."""
     payload = record.get("payload")
     types: list[str] = []
     found: Fields = []
@@ -76,20 +100,102 @@ def read(record: Record) -> tuple[Facts, Fields]:
         ext = payload.get("ext")
         if ext:
             _strings(ext, "/payload/ext", seen, found)
-    facts = _new_facts(
-        Facts,
-        (
-            record.get("chat_type"),
-            sender(record),
-            receiver(record),
-            types,
-            timestamp_ms(record),
-        ),
-    )
-    return facts, found
+    return types, found
 
 
 _new_facts = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
+
+
+def glance(record: Record) -> tuple[tuple, list[str]]:
+    """What `read` returns, without the pointers: the same facts (as a plain tuple in the
+    order of `Facts`) and the same strings in the same order.
+
+    Written for the usual shape (plain dicts, lists and strings, tested with `type(...) is`)
+    with `isinstance` only as the fallback, so it accepts exactly what `read` accepts.
+    """
+    payload = record.get("payload")
+    types: list[str] = []
+    texts: list[str] = []
+    if type(payload) is dict or isinstance(payload, dict):
+        bodies = payload.get("bodies")
+        if type(bodies) is list or isinstance(bodies, list):
+            for body in bodies:
+                if type(body) is not dict and not isinstance(body, dict):
+                    continue
+                if body.get("subType") == "sub_combine":
+                    kind = "combine"
+                else:
+                    kind = body.get("type")
+                    if type(kind) is not str and not isinstance(kind, str):
+                        kind = ""
+                types.append(kind)
+                for key in _BY_TYPE.get(kind, _FILENAME):
+                    value = body.get(key)
+                    if (
+                        value
+                        and (type(value) is str or isinstance(value, str))
+                        and value not in texts
+                    ):
+                        texts.append(value)
+                if kind == "custom":
+                    for key in ("customExts", "v2:customExts"):
+                        if key in body:
+                            _texts(body[key], texts)
+        ext = payload.get("ext")
+        if ext:
+            _texts(ext, texts)
+        who = payload.get("from") or record.get("from")
+        to = payload.get("to") or record.get("to")
+    else:
+        who = record.get("from")
+        to = record.get("to")
+    sent = record.get("timestamp")
+    return (
+        _chat_type(record),
+        who if type(who) is str or who is None else str(who),
+        to if type(to) is str or to is None else str(to),
+        types,
+        sent if type(sent) is int and 0 <= sent < LATEST_MS else timestamp_ms(record),
+    ), texts
+
+
+_LEAVES = frozenset((int, float, bool, type(None)))  # JSON values that hold no string
+
+
+def _texts(value: Any, texts: list[str]) -> None:
+    """`_strings` without the pointers (a dict's dicts are walked inline: push settings in
+    `ext` are a dict of dicts)."""
+    kind = type(value)
+    if kind is dict:
+        for item in value.values():
+            kind = type(item)
+            if kind is str:
+                if item and item not in texts:
+                    texts.append(item)
+            elif kind is dict:
+                for leaf in item.values():
+                    if type(leaf) is str:
+                        if leaf and leaf not in texts:
+                            texts.append(leaf)
+                    elif type(leaf) not in _LEAVES:
+                        _texts(leaf, texts)
+            elif kind not in _LEAVES:
+                _texts(item, texts)
+    elif kind is str:
+        if value and value not in texts:
+            texts.append(value)
+    elif kind is list:
+        for item in value:
+            _texts(item, texts)
+    elif isinstance(value, str):
+        if value and value not in texts:
+            texts.append(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _texts(item, texts)
+    elif isinstance(value, list):
+        for item in value:
+            _texts(item, texts)
 
 
 def facts_of(record: Record) -> Facts:
@@ -97,7 +203,7 @@ def facts_of(record: Record) -> Facts:
 
 
 def scanned_fields(record: Record) -> Fields:
-    return read(record)[1]
+    return _walk(record)[1]
 
 
 def _strings(value: Any, pointer: str, seen: list[str], found: Fields) -> None:

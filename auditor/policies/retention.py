@@ -24,6 +24,7 @@ from typing import NamedTuple
 from auditor.partitions import DAY_MS
 from auditor.policies.model import Hold, Policy, RetentionRule
 from auditor.policies.reading import Facts, facts_of
+from auditor.policies.scope import ScopeSet
 from auditor.records import Record
 
 DISPOSITIONS = ("keep", "dispose", "review", "hold")
@@ -151,7 +152,11 @@ def resolve(rules: tuple[RetentionRule, ...], periods: tuple[int, ...]) -> _Reso
 
 
 class RetentionDecider:
-    """Decides verdicts for one run; holds are filtered to those active at `now_ms` once."""
+    """Decides verdicts for one run; holds are filtered to those active at `now_ms` once.
+
+    The rules' and active holds' scopes form one `ScopeSet`: bit `i` is the scoped rule `i`,
+    the bits above them the holds, so one lookup per fact tells which of them cover a record.
+    """
 
     def __init__(self, policy: Policy, now_ms: int) -> None:
         self.now_ms = now_ms
@@ -162,38 +167,67 @@ class RetentionDecider:
         self._always = tuple(rule for rule in (policy.default, policy.floor) if rule is not None)
         self._holds = tuple(hold for hold in policy.holds if hold.active_at(now_ms))
         self._hold_checks = tuple(hold.scope.predicate() for hold in self._holds)
-        self._resolved: dict[tuple[int, int], tuple[str, int, str, tuple, str]] = {}
+        self._scopes = ScopeSet(
+            [rule.scope for rule in policy.rules] + [hold.scope for hold in self._holds]
+        )
+        self._mask = self._scopes.mask
+        self._rule_bits = (1 << len(policy.rules)) - 1
+        self._hold_shift = len(policy.rules)
+        self._days: dict[int, dict[int, tuple[str, int, str, tuple, str]]] = {}
+        self._day: tuple[int, int, dict] = (0, 0, {})  # the last send day seen: start, end
 
     def decide(self, record: Record) -> RetentionVerdict:
         return self.decide_facts(facts_of(record))
 
-    def decide_facts(self, facts: Facts) -> RetentionVerdict:
-        """`decide` for facts already read (the engine reads facts and fields in one walk)."""
-        verdict = self._by_rules(facts)
+    def decide_facts(self, facts: Facts | tuple) -> RetentionVerdict:
+        """`decide` for facts already read (the engine reads facts and fields in one walk), as
+        `Facts` or a plain tuple in the same order."""
+        chat_type = facts[0]
+        if chat_type is not None and type(chat_type) is not str:
+            return self._decide_by_predicates(Facts(*facts))
+        mask = self._mask(facts)
+        sent = facts[4]
+        verdict = NO_TIMESTAMP if sent is None else self._verdict(mask & self._rule_bits, sent)
+        if mask > self._rule_bits:
+            held = mask >> self._hold_shift
+            holds = self._holds
+            return _held([holds[i] for i in range(len(holds)) if held >> i & 1], verdict)
+        return verdict
+
+    def _decide_by_predicates(self, facts: Facts) -> RetentionVerdict:
+        """`decide_facts` for an odd chat type: each scope's own checks, in their own order."""
+        verdict = NO_TIMESTAMP
+        if facts.sent is not None:
+            mask = 0
+            for bit, check in self._scoped_checks:
+                if check(facts):
+                    mask |= bit
+            verdict = self._verdict(mask, facts.sent)
         for check in self._hold_checks:
             if check(facts):
                 held = [each for each in self._holds if each.scope.matches_facts(facts)]
                 return _held(held, verdict)
         return verdict
 
-    def _by_rules(self, facts: Facts) -> RetentionVerdict:
-        sent = facts.sent
-        if sent is None:
-            return NO_TIMESTAMP
-        mask = 0
-        for bit, check in self._scoped_checks:
-            if check(facts):
-                mask |= bit
-        day = sent - sent % DAY_MS
-        entry = self._resolved.get((mask, day))
+    def _verdict(self, mask: int, sent: int) -> RetentionVerdict:
+        """The verdict of the rules in `mask` for a record sent at `sent`."""
+        start, end, outcomes = self._day
+        if not start <= sent < end:
+            start, end, outcomes = self._day = self._day_of(sent)
+        entry = outcomes.get(mask)
         if entry is None:
-            entry = self._resolved[(mask, day)] = self._resolve(mask, day)
+            entry = outcomes[mask] = self._resolve(mask, start)
         winner, period, action, losers, reason = entry
         if not winner:
             return NO_RULE
         until = sent + period
         disposition = "keep" if self.now_ms < until else _AFTER[action]
         return _new(RetentionVerdict, (until, disposition, winner, losers, reason))
+
+    def _day_of(self, sent: int) -> tuple[int, int, dict]:
+        """The send day of `sent` (UTC), and the outcomes already resolved for it."""
+        start = sent - sent % DAY_MS
+        return start, start + DAY_MS, self._days.setdefault(start, {})
 
     def _resolve(self, mask: int, day: int) -> tuple[str, int, str, tuple, str]:
         """The outcome for records sent on `day` that these rules apply to (a period added to a

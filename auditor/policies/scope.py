@@ -3,6 +3,8 @@
 Every condition given must hold (AND); each condition lists values of which one must match (OR).
 Sender, receiver and group values are exact ids or shell-style globs (`user00*`, `14025412067?`).
 A `group` condition only matches group chats and chat rooms, whose receiver is the group id.
+`ScopeSet` tells which of several scopes cover a record, remembering each condition's answer per
+distinct value (a sender, a receiver, a set of body types): the hot path does a few lookups.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from auditor.policies.reading import Facts, facts_of
 from auditor.records import Record
@@ -136,3 +139,116 @@ class Scope:
         ):
             return "its sent time range is empty (since is not before until)"
         return None
+
+
+CACHE_SIZE = 65_536  # distinct values remembered per condition before the cache starts over
+
+
+class ScopeSet:
+    """Which of several scopes cover a record, as a bit mask (bit `i` for `scopes[i]`).
+
+    A scope covers a record when each of its conditions does, and every condition but the send
+    time reads either the sender or the place of the message (chat type, body types, receiver),
+    so the mask is the AND of one mask per sender and one per place, each computed once and
+    then looked up (the send time, which rarely repeats, is compared directly). A chat type that
+    is not a string or None is rare enough to take the scopes' own predicates.
+    """
+
+    def __init__(self, scopes: Iterable[Scope], cache_size: int = CACHE_SIZE) -> None:
+        self.scopes = tuple(scopes)
+        self.everything = (1 << len(self.scopes)) - 1
+        self._cache_size = cache_size
+        self._predicates = tuple(scope.predicate() for scope in self.scopes)
+        places = ("chat_types", "groups", "receivers", "message_types")
+        timed = tuple(
+            (
+                ~(1 << bit),
+                scope.sent_since_ms if scope.sent_since_ms is not None else -(2**63),
+                scope.sent_until_ms if scope.sent_until_ms is not None else 2**63,
+            )
+            for bit, scope in enumerate(self.scopes)
+            if scope.sent_since_ms is not None or scope.sent_until_ms is not None
+        )
+        self._parts: dict[tuple, int] = {}  # masks per chat type, body types, receiver
+        self._hot = (  # what `mask` reads, in one attribute
+            self.everything,
+            {}
+            if any(getattr(s, name) is not None for s in self.scopes for name in places)
+            else None,
+            {} if any(s.senders is not None for s in self.scopes) else None,
+            timed or None,
+        )
+
+    def mask(self, facts: Facts | tuple) -> int:
+        """The scopes covering a record of these facts (`Facts` or a tuple in its order)."""
+        chat_type, sender, receiver, types, sent = facts
+        if chat_type is not None and type(chat_type) is not str:
+            return self._mask_by_predicates(Facts(*facts))
+        mask, by_place, by_sender, timed = self._hot
+        if by_place is not None:
+            place = (chat_type, types[0] if len(types) == 1 else tuple(types), receiver)
+            found = by_place.get(place)
+            if found is None:
+                found = self._remember(by_place, place, self._place_mask)
+            mask &= found
+        if by_sender is not None:
+            found = by_sender.get(sender)
+            if found is None:
+                found = self._remember(by_sender, sender, self._sender_mask)
+            mask &= found
+        if timed is not None:
+            for keep, since, until in timed:
+                if sent is None or not since <= sent < until:
+                    mask &= keep
+        return mask
+
+    def _remember(self, cache: dict, key: Any, compute: Callable[[Any], int]) -> int:
+        if len(cache) >= self._cache_size:
+            cache.clear()
+        value = cache[key] = compute(key)
+        return value
+
+    def _place_mask(self, place: tuple[str | None, Any, str | None]) -> int:
+        """The mask of a place: the AND of those of its chat type, body types and receiver
+        (each a small set of values, remembered in turn)."""
+        chat_type, kinds, receiver = place
+        parts = self._parts
+        found = self.everything
+        for key, compute in (
+            (("chat_type", chat_type), self._chat_type_mask),
+            (("types", kinds), self._types_mask),
+            (("receiver", receiver, chat_type in GROUP_CHAT_TYPES), self._receiver_mask),
+        ):
+            mask = parts.get(key)
+            if mask is None:
+                mask = self._remember(parts, key, compute)
+            found &= mask
+        return found
+
+    def _chat_type_mask(self, key: tuple[str, str | None]) -> int:
+        chat_type = key[1]
+        return self._bits(lambda s: s.chat_types is None or chat_type in s.chat_types)
+
+    def _types_mask(self, key: tuple[str, Any]) -> int:
+        types = (key[1],) if isinstance(key[1], str) else key[1]
+        return self._bits(
+            lambda s: s.message_types is None or not s.message_types.isdisjoint(types)
+        )
+
+    def _receiver_mask(self, key: tuple[str, str | None, bool]) -> int:
+        _, receiver, in_group = key
+        return self._bits(
+            lambda s: (
+                (s.receivers is None or s.receivers.matches(receiver))
+                and (s.groups is None or (in_group and s.groups.matches(receiver)))
+            )
+        )
+
+    def _bits(self, covers: Callable[[Scope], bool]) -> int:
+        return sum(1 << bit for bit, scope in enumerate(self.scopes) if covers(scope))
+
+    def _sender_mask(self, sender: str | None) -> int:
+        return self._bits(lambda s: s.senders is None or s.senders.matches(sender))
+
+    def _mask_by_predicates(self, facts: Facts) -> int:
+        return sum(1 << bit for bit, covers in enumerate(self._predicates) if covers(facts))
