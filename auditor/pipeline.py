@@ -14,11 +14,14 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import shutil
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +42,6 @@ from auditor.partitions import (
     partitions_between,
 )
 from auditor.policies.loading import load_policy
-from auditor.records import msg_id as record_msg_id
-from auditor.records import timestamp_ms
 from auditor.report.formats import default_formats
 from auditor.report.formats.jsonl import JsonlFormat
 from auditor.report.model import ReportBuilder
@@ -301,9 +302,11 @@ class _Archiver:
         self.db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS run_messages (msg_id TEXT NOT NULL,"
             " content_hash TEXT NOT NULL, timestamp_ms INTEGER, retain_until_ms INTEGER,"
-            " PRIMARY KEY (msg_id, content_hash))"
+            " PRIMARY KEY (msg_id, content_hash)) WITHOUT ROWID"
         )
         self.db.execute("DELETE FROM run_messages")
+        # (msg_id, content) pairs archived from outside the hour of their timestamp (`_kept`)
+        self._strays: set[tuple[str, str]] = set()
 
     def bag_info(self) -> dict[str, str]:
         source = self.source
@@ -394,7 +397,8 @@ class _Archiver:
                         for line in spooled:
                             self.emit(orjson.loads(line))
                     with paths["records"].open("rb") as spooled:
-                        writer.add_partition_lines(label, self._kept(spooled, writer, label))
+                        kept = self._kept(spooled, writer, partition, label)
+                        writer.add_partition_lines(label, kept)
                     unreadable = paths["unreadable"].read_bytes()
                     if unreadable:
                         writer.add_file(f"unreadable/{label}.txt", unreadable)
@@ -445,48 +449,106 @@ class _Archiver:
         shutil.rmtree(self.spool_dir, ignore_errors=True)
         return outcome
 
-    def _kept(self, spooled, writer: BagWriter, label: str) -> Iterator[tuple[bytes, str]]:
-        """The spooled records this run archives, as (canonical bytes, salt), emitting findings."""
+    def _kept(
+        self, spooled, writer: BagWriter, partition: Partition, label: str
+    ) -> Iterator[tuple[bytes, str]]:
+        """The spooled records this run archives, as (canonical bytes, salt), emitting findings.
+
+        This runs once per record on the single coordinator, so it takes what it needs from the
+        header a worker wrote, parses a record again only when a schema finding has to show it,
+        and asks the database about earlier runs once per batch of lines (`_earlier_versions`),
+        a batch small enough that its parsed headers never outlive the garbage collector's
+        youngest generations.
+
+        A message is archived once per run. Its (msg_id, content) pair fixes its bytes, hence
+        its timestamp, and `settle` keeps a record with a timestamp only in the hour holding it.
+        So only a pair without a timestamp, or with one outside its hour (a stray), is looked up
+        in the run's index; any other pair can only repeat within its hour (`seen`) or as an
+        earlier stray with a timestamp (`_strays`).
+        """
+        observe_facts, observe_verdict = self.report.observe_facts, self.report.observe_verdict
+        emit, reached, strays = self.emit, crashpoints.reached, self._strays
         lookup = self.db.execute
+        start, end = partition.start_ms, partition.end_ms
+        seen: set[tuple[str, str]] = set()
+        indexed: list[tuple[str, str, int | None, int | None]] = []
         seq = writer.record_count
-        for line in spooled:
-            header, canonical = line.rstrip(b"\n").split(b"\t", 1)
-            salt, content, disposition, rule, retain_until, findings, references = orjson.loads(
-                header
-            )
-            record = orjson.loads(canonical)
-            identity = record_msg_id(record)
-            if identity is not None:
-                if lookup(
-                    "SELECT 1 FROM run_messages WHERE msg_id = ? AND content_hash = ?",
-                    (identity, content),
-                ).fetchone():
-                    self.skipped += 1
-                    continue
-                lookup(
-                    "INSERT INTO run_messages VALUES (?, ?, ?, ?)",
-                    (identity, content, timestamp_ms(record), retain_until),
+        for batch in iter(lambda: list(itertools.islice(spooled, _BATCH_LINES)), []):
+            entries = [line.rstrip(b"\n").split(b"\t", 1) for line in batch]
+            headers = [orjson.loads(header) for header, _canonical in entries]
+            earlier = self._earlier_versions(headers)
+            for header, (_header, canonical) in zip(headers, entries, strict=True):
+                salt, content, disposition, rule, retain_until, findings, references, *facts = (
+                    header
                 )
-                earlier = lookup(
-                    "SELECT content_hash, first_run FROM messages WHERE msg_id = ?", (identity,)
-                ).fetchall()
-                same = [run for digest, run in earlier if digest == content]
-                if same:
-                    self.skipped += 1
-                    self.emit(_already_archived(identity, same[0]))
-                    continue
-                if earlier:
-                    findings.append(_changed(identity, earlier[0][1]))
-            self.report.observe_record(record, label)
-            self.report.observe_verdict(disposition, rule)
-            for finding in findings:
-                finding["seq"] = seq
-                self.emit(finding, record)
-            for reference in references:
-                self._attach(writer, reference, seq)
-            seq += 1
-            yield canonical, salt
-            crashpoints.reached("archive.record")
+                identity, sent = facts[0], facts[1]
+                if identity is not None:
+                    pair = (identity, content)
+                    if pair in seen:
+                        self.skipped += 1
+                        continue
+                    if sent is not None and start <= sent < end:
+                        repeated = pair in strays
+                    else:
+                        repeated = lookup(_IN_RUN_INDEX, pair).fetchone() is not None
+                        if sent is not None:
+                            strays.add(pair)
+                    if repeated:
+                        self.skipped += 1
+                        continue
+                    seen.add(pair)
+                    indexed.append((identity, content, sent, retain_until))
+                    versions = earlier.get(identity)
+                    if versions:
+                        same = [run for digest, run in versions if digest == content]
+                        if same:
+                            self.skipped += 1
+                            emit(_already_archived(identity, same[0]))
+                            continue
+                        findings.append(_changed(identity, versions[0][1]))
+                observe_facts(facts, label)
+                observe_verdict(disposition, rule)
+                if findings:
+                    shown = any(finding["category"] == "schema" for finding in findings)
+                    record = orjson.loads(canonical) if shown else None
+                    for finding in findings:
+                        finding["seq"] = seq
+                        emit(finding, record)
+                for reference in references:
+                    self._attach(writer, reference, seq)
+                seq += 1
+                yield canonical, salt
+                reached("archive.record")
+        with self._temporary() as db:
+            db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?)", indexed)
+
+    def _earlier_versions(self, headers: list[list[Any]]) -> dict[str, list[tuple[str, int]]]:
+        """What earlier runs archived under the msg_ids of a batch of spooled headers:
+        (content sha256, first run) by msg_id, in content order."""
+        identities = list({header[7] for header in headers if header[7] is not None})
+        earlier: dict[str, list[tuple[str, int]]] = {}
+        if not identities:
+            return earlier
+        rows = self.db.execute(
+            "SELECT msg_id, content_hash, first_run FROM messages"
+            f" WHERE msg_id IN ({','.join('?' * len(identities))}) ORDER BY msg_id, content_hash",
+            identities,
+        )
+        for identity, digest, first_run in rows:
+            earlier.setdefault(identity, []).append((digest, first_run))
+        return earlier
+
+    @contextmanager
+    def _temporary(self) -> Iterator[sqlite3.Connection]:
+        """One transaction around writes to the temporary tables: the state database is in
+        autocommit mode, where each row inserted would be a transaction of its own."""
+        self.db.execute("BEGIN")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def _attach(self, writer: BagWriter, reference: dict[str, Any], seq: int) -> None:
         if "error" in reference:
@@ -527,6 +589,10 @@ class _Archiver:
                 + (" before its retention ended" if early else " (its retention had ended)"),
                 details={"first_run": first_run, "retain_until": retain_until},
             ).to_dict()
+
+
+_IN_RUN_INDEX = "SELECT 1 FROM run_messages WHERE msg_id = ? AND content_hash = ?"
+_BATCH_LINES = 500  # also the most msg_ids one query binds (SQLite allows 32,766)
 
 
 def _already_archived(identity: str, first_run: int) -> dict[str, Any]:

@@ -6,10 +6,12 @@ coordinator (`pipeline.py`) reads back identical bytes whatever the number of wo
 
 Spool of one partition, named by its UTC start:
 - `<start>.records`: one line a record: a JSON header `[salt, content sha256, disposition,
-  winning rule, retain_until ms, [findings], [attachment references]]`, a tab, and the record's
-  canonical JSON (which never holds a raw tab). Keeping a record's findings and attachments on its
-  line lets the coordinator drop all of it together when the record was archived by an earlier
-  run;
+  winning rule, retain_until ms, [findings], [attachment references], msg_id, timestamp ms,
+  message type, chat type, sender]`, a tab, and the record's canonical JSON (which never holds a
+  raw tab). Keeping a record's findings and attachments on its line lets the coordinator drop all
+  of it together when the record was archived by an earlier run; the last five fields
+  (`report.model.RecordFacts`, read from the canonical bytes as the archive keeps them) spare the
+  single-threaded coordinator parsing every record again;
 - `<start>.findings.jsonl`: findings about the partition rather than one record (data that was
   not a record, msg_ids served with conflicting contents);
 - `<start>.unreadable`: served data that was not a record, verbatim, one piece a line, which the
@@ -39,6 +41,7 @@ from auditor.partitions import Partition
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
 from auditor.records import bodies, body_type, msg_id
+from auditor.report.model import RecordFacts, record_facts
 from auditor.sources.interface import Source, Unreadable
 from auditor.sources.settings import ConnectionSettings, make_client, make_source
 from auditor.validation import RecordValidator
@@ -152,28 +155,36 @@ class PartitionProcessor:
                 findings_out.write(orjson.dumps(finding.to_dict()) + b"\n")
                 severities[finding.severity] += 1
             findings = len(partition_findings)
+            salt_key = self.settings.salt_key
+            check = self.validator.check
+            evaluate = self.engine.evaluate
+            write = records_out.write
+            dumps, sha256 = orjson.dumps, hashlib.sha256
+            reached = crashpoints.reached
             for record in result.records:
-                prepared = prepare(record, self.settings.salt_key)
-                found = self.validator.check(record)
-                evaluation = self.engine.evaluate(record)
+                canonical, salt = prepare(record, salt_key)
+                found = check(record)
+                evaluation = evaluate(record)
                 found.extend(evaluation.findings)
                 verdict = evaluation.verdict
                 references = self._attachments(record) if self.client is not None else []
                 header = [
-                    prepared.salt,
-                    hashlib.sha256(prepared.canonical).hexdigest(),
+                    salt,
+                    sha256(canonical).hexdigest(),
                     verdict.disposition,
                     verdict.winning_rule,
                     verdict.retain_until_ms,
                     [finding.to_dict() for finding in found],
                     references,
+                    *_facts(record, canonical),
                 ]
-                records_out.write(orjson.dumps(header) + b"\t" + prepared.canonical + b"\n")
-                for finding in found:
-                    severities[finding.severity] += 1
-                findings += len(found)
+                write(dumps(header) + b"\t" + canonical + b"\n")
+                if found:
+                    for finding in found:
+                        severities[finding.severity] += 1
+                    findings += len(found)
                 attachments += len(references)
-                crashpoints.reached("spool.record")
+                reached("spool.record")
         digest = spool_digest(paths)
         outcome = PartitionOutcome(
             start_ms=partition.start_ms,
@@ -218,6 +229,22 @@ class PartitionProcessor:
                 reference.update(sha256=digest, size=len(data))
                 found.append(reference)
         return found
+
+
+def _facts(record: dict[str, Any], canonical: bytes) -> RecordFacts:
+    """The record's `RecordFacts` as read back from its canonical bytes, as the archive keeps it.
+
+    They differ from the record as received only where RFC 8785 rewrote a number: a msg_id or
+    sender sent as the float 5.0 reads back as the integer 5. Only then are the bytes parsed.
+    """
+    payload = record.get("payload")
+    if (
+        type(record.get("msg_id")) is float
+        or type(record.get("from")) is float
+        or (isinstance(payload, dict) and type(payload.get("from")) is float)
+    ):
+        record = orjson.loads(canonical)
+    return record_facts(record)
 
 
 def _unreadable(problem: Unreadable, label: str, line: int) -> Finding:

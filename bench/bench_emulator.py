@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import time
+from typing import Any
 
 import orjson
 import requests
@@ -68,11 +69,11 @@ def timed(label: str, work, baseline: float | None = None) -> float:
     return rate
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--days", type=int, default=1)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     options = EmulatorOptions(messages=args.records, days=args.days)
     history = SyntheticHistory(messages=args.records, days=args.days)
     baseline = timed(
@@ -88,10 +89,31 @@ def main() -> None:
             lambda: pull_hours(session, emu, headers),
             baseline,
         )
-        timed("hour files, warm (cached gzip)", lambda: pull_hours(session, emu, headers), baseline)
-        timed("legacy pages, limit=1000", lambda: pull_legacy(session, emu, headers), baseline)
+        warm = timed(
+            "hour files, warm (cached gzip)", lambda: pull_hours(session, emu, headers), baseline
+        )
+        legacy = timed(
+            "legacy pages, limit=1000", lambda: pull_legacy(session, emu, headers), baseline
+        )
     with run_emulator(options) as emu:
         timed("warm(): every hour file, all cores", lambda: emu.warm() and len(history), baseline)
+    served = "generate + serialise in-process"
+    return {
+        "rows": [
+            {
+                "stage": "emulator: hour files, warm",
+                "rate": warm,
+                "baseline": served,
+                "baseline_rate": baseline,
+            },
+            {
+                "stage": "emulator: legacy pages",
+                "rate": legacy,
+                "baseline": served,
+                "baseline_rate": baseline,
+            },
+        ]
+    }
 
 
 if __name__ == "__main__":

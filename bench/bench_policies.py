@@ -20,14 +20,15 @@ import dataclasses
 import gc
 import random
 import re
-import sys
 import time
+from typing import Any
 
 from auditor.emulator.dataset import SyntheticHistory
 from auditor.policies.engine import MEMO_SIZE, PolicyEngine
 from auditor.policies.loading import load_policy
 from auditor.policies.model import Policy, Term
-from auditor.policies.reading import scanned_fields
+from auditor.policies.reading import glance, scanned_fields
+from auditor.policies.retention import RetentionDecider
 from auditor.resources import example_policy
 
 NOW_MS = 1_796_083_200_000  # 2026-12-01: a month after the synthetic window, as a scheduled run
@@ -71,7 +72,7 @@ def padded_policy(terms: int) -> Policy:
     return dataclasses.replace(policy, keyword_lists=tuple(lists))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--baseline-records", type=int, default=20_000)
@@ -128,6 +129,20 @@ def main(argv: list[str] | None = None) -> int:
 
     match_rate, cold_match_rate = matching_rate(MEMO_SIZE), matching_rate(0)
 
+    def reading_rate() -> float:
+        """What evaluate does besides matching: read each record's facts and strings, decide
+        its retention verdict (a part of the evaluate figure, for where the time goes)."""
+        best = float("inf")
+        for _ in range(args.repeats):
+            decide = RetentionDecider(policy, NOW_MS).decide_facts
+            started = time.process_time()
+            for record in records:
+                decide(glance(record)[0])
+            best = min(best, time.process_time() - started)
+        return len(records) / best
+
+    read_rate = reading_rate()
+
     subset = records[: args.baseline_records]
     patterns = [re.compile(pattern) for pattern in BASELINE_PATTERNS]
 
@@ -151,11 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         ("engine: evaluate, text memo off", cold_rate),
         ("engine: matching stage only", match_rate),
         ("engine: matching stage only, text memo off", cold_match_rate),
+        ("engine: reading + retention verdict only (no matching)", read_rate),
         (f"baseline: term-in-text loop + re.findall ({len(subset):,} records)", baseline_rate),
     ]
     for label, value in rows:
         ratio = f"{value / baseline_rate:5.1f}x baseline" if value is not baseline_rate else ""
-        print(f"  {label:<66} {value:10,.0f}  {ratio}")
+        print(f"  {label:<66} {value:10,.0f}  {1e6 / value:6.2f} µs  {ratio}")
     verdicts = [
         ("evaluate >= 80,000 records/s", engine_rate >= 80_000),
         ("evaluate >= 8x baseline", engine_rate >= 8 * baseline_rate),
@@ -163,8 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for label, met in verdicts:
         print(f"target {label}: {'met' if met else 'NOT met'}")
-    return 0
+    row = {
+        "stage": f"policies ({len(terms):,} terms)",
+        "rate": engine_rate,
+        "baseline": "`term in text` loop + re.findall",
+        "baseline_rate": baseline_rate,
+        "target": ">= 80,000/s, >= 8x",
+        "met": all(met for _label, met in verdicts),
+    }
+    return {"rows": [row], "figures": dict(rows)}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

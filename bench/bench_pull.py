@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -59,10 +60,11 @@ def hour_files(history: SyntheticHistory, folder: Path) -> dict[Partition, bytes
     return files
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    rows = []
     days = max(1, args.records // 100_000)
     history = SyntheticHistory(messages=args.records, days=days)
     work = Path(tempfile.mkdtemp(prefix="bench-pull-"))
@@ -94,8 +96,17 @@ def main() -> None:
         ):
             seconds = best_of(3, job)
             print(f"{name}  {served / seconds:>12,.0f} lines/s  {baseline / seconds:.2f}x")
+            rows.append(
+                {
+                    "stage": f"{name.split()[0]}: {' '.join(name.split()[1:])}",
+                    "rate": served / seconds,
+                    "baseline": "gunzip + orjson.loads",
+                    "baseline_rate": served / baseline,
+                }
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return {"rows": rows, "served_lines": served}
 
 
 if __name__ == "__main__":

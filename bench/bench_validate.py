@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 import gc
 import resource
-import sys
 import time
+from typing import Any
 
 from auditor.emulator.dataset import SyntheticHistory
 from auditor.validation import RecordValidator, reference_validator
@@ -34,7 +34,7 @@ def _rate(count: int, seconds: float) -> str:
     return f"{count / seconds:>12,.0f} records/s"
 
 
-def speed(records: int, baseline: int, profile: str) -> bool:
+def speed(records: int, baseline: int, profile: str) -> dict[str, Any]:
     started = time.perf_counter()
     corpus = list(SyntheticHistory(messages=records))
     print(f"generated {records:,} records in {time.perf_counter() - started:.1f} s (not timed)")
@@ -72,14 +72,21 @@ def speed(records: int, baseline: int, profile: str) -> bool:
     met = ours >= TARGET_RATE and ours / theirs >= TARGET_RATIO
     verdict = "met" if met else "NOT met"
     print(f"target >= {TARGET_RATE:,} records/s and >= {TARGET_RATIO}x: {verdict}")
-    return met
+    return {
+        "stage": f"validate ({profile})",
+        "rate": ours,
+        "baseline": "jsonschema iter_errors",
+        "baseline_rate": theirs,
+        "target": f">= {TARGET_RATE:,}/s, >= {TARGET_RATIO}x",
+        "met": met,
+    }
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def memory(records: int, compare: int, profile: str) -> bool:
+def memory(records: int, compare: int, profile: str) -> dict[str, Any]:
     validator = RecordValidator(profile)
     check = validator.check
     history = SyntheticHistory(messages=records)
@@ -97,10 +104,10 @@ def memory(records: int, compare: int, profile: str) -> bool:
     print(f"peak RSS after {records:>9,} records: {peaks[records]:8.1f} MB")
     ok = growth <= MEMORY_SLACK_MB
     print(f"growth {growth:+.1f} MB (limit {MEMORY_SLACK_MB} MB): {'met' if ok else 'NOT met'}")
-    return ok
+    return {"stage": f"validate, streamed ({profile})", "rate": records / seconds, "met": ok}
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=None, help="records to validate")
     parser.add_argument("--baseline", type=int, default=10_000, help="records for jsonschema")
@@ -110,11 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.memory:
         records = args.records or 1_000_000
-        memory(records, min(args.compare, records), args.profile)
-    else:
-        speed(args.records or 200_000, args.baseline, args.profile)
-    return 0
+        return {"rows": [memory(records, min(args.compare, records), args.profile)]}
+    return {"rows": [speed(args.records or 200_000, args.baseline, args.profile)]}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

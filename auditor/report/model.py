@@ -23,7 +23,7 @@ import orjson
 from auditor.errors import AuditorError, InputError
 from auditor.findings import SEVERITIES, Finding, fail_threshold
 from auditor.partitions import DAY_MS, HOUR_MS, Partition
-from auditor.records import content_hash, message_type, msg_id, sender, timestamp_ms
+from auditor.records import body_type, content_hash, msg_id, sender, timestamp_ms
 from auditor.report import charts
 from auditor.report.content import Report, Table
 from auditor.report.display import local_time, utc_time, zone_name
@@ -38,6 +38,37 @@ DISTINCT = 100
 OTHER = "(other)"
 HOURLY_UP_TO = 7 * 24
 SEVERITY_SERIES = tuple((name, f"sev-{name}") for name in reversed(SEVERITIES))
+
+
+# The few values the report reads from a record: (msg_id, timestamp ms, message type, chat type,
+# sender). A worker can read them where records are parsed anyway and pass them on, so the
+# coordinator counts a record without parsing it again (`ReportBuilder.observe_facts`). A plain
+# tuple, as it is built for every record.
+RecordFacts = tuple[str | None, int | None, str, str, str | None]
+
+
+def record_facts(record: dict[str, Any]) -> RecordFacts:
+    """The record's `RecordFacts`: `records.msg_id`, `timestamp_ms`, `message_type` and `sender`
+    (the last two read here with one look at the payload, as this runs for every record)."""
+    payload = record.get("payload")
+    if not isinstance(payload, dict):
+        payload = {}
+    kind = "none"
+    found = payload.get("bodies")
+    if isinstance(found, list):
+        for body in found:
+            if isinstance(body, dict):
+                kind = body_type(body) or "unknown"
+                break
+    chat = record.get("chat_type")
+    who = payload.get("from") or record.get("from")
+    return (
+        msg_id(record),
+        timestamp_ms(record),
+        kind,
+        chat if isinstance(chat, str) else "unknown",
+        str(who) if who is not None else None,
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -82,9 +113,10 @@ class ReportBuilder:
         self._hours: Counter[int] = Counter()
         self._untimed = 0
         self._labels: dict[str, int | None] = {}
-        # the last 4,096 to 8,191 records by msg_id, for findings that follow their record
-        self._recent: dict[str, dict[str, Any]] = {}
-        self._older: dict[str, dict[str, Any]] = {}
+        # the send time, sender and (when given) record of the last 4,096 to 8,191 records by
+        # msg_id, for findings that follow their record
+        self._recent: dict[str, tuple[int | None, str | None, dict[str, Any] | None]] = {}
+        self._older: dict[str, tuple[int | None, str | None, dict[str, Any] | None]] = {}
         # findings
         self._findings = 0
         self._by_severity: Counter[str] = Counter()
@@ -130,30 +162,40 @@ class ReportBuilder:
 
     def observe_record(self, record: dict[str, Any], partition_label: str) -> None:
         """Counts one archived record; called once per record, so it stays cheap."""
+        self.observe_facts(record_facts(record), partition_label, record)
+
+    def observe_facts(
+        self,
+        facts: RecordFacts | Sequence[Any],
+        partition_label: str,
+        record: dict[str, Any] | None = None,
+    ) -> None:
+        """`observe_record` from the record's `RecordFacts`, read earlier (by a worker).
+
+        Pass `record` too when findings about it may arrive without it (as when re-rendering from
+        a bag): the schema table shows the record they concern.
+        """
+        key, sent, kind, chat, who = facts
         self._records += 1
-        _bump(self._types, message_type(record))
-        chat = record.get("chat_type")
-        _bump(self._chats, chat if isinstance(chat, str) else "unknown")
-        when = timestamp_ms(record)
-        if when is None:
-            when = self._label_start(partition_label)
+        _bump(self._types, kind)
+        _bump(self._chats, chat)
+        when = sent if sent is not None else self._label_start(partition_label)
         if when is None:
             self._untimed += 1
         else:
             self._hours[(when + self._offset_ms) // HOUR_MS] += 1
-        key = msg_id(record)
         if key is None:
             return
         if self._waiting:
             waiting = self._waiting.pop(key, None)
             if waiting:
                 for severity in waiting:
-                    self._place(record, severity)
-        if self._needs_record:
+                    self._place(sent, who, severity)
+        if self._needs_record and record is not None:
             for shown in self._needs_record.pop(key, ()):
                 shown["details"]["record"] = record
         recent = self._recent
-        recent[key] = record
+        recent[key] = (sent, who, record)
         if len(recent) >= RECENT_RECORDS:
             self._older, self._recent = recent, {}
 
@@ -190,14 +232,17 @@ class ReportBuilder:
         elif category == "parse":
             self._parse_lines += 1
         attached = record is not None
-        if record is None and key is not None:
-            record = self._recent.get(key) or self._older.get(key)
-            if record is None:
+        if attached:
+            self._place(timestamp_ms(record), sender(record), severity)
+        elif key is not None:
+            seen = self._recent.get(key) or self._older.get(key)
+            if seen is None:
                 self._waiting.setdefault(key, []).append(severity)
-        elif record is None:
+            else:
+                sent, who, record = seen
+                self._place(sent, who, severity)
+        else:
             self._unplaced += 1
-        if record is not None:
-            self._place(record, severity)
         if kind.key == "schema" and not attached:
             self._sample_schema(rank, finding, details, key, record)
         else:
@@ -205,7 +250,9 @@ class ReportBuilder:
 
     def observe_verdict(self, disposition: str, rule: str, count: int = 1) -> None:
         """Counts a record's retention verdict (keep, dispose, review or hold) and its rule."""
-        self._verdicts[(_name(disposition), _name(rule))] += count
+        if type(disposition) is not str or type(rule) is not str:
+            disposition, rule = _name(disposition), _name(rule)
+        self._verdicts[(disposition, rule)] += count
 
     def _label_start(self, label: str) -> int | None:
         """The start of a partition named `YYYYMMDDHH` in the hour zone, for untimed records."""
@@ -242,15 +289,13 @@ class ReportBuilder:
         if self._sample("schema", rank, shown) and record is None and key is not None:
             self._needs_record.setdefault(key, []).append(shown)
 
-    def _place(self, record: dict[str, Any], severity: str) -> None:
+    def _place(self, sent: int | None, who: str | None, severity: str) -> None:
         """Credits a finding to its record's day and sender for the charts."""
-        when = timestamp_ms(record)
-        if when is None:
+        if sent is None:
             self._unplaced += 1
             return
-        self._finding_days[((when + self._offset_ms) // DAY_MS, severity)] += 1
-        who = sender(record) or "(no sender)"
-        self._sender_findings.setdefault(who, Counter())[severity] += 1
+        self._finding_days[((sent + self._offset_ms) // DAY_MS, severity)] += 1
+        self._sender_findings.setdefault(who or "(no sender)", Counter())[severity] += 1
 
     # -- results -----------------------------------------------------------------------------
 
