@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from run_support import payload
 
 from auditor.apps import load_apps
 from auditor.archive.chain import verify_chain
@@ -98,20 +99,6 @@ def window(start_hour: int, end_hour: int) -> list[str]:
         "--until",
         f"2026-11-01T{end_hour:02d}:00Z",
     ]
-
-
-def payload(bag: Path) -> dict[str, bytes]:
-    """Every file a run must reproduce byte for byte: the payload and the undated bag-info."""
-    files = {
-        str(path.relative_to(bag)): path.read_bytes()
-        for path in sorted((bag / "data").rglob("*"))
-        if path.is_file() and path.parent.name != "report"
-    }
-    info = (bag / "bag-info.txt").read_text().splitlines()
-    files["bag-info.txt"] = "\n".join(
-        line for line in info if not line.startswith("Bagging-Date")
-    ).encode()
-    return files
 
 
 def alone(emulator, keys, folder: Path, name: str) -> Path:

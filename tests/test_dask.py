@@ -14,6 +14,7 @@ import dask
 import pytest
 from click.testing import CliRunner
 from distributed import Client, LocalCluster
+from run_support import payload
 
 from auditor.archive.keys import generate_key_files
 from auditor.archive.publickey import load_public_key
@@ -81,20 +82,6 @@ def settings_for(emulator, keys, folder: Path, **overrides) -> RunSettings:
     )
     values.update(overrides)
     return RunSettings(**values)
-
-
-def payload(bag: Path) -> dict[str, bytes]:
-    """Every file a run must reproduce byte for byte: the payload and the undated bag-info."""
-    files = {
-        str(path.relative_to(bag)): path.read_bytes()
-        for path in sorted((bag / "data").rglob("*"))
-        if path.is_file() and path.parent.name != "report"
-    }
-    info = (bag / "bag-info.txt").read_text().splitlines()
-    files["bag-info.txt"] = "\n".join(
-        line for line in info if not line.startswith("Bagging-Date")
-    ).encode()
-    return files
 
 
 @pytest.fixture(scope="module")

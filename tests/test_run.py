@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 from click.testing import CliRunner
+from run_support import payload
 
 from auditor.archive.chain import verify_chain
 from auditor.archive.keys import generate_key_files
@@ -78,20 +79,6 @@ def settings_for(emulator, keys, folder: Path, **overrides) -> RunSettings:
     )
     values.update(overrides)
     return RunSettings(**values)
-
-
-def payload(bag: Path) -> dict[str, bytes]:
-    """Every file a run must reproduce byte for byte: the payload and the undated bag-info."""
-    files = {
-        str(path.relative_to(bag)): path.read_bytes()
-        for path in sorted((bag / "data").rglob("*"))
-        if path.is_file() and path.parent.name != "report"
-    }
-    info = (bag / "bag-info.txt").read_text().splitlines()
-    files["bag-info.txt"] = "\n".join(
-        line for line in info if not line.startswith("Bagging-Date")
-    ).encode()
-    return files
 
 
 def distinct_ids(records) -> set[tuple[str, str]]:
