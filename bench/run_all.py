@@ -160,7 +160,7 @@ def table(rows: list[dict[str, Any]], checks: list[dict[str, Any]]) -> str:
     out = [fmt(head), rule, *(fmt(line) for line in lines)]
     if checks:
         out.append("")
-    out += [f"{check['check']}: {check['figure']}: {_verdict(check['met'])}" for check in checks]
+    out += [f"- {check['check']}: {check['figure']}: {_verdict(check['met'])}" for check in checks]
     return "\n".join(out)
 
 
