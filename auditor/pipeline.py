@@ -399,9 +399,8 @@ class _Archiver:
                     with paths["records"].open("rb") as spooled:
                         kept = self._kept(spooled, writer, partition, label)
                         writer.add_partition_lines(label, kept)
-                    unreadable = paths["unreadable"].read_bytes()
-                    if unreadable:
-                        writer.add_file(f"unreadable/{label}.txt", unreadable)
+                    if paths["unreadable"].stat().st_size:
+                        writer.add_file(f"unreadable/{label}.txt", paths["unreadable"])
                     crashpoints.reached("archive.partition")
                 if settings.recheck:
                     for finding in self._disappeared():
@@ -413,7 +412,7 @@ class _Archiver:
             formats = [f for f in default_formats() if not isinstance(f, JsonlFormat)]
             rendered = self.report.render(self.spool_dir / "report", formats)
             for filename, path in sorted(rendered.items()):
-                writer.add_file(f"report/{filename}", path.read_bytes())
+                writer.add_file(f"report/{filename}", path)
             crashpoints.reached("archive.report")
             summary = writer.finish(publish=False)
         crashpoints.reached("archive.signed")

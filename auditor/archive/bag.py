@@ -268,8 +268,12 @@ class BagWriter:
         self._findings_count += written
         return written
 
-    def add_file(self, relpath: str, data: bytes) -> str:
-        """Adds a file (the report, ...) under `data/`; returns its path inside the bag."""
+    def add_file(self, relpath: str, data: bytes | Path) -> str:
+        """Adds a file (the report, ...) under `data/`; returns its path inside the bag.
+
+        `data` is the content, or a file to copy in chunks (a findings CSV grows with the run,
+        and memory must not).
+        """
         self._check_open()
         relative = f"{layout.DATA}/{relpath}"
         if not layout.PAYLOAD_PATH.fullmatch(relative) or ".." in relpath.split("/"):
@@ -283,7 +287,12 @@ class BagWriter:
             raise ValueError(f"{relative} was already added")
         path.parent.mkdir(parents=True, exist_ok=True)
         output = _HashedFile(path)
-        output.write(data)
+        if isinstance(data, Path):
+            with data.open("rb") as source:
+                while chunk := source.read(1 << 20):
+                    output.write(chunk)
+        else:
+            output.write(data)
         self._add_to_manifest(relative, *output.close())
         return relative
 
