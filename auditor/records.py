@@ -8,6 +8,7 @@ missing optional fields, merged messages sent as `txt` bodies with `subType: sub
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import orjson
@@ -77,5 +78,13 @@ def message_type(record: Record) -> str:
 
 
 def content_hash(record: Record) -> str:
-    """SHA-256 of the record with sorted keys: equal for records equal as JSON values."""
-    return hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    """SHA-256 of the record with sorted keys: equal for records equal as JSON values.
+
+    orjson refuses integers beyond 64 bits and lone surrogates; such a record is hashed through
+    `json` instead (always the same way for the same record).
+    """
+    try:
+        data = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        data = json.dumps(record, sort_keys=True).encode()
+    return hashlib.sha256(data).hexdigest()

@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from auditor import crashpoints
+from auditor.archive.canonical import CanonicalizationError
 from auditor.archive.lines import prepare
 from auditor.errors import AuditorError
 from auditor.findings import Finding
@@ -161,8 +162,18 @@ class PartitionProcessor:
             write = records_out.write
             dumps, sha256 = orjson.dumps, hashlib.sha256
             reached = crashpoints.reached
+            verbatim = len(result.unreadable)
             for record in result.records:
-                canonical, salt = prepare(record, salt_key)
+                try:
+                    canonical, salt = prepare(record, salt_key)
+                except CanonicalizationError as error:
+                    verbatim += 1
+                    unreadable_out.write(json.dumps(record).encode() + b"\n")
+                    finding = _not_canonical(record, str(error), label, verbatim)
+                    findings_out.write(dumps(finding.to_dict()) + b"\n")
+                    severities[finding.severity] += 1
+                    findings += 1
+                    continue
                 found = check(record)
                 evaluation = evaluate(record)
                 found.extend(evaluation.findings)
@@ -188,7 +199,7 @@ class PartitionProcessor:
         digest = spool_digest(paths)
         outcome = PartitionOutcome(
             start_ms=partition.start_ms,
-            records=len(result.records),
+            records=len(result.records) - (verbatim - len(result.unreadable)),
             findings=findings,
             duplicates=result.duplicates,
             conflicts=len(result.conflicts),
@@ -261,6 +272,18 @@ def _unreadable(problem: Unreadable, label: str, line: int) -> Finding:
             "file": f"data/unreadable/{label}.txt",
             "line": line,
         },
+    )
+
+
+def _not_canonical(record: dict[str, Any], error: str, label: str, line: int) -> Finding:
+    return Finding(
+        msg_id(record),
+        "source",
+        "not-canonical-json",
+        "high",
+        f"a record that has no RFC 8785 form ({error}); kept verbatim as line {line} of "
+        f"data/unreadable/{label}.txt",
+        details={"error": error, "file": f"data/unreadable/{label}.txt", "line": line},
     )
 
 

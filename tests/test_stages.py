@@ -1,0 +1,56 @@
+"""One partition through the stages: what cannot be archived as RFC 8785 is still kept."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import auditor.stages as stages
+from auditor.partitions import Partition
+from auditor.resources import example_policy
+from auditor.sources.local import LocalFileSource
+from auditor.sources.settings import ConnectionSettings
+
+HOUR = Partition(1_793_491_200_000)
+BIG = 123456789012345678901234
+LINES = [
+    b'{"msg_id":"1","timestamp":1793491200001,"n":123456789012345678901,"t":"\\ud800",'
+    b'"payload":{"bodies":[{"type":"txt","msg":"x"}]}}',
+    b'{"msg_id":"3","timestamp":1793491200003,"n":%d,' % BIG
+    + b'"payload":{"bodies":[{"type":"txt","msg":"big"}]}}',
+]
+
+
+@pytest.fixture
+def processor(tmp_path, monkeypatch):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "2026110100.jsonl").write_bytes(b"\n".join(LINES) + b"\n")
+    monkeypatch.setattr(stages, "make_source", lambda _s: LocalFileSource([tmp_path / "in"]))
+    settings = stages.StageSettings(
+        source=ConnectionSettings("http://127.0.0.1:9", "o", "a", "c", "s"),
+        policy_path=str(example_policy()),
+        profile="loose",
+        reference_ms=HOUR.end_ms,
+        salt_key=b"k" * 32,
+        spool_dir=str(tmp_path / "spool"),
+        fetch_attachments=False,
+    )
+    return stages.PartitionProcessor(settings)
+
+
+def test_a_record_without_an_rfc8785_form_is_kept_verbatim_and_reported(processor, tmp_path):
+    outcome = processor.process(HOUR)
+    paths = stages.spool_paths(tmp_path / "spool", HOUR)
+
+    kept = paths["unreadable"].read_bytes().splitlines()
+    findings = [json.loads(line) for line in paths["findings"].read_text().splitlines()]
+    assert len(kept) == 1 and json.loads(kept[0])["msg_id"] == "1"
+    assert [f["rule"] for f in findings] == ["not-canonical-json"]
+    assert outcome.records == 1
+
+
+def test_integers_beyond_64_bits_are_archived_exactly(processor, tmp_path):
+    processor.process(HOUR)
+    (line,) = stages.spool_paths(tmp_path / "spool", HOUR)["records"].read_bytes().splitlines()
+    assert b'"n":%d' % BIG in line.split(b"\t", 1)[1]
