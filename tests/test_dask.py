@@ -12,6 +12,7 @@ from pathlib import Path
 import cloudpickle
 import dask
 import pytest
+import run_support
 from click.testing import CliRunner
 from distributed import Client, LocalCluster
 from run_support import payload
@@ -61,27 +62,9 @@ def keys(tmp_path_factory):
 
 
 def settings_for(emulator, keys, folder: Path, **overrides) -> RunSettings:
-    values = dict(
-        source=ConnectionSettings(
-            base_url=emulator.base_url,
-            org=emulator.options.org,
-            app=emulator.options.app,
-            client_id=emulator.options.client_id,
-            client_secret=SECRET,
-            backoff_base=0.001,
-            backoff_cap=0.01,
-        ),
-        policy_path=example_policy(),
-        key_path=keys.private_key,
-        out_dir=folder / "archive",
-        state_path=folder / "state.db",
-        since_ms=DEFAULT_START_MS,
-        until_ms=DEFAULT_START_MS + HOURS * HOUR_MS,
-        ready_delay_hours=0,
-        fail_on="none",
-    )
-    values.update(overrides)
-    return RunSettings(**values)
+    overrides.setdefault("until_ms", DEFAULT_START_MS + HOURS * HOUR_MS)
+    overrides.setdefault("fail_on", "none")
+    return run_support.settings_for(emulator, keys, folder, SECRET, **overrides)
 
 
 @pytest.fixture(scope="module")

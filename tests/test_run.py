@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import run_support
 from click.testing import CliRunner
 from run_support import payload
 
@@ -55,30 +56,11 @@ def keys(tmp_path_factory):
 
 
 def source_of(emulator) -> ConnectionSettings:
-    return ConnectionSettings(
-        base_url=emulator.base_url,
-        org=emulator.options.org,
-        app=emulator.options.app,
-        client_id=emulator.options.client_id,
-        client_secret=SECRET,
-        backoff_base=0.001,
-        backoff_cap=0.01,
-    )
+    return run_support.source_of(emulator, SECRET)
 
 
 def settings_for(emulator, keys, folder: Path, **overrides) -> RunSettings:
-    values = dict(
-        source=source_of(emulator),
-        policy_path=example_policy(),
-        key_path=keys.private_key,
-        out_dir=folder / "archive",
-        state_path=folder / "state.db",
-        since_ms=DEFAULT_START_MS,
-        until_ms=DEFAULT_START_MS + 6 * HOUR_MS,
-        ready_delay_hours=0,
-    )
-    values.update(overrides)
-    return RunSettings(**values)
+    return run_support.settings_for(emulator, keys, folder, SECRET, **overrides)
 
 
 def distinct_ids(records) -> set[tuple[str, str]]:
