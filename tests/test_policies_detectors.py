@@ -1,5 +1,8 @@
 """Sensitive-data detectors: valid and invalid checks, exact spans, context and allowlists."""
 
+import random
+import re
+
 import pytest
 
 from auditor.policies.detectors import DETECTORS
@@ -142,3 +145,35 @@ def test_text_without_a_needle_runs_no_detector():
         ]
     )
     assert every.scan("今天下午三点开会，订单 12345678 已确认") == []
+
+
+# Each detector's pattern starts with the class of its first character so the regex engine can
+# skip to candidate positions; these are the same expressions written lookbehind-first, the
+# plain way, and must find exactly the same matches.
+PLAIN_PATTERNS = {
+    "resident_id": r"(?<![0-9])[1-8][0-9]{16}[0-9Xx](?![0-9Xx])",
+    "bank_card": r"(?<![0-9])(?:[0-9]{4}[ -]){3}[0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9])"
+    r"|(?<![0-9])[0-9]{13,19}(?![0-9Xx])",
+    "mobile": r"(?<![0-9])(?:\+?86[ -]?)?1[3-9][0-9][ -]?[0-9]{4}[ -]?[0-9]{4}(?![0-9])",
+    "ipv4": r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9]|\.[0-9])",
+    "url": r"(?<![A-Za-z0-9])(?:[Hh][Tt][Tt][Pp][Ss]?://|[Ww]{3}\.)"
+    r"[^\s<>\"'，。、；！？）】」]*[^\s<>\"'，。、；！？）】」.,;:!?)\]}]",
+}
+
+
+def _fuzz_texts(alphabet: str, count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    pieces = [*alphabet, "86", "+86 ", "138", "1381234", "4111 ", "http://", "www.", "WwW."]
+    pieces += ["192.168.", "1.2.", "255.", "4403051965", "03282044", "12345678", "0000"]
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 40))) for _ in range(count)]
+
+
+@pytest.mark.parametrize("name", sorted(PLAIN_PATTERNS))
+def test_first_character_patterns_match_exactly_what_the_plain_ones_do(name):
+    plain = re.compile(PLAIN_PATTERNS[name])
+    fast = DETECTORS[name].pattern
+    texts = _fuzz_texts("0123456789 -+.Xxa:/wHtTpsW，号", 6_000, seed=len(name))
+    for text in texts:
+        expected = [(m.span(), m.group()) for m in plain.finditer(text)]
+        assert [(m.span(), m.group()) for m in fast.finditer(text)] == expected, text
+    assert sum(1 for text in texts if plain.search(text)) > 50  # the fuzz does reach matches

@@ -267,3 +267,32 @@ def test_a_period_can_end_sooner_than_another_on_some_day_only():
 def test_a_malformed_period_is_refused(text):
     with pytest.raises(ValueError, match="is not a duration"):
         Duration.parse(text)
+
+
+@pytest.mark.parametrize("odd", [["chat"], {"type": "chat"}, 5])
+def test_a_chat_type_that_is_not_a_string_matches_no_chat_type_condition(tmp_path, odd):
+    rules = decider(
+        tmp_path,
+        """
+        retention:
+          default: {id: default, keep_for: 30d, then: delete}
+          rules:
+            - {id: keep-chats, scope: {chat_type: chat}, keep_for: 7y, then: keep}
+            - {id: purge-alice, scope: {sender: alice}, keep_for: 60d, then: delete}
+        holds:
+          - {id: case-9, reason: Audit, scope: {chat_type: chat, sender: alice}, starts: 2025-01-01}
+        """,
+        now="2026-06-01",
+    )
+    assert rules.decide(record(chat_type=odd)) == RetentionVerdict(
+        SENT + 60 * DAY_MS,
+        "dispose",
+        "purge-alice",
+        (
+            (
+                "default",
+                "an explicitly scoped rule beats the default: rule purge-alice decides deletion",
+            ),
+        ),
+        rules.decide(record(chat_type="groupchat")).reason,
+    )

@@ -14,7 +14,7 @@ from auditor.partitions import format_instant
 from auditor.policies.keywords import NEEDLE, KeywordHit, KeywordMatcher
 from auditor.policies.model import Policy
 from auditor.policies.pii import PiiHit, PiiScanner
-from auditor.policies.reading import glance, pointer_path, scanned_fields
+from auditor.policies.reading import glance, pointer_of, pointer_path
 from auditor.policies.retention import RetentionDecider, RetentionVerdict
 from auditor.records import Record, msg_id
 
@@ -79,9 +79,8 @@ class PolicyEngine:
                     matched = []
                 matched.append((text, found))
         if matched is not None:
-            pointers = {text: pointer for pointer, text in scanned_fields(record)}
             for text, (keyword_hits, pii_hits) in matched:
-                pointer = pointers[text]
+                pointer = pointer_of(record, text)
                 findings.extend(_keyword_finding(record, pointer, text, h) for h in keyword_hits)
                 findings.extend(_pii_finding(record, pointer, text, h) for h in pii_hits)
         return _new(Evaluation, (verdict, findings))

@@ -20,6 +20,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
@@ -27,8 +28,7 @@ from auditor.policies.model import KeywordList, PatternRule
 from auditor.policies.normalize import Normalizer, is_wordish, normalizer, raw_index
 
 
-@dataclass(frozen=True, slots=True)
-class KeywordHit:
+class KeywordHit(NamedTuple):
     """A match of a list's term (or regex) at `[start, end)` of the raw text, in code points."""
 
     keyword_list: KeywordList

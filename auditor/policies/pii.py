@@ -13,15 +13,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import NamedTuple
 
 from auditor.policies.detectors import DETECTORS, Detector
 from auditor.policies.model import DetectorRule
 
 
-@dataclass(frozen=True, slots=True)
-class PiiHit:
+class PiiHit(NamedTuple):
     """A checked detection at `[start, end)` of the raw text, in code points."""
 
     rule: DetectorRule

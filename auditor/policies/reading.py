@@ -13,6 +13,7 @@ the few strings that match something, and building it costs more than finding th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -60,47 +61,69 @@ def _child_pointer(parent: str, key: str) -> str:
 
 def read(record: Record) -> tuple[Facts, Fields]:
     """The record's facts and its `(pointer, text)` strings, in record order."""
-    types, found = _walk(record)
     facts = _new_facts(
         Facts,
         (
             _chat_type(record),
             sender(record),
             receiver(record),
-            types,
+            _body_types(record),
             timestamp_ms(record),
         ),
     )
-    return facts, found
+    return facts, scanned_fields(record)
 
 
-def _walk(record: Record) -> tuple[list[str], Fields]:
-    """The body types and the `(pointer, text)` strings of a record."""
+def _body_types(record: Record) -> list[str]:
     payload = record.get("payload")
-    types: list[str] = []
+    found = payload.get("bodies") if isinstance(payload, dict) else None
+    if not isinstance(found, list):
+        return []
+    return [body_type(body) for body in found if isinstance(body, dict)]
+
+
+def _fields(record: Record) -> Iterator[tuple[str, str]]:
+    """Every scanned `(pointer, text)` of a record in record order, repeated strings included."""
+    payload = record.get("payload")
+    if not isinstance(payload, dict):
+        return
+    bodies = payload.get("bodies")
+    if isinstance(bodies, list):
+        for index, body in enumerate(bodies):
+            if not isinstance(body, dict):
+                continue
+            kind = body_type(body)
+            for key in _BY_TYPE.get(kind, _FILENAME):
+                value = body.get(key)
+                if isinstance(value, str) and value:
+                    yield _body_pointer(index, key), value
+            if kind == "custom":
+                for key in ("customExts", "v2:customExts"):
+                    if key in body:
+                        yield from _strings(body[key], _body_pointer(index, key))
+    ext = payload.get("ext")
+    if ext:
+        yield from _strings(ext, "/payload/ext")
+
+
+def scanned_fields(record: Record) -> Fields:
+    """The strings policies scan, each once, at the pointer where it first occurs."""
+    seen: set[str] = set()
     found: Fields = []
-    if isinstance(payload, dict):
-        seen: list[str] = []
-        bodies = payload.get("bodies")
-        if isinstance(bodies, list):
-            for index, body in enumerate(bodies):
-                if not isinstance(body, dict):
-                    continue
-                kind = body_type(body)
-                types.append(kind)
-                for key in _BY_TYPE.get(kind, _FILENAME):
-                    value = body.get(key)
-                    if isinstance(value, str) and value and value not in seen:
-                        seen.append(value)
-                        found.append((_body_pointer(index, key), value))
-                if kind == "custom":
-                    for key in ("customExts", "v2:customExts"):
-                        if key in body:
-                            _strings(body[key], _body_pointer(index, key), seen, found)
-        ext = payload.get("ext")
-        if ext:
-            _strings(ext, "/payload/ext", seen, found)
-    return types, found
+    for pointer, text in _fields(record):
+        if text not in seen:
+            seen.add(text)
+            found.append((pointer, text))
+    return found
+
+
+def pointer_of(record: Record, text: str) -> str:
+    """The pointer `scanned_fields` gives `text`, found without building the others: the
+    engine asks only for the few strings that matched something."""
+    for pointer, value in _fields(record):
+        if value == text:
+            return pointer
+    raise KeyError(text)
 
 
 _new_facts = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
@@ -202,21 +225,16 @@ def facts_of(record: Record) -> Facts:
     return read(record)[0]
 
 
-def scanned_fields(record: Record) -> Fields:
-    return _walk(record)[1]
-
-
-def _strings(value: Any, pointer: str, seen: list[str], found: Fields) -> None:
+def _strings(value: Any, pointer: str) -> Iterator[tuple[str, str]]:
     if isinstance(value, str):
-        if value and value not in seen:
-            seen.append(value)
-            found.append((pointer, value))
+        if value:
+            yield pointer, value
     elif isinstance(value, dict):
         for key, item in value.items():
-            _strings(item, _child_pointer(pointer, str(key)), seen, found)
+            yield from _strings(item, _child_pointer(pointer, str(key)))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _strings(item, _child_pointer(pointer, str(index)), seen, found)
+            yield from _strings(item, _child_pointer(pointer, str(index)))
 
 
 @lru_cache(maxsize=4096)

@@ -161,12 +161,8 @@ class RetentionDecider:
     def __init__(self, policy: Policy, now_ms: int) -> None:
         self.now_ms = now_ms
         self._scoped = tuple((1 << bit, rule) for bit, rule in enumerate(policy.rules))
-        self._scoped_checks = tuple(
-            (1 << bit, rule.scope.predicate()) for bit, rule in enumerate(policy.rules)
-        )
         self._always = tuple(rule for rule in (policy.default, policy.floor) if rule is not None)
         self._holds = tuple(hold for hold in policy.holds if hold.active_at(now_ms))
-        self._hold_checks = tuple(hold.scope.predicate() for hold in self._holds)
         self._scopes = ScopeSet(
             [rule.scope for rule in policy.rules] + [hold.scope for hold in self._holds]
         )
@@ -181,48 +177,32 @@ class RetentionDecider:
 
     def decide_facts(self, facts: Facts | tuple) -> RetentionVerdict:
         """`decide` for facts already read (the engine reads facts and fields in one walk), as
-        `Facts` or a plain tuple in the same order."""
-        chat_type = facts[0]
-        if chat_type is not None and type(chat_type) is not str:
-            return self._decide_by_predicates(Facts(*facts))
+        `Facts` or a plain tuple in the same order. Called once per record: one scope lookup
+        (`ScopeSet.mask`) and one lookup of the outcome for those rules on the send day."""
         mask = self._mask(facts)
         sent = facts[4]
-        verdict = NO_TIMESTAMP if sent is None else self._verdict(mask & self._rule_bits, sent)
+        if sent is None:
+            verdict = NO_TIMESTAMP
+        else:
+            start, end, outcomes = self._day
+            if not start <= sent < end:
+                start, end, outcomes = self._day = self._day_of(sent)
+            rules = mask & self._rule_bits
+            entry = outcomes.get(rules)
+            if entry is None:
+                entry = outcomes[rules] = self._resolve(rules, start)
+            winner, period, action, losers, reason = entry
+            if not winner:
+                verdict = NO_RULE
+            else:
+                until = sent + period
+                disposition = "keep" if self.now_ms < until else _AFTER[action]
+                verdict = _new(RetentionVerdict, (until, disposition, winner, losers, reason))
         if mask > self._rule_bits:
             held = mask >> self._hold_shift
             holds = self._holds
             return _held([holds[i] for i in range(len(holds)) if held >> i & 1], verdict)
         return verdict
-
-    def _decide_by_predicates(self, facts: Facts) -> RetentionVerdict:
-        """`decide_facts` for an odd chat type: each scope's own checks, in their own order."""
-        verdict = NO_TIMESTAMP
-        if facts.sent is not None:
-            mask = 0
-            for bit, check in self._scoped_checks:
-                if check(facts):
-                    mask |= bit
-            verdict = self._verdict(mask, facts.sent)
-        for check in self._hold_checks:
-            if check(facts):
-                held = [each for each in self._holds if each.scope.matches_facts(facts)]
-                return _held(held, verdict)
-        return verdict
-
-    def _verdict(self, mask: int, sent: int) -> RetentionVerdict:
-        """The verdict of the rules in `mask` for a record sent at `sent`."""
-        start, end, outcomes = self._day
-        if not start <= sent < end:
-            start, end, outcomes = self._day = self._day_of(sent)
-        entry = outcomes.get(mask)
-        if entry is None:
-            entry = outcomes[mask] = self._resolve(mask, start)
-        winner, period, action, losers, reason = entry
-        if not winner:
-            return NO_RULE
-        until = sent + period
-        disposition = "keep" if self.now_ms < until else _AFTER[action]
-        return _new(RetentionVerdict, (until, disposition, winner, losers, reason))
 
     def _day_of(self, sent: int) -> tuple[int, int, dict]:
         """The send day of `sent` (UTC), and the outcomes already resolved for it."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -150,8 +151,9 @@ class ScopeSet:
     A scope covers a record when each of its conditions does, and every condition but the send
     time reads either the sender or the place of the message (chat type, body types, receiver),
     so the mask is the AND of one mask per sender and one per place, each computed once and
-    then looked up (the send time, which rarely repeats, is compared directly). A chat type that
-    is not a string or None is rare enough to take the scopes' own predicates.
+    then looked up, and the mask of the send time, which is the same between two consecutive
+    edges of the scopes' time ranges: the last such span is kept (records come in time order).
+    A chat type that is not a string or None is rare enough to take the scopes' own predicates.
     """
 
     def __init__(self, scopes: Iterable[Scope], cache_size: int = CACHE_SIZE) -> None:
@@ -176,8 +178,14 @@ class ScopeSet:
             if any(getattr(s, name) is not None for s in self.scopes for name in places)
             else None,
             {} if any(s.senders is not None for s in self.scopes) else None,
-            timed or None,
+            bool(timed),
         )
+        self._timed = timed
+        self._timeless = self.everything  # the mask of a record without a send time
+        for keep, _since, _until in timed:
+            self._timeless &= keep
+        self._edges = sorted({edge for _keep, since, until in timed for edge in (since, until)})
+        self._span = (0, 0, self.everything)  # the last send-time span seen, and its timed mask
 
     def mask(self, facts: Facts | tuple) -> int:
         """The scopes covering a record of these facts (`Facts` or a tuple in its order)."""
@@ -196,11 +204,27 @@ class ScopeSet:
             if found is None:
                 found = self._remember(by_sender, sender, self._sender_mask)
             mask &= found
-        if timed is not None:
-            for keep, since, until in timed:
-                if sent is None or not since <= sent < until:
-                    mask &= keep
+        if timed:
+            if sent is None:
+                return mask & self._timeless
+            start, end, found = self._span
+            if not start <= sent < end:
+                start, end, found = self._span = self._span_of(sent)
+            mask &= found
         return mask
+
+    def _span_of(self, sent: int) -> tuple[int, int, int]:
+        """The span of send times around `sent` within which no scope's time range starts or
+        ends, and the mask of the timed conditions over it."""
+        edges = self._edges
+        after = bisect_right(edges, sent)
+        start = edges[after - 1] if after else -(2**63)
+        end = edges[after] if after < len(edges) else 2**63
+        timed = self.everything
+        for keep, since, until in self._timed:
+            if not since <= sent < until:
+                timed &= keep
+        return start, end, timed
 
     def _remember(self, cache: dict, key: Any, compute: Callable[[Any], int]) -> int:
         if len(cache) >= self._cache_size:

@@ -7,25 +7,23 @@ import re
 from auditor.policies.detectors.interface import ELEVEN_DIGITS, Detector, digits_only
 from auditor.policies.detectors.resident_id import has_resident_id_shape
 
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # 2d with its digits summed, for d = 0..9
+
 
 def luhn_ok(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
+    """The Luhn check: from the right, every second digit doubled (digits summed), total % 10."""
+    kept = sum(map(int, digits[-1::-2]))
+    doubled = sum(_DOUBLED[int(char)] for char in digits[-2::-2])
+    return (kept + doubled) % 10 == 0
 
 
 class BankCardDetector(Detector):
     name = "bank_card"
     description = "Bank card number (13-19 digits, Luhn check; resident-ID-shaped numbers excluded)"
     pattern = re.compile(
-        r"(?<![0-9])(?:[0-9]{4}[ -]){3}[0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9])"
-        r"|(?<![0-9])[0-9]{13,19}(?![0-9Xx])"
+        r"[0-9](?<![0-9][0-9])"
+        r"(?:[0-9]{3}[ -](?:[0-9]{4}[ -]){2}[0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9])"
+        r"|[0-9]{12,18}(?![0-9Xx]))"
     )
     digits = ELEVEN_DIGITS
     base_confidence = "low"

@@ -13,13 +13,12 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A checked match: `start`/`end` are code-point offsets, `value` the canonical form."""
+class Candidate(NamedTuple):
+    """A checked match: `start`/`end` are code-point offsets, `value` the canonical form
+    (a NamedTuple: one is built per match, several times faster than a frozen dataclass)."""
 
     start: int
     end: int
@@ -58,5 +57,8 @@ class Detector(ABC):
 ELEVEN_DIGITS = r"\d\d[ -]?\d{4}[ -]?\d{4}"
 
 
+_NOT_DIGITS = re.compile(r"\D+")
+
+
 def digits_only(raw: str) -> str:
-    return "".join(char for char in raw if char.isdigit())
+    return raw if raw.isdigit() else _NOT_DIGITS.sub("", raw)

@@ -10,7 +10,9 @@ from auditor.policies.detectors.interface import Detector
 class Ipv4Detector(Detector):
     name = "ipv4"
     description = "IPv4 address"
-    pattern = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9]|\.[0-9])")
+    pattern = re.compile(
+        r"[0-9](?<![0-9.][0-9])[0-9]{0,2}\.(?:[0-9]{1,3}\.){2}[0-9]{1,3}(?![0-9]|\.[0-9])"
+    )
     digits = r"[.．]\d{1,3}[.．]\d"
     base_confidence = "low"
     context_words = ("ip", "服务器", "地址", "server", "host")

@@ -10,7 +10,9 @@ from auditor.policies.detectors.interface import ELEVEN_DIGITS, Detector, digits
 class MobileDetector(Detector):
     name = "mobile"
     description = "Chinese mobile number (1[3-9] and nine digits, optional +86, 3-4-4 groups)"
-    pattern = re.compile(r"(?<![0-9])(?:\+?86[ -]?)?1[3-9][0-9][ -]?[0-9]{4}[ -]?[0-9]{4}(?![0-9])")
+    pattern = re.compile(
+        r"(?=[+81])(?<![0-9])(?:\+?86[ -]?)?1[3-9][0-9][ -]?[0-9]{4}[ -]?[0-9]{4}(?![0-9])"
+    )
     digits = ELEVEN_DIGITS
     base_confidence = "low"
     context_words = ("手机", "电话", "联系", "号码", "phone", "mobile", "tel", "call")

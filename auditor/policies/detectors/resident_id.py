@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from operator import mul
 
 from auditor.policies.detectors.interface import ELEVEN_DIGITS, Detector
 
@@ -13,9 +14,7 @@ _CHECK = "10X98765432"
 
 def check_digit(first17: str) -> str:
     """The GB 11643 check character of the first 17 digits (ISO 7064 MOD 11-2)."""
-    return _CHECK[
-        sum(int(digit) * weight for digit, weight in zip(first17[:17], _WEIGHTS, strict=True)) % 11
-    ]
+    return _CHECK[sum(map(mul, map(int, first17[:17]), _WEIGHTS)) % 11]
 
 
 def has_resident_id_shape(value: str) -> bool:
@@ -37,7 +36,7 @@ def is_resident_id(value: str) -> bool:
 class ResidentIdDetector(Detector):
     name = "resident_id"
     description = "PRC resident ID number (18 characters, GB 11643-1999 check digit)"
-    pattern = re.compile(r"(?<![0-9])[1-8][0-9]{16}[0-9Xx](?![0-9Xx])")
+    pattern = re.compile(r"[1-8](?<![0-9][1-8])[0-9]{16}[0-9Xx](?![0-9Xx])")
     digits = ELEVEN_DIGITS
     base_confidence = "high"
     context_words = ("身份证", "证件", "身份号", "id card", "identity", "id no")

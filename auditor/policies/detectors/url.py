@@ -15,7 +15,8 @@ class UrlDetector(Detector):
     name = "url"
     description = "URL (http, https or www.)"
     pattern = re.compile(
-        rf"(?<![A-Za-z0-9])(?:[Hh][Tt][Tt][Pp][Ss]?://|[Ww]{{3}}\.){_BODY}*{_LAST}"
+        rf"[HhWw](?<![A-Za-z0-9][HhWw])(?:(?<=[Hh])[Tt][Tt][Pp][Ss]?://|(?<=[Ww])[Ww]{{2}}\.)"
+        rf"{_BODY}*{_LAST}"
     )
     literals = ("://", "www.", "WWW.")
     base_confidence = "high"
