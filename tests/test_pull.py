@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.feed import mangled_line
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError, LockHeldError
 from auditor.partitions import HOUR_MS, parse_timezone
@@ -185,3 +186,32 @@ def test_resuming_with_hours_named_in_another_zone_is_refused(emu, tmp_path):
 
     with pytest.raises(ConfigError, match=r"holds hours labelled in UTC, not UTC\+08:00"):
         pull(beijing, START, START + HOUR_MS, tmp_path)
+
+
+def test_served_data_that_is_not_a_record_is_kept_verbatim_beside_its_hour(tmp_path):
+    options = EmulatorOptions(messages=1200, mangled_rate=0.03)
+    with run_emulator(options) as emulator:
+        summary = pull(source_for(emulator), *FOUR_HOURS, tmp_path)
+        history, faults = emulator.history, emulator.feed.faults
+        mangled = {
+            label: [
+                mangled_line(orjson.dumps(history.record(i)))
+                for i in history.index_range(start, start + HOUR_MS)
+                if faults.mangled(i)
+            ]
+            for label, start in zip(LABELS, range(START, START + 4 * HOUR_MS, HOUR_MS), strict=True)
+        }
+        expected = fingerprints(emulator.expected_records(*FOUR_HOURS))
+        before = folder_bytes(tmp_path)
+        again = pull(source_for(emulator), *FOUR_HOURS, tmp_path)
+
+    checkpoint = orjson.loads(before["checkpoint.json"])
+    assert sum(map(len, mangled.values())) > 4
+    for label, lines in mangled.items():
+        kept = before.get(f"{label}.unreadable.txt", b"")
+        assert kept.splitlines() == lines
+        assert checkpoint["hours"][label].get("unreadable", 0) == len(lines)
+    assert [hour.unreadable for hour in summary.hours] == [len(mangled[label]) for label in LABELS]
+    assert [hour.unreadable for hour in again.hours] == [len(mangled[label]) for label in LABELS]
+    assert fingerprints(records_in(tmp_path)) == expected
+    assert folder_bytes(tmp_path) == before

@@ -2,7 +2,9 @@
 
 Each hour is written as `<YYYYMMDDHH>.jsonl` (the label in the source's hour zone; the records as
 received, one JSON line each, settled as in `settle.py`) under a temporary name, fsynced and
-renamed; only then is the hour added to `checkpoint.json` (written the same way). A run killed at
+renamed; only then is the hour added to `checkpoint.json` (written the same way). Served data
+that is not a record is kept verbatim, one piece a line, in `<YYYYMMDDHH>.unreadable.txt`, written
+before its hour file and counted in the checkpoint, never dropped. A run killed at
 any moment leaves complete hour files, a checkpoint listing only complete hours, and at most a
 stray temporary file, so the next run skips what is done and ends with the same bytes an
 uninterrupted run would have written. An hour file renamed just before the kill is adopted from
@@ -31,7 +33,7 @@ from auditor.fsutil import write_atomically
 from auditor.jsonl import read_file
 from auditor.partitions import Partition, format_instant, partitions_between
 from auditor.records import Record, msg_id
-from auditor.sources.interface import PartitionNotReady, Source
+from auditor.sources.interface import PartitionNotReady, Source, Unreadable
 from auditor.sources.settle import settle
 
 log = logging.getLogger(__name__)
@@ -157,6 +159,7 @@ class Checkpoint:
         records: tuple[Record, ...],
         digest: str,
         conflicts: tuple[str, ...],
+        unreadable: int = 0,
     ) -> dict[str, Any]:
         entry = {
             "start": format_instant(partition.start_ms),
@@ -164,6 +167,8 @@ class Checkpoint:
             "sha256": digest,
             "conflicts": _conflict_counts(records, conflicts),
         }
+        if unreadable:
+            entry["unreadable"] = unreadable
         self.hours[label] = entry
         return entry
 
@@ -190,6 +195,24 @@ def _lines(records: Iterable[Record]) -> Iterator[bytes]:
     for record in records:
         crashpoints.reached("pull.writing")
         yield record_line(record)
+
+
+def unreadable_path(folder: Path, label: str) -> Path:
+    return folder / f"{label}.unreadable.txt"
+
+
+def _keep_unreadable(folder: Path, label: str, pieces: tuple[Unreadable, ...]) -> None:
+    """Writes the hour's unreadable pieces (or removes a stale file when there are none)."""
+    path = unreadable_path(folder, label)
+    if pieces:
+        write_atomically(path, (piece.raw.replace(b"\n", b" ") + b"\n" for piece in pieces))
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _unreadable_count(folder: Path, label: str) -> int:
+    path = unreadable_path(folder, label)
+    return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
 def _adopt(path: Path, partition: Partition) -> tuple[tuple[Record, ...], tuple[str, ...]]:
@@ -253,23 +276,47 @@ def _pull_hour(
         entry = checkpoint.complete_file(label)
         if entry is not None:
             return HourOutcome(
-                label, partition, "done", entry["records"], conflicts=len(entry["conflicts"])
+                label,
+                partition,
+                "done",
+                entry["records"],
+                conflicts=len(entry["conflicts"]),
+                unreadable=entry.get("unreadable", 0),
             )
         if label not in checkpoint.hours and path.exists():
             records, conflicts = _adopt(path, partition)
-            entry = checkpoint.add(partition, label, records, file_sha256(path), conflicts)
+            unreadable = _unreadable_count(checkpoint.folder, label)
+            entry = checkpoint.add(
+                partition, label, records, file_sha256(path), conflicts, unreadable
+            )
             checkpoint.save()
-            return HourOutcome(label, partition, "done", entry["records"], conflicts=len(conflicts))
+            return HourOutcome(
+                label,
+                partition,
+                "done",
+                entry["records"],
+                conflicts=len(conflicts),
+                unreadable=unreadable,
+            )
     try:
         result = source.fetch(partition)
     except PartitionNotReady as error:
         return HourOutcome(label, partition, "not_ready", detail=error.detail)
+    _keep_unreadable(checkpoint.folder, label, result.unreadable)
     digest = write_atomically(path, _lines(result.records))
     crashpoints.reached("pull.renamed")
-    checkpoint.add(partition, label, result.records, digest, result.conflicts)
+    checkpoint.add(
+        partition, label, result.records, digest, result.conflicts, len(result.unreadable)
+    )
     checkpoint.save()
-    for where in result.unreadable:
-        log.warning("hour %s: unreadable data at %s", label, where)
+    for line, problem in enumerate(result.unreadable, start=1):
+        log.warning(
+            "hour %s: unreadable data (%s), kept as line %d of %s",
+            label,
+            problem,
+            line,
+            unreadable_path(checkpoint.folder, label).name,
+        )
     return HourOutcome(
         label,
         partition,
