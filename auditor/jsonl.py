@@ -9,20 +9,32 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from auditor.errors import InputError
 
-# orjson reads an integer beyond 64 bits as a float, silently changing it; a run of 20 digits
-# (maybe inside a string: then the slow path is merely unneeded) sends the text to `json`.
-_LONG_DIGITS = re.compile(rb"[0-9]{20}")
+# orjson reads an integer beyond 64 bits as a float, silently changing it: 20 digits and more,
+# or a 19-digit negative below -2**63. Such a run (maybe inside a string: then the slow path is
+# merely unneeded) sends the text to `json`. With every digit read as 0 the run is a substring
+# test: one C pass, several times faster than the regex it replaces.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 20
+_LONG_NEGATIVE = b"-" + b"0" * 19
+
+
+def _beyond_64_bits(data: bytes) -> bool:
+    """Whether `data` may hold an integer that orjson would read as a float."""
+    zeroed = data.translate(_DIGITS_AS_ZERO)
+    return _LONG_NEGATIVE in zeroed or _LONG_RUN in zeroed
+
+
+T = TypeVar("T")
 
 
 def _refuse_constant(name: str) -> None:
@@ -37,7 +49,7 @@ def loads(data: bytes) -> Any:
 
     Raises ValueError (orjson's and json's decode errors are both ValueErrors).
     """
-    if _LONG_DIGITS.search(data):
+    if _beyond_64_bits(data):
         return _exact_decoder.decode(data.decode("utf-8"))
     return orjson.loads(data)
 
@@ -56,9 +68,9 @@ class ParsedLine:
 def split_objects(data: bytes) -> list[Any] | None:
     """Splits back-to-back JSON objects (`{..}{..}` or `{..} {..}`) on one line, or None."""
     decoder = _exact_decoder
-    text = data.decode("utf-8")
     found, position = [], 0
     try:
+        text = data.decode("utf-8")
         while position < len(text):
             while position < len(text) and text[position].isspace():
                 position += 1
@@ -74,20 +86,53 @@ def split_objects(data: bytes) -> list[Any] | None:
 def parse_lines(lines: Iterable[bytes], path: str) -> Iterator[ParsedLine]:
     """Parses each non-blank line; a line holding several objects yields each of them."""
     for number, raw in enumerate(lines, start=1):
-        data = raw.strip()
-        if not data:
-            continue
-        try:
-            value = loads(data)
-        except ValueError as error:
-            values = split_objects(data)
-            if not values:
-                yield ParsedLine(path, number, None, f"not JSON: {error}", data)
+        yield from _parse_line(raw, number, path)
+
+
+def _parse_line(raw: bytes, number: int, path: str) -> Iterator[ParsedLine]:
+    data = raw.strip()
+    if not data:
+        return
+    try:
+        value = loads(data)
+    except ValueError as error:
+        values = split_objects(data)
+        if not values:
+            yield ParsedLine(path, number, None, f"not JSON: {error}", data)
+            return
+        for each in values:
+            yield _as_record(each, path, number, data)
+        return
+    yield _as_record(value, path, number, data)
+
+
+def parse_buffer(
+    data: bytes, path: str, problem: Callable[[ParsedLine], T]
+) -> list[dict[str, Any] | T]:
+    """What `parse_lines` reads from the lines of `data`, as one list and about twice as fast.
+
+    For a whole file in memory (an hour file): a line that plain `orjson.loads` reads as one
+    object gives that dict, with no `ParsedLine` built for it; every other line (blank, not
+    JSON, several objects, a non-object, a 20-digit run that needs the exact parser) goes
+    through `parse_lines`' own code, which gives the same dict for the lines read here. Its
+    records come as dicts and its errors as `problem(parsed_line)`, all in line order.
+    """
+    found: list[dict[str, Any] | T] = []
+    append = found.append
+    fast_loads = orjson.loads
+    exact = _beyond_64_bits(data)
+    for number, raw in enumerate(data.splitlines(), start=1):
+        if not exact or not _beyond_64_bits(raw):
+            try:
+                value = fast_loads(raw)
+            except ValueError:
+                value = None
+            if type(value) is dict:
+                append(value)
                 continue
-            for each in values:
-                yield _as_record(each, path, number, data)
-            continue
-        yield _as_record(value, path, number, data)
+        for parsed in _parse_line(raw, number, path):
+            append(parsed.record if parsed.record is not None else problem(parsed))
+    return found
 
 
 def _as_record(value: Any, path: str, number: int, data: bytes) -> ParsedLine:

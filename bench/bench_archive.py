@@ -7,7 +7,8 @@ garbage collector's reach. The baseline is `sha256(json.dumps(record, sort_keys=
 record, the cheapest thing that could be called hashing a record. Then, each as records per
 second and as a multiple of the baseline (best of three, except the slow reference):
 the `rfc8785` package (reference canonical form), `canonical` (orjson fast path, same bytes),
-`prepare` (canonical bytes + salt, what a worker does), the writer alone on prepared lines (the
+`canonical_of` (the same bytes from the sorted JSON `settle` already wrote, as a worker gets
+them), `prepare` (canonical bytes + salt), the writer alone on prepared lines (the
 coordinator's share), a whole bag from records (canonical form, salt, seq, leaf hashes, Merkle
 tree, files, manifests, signatures, fsync) and `verify_bag` on that bag.
 """
@@ -25,11 +26,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auditor.archive.bag import BagWriter
-from auditor.archive.canonical import canonical
+from auditor.archive.canonical import canonical, canonical_of
 from auditor.archive.keys import derive_salt_key
 from auditor.archive.lines import prepare
 from auditor.archive.verify import verify_bag
@@ -94,6 +96,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "rfc8785.dumps (reference, 1 pass)", best_of(1, lambda: [rfc8785.dumps(r) for r in records])
     )
     show("canonical (orjson fast path)", best_of(repeats, lambda: [canonical(r) for r in records]))
+    settled = [memoryview(orjson.dumps(r, option=orjson.OPT_SORT_KEYS)).tobytes() for r in records]
+    show(
+        "canonical_of (from settle's sorted JSON)",
+        best_of(
+            repeats, lambda: [canonical_of(r, s) for r, s in zip(records, settled, strict=True)]
+        ),
+    )
     show(
         "prepare (canonical + salt, per worker)",
         best_of(repeats, lambda: [prepare(r, salt_key) for r in records]),

@@ -15,6 +15,11 @@ def test_integers_beyond_64_bits_stay_exact():
     }
 
 
+def test_a_negative_integer_below_the_64_bit_range_stays_exact():
+    found = loads(b'{"trace": -9223372036854775809}')["trace"]
+    assert type(found) is int and found == -(2**63) - 1
+
+
 @pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
 def test_nan_and_infinity_are_not_json(constant):
     with pytest.raises(ValueError):

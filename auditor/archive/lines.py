@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 from auditor.archive.canonical import canonical
@@ -27,6 +27,7 @@ __all__ = [
     "prepare_all",
     "salt_for",
     "salt_of",
+    "salter",
 ]
 
 
@@ -41,26 +42,30 @@ class PreparedRecord(NamedTuple):
 
 
 @functools.lru_cache(maxsize=8)
-def _keyed(salt_key: bytes) -> tuple[Any, Any]:
-    """HMAC-SHA256's inner and outer hash states for one key (RFC 2104), keyed once per run.
+def salter(salt_key: bytes) -> Callable[[bytes], str]:
+    """`salt_of` with the key bound, for a loop over many records (a worker's partition).
 
-    Copying them per record halves the cost of `hmac.digest`, which re-keys on every call.
+    HMAC-SHA256's inner and outer hash states (RFC 2104) are keyed once per key and copied per
+    record: half the cost of `hmac.digest`, which re-keys on every call.
     """
     block = salt_key if len(salt_key) <= 64 else hashlib.sha256(salt_key).digest()
     block = block.ljust(64, b"\0")
-    inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block))
-    outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
-    return inner, outer
+    inner_copy = hashlib.sha256(bytes(byte ^ 0x36 for byte in block)).copy
+    outer_copy = hashlib.sha256(bytes(byte ^ 0x5C for byte in block)).copy
+
+    def salt(canonical_record: bytes) -> str:
+        digest = inner_copy()
+        digest.update(canonical_record)
+        final = outer_copy()
+        final.update(digest.digest())
+        return final.digest()[:16].hex()
+
+    return salt
 
 
 def salt_of(canonical_record: bytes, salt_key: bytes) -> str:
     """First 16 bytes (32 hex) of HMAC-SHA256 over the record's canonical bytes."""
-    inner, outer = _keyed(salt_key)
-    digest = inner.copy()
-    digest.update(canonical_record)
-    final = outer.copy()
-    final.update(digest.digest())
-    return final.digest()[:16].hex()
+    return salter(salt_key)(canonical_record)
 
 
 def salt_for(record: Any, salt_key: bytes) -> str:
@@ -74,9 +79,10 @@ def prepare(record: Any, salt_key: bytes) -> PreparedRecord:
 
 
 def prepare_all(records: Iterable[Any], salt_key: bytes) -> Iterator[PreparedRecord]:
+    salt = salter(salt_key)
     for record in records:
         data = canonical(record)
-        yield PreparedRecord(data, salt_of(data, salt_key))
+        yield PreparedRecord(data, salt(data))
 
 
 def line_from(seq: int, prepared: PreparedRecord) -> bytes:

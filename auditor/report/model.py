@@ -23,7 +23,7 @@ import orjson
 from auditor.errors import AuditorError, InputError
 from auditor.findings import SEVERITIES, Finding, fail_threshold
 from auditor.partitions import DAY_MS, HOUR_MS, Partition
-from auditor.records import body_type, content_hash, msg_id, sender, timestamp_ms
+from auditor.records import LATEST_MS, body_type, content_hash, msg_id, sender, timestamp_ms
 from auditor.report import charts
 from auditor.report.content import Report, Table
 from auditor.report.display import local_time, utc_time, zone_name
@@ -49,7 +49,8 @@ RecordFacts = tuple[str | None, int | None, str, str, str | None]
 
 def record_facts(record: dict[str, Any]) -> RecordFacts:
     """The record's `RecordFacts`: `records.msg_id`, `timestamp_ms`, `message_type` and `sender`
-    (the last two read here with one look at the payload, as this runs for every record)."""
+    (the last two read here with one look at the payload, and a string msg_id, an integer
+    timestamp and a string sender taken as they are, as this runs for every record)."""
     payload = record.get("payload")
     if not isinstance(payload, dict):
         payload = {}
@@ -62,12 +63,14 @@ def record_facts(record: dict[str, Any]) -> RecordFacts:
                 break
     chat = record.get("chat_type")
     who = payload.get("from") or record.get("from")
+    key = record.get("msg_id")
+    sent = record.get("timestamp")
     return (
-        msg_id(record),
-        timestamp_ms(record),
+        key if type(key) is str else msg_id(record),
+        sent if type(sent) is int and 0 <= sent < LATEST_MS else timestamp_ms(record),
         kind,
         chat if isinstance(chat, str) else "unknown",
-        str(who) if who is not None else None,
+        who if type(who) is str else str(who) if who is not None else None,
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, timezone
 
 from auditor.errors import SourceError
-from auditor.jsonl import parse_lines
+from auditor.jsonl import ParsedLine, parse_buffer
 from auditor.partitions import Partition
 from auditor.records import Record
 from auditor.sources.easemob import EasemobClient, UrlExpired
@@ -35,15 +35,11 @@ def read_hour_file(data: bytes, label: str) -> list[Record | Unreadable]:
             data = gzip.decompress(data)
         except (EOFError, gzip.BadGzipFile, zlib.error) as error:
             raise _Damaged(f"corrupt gzip ({error})") from None
-    found: list[Record | Unreadable] = []
-    for parsed in parse_lines(data.splitlines(), label):
-        if parsed.record is not None:
-            found.append(parsed.record)
-        else:
-            found.append(
-                Unreadable(f"{label}:{parsed.line}", parsed.error or "unreadable", parsed.raw)
-            )
-    return found
+
+    def unreadable(parsed: ParsedLine) -> Unreadable:
+        return Unreadable(f"{label}:{parsed.line}", parsed.error or "unreadable", parsed.raw)
+
+    return parse_buffer(data, label, unreadable)
 
 
 class HourFileSource(EasemobSource):

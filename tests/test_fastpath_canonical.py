@@ -1,0 +1,149 @@
+"""Canonical bytes from settle's sorted JSON, the cheap suspect test and the float rewrite agree
+with the reference (`rfc8785`, big integers exact) on tricky values."""
+
+from __future__ import annotations
+
+import enum
+import random
+import re
+
+import orjson
+import pytest
+import rfc8785
+
+from auditor.archive import canonical as canonical_module
+from auditor.archive.canonical import (
+    CanonicalizationError,
+    canonical,
+    canonical_of,
+    canonical_reference,
+)
+from auditor.emulator.dataset import SyntheticHistory
+
+# What the suspect test stands in for: the regex and the non-BMP check `canonical` used alone.
+_OLD_REGEX = re.compile(rb"[:\[,](?:-?\d+[.eE]|null[,\]}])")
+
+
+def _old_needs_reference(data: bytes) -> bool:
+    return bool(_OLD_REGEX.search(data)) or any(byte >= 0xF0 for byte in data)
+
+
+def _sorted(value) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            {"lat": 39.983805, "v": [1e21, -0.0, 1.0, 5e-7, 1e-6, 2.0**60, 1e16, 123456789.125]},
+            b'{"lat":39.983805,"v":[1e+21,0,1,5e-7,0.000001,1152921504606847000,'
+            b"10000000000000000,123456789.125]}",
+        ),
+        ({"b": None, "a": [None], "t": "null,"}, b'{"a":[null],"b":null,"t":"null,"}'),
+        (
+            {"big": 2**63 - 1, "f": 1.5, "neg": -(2**60), "g": 2.0},
+            b'{"big":9223372036854775807,"f":1.5,"g":2,"neg":-1152921504606846976}',
+        ),
+        (
+            {"\ue000": 1.5, "😀": 2.5, "a": 0.5},
+            '{"a":0.5,"😀":2.5,"\ue000":1.5}'.encode(),
+        ),
+        ({"t": "a,e :n [.5 1,2e3"}, b'{"t":"a,e :n [.5 1,2e3"}'),
+        (
+            {"msg_id": "1", "n": 7, "t": "\u4e2d\x00\x1f"},
+            b'{"msg_id":"1","n":7,"t":"\xe4\xb8\xad\\u0000\\u001f"}',
+        ),
+    ],
+)
+def test_canonical_bytes_from_sorted_json_are_the_references(value, expected):
+    assert canonical_of(value, _sorted(value)) == expected
+    assert canonical(value) == expected
+    assert canonical_reference(value) == expected
+
+
+def test_without_sorted_json_a_record_orjson_cannot_write_still_gets_its_exact_form():
+    value = {"n": 123456789012345678901234567890, "f": 2.0}
+
+    assert canonical_of(value, None) == b'{"f":2,"n":123456789012345678901234567890}'
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"v": float("nan")}, "nan is not representable in JCS"),
+        ({"v": [float("-inf")], "n": 2**60}, "-inf is not representable in JCS"),
+        ({"v": "\ud800"}, "input contains non-UTF-8 codepoints"),
+        ({"\ud800": 1}, "input contains non-UTF-8 codepoints"),
+    ],
+)
+def test_values_without_an_rfc8785_form_are_refused_with_the_references_message(value, message):
+    try:
+        sorted_json = _sorted(value)
+    except TypeError:
+        sorted_json = None
+
+    with pytest.raises(CanonicalizationError, match=f"^{re.escape(message)}$"):
+        canonical_of(value, sorted_json)
+
+
+def test_tuples_and_enums_are_written_as_the_reference_writes_them():
+    class Level(float, enum.Enum):
+        ONE = 1.0
+
+    assert canonical({"v": (1.0, 2.5)}) == b'{"v":[1,2.5]}' == rfc8785.dumps({"v": (1.0, 2.5)})
+    assert canonical({"e": Level.ONE}) == b'{"e":1}' == rfc8785.dumps({"e": Level.ONE})
+
+
+def test_the_suspect_test_passes_only_what_the_exact_tests_pass():
+    rng = random.Random(8785)
+    alphabet = b':,[]{}."-0123456789eEnul xa' + "中😀é".encode()
+    samples = [
+        b'{"a":1.5}',
+        b'{"a":[1,2],"b":-3}',
+        b'{"a":null}',
+        b'{"a":"null"}',
+        b'{"a":1e+21}',
+        b'{"a":-0.0}',
+        '{"😀":1}'.encode(),
+        '{"a":"中,文"}'.encode(),
+        b'{"t":"a,e"}',
+    ]
+    samples += [
+        bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(20000)
+    ]
+    for data in samples:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # orjson only ever writes UTF-8
+        assert canonical_module._is_canonical(data) is not _old_needs_reference(data), data
+
+
+def test_the_float_rewrite_matches_the_reference_on_random_values():
+    rng = random.Random(21)
+
+    def number():
+        return rng.choice(
+            [
+                rng.uniform(-1e3, 1e3),
+                rng.random() * 10 ** rng.randint(-30, 30),
+                -0.0,
+                float(rng.randint(-(2**60), 2**60)),
+                rng.randint(-(2**63), 2**64 - 1),
+                None,
+            ]
+        )
+
+    values = [
+        {"lat": number(), "nested": [{"x": number()}, [number(), "a,e"]], "t": "中文😀"}
+        for _ in range(3000)
+    ]
+    for value in values:
+        assert canonical_of(value, _sorted(value)) == canonical_reference(value), value
+
+
+def test_every_synthetic_record_gets_the_references_bytes_from_its_sorted_json():
+    records = list(SyntheticHistory(messages=1500))
+
+    assert [canonical_of(r, _sorted(r)) for r in records] == [rfc8785.dumps(r) for r in records]

@@ -1,0 +1,153 @@
+"""The hour-file fast path reads exactly what the lenient line reader reads, line for line."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import re
+
+import orjson
+import pytest
+
+from auditor.jsonl import ParsedLine, loads, parse_buffer, parse_lines, split_objects
+from auditor.sources.hourfiles import read_hour_file
+from auditor.sources.settle import Unreadable
+
+TRICKY = (
+    b'\xef\xbb\xbf{"msg_id":"bom"}\r\n'
+    b'{"lat":39.983805,"v":[-0.0,1e21,1.0]}\r\n'
+    b'{"n":123456789012345678901234567890,"k":18446744073709551615}\n'
+    b'{"t":"\\ud800"}\n'
+    b'{"v":NaN}\n'
+    b'{"a":1,"a":2}\n'
+    b"[1,2]\n"
+    b"\n"
+    b'  {"ws":true}\t\r'
+    b'{"a":1}{"b":2} {"c":3}\n'
+    b'{"cut":"\xe4\xbd\n'
+)
+
+
+def _as_tuple(parsed: ParsedLine) -> tuple:
+    return ("error", parsed.line, parsed.error, parsed.raw)
+
+
+def _slow(data: bytes) -> list:
+    return [
+        parsed.record if parsed.record is not None else _as_tuple(parsed)
+        for parsed in parse_lines(data.splitlines(), "h")
+    ]
+
+
+def test_the_fast_path_reads_tricky_lines_as_the_line_reader_does():
+    found = parse_buffer(TRICKY, "h", _as_tuple)
+
+    assert found == [
+        (
+            "error",
+            1,
+            "not JSON: UTF-8 byte order mark (BOM) is not supported: line 1 column 1 (char 0)",
+            b'\xef\xbb\xbf{"msg_id":"bom"}',
+        ),
+        {"lat": 39.983805, "v": [-0.0, 1e21, 1.0]},
+        {"n": 123456789012345678901234567890, "k": 18446744073709551615},
+        {"t": "\ud800"},
+        (
+            "error",
+            5,
+            "not JSON: unexpected character, expected a JSON value: line 1 column 6 (char 5)",
+            b'{"v":NaN}',
+        ),
+        {"a": 2},
+        ("error", 7, "a JSON list, not an object", b"[1,2]"),
+        {"ws": True},
+        {"a": 1},
+        {"b": 2},
+        {"c": 3},
+        (
+            "error",
+            11,
+            "not JSON: str is not valid UTF-8: surrogates not allowed: line 1 column 1 (char 0)",
+            b'{"cut":"\xe4\xbd',
+        ),
+    ]
+    assert found == _slow(TRICKY)
+    assert type(found[3]["t"]) is str and found[3]["t"] == "\ud800"
+    assert str(found[1]["v"][0]) == "-0.0"
+
+
+def test_a_line_with_twenty_digits_goes_to_the_exact_parser_and_the_others_do_not():
+    data = (
+        b'{"n":100000000000000000001}\n{"f":1.5}\n{"m":-9223372036854775808}\n'
+        b'{"below":-9223372036854775809}\n'
+    )
+
+    found = parse_buffer(data, "h", _as_tuple)
+
+    assert found == [
+        {"n": 100000000000000000001},
+        {"f": 1.5},
+        {"m": -9223372036854775808},
+        {"below": -9223372036854775809},
+    ]
+    assert [type(value) for record in found for value in record.values()] == [int, float, int, int]
+
+
+def test_a_line_cut_inside_a_utf8_character_is_an_error_not_a_crash():
+    assert split_objects(b'{"a":"\xe4\xbd') is None
+    (parsed,) = parse_lines([b'{"a":"\xe4'], "h")
+    assert parsed.record is None and parsed.error.startswith("not JSON: ") and parsed.line == 1
+
+
+def test_an_hour_file_gives_records_and_unreadable_lines_where_they_were():
+    served = read_hour_file(gzip.compress(b'{"a":1}\n[2]\n{"b":\n', mtime=0), "2026110100")
+
+    assert served == [
+        {"a": 1},
+        Unreadable("2026110100:2", "a JSON list, not an object", b"[2]"),
+        Unreadable(
+            "2026110100:3",
+            "not JSON: unexpected end of data: line 1 column 6 (char 5)",
+            b'{"b":',
+        ),
+    ]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_fast_path_agrees_with_the_line_reader_on_random_damaged_files(seed):
+    rng = random.Random(seed)
+    pieces = [
+        b'{"msg_id":"%d","timestamp":1793491200000}' % rng.randint(0, 99),
+        b'{"lat":%r,"lng":-0.0}' % rng.uniform(-90, 90),
+        b'{"n":%d}' % rng.randint(-(10**25), 10**25),
+        '{"t":"你好，世界 😀"}'.encode(),
+        b'{"s":"\\udc00"}',
+        b"null",
+        b'"text"',
+        b"  ",
+        b'{"a":1} {"b":2}',
+        b"\xef\xbb\xbf{}",
+        b'{"x":[1e400]}',
+    ]
+    lines = []
+    for _ in range(300):
+        line = rng.choice(pieces)
+        if rng.random() < 0.2:
+            line = line[: rng.randint(0, len(line))]
+        lines.append(line)
+    data = b"".join(line + rng.choice([b"\n", b"\r\n", b"\r"]) for line in lines)
+
+    assert parse_buffer(data, "h", _as_tuple) == _slow(data)
+
+
+def test_the_exact_parser_takes_exactly_the_lines_with_twenty_digits_or_minus_nineteen():
+    rng = random.Random(20)
+    run = re.compile(rb"[0-9]{20}|-[0-9]{19}")
+    cases = [b"1" * 19, b"1" * 20, b"x" + b"9" * 20 + b"x", b"1" * 19 + b" 1", b""]
+    cases += [b"-" + b"9" * 19, b"-" + b"9" * 18, b"- " + b"9" * 19]
+    cases += [bytes(rng.choice(b"0123456789 ,.-") for _ in range(60)) for _ in range(2000)]
+    for text in cases:
+        with pytest.raises(ValueError) as refused:
+            loads(b'{"v":"%s"' % text)  # cut short: the error says which parser read it
+        by_orjson = type(refused.value) is orjson.JSONDecodeError
+        assert by_orjson is (run.search(text) is None), text
