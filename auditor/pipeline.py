@@ -3,9 +3,11 @@
 1. Lock the state, fix the window, start (or resume) the run in the state database.
 2. Process partitions (pull, validate, policies, prepare lines) in parallel into a spool
    (`stages.py`); partitions spooled by a killed run are reused, so nothing is pulled twice.
-3. In partition order, stream the spool into the bag writer: a message archived by an earlier run
-   is not archived again (a finding says so); one whose content changed since is archived and
-   reported. Findings and the report go into the bag, which is then signed.
+3. Meanwhile, in partition order, stream each spooled partition into the bag writer as soon as it
+   and every partition before it are spooled, while the workers go on with later ones: a message
+   archived by an earlier run is not archived again (a finding says so); one whose content
+   changed since is archived and reported. Once the last partition is in, findings and the report
+   go into the bag, which is then signed.
 4. Commit the run and its message index in one transaction, then rename the bag to its final
    name. A run killed before the commit leaves only a `.partial` folder; one killed between the
    commit and the rename is published by the next run.
@@ -14,17 +16,18 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import logging
 import shutil
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -47,7 +50,7 @@ from auditor.report.formats.jsonl import JsonlFormat
 from auditor.report.model import ReportBuilder
 from auditor.report.runinfo import RunInfo
 from auditor.sources.settings import ConnectionSettings
-from auditor.stages import PartitionOutcome, StageSettings, spool_digest, spool_paths
+from auditor.stages import PartitionOutcome, StageSettings, spool_paths
 from auditor.state import State, StateLock, config_digest
 from auditor.validation import RecordValidator
 
@@ -218,23 +221,37 @@ def run_audit(settings: RunSettings, progress: Progress | None = None) -> RunOut
             )
             partitions = list(partitions_between(since_ms, until_ms))
             progress.started(len(partitions))
-            outcomes: dict[Partition, PartitionOutcome] = {}
             executor = make_executor(
                 settings.executor, settings.workers, **settings.executor_options
             )
-            for partition, outcome in executor.run(partitions, stage_settings):
-                state.partition_done(
-                    run.sequence, partition.start_ms, outcome.records, outcome.spool_sha256
-                )
-                outcomes[partition] = outcome
-                progress.partition_done(partition, outcome)
-            progress.phase("archive")
             archiver = _Archiver(
                 settings, state, run, key, policy, validator, spool_dir, reference_ms
             )
-            return archiver.archive(partitions, outcomes)
+            with closing(executor.run(partitions, stage_settings)) as spooled:
+                return archiver.archive(
+                    partitions, _checkpointed(spooled, state, run.sequence, progress, partitions)
+                )
     finally:
         state.close()
+
+
+def _checkpointed(
+    spooled: Iterator[tuple[Partition, PartitionOutcome]],
+    state: State,
+    sequence: int,
+    progress: Progress,
+    partitions: list[Partition],
+) -> Iterator[tuple[Partition, PartitionOutcome]]:
+    """The executor's outcomes as they arrive, each checkpointed in the state and reported before
+    the coordinator archives it. Phase "archive" starts when the last partition is spooled: from
+    then on the coordinator works alone (the last partition, findings, report, signature)."""
+    last = partitions[-1]
+    for partition, outcome in spooled:
+        state.partition_done(sequence, partition.start_ms, outcome.records, outcome.spool_sha256)
+        progress.partition_done(partition, outcome)
+        if partition == last:
+            progress.phase("archive")
+        yield partition, outcome
 
 
 def _publish_committed(state: State, out_dir: Path) -> None:
@@ -296,7 +313,7 @@ class _Archiver:
         self.findings = 0
         self.skipped = 0
         self.attachments = 0
-        self._findings_out = None
+        self._add_findings: Callable[[Iterable[dict[str, Any]]], int] | None = None
         self.report: ReportBuilder | None = None
         self.db = state.db
         self.db.execute(
@@ -359,7 +376,8 @@ class _Archiver:
         )
 
     def emit(self, finding: dict[str, Any], record: dict[str, Any] | None = None) -> None:
-        self._findings_out.write(orjson.dumps(finding) + b"\n")
+        """Writes a finding into the bag as it comes, and counts and reports it."""
+        self._add_findings((finding,))
         self.severities[finding["severity"]] += 1
         self.findings += 1
         if record is not None and finding["category"] == "schema":
@@ -367,8 +385,12 @@ class _Archiver:
         self.report.observe_finding(finding)
 
     def archive(
-        self, partitions: list[Partition], outcomes: dict[Partition, PartitionOutcome]
+        self,
+        partitions: list[Partition],
+        spooled: Iterable[tuple[Partition, PartitionOutcome]],
     ) -> RunOutcome:
+        """Archives the partitions as `spooled` hands them over (in the order of `partitions`),
+        then signs the bag, commits the run and publishes the bag."""
         settings = self.settings
         writer = BagWriter(
             settings.out_dir,
@@ -379,35 +401,21 @@ class _Archiver:
             self.bag_info(),
             namespace=settings.namespace,
         )
-        findings_path = self.spool_dir / "run-findings.jsonl"
+        self.spool_dir.mkdir(parents=True, exist_ok=True)  # before any worker made it
         self.report = ReportBuilder(self.run_info(writer))
+        self._add_findings = writer.add_findings
         with writer:
             if settings.attachments == "skip":
                 writer.attachments_skipped("--attachments skip")
-            with findings_path.open("wb") as self._findings_out:
-                for partition in partitions:
-                    label = partition.label(self.source.tz)
-                    paths = spool_paths(self.spool_dir, partition)
-                    if spool_digest(paths) != outcomes[partition].spool_sha256:
-                        raise InputError(
-                            f"{paths['records']}: the spool of hour {label} changed after its "
-                            "worker finished; not signing it (run again to redo the hour)"
-                        )
-                    with paths["findings"].open("rb") as spooled:
-                        for line in spooled:
-                            self.emit(orjson.loads(line))
-                    with paths["records"].open("rb") as spooled:
-                        kept = self._kept(spooled, writer, partition, label)
-                        writer.add_partition_lines(label, kept)
-                    if paths["unreadable"].stat().st_size:
-                        writer.add_file(f"unreadable/{label}.txt", paths["unreadable"])
-                    crashpoints.reached("archive.partition")
-                if settings.recheck:
-                    for finding in self._disappeared():
-                        self.emit(finding)
+            for expected, (partition, outcome) in zip(partitions, spooled, strict=True):
+                if partition != expected:
+                    raise RuntimeError(f"executor handed over {partition}, not {expected}")
+                self._archive_partition(writer, partition, outcome)
+                crashpoints.reached("archive.partition")
+            if settings.recheck:
+                for finding in self._disappeared():
+                    self.emit(finding)
             self.report.run_info = self.run_info(writer)
-            with findings_path.open("rb") as spooled:
-                writer.add_findings(orjson.loads(line) for line in spooled)
             # data/findings.jsonl already holds every finding: the report adds no second copy.
             formats = [f for f in default_formats() if not isinstance(f, JsonlFormat)]
             rendered = self.report.render(self.spool_dir / "report", formats)
@@ -448,10 +456,40 @@ class _Archiver:
         shutil.rmtree(self.spool_dir, ignore_errors=True)
         return outcome
 
+    def _archive_partition(
+        self, writer: BagWriter, partition: Partition, outcome: PartitionOutcome
+    ) -> None:
+        """One spooled partition into the bag: its findings, its records, what was unreadable.
+
+        The spool digest the worker returned is checked over the very bytes archived, hashed as
+        they are read, so a spool rewritten meanwhile (by a worker orphaned from a killed run)
+        can never be signed; it is checked before anything is signed, and the bag is given up.
+        """
+        label = partition.label(self.source.tz)
+        paths = spool_paths(self.spool_dir, partition)
+        partition_findings = paths["findings"].read_bytes()
+        unreadable = paths["unreadable"].read_bytes()
+        for line in partition_findings.splitlines():
+            self.emit(orjson.loads(line))
+        digest = hashlib.sha256()
+        with paths["records"].open("rb") as spooled:
+            kept = self._kept(_batches(spooled, digest), writer, partition, label)
+            writer.add_partition_lines(label, itertools.chain.from_iterable(kept))
+        digest.update(partition_findings)
+        digest.update(unreadable)
+        if digest.hexdigest() != outcome.spool_sha256:
+            raise InputError(
+                f"{paths['records']}: the spool of hour {label} changed after its "
+                "worker finished; not signing it (run again to redo the hour)"
+            )
+        if unreadable:
+            writer.add_file(f"unreadable/{label}.txt", unreadable)
+
     def _kept(
-        self, spooled, writer: BagWriter, partition: Partition, label: str
-    ) -> Iterator[tuple[bytes, str]]:
-        """The spooled records this run archives, as (canonical bytes, salt), emitting findings.
+        self, batches: Iterator[list[bytes]], writer: BagWriter, partition: Partition, label: str
+    ) -> Iterator[list[tuple[bytes, str]]]:
+        """The spooled records this run archives, as (canonical bytes, salt) in a list a batch
+        of lines, emitting findings.
 
         This runs once per record on the single coordinator, so it takes what it needs from the
         header a worker wrote, parses a record again only when a schema finding has to show it,
@@ -465,18 +503,20 @@ class _Archiver:
         in the run's index; any other pair can only repeat within its hour (`seen`) or as an
         earlier stray with a timestamp (`_strays`).
         """
-        observe_facts, observe_verdict = self.report.observe_facts, self.report.observe_verdict
+        observe_facts = self.report.observe_facts
+        verdicts: Counter[tuple[str, str]] = Counter()
         emit, reached, strays = self.emit, crashpoints.reached, self._strays
         lookup = self.db.execute
         start, end = partition.start_ms, partition.end_ms
         seen: set[tuple[str, str]] = set()
         indexed: list[tuple[str, str, int | None, int | None]] = []
         seq = writer.record_count
-        for batch in iter(lambda: list(itertools.islice(spooled, _BATCH_LINES)), []):
-            entries = [line.rstrip(b"\n").split(b"\t", 1) for line in batch]
-            headers = [orjson.loads(header) for header, _canonical in entries]
+        for batch in batches:
+            entries = [line.partition(b"\t") for line in batch]
+            headers = orjson.loads(b"[%b]" % b",".join([entry[0] for entry in entries]))
             earlier = self._earlier_versions(headers)
-            for header, (_header, canonical) in zip(headers, entries, strict=True):
+            kept: list[tuple[bytes, str]] = []
+            for header, (_header, _tab, line_end) in zip(headers, entries, strict=True):
                 salt, content, disposition, rule, retain_until, findings, references, *facts = (
                     header
                 )
@@ -505,8 +545,9 @@ class _Archiver:
                             emit(_already_archived(identity, same[0]))
                             continue
                         findings.append(_changed(identity, versions[0][1]))
+                canonical = line_end[:-1]
                 observe_facts(facts, label)
-                observe_verdict(disposition, rule)
+                verdicts[disposition, rule] += 1
                 if findings:
                     shown = any(finding["category"] == "schema" for finding in findings)
                     record = orjson.loads(canonical) if shown else None
@@ -516,8 +557,11 @@ class _Archiver:
                 for reference in references:
                     self._attach(writer, reference, seq)
                 seq += 1
-                yield canonical, salt
+                kept.append((canonical, salt))
                 reached("archive.record")
+            yield kept
+        for (disposition, rule), count in verdicts.items():  # in the order first seen
+            self.report.observe_verdict(disposition, rule, count)
         with self._temporary() as db:
             db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?)", indexed)
 
@@ -592,6 +636,24 @@ class _Archiver:
 
 _IN_RUN_INDEX = "SELECT 1 FROM run_messages WHERE msg_id = ? AND content_hash = ?"
 _BATCH_LINES = 500  # also the most msg_ids one query binds (SQLite allows 32,766)
+_READ_BYTES = 1 << 20
+
+
+def _batches(spooled: BinaryIO, digest: Any) -> Iterator[list[bytes]]:
+    """The lines of a spool file, each ending in a newline, in batches of at most
+    `_BATCH_LINES`, every byte read fed to `digest` on the way.
+
+    `BytesIO.readlines` finds line ends with memchr, where `bytes.split` tests byte by byte.
+    """
+    rest = b""
+    while chunk := spooled.read(_READ_BYTES):
+        digest.update(chunk)
+        lines = io.BytesIO(rest + chunk).readlines()
+        rest = b"" if lines[-1].endswith(b"\n") else lines.pop()
+        for start in range(0, len(lines), _BATCH_LINES):
+            yield lines[start : start + _BATCH_LINES]
+    if rest:
+        yield [rest + b"\n"]
 
 
 def _already_archived(identity: str, first_run: int) -> dict[str, Any]:

@@ -7,7 +7,11 @@ only writer of the state database. Workers pull, validate and apply policies, an
 partition's spool under the run's spool folder, which must therefore be on storage both sides
 see at the same path (NFS, CephFS, a shared volume). A worker lost mid-task (killed, out of
 memory) is replaced and its task rerun by Dask; a partition rewrites its spool from the start, so
-the bag's bytes do not depend on where, or how many times, a partition ran.
+the bag's bytes do not depend on where, or how many times, a partition ran. The coordinator
+archives each hour as soon as it and the hours before it are done, while the cluster works on.
+Workers of a local cluster exit with the coordinator (Dask's nanny processes watch their parent);
+a task a remote worker still runs for a killed coordinator may rewrite a spool under the next
+run, which is why the coordinator checks each spool's digest over the very bytes it archives.
 """
 
 from __future__ import annotations

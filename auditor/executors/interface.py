@@ -14,7 +14,9 @@ class Executor(ABC):
 
     Implementations may run partitions in any order and anywhere that sees the spool folder,
     but must yield `(partition, outcome)` in the order of `partitions`, and raise an
-    `AuditorError` (not a traceback) when the workers cannot finish.
+    `AuditorError` (not a traceback) when the workers cannot finish. The coordinator archives
+    each outcome as soon as it is yielded, so workers must go on with later partitions while it
+    does, and closing the iterator early (the coordinator failed) must stop them.
     """
 
     name: str

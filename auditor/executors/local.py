@@ -1,7 +1,20 @@
-"""This machine: in the calling process for one worker, a process pool for more."""
+"""This machine: in the calling process for one worker, a process pool for more.
+
+The coordinator archives each partition while the pool works on later ones, so it can die (a
+SIGKILL, the OOM killer) with workers still busy. On Linux each worker asks the kernel to kill it
+when the coordinator dies (`PR_SET_PDEATHSIG`), so no orphan goes on writing under a later run's
+spool; elsewhere nothing ties them, and the spool digest the coordinator checks over the bytes it
+archives is what refuses a spool rewritten by an orphan.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -10,6 +23,11 @@ from auditor.errors import SourceError
 from auditor.executors.interface import Executor
 from auditor.partitions import Partition
 from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings
+
+log = logging.getLogger(__name__)
+
+_LINUX = sys.platform.startswith("linux")
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class LocalExecutor(Executor):
@@ -29,25 +47,55 @@ class LocalExecutor(Executor):
             finally:
                 processor.close()
             return
-        with ProcessPoolExecutor(
-            max_workers=self.workers, initializer=_init_worker, initargs=(settings,)
-        ) as pool:
-            try:
-                yield from zip(partitions, pool.map(_work, partitions), strict=True)
-            except BrokenProcessPool:
-                raise SourceError(
-                    "a worker process died (killed, or out of memory) while processing "
-                    "partitions; the partitions finished so far are kept: run again to resume"
-                ) from None
+        # fork (Linux's default up to Python 3.13, pinned here) makes this process the workers'
+        # parent, which `PR_SET_PDEATHSIG` and the check in `_init_worker` rely on.
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("fork") if _LINUX else None,
+            initializer=_init_worker,
+            initargs=(settings, os.getpid()),
+        )
+        try:
+            yield from zip(partitions, pool.map(_work, partitions), strict=True)
+        except BrokenProcessPool:
+            raise SourceError(
+                "a worker process died (killed, or out of memory) while processing "
+                "partitions; the partitions finished so far are kept: run again to resume"
+            ) from None
+        finally:
+            # Stopped early (the coordinator failed): partitions not started are dropped, those
+            # running finish and keep their spool for the next run.
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 _worker: PartitionProcessor | None = None
 
 
-def _init_worker(settings: StageSettings) -> None:
-    """Builds the stages once per worker process, not once per partition."""
+def _init_worker(settings: StageSettings, coordinator: int) -> None:
+    """Ties the worker's life to the coordinator's, then builds the stages once per worker
+    process, not once per partition."""
     global _worker
+    if die_with_parent() and os.getppid() != coordinator:  # it died before the kernel was asked
+        os.kill(os.getpid(), signal.SIGKILL)
     _worker = PartitionProcessor(settings)
+
+
+def die_with_parent() -> bool:
+    """Has the kernel SIGKILL this process when its parent dies (Linux); False where it cannot.
+
+    A worker that cannot be tied still works: the coordinator's spool digest check keeps what
+    an orphan writes out of any bag.
+    """
+    if not _LINUX:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), 0, 0, 0) != 0:
+        reason = os.strerror(ctypes.get_errno())
+        log.warning(
+            "worker %d will outlive a killed coordinator: prctl failed (%s)", os.getpid(), reason
+        )
+        return False
+    return True
 
 
 def _work(partition: Partition) -> PartitionOutcome:
