@@ -220,7 +220,8 @@ def measure_baseline(argv: list[str]) -> dict[str, Any]:
 WORKER_STAGES = (
     ("PartitionProcessor.__init__", "worker: start-up (policy, schemas)"),
     ("Source.fetch", "worker: pull (download, parse, settle)"),
-    ("prepare (auditor/archive/lines.py", "worker: canonical JSON + salt"),
+    ("canonical_of (auditor/archive/canonical.py", "worker: canonical JSON + salt"),
+    ("salt (auditor/archive/lines.py", "worker: canonical JSON + salt"),
     ("RecordValidator.check", "worker: validate"),
     ("PolicyEngine.evaluate", "worker: policies"),
     ("_facts (auditor/stages.py", "worker: report facts"),
