@@ -52,6 +52,7 @@ ATTACHMENT_TYPES = frozenset({"img", "audio", "video", "file", "combine"})
 # Bytes the records spool gathers before a write(2): an hour is a few MB, and at the default
 # 8 KiB the system calls took half the cost of writing its lines.
 SPOOL_BUFFER = 1 << 20
+PACE_FILE = "hour-file-pace"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +124,13 @@ class PartitionProcessor:
 
     def __init__(self, settings: StageSettings) -> None:
         self.settings = settings
-        self.source: Source = make_source(settings.source)
+        self.spool_dir = Path(settings.spool_dir)
+        (self.spool_dir / "attachments").mkdir(parents=True, exist_ok=True)
+        # Every worker of the run takes its turn for Easemob's hour-file rate through this file.
+        self.source: Source = make_source(settings.source, self.spool_dir / PACE_FILE)
         self.client = make_client(settings.source) if settings.fetch_attachments else None
         self.validator = RecordValidator(settings.profile)
         self.engine = PolicyEngine(load_policy(settings.policy_path), settings.reference_ms)
-        self.spool_dir = Path(settings.spool_dir)
-        (self.spool_dir / "attachments").mkdir(parents=True, exist_ok=True)
         # What was built so far (schemas, automata, tables) lives as long as the worker: kept out
         # of the cycle collector's sight, a collection walks only what partitions allocate.
         gc.freeze()

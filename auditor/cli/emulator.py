@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import signal
 import threading
@@ -14,6 +13,7 @@ from auditor.emulator.dataset import DEFAULT_SEED, DEFAULT_START_MS
 from auditor.emulator.server import Emulator, EmulatorOptions, serve
 from auditor.errors import ConfigError
 from auditor.partitions import HOUR_MS, format_instant, parse_instant, parse_timezone
+from auditor.sources.settings import is_loopback
 
 SECRET_ENV = "EASEMOB_CLIENT_SECRET"
 DEFAULT_SECRET = "demo-secret"
@@ -39,15 +39,6 @@ def _fault_options(command):
             f"--{name}-rate", type=_RATE, default=0.0, show_default=True, help=help_text
         )(command)
     return command
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def read_secret(secret_file: Path | None) -> str:
@@ -94,6 +85,13 @@ def read_secret(secret_file: Path | None) -> str:
 @click.option("--retention-days", type=click.FloatRange(min=0), help="Refuse older hours.")
 @click.option("--clock-start", help="Emulator time at start (ISO 8601 or epoch ms); default now.")
 @_fault_options
+@click.option(
+    "--hour-file-limit",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Hour-file requests allowed a minute, as Easemob's 10; more get 429. 0: no limit.",
+)
 @click.option("--slow-seconds", type=click.FloatRange(min=0), default=0.5, show_default=True)
 @click.option("--max-consecutive-faults", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--warm", is_flag=True, help="Build every hour file before announcing, on all cores.")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import random
 import threading
+import time
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -113,3 +115,27 @@ def conflicting_version(record: dict[str, Any]) -> dict[str, Any]:
     else:
         version["payload"] = {"bodies": [], "ext": {"em_edited": True}}
     return version
+
+
+class RateLimit:
+    """Easemob's per-AppKey limit on a route, as a sliding window of real time: at most `limit`
+    requests in any `window` seconds, the rest refused (429 `reach_limit`). `limit` 0 is none."""
+
+    def __init__(self, limit: int, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._recent: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def refuses(self) -> bool:
+        """Whether a request now is over the limit (a refused one does not count)."""
+        if self.limit <= 0:
+            return False
+        with self._lock:
+            now = time.monotonic()
+            while self._recent and self._recent[0] <= now - self.window:
+                self._recent.popleft()
+            if len(self._recent) >= self.limit:
+                return True
+            self._recent.append(now)
+            return False

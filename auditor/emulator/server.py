@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import orjson
 
 from auditor.emulator.dataset import DEFAULT_SEED, DEFAULT_START_MS, SyntheticHistory
-from auditor.emulator.faults import RecordFaults, RequestFaults, mix
+from auditor.emulator.faults import RateLimit, RecordFaults, RequestFaults, mix
 from auditor.emulator.feed import Feed
 from auditor.emulator.legacy import MAX_LIMIT, CursorError, LegacyPager
 from auditor.emulator.ql import QlError, parse_ql
@@ -82,6 +82,8 @@ class EmulatorOptions:
     file_host: str = "https://a1.easemob.com"
     fail_rate: float = 0.0
     rate_limit_rate: float = 0.0
+    hour_file_limit: int = 0  # Easemob allows 10 hour-file requests a minute; 0 is no limit
+    hour_file_window: float = 60.0
     legacy_503_rate: float = 0.0
     slow_rate: float = 0.0
     slow_seconds: float = 0.5
@@ -171,6 +173,7 @@ class Emulator:
             options.max_consecutive_faults,
         )
         self.stats = EmulatorStats(self.tokens)
+        self.hour_file_limit = RateLimit(options.hour_file_limit, options.hour_file_window)
         self.application = str(
             uuid.uuid5(uuid.NAMESPACE_URL, f"easemob:{options.org}#{options.app}")
         )
@@ -292,6 +295,8 @@ class Emulator:
         if denied is not None:
             return route, denied
         if route == "hour":
+            if self.hour_file_limit.refuses():
+                return route, self._fault("rate_limit", started)
             return route, self._hour(args[0], started)
         if route == "legacy":
             return route, self._legacy(parts.query, started)

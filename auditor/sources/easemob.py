@@ -26,6 +26,7 @@ import requests
 from auditor.errors import ConfigError, InputError, SourceError
 from auditor.jsonl import loads
 from auditor.sources.interface import PartitionNotReady
+from auditor.sources.pacing import Pacer
 from auditor.sources.tokens import TokenCache
 
 log = logging.getLogger(__name__)
@@ -166,8 +167,10 @@ class EasemobClient:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         token_ttl: int | None = None,
+        hour_file_pacer: Pacer | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.hour_file_pacer = hour_file_pacer
         self.org = org
         self.app = app
         self.timeout = timeout
@@ -208,7 +211,8 @@ class EasemobClient:
                 raise PartitionNotReady(label, description or error)
             raise self._refusal(response, f"GET {url}")
 
-        return self._call("GET", url, accept, auth=True)
+        pacer = self.hour_file_pacer
+        return self._call("GET", url, accept, auth=True, pace=pacer.wait if pacer else None)
 
     def download(self, url: str) -> bytes:
         """The bytes behind a signed URL, fetched without the bearer token (like Easemob's SDK)."""
@@ -349,12 +353,16 @@ class EasemobClient:
         json: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         token_refused: Callable[[requests.Response], bool] = lambda r: r.status_code == 401,
+        pace: Callable[[], object] | None = None,
     ) -> T:
-        """Sends the request until `accept` takes the answer or the retries run out."""
+        """Sends the request until `accept` takes the answer or the retries run out; `pace`, if
+        given, is called before every attempt (a rate-limited call waits for its slot)."""
         shown = _without_query(url)
         renewed = False
         retries = 0
         while True:
+            if pace is not None:
+                pace()
             sent = dict(headers or {})
             token = None
             if auth:

@@ -10,12 +10,14 @@ likely to be shared.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from auditor.config import read_config
 from auditor.errors import ConfigError
@@ -24,6 +26,7 @@ from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.hourfiles import HourFileSource
 from auditor.sources.interface import Source
 from auditor.sources.legacy import LegacyQuerySource
+from auditor.sources.pacing import EASEMOB_HOUR_FILES_PER_MINUTE, Pacer
 
 APIS = ("hourfiles", "legacy")
 
@@ -42,10 +45,15 @@ _HOW = {
     "client_id": "--client-id or EASEMOB_CLIENT_ID",
     "client_secret": "EASEMOB_CLIENT_SECRET or EASEMOB_CLIENT_SECRET_FILE",
 }
-CONFIG_KEYS = frozenset(
-    {*_ENV, "client_secret_file", "timeout", "max_retries", "backoff_base", "backoff_cap"}
-)
-_NUMBERS = {"timeout": float, "max_retries": int, "backoff_base": float, "backoff_cap": float}
+
+_NUMBERS = {
+    "timeout": float,
+    "max_retries": int,
+    "backoff_base": float,
+    "backoff_cap": float,
+    "hour_files_per_minute": float,
+}
+CONFIG_KEYS = frozenset({*_ENV, "client_secret_file", *_NUMBERS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +71,7 @@ class ConnectionSettings:
     max_retries: int = 6
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
+    hour_files_per_minute: float | None = None
 
     @property
     def tz(self) -> timezone:
@@ -70,6 +79,26 @@ class ConnectionSettings:
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.max_retries, self.backoff_base, self.backoff_cap)
+
+    @property
+    def hour_file_rate(self) -> float:
+        """Hour-file requests a minute the client allows itself (0: unpaced): as set, else
+        Easemob's documented 10 for a remote server and none for one on this machine (the
+        emulator), which has no such limit unless it is asked to."""
+        if self.hour_files_per_minute is not None:
+            return self.hour_files_per_minute
+        host = urlsplit(self.base_url).hostname or ""
+        return 0.0 if is_loopback(host) else EASEMOB_HOUR_FILES_PER_MINUTE
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine (`localhost`, 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _config_section(path: str | Path) -> dict[str, Any]:
@@ -162,7 +191,10 @@ def _checked(values: dict[str, Any]) -> ConnectionSettings:
     return ConnectionSettings(**values)
 
 
-def make_client(settings: ConnectionSettings) -> EasemobClient:
+def make_client(settings: ConnectionSettings, pace_slots: Path | None = None) -> EasemobClient:
+    """The client of the settings; `pace_slots` is the file through which every process of a
+    run shares the hour-file pace (`pacing.Pacer`), None for a pace of this process alone."""
+    rate = settings.hour_file_rate
     return EasemobClient(
         settings.base_url,
         settings.org,
@@ -171,12 +203,13 @@ def make_client(settings: ConnectionSettings) -> EasemobClient:
         settings.client_secret,
         timeout=settings.timeout,
         retry=settings.retry_policy(),
+        hour_file_pacer=Pacer(rate, pace_slots) if rate > 0 else None,
     )
 
 
-def make_source(settings: ConnectionSettings) -> Source:
+def make_source(settings: ConnectionSettings, pace_slots: Path | None = None) -> Source:
     """The source the settings name: Easemob's hour files or its legacy `ql` API."""
-    client = make_client(settings)
+    client = make_client(settings, pace_slots)
     if settings.api == "legacy":
         return LegacyQuerySource(client, hour_timezone=settings.tz)
     return HourFileSource(client, hour_timezone=settings.tz)

@@ -1,0 +1,190 @@
+"""Pacing Easemob's hour-file requests: even slots, shared across processes, within the limit."""
+
+import dataclasses
+import itertools
+import multiprocessing
+import time
+
+import pytest
+import run_support
+
+from auditor.archive.keys import generate_key_files
+from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.errors import ConfigError, SourceError
+from auditor.partitions import HOUR_MS
+from auditor.pipeline import run_audit
+from auditor.sources.easemob import EasemobClient, RetryPolicy
+from auditor.sources.pacing import Pacer
+from auditor.sources.pull import pull
+from auditor.sources.settings import ConnectionSettings, load_settings, make_source
+
+SECRET = "pacing-secret"
+
+
+class FakeTime:
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_a_pacer_spaces_calls_evenly_and_lets_the_first_through_at_once():
+    fake = FakeTime(1000.0)
+    pacer = Pacer(12, clock=fake.clock, sleep=fake.sleep)  # one every 5 s
+
+    slots = [pacer.wait() for _ in range(3)]
+    fake.now += 60  # idle for a minute: the next call owes nothing
+    slots.append(pacer.wait())
+
+    assert slots == [1000.0, 1005.0, 1010.0, 1070.0]
+    assert fake.slept == [5.0, 5.0]
+
+
+def _reserve(slots_file, count, results):
+    pacer = Pacer(1200, slots_file)  # one every 50 ms
+    results.put([pacer.wait() for _ in range(count)])
+
+
+def test_processes_sharing_a_slot_file_never_get_slots_closer_than_the_interval(tmp_path):
+    slots_file = tmp_path / "pace"
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    workers = [context.Process(target=_reserve, args=(slots_file, 5, results)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    slots = sorted(slot for _ in workers for slot in results.get(timeout=30))
+    for worker in workers:
+        worker.join(timeout=30)
+
+    assert len(slots) == 15
+    assert min(b - a for a, b in itertools.pairwise(slots)) >= 0.05 - 1e-6
+
+
+def test_a_slot_file_cut_short_by_a_killed_writer_starts_afresh(tmp_path):
+    slots_file = tmp_path / "pace"
+    slots_file.write_bytes(b"1.7e+")  # a float's text cut inside its exponent
+    fake = FakeTime(2000.0)
+
+    first = Pacer(6, slots_file, clock=fake.clock, sleep=fake.sleep).wait()
+
+    assert first == 2000.0 and fake.slept == []
+    assert float(slots_file.read_text()) == 2010.0
+
+
+def client_for(emulator, max_retries=6):
+    options = emulator.options
+    return EasemobClient(
+        emulator.base_url,
+        options.org,
+        options.app,
+        options.client_id,
+        SECRET,
+        retry=RetryPolicy(max_retries=max_retries, backoff_base=0.001, backoff_cap=0.01),
+    )
+
+
+def test_the_emulator_refuses_hour_file_requests_beyond_its_limit():
+    options = EmulatorOptions(messages=600, client_secret=SECRET, hour_file_limit=3)
+    with run_emulator(options) as emulator:
+        client = client_for(emulator, max_retries=0)
+        labels = [emulator.hour_label(DEFAULT_START_MS + n * HOUR_MS) for n in range(4)]
+        for label in labels[:3]:
+            assert client.hour_file_url(label)
+        with pytest.raises(SourceError, match="HTTP 429 reach_limit"):
+            client.hour_file_url(labels[3])
+
+
+def test_a_paced_pull_stays_within_the_limit_and_gets_every_hour(tmp_path):
+    # Four requests a second allowed, the client paced at one every 0.4 s: room for jitter.
+    options = EmulatorOptions(
+        messages=1200, client_secret=SECRET, hour_file_limit=4, hour_file_window=1.0
+    )
+    with run_emulator(options) as emulator:
+        settings = ConnectionSettings(
+            base_url=emulator.base_url,
+            org=options.org,
+            app=options.app,
+            client_id=options.client_id,
+            client_secret=SECRET,
+            max_retries=0,
+            hour_files_per_minute=150,
+        )
+        started = time.monotonic()
+        summary = pull(
+            make_source(settings), DEFAULT_START_MS, DEFAULT_START_MS + 8 * HOUR_MS, tmp_path
+        )
+        took = time.monotonic() - started
+        refused = emulator.stats.requests[("hour", 429)]
+        expected = emulator.expected_records(DEFAULT_START_MS, DEFAULT_START_MS + 8 * HOUR_MS)
+
+    assert refused == 0
+    assert [hour.status for hour in summary.hours] == ["pulled"] * 8
+    assert summary.records == sum(1 for _ in expected)
+    assert took >= 7 * 0.4 - 0.05
+
+
+@pytest.mark.parametrize(
+    ("base_url", "setting", "rate"),
+    [
+        ("https://a1.easemob.com", None, 10.0),
+        ("http://127.0.0.1:8080", None, 0.0),
+        ("http://localhost:8080", None, 0.0),
+        ("http://[::1]:8080", None, 0.0),
+        ("https://a1.easemob.com", 0, 0.0),
+        ("http://127.0.0.1:8080", 30, 30.0),
+    ],
+)
+def test_hour_files_are_paced_at_easemobs_rate_unless_the_server_is_on_this_machine(
+    base_url, setting, rate
+):
+    settings = ConnectionSettings(
+        base_url, "org", "app", "id", "secret", hour_files_per_minute=setting
+    )
+    assert settings.hour_file_rate == rate
+
+
+def test_the_pace_is_read_from_the_config_file_and_checked(tmp_path):
+    config = tmp_path / "audit.yaml"
+    environ = {"EASEMOB_CLIENT_SECRET": "s"}
+    base = "source: {base_url: 'https://a1.easemob.com', org: o, app: a, client_id: c, "
+
+    config.write_text(base + "hour_files_per_minute: 5}\n")
+    assert load_settings(config_file=config, environ=environ).hour_file_rate == 5.0
+
+    config.write_text(base + "hour_files_per_minute: -1}\n")
+    with pytest.raises(ConfigError, match="hour_files_per_minute must be at least 0"):
+        load_settings(config_file=config, environ=environ)
+
+
+def test_the_workers_of_a_run_share_one_pace(tmp_path):
+    keys = generate_key_files(tmp_path / "keys", identity="test-auditor")
+    options = EmulatorOptions(
+        messages=1200, client_secret=SECRET, hour_file_limit=4, hour_file_window=1.0
+    )
+    with run_emulator(options) as emulator:
+        source = dataclasses.replace(
+            run_support.source_of(emulator, SECRET), hour_files_per_minute=150, max_retries=0
+        )
+        outcome = run_audit(
+            run_support.settings_for(
+                emulator,
+                keys,
+                tmp_path,
+                SECRET,
+                source=source,
+                workers=2,
+                until_ms=DEFAULT_START_MS + 8 * HOUR_MS,
+            )
+        )
+        refused = emulator.stats.requests[("hour", 429)]
+        asked = emulator.stats.requests[("hour", 200)]
+
+    assert refused == 0 and asked == 8
+    assert outcome.records > 0
