@@ -50,7 +50,7 @@ class HourFileInMemory(Source):
 
 @pytest.fixture
 def processor(tmp_path, monkeypatch):
-    monkeypatch.setattr(stages, "make_source", lambda _s: HourFileInMemory())
+    monkeypatch.setattr(stages, "make_source", lambda _s, _pace=None: HourFileInMemory())
     settings = stages.StageSettings(
         source=ConnectionSettings("http://127.0.0.1:9", "o", "a", "c", "s"),
         policy_path=str(example_policy()),

@@ -26,7 +26,9 @@ LINES = [
 def processor(tmp_path, monkeypatch):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "2026110100.jsonl").write_bytes(b"\n".join(LINES) + b"\n")
-    monkeypatch.setattr(stages, "make_source", lambda _s: LocalFileSource([tmp_path / "in"]))
+    monkeypatch.setattr(
+        stages, "make_source", lambda _s, _pace=None: LocalFileSource([tmp_path / "in"])
+    )
     settings = stages.StageSettings(
         source=ConnectionSettings("http://127.0.0.1:9", "o", "a", "c", "s"),
         policy_path=str(example_policy()),
