@@ -287,6 +287,17 @@ class State:
             (since_ms, until_ms),
         )
 
+    def messages_before(self, before_ms: int) -> int:
+        """How many index entries are of messages sent before `before_ms`."""
+        return self.db.execute(
+            "SELECT count(*) FROM messages WHERE timestamp_ms < ?", (before_ms,)
+        ).fetchone()[0]
+
+    def prune_messages(self, before_ms: int) -> int:
+        """Forgets the messages sent before `before_ms` and returns how many (see `prune`)."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM messages WHERE timestamp_ms < ?", (before_ms,)).rowcount
+
     def runs(self) -> list[dict]:
         cursor = self.db.execute("SELECT * FROM runs ORDER BY sequence")
         names = [column[0] for column in cursor.description]
@@ -298,3 +309,36 @@ def config_digest(settings: dict) -> str:
     import hashlib
 
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PruneOutcome:
+    before_ms: int
+    messages: int
+    kept: int
+    dry_run: bool
+
+
+def prune(state_path: Path, before_ms: int, dry_run: bool = False) -> PruneOutcome:
+    """Forgets, in the message index, every message sent before `before_ms`.
+
+    The index keeps a message from being archived by two runs and tells which ones changed or
+    vanished at the source; it grows by about 232 B a message and is never needed for a message
+    the source no longer serves. The bags keep every message whatever is pruned; runs, chain and
+    checkpoints are untouched. A message without a timestamp is kept. Pruned messages that the
+    source still serves would be archived again by a run over their window. Takes the run lock,
+    so it never races a run, and gives the freed pages back to the file system.
+    """
+    if not Path(state_path).exists():
+        raise ConfigError(f"{state_path}: no state database there")
+    with StateLock(Path(state_path)):
+        state = State(Path(state_path))
+        try:
+            total = state.db.execute("SELECT count(*) FROM messages").fetchone()[0]
+            count = state.messages_before(before_ms)
+            if not dry_run and count:
+                state.prune_messages(before_ms)
+                state.db.execute("VACUUM")
+        finally:
+            state.close()
+    return PruneOutcome(before_ms, count, total - count, dry_run)

@@ -12,7 +12,7 @@ import sys
 import click
 
 from auditor import __version__
-from auditor.cli import archive, emulator, policy, pull, report, run, validate
+from auditor.cli import archive, emulator, policy, pull, report, run, state, validate
 from auditor.errors import AuditorError
 
 HELP = """Compliance auditor for Easemob (环信) chat history: pull, validate, apply retention,
@@ -58,6 +58,6 @@ def main(verbose: int, quiet: bool) -> None:
     )
 
 
-for _module in (emulator, pull, validate, policy, archive, run, report):
+for _module in (emulator, pull, validate, policy, archive, run, report, state):
     for _command in _module.COMMANDS:
         main.add_command(_command)
