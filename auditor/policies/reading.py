@@ -1,4 +1,4 @@
-"""What the policies read from a record, in one pass: the facts scopes match, the strings scanned.
+"""What the policies read from a record: the facts scopes match and the strings scanned.
 
 Scopes look at the chat type, sender, receiver, body types and send time (`Facts`). Keyword and
 sensitive-data rules read text bodies (`msg`), merged messages (`title`, `summary`; their `msg` is
@@ -6,9 +6,9 @@ Easemob's fixed "version too old" notice), location addresses (`addr`), file nam
 any body type), custom messages (`customExts` as a map or a list of one-key maps, and
 `v2:customExts`) and the message's `ext`, recursively, each with its RFC 6901 JSON Pointer. A
 string repeated in one record (Easemob mirrors `customExts` into `v2:customExts`) is scanned once,
-at its first pointer. Both are read in one walk because the engine needs both for every record.
-`glance` is the same walk without the pointers, for the hot path: a pointer is only wanted for
-the few strings that match something, and building it costs more than finding the string.
+at its first pointer. The engine's hot path reads both in one walk without pointers (`glance`):
+a pointer is only wanted for the few strings that match something, and building it costs more
+than finding the string, so `pointer_of` walks again for just those.
 """
 
 from __future__ import annotations
