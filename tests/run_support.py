@@ -1,14 +1,17 @@
-"""Shared by the run, Dask and multi-app tests: what two runs must agree on byte for byte."""
+"""Shared by the run, stage, Dask and multi-app tests: settings, arguments, and what two runs
+must agree on byte for byte."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from auditor import stages
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import RunSettings
 from auditor.resources import example_policy
 from auditor.sources.settings import ConnectionSettings
+from auditor.stages import PartitionProcessor
 
 
 def payload(bag: Path) -> dict[str, bytes]:
@@ -52,3 +55,41 @@ def settings_for(emulator, keys, folder: Path, secret: str, **overrides) -> RunS
     )
     values.update(overrides)
     return RunSettings(**values)
+
+
+def run_args(emulator, keys, folder: Path, *extra: str, hours: int = 6) -> list[str]:
+    """`auditor run` arguments for the first `hours` of the emulator's history into `folder`;
+    backoff short enough for tests comes from a config file (it has no flags)."""
+    config = folder / "auditor.yaml"
+    folder.mkdir(parents=True, exist_ok=True)
+    config.write_text("source:\n  backoff_base: 0.001\n  backoff_cap: 0.01\n")
+    return [
+        "run",
+        "--config", str(config),
+        "--base-url", emulator.base_url,
+        "--org", emulator.options.org,
+        "--app", emulator.options.app,
+        "--client-id", emulator.options.client_id,
+        "--policies", str(example_policy()),
+        "--key", str(keys.private_key),
+        "--out", str(folder / "archive"),
+        "--state", str(folder / "state.db"),
+        "--since", "2026-11-01T00:00Z",
+        "--until", f"2026-11-01T{hours:02d}:00Z",
+        *extra,
+    ]  # fmt: skip
+
+
+def stage_processor(tmp_path: Path, monkeypatch, source) -> PartitionProcessor:
+    """A worker's stages over `source` (a `Source`), spooling under `tmp_path/spool`."""
+    monkeypatch.setattr(stages, "make_source", lambda _settings, _pace=None: source)
+    settings = stages.StageSettings(
+        source=ConnectionSettings("http://127.0.0.1:9", "o", "a", "c", "s"),
+        policy_path=str(example_policy()),
+        profile="loose",
+        reference_ms=DEFAULT_START_MS + HOUR_MS,
+        salt_key=b"k" * 32,
+        spool_dir=str(tmp_path / "spool"),
+        fetch_attachments=False,
+    )
+    return PartitionProcessor(settings)

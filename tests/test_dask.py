@@ -112,23 +112,16 @@ def test_auditor_run_executor_dask_scheduler_from_the_command_line(
     cluster, emulator, keys, local_bag, tmp_path
 ):
     address, _ = cluster
-    args = [
-        "run",
+    args = run_support.run_args(
+        emulator,
+        keys,
+        tmp_path,
         "--executor", "dask",
         "--scheduler", address,
-        "--base-url", emulator.base_url,
-        "--org", emulator.options.org,
-        "--app", emulator.options.app,
-        "--client-id", emulator.options.client_id,
-        "--policies", str(example_policy()),
-        "--key", str(keys.private_key),
-        "--out", str(tmp_path / "archive"),
-        "--state", str(tmp_path / "state.db"),
-        "--since", "2026-11-01T00:00Z",
-        "--until", f"2026-11-01T{HOURS:02d}:00Z",
         "--fail-on", "none",
         "--json",
-    ]  # fmt: skip
+        hours=HOURS,
+    )  # fmt: skip
     result = CliRunner().invoke(main, args, env={"EASEMOB_CLIENT_SECRET": SECRET})
 
     assert result.exit_code == 0, result.output

@@ -8,15 +8,13 @@ import gzip
 import random
 
 import pytest
+import run_support
 
-import auditor.stages as stages
 from auditor.partitions import Partition
 from auditor.records import message_type, msg_id, sender, timestamp_ms
 from auditor.report.model import record_facts
-from auditor.resources import example_policy
 from auditor.sources.hourfiles import read_hour_file
 from auditor.sources.interface import Source
-from auditor.sources.settings import ConnectionSettings
 
 HOUR = Partition(1_793_491_200_000)
 TXT = b'"payload":{"from":"u1","bodies":[{"type":"txt","msg":"hi"}]}'
@@ -50,17 +48,7 @@ class HourFileInMemory(Source):
 
 @pytest.fixture
 def processor(tmp_path, monkeypatch):
-    monkeypatch.setattr(stages, "make_source", lambda _s, _pace=None: HourFileInMemory())
-    settings = stages.StageSettings(
-        source=ConnectionSettings("http://127.0.0.1:9", "o", "a", "c", "s"),
-        policy_path=str(example_policy()),
-        profile="loose",
-        reference_ms=HOUR.end_ms,
-        salt_key=b"k" * 32,
-        spool_dir=str(tmp_path / "spool"),
-        fetch_attachments=False,
-    )
-    return stages.PartitionProcessor(settings)
+    return run_support.stage_processor(tmp_path, monkeypatch, HourFileInMemory())
 
 
 def _spool(processor, folder) -> dict[str, bytes]:

@@ -19,7 +19,6 @@ from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import InputError
 from auditor.partitions import HOUR_MS, Partition
 from auditor.pipeline import Progress, run_audit
-from auditor.resources import example_policy
 from auditor.stages import spool_paths
 
 SECRET = "overlap-test-secret"
@@ -104,27 +103,17 @@ def alive(pid: int) -> bool:
 
 
 def cli_args(emulator, keys, folder: Path) -> list[str]:
-    config = folder / "auditor.yaml"
-    folder.mkdir(parents=True, exist_ok=True)
-    config.write_text("source:\n  backoff_base: 0.001\n  backoff_cap: 0.01\n")
-    return [
-        sys.executable, "-m", "auditor", "run",
-        "--config", str(config),
-        "--base-url", emulator.base_url,
-        "--org", emulator.options.org,
-        "--app", emulator.options.app,
-        "--client-id", emulator.options.client_id,
-        "--policies", str(example_policy()),
-        "--key", str(keys.private_key),
-        "--out", str(folder / "archive"),
-        "--state", str(folder / "state.db"),
-        "--since", "2026-11-01T00:00Z",
-        "--until", f"2026-11-01T{HOURS:02d}:00Z",
+    run = run_support.run_args(
+        emulator,
+        keys,
+        folder,
         "--workers", "2",
         "--attachments", "skip",
         "--fail-on", "none",
         "--quiet",
-    ]  # fmt: skip
+        hours=HOURS,
+    )  # fmt: skip
+    return [sys.executable, "-m", "auditor", *run]
 
 
 def environment(**extra: str) -> dict[str, str]:

@@ -29,7 +29,6 @@ from auditor.findings import SEVERITIES
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import RunSettings, run_audit
 from auditor.records import message_type
-from auditor.resources import example_policy
 from auditor.sources.settings import ConnectionSettings
 from auditor.state import StateLock
 
@@ -212,24 +211,7 @@ def test_served_data_that_is_not_a_record_is_archived_verbatim_and_reported(keys
 
 
 def cli_args(emulator, keys, folder: Path, *extra: str) -> list[str]:
-    config = folder / "auditor.yaml"
-    folder.mkdir(parents=True, exist_ok=True)
-    config.write_text("source:\n  backoff_base: 0.001\n  backoff_cap: 0.01\n")
-    return [
-        "run",
-        "--config", str(config),
-        "--base-url", emulator.base_url,
-        "--org", emulator.options.org,
-        "--app", emulator.options.app,
-        "--client-id", emulator.options.client_id,
-        "--policies", str(example_policy()),
-        "--key", str(keys.private_key),
-        "--out", str(folder / "archive"),
-        "--state", str(folder / "state.db"),
-        "--since", "2026-11-01T00:00Z",
-        "--until", "2026-11-01T06:00Z",
-        *extra,
-    ]  # fmt: skip
+    return run_support.run_args(emulator, keys, folder, *extra)
 
 
 def invoke(args: list[str]):

@@ -14,10 +14,14 @@ from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError, SourceError
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import run_audit
-from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.pacing import Pacer
 from auditor.sources.pull import pull
-from auditor.sources.settings import ConnectionSettings, load_settings, make_source
+from auditor.sources.settings import (
+    ConnectionSettings,
+    load_settings,
+    make_client,
+    make_source,
+)
 
 SECRET = "pacing-secret"
 
@@ -78,22 +82,16 @@ def test_a_slot_file_cut_short_by_a_killed_writer_starts_afresh(tmp_path):
     assert float(slots_file.read_text()) == 2010.0
 
 
-def client_for(emulator, max_retries=6):
-    options = emulator.options
-    return EasemobClient(
-        emulator.base_url,
-        options.org,
-        options.app,
-        options.client_id,
-        SECRET,
-        retry=RetryPolicy(max_retries=max_retries, backoff_base=0.001, backoff_cap=0.01),
-    )
+def paced_source(emulator):
+    """The emulator's settings, not retrying a 429, paced at one hour file every 0.4 s."""
+    source = run_support.source_of(emulator, SECRET)
+    return dataclasses.replace(source, hour_files_per_minute=150, max_retries=0)
 
 
 def test_the_emulator_refuses_hour_file_requests_beyond_its_limit():
     options = EmulatorOptions(messages=600, client_secret=SECRET, hour_file_limit=3)
     with run_emulator(options) as emulator:
-        client = client_for(emulator, max_retries=0)
+        client = make_client(dataclasses.replace(paced_source(emulator), hour_files_per_minute=0))
         labels = [emulator.hour_label(DEFAULT_START_MS + n * HOUR_MS) for n in range(4)]
         for label in labels[:3]:
             assert client.hour_file_url(label)
@@ -107,15 +105,7 @@ def test_a_paced_pull_stays_within_the_limit_and_gets_every_hour(tmp_path):
         messages=1200, client_secret=SECRET, hour_file_limit=4, hour_file_window=1.0
     )
     with run_emulator(options) as emulator:
-        settings = ConnectionSettings(
-            base_url=emulator.base_url,
-            org=options.org,
-            app=options.app,
-            client_id=options.client_id,
-            client_secret=SECRET,
-            max_retries=0,
-            hour_files_per_minute=150,
-        )
+        settings = paced_source(emulator)
         started = time.monotonic()
         summary = pull(
             make_source(settings), DEFAULT_START_MS, DEFAULT_START_MS + 8 * HOUR_MS, tmp_path
@@ -169,9 +159,7 @@ def test_the_workers_of_a_run_share_one_pace(tmp_path):
         messages=1200, client_secret=SECRET, hour_file_limit=4, hour_file_window=1.0
     )
     with run_emulator(options) as emulator:
-        source = dataclasses.replace(
-            run_support.source_of(emulator, SECRET), hour_files_per_minute=150, max_retries=0
-        )
+        source = paced_source(emulator)
         outcome = run_audit(
             run_support.settings_for(
                 emulator,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import run_support
 
 import auditor.stages as stages
 from auditor.partitions import Partition
-from auditor.resources import example_policy
 from auditor.sources.local import LocalFileSource
-from auditor.sources.settings import ConnectionSettings
 
 HOUR = Partition(1_793_491_200_000)
 BIG = 123456789012345678901234
@@ -26,19 +25,7 @@ LINES = [
 def processor(tmp_path, monkeypatch):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "2026110100.jsonl").write_bytes(b"\n".join(LINES) + b"\n")
-    monkeypatch.setattr(
-        stages, "make_source", lambda _s, _pace=None: LocalFileSource([tmp_path / "in"])
-    )
-    settings = stages.StageSettings(
-        source=ConnectionSettings("http://127.0.0.1:9", "o", "a", "c", "s"),
-        policy_path=str(example_policy()),
-        profile="loose",
-        reference_ms=HOUR.end_ms,
-        salt_key=b"k" * 32,
-        spool_dir=str(tmp_path / "spool"),
-        fetch_attachments=False,
-    )
-    return stages.PartitionProcessor(settings)
+    return run_support.stage_processor(tmp_path, monkeypatch, LocalFileSource([tmp_path / "in"]))
 
 
 def test_a_record_without_an_rfc8785_form_is_kept_verbatim_and_reported(processor, tmp_path):
