@@ -1,0 +1,96 @@
+"""The engine's one-walk reader (`glance`) reads what the pointer-building reader (`read`) reads.
+
+`glance` is written for the usual shape of a record, with fallbacks for every other one; the
+policies must see the same facts and the same strings in the same order either way, and a
+matched string must be found again at the pointer `read` gives it.
+"""
+
+from __future__ import annotations
+
+from collections import UserDict
+
+import pytest
+
+from auditor.emulator.dataset import SyntheticHistory
+from auditor.policies.reading import glance, pointer_of, read
+
+
+class _Dict(dict):
+    """A dict subclass: what a caller's own record type may be."""
+
+
+class _List(list):
+    pass
+
+
+class _Str(str):
+    pass
+
+
+def _as_read(record: dict) -> tuple[tuple, list[str]]:
+    facts, fields = read(record)
+    return tuple(facts), [text for _pointer, text in fields]
+
+
+ODD_RECORDS = [
+    {},
+    {"payload": None, "from": 7, "to": None, "timestamp": "1793491200000"},
+    {"payload": [], "chat_type": ["groupchat"], "timestamp": 1.0},
+    {"payload": {"bodies": {"type": "txt"}}, "timestamp": True},
+    {"payload": {"bodies": [None, "txt", {"type": 5, "msg": "a"}]}, "timestamp": -1},
+    {"payload": {"bodies": [{"type": "txt", "msg": "", "filename": "f"}]}, "timestamp": 10**30},
+    {
+        "chat_type": "groupchat",
+        "from": "top",
+        "to": "top-to",
+        "timestamp": 1_793_491_200_000,
+        "payload": {
+            "from": 12,
+            "to": "",
+            "bodies": [
+                {"type": "txt", "subType": "sub_combine", "title": "t", "summary": "s", "msg": "m"},
+                {"type": "txt", "msg": "same"},
+                {"type": "loc", "addr": "same", "filename": "x.png"},
+                {"type": "custom", "customExts": [{"k": "v"}, {"k2": ["same", 3, None]}]},
+                {"type": "custom", "v2:customExts": {"a": {"b": {"c": "deep"}}}},
+                {"type": "video", "filename": 3},
+            ],
+            "ext": {"em_apns_ext": {"em_push_title": "新消息", "n": 1.5}, "list": ["a", ["b"]]},
+        },
+    },
+    _Dict(
+        chat_type=_Str("chat"),
+        timestamp=1_793_491_200_000,
+        payload=_Dict(
+            bodies=_List([_Dict(type=_Str("txt"), msg=_Str("内幕"))]),
+            ext=UserDict({"k": "not walked: not a dict"}),
+            to=_Str("user2"),
+        ),
+    ),
+    {"payload": {"bodies": [{"type": "txt", "msg": "a"}], "ext": "a plain string"}},
+    {"payload": {"bodies": [], "ext": {"a": {"b": [{"c": "d"}], "e": _Str("f")}}}},
+]
+
+
+@pytest.mark.parametrize("record", ODD_RECORDS, ids=lambda record: repr(record)[:60])
+def test_glance_reads_an_odd_record_as_read_does(record):
+    assert glance(record) == _as_read(record)
+
+
+def test_glance_reads_every_synthetic_record_as_read_does():
+    """Every message type, planted schema defect and loose encoding of the synthetic history."""
+    history = SyntheticHistory(messages=3_000)
+    records = [history.truth(index).record for index in range(len(history))]
+
+    differing = [
+        index for index, record in enumerate(records) if glance(record) != _as_read(record)
+    ]
+
+    assert differing == []
+
+
+@pytest.mark.parametrize("record", ODD_RECORDS, ids=lambda record: repr(record)[:60])
+def test_each_string_glance_reads_is_found_again_at_the_pointer_read_gives_it(record):
+    _facts, fields = read(record)
+
+    assert [(pointer_of(record, text), text) for text in glance(record)[1]] == fields
