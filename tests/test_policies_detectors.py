@@ -2,10 +2,13 @@
 
 import random
 import re
+from urllib.parse import urlsplit
 
 import pytest
 
 from auditor.policies.detectors import DETECTORS
+from auditor.policies.detectors.bank_card import luhn_ok
+from auditor.policies.detectors.resident_id import check_digit
 from auditor.policies.model import DetectorRule
 from auditor.policies.pii import PiiScanner
 
@@ -177,3 +180,78 @@ def test_first_character_patterns_match_exactly_what_the_plain_ones_do(name):
         expected = [(m.span(), m.group()) for m in plain.finditer(text)]
         assert [(m.span(), m.group()) for m in fast.finditer(text)] == expected, text
     assert sum(1 for text in texts if plain.search(text)) > 50  # the fuzz does reach matches
+
+
+def test_digits_in_another_style_are_read_even_beyond_the_basic_plane():
+    text = "电话 𝟏𝟑𝟖𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖，谢谢"  # mathematical bold digits
+    assert found("mobile", text) == [(3, 14, "𝟏𝟑𝟖𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖", "13812345678", "high", ("nfkc",))]
+
+
+def test_the_check_digit_is_the_gb_11643_weighted_sum():
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    rng = random.Random(11643)
+    for _ in range(2_000):
+        first17 = "".join(rng.choice("0123456789") for _ in range(17))
+        total = sum(int(digit) * weight for digit, weight in zip(first17, weights, strict=True))
+        assert check_digit(first17) == "10X98765432"[total % 11], first17
+
+
+def test_the_luhn_check_doubles_every_second_digit_from_the_right():
+    rng = random.Random(1954)
+    for _ in range(2_000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 19)))
+        total = 0
+        for place, digit in enumerate(reversed(digits)):
+            value = int(digit) * (2 if place % 2 else 1)
+            total += value - 9 if value > 9 else value
+        assert luhn_ok(digits) == (total % 10 == 0), digits
+
+
+def test_an_ipv4_octet_is_0_to_255_without_a_leading_zero():
+    detector = DETECTORS["ipv4"]()
+    octets = [str(n) for n in range(1000)] + [f"0{n}" for n in range(100)] + ["00", "000"]
+    for octet in octets:
+        expected = int(octet) <= 255 and (octet == "0" or not octet.startswith("0"))
+        assert detector.is_valid(f"10.{octet}.1.1") == expected, octet
+        assert detector.is_valid(f"{octet}.1.1.1") == expected, octet
+
+
+def test_the_url_check_takes_the_host_urlsplit_takes():
+    """Plain ASCII hosts are read without `urlsplit`; every URL must get its verdict."""
+    detector = DETECTORS["url"]()
+    pieces = [
+        "a",
+        "Z",
+        "0",
+        ".",
+        "-",
+        ":",
+        "80",
+        "/",
+        "?",
+        "#",
+        "@",
+        "[",
+        "]",
+        "例",
+        "％",
+        "..",
+        "℀",
+    ]
+    rng = random.Random(3986)
+    checked = 0
+    for _ in range(20_000):
+        start = rng.choice(["http://", "https://", "HTTPS://", "www.", "WwW."])
+        url = start + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        if detector.pattern.fullmatch(url) is None:
+            continue
+        full = "http://" + url if url[:4].lower() == "www." else url
+        try:
+            parts = urlsplit(full)
+            host = parts.hostname or ""
+            expected = parts.scheme.lower() in ("http", "https") and "." in host.strip(".")
+        except ValueError:
+            expected = False
+        assert detector.is_valid(url) == expected, url
+        checked += 1
+    assert checked > 5_000

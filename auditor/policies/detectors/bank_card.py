@@ -7,14 +7,17 @@ import re
 from auditor.policies.detectors.interface import ELEVEN_DIGITS, Detector, digits_only
 from auditor.policies.detectors.resident_id import has_resident_id_shape
 
-_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # 2d with its digits summed, for d = 0..9
+_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")  # 2d with its digits summed, as a digit
 
 
 def luhn_ok(digits: str) -> bool:
-    """The Luhn check: from the right, every second digit doubled (digits summed), total % 10."""
-    kept = sum(map(int, digits[-1::-2]))
-    doubled = sum(_DOUBLED[int(char)] for char in digits[-2::-2])
-    return (kept + doubled) % 10 == 0
+    """The Luhn check: from the right, every second digit doubled (digits summed), total % 10.
+
+    `digits` are ASCII digits; summed as bytes (each is `48 + d`) with no `int` per digit.
+    """
+    raw = digits.encode("ascii")
+    total = sum(raw[-1::-2]) + sum(raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)
+    return total % 10 == 0
 
 
 class BankCardDetector(Detector):

@@ -6,6 +6,9 @@ import re
 
 from auditor.policies.detectors.interface import Detector
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"  # 0 to 255, no leading zero
+_OCTETS = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}").fullmatch
+
 
 class Ipv4Detector(Detector):
     name = "ipv4"
@@ -18,7 +21,4 @@ class Ipv4Detector(Detector):
     context_words = ("ip", "服务器", "地址", "server", "host")
 
     def is_valid(self, value: str) -> bool:
-        octets = value.split(".")
-        return all(
-            int(octet) <= 255 and (octet == "0" or not octet.startswith("0")) for octet in octets
-        )
+        return _OCTETS(value) is not None

@@ -11,7 +11,9 @@ class MobileDetector(Detector):
     name = "mobile"
     description = "Chinese mobile number (1[3-9] and nine digits, optional +86, 3-4-4 groups)"
     pattern = re.compile(
-        r"(?=[+81])(?<![0-9])(?:\+?86[ -]?)?1[3-9][0-9][ -]?[0-9]{4}[ -]?[0-9]{4}(?![0-9])"
+        r"[+81](?<![0-9][+81])"  # the first character, not after a digit; then by what it was:
+        r"(?:(?<=\+)86[ -]?1|(?<=8)6[ -]?1|(?<=1))"  # +86, 86 or no prefix, to the leading 1
+        r"[3-9][0-9][ -]?[0-9]{4}[ -]?[0-9]{4}(?![0-9])"
     )
     digits = ELEVEN_DIGITS
     base_confidence = "low"

@@ -11,6 +11,11 @@ _BODY = "[^\\s<>\"'，。、；！？）】」]"
 _LAST = "[^\\s<>\"'，。、；！？）】」.,;:!?)\\]}]"  # a sentence's full stop is not part of the URL
 
 
+# An ASCII host name and maybe a port, then the path: what `urlsplit` would take for the host
+# (it lowercases it, which no dot minds), a few times faster. Anything else goes to `urlsplit`.
+_PLAIN_HOST = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9.-]+)(?::[0-9]*)?(?=[/?#]|\Z)").match
+
+
 class UrlDetector(Detector):
     name = "url"
     description = "URL (http, https or www.)"
@@ -25,6 +30,9 @@ class UrlDetector(Detector):
     def is_valid(self, value: str) -> bool:
         if value[:4].lower() == "www.":
             value = "http://" + value
+        plain = _PLAIN_HOST(value)
+        if plain is not None:
+            return "." in plain.group(1).strip(".")
         try:
             parts = urlsplit(value)
             host = parts.hostname or ""
