@@ -148,3 +148,20 @@ def test_offsets_map_every_normalised_character_back_to_its_raw_character():
     offsets = each.offsets(text)
     assert normalized == "kgab内1"
     assert [raw_index(offsets, i) for i in range(len(normalized))] == [0, 0, 2, 4, 6, 7]
+
+
+def test_the_plane_wide_translate_table_agrees_with_the_lazy_one():
+    each = normalizer(STEPS)
+    plane = "".join(map(chr, range(0x10000)))
+    beyond = "內\U0001d7cf\U000e0001\U00020000幕"  # math digit, tag character, CJK extension B
+    assert each.translate(plane) == plane.translate(each.table)
+    assert each.translate(beyond) == beyond.translate(each.table) == "内1\U00020000幕"
+
+
+def test_offsets_count_every_piece_within_the_plane_and_beyond():
+    each = normalizer(STEPS)
+    text = "㎏ a\U000e0001\U0001d7cf內"
+    pieces = [each.piece(char) for char in text]
+    assert pieces == ["kg", "", "a", "", "1", "内"]
+    assert each.offsets(text) == [2, 2, 3, 3, 4, 5]
+    assert each.offsets(text[:3]) == [2, 2, 3]

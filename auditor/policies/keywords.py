@@ -43,10 +43,35 @@ class KeywordHit(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
+    """A term (or allowlisted phrase) of one list under its normalised key.
+
+    `word_start`/`word_end`: the list matches whole words and the key begins/ends with a letter
+    or digit, so a letter or digit just outside a match glues it to a longer word.
+    """
+
     list_index: int
     term: str
     key: str
     allow: bool
+    keyword_list: KeywordList
+    word_start: bool
+    word_end: bool
+
+    @classmethod
+    def of(cls, index: int, keyword_list: KeywordList, term: str, key: str, allow: bool) -> _Entry:
+        whole = keyword_list.whole_words and bool(key)
+        return cls(
+            index,
+            term,
+            key,
+            allow,
+            keyword_list,
+            whole and is_wordish(key[0]),
+            whole and is_wordish(key[-1]),
+        )
+
+
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 
 
 class _Group:
@@ -65,13 +90,17 @@ class _Group:
             for terms, allow in ((keyword_list.terms, False), (keyword_list.allow, True)):
                 for term in terms:
                     key = self.normalizer.normalize(term.text)
-                    by_key[key].setdefault((index, allow), _Entry(index, term.text, key, allow))
+                    entry = _Entry.of(index, keyword_list, term.text, key, allow)
+                    by_key[key].setdefault((index, allow), entry)
         self.relevant = _relevant_changes(self.normalizer, by_key)
         self.entries = [tuple(entries.values()) for entries in by_key.values()]
         # Needles follow the terms; `roles[index]` gives a pattern's roles (bits).
         needles = needles or {}
         self.roles = [_TERM] * len(by_key) + list(needles.values())
         self.entries += [()] * len(needles)
+        self.sole_terms = [  # by key: its one entry when that is a term, else None
+            each[0] if len(each) == 1 and not each[0].allow else None for each in self.entries
+        ]
         self.strings = list(by_key) + list(needles)
         self.automaton = (
             AhoCorasick(self.strings, implementation=Implementation.DFA) if self.strings else None
@@ -100,56 +129,79 @@ class _Group:
             return self.normalizer.normalize(text)
         return text
 
-    def resolve(self, text: str, identical: bool, found: list) -> list[KeywordHit]:
-        """The hits of an automaton pass over `text`, after allowlists and word boundaries.
+    def resolve(self, text: str, normalized: str, found: list) -> list[KeywordHit]:
+        """The hits of an automaton pass over `normalized` (`text` itself when no change in it
+        could matter, and then offsets need no mapping), after allowlists and word boundaries.
 
-        `identical` says the automaton read `text` itself, so offsets need no mapping.
+        Most texts with a hit hold one match of a key only one term has: no allowlisted phrase
+        or other match can weigh against it, so it goes straight to its raw span.
         """
-        allowed: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        if len(found) == 1:
+            key, start, end = found[0]
+            sole = self.sole_terms[key]
+            if sole is not None:
+                return self._hits(text, self._placed(text, normalized, [(start, end, sole)]))
+        allowed: dict[int, list[tuple[int, int]]] = {}
         spans: list[tuple[int, int, _Entry]] = []
         for key, start, end in found:
             for entry in self.entries[key]:
                 if entry.allow:
-                    allowed[entry.list_index].append((start, end))
+                    allowed.setdefault(entry.list_index, []).append((start, end))
                 else:
                     spans.append((start, end, entry))
-        offsets = None if identical else self.normalizer.offsets(text)
-        kept: list[tuple[int, int, int, int, _Entry]] = []
+        if allowed:
+            spans = [span for span in spans if not _in_allowed(span, allowed)]
+        kept = self._placed(text, normalized, spans)
+        if len(kept) > 1:
+            kept = [each for each in kept if not _inside_a_longer(each, kept)]
+        return self._hits(text, kept)
+
+    def _placed(self, text: str, normalized: str, spans: list[tuple[int, int, _Entry]]) -> list:
+        """The spans with their raw positions, but for matches glued to a longer word."""
+        offsets = None if normalized is text or not spans else self.normalizer.offsets(text)
+        kept = []
         for start, end, entry in spans:
-            if any(a <= start and end <= b for a, b in allowed.get(entry.list_index, ())):
-                continue
             if offsets is None:
                 raw_start, raw_end = start, end
             else:
                 raw_start = raw_index(offsets, start)
                 raw_end = raw_index(offsets, end - 1) + 1
-            whole_words = self.lists[entry.list_index].whole_words
-            if whole_words and _breaks_a_word(text, raw_start, raw_end, entry.key):
-                continue
-            kept.append((start, end, raw_start, raw_end, entry))
+            if not _glued(text, raw_start, raw_end, entry):
+                kept.append((start, end, raw_start, raw_end, entry))
+        return kept
+
+    def _hits(self, text: str, kept: list[tuple[int, int, int, int, _Entry]]) -> list[KeywordHit]:
+        """A hit for each kept match, with the normalisations that made it match."""
+        explain = self.normalizer.explain
         hits = []
-        for start, end, raw_start, raw_end, entry in kept:
-            if any(
-                other.list_index == entry.list_index
-                and s <= start
-                and end <= e
-                and (s, e) != (start, end)
-                for s, e, _, _, other in kept
-            ):
-                continue  # a shorter term inside a longer match of the same list
+        for _start, _end, raw_start, raw_end, entry in kept:
             matched = text[raw_start:raw_end]
-            hits.append(
-                KeywordHit(
-                    self.lists[entry.list_index],
-                    entry.term,
-                    entry.key,
-                    raw_start,
-                    raw_end,
-                    matched,
-                    self.normalizer.explain(matched, entry.term),
-                )
-            )
+            steps = explain(matched, entry.term)
+            hit = (entry.keyword_list, entry.term, entry.key, raw_start, raw_end, matched, steps)
+            hits.append(_new(KeywordHit, (*hit, None)))
         return hits
+
+
+def _in_allowed(span: tuple[int, int, _Entry], allowed: dict[int, list[tuple[int, int]]]) -> bool:
+    """Whether a term's match lies inside an allowlisted phrase of its list."""
+    start, end, entry = span
+    return any(a <= start and end <= b for a, b in allowed.get(entry.list_index, ()))
+
+
+def _glued(text: str, start: int, end: int, entry: _Entry) -> bool:
+    """Whether the match of a whole-word term at raw `[start, end)` is part of a longer word."""
+    if entry.word_start and start > 0 and is_wordish(text[start - 1]):
+        return True
+    return entry.word_end and end < len(text) and is_wordish(text[end])
+
+
+def _inside_a_longer(each: tuple, kept: list[tuple]) -> bool:
+    """Whether a kept match lies inside a longer match of the same list (reported instead)."""
+    start, end, _, _, entry = each
+    return any(
+        other.list_index == entry.list_index and s <= start and end <= e and (s, e) != (start, end)
+        for s, e, _, _, other in kept
+    )
 
 
 def _relevant_changes(normal: Normalizer, keys: Iterable[str]) -> Callable[[str], object]:
@@ -212,13 +264,6 @@ def _gate(normal: Normalizer, wanted: dict[str, int]) -> tuple[dict[str, int], i
     return gate, deleted
 
 
-def _breaks_a_word(text: str, start: int, end: int, key: str) -> bool:
-    """Whether a term that begins or ends with a letter or digit is glued to a longer word."""
-    if is_wordish(key[0]) and start > 0 and is_wordish(text[start - 1]):
-        return True
-    return is_wordish(key[-1]) and end < len(text) and is_wordish(text[end])
-
-
 ASCII_DIGITS = "0123456789"
 NEEDLE = 1  # the role of the caller's needles
 _TERM = 2  # the role of a term or allowlisted phrase
@@ -270,7 +315,7 @@ class KeywordMatcher:
             (
                 group.automaton.find_matches_as_indexes,
                 group.relevant,
-                group.normalizer.table,
+                group.normalizer.translate,
                 *group.normalizer.ascii_tables,
                 group,
             )
@@ -298,13 +343,13 @@ class KeywordMatcher:
         `patterns`, and `NEEDLE` for the caller's)."""
         hits: list[KeywordHit] = []
         roles = self._ungated
-        for find, relevant, table, ascii_table, deleted, group in self._automata:
+        for find, relevant, translate, ascii_table, deleted, group in self._automata:
             if text.isascii():
                 normalized = text.encode("ascii").translate(ascii_table, deleted).decode("ascii")
             elif relevant(text) is None:
                 normalized = text
             else:
-                normalized = text.translate(table)
+                normalized = translate(text)
             found = find(normalized, overlapping=True)
             if found:
                 group_roles = group.roles
@@ -313,7 +358,7 @@ class KeywordMatcher:
                     seen |= group_roles[key]
                 roles |= seen & ~_TERM
                 if seen & _TERM:
-                    hits.extend(group.resolve(text, normalized is text, found))
+                    hits.extend(group.resolve(text, normalized, found))
         return hits, roles
 
     def patterns(self, text: str, roles: int) -> list[KeywordHit]:

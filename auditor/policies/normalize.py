@@ -9,16 +9,18 @@ Every step maps one character to zero or more characters regardless of its neigh
 pipeline is one `str.translate` table, filled lazily as characters are first seen, and a match in
 the normalised text maps back to raw offsets through the cumulative piece lengths (`offsets`).
 `str.translate` costs about 50 ns a character outside ASCII, so the hot path avoids it where it
-can (see `keywords`): ASCII text goes through `bytes.translate`, and text without a character
-whose change could matter to a term is not translated at all.
+can (see `keywords`): ASCII text goes through `bytes.translate`, text without a character
+whose change could matter to a term is not translated at all, and the rest is translated through
+lists over the Basic Multilingual Plane (`translate`, `lengths`), a third cheaper than dicts.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from itertools import accumulate, combinations
 
 STEPS = ("nfkc", "case", "traditional", "digits", "separators")
@@ -26,6 +28,7 @@ STEPS = ("nfkc", "case", "traditional", "digits", "separators")
 SEPARATOR_CHARS = frozenset("*-_.·•‧∙⋅~|/\\+=#^`'\"‐‑‒–—―＊－＿．・･～｜／＼＋＝＃＾｀＇＂")
 _CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F))
 _BMP_CJK_RANGES = _CJK_RANGES[:3]
+_BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]").search
 
 
 def is_cjk(char: str) -> bool:
@@ -140,13 +143,57 @@ class Normalizer:
             return text.encode("ascii").translate(table, deleted).decode("ascii")
         return text.translate(self.table)
 
+    @cached_property
+    def translate(self) -> Callable[[str], str]:
+        """`normalize` for text outside ASCII, by a translate table that is a list over the
+        Basic Multilingual Plane (a list index is cheaper than a dict look-up: a third off the
+        time), or by the lazy `table` when a character lies beyond the plane. The list is made
+        when this is first asked for (the keyword matcher asks when it is built)."""
+        bmp: list[int | str | None] = list(range(0x10000))
+        for char, piece in self.changes().items():
+            bmp[ord(char)] = ord(piece) if len(piece) == 1 else piece or None
+        table = self.table
+
+        def translate(text: str) -> str:
+            return text.translate(bmp if _BEYOND_BMP(text) is None else table)
+
+        return translate
+
     def offsets(self, text: str) -> list[int]:
         """Cumulative normalised lengths: raw char `i` yields `normalize(text)[c[i-1]:c[i]]`.
 
-        Built from a second translate table of piece lengths, so no Python loop runs per char;
-        `raw_index` turns a normalised position back into a raw one by binary search.
+        Built from the piece lengths (`lengths`), so no Python loop runs per char; `raw_index`
+        turns a normalised position back into a raw one by binary search.
         """
-        return list(accumulate(text.translate(self.widths).encode("latin-1")))
+        return list(accumulate(self.lengths(text)))
+
+    def lengths(self, text: str) -> bytes:
+        """How many characters each character of `text` becomes, a byte each.
+
+        Read through a translate table of lengths: for ASCII a `bytes.translate`; otherwise a
+        list over the Basic Multilingual Plane (a list index is cheaper than a dict lookup) and,
+        when a character beyond it is left as it is (`latin-1` refuses it), the lazy `widths`.
+        """
+        if text.isascii():
+            return text.encode("ascii").translate(self._ascii_lengths)
+        try:
+            return text.translate(self._bmp_lengths).encode("latin-1")
+        except UnicodeEncodeError:
+            return text.translate(self.widths).encode("latin-1")
+
+    @cached_property
+    def _ascii_lengths(self) -> bytes:
+        """A `bytes.translate` table: 0 for an ASCII character normalisation deletes, else 1."""
+        deleted = self.ascii_tables[1]
+        return bytes(0 if code in deleted else 1 for code in range(256))
+
+    @cached_property
+    def _bmp_lengths(self) -> list[int]:
+        """The piece length of every character of the Basic Multilingual Plane, by code."""
+        lengths = [1] * 0x10000
+        for char, piece in self.changes().items():
+            lengths[ord(char)] = len(piece)
+        return lengths
 
     @cache  # noqa: B019 - normalizers live as long as the process (see `normalizer`)
     def changes(self) -> dict[str, str]:
