@@ -99,7 +99,8 @@ class PolicyEngine:
         counter, an amount, an order number) has the same term hits, needles and sensitive-data
         candidates (see `digit_blind`), so those are remembered by the text with its digits
         zeroed; only regexes and detectors that the text may trigger run on it. Such a text
-        needs no place in the memo of whole texts unless one of those has to run.
+        needs no place in the memo of whole texts unless one of those has to run, and a short
+        text without ASCII digits, which that memo keeps, needs none in the digit-blind one.
         """
         blind = self._blind
         remember = self.memo_size and len(text) <= MEMO_TEXT_LIMIT
@@ -110,7 +111,7 @@ class PolicyEngine:
             if entry is None:
                 term_hits, roles = self._terms(text)
                 entry = (tuple(term_hits), roles, self._candidates(text, roles & NEEDLE))
-                if len(key) <= BLIND_KEY_LIMIT:
+                if len(key) <= BLIND_KEY_LIMIT and not (remember and key is raw):
                     if len(blind) >= self.memo_size:
                         blind.clear()
                     blind[key] = entry
