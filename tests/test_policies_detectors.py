@@ -255,3 +255,40 @@ def test_the_url_check_takes_the_host_urlsplit_takes():
         assert detector.is_valid(url) == expected, url
         checked += 1
     assert checked > 5_000
+
+
+EVERY_DETECTOR = [
+    DetectorRule(name, name, "low", (), 20, (), 1)
+    for name in ("mobile", "resident_id", "bank_card", "email", "ipv4", "url")
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "detector", "matched"),
+    [
+        ("手机 138－1234－5678", "mobile", "138－1234－5678"),  # fullwidth hyphens
+        ("手机 ①③⑧12345678", "mobile", "①③⑧12345678"),  # circled digits
+        ("手机 138\u00a01234\u00a05678", "mobile", "138\u00a01234\u00a05678"),  # no-break spaces
+        ("mail bob﹫example.com", "email", "bob﹫example.com"),  # small commercial at
+        ("see ｈｔｔｐ：／／example.com/x ok", "url", "ｈｔｔｐ：／／example.com/x"),
+        ("服务器 10．0．0．1", "ipv4", "10．0．0．1"),
+    ],
+)
+def test_the_prefilter_reads_the_view_the_detectors_read(text, detector, matched):
+    """Evasions the view undoes pass the prefilter on their own, not only when something else
+    in the text (a dotted quad) happens to let the numeric detectors run."""
+    every = PiiScanner(EVERY_DETECTOR)
+
+    alone = [(hit.rule.detector, hit.matched) for hit in every.scan(text)]
+    beside = [(hit.rule.detector, hit.matched) for hit in every.scan(text + " host 10.0.0.2")]
+
+    assert alone == [(detector, matched)]
+    assert beside == [*alone, ("ipv4", "10.0.0.2")]
+
+
+def test_the_prefilter_reads_the_view_even_when_the_caller_saw_no_needle():
+    every = PiiScanner(EVERY_DETECTOR)
+
+    assert [hit.matched for hit in every.scan("bob﹫example.com", needles=False)] == [
+        "bob﹫example.com"
+    ]

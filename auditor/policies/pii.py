@@ -5,14 +5,17 @@ one-to-one to ASCII (`１３８…` is a mobile number too), so a detector's off
 Most texts hold no long digit run, `@`, dotted quad or `://`; for them the prefilter (a few
 substring tests and one `search` starting with a digit) is the whole cost. A caller that looks
 for the substrings (`needles`) in a pass it makes anyway (the keyword automaton) can say that a
-text holds none, and only the digit search is left.
+text holds none, and only the digit search is left. The prefilter reads what the detectors will
+read: a text holding a character that the view turns into one the prefilter looks for (`①`,
+`－`, `＠`, a no-break space) is filtered through its view, so a mobile number typed with
+fullwidth hyphens is found whatever else the text holds.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from fnmatch import translate
 from functools import cache
 from typing import NamedTuple
@@ -53,17 +56,29 @@ _VIEW_CHARS = _ViewChars()
 
 
 @cache
+def view_changes() -> dict[str, str]:
+    """Every character of the Basic Multilingual Plane the view changes, with what it becomes
+    (found once, some 20 ms)."""
+    return {char: seen for char in map(chr, range(0x10000)) if (seen := _view_char(char)) != char}
+
+
+def _class_of(chars: Iterable[str]) -> str:
+    """A class of `chars` and every character beyond the Basic Multilingual Plane, which may
+    change too: the regex engine tests a class of plane-0 characters plus one range in constant
+    time a character, where naming characters beyond the plane makes it try each in turn."""
+    return f"[{re.escape(''.join(chars))}\U00010000-\U0010ffff]"
+
+
+@cache
 def _view_sub() -> Callable[..., str]:
     """The `sub` that makes the view detectors see, with `_viewed` for each character it finds.
 
     The view maps each character on its own (`_view_char`), so offsets stay raw offsets. A
     Chinese text holds a few characters that change (`，`, `：`, fullwidth digits) among many
     that stay; `str.translate` would look each one up (about 50 ns apiece outside ASCII), the
-    pattern passes over those at the regex engine's speed. The characters that change are found
-    once (some 20 ms) for the Basic Multilingual Plane; beyond it every character is asked.
+    pattern passes over those at the regex engine's speed.
     """
-    changed = "".join(char for char in map(chr, range(0x10000)) if _view_char(char) != char)
-    return re.compile(f"[{re.escape(changed)}\U00010000-\U0010ffff]").sub
+    return re.compile(_class_of(view_changes())).sub
 
 
 def _viewed(match: re.Match[str]) -> str:
@@ -128,6 +143,11 @@ class PiiScanner:
             re.compile(r"\d(?:" + "|".join(fragments) + ")").search if fragments else None
         )
         self._view_sub = _view_sub()  # found once per process, before the first text
+        read = _alphabet(self._digits.__self__.pattern) if self._digits is not None else set()
+        if read is not None:
+            read.update(char for literal, _rules in self._literals for char in literal)
+        reshaping = [c for c, seen in view_changes().items() if read is None or seen in read]
+        self._reshaped = re.compile(_class_of(reshaping)).search
         self.digit_blind = not any(
             char in "0123456789" for literal, _rules in self._literals for char in literal
         ) and (self._digits is None or _digit_blind(self._digits.__self__))
@@ -144,7 +164,13 @@ class PiiScanner:
 
     def candidates(self, text: str, needles: bool = True) -> list[_Rule] | None:
         """The rules the prefilter lets through for `text` (None for none), in order, once each.
-        When `digit_blind`, they are the same for texts that differ only in their ASCII digits."""
+        When `digit_blind`, they are the same for texts that differ only in their ASCII digits.
+
+        A text the view reshapes for the prefilter is filtered through its view, where the
+        caller's word on needles (read from the raw text) does not hold.
+        """
+        if not text.isascii() and self._reshaped(text):
+            text, needles = self._view_sub(_viewed, text), True
         chosen: list[_Rule] | None = None
         if needles:
             for literal, rules in self._literals:
@@ -174,6 +200,51 @@ class PiiScanner:
 def _union(first: list[_Rule], second: list[_Rule]) -> list[_Rule]:
     """`first`, then the rules of `second` it lacks (a rule's tuple is equal only to itself)."""
     return first + [each for each in second if not any(each is rule for rule in first)]
+
+
+def _alphabet(pattern: str) -> set[str] | None:
+    """The characters a match of `pattern` can hold, as the view spells them (`\\d` an ASCII
+    digit, `\\s` an ASCII space), read from its parsed form; None when the set is open-ended
+    (`.`, `\\w`, a negated class) or the pattern cannot be read."""
+    try:
+        from re import _parser  # the stdlib's own parser; absent or changed, assume open-ended
+
+        found: set[str] = set()
+        return found if _alphabet_items(_parser.parse(pattern).data, found) else None
+    except Exception:
+        return None
+
+
+_CATEGORY_CHARS = {"CATEGORY_DIGIT": "0123456789", "CATEGORY_SPACE": " \t\n\r\f\v"}
+
+
+def _alphabet_items(items: list, found: set[str]) -> bool:
+    for op, value in items:
+        name = str(op)
+        if name == "LITERAL":
+            found.add(chr(value))
+        elif name == "RANGE" and value[1] - value[0] < 256:
+            found.update(map(chr, range(value[0], value[1] + 1)))
+        elif name == "CATEGORY" and str(value) in _CATEGORY_CHARS:
+            found.update(_CATEGORY_CHARS[str(value)])
+        elif name == "IN":
+            if not _alphabet_items(value, found):
+                return False
+        elif name == "SUBPATTERN":
+            if not _alphabet_items(value[-1].data, found):
+                return False
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            if not _alphabet_items(value[2].data, found):
+                return False
+        elif name == "BRANCH":
+            if not all(_alphabet_items(branch.data, found) for branch in value[1]):
+                return False
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            if not _alphabet_items(value[1].data, found):
+                return False
+        elif name != "AT":
+            return False
+    return True
 
 
 _BLIND_OPS = frozenset(("ANY", "AT", "CATEGORY", "NEGATE", "FAILURE", "SUCCESS"))

@@ -16,7 +16,7 @@ class EmailDetector(Detector):
         rf"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{{1,64}}@(?:{_LABEL}\.)+[A-Za-z]{{2,24}}"
         r"(?![A-Za-z0-9-])"
     )
-    literals = ("@", "＠")
+    literals = ("@",)
     base_confidence = "high"
     context_words = ("邮箱", "邮件", "mail")
 

@@ -3,9 +3,10 @@
 A detector is a regular expression for candidates plus a check that rejects look-alikes (a wrong
 GB 11643 check digit, a failed Luhn sum, an octet above 255). It also names what any text holding
 a candidate must contain: `literals` (substrings) or `digits` (a regex that follows a first
-Unicode digit). The engine tests their union once per text and runs the detectors only on texts
-that pass. Detectors see text whose fullwidth and other-style digits and letters were mapped
-one-to-one to ASCII, so their offsets are raw offsets.
+digit). The engine tests their union once per text and runs the detectors only on texts that
+pass. Detectors see text whose fullwidth and other-style digits and letters were mapped
+one-to-one to ASCII, so their offsets are raw offsets; `literals` and `digits` are spelt as that
+view spells them (`@`, not also `＠`): the prefilter reads the view of a text the view reshapes.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ class Ipv4Detector(Detector):
     pattern = re.compile(
         r"[0-9](?<![0-9.][0-9])[0-9]{0,2}\.(?:[0-9]{1,3}\.){2}[0-9]{1,3}(?![0-9]|\.[0-9])"
     )
-    digits = r"[.．]\d{1,3}[.．]\d"
+    digits = r"\.\d{1,3}\.\d"
     base_confidence = "low"
     context_words = ("ip", "服务器", "地址", "server", "host")
 
