@@ -1,12 +1,22 @@
 """Keyword lists: every normalisation, raw spans in the original text, allowlists, word edges."""
 
 import re
+import unicodedata
 
 import pytest
 
 from auditor.policies.keywords import KeywordHit, KeywordMatcher
 from auditor.policies.model import KeywordList, PatternRule, Term
-from auditor.policies.normalize import STEPS, Normalizer, normalizer, raw_index
+from auditor.policies.normalize import (
+    STEPS,
+    Normalizer,
+    _digit,
+    _t2s,
+    is_cjk,
+    is_separator,
+    normalizer,
+    raw_index,
+)
 
 
 def keywords(*terms, normalize=STEPS, allow=(), patterns=(), whole_words=True, id="watch"):
@@ -165,3 +175,34 @@ def test_offsets_count_every_piece_within_the_plane_and_beyond():
     assert pieces == ["kg", "", "a", "", "1", "内"]
     assert each.offsets(text) == [2, 2, 3, 3, 4, 5]
     assert each.offsets(text[:3]) == [2, 2, 3]
+
+
+def _piece_char_by_char(steps: tuple[str, ...], char: str) -> str:
+    """The normalisation of one character as first written, each step character by character."""
+    piece = char
+    if "nfkc" in steps:
+        piece = unicodedata.normalize("NFKC", piece)
+    if "case" in steps:
+        piece = piece.casefold()
+    if "traditional" in steps:
+        piece = "".join(_t2s(c) if is_cjk(c) else c for c in piece)
+    if "digits" in steps:
+        piece = "".join(_digit(c) for c in piece)
+    if "separators" in steps:
+        piece = "".join(c for c in piece if not is_separator(c))
+    return piece
+
+
+@pytest.mark.parametrize("steps", [STEPS, *((step,) for step in STEPS)], ids=",".join)
+def test_the_plane_wide_step_tables_normalise_as_each_character_is_asked(steps):
+    """`piece` maps the later steps through tables built once over the plane; every step and
+    all of them together give what asking each character gives (every character for all
+    steps, every fifth for one, and a sample beyond the plane)."""
+    every = 1 if steps == STEPS else 5
+    chars = [chr(code) for code in range(0, 0x10000, every) if not 0xD800 <= code <= 0xDFFF]
+    chars += ["𠀀", "𡗗", "𝟏", "🄁", "😀", "\U000e0041"]
+    normal = Normalizer(steps)
+
+    differing = [c for c in chars if normal.piece(c) != _piece_char_by_char(steps, c)]
+
+    assert differing == []

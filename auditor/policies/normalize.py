@@ -69,6 +69,22 @@ def _t2s(char: str) -> str:
     return _converter()(char)
 
 
+@cache
+def _bmp_steps() -> tuple[dict[int, str], dict[int, str], dict[int, None]]:
+    """`traditional`, `digits` and `separators` over the Basic Multilingual Plane, as
+    `str.translate` tables of the characters they change (one pass over the plane each,
+    where asking character by character is what makes building `Normalizer.changes` slow)."""
+    plane = [chr(code) for code in range(0x10000)]
+    simplified = {ord(raw): new for raw, new in _t2s_bmp().items()}
+    digits = {
+        ord(c): _digit(c)
+        for c in plane
+        if not c.isascii() and unicodedata.digit(c, None) is not None
+    }
+    separators = dict.fromkeys(ord(c) for c in plane if is_separator(c))
+    return simplified, digits, separators
+
+
 def _digit(char: str) -> str:
     if char.isascii():
         return char
@@ -129,6 +145,15 @@ class Normalizer:
             piece = unicodedata.normalize("NFKC", piece)
         if "case" in steps:
             piece = piece.casefold()
+        if _BEYOND_BMP(piece) is None:  # each later step maps a character on its own
+            simplified, digits, separators = _bmp_steps()
+            if "traditional" in steps:
+                piece = piece.translate(simplified)
+            if "digits" in steps:
+                piece = piece.translate(digits)
+            if "separators" in steps:
+                piece = piece.translate(separators)
+            return piece
         if "traditional" in steps:
             piece = "".join(_t2s(c) if is_cjk(c) else c for c in piece)
         if "digits" in steps:
