@@ -10,7 +10,7 @@ from auditor.policies.detectors import DETECTORS
 from auditor.policies.detectors.bank_card import luhn_ok
 from auditor.policies.detectors.resident_id import check_digit
 from auditor.policies.model import DetectorRule
-from auditor.policies.pii import PiiScanner
+from auditor.policies.pii import PiiScanner, view_of
 
 
 def scanner(name, words=None, within=20, allow=()):
@@ -292,3 +292,24 @@ def test_the_prefilter_reads_the_view_even_when_the_caller_saw_no_needle():
     assert [hit.matched for hit in every.scan("bob﹫example.com", needles=False)] == [
         "bob﹫example.com"
     ]
+
+
+def test_a_text_and_its_view_give_the_same_detections():
+    """Fuzz: whatever evasive spelling the view undoes (fullwidth, circled or bold digits,
+    no-break and ideographic spaces, fullwidth punctuation), the raw text is found exactly as
+    its view is, at the same offsets."""
+    every = PiiScanner(EVERY_DETECTOR)
+    rng = random.Random(7)
+    pieces = [*"0123456789 -.@:/wW", "１", "３", "８", "①", "③", "⑧", "\u00a0", "\u3000"]
+    pieces += ["－", "．", "＠", "：", "／", "ｗ", "𝟏", "https://", "ｈｔｔｐ：／／", "ｗｗｗ．"]
+    pieces += ["138", "1381234", "5678", "4403051965", "03282044", "6228480659554049"]
+    pieces += ["10.0.", "bob", "example", ".com", "手机", "，"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 25))) for _ in range(5_000)]
+
+    def detections(text):
+        return [(h.rule.detector, h.start, h.end, h.value) for h in every.scan(text)]
+
+    differing = [text for text in texts if detections(text) != detections(view_of(text))]
+
+    assert differing == []
+    assert sum(1 for text in texts if detections(text)) > 500  # the fuzz does reach detections

@@ -85,6 +85,11 @@ def _viewed(match: re.Match[str]) -> str:
     return _VIEW_CHARS[match.group()]
 
 
+def view_of(text: str) -> str:
+    """The text as detectors read it (same length: offsets in it are offsets in `text`)."""
+    return text if text.isascii() else _view_sub()(_viewed, text)
+
+
 def _view_steps(raw: str, seen: str) -> tuple[str, ...]:
     if raw == seen:
         return ()
