@@ -85,6 +85,18 @@ def _bmp_steps() -> tuple[dict[int, str], dict[int, str], dict[int, None]]:
     return simplified, digits, separators
 
 
+def later_steps_by_character(steps: tuple[str, ...], piece: str) -> str:
+    """`traditional`, `digits` and `separators` on `piece`, asking each character in turn:
+    for pieces beyond the plane the tables of `_bmp_steps` cover."""
+    if "traditional" in steps:
+        piece = "".join(_t2s(c) if is_cjk(c) else c for c in piece)
+    if "digits" in steps:
+        piece = "".join(_digit(c) for c in piece)
+    if "separators" in steps:
+        piece = "".join(c for c in piece if not is_separator(c))
+    return piece
+
+
 def _digit(char: str) -> str:
     if char.isascii():
         return char
@@ -154,13 +166,7 @@ class Normalizer:
             if "separators" in steps:
                 piece = piece.translate(separators)
             return piece
-        if "traditional" in steps:
-            piece = "".join(_t2s(c) if is_cjk(c) else c for c in piece)
-        if "digits" in steps:
-            piece = "".join(_digit(c) for c in piece)
-        if "separators" in steps:
-            piece = "".join(c for c in piece if not is_separator(c))
-        return piece
+        return later_steps_by_character(steps, piece)
 
     def normalize(self, text: str) -> str:
         if text.isascii():
