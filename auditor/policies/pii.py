@@ -56,7 +56,7 @@ _VIEW_CHARS = _ViewChars()
 
 
 @cache
-def view_changes() -> dict[str, str]:
+def _view_changes() -> dict[str, str]:
     """Every character of the Basic Multilingual Plane the view changes, with what it becomes
     (found once, some 20 ms)."""
     return {char: seen for char in map(chr, range(0x10000)) if (seen := _view_char(char)) != char}
@@ -78,7 +78,7 @@ def _view_sub() -> Callable[..., str]:
     that stay; `str.translate` would look each one up (about 50 ns apiece outside ASCII), the
     pattern passes over those at the regex engine's speed.
     """
-    return re.compile(_class_of(view_changes())).sub
+    return re.compile(_class_of(_view_changes())).sub
 
 
 def _viewed(match: re.Match[str]) -> str:
@@ -147,11 +147,10 @@ class PiiScanner:
         self._digits = (
             re.compile(r"\d(?:" + "|".join(fragments) + ")").search if fragments else None
         )
-        self._view_sub = _view_sub()  # found once per process, before the first text
         read = _alphabet(self._digits.__self__.pattern) if self._digits is not None else set()
         if read is not None:
             read.update(char for literal, _rules in self._literals for char in literal)
-        reshaping = [c for c, seen in view_changes().items() if read is None or seen in read]
+        reshaping = [c for c, seen in _view_changes().items() if read is None or seen in read]
         self._reshaped = re.compile(_class_of(reshaping)).search
         self.digit_blind = not any(
             char in "0123456789" for literal, _rules in self._literals for char in literal
@@ -175,7 +174,7 @@ class PiiScanner:
         caller's word on needles (read from the raw text) does not hold.
         """
         if not text.isascii() and self._reshaped(text):
-            text, needles = self._view_sub(_viewed, text), True
+            text, needles = view_of(text), True
         chosen: list[_Rule] | None = None
         if needles:
             for literal, rules in self._literals:
@@ -187,7 +186,7 @@ class PiiScanner:
 
     def detect(self, text: str, chosen: list[_Rule]) -> list[PiiHit]:
         """The checked detections of the `candidates` rules in `text`."""
-        view = text if text.isascii() else self._view_sub(_viewed, text)
+        view = view_of(text)
         hits = []
         for rule, detector, context, allowed in chosen:
             for start, end, value in detector.find(view):
