@@ -7,6 +7,7 @@ spreadsheet shows what a user typed instead of running it as a formula (OWASP "C
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Mapping
@@ -87,14 +88,18 @@ def row(finding: Mapping[str, Any]) -> list[Any]:
         details.get("line"),
         orjson.dumps(details, default=str).decode() if details else "",
     )
-    return [_cell(value) for value in values]
+    return [
+        value if type(value) is str and not value.startswith(_FORMULA) else _cell(value)
+        for value in values
+    ]
 
 
 class CsvFormat(ReportFormat):
     filename = "findings.csv"
 
     def dump(self, report: Report, handle: BinaryIO) -> None:
-        text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+        handle.write(codecs.BOM_UTF8)  # Python's utf-8-sig encoder runs in Python, once a row
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
         try:
             writer = csv.writer(text)
             writer.writerow(COLUMNS)
