@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from fnmatch import translate
 from functools import cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from auditor.policies.detectors import DETECTORS, Detector
 from auditor.policies.model import DetectorRule
@@ -42,17 +42,6 @@ def _view_char(char: str) -> str:
         return folded
     value = unicodedata.decimal(char, None)
     return str(value) if value is not None else char
-
-
-class _ViewChars(dict):
-    """What each character the view changes becomes, filled as characters appear."""
-
-    def __missing__(self, char: str) -> str:
-        value = self[char] = _view_char(char)
-        return value
-
-
-_VIEW_CHARS = _ViewChars()
 
 
 @cache
@@ -82,7 +71,8 @@ def _view_sub() -> Callable[..., str]:
 
 
 def _viewed(match: re.Match[str]) -> str:
-    return _VIEW_CHARS[match.group()]
+    char = match.group()
+    return _view_changes().get(char) or _view_char(char)  # the latter beyond the plane
 
 
 def view_of(text: str) -> str:
@@ -206,49 +196,56 @@ def _union(first: list[_Rule], second: list[_Rule]) -> list[_Rule]:
     return first + [each for each in second if not any(each is rule for rule in first)]
 
 
-def _alphabet(pattern: str) -> set[str] | None:
-    """The characters a match of `pattern` can hold, as the view spells them (`\\d` an ASCII
-    digit, `\\s` an ASCII space), read from its parsed form; None when the set is open-ended
-    (`.`, `\\w`, a negated class) or the pattern cannot be read."""
-    try:
-        from re import _parser  # the stdlib's own parser; absent or changed, assume open-ended
+def _leaves(pattern: str, flags: int = 0) -> Iterator[tuple[str, Any]]:
+    """The leaf items of `pattern`'s parsed form, as (op name, value): literals, ranges,
+    categories, anchors and the like, with groups, repeats, alternatives, classes and
+    lookarounds opened up. Read with the stdlib's own parser; if that is absent or changed the
+    error propagates, and each caller assumes the worst."""
+    from re import _parser
 
-        found: set[str] = set()
-        return found if _alphabet_items(_parser.parse(pattern).data, found) else None
-    except Exception:
-        return None
+    def walk(items: Iterable[tuple[Any, Any]]) -> Iterator[tuple[str, Any]]:
+        for op, value in items:
+            name = str(op)
+            if name == "IN":
+                yield from walk(value)
+            elif name == "SUBPATTERN":
+                yield from walk(value[-1].data)
+            elif name == "ATOMIC_GROUP":
+                yield from walk(value.data)
+            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                yield from walk(value[2].data)
+            elif name == "BRANCH":
+                for branch in value[1]:
+                    yield from walk(branch.data)
+            elif name in ("ASSERT", "ASSERT_NOT"):
+                yield from walk(value[1].data)
+            else:
+                yield name, value
+
+    return walk(_parser.parse(pattern, flags).data)
 
 
 _CATEGORY_CHARS = {"CATEGORY_DIGIT": "0123456789", "CATEGORY_SPACE": " \t\n\r\f\v"}
 
 
-def _alphabet_items(items: list, found: set[str]) -> bool:
-    for op, value in items:
-        name = str(op)
-        if name == "LITERAL":
-            found.add(chr(value))
-        elif name == "RANGE" and value[1] - value[0] < 256:
-            found.update(map(chr, range(value[0], value[1] + 1)))
-        elif name == "CATEGORY" and str(value) in _CATEGORY_CHARS:
-            found.update(_CATEGORY_CHARS[str(value)])
-        elif name == "IN":
-            if not _alphabet_items(value, found):
-                return False
-        elif name == "SUBPATTERN":
-            if not _alphabet_items(value[-1].data, found):
-                return False
-        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            if not _alphabet_items(value[2].data, found):
-                return False
-        elif name == "BRANCH":
-            if not all(_alphabet_items(branch.data, found) for branch in value[1]):
-                return False
-        elif name in ("ASSERT", "ASSERT_NOT"):
-            if not _alphabet_items(value[1].data, found):
-                return False
-        elif name != "AT":
-            return False
-    return True
+def _alphabet(pattern: str) -> set[str] | None:
+    """The characters a match of `pattern` can hold, as the view spells them (`\\d` an ASCII
+    digit, `\\s` an ASCII space), read from its parsed form; None when the set is open-ended
+    (`.`, `\\w`, a negated class) or the pattern cannot be read."""
+    found: set[str] = set()
+    try:
+        for name, value in _leaves(pattern):
+            if name == "LITERAL":
+                found.add(chr(value))
+            elif name == "RANGE" and value[1] - value[0] < 256:
+                found.update(map(chr, range(value[0], value[1] + 1)))
+            elif name == "CATEGORY" and str(value) in _CATEGORY_CHARS:
+                found.update(_CATEGORY_CHARS[str(value)])
+            elif name != "AT":
+                return None
+    except Exception:
+        return None
+    return found
 
 
 _BLIND_OPS = frozenset(("ANY", "AT", "CATEGORY", "NEGATE", "FAILURE", "SUCCESS"))
@@ -257,42 +254,20 @@ _BLIND_OPS = frozenset(("ANY", "AT", "CATEGORY", "NEGATE", "FAILURE", "SUCCESS")
 def _digit_blind(pattern: re.Pattern[str]) -> bool:
     """Whether `pattern` treats every ASCII digit alike (as `\\d` or `.` do, unlike `1` or
     `[0-5]`), so it matches a text exactly when it matches the text with other ASCII digits."""
+    digits = range(0x30, 0x3A)
     try:
-        from re import _parser  # the stdlib's own parser; absent or changed, assume not
-
-        return _blind_items(_parser.parse(pattern.pattern, pattern.flags).data)
+        for name, value in _leaves(pattern.pattern, pattern.flags):
+            if name in ("LITERAL", "NOT_LITERAL"):
+                if value in digits:
+                    return False
+            elif name == "RANGE":
+                low, high = value
+                if not (high < 0x30 or low > 0x39 or (low <= 0x30 and high >= 0x39)):
+                    return False
+            elif name not in _BLIND_OPS:
+                return False
     except Exception:
         return False
-
-
-def _blind_items(items: list) -> bool:
-    digits = range(0x30, 0x3A)
-    for op, value in items:
-        name = str(op)
-        if name in ("LITERAL", "NOT_LITERAL"):
-            if value in digits:
-                return False
-        elif name == "RANGE":
-            low, high = value
-            if not (high < 0x30 or low > 0x39 or (low <= 0x30 and high >= 0x39)):
-                return False
-        elif name == "IN":
-            if not _blind_items(value):
-                return False
-        elif name in ("SUBPATTERN", "ATOMIC_GROUP"):
-            if not _blind_items(value[-1].data if name == "SUBPATTERN" else value.data):
-                return False
-        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            if not _blind_items(value[2].data):
-                return False
-        elif name == "BRANCH":
-            if not all(_blind_items(branch.data) for branch in value[1]):
-                return False
-        elif name in ("ASSERT", "ASSERT_NOT"):
-            if not _blind_items(value[1].data):
-                return False
-        elif name not in _BLIND_OPS:
-            return False
     return True
 
 
