@@ -177,8 +177,17 @@ class _Group:
         for _start, _end, raw_start, raw_end, entry in kept:
             matched = text[raw_start:raw_end]
             steps = explain(matched, entry.term)
-            hit = (entry.keyword_list, entry.term, entry.key, raw_start, raw_end, matched, steps)
-            hits.append(_new(KeywordHit, (*hit, None)))
+            hit = (
+                entry.keyword_list,
+                entry.term,
+                entry.key,
+                raw_start,
+                raw_end,
+                matched,
+                steps,
+                None,
+            )
+            hits.append(_new(KeywordHit, hit))
         return hits
 
 
