@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from run_support import payload
+from run_support import payload, settings_for
 
 from auditor.apps import load_apps
 from auditor.archive.chain import verify_chain
@@ -18,9 +18,8 @@ from auditor.cli.run import DEFAULTS
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import HOUR_MS
-from auditor.pipeline import RunSettings, run_audit
+from auditor.pipeline import run_audit
 from auditor.resources import example_policy
-from auditor.sources.settings import ConnectionSettings
 
 SECRETS = {"shop": "shop-secret", "support": "support-secret"}
 
@@ -103,24 +102,15 @@ def window(start_hour: int, end_hour: int) -> list[str]:
 
 def alone(emulator, keys, folder: Path, name: str) -> Path:
     """The bag of auditing one app by itself, hours 0-3."""
-    options = emulator.options
-    source = ConnectionSettings(
-        emulator.base_url, options.org, options.app, options.client_id, SECRETS[name]
+    settings = settings_for(
+        emulator,
+        keys,
+        folder,
+        SECRETS[name],
+        until_ms=DEFAULT_START_MS + 3 * HOUR_MS,
+        fail_on="none",
     )
-    outcome = run_audit(
-        RunSettings(
-            source=source,
-            policy_path=example_policy(),
-            key_path=keys.private_key,
-            out_dir=folder / "archive",
-            state_path=folder / "state.db",
-            since_ms=DEFAULT_START_MS,
-            until_ms=DEFAULT_START_MS + 3 * HOUR_MS,
-            fail_on="none",
-            ready_delay_hours=0,
-        )
-    )
-    return outcome.bag_path
+    return run_audit(settings).bag_path
 
 
 def test_each_app_is_audited_into_its_own_chain_as_if_it_were_alone(emulators, keys, tmp_path):
