@@ -186,16 +186,15 @@ class PartitionProcessor:
                     continue
                 salt = salt_of(canonical)
                 found = check(record)
-                evaluation = evaluate(record)
-                found.extend(evaluation.findings)
-                verdict = evaluation.verdict
+                retain_until, verdict, policy_findings = evaluate(record)
+                found.extend(policy_findings)
                 references = self._attachments(record) if self.client is not None else []
                 header = [
                     salt,
                     sha256(canonical).hexdigest(),
                     verdict.disposition,
                     verdict.winning_rule,
-                    verdict.retain_until_ms,
+                    retain_until,
                     [finding.to_dict() for finding in found] if found else [],
                     references,
                     *_facts(record, canonical),

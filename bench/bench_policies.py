@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     gc.freeze()
 
     counting = PolicyEngine(policy, NOW_MS).evaluate
-    findings = sum(len(counting(record).findings) for record in records)
+    findings = sum(len(counting(record)[2]) for record in records)
 
     contention: list[float] = []
 

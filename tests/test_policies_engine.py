@@ -44,8 +44,8 @@ def message(*bodies, sender="alice", ext=None, sent=SENT):
 
 
 def test_a_keyword_finding_carries_the_raw_span_and_the_normalisations(engine):
-    evaluation = engine.evaluate(message({"type": "txt", "msg": "听说有內*幕消息"}))
-    assert evaluation.findings == [
+    _until, verdict, findings = engine.evaluate(message({"type": "txt", "msg": "听说有內*幕消息"}))
+    assert findings == [
         Finding(
             "42",
             "keyword",
@@ -65,11 +65,11 @@ def test_a_keyword_finding_carries_the_raw_span_and_the_normalisations(engine):
             },
         )
     ]
-    assert evaluation.verdict.disposition == "keep"
+    assert verdict.disposition == "keep"
 
 
 def test_a_pii_finding_names_its_detector_and_confidence(engine):
-    finding = engine.evaluate(message({"type": "txt", "msg": "手机13812345678"})).findings[0]
+    finding = engine.evaluate(message({"type": "txt", "msg": "手机13812345678"}))[2][0]
     assert finding == Finding(
         "42",
         "pii",
@@ -120,7 +120,8 @@ def test_an_over_retained_record_raises_a_retention_finding(tmp_path):
     path = tmp_path / "policy.yaml"
     path.write_text(POLICY, encoding="utf-8")
     engine = PolicyEngine(load_policy(path), parse_instant("2027-03-01"))
-    finding = engine.evaluate(message({"type": "cmd", "action": "typing"})).findings[0]
+    until, _verdict, (finding,) = engine.evaluate(message({"type": "cmd", "action": "typing"}))
+    assert until == parse_instant("2027-01-01")
     assert finding == Finding(
         "42",
         "retention",
@@ -147,9 +148,9 @@ def test_an_over_retained_record_raises_a_retention_finding(tmp_path):
 
 
 def test_a_held_record_raises_a_hold_finding(engine):
-    evaluation = engine.evaluate(message({"type": "cmd", "action": "typing"}, sender="mallory"))
-    assert evaluation.verdict.disposition == "hold"
-    (finding,) = evaluation.findings
+    record = message({"type": "cmd", "action": "typing"}, sender="mallory")
+    _until, verdict, (finding,) = engine.evaluate(record)
+    assert verdict.disposition == "hold"
     assert (finding.category, finding.rule, finding.severity) == ("hold", "case-17", "info")
     assert finding.message == "under legal hold case-17 since 2026-01-01T00:00:00Z"
     assert finding.details["hold_reason"] == "Supplier dispute"
@@ -182,7 +183,7 @@ def test_the_example_policy_finds_every_planted_keyword_and_trusts_no_bad_checks
     missed, planted, wrongly_trusted, valid_ids = [], 0, [], 0
     for index in range(len(history)):
         truth = history.truth(index)
-        findings = engine.evaluate(truth.record).findings
+        _until, _verdict, findings = engine.evaluate(truth.record)
         listed = {f.details["listed_term"] for f in findings if f.category == "keyword"}
         if truth.defect not in destroyed:
             planted += len(truth.keywords)
@@ -218,6 +219,6 @@ def test_malformed_envelope_values_get_a_verdict_not_a_crash(field, value):
         "payload": {"bodies": [{"type": "txt", "msg": "洗钱"}]},
         field: value,
     }
-    evaluation = engine.evaluate(record)
-    assert evaluation.verdict.disposition in ("keep", "review")
-    assert any(f.category == "keyword" for f in evaluation.findings)
+    _until, verdict, findings = engine.evaluate(record)
+    assert verdict.disposition in ("keep", "review")
+    assert any(f.category == "keyword" for f in findings)

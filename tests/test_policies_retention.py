@@ -41,12 +41,14 @@ def test_a_legal_hold_beats_every_retention_rule(tmp_path):
         """,
         now="2026-06-01",
     )
-    assert rules.decide(record()) == RetentionVerdict(
+    assert rules.decide(record()) == (
         None,
-        "hold",
-        "case-17",
-        (("purge-chats", "a legal hold beats every retention rule"),),
-        "under legal hold case-17: Supplier dispute",
+        RetentionVerdict(
+            "hold",
+            "case-17",
+            (("purge-chats", "a legal hold beats every retention rule"),),
+            "under legal hold case-17: Supplier dispute",
+        ),
     )
 
 
@@ -71,8 +73,8 @@ def test_retention_beats_deletion_until_the_retention_ends(tmp_path):
     until = parse_instant("2027-01-01")
     early = decider(tmp_path, body, now="2026-03-01").decide(record())
     late = decider(tmp_path, body, now="2027-01-02").decide(record())
-    assert early == RetentionVerdict(until, "keep", "keep-chats", losers, reason)
-    assert late == RetentionVerdict(until, "dispose", "keep-chats", losers, reason)
+    assert early == (until, RetentionVerdict("keep", "keep-chats", losers, reason))
+    assert late == (until, RetentionVerdict("dispose", "keep-chats", losers, reason))
 
 
 def test_the_longest_retention_wins(tmp_path):
@@ -82,9 +84,9 @@ def test_the_longest_retention_wins(tmp_path):
             - {id: one-year, scope: {chat_type: chat}, keep_for: 1y, then: review}
             - {id: three-years, scope: {sender: alice}, keep_for: 3y, then: review}
         """
-    verdict = decider(tmp_path, body, now="2028-06-01").decide(record())
+    until, verdict = decider(tmp_path, body, now="2028-06-01").decide(record())
+    assert until == parse_instant("2029-01-01")
     assert verdict == RetentionVerdict(
-        parse_instant("2029-01-01"),
         "keep",
         "three-years",
         (
@@ -95,7 +97,8 @@ def test_the_longest_retention_wins(tmp_path):
         ),
         "rule three-years keeps it for 3 years, then a reviewer decides",
     )
-    assert decider(tmp_path, body, now="2029-01-01").decide(record()).disposition == "review"
+    _until, later = decider(tmp_path, body, now="2029-01-01").decide(record())
+    assert later.disposition == "review"
 
 
 def test_an_explicitly_scoped_delete_rule_beats_the_default_even_when_longer(tmp_path):
@@ -105,9 +108,9 @@ def test_an_explicitly_scoped_delete_rule_beats_the_default_even_when_longer(tmp
           rules:
             - {id: chats, scope: {chat_type: chat}, keep_for: 1y, then: delete}
         """
-    verdict = decider(tmp_path, body, now="2026-03-01").decide(record())
+    until, verdict = decider(tmp_path, body, now="2026-03-01").decide(record())
+    assert until == parse_instant("2027-01-01")
     assert verdict == RetentionVerdict(
-        parse_instant("2027-01-01"),
         "keep",
         "chats",
         (("default", "an explicitly scoped rule beats the default: rule chats decides deletion"),),
@@ -122,7 +125,7 @@ def test_between_retentions_of_equal_length_the_scoped_rule_beats_the_default(tm
           rules:
             - {id: chats, scope: {chat_type: chat}, keep_for: 1y, then: keep}
         """
-    verdict = decider(tmp_path, body, now="2027-06-01").decide(record())
+    _until, verdict = decider(tmp_path, body, now="2027-06-01").decide(record())
     assert (verdict.winning_rule, verdict.disposition) == ("chats", "keep")
     assert verdict.losing_rules == (
         (
@@ -140,9 +143,9 @@ def test_among_delete_rules_the_shortest_wins(tmp_path):
             - {id: ninety-days, scope: {chat_type: chat}, keep_for: 90d, then: delete}
             - {id: thirty-days, scope: {sender: alice}, keep_for: 30d, then: delete}
         """
-    verdict = decider(tmp_path, body, now="2026-02-01").decide(record())
+    until, verdict = decider(tmp_path, body, now="2026-02-01").decide(record())
+    assert until == SENT + 30 * DAY_MS
     assert verdict == RetentionVerdict(
-        SENT + 30 * DAY_MS,
         "dispose",
         "thirty-days",
         (
@@ -162,9 +165,9 @@ def test_the_statutory_floor_keeps_records_a_short_delete_rule_would_drop(tmp_pa
           statutory_floor: {id: csl-art21, keep_for: 6mo}
           default: {keep_for: 30d, then: delete}
         """
-    verdict = decider(tmp_path, body, now="2026-03-01").decide(record())
+    until, verdict = decider(tmp_path, body, now="2026-03-01").decide(record())
+    assert until == parse_instant("2026-07-01")
     assert verdict == RetentionVerdict(
-        parse_instant("2026-07-01"),
         "keep",
         "csl-art21",
         (
@@ -185,7 +188,7 @@ def test_a_delete_rule_longer_than_the_floor_decides_and_the_floor_is_listed(tmp
           statutory_floor: {id: csl-art21, keep_for: 6mo}
           default: {keep_for: 1y, then: delete}
         """
-    verdict = decider(tmp_path, body, now="2027-01-01").decide(record())
+    _until, verdict = decider(tmp_path, body, now="2027-01-01").decide(record())
     assert verdict.disposition == "dispose"
     assert verdict.winning_rule == "default"
     assert verdict.losing_rules == (
@@ -212,10 +215,11 @@ def test_scopes_match_groups_by_glob_message_types_and_send_time(tmp_path):
         """
     rules = decider(tmp_path, body, now="2026-02-01")
     group_file = record(to="1402541206789", chat_type="groupchat", kind="file")
-    assert rules.decide(group_file).winning_rule == "finance"
-    assert rules.decide(record(to="1402541206789", kind="file")).winning_rule == "spring"
-    assert rules.decide(record(sent=parse_instant("2026-04-01"))) == RetentionVerdict(
-        None, "keep", "", (), "no retention rule applies to this record"
+    assert rules.decide(group_file)[1].winning_rule == "finance"
+    assert rules.decide(record(to="1402541206789", kind="file"))[1].winning_rule == "spring"
+    assert rules.decide(record(sent=parse_instant("2026-04-01"))) == (
+        None,
+        RetentionVerdict("keep", "", (), "no retention rule applies to this record"),
     )
 
 
@@ -223,8 +227,8 @@ def test_a_record_without_a_timestamp_is_due_for_review(tmp_path):
     rules = decider(tmp_path, "retention: {default: {keep_for: 1y, then: delete}}\n", "2026-02-01")
     broken = record()
     del broken["timestamp"]
-    assert rules.decide(broken).disposition == "review"
-    assert rules.decide(broken).retain_until_ms is None
+    until, verdict = rules.decide(broken)
+    assert (until, verdict.disposition) == (None, "review")
 
 
 def test_an_ended_hold_no_longer_applies_and_a_lifted_one_extends_retention(tmp_path):
@@ -236,10 +240,10 @@ def test_an_ended_hold_no_longer_applies_and_a_lifted_one_extends_retention(tmp_
           - {id: open, reason: audit, scope: {receiver: bob}, starts: 2026-01-10, ends: 2026-09-01}
         """
     rules = decider(tmp_path, body, now="2026-03-01")
-    held = rules.decide(record())
+    until, held = rules.decide(record())
     assert (held.disposition, held.winning_rule) == ("hold", "open")
-    assert held.retain_until_ms == parse_instant("2026-09-01")
-    assert rules.decide(record(to="carol")).disposition == "dispose"
+    assert until == parse_instant("2026-09-01")
+    assert rules.decide(record(to="carol"))[1].disposition == "dispose"
 
 
 @pytest.mark.parametrize(
@@ -284,15 +288,18 @@ def test_a_chat_type_that_is_not_a_string_matches_no_chat_type_condition(tmp_pat
         """,
         now="2026-06-01",
     )
-    assert rules.decide(record(chat_type=odd)) == RetentionVerdict(
+    assert rules.decide(record(chat_type=odd)) == (
         SENT + 60 * DAY_MS,
-        "dispose",
-        "purge-alice",
-        (
+        RetentionVerdict(
+            "dispose",
+            "purge-alice",
             (
-                "default",
-                "an explicitly scoped rule beats the default: rule purge-alice decides deletion",
+                (
+                    "default",
+                    "an explicitly scoped rule beats the default: rule purge-alice decides "
+                    "deletion",
+                ),
             ),
+            rules.decide(record(chat_type="groupchat"))[1].reason,
         ),
-        rules.decide(record(chat_type="groupchat")).reason,
     )

@@ -2,7 +2,7 @@
 
 policy = load_policy(path)                # ConfigError "FILE:LINE: field: what is wrong"
 engine = PolicyEngine(policy, now_ms)     # compiles everything once per run
-evaluation = engine.evaluate(record)      # Evaluation(verdict, findings)
+until, verdict, findings = engine.evaluate(record)  # retain_until_ms, RetentionVerdict, findings
 policy.sha256                             # of the file's bytes, for bag-info
 """
 

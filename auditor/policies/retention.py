@@ -13,7 +13,9 @@ The precedence follows Microsoft Purview's principles of retention, in this orde
 
 The outcome depends only on which rules apply and how long their periods are for the record's
 send day, so it is computed once per combination and day and then looked up: on the hot path a
-verdict costs a few scope checks and one dictionary lookup.
+verdict costs a few scope checks and one dictionary lookup. The verdict itself (disposition,
+rules, reasons) is shared by every record it applies to; only `retain_until_ms` is the record's
+own, so a decision is the pair `(retain_until_ms, verdict)` and no object is built per record.
 """
 
 from __future__ import annotations
@@ -34,30 +36,36 @@ _KIND_LABEL = {"rule": "rule", "default": "default rule", "floor": "statutory fl
 
 
 class RetentionVerdict(NamedTuple):
-    """What the policy says about one record at the run's reference time.
+    """What the policy says about a record at the run's reference time, apart from the instant.
 
-    `retain_until_ms` is None while an open-ended hold applies or when the record has no usable
-    timestamp. `losing_rules` pairs each rule that applied but did not decide with the reason.
-    An immutable NamedTuple rather than a frozen dataclass: one is built for every record, and a
-    frozen dataclass costs four times as much to build.
+    `losing_rules` pairs each rule that applied but did not decide with the reason. One verdict
+    is shared by every record that the same rules decide on the same send day with the same
+    disposition; `RetentionDecider.decide` returns it beside the record's `retain_until_ms`.
     """
 
-    retain_until_ms: int | None
     disposition: str
     winning_rule: str
     losing_rules: tuple[tuple[str, str], ...]
     reason: str
 
 
-NO_TIMESTAMP = RetentionVerdict(
+Decision = tuple[int | None, RetentionVerdict]
+"""`(retain_until_ms, verdict)`: `retain_until_ms` is None while an open-ended hold applies or
+when the record has no usable timestamp."""
+
+NO_TIMESTAMP: Decision = (
     None,
-    "review",
-    "",
-    (),
-    "the record has no usable timestamp, so no retention period can be computed",
+    RetentionVerdict(
+        "review",
+        "",
+        (),
+        "the record has no usable timestamp, so no retention period can be computed",
+    ),
 )
-NO_RULE = RetentionVerdict(None, "keep", "", (), "no retention rule applies to this record")
-_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
+NO_RULE: Decision = (
+    None,
+    RetentionVerdict("keep", "", (), "no retention rule applies to this record"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,20 +177,20 @@ class RetentionDecider:
         self._mask = self._scopes.mask
         self._rule_bits = (1 << len(policy.rules)) - 1
         self._hold_shift = len(policy.rules)
-        self._days: dict[int, dict[int, tuple[str, int, str, tuple, str]]] = {}
+        self._days: dict[int, dict[int, tuple]] = {}  # send day -> rules -> `_resolve`'s outcome
         self._day: tuple[int, int, dict] = (0, 0, {})  # the last send day seen: start, end
 
-    def decide(self, record: Record) -> RetentionVerdict:
+    def decide(self, record: Record) -> Decision:
         return self.decide_facts(facts_of(record))
 
-    def decide_facts(self, facts: Facts | tuple) -> RetentionVerdict:
+    def decide_facts(self, facts: Facts | tuple) -> Decision:
         """`decide` for facts already read (the engine reads facts and fields in one walk), as
         `Facts` or a plain tuple in the same order. Called once per record: one scope lookup
         (`ScopeSet.mask`) and one lookup of the outcome for those rules on the send day."""
         mask = self._mask(facts)
         sent = facts[4]
         if sent is None:
-            verdict = NO_TIMESTAMP
+            decision = NO_TIMESTAMP
         else:
             start, end, outcomes = self._day
             if not start <= sent < end:
@@ -191,50 +199,50 @@ class RetentionDecider:
             entry = outcomes.get(rules)
             if entry is None:
                 entry = outcomes[rules] = self._resolve(rules, start)
-            winner, period, action, losers, reason = entry
-            if not winner:
-                verdict = NO_RULE
+            period, kept, after = entry
+            if kept is None:
+                decision = NO_RULE
             else:
                 until = sent + period
-                disposition = "keep" if self.now_ms < until else _AFTER[action]
-                verdict = _new(RetentionVerdict, (until, disposition, winner, losers, reason))
+                decision = (until, kept if self.now_ms < until else after)
         if mask > self._rule_bits:
             held = mask >> self._hold_shift
             holds = self._holds
-            return _held([holds[i] for i in range(len(holds)) if held >> i & 1], verdict)
-        return verdict
+            return _held([holds[i] for i in range(len(holds)) if held >> i & 1], decision)
+        return decision
 
     def _day_of(self, sent: int) -> tuple[int, int, dict]:
         """The send day of `sent` (UTC), and the outcomes already resolved for it."""
         start = sent - sent % DAY_MS
         return start, start + DAY_MS, self._days.setdefault(start, {})
 
-    def _resolve(self, mask: int, day: int) -> tuple[str, int, str, tuple, str]:
+    def _resolve(
+        self, mask: int, day: int
+    ) -> tuple[int, RetentionVerdict | None, RetentionVerdict | None]:
         """The outcome for records sent on `day` that these rules apply to (a period added to a
-        time of day keeps that time of day, so one day shares one outcome)."""
+        time of day keeps that time of day, so one day shares one outcome): the winning period,
+        the verdict while it runs, and the verdict once it has run out (None: no rule applies).
+        """
         rules = tuple(rule for bit, rule in self._scoped if mask & bit) + self._always
         if not rules:
-            return ("", 0, "keep", (), "")
+            return (0, None, None)
         periods = tuple(rule.keep_for.add_to(day) - day for rule in rules)
         found = resolve(rules, periods)
+        winner = rules[found.winner].id
         return (
-            rules[found.winner].id,
             periods[found.winner],
-            found.action,
-            found.losers,
-            found.reason,
+            RetentionVerdict("keep", winner, found.losers, found.reason),
+            RetentionVerdict(_AFTER[found.action], winner, found.losers, found.reason),
         )
 
 
-def _held(holds: list[Hold], verdict: RetentionVerdict) -> RetentionVerdict:
+def _held(holds: list[Hold], decision: Decision) -> Decision:
+    until, verdict = decision
     hold = holds[0]
     losers = [(other.id, f"legal hold {hold.id} comes first in the file") for other in holds[1:]]
     if verdict.winning_rule:
         losers.append((verdict.winning_rule, "a legal hold beats every retention rule"))
     losers.extend(verdict.losing_rules)
-    until = None
-    if hold.ends_ms is not None and verdict.retain_until_ms is not None:
-        until = max(hold.ends_ms, verdict.retain_until_ms)
-    return RetentionVerdict(
-        until, "hold", hold.id, tuple(losers), f"under legal hold {hold.id}: {hold.reason}"
-    )
+    until = max(hold.ends_ms, until) if hold.ends_ms is not None and until is not None else None
+    reason = f"under legal hold {hold.id}: {hold.reason}"
+    return until, RetentionVerdict("hold", hold.id, tuple(losers), reason)

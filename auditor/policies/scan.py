@@ -85,9 +85,8 @@ def scan_files(
                     ]
                 else:
                     summary.records += 1
-                    evaluation = engine.evaluate(parsed.record)
-                    summary.dispositions[evaluation.verdict.disposition] += 1
-                    found = evaluation.findings
+                    _until, verdict, found = engine.evaluate(parsed.record)
+                    summary.dispositions[verdict.disposition] += 1
                 for finding in found:
                     summary.add(finding)
                     if out is not None:
