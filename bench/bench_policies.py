@@ -5,7 +5,8 @@ filler terms to `--terms`, every normalisation, all six detectors) through
 `PolicyEngine.evaluate`. The baseline is what the issue names: for each scanned text, a Python
 loop of `term in text` over the same terms plus `re.findall` for each detector's pattern (no
 normalisation, no checks). Records are generated before any timing and frozen out of the garbage
-collector's reach; the baseline may run on a subset (`--baseline-records`) and reports a rate.
+collector's reach; the baseline may run on a subset (`--baseline-records`) and reports a rate,
+the best of as many passes as the engine's (one pass of it varied by half between runs).
 Targets (issue 4): at least 80,000 records/s and at least 8x the baseline, on one core.
 
 Rates are records per second of this process's CPU time (best of `--repeats` passes), which is
@@ -153,9 +154,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 for pattern in patterns:
                     pattern.findall(text)
 
-    started = time.process_time()
-    run_baseline()
-    baseline_rate = len(subset) / (time.process_time() - started)
+    baseline_best = float("inf")
+    for _ in range(args.repeats):  # best of the same number of passes as the engine's figures
+        started = time.process_time()
+        run_baseline()
+        baseline_best = min(baseline_best, time.process_time() - started)
+    baseline_rate = len(subset) / baseline_best
     print(f"findings: {findings:,} ({findings / len(records):.3f} per record)")
     print(
         "records per CPU second (same fields of each record for engine and baseline); "
