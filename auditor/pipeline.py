@@ -35,6 +35,7 @@ from auditor import __version__, crashpoints
 from auditor.archive.bag import BagWriter, partial_path_for, publish_bag
 from auditor.archive.keys import derive_salt_key, load_signing_key
 from auditor.archive.publickey import fingerprint
+from auditor.collector import fewer_collections
 from auditor.errors import ConfigError, InputError
 from auditor.executors import make_executor
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
@@ -227,7 +228,7 @@ def run_audit(settings: RunSettings, progress: Progress | None = None) -> RunOut
             archiver = _Archiver(
                 settings, state, run, key, policy, validator, spool_dir, reference_ms
             )
-            with closing(executor.run(partitions, stage_settings)) as spooled:
+            with closing(executor.run(partitions, stage_settings)) as spooled, fewer_collections():
                 return archiver.archive(
                     partitions, _checkpointed(spooled, state, run.sequence, progress, partitions)
                 )

@@ -36,6 +36,7 @@ import orjson
 from auditor import crashpoints
 from auditor.archive.canonical import CanonicalizationError, canonical_of
 from auditor.archive.lines import salter
+from auditor.collector import fewer_collections
 from auditor.errors import AuditorError
 from auditor.findings import Finding
 from auditor.fsutil import write_atomically
@@ -141,6 +142,10 @@ class PartitionProcessor:
             self.client.close()
 
     def process(self, partition: Partition) -> PartitionOutcome:
+        with fewer_collections():
+            return self._process(partition)
+
+    def _process(self, partition: Partition) -> PartitionOutcome:
         existing = read_outcome(self.spool_dir, partition)
         if existing is not None:
             return existing

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import os
 import shutil
@@ -22,12 +23,13 @@ from auditor.archive.keys import generate_key_files
 from auditor.archive.publickey import load_public_key
 from auditor.archive.verify import verify_bag
 from auditor.cli import main
+from auditor.collector import YOUNG_OBJECTS
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.feed import mangled_line
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.findings import SEVERITIES
 from auditor.partitions import HOUR_MS
-from auditor.pipeline import RunSettings, run_audit
+from auditor.pipeline import Progress, RunSettings, run_audit
 from auditor.records import message_type
 from auditor.sources.settings import ConnectionSettings
 from auditor.state import StateLock
@@ -134,6 +136,17 @@ def test_the_number_of_workers_does_not_change_a_single_byte(emulator, keys, tmp
 
     assert one.records > 0
     assert payload(one.bag_path) == payload(two.bag_path)
+
+
+def test_a_run_collects_young_objects_less_often_and_then_restores_the_callers_setting(
+    emulator, keys, tmp_path
+):
+    before = gc.get_threshold()
+    seen: list[int] = []
+    progress = Progress(partition_done=lambda _p, _o: seen.append(gc.get_threshold()[0]))
+    assert run_audit(settings_for(emulator, keys, tmp_path, workers=1), progress) is not None
+    assert seen and set(seen) == {max(before[0], YOUNG_OBJECTS)}
+    assert gc.get_threshold() == before
 
 
 def test_messages_archived_by_an_earlier_run_are_archived_once(emulator, keys, tmp_path):
