@@ -69,7 +69,9 @@ def test_a_keyword_finding_carries_the_raw_span_and_the_normalisations(engine):
 
 
 def test_a_pii_finding_names_its_detector_and_confidence(engine):
-    finding = engine.evaluate(message({"type": "txt", "msg": "手机13812345678"}))[2][0]
+    _until, _verdict, (finding,) = engine.evaluate(
+        message({"type": "txt", "msg": "手机13812345678"})
+    )
     assert finding == Finding(
         "42",
         "pii",

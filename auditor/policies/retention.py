@@ -15,7 +15,7 @@ The outcome depends only on which rules apply and how long their periods are for
 send day, so it is computed once per combination and day and then looked up: on the hot path a
 verdict costs a few scope checks and one dictionary lookup. The verdict itself (disposition,
 rules, reasons) is shared by every record it applies to; only `retain_until_ms` is the record's
-own, so a decision is the pair `(retain_until_ms, verdict)` and no object is built per record.
+own, so a decision is the pair `(retain_until_ms, verdict)`, and that pair is all a record adds.
 """
 
 from __future__ import annotations
