@@ -77,6 +77,21 @@ def test_retention_beats_deletion_until_the_retention_ends(tmp_path):
     assert late == (until, RetentionVerdict("dispose", "keep-chats", losers, reason))
 
 
+def test_records_the_same_rules_decide_on_one_day_share_one_verdict_but_not_the_instant(tmp_path):
+    body = """
+        retention:
+          default: {keep_for: 30d, then: delete}
+        """
+    rules = decider(tmp_path, body, now="2026-01-31T12:00")
+    morning, evening = SENT + 3_600_000, SENT + 20 * 3_600_000
+    until_a, first = rules.decide(record(sent=morning))
+    until_b, second = rules.decide(record(sent=evening))
+    assert (until_a, until_b) == (morning + 30 * DAY_MS, evening + 30 * DAY_MS)
+    assert (first.disposition, second.disposition) == ("dispose", "keep")
+    assert rules.decide(record(sent=morning + 60_000))[1] is first
+    assert rules.decide(record(sender="carol", sent=evening + 60_000))[1] is second
+
+
 def test_the_longest_retention_wins(tmp_path):
     body = """
         retention:
