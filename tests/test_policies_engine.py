@@ -1,6 +1,7 @@
 """The policy engine end to end: findings as the report and archive read them, on real records."""
 
 import hashlib
+import random
 
 import pytest
 
@@ -9,6 +10,7 @@ from auditor.findings import Finding
 from auditor.partitions import parse_instant
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
+from auditor.policies.pii import PiiScanner
 from auditor.policies.reading import scanned_fields
 from auditor.resources import example_policy
 
@@ -169,6 +171,30 @@ def test_repeated_texts_give_the_same_findings_with_or_without_the_memo(tmp_path
     memo, plain = PolicyEngine(policy, now), PolicyEngine(policy, now, memo_size=0)
     records = [message({"type": "txt", "msg": "洗钱，手机13812345678"}) for _ in range(3)]
     assert [memo.evaluate(r) for r in records] == [plain.evaluate(r) for r in records]
+
+
+def test_texts_without_ascii_digits_find_the_numbers_written_in_other_digits():
+    """Fuzz: the engine skips the numeric prefilter for a text without ASCII digits; any other
+    digit (fullwidth, circled, bold, Arabic-Indic) must still reach the detectors, as it does
+    through the scanner alone, which never skips it. Zeros alone count as ASCII digits."""
+    policy = load_policy(example_policy())
+    engine, scanner = (
+        PolicyEngine(policy, parse_instant("2026-12-01")),
+        PiiScanner(policy.detectors),
+    )
+    rng = random.Random(11)
+    pieces = ["１", "３", "８", "５", "０", "①", "③", "⑧", "𝟏", "𝟓", "٣", "٨", "0", "00", "0.0."]
+    pieces += ["１３８", "１２３４", "５６７８", "①③⑧", "𝟏𝟑𝟖", "١٣٨", "٥٦٧٨", "0.0.0.0"]
+    pieces += ["－", "．", "\u3000", " ", "手机", "电话", "，", "ip ", "卡号"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 30))) for _ in range(3_000)]
+
+    def spans(hits):
+        return [(hit.rule.id, hit.start, hit.end, hit.value) for hit in hits]
+
+    differing = [t for t in texts if spans(engine.matches(t)[1]) != spans(scanner.scan(t))]
+
+    assert differing == []
+    assert sum(1 for text in texts if scanner.scan(text)) > 300  # the fuzz does reach detections
 
 
 def test_the_policy_digest_is_the_sha256_of_the_file_bytes():

@@ -105,11 +105,12 @@ class PolicyEngine:
         remember = self.memo_size and len(text) <= MEMO_TEXT_LIMIT
         if blind is not None:
             raw = text.encode("utf-8", "surrogatepass")
-            key = raw.translate(_ZERO_DIGITS)  # `raw` itself when it holds no ASCII digit
+            key = raw.translate(_ZERO_DIGITS)  # `raw` itself when it holds no ASCII digit but 0
             entry = blind.get(key)
             if entry is None:
                 term_hits, roles = self._terms(text)
-                entry = (tuple(term_hits), roles, self._candidates(text, roles & NEEDLE))
+                digits = key is not raw or b"0" in raw
+                entry = (tuple(term_hits), roles, self._candidates(text, roles & NEEDLE, digits))
                 if len(key) <= BLIND_KEY_LIMIT and not (remember and key is raw):
                     if len(blind) >= self.memo_size:
                         blind.clear()

@@ -156,21 +156,26 @@ class PiiScanner:
         chosen = self.candidates(text, needles)
         return self.detect(text, chosen) if chosen is not None else []
 
-    def candidates(self, text: str, needles: bool = True) -> list[_Rule] | None:
+    def candidates(
+        self, text: str, needles: bool = True, digits: bool = True
+    ) -> list[_Rule] | None:
         """The rules the prefilter lets through for `text` (None for none), in order, once each.
         When `digit_blind`, they are the same for texts that differ only in their ASCII digits.
 
-        A text the view reshapes for the prefilter is filtered through its view, where the
-        caller's word on needles (read from the raw text) does not hold.
+        `needles=False` says the text holds none of `needles`, and `digits=False` that it holds
+        no ASCII digit, so the numeric detectors' regex, which tries every position, need not
+        run: any other digit reshapes the text. A text the view reshapes for the prefilter is
+        filtered through its view, where the caller's word on either (read from the raw text)
+        does not hold.
         """
         if not text.isascii() and self._reshaped(text):
-            text, needles = view_of(text), True
+            text, needles, digits = view_of(text), True, True
         chosen: list[_Rule] | None = None
         if needles:
             for literal, rules in self._literals:
                 if literal in text:
                     chosen = rules if chosen is None else _union(chosen, rules)
-        if self._digits is not None and self._digits(text) is not None:
+        if digits and self._digits is not None and self._digits(text) is not None:
             chosen = self._numeric if chosen is None else _union(chosen, self._numeric)
         return chosen
 
