@@ -9,17 +9,13 @@ import zlib
 import orjson
 import pytest
 import requests
+from emulator_support import CREDENTIALS, token_url
 
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import HOUR_MS
 
 START = DEFAULT_START_MS
-CREDENTIALS = {
-    "grant_type": "client_credentials",
-    "client_id": "demo-client",
-    "client_secret": "demo-secret",
-}
 ENTITY_FIELDS = ("uuid", "type", "created", "modified")
 
 
@@ -28,7 +24,7 @@ def emulator(**faults):
 
 
 def token_answer(emu):
-    return requests.post(f"{emu.base_url}/demo-org/demo-app/token", json=CREDENTIALS, timeout=10)
+    return requests.post(token_url(emu), json=CREDENTIALS, timeout=10)
 
 
 def auth(emu):

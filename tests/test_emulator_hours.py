@@ -6,17 +6,13 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 import requests
+from emulator_support import bearer_headers
 
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import HOUR_MS
 
 START = DEFAULT_START_MS
-CREDENTIALS = {
-    "grant_type": "client_credentials",
-    "client_id": "demo-client",
-    "client_secret": "demo-secret",
-}
 
 
 @pytest.fixture(scope="module", params=["UTC", "+8"])
@@ -25,15 +21,9 @@ def emu(request):
         yield emulator
 
 
-def headers(emulator):
-    url = f"{emulator.base_url}/demo-org/demo-app/token"
-    token = requests.post(url, json=CREDENTIALS, timeout=10).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
 def ask(emulator, label):
     url = f"{emulator.base_url}/demo-org/demo-app/chatmessages/{label}"
-    return requests.get(url, headers=headers(emulator), timeout=10)
+    return requests.get(url, headers=bearer_headers(emulator), timeout=10)
 
 
 def download(emulator, hour_start):

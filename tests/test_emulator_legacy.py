@@ -6,6 +6,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
+from emulator_support import bearer_headers
 
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
@@ -13,11 +14,6 @@ from auditor.partitions import HOUR_MS
 
 START = DEFAULT_START_MS
 ENTITY_FIELDS = ("uuid", "type", "created", "modified")
-CREDENTIALS = {
-    "grant_type": "client_credentials",
-    "client_id": "demo-client",
-    "client_secret": "demo-secret",
-}
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +24,7 @@ def emu():
 
 @pytest.fixture(scope="module")
 def auth(emu):
-    url = f"{emu.base_url}/demo-org/demo-app/token"
-    token = requests.post(url, json=CREDENTIALS, timeout=10).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+    return bearer_headers(emu)
 
 
 def window_ql(since_ms, until_ms):
@@ -180,12 +174,10 @@ def test_a_cursor_stays_valid_across_a_restart_with_the_same_seed(emu, auth):
     ql = window_ql(START, START + HOUR_MS)
     first = page(emu, auth, ql=ql, limit=10).json()
     with run_emulator(EmulatorOptions(messages=2400)) as restarted:
-        url = f"{restarted.base_url}/demo-org/demo-app/token"
-        token = requests.post(url, json=CREDENTIALS, timeout=10).json()["access_token"]
         answer = requests.get(
             f"{restarted.base_url}/demo-org/demo-app/chatmessages",
             params={"ql": ql, "limit": 10, "cursor": first["cursor"]},
-            headers={"Authorization": f"Bearer {token}"},
+            headers=bearer_headers(restarted),
             timeout=10,
         )
     assert (

@@ -2,14 +2,9 @@
 
 import pytest
 import requests
+from emulator_support import bearer_headers
 
 from auditor.emulator.server import EmulatorOptions, run_emulator
-
-CREDENTIALS = {
-    "grant_type": "client_credentials",
-    "client_id": "demo-client",
-    "client_secret": "demo-secret",
-}
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +15,7 @@ def emu():
 
 @pytest.fixture(scope="module")
 def auth(emu):
-    url = f"{emu.base_url}/demo-org/demo-app/token"
-    token = requests.post(url, json=CREDENTIALS, timeout=10).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+    return bearer_headers(emu)
 
 
 def unread(emu, auth, user):

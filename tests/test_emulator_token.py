@@ -5,16 +5,12 @@ import uuid
 
 import pytest
 import requests
+from emulator_support import CREDENTIALS, token_url
 
 from auditor.emulator.server import EmulatorOptions, run_emulator
 
 DAY = 24 * 3600
 ERROR_KEYS = {"error", "timestamp", "duration", "exception", "error_description"}
-CREDENTIALS = {
-    "grant_type": "client_credentials",
-    "client_id": "demo-client",
-    "client_secret": "demo-secret",
-}
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +20,7 @@ def emu():
 
 
 def grant(emulator, **extra):
-    url = f"{emulator.base_url}/demo-org/demo-app/token"
-    return requests.post(url, json={**CREDENTIALS, **extra}, timeout=10)
+    return requests.post(token_url(emulator), json={**CREDENTIALS, **extra}, timeout=10)
 
 
 def bearer(token):
