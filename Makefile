@@ -7,8 +7,12 @@ BASE := $(VENV)/.installed-base
 
 .PHONY: demo test bench lint format clean
 
+# The policy engine's per-record modules, compiled in place by `pip install -e .` (setup.py):
+# editing one reinstalls, so the compiled module never lags behind its source.
+COMPILED := $(shell $(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["tool"]["auditor"]["compiled"])')
+
 # The demo needs the package alone; tests and benchmarks also need the test and dask extras.
-$(BASE): pyproject.toml setup.py
+$(BASE): pyproject.toml setup.py $(COMPILED)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e .
@@ -38,4 +42,6 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache demo-output
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache demo-output
+	find auditor -name '*.so' -delete
+	rm -f auditor_native__mypyc*.so

@@ -8,6 +8,7 @@ findings carry the raw span of the original field text, so a reviewer can see ex
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from auditor.findings import Finding
 from auditor.partitions import format_instant
@@ -29,7 +30,12 @@ MEMO_SIZE = 32_768  # entries in each of the two memos: about 5 MB each at most
 MEMO_TEXT_LIMIT = 64  # characters of a text remembered whole
 BLIND_KEY_LIMIT = 256  # UTF-8 bytes of a text remembered by its digit-blind key
 _ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
-_NOTHING: tuple[tuple[KeywordHit, ...], tuple[PiiHit, ...]] = ((), ())
+TextMatches = tuple[tuple[KeywordHit, ...], tuple[PiiHit, ...]]
+"""The keyword and sensitive-data hits in one text."""
+_NOTHING: Any = ((), ())
+"""The matches of a text that matches nothing, one shared object compared by identity. It and
+the memo's values are typed `Any` because compiled code (see setup.py) holds a value typed as a
+fixed-length tuple unboxed and boxes it anew where an object is wanted, losing its identity."""
 
 
 class PolicyEngine:
@@ -58,7 +64,7 @@ class PolicyEngine:
         if policy.floor is not None:
             self._severity[policy.floor.id] = policy.floor.severity
         self._holds = {hold.id: hold for hold in policy.holds}
-        self._memo: dict[str, tuple[tuple[KeywordHit, ...], tuple[PiiHit, ...]]] = {}
+        self._memo: dict[str, Any] = {}
 
     def evaluate(self, record: Record) -> Evaluation:
         facts, texts = glance(record)
@@ -76,22 +82,23 @@ class PolicyEngine:
                 if matched is None:
                     matched = []
                 matched.append((text, found))
-        if matched is not None:
-            findings = list(findings)
-            for text, (keyword_hits, pii_hits) in matched:
-                pointer = pointer_of(record, text)
-                findings.extend(_keyword_finding(record, pointer, text, h) for h in keyword_hits)
-                findings.extend(_pii_finding(record, pointer, text, h) for h in pii_hits)
-        return until, verdict, findings
+        if matched is None:
+            return until, verdict, findings
+        listed = list(findings)
+        for text, (keyword_hits, pii_hits) in matched:
+            pointer = pointer_of(record, text)
+            listed.extend(_keyword_finding(record, pointer, text, h) for h in keyword_hits)
+            listed.extend(_pii_finding(record, pointer, text, h) for h in pii_hits)
+        return until, verdict, listed
 
-    def matches(self, text: str) -> tuple[tuple[KeywordHit, ...], tuple[PiiHit, ...]]:
+    def matches(self, text: str) -> TextMatches:
         """The keyword and sensitive-data hits in one text (memoised for short texts)."""
         found = self._memo.get(text)
         if found is not None:
             return found
         return self._match(text)
 
-    def _match(self, text: str) -> tuple[tuple[KeywordHit, ...], tuple[PiiHit, ...]]:
+    def _match(self, text: str) -> Any:
         """`matches` for a text not in the memo.
 
         A text that differs from one seen before only in its ASCII digits (a file name with a
@@ -101,6 +108,7 @@ class PolicyEngine:
         needs no place in the memo of whole texts unless one of those has to run, and a short
         text without ASCII digits, which that memo keeps, needs none in the digit-blind one.
         """
+        term_hits: Sequence[KeywordHit]
         blind = self._blind
         remember = self.memo_size and len(text) <= MEMO_TEXT_LIMIT
         if blind is not None:
@@ -110,7 +118,11 @@ class PolicyEngine:
             if entry is None:
                 term_hits, roles = self._terms(text)
                 digits = key is not raw or b"0" in raw
-                entry = (tuple(term_hits), roles, self._candidates(text, roles & NEEDLE, digits))
+                entry = (
+                    tuple(term_hits),
+                    roles,
+                    self._candidates(text, roles & NEEDLE != 0, digits),
+                )
                 if len(key) <= BLIND_KEY_LIMIT and not (remember and key is raw):
                     if len(blind) >= self.memo_size:
                         blind.clear()
@@ -120,7 +132,7 @@ class PolicyEngine:
                 remember = False
         else:
             term_hits, roles = self._terms(text)
-            chosen = self._candidates(text, roles & NEEDLE)
+            chosen = self._candidates(text, roles & NEEDLE != 0)
         if roles > NEEDLE:
             term_hits = tuple(term_hits) + tuple(self._keywords.patterns(text, roles))
         pii_hits = self._pii.detect(text, chosen) if chosen is not None else ()

@@ -146,7 +146,7 @@ def glance(record: Record) -> tuple[tuple, list[str]]:
                 if type(body) is not dict and not isinstance(body, dict):
                     continue
                 if body.get("subType") == "sub_combine":
-                    kind = "combine"
+                    kind: Any = "combine"
                 else:
                     kind = body.get("type")
                     if type(kind) is not str and not isinstance(kind, str):

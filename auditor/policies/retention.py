@@ -200,7 +200,7 @@ class RetentionDecider:
             if entry is None:
                 entry = outcomes[rules] = self._resolve(rules, start)
             period, kept, after = entry
-            if kept is None:
+            if kept is None or after is None:
                 decision = NO_RULE
             else:
                 until = sent + period

@@ -172,7 +172,7 @@ class ScopeSet:
             if scope.sent_since_ms is not None or scope.sent_until_ms is not None
         )
         self._parts: dict[tuple, int] = {}  # masks per chat type, body types, receiver
-        self._hot = (  # what `mask` reads, in one attribute
+        self._hot: tuple[int, dict | None, dict | None, bool] = (  # what `mask` reads
             self.everything,
             {}
             if any(getattr(s, name) is not None for s in self.scopes for name in places)

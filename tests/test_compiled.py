@@ -1,0 +1,77 @@
+"""The compiled policy path (setup.py, mypyc) is what runs, and it decides as the source does."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import subprocess
+import sys
+
+import orjson
+import pytest
+from compiled_support import ROOT, compiled_sources, extensions_of, module_name
+
+from auditor.emulator.dataset import SyntheticHistory
+from auditor.policies.engine import PolicyEngine
+from auditor.policies.loading import load_policy
+from auditor.resources import example_policy
+
+NOW_MS = 1_796_083_200_000  # 2026-12-01, a month after the synthetic window
+RECORDS = 4_000
+
+# Run in a fresh interpreter that imports every listed module from its source, then prints the
+# digest of the evaluations of the same records as `digest_of_evaluations` below.
+INTERPRETED = """
+import importlib.util, sys
+names = dict(arg.split("=", 1) for arg in sys.argv[1:])
+
+class Source:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name in names:
+            return importlib.util.spec_from_file_location(name, names[name])
+        return None
+
+sys.meta_path.insert(0, Source)
+sys.path.insert(0, {tests!r})
+import test_compiled
+for name in names:
+    assert sys.modules[name].__file__.endswith(".py"), sys.modules[name].__file__
+print(test_compiled.digest_of_evaluations({memo}))
+"""
+
+
+def digest_of_evaluations(memo_size: int) -> str:
+    """sha256 of every verdict and finding the engine gives the synthetic records."""
+    engine = PolicyEngine(load_policy(example_policy()), NOW_MS, memo_size=memo_size)
+    digest = hashlib.sha256()
+    for record in SyntheticHistory(messages=RECORDS):
+        until, verdict, found = engine.evaluate(record)
+        digest.update(orjson.dumps([until, *verdict, [f.to_dict() for f in found]]))
+    return digest.hexdigest()
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get("AUDITOR_PURE_PYTHON")), reason="installed without compiling"
+)
+def test_every_listed_module_runs_compiled() -> None:
+    """Benchmarks and tests measure what `pip install` ships: the compiled modules."""
+    for source in compiled_sources():
+        assert extensions_of(source), f"{source.name} was not compiled; run make"
+        module = importlib.import_module(module_name(source))
+        assert module.__file__ in {str(path) for path in extensions_of(source)}
+
+
+@pytest.mark.parametrize("memo_size", [0, 32_768])
+def test_compiled_and_interpreted_engines_give_the_same_evaluations(memo_size: int) -> None:
+    sources = [f"{module_name(source)}={source}" for source in compiled_sources()]
+    script = INTERPRETED.format(tests=str(ROOT / "tests"), memo=memo_size)
+    interpreted = subprocess.run(
+        [sys.executable, "-c", script, *sources],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout.strip()
+    assert interpreted == digest_of_evaluations(memo_size)
