@@ -240,7 +240,8 @@ def required_literal(regex: re.Pattern[str]) -> str | None:
     do). None when there is no such run or the expression cannot be read this way.
     """
     try:
-        from re import _parser  # the stdlib's own parser; absent or changed, regexes just run
+        # the stdlib's own parser; absent or changed, regexes just run
+        from re import _parser  # type: ignore[attr-defined]
 
         parsed = _parser.parse(regex.pattern, regex.flags)
         literal_op = _parser.LITERAL

@@ -134,17 +134,16 @@ class PiiScanner:
                 self._numeric.append(each)
                 fragments[detector.digits] = None
         self._literals = tuple(by_literal.items())
-        self._digits = (
-            re.compile(r"\d(?:" + "|".join(fragments) + ")").search if fragments else None
-        )
-        read = _alphabet(self._digits.__self__.pattern) if self._digits is not None else set()
+        numeric = re.compile(r"\d(?:" + "|".join(fragments) + ")") if fragments else None
+        self._digits = numeric.search if numeric is not None else None
+        read = _alphabet(numeric.pattern) if numeric is not None else set()
         if read is not None:
             read.update(char for literal, _rules in self._literals for char in literal)
         reshaping = [c for c, seen in _view_changes().items() if read is None or seen in read]
         self._reshaped = re.compile(_class_of(reshaping)).search
         self.digit_blind = not any(
             char in "0123456789" for literal, _rules in self._literals for char in literal
-        ) and (self._digits is None or _digit_blind(self._digits.__self__))
+        ) and (numeric is None or _digit_blind(numeric))
 
     @property
     def needles(self) -> tuple[str, ...]:
@@ -206,7 +205,7 @@ def _leaves(pattern: str, flags: int = 0) -> Iterator[tuple[str, Any]]:
     categories, anchors and the like, with groups, repeats, alternatives, classes and
     lookarounds opened up. Read with the stdlib's own parser; if that is absent or changed the
     error propagates, and each caller assumes the worst."""
-    from re import _parser
+    from re import _parser  # type: ignore[attr-defined]
 
     def walk(items: Iterable[tuple[Any, Any]]) -> Iterator[tuple[str, Any]]:
         for op, value in items:
