@@ -164,6 +164,18 @@ def test_a_held_record_raises_a_hold_finding(engine):
     ]
 
 
+def test_a_record_that_matches_nothing_gets_the_shared_empty_findings(engine):
+    """Its texts are looked up and nothing more is built: the same empty tuple for every such
+    record, first seen or remembered (compiled code once boxed the shared no-match value anew,
+    and every record took the findings path)."""
+    clean = message({"type": "txt", "msg": "明天下午三点开会"}, ext={"title": "周会"})
+    for _ in range(2):
+        _until, verdict, findings = engine.evaluate(clean)
+        assert verdict.disposition == "keep"
+        assert findings == ()
+        assert findings is engine.evaluate(message({"type": "txt", "msg": "ok"}))[2]
+
+
 def test_repeated_texts_give_the_same_findings_with_or_without_the_memo(tmp_path):
     path = tmp_path / "policy.yaml"
     path.write_text(POLICY, encoding="utf-8")
