@@ -13,10 +13,13 @@ runs, and the tests check that the two agree.
 
 import os
 import shutil
+import sys
 import tomllib
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 
@@ -28,13 +31,35 @@ class BuildWithExamplePolicy(build_py):
         shutil.copy2("policies.example.yaml", target / "policies.example.yaml")
 
 
+class BuildCompiled(build_ext):
+    """Says what to do when compiling fails: the compiler's own error names no way out."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception:
+            print(
+                "error: compiling the policy engine's per-record modules with mypyc failed; "
+                "install a C compiler and the Python headers (Debian: gcc python3-dev), or "
+                "set AUDITOR_PURE_PYTHON=1 to install them interpreted (slower, same results)",
+                file=sys.stderr,
+            )
+            raise
+
+
 def compiled_extensions() -> list:
+    with open("pyproject.toml", "rb") as file:
+        modules = tomllib.load(file)["tool"]["auditor"]["compiled"]
     if os.environ.get("AUDITOR_PURE_PYTHON"):
+        # An editable install compiles in place, and Python imports a compiled module before
+        # the source beside it: an earlier compiled install's would go on running.
+        for suffix in EXTENSION_SUFFIXES:
+            for built in [Path(module).with_suffix(suffix) for module in modules]:
+                built.unlink(missing_ok=True)
+            Path("auditor_native__mypyc" + suffix).unlink(missing_ok=True)
         return []
     from mypyc.build import mypycify
 
-    with open("pyproject.toml", "rb") as file:
-        modules = tomllib.load(file)["tool"]["auditor"]["compiled"]
     return mypycify(modules, opt_level="3", group_name="auditor_native")
 
 
@@ -44,6 +69,6 @@ setup(
         "auditor.schemas",
         "auditor.report_templates",
     ],
-    cmdclass={"build_py": BuildWithExamplePolicy},
+    cmdclass={"build_py": BuildWithExamplePolicy, "build_ext": BuildCompiled},
     ext_modules=compiled_extensions(),
 )
