@@ -34,6 +34,30 @@ def _beyond_64_bits(data: bytes) -> bool:
     return _LONG_NEGATIVE in zeroed or _LONG_RUN in zeroed
 
 
+def _lines_beyond_64_bits(data: bytes) -> set[int]:
+    """The indexes in `data.splitlines()` of the lines for which `_beyond_64_bits` is true.
+
+    One pass over the whole buffer instead of one a line: in an hour file a run of 20 digits is
+    rare (a hex secret, now and then), and testing each line cost a fifth of parsing it. A line's
+    index is the count of line breaks before the run (`\r\n` is one break, as in `splitlines`;
+    a run never starts between its two bytes).
+    """
+    zeroed = data.translate(_DIGITS_AS_ZERO)
+    found: set[int] = set()
+    for needle in (_LONG_RUN, _LONG_NEGATIVE):
+        position, line, counted = zeroed.find(needle), 0, 0
+        while position >= 0:
+            line += (
+                data.count(b"\n", counted, position)
+                + data.count(b"\r", counted, position)
+                - data.count(b"\r\n", counted, position)
+            )
+            found.add(line)
+            counted = position
+            position = zeroed.find(needle, position + len(needle))
+    return found
+
+
 T = TypeVar("T")
 
 
@@ -120,9 +144,9 @@ def parse_buffer(
     found: list[dict[str, Any] | T] = []
     append = found.append
     fast_loads = orjson.loads
-    exact = _beyond_64_bits(data)
+    exact = _lines_beyond_64_bits(data)
     for number, raw in enumerate(data.splitlines(), start=1):
-        if not exact or not _beyond_64_bits(raw):
+        if number - 1 not in exact:
             try:
                 value = fast_loads(raw)
             except ValueError:

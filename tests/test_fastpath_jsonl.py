@@ -9,7 +9,15 @@ import re
 import orjson
 import pytest
 
-from auditor.jsonl import ParsedLine, loads, parse_buffer, parse_lines, split_objects
+from auditor.jsonl import (
+    ParsedLine,
+    _beyond_64_bits,
+    _lines_beyond_64_bits,
+    loads,
+    parse_buffer,
+    parse_lines,
+    split_objects,
+)
 from auditor.sources.hourfiles import read_hour_file
 from auditor.sources.settle import Unreadable
 
@@ -151,3 +159,22 @@ def test_the_exact_parser_takes_exactly_the_lines_with_twenty_digits_or_minus_ni
             loads(b'{"v":"%s"' % text)  # cut short: the error says which parser read it
         by_orjson = type(refused.value) is orjson.JSONDecodeError
         assert by_orjson is (run.search(text) is None), text
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_lines_for_the_exact_parser_are_found_in_one_pass_as_line_by_line(seed):
+    rng = random.Random(seed)
+    alphabet = b'0123456789 -,"{}:ab\xe4'
+    lines = []
+    for _ in range(400):
+        line = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 50)))
+        if rng.random() < 0.1:
+            line += (b"-" if rng.random() < 0.5 else b"") + b"7" * rng.randint(18, 45)
+        lines.append(line)
+    data = b"".join(line + rng.choice([b"\n", b"\r\n", b"\r"]) for line in lines)
+
+    found = _lines_beyond_64_bits(data)
+
+    expected = {index for index, line in enumerate(data.splitlines()) if _beyond_64_bits(line)}
+    assert found == expected
+    assert len(expected) > 20
