@@ -1,7 +1,7 @@
 """Benchmark: a whole audit, from the emulator's hour files to a signed bag, beside a plain script.
 
     .venv/bin/python bench/bench_end_to_end.py [--records 100000] [--workers 2]
-        [--baseline-records 20000] [--profile spy.txt]
+        [--baseline-records 20000] [--profile spy.txt] [--perf perf.data]
 
 The emulator serves a synthetic history of `--records` messages (about 4,200 an hour, so a
 bigger size means more hours, not bigger ones) from a process of its own, every hour file built
@@ -22,7 +22,10 @@ measurement then runs in a fresh interpreter, so its peak memory is its own:
 Targets (issue 8): at least 60,000 records/s with two workers and 15x the baseline; time linear in
 size and peak memory at 1,000,000 records within 50 MB of 100,000 (`run_all.py` compares sizes).
 `--profile FILE` also runs the audit once under py-spy (if installed; untimed) and prints where
-the samples fell, by process and stage. The exit status is 0 either way (figures, not tests).
+the samples fell, by process and stage; `--perf FILE` runs it once under `perf record` and
+prints the shares of the libraries the CPU time was spent in (the interpreter's, orjson's,
+OpenSSL's...), which py-spy, seeing Python frames only, cannot tell apart. The exit status is 0
+either way (figures, not tests).
 """
 
 from __future__ import annotations
@@ -279,6 +282,68 @@ def profile_run(base_url: str, records: int, workers: int, out: Path) -> None:
         print(f"  {number / total:6.1%}  {stage}")
 
 
+# Shared objects a `perf record` sample fell in, by what they do for a run.
+LIBRARIES = (
+    ("libpython", "CPython: interpreter, objects, dicts, strings, cycle collector"),
+    ("auditor_native", "the compiled policy path (mypyc)"),
+    ("jsonschema_rs", "jsonschema-rs: schema checks"),
+    ("orjson", "orjson: parsing and writing JSON"),
+    ("libcrypto", "OpenSSL: SHA-256, HMAC"),
+    ("_hashlib", "OpenSSL: SHA-256, HMAC"),
+    ("sqlite", "SQLite: message index, state"),
+    ("libz", "zlib: gunzip"),
+    ("ahocorasick", "ahocorasick-rs: keyword automaton"),
+    ("libc", "libc: malloc, memcpy, memcmp"),
+    ("kernel", "kernel: files, sockets, page faults"),
+)
+
+
+def summarise_perf(path: Path) -> tuple[list[tuple[str, float]], list[float]]:
+    """Shares of a `perf record` file by library group, and each process's share (largest
+    first), from `perf report`'s own tables."""
+
+    def table(keys: str) -> list[tuple[float, list[str]]]:
+        report = subprocess.run(
+            ["perf", "report", "-i", str(path), "--sort", keys, "--stdio"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        rows = []
+        for line in report.splitlines():
+            fields = line.split()
+            if fields and fields[0].endswith("%") and not line.startswith("#"):
+                rows.append((float(fields[0][:-1]), fields[1:]))
+        return rows
+
+    groups: Counter[str] = Counter()
+    for share, (library, *_rest) in table("dso"):
+        name = next((label for needle, label in LIBRARIES if needle in library), "other")
+        groups[name] += share
+    processes = sorted((share for share, _pid in table("pid")), reverse=True)
+    return groups.most_common(), processes
+
+
+def perf_run(base_url: str, records: int, workers: int, out: Path) -> None:
+    if shutil.which("perf") is None:
+        print("--perf: perf is not installed (apt-get install linux-perf); no profile taken")
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-perf-") as folder:
+        command = ["perf", "record", "--freq", "499", "--output", str(out), "--"]
+        command += [sys.executable, str(Path(__file__).with_name("common.py"))]
+        command += [str(Path(folder) / "r.json"), "bench_end_to_end:measure_run"]
+        command += [base_url, str(records), str(workers)]
+        subprocess.run(command, check=False, capture_output=True)
+    if not out.exists():
+        print("--perf: perf wrote no profile (perf_event_paranoid may forbid it)")
+        return
+    groups, processes = summarise_perf(out)
+    print(f"perf: CPU samples of the audit's processes by library ({out}):")
+    for name, share in groups:
+        print(f"  {share:5.1f}%  {name}")
+    print("  by process: " + ", ".join(f"{share:.1f}%" for share in processes))
+
+
 # -- putting it together --------------------------------------------------------------------------
 
 
@@ -288,6 +353,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline-records", type=int, default=20_000)
     parser.add_argument("--profile", type=Path, help="also profile one run with py-spy into FILE")
+    parser.add_argument("--perf", type=Path, help="also record one run with perf into FILE")
     args = parser.parse_args(argv)
 
     with warmed_emulator(args.records) as (_options, base_url, warming):
@@ -300,6 +366,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         if args.profile:
             profile_run(base_url, args.records, args.workers, args.profile)
+        if args.perf:
+            perf_run(base_url, args.records, args.workers, args.perf)
 
     audit, pulled, plain = run["result"], pull["result"], baseline["result"]
     ratio = audit["rate"] / plain["rate"]
