@@ -255,24 +255,23 @@ def summarise_profile(path: Path) -> list[tuple[str, int]]:
     return counts.most_common()
 
 
+def _audit_under(profiler: list[str], base_url: str, records: int, workers: int, out: Path) -> bool:
+    """Runs the audit once (untimed) under `profiler`'s command line; whether it wrote `out`."""
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-profile-") as folder:
+        command = [*profiler, sys.executable, str(Path(__file__).with_name("common.py"))]
+        command += [str(Path(folder) / "r.json"), "bench_end_to_end:measure_run"]
+        command += [base_url, str(records), str(workers)]
+        subprocess.run(command, check=False, capture_output=True)
+    return out.exists()
+
+
 def profile_run(base_url: str, records: int, workers: int, out: Path) -> None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         print("--profile: py-spy is not installed (pip install py-spy); no profile taken")
         return
-    with tempfile.TemporaryDirectory(prefix="bench-e2e-profile-") as folder:
-        command = [spy, "record", "--subprocesses", "--rate", "200", "--format", "raw"]
-        command += [
-            "--output",
-            str(out),
-            "--",
-            sys.executable,
-            str(Path(__file__).with_name("common.py")),
-        ]
-        command += [str(Path(folder) / "r.json"), "bench_end_to_end:measure_run"]
-        command += [base_url, str(records), str(workers)]
-        subprocess.run(command, check=False, capture_output=True)
-    if not out.exists():
+    profiler = [spy, "record", "--subprocesses", "--rate", "200", "--format", "raw"]
+    if not _audit_under([*profiler, "--output", str(out), "--"], base_url, records, workers, out):
         print("--profile: py-spy wrote no profile (it needs ptrace permission)")
         return
     counts = summarise_profile(out)
@@ -328,13 +327,8 @@ def perf_run(base_url: str, records: int, workers: int, out: Path) -> None:
     if shutil.which("perf") is None:
         print("--perf: perf is not installed (apt-get install linux-perf); no profile taken")
         return
-    with tempfile.TemporaryDirectory(prefix="bench-e2e-perf-") as folder:
-        command = ["perf", "record", "--freq", "499", "--output", str(out), "--"]
-        command += [sys.executable, str(Path(__file__).with_name("common.py"))]
-        command += [str(Path(folder) / "r.json"), "bench_end_to_end:measure_run"]
-        command += [base_url, str(records), str(workers)]
-        subprocess.run(command, check=False, capture_output=True)
-    if not out.exists():
+    profiler = ["perf", "record", "--freq", "499", "--output", str(out), "--"]
+    if not _audit_under(profiler, base_url, records, workers, out):
         print("--perf: perf wrote no profile (perf_event_paranoid may forbid it)")
         return
     groups, processes = summarise_perf(out)
