@@ -416,41 +416,41 @@ class _Archiver:
             if settings.recheck:
                 for finding in self._disappeared():
                     self.emit(finding)
-            self.report.run_info = self.run_info(writer)
-            # data/findings.jsonl already holds every finding: the report adds no second copy.
-            formats = [f for f in default_formats() if not isinstance(f, JsonlFormat)]
-            rendered = self.report.render(self.spool_dir / "report", formats)
-            for filename, path in sorted(rendered.items()):
-                writer.add_file(f"report/{filename}", path)
-            crashpoints.reached("archive.report")
-            summary = writer.finish(publish=False)
-        crashpoints.reached("archive.signed")
-        final = settings.out_dir / self.name
-        outcome = RunOutcome(
-            sequence=self.run.sequence,
-            bag_path=final,
-            since_ms=self.run.since_ms,
-            until_ms=self.run.until_ms,
-            records=summary.record_count,
-            skipped_duplicates=self.skipped,
-            findings=self.findings,
-            by_severity=dict(self.severities),
-            fail_on=settings.fail_on,
-            merkle_root=summary.merkle_root,
-            tagmanifest_sha256=summary.tagmanifest_sha256,
-            attachments=self.attachments,
-        )
-        self.state.complete_run(
-            self.run.sequence,
-            record_count=summary.record_count,
-            finding_count=self.findings,
-            tree_size=summary.tree_size,
-            merkle_root=summary.merkle_root,
-            tagmanifest_sha256=summary.tagmanifest_sha256,
-            bag_path=str(final),
-            messages_table="run_messages",
-            outcome=outcome.to_dict(),
-        )
+            # From here the state indexes this run's messages while the report is rendered.
+            with self.state.completing_run(self.run.sequence, "run_messages") as completion:
+                self.report.run_info = self.run_info(writer)
+                # data/findings.jsonl already holds every finding: the report adds no second copy.
+                formats = [f for f in default_formats() if not isinstance(f, JsonlFormat)]
+                rendered = self.report.render(self.spool_dir / "report", formats)
+                for filename, path in sorted(rendered.items()):
+                    writer.add_file(f"report/{filename}", path)
+                crashpoints.reached("archive.report")
+                summary = writer.finish(publish=False)
+                crashpoints.reached("archive.signed")
+                final = settings.out_dir / self.name
+                outcome = RunOutcome(
+                    sequence=self.run.sequence,
+                    bag_path=final,
+                    since_ms=self.run.since_ms,
+                    until_ms=self.run.until_ms,
+                    records=summary.record_count,
+                    skipped_duplicates=self.skipped,
+                    findings=self.findings,
+                    by_severity=dict(self.severities),
+                    fail_on=settings.fail_on,
+                    merkle_root=summary.merkle_root,
+                    tagmanifest_sha256=summary.tagmanifest_sha256,
+                    attachments=self.attachments,
+                )
+                completion.commit(
+                    record_count=summary.record_count,
+                    finding_count=self.findings,
+                    tree_size=summary.tree_size,
+                    merkle_root=summary.merkle_root,
+                    tagmanifest_sha256=summary.tagmanifest_sha256,
+                    bag_path=str(final),
+                    outcome=outcome.to_dict(),
+                )
         crashpoints.reached("archive.committed")
         publish_bag(summary.path, final)
         crashpoints.reached("archive.published")

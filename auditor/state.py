@@ -14,12 +14,14 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditor import crashpoints
 from auditor.errors import ConfigError, LockHeldError
 
 GENESIS = "0" * 64
@@ -127,7 +129,8 @@ class State:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None)
+            # `completing_run` hands the connection to one thread of its own for a while.
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
         except sqlite3.DatabaseError as error:
             raise ConfigError(f"{self.path}: not a usable state database ({error})") from None
@@ -205,47 +208,23 @@ class State:
             )
         return self.run(sequence)  # type: ignore[return-value]
 
-    def complete_run(
-        self,
-        sequence: int,
-        *,
-        record_count: int,
-        finding_count: int,
-        tree_size: int,
-        merkle_root: str,
-        tagmanifest_sha256: str,
-        bag_path: str,
-        messages_table: str,
-        outcome: dict,
-    ) -> None:
-        """Marks the run completed and indexes the messages it archived, in one transaction.
+    @contextmanager
+    def completing_run(self, sequence: int, messages_table: str) -> Iterator[RunCompletion]:
+        """Opens the transaction that completes run `sequence` and copies the messages it archived
+        into the index, in the background, while the caller finishes its bag; the caller then
+        calls `commit` on what it yields. Leaving the block without it rolls everything back.
 
         `messages_table` is the connection's temporary table of `(msg_id, content_hash,
-        timestamp_ms, retain_until_ms)` that the run filled while archiving.
+        timestamp_ms, retain_until_ms)` that the run filled while archiving. Copying it is one
+        SQL statement, which SQLite runs without Python's GIL, so it costs the run no time while
+        the caller renders the report; the state still changes in one transaction, committed
+        only once the bag is signed.
         """
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO messages (msg_id, content_hash, timestamp_ms, retain_until_ms,"
-                f" first_run, last_run) SELECT msg_id, content_hash, timestamp_ms, retain_until_ms,"
-                f" {int(sequence)}, {int(sequence)} FROM {messages_table} WHERE true"
-                " ON CONFLICT (msg_id, content_hash) DO UPDATE SET last_run = excluded.last_run"
-            )
-            db.execute(
-                "UPDATE runs SET status = 'completed', finished_at = ?, record_count = ?,"
-                " finding_count = ?, tree_size = ?, merkle_root = ?, tagmanifest_sha256 = ?,"
-                " bag_path = ?, outcome = ? WHERE sequence = ?",
-                (
-                    int(time.time() * 1000),
-                    record_count,
-                    finding_count,
-                    tree_size,
-                    merkle_root,
-                    tagmanifest_sha256,
-                    bag_path,
-                    json.dumps(outcome),
-                    sequence,
-                ),
-            )
+        completion = RunCompletion(self.db, sequence, messages_table)
+        try:
+            yield completion
+        finally:
+            completion.close()
 
     def completed_outcome(self, since_ms: int, until_ms: int, digest: str) -> dict | None:
         """The outcome of a completed run of exactly this window and these settings, if any."""
@@ -342,3 +321,84 @@ def prune(state_path: Path, before_ms: int, dry_run: bool = False) -> PruneOutco
         finally:
             state.close()
     return PruneOutcome(before_ms, count, total - count, dry_run)
+
+
+class RunCompletion:
+    """The transaction that completes a run: the message index copied by a thread of its own
+    (`State.completing_run`), then the run's row updated and everything committed by `commit`.
+
+    The connection belongs to that thread until `commit` or `close` joins it; the caller must
+    not use the state meanwhile.
+    """
+
+    def __init__(self, db: sqlite3.Connection, sequence: int, messages_table: str) -> None:
+        self.db = db
+        self.sequence = int(sequence)
+        self.committed = False
+        self._error: BaseException | None = None
+        self.db.execute("BEGIN IMMEDIATE")
+        self._copy = threading.Thread(
+            target=self._index, args=(messages_table,), name="state-index", daemon=True
+        )
+        self._copy.start()
+
+    def _index(self, messages_table: str) -> None:
+        try:
+            self.db.execute(
+                "INSERT INTO messages (msg_id, content_hash, timestamp_ms, retain_until_ms,"
+                f" first_run, last_run) SELECT msg_id, content_hash, timestamp_ms,"
+                f" retain_until_ms, {self.sequence}, {self.sequence} FROM {messages_table}"
+                " WHERE true ON CONFLICT (msg_id, content_hash) DO UPDATE"
+                " SET last_run = excluded.last_run"
+            )
+            crashpoints.reached("state.indexed")
+        except BaseException as error:  # re-raised by `commit`, in the caller's thread
+            self._error = error
+
+    def _join(self) -> None:
+        self._copy.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def commit(
+        self,
+        *,
+        record_count: int,
+        finding_count: int,
+        tree_size: int,
+        merkle_root: str,
+        tagmanifest_sha256: str,
+        bag_path: str,
+        outcome: dict,
+    ) -> None:
+        """Marks the run completed, with the messages it indexed, in one commit."""
+        self._join()
+        self.db.execute(
+            "UPDATE runs SET status = 'completed', finished_at = ?, record_count = ?,"
+            " finding_count = ?, tree_size = ?, merkle_root = ?, tagmanifest_sha256 = ?,"
+            " bag_path = ?, outcome = ? WHERE sequence = ?",
+            (
+                int(time.time() * 1000),
+                record_count,
+                finding_count,
+                tree_size,
+                merkle_root,
+                tagmanifest_sha256,
+                bag_path,
+                json.dumps(outcome),
+                self.sequence,
+            ),
+        )
+        self.db.execute("COMMIT")
+        self.committed = True
+
+    def close(self) -> None:
+        """Rolls back what was not committed, stopping the copy if it still runs."""
+        if self.committed:
+            return
+        if self._copy.is_alive():
+            self.db.interrupt()
+        self._copy.join()
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")

@@ -290,6 +290,7 @@ CRASH_POINTS = [
     "archive.partition:3",
     "archive.partition:6",
     "archive.report:1",
+    "state.indexed:1",
     "bag.signing:1",
     "bag.signed-raw:1",
     "archive.signed:1",

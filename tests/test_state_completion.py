@@ -1,0 +1,93 @@
+"""`State.completing_run`: the message index is copied by a thread of its own, and the run is
+completed with it in one commit, or not at all."""
+
+import sqlite3
+
+import pytest
+
+from auditor.state import State
+
+ROWS = 20_000
+
+
+def started(tmp_path, table_rows=ROWS):
+    """A state with one running run and a temporary table of the messages it archived."""
+    state = State(tmp_path / "state.db")
+    run = state.begin_run(0, 3_600_000, "digest")
+    state.db.execute(
+        "CREATE TEMP TABLE run_messages (msg_id TEXT NOT NULL, content_hash TEXT NOT NULL,"
+        " timestamp_ms INTEGER, retain_until_ms INTEGER, PRIMARY KEY (msg_id, content_hash))"
+    )
+    state.db.execute("BEGIN")
+    state.db.executemany(
+        "INSERT INTO run_messages VALUES (?, ?, ?, ?)",
+        ((f"{n:018d}", f"{n:064x}", n, None) for n in range(table_rows)),
+    )
+    state.db.execute("COMMIT")
+    return state, run.sequence
+
+
+def committed(state, sequence):
+    return dict(
+        record_count=ROWS,
+        finding_count=0,
+        tree_size=ROWS,
+        merkle_root="0" * 64,
+        tagmanifest_sha256="1" * 64,
+        bag_path="bag",
+        outcome={"sequence": sequence},
+    )
+
+
+def seen_from_outside(path):
+    """What another connection (a later run, `auditor state`) reads: only committed rows."""
+    with sqlite3.connect(path) as db:
+        messages = db.execute("SELECT count(*), min(first_run), max(last_run) FROM messages")
+        status = db.execute("SELECT status FROM runs").fetchall()
+        return messages.fetchone(), status
+
+
+def test_the_run_and_every_message_it_archived_are_committed_together(tmp_path):
+    state, sequence = started(tmp_path)
+    with state.completing_run(sequence, "run_messages") as completion:
+        assert seen_from_outside(state.path) == ((0, None, None), [("running",)])
+        completion.commit(**committed(state, sequence))
+    assert seen_from_outside(state.path) == ((ROWS, sequence, sequence), [("completed",)])
+    state.close()
+
+
+def test_a_failure_before_the_commit_leaves_the_run_unfinished_and_the_index_untouched(
+    tmp_path,
+):
+    state, sequence = started(tmp_path)
+    with (
+        pytest.raises(RuntimeError, match="report failed"),
+        state.completing_run(sequence, "run_messages"),
+    ):
+        raise RuntimeError("report failed")
+    assert seen_from_outside(state.path) == ((0, None, None), [("running",)])
+    assert not state.db.in_transaction
+    assert state.unfinished().sequence == sequence  # the connection is usable again
+    state.close()
+
+
+def test_a_copy_that_fails_is_raised_by_commit_in_the_callers_thread(tmp_path):
+    state, sequence = started(tmp_path)
+    with (
+        pytest.raises(sqlite3.OperationalError, match="no such table: not_there"),
+        state.completing_run(sequence, "not_there") as completion,
+    ):
+        completion.commit(**committed(state, sequence))
+    assert seen_from_outside(state.path) == ((0, None, None), [("running",)])
+    state.close()
+
+
+def test_messages_archived_by_an_earlier_run_keep_their_first_run(tmp_path):
+    state, first = started(tmp_path)
+    with state.completing_run(first, "run_messages") as completion:
+        completion.commit(**committed(state, first))
+    second = state.begin_run(3_600_000, 7_200_000, "digest").sequence
+    with state.completing_run(second, "run_messages") as completion:
+        completion.commit(**committed(state, second))
+    assert seen_from_outside(state.path)[0] == (ROWS, first, second)
+    state.close()
