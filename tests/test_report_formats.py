@@ -3,7 +3,9 @@
 import base64
 import csv
 import hashlib
+import io
 import json
+import random
 import re
 from html import unescape
 
@@ -13,6 +15,7 @@ import orjson
 from auditor.partitions import DAY_MS, HOUR_MS
 from auditor.report import ReportBuilder, RunInfo
 from auditor.report.formats import HtmlFormat
+from auditor.report.formats.csv import csv_line
 from auditor.resources import schemas_dir
 
 NOV_1 = 1_793_491_200_000  # 2026-11-01T00:00:00Z
@@ -144,6 +147,23 @@ def test_csv_cells_that_would_start_a_formula_are_neutralised(tmp_path):
     rows = list(csv.DictReader(files["findings.csv"].read_text("utf-8-sig").splitlines()))
     assert rows[0]["matched"] == "'" + hostile[:10]
     assert rows[0]["message"] == "matched '=HYPERLINK'"
+
+
+def test_csv_rows_are_exactly_what_the_csv_module_writes():
+    """`csv_line` builds rows with str methods for speed; they must equal `csv.writer`'s."""
+    rng = random.Random(8)
+    alphabet = ['"', ",", "\r", "\n", "\t", " ", "'", "=", "a", "Z", "9", "内", "\u2028", "\\", ";"]
+    cells = ["", '""', ",", "\r\n", 'a"b', "plain", 0, -17, 3.5, 1e100, 2**70, -0.0]
+    for _ in range(3000):
+        cells.append("".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12))))
+    for start in range(0, len(cells) - 20, 7):
+        chosen = cells[start : start + 21]
+        expected = io.StringIO(newline="")
+        csv.writer(expected, quoting=csv.QUOTE_ALL).writerow(chosen)
+        assert csv_line(chosen) == expected.getvalue(), chosen
+        assert next(csv.reader(io.StringIO(csv_line(chosen), newline=""))) == [
+            cell if isinstance(cell, str) else str(cell) for cell in chosen
+        ]
 
 
 def test_the_jsonl_holds_every_finding_exactly_in_arrival_order(tmp_path):

@@ -3,14 +3,16 @@
 Cells that start with `=`, `+`, `-`, `@`, a tab or a carriage return are prefixed with `'`, so a
 spreadsheet shows what a user typed instead of running it as a formula (OWASP "CSV injection");
 `findings.jsonl` holds the exact values.
+
+The rows are what `csv.writer` writes with every cell quoted, built by `csv_line` with string
+methods instead: the csv module copies a row character by character (about 16 ns each here),
+which made writing the CSV the larger part of the serial tail of a big run.
 """
 
 from __future__ import annotations
 
 import codecs
-import csv
-import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
 import orjson
@@ -43,6 +45,7 @@ COLUMNS = (
     "details",
 )
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_FLUSH_ROWS = 1_000
 
 
 def _cell(value: Any) -> Any:
@@ -94,17 +97,34 @@ def row(finding: Mapping[str, Any]) -> list[Any]:
     ]
 
 
+def csv_line(cells: Sequence[str | int | float]) -> str:
+    """One row as `csv.writer(..., quoting=csv.QUOTE_ALL).writerow(cells)` writes it: every cell
+    in double quotes with its quotes doubled, CRLF at the end. Quoting every cell spares testing
+    each for the characters that need it; spreadsheets and csv readers read the same values."""
+    return (
+        '"'
+        + '","'.join(
+            [
+                (
+                    cell if type(cell) is str else repr(cell) if type(cell) is float else str(cell)
+                ).replace('"', '""')
+                for cell in cells
+            ]
+        )
+        + '"\r\n'
+    )
+
+
 class CsvFormat(ReportFormat):
     filename = "findings.csv"
 
     def dump(self, report: Report, handle: BinaryIO) -> None:
-        handle.write(codecs.BOM_UTF8)  # Python's utf-8-sig encoder runs in Python, once a row
-        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-        try:
-            writer = csv.writer(text)
-            writer.writerow(COLUMNS)
-            for finding in report.findings():
-                writer.writerow(row(finding))
-        finally:
-            text.flush()
-            text.detach()
+        handle.write(codecs.BOM_UTF8)
+        handle.write(csv_line(COLUMNS).encode())
+        lines: list[str] = []
+        for finding in report.findings():
+            lines.append(csv_line(row(finding)))
+            if len(lines) >= _FLUSH_ROWS:
+                handle.write("".join(lines).encode("utf-8"))
+                lines.clear()
+        handle.write("".join(lines).encode("utf-8"))
