@@ -46,6 +46,7 @@ from auditor.partitions import (
     partitions_between,
 )
 from auditor.policies.loading import load_policy
+from auditor.report.counts import RecordCounts
 from auditor.report.formats import default_formats
 from auditor.report.formats.jsonl import JsonlFormat
 from auditor.report.model import ReportBuilder
@@ -376,14 +377,20 @@ class _Archiver:
             bag_name=self.name,
         )
 
-    def emit(self, finding: dict[str, Any], record: dict[str, Any] | None = None) -> None:
-        """Writes a finding into the bag as it comes, and counts and reports it."""
+    def emit(
+        self,
+        finding: dict[str, Any],
+        record: dict[str, Any] | None = None,
+        place: tuple[int | None, str | None] | None = None,
+    ) -> None:
+        """Writes a finding into the bag as it comes, and counts and reports it (`place`: its
+        record's send time and sender, for the report's charts)."""
         self._add_findings((finding,))
         self.severities[finding["severity"]] += 1
         self.findings += 1
         if record is not None and finding["category"] == "schema":
             finding = finding | {"details": {**finding["details"], "record": record}}
-        self.report.observe_finding(finding)
+        self.report.observe_finding(finding, place)
 
     def archive(
         self,
@@ -473,8 +480,9 @@ class _Archiver:
         for line in partition_findings.splitlines():
             self.emit(orjson.loads(line))
         digest = hashlib.sha256()
+        counts = RecordCounts.from_json(outcome.counts)
         with paths["records"].open("rb") as spooled:
-            kept = self._kept(_batches(spooled, digest), writer, partition, label)
+            kept = self._kept(_batches(spooled, digest), writer, partition, counts)
             writer.add_partition_lines(label, itertools.chain.from_iterable(kept))
         digest.update(partition_findings)
         digest.update(unreadable)
@@ -483,20 +491,27 @@ class _Archiver:
                 f"{paths['records']}: the spool of hour {label} changed after its "
                 "worker finished; not signing it (run again to redo the hour)"
             )
+        self.report.observe_counts(counts)
         if unreadable:
             writer.add_file(f"unreadable/{label}.txt", unreadable)
 
     def _kept(
-        self, batches: Iterator[list[bytes]], writer: BagWriter, partition: Partition, label: str
+        self,
+        batches: Iterator[list[bytes]],
+        writer: BagWriter,
+        partition: Partition,
+        counts: RecordCounts,
     ) -> Iterator[list[tuple[bytes, str]]]:
         """The spooled records this run archives, as (canonical bytes, salt) in a list a batch
-        of lines, emitting findings.
+        of lines, emitting findings; the records it does not archive are taken out of the
+        worker's `counts`.
 
         This runs once per record on the single coordinator, so it takes what it needs from the
         header a worker wrote, parses a record again only when a schema finding has to show it,
         and asks the database about earlier runs once per batch of lines (`_earlier_versions`),
         a batch small enough that its parsed headers never outlive the garbage collector's
-        youngest generations.
+        youngest generations. The worker counted the records for the report; each finding is
+        given its record's send time and sender here, so the report keeps no window of records.
 
         A message is archived once per run. Its (msg_id, content) pair fixes its bytes, hence
         its timestamp, and `settle` keeps a record with a timestamp only in the hour holding it.
@@ -504,7 +519,7 @@ class _Archiver:
         in the run's index; any other pair can only repeat within its hour (`seen`) or as an
         earlier stray with a timestamp (`_strays`).
         """
-        observe_facts = self.report.observe_facts
+        place_waiting = self.report.place_waiting
         verdicts: Counter[tuple[str, str]] = Counter()
         emit, reached, strays = self.emit, crashpoints.reached, self._strays
         lookup = self.db.execute
@@ -521,10 +536,12 @@ class _Archiver:
                 salt, content, disposition, rule, retain_until, findings, references, *facts = (
                     header
                 )
-                identity, sent = facts[0], facts[1]
+                identity, sent, kind, chat, who = facts
                 if identity is not None:
+                    place_waiting(identity, sent, who)
                     pair = (identity, content)
                     if pair in seen:
+                        counts.remove(kind, chat, start if sent is None else sent)
                         self.skipped += 1
                         continue
                     if sent is not None and start <= sent < end:
@@ -534,6 +551,7 @@ class _Archiver:
                         if sent is not None:
                             strays.add(pair)
                     if repeated:
+                        counts.remove(kind, chat, start if sent is None else sent)
                         self.skipped += 1
                         continue
                     seen.add(pair)
@@ -542,21 +560,21 @@ class _Archiver:
                     if versions:
                         same = [run for digest, run in versions if digest == content]
                         if same:
+                            counts.remove(kind, chat, start if sent is None else sent)
                             self.skipped += 1
-                            emit(_already_archived(identity, same[0]))
+                            emit(_already_archived(identity, same[0]), place=(sent, who))
                             continue
                         findings.append(_changed(identity, versions[0][1]))
                 canonical = line_end[:-1]
-                observe_facts(facts, label)
                 verdicts[disposition, rule] += 1
                 if findings:
                     shown = any(finding["category"] == "schema" for finding in findings)
                     record = orjson.loads(canonical) if shown else None
                     for finding in findings:
                         finding["seq"] = seq
-                        emit(finding, record)
+                        emit(finding, record, (sent, who))
                 for reference in references:
-                    self._attach(writer, reference, seq)
+                    self._attach(writer, reference, seq, (sent, who))
                 seq += 1
                 kept.append((canonical, salt))
                 reached("archive.record")
@@ -594,7 +612,13 @@ class _Archiver:
             raise
         self.db.execute("COMMIT")
 
-    def _attach(self, writer: BagWriter, reference: dict[str, Any], seq: int) -> None:
+    def _attach(
+        self,
+        writer: BagWriter,
+        reference: dict[str, Any],
+        seq: int,
+        place: tuple[int | None, str | None],
+    ) -> None:
         if "error" in reference:
             self.emit(
                 Finding(
@@ -605,7 +629,8 @@ class _Archiver:
                     f"attachment {reference['url']} could not be fetched: {reference['error']}",
                     pointer=reference.get("pointer"),
                 ).to_dict()
-                | {"seq": seq}
+                | {"seq": seq},
+                place=place,
             )
             return
         data = (self.spool_dir / "attachments" / reference["sha256"]).read_bytes()

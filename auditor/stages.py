@@ -17,8 +17,9 @@ Spool of one partition, named by its UTC start:
 - `<start>.unreadable`: served data that was not a record, verbatim, one piece a line, which the
   archive keeps as `data/unreadable/<hour>.txt`;
 - `attachments/<sha256>`: attachment bytes, shared by all partitions;
-- `<start>.done.json`: counts and the digest of the files above, written last; its presence is
-  the partition's checkpoint.
+- `<start>.done.json`: counts (the report's counts of the records among them,
+  `report.counts.RecordCounts`) and the digest of the files above, written last; its presence
+  is the partition's checkpoint.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from auditor.partitions import Partition
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
 from auditor.records import bodies, body_type, msg_id
+from auditor.report.counts import RecordCounts, zone_offset_ms
 from auditor.report.model import RecordFacts, record_facts
 from auditor.sources.interface import Source, Unreadable
 from auditor.sources.settings import ConnectionSettings, make_client, make_source
@@ -82,6 +84,8 @@ class PartitionOutcome:
     attachments: int
     by_severity: dict[str, int]
     spool_sha256: str
+    # `report.counts.RecordCounts.to_json()` of the records spooled
+    counts: dict[str, Any]
 
 
 def _as_dict(outcome: PartitionOutcome) -> dict[str, Any]:
@@ -177,6 +181,11 @@ class PartitionProcessor:
             dumps, sha256 = orjson.dumps, hashlib.sha256
             reached = crashpoints.reached
             verbatim = len(result.unreadable)
+            start = partition.start_ms
+            kinds: list[str] = []
+            chats: list[str] = []
+            whens: list[int] = []
+            kind_of, chat_of, when_of = kinds.append, chats.append, whens.append
             contents = result.content or (None,) * len(result.records)
             for record, sorted_json in zip(result.records, contents, strict=True):
                 try:
@@ -194,6 +203,11 @@ class PartitionProcessor:
                 retain_until, verdict, policy_findings = evaluate(record)
                 found.extend(policy_findings)
                 references = self._attachments(record) if self.client is not None else []
+                facts = _facts(record, canonical)
+                _identity, sent, kind, chat, _who = facts
+                kind_of(kind)
+                chat_of(chat)
+                when_of(start if sent is None else sent)
                 header = [
                     salt,
                     sha256(canonical).hexdigest(),
@@ -202,7 +216,7 @@ class PartitionProcessor:
                     retain_until,
                     [finding.to_dict() for finding in found] if found else [],
                     references,
-                    *_facts(record, canonical),
+                    *facts,
                 ]
                 write(dumps(header) + b"\t" + canonical + b"\n")
                 if found:
@@ -212,6 +226,7 @@ class PartitionProcessor:
                 attachments += len(references)
                 reached("spool.record")
         digest = spool_digest(paths)
+        counts = RecordCounts.of(zone_offset_ms(self.settings.source.tz), kinds, chats, whens)
         outcome = PartitionOutcome(
             start_ms=partition.start_ms,
             records=len(result.records) - (verbatim - len(result.unreadable)),
@@ -222,6 +237,7 @@ class PartitionProcessor:
             attachments=attachments,
             by_severity=dict(severities),
             spool_sha256=digest,
+            counts=counts.to_json(),
         )
         write_atomically(paths["done"], json.dumps(_as_dict(outcome)).encode())
         crashpoints.reached("spool.partition")

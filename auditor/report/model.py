@@ -26,6 +26,7 @@ from auditor.partitions import DAY_MS, HOUR_MS, Partition
 from auditor.records import LATEST_MS, body_type, content_hash, msg_id, sender, timestamp_ms
 from auditor.report import charts
 from auditor.report.content import Report, Table
+from auditor.report.counts import RecordCounts, zone_offset_ms
 from auditor.report.display import local_time, utc_time, zone_name
 from auditor.report.formats import default_formats
 from auditor.report.formats.interface import ReportFormat
@@ -105,8 +106,7 @@ class ReportBuilder:
         self._run_info = run_info
         self.table_rows = table_rows
         self._tz = run_info.timezone()
-        offset = self._tz.utcoffset(None)
-        self._offset_ms = int(offset.total_seconds() * 1000) if offset else 0
+        self._offset_ms = zone_offset_ms(self._tz)
         self._spool = tempfile.TemporaryFile(prefix="auditor-findings-")  # noqa: SIM115 (closed by close())
         self._sequence = 0
         # records
@@ -190,10 +190,7 @@ class ReportBuilder:
         if key is None:
             return
         if self._waiting:
-            waiting = self._waiting.pop(key, None)
-            if waiting:
-                for severity in waiting:
-                    self._place(sent, who, severity)
+            self.place_waiting(key, sent, who)
         if self._needs_record and record is not None:
             for shown in self._needs_record.pop(key, ()):
                 shown["details"]["record"] = record
@@ -202,8 +199,39 @@ class ReportBuilder:
         if len(recent) >= RECENT_RECORDS:
             self._older, self._recent = recent, {}
 
-    def observe_finding(self, finding: Mapping[str, Any] | Finding) -> None:
-        """Counts, samples and spools one finding."""
+    def observe_counts(self, counts: RecordCounts) -> None:
+        """Counts the archived records of a partition at once, as a worker counted them.
+
+        For a run's coordinator, which then names each record's send time and sender with its
+        findings (`observe_finding`'s `place`) instead of calling `observe_facts` per record.
+        """
+        if counts.offset_ms != self._offset_ms:
+            raise ValueError(
+                f"records counted at offset {counts.offset_ms} ms for a report at {self._offset_ms}"
+            )
+        self._records += counts.records
+        for mine, theirs in ((self._types, counts.types), (self._chats, counts.chats)):
+            for name, count in theirs.items():
+                _bump(mine, name, count)
+        self._hours.update(counts.hours)
+
+    def place_waiting(self, key: str, sent: int | None, who: str | None) -> None:
+        """Dates the findings about msg_id `key` that came before its record (`observe_facts`
+        does this for the records it is given)."""
+        if self._waiting:
+            waiting = self._waiting.pop(key, None)
+            if waiting:
+                for severity in waiting:
+                    self._place(sent, who, severity)
+
+    def observe_finding(
+        self,
+        finding: Mapping[str, Any] | Finding,
+        place: tuple[int | None, str | None] | None = None,
+    ) -> None:
+        """Counts, samples and spools one finding. `place` is its record's send time and sender,
+        when the caller knows them; otherwise they come from the record in `details` or one
+        observed recently, or the finding waits for its record."""
         if isinstance(finding, Finding):
             finding = finding.to_dict()
         self._spool.write(
@@ -237,6 +265,8 @@ class ReportBuilder:
         attached = record is not None
         if attached:
             self._place(timestamp_ms(record), sender(record), severity)
+        elif place is not None:
+            self._place(*place, severity)
         elif key is not None:
             seen = self._recent.get(key) or self._older.get(key)
             if seen is None:
@@ -545,12 +575,12 @@ class ReportBuilder:
         )
 
 
-def _bump(counter: Counter[str], key: str) -> None:
+def _bump(counter: Counter[str], key: str, count: int = 1) -> None:
     """Counts `key`, or `(other)` once `DISTINCT` names are known: types come from the data."""
     if key in counter or len(counter) < DISTINCT:
-        counter[key] += 1
+        counter[key] += count
     else:
-        counter[OTHER] += 1
+        counter[OTHER] += count
 
 
 def _name(value: Any) -> str:

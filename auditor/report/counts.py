@@ -1,0 +1,86 @@
+"""The report's record counts of one partition, taken by the worker that processed it.
+
+The report counts every archived record by message type, chat type and hour. Counting is cheap
+where the record's facts are at hand anyway (the worker), and was a tenth of the single
+coordinator's work when done there record by record; so a worker counts its partition and the
+coordinator merges the counts once per partition (`ReportBuilder.observe_counts`), taking out
+the few records it does not archive (duplicates) with `remove`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import tzinfo
+from itertools import repeat
+from operator import add, floordiv
+from typing import Any
+
+from auditor.partitions import HOUR_MS
+
+
+def zone_offset_ms(zone: tzinfo) -> int:
+    """The fixed offset of the report's zone (the source's hour zone), in milliseconds."""
+    offset = zone.utcoffset(None)
+    return int(offset.total_seconds() * 1000) if offset else 0
+
+
+class RecordCounts:
+    """Records by message type, chat type and hour of the report's zone (hours since the epoch,
+    shifted by `offset_ms`), in the order each name was first seen; JSON-able for the spool. A
+    record without a send time counts in its partition's first hour."""
+
+    __slots__ = ("chats", "hours", "offset_ms", "records", "types")
+
+    def __init__(self, offset_ms: int) -> None:
+        self.offset_ms = offset_ms
+        self.records = 0
+        self.types: Counter[str] = Counter()
+        self.chats: Counter[str] = Counter()
+        self.hours: Counter[int] = Counter()
+
+    @classmethod
+    def of(
+        cls, offset_ms: int, kinds: Sequence[str], chats: Sequence[str], whens: Sequence[int]
+    ) -> RecordCounts:
+        """The counts of records given column by column (each record's message type, chat
+        type and send time or partition start), counted by `Counter` in C: a worker pays an
+        append per column and record, where counting each record in Python cost it about two
+        microseconds a record, as much as the coordinator saved."""
+        counts = cls(offset_ms)
+        counts.records = len(kinds)
+        counts.types.update(kinds)
+        counts.chats.update(chats)
+        counts.hours.update(map(floordiv, map(add, whens, repeat(offset_ms)), repeat(HOUR_MS)))
+        return counts
+
+    def remove(self, kind: str, chat: str, when: int) -> None:
+        """Takes back one record counted (a duplicate not archived); a name left at zero is
+        forgotten."""
+        self.records -= 1
+        for counter, key in (
+            (self.types, kind),
+            (self.chats, chat),
+            (self.hours, (when + self.offset_ms) // HOUR_MS),
+        ):
+            counter[key] -= 1
+            if counter[key] <= 0:
+                del counter[key]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "offset_ms": self.offset_ms,
+            "records": self.records,
+            "types": list(self.types.items()),
+            "chats": list(self.chats.items()),
+            "hours": list(self.hours.items()),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RecordCounts:
+        counts = cls(int(data["offset_ms"]))
+        counts.records = int(data["records"])
+        counts.types.update({str(name): int(n) for name, n in data["types"]})
+        counts.chats.update({str(name): int(n) for name, n in data["chats"]})
+        counts.hours.update({int(hour): int(n) for hour, n in data["hours"]})
+        return counts
