@@ -252,20 +252,6 @@ class State:
 
     # -- message index ------------------------------------------------------------------------
 
-    def archived_hashes(self, msg_id: str) -> list[tuple[str, int]]:
-        """Content hashes `msg_id` was archived under, with the run that first archived each."""
-        return self.db.execute(
-            "SELECT content_hash, first_run FROM messages WHERE msg_id = ?", (msg_id,)
-        ).fetchall()
-
-    def archived_between(self, since_ms: int, until_ms: int) -> Iterator[tuple[str, str, int]]:
-        """`(msg_id, content_hash, first_run)` of archived messages sent in the window."""
-        yield from self.db.execute(
-            "SELECT msg_id, content_hash, first_run FROM messages"
-            " WHERE timestamp_ms >= ? AND timestamp_ms < ? ORDER BY timestamp_ms, msg_id",
-            (since_ms, until_ms),
-        )
-
     def messages_before(self, before_ms: int) -> int:
         """How many index entries are of messages sent before `before_ms`."""
         return self.db.execute(
