@@ -234,7 +234,7 @@ COORDINATOR_STAGES = (
     ("_Archiver._kept", "coordinator: spool -> index, findings, report counts"),
     ("BagWriter.add_partition_lines", "coordinator: bag lines, leaf hashes, Merkle"),
     ("ReportBuilder.render", "coordinator: report render"),
-    ("State.complete_run", "coordinator: state commit"),
+    ("RunCompletion", "coordinator: state commit (index copied by a thread)"),
     ("BagWriter.add_findings", "coordinator: findings file"),
     ("_Archiver.archive", "coordinator: other archive work"),
     ("LocalExecutor.run", "coordinator: pool start, waiting"),
