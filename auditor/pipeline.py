@@ -527,6 +527,12 @@ class _Archiver:
         seen: set[tuple[str, str]] = set()
         indexed: list[tuple[str, str, int | None, int | None]] = []
         seq = writer.record_count
+
+        def not_archived(kind: str, chat: str, sent: int | None) -> None:
+            """A record served again in this run, or archived by an earlier one."""
+            counts.remove(kind, chat, start if sent is None else sent)
+            self.skipped += 1
+
         for batch in batches:
             entries = [line.partition(b"\t") for line in batch]
             headers = orjson.loads(b"[%b]" % b",".join([entry[0] for entry in entries]))
@@ -541,8 +547,7 @@ class _Archiver:
                     place_waiting(identity, sent, who)
                     pair = (identity, content)
                     if pair in seen:
-                        counts.remove(kind, chat, start if sent is None else sent)
-                        self.skipped += 1
+                        not_archived(kind, chat, sent)
                         continue
                     if sent is not None and start <= sent < end:
                         repeated = pair in strays
@@ -551,8 +556,7 @@ class _Archiver:
                         if sent is not None:
                             strays.add(pair)
                     if repeated:
-                        counts.remove(kind, chat, start if sent is None else sent)
-                        self.skipped += 1
+                        not_archived(kind, chat, sent)
                         continue
                     seen.add(pair)
                     indexed.append((identity, content, sent, retain_until))
@@ -560,8 +564,7 @@ class _Archiver:
                     if versions:
                         same = [run for digest, run in versions if digest == content]
                         if same:
-                            counts.remove(kind, chat, start if sent is None else sent)
-                            self.skipped += 1
+                            not_archived(kind, chat, sent)
                             emit(_already_archived(identity, same[0]), place=(sent, who))
                             continue
                         findings.append(_changed(identity, versions[0][1]))
