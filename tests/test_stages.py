@@ -43,3 +43,17 @@ def test_integers_beyond_64_bits_are_archived_exactly(processor, tmp_path):
     processor.process(HOUR)
     (line,) = stages.spool_paths(tmp_path / "spool", HOUR)["records"].read_bytes().splitlines()
     assert b'"n":%d' % BIG in line.split(b"\t", 1)[1]
+
+
+def test_a_checkpoint_without_record_counts_is_redone_not_misread(processor, tmp_path):
+    """A spool left by a version before the workers counted records for the report."""
+    first = processor.process(HOUR)
+    done = stages.spool_paths(tmp_path / "spool", HOUR)["done"]
+    older = json.loads(done.read_bytes())
+    del older["counts"]
+    done.write_text(json.dumps(older))
+
+    assert stages.read_outcome(tmp_path / "spool", HOUR) is None
+    again = processor.process(HOUR)
+    assert again == first and again.counts["records"] == 1
+    assert json.loads(done.read_bytes())["counts"] == json.loads(json.dumps(first.counts))
