@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN = b"0" * 20
 _LONG_NEGATIVE = b"-" + b"0" * 19
 _RUN_19 = b"0" * 19
-_ZERO = ord("0")
+_NOT_ZERO = re.compile(b"[^0]")
 
 
 def _beyond_64_bits(data: bytes) -> bool:
@@ -49,7 +50,7 @@ def _lines_beyond_64_bits(data: bytes) -> set[int]:
     zeroed = data.translate(_DIGITS_AS_ZERO)
     crlf = b"\r" in data
     found: set[int] = set()
-    position, line, counted, size = zeroed.find(_RUN_19), 0, 0, len(zeroed)
+    position, line, counted = zeroed.find(_RUN_19), 0, 0
     while position >= 0:
         end = position + len(_RUN_19)
         if zeroed[end : end + 1] == b"0" or zeroed[position - 1 : position] == b"-":
@@ -59,9 +60,10 @@ def _lines_beyond_64_bits(data: bytes) -> set[int]:
                 line -= data.count(b"\r\n", counted, position)
             found.add(line)
             counted = position
-        while end < size and zeroed[end] == _ZERO:
-            end += 1
-        position = zeroed.find(_RUN_19, end)
+        after = _NOT_ZERO.search(zeroed, end)  # past this run, however long
+        if after is None:
+            break
+        position = zeroed.find(_RUN_19, after.start())
     return found
 
 
