@@ -180,3 +180,8 @@ def test_the_lines_for_the_exact_parser_are_found_in_one_pass_as_line_by_line(se
     expected = {index for index, line in enumerate(data.splitlines()) if _beyond_64_bits(line)}
     assert found == expected
     assert len(expected) > 20
+
+
+def test_a_run_of_digits_of_any_length_marks_just_its_line():
+    data = b'{"a":1}\n{"n":' + b"7" * 100_000 + b'}\n{"b":-' + b"7" * 19 + b"}\n" + b"8" * 19
+    assert _lines_beyond_64_bits(data) == {1, 2}
