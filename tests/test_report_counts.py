@@ -1,8 +1,8 @@
 """The run's report from counts its workers took: the same as observing every archived record.
 
-Workers count their partition's records (`RecordCounts`) and the coordinator names each
-finding's record with it, so no window of records is kept. These tests hold that to the
-record-by-record way (`observe_record`) over what the bag holds, for a first run and for a
+Workers count their partition's records (`RecordCounts`) and the coordinator dates each
+finding by its record's spool header, so no window of records is kept. These tests hold that to
+the record-by-record way (`observe_facts`) over what the bag holds, for a first run and for a
 recheck in which every message was archived before.
 """
 
@@ -32,10 +32,6 @@ def builder(zone: str = "+8") -> ReportBuilder:
     return ReportBuilder(RunInfo(1, NOV_1, NOV_1 + 48 * HOUR_MS, hour_timezone=zone))
 
 
-def records_part(summary):
-    return summary["records"]
-
-
 def test_counts_merged_per_partition_equal_counting_record_by_record():
     rng = random.Random(5)
     # more than `DISTINCT` type names, so the cap on distinct names is exercised too
@@ -60,7 +56,7 @@ def test_counts_merged_per_partition_equal_counting_record_by_record():
         for fact in duplicates:
             counts.remove(fact[2], fact[3], start if fact[1] is None else fact[1])
         merged.observe_counts(RecordCounts.from_json(orjson.loads(orjson.dumps(counts.to_json()))))
-    assert records_part(merged.summary()) == records_part(one_by_one.summary())
+    assert merged.summary()["records"] == one_by_one.summary()["records"]
     assert merged.snapshot().charts == one_by_one.snapshot().charts
     assert "(other)" in merged.summary()["records"]["by_message_type"]
 
