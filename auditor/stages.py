@@ -181,11 +181,8 @@ class PartitionProcessor:
             dumps, sha256 = orjson.dumps, hashlib.sha256
             reached = crashpoints.reached
             verbatim = len(result.unreadable)
-            start = partition.start_ms
-            kinds: list[str] = []
-            chats: list[str] = []
-            whens: list[int] = []
-            kind_of, chat_of, when_of = kinds.append, chats.append, whens.append
+            counted: list[RecordFacts] = []
+            count = counted.append
             contents = result.content or (None,) * len(result.records)
             for record, sorted_json in zip(result.records, contents, strict=True):
                 try:
@@ -204,10 +201,7 @@ class PartitionProcessor:
                 found.extend(policy_findings)
                 references = self._attachments(record) if self.client is not None else []
                 facts = _facts(record, canonical)
-                _identity, sent, kind, chat, _who = facts
-                kind_of(kind)
-                chat_of(chat)
-                when_of(start if sent is None else sent)
+                count(facts)
                 header = [
                     salt,
                     sha256(canonical).hexdigest(),
@@ -226,7 +220,8 @@ class PartitionProcessor:
                 attachments += len(references)
                 reached("spool.record")
         digest = spool_digest(paths)
-        counts = RecordCounts.of(zone_offset_ms(self.settings.source.tz), kinds, chats, whens)
+        offset = zone_offset_ms(self.settings.source.tz)
+        counts = RecordCounts.of(offset, counted, partition.start_ms)
         outcome = PartitionOutcome(
             start_ms=partition.start_ms,
             records=len(result.records) - (verbatim - len(result.unreadable)),

@@ -25,34 +25,33 @@ from auditor.report.runinfo import RunInfo
 
 SECRET = "counts-test-secret"
 NOV_1 = 1_793_491_200_000
-BEIJING = parse_timezone("+8")  # Easemob's hour zone in China
 
 
-def builder(zone: str = "+8") -> ReportBuilder:
+def builder(zone: str) -> ReportBuilder:
     return ReportBuilder(RunInfo(1, NOV_1, NOV_1 + 48 * HOUR_MS, hour_timezone=zone))
 
 
-def test_counts_merged_per_partition_equal_counting_record_by_record():
+@pytest.mark.parametrize("zone", ["+8", "-05:30"])
+def test_counts_merged_per_partition_equal_counting_record_by_record(zone):
     rng = random.Random(5)
+    tz = parse_timezone(zone)
     # more than `DISTINCT` type names, so the cap on distinct names is exercised too
     kinds = ["txt"] * 20 + ["img", "loc"] + [f"custom-{n}" for n in range(130)]
-    one_by_one, merged = builder(), builder()
+    one_by_one, merged = builder(zone), builder(zone)
     for hour in range(48):
         start = NOV_1 + hour * HOUR_MS
         facts = []
         for _ in range(rng.randrange(0, 60)):
-            sent = None if rng.random() < 0.1 else start + rng.randrange(HOUR_MS)
+            sent = start + rng.randrange(HOUR_MS)
+            if rng.random() < 0.1:  # served late, or early: sent in another hour
+                sent += rng.choice([-1, 1]) * rng.randrange(3 * HOUR_MS)
+            if rng.random() < 0.1 and zone == "+8":  # no send time: counted at the hour's start
+                sent = None  # (a half-hour zone's labels do not name UTC hours; see the model)
             facts.append((None, sent, rng.choice(kinds), rng.choice(["chat", "groupchat"]), None))
         for fact in facts:
-            one_by_one.observe_facts(fact, Partition(start).label(BEIJING))
+            one_by_one.observe_facts(fact, Partition(start).label(tz))
         duplicates = rng.sample(facts, min(len(facts), 3))  # served twice, archived once
-        served = facts + duplicates
-        counts = RecordCounts.of(
-            zone_offset_ms(BEIJING),
-            [fact[2] for fact in served],
-            [fact[3] for fact in served],
-            [start if fact[1] is None else fact[1] for fact in served],
-        )
+        counts = RecordCounts.of(zone_offset_ms(tz), facts + duplicates, start)
         for fact in duplicates:
             counts.remove(fact[2], fact[3], start if fact[1] is None else fact[1])
         merged.observe_counts(RecordCounts.from_json(orjson.loads(orjson.dumps(counts.to_json()))))
