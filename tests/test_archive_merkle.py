@@ -166,6 +166,22 @@ def test_a_root_builder_keeps_one_hash_per_level():
     assert builder.size == 100_000
 
 
+def test_extending_by_runs_of_leaves_builds_the_tree_of_adding_them_one_by_one():
+    """Runs of every length from every size up to 70, against the RFC 6962 reference root and
+    against `add`'s pending subtrees, so a later run continues from the right state."""
+    hashes = [leaf_hash(number.to_bytes(2, "big")) for number in range(140)]
+    for size in range(71):
+        for run in (0, 1, 2, 3, 5, 8, 31, 64, 70):
+            extended, added = RootBuilder(), RootBuilder()
+            extended.extend(hashes[:size])
+            extended.extend(hashes[size : size + run])
+            for leaf in hashes[: size + run]:
+                added.add(leaf)
+            assert extended._stack == added._stack
+            assert extended.size == size + run
+            assert extended.root() == _reference_root(hashes[: size + run])
+
+
 def test_a_leaf_outside_the_tree_has_no_path():
     with pytest.raises(ValueError, match="outside a tree of 8 leaves"):
         path_ranges(8, 8)

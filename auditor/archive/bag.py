@@ -184,24 +184,24 @@ class BagWriter:
         relative = f"{layout.RECORDS}/{label}{layout.RECORDS_SUFFIX}"
         output = _HashedFile(self.partial_path / relative)
         first = seq = self._tree.size
-        add_leaf = self._tree.add
         sha256 = hashlib.sha256
         chunk: list[bytes] = []
+
+        def flush() -> None:
+            self._tree.extend([sha256(b"\x00" + line).digest() for line in chunk])
+            output.write(b"\n".join(chunk) + b"\n")
+            chunk.clear()
+
         try:
             for canonical_record, salt in prepared:
-                line = b'{"record":%b,"salt":"%b","seq":%d}' % (
-                    canonical_record,
-                    salt.encode(),
-                    seq,
+                chunk.append(
+                    b'{"record":%b,"salt":"%b","seq":%d}' % (canonical_record, salt.encode(), seq)
                 )
-                add_leaf(sha256(b"\x00" + line).digest())
-                chunk.append(line)
                 seq += 1
                 if len(chunk) >= _CHUNK_LINES:
-                    output.write(b"\n".join(chunk) + b"\n")
-                    chunk.clear()
+                    flush()
             if chunk:
-                output.write(b"\n".join(chunk) + b"\n")
+                flush()
         except CanonicalizationError as error:
             output.handle.close()
             raise InputError(
