@@ -2,7 +2,7 @@
 
 All instants are UTC milliseconds. A partition is `[HH:00, HH+1:00)`; Easemob names the hour in the
 cluster's time zone (Beijing time on China clusters, UTC overseas), which only changes its label,
-since both zones have whole-hour offsets.
+since both zones have whole-hour offsets; `parse_hour_timezone` refuses any other.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ DAY_MS = 24 * HOUR_MS
 
 
 def parse_timezone(text: str) -> timezone:
-    """`UTC`, `+8`, `+08:00` or `-05:30` as a fixed offset; Easemob's SDK spells Beijing `+8`."""
+    """`UTC`, `+8`, `+08:00` or `-05:30` as a fixed offset (for showing times; a zone that names
+    hours goes through `parse_hour_timezone`); Easemob's SDK spells Beijing `+8`."""
     value = text.strip().upper()
     if value in ("UTC", "Z", "GMT", "0", "+0", "+00:00"):
         return UTC
@@ -31,6 +32,24 @@ def parse_timezone(text: str) -> timezone:
     if delta > timedelta(hours=14):
         raise ConfigError(f"time zone {text!r} is beyond ±14:00")
     return timezone(sign * delta)
+
+
+def parse_hour_timezone(text: str) -> timezone:
+    """`parse_timezone` for the zone that names hour files, which must be a whole-hour offset.
+
+    A partition is a UTC hour, and its label is that hour in this zone. With an offset of some
+    minutes (`+05:30`), local hours no longer line up with UTC hours: a label would name half of
+    two partitions, and hour files named so would hold records of two of them. Easemob names
+    hours in Beijing time (+8) on China clusters and in UTC overseas.
+    """
+    zone = parse_timezone(text)
+    offset = zone.utcoffset(None)
+    if offset is not None and offset.total_seconds() % 3600:
+        raise ConfigError(
+            f"hour time zone {text!r} is not a whole number of hours from UTC; Easemob names "
+            "hour files in whole-hour zones (+8 on China clusters, UTC overseas)"
+        )
+    return zone
 
 
 @dataclass(frozen=True, order=True, slots=True)

@@ -90,6 +90,12 @@ def test_a_start_off_the_hour_is_refused():
     assert "is not on a whole hour" in result.output
 
 
+def test_an_hour_zone_of_some_minutes_is_refused():
+    result = CliRunner().invoke(main, ["emulator", "--hour-timezone", "+05:45"])
+    assert result.exit_code == 2
+    assert "hour time zone '+05:45' is not a whole number of hours" in result.output
+
+
 def test_a_port_in_use_is_one_clear_line():
     process = start()
     try:

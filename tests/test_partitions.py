@@ -1,6 +1,6 @@
 """Hours, instants and time zones."""
 
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta, timezone
 
 import pytest
 
@@ -9,6 +9,7 @@ from auditor.partitions import (
     HOUR_MS,
     Partition,
     format_instant,
+    parse_hour_timezone,
     parse_instant,
     parse_timezone,
     partitions_between,
@@ -52,6 +53,16 @@ def test_parse_instant_accepts_iso_and_epoch_ms(text, expected):
 def test_parse_instant_refuses_nonsense_with_one_line():
     with pytest.raises(ConfigError, match="'yesterday' is not a date"):
         parse_instant("yesterday")
+
+
+def test_hour_zones_are_whole_hours_from_utc():
+    assert parse_hour_timezone("+8") == timezone(timedelta(hours=8))
+    assert parse_hour_timezone("-11:00") == timezone(timedelta(hours=-11))
+    assert parse_hour_timezone("UTC") == UTC
+    for zone in ("+05:30", "-0930", "+5:45"):
+        with pytest.raises(ConfigError, match="not a whole number of hours from UTC"):
+            parse_hour_timezone(zone)
+    assert parse_timezone("+05:30") == timezone(timedelta(hours=5, minutes=30))  # shown, fine
 
 
 def test_timezones():

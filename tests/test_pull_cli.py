@@ -123,6 +123,20 @@ def test_a_malformed_since_is_one_line_and_exit_2(emu, tmp_path):
     assert one_error_line(result, 2).startswith("--since: 'yesterday-ish' is not a date or time")
 
 
+@pytest.mark.parametrize("source", ["emulator", "local files"])
+def test_an_hour_zone_of_some_minutes_is_one_line_and_exit_2(emu, tmp_path, source):
+    """Hour labels in such a zone would not name UTC hours (`partitions.parse_hour_timezone`)."""
+    (tmp_path / "h.jsonl").write_text("")
+    where = connection(emu) if source == "emulator" else ["--from", str(tmp_path / "h.jsonl")]
+    args = ["pull", *WINDOW, "--out", str(tmp_path / "out"), "--hour-timezone", "-05:30"]
+    result = invoke([*args, *where])
+
+    assert one_error_line(result, 2) == (
+        "hour time zone '-05:30' is not a whole number of hours from UTC; Easemob names hour "
+        "files in whole-hour zones (+8 on China clusters, UTC overseas)"
+    )
+
+
 def test_missing_settings_are_named_and_exit_2(tmp_path):
     result = invoke(["pull", *WINDOW, "--out", str(tmp_path), "--org", "o"])
 

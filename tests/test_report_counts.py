@@ -31,7 +31,7 @@ def builder(zone: str) -> ReportBuilder:
     return ReportBuilder(RunInfo(1, NOV_1, NOV_1 + 48 * HOUR_MS, hour_timezone=zone))
 
 
-@pytest.mark.parametrize("zone", ["+8", "-05:30"])
+@pytest.mark.parametrize("zone", ["+8", "-5"])
 def test_counts_merged_per_partition_equal_counting_record_by_record(zone):
     rng = random.Random(5)
     tz = parse_timezone(zone)
@@ -45,8 +45,8 @@ def test_counts_merged_per_partition_equal_counting_record_by_record(zone):
             sent = start + rng.randrange(HOUR_MS)
             if rng.random() < 0.1:  # served late, or early: sent in another hour
                 sent += rng.choice([-1, 1]) * rng.randrange(3 * HOUR_MS)
-            if rng.random() < 0.1 and zone == "+8":  # no send time: counted at the hour's start
-                sent = None  # (a half-hour zone's labels do not name UTC hours; see the model)
+            if rng.random() < 0.1:  # no send time: counted at the hour's start
+                sent = None
             facts.append((None, sent, rng.choice(kinds), rng.choice(["chat", "groupchat"]), None))
         for fact in facts:
             one_by_one.observe_facts(fact, Partition(start).label(tz))

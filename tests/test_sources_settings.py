@@ -94,6 +94,7 @@ def test_a_config_file_that_is_not_yaml_names_file_and_line(tmp_path):
         ({"base_url": "ftp://x"}, "must start with http:// or https://"),
         ({"api": "graphql"}, "api 'graphql' is not one of hourfiles, legacy"),
         ({"hour_timezone": "Mars"}, "time zone 'Mars'"),
+        ({"hour_timezone": "+05:30"}, r"hour time zone '\+05:30' is not a whole number of hours"),
         ({"timeout": 0}, "timeout must be above 0"),
     ],
 )

@@ -12,7 +12,7 @@ import click
 from auditor.emulator.dataset import DEFAULT_SEED, DEFAULT_START_MS
 from auditor.emulator.server import Emulator, EmulatorOptions, serve
 from auditor.errors import ConfigError
-from auditor.partitions import HOUR_MS, format_instant, parse_instant, parse_timezone
+from auditor.partitions import HOUR_MS, format_instant, parse_hour_timezone, parse_instant
 from auditor.sources.settings import is_loopback
 
 SECRET_ENV = "EASEMOB_CLIENT_SECRET"
@@ -118,7 +118,7 @@ def emulator_command(
     start_ms = parse_instant(start)
     if start_ms % HOUR_MS:
         raise ConfigError(f"--start {start} is not on a whole hour")
-    parse_timezone(settings["hour_timezone"])
+    parse_hour_timezone(settings["hour_timezone"])
     options = EmulatorOptions(
         start_ms=start_ms,
         client_secret=read_secret(client_secret_file),

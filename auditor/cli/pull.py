@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from auditor.errors import ConfigError, SourceError
-from auditor.partitions import parse_instant, parse_timezone
+from auditor.partitions import parse_hour_timezone, parse_instant
 from auditor.sources.interface import Source
 from auditor.sources.local import LocalFileSource
 from auditor.sources.pull import HourOutcome, pull
@@ -113,7 +113,7 @@ def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flag
     """Pull a window of chat history into one JSON-lines file per hour, resumably."""
     since_ms, until_ms = _instant(since, "--since"), _instant(until, "--until")
     if from_paths:
-        zone = parse_timezone(flags["hour_timezone"] or "UTC")
+        zone = parse_hour_timezone(flags["hour_timezone"] or "UTC")
         source: Source = LocalFileSource(from_paths, hour_timezone=zone)
     else:
         source = make_source(load_settings(flags, config_file=config_file))

@@ -49,7 +49,7 @@ from auditor.emulator.responses import (
     usergrid_error,
 )
 from auditor.emulator.tokens import Clock, TokenState, TokenStore
-from auditor.partitions import HOUR_MS, parse_timezone
+from auditor.partitions import HOUR_MS, parse_hour_timezone
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class Emulator:
             app=options.app,
             file_host=options.file_host,
         )
-        self.timezone = parse_timezone(options.hour_timezone)
+        self.timezone = parse_hour_timezone(options.hour_timezone)
         self.tokens = TokenStore(self.clock, options.token_ttl, options.token_expire_early)
         record_faults = RecordFaults(
             options.seed,

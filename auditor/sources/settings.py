@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from auditor.config import read_config
 from auditor.errors import ConfigError
-from auditor.partitions import parse_timezone
+from auditor.partitions import parse_hour_timezone
 from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.hourfiles import HourFileSource
 from auditor.sources.interface import Source
@@ -75,7 +75,7 @@ class ConnectionSettings:
 
     @property
     def tz(self) -> timezone:
-        return parse_timezone(self.hour_timezone)
+        return parse_hour_timezone(self.hour_timezone)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.max_retries, self.backoff_base, self.backoff_cap)
@@ -179,7 +179,7 @@ def _checked(values: dict[str, Any]) -> ConnectionSettings:
     api = values.get("api", "hourfiles")
     if api not in APIS:
         raise ConfigError(f"api {api!r} is not one of {', '.join(APIS)}")
-    parse_timezone(values.get("hour_timezone", "UTC"))
+    parse_hour_timezone(values.get("hour_timezone", "UTC"))
     for key, kind in _NUMBERS.items():
         if key in values:
             try:
