@@ -326,6 +326,12 @@ class _Archiver:
         self.db.execute("DELETE FROM run_messages")
         # (msg_id, content) pairs archived from outside the hour of their timestamp (`_kept`)
         self._strays: set[tuple[str, str]] = set()
+        # The least and greatest msg_id earlier runs archived ((None, None) for none): nothing
+        # writes `messages` until this run commits, so a batch of msg_ids outside this range
+        # needs no query (a first run's, and an incremental run's newer messages).
+        self._archived_ids: tuple[str | None, str | None] = self.db.execute(
+            "SELECT min(msg_id), max(msg_id) FROM messages"
+        ).fetchone()
 
     def bag_info(self) -> dict[str, str]:
         source = self.source
@@ -592,7 +598,7 @@ class _Archiver:
         (content sha256, first run) by msg_id, in content order."""
         identities = list({header[7] for header in headers if header[7] is not None})
         earlier: dict[str, list[tuple[str, int]]] = {}
-        if not identities:
+        if not _overlaps(identities, self._archived_ids):
             return earlier
         rows = self.db.execute(
             "SELECT msg_id, content_hash, first_run FROM messages"
@@ -666,6 +672,15 @@ class _Archiver:
 _IN_RUN_INDEX = "SELECT 1 FROM run_messages WHERE msg_id = ? AND content_hash = ?"
 _BATCH_LINES = 500  # also the most msg_ids one query binds (SQLite allows 32,766)
 _READ_BYTES = 1 << 20
+
+
+def _overlaps(identities: list[str], archived: tuple[str | None, str | None]) -> bool:
+    """Whether any of `identities` may lie in the range [least, greatest] of msg_ids `archived`
+    (SQLite orders TEXT by its UTF-8 bytes, which is the code point order of `str`)."""
+    least, greatest = archived
+    if not identities or least is None or greatest is None:
+        return False
+    return max(identities) >= least and min(identities) <= greatest
 
 
 def _batches(spooled: BinaryIO, digest: Any) -> Iterator[list[bytes]]:

@@ -167,6 +167,39 @@ def test_messages_archived_by_an_earlier_run_are_archived_once(emulator, keys, t
     assert sum(f["rule"] == "archived-earlier" for f in findings) == first.records
 
 
+def test_a_batch_skips_the_earlier_runs_query_only_when_none_of_its_ids_can_be_archived():
+    """`_overlaps` against SQLite's own min and max of a TEXT column, on msg_ids that mix digits
+    with accented, CJK and astral characters (their UTF-8 byte order is their code point order):
+    a batch holding an archived msg_id is always queried, and the range ends count as inside."""
+    import random
+    import sqlite3
+
+    from auditor.pipeline import _overlaps
+
+    rng = random.Random(8)
+    alphabet = ["0", "5", "9", "a", "z", "é", "中", "\U0001f600"]
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE messages (msg_id TEXT NOT NULL)")
+    assert not _overlaps(
+        ["1"], db.execute("SELECT min(msg_id), max(msg_id) FROM messages").fetchone()
+    )
+    for _ in range(300):
+        archived = {"".join(rng.choices(alphabet, k=rng.randrange(1, 5))) for _ in range(20)}
+        db.execute("DELETE FROM messages")
+        db.executemany("INSERT INTO messages VALUES (?)", [(each,) for each in archived])
+        ends = db.execute("SELECT min(msg_id), max(msg_id) FROM messages").fetchone()
+        assert ends == (min(archived), max(archived))
+        batch = ["".join(rng.choices(alphabet, k=rng.randrange(1, 5))) for _ in range(5)]
+        if set(batch) & archived:
+            assert _overlaps(batch, ends)
+        assert _overlaps([ends[0]], ends) and _overlaps([ends[1]], ends)
+        below = [each for each in batch if each < ends[0]]
+        above = [each for each in batch if each > ends[1]]
+        assert not _overlaps(below, ends) and not _overlaps(above, ends)
+        assert _overlaps(below + above, ends) == bool(below and above)
+    assert not _overlaps([], ("0", "9"))
+
+
 def test_recheck_reports_messages_changed_or_gone_at_the_source(keys, tmp_path):
     base = dict(messages=600, days=1, client_secret=SECRET)
     since, until = DEFAULT_START_MS, DEFAULT_START_MS + 4 * HOUR_MS
