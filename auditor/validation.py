@@ -32,6 +32,7 @@ from auditor import records
 from auditor.errors import ConfigError
 from auditor.findings import Finding
 from auditor.jsonl import ParsedLine, read_file
+from auditor.metaschema import check_schema
 from auditor.resources import schemas_dir
 from auditor.sources.local import local_files
 
@@ -116,7 +117,7 @@ def _read_schema(path: Path) -> SchemaFile:
     if not isinstance(schema_id, str) or not schema_id.startswith(BASE):
         raise ConfigError(f"{path}: $id must be a URI under {BASE}")
     try:
-        jsonschema.Draft202012Validator.check_schema(contents)
+        check_schema(contents)
     except SchemaError as error:
         where = "/".join(str(part) for part in error.absolute_path) or "(top)"
         raise ConfigError(f"{path}: not a valid JSON Schema at {where}: {error.message}") from None

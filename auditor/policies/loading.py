@@ -21,6 +21,7 @@ import jsonschema
 import yaml
 
 from auditor.errors import ConfigError
+from auditor.metaschema import check_schema
 from auditor.partitions import parse_instant
 from auditor.policies.detectors import DETECTORS
 from auditor.policies.durations import Duration
@@ -135,7 +136,7 @@ def policy_schema() -> dict[str, Any]:
     path = schemas_dir() / "policy.schema.json"
     try:
         schema = json.loads(path.read_text(encoding="utf-8"))
-        jsonschema.Draft202012Validator.check_schema(schema)
+        check_schema(schema)
     except (OSError, ValueError, jsonschema.SchemaError) as error:
         raise ConfigError(f"{path}: the policy schema is broken: {error}") from None
     return schema
