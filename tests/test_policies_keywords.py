@@ -198,3 +198,18 @@ def test_the_plane_wide_step_tables_normalise_as_each_character_is_asked(steps):
     differing = [c for c in chars if normal.piece(c) != _piece_char_by_char(steps, c)]
 
     assert differing == []
+
+
+@pytest.mark.parametrize(
+    "steps", [STEPS, (), ("nfkc", "case"), *((step,) for step in STEPS)], ids=",".join
+)
+def test_the_changes_found_for_the_whole_plane_at_once_are_those_of_each_character(steps):
+    """`changes` maps the plane joined by NUL in one call per step; it must find exactly the
+    characters `piece` changes, one by one, and what each becomes (NFKC takes a few of the
+    plane's compatibility ideographs beyond it: those are asked one by one)."""
+    normal = Normalizer(steps)
+    plane = (chr(code) for code in range(0x10000) if not 0xD800 <= code <= 0xDFFF)
+
+    expected = {char: piece for char in plane if (piece := normal.piece(char)) != char}
+
+    assert normal.changes() == expected

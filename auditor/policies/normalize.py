@@ -28,6 +28,7 @@ STEPS = ("nfkc", "case", "traditional", "digits", "separators")
 SEPARATOR_CHARS = frozenset("*-_.·•‧∙⋅~|/\\+=#^`'\"‐‑‒–—―＊－＿．・･～｜／＼＋＝＃＾｀＇＂")
 _CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F))
 _BMP_CJK_RANGES = _CJK_RANGES[:3]
+_ALL_BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]").finditer
 _BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]").search
 
 
@@ -83,6 +84,12 @@ def _bmp_steps() -> tuple[dict[int, str], dict[int, str], dict[int, None]]:
     }
     separators = dict.fromkeys(ord(c) for c in plane if is_separator(c))
     return simplified, digits, separators
+
+
+@cache
+def _plane_but_nul() -> str:
+    """Every character of the Basic Multilingual Plane but NUL and the surrogates."""
+    return "".join(map(chr, range(1, 0xD800))) + "".join(map(chr, range(0xE000, 0x10000)))
 
 
 def later_steps_by_character(steps: tuple[str, ...], piece: str) -> str:
@@ -228,14 +235,46 @@ class Normalizer:
 
     @cache  # noqa: B019 - normalizers live as long as the process (see `normalizer`)
     def changes(self) -> dict[str, str]:
-        """Every character of the Basic Multilingual Plane that this normalisation changes."""
+        """Every character of the Basic Multilingual Plane that this normalisation changes.
+
+        Found for the whole plane in one call per step: every step maps a character on its
+        own, so it maps the plane's characters joined by NUL as it maps each alone. NUL is left
+        alone by every step and made by none, and NFKC neither composes with it nor reorders
+        across it. Asking `piece` character by character took 0.08 s, in every worker of every
+        run; a piece that NFKC or case folding takes beyond the plane is still asked that way.
+        """
+        steps = self.steps
+        plane = _plane_but_nul()
+        text = "\0".join(plane)
+        if "nfkc" in steps:
+            text = unicodedata.normalize("NFKC", text)
+        if "case" in steps:
+            text = text.casefold()
+        beyond = {plane[text.count("\0", 0, hit.start())] for hit in _ALL_BEYOND_BMP(text)}
+        simplified, digits, separators = _bmp_steps()
+        chosen = [
+            table
+            for step, table in (
+                ("traditional", simplified),
+                ("digits", digits),
+                ("separators", separators),
+            )
+            if step in steps
+        ]
+        if chosen:  # the tables one after another, as one table
+            composed: dict[int, str] = {}
+            for code in set().union(*chosen):
+                piece = chr(code)
+                for table in chosen:
+                    piece = piece.translate(table)
+                composed[code] = piece
+            text = text.translate(composed)
         found = {}
-        for code in range(0x10000):
-            if 0xD800 <= code <= 0xDFFF:
-                continue
-            char = chr(code)
-            piece = self.piece(char)
-            if piece != char:
+        for char, piece in zip(plane, text.split("\0"), strict=True):
+            if piece != char and char not in beyond:
+                found[char] = piece
+        for char in beyond:
+            if (piece := self.piece(char)) != char:
                 found[char] = piece
         return found
 
