@@ -6,7 +6,9 @@ import csv
 import gc
 import json
 import os
+import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -29,7 +31,7 @@ from auditor.emulator.feed import mangled_line
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.findings import SEVERITIES
 from auditor.partitions import HOUR_MS
-from auditor.pipeline import Progress, RunSettings, run_audit
+from auditor.pipeline import Progress, RunSettings, _overlaps, run_audit
 from auditor.records import message_type
 from auditor.sources.settings import ConnectionSettings
 from auditor.state import StateLock
@@ -171,11 +173,6 @@ def test_a_batch_skips_the_earlier_runs_query_only_when_none_of_its_ids_can_be_a
     """`_overlaps` against SQLite's own min and max of a TEXT column, on msg_ids that mix digits
     with accented, CJK and astral characters (their UTF-8 byte order is their code point order):
     a batch holding an archived msg_id is always queried, and the range ends count as inside."""
-    import random
-    import sqlite3
-
-    from auditor.pipeline import _overlaps
-
     rng = random.Random(8)
     alphabet = ["0", "5", "9", "a", "z", "é", "中", "\U0001f600"]
     db = sqlite3.connect(":memory:")

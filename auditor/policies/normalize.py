@@ -28,8 +28,8 @@ STEPS = ("nfkc", "case", "traditional", "digits", "separators")
 SEPARATOR_CHARS = frozenset("*-_.·•‧∙⋅~|/\\+=#^`'\"‐‑‒–—―＊－＿．・･～｜／＼＋＝＃＾｀＇＂")
 _CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F))
 _BMP_CJK_RANGES = _CJK_RANGES[:3]
-_ALL_BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]").finditer
-_BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]").search
+_BEYOND_BMP_CHAR = re.compile("[\U00010000-\U0010ffff]")
+_BEYOND_BMP = _BEYOND_BMP_CHAR.search
 
 
 def is_cjk(char: str) -> bool:
@@ -250,7 +250,9 @@ class Normalizer:
             text = unicodedata.normalize("NFKC", text)
         if "case" in steps:
             text = text.casefold()
-        beyond = {plane[text.count("\0", 0, hit.start())] for hit in _ALL_BEYOND_BMP(text)}
+        beyond = {
+            plane[text.count("\0", 0, hit.start())] for hit in _BEYOND_BMP_CHAR.finditer(text)
+        }
         simplified, digits, separators = _bmp_steps()
         chosen = [
             table
