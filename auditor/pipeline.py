@@ -37,7 +37,7 @@ from auditor.archive.keys import derive_salt_key, load_signing_key
 from auditor.archive.publickey import fingerprint
 from auditor.collector import fewer_collections
 from auditor.errors import ConfigError, InputError
-from auditor.executors import make_executor
+from auditor.executors import check_workers, make_executor
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
 from auditor.partitions import (
     HOUR_MS,
@@ -82,6 +82,9 @@ class RunSettings:
     as_of_ms: int | None = None
     namespace: str = "easemob-auditor"
     now_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000), repr=False)
+
+    def __post_init__(self) -> None:
+        check_workers(self.workers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +176,6 @@ def run_audit(settings: RunSettings, progress: Progress | None = None) -> RunOut
         raise ConfigError(
             f"--fail-on {settings.fail_on!r} is not one of {', '.join(FAIL_ON_LEVELS)}"
         )
-    if settings.workers < 1:
-        raise ConfigError("--workers must be at least 1")
     key = load_signing_key(settings.key_path)
     policy = load_policy(settings.policy_path)
     validator = RecordValidator(settings.profile)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -79,6 +80,23 @@ def test_each_hour_is_in_the_bag_before_the_next_one_is_reported_spooled(emulato
     labels = hour_labels()
     expected = [("spooled", label, *labels[:hour]) for hour, label in enumerate(labels)]
     assert events == [*expected, ("archive",)]
+
+
+def test_a_pool_starts_no_more_workers_than_the_window_has_hours(emulator, keys, tmp_path):
+    """A fork pool starts all its workers at once, each building its stages (~100 MB): sized by
+    `--workers` alone, a short window with many workers would fork them all for nothing."""
+    started: list[int] = []
+
+    def partition_done(partition, outcome):
+        started.append(len(multiprocessing.active_children()))
+
+    outcome = run_audit(
+        settings_for(emulator, keys, tmp_path, workers=64, until_ms=DEFAULT_START_MS + 3 * HOUR_MS),
+        Progress(partition_done=partition_done),
+    )
+
+    assert started[0] == 3
+    assert outcome.records > 0
 
 
 def children_of(pid: int) -> set[int]:

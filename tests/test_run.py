@@ -283,6 +283,24 @@ def test_exit_2_on_a_broken_policy_file(emulator, keys, tmp_path):
     assert result.stderr.count("\n") == 1 and "policies.yaml:4" in result.stderr
 
 
+def test_exit_2_before_any_process_starts_for_more_workers_than_any_machine_should_run(
+    emulator, keys, tmp_path
+):
+    flag = invoke(cli_args(emulator, keys, tmp_path, "--workers", "65"))
+    args = cli_args(emulator, keys, tmp_path)
+    config = Path(args[args.index("--config") + 1])
+    config.write_text(config.read_text() + "run:\n  workers: 1000\n")
+    configured = invoke(args)
+
+    assert flag.exit_code == 2 and "1<=x<=64" in flag.stderr
+    assert configured.exit_code == 2
+    assert configured.stderr == (
+        "auditor: error: workers (--workers, or workers: in the config) must be between "
+        "1 and 64, not 1000\n"
+    )
+    assert not (tmp_path / "state.db").exists()
+
+
 def test_exit_3_when_the_source_cannot_be_reached(keys, tmp_path):
     class Closed:
         base_url = "http://127.0.0.1:9"

@@ -12,7 +12,7 @@ import click
 from auditor.apps import AppsOutcome, has_apps, load_apps, run_apps
 from auditor.cli.pull import _connection_options, _instant
 from auditor.config import load_run_section
-from auditor.executors import EXECUTORS, executor_options
+from auditor.executors import EXECUTORS, MAX_WORKERS, executor_options
 from auditor.partitions import Partition
 from auditor.pipeline import FAIL_ON_LEVELS, Progress, RunOutcome, RunSettings, run_audit
 from auditor.sources.settings import APIS, load_settings
@@ -202,7 +202,11 @@ def _run_apps(
     type=click.Choice(FAIL_ON_LEVELS),
     help="Exit 1 when findings at or above this severity exist [default: high].",
 )
-@click.option("--workers", type=click.IntRange(min=1), help="Partitions processed in parallel.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=MAX_WORKERS),
+    help="Partitions processed in parallel.",
+)
 @click.option("--profile", type=click.Choice(["loose", "strict"]), help="Schema profile.")
 @click.option(
     "--recheck",
@@ -285,7 +289,9 @@ def run_command(config_file, as_json, quiet, **flags) -> None:
 )
 @click.option("--messages", type=click.IntRange(min=0), default=30_000, show_default=True)
 @click.option("--days", type=click.IntRange(min=2), default=7, show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=2, show_default=True
+)
 def demo_command(out_dir: Path, messages: int, days: int, workers: int) -> None:
     """Audit a seeded week of history from the built-in emulator, end to end."""
     from auditor.demo import run_demo

@@ -12,6 +12,19 @@ from auditor.executors.interface import Executor
 from auditor.executors.local import LocalExecutor
 
 EXECUTORS = ("local", "dask")
+# Each worker process builds its own stages (schemas, policy automata: about 100 MB), and a
+# fork pool starts all of them at once: 64 is past any one machine's useful parallelism (and
+# Easemob's 10 hour files a minute), still far from exhausting its memory.
+MAX_WORKERS = 64
+
+
+def check_workers(workers: int) -> None:
+    """Refuses a worker count no machine should start, before any process is made."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(
+            f"workers (--workers, or workers: in the config) must be between 1 and "
+            f"{MAX_WORKERS}, not {workers}"
+        )
 
 
 def make_executor(name: str, workers: int, **options: object) -> Executor:

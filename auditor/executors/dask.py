@@ -86,7 +86,8 @@ class DaskExecutor(Executor):
         run_id = uuid.uuid4().hex[:12]
         app = f"{settings.source.org}.{settings.source.app}"
         keys = [f"audit-{app}-{partition.label()}-{run_id}" for partition in partitions]
-        with cluster_client(self.scheduler, self.workers, self.connect_timeout) as client:
+        workers = min(self.workers, len(partitions))
+        with cluster_client(self.scheduler, workers, self.connect_timeout) as client:
             futures = client.map(
                 process_partition,
                 partitions,

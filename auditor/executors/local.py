@@ -50,7 +50,7 @@ class LocalExecutor(Executor):
         # fork (Linux's default up to Python 3.13, pinned here) makes this process the workers'
         # parent, which `PR_SET_PDEATHSIG` and the check in `_init_worker` rely on.
         pool = ProcessPoolExecutor(
-            max_workers=self.workers,
+            max_workers=min(self.workers, len(partitions)),
             mp_context=multiprocessing.get_context("fork") if _LINUX else None,
             initializer=_init_worker,
             initargs=(settings, os.getpid()),
