@@ -430,13 +430,16 @@ class _Archiver:
             if settings.recheck:
                 for finding in self._disappeared():
                     self.emit(finding)
-            # From here the state indexes this run's messages while the report is rendered.
-            with self.state.completing_run(self.run.sequence, "run_messages") as completion:
-                self.report.run_info = self.run_info(writer)
-                # data/findings.jsonl already holds every finding: the report adds no second copy.
-                formats = [f for f in default_formats() if not isinstance(f, JsonlFormat)]
-                rendered = self.report.render(self.spool_dir / "report", formats)
-                for filename, path in sorted(rendered.items()):
+            self.report.run_info = self.run_info(writer)
+            # data/findings.jsonl already holds every finding: the report adds no second copy.
+            formats = [f for f in default_formats() if not isinstance(f, JsonlFormat)]
+            # The page is written in a child from here, forked before the state's thread starts
+            # indexing this run's messages, while this process writes the CSV.
+            with (
+                self.report.rendering(self.spool_dir / "report", formats) as rendered,
+                self.state.completing_run(self.run.sequence, "run_messages") as completion,
+            ):
+                for filename, path in sorted(rendered().items()):
                     writer.add_file(f"report/{filename}", path)
                 crashpoints.reached("archive.report")
                 summary = writer.finish(publish=False)

@@ -10,7 +10,8 @@ measurement then runs in a fresh interpreter, so its peak memory is its own:
 
 - the audit: `run_audit` with `--workers` processes, the example policy, attachments skipped,
   from the token request to the published, signed bag with findings and report. Reported: records
-  per second, peak RSS of the coordinator and of the largest worker, CPU seconds of each side;
+  per second, peak RSS of the coordinator and of its largest child (a worker, or the child that
+  writes the report page at the end), CPU seconds of each side;
 - pull over HTTP: `HourFileSource.fetch` of every hour (download, parse, settle) in one process,
   beside `requests` + `gzip` + `json.loads` of the same files;
 - the baseline, the plain script a user would write: `requests` for the token and hour files,
@@ -374,7 +375,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     print(
         f"  CPU: workers {audit['workers_cpu']:.1f} s, coordinator {audit['coordinator_cpu']:.1f} "
-        f"s; peak RSS: coordinator {audit['coordinator_peak_mb']:.0f} MB, largest worker "
+        f"s; peak RSS: coordinator {audit['coordinator_peak_mb']:.0f} MB, largest child "
         f"{audit['worker_peak_mb']:.0f} MB; bag {audit['bag_mb']:.0f} MB"
     )
     print(

@@ -9,7 +9,6 @@ archives is what refuses a spool rewritten by an orphan.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -22,12 +21,12 @@ from concurrent.futures.process import BrokenProcessPool
 from auditor.errors import SourceError
 from auditor.executors.interface import Executor
 from auditor.partitions import Partition
+from auditor.processes import die_with_parent
 from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings
 
 log = logging.getLogger(__name__)
 
 _LINUX = sys.platform.startswith("linux")
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class LocalExecutor(Executor):
@@ -78,24 +77,6 @@ def _init_worker(settings: StageSettings, coordinator: int) -> None:
     if die_with_parent() and os.getppid() != coordinator:  # it died before the kernel was asked
         os.kill(os.getpid(), signal.SIGKILL)
     _worker = PartitionProcessor(settings)
-
-
-def die_with_parent() -> bool:
-    """Has the kernel SIGKILL this process when its parent dies (Linux); False where it cannot.
-
-    A worker that cannot be tied still works: the coordinator's spool digest check keeps what
-    an orphan writes out of any bag.
-    """
-    if not _LINUX:
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), 0, 0, 0) != 0:
-        reason = os.strerror(ctypes.get_errno())
-        log.warning(
-            "worker %d will outlive a killed coordinator: prctl failed (%s)", os.getpid(), reason
-        )
-        return False
-    return True
 
 
 def _work(partition: Partition) -> PartitionOutcome:

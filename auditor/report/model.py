@@ -13,7 +13,8 @@ from __future__ import annotations
 import heapq
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from auditor.report import charts
 from auditor.report.content import Report, Table
 from auditor.report.counts import RecordCounts, zone_offset_ms
 from auditor.report.display import local_time, utc_time, zone_name
+from auditor.report.forked import ForkedWrite
 from auditor.report.formats import default_formats
 from auditor.report.formats.interface import ReportFormat
 from auditor.report.runinfo import RunInfo
@@ -459,13 +461,43 @@ class ReportBuilder:
         self, out_dir: Path, formats: Sequence[ReportFormat] | None = None
     ) -> dict[str, Path]:
         """Writes each format's file into `out_dir`; returns them by file name."""
+        with self.rendering(out_dir, formats) as rendered:
+            return rendered()
+
+    @contextmanager
+    def rendering(
+        self, out_dir: Path, formats: Sequence[ReportFormat] | None = None
+    ) -> Iterator[Callable[[], dict[str, Path]]]:
+        """Starts writing the report: the page (a `snapshot_only` format) in a forked child from
+        now on, so the caller can start its own threads and work beside it. The callable given
+        writes the other formats here, waits for the child and returns the files by name."""
         out_dir = Path(out_dir)
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise InputError(f"{out_dir}: cannot create the report folder ({error})") from None
         report = self.snapshot()
-        return {each.filename: each.write(report, out_dir) for each in formats or default_formats()}
+        formats = list(formats or default_formats())
+        beside = next((each for each in formats if each.snapshot_only), None)
+        forked = None
+        if beside is not None and len(formats) > 1:
+            forked = ForkedWrite.start(beside, report, out_dir)
+
+        def written() -> dict[str, Path]:
+            files = {
+                each.filename: each.write(report, out_dir)
+                for each in formats
+                if forked is None or each is not forked.format
+            }
+            if forked is not None:
+                files[forked.format.filename] = forked.finish()
+            return {each.filename: files[each.filename] for each in formats}
+
+        try:
+            yield written
+        finally:
+            if forked is not None:
+                forked.abandon()
 
     def close(self) -> None:
         self._spool.close()

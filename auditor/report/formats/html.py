@@ -115,6 +115,7 @@ def _asset(name: str) -> str:
 class HtmlFormat(ReportFormat):
     filename = "report.html"
     template = "report.html.j2"
+    snapshot_only = True
 
     def dump(self, report: Report, handle: BinaryIO) -> None:
         script, style = _asset("report.js"), _asset("report.css")

@@ -15,6 +15,9 @@ class ReportFormat(ABC):
     """One file of the report; `write` replaces it whole, so a reader never sees half a file."""
 
     filename: ClassVar[str]
+    # Reads only the snapshot's run, summary, tables and charts, never the findings replay (a
+    # file whose offset a forked child would share): `report.forked` may write it in a child.
+    snapshot_only: ClassVar[bool] = False
 
     @abstractmethod
     def dump(self, report: Report, handle: BinaryIO) -> None:
