@@ -271,3 +271,19 @@ def test_a_pull_killed_at_any_point_resumes_to_the_bytes_of_an_uninterrupted_pul
             resumed = start_pull(emu, config, out)
             assert resumed.wait(60) == 0, resumed.stderr.read()
             assert folder_bytes(out) == expected, f"differs after a kill at {how}:{when}"
+
+
+def test_a_long_window_rewrites_its_checkpoint_a_few_dozen_times_not_once_an_hour(tmp_path):
+    """Saving the whole checkpoint after every hour wrote N²/2 entries for N hours: 13 s for
+    three months of a small export, nearly all of it rewriting the checkpoint."""
+    export = tmp_path / "export.jsonl"
+    export.write_text('{"msg_id": "1", "timestamp": 1793491200000}\n')
+    args = ["pull", "--since", "2026-10-01T00:00Z", "--until", "2026-11-11T16:00Z"]
+    args += ["--out", str(tmp_path / "out"), "--from", str(export)]
+    env = {**os.environ, "AUDITOR_CRASH_AT": "pull.checkpointed:60"}
+    finished = subprocess.run([*auditor_command(), *args], env=env, capture_output=True)
+
+    assert finished.returncode == 0, finished.stderr.decode()
+    checkpoint = orjson.loads((tmp_path / "out" / "checkpoint.json").read_bytes())
+    assert len(checkpoint["hours"]) == 1000
+    assert sum(entry["records"] for entry in checkpoint["hours"].values()) == 1
