@@ -11,6 +11,7 @@ what it holds.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ def _write_and_exit(fmt: ReportFormat, report: Report, out_dir: Path, parent: in
     no finalizers, no flushing of buffers it shares); any failure is exit 1 and stays silent, as
     the parent writes the file itself and reports what goes wrong then."""
     code = 1
+    # The child lives for one file: a collection would only walk, and so copy, the parent's pages.
+    gc.disable()
     try:
         if not (die_with_parent() and os.getppid() != parent):
             fmt.write(report, out_dir)
