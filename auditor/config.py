@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from auditor.errors import ConfigError
+from auditor.yamlsafe import safe_load
 
 RUN_KEYS = {
     "since": str,
@@ -43,7 +44,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        document = safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError) as error:

@@ -292,3 +292,31 @@ def test_every_property_of_the_policy_schema_has_a_title_and_description():
 
     walk(schema, "$")
     assert missing == []
+
+
+def _billion_laughs() -> str:
+    text = "version: 1\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    for level in range(1, 9):
+        text += f"x{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]\n"
+    return text
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "problem"),
+    [
+        (_billion_laughs(), 3, "aliases (*name) are not allowed: write the value out"),
+        ("a: &a [*a]\n", 1, "aliases (*name) are not allowed: write the value out"),
+        ("version: 1\n? [a, b]\n: 1\n", 2, "found unhashable key"),
+        ("version: 1\nname: " + "[" * 5000 + "]" * 5000 + "\n", 2, "nested more than 100"),
+    ],
+    ids=["billion-laughs", "alias-of-itself", "list-as-key", "nested-5000-deep"],
+)
+def test_yaml_that_would_explode_or_recurse_is_one_line_and_exit_2(tmp_path, body, line, problem):
+    path = tmp_path / "policies.yaml"
+    path.write_text(body, encoding="utf-8")
+
+    result = run("policy", "check", path)
+
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"auditor: error: {path}:{line}: not valid YAML: {problem}")
+    assert result.output.count("\n") == 1

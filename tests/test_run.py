@@ -301,6 +301,18 @@ def test_exit_2_before_any_process_starts_for_more_workers_than_any_machine_shou
     assert not (tmp_path / "state.db").exists()
 
 
+def test_exit_2_in_one_line_when_the_state_database_was_damaged_by_hand(emulator, keys, tmp_path):
+    assert invoke(cli_args(emulator, keys, tmp_path, "--fail-on", "none")).exit_code == 0
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        db.execute("ALTER TABLE runs DROP COLUMN outcome")
+
+    again = invoke(cli_args(emulator, keys, tmp_path, "--fail-on", "none"))
+
+    assert again.exit_code == 2, again.output
+    assert again.stderr.startswith("auditor: error: state database: ")
+    assert again.stderr.count("\n") == 1
+
+
 def test_exit_3_when_the_source_cannot_be_reached(keys, tmp_path):
     class Closed:
         base_url = "http://127.0.0.1:9"

@@ -118,3 +118,16 @@ def test_the_factory_builds_the_api_the_settings_name():
         "app": "env-app",
         "hour_timezone": "UTC",
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("source: &s\n  org: o\nrun: *s\n", r"auditor.yaml:3: not valid YAML \(aliases"),
+        ("source:\n  org: " + "[" * 5000 + "]" * 5000 + "\n", r"auditor.yaml:2: .*nested more"),
+    ],
+)
+def test_a_config_file_with_aliases_or_endless_nesting_is_refused_by_line(tmp_path, body, problem):
+    config = write_config(tmp_path, body)
+    with pytest.raises(ConfigError, match=problem):
+        load_settings(config_file=config, environ=ENV)

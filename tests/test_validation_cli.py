@@ -120,3 +120,15 @@ def test_validate_files_counts_records_per_type_and_passes_each_finding_on(pulle
     assert (summary.files, summary.unparsed, summary.findings, summary.invalid) == (2, 1, 2, 1)
     assert [finding.category for finding in found] == ["schema", "parse"]
     assert not summary.clean
+
+
+def test_a_findings_file_the_system_refuses_is_one_line_and_exit_2(tmp_path):
+    path = write_jsonl(tmp_path / "2026110100.jsonl", CLEAN)
+    (tmp_path / "a-file").write_text("")
+
+    result = run(path, "--findings", tmp_path / "a-file" / "findings.jsonl")
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"auditor: error: [Errno 20] Not a directory: '{tmp_path / 'a-file' / 'findings.jsonl'}'\n"
+    )

@@ -7,13 +7,16 @@ Commands parse, call one function of the package, and print. Errors a user can c
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 
 import click
 
 from auditor import __version__
 from auditor.cli import archive, emulator, policy, pull, report, run, state, validate
-from auditor.errors import AuditorError
+from auditor.errors import EXIT_USAGE, AuditorError
+
+log = logging.getLogger(__name__)
 
 HELP = """Compliance auditor for Easemob (环信) chat history: pull, validate, apply retention,
 hold and keyword policies, write signed hash-chained archives, and report.
@@ -23,14 +26,17 @@ Start with `auditor demo`. Exit codes of every command:
 \b
   0  done, nothing at or above --fail-on (or: verified intact)
   1  done with findings at or above --fail-on (or: verification found problems)
-  2  bad usage, configuration, input file, policy file or key
+  2  bad usage, configuration, input file, policy file or key, or a file
+     or database it cannot write (disk full, permissions)
   3  the source failed after all retries (progress kept)
   4  another run holds the lock
 """
 
 
 class AuditorGroup(click.Group):
-    """Turns `AuditorError` into one clean line and its exit code instead of a traceback."""
+    """Turns `AuditorError` into one clean line and its exit code instead of a traceback; so too
+    what the machine refuses where no step expected it (a full disk, a folder or database it may
+    not write), with the traceback kept for `-vv`."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -38,6 +44,11 @@ class AuditorGroup(click.Group):
         except AuditorError as error:
             click.echo(f"auditor: error: {error}", err=True)
             ctx.exit(error.exit_code)
+        except (OSError, sqlite3.Error) as error:
+            log.debug("refused by the system", exc_info=True)
+            where = "state database: " if isinstance(error, sqlite3.Error) else ""
+            click.echo(f"auditor: error: {where}{error}", err=True)
+            ctx.exit(EXIT_USAGE)
         except KeyboardInterrupt:
             click.echo("auditor: interrupted", err=True)
             ctx.exit(130)

@@ -37,6 +37,7 @@ from auditor.policies.model import (
 from auditor.policies.normalize import STEPS, normalizer
 from auditor.policies.scope import IdPattern, Scope
 from auditor.resources import schemas_dir
+from auditor.yamlsafe import SafeLoader
 
 FieldPath = tuple[str | int, ...]
 _DROPPED_TAGS = {
@@ -49,14 +50,16 @@ _DROPPED_TAGS = {
 }
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(SafeLoader):
     """Safe YAML with dates kept as text, only true/false as booleans, and no duplicate keys."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str | int) and key in seen:
+            if not isinstance(key, str | int):
+                continue  # the base class refuses what cannot be a key
+            if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
                 )
