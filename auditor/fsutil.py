@@ -11,6 +11,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from auditor.errors import InputError
+
 
 def write_synced(path: Path, data: bytes) -> None:
     """Writes `data` to `path` and flushes it to disk (for files inside an unpublished folder)."""
@@ -42,3 +44,15 @@ def write_atomically(path: Path, chunks: bytes | Iterable[bytes]) -> str:
     os.replace(temporary, path)
     fsync_dir(path.parent)
     return digest.hexdigest()
+
+
+def refuse_inside_bag(bag: str | Path, path: str | Path, what: str) -> None:
+    """Refuses to write `what` at `path` when it lies in `bag`: a byte added or changed there
+    makes the signed archive fail verification, and the command that did it would not say so."""
+    inside = Path(bag).resolve()
+    target = Path(path).resolve()
+    if target == inside or inside in target.parents:
+        raise InputError(
+            f"{path} is inside the bag {bag}: writing {what} there would change a signed "
+            "archive; choose a folder outside it"
+        )

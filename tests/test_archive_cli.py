@@ -171,3 +171,27 @@ def test_the_bag_layout_is_what_verify_txt_describes(runs):
     names = sorted(path.name for path in (runs / "run-000001").iterdir())
 
     assert names == sorted([*layout.ROOT_FILES, "data"])
+
+
+@pytest.mark.parametrize(
+    ("command", "where"),
+    [("report", "data/report"), ("report", "."), ("prove", "data/proof.json")],
+)
+def test_nothing_is_written_into_a_signed_bag_and_it_still_verifies(
+    runs, keys, tmp_path, command, where
+):
+    bag = tmp_path / "run-000001"
+    shutil.copytree(runs / "run-000001", bag)
+    target = bag / where
+    arguments = ["-o", target] if command == "report" else ["200000070000000020", "-o", target]
+
+    result = _invoke(command, bag, *arguments)
+    checked = _invoke("verify", bag, "--pubkey", keys[0].public_key)
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"auditor: error: {target} is inside the bag {bag}: writing "
+        f"{'the report' if command == 'report' else 'a proof'} there would change a signed "
+        "archive; choose a folder outside it\n"
+    )
+    assert checked.exit_code == 0, checked.output

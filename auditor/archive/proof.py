@@ -29,6 +29,7 @@ from auditor.archive.merkle import (
 from auditor.archive.problems import Problem
 from auditor.archive.verify import check_signatures, parse_record_line
 from auditor.errors import InputError
+from auditor.fsutil import refuse_inside_bag
 from auditor.records import msg_id as record_msg_id
 
 FORMAT = "easemob-auditor-inclusion-proof/1"
@@ -103,6 +104,7 @@ def _prove(bag: Path, msg_id: str) -> dict[str, Any]:
 
 
 def write_proof(bag: str | Path, msg_id: str, out: str | Path) -> dict[str, Any]:
+    refuse_inside_bag(bag, out, "a proof")
     proof = prove(bag, msg_id)
     try:
         Path(out).write_bytes(orjson.dumps(proof, option=orjson.OPT_INDENT_2) + b"\n")

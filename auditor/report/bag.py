@@ -18,6 +18,7 @@ import orjson
 
 from auditor import __version__
 from auditor.errors import AuditorError, InputError
+from auditor.fsutil import refuse_inside_bag
 from auditor.jsonl import read_file
 from auditor.partitions import parse_instant
 from auditor.report.model import ReportBuilder
@@ -159,6 +160,7 @@ def render_bag(
     if not bag.is_dir():
         raise InputError(f"{bag}: no such bag folder")
     info = read_bag_info(bag)
+    refuse_inside_bag(bag, out_dir, "the report")
     with ReportBuilder(run_info_from_bag(bag, fail_on, info), table_rows=table_rows) as builder:
         for finding in archived_findings(bag):
             builder.observe_finding(finding)
