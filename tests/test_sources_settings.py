@@ -96,6 +96,11 @@ def test_a_config_file_that_is_not_yaml_names_file_and_line(tmp_path):
         ({"hour_timezone": "Mars"}, "time zone 'Mars'"),
         ({"hour_timezone": "+05:30"}, r"hour time zone '\+05:30' is not a whole number of hours"),
         ({"timeout": 0}, "timeout must be above 0"),
+        ({"timeout": float("nan")}, "timeout must be a finite number, not nan"),
+        ({"timeout": "inf"}, "timeout must be a finite number, not inf"),
+        ({"backoff_cap": float("inf")}, "backoff_cap must be a finite number, not inf"),
+        ({"base_url": "http://[::1"}, r"base URL 'http://\[::1' is not a URL \(Invalid IPv6 URL\)"),
+        ({"base_url": "http://h:99999"}, r"base URL 'http://h:99999' is not a URL \(Port out"),
     ],
 )
 def test_bad_values_are_refused_with_their_name(flags, message):
@@ -131,3 +136,17 @@ def test_a_config_file_with_aliases_or_endless_nesting_is_refused_by_line(tmp_pa
     config = write_config(tmp_path, body)
     with pytest.raises(ConfigError, match=problem):
         load_settings(config_file=config, environ=ENV)
+
+
+def test_a_secret_file_that_is_not_text_is_refused_without_showing_it(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"\xff\xfe\x00bad")
+    env = {key: value for key, value in ENV.items() if key != "EASEMOB_CLIENT_SECRET"}
+    env["EASEMOB_CLIENT_SECRET_FILE"] = str(secret)
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings(environ=env)
+
+    assert str(refused.value) == (
+        f"the client secret file {secret} named by EASEMOB_CLIENT_SECRET_FILE is not UTF-8 text"
+    )

@@ -13,7 +13,7 @@ from auditor.emulator.dataset import DEFAULT_SEED, DEFAULT_START_MS
 from auditor.emulator.server import Emulator, EmulatorOptions, serve
 from auditor.errors import ConfigError
 from auditor.partitions import HOUR_MS, format_instant, parse_hour_timezone, parse_instant
-from auditor.sources.settings import is_loopback
+from auditor.sources.settings import is_loopback, read_secret_file
 
 SECRET_ENV = "EASEMOB_CLIENT_SECRET"
 DEFAULT_SECRET = "demo-secret"
@@ -44,10 +44,7 @@ def _fault_options(command):
 def read_secret(secret_file: Path | None) -> str:
     """The client secret from a file, else the environment, else the emulator's demo secret."""
     if secret_file is not None:
-        secret = secret_file.read_text(encoding="utf-8").strip()
-        if not secret:
-            raise ConfigError(f"client secret file {secret_file} is empty")
-        return secret
+        return read_secret_file(str(secret_file), "--client-secret-file")
     return os.environ.get(SECRET_ENV) or DEFAULT_SECRET
 
 

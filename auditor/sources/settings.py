@@ -11,6 +11,7 @@ likely to be shared.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -128,6 +129,10 @@ def read_secret_file(path: str, named_by: str) -> str:
         raise ConfigError(
             f"cannot read the client secret file {path} named by {named_by} ({error.strerror})"
         ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"the client secret file {path} named by {named_by} is not UTF-8 text"
+        ) from None
     if not secret:
         raise ConfigError(f"the client secret file {path} named by {named_by} is empty")
     return secret
@@ -175,6 +180,10 @@ def _checked(values: dict[str, Any]) -> ConnectionSettings:
     base_url = values["base_url"].rstrip("/")
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"base URL {base_url!r} must start with http:// or https://")
+    try:
+        urlsplit(base_url).port  # noqa: B018 - parsing it is the check
+    except ValueError as error:
+        raise ConfigError(f"base URL {base_url!r} is not a URL ({error})") from None
     values["base_url"] = base_url
     api = values.get("api", "hourfiles")
     if api not in APIS:
@@ -186,6 +195,8 @@ def _checked(values: dict[str, Any]) -> ConnectionSettings:
                 values[key] = kind(values[key])
             except (TypeError, ValueError):
                 raise ConfigError(f"{key} must be a number, not {values[key]!r}") from None
+            if not math.isfinite(values[key]):
+                raise ConfigError(f"{key} must be a finite number, not {values[key]!r}")
             if values[key] < 0 or (key == "timeout" and values[key] == 0):
                 raise ConfigError(f"{key} must be {'above' if key == 'timeout' else 'at least'} 0")
     return ConnectionSettings(**values)
