@@ -320,3 +320,30 @@ def test_yaml_that_would_explode_or_recurse_is_one_line_and_exit_2(tmp_path, bod
     assert result.exit_code == 2, result.output
     assert result.output.startswith(f"auditor: error: {path}:{line}: not valid YAML: {problem}")
     assert result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "pattern", [r"(a+)+$", r"(\w*\s?)*x", r"(?:\d{1,3}[,.]?)+%", r"x(?=(a*)*)"]
+)
+def test_a_pattern_that_backtracks_exponentially_is_refused_by_line(tmp_path, pattern):
+    path = write(tmp_path, "version: 1\nkeywords:\n  - id: a\n    severity: high\n    patterns:\n")
+    path.write_text(path.read_text() + f"      - '{pattern}'\n")
+
+    result = run("policy", "check", path)
+
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"auditor: error: {path}:6: keywords[0].patterns[0]: pattern {pattern!r} has a "
+        "repetition inside a repetition, which can take exponential time on a message it "
+        "almost matches; use one repetition, or a possessive one (a++)\n"
+    )
+
+
+@pytest.mark.parametrize("pattern", [r"(a++)+$", r"(?>\w*\s?)*x", r"(ab|cd)+", r"(a{2}){3}"])
+def test_repetitions_that_cannot_backtrack_into_each_other_are_accepted(tmp_path, pattern):
+    path = write(tmp_path, "version: 1\nkeywords:\n  - id: a\n    severity: high\n    patterns:\n")
+    path.write_text(path.read_text() + f"      - '{pattern}'\n")
+
+    result = run("policy", "check", path)
+
+    assert result.exit_code == 0, result.output

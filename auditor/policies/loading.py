@@ -23,6 +23,7 @@ import yaml
 from auditor.errors import ConfigError
 from auditor.metaschema import check_schema
 from auditor.partitions import parse_instant
+from auditor.policies.backtracking import nested_repetition
 from auditor.policies.detectors import DETECTORS
 from auditor.policies.durations import Duration
 from auditor.policies.model import (
@@ -296,6 +297,13 @@ class _Builder:
                 ) from None
             if regex.search(""):
                 raise self.source.error(where, f"pattern {source!r} matches the empty string")
+            nested = nested_repetition(regex)
+            if nested:
+                raise self.source.error(
+                    where,
+                    f"pattern {source!r} has {nested}, which can take exponential time on a "
+                    "message it almost matches; use one repetition, or a possessive one (a++)",
+                )
             patterns.append(PatternRule(source, regex, self.source.line(where)))
         return KeywordList(
             id=identifier,
