@@ -34,6 +34,9 @@ RUN_KEYS = {
     "scheduler": str,
     "parallel_apps": int,
 }
+# Settings the command line takes from a fixed set or range: the config file is held to the same.
+RUN_CHOICES = {"attachments": ("fetch", "skip")}
+RUN_LEAST = {"ready_delay_hours": 0, "workers": 1, "parallel_apps": 1}
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -85,7 +88,18 @@ def check_run_keys(path: Path, section: dict, where: str) -> dict[str, Any]:
         if kind is bool and not isinstance(value, bool):
             raise ConfigError(f"{path}: {where}.{key} must be true or false, not {value!r}")
         if kind is str:
+            if value is None or str(value).strip() == "":
+                raise ConfigError(f"{path}: {where}.{key} is empty: give it a value or remove it")
             value = str(value)
+        if name in RUN_CHOICES and value not in RUN_CHOICES[name]:
+            raise ConfigError(
+                f"{path}: {where}.{key} must be one of {', '.join(RUN_CHOICES[name])}, "
+                f"not {value!r}"
+            )
+        if name in RUN_LEAST and value < RUN_LEAST[name]:
+            raise ConfigError(
+                f"{path}: {where}.{key} must be at least {RUN_LEAST[name]}, not {value!r}"
+            )
         if name in ("policies", "key", "out", "state") and not Path(value).is_absolute():
             value = str(path.parent / value)
         checked[name] = value

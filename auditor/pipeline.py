@@ -108,6 +108,16 @@ class RunOutcome:
     @classmethod
     def from_dict(cls, data: dict[str, Any], already_done: bool = False) -> RunOutcome:
         """The outcome `to_dict` wrote into the state when the run completed."""
+        try:
+            return cls._from_dict(data, already_done)
+        except (KeyError, TypeError, ValueError):
+            raise InputError(
+                "state database: the stored outcome of an earlier run is damaged; restore the "
+                "state from a backup, or audit into a new one"
+            ) from None
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any], already_done: bool) -> RunOutcome:
         return cls(
             sequence=data["sequence"],
             bag_path=Path(data["bag"]) if data["bag"] else None,

@@ -233,7 +233,12 @@ class State:
             " AND config_digest = ? ORDER BY sequence DESC LIMIT 1",
             (since_ms, until_ms, digest),
         ).fetchone()
-        return json.loads(row[0]) if row and row[0] else None
+        if not (row and row[0]):
+            return None
+        try:
+            return json.loads(row[0])
+        except ValueError:
+            return {}  # `RunOutcome.from_dict` reports the damage
 
     # -- partitions ---------------------------------------------------------------------------
 

@@ -287,3 +287,11 @@ def test_a_long_window_rewrites_its_checkpoint_a_few_dozen_times_not_once_an_hou
     checkpoint = orjson.loads((tmp_path / "out" / "checkpoint.json").read_bytes())
     assert len(checkpoint["hours"]) == 1000
     assert sum(entry["records"] for entry in checkpoint["hours"].values()) == 1
+
+
+def test_an_empty_user_is_a_usage_error_before_any_request(tmp_path):
+    result = invoke(["unread", "user0001", " ", "--base-url", "http://127.0.0.1:9"])
+
+    assert one_error_line(result, 2) == (
+        "a USER is empty: name each user whose unread count you want"
+    )

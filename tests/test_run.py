@@ -313,6 +313,21 @@ def test_exit_2_in_one_line_when_the_state_database_was_damaged_by_hand(emulator
     assert again.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize("outcome", ["not json", '{"sequence": 1}', "[]"])
+def test_exit_2_in_one_line_when_a_stored_outcome_was_damaged(emulator, keys, tmp_path, outcome):
+    assert invoke(cli_args(emulator, keys, tmp_path, "--fail-on", "none")).exit_code == 0
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        db.execute("UPDATE runs SET outcome = ?", (outcome,))
+
+    again = invoke(cli_args(emulator, keys, tmp_path, "--fail-on", "none"))
+
+    assert again.exit_code == 2, again.output
+    assert again.stderr == (
+        "auditor: error: state database: the stored outcome of an earlier run is damaged; "
+        "restore the state from a backup, or audit into a new one\n"
+    )
+
+
 def test_exit_3_when_the_source_cannot_be_reached(keys, tmp_path):
     class Closed:
         base_url = "http://127.0.0.1:9"

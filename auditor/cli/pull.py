@@ -145,6 +145,8 @@ def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flag
 @_connection_options
 def unread_command(users, config_file, **flags) -> None:
     """Print how many messages wait for each USER while offline."""
+    if any(not user.strip() for user in users):
+        raise ConfigError("a USER is empty: name each user whose unread count you want")
     settings = load_settings(flags, config_file=config_file)
     for user, count in unread_counts(settings, users).items():
         click.echo(f"{user}\t{count}")

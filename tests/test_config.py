@@ -1,0 +1,38 @@
+"""The `run:` section of a config file is held to what the command line accepts."""
+
+import pytest
+
+from auditor.config import load_run_section
+from auditor.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("attachments: maybe", "run.attachments must be one of fetch, skip, not 'maybe'"),
+        ("ready_delay_hours: -500", "run.ready_delay_hours must be at least 0, not -500"),
+        ("workers: 0", "run.workers must be at least 1, not 0"),
+        ("key: null", "run.key is empty: give it a value or remove it"),
+        ("out: ''", "run.out is empty: give it a value or remove it"),
+        ("workers: two", "run.workers must be a whole number, not 'two'"),
+    ],
+)
+def test_a_value_the_command_line_would_refuse_is_refused_in_the_file(tmp_path, line, message):
+    config = tmp_path / "auditor.yaml"
+    config.write_text(f"run:\n  {line}\n")
+
+    with pytest.raises(ConfigError) as refused:
+        load_run_section(config)
+
+    assert str(refused.value) == f"{config}: {message}"
+
+
+def test_values_the_command_line_accepts_pass_with_paths_made_relative_to_the_file(tmp_path):
+    config = tmp_path / "auditor.yaml"
+    config.write_text("run:\n  attachments: skip\n  ready_delay_hours: 0\n  out: bags\n")
+
+    assert load_run_section(config) == {
+        "attachments": "skip",
+        "ready_delay_hours": 0,
+        "out": str(tmp_path / "bags"),
+    }
