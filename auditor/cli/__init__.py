@@ -17,6 +17,8 @@ from auditor.cli import archive, emulator, policy, pull, report, run, state, val
 from auditor.errors import EXIT_USAGE, AuditorError
 
 log = logging.getLogger(__name__)
+# click 8.2+ answers a group called without a command with this usage error; older ones exit 0.
+_HELP_ASKED = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 HELP = """Compliance auditor for Easemob (环信) chat history: pull, validate, apply retention,
 hold and keyword policies, write signed hash-chained archives, and report.
@@ -37,6 +39,26 @@ class AuditorGroup(click.Group):
     """Turns `AuditorError` into one clean line and its exit code instead of a traceback; so too
     what the machine refuses where no step expected it (a full disk, a folder or database it may
     not write), with the traceback kept for `-vv`."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Usage errors (a wrong option, a missing argument) as one line too, with exit 2."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except _HELP_ASKED as error:  # `auditor` alone: the help, as click shows it
+            error.show()
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            hint = ""
+            if isinstance(error, click.UsageError) and error.ctx is not None:
+                hint = f" (see: {error.ctx.command_path} --help)"
+            click.echo(f"auditor: error: {error.format_message()}{hint}", err=True)
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("auditor: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):
         try:
