@@ -191,7 +191,7 @@ def run_audit(settings: RunSettings, progress: Progress | None = None) -> RunOut
     validator = RecordValidator(settings.profile)
     state = State(settings.state_path)
     try:
-        with StateLock(settings.state_path):
+        with StateLock(settings.state_path), StateLock.of_bag_folder(settings.out_dir):
             _publish_committed(state, settings.out_dir)
             window = _window(settings, state)
             if window is None:

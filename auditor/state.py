@@ -82,9 +82,16 @@ class StateLock:
     """An exclusive `flock` on `<state>.lock`; the kernel frees it when its holder dies, so a lock
     left by a killed run is taken over at once, and the file says who holds a live one."""
 
-    def __init__(self, state_path: Path) -> None:
-        self.path = state_path.with_name(state_path.name + ".lock")
+    def __init__(self, state_path: Path, lock_path: Path | None = None) -> None:
+        self.path = lock_path or state_path.with_name(state_path.name + ".lock")
+        self.locked = state_path
         self._handle = None
+
+    @classmethod
+    def of_bag_folder(cls, out_dir: Path) -> StateLock:
+        """The lock on a folder of bags: two runs (of two state databases) writing bags into one
+        folder at once would race for the same names and leave neither bag."""
+        return cls(out_dir, out_dir / ".auditor-run.lock")
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,8 +103,7 @@ class StateLock:
             holder = handle.read().strip() or "another process"
             handle.close()
             raise LockHeldError(
-                f"another run holds the lock on {self.path.with_suffix('')} ({holder}); "
-                "wait for it to finish"
+                f"another run holds the lock on {self.locked} ({holder}); wait for it to finish"
             ) from None
         handle.seek(0)
         handle.truncate()

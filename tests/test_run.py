@@ -342,6 +342,21 @@ def test_exit_3_when_the_source_cannot_be_reached(keys, tmp_path):
     assert "127.0.0.1:9" in result.stderr and "Traceback" not in result.output
 
 
+def test_exit_4_when_a_run_of_another_state_writes_into_the_same_bag_folder(
+    emulator, keys, tmp_path
+):
+    args = cli_args(emulator, keys, tmp_path)
+    args[args.index("--state") + 1] = str(tmp_path / "other-state.db")
+    with StateLock.of_bag_folder(tmp_path / "archive"):
+        result = invoke(args)
+
+    assert result.exit_code == 4
+    assert result.stderr.startswith(
+        f"auditor: error: another run holds the lock on {tmp_path / 'archive'} (pid {os.getpid()}"
+    )
+    assert not list((tmp_path / "archive").glob("*run-*"))
+
+
 def test_exit_4_when_another_run_holds_the_lock(emulator, keys, tmp_path):
     with StateLock(tmp_path / "state.db"):
         result = invoke(cli_args(emulator, keys, tmp_path))
