@@ -30,9 +30,10 @@ from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.feed import mangled_line
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.findings import SEVERITIES
-from auditor.partitions import HOUR_MS
+from auditor.partitions import DAY_MS, HOUR_MS
 from auditor.pipeline import Progress, RunSettings, _overlaps, run_audit
 from auditor.records import message_type
+from auditor.report.bag import render_bag
 from auditor.sources.settings import ConnectionSettings
 from auditor.state import StateLock
 
@@ -103,6 +104,21 @@ def test_a_full_run_then_an_incremental_run_chain_and_verify(emulator, keys, tmp
         for line in path.read_text().splitlines()
     ]
     assert distinct_ids(archived) == distinct_ids(expected)
+
+
+def test_a_report_rendered_again_from_the_bag_alone_is_the_report_the_run_signed(
+    emulator, keys, tmp_path
+):
+    """Findings about records without a msg_id too are dated by their record (by its line)."""
+    outcome = run_audit(settings_for(emulator, keys, tmp_path, until_ms=DEFAULT_START_MS + DAY_MS))
+    signed = json.loads((outcome.bag_path / "data" / "report" / "summary.json").read_text())
+    again = render_bag(outcome.bag_path, tmp_path / "again").summary
+    findings = (outcome.bag_path / "data" / "findings.jsonl").read_text().splitlines()
+
+    assert any(json.loads(line)["msg_id"] is None for line in findings)
+    for volatile in ("generated_at", "run"):
+        signed.pop(volatile), again.pop(volatile)
+    assert again == signed
 
 
 def test_the_reports_numbers_match_the_archived_records_and_findings(emulator, keys, tmp_path):

@@ -114,8 +114,9 @@ def run_info_from_bag(
         raise InputError(f"{bag}/bag-info.txt: {error}") from None
 
 
-def archived_records(bag: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(partition label, record) for every line of `data/records/*.jsonl`, in file order."""
+def archived_records(bag: Path) -> Iterator[tuple[str, dict[str, Any], int | None]]:
+    """(partition label, record, its `seq`) for every line of `data/records/*.jsonl`, in file
+    order."""
     for path in sorted((Path(bag) / "data" / "records").glob("*.jsonl")):
         for parsed in read_file(path):
             record = parsed.record.get("record") if parsed.record else None
@@ -124,7 +125,8 @@ def archived_records(bag: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                     f"{parsed.path}:{parsed.line}: not an archived record line "
                     f"({parsed.error or 'no record object'}); run `auditor verify` on the bag"
                 )
-            yield path.stem, record
+            seq = parsed.record.get("seq") if parsed.record else None
+            yield path.stem, record, seq if type(seq) is int else None
 
 
 def archived_findings(bag: Path) -> Iterator[dict[str, Any]]:
@@ -164,8 +166,8 @@ def render_bag(
     with ReportBuilder(run_info_from_bag(bag, fail_on, info), table_rows=table_rows) as builder:
         for finding in archived_findings(bag):
             builder.observe_finding(finding)
-        for label, record in archived_records(bag):
-            builder.observe_record(record, label)
+        for label, record, seq in archived_records(bag):
+            builder.observe_record(record, label, seq)
         _restore_verdicts(bag, builder)
         summary = builder.summary()
         expected = info.get("Record-Count", "").strip()

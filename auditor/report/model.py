@@ -134,8 +134,8 @@ class ReportBuilder:
         self._schema_records: set[str] = set()
         self._schema_unkeyed = 0
         self._parse_lines = 0
-        self._waiting: dict[str, list[str]] = {}
-        self._needs_record: dict[str, list[dict[str, Any]]] = {}
+        self._waiting: dict[str | tuple[str, int], list[str]] = {}
+        self._needs_record: dict[str | tuple[str, int], list[dict[str, Any]]] = {}
         self._finding_days: Counter[tuple[int, str]] = Counter()
         self._sender_findings: dict[str, Counter[str]] = {}
         self._unplaced = 0
@@ -165,20 +165,24 @@ class ReportBuilder:
 
     # -- observing --------------------------------------------------------------------------
 
-    def observe_record(self, record: dict[str, Any], partition_label: str) -> None:
+    def observe_record(
+        self, record: dict[str, Any], partition_label: str, seq: int | None = None
+    ) -> None:
         """Counts one archived record; called once per record, so it stays cheap."""
-        self.observe_facts(record_facts(record), partition_label, record)
+        self.observe_facts(record_facts(record), partition_label, record, seq)
 
     def observe_facts(
         self,
         facts: RecordFacts | Sequence[Any],
         partition_label: str,
         record: dict[str, Any] | None = None,
+        seq: int | None = None,
     ) -> None:
         """`observe_record` from the record's `RecordFacts`, read earlier (by a worker).
 
         Pass `record` too when findings about it may arrive without it (as when re-rendering from
-        a bag): the schema table shows the record they concern.
+        a bag): the schema table shows the record they concern; and its line in the bag (`seq`)
+        when it may have no msg_id, by which its findings then wait.
         """
         key, sent, kind, chat, who = facts
         self._records += 1
@@ -189,13 +193,16 @@ class ReportBuilder:
             self._untimed += 1
         else:
             self._hours[(when + self._offset_ms) // HOUR_MS] += 1
-        if key is None:
+        waits_for: str | tuple[str, int] | None = key if key is not None else _line_key(seq)
+        if waits_for is None:
             return
         if self._waiting:
-            self.place_waiting(key, sent, who)
+            self.place_waiting(waits_for, sent, who)
         if self._needs_record and record is not None:
-            for shown in self._needs_record.pop(key, ()):
+            for shown in self._needs_record.pop(waits_for, ()):
                 shown["details"]["record"] = record
+        if key is None:
+            return
         recent = self._recent
         recent[key] = (sent, who, record)
         if len(recent) >= RECENT_RECORDS:
@@ -217,7 +224,7 @@ class ReportBuilder:
                 _bump(mine, name, count)
         self._hours.update(counts.hours)
 
-    def place_waiting(self, key: str, sent: int | None, who: str | None) -> None:
+    def place_waiting(self, key: str | tuple[str, int], sent: int | None, who: str | None) -> None:
         """Dates the findings about msg_id `key` that came before its record (`observe_facts`
         does this for the records it is given)."""
         if self._waiting:
@@ -255,6 +262,8 @@ class ReportBuilder:
         record = record if isinstance(record, dict) else None
         key = finding.get("msg_id")
         key = str(key) if key is not None else None
+        # Findings wait for their record by msg_id; about a record without one, by its line.
+        waits_for = key if key is not None else _line_key(finding.get("seq"))
         if category == "schema":
             if key is not None:
                 self._schema_records.add(key)
@@ -269,17 +278,17 @@ class ReportBuilder:
             self._place(timestamp_ms(record), sender(record), severity)
         elif place is not None:
             self._place(*place, severity)
-        elif key is not None:
-            seen = self._recent.get(key) or self._older.get(key)
+        elif waits_for is not None:
+            seen = self._recent.get(key) or self._older.get(key) if key is not None else None
             if seen is None:
-                self._waiting.setdefault(key, []).append(severity)
+                self._waiting.setdefault(waits_for, []).append(severity)
             else:
                 sent, who, record = seen
                 self._place(sent, who, severity)
         else:
             self._unplaced += 1
         if kind.key == "schema" and not attached:
-            self._sample_schema(rank, finding, details, key, record)
+            self._sample_schema(rank, finding, details, waits_for, record)
         else:
             self._sample(kind.key, rank, finding)
 
@@ -625,3 +634,8 @@ def _hour_label(hour: int) -> str:
 
 def _day_label(day: int) -> str:
     return local_time(day * DAY_MS, UTC, seconds=False)[:10]
+
+
+def _line_key(seq: object) -> tuple[str, int] | None:
+    """What a finding about a record without msg_id waits by: the record's line in the bag."""
+    return ("seq", seq) if type(seq) is int else None
