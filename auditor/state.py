@@ -78,6 +78,10 @@ class RunRecord:
     record_count: int | None = None
 
 
+# Beside the bags of a folder, as `<state>.lock` is beside its state database.
+BAG_FOLDER_LOCK = ".auditor-run.lock"
+
+
 class StateLock:
     """An exclusive `flock` on `<state>.lock`; the kernel frees it when its holder dies, so a lock
     left by a killed run is taken over at once, and the file says who holds a live one."""
@@ -91,7 +95,7 @@ class StateLock:
     def of_bag_folder(cls, out_dir: Path) -> StateLock:
         """The lock on a folder of bags: two runs (of two state databases) writing bags into one
         folder at once would race for the same names and leave neither bag."""
-        return cls(out_dir, out_dir / ".auditor-run.lock")
+        return cls(out_dir, out_dir / BAG_FOLDER_LOCK)
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

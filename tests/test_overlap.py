@@ -21,6 +21,7 @@ from auditor.errors import InputError
 from auditor.partitions import HOUR_MS, Partition
 from auditor.pipeline import Progress, run_audit
 from auditor.stages import spool_paths
+from auditor.state import BAG_FOLDER_LOCK
 
 SECRET = "overlap-test-secret"
 HOURS = 8
@@ -184,7 +185,9 @@ def test_a_worker_dying_mid_run_is_exit_3_in_one_line_and_nothing_is_signed(
         args, env=environment(AUDITOR_CRASH_AT="spool.record:80"), capture_output=True, timeout=120
     )
     archive = tmp_path / "archive"
-    left = sorted(path.name for path in archive.iterdir() if path.name != ".work")
+    left = sorted(
+        path.name for path in archive.iterdir() if path.name not in (".work", BAG_FOLDER_LOCK)
+    )
     rerun = subprocess.run(args, env=environment(), capture_output=True, timeout=120)
 
     assert died.returncode == 3
@@ -209,7 +212,11 @@ def test_a_spool_rewritten_after_its_worker_finished_is_never_signed(
 
     with pytest.raises(InputError, match=r"the spool of hour 2026110102 changed after its worker"):
         run_audit(settings, Progress(partition_done=rewrite_the_third_hour))
-    left = sorted(path.name for path in (tmp_path / "archive").iterdir() if path.name != ".work")
+    left = sorted(
+        path.name
+        for path in (tmp_path / "archive").iterdir()
+        if path.name not in (".work", BAG_FOLDER_LOCK)
+    )
     rerun = run_audit(settings)
 
     assert left == []
