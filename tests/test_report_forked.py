@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 
 import pytest
@@ -111,3 +112,18 @@ def test_a_run_that_fails_before_the_page_is_collected_stops_its_child(builder, 
         os.waitpid(forked.pid, os.WNOHANG)
     assert not (tmp_path / "out" / "report.html").exists()
     forked.abandon()  # once reaped, its pid may be another process's: never signalled again
+
+
+def test_a_process_with_another_thread_alive_does_not_fork(builder, tmp_path):
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        forked = ForkedWrite.start(HtmlFormat(), builder.snapshot(), tmp_path)
+        files = builder.render(tmp_path, formats=[_Witnessed(), *default_formats()[1:]])
+    finally:
+        stop.set()
+        other.join()
+
+    assert forked is None
+    assert files["report.html"].read_text().endswith(f"<!-- pid {os.getpid()} -->")

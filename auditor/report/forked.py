@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +37,11 @@ class ForkedWrite:
     def start(cls, fmt: ReportFormat, report: Report, out_dir: Path) -> ForkedWrite | None:
         """Forks a child writing `fmt`'s file; None where this system cannot (then write it here).
 
-        Call it before starting threads: a forked child holds only the calling thread, and a
-        lock another thread held at the fork would stay held in the child.
+        Only a process with no other thread forks: a forked child holds only the calling
+        thread, and a lock another thread held at the fork would stay held in the child. So call
+        it before starting threads; with a Dask client's threads alive, the file is written here.
         """
-        if not LINUX:
+        if not LINUX or threading.active_count() > 1:
             return None
         parent = os.getpid()
         try:
