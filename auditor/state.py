@@ -83,8 +83,9 @@ BAG_FOLDER_LOCK = ".auditor-run.lock"
 
 
 class StateLock:
-    """An exclusive `flock` on `<state>.lock`; the kernel frees it when its holder dies, so a lock
-    left by a killed run is taken over at once, and the file says who holds a live one."""
+    """An exclusive `flock` on `<state>.lock` (or on `lock_path`, for what else a run must own
+    alone); the kernel frees it when its holder dies, so a lock left by a killed run is taken over
+    at once, and the file says who holds a live one."""
 
     def __init__(self, state_path: Path, lock_path: Path | None = None) -> None:
         self.path = lock_path or state_path.with_name(state_path.name + ".lock")
