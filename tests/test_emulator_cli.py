@@ -108,3 +108,11 @@ def test_a_port_in_use_is_one_clear_line():
     assert result.exit_code == 2
     assert result.output.startswith(f"auditor: error: cannot listen on 127.0.0.1:{port}")
     assert time.monotonic() - began < 5
+
+
+def test_a_history_reaching_past_the_year_9000_is_refused():
+    result = CliRunner().invoke(main, ["emulator", "--start", "9999-12-31T23:00Z", "--days", "5"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "auditor: error: --start 9999-12-31T23:00Z and --days 5 reach past the year 9000\n"
+    )

@@ -12,7 +12,7 @@ import click
 from auditor.emulator.dataset import DEFAULT_SEED, DEFAULT_START_MS
 from auditor.emulator.server import Emulator, EmulatorOptions, serve
 from auditor.errors import ConfigError
-from auditor.partitions import HOUR_MS, format_instant, parse_hour_timezone, parse_instant
+from auditor.partitions import DAY_MS, HOUR_MS, format_instant, parse_hour_timezone, parse_instant
 from auditor.sources.settings import is_loopback, read_secret_file
 
 SECRET_ENV = "EASEMOB_CLIENT_SECRET"
@@ -46,6 +46,10 @@ def read_secret(secret_file: Path | None) -> str:
     if secret_file is not None:
         return read_secret_file(str(secret_file), "--client-secret-file")
     return os.environ.get(SECRET_ENV) or DEFAULT_SECRET
+
+
+# Far past any history, and before the dates Python can write (year 9999) run out.
+_YEAR_9000_MS = 221_845_392_000_000
 
 
 @click.command("emulator")
@@ -115,6 +119,8 @@ def emulator_command(
     start_ms = parse_instant(start)
     if start_ms % HOUR_MS:
         raise ConfigError(f"--start {start} is not on a whole hour")
+    if start_ms + settings["days"] * DAY_MS >= _YEAR_9000_MS:
+        raise ConfigError(f"--start {start} and --days {settings['days']} reach past the year 9000")
     parse_hour_timezone(settings["hour_timezone"])
     options = EmulatorOptions(
         start_ms=start_ms,
