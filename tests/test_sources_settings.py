@@ -101,6 +101,8 @@ def test_a_config_file_that_is_not_yaml_names_file_and_line(tmp_path):
         ({"backoff_cap": float("inf")}, "backoff_cap must be a finite number, not inf"),
         ({"base_url": "http://[::1"}, r"base URL 'http://\[::1' is not a URL \(Invalid IPv6 URL\)"),
         ({"base_url": "http://h:99999"}, r"base URL 'http://h:99999' is not a URL \(Port out"),
+        ({"org": [1]}, r"org must be text, not \[1\]"),
+        ({"client_id": {"a": 1}}, r"client_id must be text, not \{'a': 1\}"),
     ],
 )
 def test_bad_values_are_refused_with_their_name(flags, message):

@@ -176,6 +176,8 @@ def load_settings(
 def _checked(values: dict[str, Any]) -> ConnectionSettings:
     for key in ("base_url", "org", "app", "client_id", "api", "hour_timezone"):
         if key in values:
+            if isinstance(values[key], list | dict | bool):
+                raise ConfigError(f"{key} must be text, not {values[key]!r}")
             values[key] = str(values[key]).strip()
     base_url = values["base_url"].rstrip("/")
     if not base_url.startswith(("http://", "https://")):
