@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -33,7 +34,9 @@ def fsync_dir(folder: Path) -> None:
 
 def write_atomically(path: Path, chunks: bytes | Iterable[bytes]) -> str:
     """Writes `chunks` to `path` via a synced temporary file and a rename; returns the sha256."""
-    temporary = path.with_name(f".{path.name}.tmp")
+    # Named by process and thread: two writers of one path (two workers, or two downloads of
+    # one content-addressed file) never share a temporary file; the last rename wins, whole.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     digest = hashlib.sha256()
     with temporary.open("wb") as handle:
         for chunk in [chunks] if isinstance(chunks, bytes) else chunks:
