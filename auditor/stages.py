@@ -138,6 +138,8 @@ class PartitionProcessor:
         # Every worker of the run takes its turn for Easemob's hour-file rate through this file.
         self.source: Source = make_source(settings.source, self.spool_dir / PACE_FILE)
         self.client = make_client(settings.source) if settings.fetch_attachments else None
+        # Its threads live as long as the worker: the client keeps one HTTP session per thread.
+        self._downloads: ThreadPoolExecutor | None = None
         self.validator = RecordValidator(settings.profile)
         self.engine = PolicyEngine(load_policy(settings.policy_path), settings.reference_ms)
         # What was built so far (schemas, automata, tables) lives as long as the worker: kept out
@@ -145,6 +147,9 @@ class PartitionProcessor:
         gc.freeze()
 
     def close(self) -> None:
+        if self._downloads is not None:
+            self._downloads.shutdown()
+            self._downloads = None
         self.source.close()
         if self.client is not None:
             self.client.close()
@@ -258,8 +263,9 @@ class PartitionProcessor:
         )
         if not wanted:
             return {}
-        with ThreadPoolExecutor(min(DOWNLOADS, len(wanted))) as pool:
-            return dict(zip(wanted, pool.map(self._download, wanted), strict=True))
+        if self._downloads is None:
+            self._downloads = ThreadPoolExecutor(DOWNLOADS, thread_name_prefix="download")
+        return dict(zip(wanted, self._downloads.map(self._download, wanted), strict=True))
 
     def _download(self, wanted: tuple[str, str | None]) -> dict[str, Any]:
         url, secret = wanted
