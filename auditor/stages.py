@@ -193,8 +193,14 @@ class PartitionProcessor:
             counted: list[RecordFacts] = []
             count = counted.append
             contents = result.content or (None,) * len(result.records)
-            fetched = self._fetch_attachments(result.records) if self.client is not None else {}
-            for record, sorted_json in zip(result.records, contents, strict=True):
+            attached = (
+                self._fetch_attachments(result.records)
+                if self.client is not None
+                else [[]] * len(result.records)  # one empty list, never added to
+            )
+            for record, sorted_json, references in zip(
+                result.records, contents, attached, strict=True
+            ):
                 try:
                     canonical = canonical_of(record, sorted_json)
                 except CanonicalizationError as error:
@@ -209,7 +215,6 @@ class PartitionProcessor:
                 found = check(record)
                 retain_until, verdict, policy_findings = evaluate(record)
                 found.extend(policy_findings)
-                references = _references(record, fetched) if fetched else []
                 facts = _facts(record, canonical)
                 count(facts)
                 header = [
@@ -248,24 +253,31 @@ class PartitionProcessor:
         crashpoints.reached("spool.partition")
         return outcome
 
-    def _fetch_attachments(self, records: tuple[Any, ...]) -> dict[tuple[str, str | None], dict]:
-        """Downloads every file the partition's records point to into the shared
-        content-addressed store, `DOWNLOADS` at a time: each download waits on the network, and
+    def _fetch_attachments(self, records: tuple[Any, ...]) -> list[list[dict[str, Any]]]:
+        """Each record's attachment references, its files downloaded into the shared
+        content-addressed store `DOWNLOADS` at a time: each download waits on the network, and
         one after another they made a run with attachments many times slower than one without.
-        By (url, secret): `{"sha256", "size"}`, or `{"error"}` for a file the source refused."""
-        wanted = list(
-            dict.fromkeys(
-                (url, secret)
-                for record in records
-                if isinstance(record, dict)
-                for _key, _position, url, secret in _attachment_urls(record)
-            )
-        )
-        if not wanted:
-            return {}
-        if self._downloads is None:
-            self._downloads = ThreadPoolExecutor(DOWNLOADS, thread_name_prefix="download")
-        return dict(zip(wanted, self._downloads.map(self._download, wanted), strict=True))
+        A reference holds `sha256` and `size`, or `error` for a file the source refused; each
+        (url, secret) is downloaded once."""
+        found = [list(_attachment_urls(r)) if isinstance(r, dict) else [] for r in records]
+        wanted = list(dict.fromkeys((url, secret) for urls in found for *_, url, secret in urls))
+        fetched: dict[tuple[str, str | None], dict[str, Any]] = {}
+        if wanted:
+            if self._downloads is None:
+                self._downloads = ThreadPoolExecutor(DOWNLOADS, thread_name_prefix="download")
+            fetched = dict(zip(wanted, self._downloads.map(self._download, wanted), strict=True))
+        return [
+            [
+                {
+                    "msg_id": msg_id(record),
+                    "pointer": f"/payload/bodies/{position}/{key}",
+                    "url": url,
+                    **fetched[url, secret],
+                }
+                for key, position, url, secret in urls
+            ]
+            for record, urls in zip(records, found, strict=True)
+        ]
 
     def _download(self, wanted: tuple[str, str | None]) -> dict[str, Any]:
         url, secret = wanted
@@ -290,19 +302,6 @@ def _attachment_urls(record: dict[str, Any]) -> Iterator[tuple[str, int, str, st
             if isinstance(url, str) and "/chatfiles/" in url:
                 # a secret that is not text cannot be sent: asked without one, the source says so
                 yield url_key, position, url, secret if isinstance(secret, str) else None
-
-
-def _references(record: dict[str, Any], fetched: dict[tuple[str, str | None], dict]) -> list[dict]:
-    """The record's attachment references, each with what its download gave."""
-    return [
-        {
-            "msg_id": msg_id(record),
-            "pointer": f"/payload/bodies/{position}/{key}",
-            "url": url,
-            **fetched[url, secret],
-        }
-        for key, position, url, secret in _attachment_urls(record)
-    ]
 
 
 def _facts(record: dict[str, Any], canonical: bytes) -> RecordFacts:

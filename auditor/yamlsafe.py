@@ -19,13 +19,15 @@ MAX_DEPTH = 100
 class SafeLoader(yaml.SafeLoader):
     """`yaml.SafeLoader` refusing aliases and documents nested beyond `MAX_DEPTH`."""
 
+    _depth = 0  # of the node being composed
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
                 None, None, "aliases (*name) are not allowed: write the value out", event.start_mark
             )
-        self._depth = getattr(self, "_depth", 0) + 1
+        self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
                 raise yaml.composer.ComposerError(

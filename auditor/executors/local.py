@@ -13,7 +13,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,12 +20,10 @@ from concurrent.futures.process import BrokenProcessPool
 from auditor.errors import SourceError
 from auditor.executors.interface import Executor
 from auditor.partitions import Partition
-from auditor.processes import die_with_parent
+from auditor.processes import LINUX, die_with_parent
 from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings
 
 log = logging.getLogger(__name__)
-
-_LINUX = sys.platform.startswith("linux")
 
 
 class LocalExecutor(Executor):
@@ -50,7 +47,7 @@ class LocalExecutor(Executor):
         # parent, which `PR_SET_PDEATHSIG` and the check in `_init_worker` rely on.
         pool = ProcessPoolExecutor(
             max_workers=min(self.workers, len(partitions)),
-            mp_context=multiprocessing.get_context("fork") if _LINUX else None,
+            mp_context=multiprocessing.get_context("fork") if LINUX else None,
             initializer=_init_worker,
             initargs=(settings, os.getpid()),
         )
