@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": {
                     "cpus": os.cpu_count(),
                     "python": platform.python_version(),
+                    "executable": sys.executable,
                     "platform": platform.platform(),
                     "processor": platform.processor() or platform.machine(),
                 },
