@@ -54,8 +54,6 @@ from auditor.sources.settings import ConnectionSettings, make_client, make_sourc
 from auditor.validation import RecordValidator
 
 ATTACHMENT_TYPES = frozenset({"img", "audio", "video", "file", "combine"})
-# Attachment downloads a worker runs at once: each waits on the network, not on this CPU.
-DOWNLOADS = 8
 # Bytes the records spool gathers before a write(2): an hour is a few MB, and at the default
 # 8 KiB the system calls took half the cost of writing its lines.
 SPOOL_BUFFER = 1 << 20
@@ -255,7 +253,7 @@ class PartitionProcessor:
 
     def _fetch_attachments(self, records: tuple[Any, ...]) -> list[list[dict[str, Any]]]:
         """Each record's attachment references, its files downloaded into the shared
-        content-addressed store `DOWNLOADS` at a time: each download waits on the network, and
+        content-addressed store, `attachment_downloads` at a time: each waits on the network, and
         one after another they made a run with attachments many times slower than one without.
         A reference holds `sha256` and `size`, or `error` for a file the source refused; each
         (url, secret) is downloaded once."""
@@ -264,7 +262,9 @@ class PartitionProcessor:
         fetched: dict[tuple[str, str | None], dict[str, Any]] = {}
         if wanted:
             if self._downloads is None:
-                self._downloads = ThreadPoolExecutor(DOWNLOADS, thread_name_prefix="download")
+                self._downloads = ThreadPoolExecutor(
+                    self.settings.source.attachment_downloads, thread_name_prefix="download"
+                )
             fetched = dict(zip(wanted, self._downloads.map(self._download, wanted), strict=True))
         return [
             [

@@ -103,6 +103,10 @@ def test_a_config_file_that_is_not_yaml_names_file_and_line(tmp_path):
         ({"base_url": "http://h:99999"}, r"base URL 'http://h:99999' is not a URL \(Port out"),
         ({"org": [1]}, r"org must be text, not \[1\]"),
         ({"client_id": {"a": 1}}, r"client_id must be text, not \{'a': 1\}"),
+        ({"attachment_downloads": 0}, "attachment_downloads must be 1-32, not 0"),
+        ({"attachment_downloads": 33}, "attachment_downloads must be 1-32, not 33"),
+        ({"attachment_downloads": 2.5}, "attachment_downloads must be a whole number, not 2.5"),
+        ({"max_retries": True}, "max_retries must be a whole number, not True"),
     ],
 )
 def test_bad_values_are_refused_with_their_name(flags, message):
@@ -152,3 +156,11 @@ def test_a_secret_file_that_is_not_text_is_refused_without_showing_it(tmp_path):
     assert str(refused.value) == (
         f"the client secret file {secret} named by EASEMOB_CLIENT_SECRET_FILE is not UTF-8 text"
     )
+
+
+def test_attachment_downloads_come_from_the_config_file_unless_a_flag_says(tmp_path):
+    config = write_config(tmp_path, "source:\n  attachment_downloads: 3\n")
+    assert load_settings(config_file=config, environ=ENV).attachment_downloads == 3
+    flagged = load_settings({"attachment_downloads": 12}, config_file=config, environ=ENV)
+    assert flagged.attachment_downloads == 12
+    assert load_settings(environ=ENV).attachment_downloads == 8

@@ -15,7 +15,12 @@ from auditor.config import load_run_section
 from auditor.executors import EXECUTORS, MAX_WORKERS, executor_options
 from auditor.partitions import Partition
 from auditor.pipeline import FAIL_ON_LEVELS, Progress, RunOutcome, RunSettings, run_audit
-from auditor.sources.settings import APIS, load_settings
+from auditor.sources.settings import (
+    APIS,
+    ATTACHMENT_DOWNLOADS,
+    MAX_ATTACHMENT_DOWNLOADS,
+    load_settings,
+)
 from auditor.stages import PartitionOutcome
 
 RUN_HELP = """Audit a window of history: pull every hour, validate, apply the policies, write
@@ -198,6 +203,11 @@ def _run_apps(
 )
 @click.option("--attachments", type=click.Choice(["fetch", "skip"]), help="[default: fetch]")
 @click.option(
+    "--attachment-downloads",
+    type=click.IntRange(min=1, max=MAX_ATTACHMENT_DOWNLOADS),
+    help=f"Attachment files each worker downloads at once [default: {ATTACHMENT_DOWNLOADS}].",
+)
+@click.option(
     "--fail-on",
     type=click.Choice(FAIL_ON_LEVELS),
     help="Exit 1 when findings at or above this severity exist [default: high].",
@@ -244,6 +254,7 @@ def run_command(config_file, as_json, quiet, **flags) -> None:
             "client_id",
             "max_retries",
             "timeout",
+            "attachment_downloads",
             "api",
             "hour_timezone",
         )

@@ -98,7 +98,8 @@ class EmulatorOptions:
 
 
 class EmulatorStats:
-    """Counters a test reads: requests by (route, status), faults by kind, downloads by hour."""
+    """Counters a test reads: requests by (route, status), faults by kind, downloads by hour,
+    and the most requests of each route served at once."""
 
     def __init__(self, tokens: TokenStore) -> None:
         self._tokens = tokens
@@ -106,6 +107,8 @@ class EmulatorStats:
         self.requests: Counter[tuple[str, int]] = Counter()
         self.faults: Counter[str] = Counter()
         self.downloads: Counter[str] = Counter()
+        self._in_flight: Counter[str] = Counter()
+        self.peak_in_flight: Counter[str] = Counter()
 
     @property
     def tokens_issued(self) -> int:
@@ -114,6 +117,18 @@ class EmulatorStats:
     def count(self, counter: Counter, key: Any) -> None:
         with self._lock:
             counter[key] += 1
+
+    @contextlib.contextmanager
+    def serving(self, route: str) -> Iterator[None]:
+        """Counts a request of `route` in flight, so a test sees how many a client overlaps."""
+        with self._lock:
+            self._in_flight[route] += 1
+            self.peak_in_flight[route] = max(self.peak_in_flight[route], self._in_flight[route])
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight[route] -= 1
 
     def by_route(self, route: str) -> dict[int, int]:
         """Status -> count for one route (`token`, `hour`, `file`, `legacy`, ...)."""
@@ -128,6 +143,7 @@ class EmulatorStats:
                 },
                 "faults": dict(self.faults),
                 "downloads": dict(self.downloads),
+                "peak_in_flight": dict(self.peak_in_flight),
                 "tokens_issued": self.tokens_issued,
             }
 
@@ -259,50 +275,51 @@ class Emulator:
         parts = urlsplit(target)
         segments = [unquote(segment) for segment in parts.path.split("/") if segment]
         route, methods, args = _route(segments)
-        if route == "unknown":
-            return route, self._error(
-                500, "web_application", "javax.ws.rs.WebApplicationException", started
-            )
-        fault_key = f"{method} {parts.path}" + ("" if route == "file" else f"?{parts.query}")
-        fault = self.faults.decide(fault_key, _APPLICABLE[route])
-        if fault:
-            self.stats.count(self.stats.faults, fault)
-            if fault == "slow":
-                time.sleep(self.options.slow_seconds)
-            elif fault != "truncate":
-                return route, self._fault(fault, started)
-        if route == "file":
-            if method != "GET":
-                return route, oss_error(
-                    405, "MethodNotAllowed", "The method is not allowed.", self.clock.now_ms()
+        with self.stats.serving(route):
+            if route == "unknown":
+                return route, self._error(
+                    500, "web_application", "javax.ws.rs.WebApplicationException", started
                 )
-            return route, self._download(*args, query=parts.query, truncate=fault == "truncate")
-        org, app = segments[0], segments[1]
-        if (org, app) != (self.options.org, self.options.app):
-            return route, self._error(
-                404,
-                "organization_application_not_found",
-                f"Could not find application for {org}/{app} from URI: {'/'.join(segments)}",
-                started,
-            )
-        if method not in methods:
-            return route, self._error(
-                500, "unsupported_service_operation", "Service operation not supported", started
-            )
-        if route == "token":
-            return route, self._token(body, started)
-        denied = self._authenticate(headers.get("Authorization"), started)
-        if denied is not None:
-            return route, denied
-        if route == "hour":
-            if self.hour_file_limit.refuses():
-                return route, self._fault("rate_limit", started)
-            return route, self._hour(args[0], started)
-        if route == "legacy":
-            return route, self._legacy(parts.query, started)
-        if route == "offline":
-            return route, self._offline(args[0], parts.path, started)
-        return route, self._chatfile(args[0], headers.get("share-secret"), started)
+            fault_key = f"{method} {parts.path}" + ("" if route == "file" else f"?{parts.query}")
+            fault = self.faults.decide(fault_key, _APPLICABLE[route])
+            if fault:
+                self.stats.count(self.stats.faults, fault)
+                if fault == "slow":
+                    time.sleep(self.options.slow_seconds)
+                elif fault != "truncate":
+                    return route, self._fault(fault, started)
+            if route == "file":
+                if method != "GET":
+                    return route, oss_error(
+                        405, "MethodNotAllowed", "The method is not allowed.", self.clock.now_ms()
+                    )
+                return route, self._download(*args, query=parts.query, truncate=fault == "truncate")
+            org, app = segments[0], segments[1]
+            if (org, app) != (self.options.org, self.options.app):
+                return route, self._error(
+                    404,
+                    "organization_application_not_found",
+                    f"Could not find application for {org}/{app} from URI: {'/'.join(segments)}",
+                    started,
+                )
+            if method not in methods:
+                return route, self._error(
+                    500, "unsupported_service_operation", "Service operation not supported", started
+                )
+            if route == "token":
+                return route, self._token(body, started)
+            denied = self._authenticate(headers.get("Authorization"), started)
+            if denied is not None:
+                return route, denied
+            if route == "hour":
+                if self.hour_file_limit.refuses():
+                    return route, self._fault("rate_limit", started)
+                return route, self._hour(args[0], started)
+            if route == "legacy":
+                return route, self._legacy(parts.query, started)
+            if route == "offline":
+                return route, self._offline(args[0], parts.path, started)
+            return route, self._chatfile(args[0], headers.get("share-secret"), started)
 
     def _authenticate(self, authorization: str | None, started: float) -> Response | None:
         state = self.tokens.check(authorization)

@@ -1,0 +1,100 @@
+"""A worker downloads a run's attachment files several at a time, as many as it is told, and
+the bag does not depend on how many."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import run_support
+from click.testing import CliRunner
+
+from auditor.archive.keys import generate_key_files
+from auditor.cli import main
+from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.partitions import HOUR_MS
+from auditor.pipeline import run_audit
+
+SECRET = "downloads-test-secret"
+
+
+@pytest.fixture
+def emulator():
+    # Every answer comes 30 ms late, so downloads that a worker overlaps are in flight together
+    # at the emulator; an hour of this history points to a few dozen files.
+    options = EmulatorOptions(
+        messages=2400,
+        days=1,
+        client_secret=SECRET,
+        slow_rate=1.0,
+        slow_seconds=0.03,
+        max_consecutive_faults=1_000_000,
+    )
+    with run_emulator(options) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return generate_key_files(tmp_path_factory.mktemp("keys"), identity="downloads-test")
+
+
+def one_hour(emulator, keys, folder, downloads: int):
+    source = dataclasses.replace(
+        run_support.source_of(emulator, SECRET), attachment_downloads=downloads
+    )
+    return run_support.settings_for(
+        emulator,
+        keys,
+        folder,
+        SECRET,
+        source=source,
+        until_ms=DEFAULT_START_MS + HOUR_MS,
+        fail_on="none",
+    )
+
+
+def test_a_worker_overlaps_as_many_downloads_as_it_is_told_and_the_bag_is_the_same(
+    emulator, keys, tmp_path
+):
+    bags = {}
+    peaks = {}
+    for downloads in (1, 4):
+        emulator.stats.peak_in_flight.clear()
+        outcome = run_audit(one_hour(emulator, keys, tmp_path / str(downloads), downloads))
+        assert outcome.attachments > 20
+        bags[downloads] = run_support.payload(outcome.bag_path)
+        peaks[downloads] = emulator.stats.peak_in_flight["chatfile"]
+    assert peaks[1] == 1
+    assert 1 < peaks[4] <= 4
+    assert bags[1] == bags[4]
+
+
+def test_the_flag_sets_how_many_downloads_overlap(emulator, keys, tmp_path):
+    result = CliRunner().invoke(
+        main,
+        [
+            *run_support.run_args(emulator, keys, tmp_path, hours=1),
+            "--attachment-downloads",
+            "2",
+            "--fail-on",
+            "none",
+            "--quiet",
+        ],
+        env={"EASEMOB_CLIENT_SECRET": SECRET},
+    )
+    assert result.exit_code == 0, result.output
+    assert emulator.stats.peak_in_flight["chatfile"] == 2
+
+
+@pytest.mark.parametrize("value", ["0", "33", "two"])
+def test_a_flag_out_of_range_is_refused_before_any_request(emulator, keys, tmp_path, value):
+    result = CliRunner().invoke(
+        main,
+        [*run_support.run_args(emulator, keys, tmp_path, hours=1), "--attachment-downloads", value],
+        env={"EASEMOB_CLIENT_SECRET": SECRET},
+    )
+    assert result.exit_code == 2
+    assert "--attachment-downloads" in result.output
+    assert emulator.stats.requests == {}
