@@ -191,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": {
                     "cpus": os.cpu_count(),
                     "python": platform.python_version(),
-                    "executable": sys.executable,
+                    # The interpreter the venv was made from: builds differ (bench/README.md).
+                    "interpreter": getattr(sys, "_base_executable", sys.executable),
+                    "build": sys.version,
                     "platform": platform.platform(),
                     "processor": platform.processor() or platform.machine(),
                 },
