@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from auditor.cli import main
 from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.sources.pull import JOURNAL
 
 SECRET = "Sx-7f3k-never-print-me"
 WINDOW = ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T03:00Z"]
@@ -204,8 +205,8 @@ def auditor_command():
     return [sys.executable, "-c", "from auditor.cli import main; main()"]
 
 
-def start_pull(emu, config, out, crash_at=""):
-    args = ["pull", "--since", "2026-11-01", "--until", "2026-11-02", "--out", str(out)]
+def start_pull(emu, config, out, crash_at="", *extra):
+    args = ["pull", "--since", "2026-11-01", "--until", "2026-11-02", "--out", str(out), *extra]
     env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
     env["AUDITOR_CRASH_AT"] = crash_at
     return subprocess.Popen(
@@ -220,14 +221,35 @@ def folder_bytes(folder):
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 
 
+def config_for(emu, folder):
+    config = folder / "auditor.yaml"
+    config.write_text(
+        orjson.dumps(
+            {
+                "source": {
+                    "base_url": emu.base_url,
+                    "org": "demo-org",
+                    "app": "demo-app",
+                    "client_id": "demo-client",
+                    "backoff_base": 0.001,
+                    "backoff_cap": 0.01,
+                }
+            }
+        ).decode()
+    )
+    return config
+
+
 # Killed from outside (after N hour lines, or 20 ms later) and from inside at the crash points
 # of `auditor.sources.pull`: in the middle of writing an hour, between an hour's rename and its
-# checkpoint, and between the checkpoint and conflicts.jsonl.
+# journal line, after a journal line (before the checkpoint is saved, past the first 8 hours),
+# and between the checkpoint and conflicts.jsonl.
 KILLS = [
     ("lines", 9),
     ("lines+20ms", 3),
     ("pull.writing", 700),
     ("pull.renamed", 5),
+    ("pull.journaled", 10),
     ("pull.checkpointed", 12),
 ]
 
@@ -236,21 +258,7 @@ def test_a_pull_killed_at_any_point_resumes_to_the_bytes_of_an_uninterrupted_pul
     """Every fault but late records, which by design differ between a first and a later look."""
     options = EmulatorOptions(messages=1200, client_secret=SECRET, **SUBPROCESS_FAULTS)
     with run_emulator(options) as emu:
-        config = tmp_path / "auditor.yaml"
-        config.write_text(
-            orjson.dumps(
-                {
-                    "source": {
-                        "base_url": emu.base_url,
-                        "org": "demo-org",
-                        "app": "demo-app",
-                        "client_id": "demo-client",
-                        "backoff_base": 0.001,
-                        "backoff_cap": 0.01,
-                    }
-                }
-            ).decode()
-        )
+        config = config_for(emu, tmp_path)
         reference = start_pull(emu, config, tmp_path / "reference")
         assert reference.wait(60) == 0, reference.stderr.read()
         expected = folder_bytes(tmp_path / "reference")
@@ -271,6 +279,34 @@ def test_a_pull_killed_at_any_point_resumes_to_the_bytes_of_an_uninterrupted_pul
             resumed = start_pull(emu, config, out)
             assert resumed.wait(60) == 0, resumed.stderr.read()
             assert folder_bytes(out) == expected, f"differs after a kill at {how}:{when}"
+
+
+def test_a_refetch_killed_midway_leaves_no_hour_to_fetch_again(tmp_path):
+    """An hour that `--refetch` changed is journaled once renamed, so the pull after a kill
+    trusts its new file. Before the journal, every hour changed since the checkpoint's last
+    save no longer matched it and was fetched again: up to an eighth of the window."""
+    with run_emulator(EmulatorOptions(messages=1200, client_secret=SECRET, late_rate=0.3)) as emu:
+        config = config_for(emu, tmp_path)
+        out = tmp_path / "out"
+        assert start_pull(emu, config, out).wait(60) == 0
+        first = folder_bytes(out)
+        # 24 hours listed: the refetch saves after every third hour, so its 19th and 20th
+        # (18:00 and 19:00) are journaled and not yet saved when it is killed.
+        refetch = start_pull(emu, config, out, "pull.journaled:20", "--refetch")
+        assert refetch.wait(60) == -signal.SIGKILL
+        assert (out / JOURNAL).exists()
+        hour_requests = sum(emu.stats.by_route("hour").values())
+
+        resumed = start_pull(emu, config, out)
+        assert resumed.wait(60) == 0, resumed.stderr.read()
+
+        assert b"does not match its checkpoint" not in resumed.stderr.read()
+        assert sum(emu.stats.by_route("hour").values()) == hour_requests
+        after = folder_bytes(out)
+        changed = {name for name in first if name[:10].isdigit() and first[name] != after[name]}
+        assert {"2026110118.jsonl", "2026110119.jsonl"} <= changed
+        assert max(changed) == "2026110119.jsonl"
+        assert JOURNAL not in after
 
 
 def test_a_long_window_rewrites_its_checkpoint_a_few_dozen_times_not_once_an_hour(tmp_path):

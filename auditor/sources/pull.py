@@ -2,15 +2,16 @@
 
 Each hour is written as `<YYYYMMDDHH>.jsonl` (the label in the source's hour zone; the records as
 received, one JSON line each, settled as in `settle.py`) under a temporary name, fsynced and
-renamed; only then is the hour added to `checkpoint.json` (written the same way, after each of
-the first hours and then less often as it grows: `Checkpoint.added`). Served data that is not a
+renamed; only then is the hour added to the checkpoint: a line appended to `checkpoint.journal`,
+folded into `checkpoint.json` (written the same way as an hour) after each of the first hours and
+then less often as it grows (`Checkpoint.added`). Served data that is not a
 record is kept verbatim, one piece a line, in `<YYYYMMDDHH>.unreadable.txt`, written before its
 hour file and counted in the checkpoint, never dropped. A run killed at any moment leaves
 complete hour files, a checkpoint listing only complete hours, and at most a stray temporary
 file, so the next run skips what is done and ends with the same bytes an uninterrupted run would
-have written. Hour files renamed after the checkpoint's last save are adopted from disk rather
-than fetched again. The checkpoint and `conflicts.jsonl` are pure functions of the hour files,
-with no clock in them, for the same reason.
+have written. Hour files renamed before their journal line are adopted from disk rather than
+fetched again. The checkpoint and `conflicts.jsonl` are pure functions of the hour files, with no
+clock in them, for the same reason; a pull that ends leaves no journal.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from auditor.sources.settle import settle
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.json"
+JOURNAL = "checkpoint.journal"
 CONFLICTS = "conflicts.jsonl"
 FORMAT = "auditor-pull/1"
 
@@ -119,29 +121,54 @@ class Checkpoint:
         self.folder = folder
         self.zone = zone
         self.hours: dict[str, dict[str, Any]] = {}
-        self._unsaved = 0
+        self._unsaved: list[str] = []
 
     @classmethod
     def load(cls, folder: Path, zone: str) -> Checkpoint:
+        """The saved checkpoint with the journal's hours over it: an hour pulled again by
+        `--refetch` since the last save has its new entry there."""
         checkpoint = cls(folder, zone)
         path = folder / CHECKPOINT
-        if not path.exists():
-            return checkpoint
-        try:
-            document = orjson.loads(path.read_bytes())
-            hours = document["hours"]
-            recorded_zone = document["hour_timezone"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            raise InputError(
-                f"{path}: not a checkpoint of auditor pull; use another --out"
-            ) from None
-        if recorded_zone != zone:
+        if path.exists():
+            try:
+                document = orjson.loads(path.read_bytes())
+                hours = document["hours"]
+                recorded_zone = document["hour_timezone"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                raise InputError(
+                    f"{path}: not a checkpoint of auditor pull; use another --out"
+                ) from None
+            checkpoint._check_zone(recorded_zone)
+            checkpoint.hours = dict(hours)
+        for label, entry in checkpoint._journaled():
+            checkpoint.hours[label] = entry
+            checkpoint._unsaved.append(label)
+        return checkpoint
+
+    def _check_zone(self, recorded_zone: object) -> None:
+        if recorded_zone != self.zone:
             raise ConfigError(
-                f"{folder} holds hours labelled in {recorded_zone}, not {zone}; "
+                f"{self.folder} holds hours labelled in {recorded_zone}, not {self.zone}; "
                 "pull with the same --hour-timezone or into another --out"
             )
-        checkpoint.hours = dict(hours)
-        return checkpoint
+
+    def _journaled(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The journal's (label, entry) pairs; a last line cut short by a kill is left out."""
+        path = self.folder / JOURNAL
+        if not path.exists():
+            return
+        for number, line in enumerate(path.read_bytes().splitlines(keepends=True), start=1):
+            if not line.endswith(b"\n"):
+                return
+            try:
+                item = orjson.loads(line)
+                label, entry, recorded_zone = item["hour"], item["entry"], item["hour_timezone"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                raise InputError(
+                    f"{path}:{number}: not a checkpoint journal of auditor pull; use another --out"
+                ) from None
+            self._check_zone(recorded_zone)
+            yield label, entry
 
     def complete_file(self, label: str) -> dict[str, Any] | None:
         """The entry of an hour whose file is on disk with the recorded sha256, else None."""
@@ -174,24 +201,31 @@ class Checkpoint:
         self.hours[label] = entry
         return entry
 
-    def added(self) -> None:
-        """Saves after an hour was added: after each of the first eight, then once the hours
-        added since the last save reach an eighth of those listed. A save rewrites every entry,
-        so saving after each of N hours wrote N²/2 of them (a year of hours: 38 million); this
-        way the entries written stay under nine times the final count. An hour on disk but not
-        yet in the saved checkpoint is adopted from its file by the next pull, not fetched."""
-        self._unsaved += 1
-        if self._unsaved * 8 >= len(self.hours):
+    def added(self, label: str) -> None:
+        """Records the hour just added: a line appended to the journal, which a kill leaves
+        whole or cut (its hour is then adopted from its file, or fetched again if `--refetch`
+        changed it). The whole checkpoint is saved after each of the first eight hours, then
+        once the journal holds an eighth of the hours listed: saving it after each of N hours
+        wrote N²/2 entries (a year of hours: 38 million); this way the entries written stay
+        under nine times the final count."""
+        line = {"hour": label, "entry": self.hours[label], "hour_timezone": self.zone}
+        with (self.folder / JOURNAL).open("ab") as journal:
+            journal.write(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
+        crashpoints.reached("pull.journaled")
+        self._unsaved.append(label)
+        if len(self._unsaved) * 8 >= len(self.hours):
             self.save()
 
     def save(self) -> None:
-        self._unsaved = 0
+        """Writes every entry to `checkpoint.json`, then drops the journal it now holds."""
         document = {"format": FORMAT, "hour_timezone": self.zone, "hours": self.hours}
         write_atomically(
             self.folder / CHECKPOINT,
             [orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS), b"\n"],
         )
         crashpoints.reached("pull.checkpointed")
+        (self.folder / JOURNAL).unlink(missing_ok=True)
+        self._unsaved = []
         lines = (
             orjson.dumps(
                 {"hour": label, "msg_id": identity, "variants": variants},
@@ -304,7 +338,7 @@ def _pull_hour(
             entry = checkpoint.add(
                 partition, label, records, file_sha256(path), conflicts, unreadable
             )
-            checkpoint.added()
+            checkpoint.added(label)
             return HourOutcome(
                 label,
                 partition,
@@ -323,7 +357,7 @@ def _pull_hour(
     checkpoint.add(
         partition, label, result.records, digest, result.conflicts, len(result.unreadable)
     )
-    checkpoint.added()
+    checkpoint.added(label)
     for line, problem in enumerate(result.unreadable, start=1):
         log.warning(
             "hour %s: unreadable data (%s), kept as line %d of %s",
