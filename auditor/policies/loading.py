@@ -23,7 +23,7 @@ import yaml
 from auditor.errors import ConfigError
 from auditor.metaschema import check_schema
 from auditor.partitions import parse_instant
-from auditor.policies.backtracking import nested_repetition
+from auditor.policies.backtracking import ambiguous_repetition, nested_repetition
 from auditor.policies.detectors import DETECTORS
 from auditor.policies.durations import Duration
 from auditor.policies.model import (
@@ -303,6 +303,14 @@ class _Builder:
                     where,
                     f"pattern {source!r} has {nested}, which can take exponential time on a "
                     "message it almost matches; use one repetition, or a possessive one (a++)",
+                )
+            ambiguous = ambiguous_repetition(regex)
+            if ambiguous:
+                raise self.source.error(
+                    where,
+                    f"pattern {source!r} has {ambiguous}, which can take exponential time on a "
+                    "message it almost matches; make its alternatives exclusive, or use a "
+                    "possessive repetition (a*+)",
                 )
             patterns.append(PatternRule(source, regex, self.source.line(where)))
         return KeywordList(
