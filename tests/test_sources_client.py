@@ -83,6 +83,52 @@ def test_a_cursor_seen_before_stops_the_pull_instead_of_looping():
     assert seen[-1][2]["cursor"] == ["MTox+/="]
 
 
+def test_fresh_cursors_over_the_same_page_stop_the_pull_after_three_pages_that_add_nothing():
+    """A server that hands out a new cursor with the same page each time paged 1,858 times in
+    90 s before this check; only the 100,000-page limit would have ended it."""
+    cursors = (f"c{number}" for number in range(1, 1000))
+
+    def answer(method, path, query):
+        if path.endswith("/token"):
+            return TOKEN
+        return page([{"msg_id": "1"}, {"msg_id": "2"}], next(cursors))
+
+    with scripted(answer) as (url, seen), pytest.raises(SourceError) as caught:
+        list(LegacyQuerySource(client(url)).served(HOUR))
+    assert str(caught.value) == (
+        f"{url}/o/a/chatmessages returned 3 pages in a row with no message not served before "
+        "on page 4 of the hour 2026-11-01T00:00:00Z; the server is looping"
+    )
+    assert sum(path.endswith("/chatmessages") for _, path, _ in seen) == 4
+
+
+def test_empty_pages_and_repeated_messages_among_new_ones_are_not_taken_for_a_loop():
+    pages = iter(
+        [page([], f"e{number}") for number in range(5)]
+        + [page([{"msg_id": "1"}], "a"), page([{"msg_id": "1"}, {"msg_id": "2"}], "b")]
+        + [page([{"msg_id": "2"}], "c"), page([{"msg_id": "1"}], "d"), page([{"msg_id": "3"}])]
+    )
+
+    def answer(method, path, query):
+        return TOKEN if path.endswith("/token") else next(pages)
+
+    with scripted(answer) as (url, _seen):
+        records = list(LegacyQuerySource(client(url)).served(HOUR))
+    assert [record["msg_id"] for record in records] == ["1", "1", "2", "2", "1", "3"]
+
+
+def test_a_cursor_that_is_not_text_is_named_as_such():
+    def answer(method, path, query):
+        return TOKEN if path.endswith("/token") else page([{"msg_id": "1"}], 12345)
+
+    with scripted(answer) as (url, _seen), pytest.raises(SourceError) as caught:
+        list(LegacyQuerySource(client(url)).served(HOUR))
+    assert str(caught.value) == (
+        f"{url}/o/a/chatmessages returned a cursor that is not text ('12345') on page 1 of the "
+        "hour 2026-11-01T00:00:00Z"
+    )
+
+
 def test_paging_goes_on_past_short_and_empty_pages_until_the_cursor_is_absent():
     pages = iter([page([], "c1"), page([{"msg_id": "1"}], "c2"), page([{"msg_id": "2"}])])
 

@@ -2,9 +2,10 @@
 
 Retired by Easemob in 2017 but still the API of the seed document and the emulator. The hour is
 asked for as `timestamp>start-1 and timestamp<end`, which on integer milliseconds is exactly
-`[start, end)`. Paging stops only when a page comes without a cursor: a short page does not mean
-the end (Usergrid applies the limit before filtering), and a cursor seen before means the server
-is looping, which is an error rather than an endless run.
+`[start, end)`. Paging stops only when a page comes without a cursor: a short or even empty page
+does not mean the end (Usergrid applies the limit before filtering). A cursor seen before, or
+`STALE_PAGES` pages in a row that bring messages but none not seen before, mean the server is
+looping, which is an error rather than an endless run.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 1000
 MAX_PAGES = 100_000
+STALE_PAGES = 3
 
 
 def window_ql(start_ms: int, end_ms: int) -> str:
@@ -52,24 +54,40 @@ class LegacyQuerySource(EasemobSource):
         ql = window_ql(partition.start_ms, partition.end_ms)
         cursor: str | None = None
         seen: set[str] = set()
+        served: set[int] = set()  # hashes: an hour's pages can hold a hundred thousand
+        stale = 0
         for page_number in range(1, self.max_pages + 1):
             page = self.client.legacy_page(ql, self.limit, cursor)
+            fresh = 0
             for entity in page["entities"]:
+                data = orjson.dumps(entity)
+                if hash(data) not in served:
+                    served.add(hash(data))
+                    fresh += 1
                 if isinstance(entity, dict):
                     yield entity
                 else:
                     where = f"{partition.iso()} page {page_number}"
-                    yield Unreadable(
-                        where, "an entity that is not a JSON object", orjson.dumps(entity)
-                    )
+                    yield Unreadable(where, "an entity that is not a JSON object", data)
+            stale = stale + 1 if page["entities"] and not fresh else 0
             cursor = page.get("cursor")
             if not cursor:
                 log.debug("%s: %d page(s)", partition.iso(), page_number)
                 return
-            if not isinstance(cursor, str) or cursor in seen:
+            where = f"on page {page_number} of the hour {partition.iso()}"
+            if not isinstance(cursor, str):
                 raise SourceError(
-                    f"{self.client.app_url}/chatmessages returned cursor {str(cursor)[:40]!r} "
-                    f"again on page {page_number} of the hour {partition.iso()}; "
+                    f"{self.client.app_url}/chatmessages returned a cursor that is not text "
+                    f"({str(cursor)[:40]!r}) {where}"
+                )
+            if cursor in seen or stale >= STALE_PAGES:
+                what = (
+                    f"cursor {cursor[:40]!r} again"
+                    if cursor in seen
+                    else (f"{stale} pages in a row with no message not served before")
+                )
+                raise SourceError(
+                    f"{self.client.app_url}/chatmessages returned {what} {where}; "
                     "the server is looping"
                 )
             seen.add(cursor)
