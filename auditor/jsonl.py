@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import re
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -74,16 +77,58 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-_exact_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+def _finite_float(text: str) -> float:
+    """A number as a double, refusing one beyond its range (`1e400`) as orjson does: read as
+    infinity it would be archived as `null` or `Infinity`, not as the number served."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is beyond the range of a double")
+    return value
+
+
+_exact_decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def _exact(decode: Callable[..., T], *args: Any) -> T:
+    """`json`'s exact decoder, with nesting too deep for its recursion a ValueError.
+
+    The C scanner recurses once a level and raises RecursionError past Python's recursion
+    limit (a line of 100,000 `[`: orjson refuses it first, at 1,024 levels); that is bad data
+    like any other, never a crash.
+    """
+    try:
+        return decode(*args)
+    except RecursionError:
+        raise ValueError("nested too deeply to read") from None
+
+
+# orjson reads JSON nested up to 1,024 levels; the json module and `rfc8785`, which write what
+# orjson cannot (beyond 255 levels, or integers beyond 64 bits), recurse once or twice a level.
+_DEEP_RECURSION = 4_000
+
+
+@contextmanager
+def deep_nesting() -> Iterator[None]:
+    """Room for the json module and `rfc8785` to write any value orjson read: Python's default
+    recursion limit (1,000) stopped them at about 990 levels, with a RecursionError where the
+    value should have been archived."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, _DEEP_RECURSION))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def loads(data: bytes) -> Any:
-    """Parses JSON exactly: integers of any size stay integers, NaN and Infinity are refused.
+    """Parses JSON exactly: integers of any size stay integers; NaN, Infinity and numbers
+    beyond a double's range are refused, as is nesting deeper than the parsers go.
 
-    Raises ValueError (orjson's and json's decode errors are both ValueErrors).
+    Raises ValueError (orjson's and json's decode errors are both ValueErrors) whatever the
+    bytes.
     """
     if _beyond_64_bits(data):
-        return _exact_decoder.decode(data.decode("utf-8"))
+        return _exact(_exact_decoder.decode, data.decode("utf-8"))
     return orjson.loads(data)
 
 
@@ -100,7 +145,6 @@ class ParsedLine:
 
 def split_objects(data: bytes) -> list[Any] | None:
     """Splits back-to-back JSON objects (`{..}{..}` or `{..} {..}`) on one line, or None."""
-    decoder = _exact_decoder
     found, position = [], 0
     try:
         text = data.decode("utf-8")
@@ -109,7 +153,7 @@ def split_objects(data: bytes) -> list[Any] | None:
                 position += 1
             if position == len(text):
                 break
-            value, position = decoder.raw_decode(text, position)
+            value, position = _exact(_exact_decoder.raw_decode, text, position)
             found.append(value)
     except (ValueError, UnicodeDecodeError):
         return None
@@ -133,10 +177,26 @@ def _parse_line(raw: bytes, number: int, path: str) -> Iterator[ParsedLine]:
         if not values:
             yield ParsedLine(path, number, None, f"not JSON: {error}", data)
             return
-        for each in values:
-            yield _as_record(each, path, number, data)
+        yield from _as_records(values, path, number, data)
         return
     yield _as_record(value, path, number, data)
+
+
+def _as_records(values: list[Any], path: str, number: int, data: bytes) -> Iterator[ParsedLine]:
+    """The objects of a line that holds several values, each a record, and its other values as
+    one error in place of the first: the line is kept once (a line of 500,000 `[]` would
+    otherwise be kept 500,000 times, 250 GB from 1 MB)."""
+    others = sum(not isinstance(each, dict) for each in values)
+    reported = False
+    for each in values:
+        if isinstance(each, dict):
+            yield ParsedLine(path, number, each, None, data)
+        elif not reported:
+            reported = True
+            error = f"a JSON {type(each).__name__}, not an object"
+            if others > 1:
+                error = f"{others:,} JSON values that are not objects, the first {error}"
+            yield ParsedLine(path, number, None, error, data)
 
 
 def parse_buffer(

@@ -195,9 +195,23 @@ class RecordValidator:
 
     def check(self, record: Any) -> list[Finding]:
         """Every schema finding of `record`: a new list (empty when it is valid) the caller owns."""
-        if self._is_valid(record):
-            return []
-        return self._explain(record)
+        try:
+            if self._is_valid(record):
+                return []
+            return self._explain(record)
+        except ValueError as error:  # jsonschema-rs reads at most about 250 levels of nesting
+            return [
+                Finding(
+                    msg_id=records.msg_id(record) if isinstance(record, dict) else None,
+                    category="schema",
+                    rule=RECORD_ID,
+                    severity=SEVERITY,
+                    message=f"record: not checked against the schemas ({error}): nested too "
+                    "deeply for the validator",
+                    pointer="",
+                    details={"profile": self.profile},
+                )
+            ]
 
     def _explain(self, record: Any) -> list[Finding]:
         record_id = records.msg_id(record) if isinstance(record, dict) else None

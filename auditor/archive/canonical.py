@@ -23,6 +23,8 @@ from typing import Any
 import orjson
 import rfc8785
 
+from auditor.jsonl import deep_nesting
+
 CanonicalizationError = rfc8785.CanonicalizationError
 
 _ORJSON_OPTIONS = (
@@ -134,10 +136,11 @@ def canonical_reference(value: Any) -> bytes:
     lets through as a UnicodeEncodeError (it checks only values).
     """
     try:
-        try:
-            return rfc8785.dumps(value)
-        except rfc8785.IntegerDomainError:
-            return _with_exact_integers(value)
+        with deep_nesting():
+            try:
+                return rfc8785.dumps(value)
+            except rfc8785.IntegerDomainError:
+                return _with_exact_integers(value)
     except UnicodeEncodeError:
         raise CanonicalizationError("input contains non-UTF-8 codepoints") from None
 

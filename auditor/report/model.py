@@ -86,6 +86,15 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _without_record(finding: Mapping[str, Any]) -> dict[str, Any]:
+    """The finding without the record its details show, saying why: the record is in the bag."""
+    details = finding.get("details")
+    if not isinstance(details, Mapping) or "record" not in details:
+        raise TypeError(f"finding cannot be written as JSON: {finding.get('message')!r}")
+    shown = {key: value for key, value in details.items() if key != "record"}
+    return {**finding, "details": shown | {"record": "(not shown: nested too deeply)"}}
+
+
 def verdict_line(count: int, fail_on: str) -> str:
     """`FAIL: 12 findings at or above 'high'` or `PASS: no findings at or above 'medium'`."""
     if fail_on == "none":
@@ -243,9 +252,12 @@ class ReportBuilder:
         observed recently, or the finding waits for its record."""
         if isinstance(finding, Finding):
             finding = finding.to_dict()
-        self._spool.write(
-            orjson.dumps(finding, default=_plain, option=orjson.OPT_NON_STR_KEYS) + b"\n"
-        )
+        try:
+            line = orjson.dumps(finding, default=_plain, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:  # a record shown with it, nested deeper than orjson writes (255)
+            finding = _without_record(finding)
+            line = orjson.dumps(finding, default=_plain, option=orjson.OPT_NON_STR_KEYS)
+        self._spool.write(line + b"\n")
         self._sequence += 1
         self._findings += 1
         category = _name(finding.get("category"))

@@ -1,15 +1,18 @@
 """Easemob's current history API: one signed, expiring gzip file of JSON lines per hour.
 
 Per hour: ask for the download URL, fetch the file without the bearer token, read it leniently
-(lines, or objects back to back). An expired URL (403) or a file that arrives corrupt or cut short
-is fetched again through a fresh URL; 404 means the hour had no messages; 400 "expired or
-unstored" raises `PartitionNotReady`. Hours are named in the cluster's zone (UTC or Beijing).
+(lines, or objects back to back). An expired URL (403) or a file that arrives corrupt, cut short,
+expanding past its limit (a gzip bomb), empty or with lines that are not records is fetched again
+through a fresh URL; the last is kept if it stays so, the others fail the hour. 404 means the
+hour had no messages; 400 "expired or unstored" raises `PartitionNotReady`. Hours are named in
+the cluster's zone (UTC or Beijing).
 """
 
 from __future__ import annotations
 
-import gzip
+import io
 import logging
+import re
 import zlib
 from collections.abc import Iterable
 from datetime import UTC, timezone
@@ -24,22 +27,102 @@ from auditor.sources.interface import EasemobSource, Unreadable
 log = logging.getLogger(__name__)
 
 
+MiB = 1 << 20
+# What a gzip may expand to: the larger of these. Real JSON lines compress 5 to 15 times, so only
+# a bomb (2 MB of zeros expanding to 2 GiB) reaches either; it is refused before it is held.
+GUNZIP_FLOOR = 256 * MiB
+GUNZIP_RATIO = 100
+# Expanding more than this many times, the file is weighed as well: each line break, `{` and `[`
+# counts as this many bytes, about what its Python objects cost once parsed (a bytes, a dict, an
+# unreadable piece), so that 200 MB of `{}` lines (70 million dicts) is refused too. Real files
+# never get here, and counting costs a fifth of parsing, so they are not counted.
+WEIGHED_RATIO = 20
+OBJECT_WEIGHT = 64
+_CHUNK = 4 * MiB  # inflated at most at a time
+_SLICE = 256 * 1024  # compressed bytes given at a time (its unread rest is copied each time)
+_ZEROS = re.compile(b"\0*")
+EMPTY = (
+    "an empty hour file: Easemob answers 404 for an hour without messages, so the server "
+    "served a broken file or lied"
+)
+
+
 class _Damaged(Exception):
-    """The file did not decompress or held lines that are not JSON objects."""
+    """The file did not decompress, or expanded past its limit."""
 
 
 def read_hour_file(data: bytes, label: str) -> list[Record | Unreadable]:
-    """The records of a downloaded hour file (gzip, or plain if already decoded in transit)."""
+    """The records of a downloaded hour file (gzip, or plain if already decoded in transit).
+
+    A file with nothing in it (no bytes, a gzip of nothing, or only whitespace) is one
+    unreadable piece (`EMPTY`) holding what it held: an hour without messages has no file.
+    Raises `_Damaged` for a corrupt gzip or one that expands past `gunzip`'s limit.
+    """
     if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-            raise _Damaged(f"corrupt gzip ({error})") from None
+        data = gunzip(data)
 
     def unreadable(parsed: ParsedLine) -> Unreadable:
         return Unreadable(f"{label}:{parsed.line}", parsed.error or "unreadable", parsed.raw)
 
-    return parse_buffer(data, label, unreadable)
+    found = parse_buffer(data, label, unreadable)
+    if not found:  # every line blank
+        return [Unreadable(label, EMPTY, data)]
+    return found
+
+
+def gunzip(data: bytes) -> bytes:
+    """`gzip.decompress(data)` (members one after another, zero padding between them), refused
+    (`_Damaged`) once it expands past `GUNZIP_RATIO` times `data`, or `GUNZIP_FLOOR` if more:
+    memory stays bounded by the bytes on the wire. Beyond `WEIGHED_RATIO` times, each line break
+    and object counts as `OBJECT_WEIGHT` bytes more. Inflated a slice at a time, into a buffer
+    that is returned without a copy."""
+    limit = max(GUNZIP_FLOOR, GUNZIP_RATIO * len(data))
+    weighed_from = WEIGHED_RATIO * len(data)
+    out = io.BytesIO()
+    weight: int | None = None  # of the objects, once the file expands past `weighed_from`
+    view = memoryview(data)
+    start = 0
+    while start < len(data):
+        if data[start : start + 2] != b"\x1f\x8b":
+            raise _Damaged(f"corrupt gzip (bytes that are not gzip at offset {start:,})")
+        inflater = zlib.decompressobj(wbits=31)
+        position, pending = start, b""
+        while not inflater.eof:
+            if not pending:
+                if position >= len(data):
+                    raise _Damaged("corrupt gzip (cut short)")
+                pending = view[position : position + _SLICE]
+                position += len(pending)
+            try:
+                chunk = inflater.decompress(pending, _CHUNK)
+            except zlib.error as error:
+                raise _Damaged(f"corrupt gzip ({error})") from None
+            pending = inflater.unconsumed_tail
+            out.write(chunk)
+            size = out.tell()
+            if weight is not None:
+                weight += _weight(chunk)
+            elif size > weighed_from:
+                weight = _weight(out.getvalue())
+            if size + (weight or 0) > limit:
+                raise _Damaged(
+                    f"a gzip bomb or damaged gzip (it expands past {limit // MiB} MiB: "
+                    f"{GUNZIP_RATIO} times its {len(data):,} bytes, at least "
+                    f"{GUNZIP_FLOOR // MiB} MiB)"
+                )
+        start = _ZEROS.match(data, position - len(inflater.unused_data)).end()
+    return out.getvalue()
+
+
+def _empty(found: list[Record | Unreadable]) -> bool:
+    """Whether `read_hour_file` found an empty file."""
+    return len(found) == 1 and isinstance(found[0], Unreadable) and found[0].error == EMPTY
+
+
+def _weight(data: bytes) -> int:
+    """What the lines and objects in `data` add to its size in memory, roughly."""
+    breaks = data.count(b"\n") + data.count(b"\r")
+    return OBJECT_WEIGHT * (breaks + data.count(b"{") + data.count(b"["))
 
 
 class HourFileSource(EasemobSource):
@@ -55,7 +138,7 @@ class HourFileSource(EasemobSource):
 
     def served(self, partition: Partition) -> Iterable[Record | Unreadable]:
         label = partition.label(self.hour_timezone)
-        problem = ""
+        problem = kept = ""
         last: list[Record | Unreadable] | None = None
         for attempt in range(1, self.attempts + 1):
             url = self.client.hour_file_url(label)
@@ -71,12 +154,12 @@ class HourFileSource(EasemobSource):
             else:
                 if not any(isinstance(item, Unreadable) for item in found):
                     return found
-                problem = "lines that are not JSON objects"
-                last = found
+                problem = "an empty file" if _empty(found) else "lines that are not JSON objects"
+                last, kept = found, problem
             log.info(
                 "hour %s: %s; fetching a fresh URL (%d/%d)", label, problem, attempt, self.attempts
             )
         if last is not None:
-            log.warning("hour %s: keeping the file with lines that are not JSON objects", label)
+            log.warning("hour %s: keeping the file with %s", label, kept)
             return last
         raise SourceError(f"hour {label}: {problem} on each of {self.attempts} attempts")

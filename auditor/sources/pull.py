@@ -32,7 +32,7 @@ import orjson
 from auditor import crashpoints
 from auditor.errors import ConfigError, InputError, LockHeldError
 from auditor.fsutil import write_atomically
-from auditor.jsonl import read_file
+from auditor.jsonl import deep_nesting, read_file
 from auditor.partitions import Partition, format_instant, partitions_between
 from auditor.records import Record, msg_id
 from auditor.sources.interface import PartitionNotReady, Source, Unreadable
@@ -75,11 +75,21 @@ class PullSummary:
 
 
 def record_line(record: Record) -> bytes:
-    """One record as a JSON line; integers beyond 64 bits fall back to the json module."""
+    """One record as a JSON line, read back as the same record.
+
+    What orjson cannot write goes to the json module: integers beyond 64 bits, nesting deeper
+    than 255, and text holding a lone surrogate (`"\\ud800"`, which the exact parser accepts),
+    written as `\\u` escapes there since UTF-8 has no form for it.
+    """
     try:
         return orjson.dumps(record) + b"\n"
     except orjson.JSONEncodeError:
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        with deep_nesting():
+            text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+            try:
+                return text.encode() + b"\n"
+            except UnicodeEncodeError:
+                return json.dumps(record, separators=(",", ":")).encode() + b"\n"
 
 
 def file_sha256(path: Path) -> str:

@@ -1,0 +1,187 @@
+"""Hour files a hostile or broken server serves, through `auditor pull` over loopback HTTP: a gzip
+bomb is refused with one line, bad lines are kept verbatim, records are pulled as served."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from auditor.cli import main
+from auditor.partitions import Partition
+from auditor.sources.local import LocalFileSource
+
+SECRET = "hostile-data-secret"
+LABEL = "2026110100"
+HOUR = Partition(1_793_491_200_000)
+WINDOW = ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T01:00Z"]
+RECORD = b'{"msg_id":"1","timestamp":1793491200001,"chat_type":"chat","note":"fine"}'
+
+
+class HourFileServer(BaseHTTPRequestHandler):
+    """Easemob's token and hour API, and a signed URL answering with `self.server.hour_file`."""
+
+    def do_POST(self) -> None:  # the token
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._send(200, json.dumps({"access_token": "T", "expires_in": 7200}).encode())
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/files/"):
+            return self._send(200, self.server.hour_file)  # type: ignore[attr-defined]
+        base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        link = f"{base}/files/{self.path.rsplit('/', 1)[-1]}.gz?Signature=x"
+        self._send(200, json.dumps({"data": [{"url": link}]}).encode())
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), HourFileServer)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def pull(server, out, served: bytes):
+    server.hour_file = served
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    args = ["pull", *WINDOW, "--out", str(out), "--base-url", base, "--org", "o", "--app", "a"]
+    args += ["--client-id", "c", "--retries", "1", "--timeout", "5"]
+    env = {"EASEMOB_CLIENT_SECRET": SECRET, "EASEMOB_CLIENT_SECRET_FILE": None}
+    env.update({name: None for name in ("EASEMOB_BASE_URL", "EASEMOB_ORG", "EASEMOB_APP")})
+    return CliRunner().invoke(main, args, env=env)
+
+
+def test_a_gzip_bomb_is_refused_with_one_line_naming_the_hour_and_exit_3(server, tmp_path):
+    bomb = gzip.compress(b"\0" * (300 << 20), compresslevel=9)  # 300 KB on the wire
+
+    result = pull(server, tmp_path, bomb)
+
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        f"auditor: error: hour {LABEL}: a gzip bomb or damaged gzip (it expands past 256 MiB: "
+        f"100 times its {len(bomb):,} bytes, at least 256 MiB) on each of 2 attempts"
+    )
+    assert not (tmp_path / f"{LABEL}.jsonl").exists()
+
+
+def test_a_bomb_of_tiny_lines_is_refused_before_it_becomes_millions_of_objects(server, tmp_path):
+    # 9 MB of 3 million `{}` lines, 30 KB on the wire: 131 bytes a line as weighed, about what
+    # each costs parsed (the floor of 256 MiB of weight is reached at 2 million)
+    bomb = gzip.compress(b"{}\n" * 3_000_000, compresslevel=9)
+
+    result = pull(server, tmp_path, bomb)
+
+    assert result.exit_code == 3, result.output
+    assert "a gzip bomb or damaged gzip" in result.stderr
+
+
+def test_a_line_nested_100000_deep_is_kept_verbatim_as_unreadable(server, tmp_path):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for exact in (b"", b' {"n":123456789012345678901}'):  # orjson first, or the exact parser
+        out = tmp_path / str(len(exact))
+        result = pull(server, out, gzip.compress(RECORD + b"\n" + deep + exact + b"\n"))
+
+        assert result.exit_code == 0, result.output
+        assert "Traceback" not in result.output
+        assert (out / f"{LABEL}.jsonl").read_bytes() == RECORD + b"\n"
+        assert (out / f"{LABEL}.unreadable.txt").read_bytes() == deep + exact + b"\n"
+
+
+def test_a_lone_surrogate_is_pulled_as_an_escape_and_read_back_as_the_same_record(server, tmp_path):
+    served = b'{"msg_id":"1","timestamp":1793491200001,"note":"lone \\ud800 here \xe4\xbd\xa0"}'
+
+    result = pull(server, tmp_path / "out", gzip.compress(served + b"\n"))
+
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "out" / f"{LABEL}.unreadable.txt").exists()
+    (record,) = LocalFileSource([tmp_path / "out"]).records(HOUR)
+    assert record == json.loads(served)
+    assert record["note"] == "lone \ud800 here \u4f60"
+
+
+def test_a_number_beyond_a_double_is_kept_as_served_never_rewritten(server, tmp_path, caplog):
+    big = b'{"msg_id":"2","timestamp":1e400,"v":1}'
+    for beside in (b"", b',"n":123456789012345678901'):  # orjson first, or the exact parser
+        served, out = big[:-1] + beside + b"}", tmp_path / str(len(beside))
+
+        result = pull(server, out, gzip.compress(RECORD + b"\n" + served + b"\n"))
+
+        assert result.exit_code == 0, result.output
+        assert (out / f"{LABEL}.jsonl").read_bytes() == RECORD + b"\n"
+        assert (out / f"{LABEL}.unreadable.txt").read_bytes() == served + b"\n"
+        assert f"kept as line 1 of {LABEL}.unreadable.txt" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "served",
+    [b"", gzip.compress(b""), gzip.compress(b"  \n\r\n\t \n")],
+    ids=["no bytes", "gzip of nothing", "gzip of whitespace"],
+)
+def test_an_empty_hour_file_is_a_warning_and_an_unreadable_piece_not_an_empty_hour(
+    server, tmp_path, served, caplog
+):
+    result = pull(server, tmp_path, served)
+
+    assert result.exit_code == 0, result.output
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings[0] == f"hour {LABEL}: keeping the file with an empty file"
+    assert warnings[1].startswith(f"hour {LABEL}: unreadable data ({LABEL}: an empty hour file: ")
+    assert result.stdout.startswith(f"{LABEL}  pulled          0 records  (1 unreadable)")
+    assert (tmp_path / f"{LABEL}.jsonl").read_bytes() == b""
+    assert (tmp_path / f"{LABEL}.unreadable.txt").read_bytes().count(b"\n") == 1
+    checkpoint = json.loads((tmp_path / "checkpoint.json").read_bytes())
+    assert checkpoint["hours"][LABEL]["unreadable"] == 1
+
+
+@pytest.mark.parametrize("depth", [300, 1000])
+def test_a_record_nested_deeper_than_orjson_writes_is_archived_and_reported(
+    server, tmp_path, depth
+):
+    """orjson reads 1,024 levels and writes 255; past that the json module and rfc8785 write the
+    record (they recursed past Python's limit at about 990 levels), and the schema check, which
+    stops at about 250 levels, reports the record instead of raising."""
+    from auditor.archive.keys import generate_key_files
+    from auditor.resources import example_policy
+
+    deep = b'{"msg_id":"2","timestamp":1793491200002,"x":%b}' % (b"[" * depth + b"]" * depth)
+    server.hour_file = gzip.compress(RECORD + b"\n" + deep + b"\n")
+    keys = generate_key_files(tmp_path / "keys", identity="deep-test")
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    args = ["run", *WINDOW, "--base-url", base, "--org", "o", "--app", "a", "--client-id", "c"]
+    args += ["--policies", str(example_policy()), "--key", str(keys.private_key), "--json"]
+    args += ["--out", str(tmp_path / "archive"), "--state", str(tmp_path / "state.db")]
+    args += ["--ready-delay-hours", "0", "--fail-on", "none", "--attachments", "skip"]
+
+    result = CliRunner().invoke(main, args, env={"EASEMOB_CLIENT_SECRET": SECRET})
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["records"] == 2
+    bag = summary["bag"]
+    verified = CliRunner().invoke(main, ["verify", bag, "--pubkey", str(keys.public_key)])
+    assert verified.exit_code == 0, verified.output
+    findings = [
+        json.loads(line) for line in Path(bag, "data", "findings.jsonl").read_bytes().splitlines()
+    ]
+    assert any(
+        finding["msg_id"] == "2" and "nested too deeply for the validator" in finding["message"]
+        for finding in findings
+    )
