@@ -108,6 +108,19 @@ def test_an_hour_without_records_is_404_storage_object_not_found(emu):
     assert answer.json()["error"] == "storage_object_not_found"
 
 
+def test_an_hour_whose_every_record_comes_late_is_404_at_first_and_served_on_a_later_look():
+    """Easemob has no file for an hour without messages; an empty file is a broken server's."""
+    with run_emulator(EmulatorOptions(messages=240, late_rate=1.0)) as emulator:
+        first = ask(emulator, emulator.hour_label(START))
+        assert first.status_code == 404
+        assert first.json()["error"] == "storage_object_not_found"
+
+        later = records_of(download(emulator, START))
+        assert {record["msg_id"] for record in later} == {
+            record["msg_id"] for record in emulator.expected_records(START, START + HOUR_MS)
+        }
+
+
 def test_an_hour_before_the_history_is_expired_or_unstored(emu):
     answer = ask(emu, emu.hour_label(START - HOUR_MS))
     assert answer.status_code == 400

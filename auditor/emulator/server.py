@@ -392,7 +392,7 @@ class Emulator:
                 "maybe chat message history is expired or unstored",
                 started,
             )
-        if not self.history.index_range(start, start + HOUR_MS):
+        if not self.history.index_range(start, start + HOUR_MS) or self._empty_first_look(start):
             return self._error(
                 404,
                 "storage_object_not_found",
@@ -516,7 +516,11 @@ class Emulator:
             return oss_error(403, "AccessDenied", "Request has expired.", now)
         label = name.removesuffix(".gz")
         start = self._hour_start(label)
-        if start is None or not self.history.index_range(start, start + HOUR_MS):
+        if (
+            start is None
+            or not self.history.index_range(start, start + HOUR_MS)
+            or self._empty_first_look(start)
+        ):
             return oss_error(404, "NoSuchKey", "The specified key does not exist.", now)
         with self._served_lock:
             first = start not in self._served_hours
@@ -531,6 +535,21 @@ class Emulator:
         return Response(200, data, "application/octet-stream", cut_at=cut)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _empty_first_look(self, start: int) -> bool:
+        """Whether this first look at the hour would find its file empty, every record in it
+        arriving late: Easemob has no file for an hour without messages and answers 404. The
+        look counts, so that a later one finds the late records."""
+        if not self.feed.faults.any_late:
+            return False
+        indices = self.history.index_range(start, start + HOUR_MS)
+        with self._served_lock:
+            if start in self._served_hours:
+                return False
+            if all(self.feed.faults.late(index) for index in indices):
+                self._served_hours.add(start)
+                return True
+        return False
 
     def _hour_start(self, label: str) -> int | None:
         if not _HOUR_LABEL.fullmatch(label):
