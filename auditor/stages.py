@@ -27,6 +27,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import os
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +44,7 @@ from auditor.archive.lines import salter
 from auditor.collector import fewer_collections
 from auditor.errors import AuditorError
 from auditor.findings import Finding
-from auditor.fsutil import write_atomically
+from auditor.fsutil import fsync_dir, write_atomically
 from auditor.partitions import Partition
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
@@ -280,16 +282,44 @@ class PartitionProcessor:
         ]
 
     def _download(self, wanted: tuple[str, str | None]) -> dict[str, Any]:
+        """Streams one file into the store: to a temporary file of this thread, hashed as it
+        arrives, synced, then renamed to its sha256, so that no attachment is ever held whole in
+        memory (a 1 GiB file, times `attachment_downloads`). A file the source refuses, or one
+        past the client's size cap, becomes a reference with `error`."""
         url, secret = wanted
-        try:
-            data = self.client.download_attachment(url, secret)
-        except AuditorError as error:
-            return {"error": str(error)}
-        digest = hashlib.sha256(data).hexdigest()
-        target = self.spool_dir / "attachments" / digest
-        if not target.exists():
-            write_atomically(target, data)
-        return {"sha256": digest, "size": len(data)}
+        store = self.spool_dir / "attachments"
+        partial = store / f".download.{os.getpid()}-{threading.get_ident()}.tmp"
+        with partial.open("wb") as handle:
+            digest = hashlib.sha256()
+
+            def restart() -> Any:
+                nonlocal digest
+                handle.seek(0)
+                handle.truncate()
+                digest = hashlib.sha256()
+
+                def write(chunk: bytes) -> None:
+                    digest.update(chunk)
+                    handle.write(chunk)
+
+                return write
+
+            try:
+                size = self.client.stream_attachment(url, secret, restart)
+            except AuditorError as error:
+                handle.close()
+                partial.unlink(missing_ok=True)
+                return {"error": str(error)}
+            handle.flush()
+            os.fsync(handle.fileno())
+        name = digest.hexdigest()
+        target = store / name
+        if target.exists():
+            partial.unlink()
+        else:
+            os.replace(partial, target)
+            fsync_dir(store)
+        return {"sha256": name, "size": size}
 
 
 def _attachment_urls(record: dict[str, Any]) -> Iterator[tuple[str, int, str, str | None]]:

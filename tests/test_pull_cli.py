@@ -101,7 +101,9 @@ def test_an_unreachable_server_is_one_line_and_exit_3(tmp_path):
 
 
 def test_wrong_credentials_are_one_line_and_exit_2(emu, tmp_path):
-    result = invoke(["pull", *WINDOW, "--out", str(tmp_path), *connection(emu)], secret="wrong")
+    result = invoke(
+        ["pull", *WINDOW, "--out", str(tmp_path), *connection(emu)], secret="not-the-app-secret"
+    )
 
     assert one_error_line(result, 2) == (
         f"wrong client id or secret for demo-org/demo-app at {emu.base_url} "

@@ -1,27 +1,37 @@
 """The Easemob REST client: app token, retries and error mapping for every call the auditor makes.
 
 Every request goes through one loop (`_call`): 5xx, 429, timeouts, refused connections and broken
-transfers are retried with exponential backoff and full jitter (honouring `Retry-After`, which
-Easemob does not send but a proxy might); a 401 renews the token once and repeats the call; what
-cannot be retried becomes one `AuditorError` line naming the org, app and URL. The client secret
-and tokens never appear in a log line, an exception or a repr.
+or stalled transfers are retried with exponential backoff and full jitter (honouring `Retry-After`
+up to a minute, which Easemob does not send but a proxy might); a 401 renews the token once and
+repeats the call; what cannot be retried becomes one `AuditorError` line naming the org, app and
+URL. The client secret and every token the client has held are redacted from every message and log
+line it produces (`EasemobClient._redact`), whatever a server echoes back.
+
+A server is not trusted to end its answers: each body is read in pieces, under a size cap (a JSON
+answer never nears `API_ANSWER_LIMIT`, an hour file `HOUR_FILE_LIMIT`, an attachment
+`ATTACHMENT_LIMIT`) and a low-speed rule (`_read_body`). The token and API calls follow no
+redirect (Easemob's REST API sends none, and a 307 would carry the client secret elsewhere); file
+downloads follow a few, to http(s) only, and never carry credentials to another origin.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import orjson
 import requests
+import urllib3
 
 from auditor.errors import ConfigError, InputError, SourceError
 from auditor.jsonl import loads
@@ -31,18 +41,48 @@ from auditor.sources.tokens import TokenCache
 
 log = logging.getLogger(__name__)
 
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+# Caps on what one answer may hold: a token, an hour-file URL, a legacy page of 1,000 records or an
+# unread count is a few MB at most, so 64 MiB means a broken or hostile server; hour files are a
+# few hundred MB for the busiest apps; attachments are limited by Easemob to far less than 1 GiB.
+API_ANSWER_LIMIT = 64 * MIB
+HOUR_FILE_LIMIT = 1 * GIB
+ATTACHMENT_LIMIT = 1 * GIB
+# Of an answer that is refused anyway, only the start is read (for `error`/`error_description`).
+REFUSAL_READ = 64 * KIB
+# The low-speed rule: a body that brings fewer bytes than this a second, averaged over a window
+# of `timeout` seconds (at least one), fails the attempt, like curl's --speed-limit/--speed-time.
+LOW_SPEED_BYTES = 1 * KIB
+READ_CHUNK = 64 * KIB
+# Redirects a file download follows (signed URLs may hop to a CDN); API calls follow none.
+MAX_REDIRECTS = 5
+# Headers that carry a credential and never go to an origin other than the one asked.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "share-secret"})
+
+# Query parameters whose values are credentials in signed or pre-authorised URLs.
+_SECRET_PARAMETER = re.compile(
+    r"(?i)([?&;][^=&;\s\"'?#]*(?:sig|signature|token|secret|pass|passwd|password|key|credential|"
+    r"auth|session)[^=&;\s\"'?#]*=)[^&;\s\"'#]+"
+)
+_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/@\s\"'?#]+@")
+
+
+def redact_url_text(text: str) -> str:
+    """`text` with the userinfo of URLs and credential-looking query values (`Signature=`,
+    `X-Token=`, `password=`, ...) replaced by `<redacted>`: for half an hour a signed URL is as
+    good as a token for its file."""
+    return _USERINFO.sub(r"\1<redacted>@", _SECRET_PARAMETER.sub(r"\1<redacted>", text))
+
 
 class _RedactSignatures(logging.Filter):
-    """Hides the signature of download URLs in urllib3's debug lines: for half an hour a signed
-    URL is as good as a token for its file."""
-
-    _PATTERN = re.compile(r"(Signature=)[^&\s\"']+")
+    """Hides credentials in the URLs of urllib3's debug lines (`redact_url_text`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
             record.args = tuple(
-                self._PATTERN.sub(r"\1<redacted>", arg) if isinstance(arg, str) else arg
-                for arg in record.args
+                redact_url_text(arg) if isinstance(arg, str) else arg for arg in record.args
             )
         return True
 
@@ -69,7 +109,7 @@ class UrlExpired(Exception):
 
 
 class _Retry(Exception):
-    """An answer that may be right next time (not JSON, cut short); the message says why."""
+    """An answer that may be right next time (not JSON, cut short, stalled): says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +117,15 @@ class RetryPolicy:
     """How often and how patiently to repeat a failed call.
 
     Full jitter (a uniform draw below the exponential bound) keeps many clients that failed
-    together from retrying together.
+    together from retrying together. A `Retry-After` is honoured up to `retry_after_cap`: a
+    minute is what a rate limit asks in practice, and a server asking for more (a day, a date in
+    2100) would otherwise hold a run for the length of all its retries.
     """
 
     max_retries: int = 6
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
-    retry_after_cap: float = 300.0
+    retry_after_cap: float = 60.0
 
     def delay(self, retry: int, retry_after: float | None = None) -> float:
         if retry_after is not None:
@@ -91,18 +133,23 @@ class RetryPolicy:
         return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (retry - 1)))
 
 
+# A wait a server asks for that is worth a WARNING line at the default verbosity.
+LONG_WAIT = 10.0
+
+
 def retry_after_seconds(value: str | None) -> float | None:
-    """`Retry-After` as seconds, given as a number or an HTTP date; None when absent or unusable."""
+    """`Retry-After` as seconds, given as a number or an HTTP date; None when absent, unusable,
+    negative or in the past (the caller then backs off as usual rather than retrying at once)."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _short_reason(error: Exception) -> str:
@@ -111,27 +158,43 @@ def _short_reason(error: Exception) -> str:
     found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
     if found:
         return found.group(1).strip()
-    if isinstance(error, requests.Timeout):
+    if isinstance(error, requests.Timeout | urllib3.exceptions.TimeoutError):
         return "timed out"
-    if isinstance(error, requests.exceptions.ChunkedEncodingError):
+    if isinstance(
+        error, requests.exceptions.ChunkedEncodingError | urllib3.exceptions.ProtocolError
+    ):
         return "transfer cut short"
+    if isinstance(error, requests.exceptions.ContentDecodingError | urllib3.exceptions.DecodeError):
+        return "the body did not decode as its Content-Encoding says"
     return type(error).__name__
 
 
-def _error_of(response: requests.Response) -> tuple[str, str]:
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A response whose body was read (whole, or its start for a refusal; empty when it was
+    streamed to a sink); `url` is the one that answered, after any redirect."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str
+    authorized: bool
+
+
+def _error_of(answer: _Answer) -> tuple[str, str]:
     """Easemob's (Usergrid's) `error` and `error_description`, or the start of a non-JSON body."""
     try:
-        body = orjson.loads(response.content)
+        body = orjson.loads(answer.body)
     except orjson.JSONDecodeError:
-        return "", response.text[:120].strip()
+        return "", answer.body[:120].decode("utf-8", "replace").strip()
     if not isinstance(body, dict):
         return "", ""
     return str(body.get("error") or ""), str(body.get("error_description") or "")
 
 
-def _json_object(response: requests.Response) -> dict[str, Any]:
+def _json_object(answer: _Answer) -> dict[str, Any]:
     try:
-        body = loads(response.content)
+        body = loads(answer.body)
     except ValueError:
         raise _Retry("the answer was not JSON") from None
     if not isinstance(body, dict):
@@ -139,18 +202,47 @@ def _json_object(response: requests.Response) -> dict[str, Any]:
     return body
 
 
-def _secret_refused(response: requests.Response) -> bool:
+def _secret_refused(answer: _Answer) -> bool:
     """A 401 about an attachment's share-secret, which a new token would not fix."""
-    return response.status_code == 401 and "secret" in _error_of(response)[1].lower()
+    return answer.status == 401 and "secret" in _error_of(answer)[1].lower()
 
 
-def _token_refused(response: requests.Response) -> bool:
-    return response.status_code == 401 and not _secret_refused(response)
+def _token_refused(answer: _Answer) -> bool:
+    return answer.status == 401 and not _secret_refused(answer)
 
 
 def _without_query(url: str) -> str:
-    """A signed URL without its signature, fit for a log line or a message."""
-    return url.split("?", 1)[0]
+    """A URL without its query (a signature) or userinfo, fit for a log line or a message."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_url_text(url.split("?", 1)[0])
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def _served_url(url: str, what: str) -> str:
+    """`url`, handed out by the server, when it is an absolute http(s) URL; else a SourceError:
+    a bad URL from the server is the server's fault, not the configuration's."""
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 (raises on a port that is not a number below 65536)
+    except ValueError:
+        usable = False
+    if not usable:
+        raise SourceError(f"{what} {_without_query(url)!r}, which is not an absolute http(s) URL")
+    return url
+
+
+def _size(limit: int) -> str:
+    return f"{limit // GIB} GiB" if limit >= GIB and limit % GIB == 0 else f"{limit // MIB} MiB"
 
 
 class EasemobClient:
@@ -177,6 +269,9 @@ class EasemobClient:
         self.retry = retry or RetryPolicy()
         self._client_id = client_id
         self._client_secret = client_secret
+        # Everything to redact from messages: the client secret and every token held so far.
+        # Replaced, never changed in place, so a thread reading it needs no lock.
+        self._secrets: tuple[str, ...] = (client_secret,) if client_secret else ()
         self._token_ttl = token_ttl
         self._tokens = TokenCache(self._fetch_token)
         self._local = threading.local()
@@ -196,35 +291,52 @@ class EasemobClient:
         """The signed download URL of an hour's file, or None when the hour has no messages."""
         url = f"{self.app_url}/chatmessages/{label}"
 
-        def accept(response: requests.Response) -> str | None:
-            if response.status_code == 200:
-                data = _json_object(response).get("data")
+        def accept(answer: _Answer) -> str | None:
+            if answer.status == 200:
+                data = _json_object(answer).get("data")
                 entry = data[0] if isinstance(data, list) and data else data
                 link = entry.get("url") if isinstance(entry, dict) else None
                 if not isinstance(link, str) or not link:
                     raise _Retry("the answer held no download URL")
                 return link
-            error, description = _error_of(response)
-            if response.status_code == 404 and error == "storage_object_not_found":
+            error, description = _error_of(answer)
+            if answer.status == 404 and error == "storage_object_not_found":
                 return None
-            if response.status_code == 400 and re.search(r"expired|unstored", description):
+            if answer.status == 400 and re.search(r"expired|unstored", description):
                 raise PartitionNotReady(label, description or error)
-            raise self._refusal(response, f"GET {url}")
+            raise self._refusal(answer, "GET")
 
         pacer = self.hour_file_pacer
         return self._call("GET", url, accept, auth=True, pace=pacer.wait if pacer else None)
 
     def download(self, url: str) -> bytes:
-        """The bytes behind a signed URL, fetched without the bearer token (like Easemob's SDK)."""
+        """The bytes behind a signed URL, fetched without the bearer token (like Easemob's SDK);
+        at most `HOUR_FILE_LIMIT` of them."""
+        chunks: list[bytes] = []
 
-        def accept(response: requests.Response) -> bytes:
-            if response.status_code == 200:
-                return response.content
-            if response.status_code == 403:
+        def restart() -> Callable[[bytes], object]:
+            chunks.clear()
+            return chunks.append
+
+        def accept(answer: _Answer) -> None:
+            if answer.status == 200:
+                return None
+            if answer.status == 403:
                 raise UrlExpired(_without_query(url))
-            raise self._refusal(response, f"GET {_without_query(url)}")
+            raise self._refusal(answer, "GET")
 
-        return self._call("GET", url, accept, auth=False, plain=True)
+        self._call(
+            "GET",
+            url,
+            accept,
+            auth=False,
+            plain=True,
+            served=True,
+            redirects=MAX_REDIRECTS,
+            limit=HOUR_FILE_LIMIT,
+            sink=restart,
+        )
+        return b"".join(chunks)
 
     def legacy_page(self, ql: str, limit: int, cursor: str | None = None) -> dict[str, Any]:
         """One page of the legacy `ql` query; requests URL-encodes `ql` and the cursor."""
@@ -233,43 +345,68 @@ class EasemobClient:
         if cursor is not None:
             params["cursor"] = cursor
 
-        def accept(response: requests.Response) -> dict[str, Any]:
-            if response.status_code == 200:
-                page = _json_object(response)
+        def accept(answer: _Answer) -> dict[str, Any]:
+            if answer.status == 200:
+                page = _json_object(answer)
                 if not isinstance(page.get("entities"), list):
                     raise _Retry("the page held no list of entities")
                 return page
-            raise self._refusal(response, f"GET {url}")
+            raise self._refusal(answer, "GET")
 
         return self._call("GET", url, accept, auth=True, params=params)
 
     def offline_msg_count(self, user: str) -> int:
-        """How many messages wait for `user` while offline."""
+        """How many messages wait for `user` while offline: a whole number of 0 or more, given
+        as a JSON integer or a string of ASCII digits (Easemob sends the latter)."""
         url = f"{self.app_url}/users/{quote(user, safe='')}/offline_msg_count"
 
-        def accept(response: requests.Response) -> int:
-            if response.status_code == 200:
-                data = _json_object(response).get("data")
-                value = data.get(user) if isinstance(data, dict) else None
-                if isinstance(value, str) and value.isdigit():
-                    value = int(value)
-                if not isinstance(value, int) or isinstance(value, bool):
+        def accept(answer: _Answer) -> int:
+            if answer.status == 200:
+                data = _json_object(answer).get("data")
+                if not isinstance(data, dict) or user not in data:
                     raise _Retry("the answer held no count for the user")
+                value = data[user]
+                if isinstance(value, str) and re.fullmatch(r"[0-9]{1,18}", value):
+                    value = int(value)
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+                    raise SourceError(
+                        f"GET {url} gave {shown} as the offline message count of {user!r}, "
+                        "not a whole number of 0 or more"
+                    )
                 return value
-            error, _ = _error_of(response)
-            if response.status_code == 404 and error == "service_resource_not_found":
+            error, _ = _error_of(answer)
+            if answer.status == 404 and error == "service_resource_not_found":
                 raise ConfigError(f"no user {user!r} in {self.org}/{self.app} at {self.base_url}")
-            raise self._refusal(response, f"GET {url}")
+            raise self._refusal(answer, "GET")
 
         return self._call("GET", url, accept, auth=True)
 
     def download_attachment(self, url: str, secret: str | None = None) -> bytes:
-        """An attachment named in a record, fetched from the configured cluster.
+        """An attachment's bytes in memory (`stream_attachment` keeps them out of it)."""
+        chunks: list[bytes] = []
+
+        def restart() -> Callable[[bytes], object]:
+            chunks.clear()
+            return chunks.append
+
+        self.stream_attachment(url, secret, restart)
+        return b"".join(chunks)
+
+    def stream_attachment(
+        self, url: str, secret: str | None, restart: Callable[[], Callable[[bytes], object]]
+    ) -> int:
+        """Streams an attachment named in a record, fetched from the configured cluster, into the
+        writer `restart()` returns (called again for each attempt, to start over); returns its
+        size. More than `ATTACHMENT_LIMIT` bytes is a SourceError.
 
         Records name files on Easemob's public host (`https://a1.easemob.com/...`); the path from
         `/chatfiles/` on is what identifies the file, so it is fetched from `base_url` instead.
         """
-        path = urlsplit(url).path
+        try:
+            path = urlsplit(url).path
+        except ValueError:
+            path = ""
         at = path.find("/chatfiles/")
         if at < 0:
             raise InputError(f"{url} is not an Easemob attachment URL (no /chatfiles/ in it)")
@@ -277,16 +414,37 @@ class EasemobClient:
         headers = {"Accept": "application/octet-stream"}
         if secret:
             headers["share-secret"] = secret
+        size = [0]
 
-        def accept(response: requests.Response) -> bytes:
-            if response.status_code == 200:
-                return response.content
-            if _secret_refused(response):
-                raise SourceError(f"GET {target} refused the share-secret given for the file")
-            raise self._refusal(response, f"GET {target}")
+        def counting() -> Callable[[bytes], object]:
+            write = restart()
+            size[0] = 0
+
+            def counted(chunk: bytes) -> object:
+                size[0] += len(chunk)
+                return write(chunk)
+
+            return counted
+
+        def accept(answer: _Answer) -> int:
+            if answer.status == 200:
+                return size[0]
+            if _secret_refused(answer):
+                raise SourceError(
+                    f"GET {_without_query(answer.url)} refused the share-secret given for the file"
+                )
+            raise self._refusal(answer, "GET")
 
         return self._call(
-            "GET", target, accept, auth=True, headers=headers, token_refused=_token_refused
+            "GET",
+            target,
+            accept,
+            auth=True,
+            headers=headers,
+            token_refused=_token_refused,
+            redirects=MAX_REDIRECTS,
+            limit=ATTACHMENT_LIMIT,
+            sink=counting,
         )
 
     def close(self) -> None:
@@ -308,25 +466,28 @@ class EasemobClient:
         if self._token_ttl is not None:
             body["ttl"] = self._token_ttl
 
-        def accept(response: requests.Response) -> tuple[str, float]:
-            if response.status_code == 200:
-                answer = _json_object(response)
-                token, expires_in = answer.get("access_token"), answer.get("expires_in", 0)
+        def accept(answer: _Answer) -> tuple[str, float]:
+            if answer.status == 200:
+                found = _json_object(answer)
+                token, expires_in = found.get("access_token"), found.get("expires_in", 0)
                 if not isinstance(token, str) or not token:
                     raise _Retry("the token answer held no access_token")
+                self._secrets = (*self._secrets, token)
                 try:
                     seconds = float(expires_in)
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     seconds = 0.0
-                log.debug("got an app token for %s/%s, valid %d s", self.org, self.app, seconds)
+                if not math.isfinite(seconds):  # "nan", "inf": as if absent
+                    seconds = 0.0
+                log.debug("got an app token for %s/%s, valid %.0f s", self.org, self.app, seconds)
                 return token, seconds
-            error, _ = _error_of(response)
-            if response.status_code in (400, 401) and error in ("invalid_grant", "unauthorized"):
+            error, _ = _error_of(answer)
+            if answer.status in (400, 401) and error in ("invalid_grant", "unauthorized"):
                 raise ConfigError(
                     f"wrong client id or secret for {self.org}/{self.app} at {self.base_url}"
                     " (check --client-id and EASEMOB_CLIENT_SECRET)"
                 )
-            raise self._refusal(response, f"POST {url}")
+            raise self._refusal(answer, "POST")
 
         return self._call("POST", url, accept, auth=False, json=body)
 
@@ -336,27 +497,56 @@ class EasemobClient:
         if session is None:
             session = requests.Session()
             session.headers["Accept"] = "*/*" if plain else "application/json"
+            # Bodies are read as sent: a compressed answer could hide a bomb (and counting
+            # decoded bytes against the caps still guards against a server that compresses
+            # anyway).
+            session.headers["Accept-Encoding"] = "identity"
             setattr(self._local, name, session)
             with self._sessions_lock:
                 self._sessions.append(session)
         return session
 
-    def _call(
+    def _redact(self, text: str) -> str:
+        """`text` without the client secret, any token this client has held, or the credentials
+        of a URL: the one place every message and log line of the client goes through."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "<redacted>")
+        return redact_url_text(text)
+
+    def _call(self, method: str, url: str, accept: Callable[[_Answer], T], **options: Any) -> T:
+        """`_attempts`, with the secrets taken out of whatever error leaves it."""
+        try:
+            return self._attempts(method, url, accept, **options)
+        except Exception as error:
+            error.args = tuple(
+                self._redact(arg) if isinstance(arg, str) else arg for arg in error.args
+            )
+            raise
+
+    def _attempts(
         self,
         method: str,
         url: str,
-        accept: Callable[[requests.Response], T],
+        accept: Callable[[_Answer], T],
         *,
         auth: bool,
         plain: bool = False,
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
-        token_refused: Callable[[requests.Response], bool] = lambda r: r.status_code == 401,
+        token_refused: Callable[[_Answer], bool] = lambda a: a.status == 401,
         pace: Callable[[], object] | None = None,
+        served: bool = False,
+        redirects: int = 0,
+        limit: int = API_ANSWER_LIMIT,
+        sink: Callable[[], Callable[[bytes], object]] | None = None,
     ) -> T:
         """Sends the request until `accept` takes the answer or the retries run out; `pace`, if
-        given, is called before every attempt (a rate-limited call waits for its slot)."""
+        given, is called before every attempt (a rate-limited call waits for its slot). A 200's
+        body goes to a fresh writer from `sink` when given, else into `_Answer.body`. `served`
+        says the server handed out `url` (a bad one is then its fault, not --base-url's)."""
+        if served:
+            _served_url(url, f"{self.base_url} handed out the URL")
         shown = _without_query(url)
         renewed = False
         retries = 0
@@ -370,36 +560,42 @@ class EasemobClient:
                 sent["Authorization"] = f"Bearer {token}"
             retry_after = None
             try:
-                response = self._session(plain).request(
-                    method, url, params=params, json=json, headers=sent, timeout=self.timeout
+                answer = self._exchange(
+                    method,
+                    url,
+                    params,
+                    json,
+                    sent,
+                    plain=plain,
+                    served=served,
+                    redirects=redirects,
+                    limit=limit,
+                    sink=sink,
                 )
-            except _BAD_URL:
-                raise ConfigError(
-                    f"{self.base_url} is not a usable URL; check --base-url"
-                ) from None
-            except _BROKEN_TRANSFER as error:
-                reason = _short_reason(error)
+            except _Retry as problem:
+                reason = str(problem)
             else:
-                log.debug("%s %s -> %d", method, shown, response.status_code)
-                if token is not None and token_refused(response):
+                log.debug("%s %s -> %d", method, self._redact(shown), answer.status)
+                if token is not None and answer.authorized and token_refused(answer):
                     if renewed:
                         raise SourceError(
                             f"{self.base_url} refused a token it had just issued for "
-                            f"{self.org}/{self.app} ({_error_of(response)[0] or 'HTTP 401'})"
+                            f"{self.org}/{self.app} ({_error_of(answer)[0] or 'HTTP 401'})"
                         )
                     self._tokens.reject(token)
                     renewed = True
-                    log.info("token refused by %s; renewing it once", shown)
+                    log.info("token refused by %s; renewing it once", self._redact(shown))
                     continue
-                if response.status_code in (408, 429) or response.status_code >= 500:
-                    error, _ = _error_of(response)
-                    reason = f"HTTP {response.status_code}" + (f" {error}" if error else "")
-                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                if answer.status in (408, 429) or answer.status >= 500:
+                    error, _ = _error_of(answer)
+                    reason = f"HTTP {answer.status}" + (f" {error[:120]}" if error else "")
+                    retry_after = retry_after_seconds(answer.headers.get("Retry-After"))
                 else:
                     try:
-                        return accept(response)
+                        return accept(answer)
                     except _Retry as problem:
                         reason = str(problem)
+            reason = self._redact(reason)
             retries += 1
             if retries > self.retry.max_retries:
                 attempts = f"{retries} attempt" + "s" * (retries > 1)
@@ -408,27 +604,191 @@ class EasemobClient:
                     f"check that {self.base_url} is reachable and serves {self.org}/{self.app}"
                 )
             pause = self.retry.delay(retries, retry_after)
-            log.info(
-                "%s %s: %s; retry %d of %d in %.2f s",
-                method,
-                shown,
-                reason,
-                retries,
-                self.retry.max_retries,
-                pause,
-            )
+            if retry_after is not None and pause >= LONG_WAIT:
+                log.warning(
+                    "%s %s: %s; the server asks to wait %.0f s, waiting %.0f s (retry %d of %d)",
+                    method,
+                    self._redact(shown),
+                    reason,
+                    retry_after,
+                    pause,
+                    retries,
+                    self.retry.max_retries,
+                )
+            else:
+                log.info(
+                    "%s %s: %s; retry %d of %d in %.2f s",
+                    method,
+                    self._redact(shown),
+                    reason,
+                    retries,
+                    self.retry.max_retries,
+                    pause,
+                )
             time.sleep(pause)
 
-    def _refusal(self, response: requests.Response, what: str) -> Exception:
-        """The one-line error for an answer that retrying cannot fix."""
-        error, description = _error_of(response)
-        if response.status_code == 404 and error == "organization_application_not_found":
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, str] | None,
+        json: dict[str, Any] | None,
+        headers: dict[str, str],
+        *,
+        plain: bool,
+        served: bool,
+        redirects: int,
+        limit: int,
+        sink: Callable[[], Callable[[bytes], object]] | None,
+    ) -> _Answer:
+        """One attempt: the request, up to `redirects` redirects (each to an http(s) URL, the
+        credential headers dropped once the origin differs from `url`'s), and the body read.
+        A transfer that breaks or stalls raises `_Retry`; one that cannot work, `AuditorError`."""
+        session = self._session(plain)
+        current, hops = url, 0
+        while True:
+            try:
+                response = session.request(
+                    method,
+                    current,
+                    params=params,
+                    json=json,
+                    headers=headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except _BAD_URL:
+                if current is url and not served:
+                    raise ConfigError(
+                        f"{self.base_url} is not a usable URL; check --base-url"
+                    ) from None
+                raise SourceError(f"{method} {_without_query(current)}: not a usable URL") from None
+            except _BROKEN_TRANSFER as error:
+                raise _Retry(_short_reason(error)) from None
+            except requests.RequestException as error:
+                raise SourceError(
+                    f"{method} {_without_query(current)} could not be sent ({type(error).__name__})"
+                ) from None
+            with contextlib.closing(response):
+                if response.is_redirect:
+                    location = response.headers["Location"]
+                    if not redirects:
+                        raise SourceError(
+                            f"{method} {_without_query(current)} was redirected "
+                            f"(HTTP {response.status_code}) to {_without_query(location)!r}; "
+                            f"the Easemob API does not redirect (check --base-url)"
+                        )
+                    hops += 1
+                    if hops > redirects:
+                        raise SourceError(
+                            f"{method} {_without_query(url)} was redirected more than "
+                            f"{redirects} times (last to {_without_query(location)!r})"
+                        )
+                    try:
+                        target = urljoin(current, location)
+                    except ValueError:
+                        target = location
+                    target = _served_url(
+                        target,
+                        f"{method} {_without_query(current)} was redirected to",
+                    )
+                    if _origin(target) != _origin(url):
+                        headers = {
+                            name: value
+                            for name, value in headers.items()
+                            if name.lower() not in _CREDENTIAL_HEADERS
+                        }
+                    current, params, json, method = target, None, None, "GET"
+                    continue
+                body = b""
+                if response.status_code == 200 and sink is not None:
+                    self._read_body(response, method, current, limit, sink())
+                else:
+                    chunks: list[bytes] = []
+                    refused = response.status_code != 200
+                    self._read_body(
+                        response,
+                        method,
+                        current,
+                        REFUSAL_READ if refused else limit,
+                        chunks.append,
+                        truncate=refused,
+                    )
+                    body = b"".join(chunks)
+                return _Answer(
+                    status=response.status_code,
+                    headers=response.headers,
+                    body=body,
+                    url=current,
+                    authorized="Authorization" in headers,
+                )
+
+    def _read_body(
+        self,
+        response: requests.Response,
+        method: str,
+        url: str,
+        limit: int,
+        write: Callable[[bytes], object],
+        *,
+        truncate: bool = False,
+    ) -> None:
+        """Passes the (decoded) body to `write` in pieces as they arrive, so that a server cannot
+        hold an attempt or the memory for ever; `method` and `url` name the request in errors.
+
+        - Size: past `limit` decoded bytes the answer is refused (a SourceError, not retried: the
+          server would send the same again), or with `truncate` simply no longer read.
+        - Time: `--timeout` bounds each wait on the socket, and a low-speed rule bounds the
+          whole: over each window of `timeout` seconds (at least one) at least `LOW_SPEED_BYTES`
+          a second must arrive, or the attempt fails and is retried (curl's `--speed-limit 1024
+          --speed-time <timeout>`). A body trickled a byte at a time thus fails after about one
+          window, while a large file on a slow but working link (1 KiB/s and up) is never cut.
+        """
+        declared = response.headers.get("Content-Length", "")
+        if not truncate and declared.isascii() and declared.isdigit() and int(declared) > limit:
+            raise SourceError(
+                f"{method} {_without_query(url)} announced {int(declared):,} bytes, more than the "
+                f"{_size(limit)} a real answer holds"
+            )
+        window = max(self.timeout, 1.0)
+        started, arrived, total = time.monotonic(), 0, 0
+        raw = response.raw
+        while True:
+            try:
+                chunk = raw.read1(READ_CHUNK, decode_content=True)
+            except (urllib3.exceptions.HTTPError, requests.RequestException) as error:
+                raise _Retry(_short_reason(error)) from None
+            if not chunk:
+                return
+            total += len(chunk)
+            if total > limit:
+                if truncate:
+                    write(chunk[: len(chunk) - (total - limit)])
+                    return
+                raise SourceError(
+                    f"{method} {_without_query(url)} sent more than the {_size(limit)} a real "
+                    "answer holds; stopped reading it"
+                )
+            write(chunk)
+            arrived += len(chunk)
+            elapsed = time.monotonic() - started
+            if elapsed >= window:
+                if arrived < LOW_SPEED_BYTES * elapsed:
+                    raise _Retry(
+                        f"the body came slower than {LOW_SPEED_BYTES // KIB} KiB/s "
+                        f"for {elapsed:.0f} s"
+                    )
+                started, arrived = time.monotonic(), 0
+
+    def _refusal(self, answer: _Answer, method: str) -> Exception:
+        """The one-line error for an answer that retrying cannot fix, naming the URL that gave
+        it (after a redirect, the one redirected to)."""
+        error, description = _error_of(answer)
+        if answer.status == 404 and error == "organization_application_not_found":
             return ConfigError(
                 f"no application {self.org}/{self.app} at {self.base_url}; check --org and --app"
             )
-        detail = ": ".join(part for part in (error, description) if part)
-        detail = (
-            detail.replace(self._client_secret, "<redacted>") if self._client_secret else detail
-        )
-        text = f"{_without_query(what)} was refused: HTTP {response.status_code}"
-        return SourceError(f"{text} ({detail})" if detail else text)
+        detail = ": ".join(part for part in (error[:200], description[:200]) if part)
+        text = f"{method} {_without_query(answer.url)} was refused: HTTP {answer.status}"
+        return SourceError(self._redact(f"{text} ({detail})" if detail else text))

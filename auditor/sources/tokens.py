@@ -3,7 +3,9 @@
 Easemob asks clients not to request tokens often (an account that does is banned) and warns that
 a token may stop working before `expires_in`. So the token is cached and renewed at half its life
 (as Easemob's Java SDK does: a minute or more early for any token that lives two minutes), a 401
-drops it for one renewal, and one lock makes concurrent callers wait for a single request.
+drops it for one renewal, and one lock makes concurrent callers wait for a single request. A token
+is kept at least `MIN_TOKEN_LIFE` seconds whatever `expires_in` says: a server answering 0.001
+would otherwise have the client ask for a token before every call (a 401 still renews it early).
 """
 
 from __future__ import annotations
@@ -25,11 +27,16 @@ class Token:
         return f"Token(<redacted>, renew_at={self.renew_at})"
 
 
+# The shortest time a token is used before it is renewed (Easemob bans apps that ask too often).
+MIN_TOKEN_LIFE = 60.0
+
+
 def renewal_time(obtained_at: float, expires_in: float) -> float | None:
-    """Half the token's life after it was asked for; `expires_in` 0 means it never expires."""
-    if expires_in <= 0:
+    """Half the token's life after it was asked for, and `MIN_TOKEN_LIFE` at the least;
+    `expires_in` 0 (or not a number) means it never expires."""
+    if not expires_in > 0:
         return None
-    return obtained_at + expires_in / 2
+    return obtained_at + max(expires_in / 2, MIN_TOKEN_LIFE)
 
 
 class TokenCache:
