@@ -656,9 +656,9 @@ class _Archiver:
                 place=place,
             )
             return
-        data = (self.spool_dir / "attachments" / reference["sha256"]).read_bytes()
+        stored = self.spool_dir / "attachments" / reference["sha256"]
         ref = {key: value for key, value in reference.items() if key not in ("sha256", "size")}
-        writer.add_attachment(data, ref | {"seq": seq})
+        writer.add_attachment(stored, ref | {"seq": seq})
         self.attachments += 1
 
     def _disappeared(self) -> Iterator[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -163,6 +164,37 @@ def test_attachments_are_stored_once_by_content_hash_and_indexed(bag):
         for entry in index
     )
     assert set(index[0]) == {"msg_id", "uuid", "sha256", "size"}
+
+
+def test_an_attachment_given_as_a_file_is_copied_in_pieces_and_stored_once(keys, tmp_path):
+    """An attachment may be as large as the client's cap (1 GiB): the coordinator copies it from
+    the spool in pieces instead of reading it whole, and a file the bag holds is not copied."""
+    data = os.urandom(1 << 20) * 24
+    digest = hashlib.sha256(data).hexdigest()
+    spooled = tmp_path / "spool" / digest
+    spooled.parent.mkdir()
+    spooled.write_bytes(data)
+    writer = BagWriter(tmp_path / "out", "run-000001", keys[1], "0" * 64, 1, {})
+
+    tracemalloc.start()
+    try:
+        first = writer.add_attachment(spooled, {"msg_id": "1"})
+        second = writer.add_attachment(spooled, {"msg_id": "2"})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    summary = writer.finish()
+
+    assert first == second == digest
+    assert peak < 4 << 20
+    assert (summary.path / layout.ATTACHMENTS / digest).read_bytes() == data
+    assert sorted(p.name for p in (summary.path / layout.ATTACHMENTS).iterdir()) == [digest]
+    index = [orjson.loads(line) for line in (summary.path / layout.ATTACHMENT_INDEX).open("rb")]
+    assert [(entry["msg_id"], entry["size"]) for entry in index] == [
+        ("1", 24 << 20),
+        ("2", 24 << 20),
+    ]
+    assert verify_bag(summary.path, keys[1].public_key()).problems == ()
 
 
 def test_an_empty_run_verifies_and_validates(keys, tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -224,29 +225,52 @@ class BagWriter:
             size,
         )
 
-    def add_attachment(self, data: bytes, ref: Mapping[str, Any]) -> str:
-        """Stores `data` once under its SHA-256 and indexes it with `ref` (msg_id, url, ...)."""
+    def add_attachment(self, data: bytes | Path, ref: Mapping[str, Any]) -> str:
+        """Stores `data` (the content, or a file copied in chunks: an attachment may be as large
+        as the client's cap, and memory must not grow with it) once under its SHA-256, and
+        indexes it with `ref` (msg_id, url, ...)."""
         self._check_open()
         if self._skipped is not None:
             raise ValueError("attachments were declared skipped for this run")
         if "sha256" in ref or "size" in ref:
             raise ValueError("an attachment ref must not carry its own sha256 or size")
-        digest = hashlib.sha256(data).hexdigest()
-        relative = f"{layout.ATTACHMENTS}/{digest}"
-        path = self.partial_path / relative
-        if not path.exists():
-            with path.open("wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            self._add_to_manifest(relative, digest, len(data))
-            self._attachment_files += 1
+        stored = self.partial_path / layout.ATTACHMENTS
+        if (
+            isinstance(data, Path)
+            and _SHA256.fullmatch(data.name)
+            and (stored / data.name).is_file()
+        ):
+            # A file named by its SHA-256 that this bag already holds: the bag's copy was hashed
+            # as it was written, so it is not copied again.
+            digest, size = data.name, (stored / data.name).stat().st_size
+        else:
+            digest, size = self._store_attachment(data, stored)
         if self._attachments is None:
             self._attachments = _HashedFile(self.partial_path / layout.ATTACHMENT_INDEX)
-        entry = {**ref, "sha256": digest, "size": len(data)}
+        entry = {**ref, "sha256": digest, "size": size}
         self._attachments.write(canonical(entry) + b"\n")
         self._attachment_count += 1
         return digest
+
+    def _store_attachment(self, data: bytes | Path, stored: Path) -> tuple[str, int]:
+        """Writes `data` into `stored` under its SHA-256, unless a file of that hash is there."""
+        incoming = stored / ".incoming.tmp"
+        output = _HashedFile(incoming)
+        if isinstance(data, Path):
+            with data.open("rb") as source:
+                while chunk := source.read(1 << 20):
+                    output.write(chunk)
+        else:
+            output.write(data)
+        digest, size = output.close()
+        relative = f"{layout.ATTACHMENTS}/{digest}"
+        if (stored / digest).exists():
+            incoming.unlink()
+        else:
+            incoming.rename(stored / digest)
+            self._add_to_manifest(relative, digest, size)
+            self._attachment_files += 1
+        return digest, size
 
     def attachments_skipped(self, reason: str) -> None:
         """Records in bag-info that this run left attachments out (`--attachments skip`)."""
@@ -452,6 +476,9 @@ def _checked_info(info: Mapping[str, str]) -> dict[str, str]:
             raise ConfigError(f"bag-info value of {label} must be one line")
         checked[label] = text
     return checked
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _sha256_of(path: Path) -> str:
