@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import json
 import logging
+import socket
 import threading
 import time
 import tracemalloc
@@ -453,6 +454,18 @@ def test_a_bad_download_url_from_the_server_exits_3_naming_it(serve, tmp_path, l
     assert line == (
         f"{server.url} handed out the URL {link!r}, which is not an absolute http(s) URL"
     )
+
+
+def test_a_download_url_nobody_answers_is_blamed_on_the_server_that_gave_it(serve, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    link = f"http://127.0.0.1:{closed}/files/2026110100.gz?Signature=s3cr3t"
+    server = serve(api(lambda handler, _: send_json(handler, 200, {"data": [{"url": link}]})))
+    line = one_error_line(pull(server, tmp_path), 3)
+    assert line.startswith(f"GET http://127.0.0.1:{closed}/files/2026110100.gz failed after ")
+    assert line.endswith(f"; the URL came from {server.url}, which may have handed out a wrong one")
+    assert "s3cr3t" not in line
 
 
 def test_an_api_redirect_loop_exits_3_naming_where_it_went(serve, tmp_path):

@@ -599,10 +599,12 @@ class EasemobClient:
             retries += 1
             if retries > self.retry.max_retries:
                 attempts = f"{retries} attempt" + "s" * (retries > 1)
-                raise SourceError(
-                    f"{method} {shown} failed after {attempts} ({reason}); "
-                    f"check that {self.base_url} is reachable and serves {self.org}/{self.app}"
+                advice = (
+                    f"the URL came from {self.base_url}, which may have handed out a wrong one"
+                    if served
+                    else f"check that {self.base_url} is reachable and serves {self.org}/{self.app}"
                 )
+                raise SourceError(f"{method} {shown} failed after {attempts} ({reason}); {advice}")
             pause = self.retry.delay(retries, retry_after)
             if retry_after is not None and pause >= LONG_WAIT:
                 log.warning(
