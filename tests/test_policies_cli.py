@@ -322,14 +322,18 @@ def test_yaml_that_would_explode_or_recurse_is_one_line_and_exit_2(tmp_path, bod
     assert result.output.count("\n") == 1
 
 
+def check_pattern(tmp_path, pattern):
+    """`policy check` of a policy whose one keyword list has `pattern`: its path and result."""
+    path = write(tmp_path, "version: 1\nkeywords:\n  - id: a\n    severity: high\n    patterns:\n")
+    path.write_text(path.read_text() + f"      - '{pattern}'\n")
+    return path, run("policy", "check", path)
+
+
 @pytest.mark.parametrize(
     "pattern", [r"(a+)+$", r"(\w*\s?)*x", r"(?:\d{1,3}[,.]?)+%", r"x(?=(a*)*)"]
 )
 def test_a_pattern_that_backtracks_exponentially_is_refused_by_line(tmp_path, pattern):
-    path = write(tmp_path, "version: 1\nkeywords:\n  - id: a\n    severity: high\n    patterns:\n")
-    path.write_text(path.read_text() + f"      - '{pattern}'\n")
-
-    result = run("policy", "check", path)
+    path, result = check_pattern(tmp_path, pattern)
 
     assert result.exit_code == 2, result.output
     assert result.output == (
@@ -343,10 +347,7 @@ def test_a_pattern_that_backtracks_exponentially_is_refused_by_line(tmp_path, pa
 def test_a_repetition_that_reads_the_same_text_two_ways_is_refused_by_line(tmp_path, pattern):
     """`(a|ab|b)*c` took 1.9 s on 44 characters of `abab...`, doubling every two; `(a|a)+$`
     reaches the engine as `a(?:|)`, two empty alternatives, and took 3 s on 25 characters."""
-    path = write(tmp_path, "version: 1\nkeywords:\n  - id: a\n    severity: high\n    patterns:\n")
-    path.write_text(path.read_text() + f"      - '{pattern}'\n")
-
-    result = run("policy", "check", path)
+    path, result = check_pattern(tmp_path, pattern)
 
     assert result.exit_code == 2, result.output
     assert result.output == (
@@ -376,9 +377,6 @@ def test_a_repetition_that_reads_the_same_text_two_ways_is_refused_by_line(tmp_p
     ],
 )
 def test_repetitions_that_cannot_backtrack_into_each_other_are_accepted(tmp_path, pattern):
-    path = write(tmp_path, "version: 1\nkeywords:\n  - id: a\n    severity: high\n    patterns:\n")
-    path.write_text(path.read_text() + f"      - '{pattern}'\n")
-
-    result = run("policy", "check", path)
+    _path, result = check_pattern(tmp_path, pattern)
 
     assert result.exit_code == 0, result.output

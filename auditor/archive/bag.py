@@ -86,6 +86,16 @@ class _HashedFile:
         self.digest.update(data)
         self.size += len(data)
 
+    def write_all(self, data: bytes | Path) -> None:
+        """`data`, or the content of a file copied in pieces, so that memory does not grow with
+        it (a findings CSV grows with the run; an attachment may reach the client's cap)."""
+        if isinstance(data, Path):
+            with data.open("rb") as source:
+                while chunk := source.read(1 << 20):
+                    self.write(chunk)
+        else:
+            self.write(data)
+
     def close(self) -> tuple[str, int]:
         self.handle.flush()
         os.fsync(self.handle.fileno())
@@ -256,12 +266,7 @@ class BagWriter:
         """Writes `data` into `stored` under its SHA-256, unless a file of that hash is there."""
         incoming = stored / ".incoming.tmp"
         output = _HashedFile(incoming)
-        if isinstance(data, Path):
-            with data.open("rb") as source:
-                while chunk := source.read(1 << 20):
-                    output.write(chunk)
-        else:
-            output.write(data)
+        output.write_all(data)
         digest, size = output.close()
         relative = f"{layout.ATTACHMENTS}/{digest}"
         if (stored / digest).exists():
@@ -293,11 +298,8 @@ class BagWriter:
         return written
 
     def add_file(self, relpath: str, data: bytes | Path) -> str:
-        """Adds a file (the report, ...) under `data/`; returns its path inside the bag.
-
-        `data` is the content, or a file to copy in chunks (a findings CSV grows with the run,
-        and memory must not).
-        """
+        """Adds a file (the report, ...) under `data/`: the content, or a file copied in pieces;
+        returns its path inside the bag."""
         self._check_open()
         relative = f"{layout.DATA}/{relpath}"
         if not layout.PAYLOAD_PATH.fullmatch(relative) or ".." in relpath.split("/"):
@@ -311,12 +313,7 @@ class BagWriter:
             raise ValueError(f"{relative} was already added")
         path.parent.mkdir(parents=True, exist_ok=True)
         output = _HashedFile(path)
-        if isinstance(data, Path):
-            with data.open("rb") as source:
-                while chunk := source.read(1 << 20):
-                    output.write(chunk)
-        else:
-            output.write(data)
+        output.write_all(data)
         self._add_to_manifest(relative, *output.close())
         return relative
 
