@@ -14,7 +14,6 @@ import re
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -107,17 +106,13 @@ def _exact(decode: Callable[..., T], *args: Any) -> T:
 _DEEP_RECURSION = 4_000
 
 
-@contextmanager
-def deep_nesting() -> Iterator[None]:
+def allow_deep_nesting() -> None:
     """Room for the json module and `rfc8785` to write any value orjson read: Python's default
     recursion limit (1,000) stopped them at about 990 levels, with a RecursionError where the
-    value should have been archived."""
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, _DEEP_RECURSION))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(limit)
+    value should have been archived. The limit stays raised for the process: restoring it could
+    cut short another thread inside the same fallback (a Dask worker may run several)."""
+    if sys.getrecursionlimit() < _DEEP_RECURSION:
+        sys.setrecursionlimit(_DEEP_RECURSION)
 
 
 def loads(data: bytes) -> Any:

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 import rfc8785
 
-from auditor.jsonl import deep_nesting
+from auditor.jsonl import allow_deep_nesting
 
 CanonicalizationError = rfc8785.CanonicalizationError
 
@@ -135,12 +135,12 @@ def canonical_reference(value: Any) -> bytes:
     Raises CanonicalizationError, also for a key holding a lone surrogate, which the package
     lets through as a UnicodeEncodeError (it checks only values).
     """
+    allow_deep_nesting()
     try:
-        with deep_nesting():
-            try:
-                return rfc8785.dumps(value)
-            except rfc8785.IntegerDomainError:
-                return _with_exact_integers(value)
+        try:
+            return rfc8785.dumps(value)
+        except rfc8785.IntegerDomainError:
+            return _with_exact_integers(value)
     except UnicodeEncodeError:
         raise CanonicalizationError("input contains non-UTF-8 codepoints") from None
 

@@ -32,7 +32,7 @@ import orjson
 from auditor import crashpoints
 from auditor.errors import ConfigError, InputError, LockHeldError
 from auditor.fsutil import write_atomically
-from auditor.jsonl import deep_nesting, read_file
+from auditor.jsonl import allow_deep_nesting, read_file
 from auditor.partitions import Partition, format_instant, partitions_between
 from auditor.records import Record, msg_id
 from auditor.sources.interface import PartitionNotReady, Source, Unreadable
@@ -84,12 +84,12 @@ def record_line(record: Record) -> bytes:
     try:
         return orjson.dumps(record) + b"\n"
     except orjson.JSONEncodeError:
-        with deep_nesting():
-            text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-            try:
-                return text.encode() + b"\n"
-            except UnicodeEncodeError:
-                return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+        allow_deep_nesting()
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        try:
+            return text.encode() + b"\n"
+        except UnicodeEncodeError:
+            return json.dumps(record, separators=(",", ":")).encode() + b"\n"
 
 
 def file_sha256(path: Path) -> str:

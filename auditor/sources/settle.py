@@ -25,7 +25,7 @@ from operator import itemgetter
 
 import orjson
 
-from auditor.jsonl import deep_nesting
+from auditor.jsonl import allow_deep_nesting
 from auditor.partitions import Partition
 from auditor.records import LATEST_MS, Record, content_hash, msg_id, timestamp_ms
 
@@ -92,8 +92,8 @@ def settle(partition: Partition, served: Iterable[Record | Unreadable]) -> Parti
             content: bytes | None = memoryview(dumps(item, option=sort_keys)).tobytes()
             data = content
         except TypeError:
-            with deep_nesting():
-                content, data = None, json.dumps(item, sort_keys=True).encode()
+            allow_deep_nesting()
+            content, data = None, json.dumps(item, sort_keys=True).encode()
         key = identity if identity is not None else "#" + sha256(data).hexdigest()
         seen = variants.get(key)
         if seen is None:
