@@ -1,0 +1,64 @@
+"""Reading the files of a bag that may have been crafted: regular files only, never through a
+symbolic link, never more than a cap.
+
+A bag is handed to legal by whoever made it, and `verify`, `report` and `prove` open its files.
+Opened plainly, a FIFO named `bag-info.txt` hangs the reader for ever, a symlink reads a file
+outside the bag (`/etc/passwd`), and `/dev/zero` or a 1 GB sparse line fills the memory.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+
+class UnsafeFile(ValueError):
+    """A bag file that is not a regular file, is reached through a symlink, or is too large;
+    the message says which, without the path (the caller names it)."""
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """`path` opened for reading when it is a regular file and not itself a symlink.
+
+    Opened without blocking, so that a FIFO is seen for what it is instead of waiting for a
+    writer; a folder, device or socket is refused too.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as error:
+        if os.path.islink(path):
+            raise UnsafeFile("is a symbolic link, not a file of the bag") from None
+        raise error
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise UnsafeFile(f"is {_kind(mode)}, not a regular file")
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def read_regular(path: str | Path, limit: int) -> bytes:
+    """The bytes of the regular file `path`, refused (`UnsafeFile`) past `limit` of them."""
+    with open_regular(path) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise UnsafeFile(f"is larger than the {limit:,} bytes such a file holds")
+    return data
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"

@@ -1,0 +1,51 @@
+"""Files of a crafted bag are opened only when they are regular files, not through a symlink,
+and read only up to a cap: a FIFO hung `verify` for ever, a symlink read /etc/passwd."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from auditor.archive.untrusted import UnsafeFile, open_regular, read_regular
+
+
+def test_a_regular_file_is_read(tmp_path):
+    (tmp_path / "bag-info.txt").write_bytes(b"Run-Sequence: 1\n")
+    assert read_regular(tmp_path / "bag-info.txt", 100) == b"Run-Sequence: 1\n"
+    with open_regular(tmp_path / "bag-info.txt") as handle:
+        assert handle.read() == b"Run-Sequence: 1\n"
+
+
+def test_a_fifo_is_refused_at_once_instead_of_waiting_for_a_writer(tmp_path):
+    os.mkfifo(tmp_path / "bag-info.txt")
+    with pytest.raises(UnsafeFile, match=r"^is a FIFO, not a regular file$"):
+        read_regular(tmp_path / "bag-info.txt", 100)
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "/dev/zero"])
+def test_a_symlink_is_refused_whatever_it_points_to(tmp_path, target):
+    (tmp_path / "bag-info.txt").symlink_to(target)
+    with pytest.raises(UnsafeFile, match=r"^is a symbolic link, not a file of the bag$"):
+        read_regular(tmp_path / "bag-info.txt", 100)
+
+
+def test_a_folder_or_a_device_is_refused(tmp_path):
+    (tmp_path / "records").mkdir()
+    with pytest.raises(UnsafeFile, match=r"^is a folder, not a regular file$"):
+        read_regular(tmp_path / "records", 100)
+    with pytest.raises(UnsafeFile, match=r"^is a device, not a regular file$"):
+        read_regular("/dev/zero", 100)
+
+
+def test_a_file_past_the_cap_is_refused_without_reading_it_whole(tmp_path):
+    sparse = tmp_path / "bag.sig"
+    with sparse.open("wb") as handle:
+        handle.truncate(1 << 40)  # a terabyte of holes
+    with pytest.raises(UnsafeFile, match=r"^is larger than the 4,096 bytes such a file holds$"):
+        read_regular(sparse, 4096)
+
+
+def test_a_missing_file_is_the_usual_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_regular(tmp_path / "absent", 100)
