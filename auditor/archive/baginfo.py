@@ -46,17 +46,28 @@ def parse_manifest(data: bytes, file: str) -> tuple[list[tuple[str, str, int]], 
         problems.append(Problem(file, "the last line has no newline"))
     seen: set[str] = set()
     for number, line in enumerate(text.splitlines(), start=1):
-        match = _MANIFEST_LINE.fullmatch(line)
-        if not match:
-            problems.append(Problem(file, f"not a '<sha256>  <path>' line: {line[:80]!r}", number))
+        entry = parse_manifest_line(line)
+        if entry is None:
+            problems.append(Problem(file, not_a_manifest_line(line), number))
             continue
-        digest, path = match.groups()
+        digest, path = entry
         if path in seen:
             problems.append(Problem(file, f"{path} is listed more than once", number))
             continue
         seen.add(path)
         entries.append((digest, path, number))
     return entries, problems
+
+
+def parse_manifest_line(line: str) -> tuple[str, str] | None:
+    """`(sha256, path)` of one manifest line (without its newline), or None if it is not one."""
+    match = _MANIFEST_LINE.fullmatch(line)
+    return (match[1], match[2]) if match else None
+
+
+def not_a_manifest_line(line: str) -> str:
+    """The problem message for a line that `parse_manifest_line` refused."""
+    return f"not a '<sha256>  <path>' line: {line[:80]!r}"
 
 
 def sequence_of(fields: dict[str, str]) -> int | None:

@@ -9,6 +9,7 @@ tagmanifest SHA-256 somewhere else too (the run ledger, a ticket, an e-mail to l
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -17,17 +18,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from auditor.archive import layout
 from auditor.archive.problems import Problem
-from auditor.archive.verify import BagReport, verify_bag
+from auditor.archive.verify import BagReport, printable, verify_bag
 from auditor.errors import InputError
 
 
 @dataclass(frozen=True, slots=True)
 class ChainReport:
-    """Each bag's report in sequence order, the chain's own problems, and unfinished runs seen."""
+    """Each bag's report in sequence order, the chain's own problems, unfinished runs seen, and
+    other hidden entries skipped (names printable)."""
 
     bags: tuple[BagReport, ...]
     problems: tuple[Problem, ...]
     unfinished: tuple[str, ...]
+    hidden: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -41,7 +44,14 @@ class ChainReport:
 
 def _is_bag(path: Path) -> bool:
     return path.is_dir() and any(
-        (path / name).exists() for name in (layout.BAGIT_TXT, layout.TAGMANIFEST)
+        os.path.lexists(path / name) for name in (layout.BAGIT_TXT, layout.TAGMANIFEST)
+    )
+
+
+def _looks_like_a_run(path: Path) -> bool:
+    """A folder that is not a bag yet holds a run's payload or tag files: a damaged run."""
+    return path.is_dir() and any(
+        os.path.lexists(path / name) for name in (layout.DATA, *layout.ROOT_FILES)
     )
 
 
@@ -52,21 +62,42 @@ def verify_chain(folder: str | Path, public_key: Ed25519PublicKey) -> ChainRepor
         raise InputError(f"{folder}: no such folder of runs")
     entries = sorted(folder.iterdir())
     unfinished = tuple(
-        entry.name
+        printable(entry.name)
         for entry in entries
         if entry.name.startswith(layout.PARTIAL_PREFIX)
         and entry.name.endswith(layout.PARTIAL_SUFFIX)
     )
-    bags = [entry for entry in entries if not entry.name.startswith(".") and _is_bag(entry)]
+    hidden = tuple(
+        printable(entry.name)
+        for entry in entries
+        if entry.name.startswith(".")
+        and not entry.name.endswith(layout.PARTIAL_SUFFIX)
+        and entry.is_dir()
+    )
+    visible = [entry for entry in entries if not entry.name.startswith(".")]
+    bags = [entry for entry in visible if _is_bag(entry)]
+    problems: list[Problem] = [
+        Problem(
+            printable(entry.name),
+            f"holds a run's files but is not a bag (no {layout.BAGIT_TXT}, no "
+            f"{layout.TAGMANIFEST}): a damaged run, not checked",
+        )
+        for entry in visible
+        if not _is_bag(entry) and _looks_like_a_run(entry)
+    ]
     if not bags:
-        raise InputError(f"{folder}: holds no bag")
+        if problems:
+            return ChainReport((), tuple(problems), unfinished, hidden)
+        raise InputError(f"{printable(str(folder))}: holds no bag")
     reports = [verify_bag(bag, public_key) for bag in bags]
-    problems: list[Problem] = []
     numbered = []
     for report in reports:
         if report.sequence is None:
             problems.append(
-                Problem(report.path.name, f"has no {layout.SEQUENCE}; cannot place it in the chain")
+                Problem(
+                    printable(report.path.name),
+                    f"has no {layout.SEQUENCE}; cannot place it in the chain",
+                )
             )
         else:
             numbered.append(report)
@@ -74,24 +105,24 @@ def verify_chain(folder: str | Path, public_key: Ed25519PublicKey) -> ChainRepor
     if numbered and numbered[0].sequence != 1:
         problems.append(
             Problem(
-                numbered[0].path.name,
+                printable(numbered[0].path.name),
                 f"the chain starts at run {numbered[0].sequence}: runs 1 to "
                 f"{numbered[0].sequence - 1} are missing",
             )
         )
     for earlier, later in pairwise(numbered):
         problems.extend(_link_problems(earlier, later))
-    return ChainReport(tuple(reports), tuple(problems), unfinished)
+    return ChainReport(tuple(reports), tuple(problems), unfinished, hidden)
 
 
 def _link_problems(earlier: BagReport, later: BagReport) -> list[Problem]:
     assert earlier.sequence is not None and later.sequence is not None
-    name = later.path.name
+    name, earlier_name = printable(later.path.name), printable(earlier.path.name)
     if later.sequence == earlier.sequence:
         return [
             Problem(
                 name,
-                f"run {later.sequence} appears twice ({earlier.path.name} and {name}): "
+                f"run {later.sequence} appears twice ({earlier_name} and {name}): "
                 "an older run replayed?",
             )
         ]
@@ -102,13 +133,13 @@ def _link_problems(earlier: BagReport, later: BagReport) -> list[Problem]:
             if later.sequence == earlier.sequence + 2
             else f"runs {earlier.sequence + 1} to {later.sequence - 1} are"
         )
-        problems.append(Problem(name, f"{missing} missing between {earlier.path.name} and {name}"))
+        problems.append(Problem(name, f"{missing} missing between {earlier_name} and {name}"))
     if later.previous_tagmanifest_sha256 != earlier.tagmanifest_sha256:
         problems.append(
             Problem(
                 f"{name}/{layout.BAG_INFO}",
                 f"{layout.PREVIOUS} {later.previous_tagmanifest_sha256} is not the SHA-256 of "
-                f"{earlier.path.name}/{layout.TAGMANIFEST} ({earlier.tagmanifest_sha256})",
+                f"{earlier_name}/{layout.TAGMANIFEST} ({earlier.tagmanifest_sha256})",
             )
         )
     return problems

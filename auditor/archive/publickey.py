@@ -16,6 +16,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from auditor.errors import ConfigError
 
+# A public key file is a few hundred bytes, an allowed_signers file a line per signer; the cap
+# keeps `--pubkey /dev/zero` from filling the memory.
+_MAX_KEY_FILE = 1 << 20
+
 
 def ssh_blob(public_key: Ed25519PublicKey) -> bytes:
     """The SSH wire encoding (`string "ssh-ed25519" || string key`) that fingerprints hash."""
@@ -69,9 +73,15 @@ def parse_public_key(data: bytes, origin: str) -> Ed25519PublicKey:
 def load_public_key(path: str | Path) -> Ed25519PublicKey:
     """Reads `path` with `parse_public_key`; ConfigError (exit 2) naming the file otherwise."""
     try:
-        data = Path(path).read_bytes()
+        with Path(path).open("rb") as handle:
+            data = handle.read(_MAX_KEY_FILE + 1)
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the public key ({error.strerror})") from None
+    if len(data) > _MAX_KEY_FILE:
+        raise ConfigError(
+            f"{path}: larger than {_MAX_KEY_FILE:,} bytes, so not a public key file; pass "
+            "auditor-signing-key.pub.pem, its ssh-ed25519 line or the allowed_signers file"
+        )
     if b"PRIVATE KEY" in data:
         raise ConfigError(f"{path}: is a private key; give the public key (.pub.pem) instead")
     return parse_public_key(data, str(path))

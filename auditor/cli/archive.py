@@ -12,9 +12,9 @@ import click
 
 from auditor.archive.chain import verify_chain
 from auditor.archive.keys import PASSPHRASE_ENV, generate_key_files
-from auditor.archive.proof import load_proof, verify_proof, write_proof
+from auditor.archive.proof import load_proof, proved, shown, verify_proof, write_proof
 from auditor.archive.publickey import fingerprint, load_public_key
-from auditor.archive.verify import verify_bag
+from auditor.archive.verify import printable, verify_bag
 from auditor.errors import EXIT_FINDINGS
 
 _PUBKEY = click.option(
@@ -31,8 +31,8 @@ _BAG = click.Path(file_okay=False, path_type=Path)
 
 def _fail_with(problems: list, summary: str) -> None:
     for problem in problems:
-        click.echo(str(problem))
-    click.echo(summary, err=True)
+        click.echo(printable(str(problem)))
+    click.echo(printable(summary), err=True)
     raise click.exceptions.Exit(EXIT_FINDINGS)
 
 
@@ -80,7 +80,7 @@ def verify(bag: Path, pubkey: Path, previous: Path | None) -> None:
     if not report.ok:
         _fail_with(list(report.problems), f"{bag}: {len(report.problems)} problem(s) found")
     click.echo(
-        f"{bag}: intact: run {report.sequence}, {report.record_count} records, "
+        f"{printable(str(bag))}: intact: run {report.sequence}, {report.record_count} records, "
         f"Merkle root {report.merkle_root}, signed by {fingerprint(key)}"
     )
 
@@ -92,14 +92,20 @@ def verify_chain_command(folder: Path, pubkey: Path) -> None:
     """Check every run in FOLDER and the chain they form: no gap, no repeat, every link."""
     key = load_public_key(pubkey)
     report = verify_chain(folder, key)
+    where = printable(str(folder))
     for name in report.unfinished:
-        click.echo(f"{folder / name}: unfinished run (never signed), ignored", err=True)
+        click.echo(f"{where}/{name}: unfinished run (never signed), ignored", err=True)
+    if report.hidden:
+        click.echo(
+            f"{where}: {len(report.hidden)} hidden folder(s) skipped: {', '.join(report.hidden)}",
+            err=True,
+        )
     if not report.ok:
         problems = report.all_problems()
         _fail_with(problems, f"{folder}: {len(problems)} problem(s) found")
     newest = max(report.bags, key=lambda bag: bag.sequence or 0)
     click.echo(
-        f"{folder}: intact chain of runs 1 to {newest.sequence}; the newest tagmanifest "
+        f"{where}: intact chain of runs 1 to {newest.sequence}; the newest tagmanifest "
         f"SHA-256 is {newest.tagmanifest_sha256} (keep it elsewhere too)"
     )
 
@@ -119,12 +125,13 @@ def prove(bag: Path, msg_id: str, out: Path) -> None:
     """Write one message's inclusion proof: its line, audit path, root and signed manifest."""
     proof = write_proof(bag, msg_id, out)
     click.echo(
-        f"{out}: msg_id {msg_id} is leaf {proof['leaf_index']} of {proof['tree_size']} "
-        f"in {proof['bag']} ({proof['file']}:{proof['line_number']})"
+        f"{shown(out)}: msg_id {shown(msg_id)} is leaf {proof['leaf_index']} of "
+        f"{proof['tree_size']} in {shown(proof['bag'])} "
+        f"({shown(proof['file'])}:{proof['line_number']})"
     )
     if proof["occurrences"] > 1:
         click.echo(
-            f"note: msg_id {msg_id} occurs {proof['occurrences']} times; proved the first",
+            f"note: msg_id {shown(msg_id)} occurs {proof['occurrences']} times; proved the first",
             err=True,
         )
 
@@ -139,9 +146,11 @@ def verify_proof_command(proof_file: Path, pubkey: Path) -> None:
     problems = verify_proof(proof, key, str(proof_file))
     if problems:
         _fail_with(problems, f"{proof_file}: the proof does not hold")
+    facts = proved(proof)  # only what the signature covers: never the proof's own bag or file
     click.echo(
-        f"{proof_file}: proved: leaf {proof['leaf_index']} of {proof['tree_size']} in run "
-        f"{proof.get('bag')}, root {proof['root']}, signed by {fingerprint(key)}"
+        f"{shown(proof_file)}: proved: leaf {proof['leaf_index']} of {proof['tree_size']} in "
+        f"run {facts['run']}, root {proof['root']}, signed by {fingerprint(key)}; "
+        f"msg_id {facts['msg_id']}"
     )
 
 
