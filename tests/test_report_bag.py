@@ -65,7 +65,7 @@ def test_a_bag_alone_renders_the_report_with_its_runs_facts(tmp_path):
     bag, findings = write_bag(tmp_path, records=600)
     result = CliRunner().invoke(main, ["report", str(bag), "-o", str(tmp_path / "out")])
     failing = sum(f["severity"] in ("medium", "high") for f in findings)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # FAIL verdict: findings at or above --fail-on
     assert result.stdout.splitlines()[-1] == f"FAIL: {failing} findings at or above 'medium'"
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["records"]["total"] == 600

@@ -4,12 +4,18 @@ A proof carries the record's line, its leaf index, the audit path, the tree size
 signed tag manifest with `bag-info.txt`. Checking it needs only the public key: the signature
 covers the tag manifest, which covers bag-info, which names the Merkle root the path must reach.
 The salt in the line keeps the sibling hashes from revealing other short messages.
+
+Only the line, its index, the tree and `bag_info` are covered by the signature; `msg_id`, `bag`,
+`file` and `line_number` are conveniences the prover adds, so `verify_proof` checks each against
+what is signed and `proved` gives only facts taken from signed bytes. The bag a proof is made from
+may be crafted too: its files are opened as `archive.untrusted` says.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +24,8 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from auditor.archive import layout
-from auditor.archive.baginfo import parse_bag_info, parse_manifest
+from auditor.archive.baginfo import parse_bag_info, parse_manifest, sequence_of
+from auditor.archive.canonical import CanonicalizationError, canonical
 from auditor.archive.merkle import (
     InvalidInclusionProofError,
     inclusion_proof,
@@ -27,6 +34,7 @@ from auditor.archive.merkle import (
     verify_inclusion,
 )
 from auditor.archive.problems import Problem
+from auditor.archive.untrusted import UnsafeFile, open_regular, read_regular
 from auditor.archive.verify import check_signatures, parse_record_line
 from auditor.errors import InputError
 from auditor.fsutil import refuse_inside_bag
@@ -34,14 +42,52 @@ from auditor.records import msg_id as record_msg_id
 
 FORMAT = "easemob-auditor-inclusion-proof/1"
 
+# Caps on a bag's files: the writer's stay far below each (a tag manifest is under 1 KB, a
+# signature 64 bytes, an SSH signature about 300, a bag-info about 2 KB, a line under 64 MiB).
+TAG_FILE_LIMIT = 1 << 20
+LINE_LIMIT = 64 << 20
+PROOF_LIMIT = 256 << 20
+
+
+def shown(text: str | Path) -> str:
+    """`text` as one line of output: quoted with escapes when it holds a control character, so
+    a crafted name cannot forge an output line of its own."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)
+
+
+def _read_tag_file(bag: Path, name: str) -> bytes | None:
+    path = bag / name
+    try:
+        return read_regular(path, TAG_FILE_LIMIT)
+    except FileNotFoundError:
+        return None
+    except UnsafeFile as error:
+        raise InputError(f"{shown(path)}: {error}") from None
+
 
 def _record_lines(bag: Path) -> Iterator[tuple[str, int, bytes]]:
     """(file, line number, line without newline) of every archived line, in leaf order."""
+    for folder in (bag / layout.DATA, bag / layout.RECORDS):
+        if folder.is_symlink():
+            raise InputError(f"{shown(folder)}: is a symbolic link, not a folder of the bag")
     for path in sorted((bag / layout.RECORDS).glob("*" + layout.RECORDS_SUFFIX)):
         relative = path.relative_to(bag).as_posix()
-        with path.open("rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                yield relative, number, raw.rstrip(b"\n")
+        try:
+            handle = open_regular(path)
+        except UnsafeFile as error:
+            raise InputError(f"{shown(path)}: {error}") from None
+        with handle:
+            number = 0
+            while raw := handle.readline(LINE_LIMIT + 1):
+                number += 1
+                line = raw[:-1] if raw.endswith(b"\n") else raw
+                if len(line) > LINE_LIMIT:
+                    raise InputError(
+                        f"{shown(path)}:{number}: a line longer than {LINE_LIMIT:,} bytes, "
+                        "which no archived line is; run `auditor verify` on the bag"
+                    )
+                yield relative, number, line
 
 
 def prove(bag: str | Path, msg_id: str) -> dict[str, Any]:
@@ -49,18 +95,37 @@ def prove(bag: str | Path, msg_id: str) -> dict[str, Any]:
     try:
         return _prove(Path(bag), msg_id)
     except OSError as error:
-        raise InputError(f"{error.filename}: cannot read ({error.strerror})") from None
+        raise InputError(f"{shown(error.filename)}: cannot read ({error.strerror})") from None
     except (orjson.JSONDecodeError, UnicodeDecodeError, AttributeError):
         raise InputError(
-            f"{bag}: holds a line that is not archived JSON; run `auditor verify`"
+            f"{shown(bag)}: holds a line that is not archived JSON; run `auditor verify`"
         ) from None
 
 
+def _needle(msg_id: str) -> bytes:
+    """What a line holding `msg_id` must contain: its JSON (RFC 8785) spelling inside the quotes,
+    so that an id with `"`, `\\` or a control character is found as the line escapes it. A
+    numeric msg_id in a record is its digits, the same bytes."""
+    try:
+        return canonical(msg_id)[1:-1]
+    except (CanonicalizationError, UnicodeError, ValueError):
+        raise InputError(f"msg_id {shown(msg_id)} is not valid text") from None
+
+
 def _prove(bag: Path, msg_id: str) -> dict[str, Any]:
+    tags = {
+        name: _read_tag_file(bag, name)
+        for name in (layout.TAGMANIFEST, layout.BAG_INFO, layout.SIGNATURE, layout.SSH_SIGNATURE)
+    }
     for name in (layout.TAGMANIFEST, layout.BAG_INFO, layout.SIGNATURE):
-        if not (bag / name).is_file():
-            raise InputError(f"{bag}: not a finished bag ({name} missing)")
-    needle = msg_id.encode()
+        if tags[name] is None:
+            raise InputError(f"{shown(bag)}: not a finished bag ({name} missing)")
+    for name in (layout.TAGMANIFEST, layout.BAG_INFO, layout.SSH_SIGNATURE):
+        try:
+            (tags[name] or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{shown(bag / name)}: is not UTF-8 text") from None
+    needle = _needle(msg_id)
     found: tuple[str, int, bytes, int] | None = None
     occurrences = size = 0
     for file, number, line in _record_lines(bag):
@@ -71,18 +136,18 @@ def _prove(bag: Path, msg_id: str) -> dict[str, Any]:
                 found = found or (file, number, line, size)
         size += 1
     if found is None:
-        raise InputError(f"{bag}: no record with msg_id {msg_id}")
+        raise InputError(f"{shown(bag)}: no record with msg_id {shown(msg_id)}")
     file, number, line, index = found
     path = inclusion_proof((leaf_hash(each) for _f, _n, each in _record_lines(bag)), index, size)
     root = root_from_inclusion_proof(index, size, leaf_hash(line), path).hex()
-    bag_info = (bag / layout.BAG_INFO).read_bytes()
+    bag_info = tags[layout.BAG_INFO]
     info, _ = parse_bag_info(bag_info, layout.BAG_INFO)
     if info.get(layout.MERKLE_ROOT) != root:
         raise InputError(
-            f"{bag}: its lines do not reach the Merkle root in {layout.BAG_INFO}; "
+            f"{shown(bag)}: its lines do not reach the Merkle root in {layout.BAG_INFO}; "
             "run `auditor verify` on it"
         )
-    ssh = bag / layout.SSH_SIGNATURE
+    ssh = tags[layout.SSH_SIGNATURE]
     return {
         "format": FORMAT,
         "bag": bag.name,
@@ -96,9 +161,9 @@ def _prove(bag: Path, msg_id: str) -> dict[str, Any]:
         "root": root,
         "audit_path": [node.hex() for node in path],
         "namespace": info.get(layout.NAMESPACE, layout.DEFAULT_NAMESPACE),
-        "tagmanifest": (bag / layout.TAGMANIFEST).read_bytes().decode("utf-8"),
-        "signature": base64.b64encode((bag / layout.SIGNATURE).read_bytes()).decode(),
-        "ssh_signature": ssh.read_text("utf-8") if ssh.is_file() else None,
+        "tagmanifest": tags[layout.TAGMANIFEST].decode("utf-8"),
+        "signature": base64.b64encode(tags[layout.SIGNATURE]).decode(),
+        "ssh_signature": ssh.decode("utf-8") if ssh is not None else None,
         "bag_info": bag_info.decode("utf-8"),
     }
 
@@ -115,7 +180,11 @@ def write_proof(bag: str | Path, msg_id: str, out: str | Path) -> dict[str, Any]
 
 def load_proof(path: str | Path) -> dict[str, Any]:
     try:
-        value = orjson.loads(Path(path).read_bytes())
+        with Path(path).open("rb") as handle:
+            data = handle.read(PROOF_LIMIT + 1)
+        if len(data) > PROOF_LIMIT:
+            raise InputError(f"{path}: larger than the {PROOF_LIMIT:,} bytes a proof holds")
+        value = orjson.loads(data)
     except OSError as error:
         raise InputError(f"{path}: cannot read the proof ({error.strerror})") from None
     except orjson.JSONDecodeError as error:
@@ -135,6 +204,78 @@ _FIELDS = {
     "signature": str,
     "bag_info": str,
 }
+
+
+_RUN_NAME = re.compile(r"run-0*([0-9]{1,18})(?:-|$)")
+_RECORD_FILE = re.compile(r"data/records/[A-Za-z0-9_][A-Za-z0-9_.-]*\.jsonl")
+
+
+def _unsigned_field_problems(
+    proof: dict[str, Any], value: dict[str, Any] | None, info: dict[str, str], file: str
+) -> list[Problem]:
+    """The fields the signature does not cover, each checked against what it does cover: the
+    msg_id against the proved line's record, the run a bag name states against the signed
+    Run-Sequence, and the file and line number for their shape (no signed byte states them)."""
+    problems: list[Problem] = []
+    claimed = proof.get("msg_id")
+    actual = record_msg_id(value["record"]) if value and isinstance(value["record"], dict) else None
+    if (
+        value is not None
+        and "msg_id" in proof
+        and (not isinstance(claimed, str) or claimed != actual)
+    ):
+        problems.append(
+            Problem(
+                file,
+                f"msg_id {shown(repr(claimed) if not isinstance(claimed, str) else claimed)} "
+                f"is not the msg_id of the proved line ({shown(str(actual))})",
+            )
+        )
+    bag = proof.get("bag")
+    named = _RUN_NAME.match(bag) if isinstance(bag, str) else None
+    if "bag" in proof and (not isinstance(bag, str) or not bag.isprintable() or "/" in bag):
+        problems.append(Problem(file, f"bag {shown(repr(bag))} is not a bag's folder name"))
+    elif named and int(named.group(1)) != _signed_sequence(info):
+        problems.append(
+            Problem(
+                file,
+                f"bag {shown(bag)} names run {int(named.group(1))}, the signed "
+                f"{layout.SEQUENCE} is {shown(info.get(layout.SEQUENCE, '(none)'))}",
+            )
+        )
+    record_file = proof.get("file")
+    if "file" in proof and not (
+        isinstance(record_file, str) and _RECORD_FILE.fullmatch(record_file)
+    ):
+        problems.append(Problem(file, f"file {shown(repr(record_file))} is not a records file"))
+    number = proof.get("line_number")
+    if "line_number" in proof and (
+        isinstance(number, bool) or not isinstance(number, int) or number < 1
+    ):
+        problems.append(Problem(file, f"line_number {shown(repr(number))} is not a line number"))
+    return problems
+
+
+def _signed_sequence(info: dict[str, str]) -> int | None:
+    """The signed Run-Sequence, None when absent or not a plausible run number."""
+    value = info.get(layout.SEQUENCE, "")
+    return sequence_of(info) if 0 < len(value) <= 18 and value.isascii() else None
+
+
+def proved(proof: dict[str, Any]) -> dict[str, str]:
+    """What a proof that `verify_proof` found holding shows, each taken from signed bytes only:
+    the msg_id of the proved line and the run named from its signed Run-Sequence (`run-000002`,
+    as the writer names its bag), each printable on one line."""
+    value, _ = parse_record_line(proof["line"].encode("utf-8"))
+    record = value["record"] if value else None
+    msg_id = record_msg_id(record) if isinstance(record, dict) else None
+    info, _ = parse_bag_info(proof["bag_info"].encode("utf-8"), layout.BAG_INFO)
+    return {
+        "msg_id": shown(msg_id) if msg_id is not None else "(none)",
+        "run": f"run-{sequence:06d}"
+        if (sequence := _signed_sequence(info)) is not None
+        else "(none)",
+    }
 
 
 def verify_proof(proof: dict[str, Any], public_key: Ed25519PublicKey, file: str) -> list[Problem]:
@@ -194,6 +335,7 @@ def verify_proof(proof: dict[str, Any], public_key: Ed25519PublicKey, file: str)
         problems.append(Problem(file, f"line: {message}"))
     if value is not None and value["seq"] != index:
         problems.append(Problem(file, f"leaf_index {index} is not the line's seq {value['seq']}"))
+    problems += _unsigned_field_problems(proof, value, info, file)
     try:
         path = [bytes.fromhex(node) for node in proof["audit_path"]]
         verify_inclusion(index, size, leaf_hash(line), path, bytes.fromhex(root))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from auditor.errors import EXIT_FINDINGS
 from auditor.findings import SEVERITIES
 from auditor.report.bag import render_bag
 
@@ -34,11 +35,16 @@ from auditor.report.bag import render_bag
     help="Most severe findings shown per table of the page (all are in the CSV and JSONL).",
 )
 def report(bag: Path, out_dir: Path, fail_on: str | None, table_rows: int) -> None:
-    """Render the HTML report, CSV and JSON of BAG (an archive folder) into --out."""
+    """Render the HTML report, CSV and JSON of BAG (an archive folder) into --out.
+
+    Exits 1 when the verdict is FAIL (findings at or above --fail-on), as `run` does.
+    """
     rendered = render_bag(bag, out_dir, fail_on=fail_on, table_rows=table_rows)
     for path in rendered.files.values():
         click.echo(path)
     click.echo(rendered.summary["verdict"]["line"])
+    if rendered.summary["verdict"]["failed"]:
+        raise click.exceptions.Exit(EXIT_FINDINGS)
 
 
 COMMANDS: list[click.Command] = [report]

@@ -2,24 +2,30 @@
 
 The bag is read, not verified (that is `auditor verify`): a line that is not an archived record
 stops the rendering with its file and line, since a report over a damaged archive would mislead.
+Whoever made the bag may have crafted it, so every file is opened as `archive.untrusted` says (a
+regular file, never through a symlink, never past a cap) and `bag-info.txt` is read by the
+verifier's own parser, so `report` and `verify` never read one bag-info two ways.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import bagit
 import orjson
 
 from auditor import __version__
+from auditor.archive import layout
+from auditor.archive.baginfo import parse_bag_info
+from auditor.archive.untrusted import UnsafeFile, open_regular, read_regular
 from auditor.errors import AuditorError, InputError
 from auditor.fsutil import refuse_inside_bag
-from auditor.jsonl import read_file
+from auditor.jsonl import ParsedLine, parse_lines
 from auditor.partitions import parse_instant
 from auditor.report.model import ReportBuilder
 from auditor.report.runinfo import GENESIS, RunInfo
@@ -27,6 +33,12 @@ from auditor.report.runinfo import GENESIS, RunInfo
 log = logging.getLogger(__name__)
 
 SUMMARY_PATHS = ("data/summary.json", "data/report/summary.json")
+
+# Caps on what a bag's files may hold; the writer's own files stay far below each of them.
+TAG_FILE_LIMIT = 1 << 20  # bagit.txt, bag-info.txt (a real one is about 2 KB)
+TEXT_FILE_LIMIT = 1 << 20  # data/VERIFY.txt
+SUMMARY_LIMIT = 64 << 20  # a stored summary.json
+LINE_LIMIT = 64 << 20  # one archived record or finding line (an API answer is capped at 64 MiB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +49,58 @@ class Rendered:
     summary: dict[str, Any]
 
 
-def read_bag_info(bag: Path) -> dict[str, str]:
-    """`bag-info.txt` as a dict (a repeated key keeps its last value), read by `bagit`."""
+def shown(path: Path | str) -> str:
+    """A path as one line of output: quoted with escapes when it holds a control character, so
+    a crafted file name cannot forge a line of its own."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
+def read_bag_file(path: Path, limit: int) -> bytes | None:
+    """The bytes of one file of a bag, None if it is not there; InputError naming it when it is
+    a symlink, FIFO, device or folder, or larger than `limit`."""
     try:
-        info = bagit.Bag(str(bag)).info
-    except (bagit.BagError, OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{bag}: not a readable BagIt bag ({error})") from None
-    return {key: value[-1] if isinstance(value, list) else value for key, value in info.items()}
+        return read_regular(path, limit)
+    except FileNotFoundError:
+        return None
+    except UnsafeFile as error:
+        raise InputError(f"{shown(path)}: {error}") from None
+    except OSError as error:
+        raise InputError(f"{shown(path)}: cannot read ({error.strerror})") from None
+
+
+def read_bag_info(bag: Path) -> dict[str, str]:
+    """`bag-info.txt` as `auditor verify` reads it (`parse_bag_info`), after `bagit.txt` says the
+    tag files are UTF-8; InputError on the first line that is not `Label: value`."""
+    bagit_txt = read_bag_file(bag / layout.BAGIT_TXT, TAG_FILE_LIMIT)
+    if bagit_txt is None:
+        raise InputError(f"{shown(bag)}: not a readable BagIt bag (no {layout.BAGIT_TXT})")
+    declared = _tag_file(bagit_txt, bag / layout.BAGIT_TXT)
+    encoding = declared.get("Tag-File-Character-Encoding", "").strip()
+    if "BagIt-Version" not in declared or encoding.upper() not in ("UTF-8", "UTF8"):
+        raise InputError(
+            f"{shown(bag / layout.BAGIT_TXT)}: not a readable BagIt bag (a BagIt-Version and "
+            f"Tag-File-Character-Encoding UTF-8 expected, found {encoding[:40]!r})"
+        )
+    data = read_bag_file(bag / layout.BAG_INFO, TAG_FILE_LIMIT)
+    if data is None:
+        raise InputError(f"{shown(bag)}: not a readable BagIt bag (no {layout.BAG_INFO})")
+    return _tag_file(data, bag / layout.BAG_INFO)
+
+
+def _tag_file(data: bytes, path: Path) -> dict[str, str]:
+    fields, problems = parse_bag_info(data, path.name)
+    if problems:
+        where = problems[0].line
+        at = f"{shown(path)}:{where}" if where is not None else shown(path)
+        raise InputError(f"{at}: {problems[0].message}; run `auditor verify` on the bag")
+    for label, value in fields.items():
+        if "\r" in value:
+            raise InputError(
+                f"{shown(path)}: the value of {label} holds a carriage return, which other "
+                "readers take for a line break; run `auditor verify` on the bag"
+            )
+    return fields
 
 
 def _int(info: Mapping[str, str], key: str, bag: Path, default: int | None = None) -> int:
@@ -105,7 +162,7 @@ def run_info_from_bag(
             attachments_note="" if skipped.isdigit() else skipped,
             bag_name=bag.resolve().name,
             archived_on=bagged,
-            verify_text=verify.read_text(encoding="utf-8") if verify.is_file() else "",
+            verify_text=_verify_text(verify),
             signature_namespace=info.get("Signature-Namespace", "") or "easemob-auditor",
         )
     except AuditorError as error:
@@ -114,11 +171,52 @@ def run_info_from_bag(
         raise InputError(f"{bag}/bag-info.txt: {error}") from None
 
 
+def _verify_text(path: Path) -> str:
+    data = read_bag_file(path, TEXT_FILE_LIMIT)
+    try:
+        return "" if data is None else data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{shown(path)}: is not UTF-8 text") from None
+
+
+def capped_lines(path: Path, limit: int) -> Iterator[bytes]:
+    """The lines of the bag file `path`, read as they are (never gunzipped), each refused
+    past `limit` bytes; InputError naming the file when it is not a regular file."""
+    try:
+        handle = open_regular(path)
+    except FileNotFoundError:
+        raise InputError(f"{shown(path)}: no such file") from None
+    except UnsafeFile as error:
+        raise InputError(f"{shown(path)}: {error}") from None
+    except OSError as error:
+        raise InputError(f"{shown(path)}: cannot read ({error.strerror})") from None
+    with handle:
+        number = 0
+        while True:
+            try:
+                line = handle.readline(limit + 1)
+            except OSError as error:
+                raise InputError(f"{shown(path)}: cannot read ({error.strerror})") from None
+            if not line:
+                return
+            number += 1
+            if len(line) > limit and not (len(line) == limit + 1 and line.endswith(b"\n")):
+                raise InputError(
+                    f"{shown(path)}:{number}: a line longer than {limit:,} bytes, which no "
+                    "archived line is; run `auditor verify` on the bag"
+                )
+            yield line
+
+
+def _parsed(path: Path) -> Iterator[ParsedLine]:
+    return parse_lines(capped_lines(path, LINE_LIMIT), shown(path))
+
+
 def archived_records(bag: Path) -> Iterator[tuple[str, dict[str, Any], int | None]]:
     """(partition label, record, its `seq`) for every line of `data/records/*.jsonl`, in file
     order."""
-    for path in sorted((Path(bag) / "data" / "records").glob("*.jsonl")):
-        for parsed in read_file(path):
+    for path in sorted((Path(bag) / layout.RECORDS).glob("*" + layout.RECORDS_SUFFIX)):
+        for parsed in _parsed(path):
             record = parsed.record.get("record") if parsed.record else None
             if not isinstance(record, dict):
                 raise InputError(
@@ -130,10 +228,10 @@ def archived_records(bag: Path) -> Iterator[tuple[str, dict[str, Any], int | Non
 
 
 def archived_findings(bag: Path) -> Iterator[dict[str, Any]]:
-    path = Path(bag) / "data" / "findings.jsonl"
-    if not path.is_file():
+    path = Path(bag) / layout.FINDINGS
+    if not os.path.lexists(path):
         return
-    for parsed in read_file(path):
+    for parsed in _parsed(path):
         if parsed.record is None:
             raise InputError(f"{parsed.path}:{parsed.line}: not a finding ({parsed.error})")
         yield parsed.record
@@ -143,15 +241,26 @@ def _restore_verdicts(bag: Path, builder: ReportBuilder) -> None:
     """Retention verdict counts live only in a stored summary; take them from there if present."""
     for relative in SUMMARY_PATHS:
         path = Path(bag) / relative
-        if not path.is_file():
+        data = read_bag_file(path, SUMMARY_LIMIT)
+        if data is None:
             continue
         try:
-            rules = orjson.loads(path.read_bytes())["retention"]["by_rule"]
+            rules = orjson.loads(data)["retention"]["by_rule"]
             for item in rules:
                 builder.observe_verdict(item["disposition"], item["rule"], int(item["count"]))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            log.warning("%s: no retention counts readable in it; left out", path)
+            log.warning("%s: no retention counts readable in it; left out", shown(path))
         return
+
+
+def _refuse_linked_folders(bag: Path) -> None:
+    """The folders the report reads in must be the bag's own: a symlinked `data/records` would
+    have it read, and put into the page, files from anywhere on the machine."""
+    for relative in (layout.DATA, layout.RECORDS, "data/report"):
+        if (bag / relative).is_symlink():
+            raise InputError(
+                f"{shown(bag / relative)}: is a symbolic link, not a folder of the bag"
+            )
 
 
 def render_bag(
@@ -160,7 +269,8 @@ def render_bag(
     """Renders report.html, findings.csv, findings.jsonl and summary.json from `bag` alone."""
     bag = Path(bag)
     if not bag.is_dir():
-        raise InputError(f"{bag}: no such bag folder")
+        raise InputError(f"{shown(bag)}: no such bag folder")
+    _refuse_linked_folders(bag)
     info = read_bag_info(bag)
     refuse_inside_bag(bag, out_dir, "the report")
     with ReportBuilder(run_info_from_bag(bag, fail_on, info), table_rows=table_rows) as builder:

@@ -1,0 +1,191 @@
+"""`auditor report` on a crafted bag: one line and exit 2, never a hang, a traceback, a read
+outside the bag or memory without bound; and its exit code follows its verdict."""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+import pytest
+from click.testing import CliRunner
+from test_report_bag import BAG_INFO, write_bag
+
+from auditor.cli import main
+from auditor.report import bag as report_bag
+
+
+def _report(bag, out, *extra: str):
+    return CliRunner().invoke(main, ["report", str(bag), "-o", str(out), *extra])
+
+
+def _first_records_file(bag):
+    return sorted((bag / "data" / "records").glob("*.jsonl"))[0]
+
+
+def _error(result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.stderr.count("\n") == 1, result.stderr
+    return result.stderr
+
+
+@pytest.mark.parametrize("name", ["bag-info.txt", "bagit.txt", "data/VERIFY.txt"])
+def test_a_fifo_among_the_tag_files_is_refused_without_waiting_for_a_writer(tmp_path, name):
+    bag, _ = write_bag(tmp_path, records=10)
+    (bag / name).unlink()
+    os.mkfifo(bag / name)
+
+    result = _report(bag, tmp_path / "out")
+
+    assert _error(result) == f"auditor: error: {bag / name}: is a FIFO, not a regular file\n"
+
+
+def test_an_unlisted_fifo_among_the_record_files_is_refused(tmp_path):
+    bag, _ = write_bag(tmp_path, records=10)
+    fifo = bag / "data" / "records" / "2099010100.jsonl"
+    os.mkfifo(fifo)
+
+    result = _report(bag, tmp_path / "out")
+
+    assert _error(result) == f"auditor: error: {fifo}: is a FIFO, not a regular file\n"
+
+
+def test_a_device_as_findings_is_refused(tmp_path):
+    bag, _ = write_bag(tmp_path, records=10)
+    (bag / "data" / "findings.jsonl").unlink()
+    (bag / "data" / "findings.jsonl").symlink_to("/dev/zero")
+
+    result = _report(bag, tmp_path / "out")
+
+    assert _error(result) == (
+        f"auditor: error: {bag / 'data' / 'findings.jsonl'}: is a symbolic link, "
+        "not a file of the bag\n"
+    )
+
+
+def test_a_records_file_linked_to_outside_the_bag_is_never_read_into_the_report(tmp_path):
+    bag, _ = write_bag(tmp_path, records=10)
+    outside = tmp_path / "outside.jsonl"
+    outside.write_bytes(_first_records_file(bag).read_bytes().replace(b"txt", b"LEAKED"))
+    link = bag / "data" / "records" / "2099010100.jsonl"
+    link.symlink_to(outside)
+
+    result = _report(bag, tmp_path / "out")
+
+    assert _error(result) == (
+        f"auditor: error: {link}: is a symbolic link, not a file of the bag\n"
+    )
+    assert not (tmp_path / "out" / "report.html").exists()
+
+
+def test_a_records_folder_linked_to_outside_the_bag_is_refused(tmp_path):
+    bag, _ = write_bag(tmp_path, records=10)
+    records = bag / "data" / "records"
+    records.rename(tmp_path / "elsewhere")
+    records.symlink_to(tmp_path / "elsewhere")
+
+    result = _report(bag, tmp_path / "out")
+
+    assert _error(result) == (
+        f"auditor: error: {records}: is a symbolic link, not a folder of the bag\n"
+    )
+
+
+def test_a_stored_summary_linked_elsewhere_is_refused(tmp_path):
+    bag, _ = write_bag(tmp_path, records=10)
+    (tmp_path / "summary.json").write_text("{}")
+    (bag / "data" / "summary.json").symlink_to(tmp_path / "summary.json")
+
+    result = _report(bag, tmp_path / "out")
+
+    assert _error(result) == (
+        f"auditor: error: {bag / 'data' / 'summary.json'}: is a symbolic link, "
+        "not a file of the bag\n"
+    )
+
+
+def test_a_gzipped_records_file_is_not_gunzipped(tmp_path):
+    bag, _ = write_bag(tmp_path, records=10)
+    records = _first_records_file(bag)
+    records.write_bytes(gzip.compress(records.read_bytes()))
+
+    result = _report(bag, tmp_path / "out")
+
+    assert _error(result).startswith(f"auditor: error: {records}:1: not an archived record line")
+
+
+def test_a_line_past_the_cap_is_refused_without_reading_it_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(report_bag, "LINE_LIMIT", 4_000)
+    bag, _ = write_bag(tmp_path, records=10)
+    records = _first_records_file(bag)
+    records.write_bytes(b'{"record": {"txt": "' + b"x" * 5_000 + b'"}, "seq": 0}\n')
+
+    result = _report(bag, tmp_path / "out")
+
+    assert _error(result) == (
+        f"auditor: error: {records}:1: a line longer than 4,000 bytes, which no archived line "
+        "is; run `auditor verify` on the bag\n"
+    )
+
+
+@pytest.mark.parametrize("encoding", ["rot13", "utf-16", "hex_codec"])
+def test_a_bagit_txt_declaring_another_encoding_is_refused_in_one_line(tmp_path, encoding):
+    bag, _ = write_bag(tmp_path, records=10)
+    (bag / "bagit.txt").write_text(f"BagIt-Version: 1.0\nTag-File-Character-Encoding: {encoding}\n")
+
+    result = _report(bag, tmp_path / "out")
+
+    assert _error(result) == (
+        f"auditor: error: {bag / 'bagit.txt'}: not a readable BagIt bag (a BagIt-Version and "
+        f"Tag-File-Character-Encoding UTF-8 expected, found {encoding!r})\n"
+    )
+
+
+def test_a_bag_info_past_its_cap_is_refused_at_once(tmp_path):
+    bag, _ = write_bag(tmp_path, records=10)
+    info = bag / "bag-info.txt"
+    info.write_text(info.read_text() + "Policy-File: " + "<" * 3_000_000 + "\n")
+
+    result = _report(bag, tmp_path / "out")
+
+    assert _error(result) == (
+        f"auditor: error: {info}: is larger than the 1,048,576 bytes such a file holds\n"
+    )
+
+
+def test_a_bag_info_value_with_a_carriage_return_is_refused(tmp_path):
+    info = dict(BAG_INFO, **{"Tool-Version": "0.1.0\rRun-Sequence: 7"})
+    bag, _ = write_bag(tmp_path, info=info, records=10)
+
+    result = _report(bag, tmp_path / "out")
+
+    assert _error(result) == (
+        f"auditor: error: {bag / 'bag-info.txt'}: the value of Tool-Version holds a carriage "
+        "return, which other readers take for a line break; run `auditor verify` on the bag\n"
+    )
+
+
+def test_bag_info_is_read_as_verify_reads_it_a_repeated_label_is_refused(tmp_path):
+    bag, _ = write_bag(tmp_path, records=10)
+    info = bag / "bag-info.txt"
+    info.write_text(info.read_text() + "Run-Sequence: 7\n")
+    line = info.read_text().count("\n")
+
+    result = _report(bag, tmp_path / "out")
+
+    assert _error(result) == (
+        f"auditor: error: {info}:{line}: Run-Sequence appears more than once; "
+        "run `auditor verify` on the bag\n"
+    )
+
+
+def test_a_pass_verdict_exits_0_and_a_fail_verdict_exits_1(tmp_path):
+    bag, _ = write_bag(tmp_path, records=10)
+    failing = _report(bag, tmp_path / "failing", "--fail-on", "info")
+    (bag / "data" / "findings.jsonl").write_bytes(b"")
+    passing = _report(bag, tmp_path / "passing", "--fail-on", "info")
+
+    assert failing.exit_code == 1, failing.output
+    assert failing.stdout.splitlines()[-1].startswith("FAIL: ")
+    assert passing.exit_code == 0, passing.output
+    assert passing.stdout.splitlines()[-1] == "PASS: no findings at or above 'info'"
