@@ -34,7 +34,7 @@ from auditor.archive.merkle import (
     verify_inclusion,
 )
 from auditor.archive.problems import Problem
-from auditor.archive.untrusted import UnsafeFile, open_regular, read_regular
+from auditor.archive.untrusted import UnsafeFile, open_regular, read_bag_file, shown
 from auditor.archive.verify import check_signatures, parse_record_line
 from auditor.errors import InputError
 from auditor.fsutil import refuse_inside_bag
@@ -47,23 +47,6 @@ FORMAT = "easemob-auditor-inclusion-proof/1"
 TAG_FILE_LIMIT = 1 << 20
 LINE_LIMIT = 64 << 20
 PROOF_LIMIT = 256 << 20
-
-
-def shown(text: str | Path) -> str:
-    """`text` as one line of output: quoted with escapes when it holds a control character, so
-    a crafted name cannot forge an output line of its own."""
-    text = str(text)
-    return text if text.isprintable() else repr(text)
-
-
-def _read_tag_file(bag: Path, name: str) -> bytes | None:
-    path = bag / name
-    try:
-        return read_regular(path, TAG_FILE_LIMIT)
-    except FileNotFoundError:
-        return None
-    except UnsafeFile as error:
-        raise InputError(f"{shown(path)}: {error}") from None
 
 
 def _record_lines(bag: Path) -> Iterator[tuple[str, int, bytes]]:
@@ -114,7 +97,7 @@ def _needle(msg_id: str) -> bytes:
 
 def _prove(bag: Path, msg_id: str) -> dict[str, Any]:
     tags = {
-        name: _read_tag_file(bag, name)
+        name: read_bag_file(bag / name, TAG_FILE_LIMIT)
         for name in (layout.TAGMANIFEST, layout.BAG_INFO, layout.SIGNATURE, layout.SSH_SIGNATURE)
     }
     for name in (layout.TAGMANIFEST, layout.BAG_INFO, layout.SIGNATURE):

@@ -13,6 +13,8 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from auditor.errors import InputError
+
 
 class UnsafeFile(ValueError):
     """A bag file that is not a regular file, is reached through a symlink, or is too large;
@@ -50,6 +52,26 @@ def read_regular(path: str | Path, limit: int) -> bytes:
     if len(data) > limit:
         raise UnsafeFile(f"is larger than the {limit:,} bytes such a file holds")
     return data
+
+
+def read_bag_file(path: Path, limit: int) -> bytes | None:
+    """The bytes of one file of a bag, None if it is not there; InputError naming it when it is
+    a symlink, FIFO, device or folder, or larger than `limit`."""
+    try:
+        return read_regular(path, limit)
+    except FileNotFoundError:
+        return None
+    except UnsafeFile as error:
+        raise InputError(f"{shown(path)}: {error}") from None
+    except OSError as error:
+        raise InputError(f"{shown(path)}: cannot read ({error.strerror})") from None
+
+
+def shown(text: str | Path) -> str:
+    """`text` (a name from a bag) as one line of output: quoted with escapes when it holds a
+    control character, so a crafted name cannot forge an output line of its own."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)
 
 
 def _kind(mode: int) -> str:

@@ -12,8 +12,9 @@ import click
 
 from auditor.archive.chain import verify_chain
 from auditor.archive.keys import PASSPHRASE_ENV, generate_key_files
-from auditor.archive.proof import load_proof, proved, shown, verify_proof, write_proof
+from auditor.archive.proof import load_proof, proved, verify_proof, write_proof
 from auditor.archive.publickey import fingerprint, load_public_key
+from auditor.archive.untrusted import shown
 from auditor.archive.verify import printable, verify_bag
 from auditor.errors import EXIT_FINDINGS
 

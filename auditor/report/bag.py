@@ -22,7 +22,7 @@ import orjson
 from auditor import __version__
 from auditor.archive import layout
 from auditor.archive.baginfo import parse_bag_info
-from auditor.archive.untrusted import UnsafeFile, open_regular, read_regular
+from auditor.archive.untrusted import UnsafeFile, open_regular, read_bag_file, shown
 from auditor.errors import AuditorError, InputError
 from auditor.fsutil import refuse_inside_bag
 from auditor.jsonl import ParsedLine, parse_lines
@@ -47,26 +47,6 @@ class Rendered:
 
     files: dict[str, Path]
     summary: dict[str, Any]
-
-
-def shown(path: Path | str) -> str:
-    """A path as one line of output: quoted with escapes when it holds a control character, so
-    a crafted file name cannot forge a line of its own."""
-    text = str(path)
-    return text if text.isprintable() else repr(text)
-
-
-def read_bag_file(path: Path, limit: int) -> bytes | None:
-    """The bytes of one file of a bag, None if it is not there; InputError naming it when it is
-    a symlink, FIFO, device or folder, or larger than `limit`."""
-    try:
-        return read_regular(path, limit)
-    except FileNotFoundError:
-        return None
-    except UnsafeFile as error:
-        raise InputError(f"{shown(path)}: {error}") from None
-    except OSError as error:
-        raise InputError(f"{shown(path)}: cannot read ({error.strerror})") from None
 
 
 def read_bag_info(bag: Path) -> dict[str, str]:
