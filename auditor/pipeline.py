@@ -32,6 +32,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from auditor import __version__, crashpoints
+from auditor.archive import layout
 from auditor.archive.bag import BagWriter, partial_path_for, publish_bag
 from auditor.archive.keys import derive_salt_key, load_signing_key
 from auditor.archive.publickey import fingerprint
@@ -222,7 +223,9 @@ def run_audit(settings: RunSettings, progress: Progress | None = None) -> RunOut
             if done is not None and not settings.recheck:
                 return RunOutcome.from_dict(done, already_done=True)
             run = state.begin_run(since_ms, until_ms, digest)
-            spool_dir = settings.out_dir / ".work" / f"run-{run.sequence:06d}-{digest[:12]}"
+            spool_dir = (
+                settings.out_dir / layout.SPOOL_FOLDER / f"run-{run.sequence:06d}-{digest[:12]}"
+            )
             stage_settings = StageSettings(
                 source=settings.source,
                 policy_path=str(settings.policy_path),
@@ -277,7 +280,7 @@ def _publish_committed(state: State, out_dir: Path) -> None:
     if not final.exists() and partial.exists():
         log.warning("publishing %s, committed by a run that was stopped before renaming it", final)
         publish_bag(partial, final)
-    for spool in (out_dir / ".work").glob("run-*"):
+    for spool in (out_dir / layout.SPOOL_FOLDER).glob("run-*"):
         if int(spool.name.split("-")[1]) <= last.sequence:
             shutil.rmtree(spool, ignore_errors=True)
 

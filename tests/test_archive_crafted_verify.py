@@ -223,6 +223,7 @@ def test_a_damaged_run_in_the_chain_is_reported_not_skipped(runs, keys):
     (runs / "run-000002" / layout.BAGIT_TXT).unlink()
     (runs / "run-000002" / layout.TAGMANIFEST).unlink()
     (runs / ".hidden-run").mkdir()
+    (runs / layout.SPOOL_FOLDER).mkdir()  # the runs' own spool, not a hidden run
 
     result = _invoke("verify-chain", runs, "--pubkey", keys[0].public_key)
 

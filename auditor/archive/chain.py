@@ -72,6 +72,7 @@ def verify_chain(folder: str | Path, public_key: Ed25519PublicKey) -> ChainRepor
         for entry in entries
         if entry.name.startswith(".")
         and not entry.name.endswith(layout.PARTIAL_SUFFIX)
+        and entry.name != layout.SPOOL_FOLDER
         and entry.is_dir()
     )
     visible = [entry for entry in entries if not entry.name.startswith(".")]

@@ -31,6 +31,8 @@ DEFAULT_NAMESPACE = "easemob-auditor"
 ZERO_HASH = "0" * 64
 PARTIAL_PREFIX = "."
 PARTIAL_SUFFIX = ".partial"
+# The run spools its hours here, inside the folder of runs, and removes each run's spool once done.
+SPOOL_FOLDER = ".work"
 
 # bag-info.txt labels the auditor writes and the verifier checks.
 SOFTWARE = "Bag-Software-Agent"
