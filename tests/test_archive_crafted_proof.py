@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from test_archive_support import build_bag, copy_bag, make_keys, record_files
 
-from auditor.archive import proof as proof_module
+from auditor.archive import untrusted
 from auditor.cli import main
 from auditor.emulator.dataset import SyntheticHistory
 
@@ -102,7 +102,7 @@ def test_a_huge_ssh_signature_is_refused_past_its_cap(bag, tmp_path):
 
 
 def test_a_record_line_past_the_cap_is_refused(bag, tmp_path, monkeypatch):
-    monkeypatch.setattr(proof_module, "LINE_LIMIT", 4_000)
+    monkeypatch.setattr(untrusted, "LINE_LIMIT", 4_000)
     crafted = copy_bag(bag, tmp_path / "crafted")
     target = record_files(crafted)[0]
     target.write_bytes(b"x" * 5_000 + b"\n" + target.read_bytes())

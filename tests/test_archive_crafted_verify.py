@@ -105,7 +105,7 @@ def test_a_fifo_in_a_run_of_the_chain_is_a_problem_not_a_hang(runs, keys):
 
 
 def test_a_line_past_the_cap_is_a_problem_and_never_held_whole(bag, keys, monkeypatch):
-    monkeypatch.setattr(verify, "_MAX_LINE", 1000)
+    monkeypatch.setattr(verify, "LINE_LIMIT", 1000)
     target = record_files(bag)[0]
     lines = len(target.read_bytes().splitlines())
     with target.open("ab") as handle:

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from test_report_bag import BAG_INFO, write_bag
 
+from auditor.archive import untrusted
 from auditor.cli import main
-from auditor.report import bag as report_bag
 
 
 def _report(bag, out, *extra: str):
@@ -115,7 +115,7 @@ def test_a_gzipped_records_file_is_not_gunzipped(tmp_path):
 
 
 def test_a_line_past_the_cap_is_refused_without_reading_it_whole(tmp_path, monkeypatch):
-    monkeypatch.setattr(report_bag, "LINE_LIMIT", 4_000)
+    monkeypatch.setattr(untrusted, "LINE_LIMIT", 4_000)
     bag, _ = write_bag(tmp_path, records=10)
     records = _first_records_file(bag)
     records.write_bytes(b'{"record": {"txt": "' + b"x" * 5_000 + b'"}, "seq": 0}\n')

@@ -34,7 +34,13 @@ from auditor.archive.merkle import (
     verify_inclusion,
 )
 from auditor.archive.problems import Problem
-from auditor.archive.untrusted import UnsafeFile, open_regular, read_bag_file, shown
+from auditor.archive.untrusted import (
+    TAG_FILE_LIMIT,
+    bag_lines,
+    read_bag_file,
+    refuse_linked_folders,
+    shown,
+)
 from auditor.archive.verify import check_signatures, parse_record_line
 from auditor.errors import InputError
 from auditor.fsutil import refuse_inside_bag
@@ -44,33 +50,16 @@ FORMAT = "easemob-auditor-inclusion-proof/1"
 
 # Caps on a bag's files: the writer's stay far below each (a tag manifest is under 1 KB, a
 # signature 64 bytes, an SSH signature about 300, a bag-info about 2 KB, a line under 64 MiB).
-TAG_FILE_LIMIT = 1 << 20
-LINE_LIMIT = 64 << 20
 PROOF_LIMIT = 256 << 20
 
 
 def _record_lines(bag: Path) -> Iterator[tuple[str, int, bytes]]:
     """(file, line number, line without newline) of every archived line, in leaf order."""
-    for folder in (bag / layout.DATA, bag / layout.RECORDS):
-        if folder.is_symlink():
-            raise InputError(f"{shown(folder)}: is a symbolic link, not a folder of the bag")
+    refuse_linked_folders(bag, (layout.DATA, layout.RECORDS))
     for path in sorted((bag / layout.RECORDS).glob("*" + layout.RECORDS_SUFFIX)):
         relative = path.relative_to(bag).as_posix()
-        try:
-            handle = open_regular(path)
-        except UnsafeFile as error:
-            raise InputError(f"{shown(path)}: {error}") from None
-        with handle:
-            number = 0
-            while raw := handle.readline(LINE_LIMIT + 1):
-                number += 1
-                line = raw[:-1] if raw.endswith(b"\n") else raw
-                if len(line) > LINE_LIMIT:
-                    raise InputError(
-                        f"{shown(path)}:{number}: a line longer than {LINE_LIMIT:,} bytes, "
-                        "which no archived line is; run `auditor verify` on the bag"
-                    )
-                yield relative, number, line
+        for number, raw in enumerate(bag_lines(path), start=1):
+            yield relative, number, raw[:-1] if raw.endswith(b"\n") else raw
 
 
 def prove(bag: str | Path, msg_id: str) -> dict[str, Any]:

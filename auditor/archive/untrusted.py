@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from auditor.errors import InputError
+
+# Caps on a bag's files that the writer's own stay far below: a tag or signature file (a
+# bag-info is about 2 KB, a signature 64 bytes), and one archived line (a record is capped at
+# 64 MiB when it is downloaded).
+TAG_FILE_LIMIT = 1 << 20
+LINE_LIMIT = 64 << 20
 
 
 class UnsafeFile(ValueError):
@@ -65,6 +72,46 @@ def read_bag_file(path: Path, limit: int) -> bytes | None:
         raise InputError(f"{shown(path)}: {error}") from None
     except OSError as error:
         raise InputError(f"{shown(path)}: cannot read ({error.strerror})") from None
+
+
+def bag_lines(path: Path) -> Iterator[bytes]:
+    """The lines of the bag file `path`, read as they are (never gunzipped), each refused
+    past `LINE_LIMIT` bytes; InputError naming the file when it is missing or not regular."""
+    limit = LINE_LIMIT
+    try:
+        handle = open_regular(path)
+    except FileNotFoundError:
+        raise InputError(f"{shown(path)}: no such file") from None
+    except UnsafeFile as error:
+        raise InputError(f"{shown(path)}: {error}") from None
+    except OSError as error:
+        raise InputError(f"{shown(path)}: cannot read ({error.strerror})") from None
+    with handle:
+        number = 0
+        while True:
+            try:
+                line = handle.readline(limit + 1)
+            except OSError as error:
+                raise InputError(f"{shown(path)}: cannot read ({error.strerror})") from None
+            if not line:
+                return
+            number += 1
+            if len(line) > limit and not (len(line) == limit + 1 and line.endswith(b"\n")):
+                raise InputError(
+                    f"{shown(path)}:{number}: a line longer than {limit:,} bytes, which no "
+                    "archived line is; run `auditor verify` on the bag"
+                )
+            yield line
+
+
+def refuse_linked_folders(bag: Path, relatives: Iterable[str]) -> None:
+    """The folders of `bag` to be read in must be its own: a symlinked `data/records` would have
+    files from anywhere on the machine read (and put into a report or a proof)."""
+    for relative in relatives:
+        if (bag / relative).is_symlink():
+            raise InputError(
+                f"{shown(bag / relative)}: is a symbolic link, not a folder of the bag"
+            )
 
 
 def shown(text: str | Path) -> str:

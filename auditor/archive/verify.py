@@ -34,18 +34,20 @@ from auditor.archive.canonical import CanonicalizationError, canonical
 from auditor.archive.merkle import RootBuilder
 from auditor.archive.problems import Problem
 from auditor.archive.publickey import fingerprint
-from auditor.archive.untrusted import UnsafeFile, open_regular, read_regular
+from auditor.archive.untrusted import (
+    LINE_LIMIT,
+    TAG_FILE_LIMIT,
+    UnsafeFile,
+    open_regular,
+    read_regular,
+)
 from auditor.errors import InputError
 
 _MAX_PER_FILE = 20
 _MAX_PROBLEMS = 1000
 _READ_SIZE = 1 << 20
-# Caps on what a crafted bag can make the verifier hold in memory. A tag file or signature is
-# under a few KB; an archived line is one message (a few KB, the largest a few MB); a manifest
-# line is a digest and a path. The payload manifest itself is streamed, never capped: a real one
-# can list a million attachments.
-_MAX_TAG_FILE = 1 << 20
-_MAX_LINE = 64 << 20
+# Besides `untrusted`'s caps on a tag file and a line: a manifest line is a digest and a path. The
+# payload manifest itself is streamed, never capped: a real one can list a million attachments.
 _MAX_MANIFEST_LINE = 64 << 10
 # Folders the writer makes even when empty; any other folder must hold a listed file.
 _WRITER_FOLDERS = (layout.RECORDS, "data/attachments", layout.ATTACHMENTS)
@@ -219,7 +221,7 @@ class _RootFiles:
         """The file's bytes; None when it is missing or was refused (and reported)."""
         if name not in self.cache:
             try:
-                self.cache[name] = read_regular(self.bag / name, _MAX_TAG_FILE)
+                self.cache[name] = read_regular(self.bag / name, TAG_FILE_LIMIT)
             except FileNotFoundError:
                 self.cache[name] = None
             except UnsafeFile as error:
@@ -562,13 +564,13 @@ def _check_records(
         digest = hashlib.sha256()
         crlf_first, crlf_count = None, 0
         with open_regular(bag / relative) as handle:
-            for number, line, ended, leaf in _lines(handle, _MAX_LINE, digest, leaves=True):
+            for number, line, ended, leaf in _lines(handle, LINE_LIMIT, digest, leaves=True):
                 assert leaf is not None
                 if not ended:
                     report.add(relative, "the last line has no newline", number)
                 tree.add(leaf)
                 if line is None:
-                    report.add(relative, _too_long(_MAX_LINE), number)
+                    report.add(relative, _too_long(LINE_LIMIT), number)
                     expected += 1
                     continue
                 if line.endswith(b"\r"):
@@ -619,10 +621,10 @@ def _check_attachments(bag: Path, sizes: dict[str, int], report: _Collector) -> 
         (layout.ATTACHMENTS + "/").startswith(folder + "/") for folder in report.skipped
     )
     with open_regular(bag / layout.ATTACHMENT_INDEX) as handle:
-        for number, line, _ended, _leaf in _lines(handle, _MAX_LINE):
+        for number, line, _ended, _leaf in _lines(handle, LINE_LIMIT):
             entries += 1
             if line is None:
-                report.add(layout.ATTACHMENT_INDEX, _too_long(_MAX_LINE), number)
+                report.add(layout.ATTACHMENT_INDEX, _too_long(LINE_LIMIT), number)
                 continue
             try:
                 entry = orjson.loads(line)
@@ -654,9 +656,9 @@ def _count_lines(bag: Path, relative: str, sizes: dict[str, int], report: _Colle
         return 0
     count = 0
     with open_regular(bag / relative) as handle:
-        for count, line, _ended, _leaf in _lines(handle, _MAX_LINE):
+        for count, line, _ended, _leaf in _lines(handle, LINE_LIMIT):
             if line is None:
-                report.add(relative, _too_long(_MAX_LINE), count)
+                report.add(relative, _too_long(LINE_LIMIT), count)
                 continue
             try:
                 orjson.loads(line)

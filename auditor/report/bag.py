@@ -22,7 +22,13 @@ import orjson
 from auditor import __version__
 from auditor.archive import layout
 from auditor.archive.baginfo import parse_bag_info
-from auditor.archive.untrusted import UnsafeFile, open_regular, read_bag_file, shown
+from auditor.archive.untrusted import (
+    TAG_FILE_LIMIT,
+    bag_lines,
+    read_bag_file,
+    refuse_linked_folders,
+    shown,
+)
 from auditor.errors import AuditorError, InputError
 from auditor.fsutil import refuse_inside_bag
 from auditor.jsonl import ParsedLine, parse_lines
@@ -35,10 +41,8 @@ log = logging.getLogger(__name__)
 SUMMARY_PATHS = ("data/summary.json", "data/report/summary.json")
 
 # Caps on what a bag's files may hold; the writer's own files stay far below each of them.
-TAG_FILE_LIMIT = 1 << 20  # bagit.txt, bag-info.txt (a real one is about 2 KB)
 TEXT_FILE_LIMIT = 1 << 20  # data/VERIFY.txt
 SUMMARY_LIMIT = 64 << 20  # a stored summary.json
-LINE_LIMIT = 64 << 20  # one archived record or finding line (an API answer is capped at 64 MiB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,37 +163,8 @@ def _verify_text(path: Path) -> str:
         raise InputError(f"{shown(path)}: is not UTF-8 text") from None
 
 
-def capped_lines(path: Path, limit: int) -> Iterator[bytes]:
-    """The lines of the bag file `path`, read as they are (never gunzipped), each refused
-    past `limit` bytes; InputError naming the file when it is not a regular file."""
-    try:
-        handle = open_regular(path)
-    except FileNotFoundError:
-        raise InputError(f"{shown(path)}: no such file") from None
-    except UnsafeFile as error:
-        raise InputError(f"{shown(path)}: {error}") from None
-    except OSError as error:
-        raise InputError(f"{shown(path)}: cannot read ({error.strerror})") from None
-    with handle:
-        number = 0
-        while True:
-            try:
-                line = handle.readline(limit + 1)
-            except OSError as error:
-                raise InputError(f"{shown(path)}: cannot read ({error.strerror})") from None
-            if not line:
-                return
-            number += 1
-            if len(line) > limit and not (len(line) == limit + 1 and line.endswith(b"\n")):
-                raise InputError(
-                    f"{shown(path)}:{number}: a line longer than {limit:,} bytes, which no "
-                    "archived line is; run `auditor verify` on the bag"
-                )
-            yield line
-
-
 def _parsed(path: Path) -> Iterator[ParsedLine]:
-    return parse_lines(capped_lines(path, LINE_LIMIT), shown(path))
+    return parse_lines(bag_lines(path), shown(path))
 
 
 def archived_records(bag: Path) -> Iterator[tuple[str, dict[str, Any], int | None]]:
@@ -233,16 +208,6 @@ def _restore_verdicts(bag: Path, builder: ReportBuilder) -> None:
         return
 
 
-def _refuse_linked_folders(bag: Path) -> None:
-    """The folders the report reads in must be the bag's own: a symlinked `data/records` would
-    have it read, and put into the page, files from anywhere on the machine."""
-    for relative in (layout.DATA, layout.RECORDS, "data/report"):
-        if (bag / relative).is_symlink():
-            raise InputError(
-                f"{shown(bag / relative)}: is a symbolic link, not a folder of the bag"
-            )
-
-
 def render_bag(
     bag: Path, out_dir: Path, fail_on: str | None = None, table_rows: int = 1_000
 ) -> Rendered:
@@ -250,7 +215,7 @@ def render_bag(
     bag = Path(bag)
     if not bag.is_dir():
         raise InputError(f"{shown(bag)}: no such bag folder")
-    _refuse_linked_folders(bag)
+    refuse_linked_folders(bag, (layout.DATA, layout.RECORDS, "data/report"))
     info = read_bag_info(bag)
     refuse_inside_bag(bag, out_dir, "the report")
     with ReportBuilder(run_info_from_bag(bag, fail_on, info), table_rows=table_rows) as builder:
