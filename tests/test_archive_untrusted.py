@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from auditor.archive.untrusted import UnsafeFile, open_regular, read_regular
+from auditor.archive.untrusted import UnsafeFile, open_regular, read_regular, shown
 
 
 def test_a_regular_file_is_read(tmp_path):
@@ -49,3 +49,18 @@ def test_a_file_past_the_cap_is_refused_without_reading_it_whole(tmp_path):
 def test_a_missing_file_is_the_usual_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_regular(tmp_path / "absent", 100)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("run-000001/bag-info.txt", "run-000001/bag-info.txt"),
+        ("下载/记录.jsonl", "下载/记录.jsonl"),
+        ("x\nrun-000001: intact", "x\\nrun-000001: intact"),
+        ("\x1b[2K\rerased", "\\x1b[2K\\rerased"),
+        ("right\u202eto-left", "right\\u202eto-left"),
+        ("undecodable\udcff", "undecodable\\udcff"),
+    ],
+)
+def test_a_name_is_shown_on_one_line_with_what_a_terminal_acts_on_escaped(name, expected):
+    assert shown(name) == expected

@@ -18,14 +18,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from auditor.archive import layout
 from auditor.archive.problems import Problem
-from auditor.archive.verify import BagReport, printable, verify_bag
+from auditor.archive.untrusted import shown
+from auditor.archive.verify import BagReport, verify_bag
 from auditor.errors import InputError
 
 
 @dataclass(frozen=True, slots=True)
 class ChainReport:
     """Each bag's report in sequence order, the chain's own problems, unfinished runs seen, and
-    other hidden entries skipped (names printable)."""
+    other hidden entries skipped (names escaped)."""
 
     bags: tuple[BagReport, ...]
     problems: tuple[Problem, ...]
@@ -62,13 +63,13 @@ def verify_chain(folder: str | Path, public_key: Ed25519PublicKey) -> ChainRepor
         raise InputError(f"{folder}: no such folder of runs")
     entries = sorted(folder.iterdir())
     unfinished = tuple(
-        printable(entry.name)
+        shown(entry.name)
         for entry in entries
         if entry.name.startswith(layout.PARTIAL_PREFIX)
         and entry.name.endswith(layout.PARTIAL_SUFFIX)
     )
     hidden = tuple(
-        printable(entry.name)
+        shown(entry.name)
         for entry in entries
         if entry.name.startswith(".")
         and not entry.name.endswith(layout.PARTIAL_SUFFIX)
@@ -79,7 +80,7 @@ def verify_chain(folder: str | Path, public_key: Ed25519PublicKey) -> ChainRepor
     bags = [entry for entry in visible if _is_bag(entry)]
     problems: list[Problem] = [
         Problem(
-            printable(entry.name),
+            shown(entry.name),
             f"holds a run's files but is not a bag (no {layout.BAGIT_TXT}, no "
             f"{layout.TAGMANIFEST}): a damaged run, not checked",
         )
@@ -89,14 +90,14 @@ def verify_chain(folder: str | Path, public_key: Ed25519PublicKey) -> ChainRepor
     if not bags:
         if problems:
             return ChainReport((), tuple(problems), unfinished, hidden)
-        raise InputError(f"{printable(str(folder))}: holds no bag")
+        raise InputError(f"{shown(folder)}: holds no bag")
     reports = [verify_bag(bag, public_key) for bag in bags]
     numbered = []
     for report in reports:
         if report.sequence is None:
             problems.append(
                 Problem(
-                    printable(report.path.name),
+                    shown(report.path.name),
                     f"has no {layout.SEQUENCE}; cannot place it in the chain",
                 )
             )
@@ -106,7 +107,7 @@ def verify_chain(folder: str | Path, public_key: Ed25519PublicKey) -> ChainRepor
     if numbered and numbered[0].sequence != 1:
         problems.append(
             Problem(
-                printable(numbered[0].path.name),
+                shown(numbered[0].path.name),
                 f"the chain starts at run {numbered[0].sequence}: runs 1 to "
                 f"{numbered[0].sequence - 1} are missing",
             )
@@ -118,7 +119,7 @@ def verify_chain(folder: str | Path, public_key: Ed25519PublicKey) -> ChainRepor
 
 def _link_problems(earlier: BagReport, later: BagReport) -> list[Problem]:
     assert earlier.sequence is not None and later.sequence is not None
-    name, earlier_name = printable(later.path.name), printable(earlier.path.name)
+    name, earlier_name = shown(later.path.name), shown(earlier.path.name)
     if later.sequence == earlier.sequence:
         return [
             Problem(

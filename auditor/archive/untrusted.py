@@ -115,10 +115,17 @@ def refuse_linked_folders(bag: Path, relatives: Iterable[str]) -> None:
 
 
 def shown(text: str | Path) -> str:
-    """`text` (a name from a bag) as one line of output: quoted with escapes when it holds a
-    control character, so a crafted name cannot forge an output line of its own."""
+    """`text` (a name or value from a bag) as part of one line of output: every character a
+    terminal would act on (newline, CR, ESC, bidi controls, undecodable bytes) written as a
+    repr-style escape, so a crafted name cannot forge a line of its own; printable text comes
+    back unchanged."""
     text = str(text)
-    return text if text.isprintable() else repr(text)
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
 
 
 def _kind(mode: int) -> str:

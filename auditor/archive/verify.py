@@ -40,6 +40,7 @@ from auditor.archive.untrusted import (
     UnsafeFile,
     open_regular,
     read_regular,
+    shown,
 )
 from auditor.errors import InputError
 
@@ -142,25 +143,13 @@ def _canonical_or_none(value: Any) -> bytes | None:
         return None
 
 
-def printable(text: str) -> str:
-    """`text` with every character a terminal would act on (newline, CR, ESC, bidi controls,
-    undecodable bytes) written as a repr-style escape, so a crafted file name cannot forge a line
-    of output; text that is already printable comes back unchanged."""
-    if text.isprintable():
-        return text
-    return "".join(
-        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
-        for char in text
-    )
-
-
 class _Collector:
     """Problems of one bag: at most `_MAX_PER_FILE` per file so a wrecked file stays readable,
     and at most `_MAX_PROBLEMS` in all, then only counted, so a crafted bag (a manifest listing
     two million missing files) cannot fill the memory or the terminal."""
 
     def __init__(self, prefix: str) -> None:
-        self.prefix = printable(prefix)
+        self.prefix = shown(prefix)
         self.problems: list[Problem] = []
         self.per_file: Counter[str] = Counter()
         self.unlisted = 0
@@ -175,7 +164,7 @@ class _Collector:
         if len(self.problems) >= _MAX_PROBLEMS:
             self.unlisted += 1
             return
-        self.problems.append(Problem(self.prefix + printable(relative), message, line))
+        self.problems.append(Problem(self.prefix + shown(relative), message, line))
 
     def skip_under(self, folder: str) -> None:
         """Drops problems of files under `folder`, already reported as a whole (a symlink)."""
@@ -194,7 +183,7 @@ class _Collector:
                 self.unlisted += count - _MAX_PER_FILE
                 continue
             self.problems.append(
-                Problem(self.prefix + printable(relative), f"{count - _MAX_PER_FILE} more problems")
+                Problem(self.prefix + shown(relative), f"{count - _MAX_PER_FILE} more problems")
             )
         if self.unlisted:
             self.problems.append(
@@ -356,20 +345,20 @@ def verify_bag(
     try:
         return _verify_bag(Path(bag), public_key, previous)
     except OSError as error:
-        name = printable(str(error.filename))
+        name = shown(error.filename)
         raise InputError(f"{name}: cannot read ({error.strerror})") from None
     except UnsafeFile as error:
         raise InputError(
-            f"{printable(str(bag))}: a file was replaced while being verified ({error})"
+            f"{shown(bag)}: a file was replaced while being verified ({error})"
         ) from None
 
 
 def _verify_bag(bag: Path, public_key: Ed25519PublicKey, previous: str | Path | None) -> BagReport:
     if not bag.is_dir():
-        raise InputError(f"{printable(str(bag))}: no such bag folder")
+        raise InputError(f"{shown(bag)}: no such bag folder")
     if not any(os.path.lexists(bag / name) for name in (layout.BAGIT_TXT, layout.TAGMANIFEST)):
         raise InputError(
-            f"{printable(str(bag))}: not a bag (no {layout.BAGIT_TXT}, no {layout.TAGMANIFEST})"
+            f"{shown(bag)}: not a bag (no {layout.BAGIT_TXT}, no {layout.TAGMANIFEST})"
         )
     report = _Collector(f"{_name(bag)}/")
     tags = _RootFiles(bag, report)
@@ -723,7 +712,7 @@ def previous_run(
     previous: Path, public_key: Ed25519PublicKey
 ) -> tuple[int | None, str | None, list[Problem]]:
     """The sequence and tagmanifest SHA-256 of a previous bag, trusted only once signed."""
-    where = f"{printable(_name(previous))}/"
+    where = f"{shown(_name(previous))}/"
     refusals = _Collector(where)
     tags = _RootFiles(previous, refusals)
     tagmanifest = tags.read(layout.TAGMANIFEST)
@@ -754,9 +743,9 @@ def _check_link(
     info: dict[str, str], previous: Path, public_key: Ed25519PublicKey, report: _Collector
 ) -> None:
     if not previous.is_dir():
-        raise InputError(f"{printable(str(previous))}: no such previous bag folder")
+        raise InputError(f"{shown(previous)}: no such previous bag folder")
     sequence, tag_sha256, problems = previous_run(previous, public_key)
-    name = printable(_name(previous))
+    name = shown(_name(previous))
     if problems:
         report.problems.extend(problems)
         return

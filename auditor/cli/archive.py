@@ -15,7 +15,7 @@ from auditor.archive.keys import PASSPHRASE_ENV, generate_key_files
 from auditor.archive.proof import load_proof, proved, verify_proof, write_proof
 from auditor.archive.publickey import fingerprint, load_public_key
 from auditor.archive.untrusted import shown
-from auditor.archive.verify import printable, verify_bag
+from auditor.archive.verify import verify_bag
 from auditor.errors import EXIT_FINDINGS
 
 _PUBKEY = click.option(
@@ -32,8 +32,8 @@ _BAG = click.Path(file_okay=False, path_type=Path)
 
 def _fail_with(problems: list, summary: str) -> None:
     for problem in problems:
-        click.echo(printable(str(problem)))
-    click.echo(printable(summary), err=True)
+        click.echo(shown(problem))
+    click.echo(shown(summary), err=True)
     raise click.exceptions.Exit(EXIT_FINDINGS)
 
 
@@ -81,7 +81,7 @@ def verify(bag: Path, pubkey: Path, previous: Path | None) -> None:
     if not report.ok:
         _fail_with(list(report.problems), f"{bag}: {len(report.problems)} problem(s) found")
     click.echo(
-        f"{printable(str(bag))}: intact: run {report.sequence}, {report.record_count} records, "
+        f"{shown(bag)}: intact: run {report.sequence}, {report.record_count} records, "
         f"Merkle root {report.merkle_root}, signed by {fingerprint(key)}"
     )
 
@@ -93,7 +93,7 @@ def verify_chain_command(folder: Path, pubkey: Path) -> None:
     """Check every run in FOLDER and the chain they form: no gap, no repeat, every link."""
     key = load_public_key(pubkey)
     report = verify_chain(folder, key)
-    where = printable(str(folder))
+    where = shown(folder)
     for name in report.unfinished:
         click.echo(f"{where}/{name}: unfinished run (never signed), ignored", err=True)
     if report.hidden:
