@@ -85,7 +85,26 @@ def _finite_float(text: str) -> float:
     return value
 
 
-_exact_decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+class RepeatedKey(ValueError):
+    """An object that names one key twice. JSON leaves what it means open (RFC 8259 §4: parsers
+    keep the first, the last, or fail), and I-JSON (RFC 7493), which RFC 8785's canonical form
+    requires, forbids it: kept as a record, one of its values would be lost without a word."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise RepeatedKey(f"an object names the key {json.dumps(key[:80])} more than once")
+            seen.add(key)
+    return found
+
+
+_exact_decoder = json.JSONDecoder(
+    parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+)
 
 
 def _exact(decode: Callable[..., T], *args: Any) -> T:
@@ -117,14 +136,35 @@ def allow_deep_nesting() -> None:
 
 def loads(data: bytes) -> Any:
     """Parses JSON exactly: integers of any size stay integers; NaN, Infinity and numbers
-    beyond a double's range are refused, as is nesting deeper than the parsers go.
+    beyond a double's range are refused, as is nesting deeper than the parsers go, and an object
+    that names a key twice (`RepeatedKey`).
 
     Raises ValueError (orjson's and json's decode errors are both ValueErrors) whatever the
     bytes.
     """
     if _beyond_64_bits(data):
         return _exact(_exact_decoder.decode, data.decode("utf-8"))
-    return orjson.loads(data)
+    value = orjson.loads(data)
+    if not written_as_read(value, data):
+        check_unique_keys(data)
+    return value
+
+
+def written_as_read(value: Any, data: bytes) -> bool:
+    """Whether orjson writes `value` back as `data`, byte for byte: then `data` names no key
+    twice, since orjson writes each key of a dict once. Compact UTF-8 JSON (Easemob's hour files,
+    the emulator's) passes for the price of one write; other text needs `check_unique_keys`."""
+    try:
+        return orjson.dumps(value) == data
+    except TypeError:  # nested past the 255 levels orjson writes
+        return False
+
+
+def check_unique_keys(data: bytes) -> None:
+    """Raises `RepeatedKey` when JSON `data` names a key twice in one object (the slow path:
+    the json module, calling a hook for every object)."""
+    allow_deep_nesting()
+    _exact(_exact_decoder.decode, data.decode("utf-8"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +179,8 @@ class ParsedLine:
 
 
 def split_objects(data: bytes) -> list[Any] | None:
-    """Splits back-to-back JSON objects (`{..}{..}` or `{..} {..}`) on one line, or None."""
+    """Splits back-to-back JSON objects (`{..}{..}` or `{..} {..}`) on one line, or None;
+    `RepeatedKey` when one of them names a key twice."""
     found, position = [], 0
     try:
         text = data.decode("utf-8")
@@ -150,6 +191,8 @@ def split_objects(data: bytes) -> list[Any] | None:
                 break
             value, position = _exact(_exact_decoder.raw_decode, text, position)
             found.append(value)
+    except RepeatedKey:
+        raise
     except (ValueError, UnicodeDecodeError):
         return None
     return found
@@ -168,9 +211,13 @@ def _parse_line(raw: bytes, number: int, path: str) -> Iterator[ParsedLine]:
     try:
         value = loads(data)
     except ValueError as error:
-        values = split_objects(data)
+        reason = str(error) if isinstance(error, RepeatedKey) else f"not JSON: {error}"
+        try:
+            values = split_objects(data)
+        except RepeatedKey as repeated:
+            reason, values = str(repeated), None
         if not values:
-            yield ParsedLine(path, number, None, f"not JSON: {error}", data)
+            yield ParsedLine(path, number, None, reason, data)
             return
         yield from _as_records(values, path, number, data)
         return
@@ -207,17 +254,17 @@ def parse_buffer(
     """
     found: list[dict[str, Any] | T] = []
     append = found.append
-    fast_loads = orjson.loads
+    fast_loads, dumps = orjson.loads, orjson.dumps
     exact = _lines_beyond_64_bits(data)
     for number, raw in enumerate(data.splitlines(), start=1):
         if number - 1 not in exact:
             try:
                 value = fast_loads(raw)
-            except ValueError:
-                value = None
-            if type(value) is dict:
-                append(value)
-                continue
+                if type(value) is dict and dumps(value) == raw:  # `written_as_read`, inlined
+                    append(value)
+                    continue
+            except (ValueError, TypeError):
+                pass
         for parsed in _parse_line(raw, number, path):
             append(parsed.record if parsed.record is not None else problem(parsed))
     return found

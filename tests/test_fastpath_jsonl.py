@@ -66,7 +66,7 @@ def test_the_fast_path_reads_tricky_lines_as_the_line_reader_does():
             "not JSON: unexpected character, expected a JSON value: line 1 column 6 (char 5)",
             b'{"v":NaN}',
         ),
-        {"a": 2},
+        ("error", 6, 'an object names the key "a" more than once', b'{"a":1,"a":2}'),
         ("error", 7, "a JSON list, not an object", b"[1,2]"),
         {"ws": True},
         {"a": 1},
@@ -107,6 +107,31 @@ def test_a_line_cut_inside_a_utf8_character_is_an_error_not_a_crash():
     assert parsed.record is None and parsed.error.startswith("not JSON: ") and parsed.line == 1
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"msg_id":"1","msg_id":"2"}',
+        b'{"msg_id": "1", "payload": {"bodies": [{"type": "txt", "msg": "a", "msg": "b"}]}}',
+        '{"msg_id":"1","payload":{"ext":{"键":1,"键":2}}}'.encode(),
+        b'{"n":123456789012345678901,"n":1}',
+        b'{"a":1}{"b":2,"b":2}',
+        b'{"deep":' + b"[" * 300 + b'{"k":1,"k":2}' + b"]" * 300 + b"}",
+    ],
+)
+def test_an_object_that_names_a_key_twice_is_not_read_as_a_record(line):
+    """Its reading depends on the parser (first or last value), so it is kept verbatim instead."""
+    (fast,) = parse_buffer(line, "h", _as_tuple)
+    (slow,) = parse_lines([line], "h")
+
+    assert fast[0] == "error" and fast[2].startswith("an object names the key")
+    assert fast[2].endswith(" more than once")
+    assert (slow.record, slow.error, slow.raw) == (None, fast[2], line)
+    if line.startswith(b'{"a":1}{'):  # two documents: `loads` reads one
+        return
+    with pytest.raises(ValueError, match="more than once"):
+        loads(line)
+
+
 def test_an_hour_file_gives_records_and_unreadable_lines_where_they_were():
     served = read_hour_file(gzip.compress(b'{"a":1}\n[2]\n{"b":\n', mtime=0), "2026110100")
 
@@ -136,6 +161,8 @@ def test_the_fast_path_agrees_with_the_line_reader_on_random_damaged_files(seed)
         b'{"a":1} {"b":2}',
         b"\xef\xbb\xbf{}",
         b'{"x":[1e400]}',
+        b'{"msg_id":"7","payload":{"ext":{"k":1,"k":2}}}',
+        b'{"a": 1, "a": 1}',
     ]
     lines = []
     for _ in range(300):

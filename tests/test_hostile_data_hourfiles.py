@@ -158,12 +158,51 @@ def test_a_record_nested_deeper_than_orjson_writes_is_archived_and_reported(
     """orjson reads 1,024 levels and writes 255; past that the json module and rfc8785 write the
     record (they recursed past Python's limit at about 990 levels), and the schema check, which
     stops at about 250 levels, reports the record instead of raising."""
+    deep = b'{"msg_id":"2","timestamp":1793491200002,"x":%b}' % (b"[" * depth + b"]" * depth)
+
+    summary, findings = run_and_verify(server, tmp_path, RECORD + b"\n" + deep + b"\n")
+
+    assert summary["records"] == 2
+    assert any(
+        finding["msg_id"] == "2" and "nested too deeply for the validator" in finding["message"]
+        for finding in findings
+    )
+
+
+REPEATED = b'{"msg_id":"3","timestamp":1793491200003,"chat_type":"chat","msg_id":"4"}'
+
+
+def test_a_record_that_names_a_key_twice_is_pulled_verbatim_as_unreadable(server, tmp_path, caplog):
+    """Which msg_id it has depends on the parser: kept as served, never as one of its readings."""
+    result = pull(server, tmp_path, gzip.compress(RECORD + b"\n" + REPEATED + b"\n"))
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / f"{LABEL}.jsonl").read_bytes() == RECORD + b"\n"
+    assert (tmp_path / f"{LABEL}.unreadable.txt").read_bytes() == REPEATED + b"\n"
+    assert 'an object names the key "msg_id" more than once' in caplog.text
+
+
+def test_a_run_archives_a_record_that_names_a_key_twice_verbatim_with_a_high_finding(
+    server, tmp_path
+):
+    summary, findings = run_and_verify(server, tmp_path, RECORD + b"\n" + REPEATED + b"\n")
+
+    assert summary["records"] == 1
+    bag = Path(summary["bag"])
+    assert (bag / "data" / "unreadable" / f"{LABEL}.txt").read_bytes() == REPEATED + b"\n"
+    (finding,) = [finding for finding in findings if finding["rule"] == "unreadable"]
+    assert finding["severity"] == "high"
+    assert 'an object names the key "msg_id" more than once' in finding["message"]
+
+
+def run_and_verify(server, tmp_path, served: bytes) -> tuple[dict, list[dict]]:
+    """`auditor run` over the served hour, then `auditor verify` of its bag: the run's JSON
+    summary and the bag's findings."""
     from auditor.archive.keys import generate_key_files
     from auditor.resources import example_policy
 
-    deep = b'{"msg_id":"2","timestamp":1793491200002,"x":%b}' % (b"[" * depth + b"]" * depth)
-    server.hour_file = gzip.compress(RECORD + b"\n" + deep + b"\n")
-    keys = generate_key_files(tmp_path / "keys", identity="deep-test")
+    server.hour_file = gzip.compress(served)
+    keys = generate_key_files(tmp_path / "keys", identity="hostile-data-test")
     base = f"http://127.0.0.1:{server.server_address[1]}"
     args = ["run", *WINDOW, "--base-url", base, "--org", "o", "--app", "a", "--client-id", "c"]
     args += ["--policies", str(example_policy()), "--key", str(keys.private_key), "--json"]
@@ -174,14 +213,8 @@ def test_a_record_nested_deeper_than_orjson_writes_is_archived_and_reported(
 
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["records"] == 2
     bag = summary["bag"]
     verified = CliRunner().invoke(main, ["verify", bag, "--pubkey", str(keys.public_key)])
     assert verified.exit_code == 0, verified.output
-    findings = [
-        json.loads(line) for line in Path(bag, "data", "findings.jsonl").read_bytes().splitlines()
-    ]
-    assert any(
-        finding["msg_id"] == "2" and "nested too deeply for the validator" in finding["message"]
-        for finding in findings
-    )
+    findings = Path(bag, "data", "findings.jsonl").read_bytes().splitlines()
+    return summary, [json.loads(line) for line in findings]

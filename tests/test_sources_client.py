@@ -157,6 +157,20 @@ def test_a_page_that_is_never_json_fails_after_the_retries():
     )
 
 
+def test_a_page_whose_entity_names_a_key_twice_fails_rather_than_keep_one_reading():
+    page = b'{"entities":[{"msg_id":"1","timestamp":1793491200001,"msg_id":"2"}],"count":1}'
+
+    def answer(method, path, query):
+        return TOKEN if path.endswith("/token") else (200, {}, page)
+
+    with scripted(answer) as (url, _), pytest.raises(SourceError) as caught:
+        list(LegacyQuerySource(client(url)).served(HOUR))
+    assert str(caught.value).startswith(
+        f"GET {url}/o/a/chatmessages failed after 3 attempts (the answer was ambiguous JSON: "
+        'an object names the key "msg_id" more than once)'
+    )
+
+
 def test_retry_after_is_honoured():
     answers = iter([(503, {"Retry-After": "0.4"}, b"{}"), page([])])
 

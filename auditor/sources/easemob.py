@@ -34,7 +34,7 @@ import requests
 import urllib3
 
 from auditor.errors import ConfigError, InputError, SourceError
-from auditor.jsonl import loads
+from auditor.jsonl import RepeatedKey, loads
 from auditor.sources.interface import PartitionNotReady
 from auditor.sources.pacing import Pacer
 from auditor.sources.tokens import TokenCache
@@ -195,6 +195,8 @@ def _error_of(answer: _Answer) -> tuple[str, str]:
 def _json_object(answer: _Answer) -> dict[str, Any]:
     try:
         body = loads(answer.body)
+    except RepeatedKey as error:
+        raise _Retry(f"the answer was ambiguous JSON: {error}") from None
     except ValueError:
         raise _Retry("the answer was not JSON") from None
     if not isinstance(body, dict):

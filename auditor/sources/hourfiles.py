@@ -154,7 +154,7 @@ class HourFileSource(EasemobSource):
             else:
                 if not any(isinstance(item, Unreadable) for item in found):
                     return found
-                problem = "an empty file" if _empty(found) else "lines that are not JSON objects"
+                problem = "an empty file" if _empty(found) else "lines that are not records"
                 last, kept = found, problem
             log.info(
                 "hour %s: %s; fetching a fresh URL (%d/%d)", label, problem, attempt, self.attempts
