@@ -226,6 +226,12 @@ def test_scan_passes_when_nothing_reaches_fail_on(tmp_path):
     assert result.exit_code == 0
     assert "pii        email                    low             1" in result.output
     assert "PASS: 0 of 1 finding(s) at or above 'medium'" in result.output
+    # `none`, as `run` and `report` take it: findings never fail the scan
+    for fail_on, code in (("low", 1), ("none", 0)):
+        result = run(
+            "scan", "--policies", policy, data, "--now", "2026-12-01", "--fail-on", fail_on
+        )
+        assert result.exit_code == code, result.output
 
 
 def test_scan_refuses_a_missing_input_with_exit_2(tmp_path):

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from auditor.findings import SEVERITIES
+from auditor.findings import FAIL_ON_LEVELS
 from auditor.partitions import format_instant, parse_instant
 from auditor.policies.check import check_policy
 from auditor.policies.scan import ScanSummary, scan_files
@@ -65,7 +65,7 @@ def check(ctx: click.Context, file: str, now: str | None) -> None:
 @click.option("--now", "now", metavar="INSTANT", help=NOW_HELP)
 @click.option(
     "--fail-on",
-    type=click.Choice(SEVERITIES),
+    type=click.Choice(FAIL_ON_LEVELS),
     default="low",
     show_default=True,
     help="Exit 1 when a finding is at least this severe.",

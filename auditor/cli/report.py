@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from auditor.errors import EXIT_FINDINGS
-from auditor.findings import SEVERITIES
+from auditor.findings import FAIL_ON_LEVELS
 from auditor.report.bag import render_bag
 
 
@@ -23,7 +23,7 @@ from auditor.report.bag import render_bag
 )
 @click.option(
     "--fail-on",
-    type=click.Choice(SEVERITIES),
+    type=click.Choice(FAIL_ON_LEVELS),
     default=None,
     help="Severity the verdict counts from. [default: the bag's Fail-On]",
 )

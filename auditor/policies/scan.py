@@ -17,7 +17,7 @@ from typing import BinaryIO
 import orjson
 
 from auditor.errors import ConfigError
-from auditor.findings import SEVERITY_RANK, Finding
+from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
 from auditor.jsonl import expand_inputs, read_file
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
@@ -37,7 +37,7 @@ class ScanSummary:
 
     def add(self, finding: Finding) -> None:
         self.by_rule[(finding.category, finding.rule, finding.severity)] += 1
-        if finding.at_least(self.fail_on):
+        if SEVERITY_RANK[finding.severity] >= fail_threshold(self.fail_on):
             self.failing += 1
 
     @property
@@ -53,8 +53,8 @@ def scan_files(
     fail_on: str = "low",
 ) -> ScanSummary:
     """Scans every record of `inputs`; findings go to `findings_out` (`-` for stdout) if given."""
-    if fail_on not in SEVERITY_RANK:
-        raise ConfigError(f"--fail-on {fail_on!r} is not one of {', '.join(SEVERITY_RANK)}")
+    if fail_on not in FAIL_ON_LEVELS:
+        raise ConfigError(f"--fail-on {fail_on!r} is not one of {', '.join(FAIL_ON_LEVELS)}")
     policy = load_policy(policy_path)
     files = expand_inputs(inputs)
     engine = PolicyEngine(policy, now_ms)
