@@ -130,7 +130,7 @@ def parse_instant(text: str, default_tz: timezone = UTC) -> int:
 
 def format_instant(timestamp_ms: int) -> str:
     """UTC ms as ISO 8601 with a `Z`, to the second (to the millisecond when it has one)."""
-    moment = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-    if timestamp_ms % 1000:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{timestamp_ms % 1000:03d}Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    seconds, millis = divmod(timestamp_ms, 1000)
+    # isoformat, not strftime: glibc's %Y writes the year 1 as "1", which is not ISO 8601
+    text = datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None).isoformat()
+    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"

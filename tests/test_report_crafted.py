@@ -4,6 +4,7 @@ outside the bag or memory without bound; and its exit code follows its verdict."
 from __future__ import annotations
 
 import gzip
+import json
 import os
 
 import pytest
@@ -189,3 +190,30 @@ def test_a_pass_verdict_exits_0_and_a_fail_verdict_exits_1(tmp_path):
     assert failing.stdout.splitlines()[-1].startswith("FAIL: ")
     assert passing.exit_code == 0, passing.output
     assert passing.stdout.splitlines()[-1] == "PASS: no findings at or above 'info'"
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "unit", "first"),
+    [
+        ("2026-10-01T00:00:00Z", "2026-11-01T06:00:00Z", "day", "2026-10-01"),
+        ("2024-01-01T00:00:00Z", "2026-11-02T00:00:00Z", "month", "2024-01"),
+        ("0001-01-02T00:00:00Z", "9999-12-30T00:00:00Z", "year", "0001"),
+    ],
+)
+def test_a_window_of_years_is_charted_by_month_or_year_not_a_column_a_day(
+    tmp_path, since, until, unit, first
+):
+    """A bag-info window edited to span millennia took `report` 36 s and 2.4 GB, a column a day."""
+    bag, _ = write_bag(
+        tmp_path, info=dict(BAG_INFO, **{"Window-Since": since, "Window-Until": until}), records=10
+    )
+
+    result = _report(bag, tmp_path / "out", "--fail-on", "none")
+
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert f"Messages per {unit} (UTC+08:00)" in page
+    assert f"Findings per {unit} by severity (UTC+08:00)" in page
+    summary = json.loads((tmp_path / "out" / "summary.json").read_bytes())
+    assert summary["run"]["since"] == since  # ISO 8601: the year 1 as 0001
+    assert f'text-anchor="middle">{first}</text>' in page  # the first column's label

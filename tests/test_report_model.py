@@ -10,7 +10,7 @@ from auditor.emulator.dataset import SyntheticHistory
 from auditor.errors import ConfigError
 from auditor.partitions import HOUR_MS, Partition, parse_timezone
 from auditor.records import timestamp_ms
-from auditor.report import ReportBuilder, RunInfo, verdict_line
+from auditor.report import ReportBuilder, RunInfo, model, verdict_line
 from auditor.report.display import local_time, zone_name
 from auditor.report.synthetic import planted_findings
 from auditor.resources import schemas_dir
@@ -220,3 +220,27 @@ def test_times_are_shown_with_their_offset(zone, name, shown):
         name,
         shown,
     )
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "unit", "labels"),
+    [
+        (20_392, 20_393, "day", ["2025-10-31", "2025-11-01"]),
+        (20_392, 20_392 + 999, "day", None),  # 1,000 days: still a column a day
+        (20_392, 20_392 + 1_000, "month", None),
+        (-719_162, 2_932_894, "year", None),  # 0001-01-02 to 9999-12-30
+    ],
+)
+def test_a_long_window_is_drawn_by_month_then_by_year(first, last, unit, labels):
+    drawn, label_of, columns = model._columns(first, last)
+
+    assert drawn == unit
+    assert len(columns) <= model.DAILY_UP_TO or unit == "year"
+    assert columns == sorted(set(columns))
+    assert label_of(first) == columns[0] and label_of(last) == columns[-1]
+    if labels is not None:
+        assert columns == labels
+    if unit == "month":
+        assert columns[:3] == ["2025-10", "2025-11", "2025-12"] and len(columns) == 34
+    if unit == "year":
+        assert (columns[0], columns[-1], len(columns)) == ("0001", "9999", 9_999)

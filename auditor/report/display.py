@@ -26,7 +26,7 @@ def local_time(timestamp_ms: int | None, tz: timezone, seconds: bool = True) -> 
     if timestamp_ms is None:
         return ""
     moment = datetime.fromtimestamp(timestamp_ms / 1000, UTC).astimezone(tz)
-    text = moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    text = moment.replace(tzinfo=None).isoformat(" ", "seconds" if seconds else "minutes")
     return f"{text} {zone_name(tz)[3:] or '+00:00'}"
 
 

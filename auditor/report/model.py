@@ -15,7 +15,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC
+from datetime import UTC, date
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,10 @@ RECENT_RECORDS = 4_096
 DISTINCT = 100
 OTHER = "(other)"
 HOURLY_UP_TO = 7 * 24
+# The most columns a chart over the window draws a day each; a longer window is drawn by month,
+# then by year: a run over years stays readable, and a bag-info window edited to span millennia
+# costs a report seconds, not a minute and gigabytes.
+DAILY_UP_TO = 1_000
 SEVERITY_SERIES = tuple((name, f"sev-{name}") for name in reversed(SEVERITIES))
 
 
@@ -566,6 +570,8 @@ class ReportBuilder:
         zone = zone_name(self._tz)
         first = (run.since_ms + self._offset_ms) // HOUR_MS
         last = (max(run.until_ms - 1, run.since_ms) + self._offset_ms) // HOUR_MS
+        days = self._window_days()
+        unit, label_of, labels = _columns(days.start, days.stop - 1)
         if last - first + 1 <= HOURLY_UP_TO:
             activity = [
                 (_hour_label(hour), {"messages": self._hours.get(hour, 0)})
@@ -573,19 +579,18 @@ class ReportBuilder:
             ]
             per = "hour"
         else:
-            daily = Counter()
+            drawn: Counter[str] = Counter()
             for hour, count in self._hours.items():
-                daily[hour // 24] += count
-            activity = [
-                (_day_label(day), {"messages": daily.get(day, 0)}) for day in self._window_days()
-            ]
-            per = "day"
+                drawn[label_of(hour // 24)] += count
+            activity = [(label, {"messages": drawn.get(label, 0)}) for label in labels]
+            per = unit
+        by_severity: dict[str, Counter[str]] = {label: Counter() for label in labels}
+        for (day, severity), count in self._finding_days.items():
+            if days.start <= day < days.stop:
+                by_severity[label_of(day)][severity] += count
         found = [
-            (
-                _day_label(day),
-                {name: self._finding_days.get((day, name), 0) for name in SEVERITIES},
-            )
-            for day in self._window_days()
+            (label, {name: by_severity[label].get(name, 0) for name in SEVERITIES})
+            for label in labels
         ]
         senders = self._top_senders()
         return (
@@ -598,7 +603,7 @@ class ReportBuilder:
             ),
             charts.column_chart(
                 "findings-per-day",
-                f"Findings per day by severity ({zone})",
+                f"Findings per {unit} by severity ({zone})",
                 found,
                 SEVERITY_SERIES,
                 "Findings by the send day of the record they concern; findings without a record "
@@ -646,6 +651,32 @@ def _hour_label(hour: int) -> str:
 
 def _day_label(day: int) -> str:
     return local_time(day * DAY_MS, UTC, seconds=False)[:10]
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _columns(first: int, last: int) -> tuple[str, Callable[[int], str], list[str]]:
+    """How a chart draws days `first` to `last` (day numbers since the epoch): its unit (day,
+    month or year, the first that needs at most `DAILY_UP_TO` columns), the label of the column
+    a day falls in, and every column's label in order."""
+    if last - first < DAILY_UP_TO:
+        return "day", _day_label, [_day_label(day) for day in range(first, last + 1)]
+    start = date.fromordinal(_EPOCH_ORDINAL + first)
+    end = date.fromordinal(_EPOCH_ORDINAL + last)
+    months = range(start.year * 12 + start.month - 1, end.year * 12 + end.month)
+    if len(months) <= DAILY_UP_TO:
+
+        def month_of(day: int) -> str:
+            moment = date.fromordinal(_EPOCH_ORDINAL + day)
+            return f"{moment.year:04d}-{moment.month:02d}"
+
+        return "month", month_of, [f"{month // 12:04d}-{month % 12 + 1:02d}" for month in months]
+
+    def year_of(day: int) -> str:
+        return f"{date.fromordinal(_EPOCH_ORDINAL + day).year:04d}"
+
+    return "year", year_of, [f"{year:04d}" for year in range(start.year, end.year + 1)]
 
 
 def _line_key(seq: object) -> tuple[str, int] | None:
