@@ -28,17 +28,20 @@ class UnsafeFile(ValueError):
     the message says which, without the path (the caller names it)."""
 
 
-def open_regular(path: str | Path) -> BinaryIO:
-    """`path` opened for reading when it is a regular file and not itself a symlink.
+def open_regular(path: str | Path, follow_symlinks: bool = False) -> BinaryIO:
+    """`path` opened for reading when it is a regular file and, unless `follow_symlinks`, not
+    itself a symlink (a file the operator names may be one: Kubernetes mounts secrets so).
 
     Opened without blocking, so that a FIFO is seen for what it is instead of waiting for a
     writer; a folder, device or socket is refused too.
     """
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
     try:
         descriptor = os.open(path, flags)
     except OSError as error:
-        if os.path.islink(path):
+        if not follow_symlinks and os.path.islink(path):
             raise UnsafeFile("is a symbolic link, not a file of the bag") from None
         raise error
     try:
@@ -52,9 +55,9 @@ def open_regular(path: str | Path) -> BinaryIO:
         raise
 
 
-def read_regular(path: str | Path, limit: int) -> bytes:
+def read_regular(path: str | Path, limit: int, follow_symlinks: bool = False) -> bytes:
     """The bytes of the regular file `path`, refused (`UnsafeFile`) past `limit` of them."""
-    with open_regular(path) as handle:
+    with open_regular(path, follow_symlinks) as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise UnsafeFile(f"is larger than the {limit:,} bytes such a file holds")

@@ -1,0 +1,47 @@
+"""Reading the files an operator names: the config, policy files, keys, passphrases, secrets.
+
+They are trusted to mean what they say, not to be what they should: a path that is a FIFO by
+mistake waited for a writer for ever, and `/dev/zero` or a log file named as a key filled the
+memory before any parser saw a byte. Symlinks are followed (Kubernetes mounts secrets and
+config maps as symlinks); anything but a regular file, or a file past its cap, is refused in one
+line naming the file and what it was for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+from auditor.archive.untrusted import UnsafeFile, open_regular, read_regular, shown
+from auditor.errors import InputError
+
+# A config or policy file is a few KB (a 200,000-term keyword list is 5 MB); a key, passphrase
+# or client secret is under a KB.
+TEXT_FILE_LIMIT = 64 << 20
+SECRET_FILE_LIMIT = 64 << 10
+
+
+def read_operator_file(path: str | Path, what: str, limit: int = TEXT_FILE_LIMIT) -> bytes:
+    """The bytes of `path`, `what` it is for (e.g. "policy file") naming it in any error:
+    InputError when it is missing, unreadable, not a regular file or larger than `limit`."""
+    try:
+        return read_regular(path, limit, follow_symlinks=True)
+    except FileNotFoundError:
+        raise InputError(f"{shown(path)}: no such {what}") from None
+    except UnsafeFile as error:
+        raise InputError(f"{shown(path)}: {error}, so not a {what}") from None
+    except OSError as error:
+        raise InputError(f"{shown(path)}: cannot read the {what} ({error.strerror})") from None
+
+
+def open_operator_file(path: str | Path, what: str) -> BinaryIO:
+    """`path` opened for reading in pieces (a local export file): InputError naming it when it
+    is missing, unreadable or not a regular file. The caller caps what it reads."""
+    try:
+        return open_regular(path, follow_symlinks=True)
+    except FileNotFoundError:
+        raise InputError(f"{shown(path)}: no such {what}") from None
+    except UnsafeFile as error:
+        raise InputError(f"{shown(path)}: {error}, so not a {what}") from None
+    except OSError as error:
+        raise InputError(f"{shown(path)}: cannot read the {what} ({error.strerror})") from None
