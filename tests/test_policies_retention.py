@@ -318,3 +318,26 @@ def test_a_chat_type_that_is_not_a_string_matches_no_chat_type_condition(tmp_pat
             rules.decide(record(chat_type="groupchat"))[1].reason,
         ),
     )
+
+
+@pytest.mark.parametrize("keep_for", ["8000y", "999999mo", "999999w"])
+def test_a_period_past_the_year_9999_keeps_until_its_last_instant(tmp_path, keep_for):
+    """`keep_for: 8000y` (someone's "for ever") raised "year 10026 is out of range" mid-run,
+    after `policy check` had passed it (with `mo`, `policy check` itself crashed)."""
+    from click.testing import CliRunner
+
+    from auditor.cli import main
+
+    body = f"""
+        retention:
+          default: {{id: forever, keep_for: {keep_for}, then: keep}}
+          rules:
+            - {{id: chats, scope: {{chat_type: chat}}, keep_for: 7y, then: delete}}
+        """
+    until, verdict = decider(tmp_path, body, "2026-12-01").decide(record())
+    checked = CliRunner().invoke(main, ["policy", "check", str(tmp_path / "policy.yaml")])
+
+    assert until == parse_instant("9999-12-31T23:59:59.999Z")
+    assert (verdict.disposition, verdict.winning_rule) == ("keep", "forever")
+    assert checked.exit_code == 0, checked.output
+    assert ": OK, no conflicts; 2 retention rules" in checked.output

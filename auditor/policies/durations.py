@@ -14,10 +14,15 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from auditor.partitions import DAY_MS, HOUR_MS
+from auditor.records import LATEST_MS
 
 PATTERN = r"^\s*[1-9][0-9]{0,5}\s*(h|d|w|mo|y)\s*$"
 _PATTERN = re.compile(PATTERN)
 _FIXED_MS = {"h": HOUR_MS, "d": DAY_MS, "w": 7 * DAY_MS}
+# The last instant of the year 9999, the calendar's (and every date the reports show) last: a
+# period that reaches past it, such as `keep_for: 8000y` written to mean "for ever", ends there
+# (it raised "year 10026 is out of range" in the middle of a run).
+LAST_INSTANT_MS = LATEST_MS - 1
 _UNIT_WORDS = {"h": "hour", "d": "day", "w": "week", "mo": "month", "y": "year"}
 
 
@@ -46,13 +51,17 @@ class Duration:
         return f"{self.amount} {word}{'s' if self.amount != 1 else ''}"
 
     def add_to(self, instant_ms: int) -> int:
-        """The instant this long after `instant_ms` (UTC ms)."""
+        """The instant this long after `instant_ms` (UTC ms), or `LAST_INSTANT_MS` for a period
+        that reaches past it."""
         fixed = _FIXED_MS.get(self.unit)
         if fixed is not None:
-            return instant_ms + self.amount * fixed
+            return min(instant_ms + self.amount * fixed, LAST_INSTANT_MS)
         months = self.amount * (12 if self.unit == "y" else 1)
         day_start = instant_ms - instant_ms % DAY_MS
-        return _add_months(day_start, months) + (instant_ms - day_start)
+        try:
+            return min(_add_months(day_start, months) + (instant_ms - day_start), LAST_INSTANT_MS)
+        except (ValueError, OverflowError):  # past the year 9999
+            return LAST_INSTANT_MS
 
 
 @lru_cache(maxsize=65_536)
