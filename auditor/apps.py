@@ -32,7 +32,7 @@ from auditor.errors import EXIT_OK, EXIT_SOURCE, AuditorError, ConfigError
 from auditor.executors import executor_options
 from auditor.partitions import parse_instant
 from auditor.pipeline import Progress, RunOutcome, RunSettings, run_audit
-from auditor.sources.settings import CONFIG_KEYS, load_settings, read_secret_file
+from auditor.sources.settings import CONFIG_KEYS, load_settings, path_in_config, read_secret_file
 
 SHARED_ONLY = frozenset({"executor", "scheduler", "parallel_apps"})
 ONE_APP_FLAGS = ("org", "app", "client_id")
@@ -294,7 +294,7 @@ def _environ_for(
             )
     elif section.get("client_secret_file"):
         secret = read_secret_file(
-            str(section["client_secret_file"]),
+            path_in_config(config_path, section["client_secret_file"]),
             f"{where}.source.client_secret_file in {config_path}",
         )
     else:

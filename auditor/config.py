@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 
 from auditor.errors import ConfigError
-from auditor.yamlsafe import safe_load
+from auditor.operator_files import read_operator_file
+from auditor.yamlsafe import located_problem, safe_load
 
 RUN_KEYS = {
     "since": str,
@@ -46,16 +47,17 @@ def read_config(path: str | Path) -> dict[str, Any]:
     so a broken file is reported the same way whichever section is read first.
     """
     path = Path(path)
+    raw = read_operator_file(path, "config file")
     try:
-        document = safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot be read ({error})") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    try:
+        document = safe_load(text) or {}
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: not valid YAML ({getattr(error, 'problem', error)})") from None
+        line, problem = located_problem(error, text)
+        where = f"{path}:{line}" if line else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({problem})") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with source: and run:")
     unknown_sections = set(document) - {"source", "run", "apps"}
@@ -100,7 +102,13 @@ def check_run_keys(path: Path, section: dict, where: str) -> dict[str, Any]:
             raise ConfigError(
                 f"{path}: {where}.{key} must be at least {RUN_LEAST[name]}, not {value!r}"
             )
-        if name in ("policies", "key", "out", "state") and not Path(value).is_absolute():
-            value = str(path.parent / value)
+        if name in ("policies", "key", "out", "state"):
+            value = beside(path, value)
         checked[name] = value
     return checked
+
+
+def beside(config: Path, value: str) -> str:
+    """A path written in the config file `config` as the file means it: relative to the file's
+    folder, not to wherever the command runs from (cron and systemd start it elsewhere)."""
+    return value if Path(value).is_absolute() else str(Path(config).parent / value)

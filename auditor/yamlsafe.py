@@ -41,6 +41,20 @@ class SafeLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
+def located_problem(error: yaml.YAMLError, text: str) -> tuple[int | None, str]:
+    """The line (from 1) of a YAML error in `text`, None when unknown, and its problem in one
+    line: PyYAML's own message spans two, and a character YAML refuses (a NUL) is reported by
+    position, before any line mark exists."""
+    if isinstance(error, yaml.reader.ReaderError):
+        line = text.count("\n", 0, error.position) + 1
+        return line, f"unacceptable character #x{error.character:04x}: {error.reason}"
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        problem = error.problem or error.context or "not valid YAML"
+        return (mark.line + 1 if mark else None), problem
+    return None, " ".join(str(error).split())
+
+
 def safe_load(text: str) -> Any:
     """`yaml.safe_load` with `SafeLoader`; raises `yaml.YAMLError` (a marked one when it can)."""
     loader = SafeLoader(text)

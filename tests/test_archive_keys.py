@@ -20,7 +20,7 @@ from auditor.archive.keys import (
 )
 from auditor.archive.publickey import fingerprint, load_public_key, openssh_line
 from auditor.archive.signing import sign
-from auditor.errors import EXIT_USAGE, ConfigError
+from auditor.errors import EXIT_USAGE, ConfigError, InputError
 
 MESSAGE = b"0123abcd  bag-info.txt\n"
 
@@ -115,9 +115,12 @@ def test_a_key_that_is_not_ed25519_is_refused(tmp_path):
         load_signing_key(path)
 
 
-def test_a_missing_key_file_is_a_config_error_naming_it(tmp_path):
-    with pytest.raises(ConfigError, match=f"{tmp_path / 'none.pem'}: cannot read the signing key"):
+def test_a_missing_key_file_is_an_input_error_naming_it(tmp_path):
+    with pytest.raises(InputError) as raised:
         load_signing_key(tmp_path / "none.pem")
+
+    assert str(raised.value) == f"{tmp_path / 'none.pem'}: no such signing key"
+    assert raised.value.exit_code == EXIT_USAGE
 
 
 def test_openssl_and_ssh_keygen_accept_the_signatures(tmp_path):

@@ -7,6 +7,7 @@ passphrase never travels on a command line and never reaches a log or an archive
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from auditor.archive.publickey import fingerprint, openssh_line, public_pem
 from auditor.errors import ConfigError
+from auditor.operator_files import SECRET_FILE_LIMIT, read_operator_file
 
 PASSPHRASE_ENV = "AUDITOR_KEY_PASSPHRASE"
 PASSPHRASE_FILE_ENV = "AUDITOR_KEY_PASSPHRASE_FILE"
@@ -25,6 +27,9 @@ PRIVATE_KEY_FILE = "auditor-signing-key.pem"
 PUBLIC_KEY_FILE = "auditor-signing-key.pub.pem"
 ALLOWED_SIGNERS_FILE = "allowed_signers"
 SALT_KEY_INFO = b"easemob-auditor/record-salt/v1"
+_KEY_NEEDED = "the auditor signs with an Ed25519 key in PKCS#8 PEM: create one with auditor keygen"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +51,8 @@ def passphrase_from_env() -> bytes | None:
         return value.encode()
     name = os.environ.get(PASSPHRASE_FILE_ENV)
     if name:
-        try:
-            data = Path(name).read_bytes().rstrip(b"\r\n")
-        except OSError as error:
-            raise ConfigError(
-                f"{name}: cannot read the key passphrase file named by {PASSPHRASE_FILE_ENV} "
-                f"({error.strerror})"
-            ) from None
+        what = f"key passphrase file named by {PASSPHRASE_FILE_ENV}"
+        data = read_operator_file(name, what, SECRET_FILE_LIMIT).rstrip(b"\r\n")
         return data or None
     return None
 
@@ -65,8 +65,11 @@ def generate_key_files(out_dir: str | Path, identity: str | None = None) -> KeyF
     """Writes a new Ed25519 key pair and its allowed_signers line; never overwrites (exit 2)."""
     out = Path(out_dir)
     identity = identity or default_identity()
-    if not identity or any(char.isspace() or char in ',"' for char in identity):
-        raise ConfigError(f"identity {identity!r} must be one word without commas or quotes")
+    if not identity or any(_unfit_in_identity(char) for char in identity):
+        raise ConfigError(
+            f"identity {identity!r} must be one word of printable characters without commas "
+            "or quotes"
+        )
     paths = [out / PRIVATE_KEY_FILE, out / PUBLIC_KEY_FILE, out / ALLOWED_SIGNERS_FILE]
     existing = [str(path) for path in paths if path.exists()]
     if existing:
@@ -95,6 +98,12 @@ def generate_key_files(out_dir: str | Path, identity: str | None = None) -> KeyF
     return KeyFiles(*paths, identity, fingerprint(public), bool(passphrase))
 
 
+def _unfit_in_identity(char: str) -> bool:
+    """Whether `char` would split or corrupt the allowed_signers line, or act on the terminal
+    of whoever reads it (an escape sequence)."""
+    return char.isspace() or char in ',"' or not char.isprintable()
+
+
 def _write_new(path: Path, data: bytes, mode: int) -> None:
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -111,13 +120,13 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
     """The Ed25519 private key at `path`, decrypted with the passphrase from the environment.
 
-    Raises ConfigError naming the file when it is missing, not an Ed25519 PKCS#8 key, encrypted
-    without a passphrase given, or the passphrase is wrong.
+    Raises ConfigError naming the file when it is not an Ed25519 PKCS#8 key, encrypted without a
+    passphrase given, or the passphrase is wrong; InputError when it is missing, not a regular
+    file or larger than a key.
     """
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the signing key ({error.strerror})") from None
+    data = read_operator_file(path, "signing key", SECRET_FILE_LIMIT)
+    _refuse_foreign_format(path, data)
+    _warn_if_others_can_read(path)
     passphrase = passphrase_from_env()
     encrypted = b"ENCRYPTED PRIVATE KEY" in data
     if encrypted and not passphrase:
@@ -132,6 +141,36 @@ def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigError(f"{path}: the signing key is not Ed25519; create one with auditor keygen")
     return key
+
+
+def _refuse_foreign_format(path: str | Path, data: bytes) -> None:
+    """Keys in formats the loader would only call "not a PEM private key", said for what they
+    are. ssh-keygen cannot write an Ed25519 key as PKCS#8 (`-m PKCS8` keeps OpenSSH's format),
+    so an OpenSSH key has no conversion to suggest."""
+    if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data:
+        raise ConfigError(
+            f"{path}: is an OpenSSH private key, which cannot sign here; {_KEY_NEEDED}"
+        )
+    if b"Proc-Type: 4,ENCRYPTED" in data:
+        raise ConfigError(
+            f"{path}: is a key encrypted in the traditional OpenSSL format, which holds no "
+            f"Ed25519 key; {_KEY_NEEDED}"
+        )
+
+
+def _warn_if_others_can_read(path: str | Path) -> None:
+    """Warns, without refusing (a mounted secret may be shared on purpose), when users other
+    than the owner can read the key that signs the archives."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warning(
+            "%s: the signing key can be read by other users (mode %04o); chmod 600 it",
+            path,
+            mode & 0o777,
+        )
 
 
 def derive_salt_key(key: Ed25519PrivateKey) -> bytes:

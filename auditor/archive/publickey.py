@@ -14,6 +14,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from auditor.archive.untrusted import UnsafeFile, open_regular
 from auditor.errors import ConfigError
 
 # A public key file is a few hundred bytes, an allowed_signers file a line per signer; the cap
@@ -71,10 +72,13 @@ def parse_public_key(data: bytes, origin: str) -> Ed25519PublicKey:
 
 
 def load_public_key(path: str | Path) -> Ed25519PublicKey:
-    """Reads `path` with `parse_public_key`; ConfigError (exit 2) naming the file otherwise."""
+    """Reads `path` with `parse_public_key`; ConfigError (exit 2) naming the file otherwise, and
+    at once for a FIFO or device, which a plain open would wait on for ever."""
     try:
-        with Path(path).open("rb") as handle:
+        with open_regular(path, follow_symlinks=True) as handle:
             data = handle.read(_MAX_KEY_FILE + 1)
+    except UnsafeFile as error:
+        raise ConfigError(f"{path}: {error}, so not a public key file") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the public key ({error.strerror})") from None
     if len(data) > _MAX_KEY_FILE:

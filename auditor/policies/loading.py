@@ -22,6 +22,7 @@ import yaml
 
 from auditor.errors import ConfigError
 from auditor.metaschema import check_schema
+from auditor.operator_files import read_operator_file
 from auditor.partitions import parse_instant
 from auditor.policies.backtracking import ambiguous_repetition, nested_repetition
 from auditor.policies.detectors import DETECTORS
@@ -38,7 +39,7 @@ from auditor.policies.model import (
 from auditor.policies.normalize import STEPS, normalizer
 from auditor.policies.scope import IdPattern, Scope
 from auditor.resources import schemas_dir
-from auditor.yamlsafe import SafeLoader
+from auditor.yamlsafe import SafeLoader, located_problem
 
 FieldPath = tuple[str | int, ...]
 _DROPPED_TAGS = {
@@ -87,21 +88,24 @@ class _Source:
         self.name = name
         self.lines: dict[FieldPath, int] = {}
         self.key_lines: dict[FieldPath, int] = {}
+        try:
+            node = self._parse(text)
+        except yaml.YAMLError as error:
+            line, problem = located_problem(error, text)
+            raise ConfigError(f"{name}:{line or 1}: not valid YAML: {problem}") from None
+        if node is not None:
+            self._index(node, ())
+
+    def _parse(self, text: str) -> yaml.Node | None:
+        """The document's root node, its value kept as `data`. The loader is made inside the
+        caller's `try`: PyYAML refuses a NUL or other unprintable character as it is made."""
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
             self.data = loader.construct_document(node) if node is not None else None
-        except yaml.MarkedYAMLError as error:
-            mark = error.problem_mark or error.context_mark
-            line = mark.line + 1 if mark else 1
-            problem = error.problem or error.context or "not valid YAML"
-            raise ConfigError(f"{name}:{line}: not valid YAML: {problem}") from None
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{name}:1: not valid YAML: {error}") from None
+            return node
         finally:
             loader.dispose()
-        if node is not None:
-            self._index(node, ())
 
     def _index(self, node: yaml.Node, path: FieldPath) -> None:
         self.lines.setdefault(path, node.start_mark.line + 1)
@@ -379,16 +383,10 @@ class _Builder:
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Reads and validates a policy file; raises `ConfigError` "FILE:LINE: field: problem"."""
+    """Reads and validates a policy file; raises `ConfigError` "FILE:LINE: field: problem", or
+    `InputError` "FILE: ..." when it is missing, not a regular file or past its cap."""
     name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{name}: no such policy file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{name}: is a folder, not a policy file") from None
-    except PermissionError:
-        raise ConfigError(f"{name}: permission denied") from None
+    raw = read_operator_file(path, "policy file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:

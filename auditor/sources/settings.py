@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from auditor.config import read_config
-from auditor.errors import ConfigError
+from auditor.config import beside, read_config
+from auditor.errors import ConfigError, InputError
+from auditor.operator_files import SECRET_FILE_LIMIT, read_operator_file
 from auditor.partitions import parse_hour_timezone
 from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.hourfiles import HourFileSource
@@ -59,6 +60,10 @@ _NUMBERS = {
 # worker with 8 fetched a run's files 3.7x faster than one at a time against a server 50 ms away.
 ATTACHMENT_DOWNLOADS = 8
 MAX_ATTACHMENT_DOWNLOADS = 32
+# Hour files a minute the client may be paced to, besides 0 (unpaced). At one in 100 minutes a
+# month's backfill already takes 50 days, and far below it the wait overflows the clock (1e-300
+# crashed the pacer); at 100 a second, pacing no longer holds back what a server could serve.
+HOUR_FILES_PER_MINUTE_RANGE = (0.01, 6000.0)
 CONFIG_KEYS = frozenset({*_ENV, "client_secret_file", *_NUMBERS})
 
 
@@ -128,13 +133,16 @@ def _config_section(path: str | Path) -> dict[str, Any]:
     return section
 
 
-def read_secret_file(path: str, named_by: str) -> str:
+def read_secret_file(path: str | Path, named_by: str) -> str:
+    """The secret in the file `path`, capped: a log file named by mistake would otherwise be
+    read whole and sent to the server. ConfigError naming the file and `named_by` otherwise."""
+    what = f"client secret file named by {named_by}"
     try:
-        secret = Path(path).expanduser().read_text(encoding="utf-8").strip()
-    except OSError as error:
-        raise ConfigError(
-            f"cannot read the client secret file {path} named by {named_by} ({error.strerror})"
-        ) from None
+        raw = read_operator_file(Path(path).expanduser(), what, SECRET_FILE_LIMIT)
+    except InputError as error:
+        raise ConfigError(str(error)) from None
+    try:
+        secret = raw.decode("utf-8").strip()
     except UnicodeDecodeError:
         raise ConfigError(
             f"the client secret file {path} named by {named_by} is not UTF-8 text"
@@ -142,6 +150,12 @@ def read_secret_file(path: str, named_by: str) -> str:
     if not secret:
         raise ConfigError(f"the client secret file {path} named by {named_by} is empty")
     return secret
+
+
+def path_in_config(config_file: str | Path, value: Any) -> str:
+    """A path in the config file, `~` expanded and a relative one taken from the file's folder,
+    as `run:` paths are."""
+    return beside(Path(config_file), str(Path(str(value)).expanduser()))
 
 
 def load_settings(
@@ -171,7 +185,8 @@ def load_settings(
         )
     elif section.get("client_secret_file"):
         values["client_secret"] = read_secret_file(
-            str(section["client_secret_file"]), f"source.client_secret_file in {config_file}"
+            path_in_config(config_file, section["client_secret_file"]),
+            f"source.client_secret_file in {config_file}",
         )
     missing = [how for key, how in _HOW.items() if not values.get(key)]
     if missing:
@@ -211,12 +226,21 @@ def _checked(values: dict[str, Any]) -> ConnectionSettings:
                 raise ConfigError(f"{key} must be a finite number, not {values[key]!r}")
             if values[key] < 0 or (key == "timeout" and values[key] == 0):
                 raise ConfigError(f"{key} must be {'above' if key == 'timeout' else 'at least'} 0")
+    _check_pace(values.get("hour_files_per_minute"))
     downloads = values.get("attachment_downloads", ATTACHMENT_DOWNLOADS)
     if not 1 <= downloads <= MAX_ATTACHMENT_DOWNLOADS:
         raise ConfigError(
             f"attachment_downloads must be 1-{MAX_ATTACHMENT_DOWNLOADS}, not {downloads}"
         )
     return ConnectionSettings(**values)
+
+
+def _check_pace(rate: float | None) -> None:
+    least, most = HOUR_FILES_PER_MINUTE_RANGE
+    if rate and not least <= rate <= most:
+        raise ConfigError(
+            f"hour_files_per_minute must be 0 (unpaced) or from {least:g} to {most:g}, not {rate:g}"
+        )
 
 
 def make_client(settings: ConnectionSettings, pace_slots: Path | None = None) -> EasemobClient:
