@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import math
+import os
 import re
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import orjson
 
+from auditor.archive import untrusted
+from auditor.archive.untrusted import shown
 from auditor.errors import InputError
+from auditor.operator_files import open_operator_file
+
+log = logging.getLogger(__name__)
 
 # orjson reads an integer beyond 64 bits as a float, silently changing it: 20 digits and more,
 # or a 19-digit negative below -2**63. Such a run (maybe inside a string: then the slow path is
@@ -276,47 +283,116 @@ def _as_record(value: Any, path: str, number: int, data: bytes) -> ParsedLine:
     return ParsedLine(path, number, None, f"a JSON {type(value).__name__}, not an object", data)
 
 
-def is_gzip(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
+def is_gzip(handle: BinaryIO) -> bool:
+    """Whether the regular file open in `handle` is gzip; it is left at its start."""
+    magic = handle.read(2)
+    handle.seek(0)
+    return magic == b"\x1f\x8b"
+
+
+# What `read_file` is reading, in its errors: "fifo.jsonl: is a FIFO, not a regular file, so not a
+# local input file".
+INPUT_FILE = "local input file"
+_SKIP = 1 << 20  # read at a time past a line too long to keep
+
+
+# What a gzip may expand to, here and for a downloaded hour file (`hourfiles.gunzip`): the larger
+# of these. Real JSON lines compress 5 to 15 times, so only a bomb (2 MB of zeros expanding to
+# 2 GiB) reaches either; it is refused before it is held.
+GUNZIP_FLOOR = 256 << 20
+GUNZIP_RATIO = 100
+
+
+class _Inflated:
+    """A gzip file read a line at a time, refused once it expands past `GUNZIP_RATIO` times its
+    size (`GUNZIP_FLOOR` at least): a 4 MB bomb of 4 GiB of zeros filled the memory."""
+
+    def __init__(self, handle: BinaryIO, name: str) -> None:
+        self.compressed = os.fstat(handle.fileno()).st_size
+        self.ratio, self.floor = GUNZIP_RATIO, GUNZIP_FLOOR
+        self.limit = max(self.floor, self.ratio * self.compressed)
+        self.name = name
+        self.inflated = 0
+        self._gzip = gzip.GzipFile(fileobj=handle, mode="rb")
+
+    def readline(self, size: int) -> bytes:
+        line = self._gzip.readline(size)
+        self.inflated += len(line)
+        if self.inflated > self.limit:
+            raise InputError(
+                f"{shown(self.name)}: a gzip bomb or damaged gzip (it expands past "
+                f"{self.limit >> 20} MiB: {self.ratio} times its {self.compressed:,} bytes, at "
+                f"least {self.floor >> 20} MiB); refused"
+            )
+        return line
+
+
+def _capped_lines(source: _Inflated | BinaryIO) -> Iterator[bytes | None]:
+    """The lines of `source`, None for one longer than `untrusted.LINE_LIMIT` (as no record
+    downloaded may be): it is read past in pieces, never held whole."""
+    limit = untrusted.LINE_LIMIT
+    while line := source.readline(limit + 1):
+        if len(line) <= limit or (len(line) == limit + 1 and line.endswith(b"\n")):
+            yield line
+            continue
+        while line and not line.endswith(b"\n"):
+            line = source.readline(_SKIP)
+        yield None
+
+
+def _parsed(lines: Iterable[bytes | None], path: str) -> Iterator[ParsedLine]:
+    limit = untrusted.LINE_LIMIT
+    for number, raw in enumerate(lines, start=1):
+        if raw is None:
+            error = f"a line longer than {limit:,} bytes, which no record is; not read"
+            yield ParsedLine(path, number, None, error)
+        else:
+            yield from _parse_line(raw, number, path)
 
 
 def read_file(path: str | Path) -> Iterator[ParsedLine]:
     """Streams the records of a `.jsonl`/`.json` or gzip file (detected by its magic bytes).
 
-    Raises `InputError` naming the file when it cannot be opened or its gzip stream is corrupt;
-    the lines before the corruption have been yielded by then.
+    Only a regular file is opened (a FIFO named as input waited for a writer for ever), and
+    memory stays flat however large the file: a line past `untrusted.LINE_LIMIT` is one error
+    line, a gzip bomb is refused. Raises `InputError` naming the file when it cannot be read,
+    is refused or its gzip stream is corrupt; the lines before have been yielded by then.
     """
-    path = Path(path)
-    try:
-        opener = gzip.open if is_gzip(path) else open
-        with opener(path, "rb") as handle:
-            yield from parse_lines(handle, str(path))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a file") from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
-    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-        raise InputError(f"{path}: corrupt gzip data ({error}); re-export or re-pull it") from None
+    name = str(path)
+    with open_operator_file(path, INPUT_FILE) as handle:
+        try:
+            source = _Inflated(handle, name) if is_gzip(handle) else handle
+            yield from _parsed(_capped_lines(source), name)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+            raise InputError(
+                f"{shown(name)}: corrupt gzip data ({error}); re-export or re-pull it"
+            ) from None
+        except OSError as error:
+            raise InputError(f"{shown(name)}: cannot read ({error.strerror})") from None
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
-    """Files named directly, plus the `.jsonl`/`.json`/`.gz` files inside named folders, sorted."""
+    """Files named directly, plus the `.jsonl`/`.json`/`.gz` files inside named folders, sorted.
+
+    In a folder, anything else under such a name (a FIFO, a device, a dangling link) is skipped
+    with a warning; named directly, `read_file` refuses it."""
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found.extend(
-                sorted(
-                    p
-                    for p in path.rglob("*")
-                    if p.is_file() and p.suffix in (".jsonl", ".json", ".gz")
-                )
-            )
+            found.extend(sorted(_record_files(path)))
         elif path.exists():
             found.append(path)
         else:
-            raise InputError(f"{path}: no such file or folder")
+            raise InputError(f"{shown(path)}: no such file or folder")
     return found
+
+
+def _record_files(folder: Path) -> Iterator[Path]:
+    for path in folder.rglob("*"):
+        if path.suffix not in (".jsonl", ".json", ".gz"):
+            continue
+        if path.is_file():
+            yield path
+        elif not path.is_dir():
+            log.warning("skipping %s: not a regular file", shown(path))

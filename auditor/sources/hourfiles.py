@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import UTC, timezone
 
 from auditor.errors import SourceError
-from auditor.jsonl import ParsedLine, parse_buffer
+from auditor.jsonl import GUNZIP_FLOOR, GUNZIP_RATIO, ParsedLine, parse_buffer
 from auditor.partitions import Partition
 from auditor.records import Record
 from auditor.sources.easemob import EasemobClient, UrlExpired
@@ -28,10 +28,6 @@ log = logging.getLogger(__name__)
 
 
 MiB = 1 << 20
-# What a gzip may expand to: the larger of these. Real JSON lines compress 5 to 15 times, so only
-# a bomb (2 MB of zeros expanding to 2 GiB) reaches either; it is refused before it is held.
-GUNZIP_FLOOR = 256 * MiB
-GUNZIP_RATIO = 100
 # Expanding more than this many times, the file is weighed as well: each line break, `{` and `[`
 # counts as this many bytes, about what its Python objects cost once parsed (a bytes, a dict, an
 # unreadable piece), so that 200 MB of `{}` lines (70 million dicts) is refused too. Real files

@@ -30,9 +30,11 @@ from typing import Any
 import orjson
 
 from auditor import crashpoints
+from auditor.archive.untrusted import shown
 from auditor.errors import ConfigError, InputError, LockHeldError
 from auditor.fsutil import write_atomically
 from auditor.jsonl import allow_deep_nesting, read_file
+from auditor.operator_files import open_operator_file, read_operator_file
 from auditor.partitions import Partition, format_instant, partitions_between
 from auditor.records import Record, msg_id
 from auditor.sources.interface import PartitionNotReady, Source, Unreadable
@@ -44,6 +46,10 @@ CHECKPOINT = "checkpoint.json"
 JOURNAL = "checkpoint.journal"
 CONFLICTS = "conflicts.jsonl"
 FORMAT = "auditor-pull/1"
+# The checkpoint and its journal are read whole: about 150 bytes an hour (a century of hours is
+# 130 MB) plus the msg_ids in conflict; a regular file past this is not one.
+CHECKPOINT_LIMIT = 256 << 20
+HOUR_FILE = "pulled hour file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +99,10 @@ def record_line(record: Record) -> bytes:
 
 
 def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file in the pull folder, refused unless it is a regular file (a FIFO in
+    its place waited for a writer for ever)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_operator_file(path, HOUR_FILE) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -108,7 +116,7 @@ def _exclusive(folder: Path) -> Iterator[None]:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise LockHeldError(f"another auditor pull is writing to {folder}") from None
+            raise LockHeldError(f"another auditor pull is writing to {shown(folder)}") from None
         yield
     finally:
         os.close(descriptor)
@@ -140,13 +148,14 @@ class Checkpoint:
         checkpoint = cls(folder, zone)
         path = folder / CHECKPOINT
         if path.exists():
+            data = read_operator_file(path, "checkpoint of auditor pull", CHECKPOINT_LIMIT)
             try:
-                document = orjson.loads(path.read_bytes())
+                document = orjson.loads(data)
                 hours = document["hours"]
                 recorded_zone = document["hour_timezone"]
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 raise InputError(
-                    f"{path}: not a checkpoint of auditor pull; use another --out"
+                    f"{shown(path)}: not a checkpoint of auditor pull; use another --out"
                 ) from None
             checkpoint._check_zone(recorded_zone)
             checkpoint.hours = dict(hours)
@@ -158,7 +167,7 @@ class Checkpoint:
     def _check_zone(self, recorded_zone: object) -> None:
         if recorded_zone != self.zone:
             raise ConfigError(
-                f"{self.folder} holds hours labelled in {recorded_zone}, not {self.zone}; "
+                f"{shown(self.folder)} holds hours labelled in {recorded_zone}, not {self.zone}; "
                 "pull with the same --hour-timezone or into another --out"
             )
 
@@ -167,7 +176,8 @@ class Checkpoint:
         path = self.folder / JOURNAL
         if not path.exists():
             return
-        for number, line in enumerate(path.read_bytes().splitlines(keepends=True), start=1):
+        data = read_operator_file(path, "checkpoint journal of auditor pull", CHECKPOINT_LIMIT)
+        for number, line in enumerate(data.splitlines(keepends=True), start=1):
             if not line.endswith(b"\n"):
                 return
             try:
@@ -175,7 +185,8 @@ class Checkpoint:
                 label, entry, recorded_zone = item["hour"], item["entry"], item["hour_timezone"]
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 raise InputError(
-                    f"{path}:{number}: not a checkpoint journal of auditor pull; use another --out"
+                    f"{shown(path)}:{number}: not a checkpoint journal of auditor pull; "
+                    "use another --out"
                 ) from None
             self._check_zone(recorded_zone)
             yield label, entry
@@ -187,7 +198,7 @@ class Checkpoint:
         if entry is None or not path.exists():
             return None
         if file_sha256(path) != entry.get("sha256"):
-            log.warning("%s does not match its checkpoint; pulling the hour again", path)
+            log.warning("%s does not match its checkpoint; pulling the hour again", shown(path))
             return None
         return entry
 
@@ -268,8 +279,12 @@ def _keep_unreadable(folder: Path, label: str, pieces: tuple[Unreadable, ...]) -
 
 
 def _unreadable_count(folder: Path, label: str) -> int:
+    """The lines of the hour's unreadable file, counted in pieces: each may be a long one."""
     path = unreadable_path(folder, label)
-    return path.read_bytes().count(b"\n") if path.exists() else 0
+    if not path.exists():
+        return 0
+    with open_operator_file(path, "file of unreadable lines") as handle:
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
 
 
 def _adopt(path: Path, partition: Partition) -> tuple[tuple[Record, ...], tuple[str, ...]]:
@@ -277,7 +292,7 @@ def _adopt(path: Path, partition: Partition) -> tuple[tuple[Record, ...], tuple[
     served = []
     for parsed in read_file(path):
         if parsed.record is None:
-            raise InputError(f"{path}, line {parsed.line}: {parsed.error}")
+            raise InputError(f"{shown(path)}, line {parsed.line}: {parsed.error}")
         served.append(parsed.record)
     result = settle(partition, served)
     return result.records, result.conflicts
@@ -307,7 +322,9 @@ def pull(
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ConfigError(f"cannot create the output folder {folder} ({error.strerror})") from None
+        raise ConfigError(
+            f"cannot create the output folder {shown(folder)} ({error.strerror})"
+        ) from None
     zone = source.hour_timezone.tzname(None) or "UTC"
     outcomes: list[HourOutcome] = []
     with _exclusive(folder):

@@ -1,0 +1,299 @@
+"""Local input files that are not what they should be (probe12): a FIFO, a device, a gzip bomb,
+a line past the cap, a file cut short between the passes of the local source, a name holding
+terminal escapes. Each gives one line naming the file, or one unreadable line; never a hang,
+unbounded memory, or hours recorded as pulled with no records."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import gzip
+import logging
+import os
+import re
+import threading
+import zlib
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from auditor import jsonl
+from auditor.archive import untrusted
+from auditor.cli import main
+from auditor.errors import InputError
+from auditor.partitions import Partition
+from auditor.sources.local import LocalFileSource
+from auditor.sources.pull import CHECKPOINT, pull
+
+H0 = Partition(1_793_491_200_000)  # 2026-11-01T00:00Z
+WINDOW = ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T03:00Z"]
+POLICY = "version: 1\nretention:\n  default: {keep_for: 1y, then: delete}\n"
+
+
+def records(hour: int, count: int) -> list[dict]:
+    start = H0.start_ms + hour * 3_600_000
+    return [
+        {"msg_id": f"{hour}-{n}", "timestamp": start + n, "chat_type": "chat", "from": "a"}
+        for n in range(count)
+    ]
+
+
+def write_lines(path, items) -> os.PathLike:
+    path.write_bytes(b"".join(orjson.dumps(item) + b"\n" for item in items))
+    return path
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+def one_error_line(result, code=2) -> str:
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    return line.removeprefix("auditor: error: ")
+
+
+@contextlib.contextmanager
+def unblocking(fifo):
+    """Opens the FIFO's write end whenever a reader waits on it, so that a regression that
+    opens it blocking reads an empty file and fails its assertions instead of hanging."""
+    stop = threading.Event()
+
+    def writer():
+        while not stop.wait(0.02):
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError as error:
+                if error.errno != errno.ENXIO:  # ENXIO: no reader yet
+                    raise
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        yield fifo
+    finally:
+        stop.set()
+        thread.join()
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    path = tmp_path / "fifo.jsonl"
+    os.mkfifo(path)
+    with unblocking(path):
+        yield path
+
+
+@pytest.fixture
+def policy(tmp_path):
+    path = tmp_path / "policies.yaml"
+    path.write_text(POLICY)
+    return path
+
+
+# 1: FIFOs
+
+
+def test_validate_refuses_a_fifo_named_as_input(fifo):
+    assert one_error_line(invoke("validate", fifo)) == (
+        f"{fifo}: is a FIFO, not a regular file, so not a local input file"
+    )
+
+
+def test_scan_refuses_a_fifo_named_as_input(fifo, policy):
+    assert one_error_line(invoke("scan", "--policies", policy, fifo)) == (
+        f"{fifo}: is a FIFO, not a regular file, so not a local input file"
+    )
+
+
+def test_pull_from_refuses_a_fifo_named_as_input(fifo, tmp_path):
+    result = invoke("pull", "--from", fifo, *WINDOW, "--out", tmp_path / "out")
+    assert one_error_line(result) == (
+        f"{fifo}: is a FIFO, not a regular file, so not a local input file"
+    )
+
+
+def test_a_device_named_as_input_is_refused():
+    assert one_error_line(invoke("validate", os.devnull)) == (
+        f"{os.devnull}: is a device, not a regular file, so not a local input file"
+    )
+
+
+def test_a_fifo_in_a_folder_of_inputs_is_skipped_with_a_warning(tmp_path, caplog):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_lines(folder / "a.jsonl", records(0, 3))
+    os.mkfifo(folder / "b.jsonl")
+    with unblocking(folder / "b.jsonl"), caplog.at_level(logging.WARNING):
+        result = invoke("pull", "--from", folder, *WINDOW, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "total: 3 records" in result.output
+    assert f"skipping {folder / 'b.jsonl'}: not a regular file" in caplog.messages
+
+
+@pytest.mark.parametrize("name", [CHECKPOINT, "2026110100.jsonl"])
+def test_a_fifo_in_the_pull_folder_is_refused(tmp_path, name):
+    source, out = write_lines(tmp_path / "in.jsonl", records(0, 3)), tmp_path / "out"
+    assert invoke("pull", "--from", source, *WINDOW, "--out", out).exit_code == 0
+    (out / name).unlink()
+    os.mkfifo(out / name)
+    with unblocking(out / name):
+        result = invoke("pull", "--from", source, *WINDOW, "--out", out)
+    assert one_error_line(result).startswith(f"{out / name}: is a FIFO, not a regular file")
+
+
+# 2/3: lines past the cap, gzip bombs
+
+
+def parse_findings(result) -> list[str]:
+    found = [orjson.loads(line) for line in result.stdout.splitlines()]
+    return [item["message"] for item in found if item["category"] == "parse"]
+
+
+@pytest.fixture
+def small_lines(monkeypatch):
+    monkeypatch.setattr(untrusted, "LINE_LIMIT", 4_000)
+
+
+def long_then_good(path, opener=open):
+    good = orjson.dumps(records(0, 1)[0])
+    with opener(path, "wb") as handle:
+        handle.write(b'{"text": "' + b"x" * 5_000 + b'"}\n' + good + b"\n")
+    return path
+
+
+@pytest.mark.parametrize("opener", [open, gzip.open], ids=["plain", "gzip"])
+def test_validate_reports_a_line_past_the_cap_as_one_unreadable_line(tmp_path, small_lines, opener):
+    path = long_then_good(tmp_path / "long.jsonl", opener)
+    result = invoke("validate", path, "--findings", "-")
+    assert result.exit_code == 1, result.output
+    assert parse_findings(result) == [
+        f"{path}:1: a line longer than 4,000 bytes, which no record is; not read"
+    ]
+    assert re.search(r"^total +1 ", result.stderr, re.MULTILINE)  # the line after it is read
+
+
+def test_scan_counts_a_line_past_the_cap_as_unreadable(tmp_path, small_lines, policy):
+    path = long_then_good(tmp_path / "long.jsonl")
+    result = invoke("scan", "--policies", policy, path, "--findings", "-", "--now", "2026-12-01")
+    found = [orjson.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [item["rule"] for item in found] == ["jsonl"]
+    assert found[0]["details"] == {"file": str(path), "line": 1}
+
+
+def test_pull_from_stops_at_a_line_past_the_cap(tmp_path, small_lines):
+    path = long_then_good(tmp_path / "long.jsonl")
+    result = invoke("pull", "--from", path, *WINDOW, "--out", tmp_path / "out")
+    assert one_error_line(result) == (
+        f"{path}, line 1: a line longer than 4,000 bytes, which no record is; not read"
+    )
+
+
+def test_a_line_of_exactly_the_cap_is_read(tmp_path, monkeypatch):
+    line = orjson.dumps(records(0, 1)[0])
+    monkeypatch.setattr(untrusted, "LINE_LIMIT", len(line))
+    path = tmp_path / "exact.jsonl"
+    path.write_bytes(line + b"\n" + line)
+    result = invoke("validate", path, "--findings", "-")
+    assert parse_findings(result) == []
+    assert re.search(r"^total +2 ", result.stderr, re.MULTILINE)
+
+
+def bomb(path, inflated: int, newlines: bool = False):
+    """A gzip of `inflated` bytes of '0' (with a newline every KB if `newlines`)."""
+    block = (b"0" * 1023 + b"\n") if newlines else b"0" * 1024
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
+    with open(path, "wb") as handle:
+        for _ in range(inflated // 1024):
+            handle.write(deflate.compress(block))
+        handle.write(deflate.flush())
+    return path
+
+
+@pytest.fixture
+def small_floor(monkeypatch):
+    monkeypatch.setattr(jsonl, "GUNZIP_FLOOR", 256 << 10)
+
+
+@pytest.mark.parametrize("newlines", [False, True], ids=["one-line", "many-lines"])
+def test_validate_refuses_a_gzip_bomb(tmp_path, small_floor, newlines):
+    path = bomb(tmp_path / "bomb.jsonl.gz", 2 << 20, newlines)
+    message = one_error_line(invoke("validate", path))
+    assert message.startswith(f"{path}: a gzip bomb or damaged gzip (it expands past 0 MiB")
+
+
+def test_pull_from_refuses_a_gzip_bomb(tmp_path, small_floor):
+    path = bomb(tmp_path / "2026110100.jsonl.gz", 2 << 20)
+    result = invoke("pull", "--from", path, *WINDOW, "--out", tmp_path / "out")
+    assert one_error_line(result).startswith(f"{path}: a gzip bomb or damaged gzip")
+
+
+def test_a_gzip_within_the_cap_is_read_whole(tmp_path, small_floor):
+    path = tmp_path / "2026110100.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(orjson.dumps(r) + b"\n" for r in records(0, 500))))
+    result = invoke("pull", "--from", path, *WINDOW, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "total: 500 records" in result.output
+
+
+# 12: a file that changes between the passes
+
+
+def three_hours(path):
+    return write_lines(path, records(0, 5) + records(1, 5) + records(2, 5))
+
+
+def test_a_file_cut_short_during_a_pull_stops_it(tmp_path):
+    path = three_hours(tmp_path / "export.jsonl")
+
+    def cut(hour):
+        if hour.label == "2026110100":
+            write_lines(path, records(0, 5))
+
+    with pytest.raises(InputError) as caught:
+        pull(
+            LocalFileSource([path]),
+            H0.start_ms,
+            H0.start_ms + 3 * 3_600_000,
+            tmp_path / "o",
+            on_hour=cut,
+        )
+    assert str(caught.value) == (
+        f"{path}: the file changed while being read (its size, time or inode differ from when "
+        "indexed); run again once nothing writes to it"
+    )
+    checkpoint = orjson.loads((tmp_path / "o" / CHECKPOINT).read_bytes())
+    assert list(checkpoint["hours"]) == ["2026110100"]
+
+
+def test_a_file_rewritten_in_place_with_its_size_and_time_is_caught_by_the_counts(tmp_path):
+    path = three_hours(tmp_path / "export.jsonl")
+    source = LocalFileSource([path])
+    assert len(source.partitions()) == 3
+    before = os.stat(path)
+    moved = (
+        records(0, 5) + records(1, 5) + [dict(r, msg_id=r["msg_id"][::-1]) for r in records(0, 5)]
+    )
+    write_lines(path, moved)
+    assert os.stat(path).st_size == before.st_size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    hour2 = Partition(H0.start_ms + 2 * 3_600_000)
+    with pytest.raises(InputError, match=r"hour 2026110102: 0 records, 5 when indexed"):
+        source.fetch(hour2)
+
+
+def test_an_unchanged_file_is_read_for_each_hour(tmp_path):
+    source = LocalFileSource([three_hours(tmp_path / "export.jsonl")])
+    assert [len(source.fetch(hour).records) for hour in source.partitions()] == [5, 5, 5]
+
+
+# 16: names holding terminal escapes
+
+
+def test_a_local_file_name_with_terminal_escapes_is_shown_escaped(tmp_path):
+    path = tmp_path / "bad\x1b]0;TITLE\x07\r\n.jsonl"
+    path.write_bytes(b"not json\n")
+    message = one_error_line(invoke("pull", "--from", path, *WINDOW, "--out", tmp_path / "out"))
+    assert message.startswith(f"{tmp_path}/bad\\x1b]0;TITLE\\x07\\r\\n.jsonl, line 1: not JSON")
