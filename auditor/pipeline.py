@@ -1,6 +1,7 @@
 """One audit run: partitions through the stages into a signed bag, a report and the state.
 
-1. Lock the state, fix the window, start (or resume) the run in the state database.
+1. Lock the state, refuse a state that records fewer runs than its out folder holds bags, fix
+   the window, start (or resume) the run in the state database.
 2. Process partitions (pull, validate, policies, prepare lines) in parallel into a spool
    (`stages.py`); partitions spooled by a killed run are reused, so nothing is pulled twice.
 3. Meanwhile, in partition order, stream each spooled partition into the bag writer as soon as it
@@ -8,9 +9,10 @@
    archived by an earlier run is not archived again (a finding says so); one whose content
    changed since is archived and reported. Once the last partition is in, findings and the report
    go into the bag, which is then signed.
-4. Commit the run and its message index in one transaction, then rename the bag to its final
-   name. A run killed before the commit leaves only a `.partial` folder; one killed between the
-   commit and the rename is published by the next run.
+4. Commit the run and its message index in one transaction, then, if the state database is
+   still the file at its path, rename the bag to its final name. A run killed before the commit
+   leaves only a `.partial` folder; one killed between the commit and the rename is published by
+   the next run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import hashlib
 import io
 import itertools
 import logging
+import re
 import shutil
 import sqlite3
 import time
@@ -190,9 +193,16 @@ def run_audit(settings: RunSettings, progress: Progress | None = None) -> RunOut
     key = load_signing_key(settings.key_path)
     policy = load_policy(settings.policy_path)
     validator = RecordValidator(settings.profile)
+    with _naming_the_files(settings):
+        return _locked_run(settings, progress, key, policy, validator)
+
+
+def _locked_run(settings, progress, key, policy, validator) -> RunOutcome | None:
+    """The run itself, holding the locks of its state database and of its folder of bags."""
     state = State(settings.state_path)
     try:
         with StateLock(settings.state_path), StateLock.of_bag_folder(settings.out_dir):
+            _refuse_a_lost_state(state, settings)
             _publish_committed(state, settings.out_dir)
             window = _window(settings, state)
             if window is None:
@@ -249,6 +259,56 @@ def run_audit(settings: RunSettings, progress: Progress | None = None) -> RunOut
                 )
     finally:
         state.close()
+
+
+@contextmanager
+def _naming_the_files(settings: RunSettings) -> Iterator[None]:
+    """Notes which files an error is about where the error does not say: SQLite names no
+    database, and a full disk or an I/O error (raised by a write, not an open) names no file."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        error.add_note(f"state database: {settings.state_path}")
+        raise
+    except OSError as error:
+        if error.filename is None and error.errno is not None:
+            error.add_note(f"writing the run's bag and spool under {settings.out_dir}")
+        raise
+
+
+_FINISHED_BAG = re.compile(r"run-(\d+)-.+")
+
+
+def _finished_runs(out_dir: Path) -> dict[int, str]:
+    """The published bags in `out_dir`, by run number (a bag is published by renaming its
+    hidden `.NAME.partial` folder to `run-NNNNNN-...`)."""
+    if not out_dir.is_dir():
+        return {}
+    found = {}
+    for entry in out_dir.iterdir():
+        match = _FINISHED_BAG.fullmatch(entry.name)
+        if match and entry.is_dir():
+            found[int(match[1])] = entry.name
+    return found
+
+
+def _refuse_a_lost_state(state: State, settings: RunSettings) -> None:
+    """Refuses a run whose state database is behind its out folder (emptied, deleted, or
+    restored from an old backup): its next run would repeat a run number the folder already
+    holds and break the chain legal verifies. A bag is published only after its run is
+    committed, so a state that is whole always records every bag in its folder."""
+    last = state.last_completed()
+    recorded = last.sequence if last else 0
+    bags = _finished_runs(settings.out_dir)
+    newest = max(bags, default=0)
+    if newest <= recorded:
+        return
+    knows = f"records runs only up to {recorded}" if recorded else "records no completed run"
+    raise ConfigError(
+        f"{settings.out_dir} holds run {newest} ({bags[newest]}) but the state database "
+        f"{settings.state_path} {knows}; restore the state database from a backup, or choose "
+        "another out folder"
+    )
 
 
 def _checkpointed(

@@ -16,7 +16,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +99,7 @@ class StateLock:
         return cls(out_dir, out_dir / BAG_FOLDER_LOCK)
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder_of(self.path)
         handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the run
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -110,11 +110,11 @@ class StateLock:
             raise LockHeldError(
                 f"another run holds the lock on {self.locked} ({holder}); wait for it to finish"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {started}\n")
-        handle.flush()
+        try:
+            _say_who_holds(handle)
+        except OSError as error:  # a full disk: the write names no file
+            handle.close()
+            raise OSError(error.errno, error.strerror, str(self.path)) from None
         self._handle = handle
 
     def release(self) -> None:
@@ -133,21 +133,62 @@ class StateLock:
         self.release()
 
 
+def _say_who_holds(handle) -> None:
+    handle.seek(0)
+    handle.truncate()
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {started}\n")
+    handle.flush()
+
+
+def make_folder_of(path: Path) -> None:
+    """Creates the folder `path` goes in. A file where a folder is needed is named as such:
+    mkdir says only "File exists" or "Not a directory", of a path that is not the culprit."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        files = (p for p in reversed(path.parents) if p.exists() and not p.is_dir())
+        blocker = next(files, path.parent)
+        raise ConfigError(
+            f"{path}: cannot create its folder: {blocker} is a file, not a folder"
+        ) from None
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 class State:
     """The SQLite state database of one source's chain of runs."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        make_folder_of(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             # `completing_run` hands the connection to one thread of its own for a while.
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
         except sqlite3.DatabaseError as error:
             raise ConfigError(f"{self.path}: not a usable state database ({error})") from None
+        self._identity = _identity(self.path)
 
     def close(self) -> None:
         self.db.close()
+
+    def ensure_in_place(self, sequence: int) -> None:
+        """Refuses to go on when the file at `path` is no longer the one this connection writes:
+        a state deleted or replaced during run `sequence` holds none of it, and publishing its
+        bag would have the next run number a second bag `sequence`."""
+        if _identity(self.path) != self._identity:
+            raise ConfigError(
+                f"{self.path}: the state database was deleted or replaced during run {sequence}, "
+                "so the run is recorded nowhere and its bag was not published; restore the state "
+                "database from a backup, or choose another out folder, and run again"
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -231,7 +272,9 @@ class State:
         the caller renders the report; the state still changes in one transaction, committed
         only once the bag is signed.
         """
-        completion = RunCompletion(self.db, sequence, messages_table)
+        completion = RunCompletion(
+            self.db, sequence, messages_table, lambda: self.ensure_in_place(sequence)
+        )
         try:
             yield completion
         finally:
@@ -333,9 +376,16 @@ class RunCompletion:
     not use the state meanwhile.
     """
 
-    def __init__(self, db: sqlite3.Connection, sequence: int, messages_table: str) -> None:
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        sequence: int,
+        messages_table: str,
+        in_place: Callable[[], None] = lambda: None,
+    ) -> None:
         self.db = db
         self.sequence = int(sequence)
+        self._in_place = in_place
         self.committed = False
         self._error: BaseException | None = None
         self.db.execute("BEGIN IMMEDIATE")
@@ -374,7 +424,8 @@ class RunCompletion:
         bag_path: str,
         outcome: dict,
     ) -> None:
-        """Marks the run completed, with the messages it indexed, in one commit."""
+        """Marks the run completed, with the messages it indexed, in one commit; raises when the
+        state database was deleted or replaced meanwhile, the commit then being lost with it."""
         self._join()
         self.db.execute(
             "UPDATE runs SET status = 'completed', finished_at = ?, record_count = ?,"
@@ -394,6 +445,7 @@ class RunCompletion:
         )
         self.db.execute("COMMIT")
         self.committed = True
+        self._in_place()
 
     def close(self) -> None:
         """Rolls back what was not committed, stopping the copy if it still runs."""

@@ -7,8 +7,13 @@ Commands parse, call one function of the package, and print. Errors a user can c
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sqlite3
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -26,13 +31,73 @@ hold and keyword policies, write signed hash-chained archives, and report.
 Start with `auditor demo`. Exit codes of every command:
 
 \b
-  0  done, nothing at or above --fail-on (or: verified intact)
-  1  done with findings at or above --fail-on (or: verification found problems)
-  2  bad usage, configuration, input file, policy file or key, or a file
-     or database it cannot write (disk full, permissions)
-  3  the source failed after all retries (progress kept)
-  4  another run holds the lock
+    0  done, nothing at or above --fail-on (or: verified intact)
+    1  done with findings at or above --fail-on (or: verification found problems)
+    2  bad usage, configuration, input file, policy file or key, or a file
+       or database it cannot write (disk full, permissions)
+    3  the source failed after all retries (progress kept)
+    4  another run holds the lock
+  130  interrupted by SIGINT (Ctrl-C); progress kept: run again to resume
+  143  terminated by SIGTERM (systemd, Kubernetes, kill); progress kept
 """
+# 128 + the signal's number, as shells report a command the signal killed.
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd stopping a unit, Kubernetes deleting a pod), raised where SIGINT raises
+    KeyboardInterrupt, so that a stopped run unwinds the same way and keeps its progress."""
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Has SIGTERM raise `Terminated` in this process while the command runs.
+
+    Once only: a second SIGTERM must not break the unwinding of the first. A child forked
+    meanwhile (a worker, a report writer) inherits the handler; it dies of the signal, as before.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    coordinator = os.getpid()
+    raised = False
+
+    def terminate(number: int, _frame) -> None:
+        nonlocal raised
+        if os.getpid() != coordinator:
+            signal.signal(number, signal.SIG_DFL)
+            os.kill(os.getpid(), number)
+            return
+        if not raised:
+            raised = True
+            raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _stopped(error: BaseException) -> int:
+    """The line and exit code of a command stopped by SIGINT or SIGTERM."""
+    if isinstance(error, Terminated) or isinstance(error.__cause__, Terminated):
+        click.echo("auditor: terminated", err=True)
+        return EXIT_TERMINATED
+    click.echo("auditor: interrupted", err=True)
+    return EXIT_INTERRUPTED
+
+
+def _refusal(error: OSError | sqlite3.Error, command: str) -> str:
+    """What the system refused, naming the file: the error's own file names (`filename`,
+    `filename2`), else the files the code noted it was working on, else the command."""
+    notes = "; ".join(getattr(error, "__notes__", ()))
+    if isinstance(error, sqlite3.Error):
+        return f"{notes or 'state database'}: {error}"
+    if error.filename is not None:
+        return f"{error} ({notes})" if notes else str(error)
+    return f"{notes or command}: {error}"
 
 
 class AuditorGroup(click.Group):
@@ -45,7 +110,8 @@ class AuditorGroup(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
-            code = super().main(args, prog_name, complete_var, False, **extra)
+            with _sigterm_raises():
+                code = super().main(args, prog_name, complete_var, False, **extra)
         except _HELP_ASKED as error:  # `auditor` alone: the help, as click shows it
             error.show()
             sys.exit(error.exit_code)
@@ -55,9 +121,8 @@ class AuditorGroup(click.Group):
                 hint = f" (see: {error.ctx.command_path} --help)"
             click.echo(f"auditor: error: {error.format_message()}{hint}", err=True)
             sys.exit(error.exit_code)
-        except click.Abort:
-            click.echo("auditor: interrupted", err=True)
-            sys.exit(130)
+        except (click.Abort, KeyboardInterrupt) as error:
+            sys.exit(_stopped(error))
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):
@@ -68,12 +133,11 @@ class AuditorGroup(click.Group):
             ctx.exit(error.exit_code)
         except (OSError, sqlite3.Error) as error:
             log.debug("refused by the system", exc_info=True)
-            where = "state database: " if isinstance(error, sqlite3.Error) else ""
-            click.echo(f"auditor: error: {where}{error}", err=True)
+            command = f"{ctx.command_path} {ctx.invoked_subcommand or ''}".strip()
+            click.echo(f"auditor: error: {_refusal(error, command)}", err=True)
             ctx.exit(EXIT_USAGE)
-        except KeyboardInterrupt:
-            click.echo("auditor: interrupted", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as error:
+            ctx.exit(_stopped(error))
 
 
 @click.group(cls=AuditorGroup, help=HELP)

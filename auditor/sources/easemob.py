@@ -243,6 +243,24 @@ def _served_url(url: str, what: str) -> str:
     return url
 
 
+# Easemob's client secrets and tokens are dozens of characters long; a shorter one is a test value
+# or a typo. Hidden inside words it would garble every message ("demo-<redacted>pp" for "a"), so it
+# is hidden only where it stands alone, as a value a server echoes does.
+_SHORT_SECRET = 8
+
+
+def _secrets_pattern(secrets: tuple[str, ...]) -> str:
+    """A regular expression matching any of `secrets`, longest first, so that a secret holding
+    another is taken whole."""
+    alternatives = []
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        escaped = re.escape(secret)
+        if len(secret) < _SHORT_SECRET:
+            escaped = rf"(?<![0-9A-Za-z]){escaped}(?![0-9A-Za-z])"
+        alternatives.append(escaped)
+    return "|".join(alternatives)
+
+
 def _size(limit: int) -> str:
     return f"{limit // GIB} GiB" if limit >= GIB and limit % GIB == 0 else f"{limit // MIB} MiB"
 
@@ -487,7 +505,9 @@ class EasemobClient:
             if answer.status in (400, 401) and error in ("invalid_grant", "unauthorized"):
                 raise ConfigError(
                     f"wrong client id or secret for {self.org}/{self.app} at {self.base_url}"
-                    " (check --client-id and EASEMOB_CLIENT_SECRET)"
+                    " (check --client-id and the client secret, from EASEMOB_CLIENT_SECRET,"
+                    " EASEMOB_CLIENT_SECRET_FILE, or the config's client_secret_file or"
+                    " client_secret_env)"
                 )
             raise self._refusal(answer, "POST")
 
@@ -510,9 +530,13 @@ class EasemobClient:
 
     def _redact(self, text: str) -> str:
         """`text` without the client secret, any token this client has held, or the credentials
-        of a URL: the one place every message and log line of the client goes through."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, "<redacted>")
+        of a URL: the one place every message and log line of the client goes through.
+
+        One pass over all secrets, so the marker put in is never searched again (a secret "a"
+        made "<red<redacted>cted>" of it)."""
+        pattern = _secrets_pattern(self._secrets)
+        if pattern:
+            text = re.sub(pattern, "<redacted>", text)
         return redact_url_text(text)
 
     def _call(self, method: str, url: str, accept: Callable[[_Answer], T], **options: Any) -> T:
