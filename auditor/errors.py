@@ -18,6 +18,20 @@ class AuditorError(Exception):
 
     exit_code = EXIT_USAGE
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its message and attributes, whatever its `__init__` takes: a worker process
+        sends its error to the coordinator so, and `Exception` would call `__init__` with the
+        message alone, which a subclass taking other arguments refuses (the pool then breaks and
+        the real cause is lost)."""
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(cls: type[AuditorError], args: tuple, state: dict) -> AuditorError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(AuditorError):
     """Bad usage, configuration, credentials, policy file or key (exit 2)."""

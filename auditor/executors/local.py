@@ -13,9 +13,12 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 
 from auditor.errors import SourceError
 from auditor.executors.interface import Executor
@@ -24,6 +27,10 @@ from auditor.processes import LINUX, die_with_parent
 from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings
 
 log = logging.getLogger(__name__)
+
+# Partitions each worker may run ahead of the coordinator: enough that none waits while it
+# archives an hour, few enough that memory and spool do not grow with the window.
+AHEAD_PER_WORKER = 4
 
 
 class LocalExecutor(Executor):
@@ -51,17 +58,94 @@ class LocalExecutor(Executor):
             initializer=_init_worker,
             initargs=(settings, os.getpid()),
         )
+        pending: deque[tuple[Partition, Future[PartitionOutcome]]] = deque()
         try:
-            yield from zip(partitions, pool.map(_work, partitions), strict=True)
+            yield from _in_order(pool, partitions, AHEAD_PER_WORKER * self.workers, pending)
         except BrokenProcessPool:
             raise SourceError(
                 "a worker process died (killed, or out of memory) while processing "
                 "partitions; the partitions finished so far are kept: run again to resume"
             ) from None
         finally:
-            # Stopped early (the coordinator failed): partitions not started are dropped, those
-            # running finish and keep their spool for the next run.
+            _shut_down(pool, [future for _partition, future in pending])
+
+
+def _in_order(
+    pool: ProcessPoolExecutor,
+    partitions: Iterable[Partition],
+    ahead: int,
+    pending: deque[tuple[Partition, Future[PartitionOutcome]]],
+) -> Iterator[tuple[Partition, PartitionOutcome]]:
+    """Outcomes in the order of `partitions`, with at most `ahead` submitted and not yet handed
+    to the coordinator (kept in `pending`): `pool.map` submits every partition at once, a future
+    each, so a window of years held millions of them before the first hour was done."""
+    for partition in partitions:
+        pending.append((partition, pool.submit(_work, partition)))
+        if len(pending) >= ahead:
+            yield _next_outcome(pending)
+    while pending:
+        yield _next_outcome(pending)
+
+
+def _next_outcome(
+    pending: deque[tuple[Partition, Future[PartitionOutcome]]],
+) -> tuple[Partition, PartitionOutcome]:
+    partition, future = pending[0]
+    outcome = future.result()
+    pending.popleft()
+    return partition, outcome
+
+
+def _shut_down(pool: ProcessPoolExecutor, pending: list[Future[PartitionOutcome]]) -> None:
+    """Stopped early (the coordinator failed, Ctrl-C): partitions not started are dropped, those
+    running finish and keep their spool for the next run. A second Ctrl-C while they finish
+    kills them instead: what they spooled is redone by the next run, as after any kill.
+
+    The wait for them is on their futures, not in `shutdown`: a KeyboardInterrupt in
+    Python 3.11's `Thread.join` marks the pool's thread finished while it still runs, and
+    `shutdown` then closes the queue under it (a traceback from that thread)."""
+    try:
+        running = [future for future in pending if not future.cancel() and not future.done()]
+        if running:  # an hour takes seconds: said only with -v, so a stop stays one line
+            log.info(
+                "waiting for %d hour(s) in progress to finish and keep their spool "
+                "(Ctrl-C again stops them at once)",
+                len(running),
+            )
+        wait(running)
+    except KeyboardInterrupt:
+        with _interrupts_deferred():
+            _kill_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    with _interrupts_deferred():
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGKILLs the pool's processes (`kill_workers` from Python 3.14 on)."""
+    kill = getattr(pool, "kill_workers", None)
+    if kill is not None:
+        kill()
+        return
+    for process in list((pool._processes or {}).values()):
+        process.kill()
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C held back until the pool's thread is joined (see `_shut_down`), then raised."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, _frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught and callable(previous):
+        previous(signal.SIGINT, None)
 
 
 _worker: PartitionProcessor | None = None
@@ -69,10 +153,15 @@ _worker: PartitionProcessor | None = None
 
 def _init_worker(settings: StageSettings, coordinator: int) -> None:
     """Ties the worker's life to the coordinator's, then builds the stages once per worker
-    process, not once per partition."""
+    process, not once per partition.
+
+    Ctrl-C reaches the whole process group, and only the coordinator answers it (running
+    partitions finish after the first, the workers are killed at the second): a worker ignores
+    it rather than abandon its hour at the first."""
     global _worker
     if die_with_parent() and os.getppid() != coordinator:  # it died before the kernel was asked
         os.kill(os.getpid(), signal.SIGKILL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker = PartitionProcessor(settings)
 
 
