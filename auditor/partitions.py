@@ -70,8 +70,10 @@ class Partition:
         return self.start_ms <= timestamp_ms < self.end_ms
 
     def label(self, tz: timezone = UTC) -> str:
-        """The hour as Easemob names it in the given zone: `YYYYMMDDHH`."""
-        return datetime.fromtimestamp(self.start_ms / 1000, tz).strftime("%Y%m%d%H")
+        """The hour as Easemob names it in the given zone: `YYYYMMDDHH`, the year in four digits
+        (glibc's `%Y` writes the year 1 as `1`)."""
+        moment = datetime.fromtimestamp(self.start_ms // 1000, tz)
+        return f"{moment.year:04d}{moment.month:02d}{moment.day:02d}{moment.hour:02d}"
 
     @classmethod
     def from_label(cls, label: str, tz: timezone = UTC) -> Partition:
@@ -95,6 +97,38 @@ def partitions_between(since_ms: int, until_ms: int) -> Iterator[Partition]:
     while start < until_ms:
         yield Partition(start)
         start += HOUR_MS
+
+
+EARLIEST_WINDOW_MS = 0
+LATEST_WINDOW_MS = 253_402_214_400_000  # 9999-12-31T00:00Z
+MAX_WINDOW_DAYS = 3653
+MAX_WINDOW_MS = MAX_WINDOW_DAYS * DAY_MS
+
+
+def check_window(since_ms: int | None, until_ms: int | None) -> None:
+    """Refuses a window no audit means, before anything is fetched or listed.
+
+    Instants lie from 1970-01-01 (the epoch; Easemob, founded 2013, holds nothing older) to
+    9999-12-31T00:00Z: a window's end is rounded up to the hour and named, and an hour named in a
+    zone up to +14:00 must still fall in year 9999 to have a `YYYYMMDDHH` label. A window holds at
+    most ten years (87,672 hours): Easemob keeps history 180 days at most, a backfill of local
+    exports may span years, and at Easemob's 10 hour files a minute ten years take six days of
+    requests, already more than one run should; a longer window is a typo in a year (0026 for
+    2026) or a backfill to split into several runs.
+    """
+    for name, instant in (("--since", since_ms), ("--until", until_ms)):
+        if instant is not None and not EARLIEST_WINDOW_MS <= instant <= LATEST_WINDOW_MS:
+            raise ConfigError(
+                f"{name} must lie between 1970-01-01T00:00Z and 9999-12-31T00:00Z, "
+                "where every hour of history has a YYYYMMDDHH name"
+            )
+    if since_ms is not None and until_ms is not None and until_ms - since_ms > MAX_WINDOW_MS:
+        raise ConfigError(
+            f"the window {format_instant(since_ms)} .. {format_instant(until_ms)} holds "
+            f"{-(-(until_ms - since_ms) // HOUR_MS):,} hours, more than the "
+            f"{MAX_WINDOW_MS // HOUR_MS:,} (ten years) one run may audit: check the years, "
+            "or split the window into runs of at most ten years each"
+        )
 
 
 _INSTANT_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")

@@ -46,6 +46,7 @@ from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_thresh
 from auditor.partitions import (
     HOUR_MS,
     Partition,
+    check_window,
     format_instant,
     partitions_between,
 )
@@ -357,6 +358,7 @@ def _window(settings: RunSettings, state: State) -> tuple[int, int] | None:
             until = min(until, settings.until_ms)
         if until <= since:
             return None
+        check_window(since, until)
         return since, until
     if settings.since_ms is None or settings.until_ms is None:
         raise ConfigError("give --since and --until, or --incremental")
@@ -364,6 +366,7 @@ def _window(settings: RunSettings, state: State) -> tuple[int, int] | None:
         raise ConfigError("--until must be after --since")
     since = settings.since_ms - settings.since_ms % HOUR_MS
     until = -(-settings.until_ms // HOUR_MS) * HOUR_MS
+    check_window(since, until)
     return since, until
 
 

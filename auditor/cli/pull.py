@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from auditor.errors import ConfigError, SourceError
-from auditor.partitions import parse_hour_timezone, parse_instant
+from auditor.partitions import check_window, parse_hour_timezone, parse_instant
 from auditor.sources.interface import Source
 from auditor.sources.local import LocalFileSource
 from auditor.sources.pull import HourOutcome, pull
@@ -112,6 +112,7 @@ def _hour_line(hour: HourOutcome) -> str:
 def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flags) -> None:
     """Pull a window of chat history into one JSON-lines file per hour, resumably."""
     since_ms, until_ms = _instant(since, "--since"), _instant(until, "--until")
+    check_window(since_ms, until_ms)
     if from_paths:
         zone = parse_hour_timezone(flags["hour_timezone"] or "UTC")
         source: Source = LocalFileSource(from_paths, hour_timezone=zone)

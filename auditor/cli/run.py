@@ -13,7 +13,7 @@ from auditor.apps import AppsOutcome, has_apps, load_apps, run_apps
 from auditor.cli.pull import _connection_options, _instant
 from auditor.config import load_run_section
 from auditor.executors import EXECUTORS, MAX_WORKERS, executor_options
-from auditor.partitions import Partition
+from auditor.partitions import Partition, check_window
 from auditor.pipeline import FAIL_ON_LEVELS, Progress, RunOutcome, RunSettings, run_audit
 from auditor.sources.settings import (
     APIS,
@@ -33,11 +33,13 @@ of theirs (see docs/scaling.md).
 Exit codes:
 
 \b
-  0  done, nothing at or above --fail-on
-  1  done, with findings at or above --fail-on
-  2  bad usage, configuration, policy file or key
-  3  the source failed after all retries (progress kept: run again to resume)
-  4  another run holds the lock on the state database
+    0  done, nothing at or above --fail-on
+    1  done, with findings at or above --fail-on
+    2  bad usage, configuration, policy file or key
+    3  the source failed after all retries (progress kept: run again to resume)
+    4  another run holds the lock on the state database
+  130  interrupted by Ctrl-C (progress kept)
+  143  terminated by SIGTERM (progress kept)
 """
 
 DEFAULTS = {
@@ -180,6 +182,20 @@ def _run_apps(
         sys.exit(outcome.exit_code)
 
 
+def _window(values: dict) -> tuple[int | None, int | None]:
+    """--since and --until, refused before anything starts when no run could mean them. An
+    incremental run starts where the last one ended, so only its instants are checked here; its
+    window is checked once the state tells it (`pipeline._window`)."""
+    since_ms = _instant(values["since"], "--since") if values.get("since") else None
+    until_ms = _instant(values["until"], "--until") if values.get("until") else None
+    if values["incremental"]:
+        check_window(since_ms, None)
+        check_window(None, until_ms)
+    else:
+        check_window(since_ms, until_ms)
+    return since_ms, until_ms
+
+
 @click.command("run", help=RUN_HELP)
 @click.option("--since", help="Window start: ISO 8601 (UTC unless a zone is given) or epoch ms.")
 @click.option("--until", help="Window end (exclusive), as --since.")
@@ -260,6 +276,7 @@ def run_command(config_file, as_json, quiet, **flags) -> None:
         )
     }
     values = _merged(flags, load_run_section(config_file))
+    since_ms, until_ms = _window(values)
     if has_apps(config_file):
         _run_apps(config_file, flags, source_flags, as_json, quiet)
         return
@@ -269,8 +286,8 @@ def run_command(config_file, as_json, quiet, **flags) -> None:
         key_path=Path(values["key"]),
         out_dir=Path(values["out"]),
         state_path=Path(values["state"]),
-        since_ms=_instant(values["since"], "--since") if values.get("since") else None,
-        until_ms=_instant(values["until"], "--until") if values.get("until") else None,
+        since_ms=since_ms,
+        until_ms=until_ms,
         incremental=values["incremental"],
         attachments=values["attachments"],
         fail_on=values["fail_on"],

@@ -49,7 +49,7 @@ from auditor.emulator.responses import (
     usergrid_error,
 )
 from auditor.emulator.tokens import Clock, TokenState, TokenStore
-from auditor.partitions import HOUR_MS, parse_hour_timezone
+from auditor.partitions import HOUR_MS, Partition, parse_hour_timezone
 
 logger = logging.getLogger(__name__)
 
@@ -253,7 +253,7 @@ class Emulator:
 
     def hour_label(self, start_ms: int) -> str:
         """How this server names the hour starting at `start_ms` (UTC ms) in its URLs."""
-        return datetime.fromtimestamp(start_ms / 1000, self.timezone).strftime("%Y%m%d%H")
+        return Partition(start_ms).label(self.timezone)
 
     # -- requests ------------------------------------------------------------------------------
 
