@@ -9,6 +9,8 @@ line naming the file and what it was for.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,21 +26,21 @@ SECRET_FILE_LIMIT = 64 << 10
 def read_operator_file(path: str | Path, what: str, limit: int = TEXT_FILE_LIMIT) -> bytes:
     """The bytes of `path`, `what` it is for (e.g. "policy file") naming it in any error:
     InputError when it is missing, unreadable, not a regular file or larger than `limit`."""
-    try:
+    with _refused_as(path, what):
         return read_regular(path, limit, follow_symlinks=True)
-    except FileNotFoundError:
-        raise InputError(f"{shown(path)}: no such {what}") from None
-    except UnsafeFile as error:
-        raise InputError(f"{shown(path)}: {error}, so not a {what}") from None
-    except OSError as error:
-        raise InputError(f"{shown(path)}: cannot read the {what} ({error.strerror})") from None
 
 
 def open_operator_file(path: str | Path, what: str) -> BinaryIO:
     """`path` opened for reading in pieces (a local export file): InputError naming it when it
     is missing, unreadable or not a regular file. The caller caps what it reads."""
-    try:
+    with _refused_as(path, what):
         return open_regular(path, follow_symlinks=True)
+
+
+@contextmanager
+def _refused_as(path: str | Path, what: str) -> Iterator[None]:
+    try:
+        yield
     except FileNotFoundError:
         raise InputError(f"{shown(path)}: no such {what}") from None
     except UnsafeFile as error:

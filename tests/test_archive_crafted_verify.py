@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 
 import pytest
 from click.testing import CliRunner
@@ -16,19 +15,8 @@ from auditor.archive import layout, verify
 from auditor.archive.verify import verify_bag
 from auditor.cli import main
 
-
-@pytest.fixture(autouse=True)
-def no_hang():
-    """A hang (a FIFO opened for reading) fails the test instead of blocking the suite."""
-
-    def _hung(_signum, _frame):
-        raise TimeoutError("verify hung")
-
-    previous = signal.signal(signal.SIGALRM, _hung)
-    signal.alarm(60)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures("no_hang")
+HANG_SECONDS = 60
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 
 import pytest
@@ -29,18 +28,8 @@ from auditor.sources.settings import load_settings
 SOURCE = "  base_url: https://a1.easemob.com\n  org: o\n  app: a\n  client_id: c\n"
 
 
-@pytest.fixture(autouse=True)
-def no_hang():
-    """A blocking open of a FIFO fails the test within seconds instead of blocking the suite."""
-
-    def _hung(_signum, _frame):
-        raise TimeoutError("hung on a file the operator named")
-
-    previous = signal.signal(signal.SIGALRM, _hung)
-    signal.alarm(5)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures("no_hang")
+HANG_SECONDS = 5
 
 
 @pytest.fixture(autouse=True)
@@ -74,8 +63,8 @@ def assert_one_line(result, message):
 
 # The config file and the policy file
 
-
-@pytest.mark.parametrize(
+# What a config or policy file may not be, and how each is refused.
+NOT_A_TEXT_FILE = pytest.mark.parametrize(
     ("make", "problem"),
     [
         (fifo, "is a FIFO, not a regular file"),
@@ -87,6 +76,9 @@ def assert_one_line(result, message):
     ],
     ids=["fifo", "dev-zero", "past-the-cap"],
 )
+
+
+@NOT_A_TEXT_FILE
 def test_a_config_that_is_no_regular_file_or_too_big_is_one_line(tmp_path, make, problem):
     path = make(tmp_path)
 
@@ -100,18 +92,7 @@ def test_a_folder_as_the_config_file_is_refused_naming_it(tmp_path):
         read_config(tmp_path)
 
 
-@pytest.mark.parametrize(
-    ("make", "problem"),
-    [
-        (fifo, "is a FIFO, not a regular file"),
-        (lambda tmp_path: "/dev/zero", "is a device, not a regular file"),
-        (
-            lambda tmp_path: sparse(tmp_path, TEXT_FILE_LIMIT + 1),
-            f"is larger than the {TEXT_FILE_LIMIT:,} bytes such a file holds",
-        ),
-    ],
-    ids=["fifo", "dev-zero", "past-the-cap"],
-)
+@NOT_A_TEXT_FILE
 def test_a_policy_file_that_is_no_regular_file_or_too_big_is_one_line(tmp_path, make, problem):
     path = make(tmp_path)
 
