@@ -13,6 +13,7 @@ import os
 import re
 import threading
 import zlib
+from pathlib import Path
 
 import orjson
 import pytest
@@ -22,7 +23,9 @@ from auditor import jsonl
 from auditor.archive import untrusted
 from auditor.cli import main
 from auditor.errors import InputError
+from auditor.jsonl import read_file
 from auditor.partitions import Partition
+from auditor.sources import local
 from auditor.sources.local import LocalFileSource
 from auditor.sources.pull import CHECKPOINT, pull
 
@@ -238,55 +241,73 @@ def test_a_gzip_within_the_cap_is_read_whole(tmp_path, small_floor):
     assert "total: 500 records" in result.output
 
 
-# 12: a file that changes between the passes
+# 12: a file read once, whatever happens to it after
 
 
 def three_hours(path):
     return write_lines(path, records(0, 5) + records(1, 5) + records(2, 5))
 
 
-def test_a_file_cut_short_during_a_pull_stops_it(tmp_path):
+def test_a_file_cut_short_during_a_pull_is_pulled_whole_from_its_one_reading(tmp_path):
+    """Read twice, the hours it no longer held were checkpointed as pulled with no records."""
     path = three_hours(tmp_path / "export.jsonl")
 
     def cut(hour):
         if hour.label == "2026110100":
             write_lines(path, records(0, 5))
 
-    with pytest.raises(InputError) as caught:
-        pull(
-            LocalFileSource([path]),
-            H0.start_ms,
-            H0.start_ms + 3 * 3_600_000,
-            tmp_path / "o",
-            on_hour=cut,
-        )
-    assert str(caught.value) == (
-        f"{path}: the file changed while being read (its size, time or inode differ from when "
-        "indexed); run again once nothing writes to it"
+    summary = pull(
+        LocalFileSource([path]),
+        H0.start_ms,
+        H0.start_ms + 3 * 3_600_000,
+        tmp_path / "o",
+        on_hour=cut,
     )
-    checkpoint = orjson.loads((tmp_path / "o" / CHECKPOINT).read_bytes())
-    assert list(checkpoint["hours"]) == ["2026110100"]
+
+    assert [(hour.label, hour.records) for hour in summary.hours] == [
+        ("2026110100", 5),
+        ("2026110101", 5),
+        ("2026110102", 5),
+    ]
 
 
-def test_a_file_rewritten_in_place_with_its_size_and_time_is_caught_by_the_counts(tmp_path):
+def test_a_file_that_changes_while_it_is_read_stops_the_pull(tmp_path, monkeypatch):
     path = three_hours(tmp_path / "export.jsonl")
-    source = LocalFileSource([path])
-    assert len(source.partitions()) == 3
-    before = os.stat(path)
-    moved = (
-        records(0, 5) + records(1, 5) + [dict(r, msg_id=r["msg_id"][::-1]) for r in records(0, 5)]
+
+    def appended_to_while_read(name):
+        for number, parsed in enumerate(read_file(name)):
+            if number == 0 and Path(name) == path:
+                with path.open("ab") as handle:  # a writer still exporting
+                    handle.write(orjson.dumps(records(3, 1)[0]) + b"\n")
+            yield parsed
+
+    monkeypatch.setattr(local, "read_file", appended_to_while_read)
+
+    with pytest.raises(InputError) as caught:
+        LocalFileSource([path]).partitions()
+    assert str(caught.value) == (
+        f"{path}: the file changed while being read (its size, time or inode changed as it was "
+        "read); run again once nothing writes to it"
     )
-    write_lines(path, moved)
-    assert os.stat(path).st_size == before.st_size
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    hour2 = Partition(H0.start_ms + 2 * 3_600_000)
-    with pytest.raises(InputError, match=r"hour 2026110102: 0 records, 5 when indexed"):
-        source.fetch(hour2)
 
 
-def test_an_unchanged_file_is_read_for_each_hour(tmp_path):
-    source = LocalFileSource([three_hours(tmp_path / "export.jsonl")])
-    assert [len(source.fetch(hour).records) for hour in source.partitions()] == [5, 5, 5]
+def test_each_file_is_read_once_however_many_hours_it_holds(tmp_path, monkeypatch):
+    """Read once per hour it held, an export of a month was parsed 721 times."""
+    path = three_hours(tmp_path / "export.jsonl")
+    opened: list[Path] = []
+
+    def counted(name):
+        opened.append(Path(name))
+        return read_file(name)
+
+    monkeypatch.setattr(local, "read_file", counted)
+    with LocalFileSource([path]) as source:
+        served = [len(source.fetch(hour).records) for hour in source.partitions()]
+        spool = {name.parent for name in opened if name != path}
+
+    assert served == [5, 5, 5]
+    assert opened.count(path) == 1
+    assert len(spool) == 1 and not next(iter(spool)).exists()  # removed when the source closed
 
 
 # 16: names holding terminal escapes

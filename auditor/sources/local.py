@@ -6,20 +6,24 @@ timestamp stays with its file: the hour in the file's name when it is named like
 (in the configured zone), else the hour of the nearest record before it. Unlike `validate`, this
 source is strict about syntax: a line that is not JSON stops the run, naming file and line.
 
-Each file is read once to index the hours it holds, then again for each of them. A file that
-changes in between (cut short, replaced, still being written) stops the run in one line: read
-on, the hours it no longer held would pass as pulled with no records.
+Each file is read once: its records are sorted into one temporary file per hour (under
+`TMPDIR`, removed when the source closes), from which the hours are served. Read once per hour
+it held, an export of a month was parsed 721 times; and a file cut short between two readings
+let the hours it no longer held pass as pulled with no records. A file that changes while it
+is read (still being written, replaced) stops the run in one line.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import tempfile
 import threading
-from collections import Counter
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from datetime import UTC, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 from auditor.archive.untrusted import shown
 from auditor.errors import ConfigError, InputError
@@ -27,6 +31,7 @@ from auditor.jsonl import INPUT_FILE, expand_inputs, read_file
 from auditor.partitions import Partition
 from auditor.records import Record, timestamp_ms
 from auditor.sources.interface import Source
+from auditor.sources.pull import record_line
 
 HOUR_FILE_NAME = re.compile(r"(\d{10})(?:\.jsonl|\.json)?(?:\.gz)?")
 
@@ -66,9 +71,40 @@ def local_files(inputs: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+class _HourSpool:
+    """Records sorted into one file per hour in a temporary folder, written through a few open
+    files at a time: an export of a year holds 8,760 hours, and a process may open about 1,000
+    files. An export in time order keeps writing to the file it has open."""
+
+    OPEN_AT_ONCE = 64
+
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="auditor-local-")
+        self._open: OrderedDict[Partition, BinaryIO] = OrderedDict()
+        self.hours: dict[Partition, Path] = {}
+
+    def add(self, hour: Partition, line: bytes) -> None:
+        handle = self._open.get(hour)
+        if handle is None:
+            path = self.hours.setdefault(hour, Path(self._folder.name) / f"{hour.start_ms}.jsonl")
+            if len(self._open) >= self.OPEN_AT_ONCE:
+                self._open.popitem(last=False)[1].close()
+            handle = self._open[hour] = path.open("ab")
+        else:
+            self._open.move_to_end(hour)
+        handle.write(line)
+
+    def finish(self) -> None:
+        while self._open:
+            self._open.popitem()[1].close()
+
+    def remove(self) -> None:
+        self.finish()
+        self._folder.cleanup()
+
+
 class LocalFileSource(Source):
-    """Hours read from local files; each file is read once to index which hours it holds (and
-    how many records of each), then once for each of them."""
+    """Hours read from local files, each file read once and sorted by hour (`_HourSpool`)."""
 
     name = "local"
 
@@ -79,9 +115,7 @@ class LocalFileSource(Source):
         if not self.files:
             named = ", ".join(shown(item) for item in self.inputs)
             raise InputError(f"no .jsonl, .json or .gz files in {named}")
-        self._index: dict[Partition, list[Path]] | None = None
-        self._stamps: dict[Path, Stamp] = {}
-        self._counts: dict[tuple[Path, Partition], int] = {}
+        self._spool: _HourSpool | None = None
         self._lock = threading.Lock()
 
     def describe(self) -> dict[str, str]:
@@ -97,46 +131,44 @@ class LocalFileSource(Source):
         return sorted(self._hours())
 
     def served(self, partition: Partition) -> Iterator[Record]:
-        for path in self._hours().get(partition, ()):
-            yield from self._served_from(path, partition)
+        """The hour's records, file by file in the order the files were named, each file's in
+        its own order."""
+        path = self._hours().get(partition)
+        if path is None:
+            return
+        for parsed in read_file(path):
+            if parsed.record is None:  # written by `record_line`, read back the same
+                raise InputError(f"{shown(path)}, line {parsed.line}: {parsed.error}")
+            yield parsed.record
 
-    def _served_from(self, path: Path, partition: Partition) -> Iterator[Record]:
-        """The hour's records in `path`, refused unless the file is still the one indexed."""
-        self._check_unchanged(path)
-        count = 0
-        for home, record in self._placed(path):
-            if home == partition:
-                count += 1
-                yield record
-        self._check_unchanged(path)
-        indexed = self._counts[path, partition]
-        if count != indexed:
-            label = partition.label(self.hour_timezone)
-            detail = f"hour {label}: {count:,} records, {indexed:,} when indexed"
-            raise _changed(path, detail)
-
-    def _check_unchanged(self, path: Path) -> None:
-        if _stamp(path) != self._stamps[path]:
-            raise _changed(path, "its size, time or inode differ from when indexed")
-
-    def _hours(self) -> dict[Partition, list[Path]]:
+    def close(self) -> None:
         with self._lock:
-            if self._index is None:
-                index: dict[Partition, list[Path]] = {}
-                for path in self.files:
-                    for home in self._indexed(path):
-                        index.setdefault(home, []).append(path)
-                self._index = index
-            return self._index
+            if self._spool is not None:
+                self._spool.remove()
+                self._spool = None
 
-    def _indexed(self, path: Path) -> Counter[Partition]:
-        """The records of each hour in `path`, with the file's stamp kept to check it by."""
-        self._stamps[path] = _stamp(path)
-        counts = Counter(home for home, _ in self._placed(path))
-        self._check_unchanged(path)
-        for home, count in counts.items():
-            self._counts[path, home] = count
-        return counts
+    def _hours(self) -> dict[Partition, Path]:
+        with self._lock:
+            if self._spool is None:
+                spool = _HourSpool()
+                try:
+                    for path in self.files:
+                        self._sort(path, spool)
+                    spool.finish()
+                except BaseException:
+                    spool.remove()
+                    raise
+                self._spool = spool
+            return self._spool.hours
+
+    def _sort(self, path: Path, spool: _HourSpool) -> None:
+        """Every record of `path` into the spool file of its hour; refused when the file
+        changed while it was read (its records would be some of one version, some of another)."""
+        before = _stamp(path)
+        for home, record in self._placed(path):
+            spool.add(home, record_line(record))
+        if _stamp(path) != before:
+            raise _changed(path, "its size, time or inode changed as it was read")
 
     def _named_hour(self, path: Path) -> Partition | None:
         match = HOUR_FILE_NAME.fullmatch(path.name)
