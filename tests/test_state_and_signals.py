@@ -32,9 +32,10 @@ def emulator():
 
 @pytest.fixture(scope="module")
 def slow_emulator():
-    """Every answer 0.15 s late, so a run of a few hours is still going when it is signalled."""
+    """Every answer 0.5 s late, so a run of a few hours is still going when it is signalled,
+    with seconds to spare on a busy machine."""
     options = EmulatorOptions(
-        messages=300, days=1, client_secret=SECRET, slow_rate=1.0, slow_seconds=0.15
+        messages=300, days=1, client_secret=SECRET, slow_rate=1.0, slow_seconds=0.5
     )
     with run_emulator(options) as running:
         yield running

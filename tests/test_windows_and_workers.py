@@ -248,8 +248,10 @@ def test_with_two_workers_an_hour_not_ready_is_reported_as_such_with_exit_3(
 
 @pytest.fixture
 def slow_emulator():
+    """Every answer 1.5 s late: an hour in progress outlasts the test's pauses by seconds, so
+    whether a Ctrl-C waited for it is not a matter of a few milliseconds on a busy machine."""
     options = EmulatorOptions(
-        messages=600, days=1, client_secret=SECRET, slow_rate=1.0, slow_seconds=0.4
+        messages=600, days=1, client_secret=SECRET, slow_rate=1.0, slow_seconds=1.5
     )
     with run_emulator(options) as running:
         yield running
