@@ -1,10 +1,13 @@
 """Stops the run when a module compiled by setup.py is older than its source (the compiled
 module would be imported instead of the edited file, and the tests would test old code), and
-gives tests of files that may block (FIFOs) a `no_hang` fixture."""
+gives tests of files that may block (FIFOs) a `no_hang` fixture and tests of a full disk a
+`full_disk` one."""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 
 import pytest
 from compiled_support import stale_modules
@@ -34,3 +37,29 @@ def no_hang(request):
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 1 MiB tmpfs with about 8 KiB left; skipped where mounting needs rights the tests lack."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
+    try:
+        filler = mount / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        os.truncate(filler, max(filler.stat().st_size - 8192, 0))
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -11,6 +11,7 @@ import gzip
 import logging
 import os
 import re
+import tempfile
 import threading
 import zlib
 from pathlib import Path
@@ -308,6 +309,20 @@ def test_each_file_is_read_once_however_many_hours_it_holds(tmp_path, monkeypatc
     assert served == [5, 5, 5]
     assert opened.count(path) == 1
     assert len(spool) == 1 and not next(iter(spool)).exists()  # removed when the source closed
+
+
+def test_a_full_temporary_disk_is_one_line_naming_the_folder(tmp_path, full_disk, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(full_disk))
+    path = write_lines(tmp_path / "export.jsonl", records(0, 2_000) + records(1, 2_000))
+
+    message = one_error_line(invoke("pull", "--from", path, *WINDOW, "--out", tmp_path / "out"))
+
+    assert message.startswith(f"{full_disk}/auditor-local-")
+    assert message.endswith(
+        ": cannot sort the exports by hour there (No space left on device); free space or point "
+        "TMPDIR at a larger disk"
+    )
+    assert [entry.name for entry in full_disk.iterdir()] == ["filler"]  # removed
 
 
 # 16: names holding terminal escapes

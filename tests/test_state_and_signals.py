@@ -275,32 +275,6 @@ def test_a_sqlite_error_names_the_state_database(emulator, keys, tmp_path):
     )
 
 
-@pytest.fixture
-def full_disk(tmp_path):
-    """A 1 MiB tmpfs with about 8 KiB left; skipped where mounting needs rights the tests lack."""
-    mount = tmp_path / "full"
-    mount.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
-    try:
-        filler = mount / "filler"
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-        try:
-            while os.write(fd, b"\0" * 4096):
-                pass
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-        os.truncate(filler, max(filler.stat().st_size - 8192, 0))
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 def test_a_full_disk_names_the_folder_being_written(emulator, keys, tmp_path, full_disk):
     args = run_args(emulator, keys, tmp_path)
     args[args.index("--out") + 1] = str(full_disk / "archive")

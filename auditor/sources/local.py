@@ -21,6 +21,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, timezone
 from pathlib import Path
 from typing import BinaryIO
@@ -85,18 +86,32 @@ class _HourSpool:
 
     def add(self, hour: Partition, line: bytes) -> None:
         handle = self._open.get(hour)
-        if handle is None:
-            path = self.hours.setdefault(hour, Path(self._folder.name) / f"{hour.start_ms}.jsonl")
-            if len(self._open) >= self.OPEN_AT_ONCE:
-                self._open.popitem(last=False)[1].close()
-            handle = self._open[hour] = path.open("ab")
-        else:
-            self._open.move_to_end(hour)
-        handle.write(line)
+        with self._naming_the_folder():
+            if handle is None:
+                name = f"{hour.start_ms}.jsonl"
+                path = self.hours.setdefault(hour, Path(self._folder.name) / name)
+                if len(self._open) >= self.OPEN_AT_ONCE:
+                    self._open.popitem(last=False)[1].close()
+                handle = self._open[hour] = path.open("ab")
+            else:
+                self._open.move_to_end(hour)
+            handle.write(line)
 
     def finish(self) -> None:
-        while self._open:
-            self._open.popitem()[1].close()
+        with self._naming_the_folder():
+            while self._open:
+                self._open.popitem()[1].close()
+
+    @contextmanager
+    def _naming_the_folder(self) -> Iterator[None]:
+        """A write refused (a full disk) said only "No space left on device"."""
+        try:
+            yield
+        except OSError as error:
+            raise InputError(
+                f"{self._folder.name}: cannot sort the exports by hour there ({error.strerror}); "
+                "free space or point TMPDIR at a larger disk"
+            ) from None
 
     def remove(self) -> None:
         self.finish()
