@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cloudpickle
@@ -25,6 +26,7 @@ from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError, SourceError
 from auditor.executors.dask import cluster_client
+from auditor.executors.interface import AHEAD_PER_WORKER
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import Progress, RunSettings, run_audit
 from auditor.resources import example_policy
@@ -202,6 +204,27 @@ def test_a_scheduler_lost_mid_run_is_exit_3_and_a_rerun_resumes_to_the_same_bag(
 
     assert "\n" not in str(lost.value)
     assert payload(rerun.bag_path) == payload(local_bag)
+
+
+def test_the_cluster_runs_a_bounded_number_of_hours_ahead_of_a_slow_coordinator(
+    cluster, emulator, keys, tmp_path
+):
+    address, _ = cluster
+    lead = []
+
+    def slow_archiving(partition, outcome):
+        spooled = len(list(tmp_path.glob("archive/**/*.done.json")))
+        lead.append(spooled - (len(lead) + 1))
+        time.sleep(0.25)
+
+    outcome = run_audit(
+        settings_for(emulator, keys, tmp_path, until_ms=DEFAULT_START_MS + 24 * HOUR_MS,
+                     **on_cluster(address)),
+        Progress(partition_done=slow_archiving),
+    )  # fmt: skip
+
+    assert outcome.records > 0 and len(lead) == 24
+    assert max(lead) <= AHEAD_PER_WORKER * 2
 
 
 def test_an_unreachable_scheduler_is_one_line_and_exit_3(emulator, keys, tmp_path):

@@ -1,4 +1,5 @@
-"""A Dask `distributed` cluster: one task per partition, outcomes handed back in partition order.
+"""A Dask `distributed` cluster: one task per partition, outcomes handed back in partition order,
+a bounded number of tasks ahead of the coordinator (`interface.submitted_in_order`).
 
 `distributed` is an optional extra (`pip install 'easemob-auditor[dask]'`) imported only when
 this executor runs, so the core never needs it. The coordinator stays where `run_audit` runs: it
@@ -19,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import socket
 import threading
+import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
@@ -31,7 +33,7 @@ from typing import Any
 
 from auditor import __version__
 from auditor.errors import ConfigError, SourceError
-from auditor.executors.interface import Executor
+from auditor.executors.interface import AHEAD_PER_WORKER, Executor, submitted_in_order
 from auditor.partitions import Partition
 from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings, spool_paths
 
@@ -85,24 +87,30 @@ class DaskExecutor(Executor):
         check = WorkerCheck(__version__, _file_sha256(settings.policy_path))
         run_id = uuid.uuid4().hex[:12]
         app = f"{settings.source.org}.{settings.source.app}"
-        keys = [f"audit-{app}-{partition.label()}-{run_id}" for partition in partitions]
         workers = min(self.workers, len(partitions))
+        pending: deque[tuple[Partition, Any]] = deque()
         with cluster_client(self.scheduler, workers, self.connect_timeout) as client:
-            futures = client.map(
-                process_partition,
-                partitions,
-                settings=settings,
-                check=check,
-                key=keys,
-                retries=self.retries,
-            )
+
+            def submit(partition: Partition) -> Any:
+                return client.submit(
+                    process_partition,
+                    partition,
+                    settings=settings,
+                    check=check,
+                    key=f"audit-{app}-{partition.label()}-{run_id}",
+                    retries=self.retries,
+                )
+
+            ahead = _Lead(client, workers)
             try:
-                for partition, future in zip(partitions, futures, strict=True):
+                for partition, future in submitted_in_order(
+                    partitions, submit, ahead.tasks, pending
+                ):
                     outcome = self._result(future, partition, distributed)
                     _check_visible(settings, partition)
                     yield partition, outcome
             finally:
-                client.cancel(futures)
+                client.cancel([future for _partition, future in pending])
 
     def _result(
         self, future: Any, partition: Partition, distributed: ModuleType
@@ -123,6 +131,30 @@ class DaskExecutor(Executor):
                 f"hour {partition.iso()}: lost {where} ({type(error).__name__}: {reason}); "
                 "the hours finished so far are kept: run again to resume"
             ) from None
+
+
+class _Lead:
+    """How many tasks may run ahead of the coordinator: `AHEAD_PER_WORKER` for each worker
+    thread the cluster has, asked again every `ASK_EVERY` seconds, since a remote cluster may
+    grow (an adaptive one grows with the tasks waiting, so a lead fixed at the start would hold
+    it small). Asked only while the client is connected, and the last answer stands when the
+    scheduler cannot give one: a lost scheduler is reported by the task it fails."""
+
+    ASK_EVERY = 10.0
+
+    def __init__(self, client: Any, workers: int) -> None:
+        self.client = client
+        self.workers = workers
+        self.threads = workers
+        self.asked = -self.ASK_EVERY
+
+    def tasks(self) -> int:
+        now = time.monotonic()
+        if now - self.asked >= self.ASK_EVERY and self.client.status == "running":
+            self.asked = now
+            with suppress(OSError):
+                self.threads = max(self.workers, sum(self.client.nthreads().values()))
+        return AHEAD_PER_WORKER * self.threads
 
 
 @contextmanager

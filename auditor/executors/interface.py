@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 from auditor.partitions import Partition
 from auditor.stages import PartitionOutcome, StageSettings
@@ -26,3 +28,33 @@ class Executor(ABC):
         self, partitions: list[Partition], settings: StageSettings
     ) -> Iterator[tuple[Partition, PartitionOutcome]]:
         """Outcomes of `partitions`, in their order."""
+
+
+# Partitions each worker may run ahead of the coordinator: enough that none waits while it
+# archives an hour, few enough that memory and spool do not grow with the window.
+AHEAD_PER_WORKER = 4
+
+Handle = TypeVar("Handle")
+
+
+def submitted_in_order(
+    partitions: Iterable[Partition],
+    submit: Callable[[Partition], Handle],
+    ahead: Callable[[], int],
+    pending: deque[tuple[Partition, Handle]],
+) -> Iterator[tuple[Partition, Handle]]:
+    """`(partition, submit(partition))` in the order of `partitions`, with at most `ahead()`
+    submitted and not yet handed over: submitting a whole window at once held a task for every
+    hour of it (a mistyped year is 87,600 of them) before the first was done.
+
+    `pending` holds what was submitted, the head until the caller asks for the next, so that a
+    caller stopped while waiting on the head (Ctrl-C, its error) can cancel or await them all.
+    """
+    for partition in partitions:
+        pending.append((partition, submit(partition)))
+        while len(pending) >= ahead():
+            yield pending[0]
+            pending.popleft()
+    while pending:
+        yield pending[0]
+        pending.popleft()

@@ -15,22 +15,18 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
 from auditor.errors import SourceError
-from auditor.executors.interface import Executor
+from auditor.executors.interface import AHEAD_PER_WORKER, Executor, submitted_in_order
 from auditor.partitions import Partition
 from auditor.processes import LINUX, die_with_parent
 from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings
 
 log = logging.getLogger(__name__)
-
-# Partitions each worker may run ahead of the coordinator: enough that none waits while it
-# archives an hour, few enough that memory and spool do not grow with the window.
-AHEAD_PER_WORKER = 4
 
 
 class LocalExecutor(Executor):
@@ -59,8 +55,12 @@ class LocalExecutor(Executor):
             initargs=(settings, os.getpid()),
         )
         pending: deque[tuple[Partition, Future[PartitionOutcome]]] = deque()
+        ahead = AHEAD_PER_WORKER * self.workers
         try:
-            yield from _in_order(pool, partitions, AHEAD_PER_WORKER * self.workers, pending)
+            for partition, future in submitted_in_order(
+                partitions, lambda p: pool.submit(_work, p), lambda: ahead, pending
+            ):
+                yield partition, future.result()
         except BrokenProcessPool:
             raise SourceError(
                 "a worker process died (killed, or out of memory) while processing "
@@ -68,32 +68,6 @@ class LocalExecutor(Executor):
             ) from None
         finally:
             _shut_down(pool, [future for _partition, future in pending])
-
-
-def _in_order(
-    pool: ProcessPoolExecutor,
-    partitions: Iterable[Partition],
-    ahead: int,
-    pending: deque[tuple[Partition, Future[PartitionOutcome]]],
-) -> Iterator[tuple[Partition, PartitionOutcome]]:
-    """Outcomes in the order of `partitions`, with at most `ahead` submitted and not yet handed
-    to the coordinator (kept in `pending`): `pool.map` submits every partition at once, a future
-    each, so a window of years held millions of them before the first hour was done."""
-    for partition in partitions:
-        pending.append((partition, pool.submit(_work, partition)))
-        if len(pending) >= ahead:
-            yield _next_outcome(pending)
-    while pending:
-        yield _next_outcome(pending)
-
-
-def _next_outcome(
-    pending: deque[tuple[Partition, Future[PartitionOutcome]]],
-) -> tuple[Partition, PartitionOutcome]:
-    partition, future = pending[0]
-    outcome = future.result()
-    pending.popleft()
-    return partition, outcome
 
 
 def _shut_down(pool: ProcessPoolExecutor, pending: list[Future[PartitionOutcome]]) -> None:
