@@ -47,6 +47,11 @@ class SourceError(AuditorError):
     exit_code = EXIT_SOURCE
 
 
+class RetriesExhausted(SourceError):
+    """A request the source kept failing (5xx, 429, timeouts, broken transfers) through every
+    retry, as against one it answered with a refusal (exit 3)."""
+
+
 class LockHeldError(AuditorError):
     """Another run holds the lock on the same state database (exit 4)."""
 

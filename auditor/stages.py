@@ -42,7 +42,7 @@ from auditor import crashpoints
 from auditor.archive.canonical import CanonicalizationError, canonical_of
 from auditor.archive.lines import salter
 from auditor.collector import fewer_collections
-from auditor.errors import AuditorError
+from auditor.errors import AuditorError, RetriesExhausted, SourceError
 from auditor.findings import Finding
 from auditor.fsutil import fsync_dir, write_atomically
 from auditor.partitions import Partition
@@ -60,6 +60,10 @@ ATTACHMENT_TYPES = frozenset({"img", "audio", "video", "file", "combine"})
 # 8 KiB the system calls took half the cost of writing its lines.
 SPOOL_BUFFER = 1 << 20
 PACE_FILE = "hour-file-pace"
+# Attachment downloads in a row that may fail through every retry before a worker stops the run:
+# each costs its whole retry schedule (half a minute by default, minutes when the server does not
+# answer), so a file server that is down would otherwise hold the run for hours.
+FAILED_DOWNLOADS_IN_A_ROW = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +144,7 @@ class PartitionProcessor:
         self.client = make_client(settings.source) if settings.fetch_attachments else None
         # Its threads live as long as the worker: the client keeps one HTTP session per thread.
         self._downloads: ThreadPoolExecutor | None = None
+        self._failing = _FailureStreak(FAILED_DOWNLOADS_IN_A_ROW)
         self.validator = RecordValidator(settings.profile)
         self.engine = PolicyEngine(load_policy(settings.policy_path), settings.reference_ms)
         # What was built so far (schemas, automata, tables) lives as long as the worker: kept out
@@ -287,6 +292,7 @@ class PartitionProcessor:
         memory (a 1 GiB file, times `attachment_downloads`). A file the source refuses, or one
         past the client's size cap, becomes a reference with `error`."""
         url, secret = wanted
+        self._failing.check()
         store = self.spool_dir / "attachments"
         partial = store / f".download.{os.getpid()}-{threading.get_ident()}.tmp"
         with partial.open("wb") as handle:
@@ -309,7 +315,9 @@ class PartitionProcessor:
             except AuditorError as error:
                 handle.close()
                 partial.unlink(missing_ok=True)
+                self._failing.count(error)
                 return {"error": str(error)}
+            self._failing.count(None)
             handle.flush()
             os.fsync(handle.fileno())
         name = digest.hexdigest()
@@ -320,6 +328,41 @@ class PartitionProcessor:
             os.replace(partial, target)
             fsync_dir(store)
         return {"sha256": name, "size": size}
+
+
+class _FailureStreak:
+    """Attachment downloads of a worker that failed through every retry, one after another.
+
+    At `limit` of them the file server is taken to be down, and the next download to end, and
+    every one after it, raises a SourceError: the run stops with exit 3, the hours finished so
+    far are kept, and the hour in progress is redone by the next run, its files with it. A
+    file the server refuses (404, a wrong share-secret) is an answer about that file, kept as
+    a reference with `error` as before, and ends a streak as a download that worked does.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.streak = 0
+        self.last: AuditorError | None = None
+        self._lock = threading.Lock()
+
+    def count(self, error: AuditorError | None) -> None:
+        with self._lock:
+            if isinstance(error, RetriesExhausted):
+                self.streak += 1
+                self.last = error
+            else:
+                self.streak = 0
+        self.check()
+
+    def check(self) -> None:
+        if self.streak >= self.limit:
+            raise SourceError(
+                f"{self.streak} attachment downloads in a row failed through every retry (the "
+                f"last: {self.last}); stopped rather than wait out the retries of every other "
+                "file: the hours finished so far are kept, so run again once the file server "
+                "answers, or audit without the files (--attachments skip)"
+            )
 
 
 def _attachment_urls(record: dict[str, Any]) -> Iterator[tuple[str, int, str, str | None]]:

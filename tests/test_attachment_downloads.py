@@ -4,17 +4,22 @@ the bag does not depend on how many."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 import run_support
 from click.testing import CliRunner
 
 from auditor.archive.keys import generate_key_files
+from auditor.archive.publickey import load_public_key
+from auditor.archive.verify import verify_bag
 from auditor.cli import main
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.errors import SourceError
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import run_audit
+from auditor.stages import FAILED_DOWNLOADS_IN_A_ROW
 
 SECRET = "downloads-test-secret"
 
@@ -40,7 +45,7 @@ def keys(tmp_path_factory):
     return generate_key_files(tmp_path_factory.mktemp("keys"), identity="downloads-test")
 
 
-def one_hour(emulator, keys, folder, downloads: int):
+def one_hour(emulator, keys, folder, downloads: int, hours: int = 1):
     source = dataclasses.replace(
         run_support.source_of(emulator, SECRET), attachment_downloads=downloads
     )
@@ -50,7 +55,7 @@ def one_hour(emulator, keys, folder, downloads: int):
         folder,
         SECRET,
         source=source,
-        until_ms=DEFAULT_START_MS + HOUR_MS,
+        until_ms=DEFAULT_START_MS + hours * HOUR_MS,
         fail_on="none",
     )
 
@@ -98,3 +103,32 @@ def test_a_flag_out_of_range_is_refused_before_any_request(emulator, keys, tmp_p
     assert result.exit_code == 2
     assert "--attachment-downloads" in result.output
     assert emulator.stats.requests == {}
+
+
+def test_a_file_server_that_fails_every_download_stops_the_run_and_a_rerun_completes(
+    keys, tmp_path
+):
+    history = dict(messages=2400, days=1, client_secret=SECRET)
+    down = EmulatorOptions(**history, chatfile_fail_rate=1.0, max_consecutive_faults=1_000_000)
+    with run_emulator(down) as failing, pytest.raises(SourceError) as stopped:
+        run_audit(one_hour(failing, keys, tmp_path, downloads=2, hours=6))
+    attempts = sum(n for (route, _), n in failing.stats.requests.items() if route == "chatfile")
+    with run_emulator(EmulatorOptions(**history)) as healthy:
+        rerun = run_audit(one_hour(healthy, keys, tmp_path, downloads=2, hours=6))
+
+    in_a_row = re.match(
+        rf"(\d+) attachment downloads in a row failed through every retry \(the last: GET "
+        rf"{failing.base_url}/demo-org/demo-app/chatfiles/\S+ failed after \d+ attempts \(HTTP 5",
+        str(stopped.value),
+    )
+    assert in_a_row and int(in_a_row[1]) in (
+        FAILED_DOWNLOADS_IN_A_ROW,
+        FAILED_DOWNLOADS_IN_A_ROW + 1,
+    )
+    assert "run again once the file server answers" in str(stopped.value)
+    attempts_each = run_support.source_of(failing, SECRET).max_retries + 1
+    assert attempts <= (FAILED_DOWNLOADS_IN_A_ROW + 2) * attempts_each
+    assert rerun.attachments > 100
+    assert verify_bag(rerun.bag_path, load_public_key(keys.public_key)).problems == ()
+    findings = (rerun.bag_path / "data" / "findings.jsonl").read_text()
+    assert "download-failed" not in findings

@@ -20,6 +20,7 @@ DEFAULT_SECRET = "demo-secret"
 _RATE = click.FloatRange(0.0, 1.0)
 _FAULTS = (
     ("fail", "Share of requests answered 500, 502 or 503."),
+    ("chatfile-fail", "Share of attachment downloads answered 500, 502 or 503."),
     ("rate-limit", "Share of requests answered 429 reach_limit."),
     ("legacy-503", "Share of legacy ql requests answered 503."),
     ("slow", "Share of requests answered after --slow-seconds."),

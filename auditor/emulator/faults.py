@@ -17,7 +17,15 @@ from typing import Any
 
 import orjson
 
-REQUEST_FAULTS = ("slow", "fail", "rate_limit", "legacy_503", "garbage", "truncate")
+REQUEST_FAULTS = (
+    "slow",
+    "fail",
+    "rate_limit",
+    "legacy_503",
+    "garbage",
+    "truncate",
+    "chatfile_fail",
+)
 _MASK = (1 << 64) - 1
 
 

@@ -81,6 +81,7 @@ class EmulatorOptions:
     clock_start: float | None = None
     file_host: str = "https://a1.easemob.com"
     fail_rate: float = 0.0
+    chatfile_fail_rate: float = 0.0
     rate_limit_rate: float = 0.0
     hour_file_limit: int = 0  # Easemob allows 10 hour-file requests a minute; 0 is no limit
     hour_file_window: float = 60.0
@@ -181,6 +182,7 @@ class Emulator:
             {
                 "slow": options.slow_rate,
                 "fail": options.fail_rate,
+                "chatfile_fail": options.chatfile_fail_rate,
                 "rate_limit": options.rate_limit_rate,
                 "legacy_503": options.legacy_503_rate,
                 "garbage": options.garbage_rate,
@@ -594,7 +596,7 @@ _APPLICABLE = {
     "hour": ("slow", "fail", "rate_limit", "garbage"),
     "legacy": ("slow", "fail", "rate_limit", "legacy_503", "garbage"),
     "offline": ("slow", "fail", "rate_limit", "garbage"),
-    "chatfile": ("slow", "fail", "rate_limit"),
+    "chatfile": ("slow", "fail", "rate_limit", "chatfile_fail"),
     "file": ("slow", "fail", "truncate"),
 }
 

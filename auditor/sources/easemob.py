@@ -33,7 +33,7 @@ import orjson
 import requests
 import urllib3
 
-from auditor.errors import ConfigError, InputError, SourceError
+from auditor.errors import ConfigError, InputError, RetriesExhausted, SourceError
 from auditor.jsonl import RepeatedKey, loads
 from auditor.sources.interface import PartitionNotReady
 from auditor.sources.pacing import Pacer
@@ -630,7 +630,9 @@ class EasemobClient:
                     if served
                     else f"check that {self.base_url} is reachable and serves {self.org}/{self.app}"
                 )
-                raise SourceError(f"{method} {shown} failed after {attempts} ({reason}); {advice}")
+                raise RetriesExhausted(
+                    f"{method} {shown} failed after {attempts} ({reason}); {advice}"
+                )
             pause = self.retry.delay(retries, retry_after)
             if retry_after is not None and pause >= LONG_WAIT:
                 log.warning(
