@@ -7,6 +7,7 @@ by name, so a misspelt setting is not silently ignored in a scheduled job.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,11 @@ def check_run_keys(path: Path, section: dict, where: str) -> dict[str, Any]:
 
 
 def beside(config: Path, value: str) -> str:
-    """A path written in the config file `config` as the file means it: relative to the file's
-    folder, not to wherever the command runs from (cron and systemd start it elsewhere)."""
+    """A path written in the config file `config` as the file means it: `~` expanded as a shell
+    would, and a relative one taken from the file's folder, not from wherever the command runs
+    (cron and systemd start it elsewhere)."""
+    with suppress(
+        RuntimeError
+    ):  # `~name` of no such user: kept as a folder's name, as a shell does
+        value = str(Path(value).expanduser())
     return value if Path(value).is_absolute() else str(Path(config).parent / value)

@@ -27,6 +27,18 @@ def test_a_value_the_command_line_would_refuse_is_refused_in_the_file(tmp_path, 
     assert str(refused.value) == f"{config}: {message}"
 
 
+def test_a_home_folder_in_a_run_path_is_expanded_as_a_shell_would(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config = tmp_path / "etc" / "auditor.yaml"
+    config.parent.mkdir()
+    config.write_text("run:\n  out: ~/bags\n  state: ~nosuchuser42/state.db\n")
+
+    assert load_run_section(config) == {
+        "out": str(tmp_path / "home" / "bags"),
+        "state": str(tmp_path / "etc" / "~nosuchuser42" / "state.db"),
+    }
+
+
 def test_values_the_command_line_accepts_pass_with_paths_made_relative_to_the_file(tmp_path):
     config = tmp_path / "auditor.yaml"
     config.write_text("run:\n  attachments: skip\n  ready_delay_hours: 0\n  out: bags\n")

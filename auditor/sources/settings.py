@@ -155,7 +155,7 @@ def read_secret_file(path: str | Path, named_by: str) -> str:
 def path_in_config(config_file: str | Path, value: Any) -> str:
     """A path in the config file, `~` expanded and a relative one taken from the file's folder,
     as `run:` paths are."""
-    return beside(Path(config_file), str(Path(str(value)).expanduser()))
+    return beside(Path(config_file), str(value))
 
 
 def load_settings(
