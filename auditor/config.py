@@ -31,6 +31,7 @@ RUN_KEYS = {
     "profile": str,
     "recheck": bool,
     "ready_delay_hours": int,
+    "as_of": str,
     "namespace": str,
     "executor": str,
     "scheduler": str,

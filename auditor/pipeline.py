@@ -209,7 +209,6 @@ def _locked_run(settings, progress, key, policy, validator) -> RunOutcome | None
             if window is None:
                 return None
             since_ms, until_ms = window
-            reference_ms = settings.as_of_ms if settings.as_of_ms is not None else until_ms
             digest = config_digest(
                 {
                     "source": [
@@ -223,7 +222,7 @@ def _locked_run(settings, progress, key, policy, validator) -> RunOutcome | None
                     "schemas": validator.schema_digests(),
                     "profile": settings.profile,
                     "attachments": settings.attachments,
-                    "reference_ms": reference_ms,
+                    "as_of_ms": settings.as_of_ms,
                     "key": fingerprint(key.public_key()),
                     "recheck": settings.recheck,
                     "fail_on": settings.fail_on,
@@ -234,6 +233,11 @@ def _locked_run(settings, progress, key, policy, validator) -> RunOutcome | None
             if done is not None and not settings.recheck:
                 return RunOutcome.from_dict(done, already_done=True)
             run = state.begin_run(since_ms, until_ms, digest)
+            # Retention and holds are judged when the run began (kept by a resumed run, so its
+            # reused hours agree), unless --as-of fixes the instant: the source holds the
+            # records now, so a backfill judged as of its window's end hid every over-retention
+            # since then and every hold begun since.
+            reference_ms = settings.as_of_ms if settings.as_of_ms is not None else run.started_at_ms
             spool_dir = (
                 settings.out_dir / layout.SPOOL_FOLDER / f"run-{run.sequence:06d}-{digest[:12]}"
             )
@@ -347,15 +351,17 @@ def _publish_committed(state: State, out_dir: Path) -> None:
 
 
 def _window(settings: RunSettings, state: State) -> tuple[int, int] | None:
+    """The run's window, widened to whole hours as a fixed window is (a partition is an hour)."""
     if settings.incremental:
         last = state.last_completed()
         since = last.until_ms if last else settings.since_ms
         if since is None:
             raise ConfigError("--incremental needs a previous run or --since for the first one")
+        since -= since % HOUR_MS
         newest = settings.now_ms() - settings.ready_delay_hours * HOUR_MS
         until = newest - newest % HOUR_MS
         if settings.until_ms is not None:
-            until = min(until, settings.until_ms)
+            until = min(until, -(-settings.until_ms // HOUR_MS) * HOUR_MS)
         if until <= since:
             return None
         check_window(since, until)
@@ -403,6 +409,9 @@ class _Archiver:
         self.db.execute("DELETE FROM run_messages")
         # (msg_id, content) pairs archived from outside the hour of their timestamp (`_kept`)
         self._strays: set[tuple[str, str]] = set()
+        # content hashes of the records without a msg_id archived so far: one served in two
+        # hours (a stray) is still archived once a run
+        self._anonymous: set[str] = set()
         # The least and greatest msg_id earlier runs archived ((None, None) for none): nothing
         # writes `messages` until this run commits, so a batch of msg_ids outside this range
         # needs no query (a first run's, and an incremental run's newer messages).
@@ -498,6 +507,11 @@ class _Archiver:
         with writer:
             if settings.attachments == "skip":
                 writer.attachments_skipped("--attachments skip")
+            gap = _unaudited_before(self.state.runs(), self.run.since_ms)
+            if gap is not None:
+                finding = _unaudited(*gap)
+                log.warning("%s", finding["message"])
+                self.emit(finding)
             for expected, (partition, outcome) in zip(partitions, spooled, strict=True):
                 if partition != expected:
                     raise RuntimeError(f"executor handed over {partition}, not {expected}")
@@ -608,6 +622,7 @@ class _Archiver:
         place_waiting = self.report.place_waiting
         verdicts: Counter[tuple[str, str]] = Counter()
         emit, reached, strays = self.emit, crashpoints.reached, self._strays
+        anonymous = self._anonymous
         lookup = self.db.execute
         start, end = partition.start_ms, partition.end_ms
         seen: set[tuple[str, str]] = set()
@@ -654,6 +669,11 @@ class _Archiver:
                             emit(_already_archived(identity, same[0]), place=(sent, who))
                             continue
                         findings.append(_changed(identity, versions[0][1]))
+                elif content in anonymous:
+                    not_archived(kind, chat, sent)
+                    continue
+                else:
+                    anonymous.add(content)
                 canonical = line_end[:-1]
                 verdicts[disposition, rule] += 1
                 if findings:
@@ -778,6 +798,32 @@ def _batches(spooled: BinaryIO, digest: Any) -> Iterator[list[bytes]]:
             yield lines[start : start + _BATCH_LINES]
     if rest:
         yield [rest + b"\n"]
+
+
+def _unaudited_before(runs: list[dict[str, Any]], since_ms: int) -> tuple[int, int] | None:
+    """The stretch between the end of what earlier completed runs audited and `since_ms`, when
+    they end before it: the hours this run leaves behind it unaudited (it begins after a gap)."""
+    ends = [
+        run["until_ms"]
+        for run in runs
+        if run["status"] == "completed" and run["since_ms"] < since_ms
+    ]
+    covered = max(ends, default=since_ms)
+    return (covered, since_ms) if covered < since_ms else None
+
+
+def _unaudited(since_ms: int, until_ms: int) -> dict[str, Any]:
+    since, until = format_instant(since_ms), format_instant(until_ms)
+    return Finding(
+        None,
+        "coverage",
+        "unaudited-hours",
+        "high",
+        f"no run of this chain audited {since} .. {until}, between the end of the earlier runs "
+        f"and this run's window, and an --incremental run starts where the newest run ended: "
+        f"audit them with --since {since} --until {until} while the source still holds them",
+        details={"since": since, "until": until},
+    ).to_dict()
 
 
 def _already_archived(identity: str, first_run: int) -> dict[str, Any]:

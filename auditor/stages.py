@@ -183,7 +183,7 @@ class PartitionProcessor:
                 partition_findings.append(_unreadable(problem, label, line))
             partition_findings += [_conflict(identity) for identity in result.conflicts]
             if result.outside:
-                partition_findings.append(_strays(partition, result.outside))
+                partition_findings.append(_strays(partition, result.outside, len(result.records)))
             for finding in partition_findings:
                 findings_out.write(orjson.dumps(finding.to_dict()) + b"\n")
                 severities[finding.severity] += 1
@@ -422,15 +422,30 @@ def _not_canonical(record: dict[str, Any], error: str, label: str, line: int) ->
     )
 
 
-def _strays(partition: Partition, count: int) -> Finding:
+# An hour file whose records mostly carry the timestamps of other hours is one named in another
+# zone than the source's `hour_timezone` says: the hours of the window that were really wanted
+# are then never asked for. A few strays are late records, which are normal.
+MOSTLY_STRAYS = 10
+
+
+def _strays(partition: Partition, count: int, served: int) -> Finding:
+    message = (
+        f"{count} record(s) served for hour {partition.iso()} carry timestamps of other hours; "
+        "kept with this hour, archived once"
+    )
+    mostly = count >= MOSTLY_STRAYS and count * 2 > served
+    if mostly:
+        message += (
+            f": {count} of {served}, so the source may name its hours in another zone than "
+            "hour_timezone says (China clusters use +8), and hours of the window may be missing"
+        )
     return Finding(
         None,
         "source",
         "served-in-another-hour",
-        "info",
-        f"{count} record(s) served for hour {partition.iso()} carry timestamps of other hours; "
-        "kept with this hour, archived once",
-        details={"hour": partition.iso(), "count": count},
+        "high" if mostly else "info",
+        message,
+        details={"hour": partition.iso(), "count": count, "served": served},
     )
 
 

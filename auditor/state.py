@@ -76,6 +76,7 @@ class RunRecord:
     tagmanifest_sha256: str | None = None
     bag_path: str | None = None
     record_count: int | None = None
+    started_at_ms: int = 0
 
 
 # Beside the bags of a folder, as `<state>.lock` is beside its state database.
@@ -234,6 +235,7 @@ class State:
             tagmanifest_sha256=values["tagmanifest_sha256"],
             bag_path=values["bag_path"],
             record_count=values["record_count"],
+            started_at_ms=values["started_at"],
         )
 
     def begin_run(self, since_ms: int, until_ms: int, config_digest: str) -> RunRecord:

@@ -56,7 +56,8 @@ def source_of(emulator, secret: str) -> ConnectionSettings:
 
 
 def settings_for(emulator, keys, folder: Path, secret: str, **overrides) -> RunSettings:
-    """A run of the first six hours of the emulator's history into `folder`."""
+    """A run of the first six hours of the emulator's history into `folder`, its verdicts judged
+    as of the window's end, so that two runs of it give the same bytes whenever they run."""
     values = dict(
         source=source_of(emulator, secret),
         policy_path=example_policy(),
@@ -68,6 +69,7 @@ def settings_for(emulator, keys, folder: Path, secret: str, **overrides) -> RunS
         ready_delay_hours=0,
     )
     values.update(overrides)
+    values.setdefault("as_of_ms", values["until_ms"])
     return RunSettings(**values)
 
 
@@ -90,6 +92,7 @@ def run_args(emulator, keys, folder: Path, *extra: str, hours: int = 6) -> list[
         "--state", str(folder / "state.db"),
         "--since", "2026-11-01T00:00Z",
         "--until", f"2026-11-01T{hours:02d}:00Z",
+        "--as-of", f"2026-11-01T{hours:02d}:00Z",
         *extra,
     ]  # fmt: skip
 

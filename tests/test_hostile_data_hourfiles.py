@@ -195,7 +195,18 @@ def test_a_run_archives_a_record_that_names_a_key_twice_verbatim_with_a_high_fin
     assert 'an object names the key "msg_id" more than once' in finding["message"]
 
 
-def run_and_verify(server, tmp_path, served: bytes) -> tuple[dict, list[dict]]:
+def test_a_record_without_msg_id_served_in_two_hours_is_archived_once_by_a_run(server, tmp_path):
+    anonymous = b'{"timestamp":1793491200001,"chat_type":"chat","payload":{"bodies":[]}}'
+    two_hours = ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T02:00Z"]
+
+    summary, findings = run_and_verify(server, tmp_path, anonymous + b"\n", two_hours)
+
+    assert summary["records"] == 1
+    (stray,) = [finding for finding in findings if finding["rule"] == "served-in-another-hour"]
+    assert stray["message"].endswith("kept with this hour, archived once")
+
+
+def run_and_verify(server, tmp_path, served: bytes, window=WINDOW) -> tuple[dict, list[dict]]:
     """`auditor run` over the served hour, then `auditor verify` of its bag: the run's JSON
     summary and the bag's findings."""
     from auditor.archive.keys import generate_key_files
@@ -204,7 +215,7 @@ def run_and_verify(server, tmp_path, served: bytes) -> tuple[dict, list[dict]]:
     server.hour_file = gzip.compress(served)
     keys = generate_key_files(tmp_path / "keys", identity="hostile-data-test")
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    args = ["run", *WINDOW, "--base-url", base, "--org", "o", "--app", "a", "--client-id", "c"]
+    args = ["run", *window, "--base-url", base, "--org", "o", "--app", "a", "--client-id", "c"]
     args += ["--policies", str(example_policy()), "--key", str(keys.private_key), "--json"]
     args += ["--out", str(tmp_path / "archive"), "--state", str(tmp_path / "state.db")]
     args += ["--ready-delay-hours", "0", "--fail-on", "none", "--attachments", "skip"]

@@ -476,3 +476,53 @@ def test_demo_refuses_to_delete_a_folder_it_did_not_make(tmp_path):
     assert result.exit_code == 2
     assert (tmp_path / "precious" / "thesis.txt").exists()
     shutil.rmtree(tmp_path / "precious")
+
+
+def test_hours_named_in_another_zone_than_configured_give_high_findings_not_info(keys, tmp_path):
+    options = EmulatorOptions(messages=2400, days=1, client_secret=SECRET, hour_timezone="+8")
+    with run_emulator(options) as china:
+        outcome = run_audit(
+            settings_for(
+                china,
+                keys,
+                tmp_path,
+                since_ms=DEFAULT_START_MS + 8 * HOUR_MS,
+                until_ms=DEFAULT_START_MS + 10 * HOUR_MS,
+                fail_on="none",
+            )
+        )
+
+    findings = [orjson.loads(line) for line in (outcome.bag_path / "data/findings.jsonl").open()]
+    strays = [f for f in findings if f["rule"] == "served-in-another-hour"]
+    assert len(strays) == 2 and {f["severity"] for f in strays} == {"high"}
+    assert "may name its hours in another zone than hour_timezone says" in strays[0]["message"]
+
+
+def test_a_run_that_leaves_hours_unaudited_behind_it_says_so_with_a_high_finding(
+    emulator, keys, tmp_path
+):
+    def window(start: int, end: int, **more) -> RunSettings:
+        return settings_for(
+            emulator,
+            keys,
+            tmp_path,
+            since_ms=DEFAULT_START_MS + start * HOUR_MS,
+            until_ms=DEFAULT_START_MS + end * HOUR_MS,
+            fail_on="none",
+            **more,
+        )
+
+    def unaudited(outcome) -> list[dict]:
+        lines = (outcome.bag_path / "data" / "findings.jsonl").open()
+        return [f for f in map(orjson.loads, lines) if f["rule"] == "unaudited-hours"]
+
+    first = run_audit(window(0, 2))
+    later = run_audit(window(4, 6))
+    following = run_audit(window(6, 7))
+    backfill = run_audit(window(2, 4))
+
+    assert unaudited(first) == unaudited(following) == unaudited(backfill) == []
+    (gap,) = unaudited(later)
+    assert gap["severity"] == "high"
+    assert gap["details"] == {"since": "2026-11-01T02:00:00Z", "until": "2026-11-01T04:00:00Z"}
+    assert "--since 2026-11-01T02:00:00Z --until 2026-11-01T04:00:00Z" in gap["message"]

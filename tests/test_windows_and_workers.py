@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import os
 import pickle
 import pkgutil
@@ -127,6 +128,18 @@ def test_an_incremental_run_checks_its_instants_at_once_and_its_span_once_it_is_
     assert decades.exit_code == 2
     assert decades.stderr.startswith("auditor: error: the window 2010-01-01T00:00:00Z .. ")
     assert "split the window into runs of at most ten years each" in decades.stderr
+
+
+def test_an_incremental_window_off_the_hour_is_widened_to_whole_hours_as_a_fixed_one_is(
+    emulator, keys, tmp_path
+):
+    args = run_support.run_args(emulator, keys, tmp_path, "--incremental", "--json")
+    args += ["--since", "2026-11-01T00:30Z", "--until", "2026-11-01T02:10Z", "--fail-on", "none"]
+    result = invoke(args)
+
+    assert result.exit_code == 0, result.stderr
+    window = json.loads(result.stdout)["window"]
+    assert (window["since"], window["until"]) == ("2026-11-01T00:00:00Z", "2026-11-01T03:00:00Z")
 
 
 # -- a bounded number of partitions in flight (#7) ---------------------------------------------

@@ -37,12 +37,17 @@ Start with `auditor demo`. Exit codes of every command:
        or database it cannot write (disk full, permissions)
     3  the source failed after all retries (progress kept)
     4  another run holds the lock
+   70  an internal error: a bug in the auditor (nothing was published)
   130  interrupted by SIGINT (Ctrl-C); progress kept: run again to resume
   143  terminated by SIGTERM (systemd, Kubernetes, kill); progress kept
 """
 # 128 + the signal's number, as shells report a command the signal killed.
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM
+# sysexits.h's EX_SOFTWARE: Python's own exit code for an uncaught exception is 1, which here
+# means "done, with findings", and a service that counts 1 as success would take a crash for an
+# audit.
+EXIT_INTERNAL = 70
 
 
 class Terminated(KeyboardInterrupt):
@@ -138,6 +143,17 @@ class AuditorGroup(click.Group):
             ctx.exit(EXIT_USAGE)
         except KeyboardInterrupt as error:
             ctx.exit(_stopped(error))
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            log.debug("internal error", exc_info=True)
+            reason = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+            click.echo(
+                f"auditor: internal error ({reason}); this is a bug in the auditor: nothing was "
+                "published, progress is kept; run with -vv for the traceback and report it",
+                err=True,
+            )
+            ctx.exit(EXIT_INTERNAL)
 
 
 @click.group(cls=AuditorGroup, help=HELP)

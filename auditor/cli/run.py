@@ -38,6 +38,7 @@ Exit codes:
     2  bad usage, configuration, policy file or key
     3  the source failed after all retries (progress kept: run again to resume)
     4  another run holds the lock on the state database
+   70  an internal error: a bug in the auditor (progress kept)
   130  interrupted by Ctrl-C (progress kept)
   143  terminated by SIGTERM (progress kept)
 """
@@ -246,6 +247,11 @@ def _window(values: dict) -> tuple[int | None, int | None]:
     help="Hours after its end before an hour counts as ready [default: 24].",
 )
 @click.option(
+    "--as-of",
+    help="Judge retention and legal holds as of this instant (as --since) instead of when the "
+    "run begins: to re-audit a window reproducibly.",
+)
+@click.option(
     "--executor",
     type=click.Choice(EXECUTORS),
     help="Where partitions run: local processes or a Dask cluster [default: local].",
@@ -297,6 +303,7 @@ def run_command(config_file, as_json, quiet, **flags) -> None:
         profile=values["profile"],
         recheck=values["recheck"],
         ready_delay_hours=values["ready_delay_hours"],
+        as_of_ms=_instant(values["as_of"], "--as-of") if values.get("as_of") else None,
         namespace=values["namespace"],
     )
     reporter = _Reporter(quiet or as_json)

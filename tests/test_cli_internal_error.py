@@ -1,0 +1,39 @@
+"""A bug in the auditor ends in one line and exit 70, never in Python's exit 1, which the
+command line uses for "done, with findings" and a service may count as success."""
+
+from __future__ import annotations
+
+import logging
+
+from click.testing import CliRunner
+
+import auditor.cli.archive
+from auditor.cli import EXIT_INTERNAL, main
+
+
+def _broken(*args, **kwargs):
+    raise ValueError("invalid literal for int() with base 10: '\u00b2'")
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_70(monkeypatch, tmp_path):
+    monkeypatch.setattr(auditor.cli.archive, "generate_key_files", _broken)
+
+    result = CliRunner().invoke(main, ["keygen", "--out", str(tmp_path)])
+
+    assert result.exit_code == EXIT_INTERNAL == 70
+    assert result.stderr == (
+        "auditor: internal error (ValueError: invalid literal for int() with base 10: '\u00b2'); "
+        "this is a bug in the auditor: nothing was published, progress is kept; run with -vv "
+        "for the traceback and report it\n"
+    )
+
+
+def test_with_vv_the_traceback_is_logged(monkeypatch, tmp_path, caplog):
+    monkeypatch.setattr(auditor.cli.archive, "generate_key_files", _broken)
+
+    with caplog.at_level(logging.DEBUG):
+        result = CliRunner().invoke(main, ["-vv", "keygen", "--out", str(tmp_path)])
+
+    assert result.exit_code == 70
+    (record,) = [r for r in caplog.records if r.message == "internal error"]
+    assert record.exc_info[0] is ValueError
