@@ -467,6 +467,7 @@ class _Archiver:
             if self.settings.attachments == "skip"
             else "",
             bag_name=self.name,
+            reference_ms=self.reference_ms,
         )
 
     def emit(
@@ -631,7 +632,7 @@ class _Archiver:
 
         def not_archived(kind: str, chat: str, sent: int | None) -> None:
             """A record served again in this run, or archived by an earlier one."""
-            counts.remove(kind, chat, start if sent is None else sent)
+            counts.remove(kind, chat, sent)
             self.skipped += 1
 
         for batch in batches:

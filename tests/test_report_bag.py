@@ -112,6 +112,46 @@ def test_a_bag_without_its_window_is_refused_in_one_line(tmp_path):
     assert result.stderr == f"auditor: error: {bag}/bag-info.txt: Window-Since is missing\n"
 
 
+def test_the_reference_time_of_bag_info_is_on_the_first_screen_and_in_the_summary(tmp_path):
+    info = BAG_INFO | {"Policy-Reference-Time": "2026-11-27T06:14:27Z"}
+    bag, _ = write_bag(tmp_path, info=info, records=10)
+    CliRunner().invoke(main, ["report", str(bag), "-o", str(tmp_path / "out")])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert (summary["run"]["reference_time"], summary["run"]["reference_ms"]) == (
+        "2026-11-27T06:14:27Z",
+        1_795_760_067_000,
+    )
+    header = html.split("</header>")[0]  # the first screen, beside the window
+    assert (
+        'Retention and holds judged as of <span id="reference-time">2026-11-27 14:14:27 +08:00'
+        "</span>." in header
+    )
+    assert (
+        "<tr><th>Retention and holds judged as of</th><td>2026-11-27 14:14:27 +08:00<br>"
+        "<code>2026-11-27T06:14:27Z</code></td></tr>" in html
+    )
+
+
+def test_a_bag_without_a_reference_time_shows_none(tmp_path):
+    bag, _ = write_bag(tmp_path, records=10)
+    CliRunner().invoke(main, ["report", str(bag), "-o", str(tmp_path / "out")])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "reference_time" not in summary["run"]
+    assert "judged as of" not in html
+
+
+def test_a_reference_time_that_is_not_a_time_is_refused_in_one_line(tmp_path):
+    bag, _ = write_bag(tmp_path, info=BAG_INFO | {"Policy-Reference-Time": "soon"}, records=10)
+    result = CliRunner().invoke(main, ["report", str(bag), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"auditor: error: {bag}/bag-info.txt: Policy-Reference-Time 'soon' is not an ISO 8601 "
+        "time\n"
+    )
+
+
 def test_a_damaged_record_line_is_named_by_file_and_line(tmp_path):
     bag, _ = write_bag(tmp_path, records=10)
     damaged = sorted((bag / "data" / "records").glob("*.jsonl"))[0]

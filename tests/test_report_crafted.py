@@ -217,3 +217,14 @@ def test_a_window_of_years_is_charted_by_month_or_year_not_a_column_a_day(
     summary = json.loads((tmp_path / "out" / "summary.json").read_bytes())
     assert summary["run"]["since"] == since  # ISO 8601: the year 1 as 0001
     assert f'text-anchor="middle">{first}</text>' in page  # the first column's label
+
+
+def test_a_reference_time_the_zone_would_shift_before_the_year_1_is_shown_in_utc(tmp_path):
+    info = BAG_INFO | {"Hour-Timezone": "-05:00", "Policy-Reference-Time": "0001-01-01T00:00Z"}
+    bag, _ = write_bag(tmp_path, info=info, records=10)
+
+    result = _report(bag, tmp_path / "out", "--fail-on", "none")
+
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert 'judged as of <span id="reference-time">0001-01-01T00:00:00Z</span>' in page

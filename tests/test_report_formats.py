@@ -182,6 +182,33 @@ def test_the_summary_file_follows_its_schema_and_states_the_verdict(tmp_path):
     assert summary["verdict"]["line"] == "FAIL: 1 finding at or above 'medium'"
 
 
+def test_verdicts_no_rule_won_say_what_they_stand_for(tmp_path):
+    builder = ReportBuilder(run_info())
+    builder.observe_verdict("keep", "default-3y", 5)
+    builder.observe_verdict("review", "", 2)
+    builder.observe_verdict("keep", "", 1)
+    html = builder.render(tmp_path)["report.html"].read_text(encoding="utf-8")
+    table = html.split('<table id="retention-rules">')[1].split("</table>")[0]
+    assert re.findall(r"<tr><td>(\w+)</td><td[^>]*>([^<]*)</td>", table) == [
+        ("keep", "default-3y"),
+        ("review", "(none: the record has no usable timestamp)"),
+        ("keep", "(none: no retention rule applies)"),
+    ]
+
+
+def test_the_reference_time_is_in_the_summary_only_when_known(tmp_path):
+    known = ReportBuilder(run_info(reference_ms=NOV_1 + 3 * DAY_MS)).summary()["run"]
+    unknown = ReportBuilder(run_info()).summary()["run"]
+    schema = json.loads((schemas_dir() / "summary.schema.json").read_text())
+    for run in (known, unknown):
+        jsonschema.validate(run, schema["properties"]["run"], cls=jsonschema.Draft202012Validator)
+    assert (known["reference_time"], known["reference_ms"]) == (
+        "2026-11-04T00:00:00Z",
+        NOV_1 + 3 * DAY_MS,
+    )
+    assert "reference_time" not in unknown and "reference_ms" not in unknown
+
+
 def test_an_empty_run_renders_a_pass(tmp_path):
     builder = ReportBuilder(run_info(previous_tagmanifest_sha256="0" * 64))
     files = builder.render(tmp_path)

@@ -68,7 +68,9 @@ def test_the_summary_counts_what_the_synthetic_history_planted():
     assert summary["records"]["failing_schema"] == defects
     assert summary["records"]["by_chat_type"] == dict(Counter(r["chat_type"] for r in records))
     assert sum(summary["records"]["by_message_type"].values()) == 3_000
-    assert summary["records"]["per_day"] == {"2026-11-01": 3_000}
+    untimed = sum(timestamp_ms(r) is None for r in records)
+    assert summary["records"]["per_day"] == {"2026-11-01": 3_000 - untimed}
+    assert summary["records"]["without_time"] == untimed > 0
     assert summary["findings"]["total"] == len(fed)
     assert summary["findings"]["by_category"] == dict(Counter(f["category"] for f in fed))
     assert summary["findings"]["by_severity"] == {
@@ -174,15 +176,53 @@ def test_days_and_hours_are_counted_in_the_sources_hour_zone():
     assert summary["records"]["per_day"] == {"2026-11-01": 1, "2026-11-02": 1}
 
 
-def test_a_record_without_a_timestamp_counts_in_its_partitions_hour():
+def test_a_record_without_a_timestamp_counts_as_without_time_not_in_its_partitions_hour():
     builder = ReportBuilder(run_info())
     undated = record("x")
     del undated["timestamp"]
+    builder.observe_record(record("a"), "2026110100")
     builder.observe_record(undated, "2026110105")
     builder.observe_record(undated, "not-an-hour")
     records = builder.summary()["records"]
-    assert records["per_day"] == {"2026-11-01": 1}
-    assert records["without_time"] == 1
+    assert (records["total"], records["per_day"]) == (3, {"2026-11-01": 1})
+    assert (records["outside_window"], records["without_time"]) == (0, 2)
+    (activity, *_rest) = builder.snapshot().charts
+    assert activity.description == (
+        "Archived messages per hour of the window, by send time in UTC."
+        " Not drawn: 2 of 3 records (2 without a usable time)."
+    )
+
+
+def test_the_findings_chart_says_how_many_findings_it_leaves_out_and_why():
+    builder = ReportBuilder(run_info())
+    undated = record("untimed")
+    del undated["timestamp"]
+    builder.observe_record(record("timed", NOV_1 + HOUR_MS), "2026110101")
+    builder.observe_record(undated, "2026110105")
+    builder.observe_record(record("later", NOV_1 + 30 * HOUR_MS), "2026110206")
+    for msg in ("timed", "timed", "untimed", "untimed", "later", "gone"):
+        builder.observe_finding(finding("low", msg=msg))
+    builder.observe_finding(finding("high", "schema", msg=None, record=undated))
+
+    charts = {chart.key: chart for chart in builder.snapshot().charts}
+    summary = builder.summary()["findings"]
+
+    assert charts["findings-per-day"].description == (
+        "Findings by the send day of the record they concern. Not drawn: 5 of 7 findings"
+        " (3 about records without a usable time, 1 with no record in this run"
+        " (e.g. disappeared messages), 1 about records sent outside the window)."
+    )
+    assert summary["per_day"] == {"2026-11-01": {"low": 2}, "2026-11-02": {"low": 1}}
+    assert summary["undated"] == 4
+
+
+def test_a_chart_that_draws_everything_says_nothing_left_out():
+    builder = ReportBuilder(run_info())
+    builder.observe_record(record("a", NOV_1 + HOUR_MS), "2026110101")
+    builder.observe_finding(finding("low", msg="a"))
+    activity, per_day, *_rest = builder.snapshot().charts
+    assert activity.description == "Archived messages per hour of the window, by send time in UTC."
+    assert per_day.description == "Findings by the send day of the record they concern."
 
 
 def test_records_failing_schema_are_counted_once_however_many_findings_they_have():

@@ -150,6 +150,9 @@ LOOSE_BUT_REAL = {
     "merged message without type (as Easemob's history doc shows it)": hour_file_record(
         {key: value for key, value in BODIES["combine"].items() if key not in ("type", "msg")}
     ),
+    "merged message without secret (upload without restricted access)": hour_file_record(
+        {key: value for key, value in BODIES["combine"].items() if key != "secret"}
+    ),
     "REST-sent image with only type, filename, secret and url": hour_file_record(
         {key: BODIES["img"][key] for key in ("type", "filename", "secret", "url")}
     ),
@@ -530,6 +533,9 @@ LOOSE_RULES = {
         put(B0 + "/title", ["聊天记录"]),
         B0 + "/title",
         "body/combine.json#/properties/title/type",
+    ),
+    "combine secret not a string": Broken(
+        "combine", put(B0 + "/secret", 5), B0 + "/secret", COMMON + "secret/type"
     ),
     "combine summary not a string": Broken(
         "combine",

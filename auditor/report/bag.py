@@ -109,6 +109,11 @@ def _instant(info: Mapping[str, str], key: str, bag: Path) -> int:
         raise InputError(f"{bag}/bag-info.txt: {key} {value!r} is not an ISO 8601 time") from None
 
 
+def _optional_instant(info: Mapping[str, str], key: str, bag: Path) -> int | None:
+    """`_instant` for a label older bags lack: None without it."""
+    return _instant(info, key, bag) if info.get(key, "").strip() else None
+
+
 def run_info_from_bag(
     bag: Path, fail_on: str | None = None, info: Mapping[str, str] | None = None
 ) -> RunInfo:
@@ -142,12 +147,13 @@ def run_info_from_bag(
             generated_at=int(time.time() * 1000),
             fail_on=fail_on or info.get("Fail-On", "high") or "high",
             attachments=_int(info, "Attachment-Count", bag, default=0),
-            attachments_skipped=int(skipped) if skipped.isdigit() else 0,
-            attachments_note="" if skipped.isdigit() else skipped,
+            attachments_skipped=int(skipped) if skipped.isascii() and skipped.isdigit() else 0,
+            attachments_note="" if skipped.isascii() and skipped.isdigit() else skipped,
             bag_name=bag.resolve().name,
             archived_on=bagged,
             verify_text=_verify_text(verify),
             signature_namespace=info.get("Signature-Namespace", "") or "easemob-auditor",
+            reference_ms=_optional_instant(info, "Policy-Reference-Time", bag),
         )
     except AuditorError as error:
         if isinstance(error, InputError):
@@ -226,7 +232,11 @@ def render_bag(
         _restore_verdicts(bag, builder)
         summary = builder.summary()
         expected = info.get("Record-Count", "").strip()
-        if expected.isdigit() and int(expected) != summary["records"]["total"]:
+        if (
+            expected.isascii()
+            and expected.isdigit()
+            and int(expected) != summary["records"]["total"]
+        ):
             log.warning(
                 "%s: bag-info says %s records, the record files hold %d; run `auditor verify`",
                 bag,

@@ -28,9 +28,10 @@ def zone_offset_ms(zone: tzinfo) -> int:
 class RecordCounts:
     """Records by message type, chat type and hour of the report's zone (hours since the epoch,
     shifted by `offset_ms`), in the order each name was first seen; JSON-able for the spool. A
-    record without a send time counts in its partition's first hour."""
+    record without a send time counts in `untimed`, in no hour: the report says it has no usable
+    time rather than dating it by the hour file that served it."""
 
-    __slots__ = ("chats", "hours", "offset_ms", "records", "types")
+    __slots__ = ("chats", "hours", "offset_ms", "records", "types", "untimed")
 
     def __init__(self, offset_ms: int) -> None:
         self.offset_ms = offset_ms
@@ -38,6 +39,7 @@ class RecordCounts:
         self.types: Counter[str] = Counter()
         self.chats: Counter[str] = Counter()
         self.hours: Counter[int] = Counter()
+        self.untimed = 0
 
     @classmethod
     def of(cls, offset_ms: int, facts: Sequence[Sequence[Any]], start_ms: int) -> RecordCounts:
@@ -46,9 +48,8 @@ class RecordCounts:
 
         A worker pays one append a record for this: the names are counted by `Counter` in C,
         and nearly every record of an hour was sent in the report hour holding the partition's
-        start, so only the others (and those without a send time, counted at that start) get
-        an hour of their own. Counting each record in Python cost a worker about as much as the
-        coordinator saved.
+        start, so only the others get an hour of their own (or, without a send time, none).
+        Counting each record in Python cost a worker about as much as the coordinator saved.
         """
         counts = cls(offset_ms)
         counts.records = len(facts)
@@ -58,24 +59,26 @@ class RecordCounts:
         low = first * HOUR_MS - offset_ms
         high = low + HOUR_MS
         elsewhere = [
-            start_ms if sent is None else sent
-            for sent in map(itemgetter(1), facts)
-            if sent is None or not low <= sent < high
+            sent for sent in map(itemgetter(1), facts) if sent is None or not low <= sent < high
         ]
         if len(facts) > len(elsewhere):
             counts.hours[first] = len(facts) - len(elsewhere)
+        if None in elsewhere:
+            counts.untimed = elsewhere.count(None)
+            elsewhere = [sent for sent in elsewhere if sent is not None]
         counts.hours.update(map(floordiv, map(add, elsewhere, repeat(offset_ms)), repeat(HOUR_MS)))
         return counts
 
-    def remove(self, kind: str, chat: str, when: int) -> None:
-        """Takes back one record counted (a duplicate not archived); a name left at zero is
-        forgotten."""
+    def remove(self, kind: str, chat: str, sent: int | None) -> None:
+        """Takes back one record counted (a duplicate not archived), given its send time or None
+        for a record without one; a name left at zero is forgotten."""
         self.records -= 1
-        for counter, key in (
-            (self.types, kind),
-            (self.chats, chat),
-            (self.hours, (when + self.offset_ms) // HOUR_MS),
-        ):
+        counted: list[tuple[Counter[Any], Any]] = [(self.types, kind), (self.chats, chat)]
+        if sent is None:
+            self.untimed -= 1
+        else:
+            counted.append((self.hours, (sent + self.offset_ms) // HOUR_MS))
+        for counter, key in counted:
             counter[key] -= 1
             if counter[key] <= 0:
                 del counter[key]
@@ -87,6 +90,7 @@ class RecordCounts:
             "types": list(self.types.items()),
             "chats": list(self.chats.items()),
             "hours": list(self.hours.items()),
+            "untimed": self.untimed,
         }
 
     @classmethod
@@ -96,4 +100,5 @@ class RecordCounts:
         counts.types.update({str(name): int(n) for name, n in data["types"]})
         counts.chats.update({str(name): int(n) for name, n in data["chats"]})
         counts.hours.update({int(hour): int(n) for hour, n in data["hours"]})
+        counts.untimed = int(data.get("untimed", 0))  # absent from a spool of an older version
         return counts

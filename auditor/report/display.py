@@ -25,7 +25,10 @@ def local_time(timestamp_ms: int | None, tz: timezone, seconds: bool = True) -> 
     """An instant in the report's zone with its offset, e.g. `2026-11-01 08:00:00 +08:00`."""
     if timestamp_ms is None:
         return ""
-    moment = datetime.fromtimestamp(timestamp_ms / 1000, UTC).astimezone(tz)
+    try:
+        moment = datetime.fromtimestamp(timestamp_ms / 1000, UTC).astimezone(tz)
+    except (OverflowError, ValueError):  # the zone shifts it past year 1 or 9999: say it in UTC
+        return utc_time(timestamp_ms)
     text = moment.replace(tzinfo=None).isoformat(" ", "seconds" if seconds else "minutes")
     return f"{text} {zone_name(tz)[3:] or '+00:00'}"
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import orjson
 
-from auditor.errors import AuditorError, InputError
+from auditor.errors import InputError
 from auditor.findings import SEVERITIES, Finding, fail_threshold
-from auditor.partitions import DAY_MS, HOUR_MS, Partition
+from auditor.partitions import DAY_MS, HOUR_MS
 from auditor.records import LATEST_MS, body_type, content_hash, msg_id, sender, timestamp_ms
 from auditor.report import charts
 from auditor.report.content import Report, Table
@@ -112,7 +112,8 @@ def verdict_line(count: int, fail_on: str) -> str:
 class ReportBuilder:
     """Observes one run's records, findings and retention verdicts; renders the report files.
 
-    Feed it in any order: `observe_record` per archived record (with its partition label),
+    Feed it in any order: `observe_record` per archived record (with its partition label, which
+    dates nothing: a record without a send time counts as such, in no hour and no day),
     `observe_finding` per finding (a `Finding` or its `to_dict()`), `observe_verdict` per record's
     retention verdict. Then `summary()` and `render(out_dir)`, as often as wanted.
     """
@@ -130,7 +131,6 @@ class ReportBuilder:
         self._chats: Counter[str] = Counter()
         self._hours: Counter[int] = Counter()
         self._untimed = 0
-        self._labels: dict[str, int | None] = {}
         # the send time, sender and (when given) record of the last 4,096 to 8,191 records by
         # msg_id, for findings that follow their record
         self._recent: dict[str, tuple[int | None, str | None, dict[str, Any] | None]] = {}
@@ -151,7 +151,8 @@ class ReportBuilder:
         self._needs_record: dict[str | tuple[str, int], list[dict[str, Any]]] = {}
         self._finding_days: Counter[tuple[int, str]] = Counter()
         self._sender_findings: dict[str, Counter[str]] = {}
-        self._unplaced = 0
+        self._untimed_findings = 0  # about a record without a send time
+        self._unplaced = 0  # about no record this builder can find
         # verdicts
         self._verdicts: Counter[tuple[str, str]] = Counter()
 
@@ -201,11 +202,10 @@ class ReportBuilder:
         self._records += 1
         _bump(self._types, kind)
         _bump(self._chats, chat)
-        when = sent if sent is not None else self._label_start(partition_label)
-        if when is None:
+        if sent is None:
             self._untimed += 1
         else:
-            self._hours[(when + self._offset_ms) // HOUR_MS] += 1
+            self._hours[(sent + self._offset_ms) // HOUR_MS] += 1
         waits_for: str | tuple[str, int] | None = key if key is not None else _line_key(seq)
         if waits_for is None:
             return
@@ -236,6 +236,7 @@ class ReportBuilder:
             for name, count in theirs.items():
                 _bump(mine, name, count)
         self._hours.update(counts.hours)
+        self._untimed += counts.untimed
 
     def place_waiting(self, key: str | tuple[str, int], sent: int | None, who: str | None) -> None:
         """Dates the findings about msg_id `key` that came before its record (`observe_facts`
@@ -314,15 +315,6 @@ class ReportBuilder:
             disposition, rule = _name(disposition), _name(rule)
         self._verdicts[(disposition, rule)] += count
 
-    def _label_start(self, label: str) -> int | None:
-        """The start of a partition named `YYYYMMDDHH` in the hour zone, for untimed records."""
-        if label not in self._labels:
-            try:
-                self._labels[label] = Partition.from_label(label, self._tz).start_ms
-            except (AuditorError, ValueError, OverflowError):
-                self._labels[label] = None
-        return self._labels[label]
-
     def _sample(self, table: str, rank: int, finding: Mapping[str, Any]) -> bool:
         """Keeps the `table_rows` most severe findings of a table, the earliest among equals."""
         heap = self._samples[table]
@@ -352,7 +344,7 @@ class ReportBuilder:
     def _place(self, sent: int | None, who: str | None, severity: str) -> None:
         """Credits a finding to its record's day and sender for the charts."""
         if sent is None:
-            self._unplaced += 1
+            self._untimed_findings += 1
             return
         self._finding_days[((sent + self._offset_ms) // DAY_MS, severity)] += 1
         self._sender_findings.setdefault(who or "(no sender)", Counter())[severity] += 1
@@ -397,6 +389,14 @@ class ReportBuilder:
                 "source": {key: str(value) for key, value in run.source.items()},
                 "bag": run.bag_name,
                 "archived_on": run.archived_on,
+                **(
+                    {}
+                    if run.reference_ms is None
+                    else {
+                        "reference_time": utc_time(run.reference_ms),
+                        "reference_ms": run.reference_ms,
+                    }
+                ),
             },
             "archive": {
                 "merkle_root": run.merkle_root,
@@ -431,7 +431,7 @@ class ReportBuilder:
                     for (category, rule, severity), count in rules
                 ],
                 "per_day": self._findings_per_day(),
-                "undated": self._unplaced + sum(len(each) for each in self._waiting.values()),
+                "undated": self._untimed_findings + self._recordless(),
                 "top_senders": [
                     {"sender": who, "count": sum(counts.values()), "by_severity": dict(counts)}
                     for who, counts in self._top_senders()
@@ -552,6 +552,11 @@ class ReportBuilder:
             self._sender_findings.items(), key=lambda item: (-sum(item[1].values()), item[0])
         )[:count]
 
+    def _recordless(self) -> int:
+        """Findings about no record this builder saw: no msg_id or line to find it by, or a
+        msg_id no record of this run has (e.g. a disappeared message)."""
+        return self._unplaced + sum(len(each) for each in self._waiting.values())
+
     def _findings_per_day(self) -> dict[str, dict[str, int]]:
         """Findings by their record's send day (in the report's zone) and severity."""
         days: dict[str, dict[str, int]] = {}
@@ -592,6 +597,12 @@ class ReportBuilder:
             (label, {name: by_severity[label].get(name, 0) for name in SEVERITIES})
             for label in labels
         ]
+        drawn_records = sum(values["messages"] for _label, values in activity)
+        drawn_findings = sum(sum(values.values()) for _label, values in found)
+        placed = sum(self._finding_days.values())
+        in_window = sum(
+            count for (day, _severity), count in self._finding_days.items() if day in days
+        )
         senders = self._top_senders()
         return (
             charts.column_chart(
@@ -599,15 +610,38 @@ class ReportBuilder:
                 f"Messages per {per} ({zone})",
                 activity,
                 (("messages", "bar-messages"),),
-                f"Archived messages per {per} of the window, by send time in {zone}.",
+                f"Archived messages per {per} of the window, by send time in {zone}."
+                + _left_out(
+                    "records",
+                    self._records,
+                    (
+                        (self._untimed, "without a usable time"),
+                        (
+                            self._records - self._untimed - drawn_records,
+                            "sent outside the window",
+                        ),
+                    ),
+                ),
             ),
             charts.column_chart(
                 "findings-per-day",
                 f"Findings per {unit} by severity ({zone})",
                 found,
                 SEVERITY_SERIES,
-                "Findings by the send day of the record they concern; findings without a record "
-                "in this run (e.g. disappeared messages) are not drawn.",
+                f"Findings by the send {unit} of the record they concern."
+                + _left_out(
+                    "findings",
+                    self._findings,
+                    (
+                        (self._untimed_findings, "about records without a usable time"),
+                        (
+                            self._recordless(),
+                            "with no record in this run (e.g. disappeared messages)",
+                        ),
+                        (placed - in_window, "about records sent outside the window"),
+                        (in_window - drawn_findings, "of a severity the chart has no colour for"),
+                    ),
+                ),
             ),
             charts.bar_chart(
                 "message-types",
@@ -639,6 +673,16 @@ def _bump(counter: Counter[str], key: str, count: int = 1) -> None:
         counter[key] += count
     else:
         counter[OTHER] += count
+
+
+def _left_out(noun: str, total: int, parts: Sequence[tuple[int, str]]) -> str:
+    """What a chart's caption adds about what it does not draw: ` Not drawn: 4 of 129 findings
+    (4 about records without a usable time).`, or nothing when it draws everything."""
+    missing = [(count, why) for count, why in parts if count]
+    if not missing:
+        return ""
+    shown = ", ".join(f"{count:,} {why}" for count, why in missing)
+    return f" Not drawn: {sum(c for c, _ in missing):,} of {total:,} {noun} ({shown})."
 
 
 def _name(value: Any) -> str:

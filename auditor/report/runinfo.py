@@ -22,6 +22,8 @@ class RunInfo:
     `source` holds `api`, `base_url`, `org` and `app`. `previous_tagmanifest_sha256` is 64 zeros
     for the first run of a chain. `verify_text` is the bag's `data/VERIFY.txt` when known; without
     it the report shows the text the archive writer puts there, from these fields.
+    `reference_ms` is the instant retention and holds were judged at (the bag's
+    `Policy-Reference-Time`), None when not known.
     """
 
     sequence: int
@@ -45,6 +47,7 @@ class RunInfo:
     archived_on: str = ""
     verify_text: str = ""
     signature_namespace: str = "easemob-auditor"
+    reference_ms: int | None = None
 
     def __post_init__(self) -> None:
         if self.fail_on not in FAIL_ON_LEVELS:

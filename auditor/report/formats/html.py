@@ -26,6 +26,12 @@ from auditor.resources import templates_dir
 
 RULE_ROWS = 50
 TABLE_BYTES = 1_500_000
+# What a retention verdict that no rule won stands for, by disposition (the verdicts
+# `policies.retention` gives records without a timestamp and records no rule applies to).
+NO_RULE = {
+    "review": "none: the record has no usable timestamp",
+    "keep": "none: no retention rule applies",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,5 +138,6 @@ class HtmlFormat(ReportFormat):
             verify=verify_commands(report.run),
             severities=SEVERITIES,
             rule_rows=RULE_ROWS,
+            no_rule=NO_RULE,
         ):
             handle.write(chunk.encode("utf-8"))
