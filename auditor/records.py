@@ -28,11 +28,15 @@ LATEST_MS = 253_402_300_800_000
 
 
 def timestamp_ms(record: Record) -> int | None:
-    """The send time in UTC ms; accepts an int or a numeric string in range, else None."""
+    """The send time in UTC ms; accepts an int or a string of ASCII digits in range, else None.
+
+    Only ASCII digits: `str.isdigit` also accepts `²` (which `int` refuses) and other scripts'
+    digits (which the schema refuses).
+    """
     value = record.get("timestamp")
     if isinstance(value, bool):
         return None
-    if (isinstance(value, str) and value.isdigit()) or (
+    if (isinstance(value, str) and value.isascii() and value.isdigit()) or (
         isinstance(value, float) and value.is_integer()
     ):
         value = int(value)

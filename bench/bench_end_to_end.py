@@ -204,7 +204,7 @@ def measure_baseline(argv: list[str]) -> dict[str, Any]:
             for line in gzip.decompress(data).splitlines() if data else []:
                 record = json.loads(line)
                 counts["schema errors"] += len(list(validator.iter_errors(record)))
-                for _pointer, text in scanned_fields(record):
+                for _pointer, text, _key in scanned_fields(record):
                     counts["keyword hits"] += len([term for term in terms if term in text])
                     for pattern in patterns:
                         counts["pattern hits"] += len(pattern.findall(text))

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         contention.append((time.perf_counter() - wall) / spent)
         return spent
 
-    texts = [[text for _pointer, text in scanned_fields(record)] for record in records]
+    texts = [[text for _pointer, text, _key in scanned_fields(record)] for record in records]
 
     def matching_pass(memo_size: int) -> float:
         """The matching stage alone (the baseline's job) over the same texts of every record."""

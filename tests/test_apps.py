@@ -92,10 +92,13 @@ def invoke(config: Path, *extra: str, crash_at: str | None = None):
 
 
 def window(start_hour: int, end_hour: int) -> list[str]:
+    """Flags for hours `start_hour` to `end_hour`, judged as of its end as `settings_for` does."""
     return [
         "--since",
         f"2026-11-01T{start_hour:02d}:00Z",
         "--until",
+        f"2026-11-01T{end_hour:02d}:00Z",
+        "--as-of",
         f"2026-11-01T{end_hour:02d}:00Z",
     ]
 
@@ -165,7 +168,11 @@ def test_apps_side_by_side_each_in_its_own_process_so_one_killed_stops_no_other(
     emulators, keys, tmp_path
 ):
     apps = app_entry(
-        "shop", emulators["shop"], since="'2026-11-01T00:00Z'", until="'2026-11-01T03:00Z'"
+        "shop",
+        emulators["shop"],
+        since="'2026-11-01T00:00Z'",
+        until="'2026-11-01T03:00Z'",
+        as_of="'2026-11-01T03:00Z'",
     ) + app_entry(
         "support", emulators["support"], since="'2026-11-01T00:00Z'", until="'2026-11-01T01:00Z'"
     )

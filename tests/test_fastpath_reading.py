@@ -12,7 +12,7 @@ from collections import UserDict
 import pytest
 
 from auditor.emulator.dataset import SyntheticHistory
-from auditor.policies.reading import glance, pointer_of, read
+from auditor.policies.reading import glance, place_of, read
 
 
 class _Dict(dict):
@@ -27,9 +27,13 @@ class _Str(str):
     pass
 
 
+class _Int(int):
+    pass
+
+
 def _as_read(record: dict) -> tuple[tuple, list[str]]:
     facts, fields = read(record)
-    return tuple(facts), [text for _pointer, text in fields]
+    return tuple(facts), [text for _pointer, text, _key in fields]
 
 
 ODD_RECORDS = [
@@ -69,6 +73,16 @@ ODD_RECORDS = [
     ),
     {"payload": {"bodies": [{"type": "txt", "msg": "a"}], "ext": "a plain string"}},
     {"payload": {"bodies": [], "ext": {"a": {"b": [{"c": "d"}], "e": _Str("f")}}}},
+    {"payload": {"bodies": [{"type": "cmd", "action": "typing"}]}, "timestamp": "²"},
+    {"payload": {"bodies": [{"type": "custom", "customEvent": "e"}]}, "timestamp": "١٧٩٣٤٩١٢٠٠٠٠٠"},
+    {
+        "payload": {
+            "bodies": [{"type": "custom", "customExts": {"k": 13912345678, "b": True}}],
+            "ext": {"n": 5, "neg": -5, "big": 10**25, "f": 1.5, 3: "int key", "": "no key"},
+        }
+    },
+    {"payload": {"bodies": [], "ext": {"a": {"n": 5, "m": {"o": 6}, "5": "five"}, "l": [7, 5]}}},
+    {"payload": {"bodies": [], "ext": _Dict({_Str("k"): _Int(13912345678), "j": [_Int(8)]})}},
 ]
 
 
@@ -93,4 +107,6 @@ def test_glance_reads_every_synthetic_record_as_read_does():
 def test_each_string_glance_reads_is_found_again_at_the_pointer_read_gives_it(record):
     _facts, fields = read(record)
 
-    assert [(pointer_of(record, text), text) for text in glance(record)[1]] == fields
+    assert [(*place_of(record, text), text) for text in glance(record)[1]] == [
+        (pointer, key, text) for pointer, text, key in fields
+    ]

@@ -154,11 +154,14 @@ def test_text_without_a_needle_runs_no_detector():
 # skip to candidate positions; these are the same expressions written lookbehind-first, the
 # plain way, and must find exactly the same matches.
 PLAIN_PATTERNS = {
-    "resident_id": r"(?<![0-9])[1-8][0-9]{16}[0-9Xx](?![0-9Xx])",
+    "resident_id": r"(?<![0-9])[1-8][0-9]{5}(?:[0-9]{8}|(?P<s>[ -])[0-9]{8}(?P=s))[0-9]{3}"
+    r"[0-9Xx](?![0-9Xx])",
     "bank_card": r"(?<![0-9])(?:[0-9]{4}[ -]){3}[0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9])"
     r"|(?<![0-9])[0-9]{13,19}(?![0-9Xx])",
-    "mobile": r"(?<![0-9])(?:\+?86[ -]?)?1[3-9][0-9][ -]?[0-9]{4}[ -]?[0-9]{4}(?![0-9])",
-    "ipv4": r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9]|\.[0-9])",
+    "mobile": r"(?<![0-9])(?<![0-9]\.)(?:\+?86[ -]?)?1[3-9][0-9]"
+    r"(?:[ -]?[0-9]{4}[ -]?|(?P<s>[.\u2010-\u2015\u2212])[0-9]{4}(?P=s)"
+    r"|[0-9](?P<g>[ .\u2010-\u2015\u2212-])[0-9]{3}(?P=g))[0-9]{4}(?![0-9]|\.[0-9])",
+    "ipv4": r"(?<![0-9.Vv])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9]|\.[0-9])",
     "url": r"(?<![A-Za-z0-9])(?:[Hh][Tt][Tt][Pp][Ss]?://|[Ww]{3}\.)"
     r"[^\s<>\"'，。、；！？）】」]*[^\s<>\"'，。、；！？）】」.,;:!?)\]}]",
 }
@@ -168,6 +171,7 @@ def _fuzz_texts(alphabet: str, count: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     pieces = [*alphabet, "86", "+86 ", "138", "1381234", "4111 ", "http://", "www.", "WwW."]
     pieces += ["192.168.", "1.2.", "255.", "4403051965", "03282044", "12345678", "0000"]
+    pieces += ["139.", "1391 ", "–1234–", "440305 ", "19651224 ", "v"]
     return ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 40))) for _ in range(count)]
 
 
@@ -175,7 +179,7 @@ def _fuzz_texts(alphabet: str, count: int, seed: int) -> list[str]:
 def test_first_character_patterns_match_exactly_what_the_plain_ones_do(name):
     plain = re.compile(PLAIN_PATTERNS[name])
     fast = DETECTORS[name].pattern
-    texts = _fuzz_texts("0123456789 -+.Xxa:/wHtTpsW，号", 6_000, seed=len(name))
+    texts = _fuzz_texts("0123456789 -+.Xxa:/wHtTpsW，号–", 6_000, seed=len(name))
     for text in texts:
         expected = [(m.span(), m.group()) for m in plain.finditer(text)]
         assert [(m.span(), m.group()) for m in fast.finditer(text)] == expected, text
@@ -185,6 +189,48 @@ def test_first_character_patterns_match_exactly_what_the_plain_ones_do(name):
 def test_digits_in_another_style_are_read_even_beyond_the_basic_plane():
     text = "电话 𝟏𝟑𝟖𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖，谢谢"  # mathematical bold digits
     assert found("mobile", text) == [(3, 14, "𝟏𝟑𝟖𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖", "13812345678", "high", ("nfkc",))]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "matched"),
+    [
+        ("mobile", "手机 139.1234.5678。", "139.1234.5678"),
+        ("mobile", "手机 139–1234–5678", "139–1234–5678"),
+        ("mobile", "手机 139—1234—5678", "139—1234—5678"),
+        ("mobile", "手机 1391 234 5678", "1391 234 5678"),
+        ("mobile", "手机 1391-234-5678", "1391-234-5678"),
+        ("mobile", "手机 +86 139.1234.5678", "+86 139.1234.5678"),
+        ("resident_id", "身份证 110108 19900307 1238", "110108 19900307 1238"),
+        ("resident_id", "身份证 110108-19900307-1238", "110108-19900307-1238"),
+    ],
+)
+def test_numbers_written_in_other_groupings_are_found(name, text, matched):
+    value = "13912345678" if name == "mobile" else "110108199003071238"
+    start = text.index(matched)
+    assert found(name, text) == [(start, start + len(matched), matched, value, "high", ())]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("mobile", "手机 139.12345678"),  # a decimal number
+        ("mobile", "手机 0.13912345678"),
+        ("mobile", "手机 13912345678.5"),
+        ("mobile", "手机 139.1234-5678"),  # two different separators
+        ("mobile", "手机 1391 2345 678"),
+        ("mobile", "host 192.168.0255.4111"),
+        ("resident_id", "身份证 110108 19900307-1238"),
+        ("resident_id", "身份证 1101081 9900307 1238"),
+        ("resident_id", "身份证 110105209912310010"),  # born 2099-12-31, check digit right
+    ],
+)
+def test_look_alikes_of_grouped_numbers_are_not_found(name, text):
+    assert found(name, text) == []
+
+
+def test_a_version_string_after_v_is_no_ipv4_address():
+    assert found("ipv4", "upgrade to v2.3.10.1 or V10.0.0.1") == []
+    assert [hit[2] for hit in found("ipv4", "version 2.3.10.1")] == ["2.3.10.1"]
 
 
 def test_the_check_digit_is_the_gb_11643_weighted_sum():

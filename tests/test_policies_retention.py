@@ -7,7 +7,10 @@ import pytest
 from auditor.partitions import DAY_MS, parse_instant
 from auditor.policies.durations import Duration, can_end_sooner
 from auditor.policies.loading import load_policy
+from auditor.policies.reading import Facts
 from auditor.policies.retention import RetentionDecider, RetentionVerdict
+from auditor.policies.scope import IdPattern, Scope, ScopeSet
+from auditor.resources import example_policy
 
 SENT = parse_instant("2026-01-01")
 
@@ -133,21 +136,19 @@ def test_an_explicitly_scoped_delete_rule_beats_the_default_even_when_longer(tmp
     )
 
 
-def test_between_retentions_of_equal_length_the_scoped_rule_beats_the_default(tmp_path):
+def test_between_retentions_of_equal_length_and_outcome_the_scoped_rule_beats_the_default(
+    tmp_path,
+):
     body = """
         retention:
           default: {keep_for: 12mo, then: review}
           rules:
-            - {id: chats, scope: {chat_type: chat}, keep_for: 1y, then: keep}
+            - {id: chats, scope: {chat_type: chat}, keep_for: 1y, then: review}
         """
     _until, verdict = decider(tmp_path, body, now="2027-06-01").decide(record())
-    assert (verdict.winning_rule, verdict.disposition) == ("chats", "keep")
+    assert (verdict.winning_rule, verdict.disposition) == ("chats", "review")
     assert verdict.losing_rules == (
-        (
-            "default",
-            "rule chats keeps it as long and takes precedence "
-            "(an explicitly scoped rule beats the default)",
-        ),
+        ("default", "rule chats keeps it as long, and an explicitly scoped rule beats the default"),
     )
 
 
@@ -236,6 +237,80 @@ def test_scopes_match_groups_by_glob_message_types_and_send_time(tmp_path):
         None,
         RetentionVerdict("keep", "", (), "no retention rule applies to this record"),
     )
+
+
+PARTICIPANTS = """
+    retention:
+      default: {id: default, keep_for: 30d, then: delete}
+    holds:
+      - {id: matter, reason: dispute, scope: {participant: [carol, "dave*"]}, starts: 2025-01-01}
+    """
+
+
+@pytest.mark.parametrize(
+    ("sender", "to", "chat_type", "held"),
+    [
+        ("carol", "bob", "chat", True),
+        ("bob", "carol", "chat", True),
+        ("dave2", "carol", "chat", True),
+        ("carol", "1402541206789", "groupchat", True),
+        ("bob", "1402541206789", "groupchat", False),
+        ("bob", "alice", "chat", False),
+    ],
+    ids=["sent", "received", "between-two", "sent-to-a-group", "group-member", "others"],
+)
+def test_a_participant_condition_covers_what_a_user_sent_or_received_but_not_group_members(
+    tmp_path, sender, to, chat_type, held
+):
+    """Probe 14 item 4: scope conditions are ANDed, so no scope could say "sent or received by";
+    a group's receiver is the group id, and the archive does not know its members."""
+    rules = decider(tmp_path, PARTICIPANTS, now="2026-06-01")
+
+    _until, verdict = rules.decide(record(sender=sender, to=to, chat_type=chat_type))
+
+    assert (verdict.disposition, verdict.winning_rule) == (
+        ("hold", "matter") if held else ("dispose", "default")
+    )
+
+
+def test_the_example_policys_hold_preserves_messages_the_custodians_received():
+    """Probe 14 item 4: it covered only `sender`, so a message user0007 received was reported as
+    over-retained though the hold's reason says both custodians' messages are preserved."""
+    rules = RetentionDecider(load_policy(example_policy()), parse_instant("2026-11-20"))
+
+    sent = parse_instant("2025-01-01")
+
+    until, verdict = rules.decide(record(sender="user0100", to="user0007", sent=sent))
+
+    assert (until, verdict.disposition, verdict.winning_rule) == (None, "hold", "matter-2026-017")
+
+
+def test_scope_sets_with_participants_agree_with_each_scopes_own_predicate():
+    """`ScopeSet.mask` caches per id and ORs the sender's and the receiver's participant masks."""
+    scopes = [
+        Scope(participants=IdPattern.of(["carol"])),
+        Scope(participants=IdPattern.of(["carol", "d*"]), senders=IdPattern.of(["bob"])),
+        Scope(participants=IdPattern.of(["g1"]), chat_types=frozenset({"groupchat"})),
+        Scope(receivers=IdPattern.of(["carol"])),
+        Scope(),
+    ]
+    people = [None, "bob", "carol", "dan", "g1"]
+    facts = [
+        Facts(chat_type, sender, to, ["txt"], SENT)
+        for chat_type in ("chat", "groupchat", None)
+        for sender in people
+        for to in people
+    ]
+    expected = [
+        sum(1 << bit for bit, scope in enumerate(scopes) if scope.matches_facts(each))
+        for each in facts
+    ]
+
+    scope_set = ScopeSet(scopes, cache_size=3)  # small enough to start over mid-way
+
+    found = [scope_set.mask(each) for each in facts * 2]
+
+    assert found == expected * 2
 
 
 def test_a_record_without_a_timestamp_is_due_for_review(tmp_path):

@@ -72,4 +72,4 @@ def not_a_manifest_line(line: str) -> str:
 
 def sequence_of(fields: dict[str, str]) -> int | None:
     value = fields.get(layout.SEQUENCE, "")
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None

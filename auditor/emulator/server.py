@@ -364,7 +364,7 @@ class Emulator:
         ttl = request.get("ttl")
         if ttl is not None:
             text = str(ttl).strip()
-            if isinstance(ttl, bool) or not text.isdigit():
+            if isinstance(ttl, bool) or not (text.isascii() and text.isdigit()):
                 return self._error(
                     400, "illegal_argument", f"ttl {ttl!r} is not a number of seconds", started
                 )
@@ -503,7 +503,9 @@ class Emulator:
         signature = params.get("Signature", [""])[0]
         resource = f"/history/{org}/{app}/{name}"
         now = self.clock.now_ms()
-        if params.get("OSSAccessKeyId", [""])[0] != self._access_key_id or not expires.isdigit():
+        if params.get("OSSAccessKeyId", [""])[0] != self._access_key_id or not (
+            expires.isascii() and expires.isdigit()
+        ):
             return oss_error(
                 403, "AccessDenied", "AccessKeyId or Expires is missing or wrong.", now
             )

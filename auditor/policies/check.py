@@ -2,8 +2,10 @@
 
 A conflict is not an error (the file loads and the engine applies the precedence), but it means
 the file does not do what its author probably meant: a rule that deletes sooner than the statutory
-floor (the floor wins, so the rule's deletion date is never met), a rule or hold that can never
-match, a hold that has already ended, a term that its own allowlist excuses everywhere.
+floor (the floor wins, so the rule's deletion date is never met), a scoped rule that ties with a
+`then: review` rule on records both can cover (review wins the tie, so the scoped rule's own
+outcome never happens there), a rule or hold that can never match, a hold that has already
+ended, a term that its own allowlist excuses everywhere.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from auditor.partitions import format_instant
-from auditor.policies.durations import can_end_sooner
+from auditor.partitions import DAY_MS, format_instant
+from auditor.policies.durations import Duration, can_end_sooner
 from auditor.policies.loading import load_policy
-from auditor.policies.model import Policy
+from auditor.policies.model import Policy, RetentionRule
 from auditor.policies.normalize import normalizer
 
 
@@ -61,6 +63,8 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
             reason = rule.scope.contradiction()
             if reason:
                 found.append(Conflict(rule.line, rule.id, f"can never match: {reason}"))
+            else:
+                found.extend(_review_ties(rule, policy))
     for hold in policy.holds:
         if hold.ends_ms is not None and hold.ends_ms <= now_ms:
             found.append(
@@ -87,3 +91,49 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
                     )
                 )
     return sorted(found, key=lambda conflict: conflict.line)
+
+
+def _review_ties(rule: RetentionRule, policy: Policy) -> list[Conflict]:
+    """The `then: review` rules that can keep some record exactly as long as the scoped `rule`
+    (`then: keep` or `delete`) does: review takes precedence in a tie, so those records go to
+    review, whatever `rule` says."""
+    if rule.then == "review":
+        return []
+    found = []
+    outcome = "deleted" if rule.then == "delete" else "kept"
+    for other in policy.retention_rules():
+        if (
+            other.then != "review"
+            or other.scope.contradiction()
+            or not rule.scope.can_share_records_with(other.scope)
+        ):
+            continue
+        tie = _tie(rule.keep_for, other.keep_for)
+        if tie is None:
+            continue
+        label = f"{'default rule' if other.kind == 'default' else 'rule'} {other.id}"
+        lengths = rule.keep_for.words()
+        if other.keep_for.words() != lengths:
+            lengths += f" and {other.keep_for.words()}"
+        found.append(
+            Conflict(
+                rule.line,
+                rule.id,
+                f"keeps the records that {label} also covers as long as it does "
+                f"({lengths}{tie}), and review takes precedence over {rule.then}: they go to "
+                f"review rather than being {outcome}; give the rules different periods, or "
+                "scopes that exclude each other",
+            )
+        )
+    return found
+
+
+def _tie(first: Duration, second: Duration) -> str | None:
+    """Whether two periods counted from the same send day end at the same instant: "" on every
+    day (`1y` and `12mo`, `2w` and `14d`), ", on some send days" (`365d` and `1y` outside leap
+    years), or None. Only a fixed period against a calendar one needs the four-year cycle."""
+    start = 1_704_067_200_000  # 2024-01-01: four years from a leap year, as `can_end_sooner`
+    if (first.unit in ("mo", "y")) == (second.unit in ("mo", "y")):
+        return "" if first.add_to(start) == second.add_to(start) else None
+    days = range(start, start + 1461 * DAY_MS, DAY_MS)
+    return ", on some send days" if any(first.add_to(d) == second.add_to(d) for d in days) else None

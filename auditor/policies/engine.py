@@ -15,7 +15,7 @@ from auditor.partitions import format_instant
 from auditor.policies.keywords import NEEDLE, KeywordHit, KeywordMatcher
 from auditor.policies.model import Policy
 from auditor.policies.pii import PiiHit, PiiScanner
-from auditor.policies.reading import glance, pointer_of, pointer_path
+from auditor.policies.reading import glance, place_of, pointer_path
 from auditor.policies.retention import RetentionDecider, RetentionVerdict
 from auditor.records import Record, msg_id
 
@@ -86,9 +86,9 @@ class PolicyEngine:
             return until, verdict, findings
         listed = list(findings)
         for text, (keyword_hits, pii_hits) in matched:
-            pointer = pointer_of(record, text)
-            listed.extend(_keyword_finding(record, pointer, text, h) for h in keyword_hits)
-            listed.extend(_pii_finding(record, pointer, text, h) for h in pii_hits)
+            pointer, key = place_of(record, text)
+            listed.extend(_keyword_finding(record, pointer, key, text, h) for h in keyword_hits)
+            listed.extend(_pii_finding(record, pointer, key, text, h) for h in pii_hits)
         return until, verdict, listed
 
     def matches(self, text: str) -> TextMatches:
@@ -180,13 +180,20 @@ def _normalised_note(steps: tuple[str, ...]) -> str:
     return f" (normalised: {', '.join(steps)})" if steps else ""
 
 
-def _keyword_finding(record: Record, pointer: str, text: str, hit: KeywordHit) -> Finding:
+def _place(pointer: str, key: bool) -> str:
+    """Where a text is, for a message: a key's pointer is that of its member."""
+    return f"the key of {pointer_path(pointer)}" if key else pointer_path(pointer)
+
+
+def _keyword_finding(
+    record: Record, pointer: str, key: bool, text: str, hit: KeywordHit
+) -> Finding:
     keyword_list = hit.keyword_list
     if hit.pattern is not None:
-        message = f"matched pattern {hit.pattern!r} with {hit.matched!r} in {pointer_path(pointer)}"
+        message = f"matched pattern {hit.pattern!r} with {hit.matched!r} in {_place(pointer, key)}"
     else:
         message = (
-            f"matched {hit.term!r}{_normalised_note(hit.normalizations)} in {pointer_path(pointer)}"
+            f"matched {hit.term!r}{_normalised_note(hit.normalizations)} in {_place(pointer, key)}"
         )
     details = {
         "list": keyword_list.id,
@@ -200,16 +207,20 @@ def _keyword_finding(record: Record, pointer: str, text: str, hit: KeywordHit) -
     }
     if hit.pattern is not None:
         details["pattern"] = hit.pattern
+    if key:
+        details["in_key"] = True
     return Finding(
         msg_id(record), "keyword", keyword_list.id, keyword_list.severity, message, pointer, details
     )
 
 
-def _pii_finding(record: Record, pointer: str, text: str, hit: PiiHit) -> Finding:
+def _pii_finding(record: Record, pointer: str, key: bool, text: str, hit: PiiHit) -> Finding:
     rule = hit.rule
+    lowered = hit.severity != rule.severity
+    rated = f", so {hit.severity} rather than {rule.severity}" if lowered else ""
     message = (
-        f"{rule.detector} {hit.matched!r} ({hit.confidence} confidence)"
-        f"{_normalised_note(hit.normalizations)} in {pointer_path(pointer)}"
+        f"{rule.detector} {hit.matched!r} ({hit.confidence} confidence{rated})"
+        f"{_normalised_note(hit.normalizations)} in {_place(pointer, key)}"
     )
     details = {
         "detector": rule.detector,
@@ -221,4 +232,9 @@ def _pii_finding(record: Record, pointer: str, text: str, hit: PiiHit) -> Findin
         "confidence": hit.confidence,
         "text": text,
     }
-    return Finding(msg_id(record), "pii", rule.id, rule.severity, message, pointer, details)
+    if lowered:
+        details["severity_lowered_for"] = "low confidence"
+        details["rule_severity"] = rule.severity
+    if key:
+        details["in_key"] = True
+    return Finding(msg_id(record), "pii", rule.id, hit.severity, message, pointer, details)

@@ -21,6 +21,7 @@ import jsonschema
 import yaml
 
 from auditor.errors import ConfigError
+from auditor.findings import SEVERITY_RANK
 from auditor.metaschema import check_schema
 from auditor.operator_files import read_operator_file
 from auditor.partitions import parse_instant
@@ -236,6 +237,7 @@ class _Builder:
             message_types=names("message_type"),
             sent_since_ms=since,
             sent_until_ms=until,
+            participants=ids("participant"),
         )
 
     def rule(self, data: dict[str, Any], path: FieldPath, kind: str, order: int) -> RetentionRule:
@@ -346,7 +348,18 @@ class _Builder:
             context_within=context.get("within", 20),
             allow=tuple(data.get("allow", [])),
             line=self.source.line(path),
+            low_confidence_severity=self.low_confidence_severity(data, path),
         )
+
+    def low_confidence_severity(self, data: dict[str, Any], path: FieldPath) -> str | None:
+        """The rule's severity for unconfirmed detections; refused above its `severity`."""
+        lowered = data.get("low_confidence_severity")
+        if lowered is not None and SEVERITY_RANK[lowered] > SEVERITY_RANK[data["severity"]]:
+            raise self.source.error(
+                (*path, "low_confidence_severity"),
+                f"{lowered!r} is above the rule's severity {data['severity']!r}",
+            )
+        return lowered
 
     def policy(self, name: str, digest: str) -> Policy:
         data = self.source.data

@@ -84,7 +84,10 @@ class KeywordList:
 
 @dataclass(frozen=True, slots=True)
 class DetectorRule:
-    """One use of a sensitive-data detector: its severity, context words and allowlist."""
+    """One use of a sensitive-data detector: its severity, context words and allowlist.
+
+    `low_confidence_severity` is that of a detection no context word confirms; None: one level
+    below `severity` (a 16-digit order number passes the Luhn check one time in ten)."""
 
     id: str
     detector: str
@@ -93,6 +96,7 @@ class DetectorRule:
     context_within: int
     allow: tuple[str, ...]
     line: int
+    low_confidence_severity: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

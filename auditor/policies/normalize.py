@@ -2,8 +2,11 @@
 
 Each step is switchable per keyword list: `nfkc` (full/half width, compatibility forms, circled
 digits), `case` (case folding), `traditional` (traditional to simplified Chinese with OpenCC),
-`digits` (other digit styles such as ❶ or ١) and `separators` (spaces, zero-width characters and
-filler symbols typed between characters: `内*幕`, `内 幕`, `k-i-c-k`).
+`digits` (other digit styles such as ❶ or ١) and `separators` (spaces, filler symbols and
+characters that show as nothing typed between characters: `内*幕`, `内 幕`, `k-i-c-k`, a zero-width
+space, a variation selector, a Hangul filler, an accent or strike-through stacked on a letter).
+Punctuation (`，` `。` `,` `【】`) is not a separator: removing it would join the words on either
+side of a sentence or clause break into a term.
 
 Every step maps one character to zero or more characters regardless of its neighbours, so the
 pipeline is one `str.translate` table, filled lazily as characters are first seen, and a match in
@@ -26,6 +29,39 @@ from itertools import accumulate, combinations
 STEPS = ("nfkc", "case", "traditional", "digits", "separators")
 
 SEPARATOR_CHARS = frozenset("*-_.·•‧∙⋅~|/\\+=#^`'\"‐‑‒–—―＊－＿．・･～｜／＼＋＝＃＾｀＇＂")
+# Separators a reader does not see: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties
+# .txt: joiners, variation selectors, Hangul fillers, tags, ...), the braille blank (a blank, as a
+# space is), and the combining diacritics that belong to no script (accents and overlays such as
+# the strike-through U+0336, which can be stacked on any letter).
+# NFKC runs character by character here, so it never composes a mark with its letter; composing
+# would not help anyway (`í` is no `i`). Marks of a script (Devanagari vowel signs, Arabic
+# vowels) stay: they change the word.
+_INVISIBLE_RANGES = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+    (0x2800, 0x2800),
+    (0x0300, 0x036F),
+    (0x1AB0, 0x1AFF),
+    (0x1DC0, 0x1DFF),
+    (0x20D0, 0x20FF),
+    (0xFE20, 0xFE2F),
+)
+_INVISIBLE = frozenset(code for low, high in _INVISIBLE_RANGES for code in range(low, high + 1))
 _CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F))
 _BMP_CJK_RANGES = _CJK_RANGES[:3]
 _BEYOND_BMP_CHAR = re.compile("[\U00010000-\U0010ffff]")
@@ -38,14 +74,20 @@ def is_cjk(char: str) -> bool:
 
 
 def is_separator(char: str) -> bool:
-    return char.isspace() or char in SEPARATOR_CHARS or unicodedata.category(char) == "Cf"
+    return (
+        char.isspace()
+        or char in SEPARATOR_CHARS
+        or ord(char) in _INVISIBLE
+        or unicodedata.category(char) == "Cf"
+    )
 
 
 @lru_cache(maxsize=65_536)
 def is_wordish(char: str) -> bool:
-    """A letter or digit of a script written with spaces between words (not CJK)."""
+    """A letter or digit of a script written with spaces between words (not CJK); a Hangul
+    filler, a letter by its category, is a separator and glues no match to a word."""
     first = unicodedata.normalize("NFKC", char)[:1]
-    return first.isalnum() and ord(first) < 0x2E80
+    return first.isalnum() and ord(first) < 0x2E80 and ord(first) not in _INVISIBLE
 
 
 @cache

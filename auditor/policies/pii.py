@@ -9,6 +9,10 @@ text holds none, and only the digit search is left. The prefilter reads what the
 read: a text holding a character that the view turns into one the prefilter looks for (`①`,
 `－`, `＠`, a no-break space) is filtered through its view, so a mobile number typed with
 fullwidth hyphens is found whatever else the text holds.
+
+A detection no context word confirms keeps its detector's low confidence and is rated one
+severity level below its rule (or at the rule's `low_confidence_severity`): about one random
+16-digit number in ten passes the Luhn check, and a version string reads as an IPv4 address.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from fnmatch import translate
 from functools import cache
 from typing import Any, NamedTuple
 
+from auditor.findings import SEVERITIES
 from auditor.policies.detectors import DETECTORS, Detector
 from auditor.policies.model import DetectorRule
 
 
 class PiiHit(NamedTuple):
-    """A checked detection at `[start, end)` of the raw text, in code points."""
+    """A checked detection at `[start, end)` of the raw text, in code points, with the
+    severity its confidence gives it (see `low_confidence_severity`)."""
 
     rule: DetectorRule
     start: int
@@ -34,6 +40,14 @@ class PiiHit(NamedTuple):
     value: str
     confidence: str
     normalizations: tuple[str, ...]
+    severity: str
+
+
+def low_confidence_severity(rule: DetectorRule) -> str:
+    """The severity of the rule's detections that no context word confirms."""
+    if rule.low_confidence_severity is not None:
+        return rule.low_confidence_severity
+    return SEVERITIES[max(0, SEVERITIES.index(rule.severity) - 1)]
 
 
 def _view_char(char: str) -> str:
@@ -92,9 +106,9 @@ def _view_steps(raw: str, seen: str) -> tuple[str, ...]:
 
 
 # A rule with its detector, the `search` of its context words (None when they cannot raise its
-# confidence) and the `match` of its allowlist.
+# confidence), the `match` of its allowlist and the severity of its low-confidence detections.
 _Rule = tuple[
-    DetectorRule, Detector, Callable[[str], object] | None, Callable[[str], object] | None
+    DetectorRule, Detector, Callable[[str], object] | None, Callable[[str], object] | None, str
 ]
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 
@@ -122,7 +136,8 @@ class PiiScanner:
             detector = DETECTORS[rule.detector]()
             low = detector.base_confidence != "high"
             context = _context(rule.context_words) if low else None
-            every.append((rule, detector, context, _allowlist(rule.allow)))
+            lowered = low_confidence_severity(rule) if low else rule.severity
+            every.append((rule, detector, context, _allowlist(rule.allow), lowered))
         by_literal: dict[str, list[_Rule]] = {}
         self._numeric: list[_Rule] = []
         fragments: dict[str, None] = {}
@@ -182,16 +197,17 @@ class PiiScanner:
         """The checked detections of the `candidates` rules in `text`."""
         view = view_of(text)
         hits = []
-        for rule, detector, context, allowed in chosen:
+        for rule, detector, context, allowed, lowered in chosen:
             for start, end, value in detector.find(view):
                 if allowed is not None and allowed(value) is not None:
                     continue
-                confidence = detector.base_confidence
+                confidence, severity = detector.base_confidence, lowered
                 if context is not None and _near(view, start, end, rule, context):
-                    confidence = "high"
+                    confidence, severity = "high", rule.severity
                 raw = text[start:end]
                 steps = _view_steps(raw, view[start:end])
-                hits.append(_new(PiiHit, (rule, start, end, raw, value, confidence, steps)))
+                hit = (rule, start, end, raw, value, confidence, steps, severity)
+                hits.append(_new(PiiHit, hit))
         return hits
 
 

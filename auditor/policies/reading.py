@@ -3,19 +3,23 @@
 Scopes look at the chat type, sender, receiver, body types and send time (`Facts`). Keyword and
 sensitive-data rules read text bodies (`msg`), merged messages (`title`, `summary`; their `msg` is
 Easemob's fixed "version too old" notice), location addresses (`addr`), file names (`filename`,
-any body type), custom messages (`customExts` as a map or a list of one-key maps, and
-`v2:customExts`) and the message's `ext`, recursively, each with its RFC 6901 JSON Pointer. A
-string repeated in one record (Easemob mirrors `customExts` into `v2:customExts`) is scanned once,
-at its first pointer. The engine's hot path reads both in one walk without pointers (`glance`):
-a pointer is only wanted for the few strings that match something, and building it costs more
-than finding the string, so `pointer_of` walks again for just those.
+any body type), custom messages (`customEvent`; `customExts` as a map or a list of one-key maps,
+and `v2:customExts`), command messages (`action`) and the message's `ext`, each with its RFC 6901
+JSON Pointer. `ext` and the custom maps are read recursively, and in them what an app may fill
+with content is read too: the keys (a key's pointer is that of its member, with `key` set, since a
+pointer can only name a value) and integers, as their decimal text (apps store phone and ID
+numbers as JSON numbers). A string repeated in one record (Easemob mirrors `customExts` into
+`v2:customExts`) is scanned once, at its first place. The engine's hot path reads both in one
+walk without pointers (`glance`): a pointer is only wanted for the few strings that match
+something, and building it costs more than finding the string, so `place_of` walks again for
+just those.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from auditor.records import LATEST_MS, Record, body_type, receiver, sender, timestamp_ms
 
@@ -24,8 +28,16 @@ _BY_TYPE = {
     "txt": ("msg", "filename"),
     "combine": ("title", "summary", "filename"),
     "loc": ("addr", "filename"),
+    "custom": ("customEvent", "filename"),
+    "cmd": ("action", "filename"),
 }
-Fields = list[tuple[str, str]]
+# Integers in `ext` and the custom maps are scanned up to this size: longer ones hold no phone,
+# ID or card number, and Python refuses to write out an integer of more than 4,300 digits.
+NUMBER_LIMIT: Final = 10**20
+Place = tuple[str, str, bool]
+"""`(pointer, text, key)`: a scanned string, and whether it is the key of the member at
+`pointer` rather than the value there."""
+Fields = list[Place]
 
 
 class Facts(NamedTuple):
@@ -60,7 +72,7 @@ def _child_pointer(parent: str, key: str) -> str:
 
 
 def read(record: Record) -> tuple[Facts, Fields]:
-    """The record's facts and its `(pointer, text)` strings, in record order."""
+    """The record's facts and its `(pointer, text, key)` strings, in record order."""
     facts = _new_facts(
         Facts,
         (
@@ -82,8 +94,9 @@ def _body_types(record: Record) -> list[str]:
     return [body_type(body) for body in found if isinstance(body, dict)]
 
 
-def _fields(record: Record) -> Iterator[tuple[str, str]]:
-    """Every scanned `(pointer, text)` of a record in record order, repeated strings included."""
+def _fields(record: Record) -> Iterator[Place]:
+    """Every scanned `(pointer, text, key)` of a record in record order, repeated strings
+    included."""
     payload = record.get("payload")
     if not isinstance(payload, dict):
         return
@@ -96,7 +109,7 @@ def _fields(record: Record) -> Iterator[tuple[str, str]]:
             for key in _BY_TYPE.get(kind, _FILENAME):
                 value = body.get(key)
                 if isinstance(value, str) and value:
-                    yield _body_pointer(index, key), value
+                    yield _body_pointer(index, key), value, False
             if kind == "custom":
                 for key in ("customExts", "v2:customExts"):
                     if key in body:
@@ -110,19 +123,19 @@ def scanned_fields(record: Record) -> Fields:
     """The strings policies scan, each once, at the pointer where it first occurs."""
     seen: set[str] = set()
     found: Fields = []
-    for pointer, text in _fields(record):
-        if text not in seen:
-            seen.add(text)
-            found.append((pointer, text))
+    for place in _fields(record):
+        if place[1] not in seen:
+            seen.add(place[1])
+            found.append(place)
     return found
 
 
-def pointer_of(record: Record, text: str) -> str:
-    """The pointer `scanned_fields` gives `text`, found without building the others: the
-    engine asks only for the few strings that matched something."""
-    for pointer, value in _fields(record):
+def place_of(record: Record, text: str) -> tuple[str, bool]:
+    """The pointer `scanned_fields` gives `text` and whether `text` is the key there, found
+    without building the others: the engine asks only for the few strings that matched."""
+    for pointer, value, key in _fields(record):
         if value == text:
-            return pointer
+            return pointer, key
     raise KeyError(text)
 
 
@@ -182,7 +195,7 @@ def glance(record: Record) -> tuple[tuple, list[str]]:
     ), texts
 
 
-_LEAVES = frozenset((int, float, bool, type(None)))  # JSON values that hold no string
+_LEAVES = frozenset((float, bool, type(None)))  # JSON values that hold no text
 
 
 def _texts(value: Any, texts: list[str]) -> None:
@@ -190,13 +203,23 @@ def _texts(value: Any, texts: list[str]) -> None:
     `ext` are a dict of dicts)."""
     kind = type(value)
     if kind is dict:
-        for item in value.values():
+        for key, item in value.items():
+            if type(key) is str:
+                if key and key not in texts:
+                    texts.append(key)
+            elif isinstance(key, str) and key and key not in texts:
+                texts.append(key)
             kind = type(item)
             if kind is str:
                 if item and item not in texts:
                     texts.append(item)
             elif kind is dict:
-                for leaf in item.values():
+                for leaf_key, leaf in item.items():
+                    if type(leaf_key) is str:
+                        if leaf_key and leaf_key not in texts:
+                            texts.append(leaf_key)
+                    elif isinstance(leaf_key, str) and leaf_key and leaf_key not in texts:
+                        texts.append(leaf_key)
                     if type(leaf) is str:
                         if leaf and leaf not in texts:
                             texts.append(leaf)
@@ -210,31 +233,54 @@ def _texts(value: Any, texts: list[str]) -> None:
     elif kind is list:
         for item in value:
             _texts(item, texts)
+    elif kind is int:
+        if -NUMBER_LIMIT < value < NUMBER_LIMIT:
+            text = str(value)
+            if text not in texts:
+                texts.append(text)
     elif isinstance(value, str):
         if value and value not in texts:
             texts.append(value)
     elif isinstance(value, dict):
-        for item in value.values():
+        for key, item in value.items():
+            if isinstance(key, str) and key and key not in texts:
+                texts.append(key)
             _texts(item, texts)
     elif isinstance(value, list):
         for item in value:
             _texts(item, texts)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = _number_text(value)
+        if number is not None and number not in texts:
+            texts.append(number)
 
 
 def facts_of(record: Record) -> Facts:
     return read(record)[0]
 
 
-def _strings(value: Any, pointer: str) -> Iterator[tuple[str, str]]:
+def _number_text(value: int) -> str | None:
+    """The decimal text an integer is scanned as (None when it is too long to hold anything)."""
+    return str(int(value)) if -NUMBER_LIMIT < value < NUMBER_LIMIT else None
+
+
+def _strings(value: Any, pointer: str) -> Iterator[Place]:
     if isinstance(value, str):
         if value:
-            yield pointer, value
+            yield pointer, value, False
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _strings(item, _child_pointer(pointer, str(key)))
+            child = _child_pointer(pointer, str(key))
+            if isinstance(key, str) and key:
+                yield child, key, True
+            yield from _strings(item, child)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _strings(item, _child_pointer(pointer, str(index)))
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = _number_text(value)
+        if text is not None:
+            yield pointer, text, False
 
 
 @lru_cache(maxsize=4096)
@@ -243,7 +289,7 @@ def pointer_path(pointer: str) -> str:
     parts = []
     for token in pointer.split("/")[1:]:
         token = token.replace("~1", "/").replace("~0", "~")
-        if token.isdigit():
+        if token.isascii() and token.isdigit():
             parts.append(f"[{token}]")
         else:
             parts.append(("." if parts else "") + token)

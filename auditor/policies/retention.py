@@ -2,14 +2,23 @@
 
 The precedence follows Microsoft Purview's principles of retention, in this order:
 
-1. A legal hold beats everything: a held record is kept until the hold is lifted.
+1. A legal hold beats everything: a held record is kept until the last hold that covers it is
+   lifted, and indefinitely while one of them has no end; the hold named is the one that lasts
+   longest.
 2. Retention beats deletion: nothing is deleted while a retention rule (`then: keep` or
    `then: review`, and the statutory floor) still keeps it; a deletion that fell due earlier
    takes effect when that retention ends.
 3. The longest retention wins: `retain_until` is the latest end of every retention that applies.
-4. An explicitly scoped rule beats the default: when a scoped delete rule matches, the default's
-   deletion does not apply (and between retentions of equal length the scoped rule wins).
-5. Among delete rules the shortest wins.
+4. Between periods of equal length the more protective outcome wins: `then: review` beats
+   `then: keep` and `then: delete`, because a person must look before anything is disposed (and
+   the record is kept until they decide); `keep` and `delete` of equal length both end in
+   deletion at that instant, so the delete rule decides.
+5. An explicitly scoped rule beats the default: when a scoped delete rule matches, the default's
+   deletion does not apply, and between otherwise equal retentions the scoped rule wins (the
+   default beats the statutory floor, which only sets a minimum).
+6. Among delete rules the shortest wins.
+7. File order decides only what is left, between rules that say the same: the one listed
+   earlier is named (its severity is the finding's).
 
 The outcome depends only on which rules apply and how long their periods are for the record's
 send day, so it is computed once per combination and day and then looked up: on the hot path a
@@ -23,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from auditor.partitions import DAY_MS
+from auditor.partitions import DAY_MS, format_instant
 from auditor.policies.model import Hold, Policy, RetentionRule
 from auditor.policies.reading import Facts, facts_of
 from auditor.policies.scope import ScopeSet
@@ -32,6 +41,7 @@ from auditor.records import Record
 DISPOSITIONS = ("keep", "dispose", "review", "hold")
 _AFTER = {"delete": "dispose", "review": "review", "keep": "keep"}
 _KIND_RANK = {"rule": 2, "default": 1, "floor": 0}
+_THEN_RANK = {"review": 1, "keep": 0}
 _KIND_LABEL = {"rule": "rule", "default": "default rule", "floor": "statutory floor"}
 
 
@@ -80,12 +90,31 @@ def _label(rule: RetentionRule) -> str:
     return f"{_KIND_LABEL[rule.kind]} {rule.id}"
 
 
+def _tie_break(winner: RetentionRule, loser: RetentionRule) -> str:
+    """Why `winner` beats `loser` when both keep a record equally long (principles 4, 5, 7)."""
+    if winner.then != loser.then:
+        return f"review takes precedence over {loser.then}"
+    if winner.kind != loser.kind:
+        if loser.kind == "floor":
+            return "the statutory floor only sets a minimum"
+        return "an explicitly scoped rule beats the default"
+    return "is listed earlier"
+
+
 def resolve(rules: tuple[RetentionRule, ...], periods: tuple[int, ...]) -> _Resolution:
     """Applies the precedence to the rules that apply, given each one's period in ms."""
     keepers = [i for i, rule in enumerate(rules) if rule.then != "delete"]
     deleters = [i for i, rule in enumerate(rules) if rule.then == "delete"]
     keeper = (
-        max(keepers, key=lambda i: (periods[i], _KIND_RANK[rules[i].kind], -rules[i].order))
+        max(
+            keepers,
+            key=lambda i: (
+                periods[i],
+                _THEN_RANK[rules[i].then],
+                _KIND_RANK[rules[i].kind],
+                -rules[i].order,
+            ),
+        )
         if keepers
         else None
     )
@@ -99,9 +128,7 @@ def resolve(rules: tuple[RetentionRule, ...], periods: tuple[int, ...]) -> _Reso
             if i == keeper:
                 continue
             if periods[i] == periods[keeper]:
-                why = f"{_label(kept)} keeps it as long and takes precedence"
-                if kept.kind == "rule" and rules[i].kind == "default":
-                    why += " (an explicitly scoped rule beats the default)"
+                why = f"{_label(kept)} keeps it as long, and {_tie_break(kept, rules[i])}"
             else:
                 why = (
                     f"the longest retention wins: {_label(kept)} keeps it for "
@@ -119,14 +146,18 @@ def resolve(rules: tuple[RetentionRule, ...], periods: tuple[int, ...]) -> _Reso
                     "decides deletion"
                 )
             elif periods[i] == periods[deleter]:
-                why = f"{_label(deleting)} deletes it as soon and comes first in the file"
+                why = f"{_label(deleting)} deletes it as soon, and is listed earlier"
             else:
                 why = (
                     f"among delete rules the shortest wins: {_label(deleting)} deletes it "
                     f"after {deleting.keep_for.words()}, not {rules[i].keep_for.words()}"
                 )
             losers.append((rules[i].id, why))
-        if keeper is None or periods[deleter] >= periods[keeper]:
+        if (
+            keeper is None
+            or periods[deleter] > periods[keeper]
+            or (periods[deleter] == periods[keeper] and rules[keeper].then == "keep")
+        ):
             if keeper is not None:
                 kept = rules[keeper]
                 losers.append(
@@ -144,14 +175,15 @@ def resolve(rules: tuple[RetentionRule, ...], periods: tuple[int, ...]) -> _Reso
     reason = f"{_label(kept)} keeps it for {kept.keep_for.words()}"
     if deleter is not None:
         deleting = rules[deleter]
-        losers.append(
-            (
-                deleting.id,
+        if periods[deleter] == periods[keeper]:
+            why = f"{_label(kept)} keeps it as long, and {_tie_break(kept, deleting)}"
+        else:
+            why = (
                 f"retention beats deletion: {_label(kept)} keeps it for "
                 f"{kept.keep_for.words()}, past this rule's deletion after "
-                f"{deleting.keep_for.words()}",
+                f"{deleting.keep_for.words()}"
             )
-        )
+        losers.append((deleting.id, why))
         if action == "keep":
             reason += f" (retention beats deletion), then {_label(deleting)} deletes it"
             return _Resolution(keeper, "delete", tuple(losers), reason)
@@ -164,6 +196,8 @@ class RetentionDecider:
 
     The rules' and active holds' scopes form one `ScopeSet`: bit `i` is the scoped rule `i`,
     the bits above them the holds, so one lookup per fact tells which of them cover a record.
+    A held record's verdict depends on its holds and its rules' verdict only, so it is made
+    once per such pair and looked up.
     """
 
     def __init__(self, policy: Policy, now_ms: int) -> None:
@@ -179,6 +213,7 @@ class RetentionDecider:
         self._hold_shift = len(policy.rules)
         self._days: dict[int, dict[int, tuple]] = {}  # send day -> rules -> `_resolve`'s outcome
         self._day: tuple[int, int, dict] = (0, 0, {})  # the last send day seen: start, end
+        self._held: dict[tuple[int, RetentionVerdict], tuple[int | None, RetentionVerdict]] = {}
 
     def decide(self, record: Record) -> Decision:
         return self.decide_facts(facts_of(record))
@@ -206,10 +241,22 @@ class RetentionDecider:
                 until = sent + period
                 decision = (until, kept if self.now_ms < until else after)
         if mask > self._rule_bits:
-            held = mask >> self._hold_shift
-            holds = self._holds
-            return _held([holds[i] for i in range(len(holds)) if held >> i & 1], decision)
+            return self._under_holds(mask >> self._hold_shift, decision)
         return decision
+
+    def _under_holds(self, held: int, decision: Decision) -> Decision:
+        """The decision for a record that the holds of bit mask `held` cover: kept until the
+        later of the last hold's end and its retention's (None: indefinitely)."""
+        until, verdict = decision
+        key = (held, verdict)
+        found = self._held.get(key)
+        if found is None:
+            holds = [hold for i, hold in enumerate(self._holds) if held >> i & 1]
+            found = self._held[key] = _held(holds, verdict)
+        ends, held_verdict = found
+        if ends is None or until is None:
+            return None, held_verdict
+        return max(ends, until), held_verdict
 
     def _day_of(self, sent: int) -> tuple[int, int, dict]:
         """The send day of `sent` (UTC), and the outcomes already resolved for it."""
@@ -236,13 +283,34 @@ class RetentionDecider:
         )
 
 
-def _held(holds: list[Hold], decision: Decision) -> Decision:
-    until, verdict = decision
-    hold = holds[0]
-    losers = [(other.id, f"legal hold {hold.id} comes first in the file") for other in holds[1:]]
+def _lasting(hold: Hold) -> tuple[bool, int]:
+    """Orders holds by how long they last: an open-ended one longest."""
+    return (hold.ends_ms is None, hold.ends_ms if hold.ends_ms is not None else 0)
+
+
+def _held(holds: list[Hold], verdict: RetentionVerdict) -> tuple[int | None, RetentionVerdict]:
+    """The verdict under `holds` (in file order), named after the one that lasts longest (the
+    first listed of equals), and its end: the last of their ends, None while one is open."""
+    hold = max(holds, key=_lasting)
+    losers = [(other.id, _why_hold_lost(hold, other)) for other in holds if other is not hold]
     if verdict.winning_rule:
         losers.append((verdict.winning_rule, "a legal hold beats every retention rule"))
     losers.extend(verdict.losing_rules)
-    until = max(hold.ends_ms, until) if hold.ends_ms is not None and until is not None else None
     reason = f"under legal hold {hold.id}: {hold.reason}"
-    return until, RetentionVerdict("hold", hold.id, tuple(losers), reason)
+    return hold.ends_ms, RetentionVerdict("hold", hold.id, tuple(losers), reason)
+
+
+def _why_hold_lost(winner: Hold, loser: Hold) -> str:
+    """Why `loser` is not the hold named, `winner` lasting at least as long."""
+    last, ends = winner.ends_ms, loser.ends_ms
+    if last is None:
+        if ends is None:
+            return f"legal hold {winner.id} has no end either, and is listed earlier"
+        return f"legal hold {winner.id} has no end, and this one ends {format_instant(ends)}"
+    assert ends is not None  # the winner lasts at least as long
+    if ends == last:
+        return f"legal hold {winner.id} ends at the same time, and is listed earlier"
+    return (
+        f"legal hold {winner.id} lasts longer, until {format_instant(last)}; this one ends "
+        f"{format_instant(ends)}"
+    )

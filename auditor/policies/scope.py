@@ -1,8 +1,12 @@
 """Which records a retention rule or a legal hold covers: chat type, people, groups, types, time.
 
 Every condition given must hold (AND); each condition lists values of which one must match (OR).
-Sender, receiver and group values are exact ids or shell-style globs (`user00*`, `14025412067?`).
-A `group` condition only matches group chats and chat rooms, whose receiver is the group id.
+Sender, receiver, participant and group values are exact ids or shell-style globs (`user00*`,
+`14025412067?`). A `group` condition only matches group chats and chat rooms, whose receiver is
+the group id. A `participant` condition matches when the sender or the receiver is one of its
+values: a person's messages sent and received, which no AND of `sender` and `receiver` can say.
+It sees those two ids only: in a group the receiver is the group, and the archive does not know
+who its members were.
 `ScopeSet` tells which of several scopes cover a record, remembering each condition's answer per
 distinct value (a sender, a receiver, a set of body types): the hot path does a few lookups.
 """
@@ -72,6 +76,7 @@ class Scope:
     message_types: frozenset[str] | None = None
     sent_since_ms: int | None = None
     sent_until_ms: int | None = None
+    participants: IdPattern | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -85,6 +90,7 @@ class Scope:
                 self.message_types,
                 self.sent_since_ms,
                 self.sent_until_ms,
+                self.participants,
             )
         )
 
@@ -112,6 +118,9 @@ class Scope:
         if self.receivers is not None:
             receivers = self.receivers.matches
             checks.append(lambda facts: receivers(facts.receiver))
+        if self.participants is not None:
+            participants = self.participants.matches
+            checks.append(lambda facts: participants(facts.sender) or participants(facts.receiver))
         if self.message_types is not None:
             message_types = self.message_types
             checks.append(lambda facts: not message_types.isdisjoint(facts.types))
@@ -141,6 +150,51 @@ class Scope:
             return "its sent time range is empty (since is not before until)"
         return None
 
+    def can_share_records_with(self, other: Scope) -> bool:
+        """Whether some record can match both scopes, as far as plain values tell: disjoint chat
+        types (a `group` implies a group chat), message types, send times or ids rule it out.
+        Two globs, and a `participant` condition, are taken to overlap."""
+        if _disjoint(self._chat_types(), other._chat_types()):
+            return False
+        if _disjoint(self.message_types, other.message_types):
+            return False
+        since = max(_since(self.sent_since_ms), _since(other.sent_since_ms))
+        if since >= min(_until(self.sent_until_ms), _until(other.sent_until_ms)):
+            return False
+        if _ids_disjoint(self.senders, other.senders):
+            return False
+        return not any(  # `receiver` and `group` both name the receiver
+            _ids_disjoint(mine, theirs)
+            for mine in (self.receivers, self.groups)
+            for theirs in (other.receivers, other.groups)
+        )
+
+    def _chat_types(self) -> frozenset[str] | None:
+        if self.groups is None:
+            return self.chat_types
+        return (self.chat_types or GROUP_CHAT_TYPES) & GROUP_CHAT_TYPES
+
+
+def _since(value: int | None) -> int:
+    return value if value is not None else -(2**63)
+
+
+def _until(value: int | None) -> int:
+    return value if value is not None else 2**63
+
+
+def _disjoint(first: frozenset[str] | None, second: frozenset[str] | None) -> bool:
+    return first is not None and second is not None and first.isdisjoint(second)
+
+
+def _ids_disjoint(first: IdPattern | None, second: IdPattern | None) -> bool:
+    """Whether no id can match both; between two sets of globs, no one knows cheaply."""
+    if first is None or second is None or (first.globs and second.globs):
+        return False
+    return not any(first.matches(value) for value in second.exact) and not any(
+        second.matches(value) for value in first.exact
+    )
+
 
 CACHE_SIZE = 65_536  # distinct values remembered per condition before the cache starts over
 
@@ -149,11 +203,14 @@ class ScopeSet:
     """Which of several scopes cover a record, as a bit mask (bit `i` for `scopes[i]`).
 
     A scope covers a record when each of its conditions does, and every condition but the send
-    time reads either the sender or the place of the message (chat type, body types, receiver),
-    so the mask is the AND of one mask per sender and one per place, each computed once and
-    then looked up, and the mask of the send time, which is the same between two consecutive
-    edges of the scopes' time ranges: the last such span is kept (records come in time order).
-    A chat type that is not a string or None is rare enough to take the scopes' own predicates.
+    time and `participant` reads either the sender or the place of the message (chat type, body
+    types, receiver), so the mask is the AND of one mask per sender and one per place, each
+    computed once and then looked up, and the mask of the send time, which is the same between
+    two consecutive edges of the scopes' time ranges: the last such span is kept (records come
+    in time order). A `participant` condition holds when the sender or the receiver is listed,
+    so its mask is the OR of the masks of those two ids, looked up in one cache of ids; a policy
+    without one skips it. A chat type that is not a string or None is rare enough to take the
+    scopes' own predicates.
     """
 
     def __init__(self, scopes: Iterable[Scope], cache_size: int = CACHE_SIZE) -> None:
@@ -172,12 +229,13 @@ class ScopeSet:
             if scope.sent_since_ms is not None or scope.sent_until_ms is not None
         )
         self._parts: dict[tuple, int] = {}  # masks per chat type, body types, receiver
-        self._hot: tuple[int, dict | None, dict | None, bool] = (  # what `mask` reads
+        self._hot: tuple[int, dict | None, dict | None, dict | None, bool] = (  # what `mask` reads
             self.everything,
             {}
             if any(getattr(s, name) is not None for s in self.scopes for name in places)
             else None,
             {} if any(s.senders is not None for s in self.scopes) else None,
+            {} if any(s.participants is not None for s in self.scopes) else None,
             bool(timed),
         )
         self._timed = timed
@@ -192,7 +250,7 @@ class ScopeSet:
         chat_type, sender, receiver, types, sent = facts
         if chat_type is not None and type(chat_type) is not str:
             return self._mask_by_predicates(Facts(*facts))
-        mask, by_place, by_sender, timed = self._hot
+        mask, by_place, by_sender, by_person, timed = self._hot
         if by_place is not None:
             place = (chat_type, types[0] if len(types) == 1 else tuple(types), receiver)
             found = by_place.get(place)
@@ -204,6 +262,14 @@ class ScopeSet:
             if found is None:
                 found = self._remember(by_sender, sender, self._sender_mask)
             mask &= found
+        if by_person is not None:
+            found = by_person.get(sender)
+            if found is None:
+                found = self._remember(by_person, sender, self._person_mask)
+            other = by_person.get(receiver)
+            if other is None:
+                other = self._remember(by_person, receiver, self._person_mask)
+            mask &= found | other
         if timed:
             if sent is None:
                 return mask & self._timeless
@@ -273,6 +339,11 @@ class ScopeSet:
 
     def _sender_mask(self, sender: str | None) -> int:
         return self._bits(lambda s: s.senders is None or s.senders.matches(sender))
+
+    def _person_mask(self, person: str | None) -> int:
+        """The scopes whose `participant` condition, if any, `person` (a sender or a receiver)
+        meets."""
+        return self._bits(lambda s: s.participants is None or s.participants.matches(person))
 
     def _mask_by_predicates(self, facts: Facts) -> int:
         return sum(1 << bit for bit, covers in enumerate(self._predicates) if covers(facts))

@@ -57,10 +57,16 @@ class Detector(ABC):
 
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 
-# After a first digit: eleven digits in all, maybe split 3-4-4. Mobile numbers, resident IDs and
-# card numbers (plain or 4-4-4-4) all hold such a run and order numbers rarely do, so the numeric
-# detectors share this one prefilter branch.
-ELEVEN_DIGITS = r"\d\d[ -]?\d{4}[ -]?\d{4}"
+# What the numeric detectors accept between two groups of digits: a space, a dot, a hyphen, and
+# the Unicode hyphens, dashes (a word processor turns `-` into `–`) and minus sign. Written to go
+# inside a regex class: `-` comes last.
+DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
+GROUP_SEPARATORS = f" .{DASHES}-"
+
+# After a first digit: eleven digits in all, one separator at most between two. Mobile numbers
+# (3-4-4, 4-3-4), resident IDs (plain or 6-8-4) and card numbers (plain or 4-4-4-4) all hold such
+# a run and order numbers rarely do, so the numeric detectors share this one prefilter branch.
+ELEVEN_DIGITS = rf"(?:[{GROUP_SEPARATORS}]?\d){{10}}"
 
 
 _NOT_DIGITS = re.compile(r"\D+")

@@ -13,8 +13,9 @@ _OCTETS = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}").fullmatch
 class Ipv4Detector(Detector):
     name = "ipv4"
     description = "IPv4 address"
+    # Not after a digit or a dot (part of a longer dotted run) nor after `v` (`v2.3.10.1`).
     pattern = re.compile(
-        r"[0-9](?<![0-9.][0-9])[0-9]{0,2}\.(?:[0-9]{1,3}\.){2}[0-9]{1,3}(?![0-9]|\.[0-9])"
+        r"[0-9](?<![0-9.Vv][0-9])[0-9]{0,2}\.(?:[0-9]{1,3}\.){2}[0-9]{1,3}(?![0-9]|\.[0-9])"
     )
     digits = r"\.\d{1,3}\.\d"
     base_confidence = "low"

@@ -20,15 +20,20 @@ def check_digit(first17: str) -> str:
 
 
 def has_resident_id_shape(value: str) -> bool:
-    """18 characters, the first 17 ASCII digits, with a plausible area code and birth date,
-    whatever the check digit."""
-    if len(value) != 18 or not value[:17].isdigit() or value[0] not in "12345678":
+    """18 characters, the first 17 ASCII digits, with a plausible area code and a birth date
+    from 1900 to today, whatever the check digit."""
+    first17 = value[:17]
+    if (
+        len(value) != 18
+        or not (first17.isascii() and first17.isdigit())
+        or value[0] not in "12345678"
+    ):
         return False
     try:
         born = date.fromisoformat(value[6:14])  # YYYYMMDD, ISO 8601's basic format
     except ValueError:
         return False
-    return born.year >= 1900
+    return born.year >= 1900 and born <= date.today()
 
 
 def is_resident_id(value: str) -> bool:
@@ -38,14 +43,18 @@ def is_resident_id(value: str) -> bool:
 
 class ResidentIdDetector(Detector):
     name = "resident_id"
-    description = "PRC resident ID number (18 characters, GB 11643-1999 check digit)"
-    pattern = re.compile(r"[1-8](?<![0-9][1-8])[0-9]{16}[0-9Xx](?![0-9Xx])")
+    description = "PRC resident ID number (18 characters, GB 11643-1999 check digit, or 6-8-4)"
+    # Plain, or as area, birth date and the rest (6-8-4) split by two spaces or two hyphens.
+    pattern = re.compile(
+        r"[1-8](?<![0-9][1-8])[0-9]{5}(?:[0-9]{8}|(?P<s>[ -])[0-9]{8}(?P=s))"
+        r"[0-9]{3}[0-9Xx](?![0-9Xx])"
+    )
     digits = ELEVEN_DIGITS
     base_confidence = "high"
     context_words = ("身份证", "证件", "身份号", "id card", "identity", "id no")
 
     def canonical(self, raw: str) -> str:
-        return raw.upper()
+        return raw.replace(" ", "").replace("-", "").upper()
 
     def is_valid(self, value: str) -> bool:
         return is_resident_id(value)

@@ -1,0 +1,191 @@
+"""Evasions the text scanners must see through: invisible characters between the letters of a
+term, and content put where no text body is (numbers and keys in `ext`, custom events, commands).
+"""
+
+import re
+
+import pytest
+
+from auditor.partitions import parse_instant
+from auditor.policies.engine import PolicyEngine
+from auditor.policies.keywords import KeywordMatcher
+from auditor.policies.loading import load_policy
+from auditor.policies.model import KeywordList, Term
+from auditor.policies.normalize import STEPS
+
+
+def matcher(*terms):
+    return KeywordMatcher(
+        [
+            KeywordList(
+                id="watch",
+                severity="high",
+                terms=tuple(Term(term, 1) for term in terms),
+                allow=(),
+                patterns=(),
+                normalize=STEPS,
+                whole_words=True,
+                line=1,
+            )
+        ]
+    )
+
+
+def spans(text, *terms):
+    return [
+        (hit.term, hit.start, hit.end, hit.matched, hit.normalizations)
+        for hit in matcher(*terms).scan(text)
+    ]
+
+
+@pytest.mark.parametrize(
+    "invisible",
+    [
+        "\u034f",  # combining grapheme joiner
+        "\ufe0f",  # variation selector-16 (emoji presentation)
+        "\U000e0100",  # variation selector-17, beyond the Basic Multilingual Plane
+        "\U000e0041",  # tag letter A
+        "\u115f",  # Hangul choseong filler
+        "\u3164",  # Hangul filler
+        "\uffa0",  # halfwidth Hangul filler
+        "\u180e",  # Mongolian vowel separator
+        "\u2800",  # braille pattern blank
+        "\u0301",  # combining acute accent, stacked on the letter before it
+        "\u0336",  # combining long stroke overlay (strike-through)
+    ],
+)
+def test_an_invisible_character_between_letters_hides_no_term(invisible):
+    chinese, english = f"有洗{invisible}钱吗", f"a kick{invisible}back ok"
+
+    assert spans(chinese, "洗钱") == [("洗钱", 1, 4, f"洗{invisible}钱", ("separators",))]
+    assert spans(english, "kickback") == [
+        ("kickback", 2, 11, f"kick{invisible}back", ("separators",))
+    ]
+
+
+def test_invisible_characters_around_a_term_stay_outside_its_span():
+    text = "\u3164\u200bkickback\ufe0f\u0336!"
+
+    assert spans(text, "kickback") == [("kickback", 2, 10, "kickback", ())]
+
+
+def test_a_hangul_filler_next_to_a_term_does_not_glue_it_to_a_word():
+    """The filler is a letter by its category; as a whole-word edge it counts as a space."""
+    assert spans("\u3164kickback\uffa0", "kickback") == [("kickback", 1, 9, "kickback", ())]
+
+
+def test_a_stroke_on_every_letter_hides_no_term():
+    struck = "".join(f"{letter}\u0336" for letter in "kickback")
+
+    assert spans(f"they took a {struck} ok", "kickback") == [
+        ("kickback", 12, 27, struck[:-1], ("separators",))
+    ]
+
+
+@pytest.mark.parametrize(
+    "text", ["洗，钱", "洗。钱", "洗,钱", "洗【钱】", "kick, back", "kick。back"]
+)
+def test_punctuation_between_letters_still_parts_them(text):
+    """Punctuation is no separator: removing it would join two sentences into a term."""
+    assert spans(text, "洗钱", "kickback") == []
+
+
+POLICY = """
+version: 1
+retention:
+  default: {keep_for: 10y, then: delete}
+keywords:
+  - {id: zh, severity: high, terms: [内幕消息, 洗钱]}
+  - {id: en, severity: high, terms: [kickback, delete this chat]}
+detectors:
+  - {detector: mobile, severity: medium}
+  - {detector: resident_id, severity: high}
+"""
+
+
+@pytest.fixture
+def engine(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY, encoding="utf-8")
+    return PolicyEngine(load_policy(path), parse_instant("2026-06-01"))
+
+
+def record(*bodies, ext=None):
+    payload = {"bodies": list(bodies), "from": "a", "to": "b"}
+    if ext is not None:
+        payload["ext"] = ext
+    return {"msg_id": "7", "timestamp": 1_793_491_200_000, "chat_type": "chat", "payload": payload}
+
+
+def found(engine, rec):
+    _until, _verdict, findings = engine.evaluate(rec)
+    return [(f.rule, f.pointer, f.details["matched"], f.message) for f in findings]
+
+
+def test_numbers_in_ext_are_scanned_as_their_decimal_text(engine):
+    ext = {"contact_phone": 13912345678, "id_no": 110105194912310011, "count": 3}
+
+    assert found(engine, record({"type": "txt", "msg": "see ext"}, ext=ext)) == [
+        (
+            "mobile",
+            "/payload/ext/contact_phone",
+            "13912345678",
+            "mobile '13912345678' (low confidence, so low rather than medium) "
+            "in payload.ext.contact_phone",
+        ),
+        (
+            "resident_id",
+            "/payload/ext/id_no",
+            "110105194912310011",
+            "resident_id '110105194912310011' (high confidence) in payload.ext.id_no",
+        ),
+    ]
+
+
+def test_a_number_and_the_same_digits_as_text_give_the_same_finding(engine):
+    as_number = found(engine, record({"type": "txt", "msg": "x"}, ext={"p": 13912345678}))
+    as_text = found(engine, record({"type": "txt", "msg": "x"}, ext={"p": "13912345678"}))
+
+    assert as_number == as_text
+
+
+def test_a_key_of_ext_or_custom_exts_is_scanned_and_reported_at_its_member(engine):
+    rec = record(
+        {"type": "custom", "customEvent": "order", "customExts": {"洗钱": "1"}},
+        ext={"内幕消息": True},
+    )
+    _until, _verdict, findings = engine.evaluate(rec)
+
+    assert [(f.pointer, f.message, f.details["in_key"], f.details["text"]) for f in findings] == [
+        (
+            "/payload/bodies/0/customExts/洗钱",
+            "matched '洗钱' in the key of payload.bodies[0].customExts.洗钱",
+            True,
+            "洗钱",
+        ),
+        (
+            "/payload/ext/内幕消息",
+            "matched '内幕消息' in the key of payload.ext.内幕消息",
+            True,
+            "内幕消息",
+        ),
+    ]
+
+
+def test_a_custom_event_and_a_command_action_are_scanned(engine):
+    rec = record(
+        {"type": "custom", "customEvent": "kickback", "customExts": {}},
+        {"type": "cmd", "action": "delete this chat"},
+    )
+
+    assert [(rule, pointer, matched) for rule, pointer, matched, _ in found(engine, rec)] == [
+        ("en", "/payload/bodies/0/customEvent", "kickback"),
+        ("en", "/payload/bodies/1/action", "delete this chat"),
+    ]
+
+
+def test_a_value_finding_says_nothing_of_keys(engine):
+    _until, _verdict, (finding,) = engine.evaluate(record({"type": "txt", "msg": "洗钱"}))
+
+    assert "in_key" not in finding.details
+    assert re.fullmatch(r"matched '洗钱' in payload\.bodies\[0\]\.msg", finding.message)
