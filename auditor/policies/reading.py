@@ -204,10 +204,7 @@ def _texts(value: Any, texts: list[str]) -> None:
     kind = type(value)
     if kind is dict:
         for key, item in value.items():
-            if type(key) is str:
-                if key and key not in texts:
-                    texts.append(key)
-            elif isinstance(key, str) and key and key not in texts:
+            if isinstance(key, str) and key and key not in texts:
                 texts.append(key)
             kind = type(item)
             if kind is str:
@@ -215,10 +212,7 @@ def _texts(value: Any, texts: list[str]) -> None:
                     texts.append(item)
             elif kind is dict:
                 for leaf_key, leaf in item.items():
-                    if type(leaf_key) is str:
-                        if leaf_key and leaf_key not in texts:
-                            texts.append(leaf_key)
-                    elif isinstance(leaf_key, str) and leaf_key and leaf_key not in texts:
+                    if isinstance(leaf_key, str) and leaf_key and leaf_key not in texts:
                         texts.append(leaf_key)
                     if type(leaf) is str:
                         if leaf and leaf not in texts:
