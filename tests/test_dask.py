@@ -164,6 +164,7 @@ def test_two_apps_run_side_by_side_on_one_cluster_each_with_its_own_chain(
             f"  executor: dask\n  scheduler: {cluster[0]}\n"
             f"  policies: {example_policy()}\n  key: {keys.private_key}\n"
             f"  since: '2026-11-01T00:00Z'\n  until: '2026-11-01T{HOURS:02d}:00Z'\n"
+            f"  as_of: '2026-11-01T{HOURS:02d}:00Z'\n"
             "  fail_on: none\n  out: archive\n  state: state.db\n"
             "apps:\n"
             f"  - name: a\n    source: {{base_url: '{emulator.base_url}', org: demo-org,"
