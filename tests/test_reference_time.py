@@ -57,11 +57,10 @@ def bag_info(bag: Path) -> dict[str, str]:
 
 
 def dispositions(bag: Path) -> Counter[str]:
-    findings = (bag / "data" / "findings.jsonl").read_bytes().splitlines()
+    lines = (bag / "data" / "findings.jsonl").read_bytes().splitlines()
+    findings = [orjson.loads(line) for line in lines]
     return Counter(
-        orjson.loads(line)["details"]["disposition"]
-        for line in findings
-        if orjson.loads(line)["category"] in ("retention", "hold")
+        f["details"]["disposition"] for f in findings if f["category"] in ("retention", "hold")
     )
 
 
