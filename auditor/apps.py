@@ -209,6 +209,7 @@ def run_settings(values: Mapping[str, Any], source: Any) -> RunSettings:
         profile=values["profile"],
         recheck=values["recheck"],
         ready_delay_hours=values["ready_delay_hours"],
+        late_hours=values["late_hours"],
         as_of_ms=_instant(values.get("as_of"), "as-of"),
         namespace=values["namespace"],
     )

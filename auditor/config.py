@@ -31,6 +31,7 @@ RUN_KEYS = {
     "profile": str,
     "recheck": bool,
     "ready_delay_hours": int,
+    "late_hours": int,
     "as_of": str,
     "namespace": str,
     "executor": str,
@@ -39,7 +40,7 @@ RUN_KEYS = {
 }
 # Settings the command line takes from a fixed set or range: the config file is held to the same.
 RUN_CHOICES = {"attachments": ("fetch", "skip")}
-RUN_LEAST = {"ready_delay_hours": 0, "workers": 1, "parallel_apps": 1}
+RUN_LEAST = {"ready_delay_hours": 0, "late_hours": 0, "workers": 1, "parallel_apps": 1}
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

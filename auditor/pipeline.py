@@ -58,7 +58,7 @@ from auditor.report.model import ReportBuilder
 from auditor.report.runinfo import RunInfo
 from auditor.sources.settings import ConnectionSettings
 from auditor.stages import PartitionOutcome, StageSettings, spool_paths
-from auditor.state import State, StateLock, config_digest
+from auditor.state import RunRecord, State, StateLock, config_digest
 from auditor.validation import RecordValidator
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ class RunSettings:
     profile: str = "loose"
     recheck: bool = False
     ready_delay_hours: int = 24
+    late_hours: int = 48
     as_of_ms: int | None = None
     namespace: str = "easemob-auditor"
     now_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000), repr=False)
@@ -109,6 +110,7 @@ class RunOutcome:
     tagmanifest_sha256: str
     attachments: int
     already_done: bool = False
+    relooked: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], already_done: bool = False) -> RunOutcome:
@@ -137,6 +139,7 @@ class RunOutcome:
             tagmanifest_sha256=data["tagmanifest_sha256"],
             attachments=data["attachments"],
             already_done=already_done,
+            relooked=data.get("relooked", 0),
         )
 
     @property
@@ -164,6 +167,7 @@ class RunOutcome:
             "already_done": self.already_done,
             "records": self.records,
             "skipped_duplicates": self.skipped_duplicates,
+            "relooked": self.relooked,
             "findings": self.findings,
             "by_severity": self.by_severity,
             "fail_on": self.fail_on,
@@ -232,7 +236,9 @@ def _locked_run(settings, progress, key, policy, validator) -> RunOutcome | None
             done = state.completed_outcome(since_ms, until_ms, digest)
             if done is not None and not settings.recheck:
                 return RunOutcome.from_dict(done, already_done=True)
-            run = state.begin_run(since_ms, until_ms, digest)
+            run = state.begin_run(
+                since_ms, until_ms, digest, _relook_plan(settings, since_ms, until_ms)
+            )
             # Retention and holds are judged when the run began (kept by a resumed run, so its
             # reused hours agree), unless --as-of fixes the instant: the source holds the
             # records now, so a backfill judged as of its window's end hid every over-retention
@@ -250,7 +256,14 @@ def _locked_run(settings, progress, key, policy, validator) -> RunOutcome | None
                 spool_dir=str(spool_dir),
                 fetch_attachments=settings.attachments == "fetch",
             )
-            partitions = list(partitions_between(since_ms, until_ms))
+            partitions = list(partitions_between(*run.relook)) if run.relook else []
+            partitions += partitions_between(since_ms, until_ms)
+            if run.relook:
+                log.info(
+                    "fetching %s .. %s again for records that reached the source late",
+                    format_instant(run.relook[0]),
+                    format_instant(run.relook[1]),
+                )
             progress.started(len(partitions))
             executor = make_executor(
                 settings.executor, settings.workers, **settings.executor_options
@@ -376,6 +389,40 @@ def _window(settings: RunSettings, state: State) -> tuple[int, int] | None:
     return since, until
 
 
+def _relook_plan(
+    settings: RunSettings, since_ms: int, until_ms: int
+) -> Callable[[RunRecord | None], tuple[tuple[int, int] | None, int | None]]:
+    """How a new run deals with records that reach an hour's file after the hour was fetched
+    (Easemob writes its files late, and answers 404 for an hour whose file it has not written,
+    as for an hour without messages): the hours it fetches again, and the chain's settled end.
+
+    An hour is settled once a run has fetched it at least `late_hours` after it ended. The chain
+    keeps the end of its settled hours; an `--incremental` run fetches again, once, the hours
+    after that end which have since become `late_hours` old, then moves the end up to what it
+    fetched for good. So each hour is fetched at most twice, and a chain that runs hourly fetches
+    one old hour a run. A fixed window carries the chain's settled end unchanged.
+    """
+    late_ms = settings.late_hours * HOUR_MS
+
+    def planned(last: RunRecord | None) -> tuple[tuple[int, int] | None, int | None]:
+        cutoff = settings.now_ms() - late_ms
+        cutoff -= cutoff % HOUR_MS
+        settled = last.settled_until_ms if last else None
+        if not settings.incremental:
+            if settled is not None and since_ms > settled:
+                return None, settled  # the hours between stay as they were fetched
+            return None, max(since_ms if settled is None else settled, min(until_ms, cutoff))
+        if settled is None:
+            # Nothing was fetched before a first run's window; a chain an earlier version made
+            # may have fetched its last run's hours too early.
+            settled = since_ms if last is None else max(since_ms - late_ms, last.since_ms)
+        relook_until = min(since_ms, cutoff)
+        relook = (settled, relook_until) if relook_until > settled else None
+        return relook, max(settled, min(until_ms, cutoff))
+
+    return planned
+
+
 class _Archiver:
     """The coordinator's side of a run: spool -> bag, findings, report, state. Single-threaded,
     the only writer of the bag and of the state database."""
@@ -397,6 +444,7 @@ class _Archiver:
         self.severities: Counter[str] = Counter()
         self.findings = 0
         self.skipped = 0
+        self.relooked = 0
         self.attachments = 0
         self._add_findings: Callable[[Iterable[dict[str, Any]]], int] | None = None
         self.report: ReportBuilder | None = None
@@ -404,9 +452,15 @@ class _Archiver:
         self.db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS run_messages (msg_id TEXT NOT NULL,"
             " content_hash TEXT NOT NULL, timestamp_ms INTEGER, retain_until_ms INTEGER,"
+            " hour_ms INTEGER NOT NULL,"
             " PRIMARY KEY (msg_id, content_hash)) WITHOUT ROWID"
         )
         self.db.execute("DELETE FROM run_messages")
+        self.db.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS run_unidentified"
+            " (content_hash TEXT PRIMARY KEY) WITHOUT ROWID"
+        )
+        self.db.execute("DELETE FROM run_unidentified")
         # (msg_id, content) pairs archived from outside the hour of their timestamp (`_kept`)
         self._strays: set[tuple[str, str]] = set()
         # content hashes of the records without a msg_id archived so far: one served in two
@@ -430,6 +484,14 @@ class _Archiver:
             "Hour-Timezone": source.hour_timezone,
             "Window-Since": format_instant(self.run.since_ms),
             "Window-Until": format_instant(self.run.until_ms),
+            **(
+                {
+                    "Fetched-Again-Since": format_instant(self.run.relook[0]),
+                    "Fetched-Again-Until": format_instant(self.run.relook[1]),
+                }
+                if self.run.relook
+                else {}
+            ),
             "Policy-File": Path(self.settings.policy_path).name,
             "Policy-SHA256": self.policy.sha256,
             "Policy-Reference-Time": format_instant(self.reference_ms),
@@ -524,11 +586,14 @@ class _Archiver:
             self.report.run_info = self.run_info(writer)
             # data/findings.jsonl already holds every finding: the report adds no second copy.
             formats = [f for f in default_formats() if not isinstance(f, JsonlFormat)]
+            self._index_unidentified()
             # The page is written in a child from here, forked before the state's thread starts
             # indexing this run's messages, while this process writes the CSV.
             with (
                 self.report.rendering(self.spool_dir / "report", formats) as rendered,
-                self.state.completing_run(self.run.sequence, "run_messages") as completion,
+                self.state.completing_run(
+                    self.run.sequence, "run_messages", "run_unidentified"
+                ) as completion,
             ):
                 for filename, path in sorted(rendered().items()):
                     writer.add_file(f"report/{filename}", path)
@@ -543,6 +608,7 @@ class _Archiver:
                     until_ms=self.run.until_ms,
                     records=summary.record_count,
                     skipped_duplicates=self.skipped,
+                    relooked=self.relooked,
                     findings=self.findings,
                     by_severity=dict(self.severities),
                     fail_on=settings.fail_on,
@@ -582,9 +648,14 @@ class _Archiver:
             self.emit(orjson.loads(line))
         digest = hashlib.sha256()
         counts = RecordCounts.from_json(outcome.counts)
+        relook = self.run.relook
+        second_look = _SecondLook(label) if relook and partition.start_ms < relook[1] else None
         with paths["records"].open("rb") as spooled:
-            kept = self._kept(_batches(spooled, digest), writer, partition, counts)
+            kept = self._kept(_batches(spooled, digest), writer, partition, counts, second_look)
             writer.add_partition_lines(label, itertools.chain.from_iterable(kept))
+        if second_look is not None:
+            self.relooked += second_look.known
+            self.emit(second_look.finding())
         digest.update(partition_findings)
         digest.update(unreadable)
         if digest.hexdigest() != outcome.spool_sha256:
@@ -602,6 +673,7 @@ class _Archiver:
         writer: BagWriter,
         partition: Partition,
         counts: RecordCounts,
+        second_look: _SecondLook | None = None,
     ) -> Iterator[list[tuple[bytes, str]]]:
         """The spooled records this run archives, as (canonical bytes, salt) in a list a batch
         of lines, emitting findings; the records it does not archive are taken out of the
@@ -619,6 +691,10 @@ class _Archiver:
         So only a pair without a timestamp, or with one outside its hour (a stray), is looked up
         in the run's index; any other pair can only repeat within its hour (`seen`) or as an
         earlier stray with a timestamp (`_strays`).
+
+        In an hour fetched a second time (`second_look`), what an earlier run archived is only
+        counted, and a record without a msg_id is looked up among those earlier runs archived;
+        what is new reached the source late, and a finding says so.
         """
         place_waiting = self.report.place_waiting
         verdicts: Counter[tuple[str, str]] = Counter()
@@ -627,7 +703,7 @@ class _Archiver:
         lookup = self.db.execute
         start, end = partition.start_ms, partition.end_ms
         seen: set[tuple[str, str]] = set()
-        indexed: list[tuple[str, str, int | None, int | None]] = []
+        indexed: list[tuple[str, str, int | None, int | None, int]] = []
         seq = writer.record_count
 
         def not_archived(kind: str, chat: str, sent: int | None) -> None:
@@ -635,10 +711,15 @@ class _Archiver:
             counts.remove(kind, chat, sent)
             self.skipped += 1
 
+        anonymous_before: set[str] = set()
         for batch in batches:
             entries = [line.partition(b"\t") for line in batch]
             headers = orjson.loads(b"[%b]" % b",".join([entry[0] for entry in entries]))
             earlier = self._earlier_versions(headers)
+            if second_look is not None:
+                anonymous_before = self.state.unidentified_archived(
+                    [header[1] for header in headers if header[7] is None]
+                )
             kept: list[tuple[bytes, str]] = []
             for header, (_header, _tab, line_end) in zip(headers, entries, strict=True):
                 salt, content, disposition, rule, retain_until, findings, references, *facts = (
@@ -661,20 +742,33 @@ class _Archiver:
                         not_archived(kind, chat, sent)
                         continue
                     seen.add(pair)
-                    indexed.append((identity, content, sent, retain_until))
+                    indexed.append((identity, content, sent, retain_until, start))
                     versions = earlier.get(identity)
                     if versions:
                         same = [run for digest, run in versions if digest == content]
                         if same:
-                            not_archived(kind, chat, sent)
-                            emit(_already_archived(identity, same[0]), place=(sent, who))
+                            if second_look is None:
+                                not_archived(kind, chat, sent)
+                                emit(_already_archived(identity, same[0]), place=(sent, who))
+                            else:
+                                counts.remove(kind, chat, sent)
+                                second_look.known += 1
                             continue
                         findings.append(_changed(identity, versions[0][1]))
+                    elif second_look is not None:
+                        findings.append(second_look.late(identity))
                 elif content in anonymous:
                     not_archived(kind, chat, sent)
                     continue
+                elif content in anonymous_before:
+                    anonymous.add(content)
+                    counts.remove(kind, chat, sent)
+                    second_look.known += 1
+                    continue
                 else:
                     anonymous.add(content)
+                    if second_look is not None:
+                        findings.append(second_look.late(None))
                 canonical = line_end[:-1]
                 verdicts[disposition, rule] += 1
                 if findings:
@@ -692,7 +786,7 @@ class _Archiver:
         for (disposition, rule), count in verdicts.items():  # in the order first seen
             self.report.observe_verdict(disposition, rule, count)
         with self._temporary() as db:
-            db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?)", indexed)
+            db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?)", indexed)
 
     def _earlier_versions(self, headers: list[list[Any]]) -> dict[str, list[tuple[str, int]]]:
         """What earlier runs archived under the msg_ids of a batch of spooled headers:
@@ -709,6 +803,14 @@ class _Archiver:
         for identity, digest, first_run in rows:
             earlier.setdefault(identity, []).append((digest, first_run))
         return earlier
+
+    def _index_unidentified(self) -> None:
+        """The contents of the records without a msg_id this run archived, into the temporary
+        table the run's completion copies into the state, for later second looks."""
+        with self._temporary() as db:
+            db.executemany(
+                "INSERT INTO run_unidentified VALUES (?)", ((c,) for c in self._anonymous)
+            )
 
     @contextmanager
     def _temporary(self) -> Iterator[sqlite3.Connection]:
@@ -749,13 +851,17 @@ class _Archiver:
         self.attachments += 1
 
     def _disappeared(self) -> Iterator[dict[str, Any]]:
-        """Messages archived earlier in this window that the source no longer served."""
+        """Messages an earlier run archived from the files of this window's hours that the
+        source no longer served. A message sent in one of them but served in a later hour's file
+        is not looked for here (a state made before the index kept the hour goes by send time)."""
+        window = (self.run.since_ms, self.run.until_ms)
         rows = self.db.execute(
             "SELECT m.msg_id, m.first_run, m.retain_until_ms FROM messages m"
-            " WHERE m.timestamp_ms >= ? AND m.timestamp_ms < ? AND NOT EXISTS"
-            " (SELECT 1 FROM run_messages r WHERE r.msg_id = m.msg_id)"
+            " WHERE (m.hour_ms >= ? AND m.hour_ms < ?"
+            " OR m.hour_ms IS NULL AND m.timestamp_ms >= ? AND m.timestamp_ms < ?)"
+            " AND NOT EXISTS (SELECT 1 FROM run_messages r WHERE r.msg_id = m.msg_id)"
             " ORDER BY m.timestamp_ms, m.msg_id",
-            (self.run.since_ms, self.run.until_ms),
+            window + window,
         )
         for identity, first_run, retain_until in rows:
             early = retain_until is None or retain_until > self.reference_ms
@@ -773,6 +879,39 @@ class _Archiver:
 _IN_RUN_INDEX = "SELECT 1 FROM run_messages WHERE msg_id = ? AND content_hash = ?"
 _BATCH_LINES = 500  # also the most msg_ids one query binds (SQLite allows 32,766)
 _READ_BYTES = 1 << 20
+
+
+class _SecondLook:
+    """An hour fetched a second time, for records that reached the source after the first."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.known = 0
+        self.late_records = 0
+
+    def late(self, identity: str | None) -> dict[str, Any]:
+        self.late_records += 1
+        what = f"message {identity}" if identity is not None else "a record without a msg_id"
+        return Finding(
+            identity,
+            "coverage",
+            "late-arrival",
+            "info",
+            f"{what} was not in the source's file for hour {self.label} when an earlier run "
+            "fetched it; archived by this run's second look at the hour",
+            details={"hour": self.label},
+        ).to_dict()
+
+    def finding(self) -> dict[str, Any]:
+        return Finding(
+            None,
+            "coverage",
+            "hour-fetched-again",
+            "info",
+            f"hour {self.label} fetched again for records that reached the source late: "
+            f"{self.late_records} new, {self.known} archived before",
+            details={"hour": self.label, "late": self.late_records, "archived_before": self.known},
+        ).to_dict()
 
 
 def _overlaps(identities: list[str], archived: tuple[str | None, str | None]) -> bool:

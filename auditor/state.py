@@ -27,6 +27,9 @@ from auditor.errors import ConfigError, LockHeldError
 GENESIS = "0" * 64
 
 _SCHEMA = """
+-- runs: `outcome` is the finished run's summary, JSON; `relook_*` the hours it fetched a second
+-- time for records that reached the source late; `settled_until_ms` the end of the chain's hours
+-- fetched for good after it.
 CREATE TABLE IF NOT EXISTS runs (
     sequence INTEGER PRIMARY KEY,
     status TEXT NOT NULL,               -- running | completed | failed
@@ -42,7 +45,10 @@ CREATE TABLE IF NOT EXISTS runs (
     previous_tagmanifest_sha256 TEXT NOT NULL,
     bag_path TEXT,
     config_digest TEXT NOT NULL,
-    outcome TEXT                        -- the finished run's summary, JSON
+    outcome TEXT,
+    relook_since_ms INTEGER,
+    relook_until_ms INTEGER,
+    settled_until_ms INTEGER
 );
 CREATE TABLE IF NOT EXISTS partitions (
     sequence INTEGER NOT NULL REFERENCES runs(sequence),
@@ -59,10 +65,21 @@ CREATE TABLE IF NOT EXISTS messages (
     retain_until_ms INTEGER,
     first_run INTEGER NOT NULL,
     last_run INTEGER NOT NULL,
+    hour_ms INTEGER,                    -- the hour whose file served it to its first run
     PRIMARY KEY (msg_id, content_hash)
 );
 CREATE INDEX IF NOT EXISTS messages_by_time ON messages (timestamp_ms);
+CREATE TABLE IF NOT EXISTS unidentified (
+    content_hash TEXT PRIMARY KEY,      -- a record without a msg_id, by its content
+    first_run INTEGER NOT NULL
+) WITHOUT ROWID;
 """
+
+# Columns later versions added to a table, for a state database an earlier version made.
+_ADDED_COLUMNS = {
+    "runs": ("relook_since_ms INTEGER", "relook_until_ms INTEGER", "settled_until_ms INTEGER"),
+    "messages": ("hour_ms INTEGER",),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +94,16 @@ class RunRecord:
     bag_path: str | None = None
     record_count: int | None = None
     started_at_ms: int = 0
+    relook_since_ms: int | None = None
+    relook_until_ms: int | None = None
+    settled_until_ms: int | None = None
+
+    @property
+    def relook(self) -> tuple[int, int] | None:
+        """The hours this run fetches again for records that reached the source late."""
+        if self.relook_since_ms is None or self.relook_until_ms is None:
+            return None
+        return self.relook_since_ms, self.relook_until_ms
 
 
 # Beside the bags of a folder, as `<state>.lock` is beside its state database.
@@ -173,6 +200,7 @@ class State:
             # `completing_run` hands the connection to one thread of its own for a while.
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
+            _add_columns(self.db)
         except sqlite3.DatabaseError as error:
             raise ConfigError(f"{self.path}: not a usable state database ({error})") from None
         self._identity = _identity(self.path)
@@ -236,11 +264,25 @@ class State:
             bag_path=values["bag_path"],
             record_count=values["record_count"],
             started_at_ms=values["started_at"],
+            relook_since_ms=values["relook_since_ms"],
+            relook_until_ms=values["relook_until_ms"],
+            settled_until_ms=values["settled_until_ms"],
         )
 
-    def begin_run(self, since_ms: int, until_ms: int, config_digest: str) -> RunRecord:
+    def begin_run(
+        self,
+        since_ms: int,
+        until_ms: int,
+        config_digest: str,
+        planned: Callable[[RunRecord | None], tuple[tuple[int, int] | None, int | None]]
+        | None = None,
+    ) -> RunRecord:
         """Starts the next run of the chain, or resumes an unfinished one with the same window
-        and settings; an unfinished run with other settings is abandoned (its work redone)."""
+        and settings; an unfinished run with other settings is abandoned (its work redone).
+
+        `planned(last_completed)` gives a new run its re-looked hours and the
+        chain's settled end after it; a resumed run keeps the ones it began with, so it fetches
+        the hours it spooled before."""
         with self.transaction() as db:
             pending = self.unfinished()
             if pending and (pending.since_ms, pending.until_ms, pending.config_digest) == (
@@ -255,27 +297,46 @@ class State:
             last = self.last_completed()
             sequence = last.sequence + 1 if last else 1
             previous = last.tagmanifest_sha256 if last else GENESIS
+            started = int(time.time() * 1000)
+            relook, settled = planned(last) if planned else (None, None)
             db.execute(
                 "INSERT INTO runs (sequence, status, since_ms, until_ms, started_at,"
-                " previous_tagmanifest_sha256, config_digest) VALUES (?, 'running', ?, ?, ?, ?, ?)",
-                (sequence, since_ms, until_ms, int(time.time() * 1000), previous, config_digest),
+                " previous_tagmanifest_sha256, config_digest, relook_since_ms, relook_until_ms,"
+                " settled_until_ms) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    sequence,
+                    since_ms,
+                    until_ms,
+                    started,
+                    previous,
+                    config_digest,
+                    *(relook or (None, None)),
+                    settled,
+                ),
             )
         return self.run(sequence)  # type: ignore[return-value]
 
     @contextmanager
-    def completing_run(self, sequence: int, messages_table: str) -> Iterator[RunCompletion]:
+    def completing_run(
+        self, sequence: int, messages_table: str, unidentified_table: str | None = None
+    ) -> Iterator[RunCompletion]:
         """Opens the transaction that completes run `sequence` and copies the messages it archived
         into the index, in the background, while the caller finishes its bag; the caller then
         calls `commit` on what it yields. Leaving the block without it rolls everything back.
 
         `messages_table` is the connection's temporary table of `(msg_id, content_hash,
-        timestamp_ms, retain_until_ms)` that the run filled while archiving. Copying it is one
+        timestamp_ms, retain_until_ms, hour_ms)` that the run filled while archiving, and
+        `unidentified_table` one of the `(content_hash)` of records without a msg_id. Copying is one
         SQL statement, which SQLite runs without Python's GIL, so it costs the run no time while
         the caller renders the report; the state still changes in one transaction, committed
         only once the bag is signed.
         """
         completion = RunCompletion(
-            self.db, sequence, messages_table, lambda: self.ensure_in_place(sequence)
+            self.db,
+            sequence,
+            messages_table,
+            lambda: self.ensure_in_place(sequence),
+            unidentified_table,
         )
         try:
             yield completion
@@ -324,10 +385,35 @@ class State:
         with self.transaction() as db:
             return db.execute("DELETE FROM messages WHERE timestamp_ms < ?", (before_ms,)).rowcount
 
+    def unidentified_archived(self, contents: list[str]) -> set[str]:
+        """Which of these contents of records without a msg_id an earlier run archived."""
+        found: set[str] = set()
+        for start in range(0, len(contents), 500):
+            batch = contents[start : start + 500]
+            found.update(
+                row[0]
+                for row in self.db.execute(
+                    "SELECT content_hash FROM unidentified"
+                    f" WHERE content_hash IN ({','.join('?' * len(batch))})",
+                    batch,
+                )
+            )
+        return found
+
     def runs(self) -> list[dict]:
         cursor = self.db.execute("SELECT * FROM runs ORDER BY sequence")
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Adds the columns a state database made by an earlier version lacks (NULL in old rows)."""
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column.split()[0] not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    db.execute("CREATE INDEX IF NOT EXISTS messages_by_hour ON messages (hour_ms)")
 
 
 def config_digest(settings: dict) -> str:
@@ -384,6 +470,7 @@ class RunCompletion:
         sequence: int,
         messages_table: str,
         in_place: Callable[[], None] = lambda: None,
+        unidentified_table: str | None = None,
     ) -> None:
         self.db = db
         self.sequence = int(sequence)
@@ -392,16 +479,24 @@ class RunCompletion:
         self._error: BaseException | None = None
         self.db.execute("BEGIN IMMEDIATE")
         self._copy = threading.Thread(
-            target=self._index, args=(messages_table,), name="state-index", daemon=True
+            target=self._index,
+            args=(messages_table, unidentified_table),
+            name="state-index",
+            daemon=True,
         )
         self._copy.start()
 
-    def _index(self, messages_table: str) -> None:
+    def _index(self, messages_table: str, unidentified_table: str | None) -> None:
         try:
+            if unidentified_table:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO unidentified (content_hash, first_run)"
+                    f" SELECT content_hash, {self.sequence} FROM {unidentified_table}"
+                )
             self.db.execute(
                 "INSERT INTO messages (msg_id, content_hash, timestamp_ms, retain_until_ms,"
-                f" first_run, last_run) SELECT msg_id, content_hash, timestamp_ms,"
-                f" retain_until_ms, {self.sequence}, {self.sequence} FROM {messages_table}"
+                f" first_run, last_run, hour_ms) SELECT msg_id, content_hash, timestamp_ms,"
+                f" retain_until_ms, {self.sequence}, {self.sequence}, hour_ms FROM {messages_table}"
                 " WHERE true ON CONFLICT (msg_id, content_hash) DO UPDATE"
                 " SET last_run = excluded.last_run"
             )

@@ -53,6 +53,7 @@ DEFAULTS = {
     "workers": 1,
     "profile": "loose",
     "ready_delay_hours": 24,
+    "late_hours": 48,
     "namespace": "easemob-auditor",
     "incremental": False,
     "recheck": False,
@@ -134,6 +135,10 @@ def _print_outcome(outcome: RunOutcome | None, as_json: bool, quiet: bool) -> No
         f"  records archived: {outcome.records:,} ({outcome.skipped_duplicates:,} "
         "already archived, skipped)"
     )
+    if outcome.relooked:
+        click.echo(
+            f"  fetched again for late records: {outcome.relooked:,} archived before, skipped"
+        )
     click.echo(f"  findings: {outcome.findings:,} ({severities})")
     click.echo(f"  merkle root: {outcome.merkle_root}")
     click.echo(f"  bag: {outcome.bag_path}")
@@ -303,6 +308,7 @@ def run_command(config_file, as_json, quiet, **flags) -> None:
         profile=values["profile"],
         recheck=values["recheck"],
         ready_delay_hours=values["ready_delay_hours"],
+        late_hours=values["late_hours"],
         as_of_ms=_instant(values["as_of"], "--as-of") if values.get("as_of") else None,
         namespace=values["namespace"],
     )

@@ -1,0 +1,180 @@
+"""Records that reach an hour's file after a run fetched it: the `--incremental` chain fetches
+each hour a second time once it is `late_hours` old, and archives what is new, once."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+import run_support
+
+from auditor.archive.keys import generate_key_files
+from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.partitions import HOUR_MS
+from auditor.pipeline import RunOutcome, run_audit
+from auditor.records import content_hash
+
+SECRET = "late-test-secret"
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return generate_key_files(tmp_path_factory.mktemp("keys"), identity="test-auditor")
+
+
+def incremental(emulator, keys, folder: Path, now_hour: int, **more) -> RunOutcome | None:
+    """An `--incremental` run as the clock reads `now_hour` hours into the history."""
+    values = dict(
+        since_ms=DEFAULT_START_MS,
+        until_ms=None,
+        incremental=True,
+        now_ms=lambda: DEFAULT_START_MS + now_hour * HOUR_MS,
+        late_hours=6,
+        fail_on="none",
+        as_of_ms=DEFAULT_START_MS,
+    )
+    values.update(more)
+    return run_audit(run_support.settings_for(emulator, keys, folder, SECRET, **values))
+
+
+def archived(*outcomes: RunOutcome) -> Counter[tuple[str, str]]:
+    """Every record line of the bags, by (msg_id, content), counted."""
+    return Counter(
+        (str(record.get("msg_id")), content_hash(record))
+        for outcome in outcomes
+        for path in sorted((outcome.bag_path / "data" / "records").glob("*.jsonl"))
+        for record in (orjson.loads(line)["record"] for line in path.open("rb"))
+    )
+
+
+def findings(outcome: RunOutcome, rule: str) -> list[dict]:
+    lines = (outcome.bag_path / "data" / "findings.jsonl").open("rb")
+    return [finding for finding in map(orjson.loads, lines) if finding["rule"] == rule]
+
+
+def bag_info(outcome: RunOutcome) -> dict[str, str]:
+    lines = (outcome.bag_path / "bag-info.txt").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines)
+
+
+def test_a_chain_fetches_each_hour_again_once_it_is_late_hours_old_and_loses_nothing(
+    keys, tmp_path
+):
+    options = EmulatorOptions(
+        messages=1200, days=1, client_secret=SECRET, late_rate=0.1, duplicate_rate=0.02
+    )
+    with run_emulator(options) as emulator:
+        runs = [
+            incremental(emulator, keys, tmp_path, now_hour=h, late_hours=12) for h in (12, 24, 36)
+        ]
+        expected = emulator.expected_records(DEFAULT_START_MS, DEFAULT_START_MS + 24 * HOUR_MS)
+        history, faults = emulator.history, emulator.feed.faults
+        late_ids = {
+            history.msg_id(i)
+            for i in history.index_range(DEFAULT_START_MS, DEFAULT_START_MS + 24 * HOUR_MS)
+            if faults.late(i) and "msg_id" in history.record(i)
+        }
+    first, second, third = runs
+
+    assert late_ids and not late_ids & {msg_id for msg_id, _ in archived(first)}
+    assert archived(*runs) == Counter(
+        {(str(r.get("msg_id")), content_hash(r)): 1 for r in expected}
+    )
+    assert "Fetched-Again-Since" not in bag_info(first)
+    assert (bag_info(second)["Fetched-Again-Since"], bag_info(second)["Fetched-Again-Until"]) == (
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T12:00:00Z",
+    )
+    assert bag_info(third)["Fetched-Again-Since"] == "2026-11-01T12:00:00Z"
+    late = [f for run in runs for f in findings(run, "late-arrival")]
+    assert {f["msg_id"] for f in late if f["msg_id"]} == late_ids
+    assert {f["severity"] for f in late} == {"info"}
+    again = findings(second, "hour-fetched-again")
+    assert [f["details"]["hour"] for f in again] == [f"20261101{h:02d}" for h in range(12)]
+    assert sum(f["details"]["late"] for f in again) == len(findings(second, "late-arrival"))
+    assert sum(f["details"]["archived_before"] for f in again) == second.relooked > 0
+    assert [f for run in runs for f in findings(run, "archived-earlier")] == []
+    assert second.skipped_duplicates == third.skipped_duplicates == 0
+
+
+def test_an_hour_whose_first_look_answered_404_is_filled_by_the_second(keys, tmp_path):
+    """Easemob answers 404 for an hour whose file it has not written yet, as for an empty one."""
+    options = EmulatorOptions(messages=48, days=1, client_secret=SECRET, late_rate=0.6)
+    with run_emulator(options) as emulator:
+        first = incremental(emulator, keys, tmp_path, now_hour=24, late_hours=24)
+        second = incremental(emulator, keys, tmp_path, now_hour=48, late_hours=24)
+        expected = emulator.expected_records(DEFAULT_START_MS, DEFAULT_START_MS + 24 * HOUR_MS)
+    truth = Counter({(str(r.get("msg_id")), content_hash(r)): 1 for r in expected})
+
+    empty_at_first = [
+        path.name
+        for path in (first.bag_path / "data" / "records").glob("*.jsonl")
+        if not path.stat().st_size
+    ]
+    assert empty_at_first
+    assert sum(archived(first).values()) < len(truth)
+    assert archived(first, second) == truth
+
+
+def test_late_hours_zero_trusts_the_first_look(keys, tmp_path):
+    options = EmulatorOptions(messages=600, days=1, client_secret=SECRET, late_rate=0.1)
+    with run_emulator(options) as emulator:
+        incremental(emulator, keys, tmp_path, now_hour=6, late_hours=0)
+        second = incremental(emulator, keys, tmp_path, now_hour=12, late_hours=0)
+
+    assert "Fetched-Again-Since" not in bag_info(second)
+    assert findings(second, "late-arrival") == []
+
+
+def test_a_state_from_before_second_looks_gains_the_columns_and_a_bounded_second_look(
+    keys, tmp_path
+):
+    options = EmulatorOptions(messages=600, days=1, client_secret=SECRET)
+    with run_emulator(options) as emulator:
+        incremental(emulator, keys, tmp_path, now_hour=12, until_ms=None)
+        with sqlite3.connect(tmp_path / "state.db") as db:
+            for column in ("settled_until_ms", "relook_until_ms", "relook_since_ms"):
+                db.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+            db.execute("DROP TABLE unidentified")
+        second = incremental(emulator, keys, tmp_path, now_hour=24)
+
+    # The last run ended at hour 12: its last six hours (late_hours) are fetched again.
+    assert bag_info(second)["Fetched-Again-Since"] == "2026-11-01T06:00:00Z"
+    assert bag_info(second)["Fetched-Again-Until"] == "2026-11-01T12:00:00Z"
+    assert findings(second, "late-arrival") == []
+
+
+def test_recheck_does_not_call_gone_a_message_served_in_a_later_hours_file(keys, tmp_path):
+    """The server names its hours an hour ahead of the auditor's zone: every message is served
+    in the file of the hour after its send time, as a late message is. A recheck of an hour
+    looks only for what was archived from that hour's file."""
+    options = EmulatorOptions(messages=600, days=1, client_secret=SECRET, hour_timezone="+1")
+
+    def window(start: int, end: int, **more) -> RunOutcome:
+        return run_audit(
+            run_support.settings_for(
+                emulator,
+                keys,
+                tmp_path,
+                SECRET,
+                since_ms=DEFAULT_START_MS + start * HOUR_MS,
+                until_ms=DEFAULT_START_MS + end * HOUR_MS,
+                fail_on="none",
+                **more,
+            )
+        )
+
+    with run_emulator(options) as emulator:
+        window(0, 1)
+        served_later = window(1, 3)
+        recheck = window(0, 1, recheck=True)
+        same_hour_again = window(1, 2, recheck=True)
+
+    assert served_later.records > 0
+    assert findings(recheck, "missing-at-source") == []
+    # Hour 01's file served hour 00's messages to run 2; hour 02's are not looked for there.
+    assert findings(same_hour_again, "missing-at-source") == []
