@@ -530,6 +530,7 @@ class _Archiver:
             else "",
             bag_name=self.name,
             reference_ms=self.reference_ms,
+            fetched_again_ms=self.run.relook,
         )
 
     def emit(
@@ -664,6 +665,7 @@ class _Archiver:
                 "worker finished; not signing it (run again to redo the hour)"
             )
         self.report.observe_counts(counts)
+        self.report.observe_source_copies(outcome.duplicates)
         if unreadable:
             writer.add_file(f"unreadable/{label}.txt", unreadable)
 
@@ -749,7 +751,10 @@ class _Archiver:
                         if same:
                             if second_look is None:
                                 not_archived(kind, chat, sent)
-                                emit(_already_archived(identity, same[0]), place=(sent, who))
+                                emit(
+                                    _already_archived(identity, same[0], sent, who),
+                                    place=(sent, who),
+                                )
                             else:
                                 counts.remove(kind, chat, sent)
                                 second_look.known += 1
@@ -966,14 +971,18 @@ def _unaudited(since_ms: int, until_ms: int) -> dict[str, Any]:
     ).to_dict()
 
 
-def _already_archived(identity: str, first_run: int) -> dict[str, Any]:
+def _already_archived(
+    identity: str, first_run: int, sent: int | None, sender: str | None
+) -> dict[str, Any]:
+    """The finding about a message an earlier run archived; it states the message's send time
+    and sender, which the report dates it by, as the bag does not hold the record."""
     return Finding(
         identity,
         "duplicate",
         "archived-earlier",
         "info",
         f"message {identity} was already archived by run {first_run}; not archived again",
-        details={"first_run": first_run},
+        details={"first_run": first_run, "sent": sent, "sender": sender},
     ).to_dict()
 
 

@@ -17,6 +17,7 @@ from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import RunOutcome, run_audit
 from auditor.records import content_hash
+from auditor.report.bag import render_bag
 
 SECRET = "late-test-secret"
 
@@ -99,6 +100,20 @@ def test_a_chain_fetches_each_hour_again_once_it_is_late_hours_old_and_loses_not
     assert sum(f["details"]["archived_before"] for f in again) == second.relooked > 0
     assert [f for run in runs for f in findings(run, "archived-earlier")] == []
     assert second.skipped_duplicates == third.skipped_duplicates == 0
+    summary = orjson.loads((second.bag_path / "data/report/summary.json").read_bytes())
+    assert summary["run"]["fetched_again"] == {
+        "since": "2026-11-01T00:00:00Z",
+        "until": "2026-11-01T12:00:00Z",
+    }
+    records = summary["records"]
+    assert records["in_hours_fetched_again"] == len(findings(second, "late-arrival")) > 0
+    assert records["outside_window"] == 0
+    in_window = sum(records["per_day"].values())
+    assert (
+        in_window + records["in_hours_fetched_again"] + records["without_time"] == records["total"]
+    )
+    again_rendered = render_bag(second.bag_path, tmp_path / "again").summary
+    assert again_rendered["records"] == records
 
 
 def test_an_hour_whose_first_look_answered_404_is_filled_by_the_second(keys, tmp_path):

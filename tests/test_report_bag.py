@@ -1,16 +1,23 @@
 """`auditor report BAG -o DIR`: the report rendered again from a bag alone."""
 
 import json
+import re
 from dataclasses import replace
 
 import orjson
+import pytest
+import run_support
 from click.testing import CliRunner
 from markupsafe import escape
 
+from auditor.archive.keys import generate_key_files
 from auditor.cli import main
 from auditor.emulator.dataset import SyntheticHistory
+from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import Partition
 from auditor.report.synthetic import planted_findings
+
+SECRET = "report-bag-test-secret"
 
 BAG_INFO = {
     "Source-API": "hourfiles",
@@ -252,3 +259,82 @@ def test_a_bag_written_by_the_archive_writer_renders_with_its_own_figures(tmp_pa
     # during a run the bag has no VERIFY.txt yet: the report states the same text from its facts
     during_run = replace(run_info_from_bag(written.path), verify_text="", bag_name="run-1")
     assert verify_commands(during_run) == verify
+
+
+def test_exact_copies_dropped_come_back_from_the_summary_stored_in_the_bag(tmp_path):
+    bag, _ = write_bag(tmp_path, records=10)
+    stored = {"retention": {"by_rule": []}, "records": {"source_copies_dropped": 382}}
+    (bag / "data" / "report").mkdir()
+    (bag / "data" / "report" / "summary.json").write_text(json.dumps(stored))
+    CliRunner().invoke(main, ["report", str(bag), "-o", str(tmp_path / "out")])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert summary["records"]["source_copies_dropped"] == 382
+    assert '<td id="source-copies">382 exact copies served by' in html
+
+
+def test_attachments_skipped_are_noted_as_the_run_noted_them(tmp_path):
+    bag, _ = write_bag(tmp_path, info=BAG_INFO | {"Attachments-Skipped": "--attachments skip"})
+    CliRunner().invoke(main, ["report", str(bag), "-o", str(tmp_path / "out")])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["attachments"] == {
+        "count": 17,
+        "skipped": 0,
+        "note": "skipped (--attachments skip)",
+    }
+
+
+@pytest.fixture(scope="module")
+def overlapping(tmp_path_factory):
+    """The bag of the second of two `auditor run`s over overlapping windows (hours 0-6, then
+    3-9) of a source that serves exact copies, conflicting versions, late records and mangled lines,
+    naming its hours in Beijing time; and the exact copies its progress lines say it dropped."""
+    folder = tmp_path_factory.mktemp("overlapping")
+    keys = generate_key_files(folder / "keys", identity="report-bag-test")
+    options = EmulatorOptions(
+        messages=3000,
+        days=1,
+        client_secret=SECRET,
+        hour_timezone="+8",
+        duplicate_rate=0.05,
+        conflict_rate=0.02,
+        late_rate=0.05,
+        mangled_rate=0.02,
+    )
+    with run_emulator(options) as emulator:
+
+        def run(since: int, until: int):
+            args = run_support.run_args(emulator, keys, folder, hours=until)
+            args[args.index("--since") + 1] = f"2026-11-01T{since:02d}:00Z"
+            args += ["--hour-timezone", "+8", "--attachments", "skip", "--fail-on", "none"]
+            result = CliRunner().invoke(main, args, env={"EASEMOB_CLIENT_SECRET": SECRET})
+            assert result.exit_code == 0, result.output
+            return result
+
+        run(0, 6)
+        second = run(3, 9)
+    copies = sum(map(int, re.findall(r"(\d+) duplicates dropped", second.stderr)))
+    (bag,) = (folder / "archive").glob("run-000002-*")
+    return bag, copies
+
+
+def test_a_bag_overlapping_an_earlier_run_renders_again_the_summary_it_signed(
+    overlapping, tmp_path
+):
+    bag, copies = overlapping
+    result = CliRunner().invoke(main, ["report", str(bag), "-o", str(tmp_path / "out")])
+    signed = json.loads((bag / "data" / "report" / "summary.json").read_text())
+    rendered = json.loads((tmp_path / "out" / "summary.json").read_text())
+    # different by nature: when each was generated, and the bagging date (a run writes its
+    # report before it bags)
+    for summary in (signed, rendered):
+        del summary["generated_at"], summary["run"]["archived_on"]
+
+    assert result.exit_code == 0, result.output
+    assert rendered == signed
+    rules = {
+        (each["rule"], each["severity"]): each["count"] for each in signed["findings"]["by_rule"]
+    }
+    assert rules[("archived-earlier", "info")] > 100  # about messages this bag does not hold
+    assert rules[("conflicting-content", "medium")] > 0
+    assert signed["records"]["source_copies_dropped"] == copies > 0

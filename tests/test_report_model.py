@@ -284,3 +284,61 @@ def test_a_long_window_is_drawn_by_month_then_by_year(first, last, unit, labels)
         assert columns[:3] == ["2025-10", "2025-11", "2025-12"] and len(columns) == 34
     if unit == "year":
         assert (columns[0], columns[-1], len(columns)) == ("0001", "9999", 9_999)
+
+
+@pytest.mark.parametrize("days", [0, 8])  # a window drawn by the hour, and one drawn by the day
+def test_records_sent_on_the_windows_days_but_outside_its_hours_count_as_outside(days, tmp_path):
+    since, until = NOV_1 + 8 * HOUR_MS, NOV_1 + (days * 24 + 20) * HOUR_MS
+    builder = ReportBuilder(run_info(since_ms=since, until_ms=until))
+    for number, sent in enumerate([NOV_1, since - 1, since, until - 1, until, until + HOUR_MS]):
+        builder.observe_record(record(str(number), sent), "2026110100")
+    records = builder.summary()["records"]
+    activity = builder.snapshot().charts[0]
+    html = builder.render(tmp_path)["report.html"].read_text(encoding="utf-8")
+
+    assert records["outside_window"] == 4
+    assert sum(records["per_day"].values()) == 2
+    assert activity.description.endswith(" Not drawn: 4 of 6 records (4 sent outside the window).")
+    assert "<td>4 outside, 0 without a usable time</td>" in html
+
+
+def test_exact_copies_the_source_served_are_counted_apart_from_the_records(tmp_path):
+    builder = ReportBuilder(run_info())
+    builder.observe_record(record("a"), "2026110100")
+    builder.observe_source_copies(3)  # one partition's exact copies
+    builder.observe_source_copies(0)
+    builder.observe_source_copies(379)
+    records = builder.summary()["records"]
+    html = builder.render(tmp_path)["report.html"].read_text(encoding="utf-8")
+
+    assert (records["total"], records["source_copies_dropped"]) == (1, 382)
+    assert (
+        '<td id="source-copies">382 exact copies served by the source were archived once</td>'
+        in html
+    )
+
+
+def test_a_finding_that_states_its_messages_time_and_sender_is_dated_by_them():
+    # what a bag holds about a message an earlier run archived: no record, only the findings
+    builder = ReportBuilder(run_info(hour_timezone="+8"))
+    builder.observe_finding(finding("medium", "duplicate", msg="old"))  # before the statement
+    builder.observe_finding(
+        finding("info", "duplicate", msg="old", sent=NOV_1 + 20 * HOUR_MS, sender="bob")
+    )
+    builder.observe_finding(finding("info", "duplicate", msg="untimed", sent=None, sender="eve"))
+    found = builder.summary()["findings"]
+
+    assert found["per_day"] == {"2026-11-02": {"info": 1, "medium": 1}}
+    assert found["undated"] == 1  # its message has no usable send time
+    assert found["top_senders"] == [
+        {"sender": "bob", "count": 2, "by_severity": {"medium": 1, "info": 1}}
+    ]
+
+
+def test_a_record_without_msg_id_failing_its_schema_twice_counts_once_by_its_line():
+    # as in a bag: schema findings without their record, about the record at line `seq`
+    builder = ReportBuilder(run_info())
+    builder.observe_finding(finding("medium", "schema", msg=None) | {"seq": 4})
+    builder.observe_finding(finding("medium", "schema", msg=None, message="other") | {"seq": 4})
+    builder.observe_finding(finding("medium", "schema", msg=None) | {"seq": 9})
+    assert builder.summary()["records"]["failing_schema"] == 2

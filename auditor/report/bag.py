@@ -1,4 +1,5 @@
-"""Rendering the report again from a bag alone: `bag-info.txt`, the archived records, the findings.
+"""Rendering the report again from a bag alone: `bag-info.txt`, the archived records, the findings,
+and from the summary the run signed into the bag the few counts nothing else in the bag holds.
 
 The bag is read, not verified (that is `auditor verify`): a line that is not an archived record
 stops the rendering with its file and line, since a report over a damaged archive would mislead.
@@ -114,6 +115,12 @@ def _optional_instant(info: Mapping[str, str], key: str, bag: Path) -> int | Non
     return _instant(info, key, bag) if info.get(key, "").strip() else None
 
 
+def _fetched_again(info: Mapping[str, str], bag: Path) -> tuple[int, int] | None:
+    since = _optional_instant(info, "Fetched-Again-Since", bag)
+    until = _optional_instant(info, "Fetched-Again-Until", bag)
+    return (since, until) if since is not None and until is not None else None
+
+
 def run_info_from_bag(
     bag: Path, fail_on: str | None = None, info: Mapping[str, str] | None = None
 ) -> RunInfo:
@@ -121,6 +128,7 @@ def run_info_from_bag(
     bag = Path(bag)
     info = read_bag_info(bag) if info is None else info
     skipped = info.get("Attachments-Skipped", "").strip()
+    counted = skipped.isascii() and skipped.isdigit()
     verify = bag / "data" / "VERIFY.txt"
     bagged = info.get("Bagging-Date", "")
     if info.get("Tool-Version"):
@@ -147,13 +155,15 @@ def run_info_from_bag(
             generated_at=int(time.time() * 1000),
             fail_on=fail_on or info.get("Fail-On", "high") or "high",
             attachments=_int(info, "Attachment-Count", bag, default=0),
-            attachments_skipped=int(skipped) if skipped.isascii() and skipped.isdigit() else 0,
-            attachments_note="" if skipped.isascii() and skipped.isdigit() else skipped,
+            attachments_skipped=int(skipped) if counted else 0,
+            # the run's own note: bag-info holds the reason only (`--attachments skip`)
+            attachments_note=f"skipped ({skipped})" if skipped and not counted else "",
             bag_name=bag.resolve().name,
             archived_on=bagged,
             verify_text=_verify_text(verify),
             signature_namespace=info.get("Signature-Namespace", "") or "easemob-auditor",
             reference_ms=_optional_instant(info, "Policy-Reference-Time", bag),
+            fetched_again_ms=_fetched_again(info, bag),
         )
     except AuditorError as error:
         if isinstance(error, InputError):
@@ -198,19 +208,29 @@ def archived_findings(bag: Path) -> Iterator[dict[str, Any]]:
         yield parsed.record
 
 
-def _restore_verdicts(bag: Path, builder: ReportBuilder) -> None:
-    """Retention verdict counts live only in a stored summary; take them from there if present."""
+def _restore_from_summary(bag: Path, builder: ReportBuilder) -> None:
+    """What lives only in the summary the run signed into the bag: the retention verdict counts
+    (the records' verdicts are not archived) and the exact copies the source served, which
+    the run dropped before archiving. Taken from there if present."""
     for relative in SUMMARY_PATHS:
         path = Path(bag) / relative
         data = read_bag_file(path, SUMMARY_LIMIT)
         if data is None:
             continue
+        stored: Any = None
         try:
-            rules = orjson.loads(data)["retention"]["by_rule"]
+            stored = orjson.loads(data)
+            rules = stored["retention"]["by_rule"]
             for item in rules:
                 builder.observe_verdict(item["disposition"], item["rule"], int(item["count"]))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             log.warning("%s: no retention counts readable in it; left out", shown(path))
+        records = stored.get("records") if isinstance(stored, dict) else None
+        copies = records.get("source_copies_dropped", 0) if isinstance(records, dict) else 0
+        if type(copies) is int and copies >= 0:  # 0 in a bag older than the count
+            builder.observe_source_copies(copies)
+        else:
+            log.warning("%s: records.source_copies_dropped is not a count; left out", shown(path))
         return
 
 
@@ -229,7 +249,7 @@ def render_bag(
             builder.observe_finding(finding)
         for label, record, seq in archived_records(bag):
             builder.observe_record(record, label, seq)
-        _restore_verdicts(bag, builder)
+        _restore_from_summary(bag, builder)
         summary = builder.summary()
         expected = info.get("Record-Count", "").strip()
         if (

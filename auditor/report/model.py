@@ -5,7 +5,8 @@ counters, the most severe `table_rows` findings of each table, and a temporary f
 finding that the CSV and JSONL formats replay. Findings are linked to their record's sender and
 day through the record in `details["record"]`, a window of recently seen records, or (when
 findings arrive first, as when re-rendering from a bag) a list of findings still waiting for their
-record.
+record; a finding about a message the bag does not hold states its send time and sender
+(`details["sent"]`, `details["sender"]`).
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ class ReportBuilder:
         self._chats: Counter[str] = Counter()
         self._hours: Counter[int] = Counter()
         self._untimed = 0
+        self._source_copies = 0
         # the send time, sender and (when given) record of the last 4,096 to 8,191 records by
         # msg_id, for findings that follow their record
         self._recent: dict[str, tuple[int | None, str | None, dict[str, Any] | None]] = {}
@@ -144,7 +146,8 @@ class ReportBuilder:
         self._samples: dict[str, list[tuple[int, int, dict[str, Any]]]] = {
             kind.key: [] for kind in TABLES
         }
-        self._schema_records: set[str] = set()
+        # by msg_id, content hash (a live run shows the record) or line (`seq`, from a bag)
+        self._schema_records: set[str | tuple[str, int]] = set()
         self._schema_unkeyed = 0
         self._parse_lines = 0
         self._waiting: dict[str | tuple[str, int], list[str]] = {}
@@ -238,6 +241,11 @@ class ReportBuilder:
         self._hours.update(counts.hours)
         self._untimed += counts.untimed
 
+    def observe_source_copies(self, count: int) -> None:
+        """Counts exact copies of records that the source served and the run dropped (each
+        record is archived once): a partition's count, as its worker settled it."""
+        self._source_copies += count
+
     def place_waiting(self, key: str | tuple[str, int], sent: int | None, who: str | None) -> None:
         """Dates the findings about msg_id `key` that came before its record (`observe_facts`
         does this for the records it is given)."""
@@ -253,8 +261,10 @@ class ReportBuilder:
         place: tuple[int | None, str | None] | None = None,
     ) -> None:
         """Counts, samples and spools one finding. `place` is its record's send time and sender,
-        when the caller knows them; otherwise they come from the record in `details` or one
-        observed recently, or the finding waits for its record."""
+        when the caller knows them; otherwise they come from the record in `details`, from
+        `details["sent"]` and `details["sender"]` (a finding about a message the bag does not
+        hold says them), or from a record observed recently, or the finding waits for its
+        record."""
         if isinstance(finding, Finding):
             finding = finding.to_dict()
         try:
@@ -286,6 +296,8 @@ class ReportBuilder:
                 self._schema_records.add(key)
             elif record is not None:
                 self._schema_records.add("#" + content_hash(record))
+            elif waits_for is not None:
+                self._schema_records.add(waits_for)
             else:
                 self._schema_unkeyed += 1
         elif category == "parse":
@@ -295,6 +307,13 @@ class ReportBuilder:
             self._place(timestamp_ms(record), sender(record), severity)
         elif place is not None:
             self._place(*place, severity)
+        elif "sent" in details:
+            # about a message this bag does not hold (archived by an earlier run): the finding
+            # names its send time and sender, which also place the findings waiting for it
+            sent, who = _stated_place(details)
+            self._place(sent, who, severity)
+            if key is not None:
+                self.place_waiting(key, sent, who)
         elif waits_for is not None:
             seen = self._recent.get(key) or self._older.get(key) if key is not None else None
             if seen is None:
@@ -365,15 +384,9 @@ class ReportBuilder:
         rules = sorted(
             self._by_rule.items(), key=lambda item: (-severity_rank(item[0][2]), -item[1], item[0])
         )
-        days = self._window_days()
-        per_day = Counter()
-        outside = 0
-        for hour, count in self._hours.items():
-            day = hour // 24
-            if days.start <= day < days.stop:
-                per_day[_day_label(day)] += count
-            else:
-                outside += count
+        per_day: Counter[str] = Counter()
+        for hour, count in self._hours_in_window().items():
+            per_day[_day_label(hour // 24)] += count
         return {
             "report_version": 1,
             "generated_at": utc_time(run.generated_at),
@@ -397,6 +410,16 @@ class ReportBuilder:
                         "reference_ms": run.reference_ms,
                     }
                 ),
+                **(
+                    {}
+                    if run.fetched_again_ms is None
+                    else {
+                        "fetched_again": {
+                            "since": utc_time(run.fetched_again_ms[0]),
+                            "until": utc_time(run.fetched_again_ms[1]),
+                        }
+                    }
+                ),
             },
             "archive": {
                 "merkle_root": run.merkle_root,
@@ -411,8 +434,10 @@ class ReportBuilder:
                 "by_message_type": dict(self._types.most_common()),
                 "by_chat_type": dict(self._chats.most_common()),
                 "per_day": dict(sorted(per_day.items())),
-                "outside_window": outside,
+                "outside_window": self._outside_window(),
+                "in_hours_fetched_again": self._fetched_again(),
                 "without_time": self._untimed,
+                "source_copies_dropped": self._source_copies,
                 "failing_schema": len(self._schema_records) + self._schema_unkeyed,
                 "unparseable_lines": self._parse_lines,
             },
@@ -570,22 +595,54 @@ class ReportBuilder:
         last = (max(run.until_ms - 1, run.since_ms) + self._offset_ms) // DAY_MS
         return range(first, last + 1)
 
-    def _charts(self) -> tuple[charts.Chart, ...]:
+    def _window_hours(self) -> range:
+        """The report hours the window spans: a run's window is whole hours, so a record is in
+        the window exactly when the hour it was sent in is one of these."""
         run = self.run_info
-        zone = zone_name(self._tz)
         first = (run.since_ms + self._offset_ms) // HOUR_MS
         last = (max(run.until_ms - 1, run.since_ms) + self._offset_ms) // HOUR_MS
+        return range(first, last + 1)
+
+    def _hours_in_window(self) -> Counter[int]:
+        hours = self._window_hours()
+        return Counter({hour: count for hour, count in self._hours.items() if hour in hours})
+
+    def _again_hours(self) -> range:
+        """The report hours the run fetched a second time, before its window."""
+        again = self.run_info.fetched_again_ms
+        if again is None:
+            return range(0)
+        return range(
+            (again[0] + self._offset_ms) // HOUR_MS, (again[1] + self._offset_ms) // HOUR_MS
+        )
+
+    def _fetched_again(self) -> int:
+        """Records sent in the hours fetched a second time (records that reached the source
+        late, and what later hours' files served of those hours)."""
+        again = self._again_hours()
+        return sum(count for hour, count in self._hours.items() if hour in again)
+
+    def _outside_window(self) -> int:
+        """Records sent before or after the window (by their send instant, not their day), and
+        not in the hours fetched a second time."""
+        hours, again = self._window_hours(), self._again_hours()
+        return sum(
+            count for hour, count in self._hours.items() if hour not in hours and hour not in again
+        )
+
+    def _charts(self) -> tuple[charts.Chart, ...]:
+        zone = zone_name(self._tz)
+        hours = self._window_hours()
         days = self._window_days()
         unit, label_of, labels = _columns(days.start, days.stop - 1)
-        if last - first + 1 <= HOURLY_UP_TO:
+        if len(hours) <= HOURLY_UP_TO:
             activity = [
-                (_hour_label(hour), {"messages": self._hours.get(hour, 0)})
-                for hour in range(first, last + 1)
+                (_hour_label(hour), {"messages": self._hours.get(hour, 0)}) for hour in hours
             ]
             per = "hour"
         else:
             drawn: Counter[str] = Counter()
-            for hour, count in self._hours.items():
+            for hour, count in self._hours_in_window().items():
                 drawn[label_of(hour // 24)] += count
             activity = [(label, {"messages": drawn.get(label, 0)}) for label in labels]
             per = unit
@@ -597,7 +654,6 @@ class ReportBuilder:
             (label, {name: by_severity[label].get(name, 0) for name in SEVERITIES})
             for label in labels
         ]
-        drawn_records = sum(values["messages"] for _label, values in activity)
         drawn_findings = sum(sum(values.values()) for _label, values in found)
         placed = sum(self._finding_days.values())
         in_window = sum(
@@ -616,10 +672,8 @@ class ReportBuilder:
                     self._records,
                     (
                         (self._untimed, "without a usable time"),
-                        (
-                            self._records - self._untimed - drawn_records,
-                            "sent outside the window",
-                        ),
+                        (self._fetched_again(), "sent in the hours fetched again, before it"),
+                        (self._outside_window(), "sent outside the window"),
                     ),
                 ),
             ),
@@ -721,6 +775,16 @@ def _columns(first: int, last: int) -> tuple[str, Callable[[int], str], list[str
         return f"{date.fromordinal(_EPOCH_ORDINAL + day).year:04d}"
 
     return "year", year_of, [f"{year:04d}" for year in range(start.year, end.year + 1)]
+
+
+def _stated_place(details: Mapping[str, Any]) -> tuple[int | None, str | None]:
+    """The send time and sender a finding states in `details` (`sent`, `sender`); None for
+    what is absent or not a usable value."""
+    sent, who = details.get("sent"), details.get("sender")
+    return (
+        sent if type(sent) is int and 0 <= sent < LATEST_MS else None,
+        who if type(who) is str else None,
+    )
 
 
 def _line_key(seq: object) -> tuple[str, int] | None:

@@ -23,7 +23,9 @@ class RunInfo:
     for the first run of a chain. `verify_text` is the bag's `data/VERIFY.txt` when known; without
     it the report shows the text the archive writer puts there, from these fields.
     `reference_ms` is the instant retention and holds were judged at (the bag's
-    `Policy-Reference-Time`), None when not known.
+    `Policy-Reference-Time`), None when not known. `fetched_again_ms` is the hours before the
+    window the run fetched a second time for records that reached the source late (the bag's
+    `Fetched-Again-Since`/`-Until`), None when it fetched none.
     """
 
     sequence: int
@@ -48,6 +50,7 @@ class RunInfo:
     verify_text: str = ""
     signature_namespace: str = "easemob-auditor"
     reference_ms: int | None = None
+    fetched_again_ms: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.fail_on not in FAIL_ON_LEVELS:
