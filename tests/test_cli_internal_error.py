@@ -3,12 +3,16 @@ command line uses for "done, with findings" and a service may count as success."
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 
 from click.testing import CliRunner
 
 import auditor.cli.archive
-from auditor.cli import EXIT_INTERNAL, main
+from auditor.cli import EXIT_INTERNAL, EXIT_TERMINATED, Terminated, main
+from auditor.errors import InputError
 
 
 def _broken(*args, **kwargs):
@@ -37,3 +41,22 @@ def test_with_vv_the_traceback_is_logged(monkeypatch, tmp_path, caplog):
     assert result.exit_code == 70
     (record,) = [r for r in caplog.records if r.message == "internal error"]
     assert record.exc_info[0] is ValueError
+
+
+def _terminated_then_broken(*args, **kwargs):
+    """SIGTERM whose `Terminated` is lost (as where Python only prints an exception: an at-fork
+    hook, a finalizer), then the failure it causes: a worker dead of the same signal."""
+    with contextlib.suppress(Terminated):
+        os.kill(os.getpid(), signal.SIGTERM)
+    raise InputError("a worker process died (killed, or out of memory)")
+
+
+def test_an_error_after_sigterm_is_reported_as_the_stop_it_is(monkeypatch, tmp_path):
+    monkeypatch.setattr(auditor.cli.archive, "generate_key_files", _terminated_then_broken)
+
+    stopped = CliRunner().invoke(main, ["keygen", "--out", str(tmp_path / "a")])
+    monkeypatch.setattr(auditor.cli.archive, "generate_key_files", _broken)
+    next_command = CliRunner().invoke(main, ["keygen", "--out", str(tmp_path / "b")])
+
+    assert (stopped.exit_code, stopped.stderr) == (EXIT_TERMINATED, "auditor: terminated\n")
+    assert next_command.exit_code == EXIT_INTERNAL

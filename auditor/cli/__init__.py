@@ -55,6 +55,12 @@ class Terminated(KeyboardInterrupt):
     KeyboardInterrupt, so that a stopped run unwinds the same way and keeps its progress."""
 
 
+# Set once SIGTERM reached this process: an error that follows it (a worker dead of the same
+# signal, a `Terminated` swallowed where Python only prints exceptions, as in an at-fork hook)
+# is reported as the stop it is, with exit 143, not as a failure of the run.
+_TERMINATED = threading.Event()
+
+
 @contextmanager
 def _sigterm_raises() -> Iterator[None]:
     """Has SIGTERM raise `Terminated` in this process while the command runs.
@@ -67,6 +73,7 @@ def _sigterm_raises() -> Iterator[None]:
         return
     coordinator = os.getpid()
     raised = False
+    _TERMINATED.clear()
 
     def terminate(number: int, _frame) -> None:
         nonlocal raised
@@ -74,6 +81,7 @@ def _sigterm_raises() -> Iterator[None]:
             signal.signal(number, signal.SIG_DFL)
             os.kill(os.getpid(), number)
             return
+        _TERMINATED.set()
         if not raised:
             raised = True
             raise Terminated
@@ -133,27 +141,35 @@ class AuditorGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except AuditorError as error:
-            click.echo(f"auditor: error: {error}", err=True)
-            ctx.exit(error.exit_code)
-        except (OSError, sqlite3.Error) as error:
-            log.debug("refused by the system", exc_info=True)
-            command = f"{ctx.command_path} {ctx.invoked_subcommand or ''}".strip()
-            click.echo(f"auditor: error: {_refusal(error, command)}", err=True)
-            ctx.exit(EXIT_USAGE)
-        except KeyboardInterrupt as error:
-            ctx.exit(_stopped(error))
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except KeyboardInterrupt as error:
+            ctx.exit(_stopped(error))
         except Exception as error:
-            log.debug("internal error", exc_info=True)
-            reason = " ".join(f"{type(error).__name__}: {error}".split())[:300]
-            click.echo(
-                f"auditor: internal error ({reason}); this is a bug in the auditor: nothing was "
-                "published, progress is kept; run with -vv for the traceback and report it",
-                err=True,
-            )
-            ctx.exit(EXIT_INTERNAL)
+            if _TERMINATED.is_set():
+                log.debug("failed after SIGTERM", exc_info=True)
+                ctx.exit(_stopped(Terminated()))
+            ctx.exit(_failed(error, ctx))
+
+
+def _failed(error: Exception, ctx: click.Context) -> int:
+    """The line and exit code of a command that failed."""
+    if isinstance(error, AuditorError):
+        click.echo(f"auditor: error: {error}", err=True)
+        return error.exit_code
+    if isinstance(error, (OSError, sqlite3.Error)):
+        log.debug("refused by the system", exc_info=True)
+        command = f"{ctx.command_path} {ctx.invoked_subcommand or ''}".strip()
+        click.echo(f"auditor: error: {_refusal(error, command)}", err=True)
+        return EXIT_USAGE
+    log.debug("internal error", exc_info=True)
+    reason = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+    click.echo(
+        f"auditor: internal error ({reason}); this is a bug in the auditor: nothing was "
+        "published, progress is kept; run with -vv for the traceback and report it",
+        err=True,
+    )
+    return EXIT_INTERNAL
 
 
 @click.group(cls=AuditorGroup, help=HELP)

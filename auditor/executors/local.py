@@ -23,7 +23,13 @@ from contextlib import contextmanager
 from auditor.errors import SourceError
 from auditor.executors.interface import AHEAD_PER_WORKER, Executor, submitted_in_order
 from auditor.partitions import Partition
-from auditor.processes import LINUX, die_with_parent
+from auditor.processes import (
+    LINUX,
+    die_with_parent,
+    stop_signals_held,
+    stops_kept,
+    take_stop_signals,
+)
 from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings
 
 log = logging.getLogger(__name__)
@@ -46,6 +52,14 @@ class LocalExecutor(Executor):
             finally:
                 processor.close()
             return
+        with stops_kept() as stops:
+            yield from self._pooled(partitions, settings, stops)
+
+    def _pooled(
+        self, partitions: list[Partition], settings: StageSettings, stops: list[BaseException]
+    ) -> Iterator[tuple[Partition, PartitionOutcome]]:
+        """Outcomes from a pool of workers. Workers found dead when this process was stopped by
+        a signal (`stops`: SIGTERM to the whole group kills them too) end the run as stopped."""
         # fork (Linux's default up to Python 3.13, pinned here) makes this process the workers'
         # parent, which `PR_SET_PDEATHSIG` and the check in `_init_worker` rely on.
         pool = ProcessPoolExecutor(
@@ -58,16 +72,24 @@ class LocalExecutor(Executor):
         ahead = AHEAD_PER_WORKER * self.workers
         try:
             for partition, future in submitted_in_order(
-                partitions, lambda p: pool.submit(_work, p), lambda: ahead, pending
+                partitions, lambda p: _submitted(pool, p), lambda: ahead, pending
             ):
                 yield partition, future.result()
         except BrokenProcessPool:
+            if stops:
+                raise stops[0] from None
             raise SourceError(
                 "a worker process died (killed, or out of memory) while processing "
                 "partitions; the partitions finished so far are kept: run again to resume"
             ) from None
         finally:
             _shut_down(pool, [future for _partition, future in pending])
+
+
+def _submitted(pool: ProcessPoolExecutor, partition: Partition) -> Future[PartitionOutcome]:
+    """`pool.submit`, whose first call forks the workers, with the stop signals held."""
+    with stop_signals_held():
+        return pool.submit(_work, partition)
 
 
 def _shut_down(pool: ProcessPoolExecutor, pending: list[Future[PartitionOutcome]]) -> None:
@@ -131,11 +153,13 @@ def _init_worker(settings: StageSettings, coordinator: int) -> None:
 
     Ctrl-C reaches the whole process group, and only the coordinator answers it (running
     partitions finish after the first, the workers are killed at the second): a worker ignores
-    it rather than abandon its hour at the first."""
+    it rather than abandon its hour at the first. SIGTERM, held while the worker was forked
+    (`stop_signals_held`), is taken only then: a SIGTERM sent meanwhile ends the worker here."""
     global _worker
     if die_with_parent() and os.getppid() != coordinator:  # it died before the kernel was asked
         os.kill(os.getpid(), signal.SIGKILL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    take_stop_signals()
     _worker = PartitionProcessor(settings)
 
 

@@ -11,6 +11,7 @@ what it holds.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -64,9 +65,11 @@ class ForkedWrite:
         """Stops the child when the run fails before `finish` (a reaped pid may be another
         process's by now: it is left alone)."""
         if not self.reaped:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
             self.reaped = True
+            # A signal may stop `finish` between its wait and its note that the child is reaped.
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
 
 
 def _write_and_exit(fmt: ReportFormat, report: Report, out_dir: Path, parent: int) -> None:
