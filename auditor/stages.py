@@ -13,7 +13,8 @@ Spool of one partition, named by its UTC start:
   (`report.model.RecordFacts`, read from the canonical bytes as the archive keeps them) spare the
   single-threaded coordinator parsing every record again;
 - `<start>.findings.jsonl`: findings about the partition rather than one record (data that was
-  not a record, msg_ids served with conflicting contents);
+  not a record, msg_ids served with conflicting contents, an hour the source no longer holds,
+  spooled with no records);
 - `<start>.unreadable`: served data that was not a record, verbatim, one piece a line, which the
   archive keeps as `data/unreadable/<hour>.txt`;
 - `attachments/<sha256>`: attachment bytes, shared by all partitions;
@@ -45,14 +46,15 @@ from auditor.collector import fewer_collections
 from auditor.errors import AuditorError, RetriesExhausted, SourceError
 from auditor.findings import Finding
 from auditor.fsutil import fsync_dir, write_atomically
-from auditor.partitions import Partition
+from auditor.partitions import Partition, format_instant
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
 from auditor.records import bodies, body_type, msg_id
 from auditor.report.counts import RecordCounts, zone_offset_ms
 from auditor.report.model import RecordFacts, record_facts
-from auditor.sources.interface import Source, Unreadable
+from auditor.sources.interface import HourExpired, PartitionResult, Source, Unreadable
 from auditor.sources.settings import ConnectionSettings, make_client, make_source
+from auditor.sources.settle import same_message
 from auditor.validation import RecordValidator
 
 ATTACHMENT_TYPES = frozenset({"img", "audio", "video", "file", "combine"})
@@ -167,7 +169,12 @@ class PartitionProcessor:
         existing = read_outcome(self.spool_dir, partition)
         if existing is not None:
             return existing
-        result = self.source.fetch(partition)
+        partition_findings: list[Finding] = []
+        try:
+            result = self.source.fetch(partition)
+        except HourExpired as gone:  # archived as holding nothing, which the finding explains
+            result = PartitionResult(partition, ())
+            partition_findings.append(_expired(partition, gone))
         paths = spool_paths(self.spool_dir, partition)
         severities: Counter[str] = Counter()
         findings = attachments = 0
@@ -177,7 +184,6 @@ class PartitionProcessor:
             paths["unreadable"].open("wb") as unreadable_out,
         ):
             label = partition.label(self.source.hour_timezone)
-            partition_findings = []
             for line, problem in enumerate(result.unreadable, start=1):
                 unreadable_out.write(problem.raw.replace(b"\n", b" ") + b"\n")
                 partition_findings.append(_unreadable(problem, label, line))
@@ -193,6 +199,9 @@ class PartitionProcessor:
             evaluate = self.engine.evaluate
             write = records_out.write
             dumps, sha256 = orjson.dumps, hashlib.sha256
+            # A record's content is its archived bytes, or for a source that adds fields about
+            # its own storage, the message without them: what earlier runs are compared with.
+            entity_fields = self.source.entity_fields
             reached = crashpoints.reached
             verbatim = len(result.unreadable)
             counted: list[RecordFacts] = []
@@ -224,7 +233,9 @@ class PartitionProcessor:
                 count(facts)
                 header = [
                     salt,
-                    sha256(canonical).hexdigest(),
+                    sha256(
+                        same_message(record, entity_fields) if entity_fields else canonical
+                    ).hexdigest(),
                     verdict.disposition,
                     verdict.winning_rule,
                     retain_until,
@@ -419,6 +430,27 @@ def _not_canonical(record: dict[str, Any], error: str, label: str, line: int) ->
         f"a record that has no RFC 8785 form ({error}); kept verbatim as line {line} of "
         f"data/unreadable/{label}.txt",
         details={"error": error, "file": f"data/unreadable/{label}.txt", "line": line},
+    )
+
+
+def _expired(partition: Partition, gone: HourExpired) -> Finding:
+    days = f"{gone.retention_days:g} day{'s' * (gone.retention_days != 1)}"
+    judged = format_instant(gone.answered_ms)
+    return Finding(
+        None,
+        "coverage",
+        "hour-expired",
+        "high",
+        f"hour {gone.label} ({partition.iso()}) could no longer be fetched from the source, "
+        f"which keeps hour files {days} (retention_days); asked at {judged}, it answered: "
+        f"{gone.answer}; the hour's records are lost to this archive unless an export holds them",
+        details={
+            "hour": partition.iso(),
+            "label": gone.label,
+            "retention_days": gone.retention_days,
+            "judged_at": judged,
+            "answer": gone.answer,
+        },
     )
 
 

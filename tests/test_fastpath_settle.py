@@ -1,6 +1,6 @@
 """Settle compares contents as sorted-keys bytes and hashes them only where needed: the same
-records, counts and order as keying everything by `records.content_hash`, and it hands those
-bytes on for the canonical form."""
+records, counts and order as keying everything by `records.content_hash` (contents with one
+RFC 8785 form being one), and it hands those bytes on for the canonical form."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import random
 
 import orjson
 
+from auditor.archive.canonical import CanonicalizationError, canonical
 from auditor.partitions import HOUR_MS, Partition
 from auditor.records import content_hash, msg_id, timestamp_ms
 from auditor.sources.settle import Unreadable, settle
@@ -17,7 +18,8 @@ T = HOUR.start_ms + 10
 
 
 def _by_content_hash(served):
-    """The rules of `settle` as first written: every record keyed by its content hash."""
+    """The rules of `settle` as first written, every record keyed by its content hash, and a
+    content whose RFC 8785 form an earlier one of its msg_id has being a copy of it."""
     variants, conflicts, ordered, trailing = {}, set(), [], []
     duplicates = outside = 0
     for item in served:
@@ -27,12 +29,13 @@ def _by_content_hash(served):
         identity = msg_id(item)
         digest = content_hash(item)
         seen = variants.setdefault(identity if identity is not None else "#" + digest, set())
-        if digest in seen:
+        value = _rfc8785_or(item, digest)
+        if digest in seen or value in seen:
             duplicates += 1
             continue
         if seen and identity is not None:
             conflicts.add(identity)
-        seen.add(digest)
+        seen.update((digest, value))
         outside += instant is not None and not HOUR.contains(instant)
         if instant is None or identity is None:
             trailing.append(item)
@@ -41,6 +44,13 @@ def _by_content_hash(served):
     ordered.sort(key=lambda entry: entry[:3])
     records = tuple(entry[3] for entry in ordered) + tuple(trailing)
     return records, duplicates, tuple(sorted(conflicts)), outside
+
+
+def _rfc8785_or(record, digest):
+    try:
+        return canonical(record)
+    except CanonicalizationError:
+        return digest
 
 
 def test_variants_of_one_msg_id_at_one_instant_are_ordered_by_content_hash():
@@ -74,11 +84,12 @@ def test_records_equal_as_json_values_are_copies_whatever_their_key_order():
     first = {"msg_id": "1", "timestamp": T, "payload": {"b": 1, "a": [1.5, None]}}
     second = {"payload": {"a": [1.5, None], "b": 1}, "timestamp": T, "msg_id": "1"}
     integral = {"msg_id": "1", "timestamp": T, "payload": {"b": 1.0, "a": [1.5, None]}}
+    other = {"msg_id": "1", "timestamp": T, "payload": {"b": 1.5, "a": [1.5, None]}}
 
-    result = settle(HOUR, [first, second, integral])
+    result = settle(HOUR, [first, second, integral, other])
 
-    assert result.records == tuple(sorted([first, integral], key=content_hash))
-    assert (result.duplicates, result.conflicts) == (1, ("1",))
+    assert result.records == tuple(sorted([first, other], key=content_hash))
+    assert (result.duplicates, result.conflicts) == (2, ("1",))
 
 
 def test_settle_agrees_with_keying_by_content_hash_on_random_served_hours():

@@ -1,10 +1,18 @@
-"""The legacy `ql` source against the emulator over loopback HTTP, every fault switched on."""
+"""The legacy `ql` source against the emulator over loopback HTTP, every fault switched on, and
+a chain of runs that switches from hour files to it."""
 
+import dataclasses
+import json
 from collections import Counter
 
+import pytest
+import run_support
+
+from auditor.archive.keys import generate_key_files
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import DAY_MS, HOUR_MS, Partition
+from auditor.pipeline import run_audit
 from auditor.records import content_hash, msg_id, timestamp_ms
 from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.legacy import LegacyQuerySource, window_ql
@@ -86,3 +94,66 @@ def test_a_record_on_the_hour_lands_in_that_hour_only():
                 if record in [as_record(entity) for entity in result.records]
             ]
             assert holders == [Partition(timestamp_ms(record))]
+
+
+def findings_by_rule(bag):
+    """msg_ids by (rule, severity)."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for line in (bag / "data" / "findings.jsonl").read_text().splitlines():
+        finding = json.loads(line)
+        found.setdefault((finding["rule"], finding["severity"]), []).append(finding["msg_id"])
+    return found
+
+
+def archived(bag):
+    return [
+        json.loads(line)["record"]
+        for path in sorted((bag / "data" / "records").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return generate_key_files(tmp_path_factory.mktemp("keys"), identity="legacy-test")
+
+
+def test_switching_from_hour_files_to_legacy_archives_no_message_twice_and_flags_real_changes(
+    keys, tmp_path
+):
+    """Entity fields are the source's, not the message's: the messages hour files already gave
+    are archived earlier, and only a message whose content really differs is flagged changed."""
+    secret = "legacy-switch-secret"
+    served = EmulatorOptions(messages=1200, client_secret=secret)
+    edited = dataclasses.replace(served, conflict_rate=0.05)  # a second version of some messages
+    overlap = (START + 2 * HOUR_MS, START + 4 * HOUR_MS)
+    with run_emulator(served) as hour_files, run_emulator(edited) as legacy:
+        run_audit(
+            run_support.settings_for(
+                hour_files, keys, tmp_path, secret, until_ms=overlap[1], fail_on="none"
+            )
+        )
+        source = dataclasses.replace(run_support.source_of(legacy, secret), api="legacy")
+        second = run_audit(
+            run_support.settings_for(
+                legacy, keys, tmp_path, secret, source=source, since_ms=overlap[0],
+                until_ms=START + 6 * HOUR_MS, fail_on="none",
+            )
+        )  # fmt: skip
+        earlier = hour_files.expected_records(*overlap)
+        versions = legacy.expected_records(*overlap)
+        fresh = legacy.expected_records(overlap[1], START + 6 * HOUR_MS)
+
+    findings = findings_by_rule(second.bag_path)
+    new_versions = [r for r in versions if r not in earlier]
+    assert len(new_versions) >= 3
+    assert sorted(findings["archived-earlier", "info"]) == sorted(
+        identity for identity in map(msg_id, earlier) if identity is not None
+    )
+    assert sorted(findings.pop(("content-changed-at-source", "high"))) == sorted(
+        msg_id(r) for r in new_versions
+    )
+    assert not [rule for rule, _severity in findings if rule == "content-changed-at-source"]
+    records = archived(second.bag_path)
+    assert all(set(ENTITY_FIELDS) <= set(record) for record in records)
+    assert fingerprints(as_record(r) for r in records) == fingerprints(new_versions + fresh)

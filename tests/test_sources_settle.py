@@ -1,5 +1,7 @@
 """Settling what a source served into its hour: window, duplicates, conflicts, order."""
 
+import orjson
+
 from auditor.partitions import HOUR_MS, Partition
 from auditor.sources.settle import Unreadable, settle
 
@@ -74,3 +76,30 @@ def test_unreadable_data_is_reported_not_dropped_silently():
 def test_the_same_served_set_in_any_order_settles_to_the_same_records():
     served = [record(str(i % 5), HOUR.start_ms + (i * 7919) % HOUR_MS, str(i)) for i in range(40)]
     assert settle(HOUR, served).records == settle(HOUR, served[::-1]).records
+
+
+def test_variants_with_one_rfc_8785_form_are_one_record_kept_as_first_served():
+    """`1.0` and `1` differ as bytes but the archive writes both as `1`: one message, a copy."""
+    spelled_float = {**record("3", HOUR.start_ms + 4), "score": 1.0}
+    spelled_int = {**record("3", HOUR.start_ms + 4), "score": 1}
+
+    result = settle(HOUR, [spelled_float, spelled_int, dict(spelled_int)])
+
+    assert result.content == (orjson.dumps(spelled_float, option=orjson.OPT_SORT_KEYS),)
+    assert (result.duplicates, result.conflicts) == (2, ())
+
+
+def test_entity_fields_of_the_source_are_left_out_when_variants_are_compared():
+    entity = {**record("5", HOUR.start_ms + 2), "uuid": "u-1", "created": 7, "modified": 7}
+    touched = {**entity, "modified": 9}
+    edited = {**record("5", HOUR.start_ms + 2, "edited"), "uuid": "u-1", "modified": 9}
+    fields = frozenset({"uuid", "type", "created", "modified"})
+
+    result = settle(HOUR, [entity, touched, edited], fields)
+
+    assert sorted(r["payload"]["bodies"][0]["msg"] for r in result.records) == ["edited", "hi"]
+    assert [r["modified"] for r in result.records if r["payload"]["bodies"][0]["msg"] == "hi"] == [
+        7
+    ]
+    assert (result.duplicates, result.conflicts) == (1, ("5",))
+    assert settle(HOUR, [entity, touched]).conflicts == ("5",)

@@ -20,26 +20,57 @@ from auditor.sources.settle import PartitionResult, Unreadable, settle
 if TYPE_CHECKING:
     from auditor.sources.easemob import EasemobClient
 
-__all__ = ["EasemobSource", "PartitionNotReady", "PartitionResult", "Source", "Unreadable"]
+__all__ = [
+    "EasemobSource",
+    "HourExpired",
+    "PartitionNotReady",
+    "PartitionResult",
+    "Source",
+    "Unreadable",
+]
 
 
 class PartitionNotReady(SourceError):
     """Easemob has no file for this hour yet, or no longer: 400 "expired or unstored".
 
     Distinct from an empty hour (404, a partition with no records) so the caller can try the hour
-    again later instead of recording it as done.
+    again later instead of recording it as done. `answered_ms` is the source's clock when it
+    answered, when its answer said (Usergrid's `timestamp`).
     """
 
-    def __init__(self, label: str, detail: str) -> None:
+    def __init__(self, label: str, detail: str, answered_ms: int | None = None) -> None:
         super().__init__(f"hour {label} is not available yet or has expired ({detail})")
         self.label = label
         self.detail = detail
+        self.answered_ms = answered_ms
+
+
+class HourExpired(PartitionNotReady):
+    """An hour refused as not available that ended longer ago than the source keeps hour files
+    (`answered_ms` is the instant it was judged by): no later run can fetch it. `auditor run`
+    archives it as lost, with a high finding; a caller that cannot still sees why."""
+
+    def __init__(self, label: str, answer: str, retention_days: float, answered_ms: int) -> None:
+        super().__init__(
+            label,
+            f"expired: older than the source's retention of {retention_days:g} "
+            f"day{'s' * (retention_days != 1)}; it answered: {answer}",
+            answered_ms,
+        )
+        self.args = (f"hour {label} has {self.detail}",)
+        self.answer = answer
+        self.retention_days = retention_days
 
 
 class Source(ABC):
     """Where the raw records of an hour come from."""
 
     name: ClassVar[str]
+    # Keys the source adds to every record about its own storage, not the message (a Usergrid
+    # entity's uuid and times): archived as received, but left out when two records are
+    # compared as messages (`settle.same_message`), so a message read through another API, or
+    # read again after its entity was touched, is not taken for a changed one.
+    entity_fields: ClassVar[frozenset[str]] = frozenset()
     hour_timezone: timezone = UTC
 
     @abstractmethod
@@ -52,7 +83,7 @@ class Source(ABC):
 
     def fetch(self, partition: Partition) -> PartitionResult:
         """The hour's records settled into the partition, with what was set aside."""
-        return settle(partition, self.served(partition))
+        return settle(partition, self.served(partition), self.entity_fields)
 
     def records(self, partition: Partition) -> Iterator[Record]:
         """The hour's records exactly as received, deduplicated and sorted."""

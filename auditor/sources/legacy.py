@@ -38,6 +38,8 @@ class LegacyQuerySource(EasemobSource):
     """Hours from `GET /{org}/{app}/chatmessages?ql=...&limit=...&cursor=...`."""
 
     name = "legacy"
+    # Usergrid's entity fields, which hour-file records lack (see `Source.entity_fields`).
+    entity_fields = frozenset({"uuid", "type", "created", "modified"})
 
     def __init__(
         self,

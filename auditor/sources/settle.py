@@ -11,6 +11,10 @@ one place:
   are dropped and counted, while different contents under one msg_id are all kept and reported;
   a record's content is its JSON with sorted keys, the bytes `records.content_hash` hashes,
   compared as bytes (and hashed only where a hash is needed: no msg_id, or a tie to break);
+- two contents under one msg_id that differ as bytes are compared again as the archive will
+  write them (`same_message`): RFC 8785 bytes, without the fields the source adds about its own
+  storage. Equal there (`1.0` and `1`, or a Usergrid entity read twice) they are one message, so
+  the later is a copy, not a conflict, as the coordinator would keep only one of them anyway;
 - the result is sorted by `(timestamp, msg_id)`, content hash breaking ties, with records lacking
   either last in arrival order, so the same served set always gives the same bytes.
 """
@@ -25,6 +29,7 @@ from operator import itemgetter
 
 import orjson
 
+from auditor.archive.canonical import CanonicalizationError, canonical
 from auditor.jsonl import allow_deep_nesting
 from auditor.partitions import Partition
 from auditor.records import LATEST_MS, Record, content_hash, msg_id, timestamp_ms
@@ -48,10 +53,11 @@ class PartitionResult:
     """The records of one hour as they will be archived, and what was set aside on the way.
 
     `records` are exactly as received, deduplicated and sorted. `conflicts` are msg_ids that
-    arrived with two or more different contents; every variant is kept in `records`, so the
-    pipeline can report them. `duplicates` counts exact copies dropped; `outside` counts kept
-    records whose timestamp belongs to another hour; `unreadable` says where served data could
-    not be read as a record even after retries (`hour:line: reason`).
+    arrived with two or more different messages (`same_message`); every variant is kept in
+    `records`, so the pipeline can report them. `duplicates` counts copies dropped, exact or of
+    the same message; `outside` counts kept records whose timestamp belongs to another hour;
+    `unreadable` says where served data could not be read as a record even after retries
+    (`hour:line: reason`).
 
     `content`, when not empty, holds for each of `records` its JSON with sorted keys as orjson
     writes it (what `records.content_hash` hashes), or None where orjson cannot write it: the
@@ -67,9 +73,16 @@ class PartitionResult:
     content: tuple[bytes | None, ...] = ()
 
 
-def settle(partition: Partition, served: Iterable[Record | Unreadable]) -> PartitionResult:
-    """The partition's records from what a source served for it, in arrival order."""
+def settle(
+    partition: Partition,
+    served: Iterable[Record | Unreadable],
+    entity_fields: frozenset[str] = frozenset(),
+) -> PartitionResult:
+    """The partition's records from what a source served for it, in arrival order.
+
+    `entity_fields` are the source's keys about its own storage (`Source.entity_fields`)."""
     variants: dict[str, bytes | set[bytes]] = {}  # a key's contents: one, or a set of several
+    messages: dict[str, set[bytes | None]] = {}  # `same_message` of each, once a key has two
     conflicts: set[str] = set()
     ordered: list[tuple[int, str, str, Record, bytes | None]] = []
     trailing: list[tuple[Record, bytes | None]] = []
@@ -98,7 +111,11 @@ def settle(partition: Partition, served: Iterable[Record | Unreadable]) -> Parti
         seen = variants.get(key)
         if seen is None:
             variants[key] = data
-        elif seen == data or (type(seen) is set and data in seen):
+        elif (
+            seen == data
+            or (type(seen) is set and data in seen)
+            or _one_message(messages, key, seen, item, entity_fields)
+        ):
             duplicates += 1
             continue
         else:
@@ -129,6 +146,44 @@ def settle(partition: Partition, served: Iterable[Record | Unreadable]) -> Parti
         unreadable=tuple(unreadable),
         content=tuple(entry[4] for entry in ordered) + tuple(entry[1] for entry in trailing),
     )
+
+
+def same_message(record: Record, entity_fields: frozenset[str]) -> bytes:
+    """What says whether two records hold the same message: the record's RFC 8785 bytes, as the
+    archive writes it, without `entity_fields` (a legacy entity's uuid and modification time
+    are Usergrid's, not the message's). Raises CanonicalizationError as `canonical` does."""
+    if entity_fields and not entity_fields.isdisjoint(record):
+        record = {key: value for key, value in record.items() if key not in entity_fields}
+    return canonical(record)
+
+
+def _one_message(
+    messages: dict[str, set[bytes | None]],
+    key: str,
+    seen: bytes | set[bytes],
+    record: Record,
+    entity_fields: frozenset[str],
+) -> bool:
+    """Whether `record`, whose bytes differ from every content seen under `key`, is the same
+    message as one of them (`same_message`); if not, it is noted as one more. Runs only for a
+    second content under a key, so the earlier one is read back from its bytes here once."""
+    found = messages.get(key)
+    if found is None:
+        assert type(seen) is bytes, "a key with several contents has their messages noted"
+        found = messages[key] = {_message_or_none(json.loads(seen), entity_fields)}
+    message = _message_or_none(record, entity_fields)
+    if message is not None and message in found:
+        return True
+    found.add(message)
+    return False
+
+
+def _message_or_none(record: Record, entity_fields: frozenset[str]) -> bytes | None:
+    """`same_message`, or None for a record with no RFC 8785 form (equal to nothing)."""
+    try:
+        return same_message(record, entity_fields)
+    except CanonicalizationError:
+        return None
 
 
 def _digest(entry: tuple[int, str, str, Record, bytes | None]) -> str:
