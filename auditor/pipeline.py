@@ -44,6 +44,7 @@ from auditor.errors import ConfigError, InputError
 from auditor.executors import check_workers, make_executor
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
 from auditor.partitions import (
+    DAY_MS,
     HOUR_MS,
     Partition,
     check_window,
@@ -400,9 +401,13 @@ def _relook_plan(
     keeps the end of its settled hours; an `--incremental` run fetches again, once, the hours
     after that end which have since become `late_hours` old, then moves the end up to what it
     fetched for good. So each hour is fetched at most twice, and a chain that runs hourly fetches
-    one old hour a run. A fixed window carries the chain's settled end unchanged.
+    one old hour a run. A fixed window carries the chain's settled end unchanged. An hour the
+    source may have deleted by now (`retention_days`, less a margin for the run's own length) is
+    not fetched again: it would answer as expired, though its first fetch was archived
+    (`_Archiver._not_fetched_again` reports such hours).
     """
     late_ms = settings.late_hours * HOUR_MS
+    kept_ms = int(settings.source.retention_days * DAY_MS) - _RETENTION_MARGIN_MS
 
     def planned(last: RunRecord | None) -> tuple[tuple[int, int] | None, int | None]:
         cutoff = settings.now_ms() - late_ms
@@ -416,11 +421,18 @@ def _relook_plan(
             # Nothing was fetched before a first run's window; a chain an earlier version made
             # may have fetched its last run's hours too early.
             settled = since_ms if last is None else max(since_ms - late_ms, last.since_ms)
+        oldest = -(-(settings.now_ms() - kept_ms) // HOUR_MS) * HOUR_MS
+        settled = max(settled, min(oldest, since_ms))
         relook_until = min(since_ms, cutoff)
         relook = (settled, relook_until) if relook_until > settled else None
         return relook, max(settled, min(until_ms, cutoff))
 
     return planned
+
+
+# How long before the source's retention ends a run stops fetching an hour a second time: a
+# run may take this long between planning and fetching its oldest hour.
+_RETENTION_MARGIN_MS = 3 * HOUR_MS
 
 
 class _Archiver:
@@ -446,6 +458,8 @@ class _Archiver:
         self.skipped = 0
         self.relooked = 0
         self.attachments = 0
+        # the hours the source no longer held: nothing archived from them can be looked for
+        self._expired_hours: set[int] = set()
         self._add_findings: Callable[[Iterable[dict[str, Any]]], int] | None = None
         self.report: ReportBuilder | None = None
         self.db = state.db
@@ -576,6 +590,9 @@ class _Archiver:
                 finding = _unaudited(*gap)
                 log.warning("%s", finding["message"])
                 self.emit(finding)
+            if (passed := self._not_fetched_again()) is not None:
+                log.warning("%s", passed["message"])
+                self.emit(passed)
             for expected, (partition, outcome) in zip(partitions, spooled, strict=True):
                 if partition != expected:
                     raise RuntimeError(f"executor handed over {partition}, not {expected}")
@@ -646,7 +663,10 @@ class _Archiver:
         partition_findings = paths["findings"].read_bytes()
         unreadable = paths["unreadable"].read_bytes()
         for line in partition_findings.splitlines():
-            self.emit(orjson.loads(line))
+            finding = orjson.loads(line)
+            if finding["rule"] == "hour-expired":
+                self._expired_hours.add(partition.start_ms)
+            self.emit(finding)
         digest = hashlib.sha256()
         counts = RecordCounts.from_json(outcome.counts)
         relook = self.run.relook
@@ -809,6 +829,31 @@ class _Archiver:
             earlier.setdefault(identity, []).append((digest, first_run))
         return earlier
 
+    def _not_fetched_again(self) -> dict[str, Any] | None:
+        """The finding about the hours the chain fetched once, too early to be sure of them,
+        that this run did not fetch again because the source may have deleted them since."""
+        last = self.state.last_completed()
+        if not self.settings.incremental or last is None or last.settled_until_ms is None:
+            return None
+        relook = self.run.relook
+        since = last.settled_until_ms
+        first = relook[0] if relook else self.run.settled_until_ms
+        until = min(since if first is None else first, self.run.since_ms)
+        if until <= since:
+            return None
+        since_text, until_text = format_instant(since), format_instant(until)
+        return Finding(
+            None,
+            "coverage",
+            "not-fetched-again",
+            "low",
+            f"hours {since_text} .. {until_text} were fetched once, less than late_hours after "
+            "they ended, and are now too old to fetch again (the source keeps hour files "
+            f"{self.source.retention_days:g} days, retention_days): records that reached the "
+            "source after that first fetch are not in the archive; schedule runs more often",
+            details={"since": since_text, "until": until_text},
+        ).to_dict()
+
     def _index_unidentified(self) -> None:
         """The contents of the records without a msg_id this run archived, into the temporary
         table the run's completion copies into the state, for later second looks."""
@@ -861,14 +906,17 @@ class _Archiver:
         is not looked for here (a state made before the index kept the hour goes by send time)."""
         window = (self.run.since_ms, self.run.until_ms)
         rows = self.db.execute(
-            "SELECT m.msg_id, m.first_run, m.retain_until_ms FROM messages m"
+            "SELECT m.msg_id, m.first_run, m.retain_until_ms,"
+            " coalesce(m.hour_ms, m.timestamp_ms - m.timestamp_ms % 3600000) FROM messages m"
             " WHERE (m.hour_ms >= ? AND m.hour_ms < ?"
             " OR m.hour_ms IS NULL AND m.timestamp_ms >= ? AND m.timestamp_ms < ?)"
             " AND NOT EXISTS (SELECT 1 FROM run_messages r WHERE r.msg_id = m.msg_id)"
             " ORDER BY m.timestamp_ms, m.msg_id",
             window + window,
         )
-        for identity, first_run, retain_until in rows:
+        for identity, first_run, retain_until, hour in rows:
+            if hour in self._expired_hours:
+                continue  # the hour's own finding says the source no longer holds it
             early = retain_until is None or retain_until > self.reference_ms
             yield Finding(
                 identity,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -193,3 +194,19 @@ def test_recheck_does_not_call_gone_a_message_served_in_a_later_hours_file(keys,
     assert findings(recheck, "missing-at-source") == []
     # Hour 01's file served hour 00's messages to run 2; hour 02's are not looked for there.
     assert findings(same_hour_again, "missing-at-source") == []
+
+
+def test_hours_too_old_to_fetch_again_are_reported_not_fetched(keys, tmp_path):
+    """A chain paused past the source's retention cannot look at its last hours again: the source
+    would answer that they expired, though their first fetch is archived."""
+    options = EmulatorOptions(messages=600, days=2, client_secret=SECRET)
+    with run_emulator(options) as emulator:
+        source = replace(run_support.source_of(emulator, SECRET), retention_days=1)
+        incremental(emulator, keys, tmp_path, now_hour=12, late_hours=12, source=source)
+        resumed = incremental(emulator, keys, tmp_path, now_hour=48, late_hours=12, source=source)
+
+    assert "Fetched-Again-Since" not in bag_info(resumed)
+    (passed,) = findings(resumed, "not-fetched-again")
+    assert passed["severity"] == "low"
+    assert passed["details"] == {"since": "2026-11-01T00:00:00Z", "until": "2026-11-01T12:00:00Z"}
+    assert findings(resumed, "hour-expired") == []

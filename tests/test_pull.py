@@ -12,7 +12,7 @@ from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.feed import mangled_line
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError, LockHeldError
-from auditor.partitions import HOUR_MS, parse_timezone
+from auditor.partitions import DAY_MS, HOUR_MS, parse_timezone
 from auditor.records import content_hash, msg_id, timestamp_ms
 from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.hourfiles import HourFileSource
@@ -144,16 +144,163 @@ def test_refetch_picks_up_records_that_arrived_late(tmp_path):
         assert [hour.status for hour in summary.hours] == ["pulled"] * 4
 
 
-def test_an_hour_not_ready_at_the_source_is_reported_and_left_for_later(emu, tmp_path):
-    summary = pull(source_for(emu), START - HOUR_MS, START + HOUR_MS, tmp_path)
+def test_an_hour_not_ready_at_the_source_is_reported_and_left_for_later(tmp_path):
+    # the source's clock six hours into the history: 2026103123, refused, is young
+    with run_emulator(
+        EmulatorOptions(messages=1200, clock_start=(START + 6 * HOUR_MS) / 1000)
+    ) as emu:
+        summary = pull(source_for(emu), START - HOUR_MS, START + HOUR_MS, tmp_path)
 
     assert [(hour.label, hour.status) for hour in summary.hours] == [
         ("2026103123", "not_ready"),
         ("2026110100", "pulled"),
     ]
-    assert not (tmp_path / "2026103123.jsonl").exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "2026110100.jsonl",
+        "checkpoint.json",
+        "conflicts.jsonl",
+    ]
     checkpoint = orjson.loads((tmp_path / "checkpoint.json").read_bytes())
     assert list(checkpoint["hours"]) == ["2026110100"]
+
+
+EXPIRED_REASON = (
+    "older than the source's retention of 3 days; it answered: illegal arguments: appkey: "
+    "demo-org#demo-app, time: 2026103123, maybe chat message history is expired or unstored"
+)
+
+
+@pytest.fixture
+def late_emu():
+    """The source's clock four days into the history: it refuses 2026103123 (before the
+    history), which is past the 3 days it keeps hour files, and serves 2026110100."""
+    options = EmulatorOptions(messages=1200, clock_start=(START + 4 * DAY_MS) / 1000)
+    with run_emulator(options) as emulator:
+        yield emulator
+
+
+def hour_requests(emu):
+    return sum(emu.stats.by_route("hour").values())
+
+
+def test_an_hour_the_source_no_longer_keeps_is_recorded_as_expired_with_no_records(
+    late_emu, tmp_path
+):
+    summary = pull(source_for(late_emu), START - HOUR_MS, START + HOUR_MS, tmp_path)
+
+    assert [(hour.label, hour.status, hour.records) for hour in summary.hours] == [
+        ("2026103123", "expired", 0),
+        ("2026110100", "pulled", 50),
+    ]
+    assert summary.hours[0].detail == EXPIRED_REASON
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "2026103123.expired.txt",
+        "2026110100.jsonl",
+        "checkpoint.json",
+        "conflicts.jsonl",
+    ]
+    assert (tmp_path / "2026103123.expired.txt").read_text() == EXPIRED_REASON + "\n"
+    checkpoint = orjson.loads((tmp_path / "checkpoint.json").read_bytes())
+    assert checkpoint["hours"]["2026103123"] == {
+        "start": "2026-10-31T23:00:00Z",
+        "records": 0,
+        "conflicts": {},
+        "expired": EXPIRED_REASON,
+    }
+
+
+def test_a_second_pull_does_not_ask_again_for_an_expired_hour(late_emu, tmp_path):
+    pull(source_for(late_emu), START - HOUR_MS, START + HOUR_MS, tmp_path)
+    before, asked = folder_bytes(tmp_path), hour_requests(late_emu)
+
+    summary = pull(source_for(late_emu), START - HOUR_MS, START + HOUR_MS, tmp_path)
+
+    assert [(hour.status, hour.detail) for hour in summary.hours] == [
+        ("expired", EXPIRED_REASON),
+        ("done", ""),
+    ]
+    assert hour_requests(late_emu) == asked
+    assert folder_bytes(tmp_path) == before
+
+
+def test_refetch_asks_again_for_an_expired_hour_and_changes_no_byte(late_emu, tmp_path):
+    pull(source_for(late_emu), START - HOUR_MS, START, tmp_path)
+    before, asked = folder_bytes(tmp_path), hour_requests(late_emu)
+
+    summary = pull(source_for(late_emu), START - HOUR_MS, START, tmp_path, refetch=True)
+
+    assert [hour.status for hour in summary.hours] == ["expired"]
+    assert hour_requests(late_emu) == asked + 1
+    assert folder_bytes(tmp_path) == before
+
+
+def test_an_expiry_file_left_by_a_crash_before_its_checkpoint_is_adopted_as_it_is(
+    late_emu, tmp_path
+):
+    pull(source_for(late_emu), START - HOUR_MS, START + HOUR_MS, tmp_path)
+    before, asked = folder_bytes(tmp_path), hour_requests(late_emu)
+    checkpoint = orjson.loads(before["checkpoint.json"])
+    del checkpoint["hours"]["2026103123"]
+    (tmp_path / "checkpoint.json").write_bytes(orjson.dumps(checkpoint))
+
+    summary = pull(source_for(late_emu), START - HOUR_MS, START + HOUR_MS, tmp_path)
+
+    assert [hour.status for hour in summary.hours] == ["expired", "done"]
+    assert hour_requests(late_emu) == asked
+    assert folder_bytes(tmp_path) == before
+
+
+def test_an_hour_file_that_a_refetch_killed_before_its_journal_left_beside_an_expiry_is_adopted(
+    late_emu, tmp_path
+):
+    out = tmp_path / "out"
+    pull(source_for(late_emu), START - HOUR_MS, START, out)
+    expired_checkpoint = (out / "checkpoint.json").read_bytes()
+    export = tmp_path / "export.jsonl"
+    export.write_bytes(b'{"msg_id": "1", "timestamp": %d}\n' % (START - 60_000))
+    pull(LocalFileSource([export]), START - HOUR_MS, START, out, refetch=True)
+    after, asked = folder_bytes(out), hour_requests(late_emu)
+    (out / "checkpoint.json").write_bytes(expired_checkpoint)
+
+    summary = pull(source_for(late_emu), START - HOUR_MS, START, out)
+
+    assert [(hour.status, hour.records) for hour in summary.hours] == [("done", 1)]
+    assert hour_requests(late_emu) == asked
+    assert folder_bytes(out) == after
+
+
+def test_refetch_of_an_hour_the_source_has_since_deleted_keeps_the_file_pulled_before(tmp_path):
+    options = EmulatorOptions(
+        messages=1200, retention_days=3, clock_start=(START + 6 * HOUR_MS) / 1000
+    )
+    with run_emulator(options) as emu:
+        pull(source_for(emu), START, START + HOUR_MS, tmp_path)
+        before = folder_bytes(tmp_path)
+        emu.clock.advance(4 * DAY_MS / 1000)
+
+        summary = pull(source_for(emu), START, START + HOUR_MS, tmp_path, refetch=True)
+
+    assert [(hour.status, hour.records) for hour in summary.hours] == [("done", 50)]
+    assert folder_bytes(tmp_path) == before
+
+
+def test_an_expired_hour_pulled_later_from_an_export_replaces_its_expiry_file(late_emu, tmp_path):
+    out = tmp_path / "out"
+    pull(source_for(late_emu), START - HOUR_MS, START, out)
+    export = tmp_path / "export.jsonl"
+    export.write_bytes(b'{"msg_id": "1", "timestamp": %d}\n' % (START - 60_000))
+
+    summary = pull(LocalFileSource([export]), START - HOUR_MS, START, out, refetch=True)
+
+    assert [(hour.status, hour.records) for hour in summary.hours] == [("pulled", 1)]
+    assert sorted(path.name for path in out.iterdir()) == [
+        "2026103123.jsonl",
+        "checkpoint.json",
+        "conflicts.jsonl",
+    ]
+    checkpoint = orjson.loads((out / "checkpoint.json").read_bytes())
+    assert checkpoint["hours"]["2026103123"]["records"] == 1
+    assert "expired" not in checkpoint["hours"]["2026103123"]
 
 
 def test_a_pulled_folder_read_back_as_local_files_pulls_to_the_same_bytes(emu, tmp_path):

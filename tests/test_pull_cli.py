@@ -17,10 +17,13 @@ import pytest
 from click.testing import CliRunner
 
 from auditor.cli import main
+from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.partitions import HOUR_MS
 from auditor.sources.pull import JOURNAL
 
 SECRET = "Sx-7f3k-never-print-me"
+START = DEFAULT_START_MS  # 2026-11-01T00:00Z, where the emulator's history begins
 WINDOW = ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T03:00Z"]
 SUBPROCESS_FAULTS = {
     "fail_rate": 0.2,
@@ -166,15 +169,72 @@ def test_a_corrupt_local_gzip_names_the_file(tmp_path):
     assert one_error_line(result, 2).startswith(f"{export}: corrupt gzip data")
 
 
-def test_hours_not_ready_are_listed_and_exit_3_after_the_ready_ones(emu, tmp_path):
-    window = ["--since", "2026-10-31T23:00Z", "--until", "2026-11-01T01:00Z"]
-    result = invoke(["pull", *window, "--out", str(tmp_path), *connection(emu)])
+AROUND_MIDNIGHT = ["--since", "2026-10-31T23:00Z", "--until", "2026-11-01T01:00Z"]
+
+
+def emulator_at(hours_into_history):
+    """An emulator whose clock starts this many hours into its history (2026-11-01T00:00Z):
+    2026103123, before the history, is refused, as not ready while it is younger than the 3
+    days the source keeps hour files, as expired after."""
+    start = START + hours_into_history * HOUR_MS
+    return run_emulator(
+        EmulatorOptions(messages=1200, client_secret=SECRET, clock_start=start / 1000)
+    )
+
+
+def test_hours_not_ready_are_listed_and_exit_3_after_the_ready_ones(tmp_path):
+    with emulator_at(6) as emu:
+        result = invoke(["pull", *AROUND_MIDNIGHT, "--out", str(tmp_path), *connection(emu)])
 
     assert one_error_line(result, 3) == (
         "1 hour(s) not ready yet at the source (2026103123); "
         "run the same pull again later, completed hours are kept"
     )
     assert (tmp_path / "2026110100.jsonl").exists()
+
+
+def test_expired_hours_are_listed_recorded_and_exit_0_with_a_warning_each_pull(tmp_path):
+    with emulator_at(4 * 24) as emu:
+        first = invoke(["pull", *AROUND_MIDNIGHT, "--out", str(tmp_path), *connection(emu)])
+        asked = sum(emu.stats.by_route("hour").values())
+        second = invoke(["pull", *AROUND_MIDNIGHT, "--out", str(tmp_path), *connection(emu)])
+        asked_again = sum(emu.stats.by_route("hour").values()) - asked
+
+    expired = (
+        "2026103123  expired  (older than the source's retention of 3 days; it answered: "
+        "illegal arguments: appkey: demo-org#demo-app, time: 2026103123, maybe chat message "
+        "history is expired or unstored)"
+    )
+    warning = (
+        "auditor: warning: 1 hour(s) expired at the source (2026103123): it no longer keeps "
+        "them, so their records are lost to this pull unless an export holds them; recorded as "
+        "expired, not asked for again (--refetch asks)"
+    )
+    assert [first.exit_code, second.exit_code] == [0, 0], first.output + second.output
+    assert first.stdout.splitlines() == [
+        expired,
+        "2026110100  pulled         50 records",
+        f"total: 50 records in 2 hours (1 pulled, 0 already done, 1 expired) in {tmp_path}",
+    ]
+    assert second.stdout.splitlines() == [
+        expired,
+        "2026110100  done           50 records",
+        f"total: 50 records in 2 hours (0 pulled, 1 already done, 1 expired) in {tmp_path}",
+    ]
+    assert first.stderr.splitlines() == second.stderr.splitlines() == [warning]
+    assert asked_again == 0
+
+
+def test_more_expired_hours_than_a_line_shows_are_named_first_and_last(tmp_path):
+    window = ["--since", "2026-10-31T12:00Z", "--until", "2026-11-01T00:00Z"]
+    with emulator_at(4 * 24) as emu:
+        result = invoke(["pull", *window, "--out", str(tmp_path), *connection(emu)])
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(
+        "auditor: warning: 12 hour(s) expired at the source (2026103112, 2026103113, "
+        "2026103114, 2026103115, 2026103116, ... 2026103123): "
+    )
 
 
 def test_the_secret_and_tokens_never_reach_output_or_logs_even_at_debug(emu, tmp_path, caplog):

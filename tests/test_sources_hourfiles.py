@@ -10,7 +10,7 @@ from auditor.partitions import DAY_MS, HOUR_MS, Partition, parse_timezone
 from auditor.records import content_hash, msg_id, timestamp_ms
 from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.hourfiles import HourFileSource
-from auditor.sources.interface import PartitionNotReady
+from auditor.sources.interface import HourExpired, PartitionNotReady
 
 START = DEFAULT_START_MS
 FAST = RetryPolicy(max_retries=6, backoff_base=0.001, backoff_cap=0.01)
@@ -137,9 +137,40 @@ def test_a_download_url_that_expires_before_use_is_replaced_by_a_fresh_one():
 
 
 def test_an_hour_without_messages_is_empty_and_an_hour_not_yet_stored_is_not_ready():
-    with run_emulator(EmulatorOptions(messages=5)) as emu:
+    with run_emulator(EmulatorOptions(messages=5, clock_start=(START + DAY_MS) / 1000)) as emu:
         source = HourFileSource(client_for(emu))
         empty = next(p for p in hours(24) if not emu.expected_records(p.start_ms, p.end_ms))
         assert source.fetch(empty).records == ()
         with pytest.raises(PartitionNotReady, match="hour 2026103123 is not available yet"):
             source.fetch(Partition(START - HOUR_MS))
+
+
+def test_a_refused_hour_is_expired_once_past_the_retention_by_the_sources_clock():
+    """The emulator's clock, weeks behind this machine's, says how old the hour is. It refuses
+    hours older than 3 days; one refused just after that counts as expired also for a source
+    said to keep them up to an hour longer (a source may count from the hour's start)."""
+    hour_ended = START + HOUR_MS
+    options = EmulatorOptions(messages=240, retention_days=3, clock_start=hour_ended / 1000)
+    with run_emulator(options) as emu:
+        emu.clock.advance(HOUR_MS / 1000)
+        with pytest.raises(PartitionNotReady) as young:
+            HourFileSource(client_for(emu), retention_days=3).fetch(Partition(START))
+        emu.clock.advance((3 * DAY_MS - HOUR_MS + 60_000) / 1000)
+        refused = {}
+        for days in (3, 3.02, 4):
+            with pytest.raises(PartitionNotReady) as old:
+                HourFileSource(client_for(emu), retention_days=days).fetch(Partition(START))
+            refused[days] = old.value
+
+    assert type(young.value) is PartitionNotReady
+    assert {days: type(error) for days, error in refused.items()} == {
+        3: HourExpired,
+        3.02: HourExpired,
+        4: PartitionNotReady,
+    }
+    assert str(refused[3]) == (
+        "hour 2026110100 has expired: older than the source's retention of 3 days; it answered: "
+        "illegal arguments: appkey: demo-org#demo-app, time: 2026110100, maybe chat message "
+        "history is expired or unstored"
+    )
+    assert hour_ended + 3 * DAY_MS < refused[3].answered_ms < hour_ended + 3 * DAY_MS + 120_000

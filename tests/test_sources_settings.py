@@ -107,6 +107,9 @@ def test_a_config_file_that_is_not_yaml_names_file_and_line(tmp_path):
         ({"attachment_downloads": 33}, "attachment_downloads must be 1-32, not 33"),
         ({"attachment_downloads": 2.5}, "attachment_downloads must be a whole number, not 2.5"),
         ({"max_retries": True}, "max_retries must be a whole number, not True"),
+        ({"retention_days": 0.5}, r"retention_days must be at least 1 \(the days the source keeps"),
+        ({"retention_days": -3}, "retention_days must be at least 1 "),
+        ({"retention_days": "three"}, "retention_days must be a number, not 'three'"),
     ],
 )
 def test_bad_values_are_refused_with_their_name(flags, message):
@@ -164,3 +167,13 @@ def test_attachment_downloads_come_from_the_config_file_unless_a_flag_says(tmp_p
     flagged = load_settings({"attachment_downloads": 12}, config_file=config, environ=ENV)
     assert flagged.attachment_downloads == 12
     assert load_settings(environ=ENV).attachment_downloads == 8
+
+
+def test_the_retention_of_hour_files_is_3_days_unless_the_environment_or_config_says(tmp_path):
+    config = write_config(tmp_path, "source:\n  retention_days: 90\n")
+    from_file = load_settings(config_file=config, environ=ENV)
+    from_env = load_settings(config_file=config, environ={**ENV, "EASEMOB_RETENTION_DAYS": "7"})
+
+    assert load_settings(environ=ENV).retention_days == 3
+    assert (from_file.retention_days, from_env.retention_days) == (90, 7)
+    assert make_source(from_env).retention_days == 7

@@ -37,7 +37,7 @@ from auditor.partitions import (
     check_window,
     parse_instant,
 )
-from auditor.sources.interface import PartitionNotReady
+from auditor.sources.interface import HourExpired, PartitionNotReady
 
 SECRET = "windows-test-secret"
 NOV_1 = parse_instant("2026-11-01")
@@ -220,8 +220,9 @@ def test_every_auditor_error_survives_pickling_with_its_message_attributes_and_e
     errors = [
         cls("something went wrong")
         for cls in _all_subclasses(AuditorError) | {AuditorError}
-        if cls is not PartitionNotReady
+        if cls not in (PartitionNotReady, HourExpired)
     ]
+    errors.append(HourExpired("2026110101", "maybe expired or unstored", 3, NOV_1 + 4 * 86_400_000))
     errors.append(PartitionNotReady("2026110102", "maybe expired or unstored"))
     for error in errors:
         copy = pickle.loads(pickle.dumps(error))
@@ -245,11 +246,20 @@ def test_the_other_errors_raised_in_sources_and_archives_survive_pickling():
         assert str(pickle.loads(pickle.dumps(cls("why")))) == "why"
 
 
+@pytest.fixture
+def early_emulator():
+    """An emulator whose clock stands a day after 2026-10-31: the source has no files for that
+    day, and its hours are too young to be taken for expired ones, so they are not ready."""
+    options = EmulatorOptions(messages=600, days=1, client_secret=SECRET, clock_start=NOV_1 / 1000)
+    with run_emulator(options) as running:
+        yield running
+
+
 def test_with_two_workers_an_hour_not_ready_is_reported_as_such_with_exit_3(
-    emulator, keys, tmp_path
+    early_emulator, keys, tmp_path
 ):
     window = ["--since", "2026-10-31T00:00Z", "--until", "2026-10-31T02:00Z"]
-    args = [*run_support.run_args(emulator, keys, tmp_path), *window, "--workers", "2"]
+    args = [*run_support.run_args(early_emulator, keys, tmp_path), *window, "--workers", "2"]
     result = invoke(args)
     assert result.exit_code == EXIT_SOURCE
     assert result.stderr.startswith("auditor: error: hour 2026103100 is not available yet or ")

@@ -55,9 +55,15 @@ def _instant(text: str, name: str) -> int:
         raise ConfigError(f"{name}: {error}") from None
 
 
+# Hours named in a line that lists them; a backfill past the retention has thousands.
+LABELS_SHOWN = 5
+
+
 def _hour_line(hour: HourOutcome) -> str:
     if hour.status == "not_ready":
         return f"{hour.label}  not ready  ({hour.detail})"
+    if hour.status == "expired":
+        return f"{hour.label}  expired  ({hour.detail})"
     notes = [
         f"{count} {what}"
         for count, what in (
@@ -128,17 +134,34 @@ def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flag
             on_hour=lambda hour: click.echo(_hour_line(hour)),
         )
     pulled, done = summary.with_status("pulled"), summary.with_status("done")
-    waiting = summary.with_status("not_ready")
+    expired, waiting = summary.with_status("expired"), summary.with_status("not_ready")
+    gone = f", {len(expired)} expired" if expired else ""
     click.echo(
         f"total: {summary.records} records in {len(summary.hours) - len(waiting)} hours "
-        f"({len(pulled)} pulled, {len(done)} already done) in {summary.out_dir}"
+        f"({len(pulled)} pulled, {len(done)} already done{gone}) in {summary.out_dir}"
     )
+    if expired:
+        # not an error: pulling again cannot bring them back, so exit 3 ("run again") would lie
+        click.echo(
+            f"auditor: warning: {len(expired)} hour(s) expired at the source "
+            f"({_listed(expired)}): it no longer keeps them, so their records are lost to this "
+            "pull unless an export holds them; recorded as expired, not asked for again "
+            "(--refetch asks)",
+            err=True,
+        )
     if waiting:
         labels = ", ".join(hour.label for hour in waiting)
         raise SourceError(
             f"{len(waiting)} hour(s) not ready yet at the source ({labels}); "
             "run the same pull again later, completed hours are kept"
         )
+
+
+def _listed(hours: list[HourOutcome]) -> str:
+    labels = [hour.label for hour in hours[:LABELS_SHOWN]]
+    if len(hours) > LABELS_SHOWN:
+        labels.append(f"... {hours[-1].label}")
+    return ", ".join(labels)
 
 
 @click.command("unread")

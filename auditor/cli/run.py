@@ -10,8 +10,10 @@ from pathlib import Path
 import click
 
 from auditor.apps import AppsOutcome, has_apps, load_apps, run_apps
+from auditor.archive import layout
 from auditor.cli.pull import _connection_options, _instant
 from auditor.config import load_run_section
+from auditor.errors import ConfigError
 from auditor.executors import EXECUTORS, MAX_WORKERS, executor_options
 from auditor.partitions import Partition, check_window
 from auditor.pipeline import FAIL_ON_LEVELS, Progress, RunOutcome, RunSettings, run_audit
@@ -19,7 +21,9 @@ from auditor.sources.settings import (
     APIS,
     ATTACHMENT_DOWNLOADS,
     MAX_ATTACHMENT_DOWNLOADS,
+    ConnectionSettings,
     load_settings,
+    local_settings,
 )
 from auditor.stages import PartitionOutcome
 
@@ -223,7 +227,11 @@ def _window(values: dict) -> tuple[int | None, int | None]:
 @click.option(
     "--state", type=click.Path(dir_okay=False), help="State database [default: state.db]."
 )
-@click.option("--attachments", type=click.Choice(["fetch", "skip"]), help="[default: fetch]")
+@click.option(
+    "--attachments",
+    type=click.Choice(["fetch", "skip"]),
+    help="[default: fetch; skip with --from]",
+)
 @click.option(
     "--attachment-downloads",
     type=click.IntRange(min=1, max=MAX_ATTACHMENT_DOWNLOADS),
@@ -267,11 +275,19 @@ def _window(values: dict) -> tuple[int | None, int | None]:
     help="Dask scheduler of --executor dask; without it, a local cluster of --workers processes.",
 )
 @click.option("--api", type=click.Choice(APIS), help="hourfiles or legacy [default: hourfiles].")
+@click.option(
+    "--from",
+    "from_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Audit local .jsonl/.gz files or folders, or a folder `auditor pull` wrote, instead of "
+    "Easemob (repeatable); the window defaults to the hours they hold.",
+)
 @click.option("--hour-timezone", help="Zone the source names hours in: UTC or +8.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @_connection_options
-def run_command(config_file, as_json, quiet, **flags) -> None:
+def run_command(config_file, as_json, quiet, from_paths, **flags) -> None:
     source_flags = {
         name: flags.pop(name)
         for name in (
@@ -286,13 +302,51 @@ def run_command(config_file, as_json, quiet, **flags) -> None:
             "hour_timezone",
         )
     }
-    values = _merged(flags, load_run_section(config_file))
+    section = load_run_section(config_file)
+    values = _merged(flags, section)
     since_ms, until_ms = _window(values)
+    if from_paths:
+        chosen = flags["attachments"] or section.get("attachments")
+        window = (since_ms, until_ms)
+        _run_files(from_paths, config_file, values, source_flags, chosen, window, as_json, quiet)
+        return
     if has_apps(config_file):
         _run_apps(config_file, flags, source_flags, as_json, quiet)
         return
-    settings = RunSettings(
-        source=load_settings(source_flags, config_file=config_file),
+    source = load_settings(source_flags, config_file=config_file)
+    _audit(_settings(values, source, since_ms, until_ms), as_json, quiet)
+
+
+def _run_files(paths, config_file, values, source_flags, chosen, window, as_json, quiet) -> None:
+    """`auditor run --from`: the run over local files, prepared once before it starts
+    (`sources.folder`), offline: attachments are not fetched."""
+    if has_apps(config_file):
+        raise ConfigError(
+            "--from audits one set of files, and the config lists apps: (Easemob apps, each "
+            "audited from the network); give --from a config without apps:"
+        )
+    if values["incremental"]:
+        raise ConfigError(
+            "--incremental runs up to the newest hour Easemob has ready; with --from, give "
+            "--since and --until, or neither for the hours the files hold"
+        )
+    if chosen == "fetch":
+        raise ConfigError(
+            "--attachments fetch downloads from Easemob, and --from audits files offline: "
+            "use --attachments skip (the default with --from)"
+        )
+    values = {**values, "attachments": "skip"}
+    work = Path(values["out"]) / layout.SPOOL_FOLDER
+    with local_settings(paths, source_flags, config_file, work) as (source, prepared):
+        since_ms, until_ms = prepared.window(*window)
+        _audit(_settings(values, source, since_ms, until_ms), as_json, quiet)
+
+
+def _settings(
+    values: dict, source: ConnectionSettings, since_ms: int | None, until_ms: int | None
+) -> RunSettings:
+    return RunSettings(
+        source=source,
         policy_path=Path(values["policies"]),
         key_path=Path(values["key"]),
         out_dir=Path(values["out"]),
@@ -312,6 +366,9 @@ def run_command(config_file, as_json, quiet, **flags) -> None:
         as_of_ms=_instant(values["as_of"], "--as-of") if values.get("as_of") else None,
         namespace=values["namespace"],
     )
+
+
+def _audit(settings: RunSettings, as_json: bool, quiet: bool) -> None:
     reporter = _Reporter(quiet or as_json)
     outcome = run_audit(settings, reporter.progress())
     _print_outcome(outcome, as_json, quiet)

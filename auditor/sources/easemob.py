@@ -192,6 +192,22 @@ def _error_of(answer: _Answer) -> tuple[str, str]:
     return str(body.get("error") or ""), str(body.get("error_description") or "")
 
 
+# Instants a source's clock may plausibly state, in ms: 2000 to the year 9999. One outside them
+# was given in other units (seconds, microseconds) or is garbage.
+_PLAUSIBLE_MS = range(946_684_800_000, 253_402_300_800_000)
+
+
+def _answered_ms(answer: _Answer) -> int | None:
+    """The source's clock when it answered: the `timestamp` (ms) of a Usergrid body, if plausible.
+    The source keeps hour files by its own clock, whatever this machine's says."""
+    try:
+        body = orjson.loads(answer.body)
+    except orjson.JSONDecodeError:
+        return None
+    stated = body.get("timestamp") if isinstance(body, dict) else None
+    return stated if type(stated) is int and stated in _PLAUSIBLE_MS else None
+
+
 def _json_object(answer: _Answer) -> dict[str, Any]:
     try:
         body = loads(answer.body)
@@ -323,7 +339,8 @@ class EasemobClient:
             if answer.status == 404 and error == "storage_object_not_found":
                 return None
             if answer.status == 400 and re.search(r"expired|unstored", description):
-                raise PartitionNotReady(label, description or error)
+                detail = self._redact(description or error)
+                raise PartitionNotReady(label, detail, _answered_ms(answer))
             raise self._refusal(answer, "GET")
 
         pacer = self.hour_file_pacer

@@ -4,8 +4,9 @@ Per hour: ask for the download URL, fetch the file without the bearer token, rea
 (lines, or objects back to back). An expired URL (403) or a file that arrives corrupt, cut short,
 expanding past its limit (a gzip bomb), empty or with lines that are not records is fetched again
 through a fresh URL; the last is kept if it stays so, the others fail the hour. 404 means the
-hour had no messages; 400 "expired or unstored" raises `PartitionNotReady`. Hours are named in
-the cluster's zone (UTC or Beijing).
+hour had no messages. 400 "expired or unstored" means not generated yet or deleted already; only
+the hour's age tells them apart: `HourExpired` once it is past the source's retention (`expired`),
+else `PartitionNotReady`. Hours are named in the cluster's zone (UTC or Beijing).
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
 import zlib
 from collections.abc import Iterable
 from datetime import UTC, timezone
 
 from auditor.errors import SourceError
 from auditor.jsonl import GUNZIP_FLOOR, GUNZIP_RATIO, ParsedLine, parse_buffer
-from auditor.partitions import Partition
+from auditor.partitions import DAY_MS, HOUR_MS, Partition
 from auditor.records import Record
 from auditor.sources.easemob import EasemobClient, UrlExpired
-from auditor.sources.interface import EasemobSource, Unreadable
+from auditor.sources.interface import EasemobSource, HourExpired, PartitionNotReady, Unreadable
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,15 @@ EMPTY = (
     "an empty hour file: Easemob answers 404 for an hour without messages, so the server "
     "served a broken file or lied"
 )
+# Easemob keeps hour files 3 days unless a contract says 7, 90 or 180.
+RETENTION_DAYS = 3.0
+# A refused hour counts as expired this much before its retention has passed by the source's
+# clock: a source that counts from the hour's start, or deletes a little early, would otherwise
+# leave one refused hour at the edge that is never judged expired, which stops a chain behind
+# the retention for good (the edge moves on by an hour each hour). An hour Easemob has not
+# generated yet is a day old at most.
+EXPIRY_MARGIN_MS = HOUR_MS
+ANSWER_SHOWN = 200  # characters of the source's answer an expired hour's finding quotes
 
 
 class _Damaged(Exception):
@@ -115,6 +126,15 @@ def _empty(found: list[Record | Unreadable]) -> bool:
     return len(found) == 1 and isinstance(found[0], Unreadable) and found[0].error == EMPTY
 
 
+def expired(partition: Partition, retention_days: float, now_ms: int) -> bool:
+    """Whether an hour refused as not available is past the source's retention at `now_ms`."""
+    return now_ms - partition.end_ms >= retention_days * DAY_MS - EXPIRY_MARGIN_MS
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= ANSWER_SHOWN else text[: ANSWER_SHOWN - 1] + "…"
+
+
 def _weight(data: bytes) -> int:
     """What the lines and objects in `data` add to its size in memory, roughly."""
     breaks = data.count(b"\n") + data.count(b"\r")
@@ -127,17 +147,36 @@ class HourFileSource(EasemobSource):
     name = "hourfiles"
 
     def __init__(
-        self, client: EasemobClient, hour_timezone: timezone = UTC, attempts: int | None = None
+        self,
+        client: EasemobClient,
+        hour_timezone: timezone = UTC,
+        attempts: int | None = None,
+        retention_days: float = RETENTION_DAYS,
     ) -> None:
         super().__init__(client, hour_timezone)
         self.attempts = attempts if attempts is not None else client.retry.max_retries + 1
+        self.retention_days = retention_days
+
+    def _url(self, partition: Partition, label: str) -> str | None:
+        """The hour's download URL (None: no messages); `HourExpired` for an hour refused and
+        past the retention by the source's clock (by this machine's when the source does not
+        say), `PartitionNotReady` for one refused younger."""
+        try:
+            return self.client.hour_file_url(label)
+        except PartitionNotReady as refused:
+            now = refused.answered_ms
+            if now is None:
+                now = int(time.time() * 1000)
+            if not expired(partition, self.retention_days, now):
+                raise
+            raise HourExpired(label, _shortened(refused.detail), self.retention_days, now) from None
 
     def served(self, partition: Partition) -> Iterable[Record | Unreadable]:
         label = partition.label(self.hour_timezone)
         problem = kept = ""
         last: list[Record | Unreadable] | None = None
         for attempt in range(1, self.attempts + 1):
-            url = self.client.hour_file_url(label)
+            url = self._url(partition, label)
             if url is None:
                 log.debug("hour %s: no file (no messages)", label)
                 return []

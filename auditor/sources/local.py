@@ -4,13 +4,16 @@ downloads or the folder an earlier `auditor pull` wrote.
 A record belongs to the hour of its timestamp, whatever file holds it. A record without a usable
 timestamp stays with its file: the hour in the file's name when it is named like an hour file
 (in the configured zone), else the hour of the nearest record before it. Unlike `validate`, this
-source is strict about syntax: a line that is not JSON stops the run, naming file and line.
+source is strict about syntax by default: a line that is not JSON stops `pull --from`, naming
+file and line. `auditor run --from` keeps such a line instead (`keep_unreadable`), placed as a
+record without a timestamp is, so the run archives it verbatim with a finding.
 
 Each file is read once: its records are sorted into one temporary file per hour (under
-`TMPDIR`, removed when the source closes), from which the hours are served. Read once per hour
-it held, an export of a month was parsed 721 times; and a file cut short between two readings
-let the hours it no longer held pass as pulled with no records. A file that changes while it
-is read (still being written, replaced) stops the run in one line.
+`TMPDIR`, or the folder given; removed when the source closes), from which the hours are served
+(`read_sorted_hour`, which a run's workers call on the folder the coordinator sorted into). Read
+once per hour it held, an export of a month was parsed 721 times; and a file cut short between
+two readings let the hours it no longer held pass as pulled with no records. A file that changes
+while it is read (still being written, replaced) stops the run in one line.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ from datetime import UTC, timezone
 from pathlib import Path
 from typing import BinaryIO
 
+import orjson
+
 from auditor.archive.untrusted import shown
 from auditor.errors import ConfigError, InputError
 from auditor.jsonl import INPUT_FILE, expand_inputs, read_file
 from auditor.partitions import Partition
 from auditor.records import Record, timestamp_ms
-from auditor.sources.interface import Source
+from auditor.sources.interface import Source, Unreadable
 from auditor.sources.pull import record_line
 
 HOUR_FILE_NAME = re.compile(r"(\d{10})(?:\.jsonl|\.json)?(?:\.gz)?")
@@ -39,11 +44,15 @@ HOUR_FILE_NAME = re.compile(r"(\d{10})(?:\.jsonl|\.json)?(?:\.gz)?")
 # Written by `auditor pull` beside the hour files; not records.
 PULL_METADATA = frozenset({"checkpoint.json", "conflicts.jsonl"})
 
+# The sorted files of an hour: its records, and what was kept as unreadable (`keep_unreadable`).
+RECORDS = ".jsonl"
+UNREADABLE = ".unreadable.jsonl"
+
 # What tells a file from itself changed: size, mtime_ns and inode.
 Stamp = tuple[int, int, int]
 
 
-def _stamp(path: Path) -> Stamp:
+def stamp(path: Path) -> Stamp:
     try:
         status = os.stat(path)
     except FileNotFoundError:
@@ -53,7 +62,7 @@ def _stamp(path: Path) -> Stamp:
     return status.st_size, status.st_mtime_ns, status.st_ino
 
 
-def _changed(path: Path, detail: str) -> InputError:
+def changed(path: Path, detail: str) -> InputError:
     return InputError(
         f"{shown(path)}: the file changed while being read ({detail}); "
         "run again once nothing writes to it"
@@ -72,29 +81,58 @@ def local_files(inputs: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+def sorted_path(folder: Path, hour: Partition, kind: str = RECORDS) -> Path:
+    return folder / f"{hour.start_ms}{kind}"
+
+
+def read_sorted_hour(folder: Path, hour: Partition) -> Iterator[Record | Unreadable]:
+    """The hour's records as sorted into `folder`, file by file in the order the files were
+    named, each file's in its own order; then what was kept as unreadable, in the same order."""
+    records = sorted_path(folder, hour)
+    if records.exists():
+        for parsed in read_file(records):
+            if parsed.record is None:  # written by `record_line`, read back the same
+                raise InputError(f"{shown(records)}, line {parsed.line}: {parsed.error}")
+            yield parsed.record
+    pieces = sorted_path(folder, hour, UNREADABLE)
+    if pieces.exists():
+        with pieces.open("rb") as handle:
+            for line in handle:
+                where, error, raw = orjson.loads(line)
+                yield Unreadable(where, error, raw.encode("latin-1"))
+
+
+def _unreadable_line(piece: Unreadable) -> bytes:
+    """A piece as one line of JSON; its bytes as Latin-1 text, which holds any byte."""
+    return orjson.dumps([piece.where, piece.error, piece.raw.decode("latin-1")]) + b"\n"
+
+
 class _HourSpool:
-    """Records sorted into one file per hour in a temporary folder, written through a few open
-    files at a time: an export of a year holds 8,760 hours, and a process may open about 1,000
-    files. An export in time order keeps writing to the file it has open."""
+    """Records sorted into one file per hour in a temporary folder (in `parent`, else in
+    `TMPDIR`), written through a few open files at a time: an export of a year holds 8,760
+    hours, and a process may open about 1,000 files. An export in time order keeps writing to
+    the file it has open."""
 
     OPEN_AT_ONCE = 64
 
-    def __init__(self) -> None:
-        self._folder = tempfile.TemporaryDirectory(prefix="auditor-local-")
-        self._open: OrderedDict[Partition, BinaryIO] = OrderedDict()
-        self.hours: dict[Partition, Path] = {}
+    def __init__(self, parent: Path | None = None) -> None:
+        self.parent = parent
+        self._folder = tempfile.TemporaryDirectory(prefix="auditor-local-", dir=parent)
+        self.folder = Path(self._folder.name)
+        self._open: OrderedDict[Path, BinaryIO] = OrderedDict()
+        self.hours: set[Partition] = set()
 
-    def add(self, hour: Partition, line: bytes) -> None:
-        handle = self._open.get(hour)
+    def add(self, hour: Partition, line: bytes, kind: str = RECORDS) -> None:
+        path = sorted_path(self.folder, hour, kind)
+        handle = self._open.get(path)
         with self._naming_the_folder():
             if handle is None:
-                name = f"{hour.start_ms}.jsonl"
-                path = self.hours.setdefault(hour, Path(self._folder.name) / name)
+                self.hours.add(hour)
                 if len(self._open) >= self.OPEN_AT_ONCE:
                     self._open.popitem(last=False)[1].close()
-                handle = self._open[hour] = path.open("ab")
+                handle = self._open[path] = path.open("ab")
             else:
-                self._open.move_to_end(hour)
+                self._open.move_to_end(path)
             handle.write(line)
 
     def finish(self) -> None:
@@ -108,9 +146,10 @@ class _HourSpool:
         try:
             yield
         except OSError as error:
+            elsewhere = " or point TMPDIR at a larger disk" if self.parent is None else ""
             raise InputError(
-                f"{self._folder.name}: cannot sort the exports by hour there ({error.strerror}); "
-                "free space or point TMPDIR at a larger disk"
+                f"{self.folder}: cannot sort the exports by hour there ({error.strerror}); "
+                f"free space{elsewhere}"
             ) from None
 
     def remove(self) -> None:
@@ -119,17 +158,32 @@ class _HourSpool:
 
 
 class LocalFileSource(Source):
-    """Hours read from local files, each file read once and sorted by hour (`_HourSpool`)."""
+    """Hours read from local files, each file read once and sorted by hour (`_HourSpool`).
+
+    `keep_unreadable` keeps a line that is not a record as an unreadable piece of its hour
+    instead of stopping; `spool_parent` is where the sorted files go instead of `TMPDIR`.
+    """
 
     name = "local"
 
-    def __init__(self, inputs: Iterable[str | Path], hour_timezone: timezone = UTC) -> None:
+    def __init__(
+        self,
+        inputs: Iterable[str | Path],
+        hour_timezone: timezone = UTC,
+        *,
+        keep_unreadable: bool = False,
+        spool_parent: Path | None = None,
+    ) -> None:
         self.inputs = [str(item) for item in inputs]
         self.hour_timezone = hour_timezone
+        self.keep_unreadable = keep_unreadable
+        self.spool_parent = spool_parent
         self.files = local_files(self.inputs)
         if not self.files:
             named = ", ".join(shown(item) for item in self.inputs)
             raise InputError(f"no .jsonl, .json or .gz files in {named}")
+        # Each file as it was read: what a run's inputs are known by (`folder.py`).
+        self.stamps: dict[Path, Stamp] = {}
         self._spool: _HourSpool | None = None
         self._lock = threading.Lock()
 
@@ -142,19 +196,18 @@ class LocalFileSource(Source):
         }
 
     def partitions(self) -> list[Partition]:
-        """Every hour some file holds a record of, oldest first."""
-        return sorted(self._hours())
+        """Every hour some file holds a record (or a kept unreadable line) of, oldest first."""
+        return sorted(self._sorted().hours)
 
-    def served(self, partition: Partition) -> Iterator[Record]:
+    def sorted_folder(self) -> Path:
+        """The folder of the sorted hours (`read_sorted_hour`), sorting first if need be; it
+        lives as long as the source."""
+        return self._sorted().folder
+
+    def served(self, partition: Partition) -> Iterator[Record | Unreadable]:
         """The hour's records, file by file in the order the files were named, each file's in
         its own order."""
-        path = self._hours().get(partition)
-        if path is None:
-            return
-        for parsed in read_file(path):
-            if parsed.record is None:  # written by `record_line`, read back the same
-                raise InputError(f"{shown(path)}, line {parsed.line}: {parsed.error}")
-            yield parsed.record
+        return read_sorted_hour(self._sorted().folder, partition)
 
     def close(self) -> None:
         with self._lock:
@@ -162,10 +215,10 @@ class LocalFileSource(Source):
                 self._spool.remove()
                 self._spool = None
 
-    def _hours(self) -> dict[Partition, Path]:
+    def _sorted(self) -> _HourSpool:
         with self._lock:
             if self._spool is None:
-                spool = _HourSpool()
+                spool = _HourSpool(self.spool_parent)
                 try:
                     for path in self.files:
                         self._sort(path, spool)
@@ -174,16 +227,20 @@ class LocalFileSource(Source):
                     spool.remove()
                     raise
                 self._spool = spool
-            return self._spool.hours
+            return self._spool
 
     def _sort(self, path: Path, spool: _HourSpool) -> None:
         """Every record of `path` into the spool file of its hour; refused when the file
         changed while it was read (its records would be some of one version, some of another)."""
-        before = _stamp(path)
-        for home, record in self._placed(path):
-            spool.add(home, record_line(record))
-        if _stamp(path) != before:
-            raise _changed(path, "its size, time or inode changed as it was read")
+        before = stamp(path)
+        for home, item in self._placed(path):
+            if type(item) is Unreadable:
+                spool.add(home, _unreadable_line(item), UNREADABLE)
+            else:
+                spool.add(home, record_line(item))
+        if stamp(path) != before:
+            raise changed(path, "its size, time or inode changed as it was read")
+        self.stamps[path] = before
 
     def _named_hour(self, path: Path) -> Partition | None:
         match = HOUR_FILE_NAME.fullmatch(path.name)
@@ -194,30 +251,37 @@ class LocalFileSource(Source):
         except ConfigError:
             return None
 
-    def _placed(self, path: Path) -> Iterator[tuple[Partition, Record]]:
-        """Each record of the file with the hour it belongs to."""
+    def _placed(self, path: Path) -> Iterator[tuple[Partition, Record | Unreadable]]:
+        """Each record of the file with the hour it belongs to; a kept unreadable line is placed
+        as a record without a timestamp."""
         named = self._named_hour(path)
         current = named
-        waiting: list[Record] = []
+        waiting: list[Record | Unreadable] = []
         for parsed in read_file(path):
+            item: Record | Unreadable
             if parsed.record is None:
-                raise InputError(f"{shown(path)}, line {parsed.line}: {parsed.error}")
-            instant = timestamp_ms(parsed.record)
+                if not self.keep_unreadable:
+                    raise InputError(f"{shown(path)}, line {parsed.line}: {parsed.error}")
+                error = parsed.error or "not a record"
+                item, instant = Unreadable(f"{path.name}:{parsed.line}", error, parsed.raw), None
+            else:
+                item = parsed.record
+                instant = timestamp_ms(item)
             if instant is None:
                 if current is None:
-                    waiting.append(parsed.record)
+                    waiting.append(item)
                 else:
-                    yield current, parsed.record
+                    yield current, item
                 continue
             home = Partition.containing(instant)
             if named is None:
                 current = home
-                for record in waiting:
-                    yield home, record
+                for early in waiting:
+                    yield home, early
                 waiting.clear()
-            yield home, parsed.record
+            yield home, item
         if waiting:
             raise InputError(
                 f"{shown(path)}: no record has a timestamp and the file is not named for an hour "
-                "(like 2026110100.jsonl), so its records belong to no hour"
+                "(like 2026110100.jsonl), so its lines belong to no hour"
             )

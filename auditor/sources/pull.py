@@ -4,14 +4,17 @@ Each hour is written as `<YYYYMMDDHH>.jsonl` (the label in the source's hour zon
 received, one JSON line each, settled as in `settle.py`) under a temporary name, fsynced and
 renamed; only then is the hour added to the checkpoint: a line appended to `checkpoint.journal`,
 folded into `checkpoint.json` (written the same way as an hour) after each of the first hours and
-then less often as it grows (`Checkpoint.added`). Served data that is not a
-record is kept verbatim, one piece a line, in `<YYYYMMDDHH>.unreadable.txt`, written before its
-hour file and counted in the checkpoint, never dropped. A run killed at any moment leaves
-complete hour files, a checkpoint listing only complete hours, and at most a stray temporary
-file, so the next run skips what is done and ends with the same bytes an uninterrupted run would
-have written. Hour files renamed before their journal line are adopted from disk rather than
-fetched again. The checkpoint and `conflicts.jsonl` are pure functions of the hour files, with no
-clock in them, for the same reason; a pull that ends leaves no journal.
+then less often as it grows (`Checkpoint.added`). Served data that is not a record is kept
+verbatim, one piece a line, in `<YYYYMMDDHH>.unreadable.txt`, written before its hour file and
+counted in the checkpoint, never dropped. An hour the source no longer keeps (`HourExpired`) is
+recorded too, with no records, so no later pull asks for it again: `<YYYYMMDDHH>.expired.txt`
+holds why in one line, written like an hour file (`.txt`: a run or `validate` reading the folder
+takes no such file for records). A run killed at any moment leaves complete hour files, a
+checkpoint listing only complete hours, and at most a stray temporary file, so the next run skips
+what is done and ends with the same bytes an uninterrupted run would have written. Hour and
+expiry files renamed before their journal line are adopted from disk rather than fetched again.
+The checkpoint and `conflicts.jsonl` are pure functions of the hour files, with no clock in
+them, for the same reason; a pull that ends leaves no journal.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from auditor.jsonl import allow_deep_nesting, read_file
 from auditor.operator_files import open_operator_file, read_operator_file
 from auditor.partitions import Partition, format_instant, partitions_between
 from auditor.records import Record, msg_id
-from auditor.sources.interface import PartitionNotReady, Source, Unreadable
+from auditor.sources.interface import HourExpired, PartitionNotReady, Source, Unreadable
 from auditor.sources.settle import settle
 
 log = logging.getLogger(__name__)
@@ -50,11 +53,14 @@ FORMAT = "auditor-pull/1"
 # 130 MB) plus the msg_ids in conflict; a regular file past this is not one.
 CHECKPOINT_LIMIT = 256 << 20
 HOUR_FILE = "pulled hour file"
+EXPIRED = ".expired.txt"
+EXPIRY_LIMIT = 64 << 10  # an expiry file holds one line: the reason, the source's answer shortened
 
 
 @dataclass(frozen=True, slots=True)
 class HourOutcome:
-    """What happened to one hour: `pulled`, `done` (by an earlier run) or `not_ready`."""
+    """What happened to one hour: `pulled`, `done` (by an earlier run), `expired` (the source no
+    longer keeps it: recorded with no records, `detail` says why) or `not_ready`."""
 
     label: str
     partition: Partition
@@ -195,7 +201,7 @@ class Checkpoint:
         """The entry of an hour whose file is on disk with the recorded sha256, else None."""
         entry = self.hours.get(label)
         path = self.folder / f"{label}.jsonl"
-        if entry is None or not path.exists():
+        if entry is None or "expired" in entry or not path.exists():
             return None
         if file_sha256(path) != entry.get("sha256"):
             log.warning("%s does not match its checkpoint; pulling the hour again", shown(path))
@@ -219,6 +225,24 @@ class Checkpoint:
         }
         if unreadable:
             entry["unreadable"] = unreadable
+        self.hours[label] = entry
+        return entry
+
+    def complete_expiry(self, label: str) -> dict[str, Any] | None:
+        """The entry of an hour recorded as expired whose expiry file is on disk as recorded."""
+        entry = self.hours.get(label)
+        path = expired_path(self.folder, label)
+        if entry is None or "expired" not in entry or not path.exists():
+            return None
+        return entry if read_expiry(path) == entry["expired"] else None
+
+    def add_expired(self, partition: Partition, label: str, reason: str) -> dict[str, Any]:
+        entry = {
+            "start": format_instant(partition.start_ms),
+            "records": 0,
+            "conflicts": {},
+            "expired": reason,
+        }
         self.hours[label] = entry
         return entry
 
@@ -278,6 +302,22 @@ def _keep_unreadable(folder: Path, label: str, pieces: tuple[Unreadable, ...]) -
         path.unlink(missing_ok=True)
 
 
+def expired_path(folder: Path, label: str) -> Path:
+    return folder / f"{label}{EXPIRED}"
+
+
+def read_expiry(path: Path) -> str:
+    """The reason an expiry file holds (written by `_record_expiry`)."""
+    data = read_operator_file(path, "expiry file of auditor pull", EXPIRY_LIMIT)
+    return data.decode(errors="replace").removesuffix("\n")
+
+
+def _expiry_reason(gone: HourExpired) -> str:
+    """Why the hour is gone, one printable line: the source's answer is its own text."""
+    days = f"{gone.retention_days:g} day{'s' * (gone.retention_days != 1)}"
+    return shown(f"older than the source's retention of {days}; it answered: {gone.answer}")
+
+
 def _unreadable_count(folder: Path, label: str) -> int:
     """The lines of the hour's unreadable file, counted in pieces: each may be a long one."""
     path = unreadable_path(folder, label)
@@ -309,9 +349,10 @@ def pull(
 ) -> PullSummary:
     """Pulls every hour overlapping `[since_ms, until_ms)` into `out_dir`, skipping done hours.
 
-    `refetch` pulls done hours again (to pick up records that arrived late). An hour the source
-    reports not ready is left out of the checkpoint and listed; other source errors stop the
-    pull with every completed hour kept.
+    `refetch` pulls done hours again (to pick up records that arrived late); one the source no
+    longer keeps stays as it was. An hour the source reports not ready is left out of the
+    checkpoint and listed; one it no longer keeps is recorded as expired, with no records, and
+    listed; other source errors stop the pull with every completed hour kept.
     """
     if until_ms <= since_ms:
         raise ConfigError(
@@ -349,35 +390,17 @@ def _pull_hour(
     label = partition.label(source.hour_timezone)
     path = checkpoint.folder / f"{label}.jsonl"
     if not refetch:
-        entry = checkpoint.complete_file(label)
-        if entry is not None:
-            return HourOutcome(
-                label,
-                partition,
-                "done",
-                entry["records"],
-                conflicts=len(entry["conflicts"]),
-                unreadable=entry.get("unreadable", 0),
-            )
-        if label not in checkpoint.hours and path.exists():
-            records, conflicts = _adopt(path, partition)
-            unreadable = _unreadable_count(checkpoint.folder, label)
-            entry = checkpoint.add(
-                partition, label, records, file_sha256(path), conflicts, unreadable
-            )
-            checkpoint.added(label)
-            return HourOutcome(
-                label,
-                partition,
-                "done",
-                entry["records"],
-                conflicts=len(conflicts),
-                unreadable=unreadable,
-            )
+        kept = _kept(partition, label, checkpoint)
+        if kept is not None:
+            return kept
     try:
         result = source.fetch(partition)
+    except HourExpired as gone:  # a refetch keeps what an earlier pull got: nothing more comes
+        kept = _kept(partition, label, checkpoint) if refetch else None
+        return kept or _record_expiry(partition, label, checkpoint, _expiry_reason(gone))
     except PartitionNotReady as error:
         return HourOutcome(label, partition, "not_ready", detail=error.detail)
+    expired_path(checkpoint.folder, label).unlink(missing_ok=True)
     _keep_unreadable(checkpoint.folder, label, result.unreadable)
     digest = write_atomically(path, _lines(result.records))
     crashpoints.reached("pull.renamed")
@@ -403,3 +426,60 @@ def _pull_hour(
         result.outside,
         len(result.unreadable),
     )
+
+
+def _kept(partition: Partition, label: str, checkpoint: Checkpoint) -> HourOutcome | None:
+    """The hour as an earlier pull completed it (a file or an expiry, as the checkpoint lists it
+    or as a pull killed before its journal line left it on disk); None to fetch it."""
+    entry = checkpoint.complete_file(label) or checkpoint.complete_expiry(label)
+    if entry is None:
+        entry = _adopted(partition, label, checkpoint)
+        if entry is None:
+            return None
+    if "expired" in entry:
+        return HourOutcome(label, partition, "expired", detail=entry["expired"])
+    return HourOutcome(
+        label,
+        partition,
+        "done",
+        entry["records"],
+        conflicts=len(entry["conflicts"]),
+        unreadable=entry.get("unreadable", 0),
+    )
+
+
+def _adopted(partition: Partition, label: str, checkpoint: Checkpoint) -> dict[str, Any] | None:
+    """The entry of an hour file or expiry file renamed before its journal line, now added.
+
+    An hour file beside an expiry entry is newer than it (recording an expiry removes the hour
+    file first, and pulling the hour removes the expiry file first): a `--refetch` that got the
+    hour, from an export, was killed before its journal line."""
+    folder = checkpoint.folder
+    entry = checkpoint.hours.get(label)
+    path = folder / f"{label}.jsonl"
+    if path.exists() and (entry is None or "expired" in entry):
+        records, conflicts = _adopt(path, partition)
+        unreadable = _unreadable_count(folder, label)
+        entry = checkpoint.add(partition, label, records, file_sha256(path), conflicts, unreadable)
+    elif entry is None and expired_path(folder, label).exists():
+        entry = checkpoint.add_expired(partition, label, read_expiry(expired_path(folder, label)))
+    else:
+        return None
+    checkpoint.added(label)
+    return entry
+
+
+def _record_expiry(
+    partition: Partition, label: str, checkpoint: Checkpoint, reason: str
+) -> HourOutcome:
+    """Records an hour the source no longer keeps, with no records, so no later pull asks for
+    it again. An hour file left on disk did not match the checkpoint (it would have been kept
+    otherwise): it goes, as a pull of the hour would have replaced it."""
+    folder = checkpoint.folder
+    (folder / f"{label}.jsonl").unlink(missing_ok=True)
+    unreadable_path(folder, label).unlink(missing_ok=True)
+    write_atomically(expired_path(folder, label), reason.encode() + b"\n")
+    crashpoints.reached("pull.renamed")
+    checkpoint.add_expired(partition, label, reason)
+    checkpoint.added(label)
+    return HourOutcome(label, partition, "expired", detail=reason)

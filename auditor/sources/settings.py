@@ -1,11 +1,11 @@
 """Connection settings for Easemob, gathered from flags, the environment and a config file.
 
 Precedence: a flag, then the environment (`EASEMOB_BASE_URL`, `EASEMOB_ORG`, `EASEMOB_APP`,
-`EASEMOB_CLIENT_ID`, `EASEMOB_API`, `EASEMOB_HOUR_TIMEZONE`), then the `source:` section of a YAML
-config file, then the defaults. The client secret comes only from `EASEMOB_CLIENT_SECRET` or a
-file (`EASEMOB_CLIENT_SECRET_FILE`, or `client_secret_file:` in the config file): never from a
-flag, which would land in shell history and process lists, nor inline in a config file that is
-likely to be shared.
+`EASEMOB_CLIENT_ID`, `EASEMOB_API`, `EASEMOB_HOUR_TIMEZONE`, `EASEMOB_RETENTION_DAYS`), then the
+`source:` section of a YAML config file, then the defaults. The client secret comes only from
+`EASEMOB_CLIENT_SECRET` or a file (`EASEMOB_CLIENT_SECRET_FILE`, or `client_secret_file:` in the
+config file): never from a flag, which would land in shell history and process lists, nor inline
+in a config file that is likely to be shared.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
@@ -25,7 +26,8 @@ from auditor.errors import ConfigError, InputError
 from auditor.operator_files import SECRET_FILE_LIMIT, read_operator_file
 from auditor.partitions import parse_hour_timezone
 from auditor.sources.easemob import EasemobClient, RetryPolicy
-from auditor.sources.hourfiles import HourFileSource
+from auditor.sources.folder import LocalHoursSource, PreparedInputs, prepared_inputs
+from auditor.sources.hourfiles import RETENTION_DAYS, HourFileSource
 from auditor.sources.interface import Source
 from auditor.sources.legacy import LegacyQuerySource
 from auditor.sources.pacing import EASEMOB_HOUR_FILES_PER_MINUTE, Pacer
@@ -39,6 +41,7 @@ _ENV = {
     "client_id": "EASEMOB_CLIENT_ID",
     "api": "EASEMOB_API",
     "hour_timezone": "EASEMOB_HOUR_TIMEZONE",
+    "retention_days": "EASEMOB_RETENTION_DAYS",
 }
 _HOW = {
     "base_url": "--base-url or EASEMOB_BASE_URL",
@@ -55,6 +58,7 @@ _NUMBERS = {
     "backoff_cap": float,
     "hour_files_per_minute": float,
     "attachment_downloads": int,
+    "retention_days": float,
 }
 # Attachment downloads a worker runs at once: each waits on the network, not on the CPU, so a
 # worker with 8 fetched a run's files 3.7x faster than one at a time against a server 50 ms away.
@@ -64,6 +68,9 @@ MAX_ATTACHMENT_DOWNLOADS = 32
 # month's backfill already takes 50 days, and far below it the wait overflows the clock (1e-300
 # crashed the pacer); at 100 a second, pacing no longer holds back what a server could serve.
 HOUR_FILES_PER_MINUTE_RANGE = (0.01, 6000.0)
+# Below a day, an hour the source has not generated yet (Easemob advises fetching an hour a day
+# after it ends) could be taken for one it deleted; Easemob keeps them 3 days at the least.
+LEAST_RETENTION_DAYS = 1.0
 CONFIG_KEYS = frozenset({*_ENV, "client_secret_file", *_NUMBERS})
 
 
@@ -84,6 +91,7 @@ class ConnectionSettings:
     backoff_cap: float = 30.0
     hour_files_per_minute: float | None = None
     attachment_downloads: int = ATTACHMENT_DOWNLOADS
+    retention_days: float = RETENTION_DAYS
 
     @property
     def tz(self) -> timezone:
@@ -101,6 +109,18 @@ class ConnectionSettings:
             return self.hour_files_per_minute
         host = urlsplit(self.base_url).hostname or ""
         return 0.0 if is_loopback(host) else EASEMOB_HOUR_FILES_PER_MINUTE
+
+
+@dataclass(frozen=True, slots=True)
+class LocalSettings(ConnectionSettings):
+    """Local files as a run's source (`auditor run --from`), as `folder.prepared_inputs`
+    prepared them: where the workers read the hours. `base_url` is what the inputs are known by
+    (`PreparedInputs.description`), which the run's settings digest and its bag-info hold in
+    place of a URL; `org` and `app` are as given, else `-`."""
+
+    folder: str = ""
+    pulled: bool = False
+    stamps: str = ""
 
 
 def is_loopback(host: str) -> bool:
@@ -170,7 +190,7 @@ def load_settings(
     environ = os.environ if environ is None else environ
     section = _config_section(config_file) if config_file else {}
     values: dict[str, Any] = {}
-    for key in (*_ENV, *_NUMBERS):
+    for key in dict.fromkeys((*_ENV, *_NUMBERS)):
         if key in flags:
             values[key] = flags[key]
         elif key in _ENV and environ.get(_ENV[key]):
@@ -224,6 +244,12 @@ def _checked(values: dict[str, Any]) -> ConnectionSettings:
                 raise ConfigError(f"{key} must be {what}, not {given!r}") from None
             if not math.isfinite(values[key]):
                 raise ConfigError(f"{key} must be a finite number, not {values[key]!r}")
+            if key == "retention_days" and values[key] < LEAST_RETENTION_DAYS:
+                raise ConfigError(
+                    f"retention_days must be at least {LEAST_RETENTION_DAYS:g} (the days the "
+                    f"source keeps hour files: 3 unless a contract says 7, 90 or 180), "
+                    f"not {values[key]:g}"
+                )
             if values[key] < 0 or (key == "timeout" and values[key] == 0):
                 raise ConfigError(f"{key} must be {'above' if key == 'timeout' else 'at least'} 0")
     _check_pace(values.get("hour_files_per_minute"))
@@ -259,9 +285,58 @@ def make_client(settings: ConnectionSettings, pace_slots: Path | None = None) ->
     )
 
 
+@contextmanager
+def local_settings(
+    inputs: Sequence[str | Path],
+    flags: Mapping[str, Any] | None,
+    config_file: str | Path | None,
+    work_parent: Path,
+    environ: Mapping[str, str] | None = None,
+) -> Iterator[tuple[LocalSettings, PreparedInputs]]:
+    """Settings of a run from local files, prepared under `work_parent` for as long as the
+    block lasts; org, app and hour zone as `load_settings` finds them, the rest of the source's
+    settings unused. A flag naming an Easemob server (`--base-url`, `--api`) is refused: it
+    says the run was meant to read it."""
+    flags = {key: value for key, value in (flags or {}).items() if value is not None}
+    for key in ("base_url", "api"):
+        if key in flags:
+            flag = "--" + key.replace("_", "-")
+            raise ConfigError(f"--from reads local files, not an Easemob server: drop {flag}")
+    environ = os.environ if environ is None else environ
+    section = _config_section(config_file) if config_file else {}
+    given: dict[str, str] = {}
+    for key in ("org", "app", "hour_timezone"):
+        value = flags.get(key) or environ.get(_ENV[key]) or section.get(key)
+        if value is not None:
+            if isinstance(value, list | dict | bool):
+                raise ConfigError(f"{key} must be text, not {value!r}")
+            given[key] = str(value).strip()
+    zone = given.get("hour_timezone") or None
+    if zone is not None:
+        parse_hour_timezone(zone)
+    with prepared_inputs(inputs, zone, work_parent) as prepared:
+        settings = LocalSettings(
+            base_url=prepared.description,
+            org=given.get("org") or "-",
+            app=given.get("app") or "-",
+            client_id="",
+            client_secret="",
+            api=LocalHoursSource.name,
+            hour_timezone=prepared.hour_timezone,
+            folder=str(prepared.folder),
+            pulled=prepared.pulled,
+            stamps=str(prepared.stamps or ""),
+        )
+        yield settings, prepared
+
+
 def make_source(settings: ConnectionSettings, pace_slots: Path | None = None) -> Source:
-    """The source the settings name: Easemob's hour files or its legacy `ql` API."""
+    """The source the settings name: Easemob's hour files or its legacy `ql` API, or the
+    local files of `LocalSettings`."""
+    if isinstance(settings, LocalSettings):
+        stamps = Path(settings.stamps) if settings.stamps else None
+        return LocalHoursSource(Path(settings.folder), settings.tz, settings.pulled, stamps)
     client = make_client(settings, pace_slots)
     if settings.api == "legacy":
         return LegacyQuerySource(client, hour_timezone=settings.tz)
-    return HourFileSource(client, hour_timezone=settings.tz)
+    return HourFileSource(client, hour_timezone=settings.tz, retention_days=settings.retention_days)

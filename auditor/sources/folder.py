@@ -1,0 +1,361 @@
+"""Local files as the source of `auditor run --from`: prepared once by the coordinator, then read
+an hour at a time by the workers (`LocalHoursSource`).
+
+`prepared_inputs` runs before any worker starts:
+- a folder `auditor pull` wrote (it holds its checkpoint), given alone, is read where it is: an
+  hour is its `<YYYYMMDDHH>.jsonl` and `<YYYYMMDDHH>.unreadable.txt`, what the pull was served
+  for it, so the run archives the bytes a run from the network would have. A pull writes the
+  file of every hour it completes, empty or not, so an hour of the window without one was never
+  pulled: it is refused, not archived as empty. Each file's stamp is noted, and a worker refuses
+  an hour whose file changed since (an `auditor pull --refetch` into the folder meanwhile);
+- other files (exports, Easemob's own hour downloads) are sorted into one file per hour by
+  `LocalFileSource`, each file read once, in a folder of the run's own under `--out` (where a
+  Dask cluster's workers see it too); a line that is not a record is kept, as an unreadable
+  piece of its hour, for the archive and a finding.
+
+The inputs are known by the names of the paths given, not the paths (a bag goes to people who
+need not know the machine's folders), and by a SHA-256 over every file's path, size, mtime and
+inode (`PreparedInputs.description`, the bag's `Source-Base-URL`): the run's settings digest
+changes with the inputs, so edited inputs are a new run, never "already done" and never resumed
+from hours spooled from the old ones.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timezone
+from pathlib import Path
+from typing import TypeVar
+
+import orjson
+
+from auditor.archive.untrusted import shown
+from auditor.errors import ConfigError, InputError
+from auditor.jsonl import ParsedLine, parse_lines, read_file
+from auditor.operator_files import open_operator_file, read_operator_file
+from auditor.partitions import (
+    Partition,
+    check_window,
+    format_instant,
+    parse_hour_timezone,
+    partitions_between,
+)
+from auditor.records import Record
+from auditor.sources.interface import Source, Unreadable
+from auditor.sources.local import (
+    PULL_METADATA,
+    LocalFileSource,
+    Stamp,
+    changed,
+    read_sorted_hour,
+    stamp,
+)
+from auditor.sources.pull import CHECKPOINT, CHECKPOINT_LIMIT, JOURNAL
+
+PULLED_FILE = re.compile(r"(\d{10})(\.jsonl|\.unreadable\.txt)")
+WORK_PREFIX = "local-"
+STAMPS = "stamps.json"
+NAMES_SHOWN = 3
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedInputs:
+    """Local files ready for a run's workers: where they read the hours, and what the inputs
+    are known by."""
+
+    folder: Path
+    pulled: bool  # a pull's folder (hours named by label) or sorted exports (`read_sorted_hour`)
+    stamps: Path | None  # the pull folder's files as first seen
+    hour_timezone: str
+    description: str
+    hours: tuple[Partition, ...]  # every hour the inputs hold, oldest first
+
+    def window(self, since_ms: int | None, until_ms: int | None) -> tuple[int, int]:
+        """The window given, its missing ends taken from the hours the inputs hold; a pull's
+        folder must hold every hour of it."""
+        if not self.hours:
+            raise InputError(f"{self.description}: no hour to audit")
+        since = since_ms if since_ms is not None else self.hours[0].start_ms
+        until = until_ms if until_ms is not None else self.hours[-1].end_ms
+        if until <= since and None in (since_ms, until_ms):
+            raise InputError(f"{self.description}: no hour in the window given")
+        check_window(since, until)
+        if self.pulled:
+            held = set(self.hours)
+            zone = parse_hour_timezone(self.hour_timezone)
+            missing = [p.label(zone) for p in partitions_between(since, until) if p not in held]
+            if missing:
+                listed = ", ".join(missing[:NAMES_SHOWN]) + (
+                    ", ..." if len(missing) > NAMES_SHOWN else ""
+                )
+                raise InputError(
+                    f"{shown(self.folder)}: {len(missing)} hour(s) of the window were not pulled "
+                    f"({listed}; not ready at the source, or the pull was stopped): pull them, "
+                    "or audit a window of pulled hours"
+                )
+        left_out = [p for p in self.hours if not since <= p.start_ms < until]
+        if left_out:
+            log.warning(
+                "%s: %d hour(s) the inputs hold lie outside the window (%s .. %s) and are not "
+                "audited by this run: give --since and --until around them to audit them",
+                self.description,
+                len(left_out),
+                format_instant(left_out[0].start_ms),
+                format_instant(left_out[-1].end_ms),
+            )
+        return since, until
+
+
+@contextmanager
+def prepared_inputs(
+    inputs: Sequence[str | Path], hour_timezone: str | None, work_parent: Path
+) -> Iterator[PreparedInputs]:
+    """The inputs prepared for a run (see the module), in a folder of their own under
+    `work_parent` that is removed on the way out; `hour_timezone` None for the pull's own zone,
+    or UTC."""
+    paths = [Path(item) for item in inputs]
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"{shown(path)}: no such file or folder")
+        if not path.is_dir() and _is_pull_folder(path.parent):
+            # read as an export, a record served in another hour's file would move to its own
+            # hour, and the pieces kept as unreadable beside it would be left out
+            raise ConfigError(
+                f"{shown(path)} is in a folder auditor pull wrote: give --from the folder "
+                f"({shown(path.parent)}), and --since and --until for some of its hours"
+            )
+    pulled = [path for path in paths if _is_pull_folder(path)]
+    if pulled and len(paths) > 1:
+        raise ConfigError(
+            f"{shown(pulled[0])} is a folder auditor pull wrote: give it alone to --from, or "
+            "give the other files in a run of their own"
+        )
+    with _work_folder(work_parent.resolve()) as work:  # workers may run in another folder
+        if pulled:
+            yield _prepared_pull(paths[0], hour_timezone, work)
+            return
+        zone = hour_timezone or "UTC"
+        source = LocalFileSource(
+            paths, parse_hour_timezone(zone), keep_unreadable=True, spool_parent=work
+        )
+        try:
+            hours = tuple(source.partitions())
+            files = [(str(path.resolve()), list(seen)) for path, seen in source.stamps.items()]
+            yield PreparedInputs(
+                folder=source.sorted_folder(),
+                pulled=False,
+                stamps=None,
+                hour_timezone=zone,
+                description=_described(paths, len(files), files),
+                hours=hours,
+            )
+        finally:
+            source.close()
+
+
+def _is_pull_folder(path: Path) -> bool:
+    return path.is_dir() and ((path / CHECKPOINT).exists() or (path / JOURNAL).exists())
+
+
+def _prepared_pull(given: Path, hour_timezone: str | None, work: Path) -> PreparedInputs:
+    """A pull's folder, read where it is: its hours, and its files' stamps noted in `work`."""
+    folder = given.resolve()
+    zone = _pull_zone(folder, hour_timezone)
+    tz = parse_hour_timezone(zone)
+    stamps: dict[str, Stamp] = {}
+    hours: list[Partition] = []
+    for entry in sorted(folder.iterdir()):
+        match = PULLED_FILE.fullmatch(entry.name)
+        if match is not None:
+            try:
+                hour = Partition.from_label(match[1], tz)
+            except ConfigError:
+                raise InputError(f"{shown(entry)}: not named for an hour (YYYYMMDDHH)") from None
+            stamps[entry.name] = stamp(entry)
+            if match[2] == ".jsonl":
+                hours.append(hour)
+        elif entry.suffix in (".jsonl", ".json", ".gz") and entry.name not in PULL_METADATA:
+            raise InputError(
+                f"{shown(entry)}: not a file auditor pull writes, in the folder it pulled into; "
+                "move it out, or audit it in a run of its own"
+            )
+    (work / STAMPS).write_bytes(orjson.dumps(stamps))
+    return PreparedInputs(
+        folder=folder,
+        pulled=True,
+        stamps=work / STAMPS,
+        hour_timezone=zone,
+        description=_described([given], len(stamps), sorted(stamps.items())),
+        hours=tuple(sorted(hours)),
+    )
+
+
+def _pull_zone(folder: Path, given: str | None) -> str:
+    """The zone the pull named its hours in; one given must be the same."""
+    recorded = _recorded_zone(folder)
+    if given is None:
+        return recorded or "UTC"
+    if recorded is not None and parse_hour_timezone(recorded) != parse_hour_timezone(given):
+        raise ConfigError(
+            f"{shown(folder)} holds hours named in {recorded}, not {given}: give the pull's "
+            "--hour-timezone, or none"
+        )
+    return given
+
+
+def _recorded_zone(folder: Path) -> str | None:
+    """The zone in the pull's checkpoint (`UTC`, `UTC+08:00`) as an offset (`+08:00`), or None
+    for a pull killed before it wrote one."""
+    path = folder / CHECKPOINT
+    if path.exists():
+        data = read_operator_file(path, "checkpoint of auditor pull", CHECKPOINT_LIMIT)
+    else:
+        path = folder / JOURNAL
+        with open_operator_file(path, "checkpoint journal of auditor pull") as handle:
+            data = handle.readline()
+        if not data.endswith(b"\n"):
+            return None
+    try:
+        recorded = orjson.loads(data)["hour_timezone"]
+        return recorded.removeprefix("UTC") or "UTC"
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        raise InputError(f"{shown(path)}: not a checkpoint of auditor pull") from None
+
+
+def _described(paths: list[Path], files: int, identity: object) -> str:
+    """The names of the paths given, how many files they hold, and the first 64 bits of the
+    SHA-256 of `identity` (each file's path and stamp)."""
+    names = [shown(path.name or path.resolve().name) for path in paths]
+    if len(names) > NAMES_SHOWN:
+        names[NAMES_SHOWN:] = [f"{len(names) - NAMES_SHOWN} more"]
+    digest = hashlib.sha256(orjson.dumps(identity)).hexdigest()
+    return f"local files {', '.join(names)} ({files} files, stat sha256 {digest[:16]})"
+
+
+@contextmanager
+def _work_folder(parent: Path) -> Iterator[Path]:
+    """A folder of this run's own under `parent`, locked while in use; the folders of runs
+    killed before they removed theirs are removed first (their lock died with them)."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"{shown(parent)}: cannot create it ({error.strerror})") from None
+    for stale in parent.glob(f"{WORK_PREFIX}*"):
+        if _abandoned(stale):
+            shutil.rmtree(stale, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=parent))
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(descriptor)
+
+
+def _abandoned(folder: Path) -> bool:
+    """Whether no process holds the lock of a work folder."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(descriptor)
+    return True
+
+
+class LocalHoursSource(Source):
+    """The hours of prepared local files (`prepared_inputs`), each read from its own file."""
+
+    name = "local"
+
+    def __init__(
+        self, folder: Path, hour_timezone: timezone, pulled: bool, stamps: Path | None = None
+    ) -> None:
+        self.folder = folder
+        self.hour_timezone = hour_timezone
+        self.pulled = pulled
+        self.stamps = stamps
+        self._seen: dict[str, Stamp] | None = None
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "api": self.name,
+            "folder": self.folder.name,
+            "hour_timezone": self.hour_timezone.tzname(None) or "UTC",
+        }
+
+    def served(self, partition: Partition) -> Iterator[Record | Unreadable]:
+        if not self.pulled:
+            return read_sorted_hour(self.folder, partition)
+        return self._pulled(partition.label(self.hour_timezone))
+
+    def _pulled(self, label: str) -> Iterator[Record | Unreadable]:
+        """The hour file's records (a line that is not one as an unreadable piece), then the
+        pieces the pull kept as unreadable."""
+        hour, pieces = f"{label}.jsonl", f"{label}.unreadable.txt"
+        seen = self._stamps()
+        if hour not in seen:
+            raise InputError(f"{shown(self.folder / hour)}: the hour was not pulled; pull it first")
+        for parsed in self._read(hour, read_file):
+            if parsed.record is None:
+                yield Unreadable(
+                    f"{hour}:{parsed.line}", parsed.error or "not a record", parsed.raw
+                )
+            else:
+                yield parsed.record
+        if pieces in seen:
+            for number, raw in enumerate(self._read(pieces, _lines), start=1):
+                yield Unreadable(f"{pieces}:{number}", _reason(raw), raw)
+        elif (self.folder / pieces).exists():
+            raise changed(self.folder / pieces, "it appeared after the run began")
+
+    def _read(self, name: str, reader: Callable[[Path], Iterator[T]]) -> Iterator[T]:
+        """What `reader` reads from a file of the folder, refused when the file is not the one
+        the run began with, or changes as it is read."""
+        path, expected = self.folder / name, self._stamps()[name]
+        if stamp(path) != expected:
+            raise changed(path, "since the run began")
+        yield from reader(path)
+        if stamp(path) != expected:
+            raise changed(path, "as it was read")
+
+    def _stamps(self) -> dict[str, Stamp]:
+        if self._seen is None:
+            loaded = orjson.loads(self.stamps.read_bytes()) if self.stamps else {}
+            self._seen = {name: tuple(value) for name, value in loaded.items()}
+        return self._seen
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    """The lines of a pull's `.unreadable.txt`, each a piece as served (its line breaks were
+    written as spaces)."""
+    with open_operator_file(path, "file of unreadable lines") as handle:
+        for line in handle:
+            yield line[:-1] if line.endswith(b"\n") else line
+
+
+def _reason(raw: bytes) -> str:
+    """Why a piece the pull kept is not a record, found again (the pull kept the bytes only)."""
+    found: list[ParsedLine] = list(parse_lines([raw], "")) if raw.strip() else []
+    for parsed in found:
+        if parsed.record is None and parsed.error:
+            return parsed.error
+    return "not a record (so kept by auditor pull)"

@@ -1,0 +1,136 @@
+"""`auditor run` on a chain that fell behind the source's retention (Easemob keeps hour files 3
+days unless a contract says more), against the emulator over loopback HTTP: an hour the source
+refuses once it is past the retention is archived as lost, with a high finding, and the chain
+moves on; an hour it refuses while young still stops the run with exit 3, to be run again."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+import run_support
+from click.testing import CliRunner
+
+from auditor.archive.keys import generate_key_files
+from auditor.cli import main
+from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.partitions import DAY_MS, HOUR_MS
+from auditor.records import content_hash
+
+SECRET = "retention-test-secret"
+START = DEFAULT_START_MS  # 2026-11-01T00:00Z
+# No keyword or PII rules: every high finding of these runs is about the source.
+POLICY = "version: 1\nretention:\n  default: {keep_for: 1y, then: delete}\n"
+
+
+@pytest.fixture
+def emulator():
+    """Four days of history; the source keeps hour files 3 days, and its clock starts six hours
+    into the history, weeks behind this machine's."""
+    options = EmulatorOptions(
+        messages=1200,
+        days=4,
+        client_secret=SECRET,
+        retention_days=3,
+        clock_start=(START + 6 * HOUR_MS) / 1000,
+    )
+    with run_emulator(options) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return generate_key_files(tmp_path_factory.mktemp("keys"), identity="test-auditor")
+
+
+def audit(emulator, keys, folder, *window: str):
+    policy = folder / "policy.yaml"
+    folder.mkdir(parents=True, exist_ok=True)
+    policy.write_text(POLICY)
+    args = run_support.run_args(
+        emulator, keys, folder, "--policies", str(policy), "--quiet", *window
+    )
+    return CliRunner().invoke(main, args, env={"EASEMOB_CLIENT_SECRET": SECRET})
+
+
+def test_a_chain_whose_middle_hours_expired_archives_the_rest_with_one_high_finding_an_hour(
+    emulator, keys, tmp_path
+):
+    first = audit(
+        emulator, keys, tmp_path, "--since", "2026-11-01T00:00Z", "--until", "2026-11-01T03:00Z"
+    )
+    # At 2026-11-04T12:30 the source refuses the hours that ended by 2026-11-01T12:30.
+    emulator.clock.advance((START + 3 * DAY_MS + 12.5 * HOUR_MS - emulator.clock.now_ms()) / 1000)
+    second = audit(
+        emulator, keys, tmp_path, "--incremental", "--until", "2026-11-01T18:00Z", "--json"
+    )
+    asked = emulator.stats.by_route("hour")
+    third = audit(emulator, keys, tmp_path, "--incremental", "--until", "2026-11-01T18:00Z")
+
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 1, second.output  # --fail-on high, the default
+    outcome = json.loads(second.stdout)
+    assert outcome["window"] == {"since": "2026-11-01T03:00:00Z", "until": "2026-11-01T18:00:00Z"}
+    assert outcome["by_severity"]["high"] == 9
+    data = Path(outcome["bag"]) / "data"
+    lost = [orjson.loads(line) for line in (data / "findings.jsonl").open()]
+    lost = [finding for finding in lost if finding["severity"] == "high"]
+    assert [(f["category"], f["rule"], f["details"]["label"]) for f in lost] == [
+        ("coverage", "hour-expired", f"20261101{hour:02d}") for hour in range(3, 12)
+    ]
+    assert lost[0]["message"] == (
+        "hour 2026110103 (2026-11-01T03:00:00Z) could no longer be fetched from the source, "
+        "which keeps hour files 3 days (retention_days); asked at "
+        f"{lost[0]['details']['judged_at']}, it answered: illegal arguments: appkey: "
+        "demo-org#demo-app, time: 2026110103, maybe chat message history is expired or "
+        "unstored; the hour's records are lost to this archive unless an export holds them"
+    )
+    archived = Counter(
+        content_hash(orjson.loads(line)["record"])
+        for path in (data / "records").glob("*.jsonl")
+        for line in path.open("rb")
+    )
+    expected = emulator.expected_records(START + 12 * HOUR_MS, START + 18 * HOUR_MS)
+    assert archived == Counter(content_hash(record) for record in expected)
+    summary = json.loads((data / "report" / "summary.json").read_text())
+    assert {"category": "coverage", "rule": "hour-expired", "severity": "high", "count": 9} in (
+        summary["findings"]["by_rule"]
+    )
+    assert (third.exit_code, third.output) == (
+        0,
+        "nothing to do: no complete hour since the last run\n",
+    )
+    assert emulator.stats.by_route("hour") == asked
+
+
+def test_an_hour_refused_while_young_still_stops_the_run_with_exit_3(emulator, keys, tmp_path):
+    # At 06:00 the hours 04:00 and 05:00 are not ready: Easemob writes an hour's file later.
+    result = audit(
+        emulator, keys, tmp_path, "--since", "2026-11-01T03:00Z", "--until", "2026-11-01T06:00Z"
+    )
+
+    assert result.exit_code == 3, result.output
+    assert result.stderr == (
+        "auditor: error: hour 2026110104 is not available yet or has expired (illegal arguments: "
+        "appkey: demo-org#demo-app, time: 2026110104, maybe chat message history is expired or "
+        "unstored)\n"
+    )
+
+
+def test_a_recheck_of_expired_hours_reports_them_expired_not_their_messages_gone(
+    emulator, keys, tmp_path
+):
+    window = ("--since", "2026-11-01T00:00Z", "--until", "2026-11-01T03:00Z")
+    first = audit(emulator, keys, tmp_path, *window)
+    emulator.clock.advance((START + 3 * DAY_MS + 12.5 * HOUR_MS - emulator.clock.now_ms()) / 1000)
+    recheck = audit(emulator, keys, tmp_path, *window, "--recheck", "--json")
+
+    assert first.exit_code == 0, first.output
+    data = Path(json.loads(recheck.stdout)["bag"]) / "data"
+    rules = Counter(orjson.loads(line)["rule"] for line in (data / "findings.jsonl").open())
+    assert rules["hour-expired"] == 3
+    assert rules["missing-at-source"] == 0
