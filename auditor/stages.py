@@ -234,7 +234,9 @@ class PartitionProcessor:
                 header = [
                     salt,
                     sha256(
-                        same_message(record, entity_fields) if entity_fields else canonical
+                        same_message(record, entity_fields)
+                        if entity_fields and not entity_fields.isdisjoint(record)
+                        else canonical
                     ).hexdigest(),
                     verdict.disposition,
                     verdict.winning_rule,

@@ -418,3 +418,35 @@ def test_hours_of_an_export_outside_the_window_given_are_named_in_a_warning(keys
         "2 hour(s) the inputs hold lie outside the window (2026-11-01T00:00:00Z .. "
         "2026-11-01T03:00:00Z) and are not audited by this run"
     ) in warning.getMessage()
+
+
+def test_a_folder_pulled_through_the_legacy_api_runs_into_the_chain_of_hour_file_runs(
+    keys, tmp_path
+):
+    """Neither a pull folder nor an export says which API it came from; the legacy API's
+    entity fields are left out when its records are compared with what hour-file runs archived."""
+    config = tmp_path / "auditor.yaml"
+    config.write_text("source:\n  backoff_base: 0.001\n  backoff_cap: 0.01\n")
+    options = EmulatorOptions(messages=600, days=1, client_secret=SECRET)
+    with run_emulator(options) as emulator:
+        connection = [
+            *("--config", config, "--base-url", emulator.base_url, "--org", "demo-org"),
+            *("--app", "demo-app", "--client-id", "demo-client"),
+        ]
+        pulled = invoke(
+            "pull", *WINDOW, "--out", tmp_path / "pulled", *connection, "--api", "legacy"
+        )
+        ran = invoke("run", *WINDOW, *connection, *audit_args(keys, tmp_path / "archive"))
+    assert (pulled.exit_code, ran.exit_code) == (0, 0), pulled.output + ran.output
+    legacy_line = next((tmp_path / "pulled").glob("*.jsonl")).read_bytes().splitlines()[0]
+    assert b'"uuid"' in legacy_line and b'"modified"' in legacy_line
+
+    again = invoke(
+        "run", "--from", tmp_path / "pulled", *WINDOW, *audit_args(keys, tmp_path / "archive")
+    )
+
+    assert again.exit_code == 0, again.output
+    (bag,) = sorted((tmp_path / "archive").glob("run-000002-*"))
+    rules = {finding["rule"] for finding in findings(bag)}
+    assert "content-changed-at-source" not in rules and "archived-earlier" in rules
+    assert not any(path.stat().st_size for path in (bag / "data" / "records").glob("*.jsonl"))

@@ -51,6 +51,7 @@ from auditor.partitions import (
 )
 from auditor.records import Record
 from auditor.sources.interface import Source, Unreadable
+from auditor.sources.legacy import LegacyQuerySource
 from auditor.sources.local import (
     PULL_METADATA,
     LocalFileSource,
@@ -285,6 +286,9 @@ class LocalHoursSource(Source):
     """The hours of prepared local files (`prepared_inputs`), each read from its own file."""
 
     name = "local"
+    # Files pulled through the legacy API hold its entity fields, and neither a pull folder nor
+    # an export says which API it came from: hour-file records never carry them.
+    entity_fields = LegacyQuerySource.entity_fields
 
     def __init__(
         self, folder: Path, hour_timezone: timezone, pulled: bool, stamps: Path | None = None
