@@ -84,7 +84,7 @@ def test_latin_terms_match_whole_words_only_unless_the_list_says_otherwise():
     strict = KeywordMatcher([keywords("kickback")])
     loose = KeywordMatcher([keywords("kickback", whole_words=False)])
     assert spans(strict, "no kickbacks, I kick backward") == []
-    assert spans(strict, "a kick back, ok") == [("kickback", 2, 11, "kick back", ("separators",))]
+    assert spans(strict, "a kick-back, ok") == [("kickback", 2, 11, "kick-back", ("separators",))]
     assert [h.matched for h in loose.scan("no kickbacks")] == ["kickback"]
 
 
@@ -239,3 +239,23 @@ def test_a_list_of_thousands_of_terms_finds_what_the_small_lists_automaton_finds
     found = [spans(large, text) for text in texts]
     assert found == [spans(small, text) for text in texts]
     assert sum(map(len, found)) > 1_000
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("time to kick back and relax", []),
+        ("a kick-back, ok", ["kick-back"]),
+        ("k i c k b a c k", ["k i c k b a c k"]),
+        ("K.I.C.K back", ["K.I.C.K back"]),
+        ("it was off the books", ["off the books"]),
+        ("paid off. The books show it", []),
+        ("内 幕 消 息", ["内 幕 消 息"]),
+        ("内幕 消息", ["内幕 消息"]),
+    ],
+)
+def test_removing_spaces_joins_letters_spelled_out_not_words_or_sentences(text, found):
+    """Probe 14 #6: "kick back" (to relax) matched "kickback", and "off. The books" matched
+    "off the books", failing a run at high severity."""
+    matcher = KeywordMatcher([keywords("kickback", "off the books", "内幕消息")])
+    assert [hit.matched for hit in matcher.scan(text)] == found

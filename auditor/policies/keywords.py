@@ -25,7 +25,13 @@ from typing import NamedTuple
 from ahocorasick_rs import AhoCorasick, Implementation
 
 from auditor.policies.model import KeywordList, PatternRule
-from auditor.policies.normalize import Normalizer, is_wordish, normalizer, raw_index
+from auditor.policies.normalize import (
+    Normalizer,
+    is_separator,
+    is_wordish,
+    normalizer,
+    raw_index,
+)
 
 # ahocorasick_rs's DFA scans fastest up to a few thousand strings (1.10 against 1.38 µs a text
 # with 1,000 CJK terms), but its tables grow with states times byte classes: with 50,000 terms it
@@ -114,6 +120,7 @@ class _Group:
         ]
         self.strings = list(by_key) + list(needles)
         self.automaton = _automaton(self.strings) if self.strings else None
+        self.joins_words = "separators" in self.normalizer.steps
 
     def allowed_spans(self, text: str, list_index: int) -> list[tuple[int, int]]:
         """Raw spans of the list's allowlisted phrases in `text` (for its regex matches)."""
@@ -175,9 +182,48 @@ class _Group:
             else:
                 raw_start = raw_index(offsets, start)
                 raw_end = raw_index(offsets, end - 1) + 1
-            if not _glued(text, raw_start, raw_end, entry):
-                kept.append((start, end, raw_start, raw_end, entry))
+            if _glued(text, raw_start, raw_end, entry):
+                continue
+            if (
+                offsets is not None
+                and self.joins_words
+                and (entry.word_start or entry.word_end)
+                and self._joined_words(text[raw_start:raw_end], entry.term)
+            ):
+                continue
+            kept.append((start, end, raw_start, raw_end, entry))
         return kept
+
+    def _joined_words(self, matched: str, term: str) -> bool:
+        """Whether removing separators made the match by joining whole words the term does not
+        split there ("kick back" is no "kickback"), or words across a sentence ("off. The books").
+
+        A space between letters spelled out one by one ("k i c k", "K.I.C.K back") is evasion and
+        joins; symbols with no space between them ("kick-back", "kick.back", a zero-width space)
+        join too; a space between two words joins only where the term has one, and not after a
+        full stop.
+        """
+        words, gaps = _words(matched)
+        if len(words) < 2:
+            return False
+        term_words, _ = _words(term)
+        normalize = self.normalizer.normalize
+        splits, at = set(), 0
+        for word in term_words[:-1]:
+            at += len(normalize(word))
+            splits.add(at)
+        at = 0
+        for left, gap, right in zip(words, gaps, words[1:], strict=False):
+            at += len(normalize(left))
+            if not any(char.isspace() for char in gap):
+                continue
+            if not (is_wordish(left[-1]) and is_wordish(right[0])):
+                continue
+            if len(normalize(left)) == 1 or len(normalize(right)) == 1:
+                continue
+            if at not in splits or "." in gap or "\uff0e" in gap:
+                return True
+        return False
 
     def _hits(self, text: str, kept: list[tuple[int, int, int, int, _Entry]]) -> list[KeywordHit]:
         """A hit for each kept match, with the normalisations that made it match."""
@@ -198,6 +244,26 @@ class _Group:
             )
             hits.append(_new(KeywordHit, hit))
         return hits
+
+
+def _words(text: str) -> tuple[list[str], list[str]]:
+    """The runs of `text` between separators, and the separator runs between them."""
+    words: list[str] = []
+    gaps: list[str] = []
+    current, gap = [], []
+    for char in text:
+        if is_separator(char):
+            gap.append(char)
+            continue
+        if gap and current:
+            words.append("".join(current))
+            gaps.append("".join(gap))
+            current = []
+        gap = []
+        current.append(char)
+    if current:
+        words.append("".join(current))
+    return words, gaps
 
 
 def _in_allowed(span: tuple[int, int, _Entry], allowed: dict[int, list[tuple[int, int]]]) -> bool:
