@@ -238,7 +238,11 @@ def _locked_run(settings, progress, key, policy, validator) -> RunOutcome | None
             if done is not None and not settings.recheck:
                 return RunOutcome.from_dict(done, already_done=True)
             run = state.begin_run(
-                since_ms, until_ms, digest, _relook_plan(settings, since_ms, until_ms)
+                since_ms,
+                until_ms,
+                digest,
+                _relook_plan(settings, since_ms, until_ms),
+                settings.now_ms(),
             )
             # Retention and holds are judged when the run began (kept by a resumed run, so its
             # reused hours agree), unless --as-of fixes the instant: the source holds the
@@ -392,7 +396,7 @@ def _window(settings: RunSettings, state: State) -> tuple[int, int] | None:
 
 def _relook_plan(
     settings: RunSettings, since_ms: int, until_ms: int
-) -> Callable[[RunRecord | None], tuple[tuple[int, int] | None, int | None]]:
+) -> Callable[[RunRecord | None, int], tuple[tuple[int, int] | None, int | None]]:
     """How a new run deals with records that reach an hour's file after the hour was fetched
     (Easemob writes its files late, and answers 404 for an hour whose file it has not written,
     as for an hour without messages): the hours it fetches again, and the chain's settled end.
@@ -401,16 +405,19 @@ def _relook_plan(
     keeps the end of its settled hours; an `--incremental` run fetches again, once, the hours
     after that end which have since become `late_hours` old, then moves the end up to what it
     fetched for good. So each hour is fetched at most twice, and a chain that runs hourly fetches
-    one old hour a run. A fixed window carries the chain's settled end unchanged. An hour the
-    source may have deleted by now (`retention_days`, less a margin for the run's own length) is
-    not fetched again: it would answer as expired, though its first fetch was archived
-    (`_Archiver._not_fetched_again` reports such hours).
+    one old hour a run. Hours count as fetched when the run started: a run that replaces a killed
+    one reuses what that one spooled, and keeps its start. A fixed window carries the chain's
+    settled end unchanged. An hour the source may have deleted by now (`retention_days`, less a
+    margin for the run's own length) is not fetched again: it would answer as expired, though
+    its first fetch was archived (`_Archiver._not_fetched_again` reports such hours).
     """
     late_ms = settings.late_hours * HOUR_MS
     kept_ms = int(settings.source.retention_days * DAY_MS) - _RETENTION_MARGIN_MS
 
-    def planned(last: RunRecord | None) -> tuple[tuple[int, int] | None, int | None]:
-        cutoff = settings.now_ms() - late_ms
+    def planned(
+        last: RunRecord | None, started_ms: int
+    ) -> tuple[tuple[int, int] | None, int | None]:
+        cutoff = started_ms - late_ms
         cutoff -= cutoff % HOUR_MS
         settled = last.settled_until_ms if last else None
         if not settings.incremental:

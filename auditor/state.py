@@ -274,13 +274,17 @@ class State:
         since_ms: int,
         until_ms: int,
         config_digest: str,
-        planned: Callable[[RunRecord | None], tuple[tuple[int, int] | None, int | None]]
+        planned: Callable[[RunRecord | None, int], tuple[tuple[int, int] | None, int | None]]
         | None = None,
+        now_ms: int | None = None,
     ) -> RunRecord:
-        """Starts the next run of the chain, or resumes an unfinished one with the same window
-        and settings; an unfinished run with other settings is abandoned (its work redone).
+        """Starts the next run of the chain at `now_ms` (this machine's clock by default), or
+        resumes an unfinished one with the same window and settings. An unfinished run with other
+        settings is abandoned; one with other bounds only (an `--incremental` run started again
+        later) is replaced by a run that keeps its start, as its spooled hours are reused: they
+        were fetched, and judged, then.
 
-        `planned(last_completed)` gives a new run its re-looked hours and the
+        `planned(last_completed, started_at_ms)` gives a new run its re-looked hours and the
         chain's settled end after it; a resumed run keeps the ones it began with, so it fetches
         the hours it spooled before."""
         with self.transaction() as db:
@@ -297,8 +301,10 @@ class State:
             last = self.last_completed()
             sequence = last.sequence + 1 if last else 1
             previous = last.tagmanifest_sha256 if last else GENESIS
-            started = int(time.time() * 1000)
-            relook, settled = planned(last) if planned else (None, None)
+            started = now_ms if now_ms is not None else int(time.time() * 1000)
+            if pending and pending.config_digest == config_digest:
+                started = min(started, pending.started_at_ms)
+            relook, settled = planned(last, started) if planned else (None, None)
             db.execute(
                 "INSERT INTO runs (sequence, status, since_ms, until_ms, started_at,"
                 " previous_tagmanifest_sha256, config_digest, relook_since_ms, relook_until_ms,"

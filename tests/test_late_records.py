@@ -16,7 +16,7 @@ from auditor.archive.keys import generate_key_files
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import HOUR_MS
-from auditor.pipeline import RunOutcome, run_audit
+from auditor.pipeline import Progress, RunOutcome, run_audit
 from auditor.records import content_hash
 from auditor.report.bag import render_bag
 
@@ -210,3 +210,59 @@ def test_hours_too_old_to_fetch_again_are_reported_not_fetched(keys, tmp_path):
     assert passed["severity"] == "low"
     assert passed["details"] == {"since": "2026-11-01T00:00:00Z", "until": "2026-11-01T12:00:00Z"}
     assert findings(resumed, "hour-expired") == []
+
+
+class _Stopped(Exception):
+    """Stands in for the kill of a run part way."""
+
+
+def _stopping_after(hours: int) -> Progress:
+    done = []
+
+    def partition_done(partition, outcome) -> None:
+        done.append(partition)
+        if len(done) == hours:
+            raise _Stopped
+
+    return Progress(partition_done=partition_done)
+
+
+def test_a_run_replacing_a_killed_one_later_keeps_its_start_so_its_early_hours_are_looked_at_again(
+    keys, tmp_path
+):
+    """The next cron tick runs a wider window than the killed run and reuses the hours it
+    spooled, fetched then, too early to be sure of: they must not count as fetched for good."""
+    options = EmulatorOptions(messages=1200, days=1, client_secret=SECRET, late_rate=0.1)
+    with run_emulator(options) as emulator:
+        incremental(emulator, keys, tmp_path, now_hour=6)
+        with pytest.raises(_Stopped):
+            run_audit(
+                run_support.settings_for(
+                    emulator,
+                    keys,
+                    tmp_path,
+                    SECRET,
+                    since_ms=None,
+                    until_ms=None,
+                    incremental=True,
+                    now_ms=lambda: DEFAULT_START_MS + 9 * HOUR_MS,
+                    late_hours=6,
+                    fail_on="none",
+                    as_of_ms=DEFAULT_START_MS,
+                ),
+                _stopping_after(4),
+            )
+        runs = [incremental(emulator, keys, tmp_path, now_hour=h) for h in (18, 24, 30)]
+        expected = emulator.expected_records(DEFAULT_START_MS, DEFAULT_START_MS + 24 * HOUR_MS)
+
+    replacing = runs[0]
+    assert bag_info(replacing)["Fetched-Again-Until"] == "2026-11-01T03:00:00Z"
+    assert bag_info(runs[1])["Fetched-Again-Since"] == "2026-11-01T03:00:00Z"
+    bags = sorted((tmp_path / "archive").glob("run-*"))
+    archived_all = Counter(
+        (str(record.get("msg_id")), content_hash(record))
+        for bag in bags
+        for path in sorted((bag / "data" / "records").glob("*.jsonl"))
+        for record in (orjson.loads(line)["record"] for line in path.open("rb"))
+    )
+    assert archived_all == Counter({(str(r.get("msg_id")), content_hash(r)): 1 for r in expected})
