@@ -58,7 +58,7 @@ from auditor.report.formats.jsonl import JsonlFormat
 from auditor.report.model import ReportBuilder
 from auditor.report.runinfo import RunInfo
 from auditor.sources.settings import ConnectionSettings
-from auditor.stages import PartitionOutcome, StageSettings, spool_paths
+from auditor.stages import PartitionOutcome, StageSettings, fetched_before, spool_paths
 from auditor.state import RunRecord, State, StateLock, config_digest
 from auditor.validation import RecordValidator
 
@@ -260,6 +260,7 @@ def _locked_run(settings, progress, key, policy, validator) -> RunOutcome | None
                 salt_key=derive_salt_key(key),
                 spool_dir=str(spool_dir),
                 fetch_attachments=settings.attachments == "fetch",
+                fetched_before=_fetched_spans(state.runs()),
             )
             partitions = list(partitions_between(*run.relook)) if run.relook else []
             partitions += partitions_between(since_ms, until_ms)
@@ -274,7 +275,15 @@ def _locked_run(settings, progress, key, policy, validator) -> RunOutcome | None
                 settings.executor, settings.workers, **settings.executor_options
             )
             archiver = _Archiver(
-                settings, state, run, key, policy, validator, spool_dir, reference_ms
+                settings,
+                state,
+                run,
+                key,
+                policy,
+                validator,
+                spool_dir,
+                reference_ms,
+                stage_settings.fetched_before,
             )
             with closing(executor.run(partitions, stage_settings)) as spooled, fewer_collections():
                 return archiver.archive(
@@ -446,7 +455,9 @@ class _Archiver:
     """The coordinator's side of a run: spool -> bag, findings, report, state. Single-threaded,
     the only writer of the bag and of the state database."""
 
-    def __init__(self, settings, state, run, key, policy, validator, spool_dir, reference_ms):
+    def __init__(
+        self, settings, state, run, key, policy, validator, spool_dir, reference_ms, fetched
+    ):
         self.settings = settings
         self.state = state
         self.run = run
@@ -455,6 +466,7 @@ class _Archiver:
         self.validator = validator
         self.spool_dir = spool_dir
         self.reference_ms = reference_ms
+        self.fetched = fetched  # spans of hours earlier runs fetched (`_fetched_spans`)
         self.source = settings.source
         self.name = (
             f"run-{run.sequence:06d}-{Partition(run.since_ms).label()}"
@@ -669,19 +681,32 @@ class _Archiver:
         paths = spool_paths(self.spool_dir, partition)
         partition_findings = paths["findings"].read_bytes()
         unreadable = paths["unreadable"].read_bytes()
+        relook = self.run.relook
+        second_look = (
+            _SecondLook(label)
+            if relook
+            and partition.start_ms < relook[1]
+            and fetched_before(self.fetched, partition.start_ms)
+            else None
+        )
+        conflicts = []
         for line in partition_findings.splitlines():
             finding = orjson.loads(line)
-            if finding["rule"] == "hour-expired":
+            if finding["rule"] in _REFUSED:
                 self._expired_hours.add(partition.start_ms)
+            if second_look is not None and finding["rule"] == "conflicting-content":
+                conflicts.append(finding)  # told again only for a variant new in this look
+                continue
             self.emit(finding)
         digest = hashlib.sha256()
         counts = RecordCounts.from_json(outcome.counts)
-        relook = self.run.relook
-        second_look = _SecondLook(label) if relook and partition.start_ms < relook[1] else None
         with paths["records"].open("rb") as spooled:
             kept = self._kept(_batches(spooled, digest), writer, partition, counts, second_look)
             writer.add_partition_lines(label, itertools.chain.from_iterable(kept))
         if second_look is not None:
+            for finding in conflicts:
+                if finding["msg_id"] in second_look.new_ids:
+                    self.emit(finding)
             self.relooked += second_look.known
             self.emit(second_look.finding())
         digest.update(partition_findings)
@@ -787,6 +812,8 @@ class _Archiver:
                                 second_look.known += 1
                             continue
                         findings.append(_changed(identity, versions[0][1]))
+                        if second_look is not None:
+                            second_look.new_ids.add(identity)
                     elif second_look is not None:
                         findings.append(second_look.late(identity))
                 elif content in anonymous:
@@ -941,6 +968,31 @@ _BATCH_LINES = 500  # also the most msg_ids one query binds (SQLite allows 32,76
 _READ_BYTES = 1 << 20
 
 
+# Partition findings of an hour the source refused: nothing of it can be looked for there.
+_REFUSED = frozenset({"hour-expired", "hour-not-fetched-again"})
+
+
+def _fetched_spans(runs: list[dict[str, Any]]) -> tuple[tuple[int, int], ...]:
+    """The hours completed runs fetched (windows and second looks), as sorted disjoint spans."""
+    spans = sorted(
+        span
+        for run in runs
+        if run["status"] == "completed"
+        for span in (
+            (run["since_ms"], run["until_ms"]),
+            (run["relook_since_ms"], run["relook_until_ms"]),
+        )
+        if span[0] is not None and span[1] is not None
+    )
+    merged: list[tuple[int, int]] = []
+    for since, until in spans:
+        if merged and since <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], until))
+        else:
+            merged.append((since, until))
+    return tuple(merged)
+
+
 class _SecondLook:
     """An hour fetched a second time, for records that reached the source after the first."""
 
@@ -948,9 +1000,12 @@ class _SecondLook:
         self.label = label
         self.known = 0
         self.late_records = 0
+        self.new_ids: set[str] = set()
 
     def late(self, identity: str | None) -> dict[str, Any]:
         self.late_records += 1
+        if identity is not None:
+            self.new_ids.add(identity)
         what = f"message {identity}" if identity is not None else "a record without a msg_id"
         return Finding(
             identity,

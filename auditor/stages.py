@@ -25,9 +25,11 @@ Spool of one partition, named by its UTC start:
 
 from __future__ import annotations
 
+import bisect
 import gc
 import hashlib
 import json
+import math
 import os
 import threading
 from collections import Counter
@@ -52,7 +54,13 @@ from auditor.policies.loading import load_policy
 from auditor.records import bodies, body_type, msg_id
 from auditor.report.counts import RecordCounts, zone_offset_ms
 from auditor.report.model import RecordFacts, record_facts
-from auditor.sources.interface import HourExpired, PartitionResult, Source, Unreadable
+from auditor.sources.interface import (
+    HourExpired,
+    PartitionNotReady,
+    PartitionResult,
+    Source,
+    Unreadable,
+)
 from auditor.sources.settings import ConnectionSettings, make_client, make_source
 from auditor.sources.settle import same_message
 from auditor.validation import RecordValidator
@@ -79,6 +87,9 @@ class StageSettings:
     salt_key: bytes = field(repr=False)
     spool_dir: str
     fetch_attachments: bool
+    # The hours earlier runs of the chain fetched, as disjoint sorted [since, until) spans: one
+    # the source refuses now is not lost to the archive (`fetched_before`).
+    fetched_before: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,9 +183,15 @@ class PartitionProcessor:
         partition_findings: list[Finding] = []
         try:
             result = self.source.fetch(partition)
-        except HourExpired as gone:  # archived as holding nothing, which the finding explains
+        except PartitionNotReady as refused:  # archived as holding nothing; the finding says why
+            if fetched_before(self.settings.fetched_before, partition.start_ms):
+                finding = _refused_again(partition, refused)
+            elif isinstance(refused, HourExpired):
+                finding = _expired(partition, refused)
+            else:
+                raise
             result = PartitionResult(partition, ())
-            partition_findings.append(_expired(partition, gone))
+            partition_findings.append(finding)
         paths = spool_paths(self.spool_dir, partition)
         severities: Counter[str] = Counter()
         findings = attachments = 0
@@ -432,6 +449,27 @@ def _not_canonical(record: dict[str, Any], error: str, label: str, line: int) ->
         f"a record that has no RFC 8785 form ({error}); kept verbatim as line {line} of "
         f"data/unreadable/{label}.txt",
         details={"error": error, "file": f"data/unreadable/{label}.txt", "line": line},
+    )
+
+
+def fetched_before(spans: tuple[tuple[int, int], ...], start_ms: int) -> bool:
+    """Whether the hour starting at `start_ms` lies in one of the sorted, disjoint `spans`."""
+    at = bisect.bisect_right(spans, (start_ms, math.inf)) - 1
+    return at >= 0 and start_ms < spans[at][1]
+
+
+def _refused_again(partition: Partition, refused: PartitionNotReady) -> Finding:
+    """An hour an earlier run archived that the source refuses now: what that run archived
+    stays in its bag; only what reached the source since is out of reach."""
+    return Finding(
+        None,
+        "coverage",
+        "hour-not-fetched-again",
+        "low",
+        f"hour {refused.label} ({partition.iso()}) was archived by an earlier run, and the source "
+        f"refused it now ({refused.detail}): what that run archived stays in its bag, but records "
+        "that reached the source since, and what it may have changed or removed, are not known",
+        details={"hour": partition.iso(), "label": refused.label, "answer": refused.detail},
     )
 
 

@@ -266,3 +266,66 @@ def test_a_run_replacing_a_killed_one_later_keeps_its_start_so_its_early_hours_a
         for record in (orjson.loads(line)["record"] for line in path.open("rb"))
     )
     assert archived_all == Counter({(str(r.get("msg_id")), content_hash(r)): 1 for r in expected})
+
+
+def test_a_second_look_tells_no_conflict_again_that_brought_no_new_variant(keys, tmp_path):
+    options = EmulatorOptions(messages=1200, days=1, client_secret=SECRET, conflict_rate=0.05)
+    with run_emulator(options) as emulator:
+        first, second = (
+            incremental(emulator, keys, tmp_path, now_hour=h, late_hours=12) for h in (12, 24)
+        )
+
+    told = {f["msg_id"] for f in findings(first, "conflicting-content")}
+    again = {f["msg_id"] for f in findings(second, "conflicting-content")}
+    assert told and bag_info(second)["Fetched-Again-Since"] == "2026-11-01T00:00:00Z"
+    assert not told & again
+
+
+def test_hours_no_run_fetched_are_archived_by_a_second_look_without_late_arrival_findings(
+    keys, tmp_path
+):
+    """An ad-hoc later window left hours 06-12 unaudited; the second look over the chain's
+    unsettled hours fetches them for the first time, which is no late arrival."""
+    options = EmulatorOptions(messages=1200, days=1, client_secret=SECRET)
+    with run_emulator(options) as emulator:
+        incremental(emulator, keys, tmp_path, now_hour=6)
+        run_audit(
+            run_support.settings_for(
+                emulator,
+                keys,
+                tmp_path,
+                SECRET,
+                since_ms=DEFAULT_START_MS + 12 * HOUR_MS,
+                until_ms=DEFAULT_START_MS + 18 * HOUR_MS,
+                fail_on="none",
+            )
+        )
+        third = incremental(emulator, keys, tmp_path, now_hour=24)
+
+    assert bag_info(third)["Fetched-Again-Since"] == "2026-11-01T00:00:00Z"
+    looked_again = {f["details"]["hour"] for f in findings(third, "hour-fetched-again")}
+    assert looked_again == {f"20261101{h:02d}" for h in (*range(6), *range(12, 18))}
+    assert findings(third, "late-arrival") == []
+    hours_archived = {path.stem for path in (third.bag_path / "data" / "records").glob("*.jsonl")}
+    assert {f"20261101{h:02d}" for h in range(6, 12)} <= hours_archived
+
+
+def test_a_second_look_the_source_refuses_is_no_loss_and_does_not_stop_the_chain(keys, tmp_path):
+    """The source keeps hour files one day and its clock runs four hours ahead of this
+    machine's: by its clock, hours 00-04 are gone when this machine plans to look at them again."""
+    options = EmulatorOptions(
+        messages=1200,
+        days=2,
+        client_secret=SECRET,
+        retention_days=1,
+        clock_start=(DEFAULT_START_MS + 16 * HOUR_MS) / 1000,
+    )
+    with run_emulator(options) as emulator:
+        source = replace(run_support.source_of(emulator, SECRET), retention_days=1)
+        incremental(emulator, keys, tmp_path, now_hour=12, late_hours=12, source=source)
+        emulator.clock.advance((DEFAULT_START_MS + 28 * HOUR_MS - emulator.clock.now_ms()) / 1000)
+        second = incremental(emulator, keys, tmp_path, now_hour=24, late_hours=12, source=source)
+
+    refused = findings(second, "hour-not-fetched-again")
+    assert refused and {f["severity"] for f in refused} == {"low"}
+    assert findings(second, "hour-expired") == []

@@ -6,6 +6,8 @@ moves on; an hour it refuses while young still stops the run with exit 3, to be 
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from auditor.archive.keys import generate_key_files
 from auditor.cli import main
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
-from auditor.partitions import DAY_MS, HOUR_MS
+from auditor.partitions import DAY_MS, HOUR_MS, Partition, format_instant
 from auditor.records import content_hash
 
 SECRET = "retention-test-secret"
@@ -114,14 +116,72 @@ def test_an_hour_refused_while_young_still_stops_the_run_with_exit_3(emulator, k
     )
 
     assert result.exit_code == 3, result.output
-    assert result.stderr == (
-        "auditor: error: hour 2026110104 is not available yet or has expired (illegal arguments: "
-        "appkey: demo-org#demo-app, time: 2026110104, maybe chat message history is expired or "
-        "unstored)\n"
+    assert re.fullmatch(
+        r"auditor: error: hour 2026110104 is not available yet or has expired \(illegal "
+        r"arguments: appkey: demo-org#demo-app, time: 2026110104, maybe chat message history is "
+        r"expired or unstored\); the source's clock reads 2026-11-01T06:00:\d\dZ, [\d.]+ days "
+        r"behind this machine's, and an hour counts as expired only when both clocks say so\n",
+        result.stderr,
     )
 
 
-def test_a_recheck_of_expired_hours_reports_them_expired_not_their_messages_gone(
+def shifted_emulator(days: float, **options) -> EmulatorOptions:
+    """A source whose clock runs `days` ahead of this machine's (behind if negative)."""
+    return EmulatorOptions(
+        client_secret=SECRET, clock_start=time.time() + days * DAY_MS / 1000, **options
+    )
+
+
+def this_hour_ms() -> int:
+    now_ms = int(time.time() * 1000)
+    return now_ms - now_ms % HOUR_MS
+
+
+def test_a_source_clock_days_ahead_does_not_make_a_young_hour_expired_it_stops_with_exit_3(
+    keys, tmp_path
+):
+    """The source, 10 days ahead, refuses an hour that ended an hour ago by this machine's clock:
+    by the source's it is past the 3 days it keeps, but a wrong clock must not archive an hour
+    as lost; the hour is judged by the earlier clock, and the error names the other."""
+    hour = this_hour_ms() - 2 * HOUR_MS
+    label = Partition(hour).label()
+    window = ("--since", format_instant(hour), "--until", format_instant(hour + HOUR_MS))
+    with run_emulator(shifted_emulator(10, messages=5, retention_days=3)) as emulator:
+        result = audit(emulator, keys, tmp_path, *window)
+
+    assert result.exit_code == 3, result.output
+    assert re.fullmatch(
+        rf"auditor: error: hour {label} is not available yet or has expired \(.*\); the "
+        r"source's clock reads \S+Z, 10 days ahead of this machine's, and an hour counts as "
+        r"expired only when both clocks say so\n",
+        result.stderr,
+    )
+    assert not list((tmp_path / "archive").glob("run-*"))
+
+
+def test_a_source_clock_days_behind_keeps_an_hour_it_no_longer_has_at_exit_3_and_says_why(
+    keys, tmp_path
+):
+    """The source, 3 days behind, refuses an hour that ended 4 days ago by this machine's clock
+    (its history starts after it): by the source's clock the hour is a day old, not past the 3
+    days it keeps, so it may yet come; the run cannot tell, and names the clocks."""
+    hour = this_hour_ms() - 4 * DAY_MS - HOUR_MS
+    label = Partition(hour).label()
+    window = ("--since", format_instant(hour), "--until", format_instant(hour + HOUR_MS))
+    options = shifted_emulator(-3, messages=5, start_ms=hour + HOUR_MS)
+    with run_emulator(options) as emulator:
+        result = audit(emulator, keys, tmp_path, *window)
+
+    assert result.exit_code == 3, result.output
+    assert re.fullmatch(
+        rf"auditor: error: hour {label} is not available yet or has expired \(.*\); the "
+        r"source's clock reads \S+Z, 3 days behind this machine's, and an hour counts as "
+        r"expired only when both clocks say so\n",
+        result.stderr,
+    )
+
+
+def test_a_recheck_of_expired_hours_reports_them_out_of_reach_not_lost_nor_their_messages_gone(
     emulator, keys, tmp_path
 ):
     window = ("--since", "2026-11-01T00:00Z", "--until", "2026-11-01T03:00Z")
@@ -132,5 +192,6 @@ def test_a_recheck_of_expired_hours_reports_them_expired_not_their_messages_gone
     assert first.exit_code == 0, first.output
     data = Path(json.loads(recheck.stdout)["bag"]) / "data"
     rules = Counter(orjson.loads(line)["rule"] for line in (data / "findings.jsonl").open())
-    assert rules["hour-expired"] == 3
+    # run 1 archived the hours: not lost, only out of reach of this run (probe 15 #4)
+    assert (rules["hour-expired"], rules["hour-not-fetched-again"]) == (0, 3)
     assert rules["missing-at-source"] == 0
