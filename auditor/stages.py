@@ -469,7 +469,12 @@ def _refused_again(partition: Partition, refused: PartitionNotReady) -> Finding:
         f"hour {refused.label} ({partition.iso()}) was archived by an earlier run, and the source "
         f"refused it now ({refused.detail}): what that run archived stays in its bag, but records "
         "that reached the source since, and what it may have changed or removed, are not known",
-        details={"hour": partition.iso(), "label": refused.label, "answer": refused.detail},
+        details={
+            "hour": partition.iso(),
+            "label": refused.label,
+            "answer": refused.detail,
+            **({"clocks": refused.clocks} if refused.clocks else {}),
+        },
     )
 
 
@@ -490,6 +495,7 @@ def _expired(partition: Partition, gone: HourExpired) -> Finding:
             "retention_days": gone.retention_days,
             "judged_at": judged,
             "answer": gone.answer,
+            **({"clocks": gone.clocks} if gone.clocks else {}),
         },
     )
 

@@ -1,5 +1,7 @@
 """The hour-file source against the emulator over loopback HTTP, every fault switched on."""
 
+import re
+import time
 from collections import Counter
 
 import pytest
@@ -171,6 +173,36 @@ def test_a_refused_hour_is_expired_once_past_the_retention_by_the_sources_clock(
     assert str(refused[3]) == (
         "hour 2026110100 has expired: older than the source's retention of 3 days; it answered: "
         "illegal arguments: appkey: demo-org#demo-app, time: 2026110100, maybe chat message "
-        "history is expired or unstored"
+        f"history is expired or unstored; {refused[3].clocks}"
+    )
+    assert re.fullmatch(
+        r"the source's clock reads 2026-11-04T01:01:\d\dZ, [\d.]+ days behind this machine's",
+        refused[3].clocks,
     )
     assert hour_ended + 3 * DAY_MS < refused[3].answered_ms < hour_ended + 3 * DAY_MS + 120_000
+
+
+def test_a_source_clock_days_ahead_makes_no_hour_expired_that_this_machines_clock_calls_young():
+    """A source whose clock runs 10 days ahead refuses the newest hours as older than its 3
+    days. By its clock alone they would be expired, and archived as lost; an hour is judged by
+    the earlier clock, here this machine's, so only one old by both clocks is expired."""
+    now_ms = int(time.time() * 1000)
+    this_hour = now_ms - now_ms % HOUR_MS
+    ahead = (now_ms + 10 * DAY_MS) / 1000
+    with run_emulator(EmulatorOptions(messages=5, retention_days=3, clock_start=ahead)) as emu:
+        source = HourFileSource(client_for(emu), retention_days=3)
+        with pytest.raises(PartitionNotReady) as young:
+            source.fetch(Partition(this_hour - 2 * HOUR_MS))
+        with pytest.raises(PartitionNotReady) as old:
+            source.fetch(Partition(this_hour - 4 * DAY_MS))
+
+    assert (type(young.value), type(old.value)) == (PartitionNotReady, HourExpired)
+    clocks = r"the source's clock reads \S+Z, 10 days ahead of this machine's"
+    assert re.fullmatch(
+        rf"hour \d{{10}} is not available yet or has expired \(illegal arguments: .*\); "
+        rf"{clocks}, and an hour counts as expired only when both clocks say so",
+        str(young.value),
+    )
+    assert re.fullmatch(clocks, old.value.clocks)
+    assert str(old.value).endswith(f"expired or unstored; {old.value.clocks}")
+    assert now_ms <= old.value.answered_ms < now_ms + 60_000  # judged by this machine's clock

@@ -18,6 +18,7 @@ run, which is why the coordinator checks each spool's digest over the very bytes
 from __future__ import annotations
 
 import hashlib
+import logging
 import socket
 import threading
 import time
@@ -160,12 +161,36 @@ class _Lead:
 @contextmanager
 def local_cluster(workers: int) -> Iterator[str]:
     """A Dask cluster of `workers` single-threaded processes on this machine, for one command;
-    yields the scheduler's address."""
+    yields the scheduler's address. Its worker processes log at `_dask_log_level`."""
     distributed = _distributed()
     with distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        silence_logs=_dask_log_level(),
     ) as cluster:
         yield cluster.scheduler_address
+
+
+def _dask_log_level() -> int:
+    """The command's log level, but INFO at the most: Dask's own debug lines are no help."""
+    return max(logging.getLogger().getEffectiveLevel(), logging.INFO)
+
+
+def _quieten_dask_logs() -> None:
+    """Raises Dask's loggers in this process to `_dask_log_level` (never lowers them).
+
+    `distributed` sets its loggers to INFO when imported and, finding the command's handler on
+    the root logger, logs through it: a run without -v would print 30-odd lines of Dask starting
+    and stopping, and a cron job's one-line errors would be lost in them. `silence_logs` only
+    quietens the handlers Dask adds itself, none here. Left raised after the run, as the
+    command's own logging is: two apps may share the process, each with a cluster."""
+    level = _dask_log_level()
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        in_dask = name.partition(".")[0] == "distributed"
+        if in_dask and isinstance(logger, logging.Logger) and 0 < logger.level < level:
+            logger.setLevel(level)
 
 
 @contextmanager
@@ -177,6 +202,7 @@ def cluster_client(
     Without `connect_timeout`, Dask's `distributed.comm.timeouts.connect` applies (30 s unless
     configured, e.g. by `DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=10s`)."""
     distributed = _distributed()
+    _quieten_dask_logs()
     with local_cluster(workers) if scheduler is None else nullcontext() as started:
         address = scheduler or started
         try:

@@ -5,8 +5,9 @@ Per hour: ask for the download URL, fetch the file without the bearer token, rea
 expanding past its limit (a gzip bomb), empty or with lines that are not records is fetched again
 through a fresh URL; the last is kept if it stays so, the others fail the hour. 404 means the
 hour had no messages. 400 "expired or unstored" means not generated yet or deleted already; only
-the hour's age tells them apart: `HourExpired` once it is past the source's retention (`expired`),
-else `PartitionNotReady`. Hours are named in the cluster's zone (UTC or Beijing).
+the hour's age tells them apart: `HourExpired` once it is past the source's retention (`expired`)
+by both the source's clock and this machine's, else `PartitionNotReady`. Hours are named in the
+cluster's zone (UTC or Beijing).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import UTC, timezone
 
 from auditor.errors import SourceError
 from auditor.jsonl import GUNZIP_FLOOR, GUNZIP_RATIO, ParsedLine, parse_buffer
-from auditor.partitions import DAY_MS, HOUR_MS, Partition
+from auditor.partitions import DAY_MS, HOUR_MS, Partition, format_instant
 from auditor.records import Record
 from auditor.sources.easemob import EasemobClient, UrlExpired
 from auditor.sources.interface import EasemobSource, HourExpired, PartitionNotReady, Unreadable
@@ -45,13 +46,15 @@ EMPTY = (
 )
 # Easemob keeps hour files 3 days unless a contract says 7, 90 or 180.
 RETENTION_DAYS = 3.0
-# A refused hour counts as expired this much before its retention has passed by the source's
+# A refused hour counts as expired this much before its retention has passed by the judging
 # clock: a source that counts from the hour's start, or deletes a little early, would otherwise
 # leave one refused hour at the edge that is never judged expired, which stops a chain behind
 # the retention for good (the edge moves on by an hour each hour). An hour Easemob has not
 # generated yet is a day old at most.
 EXPIRY_MARGIN_MS = HOUR_MS
 ANSWER_SHOWN = 200  # characters of the source's answer an expired hour's finding quotes
+# The source's clock and this machine's further apart than this are named with a refused hour.
+CLOCKS_AGREE_MS = HOUR_MS
 
 
 class _Damaged(Exception):
@@ -131,6 +134,22 @@ def expired(partition: Partition, retention_days: float, now_ms: int) -> bool:
     return now_ms - partition.end_ms >= retention_days * DAY_MS - EXPIRY_MARGIN_MS
 
 
+def clocks_apart(stated_ms: int | None, machine_ms: int) -> str:
+    """How the source's clock (`stated_ms`, from its answer) stands against this machine's when
+    they differ by more than `CLOCKS_AGREE_MS`, else "": it decides whether a refused hour is
+    expired, so a wrong one is named where the verdict is."""
+    if stated_ms is None or abs(stated_ms - machine_ms) <= CLOCKS_AGREE_MS:
+        return ""
+    gap = abs(stated_ms - machine_ms)
+    amount, unit = (gap / HOUR_MS, "hour") if gap < 2 * DAY_MS else (gap / DAY_MS, "day")
+    shown = round(amount, 1)
+    side = "ahead of" if stated_ms > machine_ms else "behind"
+    return (
+        f"the source's clock reads {format_instant(stated_ms - stated_ms % 1000)}, "
+        f"{shown:g} {unit}{'s' * (shown != 1)} {side} this machine's"
+    )
+
+
 def _shortened(text: str) -> str:
     return text if len(text) <= ANSWER_SHOWN else text[: ANSWER_SHOWN - 1] + "…"
 
@@ -159,17 +178,25 @@ class HourFileSource(EasemobSource):
 
     def _url(self, partition: Partition, label: str) -> str | None:
         """The hour's download URL (None: no messages); `HourExpired` for an hour refused and
-        past the retention by the source's clock (by this machine's when the source does not
-        say), `PartitionNotReady` for one refused younger."""
+        past the retention, `PartitionNotReady` for one refused younger.
+
+        The source deletes by its own clock, but a clock days ahead would make an hour it has
+        not written yet look expired, and an expired hour is archived as lost for good: the
+        hour is judged by the earlier of the source's clock and this machine's. A source clock
+        behind keeps a deleted hour young (exit 3 until it catches up); the error names it."""
         try:
             return self.client.hour_file_url(label)
         except PartitionNotReady as refused:
-            now = refused.answered_ms
-            if now is None:
-                now = int(time.time() * 1000)
-            if not expired(partition, self.retention_days, now):
+            machine = int(time.time() * 1000)
+            stated = refused.answered_ms
+            clocks = clocks_apart(stated, machine)
+            now = machine if stated is None else min(stated, machine)
+            if expired(partition, self.retention_days, now):
+                answer = _shortened(refused.detail)
+                raise HourExpired(label, answer, self.retention_days, now, clocks) from None
+            if not clocks:
                 raise
-            raise HourExpired(label, _shortened(refused.detail), self.retention_days, now) from None
+            raise PartitionNotReady(label, refused.detail, stated, clocks) from None
 
     def served(self, partition: Partition) -> Iterable[Record | Unreadable]:
         label = partition.label(self.hour_timezone)

@@ -35,29 +35,42 @@ class PartitionNotReady(SourceError):
 
     Distinct from an empty hour (404, a partition with no records) so the caller can try the hour
     again later instead of recording it as done. `answered_ms` is the source's clock when it
-    answered, when its answer said (Usergrid's `timestamp`).
+    answered, when its answer said (Usergrid's `timestamp`). `clocks` says how that clock stood
+    against this machine's when the two differed by more than an hour ("" otherwise): an hour
+    counts as expired only by both, so a wrong clock is why a deleted hour waits for ever.
     """
 
-    def __init__(self, label: str, detail: str, answered_ms: int | None = None) -> None:
-        super().__init__(f"hour {label} is not available yet or has expired ({detail})")
+    def __init__(
+        self, label: str, detail: str, answered_ms: int | None = None, clocks: str = ""
+    ) -> None:
+        message = f"hour {label} is not available yet or has expired ({detail})"
+        if clocks:
+            message += f"; {clocks}, and an hour counts as expired only when both clocks say so"
+        super().__init__(message)
         self.label = label
         self.detail = detail
         self.answered_ms = answered_ms
+        self.clocks = clocks
 
 
 class HourExpired(PartitionNotReady):
     """An hour refused as not available that ended longer ago than the source keeps hour files
-    (`answered_ms` is the instant it was judged by): no later run can fetch it. `auditor run`
-    archives it as lost, with a high finding; a caller that cannot still sees why."""
+    (`answered_ms` is the instant it was judged by, the earlier of the source's clock and this
+    machine's): no later run can fetch it. `auditor run` archives it as lost, with a high
+    finding; a caller that cannot still sees why."""
 
-    def __init__(self, label: str, answer: str, retention_days: float, answered_ms: int) -> None:
+    def __init__(
+        self, label: str, answer: str, retention_days: float, answered_ms: int, clocks: str = ""
+    ) -> None:
         super().__init__(
             label,
             f"expired: older than the source's retention of {retention_days:g} "
             f"day{'s' * (retention_days != 1)}; it answered: {answer}",
             answered_ms,
+            clocks,
         )
-        self.args = (f"hour {label} has {self.detail}",)
+        shown = f"hour {label} has {self.detail}"
+        self.args = (f"{shown}; {clocks}" if clocks else shown,)
         self.answer = answer
         self.retention_days = retention_days
 
