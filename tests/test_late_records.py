@@ -43,12 +43,13 @@ def incremental(emulator, keys, folder: Path, now_hour: int, **more) -> RunOutco
     return run_audit(run_support.settings_for(emulator, keys, folder, SECRET, **values))
 
 
-def archived(*outcomes: RunOutcome) -> Counter[tuple[str, str]]:
-    """Every record line of the bags, by (msg_id, content), counted."""
+def archived(*outcomes: RunOutcome | Path) -> Counter[tuple[str, str]]:
+    """Every record line of the bags (of runs, or folders), by (msg_id, content), counted."""
+    bags = [each if isinstance(each, Path) else each.bag_path for each in outcomes]
     return Counter(
         (str(record.get("msg_id")), content_hash(record))
-        for outcome in outcomes
-        for path in sorted((outcome.bag_path / "data" / "records").glob("*.jsonl"))
+        for bag in bags
+        for path in sorted((bag / "data" / "records").glob("*.jsonl"))
         for record in (orjson.loads(line)["record"] for line in path.open("rb"))
     )
 
@@ -258,14 +259,8 @@ def test_a_run_replacing_a_killed_one_later_keeps_its_start_so_its_early_hours_a
     replacing = runs[0]
     assert bag_info(replacing)["Fetched-Again-Until"] == "2026-11-01T03:00:00Z"
     assert bag_info(runs[1])["Fetched-Again-Since"] == "2026-11-01T03:00:00Z"
-    bags = sorted((tmp_path / "archive").glob("run-*"))
-    archived_all = Counter(
-        (str(record.get("msg_id")), content_hash(record))
-        for bag in bags
-        for path in sorted((bag / "data" / "records").glob("*.jsonl"))
-        for record in (orjson.loads(line)["record"] for line in path.open("rb"))
-    )
-    assert archived_all == Counter({(str(r.get("msg_id")), content_hash(r)): 1 for r in expected})
+    every_bag = archived(*sorted((tmp_path / "archive").glob("run-*")))
+    assert every_bag == Counter({(str(r.get("msg_id")), content_hash(r)): 1 for r in expected})
 
 
 def test_a_second_look_tells_no_conflict_again_that_brought_no_new_variant(keys, tmp_path):
