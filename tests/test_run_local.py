@@ -450,3 +450,33 @@ def test_a_folder_pulled_through_the_legacy_api_runs_into_the_chain_of_hour_file
     rules = {finding["rule"] for finding in findings(bag)}
     assert "content-changed-at-source" not in rules and "archived-earlier" in rules
     assert not any(path.stat().st_size for path in (bag / "data" / "records").glob("*.jsonl"))
+
+
+def test_an_hour_the_pull_recorded_as_expired_is_archived_as_lost_with_its_finding(keys, tmp_path):
+    config = tmp_path / "auditor.yaml"
+    config.write_text("source:\n  backoff_base: 0.001\n  backoff_cap: 0.01\n")
+    window = ["--since", "2026-10-31T23:00Z", "--until", "2026-11-01T01:00Z"]
+    start = (DEFAULT_START_MS + 4 * 24 * HOUR_MS) / 1000  # the source keeps hour files 3 days
+    with run_emulator(
+        EmulatorOptions(messages=1200, client_secret=SECRET, clock_start=start)
+    ) as emu:
+        connection = [
+            *("--config", config, "--base-url", emu.base_url, "--org", "demo-org"),
+            *("--app", "demo-app", "--client-id", "demo-client"),
+        ]
+        pulled = invoke("pull", *window, "--out", tmp_path / "pulled", *connection)
+    assert pulled.exit_code == 0, pulled.output
+    assert (tmp_path / "pulled" / "2026103123.expired.txt").exists()
+
+    result = invoke(
+        "run", "--from", tmp_path / "pulled", *window, *audit_args(keys, tmp_path / "a")
+    )
+
+    assert result.exit_code == 0, result.output
+    bag = only_bag(tmp_path / "a")
+    (lost,) = [f for f in findings(bag) if f["rule"] == "hour-expired"]
+    assert (lost["severity"], lost["details"]["label"]) == ("high", "2026103123")
+    assert "keeps hour files 3 days" in lost["message"]
+    assert "maybe chat message history is expired or unstored" in lost["details"]["answer"]
+    held = ids_by_hour(bag)
+    assert (held["2026103123"], len(held["2026110100"])) == ([], 50)

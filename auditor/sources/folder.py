@@ -50,7 +50,7 @@ from auditor.partitions import (
     partitions_between,
 )
 from auditor.records import Record
-from auditor.sources.interface import Source, Unreadable
+from auditor.sources.interface import HourExpired, Source, Unreadable
 from auditor.sources.legacy import LegacyQuerySource
 from auditor.sources.local import (
     PULL_METADATA,
@@ -60,9 +60,13 @@ from auditor.sources.local import (
     read_sorted_hour,
     stamp,
 )
-from auditor.sources.pull import CHECKPOINT, CHECKPOINT_LIMIT, JOURNAL
+from auditor.sources.pull import CHECKPOINT, CHECKPOINT_LIMIT, EXPIRED, JOURNAL, read_expiry
 
-PULLED_FILE = re.compile(r"(\d{10})(\.jsonl|\.unreadable\.txt)")
+PULLED_FILE = re.compile(r"(\d{10})(\.jsonl|\.unreadable\.txt|\.expired\.txt)")
+# What `auditor pull` writes in an expiry file (`pull._expiry_reason`).
+EXPIRY_REASON = re.compile(
+    r"older than the source's retention of ([0-9.]+) days?; it answered: (.*)"
+)
 WORK_PREFIX = "local-"
 STAMPS = "stamps.json"
 NAMES_SHOWN = 3
@@ -186,7 +190,7 @@ def _prepared_pull(given: Path, hour_timezone: str | None, work: Path) -> Prepar
             except ConfigError:
                 raise InputError(f"{shown(entry)}: not named for an hour (YYYYMMDDHH)") from None
             stamps[entry.name] = stamp(entry)
-            if match[2] == ".jsonl":
+            if match[2] in (".jsonl", EXPIRED):
                 hours.append(hour)
         elif entry.suffix in (".jsonl", ".json", ".gz") and entry.name not in PULL_METADATA:
             raise InputError(
@@ -316,6 +320,8 @@ class LocalHoursSource(Source):
         pieces the pull kept as unreadable."""
         hour, pieces = f"{label}.jsonl", f"{label}.unreadable.txt"
         seen = self._stamps()
+        if hour not in seen and f"{label}{EXPIRED}" in seen:
+            raise self._expired(label, f"{label}{EXPIRED}")
         if hour not in seen:
             raise InputError(f"{shown(self.folder / hour)}: the hour was not pulled; pull it first")
         for parsed in self._read(hour, read_file):
@@ -330,6 +336,19 @@ class LocalHoursSource(Source):
                 yield Unreadable(f"{pieces}:{number}", _reason(raw), raw)
         elif (self.folder / pieces).exists():
             raise changed(self.folder / pieces, "it appeared after the run began")
+
+    def _expired(self, label: str, name: str) -> HourExpired:
+        """The hour the pull recorded as expired, as the source said then (judged when the
+        pull wrote its file)."""
+        (reason,) = self._read(name, lambda path: iter((read_expiry(path),)))
+        said = EXPIRY_REASON.fullmatch(reason)
+        if said is None:
+            raise InputError(
+                f"{shown(self.folder / name)}: not an expiry file auditor pull wrote; pull the "
+                "hour again with --refetch"
+            )
+        judged = self._stamps()[name][1] // 1_000_000
+        return HourExpired(label, said[2], float(said[1]), judged)
 
     def _read(self, name: str, reader: Callable[[Path], Iterator[T]]) -> Iterator[T]:
         """What `reader` reads from a file of the folder, refused when the file is not the one
