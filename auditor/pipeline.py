@@ -477,8 +477,8 @@ class _Archiver:
         self.skipped = 0
         self.relooked = 0
         self.attachments = 0
-        # the hours the source no longer held: nothing archived from them can be looked for
-        self._expired_hours: set[int] = set()
+        # the hours the source refused this run: nothing archived from them can be looked for
+        self._refused_hours: set[int] = set()
         self._add_findings: Callable[[Iterable[dict[str, Any]]], int] | None = None
         self.report: ReportBuilder | None = None
         self.db = state.db
@@ -693,7 +693,7 @@ class _Archiver:
         for line in partition_findings.splitlines():
             finding = orjson.loads(line)
             if finding["rule"] in _REFUSED:
-                self._expired_hours.add(partition.start_ms)
+                self._refused_hours.add(partition.start_ms)
             if second_look is not None and finding["rule"] == "conflicting-content":
                 conflicts.append(finding)  # told again only for a variant new in this look
                 continue
@@ -949,7 +949,7 @@ class _Archiver:
             window + window,
         )
         for identity, first_run, retain_until, hour in rows:
-            if hour in self._expired_hours:
+            if hour in self._refused_hours:
                 continue  # the hour's own finding says the source no longer holds it
             early = retain_until is None or retain_until > self.reference_ms
             yield Finding(

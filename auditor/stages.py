@@ -479,7 +479,6 @@ def _refused_again(partition: Partition, refused: PartitionNotReady) -> Finding:
 
 
 def _expired(partition: Partition, gone: HourExpired) -> Finding:
-    days = f"{gone.retention_days:g} day{'s' * (gone.retention_days != 1)}"
     judged = format_instant(gone.answered_ms)
     return Finding(
         None,
@@ -487,7 +486,7 @@ def _expired(partition: Partition, gone: HourExpired) -> Finding:
         "hour-expired",
         "high",
         f"hour {gone.label} ({partition.iso()}) could no longer be fetched from the source, "
-        f"which keeps hour files {days} (retention_days); asked at {judged}, it answered: "
+        f"which keeps hour files {gone.kept_for} (retention_days); asked at {judged}, it answered: "
         f"{gone.answer}; the hour's records are lost to this archive unless an export holds them",
         details={
             "hour": partition.iso(),

@@ -63,10 +63,6 @@ from auditor.sources.local import (
 from auditor.sources.pull import CHECKPOINT, CHECKPOINT_LIMIT, EXPIRED, JOURNAL, read_expiry
 
 PULLED_FILE = re.compile(r"(\d{10})(\.jsonl|\.unreadable\.txt|\.expired\.txt)")
-# What `auditor pull` writes in an expiry file (`pull._expiry_reason`).
-EXPIRY_REASON = re.compile(
-    r"older than the source's retention of ([0-9.]+) days?; it answered: (.*)"
-)
 WORK_PREFIX = "local-"
 STAMPS = "stamps.json"
 NAMES_SHOWN = 3
@@ -341,14 +337,13 @@ class LocalHoursSource(Source):
         """The hour the pull recorded as expired, as the source said then (judged when the
         pull wrote its file)."""
         (reason,) = self._read(name, lambda path: iter((read_expiry(path),)))
-        said = EXPIRY_REASON.fullmatch(reason)
-        if said is None:
+        gone = HourExpired.from_reason(label, reason, self._stamps()[name][1] // 1_000_000)
+        if gone is None:
             raise InputError(
                 f"{shown(self.folder / name)}: not an expiry file auditor pull wrote; pull the "
                 "hour again with --refetch"
             )
-        judged = self._stamps()[name][1] // 1_000_000
-        return HourExpired(label, said[2], float(said[1]), judged)
+        return gone
 
     def _read(self, name: str, reader: Callable[[Path], Iterator[T]]) -> Iterator[T]:
         """What `reader` reads from a file of the folder, refused when the file is not the one

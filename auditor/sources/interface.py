@@ -7,6 +7,7 @@ with; settling that into the partition (window, duplicates, order) is shared (`s
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from datetime import UTC, timezone
@@ -62,17 +63,33 @@ class HourExpired(PartitionNotReady):
     def __init__(
         self, label: str, answer: str, retention_days: float, answered_ms: int, clocks: str = ""
     ) -> None:
-        super().__init__(
-            label,
-            f"expired: older than the source's retention of {retention_days:g} "
-            f"day{'s' * (retention_days != 1)}; it answered: {answer}",
-            answered_ms,
-            clocks,
-        )
-        shown = f"hour {label} has {self.detail}"
-        self.args = (f"{shown}; {clocks}" if clocks else shown,)
         self.answer = answer
         self.retention_days = retention_days
+        super().__init__(label, f"expired: {self.reason}", answered_ms, clocks)
+        shown = f"hour {label} has {self.detail}"
+        self.args = (f"{shown}; {clocks}" if clocks else shown,)
+
+    @property
+    def kept_for(self) -> str:
+        """How long the source keeps hour files, in words ("3 days")."""
+        days = self.retention_days
+        return f"{days:g} day{'s' * (days != 1)}"
+
+    @property
+    def reason(self) -> str:
+        """Why the hour is gone, as `auditor pull` records it and `from_reason` reads it back."""
+        return f"older than the source's retention of {self.kept_for}; it answered: {self.answer}"
+
+    @classmethod
+    def from_reason(cls, label: str, reason: str, judged_ms: int) -> HourExpired | None:
+        """The expiry `reason` recorded, judged at `judged_ms`; None for text not in its words."""
+        said = _REASON.fullmatch(reason)
+        if said is None:
+            return None
+        return cls(label, said[2], float(said[1]), judged_ms)
+
+
+_REASON = re.compile(r"older than the source's retention of ([0-9.]+) days?; it answered: (.*)")
 
 
 class Source(ABC):

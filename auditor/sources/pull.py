@@ -314,8 +314,7 @@ def read_expiry(path: Path) -> str:
 
 def _expiry_reason(gone: HourExpired) -> str:
     """Why the hour is gone, one printable line: the source's answer is its own text."""
-    days = f"{gone.retention_days:g} day{'s' * (gone.retention_days != 1)}"
-    return shown(f"older than the source's retention of {days}; it answered: {gone.answer}")
+    return shown(gone.reason)
 
 
 def _unreadable_count(folder: Path, label: str) -> int:
