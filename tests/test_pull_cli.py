@@ -182,13 +182,24 @@ def emulator_at(hours_into_history):
     )
 
 
-def test_hours_not_ready_are_listed_and_exit_3_after_the_ready_ones(tmp_path):
+def test_hours_not_ready_are_listed_with_the_sources_clock_and_exit_3_after_the_ready_ones(
+    tmp_path,
+):
+    """The emulator's clock reads 2026-11-01T06:00Z, weeks behind this machine's: by it the
+    refused hour is young, which is why it waits; both the hour's line and the error say so."""
     with emulator_at(6) as emu:
         result = invoke(["pull", *AROUND_MIDNIGHT, "--out", str(tmp_path), *connection(emu)])
 
-    assert one_error_line(result, 3) == (
-        "1 hour(s) not ready yet at the source (2026103123); "
-        "run the same pull again later, completed hours are kept"
+    clocks = r"the source's clock reads 2026-11-01T06:00:\d\dZ, [\d.]+ days behind this machine's"
+    assert re.fullmatch(
+        rf"1 hour\(s\) not ready yet at the source \(2026103123\); {clocks}, and an hour counts "
+        "as expired only when both clocks say so; run the same pull again later, completed hours "
+        "are kept",
+        one_error_line(result, 3),
+    )
+    assert re.fullmatch(
+        rf"2026103123  not ready  \(.*history is expired or unstored; {clocks}\)",
+        result.stdout.splitlines()[0],
     )
     assert (tmp_path / "2026110100.jsonl").exists()
 

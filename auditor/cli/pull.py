@@ -8,7 +8,7 @@ import click
 
 from auditor.errors import ConfigError, SourceError
 from auditor.partitions import check_window, parse_hour_timezone, parse_instant
-from auditor.sources.interface import Source
+from auditor.sources.interface import Source, both_clocks
 from auditor.sources.local import LocalFileSource
 from auditor.sources.pull import HourOutcome, pull
 from auditor.sources.settings import APIS, load_settings, make_source
@@ -61,7 +61,8 @@ LABELS_SHOWN = 5
 
 def _hour_line(hour: HourOutcome) -> str:
     if hour.status == "not_ready":
-        return f"{hour.label}  not ready  ({hour.detail})"
+        clocks = f"; {hour.clocks}" if hour.clocks else ""
+        return f"{hour.label}  not ready  ({hour.detail}{clocks})"
     if hour.status == "expired":
         return f"{hour.label}  expired  ({hour.detail})"
     notes = [
@@ -150,9 +151,9 @@ def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flag
             err=True,
         )
     if waiting:
-        labels = ", ".join(hour.label for hour in waiting)
+        clocks = next((both_clocks(hour.clocks) + "; " for hour in waiting if hour.clocks), "")
         raise SourceError(
-            f"{len(waiting)} hour(s) not ready yet at the source ({labels}); "
+            f"{len(waiting)} hour(s) not ready yet at the source ({_listed(waiting)}); {clocks}"
             "run the same pull again later, completed hours are kept"
         )
 

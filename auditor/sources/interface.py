@@ -28,7 +28,13 @@ __all__ = [
     "PartitionResult",
     "Source",
     "Unreadable",
+    "both_clocks",
 ]
+
+
+def both_clocks(clocks: str) -> str:
+    """`clocks` (how the source's clock stands against this machine's) and why it matters."""
+    return f"{clocks}, and an hour counts as expired only when both clocks say so"
 
 
 class PartitionNotReady(SourceError):
@@ -46,7 +52,7 @@ class PartitionNotReady(SourceError):
     ) -> None:
         message = f"hour {label} is not available yet or has expired ({detail})"
         if clocks:
-            message += f"; {clocks}, and an hour counts as expired only when both clocks say so"
+            message += f"; {both_clocks(clocks)}"
         super().__init__(message)
         self.label = label
         self.detail = detail

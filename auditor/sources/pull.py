@@ -60,7 +60,9 @@ EXPIRY_LIMIT = 64 << 10  # an expiry file holds one line: the reason, the source
 @dataclass(frozen=True, slots=True)
 class HourOutcome:
     """What happened to one hour: `pulled`, `done` (by an earlier run), `expired` (the source no
-    longer keeps it: recorded with no records, `detail` says why) or `not_ready`."""
+    longer keeps it: recorded with no records, `detail` says why) or `not_ready` (`clocks`
+    names how the source's clock stood against this machine's when they differ, since a wrong
+    clock is why an hour stays not ready)."""
 
     label: str
     partition: Partition
@@ -71,6 +73,7 @@ class HourOutcome:
     outside: int = 0
     unreadable: int = 0
     detail: str = ""
+    clocks: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,7 +401,7 @@ def _pull_hour(
         kept = _kept(partition, label, checkpoint) if refetch else None
         return kept or _record_expiry(partition, label, checkpoint, _expiry_reason(gone))
     except PartitionNotReady as error:
-        return HourOutcome(label, partition, "not_ready", detail=error.detail)
+        return HourOutcome(label, partition, "not_ready", detail=error.detail, clocks=error.clocks)
     expired_path(checkpoint.folder, label).unlink(missing_ok=True)
     _keep_unreadable(checkpoint.folder, label, result.unreadable)
     digest = write_atomically(path, _lines(result.records))
