@@ -15,7 +15,7 @@ import dask
 import pytest
 import run_support
 from click.testing import CliRunner
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, get_task_stream
 from run_support import payload
 
 from auditor.archive.keys import generate_key_files
@@ -195,6 +195,59 @@ def test_two_apps_run_side_by_side_on_one_cluster_each_with_its_own_chain(
     assert payload(Path(runs["b"]["bag"])) == payload(reference.bag_path)
     assert Path(runs["a"]["bag"]).parent == tmp_path / "archive" / "a"
     assert (tmp_path / "state-a.db").exists() and (tmp_path / "state-b.db").exists()
+
+
+@pytest.fixture(scope="module")
+def pulled(emulator, tmp_path_factory) -> Path:
+    """The window pulled into a folder, hour by hour, as `auditor pull` leaves it."""
+    folder = tmp_path_factory.mktemp("pulled")
+    (folder / "auditor.yaml").write_text("source:\n  backoff_base: 0.001\n  backoff_cap: 0.01\n")
+    result = CliRunner().invoke(
+        main,
+        [
+            "pull", "--config", str(folder / "auditor.yaml"), "--base-url", emulator.base_url,
+            "--org", emulator.options.org, "--app", emulator.options.app,
+            "--client-id", emulator.options.client_id, "--out", str(folder / "hours"),
+            "--since", "2026-11-01T00:00Z", "--until", f"2026-11-01T{HOURS:02d}:00Z",
+        ],
+        env={"EASEMOB_CLIENT_SECRET": SECRET},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return folder / "hours"
+
+
+def run_from(keys, folder: Path, *args: str) -> Path:
+    result = CliRunner().invoke(
+        main,
+        [
+            "run", "--from", *args,
+            "--policies", str(example_policy()), "--key", str(keys.private_key),
+            "--out", str(folder / "archive"), "--state", str(folder / "state.db"),
+            "--as-of", f"2026-11-01T{HOURS:02d}:00Z", "--fail-on", "none", "--json",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return Path(json.loads(result.stdout)["bag"])
+
+
+def test_a_run_from_a_pulled_folder_and_from_an_export_on_the_cluster_gives_the_local_bags(
+    cluster, pulled, keys, tmp_path
+):
+    """The cluster's workers read the pulled hours where they lie, and an export's hours where
+    the coordinator sorted them (under `--out`): each bag is the one a local run makes."""
+    export = tmp_path / "export.jsonl"
+    export.write_bytes(b"".join(path.read_bytes() for path in sorted(pulled.glob("*.jsonl"))[::-1]))
+    address, client = cluster
+    dask = ("--executor", "dask", "--scheduler", address)
+
+    for given in (pulled, export):
+        local = run_from(keys, tmp_path / f"local-{given.name}", str(given))
+        with get_task_stream(client) as tasks:
+            remote = run_from(keys, tmp_path / f"dask-{given.name}", str(given), *dask)
+
+        assert len(tasks.data) >= HOURS
+        assert payload(remote) == payload(local)
+        assert json.loads((remote / "data/report/summary.json").read_bytes())["records"]["total"]
 
 
 def test_a_scheduler_lost_mid_run_is_exit_3_and_a_rerun_resumes_to_the_same_bag(
