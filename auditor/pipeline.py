@@ -502,9 +502,7 @@ class _Archiver:
         # The least and greatest msg_id earlier runs archived ((None, None) for none): nothing
         # writes `messages` until this run commits, so a batch of msg_ids outside this range
         # needs no query (a first run's, and an incremental run's newer messages).
-        self._archived_ids: tuple[str | None, str | None] = self.db.execute(
-            "SELECT min(msg_id), max(msg_id) FROM messages"
-        ).fetchone()
+        self._archived_ids = state.archived_id_range()
 
     def bag_info(self) -> dict[str, str]:
         source = self.source

@@ -386,6 +386,15 @@ class State:
             "SELECT count(*) FROM messages WHERE timestamp_ms < ?", (before_ms,)
         ).fetchone()[0]
 
+    def archived_id_range(self) -> tuple[str | None, str | None]:
+        """The least and greatest msg_id in the index ((None, None) when it is empty), read at
+        the two ends of its key: asked as one `min(), max()`, SQLite scans the whole index, a
+        cost that grew with every run of a chain."""
+        least, greatest = self.db.execute(
+            "SELECT (SELECT min(msg_id) FROM messages), (SELECT max(msg_id) FROM messages)"
+        ).fetchone()
+        return least, greatest
+
     def prune_messages(self, before_ms: int) -> int:
         """Forgets the messages sent before `before_ms` and returns how many (see `prune`)."""
         with self.transaction() as db:

@@ -92,3 +92,39 @@ def test_messages_archived_by_an_earlier_run_keep_their_first_run(tmp_path):
         completion.commit(**committed(state, second))
     assert seen_from_outside(state.path)[0] == (ROWS, first, second)
     state.close()
+
+
+def steps_of(state: State, call) -> tuple[object, int]:
+    """What `call()` returns and how many SQLite virtual-machine steps (of 100) it took."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    state.db.set_progress_handler(count, 100)
+    try:
+        return call(), steps
+    finally:
+        state.db.set_progress_handler(None, 100)
+
+
+@pytest.mark.parametrize("indexed", [0, 1_000, 50_000])
+def test_the_archived_msg_id_range_is_read_at_the_ends_of_the_index_whatever_its_size(
+    tmp_path, indexed
+):
+    """Every run asks it first: with months of runs in the index, a scan of the whole index
+    made each hourly run slower than the last."""
+    state = State(tmp_path / "state.db")
+    state.db.execute("BEGIN")
+    state.db.executemany(
+        "INSERT INTO messages VALUES (?, ?, ?, NULL, 1, 1, NULL)",
+        ((f"{n:018d}", f"{n:064x}", n) for n in range(indexed)),
+    )
+    state.db.execute("COMMIT")
+
+    found, steps = steps_of(state, state.archived_id_range)
+
+    assert found == ((f"{0:018d}", f"{indexed - 1:018d}") if indexed else (None, None))
+    assert steps <= 1
