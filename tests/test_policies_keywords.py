@@ -1,11 +1,12 @@
 """Keyword lists: every normalisation, raw spans in the original text, allowlists, word edges."""
 
+import random
 import re
 import unicodedata
 
 import pytest
 
-from auditor.policies.keywords import KeywordHit, KeywordMatcher
+from auditor.policies.keywords import KeywordHit, KeywordMatcher, _Covers
 from auditor.policies.model import KeywordList, PatternRule, Term
 from auditor.policies.normalize import (
     STEPS,
@@ -99,6 +100,34 @@ def test_a_shorter_term_inside_a_longer_match_of_the_same_list_is_not_repeated()
     matcher = KeywordMatcher([keywords("内幕", "内幕消息"), keywords("内幕", id="other")])
     found = sorted((h.keyword_list.id, h.term) for h in matcher.scan("内幕消息"))
     assert found == [("other", "内幕"), ("watch", "内幕消息")]
+
+
+def test_many_matches_in_one_text_keep_each_outside_allowed_and_longer_spans():
+    """Thousands of matches in one message: every one is reported but those inside an
+    allowlisted phrase or a longer match of the same list (they were compared pair by pair)."""
+    matcher = KeywordMatcher([keywords("洗钱", "洗钱罪", allow=["反洗钱"])])
+    text = "洗钱。反洗钱。洗钱罪。" * 3000
+
+    found = [(h.term, h.start) for h in matcher.scan(text)]
+
+    assert found == [
+        (term, 11 * n + at) for n in range(3000) for term, at in (("洗钱", 0), ("洗钱罪", 7))
+    ]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_covers_say_a_span_is_held_exactly_when_some_span_holds_it(seed):
+    """`_Covers` answers what comparing every pair would: held by a span that starts no later
+    and ends no sooner; `strictly`, by one other than itself."""
+    rng = random.Random(seed)
+    covers = [(s, s + rng.randint(1, 6)) for s in (rng.randint(0, 30) for _ in range(12))]
+    queries = [(s, s + rng.randint(1, 6)) for s in range(0, 30) for _ in range(2)]
+    asked = _Covers(list(covers))
+
+    for start, end in queries + covers:
+        held = [(a, b) for a, b in covers if a <= start and end <= b]
+        assert asked.contain(start, end) == bool(held)
+        assert asked.contain(start, end, strictly=True) == any(c != (start, end) for c in held)
 
 
 def test_lists_with_different_normalisations_match_independently():
