@@ -100,6 +100,31 @@ def test_a_pii_finding_names_its_detector_and_confidence(engine):
     )
 
 
+def test_a_finding_in_a_long_text_keeps_200_characters_each_side_of_its_match(engine):
+    """One finding per match: a long text copied whole into each made findings grow with the
+    square of the text. Offsets stay offsets into the whole text, and `text_from` says where the
+    excerpt begins."""
+    text = "甲" * 1000 + "洗钱" + "乙" * 300 + "手机13812345678" + "丙" * 150
+
+    _until, _verdict, findings = engine.evaluate(message({"type": "txt", "msg": text}))
+
+    keyword, pii = [f.details for f in findings if f.category in ("keyword", "pii")]
+    assert (keyword["start"], keyword["end"], keyword["text_from"]) == (1000, 1002, 800)
+    assert keyword["text"] == "甲" * 200 + "洗钱" + "乙" * 200
+    assert (pii["start"], pii["text_from"], pii["text_length"]) == (1304, 1104, len(text))
+    assert pii["text"] == text[1104:]
+    assert pii["text"][pii["start"] - pii["text_from"] :].startswith(pii["matched"])
+
+
+def test_a_finding_in_a_text_of_its_context_or_shorter_keeps_it_whole(engine):
+    text = "甲" * 200 + "洗钱" + "乙" * 200
+
+    _until, _verdict, (finding, *_) = engine.evaluate(message({"type": "txt", "msg": text}))
+
+    assert finding.details["text"] == text
+    assert "text_from" not in finding.details and "text_length" not in finding.details
+
+
 def test_every_scanned_field_is_reported_at_its_json_pointer():
     """Keys are reported at their member's pointer, integers as their decimal text; a string
     seen before (`洗钱`, the key `n`) only at its first place."""

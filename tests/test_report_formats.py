@@ -92,6 +92,18 @@ def test_a_span_that_does_not_fit_the_text_shows_the_text_unmarked(tmp_path):
     assert '<td class="quote" lang="zh">请把内幕消息发我, then delete this chat</td>' in html
 
 
+def test_the_match_in_an_excerpt_of_a_long_text_is_marked_by_its_offset_in_the_whole(tmp_path):
+    """A finding keeps a long text's excerpt from `text_from`; `start` and `end` still count
+    from the start of the whole text."""
+    excerpt = "请把内幕消息发我"
+    finding = keyword(text=excerpt, start=5002, end=5006, text_from=5000, text_length=9000)
+
+    _, files = rendered(tmp_path, [finding])
+
+    html = files["report.html"].read_text(encoding="utf-8")
+    assert '<td class="quote" lang="zh">…请把<mark>内幕消息</mark>发我…</td>' in html
+
+
 def test_markup_in_records_is_shown_as_text(tmp_path):
     payload = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
     _, files = rendered(

@@ -27,6 +27,7 @@ The verdict is shared between records (see `auditor.policies.retention`), and ev
 without findings gets the same empty tuple."""
 
 MEMO_SIZE = 32_768  # entries in each of the two memos: about 5 MB each at most
+CONTEXT_CHARS = 200  # characters of a long text a finding keeps on each side of its match
 MEMO_TEXT_LIMIT = 64  # characters of a text remembered whole
 BLIND_KEY_LIMIT = 256  # UTF-8 bytes of a text remembered by its digit-blind key
 _ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
@@ -185,6 +186,22 @@ def _place(pointer: str, key: bool) -> str:
     return f"the key of {pointer_path(pointer)}" if key else pointer_path(pointer)
 
 
+def _add_context(details: dict[str, Any], text: str, start: int, end: int) -> None:
+    """The text a match was found in, as `details["text"]`: whole when it is short, else the
+    match with `CONTEXT_CHARS` each side, where that excerpt starts in the text (`text_from`;
+    `start` and `end` stay offsets into the whole text) and the whole text's length. Every match
+    copied its text whole, so one pasted list of 2,800 addresses made 180 MB of findings; the
+    archived record holds the text whole."""
+    left = max(0, start - CONTEXT_CHARS)
+    right = end + CONTEXT_CHARS
+    if left == 0 and right >= len(text):
+        details["text"] = text
+        return
+    details["text"] = text[left:right]
+    details["text_from"] = left
+    details["text_length"] = len(text)
+
+
 def _keyword_finding(
     record: Record, pointer: str, key: bool, text: str, hit: KeywordHit
 ) -> Finding:
@@ -203,8 +220,8 @@ def _keyword_finding(
         "start": hit.start,
         "end": hit.end,
         "normalizations": list(hit.normalizations),
-        "text": text,
     }
+    _add_context(details, text, hit.start, hit.end)
     if hit.pattern is not None:
         details["pattern"] = hit.pattern
     if key:
@@ -230,8 +247,8 @@ def _pii_finding(record: Record, pointer: str, key: bool, text: str, hit: PiiHit
         "end": hit.end,
         "normalizations": list(hit.normalizations),
         "confidence": hit.confidence,
-        "text": text,
     }
+    _add_context(details, text, hit.start, hit.end)
     if lowered:
         details["severity_lowered_for"] = "low confidence"
         details["rule_severity"] = rule.severity

@@ -78,7 +78,8 @@ def _offset(value: Any) -> int | None:
 def keyword_row(finding: Mapping[str, Any], tz: timezone) -> Row:
     """A keyword or PII finding with its text cut around the match, the match kept apart.
 
-    `start`/`end` are code-point offsets into `text`; when they do not fit the text the text is
+    `start`/`end` are code-point offsets into the text searched, of which `text` holds the part
+    from `text_from` on (all of it without `text_from`); when they do not fit the text the text is
     shown without a highlight rather than highlighting the wrong characters.
     """
     details = _details(finding)
@@ -95,15 +96,21 @@ def keyword_row(finding: Mapping[str, Any], tz: timezone) -> Row:
     text = details.get("text")
     text = text if isinstance(text, str) else ("" if text is None else str(text))
     start, end = _offset(details.get("start")), _offset(details.get("end"))
+    # a long text is kept around its match: the excerpt's place in it, and its whole length
+    excerpt_from = _offset(details.get("text_from")) or 0
+    whole = max(_offset(details.get("text_length")) or 0, excerpt_from + len(text))
+    if excerpt_from and start is not None and end is not None:
+        start, end = start - excerpt_from, end - excerpt_from
     if start is None or end is None or not 0 <= start <= end <= len(text):
         start = end = None
     if start is None:
         row["before"], row["match"], row["after"] = clip(text, 2 * CONTEXT_CHARS), "", ""
     else:
         left = max(0, start - CONTEXT_CHARS)
-        before = ("…" if left else "") + text[left:start]
+        before = ("…" if excerpt_from + left else "") + text[left:start]
         match = clip(text[start:end], MATCH_CHARS)
-        after = text[end : end + CONTEXT_CHARS] + ("…" if end + CONTEXT_CHARS < len(text) else "")
+        right = end + CONTEXT_CHARS
+        after = text[end:right] + ("…" if excerpt_from + right < whole else "")
         row["before"], row["match"], row["after"] = before, match, after
     row["lang"] = text_lang(text[:2000])
     return row
