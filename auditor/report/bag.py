@@ -208,6 +208,26 @@ def archived_findings(bag: Path) -> Iterator[dict[str, Any]]:
         yield parsed.record
 
 
+def _observe_in_bag_order(builder: ReportBuilder, bag: Path) -> None:
+    """Every record and finding of `bag`, the findings about a line (`seq`) just before its
+    record, as the run emitted them: each waits for its record only that long. Fed all
+    findings first, every one waited, and a million findings took 330 MB."""
+    records = archived_records(bag)
+    upcoming = next(records, None)
+    for finding in archived_findings(bag):
+        seq = finding.get("seq") if isinstance(finding, dict) else None
+        if type(seq) is int:
+            while upcoming is not None and (upcoming[2] is None or upcoming[2] < seq):
+                label, record, line = upcoming
+                builder.observe_record(record, label, line)
+                upcoming = next(records, None)
+        builder.observe_finding(finding)
+    while upcoming is not None:
+        label, record, line = upcoming
+        builder.observe_record(record, label, line)
+        upcoming = next(records, None)
+
+
 def _restore_from_summary(bag: Path, builder: ReportBuilder) -> None:
     """What lives only in the summary the run signed into the bag: the retention verdict counts
     (the records' verdicts are not archived) and the exact copies the source served, which
@@ -245,10 +265,7 @@ def render_bag(
     info = read_bag_info(bag)
     refuse_inside_bag(bag, out_dir, "the report")
     with ReportBuilder(run_info_from_bag(bag, fail_on, info), table_rows=table_rows) as builder:
-        for finding in archived_findings(bag):
-            builder.observe_finding(finding)
-        for label, record, seq in archived_records(bag):
-            builder.observe_record(record, label, seq)
+        _observe_in_bag_order(builder, bag)
         _restore_from_summary(bag, builder)
         summary = builder.summary()
         expected = info.get("Record-Count", "").strip()
