@@ -450,7 +450,7 @@ def prune(state_path: Path, before_ms: int, dry_run: bool = False) -> PruneOutco
     """Forgets, in the message index, every message sent before `before_ms`.
 
     The index keeps a message from being archived by two runs and tells which ones changed or
-    vanished at the source; it grows by about 232 B a message and is never needed for a message
+    vanished at the source; it grows by about 260 B a message and is never needed for a message
     the source no longer serves. The bags keep every message whatever is pruned; runs, chain and
     checkpoints are untouched. A message without a timestamp is kept. Pruned messages that the
     source still serves would be archived again by a run over their window. Takes the run lock,
