@@ -737,6 +737,8 @@ class _Archiver:
         a batch small enough that its parsed headers never outlive the garbage collector's
         youngest generations. The worker counted the records for the report; each finding is
         given its record's send time and sender here, so the report keeps no window of records.
+        Only a record the bag holds dates findings, as when the report is rendered from the bag:
+        a finding about a message an earlier run archived stays undated.
 
         A message is archived once per run. Its (msg_id, content) pair fixes its bytes, hence
         its timestamp, and `settle` keeps a record with a timestamp only in the hour holding it.
@@ -750,6 +752,7 @@ class _Archiver:
         """
         place_waiting = self.report.place_waiting
         verdicts: Counter[tuple[str, str]] = Counter()
+        archived_earlier: Counter[int] = Counter()
         emit, reached, strays = self.emit, crashpoints.reached, self._strays
         anonymous = self._anonymous
         lookup = self.db.execute
@@ -779,7 +782,6 @@ class _Archiver:
                 )
                 identity, sent, kind, chat, who = facts
                 if identity is not None:
-                    place_waiting(identity, sent, who)
                     pair = (identity, content)
                     if pair in seen:
                         not_archived(kind, chat, sent)
@@ -801,10 +803,7 @@ class _Archiver:
                         if same:
                             if second_look is None:
                                 not_archived(kind, chat, sent)
-                                emit(
-                                    _already_archived(identity, same[0], sent, who),
-                                    place=(sent, who),
-                                )
+                                archived_earlier[same[0]] += 1
                             else:
                                 counts.remove(kind, chat, sent)
                                 second_look.known += 1
@@ -826,6 +825,8 @@ class _Archiver:
                     anonymous.add(content)
                     if second_look is not None:
                         findings.append(second_look.late(None))
+                if identity is not None:
+                    place_waiting(identity, sent, who)
                 canonical = line_end[:-1]
                 verdicts[disposition, rule] += 1
                 if findings:
@@ -842,6 +843,8 @@ class _Archiver:
             yield kept
         for (disposition, rule), count in verdicts.items():  # in the order first seen
             self.report.observe_verdict(disposition, rule, count)
+        for first_run, messages in sorted(archived_earlier.items()):
+            emit(_already_archived(partition.label(self.source.tz), first_run, messages))
         with self._temporary() as db:
             db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?)", indexed)
 
@@ -1079,18 +1082,20 @@ def _unaudited(since_ms: int, until_ms: int) -> dict[str, Any]:
     ).to_dict()
 
 
-def _already_archived(
-    identity: str, first_run: int, sent: int | None, sender: str | None
-) -> dict[str, Any]:
-    """The finding about a message an earlier run archived; it states the message's send time
-    and sender, which the report dates it by, as the bag does not hold the record."""
+def _already_archived(label: str, first_run: int, messages: int) -> dict[str, Any]:
+    """The finding about the messages of an hour that an earlier run archived with the same
+    content. One per hour and run, not per message: a recheck of a month re-reads millions of
+    them, and a line each made findings and a CSV longer than a spreadsheet shows, while the bag
+    of `first_run` holds each one (`auditor prove` gives its proof) and the state says which."""
+    some = "1 message" if messages == 1 else f"{messages} messages"
     return Finding(
-        identity,
+        None,
         "duplicate",
         "archived-earlier",
         "info",
-        f"message {identity} was already archived by run {first_run}; not archived again",
-        details={"first_run": first_run, "sent": sent, "sender": sender},
+        f"{some} of hour {label} already archived by run {first_run} with the same content; "
+        "not archived again",
+        details={"hour": label, "first_run": first_run, "messages": messages},
     ).to_dict()
 
 

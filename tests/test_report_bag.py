@@ -335,6 +335,6 @@ def test_a_bag_overlapping_an_earlier_run_renders_again_the_summary_it_signed(
     rules = {
         (each["rule"], each["severity"]): each["count"] for each in signed["findings"]["by_rule"]
     }
-    assert rules[("archived-earlier", "info")] > 100  # about messages this bag does not hold
+    assert rules[("archived-earlier", "info")] > 0  # about messages this bag does not hold
     assert rules[("conflicting-content", "medium")] > 0
     assert signed["records"]["source_copies_dropped"] == copies > 0

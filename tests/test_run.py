@@ -30,7 +30,7 @@ from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.feed import mangled_line
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.findings import SEVERITIES
-from auditor.partitions import DAY_MS, HOUR_MS
+from auditor.partitions import DAY_MS, HOUR_MS, Partition
 from auditor.pipeline import Progress, RunSettings, _overlaps, run_audit
 from auditor.records import message_type
 from auditor.report.bag import render_bag
@@ -182,7 +182,12 @@ def test_messages_archived_by_an_earlier_run_are_archived_once(emulator, keys, t
         json.loads(line)
         for line in (overlapping.bag_path / "data" / "findings.jsonl").read_text().splitlines()
     ]
-    assert sum(f["rule"] == "archived-earlier" for f in findings) == first.records
+    earlier = [f for f in findings if f["rule"] == "archived-earlier"]
+    assert [f["details"]["hour"] for f in earlier] == [
+        Partition(DEFAULT_START_MS + hour * HOUR_MS).label() for hour in range(6)
+    ]
+    assert sum(f["details"]["messages"] for f in earlier) == first.records
+    assert {f["msg_id"] for f in earlier} == {None}
 
 
 def test_a_batch_skips_the_earlier_runs_query_only_when_none_of_its_ids_can_be_archived():
