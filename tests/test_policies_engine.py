@@ -101,8 +101,8 @@ def test_a_pii_finding_names_its_detector_and_confidence(engine):
 
 
 def test_a_finding_in_a_long_text_keeps_200_characters_each_side_of_its_match(engine):
-    """One finding per match: a long text copied whole into each made findings grow with the
-    square of the text. Offsets stay offsets into the whole text, and `text_from` says where the
+    """A long text copied whole into every finding made findings grow with the square of the
+    text. Offsets stay offsets into the whole text, and `text_from` says where the
     excerpt begins."""
     text = "甲" * 1000 + "洗钱" + "乙" * 300 + "手机13812345678" + "丙" * 150
 

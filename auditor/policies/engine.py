@@ -2,13 +2,14 @@
 
 `PolicyEngine(policy, now_ms).evaluate(record)` is called on the hot path. Retention and hold
 findings say why the record is over-retained, due for review or held; keyword and sensitive-data
-findings carry the raw span of the original field text, so a reviewer can see exactly what matched.
+findings carry the raw span of the original field text, so a reviewer can see exactly what matched,
+one finding for each thing a text repeats (see `_repeats`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar
 
 from auditor.findings import Finding
 from auditor.partitions import format_instant
@@ -28,11 +29,13 @@ without findings gets the same empty tuple."""
 
 MEMO_SIZE = 32_768  # entries in each of the two memos: about 5 MB each at most
 CONTEXT_CHARS = 200  # characters of a long text a finding keeps on each side of its match
+SPANS_KEPT = 100  # [start, end] pairs a finding of a repeated match lists
 MEMO_TEXT_LIMIT = 64  # characters of a text remembered whole
 BLIND_KEY_LIMIT = 256  # UTF-8 bytes of a text remembered by its digit-blind key
 _ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
 TextMatches = tuple[tuple[KeywordHit, ...], tuple[PiiHit, ...]]
 """The keyword and sensitive-data hits in one text."""
+Hit = TypeVar("Hit", KeywordHit, PiiHit)
 _NOTHING: Any = ((), ())
 """The matches of a text that matches nothing, one shared object compared by identity. It and
 the memo's values are typed `Any` because compiled code (see setup.py) holds a value typed as a
@@ -88,8 +91,14 @@ class PolicyEngine:
         listed = list(findings)
         for text, (keyword_hits, pii_hits) in matched:
             pointer, key = place_of(record, text)
-            listed.extend(_keyword_finding(record, pointer, key, text, h) for h in keyword_hits)
-            listed.extend(_pii_finding(record, pointer, key, text, h) for h in pii_hits)
+            if len(keyword_hits) + len(pii_hits) < 2:
+                listed.extend(_keyword_finding(record, pointer, key, text, h) for h in keyword_hits)
+                listed.extend(_pii_finding(record, pointer, key, text, h) for h in pii_hits)
+                continue
+            for hits in _repeats(keyword_hits, _keyword_identity):
+                listed.append(_keyword_finding(record, pointer, key, text, hits[0], hits))
+            for hits in _repeats(pii_hits, _pii_identity):
+                listed.append(_pii_finding(record, pointer, key, text, hits[0], hits))
         return until, verdict, listed
 
     def matches(self, text: str) -> TextMatches:
@@ -177,6 +186,48 @@ class PolicyEngine:
         )
 
 
+def _repeats(hits: Sequence[Hit], identity: Callable[[Hit], Hashable]) -> list[list[Hit]]:
+    """The hits of one text grouped by what they found, in the order of each group's first hit.
+
+    One message of 5,000 characters of a repeated term made 555 identical findings, and 200
+    such messages 111,000 findings and 87 MB of findings.jsonl; each group becomes one finding.
+    """
+    groups: dict[Hashable, list[Hit]] = {}
+    for hit in hits:
+        found = identity(hit)
+        same = groups.get(found)
+        if same is None:
+            groups[found] = [hit]
+        else:
+            same.append(hit)
+    return list(groups.values())
+
+
+def _keyword_identity(hit: KeywordHit) -> Hashable:
+    """Hits of the same list's same term (and pattern, for a regex) are the same thing."""
+    return (hit.keyword_list.id, hit.normalized_term, hit.pattern)
+
+
+def _pii_identity(hit: PiiHit) -> Hashable:
+    """Detections by the same rule of the same value at the same severity are the same thing;
+    two different numbers are two findings, since which numbers leaked matters."""
+    return (hit.rule.id, hit.value, hit.severity)
+
+
+def _times(hits: list[KeywordHit] | list[PiiHit] | None) -> str:
+    """What a finding's message adds when its match recurs in the text."""
+    return f" ({len(hits)} times)" if hits is not None and len(hits) > 1 else ""
+
+
+def _add_occurrences(details: dict[str, Any], hits: list[KeywordHit] | list[PiiHit] | None) -> None:
+    """How often a match recurs in its text and where, the first `SPANS_KEPT` places, so a
+    finding stays bounded whatever the text repeats; nothing when it occurs once."""
+    if hits is None or len(hits) < 2:
+        return
+    details["occurrences"] = len(hits)
+    details["spans"] = [[hit.start, hit.end] for hit in hits[:SPANS_KEPT]]
+
+
 def _normalised_note(steps: tuple[str, ...]) -> str:
     return f" (normalised: {', '.join(steps)})" if steps else ""
 
@@ -203,15 +254,20 @@ def _add_context(details: dict[str, Any], text: str, start: int, end: int) -> No
 
 
 def _keyword_finding(
-    record: Record, pointer: str, key: bool, text: str, hit: KeywordHit
+    record: Record,
+    pointer: str,
+    key: bool,
+    text: str,
+    hit: KeywordHit,
+    hits: list[KeywordHit] | None = None,
 ) -> Finding:
+    """The finding of `hit`, the first of `hits` when the same match recurs in `text`."""
     keyword_list = hit.keyword_list
+    where = f"{_place(pointer, key)}{_times(hits)}"
     if hit.pattern is not None:
-        message = f"matched pattern {hit.pattern!r} with {hit.matched!r} in {_place(pointer, key)}"
+        message = f"matched pattern {hit.pattern!r} with {hit.matched!r} in {where}"
     else:
-        message = (
-            f"matched {hit.term!r}{_normalised_note(hit.normalizations)} in {_place(pointer, key)}"
-        )
+        message = f"matched {hit.term!r}{_normalised_note(hit.normalizations)} in {where}"
     details = {
         "list": keyword_list.id,
         "term": hit.normalized_term,
@@ -226,18 +282,27 @@ def _keyword_finding(
         details["pattern"] = hit.pattern
     if key:
         details["in_key"] = True
+    _add_occurrences(details, hits)
     return Finding(
         msg_id(record), "keyword", keyword_list.id, keyword_list.severity, message, pointer, details
     )
 
 
-def _pii_finding(record: Record, pointer: str, key: bool, text: str, hit: PiiHit) -> Finding:
+def _pii_finding(
+    record: Record,
+    pointer: str,
+    key: bool,
+    text: str,
+    hit: PiiHit,
+    hits: list[PiiHit] | None = None,
+) -> Finding:
+    """The finding of `hit`, the first of `hits` when the same value recurs in `text`."""
     rule = hit.rule
     lowered = hit.severity != rule.severity
     rated = f", so {hit.severity} rather than {rule.severity}" if lowered else ""
     message = (
         f"{rule.detector} {hit.matched!r} ({hit.confidence} confidence{rated})"
-        f"{_normalised_note(hit.normalizations)} in {_place(pointer, key)}"
+        f"{_normalised_note(hit.normalizations)} in {_place(pointer, key)}{_times(hits)}"
     )
     details = {
         "detector": rule.detector,
@@ -254,4 +319,5 @@ def _pii_finding(record: Record, pointer: str, key: bool, text: str, hit: PiiHit
         details["rule_severity"] = rule.severity
     if key:
         details["in_key"] = True
+    _add_occurrences(details, hits)
     return Finding(msg_id(record), "pii", rule.id, hit.severity, message, pointer, details)

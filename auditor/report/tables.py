@@ -78,6 +78,8 @@ def _offset(value: Any) -> int | None:
 def keyword_row(finding: Mapping[str, Any], tz: timezone) -> Row:
     """A keyword or PII finding with its text cut around the match, the match kept apart.
 
+    A match that recurs in its text is one finding; its term says how many times
+    (`details.occurrences`), the text is cut around the first.
     `start`/`end` are code-point offsets into the text searched, of which `text` holds the part
     from `text_from` on (all of it without `text_from`); when they do not fit the text the text is
     shown without a highlight rather than highlighting the wrong characters.
@@ -86,6 +88,9 @@ def keyword_row(finding: Mapping[str, Any], tz: timezone) -> Row:
     row = _common(finding)
     row["list"] = clip(details.get("list") or details.get("detector"), 80)
     row["term"] = clip(details.get("term"), 80)
+    row["occurrences"] = occurrences = max(1, _offset(details.get("occurrences")) or 1)
+    if occurrences > 1:
+        row["term"] = clip(f"{row['term']} ({occurrences:,} times)", 120)
     row["matched"] = clip(details.get("matched"), 80)
     normalizations = details.get("normalizations")
     if isinstance(normalizations, list | tuple):
