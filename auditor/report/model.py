@@ -116,7 +116,9 @@ class ReportBuilder:
     Feed it in any order: `observe_record` per archived record (with its partition label, which
     dates nothing: a record without a send time counts as such, in no hour and no day),
     `observe_finding` per finding (a `Finding` or its `to_dict()`), `observe_verdict` per record's
-    retention verdict. Then `summary()` and `render(out_dir)`, as often as wanted.
+    retention verdict; only a record's schema findings come one after another, as a run emits
+    them and its bag keeps them (`_count_schema_record`). Then `summary()` and
+    `render(out_dir)`, as often as wanted.
     """
 
     def __init__(self, run_info: RunInfo, table_rows: int = 1_000) -> None:
@@ -146,9 +148,8 @@ class ReportBuilder:
         self._samples: dict[str, list[tuple[int, int, dict[str, Any]]]] = {
             kind.key: [] for kind in TABLES
         }
-        # by msg_id, content hash (a live run shows the record) or line (`seq`, from a bag)
-        self._schema_records: set[str | tuple[str, int]] = set()
-        self._schema_unkeyed = 0
+        self._schema_records = 0  # records failing their schema (`_count_schema_record`)
+        self._last_schema_record: str | tuple[str, int] | None = None
         self._parse_lines = 0
         self._waiting: dict[str | tuple[str, int], list[str]] = {}
         self._needs_record: dict[str | tuple[str, int], list[dict[str, Any]]] = {}
@@ -292,14 +293,7 @@ class ReportBuilder:
         # Findings wait for their record by msg_id; about a record without one, by its line.
         waits_for = key if key is not None else _line_key(finding.get("seq"))
         if category == "schema":
-            if key is not None:
-                self._schema_records.add(key)
-            elif record is not None:
-                self._schema_records.add("#" + content_hash(record))
-            elif waits_for is not None:
-                self._schema_records.add(waits_for)
-            else:
-                self._schema_unkeyed += 1
+            self._count_schema_record(finding.get("seq"), key, record)
         elif category == "parse":
             self._parse_lines += 1
         attached = record is not None
@@ -327,6 +321,32 @@ class ReportBuilder:
             self._sample_schema(rank, finding, details, waits_for, record)
         else:
             self._sample(kind.key, rank, finding)
+
+    def _count_schema_record(
+        self, seq: object, key: str | None, record: dict[str, Any] | None
+    ) -> None:
+        """Counts the record a schema finding is about, unless the schema finding before it was
+        about the same record.
+
+        A record is a line of the archive, known by its `seq` (every schema finding a run emits
+        has one, and its bag keeps it), else by msg_id, else by the record shown; so two variants
+        of one msg_id are two records, as in `records.total`. A run emits a record's findings
+        one after another and a re-render reads them in that order, so the last record is all
+        either remembers: a set of every one took ~180 B a record failing its schema (probe 16).
+        A finding with none of the three is a record of its own.
+        """
+        identity: str | tuple[str, int] | None
+        if type(seq) is int:
+            identity = ("seq", seq)
+        elif key is not None:
+            identity = key
+        elif record is not None:
+            identity = "#" + content_hash(record)
+        else:
+            identity = None
+        if identity is None or identity != self._last_schema_record:
+            self._schema_records += 1
+        self._last_schema_record = identity
 
     def observe_verdict(self, disposition: str, rule: str, count: int = 1) -> None:
         """Counts a record's retention verdict (keep, dispose, review or hold) and its rule."""
@@ -438,7 +458,7 @@ class ReportBuilder:
                 "in_hours_fetched_again": self._fetched_again(),
                 "without_time": self._untimed,
                 "source_copies_dropped": self._source_copies,
-                "failing_schema": len(self._schema_records) + self._schema_unkeyed,
+                "failing_schema": self._schema_records,
                 "unparseable_lines": self._parse_lines,
             },
             "attachments": {
