@@ -378,12 +378,22 @@ def _publish_committed(state: State, out_dir: Path) -> None:
 
 
 def _window(settings: RunSettings, state: State) -> tuple[int, int] | None:
-    """The run's window, widened to whole hours as a fixed window is (a partition is an hour)."""
+    """The run's window, widened to whole hours as a fixed window is (a partition is an hour).
+
+    The first `--incremental` run of a chain, given no `--since`, starts at the oldest hour the
+    source still keeps (`_oldest_kept`): that is the app's whole history, and a scheduled audit
+    whose first run refused would let the source delete it hour by hour."""
     if settings.incremental:
         last = state.last_completed()
         since = last.until_ms if last else settings.since_ms
         if since is None:
-            raise ConfigError("--incremental needs a previous run or --since for the first one")
+            since = _oldest_kept(settings)
+            log.warning(
+                "first run of this chain: from %s, the oldest hour the source keeps "
+                "(retention_days %g); give --since to start elsewhere",
+                format_instant(since),
+                settings.source.retention_days,
+            )
         since -= since % HOUR_MS
         newest = settings.now_ms() - settings.ready_delay_hours * HOUR_MS
         until = newest - newest % HOUR_MS
@@ -421,7 +431,6 @@ def _relook_plan(
     its first fetch was archived (`_Archiver._not_fetched_again` reports such hours).
     """
     late_ms = settings.late_hours * HOUR_MS
-    kept_ms = int(settings.source.retention_days * DAY_MS) - _RETENTION_MARGIN_MS
 
     def planned(
         last: RunRecord | None, started_ms: int
@@ -437,8 +446,7 @@ def _relook_plan(
             # Nothing was fetched before a first run's window; a chain an earlier version made
             # may have fetched its last run's hours too early.
             settled = since_ms if last is None else max(since_ms - late_ms, last.since_ms)
-        oldest = -(-(settings.now_ms() - kept_ms) // HOUR_MS) * HOUR_MS
-        settled = max(settled, min(oldest, since_ms))
+        settled = max(settled, min(_oldest_kept(settings), since_ms))
         relook_until = min(since_ms, cutoff)
         relook = (settled, relook_until) if relook_until > settled else None
         return relook, max(settled, min(until_ms, cutoff))
@@ -446,9 +454,16 @@ def _relook_plan(
     return planned
 
 
-# How long before the source's retention ends a run stops fetching an hour a second time: a
-# run may take this long between planning and fetching its oldest hour.
+# How long before the source's retention ends a run stops fetching an hour, a first time or a
+# second: a run may take this long between planning and fetching its oldest hour.
 _RETENTION_MARGIN_MS = 3 * HOUR_MS
+
+
+def _oldest_kept(settings: RunSettings) -> int:
+    """The start of the oldest whole hour the source still keeps by `retention_days`, less
+    `_RETENTION_MARGIN_MS`."""
+    kept_ms = int(settings.source.retention_days * DAY_MS) - _RETENTION_MARGIN_MS
+    return -(-(settings.now_ms() - kept_ms) // HOUR_MS) * HOUR_MS
 
 
 class _Archiver:

@@ -324,3 +324,34 @@ def test_a_second_look_the_source_refuses_is_no_loss_and_does_not_stop_the_chain
     refused = findings(second, "hour-not-fetched-again")
     assert refused and {f["severity"] for f in refused} == {"low"}
     assert findings(second, "hour-expired") == []
+
+
+def test_a_chains_first_incremental_run_without_since_starts_at_the_oldest_hour_the_source_keeps(
+    keys, tmp_path
+):
+    """A schedule installed before any run audits the app's whole history the source still
+    holds (one day here, less three hours' margin), then goes on from where that run ended."""
+    options = EmulatorOptions(messages=960, days=2, client_secret=SECRET)
+    with run_emulator(options) as emulator:
+        source = replace(run_support.source_of(emulator, SECRET), retention_days=1)
+        first = incremental(
+            emulator, keys, tmp_path, now_hour=40, since_ms=None, source=source,
+            ready_delay_hours=2,
+        )  # fmt: skip
+        second = incremental(
+            emulator, keys, tmp_path, now_hour=42, since_ms=None, source=source,
+            ready_delay_hours=2,
+        )  # fmt: skip
+        expected = archived_counter(emulator.expected_records(*hours(19, 40)))
+
+    assert (first.since_ms, first.until_ms) == hours(19, 38)
+    assert (second.since_ms, second.until_ms) == hours(38, 40)
+    assert archived(first, second) == expected
+
+
+def hours(since: int, until: int) -> tuple[int, int]:
+    return DEFAULT_START_MS + since * HOUR_MS, DEFAULT_START_MS + until * HOUR_MS
+
+
+def archived_counter(records) -> Counter[tuple[str, str]]:
+    return Counter((str(record.get("msg_id")), content_hash(record)) for record in records)
