@@ -5,8 +5,9 @@ counters, the most severe `table_rows` findings of each table, and a temporary f
 finding that the CSV and JSONL formats replay. Findings are linked to their record's sender and
 day through the record in `details["record"]`, a window of recently seen records, or (when
 findings arrive first, as when re-rendering from a bag) a list of findings still waiting for their
-record; a finding about a message the bag does not hold states its send time and sender
-(`details["sent"]`, `details["sender"]`).
+record; a finding about a message the bag does not hold is undated, unless it states its send
+time and sender (`details["sent"]`, `details["sender"]`), as the per-message `archived-earlier`
+findings of bags written before 2026-11-27 do.
 """
 
 from __future__ import annotations
