@@ -30,6 +30,7 @@ from auditor.archive.lines import PreparedRecord, prepare_all
 from auditor.archive.merkle import RootBuilder
 from auditor.archive.publickey import fingerprint
 from auditor.archive.signing import sign
+from auditor.archive.untrusted import TAG_FILE_LIMIT, UnsafeFile, read_regular
 from auditor.errors import ConfigError, InputError
 from auditor.fsutil import fsync_dir, write_synced
 
@@ -347,6 +348,7 @@ class BagWriter:
             key_fingerprint,
             self._tree.size,
             root,
+            self._previous_name(),
         ).encode()
         output = _HashedFile(self.partial_path / layout.VERIFY_TXT)
         output.write(instructions)
@@ -409,6 +411,27 @@ class BagWriter:
     def _check_open(self) -> None:
         if self._closed:
             raise ValueError(f"bag {self.name} is already finished or aborted")
+
+    def _previous_name(self) -> str | None:
+        """The folder beside this bag holding the run it links to, for VERIFY.txt to name; None
+        for a first run or when that run is not there. Runs are named `run-<sequence>-...`, so
+        the one numbered before this is tried first and the others only if it does not match."""
+        if self.previous == layout.ZERO_HASH:
+            return None
+        root = self.final_path.parent
+        try:
+            names = [name for name in os.listdir(root) if not name.startswith(".")]
+        except OSError:
+            return None
+        expected = f"run-{self.sequence - 1:06d}"
+        for name in sorted(names, key=lambda name: (not name.startswith(expected), name)):
+            try:
+                tagmanifest = read_regular(root / name / layout.TAGMANIFEST, TAG_FILE_LIMIT)
+            except (OSError, UnsafeFile):
+                continue
+            if hashlib.sha256(tagmanifest).hexdigest() == self.previous:
+                return name
+        return None
 
     def _add_to_manifest(self, relative: str, digest: str, size: int) -> None:
         self._manifest.write(f"{digest}  {relative}\n")

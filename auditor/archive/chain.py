@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from auditor.archive import layout
 from auditor.archive.problems import Problem
+from auditor.archive.publickey import PublicKeys, key_tuple
 from auditor.archive.untrusted import shown
 from auditor.archive.verify import BagReport, verify_bag
 from auditor.errors import InputError
@@ -42,6 +41,22 @@ class ChainReport:
             self.problems
         )
 
+    def signers(self) -> list[tuple[int, int, str]]:
+        """`(first run, last run, fingerprint)` for each stretch of runs one key signed, in run
+        order: a rotation shows as a new stretch, an old key signing again as a third."""
+        stretches: list[tuple[int, int, str]] = []
+        numbered = sorted(
+            (report.sequence, report.signer)
+            for report in self.bags
+            if report.sequence is not None and report.signer is not None
+        )
+        for sequence, signer in numbered:
+            if stretches and stretches[-1][2] == signer:
+                stretches[-1] = (stretches[-1][0], sequence, signer)
+            else:
+                stretches.append((sequence, sequence, signer))
+        return stretches
+
 
 def _is_bag(path: Path) -> bool:
     return path.is_dir() and any(
@@ -56,8 +71,10 @@ def _looks_like_a_run(path: Path) -> bool:
     )
 
 
-def verify_chain(folder: str | Path, public_key: Ed25519PublicKey) -> ChainReport:
-    """Verifies every bag in `folder` and the chain they form, starting at run 1."""
+def verify_chain(folder: str | Path, public_keys: PublicKeys) -> ChainReport:
+    """Verifies every bag in `folder` and the chain they form, starting at run 1. Each bag may be
+    signed by any of `public_keys`, so a chain verifies across key rotations; `signers` says
+    which key signed which runs."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder of runs")
@@ -91,7 +108,8 @@ def verify_chain(folder: str | Path, public_key: Ed25519PublicKey) -> ChainRepor
         if problems:
             return ChainReport((), tuple(problems), unfinished, hidden)
         raise InputError(f"{shown(folder)}: holds no bag")
-    reports = [verify_bag(bag, public_key) for bag in bags]
+    keys = key_tuple(public_keys)
+    reports = [verify_bag(bag, keys) for bag in bags]
     numbered = []
     for report in reports:
         if report.sequence is None:

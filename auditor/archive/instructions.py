@@ -13,18 +13,22 @@ def verify_text(
     fingerprint: str,
     record_count: int,
     merkle_root: str,
+    previous_name: str | None = None,
 ) -> str:
+    """`previous_name` is the folder of the run this one links to, beside it, when known."""
     first = previous_sha256 == layout.ZERO_HASH
+    previous = f"../{previous_name or '<previous run>'}"
     link = (
         f"This is the first run of its chain: {layout.PREVIOUS} is 64 zeros."
         if first
         else (
             f"This run is number {sequence}; the previous run (number {sequence - 1}) must have a\n"
             f"   {layout.TAGMANIFEST} whose SHA-256 is {previous_sha256}:\n\n"
-            f"     sha256sum ../<previous run>/{layout.TAGMANIFEST}\n"
+            f"     sha256sum {previous}/{layout.TAGMANIFEST}\n"
             f"     grep {layout.PREVIOUS} {layout.BAG_INFO}"
         )
     )
+    previous_option = "" if first else f" --previous {previous}"
     return f"""\
 How to verify this archive with stock tools
 ===========================================
@@ -34,10 +38,11 @@ Signed by the key with fingerprint {fingerprint}.
 
 You need the auditor's public key, received separately from this archive: never trust a key
 that travels inside it. `auditor keygen` wrote it as auditor-signing-key.pub.pem (for openssl)
-and as a line of allowed_signers (for ssh-keygen). Open a shell in this folder and set:
+and as a line of allowed_signers (for ssh-keygen). Open a shell in the bag's top folder,
+{name}/, the one holding bagit.txt (this file is in its data/ folder), and set:
 
-  PUBKEY=/path/to/auditor-signing-key.pub.pem
-  SIGNERS=/path/to/allowed_signers
+  PUBKEY=/path/to/auditor-signing-key.pub.pem   # the key with the fingerprint above
+  SIGNERS=/path/to/allowed_signers              # may list every key the auditor has used
 
 1. The signature over the tag manifest. Either command proves it; each must succeed
    ("Signature Verified Successfully" / "Good ... signature"):
@@ -49,6 +54,9 @@ and as a line of allowed_signers (for ssh-keygen). Open a shell in this folder a
        -I "$(ssh-keygen -Y find-principals -f "$SIGNERS" -s {layout.SSH_SIGNATURE})" \\
        < {layout.TAGMANIFEST}
 
+   On macOS, /usr/bin/openssl is LibreSSL, whose pkeyutl has no -rawin and cannot check
+   Ed25519: use OpenSSL 3 (e.g. from Homebrew) or the ssh-keygen command, which works there.
+
 2. The tag files (bagit.txt, bag-info.txt, the payload manifest), then every payload file.
    Every line must end in OK (on macOS use `shasum -a 256 -c`):
 
@@ -59,10 +67,13 @@ and as a line of allowed_signers (for ssh-keygen). Open a shell in this folder a
 
 What the stock tools cannot see: a file added that no manifest lists, the canonical form and
 order of each record line, the Merkle root over all lines, and the sequence numbers across a
-series of runs. The auditor checks all of these with the same public key:
+series of runs. The auditor checks all of these with the same keys:
 
-  auditor verify . --pubkey "$PUBKEY" [--previous ../<previous run>]
-  auditor verify-chain .. --pubkey "$PUBKEY"
+  auditor verify . --pubkey "$SIGNERS"{previous_option}
+  auditor verify-chain .. --pubkey "$SIGNERS"
+
+After a key rotation, SIGNERS lists every key (or give --pubkey once per key file): each run
+verifies with the key that signed it, and verify-chain says which key signed which runs.
 
 Layout: data/records/<hour>.jsonl holds one line per record, the RFC 8785 JSON of
 {{"record": <as received>, "salt": <32 hex>, "seq": <leaf index>}}; the Merkle tree is RFC 6962

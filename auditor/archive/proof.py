@@ -34,6 +34,7 @@ from auditor.archive.merkle import (
     verify_inclusion,
 )
 from auditor.archive.problems import Problem
+from auditor.archive.publickey import PublicKeys, fingerprint
 from auditor.archive.untrusted import (
     TAG_FILE_LIMIT,
     bag_lines,
@@ -234,15 +235,18 @@ def _signed_sequence(info: dict[str, str]) -> int | None:
     return sequence_of(info) if 0 < len(value) <= 18 and value.isascii() else None
 
 
-def proved(proof: dict[str, Any]) -> dict[str, str]:
+def proved(proof: dict[str, Any], public_keys: PublicKeys) -> dict[str, str]:
     """What a proof that `verify_proof` found holding shows, each taken from signed bytes only:
-    the msg_id of the proved line and the run named from its signed Run-Sequence (`run-000002`,
-    as the writer names its bag), each printable on one line."""
+    the msg_id of the proved line, the run named from its signed Run-Sequence (`run-000002`,
+    as the writer names its bag) and the fingerprint of the given key that signed it, each
+    printable on one line."""
     value, _ = parse_record_line(proof["line"].encode("utf-8"))
     record = value["record"] if value else None
     msg_id = record_msg_id(record) if isinstance(record, dict) else None
     info, _ = parse_bag_info(proof["bag_info"].encode("utf-8"), layout.BAG_INFO)
+    signer, _ = _signatures(proof, public_keys, info)
     return {
+        "signer": fingerprint(signer) if signer is not None else "(none)",
         "msg_id": shown(msg_id) if msg_id is not None else "(none)",
         "run": f"run-{sequence:06d}"
         if (sequence := _signed_sequence(info)) is not None
@@ -250,8 +254,28 @@ def proved(proof: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def verify_proof(proof: dict[str, Any], public_key: Ed25519PublicKey, file: str) -> list[Problem]:
-    """Every link from the public key to the line; an empty list when the proof holds."""
+def _signatures(
+    proof: dict[str, Any], public_keys: PublicKeys, info: dict[str, str]
+) -> tuple[Ed25519PublicKey | None, list[Problem]]:
+    """`check_signatures` of the proof's tag manifest: the key that signed, and problems."""
+    try:
+        raw = base64.b64decode(proof["signature"], validate=True)
+    except ValueError:
+        raw = b""
+    ssh = proof.get("ssh_signature")
+    return check_signatures(
+        proof["tagmanifest"].encode(),
+        raw,
+        ssh if isinstance(ssh, str) else "",
+        public_keys,
+        info.get(layout.NAMESPACE) or layout.DEFAULT_NAMESPACE,
+        "",
+    )
+
+
+def verify_proof(proof: dict[str, Any], public_keys: PublicKeys, file: str) -> list[Problem]:
+    """Every link from the public keys to the line (any of them may have signed); an empty list
+    when the proof holds."""
     problems = [
         Problem(file, f"field {name!r} is missing or not a {kind.__name__}")
         for name, kind in _FIELDS.items()
@@ -260,23 +284,10 @@ def verify_proof(proof: dict[str, Any], public_key: Ed25519PublicKey, file: str)
     if problems:
         return problems
     tagmanifest = proof["tagmanifest"].encode()
-    try:
-        raw = base64.b64decode(proof["signature"], validate=True)
-    except ValueError:
-        raw = b""
     info_text = proof["bag_info"].encode()
     info, _ = parse_bag_info(info_text, layout.BAG_INFO)
-    ssh = proof.get("ssh_signature")
     problems += [
-        Problem(file, problem.message)
-        for problem in check_signatures(
-            tagmanifest,
-            raw,
-            ssh if isinstance(ssh, str) else "",
-            public_key,
-            info.get(layout.NAMESPACE) or layout.DEFAULT_NAMESPACE,
-            "",
-        )
+        Problem(file, problem.message) for problem in _signatures(proof, public_keys, info)[1]
     ]
     entries, _ = parse_manifest(tagmanifest, layout.TAGMANIFEST)
     signed = {path: digest for digest, path, _line in entries}

@@ -14,7 +14,7 @@ import struct
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from auditor.archive.publickey import fingerprint, ssh_blob
+from auditor.archive.publickey import PublicKeys, fingerprint, key_tuple, named, ssh_blob
 
 MAGIC = b"SSHSIG"
 VERSION = 1
@@ -89,8 +89,10 @@ def dearmor(text: str) -> bytes:
         raise SshSigError("the SSH signature is not valid base64") from None
 
 
-def verify(text: str, message: bytes, public_key: Ed25519PublicKey, namespace: str) -> None:
-    """Raises SshSigError unless `text` is `public_key`'s SSHSIG of `message` in `namespace`."""
+def verify(text: str, message: bytes, public_keys: PublicKeys, namespace: str) -> Ed25519PublicKey:
+    """The key of `public_keys` whose SSHSIG of `message` in `namespace` `text` is; raises
+    SshSigError otherwise. The signature names its key, so only that one is tried."""
+    keys = key_tuple(public_keys)
     reader = _Reader(dearmor(text))
     if reader.take(6) != MAGIC or reader.uint32() != VERSION:
         raise SshSigError("not an SSHSIG version 1 signature")
@@ -101,11 +103,9 @@ def verify(text: str, message: bytes, public_key: Ed25519PublicKey, namespace: s
     signature = _Reader(reader.string())
     if reader.position != len(reader.data):
         raise SshSigError("the SSH signature has trailing bytes")
-    if signer_blob != ssh_blob(public_key):
-        raise SshSigError(
-            f"signed by another key ({_name(signer_blob)}), not the given key "
-            f"{fingerprint(public_key)}"
-        )
+    signer = next((key for key in keys if ssh_blob(key) == signer_blob), None)
+    if signer is None:
+        raise SshSigError(f"signed by another key ({_name(signer_blob)}), not {named(keys)}")
     if signed_namespace != namespace.encode():
         raise SshSigError(
             f"signed for namespace {signed_namespace.decode(errors='replace')!r}, "
@@ -117,9 +117,11 @@ def verify(text: str, message: bytes, public_key: Ed25519PublicKey, namespace: s
         raise SshSigError("not an ssh-ed25519 signature")
     raw = signature.string()
     try:
-        public_key.verify(raw, signed_data(namespace, message, hash_algorithm))
+        signer.verify(raw, signed_data(namespace, message, hash_algorithm))
     except InvalidSignature:
-        raise SshSigError("the SSH signature does not verify with the given key") from None
+        which = "" if len(keys) == 1 else f" {fingerprint(signer)} it names"
+        raise SshSigError(f"the SSH signature does not verify with the given key{which}") from None
+    return signer
 
 
 def _name(blob: bytes) -> str:

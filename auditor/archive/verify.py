@@ -33,7 +33,7 @@ from auditor.archive.baginfo import (
 from auditor.archive.canonical import CanonicalizationError, canonical
 from auditor.archive.merkle import RootBuilder
 from auditor.archive.problems import Problem
-from auditor.archive.publickey import fingerprint
+from auditor.archive.publickey import PublicKeys, fingerprint, key_tuple, named
 from auditor.archive.untrusted import (
     LINE_LIMIT,
     TAG_FILE_LIMIT,
@@ -56,7 +56,9 @@ _WRITER_FOLDERS = (layout.RECORDS, "data/attachments", layout.ATTACHMENTS)
 
 @dataclass(frozen=True, slots=True)
 class BagReport:
-    """The outcome of verifying one bag; `ok` when `problems` is empty."""
+    """The outcome of verifying one bag; `ok` when `problems` is empty. `signer` is the
+    fingerprint of the given key that signed it (None when none did), `previous_signer` that of
+    the run given as previous, so a key rotation shows."""
 
     path: Path
     problems: tuple[Problem, ...]
@@ -65,6 +67,8 @@ class BagReport:
     tagmanifest_sha256: str | None = None
     record_count: int = 0
     merkle_root: str | None = None
+    signer: str | None = None
+    previous_signer: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -75,34 +79,53 @@ def check_signatures(
     tagmanifest: bytes,
     raw_signature: bytes | None,
     ssh_signature: str | None,
-    public_key: Ed25519PublicKey,
+    public_keys: PublicKeys,
     namespace: str,
     where: str,
-) -> list[Problem]:
-    """Both signatures over the tag manifest, with the given key only."""
+) -> tuple[Ed25519PublicKey | None, list[Problem]]:
+    """Both signatures over the tag manifest, with the given keys only: the key that signed
+    (None when no given key did) and what is wrong. Both must come from one key."""
+    keys = key_tuple(public_keys)
     problems: list[Problem] = []
-    name = fingerprint(public_key)
+    signer = None
     if raw_signature is None:
         problems.append(Problem(f"{where}{layout.SIGNATURE}", "missing: the bag is not signed"))
     else:
-        try:
-            public_key.verify(raw_signature, tagmanifest)
-        except InvalidSignature:
+        signer = next((key for key in keys if _signs(key, raw_signature, tagmanifest)), None)
+        if signer is None:
             problems.append(
                 Problem(
                     f"{where}{layout.SIGNATURE}",
-                    f"the Ed25519 signature of {layout.TAGMANIFEST} does not verify with the "
-                    f"given key {name}",
+                    f"the Ed25519 signature of {layout.TAGMANIFEST} does not verify with "
+                    f"{named(keys)}",
                 )
             )
     if ssh_signature is None:
         problems.append(Problem(f"{where}{layout.SSH_SIGNATURE}", "missing: no SSH signature"))
     else:
         try:
-            sshsig.verify(ssh_signature, tagmanifest, public_key, namespace)
+            ssh_signer = sshsig.verify(ssh_signature, tagmanifest, keys, namespace)
         except sshsig.SshSigError as error:
             problems.append(Problem(f"{where}{layout.SSH_SIGNATURE}", str(error)))
-    return problems
+        else:
+            if signer is not None and fingerprint(ssh_signer) != fingerprint(signer):
+                problems.append(
+                    Problem(
+                        f"{where}{layout.SSH_SIGNATURE}",
+                        f"signed by {fingerprint(ssh_signer)}, but {layout.SIGNATURE} by "
+                        f"{fingerprint(signer)}: one key signs both",
+                    )
+                )
+            signer = signer or ssh_signer
+    return signer, problems
+
+
+def _signs(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def parse_record_line(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
@@ -335,15 +358,16 @@ def _payload_files(bag: Path, report: _Collector) -> tuple[dict[str, int], list[
 
 
 def verify_bag(
-    bag: str | Path, public_key: Ed25519PublicKey, previous: str | Path | None = None
+    bag: str | Path, public_keys: PublicKeys, previous: str | Path | None = None
 ) -> BagReport:
-    """Checks one bag completely; `previous` is the run this one must link to.
+    """Checks one bag completely; `previous` is the run this one must link to. Each of the two
+    bags may be signed by any of `public_keys` (one key, or every key across rotations).
 
     Raises InputError (exit 2) when `bag` is not a folder holding a bag at all, or a file in
     it cannot be read (permissions, I/O error).
     """
     try:
-        return _verify_bag(Path(bag), public_key, previous)
+        return _verify_bag(Path(bag), key_tuple(public_keys), previous)
     except OSError as error:
         name = shown(error.filename)
         raise InputError(f"{name}: cannot read ({error.strerror})") from None
@@ -353,7 +377,9 @@ def verify_bag(
         ) from None
 
 
-def _verify_bag(bag: Path, public_key: Ed25519PublicKey, previous: str | Path | None) -> BagReport:
+def _verify_bag(
+    bag: Path, keys: tuple[Ed25519PublicKey, ...], previous: str | Path | None
+) -> BagReport:
     if not bag.is_dir():
         raise InputError(f"{shown(bag)}: no such bag folder")
     if not any(os.path.lexists(bag / name) for name in (layout.BAGIT_TXT, layout.TAGMANIFEST)):
@@ -374,14 +400,14 @@ def _verify_bag(bag: Path, public_key: Ed25519PublicKey, previous: str | Path | 
     if tagmanifest is None:
         if tags.missing(layout.TAGMANIFEST):
             report.add(layout.TAGMANIFEST, "missing: nothing in the bag can be trusted")
-        tag_sha256 = None
+        tag_sha256 = signer = None
     else:
         tag_sha256 = hashlib.sha256(tagmanifest).hexdigest()
-        signatures = check_signatures(
+        signer, signatures = check_signatures(
             tagmanifest,
             raw,
             ssh.decode("utf-8", "replace") if ssh is not None else None,
-            public_key,
+            keys,
             namespace,
             "",
         )
@@ -415,9 +441,11 @@ def _verify_bag(bag: Path, public_key: Ed25519PublicKey, previous: str | Path | 
             report.add(layout.BAG_INFO, "missing")
     else:
         counted = payload and not report.skipped
-        _check_bag_info(info, sizes, records, attachments, findings, public_key, report, counted)
+        signed_by = (signer,) if signer is not None else keys
+        _check_bag_info(info, sizes, records, attachments, findings, signed_by, report, counted)
+    previous_signer = None
     if previous is not None:
-        _check_link(info, Path(previous), public_key, report)
+        previous_signer = _check_link(info, Path(previous), keys, report)
     elif bag_info_data is not None:
         _check_first_link(info, report)
     return BagReport(
@@ -428,6 +456,8 @@ def _verify_bag(bag: Path, public_key: Ed25519PublicKey, previous: str | Path | 
         tagmanifest_sha256=tag_sha256,
         record_count=records[0],
         merkle_root=records[1],
+        signer=fingerprint(signer) if signer is not None else None,
+        previous_signer=previous_signer,
     )
 
 
@@ -662,11 +692,12 @@ def _check_bag_info(
     records: tuple[int, str],
     attachments: tuple[int, int],
     findings: int,
-    public_key: Ed25519PublicKey,
+    signed_by: tuple[Ed25519PublicKey, ...],
     report: _Collector,
     counted: bool = True,
 ) -> None:
-    """The labels; and, when `counted` (the payload was all read), the values it must match."""
+    """The labels; and, when `counted` (the payload was all read), the values it must match.
+    `signed_by` is the key that signed the bag, or every given key when none did."""
     for label in layout.AUDITOR_LABELS:
         if label not in info:
             report.add(layout.BAG_INFO, f"{label} is missing")
@@ -681,14 +712,11 @@ def _check_bag_info(
         layout.ATTACHMENT_COUNT: str(attachments[0]),
         layout.ATTACHMENT_FILE_COUNT: str(attachments[1]),
         layout.FINDINGS_COUNT: str(findings),
-        layout.FINGERPRINT: fingerprint(public_key),
     }
     for label, value in expected.items():
-        if not counted and label != layout.FINGERPRINT:
-            continue
-        if label in info and info[label] != value:
-            what = "the given key is" if label == layout.FINGERPRINT else "the bag holds"
-            report.add(layout.BAG_INFO, f"{label} is {info[label]}, but {what} {value}")
+        if counted and label in info and info[label] != value:
+            report.add(layout.BAG_INFO, f"{label} is {info[label]}, but the bag holds {value}")
+    _check_fingerprint(info.get(layout.FINGERPRINT), signed_by, report)
     if layout.PREVIOUS in info and not layout.HEX64.fullmatch(info[layout.PREVIOUS]):
         report.add(layout.BAG_INFO, f"{layout.PREVIOUS} is not 64 lowercase hex")
     if layout.SEQUENCE in info and sequence_of(info) in (None, 0):
@@ -700,6 +728,23 @@ def _check_bag_info(
         report.add(layout.BAG_INFO, "says attachments were skipped, but the bag holds some")
 
 
+def _check_fingerprint(
+    stated: str | None, signed_by: tuple[Ed25519PublicKey, ...], report: _Collector
+) -> None:
+    """The fingerprint bag-info states against the key that signed, or the keys given."""
+    if stated is None or stated in {fingerprint(key) for key in signed_by}:
+        return
+    if len(signed_by) == 1:
+        report.add(
+            layout.BAG_INFO,
+            f"{layout.FINGERPRINT} is {stated}, but the given key is {fingerprint(signed_by[0])}",
+        )
+    else:
+        report.add(
+            layout.BAG_INFO, f"{layout.FINGERPRINT} is {stated}, which is none of the given keys"
+        )
+
+
 def _check_first_link(info: dict[str, str], report: _Collector) -> None:
     sequence, previous = sequence_of(info), info.get(layout.PREVIOUS)
     if sequence == 1 and previous not in (None, layout.ZERO_HASH):
@@ -708,9 +753,17 @@ def _check_first_link(info: dict[str, str], report: _Collector) -> None:
         report.add(layout.BAG_INFO, f"run {sequence} links to no previous run (64 zeros)")
 
 
-def previous_run(
-    previous: Path, public_key: Ed25519PublicKey
-) -> tuple[int | None, str | None, list[Problem]]:
+@dataclass(frozen=True, slots=True)
+class PreviousRun:
+    """What a bag links to in its previous run; `problems` empty once its signature holds."""
+
+    sequence: int | None
+    tagmanifest_sha256: str | None
+    signer: str | None
+    problems: list[Problem]
+
+
+def previous_run(previous: Path, public_keys: PublicKeys) -> PreviousRun:
     """The sequence and tagmanifest SHA-256 of a previous bag, trusted only once signed."""
     where = f"{shown(_name(previous))}/"
     refusals = _Collector(where)
@@ -719,15 +772,16 @@ def previous_run(
     bag_info = tags.read(layout.BAG_INFO)
     raw, ssh = tags.read(layout.SIGNATURE), tags.read(layout.SSH_SIGNATURE)
     if refusals.problems:
-        return None, None, refusals.problems
+        return PreviousRun(None, None, None, refusals.problems)
     if tagmanifest is None or bag_info is None:
-        return None, None, [Problem(where, "is not a finished bag (no tag manifest or bag-info)")]
+        problem = Problem(where, "is not a finished bag (no tag manifest or bag-info)")
+        return PreviousRun(None, None, None, [problem])
     info, _ = parse_bag_info(bag_info, layout.BAG_INFO)
-    problems = check_signatures(
+    signer, problems = check_signatures(
         tagmanifest,
         raw,
         ssh.decode("utf-8", "replace") if ssh is not None else None,
-        public_key,
+        public_keys,
         info.get(layout.NAMESPACE) or layout.DEFAULT_NAMESPACE,
         where,
     )
@@ -736,19 +790,29 @@ def previous_run(
         (digest, path) for digest, path, _line in entries
     }:
         problems.append(Problem(where + layout.BAG_INFO, "does not match its signed tag manifest"))
-    return sequence_of(info), hashlib.sha256(tagmanifest).hexdigest(), problems
+    return PreviousRun(
+        sequence_of(info),
+        hashlib.sha256(tagmanifest).hexdigest(),
+        fingerprint(signer) if signer is not None else None,
+        problems,
+    )
 
 
 def _check_link(
-    info: dict[str, str], previous: Path, public_key: Ed25519PublicKey, report: _Collector
-) -> None:
+    info: dict[str, str],
+    previous: Path,
+    keys: tuple[Ed25519PublicKey, ...],
+    report: _Collector,
+) -> str | None:
+    """The link to `previous`; returns the fingerprint of the key that signed it."""
     if not previous.is_dir():
         raise InputError(f"{shown(previous)}: no such previous bag folder")
-    sequence, tag_sha256, problems = previous_run(previous, public_key)
+    linked = previous_run(previous, keys)
+    sequence, tag_sha256 = linked.sequence, linked.tagmanifest_sha256
     name = shown(_name(previous))
-    if problems:
-        report.problems.extend(problems)
-        return
+    if linked.problems:
+        report.problems.extend(linked.problems)
+        return linked.signer
     if info.get(layout.PREVIOUS) != tag_sha256:
         report.add(
             layout.BAG_INFO,
@@ -762,3 +826,4 @@ def _check_link(
             f"{layout.SEQUENCE} is {own}, but the previous run {name} is number "
             f"{sequence}, so {sequence + 1} was expected",
         )
+    return linked.signer

@@ -13,19 +13,21 @@ import click
 from auditor.archive.chain import verify_chain
 from auditor.archive.keys import PASSPHRASE_ENV, generate_key_files
 from auditor.archive.proof import load_proof, proved, verify_proof, write_proof
-from auditor.archive.publickey import fingerprint, load_public_key
+from auditor.archive.publickey import load_public_keys
 from auditor.archive.untrusted import shown
 from auditor.archive.verify import verify_bag
 from auditor.errors import EXIT_FINDINGS
 
 _PUBKEY = click.option(
     "--pubkey",
-    "pubkey",
+    "pubkeys",
     required=True,
+    multiple=True,
     envvar="AUDITOR_PUBLIC_KEY",
     type=click.Path(dir_okay=False, path_type=Path),
     help="The auditor's public key, received out of band (PEM, ssh-ed25519 line or "
-    "allowed_signers). A key inside the bag is never used.",
+    "allowed_signers, every line of it). Repeat it for each key used since a rotation: a bag "
+    "verifies when any of them signed it. A key inside the bag is never used.",
 )
 _BAG = click.Path(file_okay=False, path_type=Path)
 
@@ -74,25 +76,32 @@ def keygen(out_dir: Path, identity: str | None) -> None:
     default=None,
     help="The run before this one: check the hash chain link and the sequence number.",
 )
-def verify(bag: Path, pubkey: Path, previous: Path | None) -> None:
+def verify(bag: Path, pubkeys: tuple[Path, ...], previous: Path | None) -> None:
     """Check a run's bag: signatures, checksums, files, every line, Merkle root, chain link."""
-    key = load_public_key(pubkey)
-    report = verify_bag(bag, key, previous)
+    report = verify_bag(bag, load_public_keys(pubkeys), previous)
     if not report.ok:
         _fail_with(list(report.problems), f"{bag}: {len(report.problems)} problem(s) found")
+    link = (
+        f"; previous run {shown(previous)} signed by {report.previous_signer}"
+        if previous is not None
+        else ""
+    )
     click.echo(
         f"{shown(bag)}: intact: run {report.sequence}, {report.record_count} records, "
-        f"Merkle root {report.merkle_root}, signed by {fingerprint(key)}"
+        f"Merkle root {report.merkle_root}, signed by {report.signer}{link}"
     )
 
 
 @click.command("verify-chain")
 @click.argument("folder", type=_BAG)
 @_PUBKEY
-def verify_chain_command(folder: Path, pubkey: Path) -> None:
-    """Check every run in FOLDER and the chain they form: no gap, no repeat, every link."""
-    key = load_public_key(pubkey)
-    report = verify_chain(folder, key)
+def verify_chain_command(folder: Path, pubkeys: tuple[Path, ...]) -> None:
+    """Check every run in FOLDER and the chain they form: no gap, no repeat, every link.
+
+    With several keys (--pubkey repeated, or an allowed_signers file of several lines) it says
+    which key signed which runs: check that against what the operator told of each rotation.
+    """
+    report = verify_chain(folder, load_public_keys(pubkeys))
     where = shown(folder)
     for name in report.unfinished:
         click.echo(f"{where}/{name}: unfinished run (never signed), ignored", err=True)
@@ -109,6 +118,9 @@ def verify_chain_command(folder: Path, pubkey: Path) -> None:
         f"{where}: intact chain of runs 1 to {newest.sequence}; the newest tagmanifest "
         f"SHA-256 is {newest.tagmanifest_sha256} (keep it elsewhere too)"
     )
+    for first, last, signer in report.signers():
+        runs = f"run {first}" if first == last else f"runs {first} to {last}"
+        click.echo(f"{where}: {runs} signed by {signer}")
 
 
 @click.command("prove")
@@ -140,17 +152,17 @@ def prove(bag: Path, msg_id: str, out: Path) -> None:
 @click.command("verify-proof")
 @click.argument("proof_file", type=click.Path(dir_okay=False, path_type=Path))
 @_PUBKEY
-def verify_proof_command(proof_file: Path, pubkey: Path) -> None:
+def verify_proof_command(proof_file: Path, pubkeys: tuple[Path, ...]) -> None:
     """Check an inclusion proof with the public key alone, without the rest of the archive."""
-    key = load_public_key(pubkey)
+    keys = load_public_keys(pubkeys)
     proof = load_proof(proof_file)
-    problems = verify_proof(proof, key, str(proof_file))
+    problems = verify_proof(proof, keys, str(proof_file))
     if problems:
         _fail_with(problems, f"{proof_file}: the proof does not hold")
-    facts = proved(proof)  # only what the signature covers: never the proof's own bag or file
+    facts = proved(proof, keys)  # only what the signature covers: never the proof's bag or file
     click.echo(
         f"{shown(proof_file)}: proved: leaf {proof['leaf_index']} of {proof['tree_size']} in "
-        f"run {facts['run']}, root {proof['root']}, signed by {fingerprint(key)}; "
+        f"run {facts['run']}, root {proof['root']}, signed by {facts['signer']}; "
         f"msg_id {facts['msg_id']}"
     )
 

@@ -1,0 +1,100 @@
+"""The verify instructions legal copies: README's stock-tool block and a bag's data/VERIFY.txt
+run as written (probe 17), with a key whose principal is not README's example."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from test_archive_support import build_bag, make_keys, run
+
+from auditor.archive import layout
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+# Where README has legal keep its own copies of the public keys.
+README_KEYS = "~/auditor-keys"
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return make_keys(tmp_path_factory.mktemp("legal-keys"), "compliance-bot@eu-west")
+
+
+@pytest.fixture(scope="module")
+def series(keys, tmp_path_factory):
+    root = tmp_path_factory.mktemp("archive")
+    first = build_bag(root, keys[1], "run-000001", 1, messages=48)
+    build_bag(root, keys[1], "run-000002", 2, first.tagmanifest_sha256, messages=48, seed=2)
+    return root
+
+
+def readme_stock_tool_block() -> str:
+    """The shell block after "With stock tools" in "How legal verifies an archive"."""
+    section = README[README.index("## How legal verifies an archive") :]
+    after = section[section.index("With stock tools") :]
+    return re.search(r"```sh\n(.*?)```", after, re.S)[1]
+
+
+@pytest.mark.parametrize("tampered", [False, True], ids=["intact", "tag-manifest-edited"])
+def test_readme_stock_tool_commands_as_written_pass_an_intact_bag_and_fail_a_tampered_one(
+    series, keys, tmp_path, tampered
+):
+    block = readme_stock_tool_block()
+    script = block.replace(README_KEYS, str(keys[0].public_key.parent))
+    bag = shutil.copytree(series / "run-000002", tmp_path / "run-000002")
+    if tampered:
+        (bag / layout.TAGMANIFEST).write_text(
+            (bag / layout.TAGMANIFEST).read_text().replace("  bagit.txt", "  ./bagit.txt")
+        )
+
+    result = run(["bash", "-euo", "pipefail", "-c", script], bag)
+
+    assert block.count(README_KEYS) == 2
+    assert (result.returncode == 0) is not tampered, result.stderr
+    if not tampered:
+        said = result.stdout.decode().splitlines()
+        assert said[0] == "Signature Verified Successfully"
+        assert said[1].startswith(
+            'Good "easemob-auditor" signature for compliance-bot@eu-west with ED25519 key SHA256:'
+        )
+
+
+def test_verify_txt_names_the_previous_run_and_its_commands_find_it(series):
+    bag = series / "run-000002"
+    text = (bag / layout.VERIFY_TXT).read_text()
+    expected = hashlib.sha256((series / "run-000001" / layout.TAGMANIFEST).read_bytes()).hexdigest()
+
+    printed = run(["sh", "-c", "sha256sum ../run-000001/tagmanifest-sha256.txt"], bag)
+
+    assert "     sha256sum ../run-000001/tagmanifest-sha256.txt\n" in text
+    assert '  auditor verify . --pubkey "$SIGNERS" --previous ../run-000001\n' in text
+    assert f"whose SHA-256 is {expected}:" in text
+    assert printed.stdout.decode().split()[0] == expected
+
+
+def test_verify_txt_says_to_run_its_commands_in_the_folder_holding_bagit_txt(series):
+    text = (series / "run-000001" / layout.VERIFY_TXT).read_text()
+
+    assert (
+        "Open a shell in the bag's top folder,\nrun-000001/, the one holding bagit.txt (this "
+        "file is in its data/ folder), and set:"
+    ) in text
+    assert "On macOS, /usr/bin/openssl is LibreSSL" in text
+    assert "--previous" not in text  # the first run of its chain links to nothing
+
+
+def test_verify_txt_finds_a_previous_run_named_otherwise_and_keeps_a_placeholder_without_one(
+    keys, tmp_path
+):
+    first = build_bag(tmp_path / "a", keys[1], "baseline", 1, messages=8)
+    build_bag(tmp_path / "a", keys[1], "zz-later", 2, first.tagmanifest_sha256, messages=8)
+    build_bag(tmp_path / "b", keys[1], "run-000002", 2, first.tagmanifest_sha256, messages=8)
+
+    named = (tmp_path / "a" / "zz-later" / layout.VERIFY_TXT).read_text()
+    alone = (tmp_path / "b" / "run-000002" / layout.VERIFY_TXT).read_text()
+
+    assert "     sha256sum ../baseline/tagmanifest-sha256.txt\n" in named
+    assert "     sha256sum ../<previous run>/tagmanifest-sha256.txt\n" in alone
