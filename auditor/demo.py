@@ -8,7 +8,9 @@ chain, and says where everything is and which stock commands legal would run.
 
 from __future__ import annotations
 
+import shlex
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError
 from auditor.partitions import DAY_MS, HOUR_MS
-from auditor.pipeline import RunSettings, run_audit
+from auditor.pipeline import RunOutcome, RunSettings, run_audit
 from auditor.resources import example_policy
 from auditor.sources.settings import ConnectionSettings
 
@@ -90,11 +92,8 @@ def run_demo(
     for outcome in (first, second):
         report = verify_bag(outcome.bag_path, public_key)
         problems += len(report.problems)
-        echo(
-            f"run {outcome.sequence}: {outcome.records:,} records, {outcome.findings:,} findings "
-            f"({_severities(outcome.by_severity)}), verify: "
-            + ("intact" if not report.problems else f"{len(report.problems)} problems")
-        )
+        verified = "intact" if not report.problems else f"{len(report.problems):,} problems"
+        echo(f"{run_line(outcome)}, verify: {verified}")
     chain = verify_chain(out_dir / "archive", public_key)
     problems += len(chain.problems)
     echo(f"chain of {len(chain.bags)} runs: " + ("intact" if not chain.problems else "BROKEN"))
@@ -102,20 +101,43 @@ def run_demo(
     echo(f"archive:    {second.bag_path}")
     echo(f"report:     {second.bag_path / 'data' / 'report' / 'report.html'}")
     echo(f"public key: {keys.public_key}  (fingerprint {keys.fingerprint})")
-    echo(
-        f"verify:     auditor verify {second.bag_path} --pubkey {keys.public_key} "
-        f"--previous {first.bag_path}"
-    )
+    verify = ["verify", str(second.bag_path), "--pubkey", str(keys.public_key)]
+    verify += ["--previous", str(first.bag_path)]
+    echo(f"verify:     {auditor_command()} {shlex.join(verify)}")
     echo(f"stock tools: see {second.bag_path / 'data' / 'VERIFY.txt'}")
     return problems
 
 
-def _severities(counts: dict[str, int]) -> str:
-    return (
-        ", ".join(
-            f"{counts[name]} {name}"
-            for name in ("high", "medium", "low", "info")
-            if counts.get(name)
-        )
-        or "none"
+def run_line(outcome: RunOutcome) -> str:
+    """A run in one line: its counts, each with thousands separators, and its verdict, as
+    `auditor run` would give it."""
+    severities = ", ".join(
+        f"{outcome.by_severity[name]:,} {name}"
+        for name in ("high", "medium", "low", "info")
+        if outcome.by_severity.get(name)
     )
+    verdict = (
+        f"FAIL: {outcome.failing:,} at or above '{outcome.fail_on}'"
+        if outcome.failing
+        else f"PASS: nothing at or above '{outcome.fail_on}'"
+    )
+    return (
+        f"run {outcome.sequence}: {outcome.records:,} records, {outcome.findings:,} findings "
+        f"({severities or 'none'}), {verdict}"
+    )
+
+
+def auditor_command() -> str:
+    """The auditor as a new shell calls it: `auditor` when that name finds this one, else its
+    path. `make demo` runs `.venv/bin/auditor`, which a shell without the venv activated (and
+    cron) does not find by name; the path is relative when it lies in the current folder, as
+    the bags' paths printed beside it are."""
+    script = Path(sys.executable).parent / "auditor"
+    if not script.is_file():
+        return shlex.join([sys.executable, "-m", "auditor"])
+    found = shutil.which("auditor")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "auditor"
+    if script.absolute().is_relative_to(Path.cwd()):
+        return shlex.quote(str(script.absolute().relative_to(Path.cwd())))
+    return shlex.quote(str(script.absolute()))

@@ -53,8 +53,7 @@ from auditor.partitions import (
 )
 from auditor.policies.loading import load_policy
 from auditor.report.counts import RecordCounts
-from auditor.report.formats import default_formats
-from auditor.report.formats.jsonl import JsonlFormat
+from auditor.report.formats import bag_formats
 from auditor.report.model import ReportBuilder
 from auditor.report.runinfo import RunInfo
 from auditor.sources.settings import ConnectionSettings
@@ -575,6 +574,7 @@ class _Archiver:
             if self.settings.attachments == "skip"
             else "",
             bag_name=self.name,
+            previous_bag_name=writer.previous_name() or "",
             reference_ms=self.reference_ms,
             fetched_again_ms=self.run.relook,
         )
@@ -634,8 +634,7 @@ class _Archiver:
                 for finding in self._disappeared():
                     self.emit(finding)
             self.report.run_info = self.run_info(writer)
-            # data/findings.jsonl already holds every finding: the report adds no second copy.
-            formats = [f for f in default_formats() if not isinstance(f, JsonlFormat)]
+            formats = bag_formats()
             self._index_unidentified()
             # The page is written in a child from here, forked before the state's thread starts
             # indexing this run's messages, while this process writes the CSV.

@@ -338,3 +338,14 @@ def test_a_bag_overlapping_an_earlier_run_renders_again_the_summary_it_signed(
     assert rules[("archived-earlier", "info")] > 0  # about messages this bag does not hold
     assert rules[("conflicting-content", "medium")] > 0
     assert signed["records"]["source_copies_dropped"] == copies > 0
+
+
+def test_the_page_a_run_signs_shows_its_verify_txt_with_the_previous_run_named(overlapping):
+    """The run writes its page before the bag's VERIFY.txt exists; both name run 1's folder."""
+    bag, _copies = overlapping
+    verify = (bag / "data" / "VERIFY.txt").read_text(encoding="utf-8").strip("\n")
+    page = (bag / "data" / "report" / "report.html").read_text(encoding="utf-8")
+
+    (previous,) = {name for name in re.findall(r"\.\./(run-\d+-\S+?)/", verify)}
+    assert previous.startswith("run-000001-")
+    assert f'<pre id="verify-commands">{escape(verify)}</pre>' in page

@@ -348,7 +348,7 @@ class BagWriter:
             key_fingerprint,
             self._tree.size,
             root,
-            self._previous_name(),
+            self.previous_name(),
         ).encode()
         output = _HashedFile(self.partial_path / layout.VERIFY_TXT)
         output.write(instructions)
@@ -412,7 +412,7 @@ class BagWriter:
         if self._closed:
             raise ValueError(f"bag {self.name} is already finished or aborted")
 
-    def _previous_name(self) -> str | None:
+    def previous_name(self) -> str | None:
         """The folder beside this bag holding the run it links to, for VERIFY.txt to name; None
         for a first run or when that run is not there. Runs are named `run-<sequence>-...`, so
         the one numbered before this is tried first and the others only if it does not match."""

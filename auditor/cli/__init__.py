@@ -19,28 +19,19 @@ import click
 
 from auditor import __version__
 from auditor.cli import archive, emulator, policy, pull, report, run, state, validate
+from auditor.cli.exit_codes import EXIT_CODES_HELP
 from auditor.errors import EXIT_USAGE, AuditorError
 
 log = logging.getLogger(__name__)
 # click 8.2+ answers a group called without a command with this usage error; older ones exit 0.
 _HELP_ASKED = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
-HELP = """Compliance auditor for Easemob (环信) chat history: pull, validate, apply retention,
+HELP = f"""Compliance auditor for Easemob (环信) chat history: pull, validate, apply retention,
 hold and keyword policies, write signed hash-chained archives, and report.
 
 Start with `auditor demo`. Exit codes of every command:
 
-\b
-    0  done, nothing at or above --fail-on (or: verified intact)
-    1  done with findings at or above --fail-on (or: verification found problems)
-    2  bad usage, configuration, input file, policy file or key, or a file
-       or database it cannot write (disk full, permissions)
-    3  the source failed after all retries (progress kept)
-    4  another run holds the lock
-   70  an internal error: a bug in the auditor (nothing was published)
-  130  interrupted by SIGINT (Ctrl-C); progress kept: run again to resume
-  143  terminated by SIGTERM (systemd, Kubernetes, kill); progress kept
-"""
+{EXIT_CODES_HELP}"""
 # 128 + the signal's number, as shells report a command the signal killed.
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM

@@ -24,6 +24,7 @@ _PUBKEY = click.option(
     required=True,
     multiple=True,
     envvar="AUDITOR_PUBLIC_KEY",
+    show_envvar=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="The auditor's public key, received out of band (PEM, ssh-ed25519 line or "
     "allowed_signers, every line of it). Repeat it for each key used since a rotation: a bag "
@@ -77,7 +78,11 @@ def keygen(out_dir: Path, identity: str | None) -> None:
     help="The run before this one: check the hash chain link and the sequence number.",
 )
 def verify(bag: Path, pubkeys: tuple[Path, ...], previous: Path | None) -> None:
-    """Check a run's bag: signatures, checksums, files, every line, Merkle root, chain link."""
+    """Check a run's bag: signatures, checksums, files, every line, Merkle root, chain link.
+
+    Exits 0 when the bag is intact, 1 with one line per problem, 2 when the bag or a key cannot
+    be read.
+    """
     report = verify_bag(bag, load_public_keys(pubkeys), previous)
     if not report.ok:
         _fail_with(list(report.problems), f"{bag}: {len(report.problems)} problem(s) found")
@@ -100,6 +105,9 @@ def verify_chain_command(folder: Path, pubkeys: tuple[Path, ...]) -> None:
 
     With several keys (--pubkey repeated, or an allowed_signers file of several lines) it says
     which key signed which runs: check that against what the operator told of each rotation.
+
+    Exits 0 when the chain is intact, 1 with one line per problem, 2 when the folder or a key
+    cannot be read.
     """
     report = verify_chain(folder, load_public_keys(pubkeys))
     where = shown(folder)

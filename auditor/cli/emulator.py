@@ -72,7 +72,13 @@ _YEAR_9000_MS = 221_845_392_000_000
     help=f"File holding the client secret (else ${SECRET_ENV}, else {DEFAULT_SECRET!r}).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="0 picks a free port.",
+)
 @click.option("--allow-remote", is_flag=True, help="Allow a --host that is not loopback.")
 @click.option(
     "--hour-timezone",

@@ -11,6 +11,7 @@ import click
 
 from auditor.apps import AppsOutcome, has_apps, load_apps, run_apps
 from auditor.archive import layout
+from auditor.cli.exit_codes import EXIT_CODES_HELP
 from auditor.cli.pull import _connection_options, _instant
 from auditor.config import load_run_section
 from auditor.errors import ConfigError
@@ -27,25 +28,17 @@ from auditor.sources.settings import (
 )
 from auditor.stages import PartitionOutcome
 
-RUN_HELP = """Audit a window of history: pull every hour, validate, apply the policies, write
+RUN_HELP = f"""Audit a window of history: pull every hour, validate, apply the policies, write
 one signed, hash-chained bag with its findings and report, and record the run.
 
 Every option may also be set in the `run:` section of --config; flags win. With `apps:` in
 --config, every app listed is audited into its own chain of bags, and the exit code is the worst
-of theirs (see docs/scaling.md).
+of theirs (see docs/scaling.md). A relative path is taken from the current folder, or, in
+--config, from the config file's folder.
 
 Exit codes:
 
-\b
-    0  done, nothing at or above --fail-on
-    1  done, with findings at or above --fail-on
-    2  bad usage, configuration, policy file or key
-    3  the source failed after all retries (progress kept: run again to resume)
-    4  another run holds the lock on the state database
-   70  an internal error: a bug in the auditor (progress kept)
-  130  interrupted by Ctrl-C (progress kept)
-  143  terminated by SIGTERM (progress kept)
-"""
+{EXIT_CODES_HELP}"""
 
 DEFAULTS = {
     "policies": "policies.yaml",
@@ -213,7 +206,8 @@ def _window(values: dict) -> tuple[int | None, int | None]:
     "--incremental",
     is_flag=True,
     default=None,
-    help="From where the last run ended to the newest hour the source has ready.",
+    help="From where the last run ended (a chain's first run: the oldest hour the source "
+    "keeps, or --since) to the newest hour the source has ready.",
 )
 @click.option(
     "--policies", type=click.Path(dir_okay=False), help="Policy file [default: policies.yaml]."
@@ -221,7 +215,8 @@ def _window(values: dict) -> tuple[int | None, int | None]:
 @click.option(
     "--key",
     type=click.Path(dir_okay=False),
-    help="Ed25519 signing key (PEM); its passphrase from AUDITOR_KEY_PASSPHRASE.",
+    help="Ed25519 signing key (PEM) from `auditor keygen` [default: auditor-signing-key.pem]; "
+    "its passphrase from AUDITOR_KEY_PASSPHRASE, or the file AUDITOR_KEY_PASSPHRASE_FILE names.",
 )
 @click.option("--out", type=click.Path(file_okay=False), help="Folder of bags [default: archive].")
 @click.option(
@@ -245,9 +240,14 @@ def _window(values: dict) -> tuple[int | None, int | None]:
 @click.option(
     "--workers",
     type=click.IntRange(min=1, max=MAX_WORKERS),
-    help="Partitions processed in parallel.",
+    help="Partitions (hours) processed in parallel [default: 1].",
 )
-@click.option("--profile", type=click.Choice(["loose", "strict"]), help="Schema profile.")
+@click.option(
+    "--profile",
+    type=click.Choice(["loose", "strict"]),
+    help="Schema profile: loose accepts what Easemob really sends; strict also flags each loose "
+    "encoding [default: loose].",
+)
 @click.option(
     "--recheck",
     is_flag=True,
@@ -274,7 +274,11 @@ def _window(values: dict) -> tuple[int | None, int | None]:
     metavar="tcp://HOST:8786",
     help="Dask scheduler of --executor dask; without it, a local cluster of --workers processes.",
 )
-@click.option("--api", type=click.Choice(APIS), help="hourfiles or legacy [default: hourfiles].")
+@click.option(
+    "--api",
+    type=click.Choice(APIS),
+    help="hourfiles (current) or legacy (ql pages) [env: EASEMOB_API; default: hourfiles].",
+)
 @click.option(
     "--from",
     "from_paths",
@@ -283,7 +287,11 @@ def _window(values: dict) -> tuple[int | None, int | None]:
     help="Audit local .jsonl/.gz files or folders, or a folder `auditor pull` wrote, instead of "
     "Easemob (repeatable); the window defaults to the hours they hold.",
 )
-@click.option("--hour-timezone", help="Zone the source names hours in: UTC or +8.")
+@click.option(
+    "--hour-timezone",
+    help="Zone the source names hours in: UTC or +8 [env: EASEMOB_HOUR_TIMEZONE; default: UTC, "
+    "or with --from the zone of the folder `auditor pull` wrote].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @_connection_options

@@ -16,9 +16,9 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from auditor.errors import SourceError
 from auditor.executors.interface import AHEAD_PER_WORKER, Executor, submitted_in_order
@@ -93,39 +93,52 @@ def _submitted(pool: ProcessPoolExecutor, partition: Partition) -> Future[Partit
 
 
 def _shut_down(pool: ProcessPoolExecutor, pending: list[Future[PartitionOutcome]]) -> None:
-    """Stopped early (the coordinator failed, Ctrl-C): partitions not started are dropped, those
-    running finish and keep their spool for the next run. A second Ctrl-C while they finish
-    kills them instead: what they spooled is redone by the next run, as after any kill.
+    """Stopped early (the coordinator failed, Ctrl-C, SIGTERM): partitions not started are
+    dropped, those running finish and keep their spool for the next run. A second Ctrl-C while
+    they finish kills them instead: what they spooled is redone by the next run, as after any
+    kill.
 
-    The wait for them is on their futures, not in `shutdown`: a KeyboardInterrupt in
-    Python 3.11's `Thread.join` marks the pool's thread finished while it still runs, and
-    `shutdown` then closes the queue under it (a traceback from that thread)."""
+    Only the pool's own thread drops them (`cancel_futures`): when a SIGTERM to the whole group
+    kills the workers, that thread fails every future it still holds, and one cancelled from
+    here meanwhile made it raise (Python 3.11's `terminate_broken`), printing a traceback before
+    the stop's one line. The wait for the running ones is on their futures, not in `shutdown`:
+    a KeyboardInterrupt in Python 3.11's `Thread.join` marks the pool's thread finished while it
+    still runs, and `shutdown` then closes the queue under it."""
+    # `shutdown(wait=False)` lets go of the workers and the thread: kept to kill and join them.
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
+    pool.shutdown(wait=False, cancel_futures=True)
     try:
-        running = [future for future in pending if not future.cancel() and not future.done()]
+        running = sum(future.running() for future in pending)
         if running:  # an hour takes seconds: said only with -v, so a stop stays one line
             log.info(
                 "waiting for %d hour(s) in progress to finish and keep their spool "
                 "(Ctrl-C again stops them at once)",
-                len(running),
+                running,
             )
-        wait(running)
+        for future in pending:
+            _settled(future)
     except KeyboardInterrupt:
         with _interrupts_deferred():
-            _kill_workers(pool)
-            pool.shutdown(wait=True, cancel_futures=True)
+            for worker in workers:
+                worker.kill()
+            _joined(manager)
         raise
     with _interrupts_deferred():
-        pool.shutdown(wait=True, cancel_futures=True)
+        _joined(manager)
 
 
-def _kill_workers(pool: ProcessPoolExecutor) -> None:
-    """SIGKILLs the pool's processes (`kill_workers` from Python 3.14 on)."""
-    kill = getattr(pool, "kill_workers", None)
-    if kill is not None:
-        kill()
-        return
-    for process in list((pool._processes or {}).values()):
-        process.kill()
+def _settled(future: Future[PartitionOutcome]) -> None:
+    """Waits until `future` has an outcome or is cancelled. Not `wait`: it never returns for a
+    future the pool's thread cancels at shutdown, since it takes a cancelled future for done
+    only once `set_running_or_notify_cancel` has seen it, which that thread skips."""
+    with suppress(CancelledError):
+        future.exception()
+
+
+def _joined(thread: threading.Thread | None) -> None:
+    if thread is not None:
+        thread.join()
 
 
 @contextmanager

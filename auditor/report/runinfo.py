@@ -25,7 +25,8 @@ class RunInfo:
     `reference_ms` is the instant retention and holds were judged at (the bag's
     `Policy-Reference-Time`), None when not known. `fetched_again_ms` is the hours before the
     window the run fetched a second time for records that reached the source late (the bag's
-    `Fetched-Again-Since`/`-Until`), None when it fetched none.
+    `Fetched-Again-Since`/`-Until`), None when it fetched none. `previous_bag_name` is the
+    folder beside the bag of the run it links to, which VERIFY.txt names, when it is there.
     """
 
     sequence: int
@@ -46,6 +47,7 @@ class RunInfo:
     attachments_skipped: int = 0
     attachments_note: str = ""
     bag_name: str = ""
+    previous_bag_name: str = ""
     archived_on: str = ""
     verify_text: str = ""
     signature_namespace: str = "easemob-auditor"

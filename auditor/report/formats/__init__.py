@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import posixpath
+
+from auditor.archive import layout
 from auditor.report.formats.csv import CsvFormat
 from auditor.report.formats.html import HtmlFormat
 from auditor.report.formats.interface import ReportFormat
@@ -10,8 +13,18 @@ from auditor.report.formats.jsonl import JsonlFormat
 
 __all__ = ["CsvFormat", "HtmlFormat", "JsonlFormat", "ReportFormat", "SummaryFormat"]
 
+# Where a run puts its report in its bag, beside the bag's own `data/findings.jsonl`.
+BAG_REPORT_FOLDER = "data/report"
+
 
 def default_formats() -> list[ReportFormat]:
     """Every file the report consists of: `report.html`, `findings.csv`, `findings.jsonl`,
     `summary.json`."""
     return [HtmlFormat(), CsvFormat(), JsonlFormat(), SummaryFormat()]
+
+
+def bag_formats() -> list[ReportFormat]:
+    """The report a run writes into its bag's `data/report/`: no second findings.jsonl, since
+    the bag holds every finding as `data/findings.jsonl`, which the page links instead."""
+    in_bag = posixpath.relpath(layout.FINDINGS, BAG_REPORT_FOLDER)
+    return [HtmlFormat(findings_jsonl=in_bag), CsvFormat(), SummaryFormat()]

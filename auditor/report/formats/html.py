@@ -96,6 +96,7 @@ def verify_commands(run: RunInfo) -> str:
         fingerprint=run.key_fingerprint,
         record_count=run.tree_size,
         merkle_root=run.merkle_root,
+        previous_name=run.previous_bag_name or None,
     ).strip("\n")
 
 
@@ -119,9 +120,16 @@ def _asset(name: str) -> str:
 
 
 class HtmlFormat(ReportFormat):
+    """The page; `findings_jsonl` is where it links every finding, relative to itself: beside
+    it, as `auditor report -o DIR` writes the files, or the bag's own copy (`bag_formats`)."""
+
     filename = "report.html"
     template = "report.html.j2"
     snapshot_only = True
+    findings_jsonl = "findings.jsonl"  # also for a subclass whose __init__ skips this one's
+
+    def __init__(self, findings_jsonl: str = findings_jsonl) -> None:
+        self.findings_jsonl = findings_jsonl
 
     def dump(self, report: Report, handle: BinaryIO) -> None:
         script, style = _asset("report.js"), _asset("report.css")
@@ -139,5 +147,6 @@ class HtmlFormat(ReportFormat):
             severities=SEVERITIES,
             rule_rows=RULE_ROWS,
             no_rule=NO_RULE,
+            findings_jsonl=self.findings_jsonl,
         ):
             handle.write(chunk.encode("utf-8"))

@@ -1,0 +1,17 @@
+"""The exit codes every command shares, as `auditor --help` and `auditor run --help` show them:
+one table, so neither can fall behind README's "Exit codes"."""
+
+EXIT_CODES_HELP = """\b
+    0  done, nothing at or above --fail-on (or: verified intact)
+    1  done with findings at or above --fail-on (or: verification found
+       problems)
+    2  bad usage, configuration, input file, policy file or key, or a file
+       or database it cannot write (disk full, permissions, damaged)
+    3  the source failed after all retries, or has not written an hour of the
+       window yet (progress kept: run again to resume)
+    4  another run holds the lock on the state database
+   70  an internal error: a bug in the auditor (nothing published,
+       progress kept)
+  130  interrupted by SIGINT (Ctrl-C); progress kept: run again to resume
+  143  terminated by SIGTERM (systemd, Kubernetes, kill); progress kept
+"""

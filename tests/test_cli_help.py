@@ -1,0 +1,75 @@
+"""`--help` says what a run really does when an option is left out, and the exit codes README
+documents, so a reader of either learns the same."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from auditor.cli import main
+from auditor.cli.run import DEFAULTS, run_command
+from auditor.sources.settings import ConnectionSettings
+
+README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def shown_help(*command: str) -> str:
+    """The help as one line of words: click wraps it to the terminal's width."""
+    output = CliRunner().invoke(main, [*command, "--help"], terminal_width=200).output
+    return " ".join(output.split())
+
+
+def option_help(name: str) -> str:
+    (option,) = [each for each in run_command.params if each.name == name]
+    return " ".join(option.help.split())
+
+
+OPTIONS_WITH_DEFAULTS = [
+    name
+    for name, default in DEFAULTS.items()
+    if not isinstance(default, bool)  # a flag is off unless given
+    and name in {each.name for each in run_command.params}
+]
+
+
+@pytest.mark.parametrize("name", OPTIONS_WITH_DEFAULTS)
+def test_every_run_option_the_run_defaults_names_its_default(name):
+    assert f"default: {DEFAULTS[name]}" in option_help(name)
+
+
+@pytest.mark.parametrize("name", ["hour_timezone", "api", "max_retries"])
+def test_every_run_option_of_the_source_names_its_default(name):
+    (default,) = [
+        each.default for each in dataclasses.fields(ConnectionSettings) if each.name == name
+    ]
+    assert f"default: {default}" in option_help(name)
+
+
+def test_the_signing_key_help_names_both_ways_to_give_its_passphrase():
+    shown = option_help("key")
+    assert "AUDITOR_KEY_PASSPHRASE," in shown and "AUDITOR_KEY_PASSPHRASE_FILE" in shown
+
+
+def readme_exit_codes() -> list[str]:
+    table = README[README.index("### Exit codes") :].split("\n\n")[1]
+    return re.findall(r"^\| (\d+) \|", table, re.M)
+
+
+def help_exit_codes(shown: str) -> list[str]:
+    table = shown.split("Exit codes")[1].split("Options:")[0]
+    return re.findall(r"(?:^|\s)(\d+) [a-z]", table)
+
+
+def test_run_help_and_the_top_help_show_readme_exit_codes_table_in_full():
+    codes = readme_exit_codes()
+    assert codes == ["0", "1", "2", "3", "4", "70", "130", "143"]
+
+    run_help, top_help = shown_help("run"), shown_help()
+
+    assert help_exit_codes(run_help) == codes == help_exit_codes(top_help)
+    for said in ("input file", "cannot write", "has not written an hour of the window yet"):
+        assert said in run_help and said in top_help

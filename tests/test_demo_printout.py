@@ -1,0 +1,63 @@
+"""What `auditor demo` prints for a newcomer to read and paste: counts written one way, the
+verdict `auditor run` would give, and a verify command that runs as printed in a new shell."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from auditor.demo import run_line
+from auditor.pipeline import RunOutcome
+
+# A shell without the venv activated, as after `make demo` in a new terminal, or under cron.
+BARE_PATH = {"PATH": "/usr/bin:/bin"}
+
+
+def test_a_run_line_writes_every_count_with_thousands_separators_and_the_verdict():
+    outcome = RunOutcome(
+        sequence=2,
+        bag_path=Path("demo-output/archive/run-000002"),
+        since_ms=0,
+        until_ms=3_600_000,
+        records=15_012,
+        skipped_duplicates=0,
+        findings=2_411,
+        by_severity={"high": 1_272, "medium": 604, "low": 35, "info": 500},
+        fail_on="high",
+        merkle_root="0" * 64,
+        tagmanifest_sha256="0" * 64,
+        attachments=0,
+    )
+
+    assert run_line(outcome) == (
+        "run 2: 15,012 records, 2,411 findings (1,272 high, 604 medium, 35 low, 500 info), "
+        "FAIL: 1,272 at or above 'high'"
+    )
+
+
+def test_the_verify_command_the_demo_prints_runs_as_printed_in_a_shell_without_the_venv(
+    tmp_path,
+):
+    demo = subprocess.run(
+        [sys.executable, "-m", "auditor", "demo", "--messages", "600", "--days", "2"],
+        cwd=tmp_path,
+        env=BARE_PATH,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert demo.returncode == 0, demo.stderr
+    (printed,) = [line for line in demo.stdout.splitlines() if line.startswith("verify:")]
+
+    pasted = subprocess.run(
+        ["/bin/sh", "-c", printed.removeprefix("verify:").strip()],
+        cwd=tmp_path,
+        env=BARE_PATH,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert pasted.returncode == 0, pasted.stderr
+    assert ": intact: run 2, " in pasted.stdout
