@@ -155,9 +155,7 @@ class RunOutcome:
         return {
             "sequence": self.sequence,
             "bag": str(self.bag_path) if self.bag_path else None,
-            "report": str(self.bag_path / "data" / "report" / "report.html")
-            if self.bag_path
-            else None,
+            "report": str(self.bag_path / layout.REPORT / "report.html") if self.bag_path else None,
             "window": {
                 "since": format_instant(self.since_ms),
                 "until": format_instant(self.until_ms),

@@ -24,6 +24,7 @@ ATTACHMENTS = "data/attachments/sha256"
 ATTACHMENT_INDEX = "data/attachments.jsonl"
 FINDINGS = "data/findings.jsonl"
 VERIFY_TXT = "data/VERIFY.txt"
+REPORT = "data/report"  # the report a run renders, beside the findings it links
 RESERVED_PAYLOAD = (RECORDS, "data/attachments", ATTACHMENT_INDEX, FINDINGS, VERIFY_TXT)
 
 BAGIT_TXT_CONTENT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"

@@ -39,7 +39,7 @@ from auditor.report.runinfo import GENESIS, RunInfo
 
 log = logging.getLogger(__name__)
 
-SUMMARY_PATHS = ("data/summary.json", "data/report/summary.json")
+SUMMARY_PATHS = ("data/summary.json", f"{layout.REPORT}/summary.json")
 
 # Caps on what a bag's files may hold; the writer's own files stay far below each of them.
 TEXT_FILE_LIMIT = 1 << 20  # data/VERIFY.txt
@@ -263,7 +263,7 @@ def render_bag(
     bag = Path(bag)
     if not bag.is_dir():
         raise InputError(f"{shown(bag)}: no such bag folder")
-    refuse_linked_folders(bag, (layout.DATA, layout.RECORDS, "data/report"))
+    refuse_linked_folders(bag, (layout.DATA, layout.RECORDS, layout.REPORT))
     info = read_bag_info(bag)
     refuse_inside_bag(bag, out_dir, "the report")
     with ReportBuilder(run_info_from_bag(bag, fail_on, info), table_rows=table_rows) as builder:

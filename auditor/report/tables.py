@@ -88,7 +88,7 @@ def keyword_row(finding: Mapping[str, Any], tz: timezone) -> Row:
     row = _common(finding)
     row["list"] = clip(details.get("list") or details.get("detector"), 80)
     row["term"] = clip(details.get("term"), 80)
-    row["occurrences"] = occurrences = max(1, _offset(details.get("occurrences")) or 1)
+    occurrences = max(1, _offset(details.get("occurrences")) or 1)
     if occurrences > 1:
         row["term"] = clip(f"{row['term']} ({occurrences:,} times)", 120)
     row["matched"] = clip(details.get("matched"), 80)

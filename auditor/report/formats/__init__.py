@@ -13,9 +13,6 @@ from auditor.report.formats.jsonl import JsonlFormat
 
 __all__ = ["CsvFormat", "HtmlFormat", "JsonlFormat", "ReportFormat", "SummaryFormat"]
 
-# Where a run puts its report in its bag, beside the bag's own `data/findings.jsonl`.
-BAG_REPORT_FOLDER = "data/report"
-
 
 def default_formats() -> list[ReportFormat]:
     """Every file the report consists of: `report.html`, `findings.csv`, `findings.jsonl`,
@@ -26,5 +23,5 @@ def default_formats() -> list[ReportFormat]:
 def bag_formats() -> list[ReportFormat]:
     """The report a run writes into its bag's `data/report/`: no second findings.jsonl, since
     the bag holds every finding as `data/findings.jsonl`, which the page links instead."""
-    in_bag = posixpath.relpath(layout.FINDINGS, BAG_REPORT_FOLDER)
+    in_bag = posixpath.relpath(layout.FINDINGS, layout.REPORT)
     return [HtmlFormat(findings_jsonl=in_bag), CsvFormat(), SummaryFormat()]
