@@ -73,3 +73,18 @@ def test_run_help_and_the_top_help_show_readme_exit_codes_table_in_full():
     assert help_exit_codes(run_help) == codes == help_exit_codes(top_help)
     for said in ("input file", "cannot write", "has not written an hour of the window yet"):
         assert said in run_help and said in top_help
+
+
+@pytest.mark.parametrize(
+    ("command", "codes"),
+    [
+        ("prove", ["0", "2"]),
+        ("verify-proof", ["0", "1", "2"]),
+        ("pull", ["0", "2", "3", "130", "143"]),
+    ],
+)
+def test_the_commands_legal_and_operators_script_name_their_exit_codes(command, codes):
+    """test_archive_cli and test_pull_cli hold each command to the codes its help names."""
+    shown = shown_help(command).split("Options:")[0]
+
+    assert re.findall(r"\b(\d+)(?= (?:when|with|or|on))", shown) == codes

@@ -143,7 +143,11 @@ def verify_chain_command(folder: Path, pubkeys: tuple[Path, ...]) -> None:
     help="Where to write the proof (JSON).",
 )
 def prove(bag: Path, msg_id: str, out: Path) -> None:
-    """Write one message's inclusion proof: its line, audit path, root and signed manifest."""
+    """Write one message's inclusion proof: its line, audit path, root and signed manifest.
+
+    Exits 0 when the proof is written, 2 when the bag cannot be read, holds no record with
+    MSG_ID, or the proof cannot be written. It does not verify the bag: `auditor verify` does.
+    """
     proof = write_proof(bag, msg_id, out)
     click.echo(
         f"{shown(out)}: msg_id {shown(msg_id)} is leaf {proof['leaf_index']} of "
@@ -161,7 +165,11 @@ def prove(bag: Path, msg_id: str, out: Path) -> None:
 @click.argument("proof_file", type=click.Path(dir_okay=False, path_type=Path))
 @_PUBKEY
 def verify_proof_command(proof_file: Path, pubkeys: tuple[Path, ...]) -> None:
-    """Check an inclusion proof with the public key alone, without the rest of the archive."""
+    """Check an inclusion proof with the public key alone, without the rest of the archive.
+
+    Exits 0 when the proof holds, 1 with one line per problem, 2 when the proof or a key
+    cannot be read.
+    """
     keys = load_public_keys(pubkeys)
     proof = load_proof(proof_file)
     problems = verify_proof(proof, keys, str(proof_file))

@@ -117,7 +117,13 @@ def _hour_line(hour: HourOutcome) -> str:
 )
 @_connection_options
 def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flags) -> None:
-    """Pull a window of chat history into one JSON-lines file per hour, resumably."""
+    """Pull a window of chat history into one JSON-lines file per hour, resumably.
+
+    Exits 0 when every hour is in --out (hours the source no longer keeps are listed as
+    expired, with a warning), 2 on bad usage, configuration or a folder it cannot write, 3 when
+    the source failed after all retries or has not written an hour yet (run the same pull
+    again: completed hours are kept), 130 or 143 when interrupted (progress kept).
+    """
     since_ms, until_ms = _instant(since, "--since"), _instant(until, "--until")
     check_window(since_ms, until_ms)
     if from_paths:
