@@ -1,5 +1,9 @@
 """Offline message counts and attachment downloads (`chatfiles`) with their share secrets."""
 
+import socket
+import struct
+import time
+
 import pytest
 import requests
 from emulator_support import bearer_headers
@@ -94,3 +98,21 @@ def test_an_attachment_still_needs_a_bearer_token(emu):
 def test_an_unknown_attachment_is_404_service_resource_not_found(emu, auth, file_uuid):
     answer = attachment(emu, auth, file_uuid)
     assert (answer.status_code, answer.json()["error"]) == (404, "service_resource_not_found")
+
+
+def test_a_client_that_hangs_up_mid_answer_leaves_no_traceback_on_stderr(capfd):
+    """socketserver printed the reset as a traceback on the process's stderr: a test that
+    captured stderr around a run against an in-process emulator then saw it as the run's."""
+    with run_emulator(EmulatorOptions(messages=10, slow_rate=1.0, slow_seconds=0.3)) as emulator:
+        for _ in range(3):
+            port = int(emulator.base_url.rsplit(":", 1)[1])
+            client = socket.create_connection(("127.0.0.1", port))
+            client.sendall(b"POST /demo-org/demo-app/token HTTP/1.1\r\nHost: x\r\n")
+            client.sendall(b"Content-Length: 2\r\n\r\n{}")
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()
+        time.sleep(0.6)
+        served = emulator.stats.by_route("token")
+
+    assert sum(served.values()) == 3
+    assert capfd.readouterr().err == ""

@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import re
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -690,6 +691,15 @@ class _Server(ThreadingHTTPServer):
     def track(self, connection: socket.socket, open_: bool) -> None:
         with self._connections_lock:
             (self._connections.add if open_ else self._connections.discard)(connection)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer is routine (a run stopped, a test done): one debug
+        line, not socketserver's traceback on stderr, which lands in whatever captures it."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            logger.debug("%s hung up: %s", client_address[0], error)
+        else:
+            logger.error("error serving %s", client_address[0], exc_info=True)
 
     def drop_connections(self) -> None:
         """Closes kept-alive connections, so a stopped emulator answers nothing more."""
