@@ -57,7 +57,13 @@ from auditor.report.formats import bag_formats
 from auditor.report.model import ReportBuilder
 from auditor.report.runinfo import RunInfo
 from auditor.sources.settings import ConnectionSettings
-from auditor.stages import PartitionOutcome, StageSettings, fetched_before, spool_paths
+from auditor.stages import (
+    PartitionOutcome,
+    StageSettings,
+    drop_partial_downloads,
+    fetched_before,
+    spool_paths,
+)
 from auditor.state import RunRecord, State, StateLock, config_digest
 from auditor.validation import RecordValidator
 
@@ -610,6 +616,7 @@ class _Archiver:
             namespace=settings.namespace,
         )
         self.spool_dir.mkdir(parents=True, exist_ok=True)  # before any worker made it
+        drop_partial_downloads(self.spool_dir)
         self.report = ReportBuilder(self.run_info(writer))
         self._add_findings = writer.add_findings
         with writer:

@@ -113,6 +113,18 @@ def _as_dict(outcome: PartitionOutcome) -> dict[str, Any]:
     return {name: getattr(outcome, name) for name in outcome.__slots__}
 
 
+PARTIAL_DOWNLOAD = ".download."
+
+
+def drop_partial_downloads(spool_dir: Path) -> None:
+    """Removes the files a killed run was downloading into the attachment store: named by
+    process and thread, no later run would finish or reuse them, and one can be as large as
+    the biggest attachment. Called before any worker starts; the state's lock keeps other runs
+    out of this spool."""
+    for partial in (spool_dir / "attachments").glob(f"{PARTIAL_DOWNLOAD}*.tmp"):
+        partial.unlink(missing_ok=True)
+
+
 def spool_paths(spool_dir: Path, partition: Partition) -> dict[str, Path]:
     stem = spool_dir / str(partition.start_ms)
     return {
@@ -324,7 +336,7 @@ class PartitionProcessor:
         url, secret = wanted
         self._failing.check()
         store = self.spool_dir / "attachments"
-        partial = store / f".download.{os.getpid()}-{threading.get_ident()}.tmp"
+        partial = store / f"{PARTIAL_DOWNLOAD}{os.getpid()}-{threading.get_ident()}.tmp"
         with partial.open("wb") as handle:
             digest = hashlib.sha256()
 

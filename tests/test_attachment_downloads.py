@@ -4,12 +4,16 @@ the bag does not depend on how many."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 import run_support
 from click.testing import CliRunner
 
+from auditor.archive import layout
 from auditor.archive.keys import generate_key_files
 from auditor.archive.publickey import load_public_key
 from auditor.archive.verify import verify_bag
@@ -132,3 +136,31 @@ def test_a_file_server_that_fails_every_download_stops_the_run_and_a_rerun_compl
     assert verify_bag(rerun.bag_path, load_public_key(keys.public_key)).problems == ()
     findings = (rerun.bag_path / "data" / "findings.jsonl").read_text()
     assert "download-failed" not in findings
+
+
+def test_a_resumed_run_removes_the_downloads_a_killed_run_left_half_written(keys, tmp_path):
+    """They are named by process and thread, so no later run finishes them; each can be as
+    large as the largest attachment, and they used to stay until the run completed."""
+    history = dict(messages=2400, days=1, client_secret=SECRET)
+    with run_emulator(EmulatorOptions(**history)) as emulator:
+        args = run_support.run_args(emulator, keys, tmp_path, "--fail-on", "none", hours=4)
+
+        def run(crash: str | None) -> int:
+            env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET}
+            env.pop("AUDITOR_CRASH_AT", None)
+            if crash:
+                env["AUDITOR_CRASH_AT"] = crash
+            return subprocess.run(
+                [sys.executable, "-m", "auditor", *args], env=env, capture_output=True
+            ).returncode
+
+        assert run("spool.partition:1") != 0
+        (store,) = (tmp_path / "archive" / layout.SPOOL_FOLDER).glob("*/attachments")
+        assert any(not name.name.startswith(".") for name in store.iterdir())
+        left = [store / f".download.4242-{thread}.tmp" for thread in (1, 2)]
+        for partial in left:
+            partial.write_bytes(b"half a file" * 100_000)
+
+        assert run("spool.partition:1") != 0
+        assert store.is_dir() and not any(partial.exists() for partial in left)
+        assert run(None) == 0
