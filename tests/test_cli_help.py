@@ -41,12 +41,13 @@ def test_every_run_option_the_run_defaults_names_its_default(name):
     assert f"default: {DEFAULTS[name]}" in option_help(name)
 
 
-@pytest.mark.parametrize("name", ["hour_timezone", "api", "max_retries"])
+@pytest.mark.parametrize("name", ["hour_timezone", "api", "max_retries", "retention_days"])
 def test_every_run_option_of_the_source_names_its_default(name):
     (default,) = [
         each.default for each in dataclasses.fields(ConnectionSettings) if each.name == name
     ]
-    assert f"default: {default}" in option_help(name)
+    shown = f"{default:g}" if isinstance(default, float) else default
+    assert f"default: {shown}" in option_help(name)
 
 
 def test_the_signing_key_help_names_both_ways_to_give_its_passphrase():

@@ -4,6 +4,7 @@ each hour a second time once it is `late_hours` old, and archives what is new, o
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -11,8 +12,10 @@ from pathlib import Path
 import orjson
 import pytest
 import run_support
+from click.testing import CliRunner
 
 from auditor.archive.keys import generate_key_files
+from auditor.cli import main
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import HOUR_MS
@@ -355,3 +358,26 @@ def hours(since: int, until: int) -> tuple[int, int]:
 
 def archived_counter(records) -> Counter[tuple[str, str]]:
     return Counter((str(record.get("msg_id")), content_hash(record)) for record in records)
+
+
+def test_the_retention_days_flag_sets_where_a_chains_first_run_starts(keys, tmp_path, caplog):
+    """`--retention-days`, on the command line, is what the config's `retention_days` is: the
+    first `--incremental` run of a chain starts that many days back, less three hours."""
+    now_hour = int(time.time() * 1000) // HOUR_MS * HOUR_MS
+    options = EmulatorOptions(
+        messages=480, days=2, start_ms=now_hour - 40 * HOUR_MS, client_secret=SECRET
+    )
+    with run_emulator(options) as emulator:
+        args = run_support.run_args(emulator, keys, tmp_path, "--fail-on", "none")
+        for flag in ("--since", "--until", "--as-of"):
+            del args[args.index(flag) : args.index(flag) + 2]
+        args += ["--incremental", "--ready-delay-hours", "2", "--retention-days", "1", "--json"]
+        result = CliRunner().invoke(main, args, env={"EASEMOB_CLIENT_SECRET": SECRET})
+
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads(result.stdout)
+    assert "(retention_days 1)" in caplog.text
+    assert (summary["since_ms"], summary["until_ms"]) in {
+        (now_hour - 20 * HOUR_MS, now_hour - 2 * HOUR_MS),
+        (now_hour - 19 * HOUR_MS, now_hour - HOUR_MS),  # the hour turned during the run
+    }

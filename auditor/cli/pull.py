@@ -42,6 +42,12 @@ def _connection_options(command):
             type=click.FloatRange(min=0, min_open=True),
             help="Seconds to wait for an answer [default: 30].",
         ),
+        click.option(
+            "--retention-days",
+            type=float,
+            help="Days the source keeps hour files: 3, or 7, 90 or 180 by contract; older hours "
+            "are expired, not asked for [env: EASEMOB_RETENTION_DAYS; default: 3].",
+        ),
     )
     for option in reversed(options):
         command = option(command)

@@ -260,6 +260,12 @@ def _window(values: dict) -> tuple[int | None, int | None]:
     help="Hours after its end before an hour counts as ready [default: 24].",
 )
 @click.option(
+    "--late-hours",
+    type=click.IntRange(min=0),
+    help="With --incremental, fetch an hour again once it is this old, for records Easemob "
+    "wrote late (0: never) [default: 48].",
+)
+@click.option(
     "--as-of",
     help="Judge retention and legal holds as of this instant (as --since) instead of when the "
     "run begins: to re-audit a window reproducibly.",
@@ -306,6 +312,7 @@ def run_command(config_file, as_json, quiet, from_paths, **flags) -> None:
             "max_retries",
             "timeout",
             "attachment_downloads",
+            "retention_days",
             "api",
             "hour_timezone",
         )
