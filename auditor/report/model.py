@@ -35,6 +35,7 @@ from auditor.report.forked import ForkedWrite
 from auditor.report.formats import default_formats
 from auditor.report.formats.interface import ReportFormat
 from auditor.report.runinfo import RunInfo
+from auditor.report.senders import SenderTally
 from auditor.report.tables import TABLES, severity_rank, table_for
 
 DISPOSITIONS = ("keep", "dispose", "review", "hold")
@@ -155,7 +156,7 @@ class ReportBuilder:
         self._waiting: dict[str | tuple[str, int], list[str]] = {}
         self._needs_record: dict[str | tuple[str, int], list[dict[str, Any]]] = {}
         self._finding_days: Counter[tuple[int, str]] = Counter()
-        self._sender_findings: dict[str, Counter[str]] = {}
+        self._senders = SenderTally()
         self._untimed_findings = 0  # about a record without a send time
         self._unplaced = 0  # about no record this builder can find
         # verdicts
@@ -387,7 +388,7 @@ class ReportBuilder:
             self._untimed_findings += 1
             return
         self._finding_days[((sent + self._offset_ms) // DAY_MS, severity)] += 1
-        self._sender_findings.setdefault(who or "(no sender)", Counter())[severity] += 1
+        self._senders.add(who or "(no sender)", severity)
 
     # -- results -----------------------------------------------------------------------------
 
@@ -479,8 +480,8 @@ class ReportBuilder:
                 "per_day": self._findings_per_day(),
                 "undated": self._untimed_findings + self._recordless(),
                 "top_senders": [
-                    {"sender": who, "count": sum(counts.values()), "by_severity": dict(counts)}
-                    for who, counts in self._top_senders()
+                    {"sender": who, "count": sum(counts.values()), "by_severity": counts}
+                    for who, counts in self._senders.top()
                 ],
             },
             "retention": {
@@ -572,6 +573,7 @@ class ReportBuilder:
 
     def close(self) -> None:
         self._spool.close()
+        self._senders.close()
 
     def __enter__(self) -> ReportBuilder:
         return self
@@ -592,11 +594,6 @@ class ReportBuilder:
             yield orjson.loads(line)
 
     # -- charts ------------------------------------------------------------------------------
-
-    def _top_senders(self, count: int = 10) -> list[tuple[str, Counter[str]]]:
-        return sorted(
-            self._sender_findings.items(), key=lambda item: (-sum(item[1].values()), item[0])
-        )[:count]
 
     def _recordless(self) -> int:
         """Findings about no record this builder saw: no msg_id or line to find it by, or a
@@ -680,7 +677,7 @@ class ReportBuilder:
         in_window = sum(
             count for (day, _severity), count in self._finding_days.items() if day in days
         )
-        senders = self._top_senders()
+        senders = self._senders.top()
         return (
             charts.column_chart(
                 "activity",
@@ -735,7 +732,7 @@ class ReportBuilder:
             charts.bar_chart(
                 "top-senders",
                 "Top senders with findings",
-                [(name, dict(counts)) for name, counts in senders],
+                senders,
                 SEVERITY_SERIES,
                 "The ten senders whose messages drew the most findings, by severity.",
             ),
