@@ -357,6 +357,60 @@ def test_an_attachment_refusal_echoing_the_token_reaches_the_spool_redacted(
     )
 
 
+@pytest.mark.parametrize("padding", [90, 110, 116, 150, 190, 195])
+@pytest.mark.parametrize(
+    ("status", "shape", "call"),
+    [
+        (500, "json", "legacy"),  # a retried answer's `error`, cut at 120 characters
+        (400, "json", "hour"),  # a refusal's `error_description`, cut at 200
+        (403, "text", "hour"),  # a refusal that is not JSON
+    ],
+)
+def test_an_echo_cut_short_in_a_message_leaves_no_part_of_the_secret(
+    serve, caplog, padding, status, shape, call
+):
+    """Messages were cut before the secrets were taken out, so a secret straddling the cut no
+    longer matched, and its first part was shown (probe 18: 77 of a token's 84 characters)."""
+
+    def respond(handler, server):
+        said = "x" * padding + f"{SECRET} Bearer {TOKEN} end"
+        if shape == "text":
+            send(handler, status, said.encode())
+        else:
+            send_json(handler, status, {"error": said, "error_description": said})
+
+    server = serve(api(respond))
+    with caplog.at_level(logging.DEBUG), pytest.raises(SourceError) as caught:
+        if call == "legacy":
+            client(server).legacy_page("select *", 10)
+        else:
+            client(server).hour_file_url("2026110100")
+    shown = str(caught.value) + caplog.text
+    for secret in (SECRET, TOKEN):
+        assert not any(secret[:n] in shown for n in range(6, len(secret) + 1)), shown
+
+
+def test_a_file_server_echoing_the_share_secret_gets_it_redacted(serve, tmp_path, monkeypatch):
+    """The share-secret is a file's credential: the finding about a refused download goes into
+    the bag's findings and its report, which travel further than the records."""
+
+    def respond(handler, server):
+        echoed = handler.headers.get("share-secret")
+        send_json(handler, 400, {"error": "illegal_argument", "error_description": echoed})
+
+    server = serve(api(respond))
+    record = attachment_record("f1")
+    record["payload"]["bodies"][0]["secret"] = "share-SECRET-0123456789abcdef"
+    processor = attachment_processor(tmp_path, monkeypatch, server, record)
+    try:
+        processor.process(HOUR)
+    finally:
+        processor.close()
+    assert references(tmp_path)["f1"]["error"].endswith(
+        "was refused: HTTP 400 (illegal_argument: <redacted>)"
+    )
+
+
 def test_credentials_in_logged_urls_are_redacted(serve, caplog):
     def respond(handler, server):
         send(handler, 200, b"data")

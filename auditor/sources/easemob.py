@@ -52,6 +52,8 @@ HOUR_FILE_LIMIT = 1 * GIB
 ATTACHMENT_LIMIT = 1 * GIB
 # Of an answer that is refused anyway, only the start is read (for `error`/`error_description`).
 REFUSAL_READ = 64 * KIB
+# Of a refusal that is not JSON, the start taken as its description (redacted, then cut).
+ERROR_BODY_READ = 4 * KIB
 # The low-speed rule: a body that brings fewer bytes than this a second, averaged over a window
 # of `timeout` seconds (at least one), fails the attempt, like curl's --speed-limit/--speed-time.
 LOW_SPEED_BYTES = 1 * KIB
@@ -182,11 +184,13 @@ class _Answer:
 
 
 def _error_of(answer: _Answer) -> tuple[str, str]:
-    """Easemob's (Usergrid's) `error` and `error_description`, or the start of a non-JSON body."""
+    """Easemob's (Usergrid's) `error` and `error_description`, or the start of a non-JSON body,
+    uncut: a message cuts them only after `EasemobClient._redact`, since a secret cut in two
+    no longer matches and its first part would be shown."""
     try:
         body = orjson.loads(answer.body)
     except orjson.JSONDecodeError:
-        return "", answer.body[:120].decode("utf-8", "replace").strip()
+        return "", answer.body[:ERROR_BODY_READ].decode("utf-8", "replace").strip()
     if not isinstance(body, dict):
         return "", ""
     return str(body.get("error") or ""), str(body.get("error_description") or "")
@@ -339,7 +343,7 @@ class EasemobClient:
             if answer.status == 404 and error == "storage_object_not_found":
                 return None
             if answer.status == 400 and re.search(r"expired|unstored", description):
-                detail = self._redact(description or error)
+                detail = self._shown(description or error, 200)
                 raise PartitionNotReady(label, detail, _answered_ms(answer))
             raise self._refusal(answer, "GET")
 
@@ -406,7 +410,7 @@ class EasemobClient:
                 if isinstance(value, str) and re.fullmatch(r"[0-9]{1,18}", value):
                     value = int(value)
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+                    shown = self._shown(repr(value), 40)
                     raise SourceError(
                         f"GET {url} gave {shown} as the offline message count of {user!r}, "
                         "not a whole number of 0 or more"
@@ -451,6 +455,7 @@ class EasemobClient:
         headers = {"Accept": "application/octet-stream"}
         if secret:
             headers["share-secret"] = secret
+        self._local.share_secret = secret  # `_redact` hides it from what this download says
         size = [0]
 
         def counting() -> Callable[[bytes], object]:
@@ -551,10 +556,18 @@ class EasemobClient:
 
         One pass over all secrets, so the marker put in is never searched again (a secret "a"
         made "<red<redacted>cted>" of it)."""
-        pattern = _secrets_pattern(self._secrets)
+        secrets = self._secrets
+        if share_secret := getattr(self._local, "share_secret", None):
+            secrets = (*secrets, share_secret)
+        pattern = _secrets_pattern(secrets)
         if pattern:
             text = re.sub(pattern, "<redacted>", text)
         return redact_url_text(text)
+
+    def _shown(self, text: str, most: int = 200) -> str:
+        """What a server said, redacted, then cut to `most` characters."""
+        text = self._redact(text)
+        return text if len(text) <= most else text[:most] + "..."
 
     def _call(self, method: str, url: str, accept: Callable[[_Answer], T], **options: Any) -> T:
         """`_attempts`, with the secrets taken out of whatever error leaves it."""
@@ -630,8 +643,8 @@ class EasemobClient:
                     log.info("token refused by %s; renewing it once", self._redact(shown))
                     continue
                 if answer.status in (408, 429) or answer.status >= 500:
-                    error, _ = _error_of(answer)
-                    reason = f"HTTP {answer.status}" + (f" {error[:120]}" if error else "")
+                    error = self._shown(_error_of(answer)[0], 120)
+                    reason = f"HTTP {answer.status}" + (f" {error}" if error else "")
                     retry_after = retry_after_seconds(answer.headers.get("Retry-After"))
                 else:
                     try:
@@ -836,6 +849,6 @@ class EasemobClient:
             return ConfigError(
                 f"no application {self.org}/{self.app} at {self.base_url}; check --org and --app"
             )
-        detail = ": ".join(part for part in (error[:200], description[:200]) if part)
+        detail = ": ".join(part for part in (self._shown(error), self._shown(description)) if part)
         text = f"{method} {_without_query(answer.url)} was refused: HTTP {answer.status}"
         return SourceError(self._redact(f"{text} ({detail})" if detail else text))
