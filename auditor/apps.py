@@ -290,9 +290,14 @@ def _environ_for(
         variable = str(section["client_secret_env"])
         secret = environ.get(variable)
         if not secret:
+            # A name in the usual shape is shown; anything else may be the secret itself.
+            named = variable if re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", variable) else None
             raise ConfigError(
-                f"{config_path}: {where}.source.client_secret_env names {variable}, "
-                "which is not set"
+                f"{config_path}: {where}.source.client_secret_env names {named}, which is not set"
+                if named
+                else f"{config_path}: {where}.source.client_secret_env names no variable that "
+                "is set (the name is not shown: it is not in the usual shape of one, and may be "
+                "the secret itself)"
             )
     elif section.get("client_secret_file"):
         secret = read_secret_file(

@@ -9,6 +9,7 @@ line naming the file and what it was for.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,27 @@ def read_operator_file(path: str | Path, what: str, limit: int = TEXT_FILE_LIMIT
     InputError when it is missing, unreadable, not a regular file or larger than `limit`."""
     with _refused_as(path, what):
         return read_regular(path, limit, follow_symlinks=True)
+
+
+def read_secret_file_bytes(path: str | Path, what: str) -> bytes:
+    """`read_operator_file` of a file holding a secret, capped at `SECRET_FILE_LIMIT`. When no
+    such file exists its name is not shown: an operator who put the secret itself where the
+    file's name belongs would otherwise see it printed, and logged by cron or systemd."""
+    try:
+        return read_operator_file(path, what, SECRET_FILE_LIMIT)
+    except InputError:
+        if _exists(path):
+            raise
+        raise InputError(
+            f"no such {what} (its name is not shown, in case it is the secret itself)"
+        ) from None
+
+
+def _exists(path: str | Path) -> bool:
+    try:
+        return os.path.lexists(path)
+    except (ValueError, OSError):  # a NUL in the name, or one too long for the system
+        return False
 
 
 def open_operator_file(path: str | Path, what: str) -> BinaryIO:

@@ -368,3 +368,69 @@ def test_a_pace_inside_its_range_or_none_is_kept(tmp_path, rate):
     settings = load_settings(config_file=config, environ={"EASEMOB_CLIENT_SECRET": "s"})
 
     assert settings.hour_file_rate == rate
+
+
+# A secret put where its file's or variable's name belongs (probe 18 #2)
+
+PUT_IN_THE_WRONG_PLACE = "YXA6wrong-place-S3CRET-xyz"
+
+
+def _one_line_without_the_secret(result) -> str:
+    assert result.exit_code == 2, result.output
+    assert PUT_IN_THE_WRONG_PLACE not in result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("auditor: error: "), result.output
+    return lines[0]
+
+
+def test_a_secret_given_as_the_secret_files_name_is_not_printed(tmp_path):
+    config = tmp_path / "auditor.yaml"
+    config.write_text(f"source:\n{SOURCE}")
+    result = invoke(
+        "pull", "--config", config, "--since", "2026-11-01", "--until", "2026-11-01T01:00Z",
+        "--out", tmp_path / "out",
+        env={"EASEMOB_CLIENT_SECRET_FILE": PUT_IN_THE_WRONG_PLACE},
+    )  # fmt: skip
+
+    assert _one_line_without_the_secret(result).endswith(
+        "no such client secret file named by EASEMOB_CLIENT_SECRET_FILE (its name is not "
+        "shown, in case it is the secret itself)"
+    )
+
+
+def test_a_secret_given_as_the_configs_secret_file_is_not_printed(tmp_path):
+    config = tmp_path / "auditor.yaml"
+    config.write_text(f"source:\n{SOURCE}  client_secret_file: {PUT_IN_THE_WRONG_PLACE}\n")
+    result = invoke(
+        "pull", "--config", config, "--since", "2026-11-01", "--until", "2026-11-01T01:00Z",
+        "--out", tmp_path / "out",
+    )  # fmt: skip
+
+    assert "no such client secret file named by source.client_secret_file" in (
+        _one_line_without_the_secret(result)
+    )
+
+
+def test_a_passphrase_given_as_the_passphrase_files_name_is_not_printed(tmp_path):
+    result = invoke("keygen", "--out", tmp_path, env={PASSPHRASE_FILE_ENV: PUT_IN_THE_WRONG_PLACE})
+
+    assert "no such key passphrase file named by AUDITOR_KEY_PASSPHRASE_FILE" in (
+        _one_line_without_the_secret(result)
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"), [(PUT_IN_THE_WRONG_PLACE, False), ("SHOP_CLIENT_SECRET", True)]
+)
+def test_an_apps_secret_variable_is_named_only_when_it_looks_like_a_name(tmp_path, name, shown):
+    config = tmp_path / "auditor.yaml"
+    config.write_text(
+        f"run:\n  policies: {example_policy()}\n  key: key.pem\n  out: archive\n"
+        "  state: state.db\napps:\n  - name: shop\n    source:\n"
+        + "".join(f"    {line}\n" for line in SOURCE.splitlines())
+        + f"      client_secret_env: {name}\n"
+    )
+
+    line = _one_line_without_the_secret(invoke("run", "--config", config))
+
+    assert (f"names {name}, which is not set" in line) is shown

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from auditor.archive.publickey import fingerprint, openssh_line, public_pem
 from auditor.errors import ConfigError
-from auditor.operator_files import SECRET_FILE_LIMIT, read_operator_file
+from auditor.operator_files import SECRET_FILE_LIMIT, read_operator_file, read_secret_file_bytes
 
 PASSPHRASE_ENV = "AUDITOR_KEY_PASSPHRASE"
 PASSPHRASE_FILE_ENV = "AUDITOR_KEY_PASSPHRASE_FILE"
@@ -52,7 +52,7 @@ def passphrase_from_env() -> bytes | None:
     name = os.environ.get(PASSPHRASE_FILE_ENV)
     if name:
         what = f"key passphrase file named by {PASSPHRASE_FILE_ENV}"
-        data = read_operator_file(name, what, SECRET_FILE_LIMIT).rstrip(b"\r\n")
+        data = read_secret_file_bytes(name, what).rstrip(b"\r\n")
         return data or None
     return None
 
