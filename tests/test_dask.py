@@ -25,6 +25,7 @@ from auditor.cli import main
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError, SourceError
+from auditor.executors import PLAINTEXT_SCHEDULER_ENV, executor_options
 from auditor.executors.dask import cluster_client
 from auditor.executors.interface import AHEAD_PER_WORKER
 from auditor.partitions import HOUR_MS
@@ -333,3 +334,40 @@ def test_the_core_and_the_command_line_never_import_dask():
     )
 
     assert result.stdout == "[]\n"
+
+
+@pytest.mark.parametrize(
+    ("address", "refused"),
+    [
+        ("tcp://dask:8786", True),
+        ("tcp://10.0.0.7:8786", True),
+        ("ucx://dask:8786", True),
+        ("tcp://127.0.0.1:8786", False),
+        ("tcp://localhost:8786", False),
+        ("tcp://[::1]:8786", False),
+        ("tls://dask:8786", False),
+    ],
+)
+def test_a_plaintext_scheduler_off_this_machine_is_refused(tmp_path, monkeypatch, address, refused):
+    """Every task carries the client secret and the salt key (probe 18 #3: both crossed the
+    network six times in 16 KB to a tcp:// scheduler)."""
+    monkeypatch.delenv(PLAINTEXT_SCHEDULER_ENV, raising=False)
+    if refused:
+        with pytest.raises(ConfigError, match=r"is not encrypted.*use a tls:// address"):
+            executor_options("dask", address)
+        monkeypatch.setenv(PLAINTEXT_SCHEDULER_ENV, "1")
+    assert executor_options("dask", address) == {"scheduler": address}
+
+
+def test_the_run_refuses_a_plaintext_scheduler_in_one_line_before_it_starts(tmp_path, monkeypatch):
+    monkeypatch.delenv(PLAINTEXT_SCHEDULER_ENV, raising=False)
+    args = ["run", "--executor", "dask", "--scheduler", "tcp://dask.example:8786"]
+    args += ["--base-url", "http://127.0.0.1:9", "--org", "o", "--app", "a", "--client-id", "c"]
+    args += ["--since", "2026-11-01", "--until", "2026-11-01T01:00Z", "--out", str(tmp_path)]
+    result = CliRunner().invoke(main, args, env={"EASEMOB_CLIENT_SECRET": "s"})
+
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(
+        "auditor: error: --scheduler tcp://dask.example:8786 is not encrypted"
+    )
+    assert len(result.output.splitlines()) == 1

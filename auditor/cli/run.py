@@ -277,8 +277,9 @@ def _window(values: dict) -> tuple[int | None, int | None]:
 )
 @click.option(
     "--scheduler",
-    metavar="tcp://HOST:8786",
-    help="Dask scheduler of --executor dask; without it, a local cluster of --workers processes.",
+    metavar="tls://HOST:8786",
+    help="Dask scheduler of --executor dask; without it, a local cluster of --workers processes. "
+    "Tasks carry secrets: tcp:// is refused off this machine, use tls://.",
 )
 @click.option(
     "--api",

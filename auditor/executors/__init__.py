@@ -7,6 +7,10 @@ on where or how the partitions ran.
 
 from __future__ import annotations
 
+import ipaddress
+import os
+from urllib.parse import urlsplit
+
 from auditor.errors import ConfigError
 from auditor.executors.interface import Executor
 from auditor.executors.local import LocalExecutor
@@ -16,6 +20,9 @@ EXECUTORS = ("local", "dask")
 # fork pool starts all of them at once: 64 is past any one machine's useful parallelism (and
 # Easemob's 10 hour files a minute), still far from exhausting its memory.
 MAX_WORKERS = 64
+# Set to 1 where the network between coordinator, scheduler and workers is encrypted below
+# Dask (WireGuard, IPsec): a plaintext scheduler off this machine is refused otherwise.
+PLAINTEXT_SCHEDULER_ENV = "AUDITOR_PLAINTEXT_SCHEDULER"
 
 
 def check_workers(workers: int) -> None:
@@ -46,5 +53,30 @@ def executor_options(name: str, scheduler: str | None) -> dict[str, object]:
     if name != "dask":
         raise ConfigError("--scheduler is the address of a Dask scheduler: add --executor dask")
     if not scheduler.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
-        raise ConfigError(f"--scheduler {scheduler!r} must look like tcp://HOST:8786")
+        raise ConfigError(f"--scheduler {scheduler!r} must look like tls://HOST:8786")
+    if (
+        scheduler.startswith(("tcp://", "ucx://"))
+        and not _on_this_machine(scheduler)
+        and os.environ.get(PLAINTEXT_SCHEDULER_ENV) != "1"
+    ):
+        raise ConfigError(
+            f"--scheduler {scheduler} is not encrypted, and every task carries the app's client "
+            "secret and the archive's salt key: use a tls:// address with Dask's TLS settings "
+            f"(docs/scaling.md), or set {PLAINTEXT_SCHEDULER_ENV}=1 where the network below "
+            "Dask is encrypted"
+        )
     return {"scheduler": scheduler}
+
+
+def _on_this_machine(address: str) -> bool:
+    """Whether a scheduler address is loopback, where nothing crosses a network."""
+    try:
+        host = urlsplit(address).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
