@@ -111,7 +111,9 @@ def test_wrong_credentials_are_one_line_and_exit_2(emu, tmp_path):
     assert one_error_line(result, 2) == (
         f"wrong client id or secret for demo-org/demo-app at {emu.base_url} (check "
         "--client-id and the client secret, from EASEMOB_CLIENT_SECRET, "
-        "EASEMOB_CLIENT_SECRET_FILE, or the config's client_secret_file or client_secret_env)"
+        "EASEMOB_CLIENT_SECRET_FILE, or the config's client_secret_file, or an app's "
+        "client_secret_env "
+        "under apps:)"
     )
 
 

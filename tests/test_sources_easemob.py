@@ -88,7 +88,9 @@ def test_wrong_credentials_name_org_app_and_url_but_not_the_secret(emu):
     assert str(caught.value) == (
         f"wrong client id or secret for demo-org/demo-app at {emu.base_url} "
         "(check --client-id and the client secret, from EASEMOB_CLIENT_SECRET, "
-        "EASEMOB_CLIENT_SECRET_FILE, or the config's client_secret_file or client_secret_env)"
+        "EASEMOB_CLIENT_SECRET_FILE, or the config's client_secret_file, or an app's "
+        "client_secret_env "
+        "under apps:)"
     )
 
 

@@ -31,7 +31,7 @@ from auditor.errors import ConfigError, SourceError
 from auditor.partitions import Partition
 from auditor.sources.easemob import EasemobClient, RetryPolicy, retry_after_seconds
 from auditor.sources.local import LocalFileSource
-from auditor.sources.settings import ConnectionSettings
+from auditor.sources.settings import ConnectionSettings, load_settings
 
 SECRET = "Sx-hostile-client-secret-42"
 TOKEN = "YWMt-hostile-token-0123456789"
@@ -417,10 +417,15 @@ def test_credentials_in_logged_urls_are_redacted(serve, caplog):
 
     server = serve(respond)
     signed = server.url.replace("//", "//admin:hunter2@") + "/f.gz?X-Token=LEAKME&Signature=SIG"
+    # nginx secure_link and other signers name their credentials anything
+    unnamed = server.url + "/g.gz?md5=MD5LEAK&expires=1&hmac=HMACLEAK"
     with caplog.at_level(logging.DEBUG):
         assert client(server).download(signed) == b"data"
+        assert client(server).download(unnamed) == b"data"
     assert "hunter2" not in caplog.text and "LEAKME" not in caplog.text
     assert "SIG" not in caplog.text
+    assert "MD5LEAK" not in caplog.text and "HMACLEAK" not in caplog.text
+    assert "/g.gz?md5=<redacted>" in caplog.text
 
 
 # -- 4. redirects ----------------------------------------------------------------------------
@@ -621,3 +626,28 @@ def test_a_tiny_token_life_does_not_cost_a_token_per_call(serve):
         talker.legacy_page("select *", 10)
         time.sleep(0.01)
     assert server.paths().count("/o/a/token") == 1
+
+
+@pytest.mark.parametrize("token", ["tok\u00e9n-\u4e2d", "two words", "tab\there"])
+def test_a_token_no_header_can_carry_is_a_source_error_not_an_internal_one(serve, token):
+    """requests failed to encode it into the header: exit 70, a bug, where the server is at fault
+    (probe 18)."""
+
+    def issue(handler, expires_in=3600):
+        send_json(handler, 200, {"access_token": token, "expires_in": expires_in})
+
+    server = serve(api(lambda handler, server: send_json(handler, 200, {}), token=issue))
+    with pytest.raises(SourceError, match="access_token is not printable ASCII"):
+        client(server).hour_file_url("2026110100")
+
+
+def test_a_base_url_with_a_password_is_refused_without_showing_it():
+    """requests would send it as Basic auth in place of the app's token, and the run then
+    failed with "refused a token it had just issued" (probe 18)."""
+    with pytest.raises(ConfigError) as refused:
+        load_settings(
+            {"base_url": "https://admin:hunter2@a1.easemob.com", "org": "o", "app": "a"},
+            environ={"EASEMOB_CLIENT_ID": "c", "EASEMOB_CLIENT_SECRET": "s"},
+        )
+    assert "hunter2" not in str(refused.value)
+    assert "holds a user name or password" in str(refused.value)

@@ -296,7 +296,9 @@ def test_a_one_letter_secret_leaves_the_wrong_secret_message_readable(emulator, 
     assert one_error_line(invoke(args, secret="a"), 2) == (
         f"wrong client id or secret for demo-org/demo-app at {emulator.base_url} (check "
         "--client-id and the client secret, from EASEMOB_CLIENT_SECRET, "
-        "EASEMOB_CLIENT_SECRET_FILE, or the config's client_secret_file or client_secret_env)"
+        "EASEMOB_CLIENT_SECRET_FILE, or the config's client_secret_file, or an app's "
+        "client_secret_env "
+        "under apps:)"
     )
 
 

@@ -78,13 +78,21 @@ def redact_url_text(text: str) -> str:
     return _USERINFO.sub(r"\1<redacted>@", _SECRET_PARAMETER.sub(r"\1<redacted>", text))
 
 
+# Any query value: a signed URL's credentials may be named anything (`md5=`, `hmac=`, `e=`).
+_QUERY_VALUE = re.compile(r"([?&;][^=&;\s\"'?#]*=)[^&;\s\"'#]+")
+
+
 class _RedactSignatures(logging.Filter):
-    """Hides credentials in the URLs of urllib3's debug lines (`redact_url_text`)."""
+    """Hides the userinfo and every query value of the URLs in urllib3's debug lines, which
+    name each request: the auditor's own lines leave the query out altogether."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
             record.args = tuple(
-                redact_url_text(arg) if isinstance(arg, str) else arg for arg in record.args
+                redact_url_text(_QUERY_VALUE.sub(r"\1<redacted>", arg))
+                if isinstance(arg, str)
+                else arg
+                for arg in record.args
             )
         return True
 
@@ -515,6 +523,9 @@ class EasemobClient:
                 if not isinstance(token, str) or not token:
                     raise _Retry("the token answer held no access_token")
                 self._secrets = (*self._secrets, token)
+                if not (token.isascii() and token.isprintable()) or " " in token:
+                    # A header carries it as it is: anything else is no token of Easemob's.
+                    raise _Retry("the token answer's access_token is not printable ASCII")
                 try:
                     seconds = float(expires_in)
                 except (TypeError, ValueError, OverflowError):
@@ -528,8 +539,8 @@ class EasemobClient:
                 raise ConfigError(
                     f"wrong client id or secret for {self.org}/{self.app} at {self.base_url}"
                     " (check --client-id and the client secret, from EASEMOB_CLIENT_SECRET,"
-                    " EASEMOB_CLIENT_SECRET_FILE, or the config's client_secret_file or"
-                    " client_secret_env)"
+                    " EASEMOB_CLIENT_SECRET_FILE, or the config's client_secret_file, or an"
+                    " app's client_secret_env under apps:)"
                 )
             raise self._refusal(answer, "POST")
 

@@ -25,7 +25,7 @@ from auditor.config import beside, read_config
 from auditor.errors import ConfigError, InputError
 from auditor.operator_files import read_secret_file_bytes
 from auditor.partitions import parse_hour_timezone
-from auditor.sources.easemob import EasemobClient, RetryPolicy
+from auditor.sources.easemob import EasemobClient, RetryPolicy, redact_url_text
 from auditor.sources.folder import LocalHoursSource, PreparedInputs, prepared_inputs
 from auditor.sources.hourfiles import RETENTION_DAYS, HourFileSource
 from auditor.sources.interface import Source
@@ -222,11 +222,21 @@ def _checked(values: dict[str, Any]) -> ConnectionSettings:
             values[key] = str(values[key]).strip()
     base_url = values["base_url"].rstrip("/")
     if not base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"base URL {base_url!r} must start with http:// or https://")
+        raise ConfigError(
+            f"base URL {redact_url_text(base_url)!r} must start with http:// or https://"
+        )
     try:
-        urlsplit(base_url).port  # noqa: B018 - parsing it is the check
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 - parsing it is the check
     except ValueError as error:
-        raise ConfigError(f"base URL {base_url!r} is not a URL ({error})") from None
+        shown = redact_url_text(base_url)
+        raise ConfigError(f"base URL {shown!r} is not a URL ({error})") from None
+    if "@" in parts.netloc:
+        # requests would send them as Basic auth in place of the app's token
+        raise ConfigError(
+            f"base URL {redact_url_text(base_url)} holds a user name or password: give the "
+            "cluster's address alone (the app signs in with its client id and secret)"
+        )
     values["base_url"] = base_url
     api = values.get("api", "hourfiles")
     if api not in APIS:
