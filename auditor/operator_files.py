@@ -9,6 +9,7 @@ line naming the file and what it was for.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ from typing import BinaryIO
 
 from auditor.archive.untrusted import UnsafeFile, open_regular, read_regular, shown
 from auditor.errors import InputError
+
+log = logging.getLogger(__name__)
 
 # A config or policy file is a few KB (a 200,000-term keyword list is 5 MB); a key, passphrase
 # or client secret is under a KB.
@@ -36,13 +39,28 @@ def read_secret_file_bytes(path: str | Path, what: str) -> bytes:
     such file exists its name is not shown: an operator who put the secret itself where the
     file's name belongs would otherwise see it printed, and logged by cron or systemd."""
     try:
-        return read_operator_file(path, what, SECRET_FILE_LIMIT)
+        data = read_operator_file(path, what, SECRET_FILE_LIMIT)
     except InputError:
         if _exists(path):
             raise
         raise InputError(
             f"no such {what} (its name is not shown, in case it is the secret itself)"
         ) from None
+    warn_if_others_can_read(path, f"the {what}")
+    return data
+
+
+def warn_if_others_can_read(path: str | Path, what: str) -> None:
+    """Warns, without refusing (a mounted secret may be shared on purpose), when users other
+    than the owner can read a file holding a secret."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warning(
+            "%s: %s can be read by other users (mode %04o); chmod 600 it", path, what, mode & 0o777
+        )
 
 
 def _exists(path: str | Path) -> bool:

@@ -434,3 +434,25 @@ def test_an_apps_secret_variable_is_named_only_when_it_looks_like_a_name(tmp_pat
     line = _one_line_without_the_secret(invoke("run", "--config", config))
 
     assert (f"names {name}, which is not set" in line) is shown
+
+
+@pytest.mark.parametrize(("mode", "warned"), [(0o600, False), (0o644, True), (0o640, True)])
+def test_a_client_secret_file_others_can_read_is_used_with_a_warning(
+    tmp_path, caplog, mode, warned
+):
+    path = tmp_path / "client-secret"
+    path.write_text("the-secret\n")
+    path.chmod(mode)
+
+    with caplog.at_level(logging.WARNING):
+        settings = load_settings(
+            {"base_url": "https://a1.easemob.com", "org": "o", "app": "a", "client_id": "c"},
+            environ={"EASEMOB_CLIENT_SECRET_FILE": str(path)},
+        )
+
+    assert settings.client_secret == "the-secret"
+    expected = (
+        f"{path}: the client secret file named by EASEMOB_CLIENT_SECRET_FILE can be read by "
+        f"other users (mode {mode:04o}); chmod 600 it"
+    )
+    assert [record.getMessage() for record in caplog.records] == ([expected] if warned else [])

@@ -7,7 +7,6 @@ passphrase never travels on a command line and never reaches a log or an archive
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -19,7 +18,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from auditor.archive.publickey import fingerprint, openssh_line, public_pem
 from auditor.errors import ConfigError
-from auditor.operator_files import SECRET_FILE_LIMIT, read_operator_file, read_secret_file_bytes
+from auditor.operator_files import (
+    SECRET_FILE_LIMIT,
+    read_operator_file,
+    read_secret_file_bytes,
+    warn_if_others_can_read,
+)
 
 PASSPHRASE_ENV = "AUDITOR_KEY_PASSPHRASE"
 PASSPHRASE_FILE_ENV = "AUDITOR_KEY_PASSPHRASE_FILE"
@@ -28,8 +32,6 @@ PUBLIC_KEY_FILE = "auditor-signing-key.pub.pem"
 ALLOWED_SIGNERS_FILE = "allowed_signers"
 SALT_KEY_INFO = b"easemob-auditor/record-salt/v1"
 _KEY_NEEDED = "the auditor signs with an Ed25519 key in PKCS#8 PEM: create one with auditor keygen"
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +128,7 @@ def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
     """
     data = read_operator_file(path, "signing key", SECRET_FILE_LIMIT)
     _refuse_foreign_format(path, data)
-    _warn_if_others_can_read(path)
+    warn_if_others_can_read(path, "the signing key")
     passphrase = passphrase_from_env()
     encrypted = b"ENCRYPTED PRIVATE KEY" in data
     if encrypted and not passphrase:
@@ -155,21 +157,6 @@ def _refuse_foreign_format(path: str | Path, data: bytes) -> None:
         raise ConfigError(
             f"{path}: is a key encrypted in the traditional OpenSSL format, which holds no "
             f"Ed25519 key; {_KEY_NEEDED}"
-        )
-
-
-def _warn_if_others_can_read(path: str | Path) -> None:
-    """Warns, without refusing (a mounted secret may be shared on purpose), when users other
-    than the owner can read the key that signs the archives."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return
-    if mode & 0o077:
-        log.warning(
-            "%s: the signing key can be read by other users (mode %04o); chmod 600 it",
-            path,
-            mode & 0o777,
         )
 
 
