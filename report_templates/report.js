@@ -18,10 +18,23 @@
     return given !== null ? given : cell.textContent.trim();
   }
 
+  var DIGITS = /^\d+$/;
+
   function compare(a, b) {
+    // digit strings (message IDs of 18 digits and more) exactly: a double holds only 15 or 16
+    if (DIGITS.test(a) && DIGITS.test(b)) {
+      a = a.replace(/^0+(?=\d)/, "");
+      b = b.replace(/^0+(?=\d)/, "");
+      if (a.length !== b.length) return a.length - b.length;
+      return a < b ? -1 : a > b ? 1 : 0;
+    }
     var x = Number(a), y = Number(b);
     if (a !== "" && b !== "" && !isNaN(x) && !isNaN(y)) return x - y;
     return a.localeCompare(b);
+  }
+
+  function count(value) {
+    return Number(value).toLocaleString("en-US");
   }
 
   function setup(table) {
@@ -34,10 +47,19 @@
 
     var controls = document.createElement("div");
     controls.className = "controls";
+    // a table the page cut holds only its most severe rows: its filter searches only those
+    var total = Number(table.getAttribute("data-total") || order.length);
+    var cut = total > order.length;
+    var scope = cut
+      ? "the " + count(order.length) + " rows shown (of " + count(total) + ")"
+      : "the rows of this table";
     var filter = document.createElement("input");
     filter.type = "search";
-    filter.placeholder = "Filter rows";
-    filter.setAttribute("aria-label", "Filter the rows of this table");
+    filter.placeholder = cut ? "Filter the " + count(order.length) + " rows shown" : "Filter rows";
+    filter.setAttribute("aria-label", "Filter " + scope);
+    filter.title = cut
+      ? "Searches only " + scope + "; findings.csv and findings.jsonl hold all " + count(total)
+      : "Filter " + scope;
     var previous = button("\u2039 Previous", "Previous page");
     var next = button("Next \u203a", "Next page");
     var status = document.createElement("span");
@@ -53,9 +75,11 @@
       var last = Math.min(first + PAGE, state.matches.length);
       order.forEach(function (row) { row.hidden = true; });
       for (var i = first; i < last; i++) state.matches[i].hidden = false;
+      var among = cut && state.needle ? " (searched only the " + count(order.length) +
+        " rows shown of " + count(total) + "; findings.csv and findings.jsonl hold all)" : "";
       status.textContent = state.matches.length
-        ? "rows " + (first + 1) + "\u2013" + last + " of " + state.matches.length
-        : "no matching rows";
+        ? "rows " + (first + 1) + "\u2013" + last + " of " + state.matches.length + among
+        : "no matching rows" + among;
       previous.disabled = state.page === 0;
       next.disabled = state.page >= pages - 1;
     }
@@ -78,7 +102,8 @@
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (header, index) {
       var sorter = button(header.textContent, "Sort by " + header.textContent);
       sorter.className = "sort";
-      header.textContent = "";
+      header.setAttribute("data-label", header.textContent);  // printed: Chromium leaves a
+      header.textContent = "";  // button blank in the heading it repeats on each page
       header.appendChild(sorter);
       sorter.addEventListener("click", function () {
         var descending = header.getAttribute("aria-sort") === "ascending";

@@ -1,7 +1,10 @@
 """Inline SVG charts computed as shapes: the templates draw them, so every label is escaped.
 
 No script and no font from anywhere: a chart is rectangles, lines and text with a `<title>` on
-each bar for the exact number. Bars are stacked by series (e.g. severity).
+each bar for the exact number. Bars are stacked by series (e.g. severity), told apart by colour
+and by the chart's table of its numbers (`Chart.data`), which names each series in words.
+Labels from the data (body types, chat types, senders) are cut to `LABEL_CHARS` in tooltips
+and tables, and to what fits beside a bar, so the page stays small whatever the records hold.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from auditor.report.display import clip
+from auditor.report.display import clip, clip_drawn, label
 
 WIDTH = 760
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 34
@@ -58,6 +61,8 @@ class Chart:
     labels: tuple[Label, ...]
     legend: tuple[tuple[str, str], ...]
     description: str
+    series: tuple[str, ...] = ()
+    data: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -85,8 +90,16 @@ def _r(value: float) -> float:
     return round(value, 1)
 
 
-def _tip(label: str, name: str, count: int, series: Series) -> str:
-    return f"{label}: {count:,}" if len(series) == 1 else f"{label}: {count:,} {name}"
+def _tip(name_of_bar: str, name: str, count: int, series: Series) -> str:
+    shown = label(name_of_bar)
+    return f"{shown}: {count:,}" if len(series) == 1 else f"{shown}: {count:,} {name}"
+
+
+def _data(items: Items, series: Series) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The chart's numbers as rows of its table: each item's label and its count per series."""
+    return tuple(
+        (label(name), tuple(counts.get(each, 0) for each, _ in series)) for name, counts in items
+    )
 
 
 def column_chart(
@@ -105,7 +118,7 @@ def column_chart(
         labels.append(Label(LEFT - 6, y + 4, f"{round(top * fraction):,}", "end"))
     slot = plot_w / max(len(items), 1)
     every = max(1, math.ceil(len(items) / 10))
-    for index, (label, counts) in enumerate(items):
+    for index, (name_of_column, counts) in enumerate(items):
         x = LEFT + index * slot
         base = TOP + plot_h
         for name, css in series:
@@ -121,11 +134,13 @@ def column_chart(
                     _r(max(slot * 0.8, 0.5)),
                     _r(bar),
                     css,
-                    _tip(label, name, count, series),
+                    _tip(name_of_column, name, count, series),
                 )
             )
         if index % every == 0:
-            labels.append(Label(_r(x + slot / 2), height - BOTTOM + 16, clip(label, 16), "middle"))
+            labels.append(
+                Label(_r(x + slot / 2), height - BOTTOM + 16, clip(name_of_column, 16), "middle")
+            )
     return Chart(
         key,
         title,
@@ -136,6 +151,8 @@ def column_chart(
         tuple(labels),
         tuple((css, name) for name, css in series) if len(series) > 1 else (),
         description,
+        tuple(name for name, _ in series),
+        _data(items, series),
     )
 
 
@@ -147,17 +164,17 @@ def bar_chart(key: str, title: str, items: Items, series: Series, description: s
     top = max(totals, default=0) or 1
     rects: list[Rect] = []
     labels: list[Label] = []
-    for index, ((label, counts), total) in enumerate(zip(items, totals, strict=True)):
+    for index, ((name, counts), total) in enumerate(zip(items, totals, strict=True)):
         y = TOP + index * ROW
-        labels.append(Label(LABEL_WIDTH - 8, y + 15, clip(label, 28), "end", label))
+        labels.append(Label(LABEL_WIDTH - 8, y + 15, clip_drawn(name, 28), "end", label(name)))
         x = float(LABEL_WIDTH)
-        for name, css in series:
-            count = counts.get(name, 0)
+        for part, css in series:
+            count = counts.get(part, 0)
             if count <= 0:
                 continue
             width = plot_w * count / top
             rects.append(
-                Rect(_r(x), y + 3, _r(width), ROW - 6, css, _tip(label, name, count, series))
+                Rect(_r(x), y + 3, _r(width), ROW - 6, css, _tip(name, part, count, series))
             )
             x += width
         labels.append(Label(_r(x + 6), y + 15, f"{total:,}"))
@@ -171,4 +188,6 @@ def bar_chart(key: str, title: str, items: Items, series: Series, description: s
         tuple(labels),
         tuple((css, name) for name, css in series) if len(series) > 1 else (),
         description,
+        tuple(name for name, _ in series),
+        _data(items, series),
     )

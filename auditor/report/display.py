@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+
+from markupsafe import Markup, escape
 
 from auditor.partitions import format_instant
 
@@ -52,6 +56,156 @@ def clip(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+LABEL_CHARS = 80
+
+
+def label(value: Any, limit: int = LABEL_CHARS) -> str:
+    """A name from the data (a body type, chat type, sender, ID) of at most `limit` characters,
+    saying its whole length when it is cut: a 200,000-character body type must not cost the page
+    200 KB each time it is named, and the reader must see it was cut."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… (cut: {len(text):,} characters)"
+
+
+def clip_drawn(value: Any, limit: int) -> str:
+    """`clip` counting each character the page draws as a badge (`⟨U+200B⟩`) as eight wide, for
+    a chart label that has only so much room."""
+    text = "" if value is None else (value if isinstance(value, str) else str(value))
+    always, names_only = _hidden_points()
+    hidden = always | names_only
+    width = 0
+    for index, char in enumerate(text):
+        width += 8 if ord(char) in hidden else 1
+        if width > limit - 1 and index + 1 < len(text):
+            return text[:index] + "…"
+    return text
+
+
 def text_lang(text: str) -> str | None:
     """`zh` for text holding Chinese characters, so the browser picks a CJK font for it."""
     return "zh" if _CJK.search(text) else None
+
+
+# -- characters a reader cannot see -----------------------------------------------------------
+#
+# A msg_id with a zero-width space looks like another; U+202E turns "00.001$" into "$100.00".
+# The page shows every such character as a small badge naming its code point (`U+202E`), so two
+# different strings never render alike and no bidi control reorders what follows it.
+
+# Invisible or blank though not in a format/control category: combining grapheme joiner, Hangul
+# fillers, Khmer inherent vowels, Mongolian variation selectors, the braille blank.
+_INVISIBLE = (0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F, 0x2800,
+              0x3164, 0xFFA0)  # fmt: skip
+_VARIATION = ((0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
+_JOINERS = "\u200c\u200d"  # join emoji and scripts: left alone inside message text
+_TEXT_WHITESPACE = "\n\t"  # message text is shown with its line breaks and tabs
+_NAMES = {0x09: "CHARACTER TABULATION", 0x0A: "LINE FEED", 0x0D: "CARRIAGE RETURN", 0x20: "SPACE"}
+BADGE_CLASS = "cf"
+
+
+def _ranges(points: list[int] | frozenset[int]) -> str:
+    """A regex character class body for these code points, as ranges."""
+    points = sorted(points)
+    parts: list[str] = []
+    start = None
+    for index, point in enumerate(points):
+        if start is None:
+            start = point
+        if index + 1 == len(points) or points[index + 1] != point + 1:
+            parts.append(f"\\U{start:08x}" + (f"-\\U{point:08x}" if point != start else ""))
+            start = None
+    return "".join(parts)
+
+
+@functools.cache
+def _hidden_points() -> tuple[frozenset[int], frozenset[int]]:
+    """(marked in every string, marked outside message text too): controls, format characters,
+    lone surrogates, line and paragraph separators and the invisible letters above; then the
+    spaces other than U+0020 and the variation selectors, which message text uses legitimately."""
+    always, names_only = list(_INVISIBLE), []
+    for point in [*range(0x20000), *range(0xE0000, 0xE1000)]:
+        category = unicodedata.category(chr(point))
+        if category in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+            always.append(point)
+        elif category == "Zs" and point != 0x20:
+            names_only.append(point)
+    always.extend(range(0x13430, 0x13440))  # Egyptian format controls (Unicode 15)
+    for first, last in _VARIATION:
+        names_only.extend(range(first, last + 1))
+    return frozenset(always), frozenset(names_only)
+
+
+@functools.cache
+def _pattern(mode: str) -> re.Pattern[str]:
+    always, names_only = _hidden_points()
+    if mode == "text":
+        points = [p for p in always if chr(p) not in _TEXT_WHITESPACE]
+        # a subdivision flag (black flag, tag letters, cancel tag) is one emoji, not smuggled text
+        return re.compile(f"\U0001f3f4[\U000e0020-\U000e007e]{{1,8}}\U000e007f|[{_ranges(points)}]")
+    if mode == "block":
+        points = [p for p in always | names_only if p != 0x0A]
+        return re.compile(f"[{_ranges(points)}]")
+    # a name or ID: also a space that starts or ends it or follows another space, which HTML
+    # would fold away ("alice " and "alice" must not look alike)
+    return re.compile(f"^ | $|(?<= ) |[{_ranges(list(always | names_only))}]")
+
+
+def character_name(char: str) -> str:
+    """`U+202E RIGHT-TO-LEFT OVERRIDE`, the badge's title."""
+    point = ord(char)
+    if 0xD800 <= point <= 0xDFFF:
+        name = "LONE SURROGATE"
+    else:
+        name = _NAMES.get(point) or unicodedata.name(char, "") or "CONTROL CHARACTER"
+    return f"U+{point:04X} {name}"
+
+
+def _html_badge(char: str) -> str:
+    # no quotes: a badge that ever landed inside an attribute value could not end it
+    title = character_name(char).replace(" ", "&#32;")
+    return f"<span class={BADGE_CLASS} title={title}>U+{ord(char):04X}</span>"
+
+
+def _svg_badge(char: str) -> str:
+    return f'<tspan class="{BADGE_CLASS}">\u27e8U+{ord(char):04X}\u27e9</tspan>'
+
+
+def visible(value: Any, mode: str = "name", svg: bool = False) -> Any:
+    """`value` escaped for HTML with every invisible character shown as a badge (Markup), or
+    `value` unchanged when it has none (the template escapes it then).
+
+    `mode` is `name` for IDs, senders, rule names and the like (everything is marked, zero-width
+    joiners and non-ASCII spaces too), `text` for message text (line breaks, tabs and joiners
+    between non-ASCII letters stay as written) or `block` for preformatted text (line breaks
+    stay). `svg` draws the badges as `<tspan>`s, for chart labels.
+    """
+    if not isinstance(value, str) or isinstance(value, Markup):
+        return value
+    pattern = _pattern(mode)
+    if pattern.search(value) is None:
+        return value
+    badge = _svg_badge if svg else _html_badge
+    parts: list[str] = []
+    position = 0
+    for found in pattern.finditer(value):
+        start, end = found.span()
+        if end - start > 1 or (mode == "text" and _joins(value, start)):
+            continue  # a flag emoji, or a joiner between letters: left as written
+        parts.append(str(escape(value[position:start])))
+        parts.append(badge(value[start]))
+        position = end
+    parts.append(str(escape(value[position:])))
+    return Markup("".join(parts))
+
+
+def _joins(text: str, at: int) -> bool:
+    """Whether the character at `at` is a ZWJ/ZWNJ between two non-ASCII characters (an emoji
+    sequence or a script that needs it) rather than one hidden in an ASCII word or at an end."""
+    if text[at] not in _JOINERS or at == 0 or at + 1 == len(text):
+        return False
+    before, after = text[at - 1], text[at + 1]
+    return before > "\x7f" and after > "\x7f" and before not in _JOINERS and after not in _JOINERS

@@ -1,7 +1,9 @@
 """The report's finding tables: which categories each holds and how a finding becomes a row.
 
-Rows carry plain strings only; the templates escape them. Every value is clipped so one huge
-record cannot push the page past its size budget: the full finding is always in the CSV/JSONL.
+Rows carry plain strings only; the templates escape them and show invisible characters. Every
+value is clipped so one huge record cannot push the page past its size budget: the full finding
+is always in the CSV/JSONL. Times are in the report's zone; a record's attachment share secrets
+are masked (the page travels further than the bag).
 """
 
 from __future__ import annotations
@@ -14,13 +16,20 @@ from typing import Any
 import orjson
 
 from auditor.findings import SEVERITY_RANK
-from auditor.report.display import clip, instant, text_lang
+from auditor.report.display import clip, instant, label, local_time, text_lang
 
 CONTEXT_CHARS = 80
 MATCH_CHARS = 120
 RECORD_BYTES = 1_000
 CELL_CHARS = 200
+ID_CHARS = 256
 LOSING_RULES = 5
+# What a retention verdict that no rule won stands for, by disposition (the verdicts
+# `policies.retention` gives records without a timestamp and records no rule applies to).
+NO_RULE = {
+    "review": "none: the record has no usable timestamp",
+    "keep": "none: no retention rule applies",
+}
 
 Row = dict[str, Any]
 
@@ -37,7 +46,7 @@ def _details(finding: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _common(finding: Mapping[str, Any]) -> Row:
     return {
-        "msg_id": clip(finding.get("msg_id"), 64),
+        "msg_id": label(finding.get("msg_id"), ID_CHARS),
         "category": clip(finding.get("category"), 32),
         "rule": clip(finding.get("rule"), 120),
         "severity": clip(finding.get("severity"), 16),
@@ -47,10 +56,34 @@ def _common(finding: Mapping[str, Any]) -> Row:
     }
 
 
+SECRET_KEYS = frozenset({"secret", "share-secret", "share_secret", "sharesecret"})
+SHARE_SECRET = "•••• (hidden: an attachment's share secret; the bag holds it)"
+OTHER_SECRET = "•••• (hidden: a value named secret; the bag holds it)"
+
+
+def masked(value: Any, in_body: bool = False) -> Any:
+    """`value` (a record or part of one) with every value under a key named `secret` (an
+    attachment body's `secret`, which the file server asks for as `share-secret`) masked; the
+    record itself is not changed."""
+    if isinstance(value, Mapping):
+        return {
+            key: (
+                (SHARE_SECRET if in_body else OTHER_SECRET)
+                if isinstance(key, str) and key.lower() in SECRET_KEYS and item not in (None, "")
+                else masked(item, in_body=key == "bodies" or (in_body and key != "ext"))
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [masked(item, in_body) for item in value]
+    return value
+
+
 def pretty_record(record: Any) -> str:
-    """The record as indented JSON, cut at `RECORD_BYTES` (on a character boundary)."""
+    """The record as indented JSON with its secrets masked, cut at `RECORD_BYTES` (on a
+    character boundary)."""
     try:
-        data = orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+        data = orjson.dumps(masked(record), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     except TypeError:
         data = repr(record).encode()
     if len(data) <= RECORD_BYTES:
@@ -125,9 +158,22 @@ def verdict_row(finding: Mapping[str, Any], tz: timezone) -> Row:
     """A retention or hold finding: the rule that won, why, and the rules that lost."""
     details = _details(finding)
     row = _common(finding)
-    row["winning_rule"] = clip(details.get("rule") or finding.get("rule"), 120)
-    row["disposition"] = clip(details.get("disposition"), 16)
-    row["retain_until"] = instant(details.get("retain_until"), tz)
+    disposition = details.get("disposition")
+    row["disposition"] = clip(disposition, 16)
+    winner = details.get("rule")
+    if not winner and disposition in NO_RULE:  # as the summary's table says it
+        row["winning_rule"] = f"({NO_RULE[disposition]})"
+    else:
+        row["winning_rule"] = clip(winner or finding.get("rule"), 120)
+    until_ms = _offset(details.get("retain_until_ms"))
+    if until_ms is not None:
+        row["retain_until"] = local_time(until_ms, tz)
+    elif details.get("retain_until") not in (None, ""):
+        row["retain_until"] = instant(details.get("retain_until"), tz)
+    elif disposition == "hold":
+        row["retain_until"] = "until the hold is lifted"
+    else:
+        row["retain_until"] = ""
     row["reason"] = clip(details.get("reason"), CELL_CHARS)
     losing = details.get("losing_rules")
     row["losing"] = []

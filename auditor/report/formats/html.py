@@ -1,8 +1,13 @@
 """`report.html`: one self-contained page, safe to open although it quotes what users typed.
 
-Jinja2 autoescapes every value. The page's only script and style are inline, and its
-Content-Security-Policy allows exactly those two by their SHA-256, nothing from the network, so
-even markup that slipped past escaping could not run or load anything.
+Jinja2 autoescapes every value, and the environment's `finalize` shows every invisible or bidi
+control character of every value as a badge naming it (`display.visible`), so no ID, sender or
+text can pass for another and no override reorders the page; message text (`|text`), the
+preformatted record (`|block`) and chart labels (`|svg`) say how theirs are drawn.
+
+The page's only script and style are inline, and its Content-Security-Policy allows exactly
+those two by their SHA-256, nothing from the network, so even markup that slipped past escaping
+could not run or load anything.
 """
 
 from __future__ import annotations
@@ -14,24 +19,19 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from auditor.archive.instructions import verify_text
 from auditor.findings import SEVERITIES
 from auditor.report.content import Report, Table
-from auditor.report.display import local_time, zone_name
+from auditor.report.display import label, local_time, visible, zone_name
 from auditor.report.formats.interface import ReportFormat
 from auditor.report.runinfo import RunInfo
+from auditor.report.tables import NO_RULE
 from auditor.resources import templates_dir
 
 RULE_ROWS = 50
 TABLE_BYTES = 1_500_000
-# What a retention verdict that no rule won stands for, by disposition (the verdicts
-# `policies.retention` gives records without a timestamp and records no rule applies to).
-NO_RULE = {
-    "review": "none: the record has no usable timestamp",
-    "keep": "none: no retention rule applies",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +100,12 @@ def verify_commands(run: RunInfo) -> str:
     ).strip("\n")
 
 
+def _shown(value: object, mode: str, svg: bool = False) -> object:
+    """`visible` as a filter: always Markup for text, so `finalize` does not mark it again."""
+    shown = visible(value, mode, svg)
+    return escape(shown) if isinstance(shown, str) else shown
+
+
 @functools.cache
 def _environment() -> Environment:
     environment = Environment(
@@ -109,8 +115,13 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=visible,
     )
     environment.filters["n"] = lambda value: f"{value:,}"
+    environment.filters["text"] = lambda value: _shown(value, "text")
+    environment.filters["block"] = lambda value: _shown(value, "block")
+    environment.filters["svg"] = lambda value: _shown(value, "name", svg=True)
+    environment.filters["label"] = label
     return environment
 
 
