@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -581,6 +582,10 @@ class _Archiver:
             previous_bag_name=writer.previous_name() or "",
             reference_ms=self.reference_ms,
             fetched_again_ms=self.run.relook,
+            # as `auditor report` reads it from the bag: its Bagging-Date, the UTC day the bag is
+            # signed, moments after the report is written (a run signing its bag just after
+            # midnight UTC states the day before)
+            archived_on=f"{datetime.now(UTC):%Y-%m-%d} by easemob-auditor {__version__}",
         )
 
     def emit(
@@ -590,13 +595,15 @@ class _Archiver:
         place: tuple[int | None, str | None] | None = None,
     ) -> None:
         """Writes a finding into the bag as it comes, and counts and reports it (`place`: its
-        record's send time and sender, for the report's charts)."""
+        record's send time and sender, for the report's charts and CSV). The record a schema
+        finding is about goes to the report beside it, for the schema table to show, never into
+        the finding: the CSV and JSONL the run writes are what `auditor report` writes from the
+        bag, whose findings do not hold the record (nor the attachment secrets it may hold)."""
         self._add_findings((finding,))
         self.severities[finding["severity"]] += 1
         self.findings += 1
-        if record is not None and finding["category"] == "schema":
-            finding = finding | {"details": {**finding["details"], "record": record}}
-        self.report.observe_finding(finding, place)
+        shown = record if record is not None and finding["category"] == "schema" else None
+        self.report.observe_finding(finding, place, shown)
 
     def archive(
         self,
