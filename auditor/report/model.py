@@ -148,6 +148,9 @@ class ReportBuilder:
         # msg_id, for findings that follow their record
         self._recent: dict[str, tuple[int | None, str | None, dict[str, Any] | None]] = {}
         self._older: dict[str, tuple[int | None, str | None, dict[str, Any] | None]] = {}
+        # the last record observed with its line in the bag (`seq`): the findings about that
+        # line that follow it are placed by it, whatever its msg_id
+        self._last_line: tuple[int, int | None, str | None, dict[str, Any] | None] | None = None
         # findings
         self._findings = 0
         self._by_severity: Counter[str] = Counter()
@@ -220,6 +223,8 @@ class ReportBuilder:
             self._untimed += 1
         else:
             self._hours[(sent + self._offset_ms) // HOUR_MS] += 1
+        if type(seq) is int:
+            self._last_line = (seq, sent, who, record)
         waits_for: str | tuple[str, int] | None = key if key is not None else _line_key(seq)
         if waits_for is None:
             return
@@ -316,10 +321,15 @@ class ReportBuilder:
             self._parse_lines += 1
         attached = record is not None
         found: tuple[int | None, str | None] | None = None
+        last = self._last_line
         if place is not None:
             found = place
         elif attached:
             found = (timestamp_ms(record), sender(record))
+        elif last is not None and last[0] == finding.get("seq"):
+            # about the record just observed at its line (a bag's findings follow their record)
+            _seq, sent, who, record = last
+            found = (sent, who)
         elif "sent" in details:
             # about a message this bag does not hold (archived by an earlier run): the finding
             # names its send time and sender, which also place the findings waiting for it
