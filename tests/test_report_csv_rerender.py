@@ -12,7 +12,7 @@ import run_support
 from auditor.archive.keys import generate_key_files
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
-from auditor.partitions import DAY_MS
+from auditor.partitions import DAY_MS, HOUR_MS
 from auditor.pipeline import run_audit
 from auditor.records import timestamp_ms
 from auditor.report import model as report_model
@@ -24,11 +24,8 @@ SECRET = "csv-rerender-secret"
 
 
 @pytest.fixture(scope="module")
-def audited(tmp_path_factory):
-    """A day of the emulator's history (faults on: copies, truncated and garbage lines) run once
-    into a bag, and the report `auditor report` renders from that bag alone."""
-    folder = tmp_path_factory.mktemp("csv-rerender")
-    keys = generate_key_files(folder / "keys", identity="test-auditor")
+def emulator():
+    """A day of history, faults on: copies, truncated and garbage lines, failed requests."""
     options = EmulatorOptions(
         messages=1200,
         days=1,
@@ -38,11 +35,23 @@ def audited(tmp_path_factory):
         truncate_rate=0.05,
         garbage_rate=0.02,
     )
-    with run_emulator(options) as emulator:
-        settings = run_support.settings_for(
-            emulator, keys, folder, SECRET, until_ms=DEFAULT_START_MS + DAY_MS
-        )
-        outcome = run_audit(settings)
+    with run_emulator(options) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return generate_key_files(tmp_path_factory.mktemp("keys"), identity="test-auditor")
+
+
+@pytest.fixture(scope="module")
+def audited(emulator, keys, tmp_path_factory):
+    """The day run once into a bag, and the report `auditor report` renders from that bag."""
+    folder = tmp_path_factory.mktemp("csv-rerender")
+    settings = run_support.settings_for(
+        emulator, keys, folder, SECRET, until_ms=DEFAULT_START_MS + DAY_MS
+    )
+    outcome = run_audit(settings)
     again = folder / "again"
     render_bag(outcome.bag_path, again)
     return outcome.bag_path, again
@@ -128,3 +137,29 @@ def test_each_csv_row_names_its_records_send_time_and_sender(audited):
             assert row["sender"].removeprefix('="').removesuffix('"') == (who or "")
             placed += 1
     assert placed > 100
+
+
+def test_a_later_run_over_an_audited_window_says_whose_report_has_the_findings(
+    emulator, keys, tmp_path
+):
+    """Probe 19 #10: the later run archives and reports nothing about those messages; its
+    archived-earlier findings name the run and bag whose report has their findings."""
+    first = run_audit(run_support.settings_for(emulator, keys, tmp_path, SECRET))
+    later = run_audit(
+        run_support.settings_for(
+            emulator, keys, tmp_path, SECRET, until_ms=DEFAULT_START_MS + 8 * HOUR_MS
+        )
+    )
+    findings = [
+        json.loads(line)
+        for line in (later.bag_path / "data" / "findings.jsonl").read_text().splitlines()
+    ]
+    earlier = [f for f in findings if f["rule"] == "archived-earlier"]
+
+    assert len(earlier) == 6
+    for finding in earlier:
+        assert set(finding["details"]) == {"hour", "first_run", "messages"}
+        assert finding["message"].endswith(
+            f"not archived again, nor reported here: their findings are in run 1's report "
+            f"(bag {first.bag_path.name}, data/report/)"
+        )
