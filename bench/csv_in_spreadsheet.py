@@ -170,7 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         bad += 1
     formulas = [(ref, f) for ref, (_v, f) in got.items() if f is not None]
     print(f"{len(formulas)} formula cells, all ours" if not bad else f"{bad} cells wrong")
-    print(f"soffice import and save took {elapsed:.1f} s; files in {folder}")
+    print(
+        f"soffice import and save took {elapsed:.1f} s"
+        + (f"; files in {folder}" if args.keep else "")
+    )
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
     return 1 if bad else 0
