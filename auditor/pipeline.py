@@ -29,7 +29,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import UTC, datetime
+from pathlib import Path, PurePath
 from typing import Any, BinaryIO
 
 import orjson
@@ -581,6 +582,10 @@ class _Archiver:
             previous_bag_name=writer.previous_name() or "",
             reference_ms=self.reference_ms,
             fetched_again_ms=self.run.relook,
+            # as `auditor report` reads it from the bag: its Bagging-Date, the UTC day the bag is
+            # signed, moments after the report is written (a run signing its bag just after
+            # midnight UTC states the day before)
+            archived_on=f"{datetime.now(UTC):%Y-%m-%d} by easemob-auditor {__version__}",
         )
 
     def emit(
@@ -590,13 +595,15 @@ class _Archiver:
         place: tuple[int | None, str | None] | None = None,
     ) -> None:
         """Writes a finding into the bag as it comes, and counts and reports it (`place`: its
-        record's send time and sender, for the report's charts)."""
+        record's send time and sender, for the report's charts and CSV). The record a schema
+        finding is about goes to the report beside it, for the schema table to show, never into
+        the finding: the CSV and JSONL the run writes are what `auditor report` writes from the
+        bag, whose findings do not hold the record (nor the attachment secrets it may hold)."""
         self._add_findings((finding,))
         self.severities[finding["severity"]] += 1
         self.findings += 1
-        if record is not None and finding["category"] == "schema":
-            finding = finding | {"details": {**finding["details"], "record": record}}
-        self.report.observe_finding(finding, place)
+        shown = record if record is not None and finding["category"] == "schema" else None
+        self.report.observe_finding(finding, place, shown)
 
     def archive(
         self,
@@ -863,9 +870,18 @@ class _Archiver:
         for (disposition, rule), count in verdicts.items():  # in the order first seen
             self.report.observe_verdict(disposition, rule, count)
         for first_run, messages in sorted(archived_earlier.items()):
-            emit(_already_archived(partition.label(self.source.tz), first_run, messages))
+            emit(
+                _already_archived(
+                    partition.label(self.source.tz), first_run, messages, self._bag_of(first_run)
+                )
+            )
         with self._temporary() as db:
             db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?)", indexed)
+
+    def _bag_of(self, sequence: int) -> str | None:
+        """The folder name of the bag run `sequence` wrote, as the state recorded it."""
+        found = self.state.run(sequence)
+        return PurePath(found.bag_path).name if found is not None and found.bag_path else None
 
     def _earlier_versions(self, headers: list[list[Any]]) -> dict[str, list[tuple[str, int]]]:
         """What earlier runs archived under the msg_ids of a batch of spooled headers:
@@ -1101,19 +1117,24 @@ def _unaudited(since_ms: int, until_ms: int) -> dict[str, Any]:
     ).to_dict()
 
 
-def _already_archived(label: str, first_run: int, messages: int) -> dict[str, Any]:
+def _already_archived(
+    label: str, first_run: int, messages: int, bag: str | None = None
+) -> dict[str, Any]:
     """The finding about the messages of an hour that an earlier run archived with the same
     content. One per hour and run, not per message: a recheck of a month re-reads millions of
     them, and a line each made findings and a CSV longer than a spreadsheet shows, while the bag
-    of `first_run` holds each one (`auditor prove` gives its proof) and the state says which."""
+    of `first_run` holds each one (`auditor prove` gives its proof) and the state says which.
+    Its message says where their findings are: this run reports none about them, so its own
+    verdict may pass over messages `first_run` found fault with."""
     some = "1 message" if messages == 1 else f"{messages} messages"
+    where = f"run {first_run}'s report" + (f" (bag {bag}, data/report/)" if bag else "")
     return Finding(
         None,
         "duplicate",
         "archived-earlier",
         "info",
         f"{some} of hour {label} already archived by run {first_run} with the same content; "
-        "not archived again",
+        f"not archived again, nor reported here: their findings are in {where}",
         details={"hour": label, "first_run": first_run, "messages": messages},
     ).to_dict()
 

@@ -146,7 +146,7 @@ def test_the_csv_has_a_bom_every_finding_and_readable_chinese(tmp_path):
     data = files["findings.csv"].read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(data.decode("utf-8-sig").splitlines()))
-    assert [row["msg_id"] for row in rows] == ["0", "1", "2", "3", "4"]
+    assert [row["msg_id"] for row in rows] == [f'="{n}"' for n in range(5)]  # text, not numbers
     assert rows[0]["term"] == "内幕消息"
     assert rows[0]["matched"] == "内幕消息"
     assert (rows[0]["start"], rows[0]["end"]) == ("2", "6")

@@ -30,7 +30,8 @@ class Report:
     """Everything the formats write: the summary, table samples, charts and the full findings.
 
     `findings` replays every finding in arrival order from the builder's spool file, so the CSV
-    and JSONL carry all of them while memory holds only the samples.
+    and JSONL carry all of them while memory holds only the samples. `places` gives, in the same
+    order, each finding's place: its record's send time (UTC ms) and sender, None when unknown.
     """
 
     run: RunInfo
@@ -40,3 +41,4 @@ class Report:
     charts: tuple[Chart, ...]
     findings: Callable[[], Iterator[dict[str, Any]]]
     raw_findings: Callable[[], Iterator[bytes]]
+    places: Callable[[], Iterator[tuple[int | None, str | None]]] = lambda: iter(())

@@ -13,6 +13,7 @@ findings of bags written before 2026-11-27 do.
 from __future__ import annotations
 
 import heapq
+import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -41,6 +42,8 @@ from auditor.report.tables import TABLES, severity_rank, table_for
 DISPOSITIONS = ("keep", "dispose", "review", "hold")
 RECENT_RECORDS = 4_096
 DISTINCT = 100
+# Findings placed after they were spooled whose places memory holds before they move to disk
+LATE_IN_MEMORY = 100_000
 OTHER = "(other)"
 HOURLY_UP_TO = 7 * 24
 # The most columns a chart over the window draws a day each; a longer window is drawn by month,
@@ -129,6 +132,10 @@ class ReportBuilder:
         self._tz = run_info.timezone()
         self._offset_ms = zone_offset_ms(self._tz)
         self._spool = tempfile.TemporaryFile(prefix="auditor-findings-")  # noqa: SIM115 (closed by close())
+        # each spooled finding's place (its record's send time and sender) a line, in the same
+        # order: `null` for one placed only later (`_late`) or never
+        self._places = tempfile.TemporaryFile(prefix="auditor-places-")  # noqa: SIM115 (closed by close())
+        self._late = _LatePlaces()
         self._sequence = 0
         # records
         self._records = 0
@@ -141,6 +148,9 @@ class ReportBuilder:
         # msg_id, for findings that follow their record
         self._recent: dict[str, tuple[int | None, str | None, dict[str, Any] | None]] = {}
         self._older: dict[str, tuple[int | None, str | None, dict[str, Any] | None]] = {}
+        # the last record observed with its line in the bag (`seq`): the findings about that
+        # line that follow it are placed by it, whatever its msg_id
+        self._last_line: tuple[int, int | None, str | None, dict[str, Any] | None] | None = None
         # findings
         self._findings = 0
         self._by_severity: Counter[str] = Counter()
@@ -153,7 +163,8 @@ class ReportBuilder:
         self._schema_records = 0  # records failing their schema (`_count_schema_record`)
         self._last_schema_record: str | tuple[str, int] | None = None
         self._parse_lines = 0
-        self._waiting: dict[str | tuple[str, int], list[str]] = {}
+        # findings waiting for their record: (severity, number in the spool)
+        self._waiting: dict[str | tuple[str, int], list[tuple[str, int]]] = {}
         self._needs_record: dict[str | tuple[str, int], list[dict[str, Any]]] = {}
         self._finding_days: Counter[tuple[int, str]] = Counter()
         self._senders = SenderTally()
@@ -212,6 +223,8 @@ class ReportBuilder:
             self._untimed += 1
         else:
             self._hours[(sent + self._offset_ms) // HOUR_MS] += 1
+        if type(seq) is int:
+            self._last_line = (seq, sent, who, record)
         waits_for: str | tuple[str, int] | None = key if key is not None else _line_key(seq)
         if waits_for is None:
             return
@@ -255,19 +268,25 @@ class ReportBuilder:
         if self._waiting:
             waiting = self._waiting.pop(key, None)
             if waiting:
-                for severity in waiting:
+                for severity, number in waiting:
                     self._place(sent, who, severity)
+                    self._late.add(number, sent, who)
 
     def observe_finding(
         self,
         finding: Mapping[str, Any] | Finding,
         place: tuple[int | None, str | None] | None = None,
+        record: dict[str, Any] | None = None,
     ) -> None:
         """Counts, samples and spools one finding. `place` is its record's send time and sender,
-        when the caller knows them; otherwise they come from the record in `details`, from
-        `details["sent"]` and `details["sender"]` (a finding about a message the bag does not
-        hold says them), or from a record observed recently, or the finding waits for its
-        record."""
+        when the caller knows them; otherwise they come from the record in `details` or
+        `record`, from `details["sent"]` and `details["sender"]` (a finding about a message the
+        bag does not hold says them), or from a record observed recently, or the finding waits
+        for its record.
+
+        `record` is the record a schema finding is about, as a run has it at hand: the schema
+        table shows it, but it is not part of the finding, so the CSV and JSONL written from the
+        spool are what `auditor report` writes from the bag, which never holds it there."""
         if isinstance(finding, Finding):
             finding = finding.to_dict()
         try:
@@ -276,6 +295,7 @@ class ReportBuilder:
             finding = _without_record(finding)
             line = orjson.dumps(finding, default=_plain, option=orjson.OPT_NON_STR_KEYS)
         self._spool.write(line + b"\n")
+        number = self._sequence
         self._sequence += 1
         self._findings += 1
         category = _name(finding.get("category"))
@@ -288,8 +308,9 @@ class ReportBuilder:
         self._by_table[kind.key] += 1
         details = finding.get("details")
         details = details if isinstance(details, Mapping) else {}
-        record = details.get("record")
-        record = record if isinstance(record, dict) else None
+        if record is None:
+            record = details.get("record")
+            record = record if isinstance(record, dict) else None
         key = finding.get("msg_id")
         key = str(key) if key is not None else None
         # Findings wait for their record by msg_id; about a record without one, by its line.
@@ -299,27 +320,37 @@ class ReportBuilder:
         elif category == "parse":
             self._parse_lines += 1
         attached = record is not None
-        if attached:
-            self._place(timestamp_ms(record), sender(record), severity)
-        elif place is not None:
-            self._place(*place, severity)
+        found: tuple[int | None, str | None] | None = None
+        last = self._last_line
+        if place is not None:
+            found = place
+        elif attached:
+            found = (timestamp_ms(record), sender(record))
+        elif last is not None and last[0] == finding.get("seq"):
+            # about the record just observed at its line (a bag's findings follow their record)
+            _seq, sent, who, record = last
+            found = (sent, who)
         elif "sent" in details:
             # about a message this bag does not hold (archived by an earlier run): the finding
             # names its send time and sender, which also place the findings waiting for it
-            sent, who = _stated_place(details)
-            self._place(sent, who, severity)
+            found = _stated_place(details)
             if key is not None:
-                self.place_waiting(key, sent, who)
+                self.place_waiting(key, *found)
         elif waits_for is not None:
             seen = self._recent.get(key) or self._older.get(key) if key is not None else None
             if seen is None:
-                self._waiting.setdefault(waits_for, []).append(severity)
+                self._waiting.setdefault(waits_for, []).append((severity, number))
             else:
                 sent, who, record = seen
-                self._place(sent, who, severity)
+                found = (sent, who)
         else:
             self._unplaced += 1
-        if kind.key == "schema" and not attached:
+        if found is None:
+            self._places.write(b"null\n")
+        else:
+            self._place(*found, severity)
+            self._places.write(_place_line(*found))
+        if kind.key == "schema":
             self._sample_schema(rank, finding, details, waits_for, record)
         else:
             self._sample(kind.key, rank, finding)
@@ -513,7 +544,7 @@ class ReportBuilder:
                 kind,
                 self._by_table.get(kind.key, 0),
                 tuple(
-                    kind.row(finding, self._tz)
+                    kind.row(_without_secrets(finding), self._tz)
                     for _rank, _order, finding in sorted(self._samples[kind.key], reverse=True)
                 ),
             )
@@ -527,6 +558,7 @@ class ReportBuilder:
             charts=self._charts(),
             findings=self._replay,
             raw_findings=self._replay_raw,
+            places=self._replay_places,
         )
 
     def render(
@@ -573,6 +605,8 @@ class ReportBuilder:
 
     def close(self) -> None:
         self._spool.close()
+        self._places.close()
+        self._late.close()
         self._senders.close()
 
     def __enter__(self) -> ReportBuilder:
@@ -592,6 +626,28 @@ class ReportBuilder:
     def _replay(self) -> Iterator[dict[str, Any]]:
         for line in self._replay_raw():
             yield orjson.loads(line)
+
+    def _replay_places(self) -> Iterator[tuple[int | None, str | None]]:
+        """Each spooled finding's place, in the order `_replay` gives the findings: its
+        record's send time and sender, (None, None) for a finding about no record found."""
+        self._places.flush()
+        self._places.seek(0)
+        late = self._late.ordered()
+        upcoming = next(late, None)
+        try:
+            for number, line in enumerate(self._places):
+                found = orjson.loads(line)
+                if found is not None:
+                    yield found[0], found[1]
+                    continue
+                while upcoming is not None and upcoming[0] < number:
+                    upcoming = next(late, None)
+                if upcoming is not None and upcoming[0] == number:
+                    yield upcoming[1], upcoming[2]
+                else:
+                    yield None, None
+        finally:
+            self._places.seek(0, 2)
 
     # -- charts ------------------------------------------------------------------------------
 
@@ -793,6 +849,87 @@ def _columns(first: int, last: int) -> tuple[str, Callable[[int], str], list[str
         return f"{date.fromordinal(_EPOCH_ORDINAL + day).year:04d}"
 
     return "year", year_of, [f"{year:04d}" for year in range(start.year, end.year + 1)]
+
+
+SECRET_KEYS = ("secret", "thumb_secret")
+HIDDEN_SECRET = "(not shown: the archived record holds it)"
+
+
+def _without_secrets(finding: dict[str, Any]) -> dict[str, Any]:
+    """The finding with the record it shows (a schema finding's) without the share secrets of
+    its attachments (`secret`, `thumb_secret` of `payload.bodies`): whoever holds the page
+    could download the files with them, and the page is handed on."""
+    details = finding.get("details")
+    record = details.get("record") if isinstance(details, dict) else None
+    payload = record.get("payload") if isinstance(record, dict) else None
+    bodies = payload.get("bodies") if isinstance(payload, dict) else None
+    if not isinstance(bodies, list) or not any(
+        isinstance(body, dict) and not body.keys().isdisjoint(SECRET_KEYS) for body in bodies
+    ):
+        return finding
+    hidden = [
+        body | {key: HIDDEN_SECRET for key in SECRET_KEYS if key in body}
+        if isinstance(body, dict)
+        else body
+        for body in bodies
+    ]
+    shown = record | {"payload": payload | {"bodies": hidden}}
+    return finding | {"details": details | {"record": shown}}
+
+
+def _place_line(sent: Any, who: Any) -> bytes:
+    """A finding's place as a line of the places spool: `[sent, sender]`."""
+    return orjson.dumps([sent if type(sent) is int else None, _sender_text(who)]) + b"\n"
+
+
+def _sender_text(who: Any) -> str | None:
+    """A sender as the CSV can write it: UTF-8 text (a lone surrogate replaced), or None."""
+    if who is None:
+        return None
+    who = who if type(who) is str else str(who)
+    try:
+        who.encode()
+    except UnicodeEncodeError:
+        return who.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return who
+
+
+class _LatePlaces:
+    """The places of findings that waited for their record, by the finding's number in the
+    spool: in memory, past `LATE_IN_MEMORY` of them in a private temporary SQLite database on
+    disk (deleted when closed), as a bag's findings may all come before their records."""
+
+    def __init__(self, in_memory: int | None = None) -> None:
+        self._found: list[tuple[int, int | None, str | None]] = []
+        self._in_memory = LATE_IN_MEMORY if in_memory is None else in_memory
+        self._disk: sqlite3.Connection | None = None
+
+    def add(self, number: int, sent: Any, who: Any) -> None:
+        self._found.append((number, sent if type(sent) is int else None, _sender_text(who)))
+        if len(self._found) >= self._in_memory:
+            self._spill()
+
+    def ordered(self) -> Iterator[tuple[int, int | None, str | None]]:
+        """Every place found late, by the finding's number."""
+        if self._disk is None:
+            return iter(sorted(self._found))
+        self._spill()
+        return iter(self._disk.execute("SELECT number, sent, who FROM late ORDER BY number"))
+
+    def close(self) -> None:
+        if self._disk is not None:
+            self._disk.close()
+
+    def _spill(self) -> None:
+        if self._disk is None:
+            # "" is SQLite's private temporary database: on disk, deleted when closed.
+            self._disk = sqlite3.connect("")
+            self._disk.execute(
+                "CREATE TABLE late (number INTEGER PRIMARY KEY, sent INTEGER, who TEXT)"
+            )
+        with self._disk:
+            self._disk.executemany("INSERT INTO late VALUES (?, ?, ?)", self._found)
+        self._found = []
 
 
 def _stated_place(details: Mapping[str, Any]) -> tuple[int | None, str | None]:
