@@ -7,9 +7,10 @@ import csv
 import io
 
 import pytest
+from markupsafe import escape
 
 from auditor.partitions import DAY_MS, HOUR_MS
-from auditor.report import ReportBuilder, RunInfo
+from auditor.report import ReportBuilder, RunInfo, tables
 from auditor.report import model as report_model
 from auditor.report.formats.csv import COLUMNS, _cell, _looks_numeric, row, sent_at
 
@@ -196,4 +197,4 @@ def test_a_schema_finding_shows_its_record_on_the_page_but_not_in_the_csv(tmp_pa
     assert csv_row["details"] == '{"keyword":"enum"}'
     assert "s3cr3t" not in (tmp_path / "out" / "findings.csv").read_text(encoding="utf-8-sig")
     assert "privatechat" in page and "s3cr3t" not in page
-    assert report_model.HIDDEN_SECRET in page
+    assert str(escape(tables.SHARE_SECRET)) in page

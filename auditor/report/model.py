@@ -544,7 +544,7 @@ class ReportBuilder:
                 kind,
                 self._by_table.get(kind.key, 0),
                 tuple(
-                    kind.row(_without_secrets(finding), self._tz)
+                    kind.row(finding, self._tz)
                     for _rank, _order, finding in sorted(self._samples[kind.key], reverse=True)
                 ),
             )
@@ -849,32 +849,6 @@ def _columns(first: int, last: int) -> tuple[str, Callable[[int], str], list[str
         return f"{date.fromordinal(_EPOCH_ORDINAL + day).year:04d}"
 
     return "year", year_of, [f"{year:04d}" for year in range(start.year, end.year + 1)]
-
-
-SECRET_KEYS = ("secret", "thumb_secret")
-HIDDEN_SECRET = "(not shown: the archived record holds it)"
-
-
-def _without_secrets(finding: dict[str, Any]) -> dict[str, Any]:
-    """The finding with the record it shows (a schema finding's) without the share secrets of
-    its attachments (`secret`, `thumb_secret` of `payload.bodies`): whoever holds the page
-    could download the files with them, and the page is handed on."""
-    details = finding.get("details")
-    record = details.get("record") if isinstance(details, dict) else None
-    payload = record.get("payload") if isinstance(record, dict) else None
-    bodies = payload.get("bodies") if isinstance(payload, dict) else None
-    if not isinstance(bodies, list) or not any(
-        isinstance(body, dict) and not body.keys().isdisjoint(SECRET_KEYS) for body in bodies
-    ):
-        return finding
-    hidden = [
-        body | {key: HIDDEN_SECRET for key in SECRET_KEYS if key in body}
-        if isinstance(body, dict)
-        else body
-        for body in bodies
-    ]
-    shown = record | {"payload": payload | {"bodies": hidden}}
-    return finding | {"details": details | {"record": shown}}
 
 
 def _place_line(sent: Any, who: Any) -> bytes:

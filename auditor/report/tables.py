@@ -56,15 +56,16 @@ def _common(finding: Mapping[str, Any]) -> Row:
     }
 
 
-SECRET_KEYS = frozenset({"secret", "share-secret", "share_secret", "sharesecret"})
+SECRET_KEYS = frozenset({"secret", "thumb_secret", "share-secret", "share_secret", "sharesecret"})
 SHARE_SECRET = "•••• (hidden: an attachment's share secret; the bag holds it)"
 OTHER_SECRET = "•••• (hidden: a value named secret; the bag holds it)"
 
 
 def masked(value: Any, in_body: bool = False) -> Any:
     """`value` (a record or part of one) with every value under a key named `secret` (an
-    attachment body's `secret`, which the file server asks for as `share-secret`) masked; the
-    record itself is not changed."""
+    attachment body's `secret`, which the file server asks for as `share-secret`, or its
+    thumbnail's `thumb_secret`) masked: whoever holds the page could download the files with
+    them, and the page is handed on. The record itself is not changed."""
     if isinstance(value, Mapping):
         return {
             key: (
