@@ -40,7 +40,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from hashlib import sha256
-from itertools import chain, groupby, islice
+from itertools import groupby, islice
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
@@ -145,7 +145,16 @@ def settle(
     first = list(islice(items, limit))
     if len(first) < limit:
         return _settle(partition, first, entity_fields)
-    return _settle_spilled(partition, chain(first, items), entity_fields, Path(spill_dir))
+    return _settle_spilled(partition, _taken(first, items), entity_fields, Path(spill_dir))
+
+
+def _taken(first: list[Record | Unreadable], rest: Iterator[Record | Unreadable]) -> Iterator[Any]:
+    """The items of `first`, each let go once given, then those of `rest`."""
+    first.reverse()
+    while first:
+        yield first.pop()
+    del first
+    yield from rest
 
 
 def _settle(
