@@ -231,6 +231,7 @@ def test_a_run_spilling_every_hour_writes_the_same_bag(
         monkeypatch.setenv(SPILL_ENV, threshold)
         monkeypatch.setattr(settle_module, "_RUN_BYTES", 20_000 if way == "disk" else 16 << 20)
         monkeypatch.setattr(stages, "SPILLED_BATCH", 13)
+        monkeypatch.setattr(hourfiles, "STREAM_BYTES", 1 << 30 if way == "memory" else 0)
         settings = run_support.settings_for(
             emulator, keys, tmp_path / way, SECRET, attachments=attachments
         )
