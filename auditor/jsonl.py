@@ -249,7 +249,7 @@ def _as_records(values: list[Any], path: str, number: int, data: bytes) -> Itera
 
 
 def parse_buffer(
-    data: bytes, path: str, problem: Callable[[ParsedLine], T]
+    data: bytes, path: str, problem: Callable[[ParsedLine], T], first_line: int = 1
 ) -> list[dict[str, Any] | T]:
     """What `parse_lines` reads from the lines of `data`, as one list and about twice as fast.
 
@@ -257,14 +257,15 @@ def parse_buffer(
     object gives that dict, with no `ParsedLine` built for it; every other line (blank, not
     JSON, several objects, a non-object, a 20-digit run that needs the exact parser) goes
     through `parse_lines`' own code, which gives the same dict for the lines read here. Its
-    records come as dicts and its errors as `problem(parsed_line)`, all in line order.
+    records come as dicts and its errors as `problem(parsed_line)`, all in line order. Lines
+    are numbered from `first_line`: a file read a piece at a time, each piece ending a line.
     """
     found: list[dict[str, Any] | T] = []
     append = found.append
     fast_loads, dumps = orjson.loads, orjson.dumps
     exact = _lines_beyond_64_bits(data)
-    for number, raw in enumerate(data.splitlines(), start=1):
-        if number - 1 not in exact:
+    for number, raw in enumerate(data.splitlines(), start=first_line):
+        if number - first_line not in exact:
             try:
                 value = fast_loads(raw)
                 if type(value) is dict and dumps(value) == raw:  # `written_as_read`, inlined

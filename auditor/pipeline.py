@@ -867,6 +867,10 @@ class _Archiver:
                 kept.append((canonical, salt))
                 reached("archive.record")
             yield kept
+            if len(indexed) >= _INDEX_HELD:  # a large hour: its pairs go to the index now
+                with self._temporary() as db:
+                    db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?)", indexed)
+                indexed.clear()
         for (disposition, rule), count in verdicts.items():  # in the order first seen
             self.report.observe_verdict(disposition, rule, count)
         for first_run, messages in sorted(archived_earlier.items()):
@@ -1001,6 +1005,10 @@ class _Archiver:
 
 _IN_RUN_INDEX = "SELECT 1 FROM run_messages WHERE msg_id = ? AND content_hash = ?"
 _BATCH_LINES = 500  # also the most msg_ids one query binds (SQLite allows 32,766)
+# Pairs of an hour's records held before they are indexed (at its end, unless it has more): the
+# run's index is only asked about a pair not in `seen`, which holds all of the hour's, so when
+# they are indexed changes no answer.
+_INDEX_HELD = 20_000
 _READ_BYTES = 1 << 20
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import gc
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -52,7 +53,7 @@ from auditor.partitions import Partition, format_instant
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
 from auditor.records import bodies, body_type, msg_id
-from auditor.report.counts import RecordCounts, zone_offset_ms
+from auditor.report.counts import GatheredCounts, RecordCounts, zone_offset_ms
 from auditor.report.model import RecordFacts, record_facts
 from auditor.sources.interface import (
     HourExpired,
@@ -69,6 +70,9 @@ ATTACHMENT_TYPES = frozenset({"img", "audio", "video", "file", "combine"})
 # Bytes the records spool gathers before a write(2): an hour is a few MB, and at the default
 # 8 KiB the system calls took half the cost of writing its lines.
 SPOOL_BUFFER = 1 << 20
+# Records of an hour settled on disk (`settle.SpilledRecords`) read back at a time: their
+# attachments are fetched together, and their facts counted together.
+SPILLED_BATCH = 5_000
 PACE_FILE = "hour-file-pace"
 # Attachment downloads in a row that may fail through every retry before a worker stops the run:
 # each costs its whole retry schedule (half a minute by default, minutes when the server does not
@@ -194,7 +198,7 @@ class PartitionProcessor:
             return existing
         partition_findings: list[Finding] = []
         try:
-            result = self.source.fetch(partition)
+            result = self.source.fetch(partition, self.spool_dir)
         except PartitionNotReady as refused:  # archived as holding nothing; the finding says why
             if fetched_before(self.settings.fetched_before, partition.start_ms):
                 finding = _refused_again(partition, refused)
@@ -204,6 +208,15 @@ class PartitionProcessor:
                 raise
             result = PartitionResult(partition, ())
             partition_findings.append(finding)
+        try:
+            return self._spooled(partition, result, partition_findings)
+        finally:
+            result.close()
+
+    def _spooled(
+        self, partition: Partition, result: PartitionResult, partition_findings: list[Finding]
+    ) -> PartitionOutcome:
+        """Writes the partition's spool from its settled records, and its checkpoint."""
         paths = spool_paths(self.spool_dir, partition)
         severities: Counter[str] = Counter()
         findings = attachments = 0
@@ -218,7 +231,7 @@ class PartitionProcessor:
                 partition_findings.append(_unreadable(problem, label, line))
             partition_findings += [_conflict(identity) for identity in result.conflicts]
             if result.outside:
-                partition_findings.append(_strays(partition, result.outside, len(result.records)))
+                partition_findings.append(_strays(partition, result.outside, result.count))
             for finding in partition_findings:
                 findings_out.write(orjson.dumps(finding.to_dict()) + b"\n")
                 severities[finding.severity] += 1
@@ -235,14 +248,14 @@ class PartitionProcessor:
             verbatim = len(result.unreadable)
             counted: list[RecordFacts] = []
             count = counted.append
-            contents = result.content or (None,) * len(result.records)
-            attached = (
-                self._fetch_attachments(result.records)
-                if self.client is not None
-                else [[]] * len(result.records)  # one empty list, never added to
+            offset = zone_offset_ms(self.settings.source.tz)
+            gathered = (
+                RecordCounts.gathering(offset, partition.start_ms)
+                if result.spilled is not None
+                else None
             )
-            for record, sorted_json, references in zip(
-                result.records, contents, attached, strict=True
+            for record, sorted_json, references in self._with_attachments(
+                result, counted, gathered
             ):
                 try:
                     canonical = canonical_of(record, sorted_json)
@@ -281,12 +294,17 @@ class PartitionProcessor:
                     findings += len(found)
                 attachments += len(references)
                 reached("spool.record")
+            if gathered is not None:
+                gathered.add(counted)
         digest = spool_digest(paths)
-        offset = zone_offset_ms(self.settings.source.tz)
-        counts = RecordCounts.of(offset, counted, partition.start_ms)
+        counts = (
+            gathered.result()
+            if gathered is not None
+            else RecordCounts.of(offset, counted, partition.start_ms)
+        )
         outcome = PartitionOutcome(
             start_ms=partition.start_ms,
-            records=len(result.records) - (verbatim - len(result.unreadable)),
+            records=result.count - (verbatim - len(result.unreadable)),
             findings=findings,
             duplicates=result.duplicates,
             conflicts=len(result.conflicts),
@@ -300,21 +318,71 @@ class PartitionProcessor:
         crashpoints.reached("spool.partition")
         return outcome
 
-    def _fetch_attachments(self, records: tuple[Any, ...]) -> list[list[dict[str, Any]]]:
+    def _with_attachments(
+        self,
+        result: PartitionResult,
+        counted: list[RecordFacts],
+        gathered: GatheredCounts | None,
+    ) -> Iterator[tuple[Any, bytes | None, list[dict[str, Any]]]]:
+        """Each record of `result` in order, with its `content` and attachment references.
+
+        An hour in memory has its attachments fetched all at once. An hour on disk
+        (`result.spilled`) is read back `SPILLED_BATCH` records at a time, each batch's files
+        fetched before its records come (each (url, secret) still once an hour), and the facts
+        the caller appends to `counted` are counted into `gathered` and dropped after each
+        batch, so that nothing is kept a record of the hour."""
+        if result.spilled is None:
+            records = result.records
+            contents = result.content or (None,) * len(records)
+            attached = (
+                self._fetch_attachments(records)
+                if self.client is not None
+                else [[]] * len(records)  # one empty list, never added to
+            )
+            yield from zip(records, contents, attached, strict=True)
+            return
+        assert gathered is not None
+        entries = result.entries()
+        fetched: dict[tuple[str, str | None], dict[str, Any]] = {}
+        while batch := list(itertools.islice(entries, SPILLED_BATCH)):
+            records = tuple(record for record, _content in batch)
+            attached = (
+                self._fetch_attachments(records, fetched)
+                if self.client is not None
+                else [[]] * len(records)
+            )
+            for (record, content), references in zip(batch, attached, strict=True):
+                yield record, content, references
+            gathered.add(counted)
+            counted.clear()
+
+    def _fetch_attachments(
+        self,
+        records: tuple[Any, ...],
+        fetched: dict[tuple[str, str | None], dict[str, Any]] | None = None,
+    ) -> list[list[dict[str, Any]]]:
         """Each record's attachment references, its files downloaded into the shared
         content-addressed store, `attachment_downloads` at a time: each waits on the network, and
         one after another they made a run with attachments many times slower than one without.
         A reference holds `sha256` and `size`, or `error` for a file the source refused; each
-        (url, secret) is downloaded once."""
+        (url, secret) is downloaded once, also across calls given the same `fetched`."""
         found = [list(_attachment_urls(r)) if isinstance(r, dict) else [] for r in records]
-        wanted = list(dict.fromkeys((url, secret) for urls in found for *_, url, secret in urls))
-        fetched: dict[tuple[str, str | None], dict[str, Any]] = {}
+        if fetched is None:
+            fetched = {}
+        wanted = list(
+            dict.fromkeys(
+                (url, secret)
+                for urls in found
+                for *_, url, secret in urls
+                if (url, secret) not in fetched
+            )
+        )
         if wanted:
             if self._downloads is None:
                 self._downloads = ThreadPoolExecutor(
                     self.settings.source.attachment_downloads, thread_name_prefix="download"
                 )
-            fetched = dict(zip(wanted, self._downloads.map(self._download, wanted), strict=True))
+            fetched.update(zip(wanted, self._downloads.map(self._download, wanted), strict=True))
         return [
             [
                 {

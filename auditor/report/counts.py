@@ -69,6 +69,12 @@ class RecordCounts:
         counts.hours.update(map(floordiv, map(add, elsewhere, repeat(offset_ms)), repeat(HOUR_MS)))
         return counts
 
+    @classmethod
+    def gathering(cls, offset_ms: int, start_ms: int) -> GatheredCounts:
+        """What `of` counts, from the facts given a batch at a time (`GatheredCounts.add`), for
+        an hour too large to keep every record's facts until its end."""
+        return GatheredCounts(cls(offset_ms), start_ms)
+
     def remove(self, kind: str, chat: str, sent: int | None) -> None:
         """Takes back one record counted (a duplicate not archived), given its send time or None
         for a record without one; a name left at zero is forgotten."""
@@ -101,4 +107,41 @@ class RecordCounts:
         counts.chats.update({str(name): int(n) for name, n in data["chats"]})
         counts.hours.update({int(hour): int(n) for hour, n in data["hours"]})
         counts.untimed = int(data.get("untimed", 0))  # absent from a spool of an older version
+        return counts
+
+
+class GatheredCounts:
+    """`RecordCounts.of` over facts given in batches: the same counts, in the same order (the
+    hour holding the partition's start first, then the others as first seen)."""
+
+    __slots__ = ("counts", "elsewhere", "first", "high", "in_first", "low")
+
+    def __init__(self, counts: RecordCounts, start_ms: int) -> None:
+        self.counts = counts
+        self.first = (start_ms + counts.offset_ms) // HOUR_MS
+        self.low = self.first * HOUR_MS - counts.offset_ms
+        self.high = self.low + HOUR_MS
+        self.in_first = 0
+        self.elsewhere: Counter[int] = Counter()
+
+    def add(self, facts: Sequence[Sequence[Any]]) -> None:
+        counts, low, high = self.counts, self.low, self.high
+        counts.records += len(facts)
+        counts.types.update(map(itemgetter(2), facts))
+        counts.chats.update(map(itemgetter(3), facts))
+        elsewhere = [
+            sent for sent in map(itemgetter(1), facts) if sent is None or not low <= sent < high
+        ]
+        self.in_first += len(facts) - len(elsewhere)
+        if None in elsewhere:
+            counts.untimed += elsewhere.count(None)
+            elsewhere = [sent for sent in elsewhere if sent is not None]
+        offset = counts.offset_ms
+        self.elsewhere.update(map(floordiv, map(add, elsewhere, repeat(offset)), repeat(HOUR_MS)))
+
+    def result(self) -> RecordCounts:
+        counts = self.counts
+        if self.in_first:
+            counts.hours[self.first] = self.in_first
+        counts.hours.update(self.elsewhere)
         return counts

@@ -17,15 +17,23 @@ import logging
 import re
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, timezone
+from pathlib import Path
 
 from auditor.errors import SourceError
 from auditor.jsonl import GUNZIP_FLOOR, GUNZIP_RATIO, ParsedLine, parse_buffer
 from auditor.partitions import DAY_MS, HOUR_MS, Partition, format_instant
 from auditor.records import Record
 from auditor.sources.easemob import EasemobClient, UrlExpired
-from auditor.sources.interface import EasemobSource, HourExpired, PartitionNotReady, Unreadable
+from auditor.sources.interface import (
+    EasemobSource,
+    HourExpired,
+    PartitionNotReady,
+    PartitionResult,
+    Unreadable,
+)
+from auditor.sources.settle import settle
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,11 @@ OBJECT_WEIGHT = 64
 _CHUNK = 4 * MiB  # inflated at most at a time
 _SLICE = 256 * 1024  # compressed bytes given at a time (its unread rest is copied each time)
 _ZEROS = re.compile(b"\0*")
+# A downloaded file this large or larger is read a piece at a time when the caller settles large
+# hours on disk (`HourFileSource.fetch`): about 20,000 records, whose parsed dicts take 50 MB.
+# A smaller one is read whole, as before: faster, since reading a piece at a time must weigh
+# every piece for `gunzip`'s limit, which costs a fifth of parsing it.
+STREAM_BYTES = 1 << 20
 EMPTY = (
     "an empty hour file: Easemob answers 404 for an hour without messages, so the server "
     "served a broken file or lied"
@@ -80,6 +93,95 @@ def read_hour_file(data: bytes, label: str) -> list[Record | Unreadable]:
     return found
 
 
+def stream_hour_file(data: bytes, label: str) -> Iterator[Record | Unreadable]:
+    """What `read_hour_file` returns, one item at a time: the file is inflated (as `gunzip`
+    does, refused at the same point with `_Damaged`, which then ends the items) and parsed a
+    piece of whole lines at a time, so that neither the inflated file nor its parsed records
+    are ever held whole. A file of blank lines is one `EMPTY` piece holding them, at the end."""
+
+    def unreadable(parsed: ParsedLine) -> Unreadable:
+        return Unreadable(f"{label}:{parsed.line}", parsed.error or "unreadable", parsed.raw)
+
+    pieces: Iterable[bytes] = (
+        _inflated(data)
+        if data[:2] == b"\x1f\x8b"
+        else (data[at : at + _CHUNK] for at in range(0, len(data), _CHUNK))
+    )
+    rest = b""
+    line = 1
+    blank: list[bytes] | None = []  # what was read while every line was blank
+    for piece in pieces:
+        if blank is not None:
+            blank.append(piece)
+        buffer = rest + piece if rest else piece
+        cut = buffer.rfind(b"\n") + 1
+        if not cut:
+            rest = buffer
+            continue
+        lines, rest = buffer[:cut], buffer[cut:]
+        found = parse_buffer(lines, label, unreadable, line)
+        line += _line_count(lines)
+        if found:
+            blank = None
+            yield from found
+    if rest:
+        found = parse_buffer(rest, label, unreadable, line)
+        if found:
+            blank = None
+            yield from found
+    if blank is not None:
+        yield Unreadable(label, EMPTY, b"".join(blank))
+
+
+def _line_count(lines: bytes) -> int:
+    """`len(lines.splitlines())` for bytes ending in a line break, without the list."""
+    count = lines.count(b"\n")
+    if b"\r" in lines:
+        count += lines.count(b"\r") - lines.count(b"\r\n")
+    return count
+
+
+def _inflated(data: bytes) -> Iterator[bytes]:
+    """`gunzip(data)` a piece at a time, raising `_Damaged` where it does (after the pieces
+    inflated before)."""
+    limit = max(GUNZIP_FLOOR, GUNZIP_RATIO * len(data))
+    weighed_from = WEIGHED_RATIO * len(data)
+    size = weight = 0
+    view = memoryview(data)
+    start = 0
+    while start < len(data):
+        if data[start : start + 2] != b"\x1f\x8b":
+            raise _Damaged(f"corrupt gzip (bytes that are not gzip at offset {start:,})")
+        inflater = zlib.decompressobj(wbits=31)
+        position, pending = start, b""
+        while not inflater.eof:
+            if not pending:
+                if position >= len(data):
+                    raise _Damaged("corrupt gzip (cut short)")
+                pending = view[position : position + _SLICE]
+                position += len(pending)
+            try:
+                chunk = inflater.decompress(pending, _CHUNK)
+            except zlib.error as error:
+                raise _Damaged(f"corrupt gzip ({error})") from None
+            pending = inflater.unconsumed_tail
+            size += len(chunk)
+            weight += _weight(chunk)
+            if size + (weight if size > weighed_from else 0) > limit:
+                raise _Damaged(_bomb(limit, len(data)))
+            if chunk:
+                yield chunk
+        start = _ZEROS.match(data, position - len(inflater.unused_data)).end()
+
+
+def _bomb(limit: int, compressed: int) -> str:
+    return (
+        f"a gzip bomb or damaged gzip (it expands past {limit // MiB} MiB: "
+        f"{GUNZIP_RATIO} times its {compressed:,} bytes, at least "
+        f"{GUNZIP_FLOOR // MiB} MiB)"
+    )
+
+
 def gunzip(data: bytes) -> bytes:
     """`gzip.decompress(data)` (members one after another, zero padding between them), refused
     (`_Damaged`) once it expands past `GUNZIP_RATIO` times `data`, or `GUNZIP_FLOOR` if more:
@@ -115,11 +217,7 @@ def gunzip(data: bytes) -> bytes:
             elif size > weighed_from:
                 weight = _weight(out.getvalue())
             if size + (weight or 0) > limit:
-                raise _Damaged(
-                    f"a gzip bomb or damaged gzip (it expands past {limit // MiB} MiB: "
-                    f"{GUNZIP_RATIO} times its {len(data):,} bytes, at least "
-                    f"{GUNZIP_FLOOR // MiB} MiB)"
-                )
+                raise _Damaged(_bomb(limit, len(data)))
         start = _ZEROS.match(data, position - len(inflater.unused_data)).end()
     return out.getvalue()
 
@@ -225,3 +323,59 @@ class HourFileSource(EasemobSource):
             log.warning("hour %s: keeping the file with %s", label, kept)
             return last
         raise SourceError(f"hour {label}: {problem} on each of {self.attempts} attempts")
+
+    def fetch(self, partition: Partition, spill_dir: Path | None = None) -> PartitionResult:
+        """As `Source.fetch`; with `spill_dir`, a file of `STREAM_BYTES` or more is read a
+        piece at a time into `settle` (`stream_hour_file`), so that a large hour is never held
+        whole, and files are fetched again on the same terms as in `served`."""
+        if spill_dir is None:
+            return super().fetch(partition)
+        label = partition.label(self.hour_timezone)
+        problem = kept = ""
+        last: PartitionResult | None = None
+        try:
+            for attempt in range(1, self.attempts + 1):
+                url = self._url(partition, label)
+                if url is None:
+                    log.debug("hour %s: no file (no messages)", label)
+                    return settle(partition, [], self.entity_fields)
+                try:
+                    data = self.client.download(url)
+                    served = (
+                        stream_hour_file(data, label)
+                        if len(data) >= STREAM_BYTES
+                        else read_hour_file(data, label)
+                    )
+                    result = settle(partition, served, self.entity_fields, spill_dir)
+                    del data, served
+                except UrlExpired:
+                    problem = "the download URL expired"
+                except _Damaged as damage:
+                    problem = str(damage)
+                else:
+                    if not result.unreadable:
+                        return result
+                    empty = (
+                        result.count == 0
+                        and len(result.unreadable) == 1
+                        and result.unreadable[0].error == EMPTY
+                    )
+                    problem = "an empty file" if empty else "lines that are not records"
+                    if last is not None:
+                        last.close()
+                    last, kept = result, problem
+                log.info(
+                    "hour %s: %s; fetching a fresh URL (%d/%d)",
+                    label,
+                    problem,
+                    attempt,
+                    self.attempts,
+                )
+            if last is not None:
+                log.warning("hour %s: keeping the file with %s", label, kept)
+                result, last = last, None
+                return result
+            raise SourceError(f"hour {label}: {problem} on each of {self.attempts} attempts")
+        finally:
+            if last is not None:
+                last.close()

@@ -11,6 +11,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from datetime import UTC, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from auditor.errors import SourceError
@@ -117,9 +118,11 @@ class Source(ABC):
     def served(self, partition: Partition) -> Iterable[Record | Unreadable]:
         """What the hour was served with, in arrival order, duplicates and strays included."""
 
-    def fetch(self, partition: Partition) -> PartitionResult:
-        """The hour's records settled into the partition, with what was set aside."""
-        return settle(partition, self.served(partition), self.entity_fields)
+    def fetch(self, partition: Partition, spill_dir: Path | None = None) -> PartitionResult:
+        """The hour's records settled into the partition, with what was set aside; with
+        `spill_dir`, a large hour is settled on disk there (`settle`: the result must then be
+        `close`d, or read through)."""
+        return settle(partition, self.served(partition), self.entity_fields, spill_dir)
 
     def records(self, partition: Partition) -> Iterator[Record]:
         """The hour's records exactly as received, deduplicated and sorted."""

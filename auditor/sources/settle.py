@@ -17,15 +17,33 @@ one place:
   the later is a copy, not a conflict, as the coordinator would keep only one of them anyway;
 - the result is sorted by `(timestamp, msg_id)`, content hash breaking ties, with records lacking
   either last in arrival order, so the same served set always gives the same bytes.
+
+An hour is settled in memory up to `SPILL_RECORDS` served items. Past that, when the caller gives
+a folder (`spill_dir`: a worker gives its run's spool), it is settled on disk instead
+(`_settle_spilled`), with the same rules and the same result: an hour of a million records held
+whole in memory took 2.4 GB, about 2.4 KB a record as parsed dicts, their sorted-key bytes and
+what indexes them. Records are written in sorted runs (`marshal`, which gives back every value
+exactly as read, its keys in their order) to unnamed temporary files in that folder (gone with
+the process, however it ends), merged by msg_id to drop copies and find conflicts, then sorted
+again into the archive's order and read back one at a time (`SpilledRecords`).
+`AUDITOR_SETTLE_SPILL_RECORDS` sets the threshold (tests set it tiny to take the disk path).
 """
 
 from __future__ import annotations
 
+import heapq
 import json
-from collections.abc import Iterable
+import marshal
+import os
+import struct
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from hashlib import sha256
+from itertools import groupby, islice
 from operator import itemgetter
+from pathlib import Path
+from typing import IO, Any
 
 import orjson
 
@@ -71,16 +89,80 @@ class PartitionResult:
     outside: int = 0
     unreadable: tuple[Unreadable, ...] = ()
     content: tuple[bytes | None, ...] = ()
+    # The records (and `content`) held on disk instead, for an hour settled there: then
+    # `records` and `content` are empty, and `entries()` reads them back, once.
+    spilled: SpilledRecords | None = None
+
+    @property
+    def count(self) -> int:
+        """How many records the hour has, in memory or on disk."""
+        return len(self.spilled) if self.spilled is not None else len(self.records)
+
+    def entries(self) -> Iterator[tuple[Record, bytes | None]]:
+        """Each record with its `content` (None where there is none), in order."""
+        if self.spilled is not None:
+            return iter(self.spilled)
+        return zip(self.records, self.content or (None,) * len(self.records), strict=True)
+
+    def close(self) -> None:
+        """Removes what the hour holds on disk, if anything."""
+        if self.spilled is not None:
+            self.spilled.close()
+
+
+# Served items (records and unreadable pieces) settled in memory; an hour with more is settled
+# on disk when the caller gives a folder for it.
+SPILL_RECORDS = 20_000
+SPILL_ENV = "AUDITOR_SETTLE_SPILL_RECORDS"
+_RUN_BYTES = 16 << 20  # bytes of records sorted in memory before they are written as one run
+_ENTRY_OVERHEAD = 200  # what a record's tuple and objects cost beside its bytes, roughly
+_FRAME = struct.Struct("<II")
+_READ_BUFFER = 1 << 16
+
+
+def spill_threshold() -> int:
+    """`SPILL_RECORDS`, or what `AUDITOR_SETTLE_SPILL_RECORDS` says (at least 1): tests take
+    the disk path with a tiny one."""
+    value = os.environ.get(SPILL_ENV, "").strip()
+    return max(1, int(value)) if value else SPILL_RECORDS
 
 
 def settle(
     partition: Partition,
     served: Iterable[Record | Unreadable],
     entity_fields: frozenset[str] = frozenset(),
+    spill_dir: str | Path | None = None,
 ) -> PartitionResult:
     """The partition's records from what a source served for it, in arrival order.
 
-    `entity_fields` are the source's keys about its own storage (`Source.entity_fields`)."""
+    `entity_fields` are the source's keys about its own storage (`Source.entity_fields`). With
+    `spill_dir`, an hour of more than `spill_threshold()` served items is settled on disk there
+    (the result's `spilled`, to be `close`d), else in memory as without it."""
+    if spill_dir is None:
+        return _settle(partition, served, entity_fields)
+    items = iter(served)
+    limit = spill_threshold()
+    first = list(islice(items, limit))
+    if len(first) < limit:
+        return _settle(partition, first, entity_fields)
+    return _settle_spilled(partition, _taken(first, items), entity_fields, Path(spill_dir))
+
+
+def _taken(first: list[Record | Unreadable], rest: Iterator[Record | Unreadable]) -> Iterator[Any]:
+    """The items of `first`, each let go once given, then those of `rest`."""
+    first.reverse()
+    while first:
+        yield first.pop()
+    del first
+    yield from rest
+
+
+def _settle(
+    partition: Partition,
+    served: Iterable[Record | Unreadable],
+    entity_fields: frozenset[str],
+) -> PartitionResult:
+    """`settle` in memory."""
     variants: dict[str, bytes | set[bytes]] = {}  # a key's contents: one, or a set of several
     messages: dict[str, set[bytes | None]] = {}  # `same_message` of each, once a key has two
     conflicts: set[str] = set()
@@ -190,3 +272,207 @@ def _digest(entry: tuple[int, str, str, Record, bytes | None]) -> str:
     """`records.content_hash` of an ordered record: what orders the variants of one msg_id."""
     content = entry[4]
     return sha256(content).hexdigest() if content is not None else content_hash(entry[3])
+
+
+# -- settling on disk ---------------------------------------------------------------------------
+
+
+class _Runs:
+    """Entries (a head, compared, and a record's `marshal` bytes) sorted by head, in runs of
+    about `_RUN_BYTES` written to unnamed temporary files of `folder`, read back merged. Heads
+    are unique (they end in, or hold, the record's arrival number), so the bytes are never
+    compared."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.files: list[IO[bytes]] = []
+        self.pending: list[tuple[tuple[Any, ...], bytes]] = []
+        self.held = 0
+
+    def add(self, head: tuple[Any, ...], blob: bytes, size: int) -> None:
+        self.pending.append((head, blob))
+        self.held += size + len(blob) + _ENTRY_OVERHEAD
+        if self.held >= _RUN_BYTES:
+            self._write()
+
+    def _write(self) -> None:
+        self.pending.sort(key=itemgetter(0))
+        # Closed by `close`, having been read back; unnamed on Linux (O_TMPFILE).
+        handle = tempfile.TemporaryFile(dir=self.folder, prefix=".settle-")  # noqa: SIM115
+        self.files.append(handle)
+        write, frame, dumps = handle.write, _FRAME.pack, marshal.dumps
+        for head, blob in self.pending:
+            data = dumps(head)
+            write(frame(len(data), len(blob)))
+            write(data)
+            write(blob)
+        handle.flush()
+        self.pending = []
+        self.held = 0
+
+    def merged(self) -> Iterator[tuple[tuple[Any, ...], bytes]]:
+        """Every entry added, in head order; once."""
+        if self.pending and self.files:
+            self._write()
+        self.pending.sort(key=itemgetter(0))
+        pending, self.pending = self.pending, []
+        if not self.files:
+            return iter(pending)
+        return heapq.merge(*(_read_run(handle) for handle in self.files))
+
+    def close(self) -> None:
+        self.pending = []
+        for handle in self.files:
+            handle.close()
+        self.files = []
+
+
+def _read_run(handle: IO[bytes]) -> Iterator[tuple[tuple[Any, ...], bytes]]:
+    handle.seek(0)
+    reader = open(handle.fileno(), "rb", buffering=_READ_BUFFER, closefd=False)  # noqa: SIM115
+    read, unpack, size, loads = reader.read, _FRAME.unpack, _FRAME.size, marshal.loads
+    with reader:
+        while frame := read(size):
+            head_size, blob_size = unpack(frame)
+            head = loads(read(head_size))
+            yield head, read(blob_size)
+
+
+class SpilledRecords:
+    """An hour's settled records on disk, in the archive's order: `len()` of them, read back
+    once by iterating, each as (record, its `content` or None). `close` removes the files (the
+    system does, should the process end first)."""
+
+    def __init__(self, runs: _Runs, count: int) -> None:
+        self._runs = runs
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[tuple[Record, bytes | None]]:
+        loads = marshal.loads
+        try:
+            for head, blob in self._runs.merged():
+                yield loads(blob), head[5]
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._runs.close()
+
+
+def _settle_spilled(
+    partition: Partition,
+    served: Iterable[Record | Unreadable],
+    entity_fields: frozenset[str],
+    folder: Path,
+) -> PartitionResult:
+    """`settle` on disk, for an hour too large to hold.
+
+    First every record is written, with its key (msg_id, or its content's hash) and arrival
+    number, in runs sorted by (key, arrival): merged, the records of one key come together in
+    arrival order, and the rules of `_settle` are applied to them alone. What is kept is written
+    again in runs sorted by (timestamp, msg_id, content hash where the msg_id has conflicts,
+    arrival), those lacking a timestamp or msg_id after all others in arrival order: merged,
+    that is `_settle`'s order (its sort is stable, and the arrival number decides what it
+    leaves in arrival order)."""
+    unreadable: list[Unreadable] = []
+    start, end = partition.start_ms, partition.end_ms
+    dumps, sort_keys, blob_of = orjson.dumps, orjson.OPT_SORT_KEYS, marshal.dumps
+    by_key = _Runs(folder)
+    arrival = 0
+    try:
+        for item in served:
+            if isinstance(item, Unreadable):
+                unreadable.append(item)
+                continue
+            instant = item.get("timestamp")
+            if type(instant) is not int or not 0 <= instant < LATEST_MS:
+                instant = timestamp_ms(item)
+            identity = item.get("msg_id")
+            if type(identity) is not str:
+                identity = msg_id(item)
+            try:
+                data = memoryview(dumps(item, option=sort_keys)).tobytes()  # as in `_settle`
+                has_content = True
+            except TypeError:
+                allow_deep_nesting()
+                data, has_content = json.dumps(item, sort_keys=True).encode(), False
+            key = identity if identity is not None else "#" + sha256(data).hexdigest()
+            by_key.add(
+                (key, arrival, instant, identity, has_content, data), blob_of(item), len(data)
+            )
+            arrival += 1
+        ordered = _Runs(folder)
+        try:
+            kept, duplicates, outside, conflicts = _kept(
+                by_key.merged(), ordered, entity_fields, start, end
+            )
+        except BaseException:
+            ordered.close()
+            raise
+    finally:
+        by_key.close()
+    return PartitionResult(
+        partition=partition,
+        records=(),
+        duplicates=duplicates,
+        conflicts=tuple(sorted(conflicts)),
+        outside=outside,
+        unreadable=tuple(unreadable),
+        spilled=SpilledRecords(ordered, kept),
+    )
+
+
+def _kept(
+    entries: Iterator[tuple[tuple[Any, ...], bytes]],
+    ordered: _Runs,
+    entity_fields: frozenset[str],
+    start: int,
+    end: int,
+) -> tuple[int, int, int, set[str]]:
+    """`_settle`'s rules over entries merged by (key, arrival), what is kept added to
+    `ordered`: (records kept, duplicates, outside, msg_ids with conflicts)."""
+    conflicts: set[str] = set()
+    kept = duplicates = outside = 0
+    loads = marshal.loads
+    for key, group in groupby(entries, key=lambda entry: entry[0][0]):
+        first, *others = group  # a msg_id's records: one, or a few
+        survivors = [first]
+        seen: bytes | set[bytes] = first[0][5]
+        messages: dict[str, set[bytes | None]] = {}
+        for entry in others:
+            data = entry[0][5]
+            if (
+                seen == data
+                or (type(seen) is set and data in seen)
+                or _one_message(messages, key, seen, loads(entry[1]), entity_fields)
+            ):
+                duplicates += 1
+                continue
+            if entry[0][3] is not None:  # as `_settle`: the msg_id of the variant arriving
+                conflicts.add(entry[0][3])
+            if type(seen) is set:
+                seen.add(data)
+            else:
+                seen = {seen, data}
+            survivors.append(entry)
+        for (_key, arrival, instant, identity, has_content, data), blob in survivors:
+            content = data if has_content else None
+            if instant is not None and not start <= instant < end:
+                outside += 1
+            if instant is None or identity is None:
+                head: tuple[Any, ...] = (1, 0, "", "", arrival, content)
+            else:
+                digest = ""
+                if len(survivors) > 1 and identity in conflicts:
+                    digest = (
+                        sha256(content).hexdigest()
+                        if content is not None
+                        else content_hash(loads(blob))
+                    )
+                head = (0, instant, identity, digest, arrival, content)
+            ordered.add(head, blob, len(data))
+            kept += 1
+    return kept, duplicates, outside, conflicts
