@@ -36,6 +36,7 @@ from auditor.report.forked import ForkedWrite
 from auditor.report.formats import default_formats
 from auditor.report.formats.interface import ReportFormat
 from auditor.report.runinfo import RunInfo
+from auditor.report.scratch import scratch_database
 from auditor.report.senders import SenderTally
 from auditor.report.tables import TABLES, severity_rank, table_for
 
@@ -896,9 +897,7 @@ class _LatePlaces:
 
     def _spill(self) -> None:
         if self._disk is None:
-            # "" is SQLite's private temporary database: on disk, deleted when closed.
-            self._disk = sqlite3.connect("")
-            self._disk.execute(
+            self._disk = scratch_database(
                 "CREATE TABLE late (number INTEGER PRIMARY KEY, sent INTEGER, who TEXT)"
             )
         with self._disk:

@@ -12,6 +12,7 @@ import sqlite3
 from collections import Counter
 
 from auditor.findings import SEVERITIES
+from auditor.report.scratch import scratch_database
 
 # Senders counted in memory before the counts move to disk: about 30 MB.
 IN_MEMORY = 100_000
@@ -61,9 +62,7 @@ class SenderTally:
     def _spill(self) -> None:
         """Adds the counts in memory to those on disk, and empties memory."""
         if self._disk is None:
-            # "" is SQLite's private temporary database: on disk, deleted when closed.
-            self._disk = sqlite3.connect("")
-            self._disk.execute(
+            self._disk = scratch_database(
                 "CREATE TABLE tally (sender BLOB, severity TEXT, n INTEGER, "
                 "PRIMARY KEY (sender, severity)) WITHOUT ROWID"
             )
