@@ -56,6 +56,7 @@ from auditor.policies.loading import load_policy
 from auditor.report.counts import RecordCounts
 from auditor.report.formats import bag_formats
 from auditor.report.model import ReportBuilder
+from auditor.report.policy import policy_view
 from auditor.report.runinfo import RunInfo
 from auditor.sources.settings import ConnectionSettings
 from auditor.stages import (
@@ -265,6 +266,7 @@ def _locked_run(settings, progress, key, policy, validator) -> RunOutcome | None
                 spool_dir=str(spool_dir),
                 fetch_attachments=settings.attachments == "fetch",
                 fetched_before=_fetched_spans(state.runs()),
+                policy_sha256=policy.sha256,
             )
             partitions = list(partitions_between(*run.relook)) if run.relook else []
             partitions += partitions_between(since_ms, until_ms)
@@ -624,9 +626,12 @@ class _Archiver:
         )
         self.spool_dir.mkdir(parents=True, exist_ok=True)  # before any worker made it
         drop_partial_downloads(self.spool_dir)
-        self.report = ReportBuilder(self.run_info(writer))
+        self.report = ReportBuilder(
+            self.run_info(writer), policy=policy_view(self.policy, layout.POLICY)
+        )
         self._add_findings = writer.add_findings
         with writer:
+            writer.add_file(layout.POLICY.removeprefix(f"{layout.DATA}/"), self.policy.raw)
             if settings.attachments == "skip":
                 writer.attachments_skipped("--attachments skip")
             gap = _unaudited_before(self.state.runs(), self.run.since_ms)

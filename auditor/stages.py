@@ -46,12 +46,13 @@ from auditor import crashpoints
 from auditor.archive.canonical import CanonicalizationError, canonical_of
 from auditor.archive.lines import salter
 from auditor.collector import fewer_collections
-from auditor.errors import AuditorError, RetriesExhausted, SourceError
+from auditor.errors import AuditorError, ConfigError, RetriesExhausted, SourceError
 from auditor.findings import Finding
 from auditor.fsutil import fsync_dir, write_atomically
 from auditor.partitions import Partition, format_instant
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
+from auditor.policies.model import Policy
 from auditor.records import bodies, body_type, msg_id
 from auditor.report.counts import GatheredCounts, RecordCounts, zone_offset_ms
 from auditor.report.model import RecordFacts, record_facts
@@ -94,6 +95,8 @@ class StageSettings:
     # The hours earlier runs of the chain fetched, as disjoint sorted [since, until) spans: one
     # the source refuses now is not lost to the archive (`fetched_before`).
     fetched_before: tuple[tuple[int, int], ...] = ()
+    # The SHA-256 of the policy the coordinator loaded, which the bag names ("": not checked).
+    policy_sha256: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +164,19 @@ def spool_digest(paths: dict[str, Path]) -> str:
     return digest.hexdigest()
 
 
+def _run_policy(settings: StageSettings) -> Policy:
+    """The policy file, refused when it is not the one the run began with: a worker reads it
+    again, and a file saved meanwhile would judge records by rules the bag does not name."""
+    policy = load_policy(settings.policy_path)
+    if settings.policy_sha256 and policy.sha256 != settings.policy_sha256:
+        raise ConfigError(
+            f"{settings.policy_path}: the policy file changed after the run began (its SHA-256 "
+            f"is now {policy.sha256[:12]}…, the run's {settings.policy_sha256[:12]}…); the run "
+            "stops so that every record of its archive is judged by one policy: run it again"
+        )
+    return policy
+
+
 class PartitionProcessor:
     """The stages of one worker, built once and applied to many partitions."""
 
@@ -175,7 +191,7 @@ class PartitionProcessor:
         self._downloads: ThreadPoolExecutor | None = None
         self._failing = _FailureStreak(FAILED_DOWNLOADS_IN_A_ROW)
         self.validator = RecordValidator(settings.profile)
-        self.engine = PolicyEngine(load_policy(settings.policy_path), settings.reference_ms)
+        self.engine = PolicyEngine(_run_policy(settings), settings.reference_ms)
         # What was built so far (schemas, automata, tables) lives as long as the worker: kept out
         # of the cycle collector's sight, a collection walks only what partitions allocate.
         gc.freeze()

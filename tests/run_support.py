@@ -97,7 +97,7 @@ def run_args(emulator, keys, folder: Path, *extra: str, hours: int = 6) -> list[
     ]  # fmt: skip
 
 
-def stage_processor(tmp_path: Path, monkeypatch, source) -> PartitionProcessor:
+def stage_processor(tmp_path: Path, monkeypatch, source, **overrides) -> PartitionProcessor:
     """A worker's stages over `source` (a `Source`), spooling under `tmp_path/spool`."""
     monkeypatch.setattr(stages, "make_source", lambda _settings, _pace=None: source)
     settings = stages.StageSettings(
@@ -108,5 +108,6 @@ def stage_processor(tmp_path: Path, monkeypatch, source) -> PartitionProcessor:
         salt_key=b"k" * 32,
         spool_dir=str(tmp_path / "spool"),
         fetch_attachments=False,
+        **overrides,
     )
     return PartitionProcessor(settings)

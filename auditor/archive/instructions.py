@@ -78,6 +78,7 @@ verifies with the key that signed it, and verify-chain says which key signed whi
 Layout: data/records/<hour>.jsonl holds one line per record, the RFC 8785 JSON of
 {{"record": <as received>, "salt": <32 hex>, "seq": <leaf index>}}; the Merkle tree is RFC 6962
 over SHA-256(0x00 || line). data/attachments/sha256/<hex> holds attachment bytes by content hash,
-indexed by data/attachments.jsonl; data/findings.jsonl lists what the audit found.
+indexed by data/attachments.jsonl; data/findings.jsonl lists what the audit found, and
+data/policy.yaml is the policy file it applied (bag-info.txt's Policy-SHA256).
 `auditor prove <bag> <msg_id>` extracts one message with the proof that it belongs here.
 """

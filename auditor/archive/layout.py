@@ -24,6 +24,7 @@ ATTACHMENTS = "data/attachments/sha256"
 ATTACHMENT_INDEX = "data/attachments.jsonl"
 FINDINGS = "data/findings.jsonl"
 VERIFY_TXT = "data/VERIFY.txt"
+POLICY = "data/policy.yaml"  # the policy file the run applied, byte for byte (its Policy-SHA256)
 REPORT = "data/report"  # the report a run renders, beside the findings it links
 RESERVED_PAYLOAD = (RECORDS, "data/attachments", ATTACHMENT_INDEX, FINDINGS, VERIFY_TXT)
 

@@ -428,6 +428,7 @@ def _verify_bag(
         with manifest:
             listed = _check_manifest(bag, manifest, sizes, report, payload)
         _check_folders(folders, sizes, listed, report)
+        _check_policy_copy(listed, info, report)
     if payload:
         records = _check_records(bag, sizes, listed, report)
         attachments = _check_attachments(bag, sizes, report)
@@ -459,6 +460,15 @@ def _verify_bag(
         signer=fingerprint(signer) if signer is not None else None,
         previous_signer=previous_signer,
     )
+
+
+def _check_policy_copy(listed: dict[str, str], info: dict[str, str], report: _Collector) -> None:
+    """The policy file the bag holds must be the one its bag-info names: the page explains the
+    verdicts by it. (Its bytes are checked against the manifest like any payload file.)"""
+    named = info.get("Policy-SHA256")
+    copy = listed.get(layout.POLICY)
+    if named and copy and copy != named:
+        report.add(layout.POLICY, f"is not the policy file Policy-SHA256 names ({named})")
 
 
 def _check_tag_manifest(tagmanifest: bytes, tags: _RootFiles, report: _Collector) -> None:

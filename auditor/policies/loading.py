@@ -361,7 +361,7 @@ class _Builder:
             )
         return lowered
 
-    def policy(self, name: str, digest: str) -> Policy:
+    def policy(self, name: str, raw: bytes) -> Policy:
         data = self.source.data
         retention = data.get("retention", {})
         floor = default = None
@@ -378,7 +378,7 @@ class _Builder:
         )
         return Policy(
             path=name,
-            sha256=digest,
+            sha256=hashlib.sha256(raw).hexdigest(),
             name=data.get("name", ""),
             floor=floor,
             default=default,
@@ -387,6 +387,8 @@ class _Builder:
             keyword_lists=self._each("keywords", self.keyword_list),
             detectors=self._each("detectors", self.detector),
             floor_basis=floor_basis,
+            description=data.get("description", ""),
+            raw=raw,
         )
 
     def _each(self, key: str, build: Callable[[dict[str, Any], FieldPath], Any]) -> tuple:
@@ -398,8 +400,12 @@ class _Builder:
 def load_policy(path: str | Path) -> Policy:
     """Reads and validates a policy file; raises `ConfigError` "FILE:LINE: field: problem", or
     `InputError` "FILE: ..." when it is missing, not a regular file or past its cap."""
-    name = str(path)
-    raw = read_operator_file(path, "policy file")
+    return policy_of_bytes(str(path), read_operator_file(path, "policy file"))
+
+
+def policy_of_bytes(name: str, raw: bytes) -> Policy:
+    """`load_policy` of bytes already read (a bag's copy of the policy), `name` naming them in
+    errors."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -415,4 +421,4 @@ def load_policy(path: str | Path) -> Policy:
     )
     if errors:
         raise _schema_error(source, errors[0])
-    return _Builder(source).policy(name, hashlib.sha256(raw).hexdigest())
+    return _Builder(source).policy(name, raw)

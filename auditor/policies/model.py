@@ -7,7 +7,7 @@ only these values. Each keeps the line it was defined on, for `auditor policy ch
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from auditor.policies.durations import Duration
 from auditor.policies.scope import Scope
@@ -101,7 +101,10 @@ class DetectorRule:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """A loaded, validated policy file; `sha256` is of its bytes, for the archive's bag-info."""
+    """A loaded, validated policy file; `sha256` is of its bytes, for the archive's bag-info.
+
+    `raw` is those bytes, as read once: the bag keeps exactly the file the digest names, even if
+    it changes on disk during the run."""
 
     path: str
     sha256: str
@@ -113,6 +116,8 @@ class Policy:
     keyword_lists: tuple[KeywordList, ...]
     detectors: tuple[DetectorRule, ...]
     floor_basis: str = ""
+    description: str = ""
+    raw: bytes = field(default=b"", repr=False, compare=False)
 
     def retention_rules(self) -> tuple[RetentionRule, ...]:
         """The default, then the scoped rules, in file order (the floor is separate)."""

@@ -1,5 +1,6 @@
 """Rendering the report again from a bag alone: `bag-info.txt`, the archived records, the findings,
-and from the summary the run signed into the bag the few counts nothing else in the bag holds.
+the policy file the run applied, and from the summary the run signed into the bag the few counts
+nothing else in the bag holds.
 
 The bag is read, not verified (that is `auditor verify`): a line that is not an archived record
 stops the rendering with its file and line, since a report over a damaged archive would mislead.
@@ -10,6 +11,7 @@ verifier's own parser, so `report` and `verify` never read one bag-info two ways
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -33,8 +35,11 @@ from auditor.archive.untrusted import (
 from auditor.errors import AuditorError, InputError
 from auditor.fsutil import refuse_inside_bag
 from auditor.jsonl import ParsedLine, parse_lines
+from auditor.operator_files import TEXT_FILE_LIMIT as POLICY_LIMIT
 from auditor.partitions import parse_instant
+from auditor.policies.loading import policy_of_bytes
 from auditor.report.model import ReportBuilder
+from auditor.report.policy import PolicyView, policy_view
 from auditor.report.runinfo import GENESIS, RunInfo
 
 log = logging.getLogger(__name__)
@@ -171,6 +176,31 @@ def run_info_from_bag(
         raise InputError(f"{bag}/bag-info.txt: {error}") from None
 
 
+def bag_policy(bag: Path, sha256: str) -> PolicyView | None:
+    """The policy the bag's copy states; None when the bag holds no copy. A copy this version
+    cannot read, or whose digest is not bag-info's, is named in the view's `problem`, not shown:
+    the page must not explain verdicts by another policy than the one applied."""
+    path = Path(bag) / layout.POLICY
+    raw = read_bag_file(path, POLICY_LIMIT)
+    if raw is None:
+        return None
+    copy = layout.POLICY
+    if hashlib.sha256(raw).hexdigest() != sha256:
+        return PolicyView(
+            copy=copy,
+            problem=f"{copy} is not the file bag-info.txt names (its SHA-256 differs); run "
+            "`auditor verify` on the archive. Its rules are not shown.",
+        )
+    try:
+        return policy_view(policy_of_bytes(copy, raw), copy)
+    except AuditorError as error:
+        return PolicyView(
+            copy=copy,
+            problem=f"this version of the auditor cannot read {copy}, so its rules are not "
+            f"shown: {error}",
+        )
+
+
 def _verify_text(path: Path) -> str:
     data = read_bag_file(path, TEXT_FILE_LIMIT)
     try:
@@ -266,7 +296,9 @@ def render_bag(
     refuse_linked_folders(bag, (layout.DATA, layout.RECORDS, layout.REPORT))
     info = read_bag_info(bag)
     refuse_inside_bag(bag, out_dir, "the report")
-    with ReportBuilder(run_info_from_bag(bag, fail_on, info), table_rows=table_rows) as builder:
+    run_info = run_info_from_bag(bag, fail_on, info)
+    policy = bag_policy(bag, run_info.policy_sha256)
+    with ReportBuilder(run_info, table_rows=table_rows, policy=policy) as builder:
         _observe_in_bag_order(builder, bag)
         _restore_from_summary(bag, builder)
         summary = builder.summary()

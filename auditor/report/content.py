@@ -8,6 +8,7 @@ from datetime import timezone
 from typing import Any
 
 from auditor.report.charts import Chart
+from auditor.report.policy import PolicyView
 from auditor.report.runinfo import RunInfo
 from auditor.report.tables import Row, TableKind
 
@@ -32,6 +33,7 @@ class Report:
     `findings` replays every finding in arrival order from the builder's spool file, so the CSV
     and JSONL carry all of them while memory holds only the samples. `places` gives, in the same
     order, each finding's place: its record's send time (UTC ms) and sender, None when unknown.
+    `policy` is the policy the run applied, None for a bag that holds no copy of it.
     """
 
     run: RunInfo
@@ -42,3 +44,4 @@ class Report:
     findings: Callable[[], Iterator[dict[str, Any]]]
     raw_findings: Callable[[], Iterator[bytes]]
     places: Callable[[], Iterator[tuple[int | None, str | None]]] = lambda: iter(())
+    policy: PolicyView | None = None

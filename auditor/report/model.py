@@ -35,6 +35,7 @@ from auditor.report.display import local_time, utc_time, zone_name
 from auditor.report.forked import ForkedWrite
 from auditor.report.formats import default_formats
 from auditor.report.formats.interface import ReportFormat
+from auditor.report.policy import PolicyView
 from auditor.report.runinfo import RunInfo
 from auditor.report.scratch import scratch_database
 from auditor.report.senders import SenderTally
@@ -127,8 +128,11 @@ class ReportBuilder:
     `render(out_dir)`, as often as wanted.
     """
 
-    def __init__(self, run_info: RunInfo, table_rows: int = 1_000) -> None:
+    def __init__(
+        self, run_info: RunInfo, table_rows: int = 1_000, policy: PolicyView | None = None
+    ) -> None:
         self._run_info = run_info
+        self.policy = policy
         self.table_rows = table_rows
         self._tz = run_info.timezone()
         self._offset_ms = zone_offset_ms(self._tz)
@@ -482,7 +486,11 @@ class ReportBuilder:
                 "previous_tagmanifest_sha256": run.previous_tagmanifest_sha256,
                 "first_run": run.first_run,
             },
-            "policy": {"file": run.policy_file, "sha256": run.policy_sha256},
+            "policy": {
+                "file": run.policy_file,
+                "sha256": run.policy_sha256,
+                **({"name": self.policy.name} if self.policy and not self.policy.problem else {}),
+            },
             "records": {
                 "total": self._records,
                 "by_message_type": dict(self._types.most_common()),
@@ -560,6 +568,7 @@ class ReportBuilder:
             findings=self._replay,
             raw_findings=self._replay_raw,
             places=self._replay_places,
+            policy=self.policy,
         )
 
     def render(
