@@ -24,6 +24,8 @@ from auditor.pipeline import run_audit
 from auditor.sources import hourfiles
 from auditor.sources import settle as settle_module
 from auditor.sources.hourfiles import _Damaged, read_hour_file, stream_hour_file
+from auditor.sources.pull import pull
+from auditor.sources.settings import make_source
 from auditor.sources.settle import SPILL_ENV, PartitionResult, Unreadable, settle
 
 HOUR = Partition(DEFAULT_START_MS)
@@ -240,3 +242,53 @@ def test_a_run_spilling_every_hour_writes_the_same_bag(
         bags[way] = run_support.payload(outcome.bag_path)
     assert len(spilled) >= 6  # every hour of the second run (and retries), none of the first
     assert bags["disk"] == bags["memory"]
+
+
+# -- auditor pull ---------------------------------------------------------------------------------
+
+
+def _pulled(emulator, folder, monkeypatch, way: str):
+    """Six hours pulled into `folder`, each settled in memory or on disk, and what was pulled."""
+    monkeypatch.setenv(SPILL_ENV, "100000000" if way == "memory" else "7")
+    monkeypatch.setattr(settle_module, "_RUN_BYTES", 20_000 if way == "disk" else 16 << 20)
+    monkeypatch.setattr(hourfiles, "STREAM_BYTES", 1 << 30 if way == "memory" else 0)
+    source = make_source(run_support.source_of(emulator, SECRET))
+    with source:
+        summary = pull(source, DEFAULT_START_MS, DEFAULT_START_MS + 6 * HOUR_MS, folder)
+    return summary, {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_a_pull_settling_every_hour_on_disk_writes_the_same_files(emulator, tmp_path, monkeypatch):
+    spilled = []
+    on_disk = settle_module._settle_spilled
+    monkeypatch.setattr(
+        settle_module, "_settle_spilled", lambda *args: spilled.append(1) or on_disk(*args)
+    )
+    memory, in_memory = _pulled(emulator, tmp_path / "memory", monkeypatch, "memory")
+    assert not spilled
+    disk, on_disk_files = _pulled(emulator, tmp_path / "disk", monkeypatch, "disk")
+
+    assert len(spilled) >= 6
+    assert on_disk_files == in_memory
+    assert [hour.records for hour in disk.hours] == [hour.records for hour in memory.hours]
+    assert sum(hour.records for hour in disk.hours) > 500
+    assert sum(hour.conflicts for hour in disk.hours) > 0
+    assert not [name for name in on_disk_files if name.startswith(".")]
+
+
+def test_hours_found_on_disk_without_their_checkpoint_are_adopted_through_the_disk(
+    emulator, tmp_path, monkeypatch
+):
+    _summary, pulled = _pulled(emulator, tmp_path, monkeypatch, "disk")
+    (tmp_path / "checkpoint.json").unlink()
+    spilled = []
+    on_disk = settle_module._settle_spilled
+    monkeypatch.setattr(
+        settle_module, "_settle_spilled", lambda *args: spilled.append(1) or on_disk(*args)
+    )
+
+    again, adopted = _pulled(emulator, tmp_path, monkeypatch, "disk")
+
+    assert len(spilled) == 6  # each hour read back from its file, none fetched again
+    assert {hour.status for hour in again.hours} == {"done"}
+    assert adopted == pulled

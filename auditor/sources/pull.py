@@ -131,14 +131,26 @@ def _exclusive(folder: Path) -> Iterator[None]:
         os.close(descriptor)
 
 
-def _conflict_counts(records: Iterable[Record], conflicts: Iterable[str]) -> dict[str, int]:
-    wanted = set(conflicts)
-    counts: dict[str, int] = {}
-    for record in records:
-        identity = msg_id(record)
-        if identity in wanted:
-            counts[identity] = counts.get(identity, 0) + 1
-    return counts
+class _Written:
+    """Counts an hour's records as its file is written: how many, and the versions of each
+    conflicting msg_id, for the checkpoint. The records pass through once (a spilled hour can
+    be read only once)."""
+
+    def __init__(self, conflicts: Iterable[str]) -> None:
+        self.records = 0
+        self._wanted = set(conflicts)
+        self.conflicts: dict[str, int] = {}
+
+    def lines(self, records: Iterable[Record]) -> Iterator[bytes]:
+        wanted, counts = self._wanted, self.conflicts
+        for record in records:
+            crashpoints.reached("pull.writing")
+            self.records += 1
+            if wanted:
+                identity = msg_id(record)
+                if identity in wanted:
+                    counts[identity] = counts.get(identity, 0) + 1
+            yield record_line(record)
 
 
 class Checkpoint:
@@ -215,16 +227,15 @@ class Checkpoint:
         self,
         partition: Partition,
         label: str,
-        records: tuple[Record, ...],
+        written: _Written,
         digest: str,
-        conflicts: tuple[str, ...],
         unreadable: int = 0,
     ) -> dict[str, Any]:
         entry = {
             "start": format_instant(partition.start_ms),
-            "records": len(records),
+            "records": written.records,
             "sha256": digest,
-            "conflicts": _conflict_counts(records, conflicts),
+            "conflicts": written.conflicts,
         }
         if unreadable:
             entry["unreadable"] = unreadable
@@ -286,12 +297,6 @@ class Checkpoint:
         write_atomically(self.folder / CONFLICTS, lines)
 
 
-def _lines(records: Iterable[Record]) -> Iterator[bytes]:
-    for record in records:
-        crashpoints.reached("pull.writing")
-        yield record_line(record)
-
-
 def unreadable_path(folder: Path, label: str) -> Path:
     return folder / f"{label}.unreadable.txt"
 
@@ -329,15 +334,24 @@ def _unreadable_count(folder: Path, label: str) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
 
 
-def _adopt(path: Path, partition: Partition) -> tuple[tuple[Record, ...], tuple[str, ...]]:
-    """The records of an hour file written by a run that died before its checkpoint."""
-    served = []
-    for parsed in read_file(path):
-        if parsed.record is None:
-            raise InputError(f"{shown(path)}, line {parsed.line}: {parsed.error}")
-        served.append(parsed.record)
-    result = settle(partition, served)
-    return result.records, result.conflicts
+def _adopt(path: Path, partition: Partition) -> _Written:
+    """The counts of an hour file written by a pull that died before its checkpoint (a large
+    one settled on disk, as when it was pulled)."""
+
+    def served() -> Iterator[Record]:
+        for parsed in read_file(path):
+            if parsed.record is None:
+                raise InputError(f"{shown(path)}, line {parsed.line}: {parsed.error}")
+            yield parsed.record
+
+    result = settle(partition, served(), spill_dir=path.parent)
+    try:
+        written = _Written(result.conflicts)
+        for _line in written.lines(record for record, _content in result.entries()):
+            pass
+        return written
+    finally:
+        result.close()
 
 
 def pull(
@@ -396,19 +410,23 @@ def _pull_hour(
         if kept is not None:
             return kept
     try:
-        result = source.fetch(partition)
+        result = source.fetch(partition, spill_dir=checkpoint.folder)
     except HourExpired as gone:  # a refetch keeps what an earlier pull got: nothing more comes
         kept = _kept(partition, label, checkpoint) if refetch else None
         return kept or _record_expiry(partition, label, checkpoint, _expiry_reason(gone))
     except PartitionNotReady as error:
         return HourOutcome(label, partition, "not_ready", detail=error.detail, clocks=error.clocks)
-    expired_path(checkpoint.folder, label).unlink(missing_ok=True)
-    _keep_unreadable(checkpoint.folder, label, result.unreadable)
-    digest = write_atomically(path, _lines(result.records))
+    try:
+        expired_path(checkpoint.folder, label).unlink(missing_ok=True)
+        _keep_unreadable(checkpoint.folder, label, result.unreadable)
+        written = _Written(result.conflicts)
+        digest = write_atomically(
+            path, written.lines(record for record, _content in result.entries())
+        )
+    finally:
+        result.close()
     crashpoints.reached("pull.renamed")
-    checkpoint.add(
-        partition, label, result.records, digest, result.conflicts, len(result.unreadable)
-    )
+    checkpoint.add(partition, label, written, digest, len(result.unreadable))
     checkpoint.added(label)
     for line, problem in enumerate(result.unreadable, start=1):
         log.warning(
@@ -422,7 +440,7 @@ def _pull_hour(
         label,
         partition,
         "pulled",
-        len(result.records),
+        written.records,
         result.duplicates,
         len(result.conflicts),
         result.outside,
@@ -460,9 +478,9 @@ def _adopted(partition: Partition, label: str, checkpoint: Checkpoint) -> dict[s
     entry = checkpoint.hours.get(label)
     path = folder / f"{label}.jsonl"
     if path.exists() and (entry is None or "expired" in entry):
-        records, conflicts = _adopt(path, partition)
+        written = _adopt(path, partition)
         unreadable = _unreadable_count(folder, label)
-        entry = checkpoint.add(partition, label, records, file_sha256(path), conflicts, unreadable)
+        entry = checkpoint.add(partition, label, written, file_sha256(path), unreadable)
     elif entry is None and expired_path(folder, label).exists():
         entry = checkpoint.add_expired(partition, label, read_expiry(expired_path(folder, label)))
     else:
