@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
+from auditor.policies.display import right_to_left
 from auditor.policies.model import KeywordList, PatternRule
 from auditor.policies.normalize import (
     Normalizer,
@@ -58,6 +59,8 @@ class KeywordHit(NamedTuple):
     matched: str
     normalizations: tuple[str, ...]
     pattern: str | None = None
+    displayed: str | None = None
+    """What a reader sees when the match was found in the displayed order (see `display`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +260,7 @@ class _Group:
                 matched,
                 steps,
                 None,
+                None,
             )
             hits.append(_new(KeywordHit, hit))
         return hits
@@ -429,6 +433,9 @@ class KeywordMatcher:
             for group in self._groups
             if group.automaton is not None
         ]
+        self.right_to_left_terms = any(
+            right_to_left(term.text) for each in lists for term in (*each.terms, *each.allow)
+        )
         self.digit_blind = all(
             group.normalizer.normalize(ASCII_DIGITS) == ASCII_DIGITS
             and not any(char in ASCII_DIGITS for key in group.strings for char in key)
