@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from auditor.findings import Finding
 from auditor.partitions import format_instant
+from auditor.policies.display import displayed_only, may_reorder
 from auditor.policies.keywords import NEEDLE, KeywordHit, KeywordMatcher
 from auditor.policies.model import Policy
 from auditor.policies.pii import PiiHit, PiiScanner
@@ -62,6 +63,7 @@ class PolicyEngine:
         self._keywords = KeywordMatcher(policy.keyword_lists, self._pii.needles)
         self._terms = self._keywords.terms
         self._candidates = self._pii.candidates
+        self._may_reorder = may_reorder
         blind = memo_size and self._keywords.digit_blind and self._pii.digit_blind
         self._blind: dict[bytes, tuple] | None = {} if blind else None
         self._severity = {rule.id: rule.severity for rule in policy.retention_rules()}
@@ -117,6 +119,10 @@ class PolicyEngine:
         zeroed; only regexes and detectors that the text may trigger run on it. Such a text
         needs no place in the memo of whole texts unless one of those has to run, and a short
         text without ASCII digits, which that memo keeps, needs none in the digit-blind one.
+
+        A text that may display in another order than it is stored (a right-to-left letter or
+        a bidi control, which no ASCII text holds: `display.may_reorder`, the same for texts
+        that differ in their ASCII digits) is also scanned as displayed (`displayed_only`).
         """
         term_hits: Sequence[KeywordHit]
         blind = self._blind
@@ -132,20 +138,28 @@ class PolicyEngine:
                     tuple(term_hits),
                     roles,
                     self._candidates(text, roles & NEEDLE != 0, digits),
+                    not text.isascii() and self._may_reorder(text) is not None,
                 )
                 if len(key) <= BLIND_KEY_LIMIT and not (remember and key is raw):
                     if len(blind) >= self.memo_size:
                         blind.clear()
                     blind[key] = entry
-            term_hits, roles, chosen = entry
-            if key is not raw and roles <= NEEDLE and chosen is None:
+            term_hits, roles, chosen, reorders = entry
+            if key is not raw and roles <= NEEDLE and chosen is None and not reorders:
                 remember = False
         else:
             term_hits, roles = self._terms(text)
             chosen = self._candidates(text, roles & NEEDLE != 0)
+            reorders = not text.isascii() and self._may_reorder(text) is not None
         if roles > NEEDLE:
             term_hits = tuple(term_hits) + tuple(self._keywords.patterns(text, roles))
-        pii_hits = self._pii.detect(text, chosen) if chosen is not None else ()
+        pii_hits: Sequence[PiiHit] = self._pii.detect(text, chosen) if chosen is not None else ()
+        if reorders:
+            shown_terms, shown_pii = displayed_only(
+                text, self._keywords, self._pii, term_hits, pii_hits
+            )
+            term_hits = tuple(term_hits) + tuple(shown_terms)
+            pii_hits = tuple(pii_hits) + tuple(shown_pii)
         found = (tuple(term_hits), tuple(pii_hits)) if term_hits or pii_hits else _NOTHING
         if remember:
             if len(self._memo) >= self.memo_size:
@@ -280,6 +294,8 @@ def _keyword_finding(
     _add_context(details, text, hit.start, hit.end)
     if hit.pattern is not None:
         details["pattern"] = hit.pattern
+    if hit.displayed is not None:
+        details["displayed"] = hit.displayed
     if key:
         details["in_key"] = True
     _add_occurrences(details, hits)
@@ -317,6 +333,8 @@ def _pii_finding(
     if lowered:
         details["severity_lowered_for"] = "low confidence"
         details["rule_severity"] = rule.severity
+    if hit.displayed is not None:
+        details["displayed"] = hit.displayed
     if key:
         details["in_key"] = True
     _add_occurrences(details, hits)
