@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 from auditor.findings import Finding
 from auditor.partitions import format_instant
-from auditor.policies.display import displayed_only, may_reorder
-from auditor.policies.keywords import NEEDLE, KeywordHit, KeywordMatcher
+from auditor.policies.display import displayed_only
+from auditor.policies.keywords import MAY_REORDER, NEEDLE, KeywordHit, KeywordMatcher
 from auditor.policies.model import Policy
 from auditor.policies.pii import PiiHit, PiiScanner
 from auditor.policies.reading import glance, place_of, pointer_path
@@ -63,7 +63,6 @@ class PolicyEngine:
         self._keywords = KeywordMatcher(policy.keyword_lists, self._pii.needles)
         self._terms = self._keywords.terms
         self._candidates = self._pii.candidates
-        self._may_reorder = may_reorder
         blind = memo_size and self._keywords.digit_blind and self._pii.digit_blind
         self._blind: dict[bytes, tuple] | None = {} if blind else None
         self._severity = {rule.id: rule.severity for rule in policy.retention_rules()}
@@ -120,9 +119,9 @@ class PolicyEngine:
         needs no place in the memo of whole texts unless one of those has to run, and a short
         text without ASCII digits, which that memo keeps, needs none in the digit-blind one.
 
-        A text that may display in another order than it is stored (a right-to-left letter or
-        a bidi control, which no ASCII text holds: `display.may_reorder`, the same for texts
-        that differ in their ASCII digits) is also scanned as displayed (`displayed_only`).
+        A text that may display in another order than it is stored (`MAY_REORDER` among the
+        roles `terms` returns: a right-to-left letter or a bidi control, the same for texts that
+        differ in their ASCII digits) is also scanned as displayed (`displayed_only`).
         """
         term_hits: Sequence[KeywordHit]
         blind = self._blind
@@ -138,23 +137,21 @@ class PolicyEngine:
                     tuple(term_hits),
                     roles,
                     self._candidates(text, roles & NEEDLE != 0, digits),
-                    not text.isascii() and self._may_reorder(text) is not None,
                 )
                 if len(key) <= BLIND_KEY_LIMIT and not (remember and key is raw):
                     if len(blind) >= self.memo_size:
                         blind.clear()
                     blind[key] = entry
-            term_hits, roles, chosen, reorders = entry
-            if key is not raw and roles <= NEEDLE and chosen is None and not reorders:
+            term_hits, roles, chosen = entry
+            if key is not raw and roles <= NEEDLE and chosen is None:
                 remember = False
         else:
             term_hits, roles = self._terms(text)
             chosen = self._candidates(text, roles & NEEDLE != 0)
-            reorders = not text.isascii() and self._may_reorder(text) is not None
         if roles > NEEDLE:
             term_hits = tuple(term_hits) + tuple(self._keywords.patterns(text, roles))
         pii_hits: Sequence[PiiHit] = self._pii.detect(text, chosen) if chosen is not None else ()
-        if reorders:
+        if roles & MAY_REORDER:
             shown_terms, shown_pii = displayed_only(
                 text, self._keywords, self._pii, term_hits, pii_hits
             )

@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
-from auditor.policies.display import right_to_left
+from auditor.policies.display import REORDERING, may_reorder, right_to_left
 from auditor.policies.model import KeywordList, PatternRule
 from auditor.policies.normalize import (
     Normalizer,
@@ -104,6 +104,7 @@ class _Group:
         steps: tuple[str, ...],
         lists: Sequence[tuple[int, KeywordList]],
         needles: dict[str, int] | None = None,
+        watch: str = "",
     ) -> None:
         self.normalizer: Normalizer = normalizer(steps)
         self.lists = dict(lists)
@@ -114,7 +115,8 @@ class _Group:
                     key = self.normalizer.normalize(term.text)
                     entry = _Entry.of(index, keyword_list, term.text, key, allow)
                     by_key[key].setdefault((index, allow), entry)
-        self.relevant = _relevant_changes(self.normalizer, by_key)
+        self.relevant = _relevant_changes(self.normalizer, by_key, watch)
+        self.watches = bool(watch)  # `relevant` also finds the characters of `watch`
         self.entries = [tuple(entries.values()) for entries in by_key.values()]
         # Needles follow the terms; `roles[index]` gives a pattern's roles (bits).
         needles = needles or {}
@@ -314,14 +316,17 @@ class _Covers:
         return longest > end or (longest == end and not strictly)
 
 
-def _relevant_changes(normal: Normalizer, keys: Iterable[str]) -> Callable[[str], object]:
+def _relevant_changes(
+    normal: Normalizer, keys: Iterable[str], watch: str = ""
+) -> Callable[[str], object]:
     """A search for characters whose normalisation could change what the automaton finds.
 
     A change matters when it deletes the character (a separator can split a term) or when the
     character or what it becomes occurs in some term. Any other change (`，` to `,` when no term
     holds a comma) can neither make nor break a match, so a text without a character that
     matters is scanned as it is, with no translation and raw offsets as they are. Characters
-    beyond the Basic Multilingual Plane always count, since only the BMP is enumerated.
+    beyond the Basic Multilingual Plane always count, since only the BMP is enumerated, and
+    so do the characters of `watch` (the inside of a regex class), which the caller asks about.
     """
     used = set("".join(keys))
     mattering = [
@@ -330,7 +335,7 @@ def _relevant_changes(normal: Normalizer, keys: Iterable[str]) -> Callable[[str]
         if not piece or char in used or not used.isdisjoint(piece)
     ]
     astral = "\U00010000-\U0010ffff"
-    return re.compile(f"[{''.join(re.escape(char) for char in mattering)}{astral}]").search
+    return re.compile(f"[{''.join(re.escape(char) for char in mattering)}{watch}{astral}]").search
 
 
 def required_literal(regex: re.Pattern[str]) -> str | None:
@@ -378,7 +383,8 @@ def _gate(normal: Normalizer, wanted: dict[str, int]) -> tuple[dict[str, int], i
 ASCII_DIGITS = "0123456789"
 NEEDLE = 1  # the role of the caller's needles
 _TERM = 2  # the role of a term or allowlisted phrase
-_FIRST_PATTERN = 4  # the role of the list regex `k` is `_FIRST_PATTERN << k`
+MAY_REORDER = 4  # the text may display in another order than it is stored (`display`)
+_FIRST_PATTERN = 8  # the role of the list regex `k` is `_FIRST_PATTERN << k`
 
 
 class KeywordMatcher:
@@ -390,6 +396,11 @@ class KeywordMatcher:
     keeps ASCII digits as they are), what `terms` returns is the same for texts that differ only
     in their ASCII digits: no term can match across a digit, and a digit next to a match is a
     letter or digit for the whole-word check whichever it is.
+
+    `terms` also says (`MAY_REORDER`) whether a text may display in another order than it is
+    stored (`display.may_reorder`), at no cost for a text without such a character: the first
+    automaton's search for characters whose normalisation matters, which every non-ASCII text
+    gets, looks for those too, and only a text it finds something in is asked again.
     """
 
     def __init__(self, lists: Sequence[KeywordList], needles: Iterable[str] = ()) -> None:
@@ -418,7 +429,7 @@ class KeywordMatcher:
         if not gate:
             self._ungated |= NEEDLE | sum(each[4] for each in self._searches)
         self._groups = [
-            _Group(steps, members, gate if steps == carrier else None)
+            _Group(steps, members, *((gate, REORDERING) if steps == carrier else (None, "")))
             for steps, members in grouped.items()
         ]
         self._group_of = {index: group for group in self._groups for index in group.lists}
@@ -428,11 +439,13 @@ class KeywordMatcher:
                 group.relevant,
                 group.normalizer.translate,
                 *group.normalizer.ascii_tables,
+                group.watches,
                 group,
             )
             for group in self._groups
             if group.automaton is not None
         ]
+        self._watch_alone = not any(each[-2] for each in self._automata)
         self.right_to_left_terms = any(
             right_to_left(term.text) for each in lists for term in (*each.terms, *each.allow)
         )
@@ -454,16 +467,21 @@ class KeywordMatcher:
 
     def terms(self, text: str) -> tuple[list[KeywordHit], int]:
         """The hits of terms in `text`, and the roles of the needles it may hold (for
-        `patterns`, and `NEEDLE` for the caller's)."""
+        `patterns`, and `NEEDLE` for the caller's), with `MAY_REORDER` when it may display in
+        another order than it is stored."""
         hits: list[KeywordHit] = []
         roles = self._ungated
-        for find, relevant, translate, ascii_table, deleted, group in self._automata:
+        if self._watch_alone and not text.isascii() and may_reorder(text) is not None:
+            roles |= MAY_REORDER
+        for find, relevant, translate, ascii_table, deleted, watches, group in self._automata:
             if text.isascii():
                 normalized = text.encode("ascii").translate(ascii_table, deleted).decode("ascii")
             elif relevant(text) is None:
                 normalized = text
             else:
                 normalized = translate(text)
+                if watches and may_reorder(text) is not None:
+                    roles |= MAY_REORDER
             found = find(normalized, overlapping=True)
             if found:
                 group_roles = group.roles
