@@ -299,3 +299,17 @@ def test_a_text_that_cannot_reorder_is_not_laid_out(engine, monkeypatch):
         ("kickback", 2, 11, f"kick{LRM}back", ("separators",), None)
     ]
     assert re.search("bidi", str(fresh.matches("ok 代号７"))) is None
+
+
+def test_a_policy_without_keyword_lists_still_reads_numbers_as_displayed(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "version: 1\nretention:\n  default: {keep_for: 10y, then: delete}\n"
+        "detectors:\n  - {detector: mobile, severity: medium}\n",
+        encoding="utf-8",
+    )
+    engine = PolicyEngine(load_policy(path), parse_instant("2026-06-01"))
+
+    _keywords, (hit,) = engine.matches(f"call {RLO}8765 4321 931{PDF}")
+
+    assert (hit.value, hit.start, hit.end, hit.normalizations) == ("13912345678", 6, 19, ("bidi",))

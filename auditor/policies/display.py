@@ -34,6 +34,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import compress, groupby
 from typing import TYPE_CHECKING, NamedTuple
 
 from bidi import get_display
@@ -63,18 +64,17 @@ may_reorder = re.compile(f"[{REORDERING}]").search
 _UNSEEN = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # `get_display(text, debug=True)`: the crate's `{:#?}` of its BidiInfo, one field a line at an
-# indent of four (the text's own line escapes newlines), levels and classes one a UTF-8 byte.
-_DEBUG = re.compile(
-    r"\n    original_classes: \[\n(?P<classes>.*?)\n    \],\n"
-    r"    levels: \[\n(?P<levels>.*?)\n    \],\n"
-    r"    paragraphs: \[\n(?P<paragraphs>.*)\n    \],\n\}\Z",
-    re.S,
-)
+# indent of four (the text's own line escapes newlines), a class and a level for each UTF-8 byte.
+_CLASSES_FROM = "\n    original_classes: [\n"
+_LEVELS_FROM = "\n    ],\n    levels: [\n"
+_PARAGRAPHS_FROM = "\n    ],\n    paragraphs: [\n"
 _PARAGRAPH = re.compile(r"range: (\d+)\.\.(\d+),\s*level: Level\(\s*(\d+),?\s*\)")
-_DIGITS = re.compile(r"\d+")
-_SEPARATORS = frozenset(("B", "S"))
-_SPACES = frozenset(("WS", "FSI", "LRI", "RLI", "PDI"))
-_REMOVED = frozenset(("RLE", "LRE", "RLO", "LRO", "PDF", "BN"))  # by rule X9
+_LEVEL = {f"{level},": level for level in range(128)}  # a level's `Level(`, `N,`, `),` tokens
+_FIRST_BYTE = bytes(0 if 0x80 <= byte < 0xC0 else 1 for byte in range(256))  # of a character
+# classes as the debug output spells them, each element with a comma after it
+_SEPARATORS = frozenset(("B,", "S,"))
+_SPACES = frozenset(("WS,", "FSI,", "LRI,", "RLI,", "PDI,"))
+_REMOVED = frozenset(("RLE,", "LRE,", "RLO,", "LRO,", "PDF,", "BN,"))  # by rule X9
 
 
 class Displayed(NamedTuple):
@@ -111,30 +111,44 @@ def display_order(text: str) -> Displayed:
 def _visual_order(text: str) -> list[int] | None:
     """The raw index of each displayed character, from the levels python-bidi resolved; None
     when its debug output cannot be read."""
-    found = _DEBUG.search(get_display(text, debug=True))
-    if found is None:
+    debug = get_display(text, debug=True)
+    try:
+        classes_from = debug.index(_CLASSES_FROM) + len(_CLASSES_FROM)
+        levels_from = debug.index(_LEVELS_FROM, classes_from)
+        paragraphs_from = debug.index(_PARAGRAPHS_FROM, levels_from)
+    except ValueError:
         return None
-    levels = [int(each) for each in _DIGITS.findall(found["levels"])]
-    classes = [each.rstrip(",") for each in found["classes"].split()]
-    paragraphs = [tuple(map(int, each)) for each in _PARAGRAPH.findall(found["paragraphs"])]
-    starts, at = [], 0  # each character's first UTF-8 byte
-    for char in text:
-        starts.append(at)
-        at += 1 if char < "\x80" else 2 if char < "\u0800" else 3 if char < "\U00010000" else 4
-    if len(levels) != at or len(classes) != at or not paragraphs:
+    encoded = text.encode("utf-8")
+    firsts = encoded.translate(_FIRST_BYTE)  # 1 for each character's first byte, else 0
+    byte_classes = debug[classes_from:levels_from].split()
+    level_tokens = debug[levels_from + len(_LEVELS_FROM) : paragraphs_from].split()
+    byte_levels = level_tokens[1::3]
+    paragraphs = _PARAGRAPH.findall(debug, paragraphs_from)
+    if (
+        len(byte_classes) != len(encoded)
+        or len(level_tokens) != 3 * len(encoded)
+        or level_tokens.count("Level(") != len(encoded)
+        or not paragraphs
+    ):
         return None
-    char_at = {byte: index for index, byte in enumerate(starts)}
-    char_at[at] = len(text)
+    classes = list(compress(byte_classes, firsts))
+    try:
+        levels = list(map(_LEVEL.__getitem__, compress(byte_levels, firsts)))
+    except KeyError:
+        return None
     order: list[int] = []
+    byte_at = 0
     for byte_start, byte_end, paragraph_level in paragraphs:
-        start, end = char_at.get(byte_start), char_at.get(byte_end)
-        if start is None or end is None or start != len(order):
+        if int(byte_start) != byte_at or int(byte_end) <= byte_at:
             return None
-        line = [levels[starts[i]] for i in range(start, end)]
-        if not any(level % 2 for level in line):  # all left to right: shown as stored
+        byte_at = int(byte_end)
+        start = len(order)
+        end = start + firsts.count(1, int(byte_start), byte_at)
+        line = levels[start:end]
+        if not any(level & 1 for level in set(line)):  # all left to right: shown as stored
             order.extend(range(start, end))
             continue
-        _reset_line_ends(line, [classes[starts[i]] for i in range(start, end)], paragraph_level)
+        _reset_line_ends(line, classes[start:end], int(paragraph_level))
         order.extend(_reordered(line, start))
     return order if len(order) == len(text) else None
 
@@ -166,21 +180,34 @@ def _reset_line_ends(levels: list[int], classes: list[str], paragraph_level: int
 
 def _reordered(levels: list[int], offset: int) -> list[int]:
     """Rule L2: from the highest level down to the lowest odd one, every run of characters at
-    that level or above reversed; the raw indices (from `offset`) in displayed order."""
-    order = list(range(offset, offset + len(levels)))
+    that level or above reversed; the raw indices (from `offset`) in displayed order.
+
+    Done on runs of one level: a run is reversed as a whole by each level from its own down
+    to the lowest odd one, so its characters end up backwards when that count is odd."""
+    runs: list[tuple[int, int, int]] = []
+    at = 0
+    for level, same in groupby(levels):
+        size = sum(1 for _ in same)
+        runs.append((at, at + size, level))
+        at += size
     lowest = min(levels) | 1
     for level in range(max(levels), lowest - 1, -1):
-        index, size = 0, len(levels)
-        while index < size:
-            if levels[index] < level:
+        index, count = 0, len(runs)
+        while index < count:
+            if runs[index][2] < level:
                 index += 1
                 continue
             end = index
-            while end < size and levels[end] >= level:
+            while end < count and runs[end][2] >= level:
                 end += 1
-            order[index:end] = order[index:end][::-1]
-            levels[index:end] = levels[index:end][::-1]
+            runs[index:end] = runs[index:end][::-1]
             index = end
+    order: list[int] = []
+    for start, end, level in runs:
+        if level >= lowest and (level - lowest) % 2 == 0:
+            order.extend(range(offset + end - 1, offset + start - 1, -1))
+        else:
+            order.extend(range(offset + start, offset + end))
     return order
 
 
