@@ -11,10 +11,12 @@ maps each match back to the smallest raw span holding the characters it matched.
 Only a text holding a character of bidi class R, AL or AN, or an explicit embedding, override or
 isolate, can display in another order (`may_reorder`): without one every paragraph is left to
 right and every character resolves to level 0 (P2-P3, X1-X8, W1-W7, N1-N2 and I1 can raise no
-level), so the hot path pays one regex search a non-ASCII text and nothing more. The LEFT-TO-RIGHT
-MARK alone changes nothing (it is a strong L, as Latin letters are); the RIGHT-TO-LEFT and ARABIC
-LETTER MARKs do (strong R and AL: they reverse the order of the words around them), and so do
-Hebrew or Arabic letters and Arabic-Indic digits (`٥٦٧٨ ١٢٣٤ ١٣٩` shows as a mobile number).
+level). The keyword matcher's search for characters whose normalisation matters, which every
+non-ASCII text gets, looks for these too (`keywords.MAY_REORDER`), so a text without one pays
+nothing more on the hot path. The LEFT-TO-RIGHT MARK alone changes nothing (it is a strong L,
+as Latin letters are); the RIGHT-TO-LEFT and ARABIC LETTER MARKs do (strong R and AL: they
+reverse the order of the words around them), and so do Hebrew or Arabic letters and
+Arabic-Indic digits (`٥٦٧٨ ١٢٣٤ ١٣٩` shows as a mobile number).
 
 The levels are python-bidi's (a binding of the Rust crate unicode-bidi): its `get_display`
 returns the reordered string only, so the levels it resolved are read from its debug output and
