@@ -49,15 +49,18 @@ if TYPE_CHECKING:
 # pop, by whole blocks where the Unicode Character Database gives unassigned code points a
 # default of R or AL (DerivedBidiClass.txt), so characters newer than Python's tables count too.
 # A superset: a few neutral characters of those blocks only cost a needless layout.
-REORDERING = (
+REORDERING_BMP = (
     "\u0590-\u08ff"  # Hebrew, Arabic, Syriac, Thaana, NKo, Samaritan, Mandaic, ALM U+061C
     "\u200f"  # RIGHT-TO-LEFT MARK
     "\u202a-\u202e"  # LRE, RLE, PDF, LRO, RLO
     "\u2066-\u2069"  # LRI, RLI, FSI, PDI
     "\ufb1d-\ufdff"  # Hebrew and Arabic presentation forms A
     "\ufe70-\ufefe"  # Arabic presentation forms B
-    "\U00010800-\U00010fff"  # right-to-left scripts of the SMP, Rumi numerals (AN)
-    "\U0001e800-\U0001efff"  # Mende Kikakui, Adlam, Indic Siyaq, Arabic mathematical symbols
+)
+REORDERING = (
+    REORDERING_BMP
+    + "\U00010800-\U00010fff"  # right-to-left scripts of the SMP, Rumi numerals (AN)
+    + "\U0001e800-\U0001efff"  # Mende Kikakui, Adlam, Indic Siyaq, Arabic mathematical symbols
 )
 may_reorder = re.compile(f"[{REORDERING}]").search
 """Whether a text may display in another order than it is stored (a match or None)."""

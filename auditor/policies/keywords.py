@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
-from auditor.policies.display import REORDERING, may_reorder, right_to_left
+from auditor.policies.display import REORDERING_BMP, may_reorder, right_to_left
 from auditor.policies.model import KeywordList, PatternRule
 from auditor.policies.normalize import (
     Normalizer,
@@ -429,7 +429,9 @@ class KeywordMatcher:
         if not gate:
             self._ungated |= NEEDLE | sum(each[4] for each in self._searches)
         self._groups = [
-            _Group(steps, members, *((gate, REORDERING) if steps == carrier else (None, "")))
+            # `relevant` finds every character beyond the BMP already: watching more there
+            # (ranges it cannot merge) made its search a fifth slower
+            _Group(steps, members, *((gate, REORDERING_BMP) if steps == carrier else (None, "")))
             for steps, members in grouped.items()
         ]
         self._group_of = {index: group for group in self._groups for index in group.lists}
