@@ -63,6 +63,7 @@ class PolicyEngine:
         self._keywords = KeywordMatcher(policy.keyword_lists, self._pii.needles)
         self._terms = self._keywords.terms
         self._candidates = self._pii.candidates
+        self._may_reorder = MAY_REORDER  # an attribute: compiled code reads it unboxed
         blind = memo_size and self._keywords.digit_blind and self._pii.digit_blind
         self._blind: dict[bytes, tuple] | None = {} if blind else None
         self._severity = {rule.id: rule.severity for rule in policy.retention_rules()}
@@ -151,7 +152,7 @@ class PolicyEngine:
         if roles > NEEDLE:
             term_hits = tuple(term_hits) + tuple(self._keywords.patterns(text, roles))
         pii_hits: Sequence[PiiHit] = self._pii.detect(text, chosen) if chosen is not None else ()
-        if roles & MAY_REORDER:
+        if roles & self._may_reorder:
             shown_terms, shown_pii = displayed_only(
                 text, self._keywords, self._pii, term_hits, pii_hits
             )

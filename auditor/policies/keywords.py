@@ -447,7 +447,8 @@ class KeywordMatcher:
             for group in self._groups
             if group.automaton is not None
         ]
-        self._watch_alone = not any(each[-2] for each in self._automata)
+        if not any(each[-2] for each in self._automata):  # no automaton looks: ask every text
+            self.terms = self._terms_asking  # type: ignore[method-assign]
         self.right_to_left_terms = any(
             right_to_left(term.text) for each in lists for term in (*each.terms, *each.allow)
         )
@@ -473,8 +474,6 @@ class KeywordMatcher:
         another order than it is stored."""
         hits: list[KeywordHit] = []
         roles = self._ungated
-        if self._watch_alone and not text.isascii() and may_reorder(text) is not None:
-            roles |= MAY_REORDER
         for find, relevant, translate, ascii_table, deleted, watches, group in self._automata:
             if text.isascii():
                 normalized = text.encode("ascii").translate(ascii_table, deleted).decode("ascii")
@@ -493,6 +492,13 @@ class KeywordMatcher:
                 roles |= seen & ~_TERM
                 if seen & _TERM:
                     hits.extend(group.resolve(text, normalized, found))
+        return hits, roles
+
+    def _terms_asking(self, text: str) -> tuple[list[KeywordHit], int]:
+        """`terms` when no automaton's search looks for the characters `MAY_REORDER` needs."""
+        hits, roles = KeywordMatcher.terms(self, text)
+        if not text.isascii() and may_reorder(text) is not None:
+            roles |= MAY_REORDER
         return hits, roles
 
     def patterns(self, text: str, roles: int) -> list[KeywordHit]:
