@@ -246,8 +246,12 @@ def test_texts_without_ascii_digits_find_the_numbers_written_in_other_digits():
     pieces += ["－", "．", "\u3000", " ", "手机", "电话", "，", "ip ", "卡号"]
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 30))) for _ in range(3_000)]
 
-    def spans(hits):
-        return [(hit.rule.id, hit.start, hit.end, hit.value) for hit in hits]
+    def spans(hits):  # the engine also reads Arabic-Indic digits as displayed: not here
+        return [
+            (hit.rule.id, hit.start, hit.end, hit.value)
+            for hit in hits
+            if "bidi" not in hit.normalizations
+        ]
 
     differing = [t for t in texts if spans(engine.matches(t)[1]) != spans(scanner.scan(t))]
 

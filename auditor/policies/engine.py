@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 from auditor.findings import Finding
 from auditor.partitions import format_instant
-from auditor.policies.keywords import NEEDLE, KeywordHit, KeywordMatcher
+from auditor.policies.display import displayed_only
+from auditor.policies.keywords import MAY_REORDER, NEEDLE, KeywordHit, KeywordMatcher
 from auditor.policies.model import Policy
 from auditor.policies.pii import PiiHit, PiiScanner
 from auditor.policies.reading import glance, place_of, pointer_path
@@ -62,6 +63,7 @@ class PolicyEngine:
         self._keywords = KeywordMatcher(policy.keyword_lists, self._pii.needles)
         self._terms = self._keywords.terms
         self._candidates = self._pii.candidates
+        self._may_reorder = MAY_REORDER  # an attribute: compiled code reads it unboxed
         blind = memo_size and self._keywords.digit_blind and self._pii.digit_blind
         self._blind: dict[bytes, tuple] | None = {} if blind else None
         self._severity = {rule.id: rule.severity for rule in policy.retention_rules()}
@@ -117,6 +119,10 @@ class PolicyEngine:
         zeroed; only regexes and detectors that the text may trigger run on it. Such a text
         needs no place in the memo of whole texts unless one of those has to run, and a short
         text without ASCII digits, which that memo keeps, needs none in the digit-blind one.
+
+        A text that may display in another order than it is stored (`MAY_REORDER` among the
+        roles `terms` returns: a right-to-left letter or a bidi control, the same for texts that
+        differ in their ASCII digits) is also scanned as displayed (`displayed_only`).
         """
         term_hits: Sequence[KeywordHit]
         blind = self._blind
@@ -145,7 +151,13 @@ class PolicyEngine:
             chosen = self._candidates(text, roles & NEEDLE != 0)
         if roles > NEEDLE:
             term_hits = tuple(term_hits) + tuple(self._keywords.patterns(text, roles))
-        pii_hits = self._pii.detect(text, chosen) if chosen is not None else ()
+        pii_hits: Sequence[PiiHit] = self._pii.detect(text, chosen) if chosen is not None else ()
+        if roles & self._may_reorder:
+            shown_terms, shown_pii = displayed_only(
+                text, self._keywords, self._pii, term_hits, pii_hits
+            )
+            term_hits = tuple(term_hits) + tuple(shown_terms)
+            pii_hits = tuple(pii_hits) + tuple(shown_pii)
         found = (tuple(term_hits), tuple(pii_hits)) if term_hits or pii_hits else _NOTHING
         if remember:
             if len(self._memo) >= self.memo_size:
@@ -280,6 +292,8 @@ def _keyword_finding(
     _add_context(details, text, hit.start, hit.end)
     if hit.pattern is not None:
         details["pattern"] = hit.pattern
+    if hit.displayed is not None:
+        details["displayed"] = hit.displayed
     if key:
         details["in_key"] = True
     _add_occurrences(details, hits)
@@ -317,6 +331,8 @@ def _pii_finding(
     if lowered:
         details["severity_lowered_for"] = "low confidence"
         details["rule_severity"] = rule.severity
+    if hit.displayed is not None:
+        details["displayed"] = hit.displayed
     if key:
         details["in_key"] = True
     _add_occurrences(details, hits)

@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
+from auditor.policies.display import REORDERING_BMP, may_reorder, right_to_left
 from auditor.policies.model import KeywordList, PatternRule
 from auditor.policies.normalize import (
     Normalizer,
@@ -58,6 +59,8 @@ class KeywordHit(NamedTuple):
     matched: str
     normalizations: tuple[str, ...]
     pattern: str | None = None
+    displayed: str | None = None
+    """What a reader sees when the match was found in the displayed order (see `display`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,7 @@ class _Group:
         steps: tuple[str, ...],
         lists: Sequence[tuple[int, KeywordList]],
         needles: dict[str, int] | None = None,
+        watch: str = "",
     ) -> None:
         self.normalizer: Normalizer = normalizer(steps)
         self.lists = dict(lists)
@@ -111,7 +115,8 @@ class _Group:
                     key = self.normalizer.normalize(term.text)
                     entry = _Entry.of(index, keyword_list, term.text, key, allow)
                     by_key[key].setdefault((index, allow), entry)
-        self.relevant = _relevant_changes(self.normalizer, by_key)
+        self.relevant = _relevant_changes(self.normalizer, by_key, watch)
+        self.watches = bool(watch)  # `relevant` also finds the characters of `watch`
         self.entries = [tuple(entries.values()) for entries in by_key.values()]
         # Needles follow the terms; `roles[index]` gives a pattern's roles (bits).
         needles = needles or {}
@@ -257,6 +262,7 @@ class _Group:
                 matched,
                 steps,
                 None,
+                None,
             )
             hits.append(_new(KeywordHit, hit))
         return hits
@@ -310,14 +316,17 @@ class _Covers:
         return longest > end or (longest == end and not strictly)
 
 
-def _relevant_changes(normal: Normalizer, keys: Iterable[str]) -> Callable[[str], object]:
+def _relevant_changes(
+    normal: Normalizer, keys: Iterable[str], watch: str = ""
+) -> Callable[[str], object]:
     """A search for characters whose normalisation could change what the automaton finds.
 
     A change matters when it deletes the character (a separator can split a term) or when the
     character or what it becomes occurs in some term. Any other change (`，` to `,` when no term
     holds a comma) can neither make nor break a match, so a text without a character that
     matters is scanned as it is, with no translation and raw offsets as they are. Characters
-    beyond the Basic Multilingual Plane always count, since only the BMP is enumerated.
+    beyond the Basic Multilingual Plane always count, since only the BMP is enumerated, and
+    so do the characters of `watch` (the inside of a regex class), which the caller asks about.
     """
     used = set("".join(keys))
     mattering = [
@@ -326,7 +335,7 @@ def _relevant_changes(normal: Normalizer, keys: Iterable[str]) -> Callable[[str]
         if not piece or char in used or not used.isdisjoint(piece)
     ]
     astral = "\U00010000-\U0010ffff"
-    return re.compile(f"[{''.join(re.escape(char) for char in mattering)}{astral}]").search
+    return re.compile(f"[{''.join(re.escape(char) for char in mattering)}{watch}{astral}]").search
 
 
 def required_literal(regex: re.Pattern[str]) -> str | None:
@@ -374,7 +383,8 @@ def _gate(normal: Normalizer, wanted: dict[str, int]) -> tuple[dict[str, int], i
 ASCII_DIGITS = "0123456789"
 NEEDLE = 1  # the role of the caller's needles
 _TERM = 2  # the role of a term or allowlisted phrase
-_FIRST_PATTERN = 4  # the role of the list regex `k` is `_FIRST_PATTERN << k`
+MAY_REORDER = 4  # the text may display in another order than it is stored (`display`)
+_FIRST_PATTERN = 8  # the role of the list regex `k` is `_FIRST_PATTERN << k`
 
 
 class KeywordMatcher:
@@ -386,6 +396,11 @@ class KeywordMatcher:
     keeps ASCII digits as they are), what `terms` returns is the same for texts that differ only
     in their ASCII digits: no term can match across a digit, and a digit next to a match is a
     letter or digit for the whole-word check whichever it is.
+
+    `terms` also says (`MAY_REORDER`) whether a text may display in another order than it is
+    stored (`display.may_reorder`), at no cost for a text without such a character: the first
+    automaton's search for characters whose normalisation matters, which every non-ASCII text
+    gets, looks for those too, and only a text it finds something in is asked again.
     """
 
     def __init__(self, lists: Sequence[KeywordList], needles: Iterable[str] = ()) -> None:
@@ -414,7 +429,9 @@ class KeywordMatcher:
         if not gate:
             self._ungated |= NEEDLE | sum(each[4] for each in self._searches)
         self._groups = [
-            _Group(steps, members, gate if steps == carrier else None)
+            # `relevant` finds every character beyond the BMP already: watching more there
+            # (ranges it cannot merge) made its search a fifth slower
+            _Group(steps, members, *((gate, REORDERING_BMP) if steps == carrier else (None, "")))
             for steps, members in grouped.items()
         ]
         self._group_of = {index: group for group in self._groups for index in group.lists}
@@ -424,11 +441,17 @@ class KeywordMatcher:
                 group.relevant,
                 group.normalizer.translate,
                 *group.normalizer.ascii_tables,
+                group.watches,
                 group,
             )
             for group in self._groups
             if group.automaton is not None
         ]
+        if not any(each[-2] for each in self._automata):  # no automaton looks: ask every text
+            self.terms = self._terms_asking  # type: ignore[method-assign]
+        self.right_to_left_terms = any(
+            right_to_left(term.text) for each in lists for term in (*each.terms, *each.allow)
+        )
         self.digit_blind = all(
             group.normalizer.normalize(ASCII_DIGITS) == ASCII_DIGITS
             and not any(char in ASCII_DIGITS for key in group.strings for char in key)
@@ -447,16 +470,19 @@ class KeywordMatcher:
 
     def terms(self, text: str) -> tuple[list[KeywordHit], int]:
         """The hits of terms in `text`, and the roles of the needles it may hold (for
-        `patterns`, and `NEEDLE` for the caller's)."""
+        `patterns`, and `NEEDLE` for the caller's), with `MAY_REORDER` when it may display in
+        another order than it is stored."""
         hits: list[KeywordHit] = []
         roles = self._ungated
-        for find, relevant, translate, ascii_table, deleted, group in self._automata:
+        for find, relevant, translate, ascii_table, deleted, watches, group in self._automata:
             if text.isascii():
                 normalized = text.encode("ascii").translate(ascii_table, deleted).decode("ascii")
             elif relevant(text) is None:
                 normalized = text
             else:
                 normalized = translate(text)
+                if watches and may_reorder(text) is not None:
+                    roles |= MAY_REORDER
             found = find(normalized, overlapping=True)
             if found:
                 group_roles = group.roles
@@ -466,6 +492,13 @@ class KeywordMatcher:
                 roles |= seen & ~_TERM
                 if seen & _TERM:
                     hits.extend(group.resolve(text, normalized, found))
+        return hits, roles
+
+    def _terms_asking(self, text: str) -> tuple[list[KeywordHit], int]:
+        """`terms` when no automaton's search looks for the characters `MAY_REORDER` needs."""
+        hits, roles = KeywordMatcher.terms(self, text)
+        if not text.isascii() and may_reorder(text) is not None:
+            roles |= MAY_REORDER
         return hits, roles
 
     def patterns(self, text: str, roles: int) -> list[KeywordHit]:

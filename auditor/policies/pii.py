@@ -41,6 +41,8 @@ class PiiHit(NamedTuple):
     confidence: str
     normalizations: tuple[str, ...]
     severity: str
+    displayed: str | None = None
+    """What a reader sees when found in the displayed order (see `auditor.policies.display`)."""
 
 
 def low_confidence_severity(rule: DetectorRule) -> str:
@@ -206,7 +208,7 @@ class PiiScanner:
                     confidence, severity = "high", rule.severity
                 raw = text[start:end]
                 steps = _view_steps(raw, view[start:end])
-                hit = (rule, start, end, raw, value, confidence, steps, severity)
+                hit = (rule, start, end, raw, value, confidence, steps, severity, None)
                 hits.append(_new(PiiHit, hit))
         return hits
 
