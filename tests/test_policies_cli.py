@@ -386,3 +386,27 @@ def test_repetitions_that_cannot_backtrack_into_each_other_are_accepted(tmp_path
     _path, result = check_pattern(tmp_path, pattern)
 
     assert result.exit_code == 0, result.output
+
+
+def test_scan_finds_keywords_beside_a_lone_surrogate_instead_of_crashing(tmp_path):
+    """`"\\ud800"` parses (the exact parser keeps it) but has no UTF-8 form, which the keyword
+    automaton works on: `scan` stopped with exit 70, an internal error."""
+    data = tmp_path / "in.jsonl"
+    data.write_bytes(
+        b'{"msg_id":"1","timestamp":1793491200000,"chat_type":"chat","from":"a","to":"b",'
+        b'"payload":{"bodies":[{"type":"txt","msg":"\\ud800 kickback \\udfff"}]}}\n'
+    )
+    out = tmp_path / "findings.jsonl"
+
+    result = run(
+        "scan", "--policies", example_policy(), data, "--findings", out, "--now", "2026-12-01"
+    )
+
+    assert result.exit_code == 1, result.output
+    (hit,) = [
+        line
+        for line in map(json.loads, out.read_text(encoding="utf-8").splitlines())
+        if line["category"] == "keyword"
+    ]
+    assert hit["details"]["matched"] == "kickback"
+    assert (hit["details"]["start"], hit["details"]["end"]) == (2, 10)

@@ -68,6 +68,15 @@ may_reorder = re.compile(f"[{REORDERING}]").search
 # The bidi controls and marks: no place of their own in the displayed text (see above).
 _UNSEEN = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(text: str) -> str:
+    """`text` with each lone surrogate (a JSON `"\\ud800"` the exact parser keeps) as U+FFFD, one
+    character for one, so offsets hold: the automaton and the bidi crate work on UTF-8, which
+    has no form for it."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 # `get_display(text, debug=True)`: the crate's `{:#?}` of its BidiInfo, one field a line at an
 # indent of four (the text's own line escapes newlines), a class and a level for each UTF-8 byte.
 _CLASSES_FROM = "\n    original_classes: [\n"
@@ -98,7 +107,7 @@ class Displayed(NamedTuple):
 
 def display_order(text: str) -> Displayed:
     """`text` laid out by UAX #9, each paragraph as one line, bidi controls left out."""
-    laid = _SURROGATE.sub("\ufffd", text)  # the crate takes UTF-8; a lone surrogate is neutral
+    laid = without_surrogates(text)  # U+FFFD, like a lone surrogate, is a neutral
     order = _visual_order(laid)
     if order is not None and "".join(laid[i] for i in order) == get_display(laid):
         first = last = order

@@ -26,7 +26,12 @@ from typing import NamedTuple
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
-from auditor.policies.display import REORDERING_BMP, may_reorder, right_to_left
+from auditor.policies.display import (
+    REORDERING_BMP,
+    may_reorder,
+    right_to_left,
+    without_surrogates,
+)
 from auditor.policies.model import KeywordList, PatternRule
 from auditor.policies.normalize import (
     Normalizer,
@@ -134,7 +139,7 @@ class _Group:
         if self.automaton is None:
             return []
         found = self.automaton.find_matches_as_indexes(
-            self.normalizer.normalize(text), overlapping=True
+            without_surrogates(self.normalizer.normalize(text)), overlapping=True
         )
         if not found:
             return []
@@ -483,7 +488,10 @@ class KeywordMatcher:
                 normalized = translate(text)
                 if watches and may_reorder(text) is not None:
                     roles |= MAY_REORDER
-            found = find(normalized, overlapping=True)
+            try:
+                found = find(normalized, overlapping=True)
+            except UnicodeEncodeError:  # a lone surrogate, which the automaton's UTF-8 cannot hold
+                found = find(without_surrogates(normalized), overlapping=True)
             if found:
                 group_roles = group.roles
                 seen = 0

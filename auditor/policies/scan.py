@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-import orjson
-
 from auditor.errors import ConfigError
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
 from auditor.jsonl import expand_inputs, read_file
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
+from auditor.sources.pull import record_line
 
 
 @dataclass
@@ -90,7 +89,7 @@ def scan_files(
                 for finding in found:
                     summary.add(finding)
                     if out is not None:
-                        out.write(orjson.dumps(finding.to_dict()) + b"\n")
+                        out.write(record_line(finding.to_dict()))
         if out is not None:
             out.flush()
     return summary
