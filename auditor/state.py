@@ -208,6 +208,22 @@ class State:
     def close(self) -> None:
         self.db.close()
 
+    def committed_durably(self, sequence: int) -> None:
+        """Flushes the commit that completed run `sequence` to disk, then checks the file is
+        still the state (`ensure_in_place`). With `synchronous=NORMAL` a WAL commit is written,
+        not synced: a power cut after the bag is published lost it, and every later run then
+        refused the folder, whose newest bag the state did not hold."""
+        try:
+            handle = os.open(f"{self.path}-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            pass
+        else:
+            try:
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+        self.ensure_in_place(sequence)
+
     def ensure_in_place(self, sequence: int) -> None:
         """Refuses to go on when the file at `path` is no longer the one this connection writes:
         a state deleted or replaced during run `sequence` holds none of it, and publishing its
@@ -341,7 +357,7 @@ class State:
             self.db,
             sequence,
             messages_table,
-            lambda: self.ensure_in_place(sequence),
+            lambda: self.committed_durably(sequence),
             unidentified_table,
         )
         try:
