@@ -196,11 +196,18 @@ class State:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         make_folder_of(self.path)
+        if self.path.is_dir():
+            raise ConfigError(f"{self.path}: is a folder, not a state database file")
         try:
             # `completing_run` hands the connection to one thread of its own for a while.
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
             _add_columns(self.db)
+        except sqlite3.OperationalError as error:  # the file system refused, not the file
+            raise ConfigError(
+                f"{self.path}: cannot open the state database for writing ({error}): is its disk "
+                "full or read-only, or its folder not writable by this user?"
+            ) from None
         except sqlite3.DatabaseError as error:
             raise ConfigError(f"{self.path}: not a usable state database ({error})") from None
         self._identity = _identity(self.path)

@@ -19,10 +19,10 @@ import run_support
 
 from auditor.archive.keys import generate_key_files
 from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.errors import ConfigError
+from auditor.state import State
 
 SECRET = "durability-secret"
-
-pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,7 @@ def emulator():
         yield running
 
 
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 def test_the_completing_commit_is_synced_before_the_bag_is_renamed_into_place(emulator, tmp_path):
     keys = generate_key_files(tmp_path / "keys", identity="test")
     trace = tmp_path / "trace.txt"
@@ -62,3 +63,29 @@ def test_the_completing_commit_is_synced_before_the_bag_is_renamed_into_place(em
     syncs = [n for n, line in enumerate(before) if re.search(rf"f(data)?sync\(\d+<{wal}>", line)]
     assert writes, "the completing commit writes the WAL"
     assert syncs and syncs[-1] > writes[-1], "the WAL synced after its last write, before the bag"
+
+
+def test_a_state_on_a_read_only_disk_is_named_as_such_not_as_a_damaged_database(full_disk):
+    """SQLite's refusals to write (read-only, full, no permission) said "not a usable state
+    database", which sends an operator to restore a backup of an intact file (probe 20 #5)."""
+    remounted = subprocess.run(["mount", "-o", "remount,ro", str(full_disk)], capture_output=True)
+    if remounted.returncode != 0:
+        pytest.skip(f"cannot remount read-only: {remounted.stderr.decode().strip()}")
+
+    with pytest.raises(ConfigError) as refused:
+        State(full_disk / "state.db")
+
+    assert "cannot open the state database for writing" in str(refused.value)
+    assert "not a usable" not in str(refused.value)
+
+
+def test_a_folder_given_as_the_state_is_named_a_folder(tmp_path):
+    (tmp_path / "state.db").mkdir()
+    with pytest.raises(ConfigError, match="is a folder, not a state database file"):
+        State(tmp_path / "state.db")
+
+
+def test_a_damaged_state_file_is_still_called_unusable(tmp_path):
+    (tmp_path / "state.db").write_bytes(b"not sqlite" * 100)
+    with pytest.raises(ConfigError, match="not a usable state database"):
+        State(tmp_path / "state.db")
