@@ -626,6 +626,7 @@ class _Archiver:
         )
         self.spool_dir.mkdir(parents=True, exist_ok=True)  # before any worker made it
         drop_partial_downloads(self.spool_dir)
+        _drop_stale_partial_bags(settings.out_dir, self.name)
         self.report = ReportBuilder(
             self.run_info(writer), policy=policy_view(self.policy, layout.POLICY)
         )
@@ -1006,6 +1007,18 @@ class _Archiver:
                 + (" before its retention ended" if early else " (its retention had ended)"),
                 details={"first_run": first_run, "retain_until": retain_until},
             ).to_dict()
+
+
+def _drop_stale_partial_bags(out_dir: Path, name: str) -> None:
+    """Removes the unpublished bags of killed runs other than this one's (which its writer
+    replaces): a run replacing a killed one covers another window, so its bag has another name,
+    and an hourly schedule left one behind per kill. Only a run holding the state's lock gets
+    here, and only runs of this state write into this folder."""
+    keep = partial_path_for(out_dir, name).name
+    for stale in Path(out_dir).glob(f"{layout.PARTIAL_PREFIX}run-*{layout.PARTIAL_SUFFIX}"):
+        if stale.name != keep and stale.is_dir() and not stale.is_symlink():
+            log.info("removing %s, the unpublished bag of a run that was stopped", stale.name)
+            shutil.rmtree(stale)
 
 
 _IN_RUN_INDEX = "SELECT 1 FROM run_messages WHERE msg_id = ? AND content_hash = ?"

@@ -112,7 +112,7 @@ def verify_chain_command(folder: Path, pubkeys: tuple[Path, ...]) -> None:
     report = verify_chain(folder, load_public_keys(pubkeys))
     where = shown(folder)
     for name in report.unfinished:
-        click.echo(f"{where}/{name}: unfinished run (never signed), ignored", err=True)
+        click.echo(f"{where}/{name}: unfinished run (never published), ignored", err=True)
     if report.hidden:
         click.echo(
             f"{where}: {len(report.hidden)} hidden folder(s) skipped: {', '.join(report.hidden)}",
