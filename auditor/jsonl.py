@@ -141,6 +141,24 @@ def allow_deep_nesting() -> None:
         sys.setrecursionlimit(_DEEP_RECURSION)
 
 
+def record_line(record: Any) -> bytes:
+    """A JSON value (a record, a finding) as one line, which `loads` reads back as the same value.
+
+    What orjson cannot write goes to the json module: integers beyond 64 bits, nesting deeper
+    than 255, and text holding a lone surrogate (`"\\ud800"`, which the exact parser accepts),
+    written as `\\u` escapes there since UTF-8 has no form for it.
+    """
+    try:
+        return orjson.dumps(record) + b"\n"
+    except orjson.JSONEncodeError:
+        allow_deep_nesting()
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        try:
+            return text.encode() + b"\n"
+        except UnicodeEncodeError:
+            return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+
 def loads(data: bytes) -> Any:
     """Parses JSON exactly: integers of any size stay integers; NaN, Infinity and numbers
     beyond a double's range are refused, as is nesting deeper than the parsers go, and an object

@@ -16,10 +16,9 @@ from typing import BinaryIO
 
 from auditor.errors import ConfigError
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
-from auditor.jsonl import expand_inputs, read_file
+from auditor.jsonl import expand_inputs, read_file, record_line
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
-from auditor.sources.pull import record_line
 
 
 @dataclass

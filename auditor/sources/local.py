@@ -33,11 +33,10 @@ import orjson
 
 from auditor.archive.untrusted import shown
 from auditor.errors import ConfigError, InputError
-from auditor.jsonl import INPUT_FILE, expand_inputs, read_file
+from auditor.jsonl import INPUT_FILE, expand_inputs, read_file, record_line
 from auditor.partitions import Partition
 from auditor.records import Record, timestamp_ms
 from auditor.sources.interface import Source, Unreadable
-from auditor.sources.pull import record_line
 
 HOUR_FILE_NAME = re.compile(r"(\d{10})(?:\.jsonl|\.json)?(?:\.gz)?")
 

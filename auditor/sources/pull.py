@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +35,7 @@ from auditor import crashpoints
 from auditor.archive.untrusted import shown
 from auditor.errors import ConfigError, InputError, LockHeldError
 from auditor.fsutil import write_atomically
-from auditor.jsonl import allow_deep_nesting, read_file
+from auditor.jsonl import read_file, record_line
 from auditor.operator_files import open_operator_file, read_operator_file
 from auditor.partitions import Partition, format_instant, partitions_between
 from auditor.records import Record, msg_id
@@ -89,24 +88,6 @@ class PullSummary:
         return [hour for hour in self.hours if hour.status == status]
 
 
-def record_line(record: Record) -> bytes:
-    """One record as a JSON line, read back as the same record.
-
-    What orjson cannot write goes to the json module: integers beyond 64 bits, nesting deeper
-    than 255, and text holding a lone surrogate (`"\\ud800"`, which the exact parser accepts),
-    written as `\\u` escapes there since UTF-8 has no form for it.
-    """
-    try:
-        return orjson.dumps(record) + b"\n"
-    except orjson.JSONEncodeError:
-        allow_deep_nesting()
-        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-        try:
-            return text.encode() + b"\n"
-        except UnicodeEncodeError:
-            return json.dumps(record, separators=(",", ":")).encode() + b"\n"
-
-
 def file_sha256(path: Path) -> str:
     """The SHA-256 of a file in the pull folder, refused unless it is a regular file (a FIFO in
     its place waited for a writer for ever)."""
@@ -141,15 +122,18 @@ class _Written:
         self._wanted = set(conflicts)
         self.conflicts: dict[str, int] = {}
 
+    def count(self, record: Record) -> None:
+        self.records += 1
+        if self._wanted:
+            identity = msg_id(record)
+            if identity in self._wanted:
+                self.conflicts[identity] = self.conflicts.get(identity, 0) + 1
+
     def lines(self, records: Iterable[Record]) -> Iterator[bytes]:
-        wanted, counts = self._wanted, self.conflicts
+        """Each record's line, counted as it goes."""
         for record in records:
             crashpoints.reached("pull.writing")
-            self.records += 1
-            if wanted:
-                identity = msg_id(record)
-                if identity in wanted:
-                    counts[identity] = counts.get(identity, 0) + 1
+            self.count(record)
             yield record_line(record)
 
 
@@ -347,8 +331,8 @@ def _adopt(path: Path, partition: Partition) -> _Written:
     result = settle(partition, served(), spill_dir=path.parent)
     try:
         written = _Written(result.conflicts)
-        for _line in written.lines(record for record, _content in result.entries()):
-            pass
+        for record, _content in result.entries():
+            written.count(record)
         return written
     finally:
         result.close()
