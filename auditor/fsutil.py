@@ -25,7 +25,12 @@ def write_synced(path: Path, data: bytes) -> None:
 
 def fsync_dir(folder: Path) -> None:
     """Makes a rename or a new entry in `folder` durable."""
-    descriptor = os.open(folder, os.O_RDONLY)
+    fsync_path(folder)
+
+
+def fsync_path(path: str | Path) -> None:
+    """Flushes what is written to the file or folder `path` to disk, whoever wrote it."""
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:

@@ -17,12 +17,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from auditor import crashpoints
 from auditor.errors import ConfigError, LockHeldError
+from auditor.fsutil import fsync_path
 
 GENESIS = "0" * 64
 
@@ -220,15 +221,8 @@ class State:
         still the state (`ensure_in_place`). With `synchronous=NORMAL` a WAL commit is written,
         not synced: a power cut after the bag is published lost it, and every later run then
         refused the folder, whose newest bag the state did not hold."""
-        try:
-            handle = os.open(f"{self.path}-wal", os.O_RDONLY)
-        except FileNotFoundError:
-            pass
-        else:
-            try:
-                os.fsync(handle)
-            finally:
-                os.close(handle)
+        with suppress(FileNotFoundError):  # no WAL: a checkpoint synced it all
+            fsync_path(f"{self.path}-wal")
         self.ensure_in_place(sequence)
 
     def ensure_in_place(self, sequence: int) -> None:
