@@ -202,9 +202,8 @@ def test_a_policy_file_saved_during_the_run_stops_it_with_exit_2_and_no_bag(
 def test_a_worker_refuses_a_policy_other_than_the_runs(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="changed after the run began"):
         run_support.stage_processor(tmp_path, monkeypatch, source=None, policy_sha256="0" * 64)
-    assert run_support.stage_processor(
-        tmp_path,
-        monkeypatch,
-        source=None,
-        policy_sha256=load_policy(run_support.example_policy()).sha256,
+    expected = load_policy(run_support.example_policy()).sha256
+    processor = run_support.stage_processor(
+        tmp_path, monkeypatch, source=None, policy_sha256=expected
     )
+    assert processor.engine.policy.sha256 == expected
