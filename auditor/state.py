@@ -142,16 +142,21 @@ class StateLock:
         try:
             _say_who_holds(handle)
         except OSError as error:  # a full disk: the write names no file
-            handle.close()
+            with suppress(OSError):  # closing flushes the same write and fails again
+                handle.close()
             raise OSError(error.errno, error.strerror, str(self.path)) from None
         self._handle = handle
 
     def release(self) -> None:
         if self._handle is not None:
-            self._handle.seek(0)
-            self._handle.truncate()
+            # Clearing who held it is a courtesy: on a disk turned read-only it fails, and from
+            # `__exit__` that error would replace the one that stopped the run.
+            with suppress(OSError):
+                self._handle.seek(0)
+                self._handle.truncate()
             fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
+            with suppress(OSError):
+                self._handle.close()
             self._handle = None
 
     def __enter__(self) -> StateLock:
@@ -168,6 +173,15 @@ def _say_who_holds(handle) -> None:
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {started}\n")
     handle.flush()
+
+
+def roll_back(db: sqlite3.Connection) -> None:
+    """Rolls back the open transaction, if any, on the way out of an error. SQLite has rolled
+    back already after some errors (a full disk, its temporary files' disk included), and a
+    second ROLLBACK would fail and replace the error that matters."""
+    if db.in_transaction:
+        with suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
 
 
 def make_folder_of(path: Path) -> None:
@@ -202,9 +216,22 @@ class State:
         try:
             # `completing_run` hands the connection to one thread of its own for a while.
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self.db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
+            # Exclusive locking keeps the WAL index in this process's memory, not in a mapped
+            # `-shm` file: on a nearly full disk, a page of that file that could not be allocated
+            # killed the run with SIGBUS (exit 135) instead of SQLite's "disk is full". The cost:
+            # no other program may have the file open during a run.
+            self.db.executescript(
+                "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                + _SCHEMA
+            )
             _add_columns(self.db)
         except sqlite3.OperationalError as error:  # the file system refused, not the file
+            if "locked" in str(error):
+                raise LockHeldError(
+                    f"{self.path}: another program has the state database open (an sqlite3 "
+                    "shell, a backup or monitoring script?); a run needs it alone: close that "
+                    "program, or copy the file to read it, and run again"
+                ) from None
             raise ConfigError(
                 f"{self.path}: cannot open the state database for writing ({error}): is its disk "
                 "full or read-only, or its folder not writable by this user?"
@@ -232,8 +259,9 @@ class State:
         if _identity(self.path) != self._identity:
             raise ConfigError(
                 f"{self.path}: the state database was deleted or replaced during run {sequence}, "
-                "so the run is recorded nowhere and its bag was not published; restore the state "
-                "database from a backup, or choose another out folder, and run again"
+                "so the run is recorded nowhere and its bag was not published; put back the state "
+                "database (a backup taken after the out folder's newest run was published) and "
+                "run again, or start a new chain, with a new out folder and a new state database"
             )
 
     @contextmanager
@@ -242,7 +270,7 @@ class State:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            roll_back(self.db)
             raise
         self.db.execute("COMMIT")
 
@@ -583,5 +611,4 @@ class RunCompletion:
         if self._copy.is_alive():
             self.db.interrupt()
         self._copy.join()
-        if self.db.in_transaction:
-            self.db.execute("ROLLBACK")
+        roll_back(self.db)

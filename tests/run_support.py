@@ -3,6 +3,10 @@ must agree on byte for byte."""
 
 from __future__ import annotations
 
+import queue
+import subprocess
+import threading
+import time
 from pathlib import Path
 
 from auditor import stages
@@ -111,3 +115,37 @@ def stage_processor(tmp_path: Path, monkeypatch, source, **overrides) -> Partiti
         **overrides,
     )
     return PartitionProcessor(settings)
+
+
+class StderrLines:
+    """A running `auditor run`'s stderr, line by line, read by a thread of its own.
+
+    Without --quiet and off a terminal, the run prints `hour ...` once an hour is checkpointed in
+    the state: the way to watch its progress from outside, since the run holds the state
+    database exclusively until it ends.
+    """
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self._arrived: queue.Queue[str | None] = queue.Queue()
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, args=(process.stderr,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self._arrived.put(line.decode() if isinstance(line, bytes) else line)
+        self._arrived.put(None)
+
+    def wait_for_hours(self, count: int, timeout: float = 30.0) -> None:
+        """Returns once `count` hours are checkpointed; fails on timeout or end of output."""
+        deadline = time.monotonic() + timeout
+        while sum(line.startswith("hour ") for line in self.lines) < count:
+            line = self._arrived.get(timeout=max(deadline - time.monotonic(), 0.001))
+            assert line is not None, f"the run ended first: {''.join(self.lines)}"
+            self.lines.append(line)
+
+    def rest(self, timeout: float = 30.0) -> list[str]:
+        """Every line not yet taken, up to the end of output, without the progress lines."""
+        while (line := self._arrived.get(timeout=timeout)) is not None:
+            self.lines.append(line)
+        return [line for line in self.lines if not line.startswith("hour ")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections import Counter
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -156,7 +157,7 @@ def test_a_state_from_before_second_looks_gains_the_columns_and_a_bounded_second
     options = EmulatorOptions(messages=600, days=1, client_secret=SECRET)
     with run_emulator(options) as emulator:
         incremental(emulator, keys, tmp_path, now_hour=12, until_ms=None)
-        with sqlite3.connect(tmp_path / "state.db") as db:
+        with closing(sqlite3.connect(tmp_path / "state.db")) as db:
             for column in ("settled_until_ms", "relook_until_ms", "relook_since_ms"):
                 db.execute(f"ALTER TABLE runs DROP COLUMN {column}")
             db.execute("DROP TABLE unidentified")

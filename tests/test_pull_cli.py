@@ -407,3 +407,38 @@ def test_an_empty_user_is_a_usage_error_before_any_request(tmp_path):
     assert one_error_line(result, 2) == (
         "a USER is empty: name each user whose unread count you want"
     )
+
+
+def test_a_pull_from_an_export_killed_leaves_no_copy_of_it_behind(tmp_path):
+    """`pull --from` sorted the export into TMPDIR, and a pull killed there (OOM killer, kill -9)
+    left the copy for good, one more each kill (probe 20 #7): it now sorts beside the pull,
+    where the next pull removes what a killed one left."""
+    export = tmp_path / "export.jsonl"
+    hour = 1793491200000
+    export.write_bytes(
+        b"".join(
+            orjson.dumps({"msg_id": str(n), "timestamp": hour + n * 60_000}) + b"\n"
+            for n in range(150)
+        )
+    )
+    temporary, out = tmp_path / "tmp", tmp_path / "out"
+    temporary.mkdir()
+    command = [sys.executable, "-m", "auditor", "pull", *WINDOW, "--out", str(out)]
+    command += ["--from", str(export)]
+    env = {**os.environ, "TMPDIR": str(temporary), "AUDITOR_CRASH_AT": "pull.renamed:1"}
+
+    killed = subprocess.run(command, env=env, capture_output=True)
+    left = list((out / ".work").iterdir())
+    env.pop("AUDITOR_CRASH_AT")
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+
+    assert killed.returncode == -signal.SIGKILL
+    assert len(left) == 1 and left[0].name.startswith("local-")
+    assert done.returncode == 0, done.stderr
+    assert not (out / ".work").exists()
+    assert list(temporary.iterdir()) == []
+    assert sorted(path.name for path in out.glob("2026*.jsonl")) == [
+        "2026110100.jsonl",
+        "2026110101.jsonl",
+        "2026110102.jsonl",
+    ]

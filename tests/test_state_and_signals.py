@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -99,8 +100,10 @@ def test_a_lost_state_beside_finished_bags_is_refused_not_a_second_chain(
     message = one_error_line(again, 2)
     assert message == (
         f"{tmp_path / 'archive'} holds run 1 (run-000001-2026110100-2026110102) but the state "
-        f"database {tmp_path / 'state.db'} records no completed run; restore the state database "
-        "from a backup, or choose another out folder"
+        f"database {tmp_path / 'state.db'} records no completed run; restore a backup of the "
+        "state database taken after run 1 was published; without one, start a new chain, with a "
+        "new out folder and a new state database (another out folder alone would continue this "
+        "chain from the old state and fork it)"
     )
     assert bags(tmp_path) == ["run-000001-2026110100-2026110102"]
 
@@ -134,8 +137,9 @@ def test_a_state_deleted_during_a_run_fails_before_its_bag_is_published(
 
     assert one_error_line(result, 2) == (
         f"{tmp_path / 'state.db'}: the state database was deleted or replaced during run 1, so "
-        "the run is recorded nowhere and its bag was not published; restore the state database "
-        "from a backup, or choose another out folder, and run again"
+        "the run is recorded nowhere and its bag was not published; put back the state database "
+        "(a backup taken after the out folder's newest run was published) and run again, or "
+        "start a new chain, with a new out folder and a new state database"
     )
     assert bags(tmp_path) == []
     monkeypatch.setattr(crashpoints, "reached", reached)
@@ -191,7 +195,7 @@ def alive(pid: int) -> bool:
 
 def done_partitions(state: Path) -> int:
     try:
-        with sqlite3.connect(f"file:{state}?mode=ro", uri=True) as db:
+        with closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as db:
             return db.execute("SELECT count(*) FROM partitions").fetchone()[0]
     except sqlite3.Error:
         return 0
@@ -220,18 +224,21 @@ def test_a_signal_stops_a_run_cleanly_with_its_exit_code_and_a_rerun_completes(
     """`kill PID` signals the parent alone; systemd and Kubernetes signal every process."""
     args = run_args(slow_emulator, keys, tmp_path, "--workers", "2", hours=4)
     args += ["--fail-on", "none"]
+    args.remove("--quiet")
     run = auditor(*args, start_new_session=True)
-    wait_for(lambda: len(children(run.pid)) >= 2 and done_partitions(tmp_path / "state.db") >= 1)
+    progress = run_support.StderrLines(run)
+    progress.wait_for_hours(1)
+    wait_for(lambda: len(children(run.pid)) >= 2)
     workers = children(run.pid)
 
     if group:
         os.killpg(run.pid, number)
     else:
         run.send_signal(number)
-    _out, err = run.communicate(timeout=10)
+    run.wait(timeout=10)
 
     assert run.returncode == code
-    assert err.decode() == f"{line}\n"
+    assert progress.rest() == [f"{line}\n"]
     assert not [pid for pid in workers if alive(pid)]
     assert bags(tmp_path) == []
     kept = done_partitions(tmp_path / "state.db")
@@ -265,7 +272,7 @@ def test_a_file_where_the_state_folder_should_be_is_named(emulator, keys, tmp_pa
 
 def test_a_sqlite_error_names_the_state_database(emulator, keys, tmp_path):
     assert invoke(run_args(emulator, keys, tmp_path, "--fail-on", "none")).exit_code == 0
-    with sqlite3.connect(tmp_path / "state.db") as db:
+    with closing(sqlite3.connect(tmp_path / "state.db")) as db:
         db.execute("ALTER TABLE runs DROP COLUMN outcome")
 
     again = invoke(run_args(emulator, keys, tmp_path, "--fail-on", "none"))
@@ -280,7 +287,7 @@ def test_a_full_disk_names_the_folder_being_written(emulator, keys, tmp_path, fu
     args[args.index("--out") + 1] = str(full_disk / "archive")
 
     assert one_error_line(invoke(args), 2) == (
-        f"writing the run's bag and spool under {full_disk / 'archive'}: "
+        f"the disk is full under the run's bag and spool ({full_disk / 'archive'}): "
         "[Errno 28] No space left on device"
     )
 

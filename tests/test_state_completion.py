@@ -2,6 +2,7 @@
 completed with it in one commit, or not at all."""
 
 import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -40,9 +41,11 @@ def committed(state, sequence):
     )
 
 
-def seen_from_outside(path):
-    """What another connection (a later run, `auditor state`) reads: only committed rows."""
-    with sqlite3.connect(path) as db:
+def seen_after(state):
+    """What the next connection (a later run) reads once `state` is closed: only committed rows.
+    None reads while it is open: a run holds the database exclusively."""
+    state.close()
+    with closing(sqlite3.connect(state.path)) as db:
         messages = db.execute("SELECT count(*), min(first_run), max(last_run) FROM messages")
         status = db.execute("SELECT status FROM runs").fetchall()
         return messages.fetchone(), status
@@ -51,10 +54,8 @@ def seen_from_outside(path):
 def test_the_run_and_every_message_it_archived_are_committed_together(tmp_path):
     state, sequence = started(tmp_path)
     with state.completing_run(sequence, "run_messages") as completion:
-        assert seen_from_outside(state.path) == ((0, None, None), [("running",)])
         completion.commit(**committed(state, sequence))
-    assert seen_from_outside(state.path) == ((ROWS, sequence, sequence), [("completed",)])
-    state.close()
+    assert seen_after(state) == ((ROWS, sequence, sequence), [("completed",)])
 
 
 def test_a_failure_before_the_commit_leaves_the_run_unfinished_and_the_index_untouched(
@@ -66,10 +67,9 @@ def test_a_failure_before_the_commit_leaves_the_run_unfinished_and_the_index_unt
         state.completing_run(sequence, "run_messages"),
     ):
         raise RuntimeError("report failed")
-    assert seen_from_outside(state.path) == ((0, None, None), [("running",)])
     assert not state.db.in_transaction
     assert state.unfinished().sequence == sequence  # the connection is usable again
-    state.close()
+    assert seen_after(state) == ((0, None, None), [("running",)])
 
 
 def test_a_copy_that_fails_is_raised_by_commit_in_the_callers_thread(tmp_path):
@@ -79,8 +79,7 @@ def test_a_copy_that_fails_is_raised_by_commit_in_the_callers_thread(tmp_path):
         state.completing_run(sequence, "not_there") as completion,
     ):
         completion.commit(**committed(state, sequence))
-    assert seen_from_outside(state.path) == ((0, None, None), [("running",)])
-    state.close()
+    assert seen_after(state) == ((0, None, None), [("running",)])
 
 
 def test_messages_archived_by_an_earlier_run_keep_their_first_run(tmp_path):
@@ -90,8 +89,7 @@ def test_messages_archived_by_an_earlier_run_keep_their_first_run(tmp_path):
     second = state.begin_run(3_600_000, 7_200_000, "digest").sequence
     with state.completing_run(second, "run_messages") as completion:
         completion.commit(**committed(state, second))
-    assert seen_from_outside(state.path)[0] == (ROWS, first, second)
-    state.close()
+    assert seen_after(state)[0] == (ROWS, first, second)
 
 
 def steps_of(state: State, call) -> tuple[object, int]:

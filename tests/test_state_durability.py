@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 
 import pytest
 import run_support
@@ -89,3 +91,84 @@ def test_a_damaged_state_file_is_still_called_unusable(tmp_path):
     (tmp_path / "state.db").write_bytes(b"not sqlite" * 100)
     with pytest.raises(ConfigError, match="not a usable state database"):
         State(tmp_path / "state.db")
+
+
+@pytest.fixture
+def small_ext4(tmp_path):
+    """A 32 MiB ext4 file system on a loop device, no blocks reserved for root."""
+    image, mount = tmp_path / "ext4.img", tmp_path / "ext4"
+    mount.mkdir()
+    with open(image, "wb") as file:
+        file.truncate(32 << 20)
+    made = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], capture_output=True)
+    mounted = made.returncode == 0 and subprocess.run(
+        ["mount", "-o", "loop", str(image), str(mount)], capture_output=True
+    )
+    if not mounted or mounted.returncode != 0:
+        pytest.skip("cannot make and loop-mount an ext4 file system here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _window(args: list[str], since: int, until: int) -> list[str]:
+    """`args` with --since, --until and --as-of moved to hours `since`..`until` of 2026-11-01."""
+    args = list(args)
+    for flag, hour in (("--since", since), ("--until", until), ("--as-of", until)):
+        args[args.index(flag) + 1] = f"2026-11-01T{hour:02d}:00Z"
+    return args
+
+
+def test_a_nearly_full_ext4_disk_under_the_state_gives_exit_2_not_a_bus_error(
+    emulator, tmp_path, small_ext4
+):
+    """With 24-32 KiB left on an ext4 state disk, a page of SQLite's memory-mapped `-shm` file
+    could not be allocated and the run died of SIGBUS (exit 135, no line) (probe 20 #3)."""
+    keys = generate_key_files(tmp_path / "keys", identity="test")
+    args = run_support.run_args(emulator, keys, tmp_path, "--workers", "1", "--quiet", hours=2)
+    args[args.index("--state") + 1] = str(small_ext4 / "state.db")
+    env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET}
+
+    def audit(since: int, until: int) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "auditor", *_window(args, since, until)]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    assert audit(0, 2).returncode in (0, 1)
+    for hour, free_kib in enumerate((24, 32), start=2):
+        os.sync()
+        filler = small_ext4 / "filler"
+        room = os.statvfs(small_ext4)
+        with open(filler, "wb") as file:
+            os.posix_fallocate(file.fileno(), 0, room.f_bavail * room.f_frsize - free_kib * 1024)
+        os.sync()
+
+        refused = audit(hour, hour + 1)
+
+        assert refused.returncode == 2, (free_kib, refused.returncode, refused.stderr)
+        last = refused.stderr.strip().splitlines()[-1]
+        assert last.startswith("auditor: error: state database") and "disk is full" in last
+        assert "Traceback" not in refused.stderr
+        filler.unlink()
+    assert audit(2, 4).returncode in (0, 1)
+
+
+def test_a_run_refuses_a_state_another_program_has_open_with_exit_4(emulator, tmp_path):
+    """The price of the exclusive lock above: a run needs the database alone, and says so."""
+    keys = generate_key_files(tmp_path / "keys", identity="test")
+    args = run_support.run_args(emulator, keys, tmp_path, "--workers", "1", "--quiet", hours=1)
+    env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET}
+    command = [sys.executable, "-m", "auditor", *args]
+    assert subprocess.run(command, env=env, capture_output=True).returncode in (0, 1)
+
+    with closing(sqlite3.connect(tmp_path / "state.db")) as other:
+        other.execute("SELECT count(*) FROM runs").fetchone()
+        refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    assert refused.returncode == 4
+    assert refused.stderr == (
+        f"auditor: error: {tmp_path / 'state.db'}: another program has the state database open "
+        "(an sqlite3 shell, a backup or monitoring script?); a run needs it alone: close that "
+        "program, or copy the file to read it, and run again\n"
+    )
+    assert subprocess.run(command, env=env, capture_output=True).returncode in (0, 1)

@@ -1,6 +1,7 @@
 """`auditor state prune`: the message index forgets old messages, and nothing else changes."""
 
 import sqlite3
+from contextlib import closing
 
 import pytest
 import run_support
@@ -30,14 +31,17 @@ def audited(tmp_path_factory):
 
 
 def index_rows(state_path):
-    with sqlite3.connect(state_path) as db:
+    with closing(sqlite3.connect(state_path)) as db:
         return db.execute("SELECT msg_id, timestamp_ms FROM messages ORDER BY msg_id").fetchall()
 
 
 def copy_state(audited, tmp_path):
     folder, _keys, _outcome = audited
     copy = tmp_path / "state.db"
-    with sqlite3.connect(folder / "state.db") as source, sqlite3.connect(copy) as target:
+    with (
+        closing(sqlite3.connect(folder / "state.db")) as source,
+        closing(sqlite3.connect(copy)) as target,
+    ):
         source.backup(target)
     return copy
 
@@ -75,13 +79,13 @@ def test_a_dry_run_counts_and_changes_nothing(audited, tmp_path):
 
 def test_the_runs_and_their_chain_are_untouched(audited, tmp_path):
     state_path = copy_state(audited, tmp_path)
-    with sqlite3.connect(state_path) as db:
+    with closing(sqlite3.connect(state_path)) as db:
         runs = db.execute("SELECT * FROM runs").fetchall()
         partitions = db.execute("SELECT * FROM partitions").fetchall()
 
     CliRunner().invoke(main, ["state", "prune", "--state", str(state_path), "--before", str(CUT)])
 
-    with sqlite3.connect(state_path) as db:
+    with closing(sqlite3.connect(state_path)) as db:
         assert db.execute("SELECT * FROM runs").fetchall() == runs
         assert db.execute("SELECT * FROM partitions").fetchall() == partitions
     assert runs and partitions

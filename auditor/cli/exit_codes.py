@@ -9,7 +9,8 @@ EXIT_CODES_HELP = """\b
        or database it cannot write (disk full, permissions, damaged)
     3  the source failed after all retries, or has not written an hour of the
        window yet (progress kept: run again to resume)
-    4  another run holds the lock on the state database
+    4  another run holds the lock on the state database, or another
+       program has it open
    70  an internal error: a bug in the auditor (nothing published,
        progress kept)
   130  interrupted by SIGINT (Ctrl-C); progress kept: run again to resume

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack, suppress
 from pathlib import Path
 
 import click
 
+from auditor.archive.layout import SPOOL_FOLDER
 from auditor.errors import ConfigError, SourceError
 from auditor.partitions import check_window, parse_hour_timezone, parse_instant
+from auditor.sources.folder import work_folder
 from auditor.sources.interface import Source, both_clocks
 from auditor.sources.local import LocalFileSource
 from auditor.sources.pull import HourOutcome, pull
@@ -132,12 +135,16 @@ def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flag
     """
     since_ms, until_ms = _instant(since, "--since"), _instant(until, "--until")
     check_window(since_ms, until_ms)
-    if from_paths:
-        zone = parse_hour_timezone(flags["hour_timezone"] or "UTC")
-        source: Source = LocalFileSource(from_paths, hour_timezone=zone)
-    else:
-        source = make_source(load_settings(flags, config_file=config_file))
-    with source:
+    with ExitStack() as stack:
+        if from_paths:
+            # Sorted beside the pull, not in TMPDIR: a pull killed there left its copy of the
+            # export for ever; here the next pull removes it (probe 20 #7).
+            work = stack.enter_context(work_folder((Path(out_dir) / SPOOL_FOLDER).resolve()))
+            zone = parse_hour_timezone(flags["hour_timezone"] or "UTC")
+            source: Source = LocalFileSource(from_paths, hour_timezone=zone, spool_parent=work)
+        else:
+            source = make_source(load_settings(flags, config_file=config_file))
+        stack.enter_context(source)
         summary = pull(
             source,
             since_ms,
@@ -146,6 +153,9 @@ def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flag
             refetch=refetch,
             on_hour=lambda hour: click.echo(_hour_line(hour)),
         )
+    if from_paths:
+        with suppress(OSError):  # only when empty: another pull may be sorting there
+            (Path(out_dir) / SPOOL_FOLDER).rmdir()
     pulled, done = summary.with_status("pulled"), summary.with_status("done")
     expired, waiting = summary.with_status("expired"), summary.with_status("not_ready")
     gone = f", {len(expired)} expired" if expired else ""

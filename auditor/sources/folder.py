@@ -144,7 +144,7 @@ def prepared_inputs(
             f"{shown(pulled[0])} is a folder auditor pull wrote: give it alone to --from, or "
             "give the other files in a run of their own"
         )
-    with _work_folder(work_parent.resolve()) as work:  # workers may run in another folder
+    with work_folder(work_parent.resolve()) as work:  # workers may run in another folder
         if pulled:
             yield _prepared_pull(paths[0], hour_timezone, work)
             return
@@ -247,7 +247,7 @@ def _described(paths: list[Path], files: int, identity: object) -> str:
 
 
 @contextmanager
-def _work_folder(parent: Path) -> Iterator[Path]:
+def work_folder(parent: Path) -> Iterator[Path]:
     """A folder of this run's own under `parent`, locked while in use; the folders of runs
     killed before they removed theirs are removed first (their lock died with them)."""
     try:
