@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import itertools
@@ -35,7 +36,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from auditor import __version__, crashpoints
+from auditor import __version__, crashpoints, disks
 from auditor.archive import layout
 from auditor.archive.bag import BagWriter, partial_path_for, publish_bag
 from auditor.archive.keys import derive_salt_key, load_signing_key
@@ -64,9 +65,10 @@ from auditor.stages import (
     StageSettings,
     drop_partial_downloads,
     fetched_before,
+    mostly_strays_in_run,
     spool_paths,
 )
-from auditor.state import RunRecord, State, StateLock, config_digest
+from auditor.state import RunRecord, State, StateLock, config_digest, roll_back
 from auditor.validation import RecordValidator
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,7 @@ class RunOutcome:
     attachments: int
     already_done: bool = False
     relooked: int = 0
+    lost_hours: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], already_done: bool = False) -> RunOutcome:
@@ -148,6 +151,7 @@ class RunOutcome:
             attachments=data["attachments"],
             already_done=already_done,
             relooked=data.get("relooked", 0),
+            lost_hours=data.get("lost_hours", 0),
         )
 
     @property
@@ -174,6 +178,7 @@ class RunOutcome:
             "records": self.records,
             "skipped_duplicates": self.skipped_duplicates,
             "relooked": self.relooked,
+            "lost_hours": self.lost_hours,
             "findings": self.findings,
             "by_severity": self.by_severity,
             "fail_on": self.fail_on,
@@ -306,12 +311,31 @@ def _naming_the_files(settings: RunSettings) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as error:
-        error.add_note(f"state database: {settings.state_path}")
+        note = f"state database: {settings.state_path}"
+        state_disk = {"the state database": settings.state_path.parent}
+        full = getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        if full and not disks.refusing(errno.ENOSPC, state_disk):  # SQLite deleted its files
+            note += (
+                f" (its disk has room; SQLite also writes temporary files in "
+                f"{disks.temporary_folder()}: is that disk full?)"
+            )
+        error.add_note(note)
         raise
     except OSError as error:
         if error.filename is None and error.errno is not None:
-            error.add_note(f"writing the run's bag and spool under {settings.out_dir}")
+            note = disks.note_refusing(error, _run_folders(settings))
+            error.add_note(note or f"writing the run's bag and spool under {settings.out_dir}")
         raise
+
+
+def _run_folders(settings: RunSettings) -> dict[str, Path]:
+    """What a run writes, by where: a write that names no file was to one of these."""
+    temporary = disks.temporary_folder()
+    return {
+        f"the run's bag and spool ({settings.out_dir})": settings.out_dir,
+        f"the state database ({settings.state_path})": settings.state_path.parent,
+        f"the temporary files of the report and of SQLite ({temporary})": Path(temporary),
+    }
 
 
 _FINISHED_BAG = re.compile(r"run-(\d+)-.+")
@@ -344,8 +368,10 @@ def _refuse_a_lost_state(state: State, settings: RunSettings) -> None:
     knows = f"records runs only up to {recorded}" if recorded else "records no completed run"
     raise ConfigError(
         f"{settings.out_dir} holds run {newest} ({bags[newest]}) but the state database "
-        f"{settings.state_path} {knows}; restore the state database from a backup, or choose "
-        "another out folder"
+        f"{settings.state_path} {knows}; restore a backup of the state database taken after run "
+        f"{newest} was published; without one, start a new chain, with a new out folder and a new "
+        "state database (another out folder alone would continue this chain from the old state "
+        "and fork it)"
     )
 
 
@@ -500,6 +526,9 @@ class _Archiver:
         self.attachments = 0
         # the hours the source refused this run: nothing archived from them can be looked for
         self._refused_hours: set[int] = set()
+        self._lost_hours: list[int] = []
+        self._hours_strays = self._records_served = 0
+        self._strays_told = False
         self._add_findings: Callable[[Iterable[dict[str, Any]]], int] | None = None
         self.report: ReportBuilder | None = None
         self.db = state.db
@@ -648,6 +677,11 @@ class _Archiver:
                     raise RuntimeError(f"executor handed over {partition}, not {expected}")
                 self._archive_partition(writer, partition, outcome)
                 crashpoints.reached("archive.partition")
+            self._tell_lost_hours(writer)
+            if not self._strays_told and (
+                strays := mostly_strays_in_run(self._hours_strays, self._records_served)
+            ):
+                self.emit(strays.to_dict())
             if settings.recheck:
                 for finding in self._disappeared():
                     self.emit(finding)
@@ -682,6 +716,7 @@ class _Archiver:
                     merkle_root=summary.merkle_root,
                     tagmanifest_sha256=summary.tagmanifest_sha256,
                     attachments=self.attachments,
+                    lost_hours=len(self._lost_hours),
                 )
                 completion.commit(
                     record_count=summary.record_count,
@@ -698,6 +733,21 @@ class _Archiver:
         shutil.rmtree(self.spool_dir, ignore_errors=True)
         return outcome
 
+    def _tell_lost_hours(self, writer: BagWriter) -> None:
+        """Hours the source no longer serves, told where the operator and legal look, not only
+        in findings: one error line (a scheduled run's log), bag-info (`verify-chain`)."""
+        if not self._lost_hours:
+            return
+        count, first, last = len(self._lost_hours), self._lost_hours[0], self._lost_hours[-1]
+        hours = f"{count} hour{'s' * (count != 1)} between {format_instant(first)} and "
+        hours += format_instant(last + HOUR_MS)
+        writer.add_info(layout.HOURS_LOST, hours)
+        log.error(
+            "%s are lost to this archive: the source no longer serves them (their hour-expired "
+            "findings say what it answered)",
+            hours,
+        )
+
     def _archive_partition(
         self, writer: BagWriter, partition: Partition, outcome: PartitionOutcome
     ) -> None:
@@ -708,6 +758,7 @@ class _Archiver:
         can never be signed; it is checked before anything is signed, and the bag is given up.
         """
         label = partition.label(self.source.tz)
+        self._records_served += outcome.records
         paths = spool_paths(self.spool_dir, partition)
         partition_findings = paths["findings"].read_bytes()
         unreadable = paths["unreadable"].read_bytes()
@@ -724,6 +775,11 @@ class _Archiver:
             finding = orjson.loads(line)
             if finding["rule"] in _REFUSED:
                 self._refused_hours.add(partition.start_ms)
+            if finding["rule"] == "hour-expired":
+                self._lost_hours.append(partition.start_ms)
+            if finding["rule"] == "served-in-another-hour":
+                self._hours_strays += finding["details"]["count"]
+                self._strays_told |= finding["severity"] == "high"
             if second_look is not None and finding["rule"] == "conflicting-content":
                 conflicts.append(finding)  # told again only for a variant new in this look
                 continue
@@ -950,7 +1006,7 @@ class _Archiver:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            roll_back(self.db)
             raise
         self.db.execute("COMMIT")
 

@@ -622,6 +622,23 @@ def _strays(partition: Partition, count: int, served: int) -> Finding:
     )
 
 
+def mostly_strays_in_run(count: int, served: int) -> Finding | None:
+    """The judgement of `_strays` over a whole run: at a few messages an hour no hour file holds
+    `MOSTLY_STRAYS` strays, and hours named in another zone passed with info findings only."""
+    if count < MOSTLY_STRAYS or count * 2 <= served:
+        return None
+    return Finding(
+        None,
+        "source",
+        "served-in-another-hour",
+        "high",
+        f"{count} of the {served} records this run was served carry timestamps of other hours "
+        "than the one they were served for: the source may name its hours in another zone than "
+        "hour_timezone says (China clusters use +8), and hours of the window may be missing",
+        details={"count": count, "served": served, "whole_run": True},
+    )
+
+
 def _conflict(identity: str) -> Finding:
     return Finding(
         identity,

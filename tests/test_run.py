@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import orjson
@@ -328,7 +329,7 @@ def test_exit_2_before_any_process_starts_for_more_workers_than_any_machine_shou
 
 def test_exit_2_in_one_line_when_the_state_database_was_damaged_by_hand(emulator, keys, tmp_path):
     assert invoke(cli_args(emulator, keys, tmp_path, "--fail-on", "none")).exit_code == 0
-    with sqlite3.connect(tmp_path / "state.db") as db:
+    with closing(sqlite3.connect(tmp_path / "state.db")) as db:
         db.execute("ALTER TABLE runs DROP COLUMN outcome")
 
     again = invoke(cli_args(emulator, keys, tmp_path, "--fail-on", "none"))
@@ -341,7 +342,7 @@ def test_exit_2_in_one_line_when_the_state_database_was_damaged_by_hand(emulator
 @pytest.mark.parametrize("outcome", ["not json", '{"sequence": 1}', "[]"])
 def test_exit_2_in_one_line_when_a_stored_outcome_was_damaged(emulator, keys, tmp_path, outcome):
     assert invoke(cli_args(emulator, keys, tmp_path, "--fail-on", "none")).exit_code == 0
-    with sqlite3.connect(tmp_path / "state.db") as db:
+    with closing(sqlite3.connect(tmp_path / "state.db")) as db, db:
         db.execute("UPDATE runs SET outcome = ?", (outcome,))
 
     again = invoke(cli_args(emulator, keys, tmp_path, "--fail-on", "none"))
@@ -501,6 +502,32 @@ def test_hours_named_in_another_zone_than_configured_give_high_findings_not_info
     strays = [f for f in findings if f["rule"] == "served-in-another-hour"]
     assert len(strays) == 2 and {f["severity"] for f in strays} == {"high"}
     assert "may name its hours in another zone than hour_timezone says" in strays[0]["message"]
+
+
+def test_hours_named_in_another_zone_at_a_few_messages_an_hour_give_one_high_finding(
+    keys, tmp_path
+):
+    """At under two messages an hour no hour holds ten strays: the run passed with info findings
+    while the hours really wanted were never asked for (probe 22 #4)."""
+    options = EmulatorOptions(messages=40, days=1, client_secret=SECRET, hour_timezone="+8")
+    with run_emulator(options) as china:
+        outcome = run_audit(
+            settings_for(
+                china,
+                keys,
+                tmp_path,
+                since_ms=DEFAULT_START_MS + 8 * HOUR_MS,
+                until_ms=DEFAULT_START_MS + 24 * HOUR_MS,
+                fail_on="none",
+            )
+        )
+
+    findings = [orjson.loads(line) for line in (outcome.bag_path / "data/findings.jsonl").open()]
+    strays = [f for f in findings if f["rule"] == "served-in-another-hour"]
+    (whole,) = [f for f in strays if f["severity"] == "high"]
+    assert {f["severity"] for f in strays} == {"info", "high"}
+    assert whole["details"]["whole_run"] and whole["details"]["count"] == outcome.records > 10
+    assert whole["message"].startswith(f"{outcome.records} of the {outcome.records} records")
 
 
 def test_a_run_that_leaves_hours_unaudited_behind_it_says_so_with_a_high_finding(

@@ -109,6 +109,46 @@ def test_a_chain_whose_middle_hours_expired_archives_the_rest_with_one_high_find
     assert emulator.stats.by_route("hour") == asked
 
 
+def test_hours_lost_are_told_in_the_log_the_outcome_bag_info_and_verify_chain(
+    emulator, keys, tmp_path, caplog
+):
+    """Lost hours were only findings: a scheduled run exits 1 for a keyword too, its log said
+    nothing of them, and `verify-chain` called the chain intact (probe 22 #1)."""
+    assert audit(emulator, keys, tmp_path, "--until", "2026-11-01T03:00Z").exit_code == 0
+    emulator.clock.advance((START + 3 * DAY_MS + 12.5 * HOUR_MS - emulator.clock.now_ms()) / 1000)
+    second = audit(emulator, keys, tmp_path, "--incremental", "--until", "2026-11-01T18:00Z")
+    hours = "9 hours between 2026-11-01T03:00:00Z and 2026-11-01T12:00:00Z"
+
+    assert second.exit_code == 1, second.output
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [
+        f"{hours} are lost to this archive: the source no longer serves them (their "
+        "hour-expired findings say what it answered)"
+    ]
+    bags = sorted((tmp_path / "archive").glob("run-*"))
+    assert f"\nHours-Lost: {hours}\n" in (bags[1] / "bag-info.txt").read_text()
+    assert "Hours-Lost" not in (bags[0] / "bag-info.txt").read_text()
+    chain = CliRunner().invoke(
+        main, ["verify-chain", str(tmp_path / "archive"), "--pubkey", str(keys.public_key)]
+    )
+    assert chain.exit_code == 0, chain.output
+    assert chain.output.splitlines()[-1] == (
+        f"{tmp_path / 'archive' / bags[1].name}: run 2 could not archive {hours}: the source no "
+        "longer served them (see that run's report)"
+    )
+    shown = audit(
+        emulator,
+        keys,
+        tmp_path,
+        "--since",
+        "2026-11-01T03:00Z",
+        "--until",
+        "2026-11-01T18:00Z",
+        "--json",
+    )
+    assert json.loads(shown.stdout)["lost_hours"] == 9
+
+
 def test_an_hour_refused_while_young_still_stops_the_run_with_exit_3(emulator, keys, tmp_path):
     # At 06:00 the hours 04:00 and 05:00 are not ready: Easemob writes an hour's file later.
     result = audit(
@@ -197,3 +237,30 @@ def test_a_recheck_of_expired_hours_reports_them_out_of_reach_not_lost_nor_their
     # run 1 archived the hours: not lost, only out of reach of this run (probe 15 #4)
     assert (rules["hour-expired"], rules["hour-not-fetched-again"]) == (0, 3)
     assert rules["missing-at-source"] == 0
+
+
+def test_an_hour_refused_days_after_it_ended_names_retention_days_as_the_likely_cause(
+    keys, tmp_path
+):
+    """retention_days above what the source keeps (7 against 3): every run stopped at exit 3 at
+    the first hour the source had deleted, while more hours passed its retention, and the error
+    said only "not available yet" (probe 22 #3)."""
+    options = EmulatorOptions(
+        messages=300,
+        days=4,
+        client_secret=SECRET,
+        retention_days=3,
+        clock_start=(START + 4 * DAY_MS) / 1000,
+    )
+    with run_emulator(options) as emulator:
+        args = run_support.run_args(emulator, keys, tmp_path, "--quiet", hours=1)
+        config = tmp_path / "auditor.yaml"
+        config.write_text(config.read_text() + "  retention_days: 7\n")
+        result = CliRunner().invoke(main, args, env={"EASEMOB_CLIENT_SECRET": SECRET})
+
+    assert result.exit_code == 3, result.output
+    assert result.stderr.startswith("auditor: error: hour 2026110100 is not available yet")
+    assert re.search(
+        r"it ended 4\.0 days ago, long after the source writes an hour's file", result.stderr
+    )
+    assert "set retention_days to what it keeps" in result.stderr

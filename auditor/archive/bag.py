@@ -285,6 +285,11 @@ class BagWriter:
             raise ValueError("attachments were already added to this run")
         self._skipped = " ".join(reason.split()) or "not requested"
 
+    def add_info(self, label: str, value: str) -> None:
+        """Adds a bag-info line known only as the run ends (the hours it found lost)."""
+        self._check_open()
+        self.info.update(_checked_info({label: value}))
+
     def add_findings(self, findings: Iterable[Mapping[str, Any]]) -> int:
         """Appends findings (dicts, or objects with `to_dict`) to `data/findings.jsonl`."""
         self._check_open()

@@ -42,6 +42,8 @@ BAGGING_DATE = "Bagging-Date"
 PAYLOAD_OXUM = "Payload-Oxum"
 SEQUENCE = "Run-Sequence"
 PREVIOUS = "Previous-Tagmanifest-SHA256"
+# How many hours of the window the source no longer served, and between which instants.
+HOURS_LOST = "Hours-Lost"
 RECORD_COUNT = "Record-Count"
 PARTITION_COUNT = "Partition-Count"
 ATTACHMENTS_MODE = "Attachments"

@@ -69,6 +69,7 @@ class BagReport:
     merkle_root: str | None = None
     signer: str | None = None
     previous_signer: str | None = None
+    hours_lost: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -459,6 +460,7 @@ def _verify_bag(
         merkle_root=records[1],
         signer=fingerprint(signer) if signer is not None else None,
         previous_signer=previous_signer,
+        hours_lost=info.get(layout.HOURS_LOST),
     )
 
 

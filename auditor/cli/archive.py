@@ -15,7 +15,7 @@ from auditor.archive.keys import PASSPHRASE_ENV, generate_key_files
 from auditor.archive.proof import load_proof, proved, verify_proof, write_proof
 from auditor.archive.publickey import load_public_keys
 from auditor.archive.untrusted import shown
-from auditor.archive.verify import verify_bag
+from auditor.archive.verify import BagReport, verify_bag
 from auditor.errors import EXIT_FINDINGS
 
 _PUBKEY = click.option(
@@ -95,6 +95,7 @@ def verify(bag: Path, pubkeys: tuple[Path, ...], previous: Path | None) -> None:
         f"{shown(bag)}: intact: run {report.sequence}, {report.record_count} records, "
         f"Merkle root {report.merkle_root}, signed by {report.signer}{link}"
     )
+    _tell_hours_lost(shown(bag), report)
 
 
 @click.command("verify-chain")
@@ -129,6 +130,18 @@ def verify_chain_command(folder: Path, pubkeys: tuple[Path, ...]) -> None:
     for first, last, signer in report.signers():
         runs = f"run {first}" if first == last else f"runs {first} to {last}"
         click.echo(f"{where}: {runs} signed by {signer}")
+    for bag in sorted(report.bags, key=lambda bag: bag.sequence or 0):
+        _tell_hours_lost(f"{where}/{bag.path.name}", bag)
+
+
+def _tell_hours_lost(where: str, bag: BagReport) -> None:
+    """An intact chain can still miss hours the source had deleted before a run asked: its
+    signed bag-info says so, and so must the verdict legal reads."""
+    if bag.hours_lost:
+        click.echo(
+            f"{where}: run {bag.sequence} could not archive {bag.hours_lost}: the source no "
+            "longer served them (see that run's report)"
+        )
 
 
 @click.command("prove")

@@ -136,6 +136,11 @@ def _print_outcome(outcome: RunOutcome | None, as_json: bool, quiet: bool) -> No
         click.echo(
             f"  fetched again for late records: {outcome.relooked:,} archived before, skipped"
         )
+    if outcome.lost_hours:
+        click.echo(
+            f"  hours lost: {outcome.lost_hours:,} (the source no longer serves them: see the "
+            "report's hour-expired findings)"
+        )
     click.echo(f"  findings: {outcome.findings:,} ({severities})")
     click.echo(f"  merkle root: {outcome.merkle_root}")
     click.echo(f"  bag: {outcome.bag_path}")

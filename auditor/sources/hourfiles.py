@@ -65,6 +65,10 @@ RETENTION_DAYS = 3.0
 # the retention for good (the edge moves on by an hour each hour). An hour Easemob has not
 # generated yet is a day old at most.
 EXPIRY_MARGIN_MS = HOUR_MS
+# A refused hour that ended longer ago than this is past any delay of Easemob's in writing its
+# file ("fetch after 24 hours"): when it is not yet expired by `retention_days`, that setting is
+# likely above what the source keeps, which stops every run at it while more hours expire.
+WRITTEN_LONG_AGO_MS = 2 * DAY_MS
 ANSWER_SHOWN = 200  # characters of the source's answer an expired hour's finding quotes
 # The source's clock and this machine's further apart than this are named with a refused hour.
 CLOCKS_AGREE_MS = HOUR_MS
@@ -292,9 +296,23 @@ class HourFileSource(EasemobSource):
             if expired(partition, self.retention_days, now):
                 answer = _shortened(refused.detail)
                 raise HourExpired(label, answer, self.retention_days, now, clocks) from None
-            if not clocks:
+            hint = self._kept_shorter(partition, now)
+            if not clocks and not hint:
                 raise
-            raise PartitionNotReady(label, refused.detail, stated, clocks) from None
+            raise PartitionNotReady(label, refused.detail, stated, clocks, hint) from None
+
+    def _kept_shorter(self, partition: Partition, now_ms: int) -> str:
+        """What to do about an hour refused long after the source writes hour files, else ""."""
+        ended = now_ms - partition.end_ms
+        if ended <= WRITTEN_LONG_AGO_MS:
+            return ""
+        return (
+            f"it ended {ended / DAY_MS:.1f} days ago, long after the source writes an hour's "
+            f"file: if the source keeps hour files fewer days than retention_days "
+            f"({self.retention_days:g}), runs stop here for ever while more hours expire; set "
+            "retention_days to what it keeps (Easemob: 3 days unless the contract says more), and "
+            "the next run archives the hours it can no longer fetch as lost and goes on"
+        )
 
     def served(self, partition: Partition) -> Iterable[Record | Unreadable]:
         label = partition.label(self.hour_timezone)

@@ -49,11 +49,18 @@ class PartitionNotReady(SourceError):
     """
 
     def __init__(
-        self, label: str, detail: str, answered_ms: int | None = None, clocks: str = ""
+        self,
+        label: str,
+        detail: str,
+        answered_ms: int | None = None,
+        clocks: str = "",
+        hint: str = "",
     ) -> None:
         message = f"hour {label} is not available yet or has expired ({detail})"
         if clocks:
             message += f"; {both_clocks(clocks)}"
+        if hint:
+            message += f"; {hint}"
         super().__init__(message)
         self.label = label
         self.detail = detail
