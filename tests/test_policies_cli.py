@@ -71,6 +71,20 @@ def test_the_example_policy_checks_clean():
             "keywords[0].patterns[1]: invalid regular expression 'kick(back': "
             "missing ), unterminated subpattern at position 4",
         ),
+        (  # Python's compiler raised OverflowError, and the run exited 70 (probe 21 #2)
+            "version: 1\nkeywords:\n  - id: en\n    severity: low\n"
+            "    patterns: ['a{4294967295}']\n",
+            5,
+            "keywords[0].patterns[0]: invalid regular expression 'a{4294967295}': a repeat count "
+            "too large or groups nested too deeply to compile",
+        ),
+        (  # RecursionError
+            "version: 1\nkeywords:\n  - id: en\n    severity: low\n    patterns:\n"
+            f"      - '{'(?:' * 1000}a{')' * 1000}'\n",
+            6,
+            f"keywords[0].patterns[0]: invalid regular expression '{'(?:' * 1000}a{')' * 1000}': "
+            "a repeat count too large or groups nested too deeply to compile",
+        ),
         (
             "version: 1\nkeywords:\n  - id: zh\n    severity: high\n    terms:\n"
             "      - 洗钱\n      -\n",
@@ -158,6 +172,31 @@ def test_conflicts_are_listed_by_line_and_exit_1(tmp_path):
         f"{path}: 5 conflict(s); 3 retention rules, 1 holds, 1 keyword lists (1 terms), "
         "0 detectors",
     ]
+
+
+def test_check_names_a_scoped_delete_rule_that_a_keeping_default_outlasts(tmp_path):
+    """Retention beats deletion: under a default that keeps 5 years, images were kept 5 years
+    whatever the rule said, and the check said OK (probe 21 #4)."""
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        retention:
+          default: {id: everything, keep_for: 5y, then: review}
+          rules:
+            - {id: media, scope: {message_type: [img, video]}, keep_for: 1y, then: delete}
+            - {id: chat-logs, scope: {message_type: [txt]}, keep_for: 6y, then: delete}
+        """,
+    )
+    result = run("policy", "check", path)
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0] == (
+        f"{path}:5: media: deletes after 1 year, but the default (everything) keeps every record "
+        "5 years (then review) and retention beats deletion, so these records are kept that "
+        "long: to delete them sooner, make the default `then: delete` and give what must be kept "
+        "longer a rule of its own"
+    )
+    assert "1 conflict(s)" in result.output
 
 
 def write_records(path, records, extra=b""):

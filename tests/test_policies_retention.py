@@ -285,6 +285,20 @@ def test_the_example_policys_hold_preserves_messages_the_custodians_received():
     assert (until, verdict.disposition, verdict.winning_rule) == (None, "hold", "matter-2026-017")
 
 
+def test_ids_match_without_regard_to_case_as_easemob_keeps_them_in_lower_case():
+    """A hold written `Zhang.Wei` held nothing of `zhang.wei`, the only form Easemob returns,
+    and `policy check` said OK (probe 21 #1)."""
+    custodians = IdPattern.of(["Zhang.Wei", "LI*"])
+
+    assert [custodians.matches(who) for who in ("zhang.wei", "ZHANG.WEI", "lisi", "wang")] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert custodians.describe() == "Zhang.Wei, LI*"
+
+
 def test_scope_sets_with_participants_agree_with_each_scopes_own_predicate():
     """`ScopeSet.mask` caches per id and ORs the sender's and the receiver's participant masks."""
     scopes = [

@@ -2,7 +2,8 @@
 
 A conflict is not an error (the file loads and the engine applies the precedence), but it means
 the file does not do what its author probably meant: a rule that deletes sooner than the statutory
-floor (the floor wins, so the rule's deletion date is never met), a scoped rule that ties with a
+floor (the floor wins, so the rule's deletion date is never met) or than a default that keeps
+(the same), a scoped rule that ties with a
 `then: review` rule on records both can cover (review wins the tie, so the scoped rule's own
 outcome never happens there), a rule or hold that can never match, a hold that has already
 ended, a term that its own allowlist excuses everywhere.
@@ -48,6 +49,25 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
                     f"deletes after {rule.keep_for.words()}, sooner than the statutory floor of "
                     f"{floor.keep_for.words()}{basis}; retention beats deletion, so records are "
                     f"kept until the floor ends: make keep_for at least {floor.keep_for}",
+                )
+            )
+        default = policy.default
+        if (
+            rule.kind == "rule"
+            and rule.then == "delete"
+            and default is not None
+            and default.then != "delete"
+            and can_end_sooner(rule.keep_for, default.keep_for)
+        ):
+            found.append(
+                Conflict(
+                    rule.line,
+                    rule.id,
+                    f"deletes after {rule.keep_for.words()}, but the default ({default.id}) "
+                    f"keeps every record {default.keep_for.words()} (then {default.then}) and "
+                    "retention beats deletion, so these records are kept that long: to delete "
+                    "them sooner, make the default `then: delete` and give what must be kept "
+                    "longer a rule of its own",
                 )
             )
         if rule.kind == "rule":

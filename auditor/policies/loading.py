@@ -297,13 +297,19 @@ class _Builder:
             where = (*path, "patterns", index)
             try:
                 regex = re.compile(source)
+                nested = nested_repetition(regex)
             except re.error as error:
                 raise self.source.error(
                     where, f"invalid regular expression {source!r}: {error}"
                 ) from None
+            except (OverflowError, RecursionError):  # Python's regex compiler gives up
+                raise self.source.error(
+                    where,
+                    f"invalid regular expression {source!r}: a repeat count too large or groups "
+                    "nested too deeply to compile",
+                ) from None
             if regex.search(""):
                 raise self.source.error(where, f"pattern {source!r} matches the empty string")
-            nested = nested_repetition(regex)
             if nested:
                 raise self.source.error(
                     where,

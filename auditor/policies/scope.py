@@ -2,11 +2,13 @@
 
 Every condition given must hold (AND); each condition lists values of which one must match (OR).
 Sender, receiver, participant and group values are exact ids or shell-style globs (`user00*`,
-`14025412067?`). A `group` condition only matches group chats and chat rooms, whose receiver is
-the group id. A `participant` condition matches when the sender or the receiver is one of its
-values: a person's messages sent and received, which no AND of `sender` and `receiver` can say.
-It sees those two ids only: in a group the receiver is the group, and the archive does not know
-who its members were.
+`14025412067?`), compared without regard to case: Easemob keeps and returns user ids in lower
+case, and a hold naming `Zhang.Wei` must not silently miss `zhang.wei`.
+A `group` condition only matches group chats and chat rooms, whose receiver is the group id.
+A `participant` condition matches when the sender or the receiver is one of its values: a
+person's messages sent and received, which no AND of `sender` and `receiver` can say. It sees
+those two ids only: in a group the receiver is the group, and the archive does not know who its
+members were.
 `ScopeSet` tells which of several scopes cover a record, remembering each condition's answer per
 distinct value (a sender, a receiver, a set of body types): the hot path does a few lookups.
 """
@@ -40,29 +42,32 @@ def _all(checks: list[Callable[[Facts], bool]]) -> Callable[[Facts], bool]:
 
 @dataclass(frozen=True, slots=True)
 class IdPattern:
-    """Exact ids and globs compiled into a set lookup and one regular expression."""
+    """Exact ids (lower-cased) and globs compiled into a set lookup and one regular expression
+    that ignores case; `given` as the policy wrote them."""
 
     exact: frozenset[str]
     globs: tuple[str, ...]
     _regex: re.Pattern[str] | None
+    given: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, values: Iterable[str]) -> IdPattern:
         values = tuple(values)
         globs = tuple(value for value in values if _GLOB_CHARS & set(value))
-        exact = frozenset(value for value in values if value not in globs)
-        regex = re.compile("|".join(fnmatch.translate(glob) for glob in globs)) if globs else None
-        return cls(exact, globs, regex)
+        exact = frozenset(value.lower() for value in values if value not in globs)
+        either = "|".join(fnmatch.translate(glob) for glob in globs)
+        regex = re.compile(either, re.IGNORECASE) if globs else None
+        return cls(exact, globs, regex, values)
 
     def matches(self, value: str | None) -> bool:
         if value is None:
             return False
-        if value in self.exact:
+        if value.lower() in self.exact:
             return True
         return self._regex is not None and self._regex.match(value) is not None
 
     def describe(self) -> str:
-        return ", ".join(sorted(self.exact) + list(self.globs))
+        return ", ".join(sorted(set(self.given) - set(self.globs)) + list(self.globs))
 
 
 @dataclass(frozen=True, slots=True)
