@@ -174,6 +174,34 @@ def test_conflicts_are_listed_by_line_and_exit_1(tmp_path):
     ]
 
 
+def test_check_names_context_a_detector_never_reads(tmp_path):
+    """The example set context words on resident_id, and the page said a match without one is
+    rated a level lower: its check digit confirms every match, so neither was ever true
+    (probe 21 #7)."""
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        detectors:
+          - {detector: resident_id, severity: high, context: {words: [身份证]}}
+          - {detector: email, severity: low, low_confidence_severity: info}
+          - {detector: mobile, severity: medium, context: {words: [手机]}}
+          - {detector: url, severity: info}
+        """,
+    )
+    result = run("policy", "check", path)
+    assert result.exit_code == 1
+    assert result.output.splitlines()[:2] == [
+        f"{path}:3: resident_id: its context is never read: resident_id confirms every match by "
+        "its own check, so every match has severity high: remove `context` and "
+        "`low_confidence_severity` from it",
+        f"{path}:4: email: its context is never read: email confirms every match by its own "
+        "check, so every match has severity low: remove `context` and `low_confidence_severity` "
+        "from it",
+    ]
+    assert "2 conflict(s)" in result.output
+
+
 def test_check_names_a_scoped_delete_rule_that_a_keeping_default_outlasts(tmp_path):
     """Retention beats deletion: under a default that keeps 5 years, images were kept 5 years
     whatever the rule said, and the check said OK (probe 21 #4)."""

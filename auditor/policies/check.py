@@ -5,7 +5,8 @@ the file does not do what its author probably meant: a rule that deletes sooner 
 floor (the floor wins, so the rule's deletion date is never met) or than a default that keeps
 (the same), a scoped rule that ties with a
 `then: review` rule on records both can cover (review wins the tie, so the scoped rule's own
-outcome never happens there), a rule or hold that can never match, a hold that has already
+outcome never happens there), a rule or hold that can never match, a detector's context that
+it never reads, a hold that has already
 ended, a term that its own allowlist excuses everywhere.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.partitions import DAY_MS, format_instant
+from auditor.policies.detectors import DETECTORS
 from auditor.policies.durations import Duration, can_end_sooner
 from auditor.policies.loading import load_policy
 from auditor.policies.model import Policy, RetentionRule
@@ -98,6 +100,19 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
         reason = hold.scope.contradiction()
         if reason:
             found.append(Conflict(hold.line, hold.id, f"can never match: {reason}"))
+    for rule in policy.detectors:
+        detector = DETECTORS[rule.detector]
+        written = rule.context_words != detector.context_words or rule.low_confidence_severity
+        if detector.base_confidence == "high" and written:
+            found.append(
+                Conflict(
+                    rule.line,
+                    rule.id,
+                    f"its context is never read: {rule.detector} confirms every match by its own "
+                    f"check, so every match has severity {rule.severity}: remove `context` and "
+                    "`low_confidence_severity` from it",
+                )
+            )
     for keyword_list in policy.keyword_lists:
         normal = normalizer(keyword_list.normalize)
         allowed = {normal.normalize(phrase.text) for phrase in keyword_list.allow}

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.policies.detectors import DETECTORS
 from auditor.policies.model import Policy
 from auditor.policies.scope import IdPattern, Scope
 
@@ -90,7 +91,11 @@ def policy_view(policy: Policy, copy: str = "") -> PolicyView:
             "id": rule.id,
             "detector": rule.detector,
             "severity": rule.severity,
-            "unconfirmed": rule.low_confidence_severity or "one level lower",
+            "unconfirmed": (
+                "the same: its own check confirms every match"
+                if DETECTORS[rule.detector].base_confidence == "high"
+                else rule.low_confidence_severity or "one level lower"
+            ),
             "context_words": len(rule.context_words),
             "allowed": len(rule.allow),
         }
