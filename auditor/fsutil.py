@@ -43,12 +43,18 @@ def write_atomically(path: Path, chunks: bytes | Iterable[bytes]) -> str:
     # one content-addressed file) never share a temporary file; the last rename wins, whole.
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     digest = hashlib.sha256()
-    with temporary.open("wb") as handle:
-        for chunk in [chunks] if isinstance(chunks, bytes) else chunks:
-            digest.update(chunk)
-            handle.write(chunk)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with temporary.open("wb") as handle:
+            for chunk in [chunks] if isinstance(chunks, bytes) else chunks:
+                digest.update(chunk)
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        if error.filename is not None:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from None  # a write names none
     os.replace(temporary, path)
     fsync_dir(path.parent)
     return digest.hexdigest()

@@ -11,7 +11,6 @@ import gzip
 import logging
 import os
 import re
-import tempfile
 import threading
 import zlib
 from pathlib import Path
@@ -311,18 +310,18 @@ def test_each_file_is_read_once_however_many_hours_it_holds(tmp_path, monkeypatc
     assert len(spool) == 1 and not next(iter(spool)).exists()  # removed when the source closed
 
 
-def test_a_full_temporary_disk_is_one_line_naming_the_folder(tmp_path, full_disk, monkeypatch):
-    monkeypatch.setattr(tempfile, "tempdir", str(full_disk))
+def test_a_full_disk_under_the_sorted_export_is_one_line_naming_the_folder(tmp_path, full_disk):
+    """`pull --from` sorts the export beside the pull folder (`.work`), not in TMPDIR."""
     path = write_lines(tmp_path / "export.jsonl", records(0, 2_000) + records(1, 2_000))
 
-    message = one_error_line(invoke("pull", "--from", path, *WINDOW, "--out", tmp_path / "out"))
+    message = one_error_line(invoke("pull", "--from", path, *WINDOW, "--out", full_disk / "out"))
 
-    assert message.startswith(f"{full_disk}/auditor-local-")
+    assert message.startswith(f"{full_disk}/out/.work/local-")
     assert message.endswith(
-        ": cannot sort the exports by hour there (No space left on device); free space or point "
-        "TMPDIR at a larger disk"
+        ": cannot sort the exports by hour there (No space left on device); free space"
     )
-    assert [entry.name for entry in full_disk.iterdir()] == ["filler"]  # removed
+    assert sorted(entry.name for entry in (full_disk / "out").iterdir()) == [".work"]
+    assert list((full_disk / "out" / ".work").iterdir()) == []  # removed
 
 
 # 16: names holding terminal escapes

@@ -442,3 +442,16 @@ def test_a_pull_from_an_export_killed_leaves_no_copy_of_it_behind(tmp_path):
         "2026110101.jsonl",
         "2026110102.jsonl",
     ]
+
+
+def test_a_pull_onto_a_full_disk_names_the_file_it_could_not_write(emu, tmp_path, full_disk):
+    """The write refused named no file, and the checkpoint saved on the way out failed on the
+    same disk and replaced that error (probe 20 #8)."""
+    out = full_disk / "out"
+    result = invoke(["pull", *connection(emu), *WINDOW, "--out", str(out)])
+
+    message = one_error_line(result, 2)
+    assert re.fullmatch(
+        rf"\[Errno 28\] No space left on device: '{re.escape(str(out))}/[^']+'", message
+    ), message
+    assert not list(out.glob(".*.tmp"))

@@ -24,7 +24,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -379,8 +379,13 @@ def pull(
                 log.info("hour %s: %s, %d records", outcome.label, outcome.status, outcome.records)
                 if on_hour is not None:
                     on_hour(outcome)
-        finally:  # a source that failed stops the pull with every completed hour listed
-            checkpoint.save()
+        except BaseException:
+            # A source that failed stops the pull with every completed hour listed; the journal
+            # holds them already, so a save the same full disk refuses must not hide the error.
+            with suppress(OSError):
+                checkpoint.save()
+            raise
+        checkpoint.save()
     return PullSummary(folder, tuple(outcomes))
 
 
