@@ -428,5 +428,9 @@ def test_a_period_past_the_year_9999_keeps_until_its_last_instant(tmp_path, keep
 
     assert until == parse_instant("9999-12-31T23:59:59.999Z")
     assert (verdict.disposition, verdict.winning_rule) == ("keep", "forever")
-    assert checked.exit_code == 0, checked.output
-    assert ": OK, no conflicts; 2 retention rules" in checked.output
+    # checked to the end: the default's keeping outlasts the chats rule's deletion
+    assert checked.exit_code == 1, checked.output
+    assert ": chats: deletes after 7 years, but the default (forever) keeps every record" in (
+        checked.output
+    )
+    assert ": 1 conflict(s); 2 retention rules" in checked.output

@@ -296,6 +296,8 @@ class _Builder:
         for index, source in enumerate(data.get("patterns", [])):
             where = (*path, "patterns", index)
             try:
+                if _group_depth(source) > MAX_GROUP_DEPTH:
+                    raise RecursionError  # refused the same whatever Python's recursion limit
                 regex = re.compile(source)
                 nested = nested_repetition(regex)
             except re.error as error:
@@ -428,3 +430,29 @@ def policy_of_bytes(name: str, raw: bytes) -> Policy:
     if errors:
         raise _schema_error(source, errors[0])
     return _Builder(source).policy(name, raw)
+
+
+# Groups nested deeper than this are refused before Python's compiler sees them: whether it
+# gives up (RecursionError) depends on the recursion limit, which reading deep JSON raises.
+MAX_GROUP_DEPTH = 100
+
+
+def _group_depth(source: str) -> int:
+    """How deeply the groups of regex `source` nest (escapes and character classes skipped)."""
+    depth = deepest = 0
+    escaped = in_class = False
+    for char in source:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    return deepest
