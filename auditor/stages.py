@@ -601,12 +601,16 @@ def _expired(partition: Partition, gone: HourExpired) -> Finding:
 MOSTLY_STRAYS = 10
 
 
+def _mostly_strays(count: int, served: int) -> bool:
+    return count >= MOSTLY_STRAYS and count * 2 > served
+
+
 def _strays(partition: Partition, count: int, served: int) -> Finding:
     message = (
         f"{count} record(s) served for hour {partition.iso()} carry timestamps of other hours; "
         "kept with this hour, archived once"
     )
-    mostly = count >= MOSTLY_STRAYS and count * 2 > served
+    mostly = _mostly_strays(count, served)
     if mostly:
         message += (
             f": {count} of {served}, so the source may name its hours in another zone than "
@@ -625,7 +629,7 @@ def _strays(partition: Partition, count: int, served: int) -> Finding:
 def mostly_strays_in_run(count: int, served: int) -> Finding | None:
     """The judgement of `_strays` over a whole run: at a few messages an hour no hour file holds
     `MOSTLY_STRAYS` strays, and hours named in another zone passed with info findings only."""
-    if count < MOSTLY_STRAYS or count * 2 <= served:
+    if not _mostly_strays(count, served):
         return None
     return Finding(
         None,

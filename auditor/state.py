@@ -226,7 +226,7 @@ class State:
             )
             _add_columns(self.db)
         except sqlite3.OperationalError as error:  # the file system refused, not the file
-            if "locked" in str(error):
+            if error.sqlite_errorcode == sqlite3.SQLITE_BUSY:  # "database is locked"
                 raise LockHeldError(
                     f"{self.path}: another program has the state database open (an sqlite3 "
                     "shell, a backup or monitoring script?); a run needs it alone: close that "
