@@ -39,6 +39,7 @@ import orjson
 from auditor import __version__, crashpoints, disks
 from auditor.archive import layout
 from auditor.archive.bag import BagWriter, partial_path_for, publish_bag
+from auditor.archive.baginfo import parse_bag_info
 from auditor.archive.keys import derive_salt_key, load_signing_key
 from auditor.archive.publickey import fingerprint
 from auditor.collector import fewer_collections
@@ -54,6 +55,7 @@ from auditor.partitions import (
     partitions_between,
 )
 from auditor.policies.loading import load_policy
+from auditor.policies.model import retention_actions
 from auditor.report.counts import RecordCounts
 from auditor.report.formats import bag_formats
 from auditor.report.model import ReportBuilder
@@ -122,6 +124,7 @@ class RunOutcome:
     already_done: bool = False
     relooked: int = 0
     lost_hours: int = 0
+    policy_changed_from: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], already_done: bool = False) -> RunOutcome:
@@ -152,6 +155,7 @@ class RunOutcome:
             already_done=already_done,
             relooked=data.get("relooked", 0),
             lost_hours=data.get("lost_hours", 0),
+            policy_changed_from=data.get("policy_changed_from"),
         )
 
     @property
@@ -179,6 +183,7 @@ class RunOutcome:
             "skipped_duplicates": self.skipped_duplicates,
             "relooked": self.relooked,
             "lost_hours": self.lost_hours,
+            "policy_changed_from": self.policy_changed_from,
             "findings": self.findings,
             "by_severity": self.by_severity,
             "fail_on": self.fail_on,
@@ -253,7 +258,9 @@ def _locked_run(settings, progress, key, policy, validator) -> RunOutcome | None
                 digest,
                 _relook_plan(settings, since_ms, until_ms),
                 settings.now_ms(),
+                policy.sha256,
             )
+            changed_from = _policy_changed_from(state, settings.out_dir, policy.sha256)
             # Retention and holds are judged when the run began (kept by a resumed run, so its
             # reused hours agree), unless --as-of fixes the instant: the source holds the
             # records now, so a backfill judged as of its window's end hid every over-retention
@@ -295,6 +302,7 @@ def _locked_run(settings, progress, key, policy, validator) -> RunOutcome | None
                 spool_dir,
                 reference_ms,
                 stage_settings.fetched_before,
+                changed_from,
             )
             with closing(executor.run(partitions, stage_settings)) as spooled, fewer_collections():
                 return archiver.archive(
@@ -394,12 +402,43 @@ def _checkpointed(
         yield partition, outcome
 
 
+def _policy_changed_from(state: State, out_dir: Path, policy_sha256: str) -> str | None:
+    """The previous run's Policy-SHA256 when this run applies another policy file (None when
+    it is the same, or there is no previous run), told in one log line: a policy edited between
+    scheduled runs changes every verdict from then on, and nothing else said so. A state made
+    before the runs kept the digest gives it from the previous bag's bag-info."""
+    last = state.last_completed()
+    if last is None:
+        return None
+    previous = last.policy_sha256 or _bag_policy(last.bag_in(out_dir))
+    if previous is None or previous == policy_sha256:
+        return None
+    log.warning(
+        "the policy changed since run %d: Policy-SHA256 %s, was %s",
+        last.sequence,
+        policy_sha256[:12],
+        previous[:12],
+    )
+    return previous
+
+
+def _bag_policy(bag: Path | None) -> str | None:
+    """The Policy-SHA256 in a bag's bag-info, if the bag and the label are there."""
+    if bag is None:
+        return None
+    try:
+        fields, _problems = parse_bag_info((bag / layout.BAG_INFO).read_bytes(), layout.BAG_INFO)
+    except OSError:
+        return None
+    return fields.get("Policy-SHA256")
+
+
 def _publish_committed(state: State, out_dir: Path) -> None:
     """Finishes what a run killed after its commit left: the rename of its bag, its spool."""
     last = state.last_completed()
     if last is None or not last.bag_path:
         return
-    final = Path(last.bag_path)
+    final = last.bag_in(out_dir)
     partial = partial_path_for(final.parent, final.name)
     if not final.exists() and partial.exists():
         log.warning("publishing %s, committed by a run that was stopped before renaming it", final)
@@ -503,9 +542,22 @@ class _Archiver:
     the only writer of the bag and of the state database."""
 
     def __init__(
-        self, settings, state, run, key, policy, validator, spool_dir, reference_ms, fetched
+        self,
+        settings,
+        state,
+        run,
+        key,
+        policy,
+        validator,
+        spool_dir,
+        reference_ms,
+        fetched,
+        policy_changed_from=None,
     ):
         self.settings = settings
+        self.policy_changed_from = policy_changed_from  # the previous run's Policy-SHA256
+        # what each retention rule says once its period ends, for the index (`auditor due`)
+        self._then = retention_actions(policy)
         self.state = state
         self.run = run
         self.key = key
@@ -535,7 +587,7 @@ class _Archiver:
         self.db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS run_messages (msg_id TEXT NOT NULL,"
             " content_hash TEXT NOT NULL, timestamp_ms INTEGER, retain_until_ms INTEGER,"
-            " hour_ms INTEGER NOT NULL,"
+            " hour_ms INTEGER NOT NULL, action TEXT, rule TEXT, seq INTEGER,"
             " PRIMARY KEY (msg_id, content_hash)) WITHOUT ROWID"
         )
         self.db.execute("DELETE FROM run_messages")
@@ -669,6 +721,8 @@ class _Archiver:
                 finding = _unaudited(*gap)
                 log.warning("%s", finding["message"])
                 self.emit(finding)
+            if self.policy_changed_from is not None:
+                self.emit(_policy_changed(self.policy_changed_from, self.policy.sha256))
             if (passed := self._not_fetched_again()) is not None:
                 log.warning("%s", passed["message"])
                 self.emit(passed)
@@ -717,6 +771,7 @@ class _Archiver:
                     tagmanifest_sha256=summary.tagmanifest_sha256,
                     attachments=self.attachments,
                     lost_hours=len(self._lost_hours),
+                    policy_changed_from=self.policy_changed_from,
                 )
                 completion.commit(
                     record_count=summary.record_count,
@@ -724,7 +779,7 @@ class _Archiver:
                     tree_size=summary.tree_size,
                     merkle_root=summary.merkle_root,
                     tagmanifest_sha256=summary.tagmanifest_sha256,
-                    bag_path=str(final),
+                    bag_path=final.name,
                     outcome=outcome.to_dict(),
                 )
         crashpoints.reached("archive.committed")
@@ -843,10 +898,11 @@ class _Archiver:
         archived_earlier: Counter[int] = Counter()
         emit, reached, strays = self.emit, crashpoints.reached, self._strays
         anonymous = self._anonymous
+        then = self._then
         lookup = self.db.execute
         start, end = partition.start_ms, partition.end_ms
         seen: set[tuple[str, str]] = set()
-        indexed: list[tuple[str, str, int | None, int | None, int]] = []
+        indexed: list[tuple[str, str, int | None, int | None, int, str, str, int]] = []
         seq = writer.record_count
 
         def not_archived(kind: str, chat: str, sent: int | None) -> None:
@@ -884,7 +940,10 @@ class _Archiver:
                         not_archived(kind, chat, sent)
                         continue
                     seen.add(pair)
-                    indexed.append((identity, content, sent, retain_until, start))
+                    action = "hold" if disposition == "hold" else then.get(rule)
+                    indexed.append(
+                        (identity, content, sent, retain_until, start, action, rule, seq)
+                    )
                     versions = earlier.get(identity)
                     if versions:
                         same = [run for digest, run in versions if digest == content]
@@ -931,7 +990,9 @@ class _Archiver:
             yield kept
             if len(indexed) >= _INDEX_HELD:  # a large hour: its pairs go to the index now
                 with self._temporary() as db:
-                    db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?)", indexed)
+                    db.executemany(
+                        "INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", indexed
+                    )
                 indexed.clear()
         for (disposition, rule), count in verdicts.items():  # in the order first seen
             self.report.observe_verdict(disposition, rule, count)
@@ -942,7 +1003,7 @@ class _Archiver:
                 )
             )
         with self._temporary() as db:
-            db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?)", indexed)
+            db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", indexed)
 
     def _bag_of(self, sequence: int) -> str | None:
         """The folder name of the bag run `sequence` wrote, as the state recorded it."""
@@ -1196,6 +1257,19 @@ def _unaudited(since_ms: int, until_ms: int) -> dict[str, Any]:
         f"and this run's window, and an --incremental run starts where the newest run ended: "
         f"audit them with --since {since} --until {until} while the source still holds them",
         details={"since": since, "until": until},
+    ).to_dict()
+
+
+def _policy_changed(previous: str, current: str) -> dict[str, Any]:
+    return Finding(
+        None,
+        "coverage",
+        "policy-changed",
+        "info",
+        f"this run applied another policy file than the previous run of the chain (Policy-SHA256 "
+        f"{current[:12]}, was {previous[:12]}): verdicts may differ from earlier runs' for the "
+        "same messages",
+        details={"previous_policy_sha256": previous, "policy_sha256": current},
     ).to_dict()
 
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from auditor import crashpoints
 from auditor.errors import ConfigError, LockHeldError
@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS runs (
     outcome TEXT,
     relook_since_ms INTEGER,
     relook_until_ms INTEGER,
-    settled_until_ms INTEGER
+    settled_until_ms INTEGER,
+    policy_sha256 TEXT                  -- the policy file the run applied (its Policy-SHA256)
 );
 CREATE TABLE IF NOT EXISTS partitions (
     sequence INTEGER NOT NULL REFERENCES runs(sequence),
@@ -67,6 +68,10 @@ CREATE TABLE IF NOT EXISTS messages (
     first_run INTEGER NOT NULL,
     last_run INTEGER NOT NULL,
     hour_ms INTEGER,                    -- the hour whose file served it to its first run
+    rule TEXT,                          -- the retention rule or hold its first run applied
+    action TEXT,                        -- what that rule says once retention ends: delete |
+                                        -- review | keep; hold while a hold applies
+    seq INTEGER,                        -- its line (Merkle leaf index) in its first run's bag
     PRIMARY KEY (msg_id, content_hash)
 );
 CREATE INDEX IF NOT EXISTS messages_by_time ON messages (timestamp_ms);
@@ -78,8 +83,13 @@ CREATE TABLE IF NOT EXISTS unidentified (
 
 # Columns later versions added to a table, for a state database an earlier version made.
 _ADDED_COLUMNS = {
-    "runs": ("relook_since_ms INTEGER", "relook_until_ms INTEGER", "settled_until_ms INTEGER"),
-    "messages": ("hour_ms INTEGER",),
+    "runs": (
+        "relook_since_ms INTEGER",
+        "relook_until_ms INTEGER",
+        "settled_until_ms INTEGER",
+        "policy_sha256 TEXT",
+    ),
+    "messages": ("hour_ms INTEGER", "action TEXT", "rule TEXT", "seq INTEGER"),
 }
 
 
@@ -98,6 +108,12 @@ class RunRecord:
     relook_since_ms: int | None = None
     relook_until_ms: int | None = None
     settled_until_ms: int | None = None
+    policy_sha256: str | None = None
+
+    def bag_in(self, out_dir: Path) -> Path | None:
+        """Where this run's bag is, in the folder of bags `out_dir`: the state keeps the bag's
+        name only (older versions kept the absolute path, which broke when the folder moved)."""
+        return Path(out_dir) / PurePath(self.bag_path).name if self.bag_path else None
 
     @property
     def relook(self) -> tuple[int, int] | None:
@@ -225,6 +241,7 @@ class State:
                 + _SCHEMA
             )
             _add_columns(self.db)
+            _relative_bag_paths(self.db)
         except sqlite3.OperationalError as error:  # the file system refused, not the file
             if error.sqlite_errorcode == sqlite3.SQLITE_BUSY:  # "database is locked"
                 raise LockHeldError(
@@ -312,6 +329,7 @@ class State:
             relook_since_ms=values["relook_since_ms"],
             relook_until_ms=values["relook_until_ms"],
             settled_until_ms=values["settled_until_ms"],
+            policy_sha256=values["policy_sha256"],
         )
 
     def begin_run(
@@ -322,6 +340,7 @@ class State:
         planned: Callable[[RunRecord | None, int], tuple[tuple[int, int] | None, int | None]]
         | None = None,
         now_ms: int | None = None,
+        policy_sha256: str | None = None,
     ) -> RunRecord:
         """Starts the next run of the chain at `now_ms` (this machine's clock by default), or
         resumes an unfinished one with the same window and settings. An unfinished run with other
@@ -353,7 +372,8 @@ class State:
             db.execute(
                 "INSERT INTO runs (sequence, status, since_ms, until_ms, started_at,"
                 " previous_tagmanifest_sha256, config_digest, relook_since_ms, relook_until_ms,"
-                " settled_until_ms) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                " settled_until_ms, policy_sha256)"
+                " VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     sequence,
                     since_ms,
@@ -363,6 +383,7 @@ class State:
                     config_digest,
                     *(relook or (None, None)),
                     settled,
+                    policy_sha256,
                 ),
             )
         return self.run(sequence)  # type: ignore[return-value]
@@ -476,6 +497,17 @@ def _add_columns(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS messages_by_hour ON messages (hour_ms)")
 
 
+def _relative_bag_paths(db: sqlite3.Connection) -> None:
+    """Keeps, of the bag paths an earlier version stored absolute, the bag's name: a bag is
+    always in its chain's out folder, and an absolute path broke when that folder moved."""
+    rows = db.execute("SELECT sequence, bag_path FROM runs WHERE bag_path LIKE '%/%'").fetchall()
+    if rows:
+        db.executemany(
+            "UPDATE runs SET bag_path = ? WHERE sequence = ?",
+            [(PurePath(path).name, sequence) for sequence, path in rows],
+        )
+
+
 def config_digest(settings: dict) -> str:
     """A stable digest of the settings that shape a run's bytes (not of secrets)."""
     import hashlib
@@ -555,8 +587,9 @@ class RunCompletion:
                 )
             self.db.execute(
                 "INSERT INTO messages (msg_id, content_hash, timestamp_ms, retain_until_ms,"
-                f" first_run, last_run, hour_ms) SELECT msg_id, content_hash, timestamp_ms,"
-                f" retain_until_ms, {self.sequence}, {self.sequence}, hour_ms FROM {messages_table}"
+                " first_run, last_run, hour_ms, action, rule, seq) SELECT msg_id,"
+                f" content_hash, timestamp_ms, retain_until_ms, {self.sequence}, {self.sequence},"
+                f" hour_ms, action, rule, seq FROM {messages_table}"
                 " WHERE true ON CONFLICT (msg_id, content_hash) DO UPDATE"
                 " SET last_run = excluded.last_run"
             )

@@ -141,6 +141,11 @@ def _print_outcome(outcome: RunOutcome | None, as_json: bool, quiet: bool) -> No
             f"  hours lost: {outcome.lost_hours:,} (the source no longer serves them: see the "
             "report's hour-expired findings)"
         )
+    if outcome.policy_changed_from:
+        click.echo(
+            f"  policy changed since the previous run (Policy-SHA256 was "
+            f"{outcome.policy_changed_from[:12]}): see the report's policy-changed finding"
+        )
     click.echo(f"  findings: {outcome.findings:,} ({severities})")
     click.echo(f"  merkle root: {outcome.merkle_root}")
     click.echo(f"  bag: {outcome.bag_path}")

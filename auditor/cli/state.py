@@ -1,14 +1,31 @@
-"""`auditor state prune`: keep the state database's message index from growing without end."""
+"""`auditor state prune|show|rebuild` and `auditor due`: the state database of a chain of runs."""
 
 from __future__ import annotations
 
+import csv
+import json
+import sys
 from pathlib import Path
 
 import click
 
+from auditor import due as due_module
+from auditor import state_show
+from auditor.archive.publickey import load_public_keys
+from auditor.cli.archive import _PUBKEY
 from auditor.errors import ConfigError
 from auditor.partitions import format_instant, parse_instant
 from auditor.state import prune
+from auditor.state_rebuild import rebuild
+
+_STATE = click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("state.db"),
+    show_default=True,
+    help="State database of the chain.",
+)
 
 
 @click.group("state")
@@ -17,14 +34,7 @@ def state_group() -> None:
 
 
 @state_group.command("prune")
-@click.option(
-    "--state",
-    "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("state.db"),
-    show_default=True,
-    help="State database of the chain.",
-)
+@_STATE
 @click.option(
     "--before",
     required=True,
@@ -39,10 +49,7 @@ def prune_command(state_path: Path, before: str, dry_run: bool) -> None:
     bags keep every message whatever is pruned, and runs and the chain are untouched. A pruned
     message the source still serves would be archived again by a run over its window.
     """
-    try:
-        before_ms = parse_instant(before)
-    except ConfigError as error:
-        raise ConfigError(f"--before: {error}") from None
+    before_ms = _instant("--before", before)
     outcome = prune(state_path, before_ms, dry_run=dry_run)
     verb = "would forget" if dry_run else "forgot"
     click.echo(
@@ -51,4 +58,122 @@ def prune_command(state_path: Path, before: str, dry_run: bool) -> None:
     )
 
 
-COMMANDS: list[click.Command] = [state_group]
+_FORMAT = click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for a terminal, or JSON for a script.",
+)
+
+
+@state_group.command("show")
+@_STATE
+@_FORMAT
+def show_command(state_path: Path, output: str) -> None:
+    """Show the chain's runs (window, counts, hours lost, policy digest, bag), its head and the
+    database's size. Read-only; exits 4 while a run holds the state."""
+    view = state_show.show(state_path)
+    if output == "json":
+        click.echo(json.dumps(view.to_dict(), indent=2))
+        return
+    for line in state_show.as_table(view):
+        click.echo(line)
+
+
+@state_group.command("rebuild")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The chain's folder of bags.",
+)
+@click.option(
+    "--state",
+    "state_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The state database to write; it must not exist yet.",
+)
+@_PUBKEY
+def rebuild_command(out_dir: Path, state_path: Path, pubkeys: tuple[Path, ...]) -> None:
+    """Write a new state database from the bags in --out, once every bag and the chain verify:
+    runs, chain head and message index, so a lost or out-of-date state does not force a new
+    chain. Exits 1 when the chain does not verify (nothing written)."""
+    outcome = rebuild(out_dir, state_path, load_public_keys(pubkeys))
+    click.echo(
+        f"{state_path}: rebuilt from {outcome.runs} run(s) of {out_dir}: {outcome.messages:,} "
+        f"message(s) indexed, {outcome.unidentified:,} without a msg_id; chain head "
+        f"{outcome.head_tagmanifest_sha256}"
+    )
+
+
+@click.command("due")
+@_STATE
+@click.option(
+    "--on",
+    "on",
+    metavar="INSTANT",
+    help="The day to answer for: an instant, ISO 8601 (UTC unless a zone is given) or epoch ms; "
+    "a date alone means its end. Default: now.",
+)
+@click.option(
+    "--since",
+    "since",
+    metavar="INSTANT",
+    help="List only the retentions that ended after this instant (what became due since the "
+    "last look); holds are always listed, every verdict always counted.",
+)
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for a terminal, CSV for a spreadsheet, JSON for a script.",
+)
+def due_command(state_path: Path, on: str | None, since: str | None, output: str) -> None:
+    """What is due across the whole chain: the messages whose retention has ended (to delete at
+    the source and purge from the archive, or to review), those under a legal hold, each with
+    the rule or hold that decided it and the bag and seq that hold it (for `auditor prove`).
+
+    Answers from the state's message index, as each run judged its messages; read-only, exits 4
+    while a run holds the state."""
+    on_ms = _day_end("--on", on) if on else _now_ms()
+    since_ms = _day_end("--since", since) if since else None
+    report = due_module.due(state_path, on_ms, since_ms)
+    if output == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    elif output == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(due_module.CSV_FIELDS)
+        for message in report.messages:
+            writer.writerow(getattr(message, name) for name in due_module.CSV_FIELDS)
+    else:
+        for line in due_module.as_table(report):
+            click.echo(line)
+
+
+def _instant(option: str, text: str) -> int:
+    try:
+        return parse_instant(text)
+    except ConfigError as error:
+        raise ConfigError(f"{option}: {error}") from None
+
+
+def _day_end(option: str, text: str) -> int:
+    """An instant; a date alone (YYYY-MM-DD) is the end of that day, UTC."""
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        return _instant(option, text) + 86_400_000 - 1
+    return _instant(option, text)
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
+
+
+COMMANDS: list[click.Command] = [state_group, due_command]

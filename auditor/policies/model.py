@@ -122,3 +122,10 @@ class Policy:
     def retention_rules(self) -> tuple[RetentionRule, ...]:
         """The default, then the scoped rules, in file order (the floor is separate)."""
         return ((self.default,) if self.default else ()) + self.rules
+
+
+def retention_actions(policy: Policy) -> dict[str, str]:
+    """What each retention rule of `policy` says once its period ends (`then`), by rule id: the
+    message index keeps it beside each message, so `auditor due` answers without the policy."""
+    rules = (*policy.retention_rules(), *((policy.floor,) if policy.floor else ()))
+    return {rule.id: rule.then for rule in rules}

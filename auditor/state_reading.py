@@ -1,0 +1,71 @@
+"""Reading a chain's state database without writing it, and without racing a run.
+
+A run holds an exclusive `flock` on `<state>.lock` and opens the database with SQLite's exclusive
+locking, so no other program may read it meanwhile. A reader takes a shared `flock` on the same
+file (refused at once while a run, a prune or a rebuild holds it: exit 4, as a second run is),
+then opens the database read-only. With no write-ahead log beside it, the database is whole and
+opened `immutable` (SQLite then creates no `-wal` or `-shm` file beside it); with one (a run that
+was killed), read-only, SQLite reading the log.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from auditor.errors import ConfigError, LockHeldError
+
+
+@contextmanager
+def reading_state(state_path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the state database at `state_path`, under a shared lock."""
+    state_path = Path(state_path)
+    if not state_path.is_file():
+        raise ConfigError(f"{state_path}: no state database there")
+    lock_path = state_path.with_name(state_path.name + ".lock")
+    with _shared_lock(lock_path, state_path):
+        immutable = not Path(f"{state_path}-wal").exists()
+        uri = f"file:{quote(str(state_path.resolve()))}?mode=ro" + (
+            "&immutable=1" if immutable else ""
+        )
+        try:
+            db = sqlite3.connect(uri, uri=True)
+            db.execute("SELECT count(*) FROM runs").fetchone()
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+                raise LockHeldError(
+                    f"{state_path}: another program has the state database open; close it, or "
+                    "copy the file to read it, and run again"
+                ) from None
+            raise ConfigError(f"{state_path}: not a usable state database ({error})") from None
+        except sqlite3.DatabaseError as error:
+            raise ConfigError(f"{state_path}: not a usable state database ({error})") from None
+        try:
+            yield db
+        finally:
+            db.close()
+
+
+@contextmanager
+def _shared_lock(lock_path: Path, state_path: Path) -> Iterator[None]:
+    try:
+        handle = open(lock_path)  # noqa: SIM115 - held while reading
+    except FileNotFoundError:  # no run ever locked it (or the lock file was removed)
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = handle.read().strip() or "another process"
+            raise LockHeldError(
+                f"the state database {state_path} is busy: a run holds its lock ({holder}); "
+                "wait for it to finish"
+            ) from None
+        yield
+    finally:
+        handle.close()

@@ -1,0 +1,237 @@
+"""`auditor state rebuild`: a chain's state database made again from its bags.
+
+A lost state database, or one restored from an old backup, used to leave only a new chain: the
+next run refuses an out folder whose newest bag the state does not record. Every bag holds what
+the state needs to continue the chain: its run number, window, the tagmanifest the next run links
+to, and each archived record with the policy file the run applied and its reference time, from
+which the message index (content hash, send time, retention, rule) is computed again exactly as
+the run computed it. Each bag is verified first, and the chain they form, so a damaged or forged
+bag is never the base of the next run.
+
+What the bags do not hold, and the rebuilt state therefore lacks:
+- the digest of the run's settings (`config_digest`): stored as "rebuilt", so a run asked again
+  for a window a rebuilt run audited audits it again instead of answering "already done";
+- the chain's settled end (`settled_until_ms`): the next `--incremental` run fetches again the
+  hours an older state would, `late_hours` back (at most once more each; what the index holds
+  is skipped);
+- which later runs saw a message again (`last_run`): the run that archived it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from auditor.archive import layout
+from auditor.archive.baginfo import parse_bag_info
+from auditor.archive.chain import verify_chain
+from auditor.archive.publickey import PublicKeys
+from auditor.archive.untrusted import shown
+from auditor.errors import EXIT_FINDINGS, AuditorError, ConfigError, InputError
+from auditor.partitions import Partition, parse_hour_timezone, parse_instant
+from auditor.policies.loading import load_policy
+from auditor.policies.model import retention_actions
+from auditor.policies.reading import glance
+from auditor.policies.retention import RetentionDecider
+from auditor.records import msg_id
+from auditor.sources.legacy import LegacyQuerySource
+from auditor.sources.settle import same_message
+from auditor.state import GENESIS, State, StateLock
+
+REBUILT_DIGEST = "rebuilt"
+_RUN_FOLDER = re.compile(r"run-(\d{6})-.+")
+# Sources whose records carry fields about their own storage, left out of a message's content.
+_ENTITY_SOURCES = ("legacy", "local")
+
+
+class ChainBroken(AuditorError):
+    """The bags do not verify: nothing is rebuilt from them (exit 1, as `verify-chain`)."""
+
+    exit_code = EXIT_FINDINGS
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildOutcome:
+    runs: int
+    messages: int
+    unidentified: int
+    head_tagmanifest_sha256: str
+
+
+def rebuild(out_dir: Path, state_path: Path, public_keys: PublicKeys) -> RebuildOutcome:
+    """Writes a state database at `state_path` (which must not exist) from the bags of
+    `out_dir`, once all of them and their chain verify; raises `InputError` (exit 2) naming
+    the first problem otherwise. Holds the folder's run lock, so no run publishes meanwhile."""
+    out_dir, state_path = Path(out_dir), Path(state_path)
+    if state_path.exists():
+        raise ConfigError(
+            f"{state_path}: already exists; rebuild writes a new state database: give a path "
+            "where none is (and replace the old one with it once done)"
+        )
+    with StateLock.of_bag_folder(out_dir):
+        bags = _verified_bags(out_dir, public_keys)
+        building = state_path.with_name(f".{state_path.name}.rebuilding")
+        for leftover in (building, Path(f"{building}-wal"), Path(f"{building}-shm")):
+            leftover.unlink(missing_ok=True)
+        with StateLock(state_path):
+            state = State(building)
+            try:
+                outcome = _fill(state, bags)
+                state.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                state.close()
+            os.replace(building, state_path)
+            Path(f"{building}-wal").unlink(missing_ok=True)
+    return outcome
+
+
+def _verified_bags(out_dir: Path, public_keys: PublicKeys) -> list[Path]:
+    report = verify_chain(out_dir, public_keys)
+    if not report.ok:
+        problems = report.all_problems()
+        raise ChainBroken(
+            f"{out_dir}: the chain does not verify ({len(problems)} problem(s), first: "
+            f"{shown(str(problems[0]))}); `auditor verify-chain` lists them; nothing was written"
+        )
+    bags = sorted(
+        (int(match[1]), entry)
+        for entry in out_dir.iterdir()
+        if (match := _RUN_FOLDER.fullmatch(entry.name)) and entry.is_dir()
+    )
+    if not bags:
+        raise InputError(f"{out_dir}: no bag of a run there; nothing to rebuild from")
+    return [path for _sequence, path in bags]
+
+
+def _fill(state: State, bags: list[Path]) -> RebuildOutcome:
+    messages = unidentified = 0
+    head = GENESIS
+    for bag in bags:
+        info, _problems = parse_bag_info((bag / layout.BAG_INFO).read_bytes(), layout.BAG_INFO)
+        head_before = head
+        head = hashlib.sha256((bag / layout.TAGMANIFEST).read_bytes()).hexdigest()
+        sequence = int(info[layout.SEQUENCE])
+        with state.transaction() as db:
+            added, anonymous = _index_bag(db, bag, info, sequence)
+            _add_run(db, bag, info, sequence, head, head_before)
+        messages += added
+        unidentified += anonymous
+    return RebuildOutcome(len(bags), messages, unidentified, head)
+
+
+def _add_run(
+    db: sqlite3.Connection, bag: Path, info: dict[str, str], sequence: int, head: str, prev: str
+) -> None:
+    reference = parse_instant(info["Policy-Reference-Time"])
+    since, until = parse_instant(info["Window-Since"]), parse_instant(info["Window-Until"])
+    relook = [parse_instant(info[label]) if label in info else None for label in _RELOOK]
+    lost = info.get(layout.HOURS_LOST, "")
+    outcome = {
+        "rebuilt_from": bag.name,
+        "records": int(info[layout.RECORD_COUNT]),
+        "findings": int(info[layout.FINDINGS_COUNT]),
+        "lost_hours": int(lost.split()[0]) if lost else 0,
+    }
+    db.execute(
+        "INSERT INTO runs (sequence, status, since_ms, until_ms, started_at, finished_at,"
+        " record_count, finding_count, tree_size, merkle_root, tagmanifest_sha256,"
+        " previous_tagmanifest_sha256, bag_path, config_digest, outcome, relook_since_ms,"
+        " relook_until_ms, policy_sha256) VALUES (?, 'completed', ?, ?, ?, NULL, ?, ?, ?, ?, ?,"
+        " ?, ?, ?, ?, ?, ?, ?)",
+        (
+            sequence,
+            since,
+            until,
+            reference,
+            outcome["records"],
+            outcome["findings"],
+            int(info[layout.TREE_SIZE]),
+            info[layout.MERKLE_ROOT],
+            head,
+            info.get(layout.PREVIOUS, prev),
+            bag.name,
+            REBUILT_DIGEST,
+            json.dumps(outcome),
+            *relook,
+            info.get("Policy-SHA256"),
+        ),
+    )
+
+
+_RELOOK = ("Fetched-Again-Since", "Fetched-Again-Until")
+_SALT_AT = b',"salt":"'
+
+
+def _index_bag(
+    db: sqlite3.Connection, bag: Path, info: dict[str, str], sequence: int
+) -> tuple[int, int]:
+    """Indexes the records of one bag as its run did: (msg_id, content) once, with the retention
+    its policy gave at its reference time; returns (index rows added, records without msg_id)."""
+    policy = load_policy(bag / layout.POLICY)
+    decide = RetentionDecider(policy, parse_instant(info["Policy-Reference-Time"])).decide_facts
+    then = retention_actions(policy)
+    zone = parse_hour_timezone(info.get("Hour-Timezone", "UTC"))
+    entity_fields = (
+        LegacyQuerySource.entity_fields if info.get("Source-API") in _ENTITY_SOURCES else None
+    )
+    rows: list[tuple] = []
+    anonymous: list[tuple[str]] = []
+    records = bag / layout.RECORDS
+    for path in sorted(records.glob(f"*{layout.RECORDS_SUFFIX}")):
+        hour = _hour_of(path, zone)
+        with path.open("rb") as lines:
+            for line in lines:
+                line = line.rstrip(b"\n")
+                value = json.loads(line)
+                record = value["record"]
+                canonical = line[len(b'{"record":') : line.rindex(_SALT_AT)]
+                content = hashlib.sha256(
+                    same_message(record, entity_fields)
+                    if entity_fields and not entity_fields.isdisjoint(record)
+                    else canonical
+                ).hexdigest()
+                identity = msg_id(record)
+                if identity is None:
+                    anonymous.append((content,))
+                    continue
+                facts, _texts = glance(record)
+                until, verdict = decide(facts)
+                action = "hold" if verdict.disposition == "hold" else then.get(verdict.winning_rule)
+                rows.append(
+                    (
+                        identity,
+                        content,
+                        facts[4],
+                        until,
+                        sequence,
+                        sequence,
+                        hour,
+                        action,
+                        verdict.winning_rule,
+                        value["seq"],
+                    )
+                )
+    db.executemany(
+        "INSERT INTO messages (msg_id, content_hash, timestamp_ms, retain_until_ms, first_run,"
+        " last_run, hour_ms, action, rule, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (msg_id, content_hash) DO UPDATE SET last_run = excluded.last_run",
+        rows,
+    )
+    db.executemany(
+        f"INSERT OR IGNORE INTO unidentified (content_hash, first_run) VALUES (?, {sequence})",
+        anonymous,
+    )
+    return len(rows), len(anonymous)
+
+
+def _hour_of(path: Path, zone) -> int | None:
+    """The hour whose file served a records file's messages, from its name (`YYYYMMDDHH`)."""
+    try:
+        return Partition.from_label(path.name.removesuffix(layout.RECORDS_SUFFIX), zone).start_ms
+    except (ConfigError, ValueError):
+        return None

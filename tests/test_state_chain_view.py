@@ -1,0 +1,293 @@
+"""The operator's view over a chain of runs: `auditor state show`, `auditor due`, `auditor state
+rebuild`, bag paths kept relative, a policy change told, and `auditor scan` of a bag folder.
+
+Two real runs against the emulator: hours 0-6 with the example policy, hours 6-12 with an edited
+copy of it (another Policy-SHA256)."""
+
+import json
+import shutil
+import sqlite3
+from contextlib import closing
+
+import pytest
+import run_support
+from click.testing import CliRunner
+
+from auditor.archive import layout
+from auditor.archive.keys import generate_key_files
+from auditor.cli import main
+from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.partitions import HOUR_MS
+from auditor.pipeline import run_audit
+from auditor.policies.loading import load_policy
+from auditor.resources import example_policy
+from auditor.state import State, StateLock
+
+SECRET = "chain-view-test-secret"
+INDEX = (
+    "SELECT msg_id, content_hash, timestamp_ms, retain_until_ms, first_run, hour_ms, action,"
+    " rule, seq FROM messages ORDER BY msg_id, content_hash"
+)
+RUNS = (
+    "SELECT sequence, status, since_ms, until_ms, tagmanifest_sha256,"
+    " previous_tagmanifest_sha256, bag_path, policy_sha256, record_count"
+    " FROM runs ORDER BY sequence"
+)
+
+
+def rows(path, query):
+    with closing(sqlite3.connect(path)) as db:
+        return db.execute(query).fetchall()
+
+
+def copy_db(source, target):
+    with closing(sqlite3.connect(source)) as db, closing(sqlite3.connect(target)) as copy:
+        db.backup(copy)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """Keys, two policies, and a chain of two runs; `backup` is the state after run 1."""
+    folder = tmp_path_factory.mktemp("chain")
+    keys = generate_key_files(folder / "keys", identity="chain-view-test")
+    edited = folder / "policies.yaml"
+    edited.write_text(example_policy().read_text().replace("keep_for: 6mo", "keep_for: 7mo", 1))
+    options = EmulatorOptions(messages=1500, days=1, client_secret=SECRET)
+    with run_emulator(options) as emulator:
+        first = run_audit(run_support.settings_for(emulator, keys, folder, SECRET))
+        copy_db(folder / "state.db", folder / "backup.db")
+        second = run_audit(
+            run_support.settings_for(
+                emulator,
+                keys,
+                folder,
+                SECRET,
+                policy_path=edited,
+                since_ms=DEFAULT_START_MS + 6 * HOUR_MS,
+                until_ms=DEFAULT_START_MS + 12 * HOUR_MS,
+            )
+        )
+    return folder, keys, first, second, options
+
+
+def invoke(*args):
+    return CliRunner().invoke(
+        main, [str(arg) for arg in args], env={"EASEMOB_CLIENT_SECRET": SECRET}
+    )
+
+
+# -- policy change -------------------------------------------------------------------------
+
+
+def test_a_policy_change_between_runs_is_told_once_in_the_second_run(chain):
+    folder, _keys, first, second, _options = chain
+    old = load_policy(example_policy()).sha256
+    assert first.policy_changed_from is None
+    assert second.policy_changed_from == old
+    findings = [
+        json.loads(line)
+        for line in (second.bag_path / layout.FINDINGS).read_text().splitlines()
+        if '"policy-changed"' in line
+    ]
+    assert len(findings) == 1
+    assert findings[0]["details"]["previous_policy_sha256"] == old
+    assert findings[0]["details"]["policy_sha256"] == load_policy(folder / "policies.yaml").sha256
+    assert '"policy-changed"' not in (first.bag_path / layout.FINDINGS).read_text()
+
+
+# -- bag paths ------------------------------------------------------------------------------
+
+
+def test_the_state_keeps_bag_names_not_absolute_paths(chain):
+    folder, _keys, first, second, _options = chain
+    stored = [row[6] for row in rows(folder / "state.db", RUNS)]
+    assert stored == [first.bag_path.name, second.bag_path.name]
+
+
+def test_absolute_bag_paths_of_an_older_state_become_names_when_opened(chain, tmp_path):
+    folder, _keys, first, _second, _options = chain
+    copy = tmp_path / "old.db"
+    copy_db(folder / "backup.db", copy)
+    with closing(sqlite3.connect(copy)) as db, db:
+        db.execute("UPDATE runs SET bag_path = ?", (str(first.bag_path),))
+    State(copy).close()
+    assert [row[6] for row in rows(copy, RUNS)] == [first.bag_path.name]
+
+
+# -- state show -------------------------------------------------------------------------------
+
+
+def test_state_show_lists_runs_head_policy_change_and_sizes(chain):
+    folder, _keys, first, second, _options = chain
+    state = folder / "state.db"
+    before = state.read_bytes()
+
+    table = invoke("state", "show", "--state", state)
+    shown = invoke("state", "show", "--state", state, "--format", "json")
+
+    assert table.exit_code == 0, table.output
+    assert f"chain head: run 2, tagmanifest sha256 {second.tagmanifest_sha256}" in table.output
+    assert first.bag_path.name in table.output and second.bag_path.name in table.output
+    assert "* the policy changed since the previous completed run" in table.output
+    view = json.loads(shown.output)
+    assert [run["sequence"] for run in view["runs"]] == [1, 2]
+    assert [run["policy_changed"] for run in view["runs"]] == [False, True]
+    assert [run["records"] for run in view["runs"]] == [first.records, second.records]
+    assert [run["lost_hours"] for run in view["runs"]] == [0, 0]
+    assert view["messages"] == len(rows(state, INDEX))
+    assert view["file_bytes"] == state.stat().st_size
+    assert state.read_bytes() == before  # read-only: not a byte written
+    assert not (folder / "state.db-wal").exists() and not (folder / "state.db-shm").exists()
+
+
+def test_state_show_and_due_say_busy_while_a_run_holds_the_state(chain):
+    folder, _keys, _first, _second, _options = chain
+    with StateLock(folder / "state.db"):
+        shown = invoke("state", "show", "--state", folder / "state.db")
+        due = invoke("due", "--state", folder / "state.db")
+    assert shown.exit_code == 4 and due.exit_code == 4
+    assert "is busy: a run holds its lock (pid " in shown.output
+    assert "Traceback" not in shown.output + due.output
+
+
+def test_state_show_of_a_missing_state_is_one_line_exit_2(tmp_path):
+    result = invoke("state", "show", "--state", tmp_path / "none.db")
+    assert result.exit_code == 2
+    assert (
+        result.output.strip() == f"auditor: error: {tmp_path / 'none.db'}: no state database there"
+    )
+
+
+# -- due --------------------------------------------------------------------------------------
+
+
+def test_due_lists_the_holds_the_runs_found(chain):
+    folder, _keys, first, second, _options = chain
+    held = {
+        json.loads(line)["msg_id"]
+        for bag in (first.bag_path, second.bag_path)
+        for line in (bag / layout.FINDINGS).read_text().splitlines()
+        if json.loads(line)["category"] == "hold"
+    }
+    assert held
+
+    result = invoke("due", "--state", folder / "state.db", "--on", "2026-12-01", "--format", "json")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert {m["msg_id"] for m in report["messages"] if m["verdict"] == "hold"} == held
+    assert report["counts"]["hold"] == len(held)
+    assert "delete" not in report["counts"]  # nothing's retention ended a month after
+
+
+def test_due_a_year_and_a_half_on_names_each_deletion_with_its_bag_and_line(chain):
+    folder, _keys, _first, _second, _options = chain
+    rules = {rule.id: rule.then for rule in load_policy(example_policy()).retention_rules()}
+    result = invoke("due", "--state", folder / "state.db", "--on", "2028-06-01", "--format", "json")
+
+    report = json.loads(result.output)
+    deletions = [m for m in report["messages"] if m["verdict"] == "delete"]
+    assert deletions and report["counts"]["delete"] == len(deletions)
+    for message in deletions[:50]:
+        assert rules[message["rule"]] == "delete"
+        assert message["retain_until"] <= "2028-06-01T23:59:59Z"
+        bag = folder / "archive" / message["bag"]
+        lines = [
+            line
+            for path in sorted((bag / layout.RECORDS).glob("*.jsonl"))
+            for line in path.read_text().splitlines()
+        ]
+        assert json.loads(lines[message["seq"]])["record"]["msg_id"] == message["msg_id"]
+    csv_out = invoke("due", "--state", folder / "state.db", "--on", "2028-06-01", "--format", "csv")
+    assert csv_out.output.splitlines()[0] == "verdict,msg_id,retain_until,rule,run,bag,seq"
+    assert len(csv_out.output.splitlines()) == 1 + len(report["messages"])
+
+
+# -- rebuild ----------------------------------------------------------------------------------
+
+
+def test_rebuild_restores_the_runs_the_head_and_the_message_index(chain, tmp_path):
+    folder, keys, _first, _second, _options = chain
+    rebuilt = tmp_path / "rebuilt.db"
+
+    result = invoke(
+        "state", "rebuild", "--out", folder / "archive", "--state", rebuilt,
+        "--pubkey", keys.public_key,
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert rows(rebuilt, INDEX) == rows(folder / "state.db", INDEX)
+    assert rows(rebuilt, RUNS) == rows(folder / "state.db", RUNS)
+    assert rows(rebuilt, "SELECT * FROM unidentified") == rows(
+        folder / "state.db", "SELECT * FROM unidentified"
+    )
+
+
+def test_a_day_old_state_rebuilt_continues_the_chain(chain, tmp_path):
+    folder, keys, _first, second, options = chain
+    work = tmp_path / "work"
+    shutil.copytree(folder / "archive", work / "archive")
+    copy_db(folder / "backup.db", work / "state.db")  # a day old: knows run 1 only
+    with run_emulator(options) as emulator:
+        args = run_support.run_args(emulator, keys, work, "--until", "2026-11-01T18:00Z", hours=12)
+        args[args.index("--since") + 1] = "2026-11-01T12:00Z"
+        args += ["--as-of", "2026-11-01T18:00Z"]
+        refused = invoke(*args)
+        assert refused.exit_code == 2 and "holds run 2" in refused.output
+        (work / "state.db").unlink()
+        rebuilt = invoke(
+            "state", "rebuild", "--out", work / "archive", "--state", work / "state.db",
+            "--pubkey", keys.public_key,
+        )  # fmt: skip
+        assert rebuilt.exit_code == 0, rebuilt.output
+        third = invoke(*args)
+    assert third.exit_code in (0, 1), third.output
+    assert "run 3:" in third.output
+    verified = invoke("verify-chain", work / "archive", "--pubkey", keys.public_key)
+    assert verified.exit_code == 0, verified.output
+    assert "intact chain of runs 1 to 3" in verified.output
+    assert second.tagmanifest_sha256 in (
+        (sorted((work / "archive").glob("run-000003-*"))[0] / "bag-info.txt").read_text()
+    )
+
+
+def test_rebuild_refuses_a_tampered_chain_and_writes_nothing(chain, tmp_path):
+    folder, keys, _first, second, _options = chain
+    shutil.copytree(folder / "archive", tmp_path / "archive")
+    records = sorted((tmp_path / "archive" / second.bag_path.name / layout.RECORDS).glob("*"))[0]
+    records.write_bytes(records.read_bytes().replace(b'"seq":', b'"seq" :', 1))
+
+    result = invoke(
+        "state", "rebuild", "--out", tmp_path / "archive", "--state", tmp_path / "new.db",
+        "--pubkey", keys.public_key,
+    )  # fmt: skip
+
+    assert result.exit_code == 1
+    assert "the chain does not verify" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "new.db").exists()
+
+
+def test_rebuild_refuses_to_overwrite_a_state(chain):
+    folder, keys, _first, _second, _options = chain
+    result = invoke(
+        "state", "rebuild", "--out", folder / "archive", "--state", folder / "state.db",
+        "--pubkey", keys.public_key,
+    )  # fmt: skip
+    assert result.exit_code == 2 and "already exists" in result.output
+
+
+# -- scan of a bag ----------------------------------------------------------------------------
+
+
+def test_scan_of_a_folder_of_bags_reads_the_archived_records(chain):
+    folder, _keys, first, second, _options = chain
+    result = invoke(
+        "scan", "--policies", example_policy(), "--now", "2026-11-01T12:00Z", folder / "archive"
+    )
+    assert (
+        result.output.splitlines()[0].startswith(f"{first.records + second.records} records in 2")
+        or f"{first.records + second.records} records in " in result.output
+    )
+    assert " 0 unreadable line(s)" in result.output
+    assert "no-timestamp" not in result.output
