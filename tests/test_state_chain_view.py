@@ -5,8 +5,12 @@ Two real runs against the emulator: hours 0-6 with the example policy, hours 6-1
 copy of it (another Policy-SHA256)."""
 
 import json
+import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 
 import pytest
@@ -113,6 +117,30 @@ def test_absolute_bag_paths_of_an_older_state_become_names_when_opened(chain, tm
         db.execute("UPDATE runs SET bag_path = ?", (str(first.bag_path),))
     State(copy).close()
     assert [row[6] for row in rows(copy, RUNS)] == [first.bag_path.name]
+
+
+def test_a_bag_committed_but_not_published_is_published_after_the_folder_moved(chain, tmp_path):
+    """A run killed between its commit and its bag's rename leaves the rename to the next run,
+    which found the bag by the path the state stored: once the folder had moved, by an absolute
+    path to where it no longer was, so the bag stayed unpublished."""
+    _folder, keys, _first, _second, options = chain
+    with run_emulator(options) as emulator:
+        args = run_support.run_args(emulator, keys, tmp_path / "before", "--fail-on", "none")
+        env = {
+            **os.environ,
+            "EASEMOB_CLIENT_SECRET": SECRET,
+            "AUDITOR_CRASH_AT": "archive.committed:1",
+        }
+        killed = subprocess.run([sys.executable, "-m", "auditor", *args], env=env, timeout=60)
+        assert killed.returncode == -signal.SIGKILL
+        (tmp_path / "before").rename(tmp_path / "after")
+        moved = [arg.replace(str(tmp_path / "before"), str(tmp_path / "after")) for arg in args]
+        rerun = invoke(*moved)
+    assert rerun.exit_code == 0, rerun.output
+    bags = sorted(path.name for path in (tmp_path / "after" / "archive").glob("run-*"))
+    assert bags == ["run-000001-2026110100-2026110106"]
+    verified = invoke("verify-chain", tmp_path / "after" / "archive", "--pubkey", keys.public_key)
+    assert verified.exit_code == 0, verified.output
 
 
 # -- state show -------------------------------------------------------------------------------
@@ -282,12 +310,27 @@ def test_rebuild_refuses_to_overwrite_a_state(chain):
 
 def test_scan_of_a_folder_of_bags_reads_the_archived_records(chain):
     folder, _keys, first, second, _options = chain
+    files = sorted((folder / "archive").glob(f"run-*/{layout.RECORDS}/*.jsonl"))
+
     result = invoke(
         "scan", "--policies", example_policy(), "--now", "2026-11-01T12:00Z", folder / "archive"
     )
-    assert (
-        result.output.splitlines()[0].startswith(f"{first.records + second.records} records in 2")
-        or f"{first.records + second.records} records in " in result.output
+
+    assert result.output.splitlines()[0] == (
+        f"{first.records + second.records} records in {len(files)} file(s), 0 unreadable "
+        "line(s); reference time 2026-11-01T12:00:00Z"
     )
-    assert " 0 unreadable line(s)" in result.output
     assert "no-timestamp" not in result.output
+
+
+def test_scan_of_one_bag_and_of_one_of_its_record_files_unwraps_the_records(chain):
+    _folder, _keys, first, _second, _options = chain
+    one = sorted((first.bag_path / layout.RECORDS).glob("*.jsonl"))[0]
+    lines = len(one.read_text().splitlines())
+
+    whole = invoke("scan", "--policies", example_policy(), first.bag_path)
+    single = invoke("scan", "--policies", example_policy(), one)
+
+    assert whole.output.startswith(f"{first.records} records in ")
+    assert single.output.startswith(f"{lines} records in 1 file(s), 0 unreadable line(s)")
+    assert "no-timestamp" not in whole.output + single.output

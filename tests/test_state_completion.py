@@ -17,13 +17,13 @@ def started(tmp_path, table_rows=ROWS):
     run = state.begin_run(0, 3_600_000, "digest")
     state.db.execute(
         "CREATE TEMP TABLE run_messages (msg_id TEXT NOT NULL, content_hash TEXT NOT NULL,"
-        " timestamp_ms INTEGER, retain_until_ms INTEGER, hour_ms INTEGER,"
-        " PRIMARY KEY (msg_id, content_hash))"
+        " timestamp_ms INTEGER, retain_until_ms INTEGER, hour_ms INTEGER, action TEXT,"
+        " rule TEXT, seq INTEGER, PRIMARY KEY (msg_id, content_hash))"
     )
     state.db.execute("BEGIN")
     state.db.executemany(
-        "INSERT INTO run_messages VALUES (?, ?, ?, ?, ?)",
-        ((f"{n:018d}", f"{n:064x}", n, None, 0) for n in range(table_rows)),
+        "INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        ((f"{n:018d}", f"{n:064x}", n, None, 0, "keep", "default", n) for n in range(table_rows)),
     )
     state.db.execute("COMMIT")
     return state, run.sequence
@@ -117,7 +117,7 @@ def test_the_archived_msg_id_range_is_read_at_the_ends_of_the_index_whatever_its
     state = State(tmp_path / "state.db")
     state.db.execute("BEGIN")
     state.db.executemany(
-        "INSERT INTO messages VALUES (?, ?, ?, NULL, 1, 1, NULL)",
+        "INSERT INTO messages VALUES (?, ?, ?, NULL, 1, 1, NULL, NULL, NULL, NULL)",
         ((f"{n:018d}", f"{n:064x}", n) for n in range(indexed)),
     )
     state.db.execute("COMMIT")

@@ -73,7 +73,10 @@ _FORMAT = click.option(
 @_FORMAT
 def show_command(state_path: Path, output: str) -> None:
     """Show the chain's runs (window, counts, hours lost, policy digest, bag), its head and the
-    database's size. Read-only; exits 4 while a run holds the state."""
+    database's size. Read-only.
+
+    Exits 0 when shown, 2 when the state is missing or unreadable, 4 while a run holds it.
+    """
     view = state_show.show(state_path)
     if output == "json":
         click.echo(json.dumps(view.to_dict(), indent=2))
@@ -101,7 +104,12 @@ def show_command(state_path: Path, output: str) -> None:
 def rebuild_command(out_dir: Path, state_path: Path, pubkeys: tuple[Path, ...]) -> None:
     """Write a new state database from the bags in --out, once every bag and the chain verify:
     runs, chain head and message index, so a lost or out-of-date state does not force a new
-    chain. Exits 1 when the chain does not verify (nothing written)."""
+    chain. Give a path where no file is, then put the new database in place of the old one.
+
+    Exits 0 when written, 1 when a bag or the chain does not verify (nothing written), 2 when
+    the folder, a key or a bag's policy cannot be read or --state exists, 4 while a run holds
+    the folder.
+    """
     outcome = rebuild(out_dir, state_path, load_public_keys(pubkeys))
     click.echo(
         f"{state_path}: rebuilt from {outcome.runs} run(s) of {out_dir}: {outcome.messages:,} "
@@ -139,8 +147,10 @@ def due_command(state_path: Path, on: str | None, since: str | None, output: str
     the source and purge from the archive, or to review), those under a legal hold, each with
     the rule or hold that decided it and the bag and seq that hold it (for `auditor prove`).
 
-    Answers from the state's message index, as each run judged its messages; read-only, exits 4
-    while a run holds the state."""
+    Answers from the state's message index, as each run judged its messages; read-only.
+
+    Exits 0 when answered, 2 when the state is missing or unreadable, 4 while a run holds it.
+    """
     on_ms = _day_end("--on", on) if on else _now_ms()
     since_ms = _day_end("--since", since) if since else None
     report = due_module.due(state_path, on_ms, since_ms)
