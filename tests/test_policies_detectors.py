@@ -275,6 +275,8 @@ def test_an_address_after_other_words_is_still_found(text, address):
         ("我的邮箱123456@qq.com", "123456@qq.com"),  # the address after the word, not with it
         ("发到 wang@公司.cn谢谢", "wang@公司.cn"),
         ("邮箱 张三@例子.中国，发我一下", "张三@例子.中国"),
+        ("邮箱张三@例子.中国，发我一下", "张三@例子.中国"),  # the label word is no name
+        ("电子邮箱用户@163.com", "用户@163.com"),
     ],
 )
 def test_internationalised_email_addresses_are_found(text, value):

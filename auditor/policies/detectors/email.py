@@ -3,15 +3,16 @@
 Internationalised addresses (RFC 6531/6532) count: a local part and domain labels may hold
 letters and digits of any script (`用户@例子.公司`, `x@bücher.de`), and the top-level label is
 ASCII letters, a punycode label (`xn--fiqs8s`) or letters of one non-Latin script. Chinese is
-written without spaces, so an address typed straight after Chinese words (`邮箱张三@例子.中国`)
-takes those words into its local part: nothing in the text says where the name begins.
+written without spaces, so an address typed straight after Chinese words takes those words into
+its local part, but for the label words people write before an address (`邮箱张三@例子.中国` is
+`张三@例子.中国`): nothing else in the text says where the name begins.
 """
 
 from __future__ import annotations
 
 import re
 
-from auditor.policies.detectors.interface import Detector
+from auditor.policies.detectors.interface import Candidate, Detector
 
 _ALNUM = r"[^\W_]"  # a letter or digit of any script
 _LABEL = rf"{_ALNUM}(?:[\w-]{{0,61}}{_ALNUM})?"
@@ -29,6 +30,10 @@ _TOP = (
 )
 
 
+# Words that label an address, not part of a Chinese local part that starts with them.
+_LABEL_WORDS = re.compile("(?:邮箱地址|电子邮箱|电子邮件|邮箱|邮件|电邮|邮址)(?=[^@])").match
+
+
 class EmailDetector(Detector):
     name = "email"
     description = "E-mail address (internationalised ones too)"
@@ -36,6 +41,15 @@ class EmailDetector(Detector):
     literals = ("@",)
     base_confidence = "high"
     context_words = ("邮箱", "邮件", "mail")
+
+    def find(self, text: str) -> list[Candidate]:
+        found = super().find(text)
+        for index, (start, end, value) in enumerate(found):
+            label = _LABEL_WORDS(value)
+            if label is not None:
+                cut = label.end()
+                found[index] = Candidate(start + cut, end, value[cut:])
+        return found
 
     def canonical(self, raw: str) -> str:
         return raw.lower()
