@@ -21,7 +21,10 @@ a word written wholly in Cyrillic or Greek is that language's word, not a disgui
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Callable
+from functools import cache
 
 from auditor.policies.normalize import (
     CONFUSABLES,
@@ -30,18 +33,30 @@ from auditor.policies.normalize import (
     is_separator,
     is_soft_separator,
     is_wordish,
+    separators_in_plane,
 )
 
 # Typed between characters only to split a term: a gap of these alone (and invisible ones) joins.
 _MARKS = frozenset("*#|~=+^_＊＃｜～＝＋＾＿")
-_LOOKALIKES = frozenset(
-    char for char in CONFUSABLES if 0x370 <= ord(char) < 0x530
-)  # Cyrillic, Greek
+_LOOKALIKES = "".join(sorted(char for char in CONFUSABLES if 0x370 <= ord(char) < 0x530))
+_LOOKALIKE = re.compile(f"[{_LOOKALIKES}]").search  # Cyrillic and Greek
+_LOOKALIKE_ALL = re.compile(f"[{_LOOKALIKES}]").findall
+
+
+@cache
+def _gap_or_lookalike() -> Callable[[str, int, int], object]:
+    """A search for a character that may be a separator (every one the `separators` step
+    deletes in the plane, any beyond it) or a Cyrillic or Greek look-alike: most matches hold
+    none, and this one call clears them."""
+    deleted = "".join(map(chr, separators_in_plane())) + _LOOKALIKES
+    return re.compile(f"[{re.escape(deleted)}\U00010000-\U0010ffff]").search
 
 
 def breaks_words(text: str, start: int, end: int, term: str) -> bool:
     """Whether the match at raw `[start, end)` of `text` joins words or clauses into `term`
     across one of its gaps, or reads a wholly Cyrillic or Greek word as a Latin term."""
+    if _gap_or_lookalike()(text, start, end) is None:
+        return False
     gaps = []
     position = start
     while position < end:
@@ -81,7 +96,9 @@ def _joins(text: str, start: int, end: int, term: str, piece: bool) -> bool:
 def _lookalike_word(text: str, start: int, end: int, term: str) -> bool:
     """Whether the match reads Cyrillic or Greek letters (that `term` lacks) as Latin ones in a
     word that holds no Latin letter."""
-    if text.isascii() or not any(c in _LOOKALIKES and c not in term for c in text[start:end]):
+    if _LOOKALIKE(text, start, end) is None:
+        return False
+    if all(char in term for char in _LOOKALIKE_ALL(text, start, end)):
         return False
     while start > 0 and is_wordish(text[start - 1]):
         start -= 1

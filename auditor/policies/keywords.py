@@ -364,10 +364,16 @@ def _relevant_changes(
         elif not piece:
             (soft if is_soft_separator(char) else mattering).append(char)
     astral = "\U00010000-\U0010ffff"
-    pattern = f"[{_escaped(mattering)}{watch}{astral}]"
-    if soft:  # deleting punctuation joins only a character that is (or becomes) a key's
-        pattern += f"|[{_escaped(soft)}](?<=[{_escaped(keyed)}][{_escaped(soft)}])"
-    return re.compile(pattern).search
+    changing = f"{_escaped(mattering)}{watch}{astral}"
+    if not soft:
+        return re.compile(f"[{changing}]").search
+    # One class first, which the regex engine skips to at its fast scan's speed (a pattern
+    # starting with an alternative is tried at every position, three times slower); then
+    # punctuation counts only after a character that is (or becomes) a key's.
+    deleted = _escaped(soft)
+    return re.compile(
+        f"[{changing}{deleted}](?:(?<=[{changing}])|(?<=[{_escaped(keyed)}][{deleted}]))"
+    ).search
 
 
 def _escaped(chars: Iterable[str]) -> str:

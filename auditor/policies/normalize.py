@@ -168,6 +168,11 @@ def _bmp_steps() -> tuple[dict[int, str], dict[int, str], dict[int, None]]:
     return simplified, digits, separators
 
 
+def separators_in_plane() -> Iterable[int]:
+    """The code of every character of the Basic Multilingual Plane `separators` deletes."""
+    return _bmp_steps()[2].keys()
+
+
 @cache
 def _plane_but_nul() -> str:
     """Every character of the Basic Multilingual Plane but NUL and the surrogates."""
