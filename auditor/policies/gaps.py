@@ -68,23 +68,26 @@ def breaks_words(text: str, start: int, end: int, term: str) -> bool:
             position += 1
         if gap_start > start and position < end:
             gaps.append((gap_start, position))
+    last = len(gaps) - 1
     for index, (gap_start, gap_end) in enumerate(gaps):
-        # a piece of the term: the Chinese run on this side of the gap begins (ends) inside
-        # the match, after another of its gaps or where the text's run begins (ends)
-        piece_left = index > 0 or start == 0 or not is_cjk(text[start - 1])
-        piece_right = index < len(gaps) - 1 or end == len(text) or not is_cjk(text[end])
-        if not _joins(text, gap_start, gap_end, term, piece_left or piece_right):
+        if not _joins(text, gap_start, gap_end, term, index, last, start, end):
             return True
     return _lookalike_word(text, start, end, term)
 
 
-def _joins(text: str, start: int, end: int, term: str, piece: bool) -> bool:
-    """Whether the gap `text[start:end]`, between two characters of a match, is evasion;
-    `piece`: the Chinese run on one side of it lies wholly inside the match."""
+def _joins(
+    text: str, start: int, end: int, term: str, index: int, last: int, first: int, after: int
+) -> bool:
+    """Whether the gap `text[start:end]`, gap `index` of `last + 1` in the match at
+    `[first, after)`, is evasion."""
     gap = text[start:end]
     left, right = text[start - 1], text[end]
     if is_cjk(left) and is_cjk(right):
-        return piece or all(char in _MARKS or is_invisible(char) for char in gap)
+        if index > 0 or first == 0 or not is_cjk(text[first - 1]):
+            return True
+        if index < last or after == len(text) or not is_cjk(text[after]):
+            return True
+        return all(char in _MARKS or is_invisible(char) for char in gap)
     soft = [char for char in gap if is_soft_separator(char)]
     if not soft or all(unicodedata.normalize("NFKC", char) in term for char in soft):
         return True

@@ -71,9 +71,12 @@ _BEYOND_BMP_CHAR = re.compile("[\U00010000-\U0010ffff]")
 _BEYOND_BMP = _BEYOND_BMP_CHAR.search
 
 
+_CJK_CHAR = re.compile("[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _CJK_RANGES) + "]")
+_CJK_MATCH = _CJK_CHAR.match
+
+
 def is_cjk(char: str) -> bool:
-    code = ord(char)
-    return any(low <= code <= high for low, high in _CJK_RANGES)
+    return _CJK_MATCH(char) is not None
 
 
 def is_invisible(char: str) -> bool:
