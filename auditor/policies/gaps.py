@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 
 from auditor.policies.normalize import (
@@ -36,6 +36,7 @@ from auditor.policies.normalize import (
     separators_in_plane,
 )
 
+_BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]").search
 # Typed between characters only to split a term: a gap of these alone (and invisible ones) joins.
 _MARKS = frozenset("*#|~=+^_＊＃｜～＝＋＾＿")
 _LOOKALIKES = "".join(sorted(char for char in CONFUSABLES if 0x370 <= ord(char) < 0x530))
@@ -52,12 +53,19 @@ def _gap_or_lookalike() -> Callable[[str, int, int], object]:
     return re.compile(f"[{re.escape(deleted)}\U00010000-\U0010ffff]").search
 
 
-def breaks_words(text: str, start: int, end: int, term: str) -> bool:
-    """Whether the match at raw `[start, end)` of `text` joins words or clauses into `term`
-    across one of its gaps, or reads a wholly Cyrillic or Greek word as a Latin term."""
-    if _gap_or_lookalike()(text, start, end) is None:
-        return False
-    gaps = []
+@cache
+def _separator_runs() -> Callable[[str, int, int], Iterator[re.Match[str]]]:
+    """The runs of characters that may be separators: every one `separators` deletes in the
+    plane, and any character beyond it (which `_exact` asks about)."""
+    deleted = "".join(map(chr, separators_in_plane()))
+    return re.compile(f"[{re.escape(deleted)}\U00010000-\U0010ffff]+").finditer
+
+
+def _exact(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """The runs of separators in `text[start:end]`, a run of possible ones."""
+    if _BEYOND_BMP(text, start, end) is None:
+        yield start, end
+        return
     position = start
     while position < end:
         if not is_separator(text[position]):
@@ -66,8 +74,20 @@ def breaks_words(text: str, start: int, end: int, term: str) -> bool:
         gap_start = position
         while position < end and is_separator(text[position]):
             position += 1
-        if gap_start > start and position < end:
-            gaps.append((gap_start, position))
+        yield gap_start, position
+
+
+def breaks_words(text: str, start: int, end: int, term: str) -> bool:
+    """Whether the match at raw `[start, end)` of `text` joins words or clauses into `term`
+    across one of its gaps, or reads a wholly Cyrillic or Greek word as a Latin term."""
+    if _gap_or_lookalike()(text, start, end) is None:
+        return False
+    gaps = [
+        span
+        for run in _separator_runs()(text, start, end)
+        for span in _exact(text, *run.span())
+        if start < span[0] and span[1] < end
+    ]
     last = len(gaps) - 1
     for index, (gap_start, gap_end) in enumerate(gaps):
         if not _joins(text, gap_start, gap_end, term, index, last, start, end):
