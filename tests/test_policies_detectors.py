@@ -80,7 +80,11 @@ def found(name, text, **options):
             "mail Zhang.San@Example.COM.",
             [(5, 26, "Zhang.San@Example.COM", "zhang.san@example.com", "high", ())],
         ),
-        ("email", "联系 wang@公司.cn 或 a..b@example.com", []),
+        (
+            "email",
+            "联系 wang@公司.cn 或 a..b@example.com",
+            [(3, 13, "wang@公司.cn", "wang@公司.cn", "high", ())],
+        ),
         (
             "ipv4",
             "server is 10.0.12.254.",
@@ -154,8 +158,8 @@ def test_text_without_a_needle_runs_no_detector():
 # skip to candidate positions; these are the same expressions written lookbehind-first, the
 # plain way, and must find exactly the same matches.
 PLAIN_PATTERNS = {
-    "resident_id": r"(?<![0-9])[1-8][0-9]{5}(?:[0-9]{8}|(?P<s>[ -])[0-9]{8}(?P=s))[0-9]{3}"
-    r"[0-9Xx](?![0-9Xx])",
+    "resident_id": r"(?<![0-9])[1-8][0-9]{5}"
+    r"(?:(?:[0-9]{8}|(?P<s>[ -])[0-9]{8}(?P=s))[0-9]{3}[0-9Xx]|[0-9]{9})(?![0-9Xx])",
     "bank_card": r"(?<![0-9])(?:[0-9]{4}[ -]){3}[0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9])"
     r"|(?<![0-9])[0-9]{13,19}(?![0-9Xx])",
     "mobile": r"(?<![0-9])(?<![0-9]\.)(?:\+?86[ -]?)?1[3-9][0-9]"
@@ -230,7 +234,134 @@ def test_look_alikes_of_grouped_numbers_are_not_found(name, text):
 
 def test_a_version_string_after_v_is_no_ipv4_address():
     assert found("ipv4", "upgrade to v2.3.10.1 or V10.0.0.1") == []
-    assert [hit[2] for hit in found("ipv4", "version 2.3.10.1")] == ["2.3.10.1"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "version 2.3.10.1",
+        "Version: 6.5.3.143",
+        "版本号 6.5.3.143",
+        "版本为6.5.3.143",
+        "固件6.5.3.143",
+        "build 10.0.190.41",
+        "firmware=1.2.3.4",
+    ],
+)
+def test_a_dotted_quad_after_a_version_word_is_no_ipv4_address(text):
+    assert found("ipv4", text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("server 10.0.0.1", "10.0.0.1"),  # `server` ends with `ver`
+        ("driver at 10.1.2.3", "10.1.2.3"),
+        ("服务器地址：192.168.1.1", "192.168.1.1"),
+        ("version 2 runs on 10.0.0.7", "10.0.0.7"),
+    ],
+)
+def test_an_address_after_other_words_is_still_found(text, address):
+    assert [hit[2] for hit in found("ipv4", text)] == [address]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("请发到 用户@例子.公司 谢谢", "用户@例子.公司"),
+        ("write to x@bücher.de today", "x@bücher.de"),
+        ("Jürgen.M@Bücher.de", "jürgen.m@bücher.de"),
+        ("zhangsan@xn--fsqu00a.xn--fiqs8s", "zhangsan@xn--fsqu00a.xn--fiqs8s"),
+        ("我的邮箱123456@qq.com", "123456@qq.com"),  # the address after the word, not with it
+        ("发到 wang@公司.cn谢谢", "wang@公司.cn"),
+        ("邮箱 张三@例子.中国，发我一下", "张三@例子.中国"),
+        ("邮箱张三@例子.中国，发我一下", "张三@例子.中国"),  # the label word is no name
+        ("电子邮箱用户@163.com", "用户@163.com"),
+    ],
+)
+def test_internationalised_email_addresses_are_found(text, value):
+    assert [hit[3] for hit in found("email", text)] == [value]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "证件号码: 320102351007480",
+        "身份证 110101800101123 已核对",
+        "110101800101123 是他的身份证",
+        "ID card no. 440305651231001",
+    ],
+)
+def test_an_old_15_digit_resident_id_next_to_an_identity_word_is_found(text):
+    hits = found("resident_id", text)
+    assert [(len(hit[3]), hit[4]) for hit in hits] == [(15, "high")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "320102351007480",  # no identity word
+        "快递单号 JD320102351007480",
+        "身份证 320102351307480",  # month 13
+        "身份证 320102350230480",  # 30 February
+        "身份证 990102351007480",  # no province 99
+        "身份证 320002351007480",  # city 00
+        "身份证 3201023510074801",  # 16 digits
+    ],
+)
+def test_other_15_digit_numbers_are_no_resident_id(text):
+    assert found("resident_id", text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "createTime: 1727969845525",  # epoch milliseconds
+        "时间戳20260319022907",  # 14 digits, no scheme has that length for 20
+        "消息ID:1958439488294308479",  # a 64-bit message id
+        "打这个+8619742894206找王经理",  # 86 and a mobile number
+        "快递单号 JD7369260258183",  # a 7: petroleum, no bank
+        "ref 0000000000000000",
+    ],
+)
+def test_long_numbers_without_a_card_schemes_prefix_are_no_bank_card(text):
+    assert found("bank_card", text) == []
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "6222021234567894",  # UnionPay 62, 16 digits
+        "6228480402564890018",  # UnionPay 62, 19 digits
+        "4111111111111111",  # Visa
+        "5500000000000004",  # Mastercard 55
+        "2221000000000009",  # Mastercard 2-series
+        "378282246310005",  # American Express, 15 digits
+        "3530111333300000",  # JCB
+        "30569309025904",  # Diners, 14 digits
+        "6011111111111117",  # Discover
+    ],
+)
+def test_card_numbers_of_every_scheme_are_found(number):
+    assert [hit[3] for hit in found("bank_card", f"卡号 {number}")] == [number]
+
+
+@pytest.mark.parametrize(
+    ("name", "allow", "text"),
+    [
+        ("mobile", "138-0013-8000", "热线 13800138000"),
+        ("mobile", "+86 138 0013 8000", "热线 138-0013-8000"),
+        ("mobile", "１３８００１３８０００", "热线 13800138000"),
+        ("mobile", "138-0013-*", "热线 138 0013 8000"),
+        ("bank_card", "6222 0212 3456 7894", "卡号 6222021234567894"),
+        ("bank_card", "6222-0212-3456-7894", "卡号 6222 0212 3456 7894"),
+        ("resident_id", "110108-19900307-1238", "身份证 110108199003071238"),
+        ("email", "Help@Corp.Example", "write to help@corp.example"),
+    ],
+)
+def test_a_formatted_allowlist_value_allows_the_number_however_it_is_written(name, allow, text):
+    assert found(name, text, allow=[allow]) == []
+    assert found(name, text) != []
 
 
 def test_the_check_digit_is_the_gb_11643_weighted_sum():

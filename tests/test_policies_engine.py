@@ -256,7 +256,7 @@ def test_texts_without_ascii_digits_find_the_numbers_written_in_other_digits():
     differing = [t for t in texts if spans(engine.matches(t)[1]) != spans(scanner.scan(t))]
 
     assert differing == []
-    assert sum(1 for text in texts if scanner.scan(text)) > 250  # the fuzz does reach detections
+    assert sum(1 for text in texts if scanner.scan(text)) > 200  # the fuzz does reach detections
 
 
 def test_the_policy_digest_is_the_sha256_of_the_file_bytes():
@@ -379,12 +379,12 @@ def test_a_low_confidence_detection_is_one_severity_below_its_rule(tmp_path):
     word near it is no high-severity card."""
     engine = _engine(tmp_path)
     _until, _verdict, (finding,) = engine.evaluate(
-        message({"type": "txt", "msg": "order 1234567812345670 shipped"})
+        message({"type": "txt", "msg": "order 6234567812345679 shipped"})
     )
 
     assert (finding.severity, finding.message) == (
         "medium",
-        "bank_card '1234567812345670' (low confidence, so medium rather than high) "
+        "bank_card '6234567812345679' (low confidence, so medium rather than high) "
         "in payload.bodies[0].msg",
     )
     assert finding.details["severity_lowered_for"] == "low confidence"
@@ -394,12 +394,12 @@ def test_a_low_confidence_detection_is_one_severity_below_its_rule(tmp_path):
 def test_a_context_word_keeps_the_rule_severity(tmp_path):
     engine = _engine(tmp_path)
 
-    assert _pii(engine, "card 1234567812345670") == [
+    assert _pii(engine, "card 6234567812345679") == [
         (
             "bank_card",
             "high",
             "high",
-            "bank_card '1234567812345670' (high confidence) in payload.bodies[0].msg",
+            "bank_card '6234567812345679' (high confidence) in payload.bodies[0].msg",
         )
     ]
 
@@ -445,7 +445,7 @@ def test_scan_fails_on_high_for_a_card_number_only_with_context(tmp_path):
     policy.write_text(CARDS, encoding="utf-8")
     data = tmp_path / "records.jsonl"
     codes = []
-    for text in ("order 1234567812345670 shipped", "my card 1234567812345670"):
+    for text in ("order 6234567812345679 shipped", "my card 6234567812345679"):
         data.write_text(json.dumps(message({"type": "txt", "msg": text})) + "\n", "utf-8")
         result = CliRunner().invoke(
             main, ["scan", "--policies", str(policy), str(data), "--fail-on", "high"]

@@ -83,11 +83,65 @@ def test_a_stroke_on_every_letter_hides_no_term():
 
 
 @pytest.mark.parametrize(
-    "text", ["洗，钱", "洗。钱", "洗,钱", "洗【钱】", "kick, back", "kick。back"]
+    "text",
+    [
+        "kick, back",
+        "kick。back",
+        "the kick! Back then",
+        "衣服要洗，钱也要存",
+        "衣服洗好了😀钱包找到了",
+        "我要洗、钱包也要",
+        "衣服洗 钱包找到了",
+        "我先发 票据稍后",
+        "车已经洗-钱塘江边见",
+    ],
 )
-def test_punctuation_between_letters_still_parts_them(text):
-    """Punctuation is no separator: removing it would join two sentences into a term."""
-    assert spans(text, "洗钱", "kickback") == []
+def test_punctuation_or_a_space_between_words_still_parts_them(text):
+    """Punctuation, a space or an emoji between two words of Chinese (each side's run of
+    characters reaching beyond the match) or between Latin letters is a break, not a term."""
+    assert spans(text, "洗钱", "发票", "kickback") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "matched"),
+    [
+        ("洗，钱", "洗，钱"),
+        ("帮他洗、钱", "洗、钱"),
+        ("洗!钱吗", "洗!钱"),
+        ("洗【】钱", "洗【】钱"),
+        ("洗💰钱", "洗💰钱"),
+        ("法😀轮功", "法😀轮"),
+        ("内😀幕😀消😀息", "内😀幕😀消😀息"),
+        ("洗❤钱", "洗❤钱"),
+        ("洗·钱", "洗·钱"),
+        ("我有内幕 消息", "内幕 消息"),
+        ("kick🔥back", "kick🔥back"),
+    ],
+)
+def test_punctuation_symbols_and_emoji_between_the_characters_of_a_term_hide_it_not(text, matched):
+    """A term spelled out with punctuation or an emoji between its pieces is found: the run of
+    Chinese characters on one side of each gap begins or ends inside the match."""
+    assert [hit[3] for hit in spans(text, "洗钱", "法轮", "内幕消息", "kickback")] == [matched]
+
+
+@pytest.mark.parametrize(
+    ("text", "matched"),
+    [
+        ("your раssword", "раssword"),  # Cyrillic р and а
+        ("a kickbаck", "kickbаck"),  # Cyrillic а
+        ("ΚΙCΚΒΑCΚ", "ΚΙCΚΒΑCΚ"),  # Greek capitals and a Latin C
+        ("kickbαck", "kickbαck"),  # Greek alpha
+        ("ᴋɪᴄᴋʙᴀᴄᴋ", "ᴋɪᴄᴋʙᴀᴄᴋ"),  # Latin small capitals
+    ],
+)
+def test_cyrillic_and_greek_look_alikes_of_latin_letters_hide_no_term(text, matched):
+    assert [hit[3] for hit in spans(text, "password", "kickback")] == [matched]
+
+
+def test_a_word_wholly_in_cyrillic_is_no_disguised_latin_term():
+    """`сор` (Russian for litter) reads as `cop` letter by letter, but mixes no Latin letter."""
+    assert spans("это сор", "cop") == []
+    assert [hit[3] for hit in spans("a сoр here", "cop")] == ["сoр"]
 
 
 POLICY = """

@@ -32,10 +32,12 @@ from auditor.policies.display import (
     right_to_left,
     without_surrogates,
 )
+from auditor.policies.gaps import breaks_words
 from auditor.policies.model import KeywordList, PatternRule
 from auditor.policies.normalize import (
     Normalizer,
     is_separator,
+    is_soft_separator,
     is_wordish,
     normalizer,
     raw_index,
@@ -133,9 +135,12 @@ class _Group:
         self.strings = list(by_key) + list(needles)
         self.automaton = _automaton(self.strings) if self.strings else None
         self.joins_words = "separators" in self.normalizer.steps
+        self.judges_gaps = self.joins_words or "confusables" in self.normalizer.steps
 
     def allowed_spans(self, text: str, list_index: int) -> list[tuple[int, int]]:
-        """Raw spans of the list's allowlisted phrases in `text` (for its regex matches)."""
+        """Raw spans of the list's allowlisted phrases in `text` (for its regex matches), each
+        with the characters normalisation deleted on either side (`5%` of `not guaranteed 5%`:
+        the phrase's key ends at `5`, the regex's match at `%`)."""
         if self.automaton is None:
             return []
         found = self.automaton.find_matches_as_indexes(
@@ -145,7 +150,7 @@ class _Group:
             return []
         offsets = self.normalizer.offsets(text)
         return [
-            (raw_index(offsets, start), raw_index(offsets, end - 1) + 1)
+            _widened(offsets, raw_index(offsets, start), raw_index(offsets, end - 1) + 1)
             for key, start, end in found
             for entry in self.entries[key]
             if entry.allow and entry.list_index == list_index
@@ -212,6 +217,12 @@ class _Group:
                 continue
             if (
                 offsets is not None
+                and self.judges_gaps
+                and breaks_words(text, raw_start, raw_end, entry.term)
+            ):
+                continue
+            if (
+                offsets is not None
                 and self.joins_words
                 and (entry.word_start or entry.word_end)
                 and self._joined_words(text[raw_start:raw_end], entry.term)
@@ -273,6 +284,15 @@ class _Group:
         return hits
 
 
+def _widened(offsets: list[int], start: int, end: int) -> tuple[int, int]:
+    """The raw span `[start, end)` with the deleted characters just before and after it."""
+    while start > 0 and offsets[start - 1] == (offsets[start - 2] if start > 1 else 0):
+        start -= 1
+    while end < len(offsets) and offsets[end] == offsets[end - 1]:
+        end += 1
+    return start, end
+
+
 def _words(text: str) -> tuple[list[str], list[str]]:
     """The runs of `text` between separators, and the separator runs between them."""
     words: list[str] = []
@@ -327,20 +347,37 @@ def _relevant_changes(
     """A search for characters whose normalisation could change what the automaton finds.
 
     A change matters when it deletes the character (a separator can split a term) or when the
-    character or what it becomes occurs in some term. Any other change (`，` to `,` when no term
-    holds a comma) can neither make nor break a match, so a text without a character that
-    matters is scanned as it is, with no translation and raw offsets as they are. Characters
+    character or what it becomes occurs in some term; deleting punctuation or a symbol matters
+    only right after such a character (`洗，钱`): elsewhere (`好的，收到`) it joins nothing a
+    term holds. Any other change can neither make nor break a match, so a text without a
+    character that matters is scanned as it is, with no translation and raw offsets as they are.
+    Characters
     beyond the Basic Multilingual Plane always count, since only the BMP is enumerated, and
     so do the characters of `watch` (the inside of a regex class), which the caller asks about.
     """
     used = set("".join(keys))
-    mattering = [
-        char
-        for char, piece in normal.changes().items()
-        if not piece or char in used or not used.isdisjoint(piece)
-    ]
+    mattering, soft, keyed = [], [], set(used)
+    for char, piece in normal.changes().items():
+        if char in used or (piece and not used.isdisjoint(piece)):
+            mattering.append(char)
+            keyed.add(char)
+        elif not piece:
+            (soft if is_soft_separator(char) else mattering).append(char)
     astral = "\U00010000-\U0010ffff"
-    return re.compile(f"[{''.join(re.escape(char) for char in mattering)}{watch}{astral}]").search
+    changing = f"{_escaped(mattering)}{watch}{astral}"
+    if not soft:
+        return re.compile(f"[{changing}]").search
+    # One class first, which the regex engine skips to at its fast scan's speed (a pattern
+    # starting with an alternative is tried at every position, three times slower); then
+    # punctuation counts only after a character that is (or becomes) a key's.
+    deleted = _escaped(soft)
+    return re.compile(
+        f"[{changing}{deleted}](?:(?<=[{changing}])|(?<=[{_escaped(keyed)}][{deleted}]))"
+    ).search
+
+
+def _escaped(chars: Iterable[str]) -> str:
+    return "".join(re.escape(char) for char in sorted(chars))
 
 
 def required_literal(regex: re.Pattern[str]) -> str | None:

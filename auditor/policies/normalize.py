@@ -1,12 +1,15 @@
 """Normalisation against evasion, character by character so every match maps back to raw text.
 
 Each step is switchable per keyword list: `nfkc` (full/half width, compatibility forms, circled
-digits), `case` (case folding), `traditional` (traditional to simplified Chinese with OpenCC),
-`digits` (other digit styles such as ❶ or ١) and `separators` (spaces, filler symbols and
-characters that show as nothing typed between characters: `内*幕`, `内 幕`, `k-i-c-k`, a zero-width
-space, a variation selector, a Hangul filler, an accent or strike-through stacked on a letter).
-Punctuation (`，` `。` `,` `【】`) is not a separator: removing it would join the words on either
-side of a sentence or clause break into a term.
+digits), `confusables` (Cyrillic and Greek letters that look like Latin ones, `раss` with a
+Cyrillic р and а, and Latin small capitals, mapped to the Latin letter), `case` (case folding),
+`traditional` (traditional to simplified Chinese with OpenCC), `digits` (other digit styles such
+as ❶ or ١) and `separators` (spaces, filler symbols and characters that show as nothing typed
+between characters: `内*幕`, `内 幕`, `k-i-c-k`, a zero-width space, a variation selector, a Hangul
+filler, an accent or strike-through stacked on a letter; and punctuation, symbols and emoji:
+`洗，钱`, `法😀轮`). Removing punctuation or a space can join two words across a break into a
+term (`衣服洗 钱包`), so the matcher keeps such a match only where the gap is evasion (see
+`gaps`): the normalisation deletes, the matcher judges.
 
 Every step maps one character to zero or more characters regardless of its neighbours, so the
 pipeline is one `str.translate` table, filled lazily as characters are first seen, and a match in
@@ -26,7 +29,7 @@ from collections.abc import Callable, Iterable
 from functools import cache, cached_property, lru_cache
 from itertools import accumulate, combinations
 
-STEPS = ("nfkc", "case", "traditional", "digits", "separators")
+STEPS = ("nfkc", "confusables", "case", "traditional", "digits", "separators")
 
 SEPARATOR_CHARS = frozenset("*-_.·•‧∙⋅~|/\\+=#^`'\"‐‑‒–—―＊－＿．・･～｜／＼＋＝＃＾｀＇＂")
 # Separators a reader does not see: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties
@@ -68,18 +71,58 @@ _BEYOND_BMP_CHAR = re.compile("[\U00010000-\U0010ffff]")
 _BEYOND_BMP = _BEYOND_BMP_CHAR.search
 
 
+_CJK_CHAR = re.compile("[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _CJK_RANGES) + "]")
+_CJK_MATCH = _CJK_CHAR.match
+
+
 def is_cjk(char: str) -> bool:
-    code = ord(char)
-    return any(low <= code <= high for low, high in _CJK_RANGES)
+    return _CJK_MATCH(char) is not None
 
 
-def is_separator(char: str) -> bool:
+def is_invisible(char: str) -> bool:
+    """A character that shows as nothing, or as a mark on the character before it."""
+    return ord(char) in _INVISIBLE or unicodedata.category(char) == "Cf"
+
+
+def is_hard_separator(char: str) -> bool:
+    """A space, a filler symbol or a character that shows as nothing: no word holds one."""
+    return char.isspace() or char in SEPARATOR_CHARS or is_invisible(char)
+
+
+# Punctuation and symbols (emoji among them), but currency signs (`$100`, `¥`) and the ASCII
+# `@`, `:` and `%`, which hold addresses, URLs and figures together: a text's `@` and `://` tell
+# the sensitive-data prefilter (see `keywords`) whether a detector need run, read after this
+# normalisation, which must keep them.
+_SOFT_CATEGORIES = frozenset(("Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sk", "So"))
+_KEPT = frozenset("@:%")
+
+
+def is_soft_separator(char: str) -> bool:
+    """Punctuation or a symbol that is no hard separator: it may end a clause or a word (`，`,
+    `!`, `、`) as well as split a term, so a match across one is judged (`gaps`)."""
     return (
-        char.isspace()
-        or char in SEPARATOR_CHARS
-        or ord(char) in _INVISIBLE
-        or unicodedata.category(char) == "Cf"
+        char not in _KEPT
+        and not is_hard_separator(char)
+        and unicodedata.category(char) in _SOFT_CATEGORIES
     )
+
+
+@lru_cache(maxsize=65_536)
+def is_separator(char: str) -> bool:
+    """What the `separators` step deletes."""
+    return is_hard_separator(char) or is_soft_separator(char)
+
+
+# Letters of other scripts shaped like Latin ones (Unicode's confusables.txt, the unambiguous
+# ones), and Latin small capitals, each to its Latin letter.
+CONFUSABLES = dict(
+    zip(
+        "АВСЕНІЈКМОРЅТХУԜԚаеорсухіјѕһԁԝԛӏΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοιρνκυϲϳᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ",
+        "ABCEHIJKMOPSTXYWQaeopcyxijshdwqlABEZHIKMNOPTYXaoipvkucjabcdefghijklmnoprstuvwyz",
+        strict=True,
+    )
+)
+_CONFUSABLES_TABLE = str.maketrans(CONFUSABLES)
 
 
 @lru_cache(maxsize=65_536)
@@ -126,6 +169,11 @@ def _bmp_steps() -> tuple[dict[int, str], dict[int, str], dict[int, None]]:
     }
     separators = dict.fromkeys(ord(c) for c in plane if is_separator(c))
     return simplified, digits, separators
+
+
+def separators_in_plane() -> Iterable[int]:
+    """The code of every character of the Basic Multilingual Plane `separators` deletes."""
+    return _bmp_steps()[2].keys()
 
 
 @cache
@@ -204,6 +252,8 @@ class Normalizer:
         piece = char
         if "nfkc" in steps:
             piece = unicodedata.normalize("NFKC", piece)
+        if "confusables" in steps:
+            piece = piece.translate(_CONFUSABLES_TABLE)
         if "case" in steps:
             piece = piece.casefold()
         if _BEYOND_BMP(piece) is None:  # each later step maps a character on its own
@@ -290,6 +340,8 @@ class Normalizer:
         text = "\0".join(plane)
         if "nfkc" in steps:
             text = unicodedata.normalize("NFKC", text)
+        if "confusables" in steps:
+            text = text.translate(_CONFUSABLES_TABLE)
         if "case" in steps:
             text = text.casefold()
         beyond = {

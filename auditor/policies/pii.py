@@ -122,11 +122,16 @@ def _context(words: Sequence[str]) -> Callable[[str], object] | None:
     return re.compile("|".join(re.escape(word.casefold()) for word in words)).search
 
 
-def _allowlist(globs: Sequence[str]) -> Callable[[str], object] | None:
-    """One `match` for a rule's allowlist: `fnmatchcase` against each glob, in a single call."""
+def _allowlist(detector: Detector, globs: Sequence[str]) -> Callable[[str], object] | None:
+    """One `match` for a rule's allowlist: `fnmatchcase` against each glob, in a single call.
+
+    Values are compared in canonical form (digits alone, lower case, ...), so each glob is read
+    as the detector reads a text (`view_of`) and made canonical: `138-0013-8000`, `＋86 138 0013
+    8000` and `13800138000` allow the same number."""
     if not globs:
         return None
-    return re.compile("|".join(translate(glob) for glob in globs)).match
+    forms = (detector.allow_form(view_of(glob)) for glob in globs)
+    return re.compile("|".join(translate(form) for form in forms)).match
 
 
 class PiiScanner:
@@ -139,7 +144,7 @@ class PiiScanner:
             low = detector.base_confidence != "high"
             context = _context(rule.context_words) if low else None
             lowered = low_confidence_severity(rule) if low else rule.severity
-            every.append((rule, detector, context, _allowlist(rule.allow), lowered))
+            every.append((rule, detector, context, _allowlist(detector, rule.allow), lowered))
         by_literal: dict[str, list[_Rule]] = {}
         self._numeric: list[_Rule] = []
         fragments: dict[str, None] = {}

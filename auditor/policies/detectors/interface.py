@@ -50,12 +50,33 @@ class Detector(ABC):
         """The form a value is checked, compared with the allowlist and reported in."""
         return raw
 
+    def allow_form(self, glob: str) -> str:
+        """An allowlist glob in canonical form, so it compares with values as they are reported:
+        `138-0013-8000` allows the mobile number `13800138000`. A glob without wildcards is a
+        value, canonical as one; in one with wildcards each literal run between them is made
+        canonical on its own, and `*`, `?` and `[...]` are left as they are."""
+        if not _GLOB_PARTS_SPECIAL.search(glob):
+            return self.canonical(glob)
+        return "".join(
+            part if _GLOB_SPECIAL.fullmatch(part) else self.canonical_part(part)
+            for part in _GLOB_PARTS.findall(glob)
+        )
+
+    def canonical_part(self, raw: str) -> str:
+        """The canonical form of a run of characters inside a value (see `allow_form`)."""
+        return self.canonical(raw)
+
     @abstractmethod
     def is_valid(self, value: str) -> bool:
         """Whether a candidate in canonical form passes the detector's check."""
 
 
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
+
+# fnmatch's wildcards: `*`, `?` and a closed bracket expression (`[` alone is a literal)
+_GLOB_SPECIAL = re.compile(r"\*|\?|\[!?\]?[^\]]*\]")
+_GLOB_PARTS_SPECIAL = re.compile(r"[*?]|\[!?\]?[^\]]*\]")
+_GLOB_PARTS = re.compile(r"\*|\?|\[!?\]?[^\]]*\]|\[|[^*?\[]+")
 
 # What the numeric detectors accept between two groups of digits: a space, a dot, a hyphen, and
 # the Unicode hyphens, dashes (a word processor turns `-` into `–`) and minus sign. Written to go

@@ -12,6 +12,8 @@ from auditor.policies.detectors.interface import (
     digits_only,
 )
 
+_PREFIX = re.compile(r"^(?:\+|00)86[ -]?").sub  # the country code written before a glob's digits
+
 
 class MobileDetector(Detector):
     name = "mobile"
@@ -36,6 +38,9 @@ class MobileDetector(Detector):
     def canonical(self, raw: str) -> str:
         digits = digits_only(raw)
         return digits[2:] if len(digits) == 13 and digits.startswith("86") else digits
+
+    def canonical_part(self, raw: str) -> str:
+        return digits_only(_PREFIX(raw, 1) if raw.startswith(("+", "00")) else raw)
 
     def is_valid(self, value: str) -> bool:
         return len(value) == 11 and value[0] == "1" and value[1] in "3456789"
