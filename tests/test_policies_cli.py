@@ -3,6 +3,7 @@
 import gzip
 import json
 import textwrap
+import time
 
 import orjson
 import pytest
@@ -432,21 +433,99 @@ def test_a_repetition_that_reads_the_same_text_two_ways_is_refused_by_line(tmp_p
 
 
 @pytest.mark.parametrize(
+    ("pattern", "run"),
+    [
+        (r"(\w+)\s*=\s*(\w+)\s*;\s*$", "0000..."),
+        (r"\d+元", "0000..."),
+        (r"\d+\s*万", "0000..."),
+        (r"[a-z]+\d", "aaaa..."),
+        (r"a.*b", "a0a0a0..."),
+        (r"\s*;\s*$", "    ..."),
+        (r"(ab|a)*b", "aaaa..."),
+        (r"\d+\d+$", "0000..."),
+        (r"[\w.+-]+@[\w-]+\.[\w.]+", "0000..."),
+        (r"(?<!\d)\d+\d+$", "0000..."),
+        (r"^x\d*\d*y", "0000..."),
+    ],
+)
+def test_a_pattern_whose_time_grows_with_the_square_of_the_text_is_refused_by_line(
+    tmp_path, pattern, run
+):
+    """Probe 21 #3: `(\\w+)\\s*=\\s*(\\w+)\\s*;\\s*$` passed the check and took 25 s on one
+    40 KB message of letters; `\\d+元` took 9.5 s on 40,000 digits, `\\d+\\s*万` 62 s, `a.*b`
+    6 s on 40,000 `a` (measured here). A search retries at every character, each try reading
+    the rest of the run; `(?<!\\d)` in front of a repetition, or an anchor, makes it one try."""
+    path, result = check_pattern(tmp_path, pattern)
+
+    assert result.exit_code == 2
+    assert result.output == (
+        f"auditor: error: {path}:6: keywords[0].patterns[0]: pattern {pattern!r} has a part "
+        f"that reads a run like {run!r} again from each of its characters, so its time grows "
+        "with the square of the message's length or faster; start it with a guard such as "
+        "(?<!\\d) or \\b, or anchor it, so that a run is tried once, and merge neighbouring "
+        "repetitions that read the same characters\n"
+    )
+
+
+def test_the_guarded_pattern_the_refusal_suggests_scans_a_long_message_at_once(tmp_path):
+    """The refused probe pattern with `(?<!\\w)` in front finds the same assignment, and a
+    40 KB message of letters no longer takes 25 s: each run of letters is tried once."""
+    pattern = r"(?<!\w)(\w+)\s*=\s*(\w+)\s*;\s*$"
+    path, result = check_pattern(tmp_path, pattern)
+    assert result.exit_code == 0, result.output
+    data = tmp_path / "in.jsonl"
+    texts = ["a" * 40_000, "x" * 40_000 + " " + "y" * 40_000 + " key = value;"]
+    data.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "msg_id": str(index),
+                    "timestamp": 1793491200000,
+                    "chat_type": "chat",
+                    "from": "a",
+                    "to": "b",
+                    "payload": {"bodies": [{"type": "txt", "msg": text}]},
+                }
+            )
+            + "\n"
+            for index, text in enumerate(texts)
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "findings.jsonl"
+
+    started = time.monotonic()
+    scanned = run("scan", "--policies", path, data, "--findings", out, "--now", "2026-12-01")
+    took = time.monotonic() - started
+
+    assert scanned.exit_code == 1, scanned.output
+    found = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(each["msg_id"], each["rule"]) for each in found] == [("1", "a")]
+    assert took < 5, took
+
+
+@pytest.mark.parametrize(
     "pattern",
     [
         r"(a++)+$",
         r"(?>\w*\s?)*x",
         r"(ab|cd)+",
         r"(a{2}){3}",
-        r"(ab|a)*b",
-        r"(foo|foobar)*x",
-        r"(\s|\S)*x",
-        r"(\w|\d)+$",
-        r"\d+\d+$",
+        r"\b(ab|a)*b",
+        r"\b(foo|foobar)*x",
+        r"^(\s|\S)*x",
+        r"(?<!\w)(\w|\d)+$",
+        r"(?<!\d)\d+$",
         r"(\d{4}[- ]?){3}\d{4}",
-        r"[\w.+-]+@[\w-]+\.[\w.]+",
+        r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.]+",
         r"(?i)(buy|sell)\s+(now|today)",
+        r"(?i)\bguaranteed\s+\d{1,3}\s*%",
         r"(a|b)\1+x",
+        r"\d+",
+        r"\d+.",
+        r"转账\d+",
+        r"转账.{0,20}微信",
+        r"转账[^转]*微信",
     ],
 )
 def test_repetitions_that_cannot_backtrack_into_each_other_are_accepted(tmp_path, pattern):

@@ -25,7 +25,11 @@ from auditor.findings import SEVERITY_RANK
 from auditor.metaschema import check_schema
 from auditor.operator_files import read_operator_file
 from auditor.partitions import parse_instant
-from auditor.policies.backtracking import ambiguous_repetition, nested_repetition
+from auditor.policies.backtracking import (
+    ambiguous_repetition,
+    nested_repetition,
+    polynomial_backtracking,
+)
 from auditor.policies.detectors import DETECTORS
 from auditor.policies.durations import Duration
 from auditor.policies.model import (
@@ -325,6 +329,15 @@ class _Builder:
                     f"pattern {source!r} has {ambiguous}, which can take exponential time on a "
                     "message it almost matches; make its alternatives exclusive, or use a "
                     "possessive repetition (a*+)",
+                )
+            polynomial = polynomial_backtracking(regex)
+            if polynomial:
+                raise self.source.error(
+                    where,
+                    f"pattern {source!r} has {polynomial}, so its time grows with the square of "
+                    "the message's length or faster; start it with a guard such as (?<!\\d) or "
+                    "\\b, or anchor it, so that a run is tried once, and merge neighbouring "
+                    "repetitions that read the same characters",
                 )
             patterns.append(PatternRule(source, regex, self.source.line(where)))
         return KeywordList(
