@@ -175,6 +175,32 @@ def test_conflicts_are_listed_by_line_and_exit_1(tmp_path):
     ]
 
 
+def test_check_warns_of_a_hold_whose_empty_scope_holds_everything_but_passes(tmp_path):
+    """Probe 21 #5: `scope: {}` on a hold held every record and `policy check` said "OK". It can
+    be meant (a firm-wide preservation notice), so it is a warning: said, exit 0."""
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        holds:
+          - {id: matter-1, reason: dispute, scope: {}, starts: 2026-10-15}
+          - {id: matter-2, reason: audit, scope: {group: fin-1}, starts: 2026-10-15}
+        """,
+    )
+    result = run("policy", "check", path, "--now", "2026-11-27")
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0] == (
+        f"{path}:3: matter-1: warning: its scope is empty, so it holds every record, and nothing "
+        "is deleted while it lasts; if the matter is narrower, give it a scope (participant, "
+        "group, sent)"
+    )
+    assert result.output.splitlines()[1].startswith(
+        f"{path}: OK, no conflicts; 0 retention rules, 2 holds, 0 keyword lists (0 terms), "
+        "0 detectors; 1 warning(s); sha256 "
+    )
+    assert len(result.output.splitlines()) == 2
+
+
 def test_check_names_context_a_detector_never_reads(tmp_path):
     """The example set context words on resident_id, and the page said a match without one is
     rated a level lower: its check digit confirms every match, so neither was ever true

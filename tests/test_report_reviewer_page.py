@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from auditor.partitions import DAY_MS, HOUR_MS
+from auditor.policies.loading import policy_of_bytes
 from auditor.report import ReportBuilder, RunInfo
 from auditor.report.display import character_name, label, visible
 from auditor.report.formats.html import RULE_ROWS
+from auditor.report.policy import policy_view
 
 NOV_1 = 1_793_491_200_000  # 2026-11-01T00:00:00Z
 HIDDEN = (
@@ -309,6 +311,27 @@ def test_open_ended_holds_and_untimed_records_read_as_the_summary_says(tmp_path)
     assert said in shown_text(section(html, "table-retention"))
     assert "no-timestamp" not in shown_text(section(html, "table-retention"))
     assert said in shown_text(html[html.index('id="retention-rules"') :])
+
+
+def test_a_hold_with_an_empty_scope_is_shown_as_holding_every_record(tmp_path):
+    """Probe 21 #5: `scope: {}` on a hold held the whole history and the page said only "every
+    record" in its Covers cell, as for any broad rule."""
+    policy = policy_of_bytes(
+        "policies.yaml",
+        b"version: 1\nholds:\n"
+        b"  - {id: everything, reason: dispute, scope: {}, starts: 2026-10-15}\n"
+        b"  - {id: narrow, reason: audit, scope: {group: [fin-1]}, starts: 2026-10-15}\n",
+    )
+    builder = ReportBuilder(run_info(), policy=policy_view(policy))
+    html = page(tmp_path, builder)
+    rows = html[
+        html.index('id="policy-holds"') : html.index("</table>", html.index("policy-holds"))
+    ]
+    broad, narrow = (shown_text(row) for row in rows.split("<tr id=")[1:])
+
+    assert "every record: its scope is empty, so nothing is deleted while it lasts" in broad
+    assert '<span class="warning">every record</span>' in rows
+    assert "group fin-1" in narrow and "every record" not in narrow
 
 
 # -- secrets ----------------------------------------------------------------------------------

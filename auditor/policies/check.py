@@ -8,6 +8,10 @@ floor (the floor wins, so the rule's deletion date is never met) or than a defau
 outcome never happens there), a rule or hold that can never match, a detector's context that
 it never reads, a hold that has already
 ended, a term that its own allowlist excuses everywhere.
+
+A warning is what may well be meant but is too large to pass unsaid: a hold whose scope is empty
+holds every record of every conversation, so nothing is deleted while it lasts. It is printed,
+but leaves the exit code 0.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class Conflict:
     line: int
     subject: str
     message: str
+    warning: bool = False
 
 
 def check_policy(path: str | Path, now_ms: int) -> tuple[Policy, list[Conflict]]:
@@ -88,7 +93,8 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
             else:
                 found.extend(_review_ties(rule, policy))
     for hold in policy.holds:
-        if hold.ends_ms is not None and hold.ends_ms <= now_ms:
+        ended = hold.ends_ms is not None and hold.ends_ms <= now_ms
+        if ended:
             found.append(
                 Conflict(
                     hold.line,
@@ -100,6 +106,17 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
         reason = hold.scope.contradiction()
         if reason:
             found.append(Conflict(hold.line, hold.id, f"can never match: {reason}"))
+        if hold.scope.is_empty and not ended:
+            found.append(
+                Conflict(
+                    hold.line,
+                    hold.id,
+                    "its scope is empty, so it holds every record, and nothing is deleted while "
+                    "it lasts; if the matter is narrower, give it a scope (participant, group, "
+                    "sent)",
+                    warning=True,
+                )
+            )
     for rule in policy.detectors:
         detector = DETECTORS[rule.detector]
         written = rule.context_words != detector.context_words or rule.low_confidence_severity
