@@ -201,6 +201,31 @@ def test_check_warns_of_a_hold_whose_empty_scope_holds_everything_but_passes(tmp
     assert len(result.output.splitlines()) == 2
 
 
+def test_check_names_a_keyword_list_whose_empty_lists_leave_it_nothing_to_match(tmp_path):
+    """Probe 21 #11: `terms: []` passed the schema's "terms or patterns" and `policy check` said
+    OK for a list that could never match."""
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        keywords:
+          - {id: zh, severity: high, terms: [], allow: [反洗钱]}
+          - {id: en, severity: high, terms: [], patterns: []}
+          - {id: ok, severity: high, terms: [], patterns: ['wire \\d+']}
+        """,
+    )
+    result = run("policy", "check", path)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{path}:3: zh: lists no term and no pattern (an empty list), so it can never match: "
+        "list at least one, or remove the list",
+        f"{path}:4: en: lists no term and no pattern (an empty list), so it can never match: "
+        "list at least one, or remove the list",
+        f"{path}: 2 conflict(s); 0 retention rules, 0 holds, 3 keyword lists (0 terms), "
+        "0 detectors",
+    ]
+
+
 def test_check_names_context_a_detector_never_reads(tmp_path):
     """The example set context words on resident_id, and the page said a match without one is
     rated a level lower: its check digit confirms every match, so neither was ever true

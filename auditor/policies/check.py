@@ -7,7 +7,8 @@ floor (the floor wins, so the rule's deletion date is never met) or than a defau
 `then: review` rule on records both can cover (review wins the tie, so the scoped rule's own
 outcome never happens there), a rule or hold that can never match, a detector's context that
 it never reads, a hold that has already
-ended, a term that its own allowlist excuses everywhere.
+ended, a term that its own allowlist excuses everywhere, a keyword list whose `terms: []` leaves
+it nothing to match.
 
 A warning is what may well be meant but is too large to pass unsaid: a hold whose scope is empty
 holds every record of every conversation, so nothing is deleted while it lasts. It is printed,
@@ -131,6 +132,15 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
                 )
             )
     for keyword_list in policy.keyword_lists:
+        if not keyword_list.terms and not keyword_list.patterns:
+            found.append(
+                Conflict(
+                    keyword_list.line,
+                    keyword_list.id,
+                    "lists no term and no pattern (an empty list), so it can never match: list "
+                    "at least one, or remove the list",
+                )
+            )
         normal = normalizer(keyword_list.normalize)
         allowed = {normal.normalize(phrase.text) for phrase in keyword_list.allow}
         for term in keyword_list.terms:
