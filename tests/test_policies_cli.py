@@ -126,6 +126,37 @@ def test_the_example_policy_checks_clean():
             "retention.rules[0]: missing required field 'scope'",
         ),
         ("- just a list\n", 1, "the policy file is a list, not a mapping with `version: 1`"),
+        # probe 21 #14: JSON Schema's words ("dict is not of type array", "should be
+        # non-empty") in place of the YAML the author wrote
+        ("version: 1\nholds:\n  id: h\n", 3, "holds: a mapping is not a list"),
+        (
+            "version: 1\ndetectors:\n"
+            "  - {detector: mobile, severity: low, context: {words: 手机}}\n",
+            3,
+            "detectors[0].context.words: '手机' is not a list",
+        ),
+        (
+            "version: 1\ndetectors:\n"
+            "  - {detector: mobile, severity: low, context: {within: '20'}}\n",
+            3,
+            "detectors[0].context.within: '20' is not a whole number",
+        ),
+        (
+            "version: 1\nkeywords:\n  - {id: a, severity: low, terms: [x], whole_words: yes}\n",
+            3,
+            "keywords[0].whole_words: 'yes' is not true or false",
+        ),
+        (
+            "version: 1\nholds:\n"
+            "  - {id: h, reason: r, scope: {sent: 2026-01-01}, starts: 2026-01-01}\n",
+            3,
+            "holds[0].scope.sent: '2026-01-01' is not a mapping (key: value)",
+        ),
+        (
+            "version: 1\ndetectors:\n  - {detector: email, severity: low, allow: ['']}\n",
+            3,
+            "detectors[0].allow[0]: '' is empty",
+        ),
     ],
 )
 def test_an_invalid_policy_file_gives_one_line_naming_file_line_and_field(
