@@ -3,6 +3,7 @@
 import gzip
 import json
 import textwrap
+import time
 
 import orjson
 import pytest
@@ -125,6 +126,37 @@ def test_the_example_policy_checks_clean():
             "retention.rules[0]: missing required field 'scope'",
         ),
         ("- just a list\n", 1, "the policy file is a list, not a mapping with `version: 1`"),
+        # probe 21 #14: JSON Schema's words ("dict is not of type array", "should be
+        # non-empty") in place of the YAML the author wrote
+        ("version: 1\nholds:\n  id: h\n", 3, "holds: a mapping is not a list"),
+        (
+            "version: 1\ndetectors:\n"
+            "  - {detector: mobile, severity: low, context: {words: 手机}}\n",
+            3,
+            "detectors[0].context.words: '手机' is not a list",
+        ),
+        (
+            "version: 1\ndetectors:\n"
+            "  - {detector: mobile, severity: low, context: {within: '20'}}\n",
+            3,
+            "detectors[0].context.within: '20' is not a whole number",
+        ),
+        (
+            "version: 1\nkeywords:\n  - {id: a, severity: low, terms: [x], whole_words: yes}\n",
+            3,
+            "keywords[0].whole_words: 'yes' is not true or false",
+        ),
+        (
+            "version: 1\nholds:\n"
+            "  - {id: h, reason: r, scope: {sent: 2026-01-01}, starts: 2026-01-01}\n",
+            3,
+            "holds[0].scope.sent: '2026-01-01' is not a mapping (key: value)",
+        ),
+        (
+            "version: 1\ndetectors:\n  - {detector: email, severity: low, allow: ['']}\n",
+            3,
+            "detectors[0].allow[0]: '' is empty",
+        ),
     ],
 )
 def test_an_invalid_policy_file_gives_one_line_naming_file_line_and_field(
@@ -170,6 +202,57 @@ def test_conflicts_are_listed_by_line_and_exit_1(tmp_path):
         "it, or move `ends` if legal has not lifted it",
         f"{path}:14: zh: term '反洗钱' is also on its own allowlist, so it can never match",
         f"{path}: 5 conflict(s); 3 retention rules, 1 holds, 1 keyword lists (1 terms), "
+        "0 detectors",
+    ]
+
+
+def test_check_warns_of_a_hold_whose_empty_scope_holds_everything_but_passes(tmp_path):
+    """Probe 21 #5: `scope: {}` on a hold held every record and `policy check` said "OK". It can
+    be meant (a firm-wide preservation notice), so it is a warning: said, exit 0."""
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        holds:
+          - {id: matter-1, reason: dispute, scope: {}, starts: 2026-10-15}
+          - {id: matter-2, reason: audit, scope: {group: fin-1}, starts: 2026-10-15}
+        """,
+    )
+    result = run("policy", "check", path, "--now", "2026-11-27")
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0] == (
+        f"{path}:3: matter-1: warning: its scope is empty, so it holds every record, and nothing "
+        "is deleted while it lasts; if the matter is narrower, give it a scope (participant, "
+        "group, sent)"
+    )
+    assert result.output.splitlines()[1].startswith(
+        f"{path}: OK, no conflicts; 0 retention rules, 2 holds, 0 keyword lists (0 terms), "
+        "0 detectors; 1 warning(s); sha256 "
+    )
+    assert len(result.output.splitlines()) == 2
+
+
+def test_check_names_a_keyword_list_whose_empty_lists_leave_it_nothing_to_match(tmp_path):
+    """Probe 21 #11: `terms: []` passed the schema's "terms or patterns" and `policy check` said
+    OK for a list that could never match."""
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        keywords:
+          - {id: zh, severity: high, terms: [], allow: [反洗钱]}
+          - {id: en, severity: high, terms: [], patterns: []}
+          - {id: ok, severity: high, terms: [], patterns: ['wire \\d+']}
+        """,
+    )
+    result = run("policy", "check", path)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{path}:3: zh: lists no term and no pattern (an empty list), so it can never match: "
+        "list at least one, or remove the list",
+        f"{path}:4: en: lists no term and no pattern (an empty list), so it can never match: "
+        "list at least one, or remove the list",
+        f"{path}: 2 conflict(s); 0 retention rules, 0 holds, 3 keyword lists (0 terms), "
         "0 detectors",
     ]
 
@@ -432,21 +515,102 @@ def test_a_repetition_that_reads_the_same_text_two_ways_is_refused_by_line(tmp_p
 
 
 @pytest.mark.parametrize(
+    ("pattern", "run"),
+    [
+        (r"(\w+)\s*=\s*(\w+)\s*;\s*$", "0000..."),
+        (r"\d+元", "0000..."),
+        (r"\d+\s*万", "0000..."),
+        (r"[a-z]+\d", "aaaa..."),
+        (r"a.*b", "a0a0a0..."),
+        (r"\s*;\s*$", "    ..."),
+        (r"(ab|a)*b", "aaaa..."),
+        (r"\d+\d+$", "0000..."),
+        (r"[\w.+-]+@[\w-]+\.[\w.]+", "0000..."),
+        (r"(?<!\d)\d+\d+$", "0000..."),
+        (r"^x\d*\d*y", "0000..."),
+        (r"\d++元", "0000..."),
+        (r"(?>\w+)@", "0000..."),
+        (r"(a++)+$", "aaaa..."),
+    ],
+)
+def test_a_pattern_whose_time_grows_with_the_square_of_the_text_is_refused_by_line(
+    tmp_path, pattern, run
+):
+    """Probe 21 #3: `(\\w+)\\s*=\\s*(\\w+)\\s*;\\s*$` passed the check and took 25 s on one
+    40 KB message of letters; `\\d+元` took 9.5 s on 40,000 digits, `\\d+\\s*万` 62 s, `a.*b`
+    6 s on 40,000 `a` (measured here). A search retries at every character, each try reading
+    the rest of the run; `(?<!\\d)` in front of a repetition, or an anchor, makes it one try."""
+    path, result = check_pattern(tmp_path, pattern)
+
+    assert result.exit_code == 2
+    assert result.output == (
+        f"auditor: error: {path}:6: keywords[0].patterns[0]: pattern {pattern!r} has a part "
+        f"that reads a run like {run!r} again from each of its characters, so its time grows "
+        "with the square of the message's length or faster; start it with a guard such as "
+        "(?<!\\d) or \\b, or anchor it, so that a run is tried once, and merge neighbouring "
+        "repetitions that read the same characters\n"
+    )
+
+
+def test_the_guarded_pattern_the_refusal_suggests_scans_a_long_message_at_once(tmp_path):
+    """The refused probe pattern with `(?<!\\w)` in front finds the same assignment, and a
+    40 KB message of letters no longer takes 25 s: each run of letters is tried once."""
+    pattern = r"(?<!\w)(\w+)\s*=\s*(\w+)\s*;\s*$"
+    path, result = check_pattern(tmp_path, pattern)
+    assert result.exit_code == 0, result.output
+    data = tmp_path / "in.jsonl"
+    texts = ["a" * 40_000, "x" * 40_000 + " " + "y" * 40_000 + " key = value;"]
+    data.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "msg_id": str(index),
+                    "timestamp": 1793491200000,
+                    "chat_type": "chat",
+                    "from": "a",
+                    "to": "b",
+                    "payload": {"bodies": [{"type": "txt", "msg": text}]},
+                }
+            )
+            + "\n"
+            for index, text in enumerate(texts)
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "findings.jsonl"
+
+    started = time.monotonic()
+    scanned = run("scan", "--policies", path, data, "--findings", out, "--now", "2026-12-01")
+    took = time.monotonic() - started
+
+    assert scanned.exit_code == 1, scanned.output
+    found = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(each["msg_id"], each["rule"]) for each in found] == [("1", "a")]
+    assert took < 5, took
+
+
+@pytest.mark.parametrize(
     "pattern",
     [
-        r"(a++)+$",
-        r"(?>\w*\s?)*x",
+        r"(?<!a)(a++)+$",
+        r"(?<![\w\s])(?>\w*\s?)*x",
         r"(ab|cd)+",
         r"(a{2}){3}",
-        r"(ab|a)*b",
-        r"(foo|foobar)*x",
-        r"(\s|\S)*x",
-        r"(\w|\d)+$",
-        r"\d+\d+$",
+        r"\b(ab|a)*b",
+        r"\b(foo|foobar)*x",
+        r"^(\s|\S)*x",
+        r"(?<!\w)(\w|\d)+$",
+        r"(?<!\d)\d+$",
         r"(\d{4}[- ]?){3}\d{4}",
-        r"[\w.+-]+@[\w-]+\.[\w.]+",
+        r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.]+",
         r"(?i)(buy|sell)\s+(now|today)",
+        r"(?i)\bguaranteed\s+\d{1,3}\s*%",
         r"(a|b)\1+x",
+        r"\d+",
+        r"\d+.",
+        r"转账\d+",
+        r"转账.{0,20}微信",
+        r"转账[^转]*微信",
     ],
 )
 def test_repetitions_that_cannot_backtrack_into_each_other_are_accepted(tmp_path, pattern):

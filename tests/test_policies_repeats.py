@@ -229,7 +229,7 @@ def test_a_run_reports_a_phrase_repeated_in_a_message_once_with_its_count(keys, 
     assert len(places) == len(set(places))
     assert len(repeated) >= 3
     for finding in repeated:
-        count, term = finding["details"]["occurrences"], finding["details"]["term"]
+        count, term = finding["details"]["occurrences"], finding["details"]["listed_term"]
         assert finding["message"].endswith(f" ({count} times)")
         assert len(finding["details"]["spans"]) == count
         row = rows[finding["msg_id"], finding["message"]]

@@ -5,16 +5,22 @@ report's zone, retention words that agree, share secrets masked. The browser sid
 sorting, filtering, wrapping) is in test_report_reviewer_browser.py.
 """
 
+import csv
+import json
 import re
 from html import unescape
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from auditor.cli import main
 from auditor.partitions import DAY_MS, HOUR_MS
+from auditor.policies.loading import policy_of_bytes
 from auditor.report import ReportBuilder, RunInfo
 from auditor.report.display import character_name, label, visible
 from auditor.report.formats.html import RULE_ROWS
+from auditor.report.policy import policy_view
 
 NOV_1 = 1_793_491_200_000  # 2026-11-01T00:00:00Z
 HIDDEN = (
@@ -309,6 +315,59 @@ def test_open_ended_holds_and_untimed_records_read_as_the_summary_says(tmp_path)
     assert said in shown_text(section(html, "table-retention"))
     assert "no-timestamp" not in shown_text(section(html, "table-retention"))
     assert said in shown_text(html[html.index('id="retention-rules"') :])
+
+
+def test_a_hold_with_an_empty_scope_is_shown_as_holding_every_record(tmp_path):
+    """Probe 21 #5: `scope: {}` on a hold held the whole history and the page said only "every
+    record" in its Covers cell, as for any broad rule."""
+    policy = policy_of_bytes(
+        "policies.yaml",
+        b"version: 1\nholds:\n"
+        b"  - {id: everything, reason: dispute, scope: {}, starts: 2026-10-15}\n"
+        b"  - {id: narrow, reason: audit, scope: {group: [fin-1]}, starts: 2026-10-15}\n",
+    )
+    builder = ReportBuilder(run_info(), policy=policy_view(policy))
+    html = page(tmp_path, builder)
+    rows = html[
+        html.index('id="policy-holds"') : html.index("</table>", html.index("policy-holds"))
+    ]
+    broad, narrow = (shown_text(row) for row in rows.split("<tr id=")[1:])
+
+    assert "every record: its scope is empty, so nothing is deleted while it lasts" in broad
+    assert '<span class="warning">every record</span>' in rows
+    assert "group fin-1" in narrow and "every record" not in narrow
+
+
+def test_the_term_column_shows_the_term_as_the_policy_lists_it(tmp_path):
+    """Probe 21 #12: a list naming `洗錢` and `KickBack` showed `洗钱` and `kickback`, its
+    normalised form, in the Term column of the page and the CSV, which the reviewer then could
+    not find in the policy file. The findings are `auditor scan`'s own."""
+    policy = tmp_path / "policies.yaml"
+    policy.write_text(
+        "version: 1\nkeywords:\n  - {id: watch, severity: high, terms: [洗錢, KickBack]}\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "in.jsonl"
+    data.write_text(
+        json.dumps(record("900000000000000001", text="他在洗钱, a kickback")) + "\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "findings.jsonl"
+    result = CliRunner().invoke(
+        main, ["scan", "--policies", str(policy), str(data), "--findings", str(out)]
+    )
+    assert result.exit_code == 1, result.output
+    builder = ReportBuilder(run_info())
+    for line in out.read_text(encoding="utf-8").splitlines():
+        builder.observe_finding(json.loads(line))
+    files = builder.render(tmp_path / "report")
+
+    table = shown_text(section(files["report.html"].read_text(encoding="utf-8"), "table-keyword"))
+    rows = list(csv.DictReader(files["findings.csv"].read_text("utf-8-sig").splitlines()))
+    assert "洗錢" in table and "KickBack" in table
+    assert "洗钱" in table and "kickback" in table  # as matched, in the text and Matched column
+    assert sorted(row["term"] for row in rows) == ["KickBack", "洗錢"]
+    assert sorted(row["matched"] for row in rows) == ["kickback", "洗钱"]
 
 
 # -- secrets ----------------------------------------------------------------------------------

@@ -30,17 +30,23 @@ def policy_group() -> None:
 def check(ctx: click.Context, file: str, now: str | None) -> None:
     """Report conflicts in FILE before anything runs.
 
-    Exit 0 when clean, 1 when there are conflicts, 2 when the file is invalid.
+    Exit 0 when clean (warnings are printed but pass), 1 when there are conflicts, 2 when the
+    file is invalid.
     """
-    policy, conflicts = check_policy(file, _now(now))
-    for conflict in conflicts:
-        click.echo(f"{file}:{conflict.line}: {conflict.subject}: {conflict.message}")
+    policy, found = check_policy(file, _now(now))
+    for conflict in found:
+        kind = "warning: " if conflict.warning else ""
+        click.echo(f"{file}:{conflict.line}: {conflict.subject}: {kind}{conflict.message}")
+    conflicts = [conflict for conflict in found if not conflict.warning]
+    warnings = len(found) - len(conflicts)
     terms = sum(len(each.terms) for each in policy.keyword_lists)
     counts = (
         f"{len(policy.retention_rules())} retention rules, {len(policy.holds)} holds, "
         f"{len(policy.keyword_lists)} keyword lists ({terms} terms), "
         f"{len(policy.detectors)} detectors"
     )
+    if warnings:
+        counts += f"; {warnings} warning(s)"
     if conflicts:
         click.echo(f"{file}: {len(conflicts)} conflict(s); {counts}")
         ctx.exit(1)

@@ -7,7 +7,12 @@ floor (the floor wins, so the rule's deletion date is never met) or than a defau
 `then: review` rule on records both can cover (review wins the tie, so the scoped rule's own
 outcome never happens there), a rule or hold that can never match, a detector's context that
 it never reads, a hold that has already
-ended, a term that its own allowlist excuses everywhere.
+ended, a term that its own allowlist excuses everywhere, a keyword list whose `terms: []` leaves
+it nothing to match.
+
+A warning is what may well be meant but is too large to pass unsaid: a hold whose scope is empty
+holds every record of every conversation, so nothing is deleted while it lasts. It is printed,
+but leaves the exit code 0.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class Conflict:
     line: int
     subject: str
     message: str
+    warning: bool = False
 
 
 def check_policy(path: str | Path, now_ms: int) -> tuple[Policy, list[Conflict]]:
@@ -88,7 +94,8 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
             else:
                 found.extend(_review_ties(rule, policy))
     for hold in policy.holds:
-        if hold.ends_ms is not None and hold.ends_ms <= now_ms:
+        ended = hold.ends_ms is not None and hold.ends_ms <= now_ms
+        if ended:
             found.append(
                 Conflict(
                     hold.line,
@@ -100,6 +107,17 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
         reason = hold.scope.contradiction()
         if reason:
             found.append(Conflict(hold.line, hold.id, f"can never match: {reason}"))
+        if hold.scope.is_empty and not ended:
+            found.append(
+                Conflict(
+                    hold.line,
+                    hold.id,
+                    "its scope is empty, so it holds every record, and nothing is deleted while "
+                    "it lasts; if the matter is narrower, give it a scope (participant, group, "
+                    "sent)",
+                    warning=True,
+                )
+            )
     for rule in policy.detectors:
         detector = DETECTORS[rule.detector]
         written = rule.context_words != detector.context_words or rule.low_confidence_severity
@@ -114,6 +132,15 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
                 )
             )
     for keyword_list in policy.keyword_lists:
+        if not keyword_list.terms and not keyword_list.patterns:
+            found.append(
+                Conflict(
+                    keyword_list.line,
+                    keyword_list.id,
+                    "lists no term and no pattern (an empty list), so it can never match: list "
+                    "at least one, or remove the list",
+                )
+            )
         normal = normalizer(keyword_list.normalize)
         allowed = {normal.normalize(phrase.text) for phrase in keyword_list.allow}
         for term in keyword_list.terms:

@@ -25,7 +25,11 @@ from auditor.findings import SEVERITY_RANK
 from auditor.metaschema import check_schema
 from auditor.operator_files import read_operator_file
 from auditor.partitions import parse_instant
-from auditor.policies.backtracking import ambiguous_repetition, nested_repetition
+from auditor.policies.backtracking import (
+    ambiguous_repetition,
+    nested_repetition,
+    polynomial_backtracking,
+)
 from auditor.policies.detectors import DETECTORS
 from auditor.policies.durations import Duration
 from auditor.policies.model import (
@@ -176,15 +180,36 @@ def _schema_error(source: _Source, error: jsonschema.ValidationError) -> ConfigE
         return source.error(path, f"{_show(error.instance)} is not one of: {choices}")
     if error.validator == "type":
         wanted = error.validator_value
-        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
-        return source.error(path, f"{_show(error.instance)} is not of type {wanted}")
+        words = [
+            _TYPE_WORDS.get(each, each)
+            for each in (wanted if isinstance(wanted, list) else [wanted])
+        ]
+        return source.error(path, f"{_show(error.instance)} is not {' or '.join(words)}")
+    if error.validator in ("minLength", "minItems") and error.validator_value == 1:
+        return source.error(path, f"{_show(error.instance)} is empty")
     return source.error(path, error.message)
+
+
+# JSON Schema's types in the words of the YAML an author writes (`dict is not of type array`
+# was Python's and JSON's at once).
+_TYPE_WORDS = {
+    "array": "a list",
+    "object": "a mapping (key: value)",
+    "integer": "a whole number",
+    "number": "a number",
+    "string": "text",
+    "boolean": "true or false",
+}
 
 
 def _show(value: Any) -> str:
     if value is None:
         return "an empty value"
-    return repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    if isinstance(value, dict):
+        return "a mapping" if value else "an empty mapping"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    return repr(value)
 
 
 def _text(value: Any) -> str:
@@ -325,6 +350,15 @@ class _Builder:
                     f"pattern {source!r} has {ambiguous}, which can take exponential time on a "
                     "message it almost matches; make its alternatives exclusive, or use a "
                     "possessive repetition (a*+)",
+                )
+            polynomial = polynomial_backtracking(regex)
+            if polynomial:
+                raise self.source.error(
+                    where,
+                    f"pattern {source!r} has {polynomial}, so its time grows with the square of "
+                    "the message's length or faster; start it with a guard such as (?<!\\d) or "
+                    "\\b, or anchor it, so that a run is tried once, and merge neighbouring "
+                    "repetitions that read the same characters",
                 )
             patterns.append(PatternRule(source, regex, self.source.line(where)))
         return KeywordList(

@@ -109,6 +109,13 @@ def _offset(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def listed_term(details: Mapping[str, Any]) -> Any:
+    """The term as the policy lists it (`洗錢`, `Kickback`), not as normalised for matching
+    (`洗钱`, `kickback`): the reviewer looks it up in the policy file. A pattern's is its source;
+    a detector's finding, which lists none, has its value."""
+    return details.get("listed_term") or details.get("term")
+
+
 def keyword_row(finding: Mapping[str, Any], tz: timezone) -> Row:
     """A keyword or PII finding with its text cut around the match, the match kept apart.
 
@@ -121,7 +128,7 @@ def keyword_row(finding: Mapping[str, Any], tz: timezone) -> Row:
     details = _details(finding)
     row = _common(finding)
     row["list"] = clip(details.get("list") or details.get("detector"), 80)
-    row["term"] = clip(details.get("term"), 80)
+    row["term"] = clip(listed_term(details), 80)
     occurrences = max(1, _offset(details.get("occurrences")) or 1)
     if occurrences > 1:
         row["term"] = clip(f"{row['term']} ({occurrences:,} times)", 120)
@@ -222,8 +229,9 @@ TABLES: tuple[TableKind, ...] = (
         frozenset({"keyword", "pii"}),
         keyword_row,
         "keyword_row",
-        "Watched terms and personal data found in what users wrote. The matched characters are "
-        "marked in the original text; the normalisations say which evasions had to be undone.",
+        "Watched terms (as the policy lists them) and personal data found in what users wrote. "
+        "The matched characters are marked in the original text; the normalisations say which "
+        "evasions had to be undone.",
     ),
     TableKind(
         "retention",

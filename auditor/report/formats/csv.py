@@ -29,6 +29,7 @@ import orjson
 from auditor.report.content import Report
 from auditor.report.display import utc_time
 from auditor.report.formats.interface import ReportFormat
+from auditor.report.tables import listed_term
 
 COLUMNS = (
     "msg_id",
@@ -175,7 +176,7 @@ def row(
         finding.get("message"),
         finding.get("pointer"),
         details.get("list") or details.get("detector"),
-        details.get("term"),
+        listed_term(details),
         details.get("matched"),
         details.get("start"),
         details.get("end"),
