@@ -7,9 +7,11 @@ A text a spreadsheet would read as a number, date, time or fraction (`_looks_num
 digits and `.,:/%()$ eE+-` and the like) is written as the formula `="..."`, which Excel and
 LibreOffice evaluate to that exact text: a msg_id like 200000070000025721 would otherwise become
 2.00000070000026E+17, a card or ID number lose its last digits, a `007` its zeros, a `1/2` turn
-into a date. Only such a text is ever wrapped, never one holding a `"` or a letter other than an
-exponent's `e`, so no text from the data is ever evaluated; a whole number (a line, an offset)
-stays a number unless it has more than 15 digits, as many as a spreadsheet keeps.
+into a date; so is a date written with an English month's name (`Jan-2026`, `3-Mar`,
+`2026-Jan-05`), which Excel turns into a date too. Only such a text is ever wrapped, never one
+holding a `"` or a letter other than an exponent's `e`, a month's name or `am`/`pm`, so no text
+from the data is ever evaluated; a whole number (a line, an offset) stays a number unless it
+has more than 15 digits, as many as a spreadsheet keeps.
 
 The rows are what `csv.writer` writes with every cell quoted, built by `csv_line` with string
 methods instead: the csv module copies a row character by character (about 16 ns each here),
@@ -62,10 +64,24 @@ _FLUSH_ROWS = 1_000
 # of only these (with a digit) is written as `="text"`; `"` is not among them, so the text can
 # never end the formula's string. Excel takes at most 255 characters in a formula's string.
 _NUMERIC = re.compile(r"[0-9 .,:/%+\-()eE$\u00a3\u00a5\u20ac]{1,255}")
+# A date with an English month name, as a spreadsheet reads it: `Jan-2026`, `2026-Jan-05`,
+# `3-Mar`, `5 January 2026 10:00 pm`: the name (short or whole) among digits, separators and a
+# time. Only letters of the month's name and `am`/`pm` besides; never a `"`.
+_MONTH = (
+    "(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    "|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
+_MONTH_DATE = re.compile(
+    rf"[0-9 ,./\-:]{{0,40}}{_MONTH}\.?[0-9 ,./\-:]{{0,60}}(?:[ap]\.?m\.?)?", re.IGNORECASE
+)
 _DIGITS = frozenset("0123456789")
 _NUMERIC_START = frozenset("0123456789 .,:/%()eE$\u00a3\u00a5\u20ac")
-# the first characters of a text `_cell` looks at: it may start a formula or a number
+# the first characters of a text `_cell` looks at: it may start a formula, a number or a date
 _CHECKED_START = _NUMERIC_START | frozenset(_FORMULA)
+# and the first three of a month's name, lower case, for one that may start a date
+_MONTH_STARTS = frozenset(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+)
 # The most significant digits a spreadsheet keeps of a number
 _SPREADSHEET_DIGITS = 15
 _ROUNDED = 10**_SPREADSHEET_DIGITS  # the first whole number a spreadsheet rounds
@@ -78,6 +94,15 @@ def _looks_numeric(text: str) -> bool:
         text[:1] in _NUMERIC_START
         and _NUMERIC.fullmatch(text) is not None
         and not _DIGITS.isdisjoint(text)
+    )
+
+
+def _looks_like_a_month_date(text: str) -> bool:
+    """Whether a spreadsheet may read `text` as a date written with a month's name."""
+    return (
+        len(text) <= 255
+        and not _DIGITS.isdisjoint(text)
+        and _MONTH_DATE.fullmatch(text) is not None
     )
 
 
@@ -94,7 +119,9 @@ def _cell(value: Any) -> Any:
             return f'="{value}"'
         if value.startswith(_FORMULA):
             return "'" + value
-        return _as_text(value) if _looks_numeric(value) else value
+        if _looks_numeric(value) or _looks_like_a_month_date(value):
+            return _as_text(value)
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         return _cell(orjson.dumps(value, default=str).decode())
     if type(value) is int:
@@ -194,7 +221,9 @@ def row(
     )
     cells = [
         value
-        if type(value) is str and value[:1] not in _CHECKED_START
+        if type(value) is str
+        and value[:1] not in _CHECKED_START
+        and value[:3].lower() not in _MONTH_STARTS
         else ""
         if value is None
         else _cell(value)
