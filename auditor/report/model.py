@@ -603,13 +603,13 @@ class ReportBuilder:
 
         def written() -> dict[str, Path]:
             files = {
-                each.filename: each.write(report, out_dir)
+                each.filename: each.write_files(report, out_dir)
                 for each in formats
                 if forked is None or each is not forked.format
             }
             if forked is not None:
-                files[forked.format.filename] = forked.finish()
-            return {each.filename: files[each.filename] for each in formats}
+                files[forked.format.filename] = {forked.format.filename: forked.finish()}
+            return {name: path for each in formats for name, path in files[each.filename].items()}
 
         try:
             yield written

@@ -24,13 +24,15 @@ import codecs
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timezone
+from itertools import islice
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 
 from auditor.report.content import Report
 from auditor.report.display import utc_time
-from auditor.report.formats.interface import ReportFormat
+from auditor.report.formats.interface import ReportFormat, write_whole
 
 COLUMNS = (
     "msg_id",
@@ -59,6 +61,9 @@ COLUMNS = (
 )
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _FLUSH_ROWS = 1_000
+# Rows a sheet holds in Excel (and LibreOffice): one for the header, the rest for findings.
+SHEET_ROWS = 1_048_576
+ROWS_PER_FILE = SHEET_ROWS - 1
 # What a spreadsheet may read as a number, date, time, fraction, percentage or amount: digits
 # with separators, signs, an exponent, brackets (an accounting minus) and currency signs. A text
 # of only these (with a digit) is written as `="text"`; `"` is not among them, so the text can
@@ -252,18 +257,50 @@ def csv_line(cells: Sequence[str | int | float]) -> str:
     )
 
 
+def csv_files(findings: int) -> list[str]:
+    """The names of the CSV's files for this many findings: `findings.csv`, or past what one
+    spreadsheet sheet holds, `findings-0001.csv`, `findings-0002.csv`... (`ROWS_PER_FILE` each),
+    since Excel opens a longer one without the rows past its last and says nothing."""
+    if findings <= ROWS_PER_FILE:
+        return [CsvFormat.filename]
+    parts = -(-findings // ROWS_PER_FILE)
+    return [f"findings-{number:04d}.csv" for number in range(1, parts + 1)]
+
+
 class CsvFormat(ReportFormat):
     filename = "findings.csv"
 
     def dump(self, report: Report, handle: BinaryIO) -> None:
-        handle.write(codecs.BOM_UTF8)
-        handle.write(csv_line(COLUMNS).encode())
-        lines: list[str] = []
+        self._dump_rows(handle, self._lines(report), None)
+
+    def write_files(self, report: Report, out_dir: Path) -> dict[str, Path]:
+        names = csv_files(report.summary["findings"]["total"])
+        if len(names) == 1:
+            return super().write_files(report, out_dir)
+        lines = self._lines(report)
+        return {
+            name: write_whole(
+                out_dir / name, lambda handle: self._dump_rows(handle, lines, ROWS_PER_FILE)
+            )
+            for name in names
+        }
+
+    @staticmethod
+    def _lines(report: Report) -> Iterator[str]:
         places: Iterator[tuple[int | None, str | None]] = report.places()
         sent = SendTimes(report.tz)
         for finding in report.findings():
-            lines.append(csv_line(row(finding, next(places, (None, None)), sent)))
-            if len(lines) >= _FLUSH_ROWS:
-                handle.write("".join(lines).encode("utf-8"))
-                lines.clear()
-        handle.write("".join(lines).encode("utf-8"))
+            yield csv_line(row(finding, next(places, (None, None)), sent))
+
+    @staticmethod
+    def _dump_rows(handle: BinaryIO, lines: Iterator[str], limit: int | None) -> None:
+        """The BOM, the header and the next `limit` rows of `lines` (all of them for None)."""
+        handle.write(codecs.BOM_UTF8)
+        handle.write(csv_line(COLUMNS).encode())
+        chunk: list[str] = []
+        for line in lines if limit is None else islice(lines, limit):
+            chunk.append(line)
+            if len(chunk) >= _FLUSH_ROWS:
+                handle.write("".join(chunk).encode("utf-8"))
+                chunk.clear()
+        handle.write("".join(chunk).encode("utf-8"))
