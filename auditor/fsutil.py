@@ -10,6 +10,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 
 from auditor.errors import InputError
@@ -26,6 +27,44 @@ def write_synced(path: Path, data: bytes) -> None:
 def fsync_dir(folder: Path) -> None:
     """Makes a rename or a new entry in `folder` durable."""
     fsync_path(folder)
+
+
+def make_folders(path: Path) -> list[Path]:
+    """Creates `path` and its missing parents (`mkdir -p`); returns the folders it created,
+    outermost first, for `fsync_folders` once their last entry is made."""
+    created = []
+    current = path
+    while not os.path.lexists(current) and current != current.parent:
+        created.append(current)
+        current = current.parent
+    path.mkdir(parents=True, exist_ok=True)
+    return created[::-1]
+
+
+def fsync_folders(created: Iterable[Path] = (), filled: Iterable[Path] = ()) -> None:
+    """Makes new folders and new entries survive a power cut, a folder at a time (never a file
+    at a time): each folder `make_folders` created and the parent holding its entry, and each
+    folder in `filled`, is fsynced once, deepest first. A file's own fsync does not make its
+    name durable, so a folder not synced after its last entry can lose names that synced
+    manifests list."""
+    created = list(created)
+    folders = {*created, *(folder.parent for folder in created), *filled}
+    for folder in sorted(folders, key=lambda folder: (-len(folder.parts), folder)):
+        fsync_dir(folder)
+
+
+def fsync_ancestors(folder: Path) -> None:
+    """Makes `folder`'s own entry durable, however long ago it was made and by whom: each
+    folder above it on the same file system is fsynced, up to the mount point (one not
+    readable is passed over: it cannot be opened to sync, and was not made by this user). Used
+    for the folder of bags, made by the first run of a chain (which may have been killed), a
+    few fsyncs a run; a folder with nothing unsynced costs next to nothing."""
+    device = folder.stat().st_dev
+    for parent in folder.resolve().parents:
+        if parent.stat().st_dev != device:
+            break
+        with suppress(PermissionError):
+            fsync_dir(parent)
 
 
 def fsync_path(path: str | Path) -> None:

@@ -46,6 +46,7 @@ from auditor.collector import fewer_collections
 from auditor.errors import ConfigError, InputError
 from auditor.executors import check_workers, make_executor
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
+from auditor.hidden_env import secrets_hidden
 from auditor.partitions import (
     DAY_MS,
     HOUR_MS,
@@ -214,7 +215,9 @@ def run_audit(settings: RunSettings, progress: Progress | None = None) -> RunOut
     key = load_signing_key(settings.key_path)
     policy = load_policy(settings.policy_path)
     validator = RecordValidator(settings.profile)
-    with _naming_the_files(settings):
+    # Read by now (the key's passphrase, the client secret in `settings`): the workers and
+    # every other child get them from the settings, not from the environment.
+    with _naming_the_files(settings), secrets_hidden([settings.source.client_secret]):
         return _locked_run(settings, progress, key, policy, validator)
 
 

@@ -10,7 +10,7 @@ UTF-8, quoted fields not forced to text, special numbers detected, formulas eval
 as .xlsx, then reads each cell back from the .xlsx: its value, and the formula it holds if any.
 Every cell of the CSV (all columns: the dates, the details JSON too) must read back as the text the
 CSV holds (the text inside `="..."` for a wrapped one); exits 1 on a cell that does not, or on a
-formula other than `="..."` around a text that `_looks_numeric`.
+formula other than `="..."` around a text that `_looks_numeric` or `_looks_like_a_month_date`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 from auditor.partitions import DAY_MS  # noqa: E402
 from auditor.report import ReportBuilder, RunInfo  # noqa: E402
-from auditor.report.formats.csv import CsvFormat, _looks_numeric  # noqa: E402
+from auditor.report.formats.csv import (  # noqa: E402
+    CsvFormat,
+    _looks_like_a_month_date,
+    _looks_numeric,
+)
 
 NOV_1 = 1_793_491_200_000
 # texts a spreadsheet turns into numbers, dates or times, and texts it must leave alone
@@ -65,7 +69,19 @@ TEXTS = [
     '1"2',
     "内幕消息",
     "2026-11-01T08:00:00+08:00",
+    "Jan-2026",  # dates written with a month's name
+    "2026-Jan-05",
+    "3-Mar",
+    "Mar-3",
+    "5 January 2026",
+    "Dec 25, 2026",
+    "May 2026",
+    "March",  # a month's name alone stays text
 ]
+
+
+def _wrapped(text: str) -> bool:
+    return _looks_numeric(text) or _looks_like_a_month_date(text)
 
 
 def write_csv(folder: Path) -> Path:
@@ -154,9 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             ref = f"{chr(ord('A') + index)}{row}"
             value, formula = got.get(ref, ("", None))
             text = cell[2:-1] if cell.startswith('="') and cell.endswith('"') else cell
-            ok = value == text and (
-                formula is None or (formula == f'"{text}"' and _looks_numeric(text))
-            )
+            ok = value == text and (formula is None or (formula == f'"{text}"' and _wrapped(text)))
             bad += not ok
             if not ok or (index == 0 and row > 1):
                 shown = f"formula ={formula}" if formula is not None else "no formula"
@@ -164,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{'ok ' if ok else 'BAD'} {written[0][index]:8} {cell!r:46} "
                     f"-> {value!r} ({shown})"
                 )
-    expected = [f'="{text}"' if _looks_numeric(text) else text for text in TEXTS]
+    expected = [f'="{text}"' if _wrapped(text) else text for text in TEXTS]
     if [row[0].removeprefix("'") for row in written[1:]] != [e.removeprefix("'") for e in expected]:
         print("BAD: the msg_id cells are not the texts written")
         bad += 1

@@ -455,3 +455,64 @@ def test_a_pull_onto_a_full_disk_names_the_file_it_could_not_write(emu, tmp_path
         rf"\[Errno 28\] No space left on device: '{re.escape(str(out))}/[^']+'", message
     ), message
     assert not list(out.glob(".*.tmp"))
+
+
+def killed_pull_with_a_journal(emu, tmp_path):
+    """A reference pull's bytes, and a folder whose pull was killed with two journal lines."""
+    config = config_for(emu, tmp_path)
+    assert start_pull(emu, config, tmp_path / "reference").wait(60) == 0
+    out = tmp_path / "out"
+    # The checkpoint is saved after each of the first 8 hours, then after the 10th: killed
+    # after the 10th hour's journal line, the journal holds the 9th's and the 10th's.
+    assert start_pull(emu, config, out, "pull.journaled:10").wait(60) == -signal.SIGKILL
+    assert len((out / JOURNAL).read_bytes().splitlines()) == 2
+    return config, out, folder_bytes(tmp_path / "reference")
+
+
+def test_a_journal_line_cut_short_then_a_kill_leaves_a_folder_the_next_pull_completes(
+    emu, tmp_path
+):
+    """A crash or a full disk can cut the journal's last append short; the next pull's first
+    line was glued to it, and after one more kill every pull of the folder stopped with exit 2
+    (probe 20 #6). The cut line is now dropped when the journal is read, in one line."""
+    config, out, expected = killed_pull_with_a_journal(emu, tmp_path)
+    journal = out / JOURNAL
+    whole = journal.read_bytes()
+    journal.write_bytes(whole[: len(whole) - 40])
+
+    again = start_pull(emu, config, out, "pull.journaled:1")
+    assert again.wait(60) == -signal.SIGKILL
+    warned = again.stderr.read().decode()
+    assert "checkpoint.journal: its last line (2) was cut short by a crash" in warned
+    assert warned.count("cut short") == 1
+    assert journal.read_bytes().startswith(whole.splitlines(keepends=True)[0])
+    assert all(orjson.loads(line) for line in journal.read_bytes().splitlines())
+
+    resumed = start_pull(emu, config, out)
+    assert resumed.wait(60) == 0, resumed.stderr.read()
+    assert b"cut short" not in resumed.stderr.read()
+    assert folder_bytes(out) == expected
+
+
+def test_a_damaged_journal_line_before_the_last_is_refused_with_the_remedy(emu, tmp_path):
+    """Not the shape a crash leaves: refused in one line, exit 2, saying that removing the
+    journal is safe (its hours are adopted from their files), which the test then does."""
+    config, out, expected = killed_pull_with_a_journal(emu, tmp_path)
+    journal = out / JOURNAL
+    first, second = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(first[:30] + b"\n" + second)
+
+    refused = start_pull(emu, config, out)
+    assert refused.wait(60) == 2
+    lines = refused.stderr.read().decode().strip().splitlines()
+    assert lines == [
+        f"auditor: error: {journal}: line 1 of 2 is damaged (not a journal entry of auditor "
+        "pull, and not a last line cut short by a crash); remove the journal and pull again: "
+        "the hours it lists are read again from their files"
+    ]
+    assert journal.read_bytes() == first[:30] + b"\n" + second
+
+    journal.unlink()
+    resumed = start_pull(emu, config, out)
+    assert resumed.wait(60) == 0, resumed.stderr.read()
+    assert folder_bytes(out) == expected

@@ -67,6 +67,35 @@ def test_a_text_a_spreadsheet_reads_as_a_number_or_date_is_written_as_a_text_for
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "Jan-2026",  # LibreOffice: 46023, a date
+        "2026-Jan-05",
+        "3-Mar",  # Excel: 3 March
+        "Mar-3",
+        "1 Jan",
+        "5 January 2026",
+        "Dec 25, 2026",
+        "may 2026",
+        "Sept 5",
+        "Jan 5 2026 10:00 pm",
+    ],
+)
+def test_a_date_written_with_a_months_name_is_written_as_a_text_formula(text):
+    assert _cell(text) == f'="{text}"'
+    assert row(finding(text, matched=text))[COLUMNS.index("msg_id")] == f'="{text}"'
+    assert row(finding("1", matched=text))[COLUMNS.index("matched")] == f'="{text}"'
+
+
+@pytest.mark.parametrize(
+    "text", ["March", "Monday", "Jane-2026", "Mayday 5", "abc 1 Jan", "1 Jan x", "Decide 3"]
+)
+def test_a_months_name_among_other_words_stays_as_it_is(text):
+    assert _cell(text) == text
+    assert row(finding(text))[COLUMNS.index("msg_id")] == text
+
+
+@pytest.mark.parametrize(
     ("text", "cell"),
     [
         ("=1+2", "'=1+2"),

@@ -6,6 +6,7 @@ sorting, filtering, wrapping) is in test_report_reviewer_browser.py.
 """
 
 import csv
+import hashlib
 import json
 import re
 from html import unescape
@@ -236,6 +237,48 @@ def test_huge_body_types_chat_types_and_senders_keep_the_page_small(tmp_path):
     tips = re.findall(r"<title>([^<]*)</title>", section(html, "chart-top-senders"))
     assert tips and max(len(tip) for tip in tips) < 160
     assert any("(cut: 200,000 characters)" in tip for tip in tips)
+
+
+def test_summary_json_names_long_values_as_the_page_does_and_keeps_them_apart(tmp_path):
+    """summary.json kept every name whole: 4.8 MB for the page's 75 KB. Cut as the page cuts
+    them, two long names alike in their first 80 characters must still be two keys."""
+    builder = ReportBuilder(run_info())
+    rec = record("6" * 18, text="kickback")
+    rec["chat_type"] = "K" * 200_000
+    builder.observe_record(rec, "2026110101")
+    for tail in ("x", "y"):
+        rec = record(f"8{ord(tail):017d}", sender="s" * 90_000 + tail, text="kickback")
+        rec["payload"]["bodies"][0]["type"] = "T" * 90_000 + tail
+        builder.observe_record(rec, "2026110101")
+        builder.observe_finding(keyword(rec["msg_id"], "kickback"))
+
+    written = builder.render(tmp_path / "report")["summary.json"].read_bytes()
+
+    assert len(written) < 10_000
+    summary = json.loads(written)
+    types = summary["records"]["by_message_type"]
+    long_types = [name for name in types if name.startswith("T" * 80)]
+    assert len(long_types) == 2 and all(types[name] == 1 for name in long_types)
+    assert set(long_types) == {cut("T" * 90_000 + tail) for tail in "xy"}
+    assert (
+        cut("K" * 200_000)
+        == f"{'K' * 80}… (cut: 200,000 characters, sha256 {sha16('K' * 200_000)}…)"
+    )
+    assert summary["records"]["by_chat_type"][cut("K" * 200_000)] == 1
+    senders = [row["sender"] for row in summary["findings"]["top_senders"]]
+    assert all(len(sender) < 160 for sender in senders)
+    assert {cut("s" * 90_000 + tail) for tail in "xy"} <= set(senders)
+    assert cut("txt") == "txt"
+
+
+def cut(text: str) -> str:
+    if len(text) <= 80:
+        return text
+    return f"{text[:80]}… (cut: {len(text):,} characters, sha256 {sha16(text)}…)"
+
+
+def sha16(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def test_a_long_id_shows_whole_up_to_a_generous_cap_and_says_when_cut(tmp_path):

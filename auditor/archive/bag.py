@@ -32,7 +32,13 @@ from auditor.archive.publickey import fingerprint
 from auditor.archive.signing import sign
 from auditor.archive.untrusted import TAG_FILE_LIMIT, UnsafeFile, read_regular
 from auditor.errors import ConfigError, InputError
-from auditor.fsutil import fsync_dir, write_synced
+from auditor.fsutil import (
+    fsync_ancestors,
+    fsync_dir,
+    fsync_folders,
+    make_folders,
+    write_synced,
+)
 
 _CHUNK_LINES = 1024
 
@@ -145,8 +151,8 @@ class BagWriter:
         try:
             if self.partial_path.exists():  # left by a run that was killed: never finished
                 shutil.rmtree(self.partial_path)
-            (self.partial_path / layout.RECORDS).mkdir(parents=True)
-            (self.partial_path / layout.ATTACHMENTS).mkdir(parents=True)
+            self._folders = make_folders(self.partial_path / layout.RECORDS)
+            self._folders += make_folders(self.partial_path / layout.ATTACHMENTS)
         except OSError as error:
             raise ConfigError(f"{root}: cannot create the bag ({error.strerror})") from None
         self._manifest = (self.partial_path / layout.MANIFEST).open("w", encoding="utf-8")
@@ -317,7 +323,7 @@ class BagWriter:
         path = self.partial_path / relative
         if path.exists():
             raise ValueError(f"{relative} was already added")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._folders += make_folders(path.parent)
         output = _HashedFile(path)
         output.write_all(data)
         self._add_to_manifest(relative, *output.close())
@@ -379,8 +385,8 @@ class BagWriter:
         write_synced(self.partial_path / layout.SIGNATURE, signatures.raw)
         crashpoints.reached("bag.signed-raw")
         write_synced(self.partial_path / layout.SSH_SIGNATURE, signatures.ssh.encode())
-        for folder in (layout.RECORDS, layout.ATTACHMENTS, layout.DATA, "."):
-            fsync_dir(self.partial_path / folder)
+        fsync_folders(self._folders)
+        fsync_ancestors(self.final_path.parent)
         self._closed = True
         path = publish_bag(self.partial_path, self.final_path) if publish else self.partial_path
         return BagSummary(

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from auditor.archive.publickey import fingerprint, openssh_line, public_pem
 from auditor.errors import ConfigError
+from auditor.fsutil import fsync_folders, make_folders
 from auditor.operator_files import (
     SECRET_FILE_LIMIT,
     read_operator_file,
@@ -80,7 +81,7 @@ def generate_key_files(out_dir: str | Path, identity: str | None = None) -> KeyF
             "(move it away first)"
         )
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        created = make_folders(out)
     except OSError as error:
         raise ConfigError(f"{out}: cannot create the key folder ({error.strerror})") from None
     key = Ed25519PrivateKey.generate()
@@ -97,6 +98,7 @@ def generate_key_files(out_dir: str | Path, identity: str | None = None) -> KeyF
     _write_new(paths[0], pem, 0o600)
     _write_new(paths[1], public_pem(public), 0o644)
     _write_new(paths[2], f"{identity} {openssh_line(public)}\n".encode(), 0o644)
+    fsync_folders(created, filled=[out])
     return KeyFiles(*paths, identity, fingerprint(public), bool(passphrase))
 
 

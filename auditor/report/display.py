@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
@@ -69,6 +70,18 @@ def label(value: Any, limit: int = LABEL_CHARS) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… (cut: {len(text):,} characters)"
+
+
+def summary_name(value: Any) -> str:
+    """A name from the data as `summary.json` gives it: as the page shows it (`label`), and
+    when cut, with the first 64 bits of its SHA-256, since there it is a key or a row's name
+    and two long names that begin alike must stay two. A lying server's megabyte-long user
+    ids made the file megabytes; the archive holds every name whole."""
+    text = "" if value is None else (value if isinstance(value, str) else str(value))
+    if len(text) <= LABEL_CHARS:
+        return text
+    digest = hashlib.sha256(text.encode(errors="surrogatepass")).hexdigest()[:16]
+    return f"{text[:LABEL_CHARS]}… (cut: {len(text):,} characters, sha256 {digest}…)"
 
 
 def clip_drawn(value: Any, limit: int) -> str:

@@ -31,7 +31,7 @@ from auditor.records import LATEST_MS, body_type, content_hash, msg_id, sender, 
 from auditor.report import charts
 from auditor.report.content import Report, Table
 from auditor.report.counts import RecordCounts, zone_offset_ms
-from auditor.report.display import local_time, utc_time, zone_name
+from auditor.report.display import local_time, summary_name, utc_time, zone_name
 from auditor.report.forked import ForkedWrite
 from auditor.report.formats import default_formats
 from auditor.report.formats.interface import ReportFormat
@@ -493,8 +493,8 @@ class ReportBuilder:
             },
             "records": {
                 "total": self._records,
-                "by_message_type": dict(self._types.most_common()),
-                "by_chat_type": dict(self._chats.most_common()),
+                "by_message_type": _named(self._types),
+                "by_chat_type": _named(self._chats),
                 "per_day": dict(sorted(per_day.items())),
                 "outside_window": self._outside_window(),
                 "in_hours_fetched_again": self._fetched_again(),
@@ -520,7 +520,11 @@ class ReportBuilder:
                 "per_day": self._findings_per_day(),
                 "undated": self._untimed_findings + self._recordless(),
                 "top_senders": [
-                    {"sender": who, "count": sum(counts.values()), "by_severity": counts}
+                    {
+                        "sender": summary_name(who),
+                        "count": sum(counts.values()),
+                        "by_severity": counts,
+                    }
                     for who, counts in self._senders.top()
                 ],
             },
@@ -599,13 +603,13 @@ class ReportBuilder:
 
         def written() -> dict[str, Path]:
             files = {
-                each.filename: each.write(report, out_dir)
+                each.filename: each.write_files(report, out_dir)
                 for each in formats
                 if forked is None or each is not forked.format
             }
             if forked is not None:
-                files[forked.format.filename] = forked.finish()
-            return {each.filename: files[each.filename] for each in formats}
+                files[forked.format.filename] = {forked.format.filename: forked.finish()}
+            return {name: path for each in formats for name, path in files[each.filename].items()}
 
         try:
             yield written
@@ -825,6 +829,11 @@ def _left_out(noun: str, total: int, parts: Sequence[tuple[int, str]]) -> str:
 
 def _name(value: Any) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def _named(counts: Counter[str]) -> dict[str, int]:
+    """Counts by name, most first, each name as `summary_name` gives it."""
+    return {summary_name(name): count for name, count in counts.most_common()}
 
 
 def _hour_label(hour: int) -> str:

@@ -12,7 +12,8 @@ holds why in one line, written like an hour file (`.txt`: a run or `validate` re
 takes no such file for records). A run killed at any moment leaves complete hour files, a
 checkpoint listing only complete hours, and at most a stray temporary file, so the next run skips
 what is done and ends with the same bytes an uninterrupted run would have written. Hour and
-expiry files renamed before their journal line are adopted from disk rather than fetched again.
+expiry files renamed before their journal line are adopted from disk rather than fetched again,
+so a journal line that a crash or a full disk cut short is dropped, and cut off the file.
 The checkpoint and `conflicts.jsonl` are pure functions of the hour files, with no clock in
 them, for the same reason; a pull that ends leaves no journal.
 """
@@ -177,21 +178,32 @@ class Checkpoint:
             )
 
     def _journaled(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The journal's (label, entry) pairs; a last line cut short by a kill is left out."""
+        """The journal's (label, entry) pairs.
+
+        A last line without its newline is an append a crash or a full disk cut short, the one
+        shape an append-only file is left in by them: it is dropped and cut off the file (as
+        SQLite drops a WAL's torn last frame), or the next append would be glued to it. Its hour
+        loses nothing: it is adopted from its file. A damaged line before the last is not that
+        shape, and is refused; the journal only saves a resumed pull from reading its hours'
+        files, so the line says that removing it is safe."""
         path = self.folder / JOURNAL
         if not path.exists():
             return
         data = read_operator_file(path, "checkpoint journal of auditor pull", CHECKPOINT_LIMIT)
-        for number, line in enumerate(data.splitlines(keepends=True), start=1):
-            if not line.endswith(b"\n"):
-                return
+        lines = data.splitlines(keepends=True)
+        if lines and not lines[-1].endswith(b"\n"):
+            _cut_torn_line(path, len(data) - len(lines[-1]), len(lines))
+            lines.pop()
+        for number, line in enumerate(lines, start=1):
             try:
                 item = orjson.loads(line)
                 label, entry, recorded_zone = item["hour"], item["entry"], item["hour_timezone"]
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 raise InputError(
-                    f"{shown(path)}:{number}: not a checkpoint journal of auditor pull; "
-                    "use another --out"
+                    f"{shown(path)}: line {number} of {len(lines)} is damaged (not a journal "
+                    "entry of auditor pull, and not a last line cut short by a crash); remove "
+                    "the journal and pull again: the hours it lists are read again from their "
+                    "files"
                 ) from None
             self._check_zone(recorded_zone)
             yield label, entry
@@ -279,6 +291,18 @@ class Checkpoint:
             for identity, variants in sorted(self.hours[label]["conflicts"].items())
         )
         write_atomically(self.folder / CONFLICTS, lines)
+
+
+def _cut_torn_line(path: Path, whole: int, number: int) -> None:
+    """Truncates the journal to its whole lines, saying so in one line."""
+    log.warning(
+        "%s: its last line (%d) was cut short by a crash or a full disk: dropped (%d bytes), "
+        "its hour is read again from its file",
+        shown(path),
+        number,
+        path.stat().st_size - whole,
+    )
+    os.truncate(path, whole)
 
 
 def unreadable_path(folder: Path, label: str) -> Path:

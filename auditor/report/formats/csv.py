@@ -7,9 +7,11 @@ A text a spreadsheet would read as a number, date, time or fraction (`_looks_num
 digits and `.,:/%()$ eE+-` and the like) is written as the formula `="..."`, which Excel and
 LibreOffice evaluate to that exact text: a msg_id like 200000070000025721 would otherwise become
 2.00000070000026E+17, a card or ID number lose its last digits, a `007` its zeros, a `1/2` turn
-into a date. Only such a text is ever wrapped, never one holding a `"` or a letter other than an
-exponent's `e`, so no text from the data is ever evaluated; a whole number (a line, an offset)
-stays a number unless it has more than 15 digits, as many as a spreadsheet keeps.
+into a date; so is a date written with an English month's name (`Jan-2026`, `3-Mar`,
+`2026-Jan-05`), which Excel turns into a date too. Only such a text is ever wrapped, never one
+holding a `"` or a letter other than an exponent's `e`, a month's name or `am`/`pm`, so no text
+from the data is ever evaluated; a whole number (a line, an offset) stays a number unless it
+has more than 15 digits, as many as a spreadsheet keeps.
 
 The rows are what `csv.writer` writes with every cell quoted, built by `csv_line` with string
 methods instead: the csv module copies a row character by character (about 16 ns each here),
@@ -22,13 +24,15 @@ import codecs
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timezone
+from itertools import islice
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 
 from auditor.report.content import Report
 from auditor.report.display import utc_time
-from auditor.report.formats.interface import ReportFormat
+from auditor.report.formats.interface import ReportFormat, write_whole
 from auditor.report.tables import listed_term
 
 COLUMNS = (
@@ -58,15 +62,32 @@ COLUMNS = (
 )
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _FLUSH_ROWS = 1_000
+# Rows a sheet holds in Excel (and LibreOffice): one for the header, the rest for findings.
+SHEET_ROWS = 1_048_576
+ROWS_PER_FILE = SHEET_ROWS - 1
 # What a spreadsheet may read as a number, date, time, fraction, percentage or amount: digits
 # with separators, signs, an exponent, brackets (an accounting minus) and currency signs. A text
 # of only these (with a digit) is written as `="text"`; `"` is not among them, so the text can
 # never end the formula's string. Excel takes at most 255 characters in a formula's string.
 _NUMERIC = re.compile(r"[0-9 .,:/%+\-()eE$\u00a3\u00a5\u20ac]{1,255}")
+# A date with an English month name, as a spreadsheet reads it: `Jan-2026`, `2026-Jan-05`,
+# `3-Mar`, `5 January 2026 10:00 pm`: the name (short or whole) among digits, separators and a
+# time. Only letters of the month's name and `am`/`pm` besides; never a `"`.
+_MONTH = (
+    "(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    "|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
+_MONTH_DATE = re.compile(
+    rf"[0-9 ,./\-:]{{0,40}}{_MONTH}\.?[0-9 ,./\-:]{{0,60}}(?:[ap]\.?m\.?)?", re.IGNORECASE
+)
 _DIGITS = frozenset("0123456789")
 _NUMERIC_START = frozenset("0123456789 .,:/%()eE$\u00a3\u00a5\u20ac")
-# the first characters of a text `_cell` looks at: it may start a formula or a number
+# the first characters of a text `_cell` looks at: it may start a formula, a number or a date
 _CHECKED_START = _NUMERIC_START | frozenset(_FORMULA)
+# and the first three of a month's name, lower case, for one that may start a date
+_MONTH_STARTS = frozenset(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+)
 # The most significant digits a spreadsheet keeps of a number
 _SPREADSHEET_DIGITS = 15
 _ROUNDED = 10**_SPREADSHEET_DIGITS  # the first whole number a spreadsheet rounds
@@ -79,6 +100,15 @@ def _looks_numeric(text: str) -> bool:
         text[:1] in _NUMERIC_START
         and _NUMERIC.fullmatch(text) is not None
         and not _DIGITS.isdisjoint(text)
+    )
+
+
+def _looks_like_a_month_date(text: str) -> bool:
+    """Whether a spreadsheet may read `text` as a date written with a month's name."""
+    return (
+        len(text) <= 255
+        and not _DIGITS.isdisjoint(text)
+        and _MONTH_DATE.fullmatch(text) is not None
     )
 
 
@@ -95,7 +125,9 @@ def _cell(value: Any) -> Any:
             return f'="{value}"'
         if value.startswith(_FORMULA):
             return "'" + value
-        return _as_text(value) if _looks_numeric(value) else value
+        if _looks_numeric(value) or _looks_like_a_month_date(value):
+            return _as_text(value)
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         return _cell(orjson.dumps(value, default=str).decode())
     if type(value) is int:
@@ -195,7 +227,9 @@ def row(
     )
     cells = [
         value
-        if type(value) is str and value[:1] not in _CHECKED_START
+        if type(value) is str
+        and value[:1] not in _CHECKED_START
+        and value[:3].lower() not in _MONTH_STARTS
         else ""
         if value is None
         else _cell(value)
@@ -224,18 +258,50 @@ def csv_line(cells: Sequence[str | int | float]) -> str:
     )
 
 
+def csv_files(findings: int) -> list[str]:
+    """The names of the CSV's files for this many findings: `findings.csv`, or past what one
+    spreadsheet sheet holds, `findings-0001.csv`, `findings-0002.csv`... (`ROWS_PER_FILE` each),
+    since Excel opens a longer one without the rows past its last and says nothing."""
+    if findings <= ROWS_PER_FILE:
+        return [CsvFormat.filename]
+    parts = -(-findings // ROWS_PER_FILE)
+    return [f"findings-{number:04d}.csv" for number in range(1, parts + 1)]
+
+
 class CsvFormat(ReportFormat):
     filename = "findings.csv"
 
     def dump(self, report: Report, handle: BinaryIO) -> None:
-        handle.write(codecs.BOM_UTF8)
-        handle.write(csv_line(COLUMNS).encode())
-        lines: list[str] = []
+        self._dump_rows(handle, self._lines(report), None)
+
+    def write_files(self, report: Report, out_dir: Path) -> dict[str, Path]:
+        names = csv_files(report.summary["findings"]["total"])
+        if len(names) == 1:
+            return super().write_files(report, out_dir)
+        lines = self._lines(report)
+        return {
+            name: write_whole(
+                out_dir / name, lambda handle: self._dump_rows(handle, lines, ROWS_PER_FILE)
+            )
+            for name in names
+        }
+
+    @staticmethod
+    def _lines(report: Report) -> Iterator[str]:
         places: Iterator[tuple[int | None, str | None]] = report.places()
         sent = SendTimes(report.tz)
         for finding in report.findings():
-            lines.append(csv_line(row(finding, next(places, (None, None)), sent)))
-            if len(lines) >= _FLUSH_ROWS:
-                handle.write("".join(lines).encode("utf-8"))
-                lines.clear()
-        handle.write("".join(lines).encode("utf-8"))
+            yield csv_line(row(finding, next(places, (None, None)), sent))
+
+    @staticmethod
+    def _dump_rows(handle: BinaryIO, lines: Iterator[str], limit: int | None) -> None:
+        """The BOM, the header and the next `limit` rows of `lines` (all of them for None)."""
+        handle.write(codecs.BOM_UTF8)
+        handle.write(csv_line(COLUMNS).encode())
+        chunk: list[str] = []
+        for line in lines if limit is None else islice(lines, limit):
+            chunk.append(line)
+            if len(chunk) >= _FLUSH_ROWS:
+                handle.write("".join(chunk).encode("utf-8"))
+                chunk.clear()
+        handle.write("".join(chunk).encode("utf-8"))

@@ -25,6 +25,8 @@ from auditor.archive.instructions import verify_text
 from auditor.findings import SEVERITIES
 from auditor.report.content import Report, Table
 from auditor.report.display import label, local_time, visible, zone_name
+from auditor.report.formats import csv as csv_format
+from auditor.report.formats.csv import csv_files
 from auditor.report.formats.interface import ReportFormat
 from auditor.report.runinfo import RunInfo
 from auditor.report.tables import NO_RULE
@@ -159,5 +161,7 @@ class HtmlFormat(ReportFormat):
             rule_rows=RULE_ROWS,
             no_rule=NO_RULE,
             findings_jsonl=self.findings_jsonl,
+            csv_files=csv_files(report.summary["findings"]["total"]),
+            csv_rows=csv_format.ROWS_PER_FILE,
         ):
             handle.write(chunk.encode("utf-8"))

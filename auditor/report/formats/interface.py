@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
@@ -24,13 +25,21 @@ class ReportFormat(ABC):
         """Writes the format's bytes for `report` to `handle`."""
 
     def write(self, report: Report, out_dir: Path) -> Path:
-        path = out_dir / self.filename
-        partial = out_dir / f".{self.filename}.partial"
-        try:
-            with partial.open("wb") as handle:
-                self.dump(report, handle)
-            os.replace(partial, path)
-        except OSError as error:
-            partial.unlink(missing_ok=True)
-            raise InputError(f"{path}: cannot write the report file ({error})") from None
-        return path
+        return write_whole(out_dir / self.filename, lambda handle: self.dump(report, handle))
+
+    def write_files(self, report: Report, out_dir: Path) -> dict[str, Path]:
+        """Every file the format writes, by name: one, unless it splits (`findings.csv`)."""
+        return {self.filename: self.write(report, out_dir)}
+
+
+def write_whole(path: Path, dump: Callable[[BinaryIO], None]) -> Path:
+    """Writes `path` through `dump` under a temporary name, renamed when whole."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("wb") as handle:
+            dump(handle)
+        os.replace(partial, path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot write the report file ({error})") from None
+    return path

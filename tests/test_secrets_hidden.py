@@ -1,0 +1,88 @@
+"""Secrets given in environment variables are not in the environment of a run's workers.
+
+Read by the coordinator, they stayed where any process of the same user reads them: in each
+forked worker's `/proc/<pid>/environ`, and in every program a worker starts. Removing them from
+`os.environ` alone does not do it: that file shows the bytes a process started with, which a
+forked worker inherits. The test reads the file of a real run's workers while they work.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from contextlib import suppress
+from pathlib import Path
+
+import pytest
+import run_support
+
+from auditor.archive.keys import generate_key_files
+from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.hidden_env import secrets_hidden
+
+SECRET = "Cs-5e4f-hidden-from-workers"
+PASSPHRASE = "Kp-91ab-hidden-from-workers"
+pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with suppress(OSError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def environment(pid: int) -> bytes | None:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+
+
+def test_neither_a_run_nor_its_workers_hold_a_secret_in_their_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDITOR_KEY_PASSPHRASE", PASSPHRASE)
+    keys = generate_key_files(tmp_path / "keys", identity="test")
+    options = EmulatorOptions(
+        messages=300, days=1, client_secret=SECRET, slow_rate=1.0, slow_seconds=0.4
+    )
+    seen: dict[int, bytes] = {}
+    with run_emulator(options) as emulator:
+        args = run_support.run_args(emulator, keys, tmp_path, "--workers", "2", "--quiet", hours=6)
+        env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET, "APP_SECRET_COPY": SECRET}
+        run = subprocess.Popen([sys.executable, "-m", "auditor", *args], env=env)
+        try:
+            while run.poll() is None:
+                for child in children(run.pid):
+                    if (block := environment(child)) is not None and b"PATH=" in block:
+                        seen[child] = block
+                        seen[run.pid] = environment(run.pid) or b""
+                time.sleep(0.02)
+        finally:
+            run.kill()
+            run.wait()
+    assert run.returncode in (0, 1)
+
+    assert len(seen) >= 3, "the run's workers (and itself) were read while they worked"
+    for block in seen.values():
+        assert SECRET.encode() not in block
+        assert PASSPHRASE.encode() not in block
+        assert b"EASEMOB_CLIENT_SECRET=" not in block
+
+
+def test_the_secrets_are_back_in_os_environ_after_the_block_for_a_next_run(monkeypatch):
+    monkeypatch.setenv("EASEMOB_CLIENT_SECRET", SECRET)
+    monkeypatch.setenv("MY_APP_SECRET", "app-secret")
+    monkeypatch.setenv("HOME_LIKE", "kept")
+
+    with secrets_hidden(["app-secret"]):
+        assert "EASEMOB_CLIENT_SECRET" not in os.environ
+        assert "MY_APP_SECRET" not in os.environ
+        assert os.environ["HOME_LIKE"] == "kept"
+        shown = subprocess.run(["env"], capture_output=True, text=True).stdout
+        assert SECRET not in shown and "app-secret" not in shown
+
+    assert os.environ["EASEMOB_CLIENT_SECRET"] == SECRET
+    assert os.environ["MY_APP_SECRET"] == "app-secret"
