@@ -67,7 +67,7 @@ def help_exit_codes(shown: str) -> list[str]:
 
 def test_run_help_and_the_top_help_show_readme_exit_codes_table_in_full():
     codes = readme_exit_codes()
-    assert codes == ["0", "1", "2", "3", "4", "70", "130", "143"]
+    assert codes == ["0", "1", "2", "3", "4", "70", "130", "141", "143"]
 
     run_help, top_help = shown_help("run"), shown_help()
 

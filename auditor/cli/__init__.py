@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import sqlite3
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import click
 
@@ -35,6 +36,7 @@ Start with `auditor demo`. Exit codes of every command:
 # 128 + the signal's number, as shells report a command the signal killed.
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM
+EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE
 # sysexits.h's EX_SOFTWARE: Python's own exit code for an uncaught exception is 1, which here
 # means "done, with findings", and a service that counts 1 as success would take a crash for an
 # audit.
@@ -127,6 +129,12 @@ class AuditorGroup(click.Group):
             sys.exit(error.exit_code)
         except (click.Abort, KeyboardInterrupt) as error:
             sys.exit(_stopped(error))
+        except SystemExit as done:
+            # click answers a closed pipe met while it parses (`--help | head`) with exit 1,
+            # which here means findings
+            if done.code == 1 and _stdout_closed():
+                sys.exit(EXIT_PIPE_CLOSED)
+            raise
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):
@@ -136,11 +144,34 @@ class AuditorGroup(click.Group):
             raise
         except KeyboardInterrupt as error:
             ctx.exit(_stopped(error))
+        except BrokenPipeError as error:
+            if not _stdout_closed():
+                ctx.exit(_failed(error, ctx))
+            ctx.exit(EXIT_PIPE_CLOSED)
         except Exception as error:
             if _TERMINATED.is_set():
                 log.debug("failed after SIGTERM", exc_info=True)
                 ctx.exit(_stopped(Terminated()))
             ctx.exit(_failed(error, ctx))
+
+
+def _stdout_closed() -> bool:
+    """Whether the reader of stdout went away (`auditor due ... | head`), as a shell's pipe
+    does once it has read enough: then the command stops quietly, as `git log | head` does, and
+    stdout is pointed at /dev/null so that Python's flush at exit does not fail on it again.
+    Asked of the file itself (a pipe with no reader polls as an error), not of the exception,
+    which a socket raises too."""
+    try:
+        stdout = sys.__stdout__.fileno()
+        poller = select.poll()
+        poller.register(stdout, select.POLLOUT)
+        gone = any(events & (select.POLLERR | select.POLLHUP) for _fd, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+    if gone:
+        with suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stdout)
+    return gone
 
 
 def _failed(error: Exception, ctx: click.Context) -> int:

@@ -14,5 +14,6 @@ EXIT_CODES_HELP = """\b
    70  an internal error: a bug in the auditor (nothing published,
        progress kept)
   130  interrupted by SIGINT (Ctrl-C); progress kept: run again to resume
+  141  the reader of its output went away (a closed pipe, as in | head)
   143  terminated by SIGTERM (systemd, Kubernetes, kill); progress kept
 """
