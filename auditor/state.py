@@ -23,7 +23,7 @@ from pathlib import Path, PurePath
 
 from auditor import crashpoints
 from auditor.errors import ConfigError, LockHeldError
-from auditor.fsutil import fsync_path
+from auditor.fsutil import fsync_ancestors, fsync_dir, fsync_path
 
 GENESIS = "0" * 64
 
@@ -264,9 +264,14 @@ class State:
         """Flushes the commit that completed run `sequence` to disk, then checks the file is
         still the state (`ensure_in_place`). With `synchronous=NORMAL` a WAL commit is written,
         not synced: a power cut after the bag is published lost it, and every later run then
-        refused the folder, whose newest bag the state did not hold."""
+        refused the folder, whose newest bag the state did not hold. The folder is synced too,
+        with those above it: a file's fsync does not make its name durable, and the WAL is made
+        anew each run (the state's own folder may be new as well)."""
         with suppress(FileNotFoundError):  # no WAL: a checkpoint synced it all
             fsync_path(f"{self.path}-wal")
+        folder = self.path.parent
+        fsync_dir(folder)
+        fsync_ancestors(folder)
         self.ensure_in_place(sequence)
 
     def ensure_in_place(self, sequence: int) -> None:

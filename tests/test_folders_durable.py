@@ -106,6 +106,20 @@ def test_each_folder_of_a_bag_is_synced_once_after_its_last_entry_before_publica
     assert {folder: len(synced[folder]) for folder in inside} == dict.fromkeys(inside, 1)
 
 
+def test_the_state_folder_is_synced_after_the_commit_made_its_files(emulator, tmp_path):
+    keys = generate_key_files(tmp_path / "keys", identity="test")
+    args = run_support.run_args(emulator, keys, tmp_path, "--workers", "1", "--quiet", hours=3)
+    state = tmp_path / "state-folder" / "state.db"  # a folder of its own, made by the run
+    args[args.index("--state") + 1] = str(state)
+    env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET}
+
+    lines = traced([sys.executable, "-m", "auditor", *args], tmp_path / "trace.txt", env=env)
+
+    made, synced = entries_and_syncs(lines)
+    assert made[str(state.parent)], "the run made no file in the state's folder"
+    assert unsynced([str(state.parent), str(tmp_path)], made, synced, len(lines)) == []
+
+
 def test_keygen_syncs_the_folders_it_makes_and_the_one_holding_the_keys(tmp_path):
     out = tmp_path / "a" / "b" / "keys"
     command = [sys.executable, "-m", "auditor", "keygen", "--out", str(out)]
