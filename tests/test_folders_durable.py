@@ -130,3 +130,20 @@ def test_keygen_syncs_the_folders_it_makes_and_the_one_holding_the_keys(tmp_path
     folders = [str(out), str(out.parent), str(out.parent.parent), str(tmp_path)]
     assert len(made[str(out)]) == 3
     assert unsynced(folders, made, synced, len(lines)) == []
+
+
+def test_pull_syncs_the_output_folder_it_makes(emulator, tmp_path):
+    out = tmp_path / "pulled" / "app"
+    command = [
+        sys.executable, "-m", "auditor", "pull", "--base-url", emulator.base_url,
+        "--org", emulator.options.org, "--app", emulator.options.app,
+        "--client-id", emulator.options.client_id,
+        "--since", "2026-11-01T00:00Z", "--until", "2026-11-01T02:00Z", "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET}
+
+    lines = traced(command, tmp_path / "trace.txt", env=env)
+
+    made, synced = entries_and_syncs(lines)
+    folders = [str(out), str(out.parent), str(tmp_path)]
+    assert unsynced(folders, made, synced, len(lines)) == []

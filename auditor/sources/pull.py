@@ -35,7 +35,7 @@ import orjson
 from auditor import crashpoints
 from auditor.archive.untrusted import shown
 from auditor.errors import ConfigError, InputError, LockHeldError
-from auditor.fsutil import write_atomically
+from auditor.fsutil import fsync_folders, make_folders, write_atomically
 from auditor.jsonl import read_file, record_line
 from auditor.operator_files import open_operator_file, read_operator_file
 from auditor.partitions import Partition, format_instant, partitions_between
@@ -385,7 +385,7 @@ def pull(
         )
     folder = Path(out_dir)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        fsync_folders(make_folders(folder))  # its name durable before the hours it will list
     except OSError as error:
         raise ConfigError(
             f"cannot create the output folder {shown(folder)} ({error.strerror})"
