@@ -32,10 +32,12 @@ class CursorError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of entities, and the cursor of the next page when more rows exist."""
+    """One page of entities, the cursor of the next page when more rows exist, and the `count`
+    the answer states when it is not the number of entities (a lying server's)."""
 
     entities: list[dict[str, Any]]
     cursor: str | None
+    count: int | None = None
 
 
 class LegacyPager:
