@@ -397,8 +397,14 @@ class EasemobClient:
         def accept(answer: _Answer) -> dict[str, Any]:
             if answer.status == 200:
                 page = _json_object(answer)
-                if not isinstance(page.get("entities"), list):
+                entities = page.get("entities")
+                if not isinstance(entities, list):
                     raise _Retry("the page held no list of entities")
+                count = page.get("count")
+                if type(count) is int and count != len(entities):
+                    # Usergrid's count is the page's own length: a page that claims more rows
+                    # than it holds may have lost some, and its cursor already skips them.
+                    raise _Retry(f"the page said count {count} but held {len(entities)} entities")
                 return page
             raise self._refusal(answer, "GET")
 
