@@ -69,3 +69,18 @@ def test_a_cursor_that_loops_for_ever_ends_in_one_error(spec, said):
         with pytest.raises(SourceError, match=said):
             pull(emu)
         assert sum(emu.stats.by_route("legacy").values()) <= 8
+
+
+def test_a_cursor_that_expires_while_pages_come_slowly_resumes_by_timestamp_losing_nothing():
+    options = EmulatorOptions(
+        messages=24_000, legacy_hostile="cursor_ttl=0.05", slow_rate=0.3, slow_seconds=0.1
+    )
+    with run_emulator(options) as emu:
+        assert pull(emu, max_retries=0) == expected(emu)
+        assert emu.stats.by_route("legacy").get(400, 0) >= 2
+
+
+def test_a_cursor_refused_before_the_hour_brings_anything_new_is_still_one_error():
+    options = EmulatorOptions(messages=24_000, legacy_hostile="cursor_ttl=0.000001")
+    with run_emulator(options) as emu, pytest.raises(SourceError, match="cursor has expired"):
+        pull(emu, limit=1)

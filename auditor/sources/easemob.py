@@ -114,6 +114,11 @@ _BAD_URL = (
 )
 
 
+class CursorRefused(SourceError):
+    """A legacy page asked for with a cursor was refused (400): Usergrid cursors point into a
+    query's result and may expire, so the pull goes on by timestamp instead."""
+
+
 class UrlExpired(Exception):
     """A signed download URL was refused (403): ask the API for a fresh one."""
 
@@ -406,6 +411,8 @@ class EasemobClient:
                     # than it holds may have lost some, and its cursor already skips them.
                     raise _Retry(f"the page said count {count} but held {len(entities)} entities")
                 return page
+            if answer.status == 400 and cursor is not None:
+                raise CursorRefused(str(self._refusal(answer, "GET")))
             raise self._refusal(answer, "GET")
 
         return self._call("GET", url, accept, auth=True, params=params)
