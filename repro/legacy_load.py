@@ -101,7 +101,7 @@ def main() -> int:
         for kill in range(args.kills):
             started = time.monotonic()
             run = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)
-            delay = rng.uniform(0.5, 2.0 + args.messages / 20_000)
+            delay = rng.uniform(1.0, 5.0 + args.messages / 500)
             try:
                 run.wait(delay)
                 print(

@@ -65,35 +65,38 @@ class LegacyQuerySource(EasemobSource):
         seen: set[str] = set()
         served: set[int] = set()  # hashes: an hour's pages can hold a hundred thousand
         stale = 0
-        newest: int | None = None  # the hour's newest timestamp served so far
+        start, end = partition.start_ms, partition.end_ms
+        newest = start - 1  # the hour's newest timestamp served so far
         ascending = True
         fresh_since_resume = 1
         for page_number in range(1, self.max_pages + 1):
             try:
                 page = self.client.legacy_page(ql, self.limit, cursor)
             except CursorRefused as refused:
-                if not ascending or newest is None or not fresh_since_resume:
+                if not ascending or newest < start or not fresh_since_resume:
                     raise
                 log.info(
                     "%s: cursor refused on page %d (%s); asking again from timestamp %d",
                     partition.iso(), page_number, refused, newest,
                 )  # fmt: skip
-                ql, cursor = window_ql(newest, partition.end_ms), None
+                ql, cursor = window_ql(newest, end), None
                 seen.clear()  # a new query's cursors; a loop still ends (no fresh rows)
                 stale = fresh_since_resume = 0
                 continue
             fresh = 0
             for entity in page["entities"]:
                 data = orjson.dumps(entity)
-                if hash(data) not in served:
-                    served.add(hash(data))
+                key = hash(data)
+                if key not in served:
+                    served.add(key)
                     fresh += 1
-                stamp = entity.get("timestamp") if isinstance(entity, dict) else None
-                if type(stamp) is int and partition.start_ms <= stamp < partition.end_ms:
-                    if newest is not None and stamp < newest:
-                        ascending = False
-                    newest = stamp if newest is None else max(newest, stamp)
                 if isinstance(entity, dict):
+                    stamp = entity.get("timestamp")
+                    if type(stamp) is int and start <= stamp < end:
+                        if stamp >= newest:
+                            newest = stamp
+                        else:
+                            ascending = False
                     yield entity
                 else:
                     where = f"{partition.iso()} page {page_number}"
