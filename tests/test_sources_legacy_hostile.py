@@ -84,3 +84,14 @@ def test_a_cursor_refused_before_the_hour_brings_anything_new_is_still_one_error
     options = EmulatorOptions(messages=24_000, legacy_hostile="cursor_ttl=0.000001")
     with run_emulator(options) as emu, pytest.raises(SourceError, match="cursor has expired"):
         pull(emu, limit=1)
+
+
+def test_a_resume_at_a_page_boundary_between_rows_of_one_timestamp_loses_none_of_them():
+    """Copies and second versions share their original's timestamp; pages of 7 split them."""
+    options = EmulatorOptions(
+        messages=4_800, legacy_hostile="cursor_ttl=0.02", duplicate_rate=0.5,
+        conflict_rate=0.5, slow_rate=0.3, slow_seconds=0.05,
+    )  # fmt: skip
+    with run_emulator(options) as emu:
+        assert pull(emu, limit=7, max_retries=0) == expected(emu)
+        assert emu.stats.by_route("legacy").get(400, 0) >= 5
