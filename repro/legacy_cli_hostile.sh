@@ -13,10 +13,11 @@ export EASEMOB_CLIENT_SECRET=demo-secret
 EMU=$!
 while [ ! -s "$D/ready" ]; do sleep 0.2; done
 printf 'source:\n  api: legacy\n  backoff_base: 0.01\n  backoff_cap: 0.05\n  max_retries: 3\n' >"$D/a.yaml"
-.venv/bin/auditor run --config "$D/a.yaml" --base-url "$(cat "$D/ready")" --org demo-org \
+.venv/bin/auditor ${GLOBALFLAGS:-} run --config "$D/a.yaml" --base-url "$(cat "$D/ready")" --org demo-org \
   --app demo-app --client-id demo-client --policies policies.example.yaml \
   --key "$D/keys/auditor-signing-key.pem" --out "$D/archive" --state "$D/state.db" \
   --since 2026-11-01T00:00Z --until 2026-11-01T03:00Z --as-of 2026-11-01T03:00Z \
-  --fail-on none >"$D/out" 2>"$D/err"
+  --fail-on none ${RUNFLAGS:-} >"$D/out" 2>"$D/err"
+echo "cursor resumes: $(grep -c "cursor refused" "$D/err")"
 echo "exit $?"; tail -3 "$D/err"
 kill "$EMU"; wait "$EMU" 2>/dev/null; rm -rf "$D"
