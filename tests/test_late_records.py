@@ -382,3 +382,39 @@ def test_the_retention_days_flag_sets_where_a_chains_first_run_starts(keys, tmp_
         (now_hour - 20 * HOUR_MS, now_hour - 2 * HOUR_MS),
         (now_hour - 19 * HOUR_MS, now_hour - HOUR_MS),  # the hour turned during the run
     }
+
+
+def test_the_legacy_api_too_archives_late_records_once_when_the_hour_is_fetched_again(
+    keys, tmp_path
+):
+    """The legacy pager leaves late rows out until a query read their hour to the end."""
+    options = EmulatorOptions(
+        messages=1200, days=1, client_secret=SECRET, late_rate=0.1, duplicate_rate=0.02
+    )
+    with run_emulator(options) as emulator:
+        legacy = replace(run_support.source_of(emulator, SECRET), api="legacy")
+        runs = [
+            incremental(emulator, keys, tmp_path, now_hour=h, late_hours=12, source=legacy)
+            for h in (12, 24, 36)
+        ]
+        expected = emulator.expected_records(DEFAULT_START_MS, DEFAULT_START_MS + 24 * HOUR_MS)
+        history, faults = emulator.history, emulator.feed.faults
+        late_ids = {
+            history.msg_id(i)
+            for i in history.index_range(DEFAULT_START_MS, DEFAULT_START_MS + 24 * HOUR_MS)
+            if faults.late(i) and "msg_id" in history.record(i)
+        }
+    entity = ("uuid", "type", "created", "modified")
+    got = Counter(
+        (
+            str(record.get("msg_id")),
+            content_hash({k: v for k, v in record.items() if k not in entity}),
+        )
+        for run in runs
+        for path in sorted((run.bag_path / "data" / "records").glob("*.jsonl"))
+        for record in (orjson.loads(line)["record"] for line in path.open("rb"))
+    )
+    assert late_ids and not late_ids & {msg_id for msg_id, _ in archived(runs[0])}
+    assert got == Counter({(str(r.get("msg_id")), content_hash(r)): 1 for r in expected})
+    late = [f for run in runs for f in findings(run, "late-arrival")]
+    assert {f["msg_id"] for f in late if f["msg_id"]} == late_ids

@@ -10,6 +10,7 @@ import run_support
 
 from auditor.archive.keys import generate_key_files
 from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.feed import COPY
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import DAY_MS, HOUR_MS, Partition
 from auditor.pipeline import run_audit
@@ -61,6 +62,7 @@ def test_the_hour_is_asked_for_with_bounds_that_are_exact_on_integer_millisecond
 def test_every_fault_loses_nothing_doubles_nothing_and_keeps_entity_fields():
     with run_emulator(EmulatorOptions(messages=2000, **EVERY_FAULT)) as emu:
         source = source_for(emu, limit=100)
+        first = [source.fetch(Partition(START + n * HOUR_MS)) for n in range(24)]
         results = [source.fetch(Partition(START + n * HOUR_MS)) for n in range(24)]
         entities = [entity for result in results for entity in result.records]
 
@@ -72,6 +74,12 @@ def test_every_fault_loses_nothing_doubles_nothing_and_keeps_entity_fields():
         assert reported == {identity for identity, n in conflicted.items() if identity and n > 1}
         assert sum(result.duplicates for result in results) > 0
         assert {"fail", "rate_limit", "legacy_503", "garbage"} <= set(emu.stats.faults)
+        late = sum(len(b.records) - len(a.records) for a, b in zip(first, results, strict=True))
+        late_indices = [i for i in range(len(emu.history)) if emu.feed.faults.late(i)]
+        assert late == sum(
+            variant != COPY for i in late_indices for variant, _ in emu.feed.items(i)
+        )
+        assert late > 0
 
 
 def test_a_record_on_the_hour_lands_in_that_hour_only():

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from auditor.emulator.dataset import DEFAULT_SEED, DEFAULT_START_MS
+from auditor.emulator.hostile import parse_spec
 from auditor.emulator.server import Emulator, EmulatorOptions, serve
 from auditor.errors import ConfigError
 from auditor.partitions import DAY_MS, HOUR_MS, format_instant, parse_hour_timezone, parse_instant
@@ -100,6 +101,12 @@ _YEAR_9000_MS = 221_845_392_000_000
     show_default=True,
     help="Hour-file requests allowed a minute, as Easemob's 10; more get 429. 0: no limit.",
 )
+@click.option(
+    "--legacy-hostile",
+    default="",
+    metavar="SPEC",
+    help="Legacy pages that lie, e.g. overlap=3,drop=1,cursor_ttl=2 (see emulator/hostile.py).",
+)
 @click.option("--slow-seconds", type=click.FloatRange(min=0), default=0.5, show_default=True)
 @click.option("--max-consecutive-faults", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--warm", is_flag=True, help="Build every hour file before announcing, on all cores.")
@@ -129,6 +136,10 @@ def emulator_command(
     if start_ms + settings["days"] * DAY_MS >= _YEAR_9000_MS:
         raise ConfigError(f"--start {start} and --days {settings['days']} reach past the year 9000")
     parse_hour_timezone(settings["hour_timezone"])
+    try:
+        parse_spec(settings["legacy_hostile"])
+    except ValueError as error:
+        raise ConfigError(f"--legacy-hostile: {error}") from None
     options = EmulatorOptions(
         start_ms=start_ms,
         client_secret=read_secret(client_secret_file),

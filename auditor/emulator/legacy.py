@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import struct
+import threading
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 from auditor.emulator.faults import chance, mix
 from auditor.emulator.feed import CONFLICT, Feed
 from auditor.emulator.ql import Query
+from auditor.partitions import HOUR_MS
 
 MAX_LIMIT = 1000
 _ENTITY_NAMESPACE = uuid.UUID("c4a3d20a-386d-11e6-95c7-73ec90722c91")
@@ -32,14 +34,19 @@ class CursorError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of entities, and the cursor of the next page when more rows exist."""
+    """One page of entities, the cursor of the next page when more rows exist, and the `count`
+    the answer states when it is not the number of entities (a lying server's)."""
 
     entities: list[dict[str, Any]]
     cursor: str | None
+    count: int | None = None
 
 
 class LegacyPager:
     """Serves a query's rows page by page, ascending (or descending) by timestamp.
+
+    Late records (`RecordFaults.late`) are left out of every query until one has been read to
+    its last page over their hour, as a store that writes them after the first pull.
 
     With `duplicate_rate`, a share of cursors point one row back, so the next page repeats the
     last row of this one, as resuming from a stale cursor does. With `short_page_rate`, a share
@@ -59,12 +66,21 @@ class LegacyPager:
         self._secret = hashlib.sha256(f"legacy-cursor:{seed}".encode()).digest()
         self._duplicate_rate = duplicate_rate
         self._short_page_rate = short_page_rate
+        self._looked: set[int] = set()  # hours a query has read to the end: late rows show
+        self._lock = threading.Lock()
 
     def page(self, query: Query, limit: int, cursor: str | None) -> Page:
         history = self._feed.history
-        rows = history.index_range(*query.clamp(history.start_ms, history.end_ms))
-        indices = rows[::-1] if query.descending else rows
-        key = f"{rows.start}:{rows.stop}:{int(query.descending)}"
+        since, until = query.clamp(history.start_ms, history.end_ms)
+        rows = history.index_range(since, until)
+        hours = range(since - since % HOUR_MS, until, HOUR_MS)
+        with self._lock:
+            hidden = self._feed.faults.any_late and not all(h in self._looked for h in hours)
+        shown: range | list[int] = rows
+        if hidden:
+            shown = [index for index in rows if not self._feed.faults.late(index)]
+        indices = shown[::-1] if query.descending else shown
+        key = f"{rows.start}:{rows.stop}:{int(query.descending)}" + (":first-look" * hidden)
         tag = zlib.crc32(key.encode())
         ordinal, offset = (0, 0) if cursor is None else self._decode(cursor, key, len(indices))
         if limit > 1 and chance(self._short_page_rate, self._seed, _SHORT, tag, ordinal, offset):
@@ -84,6 +100,9 @@ class LegacyPager:
             if offset >= len(served):
                 ordinal, offset = ordinal + 1, 0
         if ordinal >= len(indices):
+            if hidden:
+                with self._lock:
+                    self._looked.update(hours)
             return Page(entities, None)
         if len(entities) > 1 and chance(self._duplicate_rate, self._seed, _STEP_BACK, tag, *last):
             ordinal, offset = last

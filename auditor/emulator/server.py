@@ -37,6 +37,7 @@ import orjson
 from auditor.emulator.dataset import DEFAULT_SEED, DEFAULT_START_MS, SyntheticHistory
 from auditor.emulator.faults import RateLimit, RecordFaults, RequestFaults, mix
 from auditor.emulator.feed import Feed
+from auditor.emulator.hostile import HostilePager, parse_spec
 from auditor.emulator.legacy import MAX_LIMIT, CursorError, LegacyPager
 from auditor.emulator.ql import QlError, parse_ql
 from auditor.emulator.responses import (
@@ -97,6 +98,7 @@ class EmulatorOptions:
     garbage_rate: float = 0.0
     short_page_rate: float = 0.0
     max_consecutive_faults: int = 2
+    legacy_hostile: str = ""  # a `hostile.parse_spec` text: legacy pages that lie
 
 
 class EmulatorStats:
@@ -175,9 +177,11 @@ class Emulator:
             options.mangled_rate,
         )
         self.feed = Feed(self.history, record_faults)
-        self.pager = LegacyPager(
+        self.pager: LegacyPager | HostilePager = LegacyPager(
             self.feed, options.seed, options.duplicate_rate, options.short_page_rate
         )
+        if options.legacy_hostile:
+            self.pager = HostilePager(self.pager, parse_spec(options.legacy_hostile))
         self.faults = RequestFaults(
             options.seed,
             {
@@ -444,7 +448,7 @@ class Emulator:
             "entities": page.entities,
             "timestamp": self.clock.now_ms(),
             "duration": duration(started),
-            "count": len(page.entities),
+            "count": len(page.entities) if page.count is None else page.count,
         }
         if page.cursor is not None:
             answer["cursor"] = page.cursor

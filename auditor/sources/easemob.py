@@ -114,6 +114,11 @@ _BAD_URL = (
 )
 
 
+class CursorRefused(SourceError):
+    """A legacy page asked for with a cursor was refused (400): Usergrid cursors point into a
+    query's result and may expire, so the pull goes on by timestamp instead."""
+
+
 class UrlExpired(Exception):
     """A signed download URL was refused (403): ask the API for a fresh one."""
 
@@ -397,9 +402,17 @@ class EasemobClient:
         def accept(answer: _Answer) -> dict[str, Any]:
             if answer.status == 200:
                 page = _json_object(answer)
-                if not isinstance(page.get("entities"), list):
+                entities = page.get("entities")
+                if not isinstance(entities, list):
                     raise _Retry("the page held no list of entities")
+                count = page.get("count")
+                if type(count) is int and count != len(entities):
+                    # Usergrid's count is the page's own length: a page that claims more rows
+                    # than it holds may have lost some, and its cursor already skips them.
+                    raise _Retry(f"the page said count {count} but held {len(entities)} entities")
                 return page
+            if answer.status == 400 and cursor is not None:
+                raise CursorRefused(str(self._refusal(answer, "GET")))
             raise self._refusal(answer, "GET")
 
         return self._call("GET", url, accept, auth=True, params=params)

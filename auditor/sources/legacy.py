@@ -6,6 +6,13 @@ asked for as `timestamp>start-1 and timestamp<end`, which on integer millisecond
 does not mean the end (Usergrid applies the limit before filtering). A cursor seen before, or
 `STALE_PAGES` pages in a row that bring messages but none not seen before, mean the server is
 looping, which is an error rather than an endless run.
+
+A cursor the server refuses (400: Usergrid cursors point into a query's result and may expire
+while a slow hour is read) does not fail the hour: as Easemob's own incremental recipe does, the
+pull asks again from the newest timestamp served so far, inclusive, so the rows sharing it come
+twice (duplicates `settle` drops and counts) and none is skipped. That needs pages that came in
+ascending order, as the API promises; otherwise, or when a resumed query brought nothing new
+before its cursor was refused again, the refusal is the error.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import orjson
 from auditor.errors import SourceError
 from auditor.partitions import Partition
 from auditor.records import Record
-from auditor.sources.easemob import EasemobClient
+from auditor.sources.easemob import CursorRefused, EasemobClient
 from auditor.sources.interface import EasemobSource, Unreadable
 
 log = logging.getLogger(__name__)
@@ -58,19 +65,43 @@ class LegacyQuerySource(EasemobSource):
         seen: set[str] = set()
         served: set[int] = set()  # hashes: an hour's pages can hold a hundred thousand
         stale = 0
+        start, end = partition.start_ms, partition.end_ms
+        newest = start - 1  # the hour's newest timestamp served so far
+        ascending = True
+        fresh_since_resume = 1
         for page_number in range(1, self.max_pages + 1):
-            page = self.client.legacy_page(ql, self.limit, cursor)
+            try:
+                page = self.client.legacy_page(ql, self.limit, cursor)
+            except CursorRefused as refused:
+                if not ascending or newest < start or not fresh_since_resume:
+                    raise
+                log.info(
+                    "%s: cursor refused on page %d (%s); asking again from timestamp %d",
+                    partition.iso(), page_number, refused, newest,
+                )  # fmt: skip
+                ql, cursor = window_ql(newest, end), None
+                seen.clear()  # a new query's cursors; a loop still ends (no fresh rows)
+                stale = fresh_since_resume = 0
+                continue
             fresh = 0
             for entity in page["entities"]:
                 data = orjson.dumps(entity)
-                if hash(data) not in served:
-                    served.add(hash(data))
+                key = hash(data)
+                if key not in served:
+                    served.add(key)
                     fresh += 1
                 if isinstance(entity, dict):
+                    stamp = entity.get("timestamp")
+                    if type(stamp) is int and start <= stamp < end:
+                        if stamp >= newest:
+                            newest = stamp
+                        else:
+                            ascending = False
                     yield entity
                 else:
                     where = f"{partition.iso()} page {page_number}"
                     yield Unreadable(where, "an entity that is not a JSON object", data)
+            fresh_since_resume += fresh
             stale = stale + 1 if page["entities"] and not fresh else 0
             cursor = page.get("cursor")
             if not cursor:
