@@ -639,6 +639,7 @@ class EasemobClient:
                 token = self._tokens.current()
                 sent["Authorization"] = f"Bearer {token}"
             retry_after = None
+            answered = False  # an answer came, but not one the API gives
             try:
                 answer = self._exchange(
                     method,
@@ -675,15 +676,24 @@ class EasemobClient:
                         return accept(answer)
                     except _Retry as problem:
                         reason = str(problem)
+                        answered = True
             reason = self._redact(reason)
             retries += 1
             if retries > self.retry.max_retries:
                 attempts = f"{retries} attempt" + "s" * (retries > 1)
-                advice = (
-                    f"the URL came from {self.base_url}, which may have handed out a wrong one"
-                    if served
-                    else f"check that {self.base_url} is reachable and serves {self.org}/{self.app}"
-                )
+                if served:
+                    advice = (
+                        f"the URL came from {self.base_url}, which may have handed out a wrong one"
+                    )
+                elif answered:
+                    advice = (
+                        f"{self.base_url} answers, but not as the API does: a fault of the "
+                        "server or of a proxy before it (run again later)"
+                    )
+                else:
+                    advice = (
+                        f"check that {self.base_url} is reachable and serves {self.org}/{self.app}"
+                    )
                 raise RetriesExhausted(
                     f"{method} {shown} failed after {attempts} ({reason}); {advice}"
                 )
