@@ -89,6 +89,14 @@ def test_a_cursor_refused_before_the_hour_brings_anything_new_is_still_one_error
         pull(emu, limit=1)
 
 
+def test_a_cursor_refused_before_any_row_of_the_hour_came_asks_for_the_hour_again():
+    """Usergrid may open with an empty page and a cursor; that cursor expiring is no loss."""
+    options = EmulatorOptions(messages=4_800, legacy_hostile="empty=1,expire_once=1")
+    with run_emulator(options) as emu:
+        assert pull(emu, limit=100) == expected(emu)
+        assert emu.stats.by_route("legacy").get(400, 0) >= 1
+
+
 def test_a_resume_at_a_page_boundary_between_rows_of_one_timestamp_loses_none_of_them():
     """Copies and second versions share their original's timestamp; pages of 7 split them."""
     options = EmulatorOptions(

@@ -12,6 +12,8 @@ row). This one plays a broken or hostile server, one misbehaviour per key of a s
   unless the client compares `count` with what the page holds.
 - `count=D`: `count` is off by D (nothing is lost).
 - `cursor_ttl=S`: a cursor older than S seconds is refused with 400, as one that expired.
+- `empty=N`: the first N pages of each query hold no rows, only a cursor (Usergrid may do so).
+- `expire_once=N`: the cursor of page N is refused once a query, as expired, then accepted.
 
 Cursors are positions kept in memory (an emulator restart forgets them) and a query's entities
 are materialised once per query: a test kit for hours of up to a few hundred thousand rows.
@@ -28,7 +30,10 @@ from typing import Any
 from auditor.emulator.legacy import CursorError, LegacyPager, Page
 from auditor.emulator.ql import Query
 
-KEYS = ("overlap", "repeat", "loop", "loop_fresh", "drop", "count", "cursor_ttl")
+KEYS = (
+    "overlap", "repeat", "loop", "loop_fresh", "drop", "count", "cursor_ttl", "empty",
+    "expire_once",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,8 @@ class HostileSpec:
     drop: int = 0
     count: int = 0
     cursor_ttl: float = 0.0
+    empty: int = 0
+    expire_once: int = 0
 
 
 def parse_spec(text: str) -> HostileSpec:
@@ -74,6 +81,7 @@ class HostilePager:
         self._cursors: dict[str, _Position] = {}
         self._rows: dict[str, list[dict[str, Any]]] = {}
         self._repeated: set[str] = set()
+        self._expired: set[str] = set()  # queries whose `expire_once` cursor was refused
         self._lock = threading.Lock()
 
     def page(self, query: Query, limit: int, cursor: str | None) -> Page:
@@ -88,6 +96,12 @@ class HostilePager:
                     raise CursorError("cursor is not one this server issued")
                 if spec.cursor_ttl and time.monotonic() - at.issued > spec.cursor_ttl:
                     raise CursorError("cursor has expired")
+                once = spec.expire_once and at.page == spec.expire_once + 1
+                if once and key not in self._expired:
+                    self._expired.add(key)
+                    raise CursorError("cursor has expired")
+            if at.page <= spec.empty:
+                return Page([], self._issue(key, at.row, at.page + 1, at.generation, "empty"), 0)
             taken = rows[at.row : at.row + limit]
             end = at.row + len(taken)
             claimed = len(taken)
@@ -105,16 +119,17 @@ class HostilePager:
                 following, generation = 0, at.generation + 1
             page_number = at.page + 1 if following else 1
             nonce = generation if spec.loop_fresh else 0
-            next_cursor = base64.urlsafe_b64encode(
-                f"{key}:{following}:{page_number}:{nonce}:{len(self._cursors)}".encode()
-                if (following == at.row or spec.loop_fresh)
-                else f"{key}:{following}:{page_number}".encode()
-            ).decode()
-            if next_cursor not in self._cursors:
-                self._cursors[next_cursor] = _Position(
-                    key, following, page_number, generation, time.monotonic()
-                )
-            return Page(taken, next_cursor, claimed)
+            unique = following == at.row or spec.loop_fresh
+            tag = str(nonce) if unique else ""
+            return Page(taken, self._issue(key, following, page_number, generation, tag), claimed)
+
+    def _issue(self, key: str, row: int, page: int, generation: int, tag: str) -> str:
+        """A cursor to `row` as page `page` (the same text for the same place unless `tag`)."""
+        text = f"{key}:{row}:{page}" + (f":{tag}:{len(self._cursors)}" if tag else "")
+        cursor = base64.urlsafe_b64encode(text.encode()).decode()
+        if cursor not in self._cursors:
+            self._cursors[cursor] = _Position(key, row, page, generation, time.monotonic())
+        return cursor
 
     def _entities(self, query: Query) -> tuple[str, list[dict[str, Any]]]:
         history = self._faithful._feed.history

@@ -73,13 +73,14 @@ class LegacyQuerySource(EasemobSource):
             try:
                 page = self.client.legacy_page(ql, self.limit, cursor)
             except CursorRefused as refused:
-                if not ascending or newest < start or not fresh_since_resume:
+                if not ascending or not fresh_since_resume:
                     raise
+                since = max(newest, start)  # the hour's start when none of it came yet
                 log.info(
                     "%s: cursor refused on page %d (%s); asking again from timestamp %d",
-                    partition.iso(), page_number, refused, newest,
+                    partition.iso(), page_number, refused, since,
                 )  # fmt: skip
-                ql, cursor = window_ql(newest, end), None
+                ql, cursor = window_ql(since, end), None
                 seen.clear()  # a new query's cursors; a loop still ends (no fresh rows)
                 stale = fresh_since_resume = 0
                 continue
