@@ -324,7 +324,7 @@ class _Builder:
                 if _group_depth(source) > MAX_GROUP_DEPTH:
                     raise RecursionError  # refused the same whatever Python's recursion limit
                 regex = re.compile(source)
-                nested = nested_repetition(regex)
+                nested, ambiguous, polynomial = _backtracking(source)
             except re.error as error:
                 raise self.source.error(
                     where, f"invalid regular expression {source!r}: {error}"
@@ -343,7 +343,6 @@ class _Builder:
                     f"pattern {source!r} has {nested}, which can take exponential time on a "
                     "message it almost matches; use one repetition, or a possessive one (a++)",
                 )
-            ambiguous = ambiguous_repetition(regex)
             if ambiguous:
                 raise self.source.error(
                     where,
@@ -351,7 +350,6 @@ class _Builder:
                     "message it almost matches; make its alternatives exclusive, or use a "
                     "possessive repetition (a*+)",
                 )
-            polynomial = polynomial_backtracking(regex)
             if polynomial:
                 raise self.source.error(
                     where,
@@ -437,6 +435,20 @@ class _Builder:
         return tuple(
             build(each, (key, index)) for index, each in enumerate(self.source.data.get(key, []))
         )
+
+
+@cache
+def _backtracking(source: str) -> tuple[str | None, str | None, str | None]:
+    """What makes `source` slow (nested, ambiguous, polynomial repetition), or None for each.
+    Kept per pattern for the life of the process: the analysis costs milliseconds a pattern,
+    and workers forked after the coordinator read the policy (and read it again, to refuse a
+    file changed meanwhile) inherit the answers instead of paying for them again."""
+    regex = re.compile(source)
+    return (
+        nested_repetition(regex),
+        ambiguous_repetition(regex),
+        polynomial_backtracking(regex),
+    )
 
 
 def load_policy(path: str | Path) -> Policy:
