@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,6 @@ from auditor.sources.settle import same_message
 from auditor.state import GENESIS, State, StateLock
 
 REBUILT_DIGEST = "rebuilt"
-_RUN_FOLDER = re.compile(r"run-(\d{6})-.+")
 # Sources whose records carry fields about their own storage, left out of a message's content.
 _ENTITY_SOURCES = ("legacy", "local")
 
@@ -77,16 +75,20 @@ def rebuild(out_dir: Path, state_path: Path, public_keys: PublicKeys) -> Rebuild
         bags = _verified_bags(out_dir, public_keys)
         building = state_path.with_name(f".{state_path.name}.rebuilding")
         for leftover in (building, Path(f"{building}-wal"), Path(f"{building}-shm")):
-            leftover.unlink(missing_ok=True)
+            leftover.unlink(missing_ok=True)  # what a killed rebuild left
+        leftovers = (building, Path(f"{building}-wal"), Path(f"{building}-shm"))
         with StateLock(state_path):
-            state = State(building)
             try:
-                outcome = _fill(state, bags)
-                state.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
-                state.close()
-            os.replace(building, state_path)
-            Path(f"{building}-wal").unlink(missing_ok=True)
+                state = State(building)
+                try:
+                    outcome = _fill(state, bags)
+                    state.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                finally:
+                    state.close()
+                os.replace(building, state_path)
+            finally:  # a failed rebuild (a full disk) leaves no half-made database behind
+                for leftover in leftovers:
+                    leftover.unlink(missing_ok=True)
     return outcome
 
 
@@ -98,11 +100,9 @@ def _verified_bags(out_dir: Path, public_keys: PublicKeys) -> list[Path]:
             f"{out_dir}: the chain does not verify ({len(problems)} problem(s), first: "
             f"{shown(str(problems[0]))}); `auditor verify-chain` lists them; nothing was written"
         )
-    bags = sorted(
-        (int(match[1]), entry)
-        for entry in out_dir.iterdir()
-        if (match := _RUN_FOLDER.fullmatch(entry.name)) and entry.is_dir()
-    )
+    # the bags verify-chain verified, whatever their folders' names: a folder only named like
+    # a run (an empty `run-000009-x`) is none, and a renamed bag still is one
+    bags = sorted((bag.sequence, bag.path) for bag in report.bags if bag.sequence is not None)
     if not bags:
         raise InputError(f"{out_dir}: no bag of a run there; nothing to rebuild from")
     return [path for _sequence, path in bags]
