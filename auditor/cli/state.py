@@ -152,22 +152,20 @@ def due_command(state_path: Path, on: str | None, since: str | None, output: str
     """
     on_ms = _day_end("--on", on) if on else _now_ms()
     since_ms = _day_end("--since", since) if since else None
-    report = due_module.due(state_path, on_ms, since_ms)
-    if output == "json":
-        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
-    elif output == "csv":
-        # as findings.csv: a BOM, and msg_ids kept as text, never run as a formula
+    with due_module.due(state_path, on_ms, since_ms) as report:
         out = click.get_text_stream("stdout")
-        out.write("\ufeff" + csv_line(due_module.CSV_FIELDS))
-        for message in report.messages:
-            out.write(
-                csv_line(
-                    [spreadsheet_cell(getattr(message, name)) for name in due_module.CSV_FIELDS]
-                )
-            )
-    else:
-        for line in due_module.as_table(report):
-            click.echo(line)
+        if output == "json":
+            for chunk in report.json_chunks():
+                out.write(chunk)
+        elif output == "csv":
+            # as findings.csv: a BOM, and msg_ids kept as text, never run as a formula
+            out.write("\ufeff" + csv_line(due_module.CSV_FIELDS))
+            for message in report.messages:
+                cells = [spreadsheet_cell(getattr(message, name)) for name in due_module.CSV_FIELDS]
+                out.write(csv_line(cells))
+        else:
+            for line in due_module.as_table(report):
+                out.write(line + "\n")
 
 
 def _instant(option: str, text: str) -> int:
