@@ -18,7 +18,9 @@ with state.transaction() as db:
         "INSERT INTO messages (msg_id, content_hash, timestamp_ms, retain_until_ms, first_run,"
         " last_run, hour_ms, action, rule, seq) VALUES (?, ?, ?, ?, 1, 1, 0, 'delete',"
         " 'default', ?)",
-        ((f"2000000700{i:08d}", f"{i:064x}", 1793491200000 + i, 1825027200000 + i, i)
-         for i in range(n)),
+        (
+            (f"2000000700{i:08d}", f"{i:064x}", 1793491200000 + i, 1825027200000 + i, i)
+            for i in range(n)
+        ),
     )
 state.close()

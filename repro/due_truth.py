@@ -43,8 +43,21 @@ for on_text in ons:
     on = parse_instant(on_text)
     shown = json.loads(
         subprocess.run(
-            [sys.executable, "-m", "auditor", "due", "--state", state, "--on", on_text,
-             "--format", "json"], capture_output=True, text=True, check=True
+            [
+                sys.executable,
+                "-m",
+                "auditor",
+                "due",
+                "--state",
+                state,
+                "--on",
+                on_text,
+                "--format",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     )
     listed = Counter(m["msg_id"] for m in shown["messages"])
@@ -74,7 +87,9 @@ for on_text in ons:
     print(f"== on {on_text}: due counts {shown['counts']}")
     print(f"   truth (own policy)    {dict(own_counts)}")
     print(f"   truth (newest policy) {dict(new_counts)}")
-    print(f"   msg_ids listed more than once by due: {sum(1 for c in listed.values() if c > 1)}; "
-          f"archived more than once: {sum(1 for c in seen.values() if c > 1)}")
+    print(
+        f"   msg_ids listed more than once by due: {sum(1 for c in listed.values() if c > 1)}; "
+        f"archived more than once: {sum(1 for c in seen.values() if c > 1)}"
+    )
     for (name, want, got), n in sorted(diffs.items()):
         print(f"   {name}: truth {want}, due {got}: {n} (e.g. {examples[(name, want, got)]})")
