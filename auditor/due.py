@@ -13,7 +13,9 @@ applies to the messages of later runs only.
 
 from __future__ import annotations
 
-from collections import Counter
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePath
 
@@ -47,21 +49,34 @@ class DueMessage:
 
 @dataclass(frozen=True, slots=True)
 class DueReport:
+    """Counts per verdict, and the messages to act on as an iterator read from the state while
+    `due` holds it open: a chain of millions of messages is listed without holding them all."""
+
     on: str
     counts: dict[str, int]
-    messages: list[DueMessage]
+    messages: Iterator[DueMessage]
 
-    def to_dict(self) -> dict:
-        return {
-            "on": self.on,
-            "counts": self.counts,
-            "explained": {name: EXPLAINED[name] for name in self.counts},
-            "messages": [asdict(message) for message in self.messages],
-        }
+    def json_chunks(self) -> Iterator[str]:
+        """The report as one JSON object, written a message at a time."""
+        head = json.dumps(
+            {
+                "on": self.on,
+                "counts": self.counts,
+                "explained": {name: EXPLAINED[name] for name in self.counts},
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+        yield head[:-2] + ',\n  "messages": ['
+        separator = "\n    "
+        for message in self.messages:
+            yield separator + json.dumps(asdict(message), ensure_ascii=False)
+            separator = ",\n    "
+        yield "\n  ]\n}\n"
 
 
 def verdict_on(action: str | None, retain_until_ms: int | None, on_ms: int) -> str:
-    """What is due for one indexed message at `on_ms`."""
+    """What is due for one indexed message at `on_ms` (`_VERDICT_SQL` says the same in SQL)."""
     if action == "hold" and (retain_until_ms is None or retain_until_ms > on_ms):
         return "hold"
     if retain_until_ms is None:
@@ -75,66 +90,76 @@ def verdict_on(action: str | None, retain_until_ms: int | None, on_ms: int) -> s
     return action if action in ("delete", "review", "keep") else "review"
 
 
-def due(state_path: Path, on_ms: int, since_ms: int | None = None) -> DueReport:
+_VERDICT_SQL = """CASE
+ WHEN {action} = 'hold' AND ({until} IS NULL OR {until} > :on) THEN 'hold'
+ WHEN {until} IS NULL THEN 'no-retention'
+ WHEN {until} > :on THEN 'kept'
+ WHEN {action} IS NULL THEN 'expired'
+ WHEN {action} IN ('delete', 'review', 'keep') THEN {action}
+ ELSE 'review' END"""
+
+
+@contextmanager
+def due(state_path: Path, on_ms: int, since_ms: int | None = None) -> Iterator[DueReport]:
     """The chain's messages by what is due at `on_ms`; with `since_ms`, only the retentions that
-    ended after it are listed (what became due since the last look), holds always."""
-    counts: Counter[str] = Counter()
-    listed: list[DueMessage] = []
+    ended after it are listed (what became due since the last look), holds always. SQLite counts
+    and sorts (on disk past its cache), so memory stays flat however long the chain."""
     with reading_state(state_path) as db:
         columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
         action = "m.action" if "action" in columns else "NULL"
         rule = "m.rule" if "rule" in columns else "NULL"
         seq = "m.seq" if "seq" in columns else "NULL"
+        verdict = _VERDICT_SQL.format(action=action, until="m.retain_until_ms")
+        params = {"on": on_ms, "since": since_ms}
+        found = dict(
+            db.execute(f"SELECT {verdict} AS v, count(*) FROM messages m GROUP BY v", params)
+        )
+        order = " ".join(f"WHEN '{name}' THEN {rank}" for rank, name in enumerate(LISTED))
         rows = db.execute(
-            f"SELECT m.msg_id, m.retain_until_ms, {action}, {rule}, m.first_run, r.bag_path,"
-            f" {seq} FROM messages m LEFT JOIN runs r ON r.sequence = m.first_run"
-            " ORDER BY m.retain_until_ms, m.msg_id"
+            f"SELECT v, msg_id, retain_until_ms, rule, first_run, bag_path, seq FROM"
+            f" (SELECT {verdict} AS v, m.msg_id, m.retain_until_ms, {rule} AS rule, m.first_run,"
+            f" r.bag_path, {seq} AS seq FROM messages m"
+            " LEFT JOIN runs r ON r.sequence = m.first_run)"
+            f" WHERE v IN ({', '.join(repr(name) for name in LISTED)})"
+            " AND (:since IS NULL OR v = 'hold' OR retain_until_ms IS NULL"
+            " OR retain_until_ms > :since)"
+            f" ORDER BY CASE v {order} END, retain_until_ms, msg_id",
+            params,
         )
-        for msg_id, until, act, rule_id, run, bag, seq_ in rows:
-            verdict = verdict_on(act, until, on_ms)
-            counts[verdict] += 1
-            if verdict not in LISTED:
-                continue
-            if (
-                since_ms is not None
-                and verdict != "hold"
-                and until is not None
-                and until <= since_ms
-            ):
-                continue
-            listed.append(
-                DueMessage(
-                    verdict,
-                    msg_id,
-                    format_instant(until) if until is not None else None,
-                    rule_id or None,
-                    run,
-                    PurePath(bag).name if bag else None,
-                    seq_,
-                )
+        messages = (
+            DueMessage(
+                verdict_,
+                msg_id,
+                format_instant(until) if until is not None else None,
+                rule_id or None,
+                run,
+                PurePath(bag).name if bag else None,
+                seq_,
             )
-    listed.sort(key=lambda message: LISTED.index(message.verdict))
-    ordered = {name: counts[name] for name in (*VERDICTS, "kept") if counts[name]}
-    return DueReport(format_instant(on_ms), ordered, listed)
+            for verdict_, msg_id, until, rule_id, run, bag, seq_ in rows
+        )
+        ordered = {name: found[name] for name in (*VERDICTS, "kept") if found.get(name)}
+        yield DueReport(format_instant(on_ms), ordered, messages)
 
 
-def as_table(report: DueReport) -> list[str]:
-    lines = [f"due on {report.on}:"]
+def as_table(report: DueReport) -> Iterator[str]:
+    """The report as lines for a terminal, a message at a time."""
+    yield f"due on {report.on}:"
     for name, count in report.counts.items():
-        lines.append(f"  {name:<13} {count:>9,}  {EXPLAINED[name]}")
-    if report.messages:
-        lines.append("")
-        lines.append(
-            f"{'verdict':<13} {'msg_id':<24} {'retain until':<24} {'rule':<20} {'run':>5} "
-            f"{'seq':>7} bag"
+        yield f"  {name:<13} {count:>9,}  {EXPLAINED[name]}"
+    header = (
+        f"\n{'verdict':<13} {'msg_id':<24} {'retain until':<24} {'rule':<20} {'run':>5} "
+        f"{'seq':>7} bag"
+    )
+    for message in report.messages:
+        if header:
+            yield header
+            header = ""
+        yield (
+            f"{message.verdict:<13} {message.msg_id:<24} {message.retain_until or '-':<24} "
+            f"{message.rule or '-':<20} {message.run:>5} "
+            f"{'-' if message.seq is None else message.seq:>7} {message.bag or '-'}"
         )
-        for message in report.messages:
-            lines.append(
-                f"{message.verdict:<13} {message.msg_id:<24} {message.retain_until or '-':<24} "
-                f"{message.rule or '-':<20} {message.run:>5} "
-                f"{'-' if message.seq is None else message.seq:>7} {message.bag or '-'}"
-            )
-    return lines
 
 
 CSV_FIELDS = ("verdict", "msg_id", "retain_until", "rule", "run", "bag", "seq")

@@ -228,7 +228,8 @@ def test_due_a_year_and_a_half_on_names_each_deletion_with_its_bag_and_line(chai
         ]
         assert json.loads(lines[message["seq"]])["record"]["msg_id"] == message["msg_id"]
     csv_out = invoke("due", "--state", folder / "state.db", "--on", "2028-06-01", "--format", "csv")
-    assert csv_out.output.splitlines()[0] == "verdict,msg_id,retain_until,rule,run,bag,seq"
+    header = '\ufeff"verdict","msg_id","retain_until","rule","run","bag","seq"'
+    assert csv_out.output.splitlines()[0] == header
     assert len(csv_out.output.splitlines()) == 1 + len(report["messages"])
 
 
@@ -334,3 +335,45 @@ def test_scan_of_one_bag_and_of_one_of_its_record_files_unwraps_the_records(chai
     assert whole.output.startswith(f"{first.records} records in ")
     assert single.output.startswith(f"{lines} records in 1 file(s), 0 unreadable line(s)")
     assert "no-timestamp" not in whole.output + single.output
+
+
+def test_rebuild_reads_the_bags_verify_chain_verified_and_leaves_nothing_on_failure(
+    chain, tmp_path
+):
+    """A folder named like a run that is no bag (an empty `run-000009-x`) is passed over by
+    verify-chain, yet rebuild read it as a bag: a bare `[Errno 2]` line, and a
+    `.new.db.rebuilding` left behind. A bag renamed `evidence-run-2` verifies but was skipped."""
+    folder, keys, _first, second, _options = chain
+    shutil.copytree(folder / "archive", tmp_path / "archive")
+    (tmp_path / "archive" / "run-000009-empty").mkdir()
+    (tmp_path / "archive" / second.bag_path.name).rename(tmp_path / "archive" / "evidence-run-2")
+
+    result = invoke(
+        "state", "rebuild", "--out", tmp_path / "archive", "--state", tmp_path / "new.db",
+        "--pubkey", keys.public_key,
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "rebuilt from 2 run(s)" in result.output
+    assert [row[0] for row in rows(tmp_path / "new.db", RUNS)] == [1, 2]
+    assert rows(tmp_path / "new.db", INDEX) == rows(folder / "state.db", INDEX)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["archive", "new.db", "new.db.lock"]
+
+
+def test_a_rebuild_that_fails_midway_leaves_no_partial_database(chain, tmp_path, monkeypatch):
+    """A full disk while the index is written: one line, exit 2, and no `.new.db.rebuilding`
+    (with its `-wal`) left beside where the state was to be."""
+    folder, keys, _first, _second, _options = chain
+
+    def full_disk(*_args):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr("auditor.state_rebuild._index_bag", full_disk)
+    result = invoke(
+        "state", "rebuild", "--out", folder / "archive", "--state", tmp_path / "new.db",
+        "--pubkey", keys.public_key,
+    )  # fmt: skip
+
+    assert result.exit_code == 2, result.output
+    assert result.output == "auditor: error: state database: database or disk is full\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["new.db.lock"]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -15,6 +13,7 @@ from auditor.archive.publickey import load_public_keys
 from auditor.cli.archive import _PUBKEY
 from auditor.errors import ConfigError
 from auditor.partitions import format_instant, parse_instant
+from auditor.report.formats.csv import csv_line, spreadsheet_cell
 from auditor.state import prune
 from auditor.state_rebuild import rebuild
 
@@ -153,17 +152,20 @@ def due_command(state_path: Path, on: str | None, since: str | None, output: str
     """
     on_ms = _day_end("--on", on) if on else _now_ms()
     since_ms = _day_end("--since", since) if since else None
-    report = due_module.due(state_path, on_ms, since_ms)
-    if output == "json":
-        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
-    elif output == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(due_module.CSV_FIELDS)
-        for message in report.messages:
-            writer.writerow(getattr(message, name) for name in due_module.CSV_FIELDS)
-    else:
-        for line in due_module.as_table(report):
-            click.echo(line)
+    with due_module.due(state_path, on_ms, since_ms) as report:
+        out = click.get_text_stream("stdout")
+        if output == "json":
+            for chunk in report.json_chunks():
+                out.write(chunk)
+        elif output == "csv":
+            # as findings.csv: a BOM, and msg_ids kept as text, never run as a formula
+            out.write("\ufeff" + csv_line(due_module.CSV_FIELDS))
+            for message in report.messages:
+                cells = [spreadsheet_cell(getattr(message, name)) for name in due_module.CSV_FIELDS]
+                out.write(csv_line(cells))
+        else:
+            for line in due_module.as_table(report):
+                out.write(line + "\n")
 
 
 def _instant(option: str, text: str) -> int:

@@ -240,6 +240,12 @@ def row(
     return cells
 
 
+def spreadsheet_cell(value: Any) -> Any:
+    """`value` as a cell of a CSV for a spreadsheet (see the module's docstring): what
+    `auditor due --format csv` writes too."""
+    return _cell(value)
+
+
 def csv_line(cells: Sequence[str | int | float]) -> str:
     """One row as `csv.writer(..., quoting=csv.QUOTE_ALL).writerow(cells)` writes it: every cell
     in double quotes with its quotes doubled, CRLF at the end. Quoting every cell spares testing

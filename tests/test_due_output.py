@@ -1,0 +1,84 @@
+"""What `auditor due` writes: a CSV for a spreadsheet, where an 18-digit msg_id must stay its
+digits (Excel keeps 15 and shows 2.00000070000000E+17) and a msg_id from the source that starts
+like a formula is shown, not run, as in findings.csv; and a listing of a long chain written as it
+is read, not held whole in memory (probe 23)."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from contextlib import closing
+
+from click.testing import CliRunner
+
+from auditor.cli import main
+from auditor.state import State
+
+IDS = ("200000070000025721", '=HYPERLINK("http://127.0.0.1/x","x")', "-1+2", "007")
+
+
+def state_with(path, ids, until_ms=1000):
+    state = State(path)
+    with closing(state), state.transaction() as db:
+        db.execute(
+            "INSERT INTO runs (sequence, status, since_ms, until_ms, started_at,"
+            " previous_tagmanifest_sha256, bag_path, config_digest) VALUES (1, 'completed', 0,"
+            " 3600000, 3600000, ?, 'run-000001-1970010100-1970010101', 'd')",
+            ("0" * 64,),
+        )
+        db.executemany(
+            "INSERT INTO messages (msg_id, content_hash, timestamp_ms, retain_until_ms,"
+            " first_run, last_run, hour_ms, action, rule, seq) VALUES (?, ?, 0, ?, 1, 1, 0,"
+            " 'delete', 'default', ?)",
+            ((msg_id, f"{seq:064x}", until_ms + seq, seq) for seq, msg_id in enumerate(ids)),
+        )
+
+
+def test_due_csv_keeps_msg_ids_as_text_and_never_as_a_formula(tmp_path):
+    state_with(tmp_path / "state.db", IDS)
+
+    result = CliRunner().invoke(
+        main,
+        ["due", "--state", str(tmp_path / "state.db"), "--on", "2026-01-01", "--format", "csv"],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.output_bytes.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 then
+    table = list(csv.reader(io.StringIO(result.output.removeprefix("\ufeff"))))
+    assert table[0] == ["verdict", "msg_id", "retain_until", "rule", "run", "bag", "seq"]
+    cells = {row[6]: row[1] for row in table[1:]}
+    assert cells == {
+        "0": '="200000070000025721"',
+        "1": '\'=HYPERLINK("http://127.0.0.1/x","x")',
+        "2": "'-1+2",
+        "3": '="007"',
+    }
+
+
+def test_due_lists_a_long_chain_without_holding_it_in_memory(tmp_path):
+    """100,000 messages to delete: the JSON listing was built whole (about 2.3 GB at a million
+    messages); written as read, the command stays at its size without them (about 66 MB)."""
+    count = 100_000
+    state_with(tmp_path / "state.db", (f"2000000700{i:08d}" for i in range(count)))
+    measure = (
+        "import resource, subprocess, sys;"
+        "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True);"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    due = [sys.executable, "-m", "auditor", "due", "--state", str(tmp_path / "state.db")]
+    due += ["--on", "2026-01-01"]
+
+    peak_kb = int(
+        subprocess.run(
+            [sys.executable, "-c", measure, *due, "--format", "json"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    )  # fmt: skip
+    listed = subprocess.run([*due, "--format", "json"], capture_output=True, check=True).stdout
+
+    assert peak_kb < 150_000, f"{peak_kb:,} KB"
+    report = json.loads(listed)
+    assert report["counts"] == {"delete": count}
+    assert len(report["messages"]) == count
+    assert report["messages"][0]["msg_id"] == "200000070000000000"
