@@ -82,3 +82,16 @@ def test_due_lists_a_long_chain_without_holding_it_in_memory(tmp_path):
     assert report["counts"] == {"delete": count}
     assert len(report["messages"]) == count
     assert report["messages"][0]["msg_id"] == "200000070000000000"
+
+
+def test_due_warns_that_holds_added_since_a_run_are_not_applied(tmp_path):
+    """Holds are stored as each run judged them (probe 23 #1, #2): the officer is told, before
+    deleting, to check the list against the current policy."""
+    state_with(tmp_path / "state.db", IDS)
+
+    command = [sys.executable, "-m", "auditor", "due", "--state", str(tmp_path / "state.db")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert "a hold added to the policy since" in result.stderr
+    assert "auditor scan --policies CURRENT.yaml --now" in result.stderr

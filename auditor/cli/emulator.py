@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -171,7 +172,7 @@ def _announce(emulator: Emulator, ready_file: Path | None, warm: bool) -> None:
         f"{len(history)} messages from {format_instant(history.start_ms)} "
         f"to {format_instant(history.end_ms)})"
     )
-    click.get_text_stream("stdout").flush()
+    sys.stdout.flush()
     if ready_file is not None:
         partial = ready_file.with_name(ready_file.name + ".partial")
         try:

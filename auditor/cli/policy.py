@@ -85,7 +85,8 @@ def scan(
     now: str | None,
     fail_on: str,
 ) -> None:
-    """Apply a policy to INPUT files (JSONL, .gz, or folders of them) and summarise the findings.
+    """Apply a policy to INPUT files (JSONL, .gz, folders of them, or bags: their archived
+    records) and summarise the findings.
 
     Exit 0 when no finding reaches --fail-on, 1 when some do, 2 on a bad policy or input.
     """

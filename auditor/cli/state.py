@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from pathlib import Path
 
 import click
@@ -16,6 +18,8 @@ from auditor.partitions import format_instant, parse_instant
 from auditor.report.formats.csv import csv_line, spreadsheet_cell
 from auditor.state import prune
 from auditor.state_rebuild import rebuild
+
+log = logging.getLogger(__name__)
 
 _STATE = click.option(
     "--state",
@@ -153,7 +157,15 @@ def due_command(state_path: Path, on: str | None, since: str | None, output: str
     on_ms = _day_end("--on", on) if on else _now_ms()
     since_ms = _day_end("--since", since) if since else None
     with due_module.due(state_path, on_ms, since_ms) as report:
-        out = click.get_text_stream("stdout")
+        if report.counts.get("delete"):
+            log.warning(
+                "holds are as each run applied them to the messages it archived: a hold added to "
+                "the policy since, or one that began after that run, is not applied here; before "
+                "deleting, check the list against the current policy (auditor scan --policies "
+                "CURRENT.yaml --now %s OUT)",
+                format_instant(on_ms),
+            )
+        out = sys.stdout
         if output == "json":
             for chunk in report.json_chunks():
                 out.write(chunk)
