@@ -68,6 +68,18 @@ def bag_info(outcome: RunOutcome) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in lines)
 
 
+def expected_and_late(emulator, hours: int):
+    """The records the emulator's first `hours` hold, and the msg_ids among them it serves late."""
+    end = DEFAULT_START_MS + hours * HOUR_MS
+    history, faults = emulator.history, emulator.feed.faults
+    late = {
+        history.msg_id(i)
+        for i in history.index_range(DEFAULT_START_MS, end)
+        if faults.late(i) and "msg_id" in history.record(i)
+    }
+    return emulator.expected_records(DEFAULT_START_MS, end), late
+
+
 def test_a_chain_fetches_each_hour_again_once_it_is_late_hours_old_and_loses_nothing(
     keys, tmp_path
 ):
@@ -78,13 +90,7 @@ def test_a_chain_fetches_each_hour_again_once_it_is_late_hours_old_and_loses_not
         runs = [
             incremental(emulator, keys, tmp_path, now_hour=h, late_hours=12) for h in (12, 24, 36)
         ]
-        expected = emulator.expected_records(DEFAULT_START_MS, DEFAULT_START_MS + 24 * HOUR_MS)
-        history, faults = emulator.history, emulator.feed.faults
-        late_ids = {
-            history.msg_id(i)
-            for i in history.index_range(DEFAULT_START_MS, DEFAULT_START_MS + 24 * HOUR_MS)
-            if faults.late(i) and "msg_id" in history.record(i)
-        }
+        expected, late_ids = expected_and_late(emulator, hours=24)
     first, second, third = runs
 
     assert late_ids and not late_ids & {msg_id for msg_id, _ in archived(first)}
@@ -397,13 +403,7 @@ def test_the_legacy_api_too_archives_late_records_once_when_the_hour_is_fetched_
             incremental(emulator, keys, tmp_path, now_hour=h, late_hours=12, source=legacy)
             for h in (12, 24, 36)
         ]
-        expected = emulator.expected_records(DEFAULT_START_MS, DEFAULT_START_MS + 24 * HOUR_MS)
-        history, faults = emulator.history, emulator.feed.faults
-        late_ids = {
-            history.msg_id(i)
-            for i in history.index_range(DEFAULT_START_MS, DEFAULT_START_MS + 24 * HOUR_MS)
-            if faults.late(i) and "msg_id" in history.record(i)
-        }
+        expected, late_ids = expected_and_late(emulator, hours=24)
     entity = ("uuid", "type", "created", "modified")
     got = Counter(
         (
