@@ -38,7 +38,10 @@ from typing import Any
 
 def nested_repetition(regex: re.Pattern[str]) -> str | None:
     """A description of the first repetition inside another that can backtrack, or None (also
-    when the stdlib's parser, an internal module, is absent or changed: the regex then runs)."""
+    when the stdlib's parser, an internal module, is absent or changed: the regex then runs).
+
+    A repetition of a fixed count inside another (`(,\\d{3})*`) reads a text one way only and
+    is left to `ambiguous_repetition`, which models it exactly."""
     try:
         from re import _constants, _parser  # type: ignore[attr-defined]
     except ImportError:
@@ -51,7 +54,7 @@ def nested_repetition(regex: re.Pattern[str]) -> str | None:
             name = str(op)
             if name in ("MAX_REPEAT", "MIN_REPEAT"):
                 low, high, body = value
-                if outer is not None and high > 1 and unbounded in (high, outer[1]):
+                if outer is not None and low < high and high > 1 and unbounded in (high, outer[1]):
                     return "a repetition inside a repetition"
                 inner = (low, high) if high > 1 else outer
                 found = walk(body.data, inner)
@@ -134,6 +137,7 @@ class _Automaton:
         # starts it again at the next character: read as a plain one for the search's loop only.
         self.searched = searched
         self.possessive = False
+        self._masks: tuple[list[int], list[str]] | None = None
 
     def sequence(self, items: Iterable[tuple[Any, Any]]) -> _Fragment:
         result = _Fragment(1, {}, {})
@@ -226,7 +230,13 @@ class _Automaton:
         return [{q for q, other in enumerate(masks) if mask & other} for mask in masks]
 
     def masks(self) -> tuple[list[int], list[str]]:
-        """For each position, the sample characters it accepts as a bit mask; and the samples."""
+        """For each position, the sample characters it accepts as a bit mask; and the samples
+        (computed once: the automaton is complete when it is asked)."""
+        if self._masks is None:
+            self._masks = self._computed_masks()
+        return self._masks
+
+    def _computed_masks(self) -> tuple[list[int], list[str]]:
         samples = set(_SAMPLES)
         for name, value, _flags in self.positions:
             if name in ("LITERAL", "NOT_LITERAL"):
@@ -384,16 +394,28 @@ def polynomial_backtracking(regex: re.Pattern[str]) -> str | None:
     succeeds after one step back), which the witness w is run through the automaton to rule out,
     anchors and lookarounds taken as places that can fail. A pattern that starts with `^`,
     `\\A`, `\\b` or a lookbehind is analysed as anchored there: `(?<!\\d)\\d+元` tries once per
-    run of digits. That is what lets an author fix a flagged pattern; it also misses a pattern
-    whose guard holds at many starts (`\\bx.*y` on "x x x ..."). Repetitions bounded above
-    (`.{0,20}`) cost a bounded time per start and are left out.
+    run of digits. That is what lets an author fix a flagged pattern, but only if the guard fails
+    inside the run: `\\bx.*y` on "x x x ..." or `(?<!\\d)[\\d.]+元` on "...." start a try at
+    each place, so such a run is looked for first (`_guard_holds_inside_run`). Repetitions
+    bounded above (`.{0,20}`) cost a bounded time per start and are left out.
     """
     try:
         from re import _parser  # type: ignore[attr-defined]
     except ImportError:
         return None
-    items = list(_parser.parse(regex.pattern, regex.flags).data)
+    parsed = _parser.parse(regex.pattern, regex.flags)
+    items = list(parsed.data)
     anchored = bool(items) and _guarded(items[0])
+    if anchored:
+        try:
+            run = _guard_holds_inside_run(parsed, regex.flags)
+        except _Unmodelled:
+            run = None
+        if run:
+            return (
+                f"a part that reads a run like {run!r} again from each place in it where its "
+                "leading guard holds (a guard must reject every character of the run)"
+            )
     if not anchored:
         items = list(_parser.parse(_SEARCH_PREFIX).data) + items
     try:
@@ -409,6 +431,75 @@ def polynomial_backtracking(regex: re.Pattern[str]) -> str | None:
     except _Unmodelled:
         return None
     return None
+
+
+def _guard_holds_inside_run(parsed: Any, flags: int) -> str | None:
+    """A run like 'a.a.a...' that a guarded pattern reads to its end from each place inside it
+    where its leading guard holds, or None.
+
+    The guard bounds the search's tries only if it fails inside the run: `\\b[\\w.-]+@` holds
+    before every letter of `a.a.a...`, so each try still reads the rest (1.4 s on 10,000
+    characters), and `(?m)^\\s*x` holds after every newline. Runs of one or two sample
+    characters of a looping position are tried: the guard is run on the real engine, the
+    pattern's automaton reads the run from the first place inside it where the guard holds."""
+    from re import _compiler  # type: ignore[attr-defined]
+
+    items = list(parsed.data)
+    try:
+        guard = _compiler.compile(type(parsed)(parsed.state, [items[0]]), flags)
+    except Exception as error:  # an internal API: if it changed, the guard is trusted
+        raise _Unmodelled from error
+    automaton = _Automaton(flags)
+    whole = automaton.sequence(items)
+    finals = set(_Automaton(flags, barriers=True).sequence(items).last)
+    masks, samples = automaton.masks()
+    copies = len(automaton.positions) + 4
+    reading = (whole.first, finals, masks, samples)
+    for word in _runs(automaton, whole.first, items, flags):
+        inside = guard.finditer(word * copies, len(word))
+        start = next((m.start() for m in inside if m.start() < 2 * len(word)), None)
+        if start is not None and _reads_to_end(automaton, reading, (word * copies)[start:]):
+            return word * (4 if len(word) == 1 else 3) + "..."
+    return None
+
+
+def _runs(
+    automaton: _Automaton, first: dict[int, int], items: list[Any], flags: int
+) -> Iterator[str]:
+    """Words whose runs a guarded pattern may read to their end: one or two characters of each
+    looping position's kinds (after a character the pattern starts with), then the words the
+    search's loop pumps when the guard is read as no guard, as in ',000' for
+    `(?<!\\d)\\d{1,3}(,\\d{3})*元`."""
+    masks, samples = automaton.masks()
+    follow = automaton.follow
+    starts = {char for p in first for char in _kinds(masks[p], samples)}
+    seen: set[str] = set()
+    for q in range(len(follow)):
+        if q in follow[q] and q not in automaton.bounded:
+            chars = _kinds(masks[q], samples)
+            pairs = {a + b for a in chars | starts for b in chars if a != b}
+            for word in sorted(chars) + sorted(pairs - chars):
+                if word not in seen:
+                    seen.add(word)
+                    yield word
+    from re import _parser  # type: ignore[attr-defined]
+
+    searched = _Automaton(flags, searched=True)
+    entry = searched.sequence(list(_parser.parse(_SEARCH_PREFIX).data) + items)
+    for _before, word in _pumped(searched, entry.first, searched=True):
+        if word not in seen:
+            seen.add(word)
+            yield word
+
+
+def _kinds(mask: int, samples: list[str]) -> set[str]:
+    """One sample character the mask accepts of each kind a guard tells apart."""
+    kinds: dict[tuple[bool, ...], str] = {}
+    for index, char in enumerate(samples):
+        if mask >> index & 1:
+            kind = (char.isalnum(), char.isdigit(), char.isspace(), char == "\n", char == "_")
+            kinds.setdefault(kind, char)
+    return set(kinds.values())
 
 
 def _guarded(item: tuple[Any, Any]) -> bool:
@@ -572,3 +663,25 @@ def _reaches(automaton: _Automaton, first: dict[int, int], finals: set[int], tex
             return True
         current = {b for a in current for b in automaton.follow[a] if masks[b] & bit}
     return bool(current & finals)
+
+
+def _reads_to_end(
+    automaton: _Automaton,
+    start: tuple[dict[int, int], set[int], list[int], list[str]],
+    text: str,
+) -> bool:
+    """Whether a path reads all of `text` to end at an unbounded loop while no path ends a
+    match (`start`: the first positions, the final ones, the masks and their samples)."""
+    first, finals, masks, samples = start
+    current: set[int] = set()
+    for index, char in enumerate(text):
+        bit = 1 << samples.index(char)
+        if index == 0:
+            current = {p for p in first if masks[p] & bit}
+        else:
+            if current & finals:
+                return False
+            current = {b for a in current for b in automaton.follow[a] if masks[b] & bit}
+        if not current:
+            return False
+    return bool(current - automaton.bounded) and not current & finals
