@@ -469,14 +469,17 @@ def _runs(
     """Words whose runs a guarded pattern may read to their end: one or two characters of each
     looping position's kinds (after a character the pattern starts with), then the words the
     search's loop pumps when the guard is read as no guard, as in ',000' for
-    `(?<!\\d)\\d{1,3}(,\\d{3})*元`."""
+    `(?<!\\d)\\d{1,3}(,\\d{3})*元`, alone and followed by a looping character (the space of
+    'guaranteed ' for `\\bguaranteed.*returns`, where the guard then holds)."""
     masks, samples = automaton.masks()
     follow = automaton.follow
     starts = {char for p in first for char in _kinds(masks[p], samples)}
     seen: set[str] = set()
+    looping: set[str] = set()
     for q in range(len(follow)):
         if q in follow[q] and q not in automaton.bounded:
             chars = _kinds(masks[q], samples)
+            looping |= chars
             pairs = {a + b for a in chars | starts for b in chars if a != b}
             for word in sorted(chars) + sorted(pairs - chars):
                 if word not in seen:
@@ -486,10 +489,11 @@ def _runs(
 
     searched = _Automaton(flags, searched=True)
     entry = searched.sequence(list(_parser.parse(_SEARCH_PREFIX).data) + items)
-    for _before, word in _pumped(searched, entry.first, searched=True):
-        if word not in seen:
-            seen.add(word)
-            yield word
+    for _before, pumped in _pumped(searched, entry.first, searched=True):
+        for word in [pumped] + [pumped + char for char in sorted(looping)]:
+            if word not in seen:
+                seen.add(word)
+                yield word
 
 
 def _kinds(mask: int, samples: list[str]) -> set[str]:
