@@ -559,13 +559,15 @@ def test_a_pattern_whose_time_grows_with_the_square_of_the_text_is_refused_by_li
         (r"\bx.*y", "x x x ..."),
         (r"(?<!\d)[\d.]+元", "......."),
         (r"(?m)^\s*密码\s*[:：].*$", "\n\n\n\n..."),
+        (r"(?i)\bmove\b.*\boffshore\b", "MOVE0 MOVE0 MOVE0 ..."),
     ],
 )
 def test_a_guard_that_holds_inside_the_run_is_no_guard(tmp_path, pattern, run):
     """The check read a leading guard as one try per run, but `\\b` holds before every letter
     of `a.a.a...` and `(?m)^` after every newline: the first pattern, a common e-mail rule,
-    took 1.4 s on 10,000 characters of `-1-1...`, `\\bx.*y` 1 s on 40,000 of `x x ...`, and
-    all four were accepted (measured under load; repro/bank.txt, repro/measure.py)."""
+    took 1.4 s on 10,000 characters of `-1-1...`, `\\bx.*y` 1 s on 40,000 of `x x ...`,
+    `(?i)\\bmove\\b.*\\boffshore\\b` 7.8 s on 40,000 of `move move ...`, and all were
+    accepted (measured under load; repro/bank.txt, repro/measure.py)."""
     path, result = check_pattern(tmp_path, pattern)
 
     assert result.exit_code == 2, result.output
