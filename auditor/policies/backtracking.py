@@ -557,6 +557,14 @@ def _pumped(
                 word = _word(follow, masks, samples, (0, q), (q, q), budget)
                 if word:
                     yield "", word
+                # The first word may end a match ('0' for `\\w+\\d`): a word of each kind of
+                # character the loop reads ('a') is tried too.
+                for char in sorted(_kinds(masks[q], samples)):
+                    bit = 1 << samples.index(char)
+                    only = [mask & bit for mask in masks]
+                    word = _word(follow, only, samples, (0, q), (q, q), budget)
+                    if word:
+                        yield "", word
     if automaton.possessive:
         return  # what it read is never split again: only the search's own loop is pumped
     reached = {p: _path_to(automaton, first, p, masks, samples) for p in loops}
