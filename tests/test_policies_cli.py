@@ -540,8 +540,9 @@ def test_a_pattern_whose_time_grows_with_the_square_of_the_text_is_refused_by_li
     """Probe 21 #3: `(\\w+)\\s*=\\s*(\\w+)\\s*;\\s*$` passed the check and took 25 s on one
     40 KB message of letters; `\\d+元` took 9.5 s on 40,000 digits, `\\d+\\s*万` 62 s, `a.*b`
     6 s on 40,000 `a` (measured here); `\\w+\\d+` 1.8 s on 10,000 letters, accepted because
-    the run first tried, of digits, ends a match. A search retries at every character, each try reading
-    the rest of the run; `(?<!\\d)` in front of a repetition, or an anchor, makes it one try."""
+    the run first tried, of digits, ends a match. A search retries at every character, each try
+    reading the rest of the run; `(?<!\\d)` in front of a repetition, or an anchor, makes it
+    one try."""
     path, result = check_pattern(tmp_path, pattern)
 
     assert result.exit_code == 2
