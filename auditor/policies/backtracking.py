@@ -457,10 +457,10 @@ def _guard_holds_inside_run(parsed: Any, flags: int) -> str | None:
     characters), and `(?m)^\\s*x` holds after every newline. Runs of one or two sample
     characters of a looping position are tried: the guard is run on the real engine, the
     pattern's automaton reads the run from the first place inside it where the guard holds."""
-    from re import _compiler  # type: ignore[attr-defined]
-
     items = list(parsed.data)
     try:
+        from re import _compiler  # type: ignore[attr-defined]
+
         guard = _compiler.compile(type(parsed)(parsed.state, [items[0]]), flags)
     except Exception as error:  # an internal API: if it changed, the guard is trusted
         raise _Unmodelled from error
