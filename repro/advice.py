@@ -108,8 +108,13 @@ def main() -> None:
         if line.strip() and not line.startswith("# ")
     ]
     sample = texts()
+    done = set()
+    if len(sys.argv) > 2:
+        done = {json.loads(line)["pattern"] for line in open(sys.argv[2], encoding="utf-8")}
     for row in rows:
         source = row["pattern"]
+        if source in done:
+            continue
         said = backtracking.polynomial_backtracking(re.compile(source))
         if (
             not said
@@ -128,13 +133,16 @@ def main() -> None:
             )
         ]
         accepted = not any(verdicts)
-        timing = subprocess.run(
-            [sys.executable, "/work/p19/regexfp/repro/measure.py", "--one", fixed],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        ).stdout.strip()
-        timing = json.loads(timing) if timing else {"slow": None}
+        try:
+            timing = subprocess.run(
+                [sys.executable, "/work/p19/regexfp/repro/measure.py", "--one", fixed],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.strip()
+            timing = json.loads(timing) if timing else {"slow": None}
+        except subprocess.TimeoutExpired:
+            timing = {"slow": True, "t10k": "timeout 30 s"}
         original = re.compile(source)
         differ = [
             t
