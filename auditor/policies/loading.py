@@ -355,8 +355,9 @@ class _Builder:
                     where,
                     f"pattern {source!r} has {polynomial}, so its time grows with the square of "
                     "the message's length or faster; start it with a guard such as (?<!\\d) or "
-                    "\\b, or anchor it, so that a run is tried once, and merge neighbouring "
-                    "repetitions that read the same characters",
+                    "(?<![A-Za-z]) (\\b takes Chinese characters for letters), or anchor it, so "
+                    "that a run is tried once; bound a gap between two words (.{0,50}, not .*); "
+                    "and merge neighbouring repetitions that read the same characters",
                 )
             patterns.append(PatternRule(source, regex, self.source.line(where)))
         return KeywordList(
