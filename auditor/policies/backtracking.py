@@ -84,8 +84,16 @@ def _unambiguous(regex: re.Pattern[str]) -> bool:
     two ways: then a repetition inside another is only slow if a run makes it polynomial, as
     `(?:\\w+\\.)+com` on 'a.a.a...', and the credit-card rule `\\b(?:\\d[ -]*?){13,16}\\b`,
     which is neither (1 ms on 40,000 characters), was refused."""
-    from re import _parser  # type: ignore[attr-defined]
+    return _ambiguity(regex) is False
 
+
+def _ambiguity(regex: re.Pattern[str]) -> bool | None:
+    """Whether some repetition of `regex` (or of a lookaround in it) reads a text two ways; None
+    when the automaton cannot model the pattern."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+    except ImportError:
+        return None
     pending = [(_parser.parse(regex.pattern, regex.flags).data, regex.flags)]
     try:
         while pending:
@@ -93,11 +101,11 @@ def _unambiguous(regex: re.Pattern[str]) -> bool:
             automaton = _Automaton(flags)
             automaton.sequence(items)
             if _exponentially_ambiguous(automaton):
-                return False
+                return True
             pending.extend((body.data, inner) for body, inner in automaton.lookarounds)
     except _Unmodelled:
-        return False
-    return True
+        return None
+    return False
 
 
 _MANY = 2  # path counts are kept as 0, 1 or "two or more"
@@ -397,21 +405,8 @@ def ambiguous_repetition(regex: re.Pattern[str]) -> str | None:
     """A description of a repetition that can read the same text in two ways, as in `(.|\\s)*`
     or `(a|ab|b)*`, or None (also for a pattern with backreferences, conditionals, atomic
     groups or possessive repeats, or too large to analyse: it then runs)."""
-    try:
-        from re import _parser  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    pending = [(_parser.parse(regex.pattern, regex.flags).data, regex.flags)]
-    try:
-        while pending:
-            items, flags = pending.pop()
-            automaton = _Automaton(flags)
-            automaton.sequence(items)
-            if _exponentially_ambiguous(automaton):
-                return "a repetition that can read the same text in more than one way"
-            pending.extend((body.data, inner) for body, inner in automaton.lookarounds)
-    except _Unmodelled:
-        return None
+    if _ambiguity(regex):
+        return "a repetition that can read the same text in more than one way"
     return None
 
 
