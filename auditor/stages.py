@@ -64,7 +64,7 @@ from auditor.sources.interface import (
     Unreadable,
 )
 from auditor.sources.settings import ConnectionSettings, make_client, make_source
-from auditor.sources.settle import same_message
+from auditor.sources.settle import content_sha256
 from auditor.validation import RecordValidator
 
 ATTACHMENT_TYPES = frozenset({"img", "audio", "video", "file", "combine"})
@@ -256,7 +256,7 @@ class PartitionProcessor:
             check = self.validator.check
             evaluate = self.engine.evaluate
             write = records_out.write
-            dumps, sha256 = orjson.dumps, hashlib.sha256
+            dumps = orjson.dumps
             # A record's content is its archived bytes, or for a source that adds fields about
             # its own storage, the message without them: what earlier runs are compared with.
             entity_fields = self.source.entity_fields
@@ -291,11 +291,7 @@ class PartitionProcessor:
                 count(facts)
                 header = [
                     salt,
-                    sha256(
-                        same_message(record, entity_fields)
-                        if entity_fields and not entity_fields.isdisjoint(record)
-                        else canonical
-                    ).hexdigest(),
+                    content_sha256(record, canonical, entity_fields),
                     verdict.disposition,
                     verdict.winning_rule,
                     retain_until,

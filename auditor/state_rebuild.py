@@ -40,7 +40,7 @@ from auditor.policies.reading import glance
 from auditor.policies.retention import RetentionDecider
 from auditor.records import msg_id
 from auditor.sources.legacy import LegacyQuerySource
-from auditor.sources.settle import same_message
+from auditor.sources.settle import content_sha256
 from auditor.state import GENESIS, State, StateLock
 
 REBUILT_DIGEST = "rebuilt"
@@ -196,11 +196,7 @@ def _index_bag(
                     value = json.loads(line)
                     record = value["record"]
                     canonical = line[len(b'{"record":') : line.rindex(_SALT_AT)]
-                    content = hashlib.sha256(
-                        same_message(record, entity_fields)
-                        if entity_fields and not entity_fields.isdisjoint(record)
-                        else canonical
-                    ).hexdigest()
+                    content = content_sha256(record, canonical, entity_fields)
                     identity = msg_id(record)
                     if identity is None:
                         anonymous.append((content,))

@@ -239,6 +239,18 @@ def same_message(record: Record, entity_fields: frozenset[str]) -> bytes:
     return canonical(record)
 
 
+def content_sha256(
+    record: Record, canonical_bytes: bytes, entity_fields: frozenset[str] | None
+) -> str:
+    """The hex SHA-256 the state indexes a message's content by: of its archived canonical
+    bytes, or of `same_message` when it carries entity fields, so that a legacy entity served
+    again with a new uuid or modification time is the same content. Shared by the run and by
+    `state rebuild`, which must compute exactly what the run did."""
+    if entity_fields and not entity_fields.isdisjoint(record):
+        return sha256(same_message(record, entity_fields)).hexdigest()
+    return sha256(canonical_bytes).hexdigest()
+
+
 def _one_message(
     messages: dict[str, set[bytes | None]],
     key: str,
