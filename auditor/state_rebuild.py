@@ -30,6 +30,7 @@ from pathlib import Path
 from auditor.archive import layout
 from auditor.archive.baginfo import parse_bag_info
 from auditor.archive.chain import verify_chain
+from auditor.archive.lines import record_bytes
 from auditor.archive.publickey import PublicKeys
 from auditor.archive.untrusted import shown
 from auditor.errors import EXIT_FINDINGS, AuditorError, ConfigError, InputError
@@ -165,7 +166,6 @@ def _add_run(
 
 
 _RELOOK = ("Fetched-Again-Since", "Fetched-Again-Until")
-_SALT_AT = b',"salt":"'
 
 
 def _index_bag(
@@ -195,8 +195,7 @@ def _index_bag(
                     line = line.rstrip(b"\n")
                     value = json.loads(line)
                     record = value["record"]
-                    canonical = line[len(b'{"record":') : line.rindex(_SALT_AT)]
-                    content = content_sha256(record, canonical, entity_fields)
+                    content = content_sha256(record, record_bytes(line), entity_fields)
                     identity = msg_id(record)
                     if identity is None:
                         anonymous.append((content,))

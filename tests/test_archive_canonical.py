@@ -12,7 +12,7 @@ import rfc8785
 
 from auditor.archive import canonical as canonical_module
 from auditor.archive.canonical import CanonicalizationError, canonical, canonical_reference
-from auditor.archive.lines import canonical_line, line_from, prepare, salt_for
+from auditor.archive.lines import canonical_line, line_from, prepare, record_bytes, salt_for
 from auditor.emulator.dataset import SyntheticHistory
 
 HOSTILE = [
@@ -144,6 +144,7 @@ def test_the_spliced_line_equals_rfc8785_of_the_whole_object(seq):
 
         assert line_from(seq, prepare(record, key)) == whole
         assert canonical_line(seq, salt, record) == whole
+        assert record_bytes(whole) == rfc8785.dumps(record)
 
 
 def test_salts_are_reproducible_per_key_and_differ_between_keys():

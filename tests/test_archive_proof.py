@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from test_archive_support import build_bag, copy_bag, make_keys, middle_file
 
 from auditor.archive.canonical import canonical
-from auditor.archive.proof import load_proof, prove, verify_proof, write_proof
+from auditor.archive.proof import load_proof, prove, proved, verify_proof, write_proof
 from auditor.emulator.dataset import SyntheticHistory
 from auditor.errors import InputError
 
@@ -156,3 +156,16 @@ def test_a_file_that_is_not_a_proof_is_a_usage_error(tmp_path):
 
     with pytest.raises(InputError, match="not an auditor inclusion proof"):
         load_proof(tmp_path / "p.json")
+
+
+def test_a_message_whose_msg_id_is_an_integer_beyond_64_bits_is_proved_by_its_digits(
+    keys, tmp_path
+):
+    big = {"msg_id": 2**70 + 1, "timestamp": 1_793_491_200_000, "payload": {"n": 1}}
+    summary = build_bag(tmp_path, keys[1], messages=10, extra_records=[big])
+
+    proof = prove(summary.path, str(2**70 + 1))
+
+    assert proof["occurrences"] == 1
+    assert proved(proof, keys[1].public_key())["msg_id"] == "1180591620717411303425"
+    assert _problems(proof, keys) == []

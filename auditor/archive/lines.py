@@ -25,6 +25,7 @@ __all__ = [
     "line_from",
     "prepare",
     "prepare_all",
+    "record_bytes",
     "salt_for",
     "salt_of",
     "salter",
@@ -92,6 +93,12 @@ def line_from(seq: int, prepared: PreparedRecord) -> bytes:
         prepared.salt.encode(),
         seq,
     )
+
+
+def record_bytes(line: bytes) -> bytes:
+    """The record's canonical bytes inside an archived line (without newline): `line_from`
+    undone, so a reader of a verified bag does not canonicalise the record again."""
+    return line[len(b'{"record":') : line.rindex(b',"salt":"')]
 
 
 def canonical_line(seq: int, salt: str, record: Any) -> bytes:

@@ -69,10 +69,6 @@ def prove(bag: str | Path, msg_id: str) -> dict[str, Any]:
         return _prove(Path(bag), msg_id)
     except OSError as error:
         raise InputError(f"{shown(error.filename)}: cannot read ({error.strerror})") from None
-    except (orjson.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        raise InputError(
-            f"{shown(bag)}: holds a line that is not archived JSON; run `auditor verify`"
-        ) from None
 
 
 def _needle(msg_id: str) -> bytes:
@@ -103,8 +99,13 @@ def _prove(bag: Path, msg_id: str) -> dict[str, Any]:
     occurrences = size = 0
     for file, number, line in _record_lines(bag):
         if needle in line:
-            value = orjson.loads(line)
-            if record_msg_id(value.get("record") or {}) == msg_id:
+            value, _ = parse_record_line(line)
+            if value is None:
+                raise InputError(
+                    f"{shown(bag)}: holds a line that is not archived JSON; run `auditor verify`"
+                )
+            record = value["record"]
+            if isinstance(record, dict) and record_msg_id(record) == msg_id:
                 occurrences += 1
                 found = found or (file, number, line, size)
         size += 1

@@ -153,6 +153,7 @@ def parse_record_line(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
             exact = None
         if exact is None or _canonical_or_none(exact) != line:
             return value, "not in RFC 8785 canonical form"
+        value = exact
     return value, None
 
 
