@@ -227,3 +227,40 @@ def test_a_schema_finding_shows_its_record_on_the_page_but_not_in_the_csv(tmp_pa
     assert "s3cr3t" not in (tmp_path / "out" / "findings.csv").read_text(encoding="utf-8-sig")
     assert "privatechat" in page and "s3cr3t" not in page
     assert str(escape(tables.SHARE_SECRET)) in page
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@pytest.mark.parametrize("text", ["x" * 40_000, "=" + "x" * 40_000, "😀" * 20_000, "a😀" * 11_000])
+def test_a_text_longer_than_a_cell_holds_is_cut_saying_so(text):
+    cell = _cell(text)
+
+    assert _units(cell) <= 32_767
+    assert cell.endswith(
+        f" [cut: {len(text):,} characters in all; the whole value is in findings.jsonl]"
+    )
+    body = cell.removeprefix("'").partition(" [cut: ")[0]
+    assert len(body) > 30_000 // 2 and text.startswith(body)
+    cell.encode("utf-8")  # no surrogate half left by the cut
+
+
+@pytest.mark.parametrize("text", ["x" * 32_767, "😀" * 16_383, "'" * 32_767])
+def test_a_text_a_cell_holds_is_not_cut(text):
+    assert _cell(text) == text
+
+
+def test_the_csv_cuts_a_long_match_and_findings_jsonl_keeps_it_whole(tmp_path):
+    matched = "6" * 10 + "号" * 40_000
+    builder = ReportBuilder(info())
+    builder.observe_finding(finding("7", matched=matched), (NOV_1, "alice"))
+
+    (csv_row,) = csv_rows(builder, tmp_path)
+    jsonl = (tmp_path / "out" / "findings.jsonl").read_text(encoding="utf-8")
+
+    assert _units(csv_row["matched"]) <= 32_767
+    assert csv_row["matched"].startswith("6" * 10 + "号" * 100)
+    assert "[cut: 40,010 characters in all" in csv_row["matched"]
+    assert _units(csv_row["details"]) <= 32_767
+    assert matched in jsonl

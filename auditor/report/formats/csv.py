@@ -11,7 +11,8 @@ into a date; so is a date written with an English month's name (`Jan-2026`, `3-M
 `2026-Jan-05`), which Excel turns into a date too. Only such a text is ever wrapped, never one
 holding a `"` or a letter other than an exponent's `e`, a month's name or `am`/`pm`, so no text
 from the data is ever evaluated; a whole number (a line, an offset) stays a number unless it
-has more than 15 digits, as many as a spreadsheet keeps.
+has more than 15 digits, as many as a spreadsheet keeps. A text longer than a cell holds (32,767
+characters) is cut, saying so.
 
 The rows are what `csv.writer` writes with every cell quoted, built by `csv_line` with string
 methods instead: the csv module copies a row character by character (about 16 ns each here),
@@ -88,6 +89,8 @@ _CHECKED_START = _NUMERIC_START | frozenset(_FORMULA)
 _MONTH_STARTS = frozenset(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 )
+# The characters a spreadsheet cell holds (Excel's limit, in UTF-16 code units)
+_CELL_CHARS = 32_767
 # The most significant digits a spreadsheet keeps of a number
 _SPREADSHEET_DIGITS = 15
 _ROUNDED = 10**_SPREADSHEET_DIGITS  # the first whole number a spreadsheet rounds
@@ -112,6 +115,20 @@ def _looks_like_a_month_date(text: str) -> bool:
     )
 
 
+def _fitted(text: str) -> str:
+    """`text` cut to what a spreadsheet cell holds, saying so: Excel cuts a longer cell without
+    a word (LibreOffice too, past its own limit), and a reviewer must not take the part for the
+    whole. Excel counts UTF-16 code units, so a character outside the BMP counts twice."""
+    if len(text) <= _CELL_CHARS // 2:
+        return text
+    units = len(text.encode("utf-16-le")) // 2
+    if units <= _CELL_CHARS:
+        return text
+    note = f" [cut: {len(text):,} characters in all; the whole value is in findings.jsonl]"
+    keep = _CELL_CHARS - len(note) - 1  # one more for the `'` a formula character gets
+    return text[:keep].encode("utf-16-le")[: keep * 2].decode("utf-16-le", "ignore") + note
+
+
 def _as_text(text: str) -> str:
     """`text` (that `_looks_numeric`) as the formula a spreadsheet evaluates to exactly it."""
     return f'="{text}"'
@@ -124,10 +141,10 @@ def _cell(value: Any) -> Any:
         if value.isdigit() and value.isascii() and len(value) <= 255:  # a msg_id: the most
             return f'="{value}"'
         if value.startswith(_FORMULA):
-            return "'" + value
+            return "'" + _fitted(value)
         if _looks_numeric(value) or _looks_like_a_month_date(value):
             return _as_text(value)
-        return value
+        return value if len(value) <= _CELL_CHARS // 2 else _fitted(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return _cell(orjson.dumps(value, default=str).decode())
     if type(value) is int:
@@ -230,6 +247,7 @@ def row(
         if type(value) is str
         and value[:1] not in _CHECKED_START
         and value[:3].lower() not in _MONTH_STARTS
+        and len(value) <= _CELL_CHARS // 2
         else ""
         if value is None
         else _cell(value)
