@@ -24,12 +24,15 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from auditor.archive.keys import PASSPHRASE_ENV
 from auditor.config import check_run_keys, load_run_section, read_config
 from auditor.errors import EXIT_OK, EXIT_SOURCE, AuditorError, ConfigError
 from auditor.executors import executor_options
+from auditor.hidden_env import secrets_hidden
 from auditor.partitions import parse_instant
 from auditor.pipeline import Progress, RunOutcome, RunSettings, run_audit
 from auditor.sources.settings import CONFIG_KEYS, load_settings, path_in_config, read_secret_file
@@ -143,32 +146,46 @@ def run_apps(plan: AppsPlan, progress_for: Callable[[str], Progress] | None = No
     one's threads is inherited): the coordinator's share of a run (ordering, Merkle tree, bag,
     report, state) is CPU work that threads of one interpreter would take turns at. Per-hour
     progress (`progress_for`) is reported only for apps run one after another.
+
+    The secrets are read by now (each app's client secret is in its settings): they are out of
+    the environment while the apps run, so that neither a shared Dask cluster's workers nor an
+    app's spawned process inherit them; the key's passphrase is handed to each app's run.
     """
     progress_for = progress_for or (lambda name: Progress())
+    passphrase = os.environ.get(PASSPHRASE_ENV)
+    secrets = [app.settings.source.client_secret for app in plan.apps]
     with ExitStack() as stack:
+        stack.enter_context(secrets_hidden(secrets))
         apps = _sharing_one_local_cluster(plan.apps, stack)
         if plan.parallel == 1:
-            results = [_run_app(app, progress_for(app.name)) for app in apps]
+            results = [_run_app(app, passphrase, progress_for(app.name)) for app in apps]
         else:
             with ThreadPoolExecutor(plan.parallel, thread_name_prefix="app") as pool:
-                results = list(pool.map(_run_in_own_process, apps))
+                results = list(pool.map(partial(_run_in_own_process, passphrase=passphrase), apps))
     return AppsOutcome(tuple(results))
 
 
-def _run_app(app: AppRun, progress: Progress | None = None) -> AppResult:
+def _run_app(app: AppRun, passphrase: str | None, progress: Progress | None = None) -> AppResult:
+    """One app's run, given the key's passphrase for as long as it loads the key (the run
+    takes it out of the environment again once read)."""
+    if passphrase:
+        os.environ[PASSPHRASE_ENV] = passphrase
     try:
         outcome = run_audit(app.settings, progress)
     except AuditorError as error:
         return AppResult(app.name, None, str(error), error.exit_code)
+    finally:
+        os.environ.pop(PASSPHRASE_ENV, None)
     return AppResult(app.name, outcome, None, outcome.exit_code if outcome else EXIT_OK)
 
 
-def _run_in_own_process(app: AppRun) -> AppResult:
-    """One app in a process of its own, so that one app's death (OOM, kill) is its alone."""
+def _run_in_own_process(app: AppRun, passphrase: str | None) -> AppResult:
+    """One app in a process of its own, so that one app's death (OOM, kill) is its alone; the
+    passphrase travels in the pool's pipe, not in the process's environment."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=context) as pool:
         try:
-            return pool.submit(_run_app, _portable(app)).result()
+            return pool.submit(_run_app, _portable(app), passphrase).result()
         except BrokenProcessPool:
             return AppResult(
                 app.name,

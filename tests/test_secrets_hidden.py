@@ -21,6 +21,7 @@ import run_support
 from auditor.archive.keys import generate_key_files
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.hidden_env import secrets_hidden
+from auditor.resources import example_policy
 
 SECRET = "Cs-5e4f-hidden-from-workers"
 PASSPHRASE = "Kp-91ab-hidden-from-workers"
@@ -70,6 +71,91 @@ def test_neither_a_run_nor_its_workers_hold_a_secret_in_their_environment(tmp_pa
         assert SECRET.encode() not in block
         assert PASSPHRASE.encode() not in block
         assert b"EASEMOB_CLIENT_SECRET=" not in block
+
+
+def descendants(pid: int) -> list[int]:
+    found = children(pid)
+    for child in list(found):
+        found += descendants(child)
+    return found
+
+
+def watch_environments(command: list[str], env: dict[str, str]) -> tuple[int, dict[int, bytes]]:
+    """Runs `command`, reading the environment of it and every process under it while it runs."""
+    seen: dict[int, bytes] = {}
+    run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    try:
+        while run.poll() is None:
+            for pid in (run.pid, *descendants(run.pid)):
+                if (block := environment(pid)) is not None and b"PATH=" in block:
+                    seen[pid] = block
+            time.sleep(0.02)
+    finally:
+        run.kill()
+        run.wait()
+    return run.returncode, seen
+
+
+def test_apps_run_side_by_side_hold_no_secret_in_any_processs_environment(tmp_path, monkeypatch):
+    """Each app runs in a spawned process, which starts with its parent's environment: the
+    parent takes the secrets out before starting them and hands each the passphrase."""
+    monkeypatch.setenv("AUDITOR_KEY_PASSPHRASE", PASSPHRASE)
+    keys = generate_key_files(tmp_path / "keys", identity="test")
+    apps = {"shop": SECRET + "-shop", "support": SECRET + "-support"}
+    with (
+        run_emulator(
+            EmulatorOptions(
+                messages=300,
+                days=1,
+                app="shop",
+                client_secret=apps["shop"],
+                slow_rate=1.0,
+                slow_seconds=0.3,
+            )
+        ) as shop,
+        run_emulator(
+            EmulatorOptions(
+                messages=300,
+                days=1,
+                app="support",
+                client_secret=apps["support"],
+                slow_rate=1.0,
+                slow_seconds=0.3,
+            )
+        ) as support,
+    ):
+        entries = "".join(
+            f"  - name: {name}\n    source:\n      base_url: {emulator.base_url}\n"
+            f"      org: {emulator.options.org}\n      app: {name}\n"
+            f"      client_id: {emulator.options.client_id}\n"
+            f"      client_secret_env: {name.upper()}_SECRET\n"
+            for name, emulator in (("shop", shop), ("support", support))
+        )
+        config = tmp_path / "auditor.yaml"
+        config.write_text(
+            "source:\n  backoff_base: 0.001\n  backoff_cap: 0.01\nrun:\n"
+            f"  policies: {example_policy()}\n  key: {keys.private_key}\n"
+            f"  out: {tmp_path / 'archive'}\n  state: {tmp_path / 'state.db'}\n"
+            "  fail_on: none\n  workers: 1\n  parallel_apps: 2\n"
+            "  since: '2026-11-01T00:00Z'\n  until: '2026-11-01T04:00Z'\n"
+            "  as_of: '2026-11-01T04:00Z'\napps:\n" + entries
+        )
+        env = {
+            **os.environ,
+            "SHOP_SECRET": apps["shop"],
+            "SUPPORT_SECRET": apps["support"],
+            "AUDITOR_KEY_PASSPHRASE": PASSPHRASE,
+        }
+        code, seen = watch_environments(
+            [sys.executable, "-m", "auditor", "run", "--config", str(config), "--quiet"], env
+        )
+
+    assert code == 0
+    assert len(seen) >= 5, "the parent, both apps' processes and their workers were read"
+    for block in seen.values():
+        for secret in (*apps.values(), PASSPHRASE):
+            assert secret.encode() not in block
+    assert sorted(path.name for path in (tmp_path / "archive").iterdir()) == ["shop", "support"]
 
 
 def test_the_secrets_are_back_in_os_environ_after_the_block_for_a_next_run(monkeypatch):
