@@ -158,6 +158,24 @@ def test_apps_run_side_by_side_hold_no_secret_in_any_processs_environment(tmp_pa
     assert sorted(path.name for path in (tmp_path / "archive").iterdir()) == ["shop", "support"]
 
 
+def test_a_pull_holds_no_secret_in_its_environment_while_it_works(tmp_path):
+    options = EmulatorOptions(
+        messages=300, days=1, client_secret=SECRET, slow_rate=1.0, slow_seconds=0.3
+    )
+    with run_emulator(options) as emulator:
+        command = [sys.executable, "-m", "auditor", "pull", "--out", str(tmp_path / "pulled")]
+        command += ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T04:00Z"]
+        command += ["--base-url", emulator.base_url, "--org", emulator.options.org]
+        command += ["--app", emulator.options.app, "--client-id", emulator.options.client_id]
+        env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET}
+        code, seen = watch_environments(command, env)
+
+    assert code == 0
+    assert seen, "the pull was read while it worked"
+    assert all(SECRET.encode() not in block for block in seen.values())
+    assert len(list((tmp_path / "pulled").glob("2026110*.jsonl"))) == 4
+
+
 def test_the_secrets_are_back_in_os_environ_after_the_block_for_a_next_run(monkeypatch):
     monkeypatch.setenv("EASEMOB_CLIENT_SECRET", SECRET)
     monkeypatch.setenv("MY_APP_SECRET", "app-secret")

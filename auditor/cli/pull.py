@@ -9,6 +9,7 @@ import click
 
 from auditor.archive.layout import SPOOL_FOLDER
 from auditor.errors import ConfigError, SourceError
+from auditor.hidden_env import secrets_hidden
 from auditor.partitions import check_window, parse_hour_timezone, parse_instant
 from auditor.sources.folder import work_folder
 from auditor.sources.interface import Source, both_clocks
@@ -143,7 +144,9 @@ def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flag
             zone = parse_hour_timezone(flags["hour_timezone"] or "UTC")
             source: Source = LocalFileSource(from_paths, hour_timezone=zone, spool_parent=work)
         else:
-            source = make_source(load_settings(flags, config_file=config_file))
+            settings = load_settings(flags, config_file=config_file)
+            stack.enter_context(secrets_hidden([settings.client_secret]))
+            source = make_source(settings)
         stack.enter_context(source)
         summary = pull(
             source,
