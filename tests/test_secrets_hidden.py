@@ -102,26 +102,11 @@ def test_apps_run_side_by_side_hold_no_secret_in_any_processs_environment(tmp_pa
     monkeypatch.setenv("AUDITOR_KEY_PASSPHRASE", PASSPHRASE)
     keys = generate_key_files(tmp_path / "keys", identity="test")
     apps = {"shop": SECRET + "-shop", "support": SECRET + "-support"}
+    slow = {"messages": 300, "days": 1, "slow_rate": 1.0, "slow_seconds": 0.3}
     with (
+        run_emulator(EmulatorOptions(app="shop", client_secret=apps["shop"], **slow)) as shop,
         run_emulator(
-            EmulatorOptions(
-                messages=300,
-                days=1,
-                app="shop",
-                client_secret=apps["shop"],
-                slow_rate=1.0,
-                slow_seconds=0.3,
-            )
-        ) as shop,
-        run_emulator(
-            EmulatorOptions(
-                messages=300,
-                days=1,
-                app="support",
-                client_secret=apps["support"],
-                slow_rate=1.0,
-                slow_seconds=0.3,
-            )
+            EmulatorOptions(app="support", client_secret=apps["support"], **slow)
         ) as support,
     ):
         entries = "".join(
