@@ -81,15 +81,18 @@ def test_the_match_is_marked_inside_the_escaped_original_text(tmp_path):
     _, files = rendered(tmp_path, [keyword()])
     html = files["report.html"].read_text(encoding="utf-8")
     assert (
-        '<td class="quote" lang="zh">请把<mark>内幕消息</mark>发我, then delete this chat</td>'
-        in html
+        '<td class="quote"><span lang="zh">请把</span><mark><span lang="zh">内幕消息</span></mark>'
+        '<span lang="zh">发我</span>, then delete this chat</td>' in html
     )
 
 
 def test_a_span_that_does_not_fit_the_text_shows_the_text_unmarked(tmp_path):
     _, files = rendered(tmp_path, [keyword(start=30, end=99)])
     html = files["report.html"].read_text(encoding="utf-8")
-    assert '<td class="quote" lang="zh">请把内幕消息发我, then delete this chat</td>' in html
+    assert (
+        '<td class="quote"><span lang="zh">请把内幕消息发我</span>, then delete this chat</td>'
+        in html
+    )
 
 
 def test_the_match_in_an_excerpt_of_a_long_text_is_marked_by_its_offset_in_the_whole(tmp_path):
@@ -101,7 +104,10 @@ def test_the_match_in_an_excerpt_of_a_long_text_is_marked_by_its_offset_in_the_w
     _, files = rendered(tmp_path, [finding])
 
     html = files["report.html"].read_text(encoding="utf-8")
-    assert '<td class="quote" lang="zh">…请把<mark>内幕消息</mark>发我…</td>' in html
+    assert (
+        '<td class="quote">…<span lang="zh">请把</span><mark><span lang="zh">内幕消息</span></mark>'
+        '<span lang="zh">发我</span>…</td>'
+    ) in html
 
 
 def test_markup_in_records_is_shown_as_text(tmp_path):

@@ -24,7 +24,7 @@ from markupsafe import Markup, escape
 from auditor.archive.instructions import verify_text
 from auditor.findings import SEVERITIES
 from auditor.report.content import Report, Table
-from auditor.report.display import label, local_time, visible, zone_name
+from auditor.report.display import label, local_time, mark_chinese, visible, zone_name
 from auditor.report.formats import csv as csv_format
 from auditor.report.formats.csv import csv_files
 from auditor.report.formats.interface import ReportFormat
@@ -47,7 +47,8 @@ class ShownTable:
 def shown_tables(report: Report, budget: int = TABLE_BYTES) -> list[ShownTable]:
     """Draws each table's rows, most severe first, until the table reaches `budget` bytes.
 
-    Cell values are clipped already; the budget is what guarantees the page stays small (five
+    Chinese text is marked as such (`mark_chinese`) before a row is measured. Cell values are
+    clipped already; the budget is what guarantees the page stays small (five
     tables of at most 1.5 MB) whatever the records hold, e.g. text of nothing but `"`, which
     escaping makes five times longer.
     """
@@ -57,7 +58,7 @@ def shown_tables(report: Report, budget: int = TABLE_BYTES) -> list[ShownTable]:
         draw = getattr(macros, table.kind.macro)
         rows, used = [], 0
         for row in table.rows:
-            html = draw(row)
+            html = mark_chinese(draw(row))
             used += len(html.encode("utf-8"))
             if used > budget:
                 break
@@ -124,6 +125,7 @@ def _environment() -> Environment:
     environment.filters["block"] = lambda value: _shown(value, "block")
     environment.filters["svg"] = lambda value: _shown(value, "name", svg=True)
     environment.filters["label"] = label
+    environment.filters["zh"] = mark_chinese
     return environment
 
 
