@@ -43,10 +43,14 @@
     var text = new Map(order.map(function (row) {
       return [row, row.textContent.toLowerCase()];
     }));
-    var state = { page: 0, matches: order, needle: "", sorted: "" };
+    var state = { page: 0, matches: order, needle: "" };
 
     var controls = document.createElement("div");
     controls.className = "controls";
+    // five tables each have a Previous and a Next: the group says whose they are
+    controls.setAttribute("role", "group");
+    var title = table.caption ? table.caption.textContent : "this table";
+    controls.setAttribute("aria-label", "Rows of " + title);
     // a table the page cut holds only its most severe rows: its filter searches only those
     var total = Number(table.getAttribute("data-total") || order.length);
     var cut = total > order.length;

@@ -121,6 +121,8 @@ def test_sortable_headings_are_named_by_their_column_and_announce_the_sort(brows
     assert '- columnheader "Severity"' in tree
     assert '- columnheader "Message ID"' in tree
     assert "Sort by" not in tree
+    controls = page.locator("#table-keyword .controls").aria_snapshot()
+    assert controls.startswith('- group "Rows of Keyword and PII findings (32)"')
     status = page.locator("#table-keyword .controls .status")
     assert status.get_attribute("aria-live") == "polite" or status.get_attribute("role") == "status"
     button = page.locator("#data-keyword th button", has_text="Severity")
