@@ -205,7 +205,7 @@ def test_the_page_reflows_without_scrolling_sideways(browser, report, width):  #
     assert visit.errors == []
 
 
-def test_forced_colours_keep_the_chart_legend_matching_its_bars(browser, report):  # noqa: F811
+def test_forced_colours_keep_the_chart_legend_and_its_text_readable(browser, report):  # noqa: F811
     visit = Visit(browser, report)
     visit.page.emulate_media(forced_colors="active")
     pairs = visit.page.evaluate(
@@ -216,6 +216,14 @@ def test_forced_colours_keep_the_chart_legend_matching_its_bars(browser, report)
             bar ? getComputedStyle(bar).fill : null]; })"""
     )
     assert len(pairs) == 4
+    visit.page.emulate_media(forced_colors="active", color_scheme="dark")
+    ink = visit.page.evaluate(
+        """() => [getComputedStyle(document.body).color,
+          ...[...document.querySelectorAll("svg text, svg tspan")]
+            .map(t => getComputedStyle(t).fill)]"""
+    )
+    assert ink[0] == "rgb(255, 255, 255)"
+    assert set(ink[1:]) == {ink[0]}, "chart text is not drawn in the forced text colour"
     for name, key, bar in pairs:
         assert key not in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)"), f"{name} key vanished"
         if bar:
