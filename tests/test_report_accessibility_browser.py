@@ -202,6 +202,12 @@ def test_the_page_reflows_without_scrolling_sideways(browser, report, width):  #
         "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
     )
     assert sizes[0] <= sizes[1], f"the page scrolls sideways at {width} px: {sizes}, {wide}"
+    drawn = visit.page.evaluate(
+        """() => Math.min(...[...document.querySelectorAll("figure.chart svg")].map(svg =>
+          svg.getBoundingClientRect().width / svg.viewBox.baseVal.width *
+          parseFloat(getComputedStyle(svg.querySelector("text")).fontSize)))"""
+    )
+    assert drawn >= 8.5, f"chart text drawn {drawn:.1f} px high at {width} px"
     assert visit.errors == []
 
 
