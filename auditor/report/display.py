@@ -99,6 +99,7 @@ def clip_drawn(value: Any, limit: int) -> str:
 _CHINESE = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60\U00020000-\U0002ffff"
 # an element or a whole <svg> (whose text an HTML span would hide) is passed over; a run of
 # Chinese characters and punctuation, spaces between them included, is marked
+_ANY_CHINESE = re.compile(f"[{_CHINESE}]")
 _CHINESE_RUNS = re.compile(
     f"(<svg\\b.*?</svg>|<[^>]*>)|([{_CHINESE}]+(?: +[{_CHINESE}]+)*)", re.DOTALL
 )
@@ -111,6 +112,8 @@ def mark_chinese(html: str) -> Markup:
 
     Escaping leaves no `<` or `>` inside an element's attributes, so a tag ends at its first `>`.
     """
+    if _ANY_CHINESE.search(html) is None:
+        return Markup(html)
     return Markup(_CHINESE_RUNS.sub(_mark_run, html))
 
 
