@@ -6,6 +6,7 @@ filter results when they change, hear Chinese text in a Chinese voice, read the 
 or 200 % zoom without scrolling it sideways, and keep the chart's legend in forced colours.
 """
 
+import itertools
 import re
 from pathlib import Path
 
@@ -156,6 +157,25 @@ def test_every_table_has_a_caption_and_every_heading_cell_a_scope(browser, repor
     captions = {t["id"]: t["caption"] for t in tables}
     assert captions["data-keyword"].startswith("Keyword and PII findings")
     assert captions["run-facts"] == "About this run"
+    assert visit.errors == []
+
+
+def test_headings_go_in_order_and_each_chart_is_one(browser, report):  # noqa: F811
+    visit = Visit(browser, report)
+    headings = visit.page.evaluate(
+        """() => [...document.querySelectorAll("h1, h2, h3, h4, h5, h6")]
+          .map(h => [Number(h.tagName[1]), h.textContent.trim()])"""
+    )
+    assert [level for level, _ in headings].count(1) == 1
+    assert all(b[0] <= a[0] + 1 for a, b in itertools.pairwise(headings))
+    charts = visit.page.locator("figure.chart").count()
+    after = [text for _, text in headings[[t for _, t in headings].index("Charts") + 1 :]]
+    assert after[:charts] == visit.page.locator("figure.chart figcaption").all_inner_texts()
+    assert (
+        visit.page.locator("#chart-top-senders")
+        .aria_snapshot()
+        .startswith('- figure "Top senders with findings"')
+    )
     assert visit.errors == []
 
 
