@@ -176,6 +176,7 @@ def test_headings_go_in_order_and_each_chart_is_one(browser, report):  # noqa: F
         .aria_snapshot()
         .startswith('- figure "Top senders with findings"')
     )
+    assert visit.requests == [visit.url]  # still self-contained
     assert visit.errors == []
 
 
