@@ -132,6 +132,9 @@ def test_sortable_headings_are_named_by_their_column_and_announce_the_sort(brows
     heading = page.locator("#data-keyword th").first
     assert heading.get_attribute("aria-sort") == "ascending"
     assert "sorted by Severity, ascending" in status.inner_text()
+    tree = page.locator("#data-keyword thead").aria_snapshot()
+    assert re.search(r'- columnheader "Severity":?\n', tree), tree  # not "Severity ▲"
+    assert heading.evaluate("h => getComputedStyle(h.firstChild, '::after').content") != "none"
     page.keyboard.press(" ")
     assert heading.get_attribute("aria-sort") == "descending"
     assert "sorted by Severity, descending" in status.inner_text()
