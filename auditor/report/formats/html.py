@@ -47,10 +47,10 @@ class ShownTable:
 def shown_tables(report: Report, budget: int = TABLE_BYTES) -> list[ShownTable]:
     """Draws each table's rows, most severe first, until the table reaches `budget` bytes.
 
-    Chinese text is marked as such (`mark_chinese`) before a row is measured. Cell values are
-    clipped already; the budget is what guarantees the page stays small (five
+    Cell values are clipped already; the budget is what guarantees the page stays small (five
     tables of at most 1.5 MB) whatever the records hold, e.g. text of nothing but `"`, which
-    escaping makes five times longer.
+    escaping makes five times longer. A row is measured with its Chinese text marked
+    (`mark_chinese`), which can make it longer still.
     """
     macros = _environment().get_template("_macros.html.j2").module
     shown = []
