@@ -47,6 +47,10 @@
 
     var controls = document.createElement("div");
     controls.className = "controls";
+    // five tables each have a Previous and a Next: the group says whose they are
+    controls.setAttribute("role", "group");
+    var title = table.caption ? table.caption.textContent : "this table";
+    controls.setAttribute("aria-label", "Rows of " + title);
     // a table the page cut holds only its most severe rows: its filter searches only those
     var total = Number(table.getAttribute("data-total") || order.length);
     var cut = total > order.length;
@@ -64,11 +68,11 @@
     var next = button("Next \u203a", "Next page");
     var status = document.createElement("span");
     status.className = "status";
-    status.setAttribute("aria-live", "polite");
+    status.setAttribute("role", "status");  // polite: says each sort, filter and page
     controls.append(filter, previous, status, next);
     table.parentNode.insertBefore(controls, table);
 
-    function show() {
+    function show(sorted) {
       var pages = Math.max(1, Math.ceil(state.matches.length / PAGE));
       state.page = Math.max(0, Math.min(state.page, pages - 1));
       var first = state.page * PAGE;
@@ -77,9 +81,10 @@
       for (var i = first; i < last; i++) state.matches[i].hidden = false;
       var among = cut && state.needle ? " (searched only the " + count(order.length) +
         " rows shown of " + count(total) + "; findings.csv and findings.jsonl hold all)" : "";
-      status.textContent = state.matches.length
-        ? "rows " + (first + 1) + "\u2013" + last + " of " + state.matches.length + among
-        : "no matching rows" + among;
+      status.textContent = (state.matches.length
+        ? "rows " + count(first + 1) + "\u2013" + count(last) + " of " +
+          count(state.matches.length) + among
+        : "no matching rows" + among) + (sorted ? ", " + sorted : "");
       previous.disabled = state.page === 0;
       next.disabled = state.page >= pages - 1;
     }
@@ -100,7 +105,10 @@
     next.addEventListener("click", function () { state.page += 1; show(); });
 
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (header, index) {
-      var sorter = button(header.textContent, "Sort by " + header.textContent);
+      // named by its column alone: the heading's name is read out with every cell below it;
+      // aria-sort on the heading and the status line say how the rows are sorted
+      var name = header.textContent;
+      var sorter = button(name);
       sorter.className = "sort";
       header.setAttribute("data-label", header.textContent);  // printed: Chromium leaves a
       header.textContent = "";  // button blank in the heading it repeats on each page
@@ -121,7 +129,7 @@
         order.forEach(function (row) { body.appendChild(row); });
         state.page = 0;
         refilter();
-        show();
+        show("sorted by " + name + ", " + (descending ? "descending" : "ascending"));
       });
     });
     show();

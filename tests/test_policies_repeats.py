@@ -20,6 +20,7 @@ from auditor.findings import Finding
 from auditor.partitions import parse_instant
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
+from auditor.report.display import mark_chinese
 from auditor.report.tables import keyword_row
 
 POLICY = """
@@ -234,4 +235,4 @@ def test_a_run_reports_a_phrase_repeated_in_a_message_once_with_its_count(keys, 
         assert len(finding["details"]["spans"]) == count
         row = rows[finding["msg_id"], finding["message"]]
         assert json.loads(row["details"])["occurrences"] == count
-        assert f"<td>{term} ({count} times)</td>" in page
+        assert f"<td>{mark_chinese(term)} ({count} times)</td>" in page  # 吃饭: lang="zh"

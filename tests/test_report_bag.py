@@ -135,8 +135,8 @@ def test_the_reference_time_of_bag_info_is_on_the_first_screen_and_in_the_summar
         "</span>." in header
     )
     assert (
-        "<tr><th>Retention and holds judged as of</th><td>2026-11-27 14:14:27 +08:00<br>"
-        "<code>2026-11-27T06:14:27Z</code></td></tr>" in html
+        '<tr><th scope="row">Retention and holds judged as of</th>'
+        "<td>2026-11-27 14:14:27 +08:00<br><code>2026-11-27T06:14:27Z</code></td></tr>" in html
     )
 
 

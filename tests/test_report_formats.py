@@ -14,6 +14,7 @@ import orjson
 
 from auditor.partitions import DAY_MS, HOUR_MS
 from auditor.report import ReportBuilder, RunInfo
+from auditor.report.display import mark_chinese, visible
 from auditor.report.formats import HtmlFormat
 from auditor.report.formats.csv import csv_line
 from auditor.resources import schemas_dir
@@ -81,15 +82,34 @@ def test_the_match_is_marked_inside_the_escaped_original_text(tmp_path):
     _, files = rendered(tmp_path, [keyword()])
     html = files["report.html"].read_text(encoding="utf-8")
     assert (
-        '<td class="quote" lang="zh">请把<mark>内幕消息</mark>发我, then delete this chat</td>'
-        in html
+        '<td class="quote"><span lang="zh">请把</span><mark><span lang="zh">内幕消息</span></mark>'
+        '<span lang="zh">发我</span>, then delete this chat</td>' in html
     )
+
+
+def test_each_run_of_chinese_is_marked_and_tags_and_charts_are_left_alone():
+    """A screen reader speaks text in its element's language: a run of Chinese (its spaces and
+    punctuation included) gets lang=zh, English beside it keeps the page's; a badge splits a
+    run, an attribute is never touched, and an SVG (where an HTML span would hide text) is left."""
+    text = visible("内 幕，消息 to 张\u200b伟", "text")
+    cell = f'<td class="quote">{text}</td>'
+    assert str(mark_chinese(cell)) == (
+        '<td class="quote"><span lang="zh">内 幕，消息</span> to <span lang="zh">张</span>'
+        "<span class=cf title=U+200B&#32;ZERO&#32;WIDTH&#32;SPACE>U+200B</span>"
+        '<span lang="zh">伟</span></td>'
+    )
+    svg = '<svg role="img" aria-label="张伟"><text>张伟</text></svg><a title="张伟">x</a>'
+    assert str(mark_chinese(svg)) == svg
+    assert str(mark_chinese("plain <b>English</b>")) == "plain <b>English</b>"
 
 
 def test_a_span_that_does_not_fit_the_text_shows_the_text_unmarked(tmp_path):
     _, files = rendered(tmp_path, [keyword(start=30, end=99)])
     html = files["report.html"].read_text(encoding="utf-8")
-    assert '<td class="quote" lang="zh">请把内幕消息发我, then delete this chat</td>' in html
+    assert (
+        '<td class="quote"><span lang="zh">请把内幕消息发我</span>, then delete this chat</td>'
+        in html
+    )
 
 
 def test_the_match_in_an_excerpt_of_a_long_text_is_marked_by_its_offset_in_the_whole(tmp_path):
@@ -101,7 +121,10 @@ def test_the_match_in_an_excerpt_of_a_long_text_is_marked_by_its_offset_in_the_w
     _, files = rendered(tmp_path, [finding])
 
     html = files["report.html"].read_text(encoding="utf-8")
-    assert '<td class="quote" lang="zh">…请把<mark>内幕消息</mark>发我…</td>' in html
+    assert (
+        '<td class="quote">…<span lang="zh">请把</span><mark><span lang="zh">内幕消息</span></mark>'
+        '<span lang="zh">发我</span>…</td>'
+    ) in html
 
 
 def test_markup_in_records_is_shown_as_text(tmp_path):

@@ -181,7 +181,7 @@ def spoof_builder(**overrides) -> ReportBuilder:
 
 def test_the_page_shows_no_invisible_character_raw(tmp_path):
     html = page(tmp_path, spoof_builder())
-    main = html[html.index("<main>") : html.index("<script>")]
+    main = html[html.index("<main ") : html.index("<script>")]
     text = shown_text(main)
     for char in HIDDEN:
         assert char not in text, f"U+{ord(char):04X} shown raw"

@@ -13,8 +13,6 @@ from markupsafe import Markup, escape
 
 from auditor.partitions import format_instant
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
-
 
 def zone_name(tz: timezone) -> str:
     """`UTC` or `UTC+08:00`: the zone named the way a reader outside the team understands it."""
@@ -98,9 +96,29 @@ def clip_drawn(value: Any, limit: int) -> str:
     return text
 
 
-def text_lang(text: str) -> str | None:
-    """`zh` for text holding Chinese characters, so the browser picks a CJK font for it."""
-    return "zh" if _CJK.search(text) else None
+_CHINESE = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60\U00020000-\U0002ffff"
+# an element or a whole <svg> (whose text an HTML span would hide) is passed over; a run of
+# Chinese characters and punctuation, spaces between them included, is marked
+_ANY_CHINESE = re.compile(f"[{_CHINESE}]")
+_CHINESE_RUNS = re.compile(
+    f"(<svg\\b.*?</svg>|<[^>]*>)|([{_CHINESE}]+(?: +[{_CHINESE}]+)*)", re.DOTALL
+)
+
+
+def mark_chinese(html: str) -> Markup:
+    """Escaped HTML with each run of Chinese text in a `<span lang="zh">`, so a screen reader
+    speaks it in a Chinese voice (an English one skips it or spells "Chinese letter") and the
+    browser draws it in a CJK font, while English beside it in the same cell stays English.
+
+    Escaping leaves no `<` or `>` inside an element's attributes, so a tag ends at its first `>`.
+    """
+    if _ANY_CHINESE.search(html) is None:
+        return Markup(html)
+    return Markup(_CHINESE_RUNS.sub(_mark_run, html))
+
+
+def _mark_run(found: re.Match[str]) -> str:
+    return found.group(1) or f'<span lang="zh">{found.group(2)}</span>'
 
 
 # -- characters a reader cannot see -----------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from auditor.findings import SEVERITY_RANK
-from auditor.report.display import clip, instant, label, local_time, text_lang
+from auditor.report.display import clip, instant, label, local_time
 
 CONTEXT_CHARS = 80
 MATCH_CHARS = 120
@@ -158,7 +158,6 @@ def keyword_row(finding: Mapping[str, Any], tz: timezone) -> Row:
         right = end + CONTEXT_CHARS
         after = text[end:right] + ("…" if excerpt_from + right < whole else "")
         row["before"], row["match"], row["after"] = before, match, after
-    row["lang"] = text_lang(text[:2000])
     return row
 
 

@@ -24,7 +24,7 @@ from markupsafe import Markup, escape
 from auditor.archive.instructions import verify_text
 from auditor.findings import SEVERITIES
 from auditor.report.content import Report, Table
-from auditor.report.display import label, local_time, visible, zone_name
+from auditor.report.display import label, local_time, mark_chinese, visible, zone_name
 from auditor.report.formats import csv as csv_format
 from auditor.report.formats.csv import csv_files
 from auditor.report.formats.interface import ReportFormat
@@ -49,7 +49,8 @@ def shown_tables(report: Report, budget: int = TABLE_BYTES) -> list[ShownTable]:
 
     Cell values are clipped already; the budget is what guarantees the page stays small (five
     tables of at most 1.5 MB) whatever the records hold, e.g. text of nothing but `"`, which
-    escaping makes five times longer.
+    escaping makes five times longer. A row is measured with its Chinese text marked
+    (`mark_chinese`), which can make it longer still.
     """
     macros = _environment().get_template("_macros.html.j2").module
     shown = []
@@ -57,7 +58,7 @@ def shown_tables(report: Report, budget: int = TABLE_BYTES) -> list[ShownTable]:
         draw = getattr(macros, table.kind.macro)
         rows, used = [], 0
         for row in table.rows:
-            html = draw(row)
+            html = mark_chinese(draw(row))
             used += len(html.encode("utf-8"))
             if used > budget:
                 break
@@ -124,6 +125,7 @@ def _environment() -> Environment:
     environment.filters["block"] = lambda value: _shown(value, "block")
     environment.filters["svg"] = lambda value: _shown(value, "name", svg=True)
     environment.filters["label"] = label
+    environment.filters["zh"] = mark_chinese
     return environment
 
 
