@@ -32,6 +32,7 @@ from auditor.policies.display import (
     right_to_left,
     without_surrogates,
 )
+from auditor.policies.escapes import decoded, may_hold_escapes
 from auditor.policies.gaps import breaks_words
 from auditor.policies.model import KeywordList, PatternRule
 from auditor.policies.normalize import (
@@ -491,6 +492,7 @@ class KeywordMatcher:
         ]
         if not any(each[-2] for each in self._automata):  # no automaton looks: ask every text
             self.terms = self._terms_asking  # type: ignore[method-assign]
+        self.decodes = any("decode" in each.normalize for each in lists)
         self.right_to_left_terms = any(
             right_to_left(term.text) for each in lists for term in (*each.terms, *each.allow)
         )
@@ -506,6 +508,8 @@ class KeywordMatcher:
     def scan_noting(self, text: str) -> tuple[list[KeywordHit], bool]:
         """The hits in `text`, and whether it may hold one of the caller's needles."""
         hits, roles = self.terms(text)
+        if self.decodes and may_hold_escapes(text):
+            hits = self.with_decoded(text, hits)
         if roles > NEEDLE:
             hits = hits + self.patterns(text, roles)
         return hits, bool(roles & NEEDLE)
@@ -538,6 +542,30 @@ class KeywordMatcher:
                 if seen & _TERM:
                     hits.extend(group.resolve(text, normalized, found))
         return hits, roles
+
+    def with_decoded(self, text: str, hits: Sequence[KeywordHit]) -> Sequence[KeywordHit]:
+        """`hits`, the `terms` of `text`, as the lists with the `decode` step see them: when
+        `text` holds escapes, those lists' hits are the ones found in it decoded (`escapes`),
+        placed on the raw characters, with `decode` among their normalisations where a decoded
+        escape is part of the match. Their raw hits go: the decoded text holds them too, unless
+        an escape next to one makes it an allowlisted phrase or glues it to a word."""
+        shown = decoded(text)
+        if shown is None:
+            return hits
+        found, _roles = KeywordMatcher.terms(self, shown.text)
+        kept = [hit for hit in hits if "decode" not in hit.keyword_list.normalize]
+        starts, ends, escapes = shown.starts, shown.ends, shown.escapes
+        for hit in found:
+            if "decode" not in hit.keyword_list.normalize:
+                continue
+            start, end = starts[hit.start], ends[hit.end - 1]
+            steps = hit.normalizations
+            if any(low < end and start < high for low, high in escapes):
+                steps = ("decode", *steps)
+            kept.append(
+                hit._replace(start=start, end=end, matched=text[start:end], normalizations=steps)
+            )
+        return kept
 
     def _terms_asking(self, text: str) -> tuple[list[KeywordHit], int]:
         """`terms` when no automaton's search looks for the characters `MAY_REORDER` needs."""

@@ -1,15 +1,16 @@
 """Normalisation against evasion, character by character so every match maps back to raw text.
 
-Each step is switchable per keyword list: `nfkc` (full/half width, compatibility forms, circled
-digits), `confusables` (Cyrillic and Greek letters that look like Latin ones, `раss` with a
-Cyrillic р and а, and Latin small capitals, mapped to the Latin letter), `case` (case folding),
-`traditional` (traditional to simplified Chinese with OpenCC), `digits` (other digit styles such
-as ❶ or ١) and `separators` (spaces, filler symbols and characters that show as nothing typed
-between characters: `内*幕`, `内 幕`, `k-i-c-k`, a zero-width space, a variation selector, a Hangul
-filler, an accent or strike-through stacked on a letter; and punctuation, symbols and emoji:
-`洗，钱`, `法😀轮`). Removing punctuation or a space can join two words across a break into a
-term (`衣服洗 钱包`), so the matcher keeps such a match only where the gap is evasion (see
-`gaps`): the normalisation deletes, the matcher judges.
+Each step is switchable per keyword list: `decode` (`&#27927;`, `%E6%B4%97`: see `escapes`, which
+the keyword matcher runs apart, since it maps runs of characters), `nfkc` (full/half width,
+compatibility forms, circled digits), `confusables` (Cyrillic and Greek letters that look like
+Latin ones, `раss` with a Cyrillic р and а, and Latin small capitals, mapped to the Latin letter),
+`case` (case folding), `traditional` (traditional to simplified Chinese with OpenCC), `digits`
+(other digit styles such as ❶ or ١) and `separators` (spaces, filler symbols and characters that
+show as nothing typed between characters: `内*幕`, `内 幕`, `k-i-c-k`, a zero-width space, a
+variation selector, a Hangul filler, an accent or strike-through stacked on a letter; and
+punctuation, symbols and emoji: `洗，钱`, `法😀轮`). Removing punctuation or a space can join two
+words across a break into a term (`衣服洗 钱包`), so the matcher keeps such a match only where the
+gap is evasion (see `gaps`): the normalisation deletes, the matcher judges.
 
 Every step maps one character to zero or more characters regardless of its neighbours, so the
 pipeline is one `str.translate` table, filled lazily as characters are first seen, and a match in
@@ -29,7 +30,9 @@ from collections.abc import Callable, Iterable
 from functools import cache, cached_property, lru_cache
 from itertools import accumulate, combinations
 
-STEPS = ("nfkc", "confusables", "case", "traditional", "digits", "separators")
+STEPS = ("decode", "nfkc", "confusables", "case", "traditional", "digits", "separators")
+# `decode` (character references and percent-escapes, see `escapes`) maps runs, not characters:
+# the keyword matcher applies it apart, and a `Normalizer` leaves it out of its character map.
 
 SEPARATOR_CHARS = frozenset("*-_.·•‧∙⋅~|/\\+=#^`'\"‐‑‒–—―＊－＿．・･～｜／＼＋＝＃＾｀＇＂")
 # Separators a reader does not see: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties
