@@ -396,3 +396,39 @@ def _explain(steps: tuple[str, ...], raw: str, term: str) -> tuple[str, ...]:
             if each.normalize(raw) == each.normalize(term):
                 return subset
     return tuple(step for step in steps if normalizer((step,)).normalize(raw) != raw)
+
+
+# The fullwidth forms of printable ASCII (`ＡＢＣ`, `１２３`, `（`), each to its ASCII letter: what
+# `nfkc` does to them, one to one, for regular expressions, which run on the raw text's
+# characters rather than on the normalised text.
+_FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+_FULLWIDTH_CHAR = re.compile("[\uff01-\uff5e]").search
+_FULLWIDTH_TOKEN = re.compile(r"\\.|[\uff01-\uff5e]", re.DOTALL)
+
+
+def fold_width(text: str) -> str:
+    """`text` with its fullwidth ASCII forms as ASCII (same length: offsets stay raw offsets)."""
+    if text.isascii() or _FULLWIDTH_CHAR(text) is None:
+        return text
+    return text.translate(_FULLWIDTH)
+
+
+def width_folded(regex: re.Pattern[str]) -> re.Pattern[str]:
+    """`regex` with each fullwidth ASCII form it names (alone, escaped or in a class) as the
+    ASCII character it stands for, so that it matches `fold_width`'s text as it matched the
+    characters it was written in; `regex` itself when it names none or the folded expression
+    does not compile (`[{-ａ]` became a range written backwards)."""
+    source = regex.pattern
+    if source.isascii() or _FULLWIDTH_CHAR(source) is None:
+        return regex
+
+    def literal(token: re.Match[str]) -> str:
+        char = token.group()[-1]
+        if not "\uff01" <= char <= "\uff5e":
+            return token.group()
+        return re.escape(chr(ord(char) - 0xFEE0))
+
+    try:
+        return re.compile(_FULLWIDTH_TOKEN.sub(literal, source), regex.flags)
+    except (re.error, OverflowError, RecursionError):
+        return regex
