@@ -76,6 +76,8 @@ _BEYOND_BMP = _BEYOND_BMP_CHAR.search
 
 _CJK_CHAR = re.compile("[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _CJK_RANGES) + "]")
 _CJK_MATCH = _CJK_CHAR.match
+cjk_at = _CJK_MATCH
+"""`cjk_at(text, position)`: a match when `text[position]` is a Chinese character (no slice)."""
 
 
 def is_cjk(char: str) -> bool:
