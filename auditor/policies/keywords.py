@@ -459,14 +459,7 @@ class KeywordMatcher:
         rules = [(index, each, rule) for index, each in enumerate(lists) for rule in each.patterns]
         # A list with `nfkc` runs its regexes on `fold_width`'s text, written the same way.
         self._searches = [
-            (
-                regex.search,
-                rule,
-                index,
-                keyword_list,
-                _FIRST_PATTERN << bit,
-                regex is not rule.regex,
-            )
+            (regex.search, rule, index, keyword_list, _FIRST_PATTERN << bit, regex)
             for bit, (index, keyword_list, rule) in enumerate(rules)
             for regex in [
                 width_folded(rule.regex) if "nfkc" in keyword_list.normalize else rule.regex
@@ -483,8 +476,8 @@ class KeywordMatcher:
         # (`ＡＢＣ` for `ABC`): the carrier normalises a text holding one, so that its automaton
         # sees the needle, when the carrier maps them to ASCII; else the regex runs ungated.
         folding: list[str] = []
-        for search, _rule, _index, keyword_list, bit, _folded in self._searches:
-            literal = required_literal(search.__self__)
+        for _search, _rule, _index, keyword_list, bit, regex in self._searches:
+            literal = required_literal(regex)
             if literal is not None and "nfkc" in keyword_list.normalize:
                 if carrier_folds:
                     folding += (literal, normalizer(carrier).normalize(literal))
@@ -611,7 +604,7 @@ class KeywordMatcher:
         """The hits of the lists' regular expressions whose needle `terms` saw in `text`."""
         hits: list[KeywordHit] = []
         folded = None
-        for search, rule, index, keyword_list, bit, _folded in self._searches:
+        for search, rule, index, keyword_list, bit, regex in self._searches:
             if not roles & bit:
                 continue
             seen = text
@@ -620,14 +613,14 @@ class KeywordMatcher:
                     folded = fold_width(text)
                 seen = folded
             if search(seen) is not None:
-                hits.extend(self._pattern_hits(text, seen, search, rule, index, keyword_list))
+                hits.extend(self._pattern_hits(text, seen, regex, rule, index, keyword_list))
         return hits
 
     def _pattern_hits(
         self,
         text: str,
         seen: str,
-        search: Callable[[str], object],
+        regex: re.Pattern[str],
         rule: PatternRule,
         index: int,
         keyword_list: KeywordList,
@@ -635,7 +628,7 @@ class KeywordMatcher:
         """The matches of a list's regex in `seen` (`text`, or it `fold_width`ed), on `text`."""
         hits = []
         allowed = self._group_of[index].allowed_spans(text, index)
-        for match in search.__self__.finditer(seen):  # type: ignore[attr-defined]
+        for match in regex.finditer(seen):
             start, end = match.span()
             if start == end or any(a <= start and end <= b for a, b in allowed):
                 continue
