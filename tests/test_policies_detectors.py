@@ -161,7 +161,8 @@ PLAIN_PATTERNS = {
     "resident_id": r"(?<![0-9])[1-8][0-9]{5}"
     r"(?:(?:[0-9]{8}|(?P<s>[ -])[0-9]{8}(?P=s))[0-9]{3}[0-9Xx]|[0-9]{9})(?![0-9Xx])",
     "bank_card": r"(?<![0-9])(?:[0-9]{4}[ -]){3}[0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9])"
-    r"|(?<![0-9])[0-9]{13,19}(?![0-9Xx])",
+    r"|(?<![0-9])(?:[0-9]{4}[ -]){2}[0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9]|[ -][0-9])"
+    r"|(?<![0-9])[0-9]{12,19}(?![0-9Xx])",
     "mobile": r"(?<![0-9])(?<![0-9]\.)(?:\+?86[ -]?)?1[3-9][0-9]"
     r"(?:[ -]?[0-9]{4}[ -]?|(?P<s>[.\u2010-\u2015\u2212])[0-9]{4}(?P=s)"
     r"|[0-9](?P<g>[ .\u2010-\u2015\u2212-])[0-9]{3}(?P=g))[0-9]{4}(?![0-9]|\.[0-9])",
@@ -490,3 +491,62 @@ def test_a_text_and_its_view_give_the_same_detections():
 
     assert differing == []
     assert sum(1 for text in texts if detections(text)) > 500  # the fuzz does reach detections
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "看看这个 https://example.cn/order/6290404992929455?t=1722731748079",
+        "https://mp.weixin.qq.com/s?__biz=MzA1&mid=6222021234567894&idx=1",
+        "link: www.taobao.com/item/6222021234567894",
+        "jd.com/6222021234567894.html",
+        "https://pay.example.cn/track#6222021234567894",
+        "ＨＴＴＰＳ：／／ｘ．ｃｎ／６２２２０２１２３４５６７８９４",
+        "https://a.cn/?japan=6222021234567894",
+    ],
+)
+def test_digits_inside_a_web_address_are_no_bank_card(text):
+    assert found("bank_card", text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://pay.example.cn/bind?card=6222021234567894",
+        "https://m.bank.cn/p?uid=7&cardNo=6222021234567894",
+        "http://x.cn/a?bank_card=6222021234567894&t=1",
+        "https://x.cn/pay 6222021234567894 这张卡",
+        "链接https://x.cn/a，6222021234567894",
+        "看这个 https://x.cn/a 卡号6222021234567894",
+    ],
+)
+def test_a_card_parameters_value_or_a_card_beside_a_web_address_is_found(text):
+    assert [hit[3] for hit in found("bank_card", text)] == ["6222021234567894"]
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("maestro 675964982648", "675964982648"),
+        ("Maestro card 5018 9876 5430", "501898765430"),
+        ("卡号630412345678903，谢谢", "630412345678903"),
+        ("58931234567896 是我的借记卡", "58931234567896"),
+        ("debit card 6304-1234-5678-903", "630412345678903"),
+    ],
+)
+def test_a_short_maestro_number_next_to_a_card_word_is_found(text, number):
+    assert [hit[3] for hit in found("bank_card", text)] == [number]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 675964982648",
+        "QQ 501898765430",
+        "ref 6304 1234 5678 903",
+        "卡号 675964982647",  # Luhn fails
+        "卡号 6228 4817 4218 09661234",  # a fourth group glued to more digits: no 12-digit card
+    ],
+)
+def test_a_short_maestro_number_without_a_card_word_or_check_is_not_found(text):
+    assert found("bank_card", text) == []

@@ -243,3 +243,71 @@ def test_a_value_finding_says_nothing_of_keys(engine):
 
     assert "in_key" not in finding.details
     assert re.fullmatch(r"matched '洗钱' in payload\.bodies\[0\]\.msg", finding.message)
+
+
+def decoding(*terms, allow=(), normalize=STEPS):
+    return KeywordMatcher(
+        [
+            KeywordList(
+                id="watch",
+                severity="high",
+                terms=tuple(Term(term, 1) for term in terms),
+                allow=tuple(Term(phrase, 1) for phrase in allow),
+                patterns=(),
+                normalize=normalize,
+                whole_words=True,
+                line=1,
+            )
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "term", "matched"),
+    [
+        ("有人&#27927;&#38065;吗", "洗钱", "&#27927;&#38065;"),
+        ("有人&#x6d17;&#x94b1;吗", "洗钱", "&#x6d17;&#x94b1;"),
+        ("有人&#X6D17&#X94B1吗", "洗钱", "&#X6D17&#X94B1"),  # browsers take them without `;`
+        ("&#x8D4C;&#x535A;网站", "赌博", "&#x8D4C;&#x535A;"),
+        ("链接 /s?q=%E8%B5%8C%E5%8D%9A&p=1", "赌博", "%E8%B5%8C%E5%8D%9A"),
+        ("any kick&#98;ack?", "kickback", "kick&#98;ack"),
+        ("any kick%62ack?", "kickback", "kick%62ack"),
+        ("AT&amp;T rebate", "AT&T", "AT&amp;T"),
+        ("洗&#x94b1;", "洗钱", "洗&#x94b1;"),
+    ],
+)
+def test_character_references_and_percent_escapes_hide_no_term(text, term, matched):
+    hits = decoding(term).scan(text)
+
+    assert [(hit.term, text[hit.start : hit.end], hit.matched) for hit in hits] == [
+        (term, matched, matched)
+    ]
+    assert "decode" in hits[0].normalizations
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "&#21453;洗钱培训",  # 反洗钱, allowed, with its first character escaped
+        "50% off, 洗 to be continued",
+        "%E6%B4%97 is no term alone",
+        "AT&T",
+    ],
+)
+def test_decoded_text_keeps_allowlists_and_finds_no_more_than_is_there(text):
+    assert decoding("洗钱", allow=["反洗钱"]).scan(text) == []
+
+
+def test_a_list_without_the_decode_step_reads_escapes_as_typed():
+    without = tuple(step for step in STEPS if step != "decode")
+
+    assert decoding("洗钱", normalize=without).scan("&#27927;&#38065;") == []
+    assert [hit.matched for hit in decoding("洗钱", normalize=without).scan("洗钱")] == ["洗钱"]
+
+
+def test_the_engine_reports_a_term_spelt_in_character_references(engine):
+    rec = record({"type": "txt", "msg": "有&#20869;&#24149;&#28040;&#24687;吗"})
+
+    assert [(rule, matched) for rule, _pointer, matched, _message in found(engine, rec)] == [
+        ("zh", "&#20869;&#24149;&#28040;&#24687;")
+    ]

@@ -293,3 +293,37 @@ def test_removing_spaces_joins_letters_spelled_out_not_words_or_sentences(text, 
     "off the books", failing a run at high severity."""
     matcher = KeywordMatcher([keywords("kickback", "off the books", "内幕消息")])
     assert [hit.matched for hit in matcher.scan(text)] == found
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "matched"),
+    [
+        ("ABC", "代码ＡＢＣ", "ＡＢＣ"),
+        ("ＡＢＣ", "代码ABC", "ABC"),
+        ("ＡＢＣ", "代码ＡＢＣ", "ＡＢＣ"),
+        ("(?i)abc", "代码ＡｂＣ", "ＡｂＣ"),
+        (r"[Ａ-Ｚ]{2}\d{6}", "护照 AB123456", "AB123456"),
+        (r"[A-Z]{2}[0-9]{6}", "护照 ＡＢ１２３４５６", "ＡＢ１２３４５６"),
+        (r"（内部）", "这是(内部)资料", "(内部)"),
+        (r"\Ｑ-\d+", "编号 Q-7", "Q-7"),  # an escaped fullwidth letter is a literal, not \Q
+    ],
+)
+def test_a_regex_of_a_width_folding_list_reads_fullwidth_forms_as_ascii(pattern, text, matched):
+    hits = KeywordMatcher([keywords(patterns=[pattern])]).scan(text)
+
+    assert [(h.term, text[h.start : h.end], h.matched) for h in hits] == [
+        (pattern, matched, matched)
+    ]
+
+
+def test_a_regex_of_a_list_without_nfkc_reads_fullwidth_forms_as_written():
+    without = [step for step in STEPS if step != "nfkc"]
+
+    assert KeywordMatcher([keywords(patterns=["ABC"], normalize=without)]).scan("ＡＢＣ") == []
+    assert KeywordMatcher([keywords(patterns=["ＡＢＣ"], normalize=without)]).scan("ABC") == []
+
+
+def test_a_regex_folded_to_one_that_does_not_compile_runs_as_written():
+    hits = KeywordMatcher([keywords(patterns=["[{-ａ]x"])]).scan("中x")  # `[\{-a]`: backwards
+
+    assert [h.matched for h in hits] == ["中x"]

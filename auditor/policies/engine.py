@@ -62,6 +62,7 @@ class PolicyEngine:
         self._pii = PiiScanner(policy.detectors)
         self._keywords = KeywordMatcher(policy.keyword_lists, self._pii.needles)
         self._terms = self._keywords.terms
+        self._decodes = self._keywords.decodes
         self._candidates = self._pii.candidates
         self._may_reorder = MAY_REORDER  # an attribute: compiled code reads it unboxed
         blind = memo_size and self._keywords.digit_blind and self._pii.digit_blind
@@ -149,6 +150,8 @@ class PolicyEngine:
         else:
             term_hits, roles = self._terms(text)
             chosen = self._candidates(text, roles & NEEDLE != 0)
+        if self._decodes and ("&" in text or "%" in text):  # `escapes.may_hold_escapes`
+            term_hits = self._keywords.with_decoded(text, term_hits)
         if roles > NEEDLE:
             term_hits = tuple(term_hits) + tuple(self._keywords.patterns(text, roles))
         pii_hits: Sequence[PiiHit] = self._pii.detect(text, chosen) if chosen is not None else ()

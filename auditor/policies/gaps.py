@@ -28,7 +28,7 @@ from functools import cache
 
 from auditor.policies.normalize import (
     CONFUSABLES,
-    is_cjk,
+    cjk_at,
     is_invisible,
     is_separator,
     is_soft_separator,
@@ -82,12 +82,16 @@ def breaks_words(text: str, start: int, end: int, term: str) -> bool:
     across one of its gaps, or reads a wholly Cyrillic or Greek word as a Latin term."""
     if _gap_or_lookalike()(text, start, end) is None:
         return False
-    gaps = [
-        span
-        for run in _separator_runs()(text, start, end)
-        for span in _exact(text, *run.span())
-        if start < span[0] and span[1] < end
-    ]
+    runs = _separator_runs()(text, start, end)
+    if _BEYOND_BMP(text, start, end) is None:  # every run is a run of separators
+        gaps = [span for run in runs if start < (span := run.span())[0] and span[1] < end]
+    else:
+        gaps = [
+            span
+            for run in runs
+            for span in _exact(text, *run.span())
+            if start < span[0] and span[1] < end
+        ]
     last = len(gaps) - 1
     for index, (gap_start, gap_end) in enumerate(gaps):
         if not _joins(text, gap_start, gap_end, term, index, last, start, end):
@@ -101,13 +105,13 @@ def _joins(
     """Whether the gap `text[start:end]`, gap `index` of `last + 1` in the match at
     `[first, after)`, is evasion."""
     gap = text[start:end]
-    left, right = text[start - 1], text[end]
-    if is_cjk(left) and is_cjk(right):
-        if index > 0 or first == 0 or not is_cjk(text[first - 1]):
+    if cjk_at(text, start - 1) and cjk_at(text, end):
+        if index > 0 or first == 0 or not cjk_at(text, first - 1):
             return True
-        if index < last or after == len(text) or not is_cjk(text[after]):
+        if index < last or after == len(text) or not cjk_at(text, after):
             return True
         return all(char in _MARKS or is_invisible(char) for char in gap)
+    left, right = text[start - 1], text[end]
     soft = [char for char in gap if is_soft_separator(char)]
     if not soft or all(unicodedata.normalize("NFKC", char) in term for char in soft):
         return True

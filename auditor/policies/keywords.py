@@ -5,7 +5,10 @@ and allowlisted phrases (ahocorasick_rs: a DFA, 4x faster than pyahocorasick wit
 A text is normalised (or, when no character in it could change a match, left as it is) and
 scanned once; only when something matched are raw positions rebuilt, allowlists applied,
 whole-word boundaries checked and the normalisations that made the match explained. Regular
-expressions of a list run on the raw text.
+expressions of a list run on the raw text, or, in a list with `nfkc`, on it with its fullwidth
+ASCII forms as ASCII (`fold_width`, one to one), written the same way (`width_folded`). Escapes
+(`decode`) are read in a second pass over the decoded text, only for a text that holds them
+(`with_decoded`).
 
 The same pass also looks for needles: strings without which a regular expression (its longest
 run of literal characters that match only themselves) or the caller's sensitive-data prefilter
@@ -32,15 +35,18 @@ from auditor.policies.display import (
     right_to_left,
     without_surrogates,
 )
+from auditor.policies.escapes import decoded, may_hold_escapes
 from auditor.policies.gaps import breaks_words
 from auditor.policies.model import KeywordList, PatternRule
 from auditor.policies.normalize import (
     Normalizer,
+    fold_width,
     is_separator,
     is_soft_separator,
     is_wordish,
     normalizer,
     raw_index,
+    width_folded,
 )
 
 # ahocorasick_rs's DFA scans fastest up to a few thousand strings (1.10 against 1.38 µs a text
@@ -112,6 +118,7 @@ class _Group:
         lists: Sequence[tuple[int, KeywordList]],
         needles: dict[str, int] | None = None,
         watch: str = "",
+        relevant_too: Iterable[str] = (),
     ) -> None:
         self.normalizer: Normalizer = normalizer(steps)
         self.lists = dict(lists)
@@ -122,7 +129,7 @@ class _Group:
                     key = self.normalizer.normalize(term.text)
                     entry = _Entry.of(index, keyword_list, term.text, key, allow)
                     by_key[key].setdefault((index, allow), entry)
-        self.relevant = _relevant_changes(self.normalizer, by_key, watch)
+        self.relevant = _relevant_changes(self.normalizer, [*by_key, *relevant_too], watch)
         self.watches = bool(watch)  # `relevant` also finds the characters of `watch`
         self.entries = [tuple(entries.values()) for entries in by_key.values()]
         # Needles follow the terms; `roles[index]` gives a pattern's roles (bits).
@@ -450,20 +457,36 @@ class KeywordMatcher:
         for index, keyword_list in enumerate(lists):
             grouped[keyword_list.normalize].append((index, keyword_list))
         rules = [(index, each, rule) for index, each in enumerate(lists) for rule in each.patterns]
+        # A list with `nfkc` runs its regexes on `fold_width`'s text, written the same way.
         self._searches = [
-            (rule.regex.search, rule, index, keyword_list, _FIRST_PATTERN << bit)
+            (regex.search, rule, index, keyword_list, _FIRST_PATTERN << bit, regex)
             for bit, (index, keyword_list, rule) in enumerate(rules)
+            for regex in [
+                width_folded(rule.regex) if "nfkc" in keyword_list.normalize else rule.regex
+            ]
         ]
         needles = tuple(needles)
         wanted: dict[str, int] = dict.fromkeys(needles, NEEDLE)
         self._ungated = 0 if needles else NEEDLE
-        for _search, rule, _index, _list, bit in self._searches:
-            literal = required_literal(rule.regex)
+        carrier = next(iter(grouped), None)
+        carrier_folds = carrier is not None and normalizer(carrier).normalize("Ａ１") == (
+            normalizer(carrier).normalize("A1")
+        )
+        # The needle of a regex that reads `fold_width`'s text may be spelt in fullwidth forms
+        # (`ＡＢＣ` for `ABC`): the carrier normalises a text holding one, so that its automaton
+        # sees the needle, when the carrier maps them to ASCII; else the regex runs ungated.
+        folding: list[str] = []
+        for _search, _rule, _index, keyword_list, bit, regex in self._searches:
+            literal = required_literal(regex)
+            if literal is not None and "nfkc" in keyword_list.normalize:
+                if carrier_folds:
+                    folding += (literal, normalizer(carrier).normalize(literal))
+                else:
+                    literal = None
             if literal is None:
                 self._ungated |= bit
             else:
                 wanted[literal] = wanted.get(literal, 0) | bit
-        carrier = next(iter(grouped), None)
         gate: dict[str, int] = {}
         if carrier is not None:
             gate, deleted = _gate(normalizer(carrier), wanted)
@@ -473,7 +496,11 @@ class KeywordMatcher:
         self._groups = [
             # `relevant` finds every character beyond the BMP already: watching more there
             # (ranges it cannot merge) made its search a fifth slower
-            _Group(steps, members, *((gate, REORDERING_BMP) if steps == carrier else (None, "")))
+            _Group(
+                steps,
+                members,
+                *((gate, REORDERING_BMP, folding) if steps == carrier else (None, "", ())),
+            )
             for steps, members in grouped.items()
         ]
         self._group_of = {index: group for group in self._groups for index in group.lists}
@@ -491,6 +518,7 @@ class KeywordMatcher:
         ]
         if not any(each[-2] for each in self._automata):  # no automaton looks: ask every text
             self.terms = self._terms_asking  # type: ignore[method-assign]
+        self.decodes = any("decode" in each.normalize for each in lists)
         self.right_to_left_terms = any(
             right_to_left(term.text) for each in lists for term in (*each.terms, *each.allow)
         )
@@ -506,6 +534,8 @@ class KeywordMatcher:
     def scan_noting(self, text: str) -> tuple[list[KeywordHit], bool]:
         """The hits in `text`, and whether it may hold one of the caller's needles."""
         hits, roles = self.terms(text)
+        if self.decodes and may_hold_escapes(text):
+            hits = self.with_decoded(text, hits)
         if roles > NEEDLE:
             hits = hits + self.patterns(text, roles)
         return hits, bool(roles & NEEDLE)
@@ -539,6 +569,30 @@ class KeywordMatcher:
                     hits.extend(group.resolve(text, normalized, found))
         return hits, roles
 
+    def with_decoded(self, text: str, hits: Sequence[KeywordHit]) -> Sequence[KeywordHit]:
+        """`hits`, the `terms` of `text`, as the lists with the `decode` step see them: when
+        `text` holds escapes, those lists' hits are the ones found in it decoded (`escapes`),
+        placed on the raw characters, with `decode` among their normalisations where a decoded
+        escape is part of the match. Their raw hits go: the decoded text holds them too, unless
+        an escape next to one makes it an allowlisted phrase or glues it to a word."""
+        shown = decoded(text)
+        if shown is None:
+            return hits
+        found, _roles = KeywordMatcher.terms(self, shown.text)
+        kept = [hit for hit in hits if "decode" not in hit.keyword_list.normalize]
+        starts, ends, escapes = shown.starts, shown.ends, shown.escapes
+        for hit in found:
+            if "decode" not in hit.keyword_list.normalize:
+                continue
+            start, end = starts[hit.start], ends[hit.end - 1]
+            steps = hit.normalizations
+            if any(low < end and start < high for low, high in escapes):
+                steps = ("decode", *steps)
+            kept.append(
+                hit._replace(start=start, end=end, matched=text[start:end], normalizations=steps)
+            )
+        return kept
+
     def _terms_asking(self, text: str) -> tuple[list[KeywordHit], int]:
         """`terms` when no automaton's search looks for the characters `MAY_REORDER` needs."""
         hits, roles = KeywordMatcher.terms(self, text)
@@ -549,22 +603,40 @@ class KeywordMatcher:
     def patterns(self, text: str, roles: int) -> list[KeywordHit]:
         """The hits of the lists' regular expressions whose needle `terms` saw in `text`."""
         hits: list[KeywordHit] = []
-        for search, rule, index, keyword_list, bit in self._searches:
-            if roles & bit and search(text) is not None:
-                hits.extend(self._pattern_hits(text, rule, index, keyword_list))
+        folded = None
+        for search, rule, index, keyword_list, bit, regex in self._searches:
+            if not roles & bit:
+                continue
+            seen = text
+            if "nfkc" in keyword_list.normalize:
+                if folded is None:
+                    folded = fold_width(text)
+                seen = folded
+            if search(seen) is not None:
+                hits.extend(self._pattern_hits(text, seen, regex, rule, index, keyword_list))
         return hits
 
     def _pattern_hits(
-        self, text: str, rule: PatternRule, index: int, keyword_list: KeywordList
+        self,
+        text: str,
+        seen: str,
+        regex: re.Pattern[str],
+        rule: PatternRule,
+        index: int,
+        keyword_list: KeywordList,
     ) -> list[KeywordHit]:
+        """The matches of a list's regex in `seen` (`text`, or it `fold_width`ed), on `text`."""
         hits = []
         allowed = self._group_of[index].allowed_spans(text, index)
-        for match in rule.regex.finditer(text):
+        for match in regex.finditer(seen):
             start, end = match.span()
             if start == end or any(a <= start and end <= b for a, b in allowed):
                 continue
-            matched = match.group()
+            matched = text[start:end]
+            steps = ("nfkc",) if seen is not text and seen[start:end] != matched else ()
             hits.append(
-                KeywordHit(keyword_list, rule.source, matched, start, end, matched, (), rule.source)
+                KeywordHit(
+                    keyword_list, rule.source, matched, start, end, matched, steps, rule.source
+                )
             )
         return hits

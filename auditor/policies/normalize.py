@@ -1,15 +1,16 @@
 """Normalisation against evasion, character by character so every match maps back to raw text.
 
-Each step is switchable per keyword list: `nfkc` (full/half width, compatibility forms, circled
-digits), `confusables` (Cyrillic and Greek letters that look like Latin ones, `раss` with a
-Cyrillic р and а, and Latin small capitals, mapped to the Latin letter), `case` (case folding),
-`traditional` (traditional to simplified Chinese with OpenCC), `digits` (other digit styles such
-as ❶ or ١) and `separators` (spaces, filler symbols and characters that show as nothing typed
-between characters: `内*幕`, `内 幕`, `k-i-c-k`, a zero-width space, a variation selector, a Hangul
-filler, an accent or strike-through stacked on a letter; and punctuation, symbols and emoji:
-`洗，钱`, `法😀轮`). Removing punctuation or a space can join two words across a break into a
-term (`衣服洗 钱包`), so the matcher keeps such a match only where the gap is evasion (see
-`gaps`): the normalisation deletes, the matcher judges.
+Each step is switchable per keyword list: `decode` (`&#27927;`, `%E6%B4%97`: see `escapes`, which
+the keyword matcher runs apart, since it maps runs of characters), `nfkc` (full/half width,
+compatibility forms, circled digits), `confusables` (Cyrillic and Greek letters that look like
+Latin ones, `раss` with a Cyrillic р and а, and Latin small capitals, mapped to the Latin letter),
+`case` (case folding), `traditional` (traditional to simplified Chinese with OpenCC), `digits`
+(other digit styles such as ❶ or ١) and `separators` (spaces, filler symbols and characters that
+show as nothing typed between characters: `内*幕`, `内 幕`, `k-i-c-k`, a zero-width space, a
+variation selector, a Hangul filler, an accent or strike-through stacked on a letter; and
+punctuation, symbols and emoji: `洗，钱`, `法😀轮`). Removing punctuation or a space can join two
+words across a break into a term (`衣服洗 钱包`), so the matcher keeps such a match only where the
+gap is evasion (see `gaps`): the normalisation deletes, the matcher judges.
 
 Every step maps one character to zero or more characters regardless of its neighbours, so the
 pipeline is one `str.translate` table, filled lazily as characters are first seen, and a match in
@@ -29,7 +30,9 @@ from collections.abc import Callable, Iterable
 from functools import cache, cached_property, lru_cache
 from itertools import accumulate, combinations
 
-STEPS = ("nfkc", "confusables", "case", "traditional", "digits", "separators")
+STEPS = ("decode", "nfkc", "confusables", "case", "traditional", "digits", "separators")
+# `decode` (character references and percent-escapes, see `escapes`) maps runs, not characters:
+# the keyword matcher applies it apart, and a `Normalizer` leaves it out of its character map.
 
 SEPARATOR_CHARS = frozenset("*-_.·•‧∙⋅~|/\\+=#^`'\"‐‑‒–—―＊－＿．・･～｜／＼＋＝＃＾｀＇＂")
 # Separators a reader does not see: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties
@@ -73,6 +76,8 @@ _BEYOND_BMP = _BEYOND_BMP_CHAR.search
 
 _CJK_CHAR = re.compile("[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _CJK_RANGES) + "]")
 _CJK_MATCH = _CJK_CHAR.match
+cjk_at = _CJK_MATCH
+"""`cjk_at(text, position)`: a match when `text[position]` is a Chinese character (no slice)."""
 
 
 def is_cjk(char: str) -> bool:
@@ -393,3 +398,39 @@ def _explain(steps: tuple[str, ...], raw: str, term: str) -> tuple[str, ...]:
             if each.normalize(raw) == each.normalize(term):
                 return subset
     return tuple(step for step in steps if normalizer((step,)).normalize(raw) != raw)
+
+
+# The fullwidth forms of printable ASCII (`ＡＢＣ`, `１２３`, `（`), each to its ASCII letter: what
+# `nfkc` does to them, one to one, for regular expressions, which run on the raw text's
+# characters rather than on the normalised text.
+_FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+_FULLWIDTH_CHAR = re.compile("[\uff01-\uff5e]").search
+_FULLWIDTH_TOKEN = re.compile(r"\\.|[\uff01-\uff5e]", re.DOTALL)
+
+
+def fold_width(text: str) -> str:
+    """`text` with its fullwidth ASCII forms as ASCII (same length: offsets stay raw offsets)."""
+    if text.isascii() or _FULLWIDTH_CHAR(text) is None:
+        return text
+    return text.translate(_FULLWIDTH)
+
+
+def width_folded(regex: re.Pattern[str]) -> re.Pattern[str]:
+    """`regex` with each fullwidth ASCII form it names (alone, escaped or in a class) as the
+    ASCII character it stands for, so that it matches `fold_width`'s text as it matched the
+    characters it was written in; `regex` itself when it names none or the folded expression
+    does not compile (`[{-ａ]` became a range written backwards)."""
+    source = regex.pattern
+    if source.isascii() or _FULLWIDTH_CHAR(source) is None:
+        return regex
+
+    def literal(token: re.Match[str]) -> str:
+        char = token.group()[-1]
+        if not "\uff01" <= char <= "\uff5e":
+            return token.group()
+        return re.escape(chr(ord(char) - 0xFEE0))
+
+    try:
+        return re.compile(_FULLWIDTH_TOKEN.sub(literal, source), regex.flags)
+    except (re.error, OverflowError, RecursionError):
+        return regex

@@ -1,5 +1,5 @@
-"""Bank card numbers: 13 to 19 digits, plain or in groups of four, with an issuer's prefix and
-length, passing the Luhn check.
+"""Bank card numbers: 13 to 19 digits (12 to 15 for Maestro next to a card word), plain or in
+groups of four, with an issuer's prefix and length, passing the Luhn check, outside web addresses.
 
 The Luhn check alone lets one random number in ten through, and chat is full of long numbers
 (timestamps, message ids, order and tracking numbers). A card number starts with its scheme's
@@ -11,14 +11,24 @@ The prefixes accepted (`_SCHEMES`): Visa 4 (13, 16, 19 digits); Mastercard 51-55
 (16); Maestro and other 5s (16-19); American Express 34 and 37 (15); Diners 300-305, 3095 and
 36 (14-19); JCB 3528-3589 and Diners 38-39 (16-19); UnionPay 62 and 81, Discover and other 6s
 (16-19); and the 9s of national schemes such as China's domestic 9558 cards (16 or 19).
-Maestro's 12 to 15-digit numbers and other rare lengths are not found.
+
+Maestro's 12 to 15-digit numbers (`MAESTRO_PREFIXES`) are as short as many order and QQ numbers,
+so one is reported only with a card word (`卡号`, `card`, `maestro`, ...) within
+`SHORT_CARD_REACH` characters before or after it, as the old resident ID is.
+
+A number inside a web address is a product, order, article or tracking id, not a card someone
+typed: digits preceded, with no space between, by a run of URL characters holding `://`, `www.`
+or a host and a slash (`jd.com/`) are not reported. Only the value of a query parameter named as
+a card (`?card=`, `&cardNo=`, `&bank_card=`, `&pan=`) is: a form that puts a card number in
+its address leaks it as surely as a message would. Other digits of the address (its path, an
+`sn=` or `t=` parameter) are not.
 """
 
 from __future__ import annotations
 
 import re
 
-from auditor.policies.detectors.interface import ELEVEN_DIGITS, Detector, digits_only
+from auditor.policies.detectors.interface import ELEVEN_DIGITS, Candidate, Detector, digits_only
 from auditor.policies.detectors.resident_id import has_old_resident_id_shape, has_resident_id_shape
 
 _DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")  # 2d with its digits summed, as a digit
@@ -62,16 +72,31 @@ class BankCardDetector(Detector):
     name = "bank_card"
     description = (
         "Bank card number (13-19 digits with a card scheme's prefix and length, Luhn check; "
-        "resident-ID-shaped numbers excluded)"
+        "Maestro's 12-15 next to a card word; resident-ID-shaped numbers and digits inside a web "
+        "address but a card parameter's value excluded)"
     )
+    # Plain (12 to 19 digits), in groups of four (4-4-4-4 and up to three more digits), or as
+    # 4-4-4 and up to three more digits when no further group follows (a short Maestro number).
     pattern = re.compile(
         r"[0-9](?<![0-9][0-9])"
-        r"(?:[0-9]{3}[ -](?:[0-9]{4}[ -]){2}[0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9])"
-        r"|[0-9]{12,18}(?![0-9Xx]))"
+        r"(?:[0-9]{3}[ -][0-9]{4}[ -][0-9]{4}"
+        r"(?:[ -][0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9])|(?:[ -]?[0-9]{1,3})?(?![0-9]|[ -][0-9]))"
+        r"|[0-9]{11,18}(?![0-9Xx]))"
     )
     digits = ELEVEN_DIGITS
     base_confidence = "low"
-    context_words = ("银行卡", "卡号", "信用卡", "储蓄卡", "card", "visa", "unionpay", "银联")
+    context_words = (
+        "银行卡",
+        "卡号",
+        "信用卡",
+        "储蓄卡",
+        "借记卡",
+        "card",
+        "visa",
+        "unionpay",
+        "银联",
+        "maestro",
+    )
 
     def canonical(self, raw: str) -> str:
         return digits_only(raw)
@@ -86,3 +111,55 @@ class BankCardDetector(Detector):
             and not has_resident_id_shape(value)
             and not has_old_resident_id_shape(value)
         )
+
+    def find(self, text: str) -> list[Candidate]:
+        found = []
+        for match in self.pattern.finditer(text):
+            value = digits_only(match.group())
+            start, end = match.span()
+            if not self.is_valid(value) and not (
+                has_short_maestro_shape(value)
+                and luhn_ok(value)
+                and _near_card_word(text, start, end)
+            ):
+                continue
+            if in_web_address(text, start):
+                continue
+            found.append(Candidate(start, end, value))
+        return found
+
+
+MAESTRO_PREFIXES = ("5018", "5020", "5038", "5893", "6304", "6759", "6761", "6762", "6763")
+SHORT_CARD_WORDS = ("卡号", "银行卡", "借记卡", "储蓄卡", "card", "maestro")
+SHORT_CARD_REACH = 20
+_SHORT_CARD_WORD = re.compile("|".join(map(re.escape, SHORT_CARD_WORDS))).search
+
+
+def has_short_maestro_shape(value: str) -> bool:
+    """12 to 15 digits starting with a Maestro prefix (longer ones are `has_issuer_shape`'s)."""
+    return 12 <= len(value) <= 15 and value.startswith(MAESTRO_PREFIXES)
+
+
+def _near_card_word(text: str, start: int, end: int) -> bool:
+    before = text[max(0, start - SHORT_CARD_REACH) : start]
+    after = text[end : end + SHORT_CARD_REACH]
+    return _SHORT_CARD_WORD((before + "\n" + after).casefold()) is not None
+
+
+# What may precede the digits inside one web address: printable ASCII but a space, a quote, an
+# angle bracket and a comma (a Chinese comma, which the detectors' view makes `,`, often ends an
+# address typed in a sentence). A run longer than `URL_REACH` is not looked into: its digits are
+# reported, as if outside an address.
+URL_REACH = 2_048
+_RUN_BEFORE = re.compile(r"[!#-&(-+\--;=?-~]*").match  # read on the reversed text
+_ADDRESS = re.compile(r"://|[Ww][Ww][Ww]\.|[A-Za-z0-9-]\.[A-Za-z]{2,}(?::[0-9]+)?/").search
+_CARD_PARAMETER = re.compile(
+    r"[?&;](?:[A-Za-z]*_?card(?:_?(?:no|num|number|id))?|pan)=\Z", re.IGNORECASE
+).search
+
+
+def in_web_address(text: str, start: int) -> bool:
+    """Whether the digits at `start` are part of a web address, but a card parameter's value."""
+    window = text[max(0, start - URL_REACH) : start]
+    run = _RUN_BEFORE(window[::-1]).group()[::-1]
+    return _ADDRESS(run) is not None and _CARD_PARAMETER(run) is None
