@@ -37,7 +37,7 @@ from auditor.partitions import Partition, parse_hour_timezone, parse_instant
 from auditor.policies.loading import load_policy
 from auditor.policies.model import retention_actions
 from auditor.policies.reading import glance
-from auditor.policies.retention import RetentionDecider
+from auditor.policies.retention import RetentionDecider, held_later
 from auditor.records import msg_id
 from auditor.sources.legacy import LegacyQuerySource
 from auditor.sources.settle import content_sha256
@@ -203,7 +203,10 @@ def _index_bag(
                         continue
                     facts, _texts = glance(record)
                     until, verdict = decide(facts)
-                    disposition, rule = verdict.disposition, verdict.winning_rule
+                    rule = verdict.winning_rule
+                    action = "hold" if verdict.disposition == "hold" else then.get(rule)
+                    if verdict.later_hold is not None:
+                        until, action, rule = held_later(verdict.later_hold, until)
                     added += 1
                     yield (
                         identity,
@@ -213,7 +216,7 @@ def _index_bag(
                         sequence,
                         sequence,
                         hour,
-                        "hold" if disposition == "hold" else then.get(rule),
+                        action,
                         rule,
                         value["seq"],
                     )
