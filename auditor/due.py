@@ -51,6 +51,9 @@ class DueMessage:
     run: int
     bag: str | None
     seq: int | None
+    earlier_versions: int = 0
+    """Versions of the message (changed content) that earlier runs archived: the index holds
+    each, `due` lists the newest (or a held one) once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,16 +146,21 @@ def due(
             )
             verdict = f"CASE WHEN h.hold IS NOT NULL THEN 'hold' ELSE {verdict} END"
             rule = f"coalesce(h.hold, {rule})"
+        # one row per msg_id: its newest version (a held one first), with how many the index has
+        ranked = (
+            "SELECT *, count(*) OVER (PARTITION BY msg_id) AS versions, row_number() OVER"
+            " (PARTITION BY msg_id ORDER BY v = 'hold' DESC, first_run DESC, seq DESC) AS rank"
+            f" FROM (SELECT {verdict} AS v, m.msg_id, m.retain_until_ms, {rule} AS rule,"
+            f" m.first_run, {seq} AS seq FROM {joined})"
+        )
         found = dict(
-            db.execute(f"SELECT {verdict} AS v, count(*) FROM {joined} GROUP BY v", params)
+            db.execute(f"SELECT v, count(*) FROM ({ranked}) WHERE rank = 1 GROUP BY v", params)
         )
         order = " ".join(f"WHEN '{name}' THEN {rank}" for rank, name in enumerate(LISTED))
         rows = db.execute(
-            f"SELECT v, msg_id, retain_until_ms, rule, first_run, bag_path, seq FROM"
-            f" (SELECT {verdict} AS v, m.msg_id, m.retain_until_ms, {rule} AS rule, m.first_run,"
-            f" r.bag_path, {seq} AS seq FROM {joined}"
-            " LEFT JOIN runs r ON r.sequence = m.first_run)"
-            f" WHERE v IN ({', '.join(repr(name) for name in LISTED)})"
+            "SELECT v, msg_id, retain_until_ms, rule, first_run, r.bag_path, seq, versions"
+            f" FROM ({ranked}) LEFT JOIN runs r ON r.sequence = first_run"
+            f" WHERE rank = 1 AND v IN ({', '.join(repr(name) for name in LISTED)})"
             " AND (:since IS NULL OR v = 'hold' OR retain_until_ms IS NULL"
             " OR retain_until_ms > :since)"
             f" ORDER BY CASE v {order} END, retain_until_ms, msg_id",
@@ -167,8 +175,9 @@ def due(
                 run,
                 PurePath(bag).name if bag else None,
                 seq_,
+                versions - 1,
             )
-            for verdict_, msg_id, until, rule_id, run, bag, seq_ in rows
+            for verdict_, msg_id, until, rule_id, run, bag, seq_, versions in rows
         )
         ordered = {name: found[name] for name in (*VERDICTS, "kept") if found.get(name)}
         yield DueReport(format_instant(on_ms), ordered, messages, rejudged)
@@ -191,7 +200,12 @@ def as_table(report: DueReport) -> Iterator[str]:
             f"{message.verdict:<13} {message.msg_id:<24} {message.retain_until or '-':<24} "
             f"{message.rule or '-':<20} {message.run:>5} "
             f"{'-' if message.seq is None else message.seq:>7} {message.bag or '-'}"
+            + (
+                f" (+{message.earlier_versions} earlier version(s))"
+                if message.earlier_versions
+                else ""
+            )
         )
 
 
-CSV_FIELDS = ("verdict", "msg_id", "retain_until", "rule", "run", "bag", "seq")
+CSV_FIELDS = ("verdict", "msg_id", "retain_until", "rule", "run", "bag", "seq", "earlier_versions")
