@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePath
 
-from auditor import due_holds
+from auditor import due_holds, expected_head
 from auditor.partitions import format_instant
 from auditor.policies.model import Policy
 from auditor.state_reading import reading_state
@@ -115,6 +115,7 @@ def due(
     since_ms: int | None = None,
     policy: Policy | None = None,
     out_dir: Path | None = None,
+    expect_head: str | None = None,
 ) -> Iterator[DueReport]:
     """The chain's messages by what is due at `on_ms`; with `since_ms`, only the retentions that
     ended after it are listed (what became due since the last look), holds always; with
@@ -122,6 +123,7 @@ def due(
     hold of `policy` covers are listed as held (`auditor.due_holds`). SQLite counts and sorts
     (on disk past its cache), so memory stays flat however long the chain."""
     with reading_state(state_path) as db:
+        expected_head.check_state(db, expect_head, str(state_path))
         columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
         action = "m.action" if "action" in columns else "NULL"
         rule = "m.rule" if "rule" in columns else "NULL"

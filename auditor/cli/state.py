@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from auditor import due as due_module
-from auditor import state_show
+from auditor import expected_head, state_show
 from auditor.archive.publickey import load_public_keys
 from auditor.cli.archive import _PUBKEY
 from auditor.errors import ConfigError
@@ -75,13 +75,16 @@ _FORMAT = click.option(
 @state_group.command("show")
 @_STATE
 @_FORMAT
-def show_command(state_path: Path, output: str) -> None:
+@expected_head.OPTION
+def show_command(state_path: Path, output: str, expect_head: str | None) -> None:
     """Show the chain's runs (window, counts, hours lost, policy digest, bag), its head and the
     database's size. Read-only.
 
-    Exits 0 when shown, 2 when the state is missing or unreadable, 4 while a run holds it.
+    Exits 0 when shown, 1 when no run it records has the --expect-head head (its newest runs
+    are missing), 2 when the state is missing, unreadable or damaged (SQLite's quick_check), 4
+    while a run holds it. The JSON's `format` is its version.
     """
-    view = state_show.show(state_path)
+    view = state_show.show(state_path, expected_head.parse(expect_head))
     if output == "json":
         click.echo(json.dumps(view.to_dict(), indent=2))
         return
@@ -105,16 +108,21 @@ def show_command(state_path: Path, output: str) -> None:
     help="The state database to write; it must not exist yet.",
 )
 @_PUBKEY
-def rebuild_command(out_dir: Path, state_path: Path, pubkeys: tuple[Path, ...]) -> None:
+@expected_head.OPTION
+def rebuild_command(
+    out_dir: Path, state_path: Path, pubkeys: tuple[Path, ...], expect_head: str | None
+) -> None:
     """Write a new state database from the bags in --out, once every bag and the chain verify:
     runs, chain head and message index, so a lost or out-of-date state does not force a new
     chain. Give a path where no file is, then put the new database in place of the old one.
 
-    Exits 0 when written, 1 when a bag or the chain does not verify (nothing written), 2 when
+    Exits 0 when written, 1 when a bag or the chain does not verify, or no bag has the
+    --expect-head head (its newest bags were deleted; nothing written in either case), 2 when
     the folder, a key or a bag's policy cannot be read or --state exists, 4 while a run holds
     the folder.
     """
-    outcome = rebuild(out_dir, state_path, load_public_keys(pubkeys))
+    expected = expected_head.parse(expect_head)
+    outcome = rebuild(out_dir, state_path, load_public_keys(pubkeys), expected)
     click.echo(
         f"{state_path}: rebuilt from {outcome.runs} run(s) of {out_dir}: {outcome.messages:,} "
         f"message(s) indexed, {outcome.unidentified:,} without a msg_id; chain head "
@@ -159,6 +167,7 @@ def rebuild_command(out_dir: Path, state_path: Path, pubkeys: tuple[Path, ...]) 
     type=click.Path(file_okay=False, path_type=Path),
     help="The chain's folder of bags, read with --policy [default: the state's folder].",
 )
+@expected_head.OPTION
 def due_command(
     state_path: Path,
     on: str | None,
@@ -166,6 +175,7 @@ def due_command(
     output: str,
     policy_path: Path | None,
     out_dir: Path | None,
+    expect_head: str | None,
 ) -> None:
     """What is due across the whole chain: the messages whose retention has ended (to delete at
     the source and purge from the archive, or to review), those under a legal hold, each with
@@ -175,15 +185,16 @@ def due_command(
     policy that begins later holds them already); with --policy, a hold added since applies
     too. Read-only.
 
-    Exits 0 when answered, 2 when the state, the policy or a bag is missing or unreadable, 4
-    while a run holds the state.
+    Exits 0 when answered, 1 when no run the state records has the --expect-head head, 2 when
+    the state, the policy or a bag is missing or unreadable, 4 while a run holds the state.
     """
     on_ms = _day_end("--on", on) if on else _now_ms()
     since_ms = _day_end("--since", since) if since else None
     if out_dir is not None and policy_path is None:
         raise ConfigError("--out is read with --policy only: give the current policy file too")
     policy = load_policy(policy_path) if policy_path is not None else None
-    with due_module.due(state_path, on_ms, since_ms, policy, out_dir) as report:
+    expected = expected_head.parse(expect_head)
+    with due_module.due(state_path, on_ms, since_ms, policy, out_dir, expected) as report:
         if report.rejudged is not None:
             rejudged = report.rejudged
             log.warning(
