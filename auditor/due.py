@@ -148,21 +148,26 @@ def due(
             )
             verdict = f"CASE WHEN h.hold IS NOT NULL THEN 'hold' ELSE {verdict} END"
             rule = f"coalesce(h.hold, {rule})"
-        # one row per msg_id: its newest version (a held one first), with how many the index has
+        # one row per msg_id: its newest version (one its run held first), with how many the
+        # index has; looked up in the key's index, as a window over msg_id read the table in
+        # the key's order (28.6 s against 9.6 s for 1,000,000 messages, a plain count 3.3 s)
+        newer = (
+            f"(coalesce({action} = 'hold', 0), m.first_run, coalesce({seq}, -1)) > "
+            "(coalesce(d.action = 'hold', 0), d.first_run, coalesce(d.seq, -1))"
+        )
         ranked = (
-            "SELECT *, count(*) OVER (PARTITION BY msg_id) AS versions, row_number() OVER"
-            " (PARTITION BY msg_id ORDER BY v = 'hold' DESC, first_run DESC, seq DESC) AS rank"
-            f" FROM (SELECT {verdict} AS v, m.msg_id, m.retain_until_ms, {rule} AS rule,"
-            f" m.first_run, {seq} AS seq FROM {joined})"
+            "SELECT * FROM (SELECT d.*, (SELECT count(*) FROM messages x WHERE x.msg_id ="
+            f" d.msg_id) AS versions FROM (SELECT {verdict} AS v, m.msg_id, m.retain_until_ms,"
+            f" {rule} AS rule, m.first_run, {seq} AS seq, {action} AS action FROM {joined}) d)"
+            " d WHERE versions = 1 OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.msg_id ="
+            f" d.msg_id AND {newer})"
         )
-        found = dict(
-            db.execute(f"SELECT v, count(*) FROM ({ranked}) WHERE rank = 1 GROUP BY v", params)
-        )
+        found = dict(db.execute(f"SELECT v, count(*) FROM ({ranked}) GROUP BY v", params))
         order = " ".join(f"WHEN '{name}' THEN {rank}" for rank, name in enumerate(LISTED))
         rows = db.execute(
             "SELECT v, msg_id, retain_until_ms, rule, first_run, r.bag_path, seq, versions"
             f" FROM ({ranked}) LEFT JOIN runs r ON r.sequence = first_run"
-            f" WHERE rank = 1 AND v IN ({', '.join(repr(name) for name in LISTED)})"
+            f" WHERE v IN ({', '.join(repr(name) for name in LISTED)})"
             " AND (:since IS NULL OR v = 'hold' OR retain_until_ms IS NULL"
             " OR retain_until_ms > :since)"
             f" ORDER BY CASE v {order} END, retain_until_ms, msg_id",
