@@ -7,8 +7,12 @@ for any day is one query, not a re-read of every bag; each message is named with
 holds it and its `seq` there (its line among the bag's records, from 0, and its Merkle leaf);
 `auditor prove` takes the bag and the msg_id.
 
-Holds are as the run that archived a message judged them: a hold added to the policy since then
-applies to the messages of later runs only.
+Holds are as the run that archived a message judged them, with every hold of its policy that had
+not ended then, begun or not: a message a hold will cover is shown as held before the hold begins
+(kept a little longer, which is safe), never as due for deletion once it has begun. A hold added
+to the policy since a run applies to that run's messages only with `--policy CURRENT.yaml`
+(`auditor.due_holds`), which reads each message `due` would list for deletion or review again
+from its bag.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePath
 
+from auditor import due_holds, expected_head
 from auditor.partitions import format_instant
+from auditor.policies.model import Policy
 from auditor.state_reading import reading_state
 
 # Verdicts in the order they are listed; `kept` (retention still running) is only counted.
@@ -28,7 +34,7 @@ LISTED = ("delete", "review", "hold", "no-retention", "expired")
 EXPLAINED = {
     "delete": "retention ended, the rule says delete: delete at the source, purge from the archive",
     "review": "retention ended, the rule says review: decide by hand",
-    "hold": "under a legal hold: do not delete",
+    "hold": "under a legal hold (or one that begins later): do not delete",
     "no-retention": "no retention could be computed (no timestamp, or no rule applies): review",
     "expired": "retention ended; the rule is unknown (indexed by an earlier version): review",
     "keep": "retention ended, the rule says keep",
@@ -45,6 +51,9 @@ class DueMessage:
     run: int
     bag: str | None
     seq: int | None
+    earlier_versions: int = 0
+    """Versions of the message (changed content) that earlier runs archived: the index holds
+    each, `due` lists the newest (or a held one) once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +64,18 @@ class DueReport:
     on: str
     counts: dict[str, int]
     messages: Iterator[DueMessage]
+    rejudged: due_holds.Rejudged | None = None
 
     def json_chunks(self) -> Iterator[str]:
         """The report as one JSON object, written a message at a time."""
-        head = json.dumps(
-            {
-                "on": self.on,
-                "counts": self.counts,
-                "explained": {name: EXPLAINED[name] for name in self.counts},
-            },
-            indent=2,
-            ensure_ascii=False,
-        )
+        head_fields: dict = {
+            "on": self.on,
+            "counts": self.counts,
+            "explained": {name: EXPLAINED[name] for name in self.counts},
+        }
+        if self.rejudged is not None:
+            head_fields["policy_holds"] = asdict(self.rejudged)
+        head = json.dumps(head_fields, indent=2, ensure_ascii=False)
         yield head[:-2] + ',\n  "messages": ['
         separator = "\n    "
         for message in self.messages:
@@ -100,26 +109,64 @@ _VERDICT_SQL = """CASE
 
 
 @contextmanager
-def due(state_path: Path, on_ms: int, since_ms: int | None = None) -> Iterator[DueReport]:
+def due(
+    state_path: Path,
+    on_ms: int,
+    since_ms: int | None = None,
+    policy: Policy | None = None,
+    out_dir: Path | None = None,
+    expect_head: str | None = None,
+) -> Iterator[DueReport]:
     """The chain's messages by what is due at `on_ms`; with `since_ms`, only the retentions that
-    ended after it are listed (what became due since the last look), holds always. SQLite counts
-    and sorts (on disk past its cache), so memory stays flat however long the chain."""
+    ended after it are listed (what became due since the last look), holds always; with
+    `policy` (and the chain's folder `out_dir`), the messages due for deletion or review that a
+    hold of `policy` covers are listed as held (`auditor.due_holds`). SQLite counts and sorts
+    (on disk past its cache), so memory stays flat however long the chain."""
     with reading_state(state_path) as db:
+        expected_head.check_state(db, expect_head, str(state_path))
         columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
         action = "m.action" if "action" in columns else "NULL"
         rule = "m.rule" if "rule" in columns else "NULL"
         seq = "m.seq" if "seq" in columns else "NULL"
         verdict = _VERDICT_SQL.format(action=action, until="m.retain_until_ms")
         params = {"on": on_ms, "since": since_ms}
-        found = dict(
-            db.execute(f"SELECT {verdict} AS v, count(*) FROM messages m GROUP BY v", params)
+        joined = "messages m"
+        rejudged = None
+        if policy is not None:
+            candidates = (
+                f"SELECT r.bag_path, {seq}, m.msg_id, m.content_hash FROM messages m"
+                " LEFT JOIN runs r ON r.sequence = m.first_run"
+                f" WHERE {verdict} IN ({', '.join(map(repr, due_holds.REJUDGED))})"
+                f" ORDER BY r.bag_path, {seq}"
+            )
+            rejudged = due_holds.rejudge(
+                db, candidates, params, policy, out_dir or state_path.parent, on_ms
+            )
+            joined = (
+                f"messages m LEFT JOIN {due_holds.TABLE} h"
+                " ON h.msg_id = m.msg_id AND h.content_hash = m.content_hash"
+            )
+            verdict = f"CASE WHEN h.hold IS NOT NULL THEN 'hold' ELSE {verdict} END"
+            rule = f"coalesce(h.hold, {rule})"
+        # one row per msg_id: its newest version (one its run held first), with how many the
+        # index has; looked up in the key's index, as a window over msg_id read the table in
+        # the key's order (28.6 s against 9.6 s for 1,000,000 messages, a plain count 3.3 s)
+        newer = (
+            f"(coalesce({action} = 'hold', 0), m.first_run, coalesce({seq}, -1)) > "
+            "(coalesce(d.action = 'hold', 0), d.first_run, coalesce(d.seq, -1))"
         )
+        ranked = (
+            "SELECT * FROM (SELECT d.*, (SELECT count(*) FROM messages x WHERE x.msg_id ="
+            f" d.msg_id) AS versions FROM (SELECT {verdict} AS v, m.msg_id, m.retain_until_ms,"
+            f" {rule} AS rule, m.first_run, {seq} AS seq, {action} AS action FROM {joined}) d)"
+            " d WHERE versions = 1 OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.msg_id ="
+            f" d.msg_id AND {newer})"
+        )
+        found = dict(db.execute(f"SELECT v, count(*) FROM ({ranked}) GROUP BY v", params))
         order = " ".join(f"WHEN '{name}' THEN {rank}" for rank, name in enumerate(LISTED))
         rows = db.execute(
-            f"SELECT v, msg_id, retain_until_ms, rule, first_run, bag_path, seq FROM"
-            f" (SELECT {verdict} AS v, m.msg_id, m.retain_until_ms, {rule} AS rule, m.first_run,"
-            f" r.bag_path, {seq} AS seq FROM messages m"
-            " LEFT JOIN runs r ON r.sequence = m.first_run)"
+            "SELECT v, msg_id, retain_until_ms, rule, first_run, r.bag_path, seq, versions"
+            f" FROM ({ranked}) LEFT JOIN runs r ON r.sequence = first_run"
             f" WHERE v IN ({', '.join(repr(name) for name in LISTED)})"
             " AND (:since IS NULL OR v = 'hold' OR retain_until_ms IS NULL"
             " OR retain_until_ms > :since)"
@@ -135,11 +182,12 @@ def due(state_path: Path, on_ms: int, since_ms: int | None = None) -> Iterator[D
                 run,
                 PurePath(bag).name if bag else None,
                 seq_,
+                versions - 1,
             )
-            for verdict_, msg_id, until, rule_id, run, bag, seq_ in rows
+            for verdict_, msg_id, until, rule_id, run, bag, seq_, versions in rows
         )
         ordered = {name: found[name] for name in (*VERDICTS, "kept") if found.get(name)}
-        yield DueReport(format_instant(on_ms), ordered, messages)
+        yield DueReport(format_instant(on_ms), ordered, messages, rejudged)
 
 
 def as_table(report: DueReport) -> Iterator[str]:
@@ -159,7 +207,12 @@ def as_table(report: DueReport) -> Iterator[str]:
             f"{message.verdict:<13} {message.msg_id:<24} {message.retain_until or '-':<24} "
             f"{message.rule or '-':<20} {message.run:>5} "
             f"{'-' if message.seq is None else message.seq:>7} {message.bag or '-'}"
+            + (
+                f" (+{message.earlier_versions} earlier version(s))"
+                if message.earlier_versions
+                else ""
+            )
         )
 
 
-CSV_FIELDS = ("verdict", "msg_id", "retain_until", "rule", "run", "bag", "seq")
+CSV_FIELDS = ("verdict", "msg_id", "retain_until", "rule", "run", "bag", "seq", "earlier_versions")

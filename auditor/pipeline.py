@@ -57,6 +57,7 @@ from auditor.partitions import (
 )
 from auditor.policies.loading import load_policy
 from auditor.policies.model import retention_actions
+from auditor.policies.retention import held_later
 from auditor.report.counts import RecordCounts
 from auditor.report.formats import bag_formats
 from auditor.report.model import ReportBuilder
@@ -924,10 +925,11 @@ class _Archiver:
                 )
             kept: list[tuple[bytes, str]] = []
             for header, (_header, _tab, line_end) in zip(headers, entries, strict=True):
-                salt, content, disposition, rule, retain_until, findings, references, *facts = (
-                    header
-                )
-                identity, sent, kind, chat, who = facts
+                # `later`: a hold that begins after the reference time, for the index only
+                (
+                    salt, content, disposition, rule, retain_until, findings, references,
+                    identity, sent, kind, chat, who, *later,
+                ) = header  # fmt: skip
                 if identity is not None:
                     pair = (identity, content)
                     if pair in seen:
@@ -943,9 +945,13 @@ class _Archiver:
                         not_archived(kind, chat, sent)
                         continue
                     seen.add(pair)
-                    action = "hold" if disposition == "hold" else then.get(rule)
+                    if later:
+                        entry = held_later(later[0], retain_until)
+                    else:
+                        action = "hold" if disposition == "hold" else then.get(rule)
+                        entry = (retain_until, action, rule)
                     indexed.append(
-                        (identity, content, sent, retain_until, start, action, rule, seq)
+                        (identity, content, sent, entry[0], start, entry[1], entry[2], seq)
                     )
                     versions = earlier.get(identity)
                     if versions:

@@ -299,6 +299,8 @@ class PartitionProcessor:
                     references,
                     *facts,
                 ]
+                if verdict.later_hold is not None:  # for the message index only
+                    header.append(verdict.later_hold)
                 write(dumps(header) + b"\t" + canonical + b"\n")
                 if found:
                     for finding in found:

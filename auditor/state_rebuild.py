@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditor import expected_head
 from auditor.archive import layout
 from auditor.archive.baginfo import parse_bag_info
 from auditor.archive.chain import verify_chain
@@ -38,7 +39,7 @@ from auditor.partitions import Partition, parse_hour_timezone, parse_instant
 from auditor.policies.loading import load_policy
 from auditor.policies.model import retention_actions
 from auditor.policies.reading import glance
-from auditor.policies.retention import RetentionDecider
+from auditor.policies.retention import RetentionDecider, held_later
 from auditor.records import msg_id
 from auditor.sources.legacy import LegacyQuerySource
 from auditor.sources.settle import content_sha256
@@ -63,10 +64,14 @@ class RebuildOutcome:
     head_tagmanifest_sha256: str
 
 
-def rebuild(out_dir: Path, state_path: Path, public_keys: PublicKeys) -> RebuildOutcome:
+def rebuild(
+    out_dir: Path, state_path: Path, public_keys: PublicKeys, expect_head: str | None = None
+) -> RebuildOutcome:
     """Writes a state database at `state_path` (which must not exist) from the bags of
-    `out_dir`, once all of them and their chain verify; raises `InputError` (exit 2) naming
-    the first problem otherwise. Holds the folder's run lock, so no run publishes meanwhile."""
+    `out_dir`, once all of them and their chain verify, and hold the run whose tagmanifest
+    sha256 is `expect_head` when given (`HeadMismatch`, exit 1, otherwise); raises `InputError`
+    (exit 2) naming the first problem otherwise. Holds the folder's run lock, so no run
+    publishes meanwhile."""
     out_dir, state_path = Path(out_dir), Path(state_path)
     if state_path.exists():
         raise ConfigError(
@@ -74,11 +79,15 @@ def rebuild(out_dir: Path, state_path: Path, public_keys: PublicKeys) -> Rebuild
             "where none is (and replace the old one with it once done)"
         )
     with StateLock.of_bag_folder(out_dir):
-        bags = _verified_bags(out_dir, public_keys)
+        numbered = _verified_bags(out_dir, public_keys)
+        heads = {_tagmanifest_sha256(path): sequence for sequence, path in numbered}
+        expected_head.check(expect_head, heads, numbered[-1][0], str(out_dir))
+        bags = [path for _sequence, path in numbered]
         building = state_path.with_name(f".{state_path.name}.rebuilding")
-        for leftover in (building, Path(f"{building}-wal"), Path(f"{building}-shm")):
-            leftover.unlink(missing_ok=True)  # what a killed rebuild left
-        leftovers = (building, Path(f"{building}-wal"), Path(f"{building}-shm"))
+        # a killed rebuild leaves these; SQLite writes a rollback journal before the log
+        leftovers = [building] + [Path(f"{building}-{end}") for end in ("wal", "shm", "journal")]
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
         with StateLock(state_path):
             try:
                 state = State(building)
@@ -94,7 +103,7 @@ def rebuild(out_dir: Path, state_path: Path, public_keys: PublicKeys) -> Rebuild
     return outcome
 
 
-def _verified_bags(out_dir: Path, public_keys: PublicKeys) -> list[Path]:
+def _verified_bags(out_dir: Path, public_keys: PublicKeys) -> list[tuple[int, Path]]:
     report = verify_chain(out_dir, public_keys)
     if not report.ok:
         problems = report.all_problems()
@@ -107,7 +116,11 @@ def _verified_bags(out_dir: Path, public_keys: PublicKeys) -> list[Path]:
     bags = sorted((bag.sequence, bag.path) for bag in report.bags if bag.sequence is not None)
     if not bags:
         raise InputError(f"{out_dir}: no bag of a run there; nothing to rebuild from")
-    return [path for _sequence, path in bags]
+    return bags
+
+
+def _tagmanifest_sha256(bag: Path) -> str:
+    return hashlib.sha256((bag / layout.TAGMANIFEST).read_bytes()).hexdigest()
 
 
 def _fill(state: State, bags: list[Path]) -> RebuildOutcome:
@@ -116,7 +129,7 @@ def _fill(state: State, bags: list[Path]) -> RebuildOutcome:
     for bag in bags:
         info, _problems = parse_bag_info((bag / layout.BAG_INFO).read_bytes(), layout.BAG_INFO)
         head_before = head
-        head = hashlib.sha256((bag / layout.TAGMANIFEST).read_bytes()).hexdigest()
+        head = _tagmanifest_sha256(bag)
         sequence = int(info[layout.SEQUENCE])
         with state.transaction() as db:
             added, anonymous = _index_bag(db, bag, info, sequence)
@@ -202,7 +215,10 @@ def _index_bag(
                         continue
                     facts, _texts = glance(record)
                     until, verdict = decide(facts)
-                    disposition, rule = verdict.disposition, verdict.winning_rule
+                    rule = verdict.winning_rule
+                    action = "hold" if verdict.disposition == "hold" else then.get(rule)
+                    if verdict.later_hold is not None:
+                        until, action, rule = held_later(verdict.later_hold, until)
                     added += 1
                     yield (
                         identity,
@@ -212,7 +228,7 @@ def _index_bag(
                         sequence,
                         sequence,
                         hour,
-                        "hold" if disposition == "hold" else then.get(rule),
+                        action,
                         rule,
                         value["seq"],
                     )

@@ -8,7 +8,7 @@ from auditor.partitions import DAY_MS, parse_instant
 from auditor.policies.durations import Duration, can_end_sooner
 from auditor.policies.loading import load_policy
 from auditor.policies.reading import Facts
-from auditor.policies.retention import RetentionDecider, RetentionVerdict
+from auditor.policies.retention import RetentionDecider, RetentionVerdict, held_later
 from auditor.policies.scope import IdPattern, Scope, ScopeSet
 from auditor.resources import example_policy
 
@@ -434,3 +434,31 @@ def test_a_period_past_the_year_9999_keeps_until_its_last_instant(tmp_path, keep
         checked.output
     )
     assert ": 1 conflict(s); 2 retention rules" in checked.output
+
+
+def test_a_hold_beginning_later_leaves_the_runs_verdict_and_holds_in_the_index(tmp_path):
+    """Probe 23 #1: a hold that begins after the reference time is not applied to the run's
+    verdict, but marks it, so the message index holds the record (`held_later`)."""
+    body = """
+        retention:
+          default: {keep_for: 30d, then: delete}
+        holds:
+          - {id: now, reason: audit, scope: {receiver: bob}, starts: 2026-01-10, ends: 2026-04-01}
+          - {id: later, reason: new matter, scope: {sender: alice}, starts: 2026-06-01}
+          - {id: over, reason: closed, scope: {}, starts: 2025-01-01, ends: 2026-01-15}
+        """
+    rules = decider(tmp_path, body, now="2026-03-01")
+
+    until, verdict = rules.decide(record(to="carol"))
+    assert (verdict.disposition, verdict.winning_rule) == ("dispose", "default")
+    assert verdict.later_hold == ("later", None)
+    assert held_later(verdict.later_hold, until) == (None, "hold", "later")
+
+    until, verdict = rules.decide(record())  # under `now` for the run, and `later` after it
+    assert (verdict.disposition, verdict.winning_rule, until) == (
+        "hold", "now", parse_instant("2026-04-01")
+    )  # fmt: skip
+    assert verdict.later_hold == ("later", None)
+
+    _until, verdict = rules.decide(record(sender="dave", to="carol"))
+    assert verdict.later_hold is None  # an ended hold holds nothing later

@@ -228,7 +228,7 @@ def test_due_a_year_and_a_half_on_names_each_deletion_with_its_bag_and_line(chai
         ]
         assert json.loads(lines[message["seq"]])["record"]["msg_id"] == message["msg_id"]
     csv_out = invoke("due", "--state", folder / "state.db", "--on", "2028-06-01", "--format", "csv")
-    header = '\ufeff"verdict","msg_id","retain_until","rule","run","bag","seq"'
+    header = '\ufeff"verdict","msg_id","retain_until","rule","run","bag","seq","earlier_versions"'
     assert csv_out.output.splitlines()[0] == header
     assert len(csv_out.output.splitlines()) == 1 + len(report["messages"])
 
@@ -377,3 +377,78 @@ def test_a_rebuild_that_fails_midway_leaves_no_partial_database(chain, tmp_path,
     assert result.exit_code == 2, result.output
     assert result.output == "auditor: error: state database: database or disk is full\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["new.db.lock"]
+
+
+# -- a recorded head (probe 23 #4) ---------------------------------------------------------------
+
+
+def test_rebuild_of_a_chain_cut_before_the_recorded_head_fails_in_one_line(chain, tmp_path):
+    """Run 2's bag deleted: the chain of run 1 verifies and rebuilt, but the head the officer
+    recorded after run 2 is not in it."""
+    folder, keys, first, second, _options = chain
+    shutil.copytree(folder / "archive", tmp_path / "archive")
+    shutil.rmtree(tmp_path / "archive" / second.bag_path.name)
+    rebuild = (
+        "state", "rebuild", "--out", tmp_path / "archive", "--pubkey", keys.public_key,
+        "--expect-head",
+    )  # fmt: skip
+
+    cut = invoke(*rebuild, second.tagmanifest_sha256, "--state", tmp_path / "cut.db")
+    grown = invoke(*rebuild, first.tagmanifest_sha256, "--state", tmp_path / "grown.db")
+    bad = invoke(*rebuild, "not-hex", "--state", tmp_path / "bad.db")
+
+    assert cut.exit_code == 1, cut.output
+    assert cut.output == (
+        f"auditor: error: {tmp_path / 'archive'}: the recorded head {second.tagmanifest_sha256}"
+        " is not in the chain, which ends at run 1: the runs after it are missing (their bags"
+        " deleted or moved), or this is another chain\n"
+    )
+    assert not (tmp_path / "cut.db").exists()
+    assert grown.exit_code == 0, grown.output  # a chain that still holds the recorded head
+    assert bad.exit_code == 2 and "--expect-head: not a sha256" in bad.output
+
+
+def test_state_show_and_due_check_the_recorded_head(chain):
+    folder, _keys, first, second, _options = chain
+    backup = folder / "backup.db"  # the state after run 1
+
+    shown_cut = invoke(
+        "state", "show", "--state", backup, "--expect-head", second.tagmanifest_sha256
+    )
+    due_cut = invoke("due", "--state", backup, "--expect-head", second.tagmanifest_sha256)
+    shown_ok = invoke("state", "show", "--state", backup, "--expect-head", first.tagmanifest_sha256)
+
+    assert (shown_cut.exit_code, due_cut.exit_code, shown_ok.exit_code) == (1, 1, 0)
+    for result in (shown_cut, due_cut):
+        assert len(result.output.splitlines()) == 1 and "is not in the chain" in result.output
+
+
+# -- a damaged state, the JSON's version (probe 23 #5) ----------------------------------------
+
+
+def test_state_show_of_a_state_damaged_in_its_message_index_exits_2(chain, tmp_path):
+    folder, _keys, _first, _second, _options = chain
+    damaged = tmp_path / "damaged.db"
+    copy_db(folder / "state.db", damaged)
+    with closing(sqlite3.connect(damaged)) as db:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        (page,) = db.execute(
+            "SELECT max(pageno) FROM dbstat WHERE name = 'messages' AND pagetype = 'leaf'"
+        ).fetchone()
+    with open(damaged, "r+b") as file:
+        file.seek((page - 1) * page_size + 8)
+        file.write(b"\xff" * 64)
+
+    result = invoke("state", "show", "--state", damaged)
+
+    assert result.exit_code == 2, result.output
+    assert len(result.output.splitlines()) == 1
+    assert "the state database is damaged" in result.output
+    assert "auditor state rebuild" in result.output and "Traceback" not in result.output
+
+
+def test_state_show_json_says_its_format(chain):
+    folder, _keys, _first, _second, _options = chain
+    result = invoke("state", "show", "--state", folder / "state.db", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["format"] == 1

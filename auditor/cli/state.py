@@ -10,11 +10,12 @@ from pathlib import Path
 import click
 
 from auditor import due as due_module
-from auditor import state_show
+from auditor import expected_head, state_show
 from auditor.archive.publickey import load_public_keys
 from auditor.cli.archive import _PUBKEY
 from auditor.errors import ConfigError
 from auditor.partitions import format_instant, parse_instant
+from auditor.policies.loading import load_policy
 from auditor.report.formats.csv import csv_line, spreadsheet_cell
 from auditor.state import prune
 from auditor.state_rebuild import rebuild
@@ -74,13 +75,16 @@ _FORMAT = click.option(
 @state_group.command("show")
 @_STATE
 @_FORMAT
-def show_command(state_path: Path, output: str) -> None:
+@expected_head.OPTION
+def show_command(state_path: Path, output: str, expect_head: str | None) -> None:
     """Show the chain's runs (window, counts, hours lost, policy digest, bag), its head and the
     database's size. Read-only.
 
-    Exits 0 when shown, 2 when the state is missing or unreadable, 4 while a run holds it.
+    Exits 0 when shown, 1 when no run it records has the --expect-head head (its newest runs
+    are missing), 2 when the state is missing, unreadable or damaged (SQLite's quick_check), 4
+    while a run holds it. The JSON's `format` is its version.
     """
-    view = state_show.show(state_path)
+    view = state_show.show(state_path, expected_head.parse(expect_head))
     if output == "json":
         click.echo(json.dumps(view.to_dict(), indent=2))
         return
@@ -104,16 +108,21 @@ def show_command(state_path: Path, output: str) -> None:
     help="The state database to write; it must not exist yet.",
 )
 @_PUBKEY
-def rebuild_command(out_dir: Path, state_path: Path, pubkeys: tuple[Path, ...]) -> None:
+@expected_head.OPTION
+def rebuild_command(
+    out_dir: Path, state_path: Path, pubkeys: tuple[Path, ...], expect_head: str | None
+) -> None:
     """Write a new state database from the bags in --out, once every bag and the chain verify:
     runs, chain head and message index, so a lost or out-of-date state does not force a new
     chain. Give a path where no file is, then put the new database in place of the old one.
 
-    Exits 0 when written, 1 when a bag or the chain does not verify (nothing written), 2 when
+    Exits 0 when written, 1 when a bag or the chain does not verify, or no bag has the
+    --expect-head head (its newest bags were deleted; nothing written in either case), 2 when
     the folder, a key or a bag's policy cannot be read or --state exists, 4 while a run holds
     the folder.
     """
-    outcome = rebuild(out_dir, state_path, load_public_keys(pubkeys))
+    expected = expected_head.parse(expect_head)
+    outcome = rebuild(out_dir, state_path, load_public_keys(pubkeys), expected)
     click.echo(
         f"{state_path}: rebuilt from {outcome.runs} run(s) of {out_dir}: {outcome.messages:,} "
         f"message(s) indexed, {outcome.unidentified:,} without a msg_id; chain head "
@@ -145,24 +154,64 @@ def rebuild_command(out_dir: Path, state_path: Path, pubkeys: tuple[Path, ...]) 
     show_default=True,
     help="A table for a terminal, CSV for a spreadsheet, JSON for a script.",
 )
-def due_command(state_path: Path, on: str | None, since: str | None, output: str) -> None:
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The current policy file: the messages due for deletion or review are read again from "
+    "their bags and listed as held when one of its holds (not ended on the day) covers them.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The chain's folder of bags, read with --policy [default: the state's folder].",
+)
+@expected_head.OPTION
+def due_command(
+    state_path: Path,
+    on: str | None,
+    since: str | None,
+    output: str,
+    policy_path: Path | None,
+    out_dir: Path | None,
+    expect_head: str | None,
+) -> None:
     """What is due across the whole chain: the messages whose retention has ended (to delete at
     the source and purge from the archive, or to review), those under a legal hold, each with
     the rule or hold that decided it and the bag and seq that hold it (for `auditor prove`).
 
-    Answers from the state's message index, as each run judged its messages; read-only.
+    Answers from the state's message index, as each run judged its messages (a hold of its
+    policy that begins later holds them already); with --policy, a hold added since applies
+    too. Read-only.
 
-    Exits 0 when answered, 2 when the state is missing or unreadable, 4 while a run holds it.
+    Exits 0 when answered, 1 when no run the state records has the --expect-head head, 2 when
+    the state, the policy or a bag is missing or unreadable, 4 while a run holds the state.
     """
     on_ms = _day_end("--on", on) if on else _now_ms()
     since_ms = _day_end("--since", since) if since else None
-    with due_module.due(state_path, on_ms, since_ms) as report:
-        if report.counts.get("delete"):
+    if out_dir is not None and policy_path is None:
+        raise ConfigError("--out is read with --policy only: give the current policy file too")
+    policy = load_policy(policy_path) if policy_path is not None else None
+    expected = expected_head.parse(expect_head)
+    with due_module.due(state_path, on_ms, since_ms, policy, out_dir, expected) as report:
+        if report.rejudged is not None:
+            rejudged = report.rejudged
+            log.warning(
+                "holds of %s applied to %s message(s) due for deletion or review: %s now held%s",
+                policy_path,
+                f"{rejudged.read:,}",
+                f"{rejudged.held:,}",
+                f"; {rejudged.unchecked:,} could not be read from their bags (check them by hand)"
+                if rejudged.unchecked
+                else "",
+            )
+        elif report.counts.get("delete"):
             log.warning(
                 "holds are as each run applied them to the messages it archived: a hold added to "
-                "the policy since, or one that began after that run, is not applied here; before "
-                "deleting, check the list against the current policy (auditor scan --policies "
-                "CURRENT.yaml --now %s OUT)",
+                "the policy since is not applied here; before deleting, give the current policy "
+                "(auditor due --policy CURRENT.yaml), or check the list against it (auditor scan "
+                "--policies CURRENT.yaml --now %s OUT)",
                 format_instant(on_ms),
             )
         out = sys.stdout

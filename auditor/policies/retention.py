@@ -57,11 +57,17 @@ class RetentionVerdict(NamedTuple):
     winning_rule: str
     losing_rules: tuple[tuple[str, str], ...]
     reason: str
+    later_hold: tuple[str, int | None] | None = None
+    """For the message index only: `(hold id, its end)` when a hold that has not begun at the
+    reference time covers the record (see `held_later`); the run's verdict is the fields above."""
 
 
 Decision = tuple[int | None, RetentionVerdict]
 """`(retain_until_ms, verdict)`: `retain_until_ms` is None while an open-ended hold applies or
 when the record has no usable timestamp."""
+
+IndexEntry = tuple[int | None, str, str]
+"""`(retain_until_ms, action, rule)` as the message index stores them."""
 
 NO_TIMESTAMP: Decision = (
     None,
@@ -192,19 +198,24 @@ def resolve(rules: tuple[RetentionRule, ...], periods: tuple[int, ...]) -> _Reso
 
 
 class RetentionDecider:
-    """Decides verdicts for one run; holds are filtered to those active at `now_ms` once.
+    """Decides verdicts for one run; holds are filtered to those not ended at `now_ms` once.
 
-    The rules' and active holds' scopes form one `ScopeSet`: bit `i` is the scoped rule `i`,
-    the bits above them the holds, so one lookup per fact tells which of them cover a record.
-    A held record's verdict depends on its holds and its rules' verdict only, so it is made
-    once per such pair and looked up.
+    The rules' and holds' scopes form one `ScopeSet`: bit `i` is the scoped rule `i`, the bits
+    above them the holds active at `now_ms`, then those that begin later, so one lookup per fact
+    tells which of them cover a record. A hold that begins later does not change the run's
+    verdict; it only marks the verdict (`later_hold`) so that the message index, read on later
+    days, holds the record (see `held_later`). A held record's verdict depends on its holds and its
+    rules' verdict only, so it is made once per such pair and looked up.
     """
 
     def __init__(self, policy: Policy, now_ms: int) -> None:
         self.now_ms = now_ms
         self._scoped = tuple((1 << bit, rule) for bit, rule in enumerate(policy.rules))
         self._always = tuple(rule for rule in (policy.default, policy.floor) if rule is not None)
-        self._holds = tuple(hold for hold in policy.holds if hold.active_at(now_ms))
+        active = tuple(hold for hold in policy.holds if hold.active_at(now_ms))
+        later = tuple(hold for hold in policy.holds if hold.starts_ms > now_ms)
+        self._holds = active + later
+        self._active = len(active)
         self._scopes = ScopeSet(
             [rule.scope for rule in policy.rules] + [hold.scope for hold in self._holds]
         )
@@ -246,17 +257,32 @@ class RetentionDecider:
 
     def _under_holds(self, held: int, decision: Decision) -> Decision:
         """The decision for a record that the holds of bit mask `held` cover: kept until the
-        later of the last hold's end and its retention's (None: indefinitely)."""
+        later of the last active hold's end and its retention's (None: indefinitely); when only
+        holds that begin later cover it, its decision is unchanged but for `later_hold`."""
         until, verdict = decision
         key = (held, verdict)
         found = self._held.get(key)
         if found is None:
             holds = [hold for i, hold in enumerate(self._holds) if held >> i & 1]
-            found = self._held[key] = _held(holds, verdict)
+            found = self._held[key] = self._outcome(holds, verdict)
         ends, held_verdict = found
+        if held_verdict.disposition != "hold":
+            return until, held_verdict
         if ends is None or until is None:
             return None, held_verdict
         return max(ends, until), held_verdict
+
+    def _outcome(
+        self, holds: list[Hold], verdict: RetentionVerdict
+    ) -> tuple[int | None, RetentionVerdict]:
+        """`_held` under the active ones of `holds`, marked with what all of them say when
+        some begin later (the verdict itself when none is active)."""
+        active = [hold for hold in holds if hold.active_at(self.now_ms)]
+        ends, outcome = _held(active, verdict) if active else (None, verdict)
+        if len(active) < len(holds):
+            every_end, every = _held(holds, verdict)
+            outcome = outcome._replace(later_hold=(every.winning_rule, every_end))
+        return ends, outcome
 
     def _day_of(self, sent: int) -> tuple[int, int, dict]:
         """The send day of `sent` (UTC), and the outcomes already resolved for it."""
@@ -314,3 +340,14 @@ def _why_hold_lost(winner: Hold, loser: Hold) -> str:
         f"legal hold {winner.id} lasts longer, until {format_instant(last)}; this one ends "
         f"{format_instant(ends)}"
     )
+
+
+def held_later(later_hold: tuple[str, int | None] | list, until: int | None) -> IndexEntry:
+    """What the message index stores for a record that a hold not yet begun at the reference
+    time covers (`RetentionVerdict.later_hold`): held already. `auditor due`, asked about a later
+    day, must never list a held message for deletion; one shown as held before its hold begins
+    is only kept a little longer. `until` is the record's `retain_until_ms` for the run."""
+    hold, ends = later_hold
+    if ends is None or until is None:
+        return None, "hold", hold
+    return max(ends, until), "hold", hold

@@ -1,0 +1,131 @@
+"""`auditor due --policy CURRENT.yaml`: today's legal holds applied to what `due` would have the
+officer delete or review.
+
+The message index holds each message as the run that archived it judged it, so a hold added to
+the policy after that run is not in it. Every message `due` would list as `delete`, `review`,
+`expired` or `no-retention` is read again from its bag, by its bag and `seq` (its line among the
+bag's records), and judged against the holds of the current policy that have not ended on the
+day asked about (begun or not: a message shown as held before its hold begins is only kept a
+little longer). Those a hold covers are listed as `hold`, named after it.
+
+The candidates come sorted by bag and seq from SQLite (sorted on disk past its cache), each bag's
+record files are read once, line by line, and what the holds cover goes to a temporary table of
+the same connection: memory stays flat however many messages are due.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path, PurePath
+
+from auditor.archive import layout
+from auditor.archive.untrusted import shown
+from auditor.archive.verify import parse_record_line
+from auditor.errors import InputError
+from auditor.policies.model import Hold, Policy
+from auditor.policies.reading import facts_of
+from auditor.policies.scope import ScopeSet
+from auditor.records import msg_id
+
+TABLE = "temp.held_now"
+"""`(msg_id, content_hash, hold)`: the candidates a hold of the current policy covers."""
+REJUDGED = ("delete", "review", "expired", "no-retention")
+_BATCH = 10_000
+
+
+@dataclass(slots=True)
+class Rejudged:
+    """What re-judging found: candidates read, those now held, and those that could not be
+    checked (no seq in an index an older version wrote, or a line that is not the message)."""
+
+    read: int = 0
+    held: int = 0
+    unchecked: int = 0
+
+
+def rejudge(
+    db: sqlite3.Connection, candidates: str, params: dict, policy: Policy, out_dir: Path, on_ms: int
+) -> Rejudged:
+    """Fills `TABLE` with the candidates that a hold of `policy` not ended at `on_ms` covers.
+
+    `candidates` is a query of `(bag, seq, msg_id, content_hash)` sorted by bag and seq.
+    Raises `InputError` (exit 2) when a bag is not in `out_dir`: the officer cannot be told
+    what is safe to delete without reading it."""
+    db.execute(
+        f"CREATE TABLE {TABLE} (msg_id TEXT NOT NULL, content_hash TEXT NOT NULL, hold TEXT"
+        " NOT NULL, PRIMARY KEY (msg_id, content_hash)) WITHOUT ROWID"
+    )
+    holds = tuple(hold for hold in policy.holds if hold.ends_ms is None or hold.ends_ms > on_ms)
+    outcome = Rejudged()
+    if not holds:
+        return outcome
+    scopes = ScopeSet([hold.scope for hold in holds])
+    found: list[tuple[str, str, str]] = []
+    rows = db.execute(candidates, params)
+    for bag, wanted in groupby(rows, key=lambda row: row[0]):
+        for identity, content_hash, record in _records(out_dir, bag, wanted, outcome):
+            outcome.read += 1
+            mask = scopes.mask(facts_of(record))
+            if mask:
+                covering = [hold for bit, hold in enumerate(holds) if mask >> bit & 1]
+                found.append((identity, content_hash, max(covering, key=_lasting).id))
+            if len(found) >= _BATCH:
+                outcome.held += _store(db, found)
+    outcome.held += _store(db, found)
+    return outcome
+
+
+def _store(db: sqlite3.Connection, found: list[tuple[str, str, str]]) -> int:
+    db.executemany(f"INSERT OR IGNORE INTO {TABLE} VALUES (?, ?, ?)", found)
+    count = len(found)
+    found.clear()
+    return count
+
+
+def _records(
+    out_dir: Path, bag: str | None, wanted: Iterator[tuple], outcome: Rejudged
+) -> Iterator[tuple[str, str, dict]]:
+    """`(msg_id, content_hash, record)` of the wanted `(bag, seq, msg_id, content_hash)` rows
+    of one bag (sorted by seq, those without one first), read from its record files in order:
+    its lines are its seqs from 0."""
+    folder = out_dir / PurePath(bag).name if bag else None
+    if folder is None or not (folder / layout.RECORDS).is_dir():
+        raise InputError(
+            f"{out_dir}: no bag {shown(str(bag))} there, whose messages `due --policy` must read "
+            "to apply today's holds; give the chain's folder with --out"
+        )
+    row = next(wanted, None)
+    while row is not None and row[1] is None:
+        outcome.unchecked += 1
+        row = next(wanted, None)
+    line_seq = 0
+    for path in sorted((folder / layout.RECORDS).glob(f"*{layout.RECORDS_SUFFIX}")):
+        with path.open("rb") as lines:
+            for line in lines:
+                if row is None:
+                    return
+                if row[1] == line_seq:
+                    value, problem = parse_record_line(line.rstrip(b"\n"))
+                    record = value.get("record") if value and problem is None else None
+                    if (
+                        isinstance(record, dict)
+                        and value is not None
+                        and value["seq"] == line_seq
+                        and msg_id(record) == row[2]
+                    ):
+                        yield row[2], row[3], record
+                    else:
+                        outcome.unchecked += 1
+                    row = next(wanted, None)
+                line_seq += 1
+    while row is not None:  # seqs past the bag's lines
+        outcome.unchecked += 1
+        row = next(wanted, None)
+
+
+def _lasting(hold: Hold) -> tuple[bool, int]:
+    """Orders holds by how long they last, an open-ended one longest (as a run names them)."""
+    return (hold.ends_ms is None, hold.ends_ms if hold.ends_ms is not None else 0)

@@ -1,0 +1,168 @@
+"""`auditor due` never lists a held message for deletion (probe 23 #1, #2): a hold that begins
+after a run's reference time is stored in the message index as holding already, and
+`due --policy CURRENT.yaml` applies a hold added to the policy after the runs.
+
+One real run against the emulator, hours 0-6 judged as of 2026-11-01T06:00, with the example
+policy's hold on user0007 and user0042 moved to begin on 2026-12-01."""
+
+import json
+import sqlite3
+from contextlib import closing
+
+import pytest
+import run_support
+from click.testing import CliRunner
+
+from auditor.archive import layout
+from auditor.archive.keys import generate_key_files
+from auditor.cli import main
+from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.pipeline import run_audit
+from auditor.resources import example_policy
+
+SECRET = "due-holds-test-secret"
+CUSTODIANS = ("user0007", "user0042")
+LATER = "2028-06-01"  # every default retention (1 year) has ended, the holds are on
+
+
+def later_hold_policy(path, starts="2026-12-01", participants=CUSTODIANS):
+    text = example_policy().read_text().replace("starts: 2026-10-15", f"starts: {starts}")
+    text = text.replace(
+        "participant: [user0007, user0042]", f"participant: [{', '.join(participants)}]"
+    )
+    path.write_text(text)
+    return path
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+def records(bag):
+    return [
+        json.loads(line)["record"]
+        for path in sorted((bag / layout.RECORDS).glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+
+
+def touches(record, people):
+    return record.get("from") in people or record.get("to") in people
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("due-holds")
+    keys = generate_key_files(folder / "keys", identity="due-holds-test")
+    policy = later_hold_policy(folder / "policies.yaml")
+    with run_emulator(EmulatorOptions(messages=1500, days=1, client_secret=SECRET)) as emulator:
+        outcome = run_audit(
+            run_support.settings_for(emulator, keys, folder, SECRET, policy_path=policy)
+        )
+    return folder, keys, outcome
+
+
+def due_json(folder, *extra):
+    result = invoke(
+        "due", "--state", folder / "state.db", "--on", LATER, "--format", "json", *extra
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output[result.output.index("{") :])
+
+
+def test_a_hold_beginning_after_the_run_holds_its_messages_in_due(chain):
+    folder, _keys, outcome = chain
+    held = {r["msg_id"] for r in records(outcome.bag_path) if touches(r, CUSTODIANS)}
+    assert held
+
+    report = due_json(folder)
+
+    listed = {m["msg_id"]: m for m in report["messages"]}
+    assert not [i for i in held if listed.get(i, {}).get("verdict") == "delete"]
+    assert {listed[i]["verdict"] for i in held} == {"hold"}
+    assert {listed[i]["rule"] for i in held} == {"matter-2026-017"}
+    assert report["counts"]["hold"] == len(held)
+    assert report["counts"]["delete"] > 0  # the others' default retention has ended
+
+
+def test_the_run_itself_still_judges_the_later_hold_as_not_begun(chain):
+    _folder, _keys, outcome = chain
+    findings = [
+        json.loads(line) for line in (outcome.bag_path / layout.FINDINGS).read_text().splitlines()
+    ]
+    assert not [f for f in findings if f["category"] == "hold"]
+
+
+def test_rebuild_indexes_a_later_hold_as_the_run_did(chain, tmp_path):
+    folder, keys, _outcome = chain
+    rebuilt = tmp_path / "rebuilt.db"
+    result = invoke(
+        "state",
+        "rebuild",
+        "--out",
+        folder / "archive",
+        "--state",
+        rebuilt,
+        "--pubkey",
+        keys.public_key,
+    )
+    assert result.exit_code == 0, result.output
+    query = (
+        "SELECT msg_id, retain_until_ms, action, rule FROM messages ORDER BY msg_id, content_hash"
+    )
+    with (
+        closing(sqlite3.connect(rebuilt)) as new,
+        closing(sqlite3.connect(folder / "state.db")) as old,
+    ):
+        assert new.execute(query).fetchall() == old.execute(query).fetchall()
+
+
+# -- due --policy: a hold added after the runs ---------------------------------------------------
+
+ADDED = ("user0013",)
+
+
+def test_due_with_the_current_policy_holds_what_a_hold_added_since_covers(chain):
+    folder, _keys, outcome = chain
+    added = {r["msg_id"] for r in records(outcome.bag_path) if touches(r, ADDED)}
+    before = {m["msg_id"]: m["verdict"] for m in due_json(folder)["messages"]}
+    deleted = {i for i in added if before.get(i) == "delete"}
+    assert deleted  # what the index alone would have the officer delete
+    current = folder / "current.yaml"
+    text = (folder / "policies.yaml").read_text()
+    current.write_text(
+        text.replace(
+            "holds:\n",
+            "holds:\n  - id: matter-2027-001\n    reason: added after the run\n"
+            "    scope:\n      participant: [user0013]\n    starts: 2027-01-01\n",
+            1,
+        )
+    )
+
+    report = due_json(folder, "--policy", current, "--out", folder / "archive")
+
+    listed = {m["msg_id"]: m for m in report["messages"]}
+    assert {(listed[i]["verdict"], listed[i]["rule"]) for i in deleted} == {
+        ("hold", "matter-2027-001")
+    }
+    candidates = {i for i in added if before.get(i) in ("delete", "review", "no-retention")}
+    assert report["policy_holds"]["held"] == len(candidates)
+    assert report["policy_holds"]["unchecked"] == 0
+    assert report["counts"]["delete"] == list(before.values()).count("delete") - len(deleted)
+
+
+def test_due_with_a_policy_refuses_a_chain_folder_without_its_bags(chain, tmp_path):
+    folder, _keys, _outcome = chain
+    result = invoke(
+        "due",
+        "--state",
+        folder / "state.db",
+        "--on",
+        LATER,
+        "--policy",
+        folder / "policies.yaml",
+        "--out",
+        tmp_path,
+    )
+    assert result.exit_code == 2
+    assert "no bag" in result.output and "Traceback" not in result.output
