@@ -26,7 +26,7 @@ from pathlib import Path, PurePath
 from auditor import due_holds, expected_head
 from auditor.partitions import format_instant
 from auditor.policies.model import Policy
-from auditor.state_reading import reading_state
+from auditor.state_reading import check_whole, reading_state
 
 # Verdicts in the order they are listed; `kept` (retention still running) is only counted.
 VERDICTS = ("delete", "review", "hold", "no-retention", "expired", "keep")
@@ -123,6 +123,7 @@ def due(
     hold of `policy` covers are listed as held (`auditor.due_holds`). SQLite counts and sorts
     (on disk past its cache), so memory stays flat however long the chain."""
     with reading_state(state_path) as db:
+        check_whole(db, state_path)
         expected_head.check_state(db, expect_head, str(state_path))
         columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
         action = "m.action" if "action" in columns else "NULL"

@@ -17,12 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-from auditor.errors import ConfigError, LockHeldError
+from auditor.archive.untrusted import shown
+from auditor.errors import ConfigError, InputError, LockHeldError
 
 
 @contextmanager
 def reading_state(state_path: Path) -> Iterator[sqlite3.Connection]:
-    """A read-only connection to the state database at `state_path`, under a shared lock."""
+    """A read-only connection to the state database at `state_path`, under a shared lock; a
+    SQLite error while it is read is the state's damage (one line, exit 2), whichever query
+    meets it."""
     state_path = Path(state_path)
     if not state_path.is_file():
         raise ConfigError(f"{state_path}: no state database there")
@@ -46,8 +49,27 @@ def reading_state(state_path: Path) -> Iterator[sqlite3.Connection]:
             raise ConfigError(f"{state_path}: not a usable state database ({error})") from None
         try:
             yield db
+        except sqlite3.DatabaseError as error:
+            raise damaged(state_path, str(error)) from None
         finally:
             db.close()
+
+
+def check_whole(db: sqlite3.Connection, state_path: Path) -> None:
+    """SQLite's `quick_check` (every page and row readable, every index as long as its table;
+    not whether each index entry matches its row): a state damaged in its message index used to
+    be shown as if whole, and the next run would have trusted it."""
+    problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
+    if problems != ["ok"]:
+        raise damaged(state_path, "; ".join(problems))
+
+
+def damaged(state_path: Path, why: str) -> InputError:
+    """The error of a state found damaged while read, and how to make a whole one."""
+    return InputError(
+        f"{state_path}: the state database is damaged ({shown(why)}); make a new one from the "
+        "bags: auditor state rebuild --out DIR --state NEW.db --pubkey KEY"
+    )
 
 
 @contextmanager

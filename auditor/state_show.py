@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePath
 
 from auditor import expected_head
-from auditor.archive.untrusted import shown
-from auditor.errors import InputError
 from auditor.partitions import format_instant
 from auditor.state import GENESIS
-from auditor.state_reading import reading_state
+from auditor.state_reading import check_whole, reading_state
 
 FORMAT = 1
 """The version of `state show --format json`: raised when a field is renamed or removed or its
@@ -62,17 +59,14 @@ def show(state_path: Path, expect_head: str | None = None) -> StateView:
     """Reads the state at `state_path` (see `reading_state` for the lock and read-only open);
     raises `HeadMismatch` (exit 1) when no run it records has the head `expect_head`."""
     with reading_state(state_path) as db:
-        try:
-            _check_whole(db, state_path)
-            expected_head.check_state(db, expect_head, str(state_path))
-            columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-            cursor = db.execute("SELECT * FROM runs ORDER BY sequence")
-            names = [column[0] for column in cursor.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cursor]
-            messages = db.execute("SELECT count(*) FROM messages").fetchone()[0]
-            unidentified = db.execute("SELECT count(*) FROM unidentified").fetchone()[0]
-        except sqlite3.DatabaseError as error:
-            raise _damaged(state_path, str(error)) from None
+        check_whole(db, state_path)
+        expected_head.check_state(db, expect_head, str(state_path))
+        columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+        cursor = db.execute("SELECT * FROM runs ORDER BY sequence")
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor]
+        messages = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+        unidentified = db.execute("SELECT count(*) FROM unidentified").fetchone()[0]
     runs: list[RunRow] = []
     previous_policy = None
     for row in rows:
@@ -106,22 +100,6 @@ def show(state_path: Path, expect_head: str | None = None) -> StateView:
         head_run=head.sequence if head else None,
         head_tagmanifest_sha256=(head.tagmanifest_sha256 or GENESIS) if head else GENESIS,
         runs=runs,
-    )
-
-
-def _check_whole(db: sqlite3.Connection, state_path: Path) -> None:
-    """SQLite's `quick_check` (every page and row readable, every index as long as its table;
-    not whether each index entry matches its row): a state damaged in its message index used to
-    be shown as if whole, and the next run would have trusted it."""
-    problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
-    if problems != ["ok"]:
-        raise _damaged(state_path, "; ".join(problems))
-
-
-def _damaged(state_path: Path, why: str) -> InputError:
-    return InputError(
-        f"{state_path}: the state database is damaged ({shown(why)}); make a new one from the "
-        "bags: auditor state rebuild --out DIR --state NEW.db --pubkey KEY"
     )
 
 

@@ -426,7 +426,8 @@ def test_state_show_and_due_check_the_recorded_head(chain):
 # -- a damaged state, the JSON's version (probe 23 #5) ----------------------------------------
 
 
-def test_state_show_of_a_state_damaged_in_its_message_index_exits_2(chain, tmp_path):
+@pytest.mark.parametrize("command", [["state", "show"], ["due", "--on", "2030-01-01"]])
+def test_a_state_damaged_in_its_message_index_is_one_line_and_exit_2(chain, tmp_path, command):
     folder, _keys, _first, _second, _options = chain
     damaged = tmp_path / "damaged.db"
     copy_db(folder / "state.db", damaged)
@@ -439,7 +440,7 @@ def test_state_show_of_a_state_damaged_in_its_message_index_exits_2(chain, tmp_p
         file.seek((page - 1) * page_size + 8)
         file.write(b"\xff" * 64)
 
-    result = invoke("state", "show", "--state", damaged)
+    result = invoke(*command, "--state", damaged)
 
     assert result.exit_code == 2, result.output
     assert len(result.output.splitlines()) == 1

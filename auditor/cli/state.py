@@ -186,7 +186,8 @@ def due_command(
     too. Read-only.
 
     Exits 0 when answered, 1 when no run the state records has the --expect-head head, 2 when
-    the state, the policy or a bag is missing or unreadable, 4 while a run holds the state.
+    the state, the policy or a bag is missing or unreadable, or the state is damaged (SQLite's
+    quick_check), 4 while a run holds the state.
     """
     on_ms = _day_end("--on", on) if on else _now_ms()
     since_ms = _day_end("--since", since) if since else None
