@@ -22,13 +22,17 @@ from itertools import groupby
 from pathlib import Path, PurePath
 
 from auditor.archive import layout
-from auditor.archive.untrusted import shown
+from auditor.archive.baginfo import parse_bag_info
+from auditor.archive.lines import record_bytes
+from auditor.archive.untrusted import TAG_FILE_LIMIT, read_bag_file, shown
 from auditor.archive.verify import parse_record_line
 from auditor.errors import InputError
 from auditor.policies.model import Hold, Policy
 from auditor.policies.reading import facts_of
 from auditor.policies.scope import ScopeSet
 from auditor.records import msg_id
+from auditor.sources.settle import content_sha256
+from auditor.state_rebuild import entity_fields_of
 
 TABLE = "temp.held_now"
 """`(msg_id, content_hash, hold)`: the candidates a hold of the current policy covers."""
@@ -39,7 +43,8 @@ _BATCH = 10_000
 @dataclass(slots=True)
 class Rejudged:
     """What re-judging found: candidates read, those now held, and those that could not be
-    checked (no seq in an index an older version wrote, or a line that is not the message)."""
+    checked (no seq in an index an older version wrote, or a line that is not the message the
+    index names, by its msg_id and content hash: a bag changed since its run)."""
 
     read: int = 0
     held: int = 0
@@ -97,6 +102,8 @@ def _records(
             f"{out_dir}: no bag {shown(str(bag))} there, whose messages `due --policy` must read "
             "to apply today's holds; give the chain's folder with --out"
         )
+    info, _ = parse_bag_info(read_bag_file(folder / layout.BAG_INFO, TAG_FILE_LIMIT) or b"", "")
+    entity_fields = entity_fields_of(info)
     row = next(wanted, None)
     while row is not None and row[1] is None:
         outcome.unchecked += 1
@@ -108,13 +115,15 @@ def _records(
                 if row is None:
                     return
                 if row[1] == line_seq:
-                    value, problem = parse_record_line(line.rstrip(b"\n"))
+                    line = line.rstrip(b"\n")
+                    value, problem = parse_record_line(line)
                     record = value.get("record") if value and problem is None else None
                     if (
                         isinstance(record, dict)
                         and value is not None
                         and value["seq"] == line_seq
                         and msg_id(record) == row[2]
+                        and content_sha256(record, record_bytes(line), entity_fields) == row[3]
                     ):
                         yield row[2], row[3], record
                     else:

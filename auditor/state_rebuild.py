@@ -190,9 +190,7 @@ def _index_bag(
     decide = RetentionDecider(policy, parse_instant(info["Policy-Reference-Time"])).decide_facts
     then = retention_actions(policy)
     zone = parse_hour_timezone(info.get("Hour-Timezone", "UTC"))
-    entity_fields = (
-        LegacyQuerySource.entity_fields if info.get("Source-API") in _ENTITY_SOURCES else None
-    )
+    entity_fields = entity_fields_of(info)
     anonymous: list[tuple[str]] = []
     added = 0
 
@@ -244,6 +242,12 @@ def _index_bag(
         anonymous,
     )
     return added, len(anonymous)
+
+
+def entity_fields_of(info: dict[str, str]) -> frozenset[str] | None:
+    """The source's own keys its run left out of a message's content hash, by the bag's
+    `Source-API` (see `settle.content_sha256`)."""
+    return LegacyQuerySource.entity_fields if info.get("Source-API") in _ENTITY_SOURCES else None
 
 
 def _hour_of(path: Path, zone) -> int | None:

@@ -6,6 +6,7 @@ One real run against the emulator, hours 0-6 judged as of 2026-11-01T06:00, with
 policy's hold on user0007 and user0042 moved to begin on 2026-12-01."""
 
 import json
+import shutil
 import sqlite3
 from contextlib import closing
 
@@ -122,12 +123,8 @@ def test_rebuild_indexes_a_later_hold_as_the_run_did(chain, tmp_path):
 ADDED = ("user0013",)
 
 
-def test_due_with_the_current_policy_holds_what_a_hold_added_since_covers(chain):
-    folder, _keys, outcome = chain
-    added = {r["msg_id"] for r in records(outcome.bag_path) if touches(r, ADDED)}
-    before = {m["msg_id"]: m["verdict"] for m in due_json(folder)["messages"]}
-    deleted = {i for i in added if before.get(i) == "delete"}
-    assert deleted  # what the index alone would have the officer delete
+def current_policy(folder):
+    """The run's policy with a hold on user0013 added since."""
     current = folder / "current.yaml"
     text = (folder / "policies.yaml").read_text()
     current.write_text(
@@ -138,8 +135,17 @@ def test_due_with_the_current_policy_holds_what_a_hold_added_since_covers(chain)
             1,
         )
     )
+    return current
 
-    report = due_json(folder, "--policy", current, "--out", folder / "archive")
+
+def test_due_with_the_current_policy_holds_what_a_hold_added_since_covers(chain):
+    folder, _keys, outcome = chain
+    added = {r["msg_id"] for r in records(outcome.bag_path) if touches(r, ADDED)}
+    before = {m["msg_id"]: m["verdict"] for m in due_json(folder)["messages"]}
+    deleted = {i for i in added if before.get(i) == "delete"}
+    assert deleted  # what the index alone would have the officer delete
+
+    report = due_json(folder, "--policy", current_policy(folder), "--out", folder / "archive")
 
     listed = {m["msg_id"]: m for m in report["messages"]}
     assert {(listed[i]["verdict"], listed[i]["rule"]) for i in deleted} == {
@@ -166,3 +172,30 @@ def test_due_with_a_policy_refuses_a_chain_folder_without_its_bags(chain, tmp_pa
     )
     assert result.exit_code == 2
     assert "no bag" in result.output and "Traceback" not in result.output
+
+
+def test_due_with_a_policy_does_not_judge_a_message_changed_in_its_bag(chain, tmp_path):
+    """A line edited so that the new hold no longer covers it (another sender, the same msg_id)
+    is not the message the index names: counted as not checked, never as read and free."""
+    folder, _keys, outcome = chain
+    before = {m["msg_id"]: m["verdict"] for m in due_json(folder)["messages"]}
+    copy = tmp_path / "archive"
+    shutil.copytree(folder / "archive", copy)
+    bag = copy / outcome.bag_path.name
+    target = next(
+        r["msg_id"]
+        for r in records(bag)
+        if r.get("from") == "user0013" and before.get(r["msg_id"]) == "delete"
+    )
+    for path in (bag / layout.RECORDS).glob("*.jsonl"):
+        lines = path.read_bytes().splitlines(keepends=True)
+        for number, line in enumerate(lines):
+            if json.loads(line)["record"].get("msg_id") == target:
+                lines[number] = line.replace(b'"from":"user0013"', b'"from":"user0099"')
+                path.write_bytes(b"".join(lines))
+
+    report = due_json(folder, "--policy", current_policy(folder), "--out", copy)
+
+    assert report["policy_holds"]["unchecked"] == 1
+    listed = {m["msg_id"]: m for m in report["messages"]}
+    assert listed[target]["verdict"] == "delete"
