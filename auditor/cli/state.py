@@ -203,7 +203,9 @@ def due_command(
                 policy_path,
                 f"{rejudged.read:,}",
                 f"{rejudged.held:,}",
-                f"; {rejudged.unchecked:,} could not be read from their bags (check them by hand)"
+                f"; {rejudged.unchecked:,} could not be read from their bags as indexed (missing, "
+                "or changed since their run: auditor verify-chain OUT), and keep the verdict "
+                "listed: check them by hand"
                 if rejudged.unchecked
                 else "",
             )
