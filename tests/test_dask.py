@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -109,6 +110,36 @@ def test_a_worker_killed_mid_partition_is_replaced_and_the_bag_is_the_same(
 
     assert victim_pid not in client.run(os.getpid).values()
     assert payload(outcome.bag_path) == payload(local_bag)
+
+
+def test_workers_replaced_after_the_policy_file_was_saved_anew_refuse_it_as_local_ones_do(
+    cluster, emulator, keys, tmp_path
+):
+    """The workers that replace those killed after the first hour build their stages from the
+    file as it is now: each refuses it against the digest the run began with, and the run stops
+    with exit 2 and no bag (it said the worker read another file than the coordinator's)."""
+    address, client = cluster
+    policy = tmp_path / "policies.yaml"
+    shutil.copy(example_policy(), policy)
+
+    def saved_anew_and_workers_killed(partition, outcome):
+        if policy.read_bytes().endswith(b"# saved anew\n"):
+            return
+        with policy.open("a", encoding="utf-8") as handle:
+            handle.write("# saved anew\n")
+        client.run(arm, "spool.record:1")
+
+    settings = settings_for(
+        emulator, keys, tmp_path, policy_path=policy, until_ms=DEFAULT_START_MS + 24 * HOUR_MS,
+        **on_cluster(address),
+    )  # fmt: skip
+    with pytest.raises(ConfigError) as refused:
+        run_audit(settings, Progress(partition_done=saved_anew_and_workers_killed))
+
+    assert f"the policy file {policy} is not the one the run began with" in str(refused.value)
+    assert "it changed after the run began" in str(refused.value)
+    assert not list((tmp_path / "archive").glob("run-*"))
+    client.wait_for_workers(2)
 
 
 def test_auditor_run_executor_dask_scheduler_from_the_command_line(

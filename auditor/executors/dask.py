@@ -54,7 +54,9 @@ def _distributed() -> ModuleType:
 
 @dataclass(frozen=True, slots=True)
 class WorkerCheck:
-    """What every worker must share with the coordinator before it may process a partition."""
+    """What every worker must share with the coordinator before it may process a partition:
+    the auditor's version, and the SHA-256 of the policy the run began with (the one its bag
+    names), not of the file as it was when the cluster got the first task."""
 
     version: str
     policy_sha256: str
@@ -85,7 +87,9 @@ class DaskExecutor(Executor):
             return
         distributed = _distributed()
         settings = _absolute(settings)
-        check = WorkerCheck(__version__, _file_sha256(settings.policy_path))
+        check = WorkerCheck(
+            __version__, settings.policy_sha256 or _file_sha256(settings.policy_path)
+        )
         run_id = uuid.uuid4().hex[:12]
         app = f"{settings.source.org}.{settings.source.app}"
         workers = min(self.workers, len(partitions))
@@ -281,7 +285,9 @@ def _release(settings: StageSettings, processor: PartitionProcessor) -> None:
 
 def _check_worker(settings: StageSettings, check: WorkerCheck) -> None:
     """Refuses to work with another version of the auditor or another policy file, which would
-    give a bag that differs from a local run without anyone noticing."""
+    give a bag that differs from a local run without anyone noticing. A worker started after
+    the file was saved anew (one replacing a worker that died, or joining an adaptive cluster)
+    refuses it as a local pool's worker does (`stages._run_policy`), naming both digests."""
     host = socket.gethostname()
     if __version__ != check.version:
         raise ConfigError(
@@ -297,6 +303,9 @@ def _check_worker(settings: StageSettings, check: WorkerCheck) -> None:
         ) from None
     if found != check.policy_sha256:
         raise ConfigError(
-            f"Dask worker on {host}: the policy file {settings.policy_path} differs from the "
-            "coordinator's (another SHA-256): workers must read the same file"
+            f"Dask worker on {host}: the policy file {settings.policy_path} is not the one the "
+            f"run began with (its SHA-256 is now {found[:12]}…, the run's "
+            f"{check.policy_sha256[:12]}…): it changed after the run began, or this worker sees "
+            "another file at that path; the run stops so that every record of its archive is "
+            "judged by one policy: run it again"
         )
