@@ -6,6 +6,7 @@ import importlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import cloudpickle
 import dask
+import psutil
 import pytest
 import run_support
 from click.testing import CliRunner
@@ -180,6 +182,32 @@ def test_without_a_scheduler_a_local_cluster_of_workers_processes_runs_it_withou
 
     assert (result.returncode, result.stderr) == (0, "")
     assert payload(Path(json.loads(result.stdout)["bag"])) == payload(local_bag)
+
+
+def test_ctrl_c_to_the_group_stops_a_run_on_its_own_cluster_in_one_line_without_orphans(
+    emulator, keys, tmp_path
+):
+    """A terminal's Ctrl-C reaches the run's cluster workers too: each died of it with a page of
+    tracebacks on the run's stderr before the run's own line."""
+    args = run_support.run_args(
+        emulator, keys, tmp_path, "--executor", "dask", "--workers", "2", "--fail-on", "none",
+        hours=23,
+    )  # fmt: skip
+    env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "auditor", *args],
+        env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    lines = run_support.StderrLines(run)
+    lines.wait_for_hours(1, timeout=60)
+    workers = psutil.Process(run.pid).children(recursive=True)
+    os.killpg(run.pid, signal.SIGINT)
+
+    assert run.wait(timeout=60) == 130
+    rest = lines.rest()
+    assert "Traceback" not in "".join(rest), "".join(rest)
+    assert rest[-1] == "auditor: interrupted\n"
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_two_apps_run_side_by_side_on_one_cluster_each_with_its_own_chain(

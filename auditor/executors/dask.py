@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import signal
 import socket
 import threading
 import time
@@ -165,7 +166,8 @@ class _Lead:
 @contextmanager
 def local_cluster(workers: int) -> Iterator[str]:
     """A Dask cluster of `workers` single-threaded processes on this machine, for one command;
-    yields the scheduler's address. Its worker processes log at `_dask_log_level`."""
+    yields the scheduler's address. Its worker processes log at `_dask_log_level`, and each,
+    a replacement too, runs `dask_setup` as it starts."""
     distributed = _distributed()
     with distributed.LocalCluster(
         n_workers=workers,
@@ -173,13 +175,20 @@ def local_cluster(workers: int) -> Iterator[str]:
         processes=True,
         dashboard_address=":0",
         silence_logs=_dask_log_level(),
+        preload=[__name__],
     ) as cluster:
         yield cluster.scheduler_address
 
 
 def _dask_log_level() -> int:
-    """The command's log level, but INFO at the most: Dask's own debug lines are no help."""
-    return max(logging.getLogger().getEffectiveLevel(), logging.INFO)
+    """INFO from -v on (Dask's own debug lines are no help), else nothing short of CRITICAL.
+
+    Without -v, a run is one line when it stops: Dask's warnings and errors about a worker it
+    restarted, a task it gave up on or a scheduler that closed first (a page of tracebacks at
+    Ctrl-C) would bury it, and the run's own line says what matters of them."""
+    if logging.getLogger().getEffectiveLevel() <= logging.INFO:
+        return logging.INFO
+    return logging.CRITICAL
 
 
 def _quieten_dask_logs() -> None:
@@ -244,6 +253,17 @@ def _check_visible(settings: StageSettings, partition: Partition) -> None:
 
 
 # -- the worker's side ---------------------------------------------------------------------------
+
+
+def dask_setup(worker: object) -> None:
+    """Run by each worker process of the run's own local cluster as it starts (a `preload`).
+
+    Ctrl-C reaches the whole process group, and only the coordinator answers it, closing the
+    cluster: a worker that took it too died at once with a page of tracebacks on the run's
+    stderr, under the run's one line. A worker ignores it, as a local pool's worker does."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
 
 _KEPT_SETTINGS = 32
 _idle: OrderedDict[StageSettings, list[PartitionProcessor]] = OrderedDict()
