@@ -210,6 +210,23 @@ def test_ctrl_c_to_the_group_stops_a_run_on_its_own_cluster_in_one_line_without_
     assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
 
 
+def test_a_local_cluster_whose_worker_dies_as_it_starts_is_one_line_and_exit_3(
+    emulator, keys, tmp_path
+):
+    """It was an internal error (exit 70: "RuntimeError: Nanny failed to start.")."""
+    args = run_support.run_args(
+        emulator, keys, tmp_path, "--executor", "dask", "--workers", "1", "--quiet"
+    )
+    env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET, "AUDITOR_CRASH_AT": "dask.worker-start"}
+    result = subprocess.run(
+        [sys.executable, "-m", "auditor", *args], capture_output=True, text=True, env=env
+    )
+
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith("auditor: error: the local Dask cluster of 1 worker(s) did not")
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
 def test_two_apps_run_side_by_side_on_one_cluster_each_with_its_own_chain(
     cluster, emulator, keys, local_bag, tmp_path
 ):

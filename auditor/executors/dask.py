@@ -33,7 +33,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from auditor import __version__
+from auditor import __version__, crashpoints
 from auditor.errors import ConfigError, SourceError
 from auditor.executors.interface import AHEAD_PER_WORKER, Executor, submitted_in_order
 from auditor.partitions import Partition
@@ -169,14 +169,22 @@ def local_cluster(workers: int) -> Iterator[str]:
     yields the scheduler's address. Its worker processes log at `_dask_log_level`, and each,
     a replacement too, runs `dask_setup` as it starts."""
     distributed = _distributed()
-    with distributed.LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-        silence_logs=_dask_log_level(),
-        preload=[__name__],
-    ) as cluster:
+    try:
+        cluster = distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=_dask_log_level(),
+            preload=[__name__],
+        )
+    except (RuntimeError, OSError) as error:  # a worker died as it started ("Nanny failed...")
+        reason = " ".join(str(error).split())
+        raise SourceError(
+            f"the local Dask cluster of {workers} worker(s) did not start ({reason}): run "
+            "again"
+        ) from None
+    with cluster:
         yield cluster.scheduler_address
 
 
@@ -263,6 +271,7 @@ def dask_setup(worker: object) -> None:
     stderr, under the run's one line. A worker ignores it, as a local pool's worker does."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    crashpoints.reached("dask.worker-start")
 
 
 _KEPT_SETTINGS = 32
