@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -225,6 +226,40 @@ def test_a_local_cluster_whose_worker_dies_as_it_starts_is_one_line_and_exit_3(
     assert result.returncode == 3, result.stderr
     assert result.stderr.startswith("auditor: error: the local Dask cluster of 1 worker(s) did not")
     assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_local_cluster_left_without_workers_ends_the_run_with_exit_3(
+    emulator, keys, tmp_path, monkeypatch
+):
+    """After the first hour its worker is killed, and the one its nanny starts instead dies as
+    it starts, which the nanny does not restart: the run waited for ever for a worker."""
+
+    def worker_lost_for_good(partition, outcome):
+        if os.environ.get("AUDITOR_CRASH_AT"):
+            return
+        monkeypatch.setenv("AUDITOR_CRASH_AT", "dask.worker-start")
+        for child in psutil.Process().children(recursive=True):
+            if "spawn_main" in " ".join(child.cmdline()):
+                child.kill()
+
+    settings = settings_for(emulator, keys, tmp_path, executor="dask", workers=1)
+    ended: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            run_audit(settings, Progress(partition_done=worker_lost_for_good))
+            ended.append(None)
+        except BaseException as error:
+            ended.append(error)
+
+    with dask.config.set({"distributed.scheduler.no-workers-timeout": "2s"}):
+        runner = threading.Thread(target=run, daemon=True)
+        runner.start()
+        runner.join(timeout=60)
+
+    assert ended, "the run still waits for a worker after 60 s"
+    assert isinstance(ended[0], SourceError), ended[0]
+    assert "the local Dask cluster had no worker left to run it" in str(ended[0])
 
 
 def test_two_apps_run_side_by_side_on_one_cluster_each_with_its_own_chain(

@@ -40,6 +40,10 @@ from auditor.partitions import Partition
 from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings, spool_paths
 
 INSTALL_HINT = "pip install 'easemob-auditor[dask]'"
+# How long the run's own local cluster may hold a task with no worker to run it before it fails
+# (exit 3): a worker that dies as its nanny restarts it is not restarted again, and a cluster
+# left without one held the run for ever. A cluster at --scheduler keeps its own setting.
+NO_WORKERS_TIMEOUT = "60s"
 
 
 def _distributed() -> ModuleType:
@@ -124,6 +128,12 @@ class DaskExecutor(Executor):
         """A task's outcome; the cluster's own failures become one line and exit code 3."""
         try:
             return future.result()
+        except distributed.scheduler.NoWorkerError:
+            raise SourceError(
+                f"hour {partition.iso()}: {self.scheduler or 'the local Dask cluster'} had no "
+                "worker left to run it (see distributed.scheduler.no-workers-timeout); the "
+                "hours finished so far are kept: run again to resume"
+            ) from None
         except distributed.KilledWorker:
             raise SourceError(
                 f"hour {partition.iso()}: every Dask worker that ran it died (killed or out of "
@@ -169,20 +179,23 @@ def local_cluster(workers: int) -> Iterator[str]:
     yields the scheduler's address. Its worker processes log at `_dask_log_level`, and each,
     a replacement too, runs `dask_setup` as it starts."""
     distributed = _distributed()
+    import dask.config
+
+    limit = dask.config.get("distributed.scheduler.no-workers-timeout") or NO_WORKERS_TIMEOUT
     try:
-        cluster = distributed.LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=_dask_log_level(),
-            preload=[__name__],
-        )
+        with dask.config.set({"distributed.scheduler.no-workers-timeout": limit}):
+            cluster = distributed.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                silence_logs=_dask_log_level(),
+                preload=[__name__],
+            )
     except (RuntimeError, OSError) as error:  # a worker died as it started ("Nanny failed...")
         reason = " ".join(str(error).split())
         raise SourceError(
-            f"the local Dask cluster of {workers} worker(s) did not start ({reason}): run "
-            "again"
+            f"the local Dask cluster of {workers} worker(s) did not start ({reason}): run again"
         ) from None
     with cluster:
         yield cluster.scheduler_address
