@@ -5,13 +5,17 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import cloudpickle
 import dask
+import psutil
 import pytest
 import run_support
 from click.testing import CliRunner
@@ -111,6 +115,36 @@ def test_a_worker_killed_mid_partition_is_replaced_and_the_bag_is_the_same(
     assert payload(outcome.bag_path) == payload(local_bag)
 
 
+def test_workers_replaced_after_the_policy_file_was_saved_anew_refuse_it_as_local_ones_do(
+    cluster, emulator, keys, tmp_path
+):
+    """The workers that replace those killed after the first hour build their stages from the
+    file as it is now: each refuses it against the digest the run began with, and the run stops
+    with exit 2 and no bag (it said the worker read another file than the coordinator's)."""
+    address, client = cluster
+    policy = tmp_path / "policies.yaml"
+    shutil.copy(example_policy(), policy)
+
+    def saved_anew_and_workers_killed(partition, outcome):
+        if policy.read_bytes().endswith(b"# saved anew\n"):
+            return
+        with policy.open("a", encoding="utf-8") as handle:
+            handle.write("# saved anew\n")
+        client.run(arm, "spool.record:1")
+
+    settings = settings_for(
+        emulator, keys, tmp_path, policy_path=policy, until_ms=DEFAULT_START_MS + 24 * HOUR_MS,
+        **on_cluster(address),
+    )  # fmt: skip
+    with pytest.raises(ConfigError) as refused:
+        run_audit(settings, Progress(partition_done=saved_anew_and_workers_killed))
+
+    assert f"the policy file {policy} is not the one the run began with" in str(refused.value)
+    assert "it changed after the run began" in str(refused.value)
+    assert not list((tmp_path / "archive").glob("run-*"))
+    client.wait_for_workers(2)
+
+
 def test_auditor_run_executor_dask_scheduler_from_the_command_line(
     cluster, emulator, keys, local_bag, tmp_path
 ):
@@ -149,6 +183,83 @@ def test_without_a_scheduler_a_local_cluster_of_workers_processes_runs_it_withou
 
     assert (result.returncode, result.stderr) == (0, "")
     assert payload(Path(json.loads(result.stdout)["bag"])) == payload(local_bag)
+
+
+def test_ctrl_c_to_the_group_stops_a_run_on_its_own_cluster_in_one_line_without_orphans(
+    emulator, keys, tmp_path
+):
+    """A terminal's Ctrl-C reaches the run's cluster workers too: each died of it with a page of
+    tracebacks on the run's stderr before the run's own line."""
+    args = run_support.run_args(
+        emulator, keys, tmp_path, "--executor", "dask", "--workers", "2", "--fail-on", "none",
+        hours=23,
+    )  # fmt: skip
+    env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "auditor", *args],
+        env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    lines = run_support.StderrLines(run)
+    lines.wait_for_hours(1, timeout=60)
+    workers = psutil.Process(run.pid).children(recursive=True)
+    os.killpg(run.pid, signal.SIGINT)
+
+    assert run.wait(timeout=60) == 130
+    rest = lines.rest()
+    assert "Traceback" not in "".join(rest), "".join(rest)
+    assert rest[-1] == "auditor: interrupted\n"
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_local_cluster_whose_worker_dies_as_it_starts_is_one_line_and_exit_3(
+    emulator, keys, tmp_path
+):
+    """It was an internal error (exit 70: "RuntimeError: Nanny failed to start.")."""
+    args = run_support.run_args(
+        emulator, keys, tmp_path, "--executor", "dask", "--workers", "1", "--quiet"
+    )
+    env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET, "AUDITOR_CRASH_AT": "dask.worker-start"}
+    result = subprocess.run(
+        [sys.executable, "-m", "auditor", *args], capture_output=True, text=True, env=env
+    )
+
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith("auditor: error: the local Dask cluster of 1 worker(s) did not")
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_local_cluster_left_without_workers_ends_the_run_with_exit_3(
+    emulator, keys, tmp_path, monkeypatch
+):
+    """After the first hour its worker is killed, and the one its nanny starts instead dies as
+    it starts, which the nanny does not restart: the run waited for ever for a worker."""
+
+    def worker_lost_for_good(partition, outcome):
+        if os.environ.get("AUDITOR_CRASH_AT"):
+            return
+        monkeypatch.setenv("AUDITOR_CRASH_AT", "dask.worker-start")
+        for child in psutil.Process().children(recursive=True):
+            if "spawn_main" in " ".join(child.cmdline()):
+                child.kill()
+
+    settings = settings_for(emulator, keys, tmp_path, executor="dask", workers=1)
+    ended: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            run_audit(settings, Progress(partition_done=worker_lost_for_good))
+            ended.append(None)
+        except BaseException as error:
+            ended.append(error)
+
+    with dask.config.set({"distributed.scheduler.no-workers-timeout": "2s"}):
+        runner = threading.Thread(target=run, daemon=True)
+        runner.start()
+        runner.join(timeout=60)
+
+    assert ended, "the run still waits for a worker after 60 s"
+    assert isinstance(ended[0], SourceError), ended[0]
+    assert "the local Dask cluster had no worker left to run it" in str(ended[0])
 
 
 def test_two_apps_run_side_by_side_on_one_cluster_each_with_its_own_chain(

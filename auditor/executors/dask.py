@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import signal
 import socket
 import threading
 import time
@@ -32,13 +33,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from auditor import __version__
+from auditor import __version__, crashpoints
 from auditor.errors import ConfigError, SourceError
 from auditor.executors.interface import AHEAD_PER_WORKER, Executor, submitted_in_order
 from auditor.partitions import Partition
 from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings, spool_paths
 
 INSTALL_HINT = "pip install 'easemob-auditor[dask]'"
+# How long the run's own local cluster may hold a task with no worker to run it before it fails
+# (exit 3): a worker that dies as its nanny restarts it is not restarted again, and a cluster
+# left without one held the run for ever. A cluster at --scheduler keeps its own setting.
+NO_WORKERS_TIMEOUT = "60s"
 
 
 def _distributed() -> ModuleType:
@@ -54,7 +59,9 @@ def _distributed() -> ModuleType:
 
 @dataclass(frozen=True, slots=True)
 class WorkerCheck:
-    """What every worker must share with the coordinator before it may process a partition."""
+    """What every worker must share with the coordinator before it may process a partition:
+    the auditor's version, and the SHA-256 of the policy the run began with (the one its bag
+    names), not of the file as it was when the cluster got the first task."""
 
     version: str
     policy_sha256: str
@@ -85,7 +92,9 @@ class DaskExecutor(Executor):
             return
         distributed = _distributed()
         settings = _absolute(settings)
-        check = WorkerCheck(__version__, _file_sha256(settings.policy_path))
+        check = WorkerCheck(
+            __version__, settings.policy_sha256 or _file_sha256(settings.policy_path)
+        )
         run_id = uuid.uuid4().hex[:12]
         app = f"{settings.source.org}.{settings.source.app}"
         workers = min(self.workers, len(partitions))
@@ -119,6 +128,12 @@ class DaskExecutor(Executor):
         """A task's outcome; the cluster's own failures become one line and exit code 3."""
         try:
             return future.result()
+        except distributed.scheduler.NoWorkerError:
+            raise SourceError(
+                f"hour {partition.iso()}: {self.scheduler or 'the local Dask cluster'} had no "
+                "worker left to run it (see distributed.scheduler.no-workers-timeout); the "
+                "hours finished so far are kept: run again to resume"
+            ) from None
         except distributed.KilledWorker:
             raise SourceError(
                 f"hour {partition.iso()}: every Dask worker that ran it died (killed or out of "
@@ -161,21 +176,40 @@ class _Lead:
 @contextmanager
 def local_cluster(workers: int) -> Iterator[str]:
     """A Dask cluster of `workers` single-threaded processes on this machine, for one command;
-    yields the scheduler's address. Its worker processes log at `_dask_log_level`."""
+    yields the scheduler's address. Its worker processes log at `_dask_log_level`, and each,
+    a replacement too, runs `dask_setup` as it starts."""
     distributed = _distributed()
-    with distributed.LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-        silence_logs=_dask_log_level(),
-    ) as cluster:
+    import dask.config
+
+    limit = dask.config.get("distributed.scheduler.no-workers-timeout") or NO_WORKERS_TIMEOUT
+    try:
+        with dask.config.set({"distributed.scheduler.no-workers-timeout": limit}):
+            cluster = distributed.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                silence_logs=_dask_log_level(),
+                preload=[__name__],
+            )
+    except (RuntimeError, OSError) as error:  # a worker died as it started ("Nanny failed...")
+        reason = " ".join(str(error).split())
+        raise SourceError(
+            f"the local Dask cluster of {workers} worker(s) did not start ({reason}): run again"
+        ) from None
+    with cluster:
         yield cluster.scheduler_address
 
 
 def _dask_log_level() -> int:
-    """The command's log level, but INFO at the most: Dask's own debug lines are no help."""
-    return max(logging.getLogger().getEffectiveLevel(), logging.INFO)
+    """INFO from -v on (Dask's own debug lines are no help), else nothing short of CRITICAL.
+
+    Without -v, a run is one line when it stops: Dask's warnings and errors about a worker it
+    restarted, a task it gave up on or a scheduler that closed first (a page of tracebacks at
+    Ctrl-C) would bury it, and the run's own line says what matters of them."""
+    if logging.getLogger().getEffectiveLevel() <= logging.INFO:
+        return logging.INFO
+    return logging.CRITICAL
 
 
 def _quieten_dask_logs() -> None:
@@ -241,6 +275,18 @@ def _check_visible(settings: StageSettings, partition: Partition) -> None:
 
 # -- the worker's side ---------------------------------------------------------------------------
 
+
+def dask_setup(worker: object) -> None:
+    """Run by each worker process of the run's own local cluster as it starts (a `preload`).
+
+    Ctrl-C reaches the whole process group, and only the coordinator answers it, closing the
+    cluster: a worker that took it too died at once with a page of tracebacks on the run's
+    stderr, under the run's one line. A worker ignores it, as a local pool's worker does."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    crashpoints.reached("dask.worker-start")
+
+
 _KEPT_SETTINGS = 32
 _idle: OrderedDict[StageSettings, list[PartitionProcessor]] = OrderedDict()
 _lock = threading.Lock()
@@ -281,7 +327,9 @@ def _release(settings: StageSettings, processor: PartitionProcessor) -> None:
 
 def _check_worker(settings: StageSettings, check: WorkerCheck) -> None:
     """Refuses to work with another version of the auditor or another policy file, which would
-    give a bag that differs from a local run without anyone noticing."""
+    give a bag that differs from a local run without anyone noticing. A worker started after
+    the file was saved anew (one replacing a worker that died, or joining an adaptive cluster)
+    refuses it as a local pool's worker does (`stages._run_policy`), naming both digests."""
     host = socket.gethostname()
     if __version__ != check.version:
         raise ConfigError(
@@ -297,6 +345,9 @@ def _check_worker(settings: StageSettings, check: WorkerCheck) -> None:
         ) from None
     if found != check.policy_sha256:
         raise ConfigError(
-            f"Dask worker on {host}: the policy file {settings.policy_path} differs from the "
-            "coordinator's (another SHA-256): workers must read the same file"
+            f"Dask worker on {host}: the policy file {settings.policy_path} is not the one the "
+            f"run began with (its SHA-256 is now {found[:12]}…, the run's "
+            f"{check.policy_sha256[:12]}…): it changed after the run began, or this worker sees "
+            "another file at that path; the run stops so that every record of its archive is "
+            "judged by one policy: run it again"
         )
