@@ -30,7 +30,7 @@ from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError, SourceError
 from auditor.executors import PLAINTEXT_SCHEDULER_ENV, executor_options
-from auditor.executors.dask import cluster_client
+from auditor.executors.dask import cluster_client, local_cluster
 from auditor.executors.interface import AHEAD_PER_WORKER
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import Progress, RunSettings, run_audit
@@ -209,6 +209,17 @@ def test_ctrl_c_to_the_group_stops_a_run_on_its_own_cluster_in_one_line_without_
     assert "Traceback" not in "".join(rest), "".join(rest)
     assert rest[-1] == "auditor: interrupted\n"
     assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.parametrize(("configured", "seconds"), [(None, 60), ("5 minutes", 60), ("90s", 90)])
+def test_the_runs_own_cluster_takes_a_silent_workers_tasks_away_after_a_minute(configured, seconds):
+    """Dask's default (5 minutes, checked every 5) held a run behind a hung worker for up to
+    10 minutes; a value the configuration sets otherwise is kept."""
+    settings = {} if configured is None else {"distributed.scheduler.worker-ttl": configured}
+    with dask.config.set(settings), local_cluster(1) as address, Client(address) as client:
+        ttl = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.worker_ttl)
+
+    assert ttl == seconds
 
 
 def test_a_local_cluster_whose_worker_dies_as_it_starts_is_one_line_and_exit_3(

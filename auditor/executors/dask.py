@@ -44,6 +44,12 @@ INSTALL_HINT = "pip install 'easemob-auditor[dask]'"
 # (exit 3): a worker that dies as its nanny restarts it is not restarted again, and a cluster
 # left without one held the run for ever. A cluster at --scheduler keeps its own setting.
 NO_WORKERS_TIMEOUT = "60s"
+# How long its scheduler waits to hear from a worker before it takes the worker's tasks to
+# another: Dask's default of 5 minutes, checked every 5 minutes, held a run behind a hung
+# (SIGSTOPped) worker for up to 10. A worker busy on an hour still answers: its heartbeats run
+# beside the task. Used unless the configuration sets another value than Dask's default.
+WORKER_TTL_S = 60
+DASK_DEFAULT_WORKER_TTL_S = 300
 
 
 def _distributed() -> ModuleType:
@@ -180,10 +186,19 @@ def local_cluster(workers: int) -> Iterator[str]:
     a replacement too, runs `dask_setup` as it starts."""
     distributed = _distributed()
     import dask.config
+    from dask.utils import parse_timedelta
 
     limit = dask.config.get("distributed.scheduler.no-workers-timeout") or NO_WORKERS_TIMEOUT
+    ttl = dask.config.get("distributed.scheduler.worker-ttl")
+    if ttl is not None and parse_timedelta(ttl) == DASK_DEFAULT_WORKER_TTL_S:
+        ttl = f"{WORKER_TTL_S}s"
     try:
-        with dask.config.set({"distributed.scheduler.no-workers-timeout": limit}):
+        with dask.config.set(
+            {
+                "distributed.scheduler.no-workers-timeout": limit,
+                "distributed.scheduler.worker-ttl": ttl,
+            }
+        ):
             cluster = distributed.LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
