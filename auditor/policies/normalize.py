@@ -112,9 +112,17 @@ def is_soft_separator(char: str) -> bool:
     )
 
 
-@lru_cache(maxsize=65_536)
 def is_separator(char: str) -> bool:
-    """What the `separators` step deletes."""
+    """What the `separators` step deletes. A character of the plane is looked up in the step's
+    own table: an `lru_cache` here, filled with the whole plane while that table was built,
+    kept 65,536 strings and their entries, 10 MB in every run and worker."""
+    code = ord(char)
+    if code < 0x10000:
+        return code in _separator_table()
+    return _separates(char)
+
+
+def _separates(char: str) -> bool:
     return is_hard_separator(char) or is_soft_separator(char)
 
 
@@ -172,8 +180,13 @@ def _bmp_steps() -> tuple[dict[int, str], dict[int, str], dict[int, None]]:
         for c in plane
         if not c.isascii() and unicodedata.digit(c, None) is not None
     }
-    separators = dict.fromkeys(ord(c) for c in plane if is_separator(c))
-    return simplified, digits, separators
+    return simplified, digits, _separator_table()
+
+
+@cache
+def _separator_table() -> dict[int, None]:
+    """The `separators` step over the plane, as a `str.translate` table of what it deletes."""
+    return dict.fromkeys(code for code in range(0x10000) if _separates(chr(code)))
 
 
 def separators_in_plane() -> Iterable[int]:

@@ -1,0 +1,73 @@
+"""The policy's memory in a run: what reading it leaves is paid by the coordinator and again by
+every worker (the example policy's tables, normalisation, automata and patterns, stay about a
+megabyte), and what the engine remembers as records pass stays flat however many days they span.
+
+Session 19 cached `is_separator` per character while the `separators` table was built over the
+whole Basic Multilingual Plane, so the cache kept 65,536 strings and their entries: 10 MB more in
+every process of a run (the end-to-end peak went 96 -> 110 MB). Measured in a fresh interpreter,
+since the tables are built once per process.
+"""
+
+import gc
+import subprocess
+import sys
+import tracemalloc
+
+from auditor.partitions import DAY_MS
+from auditor.policies.loading import load_policy
+from auditor.policies.normalize import is_hard_separator, is_separator, is_soft_separator
+from auditor.policies.retention import RetentionDecider
+from auditor.resources import example_policy
+
+NOV_1 = 1_793_491_200_000  # 2026-11-01T00:00:00Z
+PLACES = (
+    ("chat", "user0001", "user0002", ("txt",)),
+    ("groupchat", "user0003", "group1", ("img",)),
+    ("chat", "user0004", "user0005", ("audio",)),
+)
+
+RETAINED = """
+import gc, tracemalloc
+import auditor.pipeline
+from auditor.policies.loading import load_policy
+from auditor.resources import example_policy
+tracemalloc.start()
+policy = load_policy(example_policy())
+gc.collect()
+print(tracemalloc.get_traced_memory()[0])
+"""
+
+
+def test_loading_the_example_policy_keeps_under_4_mib() -> None:
+    run = subprocess.run([sys.executable, "-c", RETAINED], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert int(run.stdout) < 4 * 2**20
+
+
+def test_is_separator_is_the_step_over_every_character() -> None:
+    for code in [*range(0xD800), *range(0xE000, 0x10000), 0x1F600, 0xE0020, 0x10FFFF]:
+        char = chr(code)
+        assert is_separator(char) == (is_hard_separator(char) or is_soft_separator(char)), code
+
+
+def test_retention_remembers_a_bounded_number_of_send_days() -> None:
+    """A worker of a ten-year backfill kept every send day's outcomes (4.6 MB for three kinds of
+    record a day); a day seen again after it was forgotten gets the same verdicts. What stays
+    (1.5 MB) is `durations._add_months`'s cache, bounded at 65,536 entries."""
+    policy = load_policy(example_policy())
+    decider = RetentionDecider(policy, NOV_1)
+    fresh = RetentionDecider(policy, NOV_1)
+    first_day = [decider.decide_facts((*place, NOV_1 - 3650 * DAY_MS)) for place in PLACES]
+    tracemalloc.start()
+    try:
+        for day in range(3650, 0, -1):
+            for place in PLACES:
+                decider.decide_facts((*place, NOV_1 - day * DAY_MS + 1000))
+        gc.collect()
+        retained = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert retained < 3 * 2**20
+    again = [decider.decide_facts((*place, NOV_1 - 3650 * DAY_MS)) for place in PLACES]
+    assert again == first_day
+    assert again == [fresh.decide_facts((*place, NOV_1 - 3650 * DAY_MS)) for place in PLACES]
