@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from test_report_browser import Visit, browser  # noqa: F401 (a fixture)
-from test_report_reviewer_page import keyword, record, run_info
+from test_report_reviewer_page import hold, keyword, record, run_info
 
 from auditor.policies.loading import policy_of_bytes
 from auditor.report import ReportBuilder
@@ -52,24 +52,7 @@ def reviewer_builder() -> ReportBuilder:
                 "details": {"keyword": "type", "type": "txt", "record": rec},
             }
         )
-    builder.observe_finding(
-        {
-            "msg_id": "900000000000000003",
-            "category": "hold",
-            "rule": "hold-1",
-            "severity": "info",
-            "message": "under legal hold hold-1 since 2026-10-01T00:00:00Z",
-            "pointer": None,
-            "details": {
-                "rule": "hold-1",
-                "disposition": "hold",
-                "retain_until": None,
-                "retain_until_ms": None,
-                "reason": "under legal hold hold-1",
-                "losing_rules": [["default", "a legal hold beats every retention rule"]],
-            },
-        }
-    )
+    builder.observe_finding(hold("900000000000000003", "under legal hold hold-1"))
     builder.observe_verdict("hold", "hold-1")
     return builder
 

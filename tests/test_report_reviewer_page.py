@@ -85,6 +85,26 @@ def keyword(msg_id: str, text: str, term: str = "kickback", severity: str = "hig
     }
 
 
+def hold(msg_id: str, reason: str) -> dict:
+    """The finding of a record under the legal hold `hold-1`."""
+    return {
+        "msg_id": msg_id,
+        "category": "hold",
+        "rule": "hold-1",
+        "severity": "info",
+        "message": "under legal hold hold-1 since 2026-10-01T00:00:00Z",
+        "pointer": None,
+        "details": {
+            "rule": "hold-1",
+            "disposition": "hold",
+            "retain_until": None,
+            "retain_until_ms": None,
+            "reason": reason,
+            "losing_rules": [["default", "a legal hold beats every retention rule"]],
+        },
+    }
+
+
 def page(tmp_path: Path, builder: ReportBuilder) -> str:
     return builder.render(tmp_path / "report")["report.html"].read_text(encoding="utf-8")
 
@@ -158,22 +178,7 @@ def spoof_builder(**overrides) -> ReportBuilder:
         builder.observe_finding(keyword(msg_id, text))
     builder.observe_record(record("900000000000000003", "carol", "x"), "2026110101")
     builder.observe_finding(
-        {
-            "msg_id": "900000000000000003",
-            "category": "hold",
-            "rule": "hold-1",
-            "severity": "info",
-            "message": "under legal hold hold-1 since 2026-10-01T00:00:00Z",
-            "pointer": None,
-            "details": {
-                "rule": "hold-1",
-                "disposition": "hold",
-                "retain_until": None,
-                "retain_until_ms": None,
-                "reason": "under legal hold hold-1: \u202eDLOH TON\u202c case 7",
-                "losing_rules": [["default", "a legal hold beats every retention rule"]],
-            },
-        }
+        hold("900000000000000003", "under legal hold hold-1: \u202eDLOH TON\u202c case 7")
     )
     builder.observe_verdict("hold", "hold-1\u200b")
     return builder
