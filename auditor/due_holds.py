@@ -27,8 +27,9 @@ from auditor.archive.lines import record_bytes
 from auditor.archive.untrusted import TAG_FILE_LIMIT, read_bag_file, shown
 from auditor.archive.verify import parse_record_line
 from auditor.errors import InputError
-from auditor.policies.model import Hold, Policy
+from auditor.policies.model import Policy
 from auditor.policies.reading import facts_of
+from auditor.policies.retention import longest_hold
 from auditor.policies.scope import ScopeSet
 from auditor.records import msg_id
 from auditor.sources.settle import content_sha256
@@ -76,7 +77,7 @@ def rejudge(
             mask = scopes.mask(facts_of(record))
             if mask:
                 covering = [hold for bit, hold in enumerate(holds) if mask >> bit & 1]
-                found.append((identity, content_hash, max(covering, key=_lasting).id))
+                found.append((identity, content_hash, longest_hold(covering).id))
             if len(found) >= _BATCH:
                 outcome.held += _store(db, found)
     outcome.held += _store(db, found)
@@ -133,8 +134,3 @@ def _records(
     while row is not None:  # seqs past the bag's lines
         outcome.unchecked += 1
         row = next(wanted, None)
-
-
-def _lasting(hold: Hold) -> tuple[bool, int]:
-    """Orders holds by how long they last, an open-ended one longest (as a run names them)."""
-    return (hold.ends_ms is None, hold.ends_ms if hold.ends_ms is not None else 0)

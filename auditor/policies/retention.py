@@ -39,7 +39,7 @@ from auditor.policies.scope import ScopeSet
 from auditor.records import Record
 
 DISPOSITIONS = ("keep", "dispose", "review", "hold")
-DAYS_KEPT = 32  # send days whose outcomes `RetentionDecider` remembers
+DAYS_KEPT = 32  # send days whose outcomes `RetentionDecider` remembers at most
 _AFTER = {"delete": "dispose", "review": "review", "keep": "keep"}
 _KIND_RANK = {"rule": 2, "default": 1, "floor": 0}
 _THEN_RANK = {"review": 1, "keep": 0}
@@ -287,8 +287,9 @@ class RetentionDecider:
 
     def _day_of(self, sent: int) -> tuple[int, int, dict]:
         """The send day of `sent` (UTC), and the outcomes already resolved for it. Records come
-        in time order, so only the last `DAYS_KEPT` days are kept: a worker of a ten-year
-        backfill kept every day's outcomes, about 1.3 KB a day (4.6 MB)."""
+        in time order, so at most `DAYS_KEPT` days are kept, all forgotten at once when a new
+        day would exceed them (a forgotten day is resolved again, to the same outcomes): a worker
+        of a ten-year backfill kept every day's outcomes, about 1.3 KB a day (4.6 MB)."""
         start = sent - sent % DAY_MS
         days = self._days
         outcomes = days.get(start)
@@ -323,10 +324,16 @@ def _lasting(hold: Hold) -> tuple[bool, int]:
     return (hold.ends_ms is None, hold.ends_ms if hold.ends_ms is not None else 0)
 
 
+def longest_hold(holds: list[Hold]) -> Hold:
+    """The hold a record under `holds` is named after: the one that lasts longest, the first
+    listed of equals (`auditor due --policy` names its holds so too)."""
+    return max(holds, key=_lasting)
+
+
 def _held(holds: list[Hold], verdict: RetentionVerdict) -> tuple[int | None, RetentionVerdict]:
     """The verdict under `holds` (in file order), named after the one that lasts longest (the
     first listed of equals), and its end: the last of their ends, None while one is open."""
-    hold = max(holds, key=_lasting)
+    hold = longest_hold(holds)
     losers = [(other.id, _why_hold_lost(hold, other)) for other in holds if other is not hold]
     if verdict.winning_rule:
         losers.append((verdict.winning_rule, "a legal hold beats every retention rule"))
