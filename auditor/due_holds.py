@@ -24,7 +24,7 @@ from pathlib import Path, PurePath
 from auditor.archive import layout
 from auditor.archive.baginfo import parse_bag_info
 from auditor.archive.lines import record_bytes
-from auditor.archive.untrusted import TAG_FILE_LIMIT, read_bag_file, shown
+from auditor.archive.untrusted import TAG_FILE_LIMIT, read_bag_file, record_files, shown
 from auditor.archive.verify import parse_record_line
 from auditor.errors import InputError
 from auditor.policies.model import Policy
@@ -110,7 +110,7 @@ def _records(
         outcome.unchecked += 1
         row = next(wanted, None)
     line_seq = 0
-    for path in sorted((folder / layout.RECORDS).glob(f"*{layout.RECORDS_SUFFIX}")):
+    for path in record_files(folder):
         with path.open("rb") as lines:
             for line in lines:
                 if row is None:

@@ -33,7 +33,7 @@ from auditor.archive.baginfo import parse_bag_info
 from auditor.archive.chain import verify_chain
 from auditor.archive.lines import record_bytes
 from auditor.archive.publickey import PublicKeys
-from auditor.archive.untrusted import shown
+from auditor.archive.untrusted import record_files, shown
 from auditor.errors import EXIT_FINDINGS, AuditorError, ConfigError, InputError
 from auditor.partitions import Partition, parse_hour_timezone, parse_instant
 from auditor.policies.loading import load_policy
@@ -198,8 +198,7 @@ def _index_bag(
         """The bag's index rows as its records are read: executemany takes them one by one, so
         a bag of millions of records is not held whole (at 100,000 records: 131 MB before)."""
         nonlocal added
-        records = bag / layout.RECORDS
-        for path in sorted(records.glob(f"*{layout.RECORDS_SUFFIX}")):
+        for path in record_files(bag):
             hour = _hour_of(path, zone)
             with path.open("rb") as lines:
                 for line in lines:

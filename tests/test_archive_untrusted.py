@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from auditor.archive.untrusted import UnsafeFile, open_regular, read_regular, shown
+from auditor.archive.untrusted import UnsafeFile, open_regular, read_regular, record_files, shown
+from auditor.errors import InputError
 
 
 def test_a_regular_file_is_read(tmp_path):
@@ -64,3 +65,21 @@ def test_a_missing_file_is_the_usual_error(tmp_path):
 )
 def test_a_name_is_shown_on_one_line_with_what_a_terminal_acts_on_escaped(name, expected):
     assert shown(name) == expected
+
+
+def test_record_files_come_in_hour_order_and_a_linked_records_folder_is_refused(tmp_path):
+    bag = tmp_path / "bag"
+    records = bag / "data" / "records"
+    records.mkdir(parents=True)
+    for name in ("2026-01-01T10.jsonl", "2026-01-01T09.jsonl", "notes.txt"):
+        (records / name).write_bytes(b"")
+    assert [path.name for path in record_files(bag)] == [
+        "2026-01-01T09.jsonl",
+        "2026-01-01T10.jsonl",
+    ]
+
+    linked = tmp_path / "linked"
+    (linked / "data").mkdir(parents=True)
+    (linked / "data" / "records").symlink_to(records)
+    with pytest.raises(InputError, match="is a symbolic link, not a folder of the bag"):
+        record_files(linked)

@@ -39,7 +39,7 @@ from auditor.archive.untrusted import (
     TAG_FILE_LIMIT,
     bag_lines,
     read_bag_file,
-    refuse_linked_folders,
+    record_files,
     shown,
 )
 from auditor.archive.verify import check_signatures, parse_record_line
@@ -56,8 +56,7 @@ PROOF_LIMIT = 256 << 20
 
 def _record_lines(bag: Path) -> Iterator[tuple[str, int, bytes]]:
     """(file, line number, line without newline) of every archived line, in leaf order."""
-    refuse_linked_folders(bag, (layout.DATA, layout.RECORDS))
-    for path in sorted((bag / layout.RECORDS).glob("*" + layout.RECORDS_SUFFIX)):
+    for path in record_files(bag):
         relative = path.relative_to(bag).as_posix()
         for number, raw in enumerate(bag_lines(path), start=1):
             yield relative, number, raw[:-1] if raw.endswith(b"\n") else raw

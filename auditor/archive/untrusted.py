@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from auditor.archive import layout
 from auditor.errors import InputError
 
 # Caps on a bag's files that the writer's own stay far below: a tag or signature file (a
@@ -105,6 +106,14 @@ def bag_lines(path: Path) -> Iterator[bytes]:
                     "archived line is; run `auditor verify` on the bag"
                 )
             yield line
+
+
+def record_files(bag: Path) -> list[Path]:
+    """The record files of `bag` in leaf order (their names sort by hour), its `data` and
+    `data/records` refused when symlinked; every reader of a bag's lines starts here."""
+    bag = Path(bag)
+    refuse_linked_folders(bag, (layout.DATA, layout.RECORDS))
+    return sorted((bag / layout.RECORDS).glob(f"*{layout.RECORDS_SUFFIX}"))
 
 
 def refuse_linked_folders(bag: Path, relatives: Iterable[str]) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from auditor.archive import layout
+from auditor.archive.untrusted import record_files
 from auditor.errors import ConfigError
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
 from auditor.jsonl import ParsedLine, expand_inputs, read_file, record_line
@@ -110,8 +111,7 @@ def _scanned_files(inputs: Iterable[str | Path]) -> list[tuple[Path, bool]]:
         bags = _bags_in(path)
         if bags:
             for bag in bags:
-                records = sorted((bag / layout.RECORDS).glob(f"*{layout.RECORDS_SUFFIX}"))
-                found.extend((record_file, True) for record_file in records)
+                found.extend((record_file, True) for record_file in record_files(bag))
         else:
             found.extend((file, _in_a_bag(file)) for file in expand_inputs([path]))
     return found

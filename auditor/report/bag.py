@@ -29,6 +29,7 @@ from auditor.archive.untrusted import (
     TAG_FILE_LIMIT,
     bag_lines,
     read_bag_file,
+    record_files,
     refuse_linked_folders,
     shown,
 )
@@ -216,7 +217,7 @@ def _parsed(path: Path) -> Iterator[ParsedLine]:
 def archived_records(bag: Path) -> Iterator[tuple[str, dict[str, Any], int | None]]:
     """(partition label, record, its `seq`) for every line of `data/records/*.jsonl`, in file
     order."""
-    for path in sorted((Path(bag) / layout.RECORDS).glob("*" + layout.RECORDS_SUFFIX)):
+    for path in record_files(Path(bag)):
         for parsed in _parsed(path):
             record = parsed.record.get("record") if parsed.record else None
             if not isinstance(record, dict):
