@@ -2,6 +2,7 @@
 /* Sorting, filtering and paging of the report's tables. Without it every row simply shows. */
 (function () {
   var PAGE = 50;
+  var SETTLE_MS = 700;
 
   function button(text, label) {
     var element = document.createElement("button");
@@ -72,7 +73,9 @@
     controls.append(filter, previous, status, next);
     table.parentNode.insertBefore(controls, table);
 
-    function show(sorted) {
+    var pending = 0;  // the status line waiting for the typing to stop
+
+    function show(sorted, typing) {
       var pages = Math.max(1, Math.ceil(state.matches.length / PAGE));
       state.page = Math.max(0, Math.min(state.page, pages - 1));
       var first = state.page * PAGE;
@@ -81,10 +84,15 @@
       for (var i = first; i < last; i++) state.matches[i].hidden = false;
       var among = cut && state.needle ? " (searched only the " + count(order.length) +
         " rows shown of " + count(total) + "; findings.csv and findings.jsonl hold all)" : "";
-      status.textContent = (state.matches.length
+      var said = (state.matches.length
         ? "rows " + count(first + 1) + "\u2013" + count(last) + " of " +
           count(state.matches.length) + among
         : "no matching rows" + among) + (sorted ? ", " + sorted : "");
+      // the rows follow each key at once; the status line, which a screen reader speaks, waits
+      // for a pause in the typing so that "kickback" is one announcement, not eight
+      clearTimeout(pending);
+      if (typing) pending = setTimeout(function () { status.textContent = said; }, SETTLE_MS);
+      else status.textContent = said;
       previous.disabled = state.page === 0;
       next.disabled = state.page >= pages - 1;
     }
@@ -99,7 +107,7 @@
       state.needle = filter.value.trim().toLowerCase();
       state.page = 0;
       refilter();
-      show();
+      show(undefined, true);
     });
     previous.addEventListener("click", function () { state.page -= 1; show(); });
     next.addEventListener("click", function () { state.page += 1; show(); });

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_report_browser import Visit, browser  # noqa: F401 (a fixture)
+from test_report_browser import Visit, browser, sync_api  # noqa: F401 (a fixture)
 from test_report_reviewer_page import hold, keyword, record, run_info
 
 from auditor.policies.loading import policy_of_bytes
@@ -122,8 +122,8 @@ def test_sortable_headings_are_named_by_their_column_and_announce_the_sort(brows
     assert heading.get_attribute("aria-sort") == "descending"
     assert "sorted by Severity, descending" in status.inner_text()
     page.locator("#table-keyword .controls input").fill("kickback")
-    assert re.fullmatch(
-        r"rows 1\u20132 of 2 \(searched only the 20 rows shown of 32.*", status.inner_text()
+    sync_api.expect(status).to_have_text(
+        re.compile(r"rows 1\u20132 of 2 \(searched only the 20 rows shown of 32.*")
     )
     assert visit.errors == []
 
@@ -241,4 +241,29 @@ def test_forced_colours_keep_the_chart_legend_and_its_text_readable(browser, rep
         assert key not in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)"), f"{name} key vanished"
         if bar:
             assert key == bar, f"{name}: key {key}, bars {bar}"
+    assert visit.errors == []
+
+
+def test_typing_a_filter_is_announced_once_when_the_typing_stops(browser, report):  # noqa: F811
+    """The status line is a live region: set on every key, a screen reader read out "rows 1-20
+    of 32", "rows 1-4 of 4"... eight times for "kickback". The rows still follow each key."""
+    visit = Visit(browser, report)
+    page = visit.page
+    page.evaluate(
+        """() => {
+          window.said = [];
+          const status = document.querySelector("#table-keyword .controls .status");
+          new MutationObserver(() => window.said.push(status.textContent))
+            .observe(status, {childList: true, characterData: true, subtree: true});
+        }"""
+    )
+    page.locator("#table-keyword .controls input").focus()
+    page.keyboard.type("kickb", delay=80)
+    shown = page.locator("#data-keyword tbody tr:not([hidden])")
+    assert shown.count() == 2  # the rows already follow what was typed
+    page.keyboard.type("ack", delay=80)
+    page.wait_for_timeout(1_500)
+    said = page.evaluate("window.said")
+    assert len(said) == 1, said
+    assert said[0].startswith("rows 1\u20132 of 2")
     assert visit.errors == []

@@ -157,7 +157,7 @@ def test_tables_sort_and_filter_with_the_pages_own_script(browser, tmp_path):
     shown = visit.page.locator("#data-keyword tbody tr:not([hidden])")
     assert shown.count() > 0
     assert all("代开发票" in row for row in shown.all_inner_texts())
-    assert re.fullmatch(r"rows 1\u2013\d+ of \d+", status.inner_text())
+    sync_api.expect(status).to_have_text(re.compile(r"rows 1\u2013\d+ of \d+"))
     assert visit.errors == []
 
 

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_report_browser import Visit, browser  # noqa: F401 (a fixture)
+from test_report_browser import Visit, browser, sync_api  # noqa: F401 (a fixture)
 from test_report_reviewer_page import HIDDEN, keyword, record, run_info, spoof_builder
 
 from auditor.report import ReportBuilder
@@ -171,14 +171,15 @@ def test_the_filter_of_a_cut_table_says_it_searched_only_the_rows_shown(browser,
     box = visit.page.locator("#table-keyword .controls input")
     assert box.get_attribute("placeholder") == "Filter the 20 rows shown"
     assert "of 50" in box.get_attribute("aria-label")
+    status = visit.page.locator("#table-keyword .controls .status")
     box.fill("900000000000000049")  # a low finding the page did not draw
-    status = visit.page.locator("#table-keyword .controls .status").inner_text()
-    assert status.startswith("no matching rows")
-    assert "searched only the 20 rows shown of 50" in status
-    assert "findings.csv and findings.jsonl hold all" in status
+    sync_api.expect(status).to_have_text(re.compile("^no matching rows"))
+    assert "searched only the 20 rows shown of 50" in status.inner_text()
+    assert "findings.csv and findings.jsonl hold all" in status.inner_text()
     box.fill("900000000000000001")
-    status = visit.page.locator("#table-keyword .controls .status").inner_text()
-    assert status.startswith("rows 1\u20131 of 1 (searched only the 20 rows shown of 50")
+    sync_api.expect(status).to_have_text(
+        re.compile("^rows 1\u20131 of 1 \\(searched only the 20 rows shown of 50")
+    )
     assert visit.errors == []
 
 
