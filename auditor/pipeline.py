@@ -600,11 +600,15 @@ class _Archiver:
             " (content_hash TEXT PRIMARY KEY) WITHOUT ROWID"
         )
         self.db.execute("DELETE FROM run_unidentified")
-        # (msg_id, content) pairs archived from outside the hour of their timestamp (`_kept`)
-        self._strays: set[tuple[str, str]] = set()
-        # content hashes of the records without a msg_id archived so far: one served in two
-        # hours (a stray) is still archived once a run
-        self._anonymous: set[str] = set()
+        # (msg_id, content) pairs archived from outside the hour of their timestamp (`_kept`),
+        # by that timestamp, so an hour loads only the strays it could repeat: a source serving
+        # every record in a wrong hour held them all in a set (about 200 bytes each)
+        self.db.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS run_strays (timestamp_ms INTEGER NOT NULL,"
+            " msg_id TEXT NOT NULL, content_hash TEXT NOT NULL,"
+            " PRIMARY KEY (timestamp_ms, msg_id, content_hash)) WITHOUT ROWID"
+        )
+        self.db.execute("DELETE FROM run_strays")
         # The least and greatest msg_id earlier runs archived ((None, None) for none): nothing
         # writes `messages` until this run commits, so a batch of msg_ids outside this range
         # needs no query (a first run's, and an incremental run's newer messages).
@@ -745,7 +749,6 @@ class _Archiver:
                     self.emit(finding)
             self.report.run_info = self.run_info(writer)
             formats = bag_formats()
-            self._index_unidentified()
             # The page is written in a child from here, forked before the state's thread starts
             # indexing this run's messages, while this process writes the CSV.
             with (
@@ -891,7 +894,10 @@ class _Archiver:
         its timestamp, and `settle` keeps a record with a timestamp only in the hour holding it.
         So only a pair without a timestamp, or with one outside its hour (a stray), is looked up
         in the run's index; any other pair can only repeat within its hour (`seen`) or as an
-        earlier stray with a timestamp (`_strays`).
+        earlier stray with a timestamp in this hour (`strays`, from the run's `run_strays`).
+        A record without a msg_id repeats one of this hour (`anonymous`) or of an earlier hour of
+        the run (`run_unidentified`): both tables are indexed as the hour ends, so the run's
+        memory holds one hour of them, whatever the history.
 
         In an hour fetched a second time (`second_look`), what an earlier run archived is only
         counted, and a record without a msg_id is looked up among those earlier runs archived;
@@ -900,11 +906,13 @@ class _Archiver:
         place_waiting = self.report.place_waiting
         verdicts: Counter[tuple[str, str]] = Counter()
         archived_earlier: Counter[int] = Counter()
-        emit, reached, strays = self.emit, crashpoints.reached, self._strays
-        anonymous = self._anonymous
+        emit, reached = self.emit, crashpoints.reached
         then = self._then
         lookup = self.db.execute
         start, end = partition.start_ms, partition.end_ms
+        strays = set(lookup(_STRAYS_OF_HOUR, (start, end)).fetchall())
+        new_strays: list[tuple[int, str, str]] = []
+        anonymous: set[str] = set()
         seen: set[tuple[str, str]] = set()
         indexed: list[tuple[str, str, int | None, int | None, int, str, str, int]] = []
         seq = writer.record_count
@@ -939,8 +947,8 @@ class _Archiver:
                         repeated = pair in strays
                     else:
                         repeated = lookup(_IN_RUN_INDEX, pair).fetchone() is not None
-                        if sent is not None:
-                            strays.add(pair)
+                        if sent is not None and not repeated:
+                            new_strays.append((sent, identity, content))
                     if repeated:
                         not_archived(kind, chat, sent)
                         continue
@@ -969,7 +977,9 @@ class _Archiver:
                             second_look.new_ids.add(identity)
                     elif second_look is not None:
                         findings.append(second_look.late(identity))
-                elif content in anonymous:
+                elif content in anonymous or (
+                    lookup(_IN_RUN_UNIDENTIFIED, (content,)).fetchone() is not None
+                ):
                     not_archived(kind, chat, sent)
                     continue
                 elif content in anonymous_before:
@@ -997,12 +1007,8 @@ class _Archiver:
                 kept.append((canonical, salt))
                 reached("archive.record")
             yield kept
-            if len(indexed) >= _INDEX_HELD:  # a large hour: its pairs go to the index now
-                with self._temporary() as db:
-                    db.executemany(
-                        "INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", indexed
-                    )
-                indexed.clear()
+            if len(indexed) + len(anonymous) >= _INDEX_HELD:  # a large hour: indexed now
+                self._index_hour(indexed, new_strays, anonymous)
         for (disposition, rule), count in verdicts.items():  # in the order first seen
             self.report.observe_verdict(disposition, rule, count)
         for first_run, messages in sorted(archived_earlier.items()):
@@ -1011,8 +1017,26 @@ class _Archiver:
                     partition.label(self.source.tz), first_run, messages, self._bag_of(first_run)
                 )
             )
+        self._index_hour(indexed, new_strays, anonymous)
+
+    def _index_hour(
+        self,
+        indexed: list[tuple[str, str, int | None, int | None, int, str, str, int]],
+        strays: list[tuple[int, str, str]],
+        anonymous: set[str],
+    ) -> None:
+        """An hour's archived pairs, strays and contents without a msg_id into the run's
+        temporary tables, emptied: asked about only past `seen` and `anonymous`, which hold
+        the whole hour, so when they are written changes no answer."""
         with self._temporary() as db:
             db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", indexed)
+            db.executemany("INSERT OR IGNORE INTO run_strays VALUES (?, ?, ?)", strays)
+            db.executemany(
+                "INSERT OR IGNORE INTO run_unidentified VALUES (?)", ((c,) for c in anonymous)
+            )
+        indexed.clear()
+        strays.clear()
+        anonymous.clear()
 
     def _bag_of(self, sequence: int) -> str | None:
         """The folder name of the bag run `sequence` wrote, as the state recorded it."""
@@ -1059,14 +1083,6 @@ class _Archiver:
             "source after that first fetch are not in the archive; schedule runs more often",
             details={"since": since_text, "until": until_text},
         ).to_dict()
-
-    def _index_unidentified(self) -> None:
-        """The contents of the records without a msg_id this run archived, into the temporary
-        table the run's completion copies into the state, for later second looks."""
-        with self._temporary() as db:
-            db.executemany(
-                "INSERT INTO run_unidentified VALUES (?)", ((c,) for c in self._anonymous)
-            )
 
     @contextmanager
     def _temporary(self) -> Iterator[sqlite3.Connection]:
@@ -1148,6 +1164,10 @@ def _drop_stale_partial_bags(out_dir: Path, name: str) -> None:
 
 
 _IN_RUN_INDEX = "SELECT 1 FROM run_messages WHERE msg_id = ? AND content_hash = ?"
+_IN_RUN_UNIDENTIFIED = "SELECT 1 FROM run_unidentified WHERE content_hash = ?"
+_STRAYS_OF_HOUR = (
+    "SELECT msg_id, content_hash FROM run_strays WHERE timestamp_ms >= ? AND timestamp_ms < ?"
+)
 _BATCH_LINES = 500  # also the most msg_ids one query binds (SQLite allows 32,766)
 # Pairs of an hour's records held before they are indexed (at its end, unless it has more): the
 # run's index is only asked about a pair not in `seen`, which holds all of the hour's, so when
