@@ -125,10 +125,10 @@ _DOWNLOADS = itertools.count()  # a worker's downloads, each to a partial file o
 
 
 def drop_partial_downloads(spool_dir: Path) -> None:
-    """Removes the files a killed run was downloading into the attachment store: named by
-    process and thread, no later run would finish or reuse them, and one can be as large as
-    the biggest attachment. Called before any worker starts; the state's lock keeps other runs
-    out of this spool."""
+    """Removes the files a killed run was downloading, or had not yet named, in the attachment
+    store: named by process, thread and download, no later run would finish or reuse them, and
+    one can be as large as the biggest attachment. Called before any worker starts; the state's
+    lock keeps other runs out of this spool."""
     for partial in (spool_dir / "attachments").glob(f"{PARTIAL_DOWNLOAD}*.tmp"):
         partial.unlink(missing_ok=True)
 
