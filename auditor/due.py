@@ -33,11 +33,14 @@ from auditor.policies.model import Policy
 from auditor.state_reading import check_whole, reading_state
 
 # Verdicts in the order they are listed; `kept` (retention still running) is only counted.
-VERDICTS = ("delete", "review", "hold", "no-retention", "expired", "keep")
-LISTED = ("delete", "review", "hold", "no-retention", "expired")
+VERDICTS = ("delete", "review", "unchecked", "hold", "no-retention", "expired", "keep")
+LISTED = ("delete", "review", "unchecked", "hold", "no-retention", "expired")
 EXPLAINED = {
     "delete": "retention ended, the rule says delete: delete at the source, purge from the archive",
     "review": "retention ended, the rule says review: decide by hand",
+    "unchecked": "due by the index, but its line in its bag could not be checked against the "
+    "current policy's holds (policy_holds.unchecked_why says why): do not delete before "
+    "checking it by hand",
     "hold": "under a legal hold (or one that begins later): do not delete",
     "no-retention": "no retention could be computed (no timestamp, or no rule applies): review",
     "expired": "retention ended; the rule is unknown (indexed by an earlier version): review",
@@ -213,7 +216,7 @@ def due(
                 f"messages m LEFT JOIN {due_holds.TABLE} h"
                 " ON h.msg_id = m.msg_id AND h.content_hash = m.content_hash"
             )
-            verdict = f"CASE WHEN h.hold IS NOT NULL THEN 'hold' ELSE {verdict} END"
+            verdict = f"coalesce(h.verdict, {verdict})"
             rule = f"coalesce(h.hold, {rule})"
         ranked = (
             f"SELECT {verdict} AS v, m.msg_id, m.retain_until_ms, {rule} AS rule, m.first_run,"
@@ -232,7 +235,7 @@ def due(
             "SELECT v, msg_id, retain_until_ms, rule, first_run, seq, versions"
             f" FROM ({ranked})"
             f" WHERE v IN ({', '.join(repr(name) for name in LISTED)})"
-            " AND (:since IS NULL OR v = 'hold' OR retain_until_ms IS NULL"
+            " AND (:since IS NULL OR v IN ('hold', 'unchecked') OR retain_until_ms IS NULL"
             " OR retain_until_ms > :since)"
             f" ORDER BY CASE v {order} END, retain_until_ms, msg_id",
             params,

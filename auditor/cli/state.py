@@ -13,7 +13,7 @@ from auditor import due as due_module
 from auditor import expected_head, state_show
 from auditor.archive.publickey import load_public_keys
 from auditor.cli.archive import _PUBKEY
-from auditor.errors import ConfigError
+from auditor.errors import EXIT_FINDINGS, ConfigError
 from auditor.partitions import format_instant, parse_instant
 from auditor.policies.loading import load_policy
 from auditor.report.formats.csv import csv_line, spreadsheet_cell
@@ -183,9 +183,11 @@ def due_command(
 
     Answers from the state's message index, as each run judged its messages (a hold of its
     policy that begins later holds them already); with --policy, a hold added since applies
-    too. Read-only.
+    too; a message due whose line in its bag could not be checked against them is listed as
+    `unchecked`, never as due. Read-only.
 
-    Exits 0 when answered, 1 when no run the state records has the --expect-head head, 2 when
+    Exits 0 when answered, 1 when no run the state records has the --expect-head head or (after
+    the listing) a message is listed as unchecked, 2 when
     the state, the policy or a bag is missing or unreadable, or the state is damaged (SQLite's
     quick_check), 4 while a run holds the state.
     """
@@ -203,9 +205,9 @@ def due_command(
                 policy_path,
                 f"{rejudged.read:,}",
                 f"{rejudged.held:,}",
-                f"; {rejudged.unchecked:,} could not be read from their bags as indexed (missing, "
-                "or changed since their run: auditor verify-chain OUT), and keep the verdict "
-                "listed: check them by hand"
+                f"; {rejudged.unchecked:,} could not be checked in their bags as indexed ("
+                + ", ".join(f"{why}: {count:,}" for why, count in rejudged.unchecked_why.items())
+                + "), listed as unchecked: do not delete them before checking them by hand"
                 if rejudged.unchecked
                 else "",
             )
@@ -230,6 +232,16 @@ def due_command(
         else:
             for line in due_module.as_table(report):
                 out.write(line + "\n")
+        unchecked = report.counts.get("unchecked", 0)
+    if unchecked:
+        out.flush()
+        log.error(
+            "%s message(s) due could not be checked against the holds of %s and are listed as "
+            "unchecked, not as due: exit 1",
+            f"{unchecked:,}",
+            policy_path,
+        )
+        click.get_current_context().exit(EXIT_FINDINGS)
 
 
 def _instant(option: str, text: str) -> int:
