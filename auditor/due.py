@@ -321,4 +321,4 @@ def as_table(report: DueReport) -> Iterator[str]:
         )
 
 
-CSV_FIELDS = ("verdict", "msg_id", "retain_until", "rule", "run", "bag", "seq", "earlier_versions")
+CSV_FIELDS = DueMessage._fields
