@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from auditor import due as due_module
-from auditor import expected_head, state_show
+from auditor import due_holds, expected_head, state_show
 from auditor.archive.publickey import load_public_keys
 from auditor.cli.archive import _PUBKEY
 from auditor.errors import EXIT_FINDINGS, ConfigError
@@ -209,7 +209,10 @@ def due_command(
                 f"{rejudged.read:,}",
                 f"{rejudged.held:,}",
                 f"; {rejudged.unchecked:,} could not be checked in their bags as indexed ("
-                + ", ".join(f"{why}: {count:,}" for why, count in rejudged.unchecked_why.items())
+                + "; ".join(
+                    f"{why}: {count:,}, {due_holds.UNCHECKED_WHY[why]}"
+                    for why, count in rejudged.unchecked_why.items()
+                )
                 + "), listed as unchecked: do not delete them before checking them by hand"
                 if rejudged.unchecked
                 else "",
