@@ -6,7 +6,10 @@ the policy after that run is not in it. Every message `due` would list as `delet
 `expired` or `no-retention` is read again from its bag, by its bag and `seq` (its line among the
 bag's records), and judged against the holds of the current policy that have not ended on the
 day asked about (begun or not: a message shown as held before its hold begins is only kept a
-little longer). Those a hold covers are listed as `hold`, named after it.
+little longer). Those a hold covers are listed as `hold`, named after it. Those whose line could
+not be checked (the bag's line is not the message the index names, or it has no line) are listed
+as `unchecked`, never with the verdict the index gave: an officer who feeds the list of
+deletions to a script would otherwise delete a message a hold may cover.
 
 The candidates come sorted by bag and seq from SQLite (sorted on disk past its cache), each bag's
 record files are read once, line by line, and what the holds cover goes to a temporary table of
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path, PurePath
 
@@ -35,68 +38,87 @@ from auditor.records import msg_id
 from auditor.sources.settle import content_sha256
 from auditor.state_rebuild import entity_fields_of
 
-TABLE = "temp.held_now"
-"""`(msg_id, content_hash, hold)`: the candidates a hold of the current policy covers."""
+TABLE = "temp.rejudged"
+"""`(msg_id, content_hash, verdict, hold)`: the candidates a hold of the current policy covers
+(`hold`, and its id), and those that could not be checked (`unchecked`, no hold)."""
 REJUDGED = ("delete", "review", "expired", "no-retention")
 _BATCH = 10_000
+
+
+UNCHECKED_WHY = {
+    "no-seq": "indexed without its line (by an earlier version): rebuild the state from the bags",
+    "changed": "its line is not the message indexed (its msg_id or content hash differs): the "
+    "bag was changed since its run (auditor verify-chain OUT)",
+    "missing": "its bag has no such line (cut short since its run: auditor verify-chain OUT)",
+}
+"""Why a candidate could not be checked, by the name `policy_holds.unchecked_why` counts it."""
 
 
 @dataclass(slots=True)
 class Rejudged:
     """What re-judging found: candidates read, those now held, and those that could not be
-    checked (no seq in an index an older version wrote, or a line that is not the message the
-    index names, by its msg_id and content hash: a bag changed since its run)."""
+    checked, in all and by why (`UNCHECKED_WHY`)."""
 
     read: int = 0
     held: int = 0
     unchecked: int = 0
+    unchecked_why: dict[str, int] = field(default_factory=dict)
+
+    def not_checked(self, why: str) -> None:
+        self.unchecked += 1
+        self.unchecked_why[why] = self.unchecked_why.get(why, 0) + 1
 
 
 def rejudge(
     db: sqlite3.Connection, candidates: str, params: dict, policy: Policy, out_dir: Path, on_ms: int
 ) -> Rejudged:
-    """Fills `TABLE` with the candidates that a hold of `policy` not ended at `on_ms` covers.
+    """Fills `TABLE` with the candidates that a hold of `policy` not ended at `on_ms` covers,
+    and those that could not be checked against its holds.
 
-    `candidates` is a query of `(bag, seq, msg_id, content_hash)` sorted by bag and seq.
-    Raises `InputError` (exit 2) when a bag is not in `out_dir`: the officer cannot be told
-    what is safe to delete without reading it."""
+        `candidates` is a query of `(bag, seq, msg_id, content_hash)` sorted by bag and seq.
+        Raises `InputError` (exit 2) when a bag is not in `out_dir`: the officer cannot be told
+        what is safe to delete without reading it."""
     db.execute(
-        f"CREATE TABLE {TABLE} (msg_id TEXT NOT NULL, content_hash TEXT NOT NULL, hold TEXT"
-        " NOT NULL, PRIMARY KEY (msg_id, content_hash)) WITHOUT ROWID"
+        f"CREATE TABLE {TABLE} (msg_id TEXT NOT NULL, content_hash TEXT NOT NULL, verdict TEXT"
+        " NOT NULL, hold TEXT, PRIMARY KEY (msg_id, content_hash)) WITHOUT ROWID"
     )
     holds = tuple(hold for hold in policy.holds if hold.ends_ms is None or hold.ends_ms > on_ms)
     outcome = Rejudged()
     if not holds:
         return outcome
     scopes = ScopeSet([hold.scope for hold in holds])
-    found: list[tuple[str, str, str]] = []
+    found: list[tuple[str, str, str, str | None]] = []
     rows = db.execute(candidates, params)
     for bag, wanted in groupby(rows, key=lambda row: row[0]):
-        for identity, content_hash, record in _records(out_dir, bag, wanted, outcome):
-            outcome.read += 1
-            mask = scopes.mask(facts_of(record))
-            if mask:
-                covering = [hold for bit, hold in enumerate(holds) if mask >> bit & 1]
-                found.append((identity, content_hash, longest_hold(covering).id))
+        for identity, content_hash, record, why in _records(out_dir, bag, wanted):
+            if record is None:
+                outcome.not_checked(why)
+                found.append((identity, content_hash, "unchecked", None))
+            else:
+                outcome.read += 1
+                mask = scopes.mask(facts_of(record))
+                if mask:
+                    covering = [hold for bit, hold in enumerate(holds) if mask >> bit & 1]
+                    found.append((identity, content_hash, "hold", longest_hold(covering).id))
+                    outcome.held += 1
             if len(found) >= _BATCH:
-                outcome.held += _store(db, found)
-    outcome.held += _store(db, found)
+                _store(db, found)
+    _store(db, found)
     return outcome
 
 
-def _store(db: sqlite3.Connection, found: list[tuple[str, str, str]]) -> int:
-    db.executemany(f"INSERT OR IGNORE INTO {TABLE} VALUES (?, ?, ?)", found)
-    count = len(found)
+def _store(db: sqlite3.Connection, found: list[tuple[str, str, str, str | None]]) -> None:
+    db.executemany(f"INSERT OR IGNORE INTO {TABLE} VALUES (?, ?, ?, ?)", found)
     found.clear()
-    return count
 
 
 def _records(
-    out_dir: Path, bag: str | None, wanted: Iterator[tuple], outcome: Rejudged
-) -> Iterator[tuple[str, str, dict]]:
-    """`(msg_id, content_hash, record)` of the wanted `(bag, seq, msg_id, content_hash)` rows
-    of one bag (sorted by seq, those without one first), read from its record files in order:
-    its lines are its seqs from 0."""
+    out_dir: Path, bag: str | None, wanted: Iterator[tuple]
+) -> Iterator[tuple[str, str, dict | None, str]]:
+    """`(msg_id, content_hash, record, "")` of the wanted `(bag, seq, msg_id, content_hash)`
+    rows of one bag (sorted by seq, those without one first), read from its record files in
+    order (its lines are its seqs from 0); `(msg_id, content_hash, None, why)` for each whose
+    line could not be checked (`UNCHECKED_WHY`)."""
     folder = out_dir / PurePath(bag).name if bag else None
     if folder is None or not (folder / layout.RECORDS).is_dir():
         raise InputError(
@@ -107,7 +129,7 @@ def _records(
     entity_fields = entity_fields_of(info)
     row = next(wanted, None)
     while row is not None and row[1] is None:
-        outcome.unchecked += 1
+        yield row[2], row[3], None, "no-seq"
         row = next(wanted, None)
     line_seq = 0
     for path in record_files(folder):
@@ -126,11 +148,11 @@ def _records(
                         and msg_id(record) == row[2]
                         and content_sha256(record, record_bytes(line), entity_fields) == row[3]
                     ):
-                        yield row[2], row[3], record
+                        yield row[2], row[3], record, ""
                     else:
-                        outcome.unchecked += 1
+                        yield row[2], row[3], None, "changed"
                     row = next(wanted, None)
                 line_seq += 1
     while row is not None:  # seqs past the bag's lines
-        outcome.unchecked += 1
+        yield row[2], row[3], None, "missing"
         row = next(wanted, None)

@@ -8,6 +8,8 @@ policy's hold on user0007 and user0042 moved to begin on 2026-12-01."""
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 
 import pytest
@@ -63,11 +65,11 @@ def chain(tmp_path_factory):
     return folder, keys, outcome
 
 
-def due_json(folder, *extra):
+def due_json(folder, *extra, exit_code=0):
     result = invoke(
         "due", "--state", folder / "state.db", "--on", LATER, "--format", "json", *extra
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == exit_code, result.output
     return json.loads(result.output[result.output.index("{") :])
 
 
@@ -174,9 +176,9 @@ def test_due_with_a_policy_refuses_a_chain_folder_without_its_bags(chain, tmp_pa
     assert "no bag" in result.output and "Traceback" not in result.output
 
 
-def test_due_with_a_policy_does_not_judge_a_message_changed_in_its_bag(chain, tmp_path):
-    """A line edited so that the new hold no longer covers it (another sender, the same msg_id)
-    is not the message the index names: counted as not checked, never as read and free."""
+def edited_copy(chain, tmp_path):
+    """The chain's bags copied, with one line due for deletion edited so that the new hold no
+    longer covers it (another sender, the same msg_id); its msg_id, and the due list before."""
     folder, _keys, outcome = chain
     before = {m["msg_id"]: m["verdict"] for m in due_json(folder)["messages"]}
     copy = tmp_path / "archive"
@@ -193,9 +195,42 @@ def test_due_with_a_policy_does_not_judge_a_message_changed_in_its_bag(chain, tm
             if json.loads(line)["record"].get("msg_id") == target:
                 lines[number] = line.replace(b'"from":"user0013"', b'"from":"user0099"')
                 path.write_bytes(b"".join(lines))
+    return copy, target, before
 
-    report = due_json(folder, "--policy", current_policy(folder), "--out", copy)
+
+def test_due_with_a_policy_lists_a_message_changed_in_its_bag_as_unchecked(chain, tmp_path):
+    """The changed line is not the message the index names: never read as free of the hold,
+    and never listed for deletion (a script deleting the `delete` rows would have deleted it)
+    but as `unchecked`, with why, and exit 1 (probe due21 #2)."""
+    folder = chain[0]
+    copy, target, before = edited_copy(chain, tmp_path)
+
+    report = due_json(folder, "--policy", current_policy(folder), "--out", copy, exit_code=1)
 
     assert report["policy_holds"]["unchecked"] == 1
+    assert report["policy_holds"]["unchecked_why"] == {"changed": 1}
     listed = {m["msg_id"]: m for m in report["messages"]}
-    assert listed[target]["verdict"] == "delete"
+    assert (listed[target]["verdict"], listed[target]["rule"]) == ("unchecked", "default")
+    assert report["counts"]["unchecked"] == 1
+    assert report["counts"]["delete"] < list(before.values()).count("delete")
+    assert target not in {m["msg_id"] for m in report["messages"] if m["verdict"] == "delete"}
+
+
+def test_due_with_a_policy_says_on_stderr_why_it_exits_1(chain, tmp_path):
+    """The officer reading the table (or a script checking the exit code) is told, after the
+    listing, that some messages could not be checked; `--since` lists them still."""
+    folder = chain[0]
+    copy, target, _before = edited_copy(chain, tmp_path)
+    command = [sys.executable, "-m", "auditor", "due", "--state", str(folder / "state.db")]
+    command += ["--on", LATER, "--since", LATER, "--policy", str(current_policy(folder))]
+
+    done = subprocess.run(
+        [*command, "--out", str(copy)], capture_output=True, text=True, timeout=120
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert "1 message(s) due could not be checked" in done.stderr
+    assert "changed: 1" in done.stderr and "Traceback" not in done.stderr
+    assert [line.split()[:2] for line in done.stdout.splitlines() if target in line] == [
+        ["unchecked", target]
+    ]

@@ -97,3 +97,36 @@ def test_due_warns_that_holds_added_since_a_run_are_not_applied(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "a hold added to the policy since" in result.stderr
     assert "auditor scan --policies CURRENT.yaml --now" in result.stderr
+
+
+def test_due_json_writes_each_message_as_json_dumps_would(tmp_path):
+    """The listing's lines are made by hand for speed (a million messages): each must still be
+    `json.dumps(message, ensure_ascii=False)` byte for byte, with quotes, backslashes, control
+    characters and non-ASCII in a msg_id."""
+    hostile = ('a"b', "back\\slash", "line\nbreak\x01\x1f", "\u2028é中", "200000070000025721")
+    state_with(tmp_path / "state.db", hostile, until_ms=1_767_225_599_999)
+
+    result = CliRunner().invoke(
+        main,
+        ["due", "--state", str(tmp_path / "state.db"), "--on", "2026-06-01", "--format", "json"],
+    )
+
+    assert result.exit_code == 0, result.output
+    body = result.output[result.output.index("{") :]
+    lines = body.split('"messages": [\n    ')[1].split("\n  ]")[0].split(",\n    ")
+    listed = [json.loads(line) for line in lines]
+    assert [json.dumps(message, ensure_ascii=False) for message in listed] == lines
+    assert {message["msg_id"] for message in listed} == set(hostile)
+    assert listed[0]["retain_until"] == "2025-12-31T23:59:59.999Z"
+    assert listed[1]["retain_until"] == "2026-01-01T00:00:00Z"
+
+
+def test_due_writes_instants_as_format_instant_does():
+    """`due` makes a listed instant's date once a day; the text is `format_instant`'s."""
+    from auditor.due import _Instants
+    from auditor.partitions import format_instant
+
+    instants = _Instants()
+    day = 86_400_000
+    for ms in (-day - 1, -1, 0, 999, 1000, day - 1, day, 1_767_225_599_999, 253_402_300_799_999):
+        assert instants(ms) == format_instant(ms), ms

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from itertools import islice
 from pathlib import Path
 
 import click
 
 from auditor import due as due_module
-from auditor import expected_head, state_show
+from auditor import due_holds, expected_head, state_show
 from auditor.archive.publickey import load_public_keys
 from auditor.cli.archive import _PUBKEY
-from auditor.errors import ConfigError
+from auditor.errors import EXIT_FINDINGS, ConfigError
 from auditor.partitions import format_instant, parse_instant
 from auditor.policies.loading import load_policy
 from auditor.report.formats.csv import csv_line, spreadsheet_cell
@@ -22,14 +23,50 @@ from auditor.state_rebuild import rebuild
 
 log = logging.getLogger(__name__)
 
-_STATE = click.option(
-    "--state",
-    "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("state.db"),
-    show_default=True,
-    help="State database of the chain.",
-)
+
+def _state_option(help: str = "State database of the chain.", *, required: bool = False):
+    """`--state`: the chain's state database, `state.db` here unless given (or, required, the
+    one `state rebuild` writes). The options below are made by one function each: the four
+    commands repeated their shape."""
+    return click.option(
+        "--state",
+        "state_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        required=required,
+        default=None if required else Path("state.db"),
+        show_default=not required,
+        help=help,
+    )
+
+
+def _format_option(*choices: str, help: str):
+    """`--format`: how the answer is written, a table for a terminal by default."""
+    return click.option(
+        "--format",
+        "output",
+        type=click.Choice(choices),
+        default="table",
+        show_default=True,
+        help=help,
+    )
+
+
+def _instant_option(name: str, help: str, *, required: bool = False, metavar: str | None = None):
+    """An instant (`--before`, `--on`, `--since`), read by `_instant` or `_day_end`."""
+    return click.option(
+        name, name.removeprefix("--"), required=required, metavar=metavar, help=help
+    )
+
+
+def _bags_option(help: str, *, required: bool = False, exists: bool = False):
+    """`--out`: the chain's folder of bags."""
+    return click.option(
+        "--out",
+        "out_dir",
+        required=required,
+        type=click.Path(file_okay=False, exists=exists, path_type=Path),
+        help=help,
+    )
 
 
 @click.group("state")
@@ -38,8 +75,8 @@ def state_group() -> None:
 
 
 @state_group.command("prune")
-@_STATE
-@click.option(
+@_state_option()
+@_instant_option(
     "--before",
     required=True,
     help="Forget messages sent before this instant: ISO 8601 (UTC unless a zone is given) or "
@@ -62,19 +99,9 @@ def prune_command(state_path: Path, before: str, dry_run: bool) -> None:
     )
 
 
-_FORMAT = click.option(
-    "--format",
-    "output",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="A table for a terminal, or JSON for a script.",
-)
-
-
 @state_group.command("show")
-@_STATE
-@_FORMAT
+@_state_option()
+@_format_option("table", "json", help="A table for a terminal, or JSON for a script.")
 @expected_head.OPTION
 def show_command(state_path: Path, output: str, expect_head: str | None) -> None:
     """Show the chain's runs (window, counts, hours lost, policy digest, bag), its head and the
@@ -93,20 +120,8 @@ def show_command(state_path: Path, output: str, expect_head: str | None) -> None
 
 
 @state_group.command("rebuild")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="The chain's folder of bags.",
-)
-@click.option(
-    "--state",
-    "state_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The state database to write; it must not exist yet.",
-)
+@_bags_option("The chain's folder of bags.", required=True, exists=True)
+@_state_option("The state database to write; it must not exist yet.", required=True)
 @_PUBKEY
 @expected_head.OPTION
 def rebuild_command(
@@ -131,28 +146,21 @@ def rebuild_command(
 
 
 @click.command("due")
-@_STATE
-@click.option(
+@_state_option()
+@_instant_option(
     "--on",
-    "on",
     metavar="INSTANT",
     help="The day to answer for: an instant, ISO 8601 (UTC unless a zone is given) or epoch ms; "
     "a date alone means its end. Default: now.",
 )
-@click.option(
+@_instant_option(
     "--since",
-    "since",
     metavar="INSTANT",
     help="List only the retentions that ended after this instant (what became due since the "
     "last look); holds are always listed, every verdict always counted.",
 )
-@click.option(
-    "--format",
-    "output",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="A table for a terminal, CSV for a spreadsheet, JSON for a script.",
+@_format_option(
+    "table", "csv", "json", help="A table for a terminal, CSV for a spreadsheet, JSON for a script."
 )
 @click.option(
     "--policy",
@@ -161,12 +169,7 @@ def rebuild_command(
     help="The current policy file: the messages due for deletion or review are read again from "
     "their bags and listed as held when one of its holds (not ended on the day) covers them.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The chain's folder of bags, read with --policy [default: the state's folder].",
-)
+@_bags_option("The chain's folder of bags, read with --policy [default: the state's folder].")
 @expected_head.OPTION
 def due_command(
     state_path: Path,
@@ -183,9 +186,11 @@ def due_command(
 
     Answers from the state's message index, as each run judged its messages (a hold of its
     policy that begins later holds them already); with --policy, a hold added since applies
-    too. Read-only.
+    too; a message due whose line in its bag could not be checked against them is listed as
+    `unchecked`, never as due. Read-only.
 
-    Exits 0 when answered, 1 when no run the state records has the --expect-head head, 2 when
+    Exits 0 when answered, 1 when no run the state records has the --expect-head head or (after
+    the listing) a message is listed as unchecked, 2 when
     the state, the policy or a bag is missing or unreadable, or the state is damaged (SQLite's
     quick_check), 4 while a run holds the state.
     """
@@ -203,9 +208,12 @@ def due_command(
                 policy_path,
                 f"{rejudged.read:,}",
                 f"{rejudged.held:,}",
-                f"; {rejudged.unchecked:,} could not be read from their bags as indexed (missing, "
-                "or changed since their run: auditor verify-chain OUT), and keep the verdict "
-                "listed: check them by hand"
+                f"; {rejudged.unchecked:,} could not be checked in their bags as indexed ("
+                + "; ".join(
+                    f"{why}: {count:,}, {due_holds.UNCHECKED_WHY[why]}"
+                    for why, count in rejudged.unchecked_why.items()
+                )
+                + "), listed as unchecked: do not delete them before checking them by hand"
                 if rejudged.unchecked
                 else "",
             )
@@ -224,12 +232,22 @@ def due_command(
         elif output == "csv":
             # as findings.csv: a BOM, and msg_ids kept as text, never run as a formula
             out.write("\ufeff" + csv_line(due_module.CSV_FIELDS))
-            for message in report.messages:
-                cells = [spreadsheet_cell(getattr(message, name)) for name in due_module.CSV_FIELDS]
-                out.write(csv_line(cells))
+            lines = (csv_line([spreadsheet_cell(value) for value in m]) for m in report.messages)
+            while batch := "".join(islice(lines, 1_000)):
+                out.write(batch)
         else:
             for line in due_module.as_table(report):
                 out.write(line + "\n")
+        unchecked = report.counts.get("unchecked", 0)
+    if unchecked:
+        out.flush()
+        log.error(
+            "%s message(s) due could not be checked against the holds of %s and are listed as "
+            "unchecked, not as due: exit 1",
+            f"{unchecked:,}",
+            policy_path,
+        )
+        click.get_current_context().exit(EXIT_FINDINGS)
 
 
 def _instant(option: str, text: str) -> int:
