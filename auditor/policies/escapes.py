@@ -16,8 +16,12 @@ import re
 from html import unescape
 from typing import NamedTuple
 
+# Both alternatives start with a literal, so the regex engine skips to the next `&` or `%` at its
+# fast scan's speed; `(?:%XX)+` first was tried at every position (8 µs for 100 characters of
+# text without an escape, against 2 µs).
 _ESCAPE = re.compile(
-    r"&(?:#[0-9]{1,7};?|#[Xx][0-9A-Fa-f]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};)|(?:%[0-9A-Fa-f]{2})+"
+    r"&(?:#[0-9]{1,7};?|#[Xx][0-9A-Fa-f]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};)"
+    r"|%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*"
 )
 
 
