@@ -65,6 +65,7 @@ class PolicyEngine:
         self._keywords = KeywordMatcher(policy.keyword_lists, self._pii.needles)
         self._terms = self._keywords.terms
         self._decodes = self._keywords.decodes
+        self._unmarks = self._keywords.unmarks
         self._candidates = self._pii.candidates
         self._may_reorder = MAY_REORDER  # an attribute: compiled code reads it unboxed
         blind = memo_size and self._keywords.digit_blind and self._pii.digit_blind
@@ -153,7 +154,9 @@ class PolicyEngine:
         else:
             term_hits, roles = self._terms(text)
             chosen = self._candidates(text, roles & NEEDLE != 0)
-        if self._decodes and ("&" in text or "%" in text):  # `escapes.may_hold_escapes`
+        if (self._decodes and ("&" in text or "%" in text)) or (  # `escapes.may_hold_escapes`
+            self._unmarks and ("<" in text or "[" in text)  # `escapes.may_hold_markup`
+        ):
             term_hits = self._with_decoded(text, term_hits, remember)
         if roles > NEEDLE:
             term_hits = tuple(term_hits) + tuple(self._keywords.patterns(text, roles))
