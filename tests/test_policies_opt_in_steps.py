@@ -90,6 +90,10 @@ def test_numbers_are_no_leetspeak(text):
     assert hits(text, "ass", "rat", steps=["leet"]) == []
 
 
+def test_a_term_that_is_numbers_itself_is_found_as_typed():
+    assert [each[1] for each in hits("call 911 now", "911", steps=["leet"])] == ["911"]
+
+
 POLICY = """
 version: 1
 retention:

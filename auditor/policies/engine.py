@@ -175,11 +175,11 @@ class PolicyEngine:
         return found
 
     def _with_decoded(self, text: str, term_hits: Sequence[KeywordHit], remember: Any) -> Any:
-        """`term_hits` as the lists with the `decode` step see them (`with_decoded`), remembered
-        for a text the memo of whole texts does not keep: one too long for it, or one the
-        digit-blind memo answers, whose escapes that memo cannot (their digits are the text).
-        Decoding scans the text and, where it finds an escape, matches the decoded text again,
-        8 µs and more for a shared link each time it was seen."""
+        """`term_hits` as the lists with the `decode` (or `markup`) step see them
+        (`with_decoded`), remembered for a text the memo of whole texts does not keep: one too
+        long for it, or one the digit-blind memo answers, whose escapes that memo cannot (their
+        digits are the text). Decoding scans the text and, where it finds an escape, matches the
+        decoded text again: 8 µs and more for a shared link, each time it was seen."""
         if remember or not self.memo_size or len(text) > DECODED_TEXT_LIMIT:
             return self._keywords.with_decoded(text, term_hits)
         decoded = self._decoded

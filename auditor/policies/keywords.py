@@ -224,7 +224,11 @@ class _Group:
                 raw_end = raw_index(offsets, end - 1) + 1
             if _glued(text, raw_start, raw_end, entry):
                 continue
-            if self.reads_leet and mostly_leet(text[raw_start:raw_end]):
+            if (
+                self.reads_leet
+                and mostly_leet(text[raw_start:raw_end])
+                and not mostly_leet(entry.term)  # a term such as `911` is numbers itself
+            ):
                 continue
             if (
                 offsets is not None
