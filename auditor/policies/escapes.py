@@ -33,7 +33,7 @@ _ESCAPE = re.compile(
 
 
 _MARKUP = (
-    r"<!--.{0,1024}?-->"
+    r"<!--[^<>]{0,1024}?-->"  # not across a `<`: 10,000 `<!--` in a row took 0.4 s
     r"|</?[A-Za-z][A-Za-z0-9]{0,15}(?:\s[^<>]{0,256})?/?>"
     r"|\[/?(?:b|i|u|s|color|size|font|url|quote|code|sup|sub)(?:=[^\[\]]{0,64})?\]"
 )
