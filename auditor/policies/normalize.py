@@ -34,8 +34,6 @@ from itertools import accumulate, combinations
 
 STEPS = ("decode", "nfkc", "confusables", "case", "traditional", "digits", "separators")
 """The steps a keyword list applies when it names none."""
-OPT_IN_STEPS = ("markup", "leet")
-"""Steps only a list that names them applies: each finds more, and wrongly more (see `LEET`)."""
 STEP_ORDER = (
     "decode",
     "markup",
@@ -47,6 +45,7 @@ STEP_ORDER = (
     "leet",
     "separators",
 )
+"""Every step, in the order applied: `markup` and `leet` only in a list that names them."""
 # `decode` (character references and percent-escapes) and `markup` (HTML tags and comments,
 # BBCode) map runs, not characters (see `escapes`): the keyword matcher applies them apart, and a
 # `Normalizer` leaves them out of its character map.
