@@ -550,3 +550,39 @@ def test_a_short_maestro_number_next_to_a_card_word_is_found(text, number):
 )
 def test_a_short_maestro_number_without_a_card_word_or_check_is_not_found(text):
     assert found("bank_card", text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "消息ID:395843948829430847",  # passes the prefix, length and Luhn checks
+        "msg_id 4375748387439550",
+        "Message-ID: 36309437449863667",
+        "订单号：６２３４９８１４２６５６１９４８８７７",
+        "快递单号 628448733109647978",
+        "交易流水号:395927963274535528 请查一下",
+        "合同编号=3553144099074776",
+        "order id #396027188439845920",
+        "Order No.: 3534940583808734",
+        "ref 4400050182510795",
+        "uid6250004527366438870",
+    ],
+)
+def test_a_number_after_an_identifiers_label_is_no_bank_card(text):
+    assert found("bank_card", text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("订单号 2026112700123 卡号6222021234567894", "6222021234567894"),
+        ("卡号:6222021234567894，流水号:20261127", "6222021234567894"),
+        ("流水号:20261127，退款到银行卡 6222021234567894", "6222021234567894"),
+        ("card id 4111111111111111", "4111111111111111"),
+        ("credit card number 交易号: 4111111111111111", "4111111111111111"),
+        ("paid 4111111111111111", "4111111111111111"),
+        ("preference 4111111111111111", "4111111111111111"),
+    ],
+)
+def test_a_card_beside_a_card_word_or_a_word_ending_like_a_label_is_found(text, number):
+    assert [hit[3] for hit in found("bank_card", text)] == [number]

@@ -311,3 +311,33 @@ def test_the_engine_reports_a_term_spelt_in_character_references(engine):
     assert [(rule, matched) for rule, _pointer, matched, _message in found(engine, rec)] == [
         ("zh", "&#20869;&#24149;&#28040;&#24687;")
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "链接 https://s.example.cn/search?q=%E6%B4%97%E9%92%B1&from=app&page=2&t=1722731748079",
+        "第3季度 R&D 预算 &#27927;&#38065;",  # short, with digits: the digit-blind memo's
+        "sales & marketing, then R&D; " * 4,  # long, no escape at all
+    ],
+)
+def test_a_repeated_text_holding_escapes_is_decoded_once(engine, text, monkeypatch):
+    calls = []
+    with_decoded = engine._keywords.with_decoded
+    monkeypatch.setattr(
+        engine._keywords, "with_decoded", lambda *args: calls.append(1) or with_decoded(*args)
+    )
+    first = engine.matches(text)
+
+    assert [engine.matches(text) for _ in range(3)] == [first] * 3
+    assert calls == [1]
+
+
+def test_escapes_that_differ_only_in_their_digits_are_decoded_apart(engine):
+    """The digit-blind memo answers both texts' raw matching; their escapes show different
+    characters (洗钱, then 洘钲)."""
+    shown = engine.matches("第3批 &#27927;&#38065; 了")[0]
+    other = engine.matches("第4批 &#27928;&#38066; 了")[0]
+
+    assert [hit.matched for hit in shown] == ["&#27927;&#38065;"]
+    assert other == ()

@@ -32,6 +32,8 @@ MEMO_SIZE = 32_768  # entries in each of the two memos: about 5 MB each at most
 CONTEXT_CHARS = 200  # characters of a long text a finding keeps on each side of its match
 SPANS_KEPT = 100  # [start, end] pairs a finding of a repeated match lists
 MEMO_TEXT_LIMIT = 64  # characters of a text remembered whole
+DECODED_MEMO_SIZE = 2_048  # texts whose decoded keyword hits are remembered (at most 4.3 MB)
+DECODED_TEXT_LIMIT = 512  # characters of such a text (a shared link with percent-escapes)
 BLIND_KEY_LIMIT = 256  # UTF-8 bytes of a text remembered by its digit-blind key
 _ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
 TextMatches = tuple[tuple[KeywordHit, ...], tuple[PiiHit, ...]]
@@ -63,6 +65,7 @@ class PolicyEngine:
         self._keywords = KeywordMatcher(policy.keyword_lists, self._pii.needles)
         self._terms = self._keywords.terms
         self._decodes = self._keywords.decodes
+        self._unmarks = self._keywords.unmarks
         self._candidates = self._pii.candidates
         self._may_reorder = MAY_REORDER  # an attribute: compiled code reads it unboxed
         blind = memo_size and self._keywords.digit_blind and self._pii.digit_blind
@@ -72,6 +75,7 @@ class PolicyEngine:
             self._severity[policy.floor.id] = policy.floor.severity
         self._holds = {hold.id: hold for hold in policy.holds}
         self._memo: dict[str, Any] = {}
+        self._decoded: dict[str, Any] = {}
 
     def evaluate(self, record: Record) -> Evaluation:
         facts, texts = glance(record)
@@ -150,8 +154,10 @@ class PolicyEngine:
         else:
             term_hits, roles = self._terms(text)
             chosen = self._candidates(text, roles & NEEDLE != 0)
-        if self._decodes and ("&" in text or "%" in text):  # `escapes.may_hold_escapes`
-            term_hits = self._keywords.with_decoded(text, term_hits)
+        if (self._decodes and ("&" in text or "%" in text)) or (  # `escapes.may_hold_escapes`
+            self._unmarks and ("<" in text or "[" in text)  # `escapes.may_hold_markup`
+        ):
+            term_hits = self._with_decoded(text, term_hits, remember)
         if roles > NEEDLE:
             term_hits = tuple(term_hits) + tuple(self._keywords.patterns(text, roles))
         pii_hits: Sequence[PiiHit] = self._pii.detect(text, chosen) if chosen is not None else ()
@@ -166,6 +172,23 @@ class PolicyEngine:
             if len(self._memo) >= self.memo_size:
                 self._memo.clear()
             self._memo[text] = found
+        return found
+
+    def _with_decoded(self, text: str, term_hits: Sequence[KeywordHit], remember: Any) -> Any:
+        """`term_hits` as the lists with the `decode` (or `markup`) step see them
+        (`with_decoded`), remembered for a text the memo of whole texts does not keep: one too
+        long for it, or one the digit-blind memo answers, whose escapes that memo cannot (their
+        digits are the text). Decoding scans the text and, where it finds an escape, matches the
+        decoded text again: 8 µs and more for a shared link, each time it was seen."""
+        if remember or not self.memo_size or len(text) > DECODED_TEXT_LIMIT:
+            return self._keywords.with_decoded(text, term_hits)
+        decoded = self._decoded
+        found = decoded.get(text)
+        if found is None:
+            found = tuple(self._keywords.with_decoded(text, term_hits))
+            if len(decoded) >= DECODED_MEMO_SIZE:
+                decoded.clear()
+            decoded[text] = found
         return found
 
     def _retention_finding(

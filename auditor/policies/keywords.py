@@ -35,7 +35,7 @@ from auditor.policies.display import (
     right_to_left,
     without_surrogates,
 )
-from auditor.policies.escapes import decoded, may_hold_escapes
+from auditor.policies.escapes import Decoded, decoded, may_hold_escapes, may_hold_markup
 from auditor.policies.gaps import breaks_words
 from auditor.policies.model import KeywordList, PatternRule
 from auditor.policies.normalize import (
@@ -44,6 +44,7 @@ from auditor.policies.normalize import (
     is_separator,
     is_soft_separator,
     is_wordish,
+    mostly_leet,
     normalizer,
     raw_index,
     width_folded,
@@ -142,6 +143,7 @@ class _Group:
         self.strings = list(by_key) + list(needles)
         self.automaton = _automaton(self.strings) if self.strings else None
         self.joins_words = "separators" in self.normalizer.steps
+        self.reads_leet = "leet" in self.normalizer.steps
         self.judges_gaps = self.joins_words or "confusables" in self.normalizer.steps
 
     def allowed_spans(self, text: str, list_index: int) -> list[tuple[int, int]]:
@@ -223,6 +225,12 @@ class _Group:
             if _glued(text, raw_start, raw_end, entry):
                 continue
             if (
+                self.reads_leet
+                and mostly_leet(text[raw_start:raw_end])
+                and not mostly_leet(entry.term)  # a term such as `911` is numbers itself
+            ):
+                continue
+            if (
                 offsets is not None
                 and self.judges_gaps
                 and breaks_words(text, raw_start, raw_end, entry.term)
@@ -289,6 +297,11 @@ class _Group:
             )
             hits.append(_new(KeywordHit, hit))
         return hits
+
+
+def _runs_of(keyword_list: KeywordList) -> tuple[bool, bool]:
+    """Which run steps (`decode`, `markup`) a list applies."""
+    return "decode" in keyword_list.normalize, "markup" in keyword_list.normalize
 
 
 def _widened(offsets: list[int], start: int, end: int) -> tuple[int, int]:
@@ -518,7 +531,12 @@ class KeywordMatcher:
         ]
         if not any(each[-2] for each in self._automata):  # no automaton looks: ask every text
             self.terms = self._terms_asking  # type: ignore[method-assign]
-        self.decodes = any("decode" in each.normalize for each in lists)
+        # The run steps' combinations the lists use, (decode, markup), each read in its own pass.
+        self._runs = sorted(
+            {_runs_of(each) for each in lists} - {(False, False)}, key=lambda runs: runs[::-1]
+        )
+        self.decodes = any(runs[0] for runs in self._runs)
+        self.unmarks = any(runs[1] for runs in self._runs)
         self.right_to_left_terms = any(
             right_to_left(term.text) for each in lists for term in (*each.terms, *each.allow)
         )
@@ -534,7 +552,7 @@ class KeywordMatcher:
     def scan_noting(self, text: str) -> tuple[list[KeywordHit], bool]:
         """The hits in `text`, and whether it may hold one of the caller's needles."""
         hits, roles = self.terms(text)
-        if self.decodes and may_hold_escapes(text):
+        if (self.decodes and may_hold_escapes(text)) or (self.unmarks and may_hold_markup(text)):
             hits = self.with_decoded(text, hits)
         if roles > NEEDLE:
             hits = hits + self.patterns(text, roles)
@@ -570,23 +588,43 @@ class KeywordMatcher:
         return hits, roles
 
     def with_decoded(self, text: str, hits: Sequence[KeywordHit]) -> Sequence[KeywordHit]:
-        """`hits`, the `terms` of `text`, as the lists with the `decode` step see them: when
-        `text` holds escapes, those lists' hits are the ones found in it decoded (`escapes`),
-        placed on the raw characters, with `decode` among their normalisations where a decoded
-        escape is part of the match. Their raw hits go: the decoded text holds them too, unless
-        an escape next to one makes it an allowlisted phrase or glues it to a word."""
-        shown = decoded(text)
-        if shown is None:
-            return hits
+        """`hits`, the `terms` of `text`, as the lists with the `decode` or `markup` step see
+        them: when `text` holds escapes (or markup), those lists' hits are the ones found in it
+        decoded (`escapes`), placed on the raw characters, with `decode` (`markup`) among their
+        normalisations where a decoded escape (a tag read) is part of the match. Their raw hits
+        go: the decoded text holds them too, unless an escape next to one makes it an
+        allowlisted phrase or glues it to a word; but a hit inside a tag (an attribute, a link)
+        stays, since reading the markup drops the tag."""
+        for runs in self._runs:
+            shown = decoded(text, *runs)
+            if shown is not None:
+                hits = self._placed_decoded(text, hits, shown, runs)
+        return hits
+
+    def _placed_decoded(
+        self,
+        text: str,
+        hits: Sequence[KeywordHit],
+        shown: Decoded,
+        runs: tuple[bool, bool],
+    ) -> list[KeywordHit]:
+        """`hits` with those of the lists reading `runs` replaced by what `shown` holds."""
         found, _roles = KeywordMatcher.terms(self, shown.text)
-        kept = [hit for hit in hits if "decode" not in hit.keyword_list.normalize]
-        starts, ends, escapes = shown.starts, shown.ends, shown.escapes
+        kept = [
+            hit
+            for hit in hits
+            if _runs_of(hit.keyword_list) != runs
+            or any(low <= hit.start and hit.end <= high for low, high in shown.markup)
+        ]
+        starts, ends = shown.starts, shown.ends
         for hit in found:
-            if "decode" not in hit.keyword_list.normalize:
+            if _runs_of(hit.keyword_list) != runs:
                 continue
             start, end = starts[hit.start], ends[hit.end - 1]
             steps = hit.normalizations
-            if any(low < end and start < high for low, high in escapes):
+            if any(low < end and start < high for low, high in shown.markup):
+                steps = ("markup", *steps)
+            if any(low < end and start < high for low, high in shown.escapes):
                 steps = ("decode", *steps)
             kept.append(
                 hit._replace(start=start, end=end, matched=text[start:end], normalizations=steps)

@@ -41,7 +41,7 @@ from auditor.policies.model import (
     RetentionRule,
     Term,
 )
-from auditor.policies.normalize import STEPS, normalizer
+from auditor.policies.normalize import STEP_ORDER, STEPS, normalizer
 from auditor.policies.scope import IdPattern, Scope
 from auditor.resources import schemas_dir
 from auditor.yamlsafe import SafeLoader, located_problem
@@ -298,7 +298,7 @@ class _Builder:
 
     def keyword_list(self, data: dict[str, Any], path: FieldPath) -> KeywordList:
         identifier = self.claim(data["id"], (*path, "id"))
-        steps = tuple(step for step in STEPS if step in data.get("normalize", STEPS))
+        steps = tuple(step for step in STEP_ORDER if step in data.get("normalize", STEPS))
         normal = normalizer(steps)
 
         def terms(key: str) -> tuple[Term, ...]:

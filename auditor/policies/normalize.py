@@ -5,7 +5,9 @@ the keyword matcher runs apart, since it maps runs of characters), `nfkc` (full/
 compatibility forms, circled digits), `confusables` (Cyrillic and Greek letters that look like
 Latin ones, `раss` with a Cyrillic р and а, and Latin small capitals, mapped to the Latin letter),
 `case` (case folding), `traditional` (traditional to simplified Chinese with OpenCC), `digits`
-(other digit styles such as ❶ or ١) and `separators` (spaces, filler symbols and characters that
+(other digit styles such as ❶ or ١), `leet` (digits and signs for letters: `k1ckb4ck`; only
+when named, as `markup` is: HTML tags and BBCode between characters, see `escapes`) and
+`separators` (spaces, filler symbols and characters that
 show as nothing typed between characters: `内*幕`, `内 幕`, `k-i-c-k`, a zero-width space, a
 variation selector, a Hangul filler, an accent or strike-through stacked on a letter; and
 punctuation, symbols and emoji: `洗，钱`, `法😀轮`). Removing punctuation or a space can join two
@@ -31,8 +33,55 @@ from functools import cache, cached_property, lru_cache
 from itertools import accumulate, combinations
 
 STEPS = ("decode", "nfkc", "confusables", "case", "traditional", "digits", "separators")
-# `decode` (character references and percent-escapes, see `escapes`) maps runs, not characters:
-# the keyword matcher applies it apart, and a `Normalizer` leaves it out of its character map.
+"""The steps a keyword list applies when it names none."""
+STEP_ORDER = (
+    "decode",
+    "markup",
+    "nfkc",
+    "confusables",
+    "case",
+    "traditional",
+    "digits",
+    "leet",
+    "separators",
+)
+"""Every step, in the order applied: `markup` and `leet` only in a list that names them."""
+# `decode` (character references and percent-escapes) and `markup` (HTML tags and comments,
+# BBCode) map runs, not characters (see `escapes`): the keyword matcher applies them apart, and a
+# `Normalizer` leaves them out of its character map.
+
+# `leet`: digits and signs typed for the Latin letters they look like (`k1ckb4ck`, `p@ssw0rd`).
+# A 1 stands for an i or an l, so `l` is read as `i` too, in the terms as in the text. Only in a
+# list that names the step: it also reads `s3` as `se` and `4ever` as `aever`, and it makes the
+# list's matches depend on the text's digits, which turns off the engine's digit-blind memo; the
+# matcher drops a match that is numbers rather than a word (`mostly_leet`).
+LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "l": "i"}
+_LEET_TABLE = str.maketrans(LEET)
+
+
+def mostly_leet(matched: str) -> bool:
+    """Whether a match read through `leet` is numbers rather than a word: its digits and signs
+    outnumber its letters (`4.55` and `a55` are a price and a model name, not `ass`), or one
+    stands alone (`as 5`, `4 5.5`). `k1ckb4ck`, `ki11` and `p@ssw0rd` are words."""
+    signs = [at for at, char in enumerate(matched) if _leet_sign(char)]
+    if not signs:
+        return False
+    if len(signs) > sum(char.isalpha() for char in matched):
+        return True
+    last = len(matched) - 1
+    return any(
+        not (at > 0 and _in_word(matched[at - 1])) and not (at < last and _in_word(matched[at + 1]))
+        for at in signs
+    )
+
+
+def _leet_sign(char: str) -> bool:
+    return char.isdigit() or char in "@$"
+
+
+def _in_word(char: str) -> bool:
+    return char.isalpha() or _leet_sign(char)
+
 
 SEPARATOR_CHARS = frozenset("*-_.·•‧∙⋅~|/\\+=#^`'\"‐‑‒–—―＊－＿．・･～｜／＼＋＝＃＾｀＇＂")
 # Separators a reader does not see: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties
@@ -207,6 +256,8 @@ def later_steps_by_character(steps: tuple[str, ...], piece: str) -> str:
         piece = "".join(_t2s(c) if is_cjk(c) else c for c in piece)
     if "digits" in steps:
         piece = "".join(_digit(c) for c in piece)
+    if "leet" in steps:
+        piece = piece.translate(_LEET_TABLE)
     if "separators" in steps:
         piece = "".join(c for c in piece if not is_separator(c))
     return piece
@@ -249,10 +300,10 @@ class Normalizer:
 
     def __init__(self, steps: Iterable[str]) -> None:
         wanted = set(steps)
-        unknown = wanted - set(STEPS)
+        unknown = wanted - set(STEP_ORDER)
         if unknown:
             raise ValueError(f"unknown normalisation {sorted(unknown)[0]!r}")
-        self.steps: tuple[str, ...] = tuple(step for step in STEPS if step in wanted)
+        self.steps: tuple[str, ...] = tuple(step for step in STEP_ORDER if step in wanted)
         self.table = _Table(self.piece)
         self.widths = _Table(lambda char: chr(len(self.piece(char))))
         ascii_map, deleted = bytearray(range(128)) + bytes(128), bytearray()
@@ -280,6 +331,8 @@ class Normalizer:
                 piece = piece.translate(simplified)
             if "digits" in steps:
                 piece = piece.translate(digits)
+            if "leet" in steps:
+                piece = piece.translate(_LEET_TABLE)
             if "separators" in steps:
                 piece = piece.translate(separators)
             return piece
@@ -371,6 +424,7 @@ class Normalizer:
             for step, table in (
                 ("traditional", simplified),
                 ("digits", digits),
+                ("leet", _LEET_TABLE),
                 ("separators", separators),
             )
             if step in steps

@@ -22,6 +22,12 @@ or a host and a slash (`jd.com/`) are not reported. Only the value of a query pa
 a card (`?card=`, `&cardNo=`, `&bank_card=`, `&pan=`) is: a form that puts a card number in
 its address leaks it as surely as a message would. Other digits of the address (its path, an
 `sn=` or `t=` parameter) are not.
+
+A number written right after an identifier's label (`消息ID:`, `msg_id`, `订单号`, `流水号`, `编号`,
+`order id`, `ref`, ...; `ID_LABELS`) is named as that identifier: a message id, an order or a
+transaction number, which pass the prefix, length and Luhn checks as often as any random number.
+It is not reported, unless a card word stands right before the label (`card id`, `银行卡编号`),
+where the label may well name the card.
 """
 
 from __future__ import annotations
@@ -72,8 +78,9 @@ class BankCardDetector(Detector):
     name = "bank_card"
     description = (
         "Bank card number (13-19 digits with a card scheme's prefix and length, Luhn check; "
-        "Maestro's 12-15 next to a card word; resident-ID-shaped numbers and digits inside a web "
-        "address but a card parameter's value excluded)"
+        "Maestro's 12-15 next to a card word; resident-ID-shaped numbers, numbers after an id "
+        "label (消息ID:, 订单号, msg_id) and digits inside a web address but a card parameter's "
+        "value excluded)"
     )
     # Plain (12 to 19 digits), in groups of four (4-4-4-4 and up to three more digits), or as
     # 4-4-4 and up to three more digits when no further group follows (a short Maestro number).
@@ -123,7 +130,7 @@ class BankCardDetector(Detector):
                 and _near_card_word(text, start, end)
             ):
                 continue
-            if in_web_address(text, start):
+            if in_web_address(text, start) or after_id_label(text, start):
                 continue
             found.append(Candidate(start, end, value))
         return found
@@ -163,3 +170,39 @@ def in_web_address(text: str, start: int) -> bool:
     window = text[max(0, start - URL_REACH) : start]
     run = _RUN_BEFORE(window[::-1]).group()[::-1]
     return _ADDRESS(run) is not None and _CARD_PARAMETER(run) is None
+
+
+# Labels of identifiers that are no card number, as the detectors' view spells them (fullwidth
+# forms and `：` are ASCII there); `单号` covers 订单号, 运单号, 快递单号, 支付单号 and the like. A
+# Latin label starts a word (`paid 4111...` names no id).
+ID_LABELS = (
+    "消息id",
+    "消息编号",
+    "单号",
+    "流水号",
+    "交易号",
+    "编号",
+    "msg[ _-]?id",
+    "message[ _-]?id",
+    "(?:order|txn|transaction|trade|request|trace|user|u)?[ _-]?id",
+    "(?:order|invoice|tracking)[ _-]?(?:no|number)",
+    "ref",
+)
+ID_LABEL_REACH = 24
+_ID_LABEL = re.compile(
+    "(?:"
+    + "|".join(f"(?<![a-z]){label}" if label[0].isascii() else label for label in ID_LABELS)
+    + r")[\s:#=.-]*\Z",
+    re.IGNORECASE,
+).search
+_CARD_WORD_REACH = 12  # `credit card number`
+_CARD_WORD = re.compile("|".join(map(re.escape, BankCardDetector.context_words))).search
+
+
+def after_id_label(text: str, start: int) -> bool:
+    """Whether the digits at `start` follow an identifier's label that no card word precedes."""
+    label = _ID_LABEL(text, max(0, start - ID_LABEL_REACH), start)
+    if label is None:
+        return False
+    before = text[max(0, label.start() - _CARD_WORD_REACH) : label.start()]
+    return _CARD_WORD(before.casefold()) is None
