@@ -36,6 +36,12 @@ _BAG = click.Path(file_okay=False, path_type=Path)
 def _fail_with(problems: list, summary: str) -> None:
     for problem in problems:
         click.echo(shown(problem))
+    if problems and all(getattr(problem, "transit", False) for problem in problems):
+        summary += (
+            ", each one damage a copy did in transit (line ends converted, files an operating "
+            "system added), none a change to what is signed: undo each as its line says and "
+            "verify again"
+        )
     click.echo(shown(summary), err=True)
     raise click.exceptions.Exit(EXIT_FINDINGS)
 
