@@ -45,10 +45,12 @@ def build_bag(
     seed: int = 7,
     attachments: bool = True,
     extra_records: list[dict[str, Any]] | None = None,
+    info: dict[str, str] | None = None,
 ) -> BagSummary:
-    """A bag of one synthetic day in 24 hourly partitions, with attachments and findings."""
+    """A bag of one synthetic day in 24 hourly partitions, with attachments and findings;
+    `info` adds bag-info labels to `INFO`'s."""
     history = SyntheticHistory(seed=seed, messages=messages, days=1)
-    writer = BagWriter(out_root, name, key, previous, sequence, INFO)
+    writer = BagWriter(out_root, name, key, previous, sequence, {**INFO, **(info or {})})
     with writer:
         if not attachments:
             writer.attachments_skipped("--attachments skip")

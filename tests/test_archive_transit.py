@@ -10,6 +10,7 @@ change.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import orjson
@@ -146,3 +147,87 @@ def test_files_an_operating_system_adds_are_one_line_a_kind_and_break_no_reader(
 def _first_msg_id(bag) -> str:
     line = sorted((bag / layout.RECORDS).glob("[0-9]*.jsonl"))[0].read_bytes().splitlines()[0]
     return orjson.loads(line)["record"]["msg_id"]
+
+
+@pytest.fixture(scope="module")
+def chain(keys, tmp_path_factory):
+    """Two runs of one app, its bag-info naming the app and each run's window."""
+    root = tmp_path_factory.mktemp("chain")
+    info = {"Source-Organization": "acme", "Source-Application": "chat"}
+    first = build_bag(root, keys[1], "run-000001", 1, messages=24, info=_window(info, 1))
+    build_bag(
+        root, keys[1], "run-000002", 2, first.tagmanifest_sha256, 24, 2, info=_window(info, 2)
+    )
+    return root
+
+
+def _window(info: dict, day: int) -> dict:
+    return {
+        **info,
+        "Window-Since": f"2026-11-0{day}T00:00:00Z",
+        "Window-Until": f"2026-11-0{day + 1}T00:00:00Z",
+    }
+
+
+def _chain(folder, keys):
+    result = CliRunner().invoke(
+        main, ["verify-chain", str(folder), "--pubkey", str(keys[0].public_key)]
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_verify_and_verify_chain_name_the_app_and_hours_a_verdict_is_about(chain, keys):
+    """A bag of another app, signed by the same key, verifies as well as the right one."""
+    verified = CliRunner().invoke(
+        main, ["verify", str(chain / "run-000002"), "--pubkey", str(keys[0].public_key)]
+    )
+    code, said, _ = _chain(chain, keys)
+
+    assert verified.exit_code == 0
+    assert (
+        f"{chain / 'run-000002'}: run 2 of acme/chat, 2026-11-02T00:00:00Z to "
+        "2026-11-03T00:00:00Z\n" in verified.stdout
+    )
+    assert code == 0
+    assert (
+        f"{chain}: runs 1 to 2 of acme/chat, 2026-11-01T00:00:00Z to 2026-11-03T00:00:00Z" in said
+    )
+
+
+def test_a_bag_nested_one_folder_deeper_is_named_not_left_out_of_an_intact_chain(
+    chain, keys, tmp_path
+):
+    folder = tmp_path / "received"
+    shutil.copytree(chain / "run-000001", folder / "run-000001")
+    shutil.copytree(chain / "run-000002", folder / "run-000002" / "run-000002")  # unzip into x/
+
+    code, said, _ = _chain(folder, keys)
+
+    assert code == 1
+    assert said.splitlines()[0] == (
+        "run-000002/run-000002: a bag one folder deeper than the others, so not checked in "
+        "this chain: move it beside them (did a copy or unzip nest it?) and verify again"
+    )
+
+
+def test_a_folder_one_above_the_bags_says_where_they_are(chain, keys, tmp_path):
+    shutil.copytree(chain, tmp_path / "received" / "archive")
+    wrapped = tmp_path / "received" / "archive" / "run-000001"
+    shutil.move(wrapped, tmp_path / "wrapped" / "run-000001")
+
+    code, _, error = _chain(tmp_path / "received", keys)
+    verified = CliRunner().invoke(
+        main, ["verify", str(tmp_path / "wrapped"), "--pubkey", str(keys[0].public_key)]
+    )
+
+    assert code == 2
+    assert error == (
+        f"auditor: error: {tmp_path / 'received'}: holds no bag, but "
+        f"{tmp_path / 'received' / 'archive'} holds 1: verify-chain that folder\n"
+    )
+    assert verified.exit_code == 2
+    assert verified.stderr == (
+        f"auditor: error: {tmp_path / 'wrapped'}: not a bag (no bagit.txt, no "
+        f"tagmanifest-sha256.txt); it holds one, {tmp_path / 'wrapped' / 'run-000001'}: "
+        "verify that folder\n"
+    )

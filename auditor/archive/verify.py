@@ -78,10 +78,20 @@ class BagReport:
     signer: str | None = None
     previous_signer: str | None = None
     hours_lost: str | None = None
+    app: str | None = None
+    window: tuple[str, str] | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def source(self) -> str | None:
+        """The app and window its signed bag-info names (`demo-org/demo-app, 2026-11-07T00:00:00Z
+        to 2026-11-08T00:00:00Z`), printed with its verdict: a bag of another app, signed by
+        the same key, verifies as well as the right one, and only this tells them apart."""
+        window = f"{self.window[0]} to {self.window[1]}" if self.window else None
+        return ", ".join(part for part in (self.app, window) if part) or None
 
 
 def check_signatures(
@@ -360,6 +370,10 @@ def _too_long(limit: int) -> str:
     return f"a line longer than {limit:,} bytes, which no archived line reaches"
 
 
+def _holds_bag_files(path: Path) -> bool:
+    return any(os.path.lexists(path / name) for name in (layout.BAGIT_TXT, layout.TAGMANIFEST))
+
+
 def _is_folder(path: Path) -> bool:
     """A real folder, not a symlink to one."""
     try:
@@ -426,9 +440,12 @@ def _verify_bag(
 ) -> BagReport:
     if not bag.is_dir():
         raise InputError(f"{shown(bag)}: no such bag folder")
-    if not any(os.path.lexists(bag / name) for name in (layout.BAGIT_TXT, layout.TAGMANIFEST)):
+    if not _holds_bag_files(bag):
+        inner = [entry for entry in sorted(bag.iterdir()) if _is_folder(entry)]
+        bags = [entry for entry in inner if _holds_bag_files(entry)]
+        hint = f"; it holds one, {shown(bags[0])}: verify that folder" if len(bags) == 1 else ""
         raise InputError(
-            f"{shown(bag)}: not a bag (no {layout.BAGIT_TXT}, no {layout.TAGMANIFEST})"
+            f"{shown(bag)}: not a bag (no {layout.BAGIT_TXT}, no {layout.TAGMANIFEST}){hint}"
         )
     report = _Collector(f"{_name(bag)}/")
     tags = _RootFiles(bag, report)
@@ -507,7 +524,17 @@ def _verify_bag(
         signer=fingerprint(signer) if signer is not None else None,
         previous_signer=previous_signer,
         hours_lost=info.get(layout.HOURS_LOST),
+        app="/".join(shown(info[label]) for label in _APP_LABELS if label in info) or None,
+        window=_window(info),
     )
+
+
+_APP_LABELS = ("Source-Organization", "Source-Application")
+
+
+def _window(info: dict[str, str]) -> tuple[str, str] | None:
+    since, until = info.get("Window-Since"), info.get("Window-Until")
+    return (shown(since), shown(until)) if since and until else None
 
 
 def _check_policy_copy(listed: dict[str, str], info: dict[str, str], report: _Collector) -> None:

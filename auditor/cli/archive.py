@@ -101,6 +101,8 @@ def verify(bag: Path, pubkeys: tuple[Path, ...], previous: Path | None) -> None:
         f"{shown(bag)}: intact: run {report.sequence}, {report.record_count} records, "
         f"Merkle root {report.merkle_root}, signed by {report.signer}{link}"
     )
+    if report.source:
+        click.echo(f"{shown(bag)}: run {report.sequence} of {report.source}")
     _tell_hours_lost(shown(bag), report)
 
 
@@ -136,6 +138,9 @@ def verify_chain_command(folder: Path, pubkeys: tuple[Path, ...]) -> None:
     for first, last, signer in report.signers():
         runs = f"run {first}" if first == last else f"runs {first} to {last}"
         click.echo(f"{where}: {runs} signed by {signer}")
+    for first, last, source in report.sources():
+        runs = f"run {first}" if first == last else f"runs {first} to {last}"
+        click.echo(f"{where}: {runs} of {source}")
     for bag in sorted(report.bags, key=lambda bag: bag.sequence or 0):
         _tell_hours_lost(f"{where}/{bag.path.name}", bag)
 
