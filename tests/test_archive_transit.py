@@ -231,3 +231,22 @@ def test_a_folder_one_above_the_bags_says_where_they_are(chain, keys, tmp_path):
         f"tagmanifest-sha256.txt); it holds one, {tmp_path / 'wrapped' / 'run-000001'}: "
         "verify that folder\n"
     )
+
+
+def test_a_proof_names_its_app_and_hours_and_holds_after_a_mail_client_converted_it(
+    chain, keys, tmp_path
+):
+    bag = chain / "run-000002"
+    proof = tmp_path / "proof.json"
+    proved = CliRunner().invoke(main, ["prove", str(bag), _first_msg_id(bag), "-o", str(proof)])
+    proof.write_bytes(proof.read_bytes().replace(b"\n", b"\r\n"))
+
+    checked = CliRunner().invoke(
+        main, ["verify-proof", str(proof), "--pubkey", str(keys[0].public_key)]
+    )
+
+    assert proved.exit_code == 0
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout.splitlines()[1] == (
+        f"{proof}: run-000002 of acme/chat, 2026-11-02T00:00:00Z to 2026-11-03T00:00:00Z"
+    )

@@ -205,6 +205,8 @@ def verify_proof_command(proof_file: Path, pubkeys: tuple[Path, ...]) -> None:
         f"run {facts['run']}, root {proof['root']}, signed by {facts['signer']}; "
         f"msg_id {facts['msg_id']}"
     )
+    if facts["source"]:
+        click.echo(f"{shown(proof_file)}: {facts['run']} of {facts['source']}")
 
 
 COMMANDS: list[click.Command] = [
