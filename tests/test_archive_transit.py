@@ -250,3 +250,20 @@ def test_a_proof_names_its_app_and_hours_and_holds_after_a_mail_client_converted
     assert checked.stdout.splitlines()[1] == (
         f"{proof}: run-000002 of acme/chat, 2026-11-02T00:00:00Z to 2026-11-03T00:00:00Z"
     )
+
+
+def test_an_attachment_whose_line_ends_unzip_a_converted_is_transit_damage_too(bag, keys):
+    stored = sorted((bag / layout.ATTACHMENTS).iterdir())
+    target = next(path for path in stored if b"\n" in path.read_bytes())
+    _unix2dos(target)
+
+    code, lines, summary = _verify(bag, keys)
+
+    assert code == 1
+    assert lines == [
+        f"{bag.name}/{target.relative_to(bag).as_posix()}: its line ends were changed to CRLF "
+        "in transit (a Windows copy, unzip -a, FTP in ASCII mode?); with its original line "
+        "ends it is, unchanged, the file manifest-sha256.txt lists: take a binary copy (or "
+        "`sed -i 's/\\r$//' FILE`) and verify again"
+    ]
+    assert _TRANSIT in summary

@@ -640,7 +640,11 @@ def _check_manifest(
         actual = _sha256_file(bag / path)
         if actual != digest:
             _changed(bag, path, digest, report)
-        if path.startswith(layout.ATTACHMENTS + "/") and actual != path.rsplit("/", 1)[1]:
+        if (
+            path.startswith(layout.ATTACHMENTS + "/")
+            and actual != path.rsplit("/", 1)[1]
+            and path not in report.restored
+        ):
             report.add(path, "the attachment's bytes do not hash to its name (changed)")
     if not last_ended:
         report.add(layout.MANIFEST, "the last line has no newline")
@@ -774,7 +778,9 @@ def _check_attachments(bag: Path, sizes: dict[str, int], report: _Collector) -> 
                 report.add(
                     layout.ATTACHMENT_INDEX, f"refers to {digest}, which is not stored", number
                 )
-            elif entry.get("size") != sizes[f"{layout.ATTACHMENTS}/{digest}"]:
+            elif entry.get("size") != report.restored.get(
+                f"{layout.ATTACHMENTS}/{digest}", sizes[f"{layout.ATTACHMENTS}/{digest}"]
+            ):
                 report.add(layout.ATTACHMENT_INDEX, f"size of {digest} does not match", number)
     for digest in sorted(stored - referenced):
         report.add(f"{layout.ATTACHMENTS}/{digest}", f"not referenced by {layout.ATTACHMENT_INDEX}")
