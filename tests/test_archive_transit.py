@@ -267,3 +267,27 @@ def test_an_attachment_whose_line_ends_unzip_a_converted_is_transit_damage_too(b
         "`sed -i 's/\\r$//' FILE`) and verify again"
     ]
     assert _TRANSIT in summary
+
+
+def test_a_key_that_came_with_the_archive_is_warned_of(chain, keys, tmp_path):
+    """The forger's way: sign again, and leave their key beside the bags for legal to use."""
+    received = shutil.copytree(chain, tmp_path / "received")
+    beside = shutil.copy(keys[0].public_key, received / "auditor-signing-key.pub.pem")
+    own = CliRunner().invoke(
+        main, ["verify", str(received / "run-000001"), "--pubkey", str(keys[0].public_key)]
+    )
+
+    checked = CliRunner().invoke(
+        main, ["verify", str(received / "run-000001"), "--pubkey", str(beside)]
+    )
+    chained = CliRunner().invoke(main, ["verify-chain", str(received), "--pubkey", str(beside)])
+
+    assert own.exit_code == checked.exit_code == chained.exit_code == 0
+    assert own.stderr == ""
+    warning = (
+        f"auditor: warning: {beside} came with the archive (it lies in {received}): a key that "
+        "travels with an archive proves nothing; verify with your own copy, received apart, "
+        "whose fingerprint the operator gave you\n"
+    )
+    assert checked.stderr == warning
+    assert chained.stderr.startswith(warning)

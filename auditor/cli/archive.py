@@ -33,6 +33,23 @@ _PUBKEY = click.option(
 _BAG = click.Path(file_okay=False, path_type=Path)
 
 
+def _warn_of_keys_that_travel(pubkeys: tuple[Path, ...], archive: Path) -> None:
+    """A key that sits in the folder of runs or inside a bag came with the archive, in the same
+    zip or disk: whoever changed the archive could have signed it again and left their own
+    key there, so its verdict proves nothing. Warned, not refused: the verdict still says which
+    key signed, for legal to compare with the fingerprint it was given."""
+    folder = archive.resolve()
+    for key in pubkeys:
+        place = key.resolve().parent
+        if place == folder or folder in place.parents:
+            click.echo(
+                f"auditor: warning: {shown(key)} came with the archive (it lies in "
+                f"{shown(archive)}): a key that travels with an archive proves nothing; verify "
+                "with your own copy, received apart, whose fingerprint the operator gave you",
+                err=True,
+            )
+
+
 def _fail_with(problems: list, summary: str) -> None:
     for problem in problems:
         click.echo(shown(problem))
@@ -90,6 +107,7 @@ def verify(bag: Path, pubkeys: tuple[Path, ...], previous: Path | None) -> None:
     be read.
     """
     report = verify_bag(bag, load_public_keys(pubkeys), previous)
+    _warn_of_keys_that_travel(pubkeys, bag.resolve().parent)
     if not report.ok:
         _fail_with(list(report.problems), f"{bag}: {len(report.problems)} problem(s) found")
     link = (
@@ -119,6 +137,7 @@ def verify_chain_command(folder: Path, pubkeys: tuple[Path, ...]) -> None:
     cannot be read.
     """
     report = verify_chain(folder, load_public_keys(pubkeys))
+    _warn_of_keys_that_travel(pubkeys, folder)
     where = shown(folder)
     for name in report.unfinished:
         click.echo(f"{where}/{name}: unfinished run (never published), ignored", err=True)
