@@ -214,12 +214,13 @@ class _Collector:
             return
         self.problems.append(Problem(self.prefix + shown(relative), message, line, transit))
 
-    def added_in_transit(self, relative: str) -> bool:
-        """Notes `relative` when an operating system adds files of its name (reported at the
-        end, one line a kind, rather than as a file that nothing lists); True when it did."""
-        if added_by(relative.rsplit("/", 1)[-1]) is None:
+    def added_in_transit(self, relative: str, name: str) -> bool:
+        """Notes `relative` (whose last part is `name`) when an operating system adds files of
+        that name (reported at the end, one line a kind, rather than as a file that nothing
+        lists); True when it does."""
+        if added_by(name) is None:
             return False
-        self.added.setdefault(kind_of(relative.rsplit("/", 1)[-1]), []).append(relative)
+        self.added.setdefault(kind_of(name), []).append(relative)
         return True
 
     def converted(self, relative: str, ends: str, signed_size: int, covered_by: str) -> None:
@@ -392,7 +393,7 @@ def _payload_files(bag: Path, report: _Collector) -> tuple[dict[str, int], list[
         added = {
             name
             for name in directories
-            if report.added_in_transit((base / name).relative_to(bag).as_posix())
+            if report.added_in_transit((base / name).relative_to(bag).as_posix(), name)
         }
         directories[:] = [name for name in directories if name not in added]
         for name in directories:
@@ -405,7 +406,7 @@ def _payload_files(bag: Path, report: _Collector) -> tuple[dict[str, int], list[
         for name in files:
             path = base / name
             relative = path.relative_to(bag).as_posix()
-            if report.added_in_transit(relative):
+            if report.added_in_transit(relative, name):
                 continue
             status = path.lstat()
             if not stat.S_ISREG(status.st_mode):
@@ -583,7 +584,7 @@ def _check_root(bag: Path, report: _Collector) -> bool:
 
     The root files themselves are judged when they are read (`_RootFiles`)."""
     for entry in sorted(bag.iterdir()):
-        if entry.name in layout.ROOT_FILES or report.added_in_transit(entry.name):
+        if entry.name in layout.ROOT_FILES or report.added_in_transit(entry.name, entry.name):
             continue
         if entry.name == layout.DATA:
             if not _is_folder(entry):
