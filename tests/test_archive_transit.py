@@ -291,3 +291,23 @@ def test_a_key_that_came_with_the_archive_is_warned_of(chain, keys, tmp_path):
     )
     assert checked.stderr == warning
     assert chained.stderr.startswith(warning)
+
+
+def test_a_crlf_file_whose_line_ends_dos2unix_changed_to_lf_is_named_so(keys, tmp_path):
+    """findings.csv is written with CRLF line ends, as spreadsheets read them."""
+    csv = b'"msg_id","severity"\r\n"200000070000029835","high"\r\n'
+    bag = build_bag(tmp_path, keys[1], messages=24, files={"report/findings.csv": csv}).path
+    (bag / "data" / "report" / "findings.csv").write_bytes(csv.replace(b"\r\n", b"\n"))
+
+    code, lines, summary = _verify(bag, keys)
+
+    assert code == 1
+    assert lines == [
+        f"{bag.name}/data/report/findings.csv: its line ends were changed to LF in transit "
+        "(dos2unix, git, FTP in ASCII mode?); with its original line ends it is, unchanged, "
+        "the file manifest-sha256.txt lists: take a binary copy (or `sed -i 's/$/\\r/' FILE`) "
+        "and verify again"
+    ]
+    assert _TRANSIT in summary
+    subprocess.run(["sed", "-i", "s/$/\\r/", "data/report/findings.csv"], cwd=bag, check=True)
+    assert _verify(bag, keys)[0] == 0

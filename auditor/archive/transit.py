@@ -89,11 +89,14 @@ def converted_message(ends: str, covered_by: str, first: bool = True) -> str:
     first such file of a bag says what to do, the others refer to it."""
     if not first:
         return f"line ends changed to {ends} in transit, otherwise unchanged (as above)"
-    fix = "sed -i 's/\\r$//' FILE" if ends == "CRLF" else "sed -i 's/$/\\r/' FILE"
+    if ends == "CRLF":
+        how, fix = "a Windows copy, unzip -a, FTP in ASCII mode?", "sed -i 's/\\r$//' FILE"
+    else:
+        how, fix = "dos2unix, git, FTP in ASCII mode?", "sed -i 's/$/\\r/' FILE"
     return (
-        f"its line ends were changed to {ends} in transit (a Windows copy, unzip -a, FTP in "
-        f"ASCII mode?); with its original line ends it is, unchanged, the file {covered_by}: "
-        f"take a binary copy (or `{fix}`) and verify again"
+        f"its line ends were changed to {ends} in transit ({how}); with its original line ends "
+        f"it is, unchanged, the file {covered_by}: take a binary copy (or `{fix}`) and verify "
+        "again"
     )
 
 
