@@ -311,3 +311,17 @@ def test_a_crlf_file_whose_line_ends_dos2unix_changed_to_lf_is_named_so(keys, tm
     assert _TRANSIT in summary
     subprocess.run(["sed", "-i", "s/$/\\r/", "data/report/findings.csv"], cwd=bag, check=True)
     assert _verify(bag, keys)[0] == 0
+
+
+def test_a_listed_file_named_like_one_windows_adds_is_checked_never_called_added(keys, tmp_path):
+    bag = build_bag(tmp_path, keys[1], messages=24, files={"report/desktop.ini": b"[x]\n"}).path
+
+    assert verify_bag(bag, keys[1].public_key()).ok
+    (bag / "data" / "report" / "desktop.ini").write_bytes(b"[y]\n")
+    code, lines, summary = _verify(bag, keys)
+    assert code == 1
+    assert lines[0] == (
+        f"{bag.name}/data/report/desktop.ini: its SHA-256 does not match manifest-sha256.txt "
+        "(changed)"
+    )
+    assert _TRANSIT not in summary

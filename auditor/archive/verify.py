@@ -223,6 +223,18 @@ class _Collector:
         self.added.setdefault(kind_of(name), []).append(relative)
         return True
 
+    def listed_after_all(self, relative: str) -> bool:
+        """Takes back a file `added_in_transit` noted that the manifest lists: it is part of
+        the archive, whatever its name, and must never be named as one to delete."""
+        name = relative.rsplit("/", 1)[-1]
+        paths = self.added.get(kind_of(name), [])
+        if relative not in paths:
+            return False
+        paths.remove(relative)
+        if not paths:
+            del self.added[kind_of(name)]
+        return True
+
     def converted(self, relative: str, ends: str, signed_size: int, covered_by: str) -> None:
         first = not self.restored
         self.restored[relative] = signed_size
@@ -633,6 +645,12 @@ def _check_manifest(
         listed[path] = digest
         if not payload:
             continue
+        if path not in sizes and report.listed_after_all(path):
+            status = (bag / path).lstat()
+            if stat.S_ISREG(status.st_mode):
+                sizes[path] = status.st_size
+            else:
+                report.add(path, "is not a regular file")
         if path not in sizes:
             report.add(path, f"missing, though {layout.MANIFEST} lists it (deleted or renamed?)")
             continue
