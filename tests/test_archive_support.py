@@ -45,10 +45,13 @@ def build_bag(
     seed: int = 7,
     attachments: bool = True,
     extra_records: list[dict[str, Any]] | None = None,
+    info: dict[str, str] | None = None,
+    files: dict[str, bytes] | None = None,
 ) -> BagSummary:
-    """A bag of one synthetic day in 24 hourly partitions, with attachments and findings."""
+    """A bag of one synthetic day in 24 hourly partitions, with attachments and findings;
+    `info` adds bag-info labels to `INFO`'s, `files` payload files (path under data/: bytes)."""
     history = SyntheticHistory(seed=seed, messages=messages, days=1)
-    writer = BagWriter(out_root, name, key, previous, sequence, INFO)
+    writer = BagWriter(out_root, name, key, previous, sequence, {**INFO, **(info or {})})
     with writer:
         if not attachments:
             writer.attachments_skipped("--attachments skip")
@@ -72,6 +75,8 @@ def build_bag(
             ]
         )
         writer.add_file("report/report.html", b"<!doctype html><title>report</title>\n")
+        for relative, data in (files or {}).items():
+            writer.add_file(relative, data)
         return writer.finish()
 
 

@@ -268,11 +268,28 @@ def test_crlf_line_ends_are_caught(bag, keys):
 
     problems = _verify(bag, keys)
 
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        f"{_relative(bag, target)}: its line ends were changed to CRLF in transit"
+    )
+    assert sha256sum_check(bag, layout.MANIFEST).returncode != 0
+
+
+def test_crlf_line_ends_of_an_edited_file_are_named_with_the_change(bag, keys):
+    target = middle_file(bag)
+    lines = target.read_bytes().replace(b'"from":"user', b'"from":"usex', 1).splitlines()
+    target.write_bytes(b"".join(line + b"\r\n" for line in lines))
+
+    problems = _verify(bag, keys)
+
     assert (
         f"{_relative(bag, target)}:1: CRLF line end; archived lines end in LF only "
         f"(and {len(lines) - 1} more lines)" in problems
     )
-    assert sha256sum_check(bag, layout.MANIFEST).returncode != 0
+    assert (
+        f"{_relative(bag, target)}: its SHA-256 does not match manifest-sha256.txt (changed)"
+        in problems
+    )
 
 
 def test_a_payload_file_deleted(bag, keys):

@@ -79,7 +79,7 @@ def test_verify_txt_says_to_run_its_commands_in_the_folder_holding_bagit_txt(ser
     text = (series / "run-000001" / layout.VERIFY_TXT).read_text()
 
     assert (
-        "Open a shell in the bag's top folder,\nrun-000001/, the one holding bagit.txt (this "
+        "Open a shell in the bag's top\nfolder, run-000001/, the one holding bagit.txt (this "
         "file is in its data/ folder), and set:"
     ) in text
     assert "On macOS, /usr/bin/openssl is LibreSSL" in text
@@ -98,3 +98,43 @@ def test_verify_txt_finds_a_previous_run_named_otherwise_and_keeps_a_placeholder
 
     assert "     sha256sum ../baseline/tagmanifest-sha256.txt\n" in named
     assert "     sha256sum ../<previous run>/tagmanifest-sha256.txt\n" in alone
+
+
+def _commands(text: str, starting: str) -> list[str]:
+    """The commands of VERIFY.txt that start with `starting`, continuation lines joined."""
+    return [
+        re.sub(r"\\\n\s*", "", block).strip()
+        for block in re.findall(rf"^ {{5}}({starting} (?:.*\\\n)*.*)$", text, flags=re.M)
+    ]
+
+
+def test_legal_following_verify_txt_after_a_windows_copy_finds_the_crlf_and_undoes_it(
+    series, keys, tmp_path
+):
+    bag = shutil.copytree(series / "run-000002", tmp_path / "run-000002")
+    text = (bag / layout.VERIFY_TXT).read_text()
+    for name in (layout.TAGMANIFEST, layout.BAG_INFO, layout.MANIFEST, layout.VERIFY_TXT):
+        (bag / name).write_bytes((bag / name).read_bytes().replace(b"\n", b"\r\n"))
+    env = {"PUBKEY": str(keys[0].public_key), "SIGNERS": str(keys[0].allowed_signers)}
+    checks = _commands(text, "openssl") + _commands(text, "sha256sum -c")
+
+    def shell(command):
+        return run(["bash", "-c", command], bag, env=env)
+
+    assert [shell(command).returncode for command in checks] == [1, 1, 1]
+    (count,) = _commands(text, "grep -c")
+    counted = [
+        line.rsplit(":", 1)[0]
+        for line in shell(count).stdout.decode().splitlines()
+        if not line.endswith(":0")
+    ]
+    (undo,) = re.findall(r"\(`(sed -i 's/\\r\$//') FILE`", text)
+    for name in counted:
+        assert shell(f"{undo} {name}").returncode == 0
+
+    assert sorted(counted) == sorted(
+        [layout.TAGMANIFEST, layout.BAG_INFO, layout.MANIFEST, layout.VERIFY_TXT]
+    )
+    assert [shell(command).returncode for command in checks] == [0, 0, 0]
+    (fingerprints,) = _commands(text, "ssh-keygen -lf")
+    assert keys[0].fingerprint in shell(fingerprints).stdout.decode()

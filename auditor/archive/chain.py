@@ -57,6 +57,25 @@ class ChainReport:
                 stretches.append((sequence, sequence, signer))
         return stretches
 
+    def sources(self) -> list[tuple[int, int, str]]:
+        """`(first run, last run, app and window)` for each stretch of runs of one app, the
+        window from the first run's start to the last run's end: legal reads which app and
+        hours the chain holds, and a run of another app shows as a stretch of its own."""
+        stretches: list[tuple[int, int, str | None, str, str]] = []
+        for report in sorted(self.bags, key=lambda report: report.sequence or 0):
+            if report.sequence is None or report.window is None:
+                continue
+            since, until = report.window
+            if stretches and stretches[-1][2] == report.app:
+                first, _last, app, start, _end = stretches[-1]
+                stretches[-1] = (first, report.sequence, app, start, until)
+            else:
+                stretches.append((report.sequence, report.sequence, report.app, since, until))
+        return [
+            (first, last, ", ".join(part for part in (app, f"{since} to {until}") if part))
+            for first, last, app, since, until in stretches
+        ]
+
 
 def _is_bag(path: Path) -> bool:
     return path.is_dir() and any(
@@ -69,6 +88,21 @@ def _looks_like_a_run(path: Path) -> bool:
     return path.is_dir() and any(
         os.path.lexists(path / name) for name in (layout.DATA, *layout.ROOT_FILES)
     )
+
+
+def nested_bags(folder: Path) -> list[Path]:
+    """Bags one folder below `folder` (an unzip that made `x/x/`, a bag moved into a subfolder),
+    by name; hidden folders are skipped, as the chain skips them."""
+    found = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(".") or not entry.is_dir() or entry.is_symlink():
+            continue
+        found.extend(
+            inner
+            for inner in sorted(entry.iterdir())
+            if not inner.name.startswith(".") and not inner.is_symlink() and _is_bag(inner)
+        )
+    return found
 
 
 def verify_chain(folder: str | Path, public_keys: PublicKeys) -> ChainReport:
@@ -103,6 +137,22 @@ def verify_chain(folder: str | Path, public_keys: PublicKeys) -> ChainReport:
         )
         for entry in visible
         if not _is_bag(entry) and _looks_like_a_run(entry)
+    ]
+    nested = nested_bags(folder)
+    if not bags and not problems and nested:
+        parents = sorted({shown(bag.parent) for bag in nested})
+        raise InputError(
+            f"{shown(folder)}: holds no bag, but {', '.join(parents)} "
+            f"{'holds' if len(parents) == 1 else 'hold'} {len(nested)}: verify-chain "
+            f"{'that folder' if len(parents) == 1 else 'each of them'}"
+        )
+    problems += [
+        Problem(
+            shown(bag.relative_to(folder).as_posix()),
+            "a bag one folder deeper than the others, so not checked in this chain: move it "
+            "beside them (did a copy or unzip nest it?) and verify again",
+        )
+        for bag in nested
     ]
     if not bags:
         if problems:

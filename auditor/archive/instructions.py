@@ -36,16 +36,24 @@ How to verify this archive with stock tools
 Archive: {name} (run {sequence}, {record_count} records, Merkle root {merkle_root})
 Signed by the key with fingerprint {fingerprint}.
 
-You need the auditor's public key, received separately from this archive: never trust a key
-that travels inside it. `auditor keygen` wrote it as auditor-signing-key.pub.pem (for openssl)
-and as a line of allowed_signers (for ssh-keygen). Open a shell in the bag's top folder,
-{name}/, the one holding bagit.txt (this file is in its data/ folder), and set:
+You need the auditor's public key, received separately from this archive: never use a key
+that came with it, inside it or beside it (in the same zip, disk or mail), since whoever changed
+the archive can sign it again with a key of their own and put that key there. Until step 1
+succeeds, this file is no more trustworthy than the rest, fingerprint above included: it only
+tells which of your keys to use. `auditor keygen` wrote the key as auditor-signing-key.pub.pem
+(for openssl) and as a line of allowed_signers (for ssh-keygen). Open a shell in the bag's top
+folder, {name}/, the one holding bagit.txt (this file is in its data/ folder), and set:
 
-  PUBKEY=/path/to/auditor-signing-key.pub.pem   # the key with the fingerprint above
-  SIGNERS=/path/to/allowed_signers              # may list every key the auditor has used
+  PUBKEY=/path/to/auditor-signing-key.pub.pem   # your own copies, received apart from
+  SIGNERS=/path/to/allowed_signers              # the archives (may list every key used)
 
-1. The signature over the tag manifest. Either command proves it; each must succeed
-   ("Signature Verified Successfully" / "Good ... signature"):
+0. Your keys are the auditor's: this prints each key's fingerprint, which must be one the
+   operator gave you by a channel other than the archives (a letter, a call, a ticket):
+
+     ssh-keygen -lf "$SIGNERS"
+
+1. The signature over the tag manifest. Either command proves it; whichever you run must
+   succeed ("Signature Verified Successfully" / "Good ... signature"):
 
      openssl pkeyutl -verify -pubin -inkey "$PUBKEY" -rawin \\
        -in {layout.TAGMANIFEST} -sigfile {layout.SIGNATURE}
@@ -64,6 +72,22 @@ and as a line of allowed_signers (for ssh-keygen). Open a shell in the bag's top
      sha256sum -c {layout.MANIFEST}
 
 3. The link to the earlier runs. {link}
+
+If a check fails, first rule out what copies do to files on their way (then check again):
+- "Signature Verification Failure", "incorrect signature" or "FAILED" for a text file: see
+  whether a copy changed its line ends (a Windows copy, `unzip -a`, FTP in ASCII mode), which
+  this prints as a count of CRLF lines per file, 0 where none:
+
+     grep -c $'\\r' tagmanifest-sha256.txt bag-info.txt manifest-sha256.txt data/VERIFY.txt
+
+  Take a binary copy of the archive again, or turn CRLF back into LF in each file counted
+  (`sed -i 's/\\r$//' FILE`, on macOS `sed -i '' ...`): a file that then passes was only converted.
+- "No principal matched" or "does not verify" with the key you hold: the bag was signed by
+  another key, after a key rotation (ask the operator, out of band, for that key) or by
+  someone else.
+- Files such as .DS_Store, ._NAME, Thumbs.db or __MACOSX/ that no manifest lists were added by
+  macOS or Windows on the way; `sha256sum` does not see them and they prove nothing.
+Anything that still fails after that means the archive is not what the auditor signed.
 
 What the stock tools cannot see: a file added that no manifest lists, the canonical form and
 order of each record line, the Merkle root over all lines, and the sequence numbers across a

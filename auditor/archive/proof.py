@@ -179,6 +179,9 @@ _FIELDS = {
 }
 
 
+# The signed bag-info labels naming the app, which a proof's verdict states: the same key may
+# sign the chains of several apps.
+_APP_LABELS = ("Source-Organization", "Source-Application")
 _RUN_NAME = re.compile(r"run-0*([0-9]{1,18})(?:-|$)")
 _RECORD_FILE = re.compile(r"data/records/[A-Za-z0-9_][A-Za-z0-9_.-]*\.jsonl")
 
@@ -238,15 +241,19 @@ def _signed_sequence(info: dict[str, str]) -> int | None:
 def proved(proof: dict[str, Any], public_keys: PublicKeys) -> dict[str, str]:
     """What a proof that `verify_proof` found holding shows, each taken from signed bytes only:
     the msg_id of the proved line, the run named from its signed Run-Sequence (`run-000002`,
-    as the writer names its bag) and the fingerprint of the given key that signed it, each
-    printable on one line."""
+    as the writer names its bag), the app and window of that run, and the fingerprint of the
+    given key that signed it, each printable on one line."""
     value, _ = parse_record_line(proof["line"].encode("utf-8"))
     record = value["record"] if value else None
     msg_id = record_msg_id(record) if isinstance(record, dict) else None
     info, _ = parse_bag_info(proof["bag_info"].encode("utf-8"), layout.BAG_INFO)
     signer, _ = _signatures(proof, public_keys, info)
+    app = "/".join(shown(info[label]) for label in _APP_LABELS if label in info)
+    since, until = info.get("Window-Since"), info.get("Window-Until")
+    window = f"{shown(since)} to {shown(until)}" if since and until else ""
     return {
         "signer": fingerprint(signer) if signer is not None else "(none)",
+        "source": ", ".join(part for part in (app, window) if part),
         "msg_id": shown(msg_id) if msg_id is not None else "(none)",
         "run": f"run-{sequence:06d}"
         if (sequence := _signed_sequence(info)) is not None

@@ -110,10 +110,16 @@ def bag_lines(path: Path) -> Iterator[bytes]:
 
 def record_files(bag: Path) -> list[Path]:
     """The record files of `bag` in leaf order (their names sort by hour), its `data` and
-    `data/records` refused when symlinked; every reader of a bag's lines starts here."""
+    `data/records` refused when symlinked; every reader of a bag's lines starts here. A hidden
+    name is none the writer makes: macOS adds `._2026110700.jsonl` beside each file it copies
+    to a FAT or exFAT disk, and its bytes are no lines of the archive."""
     bag = Path(bag)
     refuse_linked_folders(bag, (layout.DATA, layout.RECORDS))
-    return sorted((bag / layout.RECORDS).glob(f"*{layout.RECORDS_SUFFIX}"))
+    return sorted(
+        path
+        for path in (bag / layout.RECORDS).glob(f"*{layout.RECORDS_SUFFIX}")
+        if not path.name.startswith(".")
+    )
 
 
 def refuse_linked_folders(bag: Path, relatives: Iterable[str]) -> None:

@@ -34,6 +34,14 @@ from auditor.archive.canonical import CanonicalizationError, canonical
 from auditor.archive.merkle import RootBuilder
 from auditor.archive.problems import Problem
 from auditor.archive.publickey import PublicKeys, fingerprint, key_tuple, named
+from auditor.archive.transit import (
+    added_by,
+    added_message,
+    converted,
+    converted_file,
+    converted_message,
+    kind_of,
+)
 from auditor.archive.untrusted import (
     LINE_LIMIT,
     TAG_FILE_LIMIT,
@@ -70,10 +78,20 @@ class BagReport:
     signer: str | None = None
     previous_signer: str | None = None
     hours_lost: str | None = None
+    app: str | None = None
+    window: tuple[str, str] | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def source(self) -> str | None:
+        """The app and window its signed bag-info names (`demo-org/demo-app, 2026-11-07T00:00:00Z
+        to 2026-11-08T00:00:00Z`), printed with its verdict: a bag of another app, signed by
+        the same key, verifies as well as the right one, and only this tells them apart."""
+        window = f"{self.window[0]} to {self.window[1]}" if self.window else None
+        return ", ".join(part for part in (self.app, window) if part) or None
 
 
 def check_signatures(
@@ -179,8 +197,13 @@ class _Collector:
         self.per_file: Counter[str] = Counter()
         self.unlisted = 0
         self.skipped: list[str] = []
+        self.added: dict[str, list[str]] = {}
+        # Signed sizes of files whose line ends a copy converted, for Payload-Oxum.
+        self.restored: dict[str, int] = {}
 
-    def add(self, relative: str, message: str, line: int | None = None) -> None:
+    def add(
+        self, relative: str, message: str, line: int | None = None, transit: bool = False
+    ) -> None:
         if any(relative.startswith(folder + "/") for folder in self.skipped):
             return
         self.per_file[relative] += 1
@@ -189,7 +212,33 @@ class _Collector:
         if len(self.problems) >= _MAX_PROBLEMS:
             self.unlisted += 1
             return
-        self.problems.append(Problem(self.prefix + shown(relative), message, line))
+        self.problems.append(Problem(self.prefix + shown(relative), message, line, transit))
+
+    def added_in_transit(self, relative: str, name: str) -> bool:
+        """Notes `relative` (whose last part is `name`) when an operating system adds files of
+        that name (reported at the end, one line a kind, rather than as a file that nothing
+        lists); True when it does."""
+        if added_by(name) is None:
+            return False
+        self.added.setdefault(kind_of(name), []).append(relative)
+        return True
+
+    def listed_after_all(self, relative: str) -> bool:
+        """Takes back a file `added_in_transit` noted that the manifest lists: it is part of
+        the archive, whatever its name, and must never be named as one to delete."""
+        name = relative.rsplit("/", 1)[-1]
+        paths = self.added.get(kind_of(name), [])
+        if relative not in paths:
+            return False
+        paths.remove(relative)
+        if not paths:
+            del self.added[kind_of(name)]
+        return True
+
+    def converted(self, relative: str, ends: str, signed_size: int, covered_by: str) -> None:
+        first = not self.restored
+        self.restored[relative] = signed_size
+        self.add(relative, converted_message(ends, covered_by, first), transit=True)
 
     def skip_under(self, folder: str) -> None:
         """Drops problems of files under `folder`, already reported as a whole (a symlink)."""
@@ -201,6 +250,10 @@ class _Collector:
             self.add(problem.file, problem.message, problem.line)
 
     def finish(self) -> tuple[Problem, ...]:
+        for kind, paths in self.added.items():
+            first = sorted(paths)[0]
+            what = added_by(first.rsplit("/", 1)[-1]) or kind
+            self.add(first, added_message(kind, len(paths), what), transit=True)
         for relative, count in self.per_file.items():
             if count <= _MAX_PER_FILE:
                 continue
@@ -273,6 +326,10 @@ class _RootFiles:
             self.report.add(name, str(error))
 
 
+def _lf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n")
+
+
 def _name(bag: Path) -> str:
     """The bag's folder name, also when it was given as `.` or `..`."""
     return bag.name or bag.resolve().name
@@ -326,6 +383,10 @@ def _too_long(limit: int) -> str:
     return f"a line longer than {limit:,} bytes, which no archived line reaches"
 
 
+def _holds_bag_files(path: Path) -> bool:
+    return any(os.path.lexists(path / name) for name in (layout.BAGIT_TXT, layout.TAGMANIFEST))
+
+
 def _is_folder(path: Path) -> bool:
     """A real folder, not a symlink to one."""
     try:
@@ -341,6 +402,12 @@ def _payload_files(bag: Path, report: _Collector) -> tuple[dict[str, int], list[
     folders: list[str] = []
     for folder, directories, files in os.walk(bag / layout.DATA):
         base = Path(folder)
+        added = {
+            name
+            for name in directories
+            if report.added_in_transit((base / name).relative_to(bag).as_posix(), name)
+        }
+        directories[:] = [name for name in directories if name not in added]
         for name in directories:
             relative = (base / name).relative_to(bag).as_posix()
             if (base / name).is_symlink():
@@ -351,6 +418,8 @@ def _payload_files(bag: Path, report: _Collector) -> tuple[dict[str, int], list[
         for name in files:
             path = base / name
             relative = path.relative_to(bag).as_posix()
+            if report.added_in_transit(relative, name):
+                continue
             status = path.lstat()
             if not stat.S_ISREG(status.st_mode):
                 report.add(relative, "is not a regular file")
@@ -384,16 +453,21 @@ def _verify_bag(
 ) -> BagReport:
     if not bag.is_dir():
         raise InputError(f"{shown(bag)}: no such bag folder")
-    if not any(os.path.lexists(bag / name) for name in (layout.BAGIT_TXT, layout.TAGMANIFEST)):
+    if not _holds_bag_files(bag):
+        inner = [entry for entry in sorted(bag.iterdir()) if _is_folder(entry)]
+        bags = [entry for entry in inner if _holds_bag_files(entry)]
+        hint = f"; it holds one, {shown(bags[0])}: verify that folder" if len(bags) == 1 else ""
         raise InputError(
-            f"{shown(bag)}: not a bag (no {layout.BAGIT_TXT}, no {layout.TAGMANIFEST})"
+            f"{shown(bag)}: not a bag (no {layout.BAGIT_TXT}, no {layout.TAGMANIFEST}){hint}"
         )
     report = _Collector(f"{_name(bag)}/")
     tags = _RootFiles(bag, report)
 
     tagmanifest = tags.read(layout.TAGMANIFEST)
     bag_info_data = tags.read(layout.BAG_INFO)
-    info, info_problems = parse_bag_info(bag_info_data or b"", layout.BAG_INFO)
+    # Read as the writer wrote it (LF), so a copy's CRLF shows as one problem of the file
+    # (`_check_tag_manifest`) rather than as a CR at the end of every value.
+    info, info_problems = parse_bag_info(_lf(bag_info_data or b""), layout.BAG_INFO)
     report.extend(info_problems)
     namespace = info.get(layout.NAMESPACE) or layout.DEFAULT_NAMESPACE
     raw = tags.read(layout.SIGNATURE)
@@ -404,19 +478,20 @@ def _verify_bag(
             report.add(layout.TAGMANIFEST, "missing: nothing in the bag can be trusted")
         tag_sha256 = signer = None
     else:
+        ssh_text = ssh.decode("utf-8", "replace") if ssh is not None else None
+        signer, signatures = check_signatures(tagmanifest, raw, ssh_text, keys, namespace, "")
+        if signatures and b"\r\n" in tagmanifest:
+            lf_signer, lf_problems = check_signatures(
+                _lf(tagmanifest), raw, ssh_text, keys, namespace, ""
+            )
+            if not lf_problems:
+                tagmanifest, signer, signatures = _lf(tagmanifest), lf_signer, []
+                report.converted(layout.TAGMANIFEST, "CRLF", 0, "the signatures cover")
         tag_sha256 = hashlib.sha256(tagmanifest).hexdigest()
-        signer, signatures = check_signatures(
-            tagmanifest,
-            raw,
-            ssh.decode("utf-8", "replace") if ssh is not None else None,
-            keys,
-            namespace,
-            "",
-        )
         report.extend([problem for problem in signatures if problem.file not in tags.refused])
         _check_tag_manifest(tagmanifest, tags, report)
     bagit = tags.read(layout.BAGIT_TXT)
-    if bagit is not None and bagit != layout.BAGIT_TXT_CONTENT:
+    if bagit is not None and _lf(bagit) != layout.BAGIT_TXT_CONTENT:
         report.add(layout.BAGIT_TXT, "is not the BagIt 1.0 declaration the auditor writes")
     payload = _check_root(bag, report)
 
@@ -462,7 +537,17 @@ def _verify_bag(
         signer=fingerprint(signer) if signer is not None else None,
         previous_signer=previous_signer,
         hours_lost=info.get(layout.HOURS_LOST),
+        app="/".join(shown(info[label]) for label in _APP_LABELS if label in info) or None,
+        window=_window(info),
     )
+
+
+_APP_LABELS = ("Source-Organization", "Source-Application")
+
+
+def _window(info: dict[str, str]) -> tuple[str, str] | None:
+    since, until = info.get("Window-Since"), info.get("Window-Until")
+    return (shown(since), shown(until)) if since and until else None
 
 
 def _check_policy_copy(listed: dict[str, str], info: dict[str, str], report: _Collector) -> None:
@@ -487,10 +572,23 @@ def _check_tag_manifest(tagmanifest: bytes, tags: _RootFiles, report: _Collector
             if tags.missing(path):
                 report.add(path, f"missing, though {layout.TAGMANIFEST} lists it")
         elif actual != digest:
-            report.add(path, f"its SHA-256 does not match {layout.TAGMANIFEST} (changed)")
+            ends = _converted_tag_file(tags, path, digest)
+            if ends is not None:
+                report.converted(path, *ends, covered_by=f"{layout.TAGMANIFEST} lists")
+            else:
+                report.add(path, f"its SHA-256 does not match {layout.TAGMANIFEST} (changed)")
     for path in layout.TAG_FILES:
         if path not in listed and os.path.lexists(tags.bag / path):
             report.add(path, f"not listed in {layout.TAGMANIFEST}, so not covered by the signature")
+
+
+def _converted_tag_file(tags: _RootFiles, path: str, digest: str) -> tuple[str, int] | None:
+    """How a copy changed a tag file's line ends, if that is all it changed."""
+    if path == layout.MANIFEST:
+        return converted_file(tags.bag / path, digest)
+    data = tags.read(path) or b""
+    ends = converted(data, digest)
+    return None if ends is None else (ends, 0)
 
 
 def _check_root(bag: Path, report: _Collector) -> bool:
@@ -498,7 +596,7 @@ def _check_root(bag: Path, report: _Collector) -> bool:
 
     The root files themselves are judged when they are read (`_RootFiles`)."""
     for entry in sorted(bag.iterdir()):
-        if entry.name in layout.ROOT_FILES:
+        if entry.name in layout.ROOT_FILES or report.added_in_transit(entry.name, entry.name):
             continue
         if entry.name == layout.DATA:
             if not _is_folder(entry):
@@ -527,7 +625,7 @@ def _check_manifest(
             report.add(layout.MANIFEST, _too_long(_MAX_MANIFEST_LINE), number)
             continue
         try:
-            line = raw.decode("utf-8")
+            line = raw.removesuffix(b"\r").decode("utf-8")
         except UnicodeDecodeError:
             report.add(layout.MANIFEST, "not UTF-8 text", number)
             continue
@@ -547,6 +645,12 @@ def _check_manifest(
         listed[path] = digest
         if not payload:
             continue
+        if path not in sizes and report.listed_after_all(path):
+            status = (bag / path).lstat()
+            if stat.S_ISREG(status.st_mode):
+                sizes[path] = status.st_size
+            else:
+                report.add(path, "is not a regular file")
         if path not in sizes:
             report.add(path, f"missing, though {layout.MANIFEST} lists it (deleted or renamed?)")
             continue
@@ -554,14 +658,27 @@ def _check_manifest(
             continue
         actual = _sha256_file(bag / path)
         if actual != digest:
-            report.add(path, f"its SHA-256 does not match {layout.MANIFEST} (changed)")
-        if path.startswith(layout.ATTACHMENTS + "/") and actual != path.rsplit("/", 1)[1]:
+            _changed(bag, path, digest, report)
+        if (
+            path.startswith(layout.ATTACHMENTS + "/")
+            and actual != path.rsplit("/", 1)[1]
+            and path not in report.restored
+        ):
             report.add(path, "the attachment's bytes do not hash to its name (changed)")
     if not last_ended:
         report.add(layout.MANIFEST, "the last line has no newline")
     for path in sorted(set(sizes) - set(listed)):
         report.add(path, f"not listed in {layout.MANIFEST} (added or renamed?)")
     return listed
+
+
+def _changed(bag: Path, path: str, digest: str, report: _Collector) -> None:
+    """A payload file that does not hash to its manifest line: converted in transit, or changed."""
+    ends = converted_file(bag / path, digest)
+    if ends is not None:
+        report.converted(path, *ends, covered_by=f"{layout.MANIFEST} lists")
+    else:
+        report.add(path, f"its SHA-256 does not match {layout.MANIFEST} (changed)")
 
 
 def _check_folders(
@@ -600,8 +717,8 @@ def _check_records(
                 assert leaf is not None
                 if not ended:
                     report.add(relative, "the last line has no newline", number)
-                tree.add(leaf)
                 if line is None:
+                    tree.add(leaf)
                     report.add(relative, _too_long(LINE_LIMIT), number)
                     expected += 1
                     continue
@@ -609,6 +726,8 @@ def _check_records(
                     crlf_count += 1
                     crlf_first = crlf_first or number
                     line = line[:-1]
+                    leaf = hashlib.sha256(b"\x00" + line).digest()
+                tree.add(leaf)
                 value, message = parse_record_line(line)
                 if message:
                     report.add(relative, message, number)
@@ -619,11 +738,15 @@ def _check_records(
                 if seq != expected:
                     report.add(relative, _seq_message(seq, expected), number)
                 expected = seq + 1 if isinstance(seq, int) else expected + 1
+        if relative in listed and digest.hexdigest() != listed[relative]:
+            ends = converted_file(bag / relative, listed[relative]) if crlf_count else None
+            if ends is not None:
+                report.converted(relative, *ends, covered_by=f"{layout.MANIFEST} lists")
+                continue
+            report.add(relative, f"its SHA-256 does not match {layout.MANIFEST} (changed)")
         if crlf_count:
             more = f" (and {crlf_count - 1} more lines)" if crlf_count > 1 else ""
             report.add(relative, f"CRLF line end; archived lines end in LF only{more}", crlf_first)
-        if relative in listed and digest.hexdigest() != listed[relative]:
-            report.add(relative, f"its SHA-256 does not match {layout.MANIFEST} (changed)")
     return tree.size, tree.root().hex()
 
 
@@ -674,7 +797,9 @@ def _check_attachments(bag: Path, sizes: dict[str, int], report: _Collector) -> 
                 report.add(
                     layout.ATTACHMENT_INDEX, f"refers to {digest}, which is not stored", number
                 )
-            elif entry.get("size") != sizes[f"{layout.ATTACHMENTS}/{digest}"]:
+            elif entry.get("size") != report.restored.get(
+                f"{layout.ATTACHMENTS}/{digest}", sizes[f"{layout.ATTACHMENTS}/{digest}"]
+            ):
                 report.add(layout.ATTACHMENT_INDEX, f"size of {digest} does not match", number)
     for digest in sorted(stored - referenced):
         report.add(f"{layout.ATTACHMENTS}/{digest}", f"not referenced by {layout.ATTACHMENT_INDEX}")
@@ -716,8 +841,9 @@ def _check_bag_info(
             report.add(layout.BAG_INFO, f"{label} is missing")
     count, root = records
     partitions = sum(1 for path in sizes if _is_record_file(path))
+    signed_size = sum(report.restored.get(path, size) for path, size in sizes.items())
     expected = {
-        layout.PAYLOAD_OXUM: f"{sum(sizes.values())}.{len(sizes)}",
+        layout.PAYLOAD_OXUM: f"{signed_size}.{len(sizes)}",
         layout.RECORD_COUNT: str(count),
         layout.TREE_SIZE: str(count),
         layout.MERKLE_ROOT: root,

@@ -33,9 +33,32 @@ _PUBKEY = click.option(
 _BAG = click.Path(file_okay=False, path_type=Path)
 
 
+def _warn_of_keys_that_travel(pubkeys: tuple[Path, ...], archive: Path) -> None:
+    """A key that sits in the folder of runs or inside a bag came with the archive, in the same
+    zip or disk: whoever changed the archive could have signed it again and left their own
+    key there, so its verdict proves nothing. Warned, not refused: the verdict still says which
+    key signed, for legal to compare with the fingerprint it was given."""
+    folder = archive.resolve()
+    for key in pubkeys:
+        place = key.resolve().parent
+        if place == folder or folder in place.parents:
+            click.echo(
+                f"auditor: warning: {shown(key)} came with the archive (it lies in "
+                f"{shown(archive)}): a key that travels with an archive proves nothing; verify "
+                "with your own copy, received apart, whose fingerprint the operator gave you",
+                err=True,
+            )
+
+
 def _fail_with(problems: list, summary: str) -> None:
     for problem in problems:
         click.echo(shown(problem))
+    if problems and all(getattr(problem, "transit", False) for problem in problems):
+        summary += (
+            ", each one damage a copy did in transit (line ends converted, files an operating "
+            "system added), none a change to what is signed: undo each as its line says and "
+            "verify again"
+        )
     click.echo(shown(summary), err=True)
     raise click.exceptions.Exit(EXIT_FINDINGS)
 
@@ -84,6 +107,7 @@ def verify(bag: Path, pubkeys: tuple[Path, ...], previous: Path | None) -> None:
     be read.
     """
     report = verify_bag(bag, load_public_keys(pubkeys), previous)
+    _warn_of_keys_that_travel(pubkeys, bag.resolve().parent)
     if not report.ok:
         _fail_with(list(report.problems), f"{bag}: {len(report.problems)} problem(s) found")
     link = (
@@ -95,6 +119,8 @@ def verify(bag: Path, pubkeys: tuple[Path, ...], previous: Path | None) -> None:
         f"{shown(bag)}: intact: run {report.sequence}, {report.record_count} records, "
         f"Merkle root {report.merkle_root}, signed by {report.signer}{link}"
     )
+    if report.source:
+        click.echo(f"{shown(bag)}: run {report.sequence} of {report.source}")
     _tell_hours_lost(shown(bag), report)
 
 
@@ -111,6 +137,7 @@ def verify_chain_command(folder: Path, pubkeys: tuple[Path, ...]) -> None:
     cannot be read.
     """
     report = verify_chain(folder, load_public_keys(pubkeys))
+    _warn_of_keys_that_travel(pubkeys, folder)
     where = shown(folder)
     for name in report.unfinished:
         click.echo(f"{where}/{name}: unfinished run (never published), ignored", err=True)
@@ -130,6 +157,9 @@ def verify_chain_command(folder: Path, pubkeys: tuple[Path, ...]) -> None:
     for first, last, signer in report.signers():
         runs = f"run {first}" if first == last else f"runs {first} to {last}"
         click.echo(f"{where}: {runs} signed by {signer}")
+    for first, last, source in report.sources():
+        runs = f"run {first}" if first == last else f"runs {first} to {last}"
+        click.echo(f"{where}: {runs} of {source}")
     for bag in sorted(report.bags, key=lambda bag: bag.sequence or 0):
         _tell_hours_lost(f"{where}/{bag.path.name}", bag)
 
@@ -194,6 +224,8 @@ def verify_proof_command(proof_file: Path, pubkeys: tuple[Path, ...]) -> None:
         f"run {facts['run']}, root {proof['root']}, signed by {facts['signer']}; "
         f"msg_id {facts['msg_id']}"
     )
+    if facts["source"]:
+        click.echo(f"{shown(proof_file)}: {facts['run']} of {facts['source']}")
 
 
 COMMANDS: list[click.Command] = [

@@ -1,0 +1,327 @@
+"""A bag after a trip: what copies do to it is told apart from tampering, and tampering hidden
+behind such damage is still caught.
+
+Legal checks a bag months later on another machine, after a zip, a Windows share or a USB
+stick: text files come back with CRLF line ends, and Finder or Explorer leave their own files
+in every folder. The stock commands of VERIFY.txt then fail with no hint why; `auditor verify`
+must say which file, what happened and how to undo it, and must still call any other change a
+change.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from test_archive_support import (
+    build_bag,
+    copy_bag,
+    make_keys,
+    middle_file,
+    openssl_verify,
+    sha256sum_check,
+)
+
+from auditor.archive import layout
+from auditor.archive.verify import verify_bag
+from auditor.cli import main
+
+_TRANSIT = "none a change to what is signed"
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return make_keys(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="module")
+def intact(keys, tmp_path_factory):
+    return build_bag(tmp_path_factory.mktemp("runs"), keys[1]).path
+
+
+@pytest.fixture
+def bag(intact, tmp_path):
+    return copy_bag(intact, tmp_path)
+
+
+def _unix2dos(path) -> None:
+    """What unix2dos, `unzip -a` or an FTP transfer in ASCII mode does to a text file."""
+    path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+
+
+def _verify(bag, keys):
+    result = CliRunner().invoke(main, ["verify", str(bag), "--pubkey", str(keys[0].public_key)])
+    return result.exit_code, result.stdout.splitlines(), result.stderr
+
+
+def _stock_tools_pass(bag, keys) -> bool:
+    return (
+        openssl_verify(bag, keys[0].public_key).returncode == 0
+        and sha256sum_check(bag, layout.TAGMANIFEST).returncode == 0
+        and sha256sum_check(bag, layout.MANIFEST).returncode == 0
+    )
+
+
+def test_line_ends_converted_in_transit_are_named_as_such_and_undone_with_sed(bag, keys):
+    converted = [*layout.TAG_FILES, layout.TAGMANIFEST, layout.VERIFY_TXT, layout.FINDINGS]
+    for name in converted:
+        _unix2dos(bag / name)
+    assert not _stock_tools_pass(bag, keys)  # "Signature Verification Failure", no reason given
+
+    code, lines, summary = _verify(bag, keys)
+
+    assert code == 1
+    assert sorted(line.split(": ", 1)[0] for line in lines) == sorted(
+        f"{bag.name}/{name}" for name in converted
+    )
+    assert "changed to CRLF in transit" in lines[0] and "sed -i 's/\\r$//' FILE" in lines[0]
+    assert all("CRLF in transit" in line for line in lines)
+    assert _TRANSIT in summary
+    subprocess.run(["sed", "-i", "s/\\r$//", *converted], cwd=bag, check=True)
+    assert _stock_tools_pass(bag, keys)
+    assert _verify(bag, keys)[0] == 0
+
+
+def test_a_records_file_with_crlf_line_ends_is_transit_damage_not_a_new_merkle_root(bag, keys):
+    target = middle_file(bag)
+    _unix2dos(target)
+
+    code, lines, summary = _verify(bag, keys)
+
+    assert code == 1
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{bag.name}/{target.relative_to(bag).as_posix()}: its line ends")
+    assert _TRANSIT in summary
+
+
+def test_a_change_behind_converted_line_ends_is_still_a_change(bag, keys):
+    target = middle_file(bag)
+    target.write_bytes(target.read_bytes().replace(b'"from":"user', b'"from":"usex', 1))
+    _unix2dos(target)
+    info = bag / layout.BAG_INFO
+    info.write_bytes(info.read_bytes().replace(b"Source-API: emulator", b"Source-API: another"))
+    _unix2dos(info)
+
+    code, lines, summary = _verify(bag, keys)
+
+    assert code == 1
+    relative = f"{bag.name}/{target.relative_to(bag).as_posix()}"
+    assert f"{relative}: its SHA-256 does not match manifest-sha256.txt (changed)" in lines
+    assert (
+        f"{bag.name}/bag-info.txt: its SHA-256 does not match tagmanifest-sha256.txt (changed)"
+        in lines
+    )
+    assert not any("in transit" in line for line in lines)
+    assert _TRANSIT not in summary
+
+
+def test_files_an_operating_system_adds_are_one_line_a_kind_and_break_no_reader(bag, keys):
+    originals = sorted(bag.rglob("*"))
+    for path in originals:  # macOS writing to an exFAT stick: ._NAME beside every entry
+        (path.parent / f"._{path.name}").write_bytes(b"\x00\x05\x16\x07Mac OS X        ")
+    for folder in (bag, bag / "data", bag / layout.RECORDS):
+        (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (bag / layout.ATTACHMENTS / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
+    (bag / "data" / "__MACOSX").mkdir()
+    (bag / "data" / "__MACOSX" / "._policy.yaml").write_bytes(b"Mac OS X")
+    assert _stock_tools_pass(bag, keys)  # sha256sum cannot see added files
+
+    code, lines, summary = _verify(bag, keys)
+
+    assert code == 1
+    assert len(lines) == 4, lines
+    assert any(f"(and {len(originals) - 1:,} more)" in line for line in lines)
+    assert all("added in transit by" in line for line in lines)
+    assert _TRANSIT in summary
+    msg_id = _first_msg_id(bag)
+    proved = CliRunner().invoke(main, ["prove", str(bag), msg_id, "-o", str(bag.parent / "p")])
+    assert proved.exit_code == 0, proved.output
+    for kind in ("._*", ".DS_Store", "Thumbs.db", "__MACOSX"):
+        subprocess.run(["find", ".", "-name", kind, "-exec", "rm", "-rf", "{}", "+"], cwd=bag)
+    assert verify_bag(bag, keys[1].public_key()).ok
+
+
+def _first_msg_id(bag) -> str:
+    line = sorted((bag / layout.RECORDS).glob("[0-9]*.jsonl"))[0].read_bytes().splitlines()[0]
+    return orjson.loads(line)["record"]["msg_id"]
+
+
+@pytest.fixture(scope="module")
+def chain(keys, tmp_path_factory):
+    """Two runs of one app, its bag-info naming the app and each run's window."""
+    root = tmp_path_factory.mktemp("chain")
+    info = {"Source-Organization": "acme", "Source-Application": "chat"}
+    first = build_bag(root, keys[1], "run-000001", 1, messages=24, info=_window(info, 1))
+    build_bag(
+        root, keys[1], "run-000002", 2, first.tagmanifest_sha256, 24, 2, info=_window(info, 2)
+    )
+    return root
+
+
+def _window(info: dict, day: int) -> dict:
+    return {
+        **info,
+        "Window-Since": f"2026-11-0{day}T00:00:00Z",
+        "Window-Until": f"2026-11-0{day + 1}T00:00:00Z",
+    }
+
+
+def _chain(folder, keys):
+    result = CliRunner().invoke(
+        main, ["verify-chain", str(folder), "--pubkey", str(keys[0].public_key)]
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_verify_and_verify_chain_name_the_app_and_hours_a_verdict_is_about(chain, keys):
+    """A bag of another app, signed by the same key, verifies as well as the right one."""
+    verified = CliRunner().invoke(
+        main, ["verify", str(chain / "run-000002"), "--pubkey", str(keys[0].public_key)]
+    )
+    code, said, _ = _chain(chain, keys)
+
+    assert verified.exit_code == 0
+    assert (
+        f"{chain / 'run-000002'}: run 2 of acme/chat, 2026-11-02T00:00:00Z to "
+        "2026-11-03T00:00:00Z\n" in verified.stdout
+    )
+    assert code == 0
+    assert (
+        f"{chain}: runs 1 to 2 of acme/chat, 2026-11-01T00:00:00Z to 2026-11-03T00:00:00Z" in said
+    )
+
+
+def test_a_bag_nested_one_folder_deeper_is_named_not_left_out_of_an_intact_chain(
+    chain, keys, tmp_path
+):
+    folder = tmp_path / "received"
+    shutil.copytree(chain / "run-000001", folder / "run-000001")
+    shutil.copytree(chain / "run-000002", folder / "run-000002" / "run-000002")  # unzip into x/
+
+    code, said, _ = _chain(folder, keys)
+
+    assert code == 1
+    assert said.splitlines()[0] == (
+        "run-000002/run-000002: a bag one folder deeper than the others, so not checked in "
+        "this chain: move it beside them (did a copy or unzip nest it?) and verify again"
+    )
+
+
+def test_a_folder_one_above_the_bags_says_where_they_are(chain, keys, tmp_path):
+    shutil.copytree(chain, tmp_path / "received" / "archive")
+    wrapped = tmp_path / "received" / "archive" / "run-000001"
+    shutil.move(wrapped, tmp_path / "wrapped" / "run-000001")
+
+    code, _, error = _chain(tmp_path / "received", keys)
+    verified = CliRunner().invoke(
+        main, ["verify", str(tmp_path / "wrapped"), "--pubkey", str(keys[0].public_key)]
+    )
+
+    assert code == 2
+    assert error == (
+        f"auditor: error: {tmp_path / 'received'}: holds no bag, but "
+        f"{tmp_path / 'received' / 'archive'} holds 1: verify-chain that folder\n"
+    )
+    assert verified.exit_code == 2
+    assert verified.stderr == (
+        f"auditor: error: {tmp_path / 'wrapped'}: not a bag (no bagit.txt, no "
+        f"tagmanifest-sha256.txt); it holds one, {tmp_path / 'wrapped' / 'run-000001'}: "
+        "verify that folder\n"
+    )
+
+
+def test_a_proof_names_its_app_and_hours_and_holds_after_a_mail_client_converted_it(
+    chain, keys, tmp_path
+):
+    bag = chain / "run-000002"
+    proof = tmp_path / "proof.json"
+    proved = CliRunner().invoke(main, ["prove", str(bag), _first_msg_id(bag), "-o", str(proof)])
+    proof.write_bytes(proof.read_bytes().replace(b"\n", b"\r\n"))
+
+    checked = CliRunner().invoke(
+        main, ["verify-proof", str(proof), "--pubkey", str(keys[0].public_key)]
+    )
+
+    assert proved.exit_code == 0
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout.splitlines()[1] == (
+        f"{proof}: run-000002 of acme/chat, 2026-11-02T00:00:00Z to 2026-11-03T00:00:00Z"
+    )
+
+
+def test_an_attachment_whose_line_ends_unzip_a_converted_is_transit_damage_too(bag, keys):
+    stored = sorted((bag / layout.ATTACHMENTS).iterdir())
+    target = next(path for path in stored if b"\n" in path.read_bytes())
+    _unix2dos(target)
+
+    code, lines, summary = _verify(bag, keys)
+
+    assert code == 1
+    assert lines == [
+        f"{bag.name}/{target.relative_to(bag).as_posix()}: its line ends were changed to CRLF "
+        "in transit (a Windows copy, unzip -a, FTP in ASCII mode?); with its original line "
+        "ends it is, unchanged, the file manifest-sha256.txt lists: take a binary copy (or "
+        "`sed -i 's/\\r$//' FILE`) and verify again"
+    ]
+    assert _TRANSIT in summary
+
+
+def test_a_key_that_came_with_the_archive_is_warned_of(chain, keys, tmp_path):
+    """The forger's way: sign again, and leave their key beside the bags for legal to use."""
+    received = shutil.copytree(chain, tmp_path / "received")
+    beside = shutil.copy(keys[0].public_key, received / "auditor-signing-key.pub.pem")
+    own = CliRunner().invoke(
+        main, ["verify", str(received / "run-000001"), "--pubkey", str(keys[0].public_key)]
+    )
+
+    checked = CliRunner().invoke(
+        main, ["verify", str(received / "run-000001"), "--pubkey", str(beside)]
+    )
+    chained = CliRunner().invoke(main, ["verify-chain", str(received), "--pubkey", str(beside)])
+
+    assert own.exit_code == checked.exit_code == chained.exit_code == 0
+    assert own.stderr == ""
+    warning = (
+        f"auditor: warning: {beside} came with the archive (it lies in {received}): a key that "
+        "travels with an archive proves nothing; verify with your own copy, received apart, "
+        "whose fingerprint the operator gave you\n"
+    )
+    assert checked.stderr == warning
+    assert chained.stderr.startswith(warning)
+
+
+def test_a_crlf_file_whose_line_ends_dos2unix_changed_to_lf_is_named_so(keys, tmp_path):
+    """findings.csv is written with CRLF line ends, as spreadsheets read them."""
+    csv = b'"msg_id","severity"\r\n"200000070000029835","high"\r\n'
+    bag = build_bag(tmp_path, keys[1], messages=24, files={"report/findings.csv": csv}).path
+    (bag / "data" / "report" / "findings.csv").write_bytes(csv.replace(b"\r\n", b"\n"))
+
+    code, lines, summary = _verify(bag, keys)
+
+    assert code == 1
+    assert lines == [
+        f"{bag.name}/data/report/findings.csv: its line ends were changed to LF in transit "
+        "(dos2unix, git, FTP in ASCII mode?); with its original line ends it is, unchanged, "
+        "the file manifest-sha256.txt lists: take a binary copy (or `sed -i 's/$/\\r/' FILE`) "
+        "and verify again"
+    ]
+    assert _TRANSIT in summary
+    subprocess.run(["sed", "-i", "s/$/\\r/", "data/report/findings.csv"], cwd=bag, check=True)
+    assert _verify(bag, keys)[0] == 0
+
+
+def test_a_listed_file_named_like_one_windows_adds_is_checked_never_called_added(keys, tmp_path):
+    bag = build_bag(tmp_path, keys[1], messages=24, files={"report/desktop.ini": b"[x]\n"}).path
+
+    assert verify_bag(bag, keys[1].public_key()).ok
+    (bag / "data" / "report" / "desktop.ini").write_bytes(b"[y]\n")
+    code, lines, summary = _verify(bag, keys)
+    assert code == 1
+    assert lines[0] == (
+        f"{bag.name}/data/report/desktop.ini: its SHA-256 does not match manifest-sha256.txt "
+        "(changed)"
+    )
+    assert _TRANSIT not in summary
