@@ -7,9 +7,12 @@ orders the outcomes, checks every spool digest, builds the Merkle tree, signs th
 only writer of the state database. Workers pull, validate and apply policies, and write each
 partition's spool under the run's spool folder, which must therefore be on storage both sides
 see at the same path (NFS, CephFS, a shared volume). A worker lost mid-task (killed, out of
-memory) is replaced and its task rerun by Dask; a partition rewrites its spool from the start, so
-the bag's bytes do not depend on where, or how many times, a partition ran. The coordinator
-archives each hour as soon as it and the hours before it are done, while the cluster works on.
+memory) is replaced and its task rerun by Dask; each attempt at a partition writes spool files of
+its own, named in the outcome it returns, so the bag's bytes do not depend on where, or how many
+times, a partition ran, and a worker the scheduler gave up on (hung, cut off) that wakes and
+finishes the hour late writes beside the files the coordinator reads, never over them. The
+coordinator archives each hour as soon as it and the hours before it are done, while the cluster
+works on.
 Workers of a local cluster exit with the coordinator (Dask's nanny processes watch their parent);
 a task a remote worker still runs for a killed coordinator may rewrite a spool under the next
 run, which is why the coordinator checks each spool's digest over the very bytes it archives.
@@ -123,7 +126,7 @@ class DaskExecutor(Executor):
                     partitions, submit, ahead.tasks, pending
                 ):
                     outcome = self._result(future, partition, distributed)
-                    _check_visible(settings, partition)
+                    _check_visible(settings, partition, outcome)
                     yield partition, outcome
             finally:
                 client.cancel([future for _partition, future in pending])
@@ -279,11 +282,13 @@ def _file_sha256(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _check_visible(settings: StageSettings, partition: Partition) -> None:
-    done = spool_paths(Path(settings.spool_dir), partition)["done"]
-    if not done.exists():
+def _check_visible(
+    settings: StageSettings, partition: Partition, outcome: PartitionOutcome
+) -> None:
+    spooled = spool_paths(Path(settings.spool_dir), partition, outcome.attempt)["records"]
+    if not spooled.exists():
         raise ConfigError(
-            f"hour {partition.iso()}: a worker spooled it, but {done} is not visible here: the "
+            f"hour {partition.iso()}: a worker spooled it, but {spooled} is not visible here: the "
             "spool folder (under --out) must be on storage shared by coordinator and workers"
         )
 
