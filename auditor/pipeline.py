@@ -821,7 +821,7 @@ class _Archiver:
         """
         label = partition.label(self.source.tz)
         self._records_served += outcome.records
-        paths = spool_paths(self.spool_dir, partition)
+        paths = spool_paths(self.spool_dir, partition, outcome.attempt)
         partition_findings = paths["findings"].read_bytes()
         unreadable = paths["unreadable"].read_bytes()
         relook = self.run.relook

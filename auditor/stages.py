@@ -4,23 +4,25 @@ This is what a worker process does for each partition, and it writes everything 
 spool folder, so a run killed half way resumes from the partitions already spooled and the
 coordinator (`pipeline.py`) reads back identical bytes whatever the number of workers.
 
-Spool of one partition, named by its UTC start:
-- `<start>.records`: one line a record: a JSON header `[salt, content sha256, disposition,
+Spool of one partition, named by its UTC start and the attempt that wrote it (a token of each
+`process`: a worker the cluster gave up on may wake and write the hour again beside the attempt
+whose outcome the coordinator took, and must never touch the files that outcome names):
+- `<start>.<attempt>.records`: one line a record: a JSON header `[salt, content sha256, disposition,
   winning rule, retain_until ms, [findings], [attachment references], msg_id, timestamp ms,
   message type, chat type, sender]`, a tab, and the record's canonical JSON (which never holds a
   raw tab). Keeping a record's findings and attachments on its line lets the coordinator drop all
   of it together when the record was archived by an earlier run; the last five fields
   (`report.model.RecordFacts`, read from the canonical bytes as the archive keeps them) spare the
   single-threaded coordinator parsing every record again;
-- `<start>.findings.jsonl`: findings about the partition rather than one record (data that was
-  not a record, msg_ids served with conflicting contents, an hour the source no longer holds,
-  spooled with no records);
-- `<start>.unreadable`: served data that was not a record, verbatim, one piece a line, which the
-  archive keeps as `data/unreadable/<hour>.txt`;
+- `<start>.<attempt>.findings.jsonl`: findings about the partition rather than one record (data
+  that was not a record, msg_ids served with conflicting contents, an hour the source no longer
+  holds, spooled with no records);
+- `<start>.<attempt>.unreadable`: served data that was not a record, verbatim, one piece a line,
+  which the archive keeps as `data/unreadable/<hour>.txt`;
 - `attachments/<sha256>`: attachment bytes, shared by all partitions;
-- `<start>.done.json`: counts (the report's counts of the records among them,
-  `report.counts.RecordCounts`) and the digest of the files above, written last; its presence
-  is the partition's checkpoint.
+- `<start>.done.json`: the attempt, counts (the report's counts of the records among them,
+  `report.counts.RecordCounts`) and the digest of the files above, written last and renamed
+  into place whole; its presence is the partition's checkpoint, naming one complete attempt.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import json
 import math
 import os
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -114,6 +117,8 @@ class PartitionOutcome:
     spool_sha256: str
     # `report.counts.RecordCounts.to_json()` of the records spooled
     counts: dict[str, Any]
+    # The token in the names of the spool files this outcome describes (`spool_paths`)
+    attempt: str
 
 
 def _as_dict(outcome: PartitionOutcome) -> dict[str, Any]:
@@ -133,24 +138,30 @@ def drop_partial_downloads(spool_dir: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
-def spool_paths(spool_dir: Path, partition: Partition) -> dict[str, Path]:
-    stem = spool_dir / str(partition.start_ms)
+def checkpoint_path(spool_dir: Path, partition: Partition) -> Path:
+    return spool_dir / f"{partition.start_ms}.done.json"
+
+
+def spool_paths(spool_dir: Path, partition: Partition, attempt: str) -> dict[str, Path]:
+    """The files one attempt at `partition` writes, and the partition's checkpoint."""
+    stem = f"{partition.start_ms}.{attempt}"
     return {
-        "records": stem.with_suffix(".records"),
-        "findings": stem.with_suffix(".findings.jsonl"),
-        "unreadable": stem.with_suffix(".unreadable"),
-        "done": stem.with_suffix(".done.json"),
+        "records": spool_dir / f"{stem}.records",
+        "findings": spool_dir / f"{stem}.findings.jsonl",
+        "unreadable": spool_dir / f"{stem}.unreadable",
+        "done": checkpoint_path(spool_dir, partition),
     }
 
 
 def read_outcome(spool_dir: Path, partition: Partition) -> PartitionOutcome | None:
-    """The checkpoint of a spooled partition, or None when it is missing or does not match."""
-    paths = spool_paths(spool_dir, partition)
+    """The checkpoint of a spooled partition, or None when it is missing or does not match
+    (one written before spool files were named by attempt has no `attempt`: redone)."""
     try:
-        outcome = PartitionOutcome(**json.loads(paths["done"].read_bytes()))
+        outcome = PartitionOutcome(**json.loads(checkpoint_path(spool_dir, partition).read_bytes()))
+        digest = spool_digest(spool_paths(spool_dir, partition, outcome.attempt))
     except (FileNotFoundError, ValueError, TypeError):
         return None
-    if spool_digest(paths) != outcome.spool_sha256:
+    if digest != outcome.spool_sha256:
         return None
     return outcome
 
@@ -233,8 +244,13 @@ class PartitionProcessor:
     def _spooled(
         self, partition: Partition, result: PartitionResult, partition_findings: list[Finding]
     ) -> PartitionOutcome:
-        """Writes the partition's spool from its settled records, and its checkpoint."""
-        paths = spool_paths(self.spool_dir, partition)
+        """Writes the partition's spool from its settled records, and its checkpoint.
+
+        Its files are this attempt's alone (`spool_paths`), so a late attempt at the same hour,
+        by a worker the cluster had given up on, writes beside them rather than over the ones
+        whose outcome the coordinator took: it cannot truncate them as the coordinator reads."""
+        attempt = uuid.uuid4().hex[:16]
+        paths = spool_paths(self.spool_dir, partition, attempt)
         severities: Counter[str] = Counter()
         findings = attachments = 0
         with (
@@ -328,6 +344,7 @@ class PartitionProcessor:
             by_severity=dict(severities),
             spool_sha256=digest,
             counts=counts.to_json(),
+            attempt=attempt,
         )
         write_atomically(paths["done"], json.dumps(_as_dict(outcome)).encode())
         crashpoints.reached("spool.partition")

@@ -10,6 +10,7 @@ import random
 import pytest
 import run_support
 
+from auditor import stages
 from auditor.partitions import Partition
 from auditor.records import message_type, msg_id, sender, timestamp_ms
 from auditor.report.model import record_facts
@@ -51,9 +52,12 @@ def processor(tmp_path, monkeypatch):
     return run_support.stage_processor(tmp_path, monkeypatch, HourFileInMemory())
 
 
-def _spool(processor, folder) -> dict[str, bytes]:
-    processor.process(HOUR)
-    files = {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
+def _spool(processor, folder) -> dict[str, object]:
+    """The spool of one attempt by kind (its names hold the attempt's token), and its outcome."""
+    outcome = processor.process(HOUR)
+    paths = stages.spool_paths(folder, HOUR, outcome.attempt)
+    files: dict[str, object] = {kind: paths[kind].read_bytes() for kind in paths if kind != "done"}
+    files["outcome"] = dataclasses.replace(outcome, attempt="")
     for path in folder.iterdir():
         if path.is_file():
             path.unlink()
@@ -72,7 +76,7 @@ def test_the_spool_is_the_same_with_and_without_settles_sorted_json(processor, t
     slow = _spool(processor, folder)
 
     assert fast == slow
-    records = fast["1793491200000.records"].splitlines()
+    records = fast["records"].splitlines()
     assert [line.split(b"\t", 1)[1] for line in records] == [
         b'{"lat":39.983805,"msg_id":"1","payload":{"bodies":[{"msg":"hi","type":"txt"}],'
         b'"from":"u1"},"timestamp":1793491200002,"v":[0,1e+21,1]}',
@@ -86,7 +90,7 @@ def test_the_spool_is_the_same_with_and_without_settles_sorted_json(processor, t
     ]
     assert records[-1].split(b"\t")[0].endswith(b',"5",1793491200007,"none","unknown","8"]')
     # the BOM, the lone surrogate (no RFC 8785 form), NaN, "a" named twice, the list, 1e400
-    unreadable = fast["1793491200000.unreadable"].splitlines()
+    unreadable = fast["unreadable"].splitlines()
     assert len(unreadable) == 6
     assert b'{"msg_id":"5","timestamp":1793491200006,"a":1,"a":2.5}' in unreadable
 

@@ -116,7 +116,7 @@ def test_an_empty_hour_file_is_an_unreadable_finding_of_the_run(tmp_path, monkey
 
     outcome = processor.process(HOUR)
 
-    paths = stages.spool_paths(tmp_path / "spool", HOUR)
+    paths = stages.spool_paths(tmp_path / "spool", HOUR, outcome.attempt)
     (finding,) = [json.loads(line) for line in paths["findings"].read_bytes().splitlines()]
     assert (finding["rule"], finding["severity"]) == ("unreadable", "high")
     assert finding["details"]["error"] == EMPTY

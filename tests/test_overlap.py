@@ -20,7 +20,7 @@ from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import InputError
 from auditor.partitions import HOUR_MS, Partition
 from auditor.pipeline import Progress, run_audit
-from auditor.stages import spool_paths
+from auditor.stages import checkpoint_path, spool_paths
 from auditor.state import BAG_FOLDER_LOCK
 
 SECRET = "overlap-test-secret"
@@ -151,10 +151,10 @@ def test_sigkill_of_the_coordinator_takes_its_busy_workers_with_it_and_a_rerun_g
     emulator, keys, reference_bag, tmp_path
 ):
     args = cli_args(emulator, keys, tmp_path)
-    first_hour = spool_paths(tmp_path / "archive" / ".work", Partition(DEFAULT_START_MS))
+    first_hour = checkpoint_path(tmp_path / "archive" / ".work", Partition(DEFAULT_START_MS))
     coordinator = subprocess.Popen(args, env=environment(), stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while not any((tmp_path / "archive" / ".work").glob(f"run-*/{first_hour['done'].name}")):
+    while not any((tmp_path / "archive" / ".work").glob(f"run-*/{first_hour.name}")):
         assert coordinator.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     workers = children_of(coordinator.pid)
@@ -207,7 +207,7 @@ def test_a_spool_rewritten_after_its_worker_finished_is_never_signed(
     def rewrite_the_third_hour(partition, outcome):
         if partition.start_ms == DEFAULT_START_MS + 2 * HOUR_MS:
             spool = next((tmp_path / "archive" / ".work").glob("run-*"))
-            records = spool_paths(spool, partition)["records"]
+            records = spool_paths(spool, partition, outcome.attempt)["records"]
             records.write_bytes(records.read_bytes().replace(b'"txt"', b'"TXT"', 1))
 
     with pytest.raises(InputError, match=r"the spool of hour 2026110102 changed after its worker"):

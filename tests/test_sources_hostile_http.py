@@ -258,7 +258,10 @@ def attachment_processor(tmp_path, monkeypatch, server, record):
 
 
 def references(tmp_path):
-    (line,) = stages.spool_paths(tmp_path / "spool", HOUR)["records"].read_bytes().splitlines()
+    attempt = stages.read_outcome(tmp_path / "spool", HOUR).attempt
+    (line,) = (
+        stages.spool_paths(tmp_path / "spool", HOUR, attempt)["records"].read_bytes().splitlines()
+    )
     return {ref["url"].rsplit("/", 1)[1]: ref for ref in json.loads(line.split(b"\t")[0])[6]}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import run_support
@@ -30,7 +31,7 @@ def processor(tmp_path, monkeypatch):
 
 def test_a_record_without_an_rfc8785_form_is_kept_verbatim_and_reported(processor, tmp_path):
     outcome = processor.process(HOUR)
-    paths = stages.spool_paths(tmp_path / "spool", HOUR)
+    paths = stages.spool_paths(tmp_path / "spool", HOUR, outcome.attempt)
 
     kept = paths["unreadable"].read_bytes().splitlines()
     findings = [json.loads(line) for line in paths["findings"].read_text().splitlines()]
@@ -40,20 +41,22 @@ def test_a_record_without_an_rfc8785_form_is_kept_verbatim_and_reported(processo
 
 
 def test_integers_beyond_64_bits_are_archived_exactly(processor, tmp_path):
-    processor.process(HOUR)
-    (line,) = stages.spool_paths(tmp_path / "spool", HOUR)["records"].read_bytes().splitlines()
+    attempt = processor.process(HOUR).attempt
+    (line,) = (
+        stages.spool_paths(tmp_path / "spool", HOUR, attempt)["records"].read_bytes().splitlines()
+    )
     assert b'"n":%d' % BIG in line.split(b"\t", 1)[1]
 
 
 def test_a_checkpoint_without_record_counts_is_redone_not_misread(processor, tmp_path):
     """A spool left by a version before the workers counted records for the report."""
     first = processor.process(HOUR)
-    done = stages.spool_paths(tmp_path / "spool", HOUR)["done"]
+    done = stages.checkpoint_path(tmp_path / "spool", HOUR)
     older = json.loads(done.read_bytes())
     del older["counts"]
     done.write_text(json.dumps(older))
 
     assert stages.read_outcome(tmp_path / "spool", HOUR) is None
     again = processor.process(HOUR)
-    assert again == first and again.counts["records"] == 1
+    assert replace(again, attempt=first.attempt) == first and again.counts["records"] == 1
     assert json.loads(done.read_bytes())["counts"] == json.loads(json.dumps(first.counts))

@@ -7,9 +7,12 @@ orders the outcomes, checks every spool digest, builds the Merkle tree, signs th
 only writer of the state database. Workers pull, validate and apply policies, and write each
 partition's spool under the run's spool folder, which must therefore be on storage both sides
 see at the same path (NFS, CephFS, a shared volume). A worker lost mid-task (killed, out of
-memory) is replaced and its task rerun by Dask; a partition rewrites its spool from the start, so
-the bag's bytes do not depend on where, or how many times, a partition ran. The coordinator
-archives each hour as soon as it and the hours before it are done, while the cluster works on.
+memory) is replaced and its task rerun by Dask; each attempt at a partition writes spool files of
+its own, named in the outcome it returns, so the bag's bytes do not depend on where, or how many
+times, a partition ran, and a worker the scheduler gave up on (hung, cut off) that wakes and
+finishes the hour late writes beside the files the coordinator reads, never over them. The
+coordinator archives each hour as soon as it and the hours before it are done, while the cluster
+works on.
 Workers of a local cluster exit with the coordinator (Dask's nanny processes watch their parent);
 a task a remote worker still runs for a killed coordinator may rewrite a spool under the next
 run, which is why the coordinator checks each spool's digest over the very bytes it archives.
@@ -39,6 +42,7 @@ from auditor.executors.interface import AHEAD_PER_WORKER, Executor, submitted_in
 from auditor.partitions import Partition
 from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings, spool_paths
 
+log = logging.getLogger(__name__)
 INSTALL_HINT = "pip install 'easemob-auditor[dask]'"
 # How long the run's own local cluster may hold a task with no worker to run it before it fails
 # (exit 3): a worker that dies as its nanny restarts it is not restarted again, and a cluster
@@ -50,6 +54,14 @@ NO_WORKERS_TIMEOUT = "60s"
 # beside the task. Used unless the configuration sets another value than Dask's default.
 WORKER_TTL_S = 60
 DASK_DEFAULT_WORKER_TTL_S = 300
+# How long the coordinator waits for the next hour in order before it gives the run up (exit 3):
+# a cluster at --scheduler keeps its own worker-ttl, which may be off (a hung worker then held
+# its hour, and the run, for ever) or longer than a schedule allows. An hour takes seconds to
+# minutes (its turn for Easemob's 10 hour files a minute, retries, a big hour settled on disk):
+# an hour of waiting is far past any of them. Dask's config holds it, beside its own timeouts:
+# `auditor.hour-timeout` in a Dask config file, or DASK_AUDITOR__HOUR_TIMEOUT=30m.
+HOUR_TIMEOUT_KEY = "auditor.hour-timeout"
+HOUR_TIMEOUT = "1h"
 
 
 def _distributed() -> ModuleType:
@@ -105,7 +117,10 @@ class DaskExecutor(Executor):
         app = f"{settings.source.org}.{settings.source.app}"
         workers = min(self.workers, len(partitions))
         pending: deque[tuple[Partition, Any]] = deque()
+        timeout = hour_timeout()
         with cluster_client(self.scheduler, workers, self.connect_timeout) as client:
+            if self.scheduler is not None:
+                _warn_of_a_late_worker_ttl(client, self.scheduler, timeout)
 
             def submit(partition: Partition) -> Any:
                 return client.submit(
@@ -122,18 +137,27 @@ class DaskExecutor(Executor):
                 for partition, future in submitted_in_order(
                     partitions, submit, ahead.tasks, pending
                 ):
-                    outcome = self._result(future, partition, distributed)
-                    _check_visible(settings, partition)
+                    outcome = self._result(future, partition, distributed, timeout)
+                    _check_visible(settings, partition, outcome)
                     yield partition, outcome
             finally:
                 client.cancel([future for _partition, future in pending])
 
     def _result(
-        self, future: Any, partition: Partition, distributed: ModuleType
+        self, future: Any, partition: Partition, distributed: ModuleType, timeout: float
     ) -> PartitionOutcome:
-        """A task's outcome; the cluster's own failures become one line and exit code 3."""
+        """A task's outcome; the cluster's own failures, and an hour not done `timeout` seconds
+        after the coordinator began waiting for it, become one line and exit code 3."""
         try:
-            return future.result()
+            return future.result(timeout=timeout)
+        except TimeoutError:
+            where = self.scheduler or "the local Dask cluster"
+            raise SourceError(
+                f"hour {partition.iso()}: not done {timeout:g} s after the run began waiting for "
+                f"it ({HOUR_TIMEOUT_KEY}): a worker of {where} may hang with it, and the "
+                "cluster has not taken it away (see distributed.scheduler.worker-ttl); the hours "
+                "finished so far are kept: run again to resume"
+            ) from None
         except distributed.scheduler.NoWorkerError:
             raise SourceError(
                 f"hour {partition.iso()}: {self.scheduler or 'the local Dask cluster'} had no "
@@ -153,6 +177,49 @@ class DaskExecutor(Executor):
                 f"hour {partition.iso()}: lost {where} ({type(error).__name__}: {reason}); "
                 "the hours finished so far are kept: run again to resume"
             ) from None
+
+
+def hour_timeout() -> float:
+    """Seconds the coordinator waits for each hour in order (`HOUR_TIMEOUT_KEY`), or a one-line
+    error naming the setting."""
+    import dask.config
+    from dask.utils import parse_timedelta
+
+    value = dask.config.get(HOUR_TIMEOUT_KEY, HOUR_TIMEOUT)
+    try:
+        seconds = parse_timedelta(value, default="seconds")
+    except (KeyError, ValueError, TypeError):
+        seconds = None
+    if seconds is None or not seconds > 0:
+        raise ConfigError(
+            f"Dask setting {HOUR_TIMEOUT_KEY} (DASK_AUDITOR__HOUR_TIMEOUT) must be a duration "
+            f"such as 30m or 3600s, not {value!r}"
+        )
+    return float(seconds)
+
+
+def _warn_of_a_late_worker_ttl(client: Any, scheduler: str, timeout: float) -> None:
+    """One warning when the cluster at `scheduler` takes a hung worker's tasks away only after
+    `timeout`, or never: the run then stops at `timeout` with exit 3 rather than rerun the
+    hour elsewhere. Asked of the scheduler's own config; a scheduler that will not say (it
+    refuses pickled calls) is not warned about. The question is a lambda, pickled by value,
+    since the scheduler need not have the auditor installed."""
+    try:
+        ttl = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.worker_ttl)
+    except Exception:  # any refusal only means there is nothing to warn of
+        return
+    if ttl is not None and ttl <= timeout:
+        return
+    said = "off" if ttl is None else f"{ttl:g} s"
+    log.warning(
+        "the Dask scheduler at %s takes a hung worker's tasks to another only after its "
+        "distributed.scheduler.worker-ttl (%s): a worker that hangs will stop this run after "
+        "%s (%s) instead; set the scheduler's worker-ttl to a few minutes",
+        scheduler,
+        said,
+        f"{timeout:g} s",
+        HOUR_TIMEOUT_KEY,
+    )
 
 
 class _Lead:
@@ -279,11 +346,13 @@ def _file_sha256(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _check_visible(settings: StageSettings, partition: Partition) -> None:
-    done = spool_paths(Path(settings.spool_dir), partition)["done"]
-    if not done.exists():
+def _check_visible(
+    settings: StageSettings, partition: Partition, outcome: PartitionOutcome
+) -> None:
+    spooled = spool_paths(Path(settings.spool_dir), partition, outcome.attempt)["records"]
+    if not spooled.exists():
         raise ConfigError(
-            f"hour {partition.iso()}: a worker spooled it, but {done} is not visible here: the "
+            f"hour {partition.iso()}: a worker spooled it, but {spooled} is not visible here: the "
             "spool folder (under --out) must be on storage shared by coordinator and workers"
         )
 

@@ -1,0 +1,120 @@
+"""A cluster at `--scheduler` keeps its own settings: one whose worker-ttl is off never takes a
+hung worker's hour away, and the run waited for it for ever. The run's own `auditor.hour-timeout`
+ends it with exit 3, after a warning naming the cluster's setting. Against a real `dask scheduler`
+and `dask worker` on loopback, the worker frozen with SIGSTOP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import run_support
+from distributed import Client
+
+from auditor.archive.keys import generate_key_files
+from auditor.emulator.server import EmulatorOptions, run_emulator
+
+SECRET = "dask-external-test-secret"
+DASK = str(Path(sys.executable).with_name("dask"))
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with run_emulator(EmulatorOptions(messages=240, days=1, client_secret=SECRET)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return generate_key_files(tmp_path_factory.mktemp("keys"), identity="dask-external-test")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def cluster_without_worker_ttl():
+    """`dask scheduler` with worker-ttl off and one `dask worker` (a nanny and its worker
+    process); yields the address and the worker process, and kills all of them after."""
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "None"}
+    quiet = dict(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = [
+        subprocess.Popen(
+            [DASK, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+             "--dashboard-address", ":0"],
+            **quiet,
+        ),
+    ]  # fmt: skip
+    try:
+        started.append(
+            subprocess.Popen(
+                [DASK, "worker", address, "--nworkers", "1", "--nthreads", "1",
+                 "--host", "127.0.0.1", "--no-dashboard"],
+                **quiet,
+            )
+        )  # fmt: skip
+        with Client(address, set_as_default=False, timeout=30) as client:
+            client.wait_for_workers(1, timeout=30)
+        (worker,) = [
+            child
+            for child in psutil.Process(started[1].pid).children()
+            if "spawn_main" in " ".join(child.cmdline())
+        ]
+        yield address, worker
+    finally:
+        for process in reversed(started):
+            for child in psutil.Process(process.pid).children(recursive=True):
+                child.kill()
+            process.kill()
+            process.wait()
+
+
+def test_a_worker_hung_on_a_cluster_that_never_drops_it_ends_the_run_at_the_hour_timeout(
+    cluster_without_worker_ttl, emulator, keys, tmp_path
+):
+    address, worker = cluster_without_worker_ttl
+    worker.send_signal(signal.SIGSTOP)
+    args = run_support.run_args(
+        emulator, keys, tmp_path, "--executor", "dask", "--scheduler", address, hours=2
+    )
+    env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET, "DASK_AUDITOR__HOUR_TIMEOUT": "4s"}
+    began = time.monotonic()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "auditor", *args],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run still waited for the hung worker's hour after 60 s")
+
+    lines = result.stderr.splitlines()
+    assert result.returncode == 3, result.stderr
+    assert time.monotonic() - began < 30
+    assert "distributed.scheduler.worker-ttl (off)" in lines[0] and address in lines[0]
+    assert lines[-1].startswith("auditor: error: hour 2026-11-01T00:00:00Z: not done 4 s after")
+    assert "auditor.hour-timeout" in lines[-1] and len(lines) == 2
+
+
+def test_a_bad_hour_timeout_is_one_line_and_exit_2(emulator, keys, tmp_path):
+    args = run_support.run_args(emulator, keys, tmp_path, "--executor", "dask", hours=1)
+    env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET, "DASK_AUDITOR__HOUR_TIMEOUT": "soon"}
+    result = subprocess.run(
+        [sys.executable, "-m", "auditor", *args], capture_output=True, text=True, env=env
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "auditor: error: Dask setting auditor.hour-timeout (DASK_AUDITOR__HOUR_TIMEOUT) must be a "
+        "duration such as 30m or 3600s, not 'soon'"
+    ]

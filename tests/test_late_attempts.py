@@ -1,0 +1,151 @@
+"""A late attempt at an hour (a Dask worker the scheduler gave up on, hung or cut off, that wakes
+and finishes its task after the hour was rerun elsewhere) never touches the spool the coordinator
+archives: the bag is the bag of a run without it.
+
+The late writer is a second `PartitionProcessor` past its checkpoint check, as a task woken in the
+middle of the hour is; it opens the hour's files and is held there while the coordinator archives
+the hour, which is what SIGSTOP and SIGCONT do to a real worker, in milliseconds rather than the
+minute the scheduler's worker-ttl takes (tests/test_dask.py covers that path itself)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import run_support
+from run_support import payload
+
+from auditor import crashpoints
+from auditor.archive.keys import generate_key_files
+from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.executors.interface import Executor
+from auditor.executors.local import LocalExecutor
+from auditor.partitions import HOUR_MS, Partition
+from auditor.pipeline import run_audit
+from auditor.resources import example_policy
+from auditor.stages import PartitionProcessor, StageSettings, read_outcome, spool_paths
+
+SECRET = "late-attempt-test-secret"
+HOURS = 3
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with run_emulator(EmulatorOptions(messages=2400, days=1, client_secret=SECRET)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return generate_key_files(tmp_path_factory.mktemp("keys"), identity="late-attempt-test")
+
+
+def settings_for(emulator, keys, folder: Path):
+    return run_support.settings_for(
+        emulator,
+        keys,
+        folder,
+        SECRET,
+        until_ms=DEFAULT_START_MS + HOURS * HOUR_MS,
+        fail_on="none",
+        attachments="skip",
+    )
+
+
+@contextmanager
+def late_attempt_held_open(settings: StageSettings, partition: Partition) -> Iterator[None]:
+    """A second attempt at `partition` that has opened its spool files and written part of
+    them, held there for the body, then let finish (and its checkpoint written)."""
+    opened, go_on = threading.Event(), threading.Event()
+    real = crashpoints.reached
+    failed: list[BaseException] = []
+
+    def reached(name: str) -> None:
+        if threading.current_thread() is late and name == "spool.record" and not opened.is_set():
+            opened.set()
+            go_on.wait(60)
+        real(name)
+
+    def attempt() -> None:
+        try:
+            processor = PartitionProcessor(settings)
+            result = processor.source.fetch(partition, Path(settings.spool_dir))
+            try:
+                processor._spooled(partition, result, [])
+            finally:
+                result.close()
+                processor.close()
+        except BaseException as error:  # told by the test, not lost in the thread
+            failed.append(error)
+            opened.set()
+
+    crashpoints.reached = reached
+    late = threading.Thread(target=attempt, name="late-attempt")
+    try:
+        late.start()
+        assert opened.wait(60) and not failed, failed
+        yield
+    finally:
+        go_on.set()
+        late.join(60)
+        crashpoints.reached = real
+    assert not failed, failed
+
+
+class LateAttemptAtTheSecondHour(Executor):
+    """One worker in this process; the second hour is archived while a late attempt at it is
+    in the middle of writing."""
+
+    name = "local"
+
+    def run(self, partitions, settings):
+        for partition, outcome in LocalExecutor(1).run(partitions, settings):
+            if partition != partitions[1]:
+                yield partition, outcome
+                continue
+            with late_attempt_held_open(settings, partition):
+                yield partition, outcome
+
+
+def test_a_late_attempt_writing_an_hour_as_it_is_archived_leaves_the_bag_as_without_it(
+    emulator, keys, tmp_path, monkeypatch
+):
+    clean = run_audit(settings_for(emulator, keys, tmp_path / "clean"))
+    monkeypatch.setattr(
+        "auditor.pipeline.make_executor", lambda *a, **k: LateAttemptAtTheSecondHour()
+    )
+
+    late = run_audit(settings_for(emulator, keys, tmp_path / "late"))
+
+    assert late.records == clean.records > 0
+    assert payload(late.bag_path) == payload(clean.bag_path)
+
+
+def test_the_checkpoint_a_late_attempt_leaves_names_its_own_complete_spool(
+    emulator, keys, tmp_path
+):
+    """A run killed after it: its rerun reuses the hour as the late attempt wrote it, whole."""
+    settings = StageSettings(
+        source=run_support.source_of(emulator, SECRET),
+        policy_path=str(example_policy()),
+        profile="loose",
+        reference_ms=DEFAULT_START_MS + HOUR_MS,
+        salt_key=b"k" * 32,
+        spool_dir=str(tmp_path / "spool"),
+        fetch_attachments=False,
+    )
+    partition = Partition(DEFAULT_START_MS)
+    first = PartitionProcessor(settings).process(partition)
+    with late_attempt_held_open(settings, partition):
+        pass
+
+    kept = read_outcome(Path(settings.spool_dir), partition)
+
+    assert kept is not None and kept.attempt != first.attempt
+    assert kept.spool_sha256 == first.spool_sha256
+    for path in spool_paths(Path(settings.spool_dir), partition, first.attempt).values():
+        assert path.exists()
