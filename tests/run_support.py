@@ -101,20 +101,28 @@ def run_args(emulator, keys, folder: Path, *extra: str, hours: int = 6) -> list[
     ]  # fmt: skip
 
 
-def stage_processor(tmp_path: Path, monkeypatch, source, **overrides) -> PartitionProcessor:
-    """A worker's stages over `source` (a `Source`), spooling under `tmp_path/spool`."""
-    monkeypatch.setattr(stages, "make_source", lambda _settings, _pace=None: source)
-    settings = stages.StageSettings(
-        source=ConnectionSettings("http://127.0.0.1:9", "o", "a", "c", "s"),
+def stage_settings(
+    tmp_path: Path, connection: ConnectionSettings | None = None, **overrides
+) -> stages.StageSettings:
+    """A worker's settings: the example policy, judged an hour into the emulator's history,
+    spooling under `tmp_path/spool`, attachments not fetched."""
+    values = dict(
+        source=connection or ConnectionSettings("http://127.0.0.1:9", "o", "a", "c", "s"),
         policy_path=str(example_policy()),
         profile="loose",
         reference_ms=DEFAULT_START_MS + HOUR_MS,
         salt_key=b"k" * 32,
         spool_dir=str(tmp_path / "spool"),
         fetch_attachments=False,
-        **overrides,
     )
-    return PartitionProcessor(settings)
+    values.update(overrides)
+    return stages.StageSettings(**values)
+
+
+def stage_processor(tmp_path: Path, monkeypatch, source, **overrides) -> PartitionProcessor:
+    """A worker's stages over `source` (a `Source`), spooling under `tmp_path/spool`."""
+    monkeypatch.setattr(stages, "make_source", lambda _settings, _pace=None: source)
+    return PartitionProcessor(stage_settings(tmp_path, **overrides))
 
 
 class StderrLines:

@@ -26,7 +26,6 @@ from auditor.executors.interface import Executor
 from auditor.executors.local import LocalExecutor
 from auditor.partitions import HOUR_MS, Partition
 from auditor.pipeline import run_audit
-from auditor.resources import example_policy
 from auditor.stages import PartitionProcessor, StageSettings, read_outcome, spool_paths
 
 SECRET = "late-attempt-test-secret"
@@ -129,15 +128,7 @@ def test_the_checkpoint_a_late_attempt_leaves_names_its_own_complete_spool(
     emulator, keys, tmp_path
 ):
     """A run killed after it: its rerun reuses the hour as the late attempt wrote it, whole."""
-    settings = StageSettings(
-        source=run_support.source_of(emulator, SECRET),
-        policy_path=str(example_policy()),
-        profile="loose",
-        reference_ms=DEFAULT_START_MS + HOUR_MS,
-        salt_key=b"k" * 32,
-        spool_dir=str(tmp_path / "spool"),
-        fetch_attachments=False,
-    )
+    settings = run_support.stage_settings(tmp_path, run_support.source_of(emulator, SECRET))
     partition = Partition(DEFAULT_START_MS)
     first = PartitionProcessor(settings).process(partition)
     with late_attempt_held_open(settings, partition):
