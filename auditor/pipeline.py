@@ -216,13 +216,14 @@ def run_audit(settings: RunSettings, progress: Progress | None = None) -> RunOut
     key = load_signing_key(settings.key_path)
     policy = load_policy(settings.policy_path)
     validator = RecordValidator(settings.profile)
+    executor = make_executor(settings.executor, settings.workers, **settings.executor_options)
     # Read by now (the key's passphrase, the client secret in `settings`): the workers and
     # every other child get them from the settings, not from the environment.
     with _naming_the_files(settings), secrets_hidden([settings.source.client_secret]):
-        return _locked_run(settings, progress, key, policy, validator)
+        return _locked_run(settings, progress, key, policy, validator, executor)
 
 
-def _locked_run(settings, progress, key, policy, validator) -> RunOutcome | None:
+def _locked_run(settings, progress, key, policy, validator, executor) -> RunOutcome | None:
     """The run itself, holding the locks of its state database and of its folder of bags."""
     state = State(settings.state_path)
     try:
@@ -293,9 +294,6 @@ def _locked_run(settings, progress, key, policy, validator) -> RunOutcome | None
                     format_instant(run.relook[1]),
                 )
             progress.started(len(partitions))
-            executor = make_executor(
-                settings.executor, settings.workers, **settings.executor_options
-            )
             archiver = _Archiver(
                 settings,
                 state,

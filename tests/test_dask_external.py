@@ -118,3 +118,4 @@ def test_a_bad_hour_timeout_is_one_line_and_exit_2(emulator, keys, tmp_path):
         "auditor: error: Dask setting auditor.hour-timeout (DASK_AUDITOR__HOUR_TIMEOUT) must be a "
         "duration such as 30m or 3600s, not 'soon'"
     ]
+    assert not (tmp_path / "state.db").exists()  # refused before a run began in the state

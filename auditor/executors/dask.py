@@ -102,6 +102,10 @@ class DaskExecutor(Executor):
         self.scheduler = scheduler
         self.retries = retries
         self.connect_timeout = connect_timeout
+        # made before the run begins in the state: a missing extra or a bad setting is then one
+        # line with nothing begun, rather than a begun run the next one must resume
+        _distributed()
+        self.hour_timeout = hour_timeout()
 
     def run(
         self, partitions: list[Partition], settings: StageSettings
@@ -117,7 +121,7 @@ class DaskExecutor(Executor):
         app = f"{settings.source.org}.{settings.source.app}"
         workers = min(self.workers, len(partitions))
         pending: deque[tuple[Partition, Any]] = deque()
-        timeout = hour_timeout()
+        timeout = self.hour_timeout
         with cluster_client(self.scheduler, workers, self.connect_timeout) as client:
             if self.scheduler is not None:
                 _warn_of_a_late_worker_ttl(client, self.scheduler, timeout)
