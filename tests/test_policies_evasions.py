@@ -14,7 +14,8 @@ from auditor.policies.model import KeywordList, Term
 from auditor.policies.normalize import STEPS
 
 
-def matcher(*terms):
+def matcher(*terms, steps=()):
+    """A whole-word list of `terms` with the default steps and `steps` after them."""
     return KeywordMatcher(
         [
             KeywordList(
@@ -23,7 +24,7 @@ def matcher(*terms):
                 terms=tuple(Term(term, 1) for term in terms),
                 allow=(),
                 patterns=(),
-                normalize=STEPS,
+                normalize=STEPS + tuple(steps),
                 whole_words=True,
                 line=1,
             )

@@ -2,31 +2,13 @@
 and BBCode between the characters of a term) and `leet` (digits and signs for letters)."""
 
 import pytest
+from test_policies_evasions import matcher
 
 from auditor.errors import ConfigError
 from auditor.partitions import parse_instant
 from auditor.policies.engine import PolicyEngine
-from auditor.policies.keywords import KeywordMatcher
 from auditor.policies.loading import load_policy
-from auditor.policies.model import KeywordList, Term
 from auditor.policies.normalize import STEPS
-
-
-def matcher(*terms, steps=()):
-    return KeywordMatcher(
-        [
-            KeywordList(
-                id="watch",
-                severity="high",
-                terms=tuple(Term(term, 1) for term in terms),
-                allow=(),
-                patterns=(),
-                normalize=STEPS + tuple(steps),
-                whole_words=True,
-                line=1,
-            )
-        ]
-    )
 
 
 def hits(text, *terms, steps=()):
