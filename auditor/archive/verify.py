@@ -31,7 +31,7 @@ from auditor.archive.baginfo import (
     sequence_of,
 )
 from auditor.archive.canonical import CanonicalizationError, canonical
-from auditor.archive.merkle import RootBuilder
+from auditor.archive.merkle import RootBuilder, leaf_hash
 from auditor.archive.problems import Problem
 from auditor.archive.publickey import PublicKeys, fingerprint, key_tuple, named
 from auditor.archive.transit import (
@@ -365,18 +365,17 @@ def _lines(
         ended = raw.endswith(b"\n")
         if ended or len(raw) <= limit:
             line = raw[:-1] if ended else raw
-            leaf = hashlib.sha256(b"\x00" + line).digest() if leaves else None
-            yield number, line, ended, leaf
+            yield number, line, ended, leaf_hash(line) if leaves else None
             continue
-        leaf_hash = hashlib.sha256(b"\x00" + raw)
+        long_leaf = hashlib.sha256(b"\x00" + raw)  # `leaf_hash`, a piece at a time
         while piece := handle.readline(_READ_SIZE):
             if digest is not None:
                 digest.update(piece)
             ended = piece.endswith(b"\n")
-            leaf_hash.update(piece[:-1] if ended else piece)
+            long_leaf.update(piece[:-1] if ended else piece)
             if ended:
                 break
-        yield number, None, ended, leaf_hash.digest() if leaves else None
+        yield number, None, ended, long_leaf.digest() if leaves else None
 
 
 def _too_long(limit: int) -> str:
@@ -726,7 +725,7 @@ def _check_records(
                     crlf_count += 1
                     crlf_first = crlf_first or number
                     line = line[:-1]
-                    leaf = hashlib.sha256(b"\x00" + line).digest()
+                    leaf = leaf_hash(line)
                 tree.add(leaf)
                 value, message = parse_record_line(line)
                 if message:
