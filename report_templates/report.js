@@ -146,3 +146,60 @@
   document.querySelectorAll("table.data").forEach(setup);
   document.documentElement.classList.add("scripted");
 })();
+
+/* A box that scrolls (a wide table or chart at 320 px, a long record opened in its row) takes the
+   focus while it scrolls, named by what it holds, or a keyboard user could not scroll it
+   (WCAG 2.1.1). Only while it scrolls: at full width most boxes fit and cost no Tab stop. */
+(function () {
+  if (typeof ResizeObserver !== "function") return;
+
+  function nameOf(box) {
+    var table = box.querySelector("table");
+    if (table && table.caption) return table.caption.textContent.trim();
+    var figure = box.closest("figure");
+    var title = figure && figure.querySelector("figcaption");
+    if (title) return title.textContent.trim();
+    var row = box.closest("tr");
+    var id = row && row.querySelector("td.id");
+    var summary = box.closest("details") && box.closest("details").querySelector("summary");
+    var msg = id ? id.textContent.trim() : "";
+    if (summary) return summary.textContent.trim() + (msg ? " of message " + msg : "");
+    var section = box.closest("section");
+    var heading = section && section.querySelector("h2, h3");
+    return heading ? heading.textContent.trim() : "scrolling text";
+  }
+
+  function mark(box) {
+    var scrolls = box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
+    if (scrolls === box.hasAttribute("tabindex")) return;
+    if (scrolls) {
+      box.tabIndex = 0;
+      box.setAttribute("role", "group");  // not a region: a landmark for each would swamp the list
+      box.setAttribute("aria-label", nameOf(box));
+    } else {
+      box.removeAttribute("tabindex");
+      box.removeAttribute("role");
+      box.removeAttribute("aria-label");
+    }
+  }
+
+  var boxes = new Map();  // what is watched (the box, and the table or chart in it) -> the box
+  var watcher = new ResizeObserver(function (entries) {
+    entries.forEach(function (entry) { mark(boxes.get(entry.target)); });
+  });
+
+  function watch(box) {
+    if (boxes.has(box)) return;
+    [box, box.querySelector(":scope > table, :scope > svg")].forEach(function (part) {
+      if (part) { boxes.set(part, box); watcher.observe(part); }
+    });
+  }
+
+  document.querySelectorAll(".scroll, pre").forEach(function (box) {
+    if (!box.closest("details:not([open])")) watch(box);
+  });
+  // a record's box is watched once its row is opened: a table may hold thousands, closed
+  document.addEventListener("toggle", function (event) {
+    if (event.target.open) event.target.querySelectorAll(".scroll, pre").forEach(watch);
+  }, true);
+})();
