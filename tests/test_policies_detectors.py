@@ -586,3 +586,38 @@ def test_a_number_after_an_identifiers_label_is_no_bank_card(text):
 )
 def test_a_card_beside_a_card_word_or_a_word_ending_like_a_label_is_found(text, number):
     assert [hit[3] for hit in found("bank_card", text)] == [number]
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("ID: 6222 0212 3456 7890 128", "6222021234567890128"),
+        ("ref 6222-0212-3456-7894", "6222021234567894"),
+        ("id 4111 1111 1111 1111", "4111111111111111"),
+        ("编号 5555 5555 5555 4444 请查一下", "5555555555554444"),
+        ("uid=2221-0000-0000-0009", "2221000000000009"),
+        ("Ref. 3782 8224 6310 005", "378282246310005"),
+        ("用户ID#3530 1113 3330 0000", "3530111333300000"),
+        ("ＩＤ：６２２２　０２１２　３４５６　７８９４", "6222021234567894"),
+        ("编号：６２２２－０２１２－３４５６－７８９４", "6222021234567894"),
+        ("订单号 6222 0212 3456 7894", "6222021234567894"),
+        ("消息ID: 4111-1111-1111-1111", "4111111111111111"),
+    ],
+)
+def test_a_card_typed_in_groups_of_four_after_an_id_label_is_found(text, number):
+    assert [hit[3] for hit in found("bank_card", text)] == [number]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ID: 6222021234567894",  # an id is printed as one run of digits
+        "ref 3622 7206 2716 67",  # Diners: no scheme a label's grouped number is read as
+        "编号 6011 1111 1111 1117",  # Discover
+        "tracking no 9400 1000 0000 0000 0000 00",  # a 22-digit tracking number's first groups
+        "订单号 4111 1111 1111 1111 2026",  # a further group: no card's length
+        "ID 4111 1111 1111 1112",  # the Luhn digit is wrong
+    ],
+)
+def test_a_grouped_number_no_card_is_typed_as_stays_quiet_after_an_id_label(text):
+    assert found("bank_card", text) == []
