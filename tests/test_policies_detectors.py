@@ -162,6 +162,7 @@ PLAIN_PATTERNS = {
     r"(?:(?:[0-9]{8}|(?P<s>[ -])[0-9]{8}(?P=s))[0-9]{3}[0-9Xx]|[0-9]{9})(?![0-9Xx])",
     "bank_card": r"(?<![0-9])(?:[0-9]{4}[ -]){3}[0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9])"
     r"|(?<![0-9])(?:[0-9]{4}[ -]){2}[0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9]|[ -][0-9])"
+    r"|(?<![0-9])[0-9]{4}[ -][0-9]{6}[ -][0-9]{5}(?![0-9]|[ -][0-9])"
     r"|(?<![0-9])[0-9]{12,19}(?![0-9Xx])",
     "mobile": r"(?<![0-9])(?<![0-9]\.)(?:\+?86[ -]?)?1[3-9][0-9]"
     r"(?:[ -]?[0-9]{4}[ -]?|(?P<s>[.\u2010-\u2015\u2212])[0-9]{4}(?P=s)"
@@ -176,7 +177,7 @@ def _fuzz_texts(alphabet: str, count: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     pieces = [*alphabet, "86", "+86 ", "138", "1381234", "4111 ", "http://", "www.", "WwW."]
     pieces += ["192.168.", "1.2.", "255.", "4403051965", "03282044", "12345678", "0000"]
-    pieces += ["139.", "1391 ", "–1234–", "440305 ", "19651224 ", "v"]
+    pieces += ["139.", "1391 ", "–1234–", "440305 ", "19651224 ", "v", "822463 ", "10005"]
     return ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 40))) for _ in range(count)]
 
 
@@ -602,6 +603,7 @@ def test_a_card_beside_a_card_word_or_a_word_ending_like_a_label_is_found(text, 
         ("编号：６２２２－０２１２－３４５６－７８９４", "6222021234567894"),
         ("订单号 6222 0212 3456 7894", "6222021234567894"),
         ("消息ID: 4111-1111-1111-1111", "4111111111111111"),
+        ("ID: 3782 822463 10005", "378282246310005"),  # as American Express groups its digits
     ],
 )
 def test_a_card_typed_in_groups_of_four_after_an_id_label_is_found(text, number):
@@ -620,4 +622,28 @@ def test_a_card_typed_in_groups_of_four_after_an_id_label_is_found(text, number)
     ],
 )
 def test_a_grouped_number_no_card_is_typed_as_stays_quiet_after_an_id_label(text):
+    assert found("bank_card", text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("卡号 3782 822463 10005", "378282246310005"),
+        ("amex 3714-496353-98431 exp 12/28", "371449635398431"),
+        ("转 3782 822463 10005 谢谢", "378282246310005"),
+    ],
+)
+def test_an_american_express_number_in_its_own_groups_is_found(text, number):
+    assert [hit[3] for hit in found("bank_card", text)] == [number]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "卡号 3782 822463 10006",  # the Luhn digit is wrong
+        "编号 1234 567890 12345",  # no scheme's prefix
+        "卡号 3782 822463 10005 1",  # a further group: no card's length
+    ],
+)
+def test_look_alikes_of_american_express_groups_are_not_found(text):
     assert found("bank_card", text) == []

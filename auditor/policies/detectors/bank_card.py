@@ -1,5 +1,6 @@
-"""Bank card numbers: 13 to 19 digits (12 to 15 for Maestro next to a card word), plain or in
-groups of four, with an issuer's prefix and length, passing the Luhn check, outside web addresses.
+"""Bank card numbers: 13 to 19 digits (12 to 15 for Maestro next to a card word), plain, in
+groups of four or as American Express groups them (4-6-5), with an issuer's prefix and length,
+passing the Luhn check, outside web addresses.
 
 The Luhn check alone lets one random number in ten through, and chat is full of long numbers
 (timestamps, message ids, order and tracking numbers). A card number starts with its scheme's
@@ -28,10 +29,11 @@ A number written right after an identifier's label (`消息ID:`, `msg_id`, `订�
 transaction number, which pass the prefix, length and Luhn checks as often as any random number.
 It is not reported, unless a card word stands right before the label (`card id`, `银行卡编号`),
 where the label may well name the card, or the number is typed as a card (`typed_as_card`): in
-groups of four, with a major scheme's prefix and length (`TYPED_SCHEMES`: UnionPay, Visa,
-Mastercard, American Express, JCB). Systems print ids as one run of digits, people type cards
-in groups, so `ID: 6222 0212 3456 7894` is a card that `ID: 6222021234567894` would not be: a
-label may not hide a card, and ids stay quiet however card-like their digits.
+groups (of four, or American Express's 4-6-5), with a major scheme's prefix and length
+(`TYPED_SCHEMES`: UnionPay, Visa, Mastercard, American Express, JCB). Systems print ids as one
+run of digits, people type cards in groups, so `ID: 6222 0212 3456 7894` is a card that
+`ID: 6222021234567894` would not be: a label may not hide a card, and ids stay quiet however
+card-like their digits.
 """
 
 from __future__ import annotations
@@ -86,12 +88,14 @@ class BankCardDetector(Detector):
         "label (消息ID:, 订单号, msg_id) unless typed in groups of four, and digits inside a web "
         "address but a card parameter's value excluded)"
     )
-    # Plain (12 to 19 digits), in groups of four (4-4-4-4 and up to three more digits), or as
-    # 4-4-4 and up to three more digits when no further group follows (a short Maestro number).
+    # Plain (12 to 19 digits), in groups of four (4-4-4-4 and up to three more digits), as
+    # 4-4-4 and up to three more digits when no further group follows (a short Maestro number),
+    # or as American Express prints its 15 digits, 4-6-5.
     pattern = re.compile(
         r"[0-9](?<![0-9][0-9])"
         r"(?:[0-9]{3}[ -][0-9]{4}[ -][0-9]{4}"
         r"(?:[ -][0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9])|(?:[ -]?[0-9]{1,3})?(?![0-9]|[ -][0-9]))"
+        r"|[0-9]{3}[ -][0-9]{6}[ -][0-9]{5}(?![0-9]|[ -][0-9])"
         r"|[0-9]{11,18}(?![0-9Xx]))"
     )
     digits = ELEVEN_DIGITS
@@ -229,9 +233,9 @@ _FURTHER_GROUP = re.compile(r"[ -][0-9]").match
 
 
 def typed_as_card(text: str, start: int, end: int, value: str) -> bool:
-    """Whether the Luhn-checked `value`, at `text[start:end]`, was typed as a card: in groups of
-    four (the detector's grouped forms; no further group follows, as in a 22-digit tracking
-    number) with a `TYPED_SCHEMES` prefix and length."""
+    """Whether the Luhn-checked `value`, at `text[start:end]`, was typed as a card: in the
+    detector's groups (no further group follows, as in a 22-digit tracking number) with a
+    `TYPED_SCHEMES` prefix and length."""
     if len(value) == end - start or _FURTHER_GROUP(text, end) is not None:
         return False
     return any(
