@@ -647,3 +647,16 @@ def test_an_american_express_number_in_its_own_groups_is_found(text, number):
 )
 def test_look_alikes_of_american_express_groups_are_not_found(text):
     assert found("bank_card", text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "matched"),
+    [
+        ("卡号 4111 1111 1111 1111 12/28", "4111 1111 1111 1111"),  # the expiry after it
+        ("card 5555-5555-5555-4444 123", "5555-5555-5555-4444"),  # the security code
+        ("ID: 6222 0212 3456 7894 123", "6222 0212 3456 7894"),
+        ("卡号 6222 0212 3456 7890 128", "6222 0212 3456 7890 128"),  # 19 digits, as typed
+    ],
+)
+def test_a_grouped_card_followed_by_a_short_number_is_found(text, matched):
+    assert [hit[2] for hit in found("bank_card", text)] == [matched]

@@ -132,18 +132,28 @@ class BankCardDetector(Detector):
         for match in self.pattern.finditer(text):
             value = digits_only(match.group())
             start, end = match.span()
+            stop = end
             if not self.is_valid(value) and not (
                 has_short_maestro_shape(value)
                 and luhn_ok(value)
                 and _near_card_word(text, start, end)
             ):
-                continue
+                core = _GROUPED_CORE(text, start, end)
+                if core is None or not self.is_valid(digits := digits_only(core.group())):
+                    continue
+                value, stop = digits, core.end()
             if in_web_address(text, start):
                 continue
             if after_id_label(text, start) and not typed_as_card(text, start, end, value):
                 continue
-            found.append(Candidate(start, end, value))
+            found.append(Candidate(start, stop, value))
         return found
+
+
+# Four groups of four with one to three digits after a separator: a 19-digit card, or a 16-digit
+# one and what follows it (`4111 1111 1111 1111 12/28`, an expiry; `... 123`, a security code).
+# When the whole fails the checks, the four groups are checked alone.
+_GROUPED_CORE = re.compile(r"[0-9]{4}[ -][0-9]{4}[ -][0-9]{4}[ -][0-9]{4}(?=[ -])").match
 
 
 MAESTRO_PREFIXES = ("5018", "5020", "5038", "5893", "6304", "6759", "6761", "6762", "6763")
@@ -233,9 +243,9 @@ _FURTHER_GROUP = re.compile(r"[ -][0-9]").match
 
 
 def typed_as_card(text: str, start: int, end: int, value: str) -> bool:
-    """Whether the Luhn-checked `value`, at `text[start:end]`, was typed as a card: in the
-    detector's groups (no further group follows, as in a 22-digit tracking number) with a
-    `TYPED_SCHEMES` prefix and length."""
+    """Whether the Luhn-checked `value`, read from the match `text[start:end]`, was typed as a
+    card: in the detector's groups (no further group follows, as in a 22-digit tracking number)
+    with a `TYPED_SCHEMES` prefix and length."""
     if len(value) == end - start or _FURTHER_GROUP(text, end) is not None:
         return False
     return any(
