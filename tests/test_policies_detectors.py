@@ -162,6 +162,7 @@ PLAIN_PATTERNS = {
     r"(?:(?:[0-9]{8}|(?P<s>[ -])[0-9]{8}(?P=s))[0-9]{3}[0-9Xx]|[0-9]{9})(?![0-9Xx])",
     "bank_card": r"(?<![0-9])(?:[0-9]{4}[ -]){3}[0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9])"
     r"|(?<![0-9])(?:[0-9]{4}[ -]){2}[0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9]|[ -][0-9])"
+    r"|(?<![0-9])[0-9]{4}[ -][0-9]{6}[ -][0-9]{5}(?![0-9]|[ -][0-9])"
     r"|(?<![0-9])[0-9]{12,19}(?![0-9Xx])",
     "mobile": r"(?<![0-9])(?<![0-9]\.)(?:\+?86[ -]?)?1[3-9][0-9]"
     r"(?:[ -]?[0-9]{4}[ -]?|(?P<s>[.\u2010-\u2015\u2212])[0-9]{4}(?P=s)"
@@ -176,7 +177,7 @@ def _fuzz_texts(alphabet: str, count: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     pieces = [*alphabet, "86", "+86 ", "138", "1381234", "4111 ", "http://", "www.", "WwW."]
     pieces += ["192.168.", "1.2.", "255.", "4403051965", "03282044", "12345678", "0000"]
-    pieces += ["139.", "1391 ", "–1234–", "440305 ", "19651224 ", "v"]
+    pieces += ["139.", "1391 ", "–1234–", "440305 ", "19651224 ", "v", "822463 ", "10005"]
     return ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 40))) for _ in range(count)]
 
 
@@ -586,3 +587,76 @@ def test_a_number_after_an_identifiers_label_is_no_bank_card(text):
 )
 def test_a_card_beside_a_card_word_or_a_word_ending_like_a_label_is_found(text, number):
     assert [hit[3] for hit in found("bank_card", text)] == [number]
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("ID: 6222 0212 3456 7890 128", "6222021234567890128"),
+        ("ref 6222-0212-3456-7894", "6222021234567894"),
+        ("id 4111 1111 1111 1111", "4111111111111111"),
+        ("编号 5555 5555 5555 4444 请查一下", "5555555555554444"),
+        ("uid=2221-0000-0000-0009", "2221000000000009"),
+        ("Ref. 3782 8224 6310 005", "378282246310005"),
+        ("用户ID#3530 1113 3330 0000", "3530111333300000"),
+        ("ＩＤ：６２２２　０２１２　３４５６　７８９４", "6222021234567894"),
+        ("编号：６２２２－０２１２－３４５６－７８９４", "6222021234567894"),
+        ("订单号 6222 0212 3456 7894", "6222021234567894"),
+        ("消息ID: 4111-1111-1111-1111", "4111111111111111"),
+        ("ID: 3782 822463 10005", "378282246310005"),  # as American Express groups its digits
+    ],
+)
+def test_a_card_typed_in_groups_of_four_after_an_id_label_is_found(text, number):
+    assert [hit[3] for hit in found("bank_card", text)] == [number]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ID: 6222021234567894",  # an id is printed as one run of digits
+        "ref 3622 7206 2716 67",  # Diners: no scheme a label's grouped number is read as
+        "编号 6011 1111 1111 1117",  # Discover
+        "tracking no 9400 1000 0000 0000 0000 00",  # a 22-digit tracking number's first groups
+        "订单号 4111 1111 1111 1111 2026",  # a further group: no card's length
+        "ID 4111 1111 1111 1112",  # the Luhn digit is wrong
+    ],
+)
+def test_a_grouped_number_no_card_is_typed_as_stays_quiet_after_an_id_label(text):
+    assert found("bank_card", text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("卡号 3782 822463 10005", "378282246310005"),
+        ("amex 3714-496353-98431 exp 12/28", "371449635398431"),
+        ("转 3782 822463 10005 谢谢", "378282246310005"),
+    ],
+)
+def test_an_american_express_number_in_its_own_groups_is_found(text, number):
+    assert [hit[3] for hit in found("bank_card", text)] == [number]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "卡号 3782 822463 10006",  # the Luhn digit is wrong
+        "编号 1234 567890 12345",  # no scheme's prefix
+        "卡号 3782 822463 10005 1",  # a further group: no card's length
+    ],
+)
+def test_look_alikes_of_american_express_groups_are_not_found(text):
+    assert found("bank_card", text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "matched"),
+    [
+        ("卡号 4111 1111 1111 1111 12/28", "4111 1111 1111 1111"),  # the expiry after it
+        ("card 5555-5555-5555-4444 123", "5555-5555-5555-4444"),  # the security code
+        ("ID: 6222 0212 3456 7894 123", "6222 0212 3456 7894"),
+        ("卡号 6222 0212 3456 7890 128", "6222 0212 3456 7890 128"),  # 19 digits, as typed
+    ],
+)
+def test_a_grouped_card_followed_by_a_short_number_is_found(text, matched):
+    assert [hit[2] for hit in found("bank_card", text)] == [matched]

@@ -1,5 +1,6 @@
-"""Bank card numbers: 13 to 19 digits (12 to 15 for Maestro next to a card word), plain or in
-groups of four, with an issuer's prefix and length, passing the Luhn check, outside web addresses.
+"""Bank card numbers: 13 to 19 digits (12 to 15 for Maestro next to a card word), plain, in
+groups of four or as American Express groups them (4-6-5), with an issuer's prefix and length,
+passing the Luhn check, outside web addresses.
 
 The Luhn check alone lets one random number in ten through, and chat is full of long numbers
 (timestamps, message ids, order and tracking numbers). A card number starts with its scheme's
@@ -27,7 +28,12 @@ A number written right after an identifier's label (`消息ID:`, `msg_id`, `订�
 `order id`, `ref`, ...; `ID_LABELS`) is named as that identifier: a message id, an order or a
 transaction number, which pass the prefix, length and Luhn checks as often as any random number.
 It is not reported, unless a card word stands right before the label (`card id`, `银行卡编号`),
-where the label may well name the card.
+where the label may well name the card, or the number is typed as a card (`typed_as_card`): in
+groups (of four, or American Express's 4-6-5), with a major scheme's prefix and length
+(`TYPED_SCHEMES`: UnionPay, Visa, Mastercard, American Express, JCB). Systems print ids as one
+run of digits, people type cards in groups, so `ID: 6222 0212 3456 7894` is a card that
+`ID: 6222021234567894` would not be: a label may not hide a card, and ids stay quiet however
+card-like their digits.
 """
 
 from __future__ import annotations
@@ -79,15 +85,17 @@ class BankCardDetector(Detector):
     description = (
         "Bank card number (13-19 digits with a card scheme's prefix and length, Luhn check; "
         "Maestro's 12-15 next to a card word; resident-ID-shaped numbers, numbers after an id "
-        "label (消息ID:, 订单号, msg_id) and digits inside a web address but a card parameter's "
-        "value excluded)"
+        "label (消息ID:, 订单号, msg_id) unless typed in groups of four, and digits inside a web "
+        "address but a card parameter's value excluded)"
     )
-    # Plain (12 to 19 digits), in groups of four (4-4-4-4 and up to three more digits), or as
-    # 4-4-4 and up to three more digits when no further group follows (a short Maestro number).
+    # Plain (12 to 19 digits), in groups of four (4-4-4-4 and up to three more digits), as
+    # 4-4-4 and up to three more digits when no further group follows (a short Maestro number),
+    # or as American Express prints its 15 digits, 4-6-5.
     pattern = re.compile(
         r"[0-9](?<![0-9][0-9])"
         r"(?:[0-9]{3}[ -][0-9]{4}[ -][0-9]{4}"
         r"(?:[ -][0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9])|(?:[ -]?[0-9]{1,3})?(?![0-9]|[ -][0-9]))"
+        r"|[0-9]{3}[ -][0-9]{6}[ -][0-9]{5}(?![0-9]|[ -][0-9])"
         r"|[0-9]{11,18}(?![0-9Xx]))"
     )
     digits = ELEVEN_DIGITS
@@ -124,16 +132,28 @@ class BankCardDetector(Detector):
         for match in self.pattern.finditer(text):
             value = digits_only(match.group())
             start, end = match.span()
+            stop = end
             if not self.is_valid(value) and not (
                 has_short_maestro_shape(value)
                 and luhn_ok(value)
                 and _near_card_word(text, start, end)
             ):
+                core = _GROUPED_CORE(text, start, end)
+                if core is None or not self.is_valid(digits := digits_only(core.group())):
+                    continue
+                value, stop = digits, core.end()
+            if in_web_address(text, start):
                 continue
-            if in_web_address(text, start) or after_id_label(text, start):
+            if after_id_label(text, start) and not typed_as_card(text, start, end, value):
                 continue
-            found.append(Candidate(start, end, value))
+            found.append(Candidate(start, stop, value))
         return found
+
+
+# Four groups of four with one to three digits after a separator: a 19-digit card, or a 16-digit
+# one and what follows it (`4111 1111 1111 1111 12/28`, an expiry; `... 123`, a security code).
+# When the whole fails the checks, the four groups are checked alone.
+_GROUPED_CORE = re.compile(r"[0-9]{4}[ -][0-9]{4}[ -][0-9]{4}[ -][0-9]{4}(?=[ -])").match
 
 
 MAESTRO_PREFIXES = ("5018", "5020", "5038", "5893", "6304", "6759", "6761", "6762", "6763")
@@ -206,3 +226,30 @@ def after_id_label(text: str, start: int) -> bool:
         return False
     before = text[max(0, label.start() - _CARD_WORD_REACH) : label.start()]
     return _CARD_WORD(before.casefold()) is None
+
+
+# The schemes whose cards people type in groups of four, with their lengths: a number after an id
+# label is a card only in one of them (Diners, Discover and the 9s of national schemes look too
+# much like a serial number's digits).
+TYPED_SCHEMES: tuple[tuple[tuple[str, ...], frozenset[int]], ...] = (
+    (("62",), frozenset(range(16, 20))),
+    (("4",), frozenset((13, 16, 19))),
+    ((*map(str, range(2221, 2721)), "51", "52", "53", "54", "55"), frozenset((16,))),
+    (("34", "37"), frozenset((15,))),
+    (tuple(map(str, range(3528, 3590))), frozenset(range(16, 20))),
+)
+_TYPED_LENGTHS = {prefix: lengths for prefixes, lengths in TYPED_SCHEMES for prefix in prefixes}
+_FURTHER_GROUP = re.compile(r"[ -][0-9]").match
+
+
+def typed_as_card(text: str, start: int, end: int, value: str) -> bool:
+    """Whether the Luhn-checked `value`, read from the match `text[start:end]`, was typed as a
+    card: in the detector's groups (no further group follows, as in a 22-digit tracking number)
+    with a `TYPED_SCHEMES` prefix and length."""
+    if len(value) == end - start or _FURTHER_GROUP(text, end) is not None:
+        return False
+    return any(
+        len(value) in lengths
+        for cut in (1, 2, 4)
+        if (lengths := _TYPED_LENGTHS.get(value[:cut])) is not None
+    )
