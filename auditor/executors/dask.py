@@ -38,7 +38,12 @@ from typing import Any
 
 from auditor import __version__, crashpoints
 from auditor.errors import ConfigError, SourceError
-from auditor.executors.interface import AHEAD_PER_WORKER, Executor, submitted_in_order
+from auditor.executors.interface import (
+    AHEAD_PER_WORKER,
+    HOUR_TIMEOUT_S,
+    Executor,
+    submitted_in_order,
+)
 from auditor.partitions import Partition
 from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings, spool_paths
 
@@ -54,14 +59,11 @@ NO_WORKERS_TIMEOUT = "60s"
 # beside the task. Used unless the configuration sets another value than Dask's default.
 WORKER_TTL_S = 60
 DASK_DEFAULT_WORKER_TTL_S = 300
-# How long the coordinator waits for the next hour in order before it gives the run up (exit 3):
-# a cluster at --scheduler keeps its own worker-ttl, which may be off (a hung worker then held
-# its hour, and the run, for ever) or longer than a schedule allows. An hour takes seconds to
-# minutes (its turn for Easemob's 10 hour files a minute, retries, a big hour settled on disk):
-# an hour of waiting is far past any of them. Dask's config holds it, beside its own timeouts:
-# `auditor.hour-timeout` in a Dask config file, or DASK_AUDITOR__HOUR_TIMEOUT=30m.
+# The run's `--hour-timeout` (`interface.HOUR_TIMEOUT_S`), which a Dask run may also take from
+# Dask's config, beside Dask's own timeouts, when the run does not set it: `auditor.hour-timeout`
+# in a Dask config file, or DASK_AUDITOR__HOUR_TIMEOUT=30m. A cluster at --scheduler keeps its
+# own worker-ttl, which may be off (a hung worker then held its hour, and the run, for ever).
 HOUR_TIMEOUT_KEY = "auditor.hour-timeout"
-HOUR_TIMEOUT = "1h"
 
 
 def _distributed() -> ModuleType:
@@ -97,6 +99,7 @@ class DaskExecutor(Executor):
         scheduler: str | None = None,
         retries: int = 1,
         connect_timeout: float | None = None,
+        hour_timeout: float | None = None,
     ) -> None:
         self.workers = workers
         self.scheduler = scheduler
@@ -105,7 +108,7 @@ class DaskExecutor(Executor):
         # made before the run begins in the state: a missing extra or a bad setting is then one
         # line with nothing begun, rather than a begun run the next one must resume
         _distributed()
-        self.hour_timeout = hour_timeout()
+        self.hour_timeout = hour_timeout if hour_timeout is not None else dask_hour_timeout()
 
     def run(
         self, partitions: list[Partition], settings: StageSettings
@@ -158,7 +161,8 @@ class DaskExecutor(Executor):
             where = self.scheduler or "the local Dask cluster"
             raise SourceError(
                 f"hour {partition.iso()}: not done {timeout:g} s after the run began waiting for "
-                f"it ({HOUR_TIMEOUT_KEY}): a worker of {where} may hang with it, and the "
+                f"it (--hour-timeout, or {HOUR_TIMEOUT_KEY} in Dask's config): a worker of "
+                f"{where} may hang with it, and the "
                 "cluster has not taken it away (see distributed.scheduler.worker-ttl); the hours "
                 "finished so far are kept: run again to resume"
             ) from None
@@ -183,13 +187,13 @@ class DaskExecutor(Executor):
             ) from None
 
 
-def hour_timeout() -> float:
-    """Seconds the coordinator waits for each hour in order (`HOUR_TIMEOUT_KEY`), or a one-line
-    error naming the setting."""
+def dask_hour_timeout() -> float:
+    """Seconds the coordinator waits for each hour in order when the run does not say
+    (`--hour-timeout`): `HOUR_TIMEOUT_KEY`, or a one-line error naming the setting."""
     import dask.config
     from dask.utils import parse_timedelta
 
-    value = dask.config.get(HOUR_TIMEOUT_KEY, HOUR_TIMEOUT)
+    value = dask.config.get(HOUR_TIMEOUT_KEY, f"{HOUR_TIMEOUT_S:g}s")
     try:
         seconds = parse_timedelta(value, default="seconds")
     except (KeyError, ValueError, TypeError):
