@@ -5,9 +5,12 @@ next run resumes to the bag of a run that never hung."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -77,7 +80,7 @@ def test_a_stopped_worker_ends_the_run_at_the_hour_timeout_killed_and_the_rerun_
     emulator, keys, tmp_path
 ):
     args = run_support.run_args(
-        emulator, keys, tmp_path / "hung", "--workers", "2", "--fail-on", "none", hours=4
+        emulator, keys, tmp_path / "hung", "--workers", "2", "--fail-on", "none", "--quiet", hours=4
     )
     began = time.monotonic()
     run = subprocess.Popen(
@@ -163,3 +166,56 @@ def test_the_config_file_sets_it_for_a_run(emulator, keys, tmp_path):
     assert result.returncode == 2
     assert "--hour-timeout (hour_timeout: in the config)" in result.stderr
     assert "'soon'" in result.stderr
+
+
+@pytest.fixture
+def silent_server():
+    """A loopback server that takes connections and never answers: a read stuck past the time
+    any HTTP timeout below its `--timeout` would allow."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    taken: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                taken.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in taken:
+            connection.close()
+        listener.close()
+
+
+def test_an_hour_processed_in_the_runs_own_process_is_given_up_at_the_hour_timeout(
+    silent_server, emulator, keys, tmp_path
+):
+    """`--workers 1` (and any window of one hour) runs the hour in the run's own process."""
+    args = run_support.run_args(emulator, keys, tmp_path, "--fail-on", "none", hours=2)
+    args[args.index("--base-url") + 1] = silent_server
+    began = time.monotonic()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "auditor", *args, "--timeout", "600", "--hour-timeout", "2"],
+            env=environment(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run still waited on the silent server after 60 s")
+
+    assert result.returncode == 3, result.stderr
+    assert time.monotonic() - began < 30
+    assert result.stderr.splitlines() == [
+        "auditor: error: hour 2026-11-01T00:00:00Z: not done 2 s after the run began it "
+        "(--hour-timeout): it hangs in a read, a lock or a download, and was given up; the "
+        "hours finished so far are kept: run again to resume"
+    ]

@@ -4,7 +4,7 @@ The coordinator waits at most `hour_timeout` for the next hour in order: a worke
 (stopped, a read stuck past the HTTP timeouts, a deadlock) held the run for ever. Past it, every
 worker is killed (a sibling may be the one that hangs, holding the hour-file pace lock the awaited
 hour waits for) and the run stops with exit 3, keeping the hours finished; the hours in progress
-are redone by the next run.
+are redone by the next run. An hour processed in this process is interrupted instead (`deadline`).
 
 The coordinator archives each partition while the pool works on later ones, so it can die (a
 SIGKILL, the OOM killer) with workers still busy. On Linux each worker asks the kernel to kill it
@@ -27,6 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 
 from auditor.errors import SourceError
+from auditor.executors.deadline import Overdue, interrupted_after
 from auditor.executors.interface import (
     AHEAD_PER_WORKER,
     HOUR_TIMEOUT_S,
@@ -57,15 +58,35 @@ class LocalExecutor(Executor):
         self, partitions: list[Partition], settings: StageSettings
     ) -> Iterator[tuple[Partition, PartitionOutcome]]:
         if self.workers == 1 or len(partitions) <= 1:
-            processor = PartitionProcessor(settings)
-            try:
-                for partition in partitions:
-                    yield partition, processor.process(partition)
-            finally:
-                processor.close()
+            yield from self._inline(partitions, settings)
             return
         with stops_kept() as stops:
             yield from self._pooled(partitions, settings, stops)
+
+    def _inline(
+        self, partitions: list[Partition], settings: StageSettings
+    ) -> Iterator[tuple[Partition, PartitionOutcome]]:
+        """Outcomes processed in this process, each interrupted past `hour_timeout`
+        (`deadline`): there is no worker to kill, and threads of its downloads stuck past every
+        HTTP timeout are let go rather than waited for."""
+        processor = PartitionProcessor(settings)
+        overdue = False
+        try:
+            for partition in partitions:
+                try:
+                    with interrupted_after(self.hour_timeout):
+                        outcome = processor.process(partition)
+                except Overdue:
+                    overdue = True
+                    raise SourceError(
+                        f"hour {partition.iso()}: not done {self.hour_timeout:g} s after the run "
+                        "began it (--hour-timeout): it hangs in a read, a lock or a download, "
+                        "and was given up; the hours finished so far are kept: run again to "
+                        "resume"
+                    ) from None
+                yield partition, outcome
+        finally:
+            processor.close(wait=not overdue)
 
     def _pooled(
         self, partitions: list[Partition], settings: StageSettings, stops: list[BaseException]
