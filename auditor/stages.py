@@ -392,7 +392,7 @@ class PartitionProcessor:
         that woke, and the one given its hour instead): its checkpoint is never replaced, since
         the coordinator may be archiving the files it names, and this attempt's files go. The
         other attempts' files go once this one is checkpointed."""
-        staged = paths["records"].with_name(f"{outcome.attempt}.done.json")
+        staged = paths["records"].with_name(f"{outcome.attempt}.claim")
         write_atomically(staged, json.dumps(_as_dict(outcome)).encode())
         try:
             os.link(staged, paths["done"])  # unlike a rename, never over another's

@@ -2,9 +2,10 @@
 
 The coordinator waits at most `hour_timeout` for the next hour in order: a worker that hangs
 (stopped, a read stuck past the HTTP timeouts, a deadlock) held the run for ever. Past it, every
-worker is killed (a sibling may be the one that hangs, holding the hour-file pace lock the awaited
-hour waits for) and the run stops with exit 3, keeping the hours finished; the hours in progress
-are redone by the next run. An hour processed in this process is interrupted instead (`deadline`).
+worker is killed (which one hangs cannot be told: the awaited hour may wait on a sibling, as for
+the hour-file pace lock) and the run stops with exit 3, keeping the hours finished; the hours in
+progress are redone by the next run. An hour processed in this process is interrupted instead
+(`deadline`).
 
 The coordinator archives each partition while the pool works on later ones, so it can die (a
 SIGKILL, the OOM killer) with workers still busy. On Linux each worker asks the kernel to kill it
