@@ -55,7 +55,7 @@ from auditor.archive.lines import salter
 from auditor.collector import fewer_collections
 from auditor.errors import AuditorError, ConfigError, RetriesExhausted, SourceError
 from auditor.findings import Finding
-from auditor.fsutil import fsync_dir, sync_files, write_atomically
+from auditor.fsutil import fsync_dir, sync_files
 from auditor.partitions import Partition, format_instant
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
@@ -393,7 +393,10 @@ class PartitionProcessor:
         the coordinator may be archiving the files it names, and this attempt's files go. The
         other attempts' files go once this one is checkpointed."""
         staged = paths["records"].with_name(f"{outcome.attempt}.claim")
-        write_atomically(staged, json.dumps(_as_dict(outcome)).encode())
+        with staged.open("wb") as handle:  # this attempt's alone: no rename needed to be whole
+            handle.write(json.dumps(_as_dict(outcome)).encode())
+            handle.flush()
+            os.fsync(handle.fileno())
         try:
             os.link(staged, paths["done"])  # unlike a rename, never over another's
         except FileExistsError:
