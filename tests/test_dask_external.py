@@ -138,3 +138,26 @@ def test_the_runs_hour_timeout_wins_over_dasks_config_and_means_the_same(monkeyp
         dask.config.refresh()
 
     assert (given.hour_timeout, unset.hour_timeout, local.hour_timeout) == (4.0, 3600.0, 4.0)
+
+
+class _SchedulerWithTtl:
+    """A client whose scheduler answers the one question the run asks it: its worker-ttl."""
+
+    def __init__(self, ttl: float | None) -> None:
+        self.ttl = ttl
+
+    def run_on_scheduler(self, question):
+        return self.ttl
+
+
+@pytest.mark.parametrize(("ttl", "warned"), [(None, True), (40.0, True), (28.0, False)])
+def test_the_warning_counts_the_schedulers_check_interval_and_the_nannys_grace(caplog, ttl, warned):
+    """The scheduler looks for silent workers every worker-ttl and a nanny gives its worker 4 s:
+    with a worker-ttl of 40 s a hung worker's hour may move only 84 s after it fell silent,
+    past an hour timeout of 60 s, which the run said nothing of."""
+    from auditor.executors.dask import _warn_of_a_late_worker_ttl
+
+    with caplog.at_level("WARNING", logger="auditor.executors.dask"):
+        _warn_of_a_late_worker_ttl(_SchedulerWithTtl(ttl), "tls://dask:8786", 60.0)
+
+    assert bool(caplog.records) == warned

@@ -59,6 +59,9 @@ NO_WORKERS_TIMEOUT = "60s"
 # beside the task. Used unless the configuration sets another value than Dask's default.
 WORKER_TTL_S = 60
 DASK_DEFAULT_WORKER_TTL_S = 300
+# What a nanny gives a worker the scheduler restarts (worker-ttl) to close before it kills it:
+# 0.8 of `Nanny.kill`'s default 5 s timeout (distributed 2026.8).
+NANNY_KILL_S = 4
 # The run's `--hour-timeout` (`interface.HOUR_TIMEOUT_S`), which a Dask run may also take from
 # Dask's config, beside Dask's own timeouts, when the run does not set it: `auditor.hour-timeout`
 # in a Dask config file, or DASK_AUDITOR__HOUR_TIMEOUT=30m. A cluster at --scheduler keeps its
@@ -207,22 +210,25 @@ def dask_hour_timeout() -> float:
 
 
 def _warn_of_a_late_worker_ttl(client: Any, scheduler: str, timeout: float) -> None:
-    """One warning when the cluster at `scheduler` takes a hung worker's tasks away only after
-    `timeout`, or never: the run then stops at `timeout` with exit 3 rather than rerun the
-    hour elsewhere. Asked of the scheduler's own config; a scheduler that will not say (it
-    refuses pickled calls) is not warned about. The question is a lambda, pickled by value,
-    since the scheduler need not have the auditor installed."""
+    """One warning when the cluster at `scheduler` may take a hung worker's tasks away only
+    after `timeout`, or never: the run then stops at `timeout` with exit 3 rather than rerun
+    the hour elsewhere. The scheduler looks for silent workers only every worker-ttl, and a
+    nanny gives its worker `NANNY_KILL_S` before it kills it, so a task moves up to twice the
+    worker-ttl and that long after the worker's last heartbeat. Asked of the scheduler's own
+    config; a scheduler that will not say (it refuses pickled calls) is not warned about. The
+    question is a lambda, pickled by value, since the scheduler need not have the auditor
+    installed."""
     try:
         ttl = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.worker_ttl)
     except Exception:  # any refusal only means there is nothing to warn of
         return
-    if ttl is not None and ttl <= timeout:
+    if ttl is not None and 2 * ttl + NANNY_KILL_S <= timeout:
         return
     said = "off" if ttl is None else f"{ttl:g} s"
     log.warning(
-        "the Dask scheduler at %s takes a hung worker's tasks to another only after its "
-        "distributed.scheduler.worker-ttl (%s): a worker that hangs will stop this run after "
-        "%s (%s) instead; set the scheduler's worker-ttl to a few minutes",
+        "the Dask scheduler at %s takes a hung worker's tasks to another only up to twice its "
+        "distributed.scheduler.worker-ttl (%s) after it fell silent: a worker that hangs may "
+        "stop this run after %s (%s) instead; set the scheduler's worker-ttl to a few minutes",
         scheduler,
         said,
         f"{timeout:g} s",
