@@ -63,6 +63,13 @@ def interrupted_after(seconds: float) -> Iterator[None]:
     try:
         yield
     finally:
-        done.set()
+        # One sent as the block ends may raise before `done` is set: set it again then, or the
+        # timer would go on sending, its handler raising wherever the run then is.
+        while True:
+            try:
+                done.set()
+                break
+            except Overdue:
+                continue
         timer.join()
-        signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGALRM, previous)  # which takes any signal still pending first
