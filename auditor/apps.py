@@ -222,7 +222,9 @@ def run_settings(values: Mapping[str, Any], source: Any) -> RunSettings:
         fail_on=values["fail_on"],
         workers=values["workers"],
         executor=values.get("executor", "local"),
-        executor_options=executor_options(values.get("executor", "local"), values.get("scheduler")),
+        executor_options=executor_options(
+            values.get("executor", "local"), values.get("scheduler"), values.get("hour_timeout")
+        ),
         profile=values["profile"],
         recheck=values["recheck"],
         ready_delay_hours=values["ready_delay_hours"],

@@ -36,6 +36,7 @@ RUN_KEYS = {
     "namespace": str,
     "executor": str,
     "scheduler": str,
+    "hour_timeout": str,
     "parallel_apps": int,
 }
 # Settings the command line takes from a fixed set or range: the config file is held to the same.

@@ -7,22 +7,25 @@ coordinator (`pipeline.py`) reads back identical bytes whatever the number of wo
 Spool of one partition, named by its UTC start and the attempt that wrote it (a token of each
 `process`: a worker the cluster gave up on may wake and write the hour again beside the attempt
 whose outcome the coordinator took, and must never touch the files that outcome names):
-- `<start>.<attempt>.records`: one line a record: a JSON header `[salt, content sha256, disposition,
-  winning rule, retain_until ms, [findings], [attachment references], msg_id, timestamp ms,
-  message type, chat type, sender]`, a tab, and the record's canonical JSON (which never holds a
-  raw tab). Keeping a record's findings and attachments on its line lets the coordinator drop all
-  of it together when the record was archived by an earlier run; the last five fields
-  (`report.model.RecordFacts`, read from the canonical bytes as the archive keeps them) spare the
-  single-threaded coordinator parsing every record again;
-- `<start>.<attempt>.findings.jsonl`: findings about the partition rather than one record (data
+- `<start>/<attempt>.records`: one line a record: a JSON header `[salt, content sha256,
+  disposition, winning rule, retain_until ms, [findings], [attachment references], msg_id,
+  timestamp ms, message type, chat type, sender]`, a tab, and the record's canonical JSON (which
+  never holds a raw tab). Keeping a record's findings and attachments on its line lets the
+  coordinator drop all of it together when the record was archived by an earlier run; the last
+  five fields (`report.model.RecordFacts`, read from the canonical bytes as the archive keeps
+  them) spare the single-threaded coordinator parsing every record again;
+- `<start>/<attempt>.findings.jsonl`: findings about the partition rather than one record (data
   that was not a record, msg_ids served with conflicting contents, an hour the source no longer
   holds, spooled with no records);
-- `<start>.<attempt>.unreadable`: served data that was not a record, verbatim, one piece a line,
+- `<start>/<attempt>.unreadable`: served data that was not a record, verbatim, one piece a line,
   which the archive keeps as `data/unreadable/<hour>.txt`;
 - `attachments/<sha256>`: attachment bytes, shared by all partitions;
 - `<start>.done.json`: the attempt, counts (the report's counts of the records among them,
-  `report.counts.RecordCounts`) and the digest of the files above, written last and renamed
-  into place whole; its presence is the partition's checkpoint, naming one complete attempt.
+  `report.counts.RecordCounts`) and the digest of the files above, written last; its presence is
+  the partition's checkpoint, naming one complete attempt: the first to complete, which a later
+  one never replaces (`_claimed`). Every other attempt's files are then removed, and again
+  whenever the checkpoint is reused (a resumed run): an attempt abandoned by a worker that was
+  killed or given up on stayed on disk until the run ended, an hour's worth each time.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +55,7 @@ from auditor.archive.lines import salter
 from auditor.collector import fewer_collections
 from auditor.errors import AuditorError, ConfigError, RetriesExhausted, SourceError
 from auditor.findings import Finding
-from auditor.fsutil import fsync_dir, sync_files, write_atomically
+from auditor.fsutil import fsync_dir, sync_files
 from auditor.partitions import Partition, format_instant
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
@@ -142,15 +146,36 @@ def checkpoint_path(spool_dir: Path, partition: Partition) -> Path:
     return spool_dir / f"{partition.start_ms}.done.json"
 
 
+def attempts_folder(spool_dir: Path, partition: Partition) -> Path:
+    """The folder of every attempt's files at `partition`: an hour's files are found by listing a
+    few names, not the whole spool of a long window."""
+    return spool_dir / str(partition.start_ms)
+
+
 def spool_paths(spool_dir: Path, partition: Partition, attempt: str) -> dict[str, Path]:
     """The files one attempt at `partition` writes, and the partition's checkpoint."""
-    stem = f"{partition.start_ms}.{attempt}"
+    folder = attempts_folder(spool_dir, partition)
     return {
-        "records": spool_dir / f"{stem}.records",
-        "findings": spool_dir / f"{stem}.findings.jsonl",
-        "unreadable": spool_dir / f"{stem}.unreadable",
+        "records": folder / f"{attempt}.records",
+        "findings": folder / f"{attempt}.findings.jsonl",
+        "unreadable": folder / f"{attempt}.unreadable",
         "done": checkpoint_path(spool_dir, partition),
     }
+
+
+def drop_other_attempts(spool_dir: Path, partition: Partition, kept: str) -> None:
+    """Removes the files of every attempt at `partition` but `kept`, the one its checkpoint
+    names. The others are abandoned: their workers died or were given up on, and one that still
+    writes loses to the checkpoint when it completes (`PartitionProcessor._claimed`), so no
+    outcome ever names its files."""
+    try:
+        entries = list(os.scandir(attempts_folder(spool_dir, partition)))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.name.partition(".")[0] != kept:
+            with suppress(FileNotFoundError):
+                os.unlink(entry.path)
 
 
 def read_outcome(spool_dir: Path, partition: Partition) -> PartitionOutcome | None:
@@ -208,9 +233,11 @@ class PartitionProcessor:
         # of the cycle collector's sight, a collection walks only what partitions allocate.
         gc.freeze()
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Closes the connections; `wait=False` lets go of download threads (an hour given up:
+        one may be stuck) rather than wait for them."""
         if self._downloads is not None:
-            self._downloads.shutdown()
+            self._downloads.shutdown(wait=wait, cancel_futures=not wait)
             self._downloads = None
         self.source.close()
         if self.client is not None:
@@ -223,6 +250,7 @@ class PartitionProcessor:
     def _process(self, partition: Partition) -> PartitionOutcome:
         existing = read_outcome(self.spool_dir, partition)
         if existing is not None:
+            drop_other_attempts(self.spool_dir, partition, existing.attempt)
             return existing
         partition_findings: list[Finding] = []
         try:
@@ -251,6 +279,7 @@ class PartitionProcessor:
         whose outcome the coordinator took: it cannot truncate them as the coordinator reads."""
         attempt = uuid.uuid4().hex[:16]
         paths = spool_paths(self.spool_dir, partition, attempt)
+        paths["records"].parent.mkdir(exist_ok=True)
         severities: Counter[str] = Counter()
         findings = attachments = 0
         with (
@@ -327,7 +356,12 @@ class PartitionProcessor:
                 reached("spool.record")
             if gathered is not None:
                 gathered.add(counted)
-        digest = spool_digest(paths)
+        try:
+            digest = spool_digest(paths)
+        except FileNotFoundError:  # removed by another attempt that completed the hour first
+            if (kept := read_outcome(self.spool_dir, partition)) is None:
+                raise
+            return kept
         counts = (
             gathered.result()
             if gathered is not None
@@ -346,8 +380,34 @@ class PartitionProcessor:
             counts=counts.to_json(),
             attempt=attempt,
         )
-        write_atomically(paths["done"], json.dumps(_as_dict(outcome)).encode())
+        claimed = self._claimed(partition, paths, outcome)
         crashpoints.reached("spool.partition")
+        return claimed
+
+    def _claimed(
+        self, partition: Partition, paths: dict[str, Path], outcome: PartitionOutcome
+    ) -> PartitionOutcome:
+        """The outcome the hour's checkpoint names once this attempt is complete: this one's,
+        checkpointed, unless another attempt completed the hour first (a worker given up on
+        that woke, and the one given its hour instead): its checkpoint is never replaced, since
+        the coordinator may be archiving the files it names, and this attempt's files go. The
+        other attempts' files go once this one is checkpointed."""
+        staged = paths["records"].with_name(f"{outcome.attempt}.claim")
+        with staged.open("wb") as handle:  # this attempt's alone: no rename needed to be whole
+            handle.write(json.dumps(_as_dict(outcome)).encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(staged, paths["done"])  # unlike a rename, never over another's
+        except FileExistsError:
+            if (kept := read_outcome(self.spool_dir, partition)) is not None:
+                drop_other_attempts(self.spool_dir, partition, kept.attempt)
+                return kept
+            os.replace(staged, paths["done"])  # it names no complete attempt (a killed run's)
+        else:
+            staged.unlink()
+        fsync_dir(self.spool_dir)
+        drop_other_attempts(self.spool_dir, partition, outcome.attempt)
         return outcome
 
     def _with_attachments(

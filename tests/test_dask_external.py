@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import dask
 import psutil
 import pytest
 import run_support
@@ -119,3 +120,44 @@ def test_a_bad_hour_timeout_is_one_line_and_exit_2(emulator, keys, tmp_path):
         "duration such as 30m or 3600s, not 'soon'"
     ]
     assert not (tmp_path / "state.db").exists()  # refused before a run began in the state
+
+
+def test_the_runs_hour_timeout_wins_over_dasks_config_and_means_the_same(monkeypatch):
+    """One setting for both executors: `--hour-timeout` (`hour_timeout:`), which a Dask run
+    takes from Dask's config only when the run does not set it."""
+    from auditor.executors import executor_options, make_executor
+
+    monkeypatch.setenv("DASK_AUDITOR__HOUR_TIMEOUT", "1h")
+    dask.config.refresh()
+    try:
+        given = make_executor("dask", 1, **executor_options("dask", None, "4s"))
+        unset = make_executor("dask", 1, **executor_options("dask", None, None))
+        local = make_executor("local", 2, **executor_options("local", None, "4s"))
+    finally:
+        monkeypatch.delenv("DASK_AUDITOR__HOUR_TIMEOUT")
+        dask.config.refresh()
+
+    assert (given.hour_timeout, unset.hour_timeout, local.hour_timeout) == (4.0, 3600.0, 4.0)
+
+
+class _SchedulerWithTtl:
+    """A client whose scheduler answers the one question the run asks it: its worker-ttl."""
+
+    def __init__(self, ttl: float | None) -> None:
+        self.ttl = ttl
+
+    def run_on_scheduler(self, question):
+        return self.ttl
+
+
+@pytest.mark.parametrize(("ttl", "warned"), [(None, True), (40.0, True), (28.0, False)])
+def test_the_warning_counts_the_schedulers_check_interval_and_the_nannys_grace(caplog, ttl, warned):
+    """The scheduler looks for silent workers every worker-ttl and a nanny gives its worker 4 s:
+    with a worker-ttl of 40 s a hung worker's hour may move only 84 s after it fell silent,
+    past an hour timeout of 60 s, which the run said nothing of."""
+    from auditor.executors.dask import _warn_of_a_late_worker_ttl
+
+    with caplog.at_level("WARNING", logger="auditor.executors.dask"):
+        _warn_of_a_late_worker_ttl(_SchedulerWithTtl(ttl), "tls://dask:8786", 60.0)
+
+    assert bool(caplog.records) == warned

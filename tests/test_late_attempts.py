@@ -124,10 +124,40 @@ def test_a_late_attempt_writing_an_hour_as_it_is_archived_leaves_the_bag_as_with
     assert payload(late.bag_path) == payload(clean.bag_path)
 
 
-def test_the_checkpoint_a_late_attempt_leaves_names_its_own_complete_spool(
-    emulator, keys, tmp_path
-):
-    """A run killed after it: its rerun reuses the hour as the late attempt wrote it, whole."""
+def spooled_records(settings: StageSettings) -> set[Path]:
+    return set(Path(settings.spool_dir).rglob("*.records"))
+
+
+def abandoned_attempt(settings: StageSettings, partition: Partition) -> set[Path]:
+    """The files of an attempt at `partition` that stopped half way through its records, as one
+    whose worker was killed or given up on does, and was never checkpointed."""
+    before = set(Path(settings.spool_dir).rglob("*"))
+    real = crashpoints.reached
+
+    def reached(name: str) -> None:
+        if name == "spool.record":
+            raise SystemExit("the worker stops here")
+        real(name)
+
+    crashpoints.reached = reached
+    processor = PartitionProcessor(settings)
+    try:
+        result = processor.source.fetch(partition, Path(settings.spool_dir))
+        with pytest.raises(SystemExit):
+            processor._spooled(partition, result, [])
+        result.close()
+    finally:
+        crashpoints.reached = real
+        processor.close()
+    left = {path for path in Path(settings.spool_dir).rglob("*") if path.is_file()} - before
+    assert {path.suffix for path in left} == {".records", ".jsonl", ".unreadable"}, left
+    return left
+
+
+def test_a_late_attempt_never_replaces_the_checkpoint_and_its_files_go(emulator, keys, tmp_path):
+    """A run killed after it: its rerun reuses the hour as the first attempt wrote it, whole; the
+    late attempt's own files, named by no checkpoint, are removed rather than left to the end of
+    the run."""
     settings = run_support.stage_settings(tmp_path, run_support.source_of(emulator, SECRET))
     partition = Partition(DEFAULT_START_MS)
     first = PartitionProcessor(settings).process(partition)
@@ -136,7 +166,63 @@ def test_the_checkpoint_a_late_attempt_leaves_names_its_own_complete_spool(
 
     kept = read_outcome(Path(settings.spool_dir), partition)
 
-    assert kept is not None and kept.attempt != first.attempt
-    assert kept.spool_sha256 == first.spool_sha256
-    for path in spool_paths(Path(settings.spool_dir), partition, first.attempt).values():
-        assert path.exists()
+    assert kept is not None and (kept.attempt, kept.spool_sha256) == (
+        first.attempt,
+        first.spool_sha256,
+    )
+    first_files = spool_paths(Path(settings.spool_dir), partition, first.attempt)
+    assert all(path.exists() for path in first_files.values())
+    assert spooled_records(settings) == {first_files["records"]}
+
+
+def test_an_attempt_abandoned_half_way_goes_when_the_hours_next_attempt_is_checkpointed(
+    emulator, keys, tmp_path
+):
+    settings = run_support.stage_settings(tmp_path, run_support.source_of(emulator, SECRET))
+    partition = Partition(DEFAULT_START_MS)
+    abandoned = abandoned_attempt(settings, partition)
+
+    outcome = PartitionProcessor(settings).process(partition)
+
+    assert not any(path.exists() for path in abandoned)
+    paths = spool_paths(Path(settings.spool_dir), partition, outcome.attempt)
+    assert spooled_records(settings) == {paths["records"]}
+    kept = read_outcome(Path(settings.spool_dir), partition)
+    assert kept is not None and kept.attempt == outcome.attempt
+
+
+def test_a_resumed_run_removes_the_attempts_the_checkpoint_it_reuses_does_not_name(
+    emulator, keys, tmp_path
+):
+    """An attempt abandoned after the hour was checkpointed (a late worker killed half way),
+    then the run killed: the resumed run's worker reuses the checkpoint and removes the rest."""
+    settings = run_support.stage_settings(tmp_path, run_support.source_of(emulator, SECRET))
+    partition = Partition(DEFAULT_START_MS)
+    first = PartitionProcessor(settings).process(partition)
+    abandoned = abandoned_attempt(settings, partition)
+
+    reused = PartitionProcessor(settings).process(partition)
+
+    assert (reused.attempt, reused.spool_sha256) == (first.attempt, first.spool_sha256)
+    assert not any(path.exists() for path in abandoned)
+    kept = spool_paths(Path(settings.spool_dir), partition, first.attempt)
+    assert all(path.exists() for path in kept.values())
+    assert spooled_records(settings) == {kept["records"]}
+
+
+def test_an_attempt_whose_files_go_as_it_writes_them_returns_the_checkpointed_one(
+    emulator, keys, tmp_path
+):
+    """A worker given up on, woken half way through the hour after another completed it: its
+    files were removed under it, and it ends with the checkpointed outcome, not an error."""
+    settings = run_support.stage_settings(tmp_path, run_support.source_of(emulator, SECRET))
+    partition = Partition(DEFAULT_START_MS)
+    with late_attempt_held_open(settings, partition):
+        winner = PartitionProcessor(settings).process(partition)
+
+    kept = read_outcome(Path(settings.spool_dir), partition)
+
+    assert kept is not None and kept.attempt == winner.attempt
+    assert spooled_records(settings) == {
+        spool_paths(Path(settings.spool_dir), partition, winner.attempt)["records"]
+    }

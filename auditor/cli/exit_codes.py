@@ -8,7 +8,8 @@ EXIT_CODES_HELP = """\b
     2  bad usage, configuration, input file, policy file or key, or a file
        or database it cannot write (disk full, permissions, damaged)
     3  the source failed after all retries, or has not written an hour of the
-       window yet (progress kept: run again to resume)
+       window yet, or an hour was not done within --hour-timeout (progress
+       kept: run again to resume)
     4  another run holds the lock on the state database, or another
        program has it open
    70  an internal error: a bug in the auditor (nothing published,

@@ -292,6 +292,13 @@ def _window(values: dict) -> tuple[int | None, int | None]:
     "Tasks carry secrets: tcp:// is refused off this machine, use tls://.",
 )
 @click.option(
+    "--hour-timeout",
+    metavar="DURATION",
+    help="Stop (exit 3, finished hours kept) when the next hour in order is not done this long "
+    "after the run began waiting for it: a hung worker is killed, or left to its Dask cluster "
+    "[default: 1h; e.g. 30m, 3600s].",
+)
+@click.option(
     "--api",
     type=click.Choice(APIS),
     help="hourfiles (current) or legacy (ql pages) [env: EASEMOB_API; default: hourfiles].",
@@ -384,7 +391,9 @@ def _settings(
         fail_on=values["fail_on"],
         workers=values["workers"],
         executor=values["executor"],
-        executor_options=executor_options(values["executor"], values.get("scheduler")),
+        executor_options=executor_options(
+            values["executor"], values.get("scheduler"), values.get("hour_timeout")
+        ),
         profile=values["profile"],
         recheck=values["recheck"],
         ready_delay_hours=values["ready_delay_hours"],

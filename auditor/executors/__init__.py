@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
+from typing import Any
 from urllib.parse import urlsplit
 
 from auditor.errors import ConfigError
@@ -20,6 +22,10 @@ EXECUTORS = ("local", "dask")
 # fork pool starts all of them at once: 64 is past any one machine's useful parallelism (and
 # Easemob's 10 hour files a minute), still far from exhausting its memory.
 MAX_WORKERS = 64
+# `--hour-timeout` / `hour_timeout:`: a number and a unit, as Dask's durations are written.
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(s|m|h|d)?")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+HOUR_TIMEOUT_RANGE_S = (1, 7 * 86400)
 # Set to 1 where the network between coordinator, scheduler and workers is encrypted below
 # Dask (WireGuard, IPsec): a plaintext scheduler off this machine is refused otherwise.
 PLAINTEXT_SCHEDULER_ENV = "AUDITOR_PLAINTEXT_SCHEDULER"
@@ -34,9 +40,9 @@ def check_workers(workers: int) -> None:
         )
 
 
-def make_executor(name: str, workers: int, **options: object) -> Executor:
+def make_executor(name: str, workers: int, **options: Any) -> Executor:
     if name == "local":
-        return LocalExecutor(workers)
+        return LocalExecutor(workers, **options)
     if name == "dask":
         from auditor.executors.dask import DaskExecutor  # the optional extra, only when asked
 
@@ -44,12 +50,17 @@ def make_executor(name: str, workers: int, **options: object) -> Executor:
     raise ConfigError(f"executor {name!r} is not one of {', '.join(EXECUTORS)}")
 
 
-def executor_options(name: str, scheduler: str | None) -> dict[str, object]:
+def executor_options(
+    name: str, scheduler: str | None, hour_timeout: str | None = None
+) -> dict[str, object]:
     """The options of `make_executor` that `auditor run` takes from its flags and config."""
     if name not in EXECUTORS:
         raise ConfigError(f"executor {name!r} is not one of {', '.join(EXECUTORS)}")
+    options: dict[str, object] = {}
+    if hour_timeout is not None:
+        options["hour_timeout"] = parse_hour_timeout(hour_timeout)
     if scheduler is None:
-        return {}
+        return options
     if name != "dask":
         raise ConfigError("--scheduler is the address of a Dask scheduler: add --executor dask")
     if not scheduler.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
@@ -65,7 +76,21 @@ def executor_options(name: str, scheduler: str | None) -> dict[str, object]:
             f"(docs/scaling.md), or set {PLAINTEXT_SCHEDULER_ENV}=1 where the network below "
             "Dask is encrypted"
         )
-    return {"scheduler": scheduler}
+    return {**options, "scheduler": scheduler}
+
+
+def parse_hour_timeout(value: str) -> float:
+    """Seconds of `--hour-timeout` (`30m`, `3600s`, `1.5h`, or a number of seconds), or a
+    one-line error; at least a second, at most a week (a longer wait is no bound)."""
+    match = _DURATION.fullmatch(str(value).strip().lower())
+    seconds = float(match[1]) * _UNIT_S[match[2] or "s"] if match else 0.0
+    least, most = HOUR_TIMEOUT_RANGE_S
+    if not least <= seconds <= most:
+        raise ConfigError(
+            f"--hour-timeout (hour_timeout: in the config) must be a duration from 1s to 7d "
+            f"such as 30m or 3600s, not {value!r}"
+        )
+    return seconds
 
 
 def _on_this_machine(address: str) -> bool:

@@ -38,7 +38,12 @@ from typing import Any
 
 from auditor import __version__, crashpoints
 from auditor.errors import ConfigError, SourceError
-from auditor.executors.interface import AHEAD_PER_WORKER, Executor, submitted_in_order
+from auditor.executors.interface import (
+    AHEAD_PER_WORKER,
+    HOUR_TIMEOUT_S,
+    Executor,
+    submitted_in_order,
+)
 from auditor.partitions import Partition
 from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings, spool_paths
 
@@ -54,14 +59,14 @@ NO_WORKERS_TIMEOUT = "60s"
 # beside the task. Used unless the configuration sets another value than Dask's default.
 WORKER_TTL_S = 60
 DASK_DEFAULT_WORKER_TTL_S = 300
-# How long the coordinator waits for the next hour in order before it gives the run up (exit 3):
-# a cluster at --scheduler keeps its own worker-ttl, which may be off (a hung worker then held
-# its hour, and the run, for ever) or longer than a schedule allows. An hour takes seconds to
-# minutes (its turn for Easemob's 10 hour files a minute, retries, a big hour settled on disk):
-# an hour of waiting is far past any of them. Dask's config holds it, beside its own timeouts:
-# `auditor.hour-timeout` in a Dask config file, or DASK_AUDITOR__HOUR_TIMEOUT=30m.
+# What a nanny gives a worker the scheduler restarts (worker-ttl) to close before it kills it:
+# 0.8 of `Nanny.kill`'s default 5 s timeout (distributed 2026.8).
+NANNY_KILL_S = 4
+# The run's `--hour-timeout` (`interface.HOUR_TIMEOUT_S`), which a Dask run may also take from
+# Dask's config, beside Dask's own timeouts, when the run does not set it: `auditor.hour-timeout`
+# in a Dask config file, or DASK_AUDITOR__HOUR_TIMEOUT=30m. A cluster at --scheduler keeps its
+# own worker-ttl, which may be off (a hung worker then held its hour, and the run, for ever).
 HOUR_TIMEOUT_KEY = "auditor.hour-timeout"
-HOUR_TIMEOUT = "1h"
 
 
 def _distributed() -> ModuleType:
@@ -97,6 +102,7 @@ class DaskExecutor(Executor):
         scheduler: str | None = None,
         retries: int = 1,
         connect_timeout: float | None = None,
+        hour_timeout: float | None = None,
     ) -> None:
         self.workers = workers
         self.scheduler = scheduler
@@ -105,7 +111,7 @@ class DaskExecutor(Executor):
         # made before the run begins in the state: a missing extra or a bad setting is then one
         # line with nothing begun, rather than a begun run the next one must resume
         _distributed()
-        self.hour_timeout = hour_timeout()
+        self.hour_timeout = hour_timeout if hour_timeout is not None else dask_hour_timeout()
 
     def run(
         self, partitions: list[Partition], settings: StageSettings
@@ -158,7 +164,8 @@ class DaskExecutor(Executor):
             where = self.scheduler or "the local Dask cluster"
             raise SourceError(
                 f"hour {partition.iso()}: not done {timeout:g} s after the run began waiting for "
-                f"it ({HOUR_TIMEOUT_KEY}): a worker of {where} may hang with it, and the "
+                f"it (--hour-timeout, or {HOUR_TIMEOUT_KEY} in Dask's config): a worker of "
+                f"{where} may hang with it, and the "
                 "cluster has not taken it away (see distributed.scheduler.worker-ttl); the hours "
                 "finished so far are kept: run again to resume"
             ) from None
@@ -183,13 +190,13 @@ class DaskExecutor(Executor):
             ) from None
 
 
-def hour_timeout() -> float:
-    """Seconds the coordinator waits for each hour in order (`HOUR_TIMEOUT_KEY`), or a one-line
-    error naming the setting."""
+def dask_hour_timeout() -> float:
+    """Seconds the coordinator waits for each hour in order when the run does not say
+    (`--hour-timeout`): `HOUR_TIMEOUT_KEY`, or a one-line error naming the setting."""
     import dask.config
     from dask.utils import parse_timedelta
 
-    value = dask.config.get(HOUR_TIMEOUT_KEY, HOUR_TIMEOUT)
+    value = dask.config.get(HOUR_TIMEOUT_KEY, f"{HOUR_TIMEOUT_S:g}s")
     try:
         seconds = parse_timedelta(value, default="seconds")
     except (KeyError, ValueError, TypeError):
@@ -203,22 +210,25 @@ def hour_timeout() -> float:
 
 
 def _warn_of_a_late_worker_ttl(client: Any, scheduler: str, timeout: float) -> None:
-    """One warning when the cluster at `scheduler` takes a hung worker's tasks away only after
-    `timeout`, or never: the run then stops at `timeout` with exit 3 rather than rerun the
-    hour elsewhere. Asked of the scheduler's own config; a scheduler that will not say (it
-    refuses pickled calls) is not warned about. The question is a lambda, pickled by value,
-    since the scheduler need not have the auditor installed."""
+    """One warning when the cluster at `scheduler` may take a hung worker's tasks away only
+    after `timeout`, or never: the run then stops at `timeout` with exit 3 rather than rerun
+    the hour elsewhere. The scheduler looks for silent workers only every worker-ttl, and a
+    nanny gives its worker `NANNY_KILL_S` before it kills it, so a task moves up to twice the
+    worker-ttl and that long after the worker's last heartbeat. Asked of the scheduler's own
+    config; a scheduler that will not say (it refuses pickled calls) is not warned about. The
+    question is a lambda, pickled by value, since the scheduler need not have the auditor
+    installed."""
     try:
         ttl = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.worker_ttl)
     except Exception:  # any refusal only means there is nothing to warn of
         return
-    if ttl is not None and ttl <= timeout:
+    if ttl is not None and 2 * ttl + NANNY_KILL_S <= timeout:
         return
     said = "off" if ttl is None else f"{ttl:g} s"
     log.warning(
-        "the Dask scheduler at %s takes a hung worker's tasks to another only after its "
-        "distributed.scheduler.worker-ttl (%s): a worker that hangs will stop this run after "
-        "%s (%s) instead; set the scheduler's worker-ttl to a few minutes",
+        "the Dask scheduler at %s takes a hung worker's tasks to another only up to twice its "
+        "distributed.scheduler.worker-ttl (%s) after it fell silent: a worker that hangs may "
+        "stop this run after %s (%s) instead; set the scheduler's worker-ttl to a few minutes",
         scheduler,
         said,
         f"{timeout:g} s",

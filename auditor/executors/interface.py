@@ -30,6 +30,13 @@ class Executor(ABC):
         """Outcomes of `partitions`, in their order."""
 
 
+# How long the coordinator waits for the next hour in order before it gives the run up (exit 3),
+# counted from when it began waiting for that hour, whatever the executor: a worker that hangs
+# (stopped, a read stuck past the HTTP timeouts, a deadlock) held the run, and a scheduled job
+# must end. An hour takes seconds to minutes (its turn for Easemob's 10 hour files a minute,
+# retries, a big hour settled on disk): an hour of waiting is far past any of them.
+HOUR_TIMEOUT_S = 3600.0
+
 # Partitions each worker may run ahead of the coordinator: enough that none waits while it
 # archives an hour, few enough that memory and spool do not grow with the window.
 AHEAD_PER_WORKER = 4

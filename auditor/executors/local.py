@@ -1,5 +1,12 @@
 """This machine: in the calling process for one worker, a process pool for more.
 
+The coordinator waits at most `hour_timeout` for the next hour in order: a worker that hangs
+(stopped, a read stuck past the HTTP timeouts, a deadlock) held the run for ever. Past it, every
+worker is killed (which one hangs cannot be told: the awaited hour may wait on a sibling, as for
+the hour-file pace lock) and the run stops with exit 3, keeping the hours finished; the hours in
+progress are redone by the next run. An hour processed in this process is interrupted instead
+(`deadline`).
+
 The coordinator archives each partition while the pool works on later ones, so it can die (a
 SIGKILL, the OOM killer) with workers still busy. On Linux each worker asks the kernel to kill it
 when the coordinator dies (`PR_SET_PDEATHSIG`), so no orphan goes on writing under a later run's
@@ -21,7 +28,13 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 
 from auditor.errors import SourceError
-from auditor.executors.interface import AHEAD_PER_WORKER, Executor, submitted_in_order
+from auditor.executors.deadline import Overdue, interrupted_after
+from auditor.executors.interface import (
+    AHEAD_PER_WORKER,
+    HOUR_TIMEOUT_S,
+    Executor,
+    submitted_in_order,
+)
 from auditor.partitions import Partition
 from auditor.processes import (
     LINUX,
@@ -38,22 +51,43 @@ log = logging.getLogger(__name__)
 class LocalExecutor(Executor):
     name = "local"
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, hour_timeout: float = HOUR_TIMEOUT_S) -> None:
         self.workers = workers
+        self.hour_timeout = hour_timeout
 
     def run(
         self, partitions: list[Partition], settings: StageSettings
     ) -> Iterator[tuple[Partition, PartitionOutcome]]:
         if self.workers == 1 or len(partitions) <= 1:
-            processor = PartitionProcessor(settings)
-            try:
-                for partition in partitions:
-                    yield partition, processor.process(partition)
-            finally:
-                processor.close()
+            yield from self._inline(partitions, settings)
             return
         with stops_kept() as stops:
             yield from self._pooled(partitions, settings, stops)
+
+    def _inline(
+        self, partitions: list[Partition], settings: StageSettings
+    ) -> Iterator[tuple[Partition, PartitionOutcome]]:
+        """Outcomes processed in this process, each interrupted past `hour_timeout`
+        (`deadline`): there is no worker to kill, and threads of its downloads stuck past every
+        HTTP timeout are let go rather than waited for."""
+        processor = PartitionProcessor(settings)
+        overdue = False
+        try:
+            for partition in partitions:
+                try:
+                    with interrupted_after(self.hour_timeout):
+                        outcome = processor.process(partition)
+                except Overdue:
+                    overdue = True
+                    raise SourceError(
+                        f"hour {partition.iso()}: not done {self.hour_timeout:g} s after the run "
+                        "began it (--hour-timeout): it hangs in a read, a lock or a download, "
+                        "and was given up; the hours finished so far are kept: run again to "
+                        "resume"
+                    ) from None
+                yield partition, outcome
+        finally:
+            processor.close(wait=not overdue)
 
     def _pooled(
         self, partitions: list[Partition], settings: StageSettings, stops: list[BaseException]
@@ -74,7 +108,7 @@ class LocalExecutor(Executor):
             for partition, future in submitted_in_order(
                 partitions, lambda p: _submitted(pool, p), lambda: ahead, pending
             ):
-                yield partition, future.result()
+                yield partition, self._result(pool, partition, future)
         except BrokenProcessPool:
             if stops:
                 raise stops[0] from None
@@ -84,6 +118,32 @@ class LocalExecutor(Executor):
             ) from None
         finally:
             _shut_down(pool, [future for _partition, future in pending])
+
+    def _result(
+        self, pool: ProcessPoolExecutor, partition: Partition, future: Future[PartitionOutcome]
+    ) -> PartitionOutcome:
+        """The hour's outcome; not done `hour_timeout` seconds after the coordinator began
+        waiting for it, the workers are killed and the run stops with exit 3."""
+        try:
+            return future.result(timeout=self.hour_timeout)
+        except TimeoutError:
+            killed = _killed(pool)
+            raise SourceError(
+                f"hour {partition.iso()}: not done {self.hour_timeout:g} s after the run began "
+                "waiting for it (--hour-timeout): a worker process may hang with it (stopped, "
+                f"or stuck in a read or a lock); the run's {killed} worker(s) were killed and "
+                "the hours finished so far are kept: run again to resume"
+            ) from None
+
+
+def _killed(pool: ProcessPoolExecutor) -> int:
+    """SIGKILLs the pool's workers (a stopped one too); the pool's thread then finds them dead,
+    fails what they held and reaps them, as after any worker's death (`_shut_down`)."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    for worker in workers:
+        with suppress(ProcessLookupError):
+            worker.kill()
+    return len(workers)
 
 
 def _submitted(pool: ProcessPoolExecutor, partition: Partition) -> Future[PartitionOutcome]:
