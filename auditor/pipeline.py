@@ -1067,9 +1067,19 @@ class _Archiver:
 
     def _in_id_order(self) -> bool:
         """Whether `run_messages`, read in its key order (hour, then pair), is in pair order
-        too: when msg_ids grow with time, the commit's copy then needs no sort."""
-        spans = sorted(self._indexed_spans, key=lambda span: span[0])  # stable within an hour
-        return all(earlier[2] < later[1] for earlier, later in itertools.pairwise(spans))
+        but for lots of neighbouring hours: then the commit's copy, in that order, inserts each
+        row near the one before in the state's index, and sorting it first costs more than it
+        saves (snowflake msg_ids, whose servers' clocks differ by seconds, overlap only there).
+        Only msg_ids scattered across the run's hours (a legacy export) need the sort."""
+        settled: tuple[str, str] | None = None  # the greatest pair before the previous lot
+        previous: tuple[str, str] | None = None
+        for _hour, least, greatest in sorted(self._indexed_spans, key=lambda span: span[0]):
+            if settled is not None and least < settled:
+                return False
+            if previous is not None:
+                settled = previous if settled is None else max(settled, previous)
+            previous = greatest
+        return True
 
     def _bag_of(self, sequence: int) -> str | None:
         """The folder name of the bag run `sequence` wrote, as the state recorded it."""
