@@ -928,6 +928,7 @@ class _Archiver:
         start, end = partition.start_ms, partition.end_ms
         strays = set(lookup(_STRAYS_OF_HOUR, (start, end)).fetchall())
         new_strays: list[tuple[int, str, str]] = []
+        untimed: list[tuple[str, str]] = []
         anonymous: set[str] = set()
         seen: set[tuple[str, str]] = set()
         indexed: list[tuple[str, str, int | None, int | None, int, str, str, int]] = []
@@ -963,6 +964,8 @@ class _Archiver:
                         repeated = pair in strays
                     elif sent is None:
                         repeated = lookup(_IN_RUN_UNTIMED, pair).fetchone() is not None
+                        if not repeated:
+                            untimed.append(pair)
                     else:
                         found = (sent - sent % HOUR_MS, identity, content, sent, identity, content)
                         repeated = lookup(_IN_RUN_HOUR, found).fetchone() is not None
@@ -1027,7 +1030,7 @@ class _Archiver:
                 reached("archive.record")
             yield kept
             if len(indexed) + len(anonymous) >= _INDEX_HELD:  # a large hour: indexed now
-                self._index_hour(indexed, new_strays, anonymous)
+                self._index_hour(indexed, new_strays, untimed, anonymous)
         for (disposition, rule), count in verdicts.items():  # in the order first seen
             self.report.observe_verdict(disposition, rule, count)
         for first_run, messages in sorted(archived_earlier.items()):
@@ -1036,33 +1039,33 @@ class _Archiver:
                     partition.label(self.source.tz), first_run, messages, self._bag_of(first_run)
                 )
             )
-        self._index_hour(indexed, new_strays, anonymous)
+        self._index_hour(indexed, new_strays, untimed, anonymous)
 
     def _index_hour(
         self,
         indexed: list[tuple[str, str, int | None, int | None, int, str, str, int]],
         strays: list[tuple[int, str, str]],
+        untimed: list[tuple[str, str]],
         anonymous: set[str],
     ) -> None:
         """An hour's archived pairs, strays and contents without a msg_id into the run's
         temporary tables, emptied: asked about only past `seen` and `anonymous`, which hold
         the whole hour, so when they are written changes no answer. The pairs go in sorted,
-        so that the hour's rows fill the end of `run_messages` in order."""
-        indexed.sort(key=_PAIR)
+        so that the hour's rows fill the end of `run_messages` in order (compared as whole
+        tuples, which differ by their pair: a third the cost of a key function)."""
+        indexed.sort()
         if indexed:
             self._indexed_spans.append((indexed[0][4], _PAIR(indexed[0]), _PAIR(indexed[-1])))
         with self._temporary() as db:
             db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", indexed)
-            db.executemany(
-                "INSERT INTO run_untimed VALUES (?, ?)",
-                [row[:2] for row in indexed if row[2] is None],
-            )
+            db.executemany("INSERT INTO run_untimed VALUES (?, ?)", untimed)
             db.executemany("INSERT OR IGNORE INTO run_strays VALUES (?, ?, ?)", strays)
             db.executemany(
                 "INSERT OR IGNORE INTO run_unidentified VALUES (?)", ((c,) for c in anonymous)
             )
         indexed.clear()
         strays.clear()
+        untimed.clear()
         anonymous.clear()
 
     def _in_id_order(self) -> bool:
