@@ -1,7 +1,8 @@
 """Benchmark: a whole audit, from the emulator's hour files to a signed bag, beside a plain script.
 
     .venv/bin/python bench/bench_end_to_end.py [--records 100000] [--workers 2]
-        [--baseline-records 20000] [--profile spy.txt] [--perf perf.data]
+        [--baseline-records 20000] [--msg-id-order ordered|snowflake|random]
+        [--profile spy.txt] [--perf perf.data]
 
 The emulator serves a synthetic history of `--records` messages (about 4,200 an hour, so a
 bigger size means more hours, not bigger ones) from a process of its own, every hour file built
@@ -11,7 +12,9 @@ measurement then runs in a fresh interpreter, so its peak memory is its own:
 - the audit: `run_audit` with `--workers` processes, the example policy, attachments skipped,
   from the token request to the published, signed bag with findings and report. Reported: records
   per second, peak RSS of the coordinator and of its largest child (a worker, or the child that
-  writes the report page at the end), CPU seconds of each side;
+  writes the report page at the end), CPU seconds of each side, and the commit (the copy of the
+  run's message index into the state, and `commit` waiting for it). `--msg-id-order` serves
+  msg_ids snowflake-style or in random order instead of growing with time (the default);
 - pull over HTTP: `HourFileSource.fetch` of every hour (download, parse, settle) in one process,
   beside `requests` + `gzip` + `json.loads` of the same files;
 - the baseline, the plain script a user would write: `requests` for the token and hour files,
@@ -81,52 +84,93 @@ def _partitions(records: int) -> list:
 
 
 def measure_run(argv: list[str]) -> dict[str, Any]:
-    """`run_audit` over the whole history: argv is [base_url, records, workers]."""
+    """`run_audit` over the whole history: argv is [base_url, records, workers], then optionally
+    [folder, since_ms, until_ms]: a folder kept for the next call (its keys, archive and state
+    reused, so a run can be measured over a state earlier runs filled) and the window to audit."""
     from auditor.archive.keys import generate_key_files
-    from auditor.pipeline import Progress, RunSettings, run_audit
-    from auditor.resources import example_policy
 
     base_url, records, workers = argv[0], int(argv[1]), int(argv[2])
     partitions = _partitions(records)
-    folder = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    since_ms, until_ms = partitions[0].start_ms, partitions[-1].end_ms
+    if len(argv) > 3:
+        folder = Path(argv[3])
+        since_ms, until_ms = int(argv[4]), int(argv[5])
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     try:
-        keys = generate_key_files(folder / "keys", identity="bench")
-        settings = RunSettings(
-            source=_source(base_url),
-            policy_path=example_policy(),
-            key_path=keys.private_key,
-            out_dir=folder / "archive",
-            state_path=folder / "state.db",
-            since_ms=partitions[0].start_ms,
-            until_ms=partitions[-1].end_ms,
-            workers=workers,
-            attachments="skip",
-            fail_on="none",
-            ready_delay_hours=0,
-        )
-        marks: dict[str, float] = {}
-        progress = Progress(phase=lambda name: marks.setdefault(name, time.perf_counter()))
-        cpu, children_cpu = time.process_time(), children_cpu_seconds()
-        started = time.perf_counter()
-        outcome = run_audit(settings, progress)
-        seconds = time.perf_counter() - started
-        archived = marks.get("archive", started + seconds)
-        bag_mb = sum(p.stat().st_size for p in outcome.bag_path.rglob("*") if p.is_file()) / 1e6
-        return {
-            "records": outcome.records,
-            "findings": outcome.findings,
-            "seconds": seconds,
-            "rate": outcome.records / seconds,
-            "workers_seconds": archived - started,
-            "archive_seconds": started + seconds - archived,
-            "coordinator_cpu": time.process_time() - cpu,
-            "workers_cpu": children_cpu_seconds() - children_cpu,
-            "coordinator_peak_mb": peak_mb(),
-            "worker_peak_mb": children_peak_mb(),
-            "bag_mb": bag_mb,
-        }
+        key = folder / "keys" / "auditor-signing-key.pem"
+        if not key.exists():
+            key = generate_key_files(folder / "keys", identity="bench").private_key
+        return _timed_run(base_url, workers, folder, key, (since_ms, until_ms))
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if len(argv) <= 3:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _timed_run(
+    base_url: str, workers: int, folder: Path, key: Path, window: tuple[int, int]
+) -> dict[str, Any]:
+    from auditor.pipeline import Progress, RunSettings, run_audit
+    from auditor.resources import example_policy
+    from auditor.state import RunCompletion
+
+    settings = RunSettings(
+        source=_source(base_url),
+        policy_path=example_policy(),
+        key_path=key,
+        out_dir=folder / "archive",
+        state_path=folder / "state.db",
+        since_ms=window[0],
+        until_ms=window[1],
+        workers=workers,
+        attachments="skip",
+        fail_on="none",
+        ready_delay_hours=0,
+    )
+    # The commit: the thread copying the run's index into the state, and `commit` (waiting for
+    # that copy, then the commit and its checkpoint), each timed around the state's own methods.
+    spans: dict[str, float] = {}
+    copy, commit = RunCompletion._index, RunCompletion.commit
+
+    def timed(name, method):
+        def wrapper(*args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spans[name] = time.perf_counter() - began
+
+        return wrapper
+
+    RunCompletion._index = timed("index_copy", copy)
+    RunCompletion.commit = timed("commit", commit)
+    marks: dict[str, float] = {}
+    progress = Progress(phase=lambda name: marks.setdefault(name, time.perf_counter()))
+    cpu, children_cpu = time.process_time(), children_cpu_seconds()
+    started = time.perf_counter()
+    try:
+        outcome = run_audit(settings, progress)
+    finally:
+        RunCompletion._index, RunCompletion.commit = copy, commit
+    seconds = time.perf_counter() - started
+    archived = marks.get("archive", started + seconds)
+    bag_mb = sum(p.stat().st_size for p in outcome.bag_path.rglob("*") if p.is_file()) / 1e6
+    return {
+        "records": outcome.records,
+        "findings": outcome.findings,
+        "seconds": seconds,
+        "rate": outcome.records / seconds,
+        "workers_seconds": archived - started,
+        "archive_seconds": started + seconds - archived,
+        "index_copy_seconds": spans.get("index_copy"),
+        "commit_seconds": spans.get("commit"),
+        "state_mb": (folder / "state.db").stat().st_size / 1e6,
+        "coordinator_cpu": time.process_time() - cpu,
+        "workers_cpu": children_cpu_seconds() - children_cpu,
+        "coordinator_peak_mb": peak_mb(),
+        "worker_peak_mb": children_peak_mb(),
+        "bag_mb": bag_mb,
+    }
 
 
 # -- pull over HTTP -------------------------------------------------------------------------------
@@ -347,11 +391,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline-records", type=int, default=20_000)
+    parser.add_argument(
+        "--msg-id-order",
+        choices=("ordered", "snowflake", "random"),
+        default="ordered",
+        help="how the emulator's msg_ids are ordered (`auditor emulator --msg-id-order`)",
+    )
     parser.add_argument("--profile", type=Path, help="also profile one run with py-spy into FILE")
     parser.add_argument("--perf", type=Path, help="also record one run with perf into FILE")
     args = parser.parse_args(argv)
 
-    with warmed_emulator(args.records) as (_options, base_url, warming):
+    with warmed_emulator(args.records, msg_id_order=args.msg_id_order) as (
+        _options,
+        base_url,
+        warming,
+    ):
         print(f"emulator: {args.records:,} messages warmed in {warming:.1f} s (not timed)")
         where = [base_url, str(args.records)]
         run = in_fresh_process("bench_end_to_end:measure_run", [*where, str(args.workers)])
@@ -371,7 +425,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"end to end, {args.workers} workers: {audit['records']:,} records, "
         f"{audit['findings']:,} findings in {audit['seconds']:.1f} s = {audit['rate']:,.0f} "
         f"records/s ({audit['workers_seconds']:.1f} s workers, "
-        f"{audit['archive_seconds']:.1f} s archive)"
+        f"{audit['archive_seconds']:.1f} s archive; msg_ids {args.msg_id_order}, index copy "
+        f"{audit['index_copy_seconds']:.2f} s, commit {audit['commit_seconds']:.2f} s)"
     )
     print(
         f"  CPU: workers {audit['workers_cpu']:.1f} s, coordinator {audit['coordinator_cpu']:.1f} "

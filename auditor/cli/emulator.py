@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from auditor.emulator.dataset import DEFAULT_SEED, DEFAULT_START_MS
+from auditor.emulator.dataset import DEFAULT_SEED, DEFAULT_START_MS, MSG_ID_ORDERS
 from auditor.emulator.hostile import parse_spec
 from auditor.emulator.server import Emulator, EmulatorOptions, serve
 from auditor.errors import ConfigError
@@ -59,6 +59,14 @@ _YEAR_9000_MS = 221_845_392_000_000
 @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="History seed.")
 @click.option("--messages", type=click.IntRange(min=0), default=10_000, show_default=True)
 @click.option("--days", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--msg-id-order",
+    type=click.Choice(MSG_ID_ORDERS),
+    default="ordered",
+    show_default=True,
+    help="msg_ids growing with the send time, snowflake-style (several servers' clocks, "
+    "interleaved within an hour, as Easemob's), or in random order (a legacy export).",
+)
 @click.option(
     "--start",
     default=format_instant(DEFAULT_START_MS),

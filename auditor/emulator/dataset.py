@@ -26,6 +26,16 @@ from auditor.partitions import DAY_MS, HOUR_MS
 DEFAULT_START_MS = 1_793_491_200_000  # 2026-11-01T00:00:00Z
 DEFAULT_SEED = 7
 
+# How msg_ids relate to the records' order (`SyntheticHistory.msg_id`). `ordered`, the default,
+# grows with the record's index, so every index a client keeps by msg_id gets its rows in key
+# order; real Easemob ids are snowflake-style (time-ordered only roughly), and an export may come
+# in any order, which is what the other two are for.
+MSG_ID_ORDERS = ("ordered", "snowflake", "random")
+SNOWFLAKE_SERVERS = 8
+SNOWFLAKE_SKEW_MS = 90_000  # each server's clock is off by up to this much either way
+SNOWFLAKE_EPOCH_MS = 1_577_836_800_000  # 2020-01-01: ids of 2020 to mid-2027 have 18 digits
+_RANDOM_BITS = 59  # 10**17 + 2**59 < 10**18: a random msg_id has 18 digits, as Easemob's
+
 KEYWORDS_ZH = ("内幕消息", "内幕交易", "洗钱", "回扣", "保本保息", "代开发票")
 KEYWORDS_EN = (
     "insider tip",
@@ -134,6 +144,23 @@ class RecordTruth:
     attachments: tuple[str, ...] = field(default=())
 
 
+def _mix(seed: int, value: int) -> int:
+    """A deterministic 64-bit hash of (seed, value), for choices that must not use `random`."""
+    digest = hashlib.blake2b(f"{seed}:{value}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _scramble(index: int, seed: int) -> int:
+    """A bijection of [0, 2**_RANDOM_BITS) that scatters consecutive indices: odd multipliers
+    and xor-shifts are each invertible modulo a power of two, so no two records share an id."""
+    mask = (1 << _RANDOM_BITS) - 1
+    value = (index + seed * 0x9E37_79B9) & mask
+    for multiplier in (0x5851_F42D_4C95_7F2D, 0x2545_F491_4F6C_DD1D):
+        value = (value * multiplier) & mask
+        value ^= value >> 29
+    return value
+
+
 def _weighted(rng: random.Random, table: tuple[tuple[str, int], ...]) -> str:
     return rng.choices([name for name, _ in table], [weight for _, weight in table])[0]
 
@@ -213,9 +240,12 @@ class SyntheticHistory:
         defect_rate: float = 0.02,
         keyword_rate: float = 0.06,
         pii_rate: float = 0.04,
+        msg_id_order: str = "ordered",
     ) -> None:
         if messages < 0 or days < 1:
             raise ValueError("messages must be >= 0 and days >= 1")
+        if msg_id_order not in MSG_ID_ORDERS:
+            raise ValueError(f"msg_id_order must be one of {', '.join(MSG_ID_ORDERS)}")
         if start_ms % HOUR_MS:
             raise ValueError("start_ms must be on an hour boundary")
         self.seed = seed
@@ -229,6 +259,7 @@ class SyntheticHistory:
         self.defect_rate = defect_rate
         self.keyword_rate = keyword_rate
         self.pii_rate = pii_rate
+        self.msg_id_order = msg_id_order
         self._span = self.end_ms - start_ms
 
     def __len__(self) -> int:
@@ -277,6 +308,21 @@ class SyntheticHistory:
     # -- identities ---------------------------------------------------------------------------
 
     def msg_id(self, index: int) -> str:
+        """Record `index`'s msg_id, unique in the history, in the order `msg_id_order` names.
+
+        `snowflake` is Easemob's shape: the ms its server's clock showed (since 2020, 41 bits)
+        << 22 | server << 12 | a sequence (the index's low 12 bits: unique while fewer than
+        4,096 records share a millisecond). Each of `SNOWFLAKE_SERVERS` servers has a clock off
+        by its own skew, so the ids of an hour interleave rather than grow with the send time.
+        `random` is a keyed bijection of the index, as a legacy export in no order would give.
+        """
+        if self.msg_id_order == "snowflake":
+            server = _mix(self.seed, index) % SNOWFLAKE_SERVERS
+            skew = _mix(self.seed, -1 - server) % (2 * SNOWFLAKE_SKEW_MS + 1) - SNOWFLAKE_SKEW_MS
+            clock = (self.timestamp(index) + skew - SNOWFLAKE_EPOCH_MS) % (1 << 41)
+            return str(clock << 22 | server << 12 | index & 0xFFF)
+        if self.msg_id_order == "random":
+            return str(10**17 + _scramble(index, self.seed))
         return str(200_000_000_000_000_000 + (self.seed % 1000) * 10_000_000_000 + index)
 
     def user(self, number: int) -> str:

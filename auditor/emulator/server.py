@@ -98,6 +98,7 @@ class EmulatorOptions:
     garbage_rate: float = 0.0
     short_page_rate: float = 0.0
     max_consecutive_faults: int = 2
+    msg_id_order: str = "ordered"  # see dataset.MSG_ID_ORDERS
     legacy_hostile: str = ""  # a `hostile.parse_spec` text: legacy pages that lie
 
 
@@ -166,6 +167,7 @@ class Emulator:
             org=options.org,
             app=options.app,
             file_host=options.file_host,
+            msg_id_order=options.msg_id_order,
         )
         self.timezone = parse_hour_timezone(options.hour_timezone)
         self.tokens = TokenStore(self.clock, options.token_ttl, options.token_expire_early)
