@@ -16,11 +16,12 @@ import sqlite3
 import threading
 from collections import Counter
 from contextlib import closing
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import run_support
+from test_hostile_data_hourfiles import HourFileServer
 
 from auditor.archive.keys import generate_key_files
 from auditor.archive.publickey import load_public_key
@@ -110,30 +111,6 @@ def test_two_overlapping_runs_archive_and_index_the_ground_truth_once(keys, tmp_
     assert second.skipped_duplicates > 0
 
 
-class OneFileServer(BaseHTTPRequestHandler):
-    """Easemob's token and hour API, every hour answered with `self.server.hour_file`."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._send(200, json.dumps({"access_token": "T", "expires_in": 7200}).encode())
-
-    def do_GET(self) -> None:
-        if self.path.startswith("/files/"):
-            return self._send(200, self.server.hour_file)  # type: ignore[attr-defined]
-        base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        link = f"{base}/files/{self.path.rsplit('/', 1)[-1]}.gz?Signature=x"
-        self._send(200, json.dumps({"data": [{"url": link}]}).encode())
-
-    def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        return None
-
-
 def test_records_served_in_every_hour_of_a_run_are_archived_once_whatever_their_msg_ids(
     keys, tmp_path
 ):
@@ -152,7 +129,7 @@ def test_records_served_in_every_hour_of_a_run_are_archived_once_whatever_their_
     records.append(dict(records[2], to="c"))  # a second version of a message
     records.append({"msg_id": "400000000000000004", "chat_type": "chat", "from": "a", "to": "b"})
     served = b"".join(json.dumps(record).encode() + b"\n" for record in records)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), OneFileServer)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), HourFileServer)
     httpd.hour_file = gzip.compress(served)  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
