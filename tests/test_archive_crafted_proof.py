@@ -173,7 +173,7 @@ def test_a_proof_whose_unsigned_fields_disagree_with_the_signed_line_fails(
 
 
 def test_verify_proof_prints_only_what_the_signature_covers(bag, keys, tmp_path):
-    forged = _forged(tmp_path, bag, bag="copied-by-hand", file="data/records/9999.jsonl")
+    forged = _forged(tmp_path, bag, bag="copied-by-hand", file="data/records/forged-hour.jsonl")
 
     result = _invoke("verify-proof", forged, "--pubkey", keys[0].public_key)
 
@@ -182,4 +182,4 @@ def test_verify_proof_prints_only_what_the_signature_covers(bag, keys, tmp_path)
     assert " in run run-000003, root " in result.stdout
     assert result.stdout.endswith(f"; msg_id {MSG_ID}\n")
     assert "copied-by-hand" not in result.stdout
-    assert "9999" not in result.stdout
+    assert "forged-hour" not in result.stdout
