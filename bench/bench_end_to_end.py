@@ -267,6 +267,7 @@ def measure_baseline(argv: list[str]) -> dict[str, Any]:
 # also hold the coordinator's frames from before the fork, so each side has its own list).
 WORKER_STAGES = (
     ("PartitionProcessor.__init__", "worker: start-up (policy, schemas)"),
+    ("HourFileSource.fetch", "worker: pull (download, parse, settle)"),  # overrides Source's
     ("Source.fetch", "worker: pull (download, parse, settle)"),
     ("canonical_of (auditor/archive/canonical.py", "worker: canonical JSON + salt"),
     ("salt (auditor/archive/lines.py", "worker: canonical JSON + salt"),
