@@ -2,6 +2,12 @@
 groups of four or as American Express groups them (4-6-5), with an issuer's prefix and length,
 passing the Luhn check, outside web addresses.
 
+People split the groups as their keyboard or word processor lets them (`GROUP_GAP`): a space,
+two spaces, a dot, a hyphen, an en or em dash, a minus sign, ` - `, a fullwidth hyphen or an
+ideographic space (which the detectors' view makes ASCII), mixed within one number. Two halves
+(8-8, or UnionPay's 19 digits as 6-13) are as often two phone, QQ or order numbers side by side,
+so they are reported only as `halves_of_a_card` reads them.
+
 The Luhn check alone lets one random number in ten through, and chat is full of long numbers
 (timestamps, message ids, order and tracking numbers). A card number starts with its scheme's
 prefix (ISO/IEC 7812: the first digit names the industry) and has one of its lengths, which
@@ -40,7 +46,14 @@ from __future__ import annotations
 
 import re
 
-from auditor.policies.detectors.interface import ELEVEN_DIGITS, Candidate, Detector, digits_only
+from auditor.policies.detectors.interface import (
+    DASHES,
+    ELEVEN_DIGITS,
+    GROUP_GAP,
+    Candidate,
+    Detector,
+    digits_only,
+)
 from auditor.policies.detectors.resident_id import has_old_resident_id_shape, has_resident_id_shape
 
 _DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")  # 2d with its digits summed, as a digit
@@ -58,6 +71,11 @@ _SCHEMES: tuple[tuple[tuple[str, ...], frozenset[int]], ...] = (
     (("9",), frozenset((16, 19))),
 )
 _LENGTHS_BY_PREFIX = {prefix: lengths for prefixes, lengths in _SCHEMES for prefix in prefixes}
+
+# Between two groups any `GROUP_GAP`, the groups of one number split alike or not; between 8-8
+# or 6-13 halves the same but a dot.
+_SEP = GROUP_GAP
+_HALVES = rf"(?:[ {DASHES}-]|  | [{DASHES}-] )"
 
 
 def has_issuer_shape(digits: str) -> bool:
@@ -90,12 +108,16 @@ class BankCardDetector(Detector):
     )
     # Plain (12 to 19 digits), in groups of four (4-4-4-4 and up to three more digits), as
     # 4-4-4 and up to three more digits when no further group follows (a short Maestro number),
-    # or as American Express prints its 15 digits, 4-6-5.
+    # as American Express prints its 15 digits, 4-6-5, or as two halves of 8-8 or UnionPay's
+    # 6-13 (whose separator is no dot: `62220212.34567894` is a decimal number).
     pattern = re.compile(
         r"[0-9](?<![0-9][0-9])"
-        r"(?:[0-9]{3}[ -][0-9]{4}[ -][0-9]{4}"
-        r"(?:[ -][0-9]{4}(?:[ -]?[0-9]{1,3})?(?![0-9])|(?:[ -]?[0-9]{1,3})?(?![0-9]|[ -][0-9]))"
-        r"|[0-9]{3}[ -][0-9]{6}[ -][0-9]{5}(?![0-9]|[ -][0-9])"
+        rf"(?:[0-9]{{3}}{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}"
+        rf"(?:{_SEP}[0-9]{{4}}(?:{_SEP}?[0-9]{{1,3}})?(?![0-9])"
+        rf"|(?:{_SEP}?[0-9]{{1,3}})?(?![0-9]|{_SEP}[0-9]))"
+        rf"|[0-9]{{3}}{_SEP}[0-9]{{6}}{_SEP}[0-9]{{5}}(?![0-9]|{_SEP}[0-9])"
+        rf"|(?P<halves>[0-9]{{7}}{_HALVES}[0-9]{{8}}|[0-9]{{5}}{_HALVES}[0-9]{{13}})"
+        rf"(?![0-9]|{_SEP}[0-9])"
         r"|[0-9]{11,18}(?![0-9Xx]))"
     )
     digits = ELEVEN_DIGITS
@@ -142,6 +164,8 @@ class BankCardDetector(Detector):
                 if core is None or not self.is_valid(digits := digits_only(core.group())):
                     continue
                 value, stop = digits, core.end()
+            if match["halves"] is not None and not halves_of_a_card(text, start, end, value):
+                continue
             if in_web_address(text, start):
                 continue
             if after_id_label(text, start) and not typed_as_card(text, start, end, value):
@@ -153,7 +177,7 @@ class BankCardDetector(Detector):
 # Four groups of four with one to three digits after a separator: a 19-digit card, or a 16-digit
 # one and what follows it (`4111 1111 1111 1111 12/28`, an expiry; `... 123`, a security code).
 # When the whole fails the checks, the four groups are checked alone.
-_GROUPED_CORE = re.compile(r"[0-9]{4}[ -][0-9]{4}[ -][0-9]{4}[ -][0-9]{4}(?=[ -])").match
+_GROUPED_CORE = re.compile(rf"(?:[0-9]{{4}}{_SEP}){{3}}[0-9]{{4}}(?={_SEP}[0-9])").match
 
 
 MAESTRO_PREFIXES = ("5018", "5020", "5038", "5893", "6304", "6759", "6761", "6762", "6763")
@@ -171,6 +195,28 @@ def _near_card_word(text: str, start: int, end: int) -> bool:
     before = text[max(0, start - SHORT_CARD_REACH) : start]
     after = text[end : end + SHORT_CARD_REACH]
     return _SHORT_CARD_WORD((before + "\n" + after).casefold()) is not None
+
+
+# Two numbers side by side are as often two phone, QQ or order numbers: 8-8 halves are a card
+# beside a card or payment word, 6-13 ones a UnionPay 62 card of 19 digits; halves touching a
+# letter (`SO625418-7522094963886`, an order) are none.
+HALVES_WORDS = (
+    *SHORT_CARD_WORDS,
+    *("信用卡", "银联", "visa", "unionpay", "转账", "打款", "汇款", "收款"),
+)
+_HALVES_WORD = re.compile("|".join(map(re.escape, HALVES_WORDS))).search
+_LETTER = re.compile("[A-Za-z]").match
+
+
+def halves_of_a_card(text: str, start: int, end: int, value: str) -> bool:
+    """Whether `value`, typed in two halves at `text[start:end]`, reads as a card."""
+    if (start and _LETTER(text, start - 1)) or _LETTER(text, end):
+        return False
+    if len(value) == 19:
+        return value.startswith("62")
+    before = text[max(0, start - SHORT_CARD_REACH) : start]
+    after = text[end : end + SHORT_CARD_REACH]
+    return _HALVES_WORD((before + "\n" + after).casefold()) is not None
 
 
 # What may precede the digits inside one web address: printable ASCII but a space, a quote, an
@@ -239,7 +285,7 @@ TYPED_SCHEMES: tuple[tuple[tuple[str, ...], frozenset[int]], ...] = (
     (tuple(map(str, range(3528, 3590))), frozenset(range(16, 20))),
 )
 _TYPED_LENGTHS = {prefix: lengths for prefixes, lengths in TYPED_SCHEMES for prefix in prefixes}
-_FURTHER_GROUP = re.compile(r"[ -][0-9]").match
+_FURTHER_GROUP = re.compile(rf"{_SEP}[0-9]").match
 
 
 def typed_as_card(text: str, start: int, end: int, value: str) -> bool:

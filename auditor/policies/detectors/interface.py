@@ -84,10 +84,15 @@ _GLOB_PARTS = re.compile(r"\*|\?|\[!?\]?[^\]]*\]|\[|[^*?\[]+")
 DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
 GROUP_SEPARATORS = f" .{DASHES}-"
 
-# After a first digit: eleven digits in all, one separator at most between two. Mobile numbers
-# (3-4-4, 4-3-4), resident IDs (plain or 6-8-4) and card numbers (plain or 4-4-4-4) all hold such
-# a run and order numbers rarely do, so the numeric detectors share this one prefilter branch.
-ELEVEN_DIGITS = rf"(?:[{GROUP_SEPARATORS}]?\d){{10}}"
+# A gap between two groups as people type it: one separator, two spaces, or a hyphen or dash
+# with a space on each side (`6222 - 0212`). The detectors' view has made a fullwidth hyphen
+# `-` and an ideographic space ` ` ASCII.
+GROUP_GAP = rf"(?:[{GROUP_SEPARATORS}]|  | [{DASHES}-] )"
+
+# After a first digit: eleven digits in all, one gap at most between two. Mobile numbers (3-4-4,
+# 4-3-4), resident IDs (plain or 6-8-4) and card numbers (plain, 4-4-4-4, 8-8) all hold such a
+# run and order numbers rarely do, so the numeric detectors share this one prefilter branch.
+ELEVEN_DIGITS = rf"(?:{GROUP_GAP}?\d){{10}}"
 
 
 _NOT_DIGITS = re.compile(r"\D+")
