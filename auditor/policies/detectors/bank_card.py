@@ -102,9 +102,10 @@ class BankCardDetector(Detector):
     name = "bank_card"
     description = (
         "Bank card number (13-19 digits with a card scheme's prefix and length, Luhn check; "
-        "Maestro's 12-15 next to a card word; resident-ID-shaped numbers, numbers after an id "
-        "label (消息ID:, 订单号, msg_id) unless typed in groups of four, and digits inside a web "
-        "address but a card parameter's value excluded)"
+        "plain or in groups split by spaces, dots or dashes, 8-8 halves beside a card word, "
+        "UnionPay's 6-13; Maestro's 12-15 next to a card word; resident-ID-shaped numbers, "
+        "numbers after an id label (消息ID:, 订单号, msg_id) unless typed in groups, and digits "
+        "inside a web address but a card parameter's value excluded)"
     )
     # Plain (12 to 19 digits), in groups of four (4-4-4-4 and up to three more digits), as
     # 4-4-4 and up to three more digits when no further group follows (a short Maestro number),
