@@ -35,11 +35,12 @@ A number written right after an identifier's label (`消息ID:`, `msg_id`, `订�
 transaction number, which pass the prefix, length and Luhn checks as often as any random number.
 It is not reported, unless a card word stands right before the label (`card id`, `银行卡编号`),
 where the label may well name the card, or the number is typed as a card (`typed_as_card`): in
-groups (of four, or American Express's 4-6-5), with a major scheme's prefix and length
-(`TYPED_SCHEMES`: UnionPay, Visa, Mastercard, American Express, JCB). Systems print ids as one
-run of digits, people type cards in groups, so `ID: 6222 0212 3456 7894` is a card that
-`ID: 6222021234567894` would not be: a label may not hide a card, and ids stay quiet however
-card-like their digits.
+groups (of four, American Express's 4-6-5, or halves that `halves_of_a_card` reads as a card),
+with a major scheme's prefix and length (`TYPED_SCHEMES`: UnionPay, Visa, Mastercard, American
+Express, JCB). Systems print ids as one run of digits, people type cards in groups, so
+`ID: 6222 0212 3456 7894` is a card that `ID: 6222021234567894` would not be: a label may not
+hide a card, and ids stay quiet however card-like their digits. (A card word elsewhere in the
+message does not tell the two apart: `uid 6222021234567894 的银行卡绑定失败` names a user.)
 """
 
 from __future__ import annotations
