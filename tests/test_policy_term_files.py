@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -85,6 +86,12 @@ def ran(emulator, keys, tmp_path_factory):
     assert result.exit_code in (0, 1), result.output
     (bag,) = (folder / "archive").glob("run-*")
     return bag, policy, folder
+
+
+def section(page: str, name: str) -> str:
+    found = re.search(rf'<section id="{name}">.*?</section>', page, re.S)
+    assert found, name
+    return found.group(0)
 
 
 def vendor_findings(bag: Path) -> list[dict]:
@@ -202,6 +209,9 @@ def test_a_re_render_after_the_live_file_changed_shows_the_archived_terms(ran, t
     assert hashlib.sha256(VENDOR).hexdigest() in page
     assert ARCHIVED in page
     assert "policy-problem" not in page
+    assert section(page, "policy") == section(
+        (bag / layout.REPORT / "report.html").read_text(encoding="utf-8"), "policy"
+    )
 
 
 def test_state_rebuild_reads_the_bags_term_files_not_the_live_ones(ran, keys, tmp_path):

@@ -105,9 +105,9 @@ def policy_view(policy: Policy, copy: str = "") -> PolicyView:
     term_files = tuple(
         {
             "list": each.list_id,
-            "field": each.key,
+            "key": each.key,
             "file": each.declared,
-            "copy": each.archived if copy else "",
+            "archived": each.archived if copy else "",
             "sha256": each.sha256,
             "terms": each.terms,
         }
