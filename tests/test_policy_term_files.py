@@ -326,3 +326,24 @@ def test_a_changed_term_file_makes_another_run_not_already_done(emulator, keys, 
 
     assert changed.exit_code in (0, 1), changed.output
     assert json.loads(changed.stdout)["already_done"] is False
+
+
+def test_scan_of_a_bag_with_its_own_policy_copy_reads_the_archived_term_file(ran, tmp_path):
+    """`auditor scan --policies BAG/data/policy.yaml BAG` judges by the archived list: the live
+    file may be gone, and `lists/vendor.txt` beside the copy never existed."""
+    bag, policy, _folder = ran
+    live = policy.parent / "lists" / "vendor.txt"
+    live.unlink()
+    try:
+        result = invoke(
+            ["scan", "--policies", str(bag / layout.POLICY), str(bag), "--findings",
+             str(tmp_path / "found.jsonl")]
+        )  # fmt: skip
+    finally:
+        live.write_bytes(VENDOR)
+
+    assert result.exit_code in (0, 1), result.output
+    found = [json.loads(line) for line in (tmp_path / "found.jsonl").read_bytes().splitlines()]
+    assert {"内幕消息", "洗钱"} & {
+        each["details"].get("listed_term") for each in found if each["category"] == "keyword"
+    }

@@ -12,7 +12,8 @@ import hashlib
 from pathlib import Path
 
 from auditor.archive import layout
-from auditor.archive.untrusted import read_bag_file
+from auditor.archive.baginfo import parse_bag_info
+from auditor.archive.untrusted import TAG_FILE_LIMIT, read_bag_file
 from auditor.errors import ConfigError
 from auditor.operator_files import TEXT_FILE_LIMIT
 from auditor.policies.loading import TermReader, policy_of_bytes
@@ -39,6 +40,19 @@ def bag_term_reader(bag: Path, info: dict[str, str]) -> TermReader:
         return raw, archived
 
     return read
+
+
+def bag_copy_reader(policy_path: Path) -> TermReader | None:
+    """`bag_term_reader` of the bag whose `data/policy.yaml` is `policy_path`; None for a policy
+    file that is no bag's copy."""
+    if policy_path.name != Path(layout.POLICY).name or policy_path.parent.name != layout.DATA:
+        return None
+    bag = policy_path.parent.parent
+    raw = read_bag_file(bag / layout.BAG_INFO, TAG_FILE_LIMIT)
+    if raw is None:
+        return None
+    info, _problems = parse_bag_info(raw, layout.BAG_INFO)
+    return bag_term_reader(bag, info)
 
 
 def policy_of_bag_copy(bag: Path, raw: bytes, info: dict[str, str]) -> Policy:

@@ -396,8 +396,9 @@ class _Builder:
             return ()
         where = (*path, key)
         declared = data[key]
+        position = int(path[-1])  # the list's place in `keywords:`
         try:
-            raw, name = self.read_terms(declared, archived_name(path[-1], identifier, key))
+            raw, name = self.read_terms(declared, archived_name(position, identifier, key))
             lines = term_lines(raw, name)
         except (AuditorError, ValueError) as error:
             raise self.source.error(where, str(error)) from None
@@ -408,9 +409,7 @@ class _Builder:
                     f"{name}:{line}: {problem} (the {dotted(where)} of {self.source.name})"
                 )
             found.append(Term(text, line, name))
-        self.term_files.append(
-            term_file(path[-1], identifier, key, declared, raw, len(found))  # type: ignore[arg-type]
-        )
+        self.term_files.append(term_file(position, identifier, key, declared, raw, len(found)))
         return tuple(found)
 
     def detector(self, data: dict[str, Any], path: FieldPath) -> DetectorRule:
@@ -498,8 +497,12 @@ def _backtracking(source: str) -> tuple[str | None, str | None, str | None]:
 def load_policy(path: str | Path) -> Policy:
     """Reads and validates a policy file and the term files it names; raises `ConfigError`
     "FILE:LINE: field: problem", or `InputError` "FILE: ..." when it is missing, not a regular
-    file or past its cap."""
-    return policy_of_bytes(str(path), read_operator_file(path, "policy file"))
+    file or past its cap. A bag's copy (`BAG/data/policy.yaml`, as in `auditor scan --policies
+    BAG/data/policy.yaml BAG`) reads the bag's copies of its term files, not files beside it."""
+    raw = read_operator_file(path, "policy file")
+    from auditor.policies.in_bag import bag_copy_reader  # it imports this module
+
+    return policy_of_bytes(str(path), raw, bag_copy_reader(Path(path)))
 
 
 def live_term_reader(policy_path: str) -> TermReader:
