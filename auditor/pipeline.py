@@ -59,6 +59,7 @@ from auditor.partitions import (
 from auditor.policies.loading import load_policy
 from auditor.policies.model import retention_actions
 from auditor.policies.retention import held_later
+from auditor.policies.term_files import info_labels
 from auditor.report.counts import RecordCounts
 from auditor.report.formats import bag_formats
 from auditor.report.model import ReportBuilder
@@ -72,6 +73,7 @@ from auditor.stages import (
     fetched_before,
     mostly_strays_in_run,
     spool_paths,
+    term_file_digests,
 )
 from auditor.state import RunRecord, State, StateLock, config_digest, roll_back
 from auditor.validation import RecordValidator
@@ -244,7 +246,7 @@ def _locked_run(settings, progress, key, policy, validator, executor) -> RunOutc
                         settings.source.api,
                         settings.source.hour_timezone,
                     ],
-                    "policy": policy.sha256,
+                    "policy": policy.applied_sha256,
                     "schemas": validator.schema_digests(),
                     "profile": settings.profile,
                     "attachments": settings.attachments,
@@ -285,6 +287,7 @@ def _locked_run(settings, progress, key, policy, validator, executor) -> RunOutc
                 fetch_attachments=settings.attachments == "fetch",
                 fetched_before=_fetched_spans(state.runs()),
                 policy_sha256=policy.sha256,
+                term_files_sha256=term_file_digests(policy),
             )
             partitions = list(partitions_between(*run.relook)) if run.relook else []
             partitions += partitions_between(since_ms, until_ms)
@@ -648,6 +651,7 @@ class _Archiver:
             ),
             "Policy-File": Path(self.settings.policy_path).name,
             "Policy-SHA256": self.policy.sha256,
+            **info_labels(self.policy.term_files),
             "Policy-Reference-Time": format_instant(self.reference_ms),
             "Schema-Profile": self.settings.profile,
             "Schemas-SHA256": hashlib.sha256(
@@ -686,6 +690,7 @@ class _Archiver:
             previous_bag_name=writer.previous_name() or "",
             reference_ms=self.reference_ms,
             fetched_again_ms=self.run.relook,
+            term_files=tuple(info_labels(self.policy.term_files).values()),
             # as `auditor report` reads it from the bag: its Bagging-Date, the UTC day the bag is
             # signed, moments after the report is written (a run signing its bag just after
             # midnight UTC states the day before)
@@ -735,6 +740,8 @@ class _Archiver:
         self._add_findings = writer.add_findings
         with writer:
             writer.add_file(layout.POLICY.removeprefix(f"{layout.DATA}/"), self.policy.raw)
+            for each in self.policy.term_files:
+                writer.add_file(each.archived.removeprefix(f"{layout.DATA}/"), each.raw)
             if settings.attachments == "skip":
                 writer.attachments_skipped("--attachments skip")
             gap = _unaudited_before(self.state.runs(), self.run.since_ms)

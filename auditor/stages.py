@@ -104,6 +104,8 @@ class StageSettings:
     fetched_before: tuple[tuple[int, int], ...] = ()
     # The SHA-256 of the policy the coordinator loaded, which the bag names ("": not checked).
     policy_sha256: str = ""
+    # (archived name, SHA-256) of each term file the coordinator read, which the bag holds.
+    term_files_sha256: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,15 +203,36 @@ def spool_digest(paths: dict[str, Path]) -> str:
     return digest.hexdigest()
 
 
+def term_file_digests(policy: Policy) -> tuple[tuple[str, str], ...]:
+    """What `StageSettings.term_files_sha256` holds for `policy`."""
+    return tuple((each.archived, each.sha256) for each in policy.term_files)
+
+
 def _run_policy(settings: StageSettings) -> Policy:
-    """The policy file, refused when it is not the one the run began with: a worker reads it
-    again, and a file saved meanwhile would judge records by rules the bag does not name."""
+    """The policy file and its term files, refused when they are not the ones the run began
+    with: a worker reads them again, and a file saved meanwhile would judge records by rules or
+    terms the bag does not hold."""
     policy = load_policy(settings.policy_path)
     if settings.policy_sha256 and policy.sha256 != settings.policy_sha256:
         raise ConfigError(
             f"{settings.policy_path}: the policy file changed after the run began (its SHA-256 "
             f"is now {policy.sha256[:12]}…, the run's {settings.policy_sha256[:12]}…); the run "
             "stops so that every record of its archive is judged by one policy: run it again"
+        )
+    if settings.policy_sha256 and term_file_digests(policy) != settings.term_files_sha256:
+        began = dict(settings.term_files_sha256)
+        changed = next(
+            (each for each in policy.term_files if began.get(each.archived) != each.sha256), None
+        )
+        what = (
+            f"the term file {changed.declared!r} of keyword list {changed.list_id} (its SHA-256 "
+            f"is now {changed.sha256[:12]}…)"
+            if changed is not None
+            else "the term files it names"
+        )
+        raise ConfigError(
+            f"{settings.policy_path}: {what} changed after the run began; the run stops so that "
+            "every record of its archive is judged by the terms it holds: run it again"
         )
     return policy
 

@@ -36,7 +36,7 @@ from auditor.archive.publickey import PublicKeys
 from auditor.archive.untrusted import record_files, shown
 from auditor.errors import EXIT_FINDINGS, AuditorError, ConfigError, InputError
 from auditor.partitions import Partition, parse_hour_timezone, parse_instant
-from auditor.policies.loading import load_policy
+from auditor.policies.in_bag import load_bag_policy
 from auditor.policies.model import retention_actions
 from auditor.policies.reading import glance
 from auditor.policies.retention import RetentionDecider, held_later
@@ -186,7 +186,7 @@ def _index_bag(
 ) -> tuple[int, int]:
     """Indexes the records of one bag as its run did: (msg_id, content) once, with the retention
     its policy gave at its reference time; returns (index rows added, records without msg_id)."""
-    policy = load_policy(bag / layout.POLICY)
+    policy = load_bag_policy(bag, info)
     decide = RetentionDecider(policy, parse_instant(info["Policy-Reference-Time"])).decide_facts
     then = retention_actions(policy)
     zone = parse_hour_timezone(info.get("Hour-Timezone", "UTC"))

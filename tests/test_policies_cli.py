@@ -417,7 +417,8 @@ def test_a_keyword_list_needs_terms_or_patterns(tmp_path):
     assert result.exit_code == 2
     assert (
         result.output
-        == f"auditor: error: {path}:3: keywords[0]: needs at least one of: terms, patterns\n"
+        == f"auditor: error: {path}:3: keywords[0]: needs at least one of: terms, terms_file, "
+        "patterns\n"
     )
 
 

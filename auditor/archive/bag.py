@@ -360,6 +360,11 @@ class BagWriter:
             self._tree.size,
             root,
             self.previous_name(),
+            tuple(
+                value
+                for label, value in self.info.items()
+                if label.startswith(layout.POLICY_TERM_FILE)
+            ),
         ).encode()
         output = _HashedFile(self.partial_path / layout.VERIFY_TXT)
         output.write(instructions)

@@ -14,8 +14,10 @@ def verify_text(
     record_count: int,
     merkle_root: str,
     previous_name: str | None = None,
+    term_files: tuple[str, ...] = (),
 ) -> str:
-    """`previous_name` is the folder of the run this one links to, beside it, when known."""
+    """`previous_name` is the folder of the run this one links to, beside it, when known;
+    `term_files` the values of bag-info's `Policy-Term-File-N` labels (`<sha256>  <path>`)."""
     first = previous_sha256 == layout.ZERO_HASH
     previous = f"../{previous_name or '<previous run>'}"
     link = (
@@ -29,6 +31,28 @@ def verify_text(
         )
     )
     previous_option = "" if first else f" --previous {previous}"
+    label = layout.POLICY_TERM_FILE
+    term_step = (
+        f"""
+4. The term files of the policy. Its keyword lists read terms from {len(term_files)} text file(s),
+   which {layout.POLICY_FOLDER}/ holds byte for byte; bag-info.txt (signed in step 1) names each
+   with its SHA-256, as {label}1, {label}2, ...:
+
+{chr(10).join(f"     {line}" for line in term_files)}
+
+   Each value is a sha256sum line: this must print OK for every file:
+
+     grep '^{label}' {layout.BAG_INFO} | cut -d' ' -f2- | sha256sum -c
+"""
+        if term_files
+        else ""
+    )
+    term_layout = (
+        f"\n{layout.POLICY_FOLDER}/keywords-<n>-<list id>.<terms|allow>.txt are the term files its "
+        "keyword lists name\n(terms_file, allow_file), byte for byte, one term a line."
+        if term_files
+        else ""
+    )
     return f"""\
 How to verify this archive with stock tools
 ===========================================
@@ -72,7 +96,7 @@ folder, {name}/, the one holding bagit.txt (this file is in its data/ folder), a
      sha256sum -c {layout.MANIFEST}
 
 3. The link to the earlier runs. {link}
-
+{term_step}
 If a check fails, first rule out what copies do to files on their way (then check again):
 - "Signature Verification Failure", "incorrect signature" or "FAILED" for a text file: see
   whether a copy changed its line ends (a Windows copy, `unzip -a`, FTP in ASCII mode), which
@@ -103,6 +127,6 @@ Layout: data/records/<hour>.jsonl holds one line per record, the RFC 8785 JSON o
 {{"record": <as received>, "salt": <32 hex>, "seq": <leaf index>}}; the Merkle tree is RFC 6962
 over SHA-256(0x00 || line). data/attachments/sha256/<hex> holds attachment bytes by content hash,
 indexed by data/attachments.jsonl; data/findings.jsonl lists what the audit found, and
-data/policy.yaml is the policy file it applied (bag-info.txt's Policy-SHA256).
+data/policy.yaml is the policy file it applied (bag-info.txt's Policy-SHA256).{term_layout}
 `auditor prove <bag> <msg_id>` extracts one message with the proof that it belongs here.
 """

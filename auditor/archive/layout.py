@@ -25,6 +25,10 @@ ATTACHMENT_INDEX = "data/attachments.jsonl"
 FINDINGS = "data/findings.jsonl"
 VERIFY_TXT = "data/VERIFY.txt"
 POLICY = "data/policy.yaml"  # the policy file the run applied, byte for byte (its Policy-SHA256)
+# The term files its keyword lists name (`terms_file`, `allow_file`), byte for byte, each named
+# with its SHA-256 by a bag-info label `Policy-Term-File-N` (from 1), a sha256sum line.
+POLICY_FOLDER = "data/policy"
+POLICY_TERM_FILE = "Policy-Term-File-"
 REPORT = "data/report"  # the report a run renders, beside the findings it links
 RESERVED_PAYLOAD = (RECORDS, "data/attachments", ATTACHMENT_INDEX, FINDINGS, VERIFY_TXT)
 

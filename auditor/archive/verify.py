@@ -556,6 +556,30 @@ def _check_policy_copy(listed: dict[str, str], info: dict[str, str], report: _Co
     copy = listed.get(layout.POLICY)
     if named and copy and copy != named:
         report.add(layout.POLICY, f"is not the policy file Policy-SHA256 names ({named})")
+    _check_term_files(listed, info, report)
+
+
+def _check_term_files(listed: dict[str, str], info: dict[str, str], report: _Collector) -> None:
+    """Each term file bag-info names (`Policy-Term-File-N: <sha256>  data/policy/...`) must be
+    in the manifest with that digest, and the manifest must list no file under data/policy/
+    that bag-info does not name: the report's terms come from exactly those files."""
+    named: set[str] = set()
+    for label, value in info.items():
+        if not label.startswith(layout.POLICY_TERM_FILE):
+            continue
+        entry = parse_manifest_line(value)
+        if entry is None or not entry[1].startswith(layout.POLICY_FOLDER + "/"):
+            report.add(layout.BAG_INFO, f"{label} is not '<sha256>  {layout.POLICY_FOLDER}/...'")
+            continue
+        digest, path = entry
+        named.add(path)
+        if path not in listed:
+            report.add(path, f"missing, though {label} names it")
+        elif listed[path] != digest:
+            report.add(path, f"is not the term file {label} names ({digest})")
+    for path in sorted(listed):
+        if path.startswith(layout.POLICY_FOLDER + "/") and path not in named:
+            report.add(path, f"no {layout.POLICY_TERM_FILE}N label of {layout.BAG_INFO} names it")
 
 
 def _check_tag_manifest(tagmanifest: bytes, tags: _RootFiles, report: _Collector) -> None:

@@ -45,6 +45,11 @@ def check(ctx: click.Context, file: str, now: str | None) -> None:
         f"{len(policy.keyword_lists)} keyword lists ({terms} terms), "
         f"{len(policy.detectors)} detectors"
     )
+    if policy.term_files:
+        counts += "; term files: " + ", ".join(
+            f"{each.declared} ({each.terms} terms, sha256 {each.sha256[:12]}…)"
+            for each in policy.term_files
+        )
     if warnings:
         counts += f"; {warnings} warning(s)"
     if conflicts:

@@ -145,11 +145,13 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
         allowed = {normal.normalize(phrase.text) for phrase in keyword_list.allow}
         for term in keyword_list.terms:
             if normal.normalize(term.text) in allowed:
+                where = f" ({term.file}:{term.line})" if term.file else ""
                 found.append(
                     Conflict(
-                        term.line,
+                        keyword_list.line if term.file else term.line,
                         keyword_list.id,
-                        f"term {term.text!r} is also on its own allowlist, so it can never match",
+                        f"term {term.text!r}{where} is also on its own allowlist, so it can "
+                        "never match",
                     )
                 )
     return sorted(found, key=lambda conflict: conflict.line)

@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from auditor.errors import ConfigError
+from auditor.errors import AuditorError, ConfigError
 from auditor.findings import SEVERITY_RANK
 from auditor.metaschema import check_schema
 from auditor.operator_files import read_operator_file
@@ -43,10 +43,14 @@ from auditor.policies.model import (
 )
 from auditor.policies.normalize import STEP_ORDER, STEPS, normalizer
 from auditor.policies.scope import IdPattern, Scope
+from auditor.policies.term_files import TermFile, archived_name, term_file, term_lines
 from auditor.resources import schemas_dir
 from auditor.yamlsafe import SafeLoader, located_problem
 
 FieldPath = tuple[str | int, ...]
+# Reads a term file: (path as the policy writes it, where a bag keeps it) -> (bytes, name for
+# errors); raises an `AuditorError` naming what is wrong.
+TermReader = Callable[[str, str], tuple[bytes, str]]
 _DROPPED_TAGS = {
     "tag:yaml.org,2002:timestamp",
     "tag:yaml.org,2002:bool",
@@ -223,9 +227,11 @@ def _values(value: Any) -> list[str]:
 class _Builder:
     """Turns the validated data into model values, raising located errors for what is wrong."""
 
-    def __init__(self, source: _Source) -> None:
+    def __init__(self, source: _Source, read_terms: TermReader) -> None:
         self.source = source
         self.ids: dict[str, FieldPath] = {}
+        self.read_terms = read_terms
+        self.term_files: list[TermFile] = []
 
     def claim(self, identifier: str, path: FieldPath) -> str:
         if identifier in self.ids:
@@ -301,21 +307,25 @@ class _Builder:
         steps = tuple(step for step in STEP_ORDER if step in data.get("normalize", STEPS))
         normal = normalizer(steps)
 
+        def refused(text: str) -> str | None:
+            if not text:
+                return "empty term"
+            if not normal.normalize(text):
+                return (
+                    f"term {text!r} is empty once normalised (spaces, separators and "
+                    "zero-width characters are removed)"
+                )
+            return None
+
         def terms(key: str) -> tuple[Term, ...]:
             found = []
             for index, value in enumerate(data.get(key, [])):
                 where = (*path, key, index)
                 text = _text(value)
-                if not text:
-                    raise self.source.error(where, "empty term")
-                if not normal.normalize(text):
-                    raise self.source.error(
-                        where,
-                        f"term {text!r} is empty once normalised (spaces, separators and "
-                        "zero-width characters are removed)",
-                    )
+                if (problem := refused(text)) is not None:
+                    raise self.source.error(where, problem)
                 found.append(Term(text, self.source.line(where)))
-            return tuple(found)
+            return (*found, *self.file_terms(data, path, f"{key}_file", identifier, refused))
 
         patterns = []
         for index, source in enumerate(data.get("patterns", [])):
@@ -372,6 +382,36 @@ class _Builder:
             description=data.get("description", ""),
         )
 
+    def file_terms(
+        self,
+        data: dict[str, Any],
+        path: FieldPath,
+        key: str,
+        identifier: str,
+        refused: Callable[[str], str | None],
+    ) -> tuple[Term, ...]:
+        """The terms of the list's `terms_file` or `allow_file`, each checked as an inline term
+        is; an error names the term file's line, and the field that named the file."""
+        if key not in data:
+            return ()
+        where = (*path, key)
+        declared = data[key]
+        position = int(path[-1])  # the list's place in `keywords:`
+        try:
+            raw, name = self.read_terms(declared, archived_name(position, identifier, key))
+            lines = term_lines(raw, name)
+        except (AuditorError, ValueError) as error:
+            raise self.source.error(where, str(error)) from None
+        found = []
+        for text, line in lines:
+            if (problem := refused(text)) is not None:
+                raise ConfigError(
+                    f"{name}:{line}: {problem} (the {dotted(where)} of {self.source.name})"
+                )
+            found.append(Term(text, line, name))
+        self.term_files.append(term_file(position, identifier, key, declared, raw, len(found)))
+        return tuple(found)
+
     def detector(self, data: dict[str, Any], path: FieldPath) -> DetectorRule:
         name = data["detector"]
         if name not in DETECTORS:
@@ -417,6 +457,7 @@ class _Builder:
             self.rule(each, ("retention", "rules", index), "rule", index + 1)
             for index, each in enumerate(retention.get("rules", []))
         )
+        keyword_lists = self._each("keywords", self.keyword_list)
         return Policy(
             path=name,
             sha256=hashlib.sha256(raw).hexdigest(),
@@ -425,11 +466,12 @@ class _Builder:
             default=default,
             rules=rules,
             holds=self._each("holds", self.hold),
-            keyword_lists=self._each("keywords", self.keyword_list),
+            keyword_lists=keyword_lists,
             detectors=self._each("detectors", self.detector),
             floor_basis=floor_basis,
             description=data.get("description", ""),
             raw=raw,
+            term_files=tuple(self.term_files),
         )
 
     def _each(self, key: str, build: Callable[[dict[str, Any], FieldPath], Any]) -> tuple:
@@ -453,14 +495,32 @@ def _backtracking(source: str) -> tuple[str | None, str | None, str | None]:
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Reads and validates a policy file; raises `ConfigError` "FILE:LINE: field: problem", or
-    `InputError` "FILE: ..." when it is missing, not a regular file or past its cap."""
-    return policy_of_bytes(str(path), read_operator_file(path, "policy file"))
+    """Reads and validates a policy file and the term files it names; raises `ConfigError`
+    "FILE:LINE: field: problem", or `InputError` "FILE: ..." when it is missing, not a regular
+    file or past its cap. A bag's copy (`BAG/data/policy.yaml`, as in `auditor scan --policies
+    BAG/data/policy.yaml BAG`) reads the bag's copies of its term files, not files beside it."""
+    raw = read_operator_file(path, "policy file")
+    from auditor.policies.in_bag import bag_copy_reader  # it imports this module
+
+    return policy_of_bytes(str(path), raw, bag_copy_reader(Path(path)))
 
 
-def policy_of_bytes(name: str, raw: bytes) -> Policy:
-    """`load_policy` of bytes already read (a bag's copy of the policy), `name` naming them in
-    errors."""
+def live_term_reader(policy_path: str) -> TermReader:
+    """Reads term files where the policy names them: a relative path from the policy file's
+    folder, `~` the home folder."""
+    folder = Path(policy_path).expanduser().parent
+
+    def read(declared: str, _archived: str) -> tuple[bytes, str]:
+        path = folder / Path(declared).expanduser()
+        return read_operator_file(path, "term file"), str(path)
+
+    return read
+
+
+def policy_of_bytes(name: str, raw: bytes, read_terms: TermReader | None = None) -> Policy:
+    """`load_policy` of bytes already read, `name` naming them in errors; `read_terms` reads
+    the term files it names (by default from the folder of `name`; a bag's copy of the policy
+    reads the bag's copies, `auditor.policies.in_bag`)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -476,7 +536,7 @@ def policy_of_bytes(name: str, raw: bytes) -> Policy:
     )
     if errors:
         raise _schema_error(source, errors[0])
-    return _Builder(source).policy(name, raw)
+    return _Builder(source, read_terms or live_term_reader(name)).policy(name, raw)
 
 
 # Groups nested deeper than this are refused before Python's compiler sees them: whether it

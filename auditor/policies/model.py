@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from auditor.policies.durations import Duration
 from auditor.policies.scope import Scope
+from auditor.policies.term_files import TermFile, applied_sha256
 
 THEN_ACTIONS = ("keep", "review", "delete")
 
@@ -52,10 +53,12 @@ class Hold:
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    """A term or allowlisted phrase as written, with its line for messages."""
+    """A term or allowlisted phrase as written, with its line for messages: of the policy file,
+    or of `file` when a term file (`terms_file`, `allow_file`) gave it."""
 
     text: str
     line: int
+    file: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,8 @@ class Policy:
     """A loaded, validated policy file; `sha256` is of its bytes, for the archive's bag-info.
 
     `raw` is those bytes, as read once: the bag keeps exactly the file the digest names, even if
-    it changes on disk during the run."""
+    it changes on disk during the run. `term_files` are the term files its keyword lists name,
+    each with the bytes read once, for the bag to keep beside it."""
 
     path: str
     sha256: str
@@ -118,6 +122,13 @@ class Policy:
     floor_basis: str = ""
     description: str = ""
     raw: bytes = field(default=b"", repr=False, compare=False)
+    term_files: tuple[TermFile, ...] = ()
+
+    @property
+    def applied_sha256(self) -> str:
+        """The digest of the policy file and its term files: what a run applies, as one value
+        (the file's own digest when it names no term file)."""
+        return applied_sha256(self.sha256, self.term_files)
 
     def retention_rules(self) -> tuple[RetentionRule, ...]:
         """The default, then the scoped rules, in file order (the floor is separate)."""

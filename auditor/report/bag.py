@@ -38,7 +38,7 @@ from auditor.fsutil import refuse_inside_bag
 from auditor.jsonl import ParsedLine, parse_lines
 from auditor.operator_files import TEXT_FILE_LIMIT as POLICY_LIMIT
 from auditor.partitions import parse_instant
-from auditor.policies.loading import policy_of_bytes
+from auditor.policies.in_bag import policy_of_bag_copy
 from auditor.report.model import ReportBuilder
 from auditor.report.policy import PolicyView, policy_view
 from auditor.report.runinfo import GENESIS, RunInfo
@@ -170,6 +170,9 @@ def run_info_from_bag(
             signature_namespace=info.get("Signature-Namespace", "") or "easemob-auditor",
             reference_ms=_optional_instant(info, "Policy-Reference-Time", bag),
             fetched_again_ms=_fetched_again(info, bag),
+            term_files=tuple(
+                value for label, value in info.items() if label.startswith(layout.POLICY_TERM_FILE)
+            ),
         )
     except AuditorError as error:
         if isinstance(error, InputError):
@@ -177,10 +180,11 @@ def run_info_from_bag(
         raise InputError(f"{bag}/bag-info.txt: {error}") from None
 
 
-def bag_policy(bag: Path, sha256: str) -> PolicyView | None:
-    """The policy the bag's copy states; None when the bag holds no copy. A copy this version
-    cannot read, or whose digest is not bag-info's, is named in the view's `problem`, not shown:
-    the page must not explain verdicts by another policy than the one applied."""
+def bag_policy(bag: Path, sha256: str, info: Mapping[str, str]) -> PolicyView | None:
+    """The policy the bag's copy states, with the bag's copies of its term files; None when the
+    bag holds no copy. A copy this version cannot read, or whose digest (or a term file's) is
+    not bag-info's, is named in the view's `problem`, not shown: the page must not explain
+    verdicts by another policy than the one applied."""
     path = Path(bag) / layout.POLICY
     raw = read_bag_file(path, POLICY_LIMIT)
     if raw is None:
@@ -193,7 +197,7 @@ def bag_policy(bag: Path, sha256: str) -> PolicyView | None:
             "`auditor verify` on the archive. Its rules are not shown.",
         )
     try:
-        return policy_view(policy_of_bytes(copy, raw), copy)
+        return policy_view(policy_of_bag_copy(bag, raw, dict(info)), copy)
     except AuditorError as error:
         return PolicyView(
             copy=copy,
@@ -298,7 +302,7 @@ def render_bag(
     info = read_bag_info(bag)
     refuse_inside_bag(bag, out_dir, "the report")
     run_info = run_info_from_bag(bag, fail_on, info)
-    policy = bag_policy(bag, run_info.policy_sha256)
+    policy = bag_policy(bag, run_info.policy_sha256, info)
     with ReportBuilder(run_info, table_rows=table_rows, policy=policy) as builder:
         _observe_in_bag_order(builder, bag)
         _restore_from_summary(bag, builder)

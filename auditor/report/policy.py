@@ -35,6 +35,7 @@ class PolicyView:
     holds: tuple[dict[str, Any], ...] = ()
     keyword_lists: tuple[dict[str, Any], ...] = ()
     detectors: tuple[dict[str, Any], ...] = ()
+    term_files: tuple[dict[str, Any], ...] = ()
     anchors: dict[str, str] = field(default_factory=dict)
     rows: int = POLICY_ROWS
 
@@ -101,6 +102,17 @@ def policy_view(policy: Policy, copy: str = "") -> PolicyView:
         }
         for rule in policy.detectors
     )
+    term_files = tuple(
+        {
+            "list": each.list_id,
+            "key": each.key,
+            "file": each.declared,
+            "archived": each.archived if copy else "",
+            "sha256": each.sha256,
+            "terms": each.terms,
+        }
+        for each in policy.term_files
+    )
     return PolicyView(
         name=policy.name,
         description=policy.description,
@@ -109,6 +121,7 @@ def policy_view(policy: Policy, copy: str = "") -> PolicyView:
         holds=holds,
         keyword_lists=keyword_lists,
         detectors=detectors,
+        term_files=term_files,
         anchors=anchors,
     )
 

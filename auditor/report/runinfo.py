@@ -53,6 +53,8 @@ class RunInfo:
     signature_namespace: str = "easemob-auditor"
     reference_ms: int | None = None
     fetched_again_ms: tuple[int, int] | None = None
+    # the values of bag-info's Policy-Term-File-N labels, for the VERIFY.txt the page shows
+    term_files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.fail_on not in FAIL_ON_LEVELS:

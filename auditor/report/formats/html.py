@@ -100,6 +100,7 @@ def verify_commands(run: RunInfo) -> str:
         record_count=run.tree_size,
         merkle_root=run.merkle_root,
         previous_name=run.previous_bag_name or None,
+        term_files=run.term_files,
     ).strip("\n")
 
 
