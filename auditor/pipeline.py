@@ -57,9 +57,9 @@ from auditor.partitions import (
     partitions_between,
 )
 from auditor.policies.loading import load_policy
-from auditor.policies.model import retention_actions
+from auditor.policies.model import Policy, retention_actions
 from auditor.policies.retention import held_later
-from auditor.policies.term_files import info_labels
+from auditor.policies.term_files import applied_sha256_in_info, info_labels
 from auditor.report.counts import RecordCounts
 from auditor.report.formats import bag_formats
 from auditor.report.model import ReportBuilder
@@ -266,9 +266,9 @@ def _locked_run(settings, progress, key, policy, validator, executor) -> RunOutc
                 digest,
                 _relook_plan(settings, since_ms, until_ms),
                 settings.now_ms(),
-                policy.sha256,
+                policy.applied_sha256,
             )
-            changed_from = _policy_changed_from(state, settings.out_dir, policy.sha256)
+            changed_from = _policy_changed_from(state, settings.out_dir, policy.applied_sha256)
             # Retention and holds are judged when the run began (kept by a resumed run, so its
             # reused hours agree), unless --as-of fixes the instant: the source holds the
             # records now, so a backfill judged as of its window's end hid every over-retention
@@ -409,10 +409,11 @@ def _checkpointed(
 
 
 def _policy_changed_from(state: State, out_dir: Path, policy_sha256: str) -> str | None:
-    """The previous run's Policy-SHA256 when this run applies another policy file (None when
-    it is the same, or there is no previous run), told in one log line: a policy edited between
-    scheduled runs changes every verdict from then on, and nothing else said so. A state made
-    before the runs kept the digest gives it from the previous bag's bag-info."""
+    """The previous run's policy digest when this run applies another policy (None when it is
+    the same, or there is no previous run), told in one log line: a policy or a term list edited
+    between scheduled runs changes every verdict from then on, and nothing else said so. The
+    digest is `Policy.applied_sha256`: the Policy-SHA256, or with term files one over it and
+    them. A state made before the runs kept the digest gives it from the previous bag-info."""
     last = state.last_completed()
     if last is None:
         return None
@@ -420,7 +421,8 @@ def _policy_changed_from(state: State, out_dir: Path, policy_sha256: str) -> str
     if previous is None or previous == policy_sha256:
         return None
     log.warning(
-        "the policy changed since run %d: Policy-SHA256 %s, was %s",
+        "the policy changed since run %d: its digest (Policy-SHA256, with any term files) %s, "
+        "was %s",
         last.sequence,
         policy_sha256[:12],
         previous[:12],
@@ -429,14 +431,15 @@ def _policy_changed_from(state: State, out_dir: Path, policy_sha256: str) -> str
 
 
 def _bag_policy(bag: Path | None) -> str | None:
-    """The Policy-SHA256 in a bag's bag-info, if the bag and the label are there."""
+    """The policy digest of a bag's bag-info (`applied_sha256_in_info`), if the bag and its
+    Policy-SHA256 are there."""
     if bag is None:
         return None
     try:
         fields, _problems = parse_bag_info((bag / layout.BAG_INFO).read_bytes(), layout.BAG_INFO)
     except OSError:
         return None
-    return fields.get("Policy-SHA256")
+    return applied_sha256_in_info(fields)
 
 
 def _publish_committed(state: State, out_dir: Path) -> None:
@@ -561,7 +564,8 @@ class _Archiver:
         policy_changed_from=None,
     ):
         self.settings = settings
-        self.policy_changed_from = policy_changed_from  # the previous run's Policy-SHA256
+        # the previous run's policy digest (`Policy.applied_sha256`)
+        self.policy_changed_from = policy_changed_from
         # what each retention rule says once its period ends, for the index (`auditor due`)
         self._then = retention_actions(policy)
         self.state = state
@@ -750,7 +754,7 @@ class _Archiver:
                 log.warning("%s", finding["message"])
                 self.emit(finding)
             if self.policy_changed_from is not None:
-                self.emit(_policy_changed(self.policy_changed_from, self.policy.sha256))
+                self.emit(_policy_changed(self.policy_changed_from, self.policy))
             if (passed := self._not_fetched_again()) is not None:
                 log.warning("%s", passed["message"])
                 self.emit(passed)
@@ -1353,15 +1357,24 @@ def _unaudited(since_ms: int, until_ms: int) -> dict[str, Any]:
     ).to_dict()
 
 
-def _policy_changed(previous: str, current: str) -> dict[str, Any]:
+def _policy_changed(previous: str, policy: Policy) -> dict[str, Any]:
+    """The finding that the policy changed since the previous run; with term files on either
+    side the digests compared are over the policy file and them (`applied_sha256`), which
+    bag-info's Policy-SHA256 alone does not show, so the message says so."""
+    current = policy.applied_sha256
+    what = (
+        f"another policy file than the previous run of the chain (Policy-SHA256 {current[:12]}"
+        if not policy.term_files
+        else f"another policy file or term list than the previous run of the chain (the digest "
+        f"over its Policy-SHA256 and its term files' SHA-256 {current[:12]}"
+    )
     return Finding(
         None,
         "coverage",
         "policy-changed",
         "info",
-        f"this run applied another policy file than the previous run of the chain (Policy-SHA256 "
-        f"{current[:12]}, was {previous[:12]}): verdicts may differ from earlier runs' for the "
-        "same messages",
+        f"this run applied {what}, was {previous[:12]}): verdicts may differ from earlier runs' "
+        "for the same messages",
         details={"previous_policy_sha256": previous, "policy_sha256": current},
     ).to_dict()
 

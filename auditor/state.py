@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS runs (
     relook_since_ms INTEGER,
     relook_until_ms INTEGER,
     settled_until_ms INTEGER,
-    policy_sha256 TEXT                  -- the policy file the run applied (its Policy-SHA256)
+    policy_sha256 TEXT                  -- the policy the run applied: its Policy-SHA256, or with
+                                        -- term files one digest over it and them
 );
 CREATE TABLE IF NOT EXISTS partitions (
     sequence INTEGER NOT NULL REFERENCES runs(sequence),

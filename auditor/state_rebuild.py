@@ -40,6 +40,7 @@ from auditor.policies.in_bag import load_bag_policy
 from auditor.policies.model import retention_actions
 from auditor.policies.reading import glance
 from auditor.policies.retention import RetentionDecider, held_later
+from auditor.policies.term_files import applied_sha256_in_info
 from auditor.records import msg_id
 from auditor.sources.legacy import LegacyQuerySource
 from auditor.sources.settle import content_sha256
@@ -173,7 +174,7 @@ def _add_run(
             REBUILT_DIGEST,
             json.dumps(outcome),
             *relook,
-            info.get("Policy-SHA256"),
+            applied_sha256_in_info(info),
         ),
     )
 

@@ -22,6 +22,7 @@ from test_archive_support import recompute_manifests
 
 from auditor import stages
 from auditor.archive import layout
+from auditor.archive.baginfo import parse_bag_info
 from auditor.archive.keys import generate_key_files, load_signing_key
 from auditor.archive.publickey import load_public_key
 from auditor.archive.signing import sign
@@ -30,6 +31,7 @@ from auditor.cli import main
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError
 from auditor.policies.loading import load_policy
+from auditor.policies.term_files import applied_sha256_in_info
 from auditor.report.bag import render_bag
 
 SECRET = "term-files-secret"
@@ -86,6 +88,11 @@ def ran(emulator, keys, tmp_path_factory):
     assert result.exit_code in (0, 1), result.output
     (bag,) = (folder / "archive").glob("run-*")
     return bag, policy, folder
+
+
+def bag_info(bag: Path) -> dict[str, str]:
+    info, _problems = parse_bag_info((bag / layout.BAG_INFO).read_bytes(), layout.BAG_INFO)
+    return info
 
 
 def section(page: str, name: str) -> str:
@@ -325,7 +332,37 @@ def test_a_changed_term_file_makes_another_run_not_already_done(emulator, keys, 
     changed = invoke(run_args(emulator, keys, tmp_path, policy, "--json"))
 
     assert changed.exit_code in (0, 1), changed.output
-    assert json.loads(changed.stdout)["already_done"] is False
+    outcome = json.loads(changed.stdout)
+    assert outcome["already_done"] is False
+    # the same policy file with another list is another policy: the run says so, naming digests
+    # over the policy file and its term files, as the earlier run's state and bag-info give them
+    (first_bag, changed_bag) = sorted((tmp_path / "archive").glob("run-*"))
+    before = load_policy(policy).sha256
+    assert outcome["policy_changed_from"] == applied_sha256_in_info(bag_info(first_bag))
+    assert outcome["policy_changed_from"] != before
+    (finding,) = [
+        each
+        for each in map(json.loads, (changed_bag / layout.FINDINGS).read_bytes().splitlines())
+        if each["rule"] == "policy-changed"
+    ]
+    assert finding["details"] == {
+        "previous_policy_sha256": outcome["policy_changed_from"],
+        "policy_sha256": applied_sha256_in_info(bag_info(changed_bag)),
+    }
+    assert "term list" in finding["message"]
+    summary = json.loads((changed_bag / layout.REPORT / "summary.json").read_text())
+    assert summary["policy"]["term_files"] == [
+        {"file": ARCHIVED, "sha256": hashlib.sha256(VENDOR + "代开发票\n".encode()).hexdigest()}
+    ]
+    # a state rebuilt from the bags keeps the same digests: its next run still compares alike
+    rebuilt = tmp_path / "rebuilt.db"
+    assert invoke(
+        ["state", "rebuild", "--out", str(tmp_path / "archive"), "--state", str(rebuilt),
+         "--pubkey", str(keys.public_key)]
+    ).exit_code == 0  # fmt: skip
+    shown = invoke(["state", "show", "--state", str(rebuilt), "--format", "json"])
+    digests = [run["policy_sha256"] for run in json.loads(shown.stdout)["runs"]]
+    assert digests == [outcome["policy_changed_from"], finding["details"]["policy_sha256"]]
 
 
 def test_scan_of_a_bag_with_its_own_policy_copy_reads_the_archived_term_file(ran, tmp_path):

@@ -252,7 +252,11 @@ def test_a_bag_written_by_the_archive_writer_renders_with_its_own_figures(tmp_pa
         "previous_tagmanifest_sha256": "0" * 64,
         "first_run": True,
     }
-    assert summary["policy"] == {"file": "policies.example.yaml", "sha256": "5d" * 32}
+    assert summary["policy"] == {
+        "file": "policies.example.yaml",
+        "sha256": "5d" * 32,
+        "term_files": [],
+    }
     html = rendered.files["report.html"].read_text(encoding="utf-8")
     verify = (written.path / "data" / "VERIFY.txt").read_text(encoding="utf-8").strip("\n")
     assert f'<pre id="verify-commands">{escape(verify)}</pre>' in html

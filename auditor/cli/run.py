@@ -143,7 +143,7 @@ def _print_outcome(outcome: RunOutcome | None, as_json: bool, quiet: bool) -> No
         )
     if outcome.policy_changed_from:
         click.echo(
-            f"  policy changed since the previous run (Policy-SHA256 was "
+            f"  policy changed since the previous run (its digest was "
             f"{outcome.policy_changed_from[:12]}): see the report's policy-changed finding"
         )
     click.echo(f"  findings: {outcome.findings:,} ({severities})")

@@ -92,9 +92,28 @@ def named_in_info(info: dict[str, str]) -> dict[str, str]:
 def applied_sha256(policy_sha256: str, files: tuple[TermFile, ...]) -> str:
     """One digest of everything a run applies: the policy file's alone when it names no term
     file (so a chain's runs keep their identity), else over it and every term file's."""
+    return _applied(policy_sha256, [(each.archived, each.sha256) for each in files])
+
+
+def applied_sha256_in_info(info: dict[str, str]) -> str | None:
+    """`applied_sha256` of the run whose bag-info is `info`, from its Policy-SHA256 and its
+    `Policy-Term-File-N` labels (None without a Policy-SHA256)."""
+    policy_sha256 = info.get("Policy-SHA256")
+    if not policy_sha256:
+        return None
+    labels = sorted(
+        (int(label.removeprefix(INFO_LABEL)), value)
+        for label, value in info.items()
+        if label.startswith(INFO_LABEL) and label.removeprefix(INFO_LABEL).isdigit()
+    )
+    named = named_in_info({f"{INFO_LABEL}{number}": value for number, value in labels})
+    return _applied(policy_sha256, [(path, digest) for path, digest in named.items()])
+
+
+def _applied(policy_sha256: str, files: list[tuple[str, str]]) -> str:
     if not files:
         return policy_sha256
     digest = hashlib.sha256(policy_sha256.encode())
-    for each in files:
-        digest.update(f"\n{each.archived} {each.sha256}".encode())
+    for archived, sha256 in files:
+        digest.update(f"\n{archived} {sha256}".encode())
     return digest.hexdigest()

@@ -490,6 +490,10 @@ class ReportBuilder:
                 "file": run.policy_file,
                 "sha256": run.policy_sha256,
                 **({"name": self.policy.name} if self.policy and not self.policy.problem else {}),
+                "term_files": [
+                    {"file": path, "sha256": digest}
+                    for digest, _, path in (value.partition("  ") for value in run.term_files)
+                ],
             },
             "records": {
                 "total": self._records,
