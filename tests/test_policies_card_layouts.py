@@ -3,24 +3,7 @@ UnionPay's 6-13 halves, 4-4-4-4-3 split at will) are found; dates, versions, add
 amounts, phone, QQ and order numbers typed alike are not."""
 
 import pytest
-
-from auditor.policies.detectors import DETECTORS
-from auditor.policies.model import DetectorRule
-from auditor.policies.pii import PiiScanner
-
-
-def values(text):
-    rule = DetectorRule(
-        id="card",
-        detector="bank_card",
-        severity="high",
-        context_words=DETECTORS["bank_card"].context_words,
-        context_within=20,
-        allow=(),
-        line=1,
-    )
-    return [hit.value for hit in PiiScanner([rule]).scan(text)]
-
+from test_policies_card_corpus import cards as values
 
 CARD = "6222021234567894"
 UNIONPAY_19 = "6222021234567894005"
