@@ -572,6 +572,30 @@ def prune(state_path: Path, before_ms: int, dry_run: bool = False) -> PruneOutco
 _SORTED_COPY_CACHE_KIB = 16 * 1024
 
 
+def _rollback_journal(db: sqlite3.Connection) -> bool:
+    """Puts the state in rollback-journal mode with full syncs for the transaction that completes
+    a run; whether it is. Under the write-ahead log the index's pages were written twice, into
+    the log and by the checkpoint into the database (at a million messages 280 MB each, the
+    commit's checkpoint 0.8-0.9 s of CPU and 4-4.5 s of wall time beside the copy's 2.8 s of
+    CPU), while a rollback journal keeps only the pages the transaction changes that existed
+    before it: an ordered run's new pages are written once, into the database. `FULL` syncs the
+    journal before the database is written and the database before the journal is truncated,
+    so the commit is durable when COMMIT returns (`committed_durably` then syncs the folder).
+    A run killed meanwhile leaves a hot journal, which the next opening of the state rolls back
+    (`state_reading` does for a reader). Only the main database: the run's tables are `temp`."""
+    mode = db.execute("PRAGMA main.journal_mode = TRUNCATE").fetchone()[0]
+    if mode != "truncate":
+        return False
+    db.execute("PRAGMA main.synchronous = FULL")
+    return True
+
+
+def _write_ahead_log(db: sqlite3.Connection) -> None:
+    """The state's usual mode again, as `State` opens it."""
+    db.execute("PRAGMA main.journal_mode = WAL")
+    db.execute("PRAGMA main.synchronous = NORMAL")
+
+
 class RunCompletion:
     """The transaction that completes a run: the message index copied by a thread of its own
     (`State.completing_run`), then the run's row updated and everything committed by `commit`.
@@ -596,6 +620,7 @@ class RunCompletion:
         self._in_place = in_place
         self.committed = False
         self._error: BaseException | None = None
+        self._journalled = _rollback_journal(db)
         self.db.execute("BEGIN IMMEDIATE")
         self._copy = threading.Thread(
             target=self._index,
@@ -670,7 +695,16 @@ class RunCompletion:
         self.db.execute("COMMIT")
         self.committed = True
         self._restore_cache()
+        self._restore_wal()
         self._in_place()
+
+    def _restore_wal(self) -> None:
+        """Back to the write-ahead log; a failure leaves the connection journalled, as safe
+        and only slower, and `State` opens the next run in WAL anyway."""
+        if self._journalled:
+            self._journalled = False
+            with suppress(sqlite3.Error):
+                _write_ahead_log(self.db)
 
     def _restore_cache(self) -> None:
         if self._cache_was is not None:
@@ -686,3 +720,4 @@ class RunCompletion:
         self._copy.join()
         roll_back(self.db)
         self._restore_cache()
+        self._restore_wal()

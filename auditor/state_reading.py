@@ -5,7 +5,9 @@ locking, so no other program may read it meanwhile. A reader takes a shared `flo
 file (refused at once while a run, a prune or a rebuild holds it: exit 4, as a second run is),
 then opens the database read-only. With no write-ahead log beside it, the database is whole and
 opened `immutable` (SQLite then creates no `-wal` or `-shm` file beside it); with one (a run that
-was killed), read-only, SQLite reading the log.
+was killed), read-only, SQLite reading the log. A run killed while it committed leaves a hot
+rollback journal instead (`state.RunCompletion`), which is rolled back first, as the next run
+would.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def reading_state(state_path: Path) -> Iterator[sqlite3.Connection]:
         raise ConfigError(f"{state_path}: no state database there")
     lock_path = state_path.with_name(state_path.name + ".lock")
     with _shared_lock(lock_path, state_path):
+        _roll_back_hot_journal(state_path)
         immutable = not Path(f"{state_path}-wal").exists()
         uri = f"file:{quote(str(state_path.resolve()))}?mode=ro" + (
             "&immutable=1" if immutable else ""
@@ -53,6 +56,38 @@ def reading_state(state_path: Path) -> Iterator[sqlite3.Connection]:
             raise damaged(state_path, str(error)) from None
         finally:
             db.close()
+
+
+def _roll_back_hot_journal(state_path: Path) -> None:
+    """Rolls back the transaction of a run killed while it committed. Read-only, SQLite refuses
+    a database with a hot journal (it would have to roll it back), and opened `immutable` it
+    reads that transaction's torn pages as if committed. The rollback restores what the state
+    held before the transaction began, which is what the next run does first; no committed row
+    changes."""
+    journal = Path(f"{state_path}-journal")
+    try:
+        if journal.stat().st_size == 0:  # what a commit in TRUNCATE mode leaves
+            return
+    except FileNotFoundError:
+        return
+    try:
+        db = sqlite3.connect(state_path, isolation_level=None)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            db.close()
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+            raise LockHeldError(
+                f"{state_path}: another program has the state database open; close it, or "
+                "copy the file to read it, and run again"
+            ) from None
+        raise ConfigError(
+            f"{state_path}: a run was stopped while committing, and its journal "
+            f"({journal.name}) must be rolled back before the state can be read, which needs "
+            f"write access to the state and its folder ({error}); run the audit again, or read "
+            "it as a user who may write it"
+        ) from None
 
 
 def check_whole(db: sqlite3.Connection, state_path: Path) -> None:

@@ -128,9 +128,10 @@ def _timed_run(
         ready_delay_hours=0,
     )
     # The commit: the thread copying the run's index into the state, and `commit` (waiting for
-    # that copy, then the commit and its checkpoint), each timed around the state's own methods.
+    # that copy, then the commit and its syncs), each timed around the state's own methods;
+    # `commit_wait` is the part of `commit` spent waiting for the copy.
     spans: dict[str, float] = {}
-    copy, commit = RunCompletion._index, RunCompletion.commit
+    copy, commit, wait = RunCompletion._index, RunCompletion.commit, RunCompletion._join
 
     def timed(name, method):
         def wrapper(*args, **kwargs):
@@ -144,6 +145,7 @@ def _timed_run(
 
     RunCompletion._index = timed("index_copy", copy)
     RunCompletion.commit = timed("commit", commit)
+    RunCompletion._join = timed("commit_wait", wait)
     marks: dict[str, float] = {}
     progress = Progress(phase=lambda name: marks.setdefault(name, time.perf_counter()))
     cpu, children_cpu = time.process_time(), children_cpu_seconds()
@@ -151,7 +153,7 @@ def _timed_run(
     try:
         outcome = run_audit(settings, progress)
     finally:
-        RunCompletion._index, RunCompletion.commit = copy, commit
+        RunCompletion._index, RunCompletion.commit, RunCompletion._join = copy, commit, wait
     seconds = time.perf_counter() - started
     archived = marks.get("archive", started + seconds)
     bag_mb = sum(p.stat().st_size for p in outcome.bag_path.rglob("*") if p.is_file()) / 1e6
@@ -164,6 +166,7 @@ def _timed_run(
         "archive_seconds": started + seconds - archived,
         "index_copy_seconds": spans.get("index_copy"),
         "commit_seconds": spans.get("commit"),
+        "commit_wait_seconds": spans.get("commit_wait"),
         "state_mb": (folder / "state.db").stat().st_size / 1e6,
         "coordinator_cpu": time.process_time() - cpu,
         "workers_cpu": children_cpu_seconds() - children_cpu,
@@ -427,7 +430,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{audit['findings']:,} findings in {audit['seconds']:.1f} s = {audit['rate']:,.0f} "
         f"records/s ({audit['workers_seconds']:.1f} s workers, "
         f"{audit['archive_seconds']:.1f} s archive; msg_ids {args.msg_id_order}, index copy "
-        f"{audit['index_copy_seconds']:.2f} s, commit {audit['commit_seconds']:.2f} s)"
+        f"{audit['index_copy_seconds']:.2f} s, commit {audit['commit_seconds']:.2f} s, of which "
+        f"{audit['commit_wait_seconds']:.2f} s waiting for the copy)"
     )
     print(
         f"  CPU: workers {audit['workers_cpu']:.1f} s, coordinator {audit['coordinator_cpu']:.1f} "

@@ -1,9 +1,11 @@
 """The commit that completes a run reaches the disk before its bag is published (probe 20 #1).
 
 The state runs SQLite's WAL at `synchronous=NORMAL`: a commit is written to `state.db-wal`, not
-synced. A power cut right after the bag's rename kept the bag and lost the commit, and every
-later run then refused the folder (its newest bag is a run the state does not hold). The test
-reads the order of the system calls of a real run, as the probe did with strace.
+synced. (The completing commit itself goes through a rollback journal at `synchronous=FULL`,
+into `state.db`: `state._rollback_journal`.) A power cut right after the bag's rename kept the
+bag and lost the commit, and every later run then refused the folder (its newest bag is a run
+the state does not hold). The test reads the order of the system calls of a real run, as the
+probe did with strace.
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ def test_the_completing_commit_is_synced_before_the_bag_is_renamed_into_place(em
 
     assert done.returncode in (0, 1), done.stderr
     lines = trace.read_text().splitlines()
-    wal = str(tmp_path / "state.db-wal")
     published = [
         number
         for number, line in enumerate(lines)
@@ -57,14 +58,19 @@ def test_the_completing_commit_is_synced_before_the_bag_is_renamed_into_place(em
     ]
     assert len(published) == 1, "the bag's rename into place"
     before = lines[: published[0]]
-    writes = [
-        n
-        for n, line in enumerate(before)
-        if re.search(rf"write64\(\d+<{wal}>|write\(\d+<{wal}>", line)
-    ]
-    syncs = [n for n, line in enumerate(before) if re.search(rf"f(data)?sync\(\d+<{wal}>", line)]
-    assert writes, "the completing commit writes the WAL"
-    assert syncs and syncs[-1] > writes[-1], "the WAL synced after its last write, before the bag"
+    # The hours' checkpoints go to the WAL; the completing commit, journalled, to the database.
+    for name in ("state.db-wal", "state.db"):
+        path = re.escape(str(tmp_path / name))
+        writes = [
+            n for n, line in enumerate(before) if re.search(rf"write(64)?\(\d+<{path}>", line)
+        ]
+        syncs = [
+            n for n, line in enumerate(before) if re.search(rf"f(data)?sync\(\d+<{path}>", line)
+        ]
+        assert writes, f"{name} written before the bag is published"
+        assert syncs and syncs[-1] > writes[-1], (
+            f"{name} synced after its last write, before the bag"
+        )
 
 
 def test_a_state_on_a_read_only_disk_is_named_as_such_not_as_a_damaged_database(full_disk):
