@@ -1,7 +1,7 @@
 """Stops the run when a module compiled by setup.py is older than its source (the compiled
 module would be imported instead of the edited file, and the tests would test old code), and
 gives tests of files that may block (FIFOs) a `no_hang` fixture and tests of a full disk a
-`full_disk` one."""
+`full_disk` one; bag_fixtures.py holds the keys and the bag that several archive tests share."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import subprocess
 
 import pytest
 from compiled_support import stale_modules
+
+pytest_plugins = ["bag_fixtures"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
