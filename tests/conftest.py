@@ -15,6 +15,15 @@ from compiled_support import stale_modules
 pytest_plugins = ["bag_fixtures"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """An xdist worker (`make test` runs two) ignores SIGINT, and a program started with SIGINT
+    ignored keeps ignoring it: Python then installs no KeyboardInterrupt, so the runs the
+    Ctrl-C tests start would never see their Ctrl-C. A handler of the worker's own is reset to
+    the default in the programs it starts."""
+    if hasattr(config, "workerinput"):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     stale = stale_modules()
     if stale:
