@@ -1,7 +1,7 @@
 """Stops the run when a module compiled by setup.py is older than its source (the compiled
 module would be imported instead of the edited file, and the tests would test old code), and
 gives tests of files that may block (FIFOs) a `no_hang` fixture and tests of a full disk a
-`full_disk` one."""
+`full_disk` one; bag_fixtures.py holds the keys and the bag that several archive tests share."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ import subprocess
 
 import pytest
 from compiled_support import stale_modules
+
+pytest_plugins = ["bag_fixtures"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """An xdist worker (`make test` runs two) ignores SIGINT, and a program started with SIGINT
+    ignored keeps ignoring it: Python then installs no KeyboardInterrupt, so the runs the
+    Ctrl-C tests start would never see their Ctrl-C. A handler of the worker's own is reset to
+    the default in the programs it starts."""
+    if hasattr(config, "workerinput"):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -10,9 +10,6 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from test_archive_support import (
-    build_bag,
-    copy_bag,
-    make_keys,
     middle_file,
     openssl_verify,
     problem_lines,
@@ -28,21 +25,6 @@ from auditor.archive.lines import canonical_line
 from auditor.archive.publickey import fingerprint, public_pem
 from auditor.archive.signing import sign
 from auditor.archive.verify import verify_bag
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory):
-    return make_keys(tmp_path_factory.mktemp("keys"))
-
-
-@pytest.fixture(scope="module")
-def intact(keys, tmp_path_factory):
-    return build_bag(tmp_path_factory.mktemp("runs"), keys[1]).path
-
-
-@pytest.fixture
-def bag(intact, tmp_path):
-    return copy_bag(intact, tmp_path)
 
 
 def _verify(bag, keys) -> list[str]:

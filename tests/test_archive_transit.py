@@ -18,8 +18,6 @@ import pytest
 from click.testing import CliRunner
 from test_archive_support import (
     build_bag,
-    copy_bag,
-    make_keys,
     middle_file,
     openssl_verify,
     sha256sum_check,
@@ -30,21 +28,6 @@ from auditor.archive.verify import verify_bag
 from auditor.cli import main
 
 _TRANSIT = "none a change to what is signed"
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory):
-    return make_keys(tmp_path_factory.mktemp("keys"))
-
-
-@pytest.fixture(scope="module")
-def intact(keys, tmp_path_factory):
-    return build_bag(tmp_path_factory.mktemp("runs"), keys[1]).path
-
-
-@pytest.fixture
-def bag(intact, tmp_path):
-    return copy_bag(intact, tmp_path)
 
 
 def _unix2dos(path) -> None:

@@ -13,9 +13,9 @@ import sys
 import threading
 import time
 
-import psutil
 import pytest
 import run_support
+from group_run import run_in_own_group
 from run_support import payload
 
 from auditor.archive.keys import generate_key_files
@@ -64,55 +64,26 @@ def environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def in_group(group: int) -> list[psutil.Process]:
-    """Processes of the process group `group` still alive (zombies are reaped ones' remains)."""
-    alive = []
-    for process in psutil.process_iter():
-        try:
-            if os.getpgid(process.pid) == group and process.status() != psutil.STATUS_ZOMBIE:
-                alive.append(process)
-        except (ProcessLookupError, psutil.NoSuchProcess):
-            continue
-    return alive
-
-
 def test_a_stopped_worker_ends_the_run_at_the_hour_timeout_killed_and_the_rerun_resumes(
     emulator, keys, tmp_path
 ):
     args = run_support.run_args(
         emulator, keys, tmp_path / "hung", "--workers", "2", "--fail-on", "none", "--quiet", hours=4
     )
-    began = time.monotonic()
-    run = subprocess.Popen(
+    run = run_in_own_group(
         [sys.executable, "-c", ONE_WORKER_STOPS, *args, "--hour-timeout", "3s"],
-        env=environment(STOP_ONCE=str(tmp_path / "stopped-once")),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+        environment(STOP_ONCE=str(tmp_path / "stopped-once")),
     )
-    try:
-        _out, err = run.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        for process in in_group(run.pid):
-            process.kill()
-        run.communicate()
+    if run.hung:
         pytest.fail("the run still waited for the stopped worker's hour after 60 s")
-    took = time.monotonic() - began
-    deadline = time.monotonic() + 5
-    while in_group(run.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    left = in_group(run.pid)
-    for process in left:
-        process.kill()
 
     assert (tmp_path / "stopped-once").exists()  # a worker did stop
-    assert run.returncode == 3, err
-    assert took < 30
-    (line,) = err.splitlines()
+    assert run.returncode == 3, run.stderr
+    assert run.seconds < 30
+    (line,) = run.stderr.splitlines()
     assert line.startswith("auditor: error: hour 2026-11-01T0") and "not done 3 s after" in line
     assert "--hour-timeout" in line and "2 worker(s) were killed" in line
-    assert left == []
+    assert run.left == []
 
     auditor = [sys.executable, "-m", "auditor"]
     resumed = subprocess.run([*auditor, *args], env=environment(), capture_output=True, timeout=120)

@@ -188,10 +188,11 @@ def test_stream_hour_file_reads_what_read_hour_file_reads(monkeypatch, data, com
     [
         gzip.compress(b"{}\n" * 10, mtime=0)[:-5],  # cut short
         gzip.compress(b"{}\n", mtime=0) + b"junk",
-        gzip.compress(b" " * (300 << 20), mtime=0),  # a bomb
+        gzip.compress(b" " * (3 << 20), mtime=0),  # a bomb, past the floor set below
     ],
 )
-def test_stream_hour_file_refuses_what_read_hour_file_refuses(data):
+def test_stream_hour_file_refuses_what_read_hour_file_refuses(monkeypatch, data):
+    monkeypatch.setattr(hourfiles, "GUNZIP_FLOOR", 1 << 20)  # a bomb of 3 MiB, not of 300
     with pytest.raises(_Damaged) as whole:
         read_hour_file(data, "h")
     with pytest.raises(_Damaged) as streamed:

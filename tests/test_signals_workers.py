@@ -4,13 +4,11 @@ terminated (143), with no worker left behind, however the signal meets its worke
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 import run_support
+from group_run import run_in_own_group
 
 from auditor.archive.keys import generate_key_files
 from auditor.emulator.server import EmulatorOptions, run_emulator
@@ -81,44 +79,14 @@ def slow_emulator():
         yield running
 
 
-def group_members(group: int) -> list[int]:
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[2]) == group and fields[0] not in ("Z", "X"):
-            members.append(int(stat.parent.name))
-    return members
-
-
 def stopped_run(prelude: str, args: list[str]) -> tuple[int, str, list[int]]:
     """The run's exit code and stderr, and the processes of its group still alive a few seconds
     after it ended (a hung run is killed after a minute and ends as -9)."""
     env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET}
     env.pop("EASEMOB_CLIENT_SECRET_FILE", None)
     env.pop("AUDITOR_CRASH_AT", None)
-    run = subprocess.Popen(
-        [sys.executable, "-c", prelude, *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        _out, err = run.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(run.pid, 9)
-        _out, err = run.communicate()
-    deadline = time.monotonic() + 5
-    while group_members(run.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    left = group_members(run.pid)
-    for pid in left:
-        os.kill(pid, 9)
-    return run.returncode, err, left
+    run = run_in_own_group([sys.executable, "-c", prelude, *args], env)
+    return run.returncode, run.stderr, run.left
 
 
 def test_sigterm_to_the_group_while_the_workers_are_forked_ends_the_run_as_terminated(
