@@ -1,5 +1,5 @@
-"""Shared by the run, stage, Dask and multi-app tests: settings, arguments, and what two runs
-must agree on byte for byte."""
+"""Shared by the run, stage, Dask and multi-app tests: the module's emulator, settings,
+arguments, and what two runs must agree on byte for byte."""
 
 from __future__ import annotations
 
@@ -9,13 +9,29 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from auditor import stages
 from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import RunSettings
 from auditor.resources import example_policy
 from auditor.sources.settings import ConnectionSettings
 from auditor.stages import PartitionProcessor
+
+
+def emulator_fixture(secret: str, messages: int):
+    """A module's `emulator` fixture: one emulator of `messages` over one day, answering the
+    client secret `secret`, that the module's tests share."""
+
+    @pytest.fixture(scope="module")
+    def emulator():
+        options = EmulatorOptions(messages=messages, days=1, client_secret=secret)
+        with run_emulator(options) as running:
+            yield running
+
+    return emulator
 
 
 def payload(bag: Path) -> dict[str, bytes]:

@@ -20,16 +20,12 @@ import run_support
 from distributed import Client
 
 from auditor.archive.keys import generate_key_files
-from auditor.emulator.server import EmulatorOptions, run_emulator
 
 SECRET = "dask-external-test-secret"
 DASK = str(Path(sys.executable).with_name("dask"))
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with run_emulator(EmulatorOptions(messages=240, days=1, client_secret=SECRET)) as running:
-        yield running
+emulator = run_support.emulator_fixture(SECRET, messages=240)
 
 
 @pytest.fixture(scope="module")

@@ -18,15 +18,11 @@ import run_support
 
 from auditor import disks
 from auditor.archive.keys import generate_key_files
-from auditor.emulator.server import EmulatorOptions, run_emulator
 
 SECRET = "disk-naming-secret"
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with run_emulator(EmulatorOptions(messages=24000, days=1, client_secret=SECRET)) as running:
-        yield running
+emulator = run_support.emulator_fixture(SECRET, messages=24_000)
 
 
 def audit(args: list[str], **env: str) -> subprocess.CompletedProcess:

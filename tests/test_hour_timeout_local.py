@@ -19,7 +19,6 @@ from group_run import run_in_own_group
 from run_support import payload
 
 from auditor.archive.keys import generate_key_files
-from auditor.emulator.server import EmulatorOptions, run_emulator
 
 SECRET = "hour-timeout-local-secret"
 
@@ -46,10 +45,7 @@ main(prog_name="auditor")
 """
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with run_emulator(EmulatorOptions(messages=300, days=1, client_secret=SECRET)) as running:
-        yield running
+emulator = run_support.emulator_fixture(SECRET, messages=300)
 
 
 @pytest.fixture(scope="module")

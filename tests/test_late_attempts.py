@@ -21,7 +21,6 @@ from run_support import payload
 from auditor import crashpoints
 from auditor.archive.keys import generate_key_files
 from auditor.emulator.dataset import DEFAULT_START_MS
-from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.executors.interface import Executor
 from auditor.executors.local import LocalExecutor
 from auditor.partitions import HOUR_MS, Partition
@@ -32,10 +31,7 @@ SECRET = "late-attempt-test-secret"
 HOURS = 3
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with run_emulator(EmulatorOptions(messages=2400, days=1, client_secret=SECRET)) as running:
-        yield running
+emulator = run_support.emulator_fixture(SECRET, messages=2_400)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,6 @@ from auditor.archive.publickey import load_public_key
 from auditor.archive.signing import sign
 from auditor.archive.verify import verify_bag
 from auditor.cli import main
-from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError
 from auditor.policies.loading import load_policy
 from auditor.report.bag import render_bag
@@ -37,10 +36,7 @@ def invoke(args: list[str]):
     return CliRunner().invoke(main, args, env={"EASEMOB_CLIENT_SECRET": SECRET})
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with run_emulator(EmulatorOptions(messages=600, days=1, client_secret=SECRET)) as running:
-        yield running
+emulator = run_support.emulator_fixture(SECRET, messages=600)
 
 
 @pytest.fixture(scope="module")

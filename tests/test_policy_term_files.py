@@ -28,7 +28,6 @@ from auditor.archive.publickey import load_public_key
 from auditor.archive.signing import sign
 from auditor.archive.verify import verify_bag
 from auditor.cli import main
-from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError
 from auditor.policies.loading import load_policy
 from auditor.policies.term_files import applied_sha256_in_info
@@ -68,10 +67,7 @@ def run_args(emulator, keys, folder: Path, policy: Path, *extra: str) -> list[st
     return args
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with run_emulator(EmulatorOptions(messages=600, days=1, client_secret=SECRET)) as running:
-        yield running
+emulator = run_support.emulator_fixture(SECRET, messages=600)
 
 
 @pytest.fixture(scope="module")

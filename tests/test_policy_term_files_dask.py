@@ -18,7 +18,6 @@ from auditor.archive.keys import generate_key_files
 from auditor.archive.publickey import load_public_key
 from auditor.archive.verify import verify_bag
 from auditor.emulator.dataset import DEFAULT_START_MS
-from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import Progress, run_audit
@@ -40,10 +39,7 @@ def cluster():
         yield cluster.scheduler_address, client
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with run_emulator(EmulatorOptions(messages=600, days=1, client_secret=SECRET)) as running:
-        yield running
+emulator = run_support.emulator_fixture(SECRET, messages=600)
 
 
 @pytest.fixture(scope="module")

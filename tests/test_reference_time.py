@@ -22,7 +22,6 @@ from click.testing import CliRunner
 from auditor.archive.keys import generate_key_files
 from auditor.cli import main
 from auditor.emulator.dataset import DEFAULT_START_MS
-from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import HOUR_MS, format_instant, parse_instant
 from auditor.pipeline import run_audit
 
@@ -40,10 +39,7 @@ holds:
 """
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with run_emulator(EmulatorOptions(messages=600, days=1, client_secret=SECRET)) as running:
-        yield running
+emulator = run_support.emulator_fixture(SECRET, messages=600)
 
 
 @pytest.fixture(scope="module")

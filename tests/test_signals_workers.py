@@ -62,10 +62,7 @@ def keys(tmp_path_factory):
     return generate_key_files(tmp_path_factory.mktemp("keys"), identity="signals-test")
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with run_emulator(EmulatorOptions(messages=300, days=1, client_secret=SECRET)) as running:
-        yield running
+emulator = run_support.emulator_fixture(SECRET, messages=300)
 
 
 @pytest.fixture(scope="module")

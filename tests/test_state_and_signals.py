@@ -25,10 +25,7 @@ from auditor.sources.easemob import EasemobClient
 SECRET = "state-and-signals-secret"
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with run_emulator(EmulatorOptions(messages=300, days=1, client_secret=SECRET)) as running:
-        yield running
+emulator = run_support.emulator_fixture(SECRET, messages=300)
 
 
 @pytest.fixture(scope="module")

@@ -13,22 +13,17 @@ import subprocess
 import sys
 from contextlib import closing
 
-import pytest
 import run_support
 from click.testing import CliRunner
 
 from auditor.archive.keys import generate_key_files
 from auditor.cli import main
-from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.state_reading import reading_state
 
 SECRET = "commit-journal-test-secret"
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with run_emulator(EmulatorOptions(messages=1500, days=1, client_secret=SECRET)) as running:
-        yield running
+emulator = run_support.emulator_fixture(SECRET, messages=1_500)
 
 
 def _audit(args: list[str], crash: str | None = None) -> subprocess.CompletedProcess:

@@ -22,17 +22,13 @@ import pytest
 import run_support
 
 from auditor.archive.keys import generate_key_files
-from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError
 from auditor.state import State
 
 SECRET = "durability-secret"
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with run_emulator(EmulatorOptions(messages=300, days=1, client_secret=SECRET)) as running:
-        yield running
+emulator = run_support.emulator_fixture(SECRET, messages=300)
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")

@@ -6,21 +6,16 @@ run's unpublished bag (`.run-….partial`) stayed, one per kill of an hourly sch
 
 from __future__ import annotations
 
-import pytest
 import run_support
 from click.testing import CliRunner
 
 from auditor.archive.keys import generate_key_files
 from auditor.cli import main
-from auditor.emulator.server import EmulatorOptions, run_emulator
 
 SECRET = "leftovers-secret"
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with run_emulator(EmulatorOptions(messages=300, days=1, client_secret=SECRET)) as running:
-        yield running
+emulator = run_support.emulator_fixture(SECRET, messages=300)
 
 
 def test_the_unpublished_bags_of_killed_runs_are_removed_by_the_next_run(emulator, tmp_path):

@@ -43,10 +43,7 @@ SECRET = "windows-test-secret"
 NOV_1 = parse_instant("2026-11-01")
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with run_emulator(EmulatorOptions(messages=600, days=1, client_secret=SECRET)) as running:
-        yield running
+emulator = run_support.emulator_fixture(SECRET, messages=600)
 
 
 @pytest.fixture(scope="module")
