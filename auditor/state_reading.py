@@ -43,10 +43,7 @@ def reading_state(state_path: Path) -> Iterator[sqlite3.Connection]:
             db.execute("SELECT count(*) FROM runs").fetchone()
         except sqlite3.OperationalError as error:
             if error.sqlite_errorcode == sqlite3.SQLITE_BUSY:
-                raise LockHeldError(
-                    f"{state_path}: another program has the state database open; close it, or "
-                    "copy the file to read it, and run again"
-                ) from None
+                raise _held_open(state_path) from None
             raise ConfigError(f"{state_path}: not a usable state database ({error})") from None
         except sqlite3.DatabaseError as error:
             raise ConfigError(f"{state_path}: not a usable state database ({error})") from None
@@ -56,6 +53,13 @@ def reading_state(state_path: Path) -> Iterator[sqlite3.Connection]:
             raise damaged(state_path, str(error)) from None
         finally:
             db.close()
+
+
+def _held_open(state_path: Path) -> LockHeldError:
+    return LockHeldError(
+        f"{state_path}: another program has the state database open; close it, or copy the "
+        "file to read it, and run again"
+    )
 
 
 def _roll_back_hot_journal(state_path: Path) -> None:
@@ -78,10 +82,7 @@ def _roll_back_hot_journal(state_path: Path) -> None:
             db.close()
     except sqlite3.OperationalError as error:
         if error.sqlite_errorcode == sqlite3.SQLITE_BUSY:
-            raise LockHeldError(
-                f"{state_path}: another program has the state database open; close it, or "
-                "copy the file to read it, and run again"
-            ) from None
+            raise _held_open(state_path) from None
         raise ConfigError(
             f"{state_path}: a run was stopped while committing, and its journal "
             f"({journal.name}) must be rolled back before the state can be read, which needs "

@@ -203,7 +203,7 @@ def test_ctrl_c_to_the_group_stops_a_run_on_its_own_cluster_in_one_line_without_
     lines.wait_for_hours(1, timeout=60)
     children = psutil.Process(run.pid).children(recursive=True)
     # multiprocessing's resource tracker can end only once it reads the end of its pipe from
-    # the run, so after the run's exit (one CI run of three failed on it); Dask's workers end before
+    # the run, so after the run's exit (a CI run failed on it); Dask's workers end before
     trackers = [each for each in children if "resource_tracker" in " ".join(each.cmdline())]
     workers = [each for each in children if each not in trackers]
     os.killpg(run.pid, signal.SIGINT)
