@@ -1,12 +1,14 @@
 """axe-core, the standard automated WCAG checker, over real reports in Debian's headless Chromium.
 
 The hand-written accessibility tests check what we thought of; axe checks the rules of WCAG 2.1 A
-and AA and Deque's best practices on a real run against the emulator, a report with many findings
-in every table, one in Chinese text with a cut table, and an empty one, in the states a reviewer
-reaches: a column sorted, a filter typed (and matching nothing), every record and chart's numbers
-opened, the second page, 320 px wide, forced colours (its colour rules only: the browser, not the
-page, picks the colours there). What axe leaves undecided fails the test, except the contrast it
-cannot compute (SVG text, a box taller than the window), which is measured here instead.
+and AA, AAA's enhanced contrast, Deque's best practices and its experimental `p-as-heading` (a
+bold paragraph that reads as a heading) on a real run against the emulator, a report with many
+findings in every table, one in Chinese text with a cut table, and an empty one, in the states a
+reviewer reaches: a column sorted, a filter typed (and matching nothing), every record and chart's
+numbers opened, the second page, 320 px wide, forced colours (its colour rules only: the browser,
+not the page, picks the colours there). What axe leaves undecided fails the test, except the
+contrast it cannot compute (SVG text, a box taller than the window), which is measured here
+instead.
 
 axe-core comes from the npm registry at install time: `.ci/run` puts the pinned version under
 `.ci/axe/` (ignored by git), and nothing is fetched while the tests run. It is loaded through the
@@ -39,15 +41,19 @@ AXE_JS = Path(
     os.environ.get("AUDITOR_AXE_JS")
     or Path(__file__).resolve().parents[1] / ".ci/axe/node_modules/axe-core/axe.min.js"
 )
-TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+TAGS = ["wcag2a", "wcag2aa", "wcag2aaa", "wcag21a", "wcag21aa", "best-practice"]
+EXPERIMENTAL = ["p-as-heading"]
 SECRET = "axe-emulator-secret"
 
-RUN_AXE = """([within, tags, rules]) => axe.run(within, {resultTypes: ["violations", "incomplete"],
-  runOnly: rules ? {type: "rule", values: rules} : {type: "tag", values: tags}})"""
+RUN_AXE = """([within, tags, extra, rules]) => axe.run(within, {
+  resultTypes: ["violations", "incomplete"],
+  runOnly: rules ? {type: "rule", values: rules} : {type: "tag", values: tags},
+  rules: rules ? {} : Object.fromEntries(extra.map((rule) => [rule, {enabled: true}]))})"""
 
 # What axe leaves undecided for colour contrast (SVG text, whose background it cannot see; a box
 # taller than the window, "partially obscured") is measured here: the text's colour (an SVG
-# text's fill) against the first opaque background behind it, the page's white if none.
+# text's fill) against the first opaque background behind it, the page's white if none, held to
+# AAA's 7:1, or 4.5:1 for large text.
 CONTRAST = r"""(selectors) => {
   const rgba = (c) => { const v = (c.match(/[\d.]+/g) || []).map(Number);
     return v.length === 3 ? [...v, 1] : v; };
@@ -64,7 +70,9 @@ CONTRAST = r"""(selectors) => {
       if (paint[3] > 0) { ground = paint; break; }
     }
     const [a, b] = [lum(ink), lum(ground)].sort((x, y) => y - x);
-    return [selector, ink[3] === 1 && ground[3] === 1 ? (a + 0.05) / (b + 0.05) : 0];
+    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
+    return [selector, ink[3] === 1 && ground[3] === 1 ? (a + 0.05) / (b + 0.05) : 0,
+      size >= 24 || (bold && size >= 18.66) ? 4.5 : 7];
   }); }"""
 
 
@@ -102,7 +110,7 @@ class Checked:
         self.page.evaluate(
             "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
         )
-        result = self.page.evaluate(RUN_AXE, [within, TAGS, rules])
+        result = self.page.evaluate(RUN_AXE, [within, TAGS, EXPERIMENTAL, rules])
         for rule in result["violations"]:
             targets = [node["target"] for node in rule["nodes"][:4]]
             self.problems.append(
@@ -112,15 +120,15 @@ class Checked:
         undecided = []
         for rule in result["incomplete"]:
             for node in rule["nodes"]:
-                if rule["id"] == "color-contrast" and len(node["target"]) == 1:
+                if rule["id"].startswith("color-contrast") and len(node["target"]) == 1:
                     undecided.append(node["target"][0])
                     continue
                 self.problems.append(
                     f"{state}: axe could not decide {rule['id']} for {node['target']}: "
                     f"{(node['any'] or node['all'] or node['none'])[0]['message']}"
                 )
-        for selector, ratio in self.page.evaluate(CONTRAST, undecided):
-            if ratio < 4.5:
+        for selector, ratio, needed in self.page.evaluate(CONTRAST, undecided):
+            if ratio < needed:
                 self.problems.append(f"{state}: contrast {ratio:.2f}:1 of {selector}")
 
     def narrow(self) -> None:
