@@ -78,6 +78,26 @@ def test_a_dask_run_applies_the_term_file_and_gives_the_local_runs_bag(
     assert verify_bag(on_dask.bag_path, load_public_key(keys.public_key)).problems == ()
 
 
+def test_a_symlinked_policy_reads_its_term_files_beside_the_link_on_dask_as_locally(
+    cluster, emulator, keys, tmp_path
+):
+    """Term files are relative to the policy path as given, a link's folder (the shared policy
+    kept elsewhere), on Dask workers as in the coordinator: a worker that resolved the link would
+    look beside its target, where no list is, and refuse the run."""
+    address, _ = cluster
+    target = policy_with_term_file(tmp_path / "shared")
+    linked = tmp_path / "linked"
+    (linked / "lists").mkdir(parents=True)
+    (target.parent / "lists" / "vendor.txt").rename(linked / "lists" / "vendor.txt")
+    (linked / target.name).symlink_to(target)
+    policy = linked / target.name
+    local = run_audit(settings(emulator, keys, tmp_path / "local", policy, workers=2))
+    on_dask = run_audit(settings(emulator, keys, tmp_path / "dask", policy, **on_cluster(address)))
+
+    assert payload(on_dask.bag_path) == payload(local.bag_path)
+    assert (on_dask.bag_path / ARCHIVED).read_bytes() == VENDOR
+
+
 def test_workers_replaced_after_the_term_file_was_saved_anew_refuse_it(
     cluster, emulator, keys, tmp_path
 ):

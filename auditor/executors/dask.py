@@ -348,11 +348,14 @@ def cluster_client(
 
 
 def _absolute(settings: StageSettings) -> StageSettings:
-    """Workers run elsewhere, in another folder: every path they are given must be absolute."""
+    """Workers run elsewhere, in another folder: every path they are given must be absolute.
+
+    The policy's path stays as given, a link not followed, since its term files are relative to
+    the folder the coordinator read them from."""
     return replace(
         settings,
         spool_dir=str(Path(settings.spool_dir).resolve()),
-        policy_path=str(Path(settings.policy_path).resolve()),
+        policy_path=str(Path(settings.policy_path).expanduser().absolute()),
     )
 
 
