@@ -95,6 +95,12 @@ folder, {name}/, the one holding bagit.txt (this file is in its data/ folder), a
      sha256sum -c {layout.TAGMANIFEST}
      sha256sum -c {layout.MANIFEST}
 
+   sha256sum checks only the files a manifest lists, so a file added to the bag (another
+   records file, a second report) passes it unseen. This prints the name of every file in the
+   bag that neither manifest lists, and must print nothing:
+
+{_unlisted_files_command()}
+
 3. The link to the earlier runs. {link}
 {term_step}
 If a check fails, first rule out what copies do to files on their way (then check again):
@@ -109,13 +115,16 @@ If a check fails, first rule out what copies do to files on their way (then chec
 - "No principal matched" or "does not verify" with the key you hold: the bag was signed by
   another key, after a key rotation (ask the operator, out of band, for that key) or by
   someone else.
-- Files such as .DS_Store, ._NAME, Thumbs.db or __MACOSX/ that no manifest lists were added by
-  macOS or Windows on the way; `sha256sum` does not see them and they prove nothing.
+- Files such as .DS_Store, ._NAME, Thumbs.db or __MACOSX/, printed by the last command of step
+  2, were added by macOS or Windows on the way and prove nothing: delete them and run it again,
+  which must then print nothing.
 Anything that still fails after that means the archive is not what the auditor signed.
 
-What the stock tools cannot see: a file added that no manifest lists, the canonical form and
-order of each record line, the Merkle root over all lines, and the sequence numbers across a
-series of runs. The auditor checks all of these with the same keys:
+What the stock tools cannot see: an empty folder added, and whether the auditor wrote what it
+signed consistently: the canonical form and order of each record line, the Merkle root over all
+lines (which `auditor prove` relies on), and the sequence numbers across a series of runs. (A
+record changed, added, removed or reordered changes its file's SHA-256, which step 2 checks.)
+The auditor checks all of these with the same keys:
 
   auditor verify . --pubkey "$SIGNERS"{previous_option}
   auditor verify-chain .. --pubkey "$SIGNERS"
@@ -130,3 +139,16 @@ indexed by data/attachments.jsonl; data/findings.jsonl lists what the audit foun
 data/policy.yaml is the policy file it applied (bag-info.txt's Policy-SHA256).{term_layout}
 `auditor prove <bag> <msg_id>` extracts one message with the proof that it belongs here.
 """
+
+
+def _unlisted_files_command() -> str:
+    """`comm` of every file under the bag against every name the manifests list (plus the tag
+    manifest and its two signatures): stock on GNU and BSD, in bash and zsh, byte order (C) on
+    both sides so any locale compares alike."""
+    names = " ".join((layout.TAGMANIFEST, layout.SIGNATURE, layout.SSH_SIGNATURE))
+    return (
+        "     LC_ALL=C comm -23 <(find . ! -type d | cut -c3- | LC_ALL=C sort) "
+        "<({ printf '%s\\n' \\\n"
+        f"       {names}; \\\n"
+        f"       cut -c67- {layout.TAGMANIFEST} {layout.MANIFEST}; }} | LC_ALL=C sort)"
+    )
