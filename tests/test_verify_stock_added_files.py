@@ -11,6 +11,7 @@ import shutil
 
 import pytest
 from test_archive_support import build_bag, make_keys, openssl_verify, run, sha256sum_check
+from test_verify_instructions import README_KEYS, readme_stock_tool_block
 
 from auditor.archive import layout
 
@@ -88,3 +89,13 @@ def test_a_name_whose_lines_are_each_a_listed_name_is_still_printed(bag):
     (bag / layout.RECORDS / f"{hour}\n..{layout.BAGIT_TXT}").write_bytes(b"{}\n")
 
     assert sorted(printed(bag)) == sorted([layout.BAGIT_TXT, f"{layout.RECORDS}/{hour}"])
+
+
+def test_readme_stock_tool_block_prints_an_added_file_after_every_check_passes(bag, keys):
+    (bag / "data" / "report" / "report-final.html").write_text("<h1>No findings</h1>")
+    script = readme_stock_tool_block().replace(README_KEYS, str(keys[0].public_key.parent))
+
+    result = run(["bash", "--noprofile", "--norc", "-euo", "pipefail", "-c", script], bag)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines()[-1] == "data/report/report-final.html"
