@@ -20,14 +20,23 @@ def verify_text(
     `term_files` the values of bag-info's `Policy-Term-File-N` labels (`<sha256>  <path>`)."""
     first = previous_sha256 == layout.ZERO_HASH
     previous = f"../{previous_name or '<previous run>'}"
+    replayed = (
+        "   Each run of a chain has its own number, so this must print nothing (a line it prints\n"
+        "   is a number that two bags beside this one hold: a run copied under another name):\n\n"
+        f"     grep -h '^{layout.SEQUENCE}:' ../*/{layout.BAG_INFO} | sort | uniq -d"
+    )
     link = (
-        f"This is the first run of its chain: {layout.PREVIOUS} is 64 zeros."
+        f"This is the first run of its chain: its {layout.BAG_INFO} has\n"
+        f"   {layout.PREVIOUS} of 64 zeros.\n\n{replayed}"
         if first
         else (
-            f"This run is number {sequence}; the previous run (number {sequence - 1}) must have a\n"
-            f"   {layout.TAGMANIFEST} whose SHA-256 is {previous_sha256}:\n\n"
-            f"     sha256sum {previous}/{layout.TAGMANIFEST}\n"
-            f"     grep {layout.PREVIOUS} {layout.BAG_INFO}"
+            f"This run is number {sequence}. Its {layout.BAG_INFO} names the\n"
+            f"   SHA-256 of the {layout.TAGMANIFEST} of the previous run (number {sequence - 1});\n"
+            "   the second command must print OK:\n\n"
+            f"     grep {layout.PREVIOUS} {layout.BAG_INFO}\n"
+            f"     echo '{previous_sha256}  {previous}/{layout.TAGMANIFEST}' | sha256sum -c\n\n"
+            "   Verify that run in its own folder too (steps 1 and 2 of its VERIFY.txt): this"
+            f"\n   step shows only that this run names it.\n\n{replayed}"
         )
     )
     previous_option = "" if first else f" --previous {previous}"
@@ -38,7 +47,7 @@ def verify_text(
    which {layout.POLICY_FOLDER}/ holds byte for byte; bag-info.txt (signed in step 1) names each
    with its SHA-256, as {label}1, {label}2, ...:
 
-{chr(10).join(f"     {line}" for line in term_files)}
+{chr(10).join(f"     {label}{n}: {line}" for n, line in enumerate(term_files, 1))}
 
    Each value is a sha256sum line: this must print OK for every file:
 
@@ -90,10 +99,12 @@ folder, {name}/, the one holding bagit.txt (this file is in its data/ folder), a
    Ed25519: use OpenSSL 3 (e.g. from Homebrew) or the ssh-keygen command, which works there.
 
 2. The tag files (bagit.txt, bag-info.txt, the payload manifest), then every payload file.
-   Every line must end in OK (on macOS use `shasum -a 256 -c`):
+   Every line of the first must end in OK; the second prints only the files that fail (a
+   bag may hold millions), and must end in "all payload files OK" (on macOS use
+   `shasum -a 256 -c`):
 
      sha256sum -c {layout.TAGMANIFEST}
-     sha256sum -c {layout.MANIFEST}
+     sha256sum -c --quiet {layout.MANIFEST} && echo "all payload files OK"
 
    sha256sum checks only the files a manifest lists, so a file added to the bag (another
    records file, a second report) passes it unseen. This prints the name of every file in the
