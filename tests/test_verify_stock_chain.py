@@ -83,3 +83,28 @@ def test_a_run_copied_under_the_next_folder_name_passes_every_check_but_the_run_
     assert shell(archive / "run-000001", numbers).stdout == b"Run-Sequence: 2\n"
     shutil.rmtree(copy)
     assert shell(archive / "run-000001", numbers).stdout == b""
+
+
+def test_the_fingerprint_of_the_pem_key_reads_as_ssh_keygen_prints_that_of_allowed_signers(
+    series, keys, tmp_path
+):
+    """Step 0 ties the key openssl uses to the fingerprint the operator sent, as it does the
+    allowed_signers file: ssh-keygen cannot read an Ed25519 PEM key."""
+    bag = series / "run-000001"
+    pem = command(bag, "{ printf")
+    other = make_keys(tmp_path / "other")[0]
+
+    def printed(key) -> str:
+        result = run(
+            ["bash", "--noprofile", "--norc", "-c", pem],
+            bag,
+            env={"PATH": "/usr/bin:/bin", "PUBKEY": str(key.public_key)},
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.decode()
+
+    listed = run(["ssh-keygen", "-lf", str(keys[0].allowed_signers)], bag).stdout.decode()
+
+    assert printed(keys[0]) == f"{keys[0].fingerprint}\n"
+    assert listed.split()[1] == keys[0].fingerprint
+    assert printed(other) == f"{other.fingerprint}\n" != printed(keys[0])

@@ -80,10 +80,12 @@ folder, {name}/, the one holding bagit.txt (this file is in its data/ folder), a
   PUBKEY=/path/to/auditor-signing-key.pub.pem   # your own copies, received apart from
   SIGNERS=/path/to/allowed_signers              # the archives (may list every key used)
 
-0. Your keys are the auditor's: this prints each key's fingerprint, which must be one the
-   operator gave you by a channel other than the archives (a letter, a call, a ticket):
+0. Your keys are the auditor's: the first command prints the fingerprint of each key of
+   SIGNERS, the second that of PUBKEY (which ssh-keygen cannot read), in the same form; each
+   must be one the operator gave you by a channel other than the archives (a letter, a call):
 
      ssh-keygen -lf "$SIGNERS"
+{_pem_fingerprint_command()}
 
 1. The signature over the tag manifest. Either command proves it; whichever you run must
    succeed ("Signature Verified Successfully" / "Good ... signature"):
@@ -95,8 +97,9 @@ folder, {name}/, the one holding bagit.txt (this file is in its data/ folder), a
        -I "$(ssh-keygen -Y find-principals -f "$SIGNERS" -s {layout.SSH_SIGNATURE})" \\
        < {layout.TAGMANIFEST}
 
-   On macOS, /usr/bin/openssl is LibreSSL, whose pkeyutl has no -rawin and cannot check
-   Ed25519: use OpenSSL 3 (e.g. from Homebrew) or the ssh-keygen command, which works there.
+   The openssl command needs OpenSSL 3 (`openssl version`): older ones, and macOS's
+   /usr/bin/openssl, which is LibreSSL, have no -rawin for Ed25519. Use OpenSSL 3 (on macOS
+   from Homebrew) or the ssh-keygen command, which works there.
 
 2. The tag files (bagit.txt, bag-info.txt, the payload manifest), then every payload file.
    Every line of the first must end in OK; the second prints only the files that fail (a
@@ -162,4 +165,16 @@ def _unlisted_files_command() -> str:
         "<({ printf '%s\\n' \\\n"
         f"       {names}; \\\n"
         f"       cut -c67- {layout.TAGMANIFEST} {layout.MANIFEST}; }} | LC_ALL=C sort)"
+    )
+
+
+def _pem_fingerprint_command() -> str:
+    """OpenSSH's SHA256 fingerprint of the PEM key, with stock tools: SHA-256 of the SSH wire
+    form (the length-prefixed "ssh-ed25519" and 32-byte key) in unpadded base64, since
+    ssh-keygen (9.x) cannot import an Ed25519 PKCS#8 key to print it."""
+    return (
+        "     { printf '\\0\\0\\0\\013ssh-ed25519\\0\\0\\0\\040'; "
+        'openssl pkey -pubin -in "$PUBKEY" \\\n'
+        "       -outform DER | tail -c 32; } | openssl dgst -sha256 -binary | openssl base64 \\\n"
+        "       | tr -d = | sed 's/^/SHA256:/'"
     )
