@@ -79,8 +79,9 @@ def test_verify_txt_says_to_run_its_commands_in_the_folder_holding_bagit_txt(ser
     text = (series / "run-000001" / layout.VERIFY_TXT).read_text()
 
     assert (
-        "Open a shell in the bag's top\nfolder, run-000001/, the one holding bagit.txt (this "
-        "file is in its data/ folder), and set:"
+        "Open bash or zsh (the\ncommands use <(...) and $'...', which sh lacks) in the bag's "
+        "top folder, run-000001/, the one\nholding bagit.txt (this file is in its data/ folder), "
+        "and set:"
     ) in text
     assert "/usr/bin/openssl, which is LibreSSL" in text
     assert "--previous" not in text  # the first run of its chain links to nothing

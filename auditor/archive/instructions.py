@@ -74,8 +74,9 @@ that came with it, inside it or beside it (in the same zip, disk or mail), since
 the archive can sign it again with a key of their own and put that key there. Until step 1
 succeeds, this file is no more trustworthy than the rest, fingerprint above included: it only
 tells which of your keys to use. `auditor keygen` wrote the key as auditor-signing-key.pub.pem
-(for openssl) and as a line of allowed_signers (for ssh-keygen). Open a shell in the bag's top
-folder, {name}/, the one holding bagit.txt (this file is in its data/ folder), and set:
+(for openssl) and as a line of allowed_signers (for ssh-keygen). Open bash or zsh (the
+commands use <(...) and $'...', which sh lacks) in the bag's top folder, {name}/, the one
+holding bagit.txt (this file is in its data/ folder), and set:
 
   PUBKEY=/path/to/auditor-signing-key.pub.pem   # your own copies, received apart from
   SIGNERS=/path/to/allowed_signers              # the archives (may list every key used)
