@@ -234,7 +234,8 @@ def test_the_commands_in_verify_txt_after_the_rotation_succeed_as_written(series
     commands = [
         re.sub(r"\\\n\s*", "", block).strip()
         for block in re.findall(
-            r"^(?: {5}(?:openssl|ssh-keygen|sha256sum|grep(?! -c))| {2}auditor) (?:.*\\\n)*.*$",
+            r"^(?: {5}(?:openssl|ssh-keygen|sha256sum|echo|grep(?! -c))| {2}auditor)"
+            r" (?:.*\\\n)*.*$",
             text,
             flags=re.M,
         )
@@ -258,12 +259,14 @@ def test_the_commands_in_verify_txt_after_the_rotation_succeed_as_written(series
     ]
 
     assert [command.split()[0] for command in commands] == [
-        "ssh-keygen", "openssl", "ssh-keygen", "sha256sum", "sha256sum", "sha256sum", "grep",
+        "ssh-keygen", "openssl", "ssh-keygen", "sha256sum", "sha256sum", "grep", "echo", "grep",
         "auditor", "auditor",
     ]  # fmt: skip
-    assert [result.returncode for result in results] == [0] * 9, [r.stderr for r in results]
+    assert [result.returncode for result in results] == [0] * 10, [r.stderr for r in results]
     previous = (series / "run-000002" / layout.TAGMANIFEST).read_bytes()
-    assert results[5].stdout.decode().split()[0] == hashlib.sha256(previous).hexdigest()
+    assert hashlib.sha256(previous).hexdigest() in commands[6]
+    assert results[6].stdout == b"../run-000002/tagmanifest-sha256.txt: OK\n"
+    assert results[7].stdout == b""  # no run number held twice
 
 
 def test_an_allowed_signers_line_without_an_ed25519_key_is_refused_by_its_number(tmp_path, keys):

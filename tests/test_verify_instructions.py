@@ -67,22 +67,23 @@ def test_verify_txt_names_the_previous_run_and_its_commands_find_it(series):
     text = (bag / layout.VERIFY_TXT).read_text()
     expected = hashlib.sha256((series / "run-000001" / layout.TAGMANIFEST).read_bytes()).hexdigest()
 
-    printed = run(["sh", "-c", "sha256sum ../run-000001/tagmanifest-sha256.txt"], bag)
+    (link,) = _commands(text, "echo")
+    printed = run(["sh", "-c", link], bag)
 
-    assert "     sha256sum ../run-000001/tagmanifest-sha256.txt\n" in text
+    assert f"     echo '{expected}  ../run-000001/tagmanifest-sha256.txt' | sha256sum -c\n" in text
     assert '  auditor verify . --pubkey "$SIGNERS" --previous ../run-000001\n' in text
-    assert f"whose SHA-256 is {expected}:" in text
-    assert printed.stdout.decode().split()[0] == expected
+    assert printed.stdout.decode() == "../run-000001/tagmanifest-sha256.txt: OK\n"
 
 
 def test_verify_txt_says_to_run_its_commands_in_the_folder_holding_bagit_txt(series):
     text = (series / "run-000001" / layout.VERIFY_TXT).read_text()
 
     assert (
-        "Open a shell in the bag's top\nfolder, run-000001/, the one holding bagit.txt (this "
-        "file is in its data/ folder), and set:"
+        "Open bash or zsh (the\ncommands use <(...) and $'...', which sh lacks) in the bag's "
+        "top folder, run-000001/, the one\nholding bagit.txt (this file is in its data/ folder), "
+        "and set:"
     ) in text
-    assert "On macOS, /usr/bin/openssl is LibreSSL" in text
+    assert "/usr/bin/openssl, which is LibreSSL" in text
     assert "--previous" not in text  # the first run of its chain links to nothing
 
 
@@ -96,8 +97,8 @@ def test_verify_txt_finds_a_previous_run_named_otherwise_and_keeps_a_placeholder
     named = (tmp_path / "a" / "zz-later" / layout.VERIFY_TXT).read_text()
     alone = (tmp_path / "b" / "run-000002" / layout.VERIFY_TXT).read_text()
 
-    assert "     sha256sum ../baseline/tagmanifest-sha256.txt\n" in named
-    assert "     sha256sum ../<previous run>/tagmanifest-sha256.txt\n" in alone
+    assert "  ../baseline/tagmanifest-sha256.txt' | sha256sum -c\n" in named
+    assert "  ../<previous run>/tagmanifest-sha256.txt' | sha256sum -c\n" in alone
 
 
 def _commands(text: str, starting: str) -> list[str]:

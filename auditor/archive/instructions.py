@@ -20,14 +20,23 @@ def verify_text(
     `term_files` the values of bag-info's `Policy-Term-File-N` labels (`<sha256>  <path>`)."""
     first = previous_sha256 == layout.ZERO_HASH
     previous = f"../{previous_name or '<previous run>'}"
+    replayed = (
+        "   Each run of a chain has its own number, so this must print nothing (a line it prints\n"
+        "   is a number that two bags beside this one hold: a run copied under another name):\n\n"
+        f"     grep -h '^{layout.SEQUENCE}:' ../*/{layout.BAG_INFO} | sort | uniq -d"
+    )
     link = (
-        f"This is the first run of its chain: {layout.PREVIOUS} is 64 zeros."
+        f"This is the first run of its chain: its {layout.BAG_INFO} has\n"
+        f"   {layout.PREVIOUS} of 64 zeros.\n\n{replayed}"
         if first
         else (
-            f"This run is number {sequence}; the previous run (number {sequence - 1}) must have a\n"
-            f"   {layout.TAGMANIFEST} whose SHA-256 is {previous_sha256}:\n\n"
-            f"     sha256sum {previous}/{layout.TAGMANIFEST}\n"
-            f"     grep {layout.PREVIOUS} {layout.BAG_INFO}"
+            f"This run is number {sequence}. Its {layout.BAG_INFO} names the\n"
+            f"   SHA-256 of the {layout.TAGMANIFEST} of the previous run (number {sequence - 1});\n"
+            "   the second command must print OK:\n\n"
+            f"     grep {layout.PREVIOUS} {layout.BAG_INFO}\n"
+            f"     echo '{previous_sha256}  {previous}/{layout.TAGMANIFEST}' | sha256sum -c\n\n"
+            "   Verify that run in its own folder too (steps 1 and 2 of its VERIFY.txt): this"
+            f"\n   step shows only that this run names it.\n\n{replayed}"
         )
     )
     previous_option = "" if first else f" --previous {previous}"
@@ -38,7 +47,7 @@ def verify_text(
    which {layout.POLICY_FOLDER}/ holds byte for byte; bag-info.txt (signed in step 1) names each
    with its SHA-256, as {label}1, {label}2, ...:
 
-{chr(10).join(f"     {line}" for line in term_files)}
+{chr(10).join(f"     {label}{n}: {line}" for n, line in enumerate(term_files, 1))}
 
    Each value is a sha256sum line: this must print OK for every file:
 
@@ -65,16 +74,19 @@ that came with it, inside it or beside it (in the same zip, disk or mail), since
 the archive can sign it again with a key of their own and put that key there. Until step 1
 succeeds, this file is no more trustworthy than the rest, fingerprint above included: it only
 tells which of your keys to use. `auditor keygen` wrote the key as auditor-signing-key.pub.pem
-(for openssl) and as a line of allowed_signers (for ssh-keygen). Open a shell in the bag's top
-folder, {name}/, the one holding bagit.txt (this file is in its data/ folder), and set:
+(for openssl) and as a line of allowed_signers (for ssh-keygen). Open bash or zsh (the
+commands use <(...) and $'...', which sh lacks) in the bag's top folder, {name}/, the one
+holding bagit.txt (this file is in its data/ folder), and set:
 
   PUBKEY=/path/to/auditor-signing-key.pub.pem   # your own copies, received apart from
   SIGNERS=/path/to/allowed_signers              # the archives (may list every key used)
 
-0. Your keys are the auditor's: this prints each key's fingerprint, which must be one the
-   operator gave you by a channel other than the archives (a letter, a call, a ticket):
+0. Your keys are the auditor's: the first command prints the fingerprint of each key of
+   SIGNERS, the second that of PUBKEY (which ssh-keygen cannot read), in the same form; each
+   must be one the operator gave you by a channel other than the archives (a letter, a call):
 
      ssh-keygen -lf "$SIGNERS"
+{_pem_fingerprint_command()}
 
 1. The signature over the tag manifest. Either command proves it; whichever you run must
    succeed ("Signature Verified Successfully" / "Good ... signature"):
@@ -86,14 +98,23 @@ folder, {name}/, the one holding bagit.txt (this file is in its data/ folder), a
        -I "$(ssh-keygen -Y find-principals -f "$SIGNERS" -s {layout.SSH_SIGNATURE})" \\
        < {layout.TAGMANIFEST}
 
-   On macOS, /usr/bin/openssl is LibreSSL, whose pkeyutl has no -rawin and cannot check
-   Ed25519: use OpenSSL 3 (e.g. from Homebrew) or the ssh-keygen command, which works there.
+   The openssl command needs OpenSSL 3 (`openssl version`): older ones, and macOS's
+   /usr/bin/openssl, which is LibreSSL, have no -rawin for Ed25519. Use OpenSSL 3 (on macOS
+   from Homebrew) or the ssh-keygen command, which works there.
 
 2. The tag files (bagit.txt, bag-info.txt, the payload manifest), then every payload file.
-   Every line must end in OK (on macOS use `shasum -a 256 -c`):
+   Every line of the first must end in OK; the second prints only the files that fail (a
+   bag may hold millions), and must end in "all payload files OK" (on macOS use
+   `shasum -a 256 -c`):
 
      sha256sum -c {layout.TAGMANIFEST}
-     sha256sum -c {layout.MANIFEST}
+     sha256sum -c --quiet {layout.MANIFEST} && echo "all payload files OK"
+
+   sha256sum checks only the files a manifest lists, so a file added to the bag (another
+   records file, a second report) passes it unseen. This prints the name of every file in the
+   bag that neither manifest lists, and must print nothing:
+
+{_unlisted_files_command()}
 
 3. The link to the earlier runs. {link}
 {term_step}
@@ -109,13 +130,16 @@ If a check fails, first rule out what copies do to files on their way (then chec
 - "No principal matched" or "does not verify" with the key you hold: the bag was signed by
   another key, after a key rotation (ask the operator, out of band, for that key) or by
   someone else.
-- Files such as .DS_Store, ._NAME, Thumbs.db or __MACOSX/ that no manifest lists were added by
-  macOS or Windows on the way; `sha256sum` does not see them and they prove nothing.
+- Files such as .DS_Store, ._NAME, Thumbs.db or __MACOSX/, printed by the last command of step
+  2, were added by macOS or Windows on the way and prove nothing: delete them and run it again,
+  which must then print nothing.
 Anything that still fails after that means the archive is not what the auditor signed.
 
-What the stock tools cannot see: a file added that no manifest lists, the canonical form and
-order of each record line, the Merkle root over all lines, and the sequence numbers across a
-series of runs. The auditor checks all of these with the same keys:
+What the stock tools cannot see: an empty folder added, and whether the auditor wrote what it
+signed consistently: the canonical form and order of each record line, the Merkle root over all
+lines (which `auditor prove` relies on), and the sequence numbers across a series of runs. (A
+record changed, added, removed or reordered changes its file's SHA-256, which step 2 checks.)
+The auditor checks all of these with the same keys:
 
   auditor verify . --pubkey "$SIGNERS"{previous_option}
   auditor verify-chain .. --pubkey "$SIGNERS"
@@ -130,3 +154,28 @@ indexed by data/attachments.jsonl; data/findings.jsonl lists what the audit foun
 data/policy.yaml is the policy file it applied (bag-info.txt's Policy-SHA256).{term_layout}
 `auditor prove <bag> <msg_id>` extracts one message with the proof that it belongs here.
 """
+
+
+def _unlisted_files_command() -> str:
+    """`comm` of every file under the bag against every name the manifests list (plus the tag
+    manifest and its two signatures): stock on GNU and BSD, in bash and zsh, byte order (C) on
+    both sides so any locale compares alike."""
+    names = " ".join((layout.TAGMANIFEST, layout.SIGNATURE, layout.SSH_SIGNATURE))
+    return (
+        "     LC_ALL=C comm -23 <(find . ! -type d | cut -c3- | LC_ALL=C sort) "
+        "<({ printf '%s\\n' \\\n"
+        f"       {names}; \\\n"
+        f"       cut -c67- {layout.TAGMANIFEST} {layout.MANIFEST}; }} | LC_ALL=C sort)"
+    )
+
+
+def _pem_fingerprint_command() -> str:
+    """OpenSSH's SHA256 fingerprint of the PEM key, with stock tools: SHA-256 of the SSH wire
+    form (the length-prefixed "ssh-ed25519" and 32-byte key) in unpadded base64, since
+    ssh-keygen (9.x) cannot import an Ed25519 PKCS#8 key to print it."""
+    return (
+        "     { printf '\\0\\0\\0\\013ssh-ed25519\\0\\0\\0\\040'; "
+        'openssl pkey -pubin -in "$PUBKEY" \\\n'
+        "       -outform DER | tail -c 32; } | openssl dgst -sha256 -binary | openssl base64 \\\n"
+        "       | tr -d = | sed 's/^/SHA256:/'"
+    )
