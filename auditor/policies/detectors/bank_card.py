@@ -6,7 +6,8 @@ People split the groups as their keyboard or word processor lets them (`GROUP_GA
 two spaces, a dot, a hyphen, an en or em dash, a minus sign, ` - `, a fullwidth hyphen or an
 ideographic space (which the detectors' view makes ASCII), mixed within one number. Two halves
 (8-8, or UnionPay's 19 digits as 6-13) are as often two phone, QQ or order numbers side by side,
-so they are reported only as `halves_of_a_card` reads them.
+so they are reported only as `halves_of_a_card` reads them. Digits that a digit and a dot or dash
+run into (`1.6222.0212.3456.7894`, `0.6222021234567894`) belong to a longer number.
 
 The Luhn check alone lets one random number in ten through, and chat is full of long numbers
 (timestamps, message ids, order and tracking numbers). A card number starts with its scheme's
@@ -111,9 +112,11 @@ class BankCardDetector(Detector):
     # Plain (12 to 19 digits), in groups of four (4-4-4-4 and up to three more digits), as
     # 4-4-4 and up to three more digits when no further group follows (a short Maestro number),
     # as American Express prints its 15 digits, 4-6-5, or as two halves of 8-8 or UnionPay's
-    # 6-13 (whose separator is no dot: `62220212.34567894` is a decimal number).
+    # 6-13 (whose separator is no dot: `62220212.34567894` is a decimal number). A number
+    # that a digit and a dot or dash run into (`1.6222.0212.3456.7894`, `0.6222021234567894`,
+    # `010-62220212 34567894`) is part of a longer one: a version, a decimal, an area code.
     pattern = re.compile(
-        r"[0-9](?<![0-9][0-9])"
+        rf"[0-9](?<![0-9][0-9])(?<![0-9][.{DASHES}-][0-9])"
         rf"(?:[0-9]{{3}}{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}"
         rf"(?:{_SEP}[0-9]{{4}}(?:{_SEP}?[0-9]{{1,3}})?(?![0-9])"
         rf"|(?:{_SEP}?[0-9]{{1,3}})?(?![0-9]|{_SEP}[0-9]))"
