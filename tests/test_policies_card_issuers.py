@@ -75,6 +75,7 @@ def test_halves_of_an_issuers_card_or_beside_a_bank_or_transfer_are_found(text):
         f"工行电话 {OTHER_62[:8]} {OTHER_62[8:]}",
         f"010-{CMB_16[:8]} {CMB_16[8:]}",  # an area code, then two numbers
         f"office 0755 {CMB_16[:8]} {CMB_16[8:]}",
+        f"打款 010 {OTHER_62[:8]} {OTHER_62[8:]}",  # a payment word does not make it a card
     ],
 )
 def test_halves_and_groups_that_name_something_else_stay_quiet(text):

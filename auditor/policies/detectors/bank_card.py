@@ -218,9 +218,10 @@ def _near_card_word(text: str, start: int, end: int) -> bool:
 
 # Two numbers side by side are as often two phone, QQ or order numbers: 8-8 halves are a card
 # beside a card word; beside a payment word or a bank's name, or with an issuer's BIN and length
-# (`issued_card`), unless a phone, QQ or order word says what the two numbers are. 6-13 halves
-# are a UnionPay 62 card of 19 digits. Halves touching a letter (`SO625418-7522094963886`, an
-# order) or following another number (`010 62220212 34567894`, an area code) are none.
+# (`issued_card`), unless a phone, QQ or order word says what the two numbers are or another
+# number comes right before them (`010 62220212 34567894`, an area code). 6-13 halves are a
+# UnionPay 62 card of 19 digits. Halves touching a letter (`SO625418-7522094963886`, an order)
+# are none.
 HALVES_CARD_WORDS = (*SHORT_CARD_WORDS, "信用卡", "银联", "visa", "unionpay")
 PAYMENT_WORDS = (
     *("转账", "打款", "汇款", "收款", "转到", "汇到", "transfer to"),
@@ -247,14 +248,12 @@ def halves_of_a_card(text: str, start: int, end: int, value: str) -> bool:
         return False
     if len(value) == 19:
         return value.startswith("62")
-    if _NUMBER_BEFORE(text, max(0, start - 4), start):
-        return False
     before = text[max(0, start - SHORT_CARD_REACH) : start]
     after = text[end : end + SHORT_CARD_REACH]
     near = (before + "\n" + after).casefold()
     if _HALVES_CARD_WORD(near) is not None:
         return True
-    if _NOT_CARD_WORD(near) is not None:
+    if _NOT_CARD_WORD(near) is not None or _NUMBER_BEFORE(text, max(0, start - 4), start):
         return False
     return _PAYMENT_WORD(near) is not None or issued_card(value)
 
