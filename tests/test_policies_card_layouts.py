@@ -67,6 +67,9 @@ def test_a_unionpay_card_of_19_digits_in_a_typed_layout_is_found(text):
         "位置 39.9042, 116.4074",
         "62220212.34567894",  # a decimal number
         "6222021234 567894",  # neither 8-8 nor 6-13
+        "版本 1.6222.0212.3456.7894",  # a digit and a dot run into it: a version
+        "概率 0.6222021234567894",  # a decimal
+        "SN 3-6222-0212-3456-7894",  # a serial number
     ],
 )
 def test_numbers_typed_like_a_card_but_read_as_something_else_are_not_found(text):

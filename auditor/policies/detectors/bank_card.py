@@ -6,7 +6,8 @@ People split the groups as their keyboard or word processor lets them (`GROUP_GA
 two spaces, a dot, a hyphen, an en or em dash, a minus sign, ` - `, a fullwidth hyphen or an
 ideographic space (which the detectors' view makes ASCII), mixed within one number. Two halves
 (8-8, or UnionPay's 19 digits as 6-13) are as often two phone, QQ or order numbers side by side,
-so they are reported only as `halves_of_a_card` reads them.
+so they are reported only as `halves_of_a_card` reads them. Digits that a digit and a dot or dash
+run into (`1.6222.0212.3456.7894`, `0.6222021234567894`) belong to a longer number.
 
 The Luhn check alone lets one random number in ten through, and chat is full of long numbers
 (timestamps, message ids, order and tracking numbers). A card number starts with its scheme's
@@ -41,12 +42,20 @@ Express, JCB). Systems print ids as one run of digits, people type cards in grou
 `ID: 6222 0212 3456 7894` is a card that `ID: 6222021234567894` would not be: a label may not
 hide a card, and ids stay quiet however card-like their digits. (A card word elsewhere in the
 message does not tell the two apart: `uid 6222021234567894 的银行卡绑定失败` names a user.)
+
+What does tell them apart is the issuer: a card of one of China's largest issuers starts with its
+bank's BIN and has that BIN's length (`card_bins`: `622202` and 19 digits for an ICBC debit card,
+`622588` and 16 for CMB's). With its Luhn digit too, a random id passes two to four times in a
+million (two to four in ten thousand of those that already start `62`). So after a bare label
+that names no system (`ID:`, `uid`, `ref`, `编号`, `用户ID`; `bare_label`) such a number is
+reported ungrouped, and 8-8 halves with such a BIN are a card with no word beside them.
 """
 
 from __future__ import annotations
 
 import re
 
+from auditor.policies.detectors.card_bins import issued_card
 from auditor.policies.detectors.interface import (
     DASHES,
     ELEVEN_DIGITS,
@@ -103,17 +112,20 @@ class BankCardDetector(Detector):
     name = "bank_card"
     description = (
         "Bank card number (13-19 digits with a card scheme's prefix and length, Luhn check; "
-        "plain or in groups split by spaces, dots or dashes, 8-8 halves beside a card word, "
-        "UnionPay's 6-13; Maestro's 12-15 next to a card word; resident-ID-shaped numbers, "
-        "numbers after an id label (消息ID:, 订单号, msg_id) unless typed in groups, and digits "
-        "inside a web address but a card parameter's value excluded)"
+        "plain or in groups split by spaces, dots or dashes, 8-8 halves beside a card, payment "
+        "or bank word or with a large Chinese issuer's BIN and length, UnionPay's 6-13; "
+        "Maestro's 12-15 next to a card word; resident-ID-shaped numbers, numbers after an id "
+        "label (消息ID:, 订单号, msg_id) unless typed in groups or an issuer's card after a bare "
+        "ID:, and digits inside a web address but a card parameter's value excluded)"
     )
     # Plain (12 to 19 digits), in groups of four (4-4-4-4 and up to three more digits), as
     # 4-4-4 and up to three more digits when no further group follows (a short Maestro number),
     # as American Express prints its 15 digits, 4-6-5, or as two halves of 8-8 or UnionPay's
-    # 6-13 (whose separator is no dot: `62220212.34567894` is a decimal number).
+    # 6-13 (whose separator is no dot: `62220212.34567894` is a decimal number). A number
+    # that a digit and a dot or dash run into (`1.6222.0212.3456.7894`, `0.6222021234567894`,
+    # `010-62220212 34567894`) is part of a longer one: a version, a decimal, an area code.
     pattern = re.compile(
-        r"[0-9](?<![0-9][0-9])"
+        rf"[0-9](?<![0-9][0-9])(?<![0-9][.{DASHES}-][0-9])"
         rf"(?:[0-9]{{3}}{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}"
         rf"(?:{_SEP}[0-9]{{4}}(?:{_SEP}?[0-9]{{1,3}})?(?![0-9])"
         rf"|(?:{_SEP}?[0-9]{{1,3}})?(?![0-9]|{_SEP}[0-9]))"
@@ -170,7 +182,12 @@ class BankCardDetector(Detector):
                 continue
             if in_web_address(text, start):
                 continue
-            if after_id_label(text, start) and not typed_as_card(text, start, end, value):
+            label = id_label(text, start)
+            if (
+                label is not None
+                and not typed_as_card(text, start, end, value)
+                and not (bare_label(text, label) and issued_card(value))
+            ):
                 continue
             found.append(Candidate(start, stop, value))
         return found
@@ -200,14 +217,29 @@ def _near_card_word(text: str, start: int, end: int) -> bool:
 
 
 # Two numbers side by side are as often two phone, QQ or order numbers: 8-8 halves are a card
-# beside a card or payment word, 6-13 ones a UnionPay 62 card of 19 digits; halves touching a
-# letter (`SO625418-7522094963886`, an order) are none.
-HALVES_WORDS = (
-    *SHORT_CARD_WORDS,
-    *("信用卡", "银联", "visa", "unionpay", "转账", "打款", "汇款", "收款"),
+# beside a card word; beside a payment word or a bank's name, or with an issuer's BIN and length
+# (`issued_card`), unless a phone, QQ or order word says what the two numbers are or another
+# number comes right before them (`010 62220212 34567894`, an area code). 6-13 halves are a
+# UnionPay 62 card of 19 digits. Halves touching a letter (`SO625418-7522094963886`, an order)
+# are none.
+HALVES_CARD_WORDS = (*SHORT_CARD_WORDS, "信用卡", "银联", "visa", "unionpay")
+PAYMENT_WORDS = (
+    *("转账", "打款", "汇款", "收款", "转到", "汇到", "transfer to"),
+    *("工行", "建行", "农行", "中行", "招行", "交行", "邮储", "工商银行", "建设银行", "农业银行"),
+    *("中国银行", "招商银行", "交通银行", "icbc"),
 )
-_HALVES_WORD = re.compile("|".join(map(re.escape, HALVES_WORDS))).search
+NOT_CARD_WORDS = (
+    *("电话", "座机", "固话", "分机", "总机", "传真", "热线", "致电", "来电"),
+    *("tel", "phone", "fax", "call"),
+    *("qq", "群号", "加群", "订单", "单号", "order"),
+)
+_HALVES_CARD_WORD = re.compile("|".join(map(re.escape, HALVES_CARD_WORDS))).search
+_PAYMENT_WORD = re.compile("|".join(map(re.escape, PAYMENT_WORDS))).search
+_NOT_CARD_WORD = re.compile(
+    "|".join(f"(?<![a-z]){word}" if word.isascii() else word for word in NOT_CARD_WORDS)
+).search
 _LETTER = re.compile("[A-Za-z]").match
+_NUMBER_BEFORE = re.compile(rf"[0-9]{_SEP}\Z").search
 
 
 def halves_of_a_card(text: str, start: int, end: int, value: str) -> bool:
@@ -218,7 +250,12 @@ def halves_of_a_card(text: str, start: int, end: int, value: str) -> bool:
         return value.startswith("62")
     before = text[max(0, start - SHORT_CARD_REACH) : start]
     after = text[end : end + SHORT_CARD_REACH]
-    return _HALVES_WORD((before + "\n" + after).casefold()) is not None
+    near = (before + "\n" + after).casefold()
+    if _HALVES_CARD_WORD(near) is not None:
+        return True
+    if _NOT_CARD_WORD(near) is not None or _NUMBER_BEFORE(text, max(0, start - 4), start):
+        return False
+    return _PAYMENT_WORD(near) is not None or issued_card(value)
 
 
 # What may precede the digits inside one web address: printable ASCII but a space, a quote, an
@@ -258,7 +295,7 @@ ID_LABELS = (
 )
 ID_LABEL_REACH = 24
 _ID_LABEL = re.compile(
-    "(?:"
+    "(?P<label>"
     + "|".join(f"(?<![a-z]){label}" if label[0].isascii() else label for label in ID_LABELS)
     + r")[\s:#=.-]*\Z",
     re.IGNORECASE,
@@ -267,13 +304,33 @@ _CARD_WORD_REACH = 12  # `credit card number`
 _CARD_WORD = re.compile("|".join(map(re.escape, BankCardDetector.context_words))).search
 
 
-def after_id_label(text: str, start: int) -> bool:
-    """Whether the digits at `start` follow an identifier's label that no card word precedes."""
+def id_label(text: str, start: int) -> re.Match[str] | None:
+    """The identifier's label the digits at `start` follow, if no card word precedes it."""
     label = _ID_LABEL(text, max(0, start - ID_LABEL_REACH), start)
     if label is None:
-        return False
+        return None
     before = text[max(0, label.start() - _CARD_WORD_REACH) : label.start()]
-    return _CARD_WORD(before.casefold()) is None
+    return label if _CARD_WORD(before.casefold()) is None else None
+
+
+# The labels that say only that an id follows, not whose (`ID:`, `uid`, `ref`, `编号`, `用户ID`):
+# a card an issuer's BIN, length and Luhn name (`issued_card`) is reported after them. A label
+# that names its system (`消息ID`, `订单编号`, `order id`, `msg_id`) still hides any number, and
+# so does a bare one right after an ideograph that may make it a system's (`设备ID`, `合同编号`)
+# rather than a particle, a pronoun or a verb (`我的ID`, `你看下ref`).
+_BARE_LABEL = re.compile(r"(?:u|user[ _-]?)?id|ref|编号", re.IGNORECASE).fullmatch
+_IDEOGRAPH = re.compile("[\u3400-\u9fff]").match
+_BEFORE_BARE = frozenset("的是个下看查这那我你他她给把为在")
+
+
+def bare_label(text: str, label: re.Match[str]) -> bool:
+    """Whether the `id_label` match `label` is a bare one."""
+    if _BARE_LABEL(label["label"]) is None:
+        return False
+    at = label.start()
+    if not at or _IDEOGRAPH(text, at - 1) is None or text[at - 1] in _BEFORE_BARE:
+        return True
+    return text[max(0, at - 2) : at] == "用户"
 
 
 # The schemes whose cards people type in groups of four, with their lengths: a number after an id
