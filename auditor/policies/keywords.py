@@ -49,6 +49,7 @@ from auditor.policies.normalize import (
     raw_index,
     width_folded,
 )
+from auditor.policies.pinyin import spellings
 
 # ahocorasick_rs's DFA scans fastest up to a few thousand strings (1.10 against 1.38 µs a text
 # with 1,000 CJK terms), but its tables grow with states times byte classes: with 50,000 terms it
@@ -83,6 +84,8 @@ class _Entry:
 
     `word_start`/`word_end`: the list matches whole words and the key begins/ends with a letter
     or digit, so a letter or digit just outside a match glues it to a longer word.
+    `spelled`: the term's pinyin spelling (`xi qian`, `洗 qian`: see `pinyin`) that the
+    key was made of, which the matcher reads in place of the term; empty for the term itself.
     """
 
     list_index: int
@@ -92,6 +95,7 @@ class _Entry:
     keyword_list: KeywordList
     word_start: bool
     word_end: bool
+    spelled: str = ""
 
     @classmethod
     def of(cls, index: int, keyword_list: KeywordList, term: str, key: str, allow: bool) -> _Entry:
@@ -104,6 +108,23 @@ class _Entry:
             keyword_list,
             whole and is_wordish(key[0]),
             whole and is_wordish(key[-1]),
+        )
+
+    @classmethod
+    def spelling(
+        cls, index: int, keyword_list: KeywordList, term: str, key: str, allow: bool, spelled: str
+    ) -> _Entry:
+        """A pinyin spelling of `term` (whose key is `key`), a whole word of Latin letters in
+        any list: `xiqian` is not in `taxiqianbao` nor in `xiqiang`."""
+        return cls(
+            index,
+            term,
+            key,
+            allow,
+            keyword_list,
+            is_wordish(spelled[0]),
+            is_wordish(spelled[-1]),
+            spelled,
         )
 
 
@@ -127,16 +148,24 @@ class _Group:
         # every key has one (a dict a key took 46 MB more at the peak for 200,000 terms, and
         # left that much behind between the entries kept).
         by_key: dict[str, list[_Entry]] = defaultdict(list)
+        normalize = self.normalizer.normalize
+        spells = "pinyin" in self.normalizer.steps
         for index, keyword_list in lists:
             for terms, allow in ((keyword_list.terms, False), (keyword_list.allow, True)):
                 for term in terms:
                     text = term.text
-                    key = self.normalizer.normalize(text)
+                    key = normalize(text)
                     if key == text:
                         key = text  # one string, not two equal ones, for the term and its key
                     same = by_key[key]
                     if not any(each.list_index == index and each.allow == allow for each in same):
                         same.append(_Entry.of(index, keyword_list, text, key, allow))
+                    for spelled in spellings(key) if spells else ():
+                        same = by_key[normalize(spelled.replace(" ", ""))]
+                        if not any(e.list_index == index and e.allow == allow for e in same):
+                            same.append(
+                                _Entry.spelling(index, keyword_list, text, key, allow, spelled)
+                            )
         self.relevant = _relevant_changes(self.normalizer, [*by_key, *relevant_too], watch)
         self.watches = bool(watch)  # `relevant` also finds the characters of `watch`
         self.entries = [tuple(entries) for entries in by_key.values()]
@@ -224,6 +253,7 @@ class _Group:
         offsets = None if normalized is text or not spans else self.normalizer.offsets(text)
         kept = []
         for start, end, entry in spans:
+            shape = entry.spelled or entry.term
             if offsets is None:
                 raw_start, raw_end = start, end
             else:
@@ -234,20 +264,20 @@ class _Group:
             if (
                 self.reads_leet
                 and mostly_leet(text[raw_start:raw_end])
-                and not mostly_leet(entry.term)  # a term such as `911` is numbers itself
+                and not mostly_leet(shape)  # a term such as `911` is numbers itself
             ):
                 continue
             if (
                 offsets is not None
                 and self.judges_gaps
-                and breaks_words(text, raw_start, raw_end, entry.term)
+                and breaks_words(text, raw_start, raw_end, shape)
             ):
                 continue
             if (
                 offsets is not None
                 and self.joins_words
                 and (entry.word_start or entry.word_end)
-                and self._joined_words(text[raw_start:raw_end], entry.term)
+                and self._joined_words(text[raw_start:raw_end], shape)
             ):
                 continue
             kept.append((start, end, raw_start, raw_end, entry))
@@ -290,7 +320,10 @@ class _Group:
         hits = []
         for _start, _end, raw_start, raw_end, entry in kept:
             matched = text[raw_start:raw_end]
-            steps = explain(matched, entry.term)
+            if entry.spelled:
+                steps = (*explain(matched, entry.spelled.replace(" ", "")), "pinyin")
+            else:
+                steps = explain(matched, entry.term)
             hit = (
                 entry.keyword_list,
                 entry.term,

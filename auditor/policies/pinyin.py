@@ -1,0 +1,165 @@
+"""Pinyin spellings of a keyword list's Chinese terms: the opt-in `pinyin` step.
+
+Chinese users get past a filter by typing a term in pinyin, the Latin spelling their input
+method takes anyway: 洗钱 as `xiqian`, `xi qian`, `XiQian`, `xi-qian`, or half of it, `洗qian`,
+`xi钱`. The step maps no character of a text (tones are rarely typed, and a text's Latin
+letters cannot be read back into characters): it gives each Chinese term more keys, its
+spellings, which the list's other steps then read as they read the term (case, width,
+separators), and which the matcher holds to whole words of Latin letters (see `keywords`).
+
+What a term is spelled as, and why:
+- every reading of each character, as pypinyin lists them without tones (行: xing, hang, heng),
+  with ü typed as `v` or `u` (女: nv, nu), while they make at most `MAX_FULL` spellings wholly
+  in pinyin; past it (a term of several polyphones, whose readings multiply: 重庆银行行长 has
+  54), only the reading pypinyin gives each character in the term's context (its phrase tables
+  know 银行 is yin hang), so a list of any size loads, and what is left out is rare readings;
+- only terms of two or more characters, and spellings of at least `MIN_LETTERS` letters: one
+  character's reading alone is an English word too often (`bang`, `ban`, `men`, `fan`, `long`,
+  `he`), and a syllable is typed in every line of pinyin chat;
+- mixed spellings, each character either itself or its reading in the term's context (`洗qian`,
+  `xi钱`: who types half a term types the reading they say), for terms of two or three
+  characters, and for terms of four (`MIXED_UP_TO`) each half (`内幕xiaoxi`, `neimu消息`),
+  since such a term is two words more often than not; each Latin run is two letters or more
+  (`a`, `e` and `o` are syllables, and a letter beside a character is more often an
+  abbreviation). A term makes at most 8 spellings wholly in pinyin and, but for a ü (`v` or
+  `u`) doubling them, 6 mixed ones;
+- no initials (`xq`): two letters stand for hundreds of terms and for many abbreviations.
+
+Two terms with one spelling (洗钱 and 喜钱, both `xiqian`) share it: a match names the first.
+
+pypinyin loads its dictionaries (about 0.9 s and 55 MB here) on first use, so only a policy
+with a list that names the step pays for them.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from itertools import pairwise, product
+
+from auditor.policies.normalize import is_cjk
+
+MAX_FULL = 8
+"""At most this many spellings from all the readings of a term's characters."""
+MIXED_UP_TO = 4
+"""Mixed spellings (`洗qian`) only for terms of at most this many characters."""
+MIN_LETTERS = 4
+"""A term spelled wholly in pinyin with fewer letters is left unspelled (`ayi`)."""
+
+
+@cache
+def _pypinyin():  # type: ignore[no-untyped-def]
+    import pypinyin
+
+    return pypinyin
+
+
+def _no_reading(_chars: str) -> None:
+    return None
+
+
+@cache
+def _readings(char: str) -> tuple[str, ...]:
+    """Every reading of `char` without tones, lower case, ü as `v` and as `u`."""
+    pypinyin = _pypinyin()
+    found = pypinyin.pinyin(
+        char, style=pypinyin.Style.NORMAL, heteronym=True, errors=_no_reading, strict=True
+    )
+    readings: dict[str, None] = {}
+    for reading in found[0] if found else ():
+        reading = reading.strip().lower()
+        if reading.isascii() and reading.isalpha():
+            readings[reading] = None
+            if "v" in reading:
+                readings[reading.replace("v", "u")] = None
+    return tuple(readings)
+
+
+def _in_context(term: str) -> list[tuple[str, ...]] | None:
+    """The reading pypinyin gives each character of `term` in its context (its phrase tables
+    know 银行 is yin hang), ü as `v` and as `u`."""
+    pypinyin = _pypinyin()
+    found = pypinyin.lazy_pinyin(term, style=pypinyin.Style.NORMAL, errors=_no_reading)
+    if len(found) != len(term):
+        return None
+    readings = []
+    for reading in found:
+        reading = reading.lower()
+        if not (reading.isascii() and reading.isalpha()):
+            return None
+        readings.append((reading, reading.replace("v", "u")) if "v" in reading else (reading,))
+    return readings
+
+
+def spellings(term: str) -> tuple[str, ...]:
+    """The pinyin spellings of `term` (a list's term as normalised: separators gone,
+    simplified), a space between syllables and between a syllable and a character (`xi qian`,
+    `洗 qian`), so that the matcher knows where a space in a text may fall; none for a term
+    that is not wholly Chinese characters, or of one."""
+    if len(term) < 2 or not all(is_cjk(char) for char in term):
+        return ()
+    readings = [_readings(char) for char in term]
+    if not all(readings):
+        return ()
+    context = None
+    if _count(readings) > MAX_FULL:
+        context = _in_context(term)
+        if context is None:
+            return ()
+        readings = context
+    found: dict[str, None] = {}
+    for syllables in product(*readings):
+        if sum(map(len, syllables)) >= MIN_LETTERS:
+            found[" ".join(syllables)] = None
+    if len(term) > MIXED_UP_TO:
+        return tuple(found)
+    if context is None:
+        context = _in_context(term)
+        if context is None:
+            return tuple(found)
+    for units in product(*_mixable(term, context)):
+        kept = sum(1 for unit in units if is_cjk(unit[0]))
+        if 0 < kept < len(units) and _runs_long_enough(units):
+            found[_joined(units)] = None
+    return tuple(found)
+
+
+def _mixable(term: str, context: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """The parts of `term` a mixed spelling keeps or spells, each with its choices: itself or
+    its spelling in context. A term of four characters is two words (内幕 消息, 代开 发票) more
+    often than not, and is half typed a word at a time."""
+    spelled = [(char, *each) for char, each in zip(term, context, strict=True)]
+    if len(term) < 4:
+        return spelled
+    return [
+        (term[at : at + 2], *(f"{a} {b}" for a, b in product(*context[at : at + 2])))
+        for at in (0, 2)
+    ]
+
+
+def _count(readings: list[tuple[str, ...]]) -> int:
+    """How many ways there are to choose one of each character's `readings`."""
+    count = 1
+    for each in readings:
+        count *= len(each)
+    return count
+
+
+def _joined(units: tuple[str, ...]) -> str:
+    """Units of a mixed spelling with a space beside each syllable, none between characters."""
+    text = units[0]
+    for before, unit in pairwise(units):
+        text += unit if is_cjk(before[-1]) and is_cjk(unit[0]) else f" {unit}"
+    return text
+
+
+def _runs_long_enough(units: tuple[str, ...]) -> bool:
+    """Whether each run of syllables between the characters kept is two letters or more."""
+    run = 0
+    for unit in units:
+        if is_cjk(unit[0]):
+            if run == 1:
+                return False
+            run = 0
+        else:
+            run += len(unit)
+    return run != 1
