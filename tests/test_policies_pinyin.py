@@ -20,6 +20,7 @@ from auditor.policies.engine import PolicyEngine
 from auditor.policies.keywords import KeywordMatcher
 from auditor.policies.loading import load_policy
 from auditor.policies.model import KeywordList, Term
+from auditor.policies.normalize import STEPS
 from auditor.policies.pinyin import MAX_FULL, spellings
 
 
@@ -229,3 +230,22 @@ def test_a_run_from_local_files_archives_a_pinyin_finding(tmp_path):
     assert details["normalizations"] == ["case", "separators", "pinyin"]
     assert (details["start"], details["end"]) == (5, 12)
     assert json.loads(json.dumps(details))["listed_term"] == "洗钱"
+
+
+CORPUS_LIST = KeywordList(
+    id="corpus",
+    severity="high",
+    terms=tuple(
+        Term(term, 1)
+        for term in (
+            *("洗钱", "回扣", "内幕消息", "内幕交易", "保本保息", "代开发票", "老鼠仓"),
+            *("好处费", "虚开发票", "赌博", "诈骗", "传销", "行贿", "套现", "翻墙", "毒品"),
+            *("棒", "们", "毒", "枪", "和"),  # one character each: never spelled
+        )
+    ),
+    allow=(Term("反洗钱", 1),),
+    patterns=(),
+    normalize=(*STEPS, "pinyin"),
+    whole_words=True,
+    line=1,
+)
