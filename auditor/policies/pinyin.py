@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from functools import cache
 from itertools import pairwise, product
+from typing import Any
 
 from auditor.policies.normalize import is_cjk
 
@@ -47,7 +48,7 @@ MIN_LETTERS = 4
 
 
 @cache
-def _pypinyin():  # type: ignore[no-untyped-def]
+def _pypinyin() -> Any:
     import pypinyin
 
     return pypinyin
@@ -81,7 +82,7 @@ def _in_context(term: str) -> list[tuple[str, ...]] | None:
     found = pypinyin.lazy_pinyin(term, style=pypinyin.Style.NORMAL, errors=_no_reading)
     if len(found) != len(term):
         return None
-    readings = []
+    readings: list[tuple[str, ...]] = []
     for reading in found:
         reading = reading.lower()
         if not (reading.isascii() and reading.isalpha()):
