@@ -108,6 +108,18 @@ def test_spellings_are_whole_words_even_in_a_list_that_matches_inside_words():
     assert [hit.matched for hit in scan("一起洗钱包")] == ["洗钱"]  # the term itself as before
 
 
+def test_only_the_list_that_names_the_step_is_spelled_and_it_costs_no_second_pass():
+    plain = listed("洗钱", steps=(), id="plain")
+    spelled = listed("回扣", id="spelled")
+    both = KeywordMatcher([plain, spelled])
+
+    found = both.scan("xiqian huikou 洗钱 回扣")
+    assert sorted((hit.keyword_list.id, hit.matched) for hit in found) == [
+        ("plain", "洗钱"), ("spelled", "huikou"), ("spelled", "回扣"),
+    ]  # fmt: skip
+    assert len(both._groups) == 1  # one automaton, one pass over each text, as without it
+
+
 def test_an_allowed_phrase_is_allowed_in_pinyin_too():
     assert hits("fan xi qian training", "洗钱", allow=["反洗钱"]) == []
     assert hits("反xiqian培训", "洗钱", allow=["反洗钱"]) == []

@@ -60,68 +60,98 @@ def _no_reading(_chars: str) -> None:
 
 @cache
 def _readings(char: str) -> tuple[str, ...]:
-    """Every reading of `char` without tones, lower case, ü as `v` and as `u`."""
+    """Every reading of `char` without tones, lower case (ü as `v`)."""
     pypinyin = _pypinyin()
     found = pypinyin.pinyin(
         char, style=pypinyin.Style.NORMAL, heteronym=True, errors=_no_reading, strict=True
     )
-    readings: dict[str, None] = {}
-    for reading in found[0] if found else ():
-        reading = reading.strip().lower()
-        if reading.isascii() and reading.isalpha():
-            readings[reading] = None
-            if "v" in reading:
-                readings[reading.replace("v", "u")] = None
-    return tuple(readings)
+    readings = (reading.strip().lower() for reading in (found[0] if found else ()))
+    return tuple(dict.fromkeys(each for each in readings if each.isascii() and each.isalpha()))
 
 
-def _in_context(term: str) -> list[tuple[str, ...]] | None:
-    """The reading pypinyin gives each character of `term` in its context (its phrase tables
-    know 银行 is yin hang), ü as `v` and as `u`."""
+def _in_context(terms: list[str]) -> list[list[tuple[str, ...]] | None]:
+    """The reading pypinyin gives each character of each of `terms` in its context (its phrase
+    tables know 银行 is yin hang), asked in one call: a call a term took 3 s for 10,000."""
+    if not terms:
+        return []
     pypinyin = _pypinyin()
-    found = pypinyin.lazy_pinyin(term, style=pypinyin.Style.NORMAL, errors=_no_reading)
-    if len(found) != len(term):
-        return None
+    found = pypinyin.lazy_pinyin("\n".join(terms), style=pypinyin.Style.NORMAL)
+    each: list[list[tuple[str, ...]] | None] = []
     readings: list[tuple[str, ...]] = []
-    for reading in found:
-        reading = reading.lower()
-        if not (reading.isascii() and reading.isalpha()):
-            return None
-        readings.append((reading, reading.replace("v", "u")) if "v" in reading else (reading,))
-    return readings
+    for reading in (*found, "\n"):
+        if reading == "\n":
+            each.append(readings if len(readings) == len(terms[len(each)]) else None)
+            readings = []
+        elif reading.isascii() and reading.isalpha():
+            readings.append((reading.lower(),))
+        else:  # a character pypinyin cannot read: the term is not spelled
+            readings.append(())
+    if len(each) != len(terms):  # a term that was not read as one
+        return [None] * len(terms)
+    return [None if value is None or not all(value) else value for value in each]
 
 
 def spellings(term: str) -> tuple[str, ...]:
-    """The pinyin spellings of `term` (a list's term as normalised: separators gone,
+    """The pinyin spellings of `term` (see `spellings_of`)."""
+    return spellings_of([term])[0]
+
+
+def spellings_of(terms: list[str]) -> list[tuple[str, ...]]:
+    """The pinyin spellings of each of `terms` (a list's terms as normalised: separators gone,
     simplified), a space between syllables and between a syllable and a character (`xi qian`,
     `洗 qian`), so that the matcher knows where a space in a text may fall; none for a term
-    that is not wholly Chinese characters, or of one."""
-    if len(term) < 2 or not all(is_cjk(char) for char in term):
-        return ()
-    readings = [_readings(char) for char in term]
-    if not all(readings):
-        return ()
-    context = None
+    that is not wholly Chinese characters, or of one. pypinyin is asked for readings in context
+    only for terms with a character of several readings, and for those all at once."""
+    readings: list[list[tuple[str, ...]] | None] = []
+    for term in terms:
+        each = None
+        if len(term) >= 2 and all(is_cjk(char) for char in term):
+            each = [_readings(char) for char in term]
+        readings.append(each if each is not None and all(each) else None)
+    polyphonic = [
+        index
+        for index, each in enumerate(readings)
+        if each is not None and any(len(reading) > 1 for reading in each)
+    ]
+    contexts: list[list[tuple[str, ...]] | None] = list(readings)
+    for index, context in zip(
+        polyphonic, _in_context([terms[index] for index in polyphonic]), strict=True
+    ):
+        contexts[index] = context
+    return [
+        () if each is None else _spelled(term, each, context)
+        for term, each, context in zip(terms, readings, contexts, strict=True)
+    ]
+
+
+def _spelled(
+    term: str, readings: list[tuple[str, ...]], context: list[tuple[str, ...]] | None
+) -> tuple[str, ...]:
+    """The spellings of `term`, whose characters read `readings`, or `context` in the term."""
     if _count(readings) > MAX_FULL:
-        context = _in_context(term)
         if context is None:
             return ()
         readings = context
     found: dict[str, None] = {}
-    for syllables in product(*readings):
+    for syllables in product(*map(_with_u, readings)):
         if sum(map(len, syllables)) >= MIN_LETTERS:
             found[" ".join(syllables)] = None
-    if len(term) > MIXED_UP_TO:
+    if len(term) > MIXED_UP_TO or context is None:
         return tuple(found)
-    if context is None:
-        context = _in_context(term)
-        if context is None:
-            return tuple(found)
-    for units in product(*_mixable(term, context)):
+    for units in product(*_mixable(term, [_with_u(each) for each in context])):
         kept = sum(1 for unit in units if is_cjk(unit[0]))
         if 0 < kept < len(units) and _runs_long_enough(units):
             found[_joined(units)] = None
     return tuple(found)
+
+
+def _with_u(readings: tuple[str, ...]) -> tuple[str, ...]:
+    """`readings` with ü typed as `u` too (女: nv, nu)."""
+    if not any("v" in each for each in readings):
+        return readings
+    return tuple(
+        dict.fromkeys(spelled for each in readings for spelled in (each, each.replace("v", "u")))
+    )
 
 
 def _mixable(term: str, context: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
