@@ -144,6 +144,12 @@ def test_a_term_whose_readings_multiply_past_the_bound_is_spelled_as_read_in_con
     ]
 
 
+def test_a_long_term_of_characters_read_with_u_umlaut_stays_within_the_bound():
+    found = spellings("女" * 14)  # each ü typed v or u doubled them: 16,384 spellings
+
+    assert found == (" ".join(["nv"] * 14),)
+
+
 def test_a_short_spelling_and_a_term_not_wholly_chinese_are_not_spelled():
     assert "a yi" not in spellings("阿姨")  # `ayi`: fewer than four letters
     assert spellings("A股") == ()

@@ -127,13 +127,19 @@ def spellings_of(terms: list[str]) -> list[tuple[str, ...]]:
 def _spelled(
     term: str, readings: list[tuple[str, ...]], context: list[tuple[str, ...]] | None
 ) -> tuple[str, ...]:
-    """The spellings of `term`, whose characters read `readings`, or `context` in the term."""
-    if _count(readings) > MAX_FULL:
+    """The spellings of `term`, whose characters read `readings`, or `context` in the term:
+    each reading, ü typed `v` and `u`, while they make at most `MAX_FULL` spellings; else the
+    readings in context, ü both ways, while those do; else those with ü as `v` alone (a term
+    of many characters with ü would double its spellings with each)."""
+    choices = [_with_u(each) for each in readings]
+    if _count(choices) > MAX_FULL:
         if context is None:
             return ()
-        readings = context
+        choices = [_with_u(each) for each in context]
+        if _count(choices) > MAX_FULL:
+            choices = context
     found: dict[str, None] = {}
-    for syllables in product(*map(_with_u, readings)):
+    for syllables in product(*choices):
         if sum(map(len, syllables)) >= MIN_LETTERS:
             found[" ".join(syllables)] = None
     if len(term) > MIXED_UP_TO or context is None:
