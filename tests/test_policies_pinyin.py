@@ -196,6 +196,24 @@ def test_a_list_without_chinese_terms_may_name_the_step_and_an_unknown_step_is_r
         load_policy(path)
 
 
+def test_a_list_naming_the_step_without_pypinyin_installed_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY, encoding="utf-8")
+    without = "import sys; sys.modules['pypinyin'] = None; from auditor.cli import main; main()"
+
+    ran = subprocess.run(
+        [sys.executable, "-c", without, "policy", "check", str(path)],
+        capture_output=True,
+        text=True,
+    )
+
+    assert ran.returncode == 2, ran.stderr
+    assert ran.stderr.strip().splitlines() == [
+        f"auditor: error: {path}:11: keywords[1].normalize: the pinyin step needs the "
+        "pypinyin>=0.55 package, which is not installed (pip install 'pypinyin>=0.55')"
+    ]
+
+
 def test_pypinyin_is_loaded_only_for_a_policy_with_a_list_that_names_the_step(tmp_path):
     path = tmp_path / "policy.yaml"
     path.write_text(POLICY, encoding="utf-8")

@@ -34,6 +34,7 @@ with a list that names the step pays for them.
 from __future__ import annotations
 
 from functools import cache
+from importlib.util import find_spec
 from itertools import pairwise, product
 from typing import Any
 
@@ -45,6 +46,15 @@ MIXED_UP_TO = 4
 """Mixed spellings (`洗qian`) only for terms of at most this many characters."""
 MIN_LETTERS = 4
 """A term spelled wholly in pinyin with fewer letters is left unspelled (`ayi`)."""
+
+
+REQUIREMENT = "pypinyin>=0.55"
+"""What the step needs installed (pyproject.toml names it too)."""
+
+
+def installed() -> bool:
+    """Whether pypinyin can be imported, found without importing it (which loads its tables)."""
+    return find_spec("pypinyin") is not None
 
 
 @cache
