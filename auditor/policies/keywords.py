@@ -1,6 +1,7 @@
 """Keyword lists matched in one Aho-Corasick pass per normalisation, mapped back to raw spans.
 
-Lists that share a combination of normalisations share one automaton over their normalised terms
+Lists that share a combination of normalisations (`pinyin` aside, which changes no text but adds
+spellings of a list's terms: see `pinyin`) share one automaton over their normalised terms
 and allowlisted phrases (ahocorasick_rs: a DFA, 4x faster than pyahocorasick with 1,000 terms).
 A text is normalised (or, when no character in it could change a match, left as it is) and
 scanned once; only when something matched are raw positions rebuilt, allowlists applied,
@@ -49,6 +50,7 @@ from auditor.policies.normalize import (
     raw_index,
     width_folded,
 )
+from auditor.policies.pinyin import spellings_of
 
 # ahocorasick_rs's DFA scans fastest up to a few thousand strings (1.10 against 1.38 µs a text
 # with 1,000 CJK terms), but its tables grow with states times byte classes: with 50,000 terms it
@@ -83,6 +85,8 @@ class _Entry:
 
     `word_start`/`word_end`: the list matches whole words and the key begins/ends with a letter
     or digit, so a letter or digit just outside a match glues it to a longer word.
+    `spelled`: the term's pinyin spelling (`xi qian`, `洗 qian`: see `pinyin`) that the
+    key was made of, which the matcher reads in place of the term; empty for the term itself.
     """
 
     list_index: int
@@ -92,6 +96,7 @@ class _Entry:
     keyword_list: KeywordList
     word_start: bool
     word_end: bool
+    spelled: str = ""
 
     @classmethod
     def of(cls, index: int, keyword_list: KeywordList, term: str, key: str, allow: bool) -> _Entry:
@@ -104,6 +109,21 @@ class _Entry:
             keyword_list,
             whole and is_wordish(key[0]),
             whole and is_wordish(key[-1]),
+        )
+
+    @classmethod
+    def spelling(cls, entry: _Entry, spelled: str) -> _Entry:
+        """A pinyin spelling of the term of `entry`, a whole word of Latin letters in any list:
+        `xiqian` is not in `taxiqianbao` nor in `xiqiang`."""
+        return cls(
+            entry.list_index,
+            entry.term,
+            entry.key,
+            entry.allow,
+            entry.keyword_list,
+            is_wordish(spelled[0]),
+            is_wordish(spelled[-1]),
+            spelled,
         )
 
 
@@ -127,7 +147,9 @@ class _Group:
         # every key has one (a dict a key took 46 MB more at the peak for 200,000 terms, and
         # left that much behind between the entries kept).
         by_key: dict[str, list[_Entry]] = defaultdict(list)
+        spelled: list[_Entry] = []  # with `pinyin`: the terms to spell, after every term
         for index, keyword_list in lists:
+            spells = "pinyin" in keyword_list.normalize
             for terms, allow in ((keyword_list.terms, False), (keyword_list.allow, True)):
                 for term in terms:
                     text = term.text
@@ -136,7 +158,12 @@ class _Group:
                         key = text  # one string, not two equal ones, for the term and its key
                     same = by_key[key]
                     if not any(each.list_index == index and each.allow == allow for each in same):
-                        same.append(_Entry.of(index, keyword_list, text, key, allow))
+                        entry = _Entry.of(index, keyword_list, text, key, allow)
+                        same.append(entry)
+                        if spells:
+                            spelled.append(entry)
+        if spelled:
+            self._add_spellings(by_key, spelled)
         self.relevant = _relevant_changes(self.normalizer, [*by_key, *relevant_too], watch)
         self.watches = bool(watch)  # `relevant` also finds the characters of `watch`
         self.entries = [tuple(entries) for entries in by_key.values()]
@@ -152,6 +179,17 @@ class _Group:
         self.joins_words = "separators" in self.normalizer.steps
         self.reads_leet = "leet" in self.normalizer.steps
         self.judges_gaps = self.joins_words or "confusables" in self.normalizer.steps
+
+    def _add_spellings(self, by_key: dict[str, list[_Entry]], entries: list[_Entry]) -> None:
+        """The pinyin spellings of the terms of `entries` under their keys, but where the list
+        has the key already (a term of its own, or another term's spelling: the first wins)."""
+        normalize = self.normalizer.normalize
+        for entry, spelled in zip(entries, spellings_of([e.key for e in entries]), strict=True):
+            index, allow = entry.list_index, entry.allow
+            for spelling in spelled:
+                same = by_key[normalize(spelling.replace(" ", ""))]
+                if not same or not any(e.list_index == index and e.allow == allow for e in same):
+                    same.append(_Entry.spelling(entry, spelling))
 
     def allowed_spans(self, text: str, list_index: int) -> list[tuple[int, int]]:
         """Raw spans of the list's allowlisted phrases in `text` (for its regex matches), each
@@ -224,6 +262,7 @@ class _Group:
         offsets = None if normalized is text or not spans else self.normalizer.offsets(text)
         kept = []
         for start, end, entry in spans:
+            shape = entry.spelled or entry.term
             if offsets is None:
                 raw_start, raw_end = start, end
             else:
@@ -234,20 +273,20 @@ class _Group:
             if (
                 self.reads_leet
                 and mostly_leet(text[raw_start:raw_end])
-                and not mostly_leet(entry.term)  # a term such as `911` is numbers itself
+                and not mostly_leet(shape)  # a term such as `911` is numbers itself
             ):
                 continue
             if (
                 offsets is not None
                 and self.judges_gaps
-                and breaks_words(text, raw_start, raw_end, entry.term)
+                and breaks_words(text, raw_start, raw_end, shape)
             ):
                 continue
             if (
                 offsets is not None
                 and self.joins_words
                 and (entry.word_start or entry.word_end)
-                and self._joined_words(text[raw_start:raw_end], entry.term)
+                and self._joined_words(text[raw_start:raw_end], shape)
             ):
                 continue
             kept.append((start, end, raw_start, raw_end, entry))
@@ -290,7 +329,10 @@ class _Group:
         hits = []
         for _start, _end, raw_start, raw_end, entry in kept:
             matched = text[raw_start:raw_end]
-            steps = explain(matched, entry.term)
+            if entry.spelled:
+                steps = (*explain(matched, entry.spelled.replace(" ", "")), "pinyin")
+            else:
+                steps = explain(matched, entry.term)
             hit = (
                 entry.keyword_list,
                 entry.term,
@@ -304,6 +346,13 @@ class _Group:
             )
             hits.append(_new(KeywordHit, hit))
         return hits
+
+
+def _text_steps(steps: tuple[str, ...]) -> tuple[str, ...]:
+    """The steps that change a text: `pinyin` spells a list's terms and no text, so lists that
+    differ in it alone share an automaton and its pass over each text (apart, a list naming it
+    took a fifth more instructions a record)."""
+    return tuple(step for step in steps if step != "pinyin")
 
 
 def _runs_of(keyword_list: KeywordList) -> tuple[bool, bool]:
@@ -475,7 +524,7 @@ class KeywordMatcher:
     def __init__(self, lists: Sequence[KeywordList], needles: Iterable[str] = ()) -> None:
         grouped: dict[tuple[str, ...], list[tuple[int, KeywordList]]] = defaultdict(list)
         for index, keyword_list in enumerate(lists):
-            grouped[keyword_list.normalize].append((index, keyword_list))
+            grouped[_text_steps(keyword_list.normalize)].append((index, keyword_list))
         rules = [(index, each, rule) for index, each in enumerate(lists) for rule in each.patterns]
         # A list with `nfkc` runs its regexes on `fold_width`'s text, written the same way.
         self._searches = [

@@ -25,6 +25,7 @@ from auditor.findings import SEVERITY_RANK
 from auditor.metaschema import check_schema
 from auditor.operator_files import read_operator_file
 from auditor.partitions import parse_instant
+from auditor.policies import pinyin
 from auditor.policies.backtracking import (
     ambiguous_repetition,
     nested_repetition,
@@ -305,6 +306,12 @@ class _Builder:
     def keyword_list(self, data: dict[str, Any], path: FieldPath) -> KeywordList:
         identifier = self.claim(data["id"], (*path, "id"))
         steps = tuple(step for step in STEP_ORDER if step in data.get("normalize", STEPS))
+        if "pinyin" in steps and not pinyin.installed():
+            raise self.source.error(
+                (*path, "normalize"),
+                f"the pinyin step needs the {pinyin.REQUIREMENT} package, which is not "
+                f"installed (pip install '{pinyin.REQUIREMENT}')",
+            )
         normal = normalizer(steps)
 
         def refused(text: str) -> str | None:

@@ -12,7 +12,8 @@ show as nothing typed between characters: `内*幕`, `内 幕`, `k-i-c-k`, a zer
 variation selector, a Hangul filler, an accent or strike-through stacked on a letter; and
 punctuation, symbols and emoji: `洗，钱`, `法😀轮`). Removing punctuation or a space can join two
 words across a break into a term (`衣服洗 钱包`), so the matcher keeps such a match only where the
-gap is evasion (see `gaps`): the normalisation deletes, the matcher judges.
+gap is evasion (see `gaps`): the normalisation deletes, the matcher judges. `pinyin` (only when
+named) spells the terms rather than the text (`洗钱` as `xiqian`, `洗qian`: see `pinyin`).
 
 Every step maps one character to zero or more characters regardless of its neighbours, so the
 pipeline is one `str.translate` table, filled lazily as characters are first seen, and a match in
@@ -44,8 +45,12 @@ STEP_ORDER = (
     "digits",
     "leet",
     "separators",
+    "pinyin",
 )
-"""Every step, in the order applied: `markup` and `leet` only in a list that names them."""
+"""Every step, in the order applied: `markup`, `leet` and `pinyin` only in a list that names
+them."""
+# `pinyin` maps no character either: it gives a list's Chinese terms their pinyin spellings as
+# more keys (see `pinyin`), which the steps before it then read as they read the terms.
 # `decode` (character references and percent-escapes) and `markup` (HTML tags and comments,
 # BBCode) map runs, not characters (see `escapes`): the keyword matcher applies them apart, and a
 # `Normalizer` leaves them out of its character map.
