@@ -227,10 +227,14 @@ def run_audit(settings: RunSettings, progress: Progress | None = None) -> RunOut
 
 
 def _locked_run(settings, progress, key, policy, validator, executor) -> RunOutcome | None:
-    """The run itself, holding the locks of its state database and of its folder of bags."""
-    state = State(settings.state_path)
-    try:
-        with StateLock(settings.state_path), StateLock.of_bag_folder(settings.out_dir):
+    """The run itself, holding the locks of its state database and of its folder of bags.
+
+    The lock is taken before the database is opened: a run holds its database open in SQLite's
+    exclusive mode, so a second run that opened it first was refused by SQLite and blamed
+    "another program" (an sqlite3 shell) instead of naming the run that holds the lock."""
+    with StateLock(settings.state_path), StateLock.of_bag_folder(settings.out_dir):
+        state = State(settings.state_path)
+        try:
             _refuse_a_lost_state(state, settings)
             _publish_committed(state, settings.out_dir)
             window = _window(settings, state)
@@ -314,8 +318,8 @@ def _locked_run(settings, progress, key, policy, validator, executor) -> RunOutc
                 return archiver.archive(
                     partitions, _checkpointed(spooled, state, run.sequence, progress, partitions)
                 )
-    finally:
-        state.close()
+        finally:
+            state.close()
 
 
 @contextmanager

@@ -36,7 +36,7 @@ from auditor.pipeline import Progress, RunSettings, _overlaps, run_audit
 from auditor.records import message_type
 from auditor.report.bag import render_bag
 from auditor.sources.settings import ConnectionSettings
-from auditor.state import StateLock
+from auditor.state import State, StateLock
 
 FAULTS = dict(
     fail_rate=0.1,
@@ -384,6 +384,21 @@ def test_exit_4_when_another_run_holds_the_lock(emulator, keys, tmp_path):
         result = invoke(cli_args(emulator, keys, tmp_path))
     assert result.exit_code == 4
     assert f"pid {os.getpid()}" in result.stderr
+
+
+def test_exit_4_names_the_run_that_holds_the_state_open(emulator, keys, tmp_path):
+    """A run holds its database open in SQLite's exclusive mode for its whole life: a second run
+    must name that run's lock, not blame an sqlite3 shell or a backup script."""
+    with StateLock(tmp_path / "state.db"):
+        running = State(tmp_path / "state.db")
+        try:
+            result = invoke(cli_args(emulator, keys, tmp_path))
+        finally:
+            running.close()
+    assert result.exit_code == 4, result.output
+    assert result.stderr.startswith(
+        f"auditor: error: another run holds the lock on {tmp_path / 'state.db'} (pid {os.getpid()}"
+    )
 
 
 def test_a_lock_left_by_a_dead_process_is_taken_over(emulator, keys, tmp_path):
