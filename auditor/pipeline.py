@@ -836,9 +836,14 @@ class _Archiver:
         hours += format_instant(last + HOUR_MS)
         writer.add_info(layout.HOURS_LOST, hours)
         log.error(
-            "%s are lost to this archive: the source no longer serves them (their hour-expired "
-            "findings say what it answered)",
+            "%s %s lost to this archive: the source no longer serves %s (%s hour-expired "
+            "%s what it answered)",
             hours,
+            *(
+                ("is", "it", "its", "finding says")
+                if count == 1
+                else ("are", "them", "their", "findings say")
+            ),
         )
 
     def _archive_partition(
