@@ -401,6 +401,18 @@ def test_exit_4_names_the_run_that_holds_the_state_open(emulator, keys, tmp_path
     )
 
 
+def test_a_lock_file_that_cannot_be_opened_is_one_line_naming_it(emulator, keys, tmp_path):
+    """As a state in a folder this user may not write: Python's own line said only
+    "[Errno 13] Permission denied" and the path."""
+    (tmp_path / "state.db.lock").mkdir()
+    result = invoke(cli_args(emulator, keys, tmp_path))
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"auditor: error: {tmp_path / 'state.db.lock'}: cannot open it to lock "
+        f"{tmp_path / 'state.db'} (Is a directory)\n"
+    )
+
+
 def test_a_lock_left_by_a_dead_process_is_taken_over(emulator, keys, tmp_path):
     (tmp_path / "state.db.lock").write_text("pid 999999 on elsewhere since 2026-01-01T00:00:00Z\n")
     result = invoke(cli_args(emulator, keys, tmp_path, "--fail-on", "none"))
