@@ -217,6 +217,8 @@ def make_folder_of(path: Path) -> None:
         raise ConfigError(
             f"{path}: cannot create its folder: {blocker} is a file, not a folder"
         ) from None
+    except OSError as error:  # a folder this user may not write: Python's line names no why
+        raise ConfigError(f"{path}: cannot create its folder ({error.strerror})") from None
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -413,6 +413,20 @@ def test_a_lock_file_that_cannot_be_opened_is_one_line_naming_it(emulator, keys,
     )
 
 
+def test_an_out_folder_that_cannot_be_made_is_one_line_naming_it(emulator, keys, tmp_path):
+    """As one in a folder this user may not write, which Python said as "[Errno 13] Permission
+    denied" and the path; a name too long for the file system fails the same mkdir."""
+    args = cli_args(emulator, keys, tmp_path)
+    out = tmp_path / ("x" * 300)
+    args[args.index("--out") + 1] = str(out)
+    result = invoke(args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"auditor: error: {out / '.auditor-run.lock'}: cannot create its folder "
+        "(File name too long)\n"
+    )
+
+
 def test_a_lock_left_by_a_dead_process_is_taken_over(emulator, keys, tmp_path):
     (tmp_path / "state.db.lock").write_text("pid 999999 on elsewhere since 2026-01-01T00:00:00Z\n")
     result = invoke(cli_args(emulator, keys, tmp_path, "--fail-on", "none"))
