@@ -75,7 +75,14 @@ from auditor.stages import (
     spool_paths,
     term_file_digests,
 )
-from auditor.state import RunRecord, State, StateLock, config_digest, roll_back
+from auditor.state import (
+    RunRecord,
+    State,
+    StateLock,
+    config_digest,
+    make_folder_of,
+    roll_back,
+)
 from auditor.validation import RecordValidator
 
 log = logging.getLogger(__name__)
@@ -232,6 +239,7 @@ def _locked_run(settings, progress, key, policy, validator, executor) -> RunOutc
     The lock is taken before the database is opened: a run holds its database open in SQLite's
     exclusive mode, so a second run that opened it first was refused by SQLite and blamed
     "another program" (an sqlite3 shell) instead of naming the run that holds the lock."""
+    make_folder_of(settings.state_path)  # its errors name the state, not its lock file
     with StateLock(settings.state_path), StateLock.of_bag_folder(settings.out_dir):
         state = State(settings.state_path)
         try:
