@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from auditor.errors import ConfigError
+from auditor.findings import FAIL_ON_LEVELS
 from auditor.operator_files import read_operator_file
 from auditor.yamlsafe import located_problem, safe_load
 
@@ -40,7 +41,8 @@ RUN_KEYS = {
     "parallel_apps": int,
 }
 # Settings the command line takes from a fixed set or range: the config file is held to the same.
-RUN_CHOICES = {"attachments": ("fetch", "skip")}
+# Checked here, not only by the run, whose error named `--fail-on` to an operator who set no flag.
+RUN_CHOICES = {"attachments": ("fetch", "skip"), "fail_on": FAIL_ON_LEVELS}
 RUN_LEAST = {"ready_delay_hours": 0, "late_hours": 0, "workers": 1, "parallel_apps": 1}
 
 

@@ -75,7 +75,14 @@ from auditor.stages import (
     spool_paths,
     term_file_digests,
 )
-from auditor.state import RunRecord, State, StateLock, config_digest, roll_back
+from auditor.state import (
+    RunRecord,
+    State,
+    StateLock,
+    config_digest,
+    make_folder_of,
+    roll_back,
+)
 from auditor.validation import RecordValidator
 
 log = logging.getLogger(__name__)
@@ -227,10 +234,15 @@ def run_audit(settings: RunSettings, progress: Progress | None = None) -> RunOut
 
 
 def _locked_run(settings, progress, key, policy, validator, executor) -> RunOutcome | None:
-    """The run itself, holding the locks of its state database and of its folder of bags."""
-    state = State(settings.state_path)
-    try:
-        with StateLock(settings.state_path), StateLock.of_bag_folder(settings.out_dir):
+    """The run itself, holding the locks of its state database and of its folder of bags.
+
+    The lock is taken before the database is opened: a run holds its database open in SQLite's
+    exclusive mode, so a second run that opened it first was refused by SQLite and blamed
+    "another program" (an sqlite3 shell) instead of naming the run that holds the lock."""
+    make_folder_of(settings.state_path)  # its errors name the state, not its lock file
+    with StateLock(settings.state_path), StateLock.of_bag_folder(settings.out_dir):
+        state = State(settings.state_path)
+        try:
             _refuse_a_lost_state(state, settings)
             _publish_committed(state, settings.out_dir)
             window = _window(settings, state)
@@ -314,8 +326,8 @@ def _locked_run(settings, progress, key, policy, validator, executor) -> RunOutc
                 return archiver.archive(
                     partitions, _checkpointed(spooled, state, run.sequence, progress, partitions)
                 )
-    finally:
-        state.close()
+        finally:
+            state.close()
 
 
 @contextmanager
@@ -832,9 +844,14 @@ class _Archiver:
         hours += format_instant(last + HOUR_MS)
         writer.add_info(layout.HOURS_LOST, hours)
         log.error(
-            "%s are lost to this archive: the source no longer serves them (their hour-expired "
-            "findings say what it answered)",
+            "%s %s lost to this archive: the source no longer serves %s (%s hour-expired "
+            "%s what it answered)",
             hours,
+            *(
+                ("is", "it", "its", "finding says")
+                if count == 1
+                else ("are", "them", "their", "findings say")
+            ),
         )
 
     def _archive_partition(

@@ -146,7 +146,12 @@ class StateLock:
 
     def acquire(self) -> None:
         make_folder_of(self.path)
-        handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the run
+        try:
+            handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the run
+        except OSError as error:  # a folder this user may not write: Python's line names no why
+            raise ConfigError(
+                f"{self.path}: cannot open it to lock {self.locked} ({error.strerror})"
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -212,6 +217,8 @@ def make_folder_of(path: Path) -> None:
         raise ConfigError(
             f"{path}: cannot create its folder: {blocker} is a file, not a folder"
         ) from None
+    except OSError as error:  # a folder this user may not write: Python's line names no why
+        raise ConfigError(f"{path}: cannot create its folder ({error.strerror})") from None
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -72,7 +72,12 @@ def test_run_help_and_the_top_help_show_readme_exit_codes_table_in_full():
     run_help, top_help = shown_help("run"), shown_help()
 
     assert help_exit_codes(run_help) == codes == help_exit_codes(top_help)
-    for said in ("input file", "cannot write", "has not written an hour of the window yet"):
+    for said in (
+        "input file",
+        "term file",
+        "cannot write",
+        "has not written an hour of the window yet",
+    ):
         assert said in run_help and said in top_help
 
 

@@ -10,6 +10,10 @@ from auditor.errors import ConfigError
     ("line", "message"),
     [
         ("attachments: maybe", "run.attachments must be one of fetch, skip, not 'maybe'"),
+        (
+            "fail_on: extreme",
+            "run.fail_on must be one of none, info, low, medium, high, not 'extreme'",
+        ),
         ("ready_delay_hours: -500", "run.ready_delay_hours must be at least 0, not -500"),
         ("workers: 0", "run.workers must be at least 1, not 0"),
         ("key: null", "run.key is empty: give it a value or remove it"),

@@ -456,3 +456,20 @@ def test_a_client_secret_file_others_can_read_is_used_with_a_warning(
         f"other users (mode {mode:04o}); chmod 600 it"
     )
     assert [record.getMessage() for record in caplog.records] == ([expected] if warned else [])
+
+
+@pytest.mark.parametrize("name", ["auditor-signing-key.pub.pem", "allowed_signers"])
+def test_a_public_key_given_as_the_signing_key_is_named_so(tmp_path, caplog, name):
+    """The two other files keygen writes are a likely slip for `--key`: said for what they are,
+    without advice to chmod 600 a public file."""
+    assert invoke("keygen", "--out", tmp_path).exit_code == 0
+    path = tmp_path / name
+
+    with caplog.at_level(logging.WARNING), pytest.raises(ConfigError) as refused:
+        load_signing_key(path)
+
+    assert str(refused.value) == (
+        f"{path}: is a public key, which cannot sign; give the private key "
+        "(auditor-signing-key.pem, which auditor keygen writes beside the public one)"
+    )
+    assert caplog.records == []

@@ -353,3 +353,17 @@ def test_the_page_a_run_signs_shows_its_verify_txt_with_the_previous_run_named(o
     (previous,) = {name for name in re.findall(r"\.\./(run-\d+-\S+?)/", verify)}
     assert previous.startswith("run-000001-")
     assert f'<pre id="verify-commands">{escape(verify)}</pre>' in page
+
+
+def test_a_report_folder_that_cannot_be_made_is_one_line_naming_it(tmp_path):
+    """Its reason once repeated Python's whole line, path and errno included, inside the line."""
+    bag, _findings = write_bag(tmp_path / "bag")
+    (tmp_path / "a-file").write_text("")
+    target = tmp_path / "a-file" / "report"
+
+    result = CliRunner().invoke(main, ["report", str(bag), "-o", str(target)])
+
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"auditor: error: {target}: cannot create the report folder (Not a directory)\n"
+    )

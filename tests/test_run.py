@@ -36,7 +36,7 @@ from auditor.pipeline import Progress, RunSettings, _overlaps, run_audit
 from auditor.records import message_type
 from auditor.report.bag import render_bag
 from auditor.sources.settings import ConnectionSettings
-from auditor.state import StateLock
+from auditor.state import State, StateLock
 
 FAULTS = dict(
     fail_rate=0.1,
@@ -384,6 +384,47 @@ def test_exit_4_when_another_run_holds_the_lock(emulator, keys, tmp_path):
         result = invoke(cli_args(emulator, keys, tmp_path))
     assert result.exit_code == 4
     assert f"pid {os.getpid()}" in result.stderr
+
+
+def test_exit_4_names_the_run_that_holds_the_state_open(emulator, keys, tmp_path):
+    """A run holds its database open in SQLite's exclusive mode for its whole life: a second run
+    must name that run's lock, not blame an sqlite3 shell or a backup script."""
+    with StateLock(tmp_path / "state.db"):
+        running = State(tmp_path / "state.db")
+        try:
+            result = invoke(cli_args(emulator, keys, tmp_path))
+        finally:
+            running.close()
+    assert result.exit_code == 4, result.output
+    assert result.stderr.startswith(
+        f"auditor: error: another run holds the lock on {tmp_path / 'state.db'} (pid {os.getpid()}"
+    )
+
+
+def test_a_lock_file_that_cannot_be_opened_is_one_line_naming_it(emulator, keys, tmp_path):
+    """As a state in a folder this user may not write: Python's own line said only
+    "[Errno 13] Permission denied" and the path."""
+    (tmp_path / "state.db.lock").mkdir()
+    result = invoke(cli_args(emulator, keys, tmp_path))
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"auditor: error: {tmp_path / 'state.db.lock'}: cannot open it to lock "
+        f"{tmp_path / 'state.db'} (Is a directory)\n"
+    )
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_line_naming_it(emulator, keys, tmp_path):
+    """As one in a folder this user may not write, which Python said as "[Errno 13] Permission
+    denied" and the path; a name too long for the file system fails the same mkdir."""
+    args = cli_args(emulator, keys, tmp_path)
+    out = tmp_path / ("x" * 300)
+    args[args.index("--out") + 1] = str(out)
+    result = invoke(args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"auditor: error: {out / '.auditor-run.lock'}: cannot create its folder "
+        "(File name too long)\n"
+    )
 
 
 def test_a_lock_left_by_a_dead_process_is_taken_over(emulator, keys, tmp_path):

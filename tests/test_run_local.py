@@ -420,6 +420,23 @@ def test_hours_of_an_export_outside_the_window_given_are_named_in_a_warning(keys
     ) in warning.getMessage()
 
 
+def test_a_window_given_backwards_with_from_is_one_line_and_no_warning(keys, tmp_path, caplog):
+    """Its hours all lay outside the window, and their warning came before the one line that
+    names the mistake."""
+    write_export(tmp_path / "export.jsonl")
+
+    result = invoke(
+        "run",
+        "--from",
+        tmp_path / "export.jsonl",
+        *("--since", "2026-11-01T02:00Z", "--until", "2026-11-01T01:00Z"),
+        *audit_args(keys, tmp_path / "a"),
+    )
+
+    assert one_error_line(result) == "--until must be after --since"
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
+
+
 def test_a_folder_pulled_through_the_legacy_api_runs_into_the_chain_of_hour_file_runs(
     keys, tmp_path
 ):

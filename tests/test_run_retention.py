@@ -109,6 +109,19 @@ def test_a_chain_whose_middle_hours_expired_archives_the_rest_with_one_high_find
     assert emulator.stats.by_route("hour") == asked
 
 
+def test_one_hour_lost_is_told_in_the_singular(emulator, keys, tmp_path, caplog):
+    assert audit(emulator, keys, tmp_path, "--until", "2026-11-01T03:00Z").exit_code == 0
+    emulator.clock.advance((START + 3 * DAY_MS + 4.5 * HOUR_MS - emulator.clock.now_ms()) / 1000)
+    second = audit(emulator, keys, tmp_path, "--incremental", "--until", "2026-11-01T06:00Z")
+
+    assert second.exit_code == 1, second.output
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [
+        "1 hour between 2026-11-01T03:00:00Z and 2026-11-01T04:00:00Z is lost to this archive: "
+        "the source no longer serves it (its hour-expired finding says what it answered)"
+    ]
+
+
 def test_hours_lost_are_told_in_the_log_the_outcome_bag_info_and_verify_chain(
     emulator, keys, tmp_path, caplog
 ):

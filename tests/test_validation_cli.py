@@ -130,5 +130,6 @@ def test_a_findings_file_the_system_refuses_is_one_line_and_exit_2(tmp_path):
 
     assert result.exit_code == 2, result.output
     assert result.stderr == (
-        f"auditor: error: [Errno 20] Not a directory: '{tmp_path / 'a-file' / 'findings.jsonl'}'\n"
+        f"auditor: error: {tmp_path / 'a-file' / 'findings.jsonl'}: cannot write findings "
+        "(Not a directory)\n"
     )

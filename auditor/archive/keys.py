@@ -155,11 +155,22 @@ def _refuse_foreign_format(path: str | Path, data: bytes) -> None:
         raise ConfigError(
             f"{path}: is an OpenSSH private key, which cannot sign here; {_KEY_NEEDED}"
         )
+    if b"-----BEGIN PUBLIC KEY-----" in data or _openssh_public(data):
+        raise ConfigError(
+            f"{path}: is a public key, which cannot sign; give the private key "
+            "(auditor-signing-key.pem, which auditor keygen writes beside the public one)"
+        )
     if b"Proc-Type: 4,ENCRYPTED" in data:
         raise ConfigError(
             f"{path}: is a key encrypted in the traditional OpenSSL format, which holds no "
             f"Ed25519 key; {_KEY_NEEDED}"
         )
+
+
+def _openssh_public(data: bytes) -> bool:
+    """Whether `data` is an OpenSSH public key line or an allowed_signers file, the other two
+    files keygen writes beside the private key."""
+    return b"ssh-ed25519" in data.split(maxsplit=2)[:2]
 
 
 def derive_salt_key(key: Ed25519PrivateKey) -> bytes:

@@ -5,8 +5,9 @@ EXIT_CODES_HELP = """\b
     0  done, nothing at or above --fail-on (or: verified intact)
     1  done with findings at or above --fail-on (or: verification found
        problems)
-    2  bad usage, configuration, input file, policy file or key, or a file
-       or database it cannot write (disk full, permissions, damaged)
+    2  bad usage, configuration, input file, policy file, term file or key,
+       or a file or database it cannot write (disk full, permissions,
+       damaged)
     3  the source failed after all retries, or has not written an hour of the
        window yet, or an hour was not done within --hour-timeout (progress
        kept: run again to resume)

@@ -8,7 +8,7 @@ from typing import BinaryIO
 import click
 import orjson
 
-from auditor.errors import EXIT_FINDINGS
+from auditor.errors import EXIT_FINDINGS, ConfigError
 from auditor.findings import Finding
 from auditor.validation import PROFILES, ValidationSummary, validate_files
 
@@ -78,7 +78,11 @@ def validate_command(
     if findings_out is None:
         summary = validate_files(inputs, profile)
     else:
-        with click.open_file(findings_out, "wb") as sink:
+        try:
+            opened = click.open_file(findings_out, "wb")
+        except OSError as error:  # Python's own line names the file but not the flag
+            raise ConfigError(f"{findings_out}: cannot write findings ({error.strerror})") from None
+        with opened as sink:
             summary = validate_files(inputs, profile, _writer(sink))
     click.echo(_table(summary), err=findings_out == "-")
     if findings_out is None and summary.findings:

@@ -597,7 +597,9 @@ class ReportBuilder:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise InputError(f"{out_dir}: cannot create the report folder ({error})") from None
+            raise InputError(
+                f"{out_dir}: cannot create the report folder ({error.strerror})"
+            ) from None
         report = self.snapshot()
         formats = list(formats or default_formats())
         beside = next((each for each in formats if each.snapshot_only), None)

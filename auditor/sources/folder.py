@@ -86,7 +86,10 @@ class PreparedInputs:
 
     def window(self, since_ms: int | None, until_ms: int | None) -> tuple[int, int]:
         """The window given, its missing ends taken from the hours the inputs hold; a pull's
-        folder must hold every hour of it."""
+        folder must hold every hour of it. A window given backwards is refused first, alone:
+        the warning about the hours it leaves out would only bury the mistake."""
+        if since_ms is not None and until_ms is not None and until_ms <= since_ms:
+            raise ConfigError("--until must be after --since")
         if not self.hours:
             raise InputError(f"{self.description}: no hour to audit")
         since = since_ms if since_ms is not None else self.hours[0].start_ms
