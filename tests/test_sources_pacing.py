@@ -13,7 +13,7 @@ from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError, SourceError
 from auditor.partitions import HOUR_MS
-from auditor.pipeline import run_audit
+from auditor.pipeline import Progress, run_audit
 from auditor.sources.pacing import Pacer
 from auditor.sources.pull import pull
 from auditor.sources.settings import (
@@ -22,6 +22,7 @@ from auditor.sources.settings import (
     make_client,
     make_source,
 )
+from auditor.stages import PACE_FILE
 
 SECRET = "pacing-secret"
 
@@ -176,3 +177,36 @@ def test_the_workers_of_a_run_share_one_pace(tmp_path):
 
     assert refused == 0 and asked == 8
     assert outcome.records > 0
+
+
+def test_a_stopped_run_does_not_wait_for_the_hours_still_waiting_for_their_pace_slot(tmp_path):
+    """At Easemob's pace an hour may wait a minute for its slot, and a stop waits for the hours
+    in progress (they keep their spool): those still waiting give up at once instead, so a
+    SIGTERM is answered within a container's grace period; the next run fetches them."""
+    keys = generate_key_files(tmp_path / "keys", identity="test-auditor")
+    stopped_at = []
+
+    def stop_after_the_first_hour(partition, outcome):
+        stopped_at.append(time.monotonic())
+        raise KeyboardInterrupt
+
+    with run_emulator(EmulatorOptions(messages=1200, client_secret=SECRET)) as emulator:
+        source = dataclasses.replace(paced_source(emulator), hour_files_per_minute=12)  # 5 s
+        settings = run_support.settings_for(
+            emulator, keys, tmp_path, SECRET, source=source, workers=2,
+            until_ms=DEFAULT_START_MS + 8 * HOUR_MS,
+        )  # fmt: skip
+        with pytest.raises(KeyboardInterrupt):
+            run_audit(settings, Progress(partition_done=stop_after_the_first_hour))
+        took = time.monotonic() - stopped_at[0]
+        asked = emulator.stats.requests[("hour", 200)]
+        leftover = list((tmp_path / "spool").rglob(f"{PACE_FILE}.stop"))
+        # unpaced: the slots given up stay reserved, so a paced rerun waits until they pass
+        unpaced = dataclasses.replace(source, hour_files_per_minute=0)
+        resumed = run_audit(dataclasses.replace(settings, source=unpaced))
+
+    assert took < 3.0  # the next slots were 5 and 10 s after the first
+    assert asked <= 2 and leftover == []
+    assert resumed.records == sum(
+        1 for _ in emulator.expected_records(DEFAULT_START_MS, DEFAULT_START_MS + 8 * HOUR_MS)
+    )

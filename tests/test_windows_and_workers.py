@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
@@ -162,14 +163,19 @@ def _slow_for_some(partition: Partition) -> str:
     return f"outcome of {partition.start_ms}"
 
 
+def spooling_in(folder):
+    """All the fake pool's coordinator reads of a worker's settings: where the spool is."""
+    return types.SimpleNamespace(spool_dir=str(folder))
+
+
 def test_workers_run_a_bounded_number_of_partitions_ahead_and_outcomes_keep_their_order(
-    monkeypatch,
+    monkeypatch, tmp_path
 ):
     monkeypatch.setattr(local, "ProcessPoolExecutor", CountingPool)
     monkeypatch.setattr(local, "_work", _slow_for_some)
     CountingPool.instances.clear()
     partitions = [Partition(NOV_1 + n * HOUR_MS) for n in range(5_000)]
-    outcomes = LocalExecutor(workers=3).run(partitions, settings=None)
+    outcomes = LocalExecutor(workers=3).run(partitions, settings=spooling_in(tmp_path))
 
     first = next(outcomes)
     assert CountingPool.instances[0].submitted <= AHEAD_PER_WORKER * 3
@@ -178,7 +184,7 @@ def test_workers_run_a_bounded_number_of_partitions_ahead_and_outcomes_keep_thei
 
 
 def test_a_failed_partition_stops_the_run_at_its_turn_and_later_ones_are_not_started(
-    monkeypatch,
+    monkeypatch, tmp_path
 ):
     def fail_on_the_tenth(partition: Partition) -> str:
         if partition.start_ms == NOV_1 + 9 * HOUR_MS:
@@ -191,7 +197,7 @@ def test_a_failed_partition_stops_the_run_at_its_turn_and_later_ones_are_not_sta
     partitions = [Partition(NOV_1 + n * HOUR_MS) for n in range(1_000)]
     done = []
     with pytest.raises(PartitionNotReady, match="hour 2026110109 is not available"):
-        for partition, _outcome in LocalExecutor(workers=2).run(partitions, settings=None):
+        for partition, _outcome in LocalExecutor(workers=2).run(partitions, spooling_in(tmp_path)):
             done.append(partition)
     assert done == partitions[:9]
     assert CountingPool.instances[0].submitted <= 9 + AHEAD_PER_WORKER * 2

@@ -45,7 +45,14 @@ from auditor.executors.interface import (
     submitted_in_order,
 )
 from auditor.partitions import Partition
-from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings, spool_paths
+from auditor.sources.pacing import stop_marker
+from auditor.stages import (
+    PACE_FILE,
+    PartitionOutcome,
+    PartitionProcessor,
+    StageSettings,
+    spool_paths,
+)
 
 log = logging.getLogger(__name__)
 INSTALL_HINT = "pip install 'easemob-auditor[dask]'"
@@ -120,6 +127,8 @@ class DaskExecutor(Executor):
             return
         distributed = _distributed()
         settings = _absolute(settings)
+        # left by a local run killed while it stopped: workers kept from before it would obey it
+        stop_marker(Path(settings.spool_dir) / PACE_FILE).unlink(missing_ok=True)
         check = WorkerCheck(
             __version__, settings.policy_sha256 or _file_sha256(settings.policy_path)
         )

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
+from pathlib import Path
 
 from auditor.errors import SourceError
 from auditor.executors.deadline import Overdue, interrupted_after
@@ -43,7 +44,8 @@ from auditor.processes import (
     stops_kept,
     take_stop_signals,
 )
-from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings
+from auditor.sources.pacing import stop_marker
+from auditor.stages import PACE_FILE, PartitionOutcome, PartitionProcessor, StageSettings
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,8 @@ class LocalExecutor(Executor):
         )
         pending: deque[tuple[Partition, Future[PartitionOutcome]]] = deque()
         ahead = AHEAD_PER_WORKER * self.workers
+        stopping = stop_marker(Path(settings.spool_dir) / PACE_FILE)
+        stopping.unlink(missing_ok=True)
         try:
             for partition, future in submitted_in_order(
                 partitions, lambda p: _submitted(pool, p), lambda: ahead, pending
@@ -117,7 +121,13 @@ class LocalExecutor(Executor):
                 "partitions; the partitions finished so far are kept: run again to resume"
             ) from None
         finally:
-            _shut_down(pool, [future for _partition, future in pending])
+            if pending:  # hours still waiting for their pace slot are left to the next run
+                with suppress(OSError):
+                    stopping.touch()
+            try:
+                _shut_down(pool, [future for _partition, future in pending])
+            finally:
+                stopping.unlink(missing_ok=True)
 
     def _result(
         self, pool: ProcessPoolExecutor, partition: Partition, future: Future[PartitionOutcome]

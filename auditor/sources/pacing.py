@@ -7,6 +7,11 @@ refused. A `Pacer` spaces the requests evenly instead: each caller reserves the 
 `60 / per_minute` seconds after the last one reserved, and sleeps until it. Workers of one run
 (processes, or Dask workers sharing the spool volume) reserve their slots in one small file under
 an exclusive `flock`, so the limit holds for the app, not per process.
+
+A run that stops (Ctrl-C, SIGTERM) lets its hours in progress finish, and at Easemob's pace an
+hour can wait a minute for its slot: the coordinator then leaves a `stop_marker` beside the
+slots, and a caller still waiting gives up (`PacingStopped`) rather than fetch an hour the run
+will not archive. The next run fetches it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 EASEMOB_HOUR_FILES_PER_MINUTE = 10.0
+STOP_POLL_S = 0.25
+"""How often a caller waiting for its slot looks for the run's stop marker."""
+
+
+class PacingStopped(Exception):
+    """The run is stopping: the hour waiting for its slot is left to the next run."""
+
+
+def stop_marker(slots: Path) -> Path:
+    """The file whose presence tells every caller sharing `slots` that the run is stopping."""
+    return slots.with_name(slots.name + ".stop")
 
 
 class Pacer:
@@ -38,15 +54,31 @@ class Pacer:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._next = 0.0
+        self._since = clock()  # a stop marker older than this is a killed run's
 
     def wait(self) -> float:
-        """Sleeps until this caller's slot and returns it (seconds since the epoch)."""
+        """Sleeps until this caller's slot and returns it (seconds since the epoch); raises
+        `PacingStopped` if the run stops meanwhile."""
         with self._lock:
             now = self._clock()
             slot = self._reserve(now)
-        if slot > now:
-            self._sleep(slot - now)
+        poll = STOP_POLL_S if self.slots is not None else float("inf")
+        while slot > now:
+            if self._stopping():
+                raise PacingStopped("the run is stopping")
+            self._sleep(min(slot - now, poll))
+            now = self._clock()
         return slot
+
+    def _stopping(self) -> bool:
+        """Whether this run's coordinator left the stop marker (one process without `slots`
+        is stopped by the signal itself)."""
+        if self.slots is None:
+            return False
+        try:
+            return stop_marker(self.slots).stat().st_mtime >= self._since
+        except FileNotFoundError:
+            return False
 
     def _reserve(self, now: float) -> float:
         if self.slots is None:
