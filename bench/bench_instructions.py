@@ -607,6 +607,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"), help="print two --json files"
     )
     options = parser.parse_args(argv)
+    if options.hours < 2 and "coordinator" in options.only:
+        parser.error("--hours must be at least 2: a one-hour run has no worker processes")
     if options.compare:
         compare(*(json.loads(path.read_text()) for path in options.compare))
         return {}
