@@ -19,7 +19,7 @@ ifneq ($(shell cat $(VENV)/.interpreter 2>/dev/null),$(INTERPRETER))
 CLEAR := --clear
 endif
 
-.PHONY: demo test bench lint format clean
+.PHONY: demo test bench bench-instructions lint format clean
 
 # The policy engine's per-record modules, compiled in place by `pip install -e .` (setup.py):
 # editing one reinstalls, so the compiled module never lags behind its source.
@@ -47,6 +47,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# Instructions a record under callgrind (valgrind), which the machine's load does not move:
+# several minutes, so not part of `make bench`.
+bench-instructions: $(STAMP)
+	$(BIN)/python bench/bench_instructions.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
