@@ -201,8 +201,7 @@ def test_conflicts_are_listed_by_line_and_exit_1(tmp_path):
         f"{path}:12: closed: the hold ended 2025-06-01T00:00:00Z and protects nothing now: remove "
         "it, or move `ends` if legal has not lifted it",
         f"{path}:14: zh: term '反洗钱' is also on its own allowlist, so it can never match",
-        f"{path}: 5 conflict(s); 3 retention rules, 1 holds, 1 keyword lists (1 terms), "
-        "0 detectors",
+        f"{path}: 5 conflict(s); 3 retention rules, 1 hold, 1 keyword list (1 term), 0 detectors",
     ]
 
 
@@ -388,6 +387,16 @@ def test_scan_refuses_a_missing_input_with_exit_2(tmp_path):
     result = run("scan", "--policies", write(tmp_path, VALID), tmp_path / "nope.jsonl")
     assert result.exit_code == 2
     assert result.output == f"auditor: error: {tmp_path / 'nope.jsonl'}: no such file or folder\n"
+
+
+def test_scan_to_a_findings_file_the_system_refuses_is_one_line_naming_why(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("")
+    refused = tmp_path / "a-file" / "findings.jsonl"
+    result = run("scan", "--policies", write(tmp_path, VALID), inputs, "--findings", refused)
+    assert result.exit_code == 2
+    assert result.output == f"auditor: error: {refused}: cannot write findings (Not a directory)\n"
 
 
 def test_yaml_words_and_dates_stay_text(tmp_path):

@@ -41,13 +41,14 @@ def check(ctx: click.Context, file: str, now: str | None) -> None:
     warnings = len(found) - len(conflicts)
     terms = sum(len(each.terms) for each in policy.keyword_lists)
     counts = (
-        f"{len(policy.retention_rules())} retention rules, {len(policy.holds)} holds, "
-        f"{len(policy.keyword_lists)} keyword lists ({terms} terms), "
-        f"{len(policy.detectors)} detectors"
+        f"{_count(len(policy.retention_rules()), 'retention rule')}, "
+        f"{_count(len(policy.holds), 'hold')}, "
+        f"{_count(len(policy.keyword_lists), 'keyword list')} ({_count(terms, 'term')}), "
+        f"{_count(len(policy.detectors), 'detector')}"
     )
     if policy.term_files:
         counts += "; term files: " + ", ".join(
-            f"{each.declared} ({each.terms} terms, sha256 {each.sha256[:12]}…)"
+            f"{each.declared} ({_count(each.terms, 'term')}, sha256 {each.sha256[:12]}…)"
             for each in policy.term_files
         )
     if warnings:
@@ -129,3 +130,7 @@ def _print_summary(summary: ScanSummary, reference: int, to_stderr: bool) -> Non
 
 
 COMMANDS: list[click.Command] = [policy_group, scan]
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

@@ -72,7 +72,9 @@ def scan_files(
             try:
                 out = stack.enter_context(Path(findings_out).open("wb"))
             except OSError as error:
-                raise ConfigError(f"{findings_out}: cannot write findings ({error})") from None
+                raise ConfigError(
+                    f"{findings_out}: cannot write findings ({error.strerror})"
+                ) from None
         for path, archived in files:
             for parsed in read_file(path):
                 if archived:
