@@ -16,6 +16,7 @@ import yaml
 from auditor.errors import ConfigError
 from auditor.findings import FAIL_ON_LEVELS
 from auditor.operator_files import read_operator_file
+from auditor.validation import PROFILES
 from auditor.yamlsafe import located_problem, safe_load
 
 RUN_KEYS = {
@@ -42,7 +43,12 @@ RUN_KEYS = {
 }
 # Settings the command line takes from a fixed set or range: the config file is held to the same.
 # Checked here, not only by the run, whose error named `--fail-on` to an operator who set no flag.
-RUN_CHOICES = {"attachments": ("fetch", "skip"), "fail_on": FAIL_ON_LEVELS}
+RUN_CHOICES = {
+    "attachments": ("fetch", "skip"),
+    "fail_on": FAIL_ON_LEVELS,
+    "profile": PROFILES,
+    "executor": ("local", "dask"),  # executors.EXECUTORS, whose modules import this one
+}
 RUN_LEAST = {"ready_delay_hours": 0, "late_hours": 0, "workers": 1, "parallel_apps": 1}
 
 

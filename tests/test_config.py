@@ -2,8 +2,9 @@
 
 import pytest
 
-from auditor.config import load_run_section
+from auditor.config import RUN_CHOICES, load_run_section
 from auditor.errors import ConfigError
+from auditor.executors import EXECUTORS
 
 
 @pytest.mark.parametrize(
@@ -19,6 +20,8 @@ from auditor.errors import ConfigError
         ("key: null", "run.key is empty: give it a value or remove it"),
         ("out: ''", "run.out is empty: give it a value or remove it"),
         ("workers: two", "run.workers must be a whole number, not 'two'"),
+        ("profile: lax", "run.profile must be one of loose, strict, not 'lax'"),
+        ("executor: ray", "run.executor must be one of local, dask, not 'ray'"),
     ],
 )
 def test_a_value_the_command_line_would_refuse_is_refused_in_the_file(tmp_path, line, message):
@@ -52,3 +55,7 @@ def test_values_the_command_line_accepts_pass_with_paths_made_relative_to_the_fi
         "ready_delay_hours": 0,
         "out": str(tmp_path / "bags"),
     }
+
+
+def test_the_file_offers_the_executors_the_command_line_offers():
+    assert RUN_CHOICES["executor"] == EXECUTORS
