@@ -14,7 +14,7 @@ from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError, SourceError
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import Progress, run_audit
-from auditor.sources.pacing import Pacer
+from auditor.sources.pacing import Pacer, release_unused
 from auditor.sources.pull import pull
 from auditor.sources.settings import (
     ConnectionSettings,
@@ -81,6 +81,19 @@ def test_a_slot_file_cut_short_by_a_killed_writer_starts_afresh(tmp_path):
 
     assert first == 2000.0 and fake.slept == []
     assert float(slots_file.read_text()) == 2010.0
+
+
+def test_the_slots_a_stopped_run_gave_up_are_released_but_not_the_interval_after_now(tmp_path):
+    slots_file = tmp_path / "pace"
+    fake = FakeTime(3000.0)
+    pacer = Pacer(12, slots_file, clock=fake.clock, sleep=fake.sleep)  # one every 5 s
+    reserved = [pacer.wait() for _ in range(4)]
+    fake.now = 3001.0  # as if the last three had given their slots up at 3001
+
+    release_unused(slots_file, 12, clock=fake.clock)
+
+    assert reserved == [3000.0, 3005.0, 3010.0, 3015.0]
+    assert Pacer(12, slots_file, clock=fake.clock, sleep=fake.sleep).wait() == 3006.0  # not 3020
 
 
 def paced_source(emulator):
@@ -200,13 +213,16 @@ def test_a_stopped_run_does_not_wait_for_the_hours_still_waiting_for_their_pace_
             run_audit(settings, Progress(partition_done=stop_after_the_first_hour))
         took = time.monotonic() - stopped_at[0]
         asked = emulator.stats.requests[("hour", 200)]
-        leftover = list((tmp_path / "spool").rglob(f"{PACE_FILE}.stop"))
-        # unpaced: the slots given up stay reserved, so a paced rerun waits until they pass
+        leftover = list(tmp_path.rglob(f"{PACE_FILE}.stop"))
+        (slots,) = tmp_path.rglob(PACE_FILE)  # under the run's work folder
+        next_free = float(slots.read_text()) - time.time()
+        # the rerun unpaced, to take seconds rather than eight slots of 5 s
         unpaced = dataclasses.replace(source, hour_files_per_minute=0)
         resumed = run_audit(dataclasses.replace(settings, source=unpaced))
 
     assert took < 3.0  # the next slots were 5 and 10 s after the first
     assert asked <= 2 and leftover == []
+    assert next_free <= 5.0  # the slots given up are released: one interval from the stop
     assert resumed.records == sum(
         1 for _ in emulator.expected_records(DEFAULT_START_MS, DEFAULT_START_MS + 8 * HOUR_MS)
     )

@@ -164,8 +164,11 @@ def _slow_for_some(partition: Partition) -> str:
 
 
 def spooling_in(folder):
-    """All the fake pool's coordinator reads of a worker's settings: where the spool is."""
-    return types.SimpleNamespace(spool_dir=str(folder))
+    """All the fake pool's coordinator reads of a worker's settings: where the spool is, and
+    the hour-file pace (none)."""
+    return types.SimpleNamespace(
+        spool_dir=str(folder), source=types.SimpleNamespace(hour_file_rate=0.0)
+    )
 
 
 def test_workers_run_a_bounded_number_of_partitions_ahead_and_outcomes_keep_their_order(

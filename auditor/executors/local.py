@@ -44,7 +44,7 @@ from auditor.processes import (
     stops_kept,
     take_stop_signals,
 )
-from auditor.sources.pacing import stop_marker
+from auditor.sources.pacing import release_unused, stop_marker
 from auditor.stages import PACE_FILE, PartitionOutcome, PartitionProcessor, StageSettings
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,8 @@ class LocalExecutor(Executor):
                 _shut_down(pool, [future for _partition, future in pending])
             finally:
                 stopping.unlink(missing_ok=True)
+            if pending:
+                release_unused(stopping.with_name(PACE_FILE), settings.source.hour_file_rate)
 
     def _result(
         self, pool: ProcessPoolExecutor, partition: Partition, future: Future[PartitionOutcome]

@@ -11,7 +11,8 @@ an exclusive `flock`, so the limit holds for the app, not per process.
 A run that stops (Ctrl-C, SIGTERM) lets its hours in progress finish, and at Easemob's pace an
 hour can wait a minute for its slot: the coordinator then leaves a `stop_marker` beside the
 slots, and a caller still waiting gives up (`PacingStopped`) rather than fetch an hour the run
-will not archive. The next run fetches it.
+will not archive. The next run fetches it, and does not wait for the slots given up
+(`release_unused`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import fcntl
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 EASEMOB_HOUR_FILES_PER_MINUTE = 10.0
@@ -97,3 +99,22 @@ class Pacer:
             handle.truncate()
             handle.write(repr(slot + self.interval).encode())
             return slot
+
+
+def release_unused(slots: Path, per_minute: float, clock: Callable[[], float] = time.time) -> None:
+    """Once a stopped run's callers have all given up or finished, the slots reserved beyond one
+    interval from now were never used: the next caller may have the first after now + interval,
+    which is still an interval after every request made (each at a slot of now or before)."""
+    if per_minute <= 0:
+        return
+    with suppress(OSError), slots.open("r+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            following = float(handle.read() or 0)
+        except ValueError:
+            return
+        soonest = clock() + 60.0 / per_minute
+        if following > soonest:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(repr(soonest).encode())
