@@ -144,6 +144,11 @@ def drop_partial_downloads(spool_dir: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
+def pace_slots(spool_dir: str | Path) -> Path:
+    """The file through which a run's processes share the hour-file pace (`pacing.Pacer`)."""
+    return Path(spool_dir) / PACE_FILE
+
+
 def checkpoint_path(spool_dir: Path, partition: Partition) -> Path:
     return spool_dir / f"{partition.start_ms}.done.json"
 
@@ -245,7 +250,7 @@ class PartitionProcessor:
         self.spool_dir = Path(settings.spool_dir)
         (self.spool_dir / "attachments").mkdir(parents=True, exist_ok=True)
         # Every worker of the run takes its turn for Easemob's hour-file rate through this file.
-        self.source: Source = make_source(settings.source, self.spool_dir / PACE_FILE)
+        self.source: Source = make_source(settings.source, pace_slots(self.spool_dir))
         self.client = make_client(settings.source) if settings.fetch_attachments else None
         # Its threads live as long as the worker: the client keeps one HTTP session per thread.
         self._downloads: ThreadPoolExecutor | None = None

@@ -47,10 +47,10 @@ from auditor.executors.interface import (
 from auditor.partitions import Partition
 from auditor.sources.pacing import stop_marker
 from auditor.stages import (
-    PACE_FILE,
     PartitionOutcome,
     PartitionProcessor,
     StageSettings,
+    pace_slots,
     spool_paths,
 )
 
@@ -128,7 +128,7 @@ class DaskExecutor(Executor):
         distributed = _distributed()
         settings = _absolute(settings)
         # left by a local run killed while it stopped: workers kept from before it would obey it
-        stop_marker(Path(settings.spool_dir) / PACE_FILE).unlink(missing_ok=True)
+        stop_marker(pace_slots(settings.spool_dir)).unlink(missing_ok=True)
         check = WorkerCheck(
             __version__, settings.policy_sha256 or _file_sha256(settings.policy_path)
         )

@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
-from pathlib import Path
 
 from auditor.errors import SourceError
 from auditor.executors.deadline import Overdue, interrupted_after
@@ -45,7 +44,7 @@ from auditor.processes import (
     take_stop_signals,
 )
 from auditor.sources.pacing import release_unused, stop_marker
-from auditor.stages import PACE_FILE, PartitionOutcome, PartitionProcessor, StageSettings
+from auditor.stages import PartitionOutcome, PartitionProcessor, StageSettings, pace_slots
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +105,8 @@ class LocalExecutor(Executor):
         )
         pending: deque[tuple[Partition, Future[PartitionOutcome]]] = deque()
         ahead = AHEAD_PER_WORKER * self.workers
-        stopping = stop_marker(Path(settings.spool_dir) / PACE_FILE)
+        slots = pace_slots(settings.spool_dir)
+        stopping = stop_marker(slots)
         stopping.unlink(missing_ok=True)
         try:
             for partition, future in submitted_in_order(
@@ -129,7 +129,7 @@ class LocalExecutor(Executor):
             finally:
                 stopping.unlink(missing_ok=True)
             if pending:
-                release_unused(stopping.with_name(PACE_FILE), settings.source.hour_file_rate)
+                release_unused(slots, settings.source.hour_file_rate)
 
     def _result(
         self, pool: ProcessPoolExecutor, partition: Partition, future: Future[PartitionOutcome]
