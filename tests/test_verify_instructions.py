@@ -81,7 +81,7 @@ def test_verify_txt_says_to_run_its_commands_in_the_folder_holding_bagit_txt(ser
     assert (
         "Open bash or zsh (the\ncommands use <(...) and $'...', which sh lacks) in the bag's "
         "top folder, run-000001/, the one\nholding bagit.txt (this file is in its data/ folder), "
-        "and set:"
+        "and set these two"
     ) in text
     assert "/usr/bin/openssl, which is LibreSSL" in text
     assert "--previous" not in text  # the first run of its chain links to nothing

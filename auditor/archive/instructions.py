@@ -76,10 +76,11 @@ succeeds, this file is no more trustworthy than the rest, fingerprint above incl
 tells which of your keys to use. `auditor keygen` wrote the key as auditor-signing-key.pub.pem
 (for openssl) and as a line of allowed_signers (for ssh-keygen). Open bash or zsh (the
 commands use <(...) and $'...', which sh lacks) in the bag's top folder, {name}/, the one
-holding bagit.txt (this file is in its data/ folder), and set:
+holding bagit.txt (this file is in its data/ folder), and set these two to your own copies,
+received apart from the archives (SIGNERS may list every key used):
 
-  PUBKEY=/path/to/auditor-signing-key.pub.pem   # your own copies, received apart from
-  SIGNERS=/path/to/allowed_signers              # the archives (may list every key used)
+  PUBKEY=/path/to/auditor-signing-key.pub.pem
+  SIGNERS=/path/to/allowed_signers
 
 0. Your keys are the auditor's: the first command prints the fingerprint of each key of
    SIGNERS, the second that of PUBKEY (which ssh-keygen cannot read), in the same form; each
