@@ -299,3 +299,41 @@ def test_the_page_stays_under_10_mb_at_a_million_records_and_50000_findings(tmp_
     assert page.stat().st_size < 10_000_000
     assert "1,000,000</span>" in html
     assert "most severe of 10,000" in html
+
+
+def test_the_type_tables_say_what_none_and_unknown_stand_for(tmp_path):
+    builder = ReportBuilder(run_info())
+    for index, record in enumerate(
+        [
+            {"chat_type": "chat", "payload": {}},
+            {"payload": {"bodies": [{"msg": "no type"}]}},
+            {"chat_type": "chat", "payload": {"bodies": [{"type": "txt", "msg": "hi"}]}},
+        ]
+    ):
+        builder.observe_record({"msg_id": str(index), "timestamp": NOV_1, **record}, "x")
+    html = builder.render(tmp_path)["report.html"].read_text(encoding="utf-8")
+    types = html.split('<table id="by-type">')[1].split("</div>")[0]
+    chats = html.split('<table id="by-chat-type">')[1].split("</div>")[0]
+
+    assert sorted(re.findall(r"<tr><td>(\w+)</td>", types)) == ["none", "txt", "unknown"]
+    assert "none: a record with no message body." in types
+    assert "unknown: a first body whose type is missing or not text." in types
+    assert "unknown: a record whose chat_type is missing or not text." in chats
+
+
+def test_the_type_tables_add_no_note_when_every_record_has_a_type(tmp_path):
+    _, files = rendered(tmp_path, [])
+    html = files["report.html"].read_text(encoding="utf-8")
+    assert "a record with no message body" in html  # the one record of `rendered` has none
+    builder = ReportBuilder(run_info())
+    builder.observe_record(
+        {
+            "msg_id": "1",
+            "timestamp": NOV_1,
+            "chat_type": "chat",
+            "payload": {"bodies": [{"type": "txt", "msg": "hi"}]},
+        },
+        "x",
+    )
+    html = builder.render(tmp_path / "typed")["report.html"].read_text(encoding="utf-8")
+    assert 'class="note">none' not in html and 'class="note">unknown' not in html
