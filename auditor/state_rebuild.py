@@ -16,9 +16,9 @@ What the bags do not hold, and the rebuilt state therefore lacks:
   is skipped);
 - which later runs saw a message again (`last_run`): the run that archived it.
 
-Bags written before they kept the policy file (`data/policy.yaml`, since commit 13c81a1 of the seventeenth
-session) name it only by its Policy-SHA256: the operator gives that file with `--policy`, and
-it is used for exactly the bags whose Policy-SHA256 is its SHA-256.
+Bags written before they kept the policy file (`data/policy.yaml`, from commit 13c81a1 on)
+name it only by its Policy-SHA256: the operator gives that file with `--policy`, and it is used
+for exactly the bags whose Policy-SHA256 is its SHA-256.
 """
 
 from __future__ import annotations
