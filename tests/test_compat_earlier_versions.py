@@ -7,6 +7,7 @@ commit d57b3d3, the first session's auditor, wrote: bags without data/policy.yam
 without the `unidentified` table or the message index's later columns."""
 
 import hashlib
+import json
 import sqlite3
 import tarfile
 from contextlib import closing
@@ -166,6 +167,26 @@ def test_a_newer_bag_format_is_refused_in_one_line(keys, tmp_path, value):
         assert len(result.output.strip().splitlines()) == 1
         assert "written in bag format" in result.output and value in result.output
         assert "reads formats up to 1" in result.output
+
+
+def test_prove_and_verify_proof_refuse_a_newer_bag_format(keys, tmp_path):
+    bag = build_bag(tmp_path, keys[1]).path
+    msg_id = json.loads(next(iter(sorted((bag / layout.RECORDS).glob("*.jsonl")))).read_text()
+                        .splitlines()[0])["record"]["msg_id"]  # fmt: skip
+    proved = auditor("prove", bag, msg_id, "-o", tmp_path / "proof.json")
+    assert proved.exit_code == 0, proved.output
+    proof = json.loads((tmp_path / "proof.json").read_text())
+    proof["bag_info"] = proof["bag_info"].replace(f"{layout.FORMAT}: 1\n", f"{layout.FORMAT}: 2\n")
+    (tmp_path / "newer.json").write_text(json.dumps(proof))
+    resign_with_format(bag, keys[0].private_key, "2")
+    for command in (
+        ("prove", bag, msg_id, "-o", tmp_path / "again.json"),
+        ("verify-proof", tmp_path / "newer.json", "--pubkey", keys[0].public_key),
+    ):
+        result = auditor(*command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "written in bag format 2, newer than this auditor" in result.output
+    assert not (tmp_path / "again.json").exists()
 
 
 def test_a_bag_without_the_format_label_is_read_as_today(keys, tmp_path):
