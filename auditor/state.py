@@ -24,6 +24,7 @@ from pathlib import Path, PurePath
 from auditor import crashpoints
 from auditor.errors import ConfigError, LockHeldError
 from auditor.fsutil import fsync_ancestors, fsync_dir, fsync_path
+from auditor.state_schema import mark_current, refuse_newer
 
 GENESIS = "0" * 64
 
@@ -246,10 +247,12 @@ class State:
             # no other program may have the file open during a run.
             self.db.executescript(
                 "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                + _SCHEMA
             )
+            refuse_newer(self.db, self.path)
+            self.db.executescript(_SCHEMA)
             _add_columns(self.db)
             _relative_bag_paths(self.db)
+            mark_current(self.db)
         except sqlite3.OperationalError as error:  # the file system refused, not the file
             if error.sqlite_errorcode == sqlite3.SQLITE_BUSY:  # "database is locked"
                 raise LockHeldError(

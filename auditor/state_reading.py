@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from auditor.archive.untrusted import shown
 from auditor.errors import ConfigError, InputError, LockHeldError
+from auditor.state_schema import refuse_newer
 
 
 @contextmanager
@@ -41,6 +42,7 @@ def reading_state(state_path: Path) -> Iterator[sqlite3.Connection]:
         try:
             db = sqlite3.connect(uri, uri=True)
             db.execute("SELECT count(*) FROM runs").fetchone()
+            refuse_newer(db, state_path)
         except sqlite3.OperationalError as error:
             if error.sqlite_errorcode == sqlite3.SQLITE_BUSY:
                 raise _held_open(state_path) from None

@@ -15,6 +15,10 @@ What the bags do not hold, and the rebuilt state therefore lacks:
   hours an older state would, `late_hours` back (at most once more each; what the index holds
   is skipped);
 - which later runs saw a message again (`last_run`): the run that archived it.
+
+Bags written before they kept the policy file (`data/policy.yaml`, from commit 13c81a1 on)
+name it only by its Policy-SHA256: the operator gives that file with `--policy`, and it is used
+for exactly the bags whose Policy-SHA256 is its SHA-256.
 """
 
 from __future__ import annotations
@@ -33,11 +37,13 @@ from auditor.archive.baginfo import parse_bag_info
 from auditor.archive.chain import verify_chain
 from auditor.archive.lines import record_bytes
 from auditor.archive.publickey import PublicKeys
-from auditor.archive.untrusted import record_files, shown
+from auditor.archive.untrusted import read_bag_file, record_files, shown
 from auditor.errors import EXIT_FINDINGS, AuditorError, ConfigError, InputError
+from auditor.operator_files import TEXT_FILE_LIMIT, read_operator_file
 from auditor.partitions import Partition, parse_hour_timezone, parse_instant
 from auditor.policies.in_bag import load_bag_policy
-from auditor.policies.model import retention_actions
+from auditor.policies.loading import policy_of_bytes
+from auditor.policies.model import Policy, retention_actions
 from auditor.policies.reading import glance
 from auditor.policies.retention import RetentionDecider, held_later
 from auditor.policies.term_files import applied_sha256_in_info
@@ -66,7 +72,11 @@ class RebuildOutcome:
 
 
 def rebuild(
-    out_dir: Path, state_path: Path, public_keys: PublicKeys, expect_head: str | None = None
+    out_dir: Path,
+    state_path: Path,
+    public_keys: PublicKeys,
+    expect_head: str | None = None,
+    policies: tuple[Path, ...] = (),
 ) -> RebuildOutcome:
     """Writes a state database at `state_path` (which must not exist) from the bags of
     `out_dir`, once all of them and their chain verify, and hold the run whose tagmanifest
@@ -79,6 +89,7 @@ def rebuild(
             f"{state_path}: already exists; rebuild writes a new state database: give a path "
             "where none is (and replace the old one with it once done)"
         )
+    given = _given_policies(policies)
     with StateLock.of_bag_folder(out_dir):
         numbered = _verified_bags(out_dir, public_keys)
         heads = {_tagmanifest_sha256(path): sequence for sequence, path in numbered}
@@ -93,7 +104,7 @@ def rebuild(
             try:
                 state = State(building)
                 try:
-                    outcome = _fill(state, bags)
+                    outcome = _fill(state, bags, given)
                     state.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 finally:
                     state.close()
@@ -124,7 +135,33 @@ def _tagmanifest_sha256(bag: Path) -> str:
     return hashlib.sha256((bag / layout.TAGMANIFEST).read_bytes()).hexdigest()
 
 
-def _fill(state: State, bags: list[Path]) -> RebuildOutcome:
+def _given_policies(paths: tuple[Path, ...]) -> dict[str, tuple[Path, bytes]]:
+    """The `--policy` files by SHA-256, for bags that hold no copy of theirs."""
+    return {hashlib.sha256(raw).hexdigest(): (path, raw) for path, raw in _read_all(paths)}
+
+
+def _read_all(paths: tuple[Path, ...]) -> Iterator[tuple[Path, bytes]]:
+    for path in paths:
+        yield path, read_operator_file(path, "policy file")
+
+
+def _bag_policy(bag: Path, info: dict[str, str], given: dict[str, tuple[Path, bytes]]) -> Policy:
+    """The policy the bag's run applied: its own copy, or the given file its Policy-SHA256
+    names when it holds none (ConfigError, exit 2, naming the digest, when none is given)."""
+    if read_bag_file(bag / layout.POLICY, TEXT_FILE_LIMIT) is not None:
+        return load_bag_policy(bag, info)
+    named = info.get("Policy-SHA256", "")
+    if named not in given:
+        raise ConfigError(
+            f"{shown(bag)}: holds no {layout.POLICY} (a bag written before bags kept the policy "
+            f"file): give the policy file it applied, whose SHA-256 is {shown(named) or '?'} "
+            "(its Policy-SHA256), with --policy FILE"
+        )
+    path, raw = given[named]
+    return policy_of_bytes(str(path), raw)
+
+
+def _fill(state: State, bags: list[Path], given: dict[str, tuple[Path, bytes]]) -> RebuildOutcome:
     messages = unidentified = 0
     head = GENESIS
     for bag in bags:
@@ -133,7 +170,7 @@ def _fill(state: State, bags: list[Path]) -> RebuildOutcome:
         head = _tagmanifest_sha256(bag)
         sequence = int(info[layout.SEQUENCE])
         with state.transaction() as db:
-            added, anonymous = _index_bag(db, bag, info, sequence)
+            added, anonymous = _index_bag(db, bag, info, sequence, _bag_policy(bag, info, given))
             _add_run(db, bag, info, sequence, head, head_before)
         messages += added
         unidentified += anonymous
@@ -183,11 +220,10 @@ _RELOOK = ("Fetched-Again-Since", "Fetched-Again-Until")
 
 
 def _index_bag(
-    db: sqlite3.Connection, bag: Path, info: dict[str, str], sequence: int
+    db: sqlite3.Connection, bag: Path, info: dict[str, str], sequence: int, policy: Policy
 ) -> tuple[int, int]:
     """Indexes the records of one bag as its run did: (msg_id, content) once, with the retention
     its policy gave at its reference time; returns (index rows added, records without msg_id)."""
-    policy = load_bag_policy(bag, info)
     decide = RetentionDecider(policy, parse_instant(info["Policy-Reference-Time"])).decide_facts
     then = retention_actions(policy)
     zone = parse_hour_timezone(info.get("Hour-Timezone", "UTC"))

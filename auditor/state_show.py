@@ -16,6 +16,7 @@ from auditor import expected_head
 from auditor.partitions import format_instant
 from auditor.state import GENESIS
 from auditor.state_reading import check_whole, reading_state
+from auditor.state_schema import has_table
 
 FORMAT = 1
 """The version of `state show --format json`: raised when a field is renamed or removed or its
@@ -66,7 +67,11 @@ def show(state_path: Path, expect_head: str | None = None) -> StateView:
         names = [column[0] for column in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor]
         messages = db.execute("SELECT count(*) FROM messages").fetchone()[0]
-        unidentified = db.execute("SELECT count(*) FROM unidentified").fetchone()[0]
+        unidentified = (
+            db.execute("SELECT count(*) FROM unidentified").fetchone()[0]
+            if has_table(db, "unidentified")
+            else 0
+        )
     runs: list[RunRow] = []
     previous_policy = None
     for row in rows:

@@ -458,6 +458,7 @@ class BagWriter:
         skipped = {} if self._skipped is None else {layout.ATTACHMENTS_SKIPPED: self._skipped}
         fields = {
             layout.SOFTWARE: f"easemob-auditor {__version__}",
+            layout.FORMAT: str(layout.FORMAT_VERSION),
             layout.BAGGING_DATE: datetime.now(UTC).strftime("%Y-%m-%d"),
             layout.PAYLOAD_OXUM: f"{self._payload_bytes}.{self._payload_files}",
             layout.SEQUENCE: str(self.sequence),

@@ -6,6 +6,8 @@ import re
 
 from auditor.archive import layout
 from auditor.archive.problems import Problem
+from auditor.archive.untrusted import shown
+from auditor.errors import InputError
 
 _INFO_LINE = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.-]*): ?(.*)")
 _MANIFEST_LINE = re.compile(r"([0-9a-f]{64})  (\S(?:.*\S)?)")
@@ -73,3 +75,20 @@ def not_a_manifest_line(line: str) -> str:
 def sequence_of(fields: dict[str, str]) -> int | None:
     value = fields.get(layout.SEQUENCE, "")
     return int(value) if value.isascii() and value.isdigit() else None
+
+
+def check_format(fields: dict[str, str], bag: str) -> None:
+    """Refuses a bag in a format newer than this auditor reads (InputError, exit 2): its checks
+    would pass what they do not understand, or fail what is sound. A bag without the label
+    predates numbered formats and is read as format 1 (see docs/compatibility.md)."""
+    value = fields.get(layout.FORMAT)
+    if value is None or value == str(layout.FORMAT_VERSION):
+        return
+    known = value.isascii() and value.isdigit() and not value.startswith("0")
+    what = f"format {value}, newer than" if known else f"format {shown(value[:20])}, unknown to"
+    raise InputError(
+        f"{bag}: written in bag {what} this auditor, which reads formats up to "
+        f"{layout.FORMAT_VERSION} ({layout.FORMAT} in {layout.BAG_INFO}): verify it with the "
+        f"auditor that wrote it ({shown(fields.get(layout.SOFTWARE, '?')[:60])}) or a "
+        "later one; nothing was checked"
+    )

@@ -42,6 +42,12 @@ SPOOL_FOLDER = ".work"
 
 # bag-info.txt labels the auditor writes and the verifier checks.
 SOFTWARE = "Bag-Software-Agent"
+# The bag's format: the files, labels and line form it holds, numbered from 1 whenever they
+# change in a way an older verifier would misread. Bag-Software-Agent cannot tell formats apart
+# (every version wrote "easemob-auditor 0.1.0"). A bag without this label was written before
+# formats were numbered and is read as format 1: each part it holds is checked as today.
+FORMAT = "Auditor-Bag-Format"
+FORMAT_VERSION = 1
 BAGGING_DATE = "Bagging-Date"
 PAYLOAD_OXUM = "Payload-Oxum"
 SEQUENCE = "Run-Sequence"
@@ -81,7 +87,7 @@ AUDITOR_LABELS = (
     NAMESPACE,
     FINGERPRINT,
 )
-RESERVED_LABELS = (*AUDITOR_LABELS, ATTACHMENTS_SKIPPED)
+RESERVED_LABELS = (*AUDITOR_LABELS, ATTACHMENTS_SKIPPED, FORMAT)
 MERKLE_HASHING_TEXT = "RFC 6962 SHA-256, leaf = SHA-256(0x00 || line without its newline)"
 LINE_FORMAT_TEXT = 'RFC 8785 JSON of {"record", "salt", "seq"}, one per line, LF'
 

@@ -24,7 +24,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from auditor.archive import layout
-from auditor.archive.baginfo import parse_bag_info, parse_manifest, sequence_of
+from auditor.archive.baginfo import check_format, parse_bag_info, parse_manifest, sequence_of
 from auditor.archive.canonical import CanonicalizationError, canonical
 from auditor.archive.merkle import (
     InvalidInclusionProofError,
@@ -93,6 +93,7 @@ def _prove(bag: Path, msg_id: str) -> dict[str, Any]:
             (tags[name] or b"").decode("utf-8")
         except UnicodeDecodeError:
             raise InputError(f"{shown(bag / name)}: is not UTF-8 text") from None
+    check_format(parse_bag_info(tags[layout.BAG_INFO] or b"", layout.BAG_INFO)[0], shown(bag))
     needle = _needle(msg_id)
     found: tuple[str, int, bytes, int] | None = None
     occurrences = size = 0
@@ -293,6 +294,7 @@ def verify_proof(proof: dict[str, Any], public_keys: PublicKeys, file: str) -> l
     tagmanifest = proof["tagmanifest"].encode()
     info_text = proof["bag_info"].encode()
     info, _ = parse_bag_info(info_text, layout.BAG_INFO)
+    check_format(info, file)
     problems += [
         Problem(file, problem.message) for problem in _signatures(proof, public_keys, info)[1]
     ]

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from auditor.archive import layout, sshsig
 from auditor.archive.baginfo import (
+    check_format,
     not_a_manifest_line,
     parse_bag_info,
     parse_manifest,
@@ -467,6 +468,7 @@ def _verify_bag(
     # Read as the writer wrote it (LF), so a copy's CRLF shows as one problem of the file
     # (`_check_tag_manifest`) rather than as a CR at the end of every value.
     info, info_problems = parse_bag_info(_lf(bag_info_data or b""), layout.BAG_INFO)
+    check_format(info, shown(bag))
     report.extend(info_problems)
     namespace = info.get(layout.NAMESPACE) or layout.DEFAULT_NAMESPACE
     raw = tags.read(layout.SIGNATURE)

@@ -124,8 +124,20 @@ def show_command(state_path: Path, output: str, expect_head: str | None) -> None
 @_state_option("The state database to write; it must not exist yet.", required=True)
 @_PUBKEY
 @expected_head.OPTION
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The policy file a bag written before bags kept theirs applied (its SHA-256 is the "
+    "bag's Policy-SHA256); repeat for several.",
+)
 def rebuild_command(
-    out_dir: Path, state_path: Path, pubkeys: tuple[Path, ...], expect_head: str | None
+    out_dir: Path,
+    state_path: Path,
+    pubkeys: tuple[Path, ...],
+    expect_head: str | None,
+    policies: tuple[Path, ...],
 ) -> None:
     """Write a new state database from the bags in --out, once every bag and the chain verify:
     runs, chain head and message index, so a lost or out-of-date state does not force a new
@@ -137,7 +149,7 @@ def rebuild_command(
     the folder.
     """
     expected = expected_head.parse(expect_head)
-    outcome = rebuild(out_dir, state_path, load_public_keys(pubkeys), expected)
+    outcome = rebuild(out_dir, state_path, load_public_keys(pubkeys), expected, policies)
     click.echo(
         f"{state_path}: rebuilt from {outcome.runs} run(s) of {out_dir}: {outcome.messages:,} "
         f"message(s) indexed, {outcome.unidentified:,} without a msg_id; chain head "
