@@ -37,7 +37,7 @@ from types import ModuleType
 from typing import Any
 
 from auditor import __version__, crashpoints
-from auditor.errors import ConfigError, SourceError
+from auditor.errors import ConfigError, SourceError, os_reason
 from auditor.executors.interface import (
     AHEAD_PER_WORKER,
     HOUR_TIMEOUT_S,
@@ -451,7 +451,7 @@ def _check_worker(settings: StageSettings, check: WorkerCheck) -> None:
     except OSError as error:
         raise ConfigError(
             f"Dask worker on {host} cannot read the policy file {settings.policy_path} "
-            f"({error.strerror}): workers must see it at the same path as the coordinator"
+            f"({os_reason(error)}): workers must see it at the same path as the coordinator"
         ) from None
     if found != check.policy_sha256:
         raise ConfigError(

@@ -39,7 +39,7 @@ from typing import TypeVar
 import orjson
 
 from auditor.archive.untrusted import shown
-from auditor.errors import ConfigError, InputError
+from auditor.errors import ConfigError, InputError, os_reason
 from auditor.jsonl import ParsedLine, parse_lines, read_file
 from auditor.operator_files import open_operator_file, read_operator_file
 from auditor.partitions import (
@@ -256,7 +256,7 @@ def work_folder(parent: Path) -> Iterator[Path]:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ConfigError(f"{shown(parent)}: cannot create it ({error.strerror})") from None
+        raise ConfigError(f"{shown(parent)}: cannot create it ({os_reason(error)})") from None
     for stale in parent.glob(f"{WORK_PREFIX}*"):
         if _abandoned(stale):
             shutil.rmtree(stale, ignore_errors=True)

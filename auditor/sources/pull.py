@@ -34,7 +34,7 @@ import orjson
 
 from auditor import crashpoints
 from auditor.archive.untrusted import shown
-from auditor.errors import ConfigError, InputError, LockHeldError
+from auditor.errors import ConfigError, InputError, LockHeldError, os_reason
 from auditor.fsutil import fsync_folders, make_folders, write_atomically
 from auditor.jsonl import read_file, record_line
 from auditor.operator_files import open_operator_file, read_operator_file
@@ -388,7 +388,7 @@ def pull(
         fsync_folders(make_folders(folder))  # its name durable before the hours it will list
     except OSError as error:
         raise ConfigError(
-            f"cannot create the output folder {shown(folder)} ({error.strerror})"
+            f"cannot create the output folder {shown(folder)} ({os_reason(error)})"
         ) from None
     zone = source.hour_timezone.tzname(None) or "UTC"
     outcomes: list[HourOutcome] = []
