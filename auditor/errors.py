@@ -64,9 +64,11 @@ def os_reason(error: OSError) -> str:
     """Why the system refused, for a one-line refusal. `strerror` is None for an OSError raised
     without an errno (a library's `OSError("...")`, or a subclass raised bare), and a line
     ending "(None)" tells the reader nothing: the error's own words stand in, or a plain
-    description when it has none."""
+    description when it has none (`str(error)` of one naming a file but no errno is
+    "[Errno None] None: 'name'")."""
     if error.strerror:
         return error.strerror
     if error.errno:
         return os.strerror(error.errno)
-    return str(error) or "the system gave no reason"
+    words = ", ".join(str(arg) for arg in error.args if arg is not None)
+    return words or "the system gave no reason"

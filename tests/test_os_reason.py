@@ -8,7 +8,7 @@ import errno
 import pytest
 from click.testing import CliRunner
 
-from auditor.cli import main
+from auditor.cli import _refusal, main
 from auditor.errors import os_reason
 
 
@@ -20,8 +20,9 @@ from auditor.errors import os_reason
         (OSError(errno.ENOSPC, None), "No space left on device"),
         (OSError("the share went away"), "the share went away"),
         (OSError(), "the system gave no reason"),
+        (OSError(None, None, "/x"), "the system gave no reason"),
     ],
-    ids=["strerror", "with a file", "errno alone", "words alone", "nothing"],
+    ids=["strerror", "with a file", "errno alone", "words alone", "nothing", "a file alone"],
 )
 def test_the_reason_is_strerror_else_the_errors_words_else_a_plain_one(error, said):
     assert os_reason(error) == said
@@ -44,3 +45,17 @@ def test_a_policy_refused_without_an_errno_says_why_in_one_line(tmp_path, monkey
     assert result.stderr.strip().splitlines() == [
         f"auditor: error: {policy}: cannot read the policy file (the share went away)"
     ]
+
+
+def test_a_refusal_the_cli_words_itself_names_the_file_and_a_reason_without_an_errno():
+    """What a command fails with unforeseen (`cli._refusal`): Python's own line for an
+    errno-less OSError naming a file is "[Errno None] None: '/x'"."""
+    assert _refusal(OSError(None, None, "/srv/a.db"), "auditor run") == (
+        "/srv/a.db: the system gave no reason"
+    )
+    assert _refusal(OSError("the share went away"), "auditor run") == (
+        "auditor run: the share went away"
+    )
+    assert _refusal(OSError(errno.ENOSPC, "No space left on device", "/srv/a.db"), "x") == (
+        "[Errno 28] No space left on device: '/srv/a.db'"
+    )
