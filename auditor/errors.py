@@ -6,6 +6,8 @@ traceback (the way pip-audit's CLI handles its `ServiceError`).
 
 from __future__ import annotations
 
+import os
+
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
@@ -56,3 +58,17 @@ class LockHeldError(AuditorError):
     """Another run holds the lock on the same state database (exit 4)."""
 
     exit_code = EXIT_LOCKED
+
+
+def os_reason(error: OSError) -> str:
+    """Why the system refused, for a one-line refusal. `strerror` is None for an OSError raised
+    without an errno (a library's `OSError("...")`, or a subclass raised bare), and a line
+    ending "(None)" tells the reader nothing: the error's own words stand in, or a plain
+    description when it has none (`str(error)` of one naming a file but no errno is
+    "[Errno None] None: 'name'")."""
+    if error.strerror:
+        return error.strerror
+    if error.errno:
+        return os.strerror(error.errno)
+    words = ", ".join(str(arg) for arg in error.args if arg is not None)
+    return words or "the system gave no reason"

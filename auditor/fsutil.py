@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
 
-from auditor.errors import InputError
+from auditor.errors import InputError, os_reason
 
 
 def write_synced(path: Path, data: bytes) -> None:
@@ -120,7 +120,7 @@ def write_atomically(path: Path, chunks: bytes | Iterable[bytes]) -> str:
         temporary.unlink(missing_ok=True)
         if error.filename is not None:
             raise
-        raise OSError(error.errno, error.strerror, str(path)) from None  # a write names none
+        raise OSError(error.errno, os_reason(error), str(path)) from None  # a write names none
     os.replace(temporary, path)
     fsync_dir(path.parent)
     return digest.hexdigest()

@@ -24,7 +24,7 @@ import orjson
 
 from auditor.archive import untrusted
 from auditor.archive.untrusted import shown
-from auditor.errors import InputError
+from auditor.errors import InputError, os_reason
 from auditor.operator_files import open_operator_file
 
 log = logging.getLogger(__name__)
@@ -387,7 +387,7 @@ def read_file(path: str | Path) -> Iterator[ParsedLine]:
                 f"{shown(name)}: corrupt gzip data ({error}); re-export or re-pull it"
             ) from None
         except OSError as error:
-            raise InputError(f"{shown(name)}: cannot read ({error.strerror})") from None
+            raise InputError(f"{shown(name)}: cannot read ({os_reason(error)})") from None
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from auditor.archive.untrusted import UnsafeFile, open_regular, read_regular, shown
-from auditor.errors import InputError
+from auditor.errors import InputError, os_reason
 
 log = logging.getLogger(__name__)
 
@@ -86,4 +86,4 @@ def _refused_as(path: str | Path, what: str) -> Iterator[None]:
     except UnsafeFile as error:
         raise InputError(f"{shown(path)}: {error}, so not a {what}") from None
     except OSError as error:
-        raise InputError(f"{shown(path)}: cannot read the {what} ({error.strerror})") from None
+        raise InputError(f"{shown(path)}: cannot read the {what} ({os_reason(error)})") from None

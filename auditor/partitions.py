@@ -122,12 +122,24 @@ def check_window(since_ms: int | None, until_ms: int | None) -> None:
                 f"{name} must lie between 1970-01-01T00:00Z and 9999-12-31T00:00Z, "
                 "where every hour of history has a YYYYMMDDHH name"
             )
+    if since_ms is not None and until_ms is not None:
+        check_forwards(since_ms, until_ms)
     if since_ms is not None and until_ms is not None and until_ms - since_ms > MAX_WINDOW_MS:
         raise ConfigError(
             f"the window {format_instant(since_ms)} .. {format_instant(until_ms)} holds "
             f"{-(-(until_ms - since_ms) // HOUR_MS):,} hours, more than the "
             f"{MAX_WINDOW_MS // HOUR_MS:,} (ten years) one run may audit: check the years, "
             "or split the window into runs of at most ten years each"
+        )
+
+
+def check_forwards(since_ms: int, until_ms: int) -> None:
+    """Refuses a window given backwards (or empty) in the one line `auditor run` and
+    `auditor pull` both say, whichever source they read, with the instants as they were meant."""
+    if until_ms <= since_ms:
+        raise ConfigError(
+            f"the window is empty: --until {format_instant(until_ms)} is not after "
+            f"--since {format_instant(since_ms)}"
         )
 
 

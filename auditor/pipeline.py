@@ -52,6 +52,7 @@ from auditor.partitions import (
     DAY_MS,
     HOUR_MS,
     Partition,
+    check_forwards,
     check_window,
     format_instant,
     partitions_between,
@@ -497,8 +498,7 @@ def _window(settings: RunSettings, state: State) -> tuple[int, int] | None:
         return since, until
     if settings.since_ms is None or settings.until_ms is None:
         raise ConfigError("give --since and --until, or --incremental")
-    if settings.until_ms <= settings.since_ms:
-        raise ConfigError("--until must be after --since")
+    check_forwards(settings.since_ms, settings.until_ms)
     since = settings.since_ms - settings.since_ms % HOUR_MS
     until = -(-settings.until_ms // HOUR_MS) * HOUR_MS
     check_window(since, until)

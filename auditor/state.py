@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from auditor import crashpoints
-from auditor.errors import ConfigError, LockHeldError
+from auditor.errors import ConfigError, LockHeldError, os_reason
 from auditor.fsutil import fsync_ancestors, fsync_dir, fsync_path
 from auditor.state_schema import mark_current, refuse_newer
 
@@ -151,7 +151,7 @@ class StateLock:
             handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the run
         except OSError as error:  # a folder this user may not write: Python's line names no why
             raise ConfigError(
-                f"{self.path}: cannot open it to lock {self.locked} ({error.strerror})"
+                f"{self.path}: cannot open it to lock {self.locked} ({os_reason(error)})"
             ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -167,7 +167,7 @@ class StateLock:
         except OSError as error:  # a full disk: the write names no file
             with suppress(OSError):  # closing flushes the same write and fails again
                 handle.close()
-            raise OSError(error.errno, error.strerror, str(self.path)) from None
+            raise OSError(error.errno, os_reason(error), str(self.path)) from None
         self._handle = handle
 
     def release(self) -> None:
@@ -219,7 +219,7 @@ def make_folder_of(path: Path) -> None:
             f"{path}: cannot create its folder: {blocker} is a file, not a folder"
         ) from None
     except OSError as error:  # a folder this user may not write: Python's line names no why
-        raise ConfigError(f"{path}: cannot create its folder ({error.strerror})") from None
+        raise ConfigError(f"{path}: cannot create its folder ({os_reason(error)})") from None
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

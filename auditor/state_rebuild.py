@@ -27,7 +27,8 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +51,7 @@ from auditor.policies.term_files import applied_sha256_in_info
 from auditor.records import msg_id
 from auditor.sources.legacy import LegacyQuerySource
 from auditor.sources.settle import content_sha256
-from auditor.state import GENESIS, State, StateLock
+from auditor.state import BAG_FOLDER_LOCK, GENESIS, State, StateLock
 
 REBUILT_DIGEST = "rebuilt"
 # Sources whose records carry fields about their own storage, left out of a message's content.
@@ -81,8 +82,8 @@ def rebuild(
     """Writes a state database at `state_path` (which must not exist) from the bags of
     `out_dir`, once all of them and their chain verify, and hold the run whose tagmanifest
     sha256 is `expect_head` when given (`HeadMismatch`, exit 1, otherwise); raises `InputError`
-    (exit 2) naming the first problem otherwise. Holds the folder's run lock, so no run
-    publishes meanwhile."""
+    (exit 2) naming the first problem otherwise. No run may publish meanwhile: see
+    `_bag_folder_still`."""
     out_dir, state_path = Path(out_dir), Path(state_path)
     if state_path.exists():
         raise ConfigError(
@@ -90,7 +91,7 @@ def rebuild(
             "where none is (and replace the old one with it once done)"
         )
     given = _given_policies(policies)
-    with StateLock.of_bag_folder(out_dir):
+    with _bag_folder_still(out_dir) as unchanged:
         numbered = _verified_bags(out_dir, public_keys)
         heads = {_tagmanifest_sha256(path): sequence for sequence, path in numbered}
         expected_head.check(expect_head, heads, numbered[-1][0], str(out_dir))
@@ -108,11 +109,53 @@ def rebuild(
                     state.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 finally:
                     state.close()
+                unchanged()
                 os.replace(building, state_path)
             finally:  # a failed rebuild (a full disk) leaves no half-made database behind
                 for leftover in leftovers:
                     leftover.unlink(missing_ok=True)
     return outcome
+
+
+@contextmanager
+def _bag_folder_still(out_dir: Path) -> Iterator[Callable[[], None]]:
+    """Keeps runs from publishing into `out_dir` while its bags are read, and yields the check
+    to make before the state is published.
+
+    Where this process may write the folder it takes the run lock every run takes, so no run
+    publishes meanwhile and the check has nothing to find. Legal may rebuild from a copy it may
+    only read (mounted read-only, or owned by another user): the lock cannot be taken there, yet
+    the folder's owner, or another mount of it, may still publish. A run publishes by renaming
+    its `.partial` folder to the bag's name, so the folder's entries are read before the bags
+    are verified and again before the state is published: a rebuild that saw them change has
+    read a chain that is no longer the folder's, and writes nothing."""
+    if _may_lock(out_dir):
+        with StateLock.of_bag_folder(out_dir):
+            yield lambda: None
+        return
+    before = _entries(out_dir)
+
+    def unchanged() -> None:
+        if _entries(out_dir) != before:
+            raise InputError(
+                f"{out_dir}: its bags changed while they were read (a run published there?); "
+                "nothing was written: rebuild again once no run writes there"
+            )
+
+    yield unchanged
+
+
+def _may_lock(out_dir: Path) -> bool:
+    """Whether this process may open the folder's lock file, or create it there."""
+    lock = out_dir / BAG_FOLDER_LOCK
+    return os.access(lock if lock.exists() else out_dir, os.W_OK)
+
+
+def _entries(folder: Path) -> frozenset[str]:
+    try:
+        return frozenset(os.listdir(folder))
+    except OSError:  # verify_chain names a folder it cannot list
+        return frozenset()
 
 
 def _verified_bags(out_dir: Path, public_keys: PublicKeys) -> list[tuple[int, Path]]:

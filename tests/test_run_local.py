@@ -433,7 +433,10 @@ def test_a_window_given_backwards_with_from_is_one_line_and_no_warning(keys, tmp
         *audit_args(keys, tmp_path / "a"),
     )
 
-    assert one_error_line(result) == "--until must be after --since"
+    assert one_error_line(result) == (
+        "the window is empty: --until 2026-11-01T01:00:00Z is not after "
+        "--since 2026-11-01T02:00:00Z"
+    )
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
 
 

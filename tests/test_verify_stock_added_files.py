@@ -10,10 +10,12 @@ import re
 import shutil
 
 import pytest
+from click.testing import CliRunner
 from test_archive_support import build_bag, make_keys, openssl_verify, run, sha256sum_check
 from test_verify_instructions import README_KEYS, readme_stock_tool_block
 
 from auditor.archive import layout
+from auditor.cli import main
 
 STOCK_PATH = "/usr/bin:/bin"
 
@@ -99,3 +101,57 @@ def test_readme_stock_tool_block_prints_an_added_file_after_every_check_passes(b
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().splitlines()[-1] == "data/report/report-final.html"
+
+
+def empty_folders_command(bag) -> str:
+    """The command of VERIFY.txt's step 2 that prints empty folders."""
+    text = (bag / layout.VERIFY_TXT).read_text()
+    (command,) = re.findall(r"^ {5}(find \. -type d -empty .*)$", text, flags=re.M)
+    return command
+
+
+def printed_empty(bag) -> list[str]:
+    result = run(
+        ["bash", "--noprofile", "--norc", "-c", empty_folders_command(bag)],
+        bag,
+        env={"PATH": STOCK_PATH, "LC_ALL": "", "LANG": "C.UTF-8"},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.decode().splitlines()
+
+
+@pytest.fixture(scope="module")
+def bare(keys, tmp_path_factory):
+    """A bag of a run that skipped attachments: the writer's folder of them stays empty."""
+    folder = tmp_path_factory.mktemp("bare")
+    return build_bag(folder, keys[1], "run-000001", messages=48, attachments=False).path
+
+
+def test_no_folder_of_an_untouched_bag_is_printed_empty(bag, bare):
+    assert not any((bare / layout.ATTACHMENTS).iterdir())
+
+    assert printed_empty(bag) == []
+    assert printed_empty(bare) == []
+
+
+EMPTY_FOLDERS = {
+    "named like an hour of records": "data/records/2099010100.jsonl",
+    "in the report folder": "data/report/wire 50000 to acct 12",
+    "beside the attachments": "data/attachments/sha256/00",
+    "in the bag root": "evidence",
+    "a hidden one": "data/.hidden",
+}
+
+
+@pytest.mark.parametrize("added", EMPTY_FOLDERS.values(), ids=EMPTY_FOLDERS.keys())
+def test_an_empty_folder_added_passes_the_file_checks_but_is_printed(bag, keys, added):
+    (bag / added).mkdir()
+
+    assert openssl_verify(bag, keys[0].public_key).returncode == 0
+    assert sha256sum_check(bag, layout.TAGMANIFEST).returncode == 0
+    assert sha256sum_check(bag, layout.MANIFEST).returncode == 0
+    assert printed(bag) == []
+    assert printed_empty(bag) == [added]
+    verified = CliRunner().invoke(main, ["verify", str(bag), "--pubkey", str(keys[0].public_key)])
+    assert verified.exit_code == 1, verified.output
+    assert f"{added}: " in verified.output, verified.output

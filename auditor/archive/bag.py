@@ -31,7 +31,7 @@ from auditor.archive.merkle import RootBuilder
 from auditor.archive.publickey import fingerprint
 from auditor.archive.signing import sign
 from auditor.archive.untrusted import TAG_FILE_LIMIT, UnsafeFile, read_regular
-from auditor.errors import ConfigError, InputError
+from auditor.errors import ConfigError, InputError, os_reason
 from auditor.fsutil import (
     fsync_ancestors,
     fsync_dir,
@@ -154,7 +154,7 @@ class BagWriter:
             self._folders = make_folders(self.partial_path / layout.RECORDS)
             self._folders += make_folders(self.partial_path / layout.ATTACHMENTS)
         except OSError as error:
-            raise ConfigError(f"{root}: cannot create the bag ({error.strerror})") from None
+            raise ConfigError(f"{root}: cannot create the bag ({os_reason(error)})") from None
         self._manifest = (self.partial_path / layout.MANIFEST).open("w", encoding="utf-8")
         self._tree = RootBuilder()
         self._last_label: str | None = None

@@ -117,6 +117,12 @@ received apart from the archives (SIGNERS may list every key used):
 
 {_unlisted_files_command()}
 
+   A folder added empty holds no file for that command to see, yet its name can carry a
+   message. This prints every empty folder but the two the auditor makes even when it has
+   nothing to put there ({layout.RECORDS}, {layout.ATTACHMENTS}), and must print nothing:
+
+{_empty_folders_command()}
+
 3. The link to the earlier runs. {link}
 {term_step}
 If a check fails, first rule out what copies do to files on their way (then check again):
@@ -131,15 +137,15 @@ If a check fails, first rule out what copies do to files on their way (then chec
 - "No principal matched" or "does not verify" with the key you hold: the bag was signed by
   another key, after a key rotation (ask the operator, out of band, for that key) or by
   someone else.
-- Files such as .DS_Store, ._NAME, Thumbs.db or __MACOSX/, printed by the last command of step
-  2, were added by macOS or Windows on the way and prove nothing: delete them and run it again,
-  which must then print nothing.
+- Files such as .DS_Store, ._NAME, Thumbs.db or __MACOSX/, printed by the last two commands of
+  step 2, were added by macOS or Windows on the way and prove nothing: delete them and run those
+  again, which must then print nothing.
 Anything that still fails after that means the archive is not what the auditor signed.
 
-What the stock tools cannot see: an empty folder added, and whether the auditor wrote what it
-signed consistently: the canonical form and order of each record line, the Merkle root over all
-lines (which `auditor prove` relies on), and the sequence numbers across a series of runs. (A
-record changed, added, removed or reordered changes its file's SHA-256, which step 2 checks.)
+What the stock tools cannot see: whether the auditor wrote what it signed consistently: the
+canonical form and order of each record line, the Merkle root over all lines (which `auditor
+prove` relies on), and the sequence numbers across a series of runs. (A record changed, added,
+removed or reordered changes its file's SHA-256, which step 2 checks.)
 The auditor checks all of these with the same keys:
 
   auditor verify . --pubkey "$SIGNERS"{previous_option}
@@ -167,6 +173,16 @@ def _unlisted_files_command() -> str:
         "<({ printf '%s\\n' \\\n"
         f"       {names}; \\\n"
         f"       cut -c67- {layout.TAGMANIFEST} {layout.MANIFEST}; }} | LC_ALL=C sort)"
+    )
+
+
+def _empty_folders_command() -> str:
+    """`find -empty`, which GNU and BSD find both have, less the writer's own folders that a run
+    without records or attachments leaves empty (`verify._WRITER_FOLDERS` allows the same),
+    sorted in byte order (C) as the command before it."""
+    return (
+        f"     find . -type d -empty ! -path ./{layout.RECORDS} "
+        f"! -path ./{layout.ATTACHMENTS} | cut -c3- | LC_ALL=C sort"
     )
 
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from auditor.archive.publickey import fingerprint, openssh_line, public_pem
-from auditor.errors import ConfigError
+from auditor.errors import ConfigError, os_reason
 from auditor.fsutil import fsync_folders, make_folders
 from auditor.operator_files import (
     SECRET_FILE_LIMIT,
@@ -83,7 +83,7 @@ def generate_key_files(out_dir: str | Path, identity: str | None = None) -> KeyF
     try:
         created = make_folders(out)
     except OSError as error:
-        raise ConfigError(f"{out}: cannot create the key folder ({error.strerror})") from None
+        raise ConfigError(f"{out}: cannot create the key folder ({os_reason(error)})") from None
     key = Ed25519PrivateKey.generate()
     passphrase = passphrase_from_env()
     encryption = (
@@ -114,7 +114,7 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
     except FileExistsError:
         raise ConfigError(f"{path}: already exists; refusing to overwrite it") from None
     except OSError as error:
-        raise ConfigError(f"{path}: cannot write ({error.strerror})") from None
+        raise ConfigError(f"{path}: cannot write ({os_reason(error)})") from None
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(data)
         handle.flush()

@@ -43,7 +43,7 @@ from auditor.archive.untrusted import (
     shown,
 )
 from auditor.archive.verify import check_signatures, parse_record_line
-from auditor.errors import InputError
+from auditor.errors import InputError, os_reason
 from auditor.fsutil import refuse_inside_bag
 from auditor.records import msg_id as record_msg_id
 
@@ -67,7 +67,7 @@ def prove(bag: str | Path, msg_id: str) -> dict[str, Any]:
     try:
         return _prove(Path(bag), msg_id)
     except OSError as error:
-        raise InputError(f"{shown(error.filename)}: cannot read ({error.strerror})") from None
+        raise InputError(f"{shown(error.filename)}: cannot read ({os_reason(error)})") from None
 
 
 def _needle(msg_id: str) -> bytes:
@@ -148,7 +148,7 @@ def write_proof(bag: str | Path, msg_id: str, out: str | Path) -> dict[str, Any]
     try:
         Path(out).write_bytes(orjson.dumps(proof, option=orjson.OPT_INDENT_2) + b"\n")
     except OSError as error:
-        raise InputError(f"{out}: cannot write the proof ({error.strerror})") from None
+        raise InputError(f"{out}: cannot write the proof ({os_reason(error)})") from None
     return proof
 
 
@@ -160,7 +160,7 @@ def load_proof(path: str | Path) -> dict[str, Any]:
             raise InputError(f"{path}: larger than the {PROOF_LIMIT:,} bytes a proof holds")
         value = orjson.loads(data)
     except OSError as error:
-        raise InputError(f"{path}: cannot read the proof ({error.strerror})") from None
+        raise InputError(f"{path}: cannot read the proof ({os_reason(error)})") from None
     except orjson.JSONDecodeError as error:
         raise InputError(f"{path}: not a JSON proof ({error})") from None
     if not isinstance(value, dict) or value.get("format") != FORMAT:

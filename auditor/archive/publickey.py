@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from auditor.archive.untrusted import UnsafeFile, open_regular
-from auditor.errors import ConfigError
+from auditor.errors import ConfigError, os_reason
 
 # A public key file is a few hundred bytes, an allowed_signers file a line per signer; the cap
 # keeps `--pubkey /dev/zero` from filling the memory.
@@ -136,7 +136,7 @@ def _read_keys(path: str | Path) -> list[Ed25519PublicKey]:
     except UnsafeFile as error:
         raise ConfigError(f"{path}: {error}, so not a public key file") from None
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read the public key ({error.strerror})") from None
+        raise ConfigError(f"{path}: cannot read the public key ({os_reason(error)})") from None
     if len(data) > _MAX_KEY_FILE:
         raise ConfigError(
             f"{path}: larger than {_MAX_KEY_FILE:,} bytes, so not a public key file; pass "

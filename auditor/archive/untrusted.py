@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from auditor.archive import layout
-from auditor.errors import InputError
+from auditor.errors import InputError, os_reason
 
 # Caps on a bag's files that the writer's own stay far below: a tag or signature file (a
 # bag-info is about 2 KB, a signature 64 bytes), and one archived line (a record is capped at
@@ -75,7 +75,7 @@ def read_bag_file(path: Path, limit: int) -> bytes | None:
     except UnsafeFile as error:
         raise InputError(f"{shown(path)}: {error}") from None
     except OSError as error:
-        raise InputError(f"{shown(path)}: cannot read ({error.strerror})") from None
+        raise InputError(f"{shown(path)}: cannot read ({os_reason(error)})") from None
 
 
 def bag_lines(path: Path) -> Iterator[bytes]:
@@ -89,14 +89,14 @@ def bag_lines(path: Path) -> Iterator[bytes]:
     except UnsafeFile as error:
         raise InputError(f"{shown(path)}: {error}") from None
     except OSError as error:
-        raise InputError(f"{shown(path)}: cannot read ({error.strerror})") from None
+        raise InputError(f"{shown(path)}: cannot read ({os_reason(error)})") from None
     with handle:
         number = 0
         while True:
             try:
                 line = handle.readline(limit + 1)
             except OSError as error:
-                raise InputError(f"{shown(path)}: cannot read ({error.strerror})") from None
+                raise InputError(f"{shown(path)}: cannot read ({os_reason(error)})") from None
             if not line:
                 return
             number += 1

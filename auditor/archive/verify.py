@@ -51,7 +51,7 @@ from auditor.archive.untrusted import (
     read_regular,
     shown,
 )
-from auditor.errors import InputError
+from auditor.errors import InputError, os_reason
 
 _MAX_PER_FILE = 20
 _MAX_PROBLEMS = 1000
@@ -441,7 +441,7 @@ def verify_bag(
         return _verify_bag(Path(bag), key_tuple(public_keys), previous)
     except OSError as error:
         name = shown(error.filename)
-        raise InputError(f"{name}: cannot read ({error.strerror})") from None
+        raise InputError(f"{name}: cannot read ({os_reason(error)})") from None
     except UnsafeFile as error:
         raise InputError(
             f"{shown(bag)}: a file was replaced while being verified ({error})"

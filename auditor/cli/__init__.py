@@ -21,7 +21,7 @@ import click
 from auditor import __version__
 from auditor.cli import archive, emulator, policy, pull, report, run, state, validate
 from auditor.cli.exit_codes import EXIT_CODES_HELP
-from auditor.errors import EXIT_USAGE, AuditorError
+from auditor.errors import EXIT_USAGE, AuditorError, os_reason
 
 log = logging.getLogger(__name__)
 # click 8.2+ answers a group called without a command with this usage error; older ones exit 0.
@@ -102,8 +102,10 @@ def _refusal(error: OSError | sqlite3.Error, command: str) -> str:
     if isinstance(error, sqlite3.Error):
         return f"{notes or 'state database'}: {error}"
     if error.filename is not None:
-        return f"{error} ({notes})" if notes else str(error)
-    return f"{notes or command}: {error}"
+        # Python words an errno-less one "[Errno None] None: 'name'"
+        said = str(error) if error.errno else f"{error.filename}: {os_reason(error)}"
+        return f"{said} ({notes})" if notes else said
+    return f"{notes or command}: {error if error.errno else os_reason(error)}"
 
 
 class AuditorGroup(click.Group):

@@ -13,7 +13,7 @@ import click
 from auditor.emulator.dataset import DEFAULT_SEED, DEFAULT_START_MS, MSG_ID_ORDERS
 from auditor.emulator.hostile import parse_spec
 from auditor.emulator.server import Emulator, EmulatorOptions, serve
-from auditor.errors import ConfigError
+from auditor.errors import ConfigError, os_reason
 from auditor.partitions import DAY_MS, HOUR_MS, format_instant, parse_hour_timezone, parse_instant
 from auditor.sources.settings import is_loopback, read_secret_file
 
@@ -164,7 +164,7 @@ def emulator_command(
         serve(options, stop, on_ready=lambda emulator: _announce(emulator, ready_file, warm))
     except OSError as error:
         raise ConfigError(
-            f"cannot listen on {options.host}:{options.port}: {error.strerror or error}"
+            f"cannot listen on {options.host}:{options.port}: {os_reason(error)}"
         ) from None
     finally:
         for number, handler in previous.items():
@@ -187,7 +187,9 @@ def _announce(emulator: Emulator, ready_file: Path | None, warm: bool) -> None:
             partial.write_text(emulator.base_url + "\n", encoding="utf-8")
             partial.replace(ready_file)
         except OSError as error:
-            raise ConfigError(f"cannot write --ready-file {ready_file}: {error.strerror}") from None
+            raise ConfigError(
+                f"cannot write --ready-file {ready_file}: {os_reason(error)}"
+            ) from None
 
 
 COMMANDS: list[click.Command] = [emulator_command]

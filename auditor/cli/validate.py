@@ -8,7 +8,7 @@ from typing import BinaryIO
 import click
 import orjson
 
-from auditor.errors import EXIT_FINDINGS, ConfigError
+from auditor.errors import EXIT_FINDINGS, ConfigError, os_reason
 from auditor.findings import Finding
 from auditor.validation import PROFILES, ValidationSummary, validate_files
 
@@ -81,7 +81,9 @@ def validate_command(
         try:
             opened = click.open_file(findings_out, "wb")
         except OSError as error:  # Python's own line names the file but not the flag
-            raise ConfigError(f"{findings_out}: cannot write findings ({error.strerror})") from None
+            raise ConfigError(
+                f"{findings_out}: cannot write findings ({os_reason(error)})"
+            ) from None
         with opened as sink:
             summary = validate_files(inputs, profile, _writer(sink))
     click.echo(_table(summary), err=findings_out == "-")

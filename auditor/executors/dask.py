@@ -37,7 +37,7 @@ from types import ModuleType
 from typing import Any
 
 from auditor import __version__, crashpoints
-from auditor.errors import ConfigError, SourceError
+from auditor.errors import ConfigError, SourceError, os_reason
 from auditor.executors.interface import (
     AHEAD_PER_WORKER,
     HOUR_TIMEOUT_S,
@@ -45,7 +45,7 @@ from auditor.executors.interface import (
     submitted_in_order,
 )
 from auditor.partitions import Partition
-from auditor.sources.pacing import stop_marker
+from auditor.sources.pacing import PacingStopped, release_unused, stop_marker
 from auditor.stages import (
     PartitionOutcome,
     PartitionProcessor,
@@ -127,8 +127,9 @@ class DaskExecutor(Executor):
             return
         distributed = _distributed()
         settings = _absolute(settings)
-        # left by a local run killed while it stopped: workers kept from before it would obey it
-        stop_marker(pace_slots(settings.spool_dir)).unlink(missing_ok=True)
+        slots = pace_slots(settings.spool_dir)
+        # left by the last run that stopped: workers kept from before it would obey it
+        stop_marker(slots).unlink(missing_ok=True)
         check = WorkerCheck(
             __version__, settings.policy_sha256 or _file_sha256(settings.policy_path)
         )
@@ -147,6 +148,7 @@ class DaskExecutor(Executor):
                     partition,
                     settings=settings,
                     check=check,
+                    run_id=run_id,
                     key=f"audit-{app}-{partition.label()}-{run_id}",
                     retries=self.retries,
                 )
@@ -160,7 +162,11 @@ class DaskExecutor(Executor):
                     _check_visible(settings, partition, outcome)
                     yield partition, outcome
             finally:
+                if pending:
+                    _stop_waiting(slots, run_id)
                 client.cancel([future for _partition, future in pending])
+                if pending:
+                    release_unused(slots, settings.source.hour_file_rate)
 
     def _result(
         self, future: Any, partition: Partition, distributed: ModuleType, timeout: float
@@ -197,6 +203,25 @@ class DaskExecutor(Executor):
                 f"hour {partition.iso()}: lost {where} ({type(error).__name__}: {reason}); "
                 "the hours finished so far are kept: run again to resume"
             ) from None
+
+
+def _stop_waiting(slots: Path, run_id: str) -> None:
+    """Tells this run's tasks that it stopped, as the local executor does (`pacing`): one
+    waiting for its pace slot gives the hour up within `STOP_POLL_S`, and one that starts
+    after the stop fetches nothing (`process_partition`). Cancelling a future does neither:
+    Dask lets a task that runs finish, on a worker that outlives the run (a cluster at
+    --scheduler) or that the closing local cluster waits for, and one a worker had already
+    taken may still start. The marker is left behind, since no task tells the coordinator
+    when it gave up; the next run removes it before it submits anything."""
+    with suppress(OSError):
+        stop_marker(slots).write_text(run_id)
+
+
+def _stopped(slots: Path, run_id: str) -> bool:
+    try:
+        return stop_marker(slots).read_text() == run_id
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def dask_hour_timeout() -> float:
@@ -403,11 +428,17 @@ _lock = threading.Lock()
 
 
 def process_partition(
-    partition: Partition, settings: StageSettings, check: WorkerCheck
+    partition: Partition, settings: StageSettings, check: WorkerCheck, run_id: str = ""
 ) -> PartitionOutcome:
-    """One task: process a partition with a processor built once per worker thread and run."""
+    """One task: process a partition with a processor built once per worker thread and run.
+
+    A task of run `run_id` that starts once the run has stopped fetches nothing: its pacer,
+    if new, would take the stop marker for an older run's (`pacing.Pacer`), so the marker is
+    read here, after the processor is made; from then on the pacer itself watches for it."""
     processor = _acquire(settings, check)
     try:
+        if run_id and _stopped(pace_slots(settings.spool_dir), run_id):
+            raise PacingStopped(f"run {run_id} stopped before hour {partition.iso()} began")
         return processor.process(partition)
     finally:
         _release(settings, processor)
@@ -451,7 +482,7 @@ def _check_worker(settings: StageSettings, check: WorkerCheck) -> None:
     except OSError as error:
         raise ConfigError(
             f"Dask worker on {host} cannot read the policy file {settings.policy_path} "
-            f"({error.strerror}): workers must see it at the same path as the coordinator"
+            f"({os_reason(error)}): workers must see it at the same path as the coordinator"
         ) from None
     if found != check.policy_sha256:
         raise ConfigError(

@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from auditor.archive import layout
 from auditor.archive.untrusted import record_files
-from auditor.errors import ConfigError
+from auditor.errors import ConfigError, os_reason
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
 from auditor.jsonl import ParsedLine, expand_inputs, read_file, record_line
 from auditor.policies.engine import PolicyEngine
@@ -73,7 +73,7 @@ def scan_files(
                 out = stack.enter_context(Path(findings_out).open("wb"))
             except OSError as error:
                 raise ConfigError(
-                    f"{findings_out}: cannot write findings ({error.strerror})"
+                    f"{findings_out}: cannot write findings ({os_reason(error)})"
                 ) from None
         for path, archived in files:
             for parsed in read_file(path):

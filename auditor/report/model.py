@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from auditor.errors import InputError
+from auditor.errors import InputError, os_reason
 from auditor.findings import SEVERITIES, Finding, fail_threshold
 from auditor.partitions import DAY_MS, HOUR_MS
 from auditor.records import LATEST_MS, body_type, content_hash, msg_id, sender, timestamp_ms
@@ -598,7 +598,7 @@ class ReportBuilder:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise InputError(
-                f"{out_dir}: cannot create the report folder ({error.strerror})"
+                f"{out_dir}: cannot create the report folder ({os_reason(error)})"
             ) from None
         report = self.snapshot()
         formats = list(formats or default_formats())

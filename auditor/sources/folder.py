@@ -39,11 +39,12 @@ from typing import TypeVar
 import orjson
 
 from auditor.archive.untrusted import shown
-from auditor.errors import ConfigError, InputError
+from auditor.errors import ConfigError, InputError, os_reason
 from auditor.jsonl import ParsedLine, parse_lines, read_file
 from auditor.operator_files import open_operator_file, read_operator_file
 from auditor.partitions import (
     Partition,
+    check_forwards,
     check_window,
     format_instant,
     parse_hour_timezone,
@@ -88,8 +89,8 @@ class PreparedInputs:
         """The window given, its missing ends taken from the hours the inputs hold; a pull's
         folder must hold every hour of it. A window given backwards is refused first, alone:
         the warning about the hours it leaves out would only bury the mistake."""
-        if since_ms is not None and until_ms is not None and until_ms <= since_ms:
-            raise ConfigError("--until must be after --since")
+        if since_ms is not None and until_ms is not None:
+            check_forwards(since_ms, until_ms)
         if not self.hours:
             raise InputError(f"{self.description}: no hour to audit")
         since = since_ms if since_ms is not None else self.hours[0].start_ms
@@ -256,7 +257,7 @@ def work_folder(parent: Path) -> Iterator[Path]:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ConfigError(f"{shown(parent)}: cannot create it ({error.strerror})") from None
+        raise ConfigError(f"{shown(parent)}: cannot create it ({os_reason(error)})") from None
     for stale in parent.glob(f"{WORK_PREFIX}*"):
         if _abandoned(stale):
             shutil.rmtree(stale, ignore_errors=True)

@@ -32,7 +32,7 @@ from typing import BinaryIO
 import orjson
 
 from auditor.archive.untrusted import shown
-from auditor.errors import ConfigError, InputError
+from auditor.errors import ConfigError, InputError, os_reason
 from auditor.jsonl import INPUT_FILE, expand_inputs, read_file, record_line
 from auditor.partitions import Partition
 from auditor.records import Record, timestamp_ms
@@ -57,7 +57,7 @@ def stamp(path: Path) -> Stamp:
     except FileNotFoundError:
         raise InputError(f"{shown(path)}: no such {INPUT_FILE}") from None
     except OSError as error:
-        raise InputError(f"{shown(path)}: cannot read ({error.strerror})") from None
+        raise InputError(f"{shown(path)}: cannot read ({os_reason(error)})") from None
     return status.st_size, status.st_mtime_ns, status.st_ino
 
 
@@ -147,7 +147,7 @@ class _HourSpool:
         except OSError as error:
             elsewhere = " or point TMPDIR at a larger disk" if self.parent is None else ""
             raise InputError(
-                f"{self.folder}: cannot sort the exports by hour there ({error.strerror}); "
+                f"{self.folder}: cannot sort the exports by hour there ({os_reason(error)}); "
                 f"free space{elsewhere}"
             ) from None
 

@@ -34,11 +34,11 @@ import orjson
 
 from auditor import crashpoints
 from auditor.archive.untrusted import shown
-from auditor.errors import ConfigError, InputError, LockHeldError
+from auditor.errors import ConfigError, InputError, LockHeldError, os_reason
 from auditor.fsutil import fsync_folders, make_folders, write_atomically
 from auditor.jsonl import read_file, record_line
 from auditor.operator_files import open_operator_file, read_operator_file
-from auditor.partitions import Partition, format_instant, partitions_between
+from auditor.partitions import Partition, check_forwards, format_instant, partitions_between
 from auditor.records import Record, msg_id
 from auditor.sources.interface import HourExpired, PartitionNotReady, Source, Unreadable
 from auditor.sources.settle import settle
@@ -378,17 +378,13 @@ def pull(
     checkpoint and listed; one it no longer keeps is recorded as expired, with no records, and
     listed; other source errors stop the pull with every completed hour kept.
     """
-    if until_ms <= since_ms:
-        raise ConfigError(
-            f"the window is empty: --until {format_instant(until_ms)} is not after "
-            f"--since {format_instant(since_ms)}"
-        )
+    check_forwards(since_ms, until_ms)
     folder = Path(out_dir)
     try:
         fsync_folders(make_folders(folder))  # its name durable before the hours it will list
     except OSError as error:
         raise ConfigError(
-            f"cannot create the output folder {shown(folder)} ({error.strerror})"
+            f"cannot create the output folder {shown(folder)} ({os_reason(error)})"
         ) from None
     zone = source.hour_timezone.tzname(None) or "UTC"
     outcomes: list[HourOutcome] = []
