@@ -167,7 +167,8 @@ def rebuild_command(
     "policy_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="The current policy file: the messages due for deletion or review are read again from "
-    "their bags and listed as held when one of its holds (not ended on the day) covers them.",
+    "their bags and listed as held when one of its holds (not ended on the day) covers them; "
+    "those held by a hold it says has ended are listed as review unless another covers them.",
 )
 @_bags_option("The chain's folder of bags, read with --policy [default: the state's folder].")
 @expected_head.OPTION
@@ -204,10 +205,12 @@ def due_command(
         if report.rejudged is not None:
             rejudged = report.rejudged
             log.warning(
-                "holds of %s applied to %s message(s) due for deletion or review: %s now held%s",
+                "holds of %s applied to %s message(s) due for deletion or review, or held by a "
+                "hold it says has ended: %s now held, %s no longer held (listed as review)%s",
                 policy_path,
                 f"{rejudged.read:,}",
                 f"{rejudged.held:,}",
+                f"{rejudged.released:,}",
                 f"; {rejudged.unchecked:,} could not be checked in their bags as indexed ("
                 + "; ".join(
                     f"{why}: {count:,}, {due_holds.UNCHECKED_WHY[why]}"
