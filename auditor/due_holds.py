@@ -9,10 +9,11 @@ day asked about (begun or not: a message shown as held before its hold begins is
 little longer). Those a hold covers are listed as `hold`, named after it. A message the index
 holds under a hold that the current policy says has ended by then (legal released it by setting
 its `ends:` after the run, when the run had it open-ended) is read again too: held by another
-hold of the policy, it stays `hold`; else it is listed as `review`, named after the released hold,
-as `due` lists a message whose hold the run already knew to end (the rule under the hold is not
-in the index). Without this, a released hold's messages were listed as `hold` for ever (probe
-months25 #1). Those whose line could
+hold of the policy, it stays `hold`; else the policy's retention rules judge it (the index holds
+only the hold, not the rule under it), and it is due as they say once both its retention and the
+released hold have ended (`delete`, `review` or `keep`, named after the rule), or not listed
+while its retention runs. Without this, a released hold's messages were listed as `hold` for
+ever (probe months25 #1). Those whose line could
 not be checked (the bag's line is not the message the index names, or it has no line) are listed
 as `unchecked`, never with the verdict the index gave: an officer who feeds the list of
 deletions to a script would otherwise delete a message a hold may cover.
@@ -24,6 +25,7 @@ the same connection: memory stays flat however many messages are due.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,7 +40,7 @@ from auditor.archive.verify import parse_record_line
 from auditor.errors import InputError
 from auditor.policies.model import Policy
 from auditor.policies.reading import facts_of
-from auditor.policies.retention import longest_hold
+from auditor.policies.retention import RetentionDecider, longest_hold
 from auditor.policies.scope import ScopeSet
 from auditor.records import msg_id
 from auditor.sources.settle import content_sha256
@@ -70,8 +72,8 @@ def released_holds(policy: Policy, on_ms: int) -> list[str]:
 @dataclass(slots=True)
 class Rejudged:
     """What re-judging found: candidates read, those now held, those whose hold was released
-    since (listed as `review`), and those that could not be checked, in all and by why
-    (`UNCHECKED_WHY`)."""
+    since (judged by the policy's retention rules), and those that could not be checked, in all
+    and by why (`UNCHECKED_WHY`)."""
 
     read: int = 0
     held: int = 0
@@ -103,6 +105,8 @@ def rejudge(
     if not holds and not released_holds(policy, on_ms):
         return outcome
     scopes = ScopeSet([hold.scope for hold in holds])
+    ends = {hold.id: hold.ends_ms for hold in policy.holds}
+    retention = RetentionDecider(dataclasses.replace(policy, holds=()), on_ms)
     found: list[tuple[str, str, str, str | None]] = []
     rows = db.execute(candidates, params)
     for bag, wanted in groupby(rows, key=lambda row: row[0]):
@@ -118,12 +122,34 @@ def rejudge(
                 found.append((identity, content_hash, "hold", longest_hold(covering).id))
                 outcome.held += 1
             elif released is not None:
-                found.append((identity, content_hash, "review", released))
+                found.append(
+                    (
+                        identity,
+                        content_hash,
+                        *_after_release(retention, record, ends[released], on_ms),
+                    )
+                )
                 outcome.released += 1
             if len(found) >= _BATCH:
                 _store(db, found)
     _store(db, found)
     return outcome
+
+
+_ACTIONS = {"dispose": "delete", "review": "review", "keep": "keep"}
+
+
+def _after_release(
+    retention: RetentionDecider, record: dict, hold_end_ms: int | None, on_ms: int
+) -> tuple[str, str | None]:
+    """`(verdict, rule)` on `on_ms` of a record no hold covers any longer: as the retention
+    rules say, once both its retention and the released hold have ended."""
+    until, verdict = retention.decide(record)
+    if until is None:
+        return "no-retention", verdict.winning_rule or None
+    if until > on_ms or (hold_end_ms is not None and hold_end_ms > on_ms):
+        return "kept", verdict.winning_rule
+    return _ACTIONS.get(verdict.disposition, "review"), verdict.winning_rule
 
 
 def _store(db: sqlite3.Connection, found: list[tuple[str, str, str, str | None]]) -> None:

@@ -221,7 +221,8 @@ def due_command(
             rejudged = report.rejudged
             log.warning(
                 "holds of %s applied to %s message(s) due for deletion or review, or held by a "
-                "hold it says has ended: %s now held, %s no longer held (listed as review)%s",
+                "hold it says has ended: %s now held, %s no longer held (judged by its retention "
+                "rules)%s",
                 policy_path,
                 f"{rejudged.read:,}",
                 f"{rejudged.held:,}",
