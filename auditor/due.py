@@ -12,7 +12,8 @@ not ended then, begun or not: a message a hold will cover is shown as held befor
 (kept a little longer, which is safe), never as due for deletion once it has begun. A hold added
 to the policy since a run applies to that run's messages only with `--policy CURRENT.yaml`
 (`auditor.due_holds`), which reads each message `due` would list for deletion or review again
-from its bag.
+from its bag; so does a hold that policy says has ended since, which a run judged open-ended: its
+messages would otherwise be listed as held for ever.
 """
 
 from __future__ import annotations
@@ -202,10 +203,13 @@ def due(
         joined = "messages m"
         rejudged = None
         if policy is not None:
+            params["released"] = json.dumps(due_holds.released_holds(policy, on_ms))
             candidates = (
-                f"SELECT r.bag_path, {seq}, m.msg_id, m.content_hash FROM messages m"
+                f"SELECT r.bag_path, {seq}, m.msg_id, m.content_hash,"
+                f" CASE WHEN {verdict} = 'hold' THEN {rule} END FROM messages m"
                 " LEFT JOIN runs r ON r.sequence = m.first_run"
                 f" WHERE {verdict} IN ({', '.join(map(repr, due_holds.REJUDGED))})"
+                f" OR ({verdict} = 'hold' AND {rule} IN (SELECT value FROM json_each(:released)))"
                 f" ORDER BY r.bag_path, {seq}"
             )
             rejudged = due_holds.rejudge(

@@ -6,7 +6,14 @@ the policy after that run is not in it. Every message `due` would list as `delet
 `expired` or `no-retention` is read again from its bag, by its bag and `seq` (its line among the
 bag's records), and judged against the holds of the current policy that have not ended on the
 day asked about (begun or not: a message shown as held before its hold begins is only kept a
-little longer). Those a hold covers are listed as `hold`, named after it. Those whose line could
+little longer). Those a hold covers are listed as `hold`, named after it. A message the index
+holds under a hold that the current policy says has ended by then (legal released it by setting
+its `ends:` after the run, when the run had it open-ended) is read again too: held by another
+hold of the policy, it stays `hold`; else the policy's retention rules judge it (the index holds
+only the hold, not the rule under it), and it is due as they say once both its retention and the
+released hold have ended (`delete`, `review` or `keep`, named after the rule), or not listed
+while its retention runs. Without this, a released hold's messages were listed as `hold` for
+ever (probe months25 #1). Those whose line could
 not be checked (the bag's line is not the message the index names, or it has no line) are listed
 as `unchecked`, never with the verdict the index gave: an officer who feeds the list of
 deletions to a script would otherwise delete a message a hold may cover.
@@ -18,6 +25,7 @@ the same connection: memory stays flat however many messages are due.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,7 +40,7 @@ from auditor.archive.verify import parse_record_line
 from auditor.errors import InputError
 from auditor.policies.model import Policy
 from auditor.policies.reading import facts_of
-from auditor.policies.retention import longest_hold
+from auditor.policies.retention import RetentionDecider, longest_hold
 from auditor.policies.scope import ScopeSet
 from auditor.records import msg_id
 from auditor.sources.settle import content_sha256
@@ -42,6 +50,7 @@ TABLE = "temp.rejudged"
 """`(msg_id, content_hash, verdict, hold)`: the candidates a hold of the current policy covers
 (`hold`, and its id), and those that could not be checked (`unchecked`, no hold)."""
 REJUDGED = ("delete", "review", "expired", "no-retention")
+"""The index's verdicts read again; also `hold`, when its hold is one of `released_holds`."""
 _BATCH = 10_000
 
 
@@ -54,13 +63,21 @@ UNCHECKED_WHY = {
 """Why a candidate could not be checked, by the name `policy_holds.unchecked_why` counts it."""
 
 
+def released_holds(policy: Policy, on_ms: int) -> list[str]:
+    """The ids of the policy's holds that have ended by `on_ms`: a message the index holds under
+    one of them is held no longer unless another hold covers it."""
+    return [hold.id for hold in policy.holds if hold.ends_ms is not None and hold.ends_ms <= on_ms]
+
+
 @dataclass(slots=True)
 class Rejudged:
-    """What re-judging found: candidates read, those now held, and those that could not be
-    checked, in all and by why (`UNCHECKED_WHY`)."""
+    """What re-judging found: candidates read, those now held, those whose hold was released
+    since (judged by the policy's retention rules), and those that could not be checked, in all
+    and by why (`UNCHECKED_WHY`)."""
 
     read: int = 0
     held: int = 0
+    released: int = 0
     unchecked: int = 0
     unchecked_why: dict[str, int] = field(default_factory=dict)
 
@@ -75,7 +92,8 @@ def rejudge(
     """Fills `TABLE` with the candidates that a hold of `policy` not ended at `on_ms` covers,
     and those that could not be checked against its holds.
 
-        `candidates` is a query of `(bag, seq, msg_id, content_hash)` sorted by bag and seq.
+        `candidates` is a query of `(bag, seq, msg_id, content_hash, released hold)` sorted by
+        bag and seq, the last None but for a message the index holds under a released hold.
         Raises `InputError` (exit 2) when a bag is not in `out_dir`: the officer cannot be told
         what is safe to delete without reading it."""
     db.execute(
@@ -84,27 +102,54 @@ def rejudge(
     )
     holds = tuple(hold for hold in policy.holds if hold.ends_ms is None or hold.ends_ms > on_ms)
     outcome = Rejudged()
-    if not holds:
+    if not holds and not released_holds(policy, on_ms):
         return outcome
     scopes = ScopeSet([hold.scope for hold in holds])
+    ends = {hold.id: hold.ends_ms for hold in policy.holds}
+    retention = RetentionDecider(dataclasses.replace(policy, holds=()), on_ms)
     found: list[tuple[str, str, str, str | None]] = []
     rows = db.execute(candidates, params)
     for bag, wanted in groupby(rows, key=lambda row: row[0]):
-        for identity, content_hash, record, why in _records(out_dir, bag, wanted):
+        for (_, _, identity, content_hash, released), record, why in _records(out_dir, bag, wanted):
             if record is None:
                 outcome.not_checked(why)
                 found.append((identity, content_hash, "unchecked", None))
-            else:
-                outcome.read += 1
-                mask = scopes.mask(facts_of(record))
-                if mask:
-                    covering = [hold for bit, hold in enumerate(holds) if mask >> bit & 1]
-                    found.append((identity, content_hash, "hold", longest_hold(covering).id))
-                    outcome.held += 1
+                continue
+            outcome.read += 1
+            mask = scopes.mask(facts_of(record))
+            if mask:
+                covering = [hold for bit, hold in enumerate(holds) if mask >> bit & 1]
+                found.append((identity, content_hash, "hold", longest_hold(covering).id))
+                outcome.held += 1
+            elif released is not None:
+                found.append(
+                    (
+                        identity,
+                        content_hash,
+                        *_after_release(retention, record, ends[released], on_ms),
+                    )
+                )
+                outcome.released += 1
             if len(found) >= _BATCH:
                 _store(db, found)
     _store(db, found)
     return outcome
+
+
+_ACTIONS = {"dispose": "delete", "review": "review", "keep": "keep"}
+
+
+def _after_release(
+    retention: RetentionDecider, record: dict, hold_end_ms: int | None, on_ms: int
+) -> tuple[str, str | None]:
+    """`(verdict, rule)` on `on_ms` of a record no hold covers any longer: as the retention
+    rules say, once both its retention and the released hold have ended."""
+    until, verdict = retention.decide(record)
+    if until is None:
+        return "no-retention", verdict.winning_rule or None
+    if until > on_ms or (hold_end_ms is not None and hold_end_ms > on_ms):
+        return "kept", verdict.winning_rule
+    return _ACTIONS.get(verdict.disposition, "review"), verdict.winning_rule
 
 
 def _store(db: sqlite3.Connection, found: list[tuple[str, str, str, str | None]]) -> None:
@@ -114,11 +159,11 @@ def _store(db: sqlite3.Connection, found: list[tuple[str, str, str, str | None]]
 
 def _records(
     out_dir: Path, bag: str | None, wanted: Iterator[tuple]
-) -> Iterator[tuple[str, str, dict | None, str]]:
-    """`(msg_id, content_hash, record, "")` of the wanted `(bag, seq, msg_id, content_hash)`
-    rows of one bag (sorted by seq, those without one first), read from its record files in
-    order (its lines are its seqs from 0); `(msg_id, content_hash, None, why)` for each whose
-    line could not be checked (`UNCHECKED_WHY`)."""
+) -> Iterator[tuple[tuple, dict | None, str]]:
+    """`(row, record, "")` of the wanted `(bag, seq, msg_id, content_hash, ...)` rows of one
+    bag (sorted by seq, those without one first), read from its record files in order (its
+    lines are its seqs from 0); `(row, None, why)` for each whose line could not be checked
+    (`UNCHECKED_WHY`)."""
     folder = out_dir / PurePath(bag).name if bag else None
     if folder is None or not (folder / layout.RECORDS).is_dir():
         raise InputError(
@@ -129,7 +174,7 @@ def _records(
     entity_fields = entity_fields_of(info)
     row = next(wanted, None)
     while row is not None and row[1] is None:
-        yield row[2], row[3], None, "no-seq"
+        yield row, None, "no-seq"
         row = next(wanted, None)
     line_seq = 0
     for path in record_files(folder):
@@ -148,11 +193,11 @@ def _records(
                         and msg_id(record) == row[2]
                         and content_sha256(record, record_bytes(line), entity_fields) == row[3]
                     ):
-                        yield row[2], row[3], record, ""
+                        yield row, record, ""
                     else:
-                        yield row[2], row[3], None, "changed"
+                        yield row, None, "changed"
                     row = next(wanted, None)
                 line_seq += 1
     while row is not None:  # seqs past the bag's lines
-        yield row[2], row[3], None, "missing"
+        yield row, None, "missing"
         row = next(wanted, None)

@@ -473,11 +473,15 @@ class State:
 
     # -- message index ------------------------------------------------------------------------
 
-    def messages_before(self, before_ms: int) -> int:
-        """How many index entries are of messages sent before `before_ms`."""
-        return self.db.execute(
-            "SELECT count(*) FROM messages WHERE timestamp_ms < ?", (before_ms,)
-        ).fetchone()[0]
+    def messages_before(self, before_ms: int, due_on_ms: int) -> tuple[int, int]:
+        """How many index entries are of messages sent before `before_ms`: those `prune` may
+        forget, and those `auditor due` still needs on `due_on_ms` (`_NEEDED_BY_DUE`)."""
+        forgettable, needed = self.db.execute(
+            f"SELECT count(*) FILTER (WHERE NOT {_NEEDED_BY_DUE}),"
+            f" count(*) FILTER (WHERE {_NEEDED_BY_DUE}) FROM messages WHERE timestamp_ms < :before",
+            {"before": before_ms, "on": due_on_ms},
+        ).fetchone()
+        return forgettable, needed
 
     def archived_id_range(self) -> tuple[str | None, str | None]:
         """The least and greatest msg_id in the index ((None, None) when it is empty), read at
@@ -488,10 +492,14 @@ class State:
         ).fetchone()
         return least, greatest
 
-    def prune_messages(self, before_ms: int) -> int:
-        """Forgets the messages sent before `before_ms` and returns how many (see `prune`)."""
+    def prune_messages(self, before_ms: int, due_on_ms: int) -> int:
+        """Forgets the messages sent before `before_ms` that `auditor due` no longer needs on
+        `due_on_ms`, and returns how many (see `prune`)."""
         with self.transaction() as db:
-            return db.execute("DELETE FROM messages WHERE timestamp_ms < ?", (before_ms,)).rowcount
+            return db.execute(
+                f"DELETE FROM messages WHERE timestamp_ms < :before AND NOT {_NEEDED_BY_DUE}",
+                {"before": before_ms, "on": due_on_ms},
+            ).rowcount
 
     def unidentified_archived(self, contents: list[str]) -> set[str]:
         """Which of these contents of records without a msg_id an earlier run archived."""
@@ -542,16 +550,29 @@ def config_digest(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
+_NEEDED_BY_DUE = "(retain_until_ms > :on OR (action = 'hold' AND retain_until_ms IS NULL))"
+"""An index entry `auditor due` lists or will list after `:on`: its retention (or hold) has not
+ended, or an open-ended hold holds it. `due` answers from the index alone, so an entry pruned
+before its retention ends is never listed for deletion, and a held one drops out of the holds
+(probe months25 #2: the README's monthly prune at 200 days hid every message of a one-year
+rule from `due`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class PruneOutcome:
     before_ms: int
     messages: int
     kept: int
     dry_run: bool
+    needed: int = 0
+    """Of the messages sent before `before_ms`, those kept because `due` still needs them."""
 
 
-def prune(state_path: Path, before_ms: int, dry_run: bool = False) -> PruneOutcome:
-    """Forgets, in the message index, every message sent before `before_ms`.
+def prune(
+    state_path: Path, before_ms: int, dry_run: bool = False, due_on_ms: int | None = None
+) -> PruneOutcome:
+    """Forgets, in the message index, every message sent before `before_ms` but those `auditor
+    due` still needs on `due_on_ms` (default now): retention not ended, or held.
 
     The index keeps a message from being archived by two runs and tells which ones changed or
     vanished at the source; it grows by about 260 B a message and is never needed for a message
@@ -565,14 +586,15 @@ def prune(state_path: Path, before_ms: int, dry_run: bool = False) -> PruneOutco
     with StateLock(Path(state_path)):
         state = State(Path(state_path))
         try:
+            on_ms = int(time.time() * 1000) if due_on_ms is None else due_on_ms
             total = state.db.execute("SELECT count(*) FROM messages").fetchone()[0]
-            count = state.messages_before(before_ms)
+            count, needed = state.messages_before(before_ms, on_ms)
             if not dry_run and count:
-                state.prune_messages(before_ms)
+                state.prune_messages(before_ms, on_ms)
                 state.db.execute("VACUUM")
         finally:
             state.close()
-    return PruneOutcome(before_ms, count, total - count, dry_run)
+    return PruneOutcome(before_ms, count, total - count, dry_run, needed)
 
 
 # SQLite's page cache while a run's index is copied in msg_id order (`RunCompletion`). At a

@@ -65,10 +65,8 @@ def chain(tmp_path_factory):
     return folder, keys, outcome
 
 
-def due_json(folder, *extra, exit_code=0):
-    result = invoke(
-        "due", "--state", folder / "state.db", "--on", LATER, "--format", "json", *extra
-    )
+def due_json(folder, *extra, exit_code=0, on=LATER):
+    result = invoke("due", "--state", folder / "state.db", "--on", on, "--format", "json", *extra)
     assert result.exit_code == exit_code, result.output
     return json.loads(result.output[result.output.index("{") :])
 
@@ -234,3 +232,77 @@ def test_due_with_a_policy_says_on_stderr_why_it_exits_1(chain, tmp_path):
     assert [line.split()[:2] for line in done.stdout.splitlines() if target in line] == [
         ["unchecked", target]
     ]
+
+
+# -- due --policy: a hold released after the runs ------------------------------------------------
+
+
+def released_policy(folder, ends="2027-06-30"):
+    """The run's policy, its open-ended hold given an end since (legal released it)."""
+    current = folder / "released.yaml"
+    text = (folder / "policies.yaml").read_text()
+    assert "    # ends: 2027-06-30" in text
+    current.write_text(text.replace("    # ends: 2027-06-30", f"    ends: {ends}", 1))
+    return current
+
+
+def test_due_with_the_current_policy_no_longer_holds_what_a_released_hold_held(chain):
+    """A hold open-ended when the runs judged their messages, released since: its messages
+    come back as their retention rules say, not `hold` for ever (probe months25 #1)."""
+    folder, _keys, outcome = chain
+    held = {r["msg_id"] for r in records(outcome.bag_path) if touches(r, CUSTODIANS)}
+    before = due_json(folder)
+
+    report = due_json(folder, "--policy", released_policy(folder), "--out", folder / "archive")
+
+    listed = {m["msg_id"]: m for m in report["messages"]}
+    verdicts = {(listed[i]["verdict"], listed[i]["rule"]) for i in held if i in listed}
+    assert ("delete", "default") in verdicts  # one year ended by LATER, as for the others
+    assert not {verdict for verdict, _rule in verdicts} & {"hold", "unchecked"}
+    assert "matter-2026-017" not in {rule for _verdict, rule in verdicts}
+    assert report["policy_holds"]["released"] == len(held)
+    assert "hold" not in report["counts"]
+    assert sum(report["counts"].values()) == sum(before["counts"].values())
+
+
+def test_a_released_hold_lists_nothing_while_the_retention_runs(chain):
+    """Released on 2027-06-30, asked on 2027-07-15: the default year has not ended."""
+    folder, _keys, outcome = chain
+    held = {r["msg_id"] for r in records(outcome.bag_path) if touches(r, CUSTODIANS)}
+    report = due_json(
+        folder, "--policy", released_policy(folder), "--out", folder / "archive", on="2027-07-15"
+    )
+
+    assert not held & {m["msg_id"] for m in report["messages"]}
+    assert report["policy_holds"]["released"] == len(held)
+
+
+def test_due_keeps_a_released_hold_before_its_end_and_under_another_hold(chain):
+    folder, _keys, outcome = chain
+    held = {r["msg_id"] for r in records(outcome.bag_path) if touches(r, CUSTODIANS)}
+    still = released_policy(folder, ends="2028-12-31")  # LATER is before its end
+
+    report = due_json(folder, "--policy", still, "--out", folder / "archive")
+
+    assert {m["msg_id"] for m in report["messages"] if m["verdict"] == "hold"} == held
+    assert report["policy_holds"]["released"] == 0
+
+    other = folder / "released-other.yaml"
+    other.write_text(
+        released_policy(folder)
+        .read_text()
+        .replace(
+            "holds:\n",
+            "holds:\n  - id: matter-2028-002\n    reason: one custodian again\n"
+            "    scope:\n      participant: [user0042]\n    starts: 2028-01-01\n",
+            1,
+        )
+    )
+    report = due_json(folder, "--policy", other, "--out", folder / "archive")
+
+    listed = {m["msg_id"]: m for m in report["messages"]}
+    again = {r["msg_id"] for r in records(outcome.bag_path) if touches(r, ("user0042",))}
+    assert {(listed[i]["verdict"], listed[i]["rule"]) for i in again} == {
+        ("hold", "matter-2028-002")
+    }
+    assert not {listed[i]["verdict"] for i in held - again if i in listed} & {"hold"}

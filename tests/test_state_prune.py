@@ -1,5 +1,6 @@
 """`auditor state prune`: the message index forgets old messages, and nothing else changes."""
 
+import json
 import sqlite3
 from contextlib import closing
 
@@ -35,6 +36,16 @@ def index_rows(state_path):
         return db.execute("SELECT msg_id, timestamp_ms FROM messages ORDER BY msg_id").fetchall()
 
 
+def held_open_ended(state_path):
+    with closing(sqlite3.connect(state_path)) as db:
+        return set(
+            db.execute(
+                "SELECT msg_id, timestamp_ms FROM messages"
+                " WHERE action = 'hold' AND retain_until_ms IS NULL"
+            )
+        )
+
+
 def copy_state(audited, tmp_path):
     folder, _keys, _outcome = audited
     copy = tmp_path / "state.db"
@@ -47,20 +58,50 @@ def copy_state(audited, tmp_path):
 
 
 def test_prune_forgets_exactly_the_messages_sent_before_the_cut(audited, tmp_path):
+    """All but those an open-ended hold holds, when every retention has ended (--on)."""
     state_path = copy_state(audited, tmp_path)
     before = index_rows(state_path)
-    older = [row for row in before if row[1] is not None and row[1] < CUT]
+    held = held_open_ended(state_path)
+    older = [row for row in before if row[1] is not None and row[1] < CUT and row not in held]
+    cut = format_instant(CUT)
 
     result = CliRunner().invoke(
-        main, ["state", "prune", "--state", str(state_path), "--before", format_instant(CUT)]
+        main, ["state", "prune", "--state", str(state_path), "--before", cut, "--on", "2099-01-01"]
     )
 
     assert result.exit_code == 0, result.output
+    needed = sum(1 for row in held if row[1] < CUT)
     assert result.output == (
-        f"{state_path}: forgot {len(older):,} message(s) sent before {format_instant(CUT)}; "
-        f"{len(before) - len(older):,} kept in the index\n"
+        f"{state_path}: forgot {len(older):,} message(s) sent before {cut}; "
+        f"{len(before) - len(older):,} kept in the index ({needed:,} sent before it, which "
+        "`auditor due` still needs: retention not ended, or held)\n"
     )
-    assert older and index_rows(state_path) == [row for row in before if row not in older]
+    assert older and needed and index_rows(state_path) == [r for r in before if r not in older]
+
+
+def due_counts(state_path, on="2099-01-01"):
+    result = CliRunner().invoke(
+        main, ["due", "--state", str(state_path), "--on", on, "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output[result.output.index("{") :])["counts"]
+
+
+def test_prune_keeps_what_due_still_needs(audited, tmp_path):
+    """A message whose retention has not ended, or that a hold holds, stays in the index: `due`
+    answers from it alone, and would never list it for deletion, or among the holds (probe
+    months25 #2: a monthly prune at 200 days hid every one-year rule's deletions)."""
+    state_path = copy_state(audited, tmp_path)
+    counts = due_counts(state_path)
+    assert counts["delete"] and counts["hold"]
+
+    result = CliRunner().invoke(
+        main, ["state", "prune", "--state", str(state_path), "--before", str(CUT + HOUR_MS)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert due_counts(state_path) == counts
+    assert "which `auditor due` still needs" in result.output
 
 
 def test_a_dry_run_counts_and_changes_nothing(audited, tmp_path):

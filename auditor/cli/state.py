@@ -82,20 +82,35 @@ def state_group() -> None:
     help="Forget messages sent before this instant: ISO 8601 (UTC unless a zone is given) or "
     "epoch ms. Choose one the source no longer serves (Easemob keeps days to months of history).",
 )
+@_instant_option(
+    "--on",
+    metavar="INSTANT",
+    help="Keep what `auditor due` lists after this instant (as its --on; a date alone is its "
+    "end). Default: now.",
+)
 @click.option("--dry-run", is_flag=True, help="Only count what would be forgotten.")
-def prune_command(state_path: Path, before: str, dry_run: bool) -> None:
-    """Forget, in the message index, the messages sent before --before.
+def prune_command(state_path: Path, before: str, on: str | None, dry_run: bool) -> None:
+    """Forget, in the message index, the messages sent before --before, but those `auditor due`
+    still needs: retention (or a hold) not ended on --on, or held by an open-ended hold.
 
-    The index keeps a message from being archived twice and tells changed and vanished ones; the
-    bags keep every message whatever is pruned, and runs and the chain are untouched. A pruned
-    message the source still serves would be archived again by a run over its window.
+    The index keeps a message from being archived twice and tells changed and vanished ones, and
+    `due` answers from it alone; the bags keep every message whatever is pruned, and runs and
+    the chain are untouched. A pruned message the source still serves would be archived again
+    by a run over its window.
     """
     before_ms = _instant("--before", before)
-    outcome = prune(state_path, before_ms, dry_run=dry_run)
+    on_ms = _day_end("--on", on) if on else None
+    outcome = prune(state_path, before_ms, dry_run=dry_run, due_on_ms=on_ms)
     verb = "would forget" if dry_run else "forgot"
+    needed = (
+        f" ({outcome.needed:,} sent before it, which `auditor due` still needs: retention not "
+        "ended, or held)"
+        if outcome.needed
+        else ""
+    )
     click.echo(
         f"{state_path}: {verb} {outcome.messages:,} message(s) sent before "
-        f"{format_instant(before_ms)}; {outcome.kept:,} kept in the index"
+        f"{format_instant(before_ms)}; {outcome.kept:,} kept in the index{needed}"
     )
 
 
@@ -179,7 +194,8 @@ def rebuild_command(
     "policy_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="The current policy file: the messages due for deletion or review are read again from "
-    "their bags and listed as held when one of its holds (not ended on the day) covers them.",
+    "their bags and listed as held when one of its holds (not ended on the day) covers them; "
+    "those held by a hold it says has ended are listed as review unless another covers them.",
 )
 @_bags_option("The chain's folder of bags, read with --policy [default: the state's folder].")
 @expected_head.OPTION
@@ -216,10 +232,13 @@ def due_command(
         if report.rejudged is not None:
             rejudged = report.rejudged
             log.warning(
-                "holds of %s applied to %s message(s) due for deletion or review: %s now held%s",
+                "holds of %s applied to %s message(s) due for deletion or review, or held by a "
+                "hold it says has ended: %s now held, %s no longer held (judged by its retention "
+                "rules)%s",
                 policy_path,
                 f"{rejudged.read:,}",
                 f"{rejudged.held:,}",
+                f"{rejudged.released:,}",
                 f"; {rejudged.unchecked:,} could not be checked in their bags as indexed ("
                 + "; ".join(
                     f"{why}: {count:,}, {due_holds.UNCHECKED_WHY[why]}"
