@@ -277,3 +277,34 @@ def test_an_hour_refused_days_after_it_ended_names_retention_days_as_the_likely_
         r"it ended 4\.0 days ago, long after the source writes an hour's file", result.stderr
     )
     assert "set retention_days to what it keeps" in result.stderr
+
+
+def test_a_new_apps_first_incremental_run_is_told_to_begin_at_its_first_hour(keys, tmp_path):
+    """An app two days old at a source keeping seven: the chain's first `--incremental` run
+    begins where the source would keep hours, five days before the app had any, which the
+    source refuses as "expired or unstored"; every daily run stopped there with exit 3 for a
+    week (probe months25). The error says to begin the chain at the app's first hour, and a run
+    begun there archives every record."""
+    born = int(time.time() * 1000) // HOUR_MS * HOUR_MS - 2 * DAY_MS
+    options = EmulatorOptions(
+        messages=200, days=2, start_ms=born, client_secret=SECRET, retention_days=7,
+        ready_delay_hours=0,
+    )  # fmt: skip
+    with run_emulator(options) as emulator:
+        args = run_support.run_args(emulator, keys, tmp_path, "--quiet")
+        config = tmp_path / "auditor.yaml"
+        config.write_text(config.read_text() + "  retention_days: 7\n")
+        window = args.index("--since")
+        incremental = [*args[:window], "--incremental", "--ready-delay-hours", "0"]
+        env = {"EASEMOB_CLIENT_SECRET": SECRET}
+        refused = CliRunner().invoke(main, incremental, env=env)
+        since = ["--since", format_instant(born)]
+        begun = CliRunner().invoke(main, [*incremental, *since], env=env)
+        served = sum(1 for _ in emulator.expected_records(born, born + 2 * DAY_MS))
+
+    assert refused.exit_code == 3, refused.output
+    assert "begin the chain with --since the app's first hour" in refused.stderr
+    assert begun.exit_code in (0, 1), begun.output
+    (bag,) = (tmp_path / "archive").glob("run-*")
+    lines = sum(len(path.read_bytes().splitlines()) for path in (bag / "data/records").iterdir())
+    assert lines == served

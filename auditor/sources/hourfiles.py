@@ -313,7 +313,10 @@ class HourFileSource(EasemobSource):
             f"file: if the source keeps hour files fewer days than retention_days "
             f"({self.retention_days:g}), runs stop here for ever while more hours expire; set "
             "retention_days to what it keeps (Easemob: 3 days unless the contract says more), and "
-            "the next run archives the hours it can no longer fetch as lost and goes on"
+            "the next run archives the hours it can no longer fetch as lost and goes on; if the "
+            "app had no history yet then (an app younger than retention_days, whose chain's "
+            "first --incremental run begins at the oldest hour the source would keep), begin "
+            "the chain with --since the app's first hour"
         )
 
     def served(self, partition: Partition) -> Iterable[Record | Unreadable]:
