@@ -279,7 +279,7 @@ class _Group:
             if (
                 offsets is not None
                 and self.judges_gaps
-                and breaks_words(text, raw_start, raw_end, shape)
+                and breaks_words(text, raw_start, raw_end, shape, bool(entry.spelled))
             ):
                 continue
             if (
