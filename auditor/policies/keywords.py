@@ -39,6 +39,7 @@ from auditor.policies.display import (
 from auditor.policies.escapes import Decoded, decoded, may_hold_escapes, may_hold_markup
 from auditor.policies.gaps import breaks_words
 from auditor.policies.model import KeywordList, PatternRule
+from auditor.policies.names import is_name
 from auditor.policies.normalize import (
     Normalizer,
     fold_width,
@@ -269,6 +270,8 @@ class _Group:
                 raw_start = raw_index(offsets, start)
                 raw_end = raw_index(offsets, end - 1) + 1
             if _glued(text, raw_start, raw_end, entry):
+                continue
+            if entry.spelled and is_name(text, raw_start, raw_end):
                 continue
             if (
                 self.reads_leet
