@@ -30,6 +30,13 @@ Two terms with one spelling (洗钱 and 喜钱, both `xiqian`) share it: a match
 
 pypinyin loads its tables on first use (about 0.3 s of CPU, a second on this busy 2-core
 machine, and 50 MB), so only a policy with a list that names the step pays for them.
+
+A list of 200,000 terms (2-4 characters) makes 1,046,139 spellings (621,157 wholly in pinyin,
+424,982 mixed), 1,223,545 automaton strings with the terms. Its engine took 39 s of CPU and
+945 MB at the peak (pinyin25, /usr/bin/time -v; 51 s and 1,039 MB before): spelling 12 s
+(pypinyin cutting terms into words 2.4 s, reading the words in context 2.8 s), building the
+automaton of 1.2 million strings 16 s and 300 MB at its peak (it grows faster than the strings:
+2.4 s for 300,000, 6 s for 600,000), without the step 4.5 s and 212 MB.
 """
 
 from __future__ import annotations
