@@ -80,6 +80,77 @@ def test_a_near_miss_is_no_finding(text):
 
 
 @pytest.mark.parametrize(
+    ("spelled", "characters"),
+    [
+        ("衣服洗 qian包", "衣服洗 钱包"),  # both sides of the gap run on: two words
+        ("衣服xi 钱包", "衣服洗 钱包"),
+        ("手套 xian在就寄", "手套 现在就寄"),
+        ("有内幕 xiao xi吗", "有内幕 消息吗"),
+        ("有个老鼠 cang的", "有个老鼠 仓的"),
+    ],
+)
+def test_a_gap_beside_a_spelled_character_is_judged_as_between_the_characters(spelled, characters):
+    terms = ("洗钱", "套现", "内幕消息", "老鼠仓")
+
+    assert hits(characters, *terms) == []
+    assert hits(spelled, *terms) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "matched"),
+    [
+        ("帮我洗 qian，懂吗", "洗 qian"),  # a side of the gap is a piece of the term alone
+        ("tao 现的事别说出去", "tao 现"),
+        ("有 nei mu 消息吗", "nei mu 消息"),
+        ("有个lao 鼠 cang的", "lao 鼠 cang"),
+        ("老板说xi qian没问题", "xi qian"),  # between syllables a space is how pinyin is typed
+        ("衣服洗qian包", "洗qian"),  # no gap: as 衣服洗钱包
+    ],
+)
+def test_a_spelling_with_a_gap_that_splits_the_term_is_found(text, matched):
+    found = hits(text, "洗钱", "套现", "内幕消息", "老鼠仓")
+
+    assert [hit[1] for hit in found] == [matched]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mr. Tao Xian will join the call",
+        "Tao Xian先生今天不在",
+        "@Du Pin 请看一下合同",
+        "@dupin 请看一下",
+        "Dr Du Bo is on leave",
+        "Hi Fan Qiang, the report is ready",
+        "Fan Qiang老师好",
+        "the Dupin stories by Poe",
+        "Zhang Xinghui joined the call",
+        "Xinghui Zhang joined the call",
+        "Huikou Road is closed today",
+    ],
+)
+def test_a_name_spelled_as_a_term_is_no_finding_in_a_names_context(text):
+    assert hits(text, "套现", "毒品", "赌博", "翻墙", "行贿", "回扣") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "du pin",
+        "DUPIN 多少钱",
+        "Dupin 多少钱",  # capitalised as the first word
+        "还有Dupin吗",
+        "hi du pin 多少钱",  # a greeting before a spelling not written as a name
+        "don't mention DuPin in this group",  # capitalised syllable by syllable
+        "he said Du Pin is no problem",  # several words: the term typed capitalised
+        "mr. wang wants 毒品",  # the characters themselves: never a name
+    ],
+)
+def test_the_term_typed_as_no_name_is_still_found(text):
+    assert [hit[0] for hit in hits(text, "毒品")] == ["毒品"]
+
+
+@pytest.mark.parametrize(
     ("term", "text"),
     [("棒", "bang bang"), ("班", "ban him"), ("们", "men only"), ("饭", "a fan"), ("龙", "long")],
 )

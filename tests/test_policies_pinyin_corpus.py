@@ -1,13 +1,16 @@
 """The `pinyin` step on a corpus of chat lines that type a listed term in pinyin, and of near
 misses typed alike (tests/corpora/pinyin_chat.jsonl, made by pinyin24's gen_pinyin_corpus.py,
-seed 24), and on every text of a week of the emulator's synthetic history.
+seed 24, whose 286 lines pinyin25's version keeps and follows with 27 of its own: a gap beside a
+spelled character, names in a name's context, evasions that are not), and on every text of a
+week of the emulator's synthetic history.
 
 Each line holds a text, the listed term it types (`term`, null for a near miss) and its `form`.
 A positive marked `missed` is left unfound by design (initials such as `xq`; half a term typed
-in a reading its context does not give); a near miss marked `alarms` is reported, since pinyin
-cannot tell a name or a place from a term spelled the same (`Dupin` is 毒品's spelling, `Tao
-Xian` 套现's). Precision and recall are by line: 0.976 and 0.976.
-"""
+in a reading its context does not give; one word written as a name after a word, `any Dupin
+left?`, which `names` reads as one); a near miss marked `alarms` is reported, since pinyin
+cannot tell a name of several words spelled as a term (`Tao Xian is the new CFO`) from the term
+typed with each syllable capitalised. Precision and recall are by line: 0.983 and 0.971 (on
+pinyin24's 286 lines 0.994 and 0.976, where they were 0.976 and 0.976 before pinyin25)."""
 
 import json
 from pathlib import Path
@@ -47,10 +50,10 @@ def test_precision_and_recall_by_line():
     alarms = [line for line in LINES if not line["term"] and spelled(line["text"])]
     positives = [line for line in LINES if line["term"]]
 
-    assert (len(positives), len(LINES) - len(positives)) == (165, 121)
-    assert (len(found), len(alarms)) == (161, 4)
-    assert round(len(found) / (len(found) + len(alarms)), 3) == 0.976  # precision
-    assert round(len(found) / len(positives), 3) == 0.976  # recall
+    assert (len(positives), len(LINES) - len(positives)) == (175, 138)
+    assert (len(found), len(alarms)) == (170, 3)
+    assert round(len(found) / (len(found) + len(alarms)), 3) == 0.983  # precision
+    assert round(len(found) / len(positives), 3) == 0.971  # recall
 
 
 def test_no_text_of_a_week_of_synthetic_chat_is_read_as_pinyin():

@@ -14,6 +14,12 @@ Between letters of other scripts, punctuation joins only where the term holds it
 symbol or emoji only without a space beside it (`kick🔥back`, not `kick 🔥 back`); spaces are the
 whole-word check's (`keywords._joined_words`).
 
+A pinyin spelling (see `pinyin`) stands for the characters it spells, and a gap beside one of
+its Chinese characters is judged as a gap between those characters: `衣服洗 qian包` spells
+`衣服洗 钱包` and is no more evasion than it (`帮我洗 qian` and `洗 qian` are). A gap between two
+syllables is not: pinyin is typed with a space between syllables (`wo men qu chi fan`), so it
+tells no word apart, and is judged as a gap between Latin letters.
+
 A match made by reading Cyrillic or Greek letters as the Latin letters they look like counts only
 in a word that mixes them with Latin ones (`раssword`, `kickbаck`, UTS #39's mixed-script test):
 a word written wholly in Cyrillic or Greek is that language's word, not a disguised term.
@@ -77,9 +83,11 @@ def _exact(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
         yield gap_start, position
 
 
-def breaks_words(text: str, start: int, end: int, term: str) -> bool:
+def breaks_words(text: str, start: int, end: int, term: str, spelled: bool = False) -> bool:
     """Whether the match at raw `[start, end)` of `text` joins words or clauses into `term`
-    across one of its gaps, or reads a wholly Cyrillic or Greek word as a Latin term."""
+    across one of its gaps, or reads a wholly Cyrillic or Greek word as a Latin term; with
+    `spelled`, `term` is a pinyin spelling, and its syllables count as the characters they
+    spell on the side of a gap that has a Chinese character on the other."""
     if _gap_or_lookalike()(text, start, end) is None:
         return False
     runs = _separator_runs()(text, start, end)
@@ -92,11 +100,31 @@ def breaks_words(text: str, start: int, end: int, term: str) -> bool:
             for span in _exact(text, *run.span())
             if start < span[0] and span[1] < end
         ]
+    if spelled:
+        return _breaks_spelled(text, start, end, term, gaps)
     last = len(gaps) - 1
     for index, (gap_start, gap_end) in enumerate(gaps):
         if not _joins(text, gap_start, gap_end, term, index, last, start, end):
             return True
     return _lookalike_word(text, start, end, term)
+
+
+def _breaks_spelled(
+    text: str, start: int, end: int, term: str, gaps: list[tuple[int, int]]
+) -> bool:
+    """`breaks_words` for a pinyin spelling: a gap with a Chinese character beside it is one
+    between characters (the syllable on its other side is one), counted among those gaps only;
+    a gap between syllables is one between Latin letters."""
+    beside = [gap for gap in gaps if cjk_at(text, gap[0] - 1) or cjk_at(text, gap[1])]
+    last = len(beside) - 1
+    for index, (gap_start, gap_end) in enumerate(beside):
+        if not _joins_characters(text, gap_start, gap_end, index, last, start, end):
+            return True
+    return any(
+        not _joins(text, gap_start, gap_end, term, 0, 0, start, end)
+        for gap_start, gap_end in gaps
+        if (gap_start, gap_end) not in beside
+    )
 
 
 def _joins(
@@ -106,11 +134,7 @@ def _joins(
     `[first, after)`, is evasion."""
     gap = text[start:end]
     if cjk_at(text, start - 1) and cjk_at(text, end):
-        if index > 0 or first == 0 or not cjk_at(text, first - 1):
-            return True
-        if index < last or after == len(text) or not cjk_at(text, after):
-            return True
-        return all(char in _MARKS or is_invisible(char) for char in gap)
+        return _joins_characters(text, start, end, index, last, first, after)
     left, right = text[start - 1], text[end]
     soft = [char for char in gap if is_soft_separator(char)]
     if not soft or all(unicodedata.normalize("NFKC", char) in term for char in soft):
@@ -118,6 +142,19 @@ def _joins(
     spaced = any(char.isspace() for char in gap)
     symbols = all(unicodedata.category(char)[0] == "S" for char in soft)
     return symbols and not spaced and is_wordish(left) and is_wordish(right)
+
+
+def _joins_characters(
+    text: str, start: int, end: int, index: int, last: int, first: int, after: int
+) -> bool:
+    """Whether the gap `text[start:end]` between Chinese characters, gap `index` of `last + 1`
+    in the match at `[first, after)`, is evasion: a side of it is a piece of the term alone, or
+    it is marks nobody types between words."""
+    if index > 0 or first == 0 or not cjk_at(text, first - 1):
+        return True
+    if index < last or after == len(text) or not cjk_at(text, after):
+        return True
+    return all(char in _MARKS or is_invisible(char) for char in text[start:end])
 
 
 def _lookalike_word(text: str, start: int, end: int, term: str) -> bool:
