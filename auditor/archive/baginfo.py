@@ -71,5 +71,7 @@ def not_a_manifest_line(line: str) -> str:
 
 
 def sequence_of(fields: dict[str, str]) -> int | None:
+    """The Run-Sequence, None unless it is 1 to 18 ASCII digits: `int` raises ValueError past
+    4,300, and a damaged bag-info stopped `verify` as an internal error."""
     value = fields.get(layout.SEQUENCE, "")
-    return int(value) if value.isascii() and value.isdigit() else None
+    return int(value) if 0 < len(value) <= 18 and value.isascii() and value.isdigit() else None
