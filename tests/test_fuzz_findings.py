@@ -196,3 +196,16 @@ def test_verify_reports_a_run_sequence_of_5000_digits(tmp_path):
     result = invoke("verify", "--pubkey", files.public_key, bag)
     assert result.exit_code == 1 and "internal error" not in result.output
     assert Path(bag).is_dir()
+
+
+# -- a record with a lone surrogate: said so, not "nested too deeply" --------------------------
+
+
+def test_validate_names_a_lone_surrogate_as_what_kept_the_record_unchecked(tmp_path):
+    export = tmp_path / "export.jsonl"  # a 20-digit run sends the line to the exact parser
+    export.write_bytes(b'{"msg_id":"1","timestamp":1,"s":"\\ud800","n":12345678901234567890}\n')
+    found = tmp_path / "findings.jsonl"
+    result = invoke("validate", export, "--findings", found)
+    assert result.exit_code in (0, 1) and "internal error" not in result.output, result.output
+    (finding,) = [orjson.loads(line) for line in found.read_bytes().splitlines()]
+    assert "lone surrogate" in finding["message"] and "nested" not in finding["message"]
