@@ -209,3 +209,17 @@ def test_validate_names_a_lone_surrogate_as_what_kept_the_record_unchecked(tmp_p
     assert result.exit_code in (0, 1) and "internal error" not in result.output, result.output
     (finding,) = [orjson.loads(line) for line in found.read_bytes().splitlines()]
     assert "lone surrogate" in finding["message"] and "nested" not in finding["message"]
+
+
+@pytest.mark.parametrize("label", ["Attachments-Skipped", "Record-Count"])
+def test_report_renders_a_bag_whose_count_has_5000_digits(tmp_path, label):
+    _files, key = make_keys(tmp_path / "keys")
+    window = {"Window-Until": "2026-11-02T00:00:00Z"}
+    bag = build_bag(tmp_path / "runs", key, messages=24, info=window).path
+    info = bag / layout.BAG_INFO
+    kept = [line for line in info.read_text().splitlines() if not line.startswith(f"{label}:")]
+    info.write_text("\n".join([*kept, f"{label}: {DIGITS_5000}"]) + "\n")
+    result = invoke("report", bag, "--out", tmp_path / "report")
+    assert result.exit_code == 1, result.output  # the bag's high finding, as --fail-on says
+    assert "internal error" not in result.output
+    assert (tmp_path / "report" / "report.html").is_file()
