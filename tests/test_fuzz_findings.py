@@ -76,6 +76,25 @@ def test_a_config_number_of_5000_digits_is_one_line_and_exit_2(tmp_path):
     assert message.startswith(f"{config}:3: not valid YAML") and "cannot be read as int" in message
 
 
+@pytest.mark.parametrize(
+    ("document", "said"),
+    [
+        ("1: x\nsource: {}\n", "unknown section(s) 1"),
+        ("source:\n  1: x\n  foo: y\n", "unknown key source.1;"),
+        ("source:\n  !!binary em9uZQ==: x\n  foo: y\n", "unknown key source.b'zone';"),
+        ("apps:\n  - source: {org: o, app: a, 1: x, foo: y}\n", "unknown key apps[0].source.1"),
+    ],
+)
+def test_a_config_key_that_is_not_text_is_one_line_and_exit_2(tmp_path, document, said):
+    """Unknown keys were sorted to name the first, and 1 or b'zone' beside text cannot be."""
+    config = tmp_path / "auditor.yaml"
+    config.write_text(document)
+    result = CliRunner().invoke(
+        main, ["run", "--config", str(config)], env={"EASEMOB_CLIENT_SECRET": "fuzz-secret"}
+    )
+    assert said in one_error_line(result)
+
+
 # -- a record whose timestamp is text of 5,000 digits: archived, not a stopped run -------------
 
 
