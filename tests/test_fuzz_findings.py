@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 from click.testing import CliRunner
-from test_archive_support import build_bag, make_keys
+from test_archive_support import build_bag, make_keys, ssh_verify
 
 from auditor.archive import layout
 from auditor.archive.keys import generate_key_files
@@ -242,3 +242,28 @@ def test_report_renders_a_bag_whose_count_has_5000_digits(tmp_path, label):
     assert result.exit_code == 1, result.output  # the bag's high finding, as --fail-on says
     assert "internal error" not in result.output
     assert (tmp_path / "report" / "report.html").is_file()
+
+
+@pytest.mark.parametrize(
+    ("change", "stock_reads_it"),
+    [
+        (lambda text: "\n" + text, False),  # a blank line first: "missing header"
+        (lambda text: text.replace("\n", "\r\n"), False),  # CRLF: "missing header" too
+        (lambda text: text.replace("\n", "\n  ", 1), True),  # an indented base64 line
+        (lambda text: text, True),
+    ],
+)
+def test_verify_reads_the_ssh_signature_as_ssh_keygen_does(tmp_path, change, stock_reads_it):
+    """verify passed a signature file with a blank line first, which `ssh-keygen -Y verify`,
+    the stock check VERIFY.txt gives legal, refuses."""
+    files, key = make_keys(tmp_path / "keys")
+    bag = build_bag(tmp_path / "runs", key, messages=24).path
+    signature = bag / layout.SSH_SIGNATURE
+    signature.write_bytes(change(signature.read_text()).encode())
+    assert (ssh_verify(bag, files.allowed_signers).returncode == 0) is stock_reads_it
+    report = verify_bag(bag, (load_public_key(files.public_key),))
+    assert report.ok is stock_reads_it
+    if not stock_reads_it:
+        (problem,) = report.problems
+        assert problem.file.endswith(layout.SSH_SIGNATURE)
+        assert "ssh-keygen cannot read it" in problem.message
