@@ -291,7 +291,7 @@ def _source_values(config_path: Path, where: str, section: dict[str, Any]) -> di
             f"{config_path}: {where}.source.client_secret is not read from a config file; name "
             "a file with client_secret_file or an environment variable with client_secret_env"
         )
-    unknown = sorted(set(section) - CONFIG_KEYS - {"client_secret_env"})
+    unknown = sorted(set(section) - CONFIG_KEYS - {"client_secret_env"}, key=str)
     if unknown:
         raise ConfigError(f"{config_path}: unknown key {where}.source.{unknown[0]}")
     return {

@@ -72,9 +72,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{where}: not valid YAML ({problem})") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with source: and run:")
-    unknown_sections = set(document) - {"source", "run", "apps"}
-    if unknown_sections:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown_sections))}")
+    unknown_sections = sorted(map(str, set(document) - {"source", "run", "apps"}))
+    if unknown_sections:  # as text: a YAML key may be 1 or !!binary, which text does not sort with
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown_sections)}")
     return document
 
 

@@ -25,6 +25,7 @@ def msg_id(record: Record) -> str | None:
 
 # Instants before 1970 or from year 10000 on are not send times, and datetime cannot hold them.
 LATEST_MS = 253_402_300_800_000
+_LATEST_DIGITS = len(str(LATEST_MS))
 
 
 def timestamp_ms(record: Record) -> int | None:
@@ -36,9 +37,12 @@ def timestamp_ms(record: Record) -> int | None:
     value = record.get("timestamp")
     if isinstance(value, bool):
         return None
-    if (isinstance(value, str) and value.isascii() and value.isdigit()) or (
-        isinstance(value, float) and value.is_integer()
-    ):
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        # Past `LATEST_MS`'s 15 digits (leading zeros aside) it is out of range, and past 4,300
+        # `int` raises ValueError (CPython's limit on converting text): one such record
+        # stopped the whole run.
+        value = int(value) if len(value.lstrip("0")) <= _LATEST_DIGITS else None
+    elif isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, int) and 0 <= value < LATEST_MS:
         return value

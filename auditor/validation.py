@@ -200,14 +200,18 @@ class RecordValidator:
                 return []
             return self._explain(record)
         except ValueError as error:  # jsonschema-rs reads at most about 250 levels of nesting
+            why = (  # nor text that is not Unicode, which the exact JSON parser lets through
+                "it holds a lone surrogate, which is not Unicode"
+                if isinstance(error, UnicodeError)
+                else "nested too deeply for the validator"
+            )
             return [
                 Finding(
                     msg_id=records.msg_id(record) if isinstance(record, dict) else None,
                     category="schema",
                     rule=RECORD_ID,
                     severity=SEVERITY,
-                    message=f"record: not checked against the schemas ({error}): nested too "
-                    "deeply for the validator",
+                    message=f"record: not checked against the schemas ({error}): {why}",
                     pointer="",
                     details={"profile": self.profile},
                 )

@@ -40,6 +40,24 @@ class SafeLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        """A value its tag cannot read (`!!int abc`, `!!bool maybe`, `!!timestamp x`, an integer
+        of more than 4,300 digits, which `int` refuses) is a marked error: PyYAML's scalar
+        constructors let their ValueError, KeyError or AttributeError through, which stopped
+        the command as an internal error (exit 70)."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, KeyError, AttributeError, IndexError, TypeError):
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{_shown(node.value)} cannot be read as {kind}", node.start_mark
+            ) from None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else f"a {type(value).__name__}"
+    return text if len(text) <= 40 else text[:39] + "…"
+
 
 def located_problem(error: yaml.YAMLError, text: str) -> tuple[int | None, str]:
     """The line (from 1) of a YAML error in `text`, None when unknown, and its problem in one

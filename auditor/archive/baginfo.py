@@ -73,8 +73,10 @@ def not_a_manifest_line(line: str) -> str:
 
 
 def sequence_of(fields: dict[str, str]) -> int | None:
+    """The Run-Sequence, None unless it is 1 to 18 ASCII digits: `int` raises ValueError past
+    4,300, and a damaged bag-info stopped `verify` as an internal error."""
     value = fields.get(layout.SEQUENCE, "")
-    return int(value) if value.isascii() and value.isdigit() else None
+    return int(value) if 0 < len(value) <= 18 and value.isascii() and value.isdigit() else None
 
 
 def check_format(fields: dict[str, str], bag: str) -> None:
@@ -84,7 +86,7 @@ def check_format(fields: dict[str, str], bag: str) -> None:
     value = fields.get(layout.FORMAT)
     if value is None or value == str(layout.FORMAT_VERSION):
         return
-    known = value.isascii() and value.isdigit() and not value.startswith("0")
+    known = len(value) <= 18 and value.isascii() and value.isdigit() and not value.startswith("0")
     what = f"format {value}, newer than" if known else f"format {shown(value[:20])}, unknown to"
     raise InputError(
         f"{bag}: written in bag {what} this auditor, which reads formats up to "

@@ -80,6 +80,16 @@ class _Reader:
 
 
 def dearmor(text: str) -> bytes:
+    """The signature's bytes, from text that `ssh-keygen -Y verify` reads too: it must begin with
+    the BEGIN line and its LF (OpenSSH's "missing header" otherwise), so a copy with a blank line
+    or CRLF line ends is refused here as there, not passed as intact."""
+    if not text.startswith(BEGIN + "\n"):
+        crlf = text.startswith(BEGIN + "\r\n")
+        raise SshSigError(
+            "ssh-keygen cannot read it: it must begin with the line " + BEGIN
+            + (" and LF line ends (CRLF here: take a binary copy, or `sed -i 's/\\r$//' FILE`)"
+               if crlf else "")
+        )  # fmt: skip
     lines = [line.strip() for line in text.strip().splitlines()]
     if len(lines) < 3 or lines[0] != BEGIN or lines[-1] != END:
         raise SshSigError("not an armored SSH signature (BEGIN/END SSH SIGNATURE lines missing)")

@@ -66,6 +66,8 @@ class _Loader(SafeLoader):
     """Safe YAML with dates kept as text, only true/false as booleans, and no duplicate keys."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        if not isinstance(node, yaml.MappingNode):  # `!!set [1]`: the base class says so
+            return super().construct_mapping(node, deep)
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)

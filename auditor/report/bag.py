@@ -106,6 +106,12 @@ def _int(info: Mapping[str, str], key: str, bag: Path, default: int | None = Non
         raise InputError(f"{bag}/bag-info.txt: {key} {value!r} is not a whole number") from None
 
 
+def _count(text: str) -> int | None:
+    """A count bag-info gives as 1 to 18 ASCII digits, else None: `int` raises ValueError past
+    4,300 digits, which stopped `auditor report` on a damaged bag-info (exit 70)."""
+    return int(text) if 0 < len(text) <= 18 and text.isascii() and text.isdigit() else None
+
+
 def _instant(info: Mapping[str, str], key: str, bag: Path) -> int:
     value = info.get(key)
     if not value:
@@ -134,7 +140,8 @@ def run_info_from_bag(
     bag = Path(bag)
     info = read_bag_info(bag) if info is None else info
     skipped = info.get("Attachments-Skipped", "").strip()
-    counted = skipped.isascii() and skipped.isdigit()
+    skipped_count = _count(skipped)
+    counted = skipped_count is not None
     verify = bag / "data" / "VERIFY.txt"
     bagged = info.get("Bagging-Date", "")
     if info.get("Tool-Version"):
@@ -161,7 +168,7 @@ def run_info_from_bag(
             generated_at=int(time.time() * 1000),
             fail_on=fail_on or info.get("Fail-On", "high") or "high",
             attachments=_int(info, "Attachment-Count", bag, default=0),
-            attachments_skipped=int(skipped) if counted else 0,
+            attachments_skipped=skipped_count or 0,
             # the run's own note: bag-info holds the reason only (`--attachments skip`)
             attachments_note=f"skipped ({skipped})" if skipped and not counted else "",
             bag_name=bag.resolve().name,
@@ -311,12 +318,12 @@ def render_bag(
         if (
             expected.isascii()
             and expected.isdigit()
-            and int(expected) != summary["records"]["total"]
+            and _count(expected) != summary["records"]["total"]
         ):
             log.warning(
                 "%s: bag-info says %s records, the record files hold %d; run `auditor verify`",
                 bag,
-                expected,
+                shown(expected),
                 summary["records"]["total"],
             )
         return Rendered(builder.render(out_dir), summary)

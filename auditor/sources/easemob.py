@@ -167,6 +167,13 @@ def retry_after_seconds(value: str | None) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
+def _beyond(digits: str, limit: int) -> bool:
+    """Whether the ASCII digits `digits` count more than `limit`, however many they are: `int`
+    raises ValueError past 4,300 digits, which a lying server's Content-Length reached."""
+    digits = digits.lstrip("0")
+    return len(digits) > len(str(limit)) or int(digits or "0") > limit
+
+
 def _short_reason(error: Exception) -> str:
     """`Connection refused` rather than urllib3's paragraph about connection pools."""
     text = str(error)
@@ -840,9 +847,14 @@ class EasemobClient:
           window, while a large file on a slow but working link (1 KiB/s and up) is never cut.
         """
         declared = response.headers.get("Content-Length", "")
-        if not truncate and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        if not truncate and declared.isascii() and declared.isdigit() and _beyond(declared, limit):
+            amount = (
+                f"{int(declared):,} bytes"
+                if len(declared) <= 30
+                else f"a length of {len(declared):,} digits"
+            )
             raise SourceError(
-                f"{method} {_without_query(url)} announced {int(declared):,} bytes, more than the "
+                f"{method} {_without_query(url)} announced {amount}, more than the "
                 f"{_size(limit)} a real answer holds"
             )
         window = max(self.timeout, 1.0)

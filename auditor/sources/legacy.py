@@ -20,10 +20,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import UTC, timezone
+from typing import Any
 
 import orjson
 
 from auditor.errors import SourceError
+from auditor.jsonl import record_line
 from auditor.partitions import Partition
 from auditor.records import Record
 from auditor.sources.easemob import CursorRefused, EasemobClient
@@ -34,6 +36,16 @@ log = logging.getLogger(__name__)
 PAGE_LIMIT = 1000
 MAX_PAGES = 100_000
 STALE_PAGES = 3
+
+
+def _served_bytes(entity: Any) -> bytes:
+    """An entity as JSON, to know it again: orjson refuses what the exact parser reads beyond
+    it (integers past 64 bits, nesting past 255 levels), which `record_line` also writes. Such
+    an entity stopped the hour with a TypeError, where an hour file's record is archived."""
+    try:
+        return orjson.dumps(entity)
+    except TypeError:
+        return record_line(entity)[:-1]
 
 
 def window_ql(start_ms: int, end_ms: int) -> str:
@@ -86,7 +98,7 @@ class LegacyQuerySource(EasemobSource):
                 continue
             fresh = 0
             for entity in page["entities"]:
-                data = orjson.dumps(entity)
+                data = _served_bytes(entity)
                 key = hash(data)
                 if key not in served:
                     served.add(key)

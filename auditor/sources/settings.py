@@ -145,7 +145,7 @@ def _config_section(path: str | Path) -> dict[str, Any]:
             f"{path}: source.client_secret is not read from a config file; set "
             "EASEMOB_CLIENT_SECRET, or put the secret alone in a file named by client_secret_file"
         )
-    unknown = sorted(set(section) - CONFIG_KEYS)
+    unknown = sorted(set(section) - CONFIG_KEYS, key=str)  # a YAML key may be 1 or !!binary
     if unknown:
         raise ConfigError(
             f"{path}: unknown key source.{unknown[0]}; known keys: {', '.join(sorted(CONFIG_KEYS))}"
