@@ -62,7 +62,7 @@ from auditor.policies.loading import load_policy
 from auditor.policies.model import Policy
 from auditor.records import bodies, body_type, msg_id
 from auditor.report.counts import GatheredCounts, RecordCounts, zone_offset_ms
-from auditor.report.model import RecordFacts, record_facts
+from auditor.report.facts import RecordFacts, archived_facts
 from auditor.sources.interface import (
     HourExpired,
     PartitionNotReady,
@@ -361,7 +361,7 @@ class PartitionProcessor:
                 found = check(record)
                 retain_until, verdict, policy_findings = evaluate(record)
                 found.extend(policy_findings)
-                facts = _facts(record, canonical)
+                facts = archived_facts(record, canonical)
                 count(facts)
                 header = [
                     salt,
@@ -619,22 +619,6 @@ def _attachment_urls(record: dict[str, Any]) -> Iterator[tuple[str, int, str, st
             if isinstance(url, str) and "/chatfiles/" in url:
                 # a secret that is not text cannot be sent: asked without one, the source says so
                 yield url_key, position, url, secret if isinstance(secret, str) else None
-
-
-def _facts(record: dict[str, Any], canonical: bytes) -> RecordFacts:
-    """The record's `RecordFacts` as read back from its canonical bytes, as the archive keeps it.
-
-    They differ from the record as received only where RFC 8785 rewrote a number: a msg_id or
-    sender sent as the float 5.0 reads back as the integer 5. Only then are the bytes parsed.
-    """
-    payload = record.get("payload")
-    if (
-        type(record.get("msg_id")) is float
-        or type(record.get("from")) is float
-        or (isinstance(payload, dict) and type(payload.get("from")) is float)
-    ):
-        record = orjson.loads(canonical)
-    return record_facts(record)
 
 
 def _unreadable(problem: Unreadable, label: str, line: int) -> Finding:

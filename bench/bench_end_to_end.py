@@ -276,7 +276,7 @@ WORKER_STAGES = (
     ("salt (auditor/archive/lines.py", "worker: canonical JSON + salt"),
     ("RecordValidator.check", "worker: validate"),
     ("PolicyEngine.evaluate", "worker: policies"),
-    ("_facts (auditor/stages.py", "worker: report facts"),
+    ("archived_facts (auditor/report/facts.py", "worker: report facts"),  # compiled
     ("PartitionProcessor.process", "worker: header, spool, digest"),
 )
 COORDINATOR_STAGES = (

@@ -12,9 +12,11 @@ import orjson
 import pytest
 from compiled_support import ROOT, compiled_sources, extensions_of, module_name
 
+from auditor.archive.canonical import canonical
 from auditor.emulator.dataset import SyntheticHistory
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
+from auditor.report.facts import archived_facts
 from auditor.resources import example_policy
 
 NOW_MS = 1_796_083_200_000  # 2026-12-01, a month after the synthetic window
@@ -38,7 +40,7 @@ sys.path.insert(0, {tests!r})
 import test_compiled
 for name in names:
     assert sys.modules[name].__file__.endswith(".py"), sys.modules[name].__file__
-print(test_compiled.digest_of_evaluations({memo}))
+print(test_compiled.{digest})
 """
 
 
@@ -49,6 +51,27 @@ def digest_of_evaluations(memo_size: int) -> str:
     for record in SyntheticHistory(messages=RECORDS):
         until, verdict, found = engine.evaluate(record)
         digest.update(orjson.dumps([until, *verdict, [f.to_dict() for f in found]]))
+    return digest.hexdigest()
+
+
+# Shapes the synthetic history lacks, each taking another branch of `report.facts`.
+ODD_RECORDS = [
+    {},
+    {"payload": "not an object", "from": 7, "timestamp": "1793491200000", "msg_id": 12},
+    {"payload": {"bodies": "none"}, "chat_type": 3, "timestamp": True},
+    {"payload": {"bodies": [1, {"type": "txt", "subType": "sub_combine"}]}, "msg_id": 5.0},
+    {"payload": {"bodies": [{"type": 4}], "from": 2.5}, "timestamp": 1.0e12},
+    {"payload": {"bodies": [{"type": ""}], "from": None}, "from": "top", "chat_type": "chat"},
+    {"payload": {"bodies": [], "from": ""}, "from": 3.0, "timestamp": -1},
+    {"payload": {"bodies": [{"type": "loc"}], "from": ["a"]}, "timestamp": 253_402_300_800_000},
+]
+
+
+def digest_of_facts() -> str:
+    """sha256 of the report facts of the synthetic records and of `ODD_RECORDS`."""
+    digest = hashlib.sha256()
+    for record in [*SyntheticHistory(messages=RECORDS), *ODD_RECORDS]:
+        digest.update(orjson.dumps(archived_facts(record, canonical(record))))
     return digest.hexdigest()
 
 
@@ -68,7 +91,9 @@ def test_every_listed_module_runs_as_it_was_installed() -> None:
 @pytest.mark.parametrize("memo_size", [0, 32_768])
 def test_compiled_and_interpreted_engines_give_the_same_evaluations(memo_size: int) -> None:
     sources = [f"{module_name(source)}={source}" for source in compiled_sources()]
-    script = INTERPRETED.format(tests=str(ROOT / "tests"), memo=memo_size)
+    script = INTERPRETED.format(
+        tests=str(ROOT / "tests"), digest=f"digest_of_evaluations({memo_size})"
+    )
     interpreted = subprocess.run(
         [sys.executable, "-c", script, *sources],
         capture_output=True,
@@ -77,3 +102,16 @@ def test_compiled_and_interpreted_engines_give_the_same_evaluations(memo_size: i
         cwd=ROOT,
     ).stdout.strip()
     assert interpreted == digest_of_evaluations(memo_size)
+
+
+def test_compiled_and_interpreted_report_facts_agree() -> None:
+    sources = [f"{module_name(source)}={source}" for source in compiled_sources()]
+    script = INTERPRETED.format(tests=str(ROOT / "tests"), digest="digest_of_facts()")
+    interpreted = subprocess.run(
+        [sys.executable, "-c", script, *sources],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout.strip()
+    assert interpreted == digest_of_facts()

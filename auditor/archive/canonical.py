@@ -121,12 +121,27 @@ def _jcs_floats(value: Any) -> Any:
     if kind is str or kind is int or kind is bool or value is None:
         return value
     if kind is float:
-        return orjson.Fragment(rfc8785.dumps(value))
+        return orjson.Fragment(float_text(value))
     if kind is dict:
         return {key: _jcs_floats(item) for key, item in value.items()}
     if kind is list or kind is tuple:
         return [_jcs_floats(item) for item in value]
     raise TypeError(f"{kind.__name__} is not a plain JSON type")
+
+
+def float_text(value: float) -> str | bytes:
+    """RFC 8785's spelling of a float, exactly as `rfc8785.dumps` gives it, without its cost
+    (13,000 instructions a float under callgrind, two a location record) where Python's `repr`
+    needs no rewriting: the reference starts from `str(value)` and only drops a trailing `.0`
+    when `repr` has no exponent (|value| from 1e-4 up to 1e16), so there the two agree by its
+    own construction. Zero (the reference writes -0.0 as `0`), exponents, NaN and infinity go
+    to the reference."""
+    text = repr(value)
+    if not value:
+        return rfc8785.dumps(value)
+    if "e" in text or "n" in text:  # 1e+16, 1e-05; nan, inf
+        return rfc8785.dumps(value)
+    return text[:-2] if text.endswith(".0") else text
 
 
 def canonical_reference(value: Any) -> bytes:

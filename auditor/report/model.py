@@ -27,11 +27,12 @@ import orjson
 from auditor.errors import InputError, os_reason
 from auditor.findings import SEVERITIES, Finding, fail_threshold
 from auditor.partitions import DAY_MS, HOUR_MS
-from auditor.records import LATEST_MS, body_type, content_hash, msg_id, sender, timestamp_ms
+from auditor.records import LATEST_MS, content_hash, sender, timestamp_ms
 from auditor.report import charts
 from auditor.report.content import Report, Table
 from auditor.report.counts import RecordCounts, zone_offset_ms
 from auditor.report.display import local_time, summary_name, utc_time, zone_name
+from auditor.report.facts import RecordFacts, record_facts
 from auditor.report.forked import ForkedWrite
 from auditor.report.formats import default_formats
 from auditor.report.formats.interface import ReportFormat
@@ -53,40 +54,6 @@ HOURLY_UP_TO = 7 * 24
 # costs a report seconds, not a minute and gigabytes.
 DAILY_UP_TO = 1_000
 SEVERITY_SERIES = tuple((name, f"sev-{name}") for name in reversed(SEVERITIES))
-
-
-# The few values the report reads from a record: (msg_id, timestamp ms, message type, chat type,
-# sender). A worker can read them where records are parsed anyway and pass them on, so the
-# coordinator counts a record without parsing it again (`ReportBuilder.observe_facts`). A plain
-# tuple, as it is built for every record.
-RecordFacts = tuple[str | None, int | None, str, str, str | None]
-
-
-def record_facts(record: dict[str, Any]) -> RecordFacts:
-    """The record's `RecordFacts`: `records.msg_id`, `timestamp_ms`, `message_type` and `sender`
-    (the last two read here with one look at the payload, and a string msg_id, an integer
-    timestamp and a string sender taken as they are, as this runs for every record)."""
-    payload = record.get("payload")
-    if not isinstance(payload, dict):
-        payload = {}
-    kind = "none"
-    found = payload.get("bodies")
-    if isinstance(found, list):
-        for body in found:
-            if isinstance(body, dict):
-                kind = body_type(body) or "unknown"
-                break
-    chat = record.get("chat_type")
-    who = payload.get("from") or record.get("from")
-    key = record.get("msg_id")
-    sent = record.get("timestamp")
-    return (
-        key if type(key) is str else msg_id(record),
-        sent if type(sent) is int and 0 <= sent < LATEST_MS else timestamp_ms(record),
-        kind,
-        chat if isinstance(chat, str) else "unknown",
-        who if type(who) is str else str(who) if who is not None else None,
-    )
 
 
 def _plain(value: Any) -> Any:
