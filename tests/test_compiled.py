@@ -88,30 +88,23 @@ def test_every_listed_module_runs_as_it_was_installed() -> None:
             assert module.__file__ in {str(path) for path in extensions_of(source)}
 
 
-@pytest.mark.parametrize("memo_size", [0, 32_768])
-def test_compiled_and_interpreted_engines_give_the_same_evaluations(memo_size: int) -> None:
+def interpreted(digest: str) -> str:
+    """`digest` (an expression of this module) computed with every compiled module's source."""
     sources = [f"{module_name(source)}={source}" for source in compiled_sources()]
-    script = INTERPRETED.format(
-        tests=str(ROOT / "tests"), digest=f"digest_of_evaluations({memo_size})"
-    )
-    interpreted = subprocess.run(
+    script = INTERPRETED.format(tests=str(ROOT / "tests"), digest=digest)
+    return subprocess.run(
         [sys.executable, "-c", script, *sources],
         capture_output=True,
         text=True,
         check=True,
         cwd=ROOT,
     ).stdout.strip()
-    assert interpreted == digest_of_evaluations(memo_size)
+
+
+@pytest.mark.parametrize("memo_size", [0, 32_768])
+def test_compiled_and_interpreted_engines_give_the_same_evaluations(memo_size: int) -> None:
+    assert interpreted(f"digest_of_evaluations({memo_size})") == digest_of_evaluations(memo_size)
 
 
 def test_compiled_and_interpreted_report_facts_agree() -> None:
-    sources = [f"{module_name(source)}={source}" for source in compiled_sources()]
-    script = INTERPRETED.format(tests=str(ROOT / "tests"), digest="digest_of_facts()")
-    interpreted = subprocess.run(
-        [sys.executable, "-c", script, *sources],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout.strip()
-    assert interpreted == digest_of_facts()
+    assert interpreted("digest_of_facts()") == digest_of_facts()
