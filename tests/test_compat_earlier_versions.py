@@ -6,6 +6,7 @@ The fixture (tests/fixtures/compat/, see its README) is a chain of two runs and 
 commit d57b3d3, the first session's auditor, wrote: bags without data/policy.yaml and a state
 without the `unidentified` table or the message index's later columns."""
 
+import base64
 import hashlib
 import json
 import sqlite3
@@ -176,9 +177,12 @@ def test_prove_and_verify_proof_refuse_a_newer_bag_format(keys, tmp_path):
     proved = auditor("prove", bag, msg_id, "-o", tmp_path / "proof.json")
     assert proved.exit_code == 0, proved.output
     proof = json.loads((tmp_path / "proof.json").read_text())
-    proof["bag_info"] = proof["bag_info"].replace(f"{layout.FORMAT}: 1\n", f"{layout.FORMAT}: 2\n")
-    (tmp_path / "newer.json").write_text(json.dumps(proof))
     resign_with_format(bag, keys[0].private_key, "2")
+    proof["bag_info"] = (bag / layout.BAG_INFO).read_text()
+    proof["tagmanifest"] = (bag / layout.TAGMANIFEST).read_text()
+    proof["signature"] = base64.b64encode((bag / layout.SIGNATURE).read_bytes()).decode()
+    proof["ssh_signature"] = (bag / layout.SSH_SIGNATURE).read_text()
+    (tmp_path / "newer.json").write_text(json.dumps(proof))
     for command in (
         ("prove", bag, msg_id, "-o", tmp_path / "again.json"),
         ("verify-proof", tmp_path / "newer.json", "--pubkey", keys[0].public_key),
@@ -187,6 +191,30 @@ def test_prove_and_verify_proof_refuse_a_newer_bag_format(keys, tmp_path):
         assert result.exit_code == 2, (command, result.output)
         assert "written in bag format 2, newer than this auditor" in result.output
     assert not (tmp_path / "again.json").exists()
+
+
+def test_a_format_label_raised_by_hand_is_a_change_not_a_newer_format(keys, tmp_path):
+    """The label is believed once the signature covers it: raised without signing again, it is
+    a change to a signed file (exit 1), never "newer format, nothing was checked" (exit 2)."""
+    bag = build_bag(tmp_path, keys[1]).path
+    msg_id = json.loads(next(iter(sorted((bag / layout.RECORDS).glob("*.jsonl")))).read_text()
+                        .splitlines()[0])["record"]["msg_id"]  # fmt: skip
+    assert auditor("prove", bag, msg_id, "-o", tmp_path / "proof.json").exit_code == 0
+    proof = json.loads((tmp_path / "proof.json").read_text())
+    raised = f"{layout.FORMAT}: 2\n"
+    proof["bag_info"] = proof["bag_info"].replace(f"{layout.FORMAT}: 1\n", raised)
+    (tmp_path / "raised.json").write_text(json.dumps(proof))
+    info = bag / layout.BAG_INFO
+    info.write_text(info.read_text().replace(f"{layout.FORMAT}: 1\n", raised))
+
+    for command in (
+        ("verify", bag, "--pubkey", keys[0].public_key),
+        ("verify-proof", tmp_path / "raised.json", "--pubkey", keys[0].public_key),
+    ):
+        result = auditor(*command)
+        assert result.exit_code == 1, (command, result.output)
+        assert "newer than this auditor" not in result.output
+        assert layout.BAG_INFO in result.output
 
 
 def test_a_bag_without_the_format_label_is_read_as_today(keys, tmp_path):

@@ -294,7 +294,6 @@ def verify_proof(proof: dict[str, Any], public_keys: PublicKeys, file: str) -> l
     tagmanifest = proof["tagmanifest"].encode()
     info_text = proof["bag_info"].encode()
     info, _ = parse_bag_info(info_text, layout.BAG_INFO)
-    check_format(info, file)
     problems += [
         Problem(file, problem.message) for problem in _signatures(proof, public_keys, info)[1]
     ]
@@ -304,6 +303,8 @@ def verify_proof(proof: dict[str, Any], public_keys: PublicKeys, file: str) -> l
         problems.append(
             Problem(file, f"bag_info is not the {layout.BAG_INFO} the signature covers")
         )
+    if not problems:  # the format label is believed once the signature covers it
+        check_format(info, file)
     index, size, root = proof["leaf_index"], proof["tree_size"], proof["root"]
     if info.get(layout.MERKLE_ROOT) != root:
         problems.append(

@@ -468,7 +468,6 @@ def _verify_bag(
     # Read as the writer wrote it (LF), so a copy's CRLF shows as one problem of the file
     # (`_check_tag_manifest`) rather than as a CR at the end of every value.
     info, info_problems = parse_bag_info(_lf(bag_info_data or b""), layout.BAG_INFO)
-    check_format(info, shown(bag))
     report.extend(info_problems)
     namespace = info.get(layout.NAMESPACE) or layout.DEFAULT_NAMESPACE
     raw = tags.read(layout.SIGNATURE)
@@ -491,6 +490,10 @@ def _verify_bag(
         tag_sha256 = hashlib.sha256(tagmanifest).hexdigest()
         report.extend([problem for problem in signatures if problem.file not in tags.refused])
         _check_tag_manifest(tagmanifest, tags, report)
+    if not report.problems:
+        # The format label is believed once the signature and the tag manifest cover it: a
+        # label raised by hand is a change to a signed file, not a reason to check nothing.
+        check_format(info, shown(bag))
     bagit = tags.read(layout.BAGIT_TXT)
     if bagit is not None and _lf(bagit) != layout.BAGIT_TXT_CONTENT:
         report.add(layout.BAGIT_TXT, "is not the BagIt 1.0 declaration the auditor writes")
