@@ -72,11 +72,16 @@ def not_a_manifest_line(line: str) -> str:
     return f"not a '<sha256>  <path>' line: {line[:80]!r}"
 
 
-def sequence_of(fields: dict[str, str]) -> int | None:
-    """The Run-Sequence, None unless it is 1 to 18 ASCII digits: `int` raises ValueError past
-    4,300, and a damaged bag-info stopped `verify` as an internal error."""
-    value = fields.get(layout.SEQUENCE, "")
+def whole_number(value: str) -> int | None:
+    """A count or number bag-info gives, None unless it is 1 to 18 ASCII digits: `int` raises
+    ValueError past 4,300 digits, and a damaged bag-info stopped `verify` and `report` as an
+    internal error (exit 70)."""
     return int(value) if 0 < len(value) <= 18 and value.isascii() and value.isdigit() else None
+
+
+def sequence_of(fields: dict[str, str]) -> int | None:
+    """The Run-Sequence, None unless it is a `whole_number`."""
+    return whole_number(fields.get(layout.SEQUENCE, ""))
 
 
 def check_format(fields: dict[str, str], bag: str) -> None:

@@ -24,7 +24,7 @@ import orjson
 
 from auditor import __version__
 from auditor.archive import layout
-from auditor.archive.baginfo import parse_bag_info
+from auditor.archive.baginfo import parse_bag_info, whole_number
 from auditor.archive.untrusted import (
     TAG_FILE_LIMIT,
     bag_lines,
@@ -106,12 +106,6 @@ def _int(info: Mapping[str, str], key: str, bag: Path, default: int | None = Non
         raise InputError(f"{bag}/bag-info.txt: {key} {value!r} is not a whole number") from None
 
 
-def _count(text: str) -> int | None:
-    """A count bag-info gives as 1 to 18 ASCII digits, else None: `int` raises ValueError past
-    4,300 digits, which stopped `auditor report` on a damaged bag-info (exit 70)."""
-    return int(text) if 0 < len(text) <= 18 and text.isascii() and text.isdigit() else None
-
-
 def _instant(info: Mapping[str, str], key: str, bag: Path) -> int:
     value = info.get(key)
     if not value:
@@ -140,7 +134,7 @@ def run_info_from_bag(
     bag = Path(bag)
     info = read_bag_info(bag) if info is None else info
     skipped = info.get("Attachments-Skipped", "").strip()
-    skipped_count = _count(skipped)
+    skipped_count = whole_number(skipped)
     counted = skipped_count is not None
     verify = bag / "data" / "VERIFY.txt"
     bagged = info.get("Bagging-Date", "")
@@ -318,7 +312,7 @@ def render_bag(
         if (
             expected.isascii()
             and expected.isdigit()
-            and _count(expected) != summary["records"]["total"]
+            and whole_number(expected) != summary["records"]["total"]
         ):
             log.warning(
                 "%s: bag-info says %s records, the record files hold %d; run `auditor verify`",
