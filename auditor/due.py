@@ -12,8 +12,9 @@ not ended then, begun or not: a message a hold will cover is shown as held befor
 (kept a little longer, which is safe), never as due for deletion once it has begun. A hold added
 to the policy since a run applies to that run's messages only with `--policy CURRENT.yaml`
 (`auditor.due_holds`), which reads each message `due` would list for deletion or review again
-from its bag; so does a hold that policy says has ended since, which a run judged open-ended: its
-messages would otherwise be listed as held for ever.
+from its bag, and those of a run that did not apply one of its holds whose retention runs; so
+does a hold that policy says has ended since, which a run judged open-ended: its messages would
+otherwise be listed as held for ever. Without `--policy`, `due` cannot know a hold added since.
 """
 
 from __future__ import annotations
@@ -203,18 +204,20 @@ def due(
         joined = "messages m"
         rejudged = None
         if policy is not None:
+            bags_dir = out_dir or state_path.parent
             params["released"] = json.dumps(due_holds.released_holds(policy, on_ms))
+            params["unapplied"] = json.dumps(due_holds.runs_without(db, policy, on_ms, bags_dir))
             candidates = (
                 f"SELECT r.bag_path, {seq}, m.msg_id, m.content_hash,"
                 f" CASE WHEN {verdict} = 'hold' THEN {rule} END FROM messages m"
                 " LEFT JOIN runs r ON r.sequence = m.first_run"
                 f" WHERE {verdict} IN ({', '.join(map(repr, due_holds.REJUDGED))})"
                 f" OR ({verdict} = 'hold' AND {rule} IN (SELECT value FROM json_each(:released)))"
+                f" OR ({verdict} IN ({', '.join(map(repr, due_holds.UNAPPLIED))})"
+                " AND m.first_run IN (SELECT value FROM json_each(:unapplied)))"
                 f" ORDER BY r.bag_path, {seq}"
             )
-            rejudged = due_holds.rejudge(
-                db, candidates, params, policy, out_dir or state_path.parent, on_ms
-            )
+            rejudged = due_holds.rejudge(db, candidates, params, policy, bags_dir, on_ms)
             joined = (
                 f"messages m LEFT JOIN {due_holds.TABLE} h"
                 " ON h.msg_id = m.msg_id AND h.content_hash = m.content_hash"

@@ -4,19 +4,21 @@ officer delete or review.
 The message index holds each message as the run that archived it judged it, so a hold added to
 the policy after that run is not in it. Every message `due` would list as `delete`, `review`,
 `expired` or `no-retention` is read again from its bag, by its bag and `seq` (its line among the
-bag's records), and judged against the holds of the current policy that have not ended on the
-day asked about (begun or not: a message shown as held before its hold begins is only kept a
-little longer). Those a hold covers are listed as `hold`, named after it. A message the index
-holds under a hold that the current policy says has ended by then (legal released it by setting
-its `ends:` after the run, when the run had it open-ended) is read again too: held by another
-hold of the policy, it stays `hold`; else the policy's retention rules judge it (the index holds
-only the hold, not the rule under it), and it is due as they say once both its retention and the
-released hold have ended (`delete`, `review` or `keep`, named after the rule), or not listed
-while its retention runs. Without this, a released hold's messages were listed as `hold` for
-ever (probe months25 #1). Those whose line could
-not be checked (the bag's line is not the message the index names, or it has no line) are listed
-as `unchecked`, never with the verdict the index gave: an officer who feeds the list of
-deletions to a script would otherwise delete a message a hold may cover.
+bag's records), and so is each message of a run that did not apply one of the policy's holds
+whose retention still runs (`runs_without`: a hold added since covers it now, not once its
+retention has ended: 36 in probe months25). Each is judged against the holds of the current
+policy that have not ended on the day asked about (begun or not: a message shown as held before its
+hold begins is only kept a little longer). Those a hold covers are listed as `hold`, named after
+it. A message the index holds under a hold that the current policy says has ended by then (legal
+released it by setting its `ends:` after the run, when the run had it open-ended) is read again
+too: held by another hold of the policy, it stays `hold`; else the policy's retention rules
+judge it (the index holds only the hold, not the rule under it), and it is due as they say once
+both its retention and the released hold have ended (`delete`, `review` or `keep`, named after
+the rule), or not listed while its retention runs. Without this, a released hold's messages were
+listed as `hold` for ever (probe months25 #1). Those whose line could not be checked (the bag's
+line is not the message the index names, or it has no line) are listed as `unchecked`, never
+with the verdict the index gave: an officer who feeds the list of deletions to a script would
+otherwise delete a message a hold may cover.
 
 The candidates come sorted by bag and seq from SQLite (sorted on disk past its cache), each bag's
 record files are read once, line by line, and what the holds cover goes to a temporary table of
@@ -37,8 +39,10 @@ from auditor.archive.baginfo import parse_bag_info
 from auditor.archive.lines import record_bytes
 from auditor.archive.untrusted import TAG_FILE_LIMIT, read_bag_file, record_files, shown
 from auditor.archive.verify import parse_record_line
-from auditor.errors import InputError
-from auditor.policies.model import Policy
+from auditor.errors import ConfigError, InputError
+from auditor.partitions import parse_instant
+from auditor.policies.in_bag import load_bag_policy
+from auditor.policies.model import Hold, Policy
 from auditor.policies.reading import facts_of
 from auditor.policies.retention import RetentionDecider, longest_hold
 from auditor.policies.scope import ScopeSet
@@ -50,7 +54,10 @@ TABLE = "temp.rejudged"
 """`(msg_id, content_hash, verdict, hold)`: the candidates a hold of the current policy covers
 (`hold`, and its id), and those that could not be checked (`unchecked`, no hold)."""
 REJUDGED = ("delete", "review", "expired", "no-retention")
-"""The index's verdicts read again; also `hold`, when its hold is one of `released_holds`."""
+"""The index's verdicts read again; also `hold`, when its hold is one of `released_holds`, and
+`kept` and `keep` of the runs `runs_without` names."""
+UNAPPLIED = ("kept", "keep")
+"""The index's verdicts read again only for a run that did not apply every hold of the policy."""
 _BATCH = 10_000
 
 
@@ -61,6 +68,53 @@ UNCHECKED_WHY = {
     "missing": "its bag has no such line (cut short since its run: auditor verify-chain OUT)",
 }
 """Why a candidate could not be checked, by the name `policy_holds.unchecked_why` counts it."""
+
+
+def open_holds(policy: Policy, on_ms: int) -> tuple[Hold, ...]:
+    """The policy's holds not ended by `on_ms`, begun or not."""
+    return tuple(hold for hold in policy.holds if hold.ends_ms is None or hold.ends_ms > on_ms)
+
+
+def runs_without(db: sqlite3.Connection, policy: Policy, on_ms: int, out_dir: Path) -> list[int]:
+    """The runs that did not apply one of the policy's holds open on `on_ms`: their policy (the
+    bag's `data/policy.yaml`) had no hold of the same scope not ended at their reference time.
+
+    A run indexes what each hold of its policy covers as held, so the messages of the other
+    runs need no reading while their retention runs: they are due for deletion only once it
+    ends, and read again then. A run whose bag, or its policy, cannot be read is named too (an
+    older bag kept no policy), and its bag is then asked for its lines as any other."""
+    holds = {hold.scope for hold in open_holds(policy, on_ms)}
+    if not holds:
+        return []
+    applied: dict[tuple, Policy | None] = {}
+    unapplied = []
+    for sequence, bag in db.execute(
+        "SELECT sequence, bag_path FROM runs WHERE status = 'completed' ORDER BY sequence"
+    ):
+        folder = out_dir / PurePath(bag).name if bag else None
+        raw = read_bag_file(folder / layout.BAG_INFO, TAG_FILE_LIMIT) if folder else None
+        info = parse_bag_info(raw, "")[0] if raw else {}
+        digests = tuple(sorted((k, v) for k, v in info.items() if k.startswith("Policy-")))
+        if digests not in applied:
+            applied[digests] = _bag_policy(folder, info)
+        run_policy = applied[digests]
+        try:
+            reference = parse_instant(info["Policy-Reference-Time"])
+        except (KeyError, ConfigError):
+            run_policy = None
+        if run_policy is None or holds - {hold.scope for hold in open_holds(run_policy, reference)}:
+            unapplied.append(sequence)
+    return unapplied
+
+
+def _bag_policy(folder: Path | None, info: dict[str, str]) -> Policy | None:
+    """The policy a bag's run applied, None when the bag holds none that can be read."""
+    if folder is None:
+        return None
+    try:
+        return load_bag_policy(folder, info)
+    except (ConfigError, InputError, OSError):
+        return None
 
 
 def released_holds(policy: Policy, on_ms: int) -> list[str]:
@@ -100,7 +154,7 @@ def rejudge(
         f"CREATE TABLE {TABLE} (msg_id TEXT NOT NULL, content_hash TEXT NOT NULL, verdict TEXT"
         " NOT NULL, hold TEXT, PRIMARY KEY (msg_id, content_hash)) WITHOUT ROWID"
     )
-    holds = tuple(hold for hold in policy.holds if hold.ends_ms is None or hold.ends_ms > on_ms)
+    holds = open_holds(policy, on_ms)
     outcome = Rejudged()
     if not holds and not released_holds(policy, on_ms):
         return outcome

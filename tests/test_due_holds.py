@@ -306,3 +306,36 @@ def test_due_keeps_a_released_hold_before_its_end_and_under_another_hold(chain):
         ("hold", "matter-2028-002")
     }
     assert not {listed[i]["verdict"] for i in held - again if i in listed} & {"hold"}
+
+
+def test_a_hold_added_since_covers_its_messages_while_their_retention_runs(chain):
+    """Asked on 2027-03-01, the default year of the run's messages still runs: the index counts
+    user0013's messages as `kept`, yet the hold added since covers them and they are listed as
+    held by it, as its own run would (probe months25: 36 messages a hold added on day 61 did not
+    cover while their retention ran)."""
+    folder, _keys, outcome = chain
+    added = {r["msg_id"] for r in records(outcome.bag_path) if touches(r, ADDED)}
+    on = "2027-03-01"
+    before = due_json(folder, on=on)
+    assert not added & {m["msg_id"] for m in before["messages"]}  # kept: not listed
+
+    report = due_json(
+        folder, "--policy", current_policy(folder), "--out", folder / "archive", on=on
+    )
+
+    listed = {m["msg_id"]: m for m in report["messages"]}
+    assert {(listed[i]["verdict"], listed[i]["rule"]) for i in added} == {
+        ("hold", "matter-2027-001")
+    }
+    assert report["counts"]["kept"] == before["counts"]["kept"] - len(added)
+    assert report["policy_holds"]["held"] == len(added)
+
+
+def test_due_reads_again_only_the_runs_that_did_not_apply_a_hold(chain, tmp_path):
+    """The run's own policy holds every hold of the policy given: nothing of its retention
+    still running is read again, since the index already holds what those holds cover."""
+    folder = chain[0]
+    report = due_json(
+        folder, "--policy", folder / "policies.yaml", "--out", folder / "archive", on="2027-03-01"
+    )
+    assert report["policy_holds"]["read"] == 0

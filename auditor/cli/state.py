@@ -193,9 +193,10 @@ def rebuild_command(
     "--policy",
     "policy_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The current policy file: the messages due for deletion or review are read again from "
-    "their bags and listed as held when one of its holds (not ended on the day) covers them; "
-    "those held by a hold it says has ended are listed as review unless another covers them.",
+    help="The current policy file: the messages due for deletion or review, and those of runs "
+    "that did not apply one of its holds, are read again from their bags and listed as held "
+    "when one of its holds (not ended on the day) covers them; those held by a hold it says has "
+    "ended are judged by its retention rules unless another covers them.",
 )
 @_bags_option("The chain's folder of bags, read with --policy [default: the state's folder].")
 @expected_head.OPTION
@@ -213,9 +214,10 @@ def due_command(
     the rule or hold that decided it and the bag and seq that hold it (for `auditor prove`).
 
     Answers from the state's message index, as each run judged its messages (a hold of its
-    policy that begins later holds them already); with --policy, a hold added since applies
-    too; a message due whose line in its bag could not be checked against them is listed as
-    `unchecked`, never as due. Read-only.
+    policy that begins later holds them already): without --policy, a hold added since is not
+    known; with it, a hold added since covers every message it matches; a message due whose
+    line in its bag could not be checked against them is listed as `unchecked`, never as due.
+    Read-only.
 
     Exits 0 when answered, 1 when no run the state records has the --expect-head head or (after
     the listing) a message is listed as unchecked, 2 when
@@ -232,9 +234,10 @@ def due_command(
         if report.rejudged is not None:
             rejudged = report.rejudged
             log.warning(
-                "holds of %s applied to %s message(s) due for deletion or review, or held by a "
-                "hold it says has ended: %s now held, %s no longer held (judged by its retention "
-                "rules)%s",
+                "holds of %s applied to %s message(s) read again from their bags (due for "
+                "deletion or review, held by a hold it says has ended, or archived by a run that "
+                "did not apply one of its holds): %s now held, %s no longer held (judged by its "
+                "retention rules)%s",
                 policy_path,
                 f"{rejudged.read:,}",
                 f"{rejudged.held:,}",
@@ -248,12 +251,13 @@ def due_command(
                 if rejudged.unchecked
                 else "",
             )
-        elif report.counts.get("delete"):
+        elif set(report.counts) - {"hold"}:
             log.warning(
                 "holds are as each run applied them to the messages it archived: a hold added to "
-                "the policy since is not applied here; before deleting, give the current policy "
-                "(auditor due --policy CURRENT.yaml), or check the list against it (auditor scan "
-                "--policies CURRENT.yaml --now %s OUT)",
+                "the policy since is not applied here (a message it covers is counted as kept, "
+                "or listed for deletion once its retention ends); before deleting, give the "
+                "current policy (auditor due --policy CURRENT.yaml), or check the list against "
+                "it (auditor scan --policies CURRENT.yaml --now %s OUT)",
                 format_instant(on_ms),
             )
         out = sys.stdout
