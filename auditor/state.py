@@ -16,9 +16,10 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path, PurePath
 
 from auditor import crashpoints
@@ -473,15 +474,18 @@ class State:
 
     # -- message index ------------------------------------------------------------------------
 
-    def messages_before(self, before_ms: int, due_on_ms: int) -> tuple[int, int]:
+    def messages_before(self, before_ms: int, due_on_ms: int) -> tuple[int, int, int]:
         """How many index entries are of messages sent before `before_ms`: those `prune` may
-        forget, and those `auditor due` still needs on `due_on_ms` (`_NEEDED_BY_DUE`)."""
-        forgettable, needed = self.db.execute(
-            f"SELECT count(*) FILTER (WHERE NOT {_NEEDED_BY_DUE}),"
-            f" count(*) FILTER (WHERE {_NEEDED_BY_DUE}) FROM messages WHERE timestamp_ms < :before",
+        forget, those `auditor due` still needs on `due_on_ms` (`_NEEDED_BY_DUE`), and those it
+        lists then for deletion or review that `temp.carried_out` does not name (`_PENDING`)."""
+        forgettable, needed, pending = self.db.execute(
+            f"SELECT count(*) FILTER (WHERE NOT {_NEEDED_BY_DUE} AND NOT {_PENDING}),"
+            f" count(*) FILTER (WHERE {_NEEDED_BY_DUE}),"
+            f" count(*) FILTER (WHERE NOT {_NEEDED_BY_DUE} AND {_PENDING})"
+            " FROM messages WHERE timestamp_ms < :before",
             {"before": before_ms, "on": due_on_ms},
         ).fetchone()
-        return forgettable, needed
+        return forgettable, needed, pending
 
     def archived_id_range(self) -> tuple[str | None, str | None]:
         """The least and greatest msg_id in the index ((None, None) when it is empty), read at
@@ -494,10 +498,12 @@ class State:
 
     def prune_messages(self, before_ms: int, due_on_ms: int) -> int:
         """Forgets the messages sent before `before_ms` that `auditor due` no longer needs on
-        `due_on_ms`, and returns how many (see `prune`)."""
+        `due_on_ms` and whose deletion or review is not pending, and returns how many (see
+        `prune`)."""
         with self.transaction() as db:
             return db.execute(
-                f"DELETE FROM messages WHERE timestamp_ms < :before AND NOT {_NEEDED_BY_DUE}",
+                "DELETE FROM messages WHERE timestamp_ms < :before"
+                f" AND NOT {_NEEDED_BY_DUE} AND NOT {_PENDING}",
                 {"before": before_ms, "on": due_on_ms},
             ).rowcount
 
@@ -550,12 +556,19 @@ def config_digest(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
-_NEEDED_BY_DUE = "(retain_until_ms > :on OR (action = 'hold' AND retain_until_ms IS NULL))"
+_NEEDED_BY_DUE = "coalesce(retain_until_ms > :on, retain_until_ms IS NULL AND action IS 'hold')"
 """An index entry `auditor due` lists or will list after `:on`: its retention (or hold) has not
 ended, or an open-ended hold holds it. `due` answers from the index alone, so an entry pruned
 before its retention ends is never listed for deletion, and a held one drops out of the holds
-(probe months25 #2: the README's monthly prune at 200 days hid every message of a one-year
-rule from `due`)."""
+(probe months25 #2: the README's monthly prune at 200 days hid every one-year rule's deletions).
+0 or 1, never NULL: `NOT` of a NULL kept a row neither counted nor forgotten."""
+_PENDING = (
+    "((retain_until_ms IS NULL OR action IS NOT 'keep')"
+    " AND msg_id NOT IN (SELECT msg_id FROM temp.carried_out))"
+)
+"""Of an entry `_NEEDED_BY_DUE` no longer: `due` lists it on `:on` as `delete`, `review`,
+`expired` or `no-retention` (anything but a rule's `keep`), and the listing given to `prune` as
+carried out does not name it. Forgetting it would drop from `due` a deletion not yet done."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -566,13 +579,22 @@ class PruneOutcome:
     dry_run: bool
     needed: int = 0
     """Of the messages sent before `before_ms`, those kept because `due` still needs them."""
+    pending: int = 0
+    """Of the messages sent before `before_ms`, those kept because `due` lists them for deletion
+    or review and no listing given as carried out names them."""
 
 
 def prune(
-    state_path: Path, before_ms: int, dry_run: bool = False, due_on_ms: int | None = None
+    state_path: Path,
+    before_ms: int,
+    dry_run: bool = False,
+    due_on_ms: int | None = None,
+    carried_out: Iterable[str] = (),
 ) -> PruneOutcome:
     """Forgets, in the message index, every message sent before `before_ms` but those `auditor
-    due` still needs on `due_on_ms` (default now): retention not ended, or held.
+    due` still lists on `due_on_ms` (default now): retention not ended, held, or due for
+    deletion or review, unless `carried_out` (the msg_ids of the listing the officer acted on)
+    names it.
 
     The index keeps a message from being archived by two runs and tells which ones changed or
     vanished at the source; it grows by about 260 B a message and is never needed for a message
@@ -587,14 +609,22 @@ def prune(
         state = State(Path(state_path))
         try:
             on_ms = int(time.time() * 1000) if due_on_ms is None else due_on_ms
+            state.db.execute(
+                "CREATE TABLE temp.carried_out (msg_id TEXT PRIMARY KEY) WITHOUT ROWID"
+            )
+            identities = iter(carried_out)
+            while batch := list(islice(identities, 10_000)):
+                state.db.executemany(
+                    "INSERT OR IGNORE INTO temp.carried_out VALUES (?)", ((i,) for i in batch)
+                )
             total = state.db.execute("SELECT count(*) FROM messages").fetchone()[0]
-            count, needed = state.messages_before(before_ms, on_ms)
+            count, needed, pending = state.messages_before(before_ms, on_ms)
             if not dry_run and count:
                 state.prune_messages(before_ms, on_ms)
                 state.db.execute("VACUUM")
         finally:
             state.close()
-    return PruneOutcome(before_ms, count, total - count, dry_run, needed)
+    return PruneOutcome(before_ms, count, total - count, dry_run, needed, pending)
 
 
 # SQLite's page cache while a run's index is copied in msg_id order (`RunCompletion`). At a

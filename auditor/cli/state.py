@@ -13,6 +13,7 @@ import click
 from auditor import due as due_module
 from auditor import due_holds, expected_head, state_show
 from auditor.archive.publickey import load_public_keys
+from auditor.carried_out import acted_on
 from auditor.cli.archive import _PUBKEY
 from auditor.errors import EXIT_FINDINGS, ConfigError
 from auditor.partitions import format_instant, parse_instant
@@ -88,10 +89,20 @@ def state_group() -> None:
     help="Keep what `auditor due` lists after this instant (as its --on; a date alone is its "
     "end). Default: now.",
 )
+@click.option(
+    "--carried-out",
+    "carried_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The listing of `auditor due` (its CSV or JSON) whose deletions and reviews were "
+    "carried out: its delete, review, expired and no-retention rows are forgotten too.",
+)
 @click.option("--dry-run", is_flag=True, help="Only count what would be forgotten.")
-def prune_command(state_path: Path, before: str, on: str | None, dry_run: bool) -> None:
+def prune_command(
+    state_path: Path, before: str, on: str | None, carried_out: Path | None, dry_run: bool
+) -> None:
     """Forget, in the message index, the messages sent before --before, but those `auditor due`
-    still needs: retention (or a hold) not ended on --on, or held by an open-ended hold.
+    still lists: retention (or a hold) not ended on --on, held by an open-ended hold, or due for
+    deletion or review and not in the --carried-out listing.
 
     The index keeps a message from being archived twice and tells changed and vanished ones, and
     `due` answers from it alone; the bags keep every message whatever is pruned, and runs and
@@ -100,7 +111,8 @@ def prune_command(state_path: Path, before: str, on: str | None, dry_run: bool) 
     """
     before_ms = _instant("--before", before)
     on_ms = _day_end("--on", on) if on else None
-    outcome = prune(state_path, before_ms, dry_run=dry_run, due_on_ms=on_ms)
+    done = acted_on(carried_out) if carried_out is not None else ()
+    outcome = prune(state_path, before_ms, dry_run=dry_run, due_on_ms=on_ms, carried_out=done)
     verb = "would forget" if dry_run else "forgot"
     needed = (
         f" ({outcome.needed:,} sent before it, which `auditor due` still needs: retention not "
@@ -108,9 +120,15 @@ def prune_command(state_path: Path, before: str, on: str | None, dry_run: bool) 
         if outcome.needed
         else ""
     )
+    pending = (
+        f"; {outcome.pending:,} still due for deletion or review, kept until the listing of "
+        "`auditor due` they are in is given as done (--carried-out FILE)"
+        if outcome.pending
+        else ""
+    )
     click.echo(
         f"{state_path}: {verb} {outcome.messages:,} message(s) sent before "
-        f"{format_instant(before_ms)}; {outcome.kept:,} kept in the index{needed}"
+        f"{format_instant(before_ms)}; {outcome.kept:,} kept in the index{needed}{pending}"
     )
 
 
