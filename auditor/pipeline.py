@@ -37,7 +37,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from auditor import __version__, crashpoints, disks
+from auditor import __version__, crashpoints, disks, unrecorded
 from auditor.archive import layout
 from auditor.archive.bag import BagWriter, partial_path_for, publish_bag
 from auditor.archive.baginfo import parse_bag_info
@@ -588,6 +588,8 @@ class _Archiver:
         self.spool_dir = spool_dir
         self.reference_ms = reference_ms
         self.fetched = fetched  # spans of hours earlier runs fetched (`_fetched_spans`)
+        # runs whose records without a msg_id the state does not hold (`auditor.unrecorded`)
+        self._unrecorded = unrecorded.unrecorded_runs(state.db) if run.relook else []
         self.source = settings.source
         self.name = (
             f"run-{run.sequence:06d}-{Partition(run.since_ms).label()}"
@@ -944,8 +946,9 @@ class _Archiver:
         memory holds one hour of them, whatever the history.
 
         In an hour fetched a second time (`second_look`), what an earlier run archived is only
-        counted, and a record without a msg_id is looked up among those earlier runs archived;
-        what is new reached the source late, and a finding says so.
+        counted, and a record without a msg_id is looked up among those earlier runs archived
+        (those of a state an earlier version wrote: in their bags, `auditor.unrecorded`); what
+        is new reached the source late, and a finding says so.
         """
         place_waiting = self.report.place_waiting
         verdicts: Counter[tuple[str, str]] = Counter()
@@ -968,14 +971,20 @@ class _Archiver:
             self.skipped += 1
 
         anonymous_before: set[str] = set()
+        unrecorded_here: set[str] | None = None  # read from an earlier version's bags at need
         for batch in batches:
             entries = [line.partition(b"\t") for line in batch]
             headers = orjson.loads(b"[%b]" % b",".join([entry[0] for entry in entries]))
             earlier = self._earlier_versions(headers)
             if second_look is not None:
-                anonymous_before = self.state.unidentified_archived(
-                    [header[1] for header in headers if header[7] is None]
-                )
+                contents = [header[1] for header in headers if header[7] is None]
+                anonymous_before = self.state.unidentified_archived(contents)
+                if contents and self._unrecorded:
+                    if unrecorded_here is None:
+                        unrecorded_here = unrecorded.anonymous_archived(
+                            self.settings.out_dir, self._unrecorded, start
+                        )
+                    anonymous_before |= unrecorded_here.intersection(contents)
             kept: list[tuple[bytes, str]] = []
             for header, (_header, _tab, line_end) in zip(headers, entries, strict=True):
                 # `later`: a hold that begins after the reference time, for the index only

@@ -418,3 +418,24 @@ def test_the_legacy_api_too_archives_late_records_once_when_the_hour_is_fetched_
     assert got == Counter({(str(r.get("msg_id")), content_hash(r)): 1 for r in expected})
     late = [f for run in runs for f in findings(run, "late-arrival")]
     assert {f["msg_id"] for f in late if f["msg_id"]} == late_ids
+
+
+def test_a_state_from_before_second_looks_archives_no_record_without_a_msg_id_twice(keys, tmp_path):
+    """The state an earlier version wrote has no `unidentified` table: the records without a
+    msg_id its runs archived are known to no table, and the second look at their hours took
+    each for a late one and archived it again (probe months25 #3)."""
+    options = EmulatorOptions(messages=1200, days=1, client_secret=SECRET)
+    with run_emulator(options) as emulator:
+        first = incremental(emulator, keys, tmp_path, now_hour=12, until_ms=None)
+        with closing(sqlite3.connect(tmp_path / "state.db")) as db:
+            for column in ("settled_until_ms", "relook_until_ms", "relook_since_ms"):
+                db.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+            db.execute("DROP TABLE unidentified")
+            db.execute("PRAGMA user_version = 0")
+        second = incremental(emulator, keys, tmp_path, now_hour=24)
+
+    both = archived(first, second)
+    anonymous = [pair for pair in archived(first) if pair[0] == "None"]  # hours 6 and 10
+    assert bag_info(second)["Fetched-Again-Since"] == "2026-11-01T06:00:00Z"
+    assert anonymous and [pair for pair, count in both.items() if count > 1] == []
+    assert findings(second, "late-arrival") == []
