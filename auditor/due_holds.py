@@ -94,10 +94,10 @@ def runs_without(db: sqlite3.Connection, policy: Policy, on_ms: int, out_dir: Pa
         folder = out_dir / PurePath(bag).name if bag else None
         raw = read_bag_file(folder / layout.BAG_INFO, TAG_FILE_LIMIT) if folder else None
         info = parse_bag_info(raw, "")[0] if raw else {}
-        digests = tuple(sorted((k, v) for k, v in info.items() if k.startswith("Policy-")))
-        if digests not in applied:
-            applied[digests] = _bag_policy(folder, info)
-        run_policy = applied[digests]
+        named = _policy_named(info)
+        if named not in applied:
+            applied[named] = _bag_policy(folder, info)
+        run_policy = applied[named]
         try:
             reference = parse_instant(info["Policy-Reference-Time"])
         except (KeyError, ConfigError):
@@ -105,6 +105,18 @@ def runs_without(db: sqlite3.Connection, policy: Policy, on_ms: int, out_dir: Pa
         if run_policy is None or holds - {hold.scope for hold in open_holds(run_policy, reference)}:
             unapplied.append(sequence)
     return unapplied
+
+
+def _policy_named(info: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The bag-info labels that name the run's policy (its digest and its term files'): one
+    policy is loaded for each distinct set, not one a bag."""
+    return tuple(
+        sorted(
+            (label, value)
+            for label, value in info.items()
+            if label == "Policy-SHA256" or label.startswith(layout.POLICY_TERM_FILE)
+        )
+    )
 
 
 def _bag_policy(folder: Path | None, info: dict[str, str]) -> Policy | None:
