@@ -19,7 +19,9 @@ from click.testing import CliRunner
 from auditor.archive import layout
 from auditor.archive.keys import generate_key_files
 from auditor.cli import main
+from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.partitions import HOUR_MS
 from auditor.pipeline import run_audit
 from auditor.resources import example_policy
 
@@ -339,3 +341,31 @@ def test_due_reads_again_only_the_runs_that_did_not_apply_a_hold(chain, tmp_path
         folder, "--policy", folder / "policies.yaml", "--out", folder / "archive", on="2027-03-01"
     )
     assert report["policy_holds"]["read"] == 0
+
+
+def test_only_the_runs_from_before_a_hold_was_added_are_read_again(tmp_path):
+    """Run 1 applied the policy without the hold on user0010-user0019, run 2 (after it was
+    added) with it: on a day every retention still runs, `due --policy` reads run 1's messages
+    only, and lists those the hold covers in both runs as held by it."""
+    keys = generate_key_files(tmp_path / "keys", identity="due-holds-test")
+    before = later_hold_policy(tmp_path / "policies.yaml")
+    after = tmp_path / "after.yaml"
+    after.write_text(current_policy(tmp_path).read_text().replace("[user0013]", "[user001*]"))
+    people = tuple(f"user001{digit}" for digit in range(10))
+    runs = []
+    with run_emulator(EmulatorOptions(messages=600, days=1, client_secret=SECRET)) as emulator:
+        for policy, since in ((before, DEFAULT_START_MS), (after, DEFAULT_START_MS + 3 * HOUR_MS)):
+            settings = run_support.settings_for(
+                emulator, keys, tmp_path, SECRET, policy_path=policy, since_ms=since,
+                until_ms=since + 3 * HOUR_MS,
+            )  # fmt: skip
+            runs.append(run_audit(settings).bag_path)
+    added = {r["msg_id"] for bag in runs for r in records(bag) if touches(r, people)}
+    in_first = {r["msg_id"] for r in records(runs[0])}
+    assert added & in_first and added - in_first
+
+    report = due_json(tmp_path, "--policy", after, "--out", tmp_path / "archive", on="2027-03-01")
+
+    held_before = {m["msg_id"] for m in due_json(tmp_path, on="2027-03-01")["messages"]}
+    assert report["policy_holds"]["read"] == len(in_first - held_before)
+    assert {m["msg_id"] for m in report["messages"] if m["rule"] == "matter-2027-001"} == added
