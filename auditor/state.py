@@ -476,12 +476,12 @@ class State:
 
     def messages_before(self, before_ms: int, due_on_ms: int) -> tuple[int, int, int]:
         """How many index entries are of messages sent before `before_ms`: those `prune` may
-        forget, those `auditor due` still needs on `due_on_ms` (`_NEEDED_BY_DUE`), and those it
-        lists then for deletion or review that `temp.carried_out` does not name (`_PENDING`)."""
+        forget (`_FORGOTTEN`), and of the others those `auditor due` still needs on `due_on_ms`
+        (`_NEEDED_BY_DUE`) and those it lists then for deletion or review."""
         forgettable, needed, pending = self.db.execute(
-            f"SELECT count(*) FILTER (WHERE NOT {_NEEDED_BY_DUE} AND NOT {_PENDING}),"
-            f" count(*) FILTER (WHERE {_NEEDED_BY_DUE}),"
-            f" count(*) FILTER (WHERE NOT {_NEEDED_BY_DUE} AND {_PENDING})"
+            f"SELECT count(*) FILTER (WHERE {_FORGOTTEN}),"
+            f" count(*) FILTER (WHERE NOT {_FORGOTTEN} AND {_NEEDED_BY_DUE}),"
+            f" count(*) FILTER (WHERE NOT {_FORGOTTEN} AND NOT {_NEEDED_BY_DUE})"
             " FROM messages WHERE timestamp_ms < :before",
             {"before": before_ms, "on": due_on_ms},
         ).fetchone()
@@ -502,8 +502,7 @@ class State:
         `prune`)."""
         with self.transaction() as db:
             return db.execute(
-                "DELETE FROM messages WHERE timestamp_ms < :before"
-                f" AND NOT {_NEEDED_BY_DUE} AND NOT {_PENDING}",
+                f"DELETE FROM messages WHERE timestamp_ms < :before AND {_FORGOTTEN}",
                 {"before": before_ms, "on": due_on_ms},
             ).rowcount
 
@@ -562,13 +561,17 @@ ended, or an open-ended hold holds it. `due` answers from the index alone, so an
 before its retention ends is never listed for deletion, and a held one drops out of the holds
 (probe months25 #2: the README's monthly prune at 200 days hid every one-year rule's deletions).
 0 or 1, never NULL: `NOT` of a NULL kept a row neither counted nor forgotten."""
-_PENDING = (
-    "((retain_until_ms IS NULL OR action IS NOT 'keep')"
-    " AND msg_id NOT IN (SELECT msg_id FROM temp.carried_out))"
+_FORGOTTEN = (
+    f"((NOT {_NEEDED_BY_DUE} AND retain_until_ms IS NOT NULL AND action IS 'keep')"
+    " OR (msg_id IN (SELECT msg_id FROM temp.carried_out)"
+    " AND coalesce(retain_until_ms <= :on, 1)))"
 )
-"""Of an entry `_NEEDED_BY_DUE` no longer: `due` lists it on `:on` as `delete`, `review`,
-`expired` or `no-retention` (anything but a rule's `keep`), and the listing given to `prune` as
-carried out does not name it. Forgetting it would drop from `due` a deletion not yet done."""
+"""An entry `prune` forgets: one `due` no longer lists on `:on` (its retention has ended and
+its rule says keep), or one the listing given as carried out named for deletion or review whose
+retention has ended (or that has none). Any other whose retention has ended is due for deletion
+or review, and forgetting it would drop from `due` a deletion not yet done (probe months25 #2).
+A named one the index holds under a hold without an end is forgotten too: only `due --policy`
+with that hold released lists it so."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -297,3 +297,32 @@ def test_a_bad_cut_or_a_missing_database_is_one_line_and_exit_2(tmp_path, argume
     assert result.exit_code == 2
     assert result.output.startswith(f"auditor: error: {message}")
     assert result.output.count("\n") == 1
+
+
+def test_carried_out_forgets_a_released_holds_messages_once_deleted(audited, tmp_path):
+    """The index holds the custodians' messages under a hold without an end; legal released
+    it since (`ends:`), `due --policy` listed them for deletion, and they were deleted: the
+    listing given as carried out forgets them, though the index alone would keep them held."""
+    folder = audited[0]
+    state_path = copy_state(audited, tmp_path)
+    held = {row for row in held_open_ended(state_path) if row[1] < CUT}
+    released = tmp_path / "released.yaml"
+    text = example_policy().read_text()
+    released.write_text(text.replace("    # ends: 2027-06-30", "    ends: 2027-06-30", 1))
+    listing = due_listing(
+        state_path,
+        tmp_path / "due.csv",
+        "--policy",
+        str(released),
+        "--out",
+        str(folder / "archive"),
+    )
+    assert held
+
+    result = prune(
+        state_path, "--before", format_instant(CUT), "--on", "2099-01-01", "--carried-out", listing
+    )
+
+    assert result.exit_code == 0, result.output
+    assert not held & set(index_rows(state_path))
+    assert "still needs" not in result.output and "still due" not in result.output
