@@ -121,7 +121,7 @@ def test_prune_keeps_a_deletion_due_until_told_it_was_carried_out(audited, tmp_p
     assert result.exit_code == 0, result.output
     assert due_counts(state_path) == counts
     assert pending <= set(index_rows(state_path))
-    assert f"{len(pending):,} still due for deletion or review" in result.output
+    assert f"{len(pending):,} due for deletion or review by the index" in result.output
     assert "--carried-out" in result.output
 
 
@@ -148,7 +148,7 @@ def test_carried_out_forgets_only_the_deletions_the_listing_names(audited, tmp_p
     assert result.exit_code == 0, result.output
     remaining = set(index_rows(state_path))
     assert pending & remaining == {left_out}
-    assert "1 still due for deletion or review" in result.output
+    assert "1 due for deletion or review by the index" in result.output
 
 
 def test_carried_out_keeps_what_the_listing_held_under_a_hold_added_since(audited, tmp_path):
@@ -191,7 +191,7 @@ def test_carried_out_keeps_what_the_listing_held_under_a_hold_added_since(audite
 
     assert result.exit_code == 0, result.output
     assert kept <= set(index_rows(state_path))
-    assert f"{len(kept):,} still due for deletion or review" in result.output
+    assert f"{len(kept):,} due for deletion or review by the index" in result.output
 
 
 @pytest.mark.parametrize(
@@ -325,4 +325,4 @@ def test_carried_out_forgets_a_released_holds_messages_once_deleted(audited, tmp
 
     assert result.exit_code == 0, result.output
     assert not held & set(index_rows(state_path))
-    assert "still needs" not in result.output and "still due" not in result.output
+    assert "still needs" not in result.output and "deletion or review" not in result.output

@@ -121,8 +121,8 @@ def prune_command(
         else ""
     )
     pending = (
-        f"; {outcome.pending:,} still due for deletion or review, kept until the listing of "
-        "`auditor due` they are in is given as done (--carried-out FILE)"
+        f"; {outcome.pending:,} due for deletion or review by the index, kept until a listing "
+        "of `auditor due` that names them so is given as carried out (--carried-out FILE)"
         if outcome.pending
         else ""
     )
