@@ -108,6 +108,9 @@ def prune_command(
     `due` answers from it alone; the bags keep every message whatever is pruned, and runs and
     the chain are untouched. A pruned message the source still serves would be archived again
     by a run over its window.
+
+    Exits 0 when done, 2 when the state is missing or the --carried-out file is no listing of
+    `auditor due` (nothing forgotten), 4 while a run holds the state.
     """
     before_ms = _instant("--before", before)
     on_ms = _day_end("--on", on) if on else None
