@@ -8,7 +8,9 @@ the JSON `due` wrote: only its `delete`, `review`, `expired` and `no-retention` 
 message that listing showed as held (a hold added since, with `--policy`) or `unchecked` is never
 taken as done. The CSV is read as `due` writes it (a BOM, every cell quoted, a msg_id of digits
 as `="..."`, a leading `'` before a formula's first character); a spreadsheet that saved it again
-may quote otherwise, which the csv reader takes as well.
+may quote otherwise, which the csv reader takes as well. The CSV is read a line at a time; a
+JSON listing is read whole (about 150 bytes a message), so a listing of millions is best given
+as CSV.
 """
 
 from __future__ import annotations

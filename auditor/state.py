@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path, PurePath
 
 from auditor import crashpoints
@@ -497,9 +496,8 @@ class State:
         return least, greatest
 
     def prune_messages(self, before_ms: int, due_on_ms: int) -> int:
-        """Forgets the messages sent before `before_ms` that `auditor due` no longer needs on
-        `due_on_ms` and whose deletion or review is not pending, and returns how many (see
-        `prune`)."""
+        """Forgets the messages sent before `before_ms` that `_FORGOTTEN` names on `due_on_ms`,
+        and returns how many (see `prune`)."""
         with self.transaction() as db:
             return db.execute(
                 f"DELETE FROM messages WHERE timestamp_ms < :before AND {_FORGOTTEN}",
@@ -615,11 +613,9 @@ def prune(
             state.db.execute(
                 "CREATE TABLE temp.carried_out (msg_id TEXT PRIMARY KEY) WITHOUT ROWID"
             )
-            identities = iter(carried_out)
-            while batch := list(islice(identities, 10_000)):
-                state.db.executemany(
-                    "INSERT OR IGNORE INTO temp.carried_out VALUES (?)", ((i,) for i in batch)
-                )
+            state.db.executemany(
+                "INSERT OR IGNORE INTO temp.carried_out VALUES (?)", ((i,) for i in carried_out)
+            )
             total = state.db.execute("SELECT count(*) FROM messages").fetchone()[0]
             count, needed, pending = state.messages_before(before_ms, on_ms)
             if not dry_run and count:
