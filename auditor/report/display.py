@@ -12,6 +12,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from auditor.partitions import format_instant
+from auditor.report.catalogue import Phrase
 
 
 def zone_name(tz: timezone) -> str:
@@ -67,7 +68,7 @@ def label(value: Any, limit: int = LABEL_CHARS) -> str:
     text = value if isinstance(value, str) else str(value)
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}… (cut: {len(text):,} characters)"
+    return Phrase("{text}… (cut: {count:,} characters)", text=text[:limit], count=len(text))
 
 
 def summary_name(value: Any) -> str:
