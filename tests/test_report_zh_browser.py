@@ -55,9 +55,9 @@ def test_the_chinese_page_passes_axe_sorted_filtered_paged_and_narrow(
     total = int(page.locator("#data-keyword").get_attribute("data-shown"))
     assert total > 50
     status = keyword.locator(".status")
-    assert status.inner_text() == f"第 1\u201350 行,共 {total:,} 行"
+    assert status.inner_text() == f"第 1\u201350 行，共 {total:,} 行"
     keyword.locator("th button", has_text="严重程度").click()
-    sync_api.expect(status).to_have_text(f"第 1\u201350 行,共 {total:,} 行,按“严重程度”升序排列")
+    sync_api.expect(status).to_have_text(f"第 1\u201350 行，共 {total:,} 行，按“严重程度”升序排列")
     assert keyword.locator("th[aria-sort=ascending]").inner_text().strip() == "严重程度"
     keyword.locator("button", has_text="下一页").click()
     assert status.inner_text().startswith("第 51\u2013")

@@ -90,6 +90,20 @@ def test_a_chinese_entry_keeps_the_fields_of_its_message():
         assert set(re.findall(r"%\(\w+\)s|\{\w+(?::,)?\}", chinese)) == fields, message
 
 
+# fields, markup, quoted commands and escapes, which keep their ASCII punctuation
+VERBATIM = re.compile(r"%\(\w+\)s|\{[^{}]*\}|<[^>]*>|`[^`]*`|--fail-on none")
+
+
+def test_chinese_entries_use_chinese_punctuation():
+    """，；：（） as GB/T 15834 sets them, not ASCII, in the translations' own words."""
+    ascii_marks = {
+        message: found
+        for message, chinese in ZH_CN.items()
+        if (found := re.findall(r"[,;:()]", VERBATIM.sub("", chinese)))
+    }
+    assert ascii_marks == {}
+
+
 # -- a page with everything on it ---------------------------------------------------------------
 
 
@@ -300,7 +314,7 @@ def test_the_chinese_page_is_marked_as_such_and_keeps_what_the_archive_holds(ren
     _english, chinese, _data = rendered
     assert '<html lang="zh-CN">' in chinese
     assert "<h1>聊天记录合规审计 · 第 3 次运行</h1>" in chinese
-    assert "不通过:2 项发现的严重程度达到或高于“高”" in chinese
+    assert "不通过：2 项发现的严重程度达到或高于“高”" in chinese
     # quoted as recorded: a finding's message, a hold's reason, a rule's name
     assert "archived by run 2, gone from the source" in chinese
     assert "诉讼保全:2026 民初 17 号" in chinese

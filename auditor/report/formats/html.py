@@ -138,6 +138,10 @@ def _environment(language: str = catalogue.DEFAULT_LANGUAGE) -> Environment:
         catalogue.gettext(language), catalogue.ngettext(language), newstyle=True
     )
     environment.globals["say"] = say
+    # between sentences: a space (or a line break) in English, nothing in Chinese
+    english_spacing = bool(catalogue.JOINERS[language])
+    environment.globals["gap"] = Markup(" " if english_spacing else "")
+    environment.globals["break"] = Markup("\n" if english_spacing else "")
     environment.filters["n"] = lambda value: f"{value:,}"
     environment.filters["text"] = lambda value: _shown(say(value), "text")
     environment.filters["block"] = lambda value: _shown(say(value), "block")
