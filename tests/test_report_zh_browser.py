@@ -50,6 +50,9 @@ def test_the_chinese_page_passes_axe_sorted_filtered_paged_and_narrow(
     checked = Checked(browser, paged_report(tmp_path / "paged"), axe_source)
     page = checked.page
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    # Chinese type has no italic: the note of a missing policy stands upright
+    style = "getComputedStyle(document.querySelector('#policy-missing')).fontStyle"
+    assert page.evaluate(style) == "normal"
     checked.check("as opened")
     keyword = page.locator("#table-keyword")
     total = int(page.locator("#data-keyword").get_attribute("data-shown"))
@@ -80,6 +83,10 @@ def test_the_page_with_everything_on_it_passes_axe_in_chinese(
     with full_builder() as builder:
         page_file = builder.render(tmp_path / "full", default_formats("zh-CN"))["report.html"]
     checked = Checked(browser, page_file, axe_source)
+    font = "(selector) => getComputedStyle(document.querySelector(selector)).fontFamily"
+    # headings in the system's CJK fonts; hashes and codes still monospace
+    assert checked.page.evaluate(font, "h1").startswith('"Noto Sans CJK SC"')
+    assert checked.page.evaluate(font, "#merkle-root").startswith("ui-monospace")
     open_every_row(checked.page)
     checked.check("every record opened")
     checked.page.emulate_media(forced_colors="active")

@@ -151,6 +151,9 @@ def full_builder() -> ReportBuilder:
     for number in range(12):
         msg_id = f"91000000000000{number:04d}"
         rec = record(msg_id, "张伟", MIXED)
+        if number == 0:  # a file's share secret, masked, and a record too long to show whole
+            rec["payload"]["bodies"].append({"type": "file", "url": "u", "secret": "s3cr3t"})
+            rec["payload"]["ext"] = {"secret": "x", "note": "备注" * 400}
         builder.observe_record(rec, "2026110101")
         finding = keyword(msg_id, MIXED, term="内幕消息", severity="medium")
         finding["details"]["occurrences"] = 2
@@ -234,6 +237,7 @@ def data_strings(builder: ReportBuilder) -> set[str]:
     walk(dataclasses.asdict(builder.run_info))
     walk(MIXED)
     walk([record("0", "张伟", MIXED), "terms/zh.txt", "data/terms/zh.txt", "cd" * 32])
+    walk({"type": "file", "url": "u", "ext": {"note": "备注"}})
     walk(["all-of-it", "terms_file", "data/policy.yaml", "hourfiles"])
     return {each for each in found if each.strip() and each not in VOCABULARY}
 
@@ -321,6 +325,11 @@ def test_the_chinese_page_is_marked_as_such_and_keeps_what_the_archive_holds(ren
     assert "https://schemas.easemob-auditor.dev/body/txt.json" in chinese
     # instants stay ISO 8601 with their offset, as in the English page
     assert "2026-11-01 08:00:00 +08:00" in chinese
+    # the record's masks and cut, said by the report, in Chinese; the record's own JSON as it is
+    assert "••••（已隐藏：附件的分享密钥；归档包中保存原值）" in chinese
+    assert "••••（已隐藏：名为 secret 的值；归档包中保存原值）" in chinese
+    assert "……（此处截断；归档包中保存完整记录）" in chinese and "s3cr3t" not in chinese
+    assert "&#34;bodies&#34;: [" in chinese or '"bodies": [' in chinese
     # a Chinese page marks no Chinese run as foreign
     assert '<span lang="zh">' not in chinese
 
@@ -328,7 +337,9 @@ def test_the_chinese_page_is_marked_as_such_and_keeps_what_the_archive_holds(ren
 def test_the_chinese_page_is_self_contained_and_picks_system_cjk_fonts(rendered):
     _english, chinese, _data = rendered
     assert "@font-face" not in chinese and "url(" not in chinese
-    assert re.search(r":lang\(zh\) \{ font-family: \"Noto Sans CJK SC\"", chinese)
+    rule = r":lang\(zh\):not\(code, pre, \.mono, \.cf\) \{ font-family: ([^;]+);"
+    stack = re.search(rule, chinese).group(1)
+    assert stack.startswith('"Noto Sans CJK SC"') and "Microsoft YaHei" in stack
 
 
 def test_the_script_reads_its_chinese_words_from_the_page_under_the_same_policy(rendered):

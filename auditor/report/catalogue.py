@@ -45,7 +45,9 @@ DEFAULT_LANGUAGE = "en"
 class Phrase(str):
     """English text that remembers its message and values, so the page can say it in another
     language: `Phrase("Messages per {per} ({zone})", per=Phrase("hour"), zone="UTC")` is the
-    string "Messages per hour (UTC)" wherever English is wanted (tests, CSV, logs)."""
+    string "Messages per hour (UTC)" wherever English is wanted (tests, CSV, logs). A message
+    the catalogue does not hold is its own template: a record's JSON with `{share}` where a mask
+    of the report's stands (`tables.pretty_record`)."""
 
     msgid: str
     params: Mapping[str, Any]
@@ -342,6 +344,13 @@ ZH_CN: dict[str, str] = {
         "此前已归档、自上次运行以来有变化或已从数据源消失的消息，以及各处理阶段报告的其他情况。"
     ),
     "until the hold is lifted": "直至法律保全解除",
+    "•••• (hidden: an attachment's share secret; the bag holds it)": (
+        "••••（已隐藏：附件的分享密钥；归档包中保存原值）"
+    ),
+    "•••• (hidden: a value named secret; the bag holds it)": (
+        "••••（已隐藏：名为 secret 的值；归档包中保存原值）"
+    ),
+    "… (cut here; the archive holds it all)": "……（此处截断；归档包中保存完整记录）",
     "none: the record has no usable timestamp": "无：该记录没有可用的时间戳",
     "none: no retention rule applies": "无：没有适用的留存规则",
     "({reason})": "（{reason}）",

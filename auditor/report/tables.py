@@ -58,8 +58,9 @@ def _common(finding: Mapping[str, Any]) -> Row:
 
 
 SECRET_KEYS = frozenset({"secret", "thumb_secret", "share-secret", "share_secret", "sharesecret"})
-SHARE_SECRET = "•••• (hidden: an attachment's share secret; the bag holds it)"
-OTHER_SECRET = "•••• (hidden: a value named secret; the bag holds it)"
+SHARE_SECRET = Phrase("•••• (hidden: an attachment's share secret; the bag holds it)")
+OTHER_SECRET = Phrase("•••• (hidden: a value named secret; the bag holds it)")
+RECORD_CUT = Phrase("… (cut here; the archive holds it all)")
 
 
 def masked(value: Any, in_body: bool = False) -> Any:
@@ -83,14 +84,21 @@ def masked(value: Any, in_body: bool = False) -> Any:
 
 def pretty_record(record: Any) -> str:
     """The record as indented JSON with its secrets masked, cut at `RECORD_BYTES` (on a
-    character boundary)."""
+    character boundary); what the report says in it (a mask, the cut) is a `Phrase` field, so a
+    page in another language says it in that language."""
     try:
         data = orjson.dumps(masked(record), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     except TypeError:
         data = repr(record).encode()
-    if len(data) <= RECORD_BYTES:
-        return data.decode()
-    return data[:RECORD_BYTES].decode(errors="ignore") + "\n… (cut here; the archive holds it all)"
+    cut = len(data) > RECORD_BYTES
+    text = data[:RECORD_BYTES].decode(errors="ignore") if cut else data.decode()
+    if not cut and SHARE_SECRET not in text and OTHER_SECRET not in text:
+        return text
+    shown = text.replace("{", "{{").replace("}", "}}")
+    shown = shown.replace(SHARE_SECRET, "{share}").replace(OTHER_SECRET, "{other}")
+    return Phrase(
+        shown + ("\n{cut}" if cut else ""), share=SHARE_SECRET, other=OTHER_SECRET, cut=RECORD_CUT
+    )
 
 
 def schema_row(finding: Mapping[str, Any], tz: timezone) -> Row:
