@@ -35,6 +35,7 @@ from auditor.policies.loading import policy_of_bytes
 from auditor.report import ReportBuilder
 from auditor.report import catalogue as catalogue_module
 from auditor.report.catalogue import SCRIPT, VOCABULARY, ZH_CN
+from auditor.report.display import clip_drawn
 from auditor.report.formats.html import HtmlFormat
 from auditor.report.policy import policy_view
 from auditor.resources import example_policy, templates_dir
@@ -408,3 +409,11 @@ def test_report_refuses_a_language_it_has_no_catalogue_for(tmp_path):
 def test_the_catalogue_has_exactly_the_languages_offered():
     assert catalogue_module.LANGUAGES == ("en", "zh-CN")
     assert set(catalogue_module.CATALOGUES) == set(catalogue_module.LANGUAGES)
+
+
+def test_a_chart_label_in_chinese_is_cut_to_the_room_beside_its_bar():
+    """A Han character is drawn twice as wide as a Latin letter: 28 of them, where 28 letters
+    fit, ran past the chart's left edge (a sender's name in the top-senders chart)."""
+    assert clip_drawn("张" * 30, 28) == "张" * 13 + "…"
+    assert clip_drawn("张伟" * 7, 28) == "张伟" * 7
+    assert clip_drawn("a" * 30, 28) == "a" * 27 + "…"

@@ -157,8 +157,9 @@ SCRIPT = (
 ZH_CN: dict[str, str] = {
     # -- the page's frame -------------------------------------------------------------------
     "Audit report, run %(sequence)s: %(verdict)s": (
-        "审计报告（第 %(sequence)s 次运行）：%(verdict)s"
+        "审计报告 · 第 %(sequence)s 次运行 · %(verdict)s"
     ),
+    "%(title)s (%(count)s)": "%(title)s（%(count)s）",
     "Skip to the report": "跳至报告正文",
     "Chat compliance audit, run %(sequence)s": "聊天记录合规审计 · 第 %(sequence)s 次运行",
     "Window %(since)s to %(until)s (end excluded), that is %(since_utc)s to %(until_utc)s.": (

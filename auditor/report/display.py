@@ -84,14 +84,17 @@ def summary_name(value: Any) -> str:
 
 
 def clip_drawn(value: Any, limit: int) -> str:
-    """`clip` counting each character the page draws as a badge (`⟨U+200B⟩`) as eight wide, for
-    a chart label that has only so much room."""
+    """`clip` counting each character the page draws as a badge (`⟨U+200B⟩`) as eight wide and
+    each wide one (a Han character, a fullwidth letter) as two, for a chart label that has only
+    so much room."""
     text = "" if value is None else (value if isinstance(value, str) else str(value))
     always, names_only = _hidden_points()
     hidden = always | names_only
     width = 0
     for index, char in enumerate(text):
-        width += 8 if ord(char) in hidden else 1
+        width += (
+            8 if ord(char) in hidden else 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        )
         if width > limit - 1 and index + 1 < len(text):
             return text[:index] + "…"
     return text
