@@ -191,6 +191,14 @@ def full_builder() -> ReportBuilder:
             "details": {},
         }
     )
+    for number in range(101):  # more body types than the report counts apart: "(other)"
+        odd = record(f"95{number:016d}", "李娜", "你好")
+        odd["payload"]["bodies"][0]["type"] = f"type-{number}"
+        builder.observe_record(odd, "2026110101")
+    senderless = record("960000000000000001", "", "你好")
+    del senderless["from"], senderless["payload"]["from"]
+    builder.observe_record(senderless, "2026110101")
+    builder.observe_finding(keyword("960000000000000001", "请给回扣 kickback"))
     builder.observe_verdict("hold", "hold-1")
     builder.observe_verdict("keep", "")
     builder.observe_verdict("review", "")
@@ -319,7 +327,7 @@ def test_the_chinese_page_is_marked_as_such_and_keeps_what_the_archive_holds(ren
     _english, chinese, _data = rendered
     assert '<html lang="zh-CN">' in chinese
     assert "<h1>聊天记录合规审计 · 第 3 次运行</h1>" in chinese
-    assert "不通过：2 项发现的严重程度达到或高于“高”" in chinese
+    assert "不通过：3 项发现的严重程度达到或高于“高”" in chinese
     # quoted as recorded: a finding's message, a hold's reason, a rule's name
     assert "archived by run 2, gone from the source" in chinese
     assert "诉讼保全:2026 民初 17 号" in chinese

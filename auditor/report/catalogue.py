@@ -127,7 +127,7 @@ VOCABULARY = frozenset(
         *("high", "medium", "low", "info"),
         *("keep", "dispose", "review", "hold"),
         *("schema", "parse", "keyword", "pii", "retention", "coverage", "duplicate", "source"),
-        *("attachment", "messages", "delete"),
+        *("attachment", "messages", "delete", "(other)", "(no sender)"),
     }
 )
 
@@ -394,6 +394,9 @@ ZH_CN: dict[str, str] = {
         "消息引发发现项最多的十个发送方，按严重程度分列。"
     ),
     "{bar}: {count:,} {series}": "{bar}：{series} {count:,}",
+    "{bar}: {count:,}": "{bar}：{count:,}",
+    "(other)": "（其他）",
+    "(no sender)": "（无发送方）",
     "{first}, {then}": "{first}，{then}",
     "Not drawn: {count:,} of {total:,} records ({shown}).": (
         "未绘出：{total:,} 条记录中的 {count:,} 条（{shown}）。"

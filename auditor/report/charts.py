@@ -94,7 +94,7 @@ def _r(value: float) -> float:
 def _tip(name_of_bar: str, name: str, count: int, series: Series) -> str:
     shown = label(name_of_bar)
     if len(series) == 1:
-        return f"{shown}: {count:,}"
+        return Phrase("{bar}: {count:,}", bar=shown, count=count)
     return Phrase("{bar}: {count:,} {series}", bar=shown, count=count, series=Phrase(name))
 
 

@@ -49,6 +49,7 @@ DISTINCT = 100
 # Findings placed after they were spooled whose places memory holds before they move to disk
 LATE_IN_MEMORY = 100_000
 OTHER = "(other)"
+NO_SENDER = "(no sender)"
 HOURLY_UP_TO = 7 * 24
 # The most columns a chart over the window draws a day each; a longer window is drawn by month,
 # then by year: a run over years stays readable, and a bag-info window edited to span millennia
@@ -392,7 +393,7 @@ class ReportBuilder:
             self._untimed_findings += 1
             return
         self._finding_days[((sent + self._offset_ms) // DAY_MS, severity)] += 1
-        self._senders.add(who or "(no sender)", severity)
+        self._senders.add(who or NO_SENDER, severity)
 
     # -- results -----------------------------------------------------------------------------
 
@@ -775,7 +776,7 @@ class ReportBuilder:
             charts.bar_chart(
                 "message-types",
                 Phrase("Message types"),
-                [(name, {"messages": count}) for name, count in self._types.most_common(15)],
+                [(_said(name), {"messages": count}) for name, count in self._types.most_common(15)],
                 (("messages", "bar-messages"),),
                 Phrase(
                     "Archived records by the type of their first body (merged messages as combine)."
@@ -784,14 +785,14 @@ class ReportBuilder:
             charts.bar_chart(
                 "chat-types",
                 Phrase("Chat types"),
-                [(name, {"messages": count}) for name, count in self._chats.most_common(10)],
+                [(_said(name), {"messages": count}) for name, count in self._chats.most_common(10)],
                 (("messages", "bar-messages"),),
                 Phrase("Archived records by chat type: one-to-one, group or chat room."),
             ),
             charts.bar_chart(
                 "top-senders",
                 Phrase("Top senders with findings"),
-                senders,
+                [(_said(who), counts) for who, counts in senders],
                 SEVERITY_SERIES,
                 Phrase("The ten senders whose messages drew the most findings, by severity."),
             ),
@@ -822,6 +823,12 @@ def _left_out(noun: str, total: int, parts: Sequence[tuple[int, str]]) -> Phrase
         total=total,
         shown=listed,
     )
+
+
+def _said(name: str) -> str:
+    """A name the report gives a bar (`(other)`, `(no sender)`) as a `Phrase` the page can
+    translate; a name from the data as it is."""
+    return Phrase(name) if name in (OTHER, NO_SENDER) else name
 
 
 def _name(value: Any) -> str:
