@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import pickle
 import re
 from html import unescape
 from html.parser import HTMLParser
@@ -34,7 +35,7 @@ from auditor.partitions import DAY_MS
 from auditor.policies.loading import policy_of_bytes
 from auditor.report import ReportBuilder
 from auditor.report import catalogue as catalogue_module
-from auditor.report.catalogue import SCRIPT, VOCABULARY, ZH_CN
+from auditor.report.catalogue import SCRIPT, VOCABULARY, ZH_CN, Phrase
 from auditor.report.display import clip_drawn
 from auditor.report.formats.html import HtmlFormat
 from auditor.report.policy import policy_view
@@ -425,3 +426,11 @@ def test_a_chart_label_in_chinese_is_cut_to_the_room_beside_its_bar():
     assert clip_drawn("张" * 30, 28) == "张" * 13 + "…"
     assert clip_drawn("张伟" * 7, 28) == "张伟" * 7
     assert clip_drawn("a" * 30, 28) == "a" * 27 + "…"
+
+
+def test_a_phrase_crosses_a_pickle_still_able_to_say_itself():
+    """A report may be handed to another process: its phrases keep their message and values."""
+    phrase = Phrase("Messages per {per} ({zone})", per=Phrase("hour"), zone="UTC+08:00")
+    again = pickle.loads(pickle.dumps(Phrase.joined(phrase, Phrase("none"))))
+    assert again == "Messages per hour (UTC+08:00) none"
+    assert catalogue_module.say(again, "zh-CN") == "每小时消息数（UTC+08:00）无"
