@@ -17,7 +17,8 @@ Glossary (zh-CN), as a compliance department in mainland China says it:
     severity 严重程度              high/medium/low/info 高/中/低/提示
     verdict PASS/FAIL 通过/不通过  rule 规则                       policy 策略
     retention 留存                 retention rule 留存规则         statutory floor 法定最短留存期
-    disposition 处置结论           keep/dispose/review/hold 保留/销毁/复核/法律保全
+    disposition 处置结论           keep/dispose/review/hold 保留/到期删除/复核/法律保全
+    then delete (a rule's end) 删除
     legal hold 法律保全            keyword list 关键词清单         term 词条
     allowed phrase 豁免短语        normalisation 归一化            PII / personal data 个人信息
     sensitive information 敏感信息 detector 识别器                 context word 上下文关键词
