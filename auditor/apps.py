@@ -231,6 +231,7 @@ def run_settings(values: Mapping[str, Any], source: Any) -> RunSettings:
         late_hours=values["late_hours"],
         as_of_ms=_instant(values.get("as_of"), "as-of"),
         namespace=values["namespace"],
+        report_lang=values.get("report_lang", "en"),
     )
 
 

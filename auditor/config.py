@@ -40,6 +40,7 @@ RUN_KEYS = {
     "scheduler": str,
     "hour_timeout": str,
     "parallel_apps": int,
+    "report_lang": str,
 }
 # Settings the command line takes from a fixed set or range: the config file is held to the same.
 # Checked here, not only by the run, whose error named `--fail-on` to an operator who set no flag.
@@ -48,6 +49,7 @@ RUN_CHOICES = {
     "fail_on": FAIL_ON_LEVELS,
     "profile": PROFILES,
     "executor": ("local", "dask"),  # executors.EXECUTORS, whose modules import this one
+    "report_lang": ("en", "zh-CN"),  # report.catalogue.LANGUAGES, kept out of this light module
 }
 RUN_LEAST = {"ready_delay_hours": 0, "late_hours": 0, "workers": 1, "parallel_apps": 1}
 

@@ -112,6 +112,7 @@ class RunSettings:
     late_hours: int = 48
     as_of_ms: int | None = None
     namespace: str = "easemob-auditor"
+    report_lang: str = "en"
     now_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000), repr=False)
 
     def __post_init__(self) -> None:
@@ -786,7 +787,7 @@ class _Archiver:
                 for finding in self._disappeared():
                     self.emit(finding)
             self.report.run_info = self.run_info(writer)
-            formats = bag_formats()
+            formats = bag_formats(settings.report_lang)
             # The page is written in a child from here, forked before the state's thread starts
             # indexing this run's messages, while this process writes the CSV.
             with (

@@ -1,8 +1,23 @@
 "use strict";
+/* The page's words for what the script says, from the body's data-words (none in English: the
+   script's own), each `{name}` filled in. */
+var say = (function () {
+  var words = {};
+  try { words = JSON.parse(document.body.getAttribute("data-words") || "{}"); } catch (error) {
+    words = {};
+  }
+  return function (text, values) {
+    return (words[text] || text).replace(/\{(\w+)\}/g, function (field, name) {
+      return values && name in values ? values[name] : field;
+    });
+  };
+})();
+
 /* Sorting, filtering and paging of the report's tables. Without it every row simply shows. */
 (function () {
   var PAGE = 50;
   var SETTLE_MS = 700;
+  var LOCALE = document.documentElement.lang === "zh-CN" ? "zh-CN" : "en-US";
 
   function button(text, label) {
     var element = document.createElement("button");
@@ -35,7 +50,7 @@
   }
 
   function count(value) {
-    return Number(value).toLocaleString("en-US");
+    return Number(value).toLocaleString(LOCALE);
   }
 
   function setup(table) {
@@ -50,23 +65,23 @@
     controls.className = "controls";
     // five tables each have a Previous and a Next: the group says whose they are
     controls.setAttribute("role", "group");
-    var title = table.caption ? table.caption.textContent : "this table";
-    controls.setAttribute("aria-label", "Rows of " + title);
+    var title = table.caption ? table.caption.textContent : say("this table");
+    controls.setAttribute("aria-label", say("Rows of {title}", { title: title }));
     // a table the page cut holds only its most severe rows: its filter searches only those
     var total = Number(table.getAttribute("data-total") || order.length);
     var cut = total > order.length;
-    var scope = cut
-      ? "the " + count(order.length) + " rows shown (of " + count(total) + ")"
-      : "the rows of this table";
+    var shown = { shown: count(order.length), total: count(total) };
+    var scope = cut ? say("the {shown} rows shown (of {total})", shown) : say("the rows of this table");
     var filter = document.createElement("input");
     filter.type = "search";
-    filter.placeholder = cut ? "Filter the " + count(order.length) + " rows shown" : "Filter rows";
-    filter.setAttribute("aria-label", "Filter " + scope);
+    filter.placeholder = cut ? say("Filter the {shown} rows shown", shown) : say("Filter rows");
+    filter.setAttribute("aria-label", say("Filter {scope}", { scope: scope }));
     filter.title = cut
-      ? "Searches only " + scope + "; findings.csv and findings.jsonl hold all " + count(total)
-      : "Filter " + scope;
-    var previous = button("\u2039 Previous", "Previous page");
-    var next = button("Next \u203a", "Next page");
+      ? say("Searches only {scope}; findings.csv and findings.jsonl hold all {total}",
+        { scope: scope, total: count(total) })
+      : say("Filter {scope}", { scope: scope });
+    var previous = button(say("\u2039 Previous"), say("Previous page"));
+    var next = button(say("Next \u203a"), say("Next page"));
     var status = document.createElement("span");
     status.className = "status";
     status.setAttribute("role", "status");  // polite: says each sort, filter and page
@@ -82,12 +97,13 @@
       var last = Math.min(first + PAGE, state.matches.length);
       order.forEach(function (row) { row.hidden = true; });
       for (var i = first; i < last; i++) state.matches[i].hidden = false;
-      var among = cut && state.needle ? " (searched only the " + count(order.length) +
-        " rows shown of " + count(total) + "; findings.csv and findings.jsonl hold all)" : "";
+      var among = cut && state.needle ? say(" (searched only the {shown} rows shown of {total}; " +
+        "findings.csv and findings.jsonl hold all)", shown) : "";
       var said = (state.matches.length
-        ? "rows " + count(first + 1) + "\u2013" + count(last) + " of " +
-          count(state.matches.length) + among
-        : "no matching rows" + among) + (sorted ? ", " + sorted : "");
+        ? say("rows {first}\u2013{last} of {count}",
+          { first: count(first + 1), last: count(last), count: count(state.matches.length) }) +
+          among
+        : say("no matching rows") + among) + (sorted || "");
       // the rows follow each key at once; the status line, which a screen reader speaks, waits
       // for a pause in the typing so that "kickback" is one announcement, not eight
       clearTimeout(pending);
@@ -137,7 +153,8 @@
         order.forEach(function (row) { body.appendChild(row); });
         state.page = 0;
         refilter();
-        show("sorted by " + name + ", " + (descending ? "descending" : "ascending"));
+        show(say(descending ? ", sorted by {name}, descending" : ", sorted by {name}, ascending",
+          { name: name }));
       });
     });
     show();
@@ -163,10 +180,11 @@
     var id = row && row.querySelector("td.id");
     var summary = box.closest("details") && box.closest("details").querySelector("summary");
     var msg = id ? id.textContent.trim() : "";
-    if (summary) return summary.textContent.trim() + (msg ? " of message " + msg : "");
+    var what = summary && summary.textContent.trim();
+    if (summary) return msg ? say("{what} of message {id}", { what: what, id: msg }) : what;
     var section = box.closest("section");
     var heading = section && section.querySelector("h2, h3");
-    return heading ? heading.textContent.trim() : "scrolling text";
+    return heading ? heading.textContent.trim() : say("scrolling text");
   }
 
   function mark(box) {

@@ -9,6 +9,7 @@ import click
 from auditor.errors import EXIT_FINDINGS
 from auditor.findings import FAIL_ON_LEVELS
 from auditor.report.bag import render_bag
+from auditor.report.catalogue import DEFAULT_LANGUAGE, LANGUAGES
 
 
 @click.command("report")
@@ -34,12 +35,21 @@ from auditor.report.bag import render_bag
     show_default=True,
     help="Most severe findings shown per table of the page (all are in the CSV and JSONL).",
 )
-def report(bag: Path, out_dir: Path, fail_on: str | None, table_rows: int) -> None:
+@click.option(
+    "--report-lang",
+    "language",
+    type=click.Choice(LANGUAGES),
+    default=DEFAULT_LANGUAGE,
+    show_default=True,
+    help="Language of report.html: en or zh-CN (Simplified Chinese). The CSV and JSON stay "
+    "as programs read them.",
+)
+def report(bag: Path, out_dir: Path, fail_on: str | None, table_rows: int, language: str) -> None:
     """Render the HTML report, CSV and JSON of BAG (an archive folder) into --out.
 
     Exits 1 when the verdict is FAIL (findings at or above --fail-on), as `run` does.
     """
-    rendered = render_bag(bag, out_dir, fail_on=fail_on, table_rows=table_rows)
+    rendered = render_bag(bag, out_dir, fail_on=fail_on, table_rows=table_rows, language=language)
     for path in rendered.files.values():
         click.echo(path)
     click.echo(rendered.summary["verdict"]["line"])

@@ -18,6 +18,7 @@ from auditor.errors import ConfigError
 from auditor.executors import EXECUTORS, MAX_WORKERS, executor_options
 from auditor.partitions import Partition, check_window
 from auditor.pipeline import FAIL_ON_LEVELS, Progress, RunOutcome, RunSettings, run_audit
+from auditor.report.catalogue import LANGUAGES
 from auditor.sources.settings import (
     APIS,
     ATTACHMENT_DOWNLOADS,
@@ -55,6 +56,7 @@ DEFAULTS = {
     "incremental": False,
     "recheck": False,
     "executor": "local",
+    "report_lang": "en",
 }
 
 
@@ -316,6 +318,11 @@ def _window(values: dict) -> tuple[int | None, int | None]:
     help="Zone the source names hours in: UTC or +8 [env: EASEMOB_HOUR_TIMEZONE; default: UTC, "
     "or with --from the zone of the folder `auditor pull` wrote].",
 )
+@click.option(
+    "--report-lang",
+    type=click.Choice(LANGUAGES),
+    help="Language of the bag's report.html: en or zh-CN (Simplified Chinese) [default: en].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @_connection_options
@@ -400,6 +407,7 @@ def _settings(
         late_hours=values["late_hours"],
         as_of_ms=_instant(values["as_of"], "--as-of") if values.get("as_of") else None,
         namespace=values["namespace"],
+        report_lang=values["report_lang"],
     )
 
 

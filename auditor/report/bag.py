@@ -39,6 +39,8 @@ from auditor.jsonl import ParsedLine, parse_lines
 from auditor.operator_files import TEXT_FILE_LIMIT as POLICY_LIMIT
 from auditor.partitions import parse_instant
 from auditor.policies.in_bag import policy_of_bag_copy
+from auditor.report.catalogue import DEFAULT_LANGUAGE, Phrase
+from auditor.report.formats import default_formats
 from auditor.report.model import ReportBuilder
 from auditor.report.policy import PolicyView, policy_view
 from auditor.report.runinfo import GENESIS, RunInfo
@@ -194,16 +196,23 @@ def bag_policy(bag: Path, sha256: str, info: Mapping[str, str]) -> PolicyView | 
     if hashlib.sha256(raw).hexdigest() != sha256:
         return PolicyView(
             copy=copy,
-            problem=f"{copy} is not the file bag-info.txt names (its SHA-256 differs); run "
-            "`auditor verify` on the archive. Its rules are not shown.",
+            problem=Phrase(
+                "{copy} is not the file bag-info.txt names (its SHA-256 differs); run "
+                "`auditor verify` on the archive. Its rules are not shown.",
+                copy=copy,
+            ),
         )
     try:
         return policy_view(policy_of_bag_copy(bag, raw, dict(info)), copy)
     except AuditorError as error:
         return PolicyView(
             copy=copy,
-            problem=f"this version of the auditor cannot read {copy}, so its rules are not "
-            f"shown: {error}",
+            problem=Phrase(
+                "this version of the auditor cannot read {copy}, so its rules are not shown: "
+                "{error}",
+                copy=copy,
+                error=str(error),
+            ),
         )
 
 
@@ -293,9 +302,14 @@ def _restore_from_summary(bag: Path, builder: ReportBuilder) -> None:
 
 
 def render_bag(
-    bag: Path, out_dir: Path, fail_on: str | None = None, table_rows: int = 1_000
+    bag: Path,
+    out_dir: Path,
+    fail_on: str | None = None,
+    table_rows: int = 1_000,
+    language: str = DEFAULT_LANGUAGE,
 ) -> Rendered:
-    """Renders report.html, findings.csv, findings.jsonl and summary.json from `bag` alone."""
+    """Renders report.html (in `language`), findings.csv, findings.jsonl and summary.json from
+    `bag` alone."""
     bag = Path(bag)
     if not bag.is_dir():
         raise InputError(f"{shown(bag)}: no such bag folder")
@@ -320,4 +334,4 @@ def render_bag(
                 shown(expected),
                 summary["records"]["total"],
             )
-        return Rendered(builder.render(out_dir), summary)
+        return Rendered(builder.render(out_dir, default_formats(language)), summary)

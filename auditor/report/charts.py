@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from auditor.report.catalogue import Phrase
 from auditor.report.display import clip, clip_drawn, label
 
 WIDTH = 760
@@ -92,7 +93,9 @@ def _r(value: float) -> float:
 
 def _tip(name_of_bar: str, name: str, count: int, series: Series) -> str:
     shown = label(name_of_bar)
-    return f"{shown}: {count:,}" if len(series) == 1 else f"{shown}: {count:,} {name}"
+    if len(series) == 1:
+        return Phrase("{bar}: {count:,}", bar=shown, count=count)
+    return Phrase("{bar}: {count:,} {series}", bar=shown, count=count, series=Phrase(name))
 
 
 def _data(items: Items, series: Series) -> tuple[tuple[str, tuple[int, ...]], ...]:
@@ -149,9 +152,9 @@ def column_chart(
         tuple(rects),
         tuple(lines),
         tuple(labels),
-        tuple((css, name) for name, css in series) if len(series) > 1 else (),
+        tuple((css, Phrase(name)) for name, css in series) if len(series) > 1 else (),
         description,
-        tuple(name for name, _ in series),
+        tuple(Phrase(name) for name, _ in series),
         _data(items, series),
     )
 
@@ -186,8 +189,8 @@ def bar_chart(key: str, title: str, items: Items, series: Series, description: s
         tuple(rects),
         (),
         tuple(labels),
-        tuple((css, name) for name, css in series) if len(series) > 1 else (),
+        tuple((css, Phrase(name)) for name, css in series) if len(series) > 1 else (),
         description,
-        tuple(name for name, _ in series),
+        tuple(Phrase(name) for name, _ in series),
         _data(items, series),
     )

@@ -12,6 +12,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from auditor.partitions import format_instant
+from auditor.report.catalogue import Phrase
 
 
 def zone_name(tz: timezone) -> str:
@@ -67,7 +68,7 @@ def label(value: Any, limit: int = LABEL_CHARS) -> str:
     text = value if isinstance(value, str) else str(value)
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}… (cut: {len(text):,} characters)"
+    return Phrase("{text}… (cut: {count:,} characters)", text=text[:limit], count=len(text))
 
 
 def summary_name(value: Any) -> str:
@@ -83,14 +84,17 @@ def summary_name(value: Any) -> str:
 
 
 def clip_drawn(value: Any, limit: int) -> str:
-    """`clip` counting each character the page draws as a badge (`⟨U+200B⟩`) as eight wide, for
-    a chart label that has only so much room."""
+    """`clip` counting each character the page draws as a badge (`⟨U+200B⟩`) as eight wide and
+    each wide one (a Han character, a fullwidth letter) as two, for a chart label that has only
+    so much room."""
     text = "" if value is None else (value if isinstance(value, str) else str(value))
     always, names_only = _hidden_points()
     hidden = always | names_only
     width = 0
     for index, char in enumerate(text):
-        width += 8 if ord(char) in hidden else 1
+        width += (
+            8 if ord(char) in hidden else 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        )
         if width > limit - 1 and index + 1 < len(text):
             return text[:index] + "…"
     return text

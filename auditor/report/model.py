@@ -29,6 +29,7 @@ from auditor.findings import SEVERITIES, Finding, fail_threshold
 from auditor.partitions import DAY_MS, HOUR_MS
 from auditor.records import LATEST_MS, content_hash, sender, timestamp_ms
 from auditor.report import charts
+from auditor.report.catalogue import Phrase
 from auditor.report.content import Report, Table
 from auditor.report.counts import RecordCounts, zone_offset_ms
 from auditor.report.display import local_time, summary_name, utc_time, zone_name
@@ -48,6 +49,7 @@ DISTINCT = 100
 # Findings placed after they were spooled whose places memory holds before they move to disk
 LATE_IN_MEMORY = 100_000
 OTHER = "(other)"
+NO_SENDER = "(no sender)"
 HOURLY_UP_TO = 7 * 24
 # The most columns a chart over the window draws a day each; a longer window is drawn by month,
 # then by year: a run over years stays readable, and a bag-info window edited to span millennia
@@ -391,7 +393,7 @@ class ReportBuilder:
             self._untimed_findings += 1
             return
         self._finding_days[((sent + self._offset_ms) // DAY_MS, severity)] += 1
-        self._senders.add(who or "(no sender)", severity)
+        self._senders.add(who or NO_SENDER, severity)
 
     # -- results -----------------------------------------------------------------------------
 
@@ -700,13 +702,13 @@ class ReportBuilder:
             activity = [
                 (_hour_label(hour), {"messages": self._hours.get(hour, 0)}) for hour in hours
             ]
-            per = "hour"
+            per = Phrase("hour")
         else:
             drawn: Counter[str] = Counter()
             for hour, count in self._hours_in_window().items():
                 drawn[label_of(hour // 24)] += count
             activity = [(label, {"messages": drawn.get(label, 0)}) for label in labels]
-            per = unit
+            per = Phrase(unit)
         by_severity: dict[str, Counter[str]] = {label: Counter() for label in labels}
         for (day, severity), count in self._finding_days.items():
             if days.start <= day < days.stop:
@@ -724,60 +726,75 @@ class ReportBuilder:
         return (
             charts.column_chart(
                 "activity",
-                f"Messages per {per} ({zone})",
+                Phrase("Messages per {per} ({zone})", per=per, zone=zone),
                 activity,
                 (("messages", "bar-messages"),),
-                f"Archived messages per {per} of the window, by send time in {zone}."
-                + _left_out(
-                    "records",
-                    self._records,
-                    (
-                        (self._untimed, "without a usable time"),
-                        (self._fetched_again(), "sent in the hours fetched again, before it"),
-                        (self._outside_window(), "sent outside the window"),
+                Phrase.joined(
+                    Phrase(
+                        "Archived messages per {per} of the window, by send time in {zone}.",
+                        per=per,
+                        zone=zone,
+                    ),
+                    _left_out(
+                        "records",
+                        self._records,
+                        (
+                            (self._untimed, "without a usable time"),
+                            (self._fetched_again(), "sent in the hours fetched again, before it"),
+                            (self._outside_window(), "sent outside the window"),
+                        ),
                     ),
                 ),
             ),
             charts.column_chart(
                 "findings-per-day",
-                f"Findings per {unit} by severity ({zone})",
+                Phrase("Findings per {unit} by severity ({zone})", unit=Phrase(unit), zone=zone),
                 found,
                 SEVERITY_SERIES,
-                f"Findings by the send {unit} of the record they concern."
-                + _left_out(
-                    "findings",
-                    self._findings,
-                    (
-                        (self._untimed_findings, "about records without a usable time"),
+                Phrase.joined(
+                    Phrase(
+                        "Findings by the send {unit} of the record they concern.", unit=Phrase(unit)
+                    ),
+                    _left_out(
+                        "findings",
+                        self._findings,
                         (
-                            self._recordless(),
-                            "with no record in this run (e.g. disappeared messages)",
+                            (self._untimed_findings, "about records without a usable time"),
+                            (
+                                self._recordless(),
+                                "with no record in this run (e.g. disappeared messages)",
+                            ),
+                            (placed - in_window, "about records sent outside the window"),
+                            (
+                                in_window - drawn_findings,
+                                "of a severity the chart has no colour for",
+                            ),
                         ),
-                        (placed - in_window, "about records sent outside the window"),
-                        (in_window - drawn_findings, "of a severity the chart has no colour for"),
                     ),
                 ),
             ),
             charts.bar_chart(
                 "message-types",
-                "Message types",
-                [(name, {"messages": count}) for name, count in self._types.most_common(15)],
+                Phrase("Message types"),
+                [(_said(name), {"messages": count}) for name, count in self._types.most_common(15)],
                 (("messages", "bar-messages"),),
-                "Archived records by the type of their first body (merged messages as combine).",
+                Phrase(
+                    "Archived records by the type of their first body (merged messages as combine)."
+                ),
             ),
             charts.bar_chart(
                 "chat-types",
-                "Chat types",
-                [(name, {"messages": count}) for name, count in self._chats.most_common(10)],
+                Phrase("Chat types"),
+                [(_said(name), {"messages": count}) for name, count in self._chats.most_common(10)],
                 (("messages", "bar-messages"),),
-                "Archived records by chat type: one-to-one, group or chat room.",
+                Phrase("Archived records by chat type: one-to-one, group or chat room."),
             ),
             charts.bar_chart(
                 "top-senders",
-                "Top senders with findings",
-                senders,
+                Phrase("Top senders with findings"),
+                [(_said(who), counts) for who, counts in senders],
                 SEVERITY_SERIES,
-                "The ten senders whose messages drew the most findings, by severity.",
+                Phrase("The ten senders whose messages drew the most findings, by severity."),
             ),
         )
 
@@ -790,14 +807,28 @@ def _bump(counter: Counter[str], key: str, count: int = 1) -> None:
         counter[OTHER] += count
 
 
-def _left_out(noun: str, total: int, parts: Sequence[tuple[int, str]]) -> str:
-    """What a chart's caption adds about what it does not draw: ` Not drawn: 4 of 129 findings
+def _left_out(noun: str, total: int, parts: Sequence[tuple[int, str]]) -> Phrase:
+    """What a chart's caption adds about what it does not draw: `Not drawn: 4 of 129 findings
     (4 about records without a usable time).`, or nothing when it draws everything."""
     missing = [(count, why) for count, why in parts if count]
     if not missing:
-        return ""
-    shown = ", ".join(f"{count:,} {why}" for count, why in missing)
-    return f" Not drawn: {sum(c for c, _ in missing):,} of {total:,} {noun} ({shown})."
+        return Phrase("")
+    shown = [Phrase("{count:,} " + why, count=count) for count, why in missing]
+    listed = shown[0]
+    for each in shown[1:]:
+        listed = Phrase("{first}, {then}", first=listed, then=each)
+    return Phrase(
+        "Not drawn: {count:,} of {total:,} " + noun + " ({shown}).",
+        count=sum(c for c, _ in missing),
+        total=total,
+        shown=listed,
+    )
+
+
+def _said(name: str) -> str:
+    """A name the report gives a bar (`(other)`, `(no sender)`) as a `Phrase` the page can
+    translate; a name from the data as it is."""
+    return Phrase(name) if name in (OTHER, NO_SENDER) else name
 
 
 def _name(value: Any) -> str:

@@ -13,13 +13,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.policies.detectors import DETECTORS
+from auditor.policies.durations import Duration
 from auditor.policies.model import Policy
 from auditor.policies.scope import IdPattern, Scope
+from auditor.report.catalogue import Phrase
 
 # Rows a table of the policy shows; the rest are in the policy file the bag holds.
 POLICY_ROWS = 200
 
-_KIND_WORDS = {"floor": "statutory floor", "default": "default", "rule": "rule"}
+_KIND_WORDS = {
+    "floor": Phrase("statutory floor"),
+    "default": Phrase("default"),
+    "rule": Phrase("rule"),
+}
+_UNITS = {"h": "hour", "d": "day", "w": "week", "mo": "month", "y": "year"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +60,8 @@ def policy_view(policy: Policy, copy: str = "") -> PolicyView:
             "id": rule.id,
             "kind": _KIND_WORDS.get(rule.kind, rule.kind),
             "covers": scope_conditions(rule.scope),
-            "keep_for": rule.keep_for.words(),
-            "then": "keep (a minimum only)" if rule.kind == "floor" else rule.then,
+            "keep_for": duration_words(rule.keep_for),
+            "then": Phrase("keep (a minimum only)") if rule.kind == "floor" else rule.then,
             "severity": rule.severity,
             "about": policy.floor_basis if rule.kind == "floor" else rule.description,
         }
@@ -80,7 +87,7 @@ def policy_view(policy: Policy, copy: str = "") -> PolicyView:
             "terms": len(kind.terms),
             "patterns": len(kind.patterns),
             "allowed": len(kind.allow),
-            "normalize": ", ".join(kind.normalize) or "none",
+            "normalize": ", ".join(kind.normalize) or Phrase("none"),
             "whole_words": kind.whole_words,
             "about": kind.description,
         }
@@ -93,9 +100,9 @@ def policy_view(policy: Policy, copy: str = "") -> PolicyView:
             "detector": rule.detector,
             "severity": rule.severity,
             "unconfirmed": (
-                "the same: its own check confirms every match"
+                Phrase("the same: its own check confirms every match")
                 if DETECTORS[rule.detector].base_confidence == "high"
-                else rule.low_confidence_severity or "one level lower"
+                else rule.low_confidence_severity or Phrase("one level lower")
             ),
             "context_words": len(rule.context_words),
             "allowed": len(rule.allow),
@@ -126,6 +133,16 @@ def policy_view(policy: Policy, copy: str = "") -> PolicyView:
     )
 
 
+def duration_words(duration: Duration) -> Phrase:
+    """`6 months`, `1 year` (as `Duration.words` says it), in words the page can translate."""
+    unit = _UNITS.get(duration.unit)
+    if unit is None:
+        return Phrase(duration.words())
+    return Phrase(
+        f"{{amount}} {unit}" + ("" if duration.amount == 1 else "s"), amount=duration.amount
+    )
+
+
 def scope_conditions(scope: Scope) -> tuple[tuple[str, Any], ...]:
     """What a scope covers as (condition, values) pairs, in a fixed order; `sent` pairs hold a
     (since_ms, until_ms) pair of which either may be None. None at all: every record."""
@@ -134,19 +151,19 @@ def scope_conditions(scope: Scope) -> tuple[tuple[str, Any], ...]:
 
 def _conditions(scope: Scope) -> Iterator[tuple[str, Any]]:
     if scope.chat_types is not None:
-        yield "chat type", sorted(scope.chat_types)
+        yield Phrase("chat type"), sorted(scope.chat_types)
     for what, ids in (
-        ("sender", scope.senders),
-        ("receiver", scope.receivers),
-        ("sender or receiver", scope.participants),
-        ("group", scope.groups),
+        (Phrase("sender"), scope.senders),
+        (Phrase("receiver"), scope.receivers),
+        (Phrase("sender or receiver"), scope.participants),
+        (Phrase("group"), scope.groups),
     ):
         if ids is not None:
             yield what, _ids(ids)
     if scope.message_types is not None:
-        yield "message type", sorted(scope.message_types)
+        yield Phrase("message type"), sorted(scope.message_types)
     if scope.sent_since_ms is not None or scope.sent_until_ms is not None:
-        yield "sent", (scope.sent_since_ms, scope.sent_until_ms)
+        yield Phrase("sent"), (scope.sent_since_ms, scope.sent_until_ms)
 
 
 def _ids(ids: IdPattern) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from auditor.findings import SEVERITY_RANK
+from auditor.report.catalogue import Phrase
 from auditor.report.display import clip, instant, label, local_time
 
 CONTEXT_CHARS = 80
@@ -27,8 +28,8 @@ LOSING_RULES = 5
 # What a retention verdict that no rule won stands for, by disposition (the verdicts
 # `policies.retention` gives records without a timestamp and records no rule applies to).
 NO_RULE = {
-    "review": "none: the record has no usable timestamp",
-    "keep": "none: no retention rule applies",
+    "review": Phrase("none: the record has no usable timestamp"),
+    "keep": Phrase("none: no retention rule applies"),
 }
 
 Row = dict[str, Any]
@@ -57,8 +58,9 @@ def _common(finding: Mapping[str, Any]) -> Row:
 
 
 SECRET_KEYS = frozenset({"secret", "thumb_secret", "share-secret", "share_secret", "sharesecret"})
-SHARE_SECRET = "•••• (hidden: an attachment's share secret; the bag holds it)"
-OTHER_SECRET = "•••• (hidden: a value named secret; the bag holds it)"
+SHARE_SECRET = Phrase("•••• (hidden: an attachment's share secret; the bag holds it)")
+OTHER_SECRET = Phrase("•••• (hidden: a value named secret; the bag holds it)")
+RECORD_CUT = Phrase("… (cut here; the archive holds it all)")
 
 
 def masked(value: Any, in_body: bool = False) -> Any:
@@ -82,14 +84,21 @@ def masked(value: Any, in_body: bool = False) -> Any:
 
 def pretty_record(record: Any) -> str:
     """The record as indented JSON with its secrets masked, cut at `RECORD_BYTES` (on a
-    character boundary)."""
+    character boundary); what the report says in it (a mask, the cut) is a `Phrase` field, so a
+    page in another language says it in that language."""
     try:
         data = orjson.dumps(masked(record), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     except TypeError:
         data = repr(record).encode()
-    if len(data) <= RECORD_BYTES:
-        return data.decode()
-    return data[:RECORD_BYTES].decode(errors="ignore") + "\n… (cut here; the archive holds it all)"
+    cut = len(data) > RECORD_BYTES
+    text = data[:RECORD_BYTES].decode(errors="ignore") if cut else data.decode()
+    if not cut and SHARE_SECRET not in text and OTHER_SECRET not in text:
+        return text
+    shown = text.replace("{", "{{").replace("}", "}}")
+    shown = shown.replace(SHARE_SECRET, "{share}").replace(OTHER_SECRET, "{other}")
+    return Phrase(
+        shown + ("\n{cut}" if cut else ""), share=SHARE_SECRET, other=OTHER_SECRET, cut=RECORD_CUT
+    )
 
 
 def schema_row(finding: Mapping[str, Any], tz: timezone) -> Row:
@@ -131,7 +140,7 @@ def keyword_row(finding: Mapping[str, Any], tz: timezone) -> Row:
     row["term"] = clip(listed_term(details), 80)
     occurrences = max(1, _offset(details.get("occurrences")) or 1)
     if occurrences > 1:
-        row["term"] = clip(f"{row['term']} ({occurrences:,} times)", 120)
+        row["term"] = Phrase("{term} ({count:,} times)", term=row["term"], count=occurrences)
     row["matched"] = clip(details.get("matched"), 80)
     normalizations = details.get("normalizations")
     if isinstance(normalizations, list | tuple):
@@ -169,7 +178,7 @@ def verdict_row(finding: Mapping[str, Any], tz: timezone) -> Row:
     row["disposition"] = clip(disposition, 16)
     winner = details.get("rule")
     if not winner and disposition in NO_RULE:  # as the summary's table says it
-        row["winning_rule"] = f"({NO_RULE[disposition]})"
+        row["winning_rule"] = Phrase("({reason})", reason=NO_RULE[disposition])
     else:
         row["winning_rule"] = clip(winner or finding.get("rule"), 120)
     until_ms = _offset(details.get("retain_until_ms"))
@@ -178,7 +187,7 @@ def verdict_row(finding: Mapping[str, Any], tz: timezone) -> Row:
     elif details.get("retain_until") not in (None, ""):
         row["retain_until"] = instant(details.get("retain_until"), tz)
     elif disposition == "hold":
-        row["retain_until"] = "until the hold is lifted"
+        row["retain_until"] = Phrase("until the hold is lifted")
     else:
         row["retain_until"] = ""
     row["reason"] = clip(details.get("reason"), CELL_CHARS)
@@ -191,7 +200,7 @@ def verdict_row(finding: Mapping[str, Any], tz: timezone) -> Row:
             else:
                 row["losing"].append(clip(item, 160))
         if len(losing) > LOSING_RULES:
-            row["losing"].append(f"… and {len(losing) - LOSING_RULES} more")
+            row["losing"].append(Phrase("… and {count:,} more", count=len(losing) - LOSING_RULES))
     return row
 
 
@@ -205,57 +214,65 @@ class TableKind:
     the template macro that draws a row."""
 
     key: str
-    title: str
+    title: Phrase
     categories: frozenset[str]
     row: Callable[[Mapping[str, Any], timezone], Row]
     macro: str
-    about: str
+    about: Phrase
 
 
 TABLES: tuple[TableKind, ...] = (
     TableKind(
         "schema",
-        "Schema and parse findings",
+        Phrase("Schema and parse findings"),
         frozenset({"schema", "parse"}),
         schema_row,
         "schema_row",
-        "Records that do not match the JSON Schema of their message type, with the JSON Pointer "
-        "of the value concerned, and lines that could not be read as JSON.",
+        Phrase(
+            "Records that do not match the JSON Schema of their message type, with the JSON "
+            "Pointer of the value concerned, and lines that could not be read as JSON."
+        ),
     ),
     TableKind(
         "keyword",
-        "Keyword and PII findings",
+        Phrase("Keyword and PII findings"),
         frozenset({"keyword", "pii"}),
         keyword_row,
         "keyword_row",
-        "Watched terms (as the policy lists them) and personal data found in what users wrote. "
-        "The matched characters are marked in the original text; the normalisations say which "
-        "evasions had to be undone.",
+        Phrase(
+            "Watched terms (as the policy lists them) and personal data found in what users wrote. "
+            "The matched characters are marked in the original text; the normalisations say which "
+            "evasions had to be undone."
+        ),
     ),
     TableKind(
         "retention",
-        "Retention verdicts",
+        Phrase("Retention verdicts"),
         frozenset({"retention"}),
         verdict_row,
         "verdict_row",
-        "Records whose retention needs attention, the rule that decided and the rules it beat.",
+        Phrase(
+            "Records whose retention needs attention, the rule that decided and the rules it beat."
+        ),
     ),
     TableKind(
         "hold",
-        "Legal holds",
+        Phrase("Legal holds"),
         frozenset({"hold"}),
         verdict_row,
         "verdict_row",
-        "Records kept under a legal hold whatever their retention rule says.",
+        Phrase("Records kept under a legal hold whatever their retention rule says."),
     ),
     TableKind(
         "other",
-        "Cross-run and other findings",
+        Phrase("Cross-run and other findings"),
         frozenset(),
         other_row,
         "other_row",
-        "Messages archived before, changed since an earlier run, or gone from the source, and "
-        "anything else a stage reported.",
+        Phrase(
+            "Messages archived before, changed since an earlier run, or gone from the source, and "
+            "anything else a stage reported."
+        ),
     ),
 )
 _BY_CATEGORY = {category: kind for kind in TABLES for category in kind.categories}

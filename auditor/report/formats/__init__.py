@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 
 from auditor.archive import layout
+from auditor.report.catalogue import DEFAULT_LANGUAGE
 from auditor.report.formats.csv import CsvFormat
 from auditor.report.formats.html import HtmlFormat
 from auditor.report.formats.interface import ReportFormat
@@ -14,14 +15,14 @@ from auditor.report.formats.jsonl import JsonlFormat
 __all__ = ["CsvFormat", "HtmlFormat", "JsonlFormat", "ReportFormat", "SummaryFormat"]
 
 
-def default_formats() -> list[ReportFormat]:
-    """Every file the report consists of: `report.html`, `findings.csv`, `findings.jsonl`,
-    `summary.json`."""
-    return [HtmlFormat(), CsvFormat(), JsonlFormat(), SummaryFormat()]
+def default_formats(language: str = DEFAULT_LANGUAGE) -> list[ReportFormat]:
+    """Every file the report consists of: `report.html` (in `language`), `findings.csv`,
+    `findings.jsonl`, `summary.json` (for programs: always English)."""
+    return [HtmlFormat(language=language), CsvFormat(), JsonlFormat(), SummaryFormat()]
 
 
-def bag_formats() -> list[ReportFormat]:
+def bag_formats(language: str = DEFAULT_LANGUAGE) -> list[ReportFormat]:
     """The report a run writes into its bag's `data/report/`: no second findings.jsonl, since
     the bag holds every finding as `data/findings.jsonl`, which the page links instead."""
     in_bag = posixpath.relpath(layout.FINDINGS, layout.REPORT)
-    return [HtmlFormat(findings_jsonl=in_bag), CsvFormat(), SummaryFormat()]
+    return [HtmlFormat(findings_jsonl=in_bag, language=language), CsvFormat(), SummaryFormat()]

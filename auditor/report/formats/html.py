@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -23,6 +24,7 @@ from markupsafe import Markup, escape
 
 from auditor.archive.instructions import verify_text
 from auditor.findings import SEVERITIES
+from auditor.report import catalogue
 from auditor.report.content import Report, Table
 from auditor.report.display import label, local_time, mark_chinese, visible, zone_name
 from auditor.report.formats import csv as csv_format
@@ -44,7 +46,9 @@ class ShownTable:
     rows: tuple[Markup, ...]
 
 
-def shown_tables(report: Report, budget: int = TABLE_BYTES) -> list[ShownTable]:
+def shown_tables(
+    report: Report, budget: int = TABLE_BYTES, language: str = catalogue.DEFAULT_LANGUAGE
+) -> list[ShownTable]:
     """Draws each table's rows, most severe first, until the table reaches `budget` bytes.
 
     Cell values are clipped already; the budget is what guarantees the page stays small (five
@@ -52,13 +56,15 @@ def shown_tables(report: Report, budget: int = TABLE_BYTES) -> list[ShownTable]:
     escaping makes five times longer. A row is measured with its Chinese text marked
     (`mark_chinese`), which can make it longer still.
     """
-    macros = _environment().get_template("_macros.html.j2").module
+    environment = _environment(language)
+    macros = environment.get_template("_macros.html.j2").module
+    mark = environment.filters["zh"]
     shown = []
     for table in report.tables:
         draw = getattr(macros, table.kind.macro)
         rows, used = [], 0
         for row in table.rows:
-            html = mark_chinese(draw(row))
+            html = mark(draw(row))
             used += len(html.encode("utf-8"))
             if used > budget:
                 break
@@ -111,7 +117,13 @@ def _shown(value: object, mode: str, svg: bool = False) -> object:
 
 
 @functools.cache
-def _environment() -> Environment:
+def _environment(language: str = catalogue.DEFAULT_LANGUAGE) -> Environment:
+    """The page's environment in `language`: its `_()` and `ngettext` from the catalogue, and
+    every `Phrase` the model composed said in that language before it is shown."""
+
+    def say(value: object) -> object:
+        return catalogue.say(value, language)
+
     environment = Environment(
         loader=FileSystemLoader(str(templates_dir())),
         autoescape=True,
@@ -119,14 +131,27 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        finalize=visible,
+        finalize=lambda value: visible(say(value)),
+        extensions=["jinja2.ext.i18n"],
     )
+    environment.install_gettext_callables(  # type: ignore[attr-defined]
+        catalogue.gettext(language), catalogue.ngettext(language), newstyle=True
+    )
+    environment.globals["say"] = say
+    # between sentences: a space (or a line break) in English, nothing in Chinese
+    english_spacing = bool(catalogue.JOINERS[language])
+    environment.globals["gap"] = Markup(" " if english_spacing else "")
+    environment.globals["break"] = Markup("\n" if english_spacing else "")
     environment.filters["n"] = lambda value: f"{value:,}"
-    environment.filters["text"] = lambda value: _shown(value, "text")
-    environment.filters["block"] = lambda value: _shown(value, "block")
-    environment.filters["svg"] = lambda value: _shown(value, "name", svg=True)
+    environment.filters["text"] = lambda value: _shown(say(value), "text")
+    environment.filters["block"] = lambda value: _shown(say(value), "block")
+    environment.filters["svg"] = lambda value: _shown(say(value), "name", svg=True)
+    environment.filters["v"] = lambda value: _shown(say(value), "name")
+    environment.filters["w"] = lambda value: catalogue.word(value, language)
     environment.filters["label"] = label
-    environment.filters["zh"] = mark_chinese
+    # a page in Chinese is Chinese throughout: only an English page marks Chinese runs
+    chinese = language.startswith("zh")
+    environment.filters["zh"] = (lambda html: Markup(html)) if chinese else mark_chinese
     return environment
 
 
@@ -143,17 +168,27 @@ class HtmlFormat(ReportFormat):
     template = "report.html.j2"
     snapshot_only = True
     findings_jsonl = "findings.jsonl"  # also for a subclass whose __init__ skips this one's
+    language = catalogue.DEFAULT_LANGUAGE
 
-    def __init__(self, findings_jsonl: str = findings_jsonl) -> None:
+    def __init__(
+        self, findings_jsonl: str = findings_jsonl, language: str = catalogue.DEFAULT_LANGUAGE
+    ) -> None:
+        if language not in catalogue.LANGUAGES:
+            raise ValueError(f"no report language {language!r}")
         self.findings_jsonl = findings_jsonl
+        self.language = language
 
     def dump(self, report: Report, handle: BinaryIO) -> None:
         script, style = _asset("report.js"), _asset("report.css")
         tz = report.tz
-        template = _environment().get_template(self.template)
+        language = self.language
+        template = _environment(language).get_template(self.template)
         for chunk in template.generate(
             report=report,
-            tables=shown_tables(report),
+            lang=language,
+            verdict=verdict(report.summary["verdict"], language),
+            words=script_words(language),
+            tables=shown_tables(report, language=language),
             css=Markup(style),
             js=Markup(script),
             csp=content_security_policy(script, style),
@@ -168,3 +203,26 @@ class HtmlFormat(ReportFormat):
             csv_rows=csv_format.ROWS_PER_FILE,
         ):
             handle.write(chunk.encode("utf-8"))
+
+
+def verdict(facts: dict, language: str) -> str:
+    """The verdict line in `language`, from the summary's verdict (whose `line` is English)."""
+    say = catalogue.gettext(language)
+    level = catalogue.word(facts["fail_on"], language)
+    if facts["fail_on"] == "none":
+        return say("PASS: --fail-on none, findings never fail this run")
+    if facts["failed"]:
+        count = facts["count"]
+        noun = "finding" if count == 1 else "findings"
+        return say(f"FAIL: {{count}} {noun} at or above '{{level}}'").format(
+            count=f"{count:,}", level=level
+        )
+    return say("PASS: no findings at or above '{level}'").format(level=level)
+
+
+def script_words(language: str) -> str:
+    """report.js's strings in `language`, as JSON for the body's `data-words` (escaped there like
+    any attribute), which the script reads: the script itself, and so its CSP hash, is the same
+    in every language. Empty for English, the script's own."""
+    words = catalogue.script_words(language)
+    return json.dumps(words, ensure_ascii=False) if words else ""
