@@ -24,7 +24,7 @@ import orjson
 
 from auditor import __version__
 from auditor.archive import layout
-from auditor.archive.baginfo import parse_bag_info, whole_number
+from auditor.archive.baginfo import check_bag_format, parse_bag_info, whole_number
 from auditor.archive.untrusted import (
     TAG_FILE_LIMIT,
     bag_lines,
@@ -300,6 +300,7 @@ def render_bag(
     if not bag.is_dir():
         raise InputError(f"{shown(bag)}: no such bag folder")
     refuse_linked_folders(bag, (layout.DATA, layout.RECORDS, layout.REPORT))
+    check_bag_format(bag, "report on")
     info = read_bag_info(bag)
     refuse_inside_bag(bag, out_dir, "the report")
     run_info = run_info_from_bag(bag, fail_on, info)
