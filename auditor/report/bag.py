@@ -100,10 +100,10 @@ def _int(info: Mapping[str, str], key: str, bag: Path, default: int | None = Non
         if default is None:
             raise InputError(f"{bag}/bag-info.txt: {key} is missing")
         return default
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise InputError(f"{bag}/bag-info.txt: {key} {value!r} is not a whole number") from None
+    number = whole_number(value.strip())
+    if number is None:
+        raise InputError(f"{bag}/bag-info.txt: {key} {_quoted(value)} is not a whole number")
+    return number
 
 
 def _instant(info: Mapping[str, str], key: str, bag: Path) -> int:
@@ -113,7 +113,20 @@ def _instant(info: Mapping[str, str], key: str, bag: Path) -> int:
     try:
         return parse_instant(value)
     except AuditorError:
-        raise InputError(f"{bag}/bag-info.txt: {key} {value!r} is not an ISO 8601 time") from None
+        raise InputError(
+            f"{bag}/bag-info.txt: {key} {_quoted(value)} is not an ISO 8601 time"
+        ) from None
+
+
+QUOTED_CHARS = 40
+
+
+def _quoted(value: str) -> str:
+    """A damaged bag-info value in one line of output: cut after `QUOTED_CHARS` characters,
+    with its whole length, since a value may run to a megabyte and the line must stay one."""
+    if len(value) <= QUOTED_CHARS:
+        return repr(value)
+    return f"{value[:QUOTED_CHARS]!r}… ({len(value):,} characters)"
 
 
 def _optional_instant(info: Mapping[str, str], key: str, bag: Path) -> int | None:
