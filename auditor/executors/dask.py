@@ -45,7 +45,7 @@ from auditor.executors.interface import (
     submitted_in_order,
 )
 from auditor.partitions import Partition
-from auditor.sources.pacing import PacingStopped, release_unused, stop_marker
+from auditor.sources.pacing import STOP_POLL_S, PacingStopped, release_unused, stop_marker
 from auditor.stages import (
     PartitionOutcome,
     PartitionProcessor,
@@ -138,7 +138,8 @@ class DaskExecutor(Executor):
         workers = min(self.workers, len(partitions))
         pending: deque[tuple[Partition, Any]] = deque()
         timeout = self.hour_timeout
-        with cluster_client(self.scheduler, workers, self.connect_timeout) as client:
+        stop = _Stop(slots, run_id)
+        with stop, cluster_client(self.scheduler, workers, self.connect_timeout) as client:
             if self.scheduler is not None:
                 _warn_of_a_late_worker_ttl(client, self.scheduler, timeout)
 
@@ -162,9 +163,13 @@ class DaskExecutor(Executor):
                     _check_visible(settings, partition, outcome)
                     yield partition, outcome
             finally:
-                if pending:
-                    _stop_waiting(slots, run_id)
-                client.cancel([future for _partition, future in pending])
+                stopped = [future for _partition, future in pending]
+                if stopped:
+                    stop.tell()
+                    # the run's own cluster waits for its tasks as it closes; one at --scheduler
+                    # outlives the run, so its tasks are given a moment to see the marker
+                    stop.settled = self.scheduler is None or _settled(stopped, STOP_GRACE_S)
+                client.cancel(stopped)
                 if pending:
                     release_unused(slots, settings.source.hour_file_rate)
 
@@ -205,16 +210,51 @@ class DaskExecutor(Executor):
             ) from None
 
 
-def _stop_waiting(slots: Path, run_id: str) -> None:
-    """Tells this run's tasks that it stopped, as the local executor does (`pacing`): one
-    waiting for its pace slot gives the hour up within `STOP_POLL_S`, and one that starts
-    after the stop fetches nothing (`process_partition`). Cancelling a future does neither:
-    Dask lets a task that runs finish, on a worker that outlives the run (a cluster at
-    --scheduler) or that the closing local cluster waits for, and one a worker had already
-    taken may still start. The marker is left behind, since no task tells the coordinator
-    when it gave up; the next run removes it before it submits anything."""
-    with suppress(OSError):
-        stop_marker(slots).write_text(run_id)
+# How long a stopped run waits for its tasks on a cluster at --scheduler to give their hours up
+# before it removes its stop marker: one waiting for its pace slot gives up within
+# `STOP_POLL_S`, one that starts after the stop at once. A task that takes longer (fetching an
+# hour it began) leaves the marker for the next run to remove.
+STOP_GRACE_S = 2.0
+
+
+class _Stop:
+    """The run's stop marker (`pacing.stop_marker`), which tells its tasks that it stopped, as
+    the local executor does: one waiting for its pace slot gives the hour up within
+    `STOP_POLL_S`, and one that starts after the stop fetches nothing (`process_partition`).
+    Cancelling a future does neither: Dask lets a task that runs finish, on a worker that
+    outlives the run (a cluster at --scheduler) or that the closing local cluster waits for,
+    and one a worker had already taken may still start.
+
+    Used as a context around the cluster: once the run's own cluster has closed, or every
+    stopped task at --scheduler is done (`settled`), the marker is removed; otherwise it is
+    left, naming this run only, and the next run removes it before it submits anything."""
+
+    def __init__(self, slots: Path, run_id: str) -> None:
+        self.slots = slots
+        self.run_id = run_id
+        self.settled = False
+
+    def tell(self) -> None:
+        with suppress(OSError):
+            stop_marker(self.slots).write_text(self.run_id)
+
+    def __enter__(self) -> _Stop:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.settled and _stopped(self.slots, self.run_id):
+            with suppress(OSError):
+                stop_marker(self.slots).unlink()
+
+
+def _settled(futures: list[Any], limit: float) -> bool:
+    """Whether every future is done (finished, failed or cancelled) within `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while not all(future.done() for future in futures):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(STOP_POLL_S / 5)
+    return True
 
 
 def _stopped(slots: Path, run_id: str) -> bool:
