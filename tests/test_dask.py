@@ -141,14 +141,20 @@ def fail_once() -> int:
 
 
 def test_an_hour_dask_runs_again_after_it_failed_is_one_warning_and_the_bag_is_the_same(
-    cluster, emulator, keys, local_bag, tmp_path, caplog
+    emulator, keys, local_bag, tmp_path, caplog
 ):
-    """Dask retried a failed task without a word, whatever the log level."""
-    address, client = cluster
-    victim = sorted(client.scheduler_info()["workers"])[0]
-    client.run(fail_once, workers=[victim])
-
-    outcome = run_audit(settings_for(emulator, keys, tmp_path, **on_cluster(address)))
+    """Dask retried a failed task without a word, whatever the log level. A cluster of its own:
+    the module's, its worker patched, left the next test's killed workers unreplaced at times."""
+    with (
+        LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
+        ) as own,
+        Client(own, set_as_default=False) as client,
+    ):
+        victim = sorted(client.scheduler_info()["workers"])[0]
+        client.run(fail_once, workers=[victim])
+        settings = settings_for(emulator, keys, tmp_path, **on_cluster(own.scheduler_address))
+        outcome = run_audit(settings)
 
     assert payload(outcome.bag_path) == payload(local_bag)
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
