@@ -35,7 +35,7 @@ from itertools import groupby
 from pathlib import Path, PurePath
 
 from auditor.archive import layout
-from auditor.archive.baginfo import parse_bag_info
+from auditor.archive.baginfo import check_format, parse_bag_info
 from auditor.archive.lines import record_bytes
 from auditor.archive.untrusted import TAG_FILE_LIMIT, read_bag_file, record_files, shown
 from auditor.archive.verify import parse_record_line
@@ -237,6 +237,7 @@ def _records(
             "to apply today's holds; give the chain's folder with --out"
         )
     info, _ = parse_bag_info(read_bag_file(folder / layout.BAG_INFO, TAG_FILE_LIMIT) or b"", "")
+    check_format(info, shown(folder), "read")
     entity_fields = entity_fields_of(info)
     row = next(wanted, None)
     while row is not None and row[1] is None:

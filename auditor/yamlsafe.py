@@ -41,17 +41,32 @@ class SafeLoader(yaml.SafeLoader):
             self._depth -= 1
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:
-        """A value its tag cannot read (`!!int abc`, `!!bool maybe`, `!!timestamp x`, an integer
-        of more than 4,300 digits, which `int` refuses) is a marked error: PyYAML's scalar
-        constructors let their ValueError, KeyError or AttributeError through, which stopped
-        the command as an internal error (exit 70)."""
+        """A scalar its tag cannot read (`!!int abc`, `!!bool maybe`, `!!timestamp x`, an
+        integer of more than 4,300 digits, which `int` refuses) is a marked error: PyYAML's
+        scalar constructors let their ValueError, KeyError, AttributeError or IndexError
+        through, which stopped the command as an internal error (exit 70). Only what each of
+        those constructors raises on bad text is caught (`_UNREADABLE`): any other exception is
+        a bug, and stays one."""
+        unreadable = _UNREADABLE.get(node.tag, ()) if isinstance(node, yaml.ScalarNode) else ()
         try:
             return super().construct_object(node, deep)
-        except (ValueError, KeyError, AttributeError, IndexError, TypeError):
+        except unreadable:
             kind = str(node.tag).rsplit(":", 1)[-1]
             raise yaml.constructor.ConstructorError(
                 None, None, f"{_shown(node.value)} cannot be read as {kind}", node.start_mark
             ) from None
+
+
+# What `yaml.SafeConstructor`'s scalar constructors raise on text their tag cannot read: int and
+# float index the first character (an empty value) and call `int`/`float`; bool looks the word
+# up; timestamp reads the groups of a regex match that may be None, and `datetime` refuses a
+# day or zone out of range. `!!binary` and the rest raise ConstructorError themselves.
+_UNREADABLE: dict[str, tuple[type[Exception], ...]] = {
+    "tag:yaml.org,2002:int": (ValueError, IndexError),
+    "tag:yaml.org,2002:float": (ValueError, IndexError),
+    "tag:yaml.org,2002:bool": (KeyError,),
+    "tag:yaml.org,2002:timestamp": (AttributeError, ValueError),
+}
 
 
 def _shown(value: Any) -> str:

@@ -21,6 +21,7 @@ from test_archive_support import (
     middle_file,
     openssl_verify,
     sha256sum_check,
+    ssh_verify,
 )
 
 from auditor.archive import layout
@@ -66,6 +67,47 @@ def test_line_ends_converted_in_transit_are_named_as_such_and_undone_with_sed(ba
     subprocess.run(["sed", "-i", "s/\\r$//", *converted], cwd=bag, check=True)
     assert _stock_tools_pass(bag, keys)
     assert _verify(bag, keys)[0] == 0
+
+
+def test_an_ssh_signature_a_mail_gave_crlf_line_ends_is_named_as_such(bag, keys):
+    """ssh-keygen refuses a .sshsig with CRLF line ends ("missing header"), and so does verify,
+    which named it a plain problem; with the tag manifest converted too, as a mail converts
+    every text file, it also called the Ed25519 signature one that does not verify."""
+    converted = [layout.SSH_SIGNATURE, layout.TAGMANIFEST, *layout.TAG_FILES, layout.VERIFY_TXT]
+    for name in converted:
+        _unix2dos(bag / name)
+    assert ssh_verify(bag, keys[0].allowed_signers).returncode != 0
+
+    code, lines, summary = _verify(bag, keys)
+
+    assert code == 1
+    assert lines[0] == (
+        f"{bag.name}/{layout.SSH_SIGNATURE}: its line ends were changed to CRLF in transit (a "
+        "Windows copy, unzip -a, FTP in ASCII mode?); with its original line ends it is, "
+        "unchanged, the file ssh-keygen -Y verify accepts: take a binary copy (or "
+        "`sed -i 's/\\r$//' FILE`) and verify again"
+    )
+    assert sorted(line.split(": ", 1)[0] for line in lines) == sorted(
+        f"{bag.name}/{name}" for name in converted
+    )
+    assert all("CRLF in transit" in line for line in lines)
+    assert _TRANSIT in summary
+    subprocess.run(["sed", "-i", "s/\\r$//", *converted], cwd=bag, check=True)
+    assert ssh_verify(bag, keys[0].allowed_signers).returncode == 0
+    assert _verify(bag, keys)[0] == 0
+
+
+def test_an_ssh_signature_with_crlf_over_a_changed_tag_manifest_is_no_transit_damage(bag, keys):
+    _unix2dos(bag / layout.SSH_SIGNATURE)
+    tagmanifest = bag / layout.TAGMANIFEST
+    tagmanifest.write_bytes(tagmanifest.read_bytes() + b"0" * 64 + b"  extra.txt\n")
+
+    code, lines, summary = _verify(bag, keys)
+
+    assert code == 1
+    assert not any("in transit" in line for line in lines)
+    assert f"{bag.name}/{layout.SSH_SIGNATURE}: ssh-keygen cannot read it" in "\n".join(lines)
+    assert _TRANSIT not in summary
 
 
 def test_a_records_file_with_crlf_line_ends_is_transit_damage_not_a_new_merkle_root(bag, keys):

@@ -27,6 +27,7 @@ from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import run_audit
+from auditor.resources import example_policy
 from auditor.state import State
 from auditor.state_schema import SCHEMA_VERSION
 
@@ -191,6 +192,40 @@ def test_prove_and_verify_proof_refuse_a_newer_bag_format(keys, tmp_path):
         assert result.exit_code == 2, (command, result.output)
         assert "written in bag format 2, newer than this auditor" in result.output
     assert not (tmp_path / "again.json").exists()
+
+
+def test_report_and_scan_refuse_a_newer_bag_format_in_one_line(keys, tmp_path):
+    """They read a bag's records without verifying it, and read a format-2 bag as format 1."""
+    window = {"Window-Until": "2026-11-02T00:00:00Z"}  # which `report` needs
+    bag = build_bag(tmp_path / "runs", keys[1], info=window).path
+    resign_with_format(bag, keys[0].private_key, "2")
+    record_file = sorted((bag / layout.RECORDS).glob("*.jsonl"))[0]
+    for command in (
+        ("report", bag, "-o", tmp_path / "report"),
+        ("scan", "--policies", example_policy(), bag),
+        ("scan", "--policies", example_policy(), tmp_path / "runs"),
+        ("scan", "--policies", example_policy(), record_file),
+    ):
+        result = auditor(*command)
+        assert result.exit_code == 2, (command, result.output[-300:])
+        assert len(result.output.strip().splitlines()) == 1, result.output
+        assert f"{bag}: written in bag format 2, newer than this auditor" in result.output
+    assert not (tmp_path / "report").exists()
+
+
+def test_due_policy_refuses_a_newer_bag_format_in_one_line(old):
+    """due --policy reads the indexed messages from their bags to apply today's holds."""
+    bags = sorted(path.parent for path in (old / "archive").glob(f"*/{layout.BAG_INFO}"))
+    for bag in bags:
+        info = bag / layout.BAG_INFO
+        info.write_text(info.read_text() + f"{layout.FORMAT}: 2\n")
+    result = auditor(
+        "due", "--state", old / "state.db", "--policy", old / "policies.yaml",
+        "--out", old / "archive", "--on", "2030-01-01",
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "written in bag format 2, newer than this auditor" in result.output
 
 
 def test_a_format_label_raised_by_hand_is_a_change_not_a_newer_format(keys, tmp_path):

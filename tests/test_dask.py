@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -103,8 +105,9 @@ def arm(crash_at: str) -> int:
 
 
 def test_a_worker_killed_mid_partition_is_replaced_and_the_bag_is_the_same(
-    cluster, emulator, keys, local_bag, tmp_path
+    cluster, emulator, keys, local_bag, tmp_path, caplog
 ):
+    """The operator is told in one line (Dask said it at INFO, hidden without -v)."""
     address, client = cluster
     victim = sorted(client.scheduler_info()["workers"])[0]
     victim_pid = client.run(arm, "spool.record:20", workers=[victim])[victim]
@@ -113,6 +116,54 @@ def test_a_worker_killed_mid_partition_is_replaced_and_the_bag_is_the_same(
 
     assert victim_pid not in client.run(os.getpid).values()
     assert payload(outcome.bag_path) == payload(local_bag)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    (warning,) = warnings
+    assert re.fullmatch(
+        rf"Dask worker {victim} was lost \(killed, out of memory or cut off\) while it ran "
+        r"(hour \S+Z: Dask runs it|hours \S+Z(, \S+Z)+: Dask runs them) again on another worker",
+        warning,
+    ), warning
+
+
+def fail_once() -> int:
+    """Runs in one worker: its next hour fails once, as an hour whose source failed after its
+    own retries does, and Dask runs it again."""
+    from auditor.stages import PartitionProcessor
+
+    process = PartitionProcessor.process
+
+    def failing(self, partition):
+        PartitionProcessor.process = process
+        raise SourceError(f"hour {partition.iso()}: injected failure")
+
+    PartitionProcessor.process = failing
+    return os.getpid()
+
+
+def test_an_hour_dask_runs_again_after_it_failed_is_one_warning_and_the_bag_is_the_same(
+    emulator, keys, local_bag, tmp_path, caplog
+):
+    """Dask retried a failed task without a word, whatever the log level. A cluster of its own:
+    the module's, its worker patched, left the next test's killed workers unreplaced at times."""
+    with (
+        LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
+        ) as own,
+        Client(own, set_as_default=False) as client,
+    ):
+        victim = sorted(client.scheduler_info()["workers"])[0]
+        client.run(fail_once, workers=[victim])
+        settings = settings_for(emulator, keys, tmp_path, **on_cluster(own.scheduler_address))
+        outcome = run_audit(settings)
+
+    assert payload(outcome.bag_path) == payload(local_bag)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    (warning,) = warnings
+    assert re.fullmatch(
+        r"hour (\S+) failed on the Dask worker on \S+ \(SourceError: hour \1: injected "
+        r"failure\); Dask runs it again \(retry 1 of 1\)",
+        warning,
+    ), warning
 
 
 def test_workers_replaced_after_the_policy_file_was_saved_anew_refuse_it_as_local_ones_do(

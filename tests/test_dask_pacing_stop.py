@@ -16,6 +16,7 @@ from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import Progress, run_audit
+from auditor.stages import PACE_FILE
 
 SECRET = "dask-pacing-stop-secret"
 INTERVAL_S = 5.0
@@ -39,7 +40,8 @@ def keys(tmp_path_factory):
 def test_a_stopped_paced_dask_run_fetches_no_hour_after_the_stop(cluster, keys, tmp_path, where):
     """Two workers: one fetches the first hour, the other waits for the next slot 5 s on.
     Before, the cancelled task still fetched at its slot (and the next one after it), and the
-    run's own cluster held the stop those 5 s while it closed."""
+    run's own cluster held the stop those 5 s while it closed. The stop marker that tells the
+    tasks is removed once they gave up, not left in the spool for the next run to clear."""
     at_stop: list[tuple[float, int]] = []
     with run_emulator(EmulatorOptions(messages=1200, client_secret=SECRET)) as emulator:
 
@@ -60,6 +62,7 @@ def test_a_stopped_paced_dask_run_fetches_no_hour_after_the_stop(cluster, keys, 
         with pytest.raises(KeyboardInterrupt):
             run_audit(settings, Progress(partition_done=stop_after_the_first_hour))
         took = time.monotonic() - at_stop[0][0]
+        markers_left = [path.name for path in tmp_path.rglob(f"{PACE_FILE}.stop")]
         time.sleep(2 * INTERVAL_S + 1)  # past the slots the stopped tasks held
         asked_after = emulator.stats.requests[("hour", 200)] - at_stop[0][1]
         unpaced = dataclasses.replace(source, hour_files_per_minute=0)
@@ -71,4 +74,5 @@ def test_a_stopped_paced_dask_run_fetches_no_hour_after_the_stop(cluster, keys, 
 
     assert asked_after == 0
     assert took < INTERVAL_S - 1  # the waiting task gave up, not fetched at its slot
+    assert markers_left == []  # once its tasks gave up (before, left for the next run)
     assert resumed.records == expected

@@ -29,6 +29,7 @@ from auditor.partitions import HOUR_MS, Partition
 from auditor.resources import example_policy
 from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.legacy import LegacyQuerySource
+from auditor.yamlsafe import SafeLoader
 
 DIGITS_5000 = "1" * 5000  # past CPython's 4,300-digit limit on int(text)
 HOUR = Partition(1_793_491_200_000)
@@ -55,8 +56,10 @@ def one_error_line(result, code: int = 2) -> str:
         ("!!int abc", "'abc' cannot be read as int"),
         ("!!int ''", "'' cannot be read as int"),
         ("!!float abc", "'abc' cannot be read as float"),
+        ("!!float ''", "'' cannot be read as float"),
         ("!!bool maybe", "'maybe' cannot be read as bool"),
         ("!!timestamp x", "'x' cannot be read as timestamp"),
+        ("!!timestamp 2026-02-30", "'2026-02-30' cannot be read as timestamp"),
         (DIGITS_5000, "cannot be read as int"),
         ("!!set [1]", "expected a mapping node, but found sequence"),
         ("!!map [1]", "expected a mapping node, but found sequence"),
@@ -67,6 +70,24 @@ def test_a_policy_value_its_tag_cannot_read_is_one_line_and_exit_2(tmp_path, val
     policy.write_text(f"version: {value}\n")
     message = one_error_line(invoke("policy", "check", policy))
     assert message.startswith(f"{policy}:1: not valid YAML: ") and said in message
+
+
+def test_a_bug_while_yaml_builds_a_value_is_an_internal_error_not_the_files_fault(
+    tmp_path, monkeypatch
+):
+    """yamlsafe took any ValueError, KeyError, AttributeError, IndexError or TypeError raised
+    while a value was built for the file's fault ("cannot be read as str", exit 2): a bug, here
+    a str constructor that fails, must stop the command as one (exit 70)."""
+
+    def broken(loader, node):
+        raise AttributeError("'NoneType' object has no attribute 'value'")
+
+    monkeypatch.setitem(SafeLoader.yaml_constructors, "tag:yaml.org,2002:str", broken)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\n")
+    result = invoke("policy", "check", policy)
+    assert result.exit_code == 70, result.output
+    assert "internal error" in result.stderr and "cannot be read" not in result.stderr
 
 
 def test_a_config_number_of_5000_digits_is_one_line_and_exit_2(tmp_path):
@@ -245,15 +266,15 @@ def test_report_renders_a_bag_whose_count_has_5000_digits(tmp_path, label):
 
 
 @pytest.mark.parametrize(
-    ("change", "stock_reads_it"),
+    ("change", "stock_reads_it", "said"),
     [
-        (lambda text: "\n" + text, False),  # a blank line first: "missing header"
-        (lambda text: text.replace("\n", "\r\n"), False),  # CRLF: "missing header" too
-        (lambda text: text.replace("\n", "\n  ", 1), True),  # an indented base64 line
-        (lambda text: text, True),
+        (lambda text: "\n" + text, False, "ssh-keygen cannot read it"),  # "missing header"
+        (lambda text: text.replace("\n", "\r\n"), False, "changed to CRLF in transit"),  # too
+        (lambda text: text.replace("\n", "\n  ", 1), True, ""),  # an indented base64 line
+        (lambda text: text, True, ""),
     ],
 )
-def test_verify_reads_the_ssh_signature_as_ssh_keygen_does(tmp_path, change, stock_reads_it):
+def test_verify_reads_the_ssh_signature_as_ssh_keygen_does(tmp_path, change, stock_reads_it, said):
     """verify passed a signature file with a blank line first, which `ssh-keygen -Y verify`,
     the stock check VERIFY.txt gives legal, refuses."""
     files, key = make_keys(tmp_path / "keys")
@@ -266,4 +287,4 @@ def test_verify_reads_the_ssh_signature_as_ssh_keygen_does(tmp_path, change, sto
     if not stock_reads_it:
         (problem,) = report.problems
         assert problem.file.endswith(layout.SSH_SIGNATURE)
-        assert "ssh-keygen cannot read it" in problem.message
+        assert said in problem.message

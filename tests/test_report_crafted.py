@@ -180,6 +180,25 @@ def test_bag_info_is_read_as_verify_reads_it_a_repeated_label_is_refused(tmp_pat
     )
 
 
+@pytest.mark.parametrize(
+    ("label", "value", "said"),
+    [
+        ("Run-Sequence", "7" * 5000, "is not a whole number"),
+        ("Merkle-Tree-Size", "1_000", "is not a whole number"),
+        ("Window-Since", "x" * 3000, "is not an ISO 8601 time"),
+    ],
+)
+def test_a_damaged_bag_info_value_is_quoted_cut_to_a_readable_length(tmp_path, label, value, said):
+    """The whole value was quoted: a count of 5,000 digits made the one error line 5,000
+    characters long."""
+    bag, _ = write_bag(tmp_path, info=dict(BAG_INFO, **{label: value}), records=10)
+
+    result = _report(bag, tmp_path / "out")
+
+    quoted = repr(value) if len(value) <= 40 else f"{value[:40]!r}… ({len(value):,} characters)"
+    assert _error(result) == f"auditor: error: {bag}/bag-info.txt: {label} {quoted} {said}\n"
+
+
 def test_a_pass_verdict_exits_0_and_a_fail_verdict_exits_1(tmp_path):
     bag, _ = write_bag(tmp_path, records=10)
     failing = _report(bag, tmp_path / "failing", "--fail-on", "info")

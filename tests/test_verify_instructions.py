@@ -114,15 +114,23 @@ def test_legal_following_verify_txt_after_a_windows_copy_finds_the_crlf_and_undo
 ):
     bag = shutil.copytree(series / "run-000002", tmp_path / "run-000002")
     text = (bag / layout.VERIFY_TXT).read_text()
-    for name in (layout.TAGMANIFEST, layout.BAG_INFO, layout.MANIFEST, layout.VERIFY_TXT):
+    converted = [
+        *(layout.TAGMANIFEST, layout.SSH_SIGNATURE, layout.BAG_INFO),
+        *(layout.MANIFEST, layout.VERIFY_TXT),
+    ]  # a mail converts the SSH signature too: ssh-keygen then says "missing header"
+    for name in converted:
         (bag / name).write_bytes((bag / name).read_bytes().replace(b"\n", b"\r\n"))
     env = {"PUBKEY": str(keys[0].public_key), "SIGNERS": str(keys[0].allowed_signers)}
-    checks = _commands(text, "openssl") + _commands(text, "sha256sum -c")
+    checks = [
+        *_commands(text, "openssl"),
+        *_commands(text, "ssh-keygen -Y verify"),
+        *_commands(text, "sha256sum -c"),
+    ]
 
     def shell(command):
         return run(["bash", "-c", command], bag, env=env)
 
-    assert [shell(command).returncode for command in checks] == [1, 1, 1]
+    assert [shell(command).returncode != 0 for command in checks] == [True] * 4
     (count,) = _commands(text, "grep -c")
     counted = [
         line.rsplit(":", 1)[0]
@@ -133,9 +141,7 @@ def test_legal_following_verify_txt_after_a_windows_copy_finds_the_crlf_and_undo
     for name in counted:
         assert shell(f"{undo} {name}").returncode == 0
 
-    assert sorted(counted) == sorted(
-        [layout.TAGMANIFEST, layout.BAG_INFO, layout.MANIFEST, layout.VERIFY_TXT]
-    )
-    assert [shell(command).returncode for command in checks] == [0, 0, 0]
+    assert sorted(counted) == sorted(converted)
+    assert [shell(command).returncode for command in checks] == [0] * 4
     (fingerprints,) = _commands(text, "ssh-keygen -lf")
     assert keys[0].fingerprint in shell(fingerprints).stdout.decode()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from auditor.archive import layout
 from auditor.archive.problems import Problem
-from auditor.archive.untrusted import shown
+from auditor.archive.untrusted import TAG_FILE_LIMIT, read_bag_file, shown
 from auditor.errors import InputError
 
 _INFO_LINE = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.-]*): ?(.*)")
@@ -84,10 +85,11 @@ def sequence_of(fields: dict[str, str]) -> int | None:
     return whole_number(fields.get(layout.SEQUENCE, ""))
 
 
-def check_format(fields: dict[str, str], bag: str) -> None:
+def check_format(fields: dict[str, str], bag: str, action: str = "verify") -> None:
     """Refuses a bag in a format newer than this auditor reads (InputError, exit 2): its checks
-    would pass what they do not understand, or fail what is sound. A bag without the label
-    predates numbered formats and is read as format 1 (see docs/compatibility.md)."""
+    would pass what they do not understand, or fail what is sound, and its records may not be
+    what `action` takes them for. A bag without the label predates numbered formats and is read
+    as format 1 (see docs/compatibility.md)."""
     value = fields.get(layout.FORMAT)
     if value is None or value == str(layout.FORMAT_VERSION):
         return
@@ -95,7 +97,18 @@ def check_format(fields: dict[str, str], bag: str) -> None:
     what = f"format {value}, newer than" if known else f"format {shown(value[:20])}, unknown to"
     raise InputError(
         f"{bag}: written in bag {what} this auditor, which reads formats up to "
-        f"{layout.FORMAT_VERSION} ({layout.FORMAT} in {layout.BAG_INFO}): verify it with the "
+        f"{layout.FORMAT_VERSION} ({layout.FORMAT} in {layout.BAG_INFO}): {action} it with the "
         f"auditor that wrote it ({shown(fields.get(layout.SOFTWARE, '?')[:60])}) or a "
-        "later one; nothing was checked"
+        f"later one; nothing was {'checked' if action == 'verify' else 'read'}"
     )
+
+
+def check_bag_format(bag: Path, action: str) -> None:
+    """`check_format` for a command that reads a bag's records without verifying it (`report`,
+    `scan`, `due --policy`), before it reads any: unsigned, the label is taken as it stands,
+    since a newer format's records may not be what this version reads them as. A bag-info that
+    is missing is left to the command's own reading of the bag."""
+    data = read_bag_file(bag / layout.BAG_INFO, TAG_FILE_LIMIT)
+    if data is not None:
+        fields, _problems = parse_bag_info(data.replace(b"\r\n", b"\n"), layout.BAG_INFO)
+        check_format(fields, shown(bag), action)

@@ -126,11 +126,13 @@ received apart from the archives (SIGNERS may list every key used):
 3. The link to the earlier runs. {link}
 {term_step}
 If a check fails, first rule out what copies do to files on their way (then check again):
-- "Signature Verification Failure", "incorrect signature" or "FAILED" for a text file: see
-  whether a copy changed its line ends (a Windows copy, `unzip -a`, FTP in ASCII mode), which
-  this prints as a count of CRLF lines per file, 0 where none:
+- "Signature Verification Failure", "incorrect signature", "missing header" (ssh-keygen) or
+  "FAILED" for a text file: see whether a copy changed its line ends (a Windows copy, a mail,
+  `unzip -a`, FTP in ASCII mode), which this prints as a count of CRLF lines per file, 0 where
+  none:
 
-     grep -c $'\\r' tagmanifest-sha256.txt bag-info.txt manifest-sha256.txt data/VERIFY.txt
+     grep -c $'\\r' tagmanifest-sha256.txt tagmanifest-sha256.txt.sshsig bag-info.txt \\
+       manifest-sha256.txt data/VERIFY.txt
 
   Take a binary copy of the archive again, or turn CRLF back into LF in each file counted
   (`sed -i 's/\\r$//' FILE`, on macOS `sed -i '' ...`): a file that then passes was only converted.

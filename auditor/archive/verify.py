@@ -480,13 +480,18 @@ def _verify_bag(
     else:
         ssh_text = ssh.decode("utf-8", "replace") if ssh is not None else None
         signer, signatures = check_signatures(tagmanifest, raw, ssh_text, keys, namespace, "")
-        if signatures and b"\r\n" in tagmanifest:
+        lf_ssh = ssh_text.replace("\r\n", "\n") if ssh_text is not None else None
+        if signatures and (b"\r\n" in tagmanifest or lf_ssh != ssh_text):
             lf_signer, lf_problems = check_signatures(
-                _lf(tagmanifest), raw, ssh_text, keys, namespace, ""
+                _lf(tagmanifest), raw, lf_ssh, keys, namespace, ""
             )
             if not lf_problems:
+                if lf_ssh != ssh_text:  # ssh-keygen refuses it as it is: "missing header"
+                    accepted = "ssh-keygen -Y verify accepts"
+                    report.converted(layout.SSH_SIGNATURE, "CRLF", 0, accepted)
+                if _lf(tagmanifest) != tagmanifest:
+                    report.converted(layout.TAGMANIFEST, "CRLF", 0, "the signatures cover")
                 tagmanifest, signer, signatures = _lf(tagmanifest), lf_signer, []
-                report.converted(layout.TAGMANIFEST, "CRLF", 0, "the signatures cover")
         tag_sha256 = hashlib.sha256(tagmanifest).hexdigest()
         report.extend([problem for problem in signatures if problem.file not in tags.refused])
         _check_tag_manifest(tagmanifest, tags, report)

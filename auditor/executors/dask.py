@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
 from contextlib import contextmanager, nullcontext, suppress
@@ -37,6 +37,7 @@ from types import ModuleType
 from typing import Any
 
 from auditor import __version__, crashpoints
+from auditor.archive.untrusted import shown
 from auditor.errors import ConfigError, SourceError, os_reason
 from auditor.executors.interface import (
     AHEAD_PER_WORKER,
@@ -45,7 +46,7 @@ from auditor.executors.interface import (
     submitted_in_order,
 )
 from auditor.partitions import Partition
-from auditor.sources.pacing import PacingStopped, release_unused, stop_marker
+from auditor.sources.pacing import STOP_POLL_S, PacingStopped, release_unused, stop_marker
 from auditor.stages import (
     PartitionOutcome,
     PartitionProcessor,
@@ -138,18 +139,22 @@ class DaskExecutor(Executor):
         workers = min(self.workers, len(partitions))
         pending: deque[tuple[Partition, Any]] = deque()
         timeout = self.hour_timeout
-        with cluster_client(self.scheduler, workers, self.connect_timeout) as client:
+        stop = _Stop(slots, run_id)
+        with stop, cluster_client(self.scheduler, workers, self.connect_timeout) as client:
             if self.scheduler is not None:
                 _warn_of_a_late_worker_ttl(client, self.scheduler, timeout)
+            watch = _Watch(client, run_id, self.retries)
 
             def submit(partition: Partition) -> Any:
+                key = f"audit-{app}-{partition.label()}-{run_id}"
+                watch.hours[key] = partition.iso()
                 return client.submit(
                     process_partition,
                     partition,
                     settings=settings,
                     check=check,
                     run_id=run_id,
-                    key=f"audit-{app}-{partition.label()}-{run_id}",
+                    key=key,
                     retries=self.retries,
                 )
 
@@ -162,9 +167,14 @@ class DaskExecutor(Executor):
                     _check_visible(settings, partition, outcome)
                     yield partition, outcome
             finally:
-                if pending:
-                    _stop_waiting(slots, run_id)
-                client.cancel([future for _partition, future in pending])
+                watch.close()
+                stopped = [future for _partition, future in pending]
+                if stopped:
+                    stop.tell()
+                    # the run's own cluster waits for its tasks as it closes; one at --scheduler
+                    # outlives the run, so its tasks are given a moment to see the marker
+                    stop.settled = self.scheduler is None or _settled(stopped, STOP_GRACE_S)
+                client.cancel(stopped)
                 if pending:
                     release_unused(slots, settings.source.hour_file_rate)
 
@@ -205,16 +215,125 @@ class DaskExecutor(Executor):
             ) from None
 
 
-def _stop_waiting(slots: Path, run_id: str) -> None:
-    """Tells this run's tasks that it stopped, as the local executor does (`pacing`): one
-    waiting for its pace slot gives the hour up within `STOP_POLL_S`, and one that starts
-    after the stop fetches nothing (`process_partition`). Cancelling a future does neither:
-    Dask lets a task that runs finish, on a worker that outlives the run (a cluster at
-    --scheduler) or that the closing local cluster waits for, and one a worker had already
-    taken may still start. The marker is left behind, since no task tells the coordinator
-    when it gave up; the next run removes it before it submits anything."""
-    with suppress(OSError):
-        stop_marker(slots).write_text(run_id)
+# How long a stopped run waits for its tasks on a cluster at --scheduler to give their hours up
+# before it removes its stop marker: one waiting for its pace slot gives up within
+# `STOP_POLL_S`, one that starts after the stop at once. A task that takes longer (fetching an
+# hour it began) leaves the marker for the next run to remove.
+STOP_GRACE_S = 2.0
+
+
+class _Stop:
+    """The run's stop marker (`pacing.stop_marker`), which tells its tasks that it stopped, as
+    the local executor does: one waiting for its pace slot gives the hour up within
+    `STOP_POLL_S`, and one that starts after the stop fetches nothing (`process_partition`).
+    Cancelling a future does neither: Dask lets a task that runs finish, on a worker that
+    outlives the run (a cluster at --scheduler) or that the closing local cluster waits for,
+    and one a worker had already taken may still start.
+
+    Used as a context around the cluster: once the run's own cluster has closed, or every
+    stopped task at --scheduler is done (`settled`), the marker is removed; otherwise it is
+    left, naming this run only, and the next run removes it before it submits anything."""
+
+    def __init__(self, slots: Path, run_id: str) -> None:
+        self.slots = slots
+        self.run_id = run_id
+        self.settled = False
+
+    def tell(self) -> None:
+        with suppress(OSError):
+            stop_marker(self.slots).write_text(self.run_id)
+
+    def __enter__(self) -> _Stop:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.settled and _stopped(self.slots, self.run_id):
+            with suppress(OSError):
+                stop_marker(self.slots).unlink()
+
+
+FAILED_TOPIC = "easemob-auditor-attempt-failed"
+"""The Dask event topic on which a task tells the coordinator that an attempt failed."""
+
+
+class _Watch:
+    """What Dask does to the run's tasks unasked, as one warning line each: a worker lost while
+    it ran hours (killed, out of memory, cut off), whose hours Dask runs again elsewhere, and an
+    attempt that failed and that Dask runs again (`retries`). Dask logs the first at INFO and
+    the second not at all, and its logs are hidden without -v (`_dask_log_level`); the last
+    failure of an hour is the run's own error line, not warned of here.
+
+    Told by the scheduler's events (its `all` topic, and `FAILED_TOPIC` from the tasks), so
+    it works with a cluster at --scheduler too; the handlers run on the client's thread."""
+
+    def __init__(self, client: Any, run_id: str, retries: int) -> None:
+        self.run_id = run_id
+        self.retries = retries
+        self.hours: dict[str, str] = {}  # task key -> the hour's ISO time
+        self.failures: Counter[str] = Counter()
+        self.active = True
+        self.client = client
+        client.subscribe_topic("all", self._removed)
+        client.subscribe_topic(FAILED_TOPIC, self._failed)
+
+    def close(self) -> None:
+        """Stops the warnings and the events: the scheduler would send its closing client the
+        event of its own leaving, and log a CRITICAL traceback when the client has gone."""
+        from distributed.client import ClosedClientError
+
+        self.active = False
+        for topic in ("all", FAILED_TOPIC):
+            with suppress(ValueError, ClosedClientError):  # a client closed with a lost scheduler
+                self.client.unsubscribe_topic(topic)
+
+    def _removed(self, event: tuple[float, Any]) -> None:
+        _at, message = event
+        if not self.active or not isinstance(message, dict):
+            return
+        if message.get("action") != "remove-worker" or message.get("expected"):
+            return
+        keys = message.get("processing-tasks") or ()
+        # another client's keys may be tuples, lists once they cross msgpack
+        ours = [key for key in keys if isinstance(key, str) and key in self.hours]
+        hours = sorted(self.hours[key] for key in ours)
+        if hours:
+            log.warning(
+                "Dask worker %s was lost (killed, out of memory or cut off) while it ran %s %s: "
+                "Dask runs %s again on another worker",
+                shown(str(message.get("worker", "?"))),
+                "hour" if len(hours) == 1 else "hours",
+                ", ".join(hours),
+                "it" if len(hours) == 1 else "them",
+            )
+
+    def _failed(self, event: tuple[float, Any]) -> None:
+        _at, message = event
+        if not self.active or not isinstance(message, dict):
+            return
+        key = message.get("key")
+        if message.get("run") != self.run_id or not isinstance(key, str) or key not in self.hours:
+            return
+        hour = self.hours[key]
+        self.failures[hour] += 1
+        if self.failures[hour] <= self.retries:
+            log.warning(
+                "hour %s failed on the Dask worker on %s (%s); Dask runs it again (retry %d of %d)",
+                hour,
+                shown(str(message.get("host", "?"))),
+                shown(str(message.get("error", "?"))),
+                self.failures[hour],
+                self.retries,
+            )
+
+
+def _settled(futures: list[Any], limit: float) -> bool:
+    """Whether every future is done (finished, failed or cancelled) within `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while not all(future.done() for future in futures):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(STOP_POLL_S / 5)
+    return True
 
 
 def _stopped(slots: Path, run_id: str) -> bool:
@@ -336,7 +455,8 @@ def _dask_log_level() -> int:
 
     Without -v, a run is one line when it stops: Dask's warnings and errors about a worker it
     restarted, a task it gave up on or a scheduler that closed first (a page of tracebacks at
-    Ctrl-C) would bury it, and the run's own line says what matters of them."""
+    Ctrl-C) would bury it, and the run's own line says what matters of them. What matters
+    while the run goes on (a worker lost, an hour run again) `_Watch` says, one line each."""
     if logging.getLogger().getEffectiveLevel() <= logging.INFO:
         return logging.INFO
     return logging.CRITICAL
@@ -435,13 +555,44 @@ def process_partition(
     A task of run `run_id` that starts once the run has stopped fetches nothing: its pacer,
     if new, would take the stop marker for an older run's (`pacing.Pacer`), so the marker is
     read here, after the processor is made; from then on the pacer itself watches for it."""
-    processor = _acquire(settings, check)
     try:
-        if run_id and _stopped(pace_slots(settings.spool_dir), run_id):
-            raise PacingStopped(f"run {run_id} stopped before hour {partition.iso()} began")
-        return processor.process(partition)
-    finally:
-        _release(settings, processor)
+        processor = _acquire(settings, check)
+        try:
+            if run_id and _stopped(pace_slots(settings.spool_dir), run_id):
+                raise PacingStopped(f"run {run_id} stopped before hour {partition.iso()} began")
+            return processor.process(partition)
+        finally:
+            _release(settings, processor)
+    except PacingStopped:
+        raise
+    except Exception as error:
+        _tell_failed(run_id, error)
+        raise
+
+
+_ERROR_CHARS = 300
+
+
+def _tell_failed(run_id: str, error: Exception) -> None:
+    """Tells the coordinator (`_Watch`) that this attempt failed, and why, before Dask runs it
+    again without a word. Nothing when not run by a Dask worker."""
+    distributed = _distributed()
+    try:
+        worker = distributed.get_worker()
+    except ValueError:
+        return
+    reason = " ".join(f"{type(error).__name__}: {error}".split())
+    if len(reason) > _ERROR_CHARS:
+        reason = reason[: _ERROR_CHARS - 1] + "…"
+    worker.log_event(
+        FAILED_TOPIC,
+        {
+            "run": run_id,
+            "key": worker.get_current_task(),
+            "host": socket.gethostname(),
+            "error": reason,
+        },
+    )
 
 
 def _acquire(settings: StageSettings, check: WorkerCheck) -> PartitionProcessor:

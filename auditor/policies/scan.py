@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from auditor.archive import layout
+from auditor.archive.baginfo import check_bag_format
 from auditor.archive.untrusted import record_files
 from auditor.errors import ConfigError, os_reason
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
@@ -116,6 +117,8 @@ def _scanned_files(inputs: Iterable[str | Path]) -> list[tuple[Path, bool]]:
                 found.extend((record_file, True) for record_file in record_files(bag))
         else:
             found.extend((file, _in_a_bag(file)) for file in expand_inputs([path]))
+    for bag in dict.fromkeys(file.parents[2] for file, archived in found if archived):
+        check_bag_format(bag, "scan")
     return found
 
 

@@ -24,7 +24,7 @@ import orjson
 
 from auditor import __version__
 from auditor.archive import layout
-from auditor.archive.baginfo import parse_bag_info, whole_number
+from auditor.archive.baginfo import check_bag_format, parse_bag_info, whole_number
 from auditor.archive.untrusted import (
     TAG_FILE_LIMIT,
     bag_lines,
@@ -102,10 +102,10 @@ def _int(info: Mapping[str, str], key: str, bag: Path, default: int | None = Non
         if default is None:
             raise InputError(f"{bag}/bag-info.txt: {key} is missing")
         return default
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise InputError(f"{bag}/bag-info.txt: {key} {value!r} is not a whole number") from None
+    number = whole_number(value.strip())
+    if number is None:
+        raise InputError(f"{bag}/bag-info.txt: {key} {_quoted(value)} is not a whole number")
+    return number
 
 
 def _instant(info: Mapping[str, str], key: str, bag: Path) -> int:
@@ -115,7 +115,20 @@ def _instant(info: Mapping[str, str], key: str, bag: Path) -> int:
     try:
         return parse_instant(value)
     except AuditorError:
-        raise InputError(f"{bag}/bag-info.txt: {key} {value!r} is not an ISO 8601 time") from None
+        raise InputError(
+            f"{bag}/bag-info.txt: {key} {_quoted(value)} is not an ISO 8601 time"
+        ) from None
+
+
+QUOTED_CHARS = 40
+
+
+def _quoted(value: str) -> str:
+    """A damaged bag-info value in one line of output: cut after `QUOTED_CHARS` characters,
+    with its whole length, since a value may run to a megabyte and the line must stay one."""
+    if len(value) <= QUOTED_CHARS:
+        return repr(value)
+    return f"{value[:QUOTED_CHARS]!r}… ({len(value):,} characters)"
 
 
 def _optional_instant(info: Mapping[str, str], key: str, bag: Path) -> int | None:
@@ -314,6 +327,7 @@ def render_bag(
     if not bag.is_dir():
         raise InputError(f"{shown(bag)}: no such bag folder")
     refuse_linked_folders(bag, (layout.DATA, layout.RECORDS, layout.REPORT))
+    check_bag_format(bag, "report on")
     info = read_bag_info(bag)
     refuse_inside_bag(bag, out_dir, "the report")
     run_info = run_info_from_bag(bag, fail_on, info)
