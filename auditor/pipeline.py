@@ -614,7 +614,7 @@ class _Archiver:
         # its timestamp fixes (`_IN_RUN_HOUR`); a pair without one is in `run_untimed`.
         self.db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS run_messages (msg_id TEXT NOT NULL,"
-            " content_hash TEXT NOT NULL, timestamp_ms INTEGER, retain_until_ms INTEGER,"
+            " content_hash BLOB NOT NULL, timestamp_ms INTEGER, retain_until_ms INTEGER,"
             " hour_ms INTEGER NOT NULL, action TEXT, rule TEXT, seq INTEGER,"
             " PRIMARY KEY (hour_ms, msg_id, content_hash)) WITHOUT ROWID"
         )
@@ -995,7 +995,14 @@ class _Archiver:
                         if not repeated:
                             untimed.append(pair)
                     else:
-                        found = (sent - sent % HOUR_MS, identity, content, sent, identity, content)
+                        found = (
+                            sent - sent % HOUR_MS,
+                            identity,
+                            bytes.fromhex(content),
+                            sent,
+                            identity,
+                            content,
+                        )
                         repeated = lookup(_IN_RUN_HOUR, found).fetchone() is not None
                         if not repeated:
                             new_strays.append((sent, identity, content))
@@ -1085,7 +1092,11 @@ class _Archiver:
         if indexed:
             self._indexed_spans.append((indexed[0][4], _PAIR(indexed[0]), _PAIR(indexed[-1])))
         with self._temporary() as db:
-            db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", indexed)
+            # the hash as its bytes, as the state's index keeps it (`state_index`)
+            db.executemany(
+                "INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(row[0], bytes.fromhex(row[1]), *row[2:]) for row in indexed],
+            )
             db.executemany("INSERT INTO run_untimed VALUES (?, ?)", untimed)
             db.executemany("INSERT OR IGNORE INTO run_strays VALUES (?, ?, ?)", strays)
             db.executemany(

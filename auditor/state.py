@@ -24,7 +24,8 @@ from pathlib import Path, PurePath
 from auditor import crashpoints
 from auditor.errors import ConfigError, LockHeldError, os_reason
 from auditor.fsutil import fsync_ancestors, fsync_dir, fsync_path
-from auditor.state_schema import mark_current, refuse_newer
+from auditor.state_index import INDEX_TABLE, VERDICT_OF_ROW, is_table, lay_out, verdicts_of
+from auditor.state_schema import SCHEMA_VERSION, mark_current, refuse_newer
 
 GENESIS = "0" * 64
 
@@ -62,21 +63,6 @@ CREATE TABLE IF NOT EXISTS partitions (
     spool_sha256 TEXT NOT NULL,
     PRIMARY KEY (sequence, start_ms)
 );
-CREATE TABLE IF NOT EXISTS messages (
-    msg_id TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    timestamp_ms INTEGER,
-    retain_until_ms INTEGER,
-    first_run INTEGER NOT NULL,
-    last_run INTEGER NOT NULL,
-    hour_ms INTEGER,                    -- the hour whose file served it to its first run
-    rule TEXT,                          -- the retention rule or hold its first run applied
-    action TEXT,                        -- what that rule says once retention ends: delete |
-                                        -- review | keep; hold while a hold applies
-    seq INTEGER,                        -- its line (Merkle leaf index) in its first run's bag
-    PRIMARY KEY (msg_id, content_hash)
-);
-CREATE INDEX IF NOT EXISTS messages_by_time ON messages (timestamp_ms);
 CREATE TABLE IF NOT EXISTS unidentified (
     content_hash TEXT PRIMARY KEY,      -- a record without a msg_id, by its content
     first_run INTEGER NOT NULL
@@ -91,7 +77,7 @@ _ADDED_COLUMNS = {
         "settled_until_ms INTEGER",
         "policy_sha256 TEXT",
     ),
-    "messages": ("hour_ms INTEGER", "action TEXT", "rule TEXT", "seq INTEGER"),
+    "messages": ("hour_ms INTEGER", "action TEXT", "rule TEXT", "seq INTEGER"),  # schema 0
 }
 
 
@@ -251,8 +237,11 @@ class State:
             refuse_newer(self.db, self.path)
             self.db.executescript(_SCHEMA)
             _add_columns(self.db)
+            moved = lay_out(self.db, SCHEMA_VERSION)
             _relative_bag_paths(self.db)
             mark_current(self.db)
+            if moved:
+                self.db.execute("VACUUM")  # the earlier table's pages, back to the file system
         except sqlite3.OperationalError as error:  # the file system refused, not the file
             if error.sqlite_errorcode == sqlite3.SQLITE_BUSY:  # "database is locked"
                 raise LockHeldError(
@@ -418,7 +407,8 @@ class State:
         calls `commit` on what it yields. Leaving the block without it rolls everything back.
 
         `messages_table` is the connection's temporary table of `(msg_id, content_hash,
-        timestamp_ms, retain_until_ms, hour_ms)` that the run filled while archiving, and
+        timestamp_ms, retain_until_ms, hour_ms, action, rule, seq)`, the hash as its 32 bytes,
+        that the run filled while archiving, and
         `unidentified_table` one of the `(content_hash)` of records without a msg_id. Copying is one
         SQL statement, which SQLite runs without Python's GIL, so it costs the run no time while
         the caller renders the report; the state still changes in one transaction, committed
@@ -476,9 +466,10 @@ class State:
     def messages_before(self, before_ms: int, due_on_ms: int) -> tuple[int, int]:
         """How many index entries are of messages sent before `before_ms`: those `prune` may
         forget, and those `auditor due` still needs on `due_on_ms` (`_NEEDED_BY_DUE`)."""
+        needed = _NEEDED_BY_DUE.format(action="action")
         forgettable, needed = self.db.execute(
-            f"SELECT count(*) FILTER (WHERE NOT {_NEEDED_BY_DUE}),"
-            f" count(*) FILTER (WHERE {_NEEDED_BY_DUE}) FROM messages WHERE timestamp_ms < :before",
+            f"SELECT count(*) FILTER (WHERE NOT {needed}), count(*) FILTER (WHERE {needed})"
+            " FROM messages WHERE timestamp_ms < :before",
             {"before": before_ms, "on": due_on_ms},
         ).fetchone()
         return forgettable, needed
@@ -497,7 +488,8 @@ class State:
         `due_on_ms`, and returns how many (see `prune`)."""
         with self.transaction() as db:
             return db.execute(
-                f"DELETE FROM messages WHERE timestamp_ms < :before AND NOT {_NEEDED_BY_DUE}",
+                f"DELETE FROM {INDEX_TABLE} WHERE timestamp_ms < :before AND NOT"
+                f" {_NEEDED_BY_DUE.format(action=_ACTION_OF_ROW)}",
                 {"before": before_ms, "on": due_on_ms},
             ).rowcount
 
@@ -525,11 +517,12 @@ class State:
 def _add_columns(db: sqlite3.Connection) -> None:
     """Adds the columns a state database made by an earlier version lacks (NULL in old rows)."""
     for table, columns in _ADDED_COLUMNS.items():
+        if not is_table(db, table):  # `messages` since schema 2: a view (`state_index`)
+            continue
         present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         for column in columns:
             if column.split()[0] not in present:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
-    db.execute("CREATE INDEX IF NOT EXISTS messages_by_hour ON messages (hour_ms)")
 
 
 def _relative_bag_paths(db: sqlite3.Connection) -> None:
@@ -550,12 +543,13 @@ def config_digest(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
-_NEEDED_BY_DUE = "(retain_until_ms > :on OR (action = 'hold' AND retain_until_ms IS NULL))"
+_NEEDED_BY_DUE = "(retain_until_ms > :on OR ({action} = 'hold' AND retain_until_ms IS NULL))"
 """An index entry `auditor due` lists or will list after `:on`: its retention (or hold) has not
 ended, or an open-ended hold holds it. `due` answers from the index alone, so an entry pruned
 before its retention ends is never listed for deletion, and a held one drops out of the holds
 (probe months25 #2: the README's monthly prune at 200 days hid every message of a one-year
 rule from `due`)."""
+_ACTION_OF_ROW = "(SELECT action FROM verdicts v WHERE v.id = verdict)"  # in `INDEX_TABLE`
 
 
 @dataclass(frozen=True, slots=True)
@@ -575,7 +569,7 @@ def prune(
     due` still needs on `due_on_ms` (default now): retention not ended, or held.
 
     The index keeps a message from being archived by two runs and tells which ones changed or
-    vanished at the source; it grows by about 260 B a message and is never needed for a message
+    vanished at the source; it grows by about 180 B a message and is never needed for a message
     the source no longer serves. The bags keep every message whatever is pruned; runs, chain and
     checkpoints are untouched. A message without a timestamp is kept. Pruned messages that the
     source still serves would be archived again by a run over their window. Takes the run lock,
@@ -676,11 +670,12 @@ class RunCompletion:
                     "INSERT OR IGNORE INTO unidentified (content_hash, first_run)"
                     f" SELECT content_hash, {self.sequence} FROM {unidentified_table}"
                 )
+            self.db.execute(verdicts_of(messages_table))
             self.db.execute(
-                "INSERT INTO messages (msg_id, content_hash, timestamp_ms, retain_until_ms,"
-                " first_run, last_run, hour_ms, action, rule, seq) SELECT msg_id,"
-                f" content_hash, timestamp_ms, retain_until_ms, {self.sequence}, {self.sequence},"
-                f" hour_ms, action, rule, seq FROM {messages_table}"
+                f"INSERT INTO {INDEX_TABLE} (msg_id, content_hash, timestamp_ms, retain_until_ms,"
+                " first_run, last_run, hour_ms, verdict, seq) SELECT msg_id, content_hash,"
+                f" timestamp_ms, retain_until_ms, {self.sequence}, {self.sequence}, hour_ms,"
+                f" {VERDICT_OF_ROW}, seq FROM {messages_table} r"
                 f" WHERE true{self._order} ON CONFLICT (msg_id, content_hash) DO UPDATE"
                 " SET last_run = excluded.last_run"
             )
