@@ -7,8 +7,8 @@ a missing table. Version 0 (SQLite's default) is any state written before the ma
 moved the message index into `message_index`, the hash as bytes and rules interned, behind a
 view `messages` that reads as version 1's table did (`state_index`). `State` upgrades an earlier
 state in place (`_add_columns`, `state_index.lay_out`, `_relative_bag_paths`) and marks it
-current; readers read it as it is. A version above `SCHEMA_VERSION` was written by a later auditor: refused in
-one line (exit 2), since its rows may mean what this one cannot know.
+current; readers read it as it is. A version above `SCHEMA_VERSION` was written by a later
+auditor: refused in one line (exit 2), since its rows may mean what this one cannot know.
 """
 
 from __future__ import annotations
