@@ -44,11 +44,13 @@ CREATE INDEX IF NOT EXISTS message_index_by_time ON message_index (timestamp_ms)
 CREATE INDEX IF NOT EXISTS message_index_by_hour ON message_index (hour_ms);
 """
 
-VIEW = """CREATE VIEW IF NOT EXISTS messages AS SELECT msg_id,
-    lower(hex(content_hash)) AS content_hash, timestamp_ms, retain_until_ms, first_run,
-    last_run, hour_ms,
-    (SELECT rule FROM verdicts v WHERE v.id = verdict) AS rule,
-    (SELECT action FROM verdicts v WHERE v.id = verdict) AS action, seq FROM message_index"""
+# A join, not a subquery a column: `due` reads `action` up to four times a row (`_VERDICT_SQL`),
+# and each read was a lookup (at a million messages `due` spent 18.7 s of CPU with subqueries,
+# 17.3 with the join, 15.3 on schema 1's table).
+VIEW = """CREATE VIEW IF NOT EXISTS messages AS SELECT m.msg_id,
+    lower(hex(m.content_hash)) AS content_hash, m.timestamp_ms, m.retain_until_ms, m.first_run,
+    m.last_run, m.hour_ms, v.rule AS rule, v.action AS action, m.seq
+    FROM message_index m LEFT JOIN verdicts v ON v.id = m.verdict"""
 
 
 def verdicts_of(table: str) -> str:
