@@ -626,7 +626,7 @@ class _Archiver:
         )
         self.db.execute("DELETE FROM run_untimed")
         # (hour, least pair, greatest pair) of each lot of pairs indexed (`_in_id_order`)
-        self._indexed_spans: list[tuple[int, tuple[str, str], tuple[str, str]]] = []
+        self._indexed_spans: list[tuple[int, tuple[str, bytes], tuple[str, bytes]]] = []
         self.db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS run_unidentified"
             " (content_hash TEXT PRIMARY KEY) WITHOUT ROWID"
@@ -959,7 +959,7 @@ class _Archiver:
         untimed: list[tuple[str, str]] = []
         anonymous: set[str] = set()
         seen: set[tuple[str, str]] = set()
-        indexed: list[tuple[str, str, int | None, int | None, int, str, str, int]] = []
+        indexed: list[tuple[str, bytes, int | None, int | None, int, str, str, int]] = []
         seq = writer.record_count
 
         def not_archived(kind: str, chat: str, sent: int | None) -> None:
@@ -998,7 +998,7 @@ class _Archiver:
                         found = (
                             sent - sent % HOUR_MS,
                             identity,
-                            bytes.fromhex(content),
+                            _BYTES(content),
                             sent,
                             identity,
                             content,
@@ -1016,7 +1016,7 @@ class _Archiver:
                         action = "hold" if disposition == "hold" else then.get(rule)
                         entry = (retain_until, action, rule)
                     indexed.append(
-                        (identity, content, sent, entry[0], start, entry[1], entry[2], seq)
+                        (identity, _BYTES(content), sent, entry[0], start, entry[1], entry[2], seq)
                     )
                     versions = earlier.get(identity)
                     if versions:
@@ -1078,7 +1078,7 @@ class _Archiver:
 
     def _index_hour(
         self,
-        indexed: list[tuple[str, str, int | None, int | None, int, str, str, int]],
+        indexed: list[tuple[str, bytes, int | None, int | None, int, str, str, int]],
         strays: list[tuple[int, str, str]],
         untimed: list[tuple[str, str]],
         anonymous: set[str],
@@ -1092,11 +1092,7 @@ class _Archiver:
         if indexed:
             self._indexed_spans.append((indexed[0][4], _PAIR(indexed[0]), _PAIR(indexed[-1])))
         with self._temporary() as db:
-            # the hash as its bytes, as the state's index keeps it (`state_index`)
-            db.executemany(
-                "INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(row[0], bytes.fromhex(row[1]), *row[2:]) for row in indexed],
-            )
+            db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", indexed)
             db.executemany("INSERT INTO run_untimed VALUES (?, ?)", untimed)
             db.executemany("INSERT OR IGNORE INTO run_strays VALUES (?, ?, ?)", strays)
             db.executemany(
@@ -1113,8 +1109,8 @@ class _Archiver:
         row near the one before in the state's index, and sorting it first costs more than it
         saves (snowflake msg_ids, whose servers' clocks differ by seconds, overlap only there).
         Only msg_ids scattered across the run's hours (a legacy export) need the sort."""
-        settled: tuple[str, str] | None = None  # the greatest pair before the previous lot
-        previous: tuple[str, str] | None = None
+        settled: tuple[str, bytes] | None = None  # the greatest pair before the previous lot
+        previous: tuple[str, bytes] | None = None
         for _hour, least, greatest in sorted(self._indexed_spans, key=lambda span: span[0]):
             if settled is not None and least < settled:
                 return False
@@ -1253,6 +1249,7 @@ def _drop_stale_partial_bags(out_dir: Path, name: str) -> None:
 
 
 _PAIR = operator.itemgetter(0, 1)  # (msg_id, content hash) of a row of `run_messages`
+_BYTES = bytes.fromhex  # a content hash as `run_messages` and the state's index keep it
 # A pair with a timestamp was archived by this run from the hour holding it, or as a stray
 _IN_RUN_HOUR = (
     "SELECT 1 FROM run_messages WHERE hour_ms = ? AND msg_id = ? AND content_hash = ?"
