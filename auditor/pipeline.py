@@ -617,7 +617,7 @@ class _Archiver:
         # its timestamp fixes (`_IN_RUN_HOUR`); a pair without one is in `run_untimed`.
         self.db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS run_messages (msg_id TEXT NOT NULL,"
-            " content_hash TEXT NOT NULL, timestamp_ms INTEGER, retain_until_ms INTEGER,"
+            " content_hash BLOB NOT NULL, timestamp_ms INTEGER, retain_until_ms INTEGER,"
             " hour_ms INTEGER NOT NULL, action TEXT, rule TEXT, seq INTEGER,"
             " PRIMARY KEY (hour_ms, msg_id, content_hash)) WITHOUT ROWID"
         )
@@ -629,7 +629,7 @@ class _Archiver:
         )
         self.db.execute("DELETE FROM run_untimed")
         # (hour, least pair, greatest pair) of each lot of pairs indexed (`_in_id_order`)
-        self._indexed_spans: list[tuple[int, tuple[str, str], tuple[str, str]]] = []
+        self._indexed_spans: list[tuple[int, tuple[str, bytes], tuple[str, bytes]]] = []
         self.db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS run_unidentified"
             " (content_hash TEXT PRIMARY KEY) WITHOUT ROWID"
@@ -963,7 +963,7 @@ class _Archiver:
         untimed: list[tuple[str, str]] = []
         anonymous: set[str] = set()
         seen: set[tuple[str, str]] = set()
-        indexed: list[tuple[str, str, int | None, int | None, int, str, str, int]] = []
+        indexed: list[tuple[str, bytes, int | None, int | None, int, str, str, int]] = []
         seq = writer.record_count
 
         def not_archived(kind: str, chat: str, sent: int | None) -> None:
@@ -1005,7 +1005,14 @@ class _Archiver:
                         if not repeated:
                             untimed.append(pair)
                     else:
-                        found = (sent - sent % HOUR_MS, identity, content, sent, identity, content)
+                        found = (
+                            sent - sent % HOUR_MS,
+                            identity,
+                            _BYTES(content),
+                            sent,
+                            identity,
+                            content,
+                        )
                         repeated = lookup(_IN_RUN_HOUR, found).fetchone() is not None
                         if not repeated:
                             new_strays.append((sent, identity, content))
@@ -1019,7 +1026,7 @@ class _Archiver:
                         action = "hold" if disposition == "hold" else then.get(rule)
                         entry = (retain_until, action, rule)
                     indexed.append(
-                        (identity, content, sent, entry[0], start, entry[1], entry[2], seq)
+                        (identity, _BYTES(content), sent, entry[0], start, entry[1], entry[2], seq)
                     )
                     versions = earlier.get(identity)
                     if versions:
@@ -1081,7 +1088,7 @@ class _Archiver:
 
     def _index_hour(
         self,
-        indexed: list[tuple[str, str, int | None, int | None, int, str, str, int]],
+        indexed: list[tuple[str, bytes, int | None, int | None, int, str, str, int]],
         strays: list[tuple[int, str, str]],
         untimed: list[tuple[str, str]],
         anonymous: set[str],
@@ -1112,8 +1119,8 @@ class _Archiver:
         row near the one before in the state's index, and sorting it first costs more than it
         saves (snowflake msg_ids, whose servers' clocks differ by seconds, overlap only there).
         Only msg_ids scattered across the run's hours (a legacy export) need the sort."""
-        settled: tuple[str, str] | None = None  # the greatest pair before the previous lot
-        previous: tuple[str, str] | None = None
+        settled: tuple[str, bytes] | None = None  # the greatest pair before the previous lot
+        previous: tuple[str, bytes] | None = None
         for _hour, least, greatest in sorted(self._indexed_spans, key=lambda span: span[0]):
             if settled is not None and least < settled:
                 return False
@@ -1252,6 +1259,7 @@ def _drop_stale_partial_bags(out_dir: Path, name: str) -> None:
 
 
 _PAIR = operator.itemgetter(0, 1)  # (msg_id, content hash) of a row of `run_messages`
+_BYTES = bytes.fromhex  # a content hash as `run_messages` and the state's index keep it
 # A pair with a timestamp was archived by this run from the hour holding it, or as a stray
 _IN_RUN_HOUR = (
     "SELECT 1 FROM run_messages WHERE hour_ms = ? AND msg_id = ? AND content_hash = ?"

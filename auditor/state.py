@@ -24,7 +24,8 @@ from pathlib import Path, PurePath
 from auditor import crashpoints
 from auditor.errors import ConfigError, LockHeldError, os_reason
 from auditor.fsutil import fsync_ancestors, fsync_dir, fsync_path
-from auditor.state_schema import mark_current, refuse_newer
+from auditor.state_index import INDEX_TABLE, VERDICT_OF_ROW, is_table, lay_out, verdicts_of
+from auditor.state_schema import SCHEMA_VERSION, mark_current, refuse_newer
 
 GENESIS = "0" * 64
 
@@ -62,21 +63,6 @@ CREATE TABLE IF NOT EXISTS partitions (
     spool_sha256 TEXT NOT NULL,
     PRIMARY KEY (sequence, start_ms)
 );
-CREATE TABLE IF NOT EXISTS messages (
-    msg_id TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    timestamp_ms INTEGER,
-    retain_until_ms INTEGER,
-    first_run INTEGER NOT NULL,
-    last_run INTEGER NOT NULL,
-    hour_ms INTEGER,                    -- the hour whose file served it to its first run
-    rule TEXT,                          -- the retention rule or hold its first run applied
-    action TEXT,                        -- what that rule says once retention ends: delete |
-                                        -- review | keep; hold while a hold applies
-    seq INTEGER,                        -- its line (Merkle leaf index) in its first run's bag
-    PRIMARY KEY (msg_id, content_hash)
-);
-CREATE INDEX IF NOT EXISTS messages_by_time ON messages (timestamp_ms);
 CREATE TABLE IF NOT EXISTS unidentified (
     content_hash TEXT PRIMARY KEY,      -- a record without a msg_id, by its content
     first_run INTEGER NOT NULL
@@ -91,7 +77,7 @@ _ADDED_COLUMNS = {
         "settled_until_ms INTEGER",
         "policy_sha256 TEXT",
     ),
-    "messages": ("hour_ms INTEGER", "action TEXT", "rule TEXT", "seq INTEGER"),
+    "messages": ("hour_ms INTEGER", "action TEXT", "rule TEXT", "seq INTEGER"),  # schema 0
 }
 
 
@@ -251,8 +237,11 @@ class State:
             refuse_newer(self.db, self.path)
             self.db.executescript(_SCHEMA)
             _add_columns(self.db)
+            moved = lay_out(self.db, SCHEMA_VERSION)
             _relative_bag_paths(self.db)
             mark_current(self.db)
+            if moved:
+                self.db.execute("VACUUM")  # the earlier table's pages, back to the file system
         except sqlite3.OperationalError as error:  # the file system refused, not the file
             if error.sqlite_errorcode == sqlite3.SQLITE_BUSY:  # "database is locked"
                 raise LockHeldError(
@@ -418,7 +407,8 @@ class State:
         calls `commit` on what it yields. Leaving the block without it rolls everything back.
 
         `messages_table` is the connection's temporary table of `(msg_id, content_hash,
-        timestamp_ms, retain_until_ms, hour_ms)` that the run filled while archiving, and
+        timestamp_ms, retain_until_ms, hour_ms, action, rule, seq)`, the hash as its 32 bytes,
+        that the run filled while archiving, and
         `unidentified_table` one of the `(content_hash)` of records without a msg_id. Copying is one
         SQL statement, which SQLite runs without Python's GIL, so it costs the run no time while
         the caller renders the report; the state still changes in one transaction, committed
@@ -477,10 +467,12 @@ class State:
         """How many index entries are of messages sent before `before_ms`: those `prune` may
         forget (`_FORGOTTEN`), and of the others those `auditor due` still needs on `due_on_ms`
         (`_NEEDED_BY_DUE`) and those it lists then for deletion or review."""
+        forgotten = _FORGOTTEN.format(action="action")
+        needed = _NEEDED_BY_DUE.format(action="action")
         forgettable, needed, pending = self.db.execute(
-            f"SELECT count(*) FILTER (WHERE {_FORGOTTEN}),"
-            f" count(*) FILTER (WHERE NOT {_FORGOTTEN} AND {_NEEDED_BY_DUE}),"
-            f" count(*) FILTER (WHERE NOT {_FORGOTTEN} AND NOT {_NEEDED_BY_DUE})"
+            f"SELECT count(*) FILTER (WHERE {forgotten}),"
+            f" count(*) FILTER (WHERE NOT {forgotten} AND {needed}),"
+            f" count(*) FILTER (WHERE NOT {forgotten} AND NOT {needed})"
             " FROM messages WHERE timestamp_ms < :before",
             {"before": before_ms, "on": due_on_ms},
         ).fetchone()
@@ -500,7 +492,8 @@ class State:
         and returns how many (see `prune`)."""
         with self.transaction() as db:
             return db.execute(
-                f"DELETE FROM messages WHERE timestamp_ms < :before AND {_FORGOTTEN}",
+                f"DELETE FROM {INDEX_TABLE} WHERE timestamp_ms < :before"
+                f" AND {_FORGOTTEN.format(action=_ACTION_OF_ROW)}",
                 {"before": before_ms, "on": due_on_ms},
             ).rowcount
 
@@ -528,11 +521,12 @@ class State:
 def _add_columns(db: sqlite3.Connection) -> None:
     """Adds the columns a state database made by an earlier version lacks (NULL in old rows)."""
     for table, columns in _ADDED_COLUMNS.items():
+        if not is_table(db, table):  # `messages` since schema 2: a view (`state_index`)
+            continue
         present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         for column in columns:
             if column.split()[0] not in present:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
-    db.execute("CREATE INDEX IF NOT EXISTS messages_by_hour ON messages (hour_ms)")
 
 
 def _relative_bag_paths(db: sqlite3.Connection) -> None:
@@ -553,14 +547,15 @@ def config_digest(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
-_NEEDED_BY_DUE = "coalesce(retain_until_ms > :on, retain_until_ms IS NULL AND action IS 'hold')"
+_NEEDED_BY_DUE = "coalesce(retain_until_ms > :on, retain_until_ms IS NULL AND {action} IS 'hold')"
 """An index entry `auditor due` lists or will list after `:on`: its retention (or hold) has not
 ended, or an open-ended hold holds it. `due` answers from the index alone, so an entry pruned
 before its retention ends is never listed for deletion, and a held one drops out of the holds
 (probe months25 #2: the README's monthly prune at 200 days hid every one-year rule's deletions).
-0 or 1, never NULL: `NOT` of a NULL kept a row neither counted nor forgotten."""
+0 or 1, never NULL: `NOT` of a NULL kept a row neither counted nor forgotten. `{action}` is the
+row's action: the view's column, or `_ACTION_OF_ROW` in `INDEX_TABLE`."""
 _FORGOTTEN = (
-    f"((NOT {_NEEDED_BY_DUE} AND retain_until_ms IS NOT NULL AND action IS 'keep')"
+    f"((NOT {_NEEDED_BY_DUE} AND retain_until_ms IS NOT NULL AND {{action}} IS 'keep')"
     " OR (msg_id IN (SELECT msg_id FROM temp.carried_out)"
     " AND coalesce(retain_until_ms <= :on, 1)))"
 )
@@ -570,6 +565,7 @@ retention has ended (or that has none). Any other whose retention has ended is d
 or review, and forgetting it would drop from `due` a deletion not yet done (probe months25 #2).
 A named one the index holds under a hold without an end is forgotten too: only `due --policy`
 with that hold released lists it so."""
+_ACTION_OF_ROW = "(SELECT action FROM verdicts v WHERE v.id = verdict)"  # in `INDEX_TABLE`
 
 
 @dataclass(frozen=True, slots=True)
@@ -598,7 +594,7 @@ def prune(
     names it.
 
     The index keeps a message from being archived by two runs and tells which ones changed or
-    vanished at the source; it grows by about 260 B a message and is never needed for a message
+    vanished at the source; it grows by about 180 B a message and is never needed for a message
     the source no longer serves. The bags keep every message whatever is pruned; runs, chain and
     checkpoints are untouched. A message without a timestamp is kept. Pruned messages that the
     source still serves would be archived again by a run over their window. Takes the run lock,
@@ -705,11 +701,12 @@ class RunCompletion:
                     "INSERT OR IGNORE INTO unidentified (content_hash, first_run)"
                     f" SELECT content_hash, {self.sequence} FROM {unidentified_table}"
                 )
+            self.db.execute(verdicts_of(messages_table))
             self.db.execute(
-                "INSERT INTO messages (msg_id, content_hash, timestamp_ms, retain_until_ms,"
-                " first_run, last_run, hour_ms, action, rule, seq) SELECT msg_id,"
-                f" content_hash, timestamp_ms, retain_until_ms, {self.sequence}, {self.sequence},"
-                f" hour_ms, action, rule, seq FROM {messages_table}"
+                f"INSERT INTO {INDEX_TABLE} (msg_id, content_hash, timestamp_ms, retain_until_ms,"
+                " first_run, last_run, hour_ms, verdict, seq) SELECT msg_id, content_hash,"
+                f" timestamp_ms, retain_until_ms, {self.sequence}, {self.sequence}, hour_ms,"
+                f" {VERDICT_OF_ROW}, seq FROM {messages_table} r"
                 f" WHERE true{self._order} ON CONFLICT (msg_id, content_hash) DO UPDATE"
                 " SET last_run = excluded.last_run"
             )

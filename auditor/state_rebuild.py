@@ -52,6 +52,7 @@ from auditor.records import msg_id
 from auditor.sources.legacy import LegacyQuerySource
 from auditor.sources.settle import content_sha256
 from auditor.state import BAG_FOLDER_LOCK, GENESIS, State, StateLock
+from auditor.state_index import add_rows
 
 REBUILT_DIGEST = "rebuilt"
 # Sources whose records carry fields about their own storage, left out of a message's content.
@@ -310,12 +311,7 @@ def _index_bag(
                         value["seq"],
                     )
 
-    db.executemany(
-        "INSERT INTO messages (msg_id, content_hash, timestamp_ms, retain_until_ms, first_run,"
-        " last_run, hour_ms, action, rule, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (msg_id, content_hash) DO UPDATE SET last_run = excluded.last_run",
-        indexed(),
-    )
+    add_rows(db, indexed())
     db.executemany(
         f"INSERT OR IGNORE INTO unidentified (content_hash, first_run) VALUES (?, {sequence})",
         anonymous,

@@ -3,10 +3,12 @@ later auditor is told apart from one this auditor can read.
 
 Until version 1 the schema changed without a mark: columns and the `unidentified` table were
 added by whichever version first opened an older state, and a reader met an older state only as
-a missing table. Version 0 (SQLite's default) is any state written before the mark; `State`
-upgrades it in place (`_add_columns`, `_relative_bag_paths`) and marks it current, and readers
-read it as it is. A version above `SCHEMA_VERSION` was written by a later auditor: refused in
-one line (exit 2), since its rows may mean what this one cannot know.
+a missing table. Version 0 (SQLite's default) is any state written before the mark. Version 2
+moved the message index into `message_index`, the hash as bytes and rules interned, behind a
+view `messages` that reads as version 1's table did (`state_index`). `State` upgrades an earlier
+state in place (`_add_columns`, `state_index.lay_out`, `_relative_bag_paths`) and marks it
+current; readers read it as it is. A version above `SCHEMA_VERSION` was written by a later
+auditor: refused in one line (exit 2), since its rows may mean what this one cannot know.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from auditor.errors import ConfigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def schema_version(db: sqlite3.Connection) -> int:

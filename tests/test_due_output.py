@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from auditor.cli import main
 from auditor.state import State
+from auditor.state_index import add_rows
 
 IDS = ("200000070000025721", '=HYPERLINK("http://127.0.0.1/x","x")', "-1+2", "007")
 
@@ -27,11 +28,12 @@ def state_with(path, ids, until_ms=1000):
             " 3600000, 3600000, ?, 'run-000001-1970010100-1970010101', 'd')",
             ("0" * 64,),
         )
-        db.executemany(
-            "INSERT INTO messages (msg_id, content_hash, timestamp_ms, retain_until_ms,"
-            " first_run, last_run, hour_ms, action, rule, seq) VALUES (?, ?, 0, ?, 1, 1, 0,"
-            " 'delete', 'default', ?)",
-            ((msg_id, f"{seq:064x}", until_ms + seq, seq) for seq, msg_id in enumerate(ids)),
+        add_rows(
+            db,
+            (
+                (msg_id, f"{seq:064x}", 0, until_ms + seq, 1, 1, 0, "delete", "default", seq)
+                for seq, msg_id in enumerate(ids)
+            ),
         )
 
 

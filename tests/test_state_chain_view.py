@@ -434,7 +434,7 @@ def test_a_state_damaged_in_its_message_index_is_one_line_and_exit_2(chain, tmp_
     with closing(sqlite3.connect(damaged)) as db:
         page_size = db.execute("PRAGMA page_size").fetchone()[0]
         (page,) = db.execute(
-            "SELECT max(pageno) FROM dbstat WHERE name = 'messages' AND pagetype = 'leaf'"
+            "SELECT max(pageno) FROM dbstat WHERE name = 'message_index' AND pagetype = 'leaf'"
         ).fetchone()
     with open(damaged, "r+b") as file:
         file.seek((page - 1) * page_size + 8)

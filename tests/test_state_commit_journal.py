@@ -90,11 +90,11 @@ import sys
 from auditor.state import State
 state = State(sys.argv[1])
 state.db.execute(
-    "CREATE TEMP TABLE run_messages (msg_id TEXT NOT NULL, content_hash TEXT NOT NULL,"
+    "CREATE TEMP TABLE run_messages (msg_id TEXT NOT NULL, content_hash BLOB NOT NULL,"
     " timestamp_ms INTEGER, retain_until_ms INTEGER, hour_ms INTEGER NOT NULL, action TEXT,"
     " rule TEXT, seq INTEGER, PRIMARY KEY (hour_ms, msg_id, content_hash)) WITHOUT ROWID"
 )
-rows = ((f"{n:018d}", f"{n:064x}", n, n, 0, "delete", "default", n) for n in range(40_000))
+rows = ((f"{n:018d}", n.to_bytes(32), n, n, 0, "delete", "default", n) for n in range(40_000))
 state.db.execute("BEGIN")
 state.db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 state.db.execute("COMMIT")

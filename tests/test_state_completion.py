@@ -7,6 +7,7 @@ from contextlib import closing
 import pytest
 
 from auditor.state import State
+from auditor.state_index import add_rows
 
 ROWS = 20_000
 
@@ -16,14 +17,17 @@ def started(tmp_path, table_rows=ROWS):
     state = State(tmp_path / "state.db")
     run = state.begin_run(0, 3_600_000, "digest")
     state.db.execute(
-        "CREATE TEMP TABLE run_messages (msg_id TEXT NOT NULL, content_hash TEXT NOT NULL,"
+        "CREATE TEMP TABLE run_messages (msg_id TEXT NOT NULL, content_hash BLOB NOT NULL,"
         " timestamp_ms INTEGER, retain_until_ms INTEGER, hour_ms INTEGER, action TEXT,"
         " rule TEXT, seq INTEGER, PRIMARY KEY (msg_id, content_hash))"
     )
     state.db.execute("BEGIN")
     state.db.executemany(
         "INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        ((f"{n:018d}", f"{n:064x}", n, None, 0, "keep", "default", n) for n in range(table_rows)),
+        (
+            (f"{n:018d}", n.to_bytes(32), n, None, 0, "keep", "default", n)
+            for n in range(table_rows)
+        ),
     )
     state.db.execute("COMMIT")
     return state, run.sequence
@@ -116,9 +120,9 @@ def test_the_archived_msg_id_range_is_read_at_the_ends_of_the_index_whatever_its
     made each hourly run slower than the last."""
     state = State(tmp_path / "state.db")
     state.db.execute("BEGIN")
-    state.db.executemany(
-        "INSERT INTO messages VALUES (?, ?, ?, NULL, 1, 1, NULL, NULL, NULL, NULL)",
-        ((f"{n:018d}", f"{n:064x}", n) for n in range(indexed)),
+    add_rows(
+        state.db,
+        ((f"{n:018d}", f"{n:064x}", n, None, 1, 1, None, None, None, None) for n in range(indexed)),
     )
     state.db.execute("COMMIT")
 
