@@ -328,8 +328,9 @@ class RecordValidator:
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     """One schema compiled twice: as written, for errors that point into its file, and with its
-    references inlined (by `yes_no`), for a fast yes/no (`iter_errors` costs a few microseconds
-    even when there is nothing to report, so it runs only after `is_valid` said no)."""
+    references inlined (or in the form `yes_no` gives), for a fast yes/no (`iter_errors` costs a
+    few microseconds even when there is nothing to report, so it runs only after `is_valid` said
+    no)."""
 
     id: str
     is_valid: Callable[[Any], bool]
