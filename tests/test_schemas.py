@@ -162,3 +162,17 @@ def test_a_missing_envelope_is_refused(schema_copy):
 def test_an_unknown_profile_is_refused_with_the_choices():
     with pytest.raises(ConfigError, match="unknown profile 'lenient'; use one of: loose, strict"):
         RecordValidator("lenient")
+
+
+def test_a_keyword_beside_a_ref_in_a_schema_of_ones_own_still_counts(schema_copy):
+    """Such a schema is neither inlined nor put in canonical form for the yes/no check (either
+    would drop the keyword): the schema as written answers, and refuses the record."""
+    path = schema_copy / "record-envelope.json"
+    contents = json.loads(path.read_text(encoding="utf-8"))
+    contents["properties"]["timestamp"]["minimum"] = 1_000
+    path.write_text(json.dumps(contents), encoding="utf-8")
+    record = {"msg_id": "1", "timestamp": 5, "chat_type": "chat", "from": "a", "to": "b"}
+    record["payload"] = {"bodies": [{"type": "txt", "msg": "hi"}]}
+    assert RecordValidator().check(record) == []
+    findings = RecordValidator(schemas=schema_copy).check(record)
+    assert [(f.pointer, f.details["keyword"]) for f in findings] == [("/timestamp", "minimum")]
