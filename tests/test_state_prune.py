@@ -83,7 +83,7 @@ def test_prune_forgets_exactly_the_messages_sent_before_the_cut(audited, tmp_pat
 
 
 def prune(state_path, *args):
-    return CliRunner().invoke(main, ["state", "prune", "--state", str(state_path), *args])
+    return CliRunner().invoke(main, ["state", "prune", "--state", str(state_path), *map(str, args)])
 
 
 def due_listing(state_path, path, *extra, on="2099-01-01"):
@@ -136,13 +136,7 @@ def test_carried_out_forgets_only_the_deletions_the_listing_names(audited, tmp_p
     listing.write_text("".join(line for line in lines if left_out[0] not in line))
 
     result = prune(
-        state_path,
-        "--before",
-        format_instant(CUT),
-        "--on",
-        "2099-01-01",
-        "--carried-out",
-        str(listing),
+        state_path, "--before", format_instant(CUT), "--on", "2099-01-01", "--carried-out", listing
     )
 
     assert result.exit_code == 0, result.output
@@ -180,13 +174,7 @@ def test_carried_out_keeps_what_the_listing_held_under_a_hold_added_since(audite
     assert kept
 
     result = prune(
-        state_path,
-        "--before",
-        format_instant(CUT),
-        "--on",
-        "2099-01-01",
-        "--carried-out",
-        str(listing),
+        state_path, "--before", format_instant(CUT), "--on", "2099-01-01", "--carried-out", listing
     )
 
     assert result.exit_code == 0, result.output
