@@ -193,7 +193,7 @@ def test_workers_replaced_after_the_policy_file_was_saved_anew_refuse_it_as_loca
     assert f"the policy file {policy} is not the one the run began with" in str(refused.value)
     assert "it changed after the run began" in str(refused.value)
     assert not list((tmp_path / "archive").glob("run-*"))
-    client.wait_for_workers(2)
+    client.wait_for_workers(2, timeout=120)  # a fail, not a hang, if a nanny gave up
 
 
 def test_auditor_run_executor_dask_scheduler_from_the_command_line(

@@ -124,4 +124,4 @@ def test_workers_replaced_after_the_term_file_was_saved_anew_refuse_it(
     assert "the term file 'lists/vendor.txt' of keyword list vendor-zh" in str(refused.value)
     assert "changed after the run began" in str(refused.value)
     assert not list((tmp_path / "archive").glob("run-*"))
-    client.wait_for_workers(2)
+    client.wait_for_workers(2, timeout=120)  # a fail, not a hang, if a nanny gave up
