@@ -116,13 +116,18 @@ def test_a_worker_killed_mid_partition_is_replaced_and_the_bag_is_the_same(
 
     assert victim_pid not in client.run(os.getpid).values()
     assert payload(outcome.bag_path) == payload(local_bag)
-    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    (warning,) = warnings
+    warning = only_warning(caplog)
     assert re.fullmatch(
         rf"Dask worker {victim} was lost \(killed, out of memory or cut off\) while it ran "
         r"(hour \S+Z: Dask runs it|hours \S+Z(, \S+Z)+: Dask runs them) again on another worker",
         warning,
     ), warning
+
+
+def only_warning(caplog) -> str:
+    """The one warning the run logged (failing when there is none or more)."""
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    return warning
 
 
 def fail_once() -> int:
@@ -157,8 +162,7 @@ def test_an_hour_dask_runs_again_after_it_failed_is_one_warning_and_the_bag_is_t
         outcome = run_audit(settings)
 
     assert payload(outcome.bag_path) == payload(local_bag)
-    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    (warning,) = warnings
+    warning = only_warning(caplog)
     assert re.fullmatch(
         r"hour (\S+) failed on the Dask worker on \S+ \(SourceError: hour \1: injected "
         r"failure\); Dask runs it again \(retry 1 of 1\)",
