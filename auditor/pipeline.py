@@ -40,7 +40,7 @@ import orjson
 from auditor import __version__, crashpoints, disks, unrecorded
 from auditor.archive import layout
 from auditor.archive.bag import BagWriter, partial_path_for, publish_bag
-from auditor.archive.baginfo import parse_bag_info
+from auditor.archive.baginfo import check_bag_format, parse_bag_info
 from auditor.archive.keys import derive_salt_key, load_signing_key
 from auditor.archive.publickey import fingerprint
 from auditor.collector import fewer_collections
@@ -243,6 +243,7 @@ def _locked_run(settings, progress, key, policy, validator, executor) -> RunOutc
     "another program" (an sqlite3 shell) instead of naming the run that holds the lock."""
     make_folder_of(settings.state_path)  # its errors name the state, not its lock file
     with StateLock(settings.state_path), StateLock.of_bag_folder(settings.out_dir):
+        _refuse_a_newer_head(settings.out_dir)
         state = State(settings.state_path)
         try:
             _refuse_a_lost_state(state, settings)
@@ -380,6 +381,16 @@ def _finished_runs(out_dir: Path) -> dict[int, str]:
         if match and entry.is_dir():
             found[int(match[1])] = entry.name
     return found
+
+
+def _refuse_a_newer_head(out_dir: Path) -> None:
+    """Refuses to chain a run onto a bag of a newer format (`check_bag_format`), before the
+    state is opened (and upgraded) or a bag begun: this version would read the head's bag-info
+    as its own format and link a bag of its format to one it does not understand. The newest
+    published bag is the chain's head; a state behind it is refused next anyway."""
+    bags = _finished_runs(out_dir)
+    if bags:
+        check_bag_format(out_dir / bags[max(bags)], "chain a run onto")
 
 
 def _refuse_a_lost_state(state: State, settings: RunSettings) -> None:

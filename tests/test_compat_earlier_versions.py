@@ -25,6 +25,7 @@ from auditor.archive.signing import sign
 from auditor.cli import main
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
+from auditor.errors import InputError
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import run_audit
 from auditor.resources import example_policy
@@ -294,3 +295,29 @@ def test_an_older_state_is_upgraded_and_marked_when_written(old):
     assert {"seq", "hour_ms", "rule", "action"} <= columns
     assert "unidentified" in tables
     assert all("/" not in path for path in paths)
+
+
+def test_a_run_refuses_to_chain_onto_a_newer_bag_format(old):
+    """The chain head is a bag a newer version wrote: a run would link a format-1 bag to a
+    format it does not understand and read its bag-info as format 1. Refused in one line before
+    the run opens its state or writes a bag."""
+    head = old / "archive" / "run-000002-2026110102-2026110104"
+    resign_with_format(head, old / "test-keys" / "auditor-signing-key.pem", "2")
+    state_before = (old / "state.db").read_bytes()
+    bags_before = sorted(path.name for path in (old / "archive").iterdir())
+    options = EmulatorOptions(messages=96, days=1, client_secret=SECRET)
+    keys = type("Keys", (), {"private_key": old / "test-keys" / "auditor-signing-key.pem"})
+    with run_emulator(options) as emulator:
+        settings = run_support.settings_for(
+            emulator, keys, old, SECRET, policy_path=old / "policies.yaml",
+            since_ms=None, until_ms=DEFAULT_START_MS + 6 * HOUR_MS, incremental=True,
+        )  # fmt: skip
+        with pytest.raises(InputError) as refused:
+            run_audit(settings)
+    assert str(refused.value) == (
+        f"{head}: written in bag format 2, newer than this auditor, which reads formats up to 1 "
+        f"({layout.FORMAT} in {layout.BAG_INFO}): chain a run onto it with the auditor that "
+        "wrote it (easemob-auditor 0.1.0) or a later one; nothing was read"
+    )
+    assert (old / "state.db").read_bytes() == state_before
+    assert sorted(path.name for path in (old / "archive").iterdir()) == bags_before
