@@ -321,3 +321,24 @@ def test_a_run_refuses_to_chain_onto_a_newer_bag_format(old):
     )
     assert (old / "state.db").read_bytes() == state_before
     assert sorted(path.name for path in (old / "archive").iterdir()) == bags_before
+
+
+def test_a_policy_copy_taken_from_a_newer_bag_is_refused_in_one_line(keys, tmp_path):
+    """`scan --policies BAG/data/policy.yaml` (or `run --policies` of it) read a newer bag's
+    policy copy and its term files as this version's, without a word."""
+    policy = example_policy().read_bytes()
+    bag = build_bag(tmp_path / "runs", keys[1], files={"policy.yaml": policy}).path
+    records = tmp_path / "records.jsonl"
+    records.write_text('{"msg_id": "1", "timestamp": 1700000000000}\n')
+    scan = ("scan", "--policies", bag / layout.POLICY, records, "--fail-on", "none")
+    assert auditor(*scan).exit_code == 0
+    resign_with_format(bag, keys[0].private_key, "2")
+
+    result = auditor(*scan)
+
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"auditor: error: {bag}: written in bag format 2, newer than this auditor, which reads "
+        f"formats up to 1 ({layout.FORMAT} in {layout.BAG_INFO}): take the policy from it with the "
+        "auditor that wrote it (easemob-auditor 0.1.0) or a later one; nothing was read\n"
+    )

@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 
 from auditor.archive import layout
-from auditor.archive.baginfo import parse_bag_info
+from auditor.archive.baginfo import check_bag_format, parse_bag_info
 from auditor.archive.untrusted import TAG_FILE_LIMIT, read_bag_file
 from auditor.errors import ConfigError
 from auditor.operator_files import TEXT_FILE_LIMIT
@@ -44,10 +44,12 @@ def bag_term_reader(bag: Path, info: dict[str, str]) -> TermReader:
 
 def bag_copy_reader(policy_path: Path) -> TermReader | None:
     """`bag_term_reader` of the bag whose `data/policy.yaml` is `policy_path`; None for a policy
-    file that is no bag's copy."""
+    file that is no bag's copy. A copy in a bag of a newer format is refused (InputError): its
+    policy and term files may not mean to this version what they meant to the run."""
     if policy_path.name != Path(layout.POLICY).name or policy_path.parent.name != layout.DATA:
         return None
     bag = policy_path.parent.parent
+    check_bag_format(bag, "take the policy from")
     raw = read_bag_file(bag / layout.BAG_INFO, TAG_FILE_LIMIT)
     if raw is None:
         return None

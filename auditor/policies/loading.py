@@ -508,10 +508,10 @@ def load_policy(path: str | Path) -> Policy:
     "FILE:LINE: field: problem", or `InputError` "FILE: ..." when it is missing, not a regular
     file or past its cap. A bag's copy (`BAG/data/policy.yaml`, as in `auditor scan --policies
     BAG/data/policy.yaml BAG`) reads the bag's copies of its term files, not files beside it."""
-    raw = read_operator_file(path, "policy file")
     from auditor.policies.in_bag import bag_copy_reader  # it imports this module
 
-    return policy_of_bytes(str(path), raw, bag_copy_reader(Path(path)))
+    read_terms = bag_copy_reader(Path(path))
+    return policy_of_bytes(str(path), read_operator_file(path, "policy file"), read_terms)
 
 
 def live_term_reader(policy_path: str) -> TermReader:
