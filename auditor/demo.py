@@ -45,6 +45,7 @@ def run_demo(
     messages: int = 30_000,
     days: int = 7,
     workers: int = 2,
+    report_lang: str = "en",
     echo: Callable[[str], None] = print,
 ) -> int:
     """Runs the demo; returns the number of problems `verify` found (0 when all is well)."""
@@ -82,6 +83,7 @@ def run_demo(
                 fail_on="high",
                 ready_delay_hours=0,
                 now_ms=lambda: end + HOUR_MS,
+                report_lang=report_lang,
                 **window,
             )
 

@@ -39,8 +39,11 @@ def test_a_run_line_writes_every_count_with_thousands_separators_and_the_verdict
 def test_the_verify_command_the_demo_prints_runs_as_printed_in_a_shell_without_the_venv(
     tmp_path,
 ):
+    """In Chinese, as `run --report-lang zh-CN` writes it: the reports change, not what the demo
+    prints (commands and counts to paste stay as `run` prints them)."""
+    command = ["demo", "--messages", "600", "--days", "2", "--report-lang", "zh-CN"]
     demo = subprocess.run(
-        [sys.executable, "-m", "auditor", "demo", "--messages", "600", "--days", "2"],
+        [sys.executable, "-m", "auditor", *command],
         cwd=tmp_path,
         env=BARE_PATH,
         capture_output=True,
@@ -48,6 +51,10 @@ def test_the_verify_command_the_demo_prints_runs_as_printed_in_a_shell_without_t
         timeout=120,
     )
     assert demo.returncode == 0, demo.stderr
+    reports = sorted((tmp_path / "demo-output/archive").glob("run-*/data/report/report.html"))
+    assert len(reports) == 2
+    assert all('<html lang="zh-CN">' in report.read_text() for report in reports)
+    assert "chain of 2 runs: intact" in demo.stdout
     (printed,) = [line for line in demo.stdout.splitlines() if line.startswith("verify:")]
 
     pasted = subprocess.run(

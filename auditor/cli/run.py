@@ -433,11 +433,25 @@ def _audit(settings: RunSettings, as_json: bool, quiet: bool) -> None:
 @click.option(
     "--workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=2, show_default=True
 )
-def demo_command(out_dir: Path, messages: int, days: int, workers: int) -> None:
+@click.option(
+    "--report-lang",
+    type=click.Choice(LANGUAGES),
+    default="en",
+    show_default=True,
+    help="Language of the bags' report.html: en or zh-CN (Simplified Chinese).",
+)
+def demo_command(out_dir: Path, messages: int, days: int, workers: int, report_lang: str) -> None:
     """Audit a seeded week of history from the built-in emulator, end to end."""
     from auditor.demo import run_demo
 
-    run_demo(out_dir, messages=messages, days=days, workers=workers, echo=click.echo)
+    run_demo(
+        out_dir,
+        messages=messages,
+        days=days,
+        workers=workers,
+        report_lang=report_lang,
+        echo=click.echo,
+    )
 
 
 COMMANDS: list[click.Command] = [run_command, demo_command]
