@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import hashlib
 import json
 import pickle
 import re
@@ -26,11 +27,14 @@ import run_support
 import yaml
 from click.testing import CliRunner
 from jinja2 import Environment
+from markupsafe import escape
+from test_archive_support import build_bag
 from test_report_accessibility_browser import MIXED
 from test_report_reviewer_page import NOV_1, hold, keyword, record, run_info
 
-from auditor.archive.keys import generate_key_files
+from auditor.archive.keys import generate_key_files, load_signing_key
 from auditor.cli import main
+from auditor.errors import ConfigError
 from auditor.partitions import DAY_MS
 from auditor.policies.loading import policy_of_bytes
 from auditor.report import ReportBuilder
@@ -434,3 +438,40 @@ def test_a_phrase_crosses_a_pickle_still_able_to_say_itself():
     again = pickle.loads(pickle.dumps(Phrase.joined(phrase, Phrase("none"))))
     assert again == "Messages per hour (UTC+08:00) none"
     assert catalogue_module.say(again, "zh-CN") == "每小时消息数（UTC+08:00）无"
+
+
+def test_a_policy_copy_this_version_cannot_read_is_said_in_chinese_around_the_quoted_error(
+    tmp_path,
+):
+    """The reason stays the auditor's own line, as `auditor policy check` prints it (its file,
+    line, field and the keys the YAML may hold), quoted and marked English; what it means is
+    said in the page's language."""
+    policy = example_policy().read_bytes() + b"\nfuture_section:\n  x: 1\n"
+    info = {
+        "Window-Until": "2026-11-02T00:00:00Z",
+        "Policy-SHA256": hashlib.sha256(policy).hexdigest(),
+    }
+    key = load_signing_key(generate_key_files(tmp_path / "keys").private_key)
+    bag = build_bag(tmp_path / "runs", key, info=info, files={"policy.yaml": policy}).path
+    with pytest.raises(ConfigError) as refused:
+        policy_of_bytes("data/policy.yaml", policy)
+    quoted = escape(str(refused.value))
+    assert "unknown field" in quoted
+
+    notes = {}
+    for language in ("zh-CN", "en"):
+        out = tmp_path / language
+        result = CliRunner().invoke(main, ["report", str(bag), "-o", str(out),
+                                           "--report-lang", language])  # fmt: skip
+        assert result.exit_code in (0, 1), result.output
+        page = (out / "report.html").read_text(encoding="utf-8")
+        notes[language] = re.search(r'<p class="note" id="policy-problem">(.*?)</p>', page)[1]
+
+    assert notes["zh-CN"] == (
+        f"当前版本的审计工具无法读取 data/policy.yaml，因此不显示其规则。原因（审计工具的原文）："
+        f'<code lang="en">{quoted}</code>'
+    )
+    assert notes["en"] == (
+        "this version of the auditor cannot read data/policy.yaml, so its rules are not shown: "
+        f"<code>{quoted}</code>"
+    )

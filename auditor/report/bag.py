@@ -221,11 +221,10 @@ def bag_policy(bag: Path, sha256: str, info: Mapping[str, str]) -> PolicyView | 
         return PolicyView(
             copy=copy,
             problem=Phrase(
-                "this version of the auditor cannot read {copy}, so its rules are not shown: "
-                "{error}",
+                "this version of the auditor cannot read {copy}, so its rules are not shown:",
                 copy=copy,
-                error=str(error),
             ),
+            quoted=str(error),
         )
 
 

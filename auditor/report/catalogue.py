@@ -505,8 +505,8 @@ ZH_CN: dict[str, str] = {
         "{copy} 不是 bag-info.txt 所指明的文件（SHA-256 不一致）；请对归档包运行 "
         "`auditor verify`。其规则不予显示。"
     ),
-    "this version of the auditor cannot read {copy}, so its rules are not shown: {error}": (
-        "当前版本的审计工具无法读取 {copy}，因此不显示其规则：{error}"
+    "this version of the auditor cannot read {copy}, so its rules are not shown:": (
+        "当前版本的审计工具无法读取 {copy}，因此不显示其规则。原因（审计工具的原文）："
     ),
     "statutory floor": "法定最短留存期",
     "default": "默认",

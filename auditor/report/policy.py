@@ -32,12 +32,16 @@ _UNITS = {"h": "hour", "d": "day", "w": "week", "mo": "month", "y": "year"}
 @dataclass(frozen=True, slots=True)
 class PolicyView:
     """The policy's tables for the page; `problem` says why a bag's copy could not be read (the
-    tables are then empty), `copy` is where the bag holds the file ("" when it holds none)."""
+    tables are then empty), `copy` is where the bag holds the file ("" when it holds none).
+    `quoted` is the reading's error, the auditor's own line as `auditor policy check` prints it:
+    shown verbatim (in English, on a Chinese page too), since its file, line, field and YAML
+    keys are what a reader looks up in the copy and compares with the command's output."""
 
     name: str = ""
     description: str = ""
     copy: str = ""
     problem: str = ""
+    quoted: str = ""
     retention: tuple[dict[str, Any], ...] = ()
     holds: tuple[dict[str, Any], ...] = ()
     keyword_lists: tuple[dict[str, Any], ...] = ()
