@@ -20,11 +20,14 @@ from test_archive_support import (
     build_bag,
     middle_file,
     openssl_verify,
+    recompute_manifests,
     sha256sum_check,
     ssh_verify,
 )
 
 from auditor.archive import layout
+from auditor.archive.signing import sign
+from auditor.archive.transit import signature_repairs
 from auditor.archive.verify import verify_bag
 from auditor.cli import main
 
@@ -350,3 +353,140 @@ def test_a_listed_file_named_like_one_windows_adds_is_checked_never_called_added
         "(changed)"
     )
     assert _TRANSIT not in summary
+
+
+def _signed_so_that(bag, keys, wanted) -> bytes:
+    """Signs the bag again, with another External-Identifier each time, until its binary
+    signature is one `wanted` accepts (one with a 0x0a byte, say): a signature is 64 bytes
+    that look random, so about one in five holds an LF."""
+    info = bag / layout.BAG_INFO
+    original = info.read_text()
+    for attempt in range(500):
+        info.write_text(f"{original}External-Identifier: attempt {attempt}\n")
+        recompute_manifests(bag, update_root=False)
+        signed = sign(keys[1], (bag / layout.TAGMANIFEST).read_bytes(), layout.DEFAULT_NAMESPACE)
+        if wanted(signed.raw):
+            (bag / layout.SIGNATURE).write_bytes(signed.raw)
+            (bag / layout.SSH_SIGNATURE).write_text(signed.ssh)
+            return signed.raw
+    raise AssertionError("no signature of that kind in 500 attempts")
+
+
+def _with_lf(raw: bytes) -> bool:
+    return b"\n" in raw and b"\r" not in raw and any(byte >= 0x80 for byte in raw)
+
+
+def _openssl_accepts(bag, keys, signature_file: str) -> bool:
+    return subprocess.run(
+        ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(keys[0].public_key), "-rawin",
+         "-in", layout.TAGMANIFEST, "-sigfile", signature_file],
+        cwd=bag, capture_output=True, check=False,
+    ).returncode == 0  # fmt: skip
+
+
+def _undo_command(line: str) -> str:
+    return line.split("(or `", 1)[1].split("`", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("mangle", "done"),
+    [
+        (lambda raw: raw.replace(b"\n", b"\r\n"), "each LF byte was written as CRLF"),
+        (
+            lambda raw: raw.decode("latin-1").encode("utf-8"),
+            "its bytes from 0x80 on were written as UTF-8 text",
+        ),
+        (
+            lambda raw: raw.decode("latin-1").encode("utf-8").replace(b"\n", b"\r\n"),
+            "its bytes from 0x80 on were written as UTF-8 text and each LF byte was written as "
+            "CRLF",
+        ),
+    ],
+    ids=["crlf", "utf-8", "both"],
+)
+def test_a_binary_signature_a_mail_copied_as_text_is_named_so_and_undone_with_stock_tools(
+    bag, keys, mangle, done
+):
+    """The openssl signature sent through a mail client or a text-mode copy was reported as
+    "does not verify", as if the archive had changed. Its repaired bytes verify, so they are the
+    real signature: said as transit damage (never "intact"), with the command that undoes it."""
+    raw = _signed_so_that(bag, keys, _with_lf)
+    (bag / layout.SIGNATURE).write_bytes(mangle(raw))
+    assert not _openssl_accepts(bag, keys, layout.SIGNATURE)
+
+    code, lines, summary = _verify(bag, keys)
+
+    assert code == 1
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"{bag.name}/{layout.SIGNATURE}: copied as text in transit ({done}: a mail client, FTP "
+        f"in ASCII mode?); with that undone it is the 64-byte Ed25519 signature of "
+        f"{layout.TAGMANIFEST}, and it verifies: take a binary copy (or `"
+    )
+    assert _TRANSIT in summary and "intact" not in " ".join(lines)
+    subprocess.run(["/bin/sh", "-c", f"{_undo_command(lines[0])} > sig.bin"], cwd=bag, check=True)
+    assert (bag / "sig.bin").read_bytes() == raw
+    assert _openssl_accepts(bag, keys, "sig.bin")
+
+
+def test_a_signature_copied_as_text_over_a_changed_tag_manifest_is_no_transit_damage(bag, keys):
+    raw = _signed_so_that(bag, keys, _with_lf)
+    (bag / layout.SIGNATURE).write_bytes(raw.replace(b"\n", b"\r\n"))
+    tagmanifest = bag / layout.TAGMANIFEST
+    tagmanifest.write_bytes(tagmanifest.read_bytes() + b"0" * 64 + b"  extra.txt\n")
+
+    code, lines, summary = _verify(bag, keys)
+
+    assert code == 1
+    assert not any("in transit" in line for line in lines)
+    assert f"{bag.name}/{layout.SIGNATURE}: the Ed25519 signature of" in "\n".join(lines)
+    assert _TRANSIT not in summary
+
+
+def test_a_forged_signature_shaped_like_a_text_copy_still_does_not_verify(bag, keys):
+    (bag / layout.SIGNATURE).write_bytes(bytes(range(1, 64)).replace(b"\n", b"\r\n") + b"\n")
+
+    code, lines, _summary = _verify(bag, keys)
+
+    assert code == 1
+    assert len(lines) == 1 and "does not verify with" in lines[0] and "transit" not in lines[0]
+
+
+def test_a_signature_whose_crlf_pairs_a_copy_collapsed_is_found_again(keys):
+    """dos2unix on the binary signature: each 0x0d 0x0a pair became 0x0a, one byte lost each."""
+    for attempt in range(200_000):
+        message = b"tag manifest %d\n" % attempt
+        raw = keys[1].sign(message)
+        if b"\r\n" in raw:
+            break
+    else:
+        raise AssertionError("no signature with a CRLF pair")
+    collapsed = raw.replace(b"\r\n", b"\n")
+
+    repairs = [repair for repair in signature_repairs(collapsed) if repair.signature == raw]
+
+    assert len(collapsed) < 64
+    assert [repair.done for repair in repairs] == ["each CRLF pair was written as LF"]
+
+
+def test_a_previous_run_whose_signature_a_mail_reencoded_is_transit_damage_too(
+    chain, keys, tmp_path
+):
+    """`verify --previous` checks the previous run's signature for the link: a text-mode copy
+    of it read "does not verify", as if the earlier run had changed."""
+    copy = tmp_path / "chain"
+    shutil.copytree(chain, copy)
+    signature = copy / "run-000001" / layout.SIGNATURE
+    signature.write_bytes(signature.read_bytes().decode("latin-1").encode("utf-8"))
+
+    verified = CliRunner().invoke(main, [
+        "verify", str(copy / "run-000002"), "--previous", str(copy / "run-000001"),
+        "--pubkey", str(keys[0].public_key),
+    ])  # fmt: skip
+
+    assert verified.exit_code == 1
+    lines = verified.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"run-000001/{layout.SIGNATURE}: copied as text in transit"
+    ), lines
+    assert _TRANSIT in verified.stderr

@@ -145,3 +145,34 @@ def test_legal_following_verify_txt_after_a_windows_copy_finds_the_crlf_and_undo
     assert [shell(command).returncode for command in checks] == [0] * 4
     (fingerprints,) = _commands(text, "ssh-keygen -lf")
     assert keys[0].fingerprint in shell(fingerprints).stdout.decode()
+
+
+def test_legal_following_verify_txt_gets_back_a_signature_a_mail_client_reencoded(
+    series, keys, tmp_path
+):
+    """With openssl alone, a binary signature copied as text failed with no hint; VERIFY.txt
+    says how to see it (its size) and write its bytes back, and only the real ones verify."""
+    bag = shutil.copytree(series / "run-000002", tmp_path / "run-000002")
+    text = (bag / layout.VERIFY_TXT).read_text()
+    signature = bag / layout.SIGNATURE
+    original = signature.read_bytes()
+    signature.write_bytes(original.decode("latin-1").encode("utf-8").replace(b"\n", b"\r\n"))
+    env = {"PUBKEY": str(keys[0].public_key)}
+    (openssl,) = _commands(text, "openssl")
+    (size,) = _commands(text, "wc -c")
+    (crlf,) = _commands(text, "perl")
+    (recode,) = _commands(text, "iconv")
+
+    def shell(command):
+        return run(["bash", "-c", command], bag, env=env)
+
+    assert shell(openssl).returncode != 0
+    assert int(shell(size).stdout) > 64
+    assert shell(recode).returncode == 0
+    if b"\n" in original:  # then the LF bytes were written as CRLF too
+        (bag / "recoded.bin").write_bytes((bag / "sig.bin").read_bytes())
+        assert shell(crlf.replace(layout.SIGNATURE, "recoded.bin")).returncode == 0
+    assert (bag / "sig.bin").read_bytes() == original
+    assert (
+        shell(openssl.replace(f"-sigfile {layout.SIGNATURE}", "-sigfile sig.bin")).returncode == 0
+    )

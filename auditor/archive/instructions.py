@@ -136,6 +136,21 @@ If a check fails, first rule out what copies do to files on their way (then chec
 
   Take a binary copy of the archive again, or turn CRLF back into LF in each file counted
   (`sed -i 's/\\r$//' FILE`, on macOS `sed -i '' ...`): a file that then passes was only converted.
+- "Signature Verification Failure" from openssl alone (the ssh-keygen command may pass): a
+  copy may have treated the binary signature as text. It is 64 bytes; this prints its size:
+
+     wc -c < {layout.SIGNATURE}
+
+  Take a binary copy of it again, or write its bytes back into sig.bin: with the first command
+  where a mail or FTP in ASCII mode wrote each LF byte as CRLF, with the second where a mail
+  client or an editor wrote its bytes from 0x80 on as UTF-8 (then the first on sig.bin if
+  needed):
+
+     perl -0777 -pe 's/\\r\\n/\\n/g' < {layout.SIGNATURE} > sig.bin
+     iconv -f UTF-8 -t ISO-8859-1 < {layout.SIGNATURE} > sig.bin
+
+  and run step 1's openssl command with -sigfile sig.bin. Only the key's holder can make 64
+  bytes that verify, so a sig.bin that passes is the signature, only copied as text.
 - "No principal matched" or "does not verify" with the key you hold: the bag was signed by
   another key, after a key rotation (ask the operator, out of band, for that key) or by
   someone else.

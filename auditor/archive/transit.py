@@ -13,6 +13,10 @@ other change stays "changed".
 from __future__ import annotations
 
 import hashlib
+import itertools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.archive.untrusted import open_regular
@@ -130,3 +134,96 @@ class _Rewritten:
     def _feed(self, data: bytes) -> None:
         self.digest.update(data)
         self.size += len(data)
+
+
+SIGNATURE_SIZE = 64  # an Ed25519 signature
+_MOST_CANDIDATES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureRepair:
+    """A binary signature as it was before a copy treated it as text: `signature`, what the copy
+    did (`done`), and the stock commands that undo it, in order, when there are (empty when only
+    a binary copy gives it back, e.g. when some of its CRLF pairs were real)."""
+
+    signature: bytes
+    done: str
+    undo: tuple[str, ...]
+
+
+def signature_repairs(data: bytes) -> Iterator[SignatureRepair]:
+    """The 64-byte signatures a text-mode copy (a mail client, FTP in ASCII mode, an editor)
+    could have turned into `data`: LF written as CRLF, CRLF collapsed to LF, bytes from 0x80 on
+    read as Latin-1 or Windows-1252 and written as UTF-8, or both. Only a candidate that
+    verifies is the signature: the caller checks each, so one that merely fits proves nothing."""
+    if len(data) > 4 * SIGNATURE_SIZE:  # more than every byte written as UTF-8 and CRLF
+        return
+    recoded = _from_utf8(data)
+    for text, recoding, undo in ((data, None, None), *recoded):
+        for signature, ends, global_undo in _line_end_candidates(text):
+            done = " and ".join(part for part in (recoding, ends) if part)
+            if not done:
+                continue
+            steps = tuple(step for step in (undo, global_undo) if step)
+            whole = (recoding is None or undo) and (ends is None or global_undo)
+            yield SignatureRepair(signature, done, steps if whole else ())
+
+
+def _from_utf8(data: bytes) -> list[tuple[bytes, str, str | None]]:
+    """`data` with its UTF-8 text turned back into the single bytes it was read from."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return []
+    if all(ord(char) < 0x80 for char in text):
+        return []
+    if all(ord(char) < 0x100 for char in text):
+        done = "its bytes from 0x80 on were written as UTF-8 text"
+        return [(text.encode("latin-1"), done, "iconv -f UTF-8 -t ISO-8859-1")]
+    try:
+        raw = bytes(ord(char) if ord(char) < 0x100 else char.encode("cp1252")[0] for char in text)
+    except UnicodeEncodeError:
+        return []
+    return [(raw, "its bytes from 0x80 on were written as UTF-8 text (read as Windows-1252)", None)]
+
+
+def _line_end_candidates(data: bytes) -> Iterator[tuple[bytes, str | None, str | None]]:
+    """`data` with the line-end change of a text copy undone, each way that gives 64 bytes:
+    some of its CRLF pairs back to LF, or CR put back before some LFs."""
+    if len(data) == SIGNATURE_SIZE:
+        yield data, None, None
+    crlf = [index for index in range(len(data) - 1) if data[index : index + 2] == b"\r\n"]
+    extra = len(data) - SIGNATURE_SIZE
+    if 0 < extra <= len(crlf) and math.comb(len(crlf), extra) <= _MOST_CANDIDATES:
+        every = "perl -0777 -pe 's/\\r\\n/\\n/g'"
+        for chosen in itertools.combinations(crlf, extra):
+            drop = set(chosen)
+            fixed = bytes(byte for index, byte in enumerate(data) if index not in drop)
+            undo = every if extra == len(crlf) else None
+            yield fixed, "each LF byte was written as CRLF", undo
+    lf = [index for index, byte in enumerate(data) if byte == 0x0A]
+    missing = SIGNATURE_SIZE - len(data)
+    if 0 < missing <= len(lf) and math.comb(len(lf), missing) <= _MOST_CANDIDATES:
+        every = "perl -0777 -pe 's/\\n/\\r\\n/g'"
+        for chosen in itertools.combinations(lf, missing):
+            put = set(chosen)
+            fixed = b"".join(
+                b"\r\n" if index in put else bytes([byte]) for index, byte in enumerate(data)
+            )
+            undo = every if missing == len(lf) and b"\r" not in data else None
+            yield fixed, "each CRLF pair was written as LF", undo
+
+
+def signature_repaired_message(repair: SignatureRepair, signature: str, covered: str) -> str:
+    """One line for a binary signature a copy treated as text, whose repaired bytes verify."""
+    if repair.undo:
+        first, *more = repair.undo
+        command = " | ".join((f"{first} < {signature}", *more))
+        how = f"or `{command} > sig.bin` and step 1's openssl command with -sigfile sig.bin"
+    else:
+        how = "no stock command undoes this one"
+    return (
+        f"copied as text in transit ({repair.done}: a mail client, FTP in ASCII mode?); with "
+        f"that undone it is the 64-byte Ed25519 signature of {covered}, and it verifies: take "
+        f"a binary copy ({how}) and verify again"
+    )

@@ -36,12 +36,15 @@ from auditor.archive.merkle import RootBuilder, leaf_hash
 from auditor.archive.problems import Problem
 from auditor.archive.publickey import PublicKeys, fingerprint, key_tuple, named
 from auditor.archive.transit import (
+    SignatureRepair,
     added_by,
     added_message,
     converted,
     converted_file,
     converted_message,
     kind_of,
+    signature_repaired_message,
+    signature_repairs,
 )
 from auditor.archive.untrusted import (
     LINE_LIMIT,
@@ -138,6 +141,24 @@ def check_signatures(
                 )
             signer = signer or ssh_signer
     return signer, problems
+
+
+def _repaired_signature(
+    raw: bytes, tagmanifest: bytes, keys: tuple[Ed25519PublicKey, ...]
+) -> SignatureRepair | None:
+    """The binary signature as it was before a copy treated it as text, when it does not verify
+    as it is and one of `signature_repairs` does (over the tag manifest, or over it with its
+    line ends as written, should a copy have converted that too). Ed25519 lets no one but the
+    key's holder make bytes that verify, so such a repair is the real signature, never a guess;
+    None when it verifies as it is, or no repair verifies."""
+    manifests = dict.fromkeys((tagmanifest, _lf(tagmanifest)))
+
+    def verifies(signature: bytes) -> bool:
+        return any(_signs(key, signature, message) for key in keys for message in manifests)
+
+    if verifies(raw):
+        return None
+    return next((repair for repair in signature_repairs(raw) if verifies(repair.signature)), None)
 
 
 def _signs(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
@@ -478,6 +499,11 @@ def _verify_bag(
             report.add(layout.TAGMANIFEST, "missing: nothing in the bag can be trusted")
         tag_sha256 = signer = None
     else:
+        repair = _repaired_signature(raw, tagmanifest, keys) if raw is not None else None
+        if repair is not None:
+            raw = repair.signature
+            message = signature_repaired_message(repair, layout.SIGNATURE, layout.TAGMANIFEST)
+            report.add(layout.SIGNATURE, message, transit=True)
         ssh_text = ssh.decode("utf-8", "replace") if ssh is not None else None
         signer, signatures = check_signatures(tagmanifest, raw, ssh_text, keys, namespace, "")
         lf_ssh = ssh_text.replace("\r\n", "\n") if ssh_text is not None else None
@@ -927,7 +953,8 @@ def _check_first_link(info: dict[str, str], report: _Collector) -> None:
 
 @dataclass(frozen=True, slots=True)
 class PreviousRun:
-    """What a bag links to in its previous run; `problems` empty once its signature holds."""
+    """What a bag links to in its previous run; `problems` empty, or transit damage only (a
+    signature copied as text, whose repaired bytes verify), once its signature holds."""
 
     sequence: int | None
     tagmanifest_sha256: str | None
@@ -949,6 +976,9 @@ def previous_run(previous: Path, public_keys: PublicKeys) -> PreviousRun:
         problem = Problem(where, "is not a finished bag (no tag manifest or bag-info)")
         return PreviousRun(None, None, None, [problem])
     info, _ = parse_bag_info(bag_info, layout.BAG_INFO)
+    keys = key_tuple(public_keys)
+    repair = _repaired_signature(raw, tagmanifest, keys) if raw is not None else None
+    raw = repair.signature if repair is not None else raw
     signer, problems = check_signatures(
         tagmanifest,
         raw,
@@ -957,6 +987,9 @@ def previous_run(previous: Path, public_keys: PublicKeys) -> PreviousRun:
         info.get(layout.NAMESPACE) or layout.DEFAULT_NAMESPACE,
         where,
     )
+    if repair is not None:
+        message = signature_repaired_message(repair, layout.SIGNATURE, layout.TAGMANIFEST)
+        problems.insert(0, Problem(where + layout.SIGNATURE, message, None, True))
     entries, _ = parse_manifest(tagmanifest, layout.TAGMANIFEST)
     if (hashlib.sha256(bag_info).hexdigest(), layout.BAG_INFO) not in {
         (digest, path) for digest, path, _line in entries
@@ -982,8 +1015,8 @@ def _check_link(
     linked = previous_run(previous, keys)
     sequence, tag_sha256 = linked.sequence, linked.tagmanifest_sha256
     name = shown(_name(previous))
-    if linked.problems:
-        report.problems.extend(linked.problems)
+    report.problems.extend(linked.problems)
+    if not all(problem.transit for problem in linked.problems):
         return linked.signer
     if info.get(layout.PREVIOUS) != tag_sha256:
         report.add(

@@ -55,9 +55,9 @@ def _fail_with(problems: list, summary: str) -> None:
         click.echo(shown(problem))
     if problems and all(getattr(problem, "transit", False) for problem in problems):
         summary += (
-            ", each one damage a copy did in transit (line ends converted, files an operating "
-            "system added), none a change to what is signed: undo each as its line says and "
-            "verify again"
+            ", each one damage a copy did in transit (line ends converted, a signature copied "
+            "as text, files an operating system added), none a change to what is signed: undo "
+            "each as its line says and verify again"
         )
     click.echo(shown(summary), err=True)
     raise click.exceptions.Exit(EXIT_FINDINGS)
