@@ -490,3 +490,22 @@ def test_a_previous_run_whose_signature_a_mail_reencoded_is_transit_damage_too(
         f"run-000001/{layout.SIGNATURE}: copied as text in transit"
     ), lines
     assert _TRANSIT in verified.stderr
+
+
+def test_a_signature_a_copy_read_as_utf8_losing_bytes_is_not_repaired_but_named(bag, keys):
+    """Bytes that are not UTF-8 replaced by U+FFFD are lost: no repair can verify, so it still
+    does not verify; its size says why, and what to do."""
+    signature = bag / layout.SIGNATURE
+    lossy = signature.read_bytes().decode("utf-8", "replace").encode("utf-8")
+    signature.write_bytes(lossy)
+
+    code, lines, summary = _verify(bag, keys)
+
+    assert code == 1
+    assert lines == [
+        f"{bag.name}/{layout.SIGNATURE}: the Ed25519 signature of {layout.TAGMANIFEST} does not "
+        f"verify with the given key {keys[0].fingerprint} (it is {len(lossy)} bytes, not 64: a "
+        "copy that treated it as text may have changed it beyond repair; take a binary copy "
+        "and verify again)"
+    ]
+    assert _TRANSIT not in summary

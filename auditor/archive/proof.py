@@ -278,6 +278,7 @@ def _signatures(
         public_keys,
         info.get(layout.NAMESPACE) or layout.DEFAULT_NAMESPACE,
         "",
+        a_file=False,
     )
 
 

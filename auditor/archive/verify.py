@@ -36,6 +36,7 @@ from auditor.archive.merkle import RootBuilder, leaf_hash
 from auditor.archive.problems import Problem
 from auditor.archive.publickey import PublicKeys, fingerprint, key_tuple, named
 from auditor.archive.transit import (
+    SIGNATURE_SIZE,
     SignatureRepair,
     added_by,
     added_message,
@@ -105,9 +106,11 @@ def check_signatures(
     public_keys: PublicKeys,
     namespace: str,
     where: str,
+    a_file: bool = True,
 ) -> tuple[Ed25519PublicKey | None, list[Problem]]:
     """Both signatures over the tag manifest, with the given keys only: the key that signed
-    (None when no given key did) and what is wrong. Both must come from one key."""
+    (None when no given key did) and what is wrong. Both must come from one key. `a_file`: the
+    raw signature is the bag's .sig file, which a copy may have treated as text."""
     keys = key_tuple(public_keys)
     problems: list[Problem] = []
     signer = None
@@ -120,7 +123,7 @@ def check_signatures(
                 Problem(
                     f"{where}{layout.SIGNATURE}",
                     f"the Ed25519 signature of {layout.TAGMANIFEST} does not verify with "
-                    f"{named(keys)}",
+                    f"{named(keys)}{_not_a_signature_size(raw_signature) if a_file else ''}",
                 )
             )
     if ssh_signature is None:
@@ -141,6 +144,18 @@ def check_signatures(
                 )
             signer = signer or ssh_signer
     return signer, problems
+
+
+def _not_a_signature_size(raw: bytes) -> str:
+    """What a signature of another size than Ed25519's says (a copy that treated it as text and
+    lost bytes, as with U+FFFD for what is not UTF-8, which no repair gives back); "" when it
+    is 64 bytes, as a forged or another key's signature is."""
+    if len(raw) == SIGNATURE_SIZE:
+        return ""
+    return (
+        f" (it is {len(raw):,} bytes, not {SIGNATURE_SIZE}: a copy that treated it as text may "
+        "have changed it beyond repair; take a binary copy and verify again)"
+    )
 
 
 def _repaired_signature(
