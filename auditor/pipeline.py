@@ -387,7 +387,8 @@ def _refuse_a_newer_head(out_dir: Path) -> None:
     """Refuses to chain a run onto a bag of a newer format (`check_bag_format`), before the
     state is opened (and upgraded) or a bag begun: this version would read the head's bag-info
     as its own format and link a bag of its format to one it does not understand. The newest
-    published bag is the chain's head; a state behind it is refused next anyway."""
+    published bag is the chain's head; a state behind it is refused next anyway, and a head a
+    killed run committed but did not publish is checked before it is (`_publish_committed`)."""
     bags = _finished_runs(out_dir)
     if bags:
         check_bag_format(out_dir / bags[max(bags)], "chain a run onto")
@@ -475,6 +476,7 @@ def _publish_committed(state: State, out_dir: Path) -> None:
     final = last.bag_in(out_dir)
     partial = partial_path_for(final.parent, final.name)
     if not final.exists() and partial.exists():
+        check_bag_format(partial, "chain a run onto")  # the head `_refuse_a_newer_head` missed
         log.warning("publishing %s, committed by a run that was stopped before renaming it", final)
         publish_bag(partial, final)
     for spool in (out_dir / layout.SPOOL_FOLDER).glob("run-*"):

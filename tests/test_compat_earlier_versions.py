@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from test_archive_support import build_bag, recompute_manifests
 
 from auditor.archive import layout
+from auditor.archive.bag import partial_path_for
 from auditor.archive.keys import load_signing_key
 from auditor.archive.signing import sign
 from auditor.cli import main
@@ -321,6 +322,28 @@ def test_a_run_refuses_to_chain_onto_a_newer_bag_format(old):
     )
     assert (old / "state.db").read_bytes() == state_before
     assert sorted(path.name for path in (old / "archive").iterdir()) == bags_before
+
+
+def test_a_run_refuses_to_publish_a_newer_format_bag_a_killed_run_committed(old):
+    """A newer version's run killed between its commit and the rename of its bag leaves the
+    head unpublished: the next run published it, and chained onto it, unread."""
+    head = old / "archive" / "run-000002-2026110102-2026110104"
+    resign_with_format(head, old / "test-keys" / "auditor-signing-key.pem", "2")
+    partial = partial_path_for(head.parent, head.name)
+    head.rename(partial)
+    options = EmulatorOptions(messages=96, days=1, client_secret=SECRET)
+    keys = type("Keys", (), {"private_key": old / "test-keys" / "auditor-signing-key.pem"})
+    with run_emulator(options) as emulator:
+        settings = run_support.settings_for(
+            emulator, keys, old, SECRET, policy_path=old / "policies.yaml",
+            since_ms=None, until_ms=DEFAULT_START_MS + 6 * HOUR_MS, incremental=True,
+        )  # fmt: skip
+        with pytest.raises(InputError, match="written in bag format 2, newer than this auditor"):
+            run_audit(settings)
+    assert partial.is_dir() and not head.exists()
+    assert sorted(
+        path.name for path in (old / "archive").iterdir() if path.name.startswith("run-")
+    ) == ["run-000001-2026110100-2026110102"]
 
 
 def test_a_policy_copy_taken_from_a_newer_bag_is_refused_in_one_line(keys, tmp_path):
