@@ -3,7 +3,9 @@
 Per hour: ask for the download URL, fetch the file without the bearer token, read it leniently
 (lines, or objects back to back). An expired URL (403) or a file that arrives corrupt, cut short,
 expanding past its limit (a gzip bomb), empty or with lines that are not records is fetched again
-through a fresh URL; the last is kept if it stays so, the others fail the hour. 404 means the
+through a fresh URL; the last is kept if it stays so (at once when it came twice byte for byte: a
+server's own bad line comes back every time, and each look spends one of Easemob's 10 hour files
+a minute), the others fail the hour. 404 means the
 hour had no messages. 400 "expired or unstored" means not generated yet or deleted already; only
 the hour's age tells them apart: `HourExpired` once it is past the source's retention (`expired`)
 by both the source's clock and this machine's, else `PartitionNotReady`. Hours are named in the
@@ -19,6 +21,7 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, timezone
+from hashlib import sha256
 from pathlib import Path
 
 from auditor.errors import SourceError
@@ -323,13 +326,15 @@ class HourFileSource(EasemobSource):
         label = partition.label(self.hour_timezone)
         problem = kept = ""
         last: list[Record | Unreadable] | None = None
+        kept_digest = b""
         for attempt in range(1, self.attempts + 1):
             url = self._url(partition, label)
             if url is None:
                 log.debug("hour %s: no file (no messages)", label)
                 return []
             try:
-                found = read_hour_file(self.client.download(url), label)
+                data = self.client.download(url)
+                found = read_hour_file(data, label)
             except UrlExpired:
                 problem = "the download URL expired"
             except _Damaged as damage:
@@ -338,7 +343,11 @@ class HourFileSource(EasemobSource):
                 if not any(isinstance(item, Unreadable) for item in found):
                     return found
                 problem = "an empty file" if _empty(found) else "lines that are not records"
+                digest = sha256(data).digest()
                 last, kept = found, problem
+                if digest == kept_digest:
+                    break
+                kept_digest = digest
             log.info(
                 "hour %s: %s; fetching a fresh URL (%d/%d)", label, problem, attempt, self.attempts
             )
@@ -356,6 +365,7 @@ class HourFileSource(EasemobSource):
         label = partition.label(self.hour_timezone)
         problem = kept = ""
         last: PartitionResult | None = None
+        kept_digest = b""
         try:
             for attempt in range(1, self.attempts + 1):
                 url = self._url(partition, label)
@@ -370,6 +380,7 @@ class HourFileSource(EasemobSource):
                         else read_hour_file(data, label)
                     )
                     result = settle(partition, served, self.entity_fields, spill_dir)
+                    digest = sha256(data).digest() if result.unreadable else b""
                     del data, served
                 except UrlExpired:
                     problem = "the download URL expired"
@@ -387,6 +398,9 @@ class HourFileSource(EasemobSource):
                     if last is not None:
                         last.close()
                     last, kept = result, problem
+                    if digest == kept_digest:
+                        break
+                    kept_digest = digest
                 log.info(
                     "hour %s: %s; fetching a fresh URL (%d/%d)",
                     label,
