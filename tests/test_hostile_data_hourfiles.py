@@ -14,6 +14,8 @@ from click.testing import CliRunner
 
 from auditor.cli import main
 from auditor.partitions import Partition
+from auditor.sources.easemob import EasemobClient
+from auditor.sources.hourfiles import HourFileSource
 from auditor.sources.local import LocalFileSource
 
 SECRET = "hostile-data-secret"
@@ -33,6 +35,12 @@ class HourFileServer(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.startswith("/files/"):
             return self._send(200, self.server.hour_file)  # type: ignore[attr-defined]
+        links = getattr(self.server, "links", None)  # how many answers give a link, then 404
+        if links is not None:
+            self.server.links = links - 1  # type: ignore[attr-defined]
+            if links <= 0:
+                missing = {"error": "storage_object_not_found", "error_description": "no file"}
+                return self._send(404, json.dumps(missing).encode())
         base = f"http://127.0.0.1:{self.server.server_address[1]}"
         link = f"{base}/files/{self.path.rsplit('/', 1)[-1]}.gz?Signature=x"
         self._send(200, json.dumps({"data": [{"url": link}]}).encode())
@@ -229,3 +237,40 @@ def run_and_verify(server, tmp_path, served: bytes, window=WINDOW) -> tuple[dict
     assert verified.exit_code == 0, verified.output
     findings = Path(bag, "data", "findings.jsonl").read_bytes().splitlines()
     return summary, [json.loads(line) for line in findings]
+
+
+@pytest.fixture
+def one_link(server):
+    """The hour API gives a download link once, then says the hour has no file (404)."""
+    server.links = 1
+    yield
+    server.links = None
+
+
+def test_a_file_with_a_bad_line_is_kept_when_the_next_look_says_the_hour_has_no_file(
+    server, tmp_path, one_link
+):
+    result = pull(server, tmp_path, gzip.compress(RECORD + b"\n" + b'{"msg_id":"2",\n'))
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / f"{LABEL}.jsonl").read_bytes() == RECORD + b"\n"
+    assert (tmp_path / f"{LABEL}.unreadable.txt").read_bytes() == b'{"msg_id":"2",\n'
+    server.links = 1
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    source = HourFileSource(EasemobClient(base, "o", "a", "c", SECRET))
+    assert source.fetch(HOUR).records == (json.loads(RECORD),)  # read in memory
+
+
+def test_a_file_cut_short_then_said_not_to_exist_stops_the_hour_rather_than_pass_it_empty(
+    server, tmp_path, one_link
+):
+    result = pull(server, tmp_path, gzip.compress(RECORD + b"\n" * 1000)[:-20])
+
+    assert result.exit_code == 3, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        f"auditor: error: hour {LABEL}: corrupt gzip (cut short), then the source answered that "
+        "the hour has no file (404 storage_object_not_found), though it had served one: run "
+        "again later"
+    )
+    assert not (tmp_path / f"{LABEL}.jsonl").exists()

@@ -6,7 +6,8 @@ expanding past its limit (a gzip bomb), empty or with lines that are not records
 through a fresh URL; the last is kept if it stays so (at once when it came twice byte for byte: a
 server's own bad line comes back every time, and each look spends one of Easemob's 10 hour files
 a minute), the others fail the hour. 404 means the
-hour had no messages. 400 "expired or unstored" means not generated yet or deleted already; only
+hour had no messages, unless a file was served for it before (then that file is kept, or the
+hour fails). 400 "expired or unstored" means not generated yet or deleted already; only
 the hour's age tells them apart: `HourExpired` once it is past the source's retention (`expired`)
 by both the source's clock and this machine's, else `PartitionNotReady`. Hours are named in the
 cluster's zone (UTC or Beijing).
@@ -231,6 +232,15 @@ def gunzip(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def _vanished(label: str, problem: str) -> SourceError:
+    """An hour whose file was served, then said not to exist: passing it as an hour without
+    messages would lose what the file held, and a file kept from an earlier look is kept."""
+    return SourceError(
+        f"hour {label}: {problem}, then the source answered that the hour has no file (404 "
+        "storage_object_not_found), though it had served one: run again later"
+    )
+
+
 def _empty(found: list[Record | Unreadable]) -> bool:
     """Whether `read_hour_file` found an empty file."""
     return len(found) == 1 and isinstance(found[0], Unreadable) and found[0].error == EMPTY
@@ -330,8 +340,13 @@ class HourFileSource(EasemobSource):
         for attempt in range(1, self.attempts + 1):
             url = self._url(partition, label)
             if url is None:
-                log.debug("hour %s: no file (no messages)", label)
-                return []
+                if attempt == 1:
+                    log.debug("hour %s: no file (no messages)", label)
+                    return []
+                if last is None:
+                    raise _vanished(label, problem)
+                log.warning("hour %s: the source now answers that the hour has no file", label)
+                break
             try:
                 data = self.client.download(url)
                 found = read_hour_file(data, label)
@@ -370,8 +385,13 @@ class HourFileSource(EasemobSource):
             for attempt in range(1, self.attempts + 1):
                 url = self._url(partition, label)
                 if url is None:
-                    log.debug("hour %s: no file (no messages)", label)
-                    return settle(partition, [], self.entity_fields)
+                    if attempt == 1:
+                        log.debug("hour %s: no file (no messages)", label)
+                        return settle(partition, [], self.entity_fields)
+                    if last is None:
+                        raise _vanished(label, problem)
+                    log.warning("hour %s: the source now answers that the hour has no file", label)
+                    break
                 try:
                     data = self.client.download(url)
                     served = (
