@@ -408,10 +408,30 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
 
 
 def _record_files(folder: Path) -> Iterator[Path]:
-    for path in folder.rglob("*"):
-        if path.suffix not in (".jsonl", ".json", ".gz"):
+    """The record files under `folder`, through folders linked in too (`rglob` skipped them
+    without a word: exports of other months linked from another disk went unaudited), except a
+    link to a folder that holds it (a loop) or to one read already, each named in a warning."""
+    read: dict[tuple[int, int], Path] = {}
+    for root, folders, files in os.walk(folder, followlinks=True):
+        here = Path(root)
+        status = here.stat()
+        first = read.setdefault((status.st_dev, status.st_ino), here)
+        if first != here:
+            log.warning("skipping %s: the folder %s is read already", shown(here), shown(first))
+            folders.clear()
             continue
-        if path.is_file():
-            yield path
-        elif not path.is_dir():
-            log.warning("skipping %s: not a regular file", shown(path))
+        folders.sort()
+        resolved = here.resolve()
+        for name in [name for name in folders if (here / name).is_symlink()]:
+            target = (here / name).resolve()
+            if target == resolved or target in resolved.parents:
+                log.warning("skipping %s: a link to a folder that holds it", shown(here / name))
+                folders.remove(name)
+        for name in files:
+            path = here / name
+            if path.suffix not in (".jsonl", ".json", ".gz"):
+                continue
+            if path.is_file():
+                yield path
+            else:
+                log.warning("skipping %s: not a regular file", shown(path))

@@ -82,3 +82,29 @@ def test_concatenated_objects_on_one_line_are_each_a_record(tmp_path):
 def test_an_empty_folder_is_refused(tmp_path):
     with pytest.raises(InputError, match=r"no \.jsonl, \.json or \.gz files"):
         LocalFileSource([tmp_path])
+
+
+def test_a_folder_linked_into_the_exports_is_read_and_a_link_back_up_is_skipped(tmp_path, caplog):
+    """Exports of other months linked in from another disk were skipped without a word (the
+    run archived 1 of 2 records); a link to a folder that holds it would loop, and one to a
+    folder read already would read its files twice: each is named in a warning instead."""
+    exports, elsewhere = tmp_path / "exports", tmp_path / "disk2" / "2026-11"
+    elsewhere.mkdir(parents=True)
+    exports.mkdir()
+    (exports / "a.jsonl").write_bytes(lines({"msg_id": "1", "timestamp": H0.start_ms}))
+    (elsewhere / "b.jsonl").write_bytes(lines({"msg_id": "2", "timestamp": H1.start_ms}))
+    (exports / "2026-11").symlink_to(elsewhere)
+    (exports / "again").symlink_to(elsewhere)
+    (exports / "up").symlink_to(tmp_path)
+    (exports / "self").symlink_to(".")
+
+    with caplog.at_level("WARNING"):
+        source = LocalFileSource([exports])
+
+    assert source.files == [exports / "2026-11" / "b.jsonl", exports / "a.jsonl"]
+    assert [r["msg_id"] for h in source.partitions() for r in source.records(h)] == ["1", "2"]
+    assert sorted(caplog.messages) == [
+        f"skipping {exports / 'again'}: the folder {exports / '2026-11'} is read already",
+        f"skipping {exports / 'self'}: a link to a folder that holds it",
+        f"skipping {exports / 'up'}: a link to a folder that holds it",
+    ]
