@@ -359,9 +359,17 @@ def _capped_lines(source: _Inflated | BinaryIO) -> Iterator[bytes | None]:
         yield None
 
 
+# What Windows tools write first in a UTF-8 file (PowerShell 5, Excel): no part of any record.
+_BOM = b"\xef\xbb\xbf"
+
+
 def _parsed(lines: Iterable[bytes | None], path: str) -> Iterator[ParsedLine]:
+    """Each line parsed; a BOM before the first is read past, as RFC 8259 lets a parser do
+    (it made the first record of such an export an unreadable line, never checked)."""
     limit = untrusted.LINE_LIMIT
     for number, raw in enumerate(lines, start=1):
+        if number == 1 and raw is not None and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
         if raw is None:
             error = f"a line longer than {limit:,} bytes, which no record is; not read"
             yield ParsedLine(path, number, None, error)

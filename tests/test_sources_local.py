@@ -108,3 +108,18 @@ def test_a_folder_linked_into_the_exports_is_read_and_a_link_back_up_is_skipped(
         f"skipping {exports / 'self'}: a link to a folder that holds it",
         f"skipping {exports / 'up'}: a link to a folder that holds it",
     ]
+
+
+@pytest.mark.parametrize("pack", [bytes, gzip.compress], ids=["plain", "gzip"])
+def test_an_export_with_a_bom_crlf_and_no_last_line_break_gives_every_record(tmp_path, pack):
+    """Windows tools start a UTF-8 file with a BOM (PowerShell 5's Out-File, Excel): its first
+    record was an unreadable line, archived but never validated nor checked by a policy, and a
+    file of one such record belonged to no hour (the run refused it)."""
+    served = [{"msg_id": str(n), "timestamp": H0.start_ms + n} for n in (1, 2, 3)]
+    text = b"\r\n".join(orjson.dumps(record) for record in served)
+    (tmp_path / "export.jsonl").write_bytes(pack(b"\xef\xbb\xbf" + text))
+
+    source = LocalFileSource([tmp_path], keep_unreadable=True)
+
+    assert source.partitions() == [H0]
+    assert list(source.served(H0)) == served
