@@ -123,3 +123,18 @@ def test_an_export_with_a_bom_crlf_and_no_last_line_break_gives_every_record(tmp
 
     assert source.partitions() == [H0]
     assert list(source.served(H0)) == served
+
+
+def test_a_json_array_export_is_refused_naming_the_format_not_missing_timestamps(tmp_path):
+    """An export saved as one JSON array (a .json file, pretty-printed or not) has no line that
+    is a record: refused with what line 1 is, where it said no record had a timestamp."""
+    served = [{"msg_id": str(n), "timestamp": H0.start_ms + n} for n in (1, 2)]
+    (tmp_path / "export.json").write_bytes(orjson.dumps(served))
+
+    with pytest.raises(InputError) as refused:
+        LocalFileSource([tmp_path], keep_unreadable=True).partitions()
+
+    assert str(refused.value) == (
+        f"{tmp_path / 'export.json'}: no line of it is a record (line 1: a JSON list, not an "
+        "object): a file of records holds one JSON object a line (JSON Lines)"
+    )
