@@ -34,6 +34,9 @@ class HourFileServer(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.startswith("/files/"):
+            files = getattr(self.server, "hour_files", None)  # label -> file, else one for all
+            if files:
+                return self._send(200, files[self.path.split("/")[2].partition(".")[0]])
             return self._send(200, self.server.hour_file)  # type: ignore[attr-defined]
         links = getattr(self.server, "links", None)  # how many answers give a link, then 404
         if links is not None:
@@ -274,3 +277,27 @@ def test_a_file_cut_short_then_said_not_to_exist_stops_the_hour_rather_than_pass
         "again later"
     )
     assert not (tmp_path / f"{LABEL}.jsonl").exists()
+
+
+@pytest.mark.parametrize("early", [False, True], ids=["stray after", "stray before"])
+def test_a_msg_id_served_with_another_content_by_another_hour_of_the_run_is_reported(
+    server, tmp_path, early
+):
+    """An edited message in two hour files (the second keeps its send time): a run over both
+    hours archived both versions without a word, where two runs, one an hour, report it."""
+    sent = HOUR.end_ms + 5 if early else HOUR.start_ms + 5
+    first = b'{"msg_id":"7","timestamp":%d,"chat_type":"chat","note":"sent"}' % sent
+    edited = first.replace(b"sent", b"edited")
+    server.hour_files = {LABEL: gzip.compress(first + b"\n"), "2026110101": gzip.compress(edited)}
+    two_hours = ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T02:00Z"]
+    try:
+        summary, findings = run_and_verify(server, tmp_path, b"", two_hours)
+    finally:
+        server.hour_files = None
+
+    assert summary["records"] == 2
+    (conflict,) = [finding for finding in findings if finding["rule"] == "conflicting-content"]
+    assert conflict["msg_id"] == "7"
+    assert conflict["message"] == (
+        "msg_id 7 arrived with different contents; every variant is archived"
+    )
