@@ -23,6 +23,8 @@ LABEL = "2026110100"
 HOUR = Partition(1_793_491_200_000)
 WINDOW = ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T01:00Z"]
 RECORD = b'{"msg_id":"1","timestamp":1793491200001,"chat_type":"chat","note":"fine"}'
+NO_FILE = (404, {"error": "storage_object_not_found", "error_description": "no file"})
+EXPIRED = (400, {"error": "illegal_argument", "error_description": "maybe ... expired or unstored"})
 
 
 class HourFileServer(BaseHTTPRequestHandler):
@@ -42,8 +44,8 @@ class HourFileServer(BaseHTTPRequestHandler):
         if links is not None:
             self.server.links = links - 1  # type: ignore[attr-defined]
             if links <= 0:
-                missing = {"error": "storage_object_not_found", "error_description": "no file"}
-                return self._send(404, json.dumps(missing).encode())
+                status, answer = getattr(self.server, "after_links", None) or NO_FILE
+                return self._send(status, json.dumps(answer).encode())
         base = f"http://127.0.0.1:{self.server.server_address[1]}"
         link = f"{base}/files/{self.path.rsplit('/', 1)[-1]}.gz?Signature=x"
         self._send(200, json.dumps({"data": [{"url": link}]}).encode())
@@ -247,7 +249,21 @@ def one_link(server):
     """The hour API gives a download link once, then says the hour has no file (404)."""
     server.links = 1
     yield
-    server.links = None
+    server.links = server.after_links = None
+
+
+def test_a_file_with_a_bad_line_is_kept_when_the_next_look_is_refused_as_expired(
+    server, tmp_path, one_link
+):
+    """The hour passed the source's retention between two looks: the file served is kept, not
+    recorded as lost with nothing in it."""
+    server.after_links = EXPIRED
+
+    result = pull(server, tmp_path, gzip.compress(RECORD + b"\n" + b'{"msg_id":"2",\n'))
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / f"{LABEL}.jsonl").read_bytes() == RECORD + b"\n"
+    assert not (tmp_path / f"{LABEL}.expired.txt").exists()
 
 
 def test_a_file_with_a_bad_line_is_kept_when_the_next_look_says_the_hour_has_no_file(

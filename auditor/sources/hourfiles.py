@@ -5,12 +5,12 @@ Per hour: ask for the download URL, fetch the file without the bearer token, rea
 expanding past its limit (a gzip bomb), empty or with lines that are not records is fetched again
 through a fresh URL; the last is kept if it stays so (at once when it came twice byte for byte: a
 server's own bad line comes back every time, and each look spends one of Easemob's 10 hour files
-a minute), the others fail the hour. 404 means the
-hour had no messages, unless a file was served for it before (then that file is kept, or the
-hour fails). 400 "expired or unstored" means not generated yet or deleted already; only
-the hour's age tells them apart: `HourExpired` once it is past the source's retention (`expired`)
-by both the source's clock and this machine's, else `PartitionNotReady`. Hours are named in the
-cluster's zone (UTC or Beijing).
+a minute), the others fail the hour. 404 means the hour had no messages, unless a file was served
+for it before: then a file with lines that are not records is kept (also when a look again is
+refused), and a damaged one fails the hour. 400 "expired or unstored" means not generated yet or
+deleted already; only the hour's age tells them apart: `HourExpired` once it is past the source's
+retention (`expired`) by both the source's clock and this machine's, else `PartitionNotReady`.
+Hours are named in the cluster's zone (UTC or Beijing).
 """
 
 from __future__ import annotations
@@ -316,6 +316,26 @@ class HourFileSource(EasemobSource):
                 raise
             raise PartitionNotReady(label, refused.detail, stated, clocks, hint) from None
 
+    def _again(self, partition: Partition, label: str, problem: str, held: bool) -> str | None:
+        """The URL for another look at an hour a file was served for (the last look found
+        `problem`), or None to keep the file `held` from an earlier look: the source now says
+        the hour has no file, or refuses it (its retention passed meanwhile). Without one held,
+        the first is an error (`_vanished`), the second what it says."""
+        try:
+            url = self._url(partition, label)
+        except PartitionNotReady as refused:
+            if not held:
+                raise
+            log.warning(
+                "hour %s: keeping the file served before; a look again got: %s", label, refused
+            )
+            return None
+        if url is None:
+            if not held:
+                raise _vanished(label, problem)
+            log.warning("hour %s: the source now answers that the hour has no file", label)
+        return url
+
     def _kept_shorter(self, partition: Partition, now_ms: int) -> str:
         """What to do about an hour refused long after the source writes hour files, else ""."""
         ended = now_ms - partition.end_ms
@@ -338,14 +358,15 @@ class HourFileSource(EasemobSource):
         last: list[Record | Unreadable] | None = None
         kept_digest = b""
         for attempt in range(1, self.attempts + 1):
-            url = self._url(partition, label)
+            url = (
+                self._url(partition, label)
+                if attempt == 1
+                else self._again(partition, label, problem, last is not None)
+            )
             if url is None:
                 if attempt == 1:
                     log.debug("hour %s: no file (no messages)", label)
                     return []
-                if last is None:
-                    raise _vanished(label, problem)
-                log.warning("hour %s: the source now answers that the hour has no file", label)
                 break
             try:
                 data = self.client.download(url)
@@ -383,14 +404,15 @@ class HourFileSource(EasemobSource):
         kept_digest = b""
         try:
             for attempt in range(1, self.attempts + 1):
-                url = self._url(partition, label)
+                url = (
+                    self._url(partition, label)
+                    if attempt == 1
+                    else self._again(partition, label, problem, last is not None)
+                )
                 if url is None:
                     if attempt == 1:
                         log.debug("hour %s: no file (no messages)", label)
                         return settle(partition, [], self.entity_fields)
-                    if last is None:
-                        raise _vanished(label, problem)
-                    log.warning("hour %s: the source now answers that the hour has no file", label)
                     break
                 try:
                     data = self.client.download(url)
