@@ -437,7 +437,7 @@ def _record_files(folder: Path) -> Iterator[Path]:
                 folders.remove(name)
         for name in files:
             path = here / name
-            if path.suffix not in (".jsonl", ".json", ".gz"):
+            if path.suffix.lower() not in (".jsonl", ".json", ".gz"):
                 continue
             if path.is_file():
                 yield path

@@ -138,3 +138,17 @@ def test_a_json_array_export_is_refused_naming_the_format_not_missing_timestamps
         f"{tmp_path / 'export.json'}: no line of it is a record (line 1: a JSON list, not an "
         "object): a file of records holds one JSON object a line (JSON Lines)"
     )
+
+
+def test_record_files_named_in_capitals_are_read_like_the_others(tmp_path):
+    """An export from Windows named EXPORT.JSONL or DAY.JSON.GZ was skipped without a word
+    beside lower-case ones (and refused as no files when all were so)."""
+    (tmp_path / "a.jsonl").write_bytes(lines({"msg_id": "1", "timestamp": H0.start_ms}))
+    (tmp_path / "B.JSONL").write_bytes(lines({"msg_id": "2", "timestamp": H0.start_ms + 1}))
+    (tmp_path / "C.Json.GZ").write_bytes(
+        gzip.compress(lines({"msg_id": "3", "timestamp": H0.start_ms + 2}))
+    )
+
+    source = LocalFileSource([tmp_path])
+
+    assert [r["msg_id"] for r in source.records(H0)] == ["1", "2", "3"]
