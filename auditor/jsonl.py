@@ -359,9 +359,17 @@ def _capped_lines(source: _Inflated | BinaryIO) -> Iterator[bytes | None]:
         yield None
 
 
+# What Windows tools write first in a UTF-8 file (PowerShell 5, Excel): no part of any record.
+_BOM = b"\xef\xbb\xbf"
+
+
 def _parsed(lines: Iterable[bytes | None], path: str) -> Iterator[ParsedLine]:
+    """Each line parsed; a BOM before the first is read past, as RFC 8259 lets a parser do
+    (it made the first record of such an export an unreadable line, never checked)."""
     limit = untrusted.LINE_LIMIT
     for number, raw in enumerate(lines, start=1):
+        if number == 1 and raw is not None and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
         if raw is None:
             error = f"a line longer than {limit:,} bytes, which no record is; not read"
             yield ParsedLine(path, number, None, error)
@@ -408,10 +416,30 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
 
 
 def _record_files(folder: Path) -> Iterator[Path]:
-    for path in folder.rglob("*"):
-        if path.suffix not in (".jsonl", ".json", ".gz"):
+    """The record files under `folder`, through folders linked in too (`rglob` skipped them
+    without a word: exports of other months linked from another disk went unaudited), except a
+    link to a folder that holds it (a loop) or to one read already, each named in a warning."""
+    read: dict[tuple[int, int], Path] = {}
+    for root, folders, files in os.walk(folder, followlinks=True):
+        here = Path(root)
+        status = here.stat()
+        first = read.setdefault((status.st_dev, status.st_ino), here)
+        if first != here:
+            log.warning("skipping %s: the folder %s is read already", shown(here), shown(first))
+            folders.clear()
             continue
-        if path.is_file():
-            yield path
-        elif not path.is_dir():
-            log.warning("skipping %s: not a regular file", shown(path))
+        folders.sort()
+        resolved = here.resolve()
+        for name in [name for name in folders if (here / name).is_symlink()]:
+            target = (here / name).resolve()
+            if target == resolved or target in resolved.parents:
+                log.warning("skipping %s: a link to a folder that holds it", shown(here / name))
+                folders.remove(name)
+        for name in files:
+            path = here / name
+            if path.suffix.lower() not in (".jsonl", ".json", ".gz"):
+                continue
+            if path.is_file():
+                yield path
+            else:
+                log.warning("skipping %s: not a regular file", shown(path))

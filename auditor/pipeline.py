@@ -972,6 +972,7 @@ class _Archiver:
         lookup = self.db.execute
         start, end = partition.start_ms, partition.end_ms
         strays = set(lookup(_STRAYS_OF_HOUR, (start, end)).fetchall())
+        stray_ids = {identity for identity, _ in strays}
         new_strays: list[tuple[int, str, str]] = []
         untimed: list[tuple[str, str]] = []
         anonymous: set[str] = set()
@@ -1013,6 +1014,8 @@ class _Archiver:
                         continue
                     if sent is not None and start <= sent < end:
                         repeated = pair in strays
+                        if stray_ids and not repeated and identity in stray_ids:
+                            findings.append(_conflicting(identity))
                     elif sent is None:
                         repeated = lookup(_IN_RUN_UNTIMED, pair).fetchone() is not None
                         if not repeated:
@@ -1029,6 +1032,9 @@ class _Archiver:
                         repeated = lookup(_IN_RUN_HOUR, found).fetchone() is not None
                         if not repeated:
                             new_strays.append((sent, identity, content))
+                            other = (sent - sent % HOUR_MS, identity, sent, identity)
+                            if lookup(_OTHER_CONTENT_IN_RUN, other).fetchone() is not None:
+                                findings.append(_conflicting(identity))
                     if repeated:
                         not_archived(kind, chat, sent)
                         continue
@@ -1279,6 +1285,12 @@ _IN_RUN_HOUR = (
     " UNION ALL SELECT 1 FROM run_strays WHERE timestamp_ms = ? AND msg_id = ?"
     " AND content_hash = ?"
 )
+# Whether another hour of the run archived a msg_id that a stray (found not to repeat it) brings
+# again: as another content, which two hours of one run had archived without a word.
+_OTHER_CONTENT_IN_RUN = (
+    "SELECT 1 FROM run_messages WHERE hour_ms = ? AND msg_id = ?"
+    " UNION ALL SELECT 1 FROM run_strays WHERE timestamp_ms = ? AND msg_id = ?"
+)
 _IN_RUN_UNTIMED = "SELECT 1 FROM run_untimed WHERE msg_id = ? AND content_hash = ?"
 _IN_RUN_UNIDENTIFIED = "SELECT 1 FROM run_unidentified WHERE content_hash = ?"
 _STRAYS_OF_HOUR = (
@@ -1446,6 +1458,18 @@ def _already_archived(
         f"{some} of hour {label} already archived by run {first_run} with the same content; "
         f"not archived again, nor reported here: their findings are in {where}",
         details={"hour": label, "first_run": first_run, "messages": messages},
+    ).to_dict()
+
+
+def _conflicting(identity: str) -> dict[str, Any]:
+    """A msg_id another hour of the run brought with another content: worded as one hour's
+    conflicting versions are (`stages._conflict`), since the run archives both the same way."""
+    return Finding(
+        identity,
+        "duplicate",
+        "conflicting-content",
+        "medium",
+        f"msg_id {identity} arrived with different contents; every variant is archived",
     ).to_dict()
 
 

@@ -14,6 +14,8 @@ from click.testing import CliRunner
 
 from auditor.cli import main
 from auditor.partitions import Partition
+from auditor.sources.easemob import EasemobClient
+from auditor.sources.hourfiles import HourFileSource
 from auditor.sources.local import LocalFileSource
 
 SECRET = "hostile-data-secret"
@@ -21,6 +23,8 @@ LABEL = "2026110100"
 HOUR = Partition(1_793_491_200_000)
 WINDOW = ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T01:00Z"]
 RECORD = b'{"msg_id":"1","timestamp":1793491200001,"chat_type":"chat","note":"fine"}'
+NO_FILE = (404, {"error": "storage_object_not_found", "error_description": "no file"})
+EXPIRED = (400, {"error": "illegal_argument", "error_description": "maybe ... expired or unstored"})
 
 
 class HourFileServer(BaseHTTPRequestHandler):
@@ -32,7 +36,16 @@ class HourFileServer(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.startswith("/files/"):
+            files = getattr(self.server, "hour_files", None)  # label -> file, else one for all
+            if files:
+                return self._send(200, files[self.path.split("/")[2].partition(".")[0]])
             return self._send(200, self.server.hour_file)  # type: ignore[attr-defined]
+        links = getattr(self.server, "links", None)  # how many answers give a link, then 404
+        if links is not None:
+            self.server.links = links - 1  # type: ignore[attr-defined]
+            if links <= 0:
+                status, answer = getattr(self.server, "after_links", None) or NO_FILE
+                return self._send(status, json.dumps(answer).encode())
         base = f"http://127.0.0.1:{self.server.server_address[1]}"
         link = f"{base}/files/{self.path.rsplit('/', 1)[-1]}.gz?Signature=x"
         self._send(200, json.dumps({"data": [{"url": link}]}).encode())
@@ -229,3 +242,78 @@ def run_and_verify(server, tmp_path, served: bytes, window=WINDOW) -> tuple[dict
     assert verified.exit_code == 0, verified.output
     findings = Path(bag, "data", "findings.jsonl").read_bytes().splitlines()
     return summary, [json.loads(line) for line in findings]
+
+
+@pytest.fixture
+def one_link(server):
+    """The hour API gives a download link once, then says the hour has no file (404)."""
+    server.links = 1
+    yield
+    server.links = server.after_links = None
+
+
+def test_a_file_with_a_bad_line_is_kept_when_the_next_look_is_refused_as_expired(
+    server, tmp_path, one_link
+):
+    """The hour passed the source's retention between two looks: the file served is kept, not
+    recorded as lost with nothing in it."""
+    server.after_links = EXPIRED
+
+    result = pull(server, tmp_path, gzip.compress(RECORD + b"\n" + b'{"msg_id":"2",\n'))
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / f"{LABEL}.jsonl").read_bytes() == RECORD + b"\n"
+    assert not (tmp_path / f"{LABEL}.expired.txt").exists()
+
+
+def test_a_file_with_a_bad_line_is_kept_when_the_next_look_says_the_hour_has_no_file(
+    server, tmp_path, one_link
+):
+    result = pull(server, tmp_path, gzip.compress(RECORD + b"\n" + b'{"msg_id":"2",\n'))
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / f"{LABEL}.jsonl").read_bytes() == RECORD + b"\n"
+    assert (tmp_path / f"{LABEL}.unreadable.txt").read_bytes() == b'{"msg_id":"2",\n'
+    server.links = 1
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    source = HourFileSource(EasemobClient(base, "o", "a", "c", SECRET))
+    assert source.fetch(HOUR).records == (json.loads(RECORD),)  # read in memory
+
+
+def test_a_file_cut_short_then_said_not_to_exist_stops_the_hour_rather_than_pass_it_empty(
+    server, tmp_path, one_link
+):
+    result = pull(server, tmp_path, gzip.compress(RECORD + b"\n" * 1000)[:-20])
+
+    assert result.exit_code == 3, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        f"auditor: error: hour {LABEL}: corrupt gzip (cut short), then the source answered that "
+        "the hour has no file (404 storage_object_not_found), though it had served one: run "
+        "again later"
+    )
+    assert not (tmp_path / f"{LABEL}.jsonl").exists()
+
+
+@pytest.mark.parametrize("early", [False, True], ids=["stray after", "stray before"])
+def test_a_msg_id_served_with_another_content_by_another_hour_of_the_run_is_reported(
+    server, tmp_path, early
+):
+    """An edited message in two hour files (the second keeps its send time): a run over both
+    hours archived both versions without a word, where two runs, one an hour, report it."""
+    sent = HOUR.end_ms + 5 if early else HOUR.start_ms + 5
+    first = b'{"msg_id":"7","timestamp":%d,"chat_type":"chat","note":"sent"}' % sent
+    edited = first.replace(b"sent", b"edited")
+    server.hour_files = {LABEL: gzip.compress(first + b"\n"), "2026110101": gzip.compress(edited)}
+    two_hours = ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T02:00Z"]
+    try:
+        summary, findings = run_and_verify(server, tmp_path, b"", two_hours)
+    finally:
+        server.hour_files = None
+
+    assert summary["records"] == 2
+    (conflict,) = [finding for finding in findings if finding["rule"] == "conflicting-content"]
+    assert conflict["msg_id"] == "7"
+    assert conflict["message"] == (
+        "msg_id 7 arrived with different contents; every variant is archived"
+    )

@@ -244,6 +244,22 @@ def test_a_file_of_a_pulled_folder_is_refused_in_one_line_naming_the_folder(
     )
 
 
+@pytest.mark.parametrize("name", ["extra.jsonl", "EXTRA.JSONL", "late.Json.Gz"])
+def test_a_record_file_added_to_a_pulled_folder_is_refused_whatever_the_case_of_its_name(
+    pulled_and_network, keys, tmp_path, name
+):
+    """A file named in capitals was read past without a word, its records never audited."""
+    pulled = shutil.copytree(pulled_and_network[0], tmp_path / "pulled")
+    (pulled / name).write_bytes(b'{"msg_id":"x","timestamp":1793491200001}\n')
+
+    message = one_error_line(invoke("run", "--from", pulled, *audit_args(keys, tmp_path / "a")))
+
+    assert message == (
+        f"{pulled.resolve() / name}: not a file auditor pull writes, in the folder it pulled "
+        "into; move it out, or audit it in a run of its own"
+    )
+
+
 def test_a_pull_named_in_beijing_time_is_read_in_its_zone_and_another_zone_is_refused(
     keys, tmp_path
 ):

@@ -206,3 +206,34 @@ def test_a_source_clock_days_ahead_makes_no_hour_expired_that_this_machines_cloc
     assert re.fullmatch(clocks, old.value.clocks)
     assert str(old.value).endswith(f"expired or unstored; {old.value.clocks}")
     assert now_ms <= old.value.answered_ms < now_ms + 60_000  # judged by this machine's clock
+
+
+@pytest.mark.parametrize("spill", [False, True], ids=["in memory", "settled on disk"])
+def test_a_file_that_keeps_a_broken_line_is_downloaded_twice_not_once_an_attempt(spill, tmp_path):
+    """A persistent bad line (the server's, not the transfer's) comes back byte for byte: once
+    the same bytes came twice, fetching again only spends Easemob's 10 hour files a minute (the
+    hour took 7 of them at the default retries). Late records still come: the second file has
+    them, so it differs from the first, and the third is asked for."""
+    options = EmulatorOptions(messages=2400, mangled_rate=0.02, late_rate=0.02)
+    with run_emulator(options) as emu:
+        source = HourFileSource(client_for(emu))
+        results = [source.fetch(partition, tmp_path if spill else None) for partition in hours(24)]
+        broken = [result for result in results if result.unreadable]
+        labels = [emu.hour_label(result.partition.start_ms) for result in broken]
+        late = {emu.hour_label(p.start_ms) for p in hours(24) if late_in(emu, p)}
+        assert len(broken) > 6 and late & set(labels) and set(labels) - late
+        assert {label: emu.stats.downloads[label] for label in labels} == {
+            label: 3 if label in late else 2 for label in labels
+        }
+        for result in broken:
+            records = [record for record, _ in result.entries()]
+            hour = result.partition
+            assert fingerprints(records) == fingerprints(
+                emu.expected_records(hour.start_ms, hour.end_ms)
+            )
+
+
+def late_in(emu, partition):
+    """Whether the emulator holds back some record of the hour from its first download."""
+    indices = emu.history.index_range(partition.start_ms, partition.end_ms)
+    return any(emu.feed.faults.late(index) for index in indices)

@@ -82,3 +82,73 @@ def test_concatenated_objects_on_one_line_are_each_a_record(tmp_path):
 def test_an_empty_folder_is_refused(tmp_path):
     with pytest.raises(InputError, match=r"no \.jsonl, \.json or \.gz files"):
         LocalFileSource([tmp_path])
+
+
+def test_a_folder_linked_into_the_exports_is_read_and_a_link_back_up_is_skipped(tmp_path, caplog):
+    """Exports of other months linked in from another disk were skipped without a word (the
+    run archived 1 of 2 records); a link to a folder that holds it would loop, and one to a
+    folder read already would read its files twice: each is named in a warning instead."""
+    exports, elsewhere = tmp_path / "exports", tmp_path / "disk2" / "2026-11"
+    elsewhere.mkdir(parents=True)
+    exports.mkdir()
+    (exports / "a.jsonl").write_bytes(lines({"msg_id": "1", "timestamp": H0.start_ms}))
+    (elsewhere / "b.jsonl").write_bytes(lines({"msg_id": "2", "timestamp": H1.start_ms}))
+    (exports / "2026-11").symlink_to(elsewhere)
+    (exports / "again").symlink_to(elsewhere)
+    (exports / "up").symlink_to(tmp_path)
+    (exports / "self").symlink_to(".")
+
+    with caplog.at_level("WARNING"):
+        source = LocalFileSource([exports])
+
+    assert source.files == [exports / "2026-11" / "b.jsonl", exports / "a.jsonl"]
+    assert [r["msg_id"] for h in source.partitions() for r in source.records(h)] == ["1", "2"]
+    assert sorted(caplog.messages) == [
+        f"skipping {exports / 'again'}: the folder {exports / '2026-11'} is read already",
+        f"skipping {exports / 'self'}: a link to a folder that holds it",
+        f"skipping {exports / 'up'}: a link to a folder that holds it",
+    ]
+
+
+@pytest.mark.parametrize("pack", [bytes, gzip.compress], ids=["plain", "gzip"])
+def test_an_export_with_a_bom_crlf_and_no_last_line_break_gives_every_record(tmp_path, pack):
+    """Windows tools start a UTF-8 file with a BOM (PowerShell 5's Out-File, Excel): its first
+    record was an unreadable line, archived but never validated nor checked by a policy, and a
+    file of one such record belonged to no hour (the run refused it)."""
+    served = [{"msg_id": str(n), "timestamp": H0.start_ms + n} for n in (1, 2, 3)]
+    text = b"\r\n".join(orjson.dumps(record) for record in served)
+    (tmp_path / "export.jsonl").write_bytes(pack(b"\xef\xbb\xbf" + text))
+
+    source = LocalFileSource([tmp_path], keep_unreadable=True)
+
+    assert source.partitions() == [H0]
+    assert list(source.served(H0)) == served
+
+
+def test_a_json_array_export_is_refused_naming_the_format_not_missing_timestamps(tmp_path):
+    """An export saved as one JSON array (a .json file, pretty-printed or not) has no line that
+    is a record: refused with what line 1 is, where it said no record had a timestamp."""
+    served = [{"msg_id": str(n), "timestamp": H0.start_ms + n} for n in (1, 2)]
+    (tmp_path / "export.json").write_bytes(orjson.dumps(served))
+
+    with pytest.raises(InputError) as refused:
+        LocalFileSource([tmp_path], keep_unreadable=True).partitions()
+
+    assert str(refused.value) == (
+        f"{tmp_path / 'export.json'}: no line of it is a record (line 1: a JSON list, not an "
+        "object): a file of records holds one JSON object a line (JSON Lines)"
+    )
+
+
+def test_record_files_named_in_capitals_are_read_like_the_others(tmp_path):
+    """An export from Windows named EXPORT.JSONL or DAY.JSON.GZ was skipped without a word
+    beside lower-case ones (and refused as no files when all were so)."""
+    (tmp_path / "a.jsonl").write_bytes(lines({"msg_id": "1", "timestamp": H0.start_ms}))
+    (tmp_path / "B.JSONL").write_bytes(lines({"msg_id": "2", "timestamp": H0.start_ms + 1}))
+    (tmp_path / "C.Json.GZ").write_bytes(
+        gzip.compress(lines({"msg_id": "3", "timestamp": H0.start_ms + 2}))
+    )
+
+    source = LocalFileSource([tmp_path])
+
+    assert [r["msg_id"] for r in source.records(H0)] == ["1", "2", "3"]

@@ -192,7 +192,7 @@ def _prepared_pull(given: Path, hour_timezone: str | None, work: Path) -> Prepar
             stamps[entry.name] = stamp(entry)
             if match[2] in (".jsonl", EXPIRED):
                 hours.append(hour)
-        elif entry.suffix in (".jsonl", ".json", ".gz") and entry.name not in PULL_METADATA:
+        elif entry.suffix.lower() in (".jsonl", ".json", ".gz") and entry.name not in PULL_METADATA:
             raise InputError(
                 f"{shown(entry)}: not a file auditor pull writes, in the folder it pulled into; "
                 "move it out, or audit it in a run of its own"

@@ -3,11 +3,14 @@
 Per hour: ask for the download URL, fetch the file without the bearer token, read it leniently
 (lines, or objects back to back). An expired URL (403) or a file that arrives corrupt, cut short,
 expanding past its limit (a gzip bomb), empty or with lines that are not records is fetched again
-through a fresh URL; the last is kept if it stays so, the others fail the hour. 404 means the
-hour had no messages. 400 "expired or unstored" means not generated yet or deleted already; only
-the hour's age tells them apart: `HourExpired` once it is past the source's retention (`expired`)
-by both the source's clock and this machine's, else `PartitionNotReady`. Hours are named in the
-cluster's zone (UTC or Beijing).
+through a fresh URL; the last is kept if it stays so (at once when it came twice byte for byte: a
+server's own bad line comes back every time, and each look spends one of Easemob's 10 hour files
+a minute), the others fail the hour. 404 means the hour had no messages, unless a file was served
+for it before: then a file with lines that are not records is kept (also when a look again is
+refused), and a damaged one fails the hour. 400 "expired or unstored" means not generated yet or
+deleted already; only the hour's age tells them apart: `HourExpired` once it is past the source's
+retention (`expired`) by both the source's clock and this machine's, else `PartitionNotReady`.
+Hours are named in the cluster's zone (UTC or Beijing).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, timezone
+from hashlib import sha256
 from pathlib import Path
 
 from auditor.errors import SourceError
@@ -228,6 +232,15 @@ def gunzip(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def _vanished(label: str, problem: str) -> SourceError:
+    """An hour whose file was served, then said not to exist: passing it as an hour without
+    messages would lose what the file held, and a file kept from an earlier look is kept."""
+    return SourceError(
+        f"hour {label}: {problem}, then the source answered that the hour has no file (404 "
+        "storage_object_not_found), though it had served one: run again later"
+    )
+
+
 def _empty(found: list[Record | Unreadable]) -> bool:
     """Whether `read_hour_file` found an empty file."""
     return len(found) == 1 and isinstance(found[0], Unreadable) and found[0].error == EMPTY
@@ -303,6 +316,26 @@ class HourFileSource(EasemobSource):
                 raise
             raise PartitionNotReady(label, refused.detail, stated, clocks, hint) from None
 
+    def _again(self, partition: Partition, label: str, problem: str, held: bool) -> str | None:
+        """The URL for another look at an hour a file was served for (the last look found
+        `problem`), or None to keep the file `held` from an earlier look: the source now says
+        the hour has no file, or refuses it (its retention passed meanwhile). Without one held,
+        the first is an error (`_vanished`), the second what it says."""
+        try:
+            url = self._url(partition, label)
+        except PartitionNotReady as refused:
+            if not held:
+                raise
+            log.warning(
+                "hour %s: keeping the file served before; a look again got: %s", label, refused
+            )
+            return None
+        if url is None:
+            if not held:
+                raise _vanished(label, problem)
+            log.warning("hour %s: the source now answers that the hour has no file", label)
+        return url
+
     def _kept_shorter(self, partition: Partition, now_ms: int) -> str:
         """What to do about an hour refused long after the source writes hour files, else ""."""
         ended = now_ms - partition.end_ms
@@ -323,13 +356,21 @@ class HourFileSource(EasemobSource):
         label = partition.label(self.hour_timezone)
         problem = kept = ""
         last: list[Record | Unreadable] | None = None
+        kept_digest = b""
         for attempt in range(1, self.attempts + 1):
-            url = self._url(partition, label)
+            url = (
+                self._url(partition, label)
+                if attempt == 1
+                else self._again(partition, label, problem, last is not None)
+            )
             if url is None:
-                log.debug("hour %s: no file (no messages)", label)
-                return []
+                if attempt == 1:
+                    log.debug("hour %s: no file (no messages)", label)
+                    return []
+                break
             try:
-                found = read_hour_file(self.client.download(url), label)
+                data = self.client.download(url)
+                found = read_hour_file(data, label)
             except UrlExpired:
                 problem = "the download URL expired"
             except _Damaged as damage:
@@ -338,7 +379,11 @@ class HourFileSource(EasemobSource):
                 if not any(isinstance(item, Unreadable) for item in found):
                     return found
                 problem = "an empty file" if _empty(found) else "lines that are not records"
+                digest = sha256(data).digest()
                 last, kept = found, problem
+                if digest == kept_digest:
+                    break
+                kept_digest = digest
             log.info(
                 "hour %s: %s; fetching a fresh URL (%d/%d)", label, problem, attempt, self.attempts
             )
@@ -356,12 +401,19 @@ class HourFileSource(EasemobSource):
         label = partition.label(self.hour_timezone)
         problem = kept = ""
         last: PartitionResult | None = None
+        kept_digest = b""
         try:
             for attempt in range(1, self.attempts + 1):
-                url = self._url(partition, label)
+                url = (
+                    self._url(partition, label)
+                    if attempt == 1
+                    else self._again(partition, label, problem, last is not None)
+                )
                 if url is None:
-                    log.debug("hour %s: no file (no messages)", label)
-                    return settle(partition, [], self.entity_fields)
+                    if attempt == 1:
+                        log.debug("hour %s: no file (no messages)", label)
+                        return settle(partition, [], self.entity_fields)
+                    break
                 try:
                     data = self.client.download(url)
                     served = (
@@ -370,6 +422,7 @@ class HourFileSource(EasemobSource):
                         else read_hour_file(data, label)
                     )
                     result = settle(partition, served, self.entity_fields, spill_dir)
+                    digest = sha256(data).digest() if result.unreadable else b""
                     del data, served
                 except UrlExpired:
                     problem = "the download URL expired"
@@ -387,6 +440,9 @@ class HourFileSource(EasemobSource):
                     if last is not None:
                         last.close()
                     last, kept = result, problem
+                    if digest == kept_digest:
+                        break
+                    kept_digest = digest
                 log.info(
                     "hour %s: %s; fetching a fresh URL (%d/%d)",
                     label,

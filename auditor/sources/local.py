@@ -279,6 +279,14 @@ class LocalFileSource(Source):
                     yield home, early
                 waiting.clear()
             yield home, item
+        if waiting and all(type(item) is Unreadable for item in waiting):
+            first = waiting[0]
+            assert isinstance(first, Unreadable)
+            line = first.where.rpartition(":")[2]
+            raise InputError(
+                f"{shown(path)}: no line of it is a record (line {line}: {first.error}): a file "
+                "of records holds one JSON object a line (JSON Lines)"
+            )
         if waiting:
             raise InputError(
                 f"{shown(path)}: no record has a timestamp and the file is not named for an hour "
