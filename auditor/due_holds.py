@@ -66,6 +66,8 @@ UNCHECKED_WHY = {
     "changed": "its line is not the message indexed (its msg_id or content hash differs): the "
     "bag was changed since its run (auditor verify-chain OUT)",
     "missing": "its bag has no such line (cut short since its run: auditor verify-chain OUT)",
+    "no-bag": "its bag is not in the folder of bags (moved or deleted since its run: restore it, "
+    "or give the folder that holds it with --out)",
 }
 """Why a candidate could not be checked, by the name `policy_holds.unchecked_why` counts it."""
 
@@ -146,6 +148,8 @@ class Rejudged:
     released: int = 0
     unchecked: int = 0
     unchecked_why: dict[str, int] = field(default_factory=dict)
+    missing_bags: dict[str, int] = field(default_factory=dict)
+    """The bags not found, each with how many of its messages were listed as `unchecked`."""
 
     def not_checked(self, why: str) -> None:
         self.unchecked += 1
@@ -160,8 +164,9 @@ def rejudge(
 
         `candidates` is a query of `(bag, seq, msg_id, content_hash, released hold)` sorted by
         bag and seq, the last None but for a message the index holds under a released hold.
-        Raises `InputError` (exit 2) when a bag is not in `out_dir`: the officer cannot be told
-        what is safe to delete without reading it."""
+        A bag not in `out_dir` makes its candidates `unchecked` (`Rejudged.missing_bags` names
+        it): the rest of the chain is still answered. Raises `InputError` (exit 2) when no bag
+        of the chain is there: `out_dir` is the wrong folder, not a folder missing a bag."""
     db.execute(
         f"CREATE TABLE {TABLE} (msg_id TEXT NOT NULL, content_hash TEXT NOT NULL, verdict TEXT"
         " NOT NULL, hold TEXT, PRIMARY KEY (msg_id, content_hash)) WITHOUT ROWID"
@@ -170,6 +175,7 @@ def rejudge(
     outcome = Rejudged()
     if not holds and not released_holds(policy, on_ms):
         return outcome
+    _check_bags_there(db, out_dir)
     scopes = ScopeSet([hold.scope for hold in holds])
     ends = {hold.id: hold.ends_ms for hold in policy.holds}
     retention = RetentionDecider(dataclasses.replace(policy, holds=()), on_ms)
@@ -179,6 +185,9 @@ def rejudge(
         for (_, _, identity, content_hash, released), record, why in _records(out_dir, bag, wanted):
             if record is None:
                 outcome.not_checked(why)
+                if why == "no-bag":
+                    name = PurePath(bag).name if bag else ""
+                    outcome.missing_bags[name] = outcome.missing_bags.get(name, 0) + 1
                 found.append((identity, content_hash, "unchecked", None))
                 continue
             outcome.read += 1
@@ -218,6 +227,23 @@ def _after_release(
     return _ACTIONS.get(verdict.disposition, "review"), verdict.winning_rule
 
 
+def _check_bags_there(db: sqlite3.Connection, out_dir: Path) -> None:
+    """Refuses a folder holding none of the chain's bags: every message read again would be
+    `unchecked`, which says nothing but that the folder is not the chain's."""
+    names = [
+        PurePath(path).name
+        for (path,) in db.execute(
+            "SELECT bag_path FROM runs WHERE status = 'completed' AND bag_path IS NOT NULL"
+        )
+    ]
+    if names and not any((out_dir / name / layout.RECORDS).is_dir() for name in names):
+        raise InputError(
+            f"{out_dir}: none of the chain's bags is there (such as {shown(names[-1])}), whose "
+            "messages `due --policy` must read to apply today's holds; give the chain's folder "
+            "with --out, or the runs' config with --config"
+        )
+
+
 def _store(db: sqlite3.Connection, found: list[tuple[str, str, str, str | None]]) -> None:
     db.executemany(f"INSERT OR IGNORE INTO {TABLE} VALUES (?, ?, ?, ?)", found)
     found.clear()
@@ -229,13 +255,12 @@ def _records(
     """`(row, record, "")` of the wanted `(bag, seq, msg_id, content_hash, ...)` rows of one
     bag (sorted by seq, those without one first), read from its record files in order (its
     lines are its seqs from 0); `(row, None, why)` for each whose line could not be checked
-    (`UNCHECKED_WHY`)."""
+    (`UNCHECKED_WHY`), every row of a bag not in `out_dir` among them."""
     folder = out_dir / PurePath(bag).name if bag else None
     if folder is None or not (folder / layout.RECORDS).is_dir():
-        raise InputError(
-            f"{out_dir}: no bag {shown(str(bag))} there, whose messages `due --policy` must read "
-            "to apply today's holds; give the chain's folder with --out"
-        )
+        for row in wanted:
+            yield row, None, "no-bag"
+        return
     info, _ = parse_bag_info(read_bag_file(folder / layout.BAG_INFO, TAG_FILE_LIMIT) or b"", "")
     check_format(info, shown(folder), "read")
     entity_fields = entity_fields_of(info)
