@@ -6,9 +6,11 @@ the policy after that run is not in it. Every message `due` would list as `delet
 `expired` or `no-retention` is read again from its bag, by its bag and `seq` (its line among the
 bag's records), and so is each message of a run that did not apply one of the policy's holds
 whose retention still runs (`runs_without`: a hold added since covers it now, not once its
-retention has ended: 36 in probe months25). Each is judged against the holds of the current
-policy that have not ended on the day asked about (begun or not: a message shown as held before its
-hold begins is only kept a little longer). Those a hold covers are listed as `hold`, named after
+retention has ended: 36 in probe months25); what that reading learns is kept in `due_memo`, so
+the next call takes those messages from there instead of reading the bag again. Each is judged
+against the holds of the current policy that have not ended on the day asked about (begun or
+not: a message shown as held before its hold begins is only kept a little longer). Those a hold
+covers are listed as `hold`, named after
 it. A message the index holds under a hold that the current policy says has ended by then (legal
 released it by setting its `ends:` after the run, when the run had it open-ended) is read again
 too: held by another hold of the policy, it stays `hold`; else the policy's retention rules
@@ -39,6 +41,7 @@ from auditor.archive.baginfo import check_format, parse_bag_info
 from auditor.archive.lines import record_bytes
 from auditor.archive.untrusted import TAG_FILE_LIMIT, read_bag_file, record_files, shown
 from auditor.archive.verify import parse_record_line
+from auditor.due_memo import HoldsMemo, bag_key, scope_key
 from auditor.errors import ConfigError, InputError
 from auditor.partitions import parse_instant
 from auditor.policies.in_bag import load_bag_policy
@@ -144,6 +147,8 @@ class Rejudged:
     and by why (`UNCHECKED_WHY`)."""
 
     read: int = 0
+    remembered: int = 0
+    """Kept or keep messages judged by what an earlier `due` learnt of their bags, not read."""
     held: int = 0
     released: int = 0
     unchecked: int = 0
@@ -156,14 +161,50 @@ class Rejudged:
         self.unchecked_why[why] = self.unchecked_why.get(why, 0) + 1
 
 
+def remembered_runs(
+    db: sqlite3.Connection, memo: HoldsMemo | None, unapplied: list[int], policy: Policy, on_ms: int
+) -> dict[int, str]:
+    """Of the runs `unapplied`, those whose every message the memo judged against the scope of
+    each hold of `policy` open on `on_ms`, by their bag's key."""
+    if memo is None or not unapplied:
+        return {}
+    keys = bag_keys(db)
+    scopes = [scope_key(hold.scope) for hold in open_holds(policy, on_ms)]
+    known = memo.checked((keys[run] for run in unapplied if keys.get(run)), scopes)
+    return {run: keys[run] for run in unapplied if keys.get(run) in known}
+
+
+def bag_keys(db: sqlite3.Connection) -> dict[int, str]:
+    """Each completed run's bag as `due_memo` knows it."""
+    return {
+        sequence: key
+        for sequence, tagmanifest in db.execute(
+            "SELECT sequence, tagmanifest_sha256 FROM runs WHERE status = 'completed'"
+        )
+        if (key := bag_key(sequence, tagmanifest))
+    }
+
+
 def rejudge(
-    db: sqlite3.Connection, candidates: str, params: dict, policy: Policy, out_dir: Path, on_ms: int
+    db: sqlite3.Connection,
+    candidates: str,
+    params: dict,
+    policy: Policy,
+    out_dir: Path,
+    on_ms: int,
+    memo: HoldsMemo | None = None,
+    unapplied: list[int] | None = None,
+    remembered: dict[int, str] | None = None,
 ) -> Rejudged:
     """Fills `TABLE` with the candidates that a hold of `policy` not ended at `on_ms` covers,
     and those that could not be checked against its holds.
 
-        `candidates` is a query of `(bag, seq, msg_id, content_hash, released hold)` sorted by
-        bag and seq, the last None but for a message the index holds under a released hold.
+        `candidates` is a query of `(bag, seq, msg_id, content_hash, released hold, run,
+        remembered)` sorted by bag and seq, the released hold None but for a message the index
+        holds under a released hold, `remembered` true for a kept or keep message of a run of
+        `remembered`: it is judged by what `memo` learnt of its bag, not read. The other runs of
+        `unapplied` are read and what is learnt of them is kept in `memo` (none whose line
+        could not be checked).
         A bag not in `out_dir` makes its candidates `unchecked` (`Rejudged.missing_bags` names
         it): the rest of the chain is still answered. Raises `InputError` (exit 2) when no bag
         of the chain is there: `out_dir` is the wrong folder, not a folder missing a bag."""
@@ -177,14 +218,39 @@ def rejudge(
         return outcome
     _check_bags_there(db, out_dir)
     scopes = ScopeSet([hold.scope for hold in holds])
+    keys = [scope_key(hold.scope) for hold in holds]
     ends = {hold.id: hold.ends_ms for hold in policy.holds}
     retention = RetentionDecider(dataclasses.replace(policy, holds=()), on_ms)
     found: list[tuple[str, str, str, str | None]] = []
+    remembered = remembered or {}
+    learning: dict[int, list[tuple[str, str, str]]] = (
+        {run: [] for run in unapplied or () if run not in remembered} if memo else {}
+    )
+    spoiled: set[int] = set()
+
+    def from_memo(rows: Iterator[tuple]) -> Iterator[tuple]:
+        """The rows to read; those the memo answers are judged on the way."""
+        covered: dict[tuple[str, str], set[str]] | None = None
+        for row in rows:
+            if not row[6]:
+                yield row
+                continue
+            if covered is None:
+                covered = memo.covered(remembered[row[5]]) if memo else {}
+            scopes_of = covered.get((row[2], row[3]), ())
+            covering = [hold for hold, key in zip(holds, keys, strict=True) if key in scopes_of]
+            if covering:
+                found.append((row[2], row[3], "hold", longest_hold(covering).id))
+                outcome.held += 1
+            outcome.remembered += 1
+
     rows = db.execute(candidates, params)
     for bag, wanted in groupby(rows, key=lambda row: row[0]):
-        for (_, _, identity, content_hash, released), record, why in _records(out_dir, bag, wanted):
+        for row, record, why in _records(out_dir, bag, from_memo(wanted)):
+            identity, content_hash, released, run = row[2], row[3], row[4], row[5]
             if record is None:
                 outcome.not_checked(why)
+                spoiled.add(run)
                 if why == "no-bag":
                     name = PurePath(bag).name if bag else ""
                     outcome.missing_bags[name] = outcome.missing_bags.get(name, 0) + 1
@@ -192,6 +258,10 @@ def rejudge(
                 continue
             outcome.read += 1
             mask = scopes.mask(facts_of(record))
+            if mask and run in learning:
+                learning[run].extend(
+                    (identity, content_hash, key) for bit, key in enumerate(keys) if mask >> bit & 1
+                )
             if mask:
                 covering = [hold for bit, hold in enumerate(holds) if mask >> bit & 1]
                 found.append((identity, content_hash, "hold", longest_hold(covering).id))
@@ -208,6 +278,11 @@ def rejudge(
             if len(found) >= _BATCH:
                 _store(db, found)
     _store(db, found)
+    if memo is not None and learning:
+        runs = bag_keys(db)
+        for run, covered in learning.items():
+            if run not in spoiled and run in runs:
+                memo.remember(runs[run], keys, covered)
     return outcome
 
 

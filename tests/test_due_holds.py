@@ -389,7 +389,7 @@ def two_runs(tmp_path_factory):
 def fresh_state(folder, tmp_path):
     """A copy of the chain's state alone, beside nothing an earlier `due` left."""
     copy = tmp_path / "state"
-    copy.mkdir()
+    copy.mkdir(parents=True)
     shutil.copy(folder / "state.db", copy / "state.db")
     return copy
 
@@ -437,3 +437,58 @@ def test_a_bag_missing_from_the_folder_lists_its_messages_as_unchecked(two_runs,
     lines = [line for line in done.stderr.splitlines() if runs[0].name in line]
     assert len(lines) == 1 and "unchecked" in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_a_second_due_takes_what_the_first_learnt_of_the_bags(two_runs, tmp_path):
+    """A daily `due --policy` read run 1's bag every day while its retention ran (probe due27
+    #1): what the first call learnt is kept beside the state, and the next reads none of the
+    messages of run 1 it judged, with the same answer."""
+    folder, _runs, after, _people = two_runs
+    state = fresh_state(folder, tmp_path)
+    asked = ("--policy", after, "--out", folder / "archive")
+
+    first = due_json(state, *asked, on="2027-03-01")
+    second = due_json(state, *asked, on="2027-03-01")
+    later = due_json(state, *asked)  # most retentions ended: the deletions are read again
+
+    read = first["policy_holds"]["read"]
+    assert read and first["policy_holds"]["remembered"] == 0
+    assert (second["policy_holds"]["read"], second["policy_holds"]["remembered"]) == (0, read)
+    assert (second["messages"], second["counts"]) == (first["messages"], first["counts"])
+    assert later["policy_holds"]["read"] > later["policy_holds"]["remembered"]
+    assert (state / "state.db.due-holds").is_file()
+
+
+def test_what_due_learnt_does_not_answer_another_hold(two_runs, tmp_path):
+    """A hold of another scope, or an earlier version's memo, is not in what was learnt: the
+    bag is read again, and the answer is the one a first reading gives."""
+    folder, _runs, after, _people = two_runs
+    state = fresh_state(folder, tmp_path)
+    asked = ("--out", folder / "archive")
+    due_json(state, "--policy", after, *asked, on="2027-03-01")
+    other = tmp_path / "other.yaml"
+    other.write_text(after.read_text().replace("[user001*]", "[user002*]"))
+    alone = fresh_state(folder, tmp_path / "alone")
+
+    report = due_json(state, "--policy", other, *asked, on="2027-03-01")
+
+    assert report["policy_holds"]["remembered"] == 0
+    assert report == due_json(alone, "--policy", other, *asked, on="2027-03-01")
+    with closing(sqlite3.connect(state / "state.db.due-holds")) as memo:
+        memo.execute("UPDATE about SET value = 'an older version' WHERE key = 'version'")
+        memo.commit()
+    again = due_json(state, "--policy", after, *asked, on="2027-03-01")
+    assert again["policy_holds"]["remembered"] == 0 and again["policy_holds"]["read"]
+
+
+def test_due_answers_alike_where_it_cannot_keep_what_it_learnt(two_runs, tmp_path):
+    """A copy of the state in a folder `due` may not write: every call reads the bags."""
+    folder, _runs, after, _people = two_runs
+    state = fresh_state(folder, tmp_path)
+    (state / "state.db.due-holds").mkdir()  # in the memo's way, as an unwritable folder is
+    asked = ("--policy", after, "--out", folder / "archive")
+
+    first = due_json(state, *asked, on="2027-03-01")
+    second = due_json(state, *asked, on="2027-03-01")
+
+    assert first == second and second["policy_holds"]["remembered"] == 0

@@ -12,7 +12,7 @@ import click
 from click.core import ParameterSource
 
 from auditor import due as due_module
-from auditor import due_holds, expected_head, state_show
+from auditor import due_holds, due_memo, expected_head, state_show
 from auditor.archive.publickey import load_public_keys
 from auditor.carried_out import acted_on
 from auditor.cli.archive import _PUBKEY
@@ -273,10 +273,14 @@ def due_command(
             log.warning(
                 "holds of %s applied to %s message(s) read again from their bags (due for "
                 "deletion or review, held by a hold it says has ended, or archived by a run that "
-                "did not apply one of its holds): %s now held, %s no longer held (judged by its "
+                "did not apply one of its holds)%s: %s now held, %s no longer held (judged by its "
                 "retention rules)%s",
                 policy_path,
                 f"{rejudged.read:,}",
+                f" and {rejudged.remembered:,} whose retention runs, as an earlier due read them "
+                f"({due_memo.memo_path(state_path).name})"
+                if rejudged.remembered
+                else "",
                 f"{rejudged.held:,}",
                 f"{rejudged.released:,}",
                 f"; {rejudged.unchecked:,} could not be checked in their bags as indexed ("
