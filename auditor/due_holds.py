@@ -237,12 +237,13 @@ def rejudge(
                 continue
             if covered is None:
                 covered = memo.covered(remembered[row[5]]) if memo else {}
-            scopes_of = covered.get((row[2], row[3]), ())
-            covering = [hold for hold, key in zip(holds, keys, strict=True) if key in scopes_of]
-            if covering:
+            outcome.remembered += 1
+            scopes_of = covered.get((row[2], row[3]))
+            if scopes_of and (
+                covering := [h for h, key in zip(holds, keys, strict=True) if key in scopes_of]
+            ):
                 found.append((row[2], row[3], "hold", longest_hold(covering).id))
                 outcome.held += 1
-            outcome.remembered += 1
 
     rows = db.execute(candidates, params)
     for bag, wanted in groupby(rows, key=lambda row: row[0]):

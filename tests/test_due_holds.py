@@ -465,7 +465,7 @@ def test_what_due_learnt_does_not_answer_another_hold(two_runs, tmp_path):
     folder, _runs, after, _people = two_runs
     state = fresh_state(folder, tmp_path)
     asked = ("--out", folder / "archive")
-    due_json(state, "--policy", after, *asked, on="2027-03-01")
+    first = due_json(state, "--policy", after, *asked, on="2027-03-01")
     other = tmp_path / "other.yaml"
     other.write_text(after.read_text().replace("[user001*]", "[user002*]"))
     alone = fresh_state(folder, tmp_path / "alone")
@@ -474,6 +474,9 @@ def test_what_due_learnt_does_not_answer_another_hold(two_runs, tmp_path):
 
     assert report["policy_holds"]["remembered"] == 0
     assert report == due_json(alone, "--policy", other, *asked, on="2027-03-01")
+    back = due_json(state, "--policy", after, *asked, on="2027-03-01")  # user002*'s not held
+    assert back["policy_holds"]["remembered"]
+    assert (back["messages"], back["counts"]) == (first["messages"], first["counts"])
     with closing(sqlite3.connect(state / "state.db.due-holds")) as memo:
         memo.execute("UPDATE about SET value = 'an older version' WHERE key = 'version'")
         memo.commit()
