@@ -209,24 +209,27 @@ def due(
             unapplied = due_holds.runs_without(db, policy, on_ms, bags_dir)
             memo = due_memo.HoldsMemo.open(state_path) if unapplied else None
             remembered = due_holds.remembered_runs(db, memo, unapplied, policy, on_ms)
-            params["unapplied"] = json.dumps(unapplied)
+            kept = f"{verdict} IN ({', '.join(map(repr, due_holds.UNAPPLIED))})"
+            params["unapplied"] = json.dumps([run for run in unapplied if run not in remembered])
             params["remembered"] = json.dumps(sorted(remembered))
             candidates = (
                 f"SELECT r.bag_path, {seq}, m.msg_id, m.content_hash,"
-                f" CASE WHEN {verdict} = 'hold' THEN {rule} END, m.first_run,"
-                f" {verdict} IN ({', '.join(map(repr, due_holds.UNAPPLIED))})"
-                " AND m.first_run IN (SELECT value FROM json_each(:remembered)) FROM messages m"
+                f" CASE WHEN {verdict} = 'hold' THEN {rule} END, m.first_run FROM messages m"
                 " LEFT JOIN runs r ON r.sequence = m.first_run"
                 f" WHERE {verdict} IN ({', '.join(map(repr, due_holds.REJUDGED))})"
                 f" OR ({verdict} = 'hold' AND {rule} IN (SELECT value FROM json_each(:released)))"
-                f" OR ({verdict} IN ({', '.join(map(repr, due_holds.UNAPPLIED))})"
-                " AND m.first_run IN (SELECT value FROM json_each(:unapplied)))"
+                f" OR ({kept} AND m.first_run IN (SELECT value FROM json_each(:unapplied)))"
                 f" ORDER BY r.bag_path, {seq}"
+            )
+            memo_rows = (
+                f"FROM messages m WHERE {kept}"
+                " AND m.first_run IN (SELECT value FROM json_each(:remembered))"
             )
             try:
                 rejudged = due_holds.rejudge(
-                    db, candidates, params, policy, bags_dir, on_ms, memo, unapplied, remembered
-                )
+                    db, candidates, params, policy, bags_dir, on_ms,
+                    due_holds.Learning(memo, unapplied, remembered, memo_rows),
+                )  # fmt: skip
             finally:
                 if memo is not None:
                     memo.close()

@@ -185,6 +185,18 @@ def bag_keys(db: sqlite3.Connection) -> dict[int, str]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Learning:
+    """What `rejudge` takes from the memo and teaches it: `remembered`, the runs of `unapplied`
+    whose kept and keep messages (`rows`, a query's FROM and WHERE over `messages m`) the memo
+    answers by their bag's key; the other runs of `unapplied` are read, and learnt."""
+
+    memo: HoldsMemo | None = None
+    unapplied: list[int] = field(default_factory=list)
+    remembered: dict[int, str] = field(default_factory=dict)
+    rows: str = ""
+
+
 def rejudge(
     db: sqlite3.Connection,
     candidates: str,
@@ -192,19 +204,17 @@ def rejudge(
     policy: Policy,
     out_dir: Path,
     on_ms: int,
-    memo: HoldsMemo | None = None,
-    unapplied: list[int] | None = None,
-    remembered: dict[int, str] | None = None,
+    learning: Learning | None = None,
 ) -> Rejudged:
     """Fills `TABLE` with the candidates that a hold of `policy` not ended at `on_ms` covers,
     and those that could not be checked against its holds.
 
-        `candidates` is a query of `(bag, seq, msg_id, content_hash, released hold, run,
-        remembered)` sorted by bag and seq, the released hold None but for a message the index
-        holds under a released hold, `remembered` true for a kept or keep message of a run of
-        `remembered`: it is judged by what `memo` learnt of its bag, not read. The other runs of
-        `unapplied` are read and what is learnt of them is kept in `memo` (none whose line
-        could not be checked).
+        `candidates` is a query of `(bag, seq, msg_id, content_hash, released hold, run)` sorted
+        by bag and seq, the released hold None but for a message the index holds under a
+        released hold. The kept and keep messages of the runs the memo answers are not among
+        them: SQLite counts them, and only those the memo says a scope covers are looked up
+        (`_remembered`). What is learnt of the runs read is kept in the memo (not of a run with
+        a line that could not be checked).
         A bag not in `out_dir` makes its candidates `unchecked` (`Rejudged.missing_bags` names
         it): the rest of the chain is still answered. Raises `InputError` (exit 2) when no bag
         of the chain is there: `out_dir` is the wrong folder, not a folder missing a bag."""
@@ -222,32 +232,18 @@ def rejudge(
     ends = {hold.id: hold.ends_ms for hold in policy.holds}
     retention = RetentionDecider(dataclasses.replace(policy, holds=()), on_ms)
     found: list[tuple[str, str, str, str | None]] = []
-    remembered = remembered or {}
-    learning: dict[int, list[tuple[str, str, str]]] = (
-        {run: [] for run in unapplied or () if run not in remembered} if memo else {}
+    learning = learning or Learning()
+    memo = learning.memo
+    learnt: dict[int, list[tuple[str, str, str]]] = (
+        {run: [] for run in learning.unapplied if run not in learning.remembered} if memo else {}
     )
     spoiled: set[int] = set()
-
-    def from_memo(rows: Iterator[tuple]) -> Iterator[tuple]:
-        """The rows to read; those the memo answers are judged on the way."""
-        covered: dict[tuple[str, str], set[str]] | None = None
-        for row in rows:
-            if not row[6]:
-                yield row
-                continue
-            if covered is None:
-                covered = memo.covered(remembered[row[5]]) if memo else {}
-            outcome.remembered += 1
-            scopes_of = covered.get((row[2], row[3]))
-            if scopes_of and (
-                covering := [h for h, key in zip(holds, keys, strict=True) if key in scopes_of]
-            ):
-                found.append((row[2], row[3], "hold", longest_hold(covering).id))
-                outcome.held += 1
+    if memo is not None and learning.remembered:
+        _remembered(db, learning, params, holds, keys, found, outcome)
 
     rows = db.execute(candidates, params)
     for bag, wanted in groupby(rows, key=lambda row: row[0]):
-        for row, record, why in _records(out_dir, bag, from_memo(wanted)):
+        for row, record, why in _records(out_dir, bag, wanted):
             identity, content_hash, released, run = row[2], row[3], row[4], row[5]
             if record is None:
                 outcome.not_checked(why)
@@ -259,8 +255,8 @@ def rejudge(
                 continue
             outcome.read += 1
             mask = scopes.mask(facts_of(record))
-            if mask and run in learning:
-                learning[run].extend(
+            if mask and run in learnt:
+                learnt[run].extend(
                     (identity, content_hash, key) for bit, key in enumerate(keys) if mask >> bit & 1
                 )
             if mask:
@@ -279,12 +275,40 @@ def rejudge(
             if len(found) >= _BATCH:
                 _store(db, found)
     _store(db, found)
-    if memo is not None and learning:
+    if memo is not None and learnt:
         runs = bag_keys(db)
-        for run, covered in learning.items():
+        for run, covered in learnt.items():
             if run not in spoiled and run in runs:
                 memo.remember(runs[run], keys, covered)
     return outcome
+
+
+def _remembered(
+    db: sqlite3.Connection,
+    learning: Learning,
+    params: dict,
+    holds: tuple[Hold, ...],
+    keys: list[str],
+    found: list[tuple[str, str, str, str | None]],
+    outcome: Rejudged,
+) -> None:
+    """Judges the kept and keep messages of the runs the memo answers: counted by SQLite, and
+    of those a scope covers (a hold's few custodians), each looked up as still kept or keep."""
+    memo = learning.memo
+    if memo is None:
+        return
+    outcome.remembered = db.execute(f"SELECT count(*) {learning.rows}", params).fetchone()[0]
+    still = (
+        f"SELECT 1 {learning.rows} AND m.msg_id = :msg_id AND m.content_hash = :content_hash"
+        " AND m.first_run = :run"
+    )
+    for run, key in learning.remembered.items():
+        for (identity, content_hash), scopes_of in memo.covered(key).items():
+            covering = [hold for hold, scope in zip(holds, keys, strict=True) if scope in scopes_of]
+            asked = {**params, "msg_id": identity, "content_hash": content_hash, "run": run}
+            if covering and db.execute(still, asked).fetchone():
+                found.append((identity, content_hash, "hold", longest_hold(covering).id))
+                outcome.held += 1
 
 
 _ACTIONS = {"dispose": "delete", "review": "review", "keep": "keep"}
