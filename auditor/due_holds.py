@@ -10,17 +10,17 @@ retention has ended: 36 in probe months25); what that reading learns is kept in 
 the next call takes those messages from there instead of reading the bag again. Each is judged
 against the holds of the current policy that have not ended on the day asked about (begun or
 not: a message shown as held before its hold begins is only kept a little longer). Those a hold
-covers are listed as `hold`, named after
-it. A message the index holds under a hold that the current policy says has ended by then (legal
-released it by setting its `ends:` after the run, when the run had it open-ended) is read again
-too: held by another hold of the policy, it stays `hold`; else the policy's retention rules
-judge it (the index holds only the hold, not the rule under it), and it is due as they say once
-both its retention and the released hold have ended (`delete`, `review` or `keep`, named after
-the rule), or not listed while its retention runs. Without this, a released hold's messages were
-listed as `hold` for ever (probe months25 #1). Those whose line could not be checked (the bag's
-line is not the message the index names, or it has no line) are listed as `unchecked`, never
-with the verdict the index gave: an officer who feeds the list of deletions to a script would
-otherwise delete a message a hold may cover.
+covers are listed as `hold`, named after it. A message the index holds under a hold that the
+current policy says has ended by then (legal released it by setting its `ends:` after the run,
+when the run had it open-ended) is read again too: held by another hold of the policy, it stays
+`hold`; else the policy's retention rules judge it (the index holds only the hold, not the rule
+under it), and it is due as they say once both its retention and the released hold have ended
+(`delete`, `review` or `keep`, named after the rule), or not listed while its retention runs.
+Without this, a released hold's messages were listed as `hold` for ever (probe months25 #1).
+Those whose line could not be checked (the bag's line is not the message the index names, it has
+no such line, or its bag is not in the folder) are listed as `unchecked`, never with the verdict
+the index gave: an officer who feeds the list of deletions to a script would otherwise delete a
+message a hold may cover.
 
 The candidates come sorted by bag and seq from SQLite (sorted on disk past its cache), each bag's
 record files are read once, line by line, and what the holds cover goes to a temporary table of
