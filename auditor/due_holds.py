@@ -80,36 +80,59 @@ def open_holds(policy: Policy, on_ms: int) -> tuple[Hold, ...]:
     return tuple(hold for hold in policy.holds if hold.ends_ms is None or hold.ends_ms > on_ms)
 
 
-def runs_without(db: sqlite3.Connection, policy: Policy, on_ms: int, out_dir: Path) -> list[int]:
+def runs_without(
+    db: sqlite3.Connection,
+    policy: Policy,
+    on_ms: int,
+    out_dir: Path,
+    memo: HoldsMemo | None = None,
+) -> list[int]:
     """The runs that did not apply one of the policy's holds open on `on_ms`: their policy (the
     bag's `data/policy.yaml`) had no hold of the same scope not ended at their reference time.
 
     A run indexes what each hold of its policy covers as held, so the messages of the other
     runs need no reading while their retention runs: they are due for deletion only once it
     ends, and read again then. A run whose bag, or its policy, cannot be read is named too (an
-    older bag kept no policy), and its bag is then asked for its lines as any other."""
-    holds = {hold.scope for hold in open_holds(policy, on_ms)}
+    older bag kept no policy), and its bag is then asked for its lines as any other. What a
+    bag's policy applied is a fact of the bag: `memo` keeps it, so each distinct policy (with
+    term files, seconds each) is loaded by the first call only."""
+    holds = {scope_key(hold.scope) for hold in open_holds(policy, on_ms)}
     if not holds:
         return []
-    applied: dict[tuple, Policy | None] = {}
+    keys = bag_keys(db)
+    loaded: dict[tuple, Policy | None] = {}
     unapplied = []
     for sequence, bag in db.execute(
         "SELECT sequence, bag_path FROM runs WHERE status = 'completed' ORDER BY sequence"
     ):
-        folder = out_dir / PurePath(bag).name if bag else None
-        raw = read_bag_file(folder / layout.BAG_INFO, TAG_FILE_LIMIT) if folder else None
-        info = parse_bag_info(raw, "")[0] if raw else {}
-        named = _policy_named(info)
-        if named not in applied:
-            applied[named] = _bag_policy(folder, info)
-        run_policy = applied[named]
-        try:
-            reference = parse_instant(info["Policy-Reference-Time"])
-        except (KeyError, ConfigError):
-            run_policy = None
-        if run_policy is None or holds - {hold.scope for hold in open_holds(run_policy, reference)}:
+        key = keys.get(sequence)
+        applied = memo.applied(key) if memo is not None and key else None
+        if applied is None:
+            applied = _applied(out_dir, bag, loaded)
+            if applied is not None and memo is not None and key:
+                memo.remember_applied(key, applied)
+        if applied is None or holds - applied:
             unapplied.append(sequence)
     return unapplied
+
+
+def _applied(out_dir: Path, bag: str | None, loaded: dict[tuple, Policy | None]) -> set[str] | None:
+    """The scopes (`scope_key`) of the holds a bag's policy had open at its reference time;
+    None when its bag-info or policy cannot be read. `loaded` keeps each policy loaded."""
+    folder = out_dir / PurePath(bag).name if bag else None
+    raw = read_bag_file(folder / layout.BAG_INFO, TAG_FILE_LIMIT) if folder else None
+    info = parse_bag_info(raw, "")[0] if raw else {}
+    named = _policy_named(info)
+    if named not in loaded:
+        loaded[named] = _bag_policy(folder, info)
+    run_policy = loaded[named]
+    try:
+        reference = parse_instant(info["Policy-Reference-Time"])
+    except (KeyError, ConfigError):
+        return None
+    if run_policy is None:
+        return None
+    return {scope_key(hold.scope) for hold in open_holds(run_policy, reference)}
 
 
 def _policy_named(info: dict[str, str]) -> tuple[tuple[str, str], ...]:

@@ -4,14 +4,16 @@ state (`STATE.due-holds`) so that a daily `due --policy` reads each such bag onc
 A run that did not apply one of today's holds has every message whose retention still runs read
 again, since that hold may cover it (`due_holds.runs_without`). Over a year of daily bags before
 a hold was added, that was the whole year re-read every day (probe due27 #1: 3,765 of a chain's
-5,385 messages read on every call). Which hold scopes cover a record depends on the record alone,
-and a run's messages never change once it is committed (its bag is named by its tagmanifest
-SHA-256, which the chain fixes). So what one reading found is kept, by bag and scope: that every
-message of the bag not held by its own run was judged against the scope (`checked`), and which
-of them it covers (`covered`, a hold's few custodians: small). A later call whose open holds'
-scopes were all checked for a bag takes its kept and keep messages from here; what `due` lists to
-act on (delete, review, expired, no-retention, a released hold) is still read from the bag each
-time, so a bag changed since is still caught before anything is deleted.
+5,385 messages read on every call). Which hold scopes cover a record depends on the record
+alone, and a run's messages never change once it is committed (its bag is named by its
+tagmanifest SHA-256, which the chain fixes). So what one reading found is kept, by bag and
+scope: which holds the bag's own policy applied (`applied`: each distinct policy was loaded
+again on every call), that every message of the bag not held by its own run was judged against
+the scope (`checked`), and which of them it covers (`covered`, a hold's few custodians: small).
+A later call whose open holds' scopes were all checked for a bag takes its kept and keep
+messages from here; what `due` lists to act on (delete, review, expired, no-retention, a
+released hold) is still read from the bag each time, so a bag changed since is still caught
+before anything is deleted.
 
 It is a cache, never the only copy of anything: deleted, unwritable (a read-only folder, a copy
 of the state elsewhere) or from another version of the auditor, it is rebuilt by reading the
@@ -39,6 +41,9 @@ format or auditor version is emptied, not trusted."""
 _TABLES = """
 CREATE TABLE IF NOT EXISTS about (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checked (bag TEXT NOT NULL, scope TEXT NOT NULL,
+    PRIMARY KEY (bag, scope)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS policies (bag TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS applied (bag TEXT NOT NULL, scope TEXT NOT NULL,
     PRIMARY KEY (bag, scope)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS covered (bag TEXT NOT NULL, msg_id TEXT NOT NULL,
     content_hash TEXT NOT NULL, scope TEXT NOT NULL,
@@ -97,7 +102,10 @@ class HoldsMemo:
                 version = f"{FORMAT}:{__version__}"
                 found = db.execute("SELECT value FROM about WHERE key = 'version'").fetchone()
                 if found is None or found[0] != version:
-                    db.executescript("BEGIN; DELETE FROM checked; DELETE FROM covered; COMMIT;")
+                    db.executescript(
+                        "BEGIN; DELETE FROM checked; DELETE FROM covered; DELETE FROM policies;"
+                        " DELETE FROM applied; COMMIT;"
+                    )
                     db.execute("INSERT OR REPLACE INTO about VALUES ('version', ?)", (version,))
             except sqlite3.Error:
                 db.close()
@@ -151,6 +159,28 @@ class HoldsMemo:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             log.info("what due learnt of %s is not kept (%s)", bag, error)
+
+    def applied(self, bag: str) -> set[str] | None:
+        """The scopes of the holds `bag`'s run applied, None when its policy was never read."""
+        if self._db.execute("SELECT 1 FROM policies WHERE bag = ?", (bag,)).fetchone() is None:
+            return None
+        return {
+            row[0] for row in self._db.execute("SELECT scope FROM applied WHERE bag = ?", (bag,))
+        }
+
+    def remember_applied(self, bag: str, scopes: Iterable[str]) -> None:
+        """Keeps the scopes of the holds `bag`'s run applied (open at its reference time)."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT OR IGNORE INTO applied VALUES (?, ?)", ((bag, s) for s in scopes)
+            )
+            self._db.execute("INSERT OR IGNORE INTO policies VALUES (?)", (bag,))
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            log.info("which holds %s applied is not kept (%s)", bag, error)
 
     def close(self) -> None:
         self._db.close()

@@ -495,3 +495,22 @@ def test_due_answers_alike_where_it_cannot_keep_what_it_learnt(two_runs, tmp_pat
     second = due_json(state, *asked, on="2027-03-01")
 
     assert first == second and second["policy_holds"]["remembered"] == 0
+
+
+def test_a_second_due_loads_no_bag_policy_again(two_runs, tmp_path):
+    """Which holds each run applied is learnt once: with run 2's policy gone from its bag after
+    the first call, the second still knows run 2 applied the hold and reads nothing of it (it
+    was loaded again on every call, each distinct policy with its term files)."""
+    folder, runs, after, _people = two_runs
+    copy = tmp_path / "archive"
+    shutil.copytree(folder / "archive", copy)
+    state = fresh_state(folder, tmp_path)
+    asked = ("--policy", after, "--out", copy)
+    first = due_json(state, *asked, on="2027-03-01")
+    (copy / runs[1].name / layout.POLICY).unlink()
+
+    second = due_json(state, *asked, on="2027-03-01")
+
+    assert (second["policy_holds"]["read"], second["messages"]) == (0, first["messages"])
+    alone = fresh_state(folder, tmp_path / "alone")
+    assert due_json(alone, *asked, on="2027-03-01")["policy_holds"]["read"] > 0
