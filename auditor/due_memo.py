@@ -27,6 +27,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 
 from auditor import __version__
@@ -49,6 +50,27 @@ CREATE TABLE IF NOT EXISTS covered (bag TEXT NOT NULL, msg_id TEXT NOT NULL,
     content_hash TEXT NOT NULL, scope TEXT NOT NULL,
     PRIMARY KEY (bag, msg_id, content_hash, scope)) WITHOUT ROWID;
 """
+
+
+_DAMAGED = (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=10, isolation_level=None)
+    try:
+        db.executescript(_TABLES)
+        version = f"{FORMAT}:{__version__}"
+        found = db.execute("SELECT value FROM about WHERE key = 'version'").fetchone()
+        if found is None or found[0] != version:
+            db.executescript(
+                "BEGIN; DELETE FROM checked; DELETE FROM covered; DELETE FROM policies;"
+                " DELETE FROM applied; COMMIT;"
+            )
+            db.execute("INSERT OR REPLACE INTO about VALUES ('version', ?)", (version,))
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
 
 
 def memo_path(state_path: Path) -> Path:
@@ -92,28 +114,24 @@ class HoldsMemo:
 
     @classmethod
     def open(cls, state_path: Path) -> HoldsMemo | None:
-        """The memo beside `state_path`, made if missing, emptied if of another version; None
-        (said with -v) when it cannot be opened or written: the bags are then read as before."""
+        """The memo beside `state_path`, made if missing, emptied if of another version, made
+        anew if damaged; None (said with -v) when it cannot be opened or written: the bags are
+        then read as before."""
         path = memo_path(state_path)
-        try:
-            db = sqlite3.connect(path, timeout=10, isolation_level=None)
+        for attempt in (1, 2):
             try:
-                db.executescript(_TABLES)
-                version = f"{FORMAT}:{__version__}"
-                found = db.execute("SELECT value FROM about WHERE key = 'version'").fetchone()
-                if found is None or found[0] != version:
-                    db.executescript(
-                        "BEGIN; DELETE FROM checked; DELETE FROM covered; DELETE FROM policies;"
-                        " DELETE FROM applied; COMMIT;"
-                    )
-                    db.execute("INSERT OR REPLACE INTO about VALUES ('version', ?)", (version,))
-            except sqlite3.Error:
-                db.close()
-                raise
-        except (sqlite3.Error, OSError) as error:
-            log.info("%s: not used (%s): bags are read as if it were not there", path, error)
+                return cls(_connect(path))
+            except sqlite3.DatabaseError as error:
+                if attempt == 1 and error.sqlite_errorcode in _DAMAGED:
+                    log.info("%s: damaged (%s), made anew", path, error)
+                    with suppress(OSError):
+                        path.unlink(missing_ok=True)
+                    continue
+                log.info("%s: not used (%s): bags are read as if it were not there", path, error)
+            except OSError as error:
+                log.info("%s: not used (%s): bags are read as if it were not there", path, error)
             return None
-        return cls(db)
+        return None
 
     def checked(self, bags: Iterable[str], scopes: Iterable[str]) -> set[str]:
         """Of `bags`, those whose every message was judged against every scope of `scopes`."""

@@ -484,6 +484,19 @@ def test_what_due_learnt_does_not_answer_another_hold(two_runs, tmp_path):
     assert again["policy_holds"]["remembered"] == 0 and again["policy_holds"]["read"]
 
 
+def test_a_damaged_memo_is_made_anew(two_runs, tmp_path):
+    folder, _runs, after, _people = two_runs
+    state = fresh_state(folder, tmp_path)
+    (state / "state.db.due-holds").write_bytes(b"not a database, a file damaged" * 100)
+    asked = ("--policy", after, "--out", folder / "archive")
+
+    first = due_json(state, *asked, on="2027-03-01")
+    second = due_json(state, *asked, on="2027-03-01")
+
+    assert first["policy_holds"]["read"] and not first["policy_holds"]["remembered"]
+    assert second["policy_holds"]["remembered"] == first["policy_holds"]["read"]
+
+
 def test_due_answers_alike_where_it_cannot_keep_what_it_learnt(two_runs, tmp_path):
     """A copy of the state in a folder `due` may not write: every call reads the bags."""
     folder, _runs, after, _people = two_runs
