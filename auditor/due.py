@@ -29,7 +29,7 @@ from json.encoder import encode_basestring
 from pathlib import Path, PurePath
 from typing import NamedTuple
 
-from auditor import due_holds, expected_head
+from auditor import due_holds, due_memo, expected_head
 from auditor.partitions import format_instant
 from auditor.policies.model import Policy
 from auditor.state_reading import check_whole, reading_state
@@ -206,18 +206,33 @@ def due(
         if policy is not None:
             bags_dir = out_dir or state_path.parent
             params["released"] = json.dumps(due_holds.released_holds(policy, on_ms))
-            params["unapplied"] = json.dumps(due_holds.runs_without(db, policy, on_ms, bags_dir))
+            memo = due_memo.HoldsMemo.open(state_path) if policy.holds else None
+            unapplied = due_holds.runs_without(db, policy, on_ms, bags_dir, memo)
+            remembered = due_holds.remembered_runs(db, memo, unapplied, policy, on_ms)
+            kept = f"{verdict} IN ({', '.join(map(repr, due_holds.UNAPPLIED))})"
+            params["unapplied"] = json.dumps([run for run in unapplied if run not in remembered])
+            params["remembered"] = json.dumps(sorted(remembered))
             candidates = (
                 f"SELECT r.bag_path, {seq}, m.msg_id, m.content_hash,"
-                f" CASE WHEN {verdict} = 'hold' THEN {rule} END FROM messages m"
+                f" CASE WHEN {verdict} = 'hold' THEN {rule} END, m.first_run FROM messages m"
                 " LEFT JOIN runs r ON r.sequence = m.first_run"
                 f" WHERE {verdict} IN ({', '.join(map(repr, due_holds.REJUDGED))})"
                 f" OR ({verdict} = 'hold' AND {rule} IN (SELECT value FROM json_each(:released)))"
-                f" OR ({verdict} IN ({', '.join(map(repr, due_holds.UNAPPLIED))})"
-                " AND m.first_run IN (SELECT value FROM json_each(:unapplied)))"
+                f" OR ({kept} AND m.first_run IN (SELECT value FROM json_each(:unapplied)))"
                 f" ORDER BY r.bag_path, {seq}"
             )
-            rejudged = due_holds.rejudge(db, candidates, params, policy, bags_dir, on_ms)
+            memo_rows = (
+                f"FROM messages m WHERE {kept}"
+                " AND m.first_run IN (SELECT value FROM json_each(:remembered))"
+            )
+            try:
+                rejudged = due_holds.rejudge(
+                    db, candidates, params, policy, bags_dir, on_ms,
+                    due_holds.Learning(memo, unapplied, remembered, memo_rows),
+                )  # fmt: skip
+            finally:
+                if memo is not None:
+                    memo.close()
             joined = (
                 f"messages m LEFT JOIN {due_holds.TABLE} h"
                 " ON h.msg_id = m.msg_id AND h.content_hash = m.content_hash"

@@ -6,19 +6,21 @@ the policy after that run is not in it. Every message `due` would list as `delet
 `expired` or `no-retention` is read again from its bag, by its bag and `seq` (its line among the
 bag's records), and so is each message of a run that did not apply one of the policy's holds
 whose retention still runs (`runs_without`: a hold added since covers it now, not once its
-retention has ended: 36 in probe months25). Each is judged against the holds of the current
-policy that have not ended on the day asked about (begun or not: a message shown as held before its
-hold begins is only kept a little longer). Those a hold covers are listed as `hold`, named after
-it. A message the index holds under a hold that the current policy says has ended by then (legal
-released it by setting its `ends:` after the run, when the run had it open-ended) is read again
-too: held by another hold of the policy, it stays `hold`; else the policy's retention rules
-judge it (the index holds only the hold, not the rule under it), and it is due as they say once
-both its retention and the released hold have ended (`delete`, `review` or `keep`, named after
-the rule), or not listed while its retention runs. Without this, a released hold's messages were
-listed as `hold` for ever (probe months25 #1). Those whose line could not be checked (the bag's
-line is not the message the index names, or it has no line) are listed as `unchecked`, never
-with the verdict the index gave: an officer who feeds the list of deletions to a script would
-otherwise delete a message a hold may cover.
+retention has ended: 36 in probe months25); what that reading learns is kept in `due_memo`, so
+the next call takes those messages from there instead of reading the bag again. Each is judged
+against the holds of the current policy that have not ended on the day asked about (begun or
+not: a message shown as held before its hold begins is only kept a little longer). Those a hold
+covers are listed as `hold`, named after it. A message the index holds under a hold that the
+current policy says has ended by then (legal released it by setting its `ends:` after the run,
+when the run had it open-ended) is read again too: held by another hold of the policy, it stays
+`hold`; else the policy's retention rules judge it (the index holds only the hold, not the rule
+under it), and it is due as they say once both its retention and the released hold have ended
+(`delete`, `review` or `keep`, named after the rule), or not listed while its retention runs.
+Without this, a released hold's messages were listed as `hold` for ever (probe months25 #1).
+Those whose line could not be checked (the bag's line is not the message the index names, it has
+no such line, or its bag is not in the folder) are listed as `unchecked`, never with the verdict
+the index gave: an officer who feeds the list of deletions to a script would otherwise delete a
+message a hold may cover.
 
 The candidates come sorted by bag and seq from SQLite (sorted on disk past its cache), each bag's
 record files are read once, line by line, and what the holds cover goes to a temporary table of
@@ -39,6 +41,7 @@ from auditor.archive.baginfo import check_format, parse_bag_info
 from auditor.archive.lines import record_bytes
 from auditor.archive.untrusted import TAG_FILE_LIMIT, read_bag_file, record_files, shown
 from auditor.archive.verify import parse_record_line
+from auditor.due_memo import HoldsMemo, bag_key, scope_key
 from auditor.errors import ConfigError, InputError
 from auditor.partitions import parse_instant
 from auditor.policies.in_bag import load_bag_policy
@@ -66,6 +69,8 @@ UNCHECKED_WHY = {
     "changed": "its line is not the message indexed (its msg_id or content hash differs): the "
     "bag was changed since its run (auditor verify-chain OUT)",
     "missing": "its bag has no such line (cut short since its run: auditor verify-chain OUT)",
+    "no-bag": "its bag is not in the folder of bags (moved or deleted since its run: restore it, "
+    "or give the folder that holds it with --out)",
 }
 """Why a candidate could not be checked, by the name `policy_holds.unchecked_why` counts it."""
 
@@ -75,36 +80,59 @@ def open_holds(policy: Policy, on_ms: int) -> tuple[Hold, ...]:
     return tuple(hold for hold in policy.holds if hold.ends_ms is None or hold.ends_ms > on_ms)
 
 
-def runs_without(db: sqlite3.Connection, policy: Policy, on_ms: int, out_dir: Path) -> list[int]:
+def runs_without(
+    db: sqlite3.Connection,
+    policy: Policy,
+    on_ms: int,
+    out_dir: Path,
+    memo: HoldsMemo | None = None,
+) -> list[int]:
     """The runs that did not apply one of the policy's holds open on `on_ms`: their policy (the
     bag's `data/policy.yaml`) had no hold of the same scope not ended at their reference time.
 
     A run indexes what each hold of its policy covers as held, so the messages of the other
     runs need no reading while their retention runs: they are due for deletion only once it
     ends, and read again then. A run whose bag, or its policy, cannot be read is named too (an
-    older bag kept no policy), and its bag is then asked for its lines as any other."""
-    holds = {hold.scope for hold in open_holds(policy, on_ms)}
+    older bag kept no policy), and its bag is then asked for its lines as any other. What a
+    bag's policy applied is a fact of the bag: `memo` keeps it, so each distinct policy (with
+    term files, seconds each) is loaded by the first call only."""
+    holds = {scope_key(hold.scope) for hold in open_holds(policy, on_ms)}
     if not holds:
         return []
-    applied: dict[tuple, Policy | None] = {}
+    keys = bag_keys(db)
+    loaded: dict[tuple, Policy | None] = {}
     unapplied = []
     for sequence, bag in db.execute(
         "SELECT sequence, bag_path FROM runs WHERE status = 'completed' ORDER BY sequence"
     ):
-        folder = out_dir / PurePath(bag).name if bag else None
-        raw = read_bag_file(folder / layout.BAG_INFO, TAG_FILE_LIMIT) if folder else None
-        info = parse_bag_info(raw, "")[0] if raw else {}
-        named = _policy_named(info)
-        if named not in applied:
-            applied[named] = _bag_policy(folder, info)
-        run_policy = applied[named]
-        try:
-            reference = parse_instant(info["Policy-Reference-Time"])
-        except (KeyError, ConfigError):
-            run_policy = None
-        if run_policy is None or holds - {hold.scope for hold in open_holds(run_policy, reference)}:
+        key = keys.get(sequence)
+        applied = memo.applied(key) if memo is not None and key else None
+        if applied is None:
+            applied = _applied(out_dir, bag, loaded)
+            if applied is not None and memo is not None and key:
+                memo.remember_applied(key, applied)
+        if applied is None or holds - applied:
             unapplied.append(sequence)
     return unapplied
+
+
+def _applied(out_dir: Path, bag: str | None, loaded: dict[tuple, Policy | None]) -> set[str] | None:
+    """The scopes (`scope_key`) of the holds a bag's policy had open at its reference time;
+    None when its bag-info or policy cannot be read. `loaded` keeps each policy loaded."""
+    folder = out_dir / PurePath(bag).name if bag else None
+    raw = read_bag_file(folder / layout.BAG_INFO, TAG_FILE_LIMIT) if folder else None
+    info = parse_bag_info(raw, "")[0] if raw else {}
+    named = _policy_named(info)
+    if named not in loaded:
+        loaded[named] = _bag_policy(folder, info)
+    run_policy = loaded[named]
+    try:
+        reference = parse_instant(info["Policy-Reference-Time"])
+    except (KeyError, ConfigError):
+        return None
+    if run_policy is None:
+        return None
+    return {scope_key(hold.scope) for hold in open_holds(run_policy, reference)}
 
 
 def _policy_named(info: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -142,26 +170,77 @@ class Rejudged:
     and by why (`UNCHECKED_WHY`)."""
 
     read: int = 0
+    remembered: int = 0
+    """Kept or keep messages judged by what an earlier `due` learnt of their bags, not read."""
     held: int = 0
     released: int = 0
     unchecked: int = 0
     unchecked_why: dict[str, int] = field(default_factory=dict)
+    missing_bags: dict[str, int] = field(default_factory=dict)
+    """The bags not found, each with how many of its messages were listed as `unchecked`."""
 
     def not_checked(self, why: str) -> None:
         self.unchecked += 1
         self.unchecked_why[why] = self.unchecked_why.get(why, 0) + 1
 
 
+def remembered_runs(
+    db: sqlite3.Connection, memo: HoldsMemo | None, unapplied: list[int], policy: Policy, on_ms: int
+) -> dict[int, str]:
+    """Of the runs `unapplied`, those whose every message the memo judged against the scope of
+    each hold of `policy` open on `on_ms`, by their bag's key."""
+    if memo is None or not unapplied:
+        return {}
+    keys = bag_keys(db)
+    scopes = [scope_key(hold.scope) for hold in open_holds(policy, on_ms)]
+    known = memo.checked((keys[run] for run in unapplied if keys.get(run)), scopes)
+    return {run: keys[run] for run in unapplied if keys.get(run) in known}
+
+
+def bag_keys(db: sqlite3.Connection) -> dict[int, str]:
+    """Each completed run's bag as `due_memo` knows it."""
+    return {
+        sequence: key
+        for sequence, tagmanifest in db.execute(
+            "SELECT sequence, tagmanifest_sha256 FROM runs WHERE status = 'completed'"
+        )
+        if (key := bag_key(sequence, tagmanifest))
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Learning:
+    """What `rejudge` takes from the memo and teaches it: `remembered`, the runs of `unapplied`
+    whose kept and keep messages (`rows`, a query's FROM and WHERE over `messages m`) the memo
+    answers by their bag's key; the other runs of `unapplied` are read, and learnt."""
+
+    memo: HoldsMemo | None = None
+    unapplied: list[int] = field(default_factory=list)
+    remembered: dict[int, str] = field(default_factory=dict)
+    rows: str = ""
+
+
 def rejudge(
-    db: sqlite3.Connection, candidates: str, params: dict, policy: Policy, out_dir: Path, on_ms: int
+    db: sqlite3.Connection,
+    candidates: str,
+    params: dict,
+    policy: Policy,
+    out_dir: Path,
+    on_ms: int,
+    learning: Learning | None = None,
 ) -> Rejudged:
     """Fills `TABLE` with the candidates that a hold of `policy` not ended at `on_ms` covers,
     and those that could not be checked against its holds.
 
-        `candidates` is a query of `(bag, seq, msg_id, content_hash, released hold)` sorted by
-        bag and seq, the last None but for a message the index holds under a released hold.
-        Raises `InputError` (exit 2) when a bag is not in `out_dir`: the officer cannot be told
-        what is safe to delete without reading it."""
+        `candidates` is a query of `(bag, seq, msg_id, content_hash, released hold, run)` sorted
+        by bag and seq, the released hold None but for a message the index holds under a
+        released hold. The kept and keep messages of the runs the memo answers are not among
+        them: SQLite counts them, and only those the memo says a scope covers are looked up
+        (`_remembered`). What is learnt of the runs read is kept in the memo (not of a run with
+        a line that could not be checked).
+        A bag not in `out_dir` makes its candidates `unchecked` (`Rejudged.missing_bags` names
+        it): the rest of the chain is still answered. Raises `InputError` (exit 2) when no bag
+        of the chain is there: `out_dir` is the wrong folder, not a folder missing a bag."""
     db.execute(
         f"CREATE TABLE {TABLE} (msg_id TEXT NOT NULL, content_hash TEXT NOT NULL, verdict TEXT"
         " NOT NULL, hold TEXT, PRIMARY KEY (msg_id, content_hash)) WITHOUT ROWID"
@@ -170,19 +249,39 @@ def rejudge(
     outcome = Rejudged()
     if not holds and not released_holds(policy, on_ms):
         return outcome
+    _check_bags_there(db, out_dir)
     scopes = ScopeSet([hold.scope for hold in holds])
+    keys = [scope_key(hold.scope) for hold in holds]
     ends = {hold.id: hold.ends_ms for hold in policy.holds}
     retention = RetentionDecider(dataclasses.replace(policy, holds=()), on_ms)
     found: list[tuple[str, str, str, str | None]] = []
+    learning = learning or Learning()
+    memo = learning.memo
+    learnt: dict[int, list[tuple[str, str, str]]] = (
+        {run: [] for run in learning.unapplied if run not in learning.remembered} if memo else {}
+    )
+    spoiled: set[int] = set()
+    if memo is not None and learning.remembered:
+        _remembered(db, learning, params, holds, keys, found, outcome)
+
     rows = db.execute(candidates, params)
     for bag, wanted in groupby(rows, key=lambda row: row[0]):
-        for (_, _, identity, content_hash, released), record, why in _records(out_dir, bag, wanted):
+        for row, record, why in _records(out_dir, bag, wanted):
+            identity, content_hash, released, run = row[2], row[3], row[4], row[5]
             if record is None:
                 outcome.not_checked(why)
+                spoiled.add(run)
+                if why == "no-bag":
+                    name = PurePath(bag).name if bag else ""
+                    outcome.missing_bags[name] = outcome.missing_bags.get(name, 0) + 1
                 found.append((identity, content_hash, "unchecked", None))
                 continue
             outcome.read += 1
             mask = scopes.mask(facts_of(record))
+            if mask and run in learnt:
+                learnt[run].extend(
+                    (identity, content_hash, key) for bit, key in enumerate(keys) if mask >> bit & 1
+                )
             if mask:
                 covering = [hold for bit, hold in enumerate(holds) if mask >> bit & 1]
                 found.append((identity, content_hash, "hold", longest_hold(covering).id))
@@ -199,7 +298,40 @@ def rejudge(
             if len(found) >= _BATCH:
                 _store(db, found)
     _store(db, found)
+    if memo is not None and learnt:
+        runs = bag_keys(db)
+        for run, covered in learnt.items():
+            if run not in spoiled and run in runs:
+                memo.remember(runs[run], keys, covered)
     return outcome
+
+
+def _remembered(
+    db: sqlite3.Connection,
+    learning: Learning,
+    params: dict,
+    holds: tuple[Hold, ...],
+    keys: list[str],
+    found: list[tuple[str, str, str, str | None]],
+    outcome: Rejudged,
+) -> None:
+    """Judges the kept and keep messages of the runs the memo answers: counted by SQLite, and
+    of those a scope covers (a hold's few custodians), each looked up as still kept or keep."""
+    memo = learning.memo
+    if memo is None:
+        return
+    outcome.remembered = db.execute(f"SELECT count(*) {learning.rows}", params).fetchone()[0]
+    still = (
+        f"SELECT 1 {learning.rows} AND m.msg_id = :msg_id AND m.content_hash = :content_hash"
+        " AND m.first_run = :run"
+    )
+    for run, key in learning.remembered.items():
+        for (identity, content_hash), scopes_of in memo.covered(key).items():
+            covering = [hold for hold, scope in zip(holds, keys, strict=True) if scope in scopes_of]
+            asked = {**params, "msg_id": identity, "content_hash": content_hash, "run": run}
+            if covering and db.execute(still, asked).fetchone():
+                found.append((identity, content_hash, "hold", longest_hold(covering).id))
+                outcome.held += 1
 
 
 _ACTIONS = {"dispose": "delete", "review": "review", "keep": "keep"}
@@ -218,6 +350,23 @@ def _after_release(
     return _ACTIONS.get(verdict.disposition, "review"), verdict.winning_rule
 
 
+def _check_bags_there(db: sqlite3.Connection, out_dir: Path) -> None:
+    """Refuses a folder holding none of the chain's bags: every message read again would be
+    `unchecked`, which says nothing but that the folder is not the chain's."""
+    names = [
+        PurePath(path).name
+        for (path,) in db.execute(
+            "SELECT bag_path FROM runs WHERE status = 'completed' AND bag_path IS NOT NULL"
+        )
+    ]
+    if names and not any((out_dir / name / layout.RECORDS).is_dir() for name in names):
+        raise InputError(
+            f"{out_dir}: none of the chain's bags is there (such as {shown(names[-1])}), whose "
+            "messages `due --policy` must read to apply today's holds; give the chain's folder "
+            "with --out, or the runs' config with --config"
+        )
+
+
 def _store(db: sqlite3.Connection, found: list[tuple[str, str, str, str | None]]) -> None:
     db.executemany(f"INSERT OR IGNORE INTO {TABLE} VALUES (?, ?, ?, ?)", found)
     found.clear()
@@ -229,13 +378,12 @@ def _records(
     """`(row, record, "")` of the wanted `(bag, seq, msg_id, content_hash, ...)` rows of one
     bag (sorted by seq, those without one first), read from its record files in order (its
     lines are its seqs from 0); `(row, None, why)` for each whose line could not be checked
-    (`UNCHECKED_WHY`)."""
+    (`UNCHECKED_WHY`), every row of a bag not in `out_dir` among them."""
     folder = out_dir / PurePath(bag).name if bag else None
     if folder is None or not (folder / layout.RECORDS).is_dir():
-        raise InputError(
-            f"{out_dir}: no bag {shown(str(bag))} there, whose messages `due --policy` must read "
-            "to apply today's holds; give the chain's folder with --out"
-        )
+        for row in wanted:
+            yield row, None, "no-bag"
+        return
     info, _ = parse_bag_info(read_bag_file(folder / layout.BAG_INFO, TAG_FILE_LIMIT) or b"", "")
     check_format(info, shown(folder), "read")
     entity_fields = entity_fields_of(info)

@@ -173,7 +173,29 @@ def test_due_with_a_policy_refuses_a_chain_folder_without_its_bags(chain, tmp_pa
         tmp_path,
     )
     assert result.exit_code == 2
-    assert "no bag" in result.output and "Traceback" not in result.output
+    assert result.output.count("\n") == 1 and "none of the chain's bags" in result.output
+
+
+def test_due_with_a_config_finds_the_bags_where_the_runs_wrote_them(chain, tmp_path, monkeypatch):
+    """As README's Scheduling shows it: the config puts the bags in `archive/` beside the state,
+    and `due --config auditor.yaml` reads them there, from wherever it runs (probe due27 #3:
+    `--state state.db` alone looked for them in the state's folder and stopped with exit 2)."""
+    folder = chain[0]
+    config = folder / "auditor.yaml"
+    config.write_text("run:\n  state: state.db\n  out: archive/\n")
+    monkeypatch.chdir(tmp_path)
+    current = current_policy(folder)
+    given = due_json(folder, "--policy", current, "--out", folder / "archive")
+
+    without = invoke("due", "--state", folder / "state.db", "--policy", current, "--on", LATER)
+    result = invoke(
+        "due", "--config", config, "--policy", current, "--on", LATER, "--format", "json"
+    )
+
+    assert without.exit_code == 2 and "--config" in without.output
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output[result.output.index("{") :]) == given
+    assert given["policy_holds"]["held"] and not given["policy_holds"]["unchecked"]
 
 
 def edited_copy(chain, tmp_path):
@@ -343,29 +365,165 @@ def test_due_reads_again_only_the_runs_that_did_not_apply_a_hold(chain, tmp_path
     assert report["policy_holds"]["read"] == 0
 
 
-def test_only_the_runs_from_before_a_hold_was_added_are_read_again(tmp_path):
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
     """Run 1 applied the policy without the hold on user0010-user0019, run 2 (after it was
-    added) with it: on a day every retention still runs, `due --policy` reads run 1's messages
-    only, and lists those the hold covers in both runs as held by it."""
-    keys = generate_key_files(tmp_path / "keys", identity="due-holds-test")
-    before = later_hold_policy(tmp_path / "policies.yaml")
-    after = tmp_path / "after.yaml"
-    after.write_text(current_policy(tmp_path).read_text().replace("[user0013]", "[user001*]"))
+    added) with it: the folder, both bags, the policy with the hold and whom it holds."""
+    folder = tmp_path_factory.mktemp("two-runs")
+    keys = generate_key_files(folder / "keys", identity="due-holds-test")
+    before = later_hold_policy(folder / "policies.yaml")
+    after = folder / "after.yaml"
+    after.write_text(current_policy(folder).read_text().replace("[user0013]", "[user001*]"))
     people = tuple(f"user001{digit}" for digit in range(10))
     runs = []
     with run_emulator(EmulatorOptions(messages=600, days=1, client_secret=SECRET)) as emulator:
         for policy, since in ((before, DEFAULT_START_MS), (after, DEFAULT_START_MS + 3 * HOUR_MS)):
             settings = run_support.settings_for(
-                emulator, keys, tmp_path, SECRET, policy_path=policy, since_ms=since,
+                emulator, keys, folder, SECRET, policy_path=policy, since_ms=since,
                 until_ms=since + 3 * HOUR_MS,
             )  # fmt: skip
             runs.append(run_audit(settings).bag_path)
+    return folder, runs, after, people
+
+
+def fresh_state(folder, tmp_path):
+    """A copy of the chain's state alone, beside nothing an earlier `due` left."""
+    copy = tmp_path / "state"
+    copy.mkdir(parents=True)
+    shutil.copy(folder / "state.db", copy / "state.db")
+    return copy
+
+
+def test_only_the_runs_from_before_a_hold_was_added_are_read_again(two_runs, tmp_path):
+    """On a day every retention still runs, `due --policy` reads run 1's messages only, and
+    lists those the hold covers in both runs as held by it."""
+    folder, runs, after, people = two_runs
     added = {r["msg_id"] for bag in runs for r in records(bag) if touches(r, people)}
     in_first = {r["msg_id"] for r in records(runs[0])}
     assert added & in_first and added - in_first
+    state = fresh_state(folder, tmp_path)
 
-    report = due_json(tmp_path, "--policy", after, "--out", tmp_path / "archive", on="2027-03-01")
+    report = due_json(state, "--policy", after, "--out", folder / "archive", on="2027-03-01")
 
-    held_before = {m["msg_id"] for m in due_json(tmp_path, on="2027-03-01")["messages"]}
+    held_before = {m["msg_id"] for m in due_json(state, on="2027-03-01")["messages"]}
     assert report["policy_holds"]["read"] == len(in_first - held_before)
     assert {m["msg_id"] for m in report["messages"] if m["rule"] == "matter-2027-001"} == added
+
+
+def test_a_bag_missing_from_the_folder_lists_its_messages_as_unchecked(two_runs, tmp_path):
+    """Run 1's bag is gone from the folder: its messages the hold might cover are `unchecked`,
+    with one line naming the bag and exit 1, and run 2's are still answered (probe due27 #2:
+    the whole listing stopped with exit 2)."""
+    folder, runs, after, people = two_runs
+    copy = tmp_path / "archive"
+    shutil.copytree(folder / "archive", copy)
+    shutil.rmtree(copy / runs[0].name)
+    state = fresh_state(folder, tmp_path)
+    held_before = {m["msg_id"] for m in due_json(state, on="2027-03-01")["messages"]}
+    in_first = {r["msg_id"] for r in records(runs[0])}
+    command = [sys.executable, "-m", "auditor", "due", "--state", str(state / "state.db")]
+    command += ["--on", "2027-03-01", "--policy", str(after), "--out", str(copy)]
+
+    done = subprocess.run([*command, "--format", "json"], capture_output=True, text=True)
+
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    unchecked = {m["msg_id"] for m in report["messages"] if m["verdict"] == "unchecked"}
+    assert unchecked == in_first - held_before
+    assert report["policy_holds"]["missing_bags"] == {runs[0].name: len(unchecked)}
+    assert report["policy_holds"]["unchecked_why"] == {"no-bag": len(unchecked)}
+    second = {r["msg_id"] for r in records(runs[1]) if touches(r, people)}
+    assert {m["msg_id"] for m in report["messages"] if m["verdict"] == "hold"} >= second
+    lines = [line for line in done.stderr.splitlines() if runs[0].name in line]
+    assert len(lines) == 1 and "unchecked" in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_second_due_takes_what_the_first_learnt_of_the_bags(two_runs, tmp_path):
+    """A daily `due --policy` read run 1's bag every day while its retention ran (probe due27
+    #1): what the first call learnt is kept beside the state, and the next reads none of the
+    messages of run 1 it judged, with the same answer."""
+    folder, _runs, after, _people = two_runs
+    state = fresh_state(folder, tmp_path)
+    asked = ("--policy", after, "--out", folder / "archive")
+
+    first = due_json(state, *asked, on="2027-03-01")
+    second = due_json(state, *asked, on="2027-03-01")
+    later = due_json(state, *asked)  # most retentions ended: the deletions are read again
+
+    read = first["policy_holds"]["read"]
+    assert read and first["policy_holds"]["remembered"] == 0
+    assert (second["policy_holds"]["read"], second["policy_holds"]["remembered"]) == (0, read)
+    assert (second["messages"], second["counts"]) == (first["messages"], first["counts"])
+    assert later["policy_holds"]["read"] > later["policy_holds"]["remembered"]
+    assert (state / "state.db.due-holds").is_file()
+
+
+def test_what_due_learnt_does_not_answer_another_hold(two_runs, tmp_path):
+    """A hold of another scope, or an earlier version's memo, is not in what was learnt: the
+    bag is read again, and the answer is the one a first reading gives."""
+    folder, _runs, after, _people = two_runs
+    state = fresh_state(folder, tmp_path)
+    asked = ("--out", folder / "archive")
+    first = due_json(state, "--policy", after, *asked, on="2027-03-01")
+    other = tmp_path / "other.yaml"
+    other.write_text(after.read_text().replace("[user001*]", "[user002*]"))
+    alone = fresh_state(folder, tmp_path / "alone")
+
+    report = due_json(state, "--policy", other, *asked, on="2027-03-01")
+
+    assert report["policy_holds"]["remembered"] == 0
+    assert report == due_json(alone, "--policy", other, *asked, on="2027-03-01")
+    back = due_json(state, "--policy", after, *asked, on="2027-03-01")  # user002*'s not held
+    assert back["policy_holds"]["remembered"]
+    assert (back["messages"], back["counts"]) == (first["messages"], first["counts"])
+    with closing(sqlite3.connect(state / "state.db.due-holds")) as memo:
+        memo.execute("UPDATE about SET value = 'an older version' WHERE key = 'version'")
+        memo.commit()
+    again = due_json(state, "--policy", after, *asked, on="2027-03-01")
+    assert again["policy_holds"]["remembered"] == 0 and again["policy_holds"]["read"]
+
+
+def test_a_damaged_memo_is_made_anew(two_runs, tmp_path):
+    folder, _runs, after, _people = two_runs
+    state = fresh_state(folder, tmp_path)
+    (state / "state.db.due-holds").write_bytes(b"not a database, a file damaged" * 100)
+    asked = ("--policy", after, "--out", folder / "archive")
+
+    first = due_json(state, *asked, on="2027-03-01")
+    second = due_json(state, *asked, on="2027-03-01")
+
+    assert first["policy_holds"]["read"] and not first["policy_holds"]["remembered"]
+    assert second["policy_holds"]["remembered"] == first["policy_holds"]["read"]
+
+
+def test_due_answers_alike_where_it_cannot_keep_what_it_learnt(two_runs, tmp_path):
+    """A copy of the state in a folder `due` may not write: every call reads the bags."""
+    folder, _runs, after, _people = two_runs
+    state = fresh_state(folder, tmp_path)
+    (state / "state.db.due-holds").mkdir()  # in the memo's way, as an unwritable folder is
+    asked = ("--policy", after, "--out", folder / "archive")
+
+    first = due_json(state, *asked, on="2027-03-01")
+    second = due_json(state, *asked, on="2027-03-01")
+
+    assert first == second and second["policy_holds"]["remembered"] == 0
+
+
+def test_a_second_due_loads_no_bag_policy_again(two_runs, tmp_path):
+    """Which holds each run applied is learnt once: with run 2's policy gone from its bag after
+    the first call, the second still knows run 2 applied the hold and reads nothing of it (it
+    was loaded again on every call, each distinct policy with its term files)."""
+    folder, runs, after, _people = two_runs
+    copy = tmp_path / "archive"
+    shutil.copytree(folder / "archive", copy)
+    state = fresh_state(folder, tmp_path)
+    asked = ("--policy", after, "--out", copy)
+    first = due_json(state, *asked, on="2027-03-01")
+    (copy / runs[1].name / layout.POLICY).unlink()
+
+    second = due_json(state, *asked, on="2027-03-01")
+
+    assert (second["policy_holds"]["read"], second["messages"]) == (0, first["messages"])
+    alone = fresh_state(folder, tmp_path / "alone")
+    assert due_json(alone, *asked, on="2027-03-01")["policy_holds"]["read"] > 0

@@ -206,6 +206,27 @@ def test_a_carried_out_file_that_is_not_a_due_listing_is_one_line_and_exit_2(
     assert index_rows(state_path) == before
 
 
+def test_a_json_listing_cut_short_forgets_nothing(audited, tmp_path):
+    """Read a message at a time, the listing's first rows reach the prune before its fault is
+    met: the prune still forgets none of them, and says so in one line."""
+    state_path = copy_state(audited, tmp_path)
+    before = index_rows(state_path)
+    listing = due_listing(state_path, tmp_path / "due.json", "--format", "json")
+    text = listing.read_text(encoding="utf-8")
+    listing.write_text(text[: text.index('"verdict": "delete"') + 2000], encoding="utf-8")
+
+    result = prune(
+        state_path, "--before", format_instant(CUT), "--on", "2099-01-01", "--carried-out", listing
+    )
+
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"auditor: error: {listing}: not a listing of `auditor due` (not JSON); give the CSV or "
+        "JSON it wrote, whose deletions and reviews were carried out\n"
+    )
+    assert index_rows(state_path) == before
+
+
 def due_counts(state_path, on="2099-01-01"):
     result = CliRunner().invoke(
         main, ["due", "--state", str(state_path), "--on", on, "--format", "json"]

@@ -9,9 +9,10 @@ from itertools import islice
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from auditor import due as due_module
-from auditor import due_holds, expected_head, state_show
+from auditor import due_holds, due_memo, expected_head, state_show
 from auditor.archive.publickey import load_public_keys
 from auditor.carried_out import acted_on
 from auditor.cli.archive import _PUBKEY
@@ -219,7 +220,17 @@ def rebuild_command(
     "when one of its holds (not ended on the day) covers them; those held by a hold it says has "
     "ended are judged by its retention rules unless another covers them.",
 )
-@_bags_option("The chain's folder of bags, read with --policy [default: the state's folder].")
+@_bags_option(
+    "The chain's folder of bags, read with --policy [default: --config's run.out, else the "
+    "state's folder]."
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The config file of `auditor run`: its run.state and run.out (where the runs wrote "
+    "their bags) apply unless --state or --out is given.",
+)
 @expected_head.OPTION
 def due_command(
     state_path: Path,
@@ -228,6 +239,7 @@ def due_command(
     output: str,
     policy_path: Path | None,
     out_dir: Path | None,
+    config_file: Path | None,
     expect_head: str | None,
 ) -> None:
     """What is due across the whole chain: the messages whose retention has ended (to delete at
@@ -241,26 +253,34 @@ def due_command(
     Read-only.
 
     Exits 0 when answered, 1 when no run the state records has the --expect-head head or (after
-    the listing) a message is listed as unchecked, 2 when
-    the state, the policy or a bag is missing or unreadable, or the state is damaged (SQLite's
-    quick_check), 4 while a run holds the state.
+    the listing) a message is listed as unchecked (a bag not in --out makes its messages so), 2
+    when the state or the policy is missing or unreadable, --out holds none of the chain's bags,
+    or the state is damaged (SQLite's quick_check), 4 while a run holds the state.
     """
     on_ms = _day_end("--on", on) if on else _now_ms()
     since_ms = _day_end("--since", since) if since else None
     if out_dir is not None and policy_path is None:
         raise ConfigError("--out is read with --policy only: give the current policy file too")
+    if config_file is not None:
+        state_path, out_dir = _from_config(config_file, state_path, out_dir)
     policy = load_policy(policy_path) if policy_path is not None else None
     expected = expected_head.parse(expect_head)
     with due_module.due(state_path, on_ms, since_ms, policy, out_dir, expected) as report:
         if report.rejudged is not None:
             rejudged = report.rejudged
+            if rejudged.missing_bags:
+                _warn_missing(rejudged.missing_bags, out_dir or state_path.parent)
             log.warning(
                 "holds of %s applied to %s message(s) read again from their bags (due for "
                 "deletion or review, held by a hold it says has ended, or archived by a run that "
-                "did not apply one of its holds): %s now held, %s no longer held (judged by its "
+                "did not apply one of its holds)%s: %s now held, %s no longer held (judged by its "
                 "retention rules)%s",
                 policy_path,
                 f"{rejudged.read:,}",
+                f" and {rejudged.remembered:,} whose retention runs, as an earlier due read them "
+                f"({due_memo.memo_path(state_path).name})"
+                if rejudged.remembered
+                else "",
                 f"{rejudged.held:,}",
                 f"{rejudged.released:,}",
                 f"; {rejudged.unchecked:,} could not be checked in their bags as indexed ("
@@ -304,6 +324,41 @@ def due_command(
             policy_path,
         )
         click.get_current_context().exit(EXIT_FINDINGS)
+
+
+def _from_config(config_file: Path, state_path: Path, out_dir: Path | None) -> tuple[Path, Path]:
+    """The state and folder of bags of `due`: the flags given, else those `auditor run` takes
+    from the same config (its paths from the file's folder), so `due --config auditor.yaml`
+    finds the bags where the runs wrote them."""
+    from auditor.apps import has_apps
+    from auditor.config import load_run_section
+
+    if has_apps(config_file):
+        raise ConfigError(
+            f"{config_file}: it lists apps:, each with its own chain; give one app's --state and "
+            "--out instead of --config"
+        )
+    section = load_run_section(config_file)
+    source = click.get_current_context().get_parameter_source("state_path")
+    if source is ParameterSource.DEFAULT and "state" in section:
+        state_path = Path(section["state"])
+    if out_dir is None:
+        out_dir = Path(section["out"]) if "out" in section else state_path.parent
+    return state_path, out_dir
+
+
+def _warn_missing(missing: dict[str, int], bags_dir: Path) -> None:
+    """One line naming the bags `due --policy` did not find, whose messages are unchecked."""
+    named = ", ".join(f"{name} ({count:,})" for name, count in islice(missing.items(), 5))
+    more = f" and {len(missing) - 5:,} more" if len(missing) > 5 else ""
+    log.warning(
+        "%s bag(s) not in %s: %s%s; their messages read again are listed as unchecked (restore "
+        "the bags there, or give the folder that holds them with --out)",
+        f"{len(missing):,}",
+        bags_dir,
+        named,
+        more,
+    )
 
 
 def _instant(option: str, text: str) -> int:
