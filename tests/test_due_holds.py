@@ -527,3 +527,26 @@ def test_a_second_due_loads_no_bag_policy_again(two_runs, tmp_path):
     assert (second["policy_holds"]["read"], second["messages"]) == (0, first["messages"])
     alone = fresh_state(folder, tmp_path / "alone")
     assert due_json(alone, *asked, on="2027-03-01")["policy_holds"]["read"] > 0
+
+
+def test_what_due_keeps_tells_apart_scopes_that_differ_in_any_field():
+    """The memo answers a hold by its scope's key: a field of `Scope` the key left out would let
+    one hold's answer stand for another's, and a message it covers be listed for deletion."""
+    from dataclasses import fields, replace
+
+    from auditor.due_memo import scope_key
+    from auditor.policies.scope import IdPattern, Scope
+
+    values = {
+        "chat_types": frozenset({"groupchat"}),
+        "message_types": frozenset({"txt"}),
+        "sent_since_ms": DEFAULT_START_MS,
+        "sent_until_ms": DEFAULT_START_MS + HOUR_MS,
+    }
+    blank = scope_key(Scope())
+    for field in fields(Scope):
+        changed = replace(Scope(), **{field.name: values.get(field.name, IdPattern.of(["u1"]))})
+        assert scope_key(changed) != blank, field.name
+    assert scope_key(Scope(senders=IdPattern.of(["u1"]))) != scope_key(
+        Scope(senders=IdPattern.of(["u1*"]))
+    )
