@@ -26,6 +26,7 @@ from auditor.errors import InputError
 from auditor.jsonl import read_file
 from auditor.partitions import Partition
 from auditor.sources import local
+from auditor.sources.folder import prepared_inputs
 from auditor.sources.local import LocalFileSource
 from auditor.sources.pull import CHECKPOINT, pull
 
@@ -332,3 +333,38 @@ def test_a_local_file_name_with_terminal_escapes_is_shown_escaped(tmp_path):
     path.write_bytes(b"not json\n")
     message = one_error_line(invoke("pull", "--from", path, *WINDOW, "--out", tmp_path / "out"))
     assert message.startswith(f"{tmp_path}/bad\\x1b]0;TITLE\\x07\\r\\n.jsonl, line 1: not JSON")
+
+
+def seconds_export(tmp_path) -> Path:
+    """Two records of 2026-11-01, the second's timestamp written in seconds, not ms."""
+    good, late = records(0, 2)
+    late["timestamp"] = H0.start_ms // 1000 + 7
+    return write_lines(tmp_path / "export.jsonl", [good, late])
+
+
+def test_a_record_in_seconds_that_stretches_the_window_past_ten_years_is_named(tmp_path):
+    export = seconds_export(tmp_path)
+
+    with (
+        prepared_inputs([export], None, tmp_path) as prepared,
+        pytest.raises(InputError) as refused,
+    ):
+        prepared.window(None, None)
+
+    message = str(refused.value)
+    assert "export.jsonl, line 2" in message
+    assert "timestamp 1793491207" in message
+    assert "looks like seconds" in message
+    assert "2026-11-01T00:00:07Z" in message
+
+
+def test_a_record_in_seconds_left_out_of_the_window_given_is_named_in_the_warning(tmp_path, caplog):
+    export = seconds_export(tmp_path)
+
+    with prepared_inputs([export], None, tmp_path) as prepared, caplog.at_level(logging.WARNING):
+        window = prepared.window(H0.start_ms, H0.end_ms)
+
+    assert window == (H0.start_ms, H0.end_ms)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "export.jsonl, line 2" in warning
+    assert "looks like seconds" in warning
