@@ -11,6 +11,10 @@ import gzip
 import logging
 import os
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import zlib
 from pathlib import Path
@@ -368,3 +372,35 @@ def test_a_record_in_seconds_left_out_of_the_window_given_is_named_in_the_warnin
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert "export.jsonl, line 2" in warning
     assert "looks like seconds" in warning
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
+)
+def test_a_subfolder_that_cannot_be_read_is_an_error_naming_it_not_skipped():
+    """As `nobody`, a folder of mode 000 cannot be listed (root may list anything): its records
+    were passed over without a word, the rest of the inputs audited and exit 0."""
+    base = Path(tempfile.mkdtemp(prefix="auditor-locked-"))
+    try:
+        base.chmod(0o755)
+        inputs = base / "exports"
+        (inputs / "locked").mkdir(parents=True)
+        write_lines(inputs / "day.jsonl", records(0, 1))
+        write_lines(inputs / "locked" / "night.jsonl", records(1, 1))
+        (inputs / "locked").chmod(0)
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        ran = subprocess.run(
+            [*as_nobody, sys.executable, "-m", "auditor", "validate", str(inputs)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        (base / "exports" / "locked").chmod(0o755)
+        shutil.rmtree(base)
+
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stderr
+    (line,) = ran.stderr.strip().splitlines()
+    assert line.startswith(f"auditor: error: {inputs / 'locked'}: cannot read the folder")
+    assert "Permission denied" in line
