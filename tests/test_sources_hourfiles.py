@@ -264,5 +264,6 @@ def test_two_different_files_with_bad_lines_for_one_hour_keep_every_record_eithe
     assert emu.stats.downloads[partition.label()] == 2
     assert fingerprints(records) == expected
     assert result.duplicates == copies > 0
+    assert result.files == 2
     cut = [line[: len(line) // 2] for line in lines[:2]]
     assert [piece.raw for piece in result.unreadable] == [cut[1], cut[0]]

@@ -398,11 +398,10 @@ class HourFileSource(EasemobSource):
         raise SourceError(f"hour {label}: {problem} on each of {self.attempts} attempts")
 
     def fetch(self, partition: Partition, spill_dir: Path | None = None) -> PartitionResult:
-        """As `Source.fetch`; with `spill_dir`, a file of `STREAM_BYTES` or more is read a
-        piece at a time into `settle` (`stream_hour_file`), so that a large hour is never held
-        whole, and files are fetched again on the same terms as in `served`."""
-        if spill_dir is None:
-            return super().fetch(partition)
+        """As `Source.fetch`, files fetched again on the same terms as in `served`; a file of
+        `STREAM_BYTES` or more is read a piece at a time into `settle` (`stream_hour_file`), so
+        that with `spill_dir` a large hour is never held whole. The result's `files` says how
+        many different files were kept together."""
         label = partition.label(self.hour_timezone)
         problem = kept = ""
         last: PartitionResult | None = None
@@ -434,7 +433,8 @@ class HourFileSource(EasemobSource):
                             return result
                         result.close()
                         served = _union([*looks.values(), data], label, False)
-                        return settle(partition, served, self.entity_fields, spill_dir)
+                        result = settle(partition, served, self.entity_fields, spill_dir)
+                        return replace(result, files=len(looks) + 1)
                     empty = (
                         result.count == 0
                         and len(result.unreadable) == 1
@@ -465,7 +465,8 @@ class HourFileSource(EasemobSource):
                     return result
                 result.close()
                 served = _union(list(looks.values()), label, True)
-                return settle(partition, served, self.entity_fields, spill_dir)
+                result = settle(partition, served, self.entity_fields, spill_dir)
+                return replace(result, files=len(looks))
             raise SourceError(f"hour {label}: {problem} on each of {self.attempts} attempts")
         finally:
             if last is not None:
