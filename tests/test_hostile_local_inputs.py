@@ -404,3 +404,17 @@ def test_a_subfolder_that_cannot_be_read_is_an_error_naming_it_not_skipped():
     (line,) = ran.stderr.strip().splitlines()
     assert line.startswith(f"auditor: error: {inputs / 'locked'}: cannot read the folder")
     assert "Permission denied" in line
+
+
+def test_pull_from_names_a_record_in_seconds_that_lies_outside_the_window(tmp_path, caplog):
+    """It was left out of the pull without a word, exit 0."""
+    export = seconds_export(tmp_path)
+
+    with caplog.at_level(logging.WARNING):
+        summary = pull(LocalFileSource([export]), H0.start_ms, H0.end_ms, tmp_path / "out")
+
+    assert [hour.records for hour in summary.hours] == [1]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "1 hour(s) the files hold lie outside the window" in warning
+    assert "export.jsonl, line 2" in warning
+    assert "looks like seconds" in warning

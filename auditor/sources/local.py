@@ -261,6 +261,19 @@ class LocalFileSource(Source):
                 self._spool = spool
             return self._spool
 
+    def held_outside(self, since_ms: int, until_ms: int) -> str:
+        hours = self.partitions()
+        left_out = [hour for hour in hours if not since_ms <= hour.start_ms < until_ms]
+        if not left_out:
+            return ""
+        edge = self.origin(hours[0] if left_out[0] == hours[0] else hours[-1])
+        return (
+            f"{len(left_out)} hour(s) the files hold lie outside the window "
+            f"({format_instant(left_out[0].start_ms)} .. {format_instant(left_out[-1].end_ms)}) "
+            "and are not pulled: give --since and --until around them to pull them"
+            + ("" if edge is None else f"; the farthest was first read at {edge}")
+        )
+
     def origin(self, hour: Partition) -> Origin | None:
         """Where the first record sorted into `hour` was read, and its timestamp."""
         return self._sorted().origins.get(hour)

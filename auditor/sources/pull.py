@@ -406,6 +406,9 @@ def pull(
                 checkpoint.save()
             raise
         checkpoint.save()
+    outside = source.held_outside(since_ms, until_ms)
+    if outside:
+        log.warning("%s", outside)
     return PullSummary(folder, tuple(outcomes))
 
 
