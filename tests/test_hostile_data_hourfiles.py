@@ -343,3 +343,19 @@ def test_a_run_over_an_hour_served_as_two_different_broken_files_archives_both_f
     bag = Path(summary["bag"])
     kept = (bag / "data" / "unreadable" / f"{LABEL}.txt").read_bytes()
     assert kept == b"{cut shorter\n{cut short\n"
+
+
+def test_a_pull_of_an_hour_served_as_two_different_broken_files_says_so_and_keeps_it(
+    server, tmp_path
+):
+    other = RECORD.replace(b'"msg_id":"1"', b'"msg_id":"2"')
+    server.turns = [gzip.compress(RECORD + b"\n" + other + b"\n{cut short\n")]
+    try:
+        result = pull(server, tmp_path, gzip.compress(RECORD + b"\n{cut shorter\n"))
+    finally:
+        server.turns = None
+
+    assert result.exit_code == 0, result.output
+    assert f"{LABEL}  pulled          2 records  (2 unreadable, 2 different files)" in result.stdout
+    checkpoint = json.loads((tmp_path / "checkpoint.json").read_bytes())
+    assert checkpoint["hours"][LABEL]["files"] == 2
