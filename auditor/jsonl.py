@@ -418,9 +418,10 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
 def _record_files(folder: Path) -> Iterator[Path]:
     """The record files under `folder`, through folders linked in too (`rglob` skipped them
     without a word: exports of other months linked from another disk went unaudited), except a
-    link to a folder that holds it (a loop) or to one read already, each named in a warning."""
+    link to a folder that holds it (a loop) or to one read already, each named in a warning.
+    A folder that cannot be listed is an error (`os.walk` passed over it without a word)."""
     read: dict[tuple[int, int], Path] = {}
-    for root, folders, files in os.walk(folder, followlinks=True):
+    for root, folders, files in os.walk(folder, onerror=_unlisted, followlinks=True):
         here = Path(root)
         status = here.stat()
         first = read.setdefault((status.st_dev, status.st_ino), here)
@@ -443,3 +444,13 @@ def _record_files(folder: Path) -> Iterator[Path]:
                 yield path
             else:
                 log.warning("skipping %s: not a regular file", shown(path))
+
+
+def _unlisted(error: OSError) -> None:
+    """`os.walk`'s `onerror`: a folder of the inputs that cannot be listed stops the command,
+    since the records in it would not be read."""
+    where = error.filename if error.filename is not None else "a folder of the inputs"
+    raise InputError(
+        f"{shown(Path(where))}: cannot read the folder ({os_reason(error)}): its records would "
+        "be left out; make it readable, or move it out of the inputs"
+    ) from None

@@ -322,6 +322,8 @@ class PartitionProcessor:
             partition_findings += [_conflict(identity) for identity in result.conflicts]
             if result.outside:
                 partition_findings.append(_strays(partition, result.outside, result.count))
+            if result.files > 1:
+                partition_findings.append(_files_differ(partition, result.files))
             for finding in partition_findings:
                 findings_out.write(orjson.dumps(finding.to_dict()) + b"\n")
                 severities[finding.severity] += 1
@@ -725,6 +727,18 @@ def _strays(partition: Partition, count: int, served: int) -> Finding:
         "high" if mostly else "info",
         message,
         details={"hour": partition.iso(), "count": count, "served": served},
+    )
+
+
+def _files_differ(partition: Partition, files: int) -> Finding:
+    return Finding(
+        None,
+        "source",
+        "hour-files-differ",
+        "medium",
+        f"the source served {files} different files for hour {partition.iso()}, with lines that "
+        "are not records; every record any of them held is archived, once",
+        details={"hour": partition.iso(), "files": files},
     )
 
 

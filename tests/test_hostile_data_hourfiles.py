@@ -36,6 +36,9 @@ class HourFileServer(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.startswith("/files/"):
+            turns = getattr(self.server, "turns", None)  # files served in turn, then as below
+            if turns:
+                return self._send(200, turns.pop(0))
             files = getattr(self.server, "hour_files", None)  # label -> file, else one for all
             if files:
                 return self._send(200, files[self.path.split("/")[2].partition(".")[0]])
@@ -317,3 +320,42 @@ def test_a_msg_id_served_with_another_content_by_another_hour_of_the_run_is_repo
     assert conflict["message"] == (
         "msg_id 7 arrived with different contents; every variant is archived"
     )
+
+
+def test_a_run_over_an_hour_served_as_two_different_broken_files_archives_both_files_records(
+    server, tmp_path
+):
+    """The first look has a record the second lacks, each has a line that is not a record: the
+    run kept the second file alone (1 of 2 records archived) and said nothing of the first."""
+    other = RECORD.replace(b'"msg_id":"1"', b'"msg_id":"2"')
+    first = RECORD + b"\n" + other + b"\n{cut short\n"
+    second = RECORD + b"\n{cut shorter\n"
+    server.turns = [gzip.compress(first)]
+    try:
+        summary, findings = run_and_verify(server, tmp_path, second)
+    finally:
+        server.turns = None
+
+    assert summary["records"] == 2
+    (differ,) = [finding for finding in findings if finding["rule"] == "hour-files-differ"]
+    assert differ["severity"] == "medium"
+    assert differ["details"] == {"hour": "2026-11-01T00:00:00Z", "files": 2}
+    bag = Path(summary["bag"])
+    kept = (bag / "data" / "unreadable" / f"{LABEL}.txt").read_bytes()
+    assert kept == b"{cut shorter\n{cut short\n"
+
+
+def test_a_pull_of_an_hour_served_as_two_different_broken_files_says_so_and_keeps_it(
+    server, tmp_path
+):
+    other = RECORD.replace(b'"msg_id":"1"', b'"msg_id":"2"')
+    server.turns = [gzip.compress(RECORD + b"\n" + other + b"\n{cut short\n")]
+    try:
+        result = pull(server, tmp_path, gzip.compress(RECORD + b"\n{cut shorter\n"))
+    finally:
+        server.turns = None
+
+    assert result.exit_code == 0, result.output
+    assert f"{LABEL}  pulled          2 records  (2 unreadable, 2 different files)" in result.stdout
+    checkpoint = json.loads((tmp_path / "checkpoint.json").read_bytes())
+    assert checkpoint["hours"][LABEL]["files"] == 2

@@ -11,6 +11,10 @@ import gzip
 import logging
 import os
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import zlib
 from pathlib import Path
@@ -26,6 +30,7 @@ from auditor.errors import InputError
 from auditor.jsonl import read_file
 from auditor.partitions import Partition
 from auditor.sources import local
+from auditor.sources.folder import prepared_inputs
 from auditor.sources.local import LocalFileSource
 from auditor.sources.pull import CHECKPOINT, pull
 
@@ -332,3 +337,84 @@ def test_a_local_file_name_with_terminal_escapes_is_shown_escaped(tmp_path):
     path.write_bytes(b"not json\n")
     message = one_error_line(invoke("pull", "--from", path, *WINDOW, "--out", tmp_path / "out"))
     assert message.startswith(f"{tmp_path}/bad\\x1b]0;TITLE\\x07\\r\\n.jsonl, line 1: not JSON")
+
+
+def seconds_export(tmp_path) -> Path:
+    """Two records of 2026-11-01, the second's timestamp written in seconds, not ms."""
+    good, late = records(0, 2)
+    late["timestamp"] = H0.start_ms // 1000 + 7
+    return write_lines(tmp_path / "export.jsonl", [good, late])
+
+
+def test_a_record_in_seconds_that_stretches_the_window_past_ten_years_is_named(tmp_path):
+    export = seconds_export(tmp_path)
+
+    with (
+        prepared_inputs([export], None, tmp_path) as prepared,
+        pytest.raises(InputError) as refused,
+    ):
+        prepared.window(None, None)
+
+    message = str(refused.value)
+    assert "export.jsonl, line 2" in message
+    assert "timestamp 1793491207" in message
+    assert "looks like seconds" in message
+    assert "2026-11-01T00:00:07Z" in message
+
+
+def test_a_record_in_seconds_left_out_of_the_window_given_is_named_in_the_warning(tmp_path, caplog):
+    export = seconds_export(tmp_path)
+
+    with prepared_inputs([export], None, tmp_path) as prepared, caplog.at_level(logging.WARNING):
+        window = prepared.window(H0.start_ms, H0.end_ms)
+
+    assert window == (H0.start_ms, H0.end_ms)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "export.jsonl, line 2" in warning
+    assert "looks like seconds" in warning
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
+)
+def test_a_subfolder_that_cannot_be_read_is_an_error_naming_it_not_skipped():
+    """As `nobody`, a folder of mode 000 cannot be listed (root may list anything): its records
+    were passed over without a word, the rest of the inputs audited and exit 0."""
+    base = Path(tempfile.mkdtemp(prefix="auditor-locked-"))
+    try:
+        base.chmod(0o755)
+        inputs = base / "exports"
+        (inputs / "locked").mkdir(parents=True)
+        write_lines(inputs / "day.jsonl", records(0, 1))
+        write_lines(inputs / "locked" / "night.jsonl", records(1, 1))
+        (inputs / "locked").chmod(0)
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        ran = subprocess.run(
+            [*as_nobody, sys.executable, "-m", "auditor", "validate", str(inputs)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        (base / "exports" / "locked").chmod(0o755)
+        shutil.rmtree(base)
+
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stderr
+    (line,) = ran.stderr.strip().splitlines()
+    assert line.startswith(f"auditor: error: {inputs / 'locked'}: cannot read the folder")
+    assert "Permission denied" in line
+
+
+def test_pull_from_names_a_record_in_seconds_that_lies_outside_the_window(tmp_path, caplog):
+    """It was left out of the pull without a word, exit 0."""
+    export = seconds_export(tmp_path)
+
+    with caplog.at_level(logging.WARNING):
+        summary = pull(LocalFileSource([export]), H0.start_ms, H0.end_ms, tmp_path / "out")
+
+    assert [hour.records for hour in summary.hours] == [1]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "1 hour(s) the files hold lie outside the window" in warning
+    assert "export.jsonl, line 2" in warning
+    assert "looks like seconds" in warning

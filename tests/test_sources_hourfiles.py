@@ -1,5 +1,6 @@
 """The hour-file source against the emulator over loopback HTTP, every fault switched on."""
 
+import gzip
 import re
 import time
 from collections import Counter
@@ -237,3 +238,32 @@ def late_in(emu, partition):
     """Whether the emulator holds back some record of the hour from its first download."""
     indices = emu.history.index_range(partition.start_ms, partition.end_ms)
     return any(emu.feed.faults.late(index) for index in indices)
+
+
+@pytest.mark.parametrize("on_disk", [False, True], ids=["in-memory", "settled-on-disk"])
+def test_two_different_files_with_bad_lines_for_one_hour_keep_every_record_either_held(
+    tmp_path, monkeypatch, on_disk
+):
+    """Each download of the hour cuts another record's line short: the first look lacks the
+    first record, the second the second. Either file alone loses a record; the two together
+    hold the hour, each record once, its served copies counted as in one file."""
+    options = EmulatorOptions(messages=400, duplicate_rate=0.2, shifting_rate=1.0)
+    if on_disk:
+        monkeypatch.setenv("AUDITOR_SETTLE_SPILL_RECORDS", "2")
+    with run_emulator(options) as emu:
+        client = client_for(emu)
+        source = HourFileSource(client, attempts=2)
+        partition = Partition(START)
+        result = source.fetch(partition, tmp_path if on_disk else None)
+        records = [record for record, _content in result.entries()]
+        expected = fingerprints(emu.expected_records(START, START + HOUR_MS))
+        served = emu.feed.hour_file(START, with_late=True)
+
+    lines = gzip.decompress(served).splitlines()
+    copies = len(lines) - len(set(lines))
+    assert emu.stats.downloads[partition.label()] == 2
+    assert fingerprints(records) == expected
+    assert result.duplicates == copies > 0
+    assert result.files == 2
+    cut = [line[: len(line) // 2] for line in lines[:2]]
+    assert [piece.raw for piece in result.unreadable] == [cut[1], cut[0]]

@@ -30,6 +30,7 @@ _FAULTS = (
     ("conflict", "Share of records with a second version: same msg_id, another body."),
     ("late", "Share of records missing from an hour's first download."),
     ("mangled", "Share of records followed, in hour files, by a cut-off line that is not JSON."),
+    ("shifting", "Share of hours whose file differs on each download: another record cut off."),
     ("truncate", "Share of downloads cut short."),
     ("garbage", "Share of API answers that are 200 with a body that is not JSON."),
     ("short-page", "Share of legacy pages shorter than limit while more rows exist."),

@@ -82,6 +82,7 @@ def _hour_line(hour: HourOutcome) -> str:
             (hour.conflicts, "conflicting msg_ids"),
             (hour.outside, "outside the hour"),
             (hour.unreadable, "unreadable"),
+            (hour.files if hour.files > 1 else 0, "different files"),
         )
         if count
     ]

@@ -22,6 +22,7 @@ from auditor.partitions import HOUR_MS
 
 ORIGINAL, COPY, CONFLICT = 0, 1, 2
 CACHE_BYTES = 512 * 1024 * 1024
+SHIFTING = 0x5F17  # `chance` salt of the hours whose file shifts (`shifted`)
 
 
 class Feed:
@@ -102,6 +103,19 @@ class Feed:
             while self._cached > CACHE_BYTES and len(self._files) > 1:
                 _, dropped = self._files.popitem(last=False)
                 self._cached -= len(dropped)
+
+
+def shifted(data: bytes, look: int) -> bytes:
+    """The hour file `data` as its `look`-th download serves it when the hour shifts: its line
+    `look - 1` (counted round) cut to its first half (`mangled_line`), so that every download is a
+    different file with a line that is not a record, and the record of that line is only in the
+    others: a server that lies differently each time, whose files only together hold the hour."""
+    lines = gzip.decompress(data).splitlines()
+    if not lines:
+        return data
+    at = (look - 1) % len(lines)
+    lines[at] = mangled_line(lines[at])
+    return _gzip_lines(lines)
 
 
 def mangled_line(line: bytes) -> bytes:

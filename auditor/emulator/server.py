@@ -35,8 +35,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import orjson
 
 from auditor.emulator.dataset import DEFAULT_SEED, DEFAULT_START_MS, SyntheticHistory
-from auditor.emulator.faults import RateLimit, RecordFaults, RequestFaults, mix
-from auditor.emulator.feed import Feed
+from auditor.emulator.faults import RateLimit, RecordFaults, RequestFaults, chance, mix
+from auditor.emulator.feed import SHIFTING, Feed, shifted
 from auditor.emulator.hostile import HostilePager, parse_spec
 from auditor.emulator.legacy import MAX_LIMIT, CursorError, LegacyPager
 from auditor.emulator.ql import QlError, parse_ql
@@ -94,6 +94,7 @@ class EmulatorOptions:
     conflict_rate: float = 0.0
     late_rate: float = 0.0
     mangled_rate: float = 0.0
+    shifting_rate: float = 0.0  # hours whose file differs on every download (`feed.shifted`)
     truncate_rate: float = 0.0
     garbage_rate: float = 0.0
     short_page_rate: float = 0.0
@@ -207,6 +208,7 @@ class Emulator:
         self._access_key_id = "LTAI" + hashlib.sha256(self._url_key).hexdigest()[:12]
         self._users = frozenset(self.history.users())
         self._served_hours: set[int] = set()
+        self._downloads: dict[int, int] = {}  # downloads of each hour, for `shifting_rate`
         self._served_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -536,7 +538,10 @@ class Emulator:
         with self._served_lock:
             first = start not in self._served_hours
             self._served_hours.add(start)
+            look = self._downloads[start] = self._downloads.get(start, 0) + 1
         data = self.feed.hour_file(start, with_late=not first)
+        if chance(self.options.shifting_rate, self.options.seed, SHIFTING, start):
+            data = shifted(data, look)
         self.stats.count(self.stats.downloads, label)
         if not truncate:
             return Response(200, data, "application/octet-stream")

@@ -43,6 +43,8 @@ from auditor.errors import ConfigError, InputError, os_reason
 from auditor.jsonl import ParsedLine, parse_lines, read_file
 from auditor.operator_files import open_operator_file, read_operator_file
 from auditor.partitions import (
+    HOUR_MS,
+    MAX_WINDOW_MS,
     Partition,
     check_forwards,
     check_window,
@@ -56,8 +58,10 @@ from auditor.sources.legacy import LegacyQuerySource
 from auditor.sources.local import (
     PULL_METADATA,
     LocalFileSource,
+    Origin,
     Stamp,
     changed,
+    in_seconds,
     read_sorted_hour,
     stamp,
 )
@@ -84,6 +88,9 @@ class PreparedInputs:
     hour_timezone: str
     description: str
     hours: tuple[Partition, ...]  # every hour the inputs hold, oldest first
+    # Where the first record of the oldest and of the newest hour was read (exports only): a
+    # window they stretch too far, or hours left out of it, are named by them.
+    edges: tuple[Origin | None, Origin | None] = (None, None)
 
     def window(self, since_ms: int | None, until_ms: int | None) -> tuple[int, int]:
         """The window given, its missing ends taken from the hours the inputs hold; a pull's
@@ -97,6 +104,8 @@ class PreparedInputs:
         until = until_ms if until_ms is not None else self.hours[-1].end_ms
         if until <= since and None in (since_ms, until_ms):
             raise InputError(f"{self.description}: no hour in the window given")
+        if None in (since_ms, until_ms) and until - since > MAX_WINDOW_MS:
+            raise InputError(self._stretched(since, until, since_ms is None, until_ms is None))
         check_window(since, until)
         if self.pulled:
             held = set(self.hours)
@@ -113,15 +122,36 @@ class PreparedInputs:
                 )
         left_out = [p for p in self.hours if not since <= p.start_ms < until]
         if left_out:
+            edge = self.edges[0] if left_out[0] == self.hours[0] else self.edges[1]
             log.warning(
                 "%s: %d hour(s) the inputs hold lie outside the window (%s .. %s) and are not "
-                "audited by this run: give --since and --until around them to audit them",
+                "audited by this run: give --since and --until around them to audit them%s",
                 self.description,
                 len(left_out),
                 format_instant(left_out[0].start_ms),
                 format_instant(left_out[-1].end_ms),
+                "" if edge is None else f"; the farthest was first read at {edge}",
             )
         return since, until
+
+    def _stretched(self, since: int, until: int, from_start: bool, to_end: bool) -> str:
+        """Why a window taken from the inputs is longer than one run audits, naming where the
+        records that set its ends were read: a timestamp in seconds puts its record in 1970."""
+        edges = [
+            edge
+            for edge, taken in zip(self.edges, (from_start, to_end), strict=True)
+            if taken and edge
+        ]
+        wrong = [edge for edge in edges if edge.timestamp and in_seconds(edge.timestamp)]
+        named = "; ".join(map(str, wrong or edges))
+        cause = f": the record that sets it was read at {named}" if named else ""
+        return (
+            f"{self.description}: the records span {format_instant(since)} .. "
+            f"{format_instant(until)}, more than the {MAX_WINDOW_MS // HOUR_MS:,} hours (ten "
+            f"years) one run may audit{cause}; correct a wrong timestamp (Easemob's are in "
+            "milliseconds) and run again, or give --since and --until around the hours to audit "
+            "(what lies outside them is not audited by that run)"
+        )
 
 
 @contextmanager
@@ -158,6 +188,7 @@ def prepared_inputs(
         )
         try:
             hours = tuple(source.partitions())
+            edges = (source.origin(hours[0]), source.origin(hours[-1])) if hours else (None, None)
             files = [(str(path.resolve()), list(seen)) for path, seen in source.stamps.items()]
             yield PreparedInputs(
                 folder=source.sorted_folder(),
@@ -166,6 +197,7 @@ def prepared_inputs(
                 hour_timezone=zone,
                 description=_described(paths, len(files), files),
                 hours=hours,
+                edges=edges,
             )
         finally:
             source.close()

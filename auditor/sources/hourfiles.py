@@ -20,13 +20,15 @@ import logging
 import re
 import time
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, timezone
-from hashlib import sha256
+from hashlib import blake2b, sha256
 from pathlib import Path
 
 from auditor.errors import SourceError
-from auditor.jsonl import GUNZIP_FLOOR, GUNZIP_RATIO, ParsedLine, parse_buffer
+from auditor.jsonl import GUNZIP_FLOOR, GUNZIP_RATIO, ParsedLine, parse_buffer, record_line
 from auditor.partitions import DAY_MS, HOUR_MS, Partition, format_instant
 from auditor.records import Record
 from auditor.sources.easemob import EasemobClient, UrlExpired
@@ -356,6 +358,7 @@ class HourFileSource(EasemobSource):
         label = partition.label(self.hour_timezone)
         problem = kept = ""
         last: list[Record | Unreadable] | None = None
+        looks: dict[bytes, bytes] = {}  # the files with lines that are not records, by digest
         kept_digest = b""
         for attempt in range(1, self.attempts + 1):
             url = (
@@ -377,10 +380,12 @@ class HourFileSource(EasemobSource):
                 problem = str(damage)
             else:
                 if not any(isinstance(item, Unreadable) for item in found):
-                    return found
+                    return found if not looks else _union([*looks.values(), data], label, False)
                 problem = "an empty file" if _empty(found) else "lines that are not records"
                 digest = sha256(data).digest()
                 last, kept = found, problem
+                looks.pop(digest, None)
+                looks[digest] = data
                 if digest == kept_digest:
                     break
                 kept_digest = digest
@@ -389,18 +394,18 @@ class HourFileSource(EasemobSource):
             )
         if last is not None:
             log.warning("hour %s: keeping the file with %s", label, kept)
-            return last
+            return last if len(looks) == 1 else _union(list(looks.values()), label, True)
         raise SourceError(f"hour {label}: {problem} on each of {self.attempts} attempts")
 
     def fetch(self, partition: Partition, spill_dir: Path | None = None) -> PartitionResult:
-        """As `Source.fetch`; with `spill_dir`, a file of `STREAM_BYTES` or more is read a
-        piece at a time into `settle` (`stream_hour_file`), so that a large hour is never held
-        whole, and files are fetched again on the same terms as in `served`."""
-        if spill_dir is None:
-            return super().fetch(partition)
+        """As `Source.fetch`, files fetched again on the same terms as in `served`; a file of
+        `STREAM_BYTES` or more is read a piece at a time into `settle` (`stream_hour_file`), so
+        that with `spill_dir` a large hour is never held whole. The result's `files` says how
+        many different files were kept together."""
         label = partition.label(self.hour_timezone)
         problem = kept = ""
         last: PartitionResult | None = None
+        looks: dict[bytes, bytes] = {}  # as in `served`
         kept_digest = b""
         try:
             for attempt in range(1, self.attempts + 1):
@@ -416,21 +421,20 @@ class HourFileSource(EasemobSource):
                     break
                 try:
                     data = self.client.download(url)
-                    served = (
-                        stream_hour_file(data, label)
-                        if len(data) >= STREAM_BYTES
-                        else read_hour_file(data, label)
-                    )
-                    result = settle(partition, served, self.entity_fields, spill_dir)
+                    result = settle(partition, _read(data, label), self.entity_fields, spill_dir)
                     digest = sha256(data).digest() if result.unreadable else b""
-                    del data, served
                 except UrlExpired:
                     problem = "the download URL expired"
                 except _Damaged as damage:
                     problem = str(damage)
                 else:
                     if not result.unreadable:
-                        return result
+                        if not looks:
+                            return result
+                        result.close()
+                        served = _union([*looks.values(), data], label, False)
+                        result = settle(partition, served, self.entity_fields, spill_dir)
+                        return replace(result, files=len(looks) + 1)
                     empty = (
                         result.count == 0
                         and len(result.unreadable) == 1
@@ -440,9 +444,13 @@ class HourFileSource(EasemobSource):
                     if last is not None:
                         last.close()
                     last, kept = result, problem
+                    looks.pop(digest, None)
+                    looks[digest] = data
                     if digest == kept_digest:
                         break
                     kept_digest = digest
+                finally:
+                    data = b""
                 log.info(
                     "hour %s: %s; fetching a fresh URL (%d/%d)",
                     label,
@@ -453,8 +461,57 @@ class HourFileSource(EasemobSource):
             if last is not None:
                 log.warning("hour %s: keeping the file with %s", label, kept)
                 result, last = last, None
-                return result
+                if len(looks) == 1:
+                    return result
+                result.close()
+                served = _union(list(looks.values()), label, True)
+                result = settle(partition, served, self.entity_fields, spill_dir)
+                return replace(result, files=len(looks))
             raise SourceError(f"hour {label}: {problem} on each of {self.attempts} attempts")
         finally:
             if last is not None:
                 last.close()
+
+
+def _read(data: bytes, label: str) -> Iterable[Record | Unreadable]:
+    """The items of a downloaded hour file, read a piece at a time from `STREAM_BYTES` on."""
+    return (
+        stream_hour_file(data, label) if len(data) >= STREAM_BYTES else read_hour_file(data, label)
+    )
+
+
+def _union(files: list[bytes], label: str, pieces: bool) -> Iterator[Record | Unreadable]:
+    """What different files served for one hour hold together: every item of the last, then
+    each item of an earlier one as many more times as it holds it beyond the files after it.
+    A source that serves another broken file on each look would otherwise lose the records
+    only the files set aside held; a record in several files is kept once, and a copy served
+    twice within a file is kept (and counted as a duplicate) as that file alone would give it.
+    With `pieces` false (the last file had no bad line) the earlier files' unreadable pieces
+    are left out, as a clean file replaces a damaged one."""
+    held: Counter[bytes] = Counter()
+    extra = 0
+    for number, data in enumerate(reversed(files)):
+        seen: Counter[bytes] = Counter()
+        for item in _read(data, label):
+            if isinstance(item, Unreadable):
+                if number and not pieces:
+                    continue
+                key = blake2b(b"\0" + item.raw, digest_size=16).digest()
+            else:
+                key = blake2b(record_line(item), digest_size=16).digest()
+            seen[key] += 1
+            if seen[key] <= held[key]:
+                continue
+            if number:
+                extra += 1
+                if isinstance(item, Unreadable):
+                    item = replace(item, where=f"{item.where} (in an earlier file)")
+            yield item
+        held |= seen
+    log.warning(
+        "hour %s: the source served %d different files for the hour, with lines that are not "
+        "records; keeping what any of them held: %d item(s) only in an earlier file",
+        label,
+        len(files),
+        extra,
+    )

@@ -131,6 +131,11 @@ class Source(ABC):
         `close`d, or read through)."""
         return settle(partition, self.served(partition), self.entity_fields, spill_dir)
 
+    def held_outside(self, since_ms: int, until_ms: int) -> str:
+        """What the source holds outside the window, in words for a warning, else "": only
+        local files know what they hold beyond it."""
+        return ""
+
     def records(self, partition: Partition) -> Iterator[Record]:
         """The hour's records exactly as received, deduplicated and sorted."""
         yield from self.fetch(partition).records

@@ -25,6 +25,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, timezone
 from pathlib import Path
 from typing import BinaryIO
@@ -34,7 +35,7 @@ import orjson
 from auditor.archive.untrusted import shown
 from auditor.errors import ConfigError, InputError, os_reason
 from auditor.jsonl import INPUT_FILE, expand_inputs, read_file, record_line
-from auditor.partitions import Partition
+from auditor.partitions import Partition, format_instant
 from auditor.records import Record, timestamp_ms
 from auditor.sources.interface import Source, Unreadable
 
@@ -101,6 +102,37 @@ def read_sorted_hour(folder: Path, hour: Partition) -> Iterator[Record | Unreada
                 yield Unreadable(where, error, raw.encode("latin-1"))
 
 
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a record was read (file and line) and its timestamp (None without one): what a
+    window that the inputs' hours stretch too far names."""
+
+    where: str
+    timestamp: int | None
+
+    def __str__(self) -> str:
+        if self.timestamp is None:
+            return self.where
+        shown_at = f"{self.where} (timestamp {self.timestamp}, {format_instant(self.timestamp)}"
+        if not in_seconds(self.timestamp):
+            return shown_at + ")"
+        return (
+            f"{shown_at}: it looks like seconds, not milliseconds, which would be "
+            f"{format_instant(self.timestamp * 1000)})"
+        )
+
+
+# A timestamp below this is before 1973-03-03 in ms; times 1000 from this one on, it is a
+# time Easemob (founded 2013) may hold: then it was likely written in seconds.
+_SECONDS_BELOW = 10**11
+_SECONDS_FROM = 1_356_998_400  # 2013-01-01
+
+
+def in_seconds(timestamp: int) -> bool:
+    """Whether a millisecond `timestamp` looks like one written in seconds by mistake."""
+    return _SECONDS_FROM <= timestamp < _SECONDS_BELOW
+
+
 def _unreadable_line(piece: Unreadable) -> bytes:
     """A piece as one line of JSON; its bytes as Latin-1 text, which holds any byte."""
     return orjson.dumps([piece.where, piece.error, piece.raw.decode("latin-1")]) + b"\n"
@@ -120,6 +152,7 @@ class _HourSpool:
         self.folder = Path(self._folder.name)
         self._open: OrderedDict[Path, BinaryIO] = OrderedDict()
         self.hours: set[Partition] = set()
+        self.origins: dict[Partition, Origin] = {}  # where each hour's first record was read
 
     def add(self, hour: Partition, line: bytes, kind: str = RECORDS) -> None:
         path = sorted_path(self.folder, hour, kind)
@@ -228,11 +261,32 @@ class LocalFileSource(Source):
                 self._spool = spool
             return self._spool
 
+    def held_outside(self, since_ms: int, until_ms: int) -> str:
+        hours = self.partitions()
+        left_out = [hour for hour in hours if not since_ms <= hour.start_ms < until_ms]
+        if not left_out:
+            return ""
+        edge = self.origin(hours[0] if left_out[0] == hours[0] else hours[-1])
+        return (
+            f"{len(left_out)} hour(s) the files hold lie outside the window "
+            f"({format_instant(left_out[0].start_ms)} .. {format_instant(left_out[-1].end_ms)}) "
+            "and are not pulled: give --since and --until around them to pull them"
+            + ("" if edge is None else f"; the farthest was first read at {edge}")
+        )
+
+    def origin(self, hour: Partition) -> Origin | None:
+        """Where the first record sorted into `hour` was read, and its timestamp."""
+        return self._sorted().origins.get(hour)
+
     def _sort(self, path: Path, spool: _HourSpool) -> None:
         """Every record of `path` into the spool file of its hour; refused when the file
         changed while it was read (its records would be some of one version, some of another)."""
         before = stamp(path)
-        for home, item in self._placed(path):
+        origins = spool.origins
+        for home, item, line in self._placed(path):
+            if home not in origins:
+                instant = None if type(item) is Unreadable else timestamp_ms(item)
+                origins[home] = Origin(f"{shown(path)}, line {line}", instant)
             if type(item) is Unreadable:
                 spool.add(home, _unreadable_line(item), UNREADABLE)
             else:
@@ -250,12 +304,12 @@ class LocalFileSource(Source):
         except ConfigError:
             return None
 
-    def _placed(self, path: Path) -> Iterator[tuple[Partition, Record | Unreadable]]:
-        """Each record of the file with the hour it belongs to; a kept unreadable line is placed
-        as a record without a timestamp."""
+    def _placed(self, path: Path) -> Iterator[tuple[Partition, Record | Unreadable, int]]:
+        """Each record of the file with the hour it belongs to and its line; a kept unreadable
+        line is placed as a record without a timestamp."""
         named = self._named_hour(path)
         current = named
-        waiting: list[Record | Unreadable] = []
+        waiting: list[tuple[Record | Unreadable, int]] = []
         for parsed in read_file(path):
             item: Record | Unreadable
             if parsed.record is None:
@@ -268,19 +322,19 @@ class LocalFileSource(Source):
                 instant = timestamp_ms(item)
             if instant is None:
                 if current is None:
-                    waiting.append(item)
+                    waiting.append((item, parsed.line))
                 else:
-                    yield current, item
+                    yield current, item, parsed.line
                 continue
             home = Partition.containing(instant)
             if named is None:
                 current = home
-                for early in waiting:
-                    yield home, early
+                for early, line in waiting:
+                    yield home, early, line
                 waiting.clear()
-            yield home, item
-        if waiting and all(type(item) is Unreadable for item in waiting):
-            first = waiting[0]
+            yield home, item, parsed.line
+        if waiting and all(type(item) is Unreadable for item, _line in waiting):
+            first = waiting[0][0]
             assert isinstance(first, Unreadable)
             line = first.where.rpartition(":")[2]
             raise InputError(

@@ -74,6 +74,7 @@ class HourOutcome:
     unreadable: int = 0
     detail: str = ""
     clocks: str = ""
+    files: int = 1  # different files the source served for the hour, kept together
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +227,7 @@ class Checkpoint:
         written: _Written,
         digest: str,
         unreadable: int = 0,
+        files: int = 1,
     ) -> dict[str, Any]:
         entry = {
             "start": format_instant(partition.start_ms),
@@ -235,6 +237,8 @@ class Checkpoint:
         }
         if unreadable:
             entry["unreadable"] = unreadable
+        if files > 1:
+            entry["files"] = files
         self.hours[label] = entry
         return entry
 
@@ -406,6 +410,9 @@ def pull(
                 checkpoint.save()
             raise
         checkpoint.save()
+    outside = source.held_outside(since_ms, until_ms)
+    if outside:
+        log.warning("%s", outside)
     return PullSummary(folder, tuple(outcomes))
 
 
@@ -435,7 +442,7 @@ def _pull_hour(
     finally:
         result.close()
     crashpoints.reached("pull.renamed")
-    checkpoint.add(partition, label, written, digest, len(result.unreadable))
+    checkpoint.add(partition, label, written, digest, len(result.unreadable), result.files)
     checkpoint.added(label)
     for line, problem in enumerate(result.unreadable, start=1):
         log.warning(
@@ -454,6 +461,7 @@ def _pull_hour(
         len(result.conflicts),
         result.outside,
         len(result.unreadable),
+        files=result.files,
     )
 
 
@@ -474,6 +482,7 @@ def _kept(partition: Partition, label: str, checkpoint: Checkpoint) -> HourOutco
         entry["records"],
         conflicts=len(entry["conflicts"]),
         unreadable=entry.get("unreadable", 0),
+        files=entry.get("files", 1),
     )
 
 

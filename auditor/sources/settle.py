@@ -92,6 +92,9 @@ class PartitionResult:
     # The records (and `content`) held on disk instead, for an hour settled there: then
     # `records` and `content` are empty, and `entries()` reads them back, once.
     spilled: SpilledRecords | None = None
+    # How many different files the source served for the hour, whose records were kept
+    # together (`hourfiles._union`): more than one is a source that lies.
+    files: int = 1
 
     @property
     def count(self) -> int:
