@@ -194,8 +194,16 @@ def test_due_with_a_config_finds_the_bags_where_the_runs_wrote_them(chain, tmp_p
 
     assert without.exit_code == 2 and "--config" in without.output
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output[result.output.index("{") :]) == given
+    answer = json.loads(result.output[result.output.index("{") :])
+    assert without_memo_counts(answer) == without_memo_counts(given)
     assert given["policy_holds"]["held"] and not given["policy_holds"]["unchecked"]
+
+
+def without_memo_counts(answer):
+    """`due`'s JSON but for how many messages came from the bags or from `STATE.due-holds`,
+    which the order the module's tests run in decides (the first `due --policy` fills it)."""
+    holds = {k: v for k, v in answer["policy_holds"].items() if k not in ("read", "remembered")}
+    return {**answer, "policy_holds": holds}
 
 
 def edited_copy(chain, tmp_path):
