@@ -19,8 +19,8 @@ from contextlib import contextmanager, suppress
 import click
 
 from auditor import __version__
-from auditor.cli import archive, emulator, policy, pull, report, run, state, validate
 from auditor.cli.exit_codes import EXIT_CODES_HELP
+from auditor.cli.lazy import Lazy, LazyGroup
 from auditor.errors import EXIT_USAGE, AuditorError, os_reason
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def _refusal(error: OSError | sqlite3.Error, command: str) -> str:
     return f"{notes or command}: {error if error.errno else os_reason(error)}"
 
 
-class AuditorGroup(click.Group):
+class AuditorGroup(LazyGroup):
     """Turns `AuditorError` into one clean line and its exit code instead of a traceback; so too
     what the machine refuses where no step expected it (a full disk, a folder or database it may
     not write), with the traceback kept for `-vv`."""
@@ -196,7 +196,76 @@ def _failed(error: Exception, ctx: click.Context) -> int:
     return EXIT_INTERNAL
 
 
-@click.group(cls=AuditorGroup, help=HELP)
+# Each command's module, imported when that command runs, and the sentence `--help` lists for it
+# (tests/test_cli_startup.py holds both to the commands themselves).
+COMMANDS = {
+    "demo": Lazy(
+        "auditor.cli.run",
+        "Audit a seeded week of history from the built-in emulator, end to end.",
+    ),
+    "due": Lazy(
+        "auditor.cli.state",
+        "What is due across the whole chain: the messages whose retention has ended (to delete at"
+        " the source and purge from the archive, or to review), those under a legal hold, each "
+        "with the rule or hold that decided it and the bag and seq that hold it (for `auditor "
+        "prove`).",
+    ),
+    "emulator": Lazy(
+        "auditor.cli.emulator",
+        "Serve a local Easemob-compatible server with a synthetic history, until SIGTERM.",
+    ),
+    "keygen": Lazy("auditor.cli.archive", "Create the Ed25519 key that signs every run's archive."),
+    "policy": Lazy(
+        "auditor.cli.policy",
+        "Policy files: retention, legal holds, keyword lists and detectors.",
+    ),
+    "prove": Lazy(
+        "auditor.cli.archive",
+        "Write one message's inclusion proof: its line, audit path, root and signed manifest.",
+    ),
+    "pull": Lazy(
+        "auditor.cli.pull",
+        "Pull a window of chat history into one JSON-lines file per hour, resumably.",
+    ),
+    "report": Lazy(
+        "auditor.cli.report",
+        "Render the HTML report, CSV and JSON of BAG (an archive folder) into --out.",
+    ),
+    "run": Lazy(
+        "auditor.cli.run",
+        "Audit a window of history: pull every hour, validate, apply the policies, write one "
+        "signed, hash-chained bag with its findings and report, and record the run.",
+    ),
+    "scan": Lazy(
+        "auditor.cli.policy",
+        "Apply a policy to INPUT files (JSONL, .gz, folders of them, or bags: their archived "
+        "records) and summarise the findings.",
+    ),
+    "state": Lazy(
+        "auditor.cli.state",
+        "The state database of a chain of runs (runs, checkpoints, message index).",
+    ),
+    "unread": Lazy("auditor.cli.pull", "Print how many messages wait for each USER while offline."),
+    "validate": Lazy(
+        "auditor.cli.validate",
+        "Check JSONL or .gz files, or folders written by `auditor pull`, against the schemas.",
+    ),
+    "verify": Lazy(
+        "auditor.cli.archive",
+        "Check a run's bag: signatures, checksums, files, every line, Merkle root, chain link.",
+    ),
+    "verify-chain": Lazy(
+        "auditor.cli.archive",
+        "Check every run in FOLDER and the chain they form: no gap, no repeat, every link.",
+    ),
+    "verify-proof": Lazy(
+        "auditor.cli.archive",
+        "Check an inclusion proof with the public key alone, without the rest of the archive.",
+    ),
+}
+
+
+@click.group(cls=AuditorGroup, help=HELP, lazy=COMMANDS)
 @click.version_option(__version__, prog_name="auditor")
 @click.option("-v", "--verbose", count=True, help="More log lines (repeat for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
@@ -209,8 +278,3 @@ def main(verbose: int, quiet: bool) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-
-
-for _module in (emulator, pull, validate, policy, archive, run, report, state):
-    for _command in _module.COMMANDS:
-        main.add_command(_command)

@@ -115,6 +115,7 @@ class EmulatorStats:
         self.downloads: Counter[str] = Counter()
         self._in_flight: Counter[str] = Counter()
         self.peak_in_flight: Counter[str] = Counter()
+        self.started = 0
 
     @property
     def tokens_issued(self) -> int:
@@ -128,6 +129,7 @@ class EmulatorStats:
     def serving(self, route: str) -> Iterator[None]:
         """Counts a request of `route` in flight, so a test sees how many a client overlaps."""
         with self._lock:
+            self.started += 1
             self._in_flight[route] += 1
             self.peak_in_flight[route] = max(self.peak_in_flight[route], self._in_flight[route])
         try:
@@ -135,6 +137,12 @@ class EmulatorStats:
         finally:
             with self._lock:
                 self._in_flight[route] -= 1
+
+    def in_flight(self) -> int:
+        """Requests being served now: one still under way after its client died was not waited
+        for. `started` counts them all, so a test tells those begun after it changed options."""
+        with self._lock:
+            return sum(self._in_flight.values())
 
     def by_route(self, route: str) -> dict[int, int]:
         """Status -> count for one route (`token`, `hour`, `file`, `legacy`, ...)."""
