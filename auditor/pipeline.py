@@ -84,6 +84,7 @@ from auditor.state import (
     make_folder_of,
     roll_back,
 )
+from auditor.state_index import RunVerdicts
 from auditor.validation import RecordValidator
 
 log = logging.getLogger(__name__)
@@ -618,7 +619,7 @@ class _Archiver:
         self.db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS run_messages (msg_id TEXT NOT NULL,"
             " content_hash BLOB NOT NULL, timestamp_ms INTEGER, retain_until_ms INTEGER,"
-            " hour_ms INTEGER NOT NULL, action TEXT, rule TEXT, seq INTEGER,"
+            " hour_ms INTEGER NOT NULL, verdict INTEGER, seq INTEGER,"
             " PRIMARY KEY (hour_ms, msg_id, content_hash)) WITHOUT ROWID"
         )
         self.db.execute("DROP INDEX IF EXISTS temp.run_messages_by_id")
@@ -648,6 +649,7 @@ class _Archiver:
         # writes `messages` until this run commits, so a batch of msg_ids outside this range
         # needs no query (a first run's, and an incremental run's newer messages).
         self._archived_ids = state.archived_id_range()
+        self._verdicts = RunVerdicts(state.db)  # the index rows' (rule, action) ids
 
     def bag_info(self) -> dict[str, str]:
         source = self.source
@@ -797,6 +799,7 @@ class _Archiver:
                     "run_messages",
                     "run_unidentified",
                     in_key_order=self._in_id_order(),
+                    verdicts=self._verdicts.added,
                 ) as completion,
             ):
                 for filename, path in sorted(rendered().items()):
@@ -956,6 +959,7 @@ class _Archiver:
         archived_earlier: Counter[int] = Counter()
         emit, reached = self.emit, crashpoints.reached
         then = self._then
+        verdict_ids, new_verdict = self._verdicts.ids, self._verdicts.add
         lookup = self.db.execute
         start, end = partition.start_ms, partition.end_ms
         strays = set(lookup(_STRAYS_OF_HOUR, (start, end)).fetchall())
@@ -963,7 +967,7 @@ class _Archiver:
         untimed: list[tuple[str, str]] = []
         anonymous: set[str] = set()
         seen: set[tuple[str, str]] = set()
-        indexed: list[tuple[str, bytes, int | None, int | None, int, str, str, int]] = []
+        indexed: list[tuple[str, bytes, int | None, int | None, int, int, int]] = []
         seq = writer.record_count
 
         def not_archived(kind: str, chat: str, sent: int | None) -> None:
@@ -1021,13 +1025,14 @@ class _Archiver:
                         continue
                     seen.add(pair)
                     if later:
-                        entry = held_later(later[0], retain_until)
+                        until, action, verdict_rule = held_later(later[0], retain_until)
                     else:
                         action = "hold" if disposition == "hold" else then.get(rule)
-                        entry = (retain_until, action, rule)
-                    indexed.append(
-                        (identity, _BYTES(content), sent, entry[0], start, entry[1], entry[2], seq)
-                    )
+                        until, verdict_rule = retain_until, rule
+                    verdict = verdict_ids.get((verdict_rule, action))
+                    if verdict is None:
+                        verdict = new_verdict(verdict_rule, action)
+                    indexed.append((identity, _BYTES(content), sent, until, start, verdict, seq))
                     versions = earlier.get(identity)
                     if versions:
                         same = [run for digest, run in versions if digest == content]
@@ -1088,7 +1093,7 @@ class _Archiver:
 
     def _index_hour(
         self,
-        indexed: list[tuple[str, bytes, int | None, int | None, int, str, str, int]],
+        indexed: list[tuple[str, bytes, int | None, int | None, int, int, int]],
         strays: list[tuple[int, str, str]],
         untimed: list[tuple[str, str]],
         anonymous: set[str],
@@ -1102,7 +1107,7 @@ class _Archiver:
         if indexed:
             self._indexed_spans.append((indexed[0][4], _PAIR(indexed[0]), _PAIR(indexed[-1])))
         with self._temporary() as db:
-            db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", indexed)
+            db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?)", indexed)
             db.executemany("INSERT INTO run_untimed VALUES (?, ?)", untimed)
             db.executemany("INSERT OR IGNORE INTO run_strays VALUES (?, ?, ?)", strays)
             db.executemany(
