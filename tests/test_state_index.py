@@ -150,37 +150,60 @@ def test_the_index_costs_a_message_under_200_bytes(tmp_path):
     assert index_bytes_a_message(tmp_path / "state.db") < 200
 
 
-def test_the_commit_copies_a_runs_index_without_a_lookup_a_row(tmp_path, monkeypatch):
-    """The copy found each row's verdict id by a subquery, after a scan of the run's rows for
-    pairs `verdicts` lacked: a third of the copy's instructions (bench/README.md, twenty-seventh
-    session). Counted in SQLite's virtual-machine instructions, which load does not change."""
-    steps = 0
+@pytest.fixture(scope="module")
+def counted_run(tmp_path_factory):
+    """A real run of 2,000 messages, counting the SQLite virtual-machine steps of the commit's
+    copy (which load does not change) and the parameters sqlite3 ran through its adapters."""
+    folder = tmp_path_factory.mktemp("counted")
+    counts = {"steps": 0, "adapted": 0}
 
-    def count() -> int:
-        nonlocal steps
-        steps += 1
+    def step() -> int:
+        counts["steps"] += 1
         return 0
+
+    def adapted(value: bytes) -> bytes:
+        counts["adapted"] += 1
+        return value
 
     index = RunCompletion._index
 
     def counted(self, *args):
-        self.db.set_progress_handler(count, 1)
+        self.db.set_progress_handler(step, 1)
         try:
             index(self, *args)
         finally:
             self.db.set_progress_handler(None, 1)
 
-    monkeypatch.setattr(RunCompletion, "_index", counted)
-    keys = generate_key_files(tmp_path / "keys", identity="index-test")
-    options = EmulatorOptions(messages=2_000, days=1, client_secret=SECRET)
-    with run_emulator(options) as emulator:
-        settings = run_support.settings_for(
-            emulator, keys, tmp_path, SECRET, until_ms=DEFAULT_START_MS + 24 * HOUR_MS,
-            attachments="skip", fail_on="none",
-        )  # fmt: skip
-        outcome = run_audit(settings)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RunCompletion, "_index", counted)
+        patch.setitem(sqlite3.adapters, (bytes, sqlite3.PrepareProtocol), adapted)
+        keys = generate_key_files(folder / "keys", identity="index-test")
+        options = EmulatorOptions(messages=2_000, days=1, client_secret=SECRET)
+        with run_emulator(options) as emulator:
+            settings = run_support.settings_for(
+                emulator, keys, folder, SECRET, until_ms=DEFAULT_START_MS + 24 * HOUR_MS,
+                attachments="skip", fail_on="none",
+            )  # fmt: skip
+            outcome = run_audit(settings)
     assert outcome.records > 1_500
-    with closing(sqlite3.connect(tmp_path / "state.db")) as db:
+    return folder, outcome, counts
+
+
+def test_the_commit_copies_a_runs_index_without_a_lookup_a_row(counted_run):
+    """The copy found each row's verdict id by a subquery, after a scan of the run's rows for
+    pairs `verdicts` lacked: a third of the copy's instructions (bench/README.md, twenty-seventh
+    session)."""
+    folder, outcome, counts = counted_run
+    with closing(sqlite3.connect(folder / "state.db")) as db:
         unnamed = db.execute("SELECT count(*) FROM message_index WHERE verdict IS NULL")
         assert unnamed.fetchone() == (0,)
-    assert steps / outcome.records < 45  # 61 with the lookup, 38 without
+    assert counts["steps"] / outcome.records < 45  # 61 with the lookup, 38 without
+
+
+def test_the_run_binds_its_content_hashes_without_sqlite3s_adapter_lookups(counted_run):
+    """Python 3.11's sqlite3 sends a `bytes` parameter, unlike a `bytearray`, through its
+    adapter protocol: the adapters looked up, then `__adapt__` and `__conform__`, each miss
+    raising an AttributeError with its message formatted, about 2,700 instructions a hash
+    bound (bench/README.md, twenty-seventh session)."""
+    _folder, outcome, counts = counted_run
+    assert counts["adapted"] == 0, f"{counts['adapted']} of {outcome.records} records"
