@@ -84,6 +84,7 @@ from auditor.state import (
     make_folder_of,
     roll_back,
 )
+from auditor.state_index import RunVerdicts
 from auditor.validation import RecordValidator
 
 log = logging.getLogger(__name__)
@@ -631,7 +632,7 @@ class _Archiver:
         self.db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS run_messages (msg_id TEXT NOT NULL,"
             " content_hash BLOB NOT NULL, timestamp_ms INTEGER, retain_until_ms INTEGER,"
-            " hour_ms INTEGER NOT NULL, action TEXT, rule TEXT, seq INTEGER,"
+            " hour_ms INTEGER NOT NULL, verdict INTEGER, seq INTEGER,"
             " PRIMARY KEY (hour_ms, msg_id, content_hash)) WITHOUT ROWID"
         )
         self.db.execute("DROP INDEX IF EXISTS temp.run_messages_by_id")
@@ -661,6 +662,7 @@ class _Archiver:
         # writes `messages` until this run commits, so a batch of msg_ids outside this range
         # needs no query (a first run's, and an incremental run's newer messages).
         self._archived_ids = state.archived_id_range()
+        self._verdicts = RunVerdicts(state.db)  # the index rows' (rule, action) ids
 
     def bag_info(self) -> dict[str, str]:
         source = self.source
@@ -810,6 +812,7 @@ class _Archiver:
                     "run_messages",
                     "run_unidentified",
                     in_key_order=self._in_id_order(),
+                    verdicts=self._verdicts.added,
                 ) as completion,
             ):
                 for filename, path in sorted(rendered().items()):
@@ -969,6 +972,7 @@ class _Archiver:
         archived_earlier: Counter[int] = Counter()
         emit, reached = self.emit, crashpoints.reached
         then = self._then
+        verdict_ids, new_verdict = self._verdicts.ids, self._verdicts.add
         lookup = self.db.execute
         start, end = partition.start_ms, partition.end_ms
         strays = set(lookup(_STRAYS_OF_HOUR, (start, end)).fetchall())
@@ -977,7 +981,7 @@ class _Archiver:
         untimed: list[tuple[str, str]] = []
         anonymous: set[str] = set()
         seen: set[tuple[str, str]] = set()
-        indexed: list[tuple[str, bytes, int | None, int | None, int, str, str, int]] = []
+        indexed: list[tuple[str, bytes, int | None, int | None, int, int, int]] = []
         seq = writer.record_count
 
         def not_archived(kind: str, chat: str, sent: int | None) -> None:
@@ -1040,13 +1044,14 @@ class _Archiver:
                         continue
                     seen.add(pair)
                     if later:
-                        entry = held_later(later[0], retain_until)
+                        until, action, verdict_rule = held_later(later[0], retain_until)
                     else:
                         action = "hold" if disposition == "hold" else then.get(rule)
-                        entry = (retain_until, action, rule)
-                    indexed.append(
-                        (identity, _BYTES(content), sent, entry[0], start, entry[1], entry[2], seq)
-                    )
+                        until, verdict_rule = retain_until, rule
+                    verdict = verdict_ids.get((verdict_rule, action))
+                    if verdict is None:
+                        verdict = new_verdict(verdict_rule, action)
+                    indexed.append((identity, _BYTES(content), sent, until, start, verdict, seq))
                     versions = earlier.get(identity)
                     if versions:
                         same = [run for digest, run in versions if digest == content]
@@ -1107,7 +1112,7 @@ class _Archiver:
 
     def _index_hour(
         self,
-        indexed: list[tuple[str, bytes, int | None, int | None, int, str, str, int]],
+        indexed: list[tuple[str, bytes, int | None, int | None, int, int, int]],
         strays: list[tuple[int, str, str]],
         untimed: list[tuple[str, str]],
         anonymous: set[str],
@@ -1121,7 +1126,7 @@ class _Archiver:
         if indexed:
             self._indexed_spans.append((indexed[0][4], _PAIR(indexed[0]), _PAIR(indexed[-1])))
         with self._temporary() as db:
-            db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", indexed)
+            _insert_rows(db, "run_messages", 7, indexed)
             db.executemany("INSERT INTO run_untimed VALUES (?, ?)", untimed)
             db.executemany("INSERT OR IGNORE INTO run_strays VALUES (?, ?, ?)", strays)
             db.executemany(
@@ -1278,7 +1283,10 @@ def _drop_stale_partial_bags(out_dir: Path, name: str) -> None:
 
 
 _PAIR = operator.itemgetter(0, 1)  # (msg_id, content hash) of a row of `run_messages`
-_BYTES = bytes.fromhex  # a content hash as `run_messages` and the state's index keep it
+# A content hash as `run_messages` and the state's index keep it: a bytearray, since Python
+# 3.11's sqlite3 binds one as it is but sends `bytes` through its adapter protocol, whose two
+# missed attribute lookups raise and format an AttributeError each (~2,700 instructions a row).
+_BYTES = bytearray.fromhex
 # A pair with a timestamp was archived by this run from the hour holding it, or as a stray
 _IN_RUN_HOUR = (
     "SELECT 1 FROM run_messages WHERE hour_ms = ? AND msg_id = ? AND content_hash = ?"
@@ -1301,6 +1309,7 @@ _BATCH_LINES = 500  # also the most msg_ids one query binds (SQLite allows 32,76
 # run's index is only asked about a pair not in `seen`, which holds all of the hour's, so when
 # they are indexed changes no answer.
 _INDEX_HELD = 20_000
+_STATEMENT_ROWS = (64, 8, 1)
 _READ_BYTES = 1 << 20
 
 
@@ -1372,6 +1381,24 @@ def _overlaps(identities: list[str], archived: tuple[str | None, str | None]) ->
     if not identities or least is None or greatest is None:
         return False
     return max(identities) >= least and min(identities) <= greatest
+
+
+def _insert_rows(db: sqlite3.Connection, table: str, width: int, rows: list[tuple]) -> None:
+    """`rows` into `table` by statements of `_STATEMENT_ROWS` rows, the most that fit first:
+    `executemany` steps, resets and releases the GIL once a row, 4,900 instructions a row more
+    than a statement of 64 rows (bench/README.md, twenty-seventh session)."""
+    row = f"({', '.join('?' * width)})"
+    done = 0
+    for size in _STATEMENT_ROWS:
+        whole = done + (len(rows) - done) // size * size
+        if whole == done:
+            continue
+        statement = f"INSERT INTO {table} VALUES {', '.join([row] * size)}"
+        values = list(itertools.chain.from_iterable(rows[done:whole]))
+        step = width * size
+        for start in range(0, len(values), step):
+            db.execute(statement, values[start : start + step])
+        done = whole
 
 
 def _batches(spooled: BinaryIO, digest: Any) -> Iterator[list[bytes]]:

@@ -24,7 +24,7 @@ from pathlib import Path, PurePath
 from auditor import crashpoints
 from auditor.errors import ConfigError, LockHeldError, os_reason
 from auditor.fsutil import fsync_ancestors, fsync_dir, fsync_path
-from auditor.state_index import INDEX_TABLE, VERDICT_OF_ROW, is_table, lay_out, verdicts_of
+from auditor.state_index import INDEX_TABLE, is_table, lay_out
 from auditor.state_schema import SCHEMA_VERSION, mark_current, refuse_newer
 
 GENESIS = "0" * 64
@@ -401,14 +401,16 @@ class State:
         unidentified_table: str | None = None,
         *,
         in_key_order: bool = False,
+        verdicts: Iterable[tuple[int, str | None, str | None]] = (),
     ) -> Iterator[RunCompletion]:
         """Opens the transaction that completes run `sequence` and copies the messages it archived
         into the index, in the background, while the caller finishes its bag; the caller then
         calls `commit` on what it yields. Leaving the block without it rolls everything back.
 
         `messages_table` is the connection's temporary table of `(msg_id, content_hash,
-        timestamp_ms, retain_until_ms, hour_ms, action, rule, seq)`, the hash as its 32 bytes,
-        that the run filled while archiving, and
+        timestamp_ms, retain_until_ms, hour_ms, verdict, seq)`, the hash as its 32 bytes and the
+        verdict an id in `verdicts` (`state_index.RunVerdicts`), that the run filled while
+        archiving; `verdicts` the (id, rule, action) rows new to `verdicts` that it names; and
         `unidentified_table` one of the `(content_hash)` of records without a msg_id. Copying is one
         SQL statement, which SQLite runs without Python's GIL, so it costs the run no time while
         the caller renders the report; the state still changes in one transaction, committed
@@ -426,6 +428,7 @@ class State:
             lambda: self.committed_durably(sequence),
             unidentified_table,
             in_key_order,
+            verdicts,
         )
         try:
             yield completion
@@ -653,6 +656,9 @@ def _write_ahead_log(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA main.synchronous = NORMAL")
 
 
+_ADD_VERDICT = "INSERT INTO verdicts (id, rule, action) VALUES (?, ?, ?)"
+
+
 class RunCompletion:
     """The transaction that completes a run: the message index copied by a thread of its own
     (`State.completing_run`), then the run's row updated and everything committed by `commit`.
@@ -669,8 +675,10 @@ class RunCompletion:
         in_place: Callable[[], None] = lambda: None,
         unidentified_table: str | None = None,
         in_key_order: bool = False,
+        verdicts: Iterable[tuple[int, str | None, str | None]] = (),
     ) -> None:
         self.db = db
+        self._verdicts = list(verdicts)
         self._order = "" if in_key_order else " ORDER BY msg_id, content_hash"
         self._cache_was: int | None = None
         self.sequence = int(sequence)
@@ -701,12 +709,12 @@ class RunCompletion:
                     "INSERT OR IGNORE INTO unidentified (content_hash, first_run)"
                     f" SELECT content_hash, {self.sequence} FROM {unidentified_table}"
                 )
-            self.db.execute(verdicts_of(messages_table))
+            self.db.executemany(_ADD_VERDICT, self._verdicts)
             self.db.execute(
                 f"INSERT INTO {INDEX_TABLE} (msg_id, content_hash, timestamp_ms, retain_until_ms,"
                 " first_run, last_run, hour_ms, verdict, seq) SELECT msg_id, content_hash,"
                 f" timestamp_ms, retain_until_ms, {self.sequence}, {self.sequence}, hour_ms,"
-                f" {VERDICT_OF_ROW}, seq FROM {messages_table} r"
+                f" verdict, seq FROM {messages_table}"
                 f" WHERE true{self._order} ON CONFLICT (msg_id, content_hash) DO UPDATE"
                 " SET last_run = excluded.last_run"
             )

@@ -149,5 +149,27 @@ class VerdictIds:
         return found
 
 
+class RunVerdicts:
+    """The ids a run's index rows carry for their (rule, action) pairs: those `verdicts` held
+    as the run began, and new pairs numbered after them as first met, which the commit adds
+    (`RunCompletion`). The run holds the state's lock, so no other writer can take those ids;
+    if one did, the commit's insert would fail rather than name the wrong pair. With the id in
+    the run's table the commit copies a column, where a subquery a row for the id, after a scan
+    of the run's rows for new pairs, was a third of the copy's instructions."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.ids = {(rule, action): id_ for id_, rule, action in db.execute(_ALL_VERDICTS)}
+        self._next = max(self.ids.values(), default=0) + 1
+        self.added: list[tuple[int, str | None, str | None]] = []
+        """(id, rule, action) of the pairs new to `verdicts`, for the commit to insert."""
+
+    def add(self, rule: str | None, action: str | None) -> int:
+        """The id of a pair not in `ids`, numbered and remembered."""
+        found = self.ids[rule, action] = self._next
+        self.added.append((found, rule, action))
+        self._next += 1
+        return found
+
+
 _ALL_VERDICTS = "SELECT id, rule, action FROM verdicts"
 _ADD_VERDICT = "INSERT INTO verdicts (rule, action) VALUES (?, ?)"

@@ -91,12 +91,12 @@ from auditor.state import State
 state = State(sys.argv[1])
 state.db.execute(
     "CREATE TEMP TABLE run_messages (msg_id TEXT NOT NULL, content_hash BLOB NOT NULL,"
-    " timestamp_ms INTEGER, retain_until_ms INTEGER, hour_ms INTEGER NOT NULL, action TEXT,"
-    " rule TEXT, seq INTEGER, PRIMARY KEY (hour_ms, msg_id, content_hash)) WITHOUT ROWID"
+    " timestamp_ms INTEGER, retain_until_ms INTEGER, hour_ms INTEGER NOT NULL, verdict INTEGER,"
+    " seq INTEGER, PRIMARY KEY (hour_ms, msg_id, content_hash)) WITHOUT ROWID"
 )
-rows = ((f"{n:018d}", n.to_bytes(32), n, n, 0, "delete", "default", n) for n in range(40_000))
+rows = ((f"{n:018d}", n.to_bytes(32), n, n, 0, 1, n) for n in range(40_000))
 state.db.execute("BEGIN")
-state.db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+state.db.executemany("INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 state.db.execute("COMMIT")
 for sequence in (1, 2):
     state.db.execute(
@@ -104,7 +104,10 @@ for sequence in (1, 2):
         " previous_tagmanifest_sha256, config_digest) VALUES (?, 'running', 0, 1, 0, '0', 'd')",
         (sequence,),
     )
-    with state.completing_run(sequence, "run_messages", in_key_order=True) as completion:
+    verdicts = [(1, "default", "delete")] if sequence == 1 else []
+    with state.completing_run(
+        sequence, "run_messages", in_key_order=True, verdicts=verdicts
+    ) as completion:
         completion.commit(record_count=0, finding_count=0, tree_size=0, merkle_root="",
                           tagmanifest_sha256="", bag_path="", outcome={})
 """

@@ -10,6 +10,7 @@ from auditor.state import State
 from auditor.state_index import add_rows
 
 ROWS = 20_000
+KEEP = [(1, "default", "keep")]  # the verdict the run's rows name, new to the state
 
 
 def started(tmp_path, table_rows=ROWS):
@@ -18,16 +19,13 @@ def started(tmp_path, table_rows=ROWS):
     run = state.begin_run(0, 3_600_000, "digest")
     state.db.execute(
         "CREATE TEMP TABLE run_messages (msg_id TEXT NOT NULL, content_hash BLOB NOT NULL,"
-        " timestamp_ms INTEGER, retain_until_ms INTEGER, hour_ms INTEGER, action TEXT,"
-        " rule TEXT, seq INTEGER, PRIMARY KEY (msg_id, content_hash))"
+        " timestamp_ms INTEGER, retain_until_ms INTEGER, hour_ms INTEGER, verdict INTEGER,"
+        " seq INTEGER, PRIMARY KEY (msg_id, content_hash))"
     )
     state.db.execute("BEGIN")
     state.db.executemany(
-        "INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            (f"{n:018d}", n.to_bytes(32), n, None, 0, "keep", "default", n)
-            for n in range(table_rows)
-        ),
+        "INSERT INTO run_messages VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ((f"{n:018d}", n.to_bytes(32), n, None, 0, 1, n) for n in range(table_rows)),
     )
     state.db.execute("COMMIT")
     return state, run.sequence
@@ -57,7 +55,7 @@ def seen_after(state):
 
 def test_the_run_and_every_message_it_archived_are_committed_together(tmp_path):
     state, sequence = started(tmp_path)
-    with state.completing_run(sequence, "run_messages") as completion:
+    with state.completing_run(sequence, "run_messages", verdicts=KEEP) as completion:
         completion.commit(**committed(state, sequence))
     assert seen_after(state) == ((ROWS, sequence, sequence), [("completed",)])
 
@@ -88,7 +86,7 @@ def test_a_copy_that_fails_is_raised_by_commit_in_the_callers_thread(tmp_path):
 
 def test_messages_archived_by_an_earlier_run_keep_their_first_run(tmp_path):
     state, first = started(tmp_path)
-    with state.completing_run(first, "run_messages") as completion:
+    with state.completing_run(first, "run_messages", verdicts=KEEP) as completion:
         completion.commit(**committed(state, first))
     second = state.begin_run(3_600_000, 7_200_000, "digest").sequence
     with state.completing_run(second, "run_messages") as completion:
@@ -130,3 +128,17 @@ def test_the_archived_msg_id_range_is_read_at_the_ends_of_the_index_whatever_its
 
     assert found == ((f"{0:018d}", f"{indexed - 1:018d}") if indexed else (None, None))
     assert steps <= 1
+
+
+def test_a_verdict_id_taken_meanwhile_fails_the_commit_rather_than_misname_rows(tmp_path):
+    """A run numbers its new (rule, action) pairs after those the state held as it began
+    (`RunVerdicts`); under the run's lock no one else can take them, and if one did, the
+    rows must not be committed naming another pair."""
+    state, sequence = started(tmp_path)
+    state.db.execute("INSERT INTO verdicts (id, rule, action) VALUES (1, 'legal', 'hold')")
+    with (
+        pytest.raises(sqlite3.IntegrityError),
+        state.completing_run(sequence, "run_messages", verdicts=KEEP) as completion,
+    ):
+        completion.commit(**committed(state, sequence))
+    assert seen_after(state) == ((0, None, None), [("running",)])

@@ -18,12 +18,14 @@ import pytest
 import run_support
 from click.testing import CliRunner
 
+from auditor import pipeline
 from auditor.archive.keys import generate_key_files
 from auditor.cli import main
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import run_audit
+from auditor.state import RunCompletion
 from auditor.state_schema import SCHEMA_VERSION
 
 FIXTURE = Path(__file__).parent / "fixtures" / "compat" / "89593da.tar.gz"
@@ -147,3 +149,82 @@ def test_the_index_costs_a_message_under_200_bytes(tmp_path):
         )  # fmt: skip
         run_audit(settings)
     assert index_bytes_a_message(tmp_path / "state.db") < 200
+
+
+@pytest.fixture(scope="module")
+def counted_run(tmp_path_factory):
+    """A real run of 2,000 messages, counting the SQLite virtual-machine steps of the commit's
+    copy (which load does not change), the parameters sqlite3 ran through its adapters and the
+    statements that wrote the run's index rows."""
+    folder = tmp_path_factory.mktemp("counted")
+    counts = {"steps": 0, "adapted": 0, "inserts": 0}
+
+    def step() -> int:
+        counts["steps"] += 1
+        return 0
+
+    def adapted(value: bytes) -> bytes:
+        counts["adapted"] += 1
+        return value
+
+    def traced(statement: str) -> None:
+        counts["inserts"] += statement.startswith("INSERT INTO run_messages")
+
+    index, index_hour = RunCompletion._index, pipeline._Archiver._index_hour
+
+    def counted_hour(self, *args):
+        self.db.set_trace_callback(traced)
+        try:
+            index_hour(self, *args)
+        finally:
+            self.db.set_trace_callback(None)
+
+    def counted(self, *args):
+        self.db.set_progress_handler(step, 1)
+        try:
+            index(self, *args)
+        finally:
+            self.db.set_progress_handler(None, 1)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RunCompletion, "_index", counted)
+        patch.setattr(pipeline._Archiver, "_index_hour", counted_hour)
+        patch.setitem(sqlite3.adapters, (bytes, sqlite3.PrepareProtocol), adapted)
+        keys = generate_key_files(folder / "keys", identity="index-test")
+        options = EmulatorOptions(messages=2_000, days=1, client_secret=SECRET)
+        with run_emulator(options) as emulator:
+            settings = run_support.settings_for(
+                emulator, keys, folder, SECRET, until_ms=DEFAULT_START_MS + 24 * HOUR_MS,
+                attachments="skip", fail_on="none",
+            )  # fmt: skip
+            outcome = run_audit(settings)
+    assert outcome.records > 1_500
+    return folder, outcome, counts
+
+
+def test_the_commit_copies_a_runs_index_without_a_lookup_a_row(counted_run):
+    """The copy found each row's verdict id by a subquery, after a scan of the run's rows for
+    pairs `verdicts` lacked: a third of the copy's instructions (bench/README.md, twenty-seventh
+    session)."""
+    folder, outcome, counts = counted_run
+    with closing(sqlite3.connect(folder / "state.db")) as db:
+        unnamed = db.execute("SELECT count(*) FROM message_index WHERE verdict IS NULL")
+        assert unnamed.fetchone() == (0,)
+    assert counts["steps"] / outcome.records < 45  # 61 with the lookup, 38 without
+
+
+def test_the_run_binds_its_content_hashes_without_sqlite3s_adapter_lookups(counted_run):
+    """Python 3.11's sqlite3 sends a `bytes` parameter, unlike a `bytearray`, through its
+    adapter protocol: the adapters looked up, then `__adapt__` and `__conform__`, each miss
+    raising an AttributeError with its message formatted, about 2,700 instructions a hash
+    bound (bench/README.md, twenty-seventh session)."""
+    _folder, outcome, counts = counted_run
+    assert counts["adapted"] == 0, f"{counts['adapted']} of {outcome.records} records"
+
+
+def test_the_run_writes_its_index_rows_many_a_statement(counted_run):
+    """`executemany` runs its statement once a row: a step, a reset and the GIL released and
+    taken again each time, ~4,900 instructions a row more than 64 rows a statement
+    (bench/README.md, twenty-seventh session)."""
+    _folder, outcome, counts = counted_run
+    assert counts["inserts"] < outcome.records / 10  # ~83 rows an hour: 6 statements
