@@ -70,6 +70,7 @@ from auditor.sources.settings import ConnectionSettings
 from auditor.stages import (
     PartitionOutcome,
     StageSettings,
+    conflicting_content,
     drop_partial_downloads,
     fetched_before,
     mostly_strays_in_run,
@@ -1019,7 +1020,7 @@ class _Archiver:
                     if sent is not None and start <= sent < end:
                         repeated = pair in strays
                         if stray_ids and not repeated and identity in stray_ids:
-                            findings.append(_conflicting(identity))
+                            findings.append(conflicting_content(identity).to_dict())
                     elif sent is None:
                         repeated = lookup(_IN_RUN_UNTIMED, pair).fetchone() is not None
                         if not repeated:
@@ -1038,7 +1039,7 @@ class _Archiver:
                             new_strays.append((sent, identity, content))
                             other = (sent - sent % HOUR_MS, identity, sent, identity)
                             if lookup(_OTHER_CONTENT_IN_RUN, other).fetchone() is not None:
-                                findings.append(_conflicting(identity))
+                                findings.append(conflicting_content(identity).to_dict())
                     if repeated:
                         not_archived(kind, chat, sent)
                         continue
@@ -1485,18 +1486,6 @@ def _already_archived(
         f"{some} of hour {label} already archived by run {first_run} with the same content; "
         f"not archived again, nor reported here: their findings are in {where}",
         details={"hour": label, "first_run": first_run, "messages": messages},
-    ).to_dict()
-
-
-def _conflicting(identity: str) -> dict[str, Any]:
-    """A msg_id another hour of the run brought with another content: worded as one hour's
-    conflicting versions are (`stages._conflict`), since the run archives both the same way."""
-    return Finding(
-        identity,
-        "duplicate",
-        "conflicting-content",
-        "medium",
-        f"msg_id {identity} arrived with different contents; every variant is archived",
     ).to_dict()
 
 

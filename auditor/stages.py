@@ -319,7 +319,7 @@ class PartitionProcessor:
             for line, problem in enumerate(result.unreadable, start=1):
                 unreadable_out.write(problem.raw.replace(b"\n", b" ") + b"\n")
                 partition_findings.append(_unreadable(problem, label, line))
-            partition_findings += [_conflict(identity) for identity in result.conflicts]
+            partition_findings += [conflicting_content(identity) for identity in result.conflicts]
             if result.outside:
                 partition_findings.append(_strays(partition, result.outside, result.count))
             if result.files > 1:
@@ -759,7 +759,9 @@ def mostly_strays_in_run(count: int, served: int) -> Finding | None:
     )
 
 
-def _conflict(identity: str) -> Finding:
+def conflicting_content(identity: str) -> Finding:
+    """A msg_id served with different contents, within an hour or (found by the run's
+    coordinator) in two hours of one run: the run archives every variant alike."""
     return Finding(
         identity,
         "duplicate",
