@@ -112,9 +112,8 @@ def test_rebuild_refuses_a_policy_other_than_the_named_one(old, tmp_path):
     assert "give the policy file it applied" in result.output
 
 
-def test_incremental_run_continues_the_old_chain(old):
-    """Today's run on the first version's state and folder: run 3, linked to run 2's bag, from
-    where run 2 ended, nothing archived twice; the state is upgraded and marked."""
+def run_today(old: Path):
+    """Today's incremental run on the first version's state and folder, to hour 6."""
     options = EmulatorOptions(messages=96, days=1, client_secret=SECRET)
     keys = type("Keys", (), {"private_key": old / "test-keys" / "auditor-signing-key.pem"})
     with run_emulator(options) as emulator:
@@ -122,7 +121,13 @@ def test_incremental_run_continues_the_old_chain(old):
             emulator, keys, old, SECRET, policy_path=old / "policies.yaml",
             since_ms=None, until_ms=DEFAULT_START_MS + 6 * HOUR_MS, incremental=True,
         )  # fmt: skip
-        outcome = run_audit(settings)
+        return run_audit(settings)
+
+
+def test_incremental_run_continues_the_old_chain(old):
+    """Today's run on the first version's state and folder: run 3, linked to run 2's bag, from
+    where run 2 ended, nothing archived twice; the state is upgraded and marked."""
+    outcome = run_today(old)
     assert outcome.sequence == 3
     assert outcome.since_ms == DEFAULT_START_MS + 4 * HOUR_MS
     third = old / "archive" / outcome.bag_path.name
@@ -306,15 +311,8 @@ def test_a_run_refuses_to_chain_onto_a_newer_bag_format(old):
     resign_with_format(head, old / "test-keys" / "auditor-signing-key.pem", "2")
     state_before = (old / "state.db").read_bytes()
     bags_before = sorted(path.name for path in (old / "archive").iterdir())
-    options = EmulatorOptions(messages=96, days=1, client_secret=SECRET)
-    keys = type("Keys", (), {"private_key": old / "test-keys" / "auditor-signing-key.pem"})
-    with run_emulator(options) as emulator:
-        settings = run_support.settings_for(
-            emulator, keys, old, SECRET, policy_path=old / "policies.yaml",
-            since_ms=None, until_ms=DEFAULT_START_MS + 6 * HOUR_MS, incremental=True,
-        )  # fmt: skip
-        with pytest.raises(InputError) as refused:
-            run_audit(settings)
+    with pytest.raises(InputError) as refused:
+        run_today(old)
     assert str(refused.value) == (
         f"{head}: written in bag format 2, newer than this auditor, which reads formats up to 1 "
         f"({layout.FORMAT} in {layout.BAG_INFO}): chain a run onto it with the auditor that "
@@ -331,15 +329,8 @@ def test_a_run_refuses_to_publish_a_newer_format_bag_a_killed_run_committed(old)
     resign_with_format(head, old / "test-keys" / "auditor-signing-key.pem", "2")
     partial = partial_path_for(head.parent, head.name)
     head.rename(partial)
-    options = EmulatorOptions(messages=96, days=1, client_secret=SECRET)
-    keys = type("Keys", (), {"private_key": old / "test-keys" / "auditor-signing-key.pem"})
-    with run_emulator(options) as emulator:
-        settings = run_support.settings_for(
-            emulator, keys, old, SECRET, policy_path=old / "policies.yaml",
-            since_ms=None, until_ms=DEFAULT_START_MS + 6 * HOUR_MS, incremental=True,
-        )  # fmt: skip
-        with pytest.raises(InputError, match="written in bag format 2, newer than this auditor"):
-            run_audit(settings)
+    with pytest.raises(InputError, match="written in bag format 2, newer than this auditor"):
+        run_today(old)
     assert partial.is_dir() and not head.exists()
     assert sorted(
         path.name for path in (old / "archive").iterdir() if path.name.startswith("run-")
