@@ -517,3 +517,60 @@ def test_an_hour_the_pull_recorded_as_expired_is_archived_as_lost_with_its_findi
     assert "maybe chat message history is expired or unstored" in lost["details"]["answer"]
     held = ids_by_hour(bag)
     assert (held["2026103123"], len(held["2026110100"])) == ([], 50)
+
+
+@pytest.fixture(scope="module")
+def shifting_pull(tmp_path_factory):
+    """Two hours pulled from a server that cuts another line short on each download, so the
+    pull kept what the different files held together (`files` in its checkpoint)."""
+    folder = tmp_path_factory.mktemp("shifting")
+    config = folder / "auditor.yaml"
+    config.write_text("source:\n  backoff_base: 0.001\n  backoff_cap: 0.01\n  max_retries: 1\n")
+    window = ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T02:00Z"]
+    options = EmulatorOptions(messages=200, client_secret=SECRET, shifting_rate=1.0)
+    with run_emulator(options) as emu:
+        connection = [
+            *("--config", config, "--base-url", emu.base_url, "--org", "demo-org"),
+            *("--app", "demo-app", "--client-id", "demo-client"),
+        ]
+        pulled = invoke("pull", *window, "--out", folder / "pulled", *connection)
+    assert pulled.exit_code == 0, pulled.output
+    hours = json.loads((folder / "pulled" / "checkpoint.json").read_bytes())["hours"]
+    assert {label: hour.get("files") for label, hour in hours.items()} == {
+        "2026110100": 2,
+        "2026110101": 2,
+    }
+    return folder / "pulled"
+
+
+def test_an_hour_the_pull_was_served_as_different_broken_files_keeps_its_finding_in_the_run(
+    shifting_pull, keys, tmp_path
+):
+    """A run from the network reports such an hour with a medium `hour-files-differ` finding; a
+    run from the pull's folder lost it."""
+    result = invoke("run", "--from", shifting_pull, *audit_args(keys, tmp_path / "a"))
+
+    assert result.exit_code == 0, result.output
+    differ = [f for f in findings(only_bag(tmp_path / "a")) if f["rule"] == "hour-files-differ"]
+    assert [(f["severity"], f["details"]) for f in differ] == [
+        ("medium", {"hour": "2026-11-01T00:00:00Z", "files": 2}),
+        ("medium", {"hour": "2026-11-01T01:00:00Z", "files": 2}),
+    ]
+
+
+def test_an_hour_file_edited_since_its_pull_loses_the_finding_with_a_warning(
+    shifting_pull, keys, tmp_path, caplog
+):
+    pulled = shutil.copytree(shifting_pull, tmp_path / "pulled")
+    hour = pulled / "2026110101.jsonl"
+    hour.write_bytes(hour.read_bytes().splitlines(keepends=True)[0])
+
+    result = invoke("run", "--from", pulled, *audit_args(keys, tmp_path / "a"))
+
+    assert result.exit_code == 0, result.output
+    differ = [f for f in findings(only_bag(tmp_path / "a")) if f["rule"] == "hour-files-differ"]
+    assert [f["details"]["hour"] for f in differ] == ["2026-11-01T00:00:00Z"]
+    assert (
+        f"{hour}: not the file the pull's checkpoint describes, so the 2 different files the "
+        "source served for the hour go unreported; pull the hour again with --refetch"
+    ) in caplog.messages

@@ -31,7 +31,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timezone
 from pathlib import Path
 from typing import TypeVar
@@ -65,7 +65,16 @@ from auditor.sources.local import (
     read_sorted_hour,
     stamp,
 )
-from auditor.sources.pull import CHECKPOINT, CHECKPOINT_LIMIT, EXPIRED, JOURNAL, read_expiry
+from auditor.sources.pull import (
+    CHECKPOINT,
+    CHECKPOINT_LIMIT,
+    EXPIRED,
+    JOURNAL,
+    Checkpoint,
+    file_sha256,
+    read_expiry,
+)
+from auditor.sources.settle import PartitionResult
 
 PULLED_FILE = re.compile(r"(\d{10})(\.jsonl|\.unreadable\.txt|\.expired\.txt)")
 WORK_PREFIX = "local-"
@@ -229,7 +238,8 @@ def _prepared_pull(given: Path, hour_timezone: str | None, work: Path) -> Prepar
                 f"{shown(entry)}: not a file auditor pull writes, in the folder it pulled into; "
                 "move it out, or audit it in a run of its own"
             )
-    (work / STAMPS).write_bytes(orjson.dumps(stamps))
+    files = _files_served(folder)
+    (work / STAMPS).write_bytes(orjson.dumps({"stamps": stamps, "files": files}))
     return PreparedInputs(
         folder=folder,
         pulled=True,
@@ -238,6 +248,32 @@ def _prepared_pull(given: Path, hour_timezone: str | None, work: Path) -> Prepar
         description=_described([given], len(stamps), sorted(stamps.items())),
         hours=tuple(sorted(hours)),
     )
+
+
+def _files_served(folder: Path) -> dict[str, int]:
+    """How many different files the source served for each hour whose pull kept what they held
+    together (`files` in its checkpoint), so that the run reports it as a run from the network
+    does; only for an hour whose file is still the one the checkpoint describes."""
+    recorded = _recorded_zone(folder)
+    if recorded is None:
+        return {}
+    zone = recorded if recorded == "UTC" else f"UTC{recorded}"
+    found: dict[str, int] = {}
+    for label, entry in Checkpoint.load(folder, zone, read_only=True).hours.items():
+        files = entry.get("files", 1)
+        if type(files) is not int or files < 2:
+            continue
+        path = folder / f"{label}.jsonl"
+        if path.exists() and file_sha256(path) == entry.get("sha256"):
+            found[label] = files
+        else:
+            log.warning(
+                "%s: not the file the pull's checkpoint describes, so the %d different files "
+                "the source served for the hour go unreported; pull the hour again with --refetch",
+                shown(path),
+                files,
+            )
+    return found
 
 
 def _pull_zone(folder: Path, given: str | None) -> str:
@@ -334,6 +370,7 @@ class LocalHoursSource(Source):
         self.pulled = pulled
         self.stamps = stamps
         self._seen: dict[str, Stamp] | None = None
+        self._files: dict[str, int] = {}
 
     def describe(self) -> dict[str, str]:
         return {
@@ -341,6 +378,16 @@ class LocalHoursSource(Source):
             "folder": self.folder.name,
             "hour_timezone": self.hour_timezone.tzname(None) or "UTC",
         }
+
+    def fetch(self, partition: Partition, spill_dir: Path | None = None) -> PartitionResult:
+        """As `Source.fetch`, with the different files the source served for a pulled hour
+        (`_files_served`)."""
+        result = super().fetch(partition, spill_dir)
+        if not self.pulled:
+            return result
+        self._stamps()
+        files = self._files.get(partition.label(self.hour_timezone), 1)
+        return replace(result, files=files) if files > 1 else result
 
     def served(self, partition: Partition) -> Iterator[Record | Unreadable]:
         if not self.pulled:
@@ -394,7 +441,8 @@ class LocalHoursSource(Source):
     def _stamps(self) -> dict[str, Stamp]:
         if self._seen is None:
             loaded = orjson.loads(self.stamps.read_bytes()) if self.stamps else {}
-            self._seen = {name: tuple(value) for name, value in loaded.items()}
+            self._seen = {name: tuple(value) for name, value in loaded.get("stamps", {}).items()}
+            self._files = loaded.get("files", {})
         return self._seen
 
 

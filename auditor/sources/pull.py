@@ -149,9 +149,10 @@ class Checkpoint:
         self._unsaved: list[str] = []
 
     @classmethod
-    def load(cls, folder: Path, zone: str) -> Checkpoint:
+    def load(cls, folder: Path, zone: str, read_only: bool = False) -> Checkpoint:
         """The saved checkpoint with the journal's hours over it: an hour pulled again by
-        `--refetch` since the last save has its new entry there."""
+        `--refetch` since the last save has its new entry there. `read_only` (a run reading the
+        folder) leaves a journal line a crash cut short in place, dropped all the same."""
         checkpoint = cls(folder, zone)
         path = folder / CHECKPOINT
         if path.exists():
@@ -166,7 +167,7 @@ class Checkpoint:
                 ) from None
             checkpoint._check_zone(recorded_zone)
             checkpoint.hours = dict(hours)
-        for label, entry in checkpoint._journaled():
+        for label, entry in checkpoint._journaled(read_only):
             checkpoint.hours[label] = entry
             checkpoint._unsaved.append(label)
         return checkpoint
@@ -178,7 +179,7 @@ class Checkpoint:
                 "pull with the same --hour-timezone or into another --out"
             )
 
-    def _journaled(self) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _journaled(self, read_only: bool) -> Iterator[tuple[str, dict[str, Any]]]:
         """The journal's (label, entry) pairs.
 
         A last line without its newline is an append a crash or a full disk cut short, the one
@@ -193,7 +194,8 @@ class Checkpoint:
         data = read_operator_file(path, "checkpoint journal of auditor pull", CHECKPOINT_LIMIT)
         lines = data.splitlines(keepends=True)
         if lines and not lines[-1].endswith(b"\n"):
-            _cut_torn_line(path, len(data) - len(lines[-1]), len(lines))
+            if not read_only:
+                _cut_torn_line(path, len(data) - len(lines[-1]), len(lines))
             lines.pop()
         for number, line in enumerate(lines, start=1):
             try:
