@@ -173,6 +173,26 @@ def test_an_early_expiring_token_dies_long_before_expires_in():
     assert (answer.status_code, answer.json()["error"]) == (401, "unauthorized")
 
 
+def test_a_token_with_a_life_in_requests_dies_once_that_many_presented_it_failed_or_not():
+    """Every other request of a route fails (500-503): the token's third request fails, and
+    counts; its fourth is refused as expired."""
+    options = EmulatorOptions(
+        messages=10, token_requests=2, fail_rate=1.0, max_consecutive_faults=1
+    )
+    with run_emulator(options) as emulator:
+        assert grant(emulator).status_code >= 500
+        token = grant(emulator).json()["access_token"]
+        answers = [
+            requests.get(user_count_url(emulator), headers=bearer(token), timeout=10)
+            for _ in range(4)
+        ]
+    statuses = [answer.status_code for answer in answers]
+    assert statuses[1::2] == [200, 401] and min(statuses[0::2]) >= 500
+    assert answers[3].json()["error_description"] == (
+        "Unable to authenticate due to expired access token"
+    )
+
+
 def test_tokens_issued_are_counted_and_never_echoed_in_stats(emu):
     before = emu.stats.tokens_issued
     token = grant(emu).json()["access_token"]

@@ -516,3 +516,43 @@ def test_a_damaged_journal_line_before_the_last_is_refused_with_the_remedy(emu, 
     resumed = start_pull(emu, config, out)
     assert resumed.wait(60) == 0, resumed.stderr.read()
     assert folder_bytes(out) == expected
+
+
+def quick(emu, folder: Path) -> list[str]:
+    """`connection` with Easemob's six retries, backed off briefly (a config has no flag for it)."""
+    config = folder / "auditor.yaml"
+    config.write_text("source:\n  backoff_base: 0.001\n  backoff_cap: 0.01\n")
+    return ["--config", str(config), *connection(emu, **{"--retries": "6"})]
+
+
+def test_a_token_that_dies_again_within_one_calls_retries_is_renewed_again(tmp_path, caplog):
+    """Each token serves one request (Easemob's are short-lived; the retries' waits add up), and
+    a third of the requests fail: a call renews its token, fails, and finds the new one dead
+    too. That ended the pull with "refused a token it had just issued" (exit 3)."""
+    options = EmulatorOptions(messages=300, client_secret=SECRET, token_requests=1, fail_rate=0.4)
+    with run_emulator(options) as emu, caplog.at_level(logging.INFO, logger="auditor"):
+        window = ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T06:00Z"]
+        result = invoke(["pull", *window, "--out", str(tmp_path / "out"), *quick(emu, tmp_path)])
+        expected = emu.expected_records(START, START + 6 * HOUR_MS)
+
+    assert result.exit_code == 0, result.output
+    pulled = [
+        orjson.loads(line)
+        for path in sorted((tmp_path / "out").glob("*.jsonl"))
+        for line in path.open("rb")
+    ]
+    assert len(pulled) == len(expected) > 0
+    assert any("again (renewal 2 of this call)" in message for message in caplog.messages)
+
+
+def test_a_server_that_refuses_every_token_it_issues_is_one_line_and_exit_3(tmp_path):
+    with run_emulator(
+        EmulatorOptions(messages=300, client_secret=SECRET, token_expire_early=0)
+    ) as emu:
+        result = invoke(["pull", *WINDOW, "--out", str(tmp_path / "out"), *quick(emu, tmp_path)])
+        issued = emu.stats.tokens_issued
+
+    assert one_error_line(result, 3) == (
+        f"{emu.base_url} refused a token it had just issued for demo-org/demo-app (unauthorized)"
+    )
+    assert issued == 2

@@ -100,6 +100,11 @@ _YEAR_9000_MS = 221_845_392_000_000
 @click.option("--url-ttl", type=click.IntRange(min=1), default=1800, show_default=True)
 @click.option("--token-ttl", type=click.IntRange(min=1), help="Cap on token lifetime (s).")
 @click.option("--token-expire-early", type=click.FloatRange(min=0), help="Tokens die after N s.")
+@click.option(
+    "--token-requests",
+    type=click.IntRange(min=1),
+    help="Tokens die once N requests presented them (failed ones too): a short life in requests.",
+)
 @click.option("--ready-delay-hours", type=click.FloatRange(min=0), default=2.0, show_default=True)
 @click.option("--retention-days", type=click.FloatRange(min=0), help="Refuse older hours.")
 @click.option("--clock-start", help="Emulator time at start (ISO 8601 or epoch ms); default now.")

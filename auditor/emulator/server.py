@@ -77,6 +77,7 @@ class EmulatorOptions:
     hour_timezone: str = "UTC"
     token_ttl: int | None = None
     token_expire_early: float | None = None
+    token_requests: int | None = None  # a token dies once this many requests presented it
     url_ttl: int = 1800
     ready_delay_hours: float = 2
     retention_days: float | None = None
@@ -179,7 +180,9 @@ class Emulator:
             msg_id_order=options.msg_id_order,
         )
         self.timezone = parse_hour_timezone(options.hour_timezone)
-        self.tokens = TokenStore(self.clock, options.token_ttl, options.token_expire_early)
+        self.tokens = TokenStore(
+            self.clock, options.token_ttl, options.token_expire_early, options.token_requests
+        )
         record_faults = RecordFaults(
             options.seed,
             options.duplicate_rate,
@@ -299,6 +302,8 @@ class Emulator:
                 return route, self._error(
                     500, "web_application", "javax.ws.rs.WebApplicationException", started
                 )
+            if route not in ("token", "file"):
+                self.tokens.present(headers.get("Authorization"))
             fault_key = f"{method} {parts.path}" + ("" if route == "file" else f"?{parts.query}")
             fault = self.faults.decide(fault_key, _APPLICABLE[route])
             if fault:

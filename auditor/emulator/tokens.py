@@ -52,16 +52,25 @@ class TokenStore:
     """Issues app tokens and judges presented ones by the clock.
 
     `cap` bounds every lifetime (including "never expires", `ttl=0`); `expire_early` kills a token
-    that many seconds after issue whatever `expires_in` promised, as Easemob's docs warn can happen.
+    that many seconds after issue whatever `expires_in` promised, as Easemob's docs warn can happen;
+    `requests` kills it once that many requests have presented it, answered or failed: its life
+    counted in requests rather than seconds, so that a test spends it by a call's retries as the
+    waits between them would, without waiting.
     """
 
     def __init__(
-        self, clock: Clock, cap: int | None = None, expire_early: float | None = None
+        self,
+        clock: Clock,
+        cap: int | None = None,
+        expire_early: float | None = None,
+        requests: int | None = None,
     ) -> None:
         self._clock = clock
         self._cap = cap
         self._expire_early = expire_early
+        self._requests = requests
         self._expiry: dict[bytes, float] = {}
+        self._presented: dict[bytes, int] = {}
         self._lock = threading.Lock()
         self.issued = 0
 
@@ -80,6 +89,15 @@ class TokenStore:
             self.issued += 1
         return token, lifetime
 
+    def present(self, authorization: str | None) -> None:
+        """Counts a request that presents a token, before anything else answers it."""
+        if self._requests is None or not authorization:
+            return
+        digest = _digest(authorization.strip().partition(" ")[2].strip())
+        with self._lock:
+            if digest in self._expiry:
+                self._presented[digest] = self._presented.get(digest, 0) + 1
+
     def check(self, authorization: str | None) -> TokenState:
         """Judges an `Authorization` header value."""
         if not authorization or not authorization.strip():
@@ -92,8 +110,11 @@ class TokenStore:
             return TokenState.CORRUPT
         with self._lock:
             dies_at = self._expiry.get(_digest(token))
+            presented = self._presented.get(_digest(token), 0)
         if dies_at is None:
             return TokenState.UNKNOWN
+        if self._requests is not None and presented > self._requests:
+            return TokenState.EXPIRED
         return TokenState.VALID if self._clock.now() < dies_at else TokenState.EXPIRED
 
 

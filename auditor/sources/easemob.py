@@ -2,10 +2,11 @@
 
 Every request goes through one loop (`_call`): 5xx, 429, timeouts, refused connections and broken
 or stalled transfers are retried with exponential backoff and full jitter (honouring `Retry-After`
-up to a minute, which Easemob does not send but a proxy might); a 401 renews the token once and
-repeats the call; what cannot be retried becomes one `AuditorError` line naming the org, app and
-URL. The client secret and every token the client has held are redacted from every message and log
-line it produces (`EasemobClient._redact`), whatever a server echoes back.
+up to a minute, which Easemob does not send but a proxy might); a 401 renews the token and repeats
+the call (again only after a retry spent, so never in a loop); what cannot be retried becomes one
+`AuditorError` line naming the org, app and URL. The client secret and every token the client has
+held are redacted from every message and log line it produces (`EasemobClient._redact`), whatever
+a server echoes back.
 
 A server is not trusted to end its answers: each body is read in pieces, under a size cap (a JSON
 answer never nears `API_ANSWER_LIMIT`, an hour file `HOUR_FILE_LIMIT`, an attachment
@@ -635,8 +636,12 @@ class EasemobClient:
         if served:
             _served_url(url, f"{self.base_url} handed out the URL")
         shown = _without_query(url)
+        # A token may die again within one call's retries (Easemob's live minutes, and the
+        # waits between retries add up): it is renewed again once a retry was spent since the
+        # last renewal, so the renewals stay fewer than the retries. A token refused before any
+        # retry since it was issued would be refused for ever: that is an error at once.
         renewed = False
-        retries = 0
+        renewals = retries = 0
         while True:
             if pace is not None:
                 pace()
@@ -672,7 +677,12 @@ class EasemobClient:
                         )
                     self._tokens.reject(token)
                     renewed = True
-                    log.info("token refused by %s; renewing it once", self._redact(shown))
+                    renewals += 1
+                    log.info(
+                        "token refused by %s; renewing it%s",
+                        self._redact(shown),
+                        "" if renewals == 1 else f" again (renewal {renewals} of this call)",
+                    )
                     continue
                 if answer.status in (408, 429) or answer.status >= 500:
                     error = self._shown(_error_of(answer)[0], 120)
@@ -685,6 +695,7 @@ class EasemobClient:
                         reason = str(problem)
                         answered = True
             reason = self._redact(reason)
+            renewed = False
             retries += 1
             if retries > self.retry.max_retries:
                 attempts = f"{retries} attempt" + "s" * (retries > 1)
