@@ -13,7 +13,7 @@ from auditor.partitions import DAY_MS, HOUR_MS, Partition, parse_timezone
 from auditor.records import content_hash, msg_id, timestamp_ms
 from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.hourfiles import HourFileSource
-from auditor.sources.interface import HourExpired, PartitionNotReady
+from auditor.sources.interface import HourExpired, PartitionNotReady, Unreadable
 
 START = DEFAULT_START_MS
 FAST = RetryPolicy(max_retries=6, backoff_base=0.001, backoff_cap=0.01)
@@ -232,6 +232,22 @@ def test_a_file_that_keeps_a_broken_line_is_downloaded_twice_not_once_an_attempt
             assert fingerprints(records) == fingerprints(
                 emu.expected_records(hour.start_ms, hour.end_ms)
             )
+
+
+def test_served_keeps_what_two_different_broken_files_held_as_fetch_does():
+    """`served` (the interface's raw items) goes through the one loop `fetch` does: both
+    downloads, every record either held, the earlier file's cut line marked as such."""
+    options = EmulatorOptions(messages=400, shifting_rate=1.0)
+    with run_emulator(options) as emu:
+        items = list(HourFileSource(client_for(emu), attempts=2).served(Partition(START)))
+        expected = fingerprints(emu.expected_records(START, START + HOUR_MS))
+        downloads = emu.stats.downloads[Partition(START).label()]
+
+    records = [item for item in items if not isinstance(item, Unreadable)]
+    pieces = [item.where for item in items if isinstance(item, Unreadable)]
+    assert downloads == 2
+    assert fingerprints(records) == expected
+    assert pieces == ["2026110100:2", "2026110100:1 (in an earlier file)"]
 
 
 def late_in(emu, partition):

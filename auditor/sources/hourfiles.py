@@ -21,11 +21,12 @@ import re
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, timezone
 from hashlib import blake2b, sha256
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from auditor.errors import SourceError
 from auditor.jsonl import GUNZIP_FLOOR, GUNZIP_RATIO, ParsedLine, parse_buffer, record_line
@@ -356,46 +357,19 @@ class HourFileSource(EasemobSource):
 
     def served(self, partition: Partition) -> Iterable[Record | Unreadable]:
         label = partition.label(self.hour_timezone)
-        problem = kept = ""
-        last: list[Record | Unreadable] | None = None
-        looks: dict[bytes, bytes] = {}  # the files with lines that are not records, by digest
-        kept_digest = b""
-        for attempt in range(1, self.attempts + 1):
-            url = (
-                self._url(partition, label)
-                if attempt == 1
-                else self._again(partition, label, problem, last is not None)
-            )
-            if url is None:
-                if attempt == 1:
-                    log.debug("hour %s: no file (no messages)", label)
-                    return []
-                break
-            try:
-                data = self.client.download(url)
-                found = read_hour_file(data, label)
-            except UrlExpired:
-                problem = "the download URL expired"
-            except _Damaged as damage:
-                problem = str(damage)
-            else:
-                if not any(isinstance(item, Unreadable) for item in found):
-                    return found if not looks else _union([*looks.values(), data], label, False)
-                problem = "an empty file" if _empty(found) else "lines that are not records"
-                digest = sha256(data).digest()
-                last, kept = found, problem
-                looks.pop(digest, None)
-                looks[digest] = data
-                if digest == kept_digest:
-                    break
-                kept_digest = digest
-            log.info(
-                "hour %s: %s; fetching a fresh URL (%d/%d)", label, problem, attempt, self.attempts
-            )
-        if last is not None:
-            log.warning("hour %s: keeping the file with %s", label, kept)
-            return last if len(looks) == 1 else _union(list(looks.values()), label, True)
-        raise SourceError(f"hour {label}: {problem} on each of {self.attempts} attempts")
+
+        def trouble(found: list[Record | Unreadable]) -> str:
+            if not any(isinstance(item, Unreadable) for item in found):
+                return ""
+            return "an empty file" if _empty(found) else "lines that are not records"
+
+        reading: _Reading[Iterable[Record | Unreadable]] = _Reading(
+            read=lambda data: read_hour_file(data, label),
+            trouble=trouble,
+            union=lambda files, pieces: _union(files, label, pieces),
+        )
+        found = self._looked(partition, label, reading)
+        return [] if found is None else found
 
     def fetch(self, partition: Partition, spill_dir: Path | None = None) -> PartitionResult:
         """As `Source.fetch`, files fetched again on the same terms as in `served`; a file of
@@ -403,9 +377,40 @@ class HourFileSource(EasemobSource):
         that with `spill_dir` a large hour is never held whole. The result's `files` says how
         many different files were kept together."""
         label = partition.label(self.hour_timezone)
+        fields = self.entity_fields
+
+        def trouble(result: PartitionResult) -> str:
+            if not result.unreadable:
+                return ""
+            empty = (
+                result.count == 0
+                and len(result.unreadable) == 1
+                and result.unreadable[0].error == EMPTY
+            )
+            return "an empty file" if empty else "lines that are not records"
+
+        def union(files: list[bytes], pieces: bool) -> PartitionResult:
+            served = _union(files, label, pieces)
+            return replace(settle(partition, served, fields, spill_dir), files=len(files))
+
+        reading = _Reading(
+            read=lambda data: settle(partition, _read(data, label), fields, spill_dir),
+            trouble=trouble,
+            union=union,
+            drop=PartitionResult.close,
+        )
+        result = self._looked(partition, label, reading)
+        return settle(partition, [], fields) if result is None else result
+
+    def _looked(self, partition: Partition, label: str, reading: _Reading[T]) -> T | None:
+        """The hour as `reading` reads what the source served (None: no file, no messages):
+        the one loop of looks again that the module describes. Each file with a `trouble` is
+        kept aside by its digest; a clean one ends the loop, with the files set aside before it
+        taken together (`_union`) if there were any; else the last file with trouble is kept,
+        together with the others set aside, or the hour fails."""
         problem = kept = ""
-        last: PartitionResult | None = None
-        looks: dict[bytes, bytes] = {}  # as in `served`
+        last: T | None = None
+        looks: dict[bytes, bytes] = {}  # the files with trouble, by digest, oldest first
         kept_digest = b""
         try:
             for attempt in range(1, self.attempts + 1):
@@ -417,33 +422,26 @@ class HourFileSource(EasemobSource):
                 if url is None:
                     if attempt == 1:
                         log.debug("hour %s: no file (no messages)", label)
-                        return settle(partition, [], self.entity_fields)
+                        return None
                     break
                 try:
                     data = self.client.download(url)
-                    result = settle(partition, _read(data, label), self.entity_fields, spill_dir)
-                    digest = sha256(data).digest() if result.unreadable else b""
+                    found = reading.read(data)
                 except UrlExpired:
                     problem = "the download URL expired"
                 except _Damaged as damage:
                     problem = str(damage)
                 else:
-                    if not result.unreadable:
+                    trouble = reading.trouble(found)
+                    if not trouble:
                         if not looks:
-                            return result
-                        result.close()
-                        served = _union([*looks.values(), data], label, False)
-                        result = settle(partition, served, self.entity_fields, spill_dir)
-                        return replace(result, files=len(looks) + 1)
-                    empty = (
-                        result.count == 0
-                        and len(result.unreadable) == 1
-                        and result.unreadable[0].error == EMPTY
-                    )
-                    problem = "an empty file" if empty else "lines that are not records"
+                            return found
+                        reading.drop(found)
+                        return reading.union([*looks.values(), data], False)
+                    digest = sha256(data).digest()
                     if last is not None:
-                        last.close()
-                    last, kept = result, problem
+                        reading.drop(last)
+                    last, kept, problem = found, trouble, trouble
                     looks.pop(digest, None)
                     looks[digest] = data
                     if digest == kept_digest:
@@ -460,17 +458,30 @@ class HourFileSource(EasemobSource):
                 )
             if last is not None:
                 log.warning("hour %s: keeping the file with %s", label, kept)
-                result, last = last, None
+                found, last = last, None
                 if len(looks) == 1:
-                    return result
-                result.close()
-                served = _union(list(looks.values()), label, True)
-                result = settle(partition, served, self.entity_fields, spill_dir)
-                return replace(result, files=len(looks))
+                    return found
+                reading.drop(found)
+                return reading.union(list(looks.values()), True)
             raise SourceError(f"hour {label}: {problem} on each of {self.attempts} attempts")
         finally:
             if last is not None:
-                last.close()
+                reading.drop(last)
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading(Generic[T]):
+    """How `HourFileSource._looked` reads a downloaded file: `read` it, say what is wrong with
+    what it read (`trouble`, "" for nothing), read several files together (`union`, whether
+    their unreadable pieces count), and `drop` what it read and no longer needs."""
+
+    read: Callable[[bytes], T]
+    trouble: Callable[[T], str]
+    union: Callable[[list[bytes], bool], T]
+    drop: Callable[[T], object] = lambda _found: None
 
 
 def _read(data: bytes, label: str) -> Iterable[Record | Unreadable]:
