@@ -73,10 +73,11 @@ def server():
     httpd.server_close()
 
 
-def pull(server, out, served: bytes):
+def pull(server, out, served: bytes, *extra: str):
     server.hour_file = served
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    args = ["pull", *WINDOW, "--out", str(out), "--base-url", base, "--org", "o", "--app", "a"]
+    args = ["pull", *WINDOW, *extra, "--out", str(out), "--base-url", base, "--org", "o"]
+    args += ["--app", "a"]
     args += ["--client-id", "c", "--retries", "1", "--timeout", "5"]
     env = {"EASEMOB_CLIENT_SECRET": SECRET, "EASEMOB_CLIENT_SECRET_FILE": None}
     env.update({name: None for name in ("EASEMOB_BASE_URL", "EASEMOB_ORG", "EASEMOB_APP")})
@@ -281,6 +282,29 @@ def test_a_file_with_a_bad_line_is_kept_when_the_next_look_says_the_hour_has_no_
     base = f"http://127.0.0.1:{server.server_address[1]}"
     source = HourFileSource(EasemobClient(base, "o", "a", "c", SECRET))
     assert source.fetch(HOUR).records == (json.loads(RECORD),)  # read in memory
+
+
+def test_a_refetch_the_source_answers_with_no_file_keeps_the_hour_pulled_before(
+    server, tmp_path, caplog
+):
+    """A pulled hour with records, said on `--refetch` to have no file (404): the pull wrote an
+    empty file over its records and said "pulled 0 records", losing them without a word."""
+    assert pull(server, tmp_path, gzip.compress(RECORD + b"\n")).exit_code == 0
+    before = (tmp_path / "checkpoint.json").read_bytes()
+    server.links = 0
+    try:
+        result = pull(server, tmp_path, b"", "--refetch")
+    finally:
+        server.links = None
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / f"{LABEL}.jsonl").read_bytes() == RECORD + b"\n"
+    assert (tmp_path / "checkpoint.json").read_bytes() == before
+    assert f"{LABEL}  done            1 records" in result.stdout
+    assert (
+        f"hour {LABEL}: the source now serves nothing for the hour (an hour file: 404, no file); "
+        "keeping the 1 record(s) pulled before"
+    ) in caplog.messages
 
 
 def test_a_file_cut_short_then_said_not_to_exist_stops_the_hour_rather_than_pass_it_empty(

@@ -380,9 +380,10 @@ def pull(
     """Pulls every hour overlapping `[since_ms, until_ms)` into `out_dir`, skipping done hours.
 
     `refetch` pulls done hours again (to pick up records that arrived late); one the source no
-    longer keeps stays as it was. An hour the source reports not ready is left out of the
-    checkpoint and listed; one it no longer keeps is recorded as expired, with no records, and
-    listed; other source errors stop the pull with every completed hour kept.
+    longer keeps, or now serves nothing for, stays as it was. An hour the source reports not
+    ready is left out of the checkpoint and listed; one it no longer keeps is recorded as
+    expired, with no records, and listed; other source errors stop the pull with every
+    completed hour kept.
     """
     check_forwards(since_ms, until_ms)
     folder = Path(out_dir)
@@ -434,6 +435,19 @@ def _pull_hour(
         return kept or _record_expiry(partition, label, checkpoint, _expiry_reason(gone))
     except PartitionNotReady as error:
         return HourOutcome(label, partition, "not_ready", detail=error.detail, clocks=error.clocks)
+    if refetch and result.count == 0 and not result.unreadable:
+        kept = _kept(partition, label, checkpoint)
+        if kept is not None and kept.status == "done" and (kept.records or kept.unreadable):
+            # nothing now (an hour file's 404, no legacy rows) for an hour that held records: the
+            # source deleted them, or lies; writing the hour as empty would lose what was pulled
+            result.close()
+            log.warning(
+                "hour %s: the source now serves nothing for the hour (an hour file: 404, no "
+                "file); keeping the %d record(s) pulled before",
+                label,
+                kept.records,
+            )
+            return kept
     try:
         expired_path(checkpoint.folder, label).unlink(missing_ok=True)
         _keep_unreadable(checkpoint.folder, label, result.unreadable)
