@@ -574,3 +574,20 @@ def test_an_hour_file_edited_since_its_pull_loses_the_finding_with_a_warning(
         f"{hour}: not the file the pull's checkpoint describes, so the 2 different files the "
         "source served for the hour go unreported; pull the hour again with --refetch"
     ) in caplog.messages
+
+
+def test_a_damaged_journal_of_the_pull_costs_only_the_finding_with_a_warning(
+    shifting_pull, keys, tmp_path, caplog
+):
+    pulled = shutil.copytree(shifting_pull, tmp_path / "pulled")
+    (pulled / "checkpoint.journal").write_bytes(b"not json\n{}\n")
+
+    result = invoke("run", "--from", pulled, *audit_args(keys, tmp_path / "a"))
+
+    assert result.exit_code == 0, result.output
+    rules = {f["rule"] for f in findings(only_bag(tmp_path / "a"))}
+    assert "hour-files-differ" not in rules
+    assert any(
+        "line 1 of 2 is damaged" in message and message.endswith("go unreported")
+        for message in caplog.messages
+    )

@@ -258,8 +258,13 @@ def _files_served(folder: Path) -> dict[str, int]:
     if recorded is None:
         return {}
     zone = recorded if recorded == "UTC" else f"UTC{recorded}"
+    try:
+        hours = Checkpoint.load(folder, zone, read_only=True).hours
+    except InputError as damaged:  # the hours' own files are what the run archives
+        log.warning("%s; hours served as different files go unreported", damaged)
+        return {}
     found: dict[str, int] = {}
-    for label, entry in Checkpoint.load(folder, zone, read_only=True).hours.items():
+    for label, entry in hours.items():
         files = entry.get("files", 1)
         if type(files) is not int or files < 2:
             continue
