@@ -152,7 +152,7 @@ def _bag_policy(folder: Path | None, info: dict[str, str]) -> Policy | None:
     if folder is None:
         return None
     try:
-        return load_bag_policy(folder, info)
+        return load_bag_policy(folder, info, matchers=False)
     except (ConfigError, InputError, OSError):
         return None
 

@@ -558,3 +558,113 @@ def test_what_due_keeps_tells_apart_scopes_that_differ_in_any_field():
     assert scope_key(Scope(senders=IdPattern.of(["u1"]))) != scope_key(
         Scope(senders=IdPattern.of(["u1*"]))
     )
+
+
+# -- due --policy reads the retention rules and holds, not the keyword lists ---------------------
+
+VENDOR_LIST = """
+  - id: vendor-zh
+    severity: medium
+    normalize: [decode, nfkc, case, separators, pinyin]
+    terms_file: lists/vendor.txt
+"""
+
+
+def with_vendor_list(policy, folder, terms="洗钱\n内幕消息\n回扣\n"):
+    """`policy` with one more keyword list, spelled in pinyin, whose terms come from a file."""
+    (folder / "lists").mkdir(parents=True, exist_ok=True)
+    (folder / "lists" / "vendor.txt").write_text(terms, encoding="utf-8")
+    head, tail = policy.read_text().split("\ndetectors:\n", 1)
+    path = folder / "vendor.yaml"
+    path.write_text(f"{head}{VENDOR_LIST}\ndetectors:\n{tail}")
+    return path
+
+
+BUILT = """
+import json, sys
+from click.testing import CliRunner
+from auditor.cli import main
+from auditor.policies import loading, normalize
+result = CliRunner().invoke(main, sys.argv[1:])
+print(json.dumps({
+    "exit": result.exit_code, "output": result.output,
+    "normalizers": normalize.normalizer.cache_info().currsize,
+    "patterns": loading._backtracking.cache_info().currsize,
+    "pypinyin": "pypinyin" in sys.modules,
+}))
+"""
+
+
+def test_due_with_a_policy_builds_none_of_its_keyword_matchers(two_runs, tmp_path):
+    """`due` applies retention rules and holds only: loading the policy built its normalised
+    terms, pattern checks and pinyin step besides (seconds and hundreds of MB with a vendor's
+    list of 200,000 terms), for the current policy and each bag's. A fresh interpreter shows
+    none was built, and the answer is the one the policy without the list gives."""
+    folder, _runs, after, _people = two_runs
+    vendor = with_vendor_list(after, tmp_path)
+    state = fresh_state(folder, tmp_path)  # no memo: every bag's own policy is loaded too
+    asked = ["--out", folder / "archive", "--on", "2027-03-01", "--format", "json"]
+    command = ["due", "--state", state / "state.db", "--policy", vendor, *asked]
+
+    done = subprocess.run(
+        [sys.executable, "-c", BUILT, *map(str, command)], capture_output=True, text=True
+    )
+
+    built = json.loads(done.stdout)
+    assert built["exit"] == 0, built["output"]
+    assert (built["normalizers"], built["patterns"], built["pypinyin"]) == (0, 0, False)
+    answer = json.loads(built["output"][built["output"].index("{") :])
+    alone = fresh_state(folder, tmp_path / "alone")
+    assert answer == due_json(alone, "--policy", after, *asked[:4])
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("keep_for: 1y", "keep_for: 1 yr"),
+        ("starts: 2026-12-01", "starts: 2026-13-01"),
+        ("reason:", "why:"),
+        ("id: en-misconduct", "id: zh-misconduct"),
+        ("lists/vendor.txt", "lists/missing.txt"),
+        ("severity: medium\n    normalize", "severity: urgent\n    normalize"),
+        ("\nholds:", "\nholds: [\n"),
+    ],
+)
+def test_due_refuses_a_broken_policy_as_policy_check_does(two_runs, tmp_path, old, new):
+    """One line naming the file, line and field, exit 2, before the state is read: a broken
+    retention rule or hold, a key the schema refuses, an id given twice, a term file missing
+    (what the runs applied includes its bytes)."""
+    folder, _runs, after, _people = two_runs
+    vendor = with_vendor_list(after, tmp_path)
+    text = vendor.read_text()
+    assert old in text
+    vendor.write_text(text.replace(old, new, 1))
+
+    due = invoke("due", "--state", folder / "state.db", "--policy", vendor)
+    check = invoke("policy", "check", vendor)
+
+    assert (due.exit_code, check.exit_code) == (2, 2)
+    assert due.output == check.output and due.output.count("\n") == 1, due.output
+
+
+def test_due_refuses_a_term_file_that_is_not_text(two_runs, tmp_path):
+    folder, _runs, after, _people = two_runs
+    vendor = with_vendor_list(after, tmp_path)
+    (tmp_path / "lists" / "vendor.txt").write_bytes(b"\xff\xfe\x00bad")
+
+    due = invoke("due", "--state", folder / "state.db", "--policy", vendor)
+
+    assert due.exit_code == 2
+    assert due.output == invoke("policy", "check", vendor).output
+    assert "vendor.txt:1: not UTF-8 text" in due.output
+
+
+def test_a_policy_loaded_without_matchers_is_never_applied_to_records():
+    """It has no keyword list or detector: an engine given it would find nothing, silently."""
+    from auditor.policies import PolicyEngine, load_policy
+
+    policy = load_policy(example_policy(), matchers=False)
+
+    assert (policy.keyword_lists, policy.detectors, policy.holds != ()) == ((), (), True)
+    with pytest.raises(ValueError, match="without its keyword lists"):
+        PolicyEngine(policy, DEFAULT_START_MS)
