@@ -668,3 +668,68 @@ def test_a_policy_loaded_without_matchers_is_never_applied_to_records():
     assert (policy.keyword_lists, policy.detectors, policy.holds != ()) == ((), (), True)
     with pytest.raises(ValueError, match="without its keyword lists"):
         PolicyEngine(policy, DEFAULT_START_MS)
+
+
+# -- what due learnt is kept for the code that learnt it -----------------------------------------
+
+
+@pytest.fixture
+def other_code(monkeypatch, tmp_path):
+    """`due_memo`'s sources as if scope matching had changed: `scope.py` with one line more."""
+    from auditor import due_memo
+
+    changed = tmp_path / "scope.py"
+    sources = due_memo.sources()
+    scope = next(path for path in sources if path.name == "scope.py")
+    changed.write_bytes(scope.read_bytes() + b"# a change to how scopes match\n")
+    monkeypatch.setattr(
+        due_memo, "sources", lambda: [changed if p == scope else p for p in sources]
+    )
+    due_memo.code_key.cache_clear()
+    yield
+    monkeypatch.undo()
+    due_memo.code_key.cache_clear()
+
+
+def test_what_due_learnt_is_forgotten_when_scope_matching_changes(two_runs, tmp_path, request):
+    """The memo was kept for auditor 0.1.0 and a format number raised by hand: code that
+    matched scopes otherwise answered from what the old code learnt. Its key is now a digest of
+    the matching code's source, so changed code reads the bags again, and answers alike."""
+    from auditor import due_memo
+
+    folder, _runs, after, _people = two_runs
+    state = fresh_state(folder, tmp_path)
+    asked = ("--policy", after, "--out", folder / "archive")
+    first = due_json(state, *asked, on="2027-03-01")
+    assert due_json(state, *asked, on="2027-03-01")["policy_holds"]["read"] == 0  # remembered
+    key = due_memo.code_key()
+
+    request.getfixturevalue("other_code")
+    changed = due_json(state, *asked, on="2027-03-01")
+
+    assert due_memo.code_key() != key
+    assert changed["policy_holds"]["remembered"] == 0
+    assert changed == first
+
+
+def test_the_memo_key_covers_every_module_that_decides_what_a_scope_covers():
+    """Those modules' own imports from the auditor are among them, so no code that changes
+    what a scope covers is outside the key; each is read as its source, compiled or not."""
+    import ast
+
+    from auditor import due_memo
+    from auditor.policies.reading import facts_of
+    from auditor.policies.scope import ScopeSet
+
+    matching = set(due_memo.MATCHING)
+    assert {ScopeSet.__module__, facts_of.__module__, "auditor.records"} <= matching
+    for name in ("auditor.records", "auditor.policies.reading", "auditor.policies.scope"):
+        source = next(p for p in due_memo.sources() if p.stem == name.rpartition(".")[2])
+        assert source.suffix == ".py"
+        tree = ast.parse(source.read_text())
+        imported = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("auditor")
+        }
+        assert imported <= matching, name
