@@ -266,7 +266,7 @@ def rejudge(
     coverage = Coverage(keys)
     spoiled: set[int] = set()
     if memo is not None and learning.remembered:
-        _remembered(db, learning, params, holds, keys, found, outcome)
+        _remembered(db, learning, params, holds, keys, outcome)
 
     rows = db.execute(candidates, params)
     for bag, wanted in groupby(rows, key=lambda row: row[0]):
@@ -314,12 +314,12 @@ def _remembered(
     params: dict,
     holds: tuple[Hold, ...],
     keys: list[str],
-    found: list[tuple[str, str, str, str | None]],
     outcome: Rejudged,
 ) -> None:
     """Judges the kept and keep messages of the runs the memo answers: counted by SQLite, and
-    those a scope covers found by it too, by their seq in the memo's ranges (a temporary table
-    of the same connection): one query, whatever share of the chain a hold covers."""
+    those a scope covers found and written to `TABLE` by it too, by their seq in the memo's
+    ranges (a temporary table of the same connection): one statement, whatever share of the
+    chain a hold covers."""
     memo = learning.memo
     if memo is None:
         return
@@ -340,18 +340,24 @@ def _remembered(
         f" * {1 << bit}"
         for bit in range(len(keys))
     )
-    named: dict[int, str] = {}
-    for identity, content_hash, bits in db.execute(
-        f"SELECT * FROM (SELECT m.msg_id, m.content_hash, {mask} AS mask {learning.rows})"
-        " WHERE mask > 0",
-        params,
-    ):
-        if bits not in named:
-            named[bits] = longest_hold([h for bit, h in enumerate(holds) if bits >> bit & 1]).id
-        found.append((identity, content_hash, "hold", named[bits]))
-        outcome.held += 1
-        if len(found) >= _BATCH:
-            _store(db, found)
+    named = " ".join(f"WHEN mask & {1 << bit} THEN :hold{bit}" for bit in _by_longest(holds))
+    outcome.held += db.execute(
+        f"INSERT INTO {TABLE} SELECT msg_id, content_hash, 'hold', CASE {named} END FROM"
+        f" (SELECT m.msg_id, m.content_hash, {mask} AS mask {learning.rows}) WHERE mask > 0",
+        {**params, **{f"hold{bit}": hold.id for bit, hold in enumerate(holds)}},
+    ).rowcount
+
+
+def _by_longest(holds: tuple[Hold, ...]) -> list[int]:
+    """The bits of `holds`, the one `longest_hold` names first: the first of them a message's
+    mask sets names the hold it is listed under."""
+    left = list(range(len(holds)))
+    order = []
+    while left:
+        best = longest_hold([holds[bit] for bit in left])
+        order.append(next(bit for bit in left if holds[bit] is best))
+        left.remove(order[-1])
+    return order
 
 
 _ACTIONS = {"dispose": "delete", "review": "review", "keep": "keep"}

@@ -11,11 +11,12 @@ scope: which holds the bag's own policy applied (`applied`: each distinct policy
 again on every call), that every message of the bag not held by its own run was judged against
 the scope (`checked`), and which of them it covers (`covered`), as ranges of their lines
 (`seq`) in the bag: a hold over a whole bag is one row, not one a message (a hold over a million
-messages took 216 MB here, and 8 s and 600 MB to read back). A later call whose open holds'
-scopes were all checked for a bag takes its kept and keep messages from here (SQLite finds
-those a range covers by their seq); what `due` lists to act on (delete, review, expired,
-no-retention, a released hold) is still read from the bag each time, so a bag changed since is
-still caught before anything is deleted.
+messages took 216 MB here, now 28 KB; the call that answered from it 73 s of CPU and 777 MB,
+now 40 s and 68 MB, of which 6.6 s and 63 MB a `due` without --policy takes). A later call
+whose open holds' scopes were all checked for a bag takes its kept and keep messages from here
+(SQLite finds those a range covers by their seq); what `due` lists to act on (delete, review,
+expired, no-retention, a released hold) is still read from the bag each time, so a bag changed
+since is still caught before anything is deleted.
 
 It is a cache, never the only copy of anything: deleted, unwritable (a read-only folder, a copy
 of the state elsewhere) or written by other code, it is rebuilt by reading the bags, as before.

@@ -757,3 +757,22 @@ def test_a_hold_over_every_message_is_kept_as_one_range_a_bag(two_runs, tmp_path
     assert (second["messages"], second["counts"]) == (first["messages"], first["counts"])
     with closing(sqlite3.connect(state / "state.db.due-holds")) as memo:
         assert memo.execute("SELECT count(*) FROM covered").fetchone()[0] == len(runs)
+
+
+def test_a_message_the_memo_says_several_holds_cover_is_named_as_a_run_names_it():
+    """SQLite names the hold by the first bit set in `_by_longest` order: for every set of
+    holds, the one `longest_hold` (the run's choice) names, the first listed of equals."""
+    from itertools import combinations
+
+    from auditor.due_holds import _by_longest
+    from auditor.policies.model import Hold
+    from auditor.policies.retention import longest_hold
+    from auditor.policies.scope import Scope
+
+    ends = [DEFAULT_START_MS, None, DEFAULT_START_MS + HOUR_MS, None, DEFAULT_START_MS]
+    holds = tuple(Hold(f"h{n}", "why", Scope(), 0, end, n) for n, end in enumerate(ends))
+    order = _by_longest(holds)
+    for size in range(1, len(holds) + 1):
+        for bits in combinations(range(len(holds)), size):
+            first = next(bit for bit in order if bit in bits)
+            assert holds[first] is longest_hold([holds[bit] for bit in bits]), bits
