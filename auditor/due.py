@@ -206,7 +206,8 @@ def due(
         if policy is not None:
             bags_dir = out_dir or state_path.parent
             params["released"] = json.dumps(due_holds.released_holds(policy, on_ms))
-            memo = due_memo.HoldsMemo.open(state_path) if policy.holds else None
+            # the memo names messages by their seq, which an index of an earlier version lacks
+            memo = due_memo.HoldsMemo.open(state_path) if policy.holds and seq != "NULL" else None
             unapplied = due_holds.runs_without(db, policy, on_ms, bags_dir, memo)
             remembered = due_holds.remembered_runs(db, memo, unapplied, policy, on_ms)
             kept = f"{verdict} IN ({', '.join(map(repr, due_holds.UNAPPLIED))})"

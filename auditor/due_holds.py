@@ -41,7 +41,7 @@ from auditor.archive.baginfo import check_format, parse_bag_info
 from auditor.archive.lines import record_bytes
 from auditor.archive.untrusted import TAG_FILE_LIMIT, read_bag_file, record_files, shown
 from auditor.archive.verify import parse_record_line
-from auditor.due_memo import HoldsMemo, bag_key, scope_key
+from auditor.due_memo import Coverage, HoldsMemo, bag_key, scope_key
 from auditor.errors import ConfigError, InputError
 from auditor.partitions import parse_instant
 from auditor.policies.in_bag import load_bag_policy
@@ -62,6 +62,9 @@ REJUDGED = ("delete", "review", "expired", "no-retention")
 UNAPPLIED = ("kept", "keep")
 """The index's verdicts read again only for a run that did not apply every hold of the policy."""
 _BATCH = 10_000
+MEMO_HOLDS = 62
+"""Open holds the memo answers at most: `_remembered` sets a bit of an SQLite integer for each.
+With more, the bags are read as without a memo."""
 
 
 UNCHECKED_WHY = {
@@ -152,7 +155,7 @@ def _bag_policy(folder: Path | None, info: dict[str, str]) -> Policy | None:
     if folder is None:
         return None
     try:
-        return load_bag_policy(folder, info)
+        return load_bag_policy(folder, info, matchers=False)
     except (ConfigError, InputError, OSError):
         return None
 
@@ -189,10 +192,10 @@ def remembered_runs(
 ) -> dict[int, str]:
     """Of the runs `unapplied`, those whose every message the memo judged against the scope of
     each hold of `policy` open on `on_ms`, by their bag's key."""
-    if memo is None or not unapplied:
+    scopes = [scope_key(hold.scope) for hold in open_holds(policy, on_ms)]
+    if memo is None or not unapplied or len(scopes) > MEMO_HOLDS:
         return {}
     keys = bag_keys(db)
-    scopes = [scope_key(hold.scope) for hold in open_holds(policy, on_ms)]
     known = memo.checked((keys[run] for run in unapplied if keys.get(run)), scopes)
     return {run: keys[run] for run in unapplied if keys.get(run) in known}
 
@@ -257,12 +260,13 @@ def rejudge(
     found: list[tuple[str, str, str, str | None]] = []
     learning = learning or Learning()
     memo = learning.memo
-    learnt: dict[int, list[tuple[str, str, str]]] = (
-        {run: [] for run in learning.unapplied if run not in learning.remembered} if memo else {}
+    learnt = (
+        {run for run in learning.unapplied if run not in learning.remembered} if memo else set()
     )
+    coverage = Coverage(keys)
     spoiled: set[int] = set()
     if memo is not None and learning.remembered:
-        _remembered(db, learning, params, holds, keys, found, outcome)
+        _remembered(db, learning, params, holds, keys, outcome)
 
     rows = db.execute(candidates, params)
     for bag, wanted in groupby(rows, key=lambda row: row[0]):
@@ -278,10 +282,8 @@ def rejudge(
                 continue
             outcome.read += 1
             mask = scopes.mask(facts_of(record))
-            if mask and run in learnt:
-                learnt[run].extend(
-                    (identity, content_hash, key) for bit, key in enumerate(keys) if mask >> bit & 1
-                )
+            if run in learnt:
+                coverage.see(run, row[1], mask)
             if mask:
                 covering = [hold for bit, hold in enumerate(holds) if mask >> bit & 1]
                 found.append((identity, content_hash, "hold", longest_hold(covering).id))
@@ -300,9 +302,9 @@ def rejudge(
     _store(db, found)
     if memo is not None and learnt:
         runs = bag_keys(db)
-        for run, covered in learnt.items():
+        for run in learnt:
             if run not in spoiled and run in runs:
-                memo.remember(runs[run], keys, covered)
+                memo.remember(runs[run], coverage.of(run))
     return outcome
 
 
@@ -312,26 +314,50 @@ def _remembered(
     params: dict,
     holds: tuple[Hold, ...],
     keys: list[str],
-    found: list[tuple[str, str, str, str | None]],
     outcome: Rejudged,
 ) -> None:
     """Judges the kept and keep messages of the runs the memo answers: counted by SQLite, and
-    of those a scope covers (a hold's few custodians), each looked up as still kept or keep."""
+    those a scope covers found and written to `TABLE` by it too, by their seq in the memo's
+    ranges (a temporary table of the same connection): one statement, whatever share of the
+    chain a hold covers."""
     memo = learning.memo
     if memo is None:
         return
     outcome.remembered = db.execute(f"SELECT count(*) {learning.rows}", params).fetchone()[0]
-    still = (
-        f"SELECT 1 {learning.rows} AND m.msg_id = :msg_id AND m.content_hash = :content_hash"
-        " AND m.first_run = :run"
+    db.execute(
+        "CREATE TABLE temp.memo_ranges (run INTEGER NOT NULL, bit INTEGER NOT NULL, first"
+        " INTEGER NOT NULL, last INTEGER NOT NULL, PRIMARY KEY (run, bit, first)) WITHOUT ROWID"
     )
     for run, key in learning.remembered.items():
-        for (identity, content_hash), scopes_of in memo.covered(key).items():
-            covering = [hold for hold, scope in zip(holds, keys, strict=True) if scope in scopes_of]
-            asked = {**params, "msg_id": identity, "content_hash": content_hash, "run": run}
-            if covering and db.execute(still, asked).fetchone():
-                found.append((identity, content_hash, "hold", longest_hold(covering).id))
-                outcome.held += 1
+        for bit, scope in enumerate(keys):
+            db.executemany(
+                "INSERT OR IGNORE INTO temp.memo_ranges VALUES (?, ?, ?, ?)",
+                ((run, bit, first, last) for first, last in memo.ranges(key, scope)),
+            )
+    mask = " + ".join(
+        "coalesce((SELECT r.last FROM temp.memo_ranges r WHERE r.run = m.first_run"
+        f" AND r.bit = {bit} AND r.first <= m.seq ORDER BY r.first DESC LIMIT 1) >= m.seq, 0)"
+        f" * {1 << bit}"
+        for bit in range(len(keys))
+    )
+    named = " ".join(f"WHEN mask & {1 << bit} THEN :hold{bit}" for bit in _by_longest(holds))
+    outcome.held += db.execute(
+        f"INSERT INTO {TABLE} SELECT msg_id, content_hash, 'hold', CASE {named} END FROM"
+        f" (SELECT m.msg_id, m.content_hash, {mask} AS mask {learning.rows}) WHERE mask > 0",
+        {**params, **{f"hold{bit}": hold.id for bit, hold in enumerate(holds)}},
+    ).rowcount
+
+
+def _by_longest(holds: tuple[Hold, ...]) -> list[int]:
+    """The bits of `holds`, the one `longest_hold` names first: the first of them a message's
+    mask sets names the hold it is listed under."""
+    left = list(range(len(holds)))
+    order = []
+    while left:
+        best = longest_hold([holds[bit] for bit in left])
+        order.append(next(bit for bit in left if holds[bit] is best))
+        left.remove(order[-1])
+    return order
 
 
 _ACTIONS = {"dispose": "delete", "review": "review", "keep": "keep"}

@@ -558,3 +558,221 @@ def test_what_due_keeps_tells_apart_scopes_that_differ_in_any_field():
     assert scope_key(Scope(senders=IdPattern.of(["u1"]))) != scope_key(
         Scope(senders=IdPattern.of(["u1*"]))
     )
+
+
+# -- due --policy reads the retention rules and holds, not the keyword lists ---------------------
+
+VENDOR_LIST = """
+  - id: vendor-zh
+    severity: medium
+    normalize: [decode, nfkc, case, separators, pinyin]
+    terms_file: lists/vendor.txt
+"""
+
+
+def with_vendor_list(policy, folder, terms="洗钱\n内幕消息\n回扣\n"):
+    """`policy` with one more keyword list, spelled in pinyin, whose terms come from a file."""
+    (folder / "lists").mkdir(parents=True, exist_ok=True)
+    (folder / "lists" / "vendor.txt").write_text(terms, encoding="utf-8")
+    head, tail = policy.read_text().split("\ndetectors:\n", 1)
+    path = folder / "vendor.yaml"
+    path.write_text(f"{head}{VENDOR_LIST}\ndetectors:\n{tail}")
+    return path
+
+
+BUILT = """
+import json, sys
+from click.testing import CliRunner
+from auditor.cli import main
+from auditor.policies import loading, normalize
+result = CliRunner().invoke(main, sys.argv[1:])
+print(json.dumps({
+    "exit": result.exit_code, "output": result.output,
+    "normalizers": normalize.normalizer.cache_info().currsize,
+    "patterns": loading._backtracking.cache_info().currsize,
+    "pypinyin": "pypinyin" in sys.modules,
+}))
+"""
+
+
+def test_due_with_a_policy_builds_none_of_its_keyword_matchers(two_runs, tmp_path):
+    """`due` applies retention rules and holds only: loading the policy built its normalised
+    terms, pattern checks and pinyin step besides (seconds and hundreds of MB with a vendor's
+    list of 200,000 terms), for the current policy and each bag's. A fresh interpreter shows
+    none was built, and the answer is the one the policy without the list gives."""
+    folder, _runs, after, _people = two_runs
+    vendor = with_vendor_list(after, tmp_path)
+    state = fresh_state(folder, tmp_path)  # no memo: every bag's own policy is loaded too
+    asked = ["--out", folder / "archive", "--on", "2027-03-01", "--format", "json"]
+    command = ["due", "--state", state / "state.db", "--policy", vendor, *asked]
+
+    done = subprocess.run(
+        [sys.executable, "-c", BUILT, *map(str, command)], capture_output=True, text=True
+    )
+
+    built = json.loads(done.stdout)
+    assert built["exit"] == 0, built["output"]
+    assert (built["normalizers"], built["patterns"], built["pypinyin"]) == (0, 0, False)
+    answer = json.loads(built["output"][built["output"].index("{") :])
+    alone = fresh_state(folder, tmp_path / "alone")
+    assert answer == due_json(alone, "--policy", after, *asked[:4])
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("keep_for: 1y", "keep_for: 1 yr"),
+        ("starts: 2026-12-01", "starts: 2026-13-01"),
+        ("reason:", "why:"),
+        ("id: en-misconduct", "id: zh-misconduct"),
+        ("lists/vendor.txt", "lists/missing.txt"),
+        ("severity: medium\n    normalize", "severity: urgent\n    normalize"),
+        ("\nholds:", "\nholds: [\n"),
+    ],
+)
+def test_due_refuses_a_broken_policy_as_policy_check_does(two_runs, tmp_path, old, new):
+    """One line naming the file, line and field, exit 2, before the state is read: a broken
+    retention rule or hold, a key the schema refuses, an id given twice, a term file missing
+    (what the runs applied includes its bytes)."""
+    folder, _runs, after, _people = two_runs
+    vendor = with_vendor_list(after, tmp_path)
+    text = vendor.read_text()
+    assert old in text
+    vendor.write_text(text.replace(old, new, 1))
+
+    due = invoke("due", "--state", folder / "state.db", "--policy", vendor)
+    check = invoke("policy", "check", vendor)
+
+    assert (due.exit_code, check.exit_code) == (2, 2)
+    assert due.output == check.output and due.output.count("\n") == 1, due.output
+
+
+def test_due_refuses_a_term_file_that_is_not_text(two_runs, tmp_path):
+    folder, _runs, after, _people = two_runs
+    vendor = with_vendor_list(after, tmp_path)
+    (tmp_path / "lists" / "vendor.txt").write_bytes(b"\xff\xfe\x00bad")
+
+    due = invoke("due", "--state", folder / "state.db", "--policy", vendor)
+
+    assert due.exit_code == 2
+    assert due.output == invoke("policy", "check", vendor).output
+    assert "vendor.txt:1: not UTF-8 text" in due.output
+
+
+def test_a_policy_loaded_without_matchers_is_never_applied_to_records():
+    """It has no keyword list or detector: an engine given it would find nothing, silently."""
+    from auditor.policies import PolicyEngine, load_policy
+
+    policy = load_policy(example_policy(), matchers=False)
+
+    assert (policy.keyword_lists, policy.detectors, policy.holds != ()) == ((), (), True)
+    with pytest.raises(ValueError, match="without its keyword lists"):
+        PolicyEngine(policy, DEFAULT_START_MS)
+
+
+# -- what due learnt is kept for the code that learnt it -----------------------------------------
+
+
+@pytest.fixture
+def other_code(monkeypatch, tmp_path):
+    """`due_memo`'s sources as if scope matching had changed: `scope.py` with one line more."""
+    from auditor import due_memo
+
+    changed = tmp_path / "scope.py"
+    sources = due_memo.sources()
+    scope = next(path for path in sources if path.name == "scope.py")
+    changed.write_bytes(scope.read_bytes() + b"# a change to how scopes match\n")
+    monkeypatch.setattr(
+        due_memo, "sources", lambda: [changed if p == scope else p for p in sources]
+    )
+    due_memo.code_key.cache_clear()
+    yield
+    monkeypatch.undo()
+    due_memo.code_key.cache_clear()
+
+
+def test_what_due_learnt_is_forgotten_when_scope_matching_changes(two_runs, tmp_path, request):
+    """The memo was kept for auditor 0.1.0 and a format number raised by hand: code that
+    matched scopes otherwise answered from what the old code learnt. Its key is now a digest of
+    the matching code's source, so changed code reads the bags again, and answers alike."""
+    from auditor import due_memo
+
+    folder, _runs, after, _people = two_runs
+    state = fresh_state(folder, tmp_path)
+    asked = ("--policy", after, "--out", folder / "archive")
+    first = due_json(state, *asked, on="2027-03-01")
+    assert due_json(state, *asked, on="2027-03-01")["policy_holds"]["read"] == 0  # remembered
+    key = due_memo.code_key()
+
+    request.getfixturevalue("other_code")
+    changed = due_json(state, *asked, on="2027-03-01")
+
+    assert due_memo.code_key() != key
+    assert changed["policy_holds"]["remembered"] == 0
+    assert changed == first
+
+
+def test_the_memo_key_covers_every_module_that_decides_what_a_scope_covers():
+    """Those modules' own imports from the auditor are among them, so no code that changes
+    what a scope covers is outside the key; each is read as its source, compiled or not."""
+    import ast
+
+    from auditor import due_memo
+    from auditor.policies.reading import facts_of
+    from auditor.policies.scope import ScopeSet
+
+    matching = set(due_memo.MATCHING)
+    assert {ScopeSet.__module__, facts_of.__module__, "auditor.records"} <= matching
+    for name in ("auditor.records", "auditor.policies.reading", "auditor.policies.scope"):
+        source = next(p for p in due_memo.sources() if p.stem == name.rpartition(".")[2])
+        assert source.suffix == ".py"
+        tree = ast.parse(source.read_text())
+        imported = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("auditor")
+        }
+        assert imported <= matching, name
+
+
+def test_a_hold_over_every_message_is_kept_as_one_range_a_bag(two_runs, tmp_path):
+    """The memo kept a row for each message a hold covered: 216 bytes each, 216 MB for a hold
+    over a million messages, read back into memory on every call. It keeps ranges of lines now,
+    one a bag here, and the answer from them is the answer from the bags."""
+    folder, runs, after, _people = two_runs
+    broad = tmp_path / "broad.yaml"
+    broad.write_text(
+        after.read_text().replace("participant: [user001*]", "sent: {since: 2020-01-01}")
+    )
+    state = fresh_state(folder, tmp_path)
+    asked = ("--policy", broad, "--out", folder / "archive")
+
+    first = due_json(state, *asked, on="2027-03-01")
+    second = due_json(state, *asked, on="2027-03-01")
+
+    assert first["policy_holds"]["read"] > 100 and "kept" not in first["counts"]
+    assert (second["policy_holds"]["read"], second["policy_holds"]["remembered"]) == (
+        0, first["policy_holds"]["read"],
+    )  # fmt: skip
+    assert (second["messages"], second["counts"]) == (first["messages"], first["counts"])
+    with closing(sqlite3.connect(state / "state.db.due-holds")) as memo:
+        assert memo.execute("SELECT count(*) FROM covered").fetchone()[0] == len(runs)
+
+
+def test_a_message_the_memo_says_several_holds_cover_is_named_as_a_run_names_it():
+    """SQLite names the hold by the first bit set in `_by_longest` order: for every set of
+    holds, the one `longest_hold` (the run's choice) names, the first listed of equals."""
+    from itertools import combinations
+
+    from auditor.due_holds import _by_longest
+    from auditor.policies.model import Hold
+    from auditor.policies.retention import longest_hold
+    from auditor.policies.scope import Scope
+
+    ends = [DEFAULT_START_MS, None, DEFAULT_START_MS + HOUR_MS, None, DEFAULT_START_MS]
+    holds = tuple(Hold(f"h{n}", "why", Scope(), 0, end, n) for n, end in enumerate(ends))
+    order = _by_longest(holds)
+    for size in range(1, len(holds) + 1):
+        for bits in combinations(range(len(holds)), size):
+            first = next(bit for bit in order if bit in bits)
+            assert holds[first] is longest_hold([holds[bit] for bit in bits]), bits

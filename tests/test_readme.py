@@ -57,3 +57,91 @@ def test_the_settings_the_readme_calls_file_only_have_no_flag():
     file_only = re.findall(r"`([a-z_]+)`", said)
     assert len(file_only) == 5
     assert not {"--" + key.replace("_", "-") for key in file_only} & run_flags()
+
+
+def after_heading(marker: str, kind: str) -> str:
+    """The first ```KIND block after the README text `marker`."""
+    return re.search(rf"```{kind}\n(.*?)```", README[README.index(marker) :], re.S)[1]
+
+
+def daily_due_script() -> str:
+    return after_heading("`due-daily.sh` keeps each day's listing", "sh")
+
+
+def command_flags(command: str) -> set[str]:
+    help_text = CliRunner().invoke(main, [command, "--help"], terminal_width=200).output
+    return set(re.findall(r"(--[a-z][a-z-]+)", help_text))
+
+
+def test_the_scheduled_commands_take_the_options_the_readme_gives_them():
+    scheduled = after_heading("A daily `due` beside the hourly run", "cron")
+    calls = re.findall(r"auditor (run|due) ([^>\n]*)", scheduled + daily_due_script())
+    assert {command for command, _ in calls} == {"run", "due"}
+    for command, options in calls:
+        assert set(re.findall(r"(--[a-z][a-z-]+)", options)) <= command_flags(command), command
+
+
+def test_the_daily_due_script_acts_on_the_exit_codes_due_documents():
+    """0 and 1 keep the listing (1 with a line: messages listed as unchecked), 4 is tried
+    again, any other is a failure: as `auditor due --help` says its codes."""
+    script = daily_due_script()
+    help_text = " ".join(CliRunner().invoke(main, ["due", "--help"]).output.split())
+
+    assert re.findall(r'"\$code" -eq (\d+)', script) == ["4"]
+    assert re.findall(r"^  (\S+)\) ", script, re.M) == ["0", "1", "*"]
+    assert "Exits 0 when answered, 1 when" in help_text and "listed as unchecked" in help_text
+    assert "4 while a run holds the state" in help_text
+
+
+def test_the_daily_due_script_keeps_each_listing_and_says_why_there_is_none(tmp_path):
+    """The script as README gives it, run by `sh` on a real chain of one run: the listing of a
+    day kept in due/ (exit 0), kept with a line when a message is unchecked (its bag's line
+    edited: exit 1), and none but a line when `due` fails (no state: exit 2)."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from auditor.archive.keys import generate_key_files
+    from auditor.resources import example_policy
+
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "auditor").symlink_to(Path(sys.executable).parent / "auditor")
+    generate_key_files(tmp_path / "keys", identity="readme-test")
+    shutil.copy(example_policy(), tmp_path / "policies.yaml")
+    (tmp_path / "auditor.yaml").write_text(
+        "run:\n  policies: policies.yaml\n  key: keys/auditor-signing-key.pem\n"
+        "  out: archive/\n  state: state.db\n"
+    )
+    body = {"bodies": [{"type": "txt", "msg": "hi"}]}
+    record = {"msg_id": "1", "timestamp": 1761955200000, "from": "a", "to": "b", "payload": body}
+    (tmp_path / "r.jsonl").write_text(json.dumps(record) + "\n")
+    auditor = str(tmp_path / ".venv" / "bin" / "auditor")
+    ran = subprocess.run(
+        [auditor, "run", "--config", "auditor.yaml", "--from", "r.jsonl", "--quiet"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    (tmp_path / "due-daily.sh").write_text(daily_due_script())
+
+    def daily():
+        done = subprocess.run(
+            ["sh", "due-daily.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        listings = sorted((tmp_path / "due").iterdir())
+        return done.returncode, done.stderr, [p.name for p in listings]
+
+    code, _err, listings = daily()
+    assert (code, len(listings)) == (0, 1) and listings[0].startswith("due-")
+    assert '"delete","=""1"""' in (tmp_path / "due" / listings[0]).read_text(encoding="utf-8-sig")
+
+    (lines,) = (tmp_path / "archive").glob("run-*/data/records/*.jsonl")
+    lines.write_text(lines.read_text().replace('"from":"a"', '"from":"z"'))
+    code, err, listings = daily()
+    assert (code, len(listings)) == (1, 1) and "lists unchecked messages" in err
+
+    shutil.rmtree(tmp_path / "due")
+    (tmp_path / "state.db").unlink()
+    code, err, listings = daily()
+    assert (code, listings) == (2, [])
+    assert "state.db" in err and "auditor due failed with exit 2" in err

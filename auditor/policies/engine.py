@@ -56,6 +56,8 @@ class PolicyEngine:
     """
 
     def __init__(self, policy: Policy, now_ms: int, memo_size: int = MEMO_SIZE) -> None:
+        if not policy.matchers:  # it would match nothing, without a word
+            raise ValueError(f"{policy.path}: loaded without its keyword lists and detectors")
         self.policy = policy
         self.memo_size = memo_size
         self.now_ms = now_ms

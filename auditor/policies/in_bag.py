@@ -57,14 +57,17 @@ def bag_copy_reader(policy_path: Path) -> TermReader | None:
     return bag_term_reader(bag, info)
 
 
-def policy_of_bag_copy(bag: Path, raw: bytes, info: dict[str, str]) -> Policy:
-    """The policy of the bag's `data/policy.yaml` (its bytes `raw`) with the bag's term files."""
-    return policy_of_bytes(layout.POLICY, raw, bag_term_reader(bag, info))
+def policy_of_bag_copy(
+    bag: Path, raw: bytes, info: dict[str, str], matchers: bool = True
+) -> Policy:
+    """The policy of the bag's `data/policy.yaml` (its bytes `raw`) with the bag's term files
+    (`matchers` as `load_policy` takes it)."""
+    return policy_of_bytes(layout.POLICY, raw, bag_term_reader(bag, info), matchers)
 
 
-def load_bag_policy(bag: Path, info: dict[str, str]) -> Policy:
+def load_bag_policy(bag: Path, info: dict[str, str], matchers: bool = True) -> Policy:
     """The policy a bag holds, with its term files; ConfigError when it holds none."""
     raw = read_bag_file(Path(bag) / layout.POLICY, TEXT_FILE_LIMIT)
     if raw is None:
         raise ConfigError(f"{bag}: holds no {layout.POLICY}")
-    return policy_of_bag_copy(bag, raw, info)
+    return policy_of_bag_copy(bag, raw, info, matchers)

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 import yaml
@@ -44,11 +44,19 @@ from auditor.policies.model import (
 )
 from auditor.policies.normalize import STEP_ORDER, STEPS, normalizer
 from auditor.policies.scope import IdPattern, Scope
-from auditor.policies.term_files import TermFile, archived_name, term_file, term_lines
+from auditor.policies.term_files import (
+    KEYS,
+    TermFile,
+    archived_name,
+    term_count,
+    term_file,
+    term_lines,
+)
 from auditor.resources import schemas_dir
 from auditor.yamlsafe import SafeLoader, located_problem
 
 FieldPath = tuple[str | int, ...]
+_Parsed = TypeVar("_Parsed", int, list[tuple[str, int]])
 # Reads a term file: (path as the policy writes it, where a bag keeps it) -> (bytes, name for
 # errors); raises an `AuditorError` naming what is wrong.
 TermReader = Callable[[str, str], tuple[bytes, str]]
@@ -230,11 +238,12 @@ def _values(value: Any) -> list[str]:
 class _Builder:
     """Turns the validated data into model values, raising located errors for what is wrong."""
 
-    def __init__(self, source: _Source, read_terms: TermReader) -> None:
+    def __init__(self, source: _Source, read_terms: TermReader, matchers: bool = True) -> None:
         self.source = source
         self.ids: dict[str, FieldPath] = {}
         self.read_terms = read_terms
         self.term_files: list[TermFile] = []
+        self.matchers = matchers
 
     def claim(self, identifier: str, path: FieldPath) -> str:
         if identifier in self.ids:
@@ -391,6 +400,16 @@ class _Builder:
             description=data.get("description", ""),
         )
 
+    def keyword_list_read(self, data: dict[str, Any], path: FieldPath) -> str:
+        """A keyword list as a policy loaded without matchers knows it: its id, and its term
+        files read (what the run applied is their bytes too) and counted, not a term of them
+        normalised or kept."""
+        identifier = self.claim(data["id"], (*path, "id"))
+        for key in KEYS:
+            if key in data:
+                self.read_term_file(data, path, key, identifier, term_count)
+        return identifier
+
     def file_terms(
         self,
         data: dict[str, Any],
@@ -403,23 +422,36 @@ class _Builder:
         is; an error names the term file's line, and the field that named the file."""
         if key not in data:
             return ()
-        where = (*path, key)
-        declared = data[key]
-        position = int(path[-1])  # the list's place in `keywords:`
-        try:
-            raw, name = self.read_terms(declared, archived_name(position, identifier, key))
-            lines = term_lines(raw, name)
-        except (AuditorError, ValueError) as error:
-            raise self.source.error(where, str(error)) from None
+        lines, name = self.read_term_file(data, path, key, identifier, term_lines)
         found = []
         for text, line in lines:
             if (problem := refused(text)) is not None:
                 raise ConfigError(
-                    f"{name}:{line}: {problem} (the {dotted(where)} of {self.source.name})"
+                    f"{name}:{line}: {problem} (the {dotted((*path, key))} of {self.source.name})"
                 )
             found.append(Term(text, line, name))
-        self.term_files.append(term_file(position, identifier, key, declared, raw, len(found)))
         return tuple(found)
+
+    def read_term_file(
+        self,
+        data: dict[str, Any],
+        path: FieldPath,
+        key: str,
+        identifier: str,
+        parse: Callable[[bytes, str], _Parsed],
+    ) -> tuple[_Parsed, str]:
+        """`parse` of the bytes of the list's term file `key` (`term_lines`, or `term_count`),
+        and its name for errors; the file is kept in `term_files`. An error names the field."""
+        declared = data[key]
+        position = int(path[-1])  # the list's place in `keywords:`
+        try:
+            raw, name = self.read_terms(declared, archived_name(position, identifier, key))
+            parsed = parse(raw, name)
+        except (AuditorError, ValueError) as error:
+            raise self.source.error((*path, key), str(error)) from None
+        terms = parsed if isinstance(parsed, int) else len(parsed)
+        self.term_files.append(term_file(position, identifier, key, declared, raw, terms))
+        return parsed, name
 
     def detector(self, data: dict[str, Any], path: FieldPath) -> DetectorRule:
         name = data["detector"]
@@ -440,6 +472,10 @@ class _Builder:
             line=self.source.line(path),
             low_confidence_severity=self.low_confidence_severity(data, path),
         )
+
+    def detector_id(self, data: dict[str, Any], path: FieldPath) -> str:
+        """A detector rule's id, all a policy loaded without matchers takes of it."""
+        return self.claim(data.get("id", data["detector"]), (*path, "id"))
 
     def low_confidence_severity(self, data: dict[str, Any], path: FieldPath) -> str | None:
         """The rule's severity for unconfirmed detections; refused above its `severity`."""
@@ -466,7 +502,15 @@ class _Builder:
             self.rule(each, ("retention", "rules", index), "rule", index + 1)
             for index, each in enumerate(retention.get("rules", []))
         )
-        keyword_lists = self._each("keywords", self.keyword_list)
+        if self.matchers:
+            keyword_lists = self._each("keywords", self.keyword_list)
+            holds = self._each("holds", self.hold)
+            detectors = self._each("detectors", self.detector)
+        else:  # in the same order, so that an id given twice is named where a run names it
+            self._each("keywords", self.keyword_list_read)
+            holds = self._each("holds", self.hold)
+            self._each("detectors", self.detector_id)
+            keyword_lists, detectors = (), ()
         return Policy(
             path=name,
             sha256=hashlib.sha256(raw).hexdigest(),
@@ -474,13 +518,14 @@ class _Builder:
             floor=floor,
             default=default,
             rules=rules,
-            holds=self._each("holds", self.hold),
+            holds=holds,
             keyword_lists=keyword_lists,
-            detectors=self._each("detectors", self.detector),
+            detectors=detectors,
             floor_basis=floor_basis,
             description=data.get("description", ""),
             raw=raw,
             term_files=tuple(self.term_files),
+            matchers=self.matchers,
         )
 
     def _each(self, key: str, build: Callable[[dict[str, Any], FieldPath], Any]) -> tuple:
@@ -503,15 +548,23 @@ def _backtracking(source: str) -> tuple[str | None, str | None, str | None]:
     )
 
 
-def load_policy(path: str | Path) -> Policy:
+def load_policy(path: str | Path, matchers: bool = True) -> Policy:
     """Reads and validates a policy file and the term files it names; raises `ConfigError`
     "FILE:LINE: field: problem", or `InputError` "FILE: ..." when it is missing, not a regular
     file or past its cap. A bag's copy (`BAG/data/policy.yaml`, as in `auditor scan --policies
-    BAG/data/policy.yaml BAG`) reads the bag's copies of its term files, not files beside it."""
+    BAG/data/policy.yaml BAG`) reads the bag's copies of its term files, not files beside it.
+
+    `matchers=False` is for what applies retention rules and holds only (`auditor due`): the
+    file is read and checked as a run reads it but for what only matching needs, its keyword
+    lists' terms (normalised each, seconds for a vendor's list), patterns and pinyin step and
+    its detectors; their term files are still read, since what a run applied is their bytes
+    too. The policy then has no keyword list or detector, and `matchers` False, which
+    `PolicyEngine` refuses."""
     from auditor.policies.in_bag import bag_copy_reader  # it imports this module
 
     read_terms = bag_copy_reader(Path(path))
-    return policy_of_bytes(str(path), read_operator_file(path, "policy file"), read_terms)
+    raw = read_operator_file(path, "policy file")
+    return policy_of_bytes(str(path), raw, read_terms, matchers)
 
 
 def live_term_reader(policy_path: str) -> TermReader:
@@ -526,7 +579,9 @@ def live_term_reader(policy_path: str) -> TermReader:
     return read
 
 
-def policy_of_bytes(name: str, raw: bytes, read_terms: TermReader | None = None) -> Policy:
+def policy_of_bytes(
+    name: str, raw: bytes, read_terms: TermReader | None = None, matchers: bool = True
+) -> Policy:
     """`load_policy` of bytes already read, `name` naming them in errors; `read_terms` reads
     the term files it names (by default from the folder of `name`; a bag's copy of the policy
     reads the bag's copies, `auditor.policies.in_bag`)."""
@@ -545,7 +600,7 @@ def policy_of_bytes(name: str, raw: bytes, read_terms: TermReader | None = None)
     )
     if errors:
         raise _schema_error(source, errors[0])
-    return _Builder(source, read_terms or live_term_reader(name)).policy(name, raw)
+    return _Builder(source, read_terms or live_term_reader(name), matchers).policy(name, raw)
 
 
 # Groups nested deeper than this are refused before Python's compiler sees them: whether it

@@ -108,7 +108,9 @@ class Policy:
 
     `raw` is those bytes, as read once: the bag keeps exactly the file the digest names, even if
     it changes on disk during the run. `term_files` are the term files its keyword lists name,
-    each with the bytes read once, for the bag to keep beside it."""
+    each with the bytes read once, for the bag to keep beside it. `matchers` is False for a
+    policy loaded for its retention rules and holds alone (`load_policy(..., matchers=False)`),
+    whose keyword lists and detectors were not built: no engine may apply it."""
 
     path: str
     sha256: str
@@ -123,6 +125,7 @@ class Policy:
     description: str = ""
     raw: bytes = field(default=b"", repr=False, compare=False)
     term_files: tuple[TermFile, ...] = ()
+    matchers: bool = True
 
     @property
     def applied_sha256(self) -> str:
