@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from auditor.errors import ConfigError
+from auditor.file_access import ACCESS
 from auditor.findings import FAIL_ON_LEVELS
 from auditor.operator_files import read_operator_file
 from auditor.validation import PROFILES
@@ -41,6 +42,7 @@ RUN_KEYS = {
     "hour_timeout": str,
     "parallel_apps": int,
     "report_lang": str,
+    "file_access": str,
 }
 # Settings the command line takes from a fixed set or range: the config file is held to the same.
 # Checked here, not only by the run, whose error named `--fail-on` to an operator who set no flag.
@@ -50,6 +52,7 @@ RUN_CHOICES = {
     "profile": PROFILES,
     "executor": ("local", "dask"),  # executors.EXECUTORS, whose modules import this one
     "report_lang": ("en", "zh-CN"),  # report.catalogue.LANGUAGES, kept out of this light module
+    "file_access": ACCESS,
 }
 RUN_LEAST = {"ready_delay_hours": 0, "late_hours": 0, "workers": 1, "parallel_apps": 1}
 

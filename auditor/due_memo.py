@@ -31,6 +31,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from auditor import __version__
+from auditor.file_access import conform
 from auditor.policies.scope import IdPattern, Scope
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class HoldsMemo:
         anew if damaged; None (said with -v) when it cannot be opened or written: the bags are
         then read as before."""
         path = memo_path(state_path)
+        conform(path)
         for attempt in (1, 2):
             try:
                 return cls(_connect(path))

@@ -269,7 +269,22 @@ COMMANDS = {
 @click.version_option(__version__, prog_name="auditor")
 @click.option("-v", "--verbose", count=True, help="More log lines (repeat for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
-def main(verbose: int, quiet: bool) -> None:
+@click.option(
+    "--file-access",
+    type=click.Choice(("owner", "group")),  # file_access.ACCESS, imported once a command runs
+    default="owner",
+    envvar="AUDITOR_FILE_ACCESS",
+    show_default=True,
+    show_envvar=True,
+    help="Who may read the files and folders a command writes (bags, reports, the state, the "
+    "spool, a pull's folder): the owner alone (files 0600, folders 0700, whatever the umask), or "
+    "the owner's group too (0640, 0750), for a legal team's group; `run` also takes "
+    "`file_access:` from its config's `run:` section.",
+)
+def main(verbose: int, quiet: bool, file_access: str) -> None:
+    from auditor.file_access import restrict
+
+    restrict(file_access)
     level = (
         logging.ERROR
         if quiet
