@@ -7,7 +7,6 @@ by name, so a misspelt setting is not silently ignored in a scheduled job.
 
 from __future__ import annotations
 
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import yaml
 from auditor.errors import ConfigError
 from auditor.file_access import ACCESS
 from auditor.findings import FAIL_ON_LEVELS
-from auditor.operator_files import read_operator_file
+from auditor.operator_files import home_expanded, read_operator_file
 from auditor.validation import PROFILES
 from auditor.yamlsafe import located_problem, safe_load
 
@@ -129,8 +128,5 @@ def beside(config: Path, value: str) -> str:
     """A path written in the config file `config` as the file means it: `~` expanded as a shell
     would, and a relative one taken from the file's folder, not from wherever the command runs
     (cron and systemd start it elsewhere)."""
-    with suppress(
-        RuntimeError
-    ):  # `~name` of no such user: kept as a folder's name, as a shell does
-        value = str(Path(value).expanduser())
+    value = str(home_expanded(value))
     return value if Path(value).is_absolute() else str(Path(config).parent / value)

@@ -1,0 +1,78 @@
+"""What a scheduled job meets that a shell does not: no HOME, a user the password database does
+not know (a container run under an arbitrary uid). A path written `~/...` where no shell expands
+it (a systemd `Environment=`, a Kubernetes `env:`, a policy's `terms_file:`) is then an error
+of the operator's, said in one line with exit 2, as the config file's own paths are kept."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from auditor.resources import example_policy
+
+UNKNOWN_USER = 4321  # in no password database: no home to expand `~` to
+
+
+@pytest.fixture
+def homeless():
+    """A folder the unknown user may write in, and the command runner that runs as that user
+    without HOME."""
+    if os.geteuid() != 0:
+        pytest.skip("runs a command as a user the password database does not know")
+    folder = Path(tempfile.mkdtemp(prefix="homeless-", dir="/tmp"))
+    folder.chmod(0o777)
+
+    def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        environ = {key: value for key, value in os.environ.items() if key != "HOME"}
+
+        def become() -> None:
+            os.setgroups([])
+            os.setgid(UNKNOWN_USER)
+            os.setuid(UNKNOWN_USER)
+
+        return subprocess.run(
+            [sys.executable, "-m", "auditor", *args],
+            cwd=folder,
+            env={**environ, **(env or {})},
+            preexec_fn=become,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    yield folder, run
+    shutil.rmtree(folder)
+
+
+def test_a_term_file_under_a_home_that_is_not_there_is_one_line_and_exit_2(homeless):
+    folder, run = homeless
+    head = example_policy().read_text(encoding="utf-8").split("retention:")[0]
+    policy = folder / "policy.yaml"
+    policy.write_text(
+        head + "keywords:\n  - id: k\n    severity: low\n    terms_file: ~/terms.txt\n",
+        encoding="utf-8",
+    )
+    policy.chmod(0o644)
+
+    checked = run("policy", "check", str(policy))
+
+    assert checked.returncode == 2, checked.stderr
+    assert checked.stderr.count("\n") == 1 and "~/terms.txt" in checked.stderr
+
+
+def test_a_secret_file_under_a_home_that_is_not_there_is_one_line_and_exit_2(homeless):
+    _folder, run = homeless
+    pulled = run(
+        "pull", "--base-url", "http://127.0.0.1:9", "--org", "o", "--app", "a",
+        "--client-id", "c", "--since", "2026-11-01T00:00Z", "--until", "2026-11-01T01:00Z",
+        "--out", "pulled", env={"EASEMOB_CLIENT_SECRET_FILE": "~/secret"},
+    )  # fmt: skip
+
+    assert pulled.returncode == 2, pulled.stderr
+    assert pulled.stderr.count("\n") == 1 and "no such client secret file" in pulled.stderr
