@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from run_support import emulator_fixture, run_args
 from test_archive_support import make_keys
 
@@ -80,6 +81,19 @@ def bag_of(folder: Path) -> Path:
 def test_the_commands_option_offers_the_accesses_this_module_knows():
     (option,) = [each for each in main.params if each.name == "file_access"]
     assert (tuple(option.type.choices), option.envvar) == (file_access.ACCESS, file_access.ENVVAR)
+
+
+def test_a_command_called_in_a_process_leaves_that_process_its_own_umask(tmp_path):
+    before = os.umask(0o022)
+    try:
+        CliRunner().invoke(main, ["--file-access", "group", "keygen", "--out", str(tmp_path)])
+        after = os.umask(0o022)
+    finally:
+        os.umask(before)
+    assert (after, stat.S_IMODE((tmp_path / "auditor-signing-key.pem").stat().st_mode)) == (
+        0o022,
+        0o600,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -114,6 +114,16 @@ class AuditorGroup(LazyGroup):
     not write), with the traceback kept for `-vv`."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """The command, with the umask `--file-access` set only while it runs (a test or a
+        program that calls it in its own process keeps its own)."""
+        umask = os.umask(0o077)
+        os.umask(umask)
+        try:
+            return self._main(args, prog_name, complete_var, standalone_mode, **extra)
+        finally:
+            os.umask(umask)
+
+    def _main(self, args, prog_name, complete_var, standalone_mode, **extra):
         """Usage errors (a wrong option, a missing argument) as one line too, with exit 2."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
