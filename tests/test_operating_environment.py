@@ -1,7 +1,8 @@
-"""What a scheduled job meets that a shell does not: no HOME, a user the password database does
-not know (a container run under an arbitrary uid). A path written `~/...` where no shell expands
-it (a systemd `Environment=`, a Kubernetes `env:`, a policy's `terms_file:`) is then an error
-of the operator's, said in one line with exit 2, as the config file's own paths are kept."""
+"""What a scheduled job meets that a shell does not: no HOME, a user the password database does not
+know (a container run under an arbitrary uid), a working folder deleted under it. A path written
+`~/...` where no shell expands it (a systemd `Environment=`, a Kubernetes `env:`, a policy's
+`terms_file:`) is then an error of the operator's, said in one line with exit 2, as the config
+file's own paths are kept."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from run_support import emulator_fixture, run_args
+from test_archive_support import make_keys
 
 from auditor.resources import example_policy
 
@@ -76,3 +79,30 @@ def test_a_secret_file_under_a_home_that_is_not_there_is_one_line_and_exit_2(hom
 
     assert pulled.returncode == 2, pulled.stderr
     assert pulled.stderr.count("\n") == 1 and "no such client secret file" in pulled.stderr
+
+
+emulator = emulator_fixture("environment-secret", messages=100)
+
+
+def test_a_run_whose_working_folder_was_deleted_writes_its_bag(emulator, tmp_path):
+    """cron's `cd /srv/auditor/current && ...`, and a deploy that replaces that release while the
+    run goes on: every path the run was given is absolute, so it needs no working folder."""
+    keys = make_keys(tmp_path / "keys")[0]
+    gone = tmp_path / "gone"
+    gone.mkdir()
+
+    def in_a_deleted_folder() -> None:
+        os.chdir(gone)
+        os.rmdir(gone)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "auditor", *run_args(emulator, keys, tmp_path / "run", hours=1)],
+        env={**os.environ, "EASEMOB_CLIENT_SECRET": "environment-secret"},
+        preexec_fn=in_a_deleted_folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "run" / "archive").glob("run-*"))) == 1
