@@ -24,24 +24,28 @@ GROUP = "group"
 UMASKS = {OWNER: 0o077, GROUP: 0o027}
 ACCESS = tuple(UMASKS)
 
-_chosen = OWNER
-
 
 def restrict(access: str) -> None:
     """Makes every file and folder this process (and what it starts) creates from now on
     readable by its owner alone, or by its group too (`access`: "owner" or "group")."""
-    global _chosen
     os.umask(UMASKS[access])
-    _chosen = access
+
+
+def _umask() -> int:
+    """The process's umask, which can only be read by setting it: set to 077 meanwhile, so a
+    file another thread makes in that instant is, at worst, its owner's alone."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def conform(path: Path) -> None:
     """Gives `path`, an existing file of this user made before (an older version's state
-    database, its journal), the mode the chosen access gives a new one, so that reopening it does
-    not leave it readable by others. A file missing or of another owner is left alone."""
+    database, its journal), the mode the umask `restrict` set gives a new one, so that reopening
+    it does not leave it readable by others. A file missing or of another owner is left alone."""
     try:
         found = os.stat(path)
-        mode = (0o777 if stat.S_ISDIR(found.st_mode) else 0o666) & ~UMASKS[_chosen]
+        mode = (0o777 if stat.S_ISDIR(found.st_mode) else 0o666) & ~_umask()
         if found.st_uid == os.geteuid() and stat.S_IMODE(found.st_mode) != mode:
             os.chmod(path, mode)
     except OSError:
