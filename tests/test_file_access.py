@@ -229,3 +229,32 @@ def test_a_bag_copied_by_root_or_by_a_member_of_its_group_verifies(made_for_grou
     for copy, user in [(copies / "by-root", None), (copies / "by-member", NOBODY)]:
         verified = auditor("verify", str(copy), "--pubkey", str(public), user=user)
         assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_bag_file_the_reader_may_not_read_is_one_line_and_exit_2_not_a_verdict(
+    made, keys, shared
+):
+    theirs = shared / "theirs"
+    subprocess.run(["cp", "-r", str(made / "archive"), str(theirs)], check=True)
+    shutil.copy(keys.allowed_signers, theirs / "allowed_signers")
+    (bag,) = theirs.glob("run-*")
+    user = None
+    if ROOT:
+        user = NOBODY
+        for path in [theirs, *theirs.rglob("*")]:
+            os.lchown(path, NOBODY, NOBODY)
+    records = sorted((bag / "data" / "records").iterdir())[0]
+    records.chmod(0o000)
+
+    verified = subprocess.run(
+        [sys.executable, "-m", "auditor", "verify", str(bag), "--pubkey",
+         str(theirs / "allowed_signers")],
+        preexec_fn=(lambda: (os.setgroups([NOBODY]), os.setgid(NOBODY), os.setuid(NOBODY)))
+        if user else None,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert (verified.returncode, verified.stderr) == (
+        2,
+        f"auditor: error: {records}: cannot read (Permission denied)\n",
+    )
