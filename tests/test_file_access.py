@@ -189,6 +189,7 @@ def shared():
     folder = Path(tempfile.mkdtemp(prefix="file-access-", dir="/tmp"))
     folder.chmod(0o711)
     yield folder
+    subprocess.run(["chmod", "-R", "u+w", str(folder)], check=True)  # a bag made read-only
     shutil.rmtree(folder)
 
 
