@@ -106,3 +106,49 @@ def test_a_run_whose_working_folder_was_deleted_writes_its_bag(emulator, tmp_pat
 
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "run" / "archive").glob("run-*"))) == 1
+
+
+def test_a_run_started_with_stdout_and_stderr_closed_audits_and_keeps_its_files_whole(
+    emulator, tmp_path
+):
+    """cron's `>&-`, or a daemon that closed them: the run has nowhere to say anything, but must
+    neither fail on that nor let the next file it opens take descriptor 1 or 2, where a line
+    meant for stderr would be written into the state database or a bag."""
+    keys = make_keys(tmp_path / "keys")[0]
+    folder = tmp_path / "run"
+
+    def closed() -> None:
+        os.close(1)
+        os.close(2)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "auditor", "-vv",
+         *run_args(emulator, keys, folder, "--workers", "2", hours=2)],
+        env={**os.environ, "EASEMOB_CLIENT_SECRET": "environment-secret"},
+        preexec_fn=closed,
+        timeout=120,
+    )  # fmt: skip
+    (bag,) = (folder / "archive").glob("run-*")
+    verified = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "auditor",
+            "verify",
+            str(bag),
+            "--pubkey",
+            str(keys.allowed_signers),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    shown = subprocess.run(
+        [sys.executable, "-m", "auditor", "state", "show", "--state", str(folder / "state.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0
+    assert (verified.returncode, shown.returncode) == (0, 0), verified.stdout + shown.stderr

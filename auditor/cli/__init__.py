@@ -116,6 +116,7 @@ class AuditorGroup(LazyGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """The command, with the umask `--file-access` set only while it runs (a test or a
         program that calls it in its own process keeps its own)."""
+        _open_standard_streams()
         umask = os.umask(0o077)
         os.umask(umask)
         try:
@@ -165,6 +166,23 @@ class AuditorGroup(LazyGroup):
                 log.debug("failed after SIGTERM", exc_info=True)
                 ctx.exit(_stopped(Terminated()))
             ctx.exit(_failed(error, ctx))
+
+
+def _open_standard_streams() -> None:
+    """Opens on /dev/null each of stdin, stdout and stderr the command was started without
+    (cron's `>&-`, a daemon's leftovers), as daemons do: Python left `sys.stderr` None, which
+    failed the run (exit 70), and the next file opened would have taken descriptor 1 or 2, where
+    a worker's or a library's line meant for stderr would land in the state database or a bag."""
+    for number, name in enumerate(("stdin", "stdout", "stderr")):
+        try:
+            os.fstat(number)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != number:
+                os.dup2(opened, number)
+                os.close(opened)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(number, "r" if number == 0 else "w", closefd=False))  # noqa: SIM115
 
 
 def _stdout_closed() -> bool:
