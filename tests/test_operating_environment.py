@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from run_support import emulator_fixture, run_args
+from run_support import emulator_fixture, payload, run_args
 from test_archive_support import make_keys
 
 from auditor.resources import example_policy
@@ -152,3 +152,24 @@ def test_a_run_started_with_stdout_and_stderr_closed_audits_and_keeps_its_files_
 
     assert done.returncode == 0
     assert (verified.returncode, shown.returncode) == (0, 0), verified.stdout + shown.stderr
+
+
+def test_no_locale_and_an_odd_time_zone_make_the_same_bag(emulator, tmp_path):
+    keys = make_keys(tmp_path / "keys")[0]
+    bags = []
+    for name, environ in [
+        ("usual", {"LANG": "C.UTF-8", "TZ": "UTC"}),
+        ("bare", {"LC_ALL": "C", "LANG": "C", "TZ": "Pacific/Chatham"}),  # +13:45 in November
+    ]:
+        folder = tmp_path / name
+        subprocess.run(
+            [sys.executable, "-m", "auditor", *run_args(emulator, keys, folder, hours=1)],
+            env={**os.environ, "EASEMOB_CLIENT_SECRET": "environment-secret", **environ},
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
+        (bag,) = (folder / "archive").glob("run-*")
+        bags.append(payload(bag))
+
+    assert bags[0] == bags[1]
