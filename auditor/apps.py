@@ -1,13 +1,13 @@
 """Many Easemob apps audited by one `auditor run --config`: each with its own chain and state.
 
-The config file lists them under `apps:`. An entry has its own `source:` (org, app, client id,
-and its secret by `client_secret_file` or `client_secret_env`, the name of an environment
-variable) and may set any setting of `run:` for itself but `executor`, `scheduler` and
-`parallel_apps`, which the apps share. The top-level `source:` and `run:` sections are what every
-app shares, the app's own keys win over them, and flags on the command line win over both, but
-for `out` and `state`: there the flag (or `run:`) is a base each app's bag folder (`<out>/<name>`)
-and state database (`<state>` with `-<name>` before its suffix) is named from, unless the app
-sets its own. So each app keeps its own hash chain and lock, and one app's failure stops no other.
+The config file lists them under `apps:`. An entry has its own `source:` (org, app, client id, and
+its secret by `client_secret_file` or `client_secret_env`, the name of an environment variable) and
+may set any setting of `run:` for itself but `executor`, `scheduler`, `parallel_apps` and
+`file_access`, which the apps share. The top-level `source:` and `run:` sections are what every app
+shares, the app's own keys win over them, and flags on the command line win over both, but for
+`out` and `state`: there the flag (or `run:`) is a base each app's bag folder (`<out>/<name>`) and
+state database (`<state>` with `-<name>` before its suffix) is named from, unless the app sets its
+own. So each app keeps its own hash chain and lock, and one app's failure stops no other.
 
 Apps run one after another with the local executor (its process pool already fills the
 machine), and side by side on a Dask cluster, whose scheduler shares the workers among them.
@@ -37,7 +37,7 @@ from auditor.partitions import parse_instant
 from auditor.pipeline import Progress, RunOutcome, RunSettings, run_audit
 from auditor.sources.settings import CONFIG_KEYS, load_settings, path_in_config, read_secret_file
 
-SHARED_ONLY = frozenset({"executor", "scheduler", "parallel_apps"})
+SHARED_ONLY = frozenset({"executor", "scheduler", "parallel_apps", "file_access"})
 ONE_APP_FLAGS = ("org", "app", "client_id")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 

@@ -7,15 +7,15 @@ by name, so a misspelt setting is not silently ignored in a scheduled job.
 
 from __future__ import annotations
 
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from auditor.errors import ConfigError
+from auditor.file_access import ACCESS
 from auditor.findings import FAIL_ON_LEVELS
-from auditor.operator_files import read_operator_file
+from auditor.operator_files import home_expanded, read_operator_file
 from auditor.validation import PROFILES
 from auditor.yamlsafe import located_problem, safe_load
 
@@ -41,6 +41,7 @@ RUN_KEYS = {
     "hour_timeout": str,
     "parallel_apps": int,
     "report_lang": str,
+    "file_access": str,
 }
 # Settings the command line takes from a fixed set or range: the config file is held to the same.
 # Checked here, not only by the run, whose error named `--fail-on` to an operator who set no flag.
@@ -50,6 +51,7 @@ RUN_CHOICES = {
     "profile": PROFILES,
     "executor": ("local", "dask"),  # executors.EXECUTORS, whose modules import this one
     "report_lang": ("en", "zh-CN"),  # report.catalogue.LANGUAGES, kept out of this light module
+    "file_access": ACCESS,
 }
 RUN_LEAST = {"ready_delay_hours": 0, "late_hours": 0, "workers": 1, "parallel_apps": 1}
 
@@ -126,8 +128,5 @@ def beside(config: Path, value: str) -> str:
     """A path written in the config file `config` as the file means it: `~` expanded as a shell
     would, and a relative one taken from the file's folder, not from wherever the command runs
     (cron and systemd start it elsewhere)."""
-    with suppress(
-        RuntimeError
-    ):  # `~name` of no such user: kept as a folder's name, as a shell does
-        value = str(Path(value).expanduser())
+    value = str(home_expanded(value))
     return value if Path(value).is_absolute() else str(Path(config).parent / value)

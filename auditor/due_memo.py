@@ -39,6 +39,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from auditor import __version__
+from auditor.file_access import conform
 from auditor.policies.scope import IdPattern, Scope
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,7 @@ class HoldsMemo:
         anew if damaged; None (said with -v) when it cannot be opened or written: the bags are
         then read as before."""
         path = memo_path(state_path)
+        conform(path)
         for attempt in (1, 2):
             try:
                 return cls(_connect(path))

@@ -27,6 +27,17 @@ TEXT_FILE_LIMIT = 64 << 20
 SECRET_FILE_LIMIT = 64 << 10
 
 
+def home_expanded(path: str | Path) -> Path:
+    """`path` with `~` (or `~user`) expanded as a shell would. Where there is no home to expand
+    to (HOME unset and the user not in the password database, as in a container run under an
+    arbitrary uid), it is kept as written, a folder named `~`, as a shell keeps `~nosuchuser`:
+    the file is then missing and said so in one line, where Python raised RuntimeError."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        return Path(path)
+
+
 def read_operator_file(path: str | Path, what: str, limit: int = TEXT_FILE_LIMIT) -> bytes:
     """The bytes of `path`, `what` it is for (e.g. "policy file") naming it in any error:
     InputError when it is missing, unreadable, not a regular file or larger than `limit`."""

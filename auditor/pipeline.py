@@ -46,6 +46,7 @@ from auditor.archive.publickey import fingerprint
 from auditor.collector import fewer_collections
 from auditor.errors import ConfigError, InputError
 from auditor.executors import check_workers, make_executor
+from auditor.file_access import conform
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
 from auditor.hidden_env import secrets_hidden
 from auditor.partitions import (
@@ -767,6 +768,8 @@ class _Archiver:
             namespace=settings.namespace,
         )
         self.spool_dir.mkdir(parents=True, exist_ok=True)  # before any worker made it
+        for made in self.spool_dir.parent, self.spool_dir:  # as an earlier version left them?
+            conform(made)
         drop_partial_downloads(self.spool_dir)
         _drop_stale_partial_bags(settings.out_dir, self.name)
         self.report = ReportBuilder(

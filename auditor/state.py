@@ -23,6 +23,7 @@ from pathlib import Path, PurePath
 
 from auditor import crashpoints
 from auditor.errors import ConfigError, LockHeldError, os_reason
+from auditor.file_access import conform
 from auditor.fsutil import fsync_ancestors, fsync_dir, fsync_path
 from auditor.state_index import INDEX_TABLE, is_table, lay_out
 from auditor.state_schema import SCHEMA_VERSION, mark_current, refuse_newer
@@ -224,6 +225,8 @@ class State:
         make_folder_of(self.path)
         if self.path.is_dir():
             raise ConfigError(f"{self.path}: is a folder, not a state database file")
+        for suffix in ("", "-journal", "-wal", "-shm"):  # SQLite gives new journals the file's mode
+            conform(self.path.with_name(self.path.name + suffix))
         try:
             # `completing_run` hands the connection to one thread of its own for a while.
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)

@@ -114,6 +114,17 @@ class AuditorGroup(LazyGroup):
     not write), with the traceback kept for `-vv`."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """The command, with the umask `--file-access` set only while it runs (a test or a
+        program that calls it in its own process keeps its own)."""
+        _open_standard_streams()
+        umask = os.umask(0o077)
+        os.umask(umask)
+        try:
+            return self._main(args, prog_name, complete_var, standalone_mode, **extra)
+        finally:
+            os.umask(umask)
+
+    def _main(self, args, prog_name, complete_var, standalone_mode, **extra):
         """Usage errors (a wrong option, a missing argument) as one line too, with exit 2."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
@@ -155,6 +166,23 @@ class AuditorGroup(LazyGroup):
                 log.debug("failed after SIGTERM", exc_info=True)
                 ctx.exit(_stopped(Terminated()))
             ctx.exit(_failed(error, ctx))
+
+
+def _open_standard_streams() -> None:
+    """Opens on /dev/null each of stdin, stdout and stderr the command was started without
+    (cron's `>&-`, a daemon's leftovers), as daemons do: Python left `sys.stderr` None, which
+    failed the run (exit 70), and the next file opened would have taken descriptor 1 or 2, where
+    a worker's or a library's line meant for stderr would land in the state database or a bag."""
+    for number, name in enumerate(("stdin", "stdout", "stderr")):
+        try:
+            os.fstat(number)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != number:
+                os.dup2(opened, number)
+                os.close(opened)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(number, "r" if number == 0 else "w", closefd=False))  # noqa: SIM115
 
 
 def _stdout_closed() -> bool:
@@ -269,7 +297,22 @@ COMMANDS = {
 @click.version_option(__version__, prog_name="auditor")
 @click.option("-v", "--verbose", count=True, help="More log lines (repeat for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
-def main(verbose: int, quiet: bool) -> None:
+@click.option(
+    "--file-access",
+    type=click.Choice(("owner", "group")),  # file_access.ACCESS, imported once a command runs
+    default="owner",
+    envvar="AUDITOR_FILE_ACCESS",
+    show_default=True,
+    show_envvar=True,
+    help="Who may read the files and folders a command writes (bags, reports, the state, the "
+    "spool, a pull's folder): the owner alone (files 0600, folders 0700, whatever the umask), or "
+    "the owner's group too (0640, 0750), for a legal team's group; `run` also takes "
+    "`file_access:` from its config's `run:` section.",
+)
+def main(verbose: int, quiet: bool, file_access: str) -> None:
+    from auditor.file_access import restrict
+
+    restrict(file_access)
     level = (
         logging.ERROR
         if quiet

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from auditor import file_access
 from auditor.apps import AppsOutcome, has_apps, load_apps, run_apps
 from auditor.archive import layout
 from auditor.cli.exit_codes import EXIT_CODES_HELP
@@ -343,6 +344,7 @@ def run_command(config_file, as_json, quiet, from_paths, **flags) -> None:
         )
     }
     section = load_run_section(config_file)
+    _file_access_of(section)
     values = _merged(flags, section)
     since_ms, until_ms = _window(values)
     if from_paths:
@@ -355,6 +357,13 @@ def run_command(config_file, as_json, quiet, from_paths, **flags) -> None:
         return
     source = load_settings(source_flags, config_file=config_file)
     _audit(_settings(values, source, since_ms, until_ms), as_json, quiet)
+
+
+def _file_access_of(section: dict) -> None:
+    """The config's `file_access:`, unless `--file-access` or its variable chose (flags win)."""
+    given = click.get_current_context().find_root().get_parameter_source("file_access")
+    if "file_access" in section and given is click.core.ParameterSource.DEFAULT:
+        file_access.restrict(section["file_access"])
 
 
 def _run_files(paths, config_file, values, source_flags, chosen, window, as_json, quiet) -> None:

@@ -45,6 +45,7 @@ from auditor.executors.interface import (
     Executor,
     submitted_in_order,
 )
+from auditor.operator_files import home_expanded
 from auditor.partitions import Partition
 from auditor.sources.pacing import STOP_POLL_S, PacingStopped, release_unused, stop_marker
 from auditor.stages import (
@@ -509,7 +510,7 @@ def _absolute(settings: StageSettings) -> StageSettings:
     return replace(
         settings,
         spool_dir=str(Path(settings.spool_dir).resolve()),
-        policy_path=str(Path(settings.policy_path).expanduser().absolute()),
+        policy_path=str(home_expanded(settings.policy_path).absolute()),
     )
 
 

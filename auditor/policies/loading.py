@@ -23,7 +23,7 @@ import yaml
 from auditor.errors import AuditorError, ConfigError
 from auditor.findings import SEVERITY_RANK
 from auditor.metaschema import check_schema
-from auditor.operator_files import read_operator_file
+from auditor.operator_files import home_expanded, read_operator_file
 from auditor.partitions import parse_instant
 from auditor.policies import pinyin
 from auditor.policies.backtracking import (
@@ -570,10 +570,10 @@ def load_policy(path: str | Path, matchers: bool = True) -> Policy:
 def live_term_reader(policy_path: str) -> TermReader:
     """Reads term files where the policy names them: a relative path from the policy file's
     folder, `~` the home folder."""
-    folder = Path(policy_path).expanduser().parent
+    folder = home_expanded(policy_path).parent
 
     def read(declared: str, _archived: str) -> tuple[bytes, str]:
-        path = folder / Path(declared).expanduser()
+        path = folder / home_expanded(declared)
         return read_operator_file(path, "term file"), str(path)
 
     return read

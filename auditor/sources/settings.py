@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from auditor.config import beside, read_config
 from auditor.errors import ConfigError, InputError
-from auditor.operator_files import read_secret_file_bytes
+from auditor.operator_files import home_expanded, read_secret_file_bytes
 from auditor.partitions import parse_hour_timezone
 from auditor.sources.easemob import EasemobClient, RetryPolicy, redact_url_text
 from auditor.sources.folder import LocalHoursSource, PreparedInputs, prepared_inputs
@@ -158,7 +158,7 @@ def read_secret_file(path: str | Path, named_by: str) -> str:
     read whole and sent to the server. ConfigError naming the file and `named_by` otherwise."""
     what = f"client secret file named by {named_by}"
     try:
-        raw = read_secret_file_bytes(Path(path).expanduser(), what)
+        raw = read_secret_file_bytes(home_expanded(path), what)
     except InputError as error:
         raise ConfigError(str(error)) from None
     try:

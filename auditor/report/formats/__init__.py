@@ -24,5 +24,6 @@ def default_formats(language: str = DEFAULT_LANGUAGE) -> list[ReportFormat]:
 def bag_formats(language: str = DEFAULT_LANGUAGE) -> list[ReportFormat]:
     """The report a run writes into its bag's `data/report/`: no second findings.jsonl, since
     the bag holds every finding as `data/findings.jsonl`, which the page links instead."""
-    in_bag = posixpath.relpath(layout.FINDINGS, layout.REPORT)
+    # from the root: relpath of relative paths asks for the working folder, which may be deleted
+    in_bag = posixpath.relpath("/" + layout.FINDINGS, "/" + layout.REPORT)
     return [HtmlFormat(findings_jsonl=in_bag, language=language), CsvFormat(), SummaryFormat()]
