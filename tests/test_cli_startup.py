@@ -201,3 +201,30 @@ def test_a_profile_choice_written_out_for_help_is_the_validators_own(name):
     (profile,) = [option for option in command.params if option.name == "profile"]
 
     assert tuple(profile.type.choices) == PROFILES
+
+
+STATE = "{tmp}/state.db"
+KEY = "{tmp}/none.pem"
+
+
+@pytest.mark.parametrize(
+    ("args", "module"),
+    [
+        (["due", "--state", STATE], "auditor.due"),
+        (
+            ["state", "rebuild", "--out", ".", "--state", STATE, "--pubkey", KEY],
+            "auditor.state_rebuild",
+        ),
+    ],
+)
+def test_what_reads_the_state_and_the_bags_imports_no_http_client_nor_policy_engine(
+    args, module, tmp_path
+):
+    """`due` and `state rebuild` read bags (state_rebuild, due_holds), never the network, and
+    judge retention and holds, never keywords: state_rebuild took a legacy source's entity
+    fields from its class, and requests with it; `auditor.policies` loaded its engine."""
+    code, modules = modules_after(*(arg.format(tmp=tmp_path) for arg in args))
+
+    assert code == 2 and module in modules
+    unused = ("requests", "urllib3", "auditor.sources.easemob", "auditor.policies.engine")
+    assert [name for name in sorted(modules) if name.startswith(unused)] == []
