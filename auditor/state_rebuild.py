@@ -49,8 +49,7 @@ from auditor.policies.reading import glance
 from auditor.policies.retention import RetentionDecider, held_later
 from auditor.policies.term_files import applied_sha256_in_info
 from auditor.records import msg_id
-from auditor.sources.legacy import LegacyQuerySource
-from auditor.sources.settle import content_sha256
+from auditor.sources.settle import LEGACY_ENTITY_FIELDS, content_sha256
 from auditor.state import BAG_FOLDER_LOCK, GENESIS, State, StateLock
 from auditor.state_index import add_rows
 
@@ -322,7 +321,7 @@ def _index_bag(
 def entity_fields_of(info: dict[str, str]) -> frozenset[str] | None:
     """The source's own keys its run left out of a message's content hash, by the bag's
     `Source-API` (see `settle.content_sha256`)."""
-    return LegacyQuerySource.entity_fields if info.get("Source-API") in _ENTITY_SOURCES else None
+    return LEGACY_ENTITY_FIELDS if info.get("Source-API") in _ENTITY_SOURCES else None
 
 
 def _hour_of(path: Path, zone) -> int | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 
 import orjson
 import pytest
@@ -26,6 +27,7 @@ from test_archive_support import (
 )
 
 from auditor.archive import layout
+from auditor.archive.publickey import load_public_keys
 from auditor.archive.signing import sign
 from auditor.archive.transit import signature_repairs
 from auditor.archive.verify import verify_bag
@@ -509,3 +511,35 @@ def test_a_signature_a_copy_read_as_utf8_losing_bytes_is_not_repaired_but_named(
         "and verify again)"
     ]
     assert _TRANSIT not in summary
+
+
+def _signature_checks(action) -> tuple[object, int]:
+    """What `action()` returned, and how many Ed25519 signatures it checked (each call of the
+    real `Ed25519PublicKey.verify`, seen as Python's profiler sees a C call)."""
+    calls = 0
+
+    def profile(_frame, event, function) -> None:
+        nonlocal calls
+        if event == "c_call" and getattr(function, "__qualname__", "") == "Ed25519PublicKey.verify":
+            calls += 1
+
+    sys.setprofile(profile)
+    try:
+        result = action()
+    finally:
+        sys.setprofile(None)
+    return result, calls
+
+
+def test_an_intact_bag_and_its_previous_run_have_each_signature_checked_once(chain, keys):
+    """The .sig was checked once to know whether a copy had damaged it, then again by the
+    signatures' own check: an intact bag's three Ed25519 checks where two (.sig, SSH) prove it,
+    six with its previous run."""
+    public_key = load_public_keys([keys[0].public_key])
+    first, second = chain / "run-000001", chain / "run-000002"
+
+    alone, alone_checks = _signature_checks(lambda: verify_bag(first, public_key))
+    linked, linked_checks = _signature_checks(lambda: verify_bag(second, public_key, first))
+
+    assert alone.ok and linked.ok and linked.previous_signer == alone.signer is not None
+    assert (alone_checks, linked_checks) == (2, 4)

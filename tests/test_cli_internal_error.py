@@ -10,7 +10,7 @@ import signal
 
 from click.testing import CliRunner
 
-import auditor.cli.archive
+import auditor.archive.keys
 from auditor.cli import EXIT_INTERNAL, EXIT_TERMINATED, Terminated, main
 from auditor.errors import InputError
 
@@ -20,7 +20,7 @@ def _broken(*args, **kwargs):
 
 
 def test_an_unexpected_exception_is_one_line_and_exit_70(monkeypatch, tmp_path):
-    monkeypatch.setattr(auditor.cli.archive, "generate_key_files", _broken)
+    monkeypatch.setattr(auditor.archive.keys, "generate_key_files", _broken)
 
     result = CliRunner().invoke(main, ["keygen", "--out", str(tmp_path)])
 
@@ -33,7 +33,7 @@ def test_an_unexpected_exception_is_one_line_and_exit_70(monkeypatch, tmp_path):
 
 
 def test_with_vv_the_traceback_is_logged(monkeypatch, tmp_path, caplog):
-    monkeypatch.setattr(auditor.cli.archive, "generate_key_files", _broken)
+    monkeypatch.setattr(auditor.archive.keys, "generate_key_files", _broken)
 
     with caplog.at_level(logging.DEBUG):
         result = CliRunner().invoke(main, ["-vv", "keygen", "--out", str(tmp_path)])
@@ -52,10 +52,10 @@ def _terminated_then_broken(*args, **kwargs):
 
 
 def test_an_error_after_sigterm_is_reported_as_the_stop_it_is(monkeypatch, tmp_path):
-    monkeypatch.setattr(auditor.cli.archive, "generate_key_files", _terminated_then_broken)
+    monkeypatch.setattr(auditor.archive.keys, "generate_key_files", _terminated_then_broken)
 
     stopped = CliRunner().invoke(main, ["keygen", "--out", str(tmp_path / "a")])
-    monkeypatch.setattr(auditor.cli.archive, "generate_key_files", _broken)
+    monkeypatch.setattr(auditor.archive.keys, "generate_key_files", _broken)
     next_command = CliRunner().invoke(main, ["keygen", "--out", str(tmp_path / "b")])
 
     assert (stopped.exit_code, stopped.stderr) == (EXIT_TERMINATED, "auditor: terminated\n")

@@ -1,5 +1,6 @@
 """A command imports what it needs and no more: `auditor --help` lists every command without
-importing one, and `auditor verify` (legal's laptop) runs without the pipeline, the emulator or
+importing one, each command's `--help` (and an option it refuses) imports none of the libraries
+its work needs, and `auditor verify` (legal's laptop) runs without the pipeline, the emulator or
 the source's HTTP client. Each fresh interpreter reports the modules it ended with."""
 
 from __future__ import annotations
@@ -35,6 +36,27 @@ NOT_FOR_VERIFY = (
     "jsonschema",
     "jinja2",
     "requests",
+)
+
+# What a command's --help, or an option it refuses, has no use for: its work's libraries and the
+# modules that import them (about a second of CPU for `run --help` when it imported them all).
+NOT_FOR_HELP = (
+    "auditor.apps",
+    "auditor.config",
+    "auditor.due",
+    "auditor.emulator.server",
+    "auditor.pipeline",
+    "auditor.policies",
+    "auditor.report.model",
+    "auditor.sources.easemob",
+    "auditor.sources.settings",
+    "auditor.stages",
+    "auditor.state_rebuild",
+    "auditor.validation",
+    "jinja2",
+    "jsonschema",
+    "requests",
+    "yaml",
 )
 
 SHOW_MODULES = """
@@ -74,12 +96,60 @@ def test_help_lists_every_command_importing_none_of_them_nor_a_library_but_click
     assert added - set(sys.stdlib_module_names) == {"auditor", "click"}
 
 
-@pytest.mark.parametrize("args", [["verify", "--help"], ["verify-proof", "--help"]])
-def test_the_verifiers_import_nothing_that_audits_serves_pulls_or_renders(args):
-    code, modules = modules_after(*args)
+@pytest.mark.parametrize("command", ["verify", "verify-proof"])
+def test_the_verifiers_import_nothing_that_audits_serves_pulls_or_renders(command, tmp_path):
+    (tmp_path / "bag").mkdir()
+    target = tmp_path / ("bag" if command == "verify" else "proof.json")
 
-    assert code == 0 and "auditor.archive.verify" in modules
+    code, modules = modules_after(command, str(target), "--pubkey", str(tmp_path / "none.pem"))
+
+    assert code == 2 and "auditor.archive.verify" in modules  # the key is missing
     assert [name for name in sorted(modules) if name.startswith(NOT_FOR_VERIFY)] == []
+
+
+# Every command's --help, then options each command refuses in its body, before it starts work.
+EACH_HELP = """
+import contextlib, io, sys
+from auditor.cli import COMMANDS, main
+
+def ask(*args):
+    before = set(sys.modules)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            main.main(list(args), prog_name="auditor")
+        except SystemExit as done:
+            code = done.code
+    print(" ".join(args), code, *sorted(set(sys.modules) - before), sep="\\t")
+
+for name in COMMANDS:
+    ask(name, "--help")
+    for sub in getattr(main.get_command(None, name), "commands", ()):
+        ask(name, sub, "--help")
+ask("run", "--since", "yesterday")
+ask("pull", "--since", "yesterday", "--until", "today", "--out", "nowhere")
+ask("due", "--on", "someday")
+ask("state", "prune", "--before", "someday")
+"""
+
+
+def test_no_command_imports_its_work_for_its_help_or_an_option_it_refuses():
+    shown = subprocess.run(
+        [sys.executable, "-c", EACH_HELP], capture_output=True, text=True, check=True
+    ).stdout
+    imported = {}
+    for line in shown.splitlines():
+        args, code, *modules = line.split("\t")
+        imported[args] = (int(code), [name for name in modules if name.startswith(NOT_FOR_HELP)])
+
+    assert len(imported) > len(COMMANDS) + 4
+    assert {args: modules for args, (_code, modules) in imported.items() if modules} == {}
+    assert {args for args, (code, _modules) in imported.items() if code != 0} == {
+        "run --since yesterday",
+        "pull --since yesterday --until today --out nowhere",
+        "due --on someday",
+        "state prune --before someday",
+    }
+    assert {code for code, _modules in imported.values()} == {0, 2}
 
 
 def commands_section(group: click.Group, width: int) -> str:
@@ -121,3 +191,40 @@ def test_a_command_not_in_the_table_is_still_one_usage_line_with_exit_2():
     assert result.returncode == 2
     assert result.stderr.startswith("auditor: error: No such command 'verfiy'.")
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", ["run", "validate"])
+def test_a_profile_choice_written_out_for_help_is_the_validators_own(name):
+    from auditor.validation import PROFILES
+
+    command = main.get_command(click.Context(main), name)
+    (profile,) = [option for option in command.params if option.name == "profile"]
+
+    assert tuple(profile.type.choices) == PROFILES
+
+
+STATE = "{tmp}/state.db"
+KEY = "{tmp}/none.pem"
+
+
+@pytest.mark.parametrize(
+    ("args", "module"),
+    [
+        (["due", "--state", STATE], "auditor.due"),
+        (
+            ["state", "rebuild", "--out", ".", "--state", STATE, "--pubkey", KEY],
+            "auditor.state_rebuild",
+        ),
+    ],
+)
+def test_what_reads_the_state_and_the_bags_imports_no_http_client_nor_policy_engine(
+    args, module, tmp_path
+):
+    """`due` and `state rebuild` read bags (state_rebuild, due_holds), never the network, and
+    judge retention and holds, never keywords: state_rebuild took a legacy source's entity
+    fields from its class, and requests with it; `auditor.policies` loaded its engine."""
+    code, modules = modules_after(*(arg.format(tmp=tmp_path) for arg in args))
+
+    assert code == 2 and module in modules
+    unused = ("requests", "urllib3", "auditor.sources.easemob", "auditor.policies.engine")
+    assert [name for name in sorted(modules) if name.startswith(unused)] == []

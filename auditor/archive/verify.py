@@ -107,16 +107,19 @@ def check_signatures(
     namespace: str,
     where: str,
     a_file: bool = True,
+    raw_signer: Ed25519PublicKey | None = None,
 ) -> tuple[Ed25519PublicKey | None, list[Problem]]:
     """Both signatures over the tag manifest, with the given keys only: the key that signed
     (None when no given key did) and what is wrong. Both must come from one key. `a_file`: the
-    raw signature is the bag's .sig file, which a copy may have treated as text."""
+    raw signature is the bag's .sig file, which a copy may have treated as text. `raw_signer`:
+    the key already seen to verify `raw_signature` over `tagmanifest` (`_repaired_signature`),
+    not checked again."""
     keys = key_tuple(public_keys)
     problems: list[Problem] = []
-    signer = None
+    signer = raw_signer
     if raw_signature is None:
         problems.append(Problem(f"{where}{layout.SIGNATURE}", "missing: the bag is not signed"))
-    else:
+    elif signer is None:
         signer = next((key for key in keys if _signs(key, raw_signature, tagmanifest)), None)
         if signer is None:
             problems.append(
@@ -160,20 +163,32 @@ def _not_a_signature_size(raw: bytes) -> str:
 
 def _repaired_signature(
     raw: bytes, tagmanifest: bytes, keys: tuple[Ed25519PublicKey, ...]
-) -> SignatureRepair | None:
+) -> tuple[SignatureRepair | None, Ed25519PublicKey | None]:
     """The binary signature as it was before a copy treated it as text, when it does not verify
     as it is and one of `signature_repairs` does (over the tag manifest, or over it with its
     line ends as written, should a copy have converted that too). Ed25519 lets no one but the
     key's holder make bytes that verify, so such a repair is the real signature, never a guess;
-    None when it verifies as it is, or no repair verifies."""
+    None when it verifies as it is, or no repair verifies.
+
+    Also the key the signature (as it is, or repaired) verifies with over the tag manifest as
+    read, for `check_signatures`, which then need not check it again; None when none does so."""
     manifests = dict.fromkeys((tagmanifest, _lf(tagmanifest)))
 
-    def verifies(signature: bytes) -> bool:
-        return any(_signs(key, signature, message) for key in keys for message in manifests)
+    def signer(signature: bytes) -> tuple[bool, Ed25519PublicKey | None]:
+        for message in manifests:
+            for key in keys:
+                if _signs(key, signature, message):
+                    return True, key if message == tagmanifest else None
+        return False, None
 
-    if verifies(raw):
-        return None
-    return next((repair for repair in signature_repairs(raw) if verifies(repair.signature)), None)
+    verifies, key = signer(raw)
+    if verifies:
+        return None, key
+    for repair in signature_repairs(raw):
+        verifies, key = signer(repair.signature)
+        if verifies:
+            return repair, key
+    return None, None
 
 
 def _signs(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
@@ -514,13 +529,17 @@ def _verify_bag(
             report.add(layout.TAGMANIFEST, "missing: nothing in the bag can be trusted")
         tag_sha256 = signer = None
     else:
-        repair = _repaired_signature(raw, tagmanifest, keys) if raw is not None else None
+        repair, raw_signer = (
+            _repaired_signature(raw, tagmanifest, keys) if raw is not None else (None, None)
+        )
         if repair is not None:
             raw = repair.signature
             message = signature_repaired_message(repair, layout.SIGNATURE, layout.TAGMANIFEST)
             report.add(layout.SIGNATURE, message, transit=True)
         ssh_text = ssh.decode("utf-8", "replace") if ssh is not None else None
-        signer, signatures = check_signatures(tagmanifest, raw, ssh_text, keys, namespace, "")
+        signer, signatures = check_signatures(
+            tagmanifest, raw, ssh_text, keys, namespace, "", raw_signer=raw_signer
+        )
         lf_ssh = ssh_text.replace("\r\n", "\n") if ssh_text is not None else None
         if signatures and (b"\r\n" in tagmanifest or lf_ssh != ssh_text):
             lf_signer, lf_problems = check_signatures(
@@ -992,7 +1011,9 @@ def previous_run(previous: Path, public_keys: PublicKeys) -> PreviousRun:
         return PreviousRun(None, None, None, [problem])
     info, _ = parse_bag_info(bag_info, layout.BAG_INFO)
     keys = key_tuple(public_keys)
-    repair = _repaired_signature(raw, tagmanifest, keys) if raw is not None else None
+    repair, raw_signer = (
+        _repaired_signature(raw, tagmanifest, keys) if raw is not None else (None, None)
+    )
     raw = repair.signature if repair is not None else raw
     signer, problems = check_signatures(
         tagmanifest,
@@ -1001,6 +1022,7 @@ def previous_run(previous: Path, public_keys: PublicKeys) -> PreviousRun:
         public_keys,
         info.get(layout.NAMESPACE) or layout.DEFAULT_NAMESPACE,
         where,
+        raw_signer=raw_signer,
     )
     if repair is not None:
         message = signature_repaired_message(repair, layout.SIGNATURE, layout.TAGMANIFEST)

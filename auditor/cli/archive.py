@@ -2,21 +2,23 @@
 
 Verification exits 0 when everything holds and 1 with one line per problem (file and line) on
 stdout; bad usage, a missing bag or an unreadable key exit 2.
+
+Each command imports its part of `auditor.archive` (and so cryptography) when it begins: their
+--help, and `due` and `state`, which share --pubkey, need none of it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from auditor.archive.chain import verify_chain
-from auditor.archive.keys import PASSPHRASE_ENV, generate_key_files
-from auditor.archive.proof import load_proof, proved, verify_proof, write_proof
-from auditor.archive.publickey import load_public_keys
 from auditor.archive.untrusted import shown
-from auditor.archive.verify import BagReport, verify_bag
 from auditor.errors import EXIT_FINDINGS
+
+if TYPE_CHECKING:
+    from auditor.archive.verify import BagReport
 
 _PUBKEY = click.option(
     "--pubkey",
@@ -83,6 +85,8 @@ def keygen(out_dir: Path, identity: str | None) -> None:
     AUDITOR_KEY_PASSPHRASE_FILE) holds a passphrase. Existing keys are never overwritten.
     Give legal the public key and its fingerprint, by another channel than the archives.
     """
+    from auditor.archive.keys import PASSPHRASE_ENV, generate_key_files
+
     files = generate_key_files(out_dir, identity)
     state = "encrypted" if files.encrypted else "NOT encrypted: set " + PASSPHRASE_ENV
     click.echo(f"private key:     {files.private_key} (mode 0600, {state})")
@@ -106,6 +110,9 @@ def verify(bag: Path, pubkeys: tuple[Path, ...], previous: Path | None) -> None:
     Exits 0 when the bag is intact, 1 with one line per problem, 2 when the bag or a key cannot
     be read.
     """
+    from auditor.archive.publickey import load_public_keys
+    from auditor.archive.verify import verify_bag
+
     report = verify_bag(bag, load_public_keys(pubkeys), previous)
     _warn_of_keys_that_travel(pubkeys, bag.resolve().parent)
     if not report.ok:
@@ -136,6 +143,9 @@ def verify_chain_command(folder: Path, pubkeys: tuple[Path, ...]) -> None:
     Exits 0 when the chain is intact, 1 with one line per problem, 2 when the folder or a key
     cannot be read.
     """
+    from auditor.archive.chain import verify_chain
+    from auditor.archive.publickey import load_public_keys
+
     report = verify_chain(folder, load_public_keys(pubkeys))
     _warn_of_keys_that_travel(pubkeys, folder)
     where = shown(folder)
@@ -191,6 +201,8 @@ def prove(bag: Path, msg_id: str, out: Path) -> None:
     Exits 0 when the proof is written, 2 when the bag cannot be read, holds no record with
     MSG_ID, or the proof cannot be written. It does not verify the bag: `auditor verify` does.
     """
+    from auditor.archive.proof import write_proof
+
     proof = write_proof(bag, msg_id, out)
     click.echo(
         f"{shown(out)}: msg_id {shown(msg_id)} is leaf {proof['leaf_index']} of "
@@ -213,6 +225,9 @@ def verify_proof_command(proof_file: Path, pubkeys: tuple[Path, ...]) -> None:
     Exits 0 when the proof holds, 1 with one line per problem, 2 when the proof or a key
     cannot be read.
     """
+    from auditor.archive.proof import load_proof, proved, verify_proof
+    from auditor.archive.publickey import load_public_keys
+
     keys = load_public_keys(pubkeys)
     proof = load_proof(proof_file)
     problems = verify_proof(proof, keys, str(proof_file))

@@ -1,4 +1,8 @@
-"""`auditor emulator`: serve the Easemob-compatible emulator until SIGTERM or Ctrl-C."""
+"""`auditor emulator`: serve the Easemob-compatible emulator until SIGTERM or Ctrl-C.
+
+It imports the server when it starts serving, and nothing of the auditor's own client: the
+tests start it dozens of times, each a fresh interpreter.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,17 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from auditor.emulator.dataset import DEFAULT_SEED, DEFAULT_START_MS, MSG_ID_ORDERS
-from auditor.emulator.hostile import parse_spec
-from auditor.emulator.server import Emulator, EmulatorOptions, serve
 from auditor.errors import ConfigError, os_reason
 from auditor.partitions import DAY_MS, HOUR_MS, format_instant, parse_hour_timezone, parse_instant
-from auditor.sources.settings import is_loopback, read_secret_file
+from auditor.sources.options import is_loopback, read_secret_file
+
+if TYPE_CHECKING:
+    from auditor.emulator.server import Emulator
 
 SECRET_ENV = "EASEMOB_CLIENT_SECRET"
 DEFAULT_SECRET = "demo-secret"
@@ -140,6 +146,9 @@ def emulator_command(
     **settings,
 ) -> None:
     """Serve a local Easemob-compatible server with a synthetic history, until SIGTERM."""
+    from auditor.emulator.hostile import parse_spec
+    from auditor.emulator.server import EmulatorOptions, serve
+
     if not is_loopback(settings["host"]) and not allow_remote:
         raise ConfigError(
             f"--host {settings['host']} is not a loopback address; the emulator has no real "

@@ -1,15 +1,20 @@
-"""`auditor policy check FILE` and `auditor scan --policies FILE INPUT...`."""
+"""`auditor policy check FILE` and `auditor scan --policies FILE INPUT...`.
+
+The policy engine and the schemas are imported when a command begins, not for its --help.
+"""
 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from auditor.findings import FAIL_ON_LEVELS
 from auditor.partitions import format_instant, parse_instant
-from auditor.policies.check import check_policy
-from auditor.policies.scan import ScanSummary, scan_files
+
+if TYPE_CHECKING:
+    from auditor.policies.scan import ScanSummary
 
 NOW_HELP = "Reference time for holds and retention (ISO 8601 or epoch ms); default: now."
 
@@ -33,6 +38,8 @@ def check(ctx: click.Context, file: str, now: str | None) -> None:
     Exit 0 when clean (warnings are printed but pass), 1 when there are conflicts, 2 when the
     file is invalid.
     """
+    from auditor.policies.check import check_policy
+
     policy, found = check_policy(file, _now(now))
     for conflict in found:
         kind = "warning: " if conflict.warning else ""
@@ -96,6 +103,8 @@ def scan(
 
     Exit 0 when no finding reaches --fail-on, 1 when some do, 2 on a bad policy or input.
     """
+    from auditor.policies.scan import scan_files
+
     reference = _now(now)
     summary = scan_files(policy_file, inputs, reference, findings_out, fail_on)
     _print_summary(summary, reference, to_stderr=findings_out == "-")

@@ -1,22 +1,25 @@
-"""`auditor pull` and `auditor unread`: the Easemob history client on the command line."""
+"""`auditor pull` and `auditor unread`: the Easemob history client on the command line.
+
+The client (requests) and the sources are imported when a command begins, not for its --help,
+nor for `auditor run`'s, which shares the connection options.
+"""
 
 from __future__ import annotations
 
 from contextlib import ExitStack, suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from auditor.archive.layout import SPOOL_FOLDER
 from auditor.errors import ConfigError, SourceError
-from auditor.hidden_env import secrets_hidden
 from auditor.partitions import check_window, parse_hour_timezone, parse_instant
-from auditor.sources.folder import work_folder
-from auditor.sources.interface import Source, both_clocks
-from auditor.sources.local import LocalFileSource
-from auditor.sources.pull import HourOutcome, pull
-from auditor.sources.settings import APIS, load_settings, make_source
-from auditor.sources.unread import unread_counts
+from auditor.sources.options import APIS
+
+if TYPE_CHECKING:
+    from auditor.sources.interface import Source
+    from auditor.sources.pull import HourOutcome
 
 
 def _connection_options(command):
@@ -137,6 +140,13 @@ def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flag
     """
     since_ms, until_ms = _instant(since, "--since"), _instant(until, "--until")
     check_window(since_ms, until_ms)
+    from auditor.hidden_env import secrets_hidden
+    from auditor.sources.folder import work_folder
+    from auditor.sources.interface import both_clocks
+    from auditor.sources.local import LocalFileSource
+    from auditor.sources.pull import pull
+    from auditor.sources.settings import load_settings, make_source
+
     with ExitStack() as stack:
         if from_paths:
             # Sorted beside the pull, not in TMPDIR: a pull killed there left its copy of the
@@ -198,6 +208,9 @@ def unread_command(users, config_file, **flags) -> None:
     """Print how many messages wait for each USER while offline."""
     if any(not user.strip() for user in users):
         raise ConfigError("a USER is empty: name each user whose unread count you want")
+    from auditor.sources.settings import load_settings
+    from auditor.sources.unread import unread_counts
+
     settings = load_settings(flags, config_file=config_file)
     for user, count in unread_counts(settings, users).items():
         click.echo(f"{user}\t{count}")

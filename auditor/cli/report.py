@@ -1,4 +1,5 @@
-"""`auditor report`: render the audit report again from a bag alone."""
+"""`auditor report`: render the audit report again from a bag alone (the renderer, Jinja2 and
+the policy engine imported when it begins, not for its --help)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import click
 
 from auditor.errors import EXIT_FINDINGS
 from auditor.findings import FAIL_ON_LEVELS
-from auditor.report.bag import render_bag
 from auditor.report.catalogue import DEFAULT_LANGUAGE, LANGUAGES
 
 
@@ -49,6 +49,8 @@ def report(bag: Path, out_dir: Path, fail_on: str | None, table_rows: int, langu
 
     Exits 1 when the verdict is FAIL (findings at or above --fail-on), as `run` does.
     """
+    from auditor.report.bag import render_bag
+
     rendered = render_bag(bag, out_dir, fail_on=fail_on, table_rows=table_rows, language=language)
     for path in rendered.files.values():
         click.echo(path)

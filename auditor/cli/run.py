@@ -1,4 +1,9 @@
-"""`auditor run`, the scheduled audit, and `auditor demo`, the same run against the emulator."""
+"""`auditor run`, the scheduled audit, and `auditor demo`, the same run against the emulator.
+
+The options need only names and bounds; the pipeline, the source's HTTP client, the schemas and
+the config reader are imported where the run begins, so `run --help` and an option refused
+(a bad --since in a crontab) cost a few hundredths of a second of CPU, not a second.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +11,25 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from auditor import file_access
-from auditor.apps import AppsOutcome, has_apps, load_apps, run_apps
-from auditor.archive import layout
 from auditor.cli.exit_codes import EXIT_CODES_HELP
 from auditor.cli.pull import _connection_options, _instant
-from auditor.config import load_run_section
 from auditor.errors import ConfigError
-from auditor.executors import EXECUTORS, MAX_WORKERS, executor_options
+from auditor.executors import EXECUTORS, MAX_WORKERS
+from auditor.findings import FAIL_ON_LEVELS
 from auditor.partitions import Partition, check_window
-from auditor.pipeline import FAIL_ON_LEVELS, Progress, RunOutcome, RunSettings, run_audit
 from auditor.report.catalogue import LANGUAGES
-from auditor.sources.settings import (
-    APIS,
-    ATTACHMENT_DOWNLOADS,
-    MAX_ATTACHMENT_DOWNLOADS,
-    ConnectionSettings,
-    load_settings,
-    local_settings,
-)
-from auditor.stages import PartitionOutcome
+from auditor.sources.options import APIS, ATTACHMENT_DOWNLOADS, MAX_ATTACHMENT_DOWNLOADS
+
+if TYPE_CHECKING:
+    from auditor.apps import AppsOutcome
+    from auditor.pipeline import Progress, RunOutcome, RunSettings
+    from auditor.sources.settings import ConnectionSettings
+    from auditor.stages import PartitionOutcome
 
 RUN_HELP = f"""Audit a window of history: pull every hour, validate, apply the policies, write
 one signed, hash-chained bag with its findings and report, and record the run.
@@ -81,6 +82,8 @@ class _Reporter:
         self.started_at = time.monotonic()
 
     def progress(self) -> Progress:
+        from auditor.pipeline import Progress
+
         return Progress(started=self.started, partition_done=self.partition_done, phase=self.phase)
 
     def started(self, total: int) -> None:
@@ -163,6 +166,7 @@ def _print_outcome(outcome: RunOutcome | None, as_json: bool, quiet: bool) -> No
 
 def _app_progress(name: str, quiet: bool) -> Progress:
     """Progress of one of several apps: a line a finished hour, named by its app."""
+    from auditor.pipeline import Progress
 
     def partition_done(partition: Partition, outcome: PartitionOutcome) -> None:
         if not quiet:
@@ -191,6 +195,8 @@ def _run_apps(
     config_file: Path, flags: dict, source_flags: dict, as_json: bool, quiet: bool
 ) -> None:
     """`auditor run --config` of a file with `apps:`: every app, each with its own chain."""
+    from auditor.apps import load_apps, run_apps
+
     plan = load_apps(config_file, flags, source_flags, DEFAULTS)
     outcome = run_apps(plan, lambda name: _app_progress(name, quiet or as_json))
     _print_apps(outcome, as_json, quiet)
@@ -343,10 +349,13 @@ def run_command(config_file, as_json, quiet, from_paths, **flags) -> None:
             "hour_timezone",
         )
     }
-    section = load_run_section(config_file)
+    section = _run_section(config_file)
     _file_access_of(section)
     values = _merged(flags, section)
     since_ms, until_ms = _window(values)
+    from auditor.apps import has_apps
+    from auditor.sources.settings import load_settings
+
     if from_paths:
         chosen = flags["attachments"] or section.get("attachments")
         window = (since_ms, until_ms)
@@ -366,9 +375,23 @@ def _file_access_of(section: dict) -> None:
         file_access.restrict(section["file_access"])
 
 
+def _run_section(config_file: Path | None) -> dict:
+    """The config file's `run:` section; without --config, no file to read, and neither YAML
+    nor the schemas its check uses are imported."""
+    if config_file is None:
+        return {}
+    from auditor.config import load_run_section
+
+    return load_run_section(config_file)
+
+
 def _run_files(paths, config_file, values, source_flags, chosen, window, as_json, quiet) -> None:
     """`auditor run --from`: the run over local files, prepared once before it starts
     (`sources.folder`), offline: attachments are not fetched."""
+    from auditor.apps import has_apps
+    from auditor.archive import layout
+    from auditor.sources.settings import local_settings
+
     if has_apps(config_file):
         raise ConfigError(
             "--from audits one set of files, and the config lists apps: (Easemob apps, each "
@@ -394,6 +417,9 @@ def _run_files(paths, config_file, values, source_flags, chosen, window, as_json
 def _settings(
     values: dict, source: ConnectionSettings, since_ms: int | None, until_ms: int | None
 ) -> RunSettings:
+    from auditor.executors import executor_options
+    from auditor.pipeline import RunSettings
+
     return RunSettings(
         source=source,
         policy_path=Path(values["policies"]),
@@ -421,6 +447,8 @@ def _settings(
 
 
 def _audit(settings: RunSettings, as_json: bool, quiet: bool) -> None:
+    from auditor.pipeline import run_audit
+
     reporter = _Reporter(quiet or as_json)
     outcome = run_audit(settings, reporter.progress())
     _print_outcome(outcome, as_json, quiet)

@@ -1,4 +1,9 @@
-"""`auditor state prune|show|rebuild` and `auditor due`: the state database of a chain of runs."""
+"""`auditor state prune|show|rebuild` and `auditor due`: the state database of a chain of runs.
+
+What a command does is imported when it begins: `due` and `state rebuild` read bags and policies
+(the policy engine, the schemas, the verifier), which `state show`, `state prune` and every
+--help have no use for.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +16,10 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from auditor import due as due_module
-from auditor import due_holds, due_memo, expected_head, state_show
-from auditor.archive.publickey import load_public_keys
-from auditor.carried_out import acted_on
+from auditor import expected_head
 from auditor.cli.archive import _PUBKEY
 from auditor.errors import EXIT_FINDINGS, ConfigError
 from auditor.partitions import format_instant, parse_instant
-from auditor.policies.loading import load_policy
-from auditor.report.formats.csv import csv_line, spreadsheet_cell
-from auditor.state import prune
-from auditor.state_rebuild import rebuild
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +111,9 @@ def prune_command(
     Exits 0 when done, 2 when the state is missing or the --carried-out file is no listing of
     `auditor due` (nothing forgotten), 4 while a run holds the state.
     """
+    from auditor.carried_out import acted_on
+    from auditor.state import prune
+
     before_ms = _instant("--before", before)
     on_ms = _day_end("--on", on) if on else None
     done = acted_on(carried_out) if carried_out is not None else ()
@@ -148,6 +149,8 @@ def show_command(state_path: Path, output: str, expect_head: str | None) -> None
     are missing), 2 when the state is missing, unreadable or damaged (SQLite's quick_check), 4
     while a run holds it. The JSON's `format` is its version.
     """
+    from auditor import state_show
+
     view = state_show.show(state_path, expected_head.parse(expect_head))
     if output == "json":
         click.echo(json.dumps(view.to_dict(), indent=2))
@@ -185,6 +188,9 @@ def rebuild_command(
     the folder, a key or a bag's policy cannot be read or --state exists, 4 while a run holds
     the folder.
     """
+    from auditor.archive.publickey import load_public_keys
+    from auditor.state_rebuild import rebuild
+
     expected = expected_head.parse(expect_head)
     outcome = rebuild(out_dir, state_path, load_public_keys(pubkeys), expected, policies)
     click.echo(
@@ -263,6 +269,11 @@ def due_command(
         raise ConfigError("--out is read with --policy only: give the current policy file too")
     if config_file is not None:
         state_path, out_dir = _from_config(config_file, state_path, out_dir)
+    from auditor import due as due_module
+    from auditor import due_holds, due_memo
+    from auditor.policies.loading import load_policy
+    from auditor.report.formats.csv import csv_line, spreadsheet_cell
+
     policy = load_policy(policy_path, matchers=False) if policy_path is not None else None
     expected = expected_head.parse(expect_head)
     with due_module.due(state_path, on_ms, since_ms, policy, out_dir, expected) as report:

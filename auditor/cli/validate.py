@@ -1,16 +1,22 @@
-"""`auditor validate`: check exported or pulled records against the record schemas."""
+"""`auditor validate`: check exported or pulled records against the record schemas.
+
+The schemas' validators (jsonschema) are imported when it begins, not for its --help; its
+--profile choices are written out, as `run`'s, and tests/test_cli_startup.py holds both to
+`validation.PROFILES`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
-import orjson
 
 from auditor.errors import EXIT_FINDINGS, ConfigError, os_reason
-from auditor.findings import Finding
-from auditor.validation import PROFILES, ValidationSummary, validate_files
+
+if TYPE_CHECKING:
+    from auditor.findings import Finding
+    from auditor.validation import ValidationSummary
 
 
 def _table(summary: ValidationSummary) -> str:
@@ -41,6 +47,8 @@ def _table(summary: ValidationSummary) -> str:
 
 
 def _writer(sink: BinaryIO) -> Callable[[Finding], None]:
+    import orjson
+
     def write(finding: Finding) -> None:
         sink.write(orjson.dumps(finding.to_dict()) + b"\n")
 
@@ -51,7 +59,7 @@ def _writer(sink: BinaryIO) -> Callable[[Finding], None]:
 @click.argument("inputs", nargs=-1, required=True, metavar="FILE_OR_FOLDER...")
 @click.option(
     "--profile",
-    type=click.Choice(PROFILES),
+    type=click.Choice(["loose", "strict"]),
     default="loose",
     show_default=True,
     help="loose accepts what Easemob really sends; strict also flags each loose encoding.",
@@ -74,6 +82,7 @@ def validate_command(
     Prints records, valid and invalid per message type. Exits 0 when every record is valid,
     1 when some are not (or a line is not JSON), 2 when an input cannot be read.
     """
+    from auditor.validation import validate_files
 
     if findings_out is None:
         summary = validate_files(inputs, profile)

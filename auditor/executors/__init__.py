@@ -10,12 +10,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from auditor.errors import ConfigError
-from auditor.executors.interface import Executor
-from auditor.executors.local import LocalExecutor
+
+if TYPE_CHECKING:  # the executors import the stages: `auditor run --help` reads only the names
+    from auditor.executors.interface import Executor
 
 EXECUTORS = ("local", "dask")
 # Each worker process builds its own stages (schemas, policy automata: about 100 MB), and a
@@ -42,6 +43,8 @@ def check_workers(workers: int) -> None:
 
 def make_executor(name: str, workers: int, **options: Any) -> Executor:
     if name == "local":
+        from auditor.executors.local import LocalExecutor
+
         return LocalExecutor(workers, **options)
     if name == "dask":
         from auditor.executors.dask import DaskExecutor  # the optional extra, only when asked

@@ -30,6 +30,7 @@ from auditor.partitions import Partition
 from auditor.records import Record
 from auditor.sources.easemob import CursorRefused, EasemobClient
 from auditor.sources.interface import EasemobSource, Unreadable
+from auditor.sources.settle import LEGACY_ENTITY_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,7 @@ class LegacyQuerySource(EasemobSource):
     """Hours from `GET /{org}/{app}/chatmessages?ql=...&limit=...&cursor=...`."""
 
     name = "legacy"
-    # Usergrid's entity fields, which hour-file records lack (see `Source.entity_fields`).
-    entity_fields = frozenset({"uuid", "type", "created", "modified"})
+    entity_fields = LEGACY_ENTITY_FIELDS
 
     def __init__(
         self,

@@ -10,7 +10,6 @@ in a config file that is likely to be shared.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,17 +21,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from auditor.config import beside, read_config
-from auditor.errors import ConfigError, InputError
-from auditor.operator_files import home_expanded, read_secret_file_bytes
+from auditor.errors import ConfigError
 from auditor.partitions import parse_hour_timezone
 from auditor.sources.easemob import EasemobClient, RetryPolicy, redact_url_text
 from auditor.sources.folder import LocalHoursSource, PreparedInputs, prepared_inputs
 from auditor.sources.hourfiles import RETENTION_DAYS, HourFileSource
 from auditor.sources.interface import Source
 from auditor.sources.legacy import LegacyQuerySource
+from auditor.sources.options import (
+    APIS,
+    ATTACHMENT_DOWNLOADS,
+    MAX_ATTACHMENT_DOWNLOADS,
+    is_loopback,
+    read_secret_file,
+)
 from auditor.sources.pacing import EASEMOB_HOUR_FILES_PER_MINUTE, Pacer
-
-APIS = ("hourfiles", "legacy")
 
 _ENV = {
     "base_url": "EASEMOB_BASE_URL",
@@ -60,10 +63,6 @@ _NUMBERS = {
     "attachment_downloads": int,
     "retention_days": float,
 }
-# Attachment downloads a worker runs at once: each waits on the network, not on the CPU, so a
-# worker with 8 fetched a run's files 3.7x faster than one at a time against a server 50 ms away.
-ATTACHMENT_DOWNLOADS = 8
-MAX_ATTACHMENT_DOWNLOADS = 32
 # Hour files a minute the client may be paced to, besides 0 (unpaced). At one in 100 minutes a
 # month's backfill already takes 50 days, and far below it the wait overflows the clock (1e-300
 # crashed the pacer); at 100 a second, pacing no longer holds back what a server could serve.
@@ -123,16 +122,6 @@ class LocalSettings(ConnectionSettings):
     stamps: str = ""
 
 
-def is_loopback(host: str) -> bool:
-    """Whether `host` names this machine (`localhost`, 127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _config_section(path: str | Path) -> dict[str, Any]:
     """The `source:` mapping of a YAML config file, its keys checked."""
     path = Path(path)
@@ -151,25 +140,6 @@ def _config_section(path: str | Path) -> dict[str, Any]:
             f"{path}: unknown key source.{unknown[0]}; known keys: {', '.join(sorted(CONFIG_KEYS))}"
         )
     return section
-
-
-def read_secret_file(path: str | Path, named_by: str) -> str:
-    """The secret in the file `path`, capped: a log file named by mistake would otherwise be
-    read whole and sent to the server. ConfigError naming the file and `named_by` otherwise."""
-    what = f"client secret file named by {named_by}"
-    try:
-        raw = read_secret_file_bytes(home_expanded(path), what)
-    except InputError as error:
-        raise ConfigError(str(error)) from None
-    try:
-        secret = raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise ConfigError(
-            f"the client secret file {path} named by {named_by} is not UTF-8 text"
-        ) from None
-    if not secret:
-        raise ConfigError(f"the client secret file {path} named by {named_by} is empty")
-    return secret
 
 
 def path_in_config(config_file: str | Path, value: Any) -> str:

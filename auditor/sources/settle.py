@@ -116,6 +116,10 @@ class PartitionResult:
 # Served items (records and unreadable pieces) settled in memory; an hour with more is settled
 # on disk when the caller gives a folder for it.
 SPILL_RECORDS = 20_000
+# Usergrid's entity fields, which a legacy ql entity carries and an hour-file record lacks (the
+# legacy source's `Source.entity_fields`); here, so that what reads bags again (state_rebuild,
+# due) knows them without importing the legacy source and its HTTP client.
+LEGACY_ENTITY_FIELDS = frozenset({"uuid", "type", "created", "modified"})
 SPILL_ENV = "AUDITOR_SETTLE_SPILL_RECORDS"
 _RUN_BYTES = 16 << 20  # bytes of records sorted in memory before they are written as one run
 _ENTRY_OVERHEAD = 200  # what a record's tuple and objects cost beside its bytes, roughly
