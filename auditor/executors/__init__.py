@@ -7,13 +7,13 @@ on where or how the partitions ran.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from auditor.errors import ConfigError
+from auditor.sources.options import is_loopback
 
 if TYPE_CHECKING:  # the executors import the stages: `auditor run --help` reads only the names
     from auditor.executors.interface import Executor
@@ -102,9 +102,4 @@ def _on_this_machine(address: str) -> bool:
         host = urlsplit(address).hostname or ""
     except ValueError:
         return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(host)
