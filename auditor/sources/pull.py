@@ -26,7 +26,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,13 @@ from auditor.jsonl import read_file, record_line
 from auditor.operator_files import open_operator_file, read_operator_file
 from auditor.partitions import Partition, check_forwards, format_instant, partitions_between
 from auditor.records import Record, msg_id
-from auditor.sources.interface import HourExpired, PartitionNotReady, Source, Unreadable
+from auditor.sources.interface import (
+    HourExpired,
+    PartitionNotReady,
+    PartitionResult,
+    Source,
+    Unreadable,
+)
 from auditor.sources.settle import settle
 
 log = logging.getLogger(__name__)
@@ -75,6 +81,7 @@ class HourOutcome:
     detail: str = ""
     clocks: str = ""
     files: int = 1  # different files the source served for the hour, kept together
+    earlier: int = 0  # records an earlier pull got that the source no longer serves, kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +237,7 @@ class Checkpoint:
         digest: str,
         unreadable: int = 0,
         files: int = 1,
+        earlier: int = 0,
     ) -> dict[str, Any]:
         entry = {
             "start": format_instant(partition.start_ms),
@@ -241,6 +249,8 @@ class Checkpoint:
             entry["unreadable"] = unreadable
         if files > 1:
             entry["files"] = files
+        if earlier:
+            entry["earlier"] = earlier
         self.hours[label] = entry
         return entry
 
@@ -348,17 +358,18 @@ def _unreadable_count(folder: Path, label: str) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
 
 
+def _records_of(path: Path) -> Iterator[Record]:
+    """The records of an hour file a pull wrote, each line one."""
+    for parsed in read_file(path):
+        if parsed.record is None:
+            raise InputError(f"{shown(path)}, line {parsed.line}: {parsed.error}")
+        yield parsed.record
+
+
 def _adopt(path: Path, partition: Partition) -> _Written:
     """The counts of an hour file written by a pull that died before its checkpoint (a large
     one settled on disk, as when it was pulled)."""
-
-    def served() -> Iterator[Record]:
-        for parsed in read_file(path):
-            if parsed.record is None:
-                raise InputError(f"{shown(path)}, line {parsed.line}: {parsed.error}")
-            yield parsed.record
-
-    result = settle(partition, served(), spill_dir=path.parent)
+    result = settle(partition, _records_of(path), spill_dir=path.parent)
     try:
         written = _Written(result.conflicts)
         for record, _content in result.entries():
@@ -380,7 +391,8 @@ def pull(
     """Pulls every hour overlapping `[since_ms, until_ms)` into `out_dir`, skipping done hours.
 
     `refetch` pulls done hours again (to pick up records that arrived late); one the source no
-    longer keeps, or now serves nothing for, stays as it was. An hour the source reports not
+    longer keeps, or now serves nothing for, stays as it was, and one it serves without some
+    records the earlier pull got keeps them too (`earlier`). An hour the source reports not
     ready is left out of the checkpoint and listed; one it no longer keeps is recorded as
     expired, with no records, and listed; other source errors stop the pull with every
     completed hour kept.
@@ -448,6 +460,9 @@ def _pull_hour(
                 kept.records,
             )
             return kept
+    earlier = 0
+    if refetch:
+        result, earlier = _with_earlier(source, partition, label, checkpoint, result)
     try:
         expired_path(checkpoint.folder, label).unlink(missing_ok=True)
         _keep_unreadable(checkpoint.folder, label, result.unreadable)
@@ -458,7 +473,7 @@ def _pull_hour(
     finally:
         result.close()
     crashpoints.reached("pull.renamed")
-    checkpoint.add(partition, label, written, digest, len(result.unreadable), result.files)
+    checkpoint.add(partition, label, written, digest, len(result.unreadable), result.files, earlier)
     checkpoint.added(label)
     for line, problem in enumerate(result.unreadable, start=1):
         log.warning(
@@ -478,7 +493,47 @@ def _pull_hour(
         result.outside,
         len(result.unreadable),
         files=result.files,
+        earlier=earlier,
     )
+
+
+def _with_earlier(
+    source: Source,
+    partition: Partition,
+    label: str,
+    checkpoint: Checkpoint,
+    result: PartitionResult,
+) -> tuple[PartitionResult, int]:
+    """The hour as refetched, with every record of the file an earlier pull completed that the
+    source no longer serves (a record changed since is kept in both versions, a conflict), and
+    how many those are. A compliance archive must not lose a message because the source stopped
+    serving it: deleted, recalled, or past a retention it applies record by record."""
+    kept = _kept(partition, label, checkpoint)
+    if kept is None or kept.status != "done" or not kept.records:
+        return result, 0
+    path = checkpoint.folder / f"{label}.jsonl"
+    served = result.count
+
+    def together() -> Iterator[Record]:
+        for record, _content in result.entries():
+            yield record
+        yield from _records_of(path)
+
+    try:
+        union = settle(partition, together(), source.entity_fields, checkpoint.folder)
+    finally:
+        result.close()
+    earlier = union.count - served
+    if earlier:
+        log.warning(
+            "hour %s: the source no longer serves %d record(s) an earlier pull got; kept beside "
+            "the %d it serves now",
+            label,
+            earlier,
+            served,
+        )
+    same = {"duplicates": result.duplicates, "unreadable": result.unreadable}
+    return replace(union, files=result.files, **same), earlier
 
 
 def _kept(partition: Partition, label: str, checkpoint: Checkpoint) -> HourOutcome | None:
@@ -499,6 +554,7 @@ def _kept(partition: Partition, label: str, checkpoint: Checkpoint) -> HourOutco
         conflicts=len(entry["conflicts"]),
         unreadable=entry.get("unreadable", 0),
         files=entry.get("files", 1),
+        earlier=entry.get("earlier", 0),
     )
 
 
