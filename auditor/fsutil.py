@@ -11,7 +11,7 @@ import functools
 import hashlib
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from pathlib import Path
 
@@ -103,8 +103,13 @@ def fsync_path(path: str | Path) -> None:
         os.close(descriptor)
 
 
-def write_atomically(path: Path, chunks: bytes | Iterable[bytes]) -> str:
-    """Writes `chunks` to `path` via a synced temporary file and a rename; returns the sha256."""
+def write_atomically(
+    path: Path,
+    chunks: bytes | Iterable[bytes],
+    before_rename: Callable[[str], object] | None = None,
+) -> str:
+    """Writes `chunks` to `path` via a synced temporary file and a rename; returns the sha256,
+    given first to `before_rename`, if any, once the file is synced and not yet renamed."""
     # Named by process and thread: two writers of one path (two workers, or two downloads of
     # one content-addressed file) never share a temporary file; the last rename wins, whole.
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
@@ -121,6 +126,12 @@ def write_atomically(path: Path, chunks: bytes | Iterable[bytes]) -> str:
         if error.filename is not None:
             raise
         raise OSError(error.errno, os_reason(error), str(path)) from None  # a write names none
+    if before_rename is not None:
+        try:
+            before_rename(digest.hexdigest())
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
     os.replace(temporary, path)
     fsync_dir(path.parent)
     return digest.hexdigest()

@@ -324,6 +324,8 @@ class PartitionProcessor:
                 partition_findings.append(_strays(partition, result.outside, result.count))
             if result.files > 1:
                 partition_findings.append(_files_differ(partition, result.files))
+            if result.earlier:
+                partition_findings.append(_no_longer_served(partition, result.earlier))
             for finding in partition_findings:
                 findings_out.write(orjson.dumps(finding.to_dict()) + b"\n")
                 severities[finding.severity] += 1
@@ -739,6 +741,18 @@ def _files_differ(partition: Partition, files: int) -> Finding:
         f"the source served {files} different files for hour {partition.iso()}, with lines that "
         "are not records; every record any of them held is archived, once",
         details={"hour": partition.iso(), "files": files},
+    )
+
+
+def _no_longer_served(partition: Partition, records: int) -> Finding:
+    return Finding(
+        None,
+        "source",
+        "hour-records-no-longer-served",
+        "medium",
+        f"the source no longer served {records} record(s) of hour {partition.iso()} that an "
+        "earlier pull got (deleted, recalled or changed since); they are archived from that pull",
+        details={"hour": partition.iso(), "records": records},
     )
 
 

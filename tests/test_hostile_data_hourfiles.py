@@ -307,6 +307,63 @@ def test_a_refetch_the_source_answers_with_no_file_keeps_the_hour_pulled_before(
     ) in caplog.messages
 
 
+SECOND = b'{"msg_id":"2","timestamp":1793491200002,"chat_type":"chat","note":"also"}'
+EDITED = b'{"msg_id":"1","timestamp":1793491200001,"chat_type":"chat","note":"edited"}'
+
+
+@pytest.mark.parametrize("spill", ["", "1"], ids=["in memory", "settled on disk"])
+def test_a_refetch_served_fewer_records_keeps_those_only_the_earlier_pull_got(
+    server, tmp_path, caplog, monkeypatch, spill
+):
+    """An hour pulled with two records, served on `--refetch` with one: the new file replaced
+    the earlier one, exit 0 and no word, and the record the source stopped serving was gone."""
+    monkeypatch.setenv("AUDITOR_SETTLE_SPILL_RECORDS", spill)
+    assert pull(server, tmp_path, gzip.compress(RECORD + b"\n" + SECOND + b"\n")).exit_code == 0
+
+    result = pull(server, tmp_path, gzip.compress(SECOND + b"\n"), "--refetch")
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / f"{LABEL}.jsonl").read_bytes() == RECORD + b"\n" + SECOND + b"\n"
+    entry = json.loads((tmp_path / "checkpoint.json").read_bytes())["hours"][LABEL]
+    assert (entry["records"], entry["earlier"], entry["conflicts"]) == (2, 1, {})
+    assert f"{LABEL}  pulled          2 records  (1 no longer served)" in result.stdout
+    assert (
+        f"hour {LABEL}: the source no longer serves 1 record(s) an earlier pull got; kept "
+        "beside the 1 it serves now"
+    ) in caplog.messages
+    again = pull(server, tmp_path, b"")  # a later pull lists the hour as it was left
+    assert f"{LABEL}  done            2 records  (1 no longer served)" in again.stdout
+
+
+def test_a_record_changed_at_the_source_since_an_earlier_pull_is_kept_in_both_versions(
+    server, tmp_path
+):
+    assert pull(server, tmp_path, gzip.compress(RECORD + b"\n")).exit_code == 0
+
+    result = pull(server, tmp_path, gzip.compress(EDITED + b"\n"), "--refetch")
+
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / f"{LABEL}.jsonl").read_bytes().splitlines()
+    assert sorted(lines) == sorted([RECORD, EDITED])
+    entry = json.loads((tmp_path / "checkpoint.json").read_bytes())["hours"][LABEL]
+    assert (entry["records"], entry["earlier"], entry["conflicts"]) == (2, 1, {"1": 2})
+    assert (tmp_path / "conflicts.jsonl").read_bytes() == (
+        f'{{"hour":"{LABEL}","msg_id":"1","variants":2}}\n'.encode()
+    )
+
+
+def test_a_refetch_serving_every_record_again_adds_nothing_and_says_nothing(server, tmp_path):
+    served = gzip.compress(RECORD + b"\n" + SECOND + b"\n")
+    assert pull(server, tmp_path, served).exit_code == 0
+    before = (tmp_path / "checkpoint.json").read_bytes()
+
+    result = pull(server, tmp_path, served, "--refetch")
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "checkpoint.json").read_bytes() == before
+    assert f"{LABEL}  pulled          2 records\n" in result.stdout
+
+
 def test_a_file_cut_short_then_said_not_to_exist_stops_the_hour_rather_than_pass_it_empty(
     server, tmp_path, one_link
 ):

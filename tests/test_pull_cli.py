@@ -444,6 +444,64 @@ def test_a_pull_from_an_export_killed_leaves_no_copy_of_it_behind(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("between", [False, True], ids=["next", "after another hour's pull"])
+def test_a_refetch_killed_before_its_journal_line_keeps_the_records_no_longer_served_counted(
+    tmp_path, between
+):
+    """A `--refetch` that kept records the source no longer serves (and got one that arrived
+    late), killed between renaming the hour file and journaling it: the next pull of the hour
+    took the file for one edited since its checkpoint and fetched it again, losing those
+    records; so did one after a pull of another hour, whose checkpoint dropped the journal."""
+    hour = 1793491200000
+    records = [orjson.dumps({"msg_id": str(n), "timestamp": hour + n}) + b"\n" for n in range(4)]
+    first, fewer, out = tmp_path / "first.jsonl", tmp_path / "fewer.jsonl", tmp_path / "out"
+    first.write_bytes(b"".join(records[:3]))
+    fewer.write_bytes(records[2] + records[3])
+    window = ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T01:00Z"]
+    command = [sys.executable, "-m", "auditor", "pull", *window, "--out", str(out)]
+    env = {**os.environ, "AUDITOR_CRASH_AT": "pull.renamed:1"}
+    pulled = CliRunner().invoke(main, ["pull", *window, "--out", str(out), "--from", str(first)])
+    assert pulled.exit_code == 0, pulled.output
+    killed = subprocess.run([*command, "--from", str(fewer), "--refetch"], env=env)
+    if between:
+        later = ["--since", "2026-11-01T01:00Z", "--until", "2026-11-01T02:00Z"]
+        other = CliRunner().invoke(main, ["pull", *later, "--out", str(out), "--from", str(fewer)])
+        assert other.exit_code == 0, other.output
+
+    again = CliRunner().invoke(main, ["pull", *window, "--out", str(out), "--from", str(fewer)])
+
+    assert killed.returncode == -signal.SIGKILL
+    assert again.exit_code == 0, again.output
+    entry = orjson.loads((out / "checkpoint.json").read_bytes())["hours"]["2026110100"]
+    assert (entry["records"], entry.get("earlier")) == (4, 2)
+    assert (out / "2026110100.jsonl").read_bytes() == b"".join(records)
+    assert "2026110100  done            4 records  (2 no longer served)" in again.stdout
+    assert "does not match its checkpoint" not in again.output
+
+
+def test_a_pull_killed_before_the_journal_line_of_an_hour_served_as_different_files_keeps_them(
+    tmp_path,
+):
+    """The next pull adopted the hour file from disk as served once (`files` 1): `run --from`
+    the folder lost the hour-files-differ finding."""
+    options = EmulatorOptions(messages=200, client_secret=SECRET, shifting_rate=1.0)
+    out = tmp_path / "out"
+    window = ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T01:00Z"]
+    with run_emulator(options) as shifting:
+        config = config_for(shifting, tmp_path)
+        args = [*auditor_command(), "pull", *window, "--out", str(out), "--config", str(config)]
+        args += ["--retries", "1"]
+        env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET}
+        killed = subprocess.run(args, env={**env, "AUDITOR_CRASH_AT": "pull.renamed:1"})
+        again = subprocess.run(args, env=env, capture_output=True, text=True)
+
+    assert killed.returncode == -signal.SIGKILL
+    assert again.returncode == 0, again.stderr
+    entry = orjson.loads((out / "checkpoint.json").read_bytes())["hours"]["2026110100"]
+    assert entry.get("files") == 2
+    assert "2 different files)" in again.stdout
+
+
 def test_a_pull_onto_a_full_disk_names_the_file_it_could_not_write(emu, tmp_path, full_disk):
     """The write refused named no file, and the checkpoint saved on the way out failed on the
     same disk and replaced that error (probe 20 #8)."""

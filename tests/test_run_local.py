@@ -591,3 +591,28 @@ def test_a_damaged_journal_of_the_pull_costs_only_the_finding_with_a_warning(
         "line 1 of 2 is damaged" in message and message.endswith("go unreported")
         for message in caplog.messages
     )
+
+
+def test_records_only_an_earlier_pull_of_the_hour_got_are_reported_by_the_run(keys, tmp_path):
+    """A `--refetch` served fewer records than the pull before it keeps the others, and says so
+    in its checkpoint (`earlier`); the run from its folder reports them with a medium finding."""
+    records = write_export(tmp_path / "first.jsonl", hours=1)
+    fewer = tmp_path / "fewer.jsonl"
+    fewer.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records[2:]))
+    window = ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T01:00Z"]
+    folder = tmp_path / "pulled"
+    assert (
+        invoke("pull", *window, "--from", tmp_path / "first.jsonl", "--out", folder).exit_code == 0
+    )
+    refetched = invoke("pull", *window, "--from", fewer, "--out", folder, "--refetch")
+    assert refetched.exit_code == 0, refetched.output
+
+    result = invoke("run", "--from", folder, *window, *audit_args(keys, tmp_path / "a"))
+
+    assert result.exit_code == 0, result.output
+    bag = only_bag(tmp_path / "a")
+    gone = [f for f in findings(bag) if f["rule"] == "hour-records-no-longer-served"]
+    assert [(f["severity"], f["details"]) for f in gone] == [
+        ("medium", {"hour": "2026-11-01T00:00:00Z", "records": 2}),
+    ]
+    assert ids_by_hour(bag)["2026110100"] == sorted(record["msg_id"] for record in records)

@@ -86,6 +86,7 @@ def _hour_line(hour: HourOutcome) -> str:
             (hour.outside, "outside the hour"),
             (hour.unreadable, "unreadable"),
             (hour.files if hour.files > 1 else 0, "different files"),
+            (hour.earlier, "no longer served"),
         )
         if count
     ]

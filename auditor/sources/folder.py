@@ -238,8 +238,8 @@ def _prepared_pull(given: Path, hour_timezone: str | None, work: Path) -> Prepar
                 f"{shown(entry)}: not a file auditor pull writes, in the folder it pulled into; "
                 "move it out, or audit it in a run of its own"
             )
-    files = _files_served(folder)
-    (work / STAMPS).write_bytes(orjson.dumps({"stamps": stamps, "files": files}))
+    noted = _pull_notes(folder)
+    (work / STAMPS).write_bytes(orjson.dumps({"stamps": stamps, "notes": noted}))
     return PreparedInputs(
         folder=folder,
         pulled=True,
@@ -250,10 +250,19 @@ def _prepared_pull(given: Path, hour_timezone: str | None, work: Path) -> Prepar
     )
 
 
-def _files_served(folder: Path) -> dict[str, int]:
-    """How many different files the source served for each hour whose pull kept what they held
-    together (`files` in its checkpoint), so that the run reports it as a run from the network
-    does; only for an hour whose file is still the one the checkpoint describes."""
+# What a pull's checkpoint says of an hour that its file cannot: (key, least worth reporting,
+# what goes unreported without it), for `PartitionResult`'s field of the same name.
+PULL_NOTES = (
+    ("files", 2, "{} different files the source served for the hour"),
+    ("earlier", 1, "{} record(s) of an earlier pull the source no longer served"),
+)
+
+
+def _pull_notes(folder: Path) -> dict[str, dict[str, int]]:
+    """For each hour whose pull kept what the source served in different files together
+    (`files` in its checkpoint) or kept records the source no longer served on `--refetch`
+    (`earlier`), those counts, so that the run reports them as findings; only for an hour whose
+    file is still the one the checkpoint describes."""
     recorded = _recorded_zone(folder)
     if recorded is None:
         return {}
@@ -261,22 +270,33 @@ def _files_served(folder: Path) -> dict[str, int]:
     try:
         hours = Checkpoint.load(folder, zone, read_only=True).hours
     except InputError as damaged:  # the hours' own files are what the run archives
-        log.warning("%s; hours served as different files go unreported", damaged)
+        log.warning(
+            "%s; hours served as different files, or holding records the source no longer "
+            "served, go unreported",
+            damaged,
+        )
         return {}
-    found: dict[str, int] = {}
+    found: dict[str, dict[str, int]] = {}
     for label, entry in hours.items():
-        files = entry.get("files", 1)
-        if type(files) is not int or files < 2:
+        notes = {
+            key: value
+            for key, least, _what in PULL_NOTES
+            if type(value := entry.get(key)) is int and value >= least
+        }
+        if not notes:
             continue
         path = folder / f"{label}.jsonl"
         if path.exists() and file_sha256(path) == entry.get("sha256"):
-            found[label] = files
+            found[label] = notes
         else:
+            lost = " and the ".join(
+                what.format(notes[key]) for key, _, what in PULL_NOTES if key in notes
+            )
             log.warning(
-                "%s: not the file the pull's checkpoint describes, so the %d different files "
-                "the source served for the hour go unreported; pull the hour again with --refetch",
+                "%s: not the file the pull's checkpoint describes, so the %s go unreported; "
+                "pull the hour again with --refetch",
                 shown(path),
-                files,
+                lost,
             )
     return found
 
@@ -375,7 +395,7 @@ class LocalHoursSource(Source):
         self.pulled = pulled
         self.stamps = stamps
         self._seen: dict[str, Stamp] | None = None
-        self._files: dict[str, int] = {}
+        self._notes: dict[str, dict[str, int]] = {}
 
     def describe(self) -> dict[str, str]:
         return {
@@ -385,14 +405,13 @@ class LocalHoursSource(Source):
         }
 
     def fetch(self, partition: Partition, spill_dir: Path | None = None) -> PartitionResult:
-        """As `Source.fetch`, with the different files the source served for a pulled hour
-        (`_files_served`)."""
+        """As `Source.fetch`, with what the pull's checkpoint says of the hour (`_pull_notes`)."""
         result = super().fetch(partition, spill_dir)
         if not self.pulled:
             return result
         self._stamps()
-        files = self._files.get(partition.label(self.hour_timezone), 1)
-        return replace(result, files=files) if files > 1 else result
+        notes = self._notes.get(partition.label(self.hour_timezone))
+        return replace(result, **notes) if notes else result
 
     def served(self, partition: Partition) -> Iterator[Record | Unreadable]:
         if not self.pulled:
@@ -447,7 +466,7 @@ class LocalHoursSource(Source):
         if self._seen is None:
             loaded = orjson.loads(self.stamps.read_bytes()) if self.stamps else {}
             self._seen = {name: tuple(value) for name, value in loaded.get("stamps", {}).items()}
-            self._files = loaded.get("files", {})
+            self._notes = loaded.get("notes", {})
         return self._seen
 
 

@@ -13,9 +13,14 @@ takes no such file for records). A run killed at any moment leaves complete hour
 checkpoint listing only complete hours, and at most a stray temporary file, so the next run skips
 what is done and ends with the same bytes an uninterrupted run would have written. Hour and
 expiry files renamed before their journal line are adopted from disk rather than fetched again,
-so a journal line that a crash or a full disk cut short is dropped, and cut off the file.
-The checkpoint and `conflicts.jsonl` are pure functions of the hour files, with no clock in
-them, for the same reason; a pull that ends leaves no journal.
+so a journal line that a crash or a full disk cut short is dropped, and cut off the file. What
+the checkpoint says of an hour that its file cannot (`files`: served as different files;
+`earlier`: records a `--refetch` kept that the source no longer serves) is journaled before the
+rename (`Checkpoint.renaming`), with the file's sha256, so that adoption keeps it, and adopts
+such a file even over an older entry: fetching the hour again would lose what only the earlier
+pull got. The checkpoint and `conflicts.jsonl` are pure functions of the hour files, with no
+clock in them, for the same reason; a pull that ends leaves no journal, unless it holds such a
+line of an hour outside its window, killed before its entry.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +45,13 @@ from auditor.jsonl import read_file, record_line
 from auditor.operator_files import open_operator_file, read_operator_file
 from auditor.partitions import Partition, check_forwards, format_instant, partitions_between
 from auditor.records import Record, msg_id
-from auditor.sources.interface import HourExpired, PartitionNotReady, Source, Unreadable
+from auditor.sources.interface import (
+    HourExpired,
+    PartitionNotReady,
+    PartitionResult,
+    Source,
+    Unreadable,
+)
 from auditor.sources.settle import settle
 
 log = logging.getLogger(__name__)
@@ -75,6 +86,7 @@ class HourOutcome:
     detail: str = ""
     clocks: str = ""
     files: int = 1  # different files the source served for the hour, kept together
+    earlier: int = 0  # records an earlier pull got that the source no longer serves, kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +159,8 @@ class Checkpoint:
         self.zone = zone
         self.hours: dict[str, dict[str, Any]] = {}
         self._unsaved: list[str] = []
+        # What the hour file about to be renamed says nothing of itself (`renaming`), by label
+        self.notes: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def load(cls, folder: Path, zone: str, read_only: bool = False) -> Checkpoint:
@@ -200,8 +214,13 @@ class Checkpoint:
         for number, line in enumerate(lines, start=1):
             try:
                 item = orjson.loads(line)
-                label, entry, recorded_zone = item["hour"], item["entry"], item["hour_timezone"]
-            except (orjson.JSONDecodeError, KeyError, TypeError):
+                label, recorded_zone = item["hour"], item["hour_timezone"]
+                if "renaming" in item:
+                    self._check_zone(recorded_zone)
+                    self.notes[label] = dict(item["renaming"])
+                    continue
+                entry = item["entry"]
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 raise InputError(
                     f"{shown(path)}: line {number} of {len(lines)} is damaged (not a journal "
                     "entry of auditor pull, and not a last line cut short by a crash); remove "
@@ -211,14 +230,41 @@ class Checkpoint:
             self._check_zone(recorded_zone)
             yield label, entry
 
+    def renaming(self, label: str, digest: str, notes: dict[str, int]) -> None:
+        """Journals what the checkpoint will say of an hour file beyond its records (`files`,
+        `earlier`) before the file with `digest` is renamed into place: a pull killed before
+        its entry's line adopts the file from disk, and these counts are nowhere else."""
+        line = {"hour": label, "renaming": {"sha256": digest, **notes}, "hour_timezone": self.zone}
+        with (self.folder / JOURNAL).open("ab") as journal:
+            journal.write(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
+        self.notes[label] = line["renaming"]
+
+    def _pending(self) -> list[bytes]:
+        """The `renaming` lines of hour files on disk that no entry lists yet (a pull was killed
+        before their entries' lines, or stopped by an error; a pull of other hours saves the
+        checkpoint before one of them adopts them); a line whose file never came is dropped.
+        Hashes a file only for such a line, which a pull that ends well leaves none of."""
+        kept = []
+        for label, noted in sorted(self.notes.items()):
+            digest = noted.get("sha256")
+            path = self.folder / f"{label}.jsonl"
+            if self.hours.get(label, {}).get("sha256") == digest or not path.exists():
+                continue
+            if file_sha256(path) == digest:
+                line = {"hour": label, "renaming": noted, "hour_timezone": self.zone}
+                kept.append(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
+        return kept
+
     def complete_file(self, label: str) -> dict[str, Any] | None:
         """The entry of an hour whose file is on disk with the recorded sha256, else None."""
         entry = self.hours.get(label)
         path = self.folder / f"{label}.jsonl"
         if entry is None or "expired" in entry or not path.exists():
             return None
-        if file_sha256(path) != entry.get("sha256"):
-            log.warning("%s does not match its checkpoint; pulling the hour again", shown(path))
+        digest = file_sha256(path)
+        if digest != entry.get("sha256"):
+            if self.notes.get(label, {}).get("sha256") != digest:  # else one to adopt
+                log.warning("%s does not match its checkpoint; pulling the hour again", shown(path))
             return None
         return entry
 
@@ -230,6 +276,7 @@ class Checkpoint:
         digest: str,
         unreadable: int = 0,
         files: int = 1,
+        earlier: int = 0,
     ) -> dict[str, Any]:
         entry = {
             "start": format_instant(partition.start_ms),
@@ -241,7 +288,10 @@ class Checkpoint:
             entry["unreadable"] = unreadable
         if files > 1:
             entry["files"] = files
+        if earlier:
+            entry["earlier"] = earlier
         self.hours[label] = entry
+        self.notes.pop(label, None)  # adopted, or superseded by this file
         return entry
 
     def complete_expiry(self, label: str) -> dict[str, Any] | None:
@@ -260,6 +310,7 @@ class Checkpoint:
             "expired": reason,
         }
         self.hours[label] = entry
+        self.notes.pop(label, None)
         return entry
 
     def added(self, label: str) -> None:
@@ -278,14 +329,19 @@ class Checkpoint:
             self.save()
 
     def save(self) -> None:
-        """Writes every entry to `checkpoint.json`, then drops the journal it now holds."""
+        """Writes every entry to `checkpoint.json`, then drops the journal it now holds, but for
+        the `renaming` lines of hour files renamed and not yet adopted (`_pending`)."""
         document = {"format": FORMAT, "hour_timezone": self.zone, "hours": self.hours}
         write_atomically(
             self.folder / CHECKPOINT,
             [orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS), b"\n"],
         )
         crashpoints.reached("pull.checkpointed")
-        (self.folder / JOURNAL).unlink(missing_ok=True)
+        pending = self._pending()
+        if pending:
+            write_atomically(self.folder / JOURNAL, pending)
+        else:
+            (self.folder / JOURNAL).unlink(missing_ok=True)
         self._unsaved = []
         lines = (
             orjson.dumps(
@@ -348,17 +404,18 @@ def _unreadable_count(folder: Path, label: str) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
 
 
+def _records_of(path: Path) -> Iterator[Record]:
+    """The records of an hour file a pull wrote, each line one."""
+    for parsed in read_file(path):
+        if parsed.record is None:
+            raise InputError(f"{shown(path)}, line {parsed.line}: {parsed.error}")
+        yield parsed.record
+
+
 def _adopt(path: Path, partition: Partition) -> _Written:
     """The counts of an hour file written by a pull that died before its checkpoint (a large
     one settled on disk, as when it was pulled)."""
-
-    def served() -> Iterator[Record]:
-        for parsed in read_file(path):
-            if parsed.record is None:
-                raise InputError(f"{shown(path)}, line {parsed.line}: {parsed.error}")
-            yield parsed.record
-
-    result = settle(partition, served(), spill_dir=path.parent)
+    result = settle(partition, _records_of(path), spill_dir=path.parent)
     try:
         written = _Written(result.conflicts)
         for record, _content in result.entries():
@@ -380,7 +437,8 @@ def pull(
     """Pulls every hour overlapping `[since_ms, until_ms)` into `out_dir`, skipping done hours.
 
     `refetch` pulls done hours again (to pick up records that arrived late); one the source no
-    longer keeps, or now serves nothing for, stays as it was. An hour the source reports not
+    longer keeps, or now serves nothing for, stays as it was, and one it serves without some
+    records the earlier pull got keeps them too (`earlier`). An hour the source reports not
     ready is left out of the checkpoint and listed; one it no longer keeps is recorded as
     expired, with no records, and listed; other source errors stop the pull with every
     completed hour kept.
@@ -448,17 +506,25 @@ def _pull_hour(
                 kept.records,
             )
             return kept
+    earlier = 0
+    if refetch:
+        result, earlier = _with_earlier(source, partition, label, checkpoint, result)
+    notes = {"files": result.files} if result.files > 1 else {}
+    if earlier:
+        notes["earlier"] = earlier
     try:
         expired_path(checkpoint.folder, label).unlink(missing_ok=True)
         _keep_unreadable(checkpoint.folder, label, result.unreadable)
         written = _Written(result.conflicts)
         digest = write_atomically(
-            path, written.lines(record for record, _content in result.entries())
+            path,
+            written.lines(record for record, _content in result.entries()),
+            (lambda digest: checkpoint.renaming(label, digest, notes)) if notes else None,
         )
     finally:
         result.close()
     crashpoints.reached("pull.renamed")
-    checkpoint.add(partition, label, written, digest, len(result.unreadable), result.files)
+    checkpoint.add(partition, label, written, digest, len(result.unreadable), result.files, earlier)
     checkpoint.added(label)
     for line, problem in enumerate(result.unreadable, start=1):
         log.warning(
@@ -478,7 +544,47 @@ def _pull_hour(
         result.outside,
         len(result.unreadable),
         files=result.files,
+        earlier=earlier,
     )
+
+
+def _with_earlier(
+    source: Source,
+    partition: Partition,
+    label: str,
+    checkpoint: Checkpoint,
+    result: PartitionResult,
+) -> tuple[PartitionResult, int]:
+    """The hour as refetched, with every record of the file an earlier pull completed that the
+    source no longer serves (a record changed since is kept in both versions, a conflict), and
+    how many those are. A compliance archive must not lose a message because the source stopped
+    serving it: deleted, recalled, or past a retention it applies record by record."""
+    kept = _kept(partition, label, checkpoint)
+    if kept is None or kept.status != "done" or not kept.records:
+        return result, 0
+    path = checkpoint.folder / f"{label}.jsonl"
+    served = result.count
+
+    def together() -> Iterator[Record]:
+        for record, _content in result.entries():
+            yield record
+        yield from _records_of(path)
+
+    try:
+        union = settle(partition, together(), source.entity_fields, checkpoint.folder)
+    finally:
+        result.close()
+    earlier = union.count - served
+    if earlier:
+        log.warning(
+            "hour %s: the source no longer serves %d record(s) an earlier pull got; kept beside "
+            "the %d it serves now",
+            label,
+            earlier,
+            served,
+        )
+    same = {"duplicates": result.duplicates, "unreadable": result.unreadable}
+    return replace(union, files=result.files, **same), earlier
 
 
 def _kept(partition: Partition, label: str, checkpoint: Checkpoint) -> HourOutcome | None:
@@ -499,6 +605,7 @@ def _kept(partition: Partition, label: str, checkpoint: Checkpoint) -> HourOutco
         conflicts=len(entry["conflicts"]),
         unreadable=entry.get("unreadable", 0),
         files=entry.get("files", 1),
+        earlier=entry.get("earlier", 0),
     )
 
 
@@ -507,14 +614,27 @@ def _adopted(partition: Partition, label: str, checkpoint: Checkpoint) -> dict[s
 
     An hour file beside an expiry entry is newer than it (recording an expiry removes the hour
     file first, and pulling the hour removes the expiry file first): a `--refetch` that got the
-    hour, from an export, was killed before its journal line."""
+    hour, from an export, was killed before its journal line. So is one beside an entry of
+    another sha256 that the journal names as about to be renamed (`Checkpoint.renaming`): a
+    `--refetch` that kept records the source no longer serves, which fetching the hour again
+    would lose."""
     folder = checkpoint.folder
     entry = checkpoint.hours.get(label)
     path = folder / f"{label}.jsonl"
-    if path.exists() and (entry is None or "expired" in entry):
+    noted = checkpoint.notes.get(label)
+    if path.exists() and (
+        entry is None
+        or "expired" in entry
+        or (noted is not None and noted.get("sha256") == file_sha256(path))
+    ):
         written = _adopt(path, partition)
         unreadable = _unreadable_count(folder, label)
-        entry = checkpoint.add(partition, label, written, file_sha256(path), unreadable)
+        digest = file_sha256(path)
+        noted = checkpoint.notes.get(label, {})
+        files, earlier = noted.get("files", 1), noted.get("earlier", 0)
+        if noted.get("sha256") != digest or type(files) is not int or type(earlier) is not int:
+            files, earlier = 1, 0
+        entry = checkpoint.add(partition, label, written, digest, unreadable, files, earlier)
     elif entry is None and expired_path(folder, label).exists():
         entry = checkpoint.add_expired(partition, label, read_expiry(expired_path(folder, label)))
     else:

@@ -95,6 +95,9 @@ class PartitionResult:
     # How many different files the source served for the hour, whose records were kept
     # together (`hourfiles._union`): more than one is a source that lies.
     files: int = 1
+    # Records an earlier pull of the hour got that the source no longer served when the hour
+    # was pulled again (`pull._with_earlier`), kept beside those it served.
+    earlier: int = 0
 
     @property
     def count(self) -> int:
