@@ -86,7 +86,7 @@ from auditor.state import (
     make_folder_of,
     roll_back,
 )
-from auditor.state_index import RunVerdicts
+from auditor.state_index import SERVED_ELSEWHERE, RunVerdicts
 from auditor.validation import RecordValidator
 
 log = logging.getLogger(__name__)
@@ -1250,14 +1250,19 @@ class _Archiver:
         self.db.execute(
             "CREATE INDEX IF NOT EXISTS temp.run_messages_by_id ON run_messages (msg_id)"
         )
+        # A row's hour is in the window, or it has none and its send time is. The hour index
+        # holds only rows served outside their timestamp's hour (`SERVED_ELSEWHERE`); any other
+        # row's hour is within an hour of its send time, which the time index finds.
         rows = self.db.execute(
             "SELECT m.msg_id, m.first_run, m.retain_until_ms,"
             " coalesce(m.hour_ms, m.timestamp_ms - m.timestamp_ms % 3600000) FROM messages m"
-            " WHERE (m.hour_ms >= ? AND m.hour_ms < ?"
-            " OR m.hour_ms IS NULL AND m.timestamp_ms >= ? AND m.timestamp_ms < ?)"
+            f" WHERE (m.hour_ms >= :since AND m.hour_ms < :until AND {_SERVED_ELSEWHERE}"
+            " OR m.timestamp_ms > :since - 3600000 AND m.timestamp_ms < :until + 3600000"
+            " AND (m.hour_ms >= :since AND m.hour_ms < :until"
+            " OR m.hour_ms IS NULL AND m.timestamp_ms >= :since AND m.timestamp_ms < :until))"
             " AND NOT EXISTS (SELECT 1 FROM run_messages r WHERE r.msg_id = m.msg_id)"
-            " ORDER BY m.timestamp_ms, m.msg_id",
-            window + window,
+            " ORDER BY m.timestamp_ms, m.msg_id, m.content_hash",  # whatever the plan
+            {"since": window[0], "until": window[1]},
         )
         for identity, first_run, retain_until, hour in rows:
             if hour in self._refused_hours:
@@ -1286,6 +1291,7 @@ def _drop_stale_partial_bags(out_dir: Path, name: str) -> None:
             shutil.rmtree(stale)
 
 
+_SERVED_ELSEWHERE = SERVED_ELSEWHERE.format(m="m")
 _PAIR = operator.itemgetter(0, 1)  # (msg_id, content hash) of a row of `run_messages`
 # A content hash as `run_messages` and the state's index keep it: a bytearray, since Python
 # 3.11's sqlite3 binds one as it is but sends `bytes` through its adapter protocol, whose two

@@ -702,7 +702,7 @@ class RunCompletion:
         try:
             if self._order:
                 # Rows in msg_id order are in no order of time, so each lands on a random page
-                # of the time and hour indexes' newest part, about 40 bytes a row: with SQLite's
+                # of the time index's newest part, about 40 bytes a row: with SQLite's
                 # default 2 MB cache nearly every row read and wrote a page (its sorter, too,
                 # works in no more memory than the cache)
                 self._cache_was = self.db.execute("PRAGMA cache_size").fetchone()[0]

@@ -5,10 +5,12 @@ Until version 1 the schema changed without a mark: columns and the `unidentified
 added by whichever version first opened an older state, and a reader met an older state only as
 a missing table. Version 0 (SQLite's default) is any state written before the mark. Version 2
 moved the message index into `message_index`, the hash as bytes and rules interned, behind a
-view `messages` that reads as version 1's table did (`state_index`). `State` upgrades an earlier
-state in place (`_add_columns`, `state_index.lay_out`, `_relative_bag_paths`) and marks it
-current; readers read it as it is. A version above `SCHEMA_VERSION` was written by a later
-auditor: refused in one line (exit 2), since its rows may mean what this one cannot know.
+view `messages` that reads as version 1's table did (`state_index`). Version 3 indexes by hour
+only the rows served outside their timestamp's hour (`state_index.SERVED_ELSEWHERE`); its rows
+are version 2's. `State` upgrades an earlier state in place (`_add_columns`,
+`state_index.lay_out`, `_relative_bag_paths`) and marks it current; readers read it as it is. A
+version above `SCHEMA_VERSION` was written by a later auditor: refused in one line (exit 2),
+since its rows may mean what this one cannot know.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from auditor.errors import ConfigError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def schema_version(db: sqlite3.Connection) -> int:
