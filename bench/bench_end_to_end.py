@@ -2,14 +2,15 @@
 
     .venv/bin/python bench/bench_end_to_end.py [--records 100000] [--workers 2]
         [--baseline-records 20000] [--msg-id-order ordered|snowflake|random]
-        [--profile spy.txt] [--perf perf.data]
+        [--policy bench/hold_all.yaml] [--profile spy.txt] [--perf perf.data]
 
 The emulator serves a synthetic history of `--records` messages (about 4,200 an hour, so a
 bigger size means more hours, not bigger ones) from a process of its own, every hour file built
 before any timing: generating records is the emulator's cost, not the auditor's. Each
 measurement then runs in a fresh interpreter, so its peak memory is its own:
 
-- the audit: `run_audit` with `--workers` processes, the example policy, attachments skipped,
+- the audit: `run_audit` with `--workers` processes, the example policy (or `--policy`'s:
+  `bench/hold_all.yaml` holds every record, a finding each), attachments skipped,
   from the token request to the published, signed bag with findings and report. Reported: records
   per second, peak RSS of the coordinator and of its largest child (a worker, or the child that
   writes the report page at the end), CPU seconds of each side, and the commit (the copy of the
@@ -86,9 +87,12 @@ def _partitions(records: int) -> list:
 def measure_run(argv: list[str]) -> dict[str, Any]:
     """`run_audit` over the whole history: argv is [base_url, records, workers], then optionally
     [folder, since_ms, until_ms]: a folder kept for the next call (its keys, archive and state
-    reused, so a run can be measured over a state earlier runs filled) and the window to audit."""
+    reused, so a run can be measured over a state earlier runs filled) and the window to audit;
+    anywhere in it, `policy=PATH` audits with that policy instead of the example one."""
     from auditor.archive.keys import generate_key_files
 
+    policy = next((each[7:] for each in argv if each.startswith("policy=")), None)
+    argv = [each for each in argv if not each.startswith("policy=")]
     base_url, records, workers = argv[0], int(argv[1]), int(argv[2])
     partitions = _partitions(records)
     since_ms, until_ms = partitions[0].start_ms, partitions[-1].end_ms
@@ -101,14 +105,19 @@ def measure_run(argv: list[str]) -> dict[str, Any]:
         key = folder / "keys" / "auditor-signing-key.pem"
         if not key.exists():
             key = generate_key_files(folder / "keys", identity="bench").private_key
-        return _timed_run(base_url, workers, folder, key, (since_ms, until_ms))
+        return _timed_run(base_url, workers, folder, key, (since_ms, until_ms), policy)
     finally:
         if len(argv) <= 3:
             shutil.rmtree(folder, ignore_errors=True)
 
 
 def _timed_run(
-    base_url: str, workers: int, folder: Path, key: Path, window: tuple[int, int]
+    base_url: str,
+    workers: int,
+    folder: Path,
+    key: Path,
+    window: tuple[int, int],
+    policy: str | None = None,
 ) -> dict[str, Any]:
     from auditor.pipeline import Progress, RunSettings, run_audit
     from auditor.resources import example_policy
@@ -116,7 +125,7 @@ def _timed_run(
 
     settings = RunSettings(
         source=_source(base_url),
-        policy_path=example_policy(),
+        policy_path=Path(policy) if policy else example_policy(),
         key_path=key,
         out_dir=folder / "archive",
         state_path=folder / "state.db",
@@ -401,6 +410,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default="ordered",
         help="how the emulator's msg_ids are ordered (`auditor emulator --msg-id-order`)",
     )
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        help="audit with this policy instead of the example one (bench/hold_all.yaml holds, "
+        "and so flags, every record)",
+    )
     parser.add_argument("--profile", type=Path, help="also profile one run with py-spy into FILE")
     parser.add_argument("--perf", type=Path, help="also record one run with perf into FILE")
     args = parser.parse_args(argv)
@@ -412,7 +427,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ):
         print(f"emulator: {args.records:,} messages warmed in {warming:.1f} s (not timed)")
         where = [base_url, str(args.records)]
-        run = in_fresh_process("bench_end_to_end:measure_run", [*where, str(args.workers)])
+        chosen = [f"policy={args.policy.resolve()}"] if args.policy else []
+        run = in_fresh_process("bench_end_to_end:measure_run", [*where, str(args.workers), *chosen])
         pull = in_fresh_process("bench_end_to_end:measure_pull", where)
         baseline = in_fresh_process(
             "bench_end_to_end:measure_baseline", [*where, str(args.baseline_records)]

@@ -42,6 +42,7 @@ from auditor.report.runinfo import RunInfo
 from auditor.report.scratch import scratch_database
 from auditor.report.senders import SenderTally
 from auditor.report.tables import TABLES, severity_rank, table_for
+from auditor.report.waiting import WaitingFindings
 
 DISPOSITIONS = ("keep", "dispose", "review", "hold")
 RECENT_RECORDS = 4_096
@@ -137,8 +138,10 @@ class ReportBuilder:
         self._schema_records = 0  # records failing their schema (`_count_schema_record`)
         self._last_schema_record: str | tuple[str, int] | None = None
         self._parse_lines = 0
-        # findings waiting for their record: (severity, number in the spool)
-        self._waiting: dict[str | tuple[str, int], list[tuple[str, int]]] = {}
+        # findings waiting for their record: (severity, number in the spool); `_any_waiting`
+        # spares each record asking the tally
+        self._waiting = WaitingFindings()
+        self._any_waiting = False
         self._needs_record: dict[str | tuple[str, int], list[dict[str, Any]]] = {}
         self._finding_days: Counter[tuple[int, str]] = Counter()
         self._senders = SenderTally()
@@ -202,7 +205,7 @@ class ReportBuilder:
         waits_for: str | tuple[str, int] | None = key if key is not None else _line_key(seq)
         if waits_for is None:
             return
-        if self._waiting:
+        if self._any_waiting:
             self.place_waiting(waits_for, sent, who)
         if self._needs_record and record is not None:
             for shown in self._needs_record.pop(waits_for, ()):
@@ -239,12 +242,11 @@ class ReportBuilder:
     def place_waiting(self, key: str | tuple[str, int], sent: int | None, who: str | None) -> None:
         """Dates the findings about msg_id `key` that came before its record (`observe_facts`
         does this for the records it is given)."""
-        if self._waiting:
-            waiting = self._waiting.pop(key, None)
-            if waiting:
-                for severity, number in waiting:
-                    self._place(sent, who, severity)
-                    self._late.add(number, sent, who)
+        if self._any_waiting:
+            for severity, number in self._waiting.pop(key):
+                self._place(sent, who, severity)
+                self._late.add(number, sent, who)
+            self._any_waiting = bool(self._waiting)
 
     def observe_finding(
         self,
@@ -313,7 +315,8 @@ class ReportBuilder:
         elif waits_for is not None:
             seen = self._recent.get(key) or self._older.get(key) if key is not None else None
             if seen is None:
-                self._waiting.setdefault(waits_for, []).append((severity, number))
+                self._waiting.add(waits_for, severity, number)
+                self._any_waiting = True
             else:
                 sent, who, record = seen
                 found = (sent, who)
@@ -597,6 +600,7 @@ class ReportBuilder:
         self._places.close()
         self._late.close()
         self._senders.close()
+        self._waiting.close()
 
     def __enter__(self) -> ReportBuilder:
         return self
@@ -643,7 +647,7 @@ class ReportBuilder:
     def _recordless(self) -> int:
         """Findings about no record this builder saw: no msg_id or line to find it by, or a
         msg_id no record of this run has (e.g. a disappeared message)."""
-        return self._unplaced + sum(len(each) for each in self._waiting.values())
+        return self._unplaced + len(self._waiting)
 
     def _findings_per_day(self) -> dict[str, dict[str, int]]:
         """Findings by their record's send day (in the report's zone) and severity."""
