@@ -19,13 +19,17 @@ from auditor.archive.canonical import (
     canonical_reference,
 )
 from auditor.emulator.dataset import SyntheticHistory
+from auditor.jsonl import loads
 
 # What the suspect test stands in for: the regex and the non-BMP check `canonical` used alone.
 _OLD_REGEX = re.compile(rb"[:\[,](?:-?\d+[.eE]|null[,\]}])")
 
 
-def _old_needs_reference(data: bytes) -> bool:
-    return bool(_OLD_REGEX.search(data)) or any(byte >= 0xF0 for byte in data)
+_FLOAT_REGEX = re.compile(rb"[:\[,]-?\d+[.eE]")
+
+
+def _old_needs_reference(data: bytes, regex: re.Pattern[bytes] = _OLD_REGEX) -> bool:
+    return bool(regex.search(data)) or any(byte >= 0xF0 for byte in data)
 
 
 def _sorted(value) -> bytes:
@@ -84,7 +88,21 @@ def test_values_without_an_rfc8785_form_are_refused_with_the_references_message(
         sorted_json = None
 
     with pytest.raises(CanonicalizationError, match=f"^{re.escape(message)}$"):
-        canonical_of(value, sorted_json)
+        canonical(value)
+    if "nan" not in message and "inf" not in message:  # cannot be read from JSON: see below
+        with pytest.raises(CanonicalizationError, match=f"^{re.escape(message)}$"):
+            canonical_of(value, sorted_json)
+
+
+@pytest.mark.parametrize("data", [b'{"v":NaN}', b'{"v":[-Infinity]}', b'{"v":1e999}'])
+def test_no_nan_or_infinity_can_reach_canonical_of_from_what_the_auditor_reads(data):
+    """`canonical_of` reads a `null` as None: true for every value orjson or `jsonl.loads` reads."""
+    with pytest.raises(ValueError):
+        orjson.loads(data)
+    with pytest.raises(ValueError):
+        loads(data)
+    with pytest.raises(ValueError):
+        loads(data.replace(b"{", b'{"big":123456789012345678901234567890,'))
 
 
 def test_tuples_and_enums_are_written_as_the_reference_writes_them():
@@ -103,6 +121,8 @@ def test_the_suspect_test_passes_only_what_the_exact_tests_pass():
         b'{"a":[1,2],"b":-3}',
         b'{"a":null}',
         b'{"a":"null"}',
+        b"[null,1.5]",
+        b'{"n":null,"e":1e5}',
         b'{"a":1e+21}',
         b'{"a":-0.0}',
         '{"😀":1}'.encode(),
@@ -118,6 +138,10 @@ def test_the_suspect_test_passes_only_what_the_exact_tests_pass():
         except UnicodeDecodeError:
             continue  # orjson only ever writes UTF-8
         assert canonical_module._is_canonical(data) is not _old_needs_reference(data), data
+        floats_only = canonical_module._is_canonical(
+            data, canonical_module._SUSPECT_FLOATS, canonical_module._FLOAT_TOKEN
+        )
+        assert floats_only is not _old_needs_reference(data, _FLOAT_REGEX), data
 
 
 def test_the_float_rewrite_matches_the_reference_on_random_values():
@@ -147,3 +171,45 @@ def test_every_synthetic_record_gets_the_references_bytes_from_its_sorted_json()
     records = list(SyntheticHistory(messages=1500))
 
     assert [canonical_of(r, _sorted(r)) for r in records] == [rfc8785.dumps(r) for r in records]
+
+
+# Values as settle keeps them (read by orjson, which refuses NaN and Infinity), holding nulls.
+WITH_NULLS = [
+    None,
+    {"a": None},
+    [None, [None, {"b": None}]],
+    {"pointer": None, "details": {"x": [None, 1, "null", ",null]"]}, "s": "[null,"},
+    {"t": ":null}", "u": None, "lat": 39.5, "v": [None, 1e21, -0.0]},
+    {"😀": None, "\ue000": [None, 2.5], "a": "𠀋"},
+    {"msg_id": "1", "ext": {"k": None, "n": [1, 2, None]}, "to": "u", "timestamp": 7},
+]
+
+
+@pytest.mark.parametrize("value", WITH_NULLS)
+def test_values_holding_null_get_the_references_bytes_from_their_sorted_json(value):
+    value = orjson.loads(orjson.dumps(value))  # as read: no NaN or Infinity can hide in a null
+
+    assert canonical_of(value, _sorted(value)) == canonical_reference(value)
+    assert canonical(value) == canonical_reference(value)
+
+
+def test_a_record_whose_only_suspect_is_a_null_stays_on_the_fast_path(monkeypatch):
+    slow = []
+    rewrite = canonical_module._with_floats_or_reference
+
+    def counted(value):
+        slow.append(value)
+        return rewrite(value)
+
+    monkeypatch.setattr(canonical_module, "_with_floats_or_reference", counted)
+    records = [
+        {"msg_id": "1", "ext": {"k": None}, "to": "u"},
+        {"a": [None, None], "b": "null", "c": {"d": None}},
+        {"a": None, "b": "中文 with a comma, and e"},
+    ]
+
+    assert [canonical_of(r, _sorted(r)) for r in records] == [rfc8785.dumps(r) for r in records]
+    assert slow == []
+    floats = {"a": None, "lat": 1.5}
+    assert canonical_of(floats, _sorted(floats)) == b'{"a":null,"lat":1.5}'
+    assert slow == [floats]

@@ -5,7 +5,9 @@ value that holds no float, no `null` (orjson writes NaN as `null`) and no key wh
 differs from its code point order; `canonical` uses orjson for those values, orjson with the
 reference's spelling of each float for values whose only difference is their floats, and the
 reference for the rest, so the output is always the reference's (the tests compare both on a
-hostile corpus). `canonical_of` does the same from sorted-keys bytes `settle` already wrote.
+hostile corpus). `canonical_of` does the same from sorted-keys bytes `settle` already wrote, for
+values read by orjson or `jsonl.loads`, which refuse NaN and Infinity: there a `null` is always
+None, so only floats and non-BMP text leave orjson's bytes.
 
 One deliberate extension: RFC 8785 only knows integers an IEEE double holds exactly (|n| < 2**53),
 and the reference refuses larger ones. A record keeps the value its source sent, so an integer
@@ -36,6 +38,7 @@ _ORJSON_OPTIONS = (
 # A number token that orjson wrote as a float, or a `null` (orjson's spelling of NaN/Infinity).
 # Matching inside a string is harmless: it only sends the value to the reference.
 _NEEDS_REFERENCE = re.compile(rb"[:\[,](?:-?\d+[.eE]|null[,\]}])")
+_FLOAT_TOKEN = re.compile(rb"[:\[,]-?\d+[.eE]")  # for values read from JSON: a null is None
 # Deleting every byte below 0xF0 leaves the UTF-8 lead bytes of code points >= U+10000, whose
 # keys may sort differently in UTF-16 (one C pass; faster here than a regex or five `in` tests).
 _BELOW_SUPPLEMENTARY = bytes(range(0xF0))
@@ -45,23 +48,31 @@ _BELOW_SUPPLEMENTARY = bytes(range(0xF0))
 # token (`,-12.5`, `:1e+21`) and every `null` after a separator turns into `:.`; so does every
 # code point >= U+10000, once its lead byte (0xF0-0xF4) reads as `:` and the continuation bytes
 # (0x80-0xBF) that always follow it as `.`. No other byte reads as `:` or `.`. Text can make
-# `:.` too (`a,e`): that only costs the exact tests.
+# `:.` too (`a,e`): that only costs the exact tests. `_SUSPECT_FLOATS`, which leaves `n` alone,
+# is the same for `_FLOAT_TOKEN`: a `null` no longer reads as `:.`.
 _SUSPECT = bytes.maketrans(
     b":,[.eEn" + bytes(range(0x80, 0xC0)) + bytes(range(0xF0, 0x100)),
     b":::...." + b"." * 0x40 + b":" * 0x10,
 )
+_SUSPECT_FLOATS = bytes.maketrans(
+    b":,[.eE" + bytes(range(0x80, 0xC0)) + bytes(range(0xF0, 0x100)),
+    b":::..." + b"." * 0x40 + b":" * 0x10,
+)
 _SUSPECT_DELETE = b"-0123456789"
 
 
-def _is_canonical(fast: bytes) -> bool:
-    """Whether orjson's sorted-keys output is already RFC 8785 (no float, null, non-BMP text).
+def _is_canonical(
+    fast: bytes, suspect: bytes = _SUSPECT, needs_reference: re.Pattern[bytes] = _NEEDS_REFERENCE
+) -> bool:
+    """Whether orjson's sorted-keys output is already RFC 8785 (no float, null, non-BMP text;
+    with `_SUSPECT_FLOATS` and `_FLOAT_TOKEN`, nulls allowed).
 
-    Exactly `not (_NEEDS_REFERENCE.search(fast) or <a byte >= 0xF0>)`, the prefilter first.
+    Exactly `not (needs_reference.search(fast) or <a byte >= 0xF0>)`, the prefilter first.
     """
-    if b":." not in fast.translate(_SUSPECT, _SUSPECT_DELETE):
+    if b":." not in fast.translate(suspect, _SUSPECT_DELETE):
         return True
     return not (
-        _NEEDS_REFERENCE.search(fast)
+        needs_reference.search(fast)
         or (not fast.isascii() and fast.translate(None, _BELOW_SUPPLEMENTARY))
     )
 
@@ -82,12 +93,15 @@ def canonical_of(value: Any, sorted_json: bytes | None) -> bytes:
 
     For a value read from JSON (dicts, lists, strings, numbers, booleans, null), as `settle`
     keeps it in `PartitionResult.content`: orjson writes those the same with or without
-    `canonical`'s passthrough options. `sorted_json` None (orjson could not write the value)
-    means `canonical(value)`.
+    `canonical`'s passthrough options, and every `null` in them is None, never NaN or Infinity
+    (orjson and `jsonl.loads` refuse those literals), so nulls keep the value on the fast path.
+    `sorted_json` None (orjson could not write the value) means `canonical(value)`.
     """
     if sorted_json is None or not isinstance(value, dict | list):
         return canonical(value)
-    return sorted_json if _is_canonical(sorted_json) else _with_floats_or_reference(value)
+    if _is_canonical(sorted_json, _SUSPECT_FLOATS, _FLOAT_TOKEN):
+        return sorted_json
+    return _with_floats_or_reference(value)
 
 
 def _with_floats_or_reference(value: Any) -> bytes:
