@@ -1,13 +1,15 @@
 """Canonical JSON (RFC 8785, JCS) of archived values: a fast path checked against the reference.
 
 The `rfc8785` package is the reference. `orjson` with sorted keys writes the same bytes for every
-value that holds no float, no `null` (orjson writes NaN as `null`) and no key whose UTF-16 order
-differs from its code point order; `canonical` uses orjson for those values, orjson with the
-reference's spelling of each float for values whose only difference is their floats, and the
-reference for the rest, so the output is always the reference's (the tests compare both on a
-hostile corpus). `canonical_of` does the same from sorted-keys bytes `settle` already wrote, for
-values read by orjson or `jsonl.loads`, which refuse NaN and Infinity: there a `null` is always
-None, so only floats and non-BMP text leave orjson's bytes.
+value that holds no float and no key whose UTF-16 order differs from its code point order, if
+its `null`s are all None (orjson writes NaN and Infinity as `null`); `canonical` uses orjson for
+those values, orjson with the reference's spelling of each float for values whose only
+difference is their floats, and the reference for the rest, so the output is always the
+reference's (the tests compare both on a hostile corpus). `canonical_of` does the same from
+sorted-keys bytes `settle` already wrote, for values read by orjson or `jsonl.loads`, which
+refuse NaN and Infinity: there a `null` is always None. `canonical` is given values built in
+Python (findings): when its bytes hold `null` and no float token, `_finite` looks for NaN and
+Infinity in `marshal`'s bytes of the value, in C rather than a walk in Python.
 
 One deliberate extension: RFC 8785 only knows integers an IEEE double holds exactly (|n| < 2**53),
 and the reference refuses larger ones. A record keeps the value its source sent, so an integer
@@ -18,6 +20,7 @@ canonicalising that again gives the same bytes.
 
 from __future__ import annotations
 
+import marshal
 import re
 import secrets
 from typing import Any
@@ -35,46 +38,53 @@ _ORJSON_OPTIONS = (
     | orjson.OPT_PASSTHROUGH_DATETIME
     | orjson.OPT_PASSTHROUGH_DATACLASS
 )
-# A number token that orjson wrote as a float, or a `null` (orjson's spelling of NaN/Infinity).
-# Matching inside a string is harmless: it only sends the value to the reference.
-_NEEDS_REFERENCE = re.compile(rb"[:\[,](?:-?\d+[.eE]|null[,\]}])")
-_FLOAT_TOKEN = re.compile(rb"[:\[,]-?\d+[.eE]")  # for values read from JSON: a null is None
+# A number token that orjson wrote as a float. Matching inside a string is harmless: it only
+# sends the value to the reference.
+_FLOAT_TOKEN = re.compile(rb"[:\[,]-?\d+[.eE]")
 # Deleting every byte below 0xF0 leaves the UTF-8 lead bytes of code points >= U+10000, whose
 # keys may sort differently in UTF-16 (one C pass; faster here than a regex or five `in` tests).
 _BELOW_SUPPLEMENTARY = bytes(range(0xF0))
 # Both tests above cost about 3.5 us a record, and few records need them. A prefilter that is
 # true whenever either of them could be, in two C passes (a translate and one `in`): with
-# `-` and digits deleted, `:`, `,`, `[` read as `:`, and `.`, `e`, `E`, `n` as `.`, every float
-# token (`,-12.5`, `:1e+21`) and every `null` after a separator turns into `:.`; so does every
-# code point >= U+10000, once its lead byte (0xF0-0xF4) reads as `:` and the continuation bytes
-# (0x80-0xBF) that always follow it as `.`. No other byte reads as `:` or `.`. Text can make
-# `:.` too (`a,e`): that only costs the exact tests. `_SUSPECT_FLOATS`, which leaves `n` alone,
-# is the same for `_FLOAT_TOKEN`: a `null` no longer reads as `:.`.
+# `-` and digits deleted, `:`, `,`, `[` read as `:`, and `.`, `e`, `E` as `.`, every float
+# token (`,-12.5`, `:1e+21`) turns into `:.`; so does every code point >= U+10000, once its
+# lead byte (0xF0-0xF4) reads as `:` and the continuation bytes (0x80-0xBF) that always follow
+# it as `.`. No other byte reads as `:` or `.`. Text can make `:.` too (`a,e`): that only costs
+# the exact tests.
 _SUSPECT = bytes.maketrans(
-    b":,[.eEn" + bytes(range(0x80, 0xC0)) + bytes(range(0xF0, 0x100)),
-    b":::...." + b"." * 0x40 + b":" * 0x10,
-)
-_SUSPECT_FLOATS = bytes.maketrans(
     b":,[.eE" + bytes(range(0x80, 0xC0)) + bytes(range(0xF0, 0x100)),
     b":::..." + b"." * 0x40 + b":" * 0x10,
 )
 _SUSPECT_DELETE = b"-0123456789"
+# marshal (format 4) writes a float as its type byte (`g`, or 0xE7 with its reference flag) and
+# the IEEE double, little-endian: NaN and the infinities have all 11 exponent bits set, so the
+# last two bytes are 0xF0-0xFF and 0x7F or 0xFF. Other bytes can match too (`-1` as an int):
+# that only costs the walk. The `in` tests spare the regex for most values.
+_NAN_OR_INFINITY = re.compile(rb"[g\xe7][\x00-\xff]{6}[\xf0-\xff][\x7f\xff]")
 
 
-def _is_canonical(
-    fast: bytes, suspect: bytes = _SUSPECT, needs_reference: re.Pattern[bytes] = _NEEDS_REFERENCE
-) -> bool:
-    """Whether orjson's sorted-keys output is already RFC 8785 (no float, null, non-BMP text;
-    with `_SUSPECT_FLOATS` and `_FLOAT_TOKEN`, nulls allowed).
+def _is_canonical(fast: bytes) -> bool:
+    """Whether orjson's sorted-keys output is RFC 8785 once its nulls are None (no float, no
+    non-BMP text).
 
-    Exactly `not (needs_reference.search(fast) or <a byte >= 0xF0>)`, the prefilter first.
+    Exactly `not (_FLOAT_TOKEN.search(fast) or <a byte >= 0xF0>)`, the prefilter first.
     """
-    if b":." not in fast.translate(suspect, _SUSPECT_DELETE):
+    if b":." not in fast.translate(_SUSPECT, _SUSPECT_DELETE):
         return True
     return not (
-        needs_reference.search(fast)
+        _FLOAT_TOKEN.search(fast)
         or (not fast.isascii() and fast.translate(None, _BELOW_SUPPLEMENTARY))
     )
+
+
+def _finite(value: Any) -> bool:
+    """Whether a value orjson wrote holds no NaN or infinity (False may be wrong: it costs the
+    walk). What marshal refuses (an enum, a subclass) is False."""
+    try:
+        data = marshal.dumps(value, 4)
+    except ValueError:
+        return False
+    return not ((b"\x7f" in data or b"\xff" in data) and _NAN_OR_INFINITY.search(data))
 
 
 def canonical(value: Any) -> bytes:
@@ -85,7 +95,9 @@ def canonical(value: Any) -> bytes:
         fast = orjson.dumps(value, option=_ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: beyond 64-bit ints, surrogates, other types
         return canonical_reference(value)
-    return fast if _is_canonical(fast) else _with_floats_or_reference(value)
+    if _is_canonical(fast) and (b"null" not in fast or _finite(value)):
+        return fast
+    return _with_floats_or_reference(value)
 
 
 def canonical_of(value: Any, sorted_json: bytes | None) -> bytes:
@@ -99,20 +111,19 @@ def canonical_of(value: Any, sorted_json: bytes | None) -> bytes:
     """
     if sorted_json is None or not isinstance(value, dict | list):
         return canonical(value)
-    if _is_canonical(sorted_json, _SUSPECT_FLOATS, _FLOAT_TOKEN):
-        return sorted_json
-    return _with_floats_or_reference(value)
+    return sorted_json if _is_canonical(sorted_json) else _with_floats_or_reference(value)
 
 
 def _with_floats_or_reference(value: Any) -> bytes:
     """The reference's bytes of a value orjson can write, about five times faster when it can.
 
     Where orjson's sorted output is not RFC 8785 it is nearly always for its floats (a location's
-    latitude), as orjson and RFC 8785 spell them differently; a `null` or non-BMP text only
-    looks suspect. orjson then writes the value again with each float as the reference spells
-    it (an `orjson.Fragment`); that is the reference's output unless a key may sort differently
-    in UTF-16 (code points >= U+10000). That case, NaN or infinity (which the reference refuses
-    with its own message), and anything orjson refuses go to the reference itself.
+    latitude), as orjson and RFC 8785 spell them differently; non-BMP text, or a `null`
+    `_finite` could not clear, only looks suspect. orjson then writes the value again with each
+    float as the reference spells it (an `orjson.Fragment`); that is the reference's output
+    unless a key may sort differently in UTF-16 (code points >= U+10000). That case, NaN or
+    infinity (which the reference refuses with its own message), and anything orjson refuses go
+    to the reference itself.
     """
     try:
         data = orjson.dumps(_jcs_floats(value), option=_ORJSON_OPTIONS)
