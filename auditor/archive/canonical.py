@@ -61,6 +61,8 @@ _SUSPECT_DELETE = b"-0123456789"
 # last two bytes are 0xF0-0xFF and 0x7F or 0xFF. Other bytes can match too (`-1` as an int):
 # that only costs the walk. The `in` tests spare the regex for most values.
 _NAN_OR_INFINITY = re.compile(rb"[g\xe7][\x00-\xff]{6}[\xf0-\xff][\x7f\xff]")
+# `find`, not `in`, below: `bytes in bytes` first tries its operand as an integer and formats the
+# TypeError it then clears, about 800 instructions a test (5% of `canonical_of` on a record).
 
 
 def _is_canonical(fast: bytes) -> bool:
@@ -69,7 +71,7 @@ def _is_canonical(fast: bytes) -> bool:
 
     Exactly `not (_FLOAT_TOKEN.search(fast) or <a byte >= 0xF0>)`, the prefilter first.
     """
-    if b":." not in fast.translate(_SUSPECT, _SUSPECT_DELETE):
+    if fast.translate(_SUSPECT, _SUSPECT_DELETE).find(b":.") < 0:
         return True
     return not (
         _FLOAT_TOKEN.search(fast)
@@ -84,7 +86,7 @@ def _finite(value: Any) -> bool:
         data = marshal.dumps(value, 4)
     except ValueError:
         return False
-    return not ((b"\x7f" in data or b"\xff" in data) and _NAN_OR_INFINITY.search(data))
+    return (data.find(b"\x7f") < 0 and data.find(b"\xff") < 0) or not _NAN_OR_INFINITY.search(data)
 
 
 def canonical(value: Any) -> bytes:
@@ -95,7 +97,7 @@ def canonical(value: Any) -> bytes:
         fast = orjson.dumps(value, option=_ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: beyond 64-bit ints, surrogates, other types
         return canonical_reference(value)
-    if _is_canonical(fast) and (b"null" not in fast or _finite(value)):
+    if _is_canonical(fast) and (fast.find(b"null") < 0 or _finite(value)):
         return fast
     return _with_floats_or_reference(value)
 
