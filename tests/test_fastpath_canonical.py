@@ -247,3 +247,16 @@ def test_a_nan_or_infinity_beside_nulls_is_still_refused_by_canonical(kind, shap
 
     with pytest.raises(CanonicalizationError, match=r"is not representable in JCS$"):
         canonical(value)
+
+
+def test_an_enum_beside_a_null_is_left_to_the_reference():
+    class Plain(enum.Enum):
+        X = math.nan
+
+    class Level(float, enum.Enum):
+        X = math.nan
+
+    with pytest.raises(CanonicalizationError, match=r"^unsupported type"):
+        canonical({"e": Plain.X, "p": None})
+    with pytest.raises(CanonicalizationError, match=r"^nan is not representable in JCS$"):
+        canonical({"e": Level.X, "p": None})
