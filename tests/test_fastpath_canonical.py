@@ -187,15 +187,21 @@ def test_values_holding_null_get_the_references_bytes_from_their_sorted_json(val
     assert canonical(value) == canonical_reference(value)
 
 
-def test_a_record_whose_only_suspect_is_a_null_stays_on_the_fast_path(monkeypatch):
-    slow = []
+@pytest.fixture
+def slow(monkeypatch):
+    """The values `canonical` and `canonical_of` sent down the slow path, in order."""
+    taken = []
     rewrite = canonical_module._with_floats_or_reference
 
     def counted(value):
-        slow.append(value)
+        taken.append(value)
         return rewrite(value)
 
     monkeypatch.setattr(canonical_module, "_with_floats_or_reference", counted)
+    return taken
+
+
+def test_a_record_whose_only_suspect_is_a_null_stays_on_the_fast_path(slow):
     records = [
         {"msg_id": "1", "ext": {"k": None}, "to": "u"},
         {"a": [None, None], "b": "null", "c": {"d": None}},
@@ -209,15 +215,7 @@ def test_a_record_whose_only_suspect_is_a_null_stays_on_the_fast_path(monkeypatc
     assert slow == [floats]
 
 
-def test_a_finding_whose_only_suspect_is_a_null_stays_on_the_fast_path(monkeypatch):
-    slow = []
-    rewrite = canonical_module._with_floats_or_reference
-
-    def counted(value):
-        slow.append(value)
-        return rewrite(value)
-
-    monkeypatch.setattr(canonical_module, "_with_floats_or_reference", counted)
+def test_a_finding_whose_only_suspect_is_a_null_stays_on_the_fast_path(slow):
     findings = [
         {"msg_id": "1", "category": "hold", "pointer": None, "details": {"hold": "case-42"}},
         {"msg_id": None, "rule": "null", "details": {"n": -1, "list": [None, 127 * "a"]}},
