@@ -190,9 +190,10 @@ def _read_all(paths: tuple[Path, ...]) -> Iterator[tuple[Path, bytes]]:
 
 def _bag_policy(bag: Path, info: dict[str, str], given: dict[str, tuple[Path, bytes]]) -> Policy:
     """The policy the bag's run applied: its own copy, or the given file its Policy-SHA256
-    names when it holds none (ConfigError, exit 2, naming the digest, when none is given)."""
+    names when it holds none (ConfigError, exit 2, naming the digest, when none is given); its
+    retention rules and holds alone, which are all the index takes of it (no matchers built)."""
     if read_bag_file(bag / layout.POLICY, TEXT_FILE_LIMIT) is not None:
-        return load_bag_policy(bag, info)
+        return load_bag_policy(bag, info, matchers=False)
     named = info.get("Policy-SHA256", "")
     if named not in given:
         raise ConfigError(
@@ -201,7 +202,7 @@ def _bag_policy(bag: Path, info: dict[str, str], given: dict[str, tuple[Path, by
             "(its Policy-SHA256), with --policy FILE"
         )
     path, raw = given[named]
-    return policy_of_bytes(str(path), raw)
+    return policy_of_bytes(str(path), raw, matchers=False)
 
 
 def _fill(state: State, bags: list[Path], given: dict[str, tuple[Path, bytes]]) -> RebuildOutcome:

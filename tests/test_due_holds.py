@@ -120,6 +120,23 @@ def test_rebuild_indexes_a_later_hold_as_the_run_did(chain, tmp_path):
         assert new.execute(query).fetchall() == old.execute(query).fetchall()
 
 
+def test_rebuild_builds_none_of_the_bags_keyword_matchers(chain, tmp_path):
+    """`state rebuild` indexes each bag by its policy's retention rules and holds alone: loading
+    each bag's policy with its matchers cost a normalised term list and pattern checks a bag.
+    A fresh interpreter shows none was built (`BUILT`, below)."""
+    folder, keys, _outcome = chain
+    command = ["state", "rebuild", "--out", folder / "archive", "--state", tmp_path / "r.db"]
+    command += ["--pubkey", keys.public_key]
+
+    done = subprocess.run(
+        [sys.executable, "-c", BUILT, *map(str, command)], capture_output=True, text=True
+    )
+
+    built = json.loads(done.stdout)
+    assert built["exit"] == 0, built["output"]
+    assert (built["normalizers"], built["patterns"]) == (0, 0)
+
+
 # -- due --policy: a hold added after the runs ---------------------------------------------------
 
 ADDED = ("user0013",)
