@@ -13,7 +13,6 @@ findings of bags written before 2026-11-27 do.
 from __future__ import annotations
 
 import heapq
-import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,7 +38,7 @@ from auditor.report.formats import default_formats
 from auditor.report.formats.interface import ReportFormat
 from auditor.report.policy import PolicyView
 from auditor.report.runinfo import RunInfo
-from auditor.report.scratch import scratch_database
+from auditor.report.scratch import Spilling
 from auditor.report.senders import SenderTally
 from auditor.report.tables import TABLES, severity_rank, table_for
 from auditor.report.waiting import WaitingFindings
@@ -895,7 +894,7 @@ def _sender_text(who: Any) -> str | None:
     return who
 
 
-class _LatePlaces:
+class _LatePlaces(Spilling):
     """The places of findings that waited for their record, by the finding's number in the
     spool: in memory, past `LATE_IN_MEMORY` of them in a private temporary SQLite database on
     disk (deleted when closed), as a bag's findings may all come before their records."""
@@ -903,7 +902,6 @@ class _LatePlaces:
     def __init__(self, in_memory: int | None = None) -> None:
         self._found: list[tuple[int, int | None, str | None]] = []
         self._in_memory = LATE_IN_MEMORY if in_memory is None else in_memory
-        self._disk: sqlite3.Connection | None = None
 
     def add(self, number: int, sent: Any, who: Any) -> None:
         self._found.append((number, sent if type(sent) is int else None, _sender_text(who)))
@@ -917,17 +915,12 @@ class _LatePlaces:
         self._spill()
         return iter(self._disk.execute("SELECT number, sent, who FROM late ORDER BY number"))
 
-    def close(self) -> None:
-        if self._disk is not None:
-            self._disk.close()
-
     def _spill(self) -> None:
-        if self._disk is None:
-            self._disk = scratch_database(
-                "CREATE TABLE late (number INTEGER PRIMARY KEY, sent INTEGER, who TEXT)"
-            )
-        with self._disk:
-            self._disk.executemany("INSERT INTO late VALUES (?, ?, ?)", self._found)
+        disk = self._scratch(
+            "CREATE TABLE late (number INTEGER PRIMARY KEY, sent INTEGER, who TEXT)"
+        )
+        with disk:
+            disk.executemany("INSERT INTO late VALUES (?, ?, ?)", self._found)
         self._found = []
 
 

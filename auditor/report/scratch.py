@@ -37,3 +37,23 @@ def scratch_database(table: str) -> sqlite3.Connection:
     database = sqlite3.connect("", factory=_Scratch)
     database.execute(table)
     return database
+
+
+class Spilling:
+    """What each of the report's bounded tallies shares: its scratch database (`scratch_database`),
+    made at its first spill past what memory holds, and deleted by `close`, after which reading
+    it fails loudly rather than count fewer."""
+
+    _disk: sqlite3.Connection | None = None
+
+    def close(self) -> None:
+        if self._disk is not None:
+            self._disk.close()
+
+    def _scratch(self, table: str, *indexes: str) -> sqlite3.Connection:
+        """The scratch database, made with `table` and `indexes` at the first call."""
+        if self._disk is None:
+            self._disk = scratch_database(table)
+            for index in indexes:
+                self._disk.execute(index)
+        return self._disk

@@ -8,24 +8,22 @@ temporary SQLite database on disk, which SQLite deletes when it is closed, and a
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 
 from auditor.findings import SEVERITIES
-from auditor.report.scratch import scratch_database
+from auditor.report.scratch import Spilling
 
 # Senders counted in memory before the counts move to disk: about 30 MB.
 IN_MEMORY = 100_000
 _RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 
-class SenderTally:
+class SenderTally(Spilling):
     """Findings by sender and severity; `top` gives the senders with the most."""
 
     def __init__(self, in_memory: int | None = None) -> None:
         self._counts: dict[str, Counter[str]] = {}
         self._in_memory = IN_MEMORY if in_memory is None else in_memory
-        self._disk: sqlite3.Connection | None = None
 
     def add(self, sender: str, severity: str) -> None:
         counts = self._counts.get(sender)
@@ -54,20 +52,14 @@ class SenderTally:
             top.append((_text(sender), _ordered(dict(counts))))
         return top
 
-    def close(self) -> None:
-        """Deletes the counts on disk; `top` fails loudly after it rather than count fewer."""
-        if self._disk is not None:
-            self._disk.close()
-
     def _spill(self) -> None:
         """Adds the counts in memory to those on disk, and empties memory."""
-        if self._disk is None:
-            self._disk = scratch_database(
-                "CREATE TABLE tally (sender BLOB, severity TEXT, n INTEGER, "
-                "PRIMARY KEY (sender, severity)) WITHOUT ROWID"
-            )
-        with self._disk:
-            self._disk.executemany(
+        disk = self._scratch(
+            "CREATE TABLE tally (sender BLOB, severity TEXT, n INTEGER, "
+            "PRIMARY KEY (sender, severity)) WITHOUT ROWID"
+        )
+        with disk:
+            disk.executemany(
                 "INSERT INTO tally VALUES (?, ?, ?) "
                 "ON CONFLICT (sender, severity) DO UPDATE SET n = n + excluded.n",
                 (

@@ -10,9 +10,7 @@ SQLite database on disk, deleted when it is closed, where each record arriving l
 
 from __future__ import annotations
 
-import sqlite3
-
-from auditor.report.scratch import scratch_database
+from auditor.report.scratch import Spilling
 
 # Findings waiting in memory before they move to disk: about 3 MB.
 IN_MEMORY = 10_000
@@ -21,14 +19,13 @@ Key = str | tuple[str, int]
 Waiting = list[tuple[str, int]]
 
 
-class WaitingFindings:
+class WaitingFindings(Spilling):
     """(severity, number in the report's spool) of each finding waiting, by its record's key."""
 
     def __init__(self, in_memory: int | None = None) -> None:
         self._found: dict[Key, Waiting] = {}
         self._held = 0
         self._in_memory = IN_MEMORY if in_memory is None else in_memory
-        self._disk: sqlite3.Connection | None = None
         self._on_disk = 0
 
     def __len__(self) -> int:
@@ -62,18 +59,13 @@ class WaitingFindings:
         self._on_disk -= len(rows)
         return rows + (found or [])
 
-    def close(self) -> None:
-        if self._disk is not None:
-            self._disk.close()
-
     def _spill(self) -> None:
-        if self._disk is None:
-            self._disk = scratch_database(
-                "CREATE TABLE waiting (key BLOB, severity TEXT, number INTEGER)"
-            )
-            self._disk.execute("CREATE INDEX waiting_by_key ON waiting (key)")
-        with self._disk:
-            self._disk.executemany(
+        disk = self._scratch(
+            "CREATE TABLE waiting (key BLOB, severity TEXT, number INTEGER)",
+            "CREATE INDEX waiting_by_key ON waiting (key)",
+        )
+        with disk:
+            disk.executemany(
                 "INSERT INTO waiting VALUES (?, ?, ?)",
                 (
                     (_stored(key), severity, number)
