@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from heapq import heappop, heappush
 from itertools import groupby
 from pathlib import Path, PurePath
 
@@ -62,9 +63,6 @@ REJUDGED = ("delete", "review", "expired", "no-retention")
 UNAPPLIED = ("kept", "keep")
 """The index's verdicts read again only for a run that did not apply every hold of the policy."""
 _BATCH = 10_000
-MEMO_HOLDS = 62
-"""Open holds the memo answers at most: `_remembered` sets a bit of an SQLite integer for each.
-With more, the bags are read as without a memo."""
 
 
 UNCHECKED_WHY = {
@@ -193,7 +191,7 @@ def remembered_runs(
     """Of the runs `unapplied`, those whose every message the memo judged against the scope of
     each hold of `policy` open on `on_ms`, by their bag's key."""
     scopes = [scope_key(hold.scope) for hold in open_holds(policy, on_ms)]
-    if memo is None or not unapplied or len(scopes) > MEMO_HOLDS:
+    if memo is None or not unapplied:
         return {}
     keys = bag_keys(db)
     known = memo.checked((keys[run] for run in unapplied if keys.get(run)), scopes)
@@ -317,35 +315,76 @@ def _remembered(
     outcome: Rejudged,
 ) -> None:
     """Judges the kept and keep messages of the runs the memo answers: counted by SQLite, and
-    those a scope covers found and written to `TABLE` by it too, by their seq in the memo's
-    ranges (a temporary table of the same connection): one statement, whatever share of the
-    chain a hold covers."""
+    those a scope covers found and written to `TABLE` by it too, by their seq in `_segments`
+    (a temporary table of the same connection): one statement and one lookup a message,
+    however many holds are open and whatever share of the chain they cover."""
     memo = learning.memo
     if memo is None:
         return
     outcome.remembered = db.execute(f"SELECT count(*) {learning.rows}", params).fetchone()[0]
+    order = _by_longest(holds)
+    rank_of: dict[str, int] = {}
+    for rank, bit in enumerate(order):
+        rank_of.setdefault(keys[bit], rank)
     db.execute(
-        "CREATE TABLE temp.memo_ranges (run INTEGER NOT NULL, bit INTEGER NOT NULL, first"
-        " INTEGER NOT NULL, last INTEGER NOT NULL, PRIMARY KEY (run, bit, first)) WITHOUT ROWID"
+        "CREATE TABLE temp.memo_segments (run INTEGER NOT NULL, first INTEGER NOT NULL,"
+        " last INTEGER NOT NULL, rank INTEGER NOT NULL, PRIMARY KEY (run, first)) WITHOUT ROWID"
+    )
+    db.execute("CREATE TABLE temp.memo_holds (rank INTEGER PRIMARY KEY, hold TEXT NOT NULL)")
+    db.executemany(
+        "INSERT INTO temp.memo_holds VALUES (?, ?)",
+        ((rank, holds[bit].id) for rank, bit in enumerate(order)),
     )
     for run, key in learning.remembered.items():
-        for bit, scope in enumerate(keys):
-            db.executemany(
-                "INSERT OR IGNORE INTO temp.memo_ranges VALUES (?, ?, ?, ?)",
-                ((run, bit, first, last) for first, last in memo.ranges(key, scope)),
-            )
-    mask = " + ".join(
-        "coalesce((SELECT r.last FROM temp.memo_ranges r WHERE r.run = m.first_run"
-        f" AND r.bit = {bit} AND r.first <= m.seq ORDER BY r.first DESC LIMIT 1) >= m.seq, 0)"
-        f" * {1 << bit}"
-        for bit in range(len(keys))
-    )
-    named = " ".join(f"WHEN mask & {1 << bit} THEN :hold{bit}" for bit in _by_longest(holds))
+        db.executemany(
+            "INSERT INTO temp.memo_segments VALUES (?, ?, ?, ?)",
+            ((run, *segment) for segment in _segments(memo.ranges_of(key), rank_of)),
+        )
     outcome.held += db.execute(
-        f"INSERT INTO {TABLE} SELECT msg_id, content_hash, 'hold', CASE {named} END FROM"
-        f" (SELECT m.msg_id, m.content_hash, {mask} AS mask {learning.rows}) WHERE mask > 0",
-        {**params, **{f"hold{bit}": hold.id for bit, hold in enumerate(holds)}},
+        f"INSERT INTO {TABLE} SELECT c.msg_id, c.content_hash, 'hold', h.hold FROM"
+        " (SELECT m.msg_id, m.content_hash, (SELECT CASE WHEN s.last >= m.seq THEN s.rank END"
+        " FROM temp.memo_segments s WHERE s.run = m.first_run AND s.first <= m.seq"
+        f" ORDER BY s.first DESC LIMIT 1) AS rank {learning.rows}) c"
+        " JOIN temp.memo_holds h ON h.rank = c.rank",
+        params,
     ).rowcount
+
+
+def _segments(
+    ranges: Iterable[tuple[str, int, int]], rank_of: dict[str, int]
+) -> Iterator[tuple[int, int, int]]:
+    """`(first, last, rank)`: the seqs of one bag that the memo's `(scope, first, last)` ranges
+    cover, cut where the covering scopes change into segments that do not overlap, each with
+    the smallest rank (in `_by_longest` order) of the open holds of a scope covering it.
+
+    A message then takes its hold from the one segment it falls in: with a lookup for each
+    hold, as before, the cost grew with the holds open, and their bits had to fit an SQLite
+    integer (62 holds at most, past which the bags were read every day)."""
+    starts: dict[int, list[int]] = {}
+    ends: dict[int, list[int]] = {}
+    for scope, first, last in ranges:
+        rank = rank_of.get(scope)
+        if rank is not None:
+            starts.setdefault(first, []).append(rank)
+            ends.setdefault(last + 1, []).append(rank)
+    active: dict[int, int] = {}
+    heap: list[int] = []
+    current: tuple[int, int] | None = None  # (first, rank) of the segment not yet ended
+    for point in sorted(starts.keys() | ends.keys()):  # the last point ends every range
+        for rank in ends.get(point, ()):
+            active[rank] -= 1
+        for rank in starts.get(point, ()):
+            if not active.get(rank):
+                heappush(heap, rank)
+            active[rank] = active.get(rank, 0) + 1
+        while heap and not active.get(heap[0]):
+            heappop(heap)
+        best = heap[0] if heap else None
+        if current is not None and current[1] != best:
+            yield current[0], point - 1, current[1]
+            current = None
+        if current is None and best is not None:
+            current = (point, best)
 
 
 def _by_longest(holds: tuple[Hold, ...]) -> list[int]:

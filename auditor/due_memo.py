@@ -161,33 +161,35 @@ class Coverage:
 
     def __init__(self, scopes: list[str]) -> None:
         self.scopes = scopes
-        self._open: dict[int, list[list[int] | None]] = {}
+        self._open: dict[int, dict[int, list[int]]] = {}
         self._ranges: dict[int, dict[str, list[tuple[int, int]]]] = {}
 
     def see(self, run: int, seq: int, mask: int) -> None:
-        """The line `seq` of `run`'s bag read, covered by the scopes whose bit `mask` sets."""
+        """The line `seq` of `run`'s bag read, covered by the scopes whose bit `mask` sets.
+        Only the bits set and the ranges open are visited: a line of a policy with hundreds of
+        holds costs what one with a few does."""
         current = self._open.get(run)
         if current is None:
-            current = self._open[run] = [None] * len(self.scopes)
+            current = self._open[run] = {}
             self._ranges[run] = {scope: [] for scope in self.scopes}
-        for bit, scope in enumerate(self.scopes):
-            span = current[bit]
-            if mask >> bit & 1:
-                if span is None:
-                    current[bit] = [seq, seq]
-                else:
-                    span[1] = seq
-            elif span is not None:
-                self._ranges[run][scope].append((span[0], span[1]))
-                current[bit] = None
+        for bit in [bit for bit in current if not mask >> bit & 1]:
+            first, last = current.pop(bit)
+            self._ranges[run][self.scopes[bit]].append((first, last))
+        while mask:
+            low = mask & -mask
+            bit = low.bit_length() - 1
+            span = current.get(bit)
+            if span is None:
+                current[bit] = [seq, seq]
+            else:
+                span[1] = seq
+            mask ^= low
 
     def of(self, run: int) -> dict[str, list[tuple[int, int]]]:
         """Each scope's ranges in `run`'s bag (none for one it covered nowhere)."""
         ranges = self._ranges.get(run, {scope: [] for scope in self.scopes})
-        for bit, span in enumerate(self._open.get(run, ())):
-            if span is not None:
-                ranges[self.scopes[bit]].append((span[0], span[1]))
-        self._open.pop(run, None)
+        for bit, (first, last) in sorted(self._open.pop(run, {}).items()):
+            ranges[self.scopes[bit]].append((first, last))
         return ranges
 
 
@@ -235,12 +237,13 @@ class HoldsMemo:
                 found.add(bag)
         return found
 
-    def ranges(self, bag: str, scope: str) -> Iterator[tuple[int, int]]:
-        """`(first, last)`: the ranges of seqs of `bag` that `scope` covers, by `first`."""
+    def ranges_of(self, bag: str) -> Iterator[tuple[str, int, int]]:
+        """`(scope, first, last)`: the ranges of seqs of `bag` that each scope checked covers,
+        one query a bag however many holds are open."""
         return self._db.execute(
-            "SELECT c.first, c.last FROM covered c JOIN checked k ON k.id = c.checked"
-            " WHERE k.bag = ? AND k.scope = ? ORDER BY c.first",
-            (bag, scope),
+            "SELECT k.scope, c.first, c.last FROM covered c JOIN checked k ON k.id = c.checked"
+            " WHERE k.bag = ?",
+            (bag,),
         )
 
     def remember(self, bag: str, covered: dict[str, list[tuple[int, int]]]) -> None:

@@ -793,3 +793,54 @@ def test_a_message_the_memo_says_several_holds_cover_is_named_as_a_run_names_it(
         for bits in combinations(range(len(holds)), size):
             first = next(bit for bit in order if bit in bits)
             assert holds[first] is longest_hold([holds[bit] for bit in bits]), bits
+
+
+def test_the_memo_answers_a_policy_of_two_hundred_holds(two_runs, tmp_path):
+    """A firm with hundreds of open holds paid the full reading every day: the memo answered
+    at most 62 (a bit each of an SQLite integer). With 200, the second call reads nothing,
+    and names each held message's hold as the reading of the bags did."""
+    folder, _runs, after, _people = two_runs
+    many = tmp_path / "many.yaml"
+    extra = "".join(
+        f"  - id: matter-{n:04d}\n    reason: one of many\n"
+        f"    scope:\n      participant: [user{n:04d}]\n    starts: 2027-01-01\n"
+        for n in range(20, 220)
+    )
+    many.write_text(after.read_text().replace("holds:\n", "holds:\n" + extra, 1))
+    state = fresh_state(folder, tmp_path)
+    asked = ("--policy", many, "--out", folder / "archive")
+
+    first = due_json(state, *asked, on="2027-03-01")
+    second = due_json(state, *asked, on="2027-03-01")
+
+    held = {m["rule"] for m in first["messages"] if m["verdict"] == "hold"}
+    assert len(held & {f"matter-{n:04d}" for n in range(20, 220)}) > 10
+    assert first["policy_holds"]["read"] and first["policy_holds"]["remembered"] == 0
+    assert (second["policy_holds"]["read"], second["policy_holds"]["remembered"]) == (
+        0, first["policy_holds"]["read"],
+    )  # fmt: skip
+    assert (second["messages"], second["counts"]) == (first["messages"], first["counts"])
+
+
+def test_the_segments_name_the_first_rank_covering_each_seq_as_the_ranges_do():
+    """Overlapping, touching and repeated ranges of many scopes, some of no open hold: each
+    seq falls in at most one segment, which names the smallest rank of a scope covering it."""
+    import random
+    from itertools import pairwise
+
+    from auditor.due_holds import _segments
+
+    rng = random.Random(29)
+    for _ in range(200):
+        rank_of = {f"s{n}": rng.randrange(100) for n in range(rng.randrange(1, 80))}
+        ranges = []
+        for _ in range(rng.randrange(40)):
+            first = rng.randrange(60)
+            ranges.append((f"s{rng.randrange(90)}", first, first + rng.randrange(8)))
+        segments = list(_segments(ranges, rank_of))
+        for seq in range(-1, 75):
+            covering = [rank_of[s] for s, a, b in ranges if a <= seq <= b and s in rank_of]
+            found = [rank for a, b, rank in segments if a <= seq <= b]
+            assert found == ([min(covering)] if covering else []), (ranges, seq)
+        assert all(a <= b for a, b, _ in segments)
+        assert all(s[1] < t[0] for s, t in pairwise(segments))
