@@ -23,11 +23,11 @@ from pathlib import Path
 import ijson
 
 from auditor.errors import InputError
+from auditor.report.cells import FORMULA
 
 ACTED_ON = frozenset({"delete", "review", "expired", "no-retention"})
 """The verdicts of a listing that ask the officer to act: the rows a listing records as done."""
 _FIELDS = ("verdict", "msg_id")
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def acted_on(path: Path) -> Iterator[str]:
@@ -97,10 +97,10 @@ def _has_messages(file) -> bool:
 
 
 def _value(cell: str) -> str:
-    """A cell's value as `due` gave it to the spreadsheet (`report.formats.csv._cell`)."""
+    """A cell's value as `due` gave it to the spreadsheet (`report.cells.spreadsheet_cell`)."""
     if cell.startswith('="') and cell.endswith('"'):
         return cell[2:-1]
-    if cell.startswith("'") and cell[1:2] in _FORMULA:
+    if cell.startswith("'") and cell[1:2] in FORMULA:
         return cell[1:]
     return cell
 

@@ -27,12 +27,15 @@ from dataclasses import asdict, dataclass
 from itertools import islice
 from json.encoder import encode_basestring
 from pathlib import Path, PurePath
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from auditor import due_holds, due_memo, expected_head
+from auditor import expected_head
 from auditor.partitions import format_instant
-from auditor.policies.model import Policy
 from auditor.state_reading import check_whole, reading_state
+
+if TYPE_CHECKING:
+    from auditor.due_holds import Rejudged
+    from auditor.policies.model import Policy
 
 # Verdicts in the order they are listed; `kept` (retention still running) is only counted.
 VERDICTS = ("delete", "review", "unchecked", "hold", "no-retention", "expired", "keep")
@@ -74,7 +77,7 @@ class DueReport:
     on: str
     counts: dict[str, int]
     messages: Iterator[DueMessage]
-    rejudged: due_holds.Rejudged | None = None
+    rejudged: Rejudged | None = None
 
     def json_chunks(self) -> Iterator[str]:
         """The report as one JSON object, written a message at a time."""
@@ -204,6 +207,9 @@ def due(
         joined = "messages m"
         rejudged = None
         if policy is not None:
+            # imported here: the bag reader and the policy loader are a daily `due`'s main cost
+            from auditor import due_holds, due_memo
+
             bags_dir = out_dir or state_path.parent
             params["released"] = json.dumps(due_holds.released_holds(policy, on_ms))
             # the memo names messages by their seq, which an index of an earlier version lacks

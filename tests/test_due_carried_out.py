@@ -8,7 +8,7 @@ import pytest
 from auditor.carried_out import acted_on
 from auditor.due import CSV_FIELDS, DueMessage, DueReport
 from auditor.errors import InputError
-from auditor.report.formats.csv import csv_line, spreadsheet_cell
+from auditor.report.cells import csv_line, spreadsheet_cell
 
 ROWS = 10_000
 

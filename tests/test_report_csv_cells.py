@@ -12,7 +12,9 @@ from markupsafe import escape
 from auditor.partitions import DAY_MS, HOUR_MS
 from auditor.report import ReportBuilder, RunInfo, tables
 from auditor.report import model as report_model
-from auditor.report.formats.csv import COLUMNS, _cell, _looks_numeric, row, sent_at
+from auditor.report.cells import looks_numeric as _looks_numeric
+from auditor.report.cells import spreadsheet_cell as _cell
+from auditor.report.formats.csv import COLUMNS, row, sent_at
 
 NOV_1 = 1_793_491_200_000  # 2026-11-01T00:00:00Z
 

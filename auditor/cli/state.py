@@ -270,14 +270,17 @@ def due_command(
     if config_file is not None:
         state_path, out_dir = _from_config(config_file, state_path, out_dir)
     from auditor import due as due_module
-    from auditor import due_holds, due_memo
-    from auditor.policies.loading import load_policy
-    from auditor.report.formats.csv import csv_line, spreadsheet_cell
 
-    policy = load_policy(policy_path, matchers=False) if policy_path is not None else None
+    policy = None
+    if policy_path is not None:
+        from auditor.policies.loading import load_policy
+
+        policy = load_policy(policy_path, matchers=False)
     expected = expected_head.parse(expect_head)
     with due_module.due(state_path, on_ms, since_ms, policy, out_dir, expected) as report:
         if report.rejudged is not None:
+            from auditor import due_holds, due_memo
+
             rejudged = report.rejudged
             if rejudged.missing_bags:
                 _warn_missing(rejudged.missing_bags, out_dir or state_path.parent)
@@ -317,6 +320,8 @@ def due_command(
             for chunk in report.json_chunks():
                 out.write(chunk)
         elif output == "csv":
+            from auditor.report.cells import csv_line, spreadsheet_cell
+
             # as findings.csv: a BOM, and msg_ids kept as text, never run as a formula
             out.write("\ufeff" + csv_line(due_module.CSV_FIELDS))
             lines = (csv_line([spreadsheet_cell(value) for value in m]) for m in report.messages)
