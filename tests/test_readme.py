@@ -93,10 +93,10 @@ def test_the_daily_due_script_acts_on_the_exit_codes_due_documents():
     assert "4 while a run holds the state" in help_text
 
 
-def test_the_daily_due_script_keeps_each_listing_and_says_why_there_is_none(tmp_path):
-    """The script as README gives it, run by `sh` on a real chain of one run: the listing of a
-    day kept in due/ (exit 0), kept with a line when a message is unchecked (its bag's line
-    edited: exit 1), and none but a line when `due` fails (no state: exit 2)."""
+@pytest.fixture(scope="module")
+def daily_template(tmp_path_factory):
+    """A real chain of one run beside README's `due-daily.sh`, as the script expects it (its
+    `.venv/bin/auditor`, `auditor.yaml`, `policies.yaml`): made once, copied by each test."""
     import json
     import shutil
     import subprocess
@@ -105,31 +105,56 @@ def test_the_daily_due_script_keeps_each_listing_and_says_why_there_is_none(tmp_
     from auditor.archive.keys import generate_key_files
     from auditor.resources import example_policy
 
-    (tmp_path / ".venv" / "bin").mkdir(parents=True)
-    (tmp_path / ".venv" / "bin" / "auditor").symlink_to(Path(sys.executable).parent / "auditor")
-    generate_key_files(tmp_path / "keys", identity="readme-test")
-    shutil.copy(example_policy(), tmp_path / "policies.yaml")
-    (tmp_path / "auditor.yaml").write_text(
+    folder = tmp_path_factory.mktemp("daily")
+    (folder / ".venv" / "bin").mkdir(parents=True)
+    (folder / ".venv" / "bin" / "auditor").symlink_to(Path(sys.executable).parent / "auditor")
+    generate_key_files(folder / "keys", identity="readme-test")
+    shutil.copy(example_policy(), folder / "policies.yaml")
+    (folder / "auditor.yaml").write_text(
         "run:\n  policies: policies.yaml\n  key: keys/auditor-signing-key.pem\n"
         "  out: archive/\n  state: state.db\n"
     )
     body = {"bodies": [{"type": "txt", "msg": "hi"}]}
     record = {"msg_id": "1", "timestamp": 1761955200000, "from": "a", "to": "b", "payload": body}
-    (tmp_path / "r.jsonl").write_text(json.dumps(record) + "\n")
-    auditor = str(tmp_path / ".venv" / "bin" / "auditor")
+    (folder / "r.jsonl").write_text(json.dumps(record) + "\n")
+    auditor = str(folder / ".venv" / "bin" / "auditor")
     ran = subprocess.run(
         [auditor, "run", "--config", "auditor.yaml", "--from", "r.jsonl", "--quiet"],
-        cwd=tmp_path, capture_output=True, text=True,
+        cwd=folder, capture_output=True, text=True,
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
-    (tmp_path / "due-daily.sh").write_text(daily_due_script())
+    (folder / "due-daily.sh").write_text(daily_due_script())
+    return folder
 
-    def daily():
+
+def daily_chain(template, tmp_path):
+    """A copy of `template` in `tmp_path`, and a function that runs its script by `sh` and
+    gives its exit code, stderr and the listings it kept in due/."""
+    import shutil
+    import subprocess
+
+    shutil.copytree(template, tmp_path, symlinks=True, dirs_exist_ok=True)
+
+    def daily(env=None):
         done = subprocess.run(
-            ["sh", "due-daily.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=120
-        )
+            ["sh", "due-daily.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+            env=env,
+        )  # fmt: skip
         listings = sorted((tmp_path / "due").iterdir())
         return done.returncode, done.stderr, [p.name for p in listings]
+
+    return daily
+
+
+def test_the_daily_due_script_keeps_each_listing_and_says_why_there_is_none(
+    daily_template, tmp_path
+):
+    """The script as README gives it, run by `sh` on a real chain of one run: the listing of a
+    day kept in due/ (exit 0), kept with a line when a message is unchecked (its bag's line
+    edited: exit 1), and none but a line when `due` fails (no state: exit 2)."""
+    import shutil
+
+    daily = daily_chain(daily_template, tmp_path)
 
     code, _err, listings = daily()
     assert (code, len(listings)) == (0, 1) and listings[0].startswith("due-")
@@ -145,3 +170,70 @@ def test_the_daily_due_script_keeps_each_listing_and_says_why_there_is_none(tmp_
     code, err, listings = daily()
     assert (code, listings) == (2, [])
     assert "state.db" in err and "auditor due failed with exit 2" in err
+
+
+# Holds the run lock on the state, as a run does, until the file it names exists.
+HOLD_LOCK = """
+import fcntl, os, sys, time
+lock = open(sys.argv[1], "a")
+fcntl.flock(lock, fcntl.LOCK_EX)
+print("held", flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.01)
+lock.close()
+open(sys.argv[2] + ".done", "w").close()
+"""
+
+# `sleep` for the script: says it was asked, and (with release-on-sleep) ends the lock's holder.
+FAKE_SLEEP = """#!/bin/sh
+echo "$*" >> slept
+[ -e release-on-sleep ] || exit 0
+touch release
+while [ ! -e release.done ]; do :; done
+"""
+
+
+def test_the_daily_due_script_tries_again_while_a_run_holds_the_state(daily_template, tmp_path):
+    """Exit 4 (a run holds the state): the script waits and tries again, keeping the listing of
+    the try that got through; after three tries it gives up with exit 4, no listing and a line,
+    having waited only between tries. `sleep` is replaced so as not to wait 600 s; the lock is
+    the real one, held by another process as a run holds it."""
+    import os
+    import subprocess
+    import sys
+
+    daily = daily_chain(daily_template, tmp_path)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "sleep").write_text(FAKE_SLEEP)
+    (tmp_path / "bin" / "sleep").chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+
+    def hold_lock():
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, "state.db.lock", "release"],
+            cwd=tmp_path, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert holder.stdout.readline() == "held\n"
+        return holder
+
+    holder = hold_lock()
+    try:
+        code, err, listings = daily(env)
+    finally:
+        (tmp_path / "release").touch()
+        holder.wait(timeout=60)
+    assert (code, listings) == (4, [])
+    assert "busy" in err and "auditor due failed with exit 4" in err
+    assert (tmp_path / "slept").read_text() == "600\n600\n"
+
+    for name in ("slept", "release", "release.done"):
+        (tmp_path / name).unlink()
+    (tmp_path / "release-on-sleep").touch()
+    holder = hold_lock()
+    try:
+        code, err, listings = daily(env)
+    finally:
+        holder.wait(timeout=60)
+    assert (code, len(listings)) == (0, 1), err
+    assert (tmp_path / "slept").read_text() == "600\n"
+    assert '"delete","=""1"""' in (tmp_path / "due" / listings[0]).read_text(encoding="utf-8-sig")
