@@ -664,6 +664,24 @@ def test_due_refuses_a_broken_policy_as_policy_check_does(two_runs, tmp_path, ol
     assert due.output == check.output and due.output.count("\n") == 1, due.output
 
 
+def test_a_fault_in_a_keyword_list_alone_is_left_to_the_runs(two_runs, tmp_path):
+    """As README says: `due` checks what it applies, not the keyword lists' patterns and terms
+    (its answer does not depend on them); `policy check`, as a run, stops on such a fault with
+    one line and exit 2, where the officer learns of it."""
+    folder, _runs, after, _people = two_runs
+    broken = tmp_path / "broken.yaml"
+    text = after.read_text()
+    assert "    patterns:\n" in text
+    broken.write_text(text.replace("    patterns:\n", "    patterns:\n      - '(unclosed'\n", 1))
+
+    due = invoke("due", "--state", folder / "state.db", "--policy", broken, "--out",
+                 folder / "archive", "--on", "2027-03-01")  # fmt: skip
+    check = invoke("policy", "check", broken)
+
+    assert due.exit_code == 0, due.output
+    assert check.exit_code == 2 and "invalid regular expression '(unclosed'" in check.output
+
+
 def test_due_refuses_a_term_file_that_is_not_text(two_runs, tmp_path):
     folder, _runs, after, _people = two_runs
     vendor = with_vendor_list(after, tmp_path)

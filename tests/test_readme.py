@@ -237,3 +237,14 @@ def test_the_daily_due_script_tries_again_while_a_run_holds_the_state(daily_temp
     assert (code, len(listings)) == (0, 1), err
     assert (tmp_path / "slept").read_text() == "600\n"
     assert '"delete","=""1"""' in (tmp_path / "due" / listings[0]).read_text(encoding="utf-8-sig")
+
+
+def test_the_readme_names_every_module_whose_change_empties_what_due_keeps():
+    """README tells when `STATE.due-holds` is emptied (the bags read again once): by the files
+    of `due_memo.MATCHING`, which must all be named there."""
+    from auditor import due_memo
+
+    said = README[README.index("`STATE.due-holds` keeps what it learnt") :].split("\n\n")[0]
+    said = " ".join(said.split())
+    for name in due_memo.MATCHING:
+        assert f"{name.rpartition('.')[2]}.py`" in said, name
