@@ -911,3 +911,37 @@ def test_what_the_memo_answers_costs_sqlite_about_the_same_for_forty_more_holds(
 
     assert listed_more == listed
     assert more < 1.5 * few, (few, more)
+
+
+def test_coverage_keeps_each_scope_s_runs_of_lines_read_as_ranges():
+    """`Coverage.see` visits only the bits set and the ranges open: its ranges are still, for
+    each scope, the runs of consecutive lines read that it covers, in two bags read in turn."""
+    import random
+
+    from auditor.due_memo import Coverage
+
+    rng = random.Random(29)
+    for _ in range(100):
+        scopes = [f"s{n}" for n in range(rng.randrange(1, 70))]
+        coverage = Coverage(scopes)
+        seen = {}
+        for run in (1, 2):
+            seqs = sorted(rng.sample(range(200), rng.randrange(0, 60)))
+            seen[run] = [(seq, rng.getrandbits(len(scopes)) & rng.getrandbits(len(scopes)))
+                         for seq in seqs]  # fmt: skip
+            for seq, mask in seen[run]:
+                coverage.see(run, seq, mask)
+        for run in (1, 2):
+            expected = {scope: [] for scope in scopes}
+            for bit, scope in enumerate(scopes):
+                span = None
+                for seq, mask in seen[run]:
+                    if mask >> bit & 1:
+                        span = [seq, seq] if span is None else [span[0], seq]
+                    elif span is not None:
+                        expected[scope].append(tuple(span))
+                        span = None
+                if span is not None:
+                    expected[scope].append(tuple(span))
+            found = coverage.of(run)
+            assert {scope: sorted(ranges) for scope, ranges in found.items()} == expected
