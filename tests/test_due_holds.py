@@ -945,3 +945,43 @@ def test_coverage_keeps_each_scope_s_runs_of_lines_read_as_ranges():
                     expected[scope].append(tuple(span))
             found = coverage.of(run)
             assert {scope: sorted(ranges) for scope, ranges in found.items()} == expected
+
+
+DUE_POLICY_MODULES = """
+import contextlib, io, sys
+from auditor.cli import main
+
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    try:
+        main.main(["due", *sys.argv[1:]], prog_name="auditor")
+    except SystemExit as done:
+        assert done.code == 0, done.code
+print(*sorted(sys.modules))
+"""
+
+
+def test_due_with_a_policy_imports_none_of_what_builds_its_matchers(two_runs, tmp_path):
+    """A daily `due --policy` (README's script) loads the policy without its matchers, so it
+    needs neither the detectors, the normaliser, pinyin nor the pattern analysis (about a third
+    of the policy loader's imports), nor the report's formats."""
+    folder, _runs, after, _people = two_runs
+    state = fresh_state(folder, tmp_path)
+    asked = ["--state", str(state / "state.db"), "--on", "2027-03-01", "--policy", str(after)]
+    asked += ["--out", str(folder / "archive"), "--format", "csv"]
+
+    shown = subprocess.run(
+        [sys.executable, "-c", DUE_POLICY_MODULES, *asked], capture_output=True, text=True,
+        check=True,
+    ).stdout  # fmt: skip
+
+    modules = set(shown.split())
+    assert "auditor.policies.loading" in modules and "auditor.due_holds" in modules
+    unused = (
+        "auditor.policies.backtracking",
+        "auditor.policies.detectors",
+        "auditor.policies.normalize",
+        "auditor.policies.pinyin",
+        "auditor.report.formats",
+        "jinja2",
+    )
+    assert sorted(name for name in modules if name.startswith(unused)) == []

@@ -25,13 +25,6 @@ from auditor.findings import SEVERITY_RANK
 from auditor.metaschema import check_schema
 from auditor.operator_files import home_expanded, read_operator_file
 from auditor.partitions import parse_instant
-from auditor.policies import pinyin
-from auditor.policies.backtracking import (
-    ambiguous_repetition,
-    nested_repetition,
-    polynomial_backtracking,
-)
-from auditor.policies.detectors import DETECTORS
 from auditor.policies.durations import Duration
 from auditor.policies.model import (
     DetectorRule,
@@ -42,7 +35,6 @@ from auditor.policies.model import (
     RetentionRule,
     Term,
 )
-from auditor.policies.normalize import STEP_ORDER, STEPS, normalizer
 from auditor.policies.scope import IdPattern, Scope
 from auditor.policies.term_files import (
     KEYS,
@@ -315,6 +307,10 @@ class _Builder:
         )
 
     def keyword_list(self, data: dict[str, Any], path: FieldPath) -> KeywordList:
+        # imported by what builds matchers only: `due` loads a policy without them, daily
+        from auditor.policies import pinyin
+        from auditor.policies.normalize import STEP_ORDER, STEPS, normalizer
+
         identifier = self.claim(data["id"], (*path, "id"))
         steps = tuple(step for step in STEP_ORDER if step in data.get("normalize", STEPS))
         if "pinyin" in steps and not pinyin.installed():
@@ -454,6 +450,8 @@ class _Builder:
         return parsed, name
 
     def detector(self, data: dict[str, Any], path: FieldPath) -> DetectorRule:
+        from auditor.policies.detectors import DETECTORS
+
         name = data["detector"]
         if name not in DETECTORS:
             raise self.source.error(
@@ -540,6 +538,12 @@ def _backtracking(source: str) -> tuple[str | None, str | None, str | None]:
     Kept per pattern for the life of the process: the analysis costs milliseconds a pattern,
     and workers forked after the coordinator read the policy (and read it again, to refuse a
     file changed meanwhile) inherit the answers instead of paying for them again."""
+    from auditor.policies.backtracking import (
+        ambiguous_repetition,
+        nested_repetition,
+        polynomial_backtracking,
+    )
+
     regex = re.compile(source)
     return (
         nested_repetition(regex),
