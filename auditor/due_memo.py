@@ -23,7 +23,10 @@ of the state elsewhere) or written by other code, it is rebuilt by reading the b
 Other code is told by a digest of the source of the modules that decide what a scope covers and
 what is learnt here (`MATCHING`), not by a number raised by hand: the auditor's version stays
 0.1.0 across sessions, and a change to how scopes match would otherwise answer from entries
-the old code learnt. The state database itself stays read-only to `due`.
+the old code learnt. Any edit of them empties it, a comment's too: that costs one reading of the
+bags, as the first call did, and a narrower key (their code without comments, a list of the
+functions that matter) would either cost a parse each call or miss a change. The state database
+itself stays read-only to `due`.
 """
 
 from __future__ import annotations
