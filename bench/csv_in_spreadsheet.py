@@ -10,7 +10,7 @@ UTF-8, quoted fields not forced to text, special numbers detected, formulas eval
 as .xlsx, then reads each cell back from the .xlsx: its value, and the formula it holds if any.
 Every cell of the CSV (all columns: the dates, the details JSON too) must read back as the text the
 CSV holds (the text inside `="..."` for a wrapped one); exits 1 on a cell that does not, or on a
-formula other than `="..."` around a text that `_looks_numeric` or `_looks_like_a_month_date`.
+formula other than `="..."` around a text that `looks_numeric` or `_looks_like_a_month_date`.
 """
 
 from __future__ import annotations
@@ -32,11 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from auditor.partitions import DAY_MS  # noqa: E402
 from auditor.report import ReportBuilder, RunInfo  # noqa: E402
-from auditor.report.formats.csv import (  # noqa: E402
-    CsvFormat,
-    _looks_like_a_month_date,
-    _looks_numeric,
-)
+from auditor.report.cells import _looks_like_a_month_date, looks_numeric  # noqa: E402
+from auditor.report.formats.csv import CsvFormat  # noqa: E402
 
 NOV_1 = 1_793_491_200_000
 # texts a spreadsheet turns into numbers, dates or times, and texts it must leave alone
@@ -81,7 +78,7 @@ TEXTS = [
 
 
 def _wrapped(text: str) -> bool:
-    return _looks_numeric(text) or _looks_like_a_month_date(text)
+    return looks_numeric(text) or _looks_like_a_month_date(text)
 
 
 def write_csv(folder: Path) -> Path:
