@@ -6,11 +6,12 @@ renamed; only then is the hour added to the checkpoint: a line appended to `chec
 folded into `checkpoint.json` (written the same way as an hour) after each of the first hours and
 then less often as it grows (`Checkpoint.added`). Served data that is not a record is kept
 verbatim, one piece a line, in `<YYYYMMDDHH>.unreadable.txt`, written before its hour file and
-counted in the checkpoint, never dropped. An hour the source no longer keeps (`HourExpired`) is
-recorded too, with no records, so no later pull asks for it again: `<YYYYMMDDHH>.expired.txt`
-holds why in one line, written like an hour file (`.txt`: a run or `validate` reading the folder
-takes no such file for records). A run killed at any moment leaves complete hour files, a
-checkpoint listing only complete hours, and at most a stray temporary file, so the next run skips
+counted in the checkpoint, never dropped (a `--refetch` keeps those only an earlier pull got
+after the new fetch's). An hour the source no longer keeps (`HourExpired`) is recorded too, with
+no records, so no later pull asks for it again: `<YYYYMMDDHH>.expired.txt` holds why in one
+line, written like an hour file (`.txt`: a run or `validate` reading the folder takes no such
+file for records). A run killed at any moment leaves complete hour files, a checkpoint listing
+only complete hours, and at most a stray temporary file, so the next run skips
 what is done and ends with the same bytes an uninterrupted run would have written. Hour and
 expiry files renamed before their journal line are adopted from disk rather than fetched again,
 so a journal line that a crash or a full disk cut short is dropped, and cut off the file. What
@@ -29,6 +30,7 @@ import fcntl
 import hashlib
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -371,13 +373,37 @@ def unreadable_path(folder: Path, label: str) -> Path:
     return folder / f"{label}.unreadable.txt"
 
 
-def _keep_unreadable(folder: Path, label: str, pieces: tuple[Unreadable, ...]) -> None:
-    """Writes the hour's unreadable pieces (or removes a stale file when there are none)."""
+def _keep_unreadable(
+    folder: Path, label: str, pieces: tuple[Unreadable, ...], earlier: list[bytes]
+) -> None:
+    """Writes the hour's unreadable pieces, then the `earlier` lines (or removes a stale file
+    when there are none)."""
     path = unreadable_path(folder, label)
-    if pieces:
-        write_atomically(path, (piece.raw.replace(b"\n", b" ") + b"\n" for piece in pieces))
+    lines = [piece.raw.replace(b"\n", b" ") for piece in pieces] + earlier
+    if lines:
+        write_atomically(path, (line + b"\n" for line in lines))
     else:
         path.unlink(missing_ok=True)
+
+
+def _earlier_pieces(folder: Path, label: str, pieces: tuple[Unreadable, ...]) -> list[bytes]:
+    """The lines of the hour's unreadable file that the new fetch's `pieces` do not hold (each as
+    many more times as the file holds it): what a `--refetch` keeps of an earlier pull's
+    unreadable data, as it keeps the records the source no longer serves; the source's
+    damaged bytes are evidence too."""
+    path = unreadable_path(folder, label)
+    if not path.exists():
+        return []
+    served = Counter(piece.raw.replace(b"\n", b" ") for piece in pieces)
+    kept = []
+    with open_operator_file(path, "file of unreadable lines") as handle:
+        for line in handle:
+            line = line.removesuffix(b"\n")
+            if served[line]:
+                served[line] -= 1
+            else:
+                kept.append(line)
+    return kept
 
 
 def expired_path(folder: Path, label: str) -> Path:
@@ -482,39 +508,39 @@ def _pull_hour(
 ) -> HourOutcome:
     label = partition.label(source.hour_timezone)
     path = checkpoint.folder / f"{label}.jsonl"
-    if not refetch:
-        kept = _kept(partition, label, checkpoint)
-        if kept is not None:
-            return kept
+    kept = _kept(partition, label, checkpoint)
+    if kept is not None and not refetch:
+        return kept
     try:
         result = source.fetch(partition, spill_dir=checkpoint.folder)
     except HourExpired as gone:  # a refetch keeps what an earlier pull got: nothing more comes
-        kept = _kept(partition, label, checkpoint) if refetch else None
         return kept or _record_expiry(partition, label, checkpoint, _expiry_reason(gone))
     except PartitionNotReady as error:
         return HourOutcome(label, partition, "not_ready", detail=error.detail, clocks=error.clocks)
-    if refetch and result.count == 0 and not result.unreadable:
-        kept = _kept(partition, label, checkpoint)
-        if kept is not None and kept.status == "done" and (kept.records or kept.unreadable):
-            # nothing now (an hour file's 404, no legacy rows) for an hour that held records: the
-            # source deleted them, or lies; writing the hour as empty would lose what was pulled
-            result.close()
-            log.warning(
-                "hour %s: the source now serves nothing for the hour (an hour file: 404, no "
-                "file); keeping the %d record(s) pulled before",
-                label,
-                kept.records,
-            )
-            return kept
-    earlier = 0
-    if refetch:
-        result, earlier = _with_earlier(source, partition, label, checkpoint, result)
+    done = kept if kept is not None and kept.status == "done" else None  # only with `refetch`
+    served = result.count or result.unreadable
+    if done is not None and (done.records or done.unreadable) and not served:
+        # nothing now (an hour file's 404, no legacy rows) for an hour that held records: the
+        # source deleted them, or lies; writing the hour as empty would lose what was pulled
+        result.close()
+        log.warning(
+            "hour %s: the source now serves nothing for the hour (an hour file: 404, no "
+            "file); keeping the %d record(s) pulled before",
+            label,
+            done.records,
+        )
+        return done
+    earlier, earlier_pieces = 0, list[bytes]()
+    if done is not None:
+        earlier_pieces = _earlier_pieces(checkpoint.folder, label, result.unreadable)
+        result, earlier = _with_earlier(source, partition, label, checkpoint, result, done)
     notes = {"files": result.files} if result.files > 1 else {}
     if earlier:
         notes["earlier"] = earlier
+    unreadable = len(result.unreadable) + len(earlier_pieces)
     try:
         expired_path(checkpoint.folder, label).unlink(missing_ok=True)
-        _keep_unreadable(checkpoint.folder, label, result.unreadable)
+        _keep_unreadable(checkpoint.folder, label, result.unreadable, earlier_pieces)
         written = _Written(result.conflicts)
         digest = write_atomically(
             path,
@@ -524,7 +550,7 @@ def _pull_hour(
     finally:
         result.close()
     crashpoints.reached("pull.renamed")
-    checkpoint.add(partition, label, written, digest, len(result.unreadable), result.files, earlier)
+    checkpoint.add(partition, label, written, digest, unreadable, result.files, earlier)
     checkpoint.added(label)
     for line, problem in enumerate(result.unreadable, start=1):
         log.warning(
@@ -532,6 +558,14 @@ def _pull_hour(
             label,
             problem,
             line,
+            unreadable_path(checkpoint.folder, label).name,
+        )
+    if earlier_pieces:
+        log.warning(
+            "hour %s: the source no longer serves %d unreadable piece(s) an earlier pull got; "
+            "kept as the last lines of %s",
+            label,
+            len(earlier_pieces),
             unreadable_path(checkpoint.folder, label).name,
         )
     return HourOutcome(
@@ -542,7 +576,7 @@ def _pull_hour(
         result.duplicates,
         len(result.conflicts),
         result.outside,
-        len(result.unreadable),
+        unreadable,
         files=result.files,
         earlier=earlier,
     )
@@ -554,13 +588,14 @@ def _with_earlier(
     label: str,
     checkpoint: Checkpoint,
     result: PartitionResult,
+    kept: HourOutcome,
 ) -> tuple[PartitionResult, int]:
-    """The hour as refetched, with every record of the file an earlier pull completed that the
-    source no longer serves (a record changed since is kept in both versions, a conflict), and
-    how many those are. A compliance archive must not lose a message because the source stopped
-    serving it: deleted, recalled, or past a retention it applies record by record."""
-    kept = _kept(partition, label, checkpoint)
-    if kept is None or kept.status != "done" or not kept.records:
+    """The hour as refetched, with every record of the file an earlier pull completed (`kept`)
+    that the source no longer serves (a record changed since is kept in both versions, a
+    conflict), and how many those are. A compliance archive must not lose a message because the
+    source stopped serving it: deleted, recalled, or past a retention it applies record by
+    record."""
+    if not kept.records:
         return result, 0
     path = checkpoint.folder / f"{label}.jsonl"
     served = result.count
