@@ -163,6 +163,7 @@ class Checkpoint:
         self._unsaved: list[str] = []
         # What the hour file about to be renamed says nothing of itself (`renaming`), by label
         self.notes: dict[str, dict[str, Any]] = {}
+        self._ahead: dict[str, Any] = {}  # the `entry` of each `renaming` line, for `_pending`
 
     @classmethod
     def load(cls, folder: Path, zone: str, read_only: bool = False) -> Checkpoint:
@@ -220,6 +221,7 @@ class Checkpoint:
                 if "renaming" in item:
                     self._check_zone(recorded_zone)
                     self.notes[label] = dict(item["renaming"])
+                    self._ahead[label] = item.get("entry")
                     continue
                 entry = item["entry"]
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
@@ -232,14 +234,24 @@ class Checkpoint:
             self._check_zone(recorded_zone)
             yield label, entry
 
-    def renaming(self, label: str, digest: str, notes: dict[str, int]) -> None:
+    def renaming(self, label: str, entry: dict[str, Any]) -> None:
         """Journals what the checkpoint will say of an hour file beyond its records (`files`,
-        `earlier`) before the file with `digest` is renamed into place: a pull killed before
-        its entry's line adopts the file from disk, and these counts are nowhere else."""
-        line = {"hour": label, "renaming": {"sha256": digest, **notes}, "hour_timezone": self.zone}
+        `earlier`) before the file is renamed into place: a pull killed before its entry's line
+        adopts the file from disk, and these counts are nowhere else.
+
+        The line holds them with the file's sha256 (`renaming`), and the whole `entry` too: an
+        auditor from before these lines (56a4a85 to 42b6105) takes every journal line for an
+        entry and refused the folder at one without ("line N is damaged"); with it, such a one
+        takes the hour as complete once its file is renamed, these counts included, and fetches
+        it again if it was not."""
+        notes = {key: entry[key] for key in ("sha256", "files", "earlier") if key in entry}
+        self._journal({"hour": label, "renaming": notes, "entry": entry})
+        self.notes[label], self._ahead[label] = notes, entry
+
+    def _journal(self, line: dict[str, Any]) -> None:
+        line["hour_timezone"] = self.zone
         with (self.folder / JOURNAL).open("ab") as journal:
             journal.write(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
-        self.notes[label] = line["renaming"]
 
     def _pending(self) -> list[bytes]:
         """The `renaming` lines of hour files on disk that no entry lists yet (a pull was killed
@@ -254,6 +266,8 @@ class Checkpoint:
                 continue
             if file_sha256(path) == digest:
                 line = {"hour": label, "renaming": noted, "hour_timezone": self.zone}
+                if self._ahead.get(label) is not None:
+                    line["entry"] = self._ahead[label]
                 kept.append(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
         return kept
 
@@ -280,21 +294,14 @@ class Checkpoint:
         files: int = 1,
         earlier: int = 0,
     ) -> dict[str, Any]:
-        entry = {
-            "start": format_instant(partition.start_ms),
-            "records": written.records,
-            "sha256": digest,
-            "conflicts": written.conflicts,
-        }
-        if unreadable:
-            entry["unreadable"] = unreadable
-        if files > 1:
-            entry["files"] = files
-        if earlier:
-            entry["earlier"] = earlier
+        entry = hour_entry(partition, written, digest, unreadable, files, earlier)
         self.hours[label] = entry
-        self.notes.pop(label, None)  # adopted, or superseded by this file
+        self._settled(label)  # adopted, or superseded by this file
         return entry
+
+    def _settled(self, label: str) -> None:
+        self.notes.pop(label, None)
+        self._ahead.pop(label, None)
 
     def complete_expiry(self, label: str) -> dict[str, Any] | None:
         """The entry of an hour recorded as expired whose expiry file is on disk as recorded."""
@@ -312,7 +319,7 @@ class Checkpoint:
             "expired": reason,
         }
         self.hours[label] = entry
-        self.notes.pop(label, None)
+        self._settled(label)
         return entry
 
     def added(self, label: str) -> None:
@@ -322,9 +329,7 @@ class Checkpoint:
         once the journal holds an eighth of the hours listed: saving it after each of N hours
         wrote N²/2 entries (a year of hours: 38 million); this way the entries written stay
         under nine times the final count."""
-        line = {"hour": label, "entry": self.hours[label], "hour_timezone": self.zone}
-        with (self.folder / JOURNAL).open("ab") as journal:
-            journal.write(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
+        self._journal({"hour": label, "entry": self.hours[label]})
         crashpoints.reached("pull.journaled")
         self._unsaved.append(label)
         if len(self._unsaved) * 8 >= len(self.hours):
@@ -355,6 +360,30 @@ class Checkpoint:
             for identity, variants in sorted(self.hours[label]["conflicts"].items())
         )
         write_atomically(self.folder / CONFLICTS, lines)
+
+
+def hour_entry(
+    partition: Partition,
+    written: _Written,
+    digest: str,
+    unreadable: int = 0,
+    files: int = 1,
+    earlier: int = 0,
+) -> dict[str, Any]:
+    """What the checkpoint says of an hour file."""
+    entry = {
+        "start": format_instant(partition.start_ms),
+        "records": written.records,
+        "sha256": digest,
+        "conflicts": written.conflicts,
+    }
+    if unreadable:
+        entry["unreadable"] = unreadable
+    if files > 1:
+        entry["files"] = files
+    if earlier:
+        entry["earlier"] = earlier
+    return entry
 
 
 def _cut_torn_line(path: Path, whole: int, number: int) -> None:
@@ -534,18 +563,20 @@ def _pull_hour(
     if done is not None:
         earlier_pieces = _earlier_pieces(checkpoint.folder, label, result.unreadable)
         result, earlier = _with_earlier(source, partition, label, checkpoint, result, done)
-    notes = {"files": result.files} if result.files > 1 else {}
-    if earlier:
-        notes["earlier"] = earlier
     unreadable = len(result.unreadable) + len(earlier_pieces)
+    written = _Written(result.conflicts)
+
+    def renaming(digest: str) -> None:
+        entry = hour_entry(partition, written, digest, unreadable, result.files, earlier)
+        checkpoint.renaming(label, entry)
+
     try:
         expired_path(checkpoint.folder, label).unlink(missing_ok=True)
         _keep_unreadable(checkpoint.folder, label, result.unreadable, earlier_pieces)
-        written = _Written(result.conflicts)
         digest = write_atomically(
             path,
             written.lines(record for record, _content in result.entries()),
-            (lambda digest: checkpoint.renaming(label, digest, notes)) if notes else None,
+            renaming if result.files > 1 or earlier else None,
         )
     finally:
         result.close()
