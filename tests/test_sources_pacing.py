@@ -135,9 +135,8 @@ def test_a_paced_pull_stays_within_the_limit_and_gets_every_hour(tmp_path):
     assert took >= 7 * 0.4 - 0.05
 
 
-def test_two_pulls_of_one_app_at_once_share_its_pace(tmp_path, monkeypatch):
+def test_two_pulls_of_one_app_at_once_share_its_pace(tmp_path):
     """Each pull paced alone, together they asked twice the limit: refused (429) and stopped."""
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     options = EmulatorOptions(
         messages=600, client_secret=SECRET, hour_file_limit=4, hour_file_window=1.0
     )
