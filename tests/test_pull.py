@@ -14,6 +14,7 @@ from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError, LockHeldError
 from auditor.partitions import DAY_MS, HOUR_MS, parse_timezone
 from auditor.records import content_hash, msg_id, timestamp_ms
+from auditor.sources import pull as pull_module
 from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.hourfiles import HourFileSource
 from auditor.sources.local import LocalFileSource
@@ -401,3 +402,28 @@ def test_a_refetch_served_other_unreadable_pieces_keeps_them_after_the_new_ones(
     assert second.endswith(first) and not second.startswith(first)
     assert checkpoint["hours"][label]["unreadable"] == 2
     assert [(hour.unreadable, hour.earlier) for hour in summary.hours] == [(2, 1)]
+
+
+@pytest.mark.parametrize("spill", ["", "50"], ids=["in memory", "on disk"])
+def test_a_refetch_that_loses_no_record_settles_no_record_again(tmp_path, monkeypatch, spill):
+    """It settled the records served and those pulled before together: twice the hour's."""
+    monkeypatch.setenv("AUDITOR_SETTLE_SPILL_RECORDS", spill)
+    with run_emulator(EmulatorOptions(messages=1200, late_rate=0.1)) as emu:
+        pull(source_for(emu), *FOUR_HOURS, tmp_path / "late")
+        pull(source_for(emu), *FOUR_HOURS, tmp_path / "twice")
+        settled = Counter()
+        real_settle = pull_module.settle
+
+        def counted(partition, served, *args):
+            settled[partition.start_ms] += 1
+            return real_settle(partition, served, *args)
+
+        monkeypatch.setattr(pull_module, "settle", counted)
+        for folder in ("late", "twice"):
+            pull(source_for(emu), *FOUR_HOURS, tmp_path / folder, refetch=True)
+        monkeypatch.undo()
+        pull(source_for(emu), *FOUR_HOURS, tmp_path / "once")
+
+    assert sum(settled.values()) == 0
+    assert folder_bytes(tmp_path / "late") == folder_bytes(tmp_path / "once")
+    assert folder_bytes(tmp_path / "twice") == folder_bytes(tmp_path / "once")
