@@ -284,17 +284,8 @@ class Checkpoint:
             return None
         return entry
 
-    def add(
-        self,
-        partition: Partition,
-        label: str,
-        written: _Written,
-        digest: str,
-        unreadable: int = 0,
-        files: int = 1,
-        earlier: int = 0,
-    ) -> dict[str, Any]:
-        entry = hour_entry(partition, written, digest, unreadable, files, earlier)
+    def add(self, label: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """Lists the hour file with its `hour_entry`."""
         self.hours[label] = entry
         self._settled(label)  # adopted, or superseded by this file
         return entry
@@ -581,7 +572,7 @@ def _pull_hour(
     finally:
         result.close()
     crashpoints.reached("pull.renamed")
-    checkpoint.add(partition, label, written, digest, unreadable, result.files, earlier)
+    checkpoint.add(label, hour_entry(partition, written, digest, unreadable, result.files, earlier))
     checkpoint.added(label)
     for line, problem in enumerate(result.unreadable, start=1):
         log.warning(
@@ -716,7 +707,8 @@ def _adopted(partition: Partition, label: str, checkpoint: Checkpoint) -> dict[s
         files, earlier = noted.get("files", 1), noted.get("earlier", 0)
         if noted.get("sha256") != digest or type(files) is not int or type(earlier) is not int:
             files, earlier = 1, 0
-        entry = checkpoint.add(partition, label, written, digest, unreadable, files, earlier)
+        entry = hour_entry(partition, written, digest, unreadable, files, earlier)
+        checkpoint.add(label, entry)
     elif entry is None and expired_path(folder, label).exists():
         entry = checkpoint.add_expired(partition, label, read_expiry(expired_path(folder, label)))
     else:
