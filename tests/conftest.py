@@ -1,7 +1,8 @@
 """Stops the run when a module compiled by setup.py is older than its source (the compiled
 module would be imported instead of the edited file, and the tests would test old code), and
-gives tests of files that may block (FIFOs) a `no_hang` fixture and tests of a full disk a
-`full_disk` one; bag_fixtures.py holds the keys and the bag that several archive tests share."""
+gives tests of files that may block (FIFOs) a `no_hang` fixture, tests of a full disk a
+`full_disk` one and each test an hour-file pace of its own; bag_fixtures.py holds the keys and
+the bag that several archive tests share."""
 
 from __future__ import annotations
 
@@ -32,6 +33,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             "(or `.venv/bin/pip install -e .`) before running the tests",
             returncode=2,
         )
+
+
+@pytest.fixture(autouse=True)
+def _pace_of_this_test_alone(monkeypatch, tmp_path_factory):
+    """The machine's hour-file slot file (`pacing.machine_slots`) in a folder of the test's own:
+    a later test whose emulator was given the same port would wait for an earlier one's slots."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("runtime")))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError, LockHeldError
 from auditor.partitions import DAY_MS, HOUR_MS, parse_timezone
 from auditor.records import content_hash, msg_id, timestamp_ms
+from auditor.sources import pull as pull_module
 from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.hourfiles import HourFileSource
 from auditor.sources.local import LocalFileSource
@@ -362,3 +363,67 @@ def test_served_data_that_is_not_a_record_is_kept_verbatim_beside_its_hour(tmp_p
     assert [hour.unreadable for hour in again.hours] == [len(mangled[label]) for label in LABELS]
     assert fingerprints(records_in(tmp_path)) == expected
     assert folder_bytes(tmp_path) == before
+
+
+def test_a_refetch_keeps_the_unreadable_pieces_only_an_earlier_pull_was_served(tmp_path):
+    with run_emulator(EmulatorOptions(messages=1200, mangled_rate=0.03)) as damaging:
+        pull(source_for(damaging), *FOUR_HOURS, tmp_path)
+    before = folder_bytes(tmp_path)
+    pieces = {name: data for name, data in before.items() if name.endswith(".unreadable.txt")}
+    counts = [len(before.get(f"{label}.unreadable.txt", b"").splitlines()) for label in LABELS]
+
+    with run_emulator(EmulatorOptions(messages=1200)) as clean:
+        summary = pull(source_for(clean), *FOUR_HOURS, tmp_path, refetch=True)
+
+    after = folder_bytes(tmp_path)
+    checkpoint = orjson.loads(after["checkpoint.json"])
+    assert sum(counts) > 4
+    assert {name: after.get(name) for name in pieces} == pieces
+    assert [checkpoint["hours"][label].get("unreadable", 0) for label in LABELS] == counts
+    assert [(hour.status, hour.unreadable) for hour in summary.hours] == [
+        ("pulled", count) for count in counts
+    ]
+
+
+def test_a_refetch_served_other_unreadable_pieces_keeps_them_after_the_new_ones(tmp_path):
+    label = LABELS[0]
+    with run_emulator(EmulatorOptions(messages=1200, shifting_rate=1.0)) as shifting:
+        source = source_for(shifting)
+        source.attempts = 1  # each pull keeps its first file, whose line N is cut (`shifted`)
+        pull(source, START, START + HOUR_MS, tmp_path)
+        first = (tmp_path / f"{label}.unreadable.txt").read_bytes()
+
+        summary = pull(source, START, START + HOUR_MS, tmp_path, refetch=True)
+
+    second = (tmp_path / f"{label}.unreadable.txt").read_bytes()
+    checkpoint = orjson.loads((tmp_path / "checkpoint.json").read_bytes())
+    assert len(first.splitlines()) == 1
+    assert len(second.splitlines()) == 2
+    assert second.endswith(first) and not second.startswith(first)
+    assert checkpoint["hours"][label]["unreadable"] == 2
+    assert [(hour.unreadable, hour.earlier) for hour in summary.hours] == [(2, 1)]
+
+
+@pytest.mark.parametrize("spill", ["", "50"], ids=["in memory", "on disk"])
+def test_a_refetch_that_loses_no_record_settles_no_record_again(tmp_path, monkeypatch, spill):
+    """It settled the records served and those pulled before together: twice the hour's."""
+    monkeypatch.setenv("AUDITOR_SETTLE_SPILL_RECORDS", spill)
+    with run_emulator(EmulatorOptions(messages=1200, late_rate=0.1)) as emu:
+        pull(source_for(emu), *FOUR_HOURS, tmp_path / "late")
+        pull(source_for(emu), *FOUR_HOURS, tmp_path / "twice")
+        settled = Counter()
+        real_settle = pull_module.settle
+
+        def counted(partition, served, *args):
+            settled[partition.start_ms] += 1
+            return real_settle(partition, served, *args)
+
+        monkeypatch.setattr(pull_module, "settle", counted)
+        for folder in ("late", "twice"):
+            pull(source_for(emu), *FOUR_HOURS, tmp_path / folder, refetch=True)
+        monkeypatch.undo()
+        pull(source_for(emu), *FOUR_HOURS, tmp_path / "once")
+
+    assert sum(settled.values()) == 0
+    assert folder_bytes(tmp_path / "late") == folder_bytes(tmp_path / "once")
+    assert folder_bytes(tmp_path / "twice") == folder_bytes(tmp_path / "once")

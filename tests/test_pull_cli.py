@@ -451,7 +451,9 @@ def test_a_refetch_killed_before_its_journal_line_keeps_the_records_no_longer_se
     """A `--refetch` that kept records the source no longer serves (and got one that arrived
     late), killed between renaming the hour file and journaling it: the next pull of the hour
     took the file for one edited since its checkpoint and fetched it again, losing those
-    records; so did one after a pull of another hour, whose checkpoint dropped the journal."""
+    records; so did one after a pull of another hour, whose checkpoint dropped the journal.
+    Each journal line holds the hour's whole `entry`, which an auditor from before `renaming`
+    lines (56a4a85 to 42b6105) asks of every line: it refused the folder without."""
     hour = 1793491200000
     records = [orjson.dumps({"msg_id": str(n), "timestamp": hour + n}) + b"\n" for n in range(4)]
     first, fewer, out = tmp_path / "first.jsonl", tmp_path / "fewer.jsonl", tmp_path / "out"
@@ -467,6 +469,7 @@ def test_a_refetch_killed_before_its_journal_line_keeps_the_records_no_longer_se
         later = ["--since", "2026-11-01T01:00Z", "--until", "2026-11-01T02:00Z"]
         other = CliRunner().invoke(main, ["pull", *later, "--out", str(out), "--from", str(fewer)])
         assert other.exit_code == 0, other.output
+    journal = (out / "checkpoint.journal").read_bytes().splitlines()
 
     again = CliRunner().invoke(main, ["pull", *window, "--out", str(out), "--from", str(fewer)])
 
@@ -474,6 +477,7 @@ def test_a_refetch_killed_before_its_journal_line_keeps_the_records_no_longer_se
     assert again.exit_code == 0, again.output
     entry = orjson.loads((out / "checkpoint.json").read_bytes())["hours"]["2026110100"]
     assert (entry["records"], entry.get("earlier")) == (4, 2)
+    assert [orjson.loads(line)["entry"] for line in journal] == [entry]
     assert (out / "2026110100.jsonl").read_bytes() == b"".join(records)
     assert "2026110100  done            4 records  (2 no longer served)" in again.stdout
     assert "does not match its checkpoint" not in again.output

@@ -4,6 +4,7 @@ import dataclasses
 import itertools
 import multiprocessing
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import run_support
@@ -14,7 +15,7 @@ from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError, SourceError
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import Progress, run_audit
-from auditor.sources.pacing import Pacer, release_unused
+from auditor.sources.pacing import Pacer, machine_slots, release_unused
 from auditor.sources.pull import pull
 from auditor.sources.settings import (
     ConnectionSettings,
@@ -132,6 +133,41 @@ def test_a_paced_pull_stays_within_the_limit_and_gets_every_hour(tmp_path):
     assert [hour.status for hour in summary.hours] == ["pulled"] * 8
     assert summary.records == sum(1 for _ in expected)
     assert took >= 7 * 0.4 - 0.05
+
+
+def test_two_pulls_of_one_app_at_once_share_its_pace(tmp_path):
+    """Each pull paced alone, together they asked twice the limit: refused (429) and stopped."""
+    options = EmulatorOptions(
+        messages=600, client_secret=SECRET, hour_file_limit=4, hour_file_window=1.0
+    )
+    window = (DEFAULT_START_MS, DEFAULT_START_MS + 4 * HOUR_MS)
+    with run_emulator(options) as emulator:
+        settings = paced_source(emulator)
+        with ThreadPoolExecutor(2) as pool:
+            pulls = [
+                pool.submit(pull, make_source(settings), *window, tmp_path / f"pull{n}")
+                for n in range(2)
+            ]
+            summaries = [future.result() for future in pulls]
+        served = emulator.stats.by_route("hour")
+
+    assert served == {200: 8}
+    assert [[hour.status for hour in summary.hours] for summary in summaries] == [
+        ["pulled"] * 4
+    ] * 2
+
+
+def test_no_pace_is_shared_through_a_folder_others_may_write(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))
+
+    assert machine_slots("https://a1.easemob.com", "org", "app") is None
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert machine_slots("https://a1.easemob.com", "org", "app") != machine_slots(
+        "https://a1.easemob.com", "org", "other-app"
+    )
 
 
 @pytest.mark.parametrize(

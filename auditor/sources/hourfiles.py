@@ -160,6 +160,18 @@ def _inflated(data: bytes) -> Iterator[bytes]:
     limit = max(GUNZIP_FLOOR, GUNZIP_RATIO * len(data))
     weighed_from = WEIGHED_RATIO * len(data)
     size = weight = 0
+    for chunk in _chunks(data):
+        size += len(chunk)
+        weight += _weight(chunk)
+        if size + (weight if size > weighed_from else 0) > limit:
+            raise _Damaged(_bomb(limit, len(data)))
+        yield chunk
+
+
+def _chunks(data: bytes) -> Iterator[bytes]:
+    """The inflated bytes of the gzip members in `data` (zero padding between them), at most
+    `_CHUNK` at a time and never empty, `_Damaged` where they are corrupt or cut short: the one
+    loop of `gunzip` and `_inflated`, which weigh the pieces as each needs."""
     view = memoryview(data)
     start = 0
     while start < len(data):
@@ -178,10 +190,6 @@ def _inflated(data: bytes) -> Iterator[bytes]:
             except zlib.error as error:
                 raise _Damaged(f"corrupt gzip ({error})") from None
             pending = inflater.unconsumed_tail
-            size += len(chunk)
-            weight += _weight(chunk)
-            if size + (weight if size > weighed_from else 0) > limit:
-                raise _Damaged(_bomb(limit, len(data)))
             if chunk:
                 yield chunk
         start = _ZEROS.match(data, position - len(inflater.unused_data)).end()
@@ -205,33 +213,15 @@ def gunzip(data: bytes) -> bytes:
     weighed_from = WEIGHED_RATIO * len(data)
     out = io.BytesIO()
     weight: int | None = None  # of the objects, once the file expands past `weighed_from`
-    view = memoryview(data)
-    start = 0
-    while start < len(data):
-        if data[start : start + 2] != b"\x1f\x8b":
-            raise _Damaged(f"corrupt gzip (bytes that are not gzip at offset {start:,})")
-        inflater = zlib.decompressobj(wbits=31)
-        position, pending = start, b""
-        while not inflater.eof:
-            if not pending:
-                if position >= len(data):
-                    raise _Damaged("corrupt gzip (cut short)")
-                pending = view[position : position + _SLICE]
-                position += len(pending)
-            try:
-                chunk = inflater.decompress(pending, _CHUNK)
-            except zlib.error as error:
-                raise _Damaged(f"corrupt gzip ({error})") from None
-            pending = inflater.unconsumed_tail
-            out.write(chunk)
-            size = out.tell()
-            if weight is not None:
-                weight += _weight(chunk)
-            elif size > weighed_from:
-                weight = _weight(out.getvalue())
-            if size + (weight or 0) > limit:
-                raise _Damaged(_bomb(limit, len(data)))
-        start = _ZEROS.match(data, position - len(inflater.unused_data)).end()
+    for chunk in _chunks(data):
+        out.write(chunk)
+        size = out.tell()
+        if weight is not None:
+            weight += _weight(chunk)
+        elif size > weighed_from:
+            weight = _weight(out.getvalue())
+        if size + (weight or 0) > limit:
+            raise _Damaged(_bomb(limit, len(data)))
     return out.getvalue()
 
 

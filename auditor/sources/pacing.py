@@ -6,23 +6,36 @@ would get every hour in the end, but a backfill of months would spend most of it
 refused. A `Pacer` spaces the requests evenly instead: each caller reserves the next free slot,
 `60 / per_minute` seconds after the last one reserved, and sleeps until it. Workers of one run
 (processes, or Dask workers sharing the spool volume) reserve their slots in one small file under
-an exclusive `flock`, so the limit holds for the app, not per process.
+an exclusive `flock`, so the limit holds for the app, not per process. Every process of this
+user on this machine that calls the same app, whatever run or pull it belongs to, also reserves
+its slots in one more file (`machine_slots`, under `$XDG_RUNTIME_DIR` or a private folder of the
+temporary directory): two `auditor pull`s, or a pull beside a run, each paced alone, together
+asked twice the limit and were refused.
 
 A run that stops (Ctrl-C, SIGTERM) lets its hours in progress finish, and at Easemob's pace an
 hour can wait a minute for its slot: the coordinator then leaves a `stop_marker` beside the
 slots, and a caller still waiting gives up (`PacingStopped`) rather than fetch an hour the run
-will not archive. The next run fetches it, and does not wait for the slots given up
-(`release_unused`).
+will not archive. The next run fetches it, and does not wait for the slots given up in the
+run's file (`release_unused`); the machine's keeps them, since other processes may have taken
+the slots after them, so a run resumed at once waits for them (a slot for each worker at most).
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import logging
+import os
+import stat
+import tempfile
 import threading
 import time
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from pathlib import Path
+from typing import IO
+
+log = logging.getLogger(__name__)
 
 EASEMOB_HOUR_FILES_PER_MINUTE = 10.0
 STOP_POLL_S = 0.25
@@ -33,13 +46,40 @@ class PacingStopped(Exception):
     """The run is stopping: the hour waiting for its slot is left to the next run."""
 
 
+def machine_slots(base_url: str, org: str, app: str) -> Path | None:
+    """The slot file every process of this user on this machine shares for the app at
+    `base_url`, in a folder only this user may write (`$XDG_RUNTIME_DIR`, else one made in the
+    temporary directory and refused unless it is a folder of this user's that no one else may
+    write: another user's file could hold a slot far ahead); None where there is none, which
+    leaves the pace to each run or process as before."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    folder = (
+        Path(runtime) if runtime else Path(tempfile.gettempdir()) / f"easemob-auditor-{os.getuid()}"
+    )
+    try:
+        if not runtime:
+            with suppress(FileExistsError):
+                folder.mkdir(mode=0o700)
+        found = os.lstat(folder)
+    except OSError as error:
+        log.debug("hour-file pace shared by this run alone: %s", error)
+        return None
+    private = stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid()
+    if not private or found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        log.debug("hour-file pace shared by this run alone: %s is not this user's own", folder)
+        return None
+    app_key = hashlib.sha256(f"{base_url.rstrip('/')}\0{org}\0{app}".encode()).hexdigest()
+    return folder / f"easemob-auditor-hour-file-pace-{app_key[:32]}"
+
+
 def stop_marker(slots: Path) -> Path:
     """The file whose presence tells every caller sharing `slots` that the run is stopping."""
     return slots.with_name(slots.name + ".stop")
 
 
 class Pacer:
-    """At most `per_minute` calls a minute across everyone sharing `slots` (or this process)."""
+    """At most `per_minute` calls a minute across everyone sharing `slots` (or this process) and,
+    given one, `machine` (`machine_slots`)."""
 
     def __init__(
         self,
@@ -47,11 +87,13 @@ class Pacer:
         slots: Path | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        machine: Path | None = None,
     ) -> None:
         if per_minute <= 0:
             raise ValueError("a pacer needs a rate above 0 a minute")
         self.interval = 60.0 / per_minute
         self.slots = slots
+        self.machine = machine
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -83,22 +125,43 @@ class Pacer:
             return False
 
     def _reserve(self, now: float) -> float:
-        if self.slots is None:
-            slot = max(now, self._next)
-            self._next = slot + self.interval
+        """The first slot free in every file shared (the run's, then the machine's: always in
+        that order, so that no two callers each hold the lock the other waits for), written to
+        each; this process's own next slot without one."""
+        with ExitStack() as stack:
+            handles = [stack.enter_context(self.slots.open("a+b"))] if self.slots else []
+            if self.machine is not None:
+                try:
+                    handles.append(stack.enter_context(_opened(self.machine)))
+                except OSError as error:  # a pace shared with fewer beats a pull that fails
+                    log.debug("hour-file pace not shared through %s: %s", self.machine, error)
+            if not handles:
+                slot = max(now, self._next)
+                self._next = slot + self.interval
+                return slot
+            slot = now
+            for handle in handles:
+                fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+                slot = max(slot, _following(handle))
+            for handle in handles:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(repr(slot + self.interval).encode())
             return slot
-        with self.slots.open("a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
-            handle.seek(0)
-            try:
-                following = float(handle.read() or 0)
-            except ValueError:  # a file cut short by a killed writer: start afresh
-                following = 0.0
-            slot = max(now, following)
-            handle.seek(0)
-            handle.truncate()
-            handle.write(repr(slot + self.interval).encode())
-            return slot
+
+
+def _opened(path: Path) -> IO[bytes]:
+    """The machine's slot file, opened to read and write, created only this user may read."""
+    return os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600), "r+b")
+
+
+def _following(handle: IO[bytes]) -> float:
+    """The next free slot a slot file holds; 0 for one cut short by a killed writer."""
+    handle.seek(0)
+    try:
+        return float(handle.read() or 0)
+    except ValueError:
+        return 0.0
 
 
 def release_unused(slots: Path, per_minute: float, clock: Callable[[], float] = time.time) -> None:

@@ -6,11 +6,12 @@ renamed; only then is the hour added to the checkpoint: a line appended to `chec
 folded into `checkpoint.json` (written the same way as an hour) after each of the first hours and
 then less often as it grows (`Checkpoint.added`). Served data that is not a record is kept
 verbatim, one piece a line, in `<YYYYMMDDHH>.unreadable.txt`, written before its hour file and
-counted in the checkpoint, never dropped. An hour the source no longer keeps (`HourExpired`) is
-recorded too, with no records, so no later pull asks for it again: `<YYYYMMDDHH>.expired.txt`
-holds why in one line, written like an hour file (`.txt`: a run or `validate` reading the folder
-takes no such file for records). A run killed at any moment leaves complete hour files, a
-checkpoint listing only complete hours, and at most a stray temporary file, so the next run skips
+counted in the checkpoint, never dropped (a `--refetch` keeps those only an earlier pull got
+after the new fetch's). An hour the source no longer keeps (`HourExpired`) is recorded too, with
+no records, so no later pull asks for it again: `<YYYYMMDDHH>.expired.txt` holds why in one
+line, written like an hour file (`.txt`: a run or `validate` reading the folder takes no such
+file for records). A run killed at any moment leaves complete hour files, a checkpoint listing
+only complete hours, and at most a stray temporary file, so the next run skips
 what is done and ends with the same bytes an uninterrupted run would have written. Hour and
 expiry files renamed before their journal line are adopted from disk rather than fetched again,
 so a journal line that a crash or a full disk cut short is dropped, and cut off the file. What
@@ -29,6 +30,7 @@ import fcntl
 import hashlib
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -161,6 +163,7 @@ class Checkpoint:
         self._unsaved: list[str] = []
         # What the hour file about to be renamed says nothing of itself (`renaming`), by label
         self.notes: dict[str, dict[str, Any]] = {}
+        self._ahead: dict[str, Any] = {}  # the `entry` of each `renaming` line, for `_pending`
 
     @classmethod
     def load(cls, folder: Path, zone: str, read_only: bool = False) -> Checkpoint:
@@ -218,6 +221,7 @@ class Checkpoint:
                 if "renaming" in item:
                     self._check_zone(recorded_zone)
                     self.notes[label] = dict(item["renaming"])
+                    self._ahead[label] = item.get("entry")
                     continue
                 entry = item["entry"]
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
@@ -230,14 +234,24 @@ class Checkpoint:
             self._check_zone(recorded_zone)
             yield label, entry
 
-    def renaming(self, label: str, digest: str, notes: dict[str, int]) -> None:
+    def renaming(self, label: str, entry: dict[str, Any]) -> None:
         """Journals what the checkpoint will say of an hour file beyond its records (`files`,
-        `earlier`) before the file with `digest` is renamed into place: a pull killed before
-        its entry's line adopts the file from disk, and these counts are nowhere else."""
-        line = {"hour": label, "renaming": {"sha256": digest, **notes}, "hour_timezone": self.zone}
+        `earlier`) before the file is renamed into place: a pull killed before its entry's line
+        adopts the file from disk, and these counts are nowhere else.
+
+        The line holds them with the file's sha256 (`renaming`), and the whole `entry` too: an
+        auditor from before these lines (56a4a85 to 42b6105) takes every journal line for an
+        entry and refused the folder at one without ("line N is damaged"); with it, such a one
+        takes the hour as complete once its file is renamed, these counts included, and fetches
+        it again if it was not."""
+        notes = {key: entry[key] for key in ("sha256", "files", "earlier") if key in entry}
+        self._journal({"hour": label, "renaming": notes, "entry": entry})
+        self.notes[label], self._ahead[label] = notes, entry
+
+    def _journal(self, line: dict[str, Any]) -> None:
+        line["hour_timezone"] = self.zone
         with (self.folder / JOURNAL).open("ab") as journal:
             journal.write(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
-        self.notes[label] = line["renaming"]
 
     def _pending(self) -> list[bytes]:
         """The `renaming` lines of hour files on disk that no entry lists yet (a pull was killed
@@ -252,6 +266,8 @@ class Checkpoint:
                 continue
             if file_sha256(path) == digest:
                 line = {"hour": label, "renaming": noted, "hour_timezone": self.zone}
+                if self._ahead.get(label) is not None:
+                    line["entry"] = self._ahead[label]
                 kept.append(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
         return kept
 
@@ -268,31 +284,15 @@ class Checkpoint:
             return None
         return entry
 
-    def add(
-        self,
-        partition: Partition,
-        label: str,
-        written: _Written,
-        digest: str,
-        unreadable: int = 0,
-        files: int = 1,
-        earlier: int = 0,
-    ) -> dict[str, Any]:
-        entry = {
-            "start": format_instant(partition.start_ms),
-            "records": written.records,
-            "sha256": digest,
-            "conflicts": written.conflicts,
-        }
-        if unreadable:
-            entry["unreadable"] = unreadable
-        if files > 1:
-            entry["files"] = files
-        if earlier:
-            entry["earlier"] = earlier
+    def add(self, label: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """Lists the hour file with its `hour_entry`."""
         self.hours[label] = entry
-        self.notes.pop(label, None)  # adopted, or superseded by this file
+        self._settled(label)  # adopted, or superseded by this file
         return entry
+
+    def _settled(self, label: str) -> None:
+        self.notes.pop(label, None)
+        self._ahead.pop(label, None)
 
     def complete_expiry(self, label: str) -> dict[str, Any] | None:
         """The entry of an hour recorded as expired whose expiry file is on disk as recorded."""
@@ -310,7 +310,7 @@ class Checkpoint:
             "expired": reason,
         }
         self.hours[label] = entry
-        self.notes.pop(label, None)
+        self._settled(label)
         return entry
 
     def added(self, label: str) -> None:
@@ -320,9 +320,7 @@ class Checkpoint:
         once the journal holds an eighth of the hours listed: saving it after each of N hours
         wrote N²/2 entries (a year of hours: 38 million); this way the entries written stay
         under nine times the final count."""
-        line = {"hour": label, "entry": self.hours[label], "hour_timezone": self.zone}
-        with (self.folder / JOURNAL).open("ab") as journal:
-            journal.write(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
+        self._journal({"hour": label, "entry": self.hours[label]})
         crashpoints.reached("pull.journaled")
         self._unsaved.append(label)
         if len(self._unsaved) * 8 >= len(self.hours):
@@ -355,6 +353,30 @@ class Checkpoint:
         write_atomically(self.folder / CONFLICTS, lines)
 
 
+def hour_entry(
+    partition: Partition,
+    written: _Written,
+    digest: str,
+    unreadable: int = 0,
+    files: int = 1,
+    earlier: int = 0,
+) -> dict[str, Any]:
+    """What the checkpoint says of an hour file."""
+    entry = {
+        "start": format_instant(partition.start_ms),
+        "records": written.records,
+        "sha256": digest,
+        "conflicts": written.conflicts,
+    }
+    if unreadable:
+        entry["unreadable"] = unreadable
+    if files > 1:
+        entry["files"] = files
+    if earlier:
+        entry["earlier"] = earlier
+    return entry
+
+
 def _cut_torn_line(path: Path, whole: int, number: int) -> None:
     """Truncates the journal to its whole lines, saying so in one line."""
     log.warning(
@@ -371,13 +393,37 @@ def unreadable_path(folder: Path, label: str) -> Path:
     return folder / f"{label}.unreadable.txt"
 
 
-def _keep_unreadable(folder: Path, label: str, pieces: tuple[Unreadable, ...]) -> None:
-    """Writes the hour's unreadable pieces (or removes a stale file when there are none)."""
+def _keep_unreadable(
+    folder: Path, label: str, pieces: tuple[Unreadable, ...], earlier: list[bytes]
+) -> None:
+    """Writes the hour's unreadable pieces, then the `earlier` lines (or removes a stale file
+    when there are none)."""
     path = unreadable_path(folder, label)
-    if pieces:
-        write_atomically(path, (piece.raw.replace(b"\n", b" ") + b"\n" for piece in pieces))
+    lines = [piece.raw.replace(b"\n", b" ") for piece in pieces] + earlier
+    if lines:
+        write_atomically(path, (line + b"\n" for line in lines))
     else:
         path.unlink(missing_ok=True)
+
+
+def _earlier_pieces(folder: Path, label: str, pieces: tuple[Unreadable, ...]) -> list[bytes]:
+    """The lines of the hour's unreadable file that the new fetch's `pieces` do not hold (each as
+    many more times as the file holds it): what a `--refetch` keeps of an earlier pull's
+    unreadable data, as it keeps the records the source no longer serves; the source's
+    damaged bytes are evidence too."""
+    path = unreadable_path(folder, label)
+    if not path.exists():
+        return []
+    served = Counter(piece.raw.replace(b"\n", b" ") for piece in pieces)
+    kept = []
+    with open_operator_file(path, "file of unreadable lines") as handle:
+        for line in handle:
+            line = line.removesuffix(b"\n")
+            if served[line]:
+                served[line] -= 1
+            else:
+                kept.append(line)
+    return kept
 
 
 def expired_path(folder: Path, label: str) -> Path:
@@ -482,49 +528,51 @@ def _pull_hour(
 ) -> HourOutcome:
     label = partition.label(source.hour_timezone)
     path = checkpoint.folder / f"{label}.jsonl"
-    if not refetch:
-        kept = _kept(partition, label, checkpoint)
-        if kept is not None:
-            return kept
+    kept = _kept(partition, label, checkpoint)
+    if kept is not None and not refetch:
+        return kept
     try:
         result = source.fetch(partition, spill_dir=checkpoint.folder)
     except HourExpired as gone:  # a refetch keeps what an earlier pull got: nothing more comes
-        kept = _kept(partition, label, checkpoint) if refetch else None
         return kept or _record_expiry(partition, label, checkpoint, _expiry_reason(gone))
     except PartitionNotReady as error:
         return HourOutcome(label, partition, "not_ready", detail=error.detail, clocks=error.clocks)
-    if refetch and result.count == 0 and not result.unreadable:
-        kept = _kept(partition, label, checkpoint)
-        if kept is not None and kept.status == "done" and (kept.records or kept.unreadable):
-            # nothing now (an hour file's 404, no legacy rows) for an hour that held records: the
-            # source deleted them, or lies; writing the hour as empty would lose what was pulled
-            result.close()
-            log.warning(
-                "hour %s: the source now serves nothing for the hour (an hour file: 404, no "
-                "file); keeping the %d record(s) pulled before",
-                label,
-                kept.records,
-            )
-            return kept
-    earlier = 0
-    if refetch:
-        result, earlier = _with_earlier(source, partition, label, checkpoint, result)
-    notes = {"files": result.files} if result.files > 1 else {}
-    if earlier:
-        notes["earlier"] = earlier
+    done = kept if kept is not None and kept.status == "done" else None  # only with `refetch`
+    served = result.count or result.unreadable
+    if done is not None and (done.records or done.unreadable) and not served:
+        # nothing now (an hour file's 404, no legacy rows) for an hour that held records: the
+        # source deleted them, or lies; writing the hour as empty would lose what was pulled
+        result.close()
+        log.warning(
+            "hour %s: the source now serves nothing for the hour (an hour file: 404, no "
+            "file); keeping the %d record(s) pulled before",
+            label,
+            done.records,
+        )
+        return done
+    earlier, earlier_pieces = 0, list[bytes]()
+    if done is not None:
+        earlier_pieces = _earlier_pieces(checkpoint.folder, label, result.unreadable)
+        result, earlier = _with_earlier(source, partition, label, checkpoint, result, done)
+    unreadable = len(result.unreadable) + len(earlier_pieces)
+    written = _Written(result.conflicts)
+
+    def renaming(digest: str) -> None:
+        entry = hour_entry(partition, written, digest, unreadable, result.files, earlier)
+        checkpoint.renaming(label, entry)
+
     try:
         expired_path(checkpoint.folder, label).unlink(missing_ok=True)
-        _keep_unreadable(checkpoint.folder, label, result.unreadable)
-        written = _Written(result.conflicts)
+        _keep_unreadable(checkpoint.folder, label, result.unreadable, earlier_pieces)
         digest = write_atomically(
             path,
             written.lines(record for record, _content in result.entries()),
-            (lambda digest: checkpoint.renaming(label, digest, notes)) if notes else None,
+            renaming if result.files > 1 or earlier else None,
         )
     finally:
         result.close()
     crashpoints.reached("pull.renamed")
-    checkpoint.add(partition, label, written, digest, len(result.unreadable), result.files, earlier)
+    checkpoint.add(label, hour_entry(partition, written, digest, unreadable, result.files, earlier))
     checkpoint.added(label)
     for line, problem in enumerate(result.unreadable, start=1):
         log.warning(
@@ -532,6 +580,14 @@ def _pull_hour(
             label,
             problem,
             line,
+            unreadable_path(checkpoint.folder, label).name,
+        )
+    if earlier_pieces:
+        log.warning(
+            "hour %s: the source no longer serves %d unreadable piece(s) an earlier pull got; "
+            "kept as the last lines of %s",
+            label,
+            len(earlier_pieces),
             unreadable_path(checkpoint.folder, label).name,
         )
     return HourOutcome(
@@ -542,7 +598,7 @@ def _pull_hour(
         result.duplicates,
         len(result.conflicts),
         result.outside,
-        len(result.unreadable),
+        unreadable,
         files=result.files,
         earlier=earlier,
     )
@@ -554,15 +610,16 @@ def _with_earlier(
     label: str,
     checkpoint: Checkpoint,
     result: PartitionResult,
+    kept: HourOutcome,
 ) -> tuple[PartitionResult, int]:
-    """The hour as refetched, with every record of the file an earlier pull completed that the
-    source no longer serves (a record changed since is kept in both versions, a conflict), and
-    how many those are. A compliance archive must not lose a message because the source stopped
-    serving it: deleted, recalled, or past a retention it applies record by record."""
-    kept = _kept(partition, label, checkpoint)
-    if kept is None or kept.status != "done" or not kept.records:
-        return result, 0
+    """The hour as refetched, with every record of the file an earlier pull completed (`kept`)
+    that the source no longer serves (a record changed since is kept in both versions, a
+    conflict), and how many those are. A compliance archive must not lose a message because the
+    source stopped serving it: deleted, recalled, or past a retention it applies record by
+    record."""
     path = checkpoint.folder / f"{label}.jsonl"
+    if not kept.records or _holds_every_line(result, path):
+        return result, 0
     served = result.count
 
     def together() -> Iterator[Record]:
@@ -585,6 +642,22 @@ def _with_earlier(
         )
     same = {"duplicates": result.duplicates, "unreadable": result.unreadable}
     return replace(union, files=result.files, **same), earlier
+
+
+def _holds_every_line(result: PartitionResult, path: Path) -> bool:
+    """Whether each line of the hour file `path` is the line of one of `result`'s records, in
+    the same order: the union is then `result` itself (each record of the file a copy), found
+    by comparing bytes rather than by settling the file's records and `result`'s again (twice
+    the hour's records, and most refetches lose none). A record served again with its keys in
+    another order, or set elsewhere, is not found here: the union is settled then."""
+    with open_operator_file(path, HOUR_FILE) as earlier:
+        wanted = earlier.readline()
+        for record, _content in result.peek():
+            if not wanted:
+                break
+            if record_line(record) == wanted:
+                wanted = earlier.readline()
+        return not wanted
 
 
 def _kept(partition: Partition, label: str, checkpoint: Checkpoint) -> HourOutcome | None:
@@ -634,7 +707,8 @@ def _adopted(partition: Partition, label: str, checkpoint: Checkpoint) -> dict[s
         files, earlier = noted.get("files", 1), noted.get("earlier", 0)
         if noted.get("sha256") != digest or type(files) is not int or type(earlier) is not int:
             files, earlier = 1, 0
-        entry = checkpoint.add(partition, label, written, digest, unreadable, files, earlier)
+        entry = hour_entry(partition, written, digest, unreadable, files, earlier)
+        checkpoint.add(label, entry)
     elif entry is None and expired_path(folder, label).exists():
         entry = checkpoint.add_expired(partition, label, read_expiry(expired_path(folder, label)))
     else:

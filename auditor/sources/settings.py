@@ -35,7 +35,7 @@ from auditor.sources.options import (
     is_loopback,
     read_secret_file,
 )
-from auditor.sources.pacing import EASEMOB_HOUR_FILES_PER_MINUTE, Pacer
+from auditor.sources.pacing import EASEMOB_HOUR_FILES_PER_MINUTE, Pacer, machine_slots
 
 _ENV = {
     "base_url": "EASEMOB_BASE_URL",
@@ -251,8 +251,10 @@ def _check_pace(rate: float | None) -> None:
 
 def make_client(settings: ConnectionSettings, pace_slots: Path | None = None) -> EasemobClient:
     """The client of the settings; `pace_slots` is the file through which every process of a
-    run shares the hour-file pace (`pacing.Pacer`), None for a pace of this process alone."""
+    run shares the hour-file pace (`pacing.Pacer`), None for a pace of this process alone; every
+    process on this machine calling the app shares it as well (`pacing.machine_slots`)."""
     rate = settings.hour_file_rate
+    machine = machine_slots(settings.base_url, settings.org, settings.app) if rate > 0 else None
     return EasemobClient(
         settings.base_url,
         settings.org,
@@ -261,7 +263,7 @@ def make_client(settings: ConnectionSettings, pace_slots: Path | None = None) ->
         settings.client_secret,
         timeout=settings.timeout,
         retry=settings.retry_policy(),
-        hour_file_pacer=Pacer(rate, pace_slots) if rate > 0 else None,
+        hour_file_pacer=Pacer(rate, pace_slots, machine=machine) if rate > 0 else None,
     )
 
 

@@ -110,6 +110,12 @@ class PartitionResult:
             return iter(self.spilled)
         return zip(self.records, self.content or (None,) * len(self.records), strict=True)
 
+    def peek(self) -> Iterator[tuple[Record, bytes | None]]:
+        """What `entries` gives, leaving it to be read again (by `entries`)."""
+        if self.spilled is not None:
+            return self.spilled.peek()
+        return self.entries()
+
     def close(self) -> None:
         """Removes what the hour holds on disk, if anything."""
         if self.spilled is not None:
@@ -333,13 +339,12 @@ class _Runs:
         self.held = 0
 
     def merged(self) -> Iterator[tuple[tuple[Any, ...], bytes]]:
-        """Every entry added, in head order; once."""
+        """Every entry added, in head order (again at each call, until `close`)."""
         if self.pending and self.files:
             self._write()
-        self.pending.sort(key=itemgetter(0))
-        pending, self.pending = self.pending, []
         if not self.files:
-            return iter(pending)
+            self.pending.sort(key=itemgetter(0))
+            return iter(self.pending)
         return heapq.merge(*(_read_run(handle) for handle in self.files))
 
     def close(self) -> None:
@@ -362,8 +367,8 @@ def _read_run(handle: IO[bytes]) -> Iterator[tuple[tuple[Any, ...], bytes]]:
 
 class SpilledRecords:
     """An hour's settled records on disk, in the archive's order: `len()` of them, read back
-    once by iterating, each as (record, its `content` or None). `close` removes the files (the
-    system does, should the process end first)."""
+    once by iterating (`peek` leaves them to be read again), each as (record, its `content` or
+    None). `close` removes the files (the system does, should the process end first)."""
 
     def __init__(self, runs: _Runs, count: int) -> None:
         self._runs = runs
@@ -373,12 +378,16 @@ class SpilledRecords:
         return self._count
 
     def __iter__(self) -> Iterator[tuple[Record, bytes | None]]:
-        loads = marshal.loads
         try:
-            for head, blob in self._runs.merged():
-                yield loads(blob), head[5]
+            yield from self.peek()
         finally:
             self.close()
+
+    def peek(self) -> Iterator[tuple[Record, bytes | None]]:
+        """The records as iterating gives them, the files kept to be read again."""
+        loads = marshal.loads
+        for head, blob in self._runs.merged():
+            yield loads(blob), head[5]
 
     def close(self) -> None:
         self._runs.close()
