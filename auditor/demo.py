@@ -13,11 +13,11 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auditor.archive.chain import verify_chain
 from auditor.archive.keys import generate_key_files
 from auditor.archive.publickey import load_public_key
-from auditor.archive.verify import verify_bag
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError
@@ -25,6 +25,9 @@ from auditor.partitions import DAY_MS, HOUR_MS
 from auditor.pipeline import RunOutcome, RunSettings, run_audit
 from auditor.resources import example_policy
 from auditor.sources.settings import ConnectionSettings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 MARKER = ".auditor-demo"
 
@@ -89,16 +92,9 @@ def run_demo(
 
         first = run_audit(settings(since_ms=DEFAULT_START_MS, until_ms=end - DAY_MS))
         second = run_audit(settings(incremental=True, until_ms=end))
-    public_key = load_public_key(keys.public_key)
-    problems = 0
-    for outcome in (first, second):
-        report = verify_bag(outcome.bag_path, public_key)
-        problems += len(report.problems)
-        verified = "intact" if not report.problems else f"{len(report.problems):,} problems"
-        echo(f"{run_line(outcome)}, verify: {verified}")
-    chain = verify_chain(out_dir / "archive", public_key)
-    problems += len(chain.problems)
-    echo(f"chain of {len(chain.bags)} runs: " + ("intact" if not chain.problems else "BROKEN"))
+    problems = verify_runs(
+        out_dir / "archive", load_public_key(keys.public_key), [first, second], echo
+    )
     echo("")
     echo(f"archive:    {second.bag_path}")
     echo(f"report:     {second.bag_path / 'data' / 'report' / 'report.html'}")
@@ -107,6 +103,28 @@ def run_demo(
     verify += ["--previous", str(first.bag_path)]
     echo(f"verify:     {auditor_command()} {shlex.join(verify)}")
     echo(f"stock tools: see {second.bag_path / 'data' / 'VERIFY.txt'}")
+    return problems
+
+
+def verify_runs(
+    archive: Path,
+    public_key: Ed25519PublicKey,
+    outcomes: list[RunOutcome],
+    echo: Callable[[str], None],
+) -> int:
+    """Verifies the chain in `archive` and says each run's verdict and the chain's; returns the
+    number of problems. Each bag is verified once, by the chain, whose report of each bag is
+    the one `auditor verify BAG` gives: verifying each alone first read every record twice."""
+    chain = verify_chain(archive, public_key)
+    bags = {report.path.name: report for report in chain.bags}
+    problems = len(chain.problems)
+    for outcome in outcomes:
+        assert outcome.bag_path is not None
+        report = bags[outcome.bag_path.name]
+        problems += len(report.problems)
+        verified = "intact" if not report.problems else f"{len(report.problems):,} problems"
+        echo(f"{run_line(outcome)}, verify: {verified}")
+    echo(f"chain of {len(chain.bags)} runs: " + ("intact" if not chain.problems else "BROKEN"))
     return problems
 
 

@@ -103,20 +103,28 @@ def window(start_hour: int, end_hour: int) -> list[str]:
     ]
 
 
-def alone(emulator, keys, folder: Path, name: str) -> Path:
-    """The bag of auditing one app by itself, hours 0-3."""
-    settings = settings_for(
-        emulator,
-        keys,
-        folder,
-        SECRETS[name],
-        until_ms=DEFAULT_START_MS + 3 * HOUR_MS,
-        fail_on="none",
-    )
-    return run_audit(settings).bag_path
+@pytest.fixture(scope="module")
+def alone(emulators, keys, tmp_path_factory):
+    """The bag of auditing one app by itself, hours 0-3, by its name: made once for the tests
+    that compare with it."""
+    bags: dict[str, Path] = {}
+
+    def bag(name: str) -> Path:
+        if name not in bags:
+            folder = tmp_path_factory.mktemp(f"alone-{name}")
+            until_ms = DEFAULT_START_MS + 3 * HOUR_MS
+            settings = settings_for(
+                emulators[name], keys, folder, SECRETS[name], until_ms=until_ms, fail_on="none"
+            )
+            bags[name] = run_audit(settings).bag_path
+        return bags[name]
+
+    return bag
 
 
-def test_each_app_is_audited_into_its_own_chain_as_if_it_were_alone(emulators, keys, tmp_path):
+def test_each_app_is_audited_into_its_own_chain_as_if_it_were_alone(
+    emulators, keys, alone, tmp_path
+):
     apps = app_entry("shop", emulators["shop"]) + app_entry("support", emulators["support"])
     config = write_config(tmp_path / "both", keys, apps)
 
@@ -127,7 +135,7 @@ def test_each_app_is_audited_into_its_own_chain_as_if_it_were_alone(emulators, k
     runs = {app["name"]: app["run"] for app in json.loads(first.stdout)["apps"]}
     public_key = load_public_key(keys.public_key)
     for name in ("shop", "support"):
-        reference = alone(emulators[name], keys, tmp_path / f"alone-{name}", name)
+        reference = alone(name)
         assert payload(Path(runs[name]["bag"])) == payload(reference)
         chain = verify_chain(tmp_path / "both" / "archive" / name, public_key)
         assert chain.problems == () and len(chain.bags) == 2
@@ -165,7 +173,7 @@ def test_the_exit_code_is_the_worst_of_the_apps_and_a_failed_app_stops_no_other(
 
 
 def test_apps_side_by_side_each_in_its_own_process_so_one_killed_stops_no_other(
-    emulators, keys, tmp_path
+    emulators, keys, alone, tmp_path
 ):
     apps = app_entry(
         "shop",
@@ -188,7 +196,7 @@ def test_apps_side_by_side_each_in_its_own_process_so_one_killed_stops_no_other(
     assert "its process died" in shop["error"] and Path(support["run"]["bag"]).is_dir()
     assert rerun.exit_code == 0, rerun.output
     shop, support = json.loads(rerun.stdout)["apps"]
-    reference = alone(emulators["shop"], keys, tmp_path / "alone", "shop")
+    reference = alone("shop")
     assert payload(Path(shop["run"]["bag"])) == payload(reference)
     assert support["run"]["already_done"] is True
 

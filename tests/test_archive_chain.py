@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from test_archive_support import build_bag, make_keys, problem_lines
+from test_archive_support import build_bag, make_keys, problem_lines, signature_checks
 
 from auditor.archive import layout
 from auditor.archive.chain import verify_chain
@@ -47,6 +47,16 @@ def test_an_intact_chain_verifies(runs, keys):
 
     assert report.ok
     assert [bag.sequence for bag in report.bags] == [1, 2, 3]
+
+
+def test_a_chain_checks_each_bags_two_signatures_once(runs, keys):
+    """Its raw signature and its SSH signature, one Ed25519 verification each: a bag is
+    verified once as itself, and its link is checked from that, not by verifying it again."""
+    with signature_checks() as checks:
+        report = verify_chain(runs, keys[1].public_key())
+
+    assert report.ok
+    assert checks == ["Ed25519PublicKey"] * 2 * 3
 
 
 def test_each_run_verifies_against_its_predecessor(runs, keys):

@@ -94,3 +94,27 @@ def test_the_commands_legal_and_operators_script_name_their_exit_codes(command, 
     shown = shown_help(command).split("Options:")[0]
 
     assert re.findall(r"\b(\d+)(?= (?:when|with|or|on))", shown) == codes
+
+
+# Every command that writes files (bags, reports, a pull's folder, keys, a proof, the state).
+WRITERS = [
+    "run",
+    "demo",
+    "pull",
+    "report",
+    "keygen",
+    "prove",
+    "due",
+    "state rebuild",
+    "state prune",
+]
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_every_command_that_writes_files_takes_file_access_after_its_name(command):
+    """`auditor run --file-access group` as well as `auditor --file-access group run`: a user
+    reads a command's --help for what it can do, and types the option where it lists it."""
+    shown = shown_help(*command.split())
+
+    assert "--file-access [owner|group]" in shown
+    assert "AUDITOR_FILE_ACCESS" in shown and "0640" in shown

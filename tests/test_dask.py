@@ -278,7 +278,7 @@ def test_the_runs_own_cluster_takes_a_silent_workers_tasks_away_after_a_minute(c
     """Dask's default (5 minutes, checked every 5) held a run behind a hung worker for up to
     10 minutes; a value the configuration sets otherwise is kept."""
     settings = {} if configured is None else {"distributed.scheduler.worker-ttl": configured}
-    with dask.config.set(settings), local_cluster(1) as address, Client(address) as client:
+    with dask.config.set(settings), local_cluster(0) as address, Client(address) as client:
         ttl = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.worker_ttl)
 
     assert ttl == seconds

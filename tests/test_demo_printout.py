@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from auditor.demo import run_line
+from test_archive_support import build_bag, make_keys, signature_checks
+
+from auditor.archive import layout
+from auditor.demo import run_line, verify_runs
 from auditor.pipeline import RunOutcome
 
 # A shell without the venv activated, as after `make demo` in a new terminal, or under cron.
@@ -34,6 +37,35 @@ def test_a_run_line_writes_every_count_with_thousands_separators_and_the_verdict
         "run 2: 15,012 records, 2,411 findings (1,272 high, 604 medium, 35 low, 500 info), "
         "FAIL: 1,272 at or above 'high'"
     )
+
+
+def test_the_demo_verifies_each_bag_once_for_its_lines_and_the_chain(tmp_path):
+    """Two chained bags: each bag's two signatures checked once (not once for its own line and
+    again for the chain's), the verdict of each run and of the chain printed."""
+    _files, key = make_keys(tmp_path / "keys")
+    archive, previous, outcomes = tmp_path / "archive", layout.ZERO_HASH, []
+    for sequence in (1, 2):
+        name = f"run-00000{sequence}"
+        summary = build_bag(archive, key, name, sequence, previous, messages=24, seed=sequence)
+        previous = summary.tagmanifest_sha256
+        outcomes.append(
+            RunOutcome(
+                sequence=sequence, bag_path=archive / name, since_ms=0, until_ms=3_600_000,
+                records=24, skipped_duplicates=0, findings=0, by_severity={}, fail_on="high",
+                merkle_root=summary.merkle_root, tagmanifest_sha256=previous, attachments=0,
+            )
+        )  # fmt: skip
+    printed: list[str] = []
+
+    with signature_checks() as checks:
+        problems = verify_runs(archive, key.public_key(), outcomes, printed.append)
+
+    assert (problems, len(checks)) == (0, 2 * 2)
+    assert printed == [
+        "run 1: 24 records, 0 findings (none), PASS: nothing at or above 'high', verify: intact",
+        "run 2: 24 records, 0 findings (none), PASS: nothing at or above 'high', verify: intact",
+        "chain of 2 runs: intact",
+    ]
 
 
 def test_the_verify_command_the_demo_prints_runs_as_printed_in_a_shell_without_the_venv(

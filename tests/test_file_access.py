@@ -19,7 +19,7 @@ from run_support import emulator_fixture, run_args
 from test_archive_support import make_keys
 
 from auditor import file_access
-from auditor.cli import main
+from auditor.cli import access, main
 from auditor.state import State
 
 SECRET = "file-access-secret"
@@ -81,6 +81,21 @@ def bag_of(folder: Path) -> Path:
 def test_the_commands_option_offers_the_accesses_this_module_knows():
     (option,) = [each for each in main.params if each.name == "file_access"]
     assert (tuple(option.type.choices), option.envvar) == (file_access.ACCESS, file_access.ENVVAR)
+    assert access.ACCESSES == file_access.ACCESS
+
+
+def test_a_commands_own_file_access_option_lets_the_group_read_what_it_writes(tmp_path):
+    """Given after the command's name, where its --help lists it, as well as before."""
+    out = tmp_path / "keys"
+    result = CliRunner().invoke(main, ["keygen", "--file-access", "group", "--out", str(out)])
+
+    assert result.exit_code == 0, result.output
+    assert modes(tmp_path) == {
+        "keys": 0o750,
+        "keys/auditor-signing-key.pem": 0o600,
+        "keys/auditor-signing-key.pub.pem": 0o640,
+        "keys/allowed_signers": 0o640,
+    }
 
 
 def test_a_command_called_in_a_process_leaves_that_process_its_own_umask(tmp_path):
@@ -160,13 +175,14 @@ def test_group_access_lets_the_group_read_and_enter_and_no_one_else(made_for_gro
 def test_group_access_in_the_config_is_applied_unless_the_flag_says_otherwise(
     emulator, keys, tmp_path
 ):
-    for access, flags in ("group", ()), ("owner", ("--file-access", "owner")):
-        folder = tmp_path / access
-        args = run_args(emulator, keys, folder, hours=1)
+    owner = ("--file-access", "owner")
+    for name, before, after in ("group", (), ()), ("before", owner, ()), ("after", (), owner):
+        folder = tmp_path / name
+        args = run_args(emulator, keys, folder, *after, hours=1)
         config = folder / "auditor.yaml"
         config.write_text(config.read_text() + "run:\n  file_access: group\n")
-        auditor(*flags, *args, umask=0o000)
-        file_mode, folder_mode = (0o640, 0o750) if access == "group" else (0o600, 0o700)
+        auditor(*before, *args, umask=0o000)
+        file_mode, folder_mode = (0o640, 0o750) if name == "group" else (0o600, 0o700)
         assert wrong(modes(folder, "auditor.yaml"), file_mode, folder_mode, folder) == {}
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from auditor.archive.untrusted import shown
+from auditor.cli.access import file_access_option
 from auditor.errors import EXIT_FINDINGS
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ def _fail_with(problems: list, summary: str) -> None:
     default=None,
     help="Principal of the allowed_signers line.  [default: auditor@<this host>]",
 )
+@file_access_option()
 def keygen(out_dir: Path, identity: str | None) -> None:
     """Create the Ed25519 key that signs every run's archive.
 
@@ -195,6 +197,7 @@ def _tell_hours_lost(where: str, bag: BagReport) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the proof (JSON).",
 )
+@file_access_option()
 def prove(bag: Path, msg_id: str, out: Path) -> None:
     """Write one message's inclusion proof: its line, audit path, root and signed manifest.
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from auditor.archive.layout import SPOOL_FOLDER
+from auditor.cli.access import file_access_option
 from auditor.errors import ConfigError, SourceError
 from auditor.partitions import check_window, parse_hour_timezone, parse_instant
 from auditor.sources.options import APIS
@@ -130,6 +131,7 @@ def _hour_line(hour: HourOutcome) -> str:
     is_flag=True,
     help="Pull hours again that are already done, to pick up records that arrived late.",
 )
+@file_access_option()
 @_connection_options
 def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flags) -> None:
     """Pull a window of chat history into one JSON-lines file per hour, resumably.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from auditor.cli.access import file_access_option
 from auditor.errors import EXIT_FINDINGS
 from auditor.findings import FAIL_ON_LEVELS
 from auditor.report.catalogue import DEFAULT_LANGUAGE, LANGUAGES
@@ -44,6 +45,7 @@ from auditor.report.catalogue import DEFAULT_LANGUAGE, LANGUAGES
     help="Language of report.html: en or zh-CN (Simplified Chinese). The CSV and JSON stay "
     "as programs read them.",
 )
+@file_access_option()
 def report(bag: Path, out_dir: Path, fail_on: str | None, table_rows: int, language: str) -> None:
     """Render the HTML report, CSV and JSON of BAG (an archive folder) into --out.
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from auditor import file_access
+from auditor.cli.access import file_access_option, given_here
 from auditor.cli.exit_codes import EXIT_CODES_HELP
 from auditor.cli.pull import _connection_options, _instant
 from auditor.errors import ConfigError
@@ -332,6 +333,7 @@ def _window(values: dict) -> tuple[int | None, int | None]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@file_access_option(", or by `file_access:` in the `run:` section of --config")
 @_connection_options
 def run_command(config_file, as_json, quiet, from_paths, **flags) -> None:
     source_flags = {
@@ -369,9 +371,12 @@ def run_command(config_file, as_json, quiet, from_paths, **flags) -> None:
 
 
 def _file_access_of(section: dict) -> None:
-    """The config's `file_access:`, unless `--file-access` or its variable chose (flags win)."""
-    given = click.get_current_context().find_root().get_parameter_source("file_access")
-    if "file_access" in section and given is click.core.ParameterSource.DEFAULT:
+    """The config's `file_access:`, unless `--file-access` (before or after `run`) or its
+    variable chose (flags win)."""
+    ctx = click.get_current_context()
+    above = ctx.find_root().get_parameter_source("file_access")
+    chosen = given_here(ctx) or above is not click.core.ParameterSource.DEFAULT
+    if "file_access" in section and not chosen:
         file_access.restrict(section["file_access"])
 
 
@@ -477,6 +482,7 @@ def _audit(settings: RunSettings, as_json: bool, quiet: bool) -> None:
     show_default=True,
     help="Language of the bags' report.html: en or zh-CN (Simplified Chinese).",
 )
+@file_access_option()
 def demo_command(out_dir: Path, messages: int, days: int, workers: int, report_lang: str) -> None:
     """Audit a seeded week of history from the built-in emulator, end to end."""
     from auditor.demo import run_demo

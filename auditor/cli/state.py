@@ -17,6 +17,7 @@ import click
 from click.core import ParameterSource
 
 from auditor import expected_head
+from auditor.cli.access import file_access_option
 from auditor.cli.archive import _PUBKEY
 from auditor.errors import EXIT_FINDINGS, ConfigError
 from auditor.partitions import format_instant, parse_instant
@@ -96,6 +97,7 @@ def state_group() -> None:
     "carried out: its delete, review, expired and no-retention rows are forgotten too.",
 )
 @click.option("--dry-run", is_flag=True, help="Only count what would be forgotten.")
+@file_access_option()
 def prune_command(
     state_path: Path, before: str, on: str | None, carried_out: Path | None, dry_run: bool
 ) -> None:
@@ -172,6 +174,7 @@ def show_command(state_path: Path, output: str, expect_head: str | None) -> None
     help="The policy file a bag written before bags kept theirs applied (its SHA-256 is the "
     "bag's Policy-SHA256); repeat for several.",
 )
+@file_access_option()
 def rebuild_command(
     out_dir: Path,
     state_path: Path,
@@ -238,6 +241,7 @@ def rebuild_command(
     "their bags) apply unless --state or --out is given.",
 )
 @expected_head.OPTION
+@file_access_option()
 def due_command(
     state_path: Path,
     on: str | None,
