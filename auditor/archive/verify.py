@@ -9,7 +9,6 @@ and the checks go on, so one run reports everything that is wrong.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 from collections import Counter
@@ -31,10 +30,10 @@ from auditor.archive.baginfo import (
     parse_manifest_line,
     sequence_of,
 )
-from auditor.archive.canonical import CanonicalizationError, canonical
 from auditor.archive.merkle import RootBuilder, leaf_hash
 from auditor.archive.problems import Problem
 from auditor.archive.publickey import PublicKeys, fingerprint, key_tuple, named
+from auditor.archive.record_line import parse_record_line
 from auditor.archive.transit import (
     SIGNATURE_SIZE,
     SignatureRepair,
@@ -197,45 +196,6 @@ def _signs(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
     except InvalidSignature:
         return False
     return True
-
-
-def parse_record_line(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    """The `{record, salt, seq}` object of an archived line, or why it is not one.
-
-    orjson parses first (fast); since it reads integers beyond 64 bits as floats, a line that
-    does not re-canonicalise is parsed again with the exact `json` module before it is blamed.
-    """
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError as error:
-        return None, f"not JSON ({error})"
-    if not isinstance(value, dict) or set(value) != {"record", "salt", "seq"}:
-        return None, 'not an object with exactly the keys "record", "salt" and "seq"'
-    seq, salt = value["seq"], value["salt"]
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        return None, f"seq {seq!r} is not a leaf index"
-    if not isinstance(salt, str) or not layout.SALT.fullmatch(salt):
-        return None, "salt is not 32 lowercase hex characters"
-    if _canonical_or_none(value) != line:
-        try:
-            exact = json.loads(line, parse_constant=_refuse_constant)
-        except ValueError:
-            exact = None
-        if exact is None or _canonical_or_none(exact) != line:
-            return value, "not in RFC 8785 canonical form"
-        value = exact
-    return value, None
-
-
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _canonical_or_none(value: Any) -> bytes | None:
-    try:
-        return canonical(value)
-    except (CanonicalizationError, ValueError):
-        return None
 
 
 class _Collector:
