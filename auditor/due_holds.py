@@ -40,8 +40,8 @@ from pathlib import Path, PurePath
 from auditor.archive import layout
 from auditor.archive.baginfo import check_format, parse_bag_info
 from auditor.archive.lines import record_bytes
+from auditor.archive.record_line import parse_record_line
 from auditor.archive.untrusted import TAG_FILE_LIMIT, read_bag_file, record_files, shown
-from auditor.archive.verify import parse_record_line
 from auditor.due_memo import Coverage, HoldsMemo, bag_key, scope_key
 from auditor.errors import ConfigError, InputError
 from auditor.partitions import parse_instant
@@ -51,8 +51,7 @@ from auditor.policies.reading import facts_of
 from auditor.policies.retention import RetentionDecider, longest_hold
 from auditor.policies.scope import ScopeSet
 from auditor.records import msg_id
-from auditor.sources.settle import content_sha256
-from auditor.state_rebuild import entity_fields_of
+from auditor.sources.settle import content_sha256, entity_fields_of
 
 TABLE = "temp.rejudged"
 """`(msg_id, content_hash, verdict, hold)`: the candidates a hold of the current policy covers

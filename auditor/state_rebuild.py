@@ -49,13 +49,11 @@ from auditor.policies.reading import glance
 from auditor.policies.retention import RetentionDecider, held_later
 from auditor.policies.term_files import applied_sha256_in_info
 from auditor.records import msg_id
-from auditor.sources.settle import LEGACY_ENTITY_FIELDS, content_sha256
+from auditor.sources.settle import content_sha256, entity_fields_of
 from auditor.state import BAG_FOLDER_LOCK, GENESIS, State, StateLock
 from auditor.state_index import add_rows
 
 REBUILT_DIGEST = "rebuilt"
-# Sources whose records carry fields about their own storage, left out of a message's content.
-_ENTITY_SOURCES = ("legacy", "local")
 
 
 class ChainBroken(AuditorError):
@@ -317,12 +315,6 @@ def _index_bag(
         anonymous,
     )
     return added, len(anonymous)
-
-
-def entity_fields_of(info: dict[str, str]) -> frozenset[str] | None:
-    """The source's own keys its run left out of a message's content hash, by the bag's
-    `Source-API` (see `settle.content_sha256`)."""
-    return LEGACY_ENTITY_FIELDS if info.get("Source-API") in _ENTITY_SOURCES else None
 
 
 def _hour_of(path: Path, zone) -> int | None:

@@ -963,7 +963,8 @@ print(*sorted(sys.modules))
 def test_due_with_a_policy_imports_none_of_what_builds_its_matchers(two_runs, tmp_path):
     """A daily `due --policy` (README's script) loads the policy without its matchers, so it
     needs neither the detectors, the normaliser, pinyin nor the pattern analysis (about a third
-    of the policy loader's imports), nor the report's formats."""
+    of the policy loader's imports), nor the report's formats. It reads bags' lines again without
+    verifying them, so it needs neither the verifier and cryptography nor the state machinery."""
     folder, _runs, after, _people = two_runs
     state = fresh_state(folder, tmp_path)
     asked = ["--state", str(state / "state.db"), "--on", "2027-03-01", "--policy", str(after)]
@@ -982,6 +983,9 @@ def test_due_with_a_policy_imports_none_of_what_builds_its_matchers(two_runs, tm
         "auditor.policies.normalize",
         "auditor.policies.pinyin",
         "auditor.report.formats",
+        "cryptography",
         "jinja2",
     )
     assert sorted(name for name in modules if name.startswith(unused)) == []
+    unverified = {"auditor.archive.verify", "auditor.state", "auditor.state_rebuild"}
+    assert sorted(modules & unverified) == []

@@ -129,11 +129,19 @@ SPILL_RECORDS = 20_000
 # legacy source's `Source.entity_fields`); here, so that what reads bags again (state_rebuild,
 # due) knows them without importing the legacy source and its HTTP client.
 LEGACY_ENTITY_FIELDS = frozenset({"uuid", "type", "created", "modified"})
+# Sources whose records carry fields about their own storage, left out of a message's content.
+_ENTITY_SOURCES = ("legacy", "local")
 SPILL_ENV = "AUDITOR_SETTLE_SPILL_RECORDS"
 _RUN_BYTES = 16 << 20  # bytes of records sorted in memory before they are written as one run
 _ENTRY_OVERHEAD = 200  # what a record's tuple and objects cost beside its bytes, roughly
 _FRAME = struct.Struct("<II")
 _READ_BUFFER = 1 << 16
+
+
+def entity_fields_of(info: dict[str, str]) -> frozenset[str] | None:
+    """The source's own keys its run left out of a message's content hash, by the bag's
+    `Source-API` (see `content_sha256`)."""
+    return LEGACY_ENTITY_FIELDS if info.get("Source-API") in _ENTITY_SOURCES else None
 
 
 def spill_threshold() -> int:
