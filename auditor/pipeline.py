@@ -49,6 +49,7 @@ from auditor.executors import check_workers, make_executor
 from auditor.file_access import conform
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
 from auditor.hidden_env import secrets_hidden
+from auditor.hour_spans import HourSpans, served_in_other_hour
 from auditor.partitions import (
     DAY_MS,
     HOUR_MS,
@@ -646,6 +647,7 @@ class _Archiver:
         self.db.execute("DELETE FROM run_untimed")
         # (hour, least pair, greatest pair) of each lot of pairs indexed (`_in_id_order`)
         self._indexed_spans: list[tuple[int, tuple[str, bytes], tuple[str, bytes]]] = []
+        self._hour_spans = HourSpans()  # where `_kept` looks for a msg_id in another hour
         self.db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS run_unidentified"
             " (content_hash TEXT PRIMARY KEY) WITHOUT ROWID"
@@ -981,6 +983,8 @@ class _Archiver:
         start, end = partition.start_ms, partition.end_ms
         strays = set(lookup(_STRAYS_OF_HOUR, (start, end)).fetchall())
         stray_ids = {identity for identity, _ in strays}
+        floor, ceiling, other_hours = self._hour_spans.other_hours(start)
+        told: set[str] = set()  # msg_ids found in another hour, once an hour
         new_strays: list[tuple[int, str, str]] = []
         untimed: list[tuple[str, str]] = []
         anonymous: set[str] = set()
@@ -1023,6 +1027,15 @@ class _Archiver:
                     if sent is not None and start <= sent < end:
                         repeated = pair in strays
                         if stray_ids and not repeated and identity in stray_ids:
+                            findings.append(conflicting_content(identity).to_dict())
+                        elif (
+                            identity <= ceiling
+                            and identity >= floor
+                            and not repeated
+                            and identity not in told
+                            and served_in_other_hour(lookup, identity, other_hours)
+                        ):
+                            told.add(identity)
                             findings.append(conflicting_content(identity).to_dict())
                     elif sent is None:
                         repeated = lookup(_IN_RUN_UNTIMED, pair).fetchone() is not None
@@ -1129,6 +1142,7 @@ class _Archiver:
         indexed.sort()
         if indexed:
             self._indexed_spans.append((indexed[0][4], _PAIR(indexed[0]), _PAIR(indexed[-1])))
+            self._hour_spans.add(indexed, indexed[0][4])
         with self._temporary() as db:
             _insert_rows(db, "run_messages", 7, indexed)
             db.executemany("INSERT INTO run_untimed VALUES (?, ?)", untimed)
