@@ -49,7 +49,7 @@ from auditor.executors import check_workers, make_executor
 from auditor.file_access import conform
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
 from auditor.hidden_env import secrets_hidden
-from auditor.hour_spans import HourSpans, served_in_other_hour
+from auditor.hour_spans import HourSpans
 from auditor.partitions import (
     DAY_MS,
     HOUR_MS,
@@ -647,7 +647,7 @@ class _Archiver:
         self.db.execute("DELETE FROM run_untimed")
         # (hour, least pair, greatest pair) of each lot of pairs indexed (`_in_id_order`)
         self._indexed_spans: list[tuple[int, tuple[str, bytes], tuple[str, bytes]]] = []
-        self._hour_spans = HourSpans()  # where `_kept` looks for a msg_id in another hour
+        self._hour_spans = HourSpans(self.db)  # where `_kept` looks for a msg_id in other hours
         self.db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS run_unidentified"
             " (content_hash TEXT PRIMARY KEY) WITHOUT ROWID"
@@ -983,7 +983,7 @@ class _Archiver:
         start, end = partition.start_ms, partition.end_ms
         strays = set(lookup(_STRAYS_OF_HOUR, (start, end)).fetchall())
         stray_ids = {identity for identity, _ in strays}
-        floor, ceiling, other_hours = self._hour_spans.other_hours(start)
+        floor, ceiling, elsewhere = self._hour_spans.other_hours(start)
         told: set[str] = set()  # msg_ids found in another hour, once an hour
         new_strays: list[tuple[int, str, str]] = []
         untimed: list[tuple[str, str]] = []
@@ -1033,7 +1033,7 @@ class _Archiver:
                             and identity >= floor
                             and not repeated
                             and identity not in told
-                            and served_in_other_hour(lookup, identity, other_hours)
+                            and elsewhere(identity)
                         ):
                             told.add(identity)
                             findings.append(conflicting_content(identity).to_dict())
