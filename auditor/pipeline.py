@@ -964,6 +964,9 @@ class _Archiver:
         So only a pair without a timestamp, or with one outside its hour (a stray), is looked up
         in the run's index; any other pair can only repeat within its hour (`seen`) or as an
         earlier stray with a timestamp in this hour (`strays`, from the run's `run_strays`).
+        Its msg_id may still be another hour's under another content (an edit re-sent later,
+        each version timed in its hour): its msg_id is looked up only in the earlier hours whose
+        span of msg_ids holds it (`HourSpans`), and a conflict is told on the later version.
         A record without a msg_id repeats one of this hour (`anonymous`) or of an earlier hour of
         the run (`run_unidentified`): both tables are indexed as the hour ends, so the run's
         memory holds one hour of them, whatever the history.
