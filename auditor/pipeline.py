@@ -49,6 +49,7 @@ from auditor.executors import check_workers, make_executor
 from auditor.file_access import conform
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
 from auditor.hidden_env import secrets_hidden
+from auditor.hour_spans import HourSpans
 from auditor.partitions import (
     DAY_MS,
     HOUR_MS,
@@ -646,6 +647,7 @@ class _Archiver:
         self.db.execute("DELETE FROM run_untimed")
         # (hour, least pair, greatest pair) of each lot of pairs indexed (`_in_id_order`)
         self._indexed_spans: list[tuple[int, tuple[str, bytes], tuple[str, bytes]]] = []
+        self._hour_spans = HourSpans(self.db)  # where `_kept` looks for a msg_id in other hours
         self.db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS run_unidentified"
             " (content_hash TEXT PRIMARY KEY) WITHOUT ROWID"
@@ -962,6 +964,9 @@ class _Archiver:
         So only a pair without a timestamp, or with one outside its hour (a stray), is looked up
         in the run's index; any other pair can only repeat within its hour (`seen`) or as an
         earlier stray with a timestamp in this hour (`strays`, from the run's `run_strays`).
+        Its msg_id may still be another hour's under another content (an edit re-sent later,
+        each version timed in its hour): its msg_id is looked up only in the earlier hours whose
+        span of msg_ids holds it (`HourSpans`), and a conflict is told on the later version.
         A record without a msg_id repeats one of this hour (`anonymous`) or of an earlier hour of
         the run (`run_unidentified`): both tables are indexed as the hour ends, so the run's
         memory holds one hour of them, whatever the history.
@@ -981,6 +986,8 @@ class _Archiver:
         start, end = partition.start_ms, partition.end_ms
         strays = set(lookup(_STRAYS_OF_HOUR, (start, end)).fetchall())
         stray_ids = {identity for identity, _ in strays}
+        floor, ceiling, elsewhere = self._hour_spans.other_hours(start)
+        told: set[str] = set()  # msg_ids found in another hour, once an hour
         new_strays: list[tuple[int, str, str]] = []
         untimed: list[tuple[str, str]] = []
         anonymous: set[str] = set()
@@ -1023,6 +1030,15 @@ class _Archiver:
                     if sent is not None and start <= sent < end:
                         repeated = pair in strays
                         if stray_ids and not repeated and identity in stray_ids:
+                            findings.append(conflicting_content(identity).to_dict())
+                        elif (
+                            identity <= ceiling
+                            and identity >= floor
+                            and not repeated
+                            and identity not in told
+                            and elsewhere(identity)
+                        ):
+                            told.add(identity)
                             findings.append(conflicting_content(identity).to_dict())
                     elif sent is None:
                         repeated = lookup(_IN_RUN_UNTIMED, pair).fetchone() is not None
@@ -1129,6 +1145,7 @@ class _Archiver:
         indexed.sort()
         if indexed:
             self._indexed_spans.append((indexed[0][4], _PAIR(indexed[0]), _PAIR(indexed[-1])))
+            self._hour_spans.add(indexed, indexed[0][4])
         with self._temporary() as db:
             _insert_rows(db, "run_messages", 7, indexed)
             db.executemany("INSERT INTO run_untimed VALUES (?, ?)", untimed)

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_instructions.py [--hours 2] [--baseline-records 200]
         [--only worker,coordinator,baseline,steps] [--python OTHER/.venv/bin/python]
-        [--keep DIR] [--json FILE]
+        [--keep DIR] [--json FILE] [--msg-id-order ordered|snowflake|random]
     .venv/bin/python bench/bench_instructions.py --compare BEFORE.json AFTER.json
 
 Wall-clock rates on this shared machine swing 2-3x between sessions with its load, baselines
@@ -495,7 +495,14 @@ def per_record(records: int, large: Path, small: Path | None = None) -> dict[str
     return figures
 
 
-def measure(python: str, hours: int, baseline_records: int, only: set[str], keep: Path | None):
+def measure(
+    python: str,
+    hours: int,
+    baseline_records: int,
+    only: set[str],
+    keep: Path | None,
+    msg_id_order: str = "ordered",
+):
     """Counts what `only` names, each in a callgrind process of its own, all at once: a count
     does not depend on what else runs, so they share the cores."""
     folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="bench-icount-"))
@@ -515,7 +522,7 @@ def measure(python: str, hours: int, baseline_records: int, only: set[str], keep
     figures: dict[str, Any] = {}
     try:
         with (
-            warmed_emulator(MESSAGES) as (_options, base_url, _warming),
+            warmed_emulator(MESSAGES, msg_id_order=msg_id_order) as (_options, base_url, _),
             ThreadPoolExecutor(max_workers=4) as pool,
         ):
             jobs["coordinator"] = ["run", base_url, str(first), str(hours)]
@@ -608,6 +615,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--keep", type=Path, help="keep hour files and callgrind outputs here")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     parser.add_argument(
+        "--msg-id-order",
+        choices=("ordered", "snowflake", "random"),
+        default="ordered",
+        help="msg_ids of the coordinator's emulator (the worker's hour files keep theirs)",
+    )
+    parser.add_argument(
         "--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"), help="print two --json files"
     )
     options = parser.parse_args(argv)
@@ -625,6 +638,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         options.baseline_records,
         set(options.only.split(",")),
         options.keep,
+        options.msg_id_order,
     )
     _print(figures)
     if options.json:

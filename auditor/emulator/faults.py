@@ -81,16 +81,23 @@ class RecordFaults:
     """Which records the served history duplicates, contradicts, delivers late, or follows with a
     mangled line (persistently: a server that lies, not a transfer that broke)."""
 
-    DUPLICATE, CONFLICT, LATE, MANGLED = 0xD0B, 0xC0F, 0x1A7E, 0x3A9
+    DUPLICATE, CONFLICT, LATE, MANGLED, RESENT = 0xD0B, 0xC0F, 0x1A7E, 0x3A9, 0x5E7
 
     def __init__(
-        self, seed: int, duplicate: float, conflict: float, late: float, mangled: float = 0.0
+        self,
+        seed: int,
+        duplicate: float,
+        conflict: float,
+        late: float,
+        mangled: float = 0.0,
+        resent: float = 0.0,
     ) -> None:
         self._seed = seed
         self._duplicate = duplicate
         self._conflict = conflict
         self._late = late
         self._mangled = mangled
+        self._resent = resent
 
     def mangled(self, index: int) -> bool:
         return chance(self._mangled, self._seed, self.MANGLED, index)
@@ -104,9 +111,16 @@ class RecordFaults:
     def late(self, index: int) -> bool:
         return chance(self._late, self._seed, self.LATE, index)
 
+    def resent(self, index: int) -> bool:
+        return chance(self._resent, self._seed, self.RESENT, index)
+
     @property
     def any_late(self) -> bool:
         return self._late > 0
+
+    @property
+    def any_resent(self) -> bool:
+        return self._resent > 0
 
 
 def conflicting_version(record: dict[str, Any]) -> dict[str, Any]:
@@ -123,6 +137,21 @@ def conflicting_version(record: dict[str, Any]) -> dict[str, Any]:
     else:
         version["payload"] = {"bodies": [], "ext": {"em_edited": True}}
     return version
+
+
+def resent_version(record: dict[str, Any]) -> dict[str, Any] | None:
+    """`record` edited and sent again an hour later under its `msg_id` (None for a record
+    without a msg_id or an integer timestamp): a version that the next hour's file serves in
+    its own hour, so that only a run comparing its hours can see the two contents."""
+    sent = record.get("timestamp")
+    if "msg_id" not in record or type(sent) is not int:
+        return None
+    version = conflicting_version(record)
+    version["timestamp"] = sent + RESEND_DELAY_MS
+    return version
+
+
+RESEND_DELAY_MS = 3_600_000
 
 
 class RateLimit:

@@ -1,9 +1,11 @@
 """The synthetic history as the emulator serves it: planted copies, conflicts, late records.
 
 Every record of the history is served as its original, then (by `RecordFaults`) an exact copy
-and a conflicting version with the same `msg_id`. The ground truth a client must end up with is
-the originals plus the conflicting versions, never the copies. Hour files are built once and
-cached as gzip bytes, since generating a record is the expensive part.
+and a conflicting version with the same `msg_id`; an edit of it re-sent an hour later
+(`faults.resent_version`) is served by the next hour's file, timed in that hour. The ground
+truth a client must end up with is the originals, conflicting and re-sent versions, never the
+copies. Hour files are built once and cached as gzip bytes, since generating a record is the
+expensive part.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from typing import Any
 import orjson
 
 from auditor.emulator.dataset import SyntheticHistory
-from auditor.emulator.faults import RecordFaults, conflicting_version
+from auditor.emulator.faults import (
+    RESEND_DELAY_MS,
+    RecordFaults,
+    conflicting_version,
+    resent_version,
+)
 from auditor.partitions import HOUR_MS
 
 ORIGINAL, COPY, CONFLICT = 0, 1, 2
@@ -53,6 +60,19 @@ class Feed:
             for variant, record in self.items(index):
                 if variant != COPY:
                     yield record
+        yield from self.resent(since_ms, until_ms)
+
+    def resent(self, since_ms: int, until_ms: int) -> Iterator[dict[str, Any]]:
+        """The edits re-sent into `[since_ms, until_ms)` of records sent `RESEND_DELAY_MS`
+        earlier (`RecordFaults.resent`)."""
+        if not self.faults.any_resent:
+            return
+        earlier = self.history.index_range(since_ms - RESEND_DELAY_MS, until_ms - RESEND_DELAY_MS)
+        for index in earlier:
+            if self.faults.resent(index):
+                version = resent_version(self.history.record(index))
+                if version is not None:
+                    yield version
 
     def hour_file(self, start_ms: int, with_late: bool) -> bytes:
         """Gzip of the hour's served records a line each; `with_late=False` leaves out late ones."""
@@ -91,6 +111,9 @@ class Feed:
             everything += lines
             if not self.faults.late(index):
                 on_time += lines
+        for version in self.resent(start_ms, start_ms + HOUR_MS):
+            everything.append(orjson.dumps(version))
+            on_time.append(everything[-1])
         built = {True: _gzip_lines(everything)}
         if self.faults.any_late:
             built[False] = _gzip_lines(on_time)

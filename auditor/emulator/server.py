@@ -95,6 +95,7 @@ class EmulatorOptions:
     conflict_rate: float = 0.0
     late_rate: float = 0.0
     mangled_rate: float = 0.0
+    resent_rate: float = 0.0  # edits re-sent an hour later under their msg_id (`resent_version`)
     shifting_rate: float = 0.0  # hours whose file differs on every download (`feed.shifted`)
     truncate_rate: float = 0.0
     garbage_rate: float = 0.0
@@ -189,6 +190,7 @@ class Emulator:
             options.conflict_rate,
             options.late_rate,
             options.mangled_rate,
+            options.resent_rate,
         )
         self.feed = Feed(self.history, record_faults)
         self.pager: LegacyPager | HostilePager = LegacyPager(
