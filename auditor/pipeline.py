@@ -41,6 +41,7 @@ from auditor import __version__, crashpoints, disks, unrecorded
 from auditor.archive import layout
 from auditor.archive.bag import BagWriter, partial_path_for, publish_bag
 from auditor.archive.baginfo import check_bag_format, parse_bag_info
+from auditor.archive.canonical import canonical, canonical_of
 from auditor.archive.keys import derive_salt_key, load_signing_key
 from auditor.archive.publickey import fingerprint
 from auditor.collector import fewer_collections
@@ -623,7 +624,7 @@ class _Archiver:
         self._lost_hours: list[int] = []
         self._hours_strays = self._records_served = 0
         self._strays_told = False
-        self._add_findings: Callable[[Iterable[dict[str, Any]]], int] | None = None
+        self._add_finding_lines: Callable[[Iterable[bytes]], int] | None = None
         self.report: ReportBuilder | None = None
         self.db = state.db
         # The run's archived pairs, keyed by the hour that served them first: an hour's rows,
@@ -740,17 +741,24 @@ class _Archiver:
         finding: dict[str, Any],
         record: dict[str, Any] | None = None,
         place: tuple[int | None, str | None] | None = None,
+        parsed: bool = False,
     ) -> None:
         """Writes a finding into the bag as it comes, and counts and reports it (`place`: its
         record's send time and sender, for the report's charts and CSV). The record a schema
         finding is about goes to the report beside it, for the schema table to show, never into
         the finding: the CSV and JSONL the run writes are what `auditor report` writes from the
-        bag, whose findings do not hold the record (nor the attachment secrets it may hold)."""
-        self._add_findings((finding,))
+        bag, whose findings do not hold the record (nor the attachment secrets it may hold).
+
+        `parsed`: the finding was read from JSON (a worker's spool), so each `null` in it is
+        None, never a NaN, and its canonical form is orjson's sorted output unless a float
+        needs the reference's spelling (`canonical_of`): a run with a finding a record spares
+        looking for NaN in each. The report spools the same bytes."""
+        line = canonical_of(finding, _sorted_json(finding)) if parsed else canonical(finding)
+        self._add_finding_lines((line,))
         self.severities[finding["severity"]] += 1
         self.findings += 1
         shown = record if record is not None and finding["category"] == "schema" else None
-        self.report.observe_finding(finding, place, shown)
+        self.report.observe_finding(finding, place, shown, line)
 
     def archive(
         self,
@@ -777,7 +785,7 @@ class _Archiver:
         self.report = ReportBuilder(
             self.run_info(writer), policy=policy_view(self.policy, layout.POLICY)
         )
-        self._add_findings = writer.add_findings
+        self._add_finding_lines = writer.add_finding_lines
         with writer:
             writer.add_file(layout.POLICY.removeprefix(f"{layout.DATA}/"), self.policy.raw)
             for each in self.policy.term_files:
@@ -1111,7 +1119,7 @@ class _Archiver:
                     record = orjson.loads(canonical) if shown else None
                     for finding in findings:
                         finding["seq"] = seq
-                        emit(finding, record, (sent, who))
+                        emit(finding, record, (sent, who), True)
                 for reference in references:
                     self._attach(writer, reference, seq, (sent, who))
                 seq += 1
@@ -1524,3 +1532,12 @@ def _changed(identity: str, first_run: int) -> dict[str, Any]:
         f"message {identity} differs from the version archived by run {first_run}",
         details={"first_run": first_run},
     ).to_dict()
+
+
+def _sorted_json(finding: dict[str, Any]) -> bytes | None:
+    """orjson's sorted-keys bytes of a finding read from JSON, None where orjson cannot write
+    them (`canonical_of` then takes the reference's way)."""
+    try:
+        return orjson.dumps(finding, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return None

@@ -316,10 +316,17 @@ class PartitionProcessor:
             paths["unreadable"].open("wb") as unreadable_out,
         ):
             label = partition.label(self.source.hour_timezone)
+            for finding in partition_findings:
+                findings_out.write(orjson.dumps(finding.to_dict()) + b"\n")
+                severities[finding.severity] += 1
+            # each written as made: an hour of garbage held them all (~620 bytes a line)
             for line, problem in enumerate(result.unreadable, start=1):
                 unreadable_out.write(problem.raw.replace(b"\n", b" ") + b"\n")
-                partition_findings.append(_unreadable(problem, label, line))
-            partition_findings += [conflicting_content(identity) for identity in result.conflicts]
+                finding = _unreadable(problem, label, line)
+                findings_out.write(orjson.dumps(finding.to_dict()) + b"\n")
+                severities[finding.severity] += 1
+            findings = len(partition_findings) + len(result.unreadable)
+            partition_findings = [conflicting_content(identity) for identity in result.conflicts]
             if result.outside:
                 partition_findings.append(_strays(partition, result.outside, result.count))
             if result.files > 1:
@@ -329,7 +336,7 @@ class PartitionProcessor:
             for finding in partition_findings:
                 findings_out.write(orjson.dumps(finding.to_dict()) + b"\n")
                 severities[finding.severity] += 1
-            findings = len(partition_findings)
+            findings += len(partition_findings)
             salt_of = salter(self.settings.salt_key)
             check = self.validator.check
             evaluate = self.engine.evaluate

@@ -280,7 +280,7 @@ def inner_steps(folder: Path, _unused: int) -> int:
     return counted
 
 
-def _audit(base_url: str, since_ms: int, hours: int) -> int:
+def _audit(base_url: str, since_ms: int, hours: int, policy: str) -> int:
     """`run_audit --workers 2` over `hours` hours from `since_ms`; returns records archived."""
     from auditor.archive.keys import generate_key_files
     from auditor.pipeline import RunSettings, run_audit
@@ -294,7 +294,7 @@ def _audit(base_url: str, since_ms: int, hours: int) -> int:
             source=ConnectionSettings(
                 base_url=base_url, org=ORG, app=APP, client_id=CLIENT, client_secret=SECRET
             ),
-            policy_path=example_policy(),
+            policy_path=Path(policy) if policy else example_policy(),
             key_path=key,
             out_dir=folder / "archive",
             state_path=folder / "state.db",
@@ -310,18 +310,18 @@ def _audit(base_url: str, since_ms: int, hours: int) -> int:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def inner_run(base_url: str, since_ms: int, hours: int) -> int:
+def inner_run(base_url: str, since_ms: int, hours: int, policy: str = "") -> int:
     """Three audits in one process: one hour (warming; run in this process, as a one-hour
     window is), then `hours` and `2 * hours` (two forked workers each), each counted apart;
     returns the records the third archived beyond the second."""
     from auditor import pipeline  # noqa: F401  (imported before the count, as a run's CLI does)
 
     _mark()
-    _audit(base_url, since_ms, 1)
+    _audit(base_url, since_ms, 1, policy)
     _mark()
-    smaller = _audit(base_url, since_ms, hours)
+    smaller = _audit(base_url, since_ms, hours, policy)
     _mark()
-    larger = _audit(base_url, since_ms, 2 * hours)
+    larger = _audit(base_url, since_ms, 2 * hours, policy)
     _mark()
     return larger - smaller
 
@@ -336,7 +336,7 @@ def _inner(argv: list[str]) -> int:
     elif kind == "steps":
         records = inner_steps(Path(rest[0]), int(rest[1]))
     else:
-        records = inner_run(rest[0], int(rest[1]), int(rest[2]))
+        records = inner_run(rest[0], int(rest[1]), int(rest[2]), rest[3])
     Path(rest[-1]).write_text(str(records))
     return 0
 
@@ -502,6 +502,7 @@ def measure(
     only: set[str],
     keep: Path | None,
     msg_id_order: str = "ordered",
+    policy: Path | None = None,
 ):
     """Counts what `only` names, each in a callgrind process of its own, all at once: a count
     does not depend on what else runs, so they share the cores."""
@@ -525,7 +526,13 @@ def measure(
             warmed_emulator(MESSAGES, msg_id_order=msg_id_order) as (_options, base_url, _),
             ThreadPoolExecutor(max_workers=4) as pool,
         ):
-            jobs["coordinator"] = ["run", base_url, str(first), str(hours)]
+            jobs["coordinator"] = [
+                "run",
+                base_url,
+                str(first),
+                str(hours),
+                str(policy.resolve()) if policy else "",
+            ]
             running = {
                 kind: pool.submit(counted, python, folder, kind, argv)
                 for kind, argv in jobs.items()
@@ -613,6 +620,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--only", default="worker,coordinator,baseline,steps")
     parser.add_argument("--python", default=sys.executable, help="the interpreter to count")
     parser.add_argument("--keep", type=Path, help="keep hour files and callgrind outputs here")
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        help="the coordinator's run with this policy instead of the example (bench/hold_all.yaml:"
+        " a finding a record, for the coordinator's cost a finding)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here too")
     parser.add_argument(
         "--msg-id-order",
@@ -639,6 +652,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         set(options.only.split(",")),
         options.keep,
         options.msg_id_order,
+        options.policy,
     )
     _print(figures)
     if options.json:

@@ -1,5 +1,6 @@
 """`auditor emulator` as a command: its start line, its ready file, a clean exit on SIGTERM."""
 
+import gzip
 import os
 import re
 import signal
@@ -7,10 +8,12 @@ import subprocess
 import sys
 import time
 
+import orjson
 import requests
 from click.testing import CliRunner
 
 from auditor.cli import main
+from auditor.emulator.dataset import SyntheticHistory
 
 LINE = re.compile(
     r"emulator listening on (http://127\.0\.0\.1:\d+) \(acme/chat, 50 messages "
@@ -116,3 +119,51 @@ def test_a_history_reaching_past_the_year_9000_is_refused():
     assert result.output == (
         "auditor: error: --start 9999-12-31T23:00Z and --days 5 reach past the year 9000\n"
     )
+
+
+def test_the_dataset_rates_plant_what_they_say_in_the_served_history():
+    """`--defect-rate 1 --keyword-rate 1 --pii-rate 0`: every record served breaks its schema
+    and every text body holds a term, as the history's truth with those rates says; so a run
+    with a finding a record needs no special policy."""
+    process = start("--defect-rate", "1", "--keyword-rate", "1", "--pii-rate", "0")
+    try:
+        base_url = LINE.fullmatch(process.stdout.readline()).group(1)
+        token = requests.post(
+            f"{base_url}/acme/chat/token",
+            json={
+                "grant_type": "client_credentials",
+                "client_id": "demo-client",
+                "client_secret": "demo-secret",
+            },
+            timeout=10,
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        served = []
+        for hour in range(48):
+            label = f"{2026110100 + (hour // 24) * 100 + hour % 24}"
+            answer = requests.get(
+                f"{base_url}/acme/chat/chatmessages/{label}", headers=headers, timeout=10
+            )
+            if answer.status_code == 200:
+                data = requests.get(answer.json()["data"][0]["url"], timeout=10).content
+                served += [orjson.loads(line) for line in gzip.decompress(data).splitlines()]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=10)
+    history = SyntheticHistory(
+        messages=50, days=2, org="acme", app="chat", defect_rate=1, keyword_rate=1, pii_rate=0
+    )
+    truths = [history.truth(index) for index in range(len(history))]
+    assert sorted(served, key=orjson.dumps) == sorted(
+        (truth.record for truth in truths), key=orjson.dumps
+    )
+    assert all(truth.defect is not None for truth in truths)
+    assert all(truth.pii == () for truth in truths)
+    texts = [t for t in truths if any(b.get("type") == "txt" for b in _bodies(t.record))]
+    assert texts and all(truth.keywords for truth in texts)
+
+
+def _bodies(record):
+    payload = record.get("payload")
+    bodies = payload.get("bodies") if isinstance(payload, dict) else None
+    return [body for body in bodies if isinstance(body, dict)] if isinstance(bodies, list) else []

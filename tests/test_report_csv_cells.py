@@ -266,3 +266,66 @@ def test_the_csv_cuts_a_long_match_and_findings_jsonl_keeps_it_whole(tmp_path):
     assert "[cut: 40,010 characters in all" in csv_row["matched"]
     assert _units(csv_row["details"]) <= 32_767
     assert matched in jsonl
+
+
+ODD_VALUES = [
+    None,
+    "",
+    "plain text",
+    'a "quoted" word',
+    "=1+1",
+    "-5",
+    "@SUM(A1)",
+    "\tx",
+    "007",
+    "1/2",
+    "Jan-2026",
+    "march on",
+    "may be",
+    "Dec",
+    "NUL\0inside",
+    "\0",
+    '"\0"',
+    "x" * 20_000,
+    "=" + "y" * 40_000,
+    "🙂" * 17_000,
+    "中文，内幕消息",
+    "line\r\nbreak",
+    0,
+    -1,
+    10**15,
+    -(10**15),
+    1.5,
+    0.1 + 0.2,
+    1e300,
+    True,
+    False,
+    [1, "a"],
+    {"k": None},
+]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES)
+def test_a_findings_line_is_what_the_csv_writer_writes_of_its_row(value):
+    """`row_line`, the CSV's fast path, writes what `csv_line(row(...))` does, whatever a
+    column holds."""
+    from auditor.report.formats.csv import SendTimes, csv_line, row_line
+
+    keys = ("matched", "start", "end", "confidence", "reason", "keyword", "type", "file", "line")
+    shown = {
+        "msg_id": value,
+        "category": value,
+        "rule": value,
+        "severity": value,
+        "message": value,
+        "pointer": value,
+        "details": {key: value for key in keys} | {"list": value, "term": value},
+    }
+    sent = SendTimes(info().timezone())
+    sender = value if isinstance(value, str) else None
+    for place in ((NOV_1 + 1_234, sender), (None, None), (NOV_1 - 1, "u")):
+        expected = csv_line(row(shown, place, sent))
+        assert row_line(shown, place, sent) == expected
+        assert next(csv.reader(io.StringIO(expected, newline=""))) == next(
+            csv.reader(io.StringIO(row_line(shown, place, sent), newline=""))
+        )

@@ -298,13 +298,21 @@ class BagWriter:
 
     def add_findings(self, findings: Iterable[Mapping[str, Any]]) -> int:
         """Appends findings (dicts, or objects with `to_dict`) to `data/findings.jsonl`."""
+        return self.add_finding_lines(
+            canonical(finding.to_dict() if hasattr(finding, "to_dict") else dict(finding))
+            for finding in findings
+        )
+
+    def add_finding_lines(self, lines: Iterable[bytes]) -> int:
+        """Appends findings already in their canonical form (`canonical`'s bytes, a line each,
+        without its line break) to `data/findings.jsonl`: the caller that has them spares
+        writing each again."""
         self._check_open()
         if self._findings is None:
             self._findings = _HashedFile(self.partial_path / layout.FINDINGS)
         written = 0
-        for finding in findings:
-            value = finding.to_dict() if hasattr(finding, "to_dict") else dict(finding)
-            self._findings.write(canonical(value) + b"\n")
+        for line in lines:
+            self._findings.write(line + b"\n")
             written += 1
         self._findings_count += written
         return written

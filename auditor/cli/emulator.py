@@ -75,6 +75,27 @@ _YEAR_9000_MS = 221_845_392_000_000
     "interleaved within an hour, as Easemob's), or in random order (a legacy export).",
 )
 @click.option(
+    "--defect-rate",
+    type=_RATE,
+    default=0.02,
+    show_default=True,
+    help="Share of records planted with a schema defect (each fails its schema).",
+)
+@click.option(
+    "--keyword-rate",
+    type=_RATE,
+    default=0.06,
+    show_default=True,
+    help="Share of text bodies planted with a keyword term (1 for a finding-heavy history).",
+)
+@click.option(
+    "--pii-rate",
+    type=_RATE,
+    default=0.04,
+    show_default=True,
+    help="Share of text bodies planted with PII (a phone, ID or card number, email, IP, URL).",
+)
+@click.option(
     "--start",
     default=format_instant(DEFAULT_START_MS),
     show_default=True,

@@ -102,6 +102,10 @@ class EmulatorOptions:
     short_page_rate: float = 0.0
     max_consecutive_faults: int = 2
     msg_id_order: str = "ordered"  # see dataset.MSG_ID_ORDERS
+    # shares of the history's records planted with a schema defect, a keyword term, PII
+    defect_rate: float = 0.02
+    keyword_rate: float = 0.06
+    pii_rate: float = 0.04
     legacy_hostile: str = ""  # a `hostile.parse_spec` text: legacy pages that lie
 
 
@@ -179,6 +183,9 @@ class Emulator:
             app=options.app,
             file_host=options.file_host,
             msg_id_order=options.msg_id_order,
+            defect_rate=options.defect_rate,
+            keyword_rate=options.keyword_rate,
+            pii_rate=options.pii_rate,
         )
         self.timezone = parse_hour_timezone(options.hour_timezone)
         self.tokens = TokenStore(

@@ -252,8 +252,10 @@ class ReportBuilder:
         finding: Mapping[str, Any] | Finding,
         place: tuple[int | None, str | None] | None = None,
         record: dict[str, Any] | None = None,
+        line: bytes | None = None,
     ) -> None:
-        """Counts, samples and spools one finding. `place` is its record's send time and sender,
+        """Counts, samples and spools one finding (`line`: its JSON, as the bag holds it, when
+        the caller has it; spooled as it is). `place` is its record's send time and sender,
         when the caller knows them; otherwise they come from the record in `details` or
         `record`, from `details["sent"]` and `details["sender"]` (a finding about a message the
         bag does not hold says them), or from a record observed recently, or the finding waits
@@ -264,11 +266,12 @@ class ReportBuilder:
         spool are what `auditor report` writes from the bag, which never holds it there."""
         if isinstance(finding, Finding):
             finding = finding.to_dict()
-        try:
-            line = orjson.dumps(finding, default=_plain, option=orjson.OPT_NON_STR_KEYS)
-        except TypeError:  # a record shown with it, nested deeper than orjson writes (255)
-            finding = _without_record(finding)
-            line = orjson.dumps(finding, default=_plain, option=orjson.OPT_NON_STR_KEYS)
+        if line is None:
+            try:
+                line = orjson.dumps(finding, default=_plain, option=orjson.OPT_NON_STR_KEYS)
+            except TypeError:  # a record shown with it, nested deeper than orjson writes (255)
+                finding = _without_record(finding)
+                line = orjson.dumps(finding, default=_plain, option=orjson.OPT_NON_STR_KEYS)
         self._spool.write(line + b"\n")
         number = self._sequence
         self._sequence += 1
@@ -282,7 +285,7 @@ class ReportBuilder:
         kind = table_for(category)
         self._by_table[kind.key] += 1
         details = finding.get("details")
-        details = details if isinstance(details, Mapping) else {}
+        details = details if type(details) is dict or isinstance(details, Mapping) else {}
         if record is None:
             record = details.get("record")
             record = record if isinstance(record, dict) else None

@@ -52,6 +52,9 @@ _FLUSH_ROWS = 1_000
 # Rows a sheet holds in Excel (and LibreOffice): one for the header, the rest for findings.
 SHEET_ROWS = 1_048_576
 ROWS_PER_FILE = SHEET_ROWS - 1
+# first characters of a text that needs a closer look: any other starts no formula, number,
+# date nor month's name
+_LOOKED_AT = CHECKED_START | frozenset("jfmasondJFMASOND")
 
 
 def sent_at(timestamp_ms: int | None, tz: timezone) -> str:
@@ -61,8 +64,9 @@ def sent_at(timestamp_ms: int | None, tz: timezone) -> str:
 
 
 class SendTimes:
-    """`sent_at` in one fixed-offset zone, a row each: the date is worked out once a day (the
-    datetime way took 5 us a row, the larger part of writing a row)."""
+    """`sent_at` in one fixed-offset zone, a row each: the text up to the minute is worked out
+    once a minute of the records' (the datetime way took 5 us a row, the larger part of writing
+    a row; a record's findings and its neighbours' share their minute)."""
 
     # the local seconds of 0001-01-01T00:00:00 and of 10000-01-01T00:00:00
     _FIRST = -62_135_596_800
@@ -72,7 +76,7 @@ class SendTimes:
         offset = tz.utcoffset(None)
         self._offset = int(offset.total_seconds()) if offset else 0
         self._suffix = datetime(2000, 1, 1, tzinfo=tz).isoformat()[19:] if offset else "+00:00"
-        self._days: dict[int, str] = {}
+        self._minutes: dict[int, str] = {}
 
     def __call__(self, timestamp_ms: int | None) -> str:
         if type(timestamp_ms) is not int:
@@ -81,17 +85,17 @@ class SendTimes:
         local = seconds + self._offset
         if not self._FIRST <= local < self._END:
             return utc_time(timestamp_ms)
-        day, rest = divmod(local, 86_400)
-        date = self._days.get(day)
-        if date is None:
-            if len(self._days) >= 10_000:
-                self._days.clear()
-            date = self._days[day] = datetime.fromtimestamp(day * 86_400, UTC).date().isoformat()
-        hours, rest = divmod(rest, 3_600)
-        minutes, rest = divmod(rest, 60)
+        minute, second = divmod(local, 60)
+        start = self._minutes.get(minute)
+        if start is None:
+            if len(self._minutes) >= 10_000:
+                self._minutes.clear()
+            day, rest = divmod(minute, 1_440)
+            date = datetime.fromtimestamp(day * 86_400, UTC).date().isoformat()
+            start = self._minutes[minute] = f"{date}T{rest // 60:02d}:{rest % 60:02d}:"
         if millis:
-            return f"{date}T{hours:02d}:{minutes:02d}:{rest:02d}.{millis:03d}{self._suffix}"
-        return f"{date}T{hours:02d}:{minutes:02d}:{rest:02d}{self._suffix}"
+            return f"{start}{second:02d}.{millis:03d}{self._suffix}"
+        return f"{start}{second:02d}{self._suffix}"
 
 
 _UTC_TIMES = SendTimes(UTC)
@@ -105,6 +109,60 @@ def row(
     """One finding as the CSV's columns; `details` keeps everything, as JSON. `place` is the
     send time and sender of the record it is about; `sent` shows the time (a `SendTimes`, UTC
     without one)."""
+    values = _values(finding, place)
+    cells = [
+        value
+        if type(value) is str
+        and value[:1] not in CHECKED_START
+        and value[:3].lower() not in MONTH_STARTS
+        and len(value) <= CELL_CHARS // 2
+        else ""
+        if value is None
+        else _cell(value)
+        for value in values
+    ]
+    # an ISO time with its `T`: no spreadsheet reads it as a number, nor does `_cell`
+    cells.insert(1, (sent or _UTC_TIMES)(place[0]))
+    return cells
+
+
+def row_line(
+    finding: Mapping[str, Any],
+    place: tuple[int | None, str | None],
+    sent: Callable[[int | None], str],
+) -> str:
+    """`csv_line(row(finding, place, sent))`, a finding's line of the CSV, in fewer steps: a
+    run with a finding a record writes a line a record, in the one process every record passes
+    through. Most cells are empty or plain text, which need no look; the quotes of all cells
+    are doubled and the cells joined in three passes over the whole line."""
+    texts = [
+        ""
+        if value is None
+        else value
+        if type(value) is str
+        and len(value) <= CELL_CHARS // 2
+        and (
+            value[:1] not in _LOOKED_AT
+            or (value[:1] not in CHECKED_START and value[:3].lower() not in MONTH_STARTS)
+        )
+        else _cell_text(value)
+        for value in _values(finding, place)
+    ]
+    texts.insert(1, sent(place[0]))
+    joined = "\0".join(texts)
+    if joined.count("\0") != len(texts) - 1:  # a NUL in a cell: joined the slower way
+        return csv_line(texts)
+    return '"' + joined.replace('"', '""').replace("\0", '","') + '"\r\n'
+
+
+def _cell_text(value: Any) -> str:
+    """`_cell(value)` as `csv_line` writes it."""
+    cell = _cell(value)
+    return cell if type(cell) is str else repr(cell) if type(cell) is float else str(cell)
+
+
+def _values(finding: Mapping[str, Any], place: tuple[int | None, str | None]) -> tuple[Any, ...]:
+    """The columns' values but `sent_at`, before they are made cells."""
     details = finding.get("details")
     details = details if isinstance(details, Mapping) else {}
     normalizations = details.get("normalizations")
@@ -113,7 +171,7 @@ def row(
     retain_until = details.get("retain_until")
     if isinstance(retain_until, int) and not isinstance(retain_until, bool):
         retain_until = utc_time(retain_until)
-    values = (
+    return (
         finding.get("msg_id"),
         place[1],
         finding.get("category"),
@@ -139,20 +197,6 @@ def row(
         # made, the bag holds them in canonical (sorted) order
         orjson.dumps(details, default=str, option=orjson.OPT_SORT_KEYS).decode() if details else "",
     )
-    cells = [
-        value
-        if type(value) is str
-        and value[:1] not in CHECKED_START
-        and value[:3].lower() not in MONTH_STARTS
-        and len(value) <= CELL_CHARS // 2
-        else ""
-        if value is None
-        else _cell(value)
-        for value in values
-    ]
-    # an ISO time with its `T`: no spreadsheet reads it as a number, nor does `_cell`
-    cells.insert(1, (sent or _UTC_TIMES)(place[0]))
-    return cells
 
 
 def csv_files(findings: int) -> list[str]:
@@ -188,7 +232,7 @@ class CsvFormat(ReportFormat):
         places: Iterator[tuple[int | None, str | None]] = report.places()
         sent = SendTimes(report.tz)
         for finding in report.findings():
-            yield csv_line(row(finding, next(places, (None, None)), sent))
+            yield row_line(finding, next(places, (None, None)), sent)
 
     @staticmethod
     def _dump_rows(handle: BinaryIO, lines: Iterator[str], limit: int | None) -> None:
