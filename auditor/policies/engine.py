@@ -64,7 +64,6 @@ class PolicyEngine:
         self.memo_size = memo_size
         self.now_ms = now_ms
         self._retention = RetentionDecider(policy, now_ms)
-        self._decide = self._retention.decide_facts
         self._pii = PiiScanner(policy.detectors)
         self._keywords = KeywordMatcher(policy.keyword_lists, self._pii.needles)
         self._terms = self._keywords.terms
@@ -83,7 +82,7 @@ class PolicyEngine:
 
     def evaluate(self, record: Record) -> Evaluation:
         facts, texts = glance(record)
-        until, verdict = self._decide(facts)
+        until, verdict = self._retention.decide_facts(facts)
         findings: Sequence[Finding] = ()
         if verdict.disposition != "keep":
             findings = [self._retention_finding(record, until, verdict)]

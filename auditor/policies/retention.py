@@ -220,7 +220,6 @@ class RetentionDecider:
         self._scopes = ScopeSet(
             [rule.scope for rule in policy.rules] + [hold.scope for hold in self._holds]
         )
-        self._mask = self._scopes.mask
         self._rule_bits = (1 << len(policy.rules)) - 1
         self._hold_shift = len(policy.rules)
         self._days: dict[int, dict[int, tuple]] = {}  # send day -> rules -> `_resolve`'s outcome
@@ -234,7 +233,7 @@ class RetentionDecider:
         """`decide` for facts already read (the engine reads facts and fields in one walk), as
         `Facts` or a plain tuple in the same order. Called once per record: one scope lookup
         (`ScopeSet.mask`) and one lookup of the outcome for those rules on the send day."""
-        mask = self._mask(facts)
+        mask = self._scopes.mask(facts)
         sent = facts[4]
         if sent is None:
             decision = NO_TIMESTAMP
