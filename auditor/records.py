@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -24,7 +24,7 @@ def msg_id(record: Record) -> str | None:
 
 
 # Instants before 1970 or from year 10000 on are not send times, and datetime cannot hold them.
-LATEST_MS = 253_402_300_800_000
+LATEST_MS: Final = 253_402_300_800_000
 _LATEST_DIGITS = len(str(LATEST_MS))
 
 

@@ -9,7 +9,7 @@ one finding for each thing a text repeats (see `_repeats`).
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from auditor.findings import Finding
 from auditor.partitions import format_instant
@@ -28,18 +28,20 @@ instructions of `evaluate`.
 The verdict is shared between records (see `auditor.policies.retention`), and every record
 without findings gets the same empty tuple."""
 
-MEMO_SIZE = 32_768  # entries in each of the two memos: about 5 MB each at most
-CONTEXT_CHARS = 200  # characters of a long text a finding keeps on each side of its match
-SPANS_KEPT = 100  # [start, end] pairs a finding of a repeated match lists
-MEMO_TEXT_LIMIT = 64  # characters of a text remembered whole
-DECODED_MEMO_SIZE = 2_048  # texts whose decoded keyword hits are remembered (at most 4.3 MB)
-DECODED_TEXT_LIMIT = 512  # characters of such a text (a shared link with percent-escapes)
-BLIND_KEY_LIMIT = 256  # UTF-8 bytes of a text remembered by its digit-blind key
-_ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+# `Final`: compiled code reads these as C constants or statics, not from the module's dict (a
+# look-up of about 100 instructions, several a record).
+MEMO_SIZE: Final = 32_768  # entries in each of the two memos: about 5 MB each at most
+CONTEXT_CHARS: Final = 200  # characters of a long text a finding keeps on each side of its match
+SPANS_KEPT: Final = 100  # [start, end] pairs a finding of a repeated match lists
+MEMO_TEXT_LIMIT: Final = 64  # characters of a text remembered whole
+DECODED_MEMO_SIZE: Final = 2_048  # texts whose decoded keyword hits are remembered (at most 4.3 MB)
+DECODED_TEXT_LIMIT: Final = 512  # characters of such a text (a shared link with percent-escapes)
+BLIND_KEY_LIMIT: Final = 256  # UTF-8 bytes of a text remembered by its digit-blind key
+_ZERO_DIGITS: Final = bytes.maketrans(b"123456789", b"000000000")
 TextMatches = tuple[tuple[KeywordHit, ...], tuple[PiiHit, ...]]
 """The keyword and sensitive-data hits in one text."""
 Hit = TypeVar("Hit", KeywordHit, PiiHit)
-_NOTHING: Any = ((), ())
+_NOTHING: Final[Any] = ((), ())
 """The matches of a text that matches nothing, one shared object compared by identity. It and
 the memo's values are typed `Any` because compiled code (see setup.py) holds a value typed as a
 fixed-length tuple unboxed and boxes it anew where an object is wanted, losing its identity."""
@@ -62,7 +64,6 @@ class PolicyEngine:
         self.memo_size = memo_size
         self.now_ms = now_ms
         self._retention = RetentionDecider(policy, now_ms)
-        self._decide = self._retention.decide_facts
         self._pii = PiiScanner(policy.detectors)
         self._keywords = KeywordMatcher(policy.keyword_lists, self._pii.needles)
         self._terms = self._keywords.terms
@@ -81,7 +82,7 @@ class PolicyEngine:
 
     def evaluate(self, record: Record) -> Evaluation:
         facts, texts = glance(record)
-        until, verdict = self._decide(facts)
+        until, verdict = self._retention.decide_facts(facts)
         findings: Sequence[Finding] = ()
         if verdict.disposition != "keep":
             findings = [self._retention_finding(record, until, verdict)]

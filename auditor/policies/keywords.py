@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
@@ -513,10 +513,10 @@ def _gate(normal: Normalizer, wanted: dict[str, int]) -> tuple[dict[str, int], i
 
 
 ASCII_DIGITS = "0123456789"
-NEEDLE = 1  # the role of the caller's needles
-_TERM = 2  # the role of a term or allowlisted phrase
-MAY_REORDER = 4  # the text may display in another order than it is stored (`display`)
-_FIRST_PATTERN = 8  # the role of the list regex `k` is `_FIRST_PATTERN << k`
+NEEDLE: Final = 1  # the role of the caller's needles
+_TERM: Final = 2  # the role of a term or allowlisted phrase
+MAY_REORDER: Final = 4  # the text may display in another order than it is stored (`display`)
+_FIRST_PATTERN: Final = 8  # the role of the list regex `k` is `_FIRST_PATTERN << k`
 
 
 class KeywordMatcher:

@@ -23,8 +23,9 @@ from typing import Any, Final, NamedTuple
 
 from auditor.records import LATEST_MS, Record, body_type, receiver, sender, timestamp_ms
 
-_FILENAME = ("filename",)
-_BY_TYPE = {
+# `Final`: compiled code reads them as statics, not from the module's dict.
+_FILENAME: Final = ("filename",)
+_BY_TYPE: Final = {
     "txt": ("msg", "filename"),
     "combine": ("title", "summary", "filename"),
     "loc": ("addr", "filename"),
@@ -195,7 +196,7 @@ def glance(record: Record) -> tuple[tuple, list[str]]:
     ), texts
 
 
-_LEAVES = frozenset((float, bool, type(None)))  # JSON values that hold no text
+_LEAVES: Final = frozenset((float, bool, type(None)))  # JSON values that hold no text
 
 
 def _texts(value: Any, texts: list[str]) -> None:

@@ -67,6 +67,10 @@ Decision = tuple[int | None, RetentionVerdict]
 """`(retain_until_ms, verdict)`: `retain_until_ms` is None while an open-ended hold applies or
 when the record has no usable timestamp."""
 
+_Outcome = tuple[int, RetentionVerdict | None, RetentionVerdict | None]
+"""`(period, verdict while it runs, verdict after)` for the rules that apply on one send day (see
+`RetentionDecider._resolve`); typed, so compiled code unpacks it without iterating."""
+
 IndexEntry = tuple[int | None, str, str]
 """`(retain_until_ms, action, rule)` as the message index stores them."""
 
@@ -220,11 +224,10 @@ class RetentionDecider:
         self._scopes = ScopeSet(
             [rule.scope for rule in policy.rules] + [hold.scope for hold in self._holds]
         )
-        self._mask = self._scopes.mask
         self._rule_bits = (1 << len(policy.rules)) - 1
         self._hold_shift = len(policy.rules)
-        self._days: dict[int, dict[int, tuple]] = {}  # send day -> rules -> `_resolve`'s outcome
-        self._day: tuple[int, int, dict] = (0, 0, {})  # the last send day seen: start, end
+        self._days: dict[int, dict[int, _Outcome]] = {}  # send day -> rules -> outcome
+        self._day: tuple[int, int, dict[int, _Outcome]] = (0, 0, {})  # the last day: start, end
         self._held: dict[tuple[int, RetentionVerdict], tuple[int | None, RetentionVerdict]] = {}
 
     def decide(self, record: Record) -> Decision:
@@ -234,8 +237,8 @@ class RetentionDecider:
         """`decide` for facts already read (the engine reads facts and fields in one walk), as
         `Facts` or a plain tuple in the same order. Called once per record: one scope lookup
         (`ScopeSet.mask`) and one lookup of the outcome for those rules on the send day."""
-        mask = self._mask(facts)
-        sent = facts[4]
+        mask = self._scopes.mask(facts)
+        sent: int | None = facts[4]  # typed, so compiled code compares and adds native ints
         if sent is None:
             decision = NO_TIMESTAMP
         else:
@@ -285,7 +288,7 @@ class RetentionDecider:
             outcome = outcome._replace(later_hold=(every.winning_rule, every_end))
         return ends, outcome
 
-    def _day_of(self, sent: int) -> tuple[int, int, dict]:
+    def _day_of(self, sent: int) -> tuple[int, int, dict[int, _Outcome]]:
         """The send day of `sent` (UTC), and the outcomes already resolved for it. Records come
         in time order, so at most `DAYS_KEPT` days are kept, all forgotten at once when a new
         day would exceed them (a forgotten day is resolved again, to the same outcomes): a worker
@@ -299,9 +302,7 @@ class RetentionDecider:
             outcomes = days[start] = {}
         return start, start + DAY_MS, outcomes
 
-    def _resolve(
-        self, mask: int, day: int
-    ) -> tuple[int, RetentionVerdict | None, RetentionVerdict | None]:
+    def _resolve(self, mask: int, day: int) -> _Outcome:
         """The outcome for records sent on `day` that these rules apply to (a period added to a
         time of day keeps that time of day, so one day shares one outcome): the winning period,
         the verdict while it runs, and the verdict once it has run out (None: no rule applies).
