@@ -14,7 +14,10 @@ import subprocess
 import sys
 import tracemalloc
 
+import pytest
+
 from auditor.partitions import DAY_MS
+from auditor.policies.engine import PolicyEngine
 from auditor.policies.keywords import KeywordMatcher
 from auditor.policies.loading import load_policy
 from auditor.policies.model import KeywordList, Term
@@ -125,3 +128,35 @@ def test_a_keyword_matcher_costs_a_few_hundred_bytes_a_term() -> None:
     assert matcher.scan("他说 " + lists[0].terms[0].text)
     assert peak / 20_000 < 520
     assert retained / 20_000 < 235
+
+
+def _letters(number: int) -> str:
+    """A suffix unique to `number` without ASCII digits, so each text is remembered whole."""
+    return "".join(chr(0x61 + number // 26**place % 26) for place in range(3))
+
+
+def _memo_bytes(hits_a_text: int, digit: str) -> int:
+    """What an engine holds after distinct short texts of `hits_a_text` keyword hits each fill
+    a memo of 500 texts (with the first, which builds the process's tables before it counts).
+    Collected (which empties the freed tuples Python keeps for reuse), not at its peak. With a
+    `digit`, the texts fill the memo of texts with their digits zeroed instead."""
+    engine = PolicyEngine(load_policy(example_policy()), NOV_1, memo_size=500)
+    texts = ["，".join(["洗钱"] * hits_a_text) + "，" + _letters(n) + digit for n in range(499)]
+    engine.matches("洗钱，aaa" + digit)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for text in texts:
+            assert len(engine.matches(text)[0]) == hits_a_text
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("digit", ["", "7"])
+def test_the_text_memos_hold_no_more_bytes_when_texts_have_many_hits(digit: str) -> None:
+    """A keyword-heavy policy (about ten hits a text) made a full memo of 32,768 texts about
+    60 MB, and a worker 152 MB against 91: the memos are bounded in hits as well as in texts."""
+    one, many = _memo_bytes(1, digit), _memo_bytes(20, digit)
+    assert many < 2 * one, (one, many)

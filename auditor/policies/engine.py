@@ -30,11 +30,11 @@ without findings gets the same empty tuple."""
 
 # `Final`: compiled code reads these as C constants or statics, not from the module's dict (a
 # look-up of about 100 instructions, several a record).
-MEMO_SIZE: Final = 32_768  # entries in each of the two memos: about 5 MB each at most
+MEMO_SIZE: Final = 32_768  # texts (~5 MB) and hits among them (~6.5 MB) in each of the two memos
 CONTEXT_CHARS: Final = 200  # characters of a long text a finding keeps on each side of its match
 SPANS_KEPT: Final = 100  # [start, end] pairs a finding of a repeated match lists
 MEMO_TEXT_LIMIT: Final = 64  # characters of a text remembered whole
-DECODED_MEMO_SIZE: Final = 2_048  # texts whose decoded keyword hits are remembered (at most 4.3 MB)
+DECODED_MEMO_SIZE: Final = 2_048  # texts (4.3 MB at most) and hits among them, of decoded text
 DECODED_TEXT_LIMIT: Final = 512  # characters of such a text (a shared link with percent-escapes)
 BLIND_KEY_LIMIT: Final = 256  # UTF-8 bytes of a text remembered by its digit-blind key
 _ZERO_DIGITS: Final = bytes.maketrans(b"123456789", b"000000000")
@@ -52,7 +52,9 @@ class PolicyEngine:
 
     What a text matches depends on the text alone, and short texts recur (push titles in `ext`,
     "收到", "ok", addresses, merged-message titles), so the matches of short texts are memoised,
-    up to `memo_size` of them (0 turns it off, and the digit-blind memo of `_match` with it);
+    up to `memo_size` of them holding at most `memo_size` hits in all (0 turns it off, and the
+    digit-blind memo of `_match` with it): a hit weighs about 200 bytes, so a memo bounded in
+    texts alone grew with a keyword-heavy policy's hits a text (to ~60 MB at ten).
     findings are still built per record. A record is read without JSON Pointers (`glance`); its
     pointers are read again only when one of its texts matched something.
     """
@@ -79,6 +81,9 @@ class PolicyEngine:
         self._holds = {hold.id: hold for hold in policy.holds}
         self._memo: dict[str, Any] = {}
         self._decoded: dict[str, Any] = {}
+        self._memo_hits = 0  # the hits each memo holds, bounded as its texts are
+        self._blind_hits = 0
+        self._decoded_hits = 0
 
     def evaluate(self, record: Record) -> Evaluation:
         facts, texts = glance(record)
@@ -148,8 +153,11 @@ class PolicyEngine:
                     self._candidates(text, roles & NEEDLE != 0, digits),
                 )
                 if len(key) <= BLIND_KEY_LIMIT and not (remember and key is raw):
-                    if len(blind) >= self.memo_size:
+                    held = self._blind_hits + len(term_hits)
+                    if len(blind) >= self.memo_size or held > self.memo_size:
                         blind.clear()
+                        held = len(term_hits)
+                    self._blind_hits = held
                     blind[key] = entry
             term_hits, roles, chosen = entry
             if key is not raw and roles <= NEEDLE and chosen is None:
@@ -172,9 +180,14 @@ class PolicyEngine:
             pii_hits = tuple(pii_hits) + tuple(shown_pii)
         found = (tuple(term_hits), tuple(pii_hits)) if term_hits or pii_hits else _NOTHING
         if remember:
-            if len(self._memo) >= self.memo_size:
-                self._memo.clear()
-            self._memo[text] = found
+            memo = self._memo
+            hits = len(term_hits) + len(pii_hits)
+            held = self._memo_hits + hits
+            if len(memo) >= self.memo_size or held > self.memo_size:
+                memo.clear()
+                held = hits
+            self._memo_hits = held
+            memo[text] = found
         return found
 
     def _with_decoded(self, text: str, term_hits: Sequence[KeywordHit], remember: Any) -> Any:
@@ -189,8 +202,11 @@ class PolicyEngine:
         found = decoded.get(text)
         if found is None:
             found = tuple(self._keywords.with_decoded(text, term_hits))
-            if len(decoded) >= DECODED_MEMO_SIZE:
+            held = self._decoded_hits + len(found)
+            if len(decoded) >= DECODED_MEMO_SIZE or held > DECODED_MEMO_SIZE:
                 decoded.clear()
+                held = len(found)
+            self._decoded_hits = held
             decoded[text] = found
         return found
 
