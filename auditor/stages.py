@@ -316,27 +316,20 @@ class PartitionProcessor:
             paths["unreadable"].open("wb") as unreadable_out,
         ):
             label = partition.label(self.source.hour_timezone)
-            for finding in partition_findings:
+
+            def unreadable() -> Iterator[Finding]:
+                """Each piece's finding as its line is written: an hour of garbage held them
+                all (~620 bytes a line)."""
+                for line, problem in enumerate(result.unreadable, start=1):
+                    unreadable_out.write(problem.raw.replace(b"\n", b" ") + b"\n")
+                    yield _unreadable(problem, label, line)
+
+            for finding in itertools.chain(
+                partition_findings, unreadable(), _hour_findings(partition, result)
+            ):
                 findings_out.write(orjson.dumps(finding.to_dict()) + b"\n")
                 severities[finding.severity] += 1
-            # each written as made: an hour of garbage held them all (~620 bytes a line)
-            for line, problem in enumerate(result.unreadable, start=1):
-                unreadable_out.write(problem.raw.replace(b"\n", b" ") + b"\n")
-                finding = _unreadable(problem, label, line)
-                findings_out.write(orjson.dumps(finding.to_dict()) + b"\n")
-                severities[finding.severity] += 1
-            findings = len(partition_findings) + len(result.unreadable)
-            partition_findings = [conflicting_content(identity) for identity in result.conflicts]
-            if result.outside:
-                partition_findings.append(_strays(partition, result.outside, result.count))
-            if result.files > 1:
-                partition_findings.append(_files_differ(partition, result.files))
-            if result.earlier:
-                partition_findings.append(_no_longer_served(partition, result.earlier))
-            for finding in partition_findings:
-                findings_out.write(orjson.dumps(finding.to_dict()) + b"\n")
-                severities[finding.severity] += 1
-            findings += len(partition_findings)
+                findings += 1
             salt_of = salter(self.settings.salt_key)
             check = self.validator.check
             evaluate = self.engine.evaluate
@@ -630,6 +623,18 @@ def _attachment_urls(record: dict[str, Any]) -> Iterator[tuple[str, int, str, st
             if isinstance(url, str) and "/chatfiles/" in url:
                 # a secret that is not text cannot be sent: asked without one, the source says so
                 yield url_key, position, url, secret if isinstance(secret, str) else None
+
+
+def _hour_findings(partition: Partition, result: PartitionResult) -> list[Finding]:
+    """What the hour's settling found of the hour as a whole, after its unreadable pieces."""
+    found = [conflicting_content(identity) for identity in result.conflicts]
+    if result.outside:
+        found.append(_strays(partition, result.outside, result.count))
+    if result.files > 1:
+        found.append(_files_differ(partition, result.files))
+    if result.earlier:
+        found.append(_no_longer_served(partition, result.earlier))
+    return found
 
 
 def _unreadable(problem: Unreadable, label: str, line: int) -> Finding:
