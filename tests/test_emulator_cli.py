@@ -32,6 +32,19 @@ def start(*args, env=None):
     )
 
 
+def token_answer(base_url: str, secret: str) -> requests.Response:
+    """The emulator's answer to a token request with `secret`."""
+    return requests.post(
+        f"{base_url}/acme/chat/token",
+        json={
+            "grant_type": "client_credentials",
+            "client_id": "demo-client",
+            "client_secret": secret,
+        },
+        timeout=10,
+    )
+
+
 def test_the_command_prints_its_line_serves_and_exits_0_on_sigterm(tmp_path):
     ready = tmp_path / "ready"
     secret_file = tmp_path / "secret"
@@ -40,15 +53,7 @@ def test_the_command_prints_its_line_serves_and_exits_0_on_sigterm(tmp_path):
     try:
         line = process.stdout.readline()
         base_url = LINE.fullmatch(line).group(1)
-        answer = requests.post(
-            f"{base_url}/acme/chat/token",
-            json={
-                "grant_type": "client_credentials",
-                "client_id": "demo-client",
-                "client_secret": "s3cr3t-from-file",
-            },
-            timeout=10,
-        )
+        answer = token_answer(base_url, "s3cr3t-from-file")
         assert ready.read_text() == base_url + "\n"
         assert answer.status_code == 200
     finally:
@@ -63,16 +68,7 @@ def test_the_client_secret_comes_from_the_environment():
     try:
         base_url = LINE.fullmatch(process.stdout.readline()).group(1)
         statuses = [
-            requests.post(
-                f"{base_url}/acme/chat/token",
-                json={
-                    "grant_type": "client_credentials",
-                    "client_id": "demo-client",
-                    "client_secret": secret,
-                },
-                timeout=10,
-            ).status_code
-            for secret in ("from-env", "demo-secret")
+            token_answer(base_url, secret).status_code for secret in ("from-env", "demo-secret")
         ]
     finally:
         process.send_signal(signal.SIGINT)
@@ -128,15 +124,7 @@ def test_the_dataset_rates_plant_what_they_say_in_the_served_history():
     process = start("--defect-rate", "1", "--keyword-rate", "1", "--pii-rate", "0")
     try:
         base_url = LINE.fullmatch(process.stdout.readline()).group(1)
-        token = requests.post(
-            f"{base_url}/acme/chat/token",
-            json={
-                "grant_type": "client_credentials",
-                "client_id": "demo-client",
-                "client_secret": "demo-secret",
-            },
-            timeout=10,
-        ).json()["access_token"]
+        token = token_answer(base_url, "demo-secret").json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         served = []
         for hour in range(48):
