@@ -153,11 +153,9 @@ class PolicyEngine:
                     self._candidates(text, roles & NEEDLE != 0, digits),
                 )
                 if len(key) <= BLIND_KEY_LIMIT and not (remember and key is raw):
-                    held = self._blind_hits + len(term_hits)
-                    if len(blind) >= self.memo_size or held > self.memo_size:
-                        blind.clear()
-                        held = len(term_hits)
-                    self._blind_hits = held
+                    self._blind_hits = _making_room(
+                        blind, self._blind_hits, len(term_hits), self.memo_size
+                    )
                     blind[key] = entry
             term_hits, roles, chosen = entry
             if key is not raw and roles <= NEEDLE and chosen is None:
@@ -181,12 +179,9 @@ class PolicyEngine:
         found = (tuple(term_hits), tuple(pii_hits)) if term_hits or pii_hits else _NOTHING
         if remember:
             memo = self._memo
-            hits = len(term_hits) + len(pii_hits)
-            held = self._memo_hits + hits
-            if len(memo) >= self.memo_size or held > self.memo_size:
-                memo.clear()
-                held = hits
-            self._memo_hits = held
+            self._memo_hits = _making_room(
+                memo, self._memo_hits, len(term_hits) + len(pii_hits), self.memo_size
+            )
             memo[text] = found
         return found
 
@@ -202,11 +197,9 @@ class PolicyEngine:
         found = decoded.get(text)
         if found is None:
             found = tuple(self._keywords.with_decoded(text, term_hits))
-            held = self._decoded_hits + len(found)
-            if len(decoded) >= DECODED_MEMO_SIZE or held > DECODED_MEMO_SIZE:
-                decoded.clear()
-                held = len(found)
-            self._decoded_hits = held
+            self._decoded_hits = _making_room(
+                decoded, self._decoded_hits, len(found), DECODED_MEMO_SIZE
+            )
             decoded[text] = found
         return found
 
@@ -382,3 +375,13 @@ def _pii_finding(
         details["in_key"] = True
     _add_occurrences(details, hits)
     return Finding(msg_id(record), "pii", rule.id, hit.severity, message, pointer, details)
+
+
+def _making_room(memo: dict, held: int, hits: int, size: int) -> int:
+    """The hits `memo` holds once an entry of `hits` more is stored, emptying it first where
+    the entry would take it past `size` texts or `size` hits: bounded in both, its memory does
+    not grow with a policy's hits a text."""
+    if len(memo) >= size or held + hits > size:
+        memo.clear()
+        return hits
+    return held + hits

@@ -55,6 +55,9 @@ CHECKED_START = _NUMERIC_START | frozenset(FORMULA)
 MONTH_STARTS = frozenset(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 )
+# first characters of a text that needs a closer look: any other starts no formula, number,
+# date nor month's name
+LOOKED_AT = CHECKED_START | frozenset("jfmasondJFMASOND")
 # The characters a spreadsheet cell holds (Excel's limit, in UTF-16 code units)
 CELL_CHARS = 32_767
 # The most significant digits a spreadsheet keeps of a number

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from auditor.report.cells import CELL_CHARS, CHECKED_START, MONTH_STARTS, csv_line
+from auditor.report.cells import CELL_CHARS, CHECKED_START, LOOKED_AT, MONTH_STARTS, csv_line
 from auditor.report.cells import spreadsheet_cell as _cell
 from auditor.report.content import Report
 from auditor.report.display import utc_time
@@ -52,9 +52,6 @@ _FLUSH_ROWS = 1_000
 # Rows a sheet holds in Excel (and LibreOffice): one for the header, the rest for findings.
 SHEET_ROWS = 1_048_576
 ROWS_PER_FILE = SHEET_ROWS - 1
-# first characters of a text that needs a closer look: any other starts no formula, number,
-# date nor month's name
-_LOOKED_AT = CHECKED_START | frozenset("jfmasondJFMASOND")
 
 
 def sent_at(timestamp_ms: int | None, tz: timezone) -> str:
@@ -142,7 +139,7 @@ def row_line(
         if type(value) is str
         and len(value) <= CELL_CHARS // 2
         and (
-            value[:1] not in _LOOKED_AT
+            value[:1] not in LOOKED_AT
             or (value[:1] not in CHECKED_START and value[:3].lower() not in MONTH_STARTS)
         )
         else _cell_text(value)
