@@ -283,3 +283,28 @@ def test_two_different_files_with_bad_lines_for_one_hour_keep_every_record_eithe
     assert result.files == 2
     cut = [line[: len(line) // 2] for line in lines[:2]]
     assert [piece.raw for piece in result.unreadable] == [cut[1], cut[0]]
+
+
+@pytest.mark.parametrize("on_disk", [False, True], ids=["in-memory", "settled-on-disk"])
+def test_a_broken_file_then_a_clean_one_keeps_the_broken_line_as_evidence(
+    tmp_path, monkeypatch, on_disk
+):
+    """The first download cuts the first record's line short, the second is whole: the hour
+    keeps every record once and the cut line, named as the earlier file's, as it keeps the
+    pieces of two broken files: that the source served garbage is evidence too."""
+    options = EmulatorOptions(messages=400, shifting_rate=1.0, shifting_looks=1)
+    if on_disk:
+        monkeypatch.setenv("AUDITOR_SETTLE_SPILL_RECORDS", "2")
+    with run_emulator(options) as emu:
+        partition = Partition(START)
+        result = HourFileSource(client_for(emu)).fetch(partition, tmp_path if on_disk else None)
+        records = [record for record, _content in result.entries()]
+        expected = fingerprints(emu.expected_records(START, START + HOUR_MS))
+        first = gzip.decompress(emu.feed.hour_file(START, with_late=True)).splitlines()[0]
+
+    assert emu.stats.downloads[partition.label()] == 2
+    assert fingerprints(records) == expected
+    assert result.files == 2
+    assert [(piece.where, piece.raw) for piece in result.unreadable] == [
+        ("2026110100:1 (in an earlier file)", first[: len(first) // 2])
+    ]

@@ -97,6 +97,7 @@ class EmulatorOptions:
     mangled_rate: float = 0.0
     resent_rate: float = 0.0  # edits re-sent an hour later under their msg_id (`resent_version`)
     shifting_rate: float = 0.0  # hours whose file differs on every download (`feed.shifted`)
+    shifting_looks: int = 0  # downloads of a shifting hour that differ, then whole (0: all)
     truncate_rate: float = 0.0
     garbage_rate: float = 0.0
     short_page_rate: float = 0.0
@@ -562,7 +563,10 @@ class Emulator:
             self._served_hours.add(start)
             look = self._downloads[start] = self._downloads.get(start, 0) + 1
         data = self.feed.hour_file(start, with_late=not first)
-        if chance(self.options.shifting_rate, self.options.seed, SHIFTING, start):
+        shifting = self.options.shifting_looks
+        if chance(self.options.shifting_rate, self.options.seed, SHIFTING, start) and (
+            not shifting or look <= shifting
+        ):
             data = shifted(data, look)
         self.stats.count(self.stats.downloads, label)
         if not truncate:

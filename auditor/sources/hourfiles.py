@@ -356,7 +356,7 @@ class HourFileSource(EasemobSource):
         reading: _Reading[Iterable[Record | Unreadable]] = _Reading(
             read=lambda data: read_hour_file(data, label),
             trouble=trouble,
-            union=lambda files, pieces: _union(files, label, pieces),
+            union=lambda files: _union(files, label),
         )
         found = self._looked(partition, label, reading)
         return [] if found is None else found
@@ -379,8 +379,8 @@ class HourFileSource(EasemobSource):
             )
             return "an empty file" if empty else "lines that are not records"
 
-        def union(files: list[bytes], pieces: bool) -> PartitionResult:
-            served = _union(files, label, pieces)
+        def union(files: list[bytes]) -> PartitionResult:
+            served = _union(files, label)
             return replace(settle(partition, served, fields, spill_dir), files=len(files))
 
         reading = _Reading(
@@ -427,7 +427,7 @@ class HourFileSource(EasemobSource):
                         if not looks:
                             return found
                         reading.drop(found)
-                        return reading.union([*looks.values(), data], False)
+                        return reading.union([*looks.values(), data])
                     digest = sha256(data).digest()
                     if last is not None:
                         reading.drop(last)
@@ -452,7 +452,7 @@ class HourFileSource(EasemobSource):
                 if len(looks) == 1:
                     return found
                 reading.drop(found)
-                return reading.union(list(looks.values()), True)
+                return reading.union(list(looks.values()))
             raise SourceError(f"hour {label}: {problem} on each of {self.attempts} attempts")
         finally:
             if last is not None:
@@ -465,12 +465,12 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class _Reading(Generic[T]):
     """How `HourFileSource._looked` reads a downloaded file: `read` it, say what is wrong with
-    what it read (`trouble`, "" for nothing), read several files together (`union`, whether
-    their unreadable pieces count), and `drop` what it read and no longer needs."""
+    what it read (`trouble`, "" for nothing), read several files together (`union`), and `drop`
+    what it read and no longer needs."""
 
     read: Callable[[bytes], T]
     trouble: Callable[[T], str]
-    union: Callable[[list[bytes], bool], T]
+    union: Callable[[list[bytes]], T]
     drop: Callable[[T], object] = lambda _found: None
 
 
@@ -481,22 +481,20 @@ def _read(data: bytes, label: str) -> Iterable[Record | Unreadable]:
     )
 
 
-def _union(files: list[bytes], label: str, pieces: bool) -> Iterator[Record | Unreadable]:
+def _union(files: list[bytes], label: str) -> Iterator[Record | Unreadable]:
     """What different files served for one hour hold together: every item of the last, then
     each item of an earlier one as many more times as it holds it beyond the files after it.
     A source that serves another broken file on each look would otherwise lose the records
     only the files set aside held; a record in several files is kept once, and a copy served
     twice within a file is kept (and counted as a duplicate) as that file alone would give it.
-    With `pieces` false (the last file had no bad line) the earlier files' unreadable pieces
-    are left out, as a clean file replaces a damaged one."""
+    The earlier files' unreadable pieces are kept even when the last file is clean: that the
+    source served them is evidence, as `pull --refetch` keeps an earlier pull's pieces."""
     held: Counter[bytes] = Counter()
     extra = 0
     for number, data in enumerate(reversed(files)):
         seen: Counter[bytes] = Counter()
         for item in _read(data, label):
             if isinstance(item, Unreadable):
-                if number and not pieces:
-                    continue
                 key = blake2b(b"\0" + item.raw, digest_size=16).digest()
             else:
                 key = blake2b(record_line(item), digest_size=16).digest()
