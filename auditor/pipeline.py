@@ -892,15 +892,16 @@ class _Archiver:
     ) -> None:
         """One spooled partition into the bag: its findings, its records, what was unreadable.
 
-        The spool digest the worker returned is checked over the very bytes archived, hashed as
-        they are read, so a spool rewritten meanwhile (by a worker orphaned from a killed run)
-        can never be signed; it is checked before anything is signed, and the bag is given up.
-        """
+        Each spool file is read a line or a piece at a time, never whole: an hour of garbage or
+        of findings would otherwise cost the coordinator memory in proportion to it. The spool
+        digest the worker returned is checked over the very bytes archived, hashed as they are
+        read, so a spool rewritten meanwhile (by a worker orphaned from a killed run) can never
+        be signed; it is checked before anything is signed, and the bag is given up. The digest
+        takes the findings after the records, so they are read twice: the bytes told first
+        must be the bytes read again (`told`)."""
         label = partition.label(self.source.tz)
         self._records_served += outcome.records
         paths = spool_paths(self.spool_dir, partition, outcome.attempt)
-        partition_findings = paths["findings"].read_bytes()
-        unreadable = paths["unreadable"].read_bytes()
         relook = self.run.relook
         second_look = (
             _SecondLook(label)
@@ -909,42 +910,49 @@ class _Archiver:
             and fetched_before(self.fetched, partition.start_ms)
             else None
         )
-        conflicts = []
-        for line in partition_findings.splitlines():
-            finding = orjson.loads(line)
-            if finding["rule"] in _REFUSED:
-                self._refused_hours.add(partition.start_ms)
-            if finding["rule"] == "hour-expired":
-                self._lost_hours.append(partition.start_ms)
-            if finding["rule"] == "served-in-another-hour":
-                self._hours_strays += finding["details"]["count"]
-                self._strays_told |= finding["severity"] == "high"
-            if second_look is not None and finding["rule"] == "conflicting-content":
-                conflicts.append(finding)  # told again only for a variant new in this look
-                continue
-            self.emit(finding)
+        told = hashlib.sha256()
+        with paths["findings"].open("rb") as spooled_findings:
+            for line in spooled_findings:
+                told.update(line)
+                finding = orjson.loads(line)
+                if finding["rule"] in _REFUSED:
+                    self._refused_hours.add(partition.start_ms)
+                if finding["rule"] == "hour-expired":
+                    self._lost_hours.append(partition.start_ms)
+                if finding["rule"] == "served-in-another-hour":
+                    self._hours_strays += finding["details"]["count"]
+                    self._strays_told |= finding["severity"] == "high"
+                if second_look is not None and finding["rule"] == "conflicting-content":
+                    continue  # told again only for a variant new in this look, read again below
+                self.emit(finding)
         digest = hashlib.sha256()
         counts = RecordCounts.from_json(outcome.counts)
         with paths["records"].open("rb") as spooled:
             kept = self._kept(_batches(spooled, digest), writer, partition, counts, second_look)
             writer.add_partition_lines(label, itertools.chain.from_iterable(kept))
-        if second_look is not None:
-            for finding in conflicts:
-                if finding["msg_id"] in second_look.new_ids:
+        again = hashlib.sha256()
+        for piece in _findings_again(paths["findings"], second_look is not None):
+            again.update(piece)
+            digest.update(piece)
+            if second_look is not None and _CONFLICT in piece:
+                finding = orjson.loads(piece)
+                if finding["rule"] == "conflicting-content" and (
+                    finding["msg_id"] in second_look.new_ids
+                ):
                     self.emit(finding)
+        if second_look is not None:
             self.relooked += second_look.known
             self.emit(second_look.finding())
-        digest.update(partition_findings)
-        digest.update(unreadable)
-        if digest.hexdigest() != outcome.spool_sha256:
+        pieces = _hashed_pieces(paths["unreadable"], digest)
+        if first := next(pieces, b""):
+            writer.add_file(f"unreadable/{label}.txt", itertools.chain((first,), pieces))
+        if digest.hexdigest() != outcome.spool_sha256 or again.digest() != told.digest():
             raise InputError(
                 f"{paths['records']}: the spool of hour {label} changed after its "
                 "worker finished; not signing it (run again to redo the hour)"
             )
         self.report.observe_counts(counts)
         self.report.observe_source_copies(outcome.duplicates)
-        if unreadable:
-            writer.add_file(f"unreadable/{label}.txt", unreadable)
 
     def _kept(
         self,
@@ -1451,6 +1459,28 @@ def _batches(spooled: BinaryIO, digest: Any) -> Iterator[list[bytes]]:
             yield lines[start : start + _BATCH_LINES]
     if rest:
         yield [rest + b"\n"]
+
+
+_CONFLICT = b'"conflicting-content"'
+
+
+def _findings_again(path: Path, by_line: bool) -> Iterator[bytes]:
+    """A partition's spooled findings read again: a line at a time when they are looked at
+    (an hour's second look tells its conflicts here), else a piece at a time."""
+    with path.open("rb") as spooled:
+        if by_line:
+            yield from spooled
+        else:
+            while piece := spooled.read(_READ_BYTES):
+                yield piece
+
+
+def _hashed_pieces(path: Path, digest: Any) -> Iterator[bytes]:
+    """The bytes of `path` a piece at a time, each taken into `digest` as it is read."""
+    with path.open("rb") as spooled:
+        while piece := spooled.read(_READ_BYTES):
+            digest.update(piece)
+            yield piece
 
 
 def _unaudited_before(runs: list[dict[str, Any]], since_ms: int) -> tuple[int, int] | None:

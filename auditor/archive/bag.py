@@ -93,15 +93,19 @@ class _HashedFile:
         self.digest.update(data)
         self.size += len(data)
 
-    def write_all(self, data: bytes | Path) -> None:
-        """`data`, or the content of a file copied in pieces, so that memory does not grow with
-        it (a findings CSV grows with the run; an attachment may reach the client's cap)."""
+    def write_all(self, data: bytes | Path | Iterable[bytes]) -> None:
+        """`data`, the content of a file copied in pieces, or pieces as given, so that memory
+        does not grow with it (a findings CSV grows with the run; an attachment may reach the
+        client's cap; an hour's unreadable pieces are hashed for its spool's digest as copied)."""
         if isinstance(data, Path):
             with data.open("rb") as source:
                 while chunk := source.read(1 << 20):
                     self.write(chunk)
-        else:
+        elif isinstance(data, bytes):
             self.write(data)
+        else:
+            for chunk in data:
+                self.write(chunk)
 
     def close(self) -> tuple[str, int]:
         self.handle.flush()
@@ -317,9 +321,9 @@ class BagWriter:
         self._findings_count += written
         return written
 
-    def add_file(self, relpath: str, data: bytes | Path) -> str:
-        """Adds a file (the report, ...) under `data/`: the content, or a file copied in pieces;
-        returns its path inside the bag."""
+    def add_file(self, relpath: str, data: bytes | Path | Iterable[bytes]) -> str:
+        """Adds a file (the report, ...) under `data/`: the content, a file copied in pieces, or
+        its pieces; returns its path inside the bag."""
         self._check_open()
         relative = f"{layout.DATA}/{relpath}"
         if not layout.PAYLOAD_PATH.fullmatch(relative) or ".." in relpath.split("/"):
