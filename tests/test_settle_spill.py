@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import random
+import tracemalloc
 
 import orjson
 import pytest
@@ -293,3 +294,35 @@ def test_hours_found_on_disk_without_their_checkpoint_are_adopted_through_the_di
     assert len(spilled) == 6  # each hour read back from its file, none fetched again
     assert {hour.status for hour in again.hours} == {"done"}
     assert adopted == pulled
+
+
+def test_an_hour_of_garbage_settled_on_disk_holds_its_pieces_on_disk_too(tmp_path, monkeypatch):
+    """Its records went to disk while every unreadable piece stayed in a list: an hour of
+    garbage held whole (~700 bytes a piece of 530), however large the hour."""
+    monkeypatch.setenv(SPILL_ENV, "100")
+    monkeypatch.setattr(settle_module, "_RUN_BYTES", 64 * 1024)
+
+    def settled(pieces: int) -> tuple[int, PartitionResult]:
+        served = (
+            Unreadable(f"2026110100:{n}", "not JSON", b"{cut off %06d" % n + b"x" * 512)
+            for n in range(1, pieces + 1)
+        )
+        tracemalloc.start()
+        try:
+            result = settle(HOUR, served, frozenset(), tmp_path)
+            return tracemalloc.get_traced_memory()[1], result
+        finally:
+            tracemalloc.stop()
+
+    small, _ = settled(4_000)
+    large, result = settled(12_000)
+
+    assert len(result.unreadable) == 12_000 and result.count == 0
+    assert [piece.where for piece in result.unreadable][::5_999] == [
+        "2026110100:1", "2026110100:6000", "2026110100:11999"
+    ]  # fmt: skip
+    assert result.unreadable[-1] == Unreadable("2026110100:12000", "not JSON",
+                                               b"{cut off 012000" + b"x" * 512)  # fmt: skip
+    assert list(result.unreadable) == list(result.unreadable)  # read again from the start
+    # held in a list, the 8,000 more pieces took 5.6 MB more
+    assert large - small < 1024 * 1024, (small, large)

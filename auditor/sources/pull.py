@@ -31,7 +31,7 @@ import hashlib
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -394,7 +394,7 @@ def unreadable_path(folder: Path, label: str) -> Path:
 
 
 def _keep_unreadable(
-    folder: Path, label: str, pieces: tuple[Unreadable, ...], earlier: list[bytes]
+    folder: Path, label: str, pieces: Sequence[Unreadable], earlier: list[bytes]
 ) -> None:
     """Writes the hour's unreadable pieces, then the `earlier` lines (or removes a stale file
     when there are none)."""
@@ -406,7 +406,7 @@ def _keep_unreadable(
         path.unlink(missing_ok=True)
 
 
-def _earlier_pieces(folder: Path, label: str, pieces: tuple[Unreadable, ...]) -> list[bytes]:
+def _earlier_pieces(folder: Path, label: str, pieces: Sequence[Unreadable]) -> list[bytes]:
     """The lines of the hour's unreadable file that the new fetch's `pieces` do not hold (each as
     many more times as the file holds it): what a `--refetch` keeps of an earlier pull's
     unreadable data, as it keeps the records the source no longer serves; the source's

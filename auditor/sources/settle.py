@@ -37,7 +37,7 @@ import marshal
 import os
 import struct
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 from itertools import groupby, islice
@@ -87,7 +87,8 @@ class PartitionResult:
     duplicates: int = 0
     conflicts: tuple[str, ...] = ()
     outside: int = 0
-    unreadable: tuple[Unreadable, ...] = ()
+    # A tuple, or for an hour settled on disk whose pieces outgrew `_RUN_BYTES`, `SpilledPieces`.
+    unreadable: Sequence[Unreadable] = ()
     content: tuple[bytes | None, ...] = ()
     # The records (and `content`) held on disk instead, for an hour settled there: then
     # `records` and `content` are empty, and `entries()` reads them back, once.
@@ -135,6 +136,7 @@ SPILL_ENV = "AUDITOR_SETTLE_SPILL_RECORDS"
 _RUN_BYTES = 16 << 20  # bytes of records sorted in memory before they are written as one run
 _ENTRY_OVERHEAD = 200  # what a record's tuple and objects cost beside its bytes, roughly
 _FRAME = struct.Struct("<II")
+_PIECE_FRAME = struct.Struct("<I")
 _READ_BUFFER = 1 << 16
 
 
@@ -401,6 +403,76 @@ class SpilledRecords:
         self._runs.close()
 
 
+class _Pieces:
+    """An hour's unreadable pieces as they arrive: held until they take `_RUN_BYTES`, then
+    written to disk (`SpilledPieces`) with every one after, so that an hour of garbage settled
+    on disk is not held whole in memory any more than its records are."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.held: list[Unreadable] = []
+        self.size = 0
+        self.spilled: SpilledPieces | None = None
+
+    def add(self, piece: Unreadable) -> None:
+        if self.spilled is not None:
+            self.spilled.add(piece)
+            return
+        self.held.append(piece)
+        self.size += len(piece.raw) + len(piece.where) + len(piece.error) + _ENTRY_OVERHEAD
+        if self.size >= _RUN_BYTES:
+            self.spilled = SpilledPieces(self.folder)
+            for each in self.held:
+                self.spilled.add(each)
+            self.held = []
+
+    def result(self) -> Sequence[Unreadable]:
+        return tuple(self.held) if self.spilled is None else self.spilled
+
+
+class SpilledPieces(Sequence[Unreadable]):
+    """Unreadable pieces on disk, in arrival order, read back at each iteration (by `pread`, so
+    that two readings never share a file position). The unnamed file goes with this object,
+    not with `PartitionResult.close`: a refetch hands the pieces on to the hour it settles
+    again (`pull._with_earlier`)."""
+
+    def __init__(self, folder: Path) -> None:
+        # Closed when this object goes; unnamed on Linux (O_TMPFILE).
+        self._file = tempfile.TemporaryFile(dir=folder, prefix=".settle-")  # noqa: SIM115
+        self._count = 0
+
+    def add(self, piece: Unreadable) -> None:
+        data = marshal.dumps((piece.where, piece.error, piece.raw))
+        self._file.write(_PIECE_FRAME.pack(len(data)) + data)
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Unreadable]:
+        self._file.flush()
+        descriptor, offset, size = self._file.fileno(), 0, _PIECE_FRAME.size
+        for _ in range(self._count):
+            (length,) = _PIECE_FRAME.unpack(os.pread(descriptor, size, offset))
+            where, error, raw = marshal.loads(os.pread(descriptor, length, offset + size))
+            offset += size + length
+            yield Unreadable(where, error, raw)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError("piece index out of range")
+        return next(islice(self, index, None))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def _settle_spilled(
     partition: Partition,
     served: Iterable[Record | Unreadable],
@@ -416,7 +488,7 @@ def _settle_spilled(
     arrival), those lacking a timestamp or msg_id after all others in arrival order: merged,
     that is `_settle`'s order (its sort is stable, and the arrival number decides what it
     leaves in arrival order)."""
-    unreadable: list[Unreadable] = []
+    unreadable = _Pieces(folder)
     start, end = partition.start_ms, partition.end_ms
     dumps, sort_keys, blob_of = orjson.dumps, orjson.OPT_SORT_KEYS, marshal.dumps
     by_key = _Runs(folder)
@@ -424,7 +496,7 @@ def _settle_spilled(
     try:
         for item in served:
             if isinstance(item, Unreadable):
-                unreadable.append(item)
+                unreadable.add(item)
                 continue
             instant = item.get("timestamp")
             if type(instant) is not int or not 0 <= instant < LATEST_MS:
@@ -459,7 +531,7 @@ def _settle_spilled(
         duplicates=duplicates,
         conflicts=tuple(sorted(conflicts)),
         outside=outside,
-        unreadable=tuple(unreadable),
+        unreadable=unreadable.result(),
         spilled=SpilledRecords(ordered, kept),
     )
 
