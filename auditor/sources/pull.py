@@ -648,16 +648,35 @@ def _holds_every_line(result: PartitionResult, path: Path) -> bool:
     """Whether each line of the hour file `path` is the line of one of `result`'s records, in
     the same order: the union is then `result` itself (each record of the file a copy), found
     by comparing bytes rather than by settling the file's records and `result`'s again (twice
-    the hour's records, and most refetches lose none). A record served again with its keys in
-    another order, or set elsewhere, is not found here: the union is settled then."""
+    the hour's records, and most refetches lose none). A line whose bytes differ but not its
+    length is compared again by content, its JSON with sorted keys (read from it once, only
+    then), which `settle` keys a record by: a record served again with its keys in another
+    order is a copy there too. A record set elsewhere in the order is not found here: the union
+    is settled then."""
     with open_operator_file(path, HOUR_FILE) as earlier:
         wanted = earlier.readline()
-        for record, _content in result.peek():
+        content: bytes | None = None  # of `wanted`, once a record's line differs from it
+        for record, served in result.peek():
             if not wanted:
                 break
-            if record_line(record) == wanted:
-                wanted = earlier.readline()
+            if (line := record_line(record)) != wanted:
+                if served is None or len(line) != len(wanted):  # keys moved keep the length
+                    continue
+                if content is None:
+                    content = _sorted_content(wanted)
+                if served != content:
+                    continue
+            wanted, content = earlier.readline(), None
         return not wanted
+
+
+def _sorted_content(line: bytes) -> bytes:
+    """A record line's JSON with sorted keys, as `settle` writes a record's content; b"" (no
+    record's content) for a line orjson cannot read or write back."""
+    try:
+        return orjson.dumps(orjson.loads(line), option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return b""
 
 
 def _kept(partition: Partition, label: str, checkpoint: Checkpoint) -> HourOutcome | None:
