@@ -16,8 +16,13 @@ A run that stops (Ctrl-C, SIGTERM) lets its hours in progress finish, and at Eas
 hour can wait a minute for its slot: the coordinator then leaves a `stop_marker` beside the
 slots, and a caller still waiting gives up (`PacingStopped`) rather than fetch an hour the run
 will not archive. The next run fetches it, and does not wait for the slots given up in the
-run's file (`release_unused`); the machine's keeps them, since other processes may have taken
-the slots after them, so a run resumed at once waits for them (a slot for each worker at most).
+run's file (`release_unused`), nor in the machine's, where each slot names its process
+(`pace_file`): one ahead whose process is gone (stopped, or killed) is free again.
+
+Processes set to different paces for one app all keep the slowest of those that took a slot in
+the last minute: a lower `hour_files_per_minute` is a share of the limit someone chose, and a
+faster process must not spend it. A damaged slot file or a clock set back never make a caller
+wait longer than the callers ahead of it could.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import IO
+
+from auditor.sources import pace_file
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +109,19 @@ class Pacer:
 
     def wait(self) -> float:
         """Sleeps until this caller's slot and returns it (seconds since the epoch); raises
-        `PacingStopped` if the run stops meanwhile."""
+        `PacingStopped` if the run stops meanwhile. The time to wait is counted from the
+        reservation, so a clock set back meanwhile does not lengthen it."""
         with self._lock:
             now = self._clock()
             slot = self._reserve(now)
         poll = STOP_POLL_S if self.slots is not None else float("inf")
-        while slot > now:
+        left = slot - now
+        while left > 0:
             if self._stopping():
                 raise PacingStopped("the run is stopping")
-            self._sleep(min(slot - now, poll))
-            now = self._clock()
+            step = min(left, poll)
+            self._sleep(step)
+            left -= step
         return slot
 
     def _stopping(self) -> bool:
@@ -129,55 +139,46 @@ class Pacer:
         that order, so that no two callers each hold the lock the other waits for), written to
         each; this process's own next slot without one."""
         with ExitStack() as stack:
-            handles = [stack.enter_context(self.slots.open("a+b"))] if self.slots else []
+            handles = [stack.enter_context(_opened(self.slots))] if self.slots else []
             if self.machine is not None:
                 try:
-                    handles.append(stack.enter_context(_opened(self.machine)))
+                    handles.append(stack.enter_context(_opened_private(self.machine)))
                 except OSError as error:  # a pace shared with fewer beats a pull that fails
                     log.debug("hour-file pace not shared through %s: %s", self.machine, error)
             if not handles:
                 slot = max(now, self._next)
                 self._next = slot + self.interval
                 return slot
-            slot = now
+            held = []
             for handle in handles:
                 fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
-                slot = max(slot, _following(handle))
-            for handle in handles:
-                handle.seek(0)
-                handle.truncate()
-                handle.write(repr(slot + self.interval).encode())
+                held.append(pace_file.live(pace_file.read(handle), now))
+            every = [r for reservations in held for r in reservations]
+            binding = pace_file.kept(every, now, pace_file.pace_in_force(every, now, self.interval))
+            gap = pace_file.pace_in_force(binding, now, self.interval)  # not a damaged line's
+            slot = pace_file.first_free(binding, now, gap)
+            mine = pace_file.Reservation(slot, self.interval, pace_file.this_process())
+            for handle, reservations in zip(handles, held, strict=True):
+                pace_file.write(handle, [r for r in reservations if r in binding] + [mine])
             return slot
 
 
 def _opened(path: Path) -> IO[bytes]:
+    """The run's slot file, opened to read and write, and created if missing."""
+    return os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o666), "r+b")
+
+
+def _opened_private(path: Path) -> IO[bytes]:
     """The machine's slot file, opened to read and write, created only this user may read."""
     return os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600), "r+b")
 
 
-def _following(handle: IO[bytes]) -> float:
-    """The next free slot a slot file holds; 0 for one cut short by a killed writer."""
-    handle.seek(0)
-    try:
-        return float(handle.read() or 0)
-    except ValueError:
-        return 0.0
-
-
 def release_unused(slots: Path, per_minute: float, clock: Callable[[], float] = time.time) -> None:
-    """Once a stopped run's callers have all given up or finished, the slots reserved beyond one
-    interval from now were never used: the next caller may have the first after now + interval,
-    which is still an interval after every request made (each at a slot of now or before)."""
+    """Once a stopped run's callers have all given up or finished, its slots still ahead were
+    never used: the next caller may have the first an interval after the last one used."""
     if per_minute <= 0:
         return
     with suppress(OSError), slots.open("r+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            following = float(handle.read() or 0)
-        except ValueError:
-            return
-        soonest = clock() + 60.0 / per_minute
-        if following > soonest:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(repr(soonest).encode())
+        now = clock()
+        pace_file.write(handle, [r for r in pace_file.read(handle) if r.slot <= now])
