@@ -2,12 +2,15 @@
 
 import dataclasses
 import itertools
+import logging
 import multiprocessing
 import os
 import signal
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import run_support
@@ -368,3 +371,73 @@ def test_a_clock_set_back_does_not_lengthen_the_wait(tmp_path):
 
     assert sum(fake.slept) <= 3 * 5.0
     assert later <= fake.now + 2 * 5.0
+
+
+def test_a_slot_file_of_another_user_is_not_used_and_says_so(tmp_path, caplog):
+    if os.getuid() != 0:
+        pytest.skip("only root can give a file to another user")
+    machine = tmp_path / "machine-pace"
+    machine.write_text("9000.0 5.0\n")
+    os.chown(machine, 65534, 65534)
+    fake = FakeTime(8000.0)
+    pacer = Pacer(12, machine=machine, clock=fake.clock, sleep=fake.sleep)
+
+    slots = [pacer.wait(), pacer.wait()]
+
+    assert slots == [8000.0, 8005.0]
+    assert machine.read_text() == "9000.0 5.0\n"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "not a file of this user's" in warnings[0]
+
+
+def test_a_fifo_in_place_of_the_slot_file_does_not_block(tmp_path, no_hang, caplog):
+    machine = tmp_path / "machine-pace"
+    os.mkfifo(machine, 0o600)
+    fake = FakeTime(9000.0)
+
+    slot = Pacer(12, machine=machine, clock=fake.clock, sleep=fake.sleep).wait()
+
+    assert slot == 9000.0
+    assert "not a file of this user's" in caplog.text
+
+
+def _pace_as_nobody(runtime, results):
+    os.setgid(65534)
+    os.setuid(65534)
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    caught = []
+    logging.getLogger("auditor.sources.pacing").addHandler(CaughtWarnings(caught))
+    machine = machine_slots("https://a1.easemob.com", "org", "app")
+    pacer = Pacer(6000, machine=machine)
+    started = time.monotonic()
+    [pacer.wait() for _ in range(3)]
+    results.put((machine is not None, time.monotonic() - started, caught))
+
+
+class CaughtWarnings(logging.Handler):
+    def __init__(self, caught):
+        super().__init__(logging.WARNING)
+        self.caught = caught
+
+    def emit(self, record):
+        self.caught.append(record.getMessage())
+
+
+def test_a_runtime_folder_the_slot_file_cannot_be_made_in_keeps_the_pace_per_process(tmp_path):
+    if os.getuid() != 0:
+        pytest.skip("root makes the process of another user that cannot write its folder")
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    with tempfile.TemporaryDirectory() as top:  # pytest's own folder is root's alone
+        os.chmod(top, 0o755)
+        runtime = Path(top) / "runtime"
+        runtime.mkdir(mode=0o500)
+        os.chown(runtime, 65534, 65534)
+        nobody = context.Process(target=_pace_as_nobody, args=(runtime, results))
+        nobody.start()
+        shared, took, warnings = results.get(timeout=30)
+        nobody.join(timeout=10)
+
+    assert shared and nobody.exitcode == 0
+    assert 0.02 - 1e-3 <= took < 1.0  # still paced, one every 10 ms, by the process alone
+    assert len(warnings) == 1 and "Permission denied" in warnings[0]

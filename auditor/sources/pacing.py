@@ -21,8 +21,9 @@ run's file (`release_unused`), nor in the machine's, where each slot names its p
 
 Processes set to different paces for one app all keep the slowest of those that took a slot in
 the last minute: a lower `hour_files_per_minute` is a share of the limit someone chose, and a
-faster process must not spend it. A damaged slot file or a clock set back never make a caller
-wait longer than the callers ahead of it could.
+faster process must not spend it. A damaged slot file, one that is not this user's, a folder it
+cannot be made in, or a clock set back never stop a pull nor make it wait longer than the
+callers ahead of it could: at worst the pace is kept by this process alone, with a warning.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ class Pacer:
                 try:
                     handles.append(stack.enter_context(_opened_private(self.machine)))
                 except OSError as error:  # a pace shared with fewer beats a pull that fails
-                    log.debug("hour-file pace not shared through %s: %s", self.machine, error)
+                    self._unshared(error)
             if not handles:
                 slot = max(now, self._next)
                 self._next = slot + self.interval
@@ -162,6 +163,19 @@ class Pacer:
                 pace_file.write(handle, [r for r in reservations if r in binding] + [mine])
             return slot
 
+    def _unshared(self, error: OSError) -> None:
+        """One warning a process and file: the pace is still kept, by fewer processes."""
+        if self.machine not in _UNSHARED:
+            _UNSHARED.add(self.machine)
+            log.warning(
+                "the hour-file pace is not shared with this machine's other processes (%s): "
+                "pulls or runs of the app at once may together exceed Easemob's limit",
+                error,
+            )
+
+
+_UNSHARED: set[Path | None] = set()
+
 
 def _opened(path: Path) -> IO[bytes]:
     """The run's slot file, opened to read and write, and created if missing."""
@@ -169,8 +183,15 @@ def _opened(path: Path) -> IO[bytes]:
 
 
 def _opened_private(path: Path) -> IO[bytes]:
-    """The machine's slot file, opened to read and write, created only this user may read."""
-    return os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600), "r+b")
+    """The machine's slot file, opened to read and write, created only this user may read; one
+    of another user, or not a regular file (a FIFO would block its reader), is refused."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    found = os.fstat(descriptor)
+    if not stat.S_ISREG(found.st_mode) or found.st_uid != os.getuid():
+        os.close(descriptor)
+        raise PermissionError(f"{path} is not a file of this user's")
+    os.set_blocking(descriptor, True)
+    return os.fdopen(descriptor, "r+b")
 
 
 def release_unused(slots: Path, per_minute: float, clock: Callable[[], float] = time.time) -> None:
