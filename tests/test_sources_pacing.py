@@ -305,8 +305,8 @@ def test_the_slots_of_a_killed_process_are_not_waited_for(tmp_path):
     slot = Pacer(120, machine=machine).wait()
     waited = time.time() - started
 
-    assert reserved - started >= 2.0  # what it would have waited for
-    assert waited < 0.5 + 0.1  # one interval from the killed process's first slot, used at once
+    assert reserved - started > 1.5  # what it would have waited for
+    assert waited < 1.0  # at most one interval (0.5 s) from a slot the killed process used
     assert slot < reserved
 
 
