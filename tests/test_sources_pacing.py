@@ -22,7 +22,7 @@ from auditor.errors import ConfigError, SourceError
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import Progress, run_audit
 from auditor.sources import pace_file
-from auditor.sources.pacing import Pacer, machine_slots, release_unused
+from auditor.sources.pacing import Pacer, PacingStopped, machine_slots, release_unused, stop_marker
 from auditor.sources.pull import pull
 from auditor.sources.settings import (
     ConnectionSettings,
@@ -441,3 +441,22 @@ def test_a_runtime_folder_the_slot_file_cannot_be_made_in_keeps_the_pace_per_pro
     assert shared and nobody.exitcode == 0
     assert 0.02 - 1e-3 <= took < 1.0  # still paced, one every 10 ms, by the process alone
     assert len(warnings) == 1 and "Permission denied" in warnings[0]
+
+
+def test_a_caller_that_gives_up_frees_its_slot_in_the_machines_file_at_once(tmp_path):
+    """Before, a live process's slot given up (a Dask worker of a stopped run) was waited for by
+    every other process of the app on the machine."""
+    slots, machine = tmp_path / "run-pace", tmp_path / "machine-pace"
+    fake = FakeTime(10000.0)
+
+    def stopped_while_asleep(seconds):
+        fake.sleep(seconds)
+        stop_marker(slots).touch()
+
+    pacer = Pacer(12, slots, machine=machine, clock=fake.clock, sleep=stopped_while_asleep)
+    pacer.wait()
+    with pytest.raises(PacingStopped):
+        pacer.wait()  # its slot was 10005
+    other = Pacer(12, machine=machine, clock=fake.clock, sleep=fake.sleep)
+
+    assert other.wait() == 10005.0

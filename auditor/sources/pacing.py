@@ -15,9 +15,10 @@ asked twice the limit and were refused.
 A run that stops (Ctrl-C, SIGTERM) lets its hours in progress finish, and at Easemob's pace an
 hour can wait a minute for its slot: the coordinator then leaves a `stop_marker` beside the
 slots, and a caller still waiting gives up (`PacingStopped`) rather than fetch an hour the run
-will not archive. The next run fetches it, and does not wait for the slots given up in the
-run's file (`release_unused`), nor in the machine's, where each slot names its process
-(`pace_file`): one ahead whose process is gone (stopped, or killed) is free again.
+will not archive. The next run fetches it, and waits for none of the slots given up: a caller
+giving up frees its own, in the run's file and the machine's, the coordinator frees the run's
+slots still ahead once it stopped (`release_unused`), and since each slot names its process
+(`pace_file`), one ahead whose process is gone (killed before it could) is free again.
 
 Processes set to different paces for one app all keep the slowest of those that took a slot in
 the last minute: a lower `hour_files_per_minute` is a share of the limit someone chose, and a
@@ -36,8 +37,8 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from contextlib import ExitStack, suppress
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
@@ -114,16 +115,17 @@ class Pacer:
         reservation, so a clock set back meanwhile does not lengthen it."""
         with self._lock:
             now = self._clock()
-            slot = self._reserve(now)
+            mine = self._reserve(now)
         poll = STOP_POLL_S if self.slots is not None else float("inf")
-        left = slot - now
+        left = mine.slot - now
         while left > 0:
             if self._stopping():
+                self._give_up(mine)
                 raise PacingStopped("the run is stopping")
             step = min(left, poll)
             self._sleep(step)
             left -= step
-        return slot
+        return mine.slot
 
     def _stopping(self) -> bool:
         """Whether this run's coordinator left the stop marker (one process without `slots`
@@ -135,25 +137,15 @@ class Pacer:
         except FileNotFoundError:
             return False
 
-    def _reserve(self, now: float) -> float:
-        """The first slot free in every file shared (the run's, then the machine's: always in
-        that order, so that no two callers each hold the lock the other waits for), written to
-        each; this process's own next slot without one."""
-        with ExitStack() as stack:
-            handles = [stack.enter_context(_opened(self.slots))] if self.slots else []
-            if self.machine is not None:
-                try:
-                    handles.append(stack.enter_context(_opened_private(self.machine)))
-                except OSError as error:  # a pace shared with fewer beats a pull that fails
-                    self._unshared(error)
+    def _reserve(self, now: float) -> pace_file.Reservation:
+        """The first slot free in every file shared, written to each; this process's own next
+        slot without one."""
+        with self._locked() as handles:
             if not handles:
                 slot = max(now, self._next)
                 self._next = slot + self.interval
-                return slot
-            held = []
-            for handle in handles:
-                fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
-                held.append(pace_file.live(pace_file.read(handle), now))
+                return pace_file.Reservation(slot, self.interval)
+            held = [pace_file.live(pace_file.read(handle), now) for handle in handles]
             every = [r for reservations in held for r in reservations]
             binding = pace_file.kept(every, now, pace_file.pace_in_force(every, now, self.interval))
             gap = pace_file.pace_in_force(binding, now, self.interval)  # not a damaged line's
@@ -161,7 +153,29 @@ class Pacer:
             mine = pace_file.Reservation(slot, self.interval, pace_file.this_process())
             for handle, reservations in zip(handles, held, strict=True):
                 pace_file.write(handle, [r for r in reservations if r in binding] + [mine])
-            return slot
+            return mine
+
+    def _give_up(self, mine: pace_file.Reservation) -> None:
+        """The slot of a caller that stops waiting is free at once, also in the machine's file,
+        whose other processes would otherwise wait for it while this one lives (a Dask worker)."""
+        with suppress(OSError), self._locked() as handles:
+            for handle in handles:
+                pace_file.write(handle, [r for r in pace_file.read(handle) if r != mine])
+
+    @contextmanager
+    def _locked(self) -> Iterator[list[IO[bytes]]]:
+        """The files shared, each locked (the run's, then the machine's: always in that order,
+        so that no two callers each hold the lock the other waits for)."""
+        with ExitStack() as stack:
+            handles = [stack.enter_context(_opened(self.slots))] if self.slots else []
+            if self.machine is not None:
+                try:
+                    handles.append(stack.enter_context(_opened_private(self.machine)))
+                except OSError as error:  # a pace shared with fewer beats a pull that fails
+                    self._unshared(error)
+            for handle in handles:
+                fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+            yield handles
 
     def _unshared(self, error: OSError) -> None:
         """One warning a process and file: the pace is still kept, by fewer processes."""
