@@ -333,6 +333,18 @@ def test_processes_set_to_different_paces_all_keep_the_slowest(tmp_path):
     assert slots == [5000.0, 5010.0, 5020.0, 5030.0, 5090.0, 5095.0]
 
 
+def test_a_slot_left_far_ahead_by_callers_that_gave_up_is_still_kept(tmp_path):
+    """Reserved behind callers who since gave up, a slot is further ahead than those now waiting
+    could have pushed it, yet as real: before, it was taken for damage and given again."""
+    machine = tmp_path / "machine-pace"
+    owner = pace_file.this_process()
+    machine.write_text(f"1018.0 5.0 {owner} 1000.0\n1033.0 5.0 {owner} 1010.0\n")
+    fake = FakeTime(1019.2)
+    pacer = Pacer(12, machine=machine, clock=fake.clock, sleep=lambda _: None)
+
+    assert [pacer.wait() for _ in range(3)] == [1023.0, 1028.0, 1038.0]
+
+
 @pytest.mark.parametrize(
     ("text", "first"),
     [

@@ -1,10 +1,11 @@
 """The reservations a pace slot file holds, and the first slot free among them.
 
-Each line is one reservation, `slot interval owner`: when a caller may send its request, the
-interval its process is paced at, and which process (`pid@host`) holds it. Knowing the owner, a
-slot still ahead whose process is gone (a run killed, or stopped before its hours were fetched)
-is not waited for; knowing each interval, the slowest pace any process of the app is set to
-holds for every process until a minute after that one's last slot.
+Each line is one reservation, `slot interval owner made`: when a caller may send its request,
+the interval its process is paced at, which process (`pid@host`) holds it, and when it was
+made. Knowing the owner, a slot still ahead whose process is gone (a run killed, or stopped
+before its hours were fetched) is not waited for; knowing each interval, the slowest pace any
+process of the app is set to holds for every process until a minute after that one's last slot;
+knowing when, slots made "later" than now are moved back with a clock set back.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ WINDOW_S = 60.0
 """Easemob counts the hour-file requests of a minute: a process's interval holds this long."""
 LONGEST_INTERVAL_S = 6000.0
 """60 s at the slowest pace the settings allow (0.01 a minute); a longer one is damage."""
+FARTHEST_S = 3600.0
+"""A slot reserved further ahead than this (and than the callers waiting could push it) is
+damage: at Easemob's pace, 600 callers waiting."""
+CLOCK_SLACK_S = 1.0
+"""A reservation made this much after now tells of a clock set back."""
 MOST_BYTES = 1 << 20
 """More than any real file holds (a line for each caller waiting); the rest of a damaged one is
 not read."""
@@ -42,9 +48,11 @@ class Reservation:
     slot: float
     interval: float
     owner: str = ""
+    made: float | None = None  # None on a line of an older version, or damaged
 
     def line(self) -> str:
-        return f"{self.slot!r} {self.interval!r} {self.owner}\n"
+        made = "" if self.made is None else f" {self.made!r}"
+        return f"{self.slot!r} {self.interval!r} {self.owner or '-'}{made}\n"
 
 
 def this_process() -> str:
@@ -61,10 +69,25 @@ def read(handle: IO[bytes]) -> list[Reservation]:
         try:
             slot = float(fields[0])
             interval = float(fields[1]) if len(fields) > 1 else 0.0
+            made: float | None = float(fields[3]) if len(fields) > 3 else None
         except (IndexError, ValueError):
             continue
+        if made is not None and not math.isfinite(made):
+            made = None
+        owner = fields[2] if len(fields) > 2 and fields[2] != "-" else ""
         if math.isfinite(slot) and 0.0 <= interval <= LONGEST_INTERVAL_S:
-            found.append(Reservation(slot, interval, fields[2] if len(fields) > 2 else ""))
+            found.append(Reservation(slot, interval, owner, made))
+    return found
+
+
+def rebased(reservations: Iterable[Reservation], now: float) -> list[Reservation]:
+    """Each reservation made after `now` (the clock was set back since) moved back as far, so
+    that its slot is as far ahead as it was when made."""
+    found = []
+    for r in reservations:
+        if r.made is not None and r.made > now + CLOCK_SLACK_S:
+            r = Reservation(r.slot - (r.made - now), r.interval, r.owner, now)
+        found.append(r)
     return found
 
 
@@ -111,12 +134,16 @@ def pace_in_force(reservations: Iterable[Reservation], now: float, interval: flo
 
 def kept(reservations: Iterable[Reservation], now: float, gap: float) -> set[Reservation]:
     """Of the `live` reservations, those that still bind a caller at `now`: every slot ahead
-    not further than callers waiting could have pushed it (unlike a damaged line, or one ahead
-    of a clock set back), and of those past, the last one and each interval's last within its
-    minute."""
+    not further from when it was made than callers waiting could have pushed it (unlike a
+    damaged line), and of those past, the last one and each interval's last within its
+    minute. A line that does not say when it was made is held to the callers now waiting."""
     ahead = [r for r in reservations if r.slot > now]
-    farthest = now + 2 * len(ahead) * gap  # each slot ahead moves the next by under 2 gaps
-    binding = {r for r in ahead if r.slot <= farthest}
+    reach = 2 * len(ahead) * gap  # each slot ahead moves the next by under 2 gaps
+    binding = {
+        r
+        for r in ahead
+        if (r.slot - now <= reach if r.made is None else r.slot - r.made <= max(FARTHEST_S, reach))
+    }
     latest: dict[float, Reservation] = {}
     for r in sorted((r for r in reservations if r.slot <= now), key=_slot, reverse=True):
         if not latest or (r.interval not in latest and now - r.slot < max(WINDOW_S, r.interval)):

@@ -144,13 +144,16 @@ class Pacer:
             if not handles:
                 slot = max(now, self._next)
                 self._next = slot + self.interval
-                return pace_file.Reservation(slot, self.interval)
-            held = [pace_file.live(pace_file.read(handle), now) for handle in handles]
+                return pace_file.Reservation(slot, self.interval, made=now)
+            held = [
+                pace_file.live(pace_file.rebased(pace_file.read(handle), now), now)
+                for handle in handles
+            ]
             every = [r for reservations in held for r in reservations]
             binding = pace_file.kept(every, now, pace_file.pace_in_force(every, now, self.interval))
             gap = pace_file.pace_in_force(binding, now, self.interval)  # not a damaged line's
             slot = pace_file.first_free(binding, now, gap)
-            mine = pace_file.Reservation(slot, self.interval, pace_file.this_process())
+            mine = pace_file.Reservation(slot, self.interval, pace_file.this_process(), now)
             for handle, reservations in zip(handles, held, strict=True):
                 pace_file.write(handle, [r for r in reservations if r in binding] + [mine])
             return mine
