@@ -104,8 +104,10 @@ def _slot(reservation: Reservation) -> float:
 
 
 def alive(owner: str) -> bool:
-    """False only for a process of this host known to be gone; one of another host (a Dask
-    worker sharing the run's file), or not named, may still use its slot."""
+    """False only for a process of this host known to be gone: none by its pid, or a zombie (a
+    worker killed with its coordinator stays one where the init process does not reap it); one
+    of another host (a Dask worker sharing the run's file), or not named, may still use its
+    slot."""
     pid, _, host = owner.partition("@")
     if host != HOST or not pid.isdigit() or int(pid) <= 0:
         return True
@@ -115,7 +117,16 @@ def alive(owner: str) -> bool:
         return False
     except (OSError, OverflowError):
         return True
-    return True
+    return not _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[:1]
+    except OSError:
+        return False
+    return state in ([b"Z"], [b"X"])
 
 
 def live(reservations: Iterable[Reservation], now: float) -> list[Reservation]:
