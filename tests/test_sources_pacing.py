@@ -2,9 +2,15 @@
 
 import dataclasses
 import itertools
+import logging
 import multiprocessing
+import os
+import signal
+import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import run_support
@@ -15,7 +21,8 @@ from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError, SourceError
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import Progress, run_audit
-from auditor.sources.pacing import Pacer, machine_slots, release_unused
+from auditor.sources import pace_file
+from auditor.sources.pacing import Pacer, PacingStopped, machine_slots, release_unused, stop_marker
 from auditor.sources.pull import pull
 from auditor.sources.settings import (
     ConnectionSettings,
@@ -81,20 +88,26 @@ def test_a_slot_file_cut_short_by_a_killed_writer_starts_afresh(tmp_path):
     first = Pacer(6, slots_file, clock=fake.clock, sleep=fake.sleep).wait()
 
     assert first == 2000.0 and fake.slept == []
-    assert float(slots_file.read_text()) == 2010.0
+    assert last_slot(slots_file) == 2000.0
 
 
-def test_the_slots_a_stopped_run_gave_up_are_released_but_not_the_interval_after_now(tmp_path):
+def test_the_slots_a_stopped_run_gave_up_are_released_but_not_the_interval_after_the_last_used(
+    tmp_path, no_hang
+):
     slots_file = tmp_path / "pace"
     fake = FakeTime(3000.0)
-    pacer = Pacer(12, slots_file, clock=fake.clock, sleep=fake.sleep)  # one every 5 s
-    reserved = [pacer.wait() for _ in range(4)]
-    fake.now = 3001.0  # as if the last three had given their slots up at 3001
+    pacer = Pacer(12, slots_file, clock=fake.clock, sleep=lambda _: None)  # one every 5 s
+    reserved = [pacer.wait() for _ in range(4)]  # four callers at once
+    fake.now = 3001.0  # the last three give their slots up
 
     release_unused(slots_file, 12, clock=fake.clock)
 
     assert reserved == [3000.0, 3005.0, 3010.0, 3015.0]
-    assert Pacer(12, slots_file, clock=fake.clock, sleep=fake.sleep).wait() == 3006.0  # not 3020
+    assert Pacer(12, slots_file, clock=fake.clock, sleep=fake.sleep).wait() == 3005.0  # not 3020
+
+
+def last_slot(slots_file):
+    return max(float(line.split()[0]) for line in slots_file.read_text().splitlines())
 
 
 def paced_source(emulator):
@@ -251,7 +264,7 @@ def test_a_stopped_run_does_not_wait_for_the_hours_still_waiting_for_their_pace_
         asked = emulator.stats.requests[("hour", 200)]
         leftover = list(tmp_path.rglob(f"{PACE_FILE}.stop"))
         (slots,) = tmp_path.rglob(PACE_FILE)  # under the run's work folder
-        next_free = float(slots.read_text()) - time.time()
+        next_free = last_slot(slots) + 5.0 - time.time()
         # the rerun unpaced, to take seconds rather than eight slots of 5 s
         unpaced = dataclasses.replace(source, hour_files_per_minute=0)
         resumed = run_audit(dataclasses.replace(settings, source=unpaced))
@@ -262,3 +275,206 @@ def test_a_stopped_run_does_not_wait_for_the_hours_still_waiting_for_their_pace_
     assert resumed.records == sum(
         1 for _ in emulator.expected_records(DEFAULT_START_MS, DEFAULT_START_MS + 8 * HOUR_MS)
     )
+
+
+def _hold_slots(machine, callers):
+    """A process whose callers each reserve a slot in the machine's file, then wait for it."""
+    pacer = Pacer(120, machine=machine)  # one every 0.5 s
+    threads = [threading.Thread(target=pacer.wait) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+@pytest.mark.parametrize("reaped", [True, False])  # a zombie where init does not reap
+def test_the_slots_of_a_killed_process_are_not_waited_for(tmp_path, reaped):
+    """Before, the next process waited for the slots a killed one had reserved: 2.5 s here,
+    a minute for ten workers at Easemob's pace."""
+    machine = tmp_path / "machine-pace"
+    holder = multiprocessing.get_context("fork").Process(target=_hold_slots, args=(machine, 6))
+    holder.start()
+    deadline = time.monotonic() + 10
+    while not machine.exists() or len(machine.read_text().splitlines()) < 6:
+        assert time.monotonic() < deadline, "the holder did not reserve its slots"
+        time.sleep(0.02)
+    reserved = last_slot(machine)
+    os.kill(holder.pid, signal.SIGKILL)
+    if reaped:
+        holder.join(timeout=10)
+    while not reaped and b") Z " not in Path(f"/proc/{holder.pid}/stat").read_bytes():
+        assert time.monotonic() < deadline, "the holder did not die"
+        time.sleep(0.02)
+
+    started = time.time()
+    slot = Pacer(120, machine=machine).wait()
+    waited = time.time() - started
+    holder.join(timeout=10)
+
+    assert reserved - started > 1.5  # what it would have waited for
+    assert waited < 1.0  # at most one interval (0.5 s) from a slot the killed process used
+    assert slot < reserved
+
+
+def test_a_live_process_keeps_the_slots_it_reserved(tmp_path):
+    machine = tmp_path / "machine-pace"
+    fake = FakeTime(4000.0)
+    machine.write_text(f"4003.0 5.0 {os.getppid()}@{pace_file.HOST}\n4008.0 5.0 1@elsewhere\n")
+
+    assert Pacer(12, machine=machine, clock=fake.clock, sleep=fake.sleep).wait() == 4013.0
+
+
+def test_processes_set_to_different_paces_all_keep_the_slowest(tmp_path):
+    """A faster process neither spends a slower one's share nor lets it exceed its own: every
+    two slots are the slowest interval apart until a minute after that one's last slot."""
+    machine = tmp_path / "machine-pace"
+    fake = FakeTime(5000.0)
+    fast = Pacer(12, machine=machine, clock=fake.clock, sleep=fake.sleep)  # one every 5 s
+    slow = Pacer(6, machine=machine, clock=fake.clock, sleep=fake.sleep)  # one every 10 s
+
+    slots = [fast.wait(), slow.wait(), fast.wait(), fast.wait()]
+    fake.now += 60  # a minute after the slow one's last slot
+    slots += [fast.wait(), fast.wait()]
+
+    assert slots == [5000.0, 5010.0, 5020.0, 5030.0, 5090.0, 5095.0]
+
+
+def test_a_slot_left_far_ahead_by_callers_that_gave_up_is_still_kept(tmp_path):
+    """Reserved behind callers who since gave up, a slot is further ahead than those now waiting
+    could have pushed it, yet as real: before, it was taken for damage and given again."""
+    machine = tmp_path / "machine-pace"
+    owner = pace_file.this_process()
+    machine.write_text(f"1018.0 5.0 {owner} 1000.0\n1033.0 5.0 {owner} 1010.0\n")
+    fake = FakeTime(1019.2)
+    pacer = Pacer(12, machine=machine, clock=fake.clock, sleep=lambda _: None)
+
+    assert [pacer.wait() for _ in range(3)] == [1023.0, 1028.0, 1038.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "first"),
+    [
+        (b"9e15", 6000.0),  # before, a wait of 285 million years
+        (b"\xff\x00 garbage\nnan 5.0\n9e15 5.0\n1e300 1e300 x\n6000.0 5.0 7@", 6005.0),
+        (b"6000.0 5.0\n9e15 6000.0\n", 6005.0),  # not paced at the damaged line's interval
+    ],
+)
+def test_a_damaged_slot_file_neither_stops_nor_stalls_a_pull(tmp_path, text, first):
+    machine = tmp_path / "machine-pace"
+    machine.write_bytes(text)
+    fake = FakeTime(6000.0)
+
+    slot = Pacer(12, machine=machine, clock=fake.clock, sleep=fake.sleep).wait()
+
+    assert slot == first  # an interval after a slot readable; one far ahead ignored
+
+
+class ClockSetBack(FakeTime):
+    """A wall clock set back an hour during the first sleep."""
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        if len(self.slept) == 1:
+            self.now -= 3600
+
+
+def test_a_clock_set_back_does_not_lengthen_the_wait(tmp_path):
+    machine = tmp_path / "machine-pace"
+    fake = ClockSetBack(7000.0)
+    pacer = Pacer(12, machine=machine, clock=fake.clock, sleep=fake.sleep)
+    pacer.wait()
+    pacer.wait()  # its slot 5 s ahead; an hour is taken from the clock while it waits
+
+    later = pacer.wait()  # the slots reserved now lie an hour ahead of the clock
+
+    assert sum(fake.slept) <= 3 * 5.0
+    assert later <= fake.now + 2 * 5.0
+
+
+def test_a_slot_file_of_another_user_is_not_used_and_says_so(tmp_path, caplog):
+    if os.getuid() != 0:
+        pytest.skip("only root can give a file to another user")
+    machine = tmp_path / "machine-pace"
+    machine.write_text("9000.0 5.0\n")
+    os.chown(machine, 65534, 65534)
+    fake = FakeTime(8000.0)
+    pacer = Pacer(12, machine=machine, clock=fake.clock, sleep=fake.sleep)
+
+    slots = [pacer.wait(), pacer.wait()]
+
+    assert slots == [8000.0, 8005.0]
+    assert machine.read_text() == "9000.0 5.0\n"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "not a file of this user's" in warnings[0]
+
+
+def test_a_fifo_in_place_of_the_slot_file_does_not_block(tmp_path, no_hang, caplog):
+    machine = tmp_path / "machine-pace"
+    os.mkfifo(machine, 0o600)
+    fake = FakeTime(9000.0)
+
+    slot = Pacer(12, machine=machine, clock=fake.clock, sleep=fake.sleep).wait()
+
+    assert slot == 9000.0
+    assert "not a file of this user's" in caplog.text
+
+
+def _pace_as_nobody(runtime, results):
+    os.setgid(65534)
+    os.setuid(65534)
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    caught = []
+    logging.getLogger("auditor.sources.pacing").addHandler(CaughtWarnings(caught))
+    machine = machine_slots("https://a1.easemob.com", "org", "app")
+    pacer = Pacer(6000, machine=machine)
+    started = time.monotonic()
+    [pacer.wait() for _ in range(3)]
+    results.put((machine is not None, time.monotonic() - started, caught))
+
+
+class CaughtWarnings(logging.Handler):
+    def __init__(self, caught):
+        super().__init__(logging.WARNING)
+        self.caught = caught
+
+    def emit(self, record):
+        self.caught.append(record.getMessage())
+
+
+def test_a_runtime_folder_the_slot_file_cannot_be_made_in_keeps_the_pace_per_process(tmp_path):
+    if os.getuid() != 0:
+        pytest.skip("root makes the process of another user that cannot write its folder")
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    with tempfile.TemporaryDirectory() as top:  # pytest's own folder is root's alone
+        os.chmod(top, 0o755)
+        runtime = Path(top) / "runtime"
+        runtime.mkdir(mode=0o500)
+        os.chown(runtime, 65534, 65534)
+        nobody = context.Process(target=_pace_as_nobody, args=(runtime, results))
+        nobody.start()
+        shared, took, warnings = results.get(timeout=30)
+        nobody.join(timeout=10)
+
+    assert shared and nobody.exitcode == 0
+    assert 0.02 - 1e-3 <= took < 1.0  # still paced, one every 10 ms, by the process alone
+    assert len(warnings) == 1 and "Permission denied" in warnings[0]
+
+
+def test_a_caller_that_gives_up_frees_its_slot_in_the_machines_file_at_once(tmp_path):
+    """Before, a live process's slot given up (a Dask worker of a stopped run) was waited for by
+    every other process of the app on the machine."""
+    slots, machine = tmp_path / "run-pace", tmp_path / "machine-pace"
+    fake = FakeTime(10000.0)
+
+    def stopped_while_asleep(seconds):
+        fake.sleep(seconds)
+        stop_marker(slots).touch()
+
+    pacer = Pacer(12, slots, machine=machine, clock=fake.clock, sleep=stopped_while_asleep)
+    pacer.wait()
+    with pytest.raises(PacingStopped):
+        pacer.wait()  # its slot was 10005
+    other = Pacer(12, machine=machine, clock=fake.clock, sleep=fake.sleep)
+
+    assert other.wait() == 10005.0

@@ -15,9 +15,16 @@ asked twice the limit and were refused.
 A run that stops (Ctrl-C, SIGTERM) lets its hours in progress finish, and at Easemob's pace an
 hour can wait a minute for its slot: the coordinator then leaves a `stop_marker` beside the
 slots, and a caller still waiting gives up (`PacingStopped`) rather than fetch an hour the run
-will not archive. The next run fetches it, and does not wait for the slots given up in the
-run's file (`release_unused`); the machine's keeps them, since other processes may have taken
-the slots after them, so a run resumed at once waits for them (a slot for each worker at most).
+will not archive. The next run fetches it, and waits for none of the slots given up: a caller
+giving up frees its own, in the run's file and the machine's, the coordinator frees the run's
+slots still ahead once it stopped (`release_unused`), and since each slot names its process
+(`pace_file`), one ahead whose process is gone (killed before it could) is free again.
+
+Processes set to different paces for one app all keep the slowest of those that took a slot in
+the last minute: a lower `hour_files_per_minute` is a share of the limit someone chose, and a
+faster process must not spend it. A damaged slot file, one that is not this user's, a folder it
+cannot be made in, or a clock set back never stop a pull nor make it wait longer than the
+callers ahead of it could: at worst the pace is kept by this process alone, with a warning.
 """
 
 from __future__ import annotations
@@ -30,10 +37,12 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from contextlib import ExitStack, suppress
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import IO
+
+from auditor.sources import pace_file
 
 log = logging.getLogger(__name__)
 
@@ -102,17 +111,21 @@ class Pacer:
 
     def wait(self) -> float:
         """Sleeps until this caller's slot and returns it (seconds since the epoch); raises
-        `PacingStopped` if the run stops meanwhile."""
+        `PacingStopped` if the run stops meanwhile. The time to wait is counted from the
+        reservation, so a clock set back meanwhile does not lengthen it."""
         with self._lock:
             now = self._clock()
-            slot = self._reserve(now)
+            mine = self._reserve(now)
         poll = STOP_POLL_S if self.slots is not None else float("inf")
-        while slot > now:
+        left = mine.slot - now
+        while left > 0:
             if self._stopping():
+                self._give_up(mine)
                 raise PacingStopped("the run is stopping")
-            self._sleep(min(slot - now, poll))
-            now = self._clock()
-        return slot
+            step = min(left, poll)
+            self._sleep(step)
+            left -= step
+        return mine.slot
 
     def _stopping(self) -> bool:
         """Whether this run's coordinator left the stop marker (one process without `slots`
@@ -124,60 +137,86 @@ class Pacer:
         except FileNotFoundError:
             return False
 
-    def _reserve(self, now: float) -> float:
-        """The first slot free in every file shared (the run's, then the machine's: always in
-        that order, so that no two callers each hold the lock the other waits for), written to
-        each; this process's own next slot without one."""
-        with ExitStack() as stack:
-            handles = [stack.enter_context(self.slots.open("a+b"))] if self.slots else []
-            if self.machine is not None:
-                try:
-                    handles.append(stack.enter_context(_opened(self.machine)))
-                except OSError as error:  # a pace shared with fewer beats a pull that fails
-                    log.debug("hour-file pace not shared through %s: %s", self.machine, error)
+    def _reserve(self, now: float) -> pace_file.Reservation:
+        """The first slot free in every file shared, written to each; this process's own next
+        slot without one."""
+        with self._locked() as handles:
             if not handles:
                 slot = max(now, self._next)
                 self._next = slot + self.interval
-                return slot
-            slot = now
+                return pace_file.Reservation(slot, self.interval, made=now)
+            held = [
+                pace_file.live(pace_file.rebased(pace_file.read(handle), now), now)
+                for handle in handles
+            ]
+            every = [r for reservations in held for r in reservations]
+            binding = pace_file.kept(every, now, pace_file.pace_in_force(every, now, self.interval))
+            gap = pace_file.pace_in_force(binding, now, self.interval)  # not a damaged line's
+            slot = pace_file.first_free(binding, now, gap)
+            mine = pace_file.Reservation(slot, self.interval, pace_file.this_process(), now)
+            for handle, reservations in zip(handles, held, strict=True):
+                pace_file.write(handle, [r for r in reservations if r in binding] + [mine])
+            return mine
+
+    def _give_up(self, mine: pace_file.Reservation) -> None:
+        """The slot of a caller that stops waiting is free at once, also in the machine's file,
+        whose other processes would otherwise wait for it while this one lives (a Dask worker)."""
+        with suppress(OSError), self._locked() as handles:
+            for handle in handles:
+                pace_file.write(handle, [r for r in pace_file.read(handle) if r != mine])
+
+    @contextmanager
+    def _locked(self) -> Iterator[list[IO[bytes]]]:
+        """The files shared, each locked (the run's, then the machine's: always in that order,
+        so that no two callers each hold the lock the other waits for)."""
+        with ExitStack() as stack:
+            handles = [stack.enter_context(_opened(self.slots))] if self.slots else []
+            if self.machine is not None:
+                try:
+                    handles.append(stack.enter_context(_opened_private(self.machine)))
+                except OSError as error:  # a pace shared with fewer beats a pull that fails
+                    self._unshared(error)
             for handle in handles:
                 fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
-                slot = max(slot, _following(handle))
-            for handle in handles:
-                handle.seek(0)
-                handle.truncate()
-                handle.write(repr(slot + self.interval).encode())
-            return slot
+            yield handles
+
+    def _unshared(self, error: OSError) -> None:
+        """One warning a process and file: the pace is still kept, by fewer processes."""
+        if self.machine not in _UNSHARED:
+            _UNSHARED.add(self.machine)
+            log.warning(
+                "the hour-file pace is not shared with this machine's other processes (%s): "
+                "pulls or runs of the app at once may together exceed Easemob's limit",
+                error,
+            )
+
+
+_UNSHARED: set[Path | None] = set()
 
 
 def _opened(path: Path) -> IO[bytes]:
-    """The machine's slot file, opened to read and write, created only this user may read."""
-    return os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600), "r+b")
+    """The run's slot file, opened to read and write, and created if missing."""
+    return os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o666), "r+b")
 
 
-def _following(handle: IO[bytes]) -> float:
-    """The next free slot a slot file holds; 0 for one cut short by a killed writer."""
-    handle.seek(0)
-    try:
-        return float(handle.read() or 0)
-    except ValueError:
-        return 0.0
+def _opened_private(path: Path) -> IO[bytes]:
+    """The machine's slot file, opened to read and write, created only this user may read; one
+    of another user, or not a regular file (a FIFO would block its reader), is refused."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    found = os.fstat(descriptor)
+    if not stat.S_ISREG(found.st_mode) or found.st_uid != os.getuid():
+        os.close(descriptor)
+        raise PermissionError(f"{path} is not a file of this user's")
+    os.set_blocking(descriptor, True)
+    return os.fdopen(descriptor, "r+b")
 
 
 def release_unused(slots: Path, per_minute: float, clock: Callable[[], float] = time.time) -> None:
-    """Once a stopped run's callers have all given up or finished, the slots reserved beyond one
-    interval from now were never used: the next caller may have the first after now + interval,
-    which is still an interval after every request made (each at a slot of now or before)."""
+    """Once a stopped run's callers have all given up or finished, its slots still ahead were
+    never used: the next caller may have the first an interval after the last one used."""
     if per_minute <= 0:
         return
     with suppress(OSError), slots.open("r+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            following = float(handle.read() or 0)
-        except ValueError:
-            return
-        soonest = clock() + 60.0 / per_minute
-        if following > soonest:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(repr(soonest).encode())
+        now = clock()
+        pace_file.write(handle, [r for r in pace_file.read(handle) if r.slot <= now])
