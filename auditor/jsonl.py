@@ -348,10 +348,13 @@ class _Inflated:
 
 def _capped_lines(source: _Inflated | BinaryIO) -> Iterator[bytes | None]:
     """The lines of `source`, None for one longer than `untrusted.LINE_LIMIT` (as no record
-    downloaded may be): it is read past in pieces, never held whole."""
+    downloaded may be): it is read past in pieces, never held whole. A line comes without the
+    whitespace that ends it, which `_parse_line` strips: stripped there, a long line was held
+    twice while it was parsed (the line read, and its copy without the line break)."""
     limit = untrusted.LINE_LIMIT
     while line := source.readline(limit + 1):
         if len(line) <= limit or (len(line) == limit + 1 and line.endswith(b"\n")):
+            line = line.rstrip()
             yield line
             continue
         while line and not line.endswith(b"\n"):

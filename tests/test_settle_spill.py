@@ -171,6 +171,8 @@ def lines_of(records: list) -> bytes:
         lines_of([record(n) for n in range(30)]).replace(b"\n", b"\r", 7) + b"{cut\n\n[1]\n",
         lines_of([record(1), record(2)]).replace(b"\n", b"", 1) + b'{"a": 12345678901234567890}',
         b"\n  \n\r\n",  # blank: an empty file
+        b" \t\n\x0b\x0c\r\n" * 20 + lines_of([record(1)]),  # blank pieces, then a record
+        b"\n" * 40 + b"{" + b"x" * 200,  # blank pieces, then a long piece with no line break
         b"",
     ],
 )

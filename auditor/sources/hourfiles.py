@@ -55,6 +55,7 @@ OBJECT_WEIGHT = 64
 _CHUNK = 4 * MiB  # inflated at most at a time
 _SLICE = 256 * 1024  # compressed bytes given at a time (its unread rest is copied each time)
 _ZEROS = re.compile(b"\0*")
+_BLANK = re.compile(rb"[ \t\n\r\x0b\x0c]*")  # what `bytes.strip` strips
 # A downloaded file this large or larger is read a piece at a time when the caller settles large
 # hours on disk (`HourFileSource.fetch`): about 20,000 records, whose parsed dicts take 50 MB.
 # A smaller one is read whole, as before: faster, since reading a piece at a time must weigh
@@ -118,24 +119,30 @@ def stream_hour_file(data: bytes, label: str) -> Iterator[Record | Unreadable]:
         if data[:2] == b"\x1f\x8b"
         else (data[at : at + _CHUNK] for at in range(0, len(data), _CHUNK))
     )
-    rest = b""
+    unended: list[bytes] = []  # the pieces of a line not yet ended, joined once it ends
     line = 1
     blank: list[bytes] | None = []  # what was read while every line was blank
     for piece in pieces:
         if blank is not None:
-            blank.append(piece)
-        buffer = rest + piece if rest else piece
-        cut = buffer.rfind(b"\n") + 1
+            if _BLANK.fullmatch(piece):
+                blank.append(piece)
+            else:  # a line that is not blank yields a record or a piece: it cannot be empty
+                blank = None
+        cut = piece.rfind(b"\n") + 1
         if not cut:
-            rest = buffer
+            unended.append(piece)
             continue
-        lines, rest = buffer[:cut], buffer[cut:]
+        lines = b"".join([*unended, piece[:cut]]) if unended else piece[:cut]
+        unended = [piece[cut:]] if cut < len(piece) else []
         found = parse_buffer(lines, label, unreadable, line)
         line += _line_count(lines)
+        del lines
         if found:
             blank = None
             yield from found
-    if rest:
+    if unended:
+        rest = b"".join(unended)
+        del unended
         found = parse_buffer(rest, label, unreadable, line)
         if found:
             blank = None

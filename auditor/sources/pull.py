@@ -30,10 +30,12 @@ import fcntl
 import hashlib
 import logging
 import os
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -394,36 +396,66 @@ def unreadable_path(folder: Path, label: str) -> Path:
 
 
 def _keep_unreadable(
-    folder: Path, label: str, pieces: Sequence[Unreadable], earlier: list[bytes]
+    folder: Path, label: str, pieces: Sequence[Unreadable], earlier: _EarlierLines
 ) -> None:
     """Writes the hour's unreadable pieces, then the `earlier` lines (or removes a stale file
-    when there are none)."""
+    when there are none), a piece at a time: an hour of garbage is not held whole."""
     path = unreadable_path(folder, label)
-    lines = [piece.raw.replace(b"\n", b" ") for piece in pieces] + earlier
-    if lines:
-        write_atomically(path, (line + b"\n" for line in lines))
+    if pieces or earlier:
+        new = (piece.raw.replace(b"\n", b" ") + b"\n" for piece in pieces)
+        write_atomically(path, chain(new, (line + b"\n" for line in earlier)))
     else:
         path.unlink(missing_ok=True)
 
 
-def _earlier_pieces(folder: Path, label: str, pieces: Sequence[Unreadable]) -> list[bytes]:
+def _piece_key(line: bytes) -> bytes:
+    """What `_earlier_pieces` counts a piece by: 16 bytes however long the piece."""
+    return hashlib.blake2b(line, digest_size=16).digest()
+
+
+@dataclass(frozen=True)
+class _EarlierLines:
+    """The lines of the hour's unreadable file a refetch keeps, by their numbers: read again
+    from the file when written, so a large file's lines are never held together."""
+
+    path: Path | None = None
+    numbers: array[int] = field(default_factory=lambda: array("Q"))
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self.path is None or not self.numbers:
+            return
+        wanted = iter(self.numbers)
+        next_number = next(wanted)
+        with open_operator_file(self.path, "file of unreadable lines") as handle:
+            for number, line in enumerate(handle):
+                if number == next_number:
+                    yield line.removesuffix(b"\n")
+                    next_number = next(wanted, -1)
+                    if next_number < 0:
+                        return
+
+
+def _earlier_pieces(folder: Path, label: str, pieces: Sequence[Unreadable]) -> _EarlierLines:
     """The lines of the hour's unreadable file that the new fetch's `pieces` do not hold (each as
     many more times as the file holds it): what a `--refetch` keeps of an earlier pull's
     unreadable data, as it keeps the records the source no longer serves; the source's
-    damaged bytes are evidence too."""
+    damaged bytes are evidence too. Pieces are counted by digest, lines kept by number."""
     path = unreadable_path(folder, label)
     if not path.exists():
-        return []
-    served = Counter(piece.raw.replace(b"\n", b" ") for piece in pieces)
-    kept = []
+        return _EarlierLines()
+    served = Counter(_piece_key(piece.raw.replace(b"\n", b" ")) for piece in pieces)
+    kept = array("Q")
     with open_operator_file(path, "file of unreadable lines") as handle:
-        for line in handle:
-            line = line.removesuffix(b"\n")
-            if served[line]:
-                served[line] -= 1
+        for number, line in enumerate(handle):
+            key = _piece_key(line.removesuffix(b"\n"))
+            if served[key]:
+                served[key] -= 1
             else:
-                kept.append(line)
-    return kept
+                kept.append(number)
+    return _EarlierLines(path, kept)
 
 
 def expired_path(folder: Path, label: str) -> Path:
@@ -550,7 +582,7 @@ def _pull_hour(
             done.records,
         )
         return done
-    earlier, earlier_pieces = 0, list[bytes]()
+    earlier, earlier_pieces = 0, _EarlierLines()
     if done is not None:
         earlier_pieces = _earlier_pieces(checkpoint.folder, label, result.unreadable)
         result, earlier = _with_earlier(source, partition, label, checkpoint, result, done)
