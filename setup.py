@@ -1,12 +1,13 @@
 """Adds the top-level schemas/, report_templates/ and policies.example.yaml to the wheel, and
-compiles the policy engine's per-record path with mypyc.
+compiles the policy engine's per-record path and the report's per-finding path with mypyc.
 
 The data files stay at the top of the repository where people look for them (DESIGN.md) and
 ship inside the package, so `pip install .` gives a working `auditor` (see
 `auditor/resources.py`).
 
-The modules listed in pyproject.toml's `[tool.auditor] compiled` run once per record; they are
-plain Python that mypyc compiles to C extensions, the way mypy and black ship themselves.
+The modules listed in pyproject.toml's `[tool.auditor] compiled` run once per record or
+finding; they are plain Python that mypyc compiles to C extensions, the way mypy and black
+ship themselves.
 `AUDITOR_PURE_PYTHON=1` at install time leaves them interpreted. Either way the same source
 runs, and the tests check that the two agree.
 """
@@ -39,7 +40,7 @@ class BuildCompiled(build_ext):
             super().run()
         except Exception:
             print(
-                "error: compiling the policy engine's per-record modules with mypyc failed; "
+                "error: compiling the per-record modules (policies, report) with mypyc failed; "
                 "install a C compiler and the Python headers (Debian: gcc python3-dev), or "
                 "set AUDITOR_PURE_PYTHON=1 to install them interpreted (slower, same results)",
                 file=sys.stderr,

@@ -16,7 +16,12 @@ from auditor.archive.canonical import canonical
 from auditor.emulator.dataset import SyntheticHistory
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
+from auditor.records import sender, timestamp_ms
+from auditor.report.csv_rows import SendTimes, row
 from auditor.report.facts import archived_facts
+from auditor.report.formats.csv import CsvFormat
+from auditor.report.model import ReportBuilder
+from auditor.report.runinfo import RunInfo
 from auditor.resources import example_policy
 
 NOW_MS = 1_796_083_200_000  # 2026-12-01, a month after the synthetic window
@@ -25,7 +30,7 @@ RECORDS = 4_000
 # Run in a fresh interpreter that imports every listed module from its source, then prints the
 # digest of the evaluations of the same records as `digest_of_evaluations` below.
 INTERPRETED = """
-import importlib.util, sys
+import importlib, importlib.util, sys
 names = dict(arg.split("=", 1) for arg in sys.argv[1:])
 
 class Source:
@@ -39,7 +44,7 @@ sys.meta_path.insert(0, Source)
 sys.path.insert(0, {tests!r})
 import test_compiled
 for name in names:
-    assert sys.modules[name].__file__.endswith(".py"), sys.modules[name].__file__
+    assert importlib.import_module(name).__file__.endswith(".py"), sys.modules[name].__file__
 print(test_compiled.{digest})
 """
 
@@ -72,6 +77,39 @@ def digest_of_facts() -> str:
     digest = hashlib.sha256()
     for record in [*SyntheticHistory(messages=RECORDS), *ODD_RECORDS]:
         digest.update(orjson.dumps(archived_facts(record, canonical(record))))
+    return digest.hexdigest()
+
+
+# A value of each kind a finding's column may hold, each taking another branch of a CSV cell.
+ODD_VALUES = ["", "=1+1", "0042", "3-Mar", "Jan-2026", 'a"b', "x\0y", "é" * 17_000, 7, 10**16]
+ODD_VALUES += [-1.5, 1e300, True, None, [1, "a"], {"k": None}]
+
+
+def digest_of_report() -> str:
+    """sha256 of what the report builder makes of the engine's findings over the synthetic
+    records (half of them placed by the run, half found by the builder) and of findings whose
+    every column holds an odd value: the summary, the CSV's lines and each finding's row."""
+    engine = PolicyEngine(load_policy(example_policy()), NOW_MS)
+    run = RunInfo(sequence=1, since_ms=0, until_ms=NOW_MS, generated_at=NOW_MS)
+    digest = hashlib.sha256()
+    with ReportBuilder(run, table_rows=50) as builder:
+        for number, record in enumerate(SyntheticHistory(messages=RECORDS)):
+            builder.observe_record(record, "p", number)
+            for finding in engine.evaluate(record)[2]:
+                place = (timestamp_ms(record), sender(record)) if number % 2 else None
+                builder.observe_finding(finding, place)
+        for value in ODD_VALUES:
+            columns = ("msg_id", "category", "rule", "severity", "message", "pointer")
+            odd = dict.fromkeys(columns, value) | {"severity": "low", "details": {"x": value}}
+            builder.observe_finding(odd, (NOW_MS + 1, value if type(value) is str else None))
+        report = builder.snapshot()
+        summary = report.summary
+        digest.update(orjson.dumps(summary, default=str, option=orjson.OPT_SORT_KEYS))
+        for line in CsvFormat._lines(report):
+            digest.update(line.encode("utf-8", "surrogatepass"))
+        sent = SendTimes(run.timezone())
+        for finding, place in zip(report.findings(), report.places(), strict=True):
+            digest.update(repr(row(finding, place, sent)).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 
@@ -108,3 +146,7 @@ def test_compiled_and_interpreted_engines_give_the_same_evaluations(memo_size: i
 
 def test_compiled_and_interpreted_report_facts_agree() -> None:
     assert interpreted("digest_of_facts()") == digest_of_facts()
+
+
+def test_compiled_and_interpreted_report_builders_agree() -> None:
+    assert interpreted("digest_of_report()") == digest_of_report()

@@ -342,3 +342,17 @@ def test_a_record_without_msg_id_failing_its_schema_twice_counts_once_by_its_lin
     builder.observe_finding(finding("medium", "schema", msg=None, message="other") | {"seq": 4})
     builder.observe_finding(finding("medium", "schema", msg=None) | {"seq": 9})
     assert builder.summary()["records"]["failing_schema"] == 2
+
+
+def test_verdicts_and_send_times_of_any_type_are_taken_as_the_interpreted_code_takes_them():
+    """A bag's summary may name a verdict by a number or null, and the compiled builder checks
+    the types its arguments are declared with: such a verdict is counted under its text, not
+    refused (which `auditor report` would log as no retention counts readable)."""
+    from auditor.report.csv_rows import SendTimes
+
+    with ReportBuilder(run_info()) as builder:
+        builder.observe_verdict(3, None, 2)
+        assert builder.summary()["retention"]["by_rule"] == [
+            {"disposition": "3", "rule": "", "count": 2}
+        ]
+    assert SendTimes(parse_timezone("UTC"))("1793491200000") == ""

@@ -131,7 +131,7 @@ class ReportBuilder:
         self._by_category: Counter[str] = Counter()
         self._by_rule: Counter[tuple[str, str, str]] = Counter()
         self._by_table: Counter[str] = Counter()
-        self._samples: dict[str, list[tuple[int, int, dict[str, Any]]]] = {
+        self._samples: dict[str, list[tuple[int, int, Mapping[str, Any]]]] = {
             kind.key: [] for kind in TABLES
         }
         self._schema_records = 0  # records failing their schema (`_count_schema_record`)
@@ -297,12 +297,11 @@ class ReportBuilder:
             self._count_schema_record(finding.get("seq"), key, record)
         elif category == "parse":
             self._parse_lines += 1
-        attached = record is not None
         found: tuple[int | None, str | None] | None = None
         last = self._last_line
         if place is not None:
             found = place
-        elif attached:
+        elif record is not None:
             found = (timestamp_ms(record), sender(record))
         elif last is not None and last[0] == finding.get("seq"):
             # about the record just observed at its line (a bag's findings follow their record)
@@ -360,8 +359,9 @@ class ReportBuilder:
             self._schema_records += 1
         self._last_schema_record = identity
 
-    def observe_verdict(self, disposition: str, rule: str, count: int = 1) -> None:
-        """Counts a record's retention verdict (keep, dispose, review or hold) and its rule."""
+    def observe_verdict(self, disposition: Any, rule: Any, count: int = 1) -> None:
+        """Counts a record's retention verdict (keep, dispose, review or hold) and its rule; a
+        bag's summary may name them by other values (`Any`: compiled, a `str` is checked)."""
         if type(disposition) is not str or type(rule) is not str:
             disposition, rule = _name(disposition), _name(rule)
         self._verdicts[(disposition, rule)] += count
@@ -383,7 +383,7 @@ class ReportBuilder:
         rank: int,
         finding: Mapping[str, Any],
         details: Mapping[str, Any],
-        key: str | None,
+        key: str | tuple[str, int] | None,
         record: dict[str, Any] | None,
     ) -> None:
         """Samples a schema finding given without its record, which the table shows: attached
@@ -408,7 +408,7 @@ class ReportBuilder:
         failing = self.failing()
         by_severity = {name: self._by_severity.get(name, 0) for name in SEVERITIES}
         by_severity.update(self._by_severity)
-        verdicts = Counter()
+        verdicts: Counter[str] = Counter()
         for (disposition, _rule), count in self._verdicts.items():
             verdicts[disposition] += count
         dispositions = {name: verdicts.get(name, 0) for name in DISPOSITIONS}
