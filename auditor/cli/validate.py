@@ -82,8 +82,11 @@ def validate_command(
     Prints records, valid and invalid per message type. Exits 0 when every record is valid,
     1 when some are not (or a line is not JSON), 2 when an input cannot be read.
     """
+    from auditor.fsutil import refuse_inside_any_bag
     from auditor.validation import validate_files
 
+    if findings_out not in (None, "-"):
+        refuse_inside_any_bag(findings_out, "findings")
     if findings_out is None:
         summary = validate_files(inputs, profile)
     else:
