@@ -276,7 +276,8 @@ COMMANDS = {
     "unread": Lazy("auditor.cli.pull", "Print how many messages wait for each USER while offline."),
     "validate": Lazy(
         "auditor.cli.validate",
-        "Check JSONL or .gz files, or folders written by `auditor pull`, against the schemas.",
+        "Check JSONL or .gz files, folders written by `auditor pull`, or bags (the records they "
+        "archived) against the schemas.",
     ),
     "verify": Lazy(
         "auditor.cli.archive",
