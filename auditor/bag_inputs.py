@@ -39,15 +39,22 @@ def input_files(
 def _bags_in(path: Path) -> list[Path]:
     """`path` itself when it is a bag, else the bags directly inside it (a folder of runs;
     hidden ones, unpublished or spooled, are not runs)."""
-    if (path / layout.BAGIT_TXT).is_file():
+    if _is_bag(path):
         return [path]
-    if not path.is_dir():
+    try:
+        children = sorted(path.iterdir()) if path.is_dir() else []
+    except OSError:  # listed again by `expand`, whose error names the folder
         return []
-    return [
-        child
-        for child in sorted(path.iterdir())
-        if not child.name.startswith(".") and (child / layout.BAGIT_TXT).is_file()
-    ]
+    return [child for child in children if not child.name.startswith(".") and _is_bag(child)]
+
+
+def _is_bag(path: Path) -> bool:
+    """Whether `path` holds bagit.txt; a folder that cannot be read is not taken for one
+    (`Path.is_file` lets a refused permission through)."""
+    try:
+        return (path / layout.BAGIT_TXT).is_file()
+    except OSError:
+        return False
 
 
 def _in_a_bag(file: Path) -> bool:
@@ -56,7 +63,7 @@ def _in_a_bag(file: Path) -> bool:
     return (
         len(parents) > 2
         and f"{parents[1].name}/{parents[0].name}" == layout.RECORDS
-        and (parents[2] / layout.BAGIT_TXT).is_file()
+        and _is_bag(parents[2])
     )
 
 
