@@ -22,6 +22,15 @@ from auditor.errors import InputError, os_reason
 BAGIT_TXT = "bagit.txt"
 
 
+def _holds_bagit(folder: Path) -> bool:
+    """Whether `folder` holds bagit.txt; one this user may not search is not a bag to it
+    (`Path.is_file` lets a refused permission through)."""
+    try:
+        return (folder / BAGIT_TXT).is_file()
+    except OSError:
+        return False
+
+
 def write_synced(path: Path, data: bytes) -> None:
     """Writes `data` to `path` and flushes it to disk (for files inside an unpublished folder)."""
     with path.open("wb") as handle:
@@ -161,7 +170,7 @@ def refuse_inside_any_bag(path: str | Path, what: str) -> None:
     findings written over a bag's own `data/findings.jsonl`, broke a signed archive silently."""
     target = Path(path).resolve()
     for folder in (target, *target.parents):
-        if (folder / BAGIT_TXT).is_file():
+        if _holds_bagit(folder):
             raise InputError(
                 f"{path} is inside the bag {folder}: writing {what} there would change a "
                 "signed archive; choose a folder outside it"
