@@ -17,6 +17,19 @@ from pathlib import Path
 
 from auditor.errors import InputError, os_reason
 
+# What makes a folder a bag (BagIt 1.0), as `archive.layout` names it; not imported from there,
+# which this module of plain file helpers need not load.
+BAGIT_TXT = "bagit.txt"
+
+
+def _holds_bagit(folder: Path) -> bool:
+    """Whether `folder` holds bagit.txt; one this user may not search is not a bag to it
+    (`Path.is_file` lets a refused permission through)."""
+    try:
+        return (folder / BAGIT_TXT).is_file()
+    except OSError:
+        return False
+
 
 def write_synced(path: Path, data: bytes) -> None:
     """Writes `data` to `path` and flushes it to disk (for files inside an unpublished folder)."""
@@ -138,8 +151,9 @@ def write_atomically(
 
 
 def refuse_inside_bag(bag: str | Path, path: str | Path, what: str) -> None:
-    """Refuses to write `what` at `path` when it lies in `bag`: a byte added or changed there
-    makes the signed archive fail verification, and the command that did it would not say so."""
+    """Refuses to write `what` at `path` when it lies in `bag`, or in any other bag: a byte
+    added or changed there makes the signed archive fail verification, and the command that did
+    it would not say so."""
     inside = Path(bag).resolve()
     target = Path(path).resolve()
     if target == inside or inside in target.parents:
@@ -147,3 +161,17 @@ def refuse_inside_bag(bag: str | Path, path: str | Path, what: str) -> None:
             f"{path} is inside the bag {bag}: writing {what} there would change a signed "
             "archive; choose a folder outside it"
         )
+    refuse_inside_any_bag(path, what)
+
+
+def refuse_inside_any_bag(path: str | Path, what: str) -> None:
+    """Refuses to write `what` at `path` when it, or a folder above it, is a bag (holds
+    bagit.txt): a report rendered again into the newest bag's `data/report`, or a scan's
+    findings written over a bag's own `data/findings.jsonl`, broke a signed archive silently."""
+    target = Path(path).resolve()
+    for folder in (target, *target.parents):
+        if _holds_bagit(folder):
+            raise InputError(
+                f"{path} is inside the bag {folder}: writing {what} there would change a "
+                "signed archive; choose a folder outside it"
+            )

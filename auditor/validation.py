@@ -527,20 +527,25 @@ def validate_files(
     on_finding: Callable[[Finding], None] | None = None,
     validator: RecordValidator | None = None,
 ) -> ValidationSummary:
-    """Validates every record of JSONL/gzip files or pulled folders; findings go to `on_finding`.
+    """Validates every record of JSONL/gzip files, pulled folders or bags (the records they
+    archived); findings go to `on_finding`.
 
     A line that is not a JSON object becomes a `parse` finding and reading goes on. A file that
     is missing or whose gzip stream is corrupt raises `InputError` naming it. In a folder, the
     `checkpoint.json` and `conflicts.jsonl` that `pull` writes are not records and are skipped.
     """
+    from auditor.bag_inputs import input_files, unwrapped  # a run's workers need neither
+
     validator = validator or RecordValidator(profile)
-    paths = local_files(inputs)
+    paths = input_files(inputs, "validate", local_files)
     emit = on_finding or (lambda finding: None)
     seen: Counter[str] = Counter()
     valid: Counter[str] = Counter()
     unparsed = found = 0
-    for path in paths:
+    for path, archived in paths:
         for line in read_file(path):
+            if archived:
+                line = unwrapped(line)
             if line.record is None:
                 unparsed += 1
                 found += 1

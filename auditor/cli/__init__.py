@@ -6,6 +6,7 @@ Commands parse, call one function of the package, and print. Errors a user can c
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import select
@@ -152,6 +153,7 @@ class AuditorGroup(LazyGroup):
 
     def invoke(self, ctx: click.Context):
         try:
+            _import_held("orjson")
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
@@ -166,6 +168,19 @@ class AuditorGroup(LazyGroup):
                 log.debug("failed after SIGTERM", exc_info=True)
                 ctx.exit(_stopped(Terminated()))
             ctx.exit(_failed(error, ctx))
+
+
+def _import_held(module: str) -> None:
+    """Imports `module` with SIGINT and SIGTERM held back until it is done, when a command runs
+    (not for `auditor --help`). orjson's module init imports modules of the standard library and
+    crashes (SIGSEGV, a core dump) when one of those imports fails, as a Ctrl-C arriving then
+    makes it fail (ijl/orjson#310; 2 of 24 Ctrl-Cs in verify-chain's first second): held back,
+    the signal arrives once the import is done and stops the command as anywhere else."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        importlib.import_module(module)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _open_standard_streams() -> None:
@@ -276,7 +291,8 @@ COMMANDS = {
     "unread": Lazy("auditor.cli.pull", "Print how many messages wait for each USER while offline."),
     "validate": Lazy(
         "auditor.cli.validate",
-        "Check JSONL or .gz files, or folders written by `auditor pull`, against the schemas.",
+        "Check JSONL or .gz files, folders written by `auditor pull`, or bags (the records they "
+        "archived) against the schemas.",
     ),
     "verify": Lazy(
         "auditor.cli.archive",

@@ -88,7 +88,9 @@ def keygen(out_dir: Path, identity: str | None) -> None:
     Give legal the public key and its fingerprint, by another channel than the archives.
     """
     from auditor.archive.keys import PASSPHRASE_ENV, generate_key_files
+    from auditor.fsutil import refuse_inside_any_bag
 
+    refuse_inside_any_bag(out_dir, "keys")
     files = generate_key_files(out_dir, identity)
     state = "encrypted" if files.encrypted else "NOT encrypted: set " + PASSPHRASE_ENV
     click.echo(f"private key:     {files.private_key} (mode 0600, {state})")

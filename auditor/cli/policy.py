@@ -103,8 +103,11 @@ def scan(
 
     Exit 0 when no finding reaches --fail-on, 1 when some do, 2 on a bad policy or input.
     """
+    from auditor.fsutil import refuse_inside_any_bag
     from auditor.policies.scan import scan_files
 
+    if findings_out not in (None, "-"):
+        refuse_inside_any_bag(findings_out, "findings")
     reference = _now(now)
     summary = scan_files(policy_file, inputs, reference, findings_out, fail_on)
     _print_summary(summary, reference, to_stderr=findings_out == "-")

@@ -143,7 +143,10 @@ def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flag
     """
     since_ms, until_ms = _instant(since, "--since"), _instant(until, "--until")
     check_window(since_ms, until_ms)
+    from auditor.fsutil import refuse_inside_any_bag
     from auditor.hidden_env import secrets_hidden
+
+    refuse_inside_any_bag(out_dir, "a pull")
     from auditor.sources.folder import work_folder
     from auditor.sources.interface import both_clocks
     from auditor.sources.local import LocalFileSource

@@ -199,10 +199,21 @@ def _run_apps(
     from auditor.apps import load_apps, run_apps
 
     plan = load_apps(config_file, flags, source_flags, DEFAULTS)
+    for app in plan.apps:
+        _refuse_inside_bags({"out": app.settings.out_dir, "state": app.settings.state_path})
     outcome = run_apps(plan, lambda name: _app_progress(name, quiet or as_json))
     _print_apps(outcome, as_json, quiet)
     if outcome.exit_code:
         sys.exit(outcome.exit_code)
+
+
+def _refuse_inside_bags(values: dict) -> None:
+    """A run's bags and state never go inside a bag (an `out:` naming a run's folder): what it
+    wrote there would break that signed archive."""
+    from auditor.fsutil import refuse_inside_any_bag
+
+    refuse_inside_any_bag(values["out"], "bags")
+    refuse_inside_any_bag(values["state"], "the state database")
 
 
 def _window(values: dict) -> tuple[int | None, int | None]:
@@ -354,6 +365,7 @@ def run_command(config_file, as_json, quiet, from_paths, **flags) -> None:
     section = _run_section(config_file)
     _file_access_of(section)
     values = _merged(flags, section)
+    _refuse_inside_bags(values)
     since_ms, until_ms = _window(values)
     from auditor.apps import has_apps
     from auditor.sources.settings import load_settings

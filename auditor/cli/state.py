@@ -192,8 +192,10 @@ def rebuild_command(
     the folder.
     """
     from auditor.archive.publickey import load_public_keys
+    from auditor.fsutil import refuse_inside_any_bag
     from auditor.state_rebuild import rebuild
 
+    refuse_inside_any_bag(state_path, "the state database")
     expected = expected_head.parse(expect_head)
     outcome = rebuild(out_dir, state_path, load_public_keys(pubkeys), expected, policies)
     click.echo(

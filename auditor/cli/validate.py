@@ -77,13 +77,17 @@ def _writer(sink: BinaryIO) -> Callable[[Finding], None]:
 def validate_command(
     ctx: click.Context, inputs: tuple[str, ...], profile: str, findings_out: str | None
 ) -> None:
-    """Check JSONL or .gz files, or folders written by `auditor pull`, against the schemas.
+    """Check JSONL or .gz files, folders written by `auditor pull`, or bags (the records they
+    archived) against the schemas.
 
     Prints records, valid and invalid per message type. Exits 0 when every record is valid,
     1 when some are not (or a line is not JSON), 2 when an input cannot be read.
     """
+    from auditor.fsutil import refuse_inside_any_bag
     from auditor.validation import validate_files
 
+    if findings_out not in (None, "-"):
+        refuse_inside_any_bag(findings_out, "findings")
     if findings_out is None:
         summary = validate_files(inputs, profile)
     else:

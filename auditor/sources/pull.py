@@ -155,6 +155,15 @@ class _Written:
             yield record_line(record)
 
 
+def _hour_entries(hours: object) -> dict[str, dict[str, Any]]:
+    """`hours` of a checkpoint, each hour's entry a mapping; TypeError for any other shape (a
+    file edited by hand), which the readers answer as a damaged checkpoint: an entry that was a
+    list stopped `run --from` as an internal error (exit 70)."""
+    if not isinstance(hours, dict) or not all(isinstance(entry, dict) for entry in hours.values()):
+        raise TypeError("not a mapping of hours to entries")
+    return hours
+
+
 class Checkpoint:
     """The hours of a folder that are complete: records, sha256 and conflicting msg_ids each."""
 
@@ -178,7 +187,7 @@ class Checkpoint:
             data = read_operator_file(path, "checkpoint of auditor pull", CHECKPOINT_LIMIT)
             try:
                 document = orjson.loads(data)
-                hours = document["hours"]
+                hours = _hour_entries(document["hours"])
                 recorded_zone = document["hour_timezone"]
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 raise InputError(
@@ -225,7 +234,7 @@ class Checkpoint:
                     self.notes[label] = dict(item["renaming"])
                     self._ahead[label] = item.get("entry")
                     continue
-                entry = item["entry"]
+                entry = _hour_entries({label: item["entry"]})[label]
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 raise InputError(
                     f"{shown(path)}: line {number} of {len(lines)} is damaged (not a journal "

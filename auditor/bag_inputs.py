@@ -1,0 +1,79 @@
+"""Inputs named on a command line that may be bags: `scan` and `validate` read a bag (or a
+folder of them, as a run's out folder) as the records it archived, the lines of its
+`data/records/*.jsonl` each taken out of its `{"record", "salt", "seq"}` line. Read as plain JSON
+lines, a bag gave its wrapper objects, findings and attachment index as records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from auditor.archive import layout
+from auditor.archive.baginfo import check_bag_format
+from auditor.archive.untrusted import record_files
+from auditor.jsonl import ParsedLine, expand_inputs
+
+
+def input_files(
+    inputs: Iterable[str | Path],
+    command: str,
+    expand: Callable[[list[Path]], list[Path]] = expand_inputs,
+) -> list[tuple[Path, bool]]:
+    """The files to read, each with whether its lines are a bag's archived lines; the inputs
+    that are not bags are listed by `expand`."""
+    found: list[tuple[Path, bool]] = []
+    for item in inputs:
+        path = Path(item)
+        bags = _bags_in(path)
+        if bags:
+            for bag in bags:
+                found.extend((record_file, True) for record_file in record_files(bag))
+        else:
+            found.extend((file, _in_a_bag(file)) for file in expand([path]))
+    for bag in dict.fromkeys(file.parents[2] for file, archived in found if archived):
+        check_bag_format(bag, command)
+    return found
+
+
+def _bags_in(path: Path) -> list[Path]:
+    """`path` itself when it is a bag, else the bags directly inside it (a folder of runs;
+    hidden ones, unpublished or spooled, are not runs)."""
+    if _is_bag(path):
+        return [path]
+    try:
+        children = sorted(path.iterdir()) if path.is_dir() else []
+    except OSError:  # listed again by `expand`, whose error names the folder
+        return []
+    return [child for child in children if not child.name.startswith(".") and _is_bag(child)]
+
+
+def _is_bag(path: Path) -> bool:
+    """Whether `path` holds bagit.txt; a folder that cannot be read is not taken for one
+    (`Path.is_file` lets a refused permission through)."""
+    try:
+        return (path / layout.BAGIT_TXT).is_file()
+    except OSError:
+        return False
+
+
+def _in_a_bag(file: Path) -> bool:
+    """Whether a file named directly is one of a bag's record files."""
+    parents = file.parents
+    return (
+        len(parents) > 2
+        and f"{parents[1].name}/{parents[0].name}" == layout.RECORDS
+        and _is_bag(parents[2])
+    )
+
+
+def unwrapped(parsed: ParsedLine) -> ParsedLine:
+    """The record of an archived line; a line that is not one is unreadable."""
+    line = parsed.record
+    if line is None:
+        return parsed
+    if isinstance(line, dict) and set(line) == {"record", "salt", "seq"}:
+        return replace(parsed, record=line["record"])
+    return replace(
+        parsed, record=None, error='not an archived line (an object of "record", "salt", "seq")'
+    )
