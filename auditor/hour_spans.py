@@ -12,6 +12,7 @@ The spans are exact whatever the msg_ids' order; msg_ids in no order only make t
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -37,11 +38,22 @@ SCATTERED_SPANS = 2
 
 class HourSpans:
     """(least, greatest msg_id, hour) of each lot of records a run indexed timed in their hour,
-    and the look for a msg_id among the hours other than one (`other_hours`)."""
+    and the look for a msg_id among the hours other than one (`other_hours`).
+
+    The spans are kept in order of least msg_id as they come, with the least and greatest of
+    them all and whether they have become scattered, so that an hour's look costs O(log H) for
+    H hours, not a sort of every span (9.7 s over 4,380 hours). A lot indexed while its hour is
+    read waits (`_waiting`) until the next hour's look, so the spans an hour asks stay fixed."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
-        self._spans: list[tuple[str, str, int]] = []
+        self._spans: list[tuple[str, str, int]] = []  # in order: least, greatest, hour
+        self._leasts: list[str] = []  # their least msg_ids, for `bisect`
+        self._hours: set[int] = set()
+        self._waiting: list[tuple[str, str, int]] = []
+        self._floor = ""
+        self._ceiling = ""
+        self._scattered = False
         self._by_id = False
 
     def add(self, rows: Sequence[tuple], hour: int) -> None:
@@ -53,7 +65,7 @@ class HourSpans:
             for ordered in (rows, reversed(rows))
         ]
         if timed[0] is not None and timed[1] is not None:
-            self._spans.append((timed[0], timed[1], hour))
+            self._waiting.append((timed[0], timed[1], hour))
 
     def other_hours(self, hour: int) -> tuple[str, str, Callable[[str], bool]]:
         """The least and greatest msg_id of the spans of hours other than `hour` ("" and "" for
@@ -63,10 +75,20 @@ class HourSpans:
         others (msg_ids in no order, as an export may give them), each record would be looked
         up in every earlier hour, a cost growing with the run; the run's rows are then indexed
         by msg_id (`SCATTERED_SPANS`), one lookup a record whatever the run's length."""
-        others = sorted((s for s in self._spans if s[2] != hour), key=lambda s: s[1], reverse=True)
+        for span in self._waiting:
+            self._place(span)
+        self._waiting.clear()
+        if hour in self._hours:  # an hour read again: its own spans set apart, once
+            others = [span for span in self._spans if span[2] != hour]
+            scattered = _scattered(others)
+            floor = min((span[0] for span in others), default="")
+            ceiling = max((span[1] for span in others), default="")
+        else:
+            others, scattered = self._spans, self._scattered
+            floor, ceiling = self._floor, self._ceiling
         if not others:
             return "", "", _nowhere
-        if not self._by_id and _scattered(others):
+        if not self._by_id and scattered:
             self._db.execute(_BY_ID)
             self._by_id = True
         if self._by_id:
@@ -75,30 +97,56 @@ class HourSpans:
             def indexed(identity: str) -> bool:
                 return query(_TIMED_ELSEWHERE, (identity, hour)).fetchone() is not None
 
-            return min(s[0] for s in others), others[0][1], indexed
-        return min(s[0] for s in others), others[0][1], partial(_in_spans, self._db.execute, others)
+            return floor, ceiling, indexed
+        if others is self._spans:
+            return floor, ceiling, partial(_in_ordered, self._db.execute, others, self._leasts)
+        leasts = [span[0] for span in others]
+        return floor, ceiling, partial(_in_ordered, self._db.execute, others, leasts)
+
+    def _place(self, span: tuple[str, str, int]) -> None:
+        """`span` in order, noting whether it makes the spans scattered: a window of
+        `SCATTERED_SPANS` + 1 neighbours is new only where it holds `span`."""
+        spans = self._spans
+        at = bisect.bisect_right(spans, span)
+        spans.insert(at, span)
+        self._leasts.insert(at, span[0])
+        self._hours.add(span[2])
+        if not self._floor or span[0] < self._floor:
+            self._floor = span[0]
+        if span[1] > self._ceiling:
+            self._ceiling = span[1]
+        if not self._scattered:
+            first = max(at - SCATTERED_SPANS, 0)
+            self._scattered = _scattered(spans[first : at + SCATTERED_SPANS + 1])
 
 
 def _nowhere(_identity: str) -> bool:
     return False
 
 
-def _scattered(spans: list[tuple[str, str, int]]) -> bool:
-    """Whether a span overlaps the next `SCATTERED_SPANS` spans (in order of least msg_id)."""
+def _scattered(spans: Sequence[tuple[str, str, int]]) -> bool:
+    """Whether a span overlaps the span `SCATTERED_SPANS` places after it among `spans`
+    (in order of least msg_id)."""
     ordered = sorted(spans)
     return any(
         later[0] <= span[1] for span, later in zip(ordered, ordered[SCATTERED_SPANS:], strict=False)
     )
 
 
-def _in_spans(
-    query: Callable[..., sqlite3.Cursor], others: list[tuple[str, str, int]], identity: str
+def _in_ordered(
+    query: Callable[..., sqlite3.Cursor],
+    spans: list[tuple[str, str, int]],
+    leasts: list[str],
+    identity: str,
 ) -> bool:
-    """Whether an hour among `others` (greatest first) whose span holds `identity` archived it
-    timed in that hour (`query`: the run's database's `execute`)."""
-    for least, greatest, hour in others:
-        if greatest < identity:
-            return False
-        if least <= identity and query(_TIMED_IN_HOUR, (hour, identity)).fetchone() is not None:
+    """Whether an hour among `spans` (in order, not scattered) whose span holds `identity`
+    archived it timed in that hour (`query`: the run's database's `execute`). Not scattered,
+    a span ends before the least msg_id of the span `SCATTERED_SPANS` places after it: only
+    the last `SCATTERED_SPANS` spans beginning at or below `identity` can hold it."""
+    at = bisect.bisect_right(leasts, identity)
+    for least, greatest, hour in spans[max(at - SCATTERED_SPANS, 0) : at]:
+        if least <= identity <= greatest and (
+            query(_TIMED_IN_HOUR, (hour, identity)).fetchone() is not None
+        ):
             return True
     return False

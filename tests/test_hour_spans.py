@@ -3,6 +3,7 @@ an index of msg_ids once they come in no order, the same answers either way."""
 
 from __future__ import annotations
 
+import random
 import sqlite3
 
 import pytest
@@ -64,3 +65,109 @@ def test_no_other_hour_holds_nothing():
     spans = HourSpans(run_table())
     floor, ceiling, elsewhere = spans.other_hours(START)
     assert (floor, ceiling) == ("", "") and not elsewhere("1")
+
+
+def old_scattered(spans: list[tuple[str, str, int]]) -> bool:
+    """A span overlapping the one two places after it in order of least msg_id, by brute force."""
+    ordered = sorted(spans)
+    return any(later[0] <= span[1] for span, later in zip(ordered, ordered[2:], strict=False))
+
+
+def timed_elsewhere(db, identity: str, hour: int) -> bool:
+    query = (
+        "SELECT 1 FROM run_messages WHERE msg_id = ? AND hour_ms != ?"
+        f" AND timestamp_ms >= hour_ms AND timestamp_ms < hour_ms + {HOUR_MS}"
+    )
+    return db.execute(query, (identity, hour)).fetchone() is not None
+
+
+def snowflake(rng: random.Random, sent: int) -> str:
+    """A msg_id of a server whose clock is up to 5 s off, as Easemob's grow with time."""
+    return str(((sent + rng.randint(-5_000, 5_000)) << 22) | rng.randint(0, 4095))
+
+
+@pytest.mark.parametrize("order", ["ordered", "snowflake", "random"])
+@pytest.mark.parametrize("seed", range(2))
+def test_the_ordered_spans_answer_as_a_brute_force_look(order, seed):
+    """Lots added as hours are read (some hours read again, large ones in two lots while the
+    hour is read, a few strays and records without a timestamp) answer every look as a look
+    through every other hour's rows does."""
+    rng = random.Random(seed)
+    db = run_table()
+    spans = HourSpans(db)
+    counter = iter(range(10**9))
+    scattered = False
+    lots: list[tuple[str, str, int]] = []  # (least, greatest msg_id timed in its hour, hour)
+    hours = [START + n * HOUR_MS for n in range(60)]
+    order_of_reading = hours + rng.sample(hours, 5)  # some read again, as a run's retries may
+
+    def msg_id(sent: int) -> str:
+        if order == "ordered":
+            return f"{sent:015d}{next(counter):06d}"
+        if order == "snowflake":
+            return snowflake(rng, sent)
+        return str(rng.randrange(10**17, 10**18))
+
+    for hour in order_of_reading:
+        others = [lot for lot in lots if lot[2] != hour]
+        scattered = scattered or old_scattered(others)
+        floor, ceiling, elsewhere = spans.other_hours(hour)
+        assert (floor, ceiling) == (
+            min((s[0] for s in others), default=""),
+            max((s[1] for s in others), default=""),
+        )
+        assert by_id(db) is scattered
+        known = [row[0] for row in db.execute("SELECT msg_id FROM run_messages")]
+        probes = rng.sample(known, min(len(known), 30)) + [msg_id(hour) for _ in range(10)]
+        added = []
+        for _lot in range(rng.choice([1, 1, 2])):
+            rows = [
+                (msg_id(sent), sent) for sent in sorted(rng.sample(range(hour, hour + HOUR_MS), 8))
+            ]
+            rows += [(msg_id(hour), hour + HOUR_MS * rng.choice([-2, 3])), (msg_id(hour), None)]
+            rows = [row for row in rows if rng.random() < 0.9]
+            index_hour(db, spans, hour, rows)
+            timed = [i for i, sent in rows if sent is not None and hour <= sent < hour + HOUR_MS]
+            if timed:
+                added.append((min(timed), max(timed), hour))
+            for identity in probes:
+                assert elsewhere(identity) is timed_elsewhere(db, identity, hour), identity
+        lots += added
+
+
+class Counted(str):
+    """A msg_id that counts the comparisons made of it."""
+
+    made = 0
+
+    def __lt__(self, other):
+        Counted.made += 1
+        return str.__lt__(self, other)
+
+    def __le__(self, other):
+        Counted.made += 1
+        return str.__le__(self, other)
+
+    def __gt__(self, other):
+        Counted.made += 1
+        return str.__gt__(self, other)
+
+    def __ge__(self, other):
+        Counted.made += 1
+        return str.__ge__(self, other)
+
+
+def test_an_hours_look_does_not_grow_with_the_run():
+    """A run of months: each hour's look once sorted every earlier hour's span (2,185
+    comparisons an hour over 1,095 hours, 8,755 over 4,380); in order, a few a span."""
+    rng = random.Random(7)
+    spans = HourSpans(run_table())
+    hours = 1_000
+    Counted.made = 0
+    for n in range(hours):
+        hour = START + n * HOUR_MS
+        spans.other_hours(hour)
+        sent = [hour, hour + HOUR_MS // 2, hour + HOUR_MS - 1]
+        rows = sorted((Counted(snowflake(rng, at)), b"", at, None, hour, 0, 0) for at in sent)
+        spans.add(rows, hour)
+    assert Counted.made < 40 * hours
