@@ -51,6 +51,7 @@ from auditor.file_access import conform
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
 from auditor.hidden_env import secrets_hidden
 from auditor.hour_spans import HourSpans
+from auditor.odd_versions import OddVersions
 from auditor.partitions import (
     DAY_MS,
     HOUR_MS,
@@ -649,6 +650,7 @@ class _Archiver:
         # (hour, least pair, greatest pair) of each lot of pairs indexed (`_in_id_order`)
         self._indexed_spans: list[tuple[int, tuple[str, bytes], tuple[str, bytes]]] = []
         self._hour_spans = HourSpans(self.db)  # where `_kept` looks for a msg_id in other hours
+        self._odd_versions = OddVersions(self.db)  # ... and among their strays and untimed
         self.db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS run_unidentified"
             " (content_hash TEXT PRIMARY KEY) WITHOUT ROWID"
@@ -995,6 +997,7 @@ class _Archiver:
         strays = set(lookup(_STRAYS_OF_HOUR, (start, end)).fetchall())
         stray_ids = {identity for identity, _ in strays}
         floor, ceiling, elsewhere = self._hour_spans.other_hours(start)
+        odd_ids, odd_elsewhere = self._odd_versions.of_hour(start)
         told: set[str] = set()  # msg_ids found in another hour, once an hour
         new_strays: list[tuple[int, str, str]] = []
         untimed: list[tuple[str, str]] = []
@@ -1045,6 +1048,11 @@ class _Archiver:
                             and not repeated
                             and identity not in told
                             and elsewhere(identity)
+                        ) or (
+                            odd_ids is not None
+                            and not repeated
+                            and identity not in told
+                            and odd_ids(identity)
                         ):
                             told.add(identity)
                             findings.append(conflicting_content(identity).to_dict())
@@ -1052,6 +1060,10 @@ class _Archiver:
                         repeated = lookup(_IN_RUN_UNTIMED, pair).fetchone() is not None
                         if not repeated:
                             untimed.append(pair)
+                            if odd_elsewhere(identity, content) or (
+                                floor <= identity <= ceiling and elsewhere(identity)
+                            ):
+                                findings.append(conflicting_content(identity).to_dict())
                     else:
                         found = (
                             sent - sent % HOUR_MS,
@@ -1064,8 +1076,9 @@ class _Archiver:
                         repeated = lookup(_IN_RUN_HOUR, found).fetchone() is not None
                         if not repeated:
                             new_strays.append((sent, identity, content))
-                            other = (sent - sent % HOUR_MS, identity, sent, identity)
-                            if lookup(_OTHER_CONTENT_IN_RUN, other).fetchone() is not None:
+                            if odd_elsewhere(identity, content) or (
+                                floor <= identity <= ceiling and elsewhere(identity)
+                            ):
                                 findings.append(conflicting_content(identity).to_dict())
                     if repeated:
                         not_archived(kind, chat, sent)
@@ -1158,6 +1171,9 @@ class _Archiver:
             _insert_rows(db, "run_messages", 7, indexed)
             db.executemany("INSERT INTO run_untimed VALUES (?, ?)", untimed)
             db.executemany("INSERT OR IGNORE INTO run_strays VALUES (?, ?, ?)", strays)
+            if strays or untimed:
+                odd = itertools.chain(((i, c) for _sent, i, c in strays), untimed)
+                self._odd_versions.add(db, odd, indexed[0][4])
             db.executemany(
                 "INSERT OR IGNORE INTO run_unidentified VALUES (?)", ((c,) for c in anonymous)
             )
@@ -1327,12 +1343,6 @@ _IN_RUN_HOUR = (
     "SELECT 1 FROM run_messages WHERE hour_ms = ? AND msg_id = ? AND content_hash = ?"
     " UNION ALL SELECT 1 FROM run_strays WHERE timestamp_ms = ? AND msg_id = ?"
     " AND content_hash = ?"
-)
-# Whether another hour of the run archived a msg_id that a stray (found not to repeat it) brings
-# again: as another content, which two hours of one run had archived without a word.
-_OTHER_CONTENT_IN_RUN = (
-    "SELECT 1 FROM run_messages WHERE hour_ms = ? AND msg_id = ?"
-    " UNION ALL SELECT 1 FROM run_strays WHERE timestamp_ms = ? AND msg_id = ?"
 )
 _IN_RUN_UNTIMED = "SELECT 1 FROM run_untimed WHERE msg_id = ? AND content_hash = ?"
 _IN_RUN_UNIDENTIFIED = "SELECT 1 FROM run_unidentified WHERE content_hash = ?"
