@@ -51,7 +51,6 @@ from auditor.file_access import conform
 from auditor.findings import FAIL_ON_LEVELS, SEVERITY_RANK, Finding, fail_threshold
 from auditor.hidden_env import secrets_hidden
 from auditor.hour_spans import HourSpans
-from auditor.odd_versions import OddVersions
 from auditor.partitions import (
     DAY_MS,
     HOUR_MS,
@@ -650,7 +649,6 @@ class _Archiver:
         # (hour, least pair, greatest pair) of each lot of pairs indexed (`_in_id_order`)
         self._indexed_spans: list[tuple[int, tuple[str, bytes], tuple[str, bytes]]] = []
         self._hour_spans = HourSpans(self.db)  # where `_kept` looks for a msg_id in other hours
-        self._odd_versions = OddVersions(self.db)  # ... and among their strays and untimed
         self.db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS run_unidentified"
             " (content_hash TEXT PRIMARY KEY) WITHOUT ROWID"
@@ -976,7 +974,8 @@ class _Archiver:
         earlier stray with a timestamp in this hour (`strays`, from the run's `run_strays`).
         Its msg_id may still be another hour's under another content (an edit re-sent later,
         each version timed in its hour): its msg_id is looked up only in the earlier hours whose
-        span of msg_ids holds it (`HourSpans`), and a conflict is told on the later version.
+        span of msg_ids holds it (`HourSpans`), and a conflict is told on the later version; a
+        stray or a pair without a timestamp is looked up there the same way, after its repeats.
         A record without a msg_id repeats one of this hour (`anonymous`) or of an earlier hour of
         the run (`run_unidentified`): both tables are indexed as the hour ends, so the run's
         memory holds one hour of them, whatever the history.
@@ -997,7 +996,6 @@ class _Archiver:
         strays = set(lookup(_STRAYS_OF_HOUR, (start, end)).fetchall())
         stray_ids = {identity for identity, _ in strays}
         floor, ceiling, elsewhere = self._hour_spans.other_hours(start)
-        odd_ids, odd_elsewhere = self._odd_versions.of_hour(start)
         told: set[str] = set()  # msg_ids found in another hour, once an hour
         new_strays: list[tuple[int, str, str]] = []
         untimed: list[tuple[str, str]] = []
@@ -1048,11 +1046,6 @@ class _Archiver:
                             and not repeated
                             and identity not in told
                             and elsewhere(identity)
-                        ) or (
-                            odd_ids is not None
-                            and not repeated
-                            and identity not in told
-                            and odd_ids(identity)
                         ):
                             told.add(identity)
                             findings.append(conflicting_content(identity).to_dict())
@@ -1060,9 +1053,7 @@ class _Archiver:
                         repeated = lookup(_IN_RUN_UNTIMED, pair).fetchone() is not None
                         if not repeated:
                             untimed.append(pair)
-                            if odd_elsewhere(identity, content) or (
-                                floor <= identity <= ceiling and elsewhere(identity)
-                            ):
+                            if floor <= identity <= ceiling and elsewhere(identity):
                                 findings.append(conflicting_content(identity).to_dict())
                     else:
                         found = (
@@ -1076,9 +1067,7 @@ class _Archiver:
                         repeated = lookup(_IN_RUN_HOUR, found).fetchone() is not None
                         if not repeated:
                             new_strays.append((sent, identity, content))
-                            if odd_elsewhere(identity, content) or (
-                                floor <= identity <= ceiling and elsewhere(identity)
-                            ):
+                            if floor <= identity <= ceiling and elsewhere(identity):
                                 findings.append(conflicting_content(identity).to_dict())
                     if repeated:
                         not_archived(kind, chat, sent)
@@ -1166,14 +1155,13 @@ class _Archiver:
         indexed.sort()
         if indexed:
             self._indexed_spans.append((indexed[0][4], _PAIR(indexed[0]), _PAIR(indexed[-1])))
-            self._hour_spans.add(indexed, indexed[0][4])
         with self._temporary() as db:
+            if indexed:  # with its strays' and untimed records' msg_ids, in the transaction
+                odd = itertools.chain((stray[1] for stray in strays), (pair[0] for pair in untimed))
+                self._hour_spans.add(indexed, indexed[0][4], odd)
             _insert_rows(db, "run_messages", 7, indexed)
             db.executemany("INSERT INTO run_untimed VALUES (?, ?)", untimed)
             db.executemany("INSERT OR IGNORE INTO run_strays VALUES (?, ?, ?)", strays)
-            if strays or untimed:
-                odd = itertools.chain(((i, c) for _sent, i, c in strays), untimed)
-                self._odd_versions.add(db, odd, indexed[0][4])
             db.executemany(
                 "INSERT OR IGNORE INTO run_unidentified VALUES (?)", ((c,) for c in anonymous)
             )
