@@ -982,7 +982,8 @@ class _Archiver:
         earlier stray with a timestamp in this hour (`strays`, from the run's `run_strays`).
         Its msg_id may still be another hour's under another content (an edit re-sent later,
         each version timed in its hour): its msg_id is looked up only in the earlier hours whose
-        span of msg_ids holds it (`HourSpans`), and a conflict is told on the later version.
+        span of msg_ids holds it (`HourSpans`), and a conflict is told on the later version; a
+        stray or a pair without a timestamp is looked up there the same way, after its repeats.
         A record without a msg_id repeats one of this hour (`anonymous`) or of an earlier hour of
         the run (`run_unidentified`): both tables are indexed as the hour ends, so the run's
         memory holds one hour of them, whatever the history.
@@ -1060,6 +1061,8 @@ class _Archiver:
                         repeated = lookup(_IN_RUN_UNTIMED, pair).fetchone() is not None
                         if not repeated:
                             untimed.append(pair)
+                            if floor <= identity <= ceiling and elsewhere(identity):
+                                findings.append(conflicting_content(identity).to_dict())
                     else:
                         found = (
                             sent - sent % HOUR_MS,
@@ -1072,8 +1075,7 @@ class _Archiver:
                         repeated = lookup(_IN_RUN_HOUR, found).fetchone() is not None
                         if not repeated:
                             new_strays.append((sent, identity, content))
-                            other = (sent - sent % HOUR_MS, identity, sent, identity)
-                            if lookup(_OTHER_CONTENT_IN_RUN, other).fetchone() is not None:
+                            if floor <= identity <= ceiling and elsewhere(identity):
                                 findings.append(conflicting_content(identity).to_dict())
                     if repeated:
                         not_archived(kind, chat, sent)
@@ -1161,8 +1163,10 @@ class _Archiver:
         indexed.sort()
         if indexed:
             self._indexed_spans.append((indexed[0][4], _PAIR(indexed[0]), _PAIR(indexed[-1])))
-            self._hour_spans.add(indexed, indexed[0][4])
         with self._temporary() as db:
+            if indexed:  # with its strays' and untimed records' msg_ids, in the transaction
+                odd = itertools.chain((stray[1] for stray in strays), (pair[0] for pair in untimed))
+                self._hour_spans.add(indexed, indexed[0][4], odd)
             _insert_rows(db, "run_messages", 7, indexed)
             db.executemany("INSERT INTO run_untimed VALUES (?, ?)", untimed)
             db.executemany("INSERT OR IGNORE INTO run_strays VALUES (?, ?, ?)", strays)
@@ -1335,12 +1339,6 @@ _IN_RUN_HOUR = (
     "SELECT 1 FROM run_messages WHERE hour_ms = ? AND msg_id = ? AND content_hash = ?"
     " UNION ALL SELECT 1 FROM run_strays WHERE timestamp_ms = ? AND msg_id = ?"
     " AND content_hash = ?"
-)
-# Whether another hour of the run archived a msg_id that a stray (found not to repeat it) brings
-# again: as another content, which two hours of one run had archived without a word.
-_OTHER_CONTENT_IN_RUN = (
-    "SELECT 1 FROM run_messages WHERE hour_ms = ? AND msg_id = ?"
-    " UNION ALL SELECT 1 FROM run_strays WHERE timestamp_ms = ? AND msg_id = ?"
 )
 _IN_RUN_UNTIMED = "SELECT 1 FROM run_untimed WHERE msg_id = ? AND content_hash = ?"
 _IN_RUN_UNIDENTIFIED = "SELECT 1 FROM run_unidentified WHERE content_hash = ?"

@@ -13,15 +13,19 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import orjson
 import pytest
 import run_support
 
 from auditor.archive.keys import generate_key_files
-from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.emulator.dataset import DEFAULT_START_MS, SyntheticHistory
+from auditor.emulator.faults import conflicting_version
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import HOUR_MS
-from auditor.pipeline import run_audit
+from auditor.pipeline import RunSettings, run_audit
 from auditor.records import content_hash
+from auditor.resources import example_policy
+from auditor.sources.settings import local_settings
 
 SECRET = "conflicts-across-hours-secret"
 HOURS = 4
@@ -92,3 +96,89 @@ def test_an_edit_resent_in_a_later_hour_is_archived_with_a_conflicting_content_f
     assert all(told_with_seq[identity] == 1 for identity in across_hours)
     # never about a msg_id the source served with one content
     assert {f["msg_id"] for f in conflicts} <= {i for i, n in all_versions.items() if n > 1}
+
+
+def test_edits_served_as_strays_of_other_hours_are_told_on_the_later_version(keys, tmp_path):
+    """A source naming its hours in +8 serves every record in an hour not its own: an edit and
+    its re-sent version are then strays of two instants an hour apart, each served by its own
+    file. Each stray was compared only with its timestamp's hour and the strays of its instant,
+    so the pair went untold; now a stray is looked up among every other hour's versions."""
+    options = EmulatorOptions(
+        messages=2_400, days=1, client_secret=SECRET, hour_timezone="+8", resent_rate=0.05,
+        duplicate_rate=0.02,
+    )  # fmt: skip
+    since = DEFAULT_START_MS + 10 * HOUR_MS
+    with run_emulator(options) as emulator:
+        outcome = run_audit(
+            run_support.settings_for(
+                emulator, keys, tmp_path, SECRET, since_ms=since,
+                until_ms=since + HOURS * HOUR_MS, fail_on="none", workers=2,
+            )
+        )  # fmt: skip
+    in_bag = archived(outcome.bag_path)
+    seqs: dict[str, list[int]] = {}
+    for line in in_bag:
+        if "msg_id" in line["record"]:
+            seqs.setdefault(line["record"]["msg_id"], []).append(line["seq"])
+    edited = {identity: max(seq) for identity, seq in seqs.items() if len(seq) > 1}
+    findings = lines(outcome.bag_path, "findings.jsonl")
+    strays = sum(f["details"]["count"] for f in findings if f["rule"] == "served-in-another-hour")
+    told = Counter(
+        (f["msg_id"], f["seq"])
+        for f in findings
+        if f["rule"] == "conflicting-content" and "seq" in f
+    )
+
+    assert strays == len(in_bag) and len(edited) > 8
+    assert told == Counter(edited.items())
+
+
+def test_versions_without_a_timestamp_are_compared_with_every_other_hours(keys, tmp_path):
+    """Hour files on disk where an edit lost its timestamp: such a record stays in the hour of
+    its file, and was compared with no other hour's. Now it is told against a version timed in
+    an earlier hour and against an earlier one without a timestamp, and a version timed in a
+    later hour is told against it; a record without a timestamp and one version is not."""
+    history = SyntheticHistory(messages=240, days=1)
+    hours = [
+        [history.record(i) for i in history.index_range(start, start + HOUR_MS)]
+        for start in (DEFAULT_START_MS + n * HOUR_MS for n in range(3))
+    ]
+
+    def untimed(record: dict, mark: str = "") -> dict:
+        version = conflicting_version(record)
+        version.pop("timestamp", None)
+        version["payload"]["ext"] = {"edit": mark}
+        return version
+
+    earlier, later, alone = hours[0][1], hours[2][1], hours[1][2]
+    orphan = {**untimed(hours[0][3]), "msg_id": "orphan-1"}
+    hours[1] += [untimed(earlier), untimed(later), orphan, untimed(alone)]
+    hours[1].remove(alone)
+    hours[2].append(untimed(orphan, "again"))
+    folder = tmp_path / "pulled"
+    folder.mkdir()
+    for n, records in enumerate(hours):
+        (folder / f"202611010{n}.jsonl").write_bytes(
+            b"".join(orjson.dumps(r) + b"\n" for r in records)
+        )
+
+    with local_settings([folder], {}, None, tmp_path / "work") as (source, prepared):
+        since, until = prepared.window(None, None)
+        outcome = run_audit(
+            RunSettings(
+                source=source, policy_path=example_policy(), key_path=keys.private_key,
+                out_dir=tmp_path / "archive", state_path=tmp_path / "state.db", since_ms=since,
+                until_ms=until, attachments="skip", as_of_ms=until, fail_on="none", workers=2,
+            )
+        )  # fmt: skip
+    by_seq = {line["seq"]: line["record"] for line in archived(outcome.bag_path)}
+    told = [
+        by_seq[f["seq"]]
+        for f in lines(outcome.bag_path, "findings.jsonl")
+        if f["rule"] == "conflicting-content"
+    ]
+
+    assert len(by_seq) == sum(len(records) for records in hours)
+    assert sorted((r["msg_id"], "timestamp" in r) for r in told) == sorted(
+        [(earlier["msg_id"], False), (later["msg_id"], True), ("orphan-1", False)]
+    )
