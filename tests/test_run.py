@@ -326,8 +326,19 @@ def test_exit_2_before_any_process_starts_for_more_workers_than_any_machine_shou
     assert not (tmp_path / "state.db").exists()
 
 
-def test_exit_2_in_one_line_when_the_state_database_was_damaged_by_hand(emulator, keys, tmp_path):
-    assert invoke(cli_args(emulator, keys, tmp_path, "--fail-on", "none")).exit_code == 0
+@pytest.fixture(scope="module")
+def finished(emulator, keys, tmp_path_factory) -> Path:
+    """The folder of one finished run (its state and bags), copied by the tests that damage the
+    state: each made the same run of its own first."""
+    folder = tmp_path_factory.mktemp("finished")
+    assert invoke(cli_args(emulator, keys, folder, "--fail-on", "none")).exit_code == 0
+    return folder
+
+
+def test_exit_2_in_one_line_when_the_state_database_was_damaged_by_hand(
+    emulator, keys, finished, tmp_path
+):
+    shutil.copytree(finished, tmp_path, dirs_exist_ok=True)
     with closing(sqlite3.connect(tmp_path / "state.db")) as db:
         db.execute("ALTER TABLE runs DROP COLUMN outcome")
 
@@ -339,8 +350,10 @@ def test_exit_2_in_one_line_when_the_state_database_was_damaged_by_hand(emulator
 
 
 @pytest.mark.parametrize("outcome", ["not json", '{"sequence": 1}', "[]"])
-def test_exit_2_in_one_line_when_a_stored_outcome_was_damaged(emulator, keys, tmp_path, outcome):
-    assert invoke(cli_args(emulator, keys, tmp_path, "--fail-on", "none")).exit_code == 0
+def test_exit_2_in_one_line_when_a_stored_outcome_was_damaged(
+    emulator, keys, finished, tmp_path, outcome
+):
+    shutil.copytree(finished, tmp_path, dirs_exist_ok=True)
     with closing(sqlite3.connect(tmp_path / "state.db")) as db, db:
         db.execute("UPDATE runs SET outcome = ?", (outcome,))
 
