@@ -526,8 +526,10 @@ def test_sigkill_anywhere_then_a_rerun_gives_the_uninterrupted_bag(
 
 
 def test_auditor_demo_runs_end_to_end(tmp_path):
+    """Both runs and the chain verified, over two days of a few messages an hour: 1,500 took
+    twice the CPU (6.5 against 3.2 s) for no claim of this test."""
     result = CliRunner().invoke(
-        main, ["demo", "--out", str(tmp_path / "demo"), "--messages", "1500", "--days", "2"]
+        main, ["demo", "--out", str(tmp_path / "demo"), "--messages", "300", "--days", "2"]
     )
     assert result.exit_code == 0, result.output
     assert result.output.count("verify: intact") == 2
