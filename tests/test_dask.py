@@ -247,42 +247,36 @@ def test_without_a_scheduler_a_local_cluster_of_workers_processes_runs_it_withou
 
 
 def test_ctrl_c_to_the_group_stops_a_run_on_its_own_cluster_in_one_line_without_orphans(
-    keys, tmp_path
+    emulator, keys, tmp_path
 ):
     """A terminal's Ctrl-C reaches the run's cluster workers too: each died of it with a page of
-    tracebacks on the run's stderr before the run's own line. Every request to the emulator
-    takes 0.2 s, so that the run is still fetching hours when the Ctrl-C comes: against the
-    module's emulator, under load, a run once archived all 23 hours first and ended with 0."""
-    options = EmulatorOptions(
-        messages=1200, days=1, client_secret=SECRET, slow_rate=1.0, slow_seconds=0.2
-    )
-    with run_emulator(options) as slow:
-        args = run_support.run_args(
-            slow, keys, tmp_path, "--executor", "dask", "--workers", "2", "--fail-on", "none",
-            hours=23,
-        )  # fmt: skip
-        env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET}
-        run = subprocess.Popen(
-            [sys.executable, "-m", "auditor", *args],
-            env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        )  # fmt: skip
-        lines = run_support.StderrLines(run)
-        lines.wait_for_hours(1, timeout=60)
-        children = psutil.Process(run.pid).children(recursive=True)
-        # multiprocessing's resource tracker can end only once it reads the end of its pipe from
-        # the run, so after the run's exit (a CI run failed on it); Dask's workers end before
-        trackers = [each for each in children if "resource_tracker" in " ".join(each.cmdline())]
-        workers = [each for each in children if each not in trackers]
-        os.killpg(run.pid, signal.SIGINT)
+    tracebacks on the run's stderr before the run's own line."""
+    args = run_support.run_args(
+        emulator, keys, tmp_path, "--executor", "dask", "--workers", "2", "--fail-on", "none",
+        hours=23,
+    )  # fmt: skip
+    env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "auditor", *args],
+        env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    lines = run_support.StderrLines(run)
+    lines.wait_for_hours(1, timeout=60)
+    children = psutil.Process(run.pid).children(recursive=True)
+    # multiprocessing's resource tracker can end only once it reads the end of its pipe from
+    # the run, so after the run's exit (a CI run failed on it); Dask's workers end before
+    trackers = [each for each in children if "resource_tracker" in " ".join(each.cmdline())]
+    workers = [each for each in children if each not in trackers]
+    os.killpg(run.pid, signal.SIGINT)
 
-        assert run.wait(timeout=60) == 130
-        rest = lines.rest()
-        assert "Traceback" not in "".join(rest), "".join(rest)
-        assert rest[-1] == "auditor: interrupted\n"
-        assert workers
-        assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
-        _gone, alive = psutil.wait_procs(trackers, timeout=10)
-        assert not alive
+    assert run.wait(timeout=60) == 130
+    rest = lines.rest()
+    assert "Traceback" not in "".join(rest), "".join(rest)
+    assert rest[-1] == "auditor: interrupted\n"
+    assert workers
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    _gone, alive = psutil.wait_procs(trackers, timeout=10)
+    assert not alive
 
 
 @pytest.mark.parametrize(("configured", "seconds"), [(None, 60), ("5 minutes", 60), ("90s", 90)])
