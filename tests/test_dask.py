@@ -256,6 +256,8 @@ def test_ctrl_c_to_the_group_stops_a_run_on_its_own_cluster_in_one_line_without_
         hours=23,
     )  # fmt: skip
     env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET}
+    # a program started with SIGINT ignored keeps ignoring it: the run would not see its Ctrl-C
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     run = subprocess.Popen(
         [sys.executable, "-m", "auditor", *args],
         env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
