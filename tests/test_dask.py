@@ -21,6 +21,7 @@ import psutil
 import pytest
 import run_support
 from click.testing import CliRunner
+from dask.utils import parse_timedelta
 from distributed import Client, LocalCluster, get_task_stream
 from run_support import payload
 
@@ -32,7 +33,7 @@ from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError, SourceError
 from auditor.executors import PLAINTEXT_SCHEDULER_ENV, executor_options
-from auditor.executors.dask import cluster_client, local_cluster
+from auditor.executors.dask import LOST_WORKER_TIMEOUT_S, cluster_client, local_cluster
 from auditor.executors.interface import AHEAD_PER_WORKER
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import Progress, RunSettings, run_audit
@@ -49,7 +50,12 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 @pytest.fixture(scope="module")
 def cluster():
+    """Two workers the tests kill and their nannies replace: a lost worker is waited for as the
+    run's own cluster waits (Dask's 15 s closed the nanny of a replacement that took 17 s to
+    start under load, and the module went on a worker short, or hung with none)."""
+    lost = {"distributed.deploy.lost-worker-timeout": f"{LOST_WORKER_TIMEOUT_S}s"}
     with (
+        dask.config.set(lost),
         LocalCluster(
             n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
         ) as cluster,
@@ -250,6 +256,8 @@ def test_ctrl_c_to_the_group_stops_a_run_on_its_own_cluster_in_one_line_without_
         hours=23,
     )  # fmt: skip
     env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET}
+    # a program started with SIGINT ignored keeps ignoring it: the run would not see its Ctrl-C
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     run = subprocess.Popen(
         [sys.executable, "-m", "auditor", *args],
         env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -284,6 +292,20 @@ def test_the_runs_own_cluster_takes_a_silent_workers_tasks_away_after_a_minute(c
     assert ttl == seconds
 
 
+@pytest.mark.parametrize(("configured", "seconds"), [(None, 600), ("15s", 600), ("90s", 90)])
+def test_the_runs_own_cluster_keeps_a_lost_workers_nanny_while_its_replacement_starts(
+    configured, seconds
+):
+    """Dask closes the nanny of a worker not back within `distributed.deploy.lost-worker-timeout`
+    (15 s), read as the worker is lost: a replacement spawned on a loaded machine took 17 s,
+    and its nanny was closed for good. A value the configuration sets otherwise is kept."""
+    settings = {} if configured is None else {"distributed.deploy.lost-worker-timeout": configured}
+    with dask.config.set(settings), local_cluster(0):
+        during = dask.config.get("distributed.deploy.lost-worker-timeout")
+
+    assert parse_timedelta(during) == seconds
+
+
 def test_a_local_cluster_whose_worker_dies_as_it_starts_is_one_line_and_exit_3(
     emulator, keys, tmp_path
 ):
@@ -305,13 +327,15 @@ def test_a_local_cluster_left_without_workers_ends_the_run_with_exit_3(
     emulator, keys, tmp_path, monkeypatch
 ):
     """After the first hour its worker is killed, and the one its nanny starts instead dies as
-    it starts, which the nanny does not restart: the run waited for ever for a worker."""
+    it starts, which the nanny does not restart: the run waited for ever for a worker. Only the
+    run's worker: the module's cluster, its workers this process's children too, lost both."""
+    others = set(psutil.Process().children(recursive=True))
 
     def worker_lost_for_good(partition, outcome):
         if os.environ.get("AUDITOR_CRASH_AT"):
             return
         monkeypatch.setenv("AUDITOR_CRASH_AT", "dask.worker-start")
-        for child in psutil.Process().children(recursive=True):
+        for child in set(psutil.Process().children(recursive=True)) - others:
             if "spawn_main" in " ".join(child.cmdline()):
                 child.kill()
 

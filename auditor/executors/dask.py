@@ -68,6 +68,13 @@ NO_WORKERS_TIMEOUT = "60s"
 # beside the task. Used unless the configuration sets another value than Dask's default.
 WORKER_TTL_S = 60
 DASK_DEFAULT_WORKER_TTL_S = 300
+# How long the run's own cluster waits for a lost worker (killed, out of memory) to come back
+# before it closes the worker's nanny for good: Dask's 15 s, meant for a batch system's lost job,
+# closed nannies whose replacement, spawned on a loaded machine, took 17 s to start, and the run
+# went on a worker short, or stopped at exit 3 with none. Its nannies are threads of this
+# process, never lost themselves. Used unless the configuration sets another value than Dask's.
+LOST_WORKER_TIMEOUT_S = 600
+DASK_DEFAULT_LOST_WORKER_TIMEOUT_S = 15
 # What a nanny gives a worker the scheduler restarts (worker-ttl) to close before it kills it:
 # 0.8 of `Nanny.kill`'s default 5 s timeout (distributed 2026.8).
 NANNY_KILL_S = 4
@@ -427,13 +434,18 @@ def local_cluster(workers: int) -> Iterator[str]:
     ttl = dask.config.get("distributed.scheduler.worker-ttl")
     if ttl is not None and parse_timedelta(ttl) == DASK_DEFAULT_WORKER_TTL_S:
         ttl = f"{WORKER_TTL_S}s"
-    try:
-        with dask.config.set(
-            {
-                "distributed.scheduler.no-workers-timeout": limit,
-                "distributed.scheduler.worker-ttl": ttl,
-            }
-        ):
+    lost = dask.config.get("distributed.deploy.lost-worker-timeout")
+    if parse_timedelta(lost) == DASK_DEFAULT_LOST_WORKER_TIMEOUT_S:
+        lost = f"{LOST_WORKER_TIMEOUT_S}s"
+    # for the cluster's whole life: the lost-worker timeout is read as each worker is lost
+    with dask.config.set(
+        {
+            "distributed.scheduler.no-workers-timeout": limit,
+            "distributed.scheduler.worker-ttl": ttl,
+            "distributed.deploy.lost-worker-timeout": lost,
+        }
+    ):
+        try:
             cluster = distributed.LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
@@ -442,13 +454,13 @@ def local_cluster(workers: int) -> Iterator[str]:
                 silence_logs=_dask_log_level(),
                 preload=[__name__],
             )
-    except (RuntimeError, OSError) as error:  # a worker died as it started ("Nanny failed...")
-        reason = " ".join(str(error).split())
-        raise SourceError(
-            f"the local Dask cluster of {workers} worker(s) did not start ({reason}): run again"
-        ) from None
-    with cluster:
-        yield cluster.scheduler_address
+        except (RuntimeError, OSError) as error:  # a worker died as it started ("Nanny failed")
+            reason = " ".join(str(error).split())
+            raise SourceError(
+                f"the local Dask cluster of {workers} worker(s) did not start ({reason}): run again"
+            ) from None
+        with cluster:
+            yield cluster.scheduler_address
 
 
 def _dask_log_level() -> int:
