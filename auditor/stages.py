@@ -40,7 +40,7 @@ import os
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -634,6 +634,8 @@ def _hour_findings(partition: Partition, result: PartitionResult) -> list[Findin
         found.append(_files_differ(partition, result.files))
     if result.earlier:
         found.append(_no_longer_served(partition, result.earlier))
+    if result.altered:
+        found.append(_pull_file_altered(partition, result.altered))
     return found
 
 
@@ -765,6 +767,28 @@ def _no_longer_served(partition: Partition, records: int) -> Finding:
         f"the source no longer served {records} record(s) of hour {partition.iso()} that an "
         "earlier pull got (deleted, recalled or changed since); they are archived from that pull",
         details={"hour": partition.iso(), "records": records},
+    )
+
+
+def _pull_file_altered(partition: Partition, altered: Mapping[str, Any]) -> Finding:
+    """The hour's files in a pull's folder are not those its checkpoint describes: what the
+    run archived is not what the pull wrote, and the report must say so."""
+    said, seen = altered["checkpoint"], altered["found"]
+    pieces = (
+        f"; {said['pieces']} unreadable piece(s) said, {seen['pieces']} found"
+        if "pieces" in said
+        else ""
+    )
+    return Finding(
+        None,
+        "source",
+        "pull-file-altered",
+        "high",
+        f"the pull folder's files for hour {partition.iso()} are not those its checkpoint "
+        f"describes: {altered['file']} held {said['records']} record(s), sha256 "
+        f"{said['sha256']}; found {seen['lines']} line(s), sha256 {seen['sha256']}{pieces}; "
+        "archived as found, so the folder was altered after the pull",
+        details={"hour": partition.iso(), **altered},
     )
 
 
