@@ -774,20 +774,25 @@ def _pull_file_altered(partition: Partition, altered: Mapping[str, Any]) -> Find
     """The hour's files in a pull's folder are not those its checkpoint describes: what the
     run archived is not what the pull wrote, and the report must say so."""
     said, seen = altered["checkpoint"], altered["found"]
-    pieces = (
-        f"; {said['pieces']} unreadable piece(s) said, {seen['pieces']} found"
-        if "pieces" in said
-        else ""
-    )
+    found = f"found {seen['lines']} line(s), sha256 {seen['sha256']}"
+    if said is None:
+        described = f"describes no file of the hour, yet {altered['file']} is there"
+        why = "the folder was altered after the pull, or the pull was killed before it recorded it"
+    else:
+        described = (
+            f"says {altered['file']} held {said['records']} record(s), sha256 {said['sha256']}"
+        )
+        if "pieces" in said:
+            described += f", and {said['pieces']} unreadable piece(s)"
+            found += f", and {seen['pieces']} piece(s)"
+        why = "the folder was altered after the pull"
     return Finding(
         None,
         "source",
         "pull-file-altered",
         "high",
-        f"the pull folder's files for hour {partition.iso()} are not those its checkpoint "
-        f"describes: {altered['file']} held {said['records']} record(s), sha256 "
-        f"{said['sha256']}; found {seen['lines']} line(s), sha256 {seen['sha256']}{pieces}; "
-        "archived as found, so the folder was altered after the pull",
+        f"the pull folder's files for hour {partition.iso()} are not those the pull recorded: "
+        f"its checkpoint {described}; {found}; archived as found: {why}",
         details={"hour": partition.iso(), **altered},
     )
 

@@ -645,6 +645,35 @@ def test_an_unreadable_piece_removed_since_the_pull_is_reported_by_the_count_the
     ) in caplog.messages
 
 
+def test_an_hour_file_the_pull_never_recorded_is_archived_with_a_high_finding(
+    pulled_and_network, keys, tmp_path, caplog
+):
+    pulled = shutil.copytree(pulled_and_network[0], tmp_path / "pulled")
+    added = pulled / "2026110106.jsonl"
+    added.write_bytes((pulled / "2026110105.jsonl").read_bytes())
+    lines = len(added.read_bytes().splitlines())
+
+    result = invoke("run", "--from", pulled, *audit_args(keys, tmp_path / "a"))
+
+    assert result.exit_code == 0, result.output
+    altered = [f for f in findings(only_bag(tmp_path / "a")) if f["rule"] == "pull-file-altered"]
+    assert [(f["severity"], f["details"]) for f in altered] == [
+        (
+            "high",
+            {
+                "hour": "2026-11-01T06:00:00Z",
+                "file": "2026110106.jsonl",
+                "checkpoint": None,
+                "found": {"lines": lines, "sha256": hashlib.sha256(added.read_bytes()).hexdigest()},
+            },
+        )
+    ]
+    assert any(
+        message.startswith(f"{added}: an hour file the pull's checkpoint does not describe")
+        for message in caplog.messages
+    )
+
+
 def test_a_damaged_journal_of_the_pull_costs_only_the_finding_with_a_warning(
     shifting_pull, keys, tmp_path, caplog
 ):

@@ -6,8 +6,10 @@ an hour at a time by the workers (`LocalHoursSource`).
   hour is its `<YYYYMMDDHH>.jsonl` and `<YYYYMMDDHH>.unreadable.txt`, what the pull was served
   for it, so the run archives the bytes a run from the network would have. A pull writes the
   file of every hour it completes, empty or not, so an hour of the window without one was never
-  pulled: it is refused, not archived as empty. Each file's stamp is noted, and a worker refuses
-  an hour whose file changed since (an `auditor pull --refetch` into the folder meanwhile);
+  pulled: it is refused, not archived as empty. An hour whose files are not those the pull's
+  checkpoint describes is archived as found, with a warning and a high finding (`_pull_notes`).
+  Each file's stamp is noted, and a worker refuses an hour whose file changed since (an
+  `auditor pull --refetch` into the folder meanwhile);
 - other files (exports, Easemob's own hour downloads) are sorted into one file per hour by
   `LocalFileSource`, each file read once, in a folder of the run's own under `--out` (where a
   Dask cluster's workers see it too); a line that is not a record is kept, as an unreadable
@@ -305,6 +307,19 @@ def _pull_notes(folder: Path) -> dict[str, dict[str, object]]:
             notes["altered"] = altered
         if notes:
             found[label] = notes
+    for path in sorted(folder.glob("*.jsonl")):
+        match = PULLED_FILE.fullmatch(path.name)
+        if match is not None and match[1] not in hours:
+            digest, lines = _hashed_lines(path)
+            log.warning(
+                "%s: an hour file the pull's checkpoint does not describe (%d lines found; a "
+                "pull killed before it recorded the hour leaves one: pull again to record it); "
+                "archived as it is now, with a high finding",
+                shown(path),
+                lines,
+            )
+            seen = {"lines": lines, "sha256": digest}
+            found[match[1]] = {"altered": {"file": path.name, "checkpoint": None, "found": seen}}
     return found
 
 
