@@ -40,7 +40,7 @@ import os
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -634,6 +634,8 @@ def _hour_findings(partition: Partition, result: PartitionResult) -> list[Findin
         found.append(_files_differ(partition, result.files))
     if result.earlier:
         found.append(_no_longer_served(partition, result.earlier))
+    if result.altered:
+        found.append(_pull_file_altered(partition, result.altered))
     return found
 
 
@@ -765,6 +767,33 @@ def _no_longer_served(partition: Partition, records: int) -> Finding:
         f"the source no longer served {records} record(s) of hour {partition.iso()} that an "
         "earlier pull got (deleted, recalled or changed since); they are archived from that pull",
         details={"hour": partition.iso(), "records": records},
+    )
+
+
+def _pull_file_altered(partition: Partition, altered: Mapping[str, Any]) -> Finding:
+    """The hour's files in a pull's folder are not those its checkpoint describes: what the
+    run archived is not what the pull wrote, and the report must say so."""
+    said, seen = altered["checkpoint"], altered["found"]
+    found = f"found {seen['lines']} line(s), sha256 {seen['sha256']}"
+    if said is None:
+        described = f"describes no file of the hour, yet {altered['file']} is there"
+        why = "the folder was altered after the pull, or the pull was killed before it recorded it"
+    else:
+        described = (
+            f"says {altered['file']} held {said['records']} record(s), sha256 {said['sha256']}"
+        )
+        if "pieces" in said:
+            described += f", and {said['pieces']} unreadable piece(s)"
+            found += f", and {seen['pieces']} piece(s)"
+        why = "the folder was altered after the pull"
+    return Finding(
+        None,
+        "source",
+        "pull-file-altered",
+        "high",
+        f"the pull folder's files for hour {partition.iso()} are not those the pull recorded: "
+        f"its checkpoint {described}; {found}; archived as found: {why}",
+        details={"hour": partition.iso(), **altered},
     )
 
 

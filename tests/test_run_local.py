@@ -3,6 +3,7 @@ a folder `auditor pull` wrote or plain exports, instead of the network."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -568,12 +569,109 @@ def test_an_hour_file_edited_since_its_pull_loses_the_finding_with_a_warning(
     result = invoke("run", "--from", pulled, *audit_args(keys, tmp_path / "a"))
 
     assert result.exit_code == 0, result.output
-    differ = [f for f in findings(only_bag(tmp_path / "a")) if f["rule"] == "hour-files-differ"]
+    reported = findings(only_bag(tmp_path / "a"))
+    differ = [f for f in reported if f["rule"] == "hour-files-differ"]
     assert [f["details"]["hour"] for f in differ] == ["2026-11-01T00:00:00Z"]
+    altered = [f for f in reported if f["rule"] == "pull-file-altered"]
+    assert [(f["details"]["hour"], f["details"]["found"]["lines"]) for f in altered] == [
+        ("2026-11-01T01:00:00Z", 1)
+    ]
     assert (
         f"{hour}: not the file the pull's checkpoint describes, so the 2 different files the "
         "source served for the hour go unreported; pull the hour again with --refetch"
     ) in caplog.messages
+
+
+def test_an_hour_file_cut_short_since_its_pull_is_archived_with_a_warning_and_a_high_finding(
+    pulled_and_network, keys, tmp_path, caplog
+):
+    """The run archives what the folder holds, and says that it is not what the pull wrote: a
+    legal reader of the report sees the folder was altered after the pull."""
+    pulled = shutil.copytree(pulled_and_network[0], tmp_path / "pulled")
+    hour = pulled / "2026110102.jsonl"
+    described = json.loads((pulled / "checkpoint.json").read_bytes())["hours"]["2026110102"]
+    hour.write_bytes(b"".join(hour.read_bytes().splitlines(keepends=True)[:10]))
+
+    result = invoke("run", "--from", pulled, *audit_args(keys, tmp_path / "a"))
+
+    assert result.exit_code == 0, result.output
+    altered = [f for f in findings(only_bag(tmp_path / "a")) if f["rule"] == "pull-file-altered"]
+    assert [(f["severity"], f["details"]) for f in altered] == [
+        (
+            "high",
+            {
+                "hour": "2026-11-01T02:00:00Z",
+                "file": "2026110102.jsonl",
+                "checkpoint": {"records": described["records"], "sha256": described["sha256"]},
+                "found": {"lines": 10, "sha256": hashlib.sha256(hour.read_bytes()).hexdigest()},
+            },
+        )
+    ]
+    assert described["records"] > 10
+    assert (
+        f"{hour}: not the file the pull's checkpoint describes ({described['records']} records, "
+        "10 lines found); archived as it is now, with a high finding"
+    ) in caplog.messages
+
+
+def test_an_unreadable_piece_removed_since_the_pull_is_reported_by_the_count_the_pull_kept(
+    pulled_and_network, keys, tmp_path, caplog
+):
+    """The checkpoint counts an hour's unreadable pieces (no sha256): one fewer is reported."""
+    pulled = shutil.copytree(pulled_and_network[0], tmp_path / "pulled")
+    described = json.loads((pulled / "checkpoint.json").read_bytes())["hours"]["2026110102"]
+    pieces = pulled / "2026110102.unreadable.txt"
+    pieces.write_bytes(pieces.read_bytes().splitlines(keepends=True)[0])
+
+    result = invoke("run", "--from", pulled, *audit_args(keys, tmp_path / "a"))
+
+    assert result.exit_code == 0, result.output
+    altered = [f for f in findings(only_bag(tmp_path / "a")) if f["rule"] == "pull-file-altered"]
+    assert [f["details"] for f in altered] == [
+        {
+            "hour": "2026-11-01T02:00:00Z",
+            "file": "2026110102.jsonl",
+            "checkpoint": {
+                "records": described["records"],
+                "sha256": described["sha256"],
+                "pieces": 2,
+            },
+            "found": {"lines": described["records"], "sha256": described["sha256"], "pieces": 1},
+        }
+    ]
+    assert (
+        f"{pieces}: not the file the pull's checkpoint describes (2 unreadable pieces, 1 found); "
+        "archived as it is now, with a high finding"
+    ) in caplog.messages
+
+
+def test_an_hour_file_the_pull_never_recorded_is_archived_with_a_high_finding(
+    pulled_and_network, keys, tmp_path, caplog
+):
+    pulled = shutil.copytree(pulled_and_network[0], tmp_path / "pulled")
+    added = pulled / "2026110106.jsonl"
+    added.write_bytes((pulled / "2026110105.jsonl").read_bytes())
+    lines = len(added.read_bytes().splitlines())
+
+    result = invoke("run", "--from", pulled, *audit_args(keys, tmp_path / "a"))
+
+    assert result.exit_code == 0, result.output
+    altered = [f for f in findings(only_bag(tmp_path / "a")) if f["rule"] == "pull-file-altered"]
+    assert [(f["severity"], f["details"]) for f in altered] == [
+        (
+            "high",
+            {
+                "hour": "2026-11-01T06:00:00Z",
+                "file": "2026110106.jsonl",
+                "checkpoint": None,
+                "found": {"lines": lines, "sha256": hashlib.sha256(added.read_bytes()).hexdigest()},
+            },
+        )
+    ]
+    assert any(
+        message.startswith(f"{added}: an hour file the pull's checkpoint does not describe")
+        for message in caplog.messages
+    )
 
 
 def test_a_damaged_journal_of_the_pull_costs_only_the_finding_with_a_warning(

@@ -6,8 +6,10 @@ an hour at a time by the workers (`LocalHoursSource`).
   hour is its `<YYYYMMDDHH>.jsonl` and `<YYYYMMDDHH>.unreadable.txt`, what the pull was served
   for it, so the run archives the bytes a run from the network would have. A pull writes the
   file of every hour it completes, empty or not, so an hour of the window without one was never
-  pulled: it is refused, not archived as empty. Each file's stamp is noted, and a worker refuses
-  an hour whose file changed since (an `auditor pull --refetch` into the folder meanwhile);
+  pulled: it is refused, not archived as empty. An hour whose files are not those the pull's
+  checkpoint describes is archived as found, with a warning and a high finding (`_pull_notes`).
+  Each file's stamp is noted, and a worker refuses an hour whose file changed since (an
+  `auditor pull --refetch` into the folder meanwhile);
 - other files (exports, Easemob's own hour downloads) are sorted into one file per hour by
   `LocalFileSource`, each file read once, in a folder of the run's own under `--out` (where a
   Dask cluster's workers see it too); a line that is not a record is kept, as an unreadable
@@ -71,7 +73,6 @@ from auditor.sources.pull import (
     EXPIRED,
     JOURNAL,
     Checkpoint,
-    file_sha256,
     read_expiry,
 )
 from auditor.sources.settle import PartitionResult
@@ -258,11 +259,14 @@ PULL_NOTES = (
 )
 
 
-def _pull_notes(folder: Path) -> dict[str, dict[str, int]]:
-    """For each hour whose pull kept what the source served in different files together
-    (`files` in its checkpoint) or kept records the source no longer served on `--refetch`
-    (`earlier`), those counts, so that the run reports them as findings; only for an hour whose
-    file is still the one the checkpoint describes."""
+def _pull_notes(folder: Path) -> dict[str, dict[str, object]]:
+    """What the pull's checkpoint says of each hour that its files cannot, for the run to report
+    as findings: that the pull kept what the source served in different files together
+    (`files`) or kept records the source no longer served on `--refetch` (`earlier`), only
+    while the hour file is still the one the checkpoint describes; and, when an hour's files are
+    no longer those the checkpoint describes (edited, cut short, replaced since the pull),
+    what it says of them and what was found (`altered`), with a warning: the run archives what
+    the folder holds, and says so. Each hour file is hashed here once, as nothing else does."""
     recorded = _recorded_zone(folder)
     if recorded is None:
         return {}
@@ -272,23 +276,22 @@ def _pull_notes(folder: Path) -> dict[str, dict[str, int]]:
     except InputError as damaged:  # the hours' own files are what the run archives
         log.warning(
             "%s; hours served as different files, or holding records the source no longer "
-            "served, go unreported",
+            "served, or whose files were altered since the pull, go unreported",
             damaged,
         )
         return {}
-    found: dict[str, dict[str, int]] = {}
+    found: dict[str, dict[str, object]] = {}
     for label, entry in hours.items():
-        notes = {
+        path = folder / f"{label}.jsonl"
+        if not isinstance(entry.get("sha256"), str) or not path.exists():
+            continue
+        digest, lines = _hashed_lines(path)
+        notes: dict[str, object] = {
             key: value
             for key, least, _what in PULL_NOTES
             if type(value := entry.get(key)) is int and value >= least
         }
-        if not notes:
-            continue
-        path = folder / f"{label}.jsonl"
-        if path.exists() and file_sha256(path) == entry.get("sha256"):
-            found[label] = notes
-        else:
+        if notes and digest != entry["sha256"]:
             lost = " and the ".join(
                 what.format(notes[key]) for key, _, what in PULL_NOTES if key in notes
             )
@@ -298,7 +301,70 @@ def _pull_notes(folder: Path) -> dict[str, dict[str, int]]:
                 shown(path),
                 lost,
             )
+            notes = {}
+        altered = _altered(folder, label, entry, digest, lines)
+        if altered is not None:
+            notes["altered"] = altered
+        if notes:
+            found[label] = notes
+    for path in sorted(folder.glob("*.jsonl")):
+        match = PULLED_FILE.fullmatch(path.name)
+        if match is not None and match[1] not in hours:
+            digest, lines = _hashed_lines(path)
+            log.warning(
+                "%s: an hour file the pull's checkpoint does not describe (%d lines found; a "
+                "pull killed before it recorded the hour leaves one: pull again to record it); "
+                "archived as it is now, with a high finding",
+                shown(path),
+                lines,
+            )
+            seen = {"lines": lines, "sha256": digest}
+            found[match[1]] = {"altered": {"file": path.name, "checkpoint": None, "found": seen}}
     return found
+
+
+def _altered(
+    folder: Path, label: str, entry: dict[str, object], digest: str, lines: int
+) -> dict[str, object] | None:
+    """What the checkpoint says of the hour's files and what was found, when they differ (the
+    hour file by its sha256, its unreadable pieces, which the checkpoint only counts, by their
+    number), each named in a warning; else None."""
+    hour, pieces = folder / f"{label}.jsonl", folder / f"{label}.unreadable.txt"
+    records, described = entry.get("records"), entry.get("unreadable", 0)
+    kept = _hashed_lines(pieces)[1] if pieces.exists() else 0
+    if digest == entry["sha256"] and kept == described:
+        return None
+    said: dict[str, object] = {"records": records, "sha256": entry["sha256"]}
+    seen: dict[str, object] = {"lines": lines, "sha256": digest}
+    if digest != entry["sha256"]:
+        log.warning(
+            "%s: not the file the pull's checkpoint describes (%s records, %d lines found); "
+            "archived as it is now, with a high finding",
+            shown(hour),
+            records,
+            lines,
+        )
+    if kept != described:
+        said["pieces"], seen["pieces"] = described, kept
+        log.warning(
+            "%s: not the file the pull's checkpoint describes (%s unreadable pieces, %d found); "
+            "archived as it is now, with a high finding",
+            shown(pieces),
+            described,
+            kept,
+        )
+    return {"file": hour.name, "checkpoint": said, "found": seen}
+
+
+def _hashed_lines(path: Path) -> tuple[str, int]:
+    """The SHA-256 of a file of the pull folder and its lines (one unended counts), read once."""
+    digest, lines, last = hashlib.sha256(), 0, b"\n"
+    with open_operator_file(path, "file of auditor pull") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return digest.hexdigest(), lines + (last != b"\n")
 
 
 def _pull_zone(folder: Path, given: str | None) -> str:
@@ -395,7 +461,7 @@ class LocalHoursSource(Source):
         self.pulled = pulled
         self.stamps = stamps
         self._seen: dict[str, Stamp] | None = None
-        self._notes: dict[str, dict[str, int]] = {}
+        self._notes: dict[str, dict[str, object]] = {}
 
     def describe(self) -> dict[str, str]:
         return {

@@ -37,7 +37,7 @@ import marshal
 import os
 import struct
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 from itertools import groupby, islice
@@ -99,6 +99,9 @@ class PartitionResult:
     # Records an earlier pull of the hour got that the source no longer served when the hour
     # was pulled again (`pull._with_earlier`), kept beside those it served.
     earlier: int = 0
+    # For an hour read from a pull's folder whose files are not those its checkpoint describes
+    # (`folder._altered`): the file, and what the checkpoint says of it and what was found.
+    altered: Mapping[str, Any] | None = None
 
     @property
     def count(self) -> int:
