@@ -7,7 +7,7 @@ import shutil
 import orjson
 import pytest
 from click.testing import CliRunner
-from test_archive_support import build_bag, copy_bag, make_keys, middle_file
+from test_archive_support import build_chain, copy_bag, make_keys, middle_file
 
 from auditor.archive import layout
 from auditor.archive.keys import PASSPHRASE_ENV
@@ -23,10 +23,7 @@ def keys(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def runs(keys, tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    first = build_bag(root, keys[1], "run-000001", 1, messages=48)
-    build_bag(root, keys[1], "run-000002", 2, first.tagmanifest_sha256, messages=48, seed=2)
-    return root
+    return build_chain(tmp_path_factory.mktemp("runs"), keys[1], messages=48)
 
 
 def _invoke(*arguments: str, env: dict | None = None):

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-from test_archive_support import build_bag, make_keys, problem_lines, record_files
+from test_archive_support import build_chain, make_keys, problem_lines, record_files
 
 from auditor.archive import layout, verify
 from auditor.archive.verify import verify_bag
@@ -26,10 +26,7 @@ def keys(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def series(keys, tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    first = build_bag(root, keys[1], "run-000001", 1, messages=48)
-    build_bag(root, keys[1], "run-000002", 2, first.tagmanifest_sha256, messages=48, seed=2)
-    return root
+    return build_chain(tmp_path_factory.mktemp("runs"), keys[1], messages=48)
 
 
 @pytest.fixture

@@ -83,6 +83,13 @@ def build_bag(
         return writer.finish()
 
 
+def build_chain(out_root: Path, key: Ed25519PrivateKey, messages: int) -> Path:
+    """`out_root` holding two chained runs (`run-000001`, `run-000002`) of `messages` each."""
+    first = build_bag(out_root, key, "run-000001", 1, messages=messages)
+    build_bag(out_root, key, "run-000002", 2, first.tagmanifest_sha256, messages=messages, seed=2)
+    return out_root
+
+
 def copy_bag(bag: Path, into: Path) -> Path:
     target = into / bag.name
     shutil.copytree(bag, target)

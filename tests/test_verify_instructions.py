@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_archive_support import build_bag, make_keys, run
+from test_archive_support import build_bag, build_chain, make_keys, run
 
 from auditor.archive import layout
 
@@ -25,10 +25,7 @@ def keys(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def series(keys, tmp_path_factory):
-    root = tmp_path_factory.mktemp("archive")
-    first = build_bag(root, keys[1], "run-000001", 1, messages=48)
-    build_bag(root, keys[1], "run-000002", 2, first.tagmanifest_sha256, messages=48, seed=2)
-    return root
+    return build_chain(tmp_path_factory.mktemp("archive"), keys[1], messages=48)
 
 
 def readme_stock_tool_block() -> str:

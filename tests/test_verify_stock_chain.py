@@ -9,7 +9,14 @@ import re
 import shutil
 
 import pytest
-from test_archive_support import build_bag, make_keys, openssl_verify, run, sha256sum_check
+from test_archive_support import (
+    build_bag,
+    build_chain,
+    make_keys,
+    openssl_verify,
+    run,
+    sha256sum_check,
+)
 
 from auditor.archive import layout
 
@@ -21,10 +28,7 @@ def keys(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def series(keys, tmp_path_factory):
-    root = tmp_path_factory.mktemp("archive")
-    first = build_bag(root, keys[1], "run-000001", 1, messages=24)
-    build_bag(root, keys[1], "run-000002", 2, first.tagmanifest_sha256, messages=24, seed=2)
-    return root
+    return build_chain(tmp_path_factory.mktemp("archive"), keys[1], messages=24)
 
 
 @pytest.fixture

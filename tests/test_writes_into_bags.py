@@ -8,7 +8,7 @@ from __future__ import annotations
 import orjson
 import pytest
 from click.testing import CliRunner
-from test_archive_support import build_bag, copy_bag, make_keys, record_files
+from test_archive_support import build_chain, copy_bag, make_keys, record_files
 
 from auditor.cli import main
 from auditor.resources import example_policy
@@ -21,10 +21,7 @@ def keys(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def runs(keys, tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    first = build_bag(root, keys[1], "run-000001", 1, messages=24)
-    build_bag(root, keys[1], "run-000002", 2, first.tagmanifest_sha256, messages=24, seed=2)
-    return root
+    return build_chain(tmp_path_factory.mktemp("runs"), keys[1], messages=24)
 
 
 @pytest.fixture(scope="module")
