@@ -5,6 +5,8 @@ lines, a bag gave its wrapper objects, findings and attachment index as records.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +15,8 @@ from auditor.archive import layout
 from auditor.archive.baginfo import check_bag_format
 from auditor.archive.untrusted import record_files
 from auditor.jsonl import ParsedLine, expand_inputs
+
+log = logging.getLogger(__name__)
 
 
 def input_files(
@@ -23,17 +27,37 @@ def input_files(
     """The files to read, each with whether its lines are a bag's archived lines; the inputs
     that are not bags are listed by `expand`."""
     found: list[tuple[Path, bool]] = []
+    seen: dict[bytes, Path] = {}
     for item in inputs:
         path = Path(item)
         bags = _bags_in(path)
         if bags:
             for bag in bags:
+                _warn_of_a_copy(bag, seen)
                 found.extend((record_file, True) for record_file in record_files(bag))
         else:
             found.extend((file, _in_a_bag(file)) for file in expand([path]))
     for bag in dict.fromkeys(file.parents[2] for file, archived in found if archived):
         check_bag_format(bag, command)
     return found
+
+
+def _warn_of_a_copy(bag: Path, seen: dict[bytes, Path]) -> None:
+    """A warning when `bag` is a copy of one read already (a Finder-style `run-000002 copy`):
+    the same tag manifest is the same signed bag, whose records would count twice. Both are
+    still read: a copy of a bag is a bag, and which one was meant is the reader's call."""
+    try:
+        digest = hashlib.sha256((bag / layout.TAGMANIFEST).read_bytes()).digest()
+    except OSError:  # `check_bag_format` names what is wrong with it
+        return
+    first = seen.setdefault(digest, bag)
+    if first != bag:
+        log.warning(
+            "%s is a copy of %s (the same %s): its records are read twice",
+            bag,
+            first,
+            layout.TAGMANIFEST,
+        )
 
 
 def _bags_in(path: Path) -> list[Path]:

@@ -175,3 +175,24 @@ def test_due_without_a_policy_imports_neither_the_report_nor_the_policy_loader(t
     modules = set(shown.split())
     assert "auditor.due" in modules
     assert sorted(name for name in modules if name.startswith(NOT_FOR_DUE)) == []
+
+
+def test_a_retention_kept_to_the_calendars_end_is_never_due(tmp_path):
+    """A period past the year 9999 keeps a message until 9999-12-31T23:59:59.999Z, the last
+    instant there is, for ever: `--on 9999-12-31` listed it for deletion (probe 30)."""
+    last = 253_402_300_799_999
+    state_with(tmp_path / "state.db", ("1", "2"), until_ms=last)  # and one past it
+
+    listed = {}
+    for on in ("9999-12-31", "9999-12-31T23:59:59.999Z"):
+        result = CliRunner().invoke(
+            main,
+            ["due", "--state", str(tmp_path / "state.db"), "--on", on, "--format", "json"],
+        )
+        assert result.exit_code == 0, result.output
+        listed[on] = json.loads(result.output)
+
+    assert {on: [m["msg_id"] for m in answer["messages"]] for on, answer in listed.items()} == {
+        "9999-12-31": [],
+        "9999-12-31T23:59:59.999Z": [],
+    }

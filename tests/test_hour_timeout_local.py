@@ -186,3 +186,14 @@ def test_an_hour_processed_in_the_runs_own_process_is_given_up_at_the_hour_timeo
         "(--hour-timeout): it hangs in a read, a lock or a download, and was given up; the "
         "hours finished so far are kept: run again to resume"
     ]
+
+
+@pytest.mark.parametrize("value", ["１h", "１２０", "1h30m", "٣s"])
+def test_an_hour_timeout_is_ascii_digits_and_one_unit(value):
+    """Unicode digits passed (`１h` was an hour, `٣s` three seconds) while `keep_for:` refuses
+    them; a compound duration neither it nor Dask's parse_timedelta takes is refused too."""
+    from auditor.errors import ConfigError
+    from auditor.executors import parse_hour_timeout
+
+    with pytest.raises(ConfigError, match="must be a duration from 1s to 7d"):
+        parse_hour_timeout(value)

@@ -462,3 +462,16 @@ def test_a_hold_beginning_later_leaves_the_runs_verdict_and_holds_in_the_index(t
 
     _until, verdict = rules.decide(record(sender="dave", to="carol"))
     assert verdict.later_hold is None  # an ended hold holds nothing later
+
+
+def test_a_period_past_the_year_9999_ends_at_its_last_instant_whatever_the_time_of_day(tmp_path):
+    """The period was added to the send day's start and then to the time of day: a message
+    sent at 05:00 was kept until five hours past the calendar's last instant (probe 30)."""
+    body = """
+        retention:
+          default: {id: forever, keep_for: 100000y, then: delete}
+        """
+    rules = decider(tmp_path, body, "2026-12-01")
+    untils = {rules.decide(record(sent=SENT + hours * 3_600_000))[0] for hours in (0, 5, 23)}
+
+    assert untils == {parse_instant("9999-12-31T23:59:59.999Z")}

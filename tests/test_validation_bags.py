@@ -68,3 +68,23 @@ def test_the_command_prints_the_bag_s_record_count(runs):
     total = result.stdout.splitlines()[-1].split()
     assert total[:2] == ["total", str(len(_archived(runs / "run-000001")))], result.output
     assert "not JSON records" not in result.output
+
+
+def test_a_copy_of_a_bag_in_the_folder_is_warned_of(runs, tmp_path, caplog):
+    """A Finder-style `run-000002 copy` beside its bag was read as one more run without a word:
+    4,505 records for the demo's 3,003 (probe30). It is still read, and named."""
+    import shutil
+
+    folder = tmp_path / "out"
+    shutil.copytree(runs, folder)
+    shutil.copytree(runs / "run-000002", folder / "run-000002 copy")
+    records = len(_archived(runs / "run-000001")) + 2 * len(_archived(runs / "run-000002"))
+
+    with caplog.at_level("WARNING", logger="auditor.bag_inputs"):
+        summary = validate_files([folder])
+
+    assert summary.records == records
+    assert caplog.messages == [
+        f"{folder / 'run-000002 copy'} is a copy of {folder / 'run-000002'} (the same "
+        "tagmanifest-sha256.txt): its records are read twice"
+    ]

@@ -23,8 +23,9 @@ EXECUTORS = ("local", "dask")
 # fork pool starts all of them at once: 64 is past any one machine's useful parallelism (and
 # Easemob's 10 hour files a minute), still far from exhausting its memory.
 MAX_WORKERS = 64
-# `--hour-timeout` / `hour_timeout:`: a number and a unit, as Dask's durations are written.
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(s|m|h|d)?")
+# `--hour-timeout` / `hour_timeout:`: a number and a unit, as Dask's durations are written; ASCII
+# digits only, as in `keep_for:` (`\d` took `１h` for an hour).
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(s|m|h|d)?")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 HOUR_TIMEOUT_RANGE_S = (1, 7 * 86400)
 # Set to 1 where the network between coordinator, scheduler and workers is encrypted below

@@ -36,7 +36,7 @@ from auditor.partitions import DAY_MS, format_instant
 from auditor.policies.model import Hold, Policy, RetentionRule
 from auditor.policies.reading import Facts, facts_of
 from auditor.policies.scope import ScopeSet
-from auditor.records import Record
+from auditor.records import LATEST_MS, Record
 
 DISPOSITIONS = ("keep", "dispose", "review", "hold")
 DAYS_KEPT = 32  # send days whose outcomes `RetentionDecider` remembers at most
@@ -254,6 +254,10 @@ class RetentionDecider:
                 decision = NO_RULE
             else:
                 until = sent + period
+                if until >= LATEST_MS:
+                    # the period reaches the calendar's end on the send day's start; later in
+                    # the day it would pass it: every such message is kept to its last instant
+                    until = LATEST_MS - 1
                 decision = (until, kept if self.now_ms < until else after)
         if mask > self._rule_bits:
             return self._under_holds(mask >> self._hold_shift, decision)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import orjson
 import requests
@@ -270,6 +270,17 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
+def _segment(value: str, what: str) -> str:
+    """`value` as one segment of a URL path, every reserved character percent-encoded; `.` and
+    `..` are refused, as clients (urllib3) and servers fold them away even when encoded."""
+    if value in (".", ".."):
+        raise ConfigError(
+            f"{what} {value!r} cannot be named in a URL path (it is '.' or '..', which servers "
+            "read as a step between folders)"
+        )
+    return quote(value, safe="")
+
+
 def _served_url(url: str, what: str) -> str:
     """`url`, handed out by the server, when it is an absolute http(s) URL; else a SourceError:
     a bad URL from the server is the server's fault, not the configuration's."""
@@ -344,7 +355,7 @@ class EasemobClient:
 
     @property
     def app_url(self) -> str:
-        return f"{self.base_url}/{quote(self.org, safe='')}/{quote(self.app, safe='')}"
+        return f"{self.base_url}/{_segment(self.org, 'org')}/{_segment(self.app, 'app')}"
 
     # -- the calls ----------------------------------------------------------------------------
 
@@ -428,7 +439,7 @@ class EasemobClient:
     def offline_msg_count(self, user: str) -> int:
         """How many messages wait for `user` while offline: a whole number of 0 or more, given
         as a JSON integer or a string of ASCII digits (Easemob sends the latter)."""
-        url = f"{self.app_url}/users/{quote(user, safe='')}/offline_msg_count"
+        url = f"{self.app_url}/users/{_segment(user, 'user')}/offline_msg_count"
 
         def accept(answer: _Answer) -> int:
             if answer.status == 200:
@@ -480,6 +491,8 @@ class EasemobClient:
         at = path.find("/chatfiles/")
         if at < 0:
             raise InputError(f"{url} is not an Easemob attachment URL (no /chatfiles/ in it)")
+        if any(unquote(step) in (".", "..") for step in path[at:].split("/")):
+            raise InputError(f"{url} steps out of /chatfiles/ (a '.' or '..' in its path)")
         target = self.app_url + path[at:]
         headers = {"Accept": "application/octet-stream"}
         if secret:
