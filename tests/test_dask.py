@@ -284,13 +284,14 @@ def test_ctrl_c_to_the_group_stops_a_run_on_its_own_cluster_in_one_line_without_
 
 class _RaisesCtrlCWhenCollected:
     """A Ctrl-C whose handler runs in a finalizer, where Python only prints what it raises: one
-    of Dask's `Future.__del__` ran it between hours, and the run archived every hour, exit 0."""
+    of Dask's `Future.__del__` ran it between hours, and the run archived every hour, exit 0,
+    under a traceback that said "Exception ignored"."""
 
     def __del__(self) -> None:
         signal.raise_signal(signal.SIGINT)
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run_at_the_next_hour(
     cluster, emulator, keys, tmp_path
 ):
