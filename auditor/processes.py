@@ -78,7 +78,8 @@ def stops_kept() -> Iterator[list[BaseException]]:
     The exception can be lost on its way to the run (raised in a finalizer or a hook whose
     errors Python only prints), while the same signal, sent to the whole process group, kills
     the workers: a caller that finds its workers dead raises the kept exception again, so the
-    run ends as stopped (130, 143), not as failed.
+    run ends as stopped (130, 143), not as failed. Python's "Exception ignored" traceback of a
+    kept one is not printed: the caller raises it again, and the run still ends in one line.
     """
     kept: list[BaseException] = []
     if threading.current_thread() is not threading.main_thread():
@@ -88,12 +89,25 @@ def stops_kept() -> Iterator[list[BaseException]]:
     for number, handler in previous.items():
         if callable(handler):
             signal.signal(number, _keeping(handler, kept))
+    printing = sys.unraisablehook
+    sys.unraisablehook = _quiet_for(kept, printing)
     try:
         yield kept
     finally:
+        sys.unraisablehook = printing
         for number, handler in previous.items():
             if callable(handler):
                 signal.signal(number, handler)
+
+
+def _quiet_for(kept: list[BaseException], printing: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def quiet(unraisable: Any) -> Any:
+        if any(unraisable.exc_value is error for error in kept):
+            log.debug("a stop signal's exception, raised in %r, is kept", unraisable.object)
+            return None
+        return printing(unraisable)
+
+    return quiet
 
 
 def _keeping(

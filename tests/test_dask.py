@@ -271,14 +271,45 @@ def test_ctrl_c_to_the_group_stops_a_run_on_its_own_cluster_in_one_line_without_
     workers = [each for each in children if each not in trackers]
     os.killpg(run.pid, signal.SIGINT)
 
-    assert run.wait(timeout=60) == 130
+    code = run.wait(timeout=60)
     rest = lines.rest()
+    assert code == 130, "".join(lines.lines)
     assert "Traceback" not in "".join(rest), "".join(rest)
     assert rest[-1] == "auditor: interrupted\n"
     assert workers
     assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
     _gone, alive = psutil.wait_procs(trackers, timeout=10)
     assert not alive
+
+
+class _RaisesCtrlCWhenCollected:
+    """A Ctrl-C whose handler runs in a finalizer, where Python only prints what it raises: one
+    of Dask's `Future.__del__` ran it between hours, and the run archived every hour, exit 0,
+    under a traceback that said "Exception ignored"."""
+
+    def __del__(self) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run_at_the_next_hour(
+    cluster, emulator, keys, tmp_path
+):
+    address, _ = cluster
+    archived = []
+
+    def ctrl_c_in_a_finalizer(partition, outcome):
+        archived.append(partition)
+        if len(archived) == 1:
+            _RaisesCtrlCWhenCollected()
+
+    with pytest.raises(KeyboardInterrupt):
+        run_audit(
+            settings_for(emulator, keys, tmp_path, **on_cluster(address)),
+            Progress(partition_done=ctrl_c_in_a_finalizer),
+        )
+
+    assert len(archived) == 1
 
 
 @pytest.mark.parametrize(("configured", "seconds"), [(None, 60), ("5 minutes", 60), ("90s", 90)])

@@ -47,6 +47,7 @@ from auditor.executors.interface import (
 )
 from auditor.operator_files import home_expanded
 from auditor.partitions import Partition
+from auditor.processes import stops_kept
 from auditor.sources.pacing import STOP_POLL_S, PacingStopped, release_unused, stop_marker
 from auditor.stages import (
     PartitionOutcome,
@@ -148,7 +149,11 @@ class DaskExecutor(Executor):
         pending: deque[tuple[Partition, Any]] = deque()
         timeout = self.hour_timeout
         stop = _Stop(slots, run_id)
-        with stop, cluster_client(self.scheduler, workers, self.connect_timeout) as client:
+        with (
+            stops_kept() as stops,
+            stop,
+            cluster_client(self.scheduler, workers, self.connect_timeout) as client,
+        ):
             if self.scheduler is not None:
                 _warn_of_a_late_worker_ttl(client, self.scheduler, timeout)
             watch = _Watch(client, run_id, self.retries)
@@ -173,7 +178,9 @@ class DaskExecutor(Executor):
                 ):
                     outcome = self._result(future, partition, distributed, timeout)
                     _check_visible(settings, partition, outcome)
+                    _raise_kept(stops)
                     yield partition, outcome
+                    _raise_kept(stops)
             finally:
                 watch.close()
                 stopped = [future for _partition, future in pending]
@@ -332,6 +339,14 @@ class _Watch:
                 self.failures[hour],
                 self.retries,
             )
+
+
+def _raise_kept(stops: list[BaseException]) -> None:
+    """Raises again a stop (Ctrl-C, SIGTERM) whose handler ran where Python only prints what it
+    raises: in a finalizer, such as Dask's `Future.__del__` as the coordinator drops an hour's
+    future, the run went on to archive every hour and exit 0."""
+    if stops:
+        raise stops[0] from None
 
 
 def _settled(futures: list[Any], limit: float) -> bool:
