@@ -411,14 +411,7 @@ def test_a_refetch_that_loses_no_record_settles_no_record_again(tmp_path, monkey
     with run_emulator(EmulatorOptions(messages=1200, late_rate=0.1)) as emu:
         pull(source_for(emu), *FOUR_HOURS, tmp_path / "late")
         pull(source_for(emu), *FOUR_HOURS, tmp_path / "twice")
-        settled = Counter()
-        real_settle = pull_module.settle
-
-        def counted(partition, served, *args):
-            settled[partition.start_ms] += 1
-            return real_settle(partition, served, *args)
-
-        monkeypatch.setattr(pull_module, "settle", counted)
+        settled = _settles_counted(monkeypatch)
         for folder in ("late", "twice"):
             pull(source_for(emu), *FOUR_HOURS, tmp_path / folder, refetch=True)
         monkeypatch.undo()
@@ -443,14 +436,7 @@ def test_a_refetch_served_every_record_with_its_keys_in_another_order_settles_no
         orjson.dumps(dict(reversed(record.items()))) + b"\n"
         for record in records_in(tmp_path / "out")
     ))  # fmt: skip
-    settled = Counter()
-    real_settle = pull_module.settle
-
-    def counted(partition, served, *args):
-        settled[partition.start_ms] += 1
-        return real_settle(partition, served, *args)
-
-    monkeypatch.setattr(pull_module, "settle", counted)
+    settled = _settles_counted(monkeypatch)
     summary = pull(LocalFileSource([export]), *FOUR_HOURS, tmp_path / "out", refetch=True)
 
     assert sum(settled.values()) == 0
@@ -460,3 +446,16 @@ def test_a_refetch_served_every_record_with_its_keys_in_another_order_settles_no
     )
     first = (tmp_path / "out" / f"{LABELS[0]}.jsonl").read_bytes().splitlines()[0]
     assert first == export.read_bytes().splitlines()[0]  # as now served
+
+
+def _settles_counted(monkeypatch) -> Counter:
+    """The hours `pull` settles from now on, counted (the real `settle` still runs)."""
+    settled: Counter = Counter()
+    real_settle = pull_module.settle
+
+    def counted(partition, served, *args):
+        settled[partition.start_ms] += 1
+        return real_settle(partition, served, *args)
+
+    monkeypatch.setattr(pull_module, "settle", counted)
+    return settled

@@ -61,14 +61,7 @@ def test_an_edit_resent_in_a_later_hour_is_archived_with_a_conflicting_content_f
         conflict_rate=0.02, duplicate_rate=0.02,
     )  # fmt: skip
     since = DEFAULT_START_MS + 6 * HOUR_MS
-    with run_emulator(options) as emulator:
-        outcome = run_audit(
-            run_support.settings_for(
-                emulator, keys, tmp_path, SECRET, since_ms=since,
-                until_ms=since + HOURS * HOUR_MS, fail_on="none", workers=2,
-            )
-        )  # fmt: skip
-        expected = emulator.expected_records(since, since + HOURS * HOUR_MS)
+    outcome, expected = _audited(options, keys, tmp_path, since)
     versions: dict[str, set[int]] = {}
     for record in expected:
         if "msg_id" in record and type(record.get("timestamp")) is int:
@@ -108,13 +101,7 @@ def test_edits_served_as_strays_of_other_hours_are_told_on_the_later_version(key
         duplicate_rate=0.02,
     )  # fmt: skip
     since = DEFAULT_START_MS + 10 * HOUR_MS
-    with run_emulator(options) as emulator:
-        outcome = run_audit(
-            run_support.settings_for(
-                emulator, keys, tmp_path, SECRET, since_ms=since,
-                until_ms=since + HOURS * HOUR_MS, fail_on="none", workers=2,
-            )
-        )  # fmt: skip
+    outcome, _expected = _audited(options, keys, tmp_path, since)
     in_bag = archived(outcome.bag_path)
     seqs: dict[str, list[int]] = {}
     for line in in_bag:
@@ -182,3 +169,16 @@ def test_versions_without_a_timestamp_are_compared_with_every_other_hours(keys, 
     assert sorted((r["msg_id"], "timestamp" in r) for r in told) == sorted(
         [(earlier["msg_id"], False), (later["msg_id"], True), ("orphan-1", False)]
     )
+
+
+def _audited(options, keys, tmp_path, since):
+    """`run_audit --workers 2` of `HOURS` hours from `since` against an emulator of `options`:
+    its outcome and the records the emulator served for them."""
+    with run_emulator(options) as emulator:
+        outcome = run_audit(
+            run_support.settings_for(
+                emulator, keys, tmp_path, SECRET, since_ms=since,
+                until_ms=since + HOURS * HOUR_MS, fail_on="none", workers=2,
+            )
+        )  # fmt: skip
+        return outcome, emulator.expected_records(since, since + HOURS * HOUR_MS)
