@@ -118,3 +118,12 @@ def test_every_command_that_writes_files_takes_file_access_after_its_name(comman
 
     assert "--file-access [owner|group]" in shown
     assert "AUDITOR_FILE_ACCESS" in shown and "0640" in shown
+
+
+def test_the_hour_timeout_help_names_the_units_it_takes():
+    """`--help` showed `30m, 3600s` only: `1h`, `2d` and a bare number of seconds were left to a
+    guess (a bare `1` is a second, not an hour), and so was the range the parser refuses past."""
+    shown = option_help("hour_timeout")
+
+    assert "s, m, h or d" in shown and "a bare number is seconds" in shown
+    assert "1s to 7d" in shown

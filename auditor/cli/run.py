@@ -316,7 +316,8 @@ def _window(values: dict) -> tuple[int | None, int | None]:
     "--hour-timeout",
     metavar="DURATION",
     help="Stop (exit 3, finished hours kept) when the next hour in order is not done this long "
-    "after the run began waiting for it: a hung worker is killed, or left to its Dask cluster "
+    "after the run began waiting for it: a hung worker is killed, or left to its Dask cluster. "
+    "A number of s, m, h or d (a bare number is seconds), from 1s to 7d "
     "[default: 1h; e.g. 30m, 3600s].",
 )
 @click.option(
