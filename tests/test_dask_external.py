@@ -120,9 +120,11 @@ def test_a_worker_hung_on_a_cluster_that_never_drops_it_ends_the_run_at_the_hour
     assert "auditor.hour-timeout" in lines[-1] and len(lines) == 2
 
 
-def test_a_bad_hour_timeout_is_one_line_and_exit_2(emulator, keys, tmp_path):
+@pytest.mark.parametrize("value", ["soon", "１h"])
+def test_a_bad_hour_timeout_is_one_line_and_exit_2(emulator, keys, tmp_path, value):
+    """`１h` (full-width digits) was an hour here while `--hour-timeout` refuses it."""
     args = run_support.run_args(emulator, keys, tmp_path, "--executor", "dask", hours=1)
-    env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET, "DASK_AUDITOR__HOUR_TIMEOUT": "soon"}
+    env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET, "DASK_AUDITOR__HOUR_TIMEOUT": value}
     result = subprocess.run(
         [sys.executable, "-m", "auditor", *args], capture_output=True, text=True, env=env
     )
@@ -130,7 +132,7 @@ def test_a_bad_hour_timeout_is_one_line_and_exit_2(emulator, keys, tmp_path):
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "auditor: error: Dask setting auditor.hour-timeout (DASK_AUDITOR__HOUR_TIMEOUT) must be a "
-        "duration such as 30m or 3600s, not 'soon'"
+        f"duration such as 30m or 3600s, not {value!r}"
     ]
     assert not (tmp_path / "state.db").exists()  # refused before a run began in the state
 

@@ -374,7 +374,9 @@ def dask_hour_timeout() -> float:
 
     value = dask.config.get(HOUR_TIMEOUT_KEY, f"{HOUR_TIMEOUT_S:g}s")
     try:
-        seconds = parse_timedelta(value, default="seconds")
+        # ASCII digits only, as `--hour-timeout`: parse_timedelta's `float` took `１h` for an hour
+        ascii_text = not isinstance(value, str) or value.isascii()
+        seconds = parse_timedelta(value, default="seconds") if ascii_text else None
     except (KeyError, ValueError, TypeError):
         seconds = None
     if seconds is None or not seconds > 0:
