@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from auditor import expected_head
 from auditor.partitions import format_instant
+from auditor.records import LATEST_MS
 from auditor.state_reading import check_whole, reading_state
 
 if TYPE_CHECKING:
@@ -172,6 +173,14 @@ def verdict_on(action: str | None, retain_until_ms: int | None, on_ms: int) -> s
     return action if action in ("delete", "review", "keep") else "review"
 
 
+def judged_at(on_ms: int) -> int:
+    """The instant a day is judged at: short of the calendar's last (`LATEST_MS - 1`, the
+    policies' `LAST_INSTANT_MS`), where a retention past the year 9999 ends. That one never
+    ends, so the last instant is judged as the one before it, where no other retention can end;
+    the report still shows the instant asked for."""
+    return min(on_ms, LATEST_MS - 2)
+
+
 _VERDICT_SQL = """CASE
  WHEN {action} = 'hold' AND ({until} IS NULL OR {until} > :on) THEN 'hold'
  WHEN {until} IS NULL THEN 'no-retention'
@@ -195,6 +204,7 @@ def due(
     `policy` (and the chain's folder `out_dir`), the messages due for deletion or review that a
     hold of `policy` covers are listed as held (`auditor.due_holds`). SQLite counts and sorts
     (on disk past its cache), so memory stays flat however long the chain."""
+    asked_ms, on_ms = on_ms, judged_at(on_ms)
     with reading_state(state_path) as db:
         check_whole(db, state_path)
         expected_head.check_state(db, expect_head, str(state_path))
@@ -282,7 +292,7 @@ def due(
             for verdict_, msg_id, until, rule_id, run, seq_, versions in rows
         )
         ordered = {name: found[name] for name in (*VERDICTS, "kept") if found.get(name)}
-        yield DueReport(format_instant(on_ms), ordered, messages, rejudged)
+        yield DueReport(format_instant(asked_ms), ordered, messages, rejudged)
 
 
 def _newest_versions(db: sqlite3.Connection, columns: set[str]) -> str:

@@ -196,3 +196,40 @@ def test_a_retention_kept_to_the_calendars_end_is_never_due(tmp_path):
         "9999-12-31": [],
         "9999-12-31T23:59:59.999Z": [],
     }
+
+
+def test_the_calendars_last_day_is_answered_for_its_last_instant_as_every_other_day(tmp_path):
+    """`--on 9999-12-31` said it answered for 23:59:59.998Z, one ms short of the day's end that
+    `--on` gives every other date: the retention that never ends was kept so by moving the day,
+    not by judging it. The answer is the same; the instant shown is the one asked for."""
+    state_with(tmp_path / "state.db", ("1",), until_ms=253_402_300_799_999)
+
+    shown = {}
+    for on in ("9999-12-31", "9999-12-31T23:59:59.999Z", "2026-02-28"):
+        result = CliRunner().invoke(
+            main, ["due", "--state", str(tmp_path / "state.db"), "--on", on, "--format", "json"]
+        )
+        assert result.exit_code == 0, result.output
+        shown[on] = json.loads(result.output)["on"]
+
+    assert shown == {
+        "9999-12-31": "9999-12-31T23:59:59.999Z",
+        "9999-12-31T23:59:59.999Z": "9999-12-31T23:59:59.999Z",
+        "2026-02-28": "2026-02-28T23:59:59.999Z",
+    }
+
+
+def test_prune_on_the_calendars_last_day_keeps_a_retention_that_never_ends(tmp_path):
+    """`state prune --on` reads its day as `due` does: the last instant of 9999-12-31 does not
+    end a retention kept to it, so the message is kept, not pending deletion."""
+    state_with(tmp_path / "state.db", ("1",), until_ms=253_402_300_799_999)
+
+    state = str(tmp_path / "state.db")
+    result = CliRunner().invoke(
+        main,
+        ["state", "prune", "--state", state, "--before", "1970-01-02", "--on", "9999-12-31"],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "1 sent before it, which `auditor due` still needs: retention not ended" in result.output
+    assert "due for deletion" not in result.output

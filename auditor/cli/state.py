@@ -118,6 +118,10 @@ def prune_command(
 
     before_ms = _instant("--before", before)
     on_ms = _day_end("--on", on) if on else None
+    if on_ms is not None:
+        from auditor.due import judged_at  # once read: a value refused loads no due code
+
+        on_ms = judged_at(on_ms)
     done = acted_on(carried_out) if carried_out is not None else ()
     outcome = prune(state_path, before_ms, dry_run=dry_run, due_on_ms=on_ms, carried_out=done)
     verb = "would forget" if dry_run else "forgot"
@@ -391,17 +395,11 @@ def _instant(option: str, text: str) -> int:
 
 
 def _day_end(option: str, text: str) -> int:
-    """An instant; a date alone (YYYY-MM-DD) is the end of that day, UTC. Short of the calendar's
-    last instant, where a retention past the year 9999 ends (`LAST_INSTANT_MS`): that one never
-    ends, so no day reaches it. Imported once the text is read: a value refused loads no policy
-    code (`test_cli_startup`)."""
+    """An instant; a date alone (YYYY-MM-DD) is the end of that day, UTC, its last millisecond
+    (`due.judged_at` keeps the calendar's last one from ending a retention kept for ever)."""
     if len(text) == 10 and text[4] == "-" and text[7] == "-":
-        instant = _instant(option, text) + 86_400_000 - 1
-    else:
-        instant = _instant(option, text)
-    from auditor.policies.durations import LAST_INSTANT_MS
-
-    return min(instant, LAST_INSTANT_MS - 1)
+        return _instant(option, text) + 86_400_000 - 1
+    return _instant(option, text)
 
 
 def _now_ms() -> int:
