@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from auditor.archive import layout
-from auditor.archive.baginfo import check_bag_format
-from auditor.archive.untrusted import record_files
+from auditor.archive.baginfo import check_bag_format, parse_bag_info, sequence_of
+from auditor.archive.untrusted import TAG_FILE_LIMIT, read_bag_file, record_files
 from auditor.jsonl import ParsedLine, expand_inputs
 
 log = logging.getLogger(__name__)
@@ -28,12 +28,14 @@ def input_files(
     that are not bags are listed by `expand`."""
     found: list[tuple[Path, bool]] = []
     seen: dict[bytes, Path] = {}
+    runs: dict[tuple[Path, int], Path] = {}
     for item in inputs:
         path = Path(item)
         bags = _bags_in(path)
         if bags:
             for bag in bags:
-                _warn_of_a_copy(bag, seen)
+                if not _warn_of_a_copy(bag, seen):
+                    _warn_of_a_rerun(bag, runs)
                 found.extend((record_file, True) for record_file in record_files(bag))
         else:
             found.extend((file, _in_a_bag(file)) for file in expand([path]))
@@ -42,14 +44,15 @@ def input_files(
     return found
 
 
-def _warn_of_a_copy(bag: Path, seen: dict[bytes, Path]) -> None:
+def _warn_of_a_copy(bag: Path, seen: dict[bytes, Path]) -> bool:
     """A warning when `bag` is a copy of one read already (a Finder-style `run-000002 copy`):
     the same tag manifest is the same signed bag, whose records would count twice. Both are
-    still read: a copy of a bag is a bag, and which one was meant is the reader's call."""
+    still read: a copy of a bag is a bag, and which one was meant is the reader's call. True
+    when it warned."""
     try:
         digest = hashlib.sha256((bag / layout.TAGMANIFEST).read_bytes()).digest()
     except OSError:  # `check_bag_format` names what is wrong with it
-        return
+        return False
     first = seen.setdefault(digest, bag)
     if first != bag:
         log.warning(
@@ -57,6 +60,33 @@ def _warn_of_a_copy(bag: Path, seen: dict[bytes, Path]) -> None:
             bag,
             first,
             layout.TAGMANIFEST,
+        )
+    return first != bag
+
+
+def _warn_of_a_rerun(bag: Path, runs: dict[tuple[Path, int], Path]) -> None:
+    """A warning when `bag` holds the Run-Sequence of a bag read already from the same folder,
+    with other bytes (a copy whose line ends a transfer changed, a run written again, another
+    chain's bag moved in): one folder of runs holds each run once, so one of the two is not the
+    chain's, and its records would count as one more run's. Bags of two folders (two chains)
+    may share sequences."""
+    data = read_bag_file(bag / layout.BAG_INFO, TAG_FILE_LIMIT)
+    if data is None:
+        return
+    fields, _problems = parse_bag_info(data.replace(b"\r\n", b"\n"), layout.BAG_INFO)
+    sequence = sequence_of(fields)
+    if sequence is None:
+        return
+    first = runs.setdefault((bag.parent, sequence), bag)
+    if first != bag:
+        log.warning(
+            "%s holds %s %d as %s does (%s), with other bytes: two bags of one run, whose "
+            "records are both read",
+            bag,
+            layout.SEQUENCE,
+            sequence,
+            first,
+            layout.BAG_INFO,
         )
 
 

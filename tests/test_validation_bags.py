@@ -88,3 +88,33 @@ def test_a_copy_of_a_bag_in_the_folder_is_warned_of(runs, tmp_path, caplog):
         f"{folder / 'run-000002 copy'} is a copy of {folder / 'run-000002'} (the same "
         "tagmanifest-sha256.txt): its records are read twice"
     ]
+
+
+def test_a_bag_of_the_same_run_sequence_with_other_bytes_is_warned_of(runs, tmp_path, caplog):
+    """A bag of the same run that is not a byte copy (written again, edited, or another chain's
+    run 2 moved in) was read as one more run without a word: its tag manifest differs, so only
+    the copy check's exact match was looked for. It is still read, and both folders named."""
+    import hashlib
+    import shutil
+
+    folder = tmp_path / "out"
+    shutil.copytree(runs, folder)
+    previous = (folder / "run-000001" / "tagmanifest-sha256.txt").read_bytes()
+    build_bag(
+        folder,
+        make_keys(tmp_path)[1],
+        "run-000002-again",
+        2,
+        hashlib.sha256(previous).hexdigest(),
+        messages=48,
+        seed=3,
+    )
+
+    with caplog.at_level("WARNING", logger="auditor.bag_inputs"):
+        summary = validate_files([folder])
+
+    assert summary.records == sum(len(_archived(bag)) for bag in folder.iterdir())
+    assert caplog.messages == [
+        f"{folder / 'run-000002-again'} holds Run-Sequence 2 as {folder / 'run-000002'} does "
+        "(bag-info.txt), with other bytes: two bags of one run, whose records are both read"
+    ]
