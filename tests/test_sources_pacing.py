@@ -5,6 +5,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import tempfile
 import threading
@@ -322,6 +323,27 @@ def test_a_live_process_keeps_the_slots_it_reserved(tmp_path):
     machine.write_text(f"4003.0 5.0 {os.getppid()}@{pace_file.HOST}\n4008.0 5.0 1@elsewhere\n")
 
     assert Pacer(12, machine=machine, clock=fake.clock, sleep=fake.sleep).wait() == 4013.0
+
+
+def test_a_pid_reused_by_another_process_frees_the_slot_its_old_owner_reserved(tmp_path):
+    """A slot named its process by pid alone: a killed run's pid taken by any process since (a
+    shell, a cron job) kept the slot live until it passed. The process is named by its pid and
+    its start time, which the new one does not share."""
+    machine = tmp_path / "machine-pace"
+    fake = FakeTime(4000.0)
+    machine.write_text(f"4003.0 5.0 {os.getppid()}+1@{pace_file.HOST}\n")
+
+    assert Pacer(12, machine=machine, clock=fake.clock, sleep=fake.sleep).wait() == 4000.0
+
+
+def test_a_process_named_by_its_pid_and_start_time_keeps_its_slots(tmp_path):
+    machine = tmp_path / "machine-pace"
+    fake = FakeTime(4000.0)
+    owner = pace_file.this_process()
+    machine.write_text(f"4003.0 5.0 {owner}\n")
+
+    assert re.fullmatch(rf"{os.getpid()}\+[0-9]+@{re.escape(pace_file.HOST)}", owner)
+    assert Pacer(12, machine=machine, clock=fake.clock, sleep=fake.sleep).wait() == 4008.0
 
 
 def test_processes_set_to_different_paces_all_keep_the_slowest(tmp_path):

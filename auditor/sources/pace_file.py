@@ -1,11 +1,13 @@
 """The reservations a pace slot file holds, and the first slot free among them.
 
 Each line is one reservation, `slot interval owner made`: when a caller may send its request,
-the interval its process is paced at, which process (`pid@host`) holds it, and when it was
-made. Knowing the owner, a slot still ahead whose process is gone (a run killed, or stopped
-before its hours were fetched) is not waited for; knowing each interval, the slowest pace any
-process of the app is set to holds for every process until a minute after that one's last slot;
-knowing when, slots made "later" than now are moved back with a clock set back.
+the interval its process is paced at, which process holds it (`pid+start@host`, its start time
+in clock ticks since boot from `/proc`, so that a pid reused since names another process;
+`pid@host` where there is no `/proc`, and in an older version's lines), and when it was made.
+Knowing the owner, a slot still ahead whose process is gone (a run killed, or stopped before its
+hours were fetched) is not waited for; knowing each interval, the slowest pace any process of
+the app is set to holds for every process until a minute after that one's last slot; knowing
+when, slots made "later" than now are moved back with a clock set back.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import IO
 
 WINDOW_S = 60.0
@@ -56,7 +59,16 @@ class Reservation:
 
 
 def this_process() -> str:
-    return f"{os.getpid()}@{HOST}"
+    return _owner(os.getpid())
+
+
+@lru_cache(maxsize=8)
+def _owner(pid: int) -> str:
+    """`pid+start@host`, or `pid@host` where the start time cannot be read; keyed by pid, as a
+    forked worker is another process."""
+    fields = _stat_fields(pid)
+    start = fields[_START_TIME] if fields is not None and len(fields) > _START_TIME else b""
+    return f"{pid}+{start.decode()}@{HOST}" if start.isdigit() else f"{pid}@{HOST}"
 
 
 def read(handle: IO[bytes]) -> list[Reservation]:
@@ -104,11 +116,12 @@ def _slot(reservation: Reservation) -> float:
 
 
 def alive(owner: str) -> bool:
-    """False only for a process of this host known to be gone: none by its pid, or a zombie (a
-    worker killed with its coordinator stays one where the init process does not reap it); one
-    of another host (a Dask worker sharing the run's file), or not named, may still use its
-    slot."""
-    pid, _, host = owner.partition("@")
+    """False only for a process of this host known to be gone: none by its pid, a zombie (a
+    worker killed with its coordinator stays one where the init process does not reap it), or
+    one started at another time than the owner's (its pid was reused); one of another host (a
+    Dask worker sharing the run's file), or not named, may still use its slot."""
+    process, _, host = owner.partition("@")
+    pid, _, start = process.partition("+")
     if host != HOST or not pid.isdigit() or int(pid) <= 0:
         return True
     try:
@@ -117,16 +130,26 @@ def alive(owner: str) -> bool:
         return False
     except (OSError, OverflowError):
         return True
-    return not _zombie(int(pid))
+    fields = _stat_fields(int(pid))
+    if fields is None:
+        return True
+    if fields[:1] in ([b"Z"], [b"X"]):
+        return False
+    return not start.isdigit() or fields[_START_TIME : _START_TIME + 1] == [start.encode()]
 
 
-def _zombie(pid: int) -> bool:
+_START_TIME = 19
+"""The index of field 22 of `/proc/PID/stat`, the start time, among `_stat_fields`."""
+
+
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of `/proc/PID/stat` from the third (the state) on, after the command name,
+    which may hold spaces and parentheses; None where there is no such file."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
-            state = stat.read().rpartition(b")")[2].split()[:1]
+            return stat.read().rpartition(b")")[2].split()
     except OSError:
-        return False
-    return state in ([b"Z"], [b"X"])
+        return None
 
 
 def live(reservations: Iterable[Reservation], now: float) -> list[Reservation]:
