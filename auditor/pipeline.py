@@ -69,7 +69,7 @@ from auditor.report.formats import bag_formats
 from auditor.report.model import ReportBuilder
 from auditor.report.policy import policy_view
 from auditor.report.runinfo import RunInfo
-from auditor.sources.settings import ConnectionSettings
+from auditor.sources.settings import ConnectionSettings, find_machine_pace
 from auditor.stages import (
     PartitionOutcome,
     StageSettings,
@@ -330,6 +330,7 @@ def _locked_run(settings, progress, key, policy, validator, executor) -> RunOutc
                 stage_settings.fetched_before,
                 changed_from,
             )
+            find_machine_pace(settings.source)
             with closing(executor.run(partitions, stage_settings)) as spooled, fewer_collections():
                 return archiver.archive(
                     partitions, _checkpointed(spooled, state, run.sequence, progress, partitions)

@@ -7,6 +7,8 @@ import multiprocessing
 import os
 import re
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -344,6 +346,50 @@ def test_a_process_named_by_its_pid_and_start_time_keeps_its_slots(tmp_path):
 
     assert re.fullmatch(rf"{os.getpid()}\+[0-9]+@{re.escape(pace_file.HOST)}", owner)
     assert Pacer(12, machine=machine, clock=fake.clock, sleep=fake.sleep).wait() == 4008.0
+
+
+def test_a_runtime_folder_that_does_not_exist_is_said_once_as_a_warning(
+    tmp_path, monkeypatch, caplog
+):
+    """README says a pace file that cannot be made leaves each process to its own pace "with a
+    warning"; a `$XDG_RUNTIME_DIR` naming no folder (a `su` session, a container) said so only
+    at debug level, unseen without -vv."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "gone"))
+
+    with caplog.at_level("DEBUG", logger="auditor.sources.pacing"):
+        found = [machine_slots("https://a1.easemob.com", "org", app) for app in ("a", "b", "a")]
+
+    assert found == [None, None, None]
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert len(said) == 1 and said[0][0] == "WARNING", said
+    assert str(tmp_path / "gone") in said[0][1]
+
+
+def test_a_run_says_once_that_its_workers_cannot_share_the_machines_pace(tmp_path):
+    """Each worker process finds the machine's slot file for itself: with no runtime folder,
+    `--workers 3` said the same warning three times."""
+    keys = generate_key_files(tmp_path / "keys", identity="test-auditor")
+    with run_emulator(EmulatorOptions(messages=120, client_secret=SECRET)) as emulator:
+        args = run_support.run_args(emulator, keys, tmp_path, "--workers", "3", hours=6)
+        config = tmp_path / "auditor.yaml"
+        config.write_text(config.read_text() + "  hour_files_per_minute: 6000\n")
+        env = {
+            **os.environ,
+            "EASEMOB_CLIENT_SECRET": SECRET,
+            "XDG_RUNTIME_DIR": str(tmp_path / "gone"),
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "auditor", *args, "--fail-on", "none"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if "pace is not shared" in line]
+    assert len(said) == 1, said
+    assert str(tmp_path / "gone") in said[0]
 
 
 def test_processes_set_to_different_paces_all_keep_the_slowest(tmp_path):

@@ -71,11 +71,11 @@ def machine_slots(base_url: str, org: str, app: str) -> Path | None:
                 folder.mkdir(mode=0o700)
         found = os.lstat(folder)
     except OSError as error:
-        log.debug("hour-file pace shared by this run alone: %s", error)
+        _warn_unshared(folder, str(error))
         return None
     private = stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid()
     if not private or found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        log.debug("hour-file pace shared by this run alone: %s is not this user's own", folder)
+        _warn_unshared(folder, f"{folder} is not a folder of this user's alone")
         return None
     app_key = hashlib.sha256(f"{base_url.rstrip('/')}\0{org}\0{app}".encode()).hexdigest()
     return folder / f"easemob-auditor-hour-file-pace-{app_key[:32]}"
@@ -181,14 +181,18 @@ class Pacer:
             yield handles
 
     def _unshared(self, error: OSError) -> None:
-        """One warning a process and file: the pace is still kept, by fewer processes."""
-        if self.machine not in _UNSHARED:
-            _UNSHARED.add(self.machine)
-            log.warning(
-                "the hour-file pace is not shared with this machine's other processes (%s): "
-                "pulls or runs of the app at once may together exceed Easemob's limit",
-                error,
-            )
+        _warn_unshared(self.machine, str(error))
+
+
+def _warn_unshared(path: Path | None, reason: str) -> None:
+    """One warning a process and file or folder: the pace is still kept, by fewer processes."""
+    if path not in _UNSHARED:
+        _UNSHARED.add(path)
+        log.warning(
+            "the hour-file pace is not shared with this machine's other processes (%s): "
+            "pulls or runs of the app at once may together exceed Easemob's limit",
+            reason,
+        )
 
 
 _UNSHARED: set[Path | None] = set()

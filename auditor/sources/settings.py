@@ -312,6 +312,14 @@ def local_settings(
         yield settings, prepared
 
 
+def find_machine_pace(settings: ConnectionSettings) -> None:
+    """Looks for the machine's slot file as `make_client` will in each worker, in the run's own
+    process before they are forked: a pace that cannot be shared is said once here (once a
+    process, `pacing`), not by every worker."""
+    if not isinstance(settings, LocalSettings) and settings.hour_file_rate > 0:
+        machine_slots(settings.base_url, settings.org, settings.app)
+
+
 def make_source(settings: ConnectionSettings, pace_slots: Path | None = None) -> Source:
     """The source the settings name: Easemob's hour files or its legacy `ql` API, or the
     local files of `LocalSettings`."""
