@@ -367,10 +367,10 @@ def test_a_runtime_folder_that_does_not_exist_is_said_once_as_a_warning(
 
 def test_a_run_says_once_that_its_workers_cannot_share_the_machines_pace(tmp_path):
     """Each worker process finds the machine's slot file for itself: with no runtime folder,
-    `--workers 3` said the same warning three times."""
+    `--workers 2` said the same warning twice."""
     keys = generate_key_files(tmp_path / "keys", identity="test-auditor")
     with run_emulator(EmulatorOptions(messages=120, client_secret=SECRET)) as emulator:
-        args = run_support.run_args(emulator, keys, tmp_path, "--workers", "3", hours=6)
+        args = run_support.run_args(emulator, keys, tmp_path, "--workers", "2", hours=2)
         config = tmp_path / "auditor.yaml"
         config.write_text(config.read_text() + "  hour_files_per_minute: 6000\n")
         env = {
