@@ -100,6 +100,14 @@ def stops_kept() -> Iterator[list[BaseException]]:
                 signal.signal(number, handler)
 
 
+def raise_kept(stops: list[BaseException]) -> None:
+    """Raises again a stop kept by `stops_kept` whose handler ran where Python only prints what
+    it raises (a finalizer, an at-fork hook): the run went on to archive every hour, or to
+    sign and publish its bag, and exit 0."""
+    if stops:
+        raise stops[0] from None
+
+
 def _quiet_for(kept: list[BaseException], printing: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def quiet(unraisable: Any) -> Any:
         if any(unraisable.exc_value is error for error in kept):

@@ -1,0 +1,73 @@
+"""A Ctrl-C or SIGTERM whose exception Python swallows (its handler ran in a finalizer, where
+Python only prints what it raises) still stops the run, wherever it comes: while the workers
+are alive, and in each phase after the executor's work (report, signature, commit, publishing).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import sqlite3
+
+import pytest
+import run_support
+
+from auditor.archive.keys import generate_key_files
+from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.partitions import HOUR_MS
+from auditor.pipeline import Progress, run_audit
+
+SECRET = "interrupts-test-secret"
+HOURS = 4
+
+emulator = run_support.emulator_fixture(SECRET, messages=200)
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return generate_key_files(tmp_path_factory.mktemp("keys"), identity="interrupts-test")
+
+
+class _RaisesWhenCollected:
+    """A stop signal whose handler runs in a finalizer: the exception is printed, not raised."""
+
+    def __init__(self, number: signal.Signals) -> None:
+        self.number = number
+
+    def __del__(self) -> None:
+        signal.raise_signal(self.number)
+
+
+def settings(emulator, keys, folder, **overrides):
+    overrides.setdefault("until_ms", DEFAULT_START_MS + HOURS * HOUR_MS)
+    return run_support.settings_for(emulator, keys, folder, SECRET, **overrides)
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("workers", [2, 1], ids=["pool", "inline"])
+def test_a_ctrl_c_swallowed_while_the_hours_are_processed_stops_the_run_at_the_next_hour(
+    emulator, keys, tmp_path, workers
+):
+    """With the pool's workers alive (it re-raised a kept stop only once they were dead), and
+    with the hours processed in the run's own process."""
+    archived = []
+
+    def ctrl_c_in_a_finalizer(partition, _outcome):
+        archived.append(partition)
+        if len(archived) == 1:
+            _RaisesWhenCollected(signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_audit(
+            settings(emulator, keys, tmp_path, workers=workers),
+            Progress(partition_done=ctrl_c_in_a_finalizer),
+        )
+
+    assert len(archived) == 1
+    assert multiprocessing.active_children() == []
+    assert completed_runs(tmp_path) == 0
+
+
+def completed_runs(folder) -> int:
+    with sqlite3.connect(folder / "state.db") as db:
+        return db.execute("SELECT count(*) FROM runs WHERE status = 'completed'").fetchone()[0]
