@@ -71,6 +71,25 @@ def test_a_ctrl_c_swallowed_while_the_hours_are_processed_stops_the_run_at_the_n
     assert completed_runs(tmp_path) == 0
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_swallowed_before_the_first_hour_stops_the_run_before_it_fetches_any(
+    emulator, keys, tmp_path
+):
+    archived = []
+
+    with pytest.raises(KeyboardInterrupt):
+        run_audit(
+            settings(emulator, keys, tmp_path, workers=2),
+            Progress(
+                started=lambda _total: _RaisesWhenCollected(signal.SIGINT),
+                partition_done=lambda partition, _outcome: archived.append(partition),
+            ),
+        )
+
+    assert archived == []
+    assert completed_runs(tmp_path) == 0
+
+
 # Where the run's phases after its hours meet (`auditor.crashpoints`), and whether the run is
 # committed there: before the commit a stop leaves no trace but the progress kept, after it
 # the run is done and the stop can only be told.
