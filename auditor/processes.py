@@ -77,9 +77,10 @@ def stops_kept() -> Iterator[list[BaseException]]:
 
     The exception can be lost on its way to the run (raised in a finalizer or a hook whose
     errors Python only prints), while the same signal, sent to the whole process group, kills
-    the workers: a caller that finds its workers dead raises the kept exception again, so the
-    run ends as stopped (130, 143), not as failed. Python's "Exception ignored" traceback of a
-    kept one is not printed: the caller raises it again, and the run still ends in one line.
+    the workers: the caller raises the kept exception again (`raise_kept`) at its next hour
+    or phase, or when it finds its workers dead, so the run ends as stopped (130, 143), not
+    as done or failed. Python's "Exception ignored" traceback of a kept one is not printed:
+    the caller raises it again, and the run still ends in one line.
     """
     kept: list[BaseException] = []
     if threading.current_thread() is not threading.main_thread():
