@@ -64,6 +64,7 @@ from auditor.policies.loading import load_policy
 from auditor.policies.model import Policy, retention_actions
 from auditor.policies.retention import held_later
 from auditor.policies.term_files import applied_sha256_in_info, info_labels
+from auditor.processes import raise_kept, stops_kept
 from auditor.report.counts import RecordCounts
 from auditor.report.formats import bag_formats
 from auditor.report.model import ReportBuilder
@@ -224,7 +225,12 @@ class Progress:
 
 
 def run_audit(settings: RunSettings, progress: Progress | None = None) -> RunOutcome | None:
-    """Runs one audit; None when `--incremental` finds no new complete hour to audit."""
+    """Runs one audit; None when `--incremental` finds no new complete hour to audit.
+
+    A Ctrl-C or SIGTERM stops it wherever it comes, even one whose exception Python only
+    printed (its handler ran in a finalizer or an at-fork hook): it is kept and raised again
+    (`_Archiver.archive`), before the commit as if raised there, after it once the bag is
+    published, since a committed run cannot be taken back: it exits 130 or 143 all the same."""
     progress = progress or Progress()
     if settings.fail_on not in FAIL_ON_LEVELS:
         raise ConfigError(
@@ -236,11 +242,22 @@ def run_audit(settings: RunSettings, progress: Progress | None = None) -> RunOut
     executor = make_executor(settings.executor, settings.workers, **settings.executor_options)
     # Read by now (the key's passphrase, the client secret in `settings`): the workers and
     # every other child get them from the settings, not from the environment.
-    with _naming_the_files(settings), secrets_hidden([settings.source.client_secret]):
-        return _locked_run(settings, progress, key, policy, validator, executor)
+    with (
+        _naming_the_files(settings),
+        secrets_hidden([settings.source.client_secret]),
+        stops_kept() as stops,
+    ):
+        outcome = _locked_run(settings, progress, key, policy, validator, executor, stops)
+        if stops and outcome is not None and not outcome.already_done:
+            log.info(
+                "run %d was committed and its bag published before the stop took effect",
+                outcome.sequence,
+            )
+        raise_kept(stops)
+        return outcome
 
 
-def _locked_run(settings, progress, key, policy, validator, executor) -> RunOutcome | None:
+def _locked_run(settings, progress, key, policy, validator, executor, stops) -> RunOutcome | None:
     """The run itself, holding the locks of its state database and of its folder of bags.
 
     The lock is taken before the database is opened: a run holds its database open in SQLite's
@@ -331,9 +348,12 @@ def _locked_run(settings, progress, key, policy, validator, executor) -> RunOutc
                 changed_from,
             )
             find_machine_pace(settings.source)
+            raise_kept(stops)  # one swallowed while the run was planned
             with closing(executor.run(partitions, stage_settings)) as spooled, fewer_collections():
                 return archiver.archive(
-                    partitions, _checkpointed(spooled, state, run.sequence, progress, partitions)
+                    partitions,
+                    _checkpointed(spooled, state, run.sequence, progress, partitions),
+                    stops,
                 )
         finally:
             state.close()
@@ -765,9 +785,15 @@ class _Archiver:
         self,
         partitions: list[Partition],
         spooled: Iterable[tuple[Partition, PartitionOutcome]],
+        stops: list[BaseException],
     ) -> RunOutcome:
         """Archives the partitions as `spooled` hands them over (in the order of `partitions`),
-        then signs the bag, commits the run and publishes the bag."""
+        then signs the bag, commits the run and publishes the bag.
+
+        A stop (Ctrl-C, SIGTERM) whose exception a finalizer swallowed (`stops`, kept by the
+        caller) is raised again once the hours are archived and just before the commit: the
+        run then commits and publishes nothing, and the next run resumes it. One swallowed
+        after the commit is raised by the caller once the bag is published too."""
         settings = self.settings
         writer = BagWriter(
             settings.out_dir,
@@ -808,6 +834,7 @@ class _Archiver:
                     raise RuntimeError(f"executor handed over {partition}, not {expected}")
                 self._archive_partition(writer, partition, outcome)
                 crashpoints.reached("archive.partition")
+            raise_kept(stops)
             self._tell_lost_hours(writer)
             if not self._strays_told and (
                 strays := mostly_strays_in_run(self._hours_strays, self._records_served)
@@ -835,6 +862,7 @@ class _Archiver:
                 crashpoints.reached("archive.report")
                 summary = writer.finish(publish=False)
                 crashpoints.reached("archive.signed")
+                raise_kept(stops)
                 final = settings.out_dir / self.name
                 outcome = RunOutcome(
                     sequence=self.run.sequence,

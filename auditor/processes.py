@@ -77,9 +77,10 @@ def stops_kept() -> Iterator[list[BaseException]]:
 
     The exception can be lost on its way to the run (raised in a finalizer or a hook whose
     errors Python only prints), while the same signal, sent to the whole process group, kills
-    the workers: a caller that finds its workers dead raises the kept exception again, so the
-    run ends as stopped (130, 143), not as failed. Python's "Exception ignored" traceback of a
-    kept one is not printed: the caller raises it again, and the run still ends in one line.
+    the workers: the caller raises the kept exception again (`raise_kept`) at its next hour
+    or phase, or when it finds its workers dead, so the run ends as stopped (130, 143), not
+    as done or failed. Python's "Exception ignored" traceback of a kept one is not printed:
+    the caller raises it again, and the run still ends in one line.
     """
     kept: list[BaseException] = []
     if threading.current_thread() is not threading.main_thread():
@@ -98,6 +99,14 @@ def stops_kept() -> Iterator[list[BaseException]]:
         for number, handler in previous.items():
             if callable(handler):
                 signal.signal(number, handler)
+
+
+def raise_kept(stops: list[BaseException]) -> None:
+    """Raises again a stop kept by `stops_kept` whose handler ran where Python only prints what
+    it raises (a finalizer, an at-fork hook): the run went on to archive every hour, or to
+    sign and publish its bag, and exit 0."""
+    if stops:
+        raise stops[0] from None
 
 
 def _quiet_for(kept: list[BaseException], printing: Callable[[Any], Any]) -> Callable[[Any], Any]:

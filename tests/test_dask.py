@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
@@ -33,6 +34,7 @@ from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import ConfigError, SourceError
 from auditor.executors import PLAINTEXT_SCHEDULER_ENV, executor_options
+from auditor.executors import dask as dask_executor
 from auditor.executors.dask import LOST_WORKER_TIMEOUT_S, cluster_client, local_cluster
 from auditor.executors.interface import AHEAD_PER_WORKER
 from auditor.partitions import HOUR_MS
@@ -310,6 +312,37 @@ def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run_at_the_next_hour(
         )
 
     assert len(archived) == 1
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_swallowed_as_the_cluster_closes_after_the_last_hour_stops_the_run(
+    cluster, emulator, keys, tmp_path, monkeypatch
+):
+    """Past the last hour there is no next one to raise it at: the run signed, committed and
+    published its bag and exited 0 (a group Ctrl-C test exited 0 twice under load)."""
+    address, _ = cluster
+    opened = dask_executor.cluster_client
+
+    @contextlib.contextmanager
+    def closed_with_a_swallowed_ctrl_c(*args, **kwargs):
+        with opened(*args, **kwargs) as client:
+            yield client
+        _RaisesCtrlCWhenCollected()
+
+    monkeypatch.setattr(dask_executor, "cluster_client", closed_with_a_swallowed_ctrl_c)
+    archived = []
+
+    with pytest.raises(KeyboardInterrupt):
+        run_audit(
+            settings_for(
+                emulator, keys, tmp_path, until_ms=DEFAULT_START_MS + 2 * HOUR_MS,
+                **on_cluster(address),
+            ),
+            Progress(partition_done=lambda partition, _outcome: archived.append(partition)),
+        )  # fmt: skip
+
+    assert len(archived) == 2
+    assert not [path for path in (tmp_path / "archive").iterdir() if path.name.startswith("run-")]
 
 
 @pytest.mark.parametrize(("configured", "seconds"), [(None, 60), ("5 minutes", 60), ("90s", 90)])

@@ -47,7 +47,7 @@ from auditor.executors.interface import (
 )
 from auditor.operator_files import home_expanded
 from auditor.partitions import Partition
-from auditor.processes import stops_kept
+from auditor.processes import raise_kept, stops_kept
 from auditor.sources.pacing import STOP_POLL_S, PacingStopped, release_unused, stop_marker
 from auditor.stages import (
     PartitionOutcome,
@@ -178,9 +178,11 @@ class DaskExecutor(Executor):
                 ):
                     outcome = self._result(future, partition, distributed, timeout)
                     _check_visible(settings, partition, outcome)
-                    _raise_kept(stops)
+                    # a stop swallowed by a finalizer (Dask's `Future.__del__`, as the
+                    # coordinator drops an hour's future) stops the run here
+                    raise_kept(stops)
                     yield partition, outcome
-                    _raise_kept(stops)
+                    raise_kept(stops)
             finally:
                 watch.close()
                 stopped = [future for _partition, future in pending]
@@ -339,14 +341,6 @@ class _Watch:
                 self.failures[hour],
                 self.retries,
             )
-
-
-def _raise_kept(stops: list[BaseException]) -> None:
-    """Raises again a stop (Ctrl-C, SIGTERM) whose handler ran where Python only prints what it
-    raises: in a finalizer, such as Dask's `Future.__del__` as the coordinator drops an hour's
-    future, the run went on to archive every hour and exit 0."""
-    if stops:
-        raise stops[0] from None
 
 
 def _settled(futures: list[Any], limit: float) -> bool:

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 
 from auditor.errors import SourceError
 from auditor.executors.deadline import Overdue, interrupted_after
@@ -39,6 +39,7 @@ from auditor.partitions import Partition
 from auditor.processes import (
     LINUX,
     die_with_parent,
+    raise_kept,
     stop_signals_held,
     stops_kept,
     take_stop_signals,
@@ -59,11 +60,18 @@ class LocalExecutor(Executor):
     def run(
         self, partitions: list[Partition], settings: StageSettings
     ) -> Iterator[tuple[Partition, PartitionOutcome]]:
-        if self.workers == 1 or len(partitions) <= 1:
-            yield from self._inline(partitions, settings)
-            return
+        """The outcomes in order; a stop (Ctrl-C, SIGTERM) whose exception a finalizer swallowed
+        meanwhile, in this process, stops the run at the next hour, as one raised would."""
         with stops_kept() as stops:
-            yield from self._pooled(partitions, settings, stops)
+            if self.workers == 1 or len(partitions) <= 1:
+                outcomes = self._inline(partitions, settings)
+            else:
+                outcomes = self._pooled(partitions, settings, stops)
+            with closing(outcomes):
+                for each in outcomes:
+                    raise_kept(stops)
+                    yield each
+                    raise_kept(stops)
 
     def _inline(
         self, partitions: list[Partition], settings: StageSettings
