@@ -71,3 +71,21 @@ def test_the_page_shows_the_unreadable_lines_the_bag_keeps(bag):
     page = (bag / "data/report/report.html").read_text()
     shown = re.search(r"Unreadable lines</th><td>([0-9,]+)</td>", page)
     assert shown is not None and shown.group(1) == "3"
+
+
+def test_prove_of_a_message_kept_verbatim_says_where_the_bag_keeps_it(bag, tmp_path):
+    """The report lists the lone-surrogate message with a finding; `prove` said only "no record
+    with msg_id", as for a message the bag never held."""
+    proof = str(tmp_path / "proof.json")
+    result = CliRunner().invoke(main, ["prove", str(bag), "1300000000000000010", "-o", proof])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "no RFC 8785 form" in line and "line 3 of data/unreadable/2026110100.txt" in line
+    assert "sha256sum -c manifest-sha256.txt" in line
+
+
+def test_prove_of_a_message_the_bag_never_held_says_so(bag, tmp_path):
+    proof = str(tmp_path / "proof.json")
+    result = CliRunner().invoke(main, ["prove", str(bag), "1300000000000000099", "-o", proof])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().endswith("no record with msg_id 1300000000000000099")
