@@ -144,6 +144,10 @@ def check_forwards(since_ms: int, until_ms: int) -> None:
 
 
 _INSTANT_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
+# A date and what follows it but a time after `T` (or a space): Python's fromisoformat takes any
+# character there, so `2026-11-01+08:00`, a date with a zone as XML Schema writes one, read as
+# 08:00 UTC
+_DATE_NOT_THEN_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[^Tt]")
 
 
 def parse_instant(text: str, default_tz: timezone = UTC) -> int:
@@ -154,6 +158,12 @@ def parse_instant(text: str, default_tz: timezone = UTC) -> int:
     candidate = value.replace(" ", "T")
     if candidate.endswith(("Z", "z")):
         candidate = candidate[:-1] + "+00:00"
+    if _DATE_NOT_THEN_TIME.match(candidate):
+        raise ConfigError(
+            f"{text!r} is not a date or time: a time follows the date after a T or a space, "
+            "and a zone follows the time (2026-11-01T00:00+08:00 is the start of that day in "
+            "Beijing)"
+        )
     try:
         moment = datetime.fromisoformat(candidate)
     except ValueError:

@@ -13,6 +13,7 @@ would.
 from __future__ import annotations
 
 import fcntl
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,7 +37,8 @@ def reading_state(state_path: Path) -> Iterator[sqlite3.Connection]:
     with _shared_lock(lock_path, state_path):
         _roll_back_hot_journal(state_path)
         immutable = not Path(f"{state_path}-wal").exists()
-        uri = f"file:{quote(str(state_path.resolve()))}?mode=ro" + (
+        # the name's own bytes, percent-escaped: one that is not UTF-8 is still a name
+        uri = f"file:{quote(os.fsencode(state_path.resolve()))}?mode=ro" + (
             "&immutable=1" if immutable else ""
         )
         try:

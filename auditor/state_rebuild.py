@@ -310,11 +310,12 @@ def _index_bag(
                     )
 
     add_rows(db, indexed())
-    db.executemany(
+    # counted as inserted: a later run whose window holds such a record archives it again
+    new = db.executemany(
         f"INSERT OR IGNORE INTO unidentified (content_hash, first_run) VALUES (?, {sequence})",
         anonymous,
-    )
-    return added, len(anonymous)
+    ).rowcount
+    return added, new
 
 
 def _hour_of(path: Path, zone) -> int | None:

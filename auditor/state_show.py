@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePath
 
 from auditor import expected_head
+from auditor.archive.untrusted import shown
 from auditor.partitions import format_instant
 from auditor.state import GENESIS
 from auditor.state_reading import check_whole, reading_state
@@ -137,7 +138,8 @@ def as_table(view: StateView) -> list[str]:
         else "none (the next run starts a chain)"
     )
     lines = [
-        f"state: {view.state} ({view.file_bytes:,} bytes, write-ahead log {view.wal_bytes:,})",
+        f"state: {shown(view.state)} ({view.file_bytes:,} bytes, "
+        f"write-ahead log {view.wal_bytes:,})",
         f"message index: {view.messages:,} message(s), {view.unidentified:,} without a msg_id",
         f"chain head: {head}",
         "",

@@ -8,6 +8,7 @@ a RecursionError.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -49,12 +50,15 @@ class SafeLoader(yaml.SafeLoader):
         a bug, and stays one."""
         unreadable = _UNREADABLE.get(node.tag, ()) if isinstance(node, yaml.ScalarNode) else ()
         try:
-            return super().construct_object(node, deep)
+            value = super().construct_object(node, deep)
         except unreadable:
             kind = str(node.tag).rsplit(":", 1)[-1]
             raise yaml.constructor.ConstructorError(
                 None, None, f"{_shown(node.value)} cannot be read as {kind}", node.start_mark
             ) from None
+        if type(value) is str and _SURROGATE.search(value):
+            return _without_escaped_pairs(value, node)
+        return value
 
 
 # What `yaml.SafeConstructor`'s scalar constructors raise on text their tag cannot read: int and
@@ -67,6 +71,27 @@ _UNREADABLE: dict[str, tuple[type[Exception], ...]] = {
     "tag:yaml.org,2002:bool": (KeyError,),
     "tag:yaml.org,2002:timestamp": (AttributeError, ValueError),
 }
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_escaped_pairs(text: str, node: Any) -> str:
+    """`text` with each pair of surrogates a `"\\ud83d\\ude00"` escape wrote (as JSON spells a
+    character past U+FFFF, which YAML writes `\\U0001f600`) made the one character it spells,
+    as JSON reads it. A lone half is no text: UTF-8 cannot hold it, so the files a run writes
+    from the policy (its report) could not, and the run stopped as an internal error."""
+    joined = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    lone = _SURROGATE.search(joined)
+    if lone is None:
+        return joined
+    raise yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"{_shown(text)} holds a lone surrogate (U+{ord(lone.group()):04X}), half of a "
+        "character: write the character itself, or \\U and its 8 hex digits",
+        node.start_mark,
+    )
 
 
 def _shown(value: Any) -> str:

@@ -55,6 +55,23 @@ def test_parse_instant_refuses_nonsense_with_one_line():
         parse_instant("yesterday")
 
 
+@pytest.mark.parametrize("text", ["2026-11-01+08:00", "2026-11-01-05:00", "2026-11-01x08"])
+def test_parse_instant_refuses_a_date_followed_by_anything_but_a_time(text):
+    """Python's fromisoformat takes any character between date and time: `2026-11-01+08:00`
+    (a date in Beijing, as XML Schema writes one) was read as 08:00 UTC (probe31)."""
+    with pytest.raises(ConfigError, match="T or a space") as refused:
+        parse_instant(text)
+    assert "2026-11-01T00:00+08:00" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("2026-11-01 08:00+08:00", NOV_1), ("2026-11-01t08:00+08:00", NOV_1)],
+)
+def test_parse_instant_takes_a_space_or_a_t_between_date_and_time(text, expected):
+    assert parse_instant(text) == expected
+
+
 def test_hour_zones_are_whole_hours_from_utc():
     assert parse_hour_timezone("+8") == timezone(timedelta(hours=8))
     assert parse_hour_timezone("-11:00") == timezone(timedelta(hours=-11))

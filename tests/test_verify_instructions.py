@@ -59,6 +59,13 @@ def test_readme_stock_tool_commands_as_written_pass_an_intact_bag_and_fail_a_tam
         )
 
 
+def test_readme_names_the_shells_its_stock_tool_block_runs_in():
+    """The block uses `<(...)`, which `sh` (dash) refuses with a syntax error (probe31)."""
+    section = README[README.index("## How legal verifies an archive") :]
+    before = section[section.index("With stock tools") : section.index("```sh")]
+    assert "bash or zsh" in " ".join(before.split())
+
+
 def test_verify_txt_names_the_previous_run_and_its_commands_find_it(series):
     bag = series / "run-000002"
     text = (bag / layout.VERIFY_TXT).read_text()

@@ -80,6 +80,34 @@ def _needle(msg_id: str) -> bytes:
         raise InputError(f"msg_id {shown(msg_id)} is not valid text") from None
 
 
+def _not_a_leaf(bag: Path, msg_id: str) -> str:
+    """Why no line proves `msg_id`: a record with no RFC 8785 form (a lone surrogate) is kept
+    verbatim in `data/unreadable/`, not as a leaf, which its `not-canonical-json` finding says;
+    else the bag holds no such record. The finding is the bag's word, as every finding is."""
+    findings = bag / layout.FINDINGS
+    if findings.is_file():
+        for raw in bag_lines(findings):
+            if b"not-canonical-json" not in raw:
+                continue
+            try:
+                finding = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            details = finding.get("details") if isinstance(finding, dict) else None
+            if (
+                finding.get("rule") == "not-canonical-json"
+                and finding.get("msg_id") == msg_id
+                and isinstance(details, dict)
+            ):
+                return (
+                    f"msg_id {shown(msg_id)} has no leaf to prove: the bag keeps it verbatim as "
+                    f"line {shown(str(details.get('line')))} of {shown(str(details.get('file')))}"
+                    ", having no RFC 8785 form (its findings say so); that file's SHA-256 is in "
+                    f"{layout.MANIFEST}, which `sha256sum -c {layout.MANIFEST}` checks"
+                )
+    return f"no record with msg_id {shown(msg_id)}"
+
+
 def _prove(bag: Path, msg_id: str) -> dict[str, Any]:
     tags = {
         name: read_bag_file(bag / name, TAG_FILE_LIMIT)
@@ -110,7 +138,7 @@ def _prove(bag: Path, msg_id: str) -> dict[str, Any]:
                 found = found or (file, number, line, size)
         size += 1
     if found is None:
-        raise InputError(f"{shown(bag)}: no record with msg_id {shown(msg_id)}")
+        raise InputError(f"{shown(bag)}: {_not_a_leaf(bag, msg_id)}")
     file, number, line, index = found
     path = inclusion_proof((leaf_hash(each) for _f, _n, each in _record_lines(bag)), index, size)
     root = root_from_inclusion_proof(index, size, leaf_hash(line), path).hex()

@@ -7,6 +7,7 @@ Commands parse, call one function of the package, and print. Errors a user can c
 from __future__ import annotations
 
 import importlib
+import io
 import logging
 import os
 import select
@@ -120,10 +121,13 @@ class AuditorGroup(LazyGroup):
         _open_standard_streams()
         umask = os.umask(0o077)
         os.umask(umask)
+        strict = _escaping_streams()
         try:
             return self._main(args, prog_name, complete_var, standalone_mode, **extra)
         finally:
             os.umask(umask)
+            for stream in strict:
+                stream.reconfigure(errors="strict")
 
     def _main(self, args, prog_name, complete_var, standalone_mode, **extra):
         """Usage errors (a wrong option, a missing argument) as one line too, with exit 2."""
@@ -181,6 +185,20 @@ def _import_held(module: str) -> None:
         importlib.import_module(module)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _escaping_streams() -> list[io.TextIOWrapper]:
+    """Sets stdout and stderr to write what their encoding cannot hold as a backslash escape, and
+    returns those that refused it: a path named in bytes that are not UTF-8 (`archiv\\xe9/`,
+    which Python holds as `\\udce9`) printed after a run had published its bag stopped it as an
+    internal error saying nothing was published (Python's stdout is strict under
+    `LANG=en_US.UTF-8`)."""
+    strict = []
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+            strict.append(stream)
+    return strict
 
 
 def _open_standard_streams() -> None:

@@ -55,6 +55,9 @@ HOURLY_UP_TO = 7 * 24
 # then by year: a run over years stays readable, and a bag-info window edited to span millennia
 # costs a report seconds, not a minute and gigabytes.
 DAILY_UP_TO = 1_000
+# The source findings of served data a run keeps verbatim in `data/unreadable/`, one a line, as
+# `parse` findings are the lines `scan` and `validate` could not read
+UNREADABLE_RULES = frozenset({"unreadable", "not-canonical-json"})
 SEVERITY_SERIES = tuple((name, f"sev-{name}") for name in reversed(SEVERITIES))
 
 
@@ -295,7 +298,9 @@ class ReportBuilder:
         waits_for = key if key is not None else _line_key(finding.get("seq"))
         if category == "schema":
             self._count_schema_record(finding.get("seq"), key, record)
-        elif category == "parse":
+        elif category == "parse" or (
+            category == "source" and finding.get("rule") in UNREADABLE_RULES
+        ):
             self._parse_lines += 1
         found: tuple[int | None, str | None] | None = None
         last = self._last_line
