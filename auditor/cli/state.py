@@ -395,11 +395,16 @@ def _instant(option: str, text: str) -> int:
 
 
 def _day_end(option: str, text: str) -> int:
-    """An instant; a date alone (YYYY-MM-DD) is the end of that day, UTC, its last millisecond
-    (`due.judged_at` keeps the calendar's last one from ending a retention kept for ever)."""
-    if len(text) == 10 and text[4] == "-" and text[7] == "-":
-        return _instant(option, text) + 86_400_000 - 1
-    return _instant(option, text)
+    """An instant; a date alone (any ISO 8601 form: 2027-11-01, 20271101, 2027-W44-1) is the end
+    of that day, UTC, its last millisecond (`due.judged_at` keeps the calendar's last one from
+    ending a retention kept for ever)."""
+    from datetime import date
+
+    try:
+        date.fromisoformat(text.strip())
+    except ValueError:
+        return _instant(option, text)
+    return _instant(option, text) + 86_400_000 - 1
 
 
 def _now_ms() -> int:
