@@ -132,9 +132,54 @@ def test_a_bad_hour_timeout_is_one_line_and_exit_2(emulator, keys, tmp_path, val
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "auditor: error: Dask setting auditor.hour-timeout (DASK_AUDITOR__HOUR_TIMEOUT) must be a "
-        f"duration such as 30m or 3600s, not {value!r}"
+        f"duration from 1s to 7d such as 30m or 3600s, not {value!r}"
     ]
     assert not (tmp_path / "state.db").exists()  # refused before a run began in the state
+
+
+# every value `--hour-timeout` refuses (tests/test_hour_timeout_local.py), and Dask's own words
+REFUSED_BY_THE_OPTION = [
+    "soon", "0", "0.5s", "8d", "30d", "-1m", "1 hour", "60 minutes", "True", "１h", "１２０",
+    "1h30m", "٣s", "500ms", "1w",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", REFUSED_BY_THE_OPTION)
+def test_dasks_hour_timeout_refuses_what_the_option_refuses(monkeypatch, value):
+    """One parser and one range for both: `0.5s`, `30d` and `60 minutes` were taken here."""
+    from auditor.errors import ConfigError
+    from auditor.executors.dask import dask_hour_timeout
+
+    monkeypatch.setenv("DASK_AUDITOR__HOUR_TIMEOUT", value)
+    dask.config.refresh()
+    try:
+        read = dask.config.get("auditor.hour-timeout")  # as Dask reads it: "0" is the number 0
+        with pytest.raises(ConfigError) as refused:
+            dask_hour_timeout()
+    finally:
+        monkeypatch.delenv("DASK_AUDITOR__HOUR_TIMEOUT")
+        dask.config.refresh()
+
+    assert str(refused.value) == (
+        "Dask setting auditor.hour-timeout (DASK_AUDITOR__HOUR_TIMEOUT) must be a duration from "
+        f"1s to 7d such as 30m or 3600s, not {read!r}"
+    )
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("90", 90.0), ("30m", 1800.0), ("1.5h", 5400.0)])
+def test_dasks_hour_timeout_takes_what_the_option_takes(monkeypatch, value, seconds):
+    from auditor.executors import parse_hour_timeout
+    from auditor.executors.dask import dask_hour_timeout
+
+    monkeypatch.setenv("DASK_AUDITOR__HOUR_TIMEOUT", value)
+    dask.config.refresh()
+    try:
+        read = dask_hour_timeout()
+    finally:
+        monkeypatch.delenv("DASK_AUDITOR__HOUR_TIMEOUT")
+        dask.config.refresh()
+
+    assert read == parse_hour_timeout(value) == seconds
 
 
 def test_the_runs_hour_timeout_wins_over_dasks_config_and_means_the_same(monkeypatch):

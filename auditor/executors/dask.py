@@ -39,6 +39,7 @@ from typing import Any
 from auditor import __version__, crashpoints
 from auditor.archive.untrusted import shown
 from auditor.errors import ConfigError, SourceError, os_reason
+from auditor.executors import parse_hour_timeout
 from auditor.executors.interface import (
     AHEAD_PER_WORKER,
     HOUR_TIMEOUT_S,
@@ -368,23 +369,15 @@ def _stopped(slots: Path, run_id: str) -> bool:
 
 def dask_hour_timeout() -> float:
     """Seconds the coordinator waits for each hour in order when the run does not say
-    (`--hour-timeout`): `HOUR_TIMEOUT_KEY`, or a one-line error naming the setting."""
+    (`--hour-timeout`): `HOUR_TIMEOUT_KEY`, read as the option is, or a one-line error naming
+    the setting. Dask's `parse_timedelta` took `0.5s`, `30d` and `60 minutes`, which the option
+    refuses."""
     import dask.config
-    from dask.utils import parse_timedelta
 
     value = dask.config.get(HOUR_TIMEOUT_KEY, f"{HOUR_TIMEOUT_S:g}s")
-    try:
-        # ASCII digits only, as `--hour-timeout`: parse_timedelta's `float` took `１h` for an hour
-        ascii_text = not isinstance(value, str) or value.isascii()
-        seconds = parse_timedelta(value, default="seconds") if ascii_text else None
-    except (KeyError, ValueError, TypeError):
-        seconds = None
-    if seconds is None or not seconds > 0:
-        raise ConfigError(
-            f"Dask setting {HOUR_TIMEOUT_KEY} (DASK_AUDITOR__HOUR_TIMEOUT) must be a duration "
-            f"such as 30m or 3600s, not {value!r}"
-        )
-    return float(seconds)
+    return parse_hour_timeout(
+        value, f"Dask setting {HOUR_TIMEOUT_KEY} (DASK_AUDITOR__HOUR_TIMEOUT)"
+    )
 
 
 def _warn_of_a_late_worker_ttl(client: Any, scheduler: str, timeout: float) -> None:
