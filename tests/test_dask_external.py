@@ -5,6 +5,7 @@ and `dask worker` on loopback, the worker frozen with SIGSTOP."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -20,6 +21,8 @@ import run_support
 from distributed import Client
 
 from auditor.archive.keys import generate_key_files
+from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.partitions import HOUR_MS, partitions_between
 
 SECRET = "dask-external-test-secret"
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -39,13 +42,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def cluster_without_worker_ttl():
-    """`dask scheduler` with worker-ttl off and one `dask worker` (a nanny and its worker
-    process); yields the address and the worker process, and kills all of them after."""
+@contextlib.contextmanager
+def _cluster(env: dict[str, str], umask: int = -1):
+    """`dask scheduler` and one `dask worker` (a nanny and its worker process), started with
+    `env` and `umask`; yields the address and the worker process, and kills all of them after."""
     address = f"tcp://127.0.0.1:{_free_port()}"
-    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "None"}
-    quiet = dict(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    quiet = dict(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=umask)
     started = [
         subprocess.Popen(
             [DASK, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
@@ -75,6 +77,13 @@ def cluster_without_worker_ttl():
                 child.kill()
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def cluster_without_worker_ttl():
+    """A cluster whose worker-ttl is off: it never takes a hung worker's tasks away."""
+    with _cluster({**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "None"}) as started:
+        yield started
 
 
 def _first_task(client: Client, run: subprocess.Popen) -> float:
@@ -221,3 +230,33 @@ def test_the_warning_counts_the_schedulers_check_interval_and_the_nannys_grace(c
         _warn_of_a_late_worker_ttl(_SchedulerWithTtl(ttl), "tls://dask:8786", 60.0)
 
     assert bool(caplog.records) == warned
+
+
+def test_a_worker_started_under_umask_000_writes_files_only_their_owner_may_read(
+    emulator, tmp_path
+):
+    """`dask worker` keeps the umask it was started with, not the run's (`--file-access`): the
+    spool of chat messages it wrote was 0666 under 000, readable by every user of the host."""
+    from auditor.executors import make_executor
+    from auditor.file_access import UMASKS
+
+    settings = run_support.stage_settings(
+        tmp_path, run_support.source_of(emulator, SECRET), fetch_attachments=True
+    )
+    hours = list(partitions_between(DEFAULT_START_MS, DEFAULT_START_MS + 2 * HOUR_MS))
+    with _cluster(dict(os.environ), umask=0) as (address, _worker):
+        executor = make_executor("dask", 1, scheduler=address)
+        before = os.umask(UMASKS["owner"])  # as `auditor run` sets its own
+        try:
+            outcomes = [outcome for _hour, outcome in executor.run(hours, settings)]
+        finally:
+            os.umask(before)
+    written = {
+        str(path.relative_to(tmp_path)): oct(path.stat().st_mode & 0o777)
+        for path in [tmp_path / "spool", *(tmp_path / "spool").rglob("*")]
+    }
+
+    assert sum(outcome.records for outcome in outcomes) > 0
+    assert any(name.endswith(".jsonl") for name in written)
+    assert any("attachments/" in name for name in written)
+    assert {name: mode for name, mode in written.items() if int(mode, 8) & 0o077} == {}

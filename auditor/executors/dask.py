@@ -46,6 +46,7 @@ from auditor.executors.interface import (
     Executor,
     submitted_in_order,
 )
+from auditor.file_access import current_umask, umask_while
 from auditor.operator_files import home_expanded
 from auditor.partitions import Partition
 from auditor.processes import stops_kept
@@ -145,6 +146,7 @@ class DaskExecutor(Executor):
             __version__, settings.policy_sha256 or _file_sha256(settings.policy_path)
         )
         run_id = uuid.uuid4().hex[:12]
+        umask = current_umask()  # `--file-access`, for workers started with a umask of their own
         app = f"{settings.source.org}.{settings.source.app}"
         workers = min(self.workers, len(partitions))
         pending: deque[tuple[Partition, Any]] = deque()
@@ -168,6 +170,7 @@ class DaskExecutor(Executor):
                     settings=settings,
                     check=check,
                     run_id=run_id,
+                    umask=umask,
                     key=key,
                     retries=self.retries,
                 )
@@ -571,13 +574,28 @@ _lock = threading.Lock()
 
 
 def process_partition(
-    partition: Partition, settings: StageSettings, check: WorkerCheck, run_id: str = ""
+    partition: Partition,
+    settings: StageSettings,
+    check: WorkerCheck,
+    run_id: str = "",
+    umask: int | None = None,
 ) -> PartitionOutcome:
     """One task: process a partition with a processor built once per worker thread and run.
+
+    What it writes (spool, attachments, pace slots) is made under the coordinator's `umask`,
+    not that of a worker started by `dask worker` (022, or 000), which made the spool's chat
+    messages readable by every user of the host.
 
     A task of run `run_id` that starts once the run has stopped fetches nothing: its pacer,
     if new, would take the stop marker for an older run's (`pacing.Pacer`), so the marker is
     read here, after the processor is made; from then on the pacer itself watches for it."""
+    with nullcontext() if umask is None else umask_while(umask):
+        return _processed(partition, settings, check, run_id)
+
+
+def _processed(
+    partition: Partition, settings: StageSettings, check: WorkerCheck, run_id: str
+) -> PartitionOutcome:
     try:
         processor = _acquire(settings, check)
         try:
