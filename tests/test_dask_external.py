@@ -5,6 +5,7 @@ and `dask worker` on loopback, the worker frozen with SIGSTOP."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -20,6 +21,8 @@ import run_support
 from distributed import Client
 
 from auditor.archive.keys import generate_key_files
+from auditor.emulator.dataset import DEFAULT_START_MS
+from auditor.partitions import HOUR_MS, partitions_between
 
 SECRET = "dask-external-test-secret"
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -39,13 +42,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def cluster_without_worker_ttl():
-    """`dask scheduler` with worker-ttl off and one `dask worker` (a nanny and its worker
-    process); yields the address and the worker process, and kills all of them after."""
+@contextlib.contextmanager
+def _cluster(env: dict[str, str], umask: int = -1):
+    """`dask scheduler` and one `dask worker` (a nanny and its worker process), started with
+    `env` and `umask`; yields the address and the worker process, and kills all of them after."""
     address = f"tcp://127.0.0.1:{_free_port()}"
-    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "None"}
-    quiet = dict(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    quiet = dict(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=umask)
     started = [
         subprocess.Popen(
             [DASK, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
@@ -75,6 +77,13 @@ def cluster_without_worker_ttl():
                 child.kill()
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def cluster_without_worker_ttl():
+    """A cluster whose worker-ttl is off: it never takes a hung worker's tasks away."""
+    with _cluster({**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "None"}) as started:
+        yield started
 
 
 def _first_task(client: Client, run: subprocess.Popen) -> float:
@@ -120,9 +129,9 @@ def test_a_worker_hung_on_a_cluster_that_never_drops_it_ends_the_run_at_the_hour
     assert "auditor.hour-timeout" in lines[-1] and len(lines) == 2
 
 
-@pytest.mark.parametrize("value", ["soon", "１h"])
-def test_a_bad_hour_timeout_is_one_line_and_exit_2(emulator, keys, tmp_path, value):
-    """`１h` (full-width digits) was an hour here while `--hour-timeout` refuses it."""
+def test_a_bad_hour_timeout_is_one_line_and_exit_2(emulator, keys, tmp_path):
+    """The values refused are `test_dasks_hour_timeout_refuses_what_the_option_refuses`'s."""
+    value = "soon"
     args = run_support.run_args(emulator, keys, tmp_path, "--executor", "dask", hours=1)
     env = {**os.environ, "EASEMOB_CLIENT_SECRET": SECRET, "DASK_AUDITOR__HOUR_TIMEOUT": value}
     result = subprocess.run(
@@ -132,9 +141,54 @@ def test_a_bad_hour_timeout_is_one_line_and_exit_2(emulator, keys, tmp_path, val
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "auditor: error: Dask setting auditor.hour-timeout (DASK_AUDITOR__HOUR_TIMEOUT) must be a "
-        f"duration such as 30m or 3600s, not {value!r}"
+        f"duration from 1s to 7d such as 30m or 3600s, not {value!r}"
     ]
     assert not (tmp_path / "state.db").exists()  # refused before a run began in the state
+
+
+# every value `--hour-timeout` refuses (tests/test_hour_timeout_local.py), and Dask's own words
+REFUSED_BY_THE_OPTION = [
+    "soon", "0", "0.5s", "8d", "30d", "-1m", "1 hour", "60 minutes", "True", "１h", "１２０",
+    "1h30m", "٣s", "500ms", "1w",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", REFUSED_BY_THE_OPTION)
+def test_dasks_hour_timeout_refuses_what_the_option_refuses(monkeypatch, value):
+    """One parser and one range for both: `0.5s`, `30d` and `60 minutes` were taken here."""
+    from auditor.errors import ConfigError
+    from auditor.executors.dask import dask_hour_timeout
+
+    monkeypatch.setenv("DASK_AUDITOR__HOUR_TIMEOUT", value)
+    dask.config.refresh()
+    try:
+        read = dask.config.get("auditor.hour-timeout")  # as Dask reads it: "0" is the number 0
+        with pytest.raises(ConfigError) as refused:
+            dask_hour_timeout()
+    finally:
+        monkeypatch.delenv("DASK_AUDITOR__HOUR_TIMEOUT")
+        dask.config.refresh()
+
+    assert str(refused.value) == (
+        "Dask setting auditor.hour-timeout (DASK_AUDITOR__HOUR_TIMEOUT) must be a duration from "
+        f"1s to 7d such as 30m or 3600s, not {read!r}"
+    )
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("90", 90.0), ("30m", 1800.0), ("1.5h", 5400.0)])
+def test_dasks_hour_timeout_takes_what_the_option_takes(monkeypatch, value, seconds):
+    from auditor.executors import parse_hour_timeout
+    from auditor.executors.dask import dask_hour_timeout
+
+    monkeypatch.setenv("DASK_AUDITOR__HOUR_TIMEOUT", value)
+    dask.config.refresh()
+    try:
+        read = dask_hour_timeout()
+    finally:
+        monkeypatch.delenv("DASK_AUDITOR__HOUR_TIMEOUT")
+        dask.config.refresh()
+
+    assert read == parse_hour_timeout(value) == seconds
 
 
 def test_the_runs_hour_timeout_wins_over_dasks_config_and_means_the_same(monkeypatch):
@@ -176,3 +230,33 @@ def test_the_warning_counts_the_schedulers_check_interval_and_the_nannys_grace(c
         _warn_of_a_late_worker_ttl(_SchedulerWithTtl(ttl), "tls://dask:8786", 60.0)
 
     assert bool(caplog.records) == warned
+
+
+def test_a_worker_started_under_umask_000_writes_files_only_their_owner_may_read(
+    emulator, tmp_path
+):
+    """`dask worker` keeps the umask it was started with, not the run's (`--file-access`): the
+    spool of chat messages it wrote was 0666 under 000, readable by every user of the host."""
+    from auditor.executors import make_executor
+    from auditor.file_access import UMASKS
+
+    settings = run_support.stage_settings(
+        tmp_path, run_support.source_of(emulator, SECRET), fetch_attachments=True
+    )
+    hours = list(partitions_between(DEFAULT_START_MS, DEFAULT_START_MS + HOUR_MS))
+    with _cluster(dict(os.environ), umask=0) as (address, _worker):
+        executor = make_executor("dask", 1, scheduler=address)
+        before = os.umask(UMASKS["owner"])  # as `auditor run` sets its own
+        try:
+            outcomes = [outcome for _hour, outcome in executor.run(hours, settings)]
+        finally:
+            os.umask(before)
+    written = {
+        str(path.relative_to(tmp_path)): oct(path.stat().st_mode & 0o777)
+        for path in [tmp_path / "spool", *(tmp_path / "spool").rglob("*")]
+    }
+
+    assert sum(outcome.records for outcome in outcomes) > 0
+    assert any(name.endswith(".jsonl") for name in written)
+    assert any("attachments/" in name for name in written)
+    assert {name: mode for name, mode in written.items() if int(mode, 8) & 0o077} == {}

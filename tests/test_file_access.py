@@ -279,3 +279,20 @@ def test_a_bag_file_the_reader_may_not_read_is_one_line_and_exit_2_not_a_verdict
         2,
         f"auditor: error: {records}: cannot read (Permission denied)\n",
     )
+
+
+def test_tasks_sharing_a_worker_write_under_all_their_masks_and_leave_it_its_own():
+    """A Dask worker's threads share one umask: a group run's task beside an owner-only one's
+    must not widen the other's files, and the worker's own (000 here) is back after both."""
+    before = os.umask(0)
+    try:
+        with file_access.umask_while(file_access.UMASKS["group"]):
+            alone = file_access.current_umask()
+            with file_access.umask_while(file_access.UMASKS["owner"]):
+                together = file_access.current_umask()
+            after_one = file_access.current_umask()
+        after_both = file_access.current_umask()
+    finally:
+        os.umask(before)
+
+    assert (alone, together, after_one, after_both) == (0o027, 0o077, 0o027, 0)

@@ -39,6 +39,10 @@ FAULTS = dict(duplicate_rate=0.05, conflict_rate=0.05, fail_rate=0.05)
 # A source naming its hours in Beijing time serves, as the UTC hour a run asks for, the
 # records of eight hours earlier: every one of them a stray of another hour.
 SHIFT = {"UTC": 0, "+8": 8 * HOUR_MS}
+# Two runs of four hours overlapping by two, over 2,400 messages a day: about 630 records, 28 to
+# 30 msg_ids in two versions and two records without a msg_id in the overlap, which is what the
+# checks below need (runs of six hours over 4,800 messages made 1,900 records for the same).
+RUN_HOURS, OVERLAP_HOURS = 4, 2
 
 
 @pytest.fixture(scope="module")
@@ -67,33 +71,29 @@ def indexed(state: Path) -> list[tuple[str, str, int]]:
 @pytest.mark.parametrize("order", ["snowflake", "random"])
 def test_two_overlapping_runs_archive_and_index_the_ground_truth_once(keys, tmp_path, order, zone):
     options = EmulatorOptions(
-        messages=4_800, days=1, client_secret=SECRET, msg_id_order=order, hour_timezone=zone,
+        messages=2_400, days=1, client_secret=SECRET, msg_id_order=order, hour_timezone=zone,
         **FAULTS,
     )  # fmt: skip
     since = DEFAULT_START_MS + 8 * HOUR_MS
+    second_since = since + (RUN_HOURS - OVERLAP_HOURS) * HOUR_MS
+    first_until, until = since + RUN_HOURS * HOUR_MS, second_since + RUN_HOURS * HOUR_MS
     shift = SHIFT[zone]
     with run_emulator(options) as emulator:
         first = run_audit(
             run_support.settings_for(
-                emulator, keys, tmp_path, SECRET, since_ms=since, until_ms=since + 6 * HOUR_MS,
+                emulator, keys, tmp_path, SECRET, since_ms=since, until_ms=first_until,
                 fail_on="none",
             )
         )  # fmt: skip
         second = run_audit(
             run_support.settings_for(
-                emulator, keys, tmp_path, SECRET, since_ms=since + 3 * HOUR_MS,
-                until_ms=since + 9 * HOUR_MS, fail_on="none",
+                emulator, keys, tmp_path, SECRET, since_ms=second_since, until_ms=until,
+                fail_on="none",
             )
         )  # fmt: skip
-        expected_first = pairs_of(
-            emulator.expected_records(since - shift, since + 6 * HOUR_MS - shift)
-        )
-        expected_all = pairs_of(
-            emulator.expected_records(since - shift, since + 9 * HOUR_MS - shift)
-        )
-        overlap = pairs_of(
-            emulator.expected_records(since + 3 * HOUR_MS - shift, since + 9 * HOUR_MS - shift)
-        )
+        expected_first = pairs_of(emulator.expected_records(since - shift, first_until - shift))
+        expected_all = pairs_of(emulator.expected_records(since - shift, until - shift))
+        overlap = pairs_of(emulator.expected_records(second_since - shift, until - shift))
     public_key = load_public_key(keys.public_key)
     in_first, in_second = pairs_of(archived(first.bag_path)), pairs_of(archived(second.bag_path))
     identified = sorted(pair for pair in expected_all if pair[0] != "None")

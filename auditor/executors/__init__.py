@@ -83,16 +83,20 @@ def executor_options(
     return {**options, "scheduler": scheduler}
 
 
-def parse_hour_timeout(value: str) -> float:
+HOUR_TIMEOUT_OPTION = "--hour-timeout (hour_timeout: in the config)"
+
+
+def parse_hour_timeout(value: object, setting: str = HOUR_TIMEOUT_OPTION) -> float:
     """Seconds of `--hour-timeout` (`30m`, `3600s`, `1.5h`, or a number of seconds), or a
-    one-line error; at least a second, at most a week (a longer wait is no bound)."""
+    one-line error naming `setting`; at least a second, at most a week (a longer wait is no
+    bound). Dask's `auditor.hour-timeout` is read here too, so the two never differ; its value
+    may be a number (YAML, or an environment variable Dask reads as one)."""
     match = _DURATION.fullmatch(str(value).strip().lower())
     seconds = float(match[1]) * _UNIT_S[match[2] or "s"] if match else 0.0
     least, most = HOUR_TIMEOUT_RANGE_S
     if not least <= seconds <= most:
         raise ConfigError(
-            f"--hour-timeout (hour_timeout: in the config) must be a duration from 1s to 7d "
-            f"such as 30m or 3600s, not {value!r}"
+            f"{setting} must be a duration from 1s to 7d such as 30m or 3600s, not {value!r}"
         )
     return seconds
 

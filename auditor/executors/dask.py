@@ -39,12 +39,14 @@ from typing import Any
 from auditor import __version__, crashpoints
 from auditor.archive.untrusted import shown
 from auditor.errors import ConfigError, SourceError, os_reason
+from auditor.executors import parse_hour_timeout
 from auditor.executors.interface import (
     AHEAD_PER_WORKER,
     HOUR_TIMEOUT_S,
     Executor,
     submitted_in_order,
 )
+from auditor.file_access import current_umask, umask_while
 from auditor.operator_files import home_expanded
 from auditor.partitions import Partition
 from auditor.processes import raise_kept, stops_kept
@@ -144,6 +146,7 @@ class DaskExecutor(Executor):
             __version__, settings.policy_sha256 or _file_sha256(settings.policy_path)
         )
         run_id = uuid.uuid4().hex[:12]
+        umask = current_umask()  # `--file-access`, for workers started with a umask of their own
         app = f"{settings.source.org}.{settings.source.app}"
         workers = min(self.workers, len(partitions))
         pending: deque[tuple[Partition, Any]] = deque()
@@ -167,6 +170,7 @@ class DaskExecutor(Executor):
                     settings=settings,
                     check=check,
                     run_id=run_id,
+                    umask=umask,
                     key=key,
                     retries=self.retries,
                 )
@@ -362,23 +366,15 @@ def _stopped(slots: Path, run_id: str) -> bool:
 
 def dask_hour_timeout() -> float:
     """Seconds the coordinator waits for each hour in order when the run does not say
-    (`--hour-timeout`): `HOUR_TIMEOUT_KEY`, or a one-line error naming the setting."""
+    (`--hour-timeout`): `HOUR_TIMEOUT_KEY`, read as the option is, or a one-line error naming
+    the setting. Dask's `parse_timedelta` took `0.5s`, `30d` and `60 minutes`, which the option
+    refuses."""
     import dask.config
-    from dask.utils import parse_timedelta
 
     value = dask.config.get(HOUR_TIMEOUT_KEY, f"{HOUR_TIMEOUT_S:g}s")
-    try:
-        # ASCII digits only, as `--hour-timeout`: parse_timedelta's `float` took `１h` for an hour
-        ascii_text = not isinstance(value, str) or value.isascii()
-        seconds = parse_timedelta(value, default="seconds") if ascii_text else None
-    except (KeyError, ValueError, TypeError):
-        seconds = None
-    if seconds is None or not seconds > 0:
-        raise ConfigError(
-            f"Dask setting {HOUR_TIMEOUT_KEY} (DASK_AUDITOR__HOUR_TIMEOUT) must be a duration "
-            f"such as 30m or 3600s, not {value!r}"
-        )
-    return float(seconds)
+    return parse_hour_timeout(
+        value, f"Dask setting {HOUR_TIMEOUT_KEY} (DASK_AUDITOR__HOUR_TIMEOUT)"
+    )
 
 
 def _warn_of_a_late_worker_ttl(client: Any, scheduler: str, timeout: float) -> None:
@@ -572,13 +568,28 @@ _lock = threading.Lock()
 
 
 def process_partition(
-    partition: Partition, settings: StageSettings, check: WorkerCheck, run_id: str = ""
+    partition: Partition,
+    settings: StageSettings,
+    check: WorkerCheck,
+    run_id: str = "",
+    umask: int | None = None,
 ) -> PartitionOutcome:
     """One task: process a partition with a processor built once per worker thread and run.
+
+    What it writes (spool, attachments, pace slots) is made under the coordinator's `umask`,
+    not that of a worker started by `dask worker` (022, or 000), which made the spool's chat
+    messages readable by every user of the host.
 
     A task of run `run_id` that starts once the run has stopped fetches nothing: its pacer,
     if new, would take the stop marker for an older run's (`pacing.Pacer`), so the marker is
     read here, after the processor is made; from then on the pacer itself watches for it."""
+    with nullcontext() if umask is None else umask_while(umask):
+        return _processed(partition, settings, check, run_id)
+
+
+def _processed(
+    partition: Partition, settings: StageSettings, check: WorkerCheck, run_id: str
+) -> PartitionOutcome:
     try:
         processor = _acquire(settings, check)
         try:
