@@ -103,10 +103,15 @@ def _distributed() -> ModuleType:
 class WorkerCheck:
     """What every worker must share with the coordinator before it may process a partition:
     the auditor's version, and the SHA-256 of the policy the run began with (the one its bag
-    names), not of the file as it was when the cluster got the first task."""
+    names), not of the file as it was when the cluster got the first task. The run's id and
+    umask travel here too, after them: a worker of an older version unpickles fields it does not
+    know as nothing and refuses by version, where a new argument of the task's own would end
+    it in a TypeError instead."""
 
     version: str
     policy_sha256: str
+    run_id: str = ""
+    umask: int | None = None
 
 
 class DaskExecutor(Executor):
@@ -142,11 +147,13 @@ class DaskExecutor(Executor):
         slots = pace_slots(settings.spool_dir)
         # left by the last run that stopped: workers kept from before it would obey it
         stop_marker(slots).unlink(missing_ok=True)
-        check = WorkerCheck(
-            __version__, settings.policy_sha256 or _file_sha256(settings.policy_path)
-        )
         run_id = uuid.uuid4().hex[:12]
-        umask = current_umask()  # `--file-access`, for workers started with a umask of their own
+        check = WorkerCheck(
+            __version__,
+            settings.policy_sha256 or _file_sha256(settings.policy_path),
+            run_id,
+            current_umask(),  # `--file-access`, for workers started with a umask of their own
+        )
         app = f"{settings.source.org}.{settings.source.app}"
         workers = min(self.workers, len(partitions))
         pending: deque[tuple[Partition, Any]] = deque()
@@ -169,8 +176,6 @@ class DaskExecutor(Executor):
                     partition,
                     settings=settings,
                     check=check,
-                    run_id=run_id,
-                    umask=umask,
                     key=key,
                     retries=self.retries,
                 )
@@ -568,28 +573,25 @@ _lock = threading.Lock()
 
 
 def process_partition(
-    partition: Partition,
-    settings: StageSettings,
-    check: WorkerCheck,
-    run_id: str = "",
-    umask: int | None = None,
+    partition: Partition, settings: StageSettings, check: WorkerCheck
 ) -> PartitionOutcome:
     """One task: process a partition with a processor built once per worker thread and run.
 
-    What it writes (spool, attachments, pace slots) is made under the coordinator's `umask`,
+    What it writes (spool, attachments, pace slots) is made under the coordinator's umask,
     not that of a worker started by `dask worker` (022, or 000), which made the spool's chat
     messages readable by every user of the host.
 
-    A task of run `run_id` that starts once the run has stopped fetches nothing: its pacer,
+    A task of the check's run that starts once the run has stopped fetches nothing: its pacer,
     if new, would take the stop marker for an older run's (`pacing.Pacer`), so the marker is
     read here, after the processor is made; from then on the pacer itself watches for it."""
-    with nullcontext() if umask is None else umask_while(umask):
-        return _processed(partition, settings, check, run_id)
+    with nullcontext() if check.umask is None else umask_while(check.umask):
+        return _processed(partition, settings, check)
 
 
 def _processed(
-    partition: Partition, settings: StageSettings, check: WorkerCheck, run_id: str
+    partition: Partition, settings: StageSettings, check: WorkerCheck
 ) -> PartitionOutcome:
+    run_id = check.run_id
     try:
         processor = _acquire(settings, check)
         try:
