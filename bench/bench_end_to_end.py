@@ -339,10 +339,12 @@ def profile_run(base_url: str, records: int, workers: int, out: Path) -> None:
         print(f"  {number / total:6.1%}  {stage}")
 
 
-# Shared objects a `perf record` sample fell in, by what they do for a run.
+# Shared objects a `perf record` sample fell in, by what they do for a run. Debian's CPython is
+# linked into its `python3.11` executable; pyenv's loads `libpython3.11.so`.
 LIBRARIES = (
     ("libpython", "CPython: interpreter, objects, dicts, strings, cycle collector"),
-    ("auditor_native", "the compiled policy path (mypyc)"),
+    ("python3.", "CPython: interpreter, objects, dicts, strings, cycle collector"),
+    ("auditor_native", "mypyc: compiled modules (policy engine, report)"),
     ("jsonschema_rs", "jsonschema-rs: schema checks"),
     ("orjson", "orjson: parsing and writing JSON"),
     ("libcrypto", "OpenSSL: SHA-256, HMAC"),
