@@ -275,39 +275,72 @@ def measure_baseline(argv: list[str]) -> dict[str, Any]:
 
 # -- the profile ----------------------------------------------------------------------------------
 
-# What a sample was doing, by the first of these frames found on its stack (workers' stacks
+# What a sample was doing, by the first of these found in its stack's frames (workers' stacks
 # also hold the coordinator's frames from before the fork, so each side has its own list).
+# Compiled code (mypyc) has no Python frame: its samples show as the line that called it, so
+# the worker's calls of `evaluate` and `archived_facts` are found by their lines in stages.py.
 WORKER_STAGES = (
     ("PartitionProcessor.__init__", "worker: start-up (policy, schemas)"),
-    ("HourFileSource.fetch", "worker: pull (download, parse, settle)"),  # overrides Source's
-    ("Source.fetch", "worker: pull (download, parse, settle)"),
-    ("canonical_of (auditor/archive/canonical.py", "worker: canonical JSON + salt"),
-    ("salt (auditor/archive/lines.py", "worker: canonical JSON + salt"),
+    ("auditor/report/forked.py", "report page (forked child)"),
+    ("content_sha256", "worker: content sha256"),
+    ("salter.<locals>.salt", "worker: salt (HMAC)"),
+    ("canonical_of", "worker: canonical bytes"),
     ("RecordValidator.check", "worker: validate"),
-    ("PolicyEngine.evaluate", "worker: policies"),
-    ("archived_facts (auditor/report/facts.py", "worker: report facts"),  # compiled
-    ("PartitionProcessor.process", "worker: header, spool, digest"),
+    ("auditor/policies/", "worker: policies"),
+    ("= evaluate(record)", "worker: policies"),
+    ("archived_facts(record", "worker: report facts"),
+    ("auditor/report/", "worker: report facts"),
+    ("fetch", "worker: pull (download, gunzip, parse, settle)"),
+    ("_with_attachments", "worker: pull (download, gunzip, parse, settle)"),
+    ("_spooled (auditor/stages.py", "worker: header, spool line, digest"),
+    ("spool_digest", "worker: header, spool line, digest"),
 )
 COORDINATOR_STAGES = (
-    ("_Archiver._kept", "coordinator: spool -> index, findings, report counts"),
+    ("_bootstrap>", "coordinator: start-up (imports, policy)"),
+    ("<module> (auditor/", "coordinator: start-up (imports, policy)"),
+    ("auditor/policies/", "coordinator: start-up (imports, policy)"),
+    ("auditor/yamlsafe.py", "coordinator: start-up (imports, policy)"),
+    ("shutil.rmtree", "coordinator: spool removal"),
+    ("_rmtree_safe_fd", "coordinator: spool removal"),
+    ("_insert_rows", "coordinator: index rows into SQLite"),
+    ("_batches", "coordinator: spool read + digest"),
+    ("_Archiver.emit", "coordinator: findings (canonical line, report)"),
+    ("_Archiver._kept", "coordinator: spool headers, dedup, counts"),
     ("BagWriter.add_partition_lines", "coordinator: bag lines, leaf hashes, Merkle"),
-    ("ReportBuilder.render", "coordinator: report render"),
     ("RunCompletion", "coordinator: state commit (index copied by a thread)"),
-    ("BagWriter.add_findings", "coordinator: findings file"),
+    ("CsvFormat", "coordinator: findings.csv"),
+    ("auditor/report/", "coordinator: report, other"),
+    ("select (selectors.py", "coordinator: waiting (pool, locks)"),
+    ("Condition.wait", "coordinator: waiting (pool, locks)"),
     ("_Archiver.archive", "coordinator: other archive work"),
-    ("LocalExecutor.run", "coordinator: pool start, waiting"),
 )
+
+
+def _stage_needles() -> tuple[tuple[str, str], ...]:
+    """WORKER_STAGES with the lines of stages.py that call compiled code as `file:line)`."""
+    from auditor import stages
+
+    source = Path(stages.__file__).read_text().splitlines()
+    needles = []
+    for needle, name in WORKER_STAGES:
+        if "(record" in needle:
+            found = [n for n, line in enumerate(source, start=1) if needle in line]
+            needles.extend((f"auditor/stages.py:{n})", name) for n in found)
+        else:
+            needles.append((needle, name))
+    return tuple(needles)
 
 
 def summarise_profile(path: Path) -> list[tuple[str, int]]:
     """Samples of a `py-spy record --subprocesses -f raw` file, by process and stage."""
+    worker_stages = _stage_needles()
     counts: Counter[str] = Counter()
     for line in path.read_text().splitlines():
         stack, _, number = line.rpartition(" ")
         frames = stack.split(";")
         worker = sum(frame.startswith("process ") for frame in frames) > 1
-        stages = WORKER_STAGES if worker else COORDINATOR_STAGES
-        found = (name for needle, name in stages if any(f.startswith(needle) for f in frames))
+        stages = worker_stages if worker else COORDINATOR_STAGES
+        found = (name for needle, name in stages if any(needle in f for f in frames))
         other = "worker: other (pool, imports)" if worker else "coordinator: other"
         counts[next(found, other)] += int(number)
     return counts.most_common()
@@ -339,10 +372,12 @@ def profile_run(base_url: str, records: int, workers: int, out: Path) -> None:
         print(f"  {number / total:6.1%}  {stage}")
 
 
-# Shared objects a `perf record` sample fell in, by what they do for a run.
+# Shared objects a `perf record` sample fell in, by what they do for a run. Debian's CPython is
+# linked into its `python3.11` executable; pyenv's loads `libpython3.11.so`.
 LIBRARIES = (
     ("libpython", "CPython: interpreter, objects, dicts, strings, cycle collector"),
-    ("auditor_native", "the compiled policy path (mypyc)"),
+    ("python3.", "CPython: interpreter, objects, dicts, strings, cycle collector"),
+    ("auditor_native", "mypyc: compiled modules (policy engine, report)"),
     ("jsonschema_rs", "jsonschema-rs: schema checks"),
     ("orjson", "orjson: parsing and writing JSON"),
     ("libcrypto", "OpenSSL: SHA-256, HMAC"),
