@@ -121,11 +121,11 @@ class HourSpans:
         odd, ahead = self._odd, self._ahead
         if odd is None and not ahead:
             return floor, ceiling, look
-        odd_floor, odd_ceiling = odd or ("", "")
         if ahead:
             least, greatest = min(ahead), max(ahead)
-            odd_floor, odd_ceiling = odd or (greatest, greatest)
             floor, ceiling = min(floor or least, least), max(ceiling, greatest)
+            odd = odd or (greatest, greatest)  # none but those held ahead: a span of one
+        odd_floor, odd_ceiling = odd
         floor, ceiling = min(floor or odd_floor, odd_floor), max(ceiling, odd_ceiling)
         if self._by_id:
             return floor, ceiling, self._indexed(hour)
