@@ -33,6 +33,9 @@ _BY_ID = "CREATE INDEX IF NOT EXISTS temp.run_messages_by_id ON run_messages (ms
 # A span overlapping the spans this many places after it (in order of their least msg_id) means
 # msg_ids in no time order.
 SCATTERED_SPANS = 2
+# Odd msg_ids kept apart from the odd span while above every span (`HourSpans._settle_ahead`):
+# a few KB of strings; a source serving more than that many early is looked up as before.
+AHEAD_HELD = 256
 
 
 class HourSpans:
@@ -46,7 +49,9 @@ class HourSpans:
 
     A stray or a record without a timestamp (an odd version) fixes no hour to look in: it is
     rare, so it is kept by msg_id in `run_odd`, and the least and greatest of those msg_ids
-    widen the span the look covers; a msg_id within both is looked up there too."""
+    widen the span the look covers; a msg_id within both is looked up there too. One above
+    every span when it came (a sender's clock ahead) is held apart until a span reaches it
+    (`_settle_ahead`), so that the records of the hours below it cost no query."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
@@ -65,6 +70,8 @@ class HourSpans:
         db.execute("DELETE FROM run_odd")
         self._odd: tuple[str, str] | None = None  # least and greatest odd msg_id
         self._odd_waiting: list[tuple[str, str]] = []
+        self._ahead: set[str] = set()  # odd msg_ids above every span when they came
+        self._ahead_waiting: list[str] = []
 
     def add(self, rows: Sequence[tuple], hour: int, odd: Iterable[str] = ()) -> None:
         """The span of `rows` (the hour's index rows sorted by msg_id: msg_id first, timestamp
@@ -78,9 +85,16 @@ class HourSpans:
         if timed[0] is not None and timed[1] is not None:
             self._waiting.append((timed[0], timed[1], hour))
         odd_rows = [(identity, hour) for identity in odd]
-        if odd_rows:
-            self._db.executemany("INSERT OR IGNORE INTO run_odd VALUES (?, ?)", odd_rows)
-            self._odd_waiting.append((min(odd_rows)[0], max(odd_rows)[0]))
+        if not odd_rows:
+            return
+        self._db.executemany("INSERT OR IGNORE INTO run_odd VALUES (?, ?)", odd_rows)
+        bound = max(self._ceiling, max((span[1] for span in self._waiting), default=""))
+        ahead = sorted(row[0] for row in odd_rows if bound and row[0] > bound)
+        within = [row[0] for row in odd_rows if not bound or row[0] <= bound]
+        within += ahead[: max(len(ahead) - AHEAD_HELD, 0)]
+        self._ahead_waiting += ahead[-AHEAD_HELD:] if ahead else ()
+        if within:
+            self._odd_waiting.append((min(within), max(within)))
 
     def other_hours(self, hour: int) -> tuple[str, str, Callable[[str], bool]]:
         """The least and greatest msg_id of the spans of hours other than `hour` ("" and "" for
@@ -94,18 +108,24 @@ class HourSpans:
 
         With odd versions, the span covers theirs too and the look also asks `run_odd` (by the
         index, `run_messages`, which holds them too): a record timed in its hour costs nothing
-        more unless its msg_id lies within both."""
+        more unless its msg_id lies within both, or is one held ahead (a set's lookup)."""
         for span in self._waiting:
             self._place(span)
         self._waiting.clear()
         for least, greatest in self._odd_waiting:
-            held = self._odd or (least, greatest)
-            self._odd = (min(held[0], least), max(held[1], greatest))
+            self._widen_odd(least, greatest)
         self._odd_waiting.clear()
+        if self._ahead_waiting or self._ahead:
+            self._settle_ahead()
         floor, ceiling, look = self._timed_elsewhere(hour)
-        if self._odd is None:
+        odd, ahead = self._odd, self._ahead
+        if odd is None and not ahead:
             return floor, ceiling, look
-        odd_floor, odd_ceiling = self._odd
+        if ahead:
+            least, greatest = min(ahead), max(ahead)
+            floor, ceiling = min(floor or least, least), max(ceiling, greatest)
+            odd = odd or (greatest, greatest)  # none but those held ahead: a span of one
+        odd_floor, odd_ceiling = odd
         floor, ceiling = min(floor or odd_floor, odd_floor), max(ceiling, odd_ceiling)
         if self._by_id:
             return floor, ceiling, self._indexed(hour)
@@ -117,7 +137,35 @@ class HourSpans:
                 and query(_ODD_ELSEWHERE, (identity, hour)).fetchone() is not None
             )
 
-        return floor, ceiling, also_odd
+        if not ahead:
+            return floor, ceiling, also_odd
+
+        def also_ahead(identity: str) -> bool:
+            return also_odd(identity) or (
+                identity in ahead and query(_ODD_ELSEWHERE, (identity, hour)).fetchone() is not None
+            )
+
+        return floor, ceiling, also_ahead
+
+    def _widen_odd(self, least: str, greatest: str) -> None:
+        held = self._odd or (least, greatest)
+        self._odd = (min(held[0], least), max(held[1], greatest))
+
+    def _settle_ahead(self) -> None:
+        """The odd msg_ids that came above every span (a sender's clock ahead, or a version of
+        the next hour served early) kept apart from the odd span: within it, every record of
+        the hours below them would be looked up in `run_odd`, one query each, until time
+        passed them. Once a span reaches one (or past `AHEAD_HELD` of them, the least), it
+        widens the odd span, as any other."""
+        ahead = self._ahead
+        ahead.update(self._ahead_waiting)
+        self._ahead_waiting.clear()
+        passed = sorted(identity for identity in ahead if identity <= self._ceiling)
+        if len(ahead) - len(passed) > AHEAD_HELD:
+            passed = sorted(ahead)[: len(ahead) - AHEAD_HELD]
+        if passed:
+            ahead.difference_update(passed)
+            self._widen_odd(passed[0], passed[-1])
 
     def _timed_elsewhere(self, hour: int) -> tuple[str, str, Callable[[str], bool]]:
         """`other_hours` among the spans of records timed in their hour: by the index

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -182,3 +183,54 @@ def _audited(options, keys, tmp_path, since):
             )
         )  # fmt: skip
         return outcome, emulator.expected_records(since, since + HOURS * HOUR_MS)
+
+
+def test_an_hour_read_again_by_a_second_look_tells_and_archives_a_version_its_first_read_lacked(
+    keys, tmp_path
+):
+    """A run reads each hour once (its second looks end where its window begins), so an hour is
+    read twice only across runs: the `--incremental` chain's second look. A msg_id served with
+    one content at the first reading and another at the second (an edit the source made
+    meanwhile) is told `content-changed-at-source` on the new version, which the second bag
+    archives beside the first bag's: every version kept, none archived twice."""
+    served = EmulatorOptions(messages=600, days=1, client_secret=SECRET)
+    edited = replace(served, conflict_rate=0.05)  # the same history, some messages edited
+    start, relooked_until = DEFAULT_START_MS, DEFAULT_START_MS + 12 * HOUR_MS
+    outcomes = []
+    for options, now_hour in ((served, 12), (edited, 24)):
+        with run_emulator(options) as emulator:
+            outcomes.append(
+                run_audit(
+                    run_support.settings_for(
+                        emulator, keys, tmp_path, SECRET, since_ms=start, until_ms=None,
+                        incremental=True, now_ms=lambda h=now_hour: start + h * HOUR_MS,
+                        late_hours=12, fail_on="none", as_of_ms=start,
+                    )
+                )
+            )  # fmt: skip
+            if options is edited:
+                versions = emulator.expected_records(start, relooked_until)
+        if options is served:
+            first_read = pairs_of(emulator.expected_records(start, relooked_until))
+    first, second = outcomes
+    new = [r for r in versions if (str(r.get("msg_id")), content_hash(r)) not in first_read]
+    changed = [
+        f["msg_id"]
+        for f in lines(second.bag_path, "findings.jsonl")
+        if f["rule"] == "content-changed-at-source"
+    ]
+    info = dict(
+        line.split(": ", 1) for line in (second.bag_path / "bag-info.txt").read_text().splitlines()
+    )
+    in_first = pairs_of(line["record"] for line in archived(first.bag_path))
+    in_second = pairs_of(line["record"] for line in archived(second.bag_path))
+
+    assert (info["Fetched-Again-Since"], info["Fetched-Again-Until"]) == (
+        "2026-11-01T00:00:00Z",
+        info["Window-Since"],
+    )
+    assert len(new) >= 3 and all("msg_id" in r for r in new)
+    assert sorted(changed) == sorted(r["msg_id"] for r in new)
+    assert set(first_read) <= set(in_first)
+    assert set(pairs_of(new)) <= set(in_second)
+    assert not set(in_first) & set(in_second)
