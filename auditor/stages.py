@@ -57,6 +57,7 @@ from auditor.errors import AuditorError, ConfigError, RetriesExhausted, SourceEr
 from auditor.findings import Finding
 from auditor.fsutil import fsync_dir, sync_files
 from auditor.partitions import Partition, format_instant
+from auditor.policies.display import without_surrogates
 from auditor.policies.engine import PolicyEngine
 from auditor.policies.loading import load_policy
 from auditor.policies.model import Policy
@@ -356,10 +357,14 @@ class PartitionProcessor:
                 except CanonicalizationError as error:
                     verbatim += 1
                     unreadable_out.write(json.dumps(record).encode() + b"\n")
-                    finding = _not_canonical(record, str(error), label, verbatim)
-                    findings_out.write(dumps(finding.to_dict()) + b"\n")
-                    severities[finding.severity] += 1
-                    findings += 1
+                    # still a message: a hold on its sender and a keyword in it are told
+                    judged = [_not_canonical(record, str(error), label, verbatim)]
+                    judged += check(record)
+                    judged += evaluate(record)[2]
+                    for finding in judged:
+                        findings_out.write(_finding_line(finding) + b"\n")
+                        severities[finding.severity] += 1
+                    findings += len(judged)
                     continue
                 salt = salt_of(canonical)
                 found = check(record)
@@ -654,6 +659,17 @@ def _unreadable(problem: Unreadable, label: str, line: int) -> Finding:
             "line": line,
         },
     )
+
+
+def _finding_line(finding: Finding) -> bytes:
+    """A finding's JSON; one about a record holding a lone surrogate (a msg_id, a keyword's
+    quote) with each as U+FFFD, which orjson and UTF-8 can write: the record itself is kept
+    verbatim beside it."""
+    try:
+        return orjson.dumps(finding.to_dict())
+    except orjson.JSONEncodeError:
+        text = json.dumps(finding.to_dict(), ensure_ascii=False)
+        return orjson.dumps(json.loads(without_surrogates(text)))
 
 
 def _not_canonical(record: dict[str, Any], error: str, label: str, line: int) -> Finding:
