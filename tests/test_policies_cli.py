@@ -198,10 +198,13 @@ def test_conflicts_are_listed_by_line_and_exit_1(tmp_path):
         "chat, and groups exist only in groupchat and chatroom",
         f"{path}:7: never: can never match: its sent time range is empty (since is not before "
         "until)",
-        f"{path}:12: closed: the hold ended 2025-06-01T00:00:00Z and protects nothing now: remove "
-        "it, or move `ends` if legal has not lifted it",
+        f"{path}:12: closed: warning: the hold ended 2025-06-01T00:00:00Z and protects nothing "
+        "now: keep it in the file (`due --policy` then judges the messages it held by the "
+        "retention rules again; removed, they stay `hold`), or move `ends` if legal has not "
+        "lifted it",
         f"{path}:14: zh: term '反洗钱' is also on its own allowlist, so it can never match",
-        f"{path}: 5 conflict(s); 3 retention rules, 1 hold, 1 keyword list (1 term), 0 detectors",
+        f"{path}: 4 conflict(s); 3 retention rules, 1 hold, 1 keyword list (1 term), 0 detectors; "
+        "1 warning(s)",
     ]
 
 

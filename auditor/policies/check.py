@@ -101,7 +101,10 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
                     hold.line,
                     hold.id,
                     f"the hold ended {format_instant(hold.ends_ms)} and protects nothing now: "
-                    "remove it, or move `ends` if legal has not lifted it",
+                    "keep it in the file (`due --policy` then judges the messages it held by the "
+                    "retention rules again; removed, they stay `hold`), or move `ends` if legal "
+                    "has not lifted it",
+                    warning=True,
                 )
             )
         reason = hold.scope.contradiction()
