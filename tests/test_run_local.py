@@ -3,14 +3,19 @@ a folder `auditor pull` wrote or plain exports, instead of the network."""
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -672,6 +677,59 @@ def test_an_hour_file_the_pull_never_recorded_is_archived_with_a_high_finding(
         message.startswith(f"{added}: an hour file the pull's checkpoint does not describe")
         for message in caplog.messages
     )
+
+
+IN_OPEN, IN_CLOSE_NOWRITE, IN_Q_OVERFLOW = 0x20, 0x10, 0x4000
+
+
+@contextmanager
+def opens_counted(folder: Path) -> Iterator[Counter[str]]:
+    """The opens of each file of `folder` while the block runs, as the kernel saw them
+    (inotify), by any process. Closes are watched too: two opens of a file in a row, with no
+    event between, would be coalesced into one event."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    descriptor = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    assert descriptor >= 0, os.strerror(ctypes.get_errno())
+    opened: Counter[str] = Counter()
+    try:
+        watch = libc.inotify_add_watch(descriptor, bytes(folder), IN_OPEN | IN_CLOSE_NOWRITE)
+        assert watch >= 0, os.strerror(ctypes.get_errno())
+        yield opened
+        data = b""
+        while True:
+            try:
+                data += os.read(descriptor, 1 << 16)
+            except BlockingIOError:
+                break
+        offset = 0
+        while offset < len(data):
+            _watch, mask, _cookie, length = struct.unpack_from("iIII", data, offset)
+            assert not mask & IN_Q_OVERFLOW
+            name = data[offset + 16 : offset + 16 + length].rstrip(b"\0").decode()
+            if mask & IN_OPEN and name:
+                opened[name] += 1
+            offset += 16 + length
+    finally:
+        os.close(descriptor)
+
+
+def test_a_run_from_a_pull_folder_reads_each_hour_file_of_its_window_once_and_no_other(
+    pulled_and_network, keys, tmp_path
+):
+    """Each hour file is checked against the pull's checkpoint as the run reads it: hashed first
+    by the coordinator, every file of the folder was read before any work began, those of the
+    window twice (a terabyte folder: 17 minutes at 1 GB/s), hours outside the window too."""
+    pulled = shutil.copytree(pulled_and_network[0], tmp_path / "pulled")
+    window = ["--since", "2026-11-01T02:00Z", "--until", "2026-11-01T04:00Z"]
+    audited = [path.name for path in pulled.glob("202611010[23].*")]
+    assert "2026110102.unreadable.txt" in audited
+
+    with opens_counted(pulled) as opened:
+        result = invoke("run", "--from", pulled, *window, *audit_args(keys, tmp_path / "a"))
+
+    assert result.exit_code == 0, result.output
+    read = {name: count for name, count in opened.items() if re.fullmatch(r"\d{10}\..*", name)}
+    assert read == dict.fromkeys(audited, 1)
 
 
 def test_a_damaged_journal_of_the_pull_costs_only_the_finding_with_a_warning(
