@@ -622,9 +622,101 @@ def test_an_hour_file_cut_short_since_its_pull_is_archived_with_a_warning_and_a_
 def test_an_unreadable_piece_removed_since_the_pull_is_reported_by_the_count_the_pull_kept(
     pulled_and_network, keys, tmp_path, caplog
 ):
-    """The checkpoint counts an hour's unreadable pieces (no sha256): one fewer is reported."""
+    """The checkpoint counts an hour's unreadable pieces: one fewer is reported."""
     pulled = shutil.copytree(pulled_and_network[0], tmp_path / "pulled")
     described = json.loads((pulled / "checkpoint.json").read_bytes())["hours"]["2026110102"]
+    pieces = pulled / "2026110102.unreadable.txt"
+    pieces.write_bytes(pieces.read_bytes().splitlines(keepends=True)[0])
+    found = hashlib.sha256(pieces.read_bytes()).hexdigest()
+
+    result = invoke("run", "--from", pulled, *audit_args(keys, tmp_path / "a"))
+
+    assert result.exit_code == 0, result.output
+    altered = [f for f in findings(only_bag(tmp_path / "a")) if f["rule"] == "pull-file-altered"]
+    assert [f["details"] for f in altered] == [
+        {
+            "hour": "2026-11-01T02:00:00Z",
+            "file": "2026110102.jsonl",
+            "checkpoint": {
+                "records": described["records"],
+                "sha256": described["sha256"],
+                "pieces": 2,
+                "pieces_sha256": described["unreadable_sha256"],
+            },
+            "found": {
+                "lines": described["records"],
+                "sha256": described["sha256"],
+                "pieces": 1,
+                "pieces_sha256": found,
+            },
+        }
+    ]
+    assert (
+        f"{pieces}: not the file the pull's checkpoint describes (2 unreadable pieces, 1 found); "
+        "archived as it is now, with a high finding"
+    ) in caplog.messages
+
+
+def test_an_unreadable_piece_changed_since_the_pull_is_reported_though_they_are_as_many(
+    pulled_and_network, keys, tmp_path, caplog
+):
+    """The pull records its unreadable file's size and sha256: a piece's bytes changed, their
+    number kept, is reported; counted only, it passed unseen."""
+    pulled = shutil.copytree(pulled_and_network[0], tmp_path / "pulled")
+    described = json.loads((pulled / "checkpoint.json").read_bytes())["hours"]["2026110102"]
+    pieces = pulled / "2026110102.unreadable.txt"
+    kept = pieces.read_bytes()
+    assert (described["unreadable_bytes"], described["unreadable_sha256"]) == (
+        len(kept),
+        hashlib.sha256(kept).hexdigest(),
+    )
+    pieces.write_bytes(kept.replace(b"{", b"[", 1))
+    found = hashlib.sha256(pieces.read_bytes()).hexdigest()
+
+    result = invoke("run", "--from", pulled, *audit_args(keys, tmp_path / "a"))
+
+    assert result.exit_code == 0, result.output
+    altered = [f for f in findings(only_bag(tmp_path / "a")) if f["rule"] == "pull-file-altered"]
+    assert [(f["severity"], f["details"]) for f in altered] == [
+        (
+            "high",
+            {
+                "hour": "2026-11-01T02:00:00Z",
+                "file": "2026110102.jsonl",
+                "checkpoint": {
+                    "records": described["records"],
+                    "sha256": described["sha256"],
+                    "pieces": 2,
+                    "pieces_sha256": described["unreadable_sha256"],
+                },
+                "found": {
+                    "lines": described["records"],
+                    "sha256": described["sha256"],
+                    "pieces": 2,
+                    "pieces_sha256": found,
+                },
+            },
+        )
+    ]
+    assert f"sha256 {found}" in altered[0]["message"]
+    assert (
+        f"{pieces}: not the file the pull's checkpoint describes (its 2 unreadable pieces, "
+        f"sha256 {described['unreadable_sha256']}; sha256 {found} found); archived as it is "
+        "now, with a high finding"
+    ) in caplog.messages
+
+
+def test_a_checkpoint_from_before_the_pieces_sha256_has_them_checked_by_their_count(
+    pulled_and_network, keys, tmp_path
+):
+    """A folder pulled by an earlier version: its checkpoint counts the pieces only."""
+    pulled = shutil.copytree(pulled_and_network[0], tmp_path / "pulled")
+    document = json.loads((pulled / "checkpoint.json").read_bytes())
+    for entry in document["hours"].values():
+        entry.pop("unreadable_bytes", None)
+        entry.pop("unreadable_sha256", None)
+    (pulled / "checkpoint.json").write_bytes(orjson.dumps(document))
+    described = document["hours"]["2026110102"]
     pieces = pulled / "2026110102.unreadable.txt"
     pieces.write_bytes(pieces.read_bytes().splitlines(keepends=True)[0])
 
@@ -644,10 +736,6 @@ def test_an_unreadable_piece_removed_since_the_pull_is_reported_by_the_count_the
             "found": {"lines": described["records"], "sha256": described["sha256"], "pieces": 1},
         }
     ]
-    assert (
-        f"{pieces}: not the file the pull's checkpoint describes (2 unreadable pieces, 1 found); "
-        "archived as it is now, with a high finding"
-    ) in caplog.messages
 
 
 def test_an_hour_file_the_pull_never_recorded_is_archived_with_a_high_finding(

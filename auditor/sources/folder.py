@@ -263,7 +263,7 @@ PULL_NOTES = (
 
 
 # What a worker needs of an hour's checkpoint entry to check its files (`_checked`).
-CHECKED = ("records", "sha256", "unreadable", "files", "earlier")
+CHECKED = ("records", "sha256", "unreadable", "unreadable_sha256", "files", "earlier")
 
 
 def _checkpoint_entries(folder: Path) -> dict[str, dict[str, object]] | None:
@@ -339,12 +339,14 @@ def _altered(
     folder: Path, label: str, entry: dict[str, object], hour: Digest, pieces: Digest | None
 ) -> dict[str, object] | None:
     """What the checkpoint says of the hour's files and what was found, when they differ (the
-    hour file by its sha256, its unreadable pieces, which the checkpoint only counts, by their
-    number), each named in a warning; else None."""
-    path = folder / f"{label}.jsonl"
+    hour file by its sha256, its unreadable pieces by their sha256 too, or by their number in a
+    checkpoint from before it kept theirs), each named in a warning; else None."""
+    path, pieces_path = folder / f"{label}.jsonl", folder / f"{label}.unreadable.txt"
     records, described = entry.get("records"), entry.get("unreadable", 0)
-    kept = pieces.lines if pieces is not None else 0
-    if hour.sha256 == entry["sha256"] and kept == described:
+    recorded = entry.get("unreadable_sha256")
+    kept, kept_sha256 = (pieces.lines, pieces.sha256) if pieces is not None else (0, None)
+    same_pieces = kept == described and (not isinstance(recorded, str) or kept_sha256 == recorded)
+    if hour.sha256 == entry["sha256"] and same_pieces:
         return None
     said: dict[str, object] = {"records": records, "sha256": entry["sha256"]}
     seen: dict[str, object] = {"lines": hour.lines, "sha256": hour.sha256}
@@ -356,14 +358,26 @@ def _altered(
             records,
             hour.lines,
         )
-    if kept != described:
+    if not same_pieces:
         said["pieces"], seen["pieces"] = described, kept
+        if isinstance(recorded, str):
+            said["pieces_sha256"], seen["pieces_sha256"] = recorded, kept_sha256
+    if kept != described:
         log.warning(
             "%s: not the file the pull's checkpoint describes (%s unreadable pieces, %d found); "
             "archived as it is now, with a high finding",
-            shown(folder / f"{label}.unreadable.txt"),
+            shown(pieces_path),
             described,
             kept,
+        )
+    elif not same_pieces:
+        log.warning(
+            "%s: not the file the pull's checkpoint describes (its %s unreadable pieces, sha256 "
+            "%s; sha256 %s found); archived as it is now, with a high finding",
+            shown(pieces_path),
+            described,
+            recorded,
+            kept_sha256,
         )
     return {"file": path.name, "checkpoint": said, "found": seen}
 
