@@ -860,3 +860,32 @@ def test_records_only_an_earlier_pull_of_the_hour_got_are_reported_by_the_run(ke
         ("medium", {"hour": "2026-11-01T00:00:00Z", "records": 2}),
     ]
     assert ids_by_hour(bag)["2026110100"] == sorted(record["msg_id"] for record in records)
+
+
+def test_an_hour_file_a_killed_refetch_renamed_is_taken_as_its_journal_describes_it(keys, tmp_path):
+    """A `--refetch` killed between renaming the hour file and journaling its entry leaves the
+    checkpoint's older entry, and the `renaming` line that names the new file's sha256 and
+    entry: the run took the pull's own file for one altered since (a high finding) and lost
+    what the entry says (records no longer served)."""
+    records = write_export(tmp_path / "all.jsonl", hours=1)
+    first, fewer = tmp_path / "first.jsonl", tmp_path / "fewer.jsonl"
+    first.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records[:-1]))
+    fewer.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records[2:]))
+    window = ["--since", "2026-11-01T00:00Z", "--until", "2026-11-01T01:00Z"]
+    folder = tmp_path / "pulled"
+    assert invoke("pull", *window, "--from", first, "--out", folder).exit_code == 0
+    pull = [sys.executable, "-m", "auditor", "pull", *window, "--out", folder, "--from", fewer]
+    killed = subprocess.run(
+        [*map(str, pull), "--refetch"], env={**os.environ, "AUDITOR_CRASH_AT": "pull.renamed:1"}
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert b'"renaming"' in (folder / "checkpoint.journal").read_bytes()
+
+    result = invoke("run", "--from", folder, *window, *audit_args(keys, tmp_path / "a"))
+
+    assert result.exit_code == 0, result.output
+    bag = only_bag(tmp_path / "a")
+    reported = {f["rule"]: f["details"] for f in findings(bag) if f["msg_id"] is None}
+    assert "pull-file-altered" not in reported
+    assert reported["hour-records-no-longer-served"]["records"] == 2
+    assert ids_by_hour(bag)["2026110100"] == sorted(record["msg_id"] for record in records)

@@ -266,16 +266,18 @@ PULL_NOTES = (
 CHECKED = ("records", "sha256", "unreadable", "unreadable_sha256", "files", "earlier")
 
 
-def _checkpoint_entries(folder: Path) -> dict[str, dict[str, object]] | None:
+def _checkpoint_entries(folder: Path) -> dict[str, dict[str, dict[str, object]]] | None:
     """What the pull's checkpoint says of each hour (`CHECKED`), for the workers to check the
-    hour's files against as they read them; None when there is no checkpoint to check against
-    (a pull killed before it wrote one), or it is damaged, with a warning."""
+    hour's files against as they read them: `hours` as recorded, and `renamed`, what its
+    journal says of hour files a killed pull renamed and had not recorded yet; None when there
+    is no checkpoint to check against (a pull killed before it wrote one), or it is damaged,
+    with a warning."""
     recorded = _recorded_zone(folder)
     if recorded is None:
         return None
     zone = recorded if recorded == "UTC" else f"UTC{recorded}"
     try:
-        hours = Checkpoint.load(folder, zone, read_only=True).hours
+        checkpoint = Checkpoint.load(folder, zone, read_only=True)
     except InputError as damaged:  # the hours' own files are what the run archives
         log.warning(
             "%s; hours served as different files, or holding records the source no longer "
@@ -284,8 +286,14 @@ def _checkpoint_entries(folder: Path) -> dict[str, dict[str, object]] | None:
         )
         return None
     return {
-        label: {key: entry[key] for key in CHECKED if key in entry}
-        for label, entry in hours.items()
+        name: {
+            label: {key: entry[key] for key in CHECKED if key in entry}
+            for label, entry in entries.items()
+        }
+        for name, entries in (
+            ("hours", checkpoint.hours),
+            ("renamed", checkpoint.renamed_unrecorded()),
+        )
     }
 
 
@@ -476,7 +484,7 @@ class LocalHoursSource(Source):
         self.pulled = pulled
         self.stamps = stamps
         self._seen: dict[str, Stamp] | None = None
-        self._described: dict[str, dict[str, object]] | None = None
+        self._described: dict[str, dict[str, dict[str, object]]] | None = None
 
     def describe(self) -> dict[str, str]:
         return {
@@ -495,7 +503,11 @@ class LocalHoursSource(Source):
         described = self._checkpoint()
         if described is None or read.hour is None:
             return result
-        notes = _checked(self.folder, label, described.get(label), read.hour, read.pieces)
+        entry = described["hours"].get(label)
+        renamed = described["renamed"].get(label)
+        if renamed is not None and renamed.get("sha256") == read.hour.sha256:
+            entry = renamed  # the file a killed pull renamed, as its journal line describes it
+        notes = _checked(self.folder, label, entry, read.hour, read.pieces)
         return replace(result, **notes) if notes else result
 
     def served(self, partition: Partition) -> Iterator[Record | Unreadable]:
@@ -554,7 +566,7 @@ class LocalHoursSource(Source):
             self._described = loaded.get("described")
         return self._seen
 
-    def _checkpoint(self) -> dict[str, dict[str, object]] | None:
+    def _checkpoint(self) -> dict[str, dict[str, dict[str, object]]] | None:
         """What the pull's checkpoint says of each hour (`_checkpoint_entries`)."""
         self._stamps()
         return self._described

@@ -283,6 +283,19 @@ class Checkpoint:
                 kept.append(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
         return kept
 
+    def renamed_unrecorded(self) -> dict[str, dict[str, Any]]:
+        """The entry each `renaming` line holds, by label, unless a later line recorded it: what
+        a pull killed between renaming an hour file and journaling it would have recorded,
+        vouching for the file only while it has the sha256 the line names (a line from before
+        entries were journaled with it holds none, and is left out)."""
+        return {
+            label: entry
+            for label, entry in self._ahead.items()
+            if isinstance(entry, dict)
+            and entry.get("sha256") == self.notes[label].get("sha256")
+            and self.hours.get(label) != entry
+        }
+
     def complete_file(self, label: str) -> dict[str, Any] | None:
         """The entry of an hour whose file is on disk with the recorded sha256, else None."""
         entry = self.hours.get(label)
