@@ -388,17 +388,22 @@ def read_file(path: str | Path) -> Iterator[ParsedLine]:
     line, a gzip bomb is refused. Raises `InputError` naming the file when it cannot be read,
     is refused or its gzip stream is corrupt; the lines before have been yielded by then.
     """
-    name = str(path)
     with open_operator_file(path, INPUT_FILE) as handle:
-        try:
-            source = _Inflated(handle, name) if is_gzip(handle) else handle
-            yield from _parsed(_capped_lines(source), name)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-            raise InputError(
-                f"{shown(name)}: corrupt gzip data ({error}); re-export or re-pull it"
-            ) from None
-        except OSError as error:
-            raise InputError(f"{shown(name)}: cannot read ({os_reason(error)})") from None
+        yield from read_opened(handle, str(path))
+
+
+def read_opened(handle: BinaryIO, name: str) -> Iterator[ParsedLine]:
+    """`read_file` of a file already open (`name` in its errors): one its reader hashes as it
+    goes (`digested.DigestedFile`)."""
+    try:
+        source = _Inflated(handle, name) if is_gzip(handle) else handle
+        yield from _parsed(_capped_lines(source), name)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise InputError(
+            f"{shown(name)}: corrupt gzip data ({error}); re-export or re-pull it"
+        ) from None
+    except OSError as error:
+        raise InputError(f"{shown(name)}: cannot read ({os_reason(error)})") from None
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:

@@ -801,6 +801,9 @@ def _pull_file_altered(partition: Partition, altered: Mapping[str, Any]) -> Find
         if "pieces" in said:
             described += f", and {said['pieces']} unreadable piece(s)"
             found += f", and {seen['pieces']} piece(s)"
+        if "pieces_sha256" in said:
+            described += f", sha256 {said['pieces_sha256']}"
+            found += f", sha256 {seen['pieces_sha256']}"
         why = "the folder was altered after the pull"
     return Finding(
         None,

@@ -7,7 +7,9 @@ an hour at a time by the workers (`LocalHoursSource`).
   for it, so the run archives the bytes a run from the network would have. A pull writes the
   file of every hour it completes, empty or not, so an hour of the window without one was never
   pulled: it is refused, not archived as empty. An hour whose files are not those the pull's
-  checkpoint describes is archived as found, with a warning and a high finding (`_pull_notes`).
+  checkpoint describes is archived as found, with a warning and a high finding (`_checked`): the
+  coordinator only notes what the checkpoint says of each hour, and the worker hashes the hour's
+  files as it reads them for the run (`digested`), so the folder is read once.
   Each file's stamp is noted, and a worker refuses an hour whose file changed since (an
   `auditor pull --refetch` into the folder meanwhile);
 - other files (exports, Easemob's own hour downloads) are sorted into one file per hour by
@@ -42,7 +44,7 @@ import orjson
 
 from auditor.archive.untrusted import shown
 from auditor.errors import ConfigError, InputError, os_reason
-from auditor.jsonl import ParsedLine, parse_lines, read_file
+from auditor.jsonl import INPUT_FILE, ParsedLine, parse_lines, read_opened
 from auditor.operator_files import open_operator_file, read_operator_file
 from auditor.partitions import (
     HOUR_MS,
@@ -55,6 +57,7 @@ from auditor.partitions import (
     partitions_between,
 )
 from auditor.records import Record
+from auditor.sources.digested import Digest, digested
 from auditor.sources.interface import HourExpired, Source, Unreadable
 from auditor.sources.legacy import LegacyQuerySource
 from auditor.sources.local import (
@@ -75,7 +78,7 @@ from auditor.sources.pull import (
     Checkpoint,
     read_expiry,
 )
-from auditor.sources.settle import PartitionResult
+from auditor.sources.settle import PartitionResult, settle
 
 PULLED_FILE = re.compile(r"(\d{10})(\.jsonl|\.unreadable\.txt|\.expired\.txt)")
 WORK_PREFIX = "local-"
@@ -239,8 +242,8 @@ def _prepared_pull(given: Path, hour_timezone: str | None, work: Path) -> Prepar
                 f"{shown(entry)}: not a file auditor pull writes, in the folder it pulled into; "
                 "move it out, or audit it in a run of its own"
             )
-    noted = _pull_notes(folder)
-    (work / STAMPS).write_bytes(orjson.dumps({"stamps": stamps, "notes": noted}))
+    described = _checkpoint_entries(folder)
+    (work / STAMPS).write_bytes(orjson.dumps({"stamps": stamps, "described": described}))
     return PreparedInputs(
         folder=folder,
         pulled=True,
@@ -259,112 +262,132 @@ PULL_NOTES = (
 )
 
 
-def _pull_notes(folder: Path) -> dict[str, dict[str, object]]:
-    """What the pull's checkpoint says of each hour that its files cannot, for the run to report
-    as findings: that the pull kept what the source served in different files together
-    (`files`) or kept records the source no longer served on `--refetch` (`earlier`), only
-    while the hour file is still the one the checkpoint describes; and, when an hour's files are
-    no longer those the checkpoint describes (edited, cut short, replaced since the pull),
-    what it says of them and what was found (`altered`), with a warning: the run archives what
-    the folder holds, and says so. Each hour file is hashed here once, as nothing else does."""
+# What a worker needs of an hour's checkpoint entry to check its files (`_checked`).
+CHECKED = ("records", "sha256", "unreadable", "unreadable_sha256", "files", "earlier")
+
+
+def _checkpoint_entries(folder: Path) -> dict[str, dict[str, dict[str, object]]] | None:
+    """What the pull's checkpoint says of each hour (`CHECKED`), for the workers to check the
+    hour's files against as they read them: `hours` as recorded, and `renamed`, what its
+    journal says of hour files a killed pull renamed and had not recorded yet; None when there
+    is no checkpoint to check against (a pull killed before it wrote one), or it is damaged,
+    with a warning."""
     recorded = _recorded_zone(folder)
     if recorded is None:
-        return {}
+        return None
     zone = recorded if recorded == "UTC" else f"UTC{recorded}"
     try:
-        hours = Checkpoint.load(folder, zone, read_only=True).hours
+        checkpoint = Checkpoint.load(folder, zone, read_only=True)
     except InputError as damaged:  # the hours' own files are what the run archives
         log.warning(
             "%s; hours served as different files, or holding records the source no longer "
             "served, or whose files were altered since the pull, go unreported",
             damaged,
         )
-        return {}
-    found: dict[str, dict[str, object]] = {}
-    for label, entry in hours.items():
-        path = folder / f"{label}.jsonl"
-        if not isinstance(entry.get("sha256"), str) or not path.exists():
-            continue
-        digest, lines = _hashed_lines(path)
-        notes: dict[str, object] = {
-            key: value
-            for key, least, _what in PULL_NOTES
-            if type(value := entry.get(key)) is int and value >= least
+        return None
+    return {
+        name: {
+            label: {key: entry[key] for key in CHECKED if key in entry}
+            for label, entry in entries.items()
         }
-        if notes and digest != entry["sha256"]:
-            lost = " and the ".join(
-                what.format(notes[key]) for key, _, what in PULL_NOTES if key in notes
-            )
-            log.warning(
-                "%s: not the file the pull's checkpoint describes, so the %s go unreported; "
-                "pull the hour again with --refetch",
-                shown(path),
-                lost,
-            )
-            notes = {}
-        altered = _altered(folder, label, entry, digest, lines)
-        if altered is not None:
-            notes["altered"] = altered
-        if notes:
-            found[label] = notes
-    for path in sorted(folder.glob("*.jsonl")):
-        match = PULLED_FILE.fullmatch(path.name)
-        if match is not None and match[1] not in hours:
-            digest, lines = _hashed_lines(path)
-            log.warning(
-                "%s: an hour file the pull's checkpoint does not describe (%d lines found; a "
-                "pull killed before it recorded the hour leaves one: pull again to record it); "
-                "archived as it is now, with a high finding",
-                shown(path),
-                lines,
-            )
-            seen = {"lines": lines, "sha256": digest}
-            found[match[1]] = {"altered": {"file": path.name, "checkpoint": None, "found": seen}}
-    return found
+        for name, entries in (
+            ("hours", checkpoint.hours),
+            ("renamed", checkpoint.renamed_unrecorded()),
+        )
+    }
+
+
+def _checked(
+    folder: Path, label: str, entry: dict[str, object] | None, hour: Digest, pieces: Digest | None
+) -> dict[str, object]:
+    """What the pull's checkpoint says of the hour (`entry`, None when it describes none) that
+    its files cannot, found as the hour was read (`hour`, `pieces`), for the run to report as
+    findings: that the pull kept what the source served in different files together (`files`)
+    or kept records the source no longer served on `--refetch` (`earlier`), only while the hour
+    file is still the one the checkpoint describes; and, when the hour's files are no longer
+    those the checkpoint describes (edited, cut short, replaced or added since the pull), what
+    it says of them and what was found (`altered`), with a warning: the run archives what the
+    folder holds, and says so."""
+    path = folder / f"{label}.jsonl"
+    if entry is None:
+        log.warning(
+            "%s: an hour file the pull's checkpoint does not describe (%d lines found; a "
+            "pull killed before it recorded the hour leaves one: pull again to record it); "
+            "archived as it is now, with a high finding",
+            shown(path),
+            hour.lines,
+        )
+        seen = {"lines": hour.lines, "sha256": hour.sha256}
+        return {"altered": {"file": path.name, "checkpoint": None, "found": seen}}
+    if not isinstance(entry.get("sha256"), str):
+        return {}
+    notes: dict[str, object] = {
+        key: value
+        for key, least, _what in PULL_NOTES
+        if type(value := entry.get(key)) is int and value >= least
+    }
+    if notes and hour.sha256 != entry["sha256"]:
+        lost = " and the ".join(
+            what.format(notes[key]) for key, _, what in PULL_NOTES if key in notes
+        )
+        log.warning(
+            "%s: not the file the pull's checkpoint describes, so the %s go unreported; "
+            "pull the hour again with --refetch",
+            shown(path),
+            lost,
+        )
+        notes = {}
+    altered = _altered(folder, label, entry, hour, pieces)
+    if altered is not None:
+        notes["altered"] = altered
+    return notes
 
 
 def _altered(
-    folder: Path, label: str, entry: dict[str, object], digest: str, lines: int
+    folder: Path, label: str, entry: dict[str, object], hour: Digest, pieces: Digest | None
 ) -> dict[str, object] | None:
     """What the checkpoint says of the hour's files and what was found, when they differ (the
-    hour file by its sha256, its unreadable pieces, which the checkpoint only counts, by their
-    number), each named in a warning; else None."""
-    hour, pieces = folder / f"{label}.jsonl", folder / f"{label}.unreadable.txt"
+    hour file by its sha256, its unreadable pieces by their sha256 too, or by their number in a
+    checkpoint from before it kept theirs), each named in a warning; else None."""
+    path, pieces_path = folder / f"{label}.jsonl", folder / f"{label}.unreadable.txt"
     records, described = entry.get("records"), entry.get("unreadable", 0)
-    kept = _hashed_lines(pieces)[1] if pieces.exists() else 0
-    if digest == entry["sha256"] and kept == described:
+    recorded = entry.get("unreadable_sha256")
+    kept, kept_sha256 = (pieces.lines, pieces.sha256) if pieces is not None else (0, None)
+    same_pieces = kept == described and (not isinstance(recorded, str) or kept_sha256 == recorded)
+    if hour.sha256 == entry["sha256"] and same_pieces:
         return None
     said: dict[str, object] = {"records": records, "sha256": entry["sha256"]}
-    seen: dict[str, object] = {"lines": lines, "sha256": digest}
-    if digest != entry["sha256"]:
+    seen: dict[str, object] = {"lines": hour.lines, "sha256": hour.sha256}
+    if hour.sha256 != entry["sha256"]:
         log.warning(
             "%s: not the file the pull's checkpoint describes (%s records, %d lines found); "
             "archived as it is now, with a high finding",
-            shown(hour),
+            shown(path),
             records,
-            lines,
+            hour.lines,
         )
-    if kept != described:
+    if not same_pieces:
         said["pieces"], seen["pieces"] = described, kept
+        if isinstance(recorded, str):
+            said["pieces_sha256"], seen["pieces_sha256"] = recorded, kept_sha256
+    if kept != described:
         log.warning(
             "%s: not the file the pull's checkpoint describes (%s unreadable pieces, %d found); "
             "archived as it is now, with a high finding",
-            shown(pieces),
+            shown(pieces_path),
             described,
             kept,
         )
-    return {"file": hour.name, "checkpoint": said, "found": seen}
-
-
-def _hashed_lines(path: Path) -> tuple[str, int]:
-    """The SHA-256 of a file of the pull folder and its lines (one unended counts), read once."""
-    digest, lines, last = hashlib.sha256(), 0, b"\n"
-    with open_operator_file(path, "file of auditor pull") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-            lines += block.count(b"\n")
-            last = block[-1:]
-    return digest.hexdigest(), lines + (last != b"\n")
+    elif not same_pieces:
+        log.warning(
+            "%s: not the file the pull's checkpoint describes (its %s unreadable pieces, sha256 "
+            "%s; sha256 %s found); archived as it is now, with a high finding",
+            shown(pieces_path),
+            described,
+            recorded,
+            kept_sha256,
+        )
+    return {"file": path.name, "checkpoint": said, "found": seen}
 
 
 def _pull_zone(folder: Path, given: str | None) -> str:
@@ -461,7 +484,7 @@ class LocalHoursSource(Source):
         self.pulled = pulled
         self.stamps = stamps
         self._seen: dict[str, Stamp] | None = None
-        self._notes: dict[str, dict[str, object]] = {}
+        self._described: dict[str, dict[str, dict[str, object]]] | None = None
 
     def describe(self) -> dict[str, str]:
         return {
@@ -471,29 +494,37 @@ class LocalHoursSource(Source):
         }
 
     def fetch(self, partition: Partition, spill_dir: Path | None = None) -> PartitionResult:
-        """As `Source.fetch`, with what the pull's checkpoint says of the hour (`_pull_notes`)."""
-        result = super().fetch(partition, spill_dir)
+        """As `Source.fetch`, with what the pull's checkpoint says of the hour that its files
+        cannot (`_checked`), checked against them as they are read."""
         if not self.pulled:
+            return super().fetch(partition, spill_dir)
+        label, read = partition.label(self.hour_timezone), _Read()
+        result = settle(partition, self._pulled(label, read), self.entity_fields, spill_dir)
+        described = self._checkpoint()
+        if described is None or read.hour is None:
             return result
-        self._stamps()
-        notes = self._notes.get(partition.label(self.hour_timezone))
+        entry = described["hours"].get(label)
+        renamed = described["renamed"].get(label)
+        if renamed is not None and renamed.get("sha256") == read.hour.sha256:
+            entry = renamed  # the file a killed pull renamed, as its journal line describes it
+        notes = _checked(self.folder, label, entry, read.hour, read.pieces)
         return replace(result, **notes) if notes else result
 
     def served(self, partition: Partition) -> Iterator[Record | Unreadable]:
         if not self.pulled:
             return read_sorted_hour(self.folder, partition)
-        return self._pulled(partition.label(self.hour_timezone))
+        return self._pulled(partition.label(self.hour_timezone), _Read())
 
-    def _pulled(self, label: str) -> Iterator[Record | Unreadable]:
+    def _pulled(self, label: str, read: _Read) -> Iterator[Record | Unreadable]:
         """The hour file's records (a line that is not one as an unreadable piece), then the
-        pieces the pull kept as unreadable."""
+        pieces the pull kept as unreadable; each file's digest noted in `read` once read."""
         hour, pieces = f"{label}.jsonl", f"{label}.unreadable.txt"
         seen = self._stamps()
         if hour not in seen and f"{label}{EXPIRED}" in seen:
             raise self._expired(label, f"{label}{EXPIRED}")
         if hour not in seen:
             raise InputError(f"{shown(self.folder / hour)}: the hour was not pulled; pull it first")
-        for parsed in self._read(hour, read_file):
+        for parsed in self._read(hour, lambda path: _records(path, read)):
             if parsed.record is None:
                 yield Unreadable(
                     f"{hour}:{parsed.line}", parsed.error or "not a record", parsed.raw
@@ -501,7 +532,7 @@ class LocalHoursSource(Source):
             else:
                 yield parsed.record
         if pieces in seen:
-            for number, raw in enumerate(self._read(pieces, _lines), start=1):
+            for number, raw in enumerate(self._read(pieces, lambda p: _lines(p, read)), start=1):
                 yield Unreadable(f"{pieces}:{number}", _reason(raw), raw)
         elif (self.folder / pieces).exists():
             raise changed(self.folder / pieces, "it appeared after the run began")
@@ -532,16 +563,37 @@ class LocalHoursSource(Source):
         if self._seen is None:
             loaded = orjson.loads(self.stamps.read_bytes()) if self.stamps else {}
             self._seen = {name: tuple(value) for name, value in loaded.get("stamps", {}).items()}
-            self._notes = loaded.get("notes", {})
+            self._described = loaded.get("described")
         return self._seen
 
+    def _checkpoint(self) -> dict[str, dict[str, dict[str, object]]] | None:
+        """What the pull's checkpoint says of each hour (`_checkpoint_entries`)."""
+        self._stamps()
+        return self._described
 
-def _lines(path: Path) -> Iterator[bytes]:
+
+@dataclass(slots=True)
+class _Read:
+    """The digests of an hour's files in a pull's folder, each noted once it has been read."""
+
+    hour: Digest | None = None
+    pieces: Digest | None = None
+
+
+def _records(path: Path, read: _Read) -> Iterator[ParsedLine]:
+    """The lines of an hour file (`jsonl.read_file`), hashed on the way."""
+    with digested(path, INPUT_FILE) as (reader, raw):
+        yield from read_opened(reader, str(path))
+        read.hour = raw.digest()
+
+
+def _lines(path: Path, read: _Read) -> Iterator[bytes]:
     """The lines of a pull's `.unreadable.txt`, each a piece as served (its line breaks were
-    written as spaces)."""
-    with open_operator_file(path, "file of unreadable lines") as handle:
-        for line in handle:
+    written as spaces), hashed on the way."""
+    with digested(path, "file of unreadable lines") as (reader, raw):
+        for line in reader:
             yield line[:-1] if line.endswith(b"\n") else line
+        read.pieces = raw.digest()
 
 
 def _reason(raw: bytes) -> str:

@@ -6,7 +6,8 @@ renamed; only then is the hour added to the checkpoint: a line appended to `chec
 folded into `checkpoint.json` (written the same way as an hour) after each of the first hours and
 then less often as it grows (`Checkpoint.added`). Served data that is not a record is kept
 verbatim, one piece a line, in `<YYYYMMDDHH>.unreadable.txt`, written before its hour file and
-counted in the checkpoint, never dropped (a `--refetch` keeps those only an earlier pull got
+counted in the checkpoint with the file's size and sha256 (a run from the folder checks it
+against them), never dropped (a `--refetch` keeps those only an earlier pull got
 after the new fetch's). An hour the source no longer keeps (`HourExpired`) is recorded too, with
 no records, so no later pull asks for it again: `<YYYYMMDDHH>.expired.txt` holds why in one
 line, written like an hour file (`.txt`: a run or `validate` reading the folder takes no such
@@ -282,6 +283,19 @@ class Checkpoint:
                 kept.append(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
         return kept
 
+    def renamed_unrecorded(self) -> dict[str, dict[str, Any]]:
+        """The entry each `renaming` line holds, by label, unless a later line recorded it: what
+        a pull killed between renaming an hour file and journaling it would have recorded,
+        vouching for the file only while it has the sha256 the line names (a line from before
+        entries were journaled with it holds none, and is left out)."""
+        return {
+            label: entry
+            for label, entry in self._ahead.items()
+            if isinstance(entry, dict)
+            and entry.get("sha256") == self.notes[label].get("sha256")
+            and self.hours.get(label) != entry
+        }
+
     def complete_file(self, label: str) -> dict[str, Any] | None:
         """The entry of an hour whose file is on disk with the recorded sha256, else None."""
         entry = self.hours.get(label)
@@ -371,8 +385,10 @@ def hour_entry(
     unreadable: int = 0,
     files: int = 1,
     earlier: int = 0,
+    pieces: tuple[int, str] | None = None,
 ) -> dict[str, Any]:
-    """What the checkpoint says of an hour file."""
+    """What the checkpoint says of an hour file, and of its unreadable pieces' file (`pieces`:
+    its size and sha256), which a run from the folder checks them against."""
     entry = {
         "start": format_instant(partition.start_ms),
         "records": written.records,
@@ -381,6 +397,8 @@ def hour_entry(
     }
     if unreadable:
         entry["unreadable"] = unreadable
+    if unreadable and pieces is not None:
+        entry["unreadable_bytes"], entry["unreadable_sha256"] = pieces
     if files > 1:
         entry["files"] = files
     if earlier:
@@ -406,15 +424,25 @@ def unreadable_path(folder: Path, label: str) -> Path:
 
 def _keep_unreadable(
     folder: Path, label: str, pieces: Sequence[Unreadable], earlier: _EarlierLines
-) -> None:
+) -> tuple[int, str] | None:
     """Writes the hour's unreadable pieces, then the `earlier` lines (or removes a stale file
-    when there are none), a piece at a time: an hour of garbage is not held whole."""
+    when there are none), a piece at a time: an hour of garbage is not held whole. Returns the
+    file's size and sha256, None without one."""
     path = unreadable_path(folder, label)
-    if pieces or earlier:
-        new = (piece.raw.replace(b"\n", b" ") + b"\n" for piece in pieces)
-        write_atomically(path, chain(new, (line + b"\n" for line in earlier)))
-    else:
+    if not pieces and not earlier:
         path.unlink(missing_ok=True)
+        return None
+    size = 0
+
+    def counted(lines: Iterable[bytes]) -> Iterator[bytes]:
+        nonlocal size
+        for line in lines:
+            size += len(line)
+            yield line
+
+    new = (piece.raw.replace(b"\n", b" ") + b"\n" for piece in pieces)
+    digest = write_atomically(path, counted(chain(new, (line + b"\n" for line in earlier))))
+    return size, digest
 
 
 def _piece_key(line: bytes) -> bytes:
@@ -482,13 +510,19 @@ def _expiry_reason(gone: HourExpired) -> str:
     return shown(gone.reason)
 
 
-def _unreadable_count(folder: Path, label: str) -> int:
-    """The lines of the hour's unreadable file, counted in pieces: each may be a long one."""
+def _unreadable_file(folder: Path, label: str) -> tuple[int, tuple[int, str] | None]:
+    """The lines of the hour's unreadable file, counted in pieces (each may be a long one), and
+    its size and sha256 (None without the file), in one read."""
     path = unreadable_path(folder, label)
     if not path.exists():
-        return 0
+        return 0, None
+    digest, lines, size = hashlib.sha256(), 0, 0
     with open_operator_file(path, "file of unreadable lines") as handle:
-        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            lines += block.count(b"\n")
+            size += len(block)
+    return lines, (size, digest.hexdigest())
 
 
 def _records_of(path: Path) -> Iterator[Record]:
@@ -597,14 +631,17 @@ def _pull_hour(
         result, earlier = _with_earlier(source, partition, label, checkpoint, result, done)
     unreadable = len(result.unreadable) + len(earlier_pieces)
     written = _Written(result.conflicts)
+    pieces: tuple[int, str] | None = None
+
+    def entry(digest: str) -> dict[str, Any]:
+        return hour_entry(partition, written, digest, unreadable, result.files, earlier, pieces)
 
     def renaming(digest: str) -> None:
-        entry = hour_entry(partition, written, digest, unreadable, result.files, earlier)
-        checkpoint.renaming(label, entry)
+        checkpoint.renaming(label, entry(digest))
 
     try:
         expired_path(checkpoint.folder, label).unlink(missing_ok=True)
-        _keep_unreadable(checkpoint.folder, label, result.unreadable, earlier_pieces)
+        pieces = _keep_unreadable(checkpoint.folder, label, result.unreadable, earlier_pieces)
         digest = write_atomically(
             path,
             written.lines(record for record, _content in result.entries()),
@@ -613,7 +650,7 @@ def _pull_hour(
     finally:
         result.close()
     crashpoints.reached("pull.renamed")
-    checkpoint.add(label, hour_entry(partition, written, digest, unreadable, result.files, earlier))
+    checkpoint.add(label, entry(digest))
     checkpoint.added(label)
     for line, problem in enumerate(result.unreadable, start=1):
         log.warning(
@@ -761,13 +798,13 @@ def _adopted(partition: Partition, label: str, checkpoint: Checkpoint) -> dict[s
         or (noted is not None and noted.get("sha256") == file_sha256(path))
     ):
         written = _adopt(path, partition)
-        unreadable = _unreadable_count(folder, label)
+        unreadable, pieces = _unreadable_file(folder, label)
         digest = file_sha256(path)
         noted = checkpoint.notes.get(label, {})
         files, earlier = noted.get("files", 1), noted.get("earlier", 0)
         if noted.get("sha256") != digest or type(files) is not int or type(earlier) is not int:
             files, earlier = 1, 0
-        entry = hour_entry(partition, written, digest, unreadable, files, earlier)
+        entry = hour_entry(partition, written, digest, unreadable, files, earlier, pieces)
         checkpoint.add(label, entry)
     elif entry is None and expired_path(folder, label).exists():
         entry = checkpoint.add_expired(partition, label, read_expiry(expired_path(folder, label)))
