@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import re
@@ -318,7 +319,7 @@ def _checked(
             hour.lines,
         )
         seen = {"lines": hour.lines, "sha256": hour.sha256}
-        return {"altered": {"file": path.name, "checkpoint": None, "found": seen}}
+        return {"altered": {"file": shown(path.name), "checkpoint": None, "found": seen}}
     if not isinstance(entry.get("sha256"), str):
         return {}
     notes: dict[str, object] = {
@@ -387,7 +388,7 @@ def _altered(
             recorded,
             kept_sha256,
         )
-    return {"file": path.name, "checkpoint": said, "found": seen}
+    return {"file": shown(path.name), "checkpoint": said, "found": seen}
 
 
 def _pull_zone(folder: Path, given: str | None) -> str:
@@ -428,7 +429,11 @@ def _described(paths: list[Path], files: int, identity: object) -> str:
     names = [shown(path.name or path.resolve().name) for path in paths]
     if len(names) > NAMES_SHOWN:
         names[NAMES_SHOWN:] = [f"{len(names) - NAMES_SHOWN} more"]
-    digest = hashlib.sha256(orjson.dumps(identity)).hexdigest()
+    try:
+        stamped = orjson.dumps(identity)
+    except orjson.JSONEncodeError:  # a name not in UTF-8: its bytes, as the file system has them
+        stamped = json.dumps(identity, ensure_ascii=False).encode(errors="surrogateescape")
+    digest = hashlib.sha256(stamped).hexdigest()
     return f"local files {', '.join(names)} ({files} files, stat sha256 {digest[:16]})"
 
 

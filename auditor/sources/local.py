@@ -316,7 +316,10 @@ class LocalFileSource(Source):
                 if not self.keep_unreadable:
                     raise InputError(f"{shown(path)}, line {parsed.line}: {parsed.error}")
                 error = parsed.error or "not a record"
-                item, instant = Unreadable(f"{path.name}:{parsed.line}", error, parsed.raw), None
+                item, instant = (
+                    Unreadable(f"{shown(path.name)}:{parsed.line}", error, parsed.raw),
+                    None,
+                )
             else:
                 item = parsed.record
                 instant = timestamp_ms(item)
