@@ -38,6 +38,9 @@ DECODED_MEMO_SIZE: Final = 2_048  # texts (4.3 MB at most) and hits among them, 
 DECODED_TEXT_LIMIT: Final = 512  # characters of such a text (a shared link with percent-escapes)
 BLIND_KEY_LIMIT: Final = 256  # UTF-8 bytes of a text remembered by its digit-blind key
 _ZERO_DIGITS: Final = bytes.maketrans(b"123456789", b"000000000")
+# The byte "0" as an int: `b"0" in raw` first reads its operand as an integer, and formats and
+# clears a TypeError when it is not (~1,800 instructions); an int is one `memchr`.
+_ZERO_BYTE: Final = 0x30
 TextMatches = tuple[tuple[KeywordHit, ...], tuple[PiiHit, ...]]
 """The keyword and sensitive-data hits in one text."""
 Hit = TypeVar("Hit", KeywordHit, PiiHit)
@@ -146,7 +149,7 @@ class PolicyEngine:
             entry = blind.get(key)
             if entry is None:
                 term_hits, roles = self._terms(text)
-                digits = key is not raw or b"0" in raw
+                digits = key is not raw or _ZERO_BYTE in raw
                 entry = (
                     tuple(term_hits),
                     roles,
