@@ -475,3 +475,17 @@ def test_a_period_past_the_year_9999_ends_at_its_last_instant_whatever_the_time_
     untils = {rules.decide(record(sent=SENT + hours * 3_600_000))[0] for hours in (0, 5, 23)}
 
     assert untils == {parse_instant("9999-12-31T23:59:59.999Z")}
+
+
+def test_a_period_past_the_year_9999_is_kept_when_judged_at_the_calendars_last_instant(tmp_path):
+    """Kept for ever ends at the last instant; judged there (`scan --now
+    9999-12-31T23:59:59.999Z`, the instant `due` names for that day) it was ended and deleted
+    (small31): judged as the instant before, where no other retention ends, as `due` does."""
+    body = """
+        retention:
+          default: {id: forever, keep_for: 100000y, then: delete}
+        """
+    rules = decider(tmp_path, body, "9999-12-31T23:59:59.999Z")
+    until, verdict = rules.decide(record())
+
+    assert (until, verdict.disposition) == (parse_instant("9999-12-31T23:59:59.999Z"), "keep")

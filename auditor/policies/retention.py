@@ -214,6 +214,9 @@ class RetentionDecider:
     """
 
     def __init__(self, policy: Policy, now_ms: int) -> None:
+        # a retention kept for ever ends at the calendar's last instant: judged there, it is
+        # judged as the instant before, where no other ends (as `due.judged_at` does)
+        now_ms = min(now_ms, LATEST_MS - 2)
         self.now_ms = now_ms
         self._scoped = tuple((1 << bit, rule) for bit, rule in enumerate(policy.rules))
         self._always = tuple(rule for rule in (policy.default, policy.floor) if rule is not None)
