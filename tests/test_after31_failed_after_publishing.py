@@ -4,6 +4,7 @@ would take a done run for one to redo."""
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 
 import pytest
@@ -107,3 +108,27 @@ def test_an_internal_error_before_the_commit_still_says_nothing_was_published(
         f"the auditor: nothing was published, progress is kept; {TAIL}"
     )
     assert completed_runs(tmp_path) == 0
+
+
+def test_a_refusal_after_publishing_says_the_bag_was_published(
+    emulator, keys, tmp_path, monkeypatch
+):
+    """A full disk met after the bag was published is told as a refusal (exit 2), with the run
+    it did not undo."""
+
+    def reached(name: str) -> None:
+        if name == "archive.published":
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(crashpoints, "reached", reached)
+
+    result = invoke(_args(emulator, keys, tmp_path))
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("auditor: error: ")
+    assert result.stderr.endswith(
+        f"No space left on device; run 1's bag {tmp_path / 'archive' / BAG} was published and "
+        "recorded in the state (the run is done: running again does not redo it); what failed "
+        "came after: its summary was not printed and this exit code does not tell its findings "
+        "(its report does)\n"
+    ), result.stderr

@@ -86,3 +86,32 @@ def _stop_at_first_journal_line(number: signal.Signals):
             _RaisesWhenCollected(number)
 
     return reached
+
+
+def test_an_internal_error_in_the_second_hour_keeps_the_first_and_says_so(
+    emu, tmp_path, monkeypatch
+):
+    journaled = []
+
+    def reached(name: str) -> None:
+        if name == "pull.journaled":
+            journaled.append(name)
+            if len(journaled) == 2:
+                raise RuntimeError("broken in the second hour")
+
+    monkeypatch.setattr(crashpoints, "reached", reached)
+
+    failed = invoke(emu, tmp_path)
+
+    assert failed.exit_code == 70, failed.output
+    assert failed.stderr == (
+        "auditor: internal error (RuntimeError: broken in the second hour); this is a bug in the "
+        "auditor: the hours written so far are kept, pull again to resume; run with -vv for the "
+        "traceback and report it\n"
+    )
+    monkeypatch.undo()
+    resumed = invoke(emu, tmp_path)
+    assert resumed.exit_code == 0, resumed.output
+    statuses = [text.split()[:2] for text in resumed.stdout.splitlines()[:3]]
+    assert statuses[0] == [HOURS[0], "done"] and statuses[2] == [HOURS[2], "pulled"]
+    assert recorded(tmp_path) == HOURS
