@@ -13,6 +13,7 @@ class DurableRun:
     sequence: int
     bag: Path
     published: bool = False
+    earlier: bool = False  # committed by an earlier run that was stopped before publishing
 
 
 _runs: list[DurableRun] = []
@@ -34,6 +35,12 @@ def published(sequence: int, bag: Path) -> None:
             run.published = True
             return
     _runs.append(DurableRun(sequence, bag, published=True))
+
+
+def finished(sequence: int, bag: Path) -> None:
+    """The bag of run `sequence`, committed by an earlier run that was stopped before it
+    renamed it, is published now."""
+    _runs.append(DurableRun(sequence, bag, published=True, earlier=True))
 
 
 def runs() -> tuple[DurableRun, ...]:

@@ -505,7 +505,7 @@ def _publish_committed(state: State, out_dir: Path) -> None:
         check_bag_format(partial, "chain a run onto")  # the head `_refuse_a_newer_head` missed
         log.warning("publishing %s, committed by a run that was stopped before renaming it", final)
         publish_bag(partial, final)
-        durable.published(last.sequence, final)
+        durable.finished(last.sequence, final)
     for spool in (out_dir / layout.SPOOL_FOLDER).glob("run-*"):
         if int(spool.name.split("-")[1]) <= last.sequence:
             shutil.rmtree(spool, ignore_errors=True)

@@ -89,10 +89,22 @@ def test_an_internal_error_between_commit_and_publishing_says_the_next_run_publi
         "the auditor: run 1 is recorded in the state but its bag was not yet renamed to "
         f"{tmp_path / 'archive' / BAG}: the next run publishes it; {TAIL}"
     )
+    later = [*args[: args.index("--since")], "--since", "2026-11-01T02:00Z"]
+    later += ["--until", "2026-11-01T03:00Z", "--as-of", "2026-11-01T03:00Z"]
+    later += args[args.index("--as-of") + 2 :]
+    monkeypatch.setattr(crashpoints, "reached", _breaking_at("archive.signed"))
+    next_run = invoke(later)
+    assert next_run.exit_code == EXIT_INTERNAL, next_run.output
+    assert next_run.stderr == (
+        "auditor: internal error (RuntimeError: broken at archive.signed); this is a bug in the "
+        f"auditor: run 1's bag {tmp_path / 'archive' / BAG}, which a stopped run had recorded in "
+        f"the state, was published; this run published nothing, progress is kept; {TAIL}"
+    )
+    assert (tmp_path / "archive" / BAG).is_dir() and completed_runs(tmp_path) == 1
     monkeypatch.undo()
-    again = invoke(args)
+    again = invoke(later)
     assert again.exit_code == 0, again.output
-    assert (tmp_path / "archive" / BAG).is_dir()
+    assert completed_runs(tmp_path) == 2
 
 
 def test_an_internal_error_before_the_commit_still_says_nothing_was_published(

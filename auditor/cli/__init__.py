@@ -255,6 +255,8 @@ def _failed(error: Exception, ctx: click.Context) -> int:
     log.debug("internal error", exc_info=True)
     reason = " ".join(f"{type(error).__name__}: {error}".split())[:300]
     kept = done or _KEPT.get(ctx.invoked_subcommand or "", "")
+    if done and _nothing_of_its_own() and ctx.invoked_subcommand in ("run", "demo"):
+        kept = f"{done}; this run published nothing, progress is kept"
     click.echo(
         f"auditor: internal error ({reason}); this is a bug in the auditor{kept and f': {kept}'}; "
         "run with -vv for the traceback and report it",
@@ -271,13 +273,26 @@ _KEPT = {
 }
 
 
+def _nothing_of_its_own() -> bool:
+    """Whether no run of this command was recorded (an earlier run's bag may have been
+    published on its behalf)."""
+    from auditor import durable
+
+    return all(run.earlier for run in durable.runs())
+
+
 def _durable_told() -> str:
     """The runs this command recorded in the state, and whether their bags were published."""
     from auditor import durable
 
     told = []
     for run in durable.runs():
-        if run.published:
+        if run.earlier:
+            told.append(
+                f"run {run.sequence}'s bag {run.bag}, which a stopped run had recorded in the "
+                "state, was published"
+            )
+        elif run.published:
             told.append(
                 f"run {run.sequence}'s bag {run.bag} was published and recorded in the state "
                 "(the run is done: running again does not redo it); what failed came after: its "
