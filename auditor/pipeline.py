@@ -37,7 +37,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from auditor import __version__, crashpoints, disks, unrecorded
+from auditor import __version__, crashpoints, disks, durable, unrecorded
 from auditor.archive import layout
 from auditor.archive.bag import BagWriter, partial_path_for, publish_bag
 from auditor.archive.baginfo import check_bag_format, parse_bag_info
@@ -505,6 +505,7 @@ def _publish_committed(state: State, out_dir: Path) -> None:
         check_bag_format(partial, "chain a run onto")  # the head `_refuse_a_newer_head` missed
         log.warning("publishing %s, committed by a run that was stopped before renaming it", final)
         publish_bag(partial, final)
+        durable.finished(last.sequence, final)
     for spool in (out_dir / layout.SPOOL_FOLDER).glob("run-*"):
         if int(spool.name.split("-")[1]) <= last.sequence:
             shutil.rmtree(spool, ignore_errors=True)
@@ -890,8 +891,10 @@ class _Archiver:
                     bag_path=final.name,
                     outcome=outcome.to_dict(),
                 )
+        durable.committed(self.run.sequence, final)
         crashpoints.reached("archive.committed")
         publish_bag(summary.path, final)
+        durable.published(self.run.sequence, final)
         crashpoints.reached("archive.published")
         shutil.rmtree(self.spool_dir, ignore_errors=True)
         return outcome

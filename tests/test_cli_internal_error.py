@@ -27,8 +27,7 @@ def test_an_unexpected_exception_is_one_line_and_exit_70(monkeypatch, tmp_path):
     assert result.exit_code == EXIT_INTERNAL == 70
     assert result.stderr == (
         "auditor: internal error (ValueError: invalid literal for int() with base 10: '\u00b2'); "
-        "this is a bug in the auditor: nothing was published, progress is kept; run with -vv "
-        "for the traceback and report it\n"
+        "this is a bug in the auditor; run with -vv for the traceback and report it\n"
     )
 
 

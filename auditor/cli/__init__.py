@@ -156,6 +156,9 @@ class AuditorGroup(LazyGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):
+        from auditor import durable  # not for --help, which imports no more than click
+
+        durable.forget()
         try:
             _import_held("orjson")
             return super().invoke(ctx)
@@ -238,23 +241,70 @@ def _stdout_closed() -> bool:
 
 
 def _failed(error: Exception, ctx: click.Context) -> int:
-    """The line and exit code of a command that failed."""
+    """The line and exit code of a command that failed, saying which runs it made durable
+    before it failed: those are done, and running again would not redo them."""
+    done = _durable_told()
     if isinstance(error, AuditorError):
-        click.echo(f"auditor: error: {error}", err=True)
+        click.echo(f"auditor: error: {error}{done and f'; {done}'}", err=True)
         return error.exit_code
+    command = f"{ctx.command_path} {ctx.invoked_subcommand or ''}".strip()
     if isinstance(error, (OSError, sqlite3.Error)):
         log.debug("refused by the system", exc_info=True)
-        command = f"{ctx.command_path} {ctx.invoked_subcommand or ''}".strip()
-        click.echo(f"auditor: error: {_refusal(error, command)}", err=True)
+        click.echo(f"auditor: error: {_refusal(error, command)}{done and f'; {done}'}", err=True)
         return EXIT_USAGE
     log.debug("internal error", exc_info=True)
     reason = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+    kept = done or _KEPT.get(ctx.invoked_subcommand or "", "")
+    if done and _nothing_of_its_own() and ctx.invoked_subcommand in ("run", "demo"):
+        kept = f"{done}; this run published nothing, progress is kept"
     click.echo(
-        f"auditor: internal error ({reason}); this is a bug in the auditor: nothing was "
-        "published, progress is kept; run with -vv for the traceback and report it",
+        f"auditor: internal error ({reason}); this is a bug in the auditor{kept and f': {kept}'}; "
+        "run with -vv for the traceback and report it",
         err=True,
     )
     return EXIT_INTERNAL
+
+
+# What an internal error leaves of the commands that keep progress, when no run was made durable.
+_KEPT = {
+    "run": "nothing was published, progress is kept",
+    "demo": "nothing was published, progress is kept",
+    "pull": "the hours written so far are kept, pull again to resume",
+}
+
+
+def _nothing_of_its_own() -> bool:
+    """Whether no run of this command was recorded (an earlier run's bag may have been
+    published on its behalf)."""
+    from auditor import durable
+
+    return all(run.earlier for run in durable.runs())
+
+
+def _durable_told() -> str:
+    """The runs this command recorded in the state, and whether their bags were published."""
+    from auditor import durable
+
+    told = []
+    for run in durable.runs():
+        if run.earlier:
+            told.append(
+                f"run {run.sequence}'s bag {run.bag}, which a stopped run had recorded in the "
+                "state, was published"
+            )
+        elif run.published:
+            told.append(
+                f"run {run.sequence}'s bag {run.bag} was published and recorded in the state "
+                "(the run is done: running again does not redo it); what failed came after: its "
+                "summary was not printed and this exit code does not tell its findings (its "
+                "report does)"
+            )
+        else:
+            told.append(
+                f"run {run.sequence} is recorded in the state but its bag was not yet renamed "
+                f"to {run.bag}: the next run publishes it"
+            )
+    return "; ".join(told)
 
 
 # Each command's module, imported when that command runs, and the sentence `--help` lists for it

@@ -13,8 +13,8 @@ EXIT_CODES_HELP = """\b
        kept: run again to resume)
     4  another run holds the lock on the state database, or another
        program has it open
-   70  an internal error: a bug in the auditor (nothing published,
-       progress kept)
+   70  an internal error: a bug in the auditor (its line says whether a
+       run's bag was published; else progress kept)
   130  interrupted by SIGINT (Ctrl-C); progress kept: run again to resume
   141  the reader of its output went away (a closed pipe, as in | head)
   143  terminated by SIGTERM (systemd, Kubernetes, kill); progress kept

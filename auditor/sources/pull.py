@@ -49,6 +49,7 @@ from auditor.fsutil import fsync_folders, make_folders, write_atomically
 from auditor.jsonl import read_file, record_line
 from auditor.operator_files import open_operator_file, read_operator_file
 from auditor.partitions import Partition, check_forwards, format_instant, partitions_between
+from auditor.processes import raise_kept, stops_kept
 from auditor.records import Record, msg_id
 from auditor.sources.interface import (
     HourExpired,
@@ -563,6 +564,10 @@ def pull(
     ready is left out of the checkpoint and listed; one it no longer keeps is recorded as
     expired, with no records, and listed; other source errors stop the pull with every
     completed hour kept.
+
+    A Ctrl-C or SIGTERM whose exception Python only printed (its handler ran in a finalizer)
+    is kept and raised again once the hour it came in is recorded, not lost: the pull went on
+    to its last hour and exited 0.
     """
     check_forwards(since_ms, until_ms)
     folder = Path(out_dir)
@@ -574,17 +579,19 @@ def pull(
         ) from None
     zone = source.hour_timezone.tzname(None) or "UTC"
     outcomes: list[HourOutcome] = []
-    with _exclusive(folder):
+    with _exclusive(folder), stops_kept() as stops:
         for stray in folder.glob(".*.tmp"):
             stray.unlink()
         checkpoint = Checkpoint.load(folder, zone)
         try:
             for partition in partitions_between(since_ms, until_ms):
+                raise_kept(stops)
                 outcome = _pull_hour(source, partition, checkpoint, refetch)
                 outcomes.append(outcome)
                 log.info("hour %s: %s, %d records", outcome.label, outcome.status, outcome.records)
                 if on_hour is not None:
                     on_hour(outcome)
+            raise_kept(stops)
         except BaseException:
             # A source that failed stops the pull with every completed hour listed; the journal
             # holds them already, so a save the same full disk refuses must not hide the error.
@@ -592,6 +599,7 @@ def pull(
                 checkpoint.save()
             raise
         checkpoint.save()
+        raise_kept(stops)
     outside = source.held_outside(since_ms, until_ms)
     if outside:
         log.warning("%s", outside)
