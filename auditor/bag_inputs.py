@@ -1,7 +1,8 @@
 """Inputs named on a command line that may be bags: `scan` and `validate` read a bag (or a
 folder of them, as a run's out folder) as the records it archived, the lines of its
-`data/records/*.jsonl` each taken out of its `{"record", "salt", "seq"}` line. Read as plain JSON
-lines, a bag gave its wrapper objects, findings and attachment index as records."""
+`data/records/*.jsonl` each taken out of its `{"record", "salt", "seq"}` line, and the lines it kept
+verbatim in `data/unreadable/` as plain JSON lines. Read as plain JSON lines, a bag gave its
+wrapper objects, findings and attachment index as records."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from pathlib import Path
 
 from auditor.archive import layout
 from auditor.archive.baginfo import check_bag_format, parse_bag_info, sequence_of
-from auditor.archive.untrusted import TAG_FILE_LIMIT, read_bag_file, record_files
+from auditor.archive.untrusted import (
+    TAG_FILE_LIMIT,
+    read_bag_file,
+    record_files,
+    unreadable_files,
+)
 from auditor.jsonl import ParsedLine, expand_inputs
 
 log = logging.getLogger(__name__)
@@ -27,19 +33,25 @@ def input_files(
     """The files to read, each with whether its lines are a bag's archived lines; the inputs
     that are not bags are listed by `expand`."""
     found: list[tuple[Path, bool]] = []
+    read: list[Path] = []  # the bags, whose format is checked before any is read
     seen: dict[bytes, Path] = {}
     runs: dict[tuple[Path, int], Path] = {}
     for item in inputs:
         path = Path(item)
         bags = _bags_in(path)
         if bags:
+            read.extend(bags)
             for bag in bags:
                 if not _warn_of_a_copy(bag, seen):
                     _warn_of_a_rerun(bag, runs)
                 found.extend((record_file, True) for record_file in record_files(bag))
+                # kept verbatim, read as plain lines: a record without an RFC 8785 form is
+                # still a message to judge, served garbage a line that is none
+                found.extend((piece_file, False) for piece_file in unreadable_files(bag))
         else:
             found.extend((file, _in_a_bag(file)) for file in expand([path]))
-    for bag in dict.fromkeys(file.parents[2] for file, archived in found if archived):
+    read.extend(file.parents[2] for file, archived in found if archived)  # record files named
+    for bag in dict.fromkeys(read):
         check_bag_format(bag, command)
     return found
 

@@ -6,6 +6,7 @@ and a keyword in it is found, as `auditor scan` finds it (probe31; stages.py, xh
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -19,9 +20,9 @@ CUT = "1300000000000000002"
 
 
 @pytest.fixture(scope="module")
-def findings(tmp_path_factory) -> list[dict]:
-    """The findings of a run over two messages of custodian user0007 (example policy's hold
-    matter-2026-017), the second cut inside an emoji."""
+def bag(tmp_path_factory) -> Path:
+    """The bag of a run over two messages of custodian user0007 (example policy's hold
+    matter-2026-017), the second cut inside an emoji, and a line that is no record."""
     folder = tmp_path_factory.mktemp("surrogate")
     keys = generate_key_files(folder / "keys", identity="auditor@test")
     lines = [
@@ -39,7 +40,7 @@ def findings(tmp_path_factory) -> list[dict]:
         for n, text in enumerate(["the kickback is ready", "the kickback is ready \ud83d"])
     ]
     export = folder / "export.jsonl"
-    export.write_text("".join(line + "\n" for line in lines))
+    export.write_text("".join(line + "\n" for line in [*lines, "not a record"]))
     result = CliRunner().invoke(
         main,
         [
@@ -51,6 +52,11 @@ def findings(tmp_path_factory) -> list[dict]:
     )
     assert result.exit_code == 0, result.output
     (bag,) = (folder / "archive").glob("run-*")
+    return bag
+
+
+@pytest.fixture(scope="module")
+def findings(bag) -> list[dict]:
     return [json.loads(line) for line in (bag / "data/findings.jsonl").read_text().splitlines()]
 
 
@@ -64,3 +70,19 @@ def test_the_whole_message_is_held_and_its_keyword_found(findings):
 
 def test_the_message_cut_inside_an_emoji_is_held_and_its_keyword_found(findings):
     assert {"not-canonical-json", "matter-2026-017", "en-misconduct"} <= rules_about(findings, CUT)
+
+
+def test_a_scan_of_the_bag_judges_the_message_it_kept_verbatim_and_tells_the_other_line(bag):
+    """`scan BAG` read `data/records/` alone, so a new policy applied to a bag missed the
+    messages kept in `data/unreadable/`: they are read there as plain JSON lines."""
+    result = CliRunner().invoke(
+        main,
+        ["scan", str(bag), "--policies", str(example_policy()), "--findings", "-"],
+    )
+    assert result.exit_code == 1, result.output
+    scanned = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert {"matter-2026-017", "en-misconduct"} <= rules_about(scanned, CUT)
+    (garbage,) = [finding for finding in scanned if finding["category"] == "parse"]
+    assert (
+        garbage["details"]["file"].endswith(".txt") and "unreadable" in garbage["details"]["file"]
+    )

@@ -20,6 +20,7 @@ ROOT_FILES = (*TAG_FILES, TAGMANIFEST, SIGNATURE, SSH_SIGNATURE)
 DATA = "data"
 RECORDS = "data/records"
 RECORDS_SUFFIX = ".jsonl"
+UNREADABLE = "data/unreadable"  # what a run kept verbatim: served garbage, records without RFC 8785
 ATTACHMENTS = "data/attachments/sha256"
 ATTACHMENT_INDEX = "data/attachments.jsonl"
 FINDINGS = "data/findings.jsonl"

@@ -122,6 +122,17 @@ def record_files(bag: Path) -> list[Path]:
     )
 
 
+def unreadable_files(bag: Path) -> list[Path]:
+    """The files of `bag` that keep what its run could not archive as records (`HOUR.txt`, one
+    piece a line: served garbage, or a record with no RFC 8785 form as JSON), by hour; refused
+    when symlinked, hidden names skipped, as `record_files`."""
+    bag = Path(bag)
+    refuse_linked_folders(bag, (layout.DATA, layout.UNREADABLE))
+    return sorted(
+        path for path in (bag / layout.UNREADABLE).glob("*.txt") if not path.name.startswith(".")
+    )
+
+
 def refuse_linked_folders(bag: Path, relatives: Iterable[str]) -> None:
     """The folders of `bag` to be read in must be its own: a symlinked `data/records` would have
     files from anywhere on the machine read (and put into a report or a proof)."""
