@@ -15,6 +15,7 @@ The exit code of the command is the worst of the apps' exit codes."""
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import re
@@ -28,9 +29,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from auditor import durable
 from auditor.archive.keys import PASSPHRASE_ENV
 from auditor.config import check_run_keys, load_run_section, read_config
-from auditor.errors import EXIT_OK, EXIT_SOURCE, AuditorError, ConfigError
+from auditor.errors import EXIT_INTERNAL, EXIT_OK, EXIT_SOURCE, AuditorError, ConfigError
 from auditor.executors import executor_options
 from auditor.hidden_env import secrets_hidden
 from auditor.partitions import parse_instant
@@ -40,6 +42,8 @@ from auditor.sources.settings import CONFIG_KEYS, load_settings, path_in_config,
 SHARED_ONLY = frozenset({"executor", "scheduler", "parallel_apps", "file_access"})
 ONE_APP_FLAGS = ("org", "app", "client_id")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,13 +174,30 @@ def _run_app(app: AppRun, passphrase: str | None, progress: Progress | None = No
     takes it out of the environment again once read)."""
     if passphrase:
         os.environ[PASSPHRASE_ENV] = passphrase
+    before = len(durable.runs())
     try:
         outcome = run_audit(app.settings, progress)
     except AuditorError as error:
-        return AppResult(app.name, None, str(error), error.exit_code)
+        made = durable.told(durable.runs()[before:])
+        return AppResult(app.name, None, f"{error}{made and f'; {made}'}", error.exit_code)
+    except Exception as error:  # a bug in one app's run stops no other
+        log.debug("internal error in app %s", app.name, exc_info=True)
+        return AppResult(app.name, None, _bug(error, durable.runs()[before:]), EXIT_INTERNAL)
     finally:
         os.environ.pop(PASSPHRASE_ENV, None)
     return AppResult(app.name, outcome, None, outcome.exit_code if outcome else EXIT_OK)
+
+
+def _bug(error: Exception, made: tuple[durable.DurableRun, ...]) -> str:
+    """An app's internal error as its one line, with what its run left durable."""
+    reason = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+    kept = durable.told(made) or "nothing was published, progress is kept"
+    if made and durable.nothing_of_its_own(made):
+        kept += "; this run published nothing, progress is kept"
+    return (
+        f"internal error ({reason}); this is a bug in the auditor: {kept}; run with -vv for "
+        "the traceback and report it"
+    )
 
 
 def _run_in_own_process(app: AppRun, passphrase: str | None) -> AppResult:
@@ -194,6 +215,9 @@ def _run_in_own_process(app: AppRun, passphrase: str | None) -> AppResult:
                 "kept: run again to resume",
                 EXIT_SOURCE,
             )
+        except Exception as error:  # sending it there or its result back: this app's alone
+            log.debug("internal error in app %s", app.name, exc_info=True)
+            return AppResult(app.name, None, _bug(error, ()), EXIT_INTERNAL)
 
 
 def _wall_clock_ms() -> int:

@@ -45,3 +45,34 @@ def finished(sequence: int, bag: Path) -> None:
 
 def runs() -> tuple[DurableRun, ...]:
     return tuple(_runs)
+
+
+def told(made: tuple[DurableRun, ...] | None = None) -> str:
+    """What the runs `made` (by default, every run of this command) left durable, for the line
+    of a failure after them: those are done, and running again would not redo them."""
+    said = []
+    for run in runs() if made is None else made:
+        if run.earlier:
+            said.append(
+                f"run {run.sequence}'s bag {run.bag}, which a stopped run had recorded in the "
+                "state, was published"
+            )
+        elif run.published:
+            said.append(
+                f"run {run.sequence}'s bag {run.bag} was published and recorded in the state "
+                "(the run is done: running again does not redo it); what failed came after: its "
+                "summary was not printed and this exit code does not tell its findings (its "
+                "report does)"
+            )
+        else:
+            said.append(
+                f"run {run.sequence} is recorded in the state but its bag was not yet renamed "
+                f"to {run.bag}: the next run publishes it"
+            )
+    return "; ".join(said)
+
+
+def nothing_of_its_own(made: tuple[DurableRun, ...] | None = None) -> bool:
+    """Whether none of the runs `made` was recorded by this command (an earlier run's bag may
+    have been published on its behalf)."""
+    return all(run.earlier for run in (runs() if made is None else made))

@@ -13,6 +13,10 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_SOURCE = 3
 EXIT_LOCKED = 4
+# sysexits.h's EX_SOFTWARE: Python's own exit code for an uncaught exception is 1, which here
+# means "done, with findings", and a service that counts 1 as success would take a crash for an
+# audit.
+EXIT_INTERNAL = 70
 
 
 class AuditorError(Exception):

@@ -201,6 +201,54 @@ def test_apps_side_by_side_each_in_its_own_process_so_one_killed_stops_no_other(
     assert support["run"]["already_done"] is True
 
 
+def test_a_bug_in_one_app_run_after_another_stops_no_other_and_tells_what_it_published(
+    emulators, keys, tmp_path, monkeypatch
+):
+    """Only an `AuditorError` was one app's failure: a plain exception (a bug) in the first app
+    ended the command, exit 70, the second never audited and the first's bag not told."""
+    import auditor.apps
+
+    def a_bug_once_shop_is_published(settings, progress=None):
+        outcome = run_audit(settings, progress)
+        if settings.source.app == "shop":
+            raise RuntimeError("a bug after publishing")
+        return outcome
+
+    monkeypatch.setattr(auditor.apps, "run_audit", a_bug_once_shop_is_published)
+    apps = app_entry("shop", emulators["shop"]) + app_entry("support", emulators["support"])
+    config = write_config(tmp_path, keys, apps)
+
+    result = invoke(config, *window(0, 3), "--json")
+
+    assert result.exit_code == 70, result.output
+    shop, support = json.loads(result.stdout)["apps"]
+    assert shop["exit_code"] == 70 and "RuntimeError: a bug after publishing" in shop["error"]
+    (bag,) = (tmp_path / "archive" / "shop").glob("run-*")
+    assert f"run 1's bag {bag} was published and recorded in the state" in shop["error"]
+    assert support["exit_code"] == 0 and Path(support["run"]["bag"]).is_dir()
+
+
+def test_a_bug_in_one_app_side_by_side_keeps_the_others_results(emulators, keys, tmp_path):
+    """`pool.map` raised at the first app whose process raised: the command ended in exit 70
+    and the results of the apps that had finished, and published, were dropped."""
+    apps = app_entry(
+        "shop", emulators["shop"], since="'2026-11-01T00:00Z'", until="'2026-11-01T03:00Z'"
+    ) + app_entry(
+        "support", emulators["support"], since="'2026-11-01T00:00Z'", until="'2026-11-01T01:00Z'"
+    )
+    config = write_config(tmp_path, keys, apps, parallel_apps="2")
+    config.write_text(config.read_text().replace("parallel_apps: '2'", "parallel_apps: 2"))
+
+    # shop archives ~75 records, support ~20: a bug in shop's process alone
+    result = invoke(config, "--json", crash_at="archive.record:50:raise")
+
+    assert result.exit_code == 70, result.output
+    shop, support = json.loads(result.stdout)["apps"]
+    assert shop["exit_code"] == 70 and "crash point archive.record reached" in shop["error"]
+    assert "nothing was published, progress is kept" in shop["error"]
+    assert support["exit_code"] == 0 and Path(support["run"]["bag"]).is_dir()
+
+
 BAD_CONFIGS = [
     (
         "two apps with one name",

@@ -23,7 +23,7 @@ import click
 from auditor import __version__
 from auditor.cli.exit_codes import EXIT_CODES_HELP
 from auditor.cli.lazy import Lazy, LazyGroup
-from auditor.errors import EXIT_USAGE, AuditorError, os_reason
+from auditor.errors import EXIT_INTERNAL, EXIT_USAGE, AuditorError, os_reason
 
 log = logging.getLogger(__name__)
 # click 8.2+ answers a group called without a command with this usage error; older ones exit 0.
@@ -39,10 +39,6 @@ Start with `auditor demo`. Exit codes of every command:
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM
 EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE
-# sysexits.h's EX_SOFTWARE: Python's own exit code for an uncaught exception is 1, which here
-# means "done, with findings", and a service that counts 1 as success would take a crash for an
-# audit.
-EXIT_INTERNAL = 70
 
 
 class Terminated(KeyboardInterrupt):
@@ -243,7 +239,9 @@ def _stdout_closed() -> bool:
 def _failed(error: Exception, ctx: click.Context) -> int:
     """The line and exit code of a command that failed, saying which runs it made durable
     before it failed: those are done, and running again would not redo them."""
-    done = _durable_told()
+    from auditor import durable
+
+    done = durable.told()
     if isinstance(error, AuditorError):
         click.echo(f"auditor: error: {error}{done and f'; {done}'}", err=True)
         return error.exit_code
@@ -255,7 +253,7 @@ def _failed(error: Exception, ctx: click.Context) -> int:
     log.debug("internal error", exc_info=True)
     reason = " ".join(f"{type(error).__name__}: {error}".split())[:300]
     kept = done or _KEPT.get(ctx.invoked_subcommand or "", "")
-    if done and _nothing_of_its_own() and ctx.invoked_subcommand in ("run", "demo"):
+    if done and durable.nothing_of_its_own() and ctx.invoked_subcommand in ("run", "demo"):
         kept = f"{done}; this run published nothing, progress is kept"
     click.echo(
         f"auditor: internal error ({reason}); this is a bug in the auditor{kept and f': {kept}'}; "
@@ -271,40 +269,6 @@ _KEPT = {
     "demo": "nothing was published, progress is kept",
     "pull": "the hours written so far are kept, pull again to resume",
 }
-
-
-def _nothing_of_its_own() -> bool:
-    """Whether no run of this command was recorded (an earlier run's bag may have been
-    published on its behalf)."""
-    from auditor import durable
-
-    return all(run.earlier for run in durable.runs())
-
-
-def _durable_told() -> str:
-    """The runs this command recorded in the state, and whether their bags were published."""
-    from auditor import durable
-
-    told = []
-    for run in durable.runs():
-        if run.earlier:
-            told.append(
-                f"run {run.sequence}'s bag {run.bag}, which a stopped run had recorded in the "
-                "state, was published"
-            )
-        elif run.published:
-            told.append(
-                f"run {run.sequence}'s bag {run.bag} was published and recorded in the state "
-                "(the run is done: running again does not redo it); what failed came after: its "
-                "summary was not printed and this exit code does not tell its findings (its "
-                "report does)"
-            )
-        else:
-            told.append(
-                f"run {run.sequence} is recorded in the state but its bag was not yet renamed "
-                f"to {run.bag}: the next run publishes it"
-            )
-    return "; ".join(told)
 
 
 # Each command's module, imported when that command runs, and the sentence `--help` lists for it
