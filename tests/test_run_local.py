@@ -587,6 +587,14 @@ def test_an_hour_file_edited_since_its_pull_loses_the_finding_with_a_warning(
     ) in caplog.messages
 
 
+def altered_findings(pulled: Path, keys, out: Path) -> list[dict]:
+    """The `pull-file-altered` findings of a run from the pull folder `pulled`, which completes:
+    the folder is archived as found, and said to be altered."""
+    result = invoke("run", "--from", pulled, *audit_args(keys, out))
+    assert result.exit_code == 0, result.output
+    return [f for f in findings(only_bag(out)) if f["rule"] == "pull-file-altered"]
+
+
 def test_an_hour_file_cut_short_since_its_pull_is_archived_with_a_warning_and_a_high_finding(
     pulled_and_network, keys, tmp_path, caplog
 ):
@@ -597,10 +605,8 @@ def test_an_hour_file_cut_short_since_its_pull_is_archived_with_a_warning_and_a_
     described = json.loads((pulled / "checkpoint.json").read_bytes())["hours"]["2026110102"]
     hour.write_bytes(b"".join(hour.read_bytes().splitlines(keepends=True)[:10]))
 
-    result = invoke("run", "--from", pulled, *audit_args(keys, tmp_path / "a"))
+    altered = altered_findings(pulled, keys, tmp_path / "a")
 
-    assert result.exit_code == 0, result.output
-    altered = [f for f in findings(only_bag(tmp_path / "a")) if f["rule"] == "pull-file-altered"]
     assert [(f["severity"], f["details"]) for f in altered] == [
         (
             "high",
@@ -629,10 +635,8 @@ def test_an_unreadable_piece_removed_since_the_pull_is_reported_by_the_count_the
     pieces.write_bytes(pieces.read_bytes().splitlines(keepends=True)[0])
     found = hashlib.sha256(pieces.read_bytes()).hexdigest()
 
-    result = invoke("run", "--from", pulled, *audit_args(keys, tmp_path / "a"))
+    altered = altered_findings(pulled, keys, tmp_path / "a")
 
-    assert result.exit_code == 0, result.output
-    altered = [f for f in findings(only_bag(tmp_path / "a")) if f["rule"] == "pull-file-altered"]
     assert [f["details"] for f in altered] == [
         {
             "hour": "2026-11-01T02:00:00Z",
@@ -673,10 +677,8 @@ def test_an_unreadable_piece_changed_since_the_pull_is_reported_though_they_are_
     pieces.write_bytes(kept.replace(b"{", b"[", 1))
     found = hashlib.sha256(pieces.read_bytes()).hexdigest()
 
-    result = invoke("run", "--from", pulled, *audit_args(keys, tmp_path / "a"))
+    altered = altered_findings(pulled, keys, tmp_path / "a")
 
-    assert result.exit_code == 0, result.output
-    altered = [f for f in findings(only_bag(tmp_path / "a")) if f["rule"] == "pull-file-altered"]
     assert [(f["severity"], f["details"]) for f in altered] == [
         (
             "high",
@@ -720,10 +722,8 @@ def test_a_checkpoint_from_before_the_pieces_sha256_has_them_checked_by_their_co
     pieces = pulled / "2026110102.unreadable.txt"
     pieces.write_bytes(pieces.read_bytes().splitlines(keepends=True)[0])
 
-    result = invoke("run", "--from", pulled, *audit_args(keys, tmp_path / "a"))
+    altered = altered_findings(pulled, keys, tmp_path / "a")
 
-    assert result.exit_code == 0, result.output
-    altered = [f for f in findings(only_bag(tmp_path / "a")) if f["rule"] == "pull-file-altered"]
     assert [f["details"] for f in altered] == [
         {
             "hour": "2026-11-01T02:00:00Z",
@@ -746,10 +746,8 @@ def test_an_hour_file_the_pull_never_recorded_is_archived_with_a_high_finding(
     added.write_bytes((pulled / "2026110105.jsonl").read_bytes())
     lines = len(added.read_bytes().splitlines())
 
-    result = invoke("run", "--from", pulled, *audit_args(keys, tmp_path / "a"))
+    altered = altered_findings(pulled, keys, tmp_path / "a")
 
-    assert result.exit_code == 0, result.output
-    altered = [f for f in findings(only_bag(tmp_path / "a")) if f["rule"] == "pull-file-altered"]
     assert [(f["severity"], f["details"]) for f in altered] == [
         (
             "high",
