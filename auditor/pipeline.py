@@ -379,7 +379,10 @@ def _naming_the_files(settings: RunSettings) -> Iterator[None]:
     except OSError as error:
         if error.filename is None and error.errno is not None:
             note = disks.note_refusing(error, _run_folders(settings))
-            error.add_note(note or f"writing the run's bag and spool under {settings.out_dir}")
+            if not note and not any(run.published for run in durable.runs()):
+                note = f"writing the run's bag and spool under {settings.out_dir}"
+            if note:  # after publishing, the line says what was done
+                error.add_note(note)
         raise
 
 

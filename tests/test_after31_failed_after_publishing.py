@@ -138,6 +138,7 @@ def test_a_refusal_after_publishing_says_the_bag_was_published(
 
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("auditor: error: ")
+    assert "writing the run's bag and spool" not in result.stderr  # that was done by then
     assert result.stderr.endswith(
         f"No space left on device; run 1's bag {tmp_path / 'archive' / BAG} was published and "
         "recorded in the state (the run is done: running again does not redo it); what failed "
