@@ -379,11 +379,18 @@ def _naming_the_files(settings: RunSettings) -> Iterator[None]:
     except OSError as error:
         if error.filename is None and error.errno is not None:
             note = disks.note_refusing(error, _run_folders(settings))
-            if not note and not any(run.published for run in durable.runs()):
+            if not note and not _published_into(settings.out_dir):
                 note = f"writing the run's bag and spool under {settings.out_dir}"
             if note:  # after publishing, the line says what was done
                 error.add_note(note)
         raise
+
+
+def _published_into(out_dir: Path) -> bool:
+    """Whether this command published a bag into `out_dir` (one app's, of several)."""
+    return any(
+        run.published and run.bag.parent.resolve() == out_dir.resolve() for run in durable.runs()
+    )
 
 
 def _run_folders(settings: RunSettings) -> dict[str, Path]:
