@@ -8,6 +8,9 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import sqlite3
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import run_support
@@ -150,3 +153,25 @@ def test_a_stop_swallowed_after_the_hours_ends_the_run_as_stopped_in_every_phase
 def completed_runs(folder) -> int:
     with sqlite3.connect(folder / "state.db") as db:
         return db.execute("SELECT count(*) FROM runs WHERE status = 'completed'").fetchone()[0]
+
+
+def test_the_stop_line_stays_last_when_asyncio_reports_a_future_cut_short():
+    """A CI run of the group Ctrl-C test on Dask ended its stderr with "TimeoutError: Timeout"
+    after "auditor: interrupted": asyncio logging, as the process collected it, a timeout's
+    future of Dask's client that the stop had left unretrieved."""
+    script = textwrap.dedent(
+        """
+        import asyncio, gc, logging, sys
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+        from auditor.cli import _stopped
+        _stopped(KeyboardInterrupt())
+        future = asyncio.new_event_loop().create_future()
+        future.set_exception(TimeoutError("Timeout"))
+        del future
+        gc.collect()
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stderr == "auditor: interrupted\n"
