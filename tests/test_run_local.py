@@ -625,6 +625,23 @@ def test_an_hour_file_cut_short_since_its_pull_is_archived_with_a_warning_and_a_
     ) in caplog.messages
 
 
+def pieces_altered(described: dict, pieces: int, found_sha256: str | None = None) -> dict:
+    """The details of hour 02's `pull-file-altered` finding when only its unreadable pieces
+    changed: `pieces` found, hashed as `found_sha256` (None: a checkpoint of an earlier version,
+    which kept no hash of them, so neither side names one)."""
+    said = {"records": described["records"], "sha256": described["sha256"], "pieces": 2}
+    seen = {"lines": described["records"], "sha256": described["sha256"], "pieces": pieces}
+    if found_sha256 is not None:
+        said["pieces_sha256"] = described["unreadable_sha256"]
+        seen["pieces_sha256"] = found_sha256
+    return {
+        "hour": "2026-11-01T02:00:00Z",
+        "file": "2026110102.jsonl",
+        "checkpoint": said,
+        "found": seen,
+    }
+
+
 def test_an_unreadable_piece_removed_since_the_pull_is_reported_by_the_count_the_pull_kept(
     pulled_and_network, keys, tmp_path, caplog
 ):
@@ -637,24 +654,7 @@ def test_an_unreadable_piece_removed_since_the_pull_is_reported_by_the_count_the
 
     altered = altered_findings(pulled, keys, tmp_path / "a")
 
-    assert [f["details"] for f in altered] == [
-        {
-            "hour": "2026-11-01T02:00:00Z",
-            "file": "2026110102.jsonl",
-            "checkpoint": {
-                "records": described["records"],
-                "sha256": described["sha256"],
-                "pieces": 2,
-                "pieces_sha256": described["unreadable_sha256"],
-            },
-            "found": {
-                "lines": described["records"],
-                "sha256": described["sha256"],
-                "pieces": 1,
-                "pieces_sha256": found,
-            },
-        }
-    ]
+    assert [f["details"] for f in altered] == [pieces_altered(described, 1, found)]
     assert (
         f"{pieces}: not the file the pull's checkpoint describes (2 unreadable pieces, 1 found); "
         "archived as it is now, with a high finding"
@@ -680,25 +680,7 @@ def test_an_unreadable_piece_changed_since_the_pull_is_reported_though_they_are_
     altered = altered_findings(pulled, keys, tmp_path / "a")
 
     assert [(f["severity"], f["details"]) for f in altered] == [
-        (
-            "high",
-            {
-                "hour": "2026-11-01T02:00:00Z",
-                "file": "2026110102.jsonl",
-                "checkpoint": {
-                    "records": described["records"],
-                    "sha256": described["sha256"],
-                    "pieces": 2,
-                    "pieces_sha256": described["unreadable_sha256"],
-                },
-                "found": {
-                    "lines": described["records"],
-                    "sha256": described["sha256"],
-                    "pieces": 2,
-                    "pieces_sha256": found,
-                },
-            },
-        )
+        ("high", pieces_altered(described, 2, found))
     ]
     assert f"sha256 {found}" in altered[0]["message"]
     assert (
@@ -724,18 +706,7 @@ def test_a_checkpoint_from_before_the_pieces_sha256_has_them_checked_by_their_co
 
     altered = altered_findings(pulled, keys, tmp_path / "a")
 
-    assert [f["details"] for f in altered] == [
-        {
-            "hour": "2026-11-01T02:00:00Z",
-            "file": "2026110102.jsonl",
-            "checkpoint": {
-                "records": described["records"],
-                "sha256": described["sha256"],
-                "pieces": 2,
-            },
-            "found": {"lines": described["records"], "sha256": described["sha256"], "pieces": 1},
-        }
-    ]
+    assert [f["details"] for f in altered] == [pieces_altered(described, 1)]
 
 
 def test_an_hour_file_the_pull_never_recorded_is_archived_with_a_high_finding(
