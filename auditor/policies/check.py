@@ -21,11 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.partitions import DAY_MS, format_instant
+from auditor.policies.check_repeats import repeats
+from auditor.policies.check_shadows import never_deciding
 from auditor.policies.detectors import DETECTORS
 from auditor.policies.durations import Duration, can_end_sooner
 from auditor.policies.loading import load_policy
 from auditor.policies.model import Policy, RetentionRule
 from auditor.policies.normalize import normalizer
+
+CENTURY = Duration(100, "y")  # a retention past it is more likely a typo than meant
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +97,31 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
                 found.append(Conflict(rule.line, rule.id, f"can never match: {reason}"))
             else:
                 found.extend(_review_ties(rule, policy))
+    found.extend(Conflict(rule.line, rule.id, why) for rule, why in never_deciding(policy))
+    for rule in (*((policy.floor,) if policy.floor else ()), *policy.retention_rules()):
+        if can_end_sooner(CENTURY, rule.keep_for):
+            found.append(
+                Conflict(
+                    rule.line,
+                    rule.id,
+                    f"keeps records {rule.keep_for.words()}, over a century: if that was not "
+                    "meant, correct keep_for",
+                    warning=True,
+                )
+            )
     for hold in policy.holds:
+        if hold.starts_ms > now_ms:
+            found.append(
+                Conflict(
+                    hold.line,
+                    hold.id,
+                    f"the hold begins {format_instant(hold.starts_ms)}, after the check's "
+                    f"reference time {format_instant(now_ms)}: runs before then do not hold its "
+                    "records in their verdicts (`due` holds them already); if it was meant to "
+                    "begin already, correct `starts`",
+                    warning=True,
+                )
+            )
         ended = hold.ends_ms is not None and hold.ends_ms <= now_ms
         if ended:
             found.append(
@@ -157,6 +185,7 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
                         "never match",
                     )
                 )
+    found.extend(Conflict(*each, warning=True) for each in repeats(policy))
     return sorted(found, key=lambda conflict: conflict.line)
 
 

@@ -143,6 +143,12 @@ class _Source:
         return ConfigError(prefix + (f"{where}: {message}" if where else message))
 
 
+def located(policy: Policy) -> _Source:
+    """The policy file's values and the line of each (`.data`, `.line(path)`), parsed again
+    from the bytes it was loaded from: for `auditor policy check` to name a value's own line."""
+    return _Source(policy.path, policy.raw.decode("utf-8-sig"))
+
+
 def dotted(path: FieldPath) -> str:
     """`("retention", "rules", 2, "keep_for")` as `retention.rules[2].keep_for`."""
     text = ""

@@ -1,0 +1,202 @@
+"""What a policy gives twice, for `auditor policy check`: copy-paste slips that load and run but
+mean the author may have meant something else.
+
+- a scope value given again (ids compared without regard to case, as scopes match them), or an
+  id a glob of the same condition already covers: the second was perhaps meant to be another
+  person or group, whom the rule or hold then misses;
+- an id holding a space or an invisible character (a trailing space inside quotes, a zero-width
+  space from a document), which no id Easemob writes has: that value covers no one;
+- a term its list gives again once normalised (洗錢 is 洗钱, ＫＩＣＫ is kick): the matcher keeps
+  the first, and findings name it;
+- a term two lists give: each list reports the match, so one message has two findings, at each
+  list's severity (no list wins);
+- a hold's reason copied from another hold, which then names the other matter in reports.
+
+Each is a `(line, subject, message)`; `auditor.policies.check` makes them warnings.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import unicodedata
+from typing import Any
+
+from auditor.policies.loading import FieldPath, located
+from auditor.policies.model import KeywordList, Policy, Term
+from auditor.policies.normalize import normalizer
+
+Repeat = tuple[int, str, str]
+ID_KEYS = ("sender", "receiver", "group", "participant")
+_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+
+
+def repeats(policy: Policy) -> list[Repeat]:
+    source = located(policy)
+    data = source.data
+    found: list[Repeat] = []
+    places: list[tuple[FieldPath, str, dict[str, Any]]] = [
+        (("retention", "rules", index), rule.id, each)
+        for (index, each), rule in zip(
+            enumerate((data.get("retention") or {}).get("rules", [])), policy.rules, strict=True
+        )
+    ]
+    places += [
+        (("holds", index), hold.id, each)
+        for (index, each), hold in zip(enumerate(data.get("holds", [])), policy.holds, strict=True)
+    ]
+    for path, subject, each in places:
+        for key, value in (each.get("scope") or {}).items():
+            if key != "sent":
+                found.extend(_scope_repeats(source, (*path, "scope", key), subject, value))
+    found.extend(_reasons(policy))
+    found.extend(_keyword_repeats(policy.keyword_lists))
+    return found
+
+
+def _scope_repeats(source: Any, path: FieldPath, subject: str, value: Any) -> list[Repeat]:
+    """The values of one scope condition given again, covered by a glob of it, or unmatchable."""
+    key = str(path[-1])
+    ids = key in ID_KEYS
+    listed = value if isinstance(value, list) else [value]
+    given = [
+        (str(item), source.line((*path, index) if isinstance(value, list) else path))
+        for index, item in enumerate(listed)
+    ]
+    found = []
+    seen: dict[str, tuple[str, int]] = {}
+    for text, line in given:
+        field = f"scope.{key}"
+        if ids and any(unicodedata.category(char) in _INVISIBLE for char in text):
+            found.append(
+                (
+                    line,
+                    subject,
+                    f"{field} value {text!r} holds a space or an invisible character, so it "
+                    "matches no id Easemob writes: remove it",
+                )
+            )
+            continue
+        folded = text.lower() if ids else text
+        if folded in seen:
+            first, first_line = seen[folded]
+            case = "; ids are compared without regard to case" if first != text else ""
+            who = (
+                "someone else was meant, name them" if ids else "something else was meant, name it"
+            )
+            found.append(
+                (line, subject, f"{field} names {text!r} again (line {first_line}{case}): if {who}")
+            )
+            continue
+        seen[folded] = (text, line)
+        if not ids or set(text) & set("*?["):
+            continue
+        glob = next(
+            (
+                (other, other_line)
+                for other, other_line in given
+                if set(other) & set("*?[") and fnmatch.fnmatchcase(folded, other.lower())
+            ),
+            None,
+        )
+        if glob is not None:
+            found.append(
+                (
+                    line,
+                    subject,
+                    f"{field} names {text!r}, which {glob[0]!r} (line {glob[1]}) already "
+                    "covers: if someone else was meant, name them",
+                )
+            )
+    return found
+
+
+def _reasons(policy: Policy) -> list[Repeat]:
+    found = []
+    first: dict[str, Any] = {}
+    for hold in policy.holds:
+        reason = " ".join(hold.reason.split()).casefold()
+        if reason in first:
+            other = first[reason]
+            found.append(
+                (
+                    hold.line,
+                    hold.id,
+                    f"its reason is that of hold {other.id} (line {other.line}): if it is "
+                    "another matter, say which",
+                )
+            )
+        else:
+            first[reason] = hold
+    return found
+
+
+def _where(term: Term) -> str:
+    return f"{term.file}:{term.line}" if term.file else f"line {term.line}"
+
+
+def _line(keyword_list: KeywordList, term: Term) -> tuple[int, str]:
+    """The policy file's line for a term, and the term file's place in words when from one."""
+    return (keyword_list.line, f" ({term.file}:{term.line})") if term.file else (term.line, "")
+
+
+def _keyword_repeats(lists: tuple[KeywordList, ...]) -> list[Repeat]:
+    """Terms a list gives again, and terms a list before it gives too, as each list reads them
+    (each term normalised once per combination of steps)."""
+    memo: dict[tuple[str, ...], dict[str, str]] = {}
+
+    def key(steps: tuple[str, ...], text: str) -> str:
+        known = memo.setdefault(steps, {})
+        found = known.get(text)
+        if found is None:
+            found = known[text] = normalizer(steps).normalize(text)
+        return found
+
+    found: list[Repeat] = []
+    firsts: list[dict[str, Term]] = []
+    for keyword_list in lists:
+        first: dict[str, Term] = {}
+        for term in keyword_list.terms:
+            mine = key(keyword_list.normalize, term.text)
+            earlier = first.setdefault(mine, term)
+            if earlier is not term:
+                found.append(_again(keyword_list, term, earlier))
+                continue
+            for other, theirs in zip(lists, firsts, strict=False):
+                same = theirs.get(key(other.normalize, term.text))
+                if same is not None and key(keyword_list.normalize, same.text) == mine:
+                    found.append(_in_both(keyword_list, term, other, same))
+                    break
+        firsts.append(first)
+    return found
+
+
+def _again(keyword_list: KeywordList, term: Term, earlier: Term) -> Repeat:
+    line, where = _line(keyword_list, term)
+    if earlier.text == term.text:
+        message = f"term {term.text!r}{where} is listed again (first {_where(earlier)})"
+    else:
+        message = (
+            f"term {term.text!r}{where} is {earlier.text!r} ({_where(earlier)}) again once "
+            f"normalised; findings name {earlier.text!r}"
+        )
+    return line, keyword_list.id, f"{message}: remove one"
+
+
+def _in_both(keyword_list: KeywordList, term: Term, other: KeywordList, same: Term) -> Repeat:
+    line, where = _line(keyword_list, term)
+    also = (
+        f"also a term of list {other.id} ({_where(same)})"
+        if same.text == term.text
+        else f"also term {same.text!r} of list {other.id} ({_where(same)}) once normalised"
+    )
+    severities = (
+        f"at {other.severity} by both lists"
+        if other.severity == keyword_list.severity
+        else f"at {keyword_list.severity} by this list and at {other.severity} by {other.id}"
+    )
+    return (
+        line,
+        keyword_list.id,
+        f"term {term.text!r}{where} is {also}: neither wins, a match is reported twice, "
+        f"{severities}: keep it in one list",
+    )

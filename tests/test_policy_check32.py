@@ -1,0 +1,263 @@
+"""`auditor policy check` names what an officer writing a policy by hand would want to know:
+values and terms given twice, rules that can never decide a record, holds that begin later,
+periods past a century. Each is one line naming the file and the YAML line."""
+
+import textwrap
+
+from click.testing import CliRunner
+
+from auditor.cli import main
+
+
+def check(tmp_path, text, now="2026-11-29"):
+    path = tmp_path / "policies.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    result = CliRunner().invoke(main, ["policy", "check", str(path), "--now", now])
+    return path, result
+
+
+def test_a_hold_naming_one_custodian_twice_is_a_warning_at_the_second_line(tmp_path):
+    """The known gap: a custodian pasted twice (the second meant to be someone else) passed
+    silently, though the hold then misses a person. Ids compare without regard to case."""
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        holds:
+          - id: matter-1
+            reason: dispute
+            scope:
+              participant:
+                - user0007
+                - user0042
+                - User0007
+            starts: 2026-10-15
+        """,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        f"{path}:9: matter-1: warning: scope.participant names 'User0007' again (line 7; ids "
+        "are compared without regard to case): if someone else was meant, name them"
+    )
+    assert "1 warning(s)" in result.output
+
+
+def test_a_value_a_glob_of_the_same_condition_covers_is_a_warning(tmp_path):
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        retention:
+          default: {keep_for: 1y, then: delete}
+          rules:
+            - id: finance
+              scope: {group: ["1402541206*", "14025412067"], chat_type: [groupchat, groupchat]}
+              keep_for: 3y
+              then: review
+        """,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:2] == [
+        f"{path}:6: finance: warning: scope.group names '14025412067', which '1402541206*' "
+        "(line 6) already covers: if someone else was meant, name them",
+        f"{path}:6: finance: warning: scope.chat_type names 'groupchat' again (line 6): if "
+        "something else was meant, name it",
+    ]
+
+
+def test_an_id_with_a_space_or_an_invisible_character_is_a_warning(tmp_path):
+    """A quoted id copied with a trailing space, or with a zero-width space from a document,
+    matches no id Easemob writes: the hold covers no one by that value."""
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        holds:
+          - id: matter-1
+            reason: dispute
+            scope:
+              participant: ["user0007 ", "user\\u200b0042", user0099]
+            starts: 2026-10-15
+        """,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:2] == [
+        f"{path}:6: matter-1: warning: scope.participant value 'user0007 ' holds a space or an "
+        "invisible character, so it matches no id Easemob writes: remove it",
+        f"{path}:6: matter-1: warning: scope.participant value 'user\\u200b0042' holds a space "
+        "or an invisible character, so it matches no id Easemob writes: remove it",
+    ]
+
+
+def test_a_term_given_twice_in_one_list_even_in_another_form_is_a_warning(tmp_path):
+    """The matcher normalises width, case and traditional characters, so 洗錢 and ＫＩＣＫＢＡＣＫ
+    are 洗钱 and kickback again: the first is the one findings name."""
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        keywords:
+          - id: zh
+            severity: high
+            terms:
+              - 洗钱
+              - kickback
+              - 洗錢
+              - ＫＩＣＫＢＡＣＫ
+        """,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:2] == [
+        f"{path}:8: zh: warning: term '洗錢' is '洗钱' (line 6) again once normalised; findings "
+        "name '洗钱': remove one",
+        f"{path}:9: zh: warning: term 'ＫＩＣＫＢＡＣＫ' is 'kickback' (line 7) again once "
+        "normalised; findings name 'kickback': remove one",
+    ]
+
+
+def test_a_term_in_two_lists_says_that_both_report_it_at_their_severities(tmp_path):
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        keywords:
+          - {id: zh-high, severity: high, terms: [内幕消息, 洗钱]}
+          - {id: zh-vendor, severity: medium, terms: [赌博, 洗錢]}
+        """,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        f"{path}:4: zh-vendor: warning: term '洗錢' is also term '洗钱' of list zh-high (line 3) "
+        "once normalised: neither wins, a match is reported twice, at medium by this list and "
+        "at high by zh-high: keep it in one list"
+    )
+
+
+def test_a_retention_rule_another_always_beats_is_a_conflict(tmp_path):
+    """The engine takes no first match: precedence decides (longest retention, review over
+    keep, scoped over default, shortest deletion, then file order). A rule that loses every
+    record it covers to another has no effect, whatever its place in the file."""
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        retention:
+          default: {keep_for: 1y, then: delete}
+          rules:
+            - {id: groups, scope: {chat_type: [groupchat, chatroom]}, keep_for: 5y, then: review}
+            - {id: finance, scope: {group: ["1402*"]}, keep_for: 3y, then: review}
+            - {id: finance-copy, scope: {group: ["1402*"]}, keep_for: 3y, then: review}
+            - {id: chats, scope: {chat_type: chat, message_type: txt}, keep_for: 6mo, then: keep}
+            - {id: images, scope: {message_type: img}, keep_for: 90d, then: delete}
+            - {id: c-img, scope: {message_type: img, chat_type: chat}, keep_for: 6mo, then: delete}
+            - {id: files, scope: {message_type: file}, keep_for: 10y, then: review}
+            - {id: audio, scope: {message_type: audio}, keep_for: 2y, then: review}
+            - {id: audio-again, scope: {message_type: [audio]}, keep_for: 24mo, then: review}
+        """,
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[:-1] == [
+        f"{path}:6: finance: never decides a record: rule groups (line 5) covers every "
+        "record it covers and keeps them longer (5 years, not 3 years), so it has no effect: "
+        "remove it, or narrow the other's scope",
+        f"{path}:7: finance-copy: never decides a record: rule groups (line 5) covers every "
+        "record it covers and keeps them longer (5 years, not 3 years), so it has no effect: "
+        "remove it, or narrow the other's scope",
+        f"{path}:8: chats: never decides a record: default rule default (line 3) covers every "
+        "record it covers and deletes them after 1 year, when this retention of 6 months has "
+        "ended, so it has no effect: remove it, or narrow the other's scope",
+        f"{path}:10: c-img: never decides a record: rule images (line 9) covers every "
+        "record it covers and deletes them sooner (90 days, not 6 months), so it has no "
+        "effect: remove it, or narrow the other's scope",
+        f"{path}:13: audio-again: never decides a record: rule audio (line 12) covers every "
+        "record it covers and keeps them as long (2 years and 24 months), and is listed "
+        "earlier, so it has no effect: remove it, or narrow the other's scope",
+    ]
+
+
+def test_a_narrower_rule_that_keeps_longer_is_no_conflict(tmp_path):
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        retention:
+          statutory_floor: {keep_for: 6mo}
+          default: {keep_for: 1y, then: delete}
+          rules:
+            - {id: all-groups, scope: {chat_type: groupchat}, keep_for: 3y, then: review}
+            - {id: finance, scope: {group: ["1402*"]}, keep_for: 5y, then: review}
+            - {id: media, scope: {message_type: [img, video]}, keep_for: 2y, then: delete}
+            - {id: cm, scope: {message_type: img, chat_type: chat}, keep_for: 400d, then: delete}
+        """,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"{path}: OK, no conflicts; 5 retention rules")
+
+
+def test_a_hold_that_begins_later_is_a_warning(tmp_path):
+    """A hold dated 2027 for 2026 (a typo) holds nothing in today's runs: say when it begins."""
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        holds:
+          - {id: matter-1, reason: dispute, scope: {participant: u1}, starts: 2027-10-15}
+        """,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        f"{path}:3: matter-1: warning: the hold begins 2027-10-15T00:00:00Z, after the check's "
+        "reference time 2026-11-29T00:00:00Z: runs before then do not hold its records in "
+        "their verdicts (`due` holds them already); if it was meant to begin already, correct "
+        "`starts`"
+    )
+
+
+def test_a_period_past_a_century_is_a_warning(tmp_path):
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        retention:
+          default: {keep_for: 1y, then: delete}
+          rules:
+            - {id: contracts, scope: {message_type: file}, keep_for: 300y, then: review}
+            - {id: hourly, scope: {message_type: cmd}, keep_for: 900000h, then: review}
+        """,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:2] == [
+        f"{path}:5: contracts: warning: keeps records 300 years, over a century: if that was "
+        "not meant, correct keep_for",
+        f"{path}:6: hourly: warning: keeps records 900000 hours, over a century: if that was "
+        "not meant, correct keep_for",
+    ]
+
+
+def test_a_hold_whose_reason_repeats_another_holds_is_a_warning(tmp_path):
+    """A hold copied to start another matter, its reason left as it was: the report and `due`
+    would give both matters the first one's reason."""
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        holds:
+          - {id: matter-1, reason: Dispute 2026-017, scope: {participant: u1}, starts: 2026-10-15}
+          - {id: matter-2, reason: Dispute 2026-017, scope: {participant: u2}, starts: 2026-11-01}
+        """,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        f"{path}:4: matter-2: warning: its reason is that of hold matter-1 (line 3): if it is "
+        "another matter, say which"
+    )
+
+
+def test_the_example_policy_stays_clean(tmp_path):
+    from auditor.resources import example_policy
+
+    result = CliRunner().invoke(
+        main, ["policy", "check", str(example_policy()), "--now", "2026-12-01"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
