@@ -249,7 +249,7 @@ def test_policy_check_warns_when_review_overrides_an_equally_long_scoped_rule(tm
             - {id: archive-keep, scope: {chat_type: groupchat}, keep_for: 3y, then: keep}
             - {id: finance-review, scope: {group: g1}, keep_for: 3y, then: review}
             - {id: dm-purge, scope: {chat_type: chat}, keep_for: 3y, then: delete}
-            - {id: year-keep, scope: {sender: alice}, keep_for: 365d, then: keep}
+            - {id: year-keep, scope: {sender: [alice, bob]}, keep_for: 365d, then: keep}
             - {id: year-review, scope: {sender: "al*"}, keep_for: 1y, then: review}
         """
 

@@ -261,3 +261,25 @@ def test_the_example_policy_stays_clean(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "warning" not in result.output
+
+
+def test_a_rule_a_review_rule_always_beats_is_named_once(tmp_path):
+    """365 days against a year of review: a tie on some send days, a loss on the others. The
+    tie's own conflict said "on some send days"; the rule never decides, which says it all."""
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        retention:
+          rules:
+            - {id: year-keep, scope: {sender: alice}, keep_for: 365d, then: keep}
+            - {id: year-review, scope: {sender: "al*"}, keep_for: 1y, then: review}
+        """,
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[:-1] == [
+        f"{path}:4: year-keep: never decides a record: rule year-review (line 5) covers every "
+        "record it covers and keeps them at least as long (1 year and 365 days, on every send "
+        "day), and review takes precedence over keep, so it has no effect: remove it, or narrow "
+        "the other's scope",
+    ]

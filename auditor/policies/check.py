@@ -51,6 +51,8 @@ def check_policy(path: str | Path, now_ms: int) -> tuple[Policy, list[Conflict]]
 def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
     found: list[Conflict] = []
     floor = policy.floor
+    shadowed = never_deciding(policy)
+    named = {rule.id for rule, _ in shadowed}
     for rule in policy.retention_rules():
         if rule.then == "delete" and floor and can_end_sooner(rule.keep_for, floor.keep_for):
             basis = f" ({policy.floor_basis})" if policy.floor_basis else ""
@@ -95,9 +97,9 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
             reason = rule.scope.contradiction()
             if reason:
                 found.append(Conflict(rule.line, rule.id, f"can never match: {reason}"))
-            else:
+            elif rule.id not in named:  # a tie on some days is said by "never decides"
                 found.extend(_review_ties(rule, policy))
-    found.extend(Conflict(rule.line, rule.id, why) for rule, why in never_deciding(policy))
+    found.extend(Conflict(rule.line, rule.id, why) for rule, why in shadowed)
     for rule in (*((policy.floor,) if policy.floor else ()), *policy.retention_rules()):
         if can_end_sooner(CENTURY, rule.keep_for):
             found.append(
