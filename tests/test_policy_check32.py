@@ -283,3 +283,25 @@ def test_a_rule_a_review_rule_always_beats_is_named_once(tmp_path):
         "day), and review takes precedence over keep, so it has no effect: remove it, or narrow "
         "the other's scope",
     ]
+
+
+def test_a_condition_naming_no_one_can_never_match(tmp_path):
+    """`participant: ""` passed the schema (its minimum length is of a list's items) and the
+    check said OK for a hold that holds nothing; spaces the same (an ideographic space, U+3000,
+    from a Chinese input method, as much as an ASCII one)."""
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        holds:
+          - {id: matter-1, reason: dispute, scope: {participant: ""}, starts: 2026-10-15}
+          - {id: matter-2, reason: audit, scope: {sender: ["  ", "\\u3000"]}, starts: 2026-10-15}
+        """,
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[:-1] == [
+        f"{path}:3: matter-1: can never match: scope.participant names no one ('': no id "
+        "Easemob writes is empty or holds a space or an invisible character)",
+        f"{path}:4: matter-2: can never match: scope.sender names no one ('  ', '\\u3000': no id "
+        "Easemob writes is empty or holds a space or an invisible character)",
+    ]

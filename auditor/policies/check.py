@@ -187,7 +187,7 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
                         "never match",
                     )
                 )
-    found.extend(Conflict(*each, warning=True) for each in repeats(policy))
+    found.extend(Conflict(*each) for each in repeats(policy))
     return sorted(found, key=lambda conflict: conflict.line)
 
 

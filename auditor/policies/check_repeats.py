@@ -4,15 +4,17 @@ mean the author may have meant something else.
 - a scope value given again (ids compared without regard to case, as scopes match them), or an
   id a glob of the same condition already covers: the second was perhaps meant to be another
   person or group, whom the rule or hold then misses;
-- an id holding a space or an invisible character (a trailing space inside quotes, a zero-width
-  space from a document), which no id Easemob writes has: that value covers no one;
+- an id that is empty (`participant: ""`) or holds a space or an invisible character (a
+  trailing space inside quotes, a zero-width space from a document), which no id Easemob writes
+  does: that value covers no one;
 - a term its list gives again once normalised (洗錢 is 洗钱, ＫＩＣＫ is kick): the matcher keeps
   the first, and findings name it;
 - a term two lists give: each list reports the match, so one message has two findings, at each
   list's severity (no list wins);
 - a hold's reason copied from another hold, which then names the other matter in reports.
 
-Each is a `(line, subject, message)`; `auditor.policies.check` makes them warnings.
+Each is a warning but a condition whose every id is so: it names no one, and the rule or hold
+can never match (a conflict).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from auditor.policies.loading import FieldPath, located
 from auditor.policies.model import KeywordList, Policy, Term
 from auditor.policies.normalize import normalizer
 
-Repeat = tuple[int, str, str]
+Repeat = tuple[int, str, str, bool]
+"""`(line, subject, message, warning)`."""
 ID_KEYS = ("sender", "receiver", "group", "participant")
 _INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 
@@ -62,17 +65,29 @@ def _scope_repeats(source: Any, path: FieldPath, subject: str, value: Any) -> li
         (str(item), source.line((*path, index) if isinstance(value, list) else path))
         for index, item in enumerate(listed)
     ]
-    found = []
+    field = f"scope.{key}"
+    if ids and all(not _matchable(text) for text, _ in given):
+        names = ", ".join(repr(text) for text, _ in given)
+        return [
+            (
+                given[0][1],
+                subject,
+                f"can never match: {field} names no one ({names}: no id Easemob writes is empty "
+                "or holds a space or an invisible character)",
+                False,
+            )
+        ]
+    found: list[Repeat] = []
     seen: dict[str, tuple[str, int]] = {}
     for text, line in given:
-        field = f"scope.{key}"
-        if ids and any(unicodedata.category(char) in _INVISIBLE for char in text):
+        if ids and not _matchable(text):
+            what = "is empty" if not text else "holds a space or an invisible character"
             found.append(
                 (
                     line,
                     subject,
-                    f"{field} value {text!r} holds a space or an invisible character, so it "
-                    "matches no id Easemob writes: remove it",
+                    f"{field} value {text!r} {what}, so it matches no id Easemob writes: remove it",
+                    True,
                 )
             )
             continue
@@ -84,7 +99,12 @@ def _scope_repeats(source: Any, path: FieldPath, subject: str, value: Any) -> li
                 "someone else was meant, name them" if ids else "something else was meant, name it"
             )
             found.append(
-                (line, subject, f"{field} names {text!r} again (line {first_line}{case}): if {who}")
+                (
+                    line,
+                    subject,
+                    f"{field} names {text!r} again (line {first_line}{case}): if {who}",
+                    True,
+                )
             )
             continue
         seen[folded] = (text, line)
@@ -105,9 +125,14 @@ def _scope_repeats(source: Any, path: FieldPath, subject: str, value: Any) -> li
                     subject,
                     f"{field} names {text!r}, which {glob[0]!r} (line {glob[1]}) already "
                     "covers: if someone else was meant, name them",
+                    True,
                 )
             )
     return found
+
+
+def _matchable(text: str) -> bool:
+    return bool(text) and not any(unicodedata.category(char) in _INVISIBLE for char in text)
 
 
 def _reasons(policy: Policy) -> list[Repeat]:
@@ -123,6 +148,7 @@ def _reasons(policy: Policy) -> list[Repeat]:
                     hold.id,
                     f"its reason is that of hold {other.id} (line {other.line}): if it is "
                     "another matter, say which",
+                    True,
                 )
             )
         else:
@@ -179,7 +205,7 @@ def _again(keyword_list: KeywordList, term: Term, earlier: Term) -> Repeat:
             f"term {term.text!r}{where} is {earlier.text!r} ({_where(earlier)}) again once "
             f"normalised; findings name {earlier.text!r}"
         )
-    return line, keyword_list.id, f"{message}: remove one"
+    return line, keyword_list.id, f"{message}: remove one", True
 
 
 def _in_both(keyword_list: KeywordList, term: Term, other: KeywordList, same: Term) -> Repeat:
@@ -199,4 +225,5 @@ def _in_both(keyword_list: KeywordList, term: Term, other: KeywordList, same: Te
         keyword_list.id,
         f"term {term.text!r}{where} is {also}: neither wins, a match is reported twice, "
         f"{severities}: keep it in one list",
+        True,
     )
