@@ -128,7 +128,7 @@ def test_a_term_in_two_lists_says_that_both_report_it_at_their_severities(tmp_pa
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == (
         f"{path}:4: zh-vendor: warning: term '洗錢' is also term '洗钱' of list zh-high (line 3) "
-        "once normalised: neither wins, a match is reported twice, at medium by this list and "
+        "once normalised: neither wins, a match is reported twice, at medium by this one and "
         "at high by zh-high: keep it in one list"
     )
 
@@ -304,4 +304,31 @@ def test_a_condition_naming_no_one_can_never_match(tmp_path):
         "Easemob writes is empty or holds a space or an invisible character)",
         f"{path}:4: matter-2: can never match: scope.sender names no one ('  ', '\\u3000': no id "
         "Easemob writes is empty or holds a space or an invisible character)",
+    ]
+
+
+def test_a_pattern_or_a_detector_given_twice_is_a_warning(tmp_path):
+    """Two rules of one detector, or one pattern in two lists, each report every match: a phone
+    number was two findings, at medium and at high."""
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        keywords:
+          - {id: en, severity: high, patterns: ['wire \\d+', 'wire \\d+']}
+          - {id: en2, severity: low, patterns: ['wire \\d+']}
+        detectors:
+          - {detector: mobile, severity: medium}
+          - {detector: mobile, id: mobile-hr, severity: high}
+        """,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:-1] == [
+        f"{path}:3: en: warning: pattern 'wire \\\\d+' is listed again (first line 3): remove one",
+        f"{path}:4: en2: warning: pattern 'wire \\\\d+' is also a pattern of list en (line 3): "
+        "neither wins, a match is reported twice, at low by this one and at high by en: keep it "
+        "in one list",
+        f"{path}:7: mobile-hr: warning: detector mobile is also used by rule mobile (line 6): "
+        "neither wins, a match is reported twice, at high by this one and at medium by mobile: "
+        "keep one rule",
     ]

@@ -11,6 +11,8 @@ mean the author may have meant something else.
   the first, and findings name it;
 - a term two lists give: each list reports the match, so one message has two findings, at each
   list's severity (no list wins);
+- a pattern given again, in its list or another, and a detector used by two rules: each
+  reports the match;
 - a hold's reason copied from another hold, which then names the other matter in reports.
 
 Each is a warning but a condition whose every id is so: it names no one, and the rule or hold
@@ -24,7 +26,7 @@ import unicodedata
 from typing import Any
 
 from auditor.policies.loading import FieldPath, located
-from auditor.policies.model import KeywordList, Policy, Term
+from auditor.policies.model import KeywordList, PatternRule, Policy, Term
 from auditor.policies.normalize import normalizer
 
 Repeat = tuple[int, str, str, bool]
@@ -53,7 +55,64 @@ def repeats(policy: Policy) -> list[Repeat]:
                 found.extend(_scope_repeats(source, (*path, "scope", key), subject, value))
     found.extend(_reasons(policy))
     found.extend(_keyword_repeats(policy.keyword_lists))
+    found.extend(_pattern_repeats(policy.keyword_lists))
+    found.extend(_detector_repeats(policy))
     return found
+
+
+def _pattern_repeats(lists: tuple[KeywordList, ...]) -> list[Repeat]:
+    """A regular expression given again, in its list or another: each list reports its match."""
+    first: dict[str, tuple[KeywordList, PatternRule]] = {}
+    found: list[Repeat] = []
+    for keyword_list in lists:
+        for pattern in keyword_list.patterns:
+            other, earlier = first.setdefault(pattern.source, (keyword_list, pattern))
+            if earlier is pattern:
+                continue
+            line = earlier.line
+            if other is keyword_list:
+                message = f"pattern {pattern.source!r} is listed again (first line {line})"
+                found.append((pattern.line, keyword_list.id, f"{message}: remove one", True))
+                continue
+            found.append(
+                (
+                    pattern.line,
+                    keyword_list.id,
+                    f"pattern {pattern.source!r} is also a pattern of list {other.id} (line "
+                    f"{line}): neither wins, a match is reported twice, "
+                    f"{_severities(keyword_list.severity, other)}: keep it in one list",
+                    True,
+                )
+            )
+    return found
+
+
+def _detector_repeats(policy: Policy) -> list[Repeat]:
+    """A detector used by two rules: each reports every match."""
+    first: dict[str, Any] = {}
+    found: list[Repeat] = []
+    for rule in policy.detectors:
+        other = first.setdefault(rule.detector, rule)
+        if other is rule:
+            continue
+        found.append(
+            (
+                rule.line,
+                rule.id,
+                f"detector {rule.detector} is also used by rule {other.id} (line {other.line}): "
+                f"neither wins, a match is reported twice, {_severities(rule.severity, other)}: "
+                "keep one rule",
+                True,
+            )
+        )
+    return found
+
+
+def _severities(mine: str, other: Any) -> str:
+    """The severities of a match two rules report, this one's first."""
+    if mine == other.severity:
+        return f"at {mine} by both"
+    return f"at {mine} by this one and at {other.severity} by {other.id}"
 
 
 def _scope_repeats(source: Any, path: FieldPath, subject: str, value: Any) -> list[Repeat]:
@@ -215,11 +274,7 @@ def _in_both(keyword_list: KeywordList, term: Term, other: KeywordList, same: Te
         if same.text == term.text
         else f"also term {same.text!r} of list {other.id} ({_where(same)}) once normalised"
     )
-    severities = (
-        f"at {other.severity} by both lists"
-        if other.severity == keyword_list.severity
-        else f"at {keyword_list.severity} by this list and at {other.severity} by {other.id}"
-    )
+    severities = _severities(keyword_list.severity, other)
     return (
         line,
         keyword_list.id,
