@@ -15,6 +15,7 @@ a rule this names is truly without effect, while some that are may go unnamed.
 from __future__ import annotations
 
 from functools import cache
+from typing import NamedTuple
 
 from auditor.partitions import DAY_MS
 from auditor.policies.durations import Duration
@@ -27,11 +28,36 @@ _KIND_RANK = {"rule": 2, "default": 1, "floor": 0}
 _KIND_LABEL = {"rule": "rule", "default": "default rule", "floor": "statutory floor"}
 
 
+class _Order(NamedTuple):
+    """How one period compares with another counted from the same send day, over every day."""
+
+    longer: bool  # on every day
+    no_shorter: bool  # on every day
+    equal: bool  # on every day
+
+    def wins(self, tie: bool) -> bool:
+        """Longer on every day, ties (if any) won by `tie`."""
+        return self.longer or (self.no_shorter and tie)
+
+
 @cache
-def _periods(duration: Duration) -> tuple[int, ...]:
-    """The period's length from each day of a four-year cycle: months and years vary."""
+def _order(first: Duration, second: Duration) -> _Order:
+    """Fixed lengths compare once, and so do calendar ones (more months end in a later month);
+    a fixed length against a calendar one is compared on each day of a four-year cycle."""
+    if (first.unit in ("mo", "y")) == (second.unit in ("mo", "y")):
+        a, b = first.add_to(_CYCLE_START), second.add_to(_CYCLE_START)
+        return _Order(a > b, a >= b, a == b)
+    pairs = list(zip(_ends(first), _ends(second), strict=True))
+    return _Order(
+        all(a > b for a, b in pairs), all(a >= b for a, b in pairs), all(a == b for a, b in pairs)
+    )
+
+
+@cache
+def _ends(duration: Duration) -> tuple[int, ...]:
+    """The period's end from each day of the cycle (months and years vary in length)."""
     days = range(_CYCLE_START, _CYCLE_START + 1461 * DAY_MS, DAY_MS)
-    return tuple(duration.add_to(day) - day for day in days)
+    return tuple(duration.add_to(day) for day in days)
 
 
 def never_deciding(policy: Policy) -> list[tuple[RetentionRule, str]]:
@@ -62,35 +88,32 @@ def _beats(winner: RetentionRule, loser: RetentionRule, policy: Policy) -> str |
     """How `winner` takes every record of `loser` on every send day, or None when it may not.
     Deletions sooner than the floor or than a keeping default, and ties with review, are left
     to their own conflicts."""
-    pairs = list(zip(_periods(winner.keep_for), _periods(loser.keep_for), strict=True))
     if winner.then != "delete" and loser.then != "delete":
-        ahead = _tie_rank(winner) > _tie_rank(loser)
-        if not all(w > lo or (w == lo and ahead) for w, lo in pairs):
+        order = _order(winner.keep_for, loser.keep_for)
+        if not order.wins(_tie_rank(winner) > _tie_rank(loser)):
             return None
-        return _how(winner, loser, pairs, "keeps them longer", "keeps them as long")
+        return _how(winner, loser, order, "keeps them longer", "keeps them as long")
     if winner.then == "delete" and loser.then == "delete":
         if loser.kind != "rule" or winner.kind != "rule":
             return None  # the default deletes only where no scoped rule does
-        earlier = winner.order < loser.order
-        if not all(w < lo or (w == lo and earlier) for w, lo in pairs):
+        order = _order(loser.keep_for, winner.keep_for)  # the sooner deletion wins
+        if not order.wins(winner.order < loser.order):
             return None
-        return _how(winner, loser, pairs, "deletes them sooner", "deletes them as soon")
+        return _how(winner, loser, order, "deletes them sooner", "deletes them as soon")
+    order = _order(winner.keep_for, loser.keep_for)
     if loser.then == "delete":
-        review = winner.then == "review"
-        if winner.kind != "rule" or all(w == lo for w, lo in pairs):
+        if winner.kind != "rule" or order.equal:
             return None  # the floor, a keeping default and ties with review: their own conflicts
-        if not all(w > lo or (w == lo and review) for w, lo in pairs):
+        if not order.wins(winner.then == "review"):
             return None
-        if all(w > lo for w, lo in pairs):
+        if order.longer:
             lengths = f"({winner.keep_for.words()}, not {loser.keep_for.words()})"
             return f"keeps them longer {lengths}, and retention beats deletion"
         return (
             f"keeps them at least as long on every send day ({winner.keep_for.words()} and "
             f"{loser.keep_for.words()}), review winning a tie, and retention beats deletion"
         )
-    if not _sole_deletion(winner, loser, policy):
-        return None
-    if not all(w > lo or (w == lo and loser.then == "keep") for w, lo in pairs):
+    if not _sole_deletion(winner, loser, policy) or not order.wins(loser.then == "keep"):
         return None
     return (
         f"deletes them after {winner.keep_for.words()}, when this retention of "
@@ -104,19 +127,15 @@ def _tie_rank(rule: RetentionRule) -> tuple[int, int, int]:
 
 
 def _how(
-    winner: RetentionRule,
-    loser: RetentionRule,
-    pairs: list[tuple[int, int]],
-    strictly: str,
-    equally: str,
+    winner: RetentionRule, loser: RetentionRule, order: _Order, strictly: str, equally: str
 ) -> str:
     """The words for `winner` beating `loser` on every day: by length, or by a tie's order."""
-    if all(w != lo for w, lo in pairs):
+    if order.longer:
         return f"{strictly} ({winner.keep_for.words()}, not {loser.keep_for.words()})"
     lengths = winner.keep_for.words()
     if loser.keep_for.words() != lengths:
         lengths += f" and {loser.keep_for.words()}"
-    if not all(w == lo for w, lo in pairs):
+    if not order.equal:
         equally = equally.replace("as long", "at least as long").replace("as soon", "no later")
         lengths += ", on every send day"
     return f"{equally} ({lengths}), and {_tie_reason(winner, loser)}"
