@@ -332,3 +332,31 @@ def test_a_pattern_or_a_detector_given_twice_is_a_warning(tmp_path):
         "neither wins, a match is reported twice, at high by this one and at medium by mobile: "
         "keep one rule",
     ]
+
+
+def test_a_term_file_with_many_terms_given_twice_names_five_then_counts(tmp_path):
+    """A vendor's list holding both forms of its words (洗钱 and 洗錢) gave one warning a pair:
+    thousands of lines. Five are named, the rest counted in one line."""
+    pairs = ["洗钱", "洗錢", "赌博", "賭博", "回扣", "迴扣", "贿赂", "賄賂"]
+    pairs += ["发票", "發票", "内幕", "內幕", "传销", "傳銷", "诈骗", "詐騙"]
+    (tmp_path / "vendor.txt").write_text("\n".join(pairs) + "\n", encoding="utf-8")
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        keywords:
+          - {id: vendor, severity: medium, terms_file: vendor.txt}
+        """,
+    )
+    vendor = tmp_path / "vendor.txt"
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 7
+    assert lines[0] == (
+        f"{path}:3: vendor: warning: term '洗錢' ({vendor}:2) is '洗钱' ({vendor}:1) again once "
+        "normalised; findings name '洗钱': remove one"
+    )
+    assert lines[5] == (
+        f"{path}:3: vendor: warning: {vendor}: 3 more of its terms are given twice, as the 5 "
+        "above are (only those are named)"
+    )

@@ -33,6 +33,9 @@ Repeat = tuple[int, str, str, bool]
 """`(line, subject, message, warning)`."""
 ID_KEYS = ("sender", "receiver", "group", "participant")
 _INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+FILE_REPEATS_NAMED = 5
+"""Terms of one term file given twice that are named one a line; a vendor's list may hold
+thousands (both forms of a word, 洗钱 and 洗錢), which are counted in one line after them."""
 
 
 def repeats(policy: Policy) -> list[Repeat]:
@@ -240,17 +243,37 @@ def _keyword_repeats(lists: tuple[KeywordList, ...]) -> list[Repeat]:
     firsts: list[dict[str, Term]] = []
     for keyword_list in lists:
         first: dict[str, Term] = {}
+        from_files: dict[str, int] = {}  # term file -> its terms given twice
         for term in keyword_list.terms:
             mine = key(keyword_list.normalize, term.text)
             earlier = first.setdefault(mine, term)
+            repeat = None
             if earlier is not term:
-                found.append(_again(keyword_list, term, earlier))
+                repeat = _again(keyword_list, term, earlier)
+            else:
+                for other, theirs in zip(lists, firsts, strict=False):
+                    same = theirs.get(key(other.normalize, term.text))
+                    if same is not None and key(keyword_list.normalize, same.text) == mine:
+                        repeat = _in_both(keyword_list, term, other, same)
+                        break
+            if repeat is None:
                 continue
-            for other, theirs in zip(lists, firsts, strict=False):
-                same = theirs.get(key(other.normalize, term.text))
-                if same is not None and key(keyword_list.normalize, same.text) == mine:
-                    found.append(_in_both(keyword_list, term, other, same))
-                    break
+            if term.file:
+                from_files[term.file] = from_files.get(term.file, 0) + 1
+                if from_files[term.file] > FILE_REPEATS_NAMED:
+                    continue
+            found.append(repeat)
+        for name, count in from_files.items():
+            if count > FILE_REPEATS_NAMED:
+                found.append(
+                    (
+                        keyword_list.line,
+                        keyword_list.id,
+                        f"{name}: {count - FILE_REPEATS_NAMED:,} more of its terms are given "
+                        f"twice, as the {FILE_REPEATS_NAMED} above are (only those are named)",
+                        True,
+                    )
+                )
         firsts.append(first)
     return found
 
