@@ -360,3 +360,26 @@ def test_a_term_file_with_many_terms_given_twice_names_five_then_counts(tmp_path
         f"{path}:3: vendor: warning: {vendor}: 3 more of its terms are given twice, as the 5 "
         "above are (only those are named)"
     )
+
+
+def test_the_same_ids_as_sender_and_receiver_say_participant_was_perhaps_meant(tmp_path):
+    """`sender: [a, b]` with `receiver: [a, b]` holds only what a and b wrote to each other, not
+    what each wrote to anyone: the AND the example policy warns of."""
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        holds:
+          - id: matter-1
+            reason: dispute
+            scope: {sender: [user0007, user0042], receiver: [User0042, user0007]}
+            starts: 2026-10-15
+          - {id: matter-2, reason: audit, scope: {sender: u1, receiver: u2}, starts: 2026-10-15}
+        """,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:-1] == [
+        f"{path}:3: matter-1: warning: its scope names the same ids as sender and as receiver, "
+        "so it covers only messages between them (conditions combine with AND): to cover what "
+        "each sends or receives, name them as participant",
+    ]

@@ -111,6 +111,19 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
                     warning=True,
                 )
             )
+    for rule_or_hold in (*policy.rules, *policy.holds):
+        scope = rule_or_hold.scope
+        if scope.senders and scope.receivers and scope.senders.exact == scope.receivers.exact:
+            found.append(
+                Conflict(
+                    rule_or_hold.line,
+                    rule_or_hold.id,
+                    "its scope names the same ids as sender and as receiver, so it covers only "
+                    "messages between them (conditions combine with AND): to cover what each "
+                    "sends or receives, name them as participant",
+                    warning=True,
+                )
+            )
     for hold in policy.holds:
         if hold.starts_ms > now_ms:
             found.append(
