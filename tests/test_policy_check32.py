@@ -375,6 +375,7 @@ def test_the_same_ids_as_sender_and_receiver_say_participant_was_perhaps_meant(t
             scope: {sender: [user0007, user0042], receiver: [User0042, user0007]}
             starts: 2026-10-15
           - {id: matter-2, reason: audit, scope: {sender: u1, receiver: u2}, starts: 2026-10-15}
+          - {id: matter-3, reason: fraud, scope: {sender: "a*", receiver: "b*"}, starts: 2026-10-15}
         """,
     )
     assert result.exit_code == 0, result.output

@@ -28,6 +28,7 @@ from auditor.policies.durations import Duration, can_end_sooner
 from auditor.policies.loading import load_policy
 from auditor.policies.model import Policy, RetentionRule
 from auditor.policies.normalize import normalizer
+from auditor.policies.scope import IdPattern
 
 CENTURY = Duration(100, "y")  # a retention past it is more likely a typo than meant
 
@@ -113,7 +114,7 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
             )
     for rule_or_hold in (*policy.rules, *policy.holds):
         scope = rule_or_hold.scope
-        if scope.senders and scope.receivers and scope.senders.exact == scope.receivers.exact:
+        if scope.senders and scope.receivers and _ids(scope.senders) == _ids(scope.receivers):
             found.append(
                 Conflict(
                     rule_or_hold.line,
@@ -202,6 +203,11 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
                 )
     found.extend(Conflict(*each) for each in repeats(policy))
     return sorted(found, key=lambda conflict: conflict.line)
+
+
+def _ids(pattern: IdPattern) -> frozenset[str]:
+    """The ids and globs of a condition, as it compares them: without regard to case."""
+    return pattern.exact | {glob.lower() for glob in pattern.globs}
 
 
 def _review_ties(rule: RetentionRule, policy: Policy) -> list[Conflict]:
