@@ -384,3 +384,28 @@ def test_the_same_ids_as_sender_and_receiver_say_participant_was_perhaps_meant(t
         "so it covers only messages between them (conditions combine with AND): to cover what "
         "each sends or receives, name them as participant",
     ]
+
+
+def test_an_allowed_phrase_that_holds_no_term_of_its_list_is_a_warning(tmp_path):
+    """反洗前 (a typo of 反洗钱) excuses nothing, so anti-money-laundering training stays a
+    finding; the officer believes it allowed. 反洗錢 is 反洗钱 once normalised: it works."""
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        keywords:
+          - id: zh
+            severity: high
+            terms: [洗钱, 回扣]
+            allow:
+              - 反洗前
+              - 反洗錢
+              - ＡＢＣ回扣
+          - {id: en, severity: high, terms: [kickback], patterns: ['wire \\d+'], allow: [wire 5]}
+        """,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:-1] == [
+        f"{path}:7: zh: warning: allowed phrase '反洗前' holds no term of the list, so it excuses "
+        "nothing: correct it, or move it to the list whose term it holds",
+    ]
