@@ -409,3 +409,25 @@ def test_an_allowed_phrase_that_holds_no_term_of_its_list_is_a_warning(tmp_path)
         f"{path}:7: zh: warning: allowed phrase '反洗前' holds no term of the list, so it excuses "
         "nothing: correct it, or move it to the list whose term it holds",
     ]
+
+
+def test_a_hold_that_ends_before_the_messages_it_covers_are_sent_can_never_match(tmp_path):
+    """`sent: {since: 2027-01-01}` (a year typed one too high) under a hold that ends
+    2026-12-31: while it lasts no such message exists, and once one does it has ended."""
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        holds:
+          - id: matter-1
+            reason: dispute
+            scope: {participant: u1, sent: {since: 2027-01-01}}
+            starts: 2026-10-15
+            ends: 2026-12-31
+        """,
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[0] == (
+        f"{path}:3: matter-1: can never match: it covers messages sent from "
+        "2027-01-01T00:00:00Z, and ends 2026-12-31T00:00:00Z, before the first of them is sent"
+    )

@@ -153,6 +153,12 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
                 )
             )
         reason = hold.scope.contradiction()
+        since = hold.scope.sent_since_ms
+        if not reason and hold.ends_ms is not None and since is not None and since >= hold.ends_ms:
+            reason = (
+                f"it covers messages sent from {format_instant(since)}, and ends "
+                f"{format_instant(hold.ends_ms)}, before the first of them is sent"
+            )
         if reason:
             found.append(Conflict(hold.line, hold.id, f"can never match: {reason}"))
         if hold.scope.is_empty and not ended:
