@@ -431,3 +431,23 @@ def test_a_hold_that_ends_before_the_messages_it_covers_are_sent_can_never_match
         f"{path}:3: matter-1: can never match: it covers messages sent from "
         "2027-01-01T00:00:00Z, and ends 2026-12-31T00:00:00Z, before the first of them is sent"
     )
+
+
+def test_a_retention_of_zero_is_refused_saying_so(tmp_path):
+    """`keep_for: 0d` (meant: delete at once) was "'0d' is not a duration (use e.g. 30d, ...)",
+    which an officer reads as a wrong format, not a wrong number."""
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        retention:
+          default: {keep_for: 1y, then: delete}
+          rules:
+            - {id: media, scope: {message_type: img}, keep_for: 0d, then: delete}
+        """,
+    )
+    assert result.exit_code == 2
+    assert result.output == (
+        f"auditor: error: {path}:5: retention.rules[0].keep_for: '0d' is no period: keep_for is "
+        "at least 1 of its unit (1h at the shortest)\n"
+    )

@@ -187,6 +187,12 @@ def _schema_error(source: _Source, error: jsonschema.ValidationError) -> ConfigE
         options = [" or ".join(each.get("required", [])) for each in error.validator_value]
         return source.error(path, f"needs at least one of: {', '.join(options)}")
     if custom is not None:
+        if path and path[-1] == "keep_for" and _ZERO_PERIOD.match(str(error.instance)):
+            return source.error(
+                path,
+                f"{_show(error.instance)} is no period: keep_for is at least 1 of its unit "
+                "(1h at the shortest)",
+            )
         return source.error(path, f"{_show(error.instance)} {custom}")
     if error.validator == "enum":
         choices = ", ".join(str(choice) for choice in error.validator_value)
@@ -203,6 +209,7 @@ def _schema_error(source: _Source, error: jsonschema.ValidationError) -> ConfigE
     return source.error(path, error.message)
 
 
+_ZERO_PERIOD = re.compile(r"^\s*0+\s*(?:h|d|w|mo|y)\s*$")
 # JSON Schema's types in the words of the YAML an author writes (`dict is not of type array`
 # was Python's and JSON's at once).
 _TYPE_WORDS = {
