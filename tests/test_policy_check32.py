@@ -451,3 +451,26 @@ def test_a_retention_of_zero_is_refused_saying_so(tmp_path):
         f"auditor: error: {path}:5: retention.rules[0].keep_for: '0d' is no period: keep_for is "
         "at least 1 of its unit (1h at the shortest)\n"
     )
+
+
+def test_a_term_found_inside_every_word_that_holds_it_is_a_warning(tmp_path):
+    """钱 (money) is found in 钱包, 价钱, 有钱: nearly every chat about money is a finding. A
+    Latin letter in a whole-words list is found alone only, so it is left unsaid."""
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        keywords:
+          - {id: zh, severity: high, terms: [洗钱, 钱, ｘ]}
+          - {id: en, severity: low, whole_words: false, terms: [ip, tip-off]}
+        """,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:-1] == [
+        f"{path}:3: zh: warning: term '钱' is one character once normalised, found inside every "
+        "word that holds it: most messages that use one are findings; list the words it is part "
+        "of instead",
+        f"{path}:4: en: warning: term 'ip' is 2 characters once normalised, found inside every "
+        "word that holds it: most messages that use one are findings; list the words it is part "
+        "of instead",
+    ]

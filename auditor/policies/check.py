@@ -17,17 +17,17 @@ but leaves the exit code 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.partitions import DAY_MS, format_instant
-from auditor.policies.check_repeats import FILE_REPEATS_NAMED, repeats
+from auditor.policies.check_repeats import repeats
 from auditor.policies.check_shadows import never_deciding
+from auditor.policies.check_terms import idle_phrases, short_terms
 from auditor.policies.detectors import DETECTORS
 from auditor.policies.durations import Duration, can_end_sooner
 from auditor.policies.loading import load_policy
-from auditor.policies.model import KeywordList, Policy, RetentionRule
+from auditor.policies.model import Policy, RetentionRule
 from auditor.policies.normalize import normalizer
 from auditor.policies.scope import IdPattern
 
@@ -215,52 +215,10 @@ def find_conflicts(policy: Policy, now_ms: int) -> list[Conflict]:
                 )
         if not keys or keyword_list.patterns or "pinyin" in keyword_list.normalize:
             continue  # an empty list is said above; a phrase may excuse a pattern's or a spelling's
-        found.extend(_idle_phrases(keyword_list, normal.normalize, keys))
+        found.extend(Conflict(*each) for each in idle_phrases(keyword_list, normal.normalize, keys))
+    found.extend(Conflict(*each) for each in short_terms(policy.keyword_lists))
     found.extend(Conflict(*each) for each in repeats(policy))
     return sorted(found, key=lambda conflict: conflict.line)
-
-
-def _idle_phrases(
-    keyword_list: KeywordList, normalize: Callable[[str], str], keys: set[str]
-) -> list[Conflict]:
-    """The allowed phrases that hold no term of their list once normalised, so excuse nothing
-    (a typo, or a phrase meant for another list); of a term file, the first few and a count."""
-    found = []
-    from_files: dict[str, int] = {}
-    for phrase in keyword_list.allow:
-        text = normalize(phrase.text)
-        if any(
-            text[start:end] in keys
-            for start in range(len(text))
-            for end in range(start + 1, len(text) + 1)
-        ):
-            continue
-        if phrase.file:
-            from_files[phrase.file] = from_files.get(phrase.file, 0) + 1
-            if from_files[phrase.file] > FILE_REPEATS_NAMED:
-                continue
-        where = f" ({phrase.file}:{phrase.line})" if phrase.file else ""
-        found.append(
-            Conflict(
-                keyword_list.line if phrase.file else phrase.line,
-                keyword_list.id,
-                f"allowed phrase {phrase.text!r}{where} holds no term of the list, so it "
-                "excuses nothing: correct it, or move it to the list whose term it holds",
-                warning=True,
-            )
-        )
-    for name, count in from_files.items():
-        if count > FILE_REPEATS_NAMED:
-            found.append(
-                Conflict(
-                    keyword_list.line,
-                    keyword_list.id,
-                    f"{name}: {count - FILE_REPEATS_NAMED:,} more of its phrases hold no term of "
-                    f"the list, as the {FILE_REPEATS_NAMED} above (only those are named)",
-                    warning=True,
-                )
-            )
-    return found
 
 
 def _ids(pattern: IdPattern) -> frozenset[str]:

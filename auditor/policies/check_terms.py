@@ -1,0 +1,98 @@
+"""What `auditor policy check` says of single terms and allowed phrases: a term so short it is
+found inside most words that hold it, and an allowed phrase that excuses nothing.
+
+Each is a `(line, subject, message, warning)`. A term file's are named five at a time, the rest
+counted in one line: a vendor's list may hold thousands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from auditor.policies.check_repeats import FILE_REPEATS_NAMED, Repeat
+from auditor.policies.model import KeywordList
+from auditor.policies.normalize import is_wordish, normalizer
+
+
+def short_terms(lists: tuple[KeywordList, ...]) -> list[Repeat]:
+    """Terms of one character once normalised that are found inside words (a Chinese character
+    always is: 钱 in 钱包 and 价钱), and of two in a list that is not whole words."""
+    found: list[Repeat] = []
+    for keyword_list in lists:
+        normalize = normalizer(keyword_list.normalize).normalize
+        from_files: dict[str, int] = {}
+        for term in keyword_list.terms:
+            key = normalize(term.text)
+            inside = not keyword_list.whole_words or not is_wordish(key[0])
+            if not (len(key) == 1 and inside) and not (
+                len(key) == 2 and not keyword_list.whole_words
+            ):
+                continue
+            if term.file:
+                from_files[term.file] = from_files.get(term.file, 0) + 1
+                if from_files[term.file] > FILE_REPEATS_NAMED:
+                    continue
+            where = f" ({term.file}:{term.line})" if term.file else ""
+            found.append(
+                (
+                    keyword_list.line if term.file else term.line,
+                    keyword_list.id,
+                    f"term {term.text!r}{where} is {_characters(len(key))} once normalised, "
+                    "found inside every word that holds it: most messages that use one are "
+                    "findings; list the words it is part of instead",
+                    True,
+                )
+            )
+        found.extend(_counted(keyword_list, from_files, "of its terms are as short"))
+    return found
+
+
+def idle_phrases(
+    keyword_list: KeywordList, normalize: Callable[[str], str], keys: set[str]
+) -> list[Repeat]:
+    """The allowed phrases that hold no term of their list once normalised, so excuse nothing
+    (a typo, or a phrase meant for another list); of a term file, the first few and a count."""
+    found = []
+    from_files: dict[str, int] = {}
+    for phrase in keyword_list.allow:
+        text = normalize(phrase.text)
+        if any(
+            text[start:end] in keys
+            for start in range(len(text))
+            for end in range(start + 1, len(text) + 1)
+        ):
+            continue
+        if phrase.file:
+            from_files[phrase.file] = from_files.get(phrase.file, 0) + 1
+            if from_files[phrase.file] > FILE_REPEATS_NAMED:
+                continue
+        where = f" ({phrase.file}:{phrase.line})" if phrase.file else ""
+        found.append(
+            (
+                keyword_list.line if phrase.file else phrase.line,
+                keyword_list.id,
+                f"allowed phrase {phrase.text!r}{where} holds no term of the list, so it "
+                "excuses nothing: correct it, or move it to the list whose term it holds",
+                True,
+            )
+        )
+    found.extend(_counted(keyword_list, from_files, "of its phrases hold no term of the list"))
+    return found
+
+
+def _characters(count: int) -> str:
+    return "one character" if count == 1 else f"{count} characters"
+
+
+def _counted(keyword_list: KeywordList, from_files: dict[str, int], what: str) -> list[Repeat]:
+    return [
+        (
+            keyword_list.line,
+            keyword_list.id,
+            f"{name}: {count - FILE_REPEATS_NAMED:,} more {what}, as the {FILE_REPEATS_NAMED} "
+            "above (only those are named)",
+            True,
+        )
+        for name, count in from_files.items()
+        if count > FILE_REPEATS_NAMED
+    ]
