@@ -474,3 +474,66 @@ def test_a_term_found_inside_every_word_that_holds_it_is_a_warning(tmp_path):
         "word that holds it: most messages that use one are findings; list the words it is part "
         "of instead",
     ]
+
+
+def test_a_rule_named_as_never_deciding_decides_no_record_the_engine_judges():
+    """The check reasons about scopes and periods; the engine decides record by record. Random
+    policies of up to five rules over a small world of ids, types and send days (leap days
+    among them): no record the engine judges is decided by a rule the check says never
+    decides one."""
+    import itertools
+    import json
+    import random
+
+    from auditor.policies.check_shadows import never_deciding
+    from auditor.policies.loading import policy_of_bytes
+    from auditor.policies.retention import RetentionDecider
+
+    rng = random.Random(32)
+    periods = ["1d", "30d", "181d", "182d", "365d", "366d", "1w", "4w", "52w"]
+    periods += ["1mo", "6mo", "12mo", "1y", "2y"]
+    days = [1_704_067_200_000 + d * 86_400_000 for d in (0, 59, 60, 365, 424, 800, 1460)]
+    choices = {
+        "chat_type": ["chat", "groupchat", "chatroom"],
+        "message_type": ["txt", "img", "file"],
+        "sender": ["u1", "u2", "u*"],
+        "group": ["g1", "g2", "g*"],
+        "participant": ["u1", "g1", "u*"],
+    }
+
+    def scope():
+        picked = {
+            k: rng.sample(v, rng.randint(1, 2)) for k, v in choices.items() if rng.random() < 0.3
+        }
+        return picked or {"message_type": [rng.choice(choices["message_type"])]}
+
+    named = 0
+    for _ in range(60):
+        retention = {
+            "statutory_floor": {"keep_for": rng.choice(periods)},
+            "default": {"keep_for": rng.choice(periods), "then": rng.choice(["keep", "delete"])},
+            "rules": [
+                {
+                    "id": f"r{i}",
+                    "scope": scope(),
+                    "keep_for": rng.choice(periods),
+                    "then": rng.choice(["keep", "review", "delete"]),
+                }
+                for i in range(rng.randint(2, 5))
+            ],
+        }
+        text = json.dumps({"version": 1, "retention": retention})
+        policy = policy_of_bytes("random.yaml", text.encode())
+        never = {rule.id for rule, _ in never_deciding(policy)}
+        named += len(never)
+        if not never:
+            continue
+        decider = RetentionDecider(policy, 0)
+        world = itertools.product(
+            choices["chat_type"], choices["message_type"], ["u1", "u2", "u3"], ["u1", "g1", "g3"]
+        )
+        for chat_type, kind, sender, receiver in world:
+            for day in days:
+                _, verdict = decider.decide_facts((chat_type, sender, receiver, (kind,), day))
+                assert verdict.winning_rule not in never, (text, verdict)
+    assert named > 30  # the check names some, so the assertion above is tested
