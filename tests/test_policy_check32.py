@@ -537,3 +537,20 @@ def test_a_rule_named_as_never_deciding_decides_no_record_the_engine_judges():
                 _, verdict = decider.decide_facts((chat_type, sender, receiver, (kind,), day))
                 assert verdict.winning_rule not in never, (text, verdict)
     assert named > 30  # the check names some, so the assertion above is tested
+
+
+def test_ids_that_differ_only_by_case_are_a_warning(tmp_path):
+    path, result = check(
+        tmp_path,
+        """\
+        version: 1
+        holds:
+          - {id: Matter-1, reason: dispute, scope: {participant: u1}, starts: 2026-10-15}
+          - {id: matter-1, reason: audit, scope: {participant: u2}, starts: 2026-10-15}
+        """,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:-1] == [
+        f"{path}:4: matter-1: warning: its id differs from 'Matter-1' (line 3) only by case: "
+        "findings, reports and `due` keep them apart, a reader takes them for one; rename one",
+    ]

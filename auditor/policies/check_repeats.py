@@ -13,7 +13,8 @@ mean the author may have meant something else.
   list's severity (no list wins);
 - a pattern given again, in its list or another, and a detector used by two rules: each
   reports the match;
-- a hold's reason copied from another hold, which then names the other matter in reports.
+- a hold's reason copied from another hold, which then names the other matter in reports;
+- two ids that differ only by case, which a reader of findings takes for one.
 
 Each is a warning but a condition whose every id is so: it names no one, and the rule or hold
 can never match (a conflict).
@@ -57,6 +58,7 @@ def repeats(policy: Policy) -> list[Repeat]:
             if key != "sent":
                 found.extend(_scope_repeats(source, (*path, "scope", key), subject, value))
     found.extend(_reasons(policy))
+    found.extend(_ids_by_case(policy))
     found.extend(_keyword_repeats(policy.keyword_lists))
     found.extend(_pattern_repeats(policy.keyword_lists))
     found.extend(_detector_repeats(policy))
@@ -187,6 +189,34 @@ def _scope_repeats(source: Any, path: FieldPath, subject: str, value: Any) -> li
                     subject,
                     f"{field} names {text!r}, which {glob[0]!r} (line {glob[1]}) already "
                     "covers: if someone else was meant, name them",
+                    True,
+                )
+            )
+    return found
+
+
+def _ids_by_case(policy: Policy) -> list[Repeat]:
+    """Ids that differ only by case or width (Matter-1, matter-1): both are kept apart in
+    findings, reports and `due`'s listings, where a reader takes them for one."""
+    named = [
+        *((policy.floor,) if policy.floor else ()),
+        *policy.retention_rules(),
+        *policy.holds,
+        *policy.keyword_lists,
+        *policy.detectors,
+    ]
+    first: dict[str, Any] = {}
+    found: list[Repeat] = []
+    for each in named:
+        other = first.setdefault(unicodedata.normalize("NFKC", each.id).casefold(), each)
+        if other is not each:
+            found.append(
+                (
+                    each.line,
+                    each.id,
+                    f"its id differs from {other.id!r} (line {other.line}) only by case: "
+                    "findings, reports and `due` keep them apart, a reader takes them for one; "
+                    "rename one",
                     True,
                 )
             )
