@@ -11,8 +11,13 @@ ended, a term that its own allowlist excuses everywhere, a keyword list whose `t
 it nothing to match.
 
 A warning is what may well be meant but is too large to pass unsaid: a hold whose scope is empty
-holds every record of every conversation, so nothing is deleted while it lasts. It is printed,
+holds every record of every conversation, so nothing is deleted while it lasts; a hold that
+begins later; a period over a century; the same ids as sender and as receiver. It is printed,
 but leaves the exit code 0.
+
+Beside this module: `check_shadows` (rules another always beats, a conflict), `check_repeats`
+(what is given twice; a scope condition naming no one, a conflict) and `check_terms` (terms too
+short to stay inside one word, allowed phrases that excuse nothing).
 """
 
 from __future__ import annotations
