@@ -21,7 +21,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from auditor import crashpoints
+from auditor import crashpoints, state_verbatim
 from auditor.errors import ConfigError, LockHeldError, os_reason
 from auditor.file_access import conform
 from auditor.fsutil import fsync_ancestors, fsync_dir, fsync_path
@@ -241,6 +241,7 @@ class State:
             self.db.executescript(_SCHEMA)
             _add_columns(self.db)
             moved = lay_out(self.db, SCHEMA_VERSION)
+            self.db.executescript(state_verbatim.TABLE)
             _relative_bag_paths(self.db)
             mark_current(self.db)
             if moved:
@@ -405,6 +406,7 @@ class State:
         *,
         in_key_order: bool = False,
         verdicts: Iterable[tuple[int, str | None, str | None]] = (),
+        verbatim: Iterable[tuple] = (),
     ) -> Iterator[RunCompletion]:
         """Opens the transaction that completes run `sequence` and copies the messages it archived
         into the index, in the background, while the caller finishes its bag; the caller then
@@ -417,7 +419,8 @@ class State:
         `unidentified_table` one of the `(content_hash)` of records without a msg_id. Copying is one
         SQL statement, which SQLite runs without Python's GIL, so it costs the run no time while
         the caller renders the report; the state still changes in one transaction, committed
-        only once the bag is signed.
+        only once the bag is signed. `verbatim` holds the rows of `state_verbatim.TABLE_NAME`
+        of the messages the run kept verbatim (rare), added in the same transaction.
 
         The rows are copied in the index's key order (msg_id, content hash), so that each one
         lands beside the one before in the index's B-tree rather than on a random page; a caller
@@ -432,6 +435,7 @@ class State:
             unidentified_table,
             in_key_order,
             verdicts,
+            verbatim,
         )
         try:
             yield completion
@@ -679,9 +683,11 @@ class RunCompletion:
         unidentified_table: str | None = None,
         in_key_order: bool = False,
         verdicts: Iterable[tuple[int, str | None, str | None]] = (),
+        verbatim: Iterable[tuple] = (),
     ) -> None:
         self.db = db
         self._verdicts = list(verdicts)
+        self._verbatim = list(verbatim)
         self._order = "" if in_key_order else " ORDER BY msg_id, content_hash"
         self._cache_was: int | None = None
         self.sequence = int(sequence)
@@ -713,6 +719,7 @@ class RunCompletion:
                     f" SELECT content_hash, {self.sequence} FROM {unidentified_table}"
                 )
             self.db.executemany(_ADD_VERDICT, self._verdicts)
+            self.db.executemany(state_verbatim.INSERT, self._verbatim)
             self.db.execute(
                 f"INSERT INTO {INDEX_TABLE} (msg_id, content_hash, timestamp_ms, retain_until_ms,"
                 " first_run, last_run, hour_ms, verdict, seq) SELECT msg_id, content_hash,"

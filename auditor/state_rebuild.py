@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from auditor import expected_head
+from auditor import expected_head, state_verbatim
 from auditor.archive import layout
 from auditor.archive.baginfo import parse_bag_info
 from auditor.archive.chain import verify_chain
@@ -51,7 +51,8 @@ from auditor.policies.term_files import applied_sha256_in_info
 from auditor.records import msg_id
 from auditor.sources.settle import content_sha256, entity_fields_of
 from auditor.state import BAG_FOLDER_LOCK, GENESIS, State, StateLock
-from auditor.state_index import add_rows
+from auditor.state_index import VerdictIds, add_rows
+from auditor.verbatim_kept import Judge, kept_in_bag
 
 REBUILT_DIGEST = "rebuilt"
 
@@ -68,6 +69,8 @@ class RebuildOutcome:
     messages: int
     unidentified: int
     head_tagmanifest_sha256: str
+    verbatim: int = 0
+    """Messages the bags keep verbatim in `data/unreadable/` (no RFC 8785 form, no leaf)."""
 
 
 def rebuild(
@@ -204,7 +207,7 @@ def _bag_policy(bag: Path, info: dict[str, str], given: dict[str, tuple[Path, by
 
 
 def _fill(state: State, bags: list[Path], given: dict[str, tuple[Path, bytes]]) -> RebuildOutcome:
-    messages = unidentified = 0
+    messages = unidentified = verbatim = 0
     head = GENESIS
     for bag in bags:
         info, _problems = parse_bag_info((bag / layout.BAG_INFO).read_bytes(), layout.BAG_INFO)
@@ -212,11 +215,14 @@ def _fill(state: State, bags: list[Path], given: dict[str, tuple[Path, bytes]]) 
         head = _tagmanifest_sha256(bag)
         sequence = int(info[layout.SEQUENCE])
         with state.transaction() as db:
-            added, anonymous = _index_bag(db, bag, info, sequence, _bag_policy(bag, info, given))
+            policy = _bag_policy(bag, info, given)
+            added, anonymous = _index_bag(db, bag, info, sequence, policy)
+            judge = Judge(policy, parse_instant(info["Policy-Reference-Time"]))
+            verbatim += state_verbatim.add(db, sequence, kept_in_bag(bag, judge), VerdictIds(db))
             _add_run(db, bag, info, sequence, head, head_before)
         messages += added
         unidentified += anonymous
-    return RebuildOutcome(len(bags), messages, unidentified, head)
+    return RebuildOutcome(len(bags), messages, unidentified, head, verbatim)
 
 
 def _add_run(
