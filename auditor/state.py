@@ -479,14 +479,18 @@ class State:
         (`_NEEDED_BY_DUE`) and those it lists then for deletion or review."""
         forgotten = _FORGOTTEN.format(action="action")
         needed = _NEEDED_BY_DUE.format(action="action")
-        forgettable, needed, pending = self.db.execute(
-            f"SELECT count(*) FILTER (WHERE {forgotten}),"
-            f" count(*) FILTER (WHERE NOT {forgotten} AND {needed}),"
-            f" count(*) FILTER (WHERE NOT {forgotten} AND NOT {needed})"
-            " FROM messages WHERE timestamp_ms < :before",
-            {"before": before_ms, "on": due_on_ms},
-        ).fetchone()
-        return forgettable, needed, pending
+        found = [
+            self.db.execute(
+                f"SELECT count(*) FILTER (WHERE {forgotten}),"
+                f" count(*) FILTER (WHERE NOT {forgotten} AND {needed}),"
+                f" count(*) FILTER (WHERE NOT {forgotten} AND NOT {needed})"
+                f" FROM {table} WHERE timestamp_ms < :before",
+                {"before": before_ms, "on": due_on_ms},
+            ).fetchone()
+            for table in ("messages", _VERBATIM_ROWS)  # the index's, and those kept verbatim
+        ]
+        forgettable, needed_, pending = (sum(column) for column in zip(*found, strict=True))
+        return forgettable, needed_, pending
 
     def archived_id_range(self) -> tuple[str | None, str | None]:
         """The least and greatest msg_id in the index ((None, None) when it is empty), read at
@@ -501,11 +505,14 @@ class State:
         """Forgets the messages sent before `before_ms` that `_FORGOTTEN` names on `due_on_ms`,
         and returns how many (see `prune`)."""
         with self.transaction() as db:
-            return db.execute(
-                f"DELETE FROM {INDEX_TABLE} WHERE timestamp_ms < :before"
-                f" AND {_FORGOTTEN.format(action=_ACTION_OF_ROW)}",
-                {"before": before_ms, "on": due_on_ms},
-            ).rowcount
+            return sum(
+                db.execute(
+                    f"DELETE FROM {table} WHERE timestamp_ms < :before"
+                    f" AND {_FORGOTTEN.format(action=_ACTION_OF_ROW)}",
+                    {"before": before_ms, "on": due_on_ms},
+                ).rowcount
+                for table in (INDEX_TABLE, state_verbatim.TABLE_NAME)
+            )
 
     def unidentified_archived(self, contents: list[str]) -> set[str]:
         """Which of these contents of records without a msg_id an earlier run archived."""
@@ -576,6 +583,11 @@ or review, and forgetting it would drop from `due` a deletion not yet done (prob
 A named one the index holds under a hold without an end is forgotten too: only `due --policy`
 with that hold released lists it so."""
 _ACTION_OF_ROW = "(SELECT action FROM verdicts v WHERE v.id = verdict)"  # in `INDEX_TABLE`
+_VERBATIM_ROWS = (
+    f"(SELECT x.msg_id, x.timestamp_ms, x.retain_until_ms, v.action FROM"
+    f" {state_verbatim.TABLE_NAME} x LEFT JOIN verdicts v ON v.id = x.verdict)"
+)
+"""The messages kept verbatim (`state_verbatim`) with the columns `_FORGOTTEN` reads."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -623,6 +635,7 @@ def prune(
                 "INSERT OR IGNORE INTO temp.carried_out VALUES (?)", ((i,) for i in carried_out)
             )
             total = state.db.execute("SELECT count(*) FROM messages").fetchone()[0]
+            total += state_verbatim.count(state.db)
             count, needed, pending = state.messages_before(before_ms, on_ms)
             if not dry_run and count:
                 state.prune_messages(before_ms, on_ms)

@@ -9,6 +9,7 @@ index, so `due` never listed it: its retention and its holds were never told to 
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -157,3 +158,43 @@ def test_a_state_without_the_verbatim_table_still_reads(chain, tmp_path):
     assert (
         json.loads(invoke("state", "show", "--state", older, "--format", "json"))["verbatim"] == 0
     )
+
+
+def test_prune_forgets_a_message_kept_verbatim_only_once_its_deletion_is_carried_out(
+    chain, tmp_path
+):
+    """As for the index's messages: `due` keeps listing it until the officer's listing says
+    its deletion was carried out, and a held one stays."""
+    folder, _bag, _key = chain
+    state = tmp_path / "state.db"
+    state.write_bytes((folder / "state.db").read_bytes())
+    listing = tmp_path / "acted-on.json"
+    listing.write_text(json.dumps(due_json(state)))
+    prune = ("state", "prune", "--state", state, "--before", "2026-12-01", "--on", AFTER)
+    invoke(*prune)
+    assert CUT in listed(due_json(state))
+    invoke(*prune, "--carried-out", listing)
+    after = listed(due_json(state))
+    assert CUT not in after and after[HELD_CUT]["verdict"] == "hold"
+
+
+def test_due_policy_lists_a_changed_verbatim_line_as_unchecked_never_as_due(chain, tmp_path):
+    """The line read again must be the one its run indexed (its SHA-256): an edited line is not
+    judged, and the message is `unchecked`, exit 1, as a changed archived line is."""
+    folder, bag, _key = chain
+    archive = tmp_path / "archive"
+    shutil.copytree(folder / "archive", archive)
+    kept = archive / bag.name / unreadable_file(bag)
+    lines = kept.read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b"see you", b"see them")
+    kept.write_bytes(b"".join(lines))
+    current = tmp_path / "current.yaml"
+    current.write_text(example_policy().read_text())
+    output = invoke(
+        *("due", "--state", folder / "state.db", "--on", AFTER, "--format", "json"),
+        *("--policy", current, "--out", archive),
+        exit_code=1,
+    )
+    report = json.loads(output[output.index("{") :])
+    assert listed(report)[CUT]["verdict"] == "unchecked"
+    assert report["policy_holds"]["unchecked_why"] == {"changed": 1}
