@@ -198,3 +198,21 @@ def test_due_policy_lists_a_changed_verbatim_line_as_unchecked_never_as_due(chai
     report = json.loads(output[output.index("{") :])
     assert listed(report)[CUT]["verdict"] == "unchecked"
     assert report["policy_holds"]["unchecked_why"] == {"changed": 1}
+
+
+def test_a_hold_added_since_holds_a_verbatim_message_whose_retention_still_runs(chain, tmp_path):
+    """A run that did not apply a hold now open (`due_holds.runs_without`) has its kept messages
+    read again: one kept verbatim too, or it would surface only as due once its retention ended."""
+    folder, _bag, _key = chain
+    current = tmp_path / "current.yaml"
+    current.write_text(
+        example_policy()
+        .read_text()
+        .replace("participant: [user0007, user0042]", "participant: [user0007, user0003]")
+    )
+    output = invoke(
+        *("due", "--state", folder / "state.db", "--on", "2027-01-01", "--format", "json"),
+        *("--policy", current, "--out", folder / "archive"),
+    )
+    entry = listed(json.loads(output[output.index("{") :]))[CUT]
+    assert (entry["verdict"], entry["retain_until"]) == ("hold", "2027-11-01T00:00:01Z")
