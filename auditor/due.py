@@ -164,7 +164,7 @@ class _Instants:
 
 
 def verdict_on(action: str | None, retain_until_ms: int | None, on_ms: int) -> str:
-    """What is due for one indexed message at `on_ms` (`_VERDICT_SQL` says the same in SQL)."""
+    """What is due for one indexed message at `on_ms` (`VERDICT_SQL` says the same in SQL)."""
     if action == "hold" and (retain_until_ms is None or retain_until_ms > on_ms):
         return "hold"
     if retain_until_ms is None:
@@ -186,7 +186,7 @@ def judged_at(on_ms: int) -> int:
     return min(on_ms, LATEST_MS - 2)
 
 
-_VERDICT_SQL = """CASE
+VERDICT_SQL = """CASE
  WHEN {action} = 'hold' AND ({until} IS NULL OR {until} > :on) THEN 'hold'
  WHEN {until} IS NULL THEN 'no-retention'
  WHEN {until} > :on THEN 'kept'
@@ -217,7 +217,7 @@ def due(
         action = "m.action" if "action" in columns else "NULL"
         rule = "m.rule" if "rule" in columns else "NULL"
         seq = "m.seq" if "seq" in columns else "NULL"
-        verdict = _VERDICT_SQL.format(action=action, until="m.retain_until_ms")
+        verdict = VERDICT_SQL.format(action=action, until="m.retain_until_ms")
         params = {"on": on_ms, "since": since_ms}
         joined = "messages m"
         rejudged = None
@@ -311,7 +311,7 @@ def _kept_verbatim(rejudged: bool) -> str:
     """The query of the messages kept verbatim (`state_verbatim`) as `due`'s listing takes
     them: each (msg_id, line's bytes) once, in the first run that kept it, with no seq and no
     earlier versions; with `rejudged`, as `due_verbatim` judged them against today's policy."""
-    verdict = _VERDICT_SQL.format(action="d.action", until="x.retain_until_ms")
+    verdict = VERDICT_SQL.format(action="d.action", until="x.retain_until_ms")
     rule = "d.rule"
     joined = ""
     if rejudged:

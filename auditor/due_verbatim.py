@@ -19,12 +19,12 @@ from pathlib import Path, PurePath
 
 from auditor.archive import layout
 from auditor.archive.untrusted import unreadable_files
-from auditor.due import _VERDICT_SQL
+from auditor.due import VERDICT_SQL
 from auditor.due_holds import (
     REJUDGED,
     UNAPPLIED,
     Rejudged,
-    _after_release,
+    after_release,
     open_holds,
     released_holds,
 )
@@ -56,7 +56,7 @@ def rejudge(
     released = released_holds(policy, on_ms)
     if not holds and not released:
         return
-    verdict = _VERDICT_SQL.format(action="d.action", until="x.retain_until_ms")
+    verdict = VERDICT_SQL.format(action="d.action", until="x.retain_until_ms")
     candidates = db.execute(
         "SELECT x.run, r.bag_path, x.file, x.line, x.line_sha256,"
         f" CASE WHEN {verdict} = 'hold' THEN d.rule END FROM {TABLE_NAME} x"
@@ -88,7 +88,7 @@ def rejudge(
             found.append((run, file, line, "hold", longest_hold(covering).id))
             outcome.held += 1
         elif held_under is not None and held_under in released:
-            judged = _after_release(retention, record, ends[held_under], on_ms)
+            judged = after_release(retention, record, ends[held_under], on_ms)
             found.append((run, file, line, *judged))
             outcome.released += 1
     db.executemany(f"INSERT OR IGNORE INTO {TABLE} VALUES (?, ?, ?, ?, ?)", found)

@@ -5,8 +5,9 @@ next run refuses an out folder whose newest bag the state does not record. Every
 the state needs to continue the chain: its run number, window, the tagmanifest the next run links
 to, and each archived record with the policy file the run applied and its reference time, from
 which the message index (content hash, send time, retention, rule) is computed again exactly as
-the run computed it. Each bag is verified first, and the chain they form, so a damaged or forged
-bag is never the base of the next run.
+the run computed it; so are the messages it keeps verbatim in `data/unreadable/` (no RFC 8785
+form: the lines its not-canonical-json findings name, `verbatim_kept`). Each bag is verified
+first, and the chain they form, so a damaged or forged bag is never the base of the next run.
 
 What the bags do not hold, and the rebuilt state therefore lacks:
 - the digest of the run's settings (`config_digest`): stored as "rebuilt", so a run asked again
