@@ -216,3 +216,22 @@ def test_a_hold_added_since_holds_a_verbatim_message_whose_retention_still_runs(
     )
     entry = listed(json.loads(output[output.index("{") :]))[CUT]
     assert (entry["verdict"], entry["retain_until"]) == ("hold", "2027-11-01T00:00:01Z")
+
+
+def test_a_hold_beginning_after_the_run_holds_its_verbatim_message_in_due(tmp_path):
+    """As `due_holds` pins for an archived message: the index stores a hold not yet begun at
+    the reference time as holding already, never as due for deletion once it has begun."""
+    keys = generate_key_files(tmp_path / "keys", identity="auditor@test")
+    policy = tmp_path / "later.yaml"
+    policy.write_text(
+        example_policy().read_text().replace("starts: 2026-10-15", "starts: 2026-12-01")
+    )
+    export = tmp_path / "export.jsonl"
+    export.write_text(message(3, "user0007", "the invoice is ready \ud83d") + "\n")
+    invoke(
+        *("run", "--from", export, "--policies", policy, "--key", keys.private_key),
+        *("--out", tmp_path / "archive", "--state", tmp_path / "state.db"),
+        *("--as-of", "2026-11-02T00:00Z", "--fail-on", "none", "--quiet"),
+    )
+    entry = listed(due_json(tmp_path / "state.db"))[HELD_CUT]
+    assert (entry["verdict"], entry["rule"]) == ("hold", "matter-2026-017")
