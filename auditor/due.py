@@ -29,7 +29,7 @@ from json.encoder import encode_basestring
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, NamedTuple
 
-from auditor import expected_head
+from auditor import expected_head, state_verbatim
 from auditor.partitions import format_instant
 from auditor.records import LATEST_MS
 from auditor.state_reading import check_whole, reading_state
@@ -68,6 +68,9 @@ class DueMessage(NamedTuple):
     bag: str | None
     seq: int | None
     earlier_versions: int = 0
+    kept_verbatim: str | None = None
+    """`FILE:LINE` in its bag of a message with no RFC 8785 form, hence no leaf (`seq` None),
+    which the bag keeps verbatim in `data/unreadable/` (`auditor.state_verbatim`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,19 +113,21 @@ def _json_line(message: DueMessage) -> str:
     cost: strings are escaped by the function `json.dumps` uses (the verdict, one of
     `VERDICTS`, needs none), ints written as their repr; a value of another type (a state
     edited by hand) goes through `json.dumps` itself."""
-    verdict, msg_id, until, rule, run, bag, seq, earlier = message
+    verdict, msg_id, until, rule, run, bag, seq, earlier, verbatim = message
     if (
         type(msg_id) is str
         and (rule is None or type(rule) is str)
         and type(run) is int
         and (seq is None or type(seq) is int)
+        and (verbatim is None or type(verbatim) is str)
     ):
         return (
             f'{{"verdict": "{verdict}", "msg_id": {encode_basestring(msg_id)}, "retain_until": '
             f"{_NULL if until is None else encode_basestring(until)}, "
             f'"rule": {_NULL if rule is None else encode_basestring(rule)}, "run": {run}, '
             f'"bag": {_NULL if bag is None else encode_basestring(bag)}, '
-            f'"seq": {_NULL if seq is None else seq}, "earlier_versions": {earlier}}}'
+            f'"seq": {_NULL if seq is None else seq}, "earlier_versions": {earlier}, '
+            f'"kept_verbatim": {_NULL if verbatim is None else encode_basestring(verbatim)}}}'
         )
     return _JSON_LINE % tuple(map(_json_value, message))
 
@@ -159,7 +164,7 @@ class _Instants:
 
 
 def verdict_on(action: str | None, retain_until_ms: int | None, on_ms: int) -> str:
-    """What is due for one indexed message at `on_ms` (`_VERDICT_SQL` says the same in SQL)."""
+    """What is due for one indexed message at `on_ms` (`VERDICT_SQL` says the same in SQL)."""
     if action == "hold" and (retain_until_ms is None or retain_until_ms > on_ms):
         return "hold"
     if retain_until_ms is None:
@@ -181,7 +186,7 @@ def judged_at(on_ms: int) -> int:
     return min(on_ms, LATEST_MS - 2)
 
 
-_VERDICT_SQL = """CASE
+VERDICT_SQL = """CASE
  WHEN {action} = 'hold' AND ({until} IS NULL OR {until} > :on) THEN 'hold'
  WHEN {until} IS NULL THEN 'no-retention'
  WHEN {until} > :on THEN 'kept'
@@ -212,7 +217,7 @@ def due(
         action = "m.action" if "action" in columns else "NULL"
         rule = "m.rule" if "rule" in columns else "NULL"
         seq = "m.seq" if "seq" in columns else "NULL"
-        verdict = _VERDICT_SQL.format(action=action, until="m.retain_until_ms")
+        verdict = VERDICT_SQL.format(action=action, until="m.retain_until_ms")
         params = {"on": on_ms, "since": since_ms}
         joined = "messages m"
         rejudged = None
@@ -247,6 +252,10 @@ def due(
                     db, candidates, params, policy, bags_dir, on_ms,
                     due_holds.Learning(memo, unapplied, remembered, memo_rows),
                 )  # fmt: skip
+                if state_verbatim.any_in(db):
+                    from auditor import due_verbatim
+
+                    due_verbatim.rejudge(db, policy, bags_dir, on_ms, unapplied, rejudged)
             finally:
                 if memo is not None:
                     memo.close()
@@ -258,9 +267,11 @@ def due(
             rule = f"coalesce(h.hold, {rule})"
         ranked = (
             f"SELECT {verdict} AS v, m.msg_id, m.retain_until_ms, {rule} AS rule, m.first_run,"
-            f" {seq} AS seq, coalesce(n.count, 1) AS versions FROM {joined}"
-            f" {_newest_versions(db, columns)}"
+            f" {seq} AS seq, coalesce(n.count, 1) AS versions, NULL AS kept_verbatim"
+            f" FROM {joined} {_newest_versions(db, columns)}"
         )
+        if state_verbatim.any_in(db):  # else the query is as before: a union costs 7 %
+            ranked += f" UNION ALL {_kept_verbatim(rejudged is not None)}"
         found = dict(db.execute(f"SELECT v, count(*) FROM ({ranked}) GROUP BY v", params))
         order = " ".join(f"WHEN '{name}' THEN {rank}" for rank, name in enumerate(LISTED))
         bags = {
@@ -270,7 +281,7 @@ def due(
         }
         instant = _Instants()
         rows = db.execute(
-            "SELECT v, msg_id, retain_until_ms, rule, first_run, seq, versions"
+            "SELECT v, msg_id, retain_until_ms, rule, first_run, seq, versions, kept_verbatim"
             f" FROM ({ranked})"
             f" WHERE v IN ({', '.join(repr(name) for name in LISTED)})"
             " AND (:since IS NULL OR v IN ('hold', 'unchecked') OR retain_until_ms IS NULL"
@@ -288,11 +299,34 @@ def due(
                 bags.get(run),
                 seq_,
                 versions - 1,
+                verbatim,
             )
-            for verdict_, msg_id, until, rule_id, run, seq_, versions in rows
+            for verdict_, msg_id, until, rule_id, run, seq_, versions, verbatim in rows
         )
         ordered = {name: found[name] for name in (*VERDICTS, "kept") if found.get(name)}
         yield DueReport(format_instant(asked_ms), ordered, messages, rejudged)
+
+
+def _kept_verbatim(rejudged: bool) -> str:
+    """The query of the messages kept verbatim (`state_verbatim`) as `due`'s listing takes
+    them: each (msg_id, line's bytes) once, in the first run that kept it, with no seq and no
+    earlier versions; with `rejudged`, as `due_verbatim` judged them against today's policy."""
+    verdict = VERDICT_SQL.format(action="d.action", until="x.retain_until_ms")
+    rule = "d.rule"
+    joined = ""
+    if rejudged:
+        verdict, rule = f"coalesce(h.verdict, {verdict})", f"coalesce(h.hold, {rule})"
+        joined = (
+            f" LEFT JOIN {state_verbatim.REJUDGED} h"
+            " ON h.run = x.run AND h.file = x.file AND h.line = x.line"
+        )
+    return (
+        f"SELECT {verdict}, x.msg_id, x.retain_until_ms, {rule}, x.run, NULL, 1,"
+        f" x.file || ':' || x.line FROM {state_verbatim.TABLE_NAME} x"
+        f" LEFT JOIN verdicts d ON d.id = x.verdict{joined} WHERE NOT EXISTS (SELECT 1 FROM"
+        f" {state_verbatim.TABLE_NAME} y WHERE y.msg_id = x.msg_id"
+        " AND y.line_sha256 = x.line_sha256 AND y.run < x.run)"
+    )
 
 
 def _newest_versions(db: sqlite3.Connection, columns: set[str]) -> str:
@@ -351,12 +385,20 @@ def as_table(report: DueReport) -> Iterator[str]:
             f"{message.verdict:<13} {message.msg_id:<24} {message.retain_until or '-':<24} "
             f"{message.rule or '-':<20} {message.run:>5} "
             f"{'-' if message.seq is None else message.seq:>7} {message.bag or '-'}"
+            + _kept_where(message.kept_verbatim)
             + (
                 f" (+{message.earlier_versions} earlier version(s))"
                 if message.earlier_versions
                 else ""
             )
         )
+
+
+def _kept_where(place: str | None) -> str:
+    if place is None:
+        return ""
+    file, _colon, line = place.rpartition(":")
+    return f" (kept verbatim: line {line} of {file}, no leaf)"
 
 
 CSV_FIELDS = DueMessage._fields

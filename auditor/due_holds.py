@@ -290,7 +290,7 @@ def rejudge(
                     (
                         identity,
                         content_hash,
-                        *_after_release(retention, record, ends[released], on_ms),
+                        *after_release(retention, record, ends[released], on_ms),
                     )
                 )
                 outcome.released += 1
@@ -401,7 +401,7 @@ def _by_longest(holds: tuple[Hold, ...]) -> list[int]:
 _ACTIONS = {"dispose": "delete", "review": "review", "keep": "keep"}
 
 
-def _after_release(
+def after_release(
     retention: RetentionDecider, record: dict, hold_end_ms: int | None, on_ms: int
 ) -> tuple[str, str | None]:
     """`(verdict, rule)` on `on_ms` of a record no hold covers any longer: as the retention

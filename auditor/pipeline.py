@@ -37,7 +37,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from auditor import __version__, crashpoints, disks, durable, unrecorded
+from auditor import __version__, crashpoints, disks, durable, state_verbatim, unrecorded
 from auditor.archive import layout
 from auditor.archive.bag import BagWriter, partial_path_for, publish_bag
 from auditor.archive.baginfo import check_bag_format, parse_bag_info
@@ -91,6 +91,7 @@ from auditor.state import (
 )
 from auditor.state_index import SERVED_ELSEWHERE, RunVerdicts
 from auditor.validation import RecordValidator
+from auditor.verbatim_kept import Judge, kept_in_spool, place
 
 log = logging.getLogger(__name__)
 
@@ -700,6 +701,8 @@ class _Archiver:
         # needs no query (a first run's, and an incremental run's newer messages).
         self._archived_ids = state.archived_id_range()
         self._verdicts = RunVerdicts(state.db)  # the index rows' (rule, action) ids
+        self._verbatim: list[tuple] = []  # rows of the messages kept verbatim (`state_verbatim`)
+        self._judge_verbatim: Judge | None = None
 
     def bag_info(self) -> dict[str, str]:
         source = self.source
@@ -866,6 +869,7 @@ class _Archiver:
                     "run_unidentified",
                     in_key_order=self._in_id_order(),
                     verdicts=self._verdicts.added,
+                    verbatim=self._verbatim,
                 ) as completion,
             ):
                 for filename, path in sorted(rendered().items()):
@@ -953,10 +957,13 @@ class _Archiver:
             else None
         )
         told = hashlib.sha256()
+        verbatim: list[tuple[str, int]] = []
         with paths["findings"].open("rb") as spooled_findings:
             for line in spooled_findings:
                 told.update(line)
                 finding = orjson.loads(line)
+                if finding["rule"] == "not-canonical-json" and (kept := place(finding)):
+                    verbatim.append(kept)
                 if finding["rule"] in _REFUSED:
                     self._refused_hours.add(partition.start_ms)
                 if finding["rule"] == "hour-expired":
@@ -985,6 +992,8 @@ class _Archiver:
         if second_look is not None:
             self.relooked += second_look.known
             self.emit(second_look.finding())
+        if verbatim:
+            self._index_verbatim(paths["unreadable"], verbatim)
         pieces = _hashed_pieces(paths["unreadable"], digest)
         if first := next(pieces, b""):
             writer.add_file(f"unreadable/{label}.txt", itertools.chain((first,), pieces))
@@ -995,6 +1004,19 @@ class _Archiver:
             )
         self.report.observe_counts(counts)
         self.report.observe_source_copies(outcome.duplicates)
+
+    def _index_verbatim(self, spooled: Path, places: list[tuple[str, int]]) -> None:
+        """The messages of an hour kept verbatim (`places`: their findings' file and line),
+        judged as the worker judged them, for the state's `verbatim_messages`: `auditor due`
+        tells their retention though they have no leaf. Rare, so nothing of it runs per record."""
+        if self._judge_verbatim is None:
+            self._judge_verbatim = Judge(self.policy, self.reference_ms)
+        known, add = self._verdicts.ids, self._verdicts.add
+        for kept in kept_in_spool(spooled, places, self._judge_verbatim):
+            verdict = known.get((kept.rule, kept.action))
+            if verdict is None:
+                verdict = add(kept.rule, kept.action)
+            self._verbatim.append(state_verbatim.row(self.run.sequence, kept, verdict))
 
     def _kept(
         self,

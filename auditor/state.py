@@ -21,7 +21,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from auditor import crashpoints
+from auditor import crashpoints, state_verbatim
 from auditor.errors import ConfigError, LockHeldError, os_reason
 from auditor.file_access import conform
 from auditor.fsutil import fsync_ancestors, fsync_dir, fsync_path
@@ -241,6 +241,7 @@ class State:
             self.db.executescript(_SCHEMA)
             _add_columns(self.db)
             moved = lay_out(self.db, SCHEMA_VERSION)
+            self.db.executescript(state_verbatim.TABLE)
             _relative_bag_paths(self.db)
             mark_current(self.db)
             if moved:
@@ -405,6 +406,7 @@ class State:
         *,
         in_key_order: bool = False,
         verdicts: Iterable[tuple[int, str | None, str | None]] = (),
+        verbatim: Iterable[tuple] = (),
     ) -> Iterator[RunCompletion]:
         """Opens the transaction that completes run `sequence` and copies the messages it archived
         into the index, in the background, while the caller finishes its bag; the caller then
@@ -417,7 +419,8 @@ class State:
         `unidentified_table` one of the `(content_hash)` of records without a msg_id. Copying is one
         SQL statement, which SQLite runs without Python's GIL, so it costs the run no time while
         the caller renders the report; the state still changes in one transaction, committed
-        only once the bag is signed.
+        only once the bag is signed. `verbatim` holds the rows of `state_verbatim.TABLE_NAME`
+        of the messages the run kept verbatim (rare), added in the same transaction.
 
         The rows are copied in the index's key order (msg_id, content hash), so that each one
         lands beside the one before in the index's B-tree rather than on a random page; a caller
@@ -432,6 +435,7 @@ class State:
             unidentified_table,
             in_key_order,
             verdicts,
+            verbatim,
         )
         try:
             yield completion
@@ -475,14 +479,18 @@ class State:
         (`_NEEDED_BY_DUE`) and those it lists then for deletion or review."""
         forgotten = _FORGOTTEN.format(action="action")
         needed = _NEEDED_BY_DUE.format(action="action")
-        forgettable, needed, pending = self.db.execute(
-            f"SELECT count(*) FILTER (WHERE {forgotten}),"
-            f" count(*) FILTER (WHERE NOT {forgotten} AND {needed}),"
-            f" count(*) FILTER (WHERE NOT {forgotten} AND NOT {needed})"
-            " FROM messages WHERE timestamp_ms < :before",
-            {"before": before_ms, "on": due_on_ms},
-        ).fetchone()
-        return forgettable, needed, pending
+        found = [
+            self.db.execute(
+                f"SELECT count(*) FILTER (WHERE {forgotten}),"
+                f" count(*) FILTER (WHERE NOT {forgotten} AND {needed}),"
+                f" count(*) FILTER (WHERE NOT {forgotten} AND NOT {needed})"
+                f" FROM {table} WHERE timestamp_ms < :before",
+                {"before": before_ms, "on": due_on_ms},
+            ).fetchone()
+            for table in ("messages", _VERBATIM_ROWS)  # the index's, and those kept verbatim
+        ]
+        forgettable, needed_, pending = (sum(column) for column in zip(*found, strict=True))
+        return forgettable, needed_, pending
 
     def archived_id_range(self) -> tuple[str | None, str | None]:
         """The least and greatest msg_id in the index ((None, None) when it is empty), read at
@@ -497,11 +505,14 @@ class State:
         """Forgets the messages sent before `before_ms` that `_FORGOTTEN` names on `due_on_ms`,
         and returns how many (see `prune`)."""
         with self.transaction() as db:
-            return db.execute(
-                f"DELETE FROM {INDEX_TABLE} WHERE timestamp_ms < :before"
-                f" AND {_FORGOTTEN.format(action=_ACTION_OF_ROW)}",
-                {"before": before_ms, "on": due_on_ms},
-            ).rowcount
+            return sum(
+                db.execute(
+                    f"DELETE FROM {table} WHERE timestamp_ms < :before"
+                    f" AND {_FORGOTTEN.format(action=_ACTION_OF_ROW)}",
+                    {"before": before_ms, "on": due_on_ms},
+                ).rowcount
+                for table in (INDEX_TABLE, state_verbatim.TABLE_NAME)
+            )
 
     def unidentified_archived(self, contents: list[str]) -> set[str]:
         """Which of these contents of records without a msg_id an earlier run archived."""
@@ -572,6 +583,11 @@ or review, and forgetting it would drop from `due` a deletion not yet done (prob
 A named one the index holds under a hold without an end is forgotten too: only `due --policy`
 with that hold released lists it so."""
 _ACTION_OF_ROW = "(SELECT action FROM verdicts v WHERE v.id = verdict)"  # in `INDEX_TABLE`
+_VERBATIM_ROWS = (
+    f"(SELECT x.msg_id, x.timestamp_ms, x.retain_until_ms, v.action FROM"
+    f" {state_verbatim.TABLE_NAME} x LEFT JOIN verdicts v ON v.id = x.verdict)"
+)
+"""The messages kept verbatim (`state_verbatim`) with the columns `_FORGOTTEN` reads."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -619,6 +635,7 @@ def prune(
                 "INSERT OR IGNORE INTO temp.carried_out VALUES (?)", ((i,) for i in carried_out)
             )
             total = state.db.execute("SELECT count(*) FROM messages").fetchone()[0]
+            total += state_verbatim.count(state.db)
             count, needed, pending = state.messages_before(before_ms, on_ms)
             if not dry_run and count:
                 state.prune_messages(before_ms, on_ms)
@@ -679,9 +696,11 @@ class RunCompletion:
         unidentified_table: str | None = None,
         in_key_order: bool = False,
         verdicts: Iterable[tuple[int, str | None, str | None]] = (),
+        verbatim: Iterable[tuple] = (),
     ) -> None:
         self.db = db
         self._verdicts = list(verdicts)
+        self._verbatim = list(verbatim)
         self._order = "" if in_key_order else " ORDER BY msg_id, content_hash"
         self._cache_was: int | None = None
         self.sequence = int(sequence)
@@ -713,6 +732,7 @@ class RunCompletion:
                     f" SELECT content_hash, {self.sequence} FROM {unidentified_table}"
                 )
             self.db.executemany(_ADD_VERDICT, self._verdicts)
+            self.db.executemany(state_verbatim.INSERT, self._verbatim)
             self.db.execute(
                 f"INSERT INTO {INDEX_TABLE} (msg_id, content_hash, timestamp_ms, retain_until_ms,"
                 " first_run, last_run, hour_ms, verdict, seq) SELECT msg_id, content_hash,"

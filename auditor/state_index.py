@@ -55,7 +55,7 @@ CREATE INDEX IF NOT EXISTS message_index_served_elsewhere ON message_index (hour
     WHERE hour_ms IS NOT timestamp_ms - timestamp_ms % 3600000;
 """
 
-# A join, not a subquery a column: `due` reads `action` up to four times a row (`_VERDICT_SQL`),
+# A join, not a subquery a column: `due` reads `action` up to four times a row (`VERDICT_SQL`),
 # and each read was a lookup (at a million messages `due` spent 18.7 s of CPU with subqueries,
 # 17.3 with the join, 15.3 on schema 1's table).
 VIEW = """CREATE VIEW IF NOT EXISTS messages AS SELECT m.msg_id,

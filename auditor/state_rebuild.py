@@ -5,8 +5,9 @@ next run refuses an out folder whose newest bag the state does not record. Every
 the state needs to continue the chain: its run number, window, the tagmanifest the next run links
 to, and each archived record with the policy file the run applied and its reference time, from
 which the message index (content hash, send time, retention, rule) is computed again exactly as
-the run computed it. Each bag is verified first, and the chain they form, so a damaged or forged
-bag is never the base of the next run.
+the run computed it; so are the messages it keeps verbatim in `data/unreadable/` (no RFC 8785
+form: the lines its not-canonical-json findings name, `verbatim_kept`). Each bag is verified
+first, and the chain they form, so a damaged or forged bag is never the base of the next run.
 
 What the bags do not hold, and the rebuilt state therefore lacks:
 - the digest of the run's settings (`config_digest`): stored as "rebuilt", so a run asked again
@@ -32,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from auditor import expected_head
+from auditor import expected_head, state_verbatim
 from auditor.archive import layout
 from auditor.archive.baginfo import parse_bag_info
 from auditor.archive.chain import verify_chain
@@ -51,7 +52,8 @@ from auditor.policies.term_files import applied_sha256_in_info
 from auditor.records import msg_id
 from auditor.sources.settle import content_sha256, entity_fields_of
 from auditor.state import BAG_FOLDER_LOCK, GENESIS, State, StateLock
-from auditor.state_index import add_rows
+from auditor.state_index import VerdictIds, add_rows
+from auditor.verbatim_kept import Judge, kept_in_bag
 
 REBUILT_DIGEST = "rebuilt"
 
@@ -68,6 +70,8 @@ class RebuildOutcome:
     messages: int
     unidentified: int
     head_tagmanifest_sha256: str
+    verbatim: int = 0
+    """Messages the bags keep verbatim in `data/unreadable/` (no RFC 8785 form, no leaf)."""
 
 
 def rebuild(
@@ -204,7 +208,7 @@ def _bag_policy(bag: Path, info: dict[str, str], given: dict[str, tuple[Path, by
 
 
 def _fill(state: State, bags: list[Path], given: dict[str, tuple[Path, bytes]]) -> RebuildOutcome:
-    messages = unidentified = 0
+    messages = unidentified = verbatim = 0
     head = GENESIS
     for bag in bags:
         info, _problems = parse_bag_info((bag / layout.BAG_INFO).read_bytes(), layout.BAG_INFO)
@@ -212,11 +216,14 @@ def _fill(state: State, bags: list[Path], given: dict[str, tuple[Path, bytes]]) 
         head = _tagmanifest_sha256(bag)
         sequence = int(info[layout.SEQUENCE])
         with state.transaction() as db:
-            added, anonymous = _index_bag(db, bag, info, sequence, _bag_policy(bag, info, given))
+            policy = _bag_policy(bag, info, given)
+            added, anonymous = _index_bag(db, bag, info, sequence, policy)
+            judge = Judge(policy, parse_instant(info["Policy-Reference-Time"]))
+            verbatim += state_verbatim.add(db, sequence, kept_in_bag(bag, judge), VerdictIds(db))
             _add_run(db, bag, info, sequence, head, head_before)
         messages += added
         unidentified += anonymous
-    return RebuildOutcome(len(bags), messages, unidentified, head)
+    return RebuildOutcome(len(bags), messages, unidentified, head, verbatim)
 
 
 def _add_run(

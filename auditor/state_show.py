@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePath
 
-from auditor import expected_head
+from auditor import expected_head, state_verbatim
 from auditor.archive.untrusted import shown
 from auditor.partitions import format_instant
 from auditor.state import GENESIS
@@ -48,6 +48,9 @@ class StateView:
     wal_bytes: int
     messages: int
     unidentified: int
+    verbatim: int
+    """Messages with no RFC 8785 form, which bags keep verbatim in `data/unreadable/` without a
+    leaf (`state_verbatim`); not among `messages`."""
     head_run: int | None
     head_tagmanifest_sha256: str
     runs: list[RunRow]
@@ -73,6 +76,7 @@ def show(state_path: Path, expect_head: str | None = None) -> StateView:
             if has_table(db, "unidentified")
             else 0
         )
+        verbatim = state_verbatim.count(db)
     runs: list[RunRow] = []
     previous_policy = None
     for row in rows:
@@ -103,6 +107,7 @@ def show(state_path: Path, expect_head: str | None = None) -> StateView:
         wal_bytes=_size(Path(f"{state_path}-wal")),
         messages=messages,
         unidentified=unidentified,
+        verbatim=verbatim,
         head_run=head.sequence if head else None,
         head_tagmanifest_sha256=(head.tagmanifest_sha256 or GENESIS) if head else GENESIS,
         runs=runs,
@@ -140,7 +145,8 @@ def as_table(view: StateView) -> list[str]:
     lines = [
         f"state: {shown(view.state)} ({view.file_bytes:,} bytes, "
         f"write-ahead log {view.wal_bytes:,})",
-        f"message index: {view.messages:,} message(s), {view.unidentified:,} without a msg_id",
+        f"message index: {view.messages:,} message(s), {view.unidentified:,} without a msg_id, "
+        f"{view.verbatim:,} kept verbatim (no leaf)",
         f"chain head: {head}",
         "",
         f"{'run':>5} {'status':<9} {'window':<41} {'records':>9} {'findings':>8} {'lost h':>6} "

@@ -49,7 +49,8 @@ def test_due_csv_keeps_msg_ids_as_text_and_never_as_a_formula(tmp_path):
     assert result.output_bytes.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 then
     table = list(csv.reader(io.StringIO(result.output.removeprefix("\ufeff"))))
     assert table[0] == [
-        "verdict", "msg_id", "retain_until", "rule", "run", "bag", "seq", "earlier_versions"
+        "verdict", "msg_id", "retain_until", "rule", "run", "bag", "seq", "earlier_versions",
+        "kept_verbatim",
     ]  # fmt: skip
     cells = {row[6]: row[1] for row in table[1:]}
     assert cells == {

@@ -228,7 +228,10 @@ def test_due_a_year_and_a_half_on_names_each_deletion_with_its_bag_and_line(chai
         ]
         assert json.loads(lines[message["seq"]])["record"]["msg_id"] == message["msg_id"]
     csv_out = invoke("due", "--state", folder / "state.db", "--on", "2028-06-01", "--format", "csv")
-    header = '\ufeff"verdict","msg_id","retain_until","rule","run","bag","seq","earlier_versions"'
+    header = (
+        '\ufeff"verdict","msg_id","retain_until","rule","run","bag","seq","earlier_versions",'
+        '"kept_verbatim"'
+    )
     assert csv_out.output.splitlines()[0] == header
     assert len(csv_out.output.splitlines()) == 1 + len(report["messages"])
 

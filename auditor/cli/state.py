@@ -204,7 +204,9 @@ def rebuild_command(
     outcome = rebuild(out_dir, state_path, load_public_keys(pubkeys), expected, policies)
     click.echo(
         f"{state_path}: rebuilt from {outcome.runs} run(s) of {out_dir}: {outcome.messages:,} "
-        f"message(s) indexed, {outcome.unidentified:,} without a msg_id; chain head "
+        f"message(s) indexed, {outcome.unidentified:,} without a msg_id"
+        + (f", {outcome.verbatim:,} kept verbatim (no leaf)" if outcome.verbatim else "")
+        + "; chain head "
         f"{outcome.head_tagmanifest_sha256}"
     )
 
