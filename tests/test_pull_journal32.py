@@ -75,6 +75,59 @@ def altered(found: list[dict]) -> list[dict]:
     return [f["details"] for f in found if f["rule"] == "pull-file-altered"]
 
 
+def test_a_plain_hour_file_renamed_before_the_pull_was_killed_is_not_reported_altered(
+    keys, export, tmp_path
+):
+    """Only hours with notes (`files`, `earlier`) were journaled before their rename: a plain
+    hour a pull renamed and was killed before recording was reported by the run as altered
+    (high), though it was the pull's own file, untouched."""
+    out = tmp_path / "out"
+    pull_killed(export, out, "pull.renamed:2")
+    assert HOURS[1] not in orjson.loads((out / CHECKPOINT).read_bytes())["hours"]
+
+    found = run_findings(keys, out, tmp_path / "archive")
+
+    assert altered(found) == []
+
+
+def test_an_hour_file_changed_after_the_killed_pull_renamed_it_is_still_reported(
+    keys, export, tmp_path
+):
+    out = tmp_path / "out"
+    pull_killed(export, out, "pull.renamed:2")
+    hour_file = out / f"{HOURS[1]}.jsonl"
+    hour_file.write_bytes(hour_file.read_bytes().replace(b'"1-3"', b'"1-X"'))
+
+    found = run_findings(keys, out, tmp_path / "archive")
+
+    assert [(d["file"], d["found"]["lines"]) for d in altered(found)] == [(hour_file.name, 20)]
+
+
+@pytest.mark.parametrize("point", ["pull.noted:2", "pull.renamed:2"])
+def test_a_pull_killed_around_an_hour_rename_resumes_to_the_bytes_of_one_not_killed(
+    export, tmp_path, point
+):
+    """Killed after the hour's journal line and before its rename (`pull.noted`), or after its
+    rename (`pull.renamed`): the next pull ends with the same folder, and no journal."""
+    reference = pull(export, tmp_path / "reference")
+    assert reference.exit_code == 0, reference.output
+    out = tmp_path / "out"
+    pull_killed(export, out, point)
+
+    resumed = pull(export, out)
+
+    assert resumed.exit_code == 0, resumed.output
+    statuses = [line.split()[1] for line in resumed.stdout.splitlines()[:3]]
+    renamed = point.startswith("pull.renamed")
+    assert statuses == ["done", "done" if renamed else "pulled", "pulled"]
+    assert not (out / JOURNAL).exists()
+    assert folder_bytes(out) == folder_bytes(tmp_path / "reference")
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
 class _RaisesWhenCollected:
     """A stop signal whose handler runs in a finalizer: the exception is printed, not raised."""
 
