@@ -202,8 +202,6 @@ class Checkpoint:
         for label, entry in checkpoint._journaled(read_only):
             checkpoint.hours[label] = entry
             checkpoint._unsaved.append(label)
-        if not read_only:
-            checkpoint._take_renamed()
         return checkpoint
 
     def _check_zone(self, recorded_zone: object) -> None:
@@ -255,8 +253,8 @@ class Checkpoint:
         """Journals the `entry` of an hour file, synced and about to be renamed into place: the
         hour's one journal line, so that no kill leaves a renamed file its folder does not
         vouch for (a run from the folder takes it as the line describes it, and the next pull
-        lists it without reading it again: `_take_renamed`), while a file never renamed, or
-        changed since, matches no line.
+        lists it by hashing it, not reading its records: `complete_file`), while a file never
+        renamed, or changed since, matches no line.
 
         The line names the file's sha256 and what the checkpoint says of it beyond its records
         (`files`, `earlier`) under `renaming`, and holds the whole `entry` too: an auditor from
@@ -293,8 +291,9 @@ class Checkpoint:
 
     def _take_renamed(self) -> None:
         """Lists each hour file renamed after its `renaming` line and not recorded since (the
-        pull was killed, or stopped by an error) as the line describes it, once the file is
-        found with the sha256 the line names; hashes only the files of such lines."""
+        pull was killed, or stopped by an error; an hour outside the window of the pull that
+        read the line) as the line describes it, once the file is found with the sha256 the
+        line names; hashes only the files of such lines."""
         for label, entry in self.renamed_unrecorded().items():
             path = self.folder / f"{label}.jsonl"
             if path.exists() and file_sha256(path) == entry["sha256"]:
@@ -315,12 +314,22 @@ class Checkpoint:
         }
 
     def complete_file(self, label: str) -> dict[str, Any] | None:
-        """The entry of an hour whose file is on disk with the recorded sha256, else None."""
+        """The entry of an hour whose file is on disk with the recorded sha256, or with the one
+        its `renaming` line names (the hour listed then as that line describes it, over any
+        older entry: the file was renamed after it), else None. Hashes the file once."""
         entry = self.hours.get(label)
+        ahead = self.renamed_unrecorded().get(label) if label in self._ahead else None
         path = self.folder / f"{label}.jsonl"
-        if entry is None or "expired" in entry or not path.exists():
+        listed = entry is not None and "expired" not in entry
+        if not (listed or ahead) or not path.exists():
             return None
         digest = file_sha256(path)
+        if ahead is not None and digest == ahead["sha256"]:
+            self.add(label, ahead)
+            self._unsaved.append(label)
+            return ahead
+        if entry is None or not listed:
+            return None
         if digest != entry.get("sha256"):
             if self.notes.get(label, {}).get("sha256") != digest:  # else one to adopt
                 log.warning("%s does not match its checkpoint; pulling the hour again", shown(path))
