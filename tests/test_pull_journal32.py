@@ -163,3 +163,23 @@ def test_a_stop_swallowed_after_the_last_hour_still_stops_the_pull(
     hours = orjson.loads((tmp_path / "out" / CHECKPOINT).read_bytes())["hours"]
     assert sorted(hours) == HOURS
     assert not (tmp_path / "out" / JOURNAL).exists()
+
+
+def test_an_error_after_an_hour_rename_leaves_the_hour_listed_in_the_checkpoint(
+    export, tmp_path, monkeypatch
+):
+    """The checkpoint saved on the way out of a pull an error stopped lists the hour it had
+    renamed and not yet recorded, as its journal line describes it, and leaves no journal."""
+
+    def reached(name: str) -> None:
+        if name == "pull.renamed":
+            raise RuntimeError("broken after the rename")
+
+    monkeypatch.setattr(crashpoints, "reached", reached)
+
+    failed = pull(export, tmp_path / "out")
+
+    assert failed.exit_code == 70, failed.output
+    hours = orjson.loads((tmp_path / "out" / CHECKPOINT).read_bytes())["hours"]
+    assert {label: entry["records"] for label, entry in hours.items()} == {HOURS[0]: 20}
+    assert not (tmp_path / "out" / JOURNAL).exists()

@@ -272,10 +272,11 @@ class Checkpoint:
             journal.write(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
 
     def _pending(self) -> list[bytes]:
-        """The `renaming` lines of hour files on disk that no entry lists yet (a pull was killed
-        before their entries' lines, or stopped by an error; a pull of other hours saves the
-        checkpoint before one of them adopts them); a line whose file never came is dropped.
-        Hashes a file only for such a line, which a pull that ends well leaves none of."""
+        """The `renaming` lines of hour files on disk that no entry lists yet: those without an
+        entry (written by an older auditor) or whose entry names another sha256, which
+        `_take_renamed` cannot list; a pull of the hour adopts their files. A line whose file
+        never came is dropped. Hashes a file only for such a line, which a pull that ends well
+        leaves none of."""
         kept = []
         for label, noted in sorted(self.notes.items()):
             digest = noted.get("sha256")
