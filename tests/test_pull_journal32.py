@@ -183,3 +183,17 @@ def test_an_error_after_an_hour_rename_leaves_the_hour_listed_in_the_checkpoint(
     hours = orjson.loads((tmp_path / "out" / CHECKPOINT).read_bytes())["hours"]
     assert {label: entry["records"] for label, entry in hours.items()} == {HOURS[0]: 20}
     assert not (tmp_path / "out" / JOURNAL).exists()
+
+
+def test_a_journal_line_naming_no_sha256_is_no_hour_to_list(export, tmp_path):
+    """A `renaming` line whose entry names no sha256 (edited by hand) vouches for no file."""
+    out = tmp_path / "out"
+    assert pull(export, out).exit_code == 0
+    line = {"hour": HOURS[1], "hour_timezone": "UTC", "renaming": {}, "entry": {"records": 1}}
+    (out / JOURNAL).write_bytes(orjson.dumps(line) + b"\n")
+
+    again = pull(export, out)
+
+    assert again.exit_code == 0, again.output
+    assert [text.split()[1] for text in again.stdout.splitlines()[:3]] == ["done"] * 3
+    assert not (out / JOURNAL).exists()

@@ -303,14 +303,15 @@ class Checkpoint:
 
     def renamed_unrecorded(self) -> dict[str, dict[str, Any]]:
         """The entry each `renaming` line holds, by label, unless a later line recorded it: what
-        a pull killed between renaming an hour file and journaling it would have recorded,
-        vouching for the file only while it has the sha256 the line names (a line from before
-        entries were journaled with it holds none, and is left out)."""
+        a pull killed or stopped between renaming an hour file and recording it would have
+        recorded, vouching for the file only while it has the sha256 the line names (a line
+        from before entries were journaled with it, or edited to name none, is left out)."""
         return {
             label: entry
             for label, entry in self._ahead.items()
             if isinstance(entry, dict)
-            and entry.get("sha256") == self.notes[label].get("sha256")
+            and isinstance(entry.get("sha256"), str)
+            and entry["sha256"] == self.notes[label].get("sha256")
             and self.hours.get(label) != entry
         }
 
