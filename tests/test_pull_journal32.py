@@ -185,11 +185,16 @@ def test_an_error_after_an_hour_rename_leaves_the_hour_listed_in_the_checkpoint(
     assert not (tmp_path / "out" / JOURNAL).exists()
 
 
-def test_a_journal_line_naming_no_sha256_is_no_hour_to_list(export, tmp_path):
-    """A `renaming` line whose entry names no sha256 (edited by hand) vouches for no file."""
+@pytest.mark.parametrize("edit", ["no sha256", "no conflicts"])
+def test_a_journal_line_edited_out_of_shape_is_no_hour_to_list(export, tmp_path, edit):
+    """A `renaming` line whose entry names no sha256, or lacks what an entry holds (edited by
+    hand), vouches for no file."""
     out = tmp_path / "out"
     assert pull(export, out).exit_code == 0
-    line = {"hour": HOURS[1], "hour_timezone": "UTC", "renaming": {}, "entry": {"records": 1}}
+    entry = orjson.loads((out / CHECKPOINT).read_bytes())["hours"][HOURS[1]]
+    entry.pop("sha256" if edit == "no sha256" else "conflicts")
+    notes = {"sha256": entry.get("sha256")}
+    line = {"hour": HOURS[1], "hour_timezone": "UTC", "renaming": notes, "entry": entry}
     (out / JOURNAL).write_bytes(orjson.dumps(line) + b"\n")
 
     again = pull(export, out)

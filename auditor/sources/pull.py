@@ -305,12 +305,11 @@ class Checkpoint:
         """The entry each `renaming` line holds, by label, unless a later line recorded it: what
         a pull killed or stopped between renaming an hour file and recording it would have
         recorded, vouching for the file only while it has the sha256 the line names (a line
-        from before entries were journaled with it, or edited to name none, is left out)."""
+        from before entries were journaled with it, or edited out of shape, is left out)."""
         return {
             label: entry
             for label, entry in self._ahead.items()
-            if isinstance(entry, dict)
-            and isinstance(entry.get("sha256"), str)
+            if _listable(entry)
             and entry["sha256"] == self.notes[label].get("sha256")
             and self.hours.get(label) != entry
         }
@@ -410,6 +409,17 @@ class Checkpoint:
             for identity, variants in sorted(self.hours[label]["conflicts"].items())
         )
         write_atomically(self.folder / CONFLICTS, lines)
+
+
+def _listable(entry: object) -> bool:
+    """Whether a journal line's `entry` has what the pull reads of an hour's entry: one edited
+    out of that shape stopped the pull with an internal error once listed."""
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("sha256"), str)
+        and type(entry.get("records")) is int
+        and isinstance(entry.get("conflicts"), dict)
+    )
 
 
 def hour_entry(
