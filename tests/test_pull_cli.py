@@ -317,9 +317,10 @@ def config_for(emu, folder):
 
 
 # Killed from outside (after N hour lines, or 20 ms later) and from inside at the crash points
-# of `auditor.sources.pull`: in the middle of writing an hour, between an hour's rename and its
-# journal line, after a journal line (before the checkpoint is saved, past the first 8 hours),
-# and between the checkpoint and conflicts.jsonl.
+# of `auditor.sources.pull`: in the middle of writing an hour, after an hour's rename (its journal
+# line written before it; tests/test_pull_journal32.py kills between the two), after the hour is
+# recorded (before the checkpoint is saved, past the first 8 hours), and between the checkpoint
+# and conflicts.jsonl.
 KILLS = [
     ("lines", 9),
     ("lines+20ms", 3),
@@ -465,11 +466,13 @@ def test_a_refetch_killed_before_its_journal_line_keeps_the_records_no_longer_se
     pulled = CliRunner().invoke(main, ["pull", *window, "--out", str(out), "--from", str(first)])
     assert pulled.exit_code == 0, pulled.output
     killed = subprocess.run([*command, "--from", str(fewer), "--refetch"], env=env)
-    if between:
+    journal = (out / "checkpoint.journal").read_bytes().splitlines()
+    if between:  # its checkpoint lists the renamed hour as the journal line describes it
         later = ["--since", "2026-11-01T01:00Z", "--until", "2026-11-01T02:00Z"]
         other = CliRunner().invoke(main, ["pull", *later, "--out", str(out), "--from", str(fewer)])
         assert other.exit_code == 0, other.output
-    journal = (out / "checkpoint.journal").read_bytes().splitlines()
+        listed = orjson.loads((out / "checkpoint.json").read_bytes())["hours"]["2026110100"]
+        assert (listed["records"], listed.get("earlier")) == (4, 2)
 
     again = CliRunner().invoke(main, ["pull", *window, "--out", str(out), "--from", str(fewer)])
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from auditor import crashpoints
 from auditor.archive.layout import SPOOL_FOLDER
 from auditor.cli.access import file_access_option
 from auditor.errors import ConfigError, SourceError
@@ -20,7 +21,7 @@ from auditor.sources.options import APIS
 
 if TYPE_CHECKING:
     from auditor.sources.interface import Source
-    from auditor.sources.pull import HourOutcome
+    from auditor.sources.pull import HourOutcome, PullSummary
 
 
 def _connection_options(command):
@@ -144,11 +145,33 @@ def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flag
     since_ms, until_ms = _instant(since, "--since"), _instant(until, "--until")
     check_window(since_ms, until_ms)
     from auditor.fsutil import refuse_inside_any_bag
-    from auditor.hidden_env import secrets_hidden
+    from auditor.processes import raise_kept, stops_kept
 
     refuse_inside_any_bag(out_dir, "a pull")
-    from auditor.sources.folder import work_folder
     from auditor.sources.interface import both_clocks
+
+    with stops_kept() as stops:
+        summary = _pulled(since_ms, until_ms, out_dir, from_paths, refetch, config_file, flags)
+        crashpoints.reached("pull.ended")
+        if from_paths:
+            with suppress(OSError):  # only when empty: another pull may be sorting there
+                (Path(out_dir) / SPOOL_FOLDER).rmdir()
+        waiting = _summarized(summary)
+        # A stop whose exception a finalizer swallowed once the hours were done (the source
+        # closing) exited 0 though stopped; `pull` raises those of the hours itself.
+        raise_kept(stops)
+    if waiting:
+        clocks = next((both_clocks(hour.clocks) + "; " for hour in waiting if hour.clocks), "")
+        raise SourceError(
+            f"{len(waiting)} hour(s) not ready yet at the source ({_listed(waiting)}); {clocks}"
+            "run the same pull again later, completed hours are kept"
+        )
+
+
+def _pulled(since_ms, until_ms, out_dir, from_paths, refetch, config_file, flags) -> PullSummary:
+    """The pull of the window from the source the options name, closed on the way out."""
+    from auditor.hidden_env import secrets_hidden
+    from auditor.sources.folder import work_folder
     from auditor.sources.local import LocalFileSource
     from auditor.sources.pull import pull
     from auditor.sources.settings import load_settings, make_source
@@ -165,7 +188,7 @@ def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flag
             stack.enter_context(secrets_hidden([settings.client_secret]))
             source = make_source(settings)
         stack.enter_context(source)
-        summary = pull(
+        return pull(
             source,
             since_ms,
             until_ms,
@@ -173,9 +196,10 @@ def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flag
             refetch=refetch,
             on_hour=lambda hour: click.echo(_hour_line(hour)),
         )
-    if from_paths:
-        with suppress(OSError):  # only when empty: another pull may be sorting there
-            (Path(out_dir) / SPOOL_FOLDER).rmdir()
+
+
+def _summarized(summary: PullSummary) -> list[HourOutcome]:
+    """Prints the totals and the hours expired at the source; returns the hours not ready."""
     pulled, done = summary.with_status("pulled"), summary.with_status("done")
     expired, waiting = summary.with_status("expired"), summary.with_status("not_ready")
     gone = f", {len(expired)} expired" if expired else ""
@@ -192,12 +216,7 @@ def pull_command(since, until, out_dir, from_paths, refetch, config_file, **flag
             "(--refetch asks)",
             err=True,
         )
-    if waiting:
-        clocks = next((both_clocks(hour.clocks) + "; " for hour in waiting if hour.clocks), "")
-        raise SourceError(
-            f"{len(waiting)} hour(s) not ready yet at the source ({_listed(waiting)}); {clocks}"
-            "run the same pull again later, completed hours are kept"
-        )
+    return waiting
 
 
 def _listed(hours: list[HourOutcome]) -> str:

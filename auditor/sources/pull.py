@@ -1,11 +1,14 @@
 """`auditor pull`: a window of history into one file per hour, resumable after any crash.
 
 Each hour is written as `<YYYYMMDDHH>.jsonl` (the label in the source's hour zone; the records as
-received, one JSON line each, settled as in `settle.py`) under a temporary name, fsynced and
-renamed; only then is the hour added to the checkpoint: a line appended to `checkpoint.journal`,
-folded into `checkpoint.json` (written the same way as an hour) after each of the first hours and
-then less often as it grows (`Checkpoint.added`). Served data that is not a record is kept
-verbatim, one piece a line, in `<YYYYMMDDHH>.unreadable.txt`, written before its hour file and
+received, one JSON line each, settled as in `settle.py`) under a temporary name, fsynced, journaled
+and renamed: its checkpoint entry (records, sha256) is appended to `checkpoint.journal` before the
+rename (`Checkpoint.renaming`), the hour's one journal line, so every hour file in the folder is
+vouched for by a line or the checkpoint whenever the pull is killed, and the line of a file never
+renamed matches no file. The journal is folded into `checkpoint.json` (written the same way as an
+hour) after each of the first hours and then less often as it grows (`Checkpoint.added`). Served
+data that is not a record is kept verbatim, one piece a line, in `<YYYYMMDDHH>.unreadable.txt`,
+written before its hour file and
 counted in the checkpoint with the file's size and sha256 (a run from the folder checks it
 against them), never dropped (a `--refetch` keeps those only an earlier pull got
 after the new fetch's). An hour the source no longer keeps (`HourExpired`) is recorded too, with
@@ -13,16 +16,15 @@ no records, so no later pull asks for it again: `<YYYYMMDDHH>.expired.txt` holds
 line, written like an hour file (`.txt`: a run or `validate` reading the folder takes no such
 file for records). A run killed at any moment leaves complete hour files, a checkpoint listing
 only complete hours, and at most a stray temporary file, so the next run skips
-what is done and ends with the same bytes an uninterrupted run would have written. Hour and
-expiry files renamed before their journal line are adopted from disk rather than fetched again,
-so a journal line that a crash or a full disk cut short is dropped, and cut off the file. What
-the checkpoint says of an hour that its file cannot (`files`: served as different files;
-`earlier`: records a `--refetch` kept that the source no longer serves) is journaled before the
-rename (`Checkpoint.renaming`), with the file's sha256, so that adoption keeps it, and adopts
-such a file even over an older entry: fetching the hour again would lose what only the earlier
-pull got. The checkpoint and `conflicts.jsonl` are pure functions of the hour files, with no
-clock in them, for the same reason; a pull that ends leaves no journal, unless it holds such a
-line of an hour outside its window, killed before its entry.
+what is done and ends with the same bytes an uninterrupted run would have written. An hour file
+renamed after its journal line is listed as the line describes it (found with the sha256 the line
+names), even over an older entry: fetching the hour again would lose what the checkpoint says of
+it that its file cannot (`files`: served as different files; `earlier`: records a `--refetch`
+kept that the source no longer serves). Expiry files, and hour files whose line a crash or a
+full disk cut short (dropped, and cut off the journal), are adopted from disk rather than fetched
+again. The checkpoint and `conflicts.jsonl` are pure functions of the hour files, with no
+clock in them, for the same reason; a pull that ends leaves no journal, unless it holds a line
+an older auditor wrote without its entry, of an hour outside its window.
 """
 
 from __future__ import annotations
@@ -248,17 +250,20 @@ class Checkpoint:
             yield label, entry
 
     def renaming(self, label: str, entry: dict[str, Any]) -> None:
-        """Journals what the checkpoint will say of an hour file beyond its records (`files`,
-        `earlier`) before the file is renamed into place: a pull killed before its entry's line
-        adopts the file from disk, and these counts are nowhere else.
+        """Journals the `entry` of an hour file, synced and about to be renamed into place: the
+        hour's one journal line, so that no kill leaves a renamed file its folder does not
+        vouch for (a run from the folder takes it as the line describes it, and the next pull
+        lists it by hashing it, not reading its records: `complete_file`), while a file never
+        renamed, or changed since, matches no line.
 
-        The line holds them with the file's sha256 (`renaming`), and the whole `entry` too: an
-        auditor from before these lines (56a4a85 to 42b6105) takes every journal line for an
-        entry and refused the folder at one without ("line N is damaged"); with it, such a one
-        takes the hour as complete once its file is renamed, these counts included, and fetches
-        it again if it was not."""
+        The line names the file's sha256 and what the checkpoint says of it beyond its records
+        (`files`, `earlier`) under `renaming`, and holds the whole `entry` too: an auditor from
+        before these lines (56a4a85 to 42b6105) takes every journal line for an entry and
+        refused the folder at one without ("line N is damaged"); with it, such a one takes the
+        hour as complete once its file is renamed, and fetches it again if it was not."""
         notes = {key: entry[key] for key in ("sha256", "files", "earlier") if key in entry}
         self._journal({"hour": label, "renaming": notes, "entry": entry})
+        crashpoints.reached("pull.noted")
         self.notes[label], self._ahead[label] = notes, entry
 
     def _journal(self, line: dict[str, Any]) -> None:
@@ -267,10 +272,11 @@ class Checkpoint:
             journal.write(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
 
     def _pending(self) -> list[bytes]:
-        """The `renaming` lines of hour files on disk that no entry lists yet (a pull was killed
-        before their entries' lines, or stopped by an error; a pull of other hours saves the
-        checkpoint before one of them adopts them); a line whose file never came is dropped.
-        Hashes a file only for such a line, which a pull that ends well leaves none of."""
+        """The `renaming` lines of hour files on disk that no entry lists yet: those without an
+        entry (written by an older auditor) or whose entry names another sha256, which
+        `_take_renamed` cannot list; a pull of the hour adopts their files. A line whose file
+        never came is dropped. Hashes a file only for such a line, which a pull that ends well
+        leaves none of."""
         kept = []
         for label, noted in sorted(self.notes.items()):
             digest = noted.get("sha256")
@@ -284,26 +290,47 @@ class Checkpoint:
                 kept.append(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
         return kept
 
+    def _take_renamed(self) -> None:
+        """Lists each hour file renamed after its `renaming` line and not recorded since (the
+        pull was killed, or stopped by an error; an hour outside the window of the pull that
+        read the line) as the line describes it, once the file is found with the sha256 the
+        line names; hashes only the files of such lines."""
+        for label, entry in self.renamed_unrecorded().items():
+            path = self.folder / f"{label}.jsonl"
+            if path.exists() and file_sha256(path) == entry["sha256"]:
+                self.add(label, entry)
+                self._unsaved.append(label)
+
     def renamed_unrecorded(self) -> dict[str, dict[str, Any]]:
         """The entry each `renaming` line holds, by label, unless a later line recorded it: what
-        a pull killed between renaming an hour file and journaling it would have recorded,
-        vouching for the file only while it has the sha256 the line names (a line from before
-        entries were journaled with it holds none, and is left out)."""
+        a pull killed or stopped between renaming an hour file and recording it would have
+        recorded, vouching for the file only while it has the sha256 the line names (a line
+        from before entries were journaled with it, or edited out of shape, is left out)."""
         return {
             label: entry
             for label, entry in self._ahead.items()
-            if isinstance(entry, dict)
-            and entry.get("sha256") == self.notes[label].get("sha256")
+            if _listable(entry)
+            and entry["sha256"] == self.notes[label].get("sha256")
             and self.hours.get(label) != entry
         }
 
     def complete_file(self, label: str) -> dict[str, Any] | None:
-        """The entry of an hour whose file is on disk with the recorded sha256, else None."""
+        """The entry of an hour whose file is on disk with the recorded sha256, or with the one
+        its `renaming` line names (the hour listed then as that line describes it, over any
+        older entry: the file was renamed after it), else None. Hashes the file once."""
         entry = self.hours.get(label)
+        ahead = self.renamed_unrecorded().get(label) if label in self._ahead else None
         path = self.folder / f"{label}.jsonl"
-        if entry is None or "expired" in entry or not path.exists():
+        listed = entry is not None and "expired" not in entry
+        if not (listed or ahead) or not path.exists():
             return None
         digest = file_sha256(path)
+        if ahead is not None and digest == ahead["sha256"]:
+            self.add(label, ahead)
+            self._unsaved.append(label)
+            return ahead
+        if entry is None or not listed:
+            return None
         if digest != entry.get("sha256"):
             if self.notes.get(label, {}).get("sha256") != digest:  # else one to adopt
                 log.warning("%s does not match its checkpoint; pulling the hour again", shown(path))
@@ -339,22 +366,27 @@ class Checkpoint:
         self._settled(label)
         return entry
 
-    def added(self, label: str) -> None:
-        """Records the hour just added: a line appended to the journal, which a kill leaves
-        whole or cut (its hour is then adopted from its file, or fetched again if `--refetch`
-        changed it). The whole checkpoint is saved after each of the first eight hours, then
-        once the journal holds an eighth of the hours listed: saving it after each of N hours
-        wrote N²/2 entries (a year of hours: 38 million); this way the entries written stay
-        under nine times the final count."""
-        self._journal({"hour": label, "entry": self.hours[label]})
+    def added(self, label: str, journaled: bool = False) -> None:
+        """Records the hour just added: a line appended to the journal unless it holds one
+        already (`journaled`: its `renaming` line), which a kill leaves whole or cut (its hour
+        is then adopted from its file, or fetched again if `--refetch` changed it). The whole
+        checkpoint is saved after each of the first eight hours, then once the journal holds
+        an eighth of the hours listed: saving it after each of N hours wrote N²/2 entries (a
+        year of hours: 38 million); this way the entries written stay under nine times the
+        final count."""
+        if not journaled:
+            self._journal({"hour": label, "entry": self.hours[label]})
         crashpoints.reached("pull.journaled")
         self._unsaved.append(label)
         if len(self._unsaved) * 8 >= len(self.hours):
             self.save()
 
     def save(self) -> None:
-        """Writes every entry to `checkpoint.json`, then drops the journal it now holds, but for
-        the `renaming` lines of hour files renamed and not yet adopted (`_pending`)."""
+        """Writes every entry to `checkpoint.json`, hours renamed and not yet recorded included
+        (`_take_renamed`: a pull stopped by an error between the two), then drops the journal
+        it now holds, but for the `renaming` lines without an entry, of hour files renamed and
+        not yet adopted (`_pending`)."""
+        self._take_renamed()
         document = {"format": FORMAT, "hour_timezone": self.zone, "hours": self.hours}
         write_atomically(
             self.folder / CHECKPOINT,
@@ -377,6 +409,17 @@ class Checkpoint:
             for identity, variants in sorted(self.hours[label]["conflicts"].items())
         )
         write_atomically(self.folder / CONFLICTS, lines)
+
+
+def _listable(entry: object) -> bool:
+    """Whether a journal line's `entry` has what the pull reads of an hour's entry: one edited
+    out of that shape stopped the pull with an internal error once listed."""
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("sha256"), str)
+        and type(entry.get("records")) is int
+        and isinstance(entry.get("conflicts"), dict)
+    )
 
 
 def hour_entry(
@@ -653,13 +696,13 @@ def _pull_hour(
         digest = write_atomically(
             path,
             written.lines(record for record, _content in result.entries()),
-            renaming if result.files > 1 or earlier else None,
+            renaming,
         )
     finally:
         result.close()
     crashpoints.reached("pull.renamed")
     checkpoint.add(label, entry(digest))
-    checkpoint.added(label)
+    checkpoint.added(label, journaled=True)
     for line, problem in enumerate(result.unreadable, start=1):
         log.warning(
             "hour %s: unreadable data (%s), kept as line %d of %s",
