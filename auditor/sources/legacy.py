@@ -5,7 +5,8 @@ asked for as `timestamp>start-1 and timestamp<end`, which on integer millisecond
 `[start, end)`. Paging stops only when a page comes without a cursor: a short or even empty page
 does not mean the end (Usergrid applies the limit before filtering). A cursor seen before, or
 `STALE_PAGES` pages in a row that bring messages but none not seen before, mean the server is
-looping, which is an error rather than an endless run.
+looping, which is an error rather than an endless run; empty pages between them (which Usergrid
+may serve anywhere) do not break the row.
 
 A cursor the server refuses (400: Usergrid cursors point into a query's result and may expire
 while a slow hour is read) does not fail the hour: as Easemob's own incremental recipe does, the
@@ -115,7 +116,10 @@ class LegacyQuerySource(EasemobSource):
                     where = f"{partition.iso()} page {page_number}"
                     yield Unreadable(where, "an entity that is not a JSON object", data)
             fresh_since_resume += fresh
-            stale = stale + 1 if page["entities"] and not fresh else 0
+            if fresh:
+                stale = 0
+            elif page["entities"]:
+                stale += 1  # an empty page says nothing: between repeats it hid a loop
             cursor = page.get("cursor")
             if not cursor:
                 log.debug("%s: %d page(s)", partition.iso(), page_number)
