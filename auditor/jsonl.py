@@ -364,15 +364,27 @@ def _capped_lines(source: _Inflated | BinaryIO) -> Iterator[bytes | None]:
 
 # What Windows tools write first in a UTF-8 file (PowerShell 5, Excel): no part of any record.
 _BOM = b"\xef\xbb\xbf"
+# The byte order marks of UTF-16 (LE, BE) and UTF-32 LE: PowerShell 5's `>` and Out-File write
+# UTF-16. Neither byte is ever in UTF-8, so such a first line is never a record.
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_WIDE = (
+    "the file is UTF-16 or UTF-32 (it begins with a byte order mark), and records are read as "
+    "UTF-8: convert it, e.g. iconv -f UTF-16 -t UTF-8"
+)
 
 
 def _parsed(lines: Iterable[bytes | None], path: str) -> Iterator[ParsedLine]:
     """Each line parsed; a BOM before the first is read past, as RFC 8259 lets a parser do
-    (it made the first record of such an export an unreadable line, never checked)."""
+    (it made the first record of such an export an unreadable line, never checked). A UTF-16 or
+    UTF-32 one makes the first line unreadable for that reason ("surrogates not allowed" named
+    neither the encoding nor the fix)."""
     limit = untrusted.LINE_LIMIT
     for number, raw in enumerate(lines, start=1):
         if number == 1 and raw is not None and raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
+        elif number == 1 and raw is not None and raw.startswith(_WIDE_BOMS):
+            yield ParsedLine(path, number, None, _WIDE, raw.strip())
+            continue
         if raw is None:
             error = f"a line longer than {limit:,} bytes, which no record is; not read"
             yield ParsedLine(path, number, None, error)
