@@ -87,7 +87,16 @@ class LegacyQuerySource(EasemobSource):
                 page = self.client.legacy_page(ql, self.limit, cursor)
             except CursorRefused as refused:
                 if not ascending or not fresh_since_resume:
-                    raise
+                    why = (
+                        "its pages were not in time order"
+                        if not ascending
+                        else f"the query asked again from timestamp {max(newest, start)} "
+                        "brought nothing new before its cursor was refused too"
+                    )
+                    raise SourceError(
+                        f"{refused}, for page {page_number} of the hour {partition.iso()}; "
+                        f"{why}, so the hour cannot go on from a timestamp: run again"
+                    ) from None
                 since = max(newest, start)  # the hour's start when none of it came yet
                 log.info(
                     "%s: cursor refused on page %d (%s); asking again from timestamp %d",
