@@ -14,6 +14,11 @@ pull asks again from the newest timestamp served so far, inclusive, so the rows 
 twice (duplicates `settle` drops and counts) and none is skipped. That needs pages that came in
 ascending order, as the API promises; otherwise, or when a resumed query brought nothing new
 before its cursor was refused again, the refusal is the error.
+
+A server that ignores the upper bound (one that takes a single bound: Easemob's 2015 docs forbid
+`and` in `ql`) pages on past the hour to the end of the history, so each hour of a backfill
+pulled every later one. Once pages in ascending order bring a whole page past the hour's end,
+no row of the hour can follow: the hour stops there, keeping what was served.
 """
 
 from __future__ import annotations
@@ -107,6 +112,7 @@ class LegacyQuerySource(EasemobSource):
                 stale = fresh_since_resume = 0
                 continue
             fresh = 0
+            timed = past_end = 0  # rows of the page with a timestamp; of them, past the end
             for entity in page["entities"]:
                 data = _served_bytes(entity)
                 key = hash(data)
@@ -115,11 +121,14 @@ class LegacyQuerySource(EasemobSource):
                     fresh += 1
                 if isinstance(entity, dict):
                     stamp = entity.get("timestamp")
+                    timed += type(stamp) is int
                     if type(stamp) is int and start <= stamp < end:
                         if stamp >= newest:
                             newest = stamp
                         else:
                             ascending = False
+                    elif type(stamp) is int and stamp >= end:
+                        past_end += 1
                     yield entity
                 else:
                     where = f"{partition.iso()} page {page_number}"
@@ -130,6 +139,14 @@ class LegacyQuerySource(EasemobSource):
             elif page["entities"]:
                 stale += 1  # an empty page says nothing: between repeats it hid a loop
             cursor = page.get("cursor")
+            if cursor and ascending and past_end and past_end == timed:
+                log.warning(
+                    "%s: %s/chatmessages served a whole page timed after the hour (page %d) "
+                    "although the query asks for timestamp<%d: the server ignores the query's "
+                    "upper bound; the hour stops there, its rows past the end kept with it",
+                    partition.iso(), self.client.app_url, page_number, end,
+                )  # fmt: skip
+                return
             if not cursor:
                 log.debug("%s: %d page(s)", partition.iso(), page_number)
                 return
