@@ -65,6 +65,7 @@ class LegacyQuerySource(EasemobSource):
 
     name = "legacy"
     entity_fields = LEGACY_ENTITY_FIELDS
+    strays_cause = "the server ignores the query's timestamp bounds"
 
     def __init__(
         self,
