@@ -18,11 +18,13 @@ before its cursor was refused again, the refusal is the error.
 A server that ignores the upper bound (one that takes a single bound: Easemob's 2015 docs forbid
 `and` in `ql`) pages on past the hour to the end of the history, so each hour of a backfill
 pulled every later one. Once pages in ascending order bring a whole page past the hour's end,
-no row of the hour can follow: the hour stops there, keeping what was served.
+itself in ascending order, no row of the hour can follow: the hour stops there, keeping what was
+served. Newest first, such a server pages on (the hour's rows come last).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator
 from datetime import UTC, timezone
@@ -58,6 +60,15 @@ def _served_bytes(entity: Any) -> bytes:
 def window_ql(start_ms: int, end_ms: int) -> str:
     """The query for `[start_ms, end_ms)`; requests URL-encodes it (`>`, `<`, spaces)."""
     return f"select * where timestamp>{start_ms - 1} and timestamp<{end_ms}"
+
+
+def _ascends_past(stamps: list[int], hour_came: bool) -> bool:
+    """Whether a page timed wholly past the hour shows the server pages oldest first, so that
+    no row of the hour can follow: its times never fall, and either rows of the hour came
+    before it or it rises. Newest first, the rows past the hour come before the hour's own."""
+    if not stamps or any(later < earlier for earlier, later in itertools.pairwise(stamps)):
+        return False
+    return hour_came or stamps[-1] > stamps[0]
 
 
 class LegacyQuerySource(EasemobSource):
@@ -114,6 +125,7 @@ class LegacyQuerySource(EasemobSource):
                 continue
             fresh = 0
             timed = past_end = 0  # rows of the page with a timestamp; of them, past the end
+            past: list[int] = []  # the timestamps past the end, in the order served
             for entity in page["entities"]:
                 data = _served_bytes(entity)
                 key = hash(data)
@@ -130,6 +142,7 @@ class LegacyQuerySource(EasemobSource):
                             ascending = False
                     elif type(stamp) is int and stamp >= end:
                         past_end += 1
+                        past.append(stamp)
                     yield entity
                 else:
                     where = f"{partition.iso()} page {page_number}"
@@ -140,7 +153,7 @@ class LegacyQuerySource(EasemobSource):
             elif page["entities"]:
                 stale += 1  # an empty page says nothing: between repeats it hid a loop
             cursor = page.get("cursor")
-            if cursor and ascending and past_end and past_end == timed:
+            if cursor and ascending and past_end == timed and _ascends_past(past, newest >= start):
                 log.warning(
                     "%s: %s/chatmessages served a whole page timed after the hour (page %d) "
                     "although the query asks for timestamp<%d: the server ignores the query's "
