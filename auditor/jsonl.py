@@ -7,6 +7,7 @@ number, never dropped silently and never fatal: the caller decides whether it is
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import logging
@@ -421,8 +422,9 @@ def read_opened(handle: BinaryIO, name: str) -> Iterator[ParsedLine]:
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     """Files named directly, plus the `.jsonl`/`.json`/`.gz` files inside named folders, sorted.
 
-    In a folder, anything else under such a name (a FIFO, a device, a dangling link) is skipped
-    with a warning; named directly, `read_file` refuses it."""
+    In a folder, anything else under such a name (a FIFO, a device) is skipped with a warning,
+    but a link that leads to no file (moved away, a loop) is an error: it stood for an export;
+    named directly, `read_file` refuses it."""
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
@@ -456,14 +458,32 @@ def _record_files(folder: Path) -> Iterator[Path]:
             if target == resolved or target in resolved.parents:
                 log.warning("skipping %s: a link to a folder that holds it", shown(here / name))
                 folders.remove(name)
-        for name in files:
+        for name in sorted(files):
             path = here / name
             if path.suffix.lower() not in (".jsonl", ".json", ".gz"):
                 continue
             if path.is_file():
                 yield path
+            elif path.is_symlink() and not path.exists():
+                raise InputError(_linked_to_nothing(path))
             else:
                 log.warning("skipping %s: not a regular file", shown(path))
+
+
+def _linked_to_nothing(path: Path) -> str:
+    """Why a record file's link leads to no file: an export moved away, or a loop. Skipped with
+    a warning, the export's records were left out of a run that said it succeeded."""
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            what = "a loop of links"
+        else:
+            what = f"a link to nothing ({shown(Path(os.readlink(path)))} does not exist)"
+    return (
+        f"{shown(path)}: {what}: its records would be left out; restore what it links to, "
+        "or move it out of the inputs"
+    )
 
 
 def _unlisted(error: OSError) -> None:
