@@ -124,8 +124,8 @@ class LegacyQuerySource(EasemobSource):
                 stale = fresh_since_resume = 0
                 continue
             fresh = 0
-            timed = past_end = 0  # rows of the page with a timestamp; of them, past the end
-            past: list[int] = []  # the timestamps past the end, in the order served
+            timed = 0  # rows of the page with a timestamp
+            past: list[int] = []  # those timed at or after the hour's end, in the order served
             for entity in page["entities"]:
                 data = _served_bytes(entity)
                 key = hash(data)
@@ -141,7 +141,6 @@ class LegacyQuerySource(EasemobSource):
                         else:
                             ascending = False
                     elif type(stamp) is int and stamp >= end:
-                        past_end += 1
                         past.append(stamp)
                     yield entity
                 else:
@@ -153,7 +152,7 @@ class LegacyQuerySource(EasemobSource):
             elif page["entities"]:
                 stale += 1  # an empty page says nothing: between repeats it hid a loop
             cursor = page.get("cursor")
-            if cursor and ascending and past_end == timed and _ascends_past(past, newest >= start):
+            if cursor and ascending and len(past) == timed and _ascends_past(past, newest >= start):
                 log.warning(
                     "%s: %s/chatmessages served a whole page timed after the hour (page %d) "
                     "although the query asks for timestamp<%d: the server ignores the query's "
