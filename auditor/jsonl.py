@@ -7,6 +7,7 @@ number, never dropped silently and never fatal: the caller decides whether it is
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import logging
@@ -364,15 +365,27 @@ def _capped_lines(source: _Inflated | BinaryIO) -> Iterator[bytes | None]:
 
 # What Windows tools write first in a UTF-8 file (PowerShell 5, Excel): no part of any record.
 _BOM = b"\xef\xbb\xbf"
+# The byte order marks of UTF-16 (LE, BE) and UTF-32 LE: PowerShell 5's `>` and Out-File write
+# UTF-16. Neither byte is ever in UTF-8, so such a first line is never a record.
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_WIDE = (
+    "the file is UTF-16 or UTF-32 (it begins with a byte order mark), and records are read as "
+    "UTF-8: convert it, e.g. iconv -f UTF-16 -t UTF-8"
+)
 
 
 def _parsed(lines: Iterable[bytes | None], path: str) -> Iterator[ParsedLine]:
     """Each line parsed; a BOM before the first is read past, as RFC 8259 lets a parser do
-    (it made the first record of such an export an unreadable line, never checked)."""
+    (it made the first record of such an export an unreadable line, never checked). A UTF-16 or
+    UTF-32 one makes the first line unreadable for that reason ("surrogates not allowed" named
+    neither the encoding nor the fix)."""
     limit = untrusted.LINE_LIMIT
     for number, raw in enumerate(lines, start=1):
         if number == 1 and raw is not None and raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
+        elif number == 1 and raw is not None and raw.startswith(_WIDE_BOMS):
+            yield ParsedLine(path, number, None, _WIDE, raw.strip())
+            continue
         if raw is None:
             error = f"a line longer than {limit:,} bytes, which no record is; not read"
             yield ParsedLine(path, number, None, error)
@@ -409,8 +422,9 @@ def read_opened(handle: BinaryIO, name: str) -> Iterator[ParsedLine]:
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     """Files named directly, plus the `.jsonl`/`.json`/`.gz` files inside named folders, sorted.
 
-    In a folder, anything else under such a name (a FIFO, a device, a dangling link) is skipped
-    with a warning; named directly, `read_file` refuses it."""
+    In a folder, anything else under such a name (a FIFO, a device) is skipped with a warning,
+    but a link that leads to no file (moved away, a loop) is an error: it stood for an export;
+    named directly, `read_file` refuses it."""
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
@@ -444,14 +458,32 @@ def _record_files(folder: Path) -> Iterator[Path]:
             if target == resolved or target in resolved.parents:
                 log.warning("skipping %s: a link to a folder that holds it", shown(here / name))
                 folders.remove(name)
-        for name in files:
+        for name in sorted(files):
             path = here / name
             if path.suffix.lower() not in (".jsonl", ".json", ".gz"):
                 continue
             if path.is_file():
                 yield path
+            elif path.is_symlink() and not path.exists():
+                raise InputError(_linked_to_nothing(path))
             else:
                 log.warning("skipping %s: not a regular file", shown(path))
+
+
+def _linked_to_nothing(path: Path) -> str:
+    """Why a record file's link leads to no file: an export moved away, or a loop. Skipped with
+    a warning, the export's records were left out of a run that said it succeeded."""
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            what = "a loop of links"
+        else:
+            what = f"a link to nothing ({shown(Path(os.readlink(path)))} does not exist)"
+    return (
+        f"{shown(path)}: {what}: its records would be left out; restore what it links to, "
+        "or move it out of the inputs"
+    )
 
 
 def _unlisted(error: OSError) -> None:

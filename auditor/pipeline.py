@@ -70,7 +70,7 @@ from auditor.report.formats import bag_formats
 from auditor.report.model import ReportBuilder
 from auditor.report.policy import policy_view
 from auditor.report.runinfo import RunInfo
-from auditor.sources.settings import ConnectionSettings, find_machine_pace
+from auditor.sources.settings import ConnectionSettings, find_machine_pace, strays_cause
 from auditor.stages import (
     PartitionOutcome,
     StageSettings,
@@ -851,7 +851,9 @@ class _Archiver:
             raise_kept(stops)
             self._tell_lost_hours(writer)
             if not self._strays_told and (
-                strays := mostly_strays_in_run(self._hours_strays, self._records_served)
+                strays := mostly_strays_in_run(
+                    self._hours_strays, self._records_served, strays_cause(self.source)
+                )
             ):
                 self.emit(strays.to_dict())
             if settings.recheck:

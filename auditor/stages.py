@@ -326,7 +326,9 @@ class PartitionProcessor:
                     yield _unreadable(problem, label, line)
 
             for finding in itertools.chain(
-                partition_findings, unreadable(), _hour_findings(partition, result)
+                partition_findings,
+                unreadable(),
+                _hour_findings(partition, result, self.source.strays_cause),
             ):
                 findings_out.write(orjson.dumps(finding.to_dict()) + b"\n")
                 severities[finding.severity] += 1
@@ -630,11 +632,13 @@ def _attachment_urls(record: dict[str, Any]) -> Iterator[tuple[str, int, str, st
                 yield url_key, position, url, secret if isinstance(secret, str) else None
 
 
-def _hour_findings(partition: Partition, result: PartitionResult) -> list[Finding]:
+def _hour_findings(
+    partition: Partition, result: PartitionResult, strays_cause: str
+) -> list[Finding]:
     """What the hour's settling found of the hour as a whole, after its unreadable pieces."""
     found = [conflicting_content(identity) for identity in result.conflicts]
     if result.outside:
-        found.append(_strays(partition, result.outside, result.count))
+        found.append(_strays(partition, result.outside, result.count, strays_cause))
     if result.files > 1:
         found.append(_files_differ(partition, result.files))
     if result.earlier:
@@ -741,17 +745,14 @@ def _mostly_strays(count: int, served: int) -> bool:
     return count >= MOSTLY_STRAYS and count * 2 > served
 
 
-def _strays(partition: Partition, count: int, served: int) -> Finding:
+def _strays(partition: Partition, count: int, served: int, cause: str) -> Finding:
     message = (
         f"{count} record(s) served for hour {partition.iso()} carry timestamps of other hours; "
         "kept with this hour, archived once"
     )
     mostly = _mostly_strays(count, served)
     if mostly:
-        message += (
-            f": {count} of {served}, so the source may name its hours in another zone than "
-            "hour_timezone says (China clusters use +8), and hours of the window may be missing"
-        )
+        message += f": {count} of {served}, so {cause}, and hours of the window may be missing"
     return Finding(
         None,
         "source",
@@ -816,7 +817,7 @@ def _pull_file_altered(partition: Partition, altered: Mapping[str, Any]) -> Find
     )
 
 
-def mostly_strays_in_run(count: int, served: int) -> Finding | None:
+def mostly_strays_in_run(count: int, served: int, cause: str) -> Finding | None:
     """The judgement of `_strays` over a whole run: at a few messages an hour no hour file holds
     `MOSTLY_STRAYS` strays, and hours named in another zone passed with info findings only."""
     if not _mostly_strays(count, served):
@@ -827,8 +828,7 @@ def mostly_strays_in_run(count: int, served: int) -> Finding | None:
         "served-in-another-hour",
         "high",
         f"{count} of the {served} records this run was served carry timestamps of other hours "
-        "than the one they were served for: the source may name its hours in another zone than "
-        "hour_timezone says (China clusters use +8), and hours of the window may be missing",
+        f"than the one they were served for: {cause}, and hours of the window may be missing",
         details={"count": count, "served": served, "whole_run": True},
     )
 

@@ -14,6 +14,10 @@ row). This one plays a broken or hostile server, one misbehaviour per key of a s
 - `cursor_ttl=S`: a cursor older than S seconds is refused with 400, as one that expired.
 - `empty=N`: the first N pages of each query hold no rows, only a cursor (Usergrid may do so).
 - `expire_once=N`: the cursor of page N is refused once a query, as expired, then accepted.
+- `unbounded=1`: the query's upper bound is ignored, as by a server that takes one bound only
+  (Easemob's 2015 docs forbid `and` in `ql`): an hour's pages run on to the history's end.
+- `descending=1`: rows come newest first though the query asks for no order (time order is
+  what lets a client resume an hour by timestamp after a refused cursor).
 
 Cursors are positions kept in memory (an emulator restart forgets them) and a query's entities
 are materialised once per query: a test kit for hours of up to a few hundred thousand rows.
@@ -32,7 +36,7 @@ from auditor.emulator.ql import Query
 
 KEYS = (
     "overlap", "repeat", "loop", "loop_fresh", "drop", "count", "cursor_ttl", "empty",
-    "expire_once",
+    "expire_once", "descending", "unbounded",
 )  # fmt: skip
 
 
@@ -47,6 +51,8 @@ class HostileSpec:
     cursor_ttl: float = 0.0
     empty: int = 0
     expire_once: int = 0
+    descending: int = 0
+    unbounded: int = 0
 
 
 def parse_spec(text: str) -> HostileSpec:
@@ -133,12 +139,13 @@ class HostilePager:
 
     def _entities(self, query: Query) -> tuple[str, list[dict[str, Any]]]:
         history = self._faithful._feed.history
-        rows = history.index_range(*query.clamp(history.start_ms, history.end_ms))
+        since, until = query.clamp(history.start_ms, history.end_ms)
+        rows = history.index_range(since, history.end_ms if self._spec.unbounded else until)
         key = f"{rows.start}:{rows.stop}:{int(query.descending)}"
         with self._lock:
             cached = self._rows.get(key)
         if cached is None:
-            indices = rows[::-1] if query.descending else rows
+            indices = rows[::-1] if query.descending or self._spec.descending else rows
             cached = [
                 self._faithful._entity(index, variant, record)
                 for index in indices

@@ -5,7 +5,8 @@ asked for as `timestamp>start-1 and timestamp<end`, which on integer millisecond
 `[start, end)`. Paging stops only when a page comes without a cursor: a short or even empty page
 does not mean the end (Usergrid applies the limit before filtering). A cursor seen before, or
 `STALE_PAGES` pages in a row that bring messages but none not seen before, mean the server is
-looping, which is an error rather than an endless run.
+looping, which is an error rather than an endless run; empty pages between them (which Usergrid
+may serve anywhere) do not break the row.
 
 A cursor the server refuses (400: Usergrid cursors point into a query's result and may expire
 while a slow hour is read) does not fail the hour: as Easemob's own incremental recipe does, the
@@ -13,10 +14,17 @@ pull asks again from the newest timestamp served so far, inclusive, so the rows 
 twice (duplicates `settle` drops and counts) and none is skipped. That needs pages that came in
 ascending order, as the API promises; otherwise, or when a resumed query brought nothing new
 before its cursor was refused again, the refusal is the error.
+
+A server that ignores the upper bound (one that takes a single bound: Easemob's 2015 docs forbid
+`and` in `ql`) pages on past the hour to the end of the history, so each hour of a backfill
+pulled every later one. Once pages in ascending order bring a whole page past the hour's end,
+itself in ascending order, no row of the hour can follow: the hour stops there, keeping what was
+served. Newest first, such a server pages on (the hour's rows come last).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator
 from datetime import UTC, timezone
@@ -54,11 +62,21 @@ def window_ql(start_ms: int, end_ms: int) -> str:
     return f"select * where timestamp>{start_ms - 1} and timestamp<{end_ms}"
 
 
+def _ascends_past(stamps: list[int], hour_came: bool) -> bool:
+    """Whether a page timed wholly past the hour shows the server pages oldest first, so that
+    no row of the hour can follow: its times never fall, and either rows of the hour came
+    before it or it rises. Newest first, the rows past the hour come before the hour's own."""
+    if not stamps or any(later < earlier for earlier, later in itertools.pairwise(stamps)):
+        return False
+    return hour_came or stamps[-1] > stamps[0]
+
+
 class LegacyQuerySource(EasemobSource):
     """Hours from `GET /{org}/{app}/chatmessages?ql=...&limit=...&cursor=...`."""
 
     name = "legacy"
     entity_fields = LEGACY_ENTITY_FIELDS
+    strays_cause = "the server ignores the query's timestamp bounds"
 
     def __init__(
         self,
@@ -86,7 +104,16 @@ class LegacyQuerySource(EasemobSource):
                 page = self.client.legacy_page(ql, self.limit, cursor)
             except CursorRefused as refused:
                 if not ascending or not fresh_since_resume:
-                    raise
+                    why = (
+                        "its pages were not in time order"
+                        if not ascending
+                        else f"the query asked again from timestamp {max(newest, start)} "
+                        "brought nothing new before its cursor was refused too"
+                    )
+                    raise SourceError(
+                        f"{refused}, for page {page_number} of the hour {partition.iso()}; "
+                        f"{why}, so the hour cannot go on from a timestamp: run again"
+                    ) from None
                 since = max(newest, start)  # the hour's start when none of it came yet
                 log.info(
                     "%s: cursor refused on page %d (%s); asking again from timestamp %d",
@@ -97,6 +124,8 @@ class LegacyQuerySource(EasemobSource):
                 stale = fresh_since_resume = 0
                 continue
             fresh = 0
+            timed = 0  # rows of the page with a timestamp
+            past: list[int] = []  # those timed at or after the hour's end, in the order served
             for entity in page["entities"]:
                 data = _served_bytes(entity)
                 key = hash(data)
@@ -105,18 +134,32 @@ class LegacyQuerySource(EasemobSource):
                     fresh += 1
                 if isinstance(entity, dict):
                     stamp = entity.get("timestamp")
+                    timed += type(stamp) is int
                     if type(stamp) is int and start <= stamp < end:
                         if stamp >= newest:
                             newest = stamp
                         else:
                             ascending = False
+                    elif type(stamp) is int and stamp >= end:
+                        past.append(stamp)
                     yield entity
                 else:
                     where = f"{partition.iso()} page {page_number}"
                     yield Unreadable(where, "an entity that is not a JSON object", data)
             fresh_since_resume += fresh
-            stale = stale + 1 if page["entities"] and not fresh else 0
+            if fresh:
+                stale = 0
+            elif page["entities"]:
+                stale += 1  # an empty page says nothing: between repeats it hid a loop
             cursor = page.get("cursor")
+            if cursor and ascending and len(past) == timed and _ascends_past(past, newest >= start):
+                log.warning(
+                    "%s: %s/chatmessages served a whole page timed after the hour (page %d) "
+                    "although the query asks for timestamp<%d: the server ignores the query's "
+                    "upper bound; the hour stops there, its rows past the end kept with it",
+                    partition.iso(), self.client.app_url, page_number, end,
+                )  # fmt: skip
+                return
             if not cursor:
                 log.debug("%s: %d page(s)", partition.iso(), page_number)
                 return

@@ -320,6 +320,13 @@ def find_machine_pace(settings: ConnectionSettings) -> None:
         machine_slots(settings.base_url, settings.org, settings.app)
 
 
+def strays_cause(settings: ConnectionSettings) -> str:
+    """Why the source the settings name would serve mostly records of other hours."""
+    if settings.api == "legacy" and not isinstance(settings, LocalSettings):
+        return LegacyQuerySource.strays_cause
+    return Source.strays_cause
+
+
 def make_source(settings: ConnectionSettings, pace_slots: Path | None = None) -> Source:
     """The source the settings name: Easemob's hour files or its legacy `ql` API, or the
     local files of `LocalSettings`."""
