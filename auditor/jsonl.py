@@ -17,6 +17,7 @@ import re
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -473,13 +474,15 @@ def _record_files(folder: Path) -> Iterator[Path]:
 def _linked_to_nothing(path: Path) -> str:
     """Why a record file's link leads to no file: an export moved away, or a loop. Skipped with
     a warning, the export's records were left out of a run that said it succeeded."""
+    what = "a link that leads to no file"
     try:
         os.stat(path)
     except OSError as error:
         if error.errno == errno.ELOOP:
             what = "a loop of links"
         else:
-            what = f"a link to nothing ({shown(Path(os.readlink(path)))} does not exist)"
+            with suppress(OSError):
+                what = f"a link to nothing ({shown(Path(os.readlink(path)))} does not exist)"
     return (
         f"{shown(path)}: {what}: its records would be left out; restore what it links to, "
         "or move it out of the inputs"
