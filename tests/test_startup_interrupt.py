@@ -1,0 +1,76 @@
+"""Ctrl-C and SIGTERM while `auditor` starts end it as they end a running command: one line,
+exit 130 or 143, never Python's traceback nor a silent death.
+
+The console script pip wrote is started under `-X importtime`, whose lines on stderr say how
+far the start has gone: each signal is sent a set time after the first module imported past
+the `auditor` package and its entry module (`auditor.entry`), that is once Python's own start
+is over, sweeping the CLI's imports, the command's and the command itself. The command asks a
+server that never answers (`unread`), so it is still running whatever the delay."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+AUDITOR = Path(sys.executable).with_name("auditor")  # the console script pip wrote
+STOPS = {
+    signal.SIGINT: (130, ["auditor: interrupted"]),
+    signal.SIGTERM: (143, ["auditor: terminated"]),
+}
+
+
+@pytest.fixture(scope="module")
+def silent_server():
+    """A port that takes connections (the kernel's backlog) and never answers."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(64)
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+
+
+def stopped_after(base_url: str, number: int, delay: float) -> tuple[int, list[str]]:
+    """The exit code and the stderr lines (but `-X importtime`'s) of `auditor unread` sent
+    signal `number` `delay` seconds after its start reached the CLI's first import."""
+    command = [
+        sys.executable, "-X", "importtime", str(AUDITOR), "unread", "alice", "--base-url",
+        base_url, "--org", "o", "--app", "a", "--client-id", "c", "--retries", "0",
+    ]  # fmt: skip
+    environment = {**os.environ, "EASEMOB_CLIENT_SECRET": "s"}
+    with subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, env=environment,
+    ) as process:  # fmt: skip
+        past_package = False
+        for line in process.stderr:
+            name = line.rpartition("|")[2].strip()
+            if past_package and name not in ("auditor.entry", "signal"):
+                break
+            past_package = past_package or name == "auditor"
+        time.sleep(delay)
+        process.send_signal(number)
+        said = process.stderr.read().splitlines()
+        process.wait(timeout=60)
+    return process.returncode, [line for line in said if not line.startswith("import time:")]
+
+
+@pytest.mark.parametrize(
+    ("number", "step"), [(signal.SIGINT, 0.025), (signal.SIGTERM, 0.05)], ids=["SIGINT", "SIGTERM"]
+)
+def test_a_stop_at_any_moment_of_the_start_is_one_line_and_its_exit_code(
+    silent_server, number, step
+):
+    delays = [n * step for n in range(round(0.6 / step) + 1)]
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(lambda d: stopped_after(silent_server, number, d), delays))
+
+    wrong = {f"{delay:.2f} s": outcome for delay, outcome in zip(delays, outcomes, strict=True)}
+    wrong = {delay: outcome for delay, outcome in wrong.items() if outcome != STOPS[number]}
+    assert not wrong
