@@ -150,6 +150,14 @@ class AuditorGroup(LazyGroup):
             raise
         sys.exit(code if isinstance(code, int) else 0)
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        """The group's options read; a stop meanwhile leaves as `Abort`, which click passes on
+        as it is: a KeyboardInterrupt it would first answer with a blank line on stderr."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt as stop:
+            raise click.Abort from stop
+
     def invoke(self, ctx: click.Context):
         try:
             durable = import_held("auditor.durable")  # not for --help: it imports only click
