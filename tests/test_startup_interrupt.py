@@ -20,6 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+import auditor.archive.keys
+from auditor.cli import main
 
 AUDITOR = Path(sys.executable).with_name("auditor")  # the console script pip wrote
 STOPS = {
@@ -102,3 +106,25 @@ def test_a_stop_while_the_options_are_read_is_one_line(number):
     )  # fmt: skip
 
     assert (done.returncode, done.stderr.splitlines()) == STOPS[number]
+
+
+def _interrupted_while_a_class_is_made(*args, **kwargs):
+    """Ctrl-C while a class is made, as when a module a command imports as it works defines
+    its dataclasses: Python 3.11 raises it as `RuntimeError: Error calling __set_name__`."""
+
+    class Sending:
+        def __set_name__(self, owner, name):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    class Made:
+        field = Sending()
+
+
+def test_a_ctrl_c_python_wraps_in_another_error_is_still_an_interrupt(monkeypatch, tmp_path):
+    monkeypatch.setattr(
+        auditor.archive.keys, "generate_key_files", _interrupted_while_a_class_is_made
+    )
+
+    done = CliRunner().invoke(main, ["keygen", "--out", str(tmp_path)])
+
+    assert (done.exit_code, done.stderr) == (130, "auditor: interrupted\n")

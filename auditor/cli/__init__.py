@@ -173,6 +173,8 @@ class AuditorGroup(LazyGroup):
                 ctx.exit(_failed(error, ctx))
             ctx.exit(EXIT_PIPE_CLOSED)
         except Exception as error:
+            if isinstance(error.__cause__, KeyboardInterrupt):  # as Python 3.11 wraps one met
+                ctx.exit(_stopped(error.__cause__))  # in `__set_name__` (a class being made)
             if _TERMINATED.is_set():
                 log.debug("failed after SIGTERM", exc_info=True)
                 ctx.exit(_stopped(Terminated()))
