@@ -46,6 +46,8 @@ class HourSpans:
     them all and whether they have become scattered, so that an hour's look costs O(log H) for
     H hours, not a sort of every span (9.7 s over 4,380 hours). A lot indexed while its hour is
     read waits (`_waiting`) until the next hour's look, so the spans an hour asks stay fixed.
+    A run reads each hour once (its second look ends where its window begins), so the spans
+    an hour asks are all of other hours.
 
     A stray or a record without a timestamp (an odd version) fixes no hour to look in: it is
     rare, so it is kept by msg_id in `run_odd`, and the least and greatest of those msg_ids
@@ -57,7 +59,6 @@ class HourSpans:
         self._db = db
         self._spans: list[tuple[str, str, int]] = []  # in order: least, greatest, hour
         self._leasts: list[str] = []  # their least msg_ids, for `bisect`
-        self._hours: set[int] = set()
         self._waiting: list[tuple[str, str, int]] = []
         self._floor = ""
         self._ceiling = ""
@@ -170,25 +171,15 @@ class HourSpans:
     def _timed_elsewhere(self, hour: int) -> tuple[str, str, Callable[[str], bool]]:
         """`other_hours` among the spans of records timed in their hour: by the index
         `_BY_ID` (which finds odd versions too) once they are scattered."""
-        if hour in self._hours:  # an hour read again: its own spans set apart, once
-            others = [span for span in self._spans if span[2] != hour]
-            scattered = _scattered(others)
-            floor = min((span[0] for span in others), default="")
-            ceiling = max((span[1] for span in others), default="")
-        else:
-            others, scattered = self._spans, self._scattered
-            floor, ceiling = self._floor, self._ceiling
-        if not others:
+        if not self._spans:
             return "", "", _nowhere
-        if not self._by_id and scattered:
+        floor, ceiling = self._floor, self._ceiling
+        if not self._by_id and self._scattered:
             self._db.execute(_BY_ID)
             self._by_id = True
         if self._by_id:
             return floor, ceiling, self._indexed(hour)
-        if others is self._spans:
-            return floor, ceiling, partial(_in_ordered, self._db.execute, others, self._leasts)
-        leasts = [span[0] for span in others]
-        return floor, ceiling, partial(_in_ordered, self._db.execute, others, leasts)
+        return floor, ceiling, partial(_in_ordered, self._db.execute, self._spans, self._leasts)
 
     def _indexed(self, hour: int) -> Callable[[str], bool]:
         query = self._db.execute
@@ -205,7 +196,6 @@ class HourSpans:
         at = bisect.bisect_right(spans, span)
         spans.insert(at, span)
         self._leasts.insert(at, span[0])
-        self._hours.add(span[2])
         if not self._floor or span[0] < self._floor:
             self._floor = span[0]
         if span[1] > self._ceiling:

@@ -17,12 +17,14 @@ import auditor.cli
 from auditor.cli import COMMANDS, main
 from auditor.cli.lazy import LazyGroup
 
-# What `--help` may import of the auditor: the group, its error handling and its exit codes.
+# What `--help` may import of the auditor: the entry point, the group, its error handling and
+# its exit codes.
 HELP_MODULES = {
     "auditor",
     "auditor.cli",
     "auditor.cli.exit_codes",
     "auditor.cli.lazy",
+    "auditor.entry",
     "auditor.errors",
 }
 # What a verifier has no use for: running audits, serving, pulling, rendering.

@@ -6,7 +6,6 @@ Commands parse, call one function of the package, and print. Errors a user can c
 
 from __future__ import annotations
 
-import importlib
 import io
 import logging
 import os
@@ -23,6 +22,7 @@ import click
 from auditor import __version__
 from auditor.cli.exit_codes import EXIT_CODES_HELP
 from auditor.cli.lazy import Lazy, LazyGroup
+from auditor.entry import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, import_held
 from auditor.errors import EXIT_INTERNAL, EXIT_USAGE, AuditorError, os_reason
 
 log = logging.getLogger(__name__)
@@ -35,16 +35,7 @@ hold and keyword policies, write signed hash-chained archives, and report.
 Start with `auditor demo`. Exit codes of every command:
 
 {EXIT_CODES_HELP}"""
-# 128 + the signal's number, as shells report a command the signal killed.
-EXIT_INTERRUPTED = 128 + signal.SIGINT
-EXIT_TERMINATED = 128 + signal.SIGTERM
-EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (systemd stopping a unit, Kubernetes deleting a pod), raised where SIGINT raises
-    KeyboardInterrupt, so that a stopped run unwinds the same way and keeps its progress."""
-
+EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE  # as shells report a command the signal killed
 
 # Set once SIGTERM reached this process: an error that follows it (a worker dead of the same
 # signal, a `Terminated` swallowed where Python only prints exceptions, as in an at-fork hook)
@@ -159,12 +150,19 @@ class AuditorGroup(LazyGroup):
             raise
         sys.exit(code if isinstance(code, int) else 0)
 
-    def invoke(self, ctx: click.Context):
-        from auditor import durable  # not for --help, which imports no more than click
-
-        durable.forget()
+    def make_context(self, info_name, args, parent=None, **extra):
+        """The group's options read; a stop meanwhile leaves as `Abort`, which click passes on
+        as it is: a KeyboardInterrupt it would first answer with a blank line on stderr."""
         try:
-            _import_held("orjson")
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt as stop:
+            raise click.Abort from stop
+
+    def invoke(self, ctx: click.Context):
+        try:
+            durable = import_held("auditor.durable")  # not for --help: it imports only click
+            durable.forget()
+            import_held("orjson")  # its init crashes when an import in it is cut short
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
@@ -175,23 +173,12 @@ class AuditorGroup(LazyGroup):
                 ctx.exit(_failed(error, ctx))
             ctx.exit(EXIT_PIPE_CLOSED)
         except Exception as error:
+            if isinstance(error.__cause__, KeyboardInterrupt):  # as Python 3.11 wraps one met
+                ctx.exit(_stopped(error.__cause__))  # in `__set_name__` (a class being made)
             if _TERMINATED.is_set():
                 log.debug("failed after SIGTERM", exc_info=True)
                 ctx.exit(_stopped(Terminated()))
             ctx.exit(_failed(error, ctx))
-
-
-def _import_held(module: str) -> None:
-    """Imports `module` with SIGINT and SIGTERM held back until it is done, when a command runs
-    (not for `auditor --help`). orjson's module init imports modules of the standard library and
-    crashes (SIGSEGV, a core dump) when one of those imports fails, as a Ctrl-C arriving then
-    makes it fail (ijl/orjson#310; 2 of 24 Ctrl-Cs in verify-chain's first second): held back,
-    the signal arrives once the import is done and stops the command as anywhere else."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        importlib.import_module(module)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _escaping_streams() -> list[io.TextIOWrapper]:

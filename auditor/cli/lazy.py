@@ -9,10 +9,11 @@ lists for each command kept beside its module's name, so that listing them impor
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 import click
+
+from auditor.entry import import_held
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in self.lazy:
-            for command in importlib.import_module(self.lazy[cmd_name].module).COMMANDS:
+            for command in import_held(self.lazy[cmd_name].module).COMMANDS:
                 self.add_command(command)
         return super().get_command(ctx, cmd_name)
 
