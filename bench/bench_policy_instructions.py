@@ -6,8 +6,11 @@
 callgrind's count does not. This counts what one of its passes does: `bench_policies`' policy
 (the example's, padded to 1,000 terms) over its synthetic records, a fresh engine with an empty
 memo, after another engine has warmed the process's caches on the first 500 records. The
-records are built and pickled before callgrind starts; the counted part lies between two calls
-of `os.getppid()` (callgrind's `--dump-before=getppid`, as in `bench_instructions.py`).
+records are built and written as JSON lines before callgrind starts, and parsed with orjson
+before the count, as a worker parses an hour file (`jsonl.parse_buffer`): the engine looks keys
+up with the objects orjson's key cache gives (`reading`), which unpickled records do not hold.
+The counted part lies between two calls of `os.getppid()` (callgrind's `--dump-before=getppid`,
+as in `bench_instructions.py`).
 `--python` counts another checkout's venv on the same records. Under callgrind 50,000 records
 take about five minutes.
 """
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -32,11 +34,12 @@ def inner(path: str) -> None:
     import gc
 
     sys.path.insert(0, str(BENCH))
+    import orjson
     from bench_policies import NOW_MS, padded_policy
 
     from auditor.policies.engine import PolicyEngine
 
-    records = pickle.loads(Path(path).read_bytes())
+    records = [orjson.loads(line) for line in Path(path).read_bytes().splitlines()]
     policy = padded_policy(1_000)
     warming = PolicyEngine(policy, NOW_MS).evaluate
     for record in records[:WARMING]:
@@ -85,11 +88,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         return {}
     if shutil.which("valgrind") is None:
         sys.exit("bench_policy_instructions: valgrind (callgrind) is not installed")
+    import orjson
+
     from auditor.emulator.dataset import SyntheticHistory
 
     with tempfile.TemporaryDirectory(prefix="bench-policy-icount-") as folder:
-        path = Path(folder) / "records.pickle"
-        path.write_bytes(pickle.dumps(list(SyntheticHistory(messages=args.records)), 5))
+        path = Path(folder) / "records.jsonl"
+        lines = (orjson.dumps(record) for record in SyntheticHistory(messages=args.records))
+        path.write_bytes(b"\n".join(lines))
         total = counted(args.python, path, Path(folder))
     per_record = total / args.records
     print(f"evaluate: {per_record:,.0f} instructions a record ({args.records:,} records)")

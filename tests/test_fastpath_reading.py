@@ -7,12 +7,15 @@ matched string must be found again at the pointer `read` gives it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import UserDict
 
+import orjson
 import pytest
 
 from auditor.emulator.dataset import SyntheticHistory
-from auditor.policies.reading import glance, place_of, read
+from auditor.policies.reading import KEY, glance, place_of, read
 
 
 class _Dict(dict):
@@ -110,3 +113,47 @@ def test_each_string_glance_reads_is_found_again_at_the_pointer_read_gives_it(re
     assert [(*place_of(record, text), text) for text in glance(record)[1]] == [
         (pointer, key, text) for pointer, text, key in fields
     ]
+
+
+_KEYS_AS_PARSED = """
+import orjson
+from auditor.policies.reading import KEY, glance
+from auditor.emulator.dataset import SyntheticHistory
+
+names = set(KEY)
+parsed = set()
+for record in SyntheticHistory(messages=200):
+    record = orjson.loads(orjson.dumps(record))
+    glance(record)
+    dicts = [record, record["payload"], *record["payload"]["bodies"]]
+    for each in dicts:
+        for key in each:
+            if key in names:
+                assert key is KEY[key], key
+                parsed.add(key)
+assert parsed == names, names - parsed
+"""
+
+
+def test_glance_looks_up_the_key_objects_orjson_gives_a_parsed_record():
+    """A record's keys found by identity, not compared by their bytes: orjson gives each parse
+    the same key objects, and `KEY` holds them from the import on, as in a worker, which
+    imports the engine and then parses its hours (a fresh process: another test's parses may
+    have displaced a key from orjson's cache)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _KEYS_AS_PARSED], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_glance_reads_records_whose_keys_orjson_made_anew_as_before():
+    """Once other keys displaced them from orjson's cache, a record's keys are new objects: the
+    lookups compare them by their bytes and read the same facts and strings."""
+    records = [orjson.dumps(record) for record in SyntheticHistory(messages=300)]
+    before = [glance(orjson.loads(line)) for line in records]
+    for number in range(20_000):
+        orjson.loads(b'{"k%d": 0}' % number)
+    fresh = orjson.loads(records[0])
+    assert not all(key is KEY.get(key, key) for key in fresh)
+    assert [glance(orjson.loads(line)) for line in records] == before
+    assert before == [_as_read(orjson.loads(line)) for line in records]

@@ -21,16 +21,48 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any, Final, NamedTuple
 
+import orjson
+
 from auditor.records import LATEST_MS, Record, body_type, receiver, sender, timestamp_ms
 
+
+def _parsed_keys(*names: str) -> dict[str, str]:
+    """Each of `names` mapped to the object orjson makes of it when it parses a record.
+
+    orjson gives every parse the same object for a key of up to 64 bytes (its key cache), so a
+    dict lookup with that object finds the record's key by identity, where a literal, another
+    object, is compared by its bytes (`unicode_eq`, a `memcmp`) at every key found. The cache
+    keeps one object a slot: a key that displaces another's is parsed anew as another object,
+    and a record parsed otherwise (json, pickle, a test's literal) holds others; lookups then
+    compare bytes, as with a literal, and find the same values.
+    """
+    return {key: key for key in orjson.loads(orjson.dumps(dict.fromkeys(names)))}
+
+
+KEY: Final = _parsed_keys(
+    "payload", "bodies", "ext", "from", "to", "timestamp", "chat_type", "type", "subType",
+    "msg", "filename", "title", "summary", "addr", "customEvent", "action", "customExts",
+    "v2:customExts",
+)  # fmt: skip
+"""The record keys `glance` looks up, as orjson parses them (`_parsed_keys`)."""
 # `Final`: compiled code reads them as statics, not from the module's dict.
-_FILENAME: Final = ("filename",)
+_PAYLOAD: Final = KEY["payload"]
+_BODIES: Final = KEY["bodies"]
+_EXT: Final = KEY["ext"]
+_FROM: Final = KEY["from"]
+_TO: Final = KEY["to"]
+_TIMESTAMP: Final = KEY["timestamp"]
+_CHAT_TYPE: Final = KEY["chat_type"]
+_TYPE: Final = KEY["type"]
+_SUBTYPE: Final = KEY["subType"]
+_CUSTOM_MAPS: Final = (KEY["customExts"], KEY["v2:customExts"])
+_FILENAME: Final = (KEY["filename"],)
 _BY_TYPE: Final = {
-    "txt": ("msg", "filename"),
-    "combine": ("title", "summary", "filename"),
-    "loc": ("addr", "filename"),
-    "custom": ("customEvent", "filename"),
-    "cmd": ("action", "filename"),
+    "txt": (KEY["msg"], KEY["filename"]),
+    "combine": (KEY["title"], KEY["summary"], KEY["filename"]),
+    "loc": (KEY["addr"], KEY["filename"]),
+    "custom": (KEY["customEvent"], KEY["filename"]),
+    "cmd": (KEY["action"], KEY["filename"]),
 }
 # Integers in `ext` and the custom maps are scanned up to this size: longer ones hold no phone,
 # ID or card number, and Python refuses to write out an integer of more than 4,300 digits.
@@ -53,7 +85,7 @@ class Facts(NamedTuple):
 
 def _chat_type(record: Record) -> str | None:
     """The chat type scopes compare with; a value that is not a string matches no chat type."""
-    chat = record.get("chat_type")
+    chat = record.get(_CHAT_TYPE)
     return chat if type(chat) is str else None
 
 
@@ -150,19 +182,19 @@ def glance(record: Record) -> tuple[tuple, list[str]]:
     Written for the usual shape (plain dicts, lists and strings, tested with `type(...) is`)
     with `isinstance` only as the fallback, so it accepts exactly what `read` accepts.
     """
-    payload = record.get("payload")
+    payload = record.get(_PAYLOAD)
     types: list[str] = []
     texts: list[str] = []
     if type(payload) is dict or isinstance(payload, dict):
-        bodies = payload.get("bodies")
+        bodies = payload.get(_BODIES)
         if type(bodies) is list or isinstance(bodies, list):
             for body in bodies:
                 if type(body) is not dict and not isinstance(body, dict):
                     continue
-                if body.get("subType") == "sub_combine":
+                if body.get(_SUBTYPE) == "sub_combine":
                     kind: Any = "combine"
                 else:
-                    kind = body.get("type")
+                    kind = body.get(_TYPE)
                     if type(kind) is not str and not isinstance(kind, str):
                         kind = ""
                 types.append(kind)
@@ -175,18 +207,18 @@ def glance(record: Record) -> tuple[tuple, list[str]]:
                     ):
                         texts.append(value)
                 if kind == "custom":
-                    for key in ("customExts", "v2:customExts"):
+                    for key in _CUSTOM_MAPS:
                         if key in body:
                             _texts(body[key], texts)
-        ext = payload.get("ext")
+        ext = payload.get(_EXT)
         if ext:
             _texts(ext, texts)
-        who = payload.get("from") or record.get("from")
-        to = payload.get("to") or record.get("to")
+        who = payload.get(_FROM) or record.get(_FROM)
+        to = payload.get(_TO) or record.get(_TO)
     else:
-        who = record.get("from")
-        to = record.get("to")
-    sent = record.get("timestamp")
+        who = record.get(_FROM)
+        to = record.get(_TO)
+    sent = record.get(_TIMESTAMP)
     return (
         _chat_type(record),
         who if type(who) is str or who is None else str(who),
