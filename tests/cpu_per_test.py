@@ -5,7 +5,7 @@ this process and of the children it waited for (the runs a test starts, their wo
 not. Setup and teardown count with the test that ran them, so a module's fixtures count with
 its first test. Not loaded by the suite: run it on the files of interest alone, as
 
-    PYTHONPATH=tests .venv/bin/pytest -q -p no:xdist -p cpu_per_test tests/test_x.py
+    PYTHONPATH=$PWD/tests .venv/bin/pytest -q -p no:xdist -p cpu_per_test tests/test_x.py
 
 and it prints the files, then the 30 costliest tests, after the summary.
 """
