@@ -33,7 +33,9 @@ def audit(args: list[str], **env: str) -> subprocess.CompletedProcess:
 
 def test_a_full_temporary_folder_is_named_not_the_bag_folder(emulator, tmp_path, full_disk):
     keys = generate_key_files(tmp_path / "keys", identity="test")
-    args = run_support.run_args(emulator, keys, tmp_path, "--workers", "1", "--quiet", hours=1)
+    args = run_support.run_args(
+        emulator, keys, tmp_path, "--workers", "1", "--quiet", "--attachments", "skip", hours=1
+    )
 
     refused = audit(args, TMPDIR=str(full_disk))
 
