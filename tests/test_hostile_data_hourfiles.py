@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -84,8 +85,16 @@ def pull(server, out, served: bytes, *extra: str):
     return CliRunner().invoke(main, args, env=env)
 
 
+def zero_bomb(size: int) -> bytes:
+    """A gzip file of `size` zero bytes, compressed by runs (`Z_RLE`): as small as level 9
+    makes it, in half the CPU (1.3 s against 2.4 for 300 MiB)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31, 9, zlib.Z_RLE)
+    chunk = bytes(1 << 20)
+    return b"".join(packer.compress(chunk) for _ in range(size >> 20)) + packer.flush()
+
+
 def test_a_gzip_bomb_is_refused_with_one_line_naming_the_hour_and_exit_3(server, tmp_path):
-    bomb = gzip.compress(b"\0" * (300 << 20), compresslevel=9)  # 300 KB on the wire
+    bomb = zero_bomb(300 << 20)  # 300 KB on the wire
 
     result = pull(server, tmp_path, bomb)
 

@@ -27,6 +27,14 @@ from auditor.report.bag import render_bag
 SECRET = "late-test-secret"
 
 
+def settings_for(emulator, keys, folder: Path, **values):
+    """A run's settings; attachments are left unfetched unless a test asks, since late records
+    and second looks are about hour files: the fetches (a request each for a quarter of the
+    records) were two thirds of these runs' CPU."""
+    values.setdefault("attachments", "skip")
+    return run_support.settings_for(emulator, keys, folder, SECRET, **values)
+
+
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
     return generate_key_files(tmp_path_factory.mktemp("keys"), identity="test-auditor")
@@ -44,7 +52,7 @@ def incremental(emulator, keys, folder: Path, now_hour: int, **more) -> RunOutco
         as_of_ms=DEFAULT_START_MS,
     )
     values.update(more)
-    return run_audit(run_support.settings_for(emulator, keys, folder, SECRET, **values))
+    return run_audit(settings_for(emulator, keys, folder, **values))
 
 
 def archived(*outcomes: RunOutcome | Path) -> Counter[tuple[str, str]]:
@@ -88,7 +96,8 @@ def test_a_chain_fetches_each_hour_again_once_it_is_late_hours_old_and_loses_not
     )
     with run_emulator(options) as emulator:
         runs = [
-            incremental(emulator, keys, tmp_path, now_hour=h, late_hours=12) for h in (12, 24, 36)
+            incremental(emulator, keys, tmp_path, now_hour=h, late_hours=12, attachments="fetch")
+            for h in (12, 24, 36)
         ]
         expected, late_ids = expected_and_late(emulator, hours=24)
     first, second, third = runs
@@ -183,11 +192,10 @@ def test_recheck_does_not_call_gone_a_message_served_in_a_later_hours_file(keys,
 
     def window(start: int, end: int, **more) -> RunOutcome:
         return run_audit(
-            run_support.settings_for(
+            settings_for(
                 emulator,
                 keys,
                 tmp_path,
-                SECRET,
                 since_ms=DEFAULT_START_MS + start * HOUR_MS,
                 until_ms=DEFAULT_START_MS + end * HOUR_MS,
                 fail_on="none",
@@ -248,11 +256,10 @@ def test_a_run_replacing_a_killed_one_later_keeps_its_start_so_its_early_hours_a
         incremental(emulator, keys, tmp_path, now_hour=6)
         with pytest.raises(_Stopped):
             run_audit(
-                run_support.settings_for(
+                settings_for(
                     emulator,
                     keys,
                     tmp_path,
-                    SECRET,
                     since_ms=None,
                     until_ms=None,
                     incremental=True,
@@ -295,11 +302,10 @@ def test_hours_no_run_fetched_are_archived_by_a_second_look_without_late_arrival
     with run_emulator(options) as emulator:
         incremental(emulator, keys, tmp_path, now_hour=6)
         run_audit(
-            run_support.settings_for(
+            settings_for(
                 emulator,
                 keys,
                 tmp_path,
-                SECRET,
                 since_ms=DEFAULT_START_MS + 12 * HOUR_MS,
                 until_ms=DEFAULT_START_MS + 18 * HOUR_MS,
                 fail_on="none",

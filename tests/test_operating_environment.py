@@ -14,9 +14,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from run_support import emulator_fixture, payload, run_args
 from test_archive_support import make_keys
 
+from auditor.cli import main
 from auditor.resources import example_policy
 
 UNKNOWN_USER = 4321  # in no password database: no home to expand `~` to
@@ -129,29 +131,12 @@ def test_a_run_started_with_stdout_and_stderr_closed_audits_and_keeps_its_files_
         timeout=120,
     )  # fmt: skip
     (bag,) = (folder / "archive").glob("run-*")
-    verified = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "auditor",
-            "verify",
-            str(bag),
-            "--pubkey",
-            str(keys.allowed_signers),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    shown = subprocess.run(
-        [sys.executable, "-m", "auditor", "state", "show", "--state", str(folder / "state.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    # what the run left is read in process: the closed descriptors were the run's alone
+    verified = CliRunner().invoke(main, ["verify", str(bag), "--pubkey", str(keys.allowed_signers)])
+    shown = CliRunner().invoke(main, ["state", "show", "--state", str(folder / "state.db")])
 
     assert done.returncode == 0
-    assert (verified.returncode, shown.returncode) == (0, 0), verified.stdout + shown.stderr
+    assert (verified.exit_code, shown.exit_code) == (0, 0), verified.output + shown.output
 
 
 def test_no_locale_and_an_odd_time_zone_make_the_same_bag(emulator, tmp_path):

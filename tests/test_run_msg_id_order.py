@@ -70,6 +70,8 @@ def indexed(state: Path) -> list[tuple[str, str, int]]:
 @pytest.mark.parametrize("zone", ["UTC", "+8"])
 @pytest.mark.parametrize("order", ["snowflake", "random"])
 def test_two_overlapping_runs_archive_and_index_the_ground_truth_once(keys, tmp_path, order, zone):
+    """Attachments are not fetched: what is archived and indexed once is the claim, and a fetch
+    is a request a file, about half of these runs' CPU."""
     options = EmulatorOptions(
         messages=2_400, days=1, client_secret=SECRET, msg_id_order=order, hour_timezone=zone,
         **FAULTS,
@@ -82,13 +84,13 @@ def test_two_overlapping_runs_archive_and_index_the_ground_truth_once(keys, tmp_
         first = run_audit(
             run_support.settings_for(
                 emulator, keys, tmp_path, SECRET, since_ms=since, until_ms=first_until,
-                fail_on="none",
+                fail_on="none", attachments="skip",
             )
         )  # fmt: skip
         second = run_audit(
             run_support.settings_for(
                 emulator, keys, tmp_path, SECRET, since_ms=second_since, until_ms=until,
-                fail_on="none",
+                fail_on="none", attachments="skip",
             )
         )  # fmt: skip
         expected_first = pairs_of(emulator.expected_records(since - shift, first_until - shift))

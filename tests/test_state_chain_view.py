@@ -50,6 +50,11 @@ def copy_db(source, target):
         db.backup(copy)
 
 
+# What a state and a chain keep of runs, not what the runs fetch: an attachment is a request a
+# file, most of a run's CPU.
+UNFETCHED = ("--attachments", "skip")
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """Keys, two policies, and a chain of two runs; `backup` is the state after run 1."""
@@ -59,7 +64,9 @@ def chain(tmp_path_factory):
     edited.write_text(example_policy().read_text().replace("keep_for: 6mo", "keep_for: 7mo", 1))
     options = EmulatorOptions(messages=1500, days=1, client_secret=SECRET)
     with run_emulator(options) as emulator:
-        first = run_audit(run_support.settings_for(emulator, keys, folder, SECRET))
+        first = run_audit(
+            run_support.settings_for(emulator, keys, folder, SECRET, attachments="skip")
+        )
         copy_db(folder / "state.db", folder / "backup.db")
         second = run_audit(
             run_support.settings_for(
@@ -68,6 +75,7 @@ def chain(tmp_path_factory):
                 folder,
                 SECRET,
                 policy_path=edited,
+                attachments="skip",
                 since_ms=DEFAULT_START_MS + 6 * HOUR_MS,
                 until_ms=DEFAULT_START_MS + 12 * HOUR_MS,
             )
@@ -125,7 +133,9 @@ def test_a_bag_committed_but_not_published_is_published_after_the_folder_moved(c
     path to where it no longer was, so the bag stayed unpublished."""
     _folder, keys, _first, _second, options = chain
     with run_emulator(options) as emulator:
-        args = run_support.run_args(emulator, keys, tmp_path / "before", "--fail-on", "none")
+        args = run_support.run_args(
+            emulator, keys, tmp_path / "before", "--fail-on", "none", *UNFETCHED
+        )
         env = {
             **os.environ,
             "EASEMOB_CLIENT_SECRET": SECRET,
@@ -262,7 +272,9 @@ def test_a_day_old_state_rebuilt_continues_the_chain(chain, tmp_path):
     shutil.copytree(folder / "archive", work / "archive")
     copy_db(folder / "backup.db", work / "state.db")  # a day old: knows run 1 only
     with run_emulator(options) as emulator:
-        args = run_support.run_args(emulator, keys, work, "--until", "2026-11-01T18:00Z", hours=12)
+        args = run_support.run_args(
+            emulator, keys, work, "--until", "2026-11-01T18:00Z", *UNFETCHED, hours=12
+        )
         args[args.index("--since") + 1] = "2026-11-01T12:00Z"
         args += ["--as-of", "2026-11-01T18:00Z"]
         refused = invoke(*args)
