@@ -358,7 +358,7 @@ def test_a_term_file_with_many_terms_given_twice_names_five_then_counts(tmp_path
     )
     assert lines[5] == (
         f"{path}:3: vendor: warning: {vendor}: 3 more of its terms are given twice, as the 5 "
-        "above are (only those are named)"
+        "above (only those are named)"
     )
 
 

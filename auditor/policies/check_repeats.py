@@ -39,6 +39,35 @@ FILE_REPEATS_NAMED = 5
 thousands (both forms of a word, 洗钱 and 洗錢), which are counted in one line after them."""
 
 
+class PerFile:
+    """What a list's term files give that is worth a line: the first `FILE_REPEATS_NAMED` of
+    each file named, the rest counted in one line (a vendor's list may give thousands)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def names(self, file: str | None) -> bool:
+        """Whether an item of `file` (None: of the policy itself) gets its own line."""
+        if not file:
+            return True
+        self._counts[file] = count = self._counts.get(file, 0) + 1
+        return count <= FILE_REPEATS_NAMED
+
+    def rest(self, keyword_list: KeywordList, what: str) -> list[Repeat]:
+        """One line a file for the items past those named, `what` saying what they are."""
+        return [
+            (
+                keyword_list.line,
+                keyword_list.id,
+                f"{name}: {count - FILE_REPEATS_NAMED:,} more {what}, as the "
+                f"{FILE_REPEATS_NAMED} above (only those are named)",
+                True,
+            )
+            for name, count in self._counts.items()
+            if count > FILE_REPEATS_NAMED
+        ]
+
+
 def repeats(policy: Policy) -> list[Repeat]:
     source = located(policy)
     data = source.data
@@ -273,7 +302,7 @@ def _keyword_repeats(lists: tuple[KeywordList, ...]) -> list[Repeat]:
     firsts: list[dict[str, Term]] = []
     for keyword_list in lists:
         first: dict[str, Term] = {}
-        from_files: dict[str, int] = {}  # term file -> its terms given twice
+        per_file = PerFile()
         for term in keyword_list.terms:
             mine = key(keyword_list.normalize, term.text)
             earlier = first.setdefault(mine, term)
@@ -286,24 +315,9 @@ def _keyword_repeats(lists: tuple[KeywordList, ...]) -> list[Repeat]:
                     if same is not None and key(keyword_list.normalize, same.text) == mine:
                         repeat = _in_both(keyword_list, term, other, same)
                         break
-            if repeat is None:
-                continue
-            if term.file:
-                from_files[term.file] = from_files.get(term.file, 0) + 1
-                if from_files[term.file] > FILE_REPEATS_NAMED:
-                    continue
-            found.append(repeat)
-        for name, count in from_files.items():
-            if count > FILE_REPEATS_NAMED:
-                found.append(
-                    (
-                        keyword_list.line,
-                        keyword_list.id,
-                        f"{name}: {count - FILE_REPEATS_NAMED:,} more of its terms are given "
-                        f"twice, as the {FILE_REPEATS_NAMED} above are (only those are named)",
-                        True,
-                    )
-                )
+            if repeat is not None and per_file.names(term.file):
+                found.append(repeat)
+        found.extend(per_file.rest(keyword_list, "of its terms are given twice"))
         firsts.append(first)
     return found
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from auditor.policies.check_repeats import FILE_REPEATS_NAMED, Repeat
+from auditor.policies.check_repeats import PerFile, Repeat
 from auditor.policies.model import KeywordList
 from auditor.policies.normalize import is_wordish, normalizer
 
@@ -20,7 +20,7 @@ def short_terms(lists: tuple[KeywordList, ...]) -> list[Repeat]:
     found: list[Repeat] = []
     for keyword_list in lists:
         normalize = normalizer(keyword_list.normalize).normalize
-        from_files: dict[str, int] = {}
+        per_file = PerFile()
         for term in keyword_list.terms:
             key = normalize(term.text)
             inside = not keyword_list.whole_words or not is_wordish(key[0])
@@ -28,10 +28,8 @@ def short_terms(lists: tuple[KeywordList, ...]) -> list[Repeat]:
                 len(key) == 2 and not keyword_list.whole_words
             ):
                 continue
-            if term.file:
-                from_files[term.file] = from_files.get(term.file, 0) + 1
-                if from_files[term.file] > FILE_REPEATS_NAMED:
-                    continue
+            if not per_file.names(term.file):
+                continue
             where = f" ({term.file}:{term.line})" if term.file else ""
             found.append(
                 (
@@ -43,7 +41,7 @@ def short_terms(lists: tuple[KeywordList, ...]) -> list[Repeat]:
                     True,
                 )
             )
-        found.extend(_counted(keyword_list, from_files, "of its terms are as short"))
+        found.extend(per_file.rest(keyword_list, "of its terms are as short"))
     return found
 
 
@@ -53,19 +51,18 @@ def idle_phrases(
     """The allowed phrases that hold no term of their list once normalised, so excuse nothing
     (a typo, or a phrase meant for another list); of a term file, the first few and a count."""
     found = []
-    from_files: dict[str, int] = {}
+    per_file = PerFile()
+    longest = max(map(len, keys), default=0)
     for phrase in keyword_list.allow:
         text = normalize(phrase.text)
         if any(
             text[start:end] in keys
             for start in range(len(text))
-            for end in range(start + 1, len(text) + 1)
+            for end in range(start + 1, min(start + longest, len(text)) + 1)
         ):
             continue
-        if phrase.file:
-            from_files[phrase.file] = from_files.get(phrase.file, 0) + 1
-            if from_files[phrase.file] > FILE_REPEATS_NAMED:
-                continue
+        if not per_file.names(phrase.file):
+            continue
         where = f" ({phrase.file}:{phrase.line})" if phrase.file else ""
         found.append(
             (
@@ -76,23 +73,9 @@ def idle_phrases(
                 True,
             )
         )
-    found.extend(_counted(keyword_list, from_files, "of its phrases hold no term of the list"))
+    found.extend(per_file.rest(keyword_list, "of its phrases hold no term of the list"))
     return found
 
 
 def _characters(count: int) -> str:
     return "one character" if count == 1 else f"{count} characters"
-
-
-def _counted(keyword_list: KeywordList, from_files: dict[str, int], what: str) -> list[Repeat]:
-    return [
-        (
-            keyword_list.line,
-            keyword_list.id,
-            f"{name}: {count - FILE_REPEATS_NAMED:,} more {what}, as the {FILE_REPEATS_NAMED} "
-            "above (only those are named)",
-            True,
-        )
-        for name, count in from_files.items()
-        if count > FILE_REPEATS_NAMED
-    ]
