@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from auditor.policies.check_repeats import PerFile, Repeat
-from auditor.policies.model import KeywordList
+from auditor.policies.model import KeywordList, Term
 from auditor.policies.normalize import is_wordish, normalizer
 
 
@@ -30,15 +30,14 @@ def short_terms(lists: tuple[KeywordList, ...]) -> list[Repeat]:
                 continue
             if not per_file.names(term.file):
                 continue
-            where = f" ({term.file}:{term.line})" if term.file else ""
             found.append(
-                (
-                    keyword_list.line if term.file else term.line,
-                    keyword_list.id,
-                    f"term {term.text!r}{where} is {_characters(len(key))} once normalised, "
-                    "found inside every word that holds it: most messages that use one are "
-                    "findings; list the words it is part of instead",
-                    True,
+                _warning(
+                    keyword_list,
+                    term,
+                    f"term {term.text!r}",
+                    f"is {_characters(len(key))} once normalised, found inside every word that "
+                    "holds it: most messages that use one are findings; list the words it is "
+                    "part of instead",
                 )
             )
         found.extend(per_file.rest(keyword_list, "of its terms are as short"))
@@ -63,18 +62,25 @@ def idle_phrases(
             continue
         if not per_file.names(phrase.file):
             continue
-        where = f" ({phrase.file}:{phrase.line})" if phrase.file else ""
         found.append(
-            (
-                keyword_list.line if phrase.file else phrase.line,
-                keyword_list.id,
-                f"allowed phrase {phrase.text!r}{where} holds no term of the list, so it "
-                "excuses nothing: correct it, or move it to the list whose term it holds",
-                True,
+            _warning(
+                keyword_list,
+                phrase,
+                f"allowed phrase {phrase.text!r}",
+                "holds no term of the list, so it excuses nothing: correct it, or move it to "
+                "the list whose term it holds",
             )
         )
     found.extend(per_file.rest(keyword_list, "of its phrases hold no term of the list"))
     return found
+
+
+def _warning(keyword_list: KeywordList, item: Term, subject: str, why: str) -> Repeat:
+    """A warning of one term or phrase: at its own line, or of a term file at the list's line
+    with the file's name and line after `subject`."""
+    where = f" ({item.file}:{item.line})" if item.file else ""
+    line = keyword_list.line if item.file else item.line
+    return (line, keyword_list.id, f"{subject}{where} {why}", True)
 
 
 def _characters(count: int) -> str:
