@@ -17,6 +17,7 @@ from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import HOUR_MS
 from auditor.pipeline import RunSettings
 from auditor.resources import example_policy
+from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.settings import ConnectionSettings
 from auditor.stages import PartitionProcessor
 
@@ -173,3 +174,12 @@ class StderrLines:
         while (line := self._arrived.get(timeout=timeout)) is not None:
             self.lines.append(line)
         return [line for line in self.lines if not line.startswith("hour ")]
+
+
+def emulator_client(emu, max_retries: int = 0) -> EasemobClient:
+    """A client of the emulator's demo app, its retries (if any) a few milliseconds apart: the
+    tests that talk to a source directly, not through a run."""
+    retry = RetryPolicy(max_retries=max_retries, backoff_base=0.001, backoff_cap=0.01)
+    return EasemobClient(
+        emu.base_url, "demo-org", "demo-app", "demo-client", "demo-secret", retry=retry
+    )

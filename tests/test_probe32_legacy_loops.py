@@ -3,22 +3,19 @@
 error within a few requests, not after `MAX_PAGES` (100,000) of them."""
 
 import pytest
+from run_support import emulator_client
 
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import SourceError
 from auditor.partitions import Partition
-from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.legacy import LegacyQuerySource
 
 
 def test_a_loop_with_an_empty_page_between_its_passes_ends_in_one_error():
     options = EmulatorOptions(messages=24_000, legacy_hostile="loop=2,loop_fresh=1,empty=1")
     with run_emulator(options) as emu:
-        client = EasemobClient(
-            emu.base_url, "demo-org", "demo-app", "demo-client", "demo-secret",
-            retry=RetryPolicy(max_retries=0),
-        )  # fmt: skip
+        client = emulator_client(emu)
         with (
             LegacyQuerySource(client, limit=100, max_pages=200) as source,
             pytest.raises(SourceError, match="pages in a row with no message not served before"),
@@ -38,10 +35,7 @@ def test_a_refused_cursor_the_hour_cannot_go_on_from_names_the_hour_and_why(spec
     """It said only 'GET .../chatmessages was refused: HTTP 400 (illegal_argument: cursor has
     expired)', as if the auditor had never tried to resume."""
     with run_emulator(EmulatorOptions(messages=24_000, legacy_hostile=spec)) as emu:
-        client = EasemobClient(
-            emu.base_url, "demo-org", "demo-app", "demo-client", "demo-secret",
-            retry=RetryPolicy(max_retries=0),
-        )  # fmt: skip
+        client = emulator_client(emu)
         with (
             LegacyQuerySource(client, limit=limit) as source,
             pytest.raises(SourceError) as refused,

@@ -5,11 +5,12 @@ hour pulling the rest of the day (a backfill of months: each hour the months aft
 
 from collections import Counter
 
+from run_support import emulator_client
+
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import HOUR_MS, Partition
 from auditor.records import content_hash
-from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.legacy import LegacyQuerySource
 
 ENTITY_FIELDS = ("uuid", "type", "created", "modified")
@@ -17,10 +18,7 @@ ENTITY_FIELDS = ("uuid", "type", "created", "modified")
 
 def test_an_hour_stops_paging_once_an_ascending_server_serves_rows_past_its_end(caplog):
     with run_emulator(EmulatorOptions(messages=24_000, legacy_hostile="unbounded=1")) as emu:
-        client = EasemobClient(
-            emu.base_url, "demo-org", "demo-app", "demo-client", "demo-secret",
-            retry=RetryPolicy(max_retries=0),
-        )  # fmt: skip
+        client = emulator_client(emu)
         with LegacyQuerySource(client, limit=100) as source:
             results = [source.fetch(Partition(DEFAULT_START_MS + n * HOUR_MS)) for n in (0, 1)]
         requests = sum(emu.stats.by_route("legacy").values())
@@ -45,10 +43,7 @@ def test_a_server_that_ignores_the_bound_and_serves_newest_first_loses_none_of_t
     past the end would have lost the whole hour."""
     options = EmulatorOptions(messages=4_800, legacy_hostile="unbounded=1,descending=1")
     with run_emulator(options) as emu:
-        client = EasemobClient(
-            emu.base_url, "demo-org", "demo-app", "demo-client", "demo-secret",
-            retry=RetryPolicy(max_retries=0),
-        )  # fmt: skip
+        client = emulator_client(emu)
         with LegacyQuerySource(client, limit=100) as source:
             result = source.fetch(Partition(DEFAULT_START_MS))
         want = Counter(

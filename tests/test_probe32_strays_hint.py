@@ -7,11 +7,11 @@ import dataclasses
 
 import orjson
 import run_support
+from run_support import emulator_client
 
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.partitions import Partition
-from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.legacy import LegacyQuerySource
 from auditor.sources.settings import ConnectionSettings, LocalSettings, strays_cause
 from auditor.stages import mostly_strays_in_run, spool_paths
@@ -20,10 +20,7 @@ from auditor.stages import mostly_strays_in_run, spool_paths
 def test_strays_a_legacy_query_served_blame_the_server_not_the_hour_timezone(tmp_path, monkeypatch):
     hour = Partition(DEFAULT_START_MS)
     with run_emulator(EmulatorOptions(messages=6_000, legacy_hostile="unbounded=1")) as emu:
-        client = EasemobClient(
-            emu.base_url, "demo-org", "demo-app", "demo-client", "demo-secret",
-            retry=RetryPolicy(max_retries=0),
-        )  # fmt: skip
+        client = emulator_client(emu)
         source = LegacyQuerySource(client, limit=1000)
         processor = run_support.stage_processor(tmp_path, monkeypatch, source)
         outcome = processor.process(hour)

@@ -5,13 +5,13 @@ duplicate or an endless pull."""
 from collections import Counter
 
 import pytest
+from run_support import emulator_client
 
 from auditor.emulator.dataset import DEFAULT_START_MS
 from auditor.emulator.server import EmulatorOptions, run_emulator
 from auditor.errors import RetriesExhausted, SourceError
 from auditor.partitions import HOUR_MS, Partition
 from auditor.records import content_hash
-from auditor.sources.easemob import EasemobClient, RetryPolicy
 from auditor.sources.legacy import LegacyQuerySource
 
 HOURS = 2
@@ -19,10 +19,7 @@ ENTITY_FIELDS = ("uuid", "type", "created", "modified")
 
 
 def pull(emu, limit=100, max_retries=3):
-    client = EasemobClient(
-        emu.base_url, "demo-org", "demo-app", "demo-client", "demo-secret",
-        retry=RetryPolicy(max_retries=max_retries, backoff_base=0.001, backoff_cap=0.01),
-    )  # fmt: skip
+    client = emulator_client(emu, max_retries)
     with LegacyQuerySource(client, limit=limit) as source:
         results = [source.fetch(Partition(DEFAULT_START_MS + n * HOUR_MS)) for n in range(HOURS)]
     return Counter(
